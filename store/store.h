@@ -1,0 +1,334 @@
+/*
+ * store.h - the replicated state of one meshfs replica, kept in LMDB.
+ *
+ * This is the whole public API of store/. fs/ uses the "local" half (POSIX
+ * style calls on inode numbers); sync/ uses the "replica" half (version
+ * vectors, op batches, chunks). store/ includes no FUSE or libuv header.
+ *
+ * Conventions for every function below unless it says otherwise:
+ *  - returns 0 (or a byte count) on success, a negative errno on failure;
+ *  - may be called from any thread; calls are serialised internally where
+ *    they write, readers run concurrently (LMDB MVCC);
+ *  - pointers passed in are borrowed for the duration of the call only;
+ *  - inode numbers ("ino") are local to this replica: 1 is the root. They are
+ *    never reused, so the generation number is constant.
+ */
+#ifndef MFS_STORE_H
+#define MFS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#define MFS_ROOT_INO 1
+#define MFS_NAME_MAX 255
+#define MFS_CHUNK_SIZE 65536u /* content is cut in fixed blocks of this size */
+#define MFS_HASH_LEN 32       /* BLAKE2b-256 */
+#define MFS_STORE_FORMAT 1    /* on-disk format version */
+
+typedef struct mfs_store mfs_store;
+
+/* Globally unique object id: minting node + that node's counter. */
+typedef struct mfs_id {
+    uint64_t node;
+    uint64_t seq;
+} mfs_id;
+
+/* Hybrid logical clock stamp: hlc = (unix ms << 16) | logical counter. */
+typedef struct mfs_stamp {
+    uint64_t hlc;
+    uint64_t node;
+} mfs_stamp;
+
+/* Defaults live in one struct: mfs_store_config_default() fills it. */
+typedef struct mfs_store_config {
+    uint64_t max_future_ms;  /* remote stamps further ahead are refused (60 s) */
+    size_t map_size;         /* initial LMDB map size; grows on demand */
+    uint64_t node_id;        /* 0 = random (only used when creating) */
+    uint32_t root_uid;       /* owner of / in a new mesh */
+    uint32_t root_gid;
+    uint32_t root_mode;      /* permission bits of / in a new mesh (0755) */
+    int new_mesh;            /* creating: 1 = start a mesh (root attrs and
+                                lost+found ops), 0 = join one (wait for ops) */
+    uint64_t (*clock_ms)(void *arg); /* wall clock, ms; NULL = CLOCK_REALTIME */
+    void *clock_arg;
+} mfs_store_config;
+
+void mfs_store_config_default(mfs_store_config *cfg);
+
+enum {
+    MFS_STORE_CREATE = 1 << 0,   /* create the store if the dir has none */
+    MFS_STORE_RDONLY = 1 << 1,   /* read-only; no lock, may run beside daemon */
+    MFS_STORE_NOLOCK = 1 << 2,   /* skip the single-writer lock (tests) */
+};
+
+/*
+ * Opens (or creates) the store in directory dir. On success *out owns the
+ * store until mfs_store_close(). Errors: -ENOENT not a store and no CREATE,
+ * -EPROTONOSUPPORT unknown format version, -EBADF the dir holds something that
+ * is not a meshfs store, -EBUSY another process has it open for writing,
+ * -ENOSPC, -EACCES. mfs_store_error() then says why in words.
+ */
+int mfs_store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
+                   unsigned flags);
+/* Publishes nothing; commits durably and frees. NULL is allowed. */
+void mfs_store_close(mfs_store *s);
+/* Human-readable reason for the last failed open (static storage). */
+const char *mfs_store_strerror(int err);
+
+uint64_t mfs_store_node_id(const mfs_store *s);
+const char *mfs_store_dir(const mfs_store *s);
+/* Current clock reading as a stamp, without advancing it (for stats). */
+mfs_stamp mfs_stamp_now_peek(mfs_store *s);
+
+/* ---- attributes ------------------------------------------------------- */
+
+typedef struct mfs_attr {
+    uint64_t ino;
+    uint32_t mode;  /* S_IFMT type | permission bits */
+    uint32_t nlink;
+    uint32_t uid, gid;
+    uint64_t rdev;
+    uint64_t size;
+    uint64_t blocks; /* 512-byte units actually stored */
+    int64_t atime_ns, mtime_ns, ctime_ns;
+} mfs_attr;
+
+enum {
+    MFS_SET_MODE = 1 << 0,
+    MFS_SET_UID = 1 << 1,
+    MFS_SET_GID = 1 << 2,
+    MFS_SET_SIZE = 1 << 3,
+    MFS_SET_ATIME = 1 << 4,
+    MFS_SET_MTIME = 1 << 5,
+    MFS_SET_ATIME_NOW = 1 << 6,
+    MFS_SET_MTIME_NOW = 1 << 7,
+    MFS_SET_CTIME = 1 << 8,
+};
+
+typedef struct mfs_setattr {
+    unsigned mask;
+    uint32_t mode, uid, gid;
+    uint64_t size;
+    int64_t atime_ns, mtime_ns, ctime_ns;
+} mfs_setattr;
+
+/* ---- local (fs/) API --------------------------------------------------
+ * These do no permission checks: fs/ checks as the calling user (or lets
+ * the kernel do it with default_permissions) before calling. They do the
+ * namespace checks a local filesystem does and return its errno:
+ * -ENOENT, -EEXIST, -ENOTDIR, -EISDIR, -ENOTEMPTY, -ENAMETOOLONG, -EINVAL.
+ */
+
+int mfs_store_lookup(mfs_store *s, uint64_t parent, const char *name,
+                     mfs_attr *out);
+int mfs_store_getattr(mfs_store *s, uint64_t ino, mfs_attr *out);
+
+/* Called once per entry, in name order; return nonzero to stop (the entry
+ * passed to the call that returned nonzero counts as not consumed). */
+typedef int (*mfs_dirent_cb)(void *arg, const char *name, uint64_t ino,
+                             uint32_t mode);
+/* Lists dir's entries with names strictly after `after` (NULL: from the
+ * start). Does not list "." and "..". -ENOTDIR, -ENOENT. */
+int mfs_store_readdir(mfs_store *s, uint64_t dir, const char *after,
+                      mfs_dirent_cb cb, void *arg);
+/* Parent of a directory (root's parent is root); for "..". */
+int mfs_store_parent(mfs_store *s, uint64_t dir, uint64_t *parent);
+
+/* mknod covers regular files, fifos, sockets and devices (S_IFMT in mode). */
+int mfs_store_mknod(mfs_store *s, uint64_t parent, const char *name,
+                    uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
+                    mfs_attr *out);
+int mfs_store_mkdir(mfs_store *s, uint64_t parent, const char *name,
+                    uint32_t mode, uint32_t uid, uint32_t gid, mfs_attr *out);
+int mfs_store_symlink(mfs_store *s, uint64_t parent, const char *name,
+                      const char *target, uint32_t uid, uint32_t gid,
+                      mfs_attr *out);
+/* Copies the target into buf (not NUL-terminated); returns its length or
+ * -ENAMETOOLONG if cap is too small, -EINVAL if ino is not a symlink. */
+int mfs_store_readlink(mfs_store *s, uint64_t ino, char *buf, size_t cap);
+int mfs_store_link(mfs_store *s, uint64_t ino, uint64_t newparent,
+                   const char *newname, mfs_attr *out);
+int mfs_store_unlink(mfs_store *s, uint64_t parent, const char *name);
+int mfs_store_rmdir(mfs_store *s, uint64_t parent, const char *name);
+
+#define MFS_RENAME_NOREPLACE (1 << 0) /* same values as renameat2 */
+#define MFS_RENAME_EXCHANGE (1 << 1)
+/* POSIX rename; replaces the target as rename(2) does. -EINVAL when moving a
+ * directory into itself; -EBUSY for root and lost+found. */
+int mfs_store_rename(mfs_store *s, uint64_t parent, const char *name,
+                     uint64_t newparent, const char *newname, unsigned flags);
+
+/* Sets the fields in sa->mask. Size changes are content changes (published
+ * like writes); ctime is updated as POSIX says. */
+int mfs_store_setattr(mfs_store *s, uint64_t ino, const mfs_setattr *sa,
+                      mfs_attr *out);
+
+#define MFS_XATTR_CREATE 1 /* same values as XATTR_CREATE/REPLACE */
+#define MFS_XATTR_REPLACE 2
+int mfs_store_setxattr(mfs_store *s, uint64_t ino, const char *name,
+                       const void *value, size_t size, int flags);
+/* Returns the value size; copies it when cap >= size; cap 0 only measures.
+ * -ENODATA when absent, -ERANGE when cap is too small. */
+ssize_t mfs_store_getxattr(mfs_store *s, uint64_t ino, const char *name,
+                           void *buf, size_t cap);
+/* NUL-separated names, like listxattr(2). */
+ssize_t mfs_store_listxattr(mfs_store *s, uint64_t ino, char *buf, size_t cap);
+int mfs_store_removexattr(mfs_store *s, uint64_t ino, const char *name);
+
+/* Content. Reads see unpublished writes. Holes read as zeros. */
+ssize_t mfs_store_read(mfs_store *s, uint64_t ino, uint64_t off, void *buf,
+                       size_t len);
+/* Writes are kept (durably after the next fsync or group commit) but are not
+ * replicated until published. Returns len or -errno. */
+ssize_t mfs_store_write(mfs_store *s, uint64_t ino, uint64_t off,
+                        const void *buf, size_t len);
+/* Publishes ino's unpublished writes as a new content version (an op).
+ * A no-op when there is nothing unpublished; unpublished writes of a file
+ * with no remaining name are dropped instead (an unlinked temp file never
+ * replicates). Call on close and on a timer. */
+int mfs_store_publish(mfs_store *s, uint64_t ino);
+/* Publishes every file with unpublished writes older than age_ms (0 = all). */
+int mfs_store_publish_all(mfs_store *s, uint64_t age_ms);
+/* Publishes ino (if nonzero) and makes everything committed so far durable
+ * (fsync of the LMDB file). Returns only when it is on disk. */
+int mfs_store_fsync(mfs_store *s, uint64_t ino);
+int mfs_store_statfs(mfs_store *s, struct statvfs *out);
+
+/* Forget: the kernel dropped its last reference to ino. Lets the store free
+ * local state of files that have no name left. */
+void mfs_store_forget(mfs_store *s, uint64_t ino);
+
+/* ---- grouping ----------------------------------------------------------
+ * Between mfs_store_group_begin() and _end() calls from the calling thread
+ * share one LMDB write transaction (used by bench and bulk imports). Other
+ * threads' writes wait. _end() commits (not durably) and returns its error. */
+int mfs_store_group_begin(mfs_store *s);
+int mfs_store_group_end(mfs_store *s);
+
+/* ---- replica (sync/) API ---------------------------------------------- */
+
+typedef struct mfs_vv_entry {
+    uint64_t node;
+    uint64_t seq; /* highest contiguous op sequence held from node */
+} mfs_vv_entry;
+
+typedef struct mfs_vv {
+    size_t n;
+    mfs_vv_entry *e; /* owned; sorted by node; free with mfs_vv_free() */
+} mfs_vv;
+
+void mfs_vv_free(mfs_vv *vv);
+/* Reads the store's version vector into *out (caller frees). */
+int mfs_store_vv(mfs_store *s, mfs_vv *out);
+uint64_t mfs_vv_get(const mfs_vv *vv, uint64_t node);
+/* Ops in vv a not covered by b. */
+uint64_t mfs_vv_missing(const mfs_vv *a, const mfs_vv *b);
+
+/*
+ * Encodes ops this store holds that `have` lacks into buf (up to cap bytes),
+ * oldest first per origin, whole local actions only (an action's ops are
+ * never split across batches unless one action alone exceeds cap).
+ * Returns the bytes written (0: nothing missing), -ENOBUFS if cap cannot hold
+ * even one op. Batch format: repeated [u32 length][op bytes], big-endian.
+ */
+ssize_t mfs_store_ops_since(mfs_store *s, const mfs_vv *have, uint8_t *buf,
+                            size_t cap);
+
+typedef struct mfs_apply_result {
+    size_t applied;    /* new ops applied */
+    size_t duplicates; /* ops already held */
+    size_t deferred;   /* ops with stamps too far in the future; not applied */
+} mfs_apply_result;
+
+/* Applies a batch of remote ops atomically and idempotently, in any order.
+ * A malformed batch or op is rejected whole with -EBADMSG and changes
+ * nothing. res may be NULL. */
+int mfs_store_apply(mfs_store *s, const uint8_t *batch, size_t len,
+                    mfs_apply_result *res);
+
+int mfs_store_chunk_has(mfs_store *s, const uint8_t hash[MFS_HASH_LEN]);
+/* Returns the chunk's length, copying it when cap allows; -ENOENT, -ERANGE. */
+ssize_t mfs_store_chunk_get(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
+                            void *buf, size_t cap);
+/* Verifies that data hashes to hash (-EBADMSG if not) and stores it. */
+int mfs_store_chunk_put(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
+                        const void *data, size_t len);
+/* Lists up to max hashes of chunks that applied versions need and this store
+ * lacks (hashes written to out, MFS_HASH_LEN bytes each). Returns the count.
+ * A version shows only once all its chunks are present. */
+ssize_t mfs_store_chunks_wanted(mfs_store *s, uint8_t *out, size_t max);
+
+/* ---- change notification (for kernel cache invalidation) -------------- */
+
+enum mfs_change_kind {
+    MFS_CHANGE_ENTRY = 1, /* name appeared or vanished in dir `ino` */
+    MFS_CHANGE_INODE = 2, /* attrs or content of `ino` changed */
+};
+
+/* Called after a remote batch (or a chunk that completes a version) commits,
+ * once per change, from the thread that applied it. Must not call back into
+ * the store's write API. */
+typedef void (*mfs_change_cb)(void *arg, int kind, uint64_t ino,
+                              const char *name);
+void mfs_store_set_change_cb(mfs_store *s, mfs_change_cb cb, void *arg);
+
+/* ---- statistics and inspection ---------------------------------------- */
+
+typedef struct mfs_store_stats {
+    uint64_t node_id;
+    uint64_t files, dirs, symlinks, others;
+    uint64_t bytes;       /* logical size of live files */
+    uint64_t ops;         /* ops in the op log */
+    uint64_t local_seq;   /* this node's last op sequence */
+    uint64_t chunks;      /* chunks held */
+    uint64_t chunk_bytes; /* their bytes */
+    uint64_t conflicts;   /* visible conflict copies */
+    uint64_t dirty_files; /* files with unpublished writes */
+    uint64_t store_bytes; /* size of the LMDB file */
+    uint64_t map_bytes;   /* current map size */
+} mfs_store_stats;
+
+int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out);
+
+/* Calls cb with the path of every visible conflict copy (up to max). */
+int mfs_store_conflicts(mfs_store *s, void (*cb)(void *arg, const char *path),
+                        void *arg, size_t max);
+
+typedef struct mfs_file_info {
+    uint64_t ino;
+    mfs_id id;
+    mfs_stamp version; /* stamp of the version shown (0 if none) */
+    uint64_t size;
+    uint32_t nchunks;
+    uint32_t heads; /* concurrent versions held (1 = no conflict) */
+    int dirty;      /* unpublished writes pending */
+} mfs_file_info;
+
+/* Looks ino up; when hashes is non-NULL, also copies up to max chunk hashes. */
+int mfs_store_file_info(mfs_store *s, uint64_t ino, mfs_file_info *out,
+                        uint8_t *hashes, size_t max);
+
+/*
+ * Writes a canonical text dump of the visible tree (paths, types, modes,
+ * owners, times, sizes, content hashes, xattrs, link structure) with cb.
+ * Two replicas that hold the same ops produce byte-identical dumps: it never
+ * prints local inode numbers. For tests and `meshfs stat --dump`.
+ */
+int mfs_store_dump(mfs_store *s, void (*cb)(void *arg, const char *line),
+                   void *arg);
+
+/* ---- stamps and names (pure helpers) ---------------------------------- */
+
+int mfs_stamp_cmp(mfs_stamp a, mfs_stamp b);
+/* 0 if name is a valid single path component; -EINVAL ("", ".", "..",
+ * '/' in it), -ENAMETOOLONG (> 255 bytes). */
+int mfs_name_check(const char *name);
+/* Formats "<stem>.conflict-<node>-<YYYYMMDD-HHMMSS><.ext>" into out (cap >=
+ * MFS_NAME_MAX + 1); the stem is shortened so the result fits in 255 bytes.
+ * Returns the length. */
+int mfs_conflict_name(char *out, size_t cap, const char *name, uint64_t node,
+                      uint64_t unix_ms);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * testutil.h - helpers shared by the cmocka unit tests: temporary
+ * directories that are removed on every path, and a seeded PRNG whose seed is
+ * printed so a failing run can be replayed (MESHFS_SEED=N).
+ */
+#ifndef MFS_TESTUTIL_H
+#define MFS_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Creates a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path
+ * the caller passes to mfs_test_rmdir() (which also frees it). */
+char *mfs_test_mkdtemp(const char *tag);
+/* rm -rf path, then free(path). NULL is fine. */
+void mfs_test_rmdir(char *path);
+
+/* xorshift64* PRNG */
+typedef struct mfs_rng {
+    uint64_t s;
+} mfs_rng;
+void mfs_rng_seed(mfs_rng *r, uint64_t seed);
+uint64_t mfs_rng_next(mfs_rng *r);
+/* uniform in [0, n) ; n > 0 */
+uint64_t mfs_rng_below(mfs_rng *r, uint64_t n);
+/* The seed to use: MESHFS_SEED from the environment if set, else `dflt`. */
+uint64_t mfs_test_seed(uint64_t dflt);
+
+#endif
