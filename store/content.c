@@ -1,0 +1,850 @@
+/*
+ * content.c - inode records and file content.
+ *
+ * Content is a set of versions per inode: (stamp, size, parents, chunk
+ * hashes). A file is cut in MFS_CHUNK_SIZE blocks; a chunk is a block with
+ * its trailing zero bytes removed, stored once under its BLAKE2b-256 hash,
+ * and an all-zero block is a hole (hash of zeros, nothing stored). Heads are
+ * complete versions no complete version supersedes; the shown version is the
+ * head with the greatest stamp, the others are conflict copies (view.c).
+ *
+ * Writes go to unpublished blocks (DB_DIRTY) over a base version; publishing
+ * turns them into chunks and a VERSION op whose parent is that base, so a
+ * remote version that arrived meanwhile is concurrent, never overwritten.
+ * Must never show a version before all its chunks are present.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const uint8_t zero_hash[MFS_HASH_LEN];
+
+/* ---- inode records ---- */
+
+static void put_reg32(mfs_wbuf *w, const reg32 *r)
+{
+    mfs_put_u32(w, r->v);
+    mfs_wput_stamp(w, r->st);
+}
+
+static void put_regt(mfs_wbuf *w, const regtime *r)
+{
+    mfs_put_u64(w, (uint64_t)r->v);
+    mfs_wput_stamp(w, r->st);
+}
+
+static void get_reg32(mfs_rbuf *r, reg32 *g)
+{
+    g->v = mfs_get_u32(r);
+    g->st = mfs_rget_stamp(r);
+}
+
+static void get_regt(mfs_rbuf *r, regtime *g)
+{
+    g->v = (int64_t)mfs_get_u64(r);
+    g->st = mfs_rget_stamp(r);
+}
+
+int inode_get(mfs_store *s, MDB_txn *txn, mfs_id id, inode_rec *out)
+{
+    uint8_t k[16];
+    id_put(k, id);
+    MDB_val v;
+    int rc = tget(s, txn, DB_INODES, k, 16, &v);
+    if (rc)
+        return rc;
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, v.mv_data, v.mv_size);
+    out->type = mfs_get_u32(&r);
+    out->rdev = mfs_get_u64(&r);
+    get_reg32(&r, &out->mode);
+    get_reg32(&r, &out->uid);
+    get_reg32(&r, &out->gid);
+    get_regt(&r, &out->atime);
+    get_regt(&r, &out->mtime);
+    get_regt(&r, &out->ctime);
+    out->shown = mfs_rget_stamp(&r);
+    out->size = mfs_get_u64(&r);
+    out->blocks = mfs_get_u64(&r);
+    out->nheads = mfs_get_u32(&r);
+    size_t n;
+    const uint8_t *t = mfs_get_str16(&r, &n, 4096);
+    if (r.err)
+        return -EIO;
+    memcpy(out->target, t, n);
+    out->target[n] = 0;
+    out->targetlen = n;
+    return 0;
+}
+
+int inode_put(wtx *w, mfs_id id, const inode_rec *in)
+{
+    uint8_t buf[256 + 4096];
+    mfs_wbuf wb;
+    mfs_wbuf_init(&wb, buf, sizeof(buf));
+    mfs_put_u32(&wb, in->type);
+    mfs_put_u64(&wb, in->rdev);
+    put_reg32(&wb, &in->mode);
+    put_reg32(&wb, &in->uid);
+    put_reg32(&wb, &in->gid);
+    put_regt(&wb, &in->atime);
+    put_regt(&wb, &in->mtime);
+    put_regt(&wb, &in->ctime);
+    mfs_wput_stamp(&wb, in->shown);
+    mfs_put_u64(&wb, in->size);
+    mfs_put_u64(&wb, in->blocks);
+    mfs_put_u32(&wb, in->nheads);
+    mfs_put_str16(&wb, in->target, in->targetlen);
+    if (wb.err)
+        return wtx_fail(w, -EIO);
+    uint8_t k[16];
+    id_put(k, id);
+    return tput(w, DB_INODES, k, 16, buf, wb.len);
+}
+
+/* ---- versions ---- */
+
+typedef struct version_view {
+    uint8_t flags;
+    uint64_t size;
+    int64_t mtime, ctime;
+    uint32_t nparents;
+    const uint8_t *parents;
+    uint32_t nchunks;
+    const uint8_t *hashes; /* into the LMDB value */
+} version_view;
+
+static void vkey(uint8_t *k, mfs_id id, mfs_stamp st)
+{
+    id_put(k, id);
+    stamp_put(k + 16, st);
+}
+
+static int version_get(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st,
+                       version_view *vv)
+{
+    uint8_t k[32];
+    vkey(k, id, st);
+    MDB_val v;
+    int rc = tget(s, txn, DB_VERSIONS, k, 32, &v);
+    if (rc)
+        return rc;
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, v.mv_data, v.mv_size);
+    vv->flags = mfs_get_u8(&r);
+    vv->size = mfs_get_u64(&r);
+    vv->mtime = (int64_t)mfs_get_u64(&r);
+    vv->ctime = (int64_t)mfs_get_u64(&r);
+    vv->nparents = mfs_get_u32(&r);
+    vv->parents = mfs_get_bytes(&r, (size_t)vv->nparents * 16);
+    vv->nchunks = mfs_get_u32(&r);
+    vv->hashes = mfs_get_bytes(&r, (size_t)vv->nchunks * 32);
+    return r.err ? -EIO : 0;
+}
+
+int content_heads(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp *out,
+                  int max)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->db[DB_HEADS], &c);
+    if (rc)
+        return mdb_to_errno(rc);
+    uint8_t k[16];
+    id_put(k, id);
+    MDB_val key = {16, k}, val;
+    int n = 0;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+        if (n < max)
+            out[n] = stamp_get((uint8_t *)key.mv_data + 16);
+        n++;
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return n < max ? n : max;
+}
+
+static uint64_t version_blocks(const version_view *v)
+{
+    uint64_t nz = 0;
+    for (uint32_t i = 0; i < v->nchunks; i++)
+        if (memcmp(v->hashes + (size_t)i * 32, zero_hash, 32))
+            nz++;
+    uint64_t b = nz * (MFS_CHUNK_SIZE / 512);
+    uint64_t cap = (v->size + 511) / 512;
+    return b < cap ? b : cap;
+}
+
+int content_refresh(wtx *w, mfs_id id)
+{
+    inode_rec in;
+    if (inode_get(w->s, w->txn, id, &in))
+        return w->err;
+    mfs_stamp heads[64];
+    int n = content_heads(w->s, w->txn, id, heads, 64);
+    if (n < 0)
+        return wtx_fail(w, n);
+    mfs_stamp shown = n ? heads[n - 1] : (mfs_stamp){0, 0};
+    if (stamp_eq(shown, in.shown) && in.nheads == (uint32_t)n)
+        return 0;
+    bool changed = !stamp_eq(shown, in.shown);
+    in.shown = shown;
+    in.nheads = (uint32_t)n;
+    in.size = 0;
+    in.blocks = 0;
+    if (n) {
+        version_view v;
+        if (version_get(w->s, w->txn, id, shown, &v))
+            return wtx_fail(w, -EIO);
+        in.size = v.size;
+        in.blocks = version_blocks(&v);
+    }
+    inode_put(w, id, &in);
+    if (changed && w->remote) {
+        uint64_t ino;
+        objkey ok = obj_inode(id);
+        if (ino_of_obj(w->s, w->txn, &ok, &ino) == 0)
+            wtx_change(w, MFS_CHANGE_INODE, ino, NULL);
+    }
+    return w->err;
+}
+
+/* A version whose chunks are all present takes effect. */
+static int version_complete(wtx *w, mfs_id id, mfs_stamp st,
+                            const uint8_t *parents, uint32_t np, bool drop)
+{
+    uint8_t k[32];
+    for (uint32_t i = 0; i < np; i++) {
+        vkey(k, id, stamp_get(parents + (size_t)i * 16));
+        tput(w, DB_SUPERSEDED, k, 32, "", 0);
+        tdel(w, DB_HEADS, k, 32);
+    }
+    vkey(k, id, st);
+    MDB_val v;
+    if (!drop && tget(w->s, w->txn, DB_SUPERSEDED, k, 32, &v) != 0)
+        tput(w, DB_HEADS, k, 32, "", 0);
+    view_touch_inode(w, id);
+    return w->err;
+}
+
+int content_apply_version(wtx *w, const mfs_op *op)
+{
+    uint8_t k[32];
+    vkey(k, op->obj, op->st);
+    MDB_val v;
+    if (tget(w->s, w->txn, DB_VERSIONS, k, 32, &v) == 0)
+        return 0;
+    size_t cap = 64 + (size_t)op->nparents * 16 + (size_t)op->nchunks * 32;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return wtx_fail(w, -ENOMEM);
+    mfs_wbuf wb;
+    mfs_wbuf_init(&wb, buf, cap);
+    mfs_put_u8(&wb, op->flags & OPF_DROP);
+    mfs_put_u64(&wb, op->size);
+    mfs_put_u64(&wb, (uint64_t)op->mtime);
+    mfs_put_u64(&wb, (uint64_t)op->ctime);
+    mfs_put_u32(&wb, op->nparents);
+    mfs_put_bytes(&wb, op->parents, (size_t)op->nparents * 16);
+    mfs_put_u32(&wb, op->nchunks);
+    mfs_put_bytes(&wb, op->hashes, (size_t)op->nchunks * 32);
+    tput(w, DB_VERSIONS, k, 32, buf, wb.len);
+    free(buf);
+
+    uint32_t missing = 0;
+    for (uint32_t i = 0; i < op->nchunks && !w->err; i++) {
+        const uint8_t *h = op->hashes + (size_t)i * 32;
+        if (!memcmp(h, zero_hash, 32))
+            continue;
+        if (tget(w->s, w->txn, DB_CHUNKS, h, 32, &v) == 0)
+            continue;
+        uint8_t wk[64];
+        memcpy(wk, h, 32);
+        memcpy(wk + 32, k, 32);
+        MDB_val key = {64, wk}, val = {0, ""};
+        int rc = mdb_put(w->txn, w->s->db[DB_WANT], &key, &val,
+                         MDB_NOOVERWRITE);
+        if (rc == 0)
+            missing++;
+        else if (rc != MDB_KEYEXIST)
+            wtx_fail(w, rc);
+    }
+    /* the inode record must exist for the registers even before OP_INODE */
+    inode_rec in;
+    int rc = inode_get(w->s, w->txn, op->obj, &in);
+    if (rc == -ENOENT) {
+        memset(&in, 0, sizeof(in));
+        rc = 0;
+    }
+    if (rc)
+        return wtx_fail(w, rc);
+    if (!(op->flags & OPF_DROP)) {
+        if (mfs_stamp_cmp(op->st, in.mtime.st) > 0) {
+            in.mtime.v = op->mtime;
+            in.mtime.st = op->st;
+        }
+        if (mfs_stamp_cmp(op->st, in.ctime.st) > 0) {
+            in.ctime.v = op->ctime;
+            in.ctime.st = op->st;
+        }
+    }
+    inode_put(w, op->obj, &in);
+    if (missing) {
+        uint8_t b[4];
+        mfs_be32_put(b, missing);
+        return tput(w, DB_VMISSING, k, 32, b, 4);
+    }
+    return version_complete(w, op->obj, op->st, op->parents, op->nparents,
+                            op->flags & OPF_DROP);
+}
+
+/* ---- chunks ---- */
+
+static void hash_block(uint8_t out[32], const void *data, size_t len)
+{
+    crypto_generichash(out, 32, data, len, NULL, 0);
+}
+
+static size_t trim_zeros(const uint8_t *p, size_t len)
+{
+    while (len > 0 && p[len - 1] == 0)
+        len--;
+    return len;
+}
+
+int mfs_store_chunk_has(mfs_store *s, const uint8_t hash[MFS_HASH_LEN])
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    MDB_val v;
+    rc = tget(s, txn, DB_CHUNKS, hash, 32, &v);
+    store_read_end(s, txn);
+    return rc == 0 ? 1 : (rc == -ENOENT ? 0 : rc);
+}
+
+ssize_t mfs_store_chunk_get(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
+                            void *buf, size_t cap)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    MDB_val v;
+    rc = tget(s, txn, DB_CHUNKS, hash, 32, &v);
+    ssize_t out = rc;
+    if (rc == 0) {
+        out = (ssize_t)v.mv_size;
+        if (buf && cap >= v.mv_size)
+            memcpy(buf, v.mv_data, v.mv_size);
+        else if (buf && cap)
+            out = -ERANGE;
+    }
+    store_read_end(s, txn);
+    return out;
+}
+
+struct chunk_put_arg {
+    const uint8_t *hash;
+    const void *data;
+    size_t len;
+};
+
+static int chunk_put_tx(wtx *w, void *arg)
+{
+    struct chunk_put_arg *a = arg;
+    MDB_val v;
+    if (tget(w->s, w->txn, DB_CHUNKS, a->hash, 32, &v) == 0)
+        return 0;
+    tput(w, DB_CHUNKS, a->hash, 32, a->data, a->len);
+    /* every version waiting for this chunk gets one step closer */
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_WANT], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    MDB_val key = {32, (void *)a->hash}, val;
+    uint8_t (*vk)[32] = NULL;
+    size_t n = 0, cap = 0;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size == 64 && !memcmp(key.mv_data, a->hash, 32)) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            void *nv = realloc(vk, cap * 32);
+            if (!nv)
+                break;
+            vk = nv;
+        }
+        memcpy(vk[n++], (uint8_t *)key.mv_data + 32, 32);
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    for (size_t i = 0; i < n && !w->err; i++) {
+        uint8_t wk[64];
+        memcpy(wk, a->hash, 32);
+        memcpy(wk + 32, vk[i], 32);
+        tdel(w, DB_WANT, wk, 64);
+        if (tget(w->s, w->txn, DB_VMISSING, vk[i], 32, &v) != 0)
+            continue;
+        uint32_t m = mfs_be32_get(v.mv_data);
+        if (m > 1) {
+            uint8_t b[4];
+            mfs_be32_put(b, m - 1);
+            tput(w, DB_VMISSING, vk[i], 32, b, 4);
+            continue;
+        }
+        tdel(w, DB_VMISSING, vk[i], 32);
+        mfs_id id = id_get(vk[i]);
+        mfs_stamp st = stamp_get(vk[i] + 16);
+        version_view vv;
+        if (version_get(w->s, w->txn, id, st, &vv)) {
+            wtx_fail(w, -EIO);
+            break;
+        }
+        /* parents point into the LMDB value; copy before writing */
+        uint8_t parents[64 * 16];
+        uint32_t np = vv.nparents > 64 ? 64 : vv.nparents;
+        memcpy(parents, vv.parents, (size_t)np * 16);
+        version_complete(w, id, st, parents, np, vv.flags & OPF_DROP);
+    }
+    free(vk);
+    return w->err;
+}
+
+int mfs_store_chunk_put(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
+                        const void *data, size_t len)
+{
+    if (len == 0 || len > MFS_CHUNK_SIZE || ((const uint8_t *)data)[len - 1] == 0)
+        return -EBADMSG;
+    uint8_t h[32];
+    hash_block(h, data, len);
+    if (memcmp(h, hash, 32))
+        return -EBADMSG;
+    struct chunk_put_arg a = {hash, data, len};
+    int rc = store_write(s, chunk_put_tx, &a);
+    return rc;
+}
+
+ssize_t mfs_store_chunks_wanted(mfs_store *s, uint8_t *out, size_t max)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *c;
+    rc = mdb_cursor_open(txn, s->db[DB_WANT], &c);
+    if (rc) {
+        store_read_end(s, txn);
+        return mdb_to_errno(rc);
+    }
+    MDB_val key, val;
+    size_t n = 0;
+    rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (rc == 0 && n < max) {
+        if (n == 0 || memcmp(out + (n - 1) * 32, key.mv_data, 32))
+            memcpy(out + (n++) * 32, key.mv_data, 32);
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    store_read_end(s, txn);
+    return (ssize_t)n;
+}
+
+/* ---- unpublished writes ---- */
+
+int dinfo_get(mfs_store *s, MDB_txn *txn, mfs_id id, dinfo_rec *out)
+{
+    uint8_t k[16];
+    id_put(k, id);
+    MDB_val v;
+    int rc = tget(s, txn, DB_DINFO, k, 16, &v);
+    if (rc)
+        return rc;
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, v.mv_data, v.mv_size);
+    out->size = mfs_get_u64(&r);
+    out->mtime = (int64_t)mfs_get_u64(&r);
+    out->ctime = (int64_t)mfs_get_u64(&r);
+    out->since_ms = mfs_get_u64(&r);
+    out->base = mfs_rget_stamp(&r);
+    out->trunc = mfs_get_u64(&r);
+    return r.err ? -EIO : 0;
+}
+
+static int dinfo_put(wtx *w, mfs_id id, const dinfo_rec *d)
+{
+    uint8_t buf[64], k[16];
+    mfs_wbuf wb;
+    mfs_wbuf_init(&wb, buf, sizeof(buf));
+    mfs_put_u64(&wb, d->size);
+    mfs_put_u64(&wb, (uint64_t)d->mtime);
+    mfs_put_u64(&wb, (uint64_t)d->ctime);
+    mfs_put_u64(&wb, d->since_ms);
+    mfs_wput_stamp(&wb, d->base);
+    mfs_put_u64(&wb, d->trunc);
+    id_put(k, id);
+    return tput(w, DB_DINFO, k, 16, buf, wb.len);
+}
+
+/* Loads (or starts) the unpublished state of a regular file. */
+static int dinfo_load(wtx *w, mfs_id id, dinfo_rec *d, inode_rec *in)
+{
+    int rc = inode_get(w->s, w->txn, id, in);
+    if (rc)
+        return wtx_fail(w, rc);
+    if (in->type != S_IFREG)
+        return wtx_fail(w, in->type == S_IFDIR ? -EISDIR : -EINVAL);
+    rc = dinfo_get(w->s, w->txn, id, d);
+    if (rc == 0)
+        return 0;
+    if (rc != -ENOENT)
+        return wtx_fail(w, rc);
+    d->size = in->size;
+    d->mtime = in->mtime.v;
+    d->ctime = in->ctime.v;
+    d->since_ms = store_now_ms(w->s);
+    d->base = in->shown;
+    d->trunc = in->size;
+    return 0;
+}
+
+static void dkey(uint8_t *k, mfs_id id, uint64_t blk)
+{
+    id_put(k, id);
+    mfs_be64_put(k + 16, blk);
+}
+
+/* Reads block blk as it is now (dirty, else base, else zeros) into out
+ * (MFS_CHUNK_SIZE bytes); returns the meaningful length. */
+static ssize_t block_load(mfs_store *s, MDB_txn *txn, mfs_id id,
+                          const version_view *base, uint64_t trunc,
+                          bool use_dirty, uint64_t blk, uint8_t *out)
+{
+    MDB_val v;
+    if (use_dirty) {
+        uint8_t k[24];
+        dkey(k, id, blk);
+        if (tget(s, txn, DB_DIRTY, k, 24, &v) == 0) {
+            memcpy(out, v.mv_data, v.mv_size);
+            return (ssize_t)v.mv_size;
+        }
+    }
+    if (!base || blk * MFS_CHUNK_SIZE >= trunc || blk >= base->nchunks)
+        return 0;
+    const uint8_t *h = base->hashes + blk * 32;
+    if (!memcmp(h, zero_hash, 32))
+        return 0;
+    if (tget(s, txn, DB_CHUNKS, h, 32, &v))
+        return -EIO;
+    memcpy(out, v.mv_data, v.mv_size);
+    return (ssize_t)v.mv_size;
+}
+
+ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
+                     bool use_dirty, uint64_t off, void *buf, size_t len)
+{
+    dinfo_rec d;
+    bool dirty = use_dirty && dinfo_get(s, txn, id, &d) == 0;
+    version_view base, *bp = NULL;
+    uint64_t size, trunc;
+    mfs_stamp bst = dirty ? d.base : ver;
+    if (bst.hlc) {
+        if (version_get(s, txn, id, bst, &base))
+            return -EIO;
+        bp = &base;
+    }
+    size = dirty ? d.size : (bp ? bp->size : 0);
+    trunc = dirty ? d.trunc : size;
+    if (off >= size)
+        return 0;
+    if (len > size - off)
+        len = (size_t)(size - off);
+    uint8_t *blockbuf = malloc(MFS_CHUNK_SIZE);
+    if (!blockbuf)
+        return -ENOMEM;
+    size_t done = 0;
+    while (done < len) {
+        uint64_t pos = off + done;
+        uint64_t blk = pos / MFS_CHUNK_SIZE;
+        size_t in = (size_t)(pos % MFS_CHUNK_SIZE);
+        size_t n = MFS_CHUNK_SIZE - in;
+        if (n > len - done)
+            n = len - done;
+        ssize_t bl = block_load(s, txn, id, bp, trunc, dirty, blk, blockbuf);
+        if (bl < 0) {
+            free(blockbuf);
+            return bl;
+        }
+        uint8_t *dst = (uint8_t *)buf + done;
+        size_t have = (size_t)bl > in ? (size_t)bl - in : 0;
+        if (have > n)
+            have = n;
+        memcpy(dst, blockbuf + in, have);
+        memset(dst + have, 0, n - have);
+        done += n;
+    }
+    free(blockbuf);
+    return (ssize_t)len;
+}
+
+int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len)
+{
+    dinfo_rec d;
+    inode_rec in;
+    if (dinfo_load(w, id, &d, &in))
+        return w->err;
+    if (off + len > (uint64_t)MFS_MAX_CHUNKS * MFS_CHUNK_SIZE)
+        return wtx_fail(w, -EFBIG);
+    version_view base, *bp = NULL;
+    if (d.base.hlc) {
+        if (version_get(w->s, w->txn, id, d.base, &base))
+            return wtx_fail(w, -EIO);
+        bp = &base;
+    }
+    uint8_t *blk = malloc(MFS_CHUNK_SIZE);
+    if (!blk)
+        return wtx_fail(w, -ENOMEM);
+    size_t done = 0;
+    while (done < len && !w->err) {
+        uint64_t pos = off + done;
+        uint64_t b = pos / MFS_CHUNK_SIZE;
+        size_t in_off = (size_t)(pos % MFS_CHUNK_SIZE);
+        size_t n = MFS_CHUNK_SIZE - in_off;
+        if (n > len - done)
+            n = len - done;
+        ssize_t bl = 0;
+        if (in_off > 0 || n < MFS_CHUNK_SIZE) {
+            bl = block_load(w->s, w->txn, id, bp, d.trunc, true, b, blk);
+            if (bl < 0) {
+                wtx_fail(w, (int)bl);
+                break;
+            }
+        }
+        if ((size_t)bl < in_off)
+            memset(blk + bl, 0, in_off - (size_t)bl);
+        memcpy(blk + in_off, (const uint8_t *)buf + done, n);
+        size_t newlen = in_off + n > (size_t)bl ? in_off + n : (size_t)bl;
+        uint8_t k[24];
+        dkey(k, id, b);
+        tput(w, DB_DIRTY, k, 24, blk, newlen);
+        done += n;
+    }
+    free(blk);
+    if (off + len > d.size)
+        d.size = off + len;
+    return dinfo_put(w, id, &d);
+}
+
+int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now)
+{
+    dinfo_rec d;
+    inode_rec in;
+    if (dinfo_load(w, id, &d, &in))
+        return w->err;
+    if (size > (uint64_t)MFS_MAX_CHUNKS * MFS_CHUNK_SIZE)
+        return wtx_fail(w, -EFBIG);
+    if (size < d.size) {
+        version_view base, *bp = NULL;
+        if (d.base.hlc) {
+            if (version_get(w->s, w->txn, id, d.base, &base))
+                return wtx_fail(w, -EIO);
+            bp = &base;
+        }
+        uint64_t first = size / MFS_CHUNK_SIZE;
+        size_t part = (size_t)(size % MFS_CHUNK_SIZE);
+        if (part) {
+            uint8_t *blk = malloc(MFS_CHUNK_SIZE);
+            if (!blk)
+                return wtx_fail(w, -ENOMEM);
+            ssize_t bl = block_load(w->s, w->txn, id, bp, d.trunc, true,
+                                    first, blk);
+            if (bl < 0) {
+                free(blk);
+                return wtx_fail(w, (int)bl);
+            }
+            size_t nl = (size_t)bl < part ? (size_t)bl : part;
+            uint8_t k[24];
+            dkey(k, id, first);
+            tput(w, DB_DIRTY, k, 24, blk, nl);
+            free(blk);
+            first++;
+        }
+        /* drop dirty blocks at or past `first` */
+        MDB_cursor *c;
+        int rc = mdb_cursor_open(w->txn, w->s->db[DB_DIRTY], &c);
+        if (rc)
+            return wtx_fail(w, rc);
+        uint8_t k[24];
+        dkey(k, id, first);
+        MDB_val key = {24, k}, val;
+        rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        while (rc == 0 && !memcmp(key.mv_data, k, 16)) {
+            rc = mdb_cursor_del(c, 0);
+            if (rc) {
+                wtx_fail(w, rc);
+                break;
+            }
+            rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
+        }
+        mdb_cursor_close(c);
+        if (size < d.trunc)
+            d.trunc = size;
+    }
+    d.size = size;
+    d.mtime = d.ctime = now;
+    return dinfo_put(w, id, &d);
+}
+
+int content_drop_dirty(wtx *w, mfs_id id)
+{
+    uint8_t k[24];
+    dkey(k, id, 0);
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_DIRTY], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    MDB_val key = {24, k}, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && !memcmp(key.mv_data, k, 16)) {
+        rc = mdb_cursor_del(c, 0);
+        if (rc) {
+            wtx_fail(w, rc);
+            break;
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
+    }
+    mdb_cursor_close(c);
+    return tdel(w, DB_DINFO, k, 16);
+}
+
+static bool has_visible_link(mfs_store *s, MDB_txn *txn, mfs_id id)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(txn, s->db[DB_LINKS], &c))
+        return false;
+    uint8_t k[16];
+    id_put(k, id);
+    MDB_val key = {16, k}, val;
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    bool yes = rc == 0 && !memcmp(key.mv_data, k, 16);
+    mdb_cursor_close(c);
+    return yes;
+}
+
+int content_publish(wtx *w, mfs_id id, bool force)
+{
+    (void)force;
+    dinfo_rec d;
+    int rc = dinfo_get(w->s, w->txn, id, &d);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc)
+        return wtx_fail(w, rc);
+    if (!has_visible_link(w->s, w->txn, id))
+        return 0; /* unlinked but open: stays local until forgotten */
+    version_view base, *bp = NULL;
+    if (d.base.hlc) {
+        if (version_get(w->s, w->txn, id, d.base, &base))
+            return wtx_fail(w, -EIO);
+        bp = &base;
+    }
+    uint64_t nblocks = (d.size + MFS_CHUNK_SIZE - 1) / MFS_CHUNK_SIZE;
+    uint8_t *hashes = nblocks ? calloc(nblocks, 32) : NULL;
+    if (nblocks && !hashes)
+        return wtx_fail(w, -ENOMEM);
+    for (uint64_t b = 0; bp && b < nblocks && b < bp->nchunks; b++)
+        if (b * MFS_CHUNK_SIZE < d.trunc)
+            memcpy(hashes + b * 32, bp->hashes + b * 32, 32);
+    /* the dirty blocks: hash, store, and replace */
+    MDB_cursor *c;
+    rc = mdb_cursor_open(w->txn, w->s->db[DB_DIRTY], &c);
+    if (rc) {
+        free(hashes);
+        return wtx_fail(w, rc);
+    }
+    uint8_t k[24];
+    dkey(k, id, 0);
+    MDB_val key = {24, k}, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && !memcmp(key.mv_data, k, 16) && !w->err) {
+        uint64_t b = mfs_be64_get((uint8_t *)key.mv_data + 16);
+        if (b < nblocks) {
+            uint64_t blen = d.size - b * MFS_CHUNK_SIZE;
+            size_t len = val.mv_size < blen ? val.mv_size : (size_t)blen;
+            len = trim_zeros(val.mv_data, len);
+            uint8_t *h = hashes + b * 32;
+            if (len == 0) {
+                memset(h, 0, 32);
+            } else {
+                hash_block(h, val.mv_data, len);
+                MDB_val cv;
+                if (tget(w->s, w->txn, DB_CHUNKS, h, 32, &cv) != 0) {
+                    /* copy: the cursor's value may move when we write */
+                    uint8_t *tmp = malloc(len);
+                    if (!tmp) {
+                        wtx_fail(w, -ENOMEM);
+                        break;
+                    }
+                    memcpy(tmp, val.mv_data, len);
+                    tput(w, DB_CHUNKS, h, 32, tmp, len);
+                    free(tmp);
+                }
+            }
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (w->err) {
+        free(hashes);
+        return w->err;
+    }
+    uint8_t parent[16];
+    mfs_op op = {.type = OP_VERSION, .obj = id, .size = d.size,
+                 .mtime = d.mtime, .ctime = d.ctime, .hashes = hashes,
+                 .nchunks = (uint32_t)nblocks};
+    if (d.base.hlc) {
+        stamp_put(parent, d.base);
+        op.parents = parent;
+        op.nparents = 1;
+    }
+    content_drop_dirty(w, id);
+    op_local(w, &op);
+    free(hashes);
+    return w->err;
+}
+
+int content_version_hash(mfs_store *s, MDB_txn *txn, mfs_id id,
+                         mfs_stamp ver, uint8_t out[32], uint64_t *size)
+{
+    version_view v;
+    int rc = version_get(s, txn, id, ver, &v);
+    if (rc)
+        return rc;
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    uint8_t sz[8];
+    mfs_be64_put(sz, v.size);
+    crypto_generichash_update(&st, sz, 8);
+    crypto_generichash_update(&st, v.hashes, (size_t)v.nchunks * 32);
+    crypto_generichash_final(&st, out, 32);
+    *size = v.size;
+    return 0;
+}
+
+int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id,
+                           mfs_stamp ver, uint8_t *out, size_t max,
+                           uint32_t *nchunks)
+{
+    version_view v;
+    int rc = version_get(s, txn, id, ver, &v);
+    if (rc)
+        return rc;
+    *nchunks = v.nchunks;
+    if (out)
+        memcpy(out, v.hashes, (size_t)(v.nchunks < max ? v.nchunks : max) * 32);
+    return 0;
+}

@@ -1,0 +1,315 @@
+/*
+ * inspect.c - read-only views of a store for `meshfs stat` and tests:
+ * counts, one file's version and chunks, conflict copies, and the canonical
+ * dump that two converged replicas print byte for byte alike. Never writes.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sodium.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static uint64_t db_entries(mfs_store *s, MDB_txn *txn, int db)
+{
+    MDB_stat st;
+    return mdb_stat(txn, s->db[db], &st) ? 0 : st.ms_entries;
+}
+
+int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->node_id = s->node;
+    out->local_seq = s->seq;
+    out->map_bytes = s->mapsize;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/data.mdb", s->dir);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        out->store_bytes = (uint64_t)st.st_size;
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    out->ops = db_entries(s, txn, DB_OPS);
+    out->chunks = db_entries(s, txn, DB_CHUNKS);
+    out->dirty_files = db_entries(s, txn, DB_DINFO);
+    out->conflicts = db_entries(s, txn, DB_CCOPY);
+    MDB_cursor *c;
+    MDB_val key, val;
+    if (mdb_cursor_open(txn, s->db[DB_LINKS], &c) == 0) {
+        uint8_t last[16] = {0};
+        int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+        while (r == 0) {
+            if (memcmp(last, key.mv_data, 16)) {
+                memcpy(last, key.mv_data, 16);
+                inode_rec in;
+                if (inode_get(s, txn, id_get(last), &in) == 0) {
+                    if (in.type == S_IFREG) {
+                        out->files++;
+                        out->bytes += in.size;
+                    } else if (in.type == S_IFDIR) {
+                        out->dirs++;
+                    } else if (in.type == S_IFLNK) {
+                        out->symlinks++;
+                    } else {
+                        out->others++;
+                    }
+                }
+            }
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
+    if (mdb_cursor_open(txn, s->db[DB_CHUNKS], &c) == 0) {
+        int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+        while (r == 0) {
+            out->chunk_bytes += val.mv_size;
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
+    /* entries shown under a conflict name */
+    if (mdb_cursor_open(txn, s->db[DB_DIRENTS], &c) == 0) {
+        int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+        while (r == 0) {
+            dirent_rec d;
+            if (view_dirent_decode(&val, &d) == 0 && d.kind == OBJ_INODE) {
+                entry_rec er;
+                size_t n = key.mv_size - 16;
+                if (entry_get(s, txn, d.entry, &er) == 0 &&
+                    (strlen(er.name) != n ||
+                     memcmp(er.name, (uint8_t *)key.mv_data + 16, n)))
+                    out->conflicts++;
+            }
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
+    store_read_end(s, txn);
+    return 0;
+}
+
+int mfs_store_conflicts(mfs_store *s, void (*cb)(void *arg, const char *path),
+                        void *arg, size_t max)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *c;
+    MDB_val key, val;
+    size_t n = 0;
+    if (mdb_cursor_open(txn, s->db[DB_DIRENTS], &c) == 0) {
+        int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+        while (r == 0 && n < max) {
+            dirent_rec d;
+            size_t nl = key.mv_size - 16;
+            char name[MFS_NAME_MAX + 1];
+            memcpy(name, (uint8_t *)key.mv_data + 16, nl);
+            name[nl] = 0;
+            bool conflict = false;
+            if (view_dirent_decode(&val, &d) == 0) {
+                entry_rec er;
+                conflict = d.kind == OBJ_CCOPY ||
+                           (entry_get(s, txn, d.entry, &er) == 0 &&
+                            strcmp(er.name, name));
+            }
+            if (conflict) {
+                char dir[4096], path[4096 + MFS_NAME_MAX + 2];
+                if (view_path(s, txn, id_get(key.mv_data), dir, sizeof(dir)) == 0) {
+                    snprintf(path, sizeof(path), "%s%s%s", dir,
+                             strcmp(dir, "/") ? "/" : "", name);
+                    cb(arg, path);
+                    n++;
+                }
+            }
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
+    store_read_end(s, txn);
+    return (int)n;
+}
+
+int mfs_store_file_info(mfs_store *s, uint64_t ino, mfs_file_info *out,
+                        uint8_t *hashes, size_t max)
+{
+    memset(out, 0, sizeof(*out));
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    objkey k;
+    rc = ino_lookup_obj(s, txn, ino, &k);
+    inode_rec in;
+    if (!rc) {
+        out->ino = ino;
+        out->id = id_get(k.b + 1);
+        rc = inode_get(s, txn, out->id, &in);
+    }
+    if (!rc) {
+        out->version = k.b[0] == OBJ_CCOPY ? stamp_get(k.b + 17) : in.shown;
+        out->heads = in.nheads;
+        dinfo_rec d;
+        out->dirty = dinfo_get(s, txn, out->id, &d) == 0;
+        if (out->version.hlc) {
+            uint8_t h[32];
+            content_version_hash(s, txn, out->id, out->version, h, &out->size);
+            content_version_chunks(s, txn, out->id, out->version, hashes,
+                                   hashes ? max : 0, &out->nchunks);
+        }
+    }
+    store_read_end(s, txn);
+    return rc;
+}
+
+/* ---- canonical dump ---- */
+
+typedef struct dumper {
+    mfs_store *s;
+    MDB_txn *txn;
+    void (*cb)(void *arg, const char *line);
+    void *arg;
+    int err;
+} dumper;
+
+static void hex(char *out, const uint8_t *p, size_t n)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[p[i] >> 4];
+        out[2 * i + 1] = d[p[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+static void dump_xattrs(dumper *d, mfs_id id, char *out, size_t cap)
+{
+    out[0] = 0;
+    MDB_cursor *c;
+    if (mdb_cursor_open(d->txn, d->s->db[DB_XATTRS], &c))
+        return;
+    uint8_t pk[16];
+    id_put(pk, id);
+    MDB_val key = {16, pk}, val;
+    size_t len = 0;
+    int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (r == 0 && key.mv_size > 16 && !memcmp(key.mv_data, pk, 16)) {
+        if (val.mv_size >= 17 && ((uint8_t *)val.mv_data)[16] == 1) {
+            uint8_t h[16];
+            crypto_generichash(h, 16, (uint8_t *)val.mv_data + 17,
+                               val.mv_size - 17, NULL, 0);
+            char hx[33];
+            hex(hx, h, 16);
+            int n = snprintf(out + len, cap - len, " x:%.*s=%s",
+                             (int)(key.mv_size - 16),
+                             (char *)key.mv_data + 16, hx);
+            if (n < 0 || (size_t)n >= cap - len)
+                break;
+            len += (size_t)n;
+        }
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+}
+
+static void dump_dir(dumper *d, mfs_id dir, const char *path, int depth)
+{
+    if (depth > 256) {
+        d->err = -ELOOP;
+        return;
+    }
+    MDB_cursor *c;
+    if (mdb_cursor_open(d->txn, d->s->db[DB_DIRENTS], &c)) {
+        d->err = -EIO;
+        return;
+    }
+    uint8_t pk[16];
+    id_put(pk, dir);
+    MDB_val key = {16, pk}, val;
+    /* collect first: recursion opens more cursors */
+    size_t n = 0, cap = 0;
+    struct item {
+        char name[MFS_NAME_MAX + 1];
+        dirent_rec d;
+    } *items = NULL;
+    int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (r == 0 && key.mv_size > 16 && !memcmp(key.mv_data, pk, 16)) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct item *ni = realloc(items, cap * sizeof(*ni));
+            if (!ni) {
+                d->err = -ENOMEM;
+                break;
+            }
+            items = ni;
+        }
+        size_t nl = key.mv_size - 16;
+        memcpy(items[n].name, (uint8_t *)key.mv_data + 16, nl);
+        items[n].name[nl] = 0;
+        view_dirent_decode(&val, &items[n].d);
+        n++;
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    for (size_t i = 0; i < n && !d->err; i++) {
+        dirent_rec *e = &items[i].d;
+        char p[8192];
+        snprintf(p, sizeof(p), "%s/%s", path, items[i].name);
+        inode_rec in;
+        if (inode_get(d->s, d->txn, e->inode, &in)) {
+            d->err = -EIO;
+            break;
+        }
+        char content[80] = "-";
+        mfs_stamp ver = e->kind == OBJ_CCOPY ? e->ver : in.shown;
+        uint64_t size = in.type == S_IFLNK ? in.targetlen : 0;
+        if (in.type == S_IFREG && ver.hlc) {
+            uint8_t h[32];
+            content_version_hash(d->s, d->txn, e->inode, ver, h, &size);
+            hex(content, h, 16);
+        }
+        char xs[2048];
+        dump_xattrs(d, e->inode, xs, sizeof(xs));
+        char line[16384];
+        snprintf(line, sizeof(line),
+                 "%s %s ino=%016" PRIx64 ":%" PRIu64 " mode=%o uid=%u gid=%u "
+                 "nlink=%u size=%" PRIu64 " atime=%" PRId64 " mtime=%" PRId64
+                 " ctime=%" PRId64 " rdev=%" PRIu64 " data=%s%s%s%.*s",
+                 e->kind == OBJ_CCOPY ? "copy" : "entry", p, e->inode.node,
+                 e->inode.seq, in.type | in.mode.v, in.uid.v, in.gid.v,
+                 e->kind == OBJ_CCOPY ? 1 : view_nlink(d->s, d->txn, e->inode, in.type),
+                 size, in.atime.v, in.mtime.v, in.ctime.v, in.rdev, content, xs,
+                 in.type == S_IFLNK ? " -> " : "",
+                 (int)(in.type == S_IFLNK ? in.targetlen : 0), in.target);
+        d->cb(d->arg, line);
+        if (in.type == S_IFDIR && e->kind == OBJ_INODE)
+            dump_dir(d, e->inode, p, depth + 1);
+    }
+    free(items);
+}
+
+int mfs_store_dump(mfs_store *s, void (*cb)(void *arg, const char *line),
+                   void *arg)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    dumper d = {s, txn, cb, arg, 0};
+    inode_rec root;
+    if (inode_get(s, txn, MFS_ID_ROOT, &root) == 0) {
+        char line[256];
+        snprintf(line, sizeof(line),
+                 "root mode=%o uid=%u gid=%u mtime=%" PRId64, root.mode.v,
+                 root.uid.v, root.gid.v, root.mtime.v);
+        cb(arg, line);
+    }
+    dump_dir(&d, MFS_ID_ROOT, "", 0);
+    store_read_end(s, txn);
+    return d.err;
+}

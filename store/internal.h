@@ -1,0 +1,360 @@
+/*
+ * internal.h - what the store's modules share and nobody else may see:
+ * the store struct, the LMDB tables, the write-transaction context that
+ * keeps its first error and collects what the derived view must refresh,
+ * and the op record. Never include from outside store/.
+ */
+#ifndef MFS_STORE_INTERNAL_H
+#define MFS_STORE_INTERNAL_H
+
+#include "codec.h"
+#include "log.h"
+#include "store.h"
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+/* Fixed object ids (node 0 is never a real node). */
+#define MFS_ID_ROOT ((mfs_id){0, 1})
+#define MFS_ID_TRASH ((mfs_id){0, 2})
+#define MFS_ID_LOSTFOUND ((mfs_id){0, 3})
+#define MFS_ID_NONE ((mfs_id){0, 0})
+
+#define MFS_LOSTFOUND_NAME "lost+found"
+#define MFS_MAX_CHUNKS (1u << 22) /* 256 GiB files at 64 KiB */
+#define MFS_MAX_XATTR 65536
+#define MFS_MAX_SEEN 4096
+#define MFS_MAX_OP_BYTES (MFS_MAX_CHUNKS * 33ull + 4096)
+
+enum db_index {
+    DB_META,      /* "format", "node", "hlc", "seq", "ctr", "ino" */
+    DB_OPS,       /* (origin, seq) -> op bytes: the op log */
+    DB_VV,        /* origin -> highest contiguous seq held */
+    DB_MOVES,     /* stamp -> move record (op + prior state): undo log */
+    DB_ENTRIES,   /* entry id -> raw tree state (parent, inode, stamp, name) */
+    DB_RCHILD,    /* (parent id, entry id) -> "" raw children */
+    DB_ILINKS,    /* (inode id, entry id) -> "" every entry of an inode */
+    DB_INODES,    /* inode id -> registers and shown version */
+    DB_XATTRS,    /* (inode id, name) -> stamp, present, value */
+    DB_VERSIONS,  /* (inode id, stamp) -> version record */
+    DB_SUPERSEDED,/* (inode id, stamp) -> "" versions a complete one replaced */
+    DB_VMISSING,  /* (inode id, stamp) -> u32 chunks still missing */
+    DB_WANT,      /* (hash, inode id, stamp) -> "" chunk wanted by version */
+    DB_CHUNKS,    /* hash -> data */
+    DB_DIRTY,     /* (inode id, block) -> unpublished block */
+    DB_DINFO,     /* inode id -> unpublished size/times/base */
+    DB_INO2OBJ,   /* local ino -> object key */
+    DB_OBJ2INO,   /* object key -> local ino */
+    DB_DIRENTS,   /* (dir id, display name) -> visible entry */
+    DB_VENT,      /* entry id -> where the entry is visible */
+    DB_GROUPS,    /* (dir id, raw name, 0, entry id) -> "" same-name groups */
+    DB_LINKS,     /* (inode id, entry id) -> "" visible entries of an inode */
+    DB_NSUB,      /* dir id -> visible subdirectory count */
+    DB_CCOPY,     /* (inode id, stamp) -> (dir id, name) conflict copy shown */
+    DB_HEADS,     /* (inode id, stamp) -> "" complete, unsuperseded versions */
+    DB_COUNT
+};
+
+struct mfs_store {
+    char *dir;
+    MDB_env *env;
+    MDB_dbi db[DB_COUNT];
+    int lockfd;
+    bool rdonly;
+    mfs_store_config cfg;
+    size_t mapsize;
+
+    pthread_mutex_t wlock;     /* one writer at a time */
+    pthread_rwlock_t maplock;  /* txns read-lock; map resize write-locks */
+
+    /* counters, persisted in DB_META by every write txn */
+    uint64_t node;
+    uint64_t hlc;
+    uint64_t seq;
+    uint64_t ctr;
+    uint64_t next_ino;
+
+    /* grouping */
+    MDB_txn *group_txn;
+    pthread_t group_owner;
+    struct wtx *group_w;
+
+    mfs_change_cb change_cb;
+    void *change_arg;
+};
+
+/* ---- id and stamp keys ---- */
+static inline void id_put(uint8_t *p, mfs_id id)
+{
+    mfs_be64_put(p, id.node);
+    mfs_be64_put(p + 8, id.seq);
+}
+static inline mfs_id id_get(const uint8_t *p)
+{
+    return (mfs_id){mfs_be64_get(p), mfs_be64_get(p + 8)};
+}
+static inline void stamp_put(uint8_t *p, mfs_stamp st)
+{
+    mfs_be64_put(p, st.hlc);
+    mfs_be64_put(p + 8, st.node);
+}
+static inline mfs_stamp stamp_get(const uint8_t *p)
+{
+    return (mfs_stamp){mfs_be64_get(p), mfs_be64_get(p + 8)};
+}
+static inline bool id_eq(mfs_id a, mfs_id b)
+{
+    return a.node == b.node && a.seq == b.seq;
+}
+static inline bool id_zero(mfs_id a)
+{
+    return a.node == 0 && a.seq == 0;
+}
+static inline bool stamp_eq(mfs_stamp a, mfs_stamp b)
+{
+    return a.hlc == b.hlc && a.node == b.node;
+}
+static inline void mfs_wput_id(mfs_wbuf *w, mfs_id id)
+{
+    mfs_put_u64(w, id.node);
+    mfs_put_u64(w, id.seq);
+}
+static inline mfs_id mfs_rget_id(mfs_rbuf *r)
+{
+    mfs_id id;
+    id.node = mfs_get_u64(r);
+    id.seq = mfs_get_u64(r);
+    return id;
+}
+static inline void mfs_wput_stamp(mfs_wbuf *w, mfs_stamp st)
+{
+    mfs_put_u64(w, st.hlc);
+    mfs_put_u64(w, st.node);
+}
+static inline mfs_stamp mfs_rget_stamp(mfs_rbuf *r)
+{
+    mfs_stamp st;
+    st.hlc = mfs_get_u64(r);
+    st.node = mfs_get_u64(r);
+    return st;
+}
+
+/* ---- small growable id sets used while a transaction runs ---- */
+typedef struct idset {
+    mfs_id *v;
+    size_t n, cap;
+} idset;
+/* Appends (duplicates allowed; view_flush sorts and dedups). Aborts on OOM. */
+void idset_add(idset *s, mfs_id id);
+bool idset_has(const idset *s, mfs_id id);
+void idset_free(idset *s);
+
+/* A (dir, raw name) pair whose display names need recomputing. */
+typedef struct namekey {
+    mfs_id dir;
+    char name[MFS_NAME_MAX + 1];
+} namekey;
+
+typedef struct change {
+    int kind;
+    uint64_t ino;
+    char name[MFS_NAME_MAX + 1];
+} change;
+
+/* ---- write transaction context ---- */
+typedef struct wtx {
+    mfs_store *s;
+    MDB_txn *txn;
+    int err;               /* first error; later calls are no-ops */
+    bool remote;           /* applying remote ops: collect notifications */
+    idset touched_entries; /* raw tree state changed */
+    idset touched_inodes;  /* heads / existence changed */
+    namekey *groups;       /* dirty name groups */
+    size_t ngroups, capgroups;
+    change *changes;
+    size_t nchanges, capchanges;
+} wtx;
+
+/* txn.c */
+int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg);
+int store_read_begin(mfs_store *s, MDB_txn **txn);
+void store_read_end(mfs_store *s, MDB_txn *txn);
+int mdb_to_errno(int rc);
+/* Records rc (an LMDB or negative errno code) as w's first error. */
+int wtx_fail(wtx *w, int rc);
+int tput(wtx *w, int db, const void *k, size_t kl, const void *v, size_t vl);
+int tdel(wtx *w, int db, const void *k, size_t kl);
+/* 0 found, -ENOENT absent, other -errno */
+int tget(mfs_store *s, MDB_txn *txn, int db, const void *k, size_t kl,
+         MDB_val *v);
+mfs_stamp stamp_next(mfs_store *s);
+uint64_t store_now_ms(mfs_store *s);
+void wtx_change(wtx *w, int kind, uint64_t ino, const char *name);
+
+/* Object keys: kind 1 = inode (16 bytes id), kind 2 = conflict copy
+ * (inode id + version stamp). */
+enum { OBJ_INODE = 1, OBJ_CCOPY = 2 };
+typedef struct objkey {
+    uint8_t b[33];
+    size_t len;
+} objkey;
+objkey obj_inode(mfs_id id);
+objkey obj_ccopy(mfs_id id, mfs_stamp v);
+/* Finds or assigns the local ino of an object (write txn). */
+uint64_t ino_assign(wtx *w, const objkey *k);
+int ino_lookup_obj(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *out);
+int ino_of_obj(mfs_store *s, MDB_txn *txn, const objkey *k, uint64_t *ino);
+
+/* ---- ops (op.c) ---- */
+enum {
+    OP_INODE = 1,   /* create an inode: type, rdev, symlink target, attrs */
+    OP_MOVE = 2,    /* move (or create / delete) a directory entry */
+    OP_ATTR = 3,    /* LWW attribute registers */
+    OP_XATTR = 4,   /* LWW extended attribute */
+    OP_VERSION = 5, /* content version (or DROP of a conflict copy) */
+};
+#define OPF_MORE 0x01    /* the same local action continues in the next op */
+#define OPF_DROP 0x02    /* VERSION: drops its parents (conflict resolved) */
+#define OP_WIRE_VERSION 1
+
+typedef struct mfs_op {
+    uint8_t type, flags;
+    uint64_t origin, seq;
+    mfs_stamp st;
+    mfs_id obj; /* inode (INODE/ATTR/XATTR/VERSION) or entry (MOVE) */
+    /* MOVE */
+    mfs_id inode, parent, from;
+    /* MOVE, XATTR name; INODE symlink target */
+    const char *name;
+    size_t namelen;
+    const uint8_t *seen; /* MOVE to trash: stamps of heads seen (16 each) */
+    uint32_t nseen;
+    /* INODE / ATTR */
+    uint32_t mask, mode, uid, gid;
+    uint64_t rdev;
+    int64_t atime, mtime, ctime;
+    /* XATTR */
+    const uint8_t *value;
+    size_t vlen;
+    uint8_t present;
+    /* VERSION */
+    uint64_t size;
+    const uint8_t *parents; /* 16 bytes each */
+    uint32_t nparents;
+    uint8_t *hashes; /* owned after decode: nchunks * 32 */
+    uint32_t nchunks;
+} mfs_op;
+
+/* Encodes op into w (w->err set if out of room). */
+void op_encode(mfs_wbuf *w, const mfs_op *op);
+/* Decodes and validates; op borrows from buf except hashes (owned). */
+int op_decode(const uint8_t *buf, size_t len, mfs_op *op);
+void op_clear(mfs_op *op);
+
+/* Stamps, records and applies a local op (assigns origin, seq, stamp). */
+int op_local(wtx *w, mfs_op *op);
+/* Logs and applies a remote op; 1 if it was held already. With
+ * defer_moves, MOVE ops are logged but left for tree_apply_moves. */
+int op_apply_remote(wtx *w, const mfs_op *op, const uint8_t *raw, size_t len,
+                    bool defer_moves);
+/* Applies a decoded op (local or remote) to the state. */
+int op_apply(wtx *w, const mfs_op *op);
+
+/* ---- raw tree (tree.c) ---- */
+typedef struct entry_rec {
+    bool exists;
+    mfs_id parent, inode;
+    mfs_stamp st;
+    char name[MFS_NAME_MAX + 1];
+} entry_rec;
+int entry_get(mfs_store *s, MDB_txn *txn, mfs_id e, entry_rec *out);
+int tree_apply_move(wtx *w, const mfs_op *op);
+/* Applies many moves with one undo/redo pass (sorts ops in place). */
+int tree_apply_moves(wtx *w, const mfs_op **ops, size_t n);
+/* True if anc is d or an ancestor of d in the raw tree. */
+bool tree_is_ancestor(mfs_store *s, MDB_txn *txn, mfs_id anc, mfs_id d);
+/* The seen-heads list and from-parent of the move that put e where it is. */
+int tree_last_move(mfs_store *s, MDB_txn *txn, mfs_stamp st, mfs_op *op,
+                   MDB_val *raw);
+
+/* ---- inodes and content (content.c) ---- */
+typedef struct reg32 {
+    uint32_t v;
+    mfs_stamp st;
+} reg32;
+typedef struct regtime {
+    int64_t v;
+    mfs_stamp st;
+} regtime;
+typedef struct inode_rec {
+    uint32_t type; /* S_IFMT bits; 0 = not created yet (attrs arrived first) */
+    uint64_t rdev;
+    reg32 mode, uid, gid;
+    regtime atime, mtime, ctime;
+    mfs_stamp shown; /* version shown (0,0 none) */
+    uint64_t size, blocks;
+    uint32_t nheads;
+    char target[4097];
+    size_t targetlen;
+} inode_rec;
+int inode_get(mfs_store *s, MDB_txn *txn, mfs_id id, inode_rec *out);
+int inode_put(wtx *w, mfs_id id, const inode_rec *r);
+int content_apply_version(wtx *w, const mfs_op *op);
+/* Recomputes heads/shown version of inode id after versions changed. */
+int content_refresh(wtx *w, mfs_id id);
+/* Heads (complete, not superseded, not dropped) sorted by stamp ascending;
+ * returns the count (<= max) or -errno. */
+int content_heads(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp *out,
+                  int max);
+int content_publish(wtx *w, mfs_id id, bool force);
+int content_drop_dirty(wtx *w, mfs_id id);
+ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
+                     bool use_dirty, uint64_t off, void *buf, size_t len);
+int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf,
+                  size_t len);
+int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now);
+typedef struct dinfo_rec {
+    uint64_t size;
+    int64_t mtime, ctime;
+    uint64_t since_ms;
+    mfs_stamp base;
+    uint64_t trunc; /* blocks at or past this offset no longer come from base */
+} dinfo_rec;
+int dinfo_get(mfs_store *s, MDB_txn *txn, mfs_id id, dinfo_rec *out);
+/* Copies up to max chunk hashes of a version; *nchunks gets the count. */
+int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id,
+                           mfs_stamp ver, uint8_t *out, size_t max,
+                           uint32_t *nchunks);
+/* Blake2b of a whole version's chunk list (for dumps). */
+int content_version_hash(mfs_store *s, MDB_txn *txn, mfs_id id,
+                         mfs_stamp ver, uint8_t out[32], uint64_t *size);
+
+/* ---- derived view (view.c) ---- */
+typedef struct dirent_rec {
+    uint8_t kind; /* OBJ_INODE or OBJ_CCOPY */
+    uint64_t ino;
+    uint32_t type;
+    mfs_id entry, inode;
+    mfs_stamp ver; /* OBJ_CCOPY */
+} dirent_rec;
+int view_lookup(mfs_store *s, MDB_txn *txn, mfs_id dir, const char *name,
+                dirent_rec *out);
+int view_dirent_decode(const MDB_val *v, dirent_rec *out);
+/* Runs at the end of every write transaction. */
+int view_flush(wtx *w);
+void view_touch_entry(wtx *w, mfs_id e);
+void view_touch_inode(wtx *w, mfs_id i);
+uint32_t view_nlink(mfs_store *s, MDB_txn *txn, mfs_id inode, uint32_t type);
+/* "/a/b" path of a visible directory. */
+int view_path(mfs_store *s, MDB_txn *txn, mfs_id dir, char *out, size_t cap);
+/* First visible entry of inode (primary) with its dir and display name;
+ * -ENOENT if none. */
+int view_primary(mfs_store *s, MDB_txn *txn, mfs_id inode, mfs_id *entry,
+                 mfs_id *dir, char *dname);
+bool view_dir_empty(mfs_store *s, MDB_txn *txn, mfs_id dir);
+
+/* names.c */
+int name_check_n(const char *name, size_t n);
+
+#endif

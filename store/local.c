@@ -1,0 +1,1106 @@
+/*
+ * local.c - the store API for fs/: POSIX-style calls on local inode numbers,
+ * each turned into ops (create = inode + move in, unlink = move to trash,
+ * rename = moves, attributes = LWW registers) written in the same LMDB
+ * transaction as their effect.
+ *
+ * It checks what a local filesystem checks about names and types and returns
+ * the same errno; it does no permission checks (fs/ does). It must never
+ * emit an op for a change it then refuses: all checks come before the ops.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+typedef struct lop {
+    /* inputs */
+    uint64_t ino, parent, newparent;
+    const char *name, *newname, *target;
+    uint32_t mode, uid, gid;
+    uint64_t rdev;
+    unsigned flags;
+    const mfs_setattr *sa;
+    const void *buf;
+    size_t len;
+    uint64_t off;
+    /* outputs */
+    mfs_attr *out;
+    ssize_t ret;
+} lop;
+
+static int64_t now_ns(mfs_store *s)
+{
+    return (int64_t)store_now_ms(s) * 1000000;
+}
+
+/* ---- reading ---- */
+
+static int resolve(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *k,
+                   mfs_id *id)
+{
+    int rc = ino_lookup_obj(s, txn, ino, k);
+    if (rc)
+        return rc == -ENOENT ? -ENOENT : rc;
+    *id = id_get(k->b + 1);
+    return 0;
+}
+
+static int attr_fill(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_attr *out)
+{
+    objkey k;
+    mfs_id id;
+    int rc = resolve(s, txn, ino, &k, &id);
+    if (rc)
+        return rc;
+    inode_rec in;
+    rc = inode_get(s, txn, id, &in);
+    if (rc)
+        return rc;
+    if (in.type == 0)
+        return -ENOENT;
+    memset(out, 0, sizeof(*out));
+    out->ino = ino;
+    out->mode = in.type | in.mode.v;
+    out->uid = in.uid.v;
+    out->gid = in.gid.v;
+    out->rdev = in.rdev;
+    out->atime_ns = in.atime.v;
+    out->mtime_ns = in.mtime.v;
+    out->ctime_ns = in.ctime.v;
+    if (k.b[0] == OBJ_CCOPY) {
+        mfs_stamp ver = stamp_get(k.b + 17);
+        uint8_t h[32];
+        content_version_hash(s, txn, id, ver, h, &out->size);
+        out->blocks = (out->size + 511) / 512;
+        out->nlink = 1;
+        return 0;
+    }
+    out->size = in.size;
+    out->blocks = in.blocks;
+    dinfo_rec d;
+    if (in.type == S_IFREG && dinfo_get(s, txn, id, &d) == 0) {
+        out->size = d.size;
+        out->mtime_ns = d.mtime;
+        out->ctime_ns = d.ctime > out->ctime_ns ? d.ctime : out->ctime_ns;
+        out->blocks = (d.size + 511) / 512;
+    }
+    if (in.type == S_IFLNK)
+        out->size = in.targetlen;
+    out->nlink = view_nlink(s, txn, id, in.type);
+    return 0;
+}
+
+int mfs_store_getattr(mfs_store *s, uint64_t ino, mfs_attr *out)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    rc = attr_fill(s, txn, ino, out);
+    store_read_end(s, txn);
+    return rc;
+}
+
+/* A directory that can take lookups and new entries. */
+static int dir_of(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_id *dir)
+{
+    objkey k;
+    int rc = resolve(s, txn, ino, &k, dir);
+    if (rc)
+        return rc;
+    if (k.b[0] != OBJ_INODE)
+        return -ENOTDIR;
+    inode_rec in;
+    rc = inode_get(s, txn, *dir, &in);
+    if (rc)
+        return rc;
+    if (in.type != S_IFDIR)
+        return -ENOTDIR;
+    if (!id_eq(*dir, MFS_ID_ROOT) && !view_primary(s, txn, *dir, NULL, NULL, NULL))
+        return 0;
+    return id_eq(*dir, MFS_ID_ROOT) ? 0 : -ENOENT; /* deleted directory */
+}
+
+int mfs_store_lookup(mfs_store *s, uint64_t parent, const char *name,
+                     mfs_attr *out)
+{
+    size_t n = strnlen(name, MFS_NAME_MAX + 1);
+    if (n > MFS_NAME_MAX)
+        return -ENAMETOOLONG;
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    mfs_id dir;
+    dirent_rec d;
+    rc = dir_of(s, txn, parent, &dir);
+    if (!rc)
+        rc = view_lookup(s, txn, dir, name, &d);
+    if (!rc)
+        rc = attr_fill(s, txn, d.ino, out);
+    store_read_end(s, txn);
+    return rc;
+}
+
+int mfs_store_readdir(mfs_store *s, uint64_t dirino, const char *after,
+                      mfs_dirent_cb cb, void *arg)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    mfs_id dir;
+    rc = dir_of(s, txn, dirino, &dir);
+    MDB_cursor *c = NULL;
+    if (!rc)
+        rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_DIRENTS], &c));
+    if (!rc) {
+        uint8_t k[16 + MFS_NAME_MAX];
+        id_put(k, dir);
+        size_t kl = 16;
+        if (after) {
+            size_t n = strnlen(after, MFS_NAME_MAX);
+            memcpy(k + 16, after, n);
+            kl += n;
+        }
+        MDB_val key = {kl, k}, val;
+        int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        if (r == 0 && after && key.mv_size == kl && !memcmp(key.mv_data, k, kl))
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        while (r == 0 && key.mv_size > 16 && !memcmp(key.mv_data, k, 16)) {
+            dirent_rec d;
+            if (view_dirent_decode(&val, &d))
+                break;
+            char name[MFS_NAME_MAX + 1];
+            size_t n = key.mv_size - 16;
+            memcpy(name, (uint8_t *)key.mv_data + 16, n);
+            name[n] = 0;
+            if (cb(arg, name, d.ino, d.type))
+                break;
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
+    store_read_end(s, txn);
+    return rc;
+}
+
+int mfs_store_parent(mfs_store *s, uint64_t dirino, uint64_t *parent)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    mfs_id dir, pdir;
+    rc = dir_of(s, txn, dirino, &dir);
+    if (!rc && id_eq(dir, MFS_ID_ROOT)) {
+        *parent = MFS_ROOT_INO;
+    } else if (!rc) {
+        rc = view_primary(s, txn, dir, NULL, &pdir, NULL);
+        objkey ok = obj_inode(pdir);
+        if (!rc)
+            rc = ino_of_obj(s, txn, &ok, parent);
+    }
+    store_read_end(s, txn);
+    return rc;
+}
+
+int mfs_store_readlink(mfs_store *s, uint64_t ino, char *buf, size_t cap)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    objkey k;
+    mfs_id id;
+    inode_rec in;
+    rc = resolve(s, txn, ino, &k, &id);
+    if (!rc)
+        rc = inode_get(s, txn, id, &in);
+    if (!rc && in.type != S_IFLNK)
+        rc = -EINVAL;
+    if (!rc && cap < in.targetlen)
+        rc = -ENAMETOOLONG;
+    if (!rc) {
+        memcpy(buf, in.target, in.targetlen);
+        rc = (int)in.targetlen;
+    }
+    store_read_end(s, txn);
+    return rc;
+}
+
+/* ---- helpers for write transactions ---- */
+
+/* Emits ops as one action: all but the last carry OPF_MORE. */
+static int emit(wtx *w, mfs_op *ops, size_t n)
+{
+    for (size_t i = 0; i < n && !w->err; i++) {
+        ops[i].flags |= i + 1 < n ? OPF_MORE : 0;
+        op_local(w, &ops[i]);
+    }
+    return w->err;
+}
+
+static mfs_op op_touch_dir(mfs_id dir, int64_t now)
+{
+    return (mfs_op){.type = OP_ATTR, .obj = dir,
+                    .mask = MFS_SET_MTIME | MFS_SET_CTIME, .mtime = now,
+                    .ctime = now};
+}
+
+static mfs_op op_ctime(mfs_id id, int64_t now)
+{
+    return (mfs_op){.type = OP_ATTR, .obj = id, .mask = MFS_SET_CTIME,
+                    .ctime = now};
+}
+
+static mfs_op op_move(mfs_id e, mfs_id inode, mfs_id parent, const char *name,
+                      mfs_id from)
+{
+    return (mfs_op){.type = OP_MOVE, .obj = e, .inode = inode,
+                    .parent = parent, .from = from, .name = name,
+                    .namelen = strlen(name)};
+}
+
+static mfs_id mint(mfs_store *s)
+{
+    return (mfs_id){s->node, ++s->ctr};
+}
+
+/* The heads of an inode, as the seen-list of a delete (owned by caller). */
+static uint8_t *seen_heads(wtx *w, mfs_id inode, uint32_t *n)
+{
+    mfs_stamp heads[64];
+    int nh = content_heads(w->s, w->txn, inode, heads, 64);
+    *n = 0;
+    if (nh <= 0)
+        return NULL;
+    uint8_t *b = malloc((size_t)nh * 16);
+    if (!b) {
+        wtx_fail(w, -ENOMEM);
+        return NULL;
+    }
+    for (int i = 0; i < nh; i++)
+        stamp_put(b + (size_t)i * 16, heads[i]);
+    *n = (uint32_t)nh;
+    return b;
+}
+
+static int raw_name(wtx *w, mfs_id e, char *out)
+{
+    entry_rec er;
+    int rc = entry_get(w->s, w->txn, e, &er);
+    if (rc)
+        return wtx_fail(w, rc);
+    strcpy(out, er.name);
+    return 0;
+}
+
+/* Ops that move entry e (of inode) to the trash, deleted from dir. */
+static int trash_entry(wtx *w, mfs_id e, mfs_id inode, mfs_id dir,
+                       int64_t now, bool more)
+{
+    char name[MFS_NAME_MAX + 1];
+    if (raw_name(w, e, name))
+        return w->err;
+    uint32_t nseen;
+    uint8_t *seen = seen_heads(w, inode, &nseen);
+    mfs_op ops[2];
+    ops[0] = op_move(e, inode, MFS_ID_TRASH, name, dir);
+    ops[0].seen = seen;
+    ops[0].nseen = nseen;
+    ops[1] = op_ctime(inode, now);
+    ops[0].flags = OPF_MORE;
+    ops[1].flags = more ? OPF_MORE : 0;
+    op_local(w, &ops[0]);
+    op_local(w, &ops[1]);
+    free(seen);
+    return w->err;
+}
+
+static int drop_ccopy(wtx *w, mfs_id inode, mfs_stamp ver, bool more)
+{
+    uint8_t p[16];
+    stamp_put(p, ver);
+    mfs_op op = {.type = OP_VERSION, .flags = OPF_DROP | (more ? OPF_MORE : 0),
+                 .obj = inode, .parents = p, .nparents = 1};
+    return op_local(w, &op);
+}
+
+static int finish_attr(wtx *w, uint64_t ino, mfs_attr *out)
+{
+    if (!out || w->err)
+        return w->err;
+    if (view_flush(w))
+        return w->err;
+    int rc = attr_fill(w->s, w->txn, ino, out);
+    return rc ? wtx_fail(w, rc) : 0;
+}
+
+static int ino_for(wtx *w, mfs_id id, uint64_t *ino)
+{
+    objkey ok = obj_inode(id);
+    *ino = ino_assign(w, &ok);
+    return w->err;
+}
+
+/* Turns a conflict copy into a file of its own (before it is changed):
+ * a new inode with the copy's content and name, and the copy dropped. The
+ * kernel's inode number for the copy now names the new file. */
+static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
+{
+    mfs_store *s = w->s;
+    mfs_id inode = id_get(k->b + 1);
+    mfs_stamp ver = stamp_get(k->b + 17);
+    inode_rec in;
+    if (inode_get(s, w->txn, inode, &in))
+        return wtx_fail(w, -ENOENT);
+    /* where the copy shows now */
+    mfs_id dir;
+    char raw[MFS_NAME_MAX + 1], name[MFS_NAME_MAX + 1];
+    if (view_primary(s, w->txn, inode, NULL, &dir, raw))
+        return wtx_fail(w, -ENOENT);
+    mfs_conflict_name(name, sizeof(name), raw, ver.node, ver.hlc >> 16);
+    uint32_t nchunks = 0;
+    if (content_version_chunks(s, w->txn, inode, ver, NULL, 0, &nchunks))
+        return wtx_fail(w, -EIO);
+    uint8_t *hashes = nchunks ? malloc((size_t)nchunks * 32) : NULL;
+    if (nchunks && !hashes)
+        return wtx_fail(w, -ENOMEM);
+    content_version_chunks(s, w->txn, inode, ver, hashes, nchunks, &nchunks);
+    uint64_t size = 0;
+    uint8_t h[32];
+    content_version_hash(s, w->txn, inode, ver, h, &size);
+    int64_t now = now_ns(s);
+    mfs_id ni = mint(s);
+    mfs_op ops[4];
+    ops[0] = (mfs_op){.type = OP_INODE, .obj = ni, .mode = S_IFREG | in.mode.v,
+                      .uid = in.uid.v, .gid = in.gid.v, .atime = now,
+                      .mtime = in.mtime.v, .ctime = now};
+    ops[1] = (mfs_op){.type = OP_VERSION, .obj = ni, .size = size,
+                      .mtime = in.mtime.v, .ctime = now, .hashes = hashes,
+                      .nchunks = nchunks};
+    ops[2] = op_move(ni, ni, dir, name, MFS_ID_NONE);
+    uint8_t p[16];
+    stamp_put(p, ver);
+    ops[3] = (mfs_op){.type = OP_VERSION, .flags = OPF_DROP, .obj = inode,
+                      .parents = p, .nparents = 1};
+    emit(w, ops, 4);
+    free(hashes);
+    /* the copy's inode number now names the new file */
+    objkey nk = obj_inode(ni);
+    uint8_t b[8];
+    mfs_be64_put(b, ino);
+    tput(w, DB_INO2OBJ, b, 8, nk.b, nk.len);
+    tput(w, DB_OBJ2INO, nk.b, nk.len, b, 8);
+    tdel(w, DB_OBJ2INO, k->b, k->len);
+    *k = nk;
+    *id = ni;
+    return w->err;
+}
+
+/* Resolves ino for a change: conflict copies are materialized first. */
+static int resolve_mut(wtx *w, uint64_t ino, mfs_id *id, inode_rec *in)
+{
+    objkey k;
+    int rc = resolve(w->s, w->txn, ino, &k, id);
+    if (rc)
+        return wtx_fail(w, rc);
+    if (k.b[0] == OBJ_CCOPY && materialize(w, ino, &k, id))
+        return w->err;
+    rc = inode_get(w->s, w->txn, *id, in);
+    if (rc || in->type == 0)
+        return wtx_fail(w, rc ? rc : -ENOENT);
+    return 0;
+}
+
+/* ---- namespace changes ---- */
+
+static int tx_create(wtx *w, void *arg)
+{
+    lop *a = arg;
+    mfs_store *s = w->s;
+    mfs_id dir;
+    int rc = name_check_n(a->name, strnlen(a->name, MFS_NAME_MAX + 1));
+    if (rc)
+        return rc;
+    rc = dir_of(s, w->txn, a->parent, &dir);
+    if (rc)
+        return rc;
+    dirent_rec d;
+    if (view_lookup(s, w->txn, dir, a->name, &d) == 0)
+        return -EEXIST;
+    int64_t now = now_ns(s);
+    mfs_id id = mint(s);
+    mfs_op ops[3];
+    ops[0] = (mfs_op){.type = OP_INODE, .obj = id, .mode = a->mode,
+                      .uid = a->uid, .gid = a->gid, .rdev = a->rdev,
+                      .atime = now, .mtime = now, .ctime = now};
+    if (a->target) {
+        ops[0].name = a->target;
+        ops[0].namelen = strlen(a->target);
+    }
+    ops[1] = op_move(id, id, dir, a->name, MFS_ID_NONE);
+    ops[2] = op_touch_dir(dir, now);
+    if (emit(w, ops, 3))
+        return w->err;
+    uint64_t ino;
+    if (ino_for(w, id, &ino))
+        return w->err;
+    return finish_attr(w, ino, a->out);
+}
+
+static bool valid_mknod_type(uint32_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG:
+    case S_IFIFO:
+    case S_IFSOCK:
+    case S_IFCHR:
+    case S_IFBLK:
+        return true;
+    }
+    return false;
+}
+
+int mfs_store_mknod(mfs_store *s, uint64_t parent, const char *name,
+                    uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
+                    mfs_attr *out)
+{
+    if ((mode & S_IFMT) == 0)
+        mode |= S_IFREG;
+    if (!valid_mknod_type(mode))
+        return -EINVAL;
+    lop a = {.parent = parent, .name = name, .mode = mode & (S_IFMT | 07777),
+             .rdev = (S_ISCHR(mode) || S_ISBLK(mode)) ? rdev : 0, .uid = uid,
+             .gid = gid, .out = out};
+    return store_write(s, tx_create, &a);
+}
+
+int mfs_store_mkdir(mfs_store *s, uint64_t parent, const char *name,
+                    uint32_t mode, uint32_t uid, uint32_t gid, mfs_attr *out)
+{
+    lop a = {.parent = parent, .name = name, .mode = S_IFDIR | (mode & 07777),
+             .uid = uid, .gid = gid, .out = out};
+    return store_write(s, tx_create, &a);
+}
+
+int mfs_store_symlink(mfs_store *s, uint64_t parent, const char *name,
+                      const char *target, uint32_t uid, uint32_t gid,
+                      mfs_attr *out)
+{
+    size_t n = strnlen(target, 4097);
+    if (n == 0)
+        return -ENOENT;
+    if (n > 4096)
+        return -ENAMETOOLONG;
+    lop a = {.parent = parent, .name = name, .target = target,
+             .mode = S_IFLNK | 0777, .uid = uid, .gid = gid, .out = out};
+    return store_write(s, tx_create, &a);
+}
+
+static int tx_link(wtx *w, void *arg)
+{
+    lop *a = arg;
+    mfs_store *s = w->s;
+    int rc = name_check_n(a->newname, strnlen(a->newname, MFS_NAME_MAX + 1));
+    if (rc)
+        return rc;
+    mfs_id id, dir;
+    inode_rec in;
+    if (resolve_mut(w, a->ino, &id, &in))
+        return w->err;
+    if (in.type == S_IFDIR)
+        return -EPERM;
+    rc = dir_of(s, w->txn, a->newparent, &dir);
+    if (rc)
+        return rc;
+    dirent_rec d;
+    if (view_lookup(s, w->txn, dir, a->newname, &d) == 0)
+        return -EEXIST;
+    if (view_primary(s, w->txn, id, NULL, NULL, NULL))
+        return -ENOENT; /* no name left: linkat of an unlinked file */
+    int64_t now = now_ns(s);
+    mfs_op ops[3];
+    ops[0] = op_move(mint(s), id, dir, a->newname, MFS_ID_NONE);
+    ops[1] = op_ctime(id, now);
+    ops[2] = op_touch_dir(dir, now);
+    if (emit(w, ops, 3))
+        return w->err;
+    return finish_attr(w, a->ino, a->out);
+}
+
+int mfs_store_link(mfs_store *s, uint64_t ino, uint64_t newparent,
+                   const char *newname, mfs_attr *out)
+{
+    lop a = {.ino = ino, .newparent = newparent, .newname = newname,
+             .out = out};
+    return store_write(s, tx_link, &a);
+}
+
+static int tx_remove(wtx *w, void *arg)
+{
+    lop *a = arg;
+    mfs_store *s = w->s;
+    bool isdir = a->flags;
+    size_t n = strnlen(a->name, MFS_NAME_MAX + 1);
+    if (n > MFS_NAME_MAX)
+        return -ENAMETOOLONG;
+    if (isdir && ((n == 1 && a->name[0] == '.')))
+        return -EINVAL;
+    if (isdir && n == 2 && !memcmp(a->name, "..", 2))
+        return -ENOTEMPTY;
+    mfs_id dir;
+    int rc = dir_of(s, w->txn, a->parent, &dir);
+    if (rc)
+        return rc;
+    dirent_rec d;
+    rc = view_lookup(s, w->txn, dir, a->name, &d);
+    if (rc)
+        return rc;
+    int64_t now = now_ns(s);
+    if (d.kind == OBJ_CCOPY) {
+        if (isdir)
+            return -ENOTDIR;
+        drop_ccopy(w, d.inode, d.ver, true);
+        mfs_op t = op_touch_dir(dir, now);
+        return op_local(w, &t);
+    }
+    if (isdir && d.type != S_IFDIR)
+        return -ENOTDIR;
+    if (!isdir && d.type == S_IFDIR)
+        return -EISDIR;
+    if (id_eq(d.entry, MFS_ID_LOSTFOUND))
+        return -EBUSY;
+    if (isdir && !view_dir_empty(s, w->txn, d.inode))
+        return -ENOTEMPTY;
+    trash_entry(w, d.entry, d.inode, dir, now, true);
+    mfs_op t = op_touch_dir(dir, now);
+    return op_local(w, &t);
+}
+
+int mfs_store_unlink(mfs_store *s, uint64_t parent, const char *name)
+{
+    lop a = {.parent = parent, .name = name, .flags = 0};
+    return store_write(s, tx_remove, &a);
+}
+
+int mfs_store_rmdir(mfs_store *s, uint64_t parent, const char *name)
+{
+    lop a = {.parent = parent, .name = name, .flags = 1};
+    return store_write(s, tx_remove, &a);
+}
+
+/* Is anc (a directory) dir itself or one of dir's visible ancestors? */
+static bool view_is_ancestor(mfs_store *s, MDB_txn *txn, mfs_id anc, mfs_id dir)
+{
+    mfs_id x = dir;
+    for (int i = 0; i < 1 << 20; i++) {
+        if (id_eq(x, anc))
+            return true;
+        if (id_eq(x, MFS_ID_ROOT))
+            return false;
+        mfs_id p;
+        if (view_primary(s, txn, x, NULL, &p, NULL))
+            return false;
+        x = p;
+    }
+    return true;
+}
+
+static int tx_rename(wtx *w, void *arg)
+{
+    lop *a = arg;
+    mfs_store *s = w->s;
+    unsigned flags = a->flags;
+    if ((flags & ~(MFS_RENAME_NOREPLACE | MFS_RENAME_EXCHANGE)) ||
+        ((flags & MFS_RENAME_NOREPLACE) && (flags & MFS_RENAME_EXCHANGE)))
+        return -EINVAL;
+    int rc = name_check_n(a->newname, strnlen(a->newname, MFS_NAME_MAX + 1));
+    if (rc)
+        return rc;
+    size_t sn = strnlen(a->name, MFS_NAME_MAX + 1);
+    if (sn > MFS_NAME_MAX)
+        return -ENAMETOOLONG;
+    mfs_id sdir, ddir;
+    rc = dir_of(s, w->txn, a->parent, &sdir);
+    if (rc)
+        return rc;
+    rc = dir_of(s, w->txn, a->newparent, &ddir);
+    if (rc)
+        return rc;
+    dirent_rec sd, dd;
+    rc = view_lookup(s, w->txn, sdir, a->name, &sd);
+    if (rc)
+        return rc;
+    bool dexists = view_lookup(s, w->txn, ddir, a->newname, &dd) == 0;
+    if ((flags & MFS_RENAME_EXCHANGE) && !dexists)
+        return -ENOENT;
+    if ((flags & MFS_RENAME_NOREPLACE) && dexists)
+        return -EEXIST;
+    if (id_eq(sd.entry, MFS_ID_LOSTFOUND) ||
+        (dexists && id_eq(dd.entry, MFS_ID_LOSTFOUND)))
+        return -EBUSY;
+    bool sdirp = sd.type == S_IFDIR;
+    if (sdirp && view_is_ancestor(s, w->txn, sd.inode, ddir))
+        return -EINVAL;
+    if (dexists && sd.kind == dd.kind && id_eq(sd.entry, dd.entry) &&
+        stamp_eq(sd.ver, dd.ver))
+        return 0; /* same entry */
+    if (dexists && !(flags & MFS_RENAME_EXCHANGE)) {
+        if (sd.kind == OBJ_INODE && dd.kind == OBJ_INODE &&
+            id_eq(sd.inode, dd.inode))
+            return 0; /* two links of one file: rename(2) does nothing */
+        bool ddirp = dd.type == S_IFDIR;
+        if (sdirp && !ddirp)
+            return -ENOTDIR;
+        if (!sdirp && ddirp)
+            return -EISDIR;
+        if (ddirp && !view_dir_empty(s, w->txn, dd.inode))
+            return -ENOTEMPTY;
+    }
+    if ((flags & MFS_RENAME_EXCHANGE) && dd.type == S_IFDIR &&
+        view_is_ancestor(s, w->txn, dd.inode, sdir))
+        return -EINVAL;
+    /* A conflict copy that moves or is exchanged becomes a file first. */
+    if (sd.kind == OBJ_CCOPY) {
+        objkey k = obj_ccopy(sd.inode, sd.ver);
+        mfs_id nid;
+        if (materialize(w, sd.ino, &k, &nid))
+            return w->err;
+        view_flush(w);
+        if (view_lookup(s, w->txn, sdir, a->name, &sd))
+            return wtx_fail(w, -EIO);
+    }
+    if (dexists && dd.kind == OBJ_CCOPY && (flags & MFS_RENAME_EXCHANGE)) {
+        objkey k = obj_ccopy(dd.inode, dd.ver);
+        mfs_id nid;
+        if (materialize(w, dd.ino, &k, &nid))
+            return w->err;
+        view_flush(w);
+        if (view_lookup(s, w->txn, ddir, a->newname, &dd))
+            return wtx_fail(w, -EIO);
+    }
+    int64_t now = now_ns(s);
+    if (dexists && !(flags & MFS_RENAME_EXCHANGE)) {
+        if (dd.kind == OBJ_CCOPY)
+            drop_ccopy(w, dd.inode, dd.ver, true);
+        else
+            trash_entry(w, dd.entry, dd.inode, ddir, now, true);
+    }
+    mfs_op ops[6];
+    size_t n = 0;
+    ops[n++] = op_move(sd.entry, sd.inode, ddir, a->newname, sdir);
+    if (flags & MFS_RENAME_EXCHANGE) {
+        ops[n++] = op_move(dd.entry, dd.inode, sdir, a->name, ddir);
+        ops[n++] = op_ctime(dd.inode, now);
+    }
+    ops[n++] = op_ctime(sd.inode, now);
+    ops[n++] = op_touch_dir(sdir, now);
+    if (!id_eq(sdir, ddir))
+        ops[n++] = op_touch_dir(ddir, now);
+    return emit(w, ops, n);
+}
+
+int mfs_store_rename(mfs_store *s, uint64_t parent, const char *name,
+                     uint64_t newparent, const char *newname, unsigned flags)
+{
+    lop a = {.parent = parent, .name = name, .newparent = newparent,
+             .newname = newname, .flags = flags};
+    return store_write(s, tx_rename, &a);
+}
+
+/* ---- attributes ---- */
+
+static int tx_setattr(wtx *w, void *arg)
+{
+    lop *a = arg;
+    const mfs_setattr *sa = a->sa;
+    mfs_id id;
+    inode_rec in;
+    if (resolve_mut(w, a->ino, &id, &in))
+        return w->err;
+    int64_t now = now_ns(w->s);
+    if (sa->mask & MFS_SET_SIZE) {
+        if (in.type == S_IFDIR)
+            return -EISDIR;
+        if (in.type != S_IFREG)
+            return -EINVAL;
+        if (content_truncate(w, id, sa->size, now))
+            return w->err;
+    }
+    mfs_op op = {.type = OP_ATTR, .obj = id};
+    if (sa->mask & MFS_SET_MODE) {
+        op.mask |= MFS_SET_MODE;
+        op.mode = sa->mode & 07777;
+    }
+    if (sa->mask & MFS_SET_UID) {
+        op.mask |= MFS_SET_UID;
+        op.uid = sa->uid;
+    }
+    if (sa->mask & MFS_SET_GID) {
+        op.mask |= MFS_SET_GID;
+        op.gid = sa->gid;
+    }
+    if (sa->mask & (MFS_SET_ATIME | MFS_SET_ATIME_NOW)) {
+        op.mask |= MFS_SET_ATIME;
+        op.atime = (sa->mask & MFS_SET_ATIME_NOW) ? now : sa->atime_ns;
+    }
+    if (sa->mask & (MFS_SET_MTIME | MFS_SET_MTIME_NOW)) {
+        op.mask |= MFS_SET_MTIME;
+        op.mtime = (sa->mask & MFS_SET_MTIME_NOW) ? now : sa->mtime_ns;
+    }
+    if (op.mask || (sa->mask & MFS_SET_CTIME)) {
+        op.mask |= MFS_SET_CTIME;
+        op.ctime = (sa->mask & MFS_SET_CTIME) ? sa->ctime_ns : now;
+    }
+    if (op.mask) {
+        /* unpublished content carries its times into the next version */
+        dinfo_rec d;
+        if (in.type == S_IFREG && dinfo_get(w->s, w->txn, id, &d) == 0) {
+            uint8_t k[16];
+            id_put(k, id);
+            if (op.mask & MFS_SET_MTIME)
+                d.mtime = op.mtime;
+            d.ctime = op.ctime;
+            uint8_t buf[64];
+            mfs_wbuf wb;
+            mfs_wbuf_init(&wb, buf, sizeof(buf));
+            mfs_put_u64(&wb, d.size);
+            mfs_put_u64(&wb, (uint64_t)d.mtime);
+            mfs_put_u64(&wb, (uint64_t)d.ctime);
+            mfs_put_u64(&wb, d.since_ms);
+            mfs_wput_stamp(&wb, d.base);
+            mfs_put_u64(&wb, d.trunc);
+            tput(w, DB_DINFO, k, 16, buf, wb.len);
+        }
+        op_local(w, &op);
+    }
+    return finish_attr(w, a->ino, a->out);
+}
+
+int mfs_store_setattr(mfs_store *s, uint64_t ino, const mfs_setattr *sa,
+                      mfs_attr *out)
+{
+    lop a = {.ino = ino, .sa = sa, .out = out};
+    return store_write(s, tx_setattr, &a);
+}
+
+/* ---- xattrs ---- */
+
+static int xattr_get(mfs_store *s, MDB_txn *txn, mfs_id id, const char *name,
+                     MDB_val *val)
+{
+    uint8_t key[16 + MFS_NAME_MAX];
+    size_t n = strlen(name);
+    id_put(key, id);
+    memcpy(key + 16, name, n);
+    int rc = tget(s, txn, DB_XATTRS, key, 16 + n, val);
+    if (rc)
+        return rc == -ENOENT ? -ENODATA : rc;
+    if (val->mv_size < 17 || ((uint8_t *)val->mv_data)[16] != 1)
+        return -ENODATA;
+    val->mv_data = (uint8_t *)val->mv_data + 17;
+    val->mv_size -= 17;
+    return 0;
+}
+
+static int xattr_name_ok(const char *name)
+{
+    size_t n = strnlen(name, MFS_NAME_MAX + 1);
+    if (n == 0 || n > MFS_NAME_MAX)
+        return -ERANGE;
+    return 0;
+}
+
+static int tx_setxattr(wtx *w, void *arg)
+{
+    lop *a = arg;
+    mfs_id id;
+    inode_rec in;
+    if (resolve_mut(w, a->ino, &id, &in))
+        return w->err;
+    MDB_val v;
+    int rc = xattr_get(w->s, w->txn, id, a->name, &v);
+    if (rc && rc != -ENODATA)
+        return rc;
+    if ((a->flags & MFS_XATTR_CREATE) && rc == 0)
+        return -EEXIST;
+    if ((a->flags & MFS_XATTR_REPLACE) && rc == -ENODATA)
+        return -ENODATA;
+    if (!a->buf && rc == -ENODATA)
+        return -ENODATA; /* remove of an absent attribute */
+    int64_t now = now_ns(w->s);
+    mfs_op ops[2];
+    ops[0] = (mfs_op){.type = OP_XATTR, .obj = id, .name = a->name,
+                      .namelen = strlen(a->name), .present = a->buf != NULL,
+                      .value = a->buf, .vlen = a->buf ? a->len : 0};
+    ops[1] = op_ctime(id, now);
+    return emit(w, ops, 2);
+}
+
+int mfs_store_setxattr(mfs_store *s, uint64_t ino, const char *name,
+                       const void *value, size_t size, int flags)
+{
+    int rc = xattr_name_ok(name);
+    if (rc)
+        return rc;
+    if (size > MFS_MAX_XATTR)
+        return -E2BIG;
+    lop a = {.ino = ino, .name = name, .buf = value ? value : "",
+             .len = size, .flags = (unsigned)flags};
+    return store_write(s, tx_setxattr, &a);
+}
+
+int mfs_store_removexattr(mfs_store *s, uint64_t ino, const char *name)
+{
+    int rc = xattr_name_ok(name);
+    if (rc)
+        return rc;
+    lop a = {.ino = ino, .name = name, .buf = NULL, .flags = MFS_XATTR_REPLACE};
+    return store_write(s, tx_setxattr, &a);
+}
+
+ssize_t mfs_store_getxattr(mfs_store *s, uint64_t ino, const char *name,
+                           void *buf, size_t cap)
+{
+    int rc = xattr_name_ok(name);
+    if (rc)
+        return rc;
+    MDB_txn *txn;
+    rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    objkey k;
+    mfs_id id;
+    MDB_val v;
+    ssize_t out = resolve(s, txn, ino, &k, &id);
+    if (!out)
+        out = xattr_get(s, txn, id, name, &v);
+    if (!out) {
+        out = (ssize_t)v.mv_size;
+        if (cap && cap < v.mv_size)
+            out = -ERANGE;
+        else if (cap)
+            memcpy(buf, v.mv_data, v.mv_size);
+    }
+    store_read_end(s, txn);
+    return out;
+}
+
+ssize_t mfs_store_listxattr(mfs_store *s, uint64_t ino, char *buf, size_t cap)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    objkey k;
+    mfs_id id;
+    ssize_t total = resolve(s, txn, ino, &k, &id);
+    MDB_cursor *c = NULL;
+    if (!total)
+        total = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_XATTRS], &c));
+    if (!total) {
+        uint8_t pk[16];
+        id_put(pk, id);
+        MDB_val key = {16, pk}, val;
+        int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        while (r == 0 && key.mv_size > 16 && !memcmp(key.mv_data, pk, 16)) {
+            if (val.mv_size >= 17 && ((uint8_t *)val.mv_data)[16] == 1) {
+                size_t n = key.mv_size - 16;
+                if (cap && (size_t)total + n + 1 > cap) {
+                    total = -ERANGE;
+                    break;
+                }
+                if (cap) {
+                    memcpy(buf + total, (uint8_t *)key.mv_data + 16, n);
+                    buf[total + n] = 0;
+                }
+                total += (ssize_t)n + 1;
+            }
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
+    store_read_end(s, txn);
+    return total;
+}
+
+/* ---- content ---- */
+
+ssize_t mfs_store_read(mfs_store *s, uint64_t ino, uint64_t off, void *buf,
+                       size_t len)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    objkey k;
+    mfs_id id;
+    inode_rec in;
+    ssize_t out = resolve(s, txn, ino, &k, &id);
+    if (!out)
+        out = inode_get(s, txn, id, &in);
+    if (!out && in.type == S_IFDIR)
+        out = -EISDIR;
+    else if (!out && in.type != S_IFREG)
+        out = -EINVAL;
+    if (!out) {
+        if (k.b[0] == OBJ_CCOPY)
+            out = content_read(s, txn, id, stamp_get(k.b + 17), false, off,
+                               buf, len);
+        else
+            out = content_read(s, txn, id, in.shown, true, off, buf, len);
+    }
+    store_read_end(s, txn);
+    return out;
+}
+
+static int tx_write(wtx *w, void *arg)
+{
+    lop *a = arg;
+    mfs_id id;
+    inode_rec in;
+    if (resolve_mut(w, a->ino, &id, &in))
+        return w->err;
+    if (in.type == S_IFDIR)
+        return -EISDIR;
+    if (in.type != S_IFREG)
+        return -EINVAL;
+    if (content_write(w, id, a->off, a->buf, a->len))
+        return w->err;
+    /* content changes set mtime and ctime (carried by the next version) */
+    dinfo_rec d;
+    if (dinfo_get(w->s, w->txn, id, &d) == 0) {
+        int64_t now = now_ns(w->s);
+        d.mtime = d.ctime = now;
+        uint8_t k[16], buf[64];
+        id_put(k, id);
+        mfs_wbuf wb;
+        mfs_wbuf_init(&wb, buf, sizeof(buf));
+        mfs_put_u64(&wb, d.size);
+        mfs_put_u64(&wb, (uint64_t)d.mtime);
+        mfs_put_u64(&wb, (uint64_t)d.ctime);
+        mfs_put_u64(&wb, d.since_ms);
+        mfs_wput_stamp(&wb, d.base);
+        mfs_put_u64(&wb, d.trunc);
+        tput(w, DB_DINFO, k, 16, buf, wb.len);
+    }
+    a->ret = (ssize_t)a->len;
+    return w->err;
+}
+
+ssize_t mfs_store_write(mfs_store *s, uint64_t ino, uint64_t off,
+                        const void *buf, size_t len)
+{
+    if (len == 0)
+        return 0;
+    lop a = {.ino = ino, .off = off, .buf = buf, .len = len};
+    int rc = store_write(s, tx_write, &a);
+    return rc ? rc : a.ret;
+}
+
+static int tx_publish(wtx *w, void *arg)
+{
+    lop *a = arg;
+    objkey k;
+    mfs_id id;
+    int rc = resolve(w->s, w->txn, a->ino, &k, &id);
+    if (rc == -ENOENT || (rc == 0 && k.b[0] != OBJ_INODE))
+        return 0;
+    if (rc)
+        return rc;
+    return content_publish(w, id, true);
+}
+
+int mfs_store_publish(mfs_store *s, uint64_t ino)
+{
+    lop a = {.ino = ino};
+    return store_write(s, tx_publish, &a);
+}
+
+static int tx_publish_all(wtx *w, void *arg)
+{
+    lop *a = arg;
+    uint64_t now = store_now_ms(w->s);
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_DINFO], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    idset ids = {0};
+    MDB_val key, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (rc == 0) {
+        mfs_rbuf r;
+        mfs_rbuf_init(&r, val.mv_data, val.mv_size);
+        mfs_get_bytes(&r, 24);
+        uint64_t since = mfs_get_u64(&r);
+        if (!r.err && (a->off == 0 || since + a->off <= now))
+            idset_add(&ids, id_get(key.mv_data));
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    for (size_t i = 0; i < ids.n && !w->err; i++)
+        content_publish(w, ids.v[i], true);
+    idset_free(&ids);
+    return w->err;
+}
+
+int mfs_store_publish_all(mfs_store *s, uint64_t age_ms)
+{
+    lop a = {.off = age_ms};
+    return store_write(s, tx_publish_all, &a);
+}
+
+int mfs_store_fsync(mfs_store *s, uint64_t ino)
+{
+    if (s->rdonly)
+        return -EROFS;
+    if (ino) {
+        int rc = mfs_store_publish(s, ino);
+        if (rc)
+            return rc;
+    }
+    if (s->group_txn && pthread_equal(s->group_owner, pthread_self()))
+        return 0; /* durable when the group commits */
+    pthread_rwlock_rdlock(&s->maplock);
+    int rc = mdb_env_sync(s->env, 1);
+    pthread_rwlock_unlock(&s->maplock);
+    return mdb_to_errno(rc);
+}
+
+static int tx_forget(wtx *w, void *arg)
+{
+    lop *a = arg;
+    objkey k;
+    mfs_id id;
+    if (resolve(w->s, w->txn, a->ino, &k, &id) || k.b[0] != OBJ_INODE)
+        return 0;
+    if (!view_primary(w->s, w->txn, id, NULL, NULL, NULL))
+        return 0; /* still has a name */
+    dinfo_rec d;
+    if (dinfo_get(w->s, w->txn, id, &d) == 0)
+        content_drop_dirty(w, id);
+    return w->err;
+}
+
+void mfs_store_forget(mfs_store *s, uint64_t ino)
+{
+    lop a = {.ino = ino};
+    int rc = store_write(s, tx_forget, &a);
+    if (rc)
+        mfs_log(LOG_WARNING, "store: forgetting inode %llu failed: %s",
+                (unsigned long long)ino, strerror(-rc));
+}
+
+int mfs_store_statfs(mfs_store *s, struct statvfs *out)
+{
+    if (statvfs(s->dir, out) < 0)
+        return -errno;
+    out->f_namemax = MFS_NAME_MAX;
+    return 0;
+}

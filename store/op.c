@@ -1,0 +1,442 @@
+/*
+ * op.c - the op: the unit of replication. Encoding, validation of remote
+ * ops, stamping of local ones, and the dispatch that applies any op, local
+ * or remote, through the same code (so a replica that replays the log ends
+ * where the origin did).
+ *
+ * op_decode must reject anything malformed before anything is allocated
+ * beyond the bounded hash array, and must never trust a length.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define ATTR_MASK                                                              \
+    (MFS_SET_MODE | MFS_SET_UID | MFS_SET_GID | MFS_SET_ATIME |                \
+     MFS_SET_MTIME | MFS_SET_CTIME)
+
+static const uint8_t zero_hash[MFS_HASH_LEN];
+
+static size_t op_size_bound(const mfs_op *op)
+{
+    return 128 + op->namelen + op->vlen + (size_t)op->nseen * 16 +
+           (size_t)op->nparents * 16 + (size_t)op->nchunks * 40;
+}
+
+void op_encode(mfs_wbuf *w, const mfs_op *op)
+{
+    mfs_put_u8(w, OP_WIRE_VERSION);
+    mfs_put_u8(w, op->type);
+    mfs_put_u8(w, op->flags);
+    mfs_put_u64(w, op->origin);
+    mfs_put_u64(w, op->seq);
+    mfs_put_u64(w, op->st.hlc);
+    mfs_wput_id(w, op->obj);
+    switch (op->type) {
+    case OP_INODE:
+        mfs_put_u32(w, op->mode);
+        mfs_put_u32(w, op->uid);
+        mfs_put_u32(w, op->gid);
+        mfs_put_u64(w, op->rdev);
+        mfs_put_u64(w, (uint64_t)op->atime);
+        mfs_put_u64(w, (uint64_t)op->mtime);
+        mfs_put_u64(w, (uint64_t)op->ctime);
+        mfs_put_str16(w, op->name, op->namelen);
+        break;
+    case OP_MOVE:
+        mfs_wput_id(w, op->inode);
+        mfs_wput_id(w, op->parent);
+        mfs_wput_id(w, op->from);
+        mfs_put_str16(w, op->name, op->namelen);
+        mfs_put_u32(w, op->nseen);
+        mfs_put_bytes(w, op->seen, (size_t)op->nseen * 16);
+        break;
+    case OP_ATTR:
+        mfs_put_u32(w, op->mask);
+        mfs_put_u32(w, op->mode);
+        mfs_put_u32(w, op->uid);
+        mfs_put_u32(w, op->gid);
+        mfs_put_u64(w, (uint64_t)op->atime);
+        mfs_put_u64(w, (uint64_t)op->mtime);
+        mfs_put_u64(w, (uint64_t)op->ctime);
+        break;
+    case OP_XATTR:
+        mfs_put_str16(w, op->name, op->namelen);
+        mfs_put_u8(w, op->present);
+        mfs_put_blob32(w, op->value, op->vlen);
+        break;
+    case OP_VERSION: {
+        mfs_put_u64(w, op->size);
+        mfs_put_u64(w, (uint64_t)op->mtime);
+        mfs_put_u64(w, (uint64_t)op->ctime);
+        mfs_put_u32(w, op->nparents);
+        mfs_put_bytes(w, op->parents, (size_t)op->nparents * 16);
+        mfs_put_u32(w, op->nchunks);
+        /* runs of holes (kind 0) and literal hashes (kind 1) */
+        uint32_t i = 0;
+        while (i < op->nchunks) {
+            bool hole = !memcmp(op->hashes + (size_t)i * 32, zero_hash, 32);
+            uint32_t j = i;
+            while (j < op->nchunks &&
+                   !memcmp(op->hashes + (size_t)j * 32, zero_hash, 32) == hole)
+                j++;
+            mfs_put_u8(w, hole ? 0 : 1);
+            mfs_put_u32(w, j - i);
+            if (!hole)
+                mfs_put_bytes(w, op->hashes + (size_t)i * 32,
+                              (size_t)(j - i) * 32);
+            i = j;
+        }
+        break;
+    }
+    }
+}
+
+static bool valid_type(uint32_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG:
+    case S_IFDIR:
+    case S_IFLNK:
+    case S_IFIFO:
+    case S_IFSOCK:
+    case S_IFCHR:
+    case S_IFBLK:
+        return true;
+    }
+    return false;
+}
+
+int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
+{
+    memset(op, 0, sizeof(*op));
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, buf, len);
+    if (mfs_get_u8(&r) != OP_WIRE_VERSION)
+        return -EBADMSG;
+    op->type = mfs_get_u8(&r);
+    op->flags = mfs_get_u8(&r);
+    op->origin = mfs_get_u64(&r);
+    op->seq = mfs_get_u64(&r);
+    op->st.hlc = mfs_get_u64(&r);
+    op->st.node = op->origin;
+    op->obj = mfs_rget_id(&r);
+    if (r.err || !op->origin || !op->seq || !op->st.hlc || id_zero(op->obj))
+        return -EBADMSG;
+    if (op->flags & ~(OPF_MORE | OPF_DROP))
+        return -EBADMSG;
+    size_t n;
+    switch (op->type) {
+    case OP_INODE:
+        op->mode = mfs_get_u32(&r);
+        op->uid = mfs_get_u32(&r);
+        op->gid = mfs_get_u32(&r);
+        op->rdev = mfs_get_u64(&r);
+        op->atime = (int64_t)mfs_get_u64(&r);
+        op->mtime = (int64_t)mfs_get_u64(&r);
+        op->ctime = (int64_t)mfs_get_u64(&r);
+        op->name = (const char *)mfs_get_str16(&r, &n, 4096);
+        op->namelen = n;
+        if (r.err || !valid_type(op->mode) || (op->mode & ~(S_IFMT | 07777)))
+            return -EBADMSG;
+        if (id_eq(op->obj, MFS_ID_ROOT) || id_eq(op->obj, MFS_ID_TRASH) ||
+            (id_eq(op->obj, MFS_ID_LOSTFOUND) && !S_ISDIR(op->mode)))
+            return -EBADMSG;
+        if (S_ISLNK(op->mode) != (n > 0) || memchr(op->name, 0, n))
+            return -EBADMSG;
+        break;
+    case OP_MOVE:
+        op->inode = mfs_rget_id(&r);
+        op->parent = mfs_rget_id(&r);
+        op->from = mfs_rget_id(&r);
+        op->name = (const char *)mfs_get_str16(&r, &n, MFS_NAME_MAX);
+        op->namelen = n;
+        op->nseen = mfs_get_u32(&r);
+        if (r.err || op->nseen > MFS_MAX_SEEN)
+            return -EBADMSG;
+        op->seen = mfs_get_bytes(&r, (size_t)op->nseen * 16);
+        if (r.err || id_zero(op->inode) || id_zero(op->parent) ||
+            id_eq(op->parent, op->obj) || name_check_n(op->name, n))
+            return -EBADMSG;
+        if (id_eq(op->obj, MFS_ID_ROOT) || id_eq(op->obj, MFS_ID_TRASH))
+            return -EBADMSG;
+        break;
+    case OP_ATTR:
+        op->mask = mfs_get_u32(&r);
+        op->mode = mfs_get_u32(&r);
+        op->uid = mfs_get_u32(&r);
+        op->gid = mfs_get_u32(&r);
+        op->atime = (int64_t)mfs_get_u64(&r);
+        op->mtime = (int64_t)mfs_get_u64(&r);
+        op->ctime = (int64_t)mfs_get_u64(&r);
+        if (r.err || !op->mask || (op->mask & ~ATTR_MASK) ||
+            (op->mode & ~07777))
+            return -EBADMSG;
+        break;
+    case OP_XATTR:
+        op->name = (const char *)mfs_get_str16(&r, &n, MFS_NAME_MAX);
+        op->namelen = n;
+        op->present = mfs_get_u8(&r);
+        op->value = mfs_get_blob32(&r, &op->vlen, MFS_MAX_XATTR);
+        if (r.err || n == 0 || memchr(op->name, 0, n) || op->present > 1)
+            return -EBADMSG;
+        break;
+    case OP_VERSION: {
+        op->size = mfs_get_u64(&r);
+        op->mtime = (int64_t)mfs_get_u64(&r);
+        op->ctime = (int64_t)mfs_get_u64(&r);
+        op->nparents = mfs_get_u32(&r);
+        if (r.err || op->nparents > 64)
+            return -EBADMSG;
+        op->parents = mfs_get_bytes(&r, (size_t)op->nparents * 16);
+        op->nchunks = mfs_get_u32(&r);
+        if (r.err || op->nchunks > MFS_MAX_CHUNKS ||
+            op->size > (uint64_t)MFS_MAX_CHUNKS * MFS_CHUNK_SIZE ||
+            op->nchunks != (op->size + MFS_CHUNK_SIZE - 1) / MFS_CHUNK_SIZE)
+            return -EBADMSG;
+        if ((op->flags & OPF_DROP) && (op->nchunks || !op->nparents))
+            return -EBADMSG;
+        if (op->nchunks) {
+            op->hashes = calloc(op->nchunks, MFS_HASH_LEN);
+            if (!op->hashes)
+                return -ENOMEM;
+        }
+        uint32_t i = 0;
+        while (i < op->nchunks) {
+            uint8_t kind = mfs_get_u8(&r);
+            uint32_t cnt = mfs_get_u32(&r);
+            if (r.err || kind > 1 || cnt == 0 || cnt > op->nchunks - i)
+                goto bad_version;
+            if (kind == 1) {
+                const uint8_t *h = mfs_get_bytes(&r, (size_t)cnt * 32);
+                if (!h)
+                    goto bad_version;
+                memcpy(op->hashes + (size_t)i * 32, h, (size_t)cnt * 32);
+                for (uint32_t k = 0; k < cnt; k++)
+                    if (!memcmp(h + (size_t)k * 32, zero_hash, 32))
+                        goto bad_version;
+            }
+            i += cnt;
+        }
+        break;
+    bad_version:
+        op_clear(op);
+        return -EBADMSG;
+    }
+    default:
+        return -EBADMSG;
+    }
+    if (r.err || mfs_rbuf_left(&r) != 0) {
+        op_clear(op);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+void op_clear(mfs_op *op)
+{
+    free(op->hashes);
+    op->hashes = NULL;
+}
+
+static void vv_advance(wtx *w, uint64_t origin)
+{
+    uint8_t k[8], kk[16];
+    mfs_be64_put(k, origin);
+    MDB_val v;
+    uint64_t seq = 0;
+    if (tget(w->s, w->txn, DB_VV, k, 8, &v) == 0 && v.mv_size == 8)
+        seq = mfs_be64_get(v.mv_data);
+    uint64_t start = seq;
+    mfs_be64_put(kk, origin);
+    for (;;) {
+        mfs_be64_put(kk + 8, seq + 1);
+        if (tget(w->s, w->txn, DB_OPS, kk, 16, &v) != 0)
+            break;
+        seq++;
+    }
+    if (seq != start) {
+        uint8_t b[8];
+        mfs_be64_put(b, seq);
+        tput(w, DB_VV, k, 8, b, 8);
+    }
+}
+
+/* Stores the encoded op in the log and advances the version vector. */
+static int op_record(wtx *w, const mfs_op *op)
+{
+    size_t cap = op_size_bound(op);
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return wtx_fail(w, -ENOMEM);
+    mfs_wbuf wb;
+    mfs_wbuf_init(&wb, buf, cap);
+    op_encode(&wb, op);
+    if (wb.err) {
+        free(buf);
+        return wtx_fail(w, -EIO);
+    }
+    uint8_t k[16];
+    mfs_be64_put(k, op->origin);
+    mfs_be64_put(k + 8, op->seq);
+    tput(w, DB_OPS, k, 16, buf, wb.len);
+    free(buf);
+    vv_advance(w, op->origin);
+    return w->err;
+}
+
+int op_local(wtx *w, mfs_op *op)
+{
+    if (w->err)
+        return w->err;
+    mfs_store *s = w->s;
+    op->origin = s->node;
+    op->seq = ++s->seq;
+    op->st = stamp_next(s);
+    if (op_record(w, op))
+        return w->err;
+    return op_apply(w, op);
+}
+
+int op_apply_remote(wtx *w, const mfs_op *op, const uint8_t *raw, size_t len,
+                    bool defer_moves)
+{
+    uint8_t k[16];
+    mfs_be64_put(k, op->origin);
+    mfs_be64_put(k + 8, op->seq);
+    MDB_val v;
+    if (tget(w->s, w->txn, DB_OPS, k, 16, &v) == 0)
+        return 1;
+    if (op->st.hlc > w->s->hlc)
+        w->s->hlc = op->st.hlc; /* HLC receive rule */
+    tput(w, DB_OPS, k, 16, raw, len);
+    vv_advance(w, op->origin);
+    if (w->err)
+        return w->err;
+    if (defer_moves && op->type == OP_MOVE)
+        return 0;
+    return op_apply(w, op);
+}
+
+static void lww32(reg32 *r, uint32_t v, mfs_stamp st)
+{
+    if (mfs_stamp_cmp(st, r->st) > 0) {
+        r->v = v;
+        r->st = st;
+    }
+}
+
+static void lwwt(regtime *r, int64_t v, mfs_stamp st)
+{
+    if (mfs_stamp_cmp(st, r->st) > 0) {
+        r->v = v;
+        r->st = st;
+    }
+}
+
+static int apply_inode(wtx *w, const mfs_op *op)
+{
+    inode_rec r;
+    int rc = inode_get(w->s, w->txn, op->obj, &r);
+    if (rc && rc != -ENOENT)
+        return wtx_fail(w, rc);
+    if (rc == -ENOENT)
+        memset(&r, 0, sizeof(r));
+    if (r.type == 0) {
+        r.type = op->mode & S_IFMT;
+        r.rdev = op->rdev;
+        memcpy(r.target, op->name, op->namelen);
+        r.targetlen = op->namelen;
+    }
+    lww32(&r.mode, op->mode & 07777, op->st);
+    lww32(&r.uid, op->uid, op->st);
+    lww32(&r.gid, op->gid, op->st);
+    lwwt(&r.atime, op->atime, op->st);
+    lwwt(&r.mtime, op->mtime, op->st);
+    lwwt(&r.ctime, op->ctime, op->st);
+    inode_put(w, op->obj, &r);
+    view_touch_inode(w, op->obj);
+    return w->err;
+}
+
+static void change_inode(wtx *w, mfs_id id)
+{
+    if (!w->remote)
+        return;
+    uint64_t ino;
+    objkey k = obj_inode(id);
+    if (ino_of_obj(w->s, w->txn, &k, &ino) == 0)
+        wtx_change(w, MFS_CHANGE_INODE, ino, NULL);
+}
+
+static int apply_attr(wtx *w, const mfs_op *op)
+{
+    inode_rec r;
+    int rc = inode_get(w->s, w->txn, op->obj, &r);
+    if (rc && rc != -ENOENT)
+        return wtx_fail(w, rc);
+    if (rc == -ENOENT)
+        memset(&r, 0, sizeof(r)); /* attrs before the inode: keep them */
+    if (op->mask & MFS_SET_MODE)
+        lww32(&r.mode, op->mode, op->st);
+    if (op->mask & MFS_SET_UID)
+        lww32(&r.uid, op->uid, op->st);
+    if (op->mask & MFS_SET_GID)
+        lww32(&r.gid, op->gid, op->st);
+    if (op->mask & MFS_SET_ATIME)
+        lwwt(&r.atime, op->atime, op->st);
+    if (op->mask & MFS_SET_MTIME)
+        lwwt(&r.mtime, op->mtime, op->st);
+    if (op->mask & MFS_SET_CTIME)
+        lwwt(&r.ctime, op->ctime, op->st);
+    inode_put(w, op->obj, &r);
+    change_inode(w, op->obj);
+    return w->err;
+}
+
+static int apply_xattr(wtx *w, const mfs_op *op)
+{
+    uint8_t key[16 + MFS_NAME_MAX];
+    id_put(key, op->obj);
+    memcpy(key + 16, op->name, op->namelen);
+    size_t kl = 16 + op->namelen;
+    MDB_val v;
+    if (tget(w->s, w->txn, DB_XATTRS, key, kl, &v) == 0 && v.mv_size >= 17) {
+        mfs_stamp cur = stamp_get(v.mv_data);
+        if (mfs_stamp_cmp(op->st, cur) <= 0)
+            return 0;
+    }
+    uint8_t *val = malloc(17 + op->vlen);
+    if (!val)
+        return wtx_fail(w, -ENOMEM);
+    stamp_put(val, op->st);
+    val[16] = op->present;
+    if (op->vlen)
+        memcpy(val + 17, op->value, op->vlen);
+    tput(w, DB_XATTRS, key, kl, val, 17 + op->vlen);
+    free(val);
+    change_inode(w, op->obj);
+    return w->err;
+}
+
+int op_apply(wtx *w, const mfs_op *op)
+{
+    if (w->err)
+        return w->err;
+    switch (op->type) {
+    case OP_INODE:
+        return apply_inode(w, op);
+    case OP_MOVE:
+        return tree_apply_move(w, op);
+    case OP_ATTR:
+        return apply_attr(w, op);
+    case OP_XATTR:
+        return apply_xattr(w, op);
+    case OP_VERSION:
+        return content_apply_version(w, op);
+    }
+    return wtx_fail(w, -EBADMSG);
+}

@@ -1,0 +1,216 @@
+/*
+ * replica.c - the store API for sync/: version vectors, the ops a peer
+ * lacks, and applying a batch of remote ops atomically and idempotently.
+ *
+ * A batch is validated whole before anything is written; a malformed one
+ * changes nothing. Ops stamped too far in the future are left out (not
+ * adopted) and will be offered again by the peer.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void mfs_vv_free(mfs_vv *vv)
+{
+    if (!vv)
+        return;
+    free(vv->e);
+    vv->e = NULL;
+    vv->n = 0;
+}
+
+uint64_t mfs_vv_get(const mfs_vv *vv, uint64_t node)
+{
+    for (size_t i = 0; vv && i < vv->n; i++)
+        if (vv->e[i].node == node)
+            return vv->e[i].seq;
+    return 0;
+}
+
+uint64_t mfs_vv_missing(const mfs_vv *a, const mfs_vv *b)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        uint64_t have = mfs_vv_get(b, a->e[i].node);
+        if (a->e[i].seq > have)
+            n += a->e[i].seq - have;
+    }
+    return n;
+}
+
+int mfs_store_vv(mfs_store *s, mfs_vv *out)
+{
+    out->n = 0;
+    out->e = NULL;
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *c;
+    rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_VV], &c));
+    if (!rc) {
+        MDB_stat st;
+        mdb_stat(txn, s->db[DB_VV], &st);
+        out->e = calloc(st.ms_entries ? st.ms_entries : 1, sizeof(*out->e));
+        if (!out->e)
+            rc = -ENOMEM;
+        MDB_val key, val;
+        int r = rc ? MDB_NOTFOUND : mdb_cursor_get(c, &key, &val, MDB_FIRST);
+        while (r == 0 && out->n < st.ms_entries) {
+            out->e[out->n].node = mfs_be64_get(key.mv_data);
+            out->e[out->n].seq = mfs_be64_get(val.mv_data);
+            out->n++;
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
+    store_read_end(s, txn);
+    return rc;
+}
+
+ssize_t mfs_store_ops_since(mfs_store *s, const mfs_vv *have, uint8_t *buf,
+                            size_t cap)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *c;
+    rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_OPS], &c));
+    if (rc) {
+        store_read_end(s, txn);
+        return rc;
+    }
+    size_t len = 0, action_start = 0;
+    bool in_action = false, full = false;
+    uint8_t k[16];
+    MDB_val key, val;
+    int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (r == 0 && !full) {
+        uint64_t origin = mfs_be64_get(key.mv_data);
+        uint64_t from = mfs_vv_get(have, origin) + 1;
+        mfs_be64_put(k, origin);
+        mfs_be64_put(k + 8, from);
+        key.mv_size = 16;
+        key.mv_data = k;
+        r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        while (r == 0 && mfs_be64_get(key.mv_data) == origin) {
+            if (len + 4 + val.mv_size > cap) {
+                full = true;
+                if (in_action && action_start > 0)
+                    len = action_start; /* never split an action */
+                break;
+            }
+            if (!in_action)
+                action_start = len;
+            mfs_be32_put(buf + len, (uint32_t)val.mv_size);
+            memcpy(buf + len + 4, val.mv_data, val.mv_size);
+            len += 4 + val.mv_size;
+            in_action = val.mv_size > 2 && (((uint8_t *)val.mv_data)[2] & OPF_MORE);
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        in_action = false;
+    }
+    mdb_cursor_close(c);
+    store_read_end(s, txn);
+    if (full && len == 0)
+        return -ENOBUFS;
+    return (ssize_t)len;
+}
+
+typedef struct batch {
+    mfs_op *ops;
+    const uint8_t **raw;
+    size_t *rawlen;
+    size_t n;
+    mfs_apply_result res;
+} batch;
+
+static int tx_apply(wtx *w, void *arg)
+{
+    batch *b = arg;
+    mfs_store *s = w->s;
+    w->remote = true;
+    uint64_t now = store_now_ms(s);
+    const mfs_op **moves = calloc(b->n ? b->n : 1, sizeof(*moves));
+    if (!moves)
+        return -ENOMEM;
+    size_t nmoves = 0;
+    memset(&b->res, 0, sizeof(b->res));
+    for (size_t i = 0; i < b->n && !w->err; i++) {
+        mfs_op *op = &b->ops[i];
+        if ((op->st.hlc >> 16) > now + s->cfg.max_future_ms) {
+            b->res.deferred++;
+            continue;
+        }
+        int rc = op_apply_remote(w, op, b->raw[i], b->rawlen[i], true);
+        if (rc == 1) {
+            b->res.duplicates++;
+            continue;
+        }
+        if (rc)
+            break;
+        b->res.applied++;
+        if (op->origin == s->node && op->seq > s->seq)
+            s->seq = op->seq; /* our own ops from a restored store */
+        if (op->type == OP_MOVE)
+            moves[nmoves++] = op;
+    }
+    tree_apply_moves(w, moves, nmoves);
+    free(moves);
+    return w->err;
+}
+
+int mfs_store_apply(mfs_store *s, const uint8_t *data, size_t len,
+                    mfs_apply_result *res)
+{
+    batch b = {0};
+    size_t cap = 0;
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, data, len);
+    int rc = 0;
+    while (mfs_rbuf_left(&r) > 0) {
+        size_t n;
+        const uint8_t *p = mfs_get_blob32(&r, &n, MFS_MAX_OP_BYTES);
+        if (!p || n == 0) {
+            rc = -EBADMSG;
+            break;
+        }
+        if (b.n == cap) {
+            cap = cap ? cap * 2 : 64;
+            mfs_op *no = realloc(b.ops, cap * sizeof(*no));
+            if (no)
+                b.ops = no;
+            const uint8_t **nr = realloc(b.raw, cap * sizeof(*nr));
+            if (nr)
+                b.raw = nr;
+            size_t *nl = realloc(b.rawlen, cap * sizeof(*nl));
+            if (nl)
+                b.rawlen = nl;
+            if (!no || !nr || !nl) {
+                rc = -ENOMEM;
+                break;
+            }
+        }
+        rc = op_decode(p, n, &b.ops[b.n]);
+        if (rc)
+            break;
+        b.raw[b.n] = p;
+        b.rawlen[b.n] = n;
+        b.n++;
+    }
+    if (!rc && r.err)
+        rc = -EBADMSG;
+    if (!rc && b.n)
+        rc = store_write(s, tx_apply, &b);
+    if (res)
+        *res = b.res;
+    for (size_t i = 0; i < b.n; i++)
+        op_clear(&b.ops[i]);
+    free(b.ops);
+    free(b.raw);
+    free(b.rawlen);
+    return rc;
+}

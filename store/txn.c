@@ -1,0 +1,689 @@
+/*
+ * txn.c - the LMDB environment: opening and checking a store, the
+ * single-writer lock, write transactions that keep their first error and
+ * retry after growing the map, read transactions, persisted counters and the
+ * local inode-number map.
+ *
+ * LMDB codes are translated to negative errno here and nowhere else. The map
+ * only grows when a commit hit MDB_MAP_FULL; ENOSPC reaches the caller only
+ * when the disk itself is full, and then the transaction is aborted whole.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const db_names[DB_COUNT] = {
+    "meta",   "ops",    "vv",      "moves",   "entries", "rchild",
+    "ilinks", "inodes", "xattrs",  "versions", "superseded", "vmissing",
+    "want",   "chunks", "dirty",   "dinfo",   "ino2obj", "obj2ino",
+    "dirents", "vent",  "groups",  "links",   "nsub",    "ccopy",
+    "heads",
+};
+
+static const char STORE_MAGIC[] = "meshfs-store";
+
+void mfs_store_config_default(mfs_store_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->max_future_ms = 60000;
+    cfg->map_size = (size_t)1 << 30;
+    cfg->root_mode = 0755;
+    cfg->new_mesh = 1;
+}
+
+int mdb_to_errno(int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_NOTFOUND:
+        return -ENOENT;
+    case MDB_MAP_FULL:
+        return -ENOSPC;
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+        return -EBADF;
+    case MDB_READERS_FULL:
+    case MDB_TXN_FULL:
+    case MDB_CURSOR_FULL:
+        return -EAGAIN;
+    default:
+        return rc > 0 ? -rc : (rc < 0 && rc > -4096 ? rc : -EIO);
+    }
+}
+
+const char *mfs_store_strerror(int err)
+{
+    switch (err) {
+    case -ENOENT:
+        return "no meshfs store there (run 'meshfs init')";
+    case -EPROTONOSUPPORT:
+        return "the store has an unknown format version";
+    case -EBADF:
+        return "the directory holds something that is not a meshfs store";
+    case -EBUSY:
+        return "the store is in use by another meshfs process";
+    case -ENOSPC:
+        return "no space left on the store's disk";
+    case -EACCES:
+        return "permission denied on the store directory";
+    default:
+        return strerror(-err);
+    }
+}
+
+/* ---- id sets ---- */
+
+void idset_add(idset *s, mfs_id id)
+{
+    if (s->n && id_eq(s->v[s->n - 1], id))
+        return;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        mfs_id *v = realloc(s->v, cap * sizeof(*v));
+        if (!v)
+            abort();
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = id;
+}
+
+bool idset_has(const idset *s, mfs_id id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (id_eq(s->v[i], id))
+            return true;
+    return false;
+}
+
+void idset_free(idset *s)
+{
+    free(s->v);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- meta counters ---- */
+
+static int meta_get_u64(mfs_store *s, MDB_txn *txn, const char *k, uint64_t *v)
+{
+    MDB_val val;
+    int rc = tget(s, txn, DB_META, k, strlen(k), &val);
+    if (rc)
+        return rc;
+    if (val.mv_size != 8)
+        return -EBADF;
+    *v = mfs_be64_get(val.mv_data);
+    return 0;
+}
+
+static int meta_put_u64(wtx *w, const char *k, uint64_t v)
+{
+    uint8_t b[8];
+    mfs_be64_put(b, v);
+    return tput(w, DB_META, k, strlen(k), b, 8);
+}
+
+static void counters_save(wtx *w)
+{
+    mfs_store *s = w->s;
+    meta_put_u64(w, "hlc", s->hlc);
+    meta_put_u64(w, "seq", s->seq);
+    meta_put_u64(w, "ctr", s->ctr);
+    meta_put_u64(w, "ino", s->next_ino);
+}
+
+/* ---- transactions ---- */
+
+int wtx_fail(wtx *w, int rc)
+{
+    int e = rc > 0 || rc < -4096 ? mdb_to_errno(rc) : rc;
+    if (rc == MDB_MAP_FULL)
+        e = MDB_MAP_FULL; /* kept raw so store_write can grow the map */
+    if (!w->err)
+        w->err = e;
+    return w->err;
+}
+
+int tput(wtx *w, int db, const void *k, size_t kl, const void *v, size_t vl)
+{
+    if (w->err)
+        return w->err;
+    MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
+    int rc = mdb_put(w->txn, w->s->db[db], &key, &val, 0);
+    return rc ? wtx_fail(w, rc) : 0;
+}
+
+int tdel(wtx *w, int db, const void *k, size_t kl)
+{
+    if (w->err)
+        return w->err;
+    MDB_val key = {kl, (void *)k};
+    int rc = mdb_del(w->txn, w->s->db[db], &key, NULL);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    return rc ? wtx_fail(w, rc) : 0;
+}
+
+int tget(mfs_store *s, MDB_txn *txn, int db, const void *k, size_t kl,
+         MDB_val *v)
+{
+    MDB_val key = {kl, (void *)k};
+    int rc = mdb_get(txn, s->db[db], &key, v);
+    return rc == MDB_NOTFOUND ? -ENOENT : mdb_to_errno(rc);
+}
+
+void wtx_change(wtx *w, int kind, uint64_t ino, const char *name)
+{
+    if (!w->remote || !w->s->change_cb || !ino)
+        return;
+    if (w->nchanges == w->capchanges) {
+        size_t cap = w->capchanges ? w->capchanges * 2 : 32;
+        change *c = realloc(w->changes, cap * sizeof(*c));
+        if (!c)
+            return; /* a lost notification only delays cache expiry */
+        w->changes = c;
+        w->capchanges = cap;
+    }
+    change *c = &w->changes[w->nchanges++];
+    c->kind = kind;
+    c->ino = ino;
+    snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
+}
+
+static void wtx_release(wtx *w)
+{
+    idset_free(&w->touched_entries);
+    idset_free(&w->touched_inodes);
+    free(w->groups);
+    free(w->changes);
+}
+
+static int grow_map(mfs_store *s)
+{
+    pthread_rwlock_wrlock(&s->maplock);
+    size_t want = s->mapsize * 2;
+    int rc = mdb_env_set_mapsize(s->env, want);
+    if (!rc)
+        s->mapsize = want;
+    pthread_rwlock_unlock(&s->maplock);
+    if (rc) {
+        mfs_log(LOG_ERR, "store %s: cannot grow the map to %zu bytes: %s",
+                s->dir, want, mdb_strerror(rc));
+        return -ENOSPC;
+    }
+    mfs_log(LOG_INFO, "store %s: map grown to %zu MiB", s->dir, want >> 20);
+    return 0;
+}
+
+static bool in_group(mfs_store *s)
+{
+    return s->group_txn && pthread_equal(s->group_owner, pthread_self());
+}
+
+static void notify(mfs_store *s, wtx *w)
+{
+    if (!s->change_cb)
+        return;
+    for (size_t i = 0; i < w->nchanges; i++)
+        s->change_cb(s->change_arg, w->changes[i].kind, w->changes[i].ino,
+                     w->changes[i].name);
+}
+
+int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
+{
+    if (s->rdonly)
+        return -EROFS;
+    if (in_group(s)) {
+        wtx *w = s->group_w;
+        if (w->err)
+            return w->err == MDB_MAP_FULL ? -ENOSPC : w->err;
+        int rc = fn(w, arg);
+        if (!rc)
+            rc = view_flush(w);
+        if (rc == MDB_MAP_FULL)
+            rc = -ENOSPC;
+        return rc;
+    }
+    for (;;) {
+        pthread_mutex_lock(&s->wlock);
+        pthread_rwlock_rdlock(&s->maplock);
+        uint64_t save[4] = {s->hlc, s->seq, s->ctr, s->next_ino};
+        wtx w = {.s = s};
+        int rc = mdb_txn_begin(s->env, NULL, 0, &w.txn);
+        if (rc) {
+            pthread_rwlock_unlock(&s->maplock);
+            pthread_mutex_unlock(&s->wlock);
+            return mdb_to_errno(rc);
+        }
+        rc = fn(&w, arg);
+        if (!rc)
+            rc = w.err;
+        if (!rc)
+            rc = view_flush(&w);
+        if (!rc) {
+            counters_save(&w);
+            rc = w.err;
+        }
+        if (!rc) {
+            rc = mdb_txn_commit(w.txn);
+            if (rc)
+                rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL : mdb_to_errno(rc);
+        } else {
+            mdb_txn_abort(w.txn);
+        }
+        if (rc) {
+            s->hlc = save[0] > s->hlc ? save[0] : s->hlc; /* never go back */
+            s->seq = save[1];
+            s->ctr = save[2];
+            s->next_ino = save[3];
+        }
+        pthread_rwlock_unlock(&s->maplock);
+        pthread_mutex_unlock(&s->wlock);
+        if (rc == MDB_MAP_FULL) {
+            wtx_release(&w);
+            if (grow_map(s))
+                return -ENOSPC;
+            continue;
+        }
+        if (!rc)
+            notify(s, &w);
+        wtx_release(&w);
+        return rc;
+    }
+}
+
+int store_read_begin(mfs_store *s, MDB_txn **txn)
+{
+    if (in_group(s)) {
+        *txn = s->group_txn;
+        return 0;
+    }
+    pthread_rwlock_rdlock(&s->maplock);
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    if (rc) {
+        pthread_rwlock_unlock(&s->maplock);
+        return mdb_to_errno(rc);
+    }
+    return 0;
+}
+
+void store_read_end(mfs_store *s, MDB_txn *txn)
+{
+    if (txn == s->group_txn && in_group(s))
+        return;
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->maplock);
+}
+
+int mfs_store_group_begin(mfs_store *s)
+{
+    if (s->rdonly)
+        return -EROFS;
+    if (in_group(s))
+        return -EBUSY;
+    pthread_mutex_lock(&s->wlock);
+    pthread_rwlock_rdlock(&s->maplock);
+    wtx *w = calloc(1, sizeof(*w));
+    if (!w) {
+        pthread_rwlock_unlock(&s->maplock);
+        pthread_mutex_unlock(&s->wlock);
+        return -ENOMEM;
+    }
+    w->s = s;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &w->txn);
+    if (rc) {
+        free(w);
+        pthread_rwlock_unlock(&s->maplock);
+        pthread_mutex_unlock(&s->wlock);
+        return mdb_to_errno(rc);
+    }
+    s->group_w = w;
+    s->group_txn = w->txn;
+    s->group_owner = pthread_self();
+    return 0;
+}
+
+int mfs_store_group_end(mfs_store *s)
+{
+    if (!in_group(s))
+        return -EINVAL;
+    wtx *w = s->group_w;
+    int rc = w->err;
+    if (!rc) {
+        counters_save(w);
+        rc = w->err;
+    }
+    if (!rc)
+        rc = mdb_to_errno(mdb_txn_commit(w->txn));
+    else
+        mdb_txn_abort(w->txn);
+    if (rc == MDB_MAP_FULL)
+        rc = -ENOSPC;
+    s->group_txn = NULL;
+    s->group_w = NULL;
+    pthread_rwlock_unlock(&s->maplock);
+    pthread_mutex_unlock(&s->wlock);
+    if (!rc)
+        notify(s, w);
+    wtx_release(w);
+    free(w);
+    return rc;
+}
+
+/* ---- inode numbers ---- */
+
+objkey obj_inode(mfs_id id)
+{
+    objkey k = {.len = 17};
+    k.b[0] = OBJ_INODE;
+    id_put(k.b + 1, id);
+    return k;
+}
+
+objkey obj_ccopy(mfs_id id, mfs_stamp v)
+{
+    objkey k = {.len = 33};
+    k.b[0] = OBJ_CCOPY;
+    id_put(k.b + 1, id);
+    stamp_put(k.b + 17, v);
+    return k;
+}
+
+int ino_of_obj(mfs_store *s, MDB_txn *txn, const objkey *k, uint64_t *ino)
+{
+    MDB_val v;
+    int rc = tget(s, txn, DB_OBJ2INO, k->b, k->len, &v);
+    if (rc)
+        return rc;
+    *ino = mfs_be64_get(v.mv_data);
+    return 0;
+}
+
+uint64_t ino_assign(wtx *w, const objkey *k)
+{
+    uint64_t ino;
+    if (ino_of_obj(w->s, w->txn, k, &ino) == 0)
+        return ino;
+    ino = w->s->next_ino++;
+    uint8_t b[8];
+    mfs_be64_put(b, ino);
+    tput(w, DB_OBJ2INO, k->b, k->len, b, 8);
+    tput(w, DB_INO2OBJ, b, 8, k->b, k->len);
+    return w->err ? 0 : ino;
+}
+
+int ino_lookup_obj(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *out)
+{
+    uint8_t b[8];
+    mfs_be64_put(b, ino);
+    MDB_val v;
+    int rc = tget(s, txn, DB_INO2OBJ, b, 8, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size != 17 && v.mv_size != 33)
+        return -EIO;
+    memcpy(out->b, v.mv_data, v.mv_size);
+    out->len = v.mv_size;
+    return 0;
+}
+
+/* ---- open / create ---- */
+
+static int lock_store(mfs_store *s)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/store.lock", s->dir);
+    s->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lockfd < 0)
+        return -errno;
+    if (flock(s->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        close(s->lockfd);
+        s->lockfd = -1;
+        return e;
+    }
+    return 0;
+}
+
+static int init_new(wtx *w, void *arg)
+{
+    mfs_store *s = w->s;
+    const mfs_store_config *cfg = arg;
+    uint32_t fmt = MFS_STORE_FORMAT;
+    uint8_t b[4];
+    mfs_be32_put(b, fmt);
+    tput(w, DB_META, "magic", 5, STORE_MAGIC, sizeof(STORE_MAGIC) - 1);
+    tput(w, DB_META, "format", 6, b, 4);
+    meta_put_u64(w, "node", s->node);
+    /* Root: inode record with zero stamps so any op overrides it. */
+    inode_rec root = {.type = 0040000};
+    root.mode.v = cfg->root_mode & 07777;
+    root.uid.v = cfg->root_uid;
+    root.gid.v = cfg->root_gid;
+    inode_put(w, MFS_ID_ROOT, &root);
+    objkey rk = obj_inode(MFS_ID_ROOT);
+    uint8_t ib[8];
+    mfs_be64_put(ib, MFS_ROOT_INO);
+    tput(w, DB_OBJ2INO, rk.b, rk.len, ib, 8);
+    tput(w, DB_INO2OBJ, ib, 8, rk.b, rk.len);
+    if (!cfg->new_mesh)
+        return w->err;
+    /* A new mesh: root's owner and mode, and lost+found, as ops that every
+     * joining replica receives. */
+    int64_t now = (int64_t)store_now_ms(s) * 1000000;
+    mfs_op a = {.type = OP_ATTR, .flags = OPF_MORE, .obj = MFS_ID_ROOT,
+                .mask = MFS_SET_MODE | MFS_SET_UID | MFS_SET_GID |
+                        MFS_SET_ATIME | MFS_SET_MTIME | MFS_SET_CTIME,
+                .mode = cfg->root_mode & 07777, .uid = cfg->root_uid,
+                .gid = cfg->root_gid, .atime = now, .mtime = now, .ctime = now};
+    op_local(w, &a);
+    mfs_op in = {.type = OP_INODE, .flags = OPF_MORE, .obj = MFS_ID_LOSTFOUND,
+                 .mode = 0040700, .uid = cfg->root_uid, .gid = cfg->root_gid,
+                 .atime = now, .mtime = now, .ctime = now};
+    op_local(w, &in);
+    mfs_op mv = {.type = OP_MOVE, .obj = MFS_ID_LOSTFOUND,
+                 .inode = MFS_ID_LOSTFOUND, .parent = MFS_ID_ROOT,
+                 .from = MFS_ID_NONE, .name = MFS_LOSTFOUND_NAME,
+                 .namelen = strlen(MFS_LOSTFOUND_NAME)};
+    op_local(w, &mv);
+    return w->err;
+}
+
+static int check_meta(mfs_store *s, MDB_txn *txn)
+{
+    MDB_val v;
+    int rc = tget(s, txn, DB_META, "magic", 5, &v);
+    if (rc == -ENOENT)
+        return -ENOENT;
+    if (rc)
+        return rc;
+    if (v.mv_size != sizeof(STORE_MAGIC) - 1 ||
+        memcmp(v.mv_data, STORE_MAGIC, v.mv_size))
+        return -EBADF;
+    rc = tget(s, txn, DB_META, "format", 6, &v);
+    if (rc || v.mv_size != 4)
+        return -EBADF;
+    if (mfs_be32_get(v.mv_data) != MFS_STORE_FORMAT)
+        return -EPROTONOSUPPORT;
+    if (meta_get_u64(s, txn, "node", &s->node))
+        return -EBADF;
+    meta_get_u64(s, txn, "hlc", &s->hlc);
+    meta_get_u64(s, txn, "seq", &s->seq);
+    meta_get_u64(s, txn, "ctr", &s->ctr);
+    if (meta_get_u64(s, txn, "ino", &s->next_ino))
+        s->next_ino = MFS_ROOT_INO + 1;
+    return 0;
+}
+
+static int open_dbis(mfs_store *s, bool create)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+    if (rc)
+        return mdb_to_errno(rc);
+    for (int i = 0; i < DB_COUNT; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &s->db[i]);
+        if (rc) {
+            mdb_txn_abort(txn);
+            return rc == MDB_NOTFOUND ? -ENOENT : mdb_to_errno(rc);
+        }
+    }
+    rc = mdb_txn_commit(txn);
+    return mdb_to_errno(rc);
+}
+
+int mfs_store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
+                   unsigned flags)
+{
+    mfs_store_config defcfg;
+    if (!cfg) {
+        mfs_store_config_default(&defcfg);
+        cfg = &defcfg;
+    }
+    if (sodium_init() < 0)
+        return -EIO;
+    bool create = flags & MFS_STORE_CREATE;
+    bool rdonly = flags & MFS_STORE_RDONLY;
+    struct stat st;
+    if (stat(dir, &st) < 0) {
+        if (errno != ENOENT || !create)
+            return -errno;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+            return -errno;
+    } else if (!S_ISDIR(st.st_mode)) {
+        return -ENOTDIR;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    bool exists = access(path, F_OK) == 0;
+    if (!exists && (!create || rdonly))
+        return -ENOENT;
+
+    mfs_store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->dir = strdup(dir);
+    s->cfg = *cfg;
+    s->lockfd = -1;
+    s->rdonly = rdonly;
+    pthread_mutex_init(&s->wlock, NULL);
+    pthread_rwlock_init(&s->maplock, NULL);
+    int rc = 0;
+    if (!rdonly && !(flags & MFS_STORE_NOLOCK)) {
+        rc = lock_store(s);
+        if (rc)
+            goto fail;
+    }
+    rc = mdb_env_create(&s->env);
+    if (rc) {
+        rc = mdb_to_errno(rc);
+        goto fail;
+    }
+    mdb_env_set_maxdbs(s->env, DB_COUNT + 2);
+    mdb_env_set_maxreaders(s->env, 256);
+    size_t map = cfg->map_size ? cfg->map_size : ((size_t)1 << 30);
+    if (exists && stat(path, &st) == 0 && (size_t)st.st_size > map)
+        map = (size_t)st.st_size;
+    /* round up to a power of two times 1 MiB */
+    size_t m = (size_t)1 << 20;
+    while (m < map)
+        m <<= 1;
+    mdb_env_set_mapsize(s->env, m);
+    s->mapsize = m;
+    unsigned eflags = MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD;
+    if (rdonly)
+        eflags = MDB_NOTLS | MDB_RDONLY | MDB_NORDAHEAD;
+    rc = mdb_env_open(s->env, dir, eflags, 0600);
+    if (rc) {
+        rc = rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ? -EBADF
+                                                             : mdb_to_errno(rc);
+        goto fail;
+    }
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->mapsize = info.me_mapsize;
+    rc = open_dbis(s, !exists && create);
+    if (rc == -ENOENT && exists)
+        rc = -EBADF; /* an LMDB file, but not ours */
+    if (rc)
+        goto fail;
+    if (!exists) {
+        s->node = cfg->node_id;
+        while (!s->node)
+            randombytes_buf(&s->node, sizeof(s->node));
+        s->next_ino = MFS_ROOT_INO + 1;
+        rc = store_write(s, init_new, (void *)cfg);
+        if (!rc)
+            rc = mdb_to_errno(mdb_env_sync(s->env, 1));
+        if (rc)
+            goto fail;
+    } else {
+        MDB_txn *txn;
+        rc = mdb_to_errno(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn));
+        if (rc)
+            goto fail;
+        rc = check_meta(s, txn);
+        mdb_txn_abort(txn);
+        if (rc == -ENOENT)
+            rc = -EBADF;
+        if (rc)
+            goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    if (!exists && s->env) {
+        /* a store we failed to create leaves nothing half-made behind */
+        mdb_env_close(s->env);
+        s->env = NULL;
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+        unlink(path);
+    }
+    mfs_store_close(s);
+    return rc;
+}
+
+void mfs_store_close(mfs_store *s)
+{
+    if (!s)
+        return;
+    if (s->env) {
+        if (!s->rdonly)
+            mdb_env_sync(s->env, 1);
+        mdb_env_close(s->env);
+    }
+    if (s->lockfd >= 0)
+        close(s->lockfd);
+    pthread_mutex_destroy(&s->wlock);
+    pthread_rwlock_destroy(&s->maplock);
+    free(s->dir);
+    free(s);
+}
+
+uint64_t mfs_store_node_id(const mfs_store *s)
+{
+    return s->node;
+}
+
+const char *mfs_store_dir(const mfs_store *s)
+{
+    return s->dir;
+}
+
+void mfs_store_set_change_cb(mfs_store *s, mfs_change_cb cb, void *arg)
+{
+    s->change_cb = cb;
+    s->change_arg = arg;
+}
