@@ -355,12 +355,13 @@ struct chunk_put_arg {
     size_t len;
 };
 
-static int chunk_put_tx(wtx *w, void *arg)
+/* Stores a chunk (absent so far) and lets every version waiting for it
+ * count down; a version whose last chunk arrives takes effect. */
+static int chunk_store(wtx *w, const uint8_t *hash, const void *data,
+                       size_t len)
 {
-    struct chunk_put_arg *a = arg;
+    struct chunk_put_arg aa = {hash, data, len}, *a = &aa;
     MDB_val v;
-    if (tget(w->s, w->txn, DB_CHUNKS, a->hash, 32, &v) == 0)
-        return 0;
     tput(w, DB_CHUNKS, a->hash, 32, a->data, a->len);
     /* every version waiting for this chunk gets one step closer */
     MDB_cursor *c;
@@ -413,6 +414,16 @@ static int chunk_put_tx(wtx *w, void *arg)
     }
     free(vk);
     return w->err;
+}
+
+static int chunk_put_tx(wtx *w, void *arg)
+{
+    struct chunk_put_arg *a = arg;
+    w->remote = true; /* completing a version is a change the kernel hears of */
+    MDB_val v;
+    if (tget(w->s, w->txn, DB_CHUNKS, a->hash, 32, &v) == 0)
+        return 0;
+    return chunk_store(w, a->hash, a->data, a->len);
 }
 
 int mfs_store_chunk_put(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
@@ -790,7 +801,7 @@ int content_publish(wtx *w, mfs_id id, bool force)
                         break;
                     }
                     memcpy(tmp, val.mv_data, len);
-                    tput(w, DB_CHUNKS, h, 32, tmp, len);
+                    chunk_store(w, h, tmp, len);
                     free(tmp);
                 }
             }

@@ -53,6 +53,7 @@ enum db_index {
     DB_NSUB,      /* dir id -> visible subdirectory count */
     DB_CCOPY,     /* (inode id, stamp) -> (dir id, name) conflict copy shown */
     DB_HEADS,     /* (inode id, stamp) -> "" complete, unsuperseded versions */
+    DB_TFROM,     /* (dir id, entry id) -> "" entries deleted from dir */
     DB_COUNT
 };
 
@@ -172,6 +173,7 @@ typedef struct wtx {
     idset touched_inodes;  /* heads / existence changed */
     namekey *groups;       /* dirty name groups */
     size_t ngroups, capgroups;
+    size_t gdone;          /* groups[0..gdone) already renamed */
     change *changes;
     size_t nchanges, capchanges;
 } wtx;
@@ -265,6 +267,7 @@ int op_apply(wtx *w, const mfs_op *op);
 typedef struct entry_rec {
     bool exists;
     mfs_id parent, inode;
+    mfs_id from; /* the dir a move to the trash deleted it from */
     mfs_stamp st;
     char name[MFS_NAME_MAX + 1];
 } entry_rec;

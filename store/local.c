@@ -300,10 +300,112 @@ static int raw_name(wtx *w, mfs_id e, char *out)
     return 0;
 }
 
+/* Turns a conflict copy into a file of its own (before it is changed):
+ * a new inode with the copy's content and name, and the copy dropped. The
+ * kernel's inode number for the copy now names the new file. */
+static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
+{
+    mfs_store *s = w->s;
+    mfs_id inode = id_get(k->b + 1);
+    mfs_stamp ver = stamp_get(k->b + 17);
+    inode_rec in;
+    if (inode_get(s, w->txn, inode, &in))
+        return wtx_fail(w, -ENOENT);
+    /* where the copy shows now */
+    mfs_id dir;
+    char name[MFS_NAME_MAX + 1];
+    uint8_t ck[32];
+    id_put(ck, inode);
+    stamp_put(ck + 16, ver);
+    MDB_val cv;
+    if (tget(s, w->txn, DB_CCOPY, ck, 32, &cv))
+        return wtx_fail(w, -ENOENT);
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, cv.mv_data, cv.mv_size);
+    dir = mfs_rget_id(&r);
+    size_t nl;
+    const uint8_t *np = mfs_get_str16(&r, &nl, MFS_NAME_MAX);
+    if (!np || nl == 0)
+        return wtx_fail(w, -EIO);
+    memcpy(name, np, nl);
+    name[nl] = 0;
+    uint32_t nchunks = 0;
+    if (content_version_chunks(s, w->txn, inode, ver, NULL, 0, &nchunks))
+        return wtx_fail(w, -EIO);
+    uint8_t *hashes = nchunks ? malloc((size_t)nchunks * 32) : NULL;
+    if (nchunks && !hashes)
+        return wtx_fail(w, -ENOMEM);
+    content_version_chunks(s, w->txn, inode, ver, hashes, nchunks, &nchunks);
+    uint64_t size = 0;
+    uint8_t h[32];
+    content_version_hash(s, w->txn, inode, ver, h, &size);
+    int64_t now = now_ns(s);
+    mfs_id ni = mint(s);
+    mfs_op ops[4];
+    ops[0] = (mfs_op){.type = OP_INODE, .obj = ni, .mode = S_IFREG | in.mode.v,
+                      .uid = in.uid.v, .gid = in.gid.v, .atime = now,
+                      .mtime = in.mtime.v, .ctime = now};
+    ops[1] = (mfs_op){.type = OP_VERSION, .obj = ni, .size = size,
+                      .mtime = in.mtime.v, .ctime = now, .hashes = hashes,
+                      .nchunks = nchunks};
+    ops[2] = op_move(ni, ni, dir, name, MFS_ID_NONE);
+    uint8_t p[16];
+    stamp_put(p, ver);
+    ops[3] = (mfs_op){.type = OP_VERSION, .flags = OPF_DROP, .obj = inode,
+                      .parents = p, .nparents = 1};
+    emit(w, ops, 4);
+    free(hashes);
+    /* the copy's inode number now names the new file */
+    objkey nk = obj_inode(ni);
+    uint8_t b[8];
+    mfs_be64_put(b, ino);
+    tput(w, DB_INO2OBJ, b, 8, nk.b, nk.len);
+    tput(w, DB_OBJ2INO, nk.b, nk.len, b, 8);
+    tdel(w, DB_OBJ2INO, k->b, k->len);
+    *k = nk;
+    *id = ni;
+    return w->err;
+}
+
+/* Before the last name of a file goes, its conflict copies become files of
+ * their own: deleting "f" must not take "f.conflict-..." with it. */
+static int keep_copies(wtx *w, mfs_id inode)
+{
+    mfs_store *s = w->s;
+    if (view_nlink(s, w->txn, inode, 0) > 1)
+        return 0;
+    mfs_stamp vers[64];
+    int n = 0;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, s->db[DB_CCOPY], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    uint8_t k[16];
+    id_put(k, inode);
+    MDB_val key = {16, k}, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && n < 64 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+        vers[n++] = stamp_get((uint8_t *)key.mv_data + 16);
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    for (int i = 0; i < n && !w->err; i++) {
+        objkey ok = obj_ccopy(inode, vers[i]);
+        uint64_t ino;
+        if (ino_of_obj(s, w->txn, &ok, &ino))
+            continue;
+        mfs_id nid;
+        materialize(w, ino, &ok, &nid);
+    }
+    return w->err;
+}
+
 /* Ops that move entry e (of inode) to the trash, deleted from dir. */
 static int trash_entry(wtx *w, mfs_id e, mfs_id inode, mfs_id dir,
                        int64_t now, bool more)
 {
+    if (keep_copies(w, inode))
+        return w->err;
     char name[MFS_NAME_MAX + 1];
     if (raw_name(w, e, name))
         return w->err;
@@ -345,61 +447,6 @@ static int ino_for(wtx *w, mfs_id id, uint64_t *ino)
 {
     objkey ok = obj_inode(id);
     *ino = ino_assign(w, &ok);
-    return w->err;
-}
-
-/* Turns a conflict copy into a file of its own (before it is changed):
- * a new inode with the copy's content and name, and the copy dropped. The
- * kernel's inode number for the copy now names the new file. */
-static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
-{
-    mfs_store *s = w->s;
-    mfs_id inode = id_get(k->b + 1);
-    mfs_stamp ver = stamp_get(k->b + 17);
-    inode_rec in;
-    if (inode_get(s, w->txn, inode, &in))
-        return wtx_fail(w, -ENOENT);
-    /* where the copy shows now */
-    mfs_id dir;
-    char raw[MFS_NAME_MAX + 1], name[MFS_NAME_MAX + 1];
-    if (view_primary(s, w->txn, inode, NULL, &dir, raw))
-        return wtx_fail(w, -ENOENT);
-    mfs_conflict_name(name, sizeof(name), raw, ver.node, ver.hlc >> 16);
-    uint32_t nchunks = 0;
-    if (content_version_chunks(s, w->txn, inode, ver, NULL, 0, &nchunks))
-        return wtx_fail(w, -EIO);
-    uint8_t *hashes = nchunks ? malloc((size_t)nchunks * 32) : NULL;
-    if (nchunks && !hashes)
-        return wtx_fail(w, -ENOMEM);
-    content_version_chunks(s, w->txn, inode, ver, hashes, nchunks, &nchunks);
-    uint64_t size = 0;
-    uint8_t h[32];
-    content_version_hash(s, w->txn, inode, ver, h, &size);
-    int64_t now = now_ns(s);
-    mfs_id ni = mint(s);
-    mfs_op ops[4];
-    ops[0] = (mfs_op){.type = OP_INODE, .obj = ni, .mode = S_IFREG | in.mode.v,
-                      .uid = in.uid.v, .gid = in.gid.v, .atime = now,
-                      .mtime = in.mtime.v, .ctime = now};
-    ops[1] = (mfs_op){.type = OP_VERSION, .obj = ni, .size = size,
-                      .mtime = in.mtime.v, .ctime = now, .hashes = hashes,
-                      .nchunks = nchunks};
-    ops[2] = op_move(ni, ni, dir, name, MFS_ID_NONE);
-    uint8_t p[16];
-    stamp_put(p, ver);
-    ops[3] = (mfs_op){.type = OP_VERSION, .flags = OPF_DROP, .obj = inode,
-                      .parents = p, .nparents = 1};
-    emit(w, ops, 4);
-    free(hashes);
-    /* the copy's inode number now names the new file */
-    objkey nk = obj_inode(ni);
-    uint8_t b[8];
-    mfs_be64_put(b, ino);
-    tput(w, DB_INO2OBJ, b, 8, nk.b, nk.len);
-    tput(w, DB_OBJ2INO, nk.b, nk.len, b, 8);
-    tdel(w, DB_OBJ2INO, k->b, k->len);
-    *k = nk;
-    *id = ni;
     return w->err;
 }
 

@@ -348,7 +348,8 @@ static int apply_inode(wtx *w, const mfs_op *op)
     if (r.type == 0) {
         r.type = op->mode & S_IFMT;
         r.rdev = op->rdev;
-        memcpy(r.target, op->name, op->namelen);
+        if (op->namelen)
+            memcpy(r.target, op->name, op->namelen);
         r.targetlen = op->namelen;
     }
     lww32(&r.mode, op->mode & 07777, op->st);

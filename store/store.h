@@ -185,9 +185,10 @@ ssize_t mfs_store_read(mfs_store *s, uint64_t ino, uint64_t off, void *buf,
 ssize_t mfs_store_write(mfs_store *s, uint64_t ino, uint64_t off,
                         const void *buf, size_t len);
 /* Publishes ino's unpublished writes as a new content version (an op).
- * A no-op when there is nothing unpublished; unpublished writes of a file
- * with no remaining name are dropped instead (an unlinked temp file never
- * replicates). Call on close and on a timer. */
+ * A no-op when there is nothing unpublished. A file with no remaining name
+ * is never published (an unlinked temp file never replicates): its writes
+ * stay readable through open handles until mfs_store_forget() drops them.
+ * Call on close and on a timer. */
 int mfs_store_publish(mfs_store *s, uint64_t ino);
 /* Publishes every file with unpublished writes older than age_ms (0 = all). */
 int mfs_store_publish_all(mfs_store *s, uint64_t age_ms);
@@ -318,6 +319,11 @@ int mfs_store_file_info(mfs_store *s, uint64_t ino, mfs_file_info *out,
  */
 int mfs_store_dump(mfs_store *s, void (*cb)(void *arg, const char *line),
                    void *arg);
+
+/* Recomputes the derived view (listings, conflict names, lost+found) from
+ * the replicated state. The view is kept incrementally; this is the repair
+ * tool, and tests compare its result with the incremental one. */
+int mfs_store_view_rebuild(mfs_store *s);
 
 /* ---- stamps and names (pure helpers) ---------------------------------- */
 

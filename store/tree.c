@@ -40,6 +40,7 @@ int entry_get(mfs_store *s, MDB_txn *txn, mfs_id e, entry_rec *out)
     out->parent = mfs_rget_id(&r);
     out->inode = mfs_rget_id(&r);
     out->st = mfs_rget_stamp(&r);
+    out->from = mfs_rget_id(&r);
     size_t n;
     const uint8_t *name = mfs_get_str16(&r, &n, MFS_NAME_MAX);
     if (r.err)
@@ -65,11 +66,16 @@ static int entry_put(wtx *w, mfs_id e, const entry_rec *er)
     mfs_wput_id(&wb, er->parent);
     mfs_wput_id(&wb, er->inode);
     mfs_wput_stamp(&wb, er->st);
+    mfs_wput_id(&wb, er->from);
     mfs_put_str16(&wb, er->name, strlen(er->name));
     tput(w, DB_ENTRIES, k, 16, buf, wb.len);
     uint8_t pk[32];
     idpair_key(pk, er->parent, e);
     tput(w, DB_RCHILD, pk, 32, "", 0);
+    if (id_eq(er->parent, MFS_ID_TRASH) && !id_zero(er->from)) {
+        idpair_key(pk, er->from, e);
+        tput(w, DB_TFROM, pk, 32, "", 0);
+    }
     idpair_key(pk, er->inode, e);
     tput(w, DB_ILINKS, pk, 32, "", 0);
     return w->err;
@@ -82,6 +88,10 @@ static int entry_remove(wtx *w, mfs_id e, const entry_rec *er)
     tdel(w, DB_ENTRIES, k, 16);
     idpair_key(pk, er->parent, e);
     tdel(w, DB_RCHILD, pk, 32);
+    if (id_eq(er->parent, MFS_ID_TRASH) && !id_zero(er->from)) {
+        idpair_key(pk, er->from, e);
+        tdel(w, DB_TFROM, pk, 32);
+    }
     idpair_key(pk, er->inode, e);
     tdel(w, DB_ILINKS, pk, 32);
     return w->err;
@@ -116,6 +126,7 @@ static int move_rec_put(wtx *w, mfs_stamp st, const move_rec *m)
     mfs_wput_id(&wb, m->prior.parent);
     mfs_wput_id(&wb, m->prior.inode);
     mfs_wput_stamp(&wb, m->prior.st);
+    mfs_wput_id(&wb, m->prior.from);
     mfs_put_str16(&wb, m->prior.name, strlen(m->prior.name));
     mfs_wput_id(&wb, m->entry);
     mfs_wput_id(&wb, m->inode);
@@ -148,6 +159,7 @@ static int move_rec_get(mfs_store *s, MDB_txn *txn, mfs_stamp st, move_rec *m)
     m->prior.parent = mfs_rget_id(&r);
     m->prior.inode = mfs_rget_id(&r);
     m->prior.st = mfs_rget_stamp(&r);
+    m->prior.from = mfs_rget_id(&r);
     size_t n;
     const uint8_t *p = mfs_get_str16(&r, &n, MFS_NAME_MAX);
     if (p) {
@@ -203,7 +215,7 @@ static int do_move(wtx *w, mfs_stamp st, move_rec *m)
         if (cur.exists)
             entry_remove(w, m->entry, &cur);
         entry_rec nr = {.exists = true, .parent = m->parent,
-                        .inode = m->inode, .st = st};
+                        .inode = m->inode, .st = st, .from = m->from};
         memcpy(nr.name, m->name, m->namelen);
         nr.name[m->namelen] = 0;
         entry_put(w, m->entry, &nr);

@@ -25,7 +25,7 @@ static const char *const db_names[DB_COUNT] = {
     "ilinks", "inodes", "xattrs",  "versions", "superseded", "vmissing",
     "want",   "chunks", "dirty",   "dinfo",   "ino2obj", "obj2ino",
     "dirents", "vent",  "groups",  "links",   "nsub",    "ccopy",
-    "heads",
+    "heads",  "tfrom",
 };
 
 static const char STORE_MAGIC[] = "meshfs-store";

@@ -19,6 +19,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,6 +29,7 @@ typedef struct vent_rec {
     mfs_id dir;
     mfs_id inode;  /* the inode it names */
     uint32_t type; /* that inode's type */
+    mfs_stamp st;  /* its last move: orders same-name entries */
     char name[MFS_NAME_MAX + 1];  /* raw name */
     char dname[MFS_NAME_MAX + 1]; /* display name ("" until named) */
 } vent_rec;
@@ -58,6 +60,7 @@ static int vent_get(mfs_store *s, MDB_txn *txn, mfs_id e, vent_rec *out)
     out->dir = mfs_rget_id(&r);
     out->inode = mfs_rget_id(&r);
     out->type = mfs_get_u32(&r);
+    out->st = mfs_rget_stamp(&r);
     size_t n;
     const uint8_t *p = mfs_get_str16(&r, &n, MFS_NAME_MAX);
     if (p) {
@@ -85,6 +88,7 @@ static int vent_put(wtx *w, mfs_id e, const vent_rec *vr)
     mfs_wput_id(&wb, vr->dir);
     mfs_wput_id(&wb, vr->inode);
     mfs_put_u32(&wb, vr->type);
+    mfs_wput_stamp(&wb, vr->st);
     mfs_put_str16(&wb, vr->name, strlen(vr->name));
     mfs_put_str16(&wb, vr->dname, strlen(vr->dname));
     id_put(k, e);
@@ -284,7 +288,7 @@ bool view_dir_empty(mfs_store *s, MDB_txn *txn, mfs_id dir)
 
 static void group_mark(wtx *w, mfs_id dir, const char *name)
 {
-    for (size_t i = 0; i < w->ngroups; i++)
+    for (size_t i = w->gdone; i < w->ngroups; i++)
         if (id_eq(w->groups[i].dir, dir) && !strcmp(w->groups[i].name, name))
             return;
     if (w->ngroups == w->capgroups) {
@@ -359,6 +363,7 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
     nv.exists = er.exists;
     nv.inode = er.exists ? er.inode : MFS_ID_NONE;
     nv.type = in.type;
+    nv.st = er.exists ? er.st : (mfs_stamp){0, 0};
     if (known) {
         strcpy(nv.name, er.name);
         if (id_eq(er.parent, MFS_ID_TRASH)) {
@@ -398,6 +403,7 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
         return wtx_fail(w, rc);
     bool same = ov.visible == nv.visible && ov.live == nv.live &&
                 id_eq(ov.inode, nv.inode) && ov.type == nv.type &&
+                stamp_eq(ov.st, nv.st) &&
                 (!nv.visible ||
                  (id_eq(ov.dir, nv.dir) && !strcmp(ov.name, nv.name)));
     if (same && ov.exists == nv.exists)
@@ -438,10 +444,13 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
         id_put(k, e);
         tdel(w, DB_VENT, k, 16);
     }
-    /* children of a directory see it through its liveness */
+    /* children of a directory see it through its liveness, and so do the
+     * entries deleted from it that may come back into it */
     if (ov.live != nv.live || !nv.exists) {
+        for (int db = DB_RCHILD; db == DB_RCHILD || db == DB_TFROM;
+             db = db == DB_RCHILD ? DB_TFROM : -1) {
         MDB_cursor *c;
-        if (mdb_cursor_open(w->txn, s->db[DB_RCHILD], &c) == 0) {
+        if (mdb_cursor_open(w->txn, s->db[db], &c) == 0) {
             uint8_t pk[16];
             id_put(pk, e);
             MDB_val key = {16, pk}, val;
@@ -453,11 +462,92 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
             }
             mdb_cursor_close(c);
         }
+        }
     }
     return w->err;
 }
 
 /* ---- naming ---- */
+
+/* The n-th conflict name (n >= 2 adds "-n" after the time) for the rare
+ * case of two losers from one node within one second. */
+static void conflict_name_n(char *out, const char *name, uint64_t node,
+                            uint64_t ms, unsigned n)
+{
+    mfs_conflict_name(out, MFS_NAME_MAX + 1, name, node, ms);
+    if (n < 2)
+        return;
+    char *at = strstr(out, ".conflict-");
+    if (!at)
+        return;
+    at += strlen(".conflict-") + 16 + 1 + 15; /* node, '-', time */
+    char suffix[16];
+    int sl = snprintf(suffix, sizeof(suffix), "-%u", n);
+    size_t len = strlen(out);
+    if (len + (size_t)sl > MFS_NAME_MAX)
+        return; /* no room: stays ambiguous (documented limit) */
+    memmove(at + sl, at, strlen(at) + 1);
+    memcpy(at, suffix, (size_t)sl);
+}
+
+/* Is name the raw name of some visible entry in dir? Generated (conflict)
+ * names never take a raw name: raw names win, deterministically. */
+static bool raw_taken(wtx *w, mfs_id dir, const char *name)
+{
+    uint8_t k[64 + MFS_NAME_MAX];
+    size_t n = strlen(name);
+    id_put(k, dir);
+    memcpy(k + 16, name, n);
+    k[16 + n] = 0;
+    size_t pl = 17 + n;
+    MDB_cursor *c;
+    if (mdb_cursor_open(w->txn, w->s->db[DB_GROUPS], &c))
+        return false;
+    MDB_val key = {pl, k}, val;
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    bool taken = rc == 0 && key.mv_size == pl + 16 && !memcmp(key.mv_data, k, pl);
+    mdb_cursor_close(c);
+    return taken;
+}
+
+/* If name has the shape of a generated conflict name, the group and copies
+ * it would be generated from are renamed again: a raw name that appears or
+ * goes may move their names. */
+static void mark_generated_base(wtx *w, mfs_id dir, const char *name,
+                                idset *ccset)
+{
+    const char *at = strstr(name, ".conflict-");
+    if (!at)
+        return;
+    size_t stem = (size_t)(at - name);
+    const char *rest = at + strlen(".conflict-");
+    if (strlen(rest) < 16 + 1 + 15 || rest[16] != '-')
+        return;
+    rest += 16 + 1 + 15;
+    if (rest[0] == '-') /* a "-n" suffix */
+        while (*++rest >= '0' && *rest <= '9')
+            ;
+    char base[MFS_NAME_MAX + 1];
+    size_t extlen = strlen(rest);
+    if (stem + extlen > MFS_NAME_MAX || stem + extlen == 0)
+        return;
+    memcpy(base, name, stem);
+    memcpy(base + stem, rest, extlen);
+    base[stem + extlen] = 0;
+    group_mark(w, dir, base);
+    dirent_rec d;
+    if (view_lookup(w->s, w->txn, dir, base, &d) == 0 && d.kind == OBJ_INODE)
+        idset_add(ccset, d.inode);
+}
+
+static bool name_taken(char (*names)[MFS_NAME_MAX + 1], size_t n,
+                       const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(names[i], name))
+            return true;
+    return false;
+}
 
 typedef struct member {
     mfs_id e, inode;
@@ -476,7 +566,7 @@ static int cmp_member(const void *a, const void *b)
     return x->e.seq < y->e.seq ? -1 : (x->e.seq > y->e.seq);
 }
 
-static int rename_group(wtx *w, const namekey *g)
+static int rename_group(wtx *w, const namekey *g, idset *ccset)
 {
     mfs_store *s = w->s;
     uint8_t k[64 + MFS_NAME_MAX];
@@ -513,7 +603,8 @@ static int rename_group(wtx *w, const namekey *g)
         m[i].inode = er.inode;
         m[i].type = inode_get(s, w->txn, er.inode, &in) == 0 ? in.type : 0;
     }
-    qsort(m, nm, sizeof(*m), cmp_member);
+    if (nm > 1)
+        qsort(m, nm, sizeof(*m), cmp_member);
     vent_rec *vr = calloc(nm ? nm : 1, sizeof(*vr));
     if (!vr) {
         free(m);
@@ -524,13 +615,24 @@ static int rename_group(wtx *w, const namekey *g)
         dirent_del_if(w, g->dir, vr[i].dname, OBJ_INODE, m[i].e,
                       (mfs_stamp){0, 0});
     }
+    char (*used)[MFS_NAME_MAX + 1] = calloc(nm ? nm : 1, sizeof(*used));
+    if (!used) {
+        free(vr);
+        free(m);
+        return wtx_fail(w, -ENOMEM);
+    }
     for (size_t i = 0; i < nm && !w->err; i++) {
         char dname[MFS_NAME_MAX + 1];
         if (i == 0)
             strcpy(dname, g->name);
         else
-            mfs_conflict_name(dname, sizeof(dname), g->name, m[i].st.node,
-                              m[i].st.hlc >> 16);
+            for (unsigned k = 1;
+                 k == 1 || name_taken(used, i, dname) ||
+                 (k < 1000 && raw_taken(w, g->dir, dname));
+                 k++)
+                conflict_name_n(dname, g->name, m[i].st.node,
+                                m[i].st.hlc >> 16, k);
+        strcpy(used[i], dname);
         objkey ok = obj_inode(m[i].inode);
         dirent_rec d = {.kind = OBJ_INODE, .ino = ino_assign(w, &ok),
                         .type = m[i].type, .entry = m[i].e,
@@ -541,8 +643,13 @@ static int rename_group(wtx *w, const namekey *g)
             change_dirent(w, g->dir, dname);
             strcpy(vr[i].dname, dname);
             vent_put(w, m[i].e, &vr[i]);
+            idset_add(ccset, m[i].inode); /* copies are named after it */
         }
     }
+    if (nm)
+        idset_add(ccset, m[0].inode); /* its copies are named after the losers */
+    mark_generated_base(w, g->dir, g->name, ccset);
+    free(used);
     free(vr);
     free(m);
     return w->err;
@@ -592,10 +699,44 @@ static int refresh_ccopies(wtx *w, mfs_id inode)
     char raw[MFS_NAME_MAX + 1];
     if (view_primary(s, w->txn, inode, &e, &dir, raw))
         return 0;
+    /* The only other names of this shape in dir are the losers of the
+     * primary's own same-name group (named first, in rename_group); the
+     * copies take the next free suffix after them. */
+    char (*used)[MFS_NAME_MAX + 1] = calloc(64 + 64, sizeof(*used));
+    if (!used)
+        return wtx_fail(w, -ENOMEM);
+    size_t nused = 0;
+    entry_rec per;
+    if (entry_get(s, w->txn, e, &per) == 0 && !strcmp(per.name, raw)) {
+        uint8_t gk[64 + MFS_NAME_MAX];
+        size_t rl = strlen(raw);
+        id_put(gk, dir);
+        memcpy(gk + 16, raw, rl);
+        gk[16 + rl] = 0;
+        size_t pl = 17 + rl;
+        MDB_cursor *gc;
+        if (mdb_cursor_open(w->txn, s->db[DB_GROUPS], &gc) == 0) {
+            MDB_val gkey = {pl, gk}, gval;
+            int r2 = mdb_cursor_get(gc, &gkey, &gval, MDB_SET_RANGE);
+            while (r2 == 0 && nused < 64 && gkey.mv_size == pl + 16 &&
+                   !memcmp(gkey.mv_data, gk, pl)) {
+                vent_rec mv;
+                if (vent_get(s, w->txn, id_get((uint8_t *)gkey.mv_data + pl),
+                             &mv) == 0)
+                    strcpy(used[nused++], mv.dname);
+                r2 = mdb_cursor_get(gc, &gkey, &gval, MDB_NEXT);
+            }
+            mdb_cursor_close(gc);
+        }
+    }
     for (int i = 0; i < nh - 1 && !w->err; i++) {
         char name[MFS_NAME_MAX + 1];
-        mfs_conflict_name(name, sizeof(name), raw, heads[i].node,
-                          heads[i].hlc >> 16);
+        for (unsigned k = 1;
+             k == 1 || name_taken(used, nused, name) ||
+             (k < 1000 && raw_taken(w, dir, name));
+             k++)
+            conflict_name_n(name, raw, heads[i].node, heads[i].hlc >> 16, k);
+        strcpy(used[nused++], name);
         objkey ok = obj_ccopy(inode, heads[i]);
         dirent_rec d = {.kind = OBJ_CCOPY, .ino = ino_assign(w, &ok),
                         .type = S_IFREG, .entry = inode, .inode = inode,
@@ -611,6 +752,7 @@ static int refresh_ccopies(wtx *w, mfs_id inode)
         mfs_put_str16(&wb, name, strlen(name));
         tput(w, DB_CCOPY, ck, 32, buf, wb.len);
     }
+    free(used);
     return w->err;
 }
 
@@ -667,12 +809,47 @@ int view_flush(wtx *w)
             refresh_entry(w, entries.v[i], &ccset);
         idset_free(&entries);
     }
-    for (size_t i = 0; i < w->ngroups && !w->err; i++)
-        rename_group(w, &w->groups[i]);
-    w->ngroups = 0;
+    for (w->gdone = 0; w->gdone < w->ngroups && !w->err;) {
+        namekey g = w->groups[w->gdone++]; /* rename_group may grow the list */
+        rename_group(w, &g, &ccset);
+    }
+    w->ngroups = w->gdone = 0;
     sort_dedup(&ccset);
     for (size_t i = 0; i < ccset.n && !w->err; i++)
         refresh_ccopies(w, ccset.v[i]);
     idset_free(&ccset);
     return w->err;
+}
+
+static int tx_rebuild(wtx *w, void *arg)
+{
+    (void)arg;
+    static const int derived[] = {DB_DIRENTS, DB_VENT, DB_GROUPS,
+                                  DB_LINKS,   DB_NSUB, DB_CCOPY};
+    for (size_t i = 0; i < sizeof(derived) / sizeof(derived[0]); i++) {
+        int rc = mdb_drop(w->txn, w->s->db[derived[i]], 0);
+        if (rc)
+            return wtx_fail(w, rc);
+    }
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_ENTRIES], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    MDB_val key, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (rc == 0) {
+        mfs_id e = id_get(key.mv_data);
+        view_touch_entry(w, e);
+        entry_rec er;
+        if (entry_get(w->s, w->txn, e, &er) == 0)
+            view_touch_inode(w, er.inode);
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return w->err;
+}
+
+int mfs_store_view_rebuild(mfs_store *s)
+{
+    return store_write(s, tx_rebuild, NULL);
 }
