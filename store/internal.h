@@ -174,6 +174,7 @@ typedef struct wtx {
     namekey *groups;       /* dirty name groups */
     size_t ngroups, capgroups;
     size_t gdone;          /* groups[0..gdone) already renamed */
+    uint64_t written;      /* bytes put so far (map room estimate) */
     change *changes;
     size_t nchanges, capchanges;
 } wtx;
@@ -183,6 +184,8 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg);
 int store_read_begin(mfs_store *s, MDB_txn **txn);
 void store_read_end(mfs_store *s, MDB_txn *txn);
 int mdb_to_errno(int rc);
+/* -EIO from a commit or sync on a full disk becomes -ENOSPC. */
+int store_commit_errno(mfs_store *s, int rc);
 /* Records rc (an LMDB or negative errno code) as w's first error. */
 int wtx_fail(wtx *w, int rc);
 int tput(wtx *w, int db, const void *k, size_t kl, const void *v, size_t vl);

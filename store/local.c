@@ -1115,9 +1115,9 @@ int mfs_store_fsync(mfs_store *s, uint64_t ino)
     if (s->group_txn && pthread_equal(s->group_owner, pthread_self()))
         return 0; /* durable when the group commits */
     pthread_rwlock_rdlock(&s->maplock);
-    int rc = mdb_env_sync(s->env, 1);
+    int rc = store_commit_errno(s, mdb_to_errno(mdb_env_sync(s->env, 1)));
     pthread_rwlock_unlock(&s->maplock);
-    return mdb_to_errno(rc);
+    return rc;
 }
 
 static int tx_forget(wtx *w, void *arg)

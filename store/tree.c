@@ -59,7 +59,7 @@ static void idpair_key(uint8_t *k, mfs_id a, mfs_id b)
 
 static int entry_put(wtx *w, mfs_id e, const entry_rec *er)
 {
-    uint8_t k[16], buf[64 + MFS_NAME_MAX];
+    uint8_t k[16], buf[128 + MFS_NAME_MAX];
     id_put(k, e);
     mfs_wbuf wb;
     mfs_wbuf_init(&wb, buf, sizeof(buf));
@@ -68,6 +68,8 @@ static int entry_put(wtx *w, mfs_id e, const entry_rec *er)
     mfs_wput_stamp(&wb, er->st);
     mfs_wput_id(&wb, er->from);
     mfs_put_str16(&wb, er->name, strlen(er->name));
+    if (wb.err)
+        return wtx_fail(w, -EIO);
     tput(w, DB_ENTRIES, k, 16, buf, wb.len);
     uint8_t pk[32];
     idpair_key(pk, er->parent, e);
@@ -115,7 +117,7 @@ bool tree_is_ancestor(mfs_store *s, MDB_txn *txn, mfs_id anc, mfs_id d)
 
 static int move_rec_put(wtx *w, mfs_stamp st, const move_rec *m)
 {
-    size_t cap = 256 + 2 * MFS_NAME_MAX + (size_t)m->nseen * 16;
+    size_t cap = 512 + 2 * MFS_NAME_MAX + (size_t)m->nseen * 16;
     uint8_t *buf = malloc(cap);
     if (!buf)
         return wtx_fail(w, -ENOMEM);

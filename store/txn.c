@@ -18,6 +18,7 @@
 #include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static const char *const db_names[DB_COUNT] = {
@@ -160,6 +161,7 @@ int tput(wtx *w, int db, const void *k, size_t kl, const void *v, size_t vl)
     if (w->err)
         return w->err;
     MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
+    w->written += kl + vl + 64;
     int rc = mdb_put(w->txn, w->s->db[db], &key, &val, 0);
     return rc ? wtx_fail(w, rc) : 0;
 }
@@ -240,6 +242,60 @@ static void notify(mfs_store *s, wtx *w)
                      w->changes[i].name);
 }
 
+/* A failed commit on a full disk comes back from LMDB as EIO (a short
+ * write); say ENOSPC when that is what happened. */
+int store_commit_errno(mfs_store *s, int rc)
+{
+    if (rc != -EIO)
+        return rc;
+    struct statvfs sv;
+    if (statvfs(s->dir, &sv) == 0 &&
+        (uint64_t)sv.f_bavail * sv.f_frsize < ((uint64_t)4 << 20))
+        return -ENOSPC;
+    return rc;
+}
+
+/* Inside a group the map cannot grow after MDB_MAP_FULL (LMDB then needs
+ * the transaction aborted), so when the map is more than half used the
+ * group's work so far is committed, the map grown, and the group goes on in
+ * a new transaction: a group is atomic only between such splits. */
+static int group_make_room(mfs_store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &st);
+    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    /* pages this transaction copied are not in the meta page yet: count
+     * what it wrote, twice for copy-on-write of the tree above it */
+    used += 2 * s->group_w->written;
+    if (used < s->mapsize / 2)
+        return 0;
+    wtx *w = s->group_w;
+    counters_save(w);
+    int rc = w->err;
+    if (!rc)
+        rc = store_commit_errno(s, mdb_to_errno(mdb_txn_commit(w->txn)));
+    else
+        mdb_txn_abort(w->txn);
+    w->txn = NULL;
+    w->written = 0;
+    s->group_txn = NULL;
+    pthread_rwlock_unlock(&s->maplock);
+    if (!rc)
+        rc = grow_map(s);
+    pthread_rwlock_rdlock(&s->maplock);
+    int rc2 = mdb_txn_begin(s->env, NULL, 0, &w->txn);
+    if (rc2) {
+        w->err = mdb_to_errno(rc2);
+        return w->err;
+    }
+    s->group_txn = w->txn;
+    if (rc)
+        w->err = rc;
+    return rc;
+}
+
 int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
 {
     if (s->rdonly)
@@ -248,7 +304,11 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         wtx *w = s->group_w;
         if (w->err)
             return w->err == MDB_MAP_FULL ? -ENOSPC : w->err;
-        int rc = fn(w, arg);
+        int rc = group_make_room(s);
+        if (rc)
+            return rc;
+        w = s->group_w;
+        rc = fn(w, arg);
         if (!rc)
             rc = view_flush(w);
         if (rc == MDB_MAP_FULL)
@@ -278,7 +338,8 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         if (!rc) {
             rc = mdb_txn_commit(w.txn);
             if (rc)
-                rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL : mdb_to_errno(rc);
+                rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL
+                                        : store_commit_errno(s, mdb_to_errno(rc));
         } else {
             mdb_txn_abort(w.txn);
         }
@@ -365,7 +426,7 @@ int mfs_store_group_end(mfs_store *s)
         rc = w->err;
     }
     if (!rc)
-        rc = mdb_to_errno(mdb_txn_commit(w->txn));
+        rc = store_commit_errno(s, mdb_to_errno(mdb_txn_commit(w->txn)));
     else
         mdb_txn_abort(w->txn);
     if (rc == MDB_MAP_FULL)

@@ -80,7 +80,7 @@ static int vent_get(mfs_store *s, MDB_txn *txn, mfs_id e, vent_rec *out)
 
 static int vent_put(wtx *w, mfs_id e, const vent_rec *vr)
 {
-    uint8_t buf[64 + 2 * MFS_NAME_MAX], k[16];
+    uint8_t buf[256 + 2 * MFS_NAME_MAX], k[16];
     mfs_wbuf wb;
     mfs_wbuf_init(&wb, buf, sizeof(buf));
     mfs_put_u8(&wb, vr->visible);
@@ -91,6 +91,8 @@ static int vent_put(wtx *w, mfs_id e, const vent_rec *vr)
     mfs_wput_stamp(&wb, vr->st);
     mfs_put_str16(&wb, vr->name, strlen(vr->name));
     mfs_put_str16(&wb, vr->dname, strlen(vr->dname));
+    if (wb.err)
+        return wtx_fail(w, -EIO);
     id_put(k, e);
     return tput(w, DB_VENT, k, 16, buf, wb.len);
 }
@@ -118,7 +120,7 @@ int view_dirent_decode(const MDB_val *v, dirent_rec *out)
 
 static int dirent_put(wtx *w, mfs_id dir, const char *name, const dirent_rec *d)
 {
-    uint8_t k[16 + MFS_NAME_MAX], buf[80];
+    uint8_t k[16 + MFS_NAME_MAX], buf[128];
     size_t kl = dirent_key(k, dir, name);
     mfs_wbuf wb;
     mfs_wbuf_init(&wb, buf, sizeof(buf));
@@ -743,7 +745,7 @@ static int refresh_ccopies(wtx *w, mfs_id inode)
                         .ver = heads[i]};
         dirent_put(w, dir, name, &d);
         change_dirent(w, dir, name);
-        uint8_t ck[32], buf[32 + MFS_NAME_MAX];
+        uint8_t ck[32], buf[64 + MFS_NAME_MAX];
         id_put(ck, inode);
         stamp_put(ck + 16, heads[i]);
         mfs_wbuf wb;
