@@ -628,12 +628,12 @@ static int rename_group(wtx *w, const namekey *g, idset *ccset)
         if (i == 0)
             strcpy(dname, g->name);
         else
-            for (unsigned k = 1;
-                 k == 1 || name_taken(used, i, dname) ||
-                 (k < 1000 && raw_taken(w, g->dir, dname));
-                 k++)
+            for (unsigned kk = 1;
+                 kk == 1 || name_taken(used, i, dname) ||
+                 (kk < 1000 && raw_taken(w, g->dir, dname));
+                 kk++)
                 conflict_name_n(dname, g->name, m[i].st.node,
-                                m[i].st.hlc >> 16, k);
+                                m[i].st.hlc >> 16, kk);
         strcpy(used[i], dname);
         objkey ok = obj_inode(m[i].inode);
         dirent_rec d = {.kind = OBJ_INODE, .ino = ino_assign(w, &ok),
@@ -733,11 +733,11 @@ static int refresh_ccopies(wtx *w, mfs_id inode)
     }
     for (int i = 0; i < nh - 1 && !w->err; i++) {
         char name[MFS_NAME_MAX + 1];
-        for (unsigned k = 1;
-             k == 1 || name_taken(used, nused, name) ||
-             (k < 1000 && raw_taken(w, dir, name));
-             k++)
-            conflict_name_n(name, raw, heads[i].node, heads[i].hlc >> 16, k);
+        for (unsigned kk = 1;
+             kk == 1 || name_taken(used, nused, name) ||
+             (kk < 1000 && raw_taken(w, dir, name));
+             kk++)
+            conflict_name_n(name, raw, heads[i].node, heads[i].hlc >> 16, kk);
         strcpy(used[nused++], name);
         objkey ok = obj_ccopy(inode, heads[i]);
         dirent_rec d = {.kind = OBJ_CCOPY, .ino = ino_assign(w, &ok),
