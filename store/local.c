@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 typedef struct lop {
     /* inputs */
@@ -34,7 +35,11 @@ typedef struct lop {
 
 static int64_t now_ns(mfs_store *s)
 {
-    return (int64_t)store_now_ms(s) * 1000000;
+    if (s->cfg.clock_ms)
+        return (int64_t)store_now_ms(s) * 1000000;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts); /* file times keep nanoseconds */
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- reading ---- */
@@ -367,13 +372,13 @@ static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
     return w->err;
 }
 
-/* Before the last name of a file goes, its conflict copies become files of
- * their own: deleting "f" must not take "f.conflict-..." with it. */
+/* Before a name of a file goes, its conflict copies become files of their
+ * own: deleting "f" must not take "f.conflict-..." with it, even when
+ * another node removes f's other hard link at the same time (two nodes may
+ * then both keep a copy: duplicated, never lost). */
 static int keep_copies(wtx *w, mfs_id inode)
 {
     mfs_store *s = w->s;
-    if (view_nlink(s, w->txn, inode, 0) > 1)
-        return 0;
     mfs_stamp vers[64];
     int n = 0;
     MDB_cursor *c;
