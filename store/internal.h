@@ -54,6 +54,7 @@ enum db_index {
     DB_CCOPY,     /* (inode id, stamp) -> (dir id, name) conflict copy shown */
     DB_HEADS,     /* (inode id, stamp) -> "" complete, unsuperseded versions */
     DB_TFROM,     /* (dir id, entry id) -> "" entries deleted from dir */
+    DB_CDIRS,     /* dir id -> u32 generated (conflict) names shown in it */
     DB_COUNT
 };
 
@@ -173,7 +174,6 @@ typedef struct wtx {
     idset touched_inodes;  /* heads / existence changed */
     namekey *groups;       /* dirty name groups */
     size_t ngroups, capgroups;
-    size_t gdone;          /* groups[0..gdone) already renamed */
     uint64_t written;      /* bytes put so far (map room estimate) */
     change *changes;
     size_t nchanges, capchanges;

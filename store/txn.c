@@ -26,7 +26,7 @@ static const char *const db_names[DB_COUNT] = {
     "ilinks", "inodes", "xattrs",  "versions", "superseded", "vmissing",
     "want",   "chunks", "dirty",   "dinfo",   "ino2obj", "obj2ino",
     "dirents", "vent",  "groups",  "links",   "nsub",    "ccopy",
-    "heads",  "tfrom",
+    "heads",  "tfrom",  "cdirs",
 };
 
 static const char STORE_MAGIC[] = "meshfs-store";

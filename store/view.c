@@ -290,7 +290,7 @@ bool view_dir_empty(mfs_store *s, MDB_txn *txn, mfs_id dir)
 
 static void group_mark(wtx *w, mfs_id dir, const char *name)
 {
-    for (size_t i = w->gdone; i < w->ngroups; i++)
+    for (size_t i = 0; i < w->ngroups; i++)
         if (id_eq(w->groups[i].dir, dir) && !strcmp(w->groups[i].name, name))
             return;
     if (w->ngroups == w->capgroups) {
@@ -492,75 +492,40 @@ static void conflict_name_n(char *out, const char *name, uint64_t node,
     memcpy(at, suffix, (size_t)sl);
 }
 
-/* Is name the raw name of some visible entry in dir? Generated (conflict)
- * names never take a raw name: raw names win, deterministically. */
-static bool raw_taken(wtx *w, mfs_id dir, const char *name)
+static bool conflict_shaped(const char *name)
 {
-    uint8_t k[64 + MFS_NAME_MAX];
-    size_t n = strlen(name);
-    id_put(k, dir);
-    memcpy(k + 16, name, n);
-    k[16 + n] = 0;
-    size_t pl = 17 + n;
-    MDB_cursor *c;
-    if (mdb_cursor_open(w->txn, w->s->db[DB_GROUPS], &c))
-        return false;
-    MDB_val key = {pl, k}, val;
-    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    bool taken = rc == 0 && key.mv_size == pl + 16 && !memcmp(key.mv_data, k, pl);
-    mdb_cursor_close(c);
-    return taken;
+    return strstr(name, ".conflict-") != NULL;
 }
 
-/* If name has the shape of a generated conflict name, the group and copies
- * it would be generated from are renamed again: a raw name that appears or
- * goes may move their names. */
-static void mark_generated_base(wtx *w, mfs_id dir, const char *name,
-                                idset *ccset)
-{
-    const char *at = strstr(name, ".conflict-");
-    if (!at)
-        return;
-    size_t stem = (size_t)(at - name);
-    const char *rest = at + strlen(".conflict-");
-    if (strlen(rest) < 16 + 1 + 15 || rest[16] != '-')
-        return;
-    rest += 16 + 1 + 15;
-    if (rest[0] == '-') /* a "-n" suffix */
-        while (*++rest >= '0' && *rest <= '9')
-            ;
-    char base[MFS_NAME_MAX + 1];
-    size_t extlen = strlen(rest);
-    if (stem + extlen > MFS_NAME_MAX || stem + extlen == 0)
-        return;
-    memcpy(base, name, stem);
-    memcpy(base + stem, rest, extlen);
-    base[stem + extlen] = 0;
-    group_mark(w, dir, base);
-    dirent_rec d;
-    if (view_lookup(w->s, w->txn, dir, base, &d) == 0 && d.kind == OBJ_INODE)
-        idset_add(ccset, d.inode);
-}
+/* ---- naming a directory with conflicts ----
+ * The names in a directory with any conflict are a pure function of its
+ * claimants, recomputed whole: every raw name (the newest entry of each
+ * same-name group keeps it), then the other members of each group in
+ * (raw name, newest first) order, then the conflict copies of files whose
+ * first name is here, in (file name, version) order. A generated name
+ * never takes a raw name or an earlier generated one: it gets "-2", "-3".
+ * Directories without conflicts take the fast path in view_flush. */
 
-static bool name_taken(char (*names)[MFS_NAME_MAX + 1], size_t n,
-                       const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(names[i], name))
-            return true;
-    return false;
-}
-
-typedef struct member {
-    mfs_id e, inode;
-    mfs_stamp st;
+typedef struct claimant {
+    mfs_id e, inode;   /* for copies: e = inode */
+    mfs_stamp st;      /* group members: last move; copies: the version */
     uint32_t type;
-} member;
+    char *raw;         /* group name, or the file's display name (copies) */
+    char *dname;       /* assigned */
+    bool copy;
+} claimant;
 
-static int cmp_member(const void *a, const void *b)
+static int cmp_claimant(const void *a, const void *b)
 {
-    const member *x = a, *y = b;
-    int c = mfs_stamp_cmp(y->st, x->st); /* newest first */
+    const claimant *x = a, *y = b;
+    if (x->copy != y->copy)
+        return x->copy ? 1 : -1;
+    int c = strcmp(x->raw, y->raw);
+    if (c)
+        return c;
+    if (x->copy)
+        return mfs_stamp_cmp(x->st, y->st);
+    c = mfs_stamp_cmp(y->st, x->st); /* newest first */
     if (c)
         return c;
     if (x->e.node != y->e.node)
@@ -568,121 +533,74 @@ static int cmp_member(const void *a, const void *b)
     return x->e.seq < y->e.seq ? -1 : (x->e.seq > y->e.seq);
 }
 
-static int rename_group(wtx *w, const namekey *g, idset *ccset)
+static int cmp_str(const void *a, const void *b)
 {
-    mfs_store *s = w->s;
-    uint8_t k[64 + MFS_NAME_MAX];
-    size_t n = strlen(g->name);
-    id_put(k, g->dir);
-    memcpy(k + 16, g->name, n);
-    k[16 + n] = 0;
-    size_t pl = 17 + n;
-    member *m = NULL;
-    size_t nm = 0, cap = 0;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(w->txn, s->db[DB_GROUPS], &c);
-    if (rc)
-        return wtx_fail(w, rc);
-    MDB_val key = {pl, k}, val;
-    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && key.mv_size == pl + 16 && !memcmp(key.mv_data, k, pl)) {
-        if (nm == cap) {
-            cap = cap ? cap * 2 : 4;
-            member *nmv = realloc(m, cap * sizeof(*m));
-            if (!nmv)
-                break;
-            m = nmv;
-        }
-        m[nm++].e = id_get((uint8_t *)key.mv_data + pl);
-        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    for (size_t i = 0; i < nm; i++) {
-        entry_rec er;
-        inode_rec in;
-        entry_get(s, w->txn, m[i].e, &er);
-        m[i].st = er.st;
-        m[i].inode = er.inode;
-        m[i].type = inode_get(s, w->txn, er.inode, &in) == 0 ? in.type : 0;
-    }
-    if (nm > 1)
-        qsort(m, nm, sizeof(*m), cmp_member);
-    vent_rec *vr = calloc(nm ? nm : 1, sizeof(*vr));
-    if (!vr) {
-        free(m);
-        return wtx_fail(w, -ENOMEM);
-    }
-    for (size_t i = 0; i < nm; i++) {
-        vent_get(s, w->txn, m[i].e, &vr[i]);
-        dirent_del_if(w, g->dir, vr[i].dname, OBJ_INODE, m[i].e,
-                      (mfs_stamp){0, 0});
-    }
-    char (*used)[MFS_NAME_MAX + 1] = calloc(nm ? nm : 1, sizeof(*used));
-    if (!used) {
-        free(vr);
-        free(m);
-        return wtx_fail(w, -ENOMEM);
-    }
-    for (size_t i = 0; i < nm && !w->err; i++) {
-        char dname[MFS_NAME_MAX + 1];
-        if (i == 0)
-            strcpy(dname, g->name);
-        else
-            for (unsigned kk = 1;
-                 kk == 1 || name_taken(used, i, dname) ||
-                 (kk < 1000 && raw_taken(w, g->dir, dname));
-                 kk++)
-                conflict_name_n(dname, g->name, m[i].st.node,
-                                m[i].st.hlc >> 16, kk);
-        strcpy(used[i], dname);
-        objkey ok = obj_inode(m[i].inode);
-        dirent_rec d = {.kind = OBJ_INODE, .ino = ino_assign(w, &ok),
-                        .type = m[i].type, .entry = m[i].e,
-                        .inode = m[i].inode};
-        dirent_put(w, g->dir, dname, &d);
-        if (strcmp(vr[i].dname, dname)) {
-            change_dirent(w, g->dir, vr[i].dname);
-            change_dirent(w, g->dir, dname);
-            strcpy(vr[i].dname, dname);
-            vent_put(w, m[i].e, &vr[i]);
-            idset_add(ccset, m[i].inode); /* copies are named after it */
-        }
-    }
-    if (nm)
-        idset_add(ccset, m[0].inode); /* its copies are named after the losers */
-    mark_generated_base(w, g->dir, g->name, ccset);
-    free(used);
-    free(vr);
-    free(m);
-    return w->err;
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int refresh_ccopies(wtx *w, mfs_id inode)
+typedef struct nameset {
+    char **v;
+    size_t n, cap;
+    bool sorted;
+} nameset;
+
+static bool nameset_has(nameset *ns, const char *name)
 {
-    mfs_store *s = w->s;
-    /* remove the copies shown so far */
+    if (!ns->sorted) {
+        if (ns->n > 1)
+            qsort(ns->v, ns->n, sizeof(*ns->v), cmp_str);
+        ns->sorted = true;
+    }
+    return ns->n && bsearch(&name, ns->v, ns->n, sizeof(*ns->v), cmp_str);
+}
+
+static int nameset_add(nameset *ns, char *name)
+{
+    if (ns->n == ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 64;
+        char **v = realloc(ns->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        ns->v = v;
+        ns->cap = cap;
+    }
+    ns->v[ns->n++] = name;
+    ns->sorted = false;
+    return 0;
+}
+
+static void cdirs_put(wtx *w, mfs_id dir, uint32_t n)
+{
+    uint8_t k[16], b[4];
+    id_put(k, dir);
+    if (!n) {
+        tdel(w, DB_CDIRS, k, 16);
+        return;
+    }
+    mfs_be32_put(b, n);
+    tput(w, DB_CDIRS, k, 16, b, 4);
+}
+
+static bool dir_has_conflicts(mfs_store *s, MDB_txn *txn, mfs_id dir)
+{
+    uint8_t k[16];
+    id_put(k, dir);
+    MDB_val v;
+    return tget(s, txn, DB_CDIRS, k, 16, &v) == 0;
+}
+
+static void ccopy_clear(wtx *w, mfs_id inode)
+{
     MDB_cursor *c;
-    int rc = mdb_cursor_open(w->txn, s->db[DB_CCOPY], &c);
-    if (rc)
-        return wtx_fail(w, rc);
+    if (mdb_cursor_open(w->txn, w->s->db[DB_CCOPY], &c)) {
+        wtx_fail(w, -EIO);
+        return;
+    }
     uint8_t k[16];
     id_put(k, inode);
     MDB_val key = {16, k}, val;
-    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
-        mfs_stamp ver = stamp_get((uint8_t *)key.mv_data + 16);
-        mfs_rbuf r;
-        mfs_rbuf_init(&r, val.mv_data, val.mv_size);
-        mfs_id dir = mfs_rget_id(&r);
-        size_t n;
-        const uint8_t *p = mfs_get_str16(&r, &n, MFS_NAME_MAX);
-        char name[MFS_NAME_MAX + 1] = "";
-        if (p) {
-            memcpy(name, p, n);
-            name[n] = 0;
-        }
-        dirent_del_if(w, dir, name, OBJ_CCOPY, inode, ver);
-        change_dirent(w, dir, name);
         rc = mdb_cursor_del(c, 0);
         if (rc) {
             wtx_fail(w, rc);
@@ -691,71 +609,258 @@ static int refresh_ccopies(wtx *w, mfs_id inode)
         rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
     }
     mdb_cursor_close(c);
-    if (w->err)
-        return w->err;
-    mfs_stamp heads[64];
-    int nh = content_heads(s, w->txn, inode, heads, 64);
-    if (nh <= 1)
-        return 0;
-    mfs_id e, dir;
-    char raw[MFS_NAME_MAX + 1];
-    if (view_primary(s, w->txn, inode, &e, &dir, raw))
-        return 0;
-    /* The only other names of this shape in dir are the losers of the
-     * primary's own same-name group (named first, in rename_group); the
-     * copies take the next free suffix after them. */
-    char (*used)[MFS_NAME_MAX + 1] = calloc(64 + 64, sizeof(*used));
-    if (!used)
-        return wtx_fail(w, -ENOMEM);
-    size_t nused = 0;
-    entry_rec per;
-    if (entry_get(s, w->txn, e, &per) == 0 && !strcmp(per.name, raw)) {
-        uint8_t gk[64 + MFS_NAME_MAX];
-        size_t rl = strlen(raw);
-        id_put(gk, dir);
-        memcpy(gk + 16, raw, rl);
-        gk[16 + rl] = 0;
-        size_t pl = 17 + rl;
-        MDB_cursor *gc;
-        if (mdb_cursor_open(w->txn, s->db[DB_GROUPS], &gc) == 0) {
-            MDB_val gkey = {pl, gk}, gval;
-            int r2 = mdb_cursor_get(gc, &gkey, &gval, MDB_SET_RANGE);
-            while (r2 == 0 && nused < 64 && gkey.mv_size == pl + 16 &&
-                   !memcmp(gkey.mv_data, gk, pl)) {
-                vent_rec mv;
-                if (vent_get(s, w->txn, id_get((uint8_t *)gkey.mv_data + pl),
-                             &mv) == 0)
-                    strcpy(used[nused++], mv.dname);
-                r2 = mdb_cursor_get(gc, &gkey, &gval, MDB_NEXT);
+}
+
+static int rename_dir(wtx *w, mfs_id dir)
+{
+    mfs_store *s = w->s;
+    claimant *cl = NULL;
+    size_t n = 0, cap = 0;
+    nameset taken = {0};
+    int rc = 0;
+    /* 1. group members */
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(w->txn, s->db[DB_GROUPS], &c)))
+        return wtx_fail(w, rc);
+    uint8_t pk[16];
+    id_put(pk, dir);
+    MDB_val key = {16, pk}, val;
+    int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (r == 0 && key.mv_size > 33 && !memcmp(key.mv_data, pk, 16)) {
+        size_t nl = key.mv_size - 33;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            claimant *nc = realloc(cl, cap * sizeof(*nc));
+            if (!nc) {
+                rc = -ENOMEM;
+                break;
             }
-            mdb_cursor_close(gc);
+            cl = nc;
+        }
+        claimant *m = &cl[n];
+        memset(m, 0, sizeof(*m));
+        m->raw = strndup((char *)key.mv_data + 16, nl);
+        m->e = id_get((uint8_t *)key.mv_data + 17 + nl);
+        if (!m->raw) {
+            rc = -ENOMEM;
+            break;
+        }
+        n++;
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    size_t nmembers = n;
+    for (size_t i = 0; i < nmembers && !rc; i++) {
+        vent_rec vr;
+        if (vent_get(s, w->txn, cl[i].e, &vr) == 0) {
+            cl[i].st = vr.st;
+            cl[i].inode = vr.inode;
+            cl[i].type = vr.type;
         }
     }
-    for (int i = 0; i < nh - 1 && !w->err; i++) {
+    if (!rc && nmembers > 1)
+        qsort(cl, nmembers, sizeof(*cl), cmp_claimant);
+    /* 2. raw names: the newest member of each group keeps its name */
+    for (size_t i = 0; i < nmembers && !rc; i++)
+        if (i == 0 || strcmp(cl[i].raw, cl[i - 1].raw)) {
+            cl[i].dname = strdup(cl[i].raw);
+            rc = cl[i].dname ? nameset_add(&taken, cl[i].dname) : -ENOMEM;
+        }
+    /* 3. the other members */
+    uint32_t generated = 0;
+    for (size_t i = 0; i < nmembers && !rc; i++) {
+        if (cl[i].dname)
+            continue;
         char name[MFS_NAME_MAX + 1];
-        for (unsigned kk = 1;
-             kk == 1 || name_taken(used, nused, name) ||
-             (kk < 1000 && raw_taken(w, dir, name));
-             kk++)
-            conflict_name_n(name, raw, heads[i].node, heads[i].hlc >> 16, kk);
-        strcpy(used[nused++], name);
-        objkey ok = obj_ccopy(inode, heads[i]);
-        dirent_rec d = {.kind = OBJ_CCOPY, .ino = ino_assign(w, &ok),
-                        .type = S_IFREG, .entry = inode, .inode = inode,
-                        .ver = heads[i]};
-        dirent_put(w, dir, name, &d);
-        change_dirent(w, dir, name);
-        uint8_t ck[32], buf[64 + MFS_NAME_MAX];
-        id_put(ck, inode);
-        stamp_put(ck + 16, heads[i]);
-        mfs_wbuf wb;
-        mfs_wbuf_init(&wb, buf, sizeof(buf));
-        mfs_wput_id(&wb, dir);
-        mfs_put_str16(&wb, name, strlen(name));
-        tput(w, DB_CCOPY, ck, 32, buf, wb.len);
+        for (unsigned kk = 1; kk == 1 || (kk < 10000 && nameset_has(&taken, name)); kk++)
+            conflict_name_n(name, cl[i].raw, cl[i].st.node, cl[i].st.hlc >> 16, kk);
+        cl[i].dname = strdup(name);
+        rc = cl[i].dname ? nameset_add(&taken, cl[i].dname) : -ENOMEM;
+        generated++;
     }
-    free(used);
+    /* 4. conflict copies of files whose first name is here */
+    size_t ncopies_start = n;
+    for (size_t i = 0; i < nmembers && !rc; i++) {
+        if (cl[i].type != S_IFREG)
+            continue;
+        mfs_id pe;
+        if (view_primary(s, w->txn, cl[i].inode, &pe, NULL, NULL) ||
+            !id_eq(pe, cl[i].e))
+            continue;
+        ccopy_clear(w, cl[i].inode); /* rewritten below */
+        mfs_stamp heads[64];
+        int nh = content_heads(s, w->txn, cl[i].inode, heads, 64);
+        for (int h = 0; h < nh - 1 && !rc; h++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                claimant *nc = realloc(cl, cap * sizeof(*nc));
+                if (!nc) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                cl = nc;
+            }
+            claimant *m = &cl[n];
+            memset(m, 0, sizeof(*m));
+            m->copy = true;
+            m->e = m->inode = cl[i].inode;
+            m->st = heads[h];
+            m->type = S_IFREG;
+            m->raw = strdup(cl[i].dname);
+            if (!m->raw) {
+                rc = -ENOMEM;
+                break;
+            }
+            n++;
+        }
+    }
+    if (!rc && n - ncopies_start > 1)
+        qsort(cl + ncopies_start, n - ncopies_start, sizeof(*cl), cmp_claimant);
+    for (size_t i = ncopies_start; i < n && !rc; i++) {
+        char name[MFS_NAME_MAX + 1];
+        for (unsigned kk = 1; kk == 1 || (kk < 10000 && nameset_has(&taken, name)); kk++)
+            conflict_name_n(name, cl[i].raw, cl[i].st.node, cl[i].st.hlc >> 16, kk);
+        cl[i].dname = strdup(name);
+        rc = cl[i].dname ? nameset_add(&taken, cl[i].dname) : -ENOMEM;
+        generated++;
+    }
+    /* 5. write the directory anew */
+    if (!rc) {
+        if (mdb_cursor_open(w->txn, s->db[DB_DIRENTS], &c) == 0) {
+            key.mv_size = 16;
+            key.mv_data = pk;
+            r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+            while (r == 0 && key.mv_size > 16 && !memcmp(key.mv_data, pk, 16)) {
+                if (w->remote)
+                    change_dirent(w, dir, "");
+                if ((r = mdb_cursor_del(c, 0))) {
+                    rc = mdb_to_errno(r);
+                    break;
+                }
+                r = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
+            }
+            mdb_cursor_close(c);
+        }
+    }
+    for (size_t i = 0; i < n && !rc && !w->err; i++) {
+        claimant *m = &cl[i];
+        objkey ok = m->copy ? obj_ccopy(m->inode, m->st) : obj_inode(m->inode);
+        dirent_rec d = {.kind = m->copy ? OBJ_CCOPY : OBJ_INODE,
+                        .ino = ino_assign(w, &ok), .type = m->type,
+                        .entry = m->e, .inode = m->inode,
+                        .ver = m->copy ? m->st : (mfs_stamp){0, 0}};
+        dirent_put(w, dir, m->dname, &d);
+        change_dirent(w, dir, m->dname);
+        if (m->copy) {
+            uint8_t ck[32], buf[64 + MFS_NAME_MAX];
+            id_put(ck, m->inode);
+            stamp_put(ck + 16, m->st);
+            mfs_wbuf wb;
+            mfs_wbuf_init(&wb, buf, sizeof(buf));
+            mfs_wput_id(&wb, dir);
+            mfs_put_str16(&wb, m->dname, strlen(m->dname));
+            tput(w, DB_CCOPY, ck, 32, buf, wb.len);
+        } else {
+            vent_rec vr;
+            if (vent_get(s, w->txn, m->e, &vr) == 0 && strcmp(vr.dname, m->dname)) {
+                change_dirent(w, dir, vr.dname);
+                strcpy(vr.dname, m->dname);
+                vent_put(w, m->e, &vr);
+            }
+        }
+    }
+    if (!rc)
+        cdirs_put(w, dir, generated);
+    for (size_t i = 0; i < n; i++) {
+        free(cl[i].raw);
+        free(cl[i].dname);
+    }
+    free(cl);
+    free(taken.v);
+    return rc ? wtx_fail(w, rc) : w->err;
+}
+
+/* The fast path for a directory without conflicts: one entry per name. A
+ * group that is not that simple sends its directory to rename_dir. */
+static int rename_simple(wtx *w, const namekey *g, idset *dirs, idset *ccset)
+{
+    mfs_store *s = w->s;
+    if (dir_has_conflicts(s, w->txn, g->dir) || conflict_shaped(g->name)) {
+        idset_add(dirs, g->dir);
+        return 0;
+    }
+    uint8_t k[64 + MFS_NAME_MAX];
+    size_t n = strlen(g->name);
+    id_put(k, g->dir);
+    memcpy(k + 16, g->name, n);
+    k[16 + n] = 0;
+    size_t pl = 17 + n;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, s->db[DB_GROUPS], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    MDB_val key = {pl, k}, val;
+    size_t nm = 0;
+    mfs_id e = MFS_ID_NONE;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && nm < 2 && key.mv_size == pl + 16 &&
+           !memcmp(key.mv_data, k, pl)) {
+        e = id_get((uint8_t *)key.mv_data + pl);
+        nm++;
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (nm == 0)
+        return 0;
+    vent_rec vr;
+    if (nm > 1 || vent_get(s, w->txn, e, &vr)) {
+        idset_add(dirs, g->dir);
+        return 0;
+    }
+    dirent_rec cur;
+    if (view_lookup(s, w->txn, g->dir, g->name, &cur) == 0 &&
+        (cur.kind != OBJ_INODE || !id_eq(cur.entry, e))) {
+        idset_add(dirs, g->dir); /* the name is held by something else */
+        return 0;
+    }
+    objkey ok = obj_inode(vr.inode);
+    dirent_rec d = {.kind = OBJ_INODE, .ino = ino_assign(w, &ok),
+                    .type = vr.type, .entry = e, .inode = vr.inode};
+    dirent_put(w, g->dir, g->name, &d);
+    if (strcmp(vr.dname, g->name)) {
+        change_dirent(w, g->dir, g->name);
+        strcpy(vr.dname, g->name);
+        vent_put(w, e, &vr);
+        idset_add(ccset, vr.inode); /* copies are named after it */
+    }
     return w->err;
+}
+
+/* Inodes whose heads or names changed: the directories their copies were
+ * and will be shown in get renamed. */
+static void copies_dirs(wtx *w, mfs_id inode, idset *dirs)
+{
+    mfs_store *s = w->s;
+    MDB_cursor *c;
+    if (mdb_cursor_open(w->txn, s->db[DB_CCOPY], &c) == 0) {
+        uint8_t k[16];
+        id_put(k, inode);
+        MDB_val key = {16, k}, val;
+        int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+            if (val.mv_size >= 16)
+                idset_add(dirs, id_get(val.mv_data));
+            rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
+    mfs_stamp heads[2];
+    mfs_id dir;
+    if (content_heads(s, w->txn, inode, heads, 2) >= 2 &&
+        view_primary(s, w->txn, inode, NULL, &dir, NULL) == 0)
+        idset_add(dirs, dir);
+    else
+        ccopy_clear(w, inode); /* no copies shown any more */
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -811,14 +916,17 @@ int view_flush(wtx *w)
             refresh_entry(w, entries.v[i], &ccset);
         idset_free(&entries);
     }
-    for (w->gdone = 0; w->gdone < w->ngroups && !w->err;) {
-        namekey g = w->groups[w->gdone++]; /* rename_group may grow the list */
-        rename_group(w, &g, &ccset);
-    }
-    w->ngroups = w->gdone = 0;
+    idset dirs = {0};
+    for (size_t i = 0; i < w->ngroups && !w->err; i++)
+        rename_simple(w, &w->groups[i], &dirs, &ccset);
+    w->ngroups = 0;
     sort_dedup(&ccset);
     for (size_t i = 0; i < ccset.n && !w->err; i++)
-        refresh_ccopies(w, ccset.v[i]);
+        copies_dirs(w, ccset.v[i], &dirs);
+    sort_dedup(&dirs);
+    for (size_t i = 0; i < dirs.n && !w->err; i++)
+        rename_dir(w, dirs.v[i]);
+    idset_free(&dirs);
     idset_free(&ccset);
     return w->err;
 }
@@ -826,8 +934,8 @@ int view_flush(wtx *w)
 static int tx_rebuild(wtx *w, void *arg)
 {
     (void)arg;
-    static const int derived[] = {DB_DIRENTS, DB_VENT, DB_GROUPS,
-                                  DB_LINKS,   DB_NSUB, DB_CCOPY};
+    static const int derived[] = {DB_DIRENTS, DB_VENT, DB_GROUPS, DB_LINKS,
+                                  DB_NSUB,    DB_CCOPY, DB_CDIRS};
     for (size_t i = 0; i < sizeof(derived) / sizeof(derived[0]); i++) {
         int rc = mdb_drop(w->txn, w->s->db[derived[i]], 0);
         if (rc)
