@@ -1027,7 +1027,8 @@ static int tx_write(wtx *w, void *arg)
         return w->err;
     /* content changes set mtime and ctime (carried by the next version) */
     dinfo_rec d;
-    if (dinfo_get(w->s, w->txn, id, &d) == 0) {
+    if (!(a->flags & MFS_WRITE_KEEP_TIMES) &&
+        dinfo_get(w->s, w->txn, id, &d) == 0) {
         int64_t now = now_ns(w->s);
         d.mtime = d.ctime = now;
         uint8_t k[16], buf[64];
@@ -1049,9 +1050,15 @@ static int tx_write(wtx *w, void *arg)
 ssize_t mfs_store_write(mfs_store *s, uint64_t ino, uint64_t off,
                         const void *buf, size_t len)
 {
+    return mfs_store_write_flags(s, ino, off, buf, len, 0);
+}
+
+ssize_t mfs_store_write_flags(mfs_store *s, uint64_t ino, uint64_t off,
+                              const void *buf, size_t len, unsigned flags)
+{
     if (len == 0)
         return 0;
-    lop a = {.ino = ino, .off = off, .buf = buf, .len = len};
+    lop a = {.ino = ino, .off = off, .buf = buf, .len = len, .flags = flags};
     int rc = store_write(s, tx_write, &a);
     return rc ? rc : a.ret;
 }

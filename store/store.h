@@ -184,6 +184,12 @@ ssize_t mfs_store_read(mfs_store *s, uint64_t ino, uint64_t off, void *buf,
  * replicated until published. Returns len or -errno. */
 ssize_t mfs_store_write(mfs_store *s, uint64_t ino, uint64_t off,
                         const void *buf, size_t len);
+/* With MFS_WRITE_KEEP_TIMES the write leaves mtime/ctime alone: for a
+ * caller (FUSE writeback cache) that reports the times itself through
+ * mfs_store_setattr. Otherwise the same as mfs_store_write(). */
+#define MFS_WRITE_KEEP_TIMES (1u << 0)
+ssize_t mfs_store_write_flags(mfs_store *s, uint64_t ino, uint64_t off,
+                              const void *buf, size_t len, unsigned flags);
 /* Publishes ino's unpublished writes as a new content version (an op).
  * A no-op when there is nothing unpublished. A file with no remaining name
  * is never published (an unlinked temp file never replicates): its writes
