@@ -55,6 +55,7 @@ enum db_index {
     DB_HEADS,     /* (inode id, stamp) -> "" complete, unsuperseded versions */
     DB_TFROM,     /* (dir id, entry id) -> "" entries deleted from dir */
     DB_CDIRS,     /* dir id -> u32 generated (conflict) names shown in it */
+    DB_NLINK,     /* inode id -> u32 visible entries (non-directories) */
     DB_COUNT
 };
 
@@ -68,6 +69,9 @@ struct mfs_store {
     size_t mapsize;
 
     pthread_mutex_t wlock;     /* one writer at a time */
+    pthread_mutex_t poollock;  /* guards the pool of idle read txns */
+    MDB_txn *pool[32];         /* reset read txns, renewed on use */
+    int npool;
     pthread_rwlock_t maplock;  /* txns read-lock; map resize write-locks */
 
     /* counters, persisted in DB_META by every write txn */

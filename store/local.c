@@ -110,6 +110,22 @@ int mfs_store_getattr(mfs_store *s, uint64_t ino, mfs_attr *out)
     return rc;
 }
 
+/* A directory to look names up in (a deleted one simply has none). */
+static int dir_lookup_of(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_id *dir)
+{
+    objkey k;
+    int rc = resolve(s, txn, ino, &k, dir);
+    if (rc)
+        return rc;
+    if (k.b[0] != OBJ_INODE)
+        return -ENOTDIR;
+    inode_rec in;
+    rc = inode_get(s, txn, *dir, &in);
+    if (rc)
+        return rc;
+    return in.type == S_IFDIR ? 0 : -ENOTDIR;
+}
+
 /* A directory that can take lookups and new entries. */
 static int dir_of(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_id *dir)
 {
@@ -142,7 +158,7 @@ int mfs_store_lookup(mfs_store *s, uint64_t parent, const char *name,
         return rc;
     mfs_id dir;
     dirent_rec d;
-    rc = dir_of(s, txn, parent, &dir);
+    rc = dir_lookup_of(s, txn, parent, &dir);
     if (!rc)
         rc = view_lookup(s, txn, dir, name, &d);
     if (!rc)

@@ -26,7 +26,7 @@ static const char *const db_names[DB_COUNT] = {
     "ilinks", "inodes", "xattrs",  "versions", "superseded", "vmissing",
     "want",   "chunks", "dirty",   "dinfo",   "ino2obj", "obj2ino",
     "dirents", "vent",  "groups",  "links",   "nsub",    "ccopy",
-    "heads",  "tfrom",  "cdirs",
+    "heads",  "tfrom",  "cdirs",   "nlink",
 };
 
 static const char STORE_MAGIC[] = "meshfs-store";
@@ -214,6 +214,10 @@ static void wtx_release(wtx *w)
 static int grow_map(mfs_store *s)
 {
     pthread_rwlock_wrlock(&s->maplock);
+    pthread_mutex_lock(&s->poollock);
+    while (s->npool > 0) /* no txn handle outlives a resize */
+        mdb_txn_abort(s->pool[--s->npool]);
+    pthread_mutex_unlock(&s->poollock);
     size_t want = s->mapsize * 2;
     int rc = mdb_env_set_mapsize(s->env, want);
     if (!rc)
@@ -371,11 +375,18 @@ int store_read_begin(mfs_store *s, MDB_txn **txn)
         return 0;
     }
     pthread_rwlock_rdlock(&s->maplock);
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    /* an idle read txn from the pool saves LMDB's allocation per call */
+    pthread_mutex_lock(&s->poollock);
+    MDB_txn *t = s->npool ? s->pool[--s->npool] : NULL;
+    pthread_mutex_unlock(&s->poollock);
+    int rc = t ? mdb_txn_renew(t) : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t);
     if (rc) {
+        if (t)
+            mdb_txn_abort(t);
         pthread_rwlock_unlock(&s->maplock);
         return mdb_to_errno(rc);
     }
+    *txn = t;
     return 0;
 }
 
@@ -383,7 +394,15 @@ void store_read_end(mfs_store *s, MDB_txn *txn)
 {
     if (txn == s->group_txn && in_group(s))
         return;
-    mdb_txn_abort(txn);
+    mdb_txn_reset(txn);
+    pthread_mutex_lock(&s->poollock);
+    if (s->npool < (int)(sizeof(s->pool) / sizeof(s->pool[0]))) {
+        s->pool[s->npool++] = txn;
+        txn = NULL;
+    }
+    pthread_mutex_unlock(&s->poollock);
+    if (txn)
+        mdb_txn_abort(txn);
     pthread_rwlock_unlock(&s->maplock);
 }
 
@@ -639,6 +658,7 @@ int mfs_store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg
     s->lockfd = -1;
     s->rdonly = rdonly;
     pthread_mutex_init(&s->wlock, NULL);
+    pthread_mutex_init(&s->poollock, NULL);
     pthread_rwlock_init(&s->maplock, NULL);
     int rc = 0;
     if (!rdonly && !(flags & MFS_STORE_NOLOCK)) {
@@ -720,6 +740,8 @@ void mfs_store_close(mfs_store *s)
 {
     if (!s)
         return;
+    while (s->npool > 0)
+        mdb_txn_abort(s->pool[--s->npool]);
     if (s->env) {
         if (!s->rdonly)
             mdb_env_sync(s->env, 1);
@@ -728,6 +750,7 @@ void mfs_store_close(mfs_store *s)
     if (s->lockfd >= 0)
         close(s->lockfd);
     pthread_mutex_destroy(&s->wlock);
+    pthread_mutex_destroy(&s->poollock);
     pthread_rwlock_destroy(&s->maplock);
     free(s->dir);
     free(s);

@@ -175,21 +175,27 @@ static void change_dirent(wtx *w, mfs_id dir, const char *name)
         wtx_change(w, MFS_CHANGE_ENTRY, ino, name);
 }
 
-static void nsub_add(wtx *w, mfs_id dir, int delta)
+/* Adds delta to a u32 counter keyed by id in table db (absent = 0). */
+static void count_add(wtx *w, int db, mfs_id id, int delta)
 {
     uint8_t k[16], b[4];
-    id_put(k, dir);
+    id_put(k, id);
     MDB_val v;
     int64_t n = 0;
-    if (tget(w->s, w->txn, DB_NSUB, k, 16, &v) == 0 && v.mv_size == 4)
+    if (tget(w->s, w->txn, db, k, 16, &v) == 0 && v.mv_size == 4)
         n = mfs_be32_get(v.mv_data);
     n += delta;
     if (n <= 0) {
-        tdel(w, DB_NSUB, k, 16);
+        tdel(w, db, k, 16);
         return;
     }
     mfs_be32_put(b, (uint32_t)n);
-    tput(w, DB_NSUB, k, 16, b, 4);
+    tput(w, db, k, 16, b, 4);
+}
+
+static void nsub_add(wtx *w, mfs_id dir, int delta)
+{
+    count_add(w, DB_NSUB, dir, delta);
 }
 
 uint32_t view_nlink(mfs_store *s, MDB_txn *txn, mfs_id inode, uint32_t type)
@@ -197,24 +203,11 @@ uint32_t view_nlink(mfs_store *s, MDB_txn *txn, mfs_id inode, uint32_t type)
     uint8_t k[16];
     id_put(k, inode);
     MDB_val v;
-    if (type == S_IFDIR) {
-        uint32_t n = 0;
-        if (tget(s, txn, DB_NSUB, k, 16, &v) == 0 && v.mv_size == 4)
-            n = mfs_be32_get(v.mv_data);
-        return 2 + n;
-    }
-    MDB_cursor *c;
-    if (mdb_cursor_open(txn, s->db[DB_LINKS], &c))
-        return 1;
-    MDB_val key = {16, k}, val;
     uint32_t n = 0;
-    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && !memcmp(key.mv_data, k, 16)) {
-        n++;
-        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    return n;
+    if (tget(s, txn, type == S_IFDIR ? DB_NSUB : DB_NLINK, k, 16, &v) == 0 &&
+        v.mv_size == 4)
+        n = mfs_be32_get(v.mv_data);
+    return type == S_IFDIR ? 2 + n : n;
 }
 
 int view_primary(mfs_store *s, MDB_txn *txn, mfs_id inode, mfs_id *entry,
@@ -424,6 +417,7 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
         id_put(lk, ov.inode);
         id_put(lk + 16, e);
         tdel(w, DB_LINKS, lk, 32);
+        count_add(w, DB_NLINK, ov.inode, -1);
         if (ov.type == S_IFDIR)
             nsub_add(w, ov.dir, -1);
         idset_add(ccset, ov.inode);
@@ -435,6 +429,7 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
         id_put(lk, er.inode);
         id_put(lk + 16, e);
         tput(w, DB_LINKS, lk, 32, "", 0);
+        count_add(w, DB_NLINK, er.inode, +1);
         if (in.type == S_IFDIR)
             nsub_add(w, nv.dir, +1);
         idset_add(ccset, er.inode);
@@ -934,8 +929,8 @@ int view_flush(wtx *w)
 static int tx_rebuild(wtx *w, void *arg)
 {
     (void)arg;
-    static const int derived[] = {DB_DIRENTS, DB_VENT, DB_GROUPS, DB_LINKS,
-                                  DB_NSUB,    DB_CCOPY, DB_CDIRS};
+    static const int derived[] = {DB_DIRENTS, DB_VENT,  DB_GROUPS, DB_LINKS,
+                                  DB_NSUB,    DB_CCOPY, DB_CDIRS,  DB_NLINK};
     for (size_t i = 0; i < sizeof(derived) / sizeof(derived[0]); i++) {
         int rc = mdb_drop(w->txn, w->s->db[derived[i]], 0);
         if (rc)
