@@ -232,6 +232,16 @@ static int grow_map(mfs_store *s)
     return 0;
 }
 
+/* Room on the disk for the map to double (and a little more)? */
+static bool disk_has_room(mfs_store *s)
+{
+    struct statvfs sv;
+    if (statvfs(s->dir, &sv) != 0)
+        return false;
+    uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    return avail > ((uint64_t)4 << 20) && s->mapsize < ((uint64_t)1 << 46);
+}
+
 static bool in_group(mfs_store *s)
 {
     return s->group_txn && pthread_equal(s->group_owner, pthread_self());
@@ -355,7 +365,9 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         }
         pthread_rwlock_unlock(&s->maplock);
         pthread_mutex_unlock(&s->wlock);
-        if (rc == MDB_MAP_FULL) {
+        /* Some paths report a full map already translated to ENOSPC: when
+         * the disk still has room, it was the map. */
+        if (rc == MDB_MAP_FULL || (rc == -ENOSPC && disk_has_room(s))) {
             wtx_release(&w);
             if (grow_map(s))
                 return -ENOSPC;
@@ -659,7 +671,13 @@ int mfs_store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg
     s->rdonly = rdonly;
     pthread_mutex_init(&s->wlock, NULL);
     pthread_mutex_init(&s->poollock, NULL);
-    pthread_rwlock_init(&s->maplock, NULL);
+    /* Writers first: busy readers must not keep the map from growing.
+     * (No thread ever takes maplock twice.) */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->maplock, &ra);
+    pthread_rwlockattr_destroy(&ra);
     int rc = 0;
     if (!rdonly && !(flags & MFS_STORE_NOLOCK)) {
         rc = lock_store(s);

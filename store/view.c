@@ -443,7 +443,8 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
     }
     /* children of a directory see it through its liveness, and so do the
      * entries deleted from it that may come back into it */
-    if (ov.live != nv.live || !nv.exists) {
+    if (ov.live != nv.live || ov.type != nv.type || ov.exists != nv.exists ||
+        !nv.exists) {
         for (int db = DB_RCHILD; db == DB_RCHILD || db == DB_TFROM;
              db = db == DB_RCHILD ? DB_TFROM : -1) {
         MDB_cursor *c;
