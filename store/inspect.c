@@ -23,8 +23,6 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
 {
     memset(out, 0, sizeof(*out));
     out->node_id = s->node;
-    out->local_seq = s->seq;
-    out->map_bytes = s->mapsize;
     char path[4096];
     snprintf(path, sizeof(path), "%s/data.mdb", s->dir);
     struct stat st;
@@ -35,6 +33,16 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
     if (rc)
         return rc;
     out->ops = db_entries(s, txn, DB_OPS);
+    {
+        MDB_envinfo info;
+        if (mdb_env_info(s->env, &info) == 0)
+            out->map_bytes = info.me_mapsize;
+        uint8_t nk[8];
+        MDB_val v;
+        mfs_be64_put(nk, s->node);
+        if (tget(s, txn, DB_VV, nk, 8, &v) == 0 && v.mv_size == 8)
+            out->local_seq = mfs_be64_get(v.mv_data); /* not s->seq: no lock */
+    }
     out->chunks = db_entries(s, txn, DB_CHUNKS);
     out->dirty_files = db_entries(s, txn, DB_DINFO);
     out->conflicts = db_entries(s, txn, DB_CCOPY);

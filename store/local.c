@@ -1094,6 +1094,18 @@ static int tx_publish(wtx *w, void *arg)
 
 int mfs_store_publish(mfs_store *s, uint64_t ino)
 {
+    /* most closes have nothing to publish: look before taking the lock */
+    MDB_txn *txn;
+    if (store_read_begin(s, &txn) == 0) {
+        objkey k;
+        mfs_id id;
+        dinfo_rec d;
+        bool dirty = resolve(s, txn, ino, &k, &id) == 0 &&
+                     k.b[0] == OBJ_INODE && dinfo_get(s, txn, id, &d) == 0;
+        store_read_end(s, txn);
+        if (!dirty)
+            return 0;
+    }
     lop a = {.ino = ino};
     return store_write(s, tx_publish, &a);
 }
