@@ -1,0 +1,140 @@
+/*
+ * cli.h - what the modules of the `meshfs` command share: argument parsing,
+ * store paths, /proc/self/mountinfo lookups and the control socket.
+ *
+ * Exit codes of every subcommand: 0 ok, 1 runtime failure, 2 usage error.
+ */
+#ifndef MFS_CLI_H
+#define MFS_CLI_H
+
+#include "store.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MESHFS_VERSION "0.1.0"
+#define CLI_OK 0
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+
+/* ---- arguments (cli/main.c) -------------------------------------------- */
+
+enum {
+    CLI_OPT_STORE = 1 << 0, /* --store DIR */
+    CLI_OPT_FG = 1 << 1,    /* -f */
+    CLI_OPT_O = 1 << 2,     /* -o OPTS (repeatable, joined with commas) */
+    CLI_OPT_JSON = 1 << 3,  /* --json */
+};
+
+typedef struct cli_args {
+    const char *store; /* --store, NULL if not given */
+    int foreground;
+    char opts[4096]; /* -o values joined with ',' */
+    int json;
+    int help;
+    const char *pos[4];
+    int npos;
+} cli_args;
+
+/* Parses argv (after the subcommand). On a usage error prints the one-line
+ * message and returns CLI_USAGE; else 0. Positional arguments beyond maxpos
+ * are usage errors too. */
+int cli_args_parse(const char *cmd, int argc, char **argv, unsigned allowed,
+                   int maxpos, cli_args *a);
+/* Prints "meshfs: <what>: <token>" and the hint; returns CLI_USAGE. */
+int cli_usage_error(const char *what, const char *token);
+/* Prints "meshfs: " + message to stderr; returns CLI_FAIL. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The store directory to use, absolute: --store, else $MESHFS_STORE, else
+ * ${XDG_DATA_HOME:-$HOME/.local/share}/meshfs/default. *is_default tells
+ * whether it is the default one. Returns 0 or -ENAMETOOLONG/-ENOENT. */
+int cli_store_dir(const char *opt, char *out, size_t cap, int *is_default);
+/* Makes path absolute (lexically, without touching the file system). */
+int cli_abspath(const char *path, char *out, size_t cap);
+/* 1 if dir is missing or empty, 0 if it holds something, -errno. */
+int cli_dir_empty(const char *dir);
+/* mkdir -p with mode for every created level. */
+int cli_mkdirs(const char *dir, mode_t mode);
+/* Creates a new store (and mesh key) in dir: dir must be missing or empty.
+ * new_mesh as in mfs_store_config. On success *out is the open store. */
+int cli_store_create(const char *dir, int new_mesh, mfs_store **out);
+
+/* ---- mounts (cli/mountinfo.c) ------------------------------------------ */
+
+typedef struct cli_mount {
+    char mnt[PATH_MAX];
+    char source[PATH_MAX];
+    char fstype[64];
+    unsigned major, minor;
+} cli_mount;
+
+/* Finds the mount whose mount point is exactly path (the last one mounted
+ * there). Returns 1 found, 0 not found, -errno. */
+int cli_mount_at(const char *path, cli_mount *out);
+/* Finds the mount with device major:minor. */
+int cli_mount_by_dev(unsigned major, unsigned minor, cli_mount *out);
+/* Finds a fuse.meshfs mount whose source (the store dir) is store. */
+int cli_mount_by_store(const char *store, cli_mount *out);
+int cli_mount_is_meshfs(const cli_mount *m);
+/* 1 if mnt is a FUSE mount whose daemon is gone (statfs: ENOTCONN). */
+int cli_mount_dead(const char *mnt);
+/* Detaches (lazy unmount) a mount point; as root umount2, else
+ * fusermount3 -uz. lazy=0 does a normal unmount (fails when busy). */
+int cli_unmount(const char *mnt, int lazy, char *err, size_t errcap);
+
+/* ---- control socket (cli/control.c) ------------------------------------ */
+
+#define CLI_CONTROL_SOCK "control.sock"
+
+struct mfs_fs;
+
+typedef struct cli_control {
+    int fd;
+    int dirfd;
+    pthread_t thread;
+    int started;
+    int stop;
+    mfs_store *store;
+    struct mfs_fs *fs;
+    char store_dir[PATH_MAX];
+    char mountpoint[PATH_MAX];
+} cli_control;
+
+/* Daemon side: binds STORE/control.sock (mode 0600; a stale socket is
+ * replaced: the caller holds the store lock) and answers on a thread. */
+int cli_control_start(cli_control *c, mfs_store *s, struct mfs_fs *fs,
+                      const char *store_dir, const char *mountpoint);
+void cli_control_stop(cli_control *c);
+
+/* Client side: one reply. */
+typedef struct cli_reply {
+    size_t n;
+    char **key; /* owned */
+    char **val; /* owned */
+    int err;    /* 0 ok, else the errno the daemon reported */
+    char msg[256];
+} cli_reply;
+
+/* Sends one request line and reads the reply (timeout_ms for the whole
+ * exchange). Returns 0 (check r->err), -ENOENT/-ECONNREFUSED when no daemon
+ * listens, -ETIMEDOUT, -EBADMSG on a malformed reply. */
+int cli_control_call(const char *store_dir, const char *request, int timeout_ms,
+                     cli_reply *r);
+void cli_reply_free(cli_reply *r);
+/* First value of key, or NULL. */
+const char *cli_reply_get(const cli_reply *r, const char *key);
+
+/* ---- subcommands -------------------------------------------------------- */
+
+int cli_cmd_init(int argc, char **argv);
+int cli_cmd_mount(int argc, char **argv);
+int cli_cmd_umount(int argc, char **argv);
+int cli_cmd_stat(int argc, char **argv);
+int cli_cmd_invite(int argc, char **argv);
+int cli_cmd_join(int argc, char **argv);
+
+#endif

@@ -1,0 +1,516 @@
+/*
+ * control.c - the daemon's control socket and its client.
+ *
+ * STORE_DIR/control.sock, a unix stream socket, mode 0600, only the daemon's
+ * own uid (and root) may talk to it. Protocol (docs/FS.md): one request line
+ * per connection, "VERB [ARG]\n"; the reply is zero or more "key value"
+ * lines (key without blanks, value to the end of the line; a key may repeat)
+ * and a last line "ok" or "error ERRNO message". Clients ignore keys they do
+ * not know, so later issues add keys (peers) without breaking old clients.
+ *
+ * Verbs: hello, stat, file INO, flush, stop. The server answers one connection
+ * at a time with a receive/send timeout, so a stuck client cannot wedge it. It
+ * must never block a FUSE thread or hold a store transaction across I/O with a
+ * client.
+ */
+#include "cli.h"
+#include "fs.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Fills a sockaddr for dir/control.sock. Paths too long for sun_path go
+ * through /proc/self/fd/N of an O_PATH descriptor of the directory. */
+static int sock_addr(const char *dir, struct sockaddr_un *sa, int *dirfd)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    *dirfd = -1;
+    int n = snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s", dir,
+                     CLI_CONTROL_SOCK);
+    if (n > 0 && (size_t)n < sizeof sa->sun_path)
+        return 0;
+    *dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (*dirfd < 0)
+        return -errno;
+    snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/self/fd/%d/%s", *dirfd,
+             CLI_CONTROL_SOCK);
+    return 0;
+}
+
+/* ---- server ------------------------------------------------------------ */
+
+typedef struct out_buf {
+    int fd;
+    char buf[8192];
+    size_t len;
+    int err;
+} out_buf;
+
+static void out_flush(out_buf *o)
+{
+    size_t off = 0;
+    while (!o->err && off < o->len) {
+        ssize_t n = send(o->fd, o->buf + off, o->len - off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            o->err = -errno;
+            break;
+        }
+        off += (size_t)n;
+    }
+    o->len = 0;
+}
+
+static void outf(out_buf *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void outf(out_buf *o, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line)
+        n = sizeof line - 1;
+    for (int i = 0; i < n - 1; i++) /* a value never breaks a line */
+        if (line[i] == '\n')
+            line[i] = ' ';
+    if (o->len + (size_t)n > sizeof o->buf)
+        out_flush(o);
+    memcpy(o->buf + o->len, line, (size_t)n);
+    o->len += (size_t)n;
+}
+
+static void reply_hello(cli_control *c, out_buf *o)
+{
+    outf(o, "version %s\n", MESHFS_VERSION);
+    outf(o, "pid %ld\n", (long)getpid());
+    outf(o, "store %s\n", c->store_dir);
+    outf(o, "mount %s\n", c->mountpoint);
+    outf(o, "node %016" PRIx64 "\n", mfs_store_node_id(c->store));
+    outf(o, "ok\n");
+}
+
+static void reply_stat(cli_control *c, out_buf *o)
+{
+    mfs_store_stats st;
+    int r = mfs_store_stats_get(c->store, &st);
+    if (r < 0) {
+        outf(o, "error %d cannot read the store's statistics: %s\n", -r,
+             strerror(-r));
+        return;
+    }
+    outf(o, "version %s\n", MESHFS_VERSION);
+    outf(o, "pid %ld\n", (long)getpid());
+    outf(o, "store %s\n", c->store_dir);
+    outf(o, "mount %s\n", c->mountpoint);
+    outf(o, "node %016" PRIx64 "\n", st.node_id);
+    outf(o, "files %" PRIu64 "\n", st.files);
+    outf(o, "dirs %" PRIu64 "\n", st.dirs);
+    outf(o, "symlinks %" PRIu64 "\n", st.symlinks);
+    outf(o, "others %" PRIu64 "\n", st.others);
+    outf(o, "bytes %" PRIu64 "\n", st.bytes);
+    outf(o, "ops %" PRIu64 "\n", st.ops);
+    outf(o, "local_seq %" PRIu64 "\n", st.local_seq);
+    outf(o, "chunks %" PRIu64 "\n", st.chunks);
+    outf(o, "chunk_bytes %" PRIu64 "\n", st.chunk_bytes);
+    outf(o, "conflicts %" PRIu64 "\n", st.conflicts);
+    outf(o, "dirty_files %" PRIu64 "\n", st.dirty_files);
+    outf(o, "store_bytes %" PRIu64 "\n", st.store_bytes);
+    outf(o, "map_bytes %" PRIu64 "\n", st.map_bytes);
+    outf(o, "ok\n");
+}
+
+static void reply_file(cli_control *c, out_buf *o, const char *arg)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long ino = arg ? strtoull(arg, &end, 10) : 0;
+    if (!arg || errno || end == arg || *end || ino == 0) {
+        outf(o, "error %d bad inode number\n", EINVAL);
+        return;
+    }
+    mfs_file_info fi;
+    int r = mfs_store_file_info(c->store, ino, &fi, NULL, 0);
+    uint8_t *hashes = NULL;
+    if (r == 0 && fi.nchunks) {
+        hashes = malloc((size_t)fi.nchunks * MFS_HASH_LEN);
+        if (!hashes)
+            r = -ENOMEM;
+        else
+            r = mfs_store_file_info(c->store, ino, &fi, hashes, fi.nchunks);
+    }
+    if (r < 0) {
+        outf(o, "error %d inode %llu: %s\n", -r, ino, strerror(-r));
+        free(hashes);
+        return;
+    }
+    outf(o, "ino %" PRIu64 "\n", fi.ino);
+    outf(o, "id %016" PRIx64 ":%" PRIu64 "\n", fi.id.node, fi.id.seq);
+    outf(o, "version_hlc %" PRIu64 "\n", fi.version.hlc);
+    outf(o, "version_node %016" PRIx64 "\n", fi.version.node);
+    outf(o, "size %" PRIu64 "\n", fi.size);
+    outf(o, "nchunks %" PRIu32 "\n", fi.nchunks);
+    outf(o, "heads %" PRIu32 "\n", fi.heads);
+    outf(o, "dirty %d\n", fi.dirty);
+    for (uint32_t i = 0; hashes && i < fi.nchunks; i++) {
+        char hex[MFS_HASH_LEN * 2 + 1];
+        for (int k = 0; k < MFS_HASH_LEN; k++)
+            snprintf(hex + 2 * k, 3, "%02x",
+                     hashes[(size_t)i * MFS_HASH_LEN + (size_t)k]);
+        outf(o, "chunk %s\n", hex);
+    }
+    free(hashes);
+    outf(o, "ok\n");
+}
+
+static void handle(cli_control *c, int fd)
+{
+    char req[512];
+    size_t len = 0;
+    out_buf o = {.fd = fd};
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+
+    struct ucred cr;
+    socklen_t crlen = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0 ||
+        (cr.uid != 0 && cr.uid != geteuid())) {
+        outf(&o, "error %d permission denied\n", EACCES);
+        out_flush(&o);
+        return;
+    }
+    while (len < sizeof req - 1) {
+        ssize_t n = recv(fd, req + len, sizeof req - 1 - len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (memchr(req, '\n', len))
+            break;
+    }
+    req[len] = '\0';
+    char *nl = strchr(req, '\n');
+    if (!nl) {
+        outf(&o, "error %d request is not one line\n", EINVAL);
+        out_flush(&o);
+        return;
+    }
+    *nl = '\0';
+    char *arg = strchr(req, ' ');
+    if (arg)
+        *arg++ = '\0';
+    if (strcmp(req, "hello") == 0) {
+        reply_hello(c, &o);
+    } else if (strcmp(req, "stat") == 0) {
+        reply_stat(c, &o);
+    } else if (strcmp(req, "file") == 0) {
+        reply_file(c, &o, arg);
+    } else if (strcmp(req, "flush") == 0) {
+        int r = c->fs ? mfs_fs_flush_all(c->fs) : 0;
+        if (r < 0)
+            outf(&o, "error %d publish/fsync failed: %s\n", -r, strerror(-r));
+        else
+            outf(&o, "ok\n");
+    } else if (strcmp(req, "stop") == 0) {
+        /* end the session loop as SIGTERM does: publish, fsync, unmount
+         * (lazily) and exit. For `meshfs umount` when the kernel keeps the
+         * file system alive after our unmount (a copy of the mount in
+         * another mount namespace). */
+        cli_mount m;
+        if (c->fs &&
+            !(cli_mount_at(c->mountpoint, &m) == 1 && cli_mount_is_meshfs(&m) &&
+              strcmp(m.source, c->store_dir) == 0))
+            mfs_fs_forget_mount(c->fs); /* gone here: never unmount again */
+        outf(&o, "ok\n");
+        out_flush(&o);
+        mfs_log(LOG_NOTICE, "control: stop requested; shutting down");
+        kill(getpid(), SIGTERM);
+        return;
+    } else {
+        outf(&o, "error %d unknown request: %.64s\n", EINVAL, req);
+    }
+    out_flush(&o);
+}
+
+static void *server_main(void *arg)
+{
+    cli_control *c = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    for (;;) {
+        int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE))
+                break;
+            mfs_log(LOG_ERR,
+                    "control: accept on %s/%s failed: %s; the "
+                    "control socket stops answering",
+                    c->store_dir, CLI_CONTROL_SOCK, strerror(errno));
+            break;
+        }
+        handle(c, fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+int cli_control_start(cli_control *c, mfs_store *s, struct mfs_fs *fs,
+                      const char *store_dir, const char *mountpoint)
+{
+    struct sockaddr_un sa;
+    int r;
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    c->store = s;
+    c->fs = fs;
+    snprintf(c->store_dir, sizeof c->store_dir, "%s", store_dir);
+    snprintf(c->mountpoint, sizeof c->mountpoint, "%s", mountpoint);
+    r = sock_addr(store_dir, &sa, &c->dirfd);
+    if (r < 0)
+        return r;
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    unlink(sa.sun_path); /* stale, from a killed daemon: we hold the lock */
+    mode_t old = umask(0077);
+    r = bind(c->fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (r < 0) {
+        r = -errno;
+        goto fail;
+    }
+    chmod(sa.sun_path, 0600);
+    if (listen(c->fd, 16) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if (pthread_create(&c->thread, NULL, server_main, c) != 0) {
+        r = -EAGAIN;
+        goto fail;
+    }
+    c->started = 1;
+    return 0;
+fail:
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->dirfd >= 0)
+        close(c->dirfd);
+    c->fd = c->dirfd = -1;
+    return r;
+}
+
+void cli_control_stop(cli_control *c)
+{
+    if (!c->started)
+        return;
+    struct sockaddr_un sa;
+    int dfd;
+    __atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+    shutdown(c->fd, SHUT_RDWR); /* wakes accept() */
+    pthread_join(c->thread, NULL);
+    close(c->fd);
+    if (sock_addr(c->store_dir, &sa, &dfd) == 0) {
+        unlink(sa.sun_path);
+        if (dfd >= 0)
+            close(dfd);
+    }
+    if (c->dirfd >= 0)
+        close(c->dirfd);
+    c->fd = c->dirfd = -1;
+    c->started = 0;
+}
+
+/* ---- client ------------------------------------------------------------ */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cli_reply_free(cli_reply *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->key[i]);
+        free(r->val[i]);
+    }
+    free(r->key);
+    free(r->val);
+    memset(r, 0, sizeof *r);
+}
+
+const char *cli_reply_get(const cli_reply *r, const char *key)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->key[i], key) == 0)
+            return r->val[i];
+    return NULL;
+}
+
+static int reply_add(cli_reply *r, const char *k, const char *v)
+{
+    char **nk = realloc(r->key, (r->n + 1) * sizeof *nk);
+    if (!nk)
+        return -ENOMEM;
+    r->key = nk;
+    char **nv = realloc(r->val, (r->n + 1) * sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    r->val = nv;
+    r->key[r->n] = strdup(k);
+    r->val[r->n] = strdup(v);
+    if (!r->key[r->n] || !r->val[r->n]) {
+        free(r->key[r->n]);
+        free(r->val[r->n]);
+        return -ENOMEM;
+    }
+    r->n++;
+    return 0;
+}
+
+/* Parses one reply line; returns 1 when it was the last line. */
+static int reply_line(cli_reply *r, char *line)
+{
+    if (strcmp(line, "ok") == 0)
+        return 1;
+    if (strncmp(line, "error ", 6) == 0) {
+        char *end = NULL;
+        long e = strtol(line + 6, &end, 10);
+        r->err = e > 0 ? (int)e : EIO;
+        snprintf(r->msg, sizeof r->msg, "%s",
+                 end && *end == ' ' ? end + 1 : "error");
+        return 1;
+    }
+    char *sp = strchr(line, ' ');
+    if (sp)
+        *sp++ = '\0';
+    if (reply_add(r, line, sp ? sp : "") < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+int cli_control_call(const char *store_dir, const char *request, int timeout_ms,
+                     cli_reply *r)
+{
+    struct sockaddr_un sa;
+    int dirfd, fd, rc;
+    memset(r, 0, sizeof *r);
+    rc = sock_addr(store_dir, &sa, &dirfd);
+    if (rc < 0)
+        return rc;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    char line[600];
+    int n = snprintf(line, sizeof line, "%s\n", request);
+    if (n < 0 || (size_t)n >= sizeof line) {
+        rc = -EINVAL;
+        goto out;
+    }
+    if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
+        rc = -EPIPE;
+        goto out;
+    }
+    int64_t deadline = now_ms() + timeout_ms;
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = -EBADMSG;
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0) {
+            rc = pr == 0 ? -ETIMEDOUT : -errno;
+            break;
+        }
+        if (len + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t got = recv(fd, buf + len, cap - 1 - len, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break; /* EOF before the last line: malformed */
+        len += (size_t)got;
+        /* consume whole lines */
+        char *start = buf, *nl;
+        int done = 0;
+        while (!done &&
+               (nl = memchr(start, '\n', len - (size_t)(start - buf)))) {
+            *nl = '\0';
+            int lr = reply_line(r, start);
+            if (lr < 0) {
+                rc = lr;
+                done = 1;
+            } else if (lr == 1) {
+                rc = 0;
+                done = 1;
+            }
+            start = nl + 1;
+        }
+        if (done)
+            break;
+        len -= (size_t)(start - buf);
+        memmove(buf, start, len);
+    }
+    free(buf);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    if (rc < 0)
+        cli_reply_free(r);
+    return rc;
+}

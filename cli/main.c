@@ -1,0 +1,341 @@
+/*
+ * main.c - the `meshfs` command: the subcommand table, usage texts, the
+ * argument parser every subcommand shares and the default store path.
+ *
+ * A usage error prints one line naming the bad token, changes nothing and
+ * exits 2. This file never opens a store or a mount itself.
+ */
+#include "cli.h"
+#include "log.h"
+
+#ifdef MESHFS_HAVE_SYNC
+#include "mesh.h"
+#endif
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage; /* printed by `meshfs CMD --help` */
+} cli_command;
+
+static const char usage_init[] =
+    "Usage: meshfs init [--store DIR]\n"
+    "Create a new store and a new mesh in DIR (default: $MESHFS_STORE or\n"
+    "${XDG_DATA_HOME:-~/.local/share}/meshfs/default). Refuses an existing "
+    "store.\n";
+static const char usage_mount[] =
+    "Usage: meshfs mount [--store DIR] [-f] [-o OPTS] MOUNTPOINT\n"
+    "Mount the store on MOUNTPOINT. A missing or empty store directory gets a\n"
+    "new store. Returns once the mount is ready; the daemon keeps running in\n"
+    "the background and logs to syslog.\n"
+    "  -f        stay in the foreground, log to stderr\n"
+    "  -o OPTS   mount options: nonempty (mount over a non-empty directory),\n"
+    "            writeback (kernel writeback cache: faster small writes; for\n"
+    "            files changed through this mount only: a peer's change of a\n"
+    "            file's size does not show while it is cached), noatime\n"
+    "            (no relatime updates of atime on read), debug,\n"
+    "            allow_other, ro, and other FUSE options\n";
+static const char usage_umount[] =
+    "Usage: meshfs umount MOUNTPOINT\n"
+    "Publish and flush everything, unmount, and wait for the daemon to exit.\n";
+static const char usage_stat[] =
+    "Usage: meshfs stat [MOUNTPOINT | FILE | --store DIR] [--json]\n"
+    "Show the node, store, mount and counts of files, directories, bytes,\n"
+    "ops and conflicts; for a FILE inside a mount, its inode, version and\n"
+    "chunks. Works whether the daemon runs or not.\n";
+static const char usage_invite[] =
+    "Usage: meshfs invite [--store DIR] HOST:PORT\n"
+    "Print a token that lets another machine join this mesh through the\n"
+    "member reachable at HOST:PORT. The token carries the mesh key: keep it "
+    "secret.\n";
+static const char usage_join[] =
+    "Usage: meshfs join [--store DIR] TOKEN\n"
+    "Create a new store that joins the mesh of TOKEN (from `meshfs invite`).\n";
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const cli_command commands[] = {
+    {"init", cli_cmd_init, usage_init},
+    {"mount", cli_cmd_mount, usage_mount},
+    {"umount", cli_cmd_umount, usage_umount},
+    {"unmount", cli_cmd_umount, usage_umount},
+    {"stat", cli_cmd_stat, usage_stat},
+    {"invite", cli_cmd_invite, usage_invite},
+    {"join", cli_cmd_join, usage_join},
+    {"help", cmd_help, "Usage: meshfs help [COMMAND]\n"},
+    {"version", cmd_version, "Usage: meshfs version\n"},
+};
+
+static const cli_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void print_main_usage(FILE *f)
+{
+    fprintf(
+        f,
+        "Usage: meshfs COMMAND [ARGS]\n"
+        "A replicated POSIX file system.\n\n"
+        "Commands:\n"
+        "  init    [--store DIR]                  create a store and a mesh\n"
+        "  mount   [--store DIR] [-f] [-o OPTS] MOUNTPOINT\n"
+        "  umount  MOUNTPOINT                     flush and unmount\n"
+        "  stat    [MOUNTPOINT|FILE|--store DIR] [--json]\n"
+        "  invite  [--store DIR] HOST:PORT        print a join token\n"
+        "  join    [--store DIR] TOKEN            join a mesh\n"
+        "  help    [COMMAND]\n\n"
+        "Options: --help, --version. `meshfs COMMAND --help` for more.\n"
+        "Store: --store DIR, else $MESHFS_STORE, else\n"
+        "${XDG_DATA_HOME:-~/.local/share}/meshfs/default.\n"
+        "Exit codes: 0 ok, 1 failure, 2 usage error.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc > 1) {
+        const cli_command *c = find_command(argv[1]);
+        if (!c)
+            return cli_usage_error("unknown command", argv[1]);
+        fputs(c->usage, stdout);
+        return CLI_OK;
+    }
+    print_main_usage(stdout);
+    return CLI_OK;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    if (argc > 1)
+        return cli_usage_error("unexpected argument", argv[1]);
+    printf("meshfs %s\n", MESHFS_VERSION);
+    return CLI_OK;
+}
+
+int cli_usage_error(const char *what, const char *token)
+{
+    fprintf(stderr, "meshfs: %s: %s\n", what, token);
+    return CLI_USAGE;
+}
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("meshfs: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_FAIL;
+}
+
+static int add_opts(cli_args *a, const char *v)
+{
+    size_t len = strlen(a->opts);
+    int n = snprintf(a->opts + len, sizeof a->opts - len, "%s%s",
+                     len ? "," : "", v);
+    return n < 0 || (size_t)n >= sizeof a->opts - len ? -1 : 0;
+}
+
+int cli_args_parse(const char *cmd, int argc, char **argv, unsigned allowed,
+                   int maxpos, cli_args *a)
+{
+    int only_pos = 0;
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (only_pos || s[0] != '-' || strcmp(s, "-") == 0) {
+            if (a->npos >= maxpos || a->npos >= 4)
+                return cli_usage_error("unexpected argument", s);
+            a->pos[a->npos++] = s;
+            continue;
+        }
+        if (strcmp(s, "--") == 0) {
+            only_pos = 1;
+        } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            a->help = 1;
+        } else if ((allowed & CLI_OPT_STORE) && strcmp(s, "--store") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error("missing argument to option", s);
+            a->store = argv[++i];
+            if (!a->store[0])
+                return cli_usage_error("empty store directory", s);
+        } else if ((allowed & CLI_OPT_STORE) &&
+                   strncmp(s, "--store=", 8) == 0) {
+            a->store = s + 8;
+            if (!a->store[0])
+                return cli_usage_error("empty store directory", s);
+        } else if ((allowed & CLI_OPT_FG) && strcmp(s, "-f") == 0) {
+            a->foreground = 1;
+        } else if ((allowed & CLI_OPT_O) && strcmp(s, "-o") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error("missing argument to option", s);
+            if (add_opts(a, argv[++i]) < 0)
+                return cli_usage_error("mount options too long", argv[i]);
+        } else if ((allowed & CLI_OPT_O) && strncmp(s, "-o", 2) == 0) {
+            if (add_opts(a, s + 2) < 0)
+                return cli_usage_error("mount options too long", s);
+        } else if ((allowed & CLI_OPT_JSON) && strcmp(s, "--json") == 0) {
+            a->json = 1;
+        } else {
+            return cli_usage_error("unknown option", s);
+        }
+    }
+    (void)cmd;
+    return 0;
+}
+
+int cli_abspath(const char *path, char *out, size_t cap)
+{
+    int n;
+    if (path[0] == '/') {
+        n = snprintf(out, cap, "%s", path);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            return -errno;
+        n = snprintf(out, cap, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, path);
+    }
+    if (n < 0 || (size_t)n >= cap)
+        return -ENAMETOOLONG;
+    /* drop trailing slashes (but keep "/") */
+    size_t len = strlen(out);
+    while (len > 1 && out[len - 1] == '/')
+        out[--len] = '\0';
+    return 0;
+}
+
+int cli_store_dir(const char *opt, char *out, size_t cap, int *is_default)
+{
+    const char *env = getenv("MESHFS_STORE");
+    *is_default = 0;
+    if (opt)
+        return cli_abspath(opt, out, cap);
+    if (env && env[0])
+        return cli_abspath(env, out, cap);
+    *is_default = 1;
+    const char *xdg = getenv("XDG_DATA_HOME");
+    int n;
+    if (xdg && xdg[0] == '/') {
+        n = snprintf(out, cap, "%s/meshfs/default", xdg);
+    } else {
+        const char *home = getenv("HOME");
+        if (!home || !home[0])
+            return -ENOENT;
+        n = snprintf(out, cap, "%s/.local/share/meshfs/default", home);
+    }
+    if (n < 0 || (size_t)n >= cap)
+        return -ENAMETOOLONG;
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", out);
+    return cli_abspath(tmp, out, cap);
+}
+
+int cli_dir_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 1 : -errno;
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            empty = 0;
+            break;
+        }
+    }
+    closedir(d);
+    return empty;
+}
+
+int cli_mkdirs(const char *dir, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+int cli_store_create(const char *dir, int new_mesh, mfs_store **out)
+{
+    mfs_store_config cfg;
+    int r = cli_dir_empty(dir);
+    if (r < 0)
+        return r;
+    if (r == 0)
+        return -ENOTEMPTY;
+    r = cli_mkdirs(dir, 0700);
+    if (r < 0)
+        return r;
+    mfs_store_config_default(&cfg);
+    cfg.new_mesh = new_mesh;
+    cfg.root_uid = (uint32_t)getuid();
+    cfg.root_gid = (uint32_t)getgid();
+    cfg.root_mode = 0755;
+    r = mfs_store_open(out, dir, &cfg, MFS_STORE_CREATE);
+    if (r < 0)
+        return r;
+#ifdef MESHFS_HAVE_SYNC
+    if (new_mesh) {
+        int k = mfs_mesh_key_create(dir);
+        if (k < 0 && k != -EEXIST) {
+            mfs_store_close(*out);
+            *out = NULL;
+            return k;
+        }
+    }
+#endif
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0)
+        return cmd_version(1, argv + 1);
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        print_main_usage(stdout);
+        return CLI_OK;
+    }
+    if (cmd[0] == '-')
+        return cli_usage_error("unknown option", cmd);
+    const cli_command *c = find_command(cmd);
+    if (!c)
+        return cli_usage_error("unknown command", cmd);
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(c->usage, stdout);
+            return CLI_OK;
+        }
+    }
+    return c->run(argc - 1, argv + 1);
+}

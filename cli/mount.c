@@ -1,0 +1,484 @@
+/*
+ * mount.c - `meshfs mount` (and the daemon it starts) and `meshfs umount`.
+ *
+ * mount checks everything it can before it forks (mount point, /dev/fuse,
+ * store state), then forks a daemon that opens the store (taking its
+ * single-writer lock), mounts, starts the control socket and only then
+ * reports "ready" through a pipe; the parent exits 0 on ready or prints the
+ * daemon's one-line error and exits 1. A mount point left behind by a killed
+ * daemon ("Transport endpoint is not connected") is detached first.
+ *
+ * umount asks the daemon to publish and fsync, unmounts (not lazily: a busy
+ * mount point is an error and changes nothing) and waits for the daemon to
+ * exit. Neither ever touches a store directly except through the store API
+ * in the daemon.
+ */
+#include "cli.h"
+#include "fs.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct mount_job {
+    char store[PATH_MAX];
+    char mnt[PATH_MAX];
+    char fuse_opts[4096]; /* -o minus our own options */
+    int create;           /* the store dir is missing or empty */
+    int foreground;
+    int debug;
+    int writeback; /* bit 0: -o writeback; bit 1: -o noatime */
+    int report_fd; /* write end of the readiness pipe, or -1 */
+} mount_job;
+
+/* Tells the waiting parent how startup went: "0\n" ready, or
+ * "<exit code> <message>\n". */
+static void report(mount_job *j, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void report(mount_job *j, int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (j->report_fd < 0) {
+        if (code)
+            fprintf(stderr, "meshfs: %s\n", msg);
+        return;
+    }
+    char line[1100];
+    int n = snprintf(line, sizeof line, "%d %s\n", code, msg);
+    if (n > 0 && write(j->report_fd, line, (size_t)n) < 0)
+        mfs_log(LOG_ERR, "mount: cannot report to the parent: %s",
+                strerror(errno));
+    close(j->report_fd);
+    j->report_fd = -1;
+}
+
+static const char *store_open_msg(int r)
+{
+    switch (r) {
+    case -EBUSY:
+        return "the store is already in use (mounted by another meshfs "
+               "daemon)";
+    case -EPROTONOSUPPORT:
+        return "the store has a format this meshfs version does not know";
+    case -ENOENT:
+    case -EBADF:
+        return "the directory holds something that is not a meshfs store";
+    case -EACCES:
+    case -EPERM:
+        return "no permission to open the store";
+    default:
+        return NULL;
+    }
+}
+
+/* Runs in the daemon (or the foreground process). Returns the exit code. */
+static int daemon_run(mount_job *j)
+{
+    mfs_store *s = NULL;
+    mfs_fs fs;
+    cli_control ctl;
+    char err[512];
+    int r, code = CLI_FAIL, fs_inited = 0, ctl_started = 0;
+
+    if (j->create) {
+        r = cli_store_create(j->store, 1, &s);
+        if (r == 0)
+            mfs_log(LOG_NOTICE,
+                    "mount: created a new store in %s (node "
+                    "%016" PRIx64 ")",
+                    j->store, mfs_store_node_id(s));
+    } else {
+        mfs_store_config cfg;
+        mfs_store_config_default(&cfg);
+        r = mfs_store_open(&s, j->store, &cfg, 0);
+    }
+    if (r < 0) {
+        const char *m = store_open_msg(r);
+        report(j, CLI_FAIL, "cannot open store %s: %s", j->store,
+               m ? m : mfs_store_strerror(r));
+        return CLI_FAIL;
+    }
+
+    mfs_fs_config fcfg;
+    mfs_fs_config_default(&fcfg);
+    fcfg.fsname = j->store;
+    fcfg.user_opts = j->fuse_opts;
+    fcfg.debug = j->debug;
+    if (j->writeback & 1)
+        fcfg.writeback_cache = 1;
+    if (j->writeback & 2)
+        fcfg.relatime = 0;
+    /* root's mounts are for every user; permissions are checked per caller */
+    fcfg.allow_other = geteuid() == 0;
+    r = mfs_fs_init(&fs, s, &fcfg, err, sizeof err);
+    fs_inited = 1;
+    if (r < 0) {
+        report(j, r == -EINVAL ? CLI_USAGE : CLI_FAIL, "%s", err);
+        code = r == -EINVAL ? CLI_USAGE : CLI_FAIL;
+        goto out;
+    }
+    r = mfs_fs_mount(&fs, j->mnt, err, sizeof err);
+    if (r < 0) {
+        report(j, CLI_FAIL, "%s", err);
+        goto out;
+    }
+    r = cli_control_start(&ctl, s, &fs, j->store, j->mnt);
+    if (r < 0) {
+        report(j, CLI_FAIL, "cannot create the control socket in %s: %s",
+               j->store, strerror(-r));
+        goto out;
+    }
+    ctl_started = 1;
+    if (j->report_fd >= 0) {
+        /* detach from the terminal only now: errors above went to it */
+        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        mfs_log_to_syslog("meshfs");
+        mfs_log(LOG_NOTICE, "mount: %s mounted on %s (pid %ld)", j->store,
+                j->mnt, (long)getpid());
+        report(j, 0, "ready");
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            close(devnull);
+        }
+    }
+    r = mfs_fs_run(&fs);
+    code = r < 0 ? CLI_FAIL : CLI_OK;
+    mfs_log(LOG_NOTICE, "mount: %s on %s: shutting down", j->store, j->mnt);
+out:
+    if (ctl_started)
+        cli_control_stop(&ctl);
+    if (fs_inited)
+        mfs_fs_close(&fs);
+    mfs_store_close(s);
+    if (code == CLI_OK)
+        mfs_log(LOG_NOTICE, "mount: %s unmounted from %s, store closed",
+                j->store, j->mnt);
+    return code;
+}
+
+/* Removes our own options from opts; returns 1 if nonempty was given. */
+static int take_opts(const char *in, char *out, size_t cap, int *debug,
+                     int *writeback)
+{
+    char tmp[4096];
+    int nonempty = 0;
+    snprintf(tmp, sizeof tmp, "%s", in);
+    out[0] = '\0';
+    char *save = NULL;
+    for (char *t = strtok_r(tmp, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "nonempty") == 0) {
+            nonempty = 1;
+            continue;
+        }
+        if (strcmp(t, "debug") == 0) {
+            *debug = 1;
+            continue;
+        }
+        if (strcmp(t, "writeback") == 0) {
+            *writeback = 1;
+            continue;
+        }
+        if (strcmp(t, "noatime") == 0)
+            *writeback |= 2; /* also passed on: it shows in mountinfo */
+        size_t len = strlen(out);
+        snprintf(out + len, cap - len, "%s%s", len ? "," : "", t);
+    }
+    return nonempty;
+}
+
+/* Checks the mount point; detaches a dead meshfs/FUSE mount left by a killed
+ * daemon. Returns 0 or CLI_FAIL (message printed). */
+static int check_mountpoint(mount_job *j, int nonempty)
+{
+    struct stat st;
+    cli_mount m;
+    char err[512];
+
+    /* statfs always asks the daemon; stat may answer from the cache */
+    if (cli_mount_dead(j->mnt)) {
+        int f = cli_mount_at(j->mnt, &m);
+        if (f == 1 && strncmp(m.fstype, "fuse", 4) == 0) {
+            if (cli_unmount(j->mnt, 1, err, sizeof err) < 0)
+                return cli_fail("mount point %s is a dead FUSE mount and "
+                                "cannot be detached: %s",
+                                j->mnt, err);
+            fprintf(stderr,
+                    "meshfs: detached the dead mount left on %s by a "
+                    "daemon that was killed\n",
+                    j->mnt);
+        }
+    }
+    if (stat(j->mnt, &st) < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return cli_fail("mount point does not exist: %s", j->mnt);
+        if (e == EACCES)
+            return cli_fail("no permission to use mount point: %s", j->mnt);
+        return cli_fail("cannot use mount point %s: %s", j->mnt, strerror(e));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return cli_fail("mount point is not a directory: %s", j->mnt);
+    char real[PATH_MAX];
+    if (!realpath(j->mnt, real))
+        return cli_fail("cannot resolve mount point %s: %s", j->mnt,
+                        strerror(errno));
+    snprintf(j->mnt, sizeof j->mnt, "%s", real);
+    if (cli_mount_at(j->mnt, &m) == 1) {
+        if (cli_mount_is_meshfs(&m) && strcmp(m.source, j->store) == 0)
+            return cli_fail("mount point is busy: %s: this store is already "
+                            "mounted there",
+                            j->mnt);
+        return cli_fail("mount point is busy: %s: something (%s) is already "
+                        "mounted there",
+                        j->mnt, m.fstype);
+    }
+    if (geteuid() != 0 && access(j->mnt, W_OK) < 0)
+        return cli_fail("no permission to mount on %s: %s", j->mnt,
+                        strerror(errno));
+    int e = cli_dir_empty(j->mnt);
+    if (e < 0)
+        return cli_fail("cannot read mount point %s: %s", j->mnt, strerror(-e));
+    if (e == 0 && !nonempty)
+        return cli_fail("mount point is busy: %s is not empty (use -o "
+                        "nonempty to mount over its contents)",
+                        j->mnt);
+    return 0;
+}
+
+/* Decides whether the store must be created; refuses a directory that
+ * holds something else. */
+static int check_store(mount_job *j)
+{
+    struct stat st;
+    char path[PATH_MAX + 16];
+    if (stat(j->store, &st) == 0 && !S_ISDIR(st.st_mode))
+        return cli_fail("store is not a directory: %s", j->store);
+    int e = cli_dir_empty(j->store);
+    if (e < 0)
+        return cli_fail("cannot read store directory %s: %s", j->store,
+                        strerror(-e));
+    if (e == 1) {
+        j->create = 1;
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/data.mdb", j->store);
+    if (access(path, F_OK) < 0)
+        return cli_fail("%s is not empty and holds no meshfs store; refusing "
+                        "to use it",
+                        j->store);
+    /* mounted already? ask its daemon */
+    cli_reply rep;
+    if (cli_control_call(j->store, "hello", 2000, &rep) == 0) {
+        const char *mnt = cli_reply_get(&rep, "mount");
+        const char *pid = cli_reply_get(&rep, "pid");
+        int code = cli_fail("store %s is already mounted on %s (daemon pid "
+                            "%s)",
+                            j->store, mnt ? mnt : "?", pid ? pid : "?");
+        cli_reply_free(&rep);
+        return code;
+    }
+    return 0;
+}
+
+int cli_cmd_mount(int argc, char **argv)
+{
+    cli_args a;
+    mount_job j;
+    int is_default, r;
+
+    r = cli_args_parse("mount", argc, argv,
+                       CLI_OPT_STORE | CLI_OPT_FG | CLI_OPT_O, 1, &a);
+    if (r)
+        return r;
+    if (a.npos < 1)
+        return cli_usage_error("missing argument", "MOUNTPOINT");
+    memset(&j, 0, sizeof j);
+    j.report_fd = -1;
+    j.foreground = a.foreground;
+    if (cli_store_dir(a.store, j.store, sizeof j.store, &is_default) < 0)
+        return cli_fail("cannot find the default store: set HOME, "
+                        "MESHFS_STORE or use --store DIR");
+    if (cli_abspath(a.pos[0], j.mnt, sizeof j.mnt) < 0)
+        return cli_fail("mount point path too long: %s", a.pos[0]);
+    int nonempty = take_opts(a.opts, j.fuse_opts, sizeof j.fuse_opts, &j.debug,
+                             &j.writeback);
+
+    if (access("/dev/fuse", F_OK) < 0)
+        return cli_fail("/dev/fuse is missing: is the fuse kernel module "
+                        "loaded (modprobe fuse)?");
+    if (access("/dev/fuse", R_OK | W_OK) < 0 && geteuid() == 0)
+        return cli_fail("no permission to open /dev/fuse: %s", strerror(errno));
+    if ((r = check_mountpoint(&j, nonempty)) != 0)
+        return r;
+    if ((r = check_store(&j)) != 0)
+        return r;
+
+    if (j.foreground)
+        return daemon_run(&j);
+
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return cli_fail("cannot create a pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return cli_fail("cannot start the daemon: %s", strerror(errno));
+    if (pid == 0) {
+        close(pfd[0]);
+        /* hold no descriptor of the caller's (a shell's $(...) pipe would
+         * never see EOF): keep stdio until ready and the report pipe */
+        int keep = pfd[1];
+        if (keep > 3)
+            close_range(3, (unsigned)keep - 1, 0);
+        close_range((unsigned)keep + 1, ~0u, 0);
+        j.report_fd = keep;
+        setsid();
+        if (chdir("/") < 0)
+            _exit(CLI_FAIL);
+        signal(SIGPIPE, SIG_IGN);
+        _exit(daemon_run(&j));
+    }
+    close(pfd[1]);
+    char buf[1200];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 &&
+           ((n = read(pfd[0], buf + len, sizeof buf - 1 - len)) > 0 ||
+            (n < 0 && errno == EINTR)))
+        if (n > 0)
+            len += (size_t)n;
+    buf[len] = '\0';
+    close(pfd[0]);
+    if (len == 0) {
+        int st;
+        waitpid(pid, &st, 0);
+        return cli_fail("the daemon exited during startup (%s %d)",
+                        WIFSIGNALED(st) ? "signal" : "status",
+                        WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    }
+    char *nl = strchr(buf, '\n');
+    if (nl)
+        *nl = '\0';
+    char *msg = strchr(buf, ' ');
+    int code = atoi(buf);
+    if (code == 0)
+        return CLI_OK; /* the daemon runs on; it is not our child to reap */
+    waitpid(pid, NULL, 0);
+    fprintf(stderr, "meshfs: %s\n", msg ? msg + 1 : "mount failed");
+    return code == CLI_USAGE ? CLI_USAGE : CLI_FAIL;
+}
+
+/* ---- umount ------------------------------------------------------------- */
+
+static int pid_alive(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+int cli_cmd_umount(int argc, char **argv)
+{
+    cli_args a;
+    char mnt[PATH_MAX], err[512];
+    cli_mount m;
+    int r = cli_args_parse("umount", argc, argv, 0, 1, &a);
+    if (r)
+        return r;
+    if (a.npos < 1)
+        return cli_usage_error("missing argument", "MOUNTPOINT");
+    if (cli_abspath(a.pos[0], mnt, sizeof mnt) < 0)
+        return cli_fail("path too long: %s", a.pos[0]);
+    char real[PATH_MAX];
+    if (realpath(mnt, real))
+        snprintf(mnt, sizeof mnt, "%s", real);
+    r = cli_mount_at(mnt, &m);
+    if (r < 0)
+        return cli_fail("cannot read the mount table: %s", strerror(-r));
+    if (r == 0 || !cli_mount_is_meshfs(&m))
+        return cli_fail("not a meshfs mount: %s", mnt);
+
+    long pid = 0;
+    cli_reply rep;
+    r = cli_control_call(m.source, "hello", 5000, &rep);
+    if (r == 0) {
+        const char *p = cli_reply_get(&rep, "pid");
+        const char *dm = cli_reply_get(&rep, "mount");
+        if (p)
+            pid = atol(p);
+        if (dm && strcmp(dm, mnt) != 0)
+            pid = 0; /* the store's daemon serves another mount point */
+        cli_reply_free(&rep);
+    }
+    if (pid > 0) {
+        r = cli_control_call(m.source, "flush", 120000, &rep);
+        if (r < 0)
+            return cli_fail("the daemon of %s did not answer the flush "
+                            "request: %s",
+                            mnt, strerror(-r));
+        if (rep.err) {
+            int code = cli_fail("flushing %s failed: %s; not unmounting", mnt,
+                                rep.msg);
+            cli_reply_free(&rep);
+            return code;
+        }
+        cli_reply_free(&rep);
+    } else {
+        if (cli_mount_dead(mnt)) {
+            if (cli_unmount(mnt, 1, err, sizeof err) < 0)
+                return cli_fail("%s", err);
+            fprintf(stderr,
+                    "meshfs: the daemon of %s was gone; detached "
+                    "the dead mount\n",
+                    mnt);
+            return CLI_OK;
+        }
+        fprintf(stderr,
+                "meshfs: warning: the daemon of %s does not answer "
+                "on its control socket; unmounting anyway\n",
+                mnt);
+    }
+    if (cli_unmount(mnt, 0, err, sizeof err) < 0)
+        return cli_fail("%s", err);
+    /* The daemon sees the unmount and exits. If a copy of the mount lives
+     * on in another mount namespace the kernel keeps the file system, and
+     * the daemon, alive: tell it to stop (harmless if it is exiting). */
+    if (pid > 0 && cli_control_call(m.source, "stop", 2000, &rep) == 0)
+        cli_reply_free(&rep);
+    /* the daemon publishes, fsyncs and closes the store, then exits */
+    for (int i = 0; pid > 0 && pid_alive(pid); i++) {
+        if (i >= 6000)
+            return cli_fail("unmounted %s, but daemon %ld has not exited "
+                            "after 60 s",
+                            mnt, pid);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return CLI_OK;
+}

@@ -1,0 +1,316 @@
+/*
+ * stat.c - `meshfs stat`: what this node, its store and its mount hold, or
+ * the version and chunks of one file.
+ *
+ * If a daemon serves the store it is asked over the control socket (it is
+ * the only writer); otherwise the store is opened read-only (LMDB lets a
+ * reader run beside a writer, and no lock is taken). Output is text for
+ * people or one JSON object (--json). Never writes to a store.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Numeric store counters, in output order: reply key, text label. */
+static const struct {
+    const char *key;
+    const char *label;
+} counters[] = {
+    {"files", "files"},
+    {"dirs", "directories"},
+    {"symlinks", "symlinks"},
+    {"others", "other nodes"},
+    {"bytes", "bytes"},
+    {"ops", "ops"},
+    {"local_seq", "local ops"},
+    {"conflicts", "conflicts"},
+    {"dirty_files", "unpublished files"},
+    {"chunks", "chunks"},
+    {"chunk_bytes", "chunk bytes"},
+    {"store_bytes", "store size"},
+    {"map_bytes", "map size"},
+};
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static const char *num_or_zero(const char *v)
+{
+    return v && v[0] ? v : "0";
+}
+
+/* Builds a reply-shaped record from a read-only store. */
+static int offline_stats(const char *store, cli_reply *r, char *err,
+                         size_t errcap)
+{
+    mfs_store *s = NULL;
+    mfs_store_stats st;
+    char v[64];
+    memset(r, 0, sizeof *r);
+    int rc = mfs_store_open(&s, store, NULL, MFS_STORE_RDONLY);
+    if (rc < 0) {
+        if (rc == -ENOENT)
+            snprintf(err, errcap,
+                     "no meshfs store in %s (create one with "
+                     "`meshfs init`)",
+                     store);
+        else
+            snprintf(err, errcap, "cannot open store %s: %s", store,
+                     mfs_store_strerror(rc));
+        return rc;
+    }
+    rc = mfs_store_stats_get(s, &st);
+    mfs_store_close(s);
+    if (rc < 0) {
+        snprintf(err, errcap, "cannot read the statistics of %s: %s", store,
+                 strerror(-rc));
+        return rc;
+    }
+    /* same keys as the daemon's "stat" reply */
+    struct {
+        const char *k;
+        uint64_t v;
+    } kv[] = {
+        {"files", st.files},
+        {"dirs", st.dirs},
+        {"symlinks", st.symlinks},
+        {"others", st.others},
+        {"bytes", st.bytes},
+        {"ops", st.ops},
+        {"local_seq", st.local_seq},
+        {"conflicts", st.conflicts},
+        {"dirty_files", st.dirty_files},
+        {"chunks", st.chunks},
+        {"chunk_bytes", st.chunk_bytes},
+        {"store_bytes", st.store_bytes},
+        {"map_bytes", st.map_bytes},
+    };
+    char **keys = calloc(sizeof kv / sizeof *kv + 2, sizeof *keys);
+    char **vals = calloc(sizeof kv / sizeof *kv + 2, sizeof *vals);
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
+        return -ENOMEM;
+    }
+    r->key = keys;
+    r->val = vals;
+    snprintf(v, sizeof v, "%016" PRIx64, st.node_id);
+    r->key[r->n] = strdup("node");
+    r->val[r->n++] = strdup(v);
+    r->key[r->n] = strdup("store");
+    r->val[r->n++] = strdup(store);
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) {
+        snprintf(v, sizeof v, "%" PRIu64, kv[i].v);
+        r->key[r->n] = strdup(kv[i].k);
+        r->val[r->n++] = strdup(v);
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (!r->key[i] || !r->val[i])
+            return -ENOMEM;
+    return 0;
+}
+
+static int store_stat(const char *store, int json)
+{
+    cli_reply r;
+    char err[512];
+    int running = 0;
+    const char *mount = NULL;
+    char deadmnt[PATH_MAX] = "";
+    if (cli_control_call(store, "stat", 10000, &r) == 0 && !r.err) {
+        running = 1;
+        mount = cli_reply_get(&r, "mount");
+    } else {
+        if (r.n || r.err)
+            cli_reply_free(&r);
+        int rc = offline_stats(store, &r, err, sizeof err);
+        if (rc < 0) {
+            cli_reply_free(&r);
+            return cli_fail("%s", err);
+        }
+        cli_mount m;
+        if (cli_mount_by_store(store, &m) == 1) {
+            snprintf(deadmnt, sizeof deadmnt, "%s", m.mnt);
+            mount = deadmnt;
+        }
+    }
+    const char *pid = running ? cli_reply_get(&r, "pid") : NULL;
+    if (json) {
+        printf("{\"node\":");
+        json_str(stdout, num_or_zero(cli_reply_get(&r, "node")));
+        printf(",\"store\":");
+        json_str(stdout, store);
+        printf(",\"mount\":");
+        if (mount)
+            json_str(stdout, mount);
+        else
+            printf("null");
+        printf(",\"daemon\":%s,\"daemon_pid\":%s", running ? "true" : "false",
+               pid ? pid : "null");
+        for (size_t i = 0; i < sizeof counters / sizeof *counters; i++)
+            printf(",\"%s\":%s", counters[i].key,
+                   num_or_zero(cli_reply_get(&r, counters[i].key)));
+        printf("}\n");
+    } else {
+        printf("%-18s %s\n", "node", num_or_zero(cli_reply_get(&r, "node")));
+        printf("%-18s %s\n", "store", store);
+        if (mount && running)
+            printf("%-18s %s (daemon pid %s)\n", "mount", mount,
+                   pid ? pid : "?");
+        else if (mount)
+            printf("%-18s %s (daemon not running: dead mount)\n", "mount",
+                   mount);
+        else
+            printf("%-18s not mounted\n", "mount");
+        for (size_t i = 0; i < sizeof counters / sizeof *counters; i++)
+            printf("%-18s %s\n", counters[i].label,
+                   num_or_zero(cli_reply_get(&r, counters[i].key)));
+    }
+    cli_reply_free(&r);
+    return CLI_OK;
+}
+
+static void stamp_text(const char *hlc_s, char *out, size_t cap)
+{
+    uint64_t hlc = strtoull(hlc_s ? hlc_s : "0", NULL, 10);
+    if (!hlc) {
+        snprintf(out, cap, "none");
+        return;
+    }
+    uint64_t ms = hlc >> 16;
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[64];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03uZ+%u", buf, (unsigned)(ms % 1000),
+             (unsigned)(hlc & 0xffff));
+}
+
+static int file_stat(const char *path, const cli_mount *m, uint64_t ino,
+                     int json)
+{
+    cli_reply r;
+    char req[64], when[96];
+    snprintf(req, sizeof req, "file %" PRIu64, ino);
+    int rc = cli_control_call(m->source, req, 10000, &r);
+    if (rc < 0)
+        return cli_fail("the daemon of %s does not answer: %s", m->mnt,
+                        strerror(-rc));
+    if (r.err) {
+        int code = cli_fail("%s: %s", path, r.msg);
+        cli_reply_free(&r);
+        return code;
+    }
+    stamp_text(cli_reply_get(&r, "version_hlc"), when, sizeof when);
+    const char *dirty = cli_reply_get(&r, "dirty");
+    int is_dirty = dirty && strcmp(dirty, "0") != 0;
+    if (json) {
+        printf("{\"path\":");
+        json_str(stdout, path);
+        printf(",\"mount\":");
+        json_str(stdout, m->mnt);
+        printf(",\"store\":");
+        json_str(stdout, m->source);
+        printf(",\"ino\":%s,\"id\":", num_or_zero(cli_reply_get(&r, "ino")));
+        json_str(stdout, num_or_zero(cli_reply_get(&r, "id")));
+        printf(",\"version\":{\"hlc\":%s,\"node\":",
+               num_or_zero(cli_reply_get(&r, "version_hlc")));
+        json_str(stdout, num_or_zero(cli_reply_get(&r, "version_node")));
+        printf(",\"time\":");
+        json_str(stdout, when);
+        printf("},\"size\":%s,\"nchunks\":%s,\"heads\":%s,\"dirty\":%s,"
+               "\"chunks\":[",
+               num_or_zero(cli_reply_get(&r, "size")),
+               num_or_zero(cli_reply_get(&r, "nchunks")),
+               num_or_zero(cli_reply_get(&r, "heads")),
+               is_dirty ? "true" : "false");
+        int first = 1;
+        for (size_t i = 0; i < r.n; i++) {
+            if (strcmp(r.key[i], "chunk") != 0)
+                continue;
+            printf("%s", first ? "" : ",");
+            json_str(stdout, r.val[i]);
+            first = 0;
+        }
+        printf("]}\n");
+    } else {
+        printf("%-10s %s\n", "file", path);
+        printf("%-10s %s\n", "inode", num_or_zero(cli_reply_get(&r, "ino")));
+        printf("%-10s %s\n", "id", num_or_zero(cli_reply_get(&r, "id")));
+        printf("%-10s %s by node %s\n", "version", when,
+               num_or_zero(cli_reply_get(&r, "version_node")));
+        printf("%-10s %s\n", "size", num_or_zero(cli_reply_get(&r, "size")));
+        printf("%-10s %s\n", "heads", num_or_zero(cli_reply_get(&r, "heads")));
+        printf("%-10s %s\n", "dirty",
+               is_dirty ? "yes (unpublished writes)" : "no");
+        printf("%-10s %s\n", "chunks",
+               num_or_zero(cli_reply_get(&r, "nchunks")));
+        for (size_t i = 0; i < r.n; i++)
+            if (strcmp(r.key[i], "chunk") == 0)
+                printf("  %s\n", r.val[i]);
+    }
+    cli_reply_free(&r);
+    return CLI_OK;
+}
+
+int cli_cmd_stat(int argc, char **argv)
+{
+    cli_args a;
+    char store[PATH_MAX], path[PATH_MAX];
+    int is_default;
+    int r =
+        cli_args_parse("stat", argc, argv, CLI_OPT_STORE | CLI_OPT_JSON, 1, &a);
+    if (r)
+        return r;
+    if (a.npos && a.store)
+        return cli_usage_error("give either a path or --store", a.pos[0]);
+    if (!a.npos) {
+        if (cli_store_dir(a.store, store, sizeof store, &is_default) < 0)
+            return cli_fail("cannot find the default store: set HOME, "
+                            "MESHFS_STORE or use --store DIR");
+        return store_stat(store, a.json);
+    }
+    if (cli_abspath(a.pos[0], path, sizeof path) < 0)
+        return cli_fail("path too long: %s", a.pos[0]);
+    struct stat st;
+    cli_mount m;
+    if (cli_mount_dead(path) && cli_mount_at(path, &m) == 1 &&
+        cli_mount_is_meshfs(&m))
+        return store_stat(m.source, a.json); /* dead mount */
+    if (lstat(path, &st) < 0) {
+        int e = errno;
+        return cli_fail("cannot stat %s: %s", path, strerror(e));
+    }
+    if (cli_mount_by_dev(major(st.st_dev), minor(st.st_dev), &m) == 1 &&
+        cli_mount_is_meshfs(&m)) {
+        if (st.st_ino == MFS_ROOT_INO)
+            return store_stat(m.source, a.json);
+        return file_stat(path, &m, (uint64_t)st.st_ino, a.json);
+    }
+    /* a store directory given as the argument */
+    char data[PATH_MAX + 16];
+    snprintf(data, sizeof data, "%s/data.mdb", path);
+    if (S_ISDIR(st.st_mode) && access(data, F_OK) == 0)
+        return store_stat(path, a.json);
+    return cli_fail("not in a meshfs mount and not a store: %s", path);
+}

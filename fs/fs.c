@@ -1,0 +1,267 @@
+/*
+ * fs.c - one mounted meshfs: the FUSE session, its mount, the publish timer
+ * thread and the kernel-cache invalidation thread.
+ *
+ * The session loop is libfuse's multi-threaded one. The timer publishes
+ * files that stayed dirty for a second (DESIGN 3: "published on close,
+ * fsync and every ~second while a file stays dirty"). The invalidation
+ * thread drains mfs_fs_invalq and calls the fuse_lowlevel_notify_* functions
+ * -- never from a request handler. Nothing here parses command lines or
+ * talks to the control socket; that is cli/.
+ */
+#define FUSE_USE_VERSION 312
+#include "fs.h"
+#include "log.h"
+
+#include <fuse_lowlevel.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void mfs_fs_config_default(mfs_fs_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->entry_timeout = 1.0;
+    cfg->attr_timeout = 1.0;
+    cfg->writeback_cache = 0; /* docs/FS.md: mtime honesty */
+    cfg->allow_other = 0;
+    cfg->max_write = 1u << 20;
+    cfg->publish_ms = 1000;
+    cfg->relatime = 1;
+}
+
+void mfs_fs_change_cb(void *arg, int kind, uint64_t ino, const char *name)
+{
+    mfs_fs *fs = arg;
+    int r = mfs_fs_invalq_push(&fs->invalq, kind, ino, name);
+    if (r < 0 && r != -ENOBUFS)
+        mfs_log(LOG_WARNING,
+                "fs: cannot queue invalidation of inode %lu: "
+                "%s; the kernel cache expires by timeout",
+                (unsigned long)ino, strerror(-r));
+}
+
+static void block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void *inval_main(void *arg)
+{
+    mfs_fs *fs = arg;
+    mfs_fs_inval_item *it;
+    block_signals();
+    while ((it = mfs_fs_invalq_pop(&fs->invalq)) != NULL) {
+        int r = 0;
+        if (it->kind == MFS_CHANGE_ENTRY && it->name[0])
+            r = fuse_lowlevel_notify_inval_entry(fs->se, it->ino, it->name,
+                                                 strlen(it->name));
+        else
+            r = fuse_lowlevel_notify_inval_inode(fs->se, it->ino, 0, 0);
+        /* -ENOENT: the kernel does not cache it; nothing to drop */
+        if (r < 0 && r != -ENOENT)
+            mfs_log(LOG_DEBUG, "fs: invalidation of inode %lu failed: %s",
+                    (unsigned long)it->ino, strerror(-r));
+        free(it);
+    }
+    return NULL;
+}
+
+static void *timer_main(void *arg)
+{
+    mfs_fs *fs = arg;
+    block_signals();
+    pthread_mutex_lock(&fs->timer_lock);
+    while (!fs->timer_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns =
+            (uint64_t)ts.tv_nsec + (uint64_t)fs->cfg.publish_ms * 1000000u;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&fs->timer_cond, &fs->timer_lock, &ts);
+        if (fs->timer_stop)
+            break;
+        pthread_mutex_unlock(&fs->timer_lock);
+        int r = mfs_store_publish_all(fs->store, fs->cfg.publish_ms);
+        if (r < 0)
+            mfs_log(LOG_WARNING,
+                    "fs: periodic publish failed: %s; retrying "
+                    "in %u ms",
+                    strerror(-r), fs->cfg.publish_ms);
+        pthread_mutex_lock(&fs->timer_lock);
+    }
+    pthread_mutex_unlock(&fs->timer_lock);
+    return NULL;
+}
+
+int mfs_fs_init(mfs_fs *fs, mfs_store *store, const mfs_fs_config *cfg,
+                char *err, size_t errcap)
+{
+    char opts[4096];
+    int r;
+
+    memset(fs, 0, sizeof *fs);
+    fs->store = store;
+    fs->cfg = *cfg;
+    pthread_mutex_init(&fs->timer_lock, NULL);
+    pthread_cond_init(&fs->timer_cond, NULL);
+    mfs_fs_invalq_init(&fs->invalq);
+    if (mfs_fs_inodes_init(&fs->inodes) < 0) {
+        snprintf(err, errcap, "out of memory");
+        return -ENOMEM;
+    }
+    /* the root is referenced by the kernel for the whole mount */
+    mfs_fs_inodes_ref(&fs->inodes, FUSE_ROOT_ID, 1);
+
+    struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+    r = fuse_opt_add_arg(&args, "meshfs");
+    snprintf(opts, sizeof opts, "default_permissions,subtype=meshfs%s",
+             cfg->allow_other ? ",allow_other" : "");
+    if (r == 0)
+        r = fuse_opt_add_arg(&args, "-o");
+    if (r == 0)
+        r = fuse_opt_add_arg(&args, opts);
+    if (r == 0 && cfg->fsname) {
+        /* the store dir, commas and backslashes escaped */
+        char *esc = NULL, *o = NULL;
+        r = fuse_opt_add_opt_escaped(&esc, cfg->fsname);
+        if (r == 0 && asprintf(&o, "fsname=%s", esc) < 0)
+            r = -1;
+        if (r == 0)
+            r = fuse_opt_add_arg(&args, "-o");
+        if (r == 0)
+            r = fuse_opt_add_arg(&args, o);
+        free(esc);
+        free(o);
+    }
+    if (r == 0 && cfg->user_opts && cfg->user_opts[0]) {
+        r = fuse_opt_add_arg(&args, "-o");
+        if (r == 0)
+            r = fuse_opt_add_arg(&args, cfg->user_opts);
+    }
+    if (r == 0 && cfg->debug)
+        r = fuse_opt_add_arg(&args, "-d");
+    if (r != 0) {
+        fuse_opt_free_args(&args);
+        snprintf(err, errcap, "out of memory");
+        return -ENOMEM;
+    }
+    fs->se = fuse_session_new(&args, mfs_fs_ops(),
+                              sizeof(struct fuse_lowlevel_ops), fs);
+    fuse_opt_free_args(&args);
+    if (!fs->se) {
+        snprintf(err, errcap, "invalid mount options: %s",
+                 cfg->user_opts ? cfg->user_opts : "(none)");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int mfs_fs_mount(mfs_fs *fs, const char *mountpoint, char *err, size_t errcap)
+{
+    fs->mountpoint = strdup(mountpoint);
+    if (!fs->mountpoint) {
+        snprintf(err, errcap, "out of memory");
+        return -ENOMEM;
+    }
+    if (fuse_session_mount(fs->se, mountpoint) != 0) {
+        snprintf(err, errcap, "cannot mount on %s (see the message above)",
+                 mountpoint);
+        return -EIO;
+    }
+    fs->mounted = 1;
+    return 0;
+}
+
+int mfs_fs_run(mfs_fs *fs)
+{
+    int r;
+    if (fuse_set_signal_handlers(fs->se) != 0)
+        return -EIO;
+    fs->signals_set = 1;
+    mfs_store_set_change_cb(fs->store, mfs_fs_change_cb, fs);
+    if (pthread_create(&fs->inval_thread, NULL, inval_main, fs) != 0)
+        return -EAGAIN;
+    if (pthread_create(&fs->timer_thread, NULL, timer_main, fs) != 0) {
+        mfs_fs_invalq_stop(&fs->invalq);
+        pthread_join(fs->inval_thread, NULL);
+        return -EAGAIN;
+    }
+    fs->threads_started = 1;
+
+    struct fuse_loop_config *lc = fuse_loop_cfg_create();
+    if (!lc)
+        return -ENOMEM;
+    fuse_loop_cfg_set_clone_fd(lc, 0);
+    fuse_loop_cfg_set_idle_threads(lc, 10);
+    fuse_loop_cfg_set_max_threads(lc, 64);
+    r = fuse_session_loop_mt(fs->se, lc);
+    fuse_loop_cfg_destroy(lc);
+    /* r > 0: stopped by that signal; < 0: error */
+    if (r < 0) {
+        mfs_log(LOG_ERR, "fs: session loop of %s failed: %s", fs->mountpoint,
+                strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
+int mfs_fs_flush_all(mfs_fs *fs)
+{
+    int r = mfs_store_publish_all(fs->store, 0);
+    int f = mfs_store_fsync(fs->store, 0);
+    return r < 0 ? r : f;
+}
+
+void mfs_fs_forget_mount(mfs_fs *fs)
+{
+    __atomic_store_n(&fs->mounted, 0, __ATOMIC_RELEASE);
+}
+
+void mfs_fs_close(mfs_fs *fs)
+{
+    if (fs->threads_started) {
+        pthread_mutex_lock(&fs->timer_lock);
+        fs->timer_stop = 1;
+        pthread_cond_broadcast(&fs->timer_cond);
+        pthread_mutex_unlock(&fs->timer_lock);
+        pthread_join(fs->timer_thread, NULL);
+        mfs_fs_invalq_stop(&fs->invalq);
+        pthread_join(fs->inval_thread, NULL);
+        fs->threads_started = 0;
+    }
+    if (fs->store) {
+        mfs_store_set_change_cb(fs->store, NULL, NULL);
+        int r = mfs_fs_flush_all(fs);
+        if (r < 0)
+            mfs_log(LOG_ERR, "fs: final publish/fsync of %s failed: %s",
+                    fs->mountpoint ? fs->mountpoint : "(unmounted)",
+                    strerror(-r));
+    }
+    if (fs->se) {
+        if (fs->signals_set)
+            fuse_remove_signal_handlers(fs->se);
+        if (__atomic_load_n(&fs->mounted, __ATOMIC_ACQUIRE))
+            fuse_session_unmount(fs->se);
+        fuse_session_destroy(fs->se);
+        fs->se = NULL;
+    }
+    fs->mounted = 0;
+    mfs_fs_inodes_close(&fs->inodes);
+    mfs_fs_invalq_close(&fs->invalq);
+    pthread_mutex_destroy(&fs->timer_lock);
+    pthread_cond_destroy(&fs->timer_cond);
+    free(fs->mountpoint);
+    fs->mountpoint = NULL;
+    fs->store = NULL;
+}

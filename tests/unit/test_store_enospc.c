@@ -1,0 +1,213 @@
+/*
+ * test_store_enospc.c - a full disk (P2, P14): the store sits on a 4 MiB
+ * tmpfs, files are written and fsync'd until the filesystem is full. Every
+ * call then fails with -ENOSPC (never another error, never a crash); the
+ * store closes, reopens read-only on the full disk with everything fsync
+ * acknowledged intact, and after space is freed reopens read-write and
+ * accepts writes again. Needs root for mount(2); skips with the reason
+ * otherwise. The tmpfs is unmounted on every path (teardown).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+#include "testutil.h"
+
+typedef struct fx {
+    char *mnt;
+    int mounted;
+    mfs_store *s;
+    char store_dir[512];
+    char ballast[512];
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    f->mnt = mfs_test_mkdtemp("enospc");
+    *state = f;
+    if (mount("tmpfs", f->mnt, "tmpfs", 0, "size=4m,mode=0700") == 0)
+        f->mounted = 1;
+    else
+        fprintf(stderr, "test_store_enospc: cannot mount a tmpfs on %s: %s\n",
+                f->mnt, strerror(errno));
+    snprintf(f->store_dir, sizeof(f->store_dir), "%s/store", f->mnt);
+    snprintf(f->ballast, sizeof(f->ballast), "%s/ballast", f->mnt);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    mfs_store_close(f->s);
+    if (f->mounted && umount2(f->mnt, MNT_DETACH))
+        fprintf(stderr, "umount %s: %s\n", f->mnt, strerror(errno));
+    mfs_test_rmdir(f->mnt);
+    free(f);
+    return 0;
+}
+
+static void fill(uint8_t *p, size_t n, uint64_t seed)
+{
+    mfs_rng r;
+    mfs_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)mfs_rng_next(&r);
+}
+
+#define BLK 65536
+
+static int open_at(fx *f, unsigned flags)
+{
+    mfs_store_config cfg;
+    mfs_store_config_default(&cfg);
+    cfg.new_mesh = 1;
+    cfg.map_size = 1 << 20; /* grows on demand: growth itself hits the wall */
+    return mfs_store_open(&f->s, f->store_dir, &cfg, flags);
+}
+
+static void verify(fx *f, int acked)
+{
+    static uint8_t want[BLK], got[BLK];
+    for (int i = 0; i < acked; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "f%04d", i);
+        mfs_attr a;
+        int rc = mfs_store_lookup(f->s, MFS_ROOT_INO, name, &a);
+        if (rc)
+            print_error("acknowledged %s missing after reopen: %d\n", name, rc);
+        assert_int_equal(rc, 0);
+        assert_int_equal(a.size, BLK);
+        fill(want, BLK, (uint64_t)i + 1);
+        assert_int_equal(mfs_store_read(f->s, a.ino, 0, got, BLK), BLK);
+        if (memcmp(want, got, BLK))
+            fail_msg("acknowledged %s has other bytes after reopen", name);
+    }
+}
+
+static void test_enospc(void **state)
+{
+    fx *f = *state;
+    if (geteuid() != 0 || !f->mounted) {
+        print_message("skipped: needs root and mount(2) of a tmpfs\n");
+        skip();
+    }
+    /* 512 KiB ballast, freed later to let the store recover */
+    static uint8_t buf[BLK];
+    FILE *b = fopen(f->ballast, "wb");
+    assert_non_null(b);
+    for (int i = 0; i < 8; i++) {
+        fill(buf, BLK, 999 + (uint64_t)i);
+        assert_int_equal(fwrite(buf, 1, BLK, b), BLK);
+    }
+    assert_int_equal(fclose(b), 0);
+    assert_int_equal(mkdir(f->store_dir, 0700), 0);
+    int rc = open_at(f, MFS_STORE_CREATE);
+    assert_int_equal(rc, 0);
+
+    int acked = 0, err = 0;
+    const char *where = "";
+    for (int i = 0; i < 200 && !err; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "f%04d", i);
+        mfs_attr a;
+        rc = mfs_store_mknod(f->s, MFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, 0, &a);
+        if (rc) {
+            err = rc;
+            where = "mknod";
+            break;
+        }
+        fill(buf, BLK, (uint64_t)i + 1); /* distinct: no dedup */
+        ssize_t n = mfs_store_write(f->s, a.ino, 0, buf, BLK);
+        if (n != BLK) {
+            err = (int)n;
+            where = "write";
+            break;
+        }
+        rc = mfs_store_fsync(f->s, a.ino);
+        if (rc) {
+            err = rc;
+            where = "fsync";
+            break;
+        }
+        acked++;
+    }
+    if (err != -ENOSPC)
+        print_error("after %d acknowledged 64 KiB files the first error was "
+                    "%d from %s, want -ENOSPC (%d)\n", acked, err, where,
+                    -ENOSPC);
+    assert_int_equal(err, -ENOSPC);
+    assert_true(acked > 5);  /* the ballast leaves ~3.5 MiB */
+    assert_true(acked < 60); /* and the disk really was full */
+
+    /* More calls on the full disk: -ENOSPC or success, nothing else. */
+    for (int i = 0; i < 20; i++) {
+        mfs_attr a;
+        char name[32];
+        snprintf(name, sizeof(name), "late%02d", i);
+        rc = mfs_store_mknod(f->s, MFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, 0, &a);
+        if (rc == 0) {
+            fill(buf, BLK, 5000 + (uint64_t)i);
+            ssize_t n = mfs_store_write(f->s, a.ino, 0, buf, BLK);
+            assert_true(n == BLK || n == -ENOSPC);
+            rc = mfs_store_fsync(f->s, a.ino);
+        }
+        if (rc != 0 && rc != -ENOSPC)
+            print_error("on a full disk: %d\n", rc);
+        assert_true(rc == 0 || rc == -ENOSPC);
+    }
+    /* reads still work */
+    verify(f, acked);
+    mfs_store_close(f->s);
+    f->s = NULL;
+
+    /* reopen on the still full disk: read-only must work */
+    rc = open_at(f, MFS_STORE_RDONLY);
+    if (rc)
+        print_error("read-only reopen on a full disk: %d (%s)\n", rc,
+                    mfs_store_strerror(rc));
+    assert_int_equal(rc, 0);
+    verify(f, acked);
+    mfs_store_close(f->s);
+    f->s = NULL;
+
+    /* free the ballast: read-write again, intact, and writable */
+    assert_int_equal(unlink(f->ballast), 0);
+    rc = open_at(f, 0);
+    if (rc)
+        print_error("reopen after freeing space: %d (%s)\n", rc,
+                    mfs_store_strerror(rc));
+    assert_int_equal(rc, 0);
+    verify(f, acked);
+    mfs_attr a;
+    assert_int_equal(mfs_store_mknod(f->s, MFS_ROOT_INO, "after", S_IFREG | 0644,
+                                     0, 0, 0, &a), 0);
+    fill(buf, BLK, 4242);
+    assert_int_equal(mfs_store_write(f->s, a.ino, 0, buf, BLK), BLK);
+    assert_int_equal(mfs_store_fsync(f->s, a.ino), 0);
+    mfs_store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(open_at(f, 0), 0);
+    verify(f, acked);
+    assert_int_equal(mfs_store_lookup(f->s, MFS_ROOT_INO, "after", &a), 0);
+    assert_int_equal(a.size, BLK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1443 @@
+/*
+ * test_store_replica.c - the replica (sync/) half of store.h, black-box:
+ * replicating one store into another through version vectors, op batches
+ * and chunks; idempotence and order independence of apply; rejection of
+ * malformed batches (and of remote names with '/' or NUL) with -EBADMSG and
+ * no state change; stamps from the far future deferred; and the P7/P8
+ * conflict rules (concurrent edits, same-name creates, edit vs delete,
+ * rename cycles), checked on both replicas with mfs_store_dump.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+#include "testutil.h"
+
+/* ---- harness ----------------------------------------------------------- */
+
+#define T0 1700000000000ull
+#define BATCH_CAP (4u << 20)
+
+typedef struct tclock {
+    uint64_t ms;
+} tclock;
+
+static uint64_t tclock_fn(void *arg)
+{
+    return ((tclock *)arg)->ms;
+}
+
+typedef struct rep {
+    char *dir;
+    tclock clk;
+    mfs_store *s;
+    uint64_t node;
+} rep;
+
+/* Every open replica, so the teardown can close and remove what a failed
+ * test left behind. */
+static rep *g_open[16];
+
+static void reg(rep *r, int on)
+{
+    for (int i = 0; i < 16; i++)
+        if (on ? !g_open[i] : g_open[i] == r) {
+            g_open[i] = on ? r : NULL;
+            return;
+        }
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 16; i++)
+        if (g_open[i]) {
+            mfs_store_close(g_open[i]->s);
+            mfs_test_rmdir(g_open[i]->dir);
+            g_open[i] = NULL;
+        }
+    return 0;
+}
+
+static void rep_open(rep *r, int new_mesh, uint64_t node)
+{
+    memset(r, 0, sizeof(*r));
+    reg(r, 1);
+    r->dir = mfs_test_mkdtemp("rep");
+    r->clk.ms = T0;
+    mfs_store_config cfg;
+    mfs_store_config_default(&cfg);
+    cfg.clock_ms = tclock_fn;
+    cfg.clock_arg = &r->clk;
+    cfg.new_mesh = new_mesh;
+    cfg.node_id = node;
+    int rc = mfs_store_open(&r->s, r->dir, &cfg, MFS_STORE_CREATE);
+    if (rc)
+        print_error("open: %d %s\n", rc, mfs_store_strerror(rc));
+    assert_int_equal(rc, 0);
+    r->node = mfs_store_node_id(r->s);
+    assert_true(node == 0 || r->node == node);
+}
+
+static void rep_reopen(rep *r)
+{
+    mfs_store_close(r->s);
+    mfs_store_config cfg;
+    mfs_store_config_default(&cfg);
+    cfg.clock_ms = tclock_fn;
+    cfg.clock_arg = &r->clk;
+    r->s = NULL;
+    assert_int_equal(mfs_store_open(&r->s, r->dir, &cfg, 0), 0);
+}
+
+static void rep_close(rep *r)
+{
+    reg(r, 0);
+    mfs_store_close(r->s);
+    mfs_test_rmdir(r->dir);
+    r->s = NULL;
+    r->dir = NULL;
+}
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+} sbuf;
+
+static void sbuf_add(sbuf *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void dump_line(void *arg, const char *line)
+{
+    sbuf *b = arg;
+    sbuf_add(b, line, strlen(line));
+    sbuf_add(b, "\n", 1);
+}
+
+static char *dump(mfs_store *s)
+{
+    sbuf b = {0};
+    sbuf_add(&b, "", 0);
+    assert_int_equal(mfs_store_dump(s, dump_line, &b), 0);
+    return b.p;
+}
+
+static void assert_same_dump(mfs_store *a, mfs_store *b)
+{
+    char *da = dump(a), *db = dump(b);
+    if (strcmp(da, db))
+        print_error("dumps differ:\n--- A\n%s--- B\n%s", da, db);
+    assert_string_equal(da, db);
+    free(da);
+    free(db);
+}
+
+static uint8_t *batchbuf(void)
+{
+    static uint8_t *b;
+    if (!b)
+        b = malloc(BATCH_CAP);
+    return b;
+}
+
+/* Whole batch of what `from` has and `to` lacks (one call). */
+static ssize_t batch_for(mfs_store *from, mfs_store *to, uint8_t *buf,
+                         size_t cap)
+{
+    mfs_vv vv;
+    assert_int_equal(mfs_store_vv(to, &vv), 0);
+    ssize_t n = mfs_store_ops_since(from, &vv, buf, cap);
+    mfs_vv_free(&vv);
+    assert_true(n >= 0);
+    return n;
+}
+
+/* Ops from -> to until nothing is missing or nothing more applies. */
+static size_t sync_ops(mfs_store *from, mfs_store *to)
+{
+    uint8_t *buf = batchbuf();
+    size_t total = 0;
+    for (int guard = 0; guard < 10000; guard++) {
+        ssize_t n = batch_for(from, to, buf, BATCH_CAP);
+        if (n == 0)
+            break;
+        mfs_apply_result res = {0};
+        int rc = mfs_store_apply(to, buf, (size_t)n, &res);
+        if (rc)
+            print_error("apply: %d\n", rc);
+        assert_int_equal(rc, 0);
+        total += res.applied;
+        if (res.applied == 0)
+            break; /* all deferred or duplicates */
+    }
+    return total;
+}
+
+/* Chunks `to` wants, fetched from any of the holders. */
+static void sync_chunks(mfs_store *to, rep **holders, int nh)
+{
+    static uint8_t hashes[256 * MFS_HASH_LEN];
+    static uint8_t data[MFS_CHUNK_SIZE];
+    for (int guard = 0; guard < 1000; guard++) {
+        ssize_t n = mfs_store_chunks_wanted(to, hashes, 256);
+        assert_true(n >= 0);
+        if (n == 0)
+            return;
+        int progress = 0;
+        for (ssize_t i = 0; i < n; i++) {
+            const uint8_t *h = hashes + i * MFS_HASH_LEN;
+            for (int j = 0; j < nh; j++) {
+                if (holders[j]->s == to || mfs_store_chunk_has(holders[j]->s, h) != 1)
+                    continue;
+                ssize_t len = mfs_store_chunk_get(holders[j]->s, h, data, sizeof(data));
+                assert_true(len >= 0);
+                assert_int_equal(mfs_store_chunk_put(to, h, data, (size_t)len), 0);
+                progress = 1;
+                break;
+            }
+        }
+        if (!progress)
+            return;
+    }
+}
+
+static void sync_pair(rep *a, rep *b)
+{
+    rep *h[2] = {a, b};
+    sync_ops(a->s, b->s);
+    sync_ops(b->s, a->s);
+    sync_ops(a->s, b->s);
+    sync_chunks(a->s, h, 2);
+    sync_chunks(b->s, h, 2);
+}
+
+/* A new mesh on a, b joined to it. */
+static void mesh2(rep *a, rep *b)
+{
+    rep_open(a, 1, 0xa1a1a1a1ull);
+    rep_open(b, 0, 0xb2b2b2b2ull);
+    sync_pair(a, b);
+    assert_same_dump(a->s, b->s);
+}
+
+static uint64_t mkfile(mfs_store *s, uint64_t dir, const char *name)
+{
+    mfs_attr a;
+    int rc = mfs_store_mknod(s, dir, name, S_IFREG | 0644, 0, 1000, 1000, &a);
+    if (rc)
+        print_error("mknod %s: %d\n", name, rc);
+    assert_int_equal(rc, 0);
+    return a.ino;
+}
+
+static uint64_t mkdir_(mfs_store *s, uint64_t dir, const char *name)
+{
+    mfs_attr a;
+    int rc = mfs_store_mkdir(s, dir, name, 0755, 0, 0, &a);
+    if (rc)
+        print_error("mkdir %s: %d\n", name, rc);
+    assert_int_equal(rc, 0);
+    return a.ino;
+}
+
+static uint64_t ino_of(mfs_store *s, uint64_t dir, const char *name)
+{
+    mfs_attr a;
+    int rc = mfs_store_lookup(s, dir, name, &a);
+    if (rc)
+        print_error("lookup %s: %d\n", name, rc);
+    assert_int_equal(rc, 0);
+    return a.ino;
+}
+
+static void put_pub(mfs_store *s, uint64_t ino, const char *txt)
+{
+    mfs_setattr sa = {.mask = MFS_SET_SIZE, .size = 0};
+    mfs_attr a;
+    assert_int_equal(mfs_store_setattr(s, ino, &sa, &a), 0);
+    size_t n = strlen(txt);
+    assert_int_equal(mfs_store_write(s, ino, 0, txt, n), (ssize_t)n);
+    assert_int_equal(mfs_store_publish(s, ino), 0);
+}
+
+/* Reads a whole (small) file into a static string. */
+static const char *content(mfs_store *s, uint64_t ino)
+{
+    static char buf[4][4096];
+    static int k;
+    char *b = buf[k++ % 4];
+    ssize_t n = mfs_store_read(s, ino, 0, b, sizeof(buf[0]) - 1);
+    assert_true(n >= 0);
+    b[n] = 0;
+    return b;
+}
+
+typedef struct names {
+    size_t n;
+    char v[256][MFS_NAME_MAX + 1];
+    uint64_t ino[256];
+} names;
+
+static int collect(void *arg, const char *name, uint64_t ino, uint32_t mode)
+{
+    names *l = arg;
+    assert_true(l->n < 256);
+    snprintf(l->v[l->n], sizeof(l->v[0]), "%s", name);
+    l->ino[l->n] = ino;
+    l->n++;
+    return 0;
+}
+
+static names *list(mfs_store *s, uint64_t dir)
+{
+    names *l = calloc(1, sizeof(*l));
+    assert_int_equal(mfs_store_readdir(s, dir, NULL, collect, l), 0);
+    return l;
+}
+
+static void vv_equal(mfs_store *a, mfs_store *b)
+{
+    mfs_vv va, vb;
+    assert_int_equal(mfs_store_vv(a, &va), 0);
+    assert_int_equal(mfs_store_vv(b, &vb), 0);
+    assert_int_equal(mfs_vv_missing(&va, &vb), 0);
+    assert_int_equal(mfs_vv_missing(&vb, &va), 0);
+    mfs_vv_free(&va);
+    mfs_vv_free(&vb);
+}
+
+/* Splits a batch into its ops: offsets and lengths of each [len][op]. */
+typedef struct opref {
+    size_t off, len; /* of the whole record, length prefix included */
+} opref;
+
+static size_t split_batch(const uint8_t *b, size_t n, opref *out, size_t max)
+{
+    size_t k = 0, off = 0;
+    while (off < n) {
+        assert_true(n - off >= 4);
+        uint32_t l = ((uint32_t)b[off] << 24) | ((uint32_t)b[off + 1] << 16) |
+                     ((uint32_t)b[off + 2] << 8) | b[off + 3];
+        assert_true(l > 0 && l <= n - off - 4);
+        assert_true(k < max);
+        out[k].off = off;
+        out[k].len = 4 + l;
+        k++;
+        off += 4 + l;
+    }
+    return k;
+}
+
+/* Builds a rich tree on s. */
+static void build_tree(mfs_store *s)
+{
+    uint64_t d = mkdir_(s, MFS_ROOT_INO, "docs");
+    uint64_t sub = mkdir_(s, d, "sub");
+    uint64_t a = mkfile(s, d, "a.txt");
+    put_pub(s, a, "alpha");
+    uint64_t big = mkfile(s, sub, "big.bin");
+    static uint8_t blk[3 * MFS_CHUNK_SIZE + 17];
+    for (size_t i = 0; i < sizeof(blk); i++)
+        blk[i] = (uint8_t)(i * 7 + i / 1000);
+    assert_int_equal(mfs_store_write(s, big, 0, blk, sizeof(blk)), (ssize_t)sizeof(blk));
+    assert_int_equal(mfs_store_write(s, big, 10 * MFS_CHUNK_SIZE, "tail", 4), 4);
+    assert_int_equal(mfs_store_publish(s, big), 0);
+    mfs_attr at;
+    assert_int_equal(mfs_store_link(s, a, MFS_ROOT_INO, "a-hard", &at), 0);
+    assert_int_equal(mfs_store_symlink(s, d, "to-a", "a.txt", 1, 2, &at), 0);
+    assert_int_equal(mfs_store_mknod(s, d, "fifo", S_IFIFO | 0600, 0, 3, 4, &at), 0);
+    assert_int_equal(mfs_store_setxattr(s, a, "user.tag", "red", 3, 0), 0);
+    assert_int_equal(mfs_store_setxattr(s, d, "user.dir", "x", 1, 0), 0);
+    mfs_setattr sa = {.mask = MFS_SET_MODE | MFS_SET_UID | MFS_SET_MTIME,
+                      .mode = 0600, .uid = 77, .mtime_ns = 1234567890123ll};
+    assert_int_equal(mfs_store_setattr(s, a, &sa, &at), 0);
+    uint64_t gone = mkfile(s, d, "gone");
+    put_pub(s, gone, "bye");
+    assert_int_equal(mfs_store_unlink(s, d, "gone"), 0);
+    mkdir_(s, sub, "empty");
+    assert_int_equal(mfs_store_rename(s, d, "sub", MFS_ROOT_INO, "moved", 0), 0);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+typedef struct chg {
+    int entry, inode;
+} chg;
+
+static void on_change(void *arg, int kind, uint64_t ino, const char *name)
+{
+    chg *c = arg;
+    if (kind == MFS_CHANGE_ENTRY)
+        c->entry++;
+    else if (kind == MFS_CHANGE_INODE)
+        c->inode++;
+}
+
+static void test_replicate_basic(void **state)
+{
+    (void)state;
+    rep a, b;
+    rep_open(&a, 1, 0xa1);
+    rep_open(&b, 0, 0xb2);
+    build_tree(a.s);
+    chg c = {0};
+    mfs_store_set_change_cb(b.s, on_change, &c);
+
+    mfs_vv va, vb;
+    assert_int_equal(mfs_store_vv(a.s, &va), 0);
+    assert_int_equal(mfs_store_vv(b.s, &vb), 0);
+    assert_true(mfs_vv_get(&va, a.node) > 0);
+    assert_int_equal(mfs_vv_get(&vb, a.node), 0);
+    assert_int_equal(mfs_vv_get(&va, 0x123456), 0);
+    assert_true(mfs_vv_missing(&va, &vb) == mfs_vv_get(&va, a.node));
+    assert_int_equal(mfs_vv_missing(&vb, &va), 0);
+    for (size_t i = 1; i < va.n; i++)
+        assert_true(va.e[i - 1].node < va.e[i].node);
+    mfs_vv_free(&va);
+    mfs_vv_free(&vb);
+
+    /* ops first: the tree shows, content does not until chunks arrive */
+    assert_true(sync_ops(a.s, b.s) > 0);
+    assert_true(c.entry > 0);
+    vv_equal(a.s, b.s);
+    uint64_t bd = ino_of(b.s, MFS_ROOT_INO, "docs");
+    uint64_t ba = ino_of(b.s, bd, "a.txt");
+    mfs_file_info fi;
+    assert_int_equal(mfs_store_file_info(b.s, ba, &fi, NULL, 0), 0);
+    assert_true(fi.version.hlc == 0);
+    assert_string_equal(content(b.s, ba), "");
+    static uint8_t want[64 * MFS_HASH_LEN];
+    ssize_t nw = mfs_store_chunks_wanted(b.s, want, 64);
+    /* a.txt (1) + big.bin (4 data chunks + 1 tail chunk; holes need none) */
+    if (nw != 6)
+        print_error("chunks wanted: %zd (a.txt 1 + big.bin 5)\n", nw);
+    assert_true(nw == 6 || nw == 7); /* 7: also the deleted file's chunk */
+    assert_int_equal(mfs_store_chunks_wanted(b.s, want, 2), 2);
+    /* a wrong chunk is refused */
+    assert_int_equal(mfs_store_chunk_put(b.s, want, "nope", 4), -EBADMSG);
+    uint8_t zero[MFS_HASH_LEN] = {0};
+    char tmp[8];
+    assert_int_equal(mfs_store_chunk_get(b.s, zero, tmp, sizeof(tmp)), -ENOENT);
+    assert_int_equal(mfs_store_chunk_has(b.s, zero), 0);
+    rep *h[1] = {&a};
+    c.inode = 0;
+    c.entry = 0;
+    sync_chunks(b.s, h, 1);
+    assert_int_equal(mfs_store_chunks_wanted(b.s, want, 64), 0);
+    /* completing a version is an inode change the kernel must hear of */
+    if (c.inode == 0)
+        print_error("no MFS_CHANGE_INODE when chunks completed 2 versions "
+                    "(%d entry changes)\n", c.entry);
+    assert_true(c.inode > 0);
+    assert_string_equal(content(b.s, ba), "alpha");
+    assert_int_equal(mfs_store_file_info(b.s, ba, &fi, NULL, 0), 0);
+    uint64_t aa = ino_of(a.s, ino_of(a.s, MFS_ROOT_INO, "docs"), "a.txt");
+    mfs_file_info fa;
+    assert_int_equal(mfs_store_file_info(a.s, aa, &fa, NULL, 0), 0);
+    assert_int_equal(mfs_stamp_cmp(fi.version, fa.version), 0);
+    assert_true(fi.id.node == fa.id.node && fi.id.seq == fa.id.seq);
+    assert_same_dump(a.s, b.s);
+    mfs_attr at;
+    assert_int_equal(mfs_store_getattr(b.s, ba, &at), 0);
+    assert_int_equal(at.nlink, 2);
+    assert_int_equal(at.uid, 77);
+    assert_int_equal(at.mode, S_IFREG | 0600);
+    assert_true(at.mtime_ns == 1234567890123ll);
+    char v[8];
+    assert_int_equal(mfs_store_getxattr(b.s, ba, "user.tag", v, sizeof(v)), 3);
+    assert_int_equal(mfs_store_lookup(b.s, bd, "gone", &at), -ENOENT);
+    uint64_t bm = ino_of(b.s, MFS_ROOT_INO, "moved");
+    uint64_t bb = ino_of(b.s, bm, "big.bin");
+    static uint8_t rb[11 * MFS_CHUNK_SIZE];
+    assert_int_equal(mfs_store_read(b.s, bb, 0, rb, sizeof(rb)), 10 * MFS_CHUNK_SIZE + 4);
+    for (size_t i = 0; i < 3 * MFS_CHUNK_SIZE + 17; i++)
+        if (rb[i] != (uint8_t)(i * 7 + i / 1000))
+            fail_msg("big.bin differs at %zu", i);
+    assert_memory_equal(rb + 10 * MFS_CHUNK_SIZE, "tail", 4);
+    /* nothing left to send either way */
+    assert_int_equal(batch_for(a.s, b.s, batchbuf(), BATCH_CAP), 0);
+    assert_int_equal(batch_for(b.s, a.s, batchbuf(), BATCH_CAP), 0);
+    /* persistence of replicated state */
+    rep_reopen(&b);
+    assert_same_dump(a.s, b.s);
+    /* and B can now change things A sees */
+    bd = ino_of(b.s, MFS_ROOT_INO, "docs");
+    put_pub(b.s, ino_of(b.s, bd, "a.txt"), "beta");
+    sync_pair(&a, &b);
+    assert_string_equal(content(a.s, aa), "beta");
+    assert_same_dump(a.s, b.s);
+    rep_close(&a);
+    rep_close(&b);
+}
+
+static void test_join_gets_lostfound(void **state)
+{
+    (void)state;
+    rep a, b;
+    rep_open(&a, 1, 0);
+    rep_open(&b, 0, 0);
+    assert_true(a.node != b.node);
+    sync_ops(a.s, b.s);
+    mfs_attr at;
+    assert_int_equal(mfs_store_lookup(b.s, MFS_ROOT_INO, "lost+found", &at), 0);
+    assert_true(S_ISDIR(at.mode));
+    assert_same_dump(a.s, b.s);
+    rep_close(&a);
+    rep_close(&b);
+}
+
+static void test_small_batches(void **state)
+{
+    (void)state;
+    rep a, b;
+    rep_open(&a, 1, 0xa1);
+    rep_open(&b, 0, 0xb2);
+    build_tree(a.s);
+    uint8_t tiny[8];
+    mfs_vv vv;
+    assert_int_equal(mfs_store_vv(b.s, &vv), 0);
+    assert_int_equal(mfs_store_ops_since(a.s, &vv, tiny, sizeof(tiny)), -ENOBUFS);
+    mfs_vv_free(&vv);
+    /* 600-byte batches: many round trips, same result */
+    uint8_t *buf = malloc(600);
+    int rounds = 0;
+    for (;;) {
+        ssize_t n = batch_for(a.s, b.s, buf, 600);
+        if (n == 0)
+            break;
+        assert_true(n <= 600);
+        mfs_apply_result res;
+        assert_int_equal(mfs_store_apply(b.s, buf, (size_t)n, &res), 0);
+        assert_true(res.applied > 0);
+        assert_true(++rounds < 10000);
+    }
+    assert_true(rounds > 2);
+    free(buf);
+    rep *h[1] = {&a};
+    sync_chunks(b.s, h, 1);
+    assert_same_dump(a.s, b.s);
+    rep_close(&a);
+    rep_close(&b);
+}
+
+static void test_idempotent_any_order(void **state)
+{
+    (void)state;
+    uint64_t seed = mfs_test_seed(1);
+    rep a, ref;
+    rep_open(&a, 1, 0xa1);
+    rep_open(&ref, 0, 0xcc);
+    build_tree(a.s);
+    /* a second round of changes that depend on the first */
+    uint64_t d = ino_of(a.s, MFS_ROOT_INO, "docs");
+    put_pub(a.s, ino_of(a.s, d, "a.txt"), "alpha2");
+    assert_int_equal(mfs_store_rename(a.s, MFS_ROOT_INO, "moved", d, "m2", 0), 0);
+    assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, "a-hard"), 0);
+    sync_ops(a.s, ref.s);
+    rep *h[1] = {&a};
+    sync_chunks(ref.s, h, 1);
+    assert_same_dump(a.s, ref.s);
+    char *want = dump(ref.s);
+
+    uint8_t *full = malloc(BATCH_CAP);
+    ssize_t n = batch_for(a.s, ref.s, full, BATCH_CAP);
+    assert_int_equal(n, 0);
+    mfs_vv empty = {0, NULL};
+    n = mfs_store_ops_since(a.s, &empty, full, BATCH_CAP);
+    assert_true(n > 0);
+    static opref ops[4096];
+    size_t k = split_batch(full, (size_t)n, ops, 4096);
+    assert_true(k > 10);
+
+    for (int round = 0; round < 6; round++) {
+        mfs_rng r;
+        mfs_rng_seed(&r, seed + (uint64_t)round);
+        rep b;
+        rep_open(&b, 0, 0xb2);
+        /* shuffled single ops, some applied twice, then the whole batch */
+        size_t *perm = malloc(k * sizeof(*perm));
+        for (size_t i = 0; i < k; i++)
+            perm[i] = i;
+        if (round == 0) {
+            for (size_t i = 0; i < k / 2; i++) { /* reverse order */
+                size_t t = perm[i];
+                perm[i] = perm[k - 1 - i];
+                perm[k - 1 - i] = t;
+            }
+        } else {
+            for (size_t i = k - 1; i > 0; i--) {
+                size_t j = (size_t)mfs_rng_below(&r, i + 1);
+                size_t t = perm[i];
+                perm[i] = perm[j];
+                perm[j] = t;
+            }
+        }
+        size_t applied = 0, dups = 0;
+        for (size_t i = 0; i < k; i++) {
+            mfs_apply_result res;
+            const opref *o = &ops[perm[i]];
+            int rc = mfs_store_apply(b.s, full + o->off, o->len, &res);
+            if (rc)
+                print_error("seed %llu round %d op %zu: %d\n",
+                            (unsigned long long)seed, round, perm[i], rc);
+            assert_int_equal(rc, 0);
+            applied += res.applied;
+            dups += res.duplicates;
+            if (mfs_rng_below(&r, 4) == 0) {
+                assert_int_equal(mfs_store_apply(b.s, full + o->off, o->len, &res), 0);
+                assert_int_equal(res.applied, 0);
+                assert_int_equal(res.duplicates, 1);
+            }
+        }
+        assert_int_equal(applied, k);
+        assert_int_equal(dups, 0);
+        mfs_apply_result res;
+        char *before = dump(b.s);
+        assert_int_equal(mfs_store_apply(b.s, full, (size_t)n, &res), 0);
+        assert_int_equal(res.applied, 0);
+        assert_int_equal(res.duplicates, k);
+        char *after = dump(b.s);
+        assert_string_equal(before, after);
+        free(before);
+        free(after);
+        sync_chunks(b.s, h, 1);
+        char *got = dump(b.s);
+        if (strcmp(got, want))
+            print_error("seed %llu round %d: order-dependent result\n--- in "
+                        "order\n%s--- shuffled\n%s",
+                        (unsigned long long)seed, round, want, got);
+        assert_string_equal(got, want);
+        free(got);
+        vv_equal(a.s, b.s);
+        free(perm);
+        rep_close(&b);
+    }
+    free(want);
+    free(full);
+    rep_close(&a);
+    rep_close(&ref);
+}
+
+/* Applies a bad batch to b and checks -EBADMSG with no change. */
+static void expect_rejected(rep *b, const uint8_t *batch, size_t len,
+                            const char *what, size_t detail)
+{
+    char *before = dump(b->s);
+    mfs_vv v0, v1;
+    assert_int_equal(mfs_store_vv(b->s, &v0), 0);
+    mfs_apply_result res = {0};
+    int rc = mfs_store_apply(b->s, batch, len, &res);
+    if (rc != -EBADMSG)
+        print_error("%s (%zu): apply returned %d, want -EBADMSG\n", what,
+                    detail, rc);
+    assert_int_equal(rc, -EBADMSG);
+    char *after = dump(b->s);
+    assert_int_equal(mfs_store_vv(b->s, &v1), 0);
+    if (strcmp(before, after))
+        print_error("%s (%zu): rejected batch changed the dump\n", what, detail);
+    assert_string_equal(before, after);
+    assert_int_equal(mfs_vv_missing(&v0, &v1), 0);
+    assert_int_equal(mfs_vv_missing(&v1, &v0), 0);
+    mfs_vv_free(&v0);
+    mfs_vv_free(&v1);
+    free(before);
+    free(after);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    uint64_t seed = mfs_test_seed(99);
+    mfs_rng r;
+    mfs_rng_seed(&r, seed);
+    rep a, b;
+    rep_open(&a, 1, 0xa1);
+    rep_open(&b, 0, 0xb2);
+    build_tree(a.s);
+    uint8_t *full = malloc(BATCH_CAP), *bad = malloc(BATCH_CAP + 64);
+    ssize_t n = batch_for(a.s, b.s, full, BATCH_CAP);
+    assert_true(n > 100);
+    static opref ops[4096];
+    size_t k = split_batch(full, (size_t)n, ops, 4096);
+
+    /* truncations of the batch: every cut inside the first ops and a
+     * sample of the rest */
+    for (size_t cut = 1; cut < (size_t)n; cut++) {
+        if (cut > 400 && mfs_rng_below(&r, 20))
+            continue;
+        int on_boundary = 0;
+        for (size_t i = 0; i < k; i++)
+            on_boundary |= ops[i].off == cut;
+        if (on_boundary)
+            continue; /* a shorter valid batch */
+        expect_rejected(&b, full, cut, "truncated batch", cut);
+    }
+    /* length prefixes that lie */
+    const uint32_t lies[] = {0, 1, 3, 0xffffffffu, 0x80000000u};
+    for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
+        memcpy(bad, full, (size_t)n);
+        bad[0] = (uint8_t)(lies[i] >> 24);
+        bad[1] = (uint8_t)(lies[i] >> 16);
+        bad[2] = (uint8_t)(lies[i] >> 8);
+        bad[3] = (uint8_t)lies[i];
+        expect_rejected(&b, bad, (size_t)n, "bad length", lies[i]);
+    }
+    /* one op's length one too long / too short (eats into the next) */
+    for (size_t i = 0; i < k && i < 8; i++) {
+        for (int d = -1; d <= 1; d += 2) {
+            memcpy(bad, full, (size_t)n);
+            uint32_t l = (uint32_t)(ops[i].len - 4 + (size_t)(int64_t)d);
+            uint8_t *p = bad + ops[i].off;
+            p[0] = (uint8_t)(l >> 24);
+            p[1] = (uint8_t)(l >> 16);
+            p[2] = (uint8_t)(l >> 8);
+            p[3] = (uint8_t)l;
+            expect_rejected(&b, bad, (size_t)n, "op length off by one", i);
+        }
+    }
+    /* an op with a trailing byte its fields do not account for */
+    for (size_t i = 0; i < k; i++) {
+        uint32_t l = (uint32_t)(ops[i].len - 4 + 1);
+        bad[0] = (uint8_t)(l >> 24);
+        bad[1] = (uint8_t)(l >> 16);
+        bad[2] = (uint8_t)(l >> 8);
+        bad[3] = (uint8_t)l;
+        memcpy(bad + 4, full + ops[i].off + 4, l - 1);
+        bad[4 + l - 1] = 0;
+        expect_rejected(&b, bad, 4 + l, "op with a trailing byte", i);
+    }
+    /* a good batch followed by garbage is rejected whole */
+    memcpy(bad, full, (size_t)n);
+    memcpy(bad + n, "\0\0\0\x05zzzzz", 9);
+    expect_rejected(&b, bad, (size_t)n + 9, "valid batch + garbage op", 0);
+    memcpy(bad + n, "\0\0", 2);
+    expect_rejected(&b, bad, (size_t)n + 2, "valid batch + 2 stray bytes", 0);
+    /* random bytes */
+    for (int i = 0; i < 200; i++) {
+        size_t len = (size_t)mfs_rng_below(&r, 300) + 1;
+        for (size_t j = 0; j < len; j++)
+            bad[j] = (uint8_t)mfs_rng_next(&r);
+        if (i % 2 && len > 4) { /* with a plausible length prefix */
+            uint32_t l = (uint32_t)(len - 4);
+            bad[0] = 0;
+            bad[1] = 0;
+            bad[2] = (uint8_t)(l >> 8);
+            bad[3] = (uint8_t)l;
+        }
+        expect_rejected(&b, bad, len, "random bytes", (size_t)i);
+    }
+    /* single ops with bytes chopped off their end (length adjusted) */
+    for (size_t i = 0; i < k; i++) {
+        size_t ol = ops[i].len - 4;
+        for (size_t cut = 1; cut < ol; cut += 1 + (size_t)mfs_rng_below(&r, 7)) {
+            uint32_t l = (uint32_t)(ol - cut);
+            bad[0] = (uint8_t)(l >> 24);
+            bad[1] = (uint8_t)(l >> 16);
+            bad[2] = (uint8_t)(l >> 8);
+            bad[3] = (uint8_t)l;
+            memcpy(bad + 4, full + ops[i].off + 4, l);
+            expect_rejected(&b, bad, 4 + l, "op with truncated body", i * 10000 + cut);
+        }
+    }
+    /* Bit flips: a flip may still decode as a valid (different) op; then the
+     * store may accept it, but must not crash, and a rejection must leave
+     * no trace. Accepting replicas are thrown away. */
+    int accepted = 0, rejected = 0;
+    for (int i = 0; i < 300; i++) {
+        size_t oi = (size_t)mfs_rng_below(&r, k);
+        memcpy(bad, full + ops[oi].off, ops[oi].len);
+        size_t bit = (size_t)mfs_rng_below(&r, (ops[oi].len - 4) * 8);
+        bad[4 + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        char *before = dump(b.s);
+        int rc = mfs_store_apply(b.s, bad, ops[oi].len, NULL);
+        char *after = dump(b.s);
+        if (rc == -EBADMSG) {
+            rejected++;
+            if (strcmp(before, after))
+                print_error("seed %llu: rejected flipped op %zu bit %zu changed state\n",
+                            (unsigned long long)seed, oi, bit);
+            assert_string_equal(before, after);
+        } else {
+            if (rc != 0)
+                print_error("seed %llu: flipped op %zu bit %zu: %d\n",
+                            (unsigned long long)seed, oi, bit, rc);
+            assert_int_equal(rc, 0);
+            accepted++;
+            rep_close(&b);
+            rep_open(&b, 0, 0xb2);
+        }
+        free(before);
+        free(after);
+    }
+    assert_true(rejected > 0);
+    /* b still accepts the good batch afterwards */
+    sync_ops(a.s, b.s);
+    rep *h[1] = {&a};
+    sync_chunks(b.s, h, 1);
+    assert_same_dump(a.s, b.s);
+    free(full);
+    free(bad);
+    rep_close(&a);
+    rep_close(&b);
+}
+
+/* Replaces every occurrence of pat (length-preserving) in buf. */
+static int patch(uint8_t *buf, size_t n, const char *pat, const char *with,
+                 size_t len)
+{
+    int hits = 0;
+    for (size_t i = 0; i + len <= n; i++)
+        if (!memcmp(buf + i, pat, len)) {
+            memcpy(buf + i, with, len);
+            hits++;
+        }
+    return hits;
+}
+
+static void test_remote_bad_names(void **state)
+{
+    (void)state;
+    rep a, b;
+    rep_open(&a, 1, 0xa1);
+    rep_open(&b, 0, 0xb2);
+    sync_ops(a.s, b.s);
+    mkfile(a.s, MFS_ROOT_INO, "QqZzQq");
+    mfs_attr at;
+    assert_int_equal(mfs_store_symlink(a.s, MFS_ROOT_INO, "lnk", "TtXxTt", 0, 0, &at), 0);
+    assert_int_equal(mfs_store_setxattr(a.s, at.ino, "user.KkYyKk", "v", 1, 0), 0);
+    mkfile(a.s, MFS_ROOT_INO, "@@");
+    uint8_t *full = malloc(BATCH_CAP), *bad = malloc(BATCH_CAP);
+    ssize_t n = batch_for(a.s, b.s, full, BATCH_CAP);
+    assert_true(n > 0);
+    struct {
+        const char *pat, *with;
+        size_t len;
+        const char *what;
+    } cases[] = {
+        {"QqZzQq", "Qq/zQq", 6, "entry name with '/'"},
+        {"QqZzQq", "Qq\0zQq", 6, "entry name with NUL"},
+        {"@@", "..", 2, "entry name '..'"},
+        {"@@", "/.", 2, "entry name '/.'"},
+        {"@@", "\0\0", 2, "entry name of NULs"},
+        {"TtXxTt", "Tt\0xTt", 6, "symlink target with NUL"},
+        {"user.KkYyKk", "user.K\0YyKk", 11, "xattr name with NUL"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memcpy(bad, full, (size_t)n);
+        int hits = patch(bad, (size_t)n, cases[i].pat, cases[i].with, cases[i].len);
+        assert_true(hits >= 1);
+        expect_rejected(&b, bad, (size_t)n, cases[i].what, i);
+    }
+    /* The unpatched batch applies. */
+    mfs_apply_result res;
+    assert_int_equal(mfs_store_apply(b.s, full, (size_t)n, &res), 0);
+    assert_same_dump(a.s, b.s);
+    free(full);
+    free(bad);
+    rep_close(&a);
+    rep_close(&b);
+}
+
+static void test_future_stamps(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    a.clk.ms = b.clk.ms + 10 * 60 * 1000; /* A is 10 minutes ahead */
+    uint64_t f = mkfile(a.s, MFS_ROOT_INO, "future");
+    put_pub(a.s, f, "from the future");
+    char *bd0 = dump(b.s);
+    mfs_vv v0;
+    assert_int_equal(mfs_store_vv(b.s, &v0), 0);
+    uint8_t *buf = malloc(BATCH_CAP);
+    ssize_t n = batch_for(a.s, b.s, buf, BATCH_CAP);
+    assert_true(n > 0);
+    mfs_apply_result res = {0};
+    assert_int_equal(mfs_store_apply(b.s, buf, (size_t)n, &res), 0);
+    assert_true(res.deferred > 0);
+    assert_int_equal(res.applied, 0);
+    char *bd1 = dump(b.s);
+    assert_string_equal(bd0, bd1);
+    mfs_vv v1;
+    assert_int_equal(mfs_store_vv(b.s, &v1), 0);
+    assert_int_equal(mfs_vv_missing(&v1, &v0), 0);
+    assert_int_equal(mfs_vv_missing(&v0, &v1), 0);
+    /* B's own clock was not dragged forward by the refused stamps */
+    uint64_t g = mkfile(b.s, MFS_ROOT_INO, "local");
+    put_pub(b.s, g, "now");
+    mfs_file_info fi;
+    assert_int_equal(mfs_store_file_info(b.s, g, &fi, NULL, 0), 0);
+    assert_true(fi.version.hlc >> 16 == b.clk.ms);
+    /* still too far: 61 s short of A's stamps */
+    b.clk.ms = a.clk.ms - 61000;
+    n = batch_for(a.s, b.s, buf, BATCH_CAP);
+    assert_int_equal(mfs_store_apply(b.s, buf, (size_t)n, &res), 0);
+    assert_true(res.deferred > 0);
+    assert_int_equal(res.applied, 0);
+    mfs_attr at;
+    assert_int_equal(mfs_store_lookup(b.s, MFS_ROOT_INO, "future", &at), -ENOENT);
+    /* within the 60 s bound now */
+    b.clk.ms = a.clk.ms - 59000;
+    n = batch_for(a.s, b.s, buf, BATCH_CAP);
+    assert_int_equal(mfs_store_apply(b.s, buf, (size_t)n, &res), 0);
+    assert_true(res.applied > 0);
+    assert_int_equal(res.deferred, 0);
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    assert_string_equal(content(b.s, ino_of(b.s, MFS_ROOT_INO, "future")),
+                        "from the future");
+    free(bd0);
+    free(bd1);
+    mfs_vv_free(&v0);
+    mfs_vv_free(&v1);
+    free(buf);
+    rep_close(&a);
+    rep_close(&b);
+}
+
+/* Finds names in dir starting with prefix and containing ".conflict-". */
+static size_t conflicts_in(mfs_store *s, uint64_t dir, const char *stem,
+                           names *out)
+{
+    names *l = list(s, dir);
+    out->n = 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (!strncmp(l->v[i], stem, strlen(stem)) && strstr(l->v[i], ".conflict-")) {
+            snprintf(out->v[out->n], sizeof(out->v[0]), "%s", l->v[i]);
+            out->ino[out->n++] = l->ino[i];
+        }
+    free(l);
+    return out->n;
+}
+
+typedef struct pathlist {
+    int n;
+    char p[16][512];
+} pathlist;
+
+static void on_conflict(void *arg, const char *path)
+{
+    pathlist *l = arg;
+    if (l->n < 16)
+        snprintf(l->p[l->n], sizeof(l->p[0]), "%s", path);
+    l->n++;
+}
+
+static void test_conflict_concurrent_edit(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    uint64_t fa = mkfile(a.s, MFS_ROOT_INO, "doc.txt");
+    put_pub(a.s, fa, "base");
+    sync_pair(&a, &b);
+    uint64_t fb = ino_of(b.s, MFS_ROOT_INO, "doc.txt");
+    assert_string_equal(content(b.s, fb), "base");
+    /* both edit without seeing the other */
+    a.clk.ms = T0 + 3000;
+    b.clk.ms = T0 + 7000;
+    put_pub(a.s, fa, "edit from A");
+    put_pub(b.s, fb, "edit from B");
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    char ca[256], cb[256];
+    mfs_conflict_name(ca, sizeof(ca), "doc.txt", a.node, T0 + 3000);
+    mfs_conflict_name(cb, sizeof(cb), "doc.txt", b.node, T0 + 7000);
+    rep *rs[2] = {&a, &b};
+    for (int i = 0; i < 2; i++) {
+        mfs_store *s = rs[i]->s;
+        names cf;
+        size_t nc = conflicts_in(s, MFS_ROOT_INO, "doc", &cf);
+        if (nc != 1) {
+            names *l = list(s, MFS_ROOT_INO);
+            for (size_t j = 0; j < l->n; j++)
+                print_error("replica %d: /%s\n", i, l->v[j]);
+            free(l);
+        }
+        assert_int_equal(nc, 1);
+        const char *main_txt = content(s, ino_of(s, MFS_ROOT_INO, "doc.txt"));
+        const char *copy_txt = content(s, cf.ino[0]);
+        if (!strcmp(main_txt, "edit from A")) {
+            assert_string_equal(copy_txt, "edit from B");
+            assert_string_equal(cf.v[0], cb);
+        } else {
+            assert_string_equal(main_txt, "edit from B");
+            assert_string_equal(copy_txt, "edit from A");
+            if (strcmp(cf.v[0], ca))
+                print_error("conflict copy named '%s', want '%s'\n", cf.v[0], ca);
+            assert_string_equal(cf.v[0], ca);
+        }
+        mfs_file_info fi;
+        assert_int_equal(mfs_store_file_info(s, ino_of(s, MFS_ROOT_INO, "doc.txt"), &fi, NULL, 0), 0);
+        assert_int_equal(fi.heads, 2);
+        mfs_store_stats st;
+        assert_int_equal(mfs_store_stats_get(s, &st), 0);
+        assert_int_equal(st.conflicts, 1);
+        pathlist pl = {0};
+        int rc = mfs_store_conflicts(s, on_conflict, &pl, 16);
+        assert_true(rc == 0 || rc == 1); /* 0 per the convention, or a count */
+        assert_int_equal(pl.n, 1);
+        assert_non_null(strstr(pl.p[0], cf.v[0]));
+    }
+    /* Editing the main name again (on either side) is not a resolution:
+     * the loser's copy must stay (P7, no silent loss). */
+    names before;
+    conflicts_in(a.s, MFS_ROOT_INO, "doc", &before);
+    char copy_name[MFS_NAME_MAX + 1];
+    snprintf(copy_name, sizeof(copy_name), "%s", before.v[0]);
+    char copy_txt[64];
+    snprintf(copy_txt, sizeof(copy_txt), "%s", content(a.s, before.ino[0]));
+    a.clk.ms += 1000;
+    put_pub(a.s, ino_of(a.s, MFS_ROOT_INO, "doc.txt"), "A edits again");
+    b.clk.ms += 2000;
+    put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "doc.txt"), "B edits again");
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    for (int i = 0; i < 2; i++) {
+        mfs_attr at;
+        int rc = mfs_store_lookup(rs[i]->s, MFS_ROOT_INO, copy_name, &at);
+        if (rc)
+            print_error("replica %d: conflict copy %s vanished after the main "
+                        "file was edited again (%d)\n", i, copy_name, rc);
+        assert_int_equal(rc, 0);
+        assert_string_equal(content(rs[i]->s, at.ino), copy_txt);
+    }
+    /* the new concurrent pair is a second conflict: 2 copies now */
+    for (int i = 0; i < 2; i++) {
+        names c3;
+        assert_int_equal(conflicts_in(rs[i]->s, MFS_ROOT_INO, "doc", &c3), 2);
+    }
+
+    /* resolving: A deletes the conflict copies; gone on both, main stays */
+    names cf;
+    conflicts_in(a.s, MFS_ROOT_INO, "doc", &cf);
+    const char *winner = content(a.s, ino_of(a.s, MFS_ROOT_INO, "doc.txt"));
+    char keep[64];
+    snprintf(keep, sizeof(keep), "%s", winner);
+    for (size_t i = 0; i < cf.n; i++)
+        assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, cf.v[i]), 0);
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    for (int i = 0; i < 2; i++) {
+        names c2;
+        assert_int_equal(conflicts_in(rs[i]->s, MFS_ROOT_INO, "doc", &c2), 0);
+        assert_string_equal(content(rs[i]->s, ino_of(rs[i]->s, MFS_ROOT_INO, "doc.txt")), keep);
+        mfs_store_stats st;
+        assert_int_equal(mfs_store_stats_get(rs[i]->s, &st), 0);
+        assert_int_equal(st.conflicts, 0);
+    }
+    rep_close(&a);
+    rep_close(&b);
+}
+
+static void test_conflict_same_name_create(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    uint64_t da = mkdir_(a.s, MFS_ROOT_INO, "shared");
+    sync_pair(&a, &b);
+    uint64_t db = ino_of(b.s, MFS_ROOT_INO, "shared");
+    a.clk.ms += 1000;
+    b.clk.ms += 2000;
+    put_pub(a.s, mkfile(a.s, da, "new.txt"), "A's file");
+    put_pub(b.s, mkfile(b.s, db, "new.txt"), "B's file");
+    /* and two directories of the same name, each with a child */
+    mkfile(a.s, mkdir_(a.s, da, "dir"), "in-a");
+    mkfile(b.s, mkdir_(b.s, db, "dir"), "in-b");
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    rep *rs[2] = {&a, &b};
+    for (int i = 0; i < 2; i++) {
+        mfs_store *s = rs[i]->s;
+        uint64_t d = ino_of(s, MFS_ROOT_INO, "shared");
+        names *l = list(s, d);
+        int have_a = 0, have_b = 0, dirs = 0, in_a = 0, in_b = 0;
+        for (size_t j = 0; j < l->n; j++) {
+            mfs_attr at;
+            assert_int_equal(mfs_store_getattr(s, l->ino[j], &at), 0);
+            if (S_ISREG(at.mode)) {
+                const char *t = content(s, l->ino[j]);
+                have_a += !strcmp(t, "A's file");
+                have_b += !strcmp(t, "B's file");
+            } else if (S_ISDIR(at.mode)) {
+                dirs++;
+                mfs_attr x;
+                in_a += mfs_store_lookup(s, l->ino[j], "in-a", &x) == 0;
+                in_b += mfs_store_lookup(s, l->ino[j], "in-b", &x) == 0;
+            }
+        }
+        if (have_a != 1 || have_b != 1 || in_a != 1 || in_b != 1)
+            for (size_t j = 0; j < l->n; j++)
+                print_error("replica %d: shared/%s\n", i, l->v[j]);
+        assert_int_equal(have_a, 1);
+        assert_int_equal(have_b, 1);
+        assert_int_equal(in_a, 1);
+        assert_int_equal(in_b, 1);
+        assert_true(dirs == 1 || dirs == 2); /* merged or side by side */
+        mfs_attr x;
+        assert_int_equal(mfs_store_lookup(s, d, "new.txt", &x), 0);
+        free(l);
+    }
+    rep_close(&a);
+    rep_close(&b);
+}
+
+static void test_edit_vs_delete(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    uint64_t d = mkdir_(a.s, MFS_ROOT_INO, "d");
+    put_pub(a.s, mkfile(a.s, d, "e.txt"), "v1");
+    sync_pair(&a, &b);
+    /* A edits, B deletes without having seen the edit */
+    a.clk.ms += 1000;
+    b.clk.ms += 2000; /* the delete is even later */
+    put_pub(a.s, ino_of(a.s, d, "e.txt"), "v2 from A");
+    uint64_t bd = ino_of(b.s, MFS_ROOT_INO, "d");
+    assert_int_equal(mfs_store_unlink(b.s, bd, "e.txt"), 0);
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    rep *rs[2] = {&a, &b};
+    for (int i = 0; i < 2; i++) {
+        mfs_store *s = rs[i]->s;
+        uint64_t dd = ino_of(s, MFS_ROOT_INO, "d");
+        mfs_attr at;
+        int rc = mfs_store_lookup(s, dd, "e.txt", &at);
+        if (rc)
+            print_error("replica %d: edited file not back after a concurrent "
+                        "delete (%d)\n", i, rc);
+        assert_int_equal(rc, 0);
+        assert_string_equal(content(s, at.ino), "v2 from A");
+    }
+    /* Now B, having seen v2, deletes again: that sticks. */
+    b.clk.ms += 1000;
+    assert_int_equal(mfs_store_unlink(b.s, ino_of(b.s, MFS_ROOT_INO, "d"), "e.txt"), 0);
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    for (int i = 0; i < 2; i++) {
+        mfs_attr at;
+        assert_int_equal(mfs_store_lookup(rs[i]->s, ino_of(rs[i]->s, MFS_ROOT_INO, "d"),
+                                          "e.txt", &at), -ENOENT);
+        names *l = list(rs[i]->s, ino_of(rs[i]->s, MFS_ROOT_INO, "lost+found"));
+        assert_int_equal(l->n, 0);
+        free(l);
+    }
+    rep_close(&a);
+    rep_close(&b);
+}
+
+static void test_edit_vs_delete_dir(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    uint64_t d = mkdir_(a.s, MFS_ROOT_INO, "d");
+    put_pub(a.s, mkfile(a.s, d, "e.txt"), "v1");
+    sync_pair(&a, &b);
+    a.clk.ms += 1000;
+    b.clk.ms += 2000;
+    put_pub(a.s, ino_of(a.s, d, "e.txt"), "v2 from A");
+    uint64_t bd = ino_of(b.s, MFS_ROOT_INO, "d");
+    assert_int_equal(mfs_store_unlink(b.s, bd, "e.txt"), 0);
+    assert_int_equal(mfs_store_rmdir(b.s, MFS_ROOT_INO, "d"), 0);
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    rep *rs[2] = {&a, &b};
+    for (int i = 0; i < 2; i++) {
+        mfs_store *s = rs[i]->s;
+        mfs_attr at;
+        uint64_t where;
+        if (mfs_store_lookup(s, MFS_ROOT_INO, "d", &at) == 0)
+            where = at.ino; /* the directory came back too */
+        else
+            where = ino_of(s, MFS_ROOT_INO, "lost+found");
+        int rc = mfs_store_lookup(s, where, "e.txt", &at);
+        if (rc) {
+            names *l = list(s, where);
+            print_error("replica %d: e.txt not in %s (%zu entries)\n", i,
+                        where == ino_of(s, MFS_ROOT_INO, "lost+found") ? "lost+found" : "d",
+                        l->n);
+            for (size_t j = 0; j < l->n; j++)
+                print_error("  %s\n", l->v[j]);
+            free(l);
+        }
+        assert_int_equal(rc, 0);
+        assert_string_equal(content(s, at.ino), "v2 from A");
+    }
+    rep_close(&a);
+    rep_close(&b);
+}
+
+/* Depth-first walk; fails on a directory seen twice (cycle or duplicate). */
+typedef struct walk {
+    uint64_t seen[1024];
+    size_t nseen;
+    size_t entries;
+} walk;
+
+static void walk_dir(mfs_store *s, uint64_t dir, walk *w, int depth)
+{
+    assert_true(depth < 64);
+    for (size_t i = 0; i < w->nseen; i++)
+        if (w->seen[i] == dir)
+            fail_msg("directory ino %llu reached twice", (unsigned long long)dir);
+    assert_true(w->nseen < 1024);
+    w->seen[w->nseen++] = dir;
+    names *l = list(s, dir);
+    for (size_t i = 0; i < l->n; i++) {
+        w->entries++;
+        mfs_attr at;
+        assert_int_equal(mfs_store_getattr(s, l->ino[i], &at), 0);
+        if (S_ISDIR(at.mode)) {
+            uint64_t p;
+            assert_int_equal(mfs_store_parent(s, l->ino[i], &p), 0);
+            assert_int_equal(p, dir);
+            walk_dir(s, l->ino[i], w, depth + 1);
+        }
+    }
+    free(l);
+}
+
+static void test_rename_cycle(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    mkdir_(a.s, MFS_ROOT_INO, "x");
+    mkdir_(a.s, MFS_ROOT_INO, "y");
+    mkfile(a.s, ino_of(a.s, MFS_ROOT_INO, "x"), "fx");
+    mkfile(a.s, ino_of(a.s, MFS_ROOT_INO, "y"), "fy");
+    sync_pair(&a, &b);
+    a.clk.ms += 1000;
+    b.clk.ms += 2000;
+    assert_int_equal(mfs_store_rename(a.s, MFS_ROOT_INO, "x",
+                                      ino_of(a.s, MFS_ROOT_INO, "y"), "x", 0), 0);
+    assert_int_equal(mfs_store_rename(b.s, MFS_ROOT_INO, "y",
+                                      ino_of(b.s, MFS_ROOT_INO, "x"), "y", 0), 0);
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    rep *rs[2] = {&a, &b};
+    for (int i = 0; i < 2; i++) {
+        mfs_store *s = rs[i]->s;
+        walk w = {0};
+        walk_dir(s, MFS_ROOT_INO, &w, 0);
+        /* root: lost+found, one of x/y; inside: the other, fx, fy */
+        assert_int_equal(w.entries, 5);
+        mfs_attr at;
+        int x_top = mfs_store_lookup(s, MFS_ROOT_INO, "x", &at) == 0;
+        int y_top = mfs_store_lookup(s, MFS_ROOT_INO, "y", &at) == 0;
+        assert_int_equal(x_top + y_top, 1);
+        /* the later move (B's: y into x) loses: A's wins */
+        assert_true(y_top);
+        uint64_t y = ino_of(s, MFS_ROOT_INO, "y");
+        uint64_t x = ino_of(s, y, "x");
+        ino_of(s, x, "fx");
+        ino_of(s, y, "fy");
+    }
+    /* concurrent moves of one file: one location on both, the later wins */
+    mkdir_(a.s, MFS_ROOT_INO, "d1");
+    mkdir_(a.s, MFS_ROOT_INO, "d2");
+    mkfile(a.s, MFS_ROOT_INO, "f");
+    sync_pair(&a, &b);
+    a.clk.ms += 5000;
+    b.clk.ms += 6000;
+    assert_int_equal(mfs_store_rename(a.s, MFS_ROOT_INO, "f",
+                                      ino_of(a.s, MFS_ROOT_INO, "d1"), "f", 0), 0);
+    assert_int_equal(mfs_store_rename(b.s, MFS_ROOT_INO, "f",
+                                      ino_of(b.s, MFS_ROOT_INO, "d2"), "g", 0), 0);
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    for (int i = 0; i < 2; i++) {
+        mfs_store *s = rs[i]->s;
+        mfs_attr at;
+        assert_int_equal(mfs_store_lookup(s, ino_of(s, MFS_ROOT_INO, "d1"), "f", &at), -ENOENT);
+        assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "f", &at), -ENOENT);
+        assert_int_equal(mfs_store_lookup(s, ino_of(s, MFS_ROOT_INO, "d2"), "g", &at), 0);
+        assert_int_equal(at.nlink, 1);
+    }
+    rep_close(&a);
+    rep_close(&b);
+}
+
+static void test_unlinked_temp_never_replicates(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    uint64_t t = mkfile(a.s, MFS_ROOT_INO, ".tmp-save");
+    static uint8_t blk[MFS_CHUNK_SIZE];
+    memset(blk, 'T', sizeof(blk));
+    assert_int_equal(mfs_store_write(a.s, t, 0, blk, sizeof(blk)), (ssize_t)sizeof(blk));
+    assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, ".tmp-save"), 0);
+    assert_int_equal(mfs_store_publish(a.s, t), 0);
+    /* still readable through the open handle (store.h: until forget) */
+    char c;
+    assert_int_equal(mfs_store_read(a.s, t, 100, &c, 1), 1);
+    assert_int_equal(c, 'T');
+    mfs_store_forget(a.s, t);
+    mfs_store_stats st;
+    assert_int_equal(mfs_store_stats_get(a.s, &st), 0);
+    if (st.dirty_files)
+        print_error("unlinked file published and forgotten: dirty_files %llu\n",
+                    (unsigned long long)st.dirty_files);
+    assert_int_equal(st.dirty_files, 0);
+    assert_int_equal(mfs_store_publish_all(a.s, 0), 0);
+    sync_ops(a.s, b.s);
+    uint8_t h[MFS_HASH_LEN];
+    assert_int_equal(mfs_store_chunks_wanted(b.s, h, 1), 0);
+    assert_same_dump(a.s, b.s);
+    /* an editor's atomic save: write temp, rename over the target */
+    uint64_t doc = mkfile(a.s, MFS_ROOT_INO, "doc");
+    put_pub(a.s, doc, "old");
+    sync_pair(&a, &b);
+    uint64_t tmp = mkfile(a.s, MFS_ROOT_INO, "doc.swp");
+    assert_int_equal(mfs_store_write(a.s, tmp, 0, "new", 3), 3);
+    assert_int_equal(mfs_store_fsync(a.s, tmp), 0);
+    assert_int_equal(mfs_store_rename(a.s, MFS_ROOT_INO, "doc.swp", MFS_ROOT_INO, "doc", 0), 0);
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    assert_string_equal(content(b.s, ino_of(b.s, MFS_ROOT_INO, "doc")), "new");
+    names cf;
+    assert_int_equal(conflicts_in(b.s, MFS_ROOT_INO, "doc", &cf), 0);
+    rep_close(&a);
+    rep_close(&b);
+}
+
+static void test_attr_xattr_lww(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    uint64_t fa = mkfile(a.s, MFS_ROOT_INO, "f");
+    sync_pair(&a, &b);
+    uint64_t fb = ino_of(b.s, MFS_ROOT_INO, "f");
+    a.clk.ms += 1000;
+    b.clk.ms += 2000; /* B's changes are later */
+    mfs_setattr sa = {.mask = MFS_SET_MODE, .mode = 0600};
+    mfs_attr at;
+    assert_int_equal(mfs_store_setattr(a.s, fa, &sa, &at), 0);
+    sa.mode = 0640;
+    assert_int_equal(mfs_store_setattr(b.s, fb, &sa, &at), 0);
+    sa.mask = MFS_SET_UID; /* only A touches uid */
+    sa.uid = 555;
+    assert_int_equal(mfs_store_setattr(a.s, fa, &sa, &at), 0);
+    assert_int_equal(mfs_store_setxattr(a.s, fa, "user.x", "A", 1, 0), 0);
+    assert_int_equal(mfs_store_setxattr(b.s, fb, "user.x", "B", 1, 0), 0);
+    assert_int_equal(mfs_store_setxattr(a.s, fa, "user.only-a", "1", 1, 0), 0);
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    assert_int_equal(mfs_store_getattr(a.s, fa, &at), 0);
+    assert_int_equal(at.mode, S_IFREG | 0640);
+    assert_int_equal(at.uid, 555); /* per-field registers */
+    char v[4];
+    assert_int_equal(mfs_store_getxattr(a.s, fa, "user.x", v, sizeof(v)), 1);
+    assert_int_equal(v[0], 'B');
+    assert_int_equal(mfs_store_getxattr(b.s, fb, "user.only-a", v, sizeof(v)), 1);
+    /* a later remove wins over an earlier set */
+    b.clk.ms += 1000;
+    assert_int_equal(mfs_store_removexattr(b.s, fb, "user.only-a"), 0);
+    sync_pair(&a, &b);
+    assert_int_equal(mfs_store_getxattr(a.s, fa, "user.only-a", v, sizeof(v)), -ENODATA);
+    assert_same_dump(a.s, b.s);
+    rep_close(&a);
+    rep_close(&b);
+}
+
+/* Applying remote ops must grow the map like local writes do. */
+static void test_apply_grows_map(void **state)
+{
+    (void)state;
+    rep a, b;
+    rep_open(&a, 1, 0xa1);
+    /* b: a joining replica with a 1 MiB map */
+    memset(&b, 0, sizeof(b));
+    reg(&b, 1);
+    b.dir = mfs_test_mkdtemp("rep");
+    b.clk.ms = T0;
+    mfs_store_config cfg;
+    mfs_store_config_default(&cfg);
+    cfg.clock_ms = tclock_fn;
+    cfg.clock_arg = &b.clk;
+    cfg.map_size = 1 << 20;
+    assert_int_equal(mfs_store_open(&b.s, b.dir, &cfg, MFS_STORE_CREATE), 0);
+    b.node = mfs_store_node_id(b.s);
+    assert_int_equal(mfs_store_group_begin(a.s), 0);
+    static uint8_t blk[8192];
+    for (int d = 0; d < 20; d++) {
+        char n[32];
+        snprintf(n, sizeof(n), "dir%02d", d);
+        uint64_t dir = mkdir_(a.s, MFS_ROOT_INO, n);
+        for (int f = 0; f < 100; f++) {
+            snprintf(n, sizeof(n), "file%03d", f);
+            uint64_t ino = mkfile(a.s, dir, n);
+            memset(blk, d * 100 + f, sizeof(blk));
+            blk[0] = (uint8_t)d;
+            blk[1] = (uint8_t)f;
+            assert_int_equal(mfs_store_write(a.s, ino, 0, blk, sizeof(blk)),
+                             (ssize_t)sizeof(blk));
+            assert_int_equal(mfs_store_publish(a.s, ino), 0);
+        }
+    }
+    assert_int_equal(mfs_store_group_end(a.s), 0);
+    /* ops in 64 KiB batches, then ~16 MiB of chunks */
+    uint8_t *buf = malloc(65536);
+    for (int guard = 0; guard < 100000; guard++) {
+        ssize_t n = batch_for(a.s, b.s, buf, 65536);
+        if (n == 0)
+            break;
+        int rc = mfs_store_apply(b.s, buf, (size_t)n, NULL);
+        if (rc)
+            print_error("apply into a 1 MiB map: %d\n", rc);
+        assert_int_equal(rc, 0);
+    }
+    free(buf);
+    rep *h[1] = {&a};
+    sync_chunks(b.s, h, 1);
+    uint8_t want[MFS_HASH_LEN];
+    assert_int_equal(mfs_store_chunks_wanted(b.s, want, 1), 0);
+    assert_same_dump(a.s, b.s);
+    rep_close(&a);
+    rep_close(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_replicate_basic, teardown),
+        cmocka_unit_test_teardown(test_join_gets_lostfound, teardown),
+        cmocka_unit_test_teardown(test_small_batches, teardown),
+        cmocka_unit_test_teardown(test_idempotent_any_order, teardown),
+        cmocka_unit_test_teardown(test_malformed, teardown),
+        cmocka_unit_test_teardown(test_remote_bad_names, teardown),
+        cmocka_unit_test_teardown(test_future_stamps, teardown),
+        cmocka_unit_test_teardown(test_conflict_concurrent_edit, teardown),
+        cmocka_unit_test_teardown(test_conflict_same_name_create, teardown),
+        cmocka_unit_test_teardown(test_edit_vs_delete, teardown),
+        cmocka_unit_test_teardown(test_edit_vs_delete_dir, teardown),
+        cmocka_unit_test_teardown(test_rename_cycle, teardown),
+        cmocka_unit_test_teardown(test_unlinked_temp_never_replicates, teardown),
+        cmocka_unit_test_teardown(test_attr_xattr_lww, teardown),
+        cmocka_unit_test_teardown(test_apply_grows_map, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
