@@ -486,7 +486,7 @@ int dinfo_get(mfs_store *s, MDB_txn *txn, mfs_id id, dinfo_rec *out)
     return r.err ? -EIO : 0;
 }
 
-static int dinfo_put(wtx *w, mfs_id id, const dinfo_rec *d)
+int dinfo_put(wtx *w, mfs_id id, const dinfo_rec *d)
 {
     uint8_t buf[64], k[16];
     mfs_wbuf wb;

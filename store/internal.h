@@ -332,6 +332,7 @@ typedef struct dinfo_rec {
     uint64_t trunc; /* blocks at or past this offset no longer come from base */
 } dinfo_rec;
 int dinfo_get(mfs_store *s, MDB_txn *txn, mfs_id id, dinfo_rec *out);
+int dinfo_put(wtx *w, mfs_id id, const dinfo_rec *d);
 /* Copies up to max chunk hashes of a version; *nchunks gets the count. */
 int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id,
                            mfs_stamp ver, uint8_t *out, size_t max,

@@ -129,21 +129,10 @@ static int dir_lookup_of(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_id *dir)
 /* A directory that can take lookups and new entries. */
 static int dir_of(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_id *dir)
 {
-    objkey k;
-    int rc = resolve(s, txn, ino, &k, dir);
-    if (rc)
+    int rc = dir_lookup_of(s, txn, ino, dir);
+    if (rc || id_eq(*dir, MFS_ID_ROOT))
         return rc;
-    if (k.b[0] != OBJ_INODE)
-        return -ENOTDIR;
-    inode_rec in;
-    rc = inode_get(s, txn, *dir, &in);
-    if (rc)
-        return rc;
-    if (in.type != S_IFDIR)
-        return -ENOTDIR;
-    if (!id_eq(*dir, MFS_ID_ROOT) && !view_primary(s, txn, *dir, NULL, NULL, NULL))
-        return 0;
-    return id_eq(*dir, MFS_ID_ROOT) ? 0 : -ENOENT; /* deleted directory */
+    return view_primary(s, txn, *dir, NULL, NULL, NULL) ? -ENOENT : 0;
 }
 
 int mfs_store_lookup(mfs_store *s, uint64_t parent, const char *name,
@@ -830,21 +819,10 @@ static int tx_setattr(wtx *w, void *arg)
         /* unpublished content carries its times into the next version */
         dinfo_rec d;
         if (in.type == S_IFREG && dinfo_get(w->s, w->txn, id, &d) == 0) {
-            uint8_t k[16];
-            id_put(k, id);
             if (op.mask & MFS_SET_MTIME)
                 d.mtime = op.mtime;
             d.ctime = op.ctime;
-            uint8_t buf[64];
-            mfs_wbuf wb;
-            mfs_wbuf_init(&wb, buf, sizeof(buf));
-            mfs_put_u64(&wb, d.size);
-            mfs_put_u64(&wb, (uint64_t)d.mtime);
-            mfs_put_u64(&wb, (uint64_t)d.ctime);
-            mfs_put_u64(&wb, d.since_ms);
-            mfs_wput_stamp(&wb, d.base);
-            mfs_put_u64(&wb, d.trunc);
-            tput(w, DB_DINFO, k, 16, buf, wb.len);
+            dinfo_put(w, id, &d);
         }
         op_local(w, &op);
     }
@@ -1045,19 +1023,8 @@ static int tx_write(wtx *w, void *arg)
     dinfo_rec d;
     if (!(a->flags & MFS_WRITE_KEEP_TIMES) &&
         dinfo_get(w->s, w->txn, id, &d) == 0) {
-        int64_t now = now_ns(w->s);
-        d.mtime = d.ctime = now;
-        uint8_t k[16], buf[64];
-        id_put(k, id);
-        mfs_wbuf wb;
-        mfs_wbuf_init(&wb, buf, sizeof(buf));
-        mfs_put_u64(&wb, d.size);
-        mfs_put_u64(&wb, (uint64_t)d.mtime);
-        mfs_put_u64(&wb, (uint64_t)d.ctime);
-        mfs_put_u64(&wb, d.since_ms);
-        mfs_wput_stamp(&wb, d.base);
-        mfs_put_u64(&wb, d.trunc);
-        tput(w, DB_DINFO, k, 16, buf, wb.len);
+        d.mtime = d.ctime = now_ns(w->s);
+        dinfo_put(w, id, &d);
     }
     a->ret = (ssize_t)a->len;
     return w->err;
