@@ -41,5 +41,9 @@ for n in a b c; do
 done
 # the loss was real: peers measured it
 grep -q "loss_in=0.[1-4]" "$DIR/a.log" || { echo "no loss measured?"; rc=1; }
-[ $rc = 0 ] && echo "PASS: exactly-once over 30% loss on real sockets"
+if [ $rc = 0 ]; then
+    echo "PASS: exactly-once over 30% loss on real sockets"
+else
+    for n in a b c; do echo "== full log of node $n"; cat "$DIR/$n.log"; done
+fi
 exit $rc

@@ -1,0 +1,1520 @@
+/*
+ * core.c - the transport state machine (see core.h and docs/WIRE.md).
+ *
+ * Per peer it keeps: membership (state, epoch, address validation), the
+ * send side (message table, retransmit queues, sent-packet ring, RTT,
+ * congestion window) and the receive side (replay windows, ack ranges,
+ * reassembly). It must never read a clock, touch a socket, parse or
+ * allocate anything for a datagram before it authenticated, change any
+ * state for a datagram it drops, or send more to an unvalidated address
+ * than that address sent us.
+ */
+#include "core.h"
+
+#include "log.h"
+#include "replay.h"
+#include "rtt.h"
+#include "wire.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MSG_WIN 4096u          /* message ids in flight per peer */
+#define URGENT_IDS 256u        /* ids only urgent messages may use */
+#define SENT_RING 4096u        /* sent-packet records per peer */
+#define MAX_REFS 8             /* DATA frames per packet */
+#define RX_RANGES 32           /* received packet ranges kept for acks */
+#define ACK_RANGES_WITH_DATA 8
+#define HELLO_PAD 400          /* anonymous hellos are padded to this */
+#define PKT_THRESH 3
+#define GRANULARITY_US 1000
+#define MEMBERS_EVERY_US 1000000
+
+typedef struct omsg {
+    uint64_t id;
+    uint8_t mtype, chan, queued;
+    uint32_t len, nfrag, next_frag, acked_n;
+    uint64_t *acked;           /* bitmap of acked fragments */
+    uint8_t *data;
+    struct omsg *next;         /* backlog / new-data queue link */
+} omsg;
+
+typedef struct imsg {
+    uint64_t id;
+    uint8_t mtype;
+    uint32_t len, nfrag, got;
+    uint64_t *have;
+    uint8_t *data;
+    struct imsg *next;
+} imsg;
+
+typedef struct fref {
+    uint64_t msg;
+    uint32_t frag;
+} fref;
+
+typedef struct sent_pkt {
+    uint64_t pn, t;
+    uint16_t size;
+    uint8_t in_flight, nref;
+    fref ref[MAX_REFS];
+} sent_pkt;
+
+typedef struct refq {          /* growable FIFO of fragment refs */
+    fref *v;
+    size_t head, n, cap;
+} refq;
+
+typedef struct mqueue {
+    omsg *head, *tail;
+} mqueue;
+
+typedef struct peer {
+    uint64_t id, epoch;
+    mfs_addr addr;
+    int state, addr_ok, announced;
+    uint64_t unval_in, unval_out;  /* bytes, while !addr_ok */
+    uint64_t val_pn;               /* first pn sent to the current addr */
+    uint32_t val_t;                /* first hb time sent to current addr */
+    int val_t_set;
+    uint64_t created, last_rx, last_tx, last_hb_tx, next_members;
+    int members_due;
+    uint32_t hb_echo, hb_echo_rx_t; /* peer's last hb t and when we got it */
+    int hb_echo_set;
+
+    /* send side */
+    uint64_t next_pn, anon_pn, next_id, base;
+    omsg *slot[MSG_WIN];
+    mqueue backlog[2], newq[2];
+    refq retx[2];
+    uint64_t inflight_msg_bytes[2];
+    uint64_t queued_bytes;
+    sent_pkt *ring;
+    uint64_t sent_lo, largest_acked, last_elicit_t;
+    int largest_acked_set;
+    uint64_t bytes_in_flight, cwnd, ss, cc_hold_pn;
+    unsigned pto_count, probes;
+    uint64_t loss_time;
+    mfs_rtt rtt;
+    double loss_ewma;
+
+    /* receive side */
+    mfs_replay win, win_anon;
+    uint64_t rlo[RX_RANGES], rhi[RX_RANGES];
+    int rnr;
+    uint64_t rx_largest_t, rx_first_pn, rx_pkts;
+    unsigned ack_pending;
+    uint64_t ack_deadline;
+    uint64_t rx_floor;
+    int floor_set;
+    uint64_t done[MSG_WIN / 64];
+    imsg *partial;
+    uint64_t rx_bytes;
+
+    mfs_peer_stat st;
+} peer;
+
+struct mfs_sync_core {
+    mfs_sync_config cfg;
+    struct mfs_mesh_key key;
+    uint32_t mesh_tag;
+    uint64_t self, epoch, now, rng;
+    peer **peers;
+    size_t npeers;
+    double tokens;
+    uint64_t tokens_t;
+    uint64_t gdrops[MFS_DROP__COUNT];
+    uint64_t mem;
+};
+
+static const char *const drop_names[MFS_DROP__COUNT] = {
+    "size", "version", "mesh", "dst", "rate", "auth",
+    "replay", "epoch", "malformed", "flow", "peers",
+};
+
+const char *mfs_sync_drop_name(int r)
+{
+    return (r >= 0 && r < MFS_DROP__COUNT) ? drop_names[r] : "?";
+}
+
+const char *mfs_sync_state_name(int s)
+{
+    return s == MFS_PEER_ALIVE ? "alive" : s == MFS_PEER_SUSPECT ? "suspect"
+                                                                 : "dead";
+}
+
+void mfs_sync_config_default(mfs_sync_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->max_msg = 16u << 20;
+    cfg->max_queue = 64ull << 20;
+    cfg->window_bulk = 4u << 20;
+    cfg->window_urgent = 1u << 20;
+    cfg->suspect_ms = 1000;
+    cfg->dead_ms = 5000;
+    cfg->hb_ms = 400;
+    cfg->probe_ms = 1000;
+    cfg->max_ack_delay_us = 2000;
+    cfg->ack_every = 4;
+    cfg->initial_rtt_us = 100000;
+    cfg->max_cwnd_pkts = 1024;
+    cfg->cc_slack_us = 5000;
+    cfg->unknown_pps = 2000;
+    cfg->max_peers = 256;
+}
+
+/* ---- addresses ---- */
+
+const char *mfs_addr_str(const mfs_addr *a, char *buf, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const void *)&a->ss;
+        inet_ntop(AF_INET, &s->sin_addr, ip, sizeof(ip));
+        port = ntohs(s->sin_port);
+        snprintf(buf, cap, "%s:%u", ip, port);
+    } else if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const void *)&a->ss;
+        inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
+        port = ntohs(s->sin6_port);
+        snprintf(buf, cap, "[%s]:%u", ip, port);
+    } else {
+        snprintf(buf, cap, "?");
+    }
+    return buf;
+}
+
+int mfs_addr_eq(const mfs_addr *a, const mfs_addr *b)
+{
+    if (a->ss.ss_family != b->ss.ss_family)
+        return 0;
+    if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)&a->ss,
+                                 *y = (const void *)&b->ss;
+        return x->sin_port == y->sin_port &&
+               x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)&a->ss,
+                                  *y = (const void *)&b->ss;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+    }
+    return 0;
+}
+
+static int addr_to_entry(const mfs_addr *a, mfs_member_entry *e)
+{
+    memset(e->addr, 0, sizeof(e->addr));
+    if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const void *)&a->ss;
+        e->family = 4;
+        memcpy(e->addr, &s->sin_addr, 4);
+        e->port = ntohs(s->sin_port);
+        return 0;
+    }
+    if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const void *)&a->ss;
+        e->family = 6;
+        memcpy(e->addr, &s->sin6_addr, 16);
+        e->port = ntohs(s->sin6_port);
+        return 0;
+    }
+    return -EAFNOSUPPORT;
+}
+
+static void entry_to_addr(const mfs_member_entry *e, mfs_addr *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (e->family == 4) {
+        struct sockaddr_in *s = (void *)&a->ss;
+        s->sin_family = AF_INET;
+        memcpy(&s->sin_addr, e->addr, 4);
+        s->sin_port = htons(e->port);
+        a->len = sizeof(*s);
+    } else {
+        struct sockaddr_in6 *s = (void *)&a->ss;
+        s->sin6_family = AF_INET6;
+        memcpy(&s->sin6_addr, e->addr, 16);
+        s->sin6_port = htons(e->port);
+        a->len = sizeof(*s);
+    }
+}
+
+/* ---- small helpers ---- */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t min64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static void *xcalloc(mfs_sync_core *c, size_t n, size_t sz)
+{
+    void *p = calloc(n, sz);
+    if (p)
+        c->mem += n * sz;
+    return p;
+}
+
+static int refq_push(refq *q, fref r)
+{
+    if (q->n == q->cap) {
+        size_t ncap = q->cap ? q->cap * 2 : 64;
+        fref *v = malloc(ncap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        for (size_t i = 0; i < q->n; i++)
+            v[i] = q->v[(q->head + i) % q->cap];
+        free(q->v);
+        q->v = v;
+        q->cap = ncap;
+        q->head = 0;
+    }
+    q->v[(q->head + q->n) % q->cap] = r;
+    q->n++;
+    return 0;
+}
+
+static int refq_pop(refq *q, fref *r)
+{
+    if (!q->n)
+        return 0;
+    *r = q->v[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->n--;
+    return 1;
+}
+
+static void mq_push(mqueue *q, omsg *m)
+{
+    m->next = NULL;
+    if (q->tail)
+        q->tail->next = m;
+    else
+        q->head = m;
+    q->tail = m;
+}
+
+static omsg *mq_pop(mqueue *q)
+{
+    omsg *m = q->head;
+    if (m) {
+        q->head = m->next;
+        if (!q->head)
+            q->tail = NULL;
+        m->next = NULL;
+    }
+    return m;
+}
+
+static int bit_get(const uint64_t *b, uint64_t i)
+{
+    return (int)((b[i / 64] >> (i % 64)) & 1);
+}
+
+static void bit_set(uint64_t *b, uint64_t i)
+{
+    b[i / 64] |= 1ull << (i % 64);
+}
+
+static void bit_clr(uint64_t *b, uint64_t i)
+{
+    b[i / 64] &= ~(1ull << (i % 64));
+}
+
+/* ---- peers ---- */
+
+static peer *peer_by_id(const mfs_sync_core *c, uint64_t id)
+{
+    for (size_t i = 0; i < c->npeers; i++)
+        if (c->peers[i]->id == id)
+            return c->peers[i];
+    return NULL;
+}
+
+static peer *peer_by_addr(const mfs_sync_core *c, const mfs_addr *a)
+{
+    for (size_t i = 0; i < c->npeers; i++)
+        if (mfs_addr_eq(&c->peers[i]->addr, a))
+            return c->peers[i];
+    return NULL;
+}
+
+static void omsg_free(mfs_sync_core *c, omsg *m)
+{
+    c->mem -= m->len + ((m->nfrag + 63) / 64) * 8 + sizeof(*m);
+    free(m->acked);
+    free(m->data);
+    free(m);
+}
+
+static void imsg_free(mfs_sync_core *c, peer *p, imsg *m)
+{
+    uint64_t sz = m->len + ((m->nfrag + 63) / 64) * 8 + sizeof(*m);
+    c->mem -= sz;
+    p->rx_bytes -= m->len;
+    free(m->have);
+    free(m->data);
+    free(m);
+}
+
+static void cc_reset(mfs_sync_core *c, peer *p)
+{
+    p->cwnd = 32 * MFS_WIRE_MAX;
+    p->ss = 1;
+    p->bytes_in_flight = 0;
+    p->pto_count = 0;
+    p->probes = 0;
+    p->loss_time = 0;
+    p->largest_acked_set = 0;
+    p->sent_lo = p->next_pn;
+    p->cc_hold_pn = p->next_pn;
+    (void)c;
+}
+
+static peer *peer_new(mfs_sync_core *c, uint64_t id, const mfs_addr *a)
+{
+    if (c->npeers >= c->cfg.max_peers)
+        return NULL;
+    peer **v = realloc(c->peers, (c->npeers + 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    c->peers = v;
+    peer *p = xcalloc(c, 1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->ring = xcalloc(c, SENT_RING, sizeof(sent_pkt));
+    if (!p->ring) {
+        free(p);
+        return NULL;
+    }
+    p->id = id;
+    p->addr = *a;
+    p->created = p->last_rx = c->now;
+    p->next_members = 0;
+    mfs_replay_init(&p->win);
+    mfs_replay_init(&p->win_anon);
+    mfs_rtt_init(&p->rtt, c->cfg.initial_rtt_us);
+    cc_reset(c, p);
+    c->peers[c->npeers++] = p;
+    return p;
+}
+
+static void peer_event(mfs_sync_core *c, peer *p)
+{
+    if (c->cfg.on_peer && p->id)
+        c->cfg.on_peer(c->cfg.arg, p->id, p->state, p->epoch);
+}
+
+/* Drops every message queued to p (peer declared dead). */
+static void drop_outbound(mfs_sync_core *c, peer *p)
+{
+    for (int ch = 0; ch < 2; ch++) {
+        omsg *m;
+        while ((m = mq_pop(&p->backlog[ch]))) {
+            p->st.msgs_dropped++;
+            omsg_free(c, m);
+        }
+        p->newq[ch].head = p->newq[ch].tail = NULL;
+        p->retx[ch].n = 0;
+        p->inflight_msg_bytes[ch] = 0;
+    }
+    for (uint64_t id = p->base; id < p->next_id; id++) {
+        omsg *m = p->slot[id % MSG_WIN];
+        if (m && m->id == id) {
+            p->st.msgs_dropped++;
+            p->slot[id % MSG_WIN] = NULL;
+            omsg_free(c, m);
+        }
+    }
+    p->base = p->next_id;
+    p->queued_bytes = 0;
+    cc_reset(c, p);
+}
+
+/* Peer restarted: everything it had received is gone; resend in full. */
+static void restart_outbound(mfs_sync_core *c, peer *p)
+{
+    for (int ch = 0; ch < 2; ch++) {
+        p->newq[ch].head = p->newq[ch].tail = NULL;
+        p->retx[ch].n = 0;
+    }
+    for (uint64_t id = p->base; id < p->next_id; id++) {
+        omsg *m = p->slot[id % MSG_WIN];
+        if (!m)
+            continue;
+        memset(m->acked, 0, ((m->nfrag + 63) / 64) * 8);
+        m->acked_n = 0;
+        m->next_frag = 0;
+        m->queued = 1;
+        mq_push(&p->newq[m->chan], m);
+    }
+    cc_reset(c, p);
+}
+
+static void reset_inbound(mfs_sync_core *c, peer *p)
+{
+    while (p->partial) {
+        imsg *m = p->partial;
+        p->partial = m->next;
+        imsg_free(c, p, m);
+    }
+    mfs_replay_init(&p->win);
+    mfs_replay_init(&p->win_anon);
+    p->rnr = 0;
+    p->ack_pending = 0;
+    p->floor_set = 0;
+    p->rx_floor = 0;
+    memset(p->done, 0, sizeof(p->done));
+    p->rx_first_pn = 0;
+    p->rx_pkts = 0;
+}
+
+static void set_state(mfs_sync_core *c, peer *p, int s)
+{
+    if (p->state == s)
+        return;
+    p->state = s;
+    if (s == MFS_PEER_DEAD)
+        drop_outbound(c, p);
+    if (p->id)
+        mfs_log(LOG_INFO, "sync: peer %016llx is now %s",
+                (unsigned long long)p->id, mfs_sync_state_name(s));
+    peer_event(c, p);
+}
+
+static uint32_t member_digest(const mfs_sync_core *c)
+{
+    uint64_t d = mix64(c->self);
+    for (size_t i = 0; i < c->npeers; i++)
+        if (c->peers[i]->id)
+            d ^= mix64(c->peers[i]->id);
+    return (uint32_t)d;
+}
+
+/* ---- public setup ---- */
+
+int mfs_sync_core_new(const mfs_sync_config *cfg,
+                      const struct mfs_mesh_key *key, uint64_t node_id,
+                      uint64_t epoch, uint64_t now_us, mfs_sync_core **out)
+{
+    if (!cfg || !cfg->tx || !key || node_id == 0 ||
+        cfg->max_cwnd_pkts > SENT_RING / 2 || cfg->max_cwnd_pkts < 4 ||
+        cfg->suspect_ms == 0 || cfg->dead_ms <= cfg->suspect_ms ||
+        cfg->hb_ms == 0 || cfg->ack_every == 0)
+        return -EINVAL;
+    if (sodium_init() < 0)
+        return -EIO;
+    mfs_sync_core *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->cfg = *cfg;
+    c->key = *key;
+    c->mesh_tag = (uint32_t)key->mesh_id;
+    c->self = node_id;
+    c->epoch = epoch;
+    c->now = now_us;
+    c->rng = mix64(cfg->rng_seed ? cfg->rng_seed : node_id ^ epoch) | 1;
+    c->tokens = cfg->unknown_pps / 4.0;
+    c->tokens_t = now_us;
+    *out = c;
+    return 0;
+}
+
+void mfs_sync_core_free(mfs_sync_core *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->npeers; i++) {
+        peer *p = c->peers[i];
+        drop_outbound(c, p);
+        reset_inbound(c, p);
+        for (int ch = 0; ch < 2; ch++)
+            free(p->retx[ch].v);
+        free(p->ring);
+        free(p);
+    }
+    free(c->peers);
+    sodium_memzero(&c->key, sizeof(c->key));
+    free(c);
+}
+
+int mfs_sync_core_add_seed(mfs_sync_core *c, uint64_t now_us,
+                           const mfs_addr *addr)
+{
+    c->now = now_us;
+    if (peer_by_addr(c, addr))
+        return -EEXIST;
+    peer *p = peer_new(c, 0, addr);
+    if (!p)
+        return -ENOSPC;
+    p->addr_ok = 1; /* we chose this address */
+    return 0;
+}
+
+uint64_t mfs_sync_core_node_id(const mfs_sync_core *c)
+{
+    return c->self;
+}
+
+uint64_t mfs_sync_core_epoch(const mfs_sync_core *c)
+{
+    return c->epoch;
+}
+
+uint64_t mfs_sync_core_mem(const mfs_sync_core *c)
+{
+    return c->mem;
+}
+
+const uint64_t *mfs_sync_core_global_drops(const mfs_sync_core *c)
+{
+    return c->gdrops;
+}
+
+/* ---- sending messages ---- */
+
+/* Moves backlog messages into the id window when flow control allows. */
+static void admit(mfs_sync_core *c, peer *p)
+{
+    for (int ch = 0; ch < 2; ch++) {
+        uint64_t win = ch == MFS_SYNC_URGENT ? c->cfg.window_urgent
+                                             : c->cfg.window_bulk;
+        uint64_t ids = ch == MFS_SYNC_URGENT ? MSG_WIN : MSG_WIN - URGENT_IDS;
+        omsg *m;
+        while ((m = p->backlog[ch].head)) {
+            if (p->next_id - p->base >= ids)
+                break;
+            if (p->inflight_msg_bytes[ch] &&
+                p->inflight_msg_bytes[ch] + m->len > win)
+                break;
+            mq_pop(&p->backlog[ch]);
+            m->id = p->next_id++;
+            p->slot[m->id % MSG_WIN] = m;
+            p->inflight_msg_bytes[ch] += m->len;
+            m->queued = 1;
+            mq_push(&p->newq[ch], m);
+        }
+    }
+}
+
+int mfs_sync_core_send(mfs_sync_core *c, uint64_t to, int channel,
+                       uint8_t mtype, const void *data, size_t len)
+{
+    if ((channel != MFS_SYNC_URGENT && channel != MFS_SYNC_BULK) ||
+        (len && !data) || to == 0)
+        return -EINVAL;
+    if (len > c->cfg.max_msg)
+        return -EMSGSIZE;
+    peer *p = peer_by_id(c, to);
+    if (!p)
+        return -ENOENT;
+    if (p->state == MFS_PEER_DEAD)
+        return -EHOSTDOWN;
+    if (p->queued_bytes + len > c->cfg.max_queue)
+        return -ENOBUFS;
+    omsg *m = calloc(1, sizeof(*m));
+    uint32_t nfrag = len ? (uint32_t)((len + MFS_WIRE_FRAG - 1) / MFS_WIRE_FRAG)
+                         : 1;
+    if (!m)
+        return -ENOMEM;
+    m->acked = calloc((nfrag + 63) / 64, 8);
+    m->data = malloc(len ? len : 1);
+    if (!m->acked || !m->data) {
+        free(m->acked);
+        free(m->data);
+        free(m);
+        return -ENOMEM;
+    }
+    if (len)
+        memcpy(m->data, data, len);
+    m->len = (uint32_t)len;
+    m->nfrag = nfrag;
+    m->mtype = mtype;
+    m->chan = (uint8_t)channel;
+    c->mem += m->len + ((nfrag + 63) / 64) * 8 + sizeof(*m);
+    p->queued_bytes += len;
+    mq_push(&p->backlog[channel], m);
+    admit(c, p);
+    return 0;
+}
+
+/* Fragment acked: maybe completes the message, which frees its slot. */
+static void frag_acked(mfs_sync_core *c, peer *p, fref r)
+{
+    omsg *m = p->slot[r.msg % MSG_WIN];
+    if (!m || m->id != r.msg || r.frag >= m->nfrag ||
+        bit_get(m->acked, r.frag))
+        return;
+    bit_set(m->acked, r.frag);
+    if (++m->acked_n < m->nfrag)
+        return;
+    p->slot[r.msg % MSG_WIN] = NULL;
+    p->inflight_msg_bytes[m->chan] -= m->len;
+    p->queued_bytes -= m->len;
+    p->st.msgs_out++;
+    /* it may still sit in newq if some fragment was never sent (cannot
+     * happen: all fragments acked means all sent) */
+    omsg_free(c, m);
+    while (p->base < p->next_id && !p->slot[p->base % MSG_WIN])
+        p->base++;
+}
+
+static void requeue_packet(peer *p, sent_pkt *s)
+{
+    for (unsigned i = 0; i < s->nref; i++) {
+        omsg *m = p->slot[s->ref[i].msg % MSG_WIN];
+        if (!m || m->id != s->ref[i].msg || bit_get(m->acked, s->ref[i].frag))
+            continue;
+        refq_push(&p->retx[m->chan], s->ref[i]);
+    }
+    s->nref = 0;
+}
+
+/* ---- ack processing, loss detection, congestion ---- */
+
+static uint64_t loss_delay(const mfs_sync_core *c, const peer *p)
+{
+    uint64_t r = p->rtt.smoothed > p->rtt.latest ? p->rtt.smoothed
+                                                 : p->rtt.latest;
+    r = r * 9 / 8;
+    return r < GRANULARITY_US ? GRANULARITY_US : r;
+}
+
+static void on_lost(mfs_sync_core *c, peer *p, sent_pkt *s)
+{
+    s->in_flight = 0;
+    p->bytes_in_flight -= s->size;
+    p->st.pkts_lost++;
+    p->loss_ewma = p->loss_ewma * 0.99 + 0.01;
+    requeue_packet(p, s);
+}
+
+static void detect_losses(mfs_sync_core *c, peer *p)
+{
+    p->loss_time = 0;
+    if (!p->largest_acked_set)
+        return;
+    uint64_t ld = loss_delay(c, p);
+    for (uint64_t pn = p->sent_lo; pn < p->next_pn && pn < p->largest_acked;
+         pn++) {
+        sent_pkt *s = &p->ring[pn % SENT_RING];
+        if (s->pn != pn || !s->in_flight)
+            continue;
+        if (p->largest_acked >= pn + PKT_THRESH || s->t + ld <= c->now) {
+            on_lost(c, p, s);
+            continue;
+        }
+        p->loss_time = s->t + ld;
+        break; /* later packets were sent later: none is lost either */
+    }
+    while (p->sent_lo < p->next_pn) {
+        sent_pkt *s = &p->ring[p->sent_lo % SENT_RING];
+        if (s->pn == p->sent_lo && s->in_flight)
+            break;
+        p->sent_lo++;
+    }
+}
+
+static void on_ack(mfs_sync_core *c, peer *p, const mfs_frame *f)
+{
+    uint64_t largest = f->u.ack.largest;
+    if (largest >= p->next_pn)
+        return; /* acks something never sent: ignore the frame */
+    int new_largest = !p->largest_acked_set || largest > p->largest_acked;
+    uint64_t acked_bytes = 0;
+    for (unsigned i = 0; i < f->u.ack.nranges; i++) {
+        uint64_t lo = f->u.ack.lo[i], hi = f->u.ack.hi[i];
+        if (lo < p->sent_lo)
+            lo = p->sent_lo;
+        for (uint64_t pn = hi + 1; pn-- > lo;) {
+            sent_pkt *s = &p->ring[pn % SENT_RING];
+            if (s->pn != pn || !s->in_flight)
+                continue;
+            if (pn == largest && new_largest)
+                mfs_rtt_sample(&p->rtt, c->now - s->t, f->u.ack.delay_us,
+                               c->cfg.max_ack_delay_us);
+            s->in_flight = 0;
+            p->bytes_in_flight -= s->size;
+            acked_bytes += s->size;
+            p->loss_ewma *= 0.99;
+            for (unsigned k = 0; k < s->nref; k++)
+                frag_acked(c, p, s->ref[k]);
+            s->nref = 0;
+        }
+    }
+    if (new_largest) {
+        p->largest_acked = largest;
+        p->largest_acked_set = 1;
+    }
+    if (!p->addr_ok && largest >= p->val_pn)
+        p->addr_ok = 1;
+    if (acked_bytes) {
+        p->pto_count = 0;
+        /* congestion: queueing delay over the slack shrinks the window
+         * once per round trip; random loss alone never does. */
+        uint64_t q = p->rtt.latest > p->rtt.min ? p->rtt.latest - p->rtt.min
+                                                : 0;
+        uint64_t slack = c->cfg.cc_slack_us;
+        if (p->rtt.min > slack)
+            slack = p->rtt.min;
+        if (q > slack) {
+            if (largest >= p->cc_hold_pn) {
+                p->cwnd = p->cwnd * 7 / 10;
+                p->ss = 0;
+                p->cc_hold_pn = p->next_pn;
+            }
+        } else if (p->ss) {
+            p->cwnd += acked_bytes;
+        } else {
+            p->cwnd += (uint64_t)MFS_WIRE_MAX * acked_bytes * 2 / p->cwnd + 1;
+        }
+        uint64_t maxc = (uint64_t)c->cfg.max_cwnd_pkts * MFS_WIRE_MAX;
+        uint64_t minc = 4ull * MFS_WIRE_MAX;
+        if (p->cwnd > maxc)
+            p->cwnd = maxc;
+        if (p->cwnd < minc)
+            p->cwnd = minc;
+    }
+    detect_losses(c, p);
+    admit(c, p);
+}
+
+/* ---- receiving ---- */
+
+static void drop(mfs_sync_core *c, peer *p, int reason)
+{
+    if (p)
+        p->st.drops[reason]++;
+    else
+        c->gdrops[reason]++;
+}
+
+static void rx_range_add(peer *p, uint64_t pn)
+{
+    int i;
+    for (i = 0; i < p->rnr; i++) {
+        if (pn >= p->rlo[i] && pn <= p->rhi[i])
+            return;
+        if (pn == p->rhi[i] + 1) {
+            p->rhi[i] = pn;
+            if (i > 0 && p->rlo[i - 1] == pn + 1) { /* merge with above */
+                p->rlo[i - 1] = p->rlo[i];
+                memmove(&p->rlo[i], &p->rlo[i + 1],
+                        (size_t)(p->rnr - i - 1) * 8);
+                memmove(&p->rhi[i], &p->rhi[i + 1],
+                        (size_t)(p->rnr - i - 1) * 8);
+                p->rnr--;
+            }
+            return;
+        }
+        if (pn + 1 == p->rlo[i]) {
+            p->rlo[i] = pn;
+            if (i + 1 < p->rnr && p->rhi[i + 1] + 1 == pn) { /* merge below */
+                p->rlo[i] = p->rlo[i + 1];
+                memmove(&p->rlo[i + 1], &p->rlo[i + 2],
+                        (size_t)(p->rnr - i - 2) * 8);
+                memmove(&p->rhi[i + 1], &p->rhi[i + 2],
+                        (size_t)(p->rnr - i - 2) * 8);
+                p->rnr--;
+            }
+            return;
+        }
+        if (pn > p->rhi[i])
+            break;
+    }
+    /* new range at position i */
+    if (p->rnr == RX_RANGES) {
+        if (i == RX_RANGES)
+            return; /* older than everything we track */
+        p->rnr--;
+    }
+    memmove(&p->rlo[i + 1], &p->rlo[i], (size_t)(p->rnr - i) * 8);
+    memmove(&p->rhi[i + 1], &p->rhi[i], (size_t)(p->rnr - i) * 8);
+    p->rlo[i] = p->rhi[i] = pn;
+    p->rnr++;
+}
+
+static void floor_advance(mfs_sync_core *c, peer *p, uint64_t to)
+{
+    if (!p->floor_set) {
+        p->floor_set = 1;
+        p->rx_floor = to;
+        memset(p->done, 0, sizeof(p->done));
+    }
+    while (p->rx_floor < to) {
+        bit_clr(p->done, p->rx_floor % MSG_WIN);
+        p->rx_floor++;
+    }
+    while (bit_get(p->done, p->rx_floor % MSG_WIN)) {
+        bit_clr(p->done, p->rx_floor % MSG_WIN);
+        p->rx_floor++;
+    }
+    /* partial messages below the floor will never be completed */
+    imsg **pp = &p->partial;
+    while (*pp) {
+        imsg *m = *pp;
+        if (m->id < p->rx_floor) {
+            *pp = m->next;
+            imsg_free(c, p, m);
+        } else {
+            pp = &m->next;
+        }
+    }
+}
+
+static imsg *partial_find(peer *p, uint64_t id)
+{
+    for (imsg *m = p->partial; m; m = m->next)
+        if (m->id == id)
+            return m;
+    return NULL;
+}
+
+/* Reassembly limit: what honest senders can have in flight. */
+static uint64_t rx_cap(const mfs_sync_core *c)
+{
+    return (uint64_t)c->cfg.window_bulk + c->cfg.window_urgent +
+           c->cfg.max_msg;
+}
+
+/* Would the DATA frames of this datagram fit our limits? No side effects. */
+static int data_acceptable(const mfs_sync_core *c, const peer *p,
+                           const mfs_frame *fr, int n)
+{
+    uint64_t floor = p->floor_set ? p->rx_floor : 0, maxbase = 0;
+    uint64_t newbytes = 0;
+    int any = 0;
+    for (int i = 0; i < n; i++)
+        if (fr[i].type == MFS_FR_DATA) {
+            any = 1;
+            if (fr[i].u.data.base > maxbase)
+                maxbase = fr[i].u.data.base;
+        }
+    if (!any)
+        return 1;
+    if (!p->floor_set || maxbase > floor)
+        floor = maxbase;
+    for (int i = 0; i < n; i++) {
+        if (fr[i].type != MFS_FR_DATA)
+            continue;
+        uint64_t id = fr[i].u.data.msg_id;
+        if (id >= floor + MSG_WIN)
+            return 0;
+        if (id >= floor && !partial_find((peer *)p, id) &&
+            !(p->floor_set && id >= p->rx_floor &&
+              bit_get(p->done, id % MSG_WIN)))
+            newbytes += fr[i].u.data.msg_len;
+    }
+    return p->rx_bytes + newbytes <= rx_cap(c);
+}
+
+static void on_data(mfs_sync_core *c, peer *p, const mfs_frame *f)
+{
+    uint64_t id = f->u.data.msg_id;
+    floor_advance(c, p, f->u.data.base > p->rx_floor || !p->floor_set
+                            ? f->u.data.base
+                            : p->rx_floor);
+    if (id < p->rx_floor || bit_get(p->done, id % MSG_WIN))
+        return; /* duplicate of a delivered message */
+    imsg *m = partial_find(p, id);
+    if (!m) {
+        m = xcalloc(c, 1, sizeof(*m));
+        if (!m)
+            return;
+        m->id = id;
+        m->mtype = f->u.data.mtype;
+        m->len = f->u.data.msg_len;
+        m->nfrag = m->len ? (m->len + MFS_WIRE_FRAG - 1) / MFS_WIRE_FRAG : 1;
+        m->have = xcalloc(c, (m->nfrag + 63) / 64, 8);
+        m->data = malloc(m->len ? m->len : 1);
+        if (!m->have || !m->data) {
+            free(m->have);
+            free(m->data);
+            free(m);
+            return;
+        }
+        c->mem += m->len;
+        p->rx_bytes += m->len;
+        m->next = p->partial;
+        p->partial = m;
+    }
+    if (f->u.data.msg_len != m->len || f->u.data.mtype != m->mtype)
+        return; /* inconsistent fragments: keep the first view */
+    uint32_t k = f->u.data.offset / MFS_WIRE_FRAG;
+    if (bit_get(m->have, k))
+        return;
+    bit_set(m->have, k);
+    if (f->u.data.len)
+        memcpy(m->data + f->u.data.offset, f->u.data.bytes, f->u.data.len);
+    if (++m->got < m->nfrag)
+        return;
+    /* complete: unlink, mark done, deliver */
+    imsg **pp = &p->partial;
+    while (*pp != m)
+        pp = &(*pp)->next;
+    *pp = m->next;
+    bit_set(p->done, id % MSG_WIN);
+    p->st.msgs_in++;
+    if (c->cfg.on_msg)
+        c->cfg.on_msg(c->cfg.arg, p->id, m->mtype, m->data, m->len);
+    imsg_free(c, p, m);
+    floor_advance(c, p, p->rx_floor);
+}
+
+static void on_members(mfs_sync_core *c, const mfs_frame *f)
+{
+    for (unsigned i = 0; i < f->u.members.count; i++) {
+        const mfs_member_entry *e = &f->u.members.e[i];
+        if (e->id == c->self || peer_by_id(c, e->id))
+            continue;
+        mfs_addr a;
+        entry_to_addr(e, &a);
+        peer *s = peer_by_addr(c, &a);
+        if (s && s->id == 0) { /* a seed we had not heard from yet */
+            s->id = e->id;
+        } else if (!(s = peer_new(c, e->id, &a))) {
+            return;
+        }
+        s->addr_ok = 1; /* vouched for by an authenticated member */
+        s->announced = 1;
+        peer_event(c, s);
+    }
+}
+
+static int frames_only_hb(const mfs_frame *fr, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fr[i].type != MFS_FR_HB && fr[i].type != MFS_FR_MEMBERS)
+            return 0;
+    return 1;
+}
+
+static int rate_ok(mfs_sync_core *c)
+{
+    double rate = c->cfg.unknown_pps, burst = rate / 4 + 1;
+    c->tokens += (double)(c->now - c->tokens_t) * rate / 1e6;
+    c->tokens_t = c->now;
+    if (c->tokens > burst)
+        c->tokens = burst;
+    if (c->tokens < 1)
+        return 0;
+    c->tokens -= 1;
+    return 1;
+}
+
+void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
+                         const mfs_addr *from, const uint8_t *buf, size_t len)
+{
+    static __thread uint8_t pt[MFS_WIRE_PAYLOAD_MAX];
+    static __thread mfs_frame fr[MFS_WIRE_MAX_FRAMES];
+    mfs_wire_hdr h;
+    if (now_us > c->now)
+        c->now = now_us;
+    peer *ap = peer_by_addr(c, from); /* only for accounting and rate */
+
+    int rc = mfs_wire_hdr_decode(buf, len, &h);
+    if (rc) {
+        drop(c, ap, rc == -EPROTO ? MFS_DROP_VERSION : MFS_DROP_SIZE);
+        return;
+    }
+    if (h.mesh != c->mesh_tag) {
+        drop(c, ap, MFS_DROP_MESH);
+        return;
+    }
+    if ((h.dst != 0 && h.dst != c->self) || h.src == c->self || h.src == 0) {
+        drop(c, ap, MFS_DROP_DST);
+        return;
+    }
+    if (!ap && !rate_ok(c)) {
+        drop(c, NULL, MFS_DROP_RATE);
+        return;
+    }
+    peer *p = peer_by_id(c, h.src);
+    peer *acct = p ? p : ap;
+    if (p && h.epoch < p->epoch) {
+        drop(c, acct, MFS_DROP_EPOCH);
+        return;
+    }
+    int same_epoch = p && h.epoch == p->epoch;
+    mfs_replay *win = p ? (h.dst ? &p->win : &p->win_anon) : NULL;
+    if (same_epoch && mfs_replay_check(win, h.pn) != 0) {
+        drop(c, acct, MFS_DROP_REPLAY);
+        return;
+    }
+    rc = mfs_wire_open(c->key.key, buf, len, pt);
+    if (rc < 0) {
+        drop(c, acct, MFS_DROP_AUTH);
+        return;
+    }
+    int n = mfs_wire_frames_parse(pt, (size_t)rc, c->cfg.max_msg, fr,
+                                  MFS_WIRE_MAX_FRAMES);
+    if (n < 0 || (h.dst == 0 && !frames_only_hb(fr, n))) {
+        drop(c, acct, MFS_DROP_MALFORMED);
+        return;
+    }
+    /* DATA frames are checked against our limits before any state changes
+     * (for a new or restarted peer the receive state would be fresh). */
+    if (p && same_epoch && !data_acceptable(c, p, fr, n)) {
+        drop(c, acct, MFS_DROP_FLOW);
+        return;
+    }
+
+    /* ---- authenticated and valid: commit ---- */
+    int fresh = 0;
+    if (!p) {
+        peer *s = ap && ap->id == 0 ? ap : NULL;
+        if (s) {
+            s->id = h.src;
+            p = s;
+        } else if (!(p = peer_new(c, h.src, from))) {
+            drop(c, NULL, MFS_DROP_PEERS);
+            return;
+        } else {
+            p->addr_ok = 0;
+        }
+        p->epoch = h.epoch;
+        fresh = 1;
+    } else if (h.epoch > p->epoch) {
+        if (p->epoch) {
+            p->st.restarts++;
+            mfs_log(LOG_INFO, "sync: peer %016llx restarted (new epoch)",
+                    (unsigned long long)p->id);
+            restart_outbound(c, p);
+        }
+        reset_inbound(c, p);
+        p->epoch = h.epoch;
+        fresh = 1;
+    }
+    if (fresh && !data_acceptable(c, p, fr, n)) {
+        drop(c, p, MFS_DROP_FLOW);
+        return;
+    }
+    mfs_replay_commit(h.dst ? &p->win : &p->win_anon, h.pn);
+    if (h.dst && !mfs_addr_eq(&p->addr, from)) {
+        char a[64];
+        mfs_log(LOG_INFO, "sync: peer %016llx moved to %s",
+                (unsigned long long)p->id, mfs_addr_str(from, a, sizeof(a)));
+        p->addr = *from;
+        p->addr_ok = 0;
+        p->unval_in = p->unval_out = 0;
+        p->val_pn = p->next_pn;
+        p->val_t_set = 0;
+    }
+    if (!p->addr_ok && mfs_addr_eq(&p->addr, from))
+        p->unval_in += len;
+    p->last_rx = c->now;
+    p->st.bytes_in += len;
+    p->st.dgrams_in++;
+    if (fresh)
+        peer_event(c, p);
+    if (p->state != MFS_PEER_ALIVE)
+        set_state(c, p, MFS_PEER_ALIVE);
+
+    int elicit = 0;
+    for (int i = 0; i < n; i++) {
+        const mfs_frame *f = &fr[i];
+        switch (f->type) {
+        case MFS_FR_HB:
+            p->hb_echo = f->u.hb.t_us;
+            p->hb_echo_rx_t = (uint32_t)c->now;
+            p->hb_echo_set = 1;
+            if (f->u.hb.echo_us && h.dst) {
+                uint32_t rtt = (uint32_t)c->now - f->u.hb.echo_us -
+                               f->u.hb.hold_us;
+                if (rtt < 60000000u)
+                    mfs_rtt_sample(&p->rtt, rtt, 0, 0);
+                if (!p->addr_ok && p->val_t_set &&
+                    (int32_t)(f->u.hb.echo_us - p->val_t) >= 0)
+                    p->addr_ok = 1;
+            }
+            if (f->u.hb.digest != member_digest(c) &&
+                c->now >= p->next_members)
+                p->members_due = 1;
+            if (!h.dst)
+                p->last_hb_tx = 0; /* answer a hello promptly */
+            break;
+        case MFS_FR_ACK:
+            on_ack(c, p, f);
+            break;
+        case MFS_FR_DATA:
+            elicit = 1;
+            on_data(c, p, f);
+            break;
+        case MFS_FR_MEMBERS:
+            on_members(c, f);
+            break;
+        }
+    }
+    if (h.dst) {
+        if (!p->rx_pkts || h.pn < p->rx_first_pn)
+            p->rx_first_pn = h.pn;
+        p->rx_pkts++;
+        uint64_t prev_largest = p->rnr ? p->rhi[0] : 0;
+        int had = p->rnr;
+        rx_range_add(p, h.pn);
+        if (elicit) {
+            if (!p->ack_pending)
+                p->ack_deadline = c->now + c->cfg.max_ack_delay_us;
+            p->ack_pending++;
+            if (had && h.pn != prev_largest + 1)
+                p->ack_deadline = c->now; /* reordering or loss: ack now */
+            if (h.pn == p->rhi[0])
+                p->rx_largest_t = c->now;
+        }
+    }
+}
+
+/* ---- transmitting ---- */
+
+static int emit(mfs_sync_core *c, peer *p, uint64_t dst, uint64_t pn,
+                const uint8_t *pt, size_t ptlen)
+{
+    uint8_t dg[MFS_WIRE_MAX];
+    mfs_wire_hdr h = {MFS_WIRE_VERSION, 0, c->mesh_tag, c->self, dst,
+                      c->epoch,         pn};
+    int n = mfs_wire_seal(c->key.key, &h, pt, ptlen, dg);
+    if (n < 0)
+        return n;
+    if (!p->addr_ok) {
+        if (p->unval_out + (uint64_t)n > p->unval_in)
+            return -EAGAIN;
+        p->unval_out += (uint64_t)n;
+    }
+    c->cfg.tx(c->cfg.tx_arg, &p->addr, dg, (size_t)n);
+    p->st.bytes_out += (uint64_t)n;
+    p->st.dgrams_out++;
+    p->last_tx = c->now;
+    return n;
+}
+
+/* Anonymous hello to a seed whose node id we do not know yet. */
+static void send_hello(mfs_sync_core *c, peer *p)
+{
+    uint8_t pt[MFS_WIRE_PAYLOAD_MAX];
+    mfs_wbuf w;
+    mfs_wbuf_init(&w, pt, sizeof(pt));
+    mfs_wire_put_hb(&w, (uint32_t)c->now | 1, 0, 0, member_digest(c));
+    size_t padto = HELLO_PAD - MFS_WIRE_HDR - MFS_WIRE_TAG;
+    memset(pt + w.len, 0, padto - w.len);
+    if (emit(c, p, 0, p->anon_pn, pt, padto) > 0)
+        p->anon_pn++;
+    p->last_hb_tx = c->now;
+}
+
+static int ack_due(const mfs_sync_core *c, const peer *p)
+{
+    return p->ack_pending &&
+           (p->ack_pending >= c->cfg.ack_every || c->now >= p->ack_deadline);
+}
+
+static int data_waiting(const peer *p)
+{
+    for (int ch = 0; ch < 2; ch++)
+        if (p->retx[ch].n || p->newq[ch].head)
+            return 1;
+    return 0;
+}
+
+/* Next fragment to send: retransmissions first, urgent before bulk. */
+static int next_frag(peer *p, fref *out)
+{
+    for (int ch = 0; ch < 2; ch++) {
+        fref r;
+        while (refq_pop(&p->retx[ch], &r)) {
+            omsg *m = p->slot[r.msg % MSG_WIN];
+            if (m && m->id == r.msg && !bit_get(m->acked, r.frag)) {
+                *out = r;
+                p->st.retransmits++;
+                return 1;
+            }
+        }
+        omsg *m = p->newq[ch].head;
+        if (m) {
+            out->msg = m->id;
+            out->frag = m->next_frag++;
+            if (m->next_frag >= m->nfrag) {
+                mq_pop(&p->newq[ch]);
+                m->queued = 0;
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static uint32_t frag_len(const omsg *m, uint32_t k)
+{
+    if (m->len == 0)
+        return 0;
+    uint32_t off = k * MFS_WIRE_FRAG;
+    return m->len - off < MFS_WIRE_FRAG ? m->len - off : MFS_WIRE_FRAG;
+}
+
+/* Builds and sends one packet to p. want_data: fill with DATA frames.
+ * Returns bytes sent, 0 if there was nothing to send, <0 if blocked. */
+static int send_packet(mfs_sync_core *c, peer *p, int want_data)
+{
+    uint8_t pt[MFS_WIRE_PAYLOAD_MAX];
+    mfs_wbuf w;
+    int with_ack = p->ack_pending > 0 && p->rnr > 0;
+    uint32_t hb_period = p->state == MFS_PEER_DEAD ? c->cfg.probe_ms
+                                                    : c->cfg.hb_ms;
+    int with_hb = c->now >= p->last_hb_tx + hb_period * 1000ull;
+    sent_pkt *s = &p->ring[p->next_pn % SENT_RING];
+
+    /* the ring must not wrap over a packet still in flight */
+    if (s->pn < p->next_pn && s->in_flight && s->pn >= p->sent_lo &&
+        p->next_pn - s->pn >= SENT_RING) {
+        on_lost(c, p, s);
+        p->sent_lo = s->pn + 1;
+    }
+    mfs_wbuf_init(&w, pt, sizeof(pt));
+    if (with_ack) {
+        unsigned nr = (unsigned)p->rnr;
+        unsigned cap = want_data ? ACK_RANGES_WITH_DATA : MFS_WIRE_MAX_RANGES;
+        if (nr > cap)
+            nr = cap;
+        uint32_t delay = (uint32_t)min64(c->now - p->rx_largest_t, 0xffffffffu);
+        mfs_wire_put_ack(&w, delay, p->rlo, p->rhi, nr);
+    }
+    if (with_hb) {
+        uint32_t t = (uint32_t)c->now | 1;
+        uint32_t hold = p->hb_echo_set ? (uint32_t)c->now - p->hb_echo_rx_t
+                                       : 0;
+        mfs_wire_put_hb(&w, t, p->hb_echo_set ? p->hb_echo : 0, hold,
+                        member_digest(c));
+        if (!p->val_t_set) {
+            p->val_t = t;
+            p->val_t_set = 1;
+        }
+    }
+    unsigned nref = 0;
+    fref refs[MAX_REFS];
+    if (want_data) {
+        fref r;
+        while (nref < MAX_REFS &&
+               sizeof(pt) - w.len >= MFS_WIRE_DATA_HDR + MFS_WIRE_FRAG &&
+               next_frag(p, &r)) {
+            omsg *m = p->slot[r.msg % MSG_WIN];
+            uint32_t fl = frag_len(m, r.frag);
+            mfs_wire_put_data(&w, m->mtype, m->id, p->base, m->len,
+                              r.frag * MFS_WIRE_FRAG,
+                              m->data + (size_t)r.frag * MFS_WIRE_FRAG,
+                              (uint16_t)fl);
+            refs[nref++] = r;
+            /* small messages: keep packing while there is room */
+        }
+    }
+    if (w.err || w.len == 0)
+        return 0;
+    int n = emit(c, p, p->id, p->next_pn, pt, w.len);
+    if (n < 0) {
+        /* blocked by the amplification limit: put fragments back */
+        for (unsigned i = 0; i < nref; i++)
+            refq_push(&p->retx[p->slot[refs[i].msg % MSG_WIN]->chan],
+                      refs[i]);
+        return n;
+    }
+    if (with_ack) {
+        p->ack_pending = 0;
+    }
+    if (with_hb)
+        p->last_hb_tx = c->now;
+    s->pn = p->next_pn;
+    s->t = c->now;
+    s->size = (uint16_t)n;
+    s->nref = (uint8_t)nref;
+    memcpy(s->ref, refs, nref * sizeof(fref));
+    s->in_flight = nref > 0;
+    if (nref) {
+        p->bytes_in_flight += (uint64_t)n;
+        p->last_elicit_t = c->now;
+    }
+    p->next_pn++;
+    return n;
+}
+
+static void send_members(mfs_sync_core *c, peer *p)
+{
+    uint8_t pt[MFS_WIRE_PAYLOAD_MAX];
+    mfs_member_entry e[MFS_WIRE_MAX_MEMBERS];
+    size_t i = 0;
+    while (i < c->npeers) {
+        unsigned n = 0;
+        for (; i < c->npeers && n < MFS_WIRE_MAX_MEMBERS; i++) {
+            peer *q = c->peers[i];
+            if (q->id && q != p && addr_to_entry(&q->addr, &e[n]) == 0) {
+                e[n].id = q->id;
+                n++;
+            }
+        }
+        if (!n)
+            break;
+        mfs_wbuf w;
+        mfs_wbuf_init(&w, pt, sizeof(pt));
+        mfs_wire_put_members(&w, e, n);
+        if (w.err || emit(c, p, p->id, p->next_pn, pt, w.len) < 0)
+            break;
+        p->ring[p->next_pn % SENT_RING].pn = p->next_pn;
+        p->ring[p->next_pn % SENT_RING].in_flight = 0;
+        p->ring[p->next_pn % SENT_RING].nref = 0;
+        p->next_pn++;
+    }
+    p->members_due = 0;
+    p->next_members = c->now + MEMBERS_EVERY_US;
+}
+
+static uint64_t pto_deadline(const mfs_sync_core *c, const peer *p)
+{
+    if (!p->bytes_in_flight)
+        return UINT64_MAX;
+    unsigned cap = p->state == MFS_PEER_ALIVE ? 2 : 5;
+    unsigned k = p->pto_count < cap ? p->pto_count : cap;
+    uint64_t pto = mfs_rtt_pto(&p->rtt, c->cfg.max_ack_delay_us,
+                               GRANULARITY_US);
+    return p->last_elicit_t + (pto << k);
+}
+
+static void on_pto(mfs_sync_core *c, peer *p)
+{
+    p->pto_count++;
+    p->st.ptos++;
+    if (p->pto_count >= 3) /* persistent congestion */
+        p->cwnd = 4ull * MFS_WIRE_MAX;
+    /* probe: resend the oldest packets' fragments, up to 2 packets */
+    unsigned found = 0;
+    for (uint64_t pn = p->sent_lo; pn < p->next_pn && found < 2; pn++) {
+        sent_pkt *s = &p->ring[pn % SENT_RING];
+        if (s->pn == pn && s->in_flight && s->nref) {
+            for (unsigned i = 0; i < s->nref; i++) {
+                omsg *m = p->slot[s->ref[i].msg % MSG_WIN];
+                if (m && m->id == s->ref[i].msg &&
+                    !bit_get(m->acked, s->ref[i].frag))
+                    refq_push(&p->retx[m->chan], s->ref[i]);
+            }
+            found++;
+        }
+    }
+    p->probes = 2;
+    p->last_elicit_t = c->now;
+}
+
+static void update_state(mfs_sync_core *c, peer *p)
+{
+    uint64_t quiet = c->now - p->last_rx;
+    if (p->id == 0)
+        return;
+    if (quiet >= c->cfg.dead_ms * 1000ull)
+        set_state(c, p, MFS_PEER_DEAD);
+    else if (quiet >= c->cfg.suspect_ms * 1000ull)
+        set_state(c, p, MFS_PEER_SUSPECT);
+}
+
+uint64_t mfs_sync_core_tick(mfs_sync_core *c, uint64_t now_us)
+{
+    if (now_us > c->now)
+        c->now = now_us;
+    uint64_t next = c->now + 1000000;
+    for (size_t i = 0; i < c->npeers; i++) {
+        peer *p = c->peers[i];
+        if (p->id == 0) { /* unanswered seed: hello now and then */
+            if (c->now >= p->last_hb_tx + c->cfg.probe_ms * 1000ull ||
+                p->last_hb_tx == 0)
+                send_hello(c, p);
+            next = min64(next, p->last_hb_tx + c->cfg.probe_ms * 1000ull);
+            continue;
+        }
+        update_state(c, p);
+        if (p->loss_time && c->now >= p->loss_time)
+            detect_losses(c, p);
+        if (p->state != MFS_PEER_DEAD && c->now >= pto_deadline(c, p))
+            on_pto(c, p);
+        if (p->members_due && c->now >= p->next_members)
+            send_members(c, p);
+
+        /* data while the window allows (probes may exceed it) */
+        int sent_any = 0;
+        if (p->state != MFS_PEER_DEAD) {
+            admit(c, p);
+            while (data_waiting(p) &&
+                   (p->bytes_in_flight + MFS_WIRE_MAX <= p->cwnd ||
+                    p->probes)) {
+                int n = send_packet(c, p, 1);
+                if (n <= 0)
+                    break;
+                sent_any = 1;
+                if (p->probes)
+                    p->probes--;
+            }
+        }
+        p->probes = 0;
+        uint32_t hb_period = p->state == MFS_PEER_DEAD ? c->cfg.probe_ms
+                                                        : c->cfg.hb_ms;
+        uint64_t hb_at = p->last_hb_tx + hb_period * 1000ull;
+        if (!sent_any && (ack_due(c, p) || c->now >= hb_at))
+            send_packet(c, p, 0);
+
+        /* deadlines */
+        hb_at = p->last_hb_tx + hb_period * 1000ull;
+        next = min64(next, hb_at);
+        if (p->ack_pending)
+            next = min64(next, p->ack_deadline);
+        if (p->loss_time)
+            next = min64(next, p->loss_time);
+        if (p->state != MFS_PEER_DEAD)
+            next = min64(next, pto_deadline(c, p));
+        if (p->members_due)
+            next = min64(next, p->next_members);
+        if (p->state == MFS_PEER_ALIVE)
+            next = min64(next, p->last_rx + c->cfg.suspect_ms * 1000ull);
+        else if (p->state == MFS_PEER_SUSPECT)
+            next = min64(next, p->last_rx + c->cfg.dead_ms * 1000ull);
+    }
+    return next > c->now ? next : c->now + 1;
+}
+
+size_t mfs_sync_core_peers(const mfs_sync_core *c, mfs_peer_stat *out,
+                           size_t cap)
+{
+    for (size_t i = 0; i < c->npeers && i < cap; i++) {
+        const peer *p = c->peers[i];
+        mfs_peer_stat *s = &out[i];
+        *s = p->st;
+        s->id = p->id;
+        s->epoch = p->epoch;
+        s->addr = p->addr;
+        s->state = p->state;
+        s->addr_validated = p->addr_ok;
+        s->srtt_us = p->rtt.smoothed;
+        s->rttvar_us = p->rtt.var;
+        s->min_rtt_us = p->rtt.min;
+        s->loss_out = p->loss_ewma;
+        uint64_t span = p->rnr ? p->rhi[0] - p->rx_first_pn + 1 : 0;
+        s->loss_in = span ? 1.0 - (double)p->rx_pkts / (double)span : 0;
+        if (s->loss_in < 0)
+            s->loss_in = 0;
+        s->last_rx_us = p->last_rx;
+        s->queued_bytes = p->queued_bytes;
+        s->rx_buffered = p->rx_bytes;
+        s->cwnd = p->cwnd;
+    }
+    return c->npeers;
+}

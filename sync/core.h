@@ -1,0 +1,166 @@
+/*
+ * core.h - the meshfs transport as a pure state machine.
+ *
+ * One mfs_sync_core is one node: it owns its peers, their membership state,
+ * and reliable message streams to each of them. It never reads a clock,
+ * opens a socket, sleeps, or starts a thread: the caller feeds it time (in
+ * microseconds, monotonic, any origin), received datagrams and send
+ * requests, and calls mfs_sync_core_tick(), which transmits through the
+ * tx callback and returns the next deadline. The libuv driver (driver.h)
+ * and the simulator (sim.h) are two such callers.
+ *
+ * Threads: a core is not thread-safe; every call for one core must come
+ * from one thread at a time (the driver's loop thread). Callbacks run
+ * inside mfs_sync_core_input() / mfs_sync_core_tick() on that thread and
+ * must not call back into the core except mfs_sync_core_send().
+ */
+#ifndef MFS_SYNC_CORE_H
+#define MFS_SYNC_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "mesh.h"
+
+enum { MFS_SYNC_URGENT = 0, MFS_SYNC_BULK = 1 };
+
+enum mfs_peer_state {
+    MFS_PEER_ALIVE = 0,
+    MFS_PEER_SUSPECT = 1,
+    MFS_PEER_DEAD = 2,
+};
+
+/* Why a datagram was dropped. Drops from addresses of no known peer count
+ * in the core-wide stats, others in that peer's stats. */
+enum mfs_drop_reason {
+    MFS_DROP_SIZE,        /* shorter than header + tag, or > 1400 bytes */
+    MFS_DROP_VERSION,     /* unknown version or flags */
+    MFS_DROP_MESH,        /* another mesh's tag */
+    MFS_DROP_DST,         /* addressed to another node, or from ourselves */
+    MFS_DROP_RATE,        /* unknown source over its rate limit */
+    MFS_DROP_AUTH,        /* tag did not verify (forged, corrupt, wrong key) */
+    MFS_DROP_REPLAY,      /* packet number seen or below the window */
+    MFS_DROP_EPOCH,       /* older boot epoch than the one we know */
+    MFS_DROP_MALFORMED,   /* authenticated but frames do not parse */
+    MFS_DROP_FLOW,        /* sender overran our reassembly limits */
+    MFS_DROP_PEERS,       /* peer table full */
+    MFS_DROP__COUNT
+};
+
+const char *mfs_sync_drop_name(int reason);
+const char *mfs_sync_state_name(int state);
+
+/* A peer address: opaque to callers beyond sockaddr use. */
+typedef struct mfs_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+} mfs_addr;
+
+/* Formats "ip:port" into buf. Returns buf. */
+const char *mfs_addr_str(const mfs_addr *a, char *buf, size_t cap);
+/* 1 if same family, address and port. */
+int mfs_addr_eq(const mfs_addr *a, const mfs_addr *b);
+
+typedef struct mfs_sync_config {
+    uint32_t max_msg;          /* largest message, bytes (16 MiB) */
+    uint64_t max_queue;        /* bytes queued to one peer (64 MiB) */
+    uint32_t window_bulk;      /* bulk message bytes in flight (4 MiB) */
+    uint32_t window_urgent;    /* urgent message bytes in flight (1 MiB) */
+    uint32_t suspect_ms;       /* silence before suspect (1000) */
+    uint32_t dead_ms;          /* silence before dead (5000) */
+    uint32_t hb_ms;            /* heartbeat period when idle (400) */
+    uint32_t probe_ms;         /* hello/heartbeat period to dead or
+                                  unidentified peers (1000) */
+    uint32_t max_ack_delay_us; /* (2000) */
+    uint32_t ack_every;        /* ack after this many packets (4) */
+    uint32_t initial_rtt_us;   /* before the first sample (100000) */
+    uint32_t max_cwnd_pkts;    /* congestion window cap (1024, <= 2048) */
+    uint32_t cc_slack_us;      /* queueing delay that shrinks cwnd (5000) */
+    uint32_t unknown_pps;      /* datagrams/s from unknown addresses (2000) */
+    uint32_t max_peers;        /* (256) */
+    uint64_t rng_seed;         /* gossip choices; 0 = derived from node id */
+
+    /* Callbacks, all on the core's thread; arg (tx_arg for tx) is passed
+     * back. */
+    void *arg;
+    void *tx_arg;
+    /* Send one datagram (buf borrowed for the call). Required. */
+    void (*tx)(void *arg, const mfs_addr *to, const uint8_t *buf, size_t len);
+    /* A message arrived, exactly once (data borrowed for the call). */
+    void (*on_msg)(void *arg, uint64_t from, uint8_t mtype,
+                   const uint8_t *data, size_t len);
+    /* A peer was learned, changed state, or restarted (epoch changed). */
+    void (*on_peer)(void *arg, uint64_t id, int state, uint64_t epoch);
+} mfs_sync_config;
+
+/* Fills cfg with the defaults above and NULL callbacks. */
+void mfs_sync_config_default(mfs_sync_config *cfg);
+
+typedef struct mfs_peer_stat {
+    uint64_t id;             /* 0 = seed address not yet answered */
+    uint64_t epoch;
+    mfs_addr addr;
+    int state;               /* enum mfs_peer_state */
+    int addr_validated;
+    uint64_t srtt_us, rttvar_us, min_rtt_us;
+    double loss_out;         /* fraction of our packets declared lost */
+    double loss_in;          /* fraction of its packet numbers not seen */
+    uint64_t last_rx_us;     /* core clock of the last authenticated packet */
+    uint64_t bytes_in, bytes_out, dgrams_in, dgrams_out;
+    uint64_t msgs_in, msgs_out, msgs_dropped;
+    uint64_t retransmits, pkts_lost, ptos, restarts;
+    uint64_t queued_bytes;   /* accepted by send(), not yet acked */
+    uint64_t rx_buffered;    /* reassembly bytes held for this peer */
+    uint64_t cwnd;
+    uint64_t drops[MFS_DROP__COUNT];
+} mfs_peer_stat;
+
+typedef struct mfs_sync_core mfs_sync_core;
+
+/* Creates a core for node_id (non-zero) booted at epoch (must grow across
+ * restarts of the same node: the driver uses wall-clock microseconds). key
+ * and cfg are copied. Returns 0 and *out, -EINVAL, or -ENOMEM. */
+int mfs_sync_core_new(const mfs_sync_config *cfg,
+                      const struct mfs_mesh_key *key, uint64_t node_id,
+                      uint64_t epoch, uint64_t now_us, mfs_sync_core **out);
+/* Frees the core and every queued message. NULL is fine. */
+void mfs_sync_core_free(mfs_sync_core *c);
+
+/* Adds a seed address (from --peer or the store's memory). Hellos go there
+ * until a member answers from it. Returns 0, -EEXIST, or -ENOSPC. */
+int mfs_sync_core_add_seed(mfs_sync_core *c, uint64_t now_us,
+                           const mfs_addr *addr);
+
+/* Handles one received datagram (borrowed). Never fails: bad input is
+ * counted and dropped. Call mfs_sync_core_tick() afterwards (it may be
+ * once per batch) to send what the input made due. */
+void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
+                         const mfs_addr *from, const uint8_t *buf,
+                         size_t len);
+
+/* Queues a message (copied) to peer `to` on channel MFS_SYNC_URGENT or
+ * MFS_SYNC_BULK. It is delivered exactly once, unless the peer is declared
+ * dead first (then it is dropped and counted in msgs_dropped) or either
+ * node restarts. Returns 0, -ENOENT (unknown peer), -EHOSTDOWN (peer is
+ * dead), -EMSGSIZE (> max_msg), -ENOBUFS (max_queue reached), -EINVAL. */
+int mfs_sync_core_send(mfs_sync_core *c, uint64_t to, int channel,
+                       uint8_t mtype, const void *data, size_t len);
+
+/* Runs timers and transmits what is due. Returns the next absolute
+ * deadline (us) at which tick must be called again, if nothing else
+ * happens first. */
+uint64_t mfs_sync_core_tick(mfs_sync_core *c, uint64_t now_us);
+
+/* Copies up to cap peer stats into out. Returns the number of peers. */
+size_t mfs_sync_core_peers(const mfs_sync_core *c, mfs_peer_stat *out,
+                           size_t cap);
+/* Drops from addresses of no known peer, by reason (array of
+ * MFS_DROP__COUNT). */
+const uint64_t *mfs_sync_core_global_drops(const mfs_sync_core *c);
+uint64_t mfs_sync_core_node_id(const mfs_sync_core *c);
+uint64_t mfs_sync_core_epoch(const mfs_sync_core *c);
+/* Bytes of heap held by queued, in-flight and reassembled messages. */
+uint64_t mfs_sync_core_mem(const mfs_sync_core *c);
+
+#endif

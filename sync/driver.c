@@ -1,0 +1,356 @@
+/*
+ * driver.c - libuv driver for the sync core (see driver.h).
+ * It owns the socket, the timer and the thread; it must never hold protocol
+ * logic (that lives in core.c) nor block the loop.
+ */
+#include "driver.h"
+
+#include "log.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <uv.h>
+
+#define TX_BATCH 64
+#define RX_CHUNKS 32 /* recvmmsg batch; libuv uses 64 KiB per chunk */
+
+struct mfs_sync {
+    uv_loop_t loop;
+    uv_udp_t udp;
+    uv_timer_t timer;
+    uv_async_t async;
+    uv_check_t check;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    mfs_sync_core *core;
+    int stopping;
+    unsigned port;
+    uint64_t tx_drops;
+    uint8_t *rxbuf;
+    /* tx batch */
+    struct mmsghdr mh[TX_BATCH];
+    struct iovec iov[TX_BATCH];
+    struct sockaddr_storage to[TX_BATCH];
+    uint8_t buf[TX_BATCH][MFS_WIRE_MAX];
+    unsigned ntx;
+};
+
+static uint64_t now_us(void)
+{
+    return uv_hrtime() / 1000;
+}
+
+static void flush_tx(mfs_sync *s)
+{
+    uv_os_fd_t fd;
+    unsigned off = 0;
+    if (!s->ntx || uv_fileno((uv_handle_t *)&s->udp, &fd) != 0) {
+        s->ntx = 0;
+        return;
+    }
+    while (off < s->ntx) {
+        int n = sendmmsg(fd, s->mh + off, s->ntx - off, MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            /* EAGAIN / ENOBUFS / unreachable: drop this one, the protocol
+             * treats it as loss */
+            s->tx_drops++;
+            off++;
+            continue;
+        }
+        off += (unsigned)n;
+    }
+    s->ntx = 0;
+}
+
+static void tx_cb(void *arg, const mfs_addr *to, const uint8_t *buf,
+                  size_t len)
+{
+    mfs_sync *s = arg;
+    if (s->ntx == TX_BATCH)
+        flush_tx(s);
+    unsigned i = s->ntx++;
+    memcpy(s->buf[i], buf, len);
+    memcpy(&s->to[i], &to->ss, to->len);
+    s->iov[i].iov_base = s->buf[i];
+    s->iov[i].iov_len = len;
+    memset(&s->mh[i], 0, sizeof(s->mh[i]));
+    s->mh[i].msg_hdr.msg_name = &s->to[i];
+    s->mh[i].msg_hdr.msg_namelen = to->len;
+    s->mh[i].msg_hdr.msg_iov = &s->iov[i];
+    s->mh[i].msg_hdr.msg_iovlen = 1;
+}
+
+static void timer_cb(uv_timer_t *t);
+
+/* Runs due timers, sends, re-arms the timer. Loop thread, mutex held. */
+static void run_core(mfs_sync *s)
+{
+    uint64_t now = now_us();
+    uint64_t next = mfs_sync_core_tick(s->core, now);
+    flush_tx(s);
+    uint64_t ms = next > now ? (next - now + 999) / 1000 : 0;
+    uv_timer_start(&s->timer, timer_cb, ms, 0);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    mfs_sync *s = t->data;
+    pthread_mutex_lock(&s->mu);
+    run_core(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    mfs_sync *s = h->data;
+    buf->base = (char *)s->rxbuf;
+    buf->len = RX_CHUNKS * 65536;
+}
+
+static void recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
+                    const struct sockaddr *addr, unsigned flags)
+{
+    mfs_sync *s = u->data;
+    if (nread <= 0 || !addr)
+        return;
+    mfs_addr from;
+    memset(&from, 0, sizeof(from));
+    from.len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                           : sizeof(struct sockaddr_in);
+    memcpy(&from.ss, addr, from.len);
+    if (flags & UV_UDP_PARTIAL)
+        nread = MFS_WIRE_MAX + 1; /* truncated: counted as oversized */
+    pthread_mutex_lock(&s->mu);
+    mfs_sync_core_input(s->core, now_us(), &from, (const uint8_t *)buf->base,
+                        (size_t)nread);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* After each round of I/O: one tick for everything that arrived. */
+static void check_cb(uv_check_t *c)
+{
+    mfs_sync *s = c->data;
+    pthread_mutex_lock(&s->mu);
+    run_core(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void async_cb(uv_async_t *a)
+{
+    mfs_sync *s = a->data;
+    pthread_mutex_lock(&s->mu);
+    int stop = s->stopping;
+    if (!stop)
+        run_core(s);
+    pthread_mutex_unlock(&s->mu);
+    if (stop) {
+        uv_udp_recv_stop(&s->udp);
+        uv_close((uv_handle_t *)&s->udp, close_cb);
+        uv_close((uv_handle_t *)&s->timer, close_cb);
+        uv_close((uv_handle_t *)&s->check, close_cb);
+        uv_close((uv_handle_t *)&s->async, close_cb);
+    }
+}
+
+static void *thread_main(void *arg)
+{
+    mfs_sync *s = arg;
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static void set_bufsize(uv_udp_t *u)
+{
+    uv_os_fd_t fd;
+    int sz = 4 << 20;
+    if (uv_fileno((uv_handle_t *)u, &fd) != 0)
+        return;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
+static uint64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+}
+
+int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
+{
+    mfs_addr la;
+    unsigned alen = 0;
+    int rc;
+
+    memset(&la, 0, sizeof(la));
+    if (!o || !o->listen || mfs_mesh_addr_parse(o->listen, &la.ss, &alen))
+        return -EINVAL;
+    la.len = alen;
+    mfs_sync *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->rxbuf = malloc(RX_CHUNKS * 65536);
+    if (!s->rxbuf) {
+        free(s);
+        return -ENOMEM;
+    }
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&s->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
+
+    mfs_sync_config cfg = o->cfg;
+    cfg.tx = tx_cb;
+    cfg.tx_arg = s;
+    if ((rc = uv_loop_init(&s->loop)) != 0)
+        goto fail_loop;
+    if ((rc = uv_udp_init_ex(&s->loop, &s->udp,
+                             la.ss.ss_family | UV_UDP_RECVMMSG)) != 0)
+        goto fail_udp;
+    s->udp.data = s;
+    if ((rc = uv_udp_bind(&s->udp, (const struct sockaddr *)&la.ss, 0)) != 0)
+        goto fail_bind;
+    set_bufsize(&s->udp);
+    struct sockaddr_storage bound;
+    int blen = sizeof(bound);
+    uv_udp_getsockname(&s->udp, (struct sockaddr *)&bound, &blen);
+    s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+
+    rc = mfs_sync_core_new(&cfg, &o->key, o->node_id, wall_us(), now_us(),
+                           &s->core);
+    if (rc)
+        goto fail_bind;
+    for (size_t i = 0; i < o->npeers; i++) {
+        mfs_addr pa;
+        memset(&pa, 0, sizeof(pa));
+        if (mfs_mesh_addr_parse(o->peers[i], &pa.ss, &alen)) {
+            rc = -EINVAL;
+            goto fail_core;
+        }
+        pa.len = alen;
+        mfs_sync_core_add_seed(s->core, now_us(), &pa);
+    }
+    uv_timer_init(&s->loop, &s->timer);
+    s->timer.data = s;
+    uv_check_init(&s->loop, &s->check);
+    s->check.data = s;
+    uv_check_start(&s->check, check_cb);
+    uv_async_init(&s->loop, &s->async, async_cb);
+    s->async.data = s;
+    uv_udp_recv_start(&s->udp, alloc_cb, recv_cb);
+    uv_timer_start(&s->timer, timer_cb, 0, 0);
+    if ((rc = pthread_create(&s->thread, NULL, thread_main, s)) != 0) {
+        rc = -rc;
+        goto fail_core; /* handles are closed by the loop close below */
+    }
+    *out = s;
+    return 0;
+
+fail_core:
+    mfs_sync_core_free(s->core);
+fail_bind:
+    uv_close((uv_handle_t *)&s->udp, NULL);
+    uv_close((uv_handle_t *)&s->timer, NULL);
+    uv_close((uv_handle_t *)&s->check, NULL);
+    uv_close((uv_handle_t *)&s->async, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+fail_udp:
+    uv_loop_close(&s->loop);
+fail_loop:
+    pthread_mutex_destroy(&s->mu);
+    free(s->rxbuf);
+    free(s);
+    return rc;
+}
+
+void mfs_sync_stop(mfs_sync *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+    pthread_join(s->thread, NULL);
+    uv_loop_close(&s->loop);
+    mfs_sync_core_free(s->core);
+    pthread_mutex_destroy(&s->mu);
+    free(s->rxbuf);
+    free(s);
+}
+
+int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
+                  const void *data, size_t len)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = mfs_sync_core_send(s->core, to, channel, mtype, data, len);
+    pthread_mutex_unlock(&s->mu);
+    if (rc == 0)
+        uv_async_send(&s->async);
+    return rc;
+}
+
+int mfs_sync_add_peer(mfs_sync *s, const char *host_port)
+{
+    mfs_addr pa;
+    unsigned alen = 0;
+    memset(&pa, 0, sizeof(pa));
+    if (mfs_mesh_addr_parse(host_port, &pa.ss, &alen))
+        return -EINVAL;
+    pa.len = alen;
+    pthread_mutex_lock(&s->mu);
+    int rc = mfs_sync_core_add_seed(s->core, now_us(), &pa);
+    pthread_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+    return rc;
+}
+
+size_t mfs_sync_peers(mfs_sync *s, mfs_peer_stat *out, size_t cap)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = mfs_sync_core_peers(s->core, out, cap);
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+void mfs_sync_global_drops(mfs_sync *s, uint64_t *drops)
+{
+    pthread_mutex_lock(&s->mu);
+    memcpy(drops, mfs_sync_core_global_drops(s->core),
+           sizeof(uint64_t) * MFS_DROP__COUNT);
+    pthread_mutex_unlock(&s->mu);
+}
+
+unsigned mfs_sync_port(const mfs_sync *s)
+{
+    return s->port;
+}
+
+uint64_t mfs_sync_node_id(const mfs_sync *s)
+{
+    return mfs_sync_core_node_id(s->core);
+}
+
+uint64_t mfs_sync_tx_drops(mfs_sync *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t n = s->tx_drops;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}

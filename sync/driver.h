@@ -1,0 +1,58 @@
+/*
+ * driver.h - runs a sync core on its own libuv thread over a real UDP
+ * socket: uv_udp with recvmmsg for input, sendmmsg for output batches, a
+ * uv_timer for the core's deadline and a uv_async to wake the loop when
+ * another thread queues a message or stops the driver.
+ *
+ * The core is guarded by one (recursive) mutex, so mfs_sync_send() and
+ * mfs_sync_peers() may be called from any thread and return the core's
+ * errors synchronously. Callbacks (on_msg, on_peer) run on the sync
+ * thread with that mutex held; they may call mfs_sync_send() but must not
+ * block.
+ */
+#ifndef MFS_SYNC_DRIVER_H
+#define MFS_SYNC_DRIVER_H
+
+#include "core.h"
+
+typedef struct mfs_sync mfs_sync;
+
+typedef struct mfs_sync_opts {
+    const char *listen;        /* "IP:PORT" (port 0 = any); required */
+    const char *const *peers;  /* seed "IP:PORT" strings, npeers of them */
+    size_t npeers;
+    struct mfs_mesh_key key;
+    uint64_t node_id;          /* non-zero; the store's node id */
+    mfs_sync_config cfg;       /* tx is set by the driver; callbacks and
+                                  arg as in core.h */
+} mfs_sync_opts;
+
+/* Binds the socket, creates the core and starts the sync thread. opts and
+ * the strings it points to are copied/used only during the call.
+ * Returns 0 and *out, -EINVAL on a bad address, or the socket's -errno
+ * (e.g. -EADDRINUSE). */
+int mfs_sync_start(const mfs_sync_opts *opts, mfs_sync **out);
+
+/* Stops the thread, closes the socket, frees everything. Any thread but
+ * the sync thread itself. NULL is fine. Queued messages are dropped. */
+void mfs_sync_stop(mfs_sync *s);
+
+/* Queues a message (copied); same returns as mfs_sync_core_send(). Any
+ * thread. */
+int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
+                  const void *data, size_t len);
+
+/* Adds a seed address "IP:PORT". Returns 0, -EINVAL, -EEXIST. */
+int mfs_sync_add_peer(mfs_sync *s, const char *host_port);
+
+/* Snapshot of peer stats (see core.h). Returns the number of peers. */
+size_t mfs_sync_peers(mfs_sync *s, mfs_peer_stat *out, size_t cap);
+/* Copies the core-wide drop counters into drops[MFS_DROP__COUNT]. */
+void mfs_sync_global_drops(mfs_sync *s, uint64_t *drops);
+/* The bound port (host order), the node id. */
+unsigned mfs_sync_port(const mfs_sync *s);
+uint64_t mfs_sync_node_id(const mfs_sync *s);
+/* Datagrams the kernel refused to take (EAGAIN/ENOBUFS). */
+uint64_t mfs_sync_tx_drops(mfs_sync *s);
+
+#endif

@@ -1,0 +1,585 @@
+/*
+ * test_sync_sim.c - the sync core under the deterministic simulator: exactly
+ * once delivery under loss/duplication/reordering, bounded memory,
+ * membership convergence, partitions, restarts, replayed and forged
+ * datagrams, amplification and flood limits. Every test prints its seed;
+ * MESHFS_SEED=N replays one. MESHFS_SIM_SEEDS=K runs K seeds (default 3).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+#include "testutil.h"
+#include "wire.h"
+
+#define N 5
+#define SEC 1000000ull
+
+typedef struct ctx {
+    mfs_sim *sim;
+    mfs_rng rng;
+    uint64_t seed;
+    /* exactly-once bookkeeping */
+    unsigned total;
+    uint8_t *seen;           /* per message: delivery count */
+    uint64_t delivered, bad;
+    /* tap */
+    unsigned tap_from;
+    uint64_t tap_count, tap_bytes_to_x;
+    mfs_addr x;
+    uint8_t (*cap)[MFS_WIRE_MAX];
+    size_t *caplen;
+    size_t ncap, capmax;
+    unsigned cap_from;
+    /* latency */
+    uint8_t hdr[6];          /* version, flags, mesh tag of this mesh */
+} ctx;
+
+/* message layout: u32 msg index, u32 len, then bytes f(index) */
+static uint8_t pat(uint32_t idx, size_t i)
+{
+    return (uint8_t)((idx * 2654435761u) >> 13 ^ (uint32_t)i * 31u);
+}
+
+static void on_msg(void *arg, unsigned node, uint64_t from, uint8_t mtype,
+                   const uint8_t *d, size_t len)
+{
+    ctx *c = arg;
+    if (len < 8) {
+        c->bad++;
+        return;
+    }
+    uint32_t idx = mfs_be32_get(d), l = mfs_be32_get(d + 4);
+    if (idx >= c->total || l != len || mtype != (uint8_t)idx) {
+        c->bad++;
+        return;
+    }
+    for (size_t i = 8; i < len; i++)
+        if (d[i] != pat(idx, i)) {
+            c->bad++;
+            return;
+        }
+    if (c->seen[idx] < 255)
+        c->seen[idx]++;
+    c->delivered++;
+    if (mtype == 1 && len < 100) { /* latency probe: bytes 8..15 = sent at */
+        (void)node;
+    }
+    (void)from;
+}
+
+static void tap(void *arg, unsigned from, const mfs_addr *to,
+                const uint8_t *buf, size_t len)
+{
+    ctx *c = arg;
+    if (from == c->tap_from)
+        c->tap_count++;
+    memcpy(c->hdr, buf, 6);
+    if (mfs_addr_eq(to, &c->x))
+        c->tap_bytes_to_x += len;
+    if (c->cap && from == c->cap_from && c->ncap < c->capmax) {
+        memcpy(c->cap[c->ncap], buf, len);
+        c->caplen[c->ncap++] = len;
+    }
+}
+
+static void cfg_default(mfs_sync_config *cfg)
+{
+    mfs_sync_config_default(cfg);
+}
+
+static void make_sim(ctx *c, uint64_t seed, unsigned n, int star)
+{
+    mfs_sync_config cfg;
+    cfg_default(&cfg);
+    mfs_sim_hooks h = {c, on_msg, tap};
+    c->seed = seed;
+    c->tap_from = 999;
+    mfs_rng_seed(&c->rng, seed);
+    assert_int_equal(mfs_sim_new(seed, n, &cfg, &h, &c->sim), 0);
+    for (unsigned i = 1; i < n; i++)
+        assert_int_equal(mfs_sim_seed(c->sim, i, star ? 0 : i - 1), 0);
+}
+
+static int all_alive(ctx *c, unsigned n)
+{
+    for (unsigned a = 0; a < n; a++)
+        for (unsigned b = 0; b < n; b++)
+            if (a != b && mfs_sim_peer_state(c->sim, a, b) != MFS_PEER_ALIVE)
+                return 0;
+    return 1;
+}
+
+static void run_until_alive(ctx *c, unsigned n, uint64_t limit)
+{
+    uint64_t end = mfs_sim_now(c->sim) + limit;
+    while (!all_alive(c, n) && mfs_sim_now(c->sim) < end)
+        mfs_sim_run(c->sim, mfs_sim_now(c->sim) + 100000);
+}
+
+static size_t msg_size(mfs_rng *r)
+{
+    uint64_t k = mfs_rng_below(r, 100);
+    if (k < 70)
+        return 8 + mfs_rng_below(r, 600);         /* small: metadata */
+    if (k < 95)
+        return 8 + mfs_rng_below(r, 16000);       /* a few fragments */
+    return 8 + mfs_rng_below(r, 64000);           /* bulk */
+}
+
+static void send_one(ctx *c, uint32_t idx, unsigned from, unsigned to,
+                     size_t len)
+{
+    uint8_t *b = malloc(len);
+    assert_non_null(b);
+    mfs_be32_put(b, idx);
+    mfs_be32_put(b + 4, (uint32_t)len);
+    for (size_t i = 8; i < len; i++)
+        b[i] = pat(idx, i);
+    int ch = len < 1000 ? MFS_SYNC_URGENT : MFS_SYNC_BULK;
+    int rc;
+    while ((rc = mfs_sim_send(c->sim, from, to, ch, (uint8_t)idx, b, len)) ==
+           -ENOBUFS)
+        mfs_sim_run(c->sim, mfs_sim_now(c->sim) + 10000);
+    assert_int_equal(rc, 0);
+    free(b);
+}
+
+/* 10,000 messages of mixed sizes between 5 nodes, 30% loss, 10%
+ * duplication, 1-40 ms delay (heavy reordering): each delivered exactly
+ * once, intact; memory bounded during the run and released after. */
+static void run_exactly_once(uint64_t seed, unsigned total)
+{
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    make_sim(&c, seed, N, 1);
+    mfs_sim_net net = {0.30, 0.10, 1000, 40000};
+    mfs_sim_set_net(c.sim, &net);
+    run_until_alive(&c, N, 30 * SEC);
+    assert_true(all_alive(&c, N));
+
+    uint64_t base_mem[N];
+    for (unsigned i = 0; i < N; i++)
+        base_mem[i] = mfs_sync_core_mem(mfs_sim_core(c.sim, i));
+    c.total = total;
+    c.seen = calloc(total, 1);
+    uint64_t peak = 0, t0 = mfs_sim_now(c.sim);
+    for (uint32_t idx = 0; idx < total; idx++) {
+        unsigned from = (unsigned)mfs_rng_below(&c.rng, N);
+        unsigned to = (unsigned)((from + 1 + mfs_rng_below(&c.rng, N - 1)) % N);
+        send_one(&c, idx, from, to, msg_size(&c.rng));
+        if (idx % 50 == 49) {
+            mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 5000);
+            for (unsigned i = 0; i < N; i++) {
+                uint64_t m = mfs_sync_core_mem(mfs_sim_core(c.sim, i));
+                if (m > peak)
+                    peak = m;
+            }
+        }
+    }
+    uint64_t end = mfs_sim_now(c.sim) + 600 * SEC;
+    while (c.delivered < total && mfs_sim_now(c.sim) < end)
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 100000);
+    /* let the last acks land, then everything must be released */
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 5 * SEC);
+    unsigned missing = 0, dups = 0;
+    for (unsigned i = 0; i < total; i++) {
+        missing += c.seen[i] == 0;
+        dups += c.seen[i] > 1;
+    }
+    printf("seed %llu: %u msgs in %.1f s sim time, missing %u dup %u bad %llu"
+           " peak mem %.1f MB\n",
+           (unsigned long long)seed, total,
+           (double)(mfs_sim_now(c.sim) - t0) / SEC, missing, dups,
+           (unsigned long long)c.bad, (double)peak / 1e6);
+    if (missing || dups) {
+        for (unsigned i = 0; i < N; i++) {
+            mfs_peer_stat st[N];
+            size_t n = mfs_sync_core_peers(mfs_sim_core(c.sim, i), st, N);
+            for (size_t k = 0; k < n; k++) {
+                printf("node %u peer %zu: st %d q %llu rxbuf %llu cwnd %llu "
+                       "out %llu in %llu dropped %llu ptos %llu lost %llu "
+                       "retx %llu srtt %llu drops:",
+                       i, k, st[k].state,
+                       (unsigned long long)st[k].queued_bytes,
+                       (unsigned long long)st[k].rx_buffered,
+                       (unsigned long long)st[k].cwnd,
+                       (unsigned long long)st[k].msgs_out,
+                       (unsigned long long)st[k].msgs_in,
+                       (unsigned long long)st[k].msgs_dropped,
+                       (unsigned long long)st[k].ptos,
+                       (unsigned long long)st[k].pkts_lost,
+                       (unsigned long long)st[k].retransmits,
+                       (unsigned long long)st[k].srtt_us);
+                for (int r = 0; r < MFS_DROP__COUNT; r++)
+                    printf(" %llu", (unsigned long long)st[k].drops[r]);
+                printf("\n");
+            }
+        }
+    }
+    assert_int_equal(missing, 0);
+    assert_int_equal(dups, 0);
+    assert_int_equal(c.bad, 0);
+    /* at 30% loss a peer may briefly look suspect, but none is dead */
+    for (unsigned a = 0; a < N; a++)
+        for (unsigned b = 0; b < N; b++)
+            if (a != b)
+                assert_int_not_equal(mfs_sim_peer_state(c.sim, a, b),
+                                     MFS_PEER_DEAD);
+    /* bound: per node, (N-1) peers x (windows + one max message) x 2 */
+    mfs_sync_config cfg;
+    mfs_sync_config_default(&cfg);
+    assert_true(peak < (uint64_t)(N - 1) * 2 *
+                           (cfg.window_bulk + cfg.window_urgent + 200000) +
+                       base_mem[0] * 2);
+    for (unsigned i = 0; i < N; i++) {
+        mfs_peer_stat st[N];
+        size_t n = mfs_sync_core_peers(mfs_sim_core(c.sim, i), st, N);
+        for (size_t k = 0; k < n; k++) {
+            assert_int_equal(st[k].queued_bytes, 0);
+            assert_int_equal(st[k].rx_buffered, 0);
+        }
+        assert_int_equal(mfs_sync_core_mem(mfs_sim_core(c.sim, i)),
+                         base_mem[i]);
+    }
+    free(c.seen);
+    mfs_sim_free(c.sim);
+}
+
+static void test_exactly_once_many_seeds(void **state)
+{
+    /* one seed at full scale, then more seeds at 2,000 messages each */
+    const char *e = getenv("MESHFS_SIM_SEEDS");
+    unsigned seeds = e ? (unsigned)atoi(e) : 3;
+    uint64_t s0 = mfs_test_seed(1);
+    run_exactly_once(s0, 10000);
+    if (getenv("MESHFS_SEED"))
+        return;
+    for (unsigned k = 1; k <= seeds; k++)
+        run_exactly_once(s0 + k, e ? 10000 : 1000);
+}
+
+/* Node 4 is cut off: everyone declares it dead (and it them), within the
+ * configured time; after healing all are alive again. */
+static void test_partition_dead_then_alive(void **state)
+{
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    uint64_t seed = mfs_test_seed(42);
+    printf("seed %llu\n", (unsigned long long)seed);
+    make_sim(&c, seed, N, 0); /* a chain: gossip must spread membership */
+    mfs_sim_net net = {0.10, 0.05, 500, 5000};
+    mfs_sim_set_net(c.sim, &net);
+    run_until_alive(&c, N, 20 * SEC);
+    assert_true(all_alive(&c, N));
+
+    mfs_sim_isolate(c.sim, 4, 1);
+    uint64_t t_cut = mfs_sim_now(c.sim);
+    mfs_sim_run(c.sim, t_cut + 1500000);
+    for (unsigned a = 0; a < 4; a++)
+        assert_int_equal(mfs_sim_peer_state(c.sim, a, 4), MFS_PEER_SUSPECT);
+    mfs_sim_run(c.sim, t_cut + 5600000);
+    for (unsigned a = 0; a < 4; a++) {
+        assert_int_equal(mfs_sim_peer_state(c.sim, a, 4), MFS_PEER_DEAD);
+        assert_int_equal(mfs_sim_peer_state(c.sim, 4, a), MFS_PEER_DEAD);
+        assert_int_equal(mfs_sync_core_send(mfs_sim_core(c.sim, a),
+                                            mfs_sim_id(c.sim, 4), 0, 0, "x",
+                                            1),
+                         -EHOSTDOWN);
+    }
+    /* the others stay alive among themselves */
+    for (unsigned a = 0; a < 4; a++)
+        for (unsigned b = 0; b < 4; b++)
+            if (a != b)
+                assert_int_equal(mfs_sim_peer_state(c.sim, a, b),
+                                 MFS_PEER_ALIVE);
+    mfs_sim_run(c.sim, t_cut + 30 * SEC);
+    mfs_sim_isolate(c.sim, 4, 0);
+    uint64_t t_heal = mfs_sim_now(c.sim);
+    run_until_alive(&c, N, 10 * SEC);
+    printf("healed in %.2f s\n", (double)(mfs_sim_now(c.sim) - t_heal) / SEC);
+    assert_true(all_alive(&c, N));
+    assert_true(mfs_sim_now(c.sim) - t_heal < 4 * SEC);
+    mfs_sim_free(c.sim);
+}
+
+/* Idle heartbeats cost at most 200 bytes/s per peer. */
+static void test_idle_cost(void **state)
+{
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    make_sim(&c, mfs_test_seed(7), N, 1);
+    run_until_alive(&c, N, 10 * SEC);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 5 * SEC);
+    mfs_peer_stat a[N], b[N];
+    size_t n = mfs_sync_core_peers(mfs_sim_core(c.sim, 2), a, N);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 60 * SEC);
+    mfs_sync_core_peers(mfs_sim_core(c.sim, 2), b, N);
+    for (size_t k = 0; k < n; k++) {
+        double bps = (double)(b[k].bytes_out - a[k].bytes_out) / 60.0;
+        printf("idle: %.0f bytes/s to peer %zu\n", bps, k);
+        assert_true(bps <= 200);
+        assert_true(bps > 0);
+    }
+    mfs_sim_free(c.sim);
+}
+
+/* A restarted node is recognised by its new epoch and traffic resumes. */
+static void test_restart_epoch(void **state)
+{
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    make_sim(&c, mfs_test_seed(9), 3, 1);
+    run_until_alive(&c, 3, 10 * SEC);
+    mfs_peer_stat st[4];
+    mfs_sync_core_peers(mfs_sim_core(c.sim, 0), st, 4);
+    uint64_t e0 = 0;
+    for (int k = 0; k < 2; k++)
+        if (st[k].id == mfs_sim_id(c.sim, 2))
+            e0 = st[k].epoch;
+    assert_int_equal(mfs_sim_restart(c.sim, 2), 0);
+    run_until_alive(&c, 3, 10 * SEC);
+    assert_true(all_alive(&c, 3));
+    mfs_sync_core_peers(mfs_sim_core(c.sim, 0), st, 4);
+    for (int k = 0; k < 2; k++)
+        if (st[k].id == mfs_sim_id(c.sim, 2)) {
+            assert_true(st[k].epoch > e0);
+            assert_int_equal(st[k].restarts, 1);
+        }
+    c.total = 2;
+    c.seen = calloc(2, 1);
+    send_one(&c, 0, 0, 2, 5000);
+    send_one(&c, 1, 2, 1, 100);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 2 * SEC);
+    assert_int_equal(c.seen[0], 1);
+    assert_int_equal(c.seen[1], 1);
+    free(c.seen);
+    mfs_sim_free(c.sim);
+}
+
+typedef struct snap {
+    uint64_t msgs_in, bytes_in, dgrams_in, epoch, id;
+    int state;
+} snap;
+
+static size_t take(mfs_sync_core *core, snap *s, uint64_t *drops_total)
+{
+    mfs_peer_stat st[8];
+    size_t n = mfs_sync_core_peers(core, st, 8);
+    *drops_total = 0;
+    for (size_t k = 0; k < n; k++) {
+        memset(&s[k], 0, sizeof(s[k]));
+        s[k].msgs_in = st[k].msgs_in;
+        s[k].bytes_in = st[k].bytes_in;
+        s[k].dgrams_in = st[k].dgrams_in;
+        s[k].epoch = st[k].epoch;
+        s[k].id = st[k].id;
+        s[k].state = st[k].state;
+        for (int r = 0; r < MFS_DROP__COUNT; r++)
+            *drops_total += st[k].drops[r];
+    }
+    for (int r = 0; r < MFS_DROP__COUNT; r++)
+        *drops_total += mfs_sync_core_global_drops(core)[r];
+    return n;
+}
+
+/* Replayed, forged, truncated, other-mesh and random datagrams change
+ * nothing, deliver nothing and get no reply; each is counted. */
+static void test_replay_and_forgery(void **state)
+{
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    c.capmax = 4000;
+    c.cap = malloc(c.capmax * MFS_WIRE_MAX);
+    c.caplen = malloc(c.capmax * sizeof(size_t));
+    c.cap_from = 0;
+    make_sim(&c, mfs_test_seed(11), 2, 1);
+    run_until_alive(&c, 2, 10 * SEC);
+    c.total = 50;
+    c.seen = calloc(50, 1);
+    for (uint32_t i = 0; i < 50; i++)
+        send_one(&c, i, 0, 1, i % 2 ? 100 : 5000);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 3 * SEC);
+    assert_int_equal(c.delivered, 50);
+    assert_true(c.ncap > 50);
+
+    mfs_sync_core *t = mfs_sim_core(c.sim, 1);
+    snap before[8], after[8];
+    uint64_t d0, d1;
+    size_t n0 = take(t, before, &d0);
+    c.tap_from = 1;
+    c.tap_count = 0;
+    uint64_t now = mfs_sim_now(c.sim);
+    const mfs_addr *from0 = mfs_sim_addr(c.sim, 0);
+    mfs_addr other = *from0;
+    ((struct sockaddr_in *)&other.ss)->sin_port = htons(9999);
+    uint64_t sent = 0;
+    for (int round = 0; round < 3; round++)
+        for (size_t k = 0; k < c.ncap; k++) {
+            uint8_t b[MFS_WIRE_MAX + 10];
+            size_t l = c.caplen[k];
+            memcpy(b, c.cap[k], l);
+            /* exact replay from the real and from another address */
+            mfs_sync_core_input(t, now, round ? &other : from0, b, l);
+            /* bit flip anywhere */
+            size_t pos = mfs_rng_below(&c.rng, l);
+            b[pos] ^= (uint8_t)(1u << mfs_rng_below(&c.rng, 8));
+            mfs_sync_core_input(t, now, from0, b, l);
+            b[pos] = c.cap[k][pos];
+            /* truncated, extended, other mesh */
+            mfs_sync_core_input(t, now, from0, b,
+                                mfs_rng_below(&c.rng, l));
+            memset(b + l, 0, 10);
+            mfs_sync_core_input(t, now, from0, b, l + 1 + k % 9);
+            b[3] ^= 0x55;
+            mfs_sync_core_input(t, now, from0, b, l);
+            /* random garbage */
+            for (size_t i = 0; i < l; i++)
+                b[i] = (uint8_t)mfs_rng_next(&c.rng);
+            mfs_sync_core_input(t, now, &other, b, l);
+            sent += 6;
+        }
+    size_t n1 = take(t, after, &d1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0 * sizeof(snap));
+    assert_int_equal(c.tap_count, 0);      /* no reply of any kind */
+    assert_int_equal(c.delivered, 50);     /* nothing delivered twice */
+    printf("injected %llu bad datagrams, %llu counted as drops\n",
+           (unsigned long long)sent, (unsigned long long)(d1 - d0));
+    assert_int_equal(d1 - d0, sent); /* every one counted */
+    /* and the node still works */
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 2 * SEC);
+    assert_true(all_alive(&c, 2));
+    free(c.seen);
+    free(c.cap);
+    free(c.caplen);
+    mfs_sim_free(c.sim);
+}
+
+/* A captured hello replayed from a spoofed address: the node never sends
+ * that address more bytes than it received from it. */
+static void test_no_amplification(void **state)
+{
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    c.capmax = 16;
+    c.cap = malloc(c.capmax * MFS_WIRE_MAX);
+    c.caplen = malloc(c.capmax * sizeof(size_t));
+    c.cap_from = 1;
+    make_sim(&c, mfs_test_seed(13), 3, 1); /* only 1 and 2 seed node 0 */
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 10000); /* 1's first hello */
+    assert_true(c.ncap >= 1);
+    /* X: an address nobody owns */
+    struct sockaddr_in *x = (struct sockaddr_in *)&c.x.ss;
+    x->sin_family = AF_INET;
+    x->sin_addr.s_addr = htonl(0x0a0000feu);
+    x->sin_port = htons(4444);
+    c.x.len = sizeof(*x);
+    /* node 2 has never heard of node 1: the replayed hello creates it */
+    mfs_sim_inject(c.sim, 2, &c.x, c.cap[0], c.caplen[0]);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 10 * SEC);
+    printf("received %zu bytes from X, sent %llu to X\n", c.caplen[0],
+           (unsigned long long)c.tap_bytes_to_x);
+    assert_true(c.tap_bytes_to_x <= c.caplen[0]);
+    free(c.cap);
+    free(c.caplen);
+    mfs_sim_free(c.sim);
+}
+
+/* A flood of junk from many unknown addresses does not starve members:
+ * it is rate limited before the crypto, and member traffic flows. */
+static void test_flood_rate_limit(void **state)
+{
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    make_sim(&c, mfs_test_seed(17), 2, 1);
+    run_until_alive(&c, 2, 10 * SEC);
+    c.total = 200;
+    c.seen = calloc(200, 1);
+    mfs_sync_core *t = mfs_sim_core(c.sim, 1);
+    mfs_addr junk = *mfs_sim_addr(c.sim, 0);
+    uint8_t b[1200];
+    uint64_t injected = 0;
+    for (uint32_t i = 0; i < 200; i++) {
+        send_one(&c, i, 0, 1, 300);
+        /* 500 junk datagrams per 10 ms = 50,000/s, from many ports */
+        for (int k = 0; k < 500; k++) {
+            ((struct sockaddr_in *)&junk.ss)->sin_port =
+                htons((uint16_t)(10000 + k));
+            for (size_t j = 0; j < sizeof(b); j += 8)
+                mfs_be64_put(b + (j + 8 <= sizeof(b) ? j : sizeof(b) - 8),
+                             mfs_rng_next(&c.rng));
+            memcpy(b, c.hdr, 6); /* right version and mesh: reaches auth */
+            memset(b + 14, 0, 8); /* dst 0: a plausible hello */
+            mfs_sync_core_input(t, mfs_sim_now(c.sim), &junk, b, sizeof(b));
+            injected++;
+        }
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 10000);
+    }
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + SEC);
+    const uint64_t *g = mfs_sync_core_global_drops(t);
+    printf("junk %llu: mesh %llu rate %llu auth %llu; delivered %llu\n",
+           (unsigned long long)injected,
+           (unsigned long long)g[MFS_DROP_MESH],
+           (unsigned long long)g[MFS_DROP_RATE],
+           (unsigned long long)g[MFS_DROP_AUTH],
+           (unsigned long long)c.delivered);
+    assert_int_equal(c.delivered, 200);
+    assert_true(g[MFS_DROP_RATE] > 0);
+    assert_true(all_alive(&c, 2));
+    free(c.seen);
+    mfs_sim_free(c.sim);
+}
+
+/* Same seed, same run. */
+static void test_deterministic(void **state)
+{
+    uint64_t out[2][4];
+    for (int r = 0; r < 2; r++) {
+        ctx c;
+        memset(&c, 0, sizeof(c));
+        make_sim(&c, 5, 3, 1);
+        mfs_sim_net net = {0.3, 0.1, 1000, 20000};
+        mfs_sim_set_net(c.sim, &net);
+        run_until_alive(&c, 3, 10 * SEC);
+        c.total = 100;
+        c.seen = calloc(100, 1);
+        for (uint32_t i = 0; i < 100; i++)
+            send_one(&c, i, i % 3, (i + 1) % 3, 10 + i * 300);
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 10 * SEC);
+        mfs_peer_stat st[4];
+        mfs_sync_core_peers(mfs_sim_core(c.sim, 0), st, 4);
+        out[r][0] = mfs_sim_now(c.sim);
+        out[r][1] = st[0].bytes_out;
+        out[r][2] = st[1].dgrams_in;
+        out[r][3] = c.delivered;
+        free(c.seen);
+        mfs_sim_free(c.sim);
+    }
+    assert_memory_equal(out[0], out[1], sizeof(out[0]));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_replay_and_forgery),
+        cmocka_unit_test(test_no_amplification),
+        cmocka_unit_test(test_flood_rate_limit),
+        cmocka_unit_test(test_restart_epoch),
+        cmocka_unit_test(test_idle_cost),
+        cmocka_unit_test(test_partition_dead_then_alive),
+        cmocka_unit_test(test_exactly_once_many_seeds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
