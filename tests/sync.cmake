@@ -36,4 +36,4 @@ add_test(NAME system/sync_net COMMAND
 add_test(NAME system/sync_flood COMMAND
   ${CMAKE_CURRENT_LIST_DIR}/system/sync_flood.sh $<TARGET_FILE:meshfs-synctool> 100000)
 set_tests_properties(system/sync_net system/sync_flood PROPERTIES
-  TIMEOUT 240 LABELS "system;sync" SKIP_RETURN_CODE 77)
+  TIMEOUT 300 LABELS "system;sync" SKIP_RETURN_CODE 77)

@@ -28,7 +28,7 @@ table inet mfsloss {
 NFT
 "$TOOL" keygen "$DIR" || exit 1
 run() { ip netns exec "$NS" "$TOOL" node --key "$DIR" --members 2 \
-        --send "$MSGS" --expect "$MSGS" --timeout 120 --hold 3 "$@"; }
+        --send "$MSGS" --expect "$MSGS" --timeout 150 --hold 10 "$@"; }
 run --listen 127.0.0.1:7001 >"$DIR/a.log" 2>&1 & PIDS+=($!)
 run --listen 127.0.0.1:7002 --peer 127.0.0.1:7001 >"$DIR/b.log" 2>&1 & PIDS+=($!)
 run --listen 127.0.0.1:7003 --peer 127.0.0.1:7002 >"$DIR/c.log" 2>&1 & PIDS+=($!)
