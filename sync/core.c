@@ -859,6 +859,12 @@ static void floor_advance(mfs_sync_core *c, peer *p, uint64_t to)
         p->rx_floor = to;
         memset(p->done, 0, sizeof(p->done));
     }
+    if (to > p->rx_floor && to - p->rx_floor >= MSG_WIN) {
+        /* a jump past the whole window: every slot is stale, and stepping
+         * one by one would take as long as the sender wants */
+        memset(p->done, 0, sizeof(p->done));
+        p->rx_floor = to;
+    }
     while (p->rx_floor < to) {
         bit_clr(p->done, p->rx_floor % MSG_WIN);
         p->rx_floor++;

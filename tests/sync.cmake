@@ -20,7 +20,7 @@ if(MESHFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
     -fsanitize=fuzzer,address,undefined)
   # a writable copy of the corpus so runs do not touch the source tree
   add_test(NAME fuzz/sync_datagram COMMAND sh -c
-    "mkdir -p corpus-sync && cp -n ${MFS_SYNC_CORPUS}/* corpus-sync/ ; $<TARGET_FILE:fuzz_sync_datagram> -max_total_time=60 -rss_limit_mb=1024 corpus-sync")
+    "mkdir -p corpus-sync && cp -n ${MFS_SYNC_CORPUS}/* corpus-sync/ ; $<TARGET_FILE:fuzz_sync_datagram> -max_total_time=60 -timeout=10 -rss_limit_mb=1024 corpus-sync")
 else()
   add_executable(fuzz_sync_datagram ${MFS_SYNC_FUZZ_SRC})
   meshfs_warnings(fuzz_sync_datagram)
