@@ -607,6 +607,33 @@ static void ccopy_clear(wtx *w, mfs_id inode)
     mdb_cursor_close(c);
 }
 
+/* Appends a zeroed claimant; NULL when out of memory. */
+static claimant *claimant_push(claimant **cl, size_t *n, size_t *cap)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        claimant *v = realloc(*cl, nc * sizeof(*v));
+        if (!v)
+            return NULL;
+        *cl = v;
+        *cap = nc;
+    }
+    claimant *m = &(*cl)[(*n)++];
+    memset(m, 0, sizeof(*m));
+    return m;
+}
+
+/* Gives m the first of its conflict names that nothing took yet. */
+static int claimant_name(claimant *m, nameset *taken)
+{
+    char name[MFS_NAME_MAX + 1];
+    for (unsigned kk = 1; kk == 1 || (kk < 10000 && nameset_has(taken, name));
+         kk++)
+        conflict_name_n(name, m->raw, m->st.node, m->st.hlc >> 16, kk);
+    m->dname = strdup(name);
+    return m->dname ? nameset_add(taken, m->dname) : -ENOMEM;
+}
+
 static int rename_dir(wtx *w, mfs_id dir)
 {
     mfs_store *s = w->s;
@@ -624,24 +651,14 @@ static int rename_dir(wtx *w, mfs_id dir)
     int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (r == 0 && key.mv_size > 33 && !memcmp(key.mv_data, pk, 16)) {
         size_t nl = key.mv_size - 33;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            claimant *nc = realloc(cl, cap * sizeof(*nc));
-            if (!nc) {
-                rc = -ENOMEM;
-                break;
-            }
-            cl = nc;
-        }
-        claimant *m = &cl[n];
-        memset(m, 0, sizeof(*m));
-        m->raw = strndup((char *)key.mv_data + 16, nl);
-        m->e = id_get((uint8_t *)key.mv_data + 17 + nl);
-        if (!m->raw) {
+        claimant *m = claimant_push(&cl, &n, &cap);
+        if (m)
+            m->raw = strndup((char *)key.mv_data + 16, nl);
+        if (!m || !m->raw) {
             rc = -ENOMEM;
             break;
         }
-        n++;
+        m->e = id_get((uint8_t *)key.mv_data + 17 + nl);
         r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
@@ -667,11 +684,7 @@ static int rename_dir(wtx *w, mfs_id dir)
     for (size_t i = 0; i < nmembers && !rc; i++) {
         if (cl[i].dname)
             continue;
-        char name[MFS_NAME_MAX + 1];
-        for (unsigned kk = 1; kk == 1 || (kk < 10000 && nameset_has(&taken, name)); kk++)
-            conflict_name_n(name, cl[i].raw, cl[i].st.node, cl[i].st.hlc >> 16, kk);
-        cl[i].dname = strdup(name);
-        rc = cl[i].dname ? nameset_add(&taken, cl[i].dname) : -ENOMEM;
+        rc = claimant_name(&cl[i], &taken);
         generated++;
     }
     /* 4. conflict copies of files whose first name is here */
@@ -687,37 +700,26 @@ static int rename_dir(wtx *w, mfs_id dir)
         mfs_stamp heads[64];
         int nh = content_heads(s, w->txn, cl[i].inode, heads, 64);
         for (int h = 0; h < nh - 1 && !rc; h++) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                claimant *nc = realloc(cl, cap * sizeof(*nc));
-                if (!nc) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                cl = nc;
-            }
-            claimant *m = &cl[n];
-            memset(m, 0, sizeof(*m));
-            m->copy = true;
-            m->e = m->inode = cl[i].inode;
-            m->st = heads[h];
-            m->type = S_IFREG;
-            m->raw = strdup(cl[i].dname);
-            if (!m->raw) {
+            mfs_id inode = cl[i].inode;
+            const char *base = cl[i].dname; /* before cl may move */
+            char *raw = strdup(base);
+            claimant *m = raw ? claimant_push(&cl, &n, &cap) : NULL;
+            if (!m) {
+                free(raw);
                 rc = -ENOMEM;
                 break;
             }
-            n++;
+            m->copy = true;
+            m->e = m->inode = inode;
+            m->st = heads[h];
+            m->type = S_IFREG;
+            m->raw = raw;
         }
     }
     if (!rc && n - ncopies_start > 1)
         qsort(cl + ncopies_start, n - ncopies_start, sizeof(*cl), cmp_claimant);
     for (size_t i = ncopies_start; i < n && !rc; i++) {
-        char name[MFS_NAME_MAX + 1];
-        for (unsigned kk = 1; kk == 1 || (kk < 10000 && nameset_has(&taken, name)); kk++)
-            conflict_name_n(name, cl[i].raw, cl[i].st.node, cl[i].st.hlc >> 16, kk);
-        cl[i].dname = strdup(name);
-        rc = cl[i].dname ? nameset_add(&taken, cl[i].dname) : -ENOMEM;
+        rc = claimant_name(&cl[i], &taken);
         generated++;
     }
     /* 5. write the directory anew */
