@@ -14,17 +14,17 @@
 #include <stdint.h>
 
 typedef struct mfs_wbuf {
-    uint8_t *p;  /* borrowed, caller owns */
+    uint8_t *p; /* borrowed, caller owns */
     size_t cap;
     size_t len;
-    int err;     /* 0 or -ENOBUFS */
+    int err; /* 0 or -ENOBUFS */
 } mfs_wbuf;
 
 typedef struct mfs_rbuf {
     const uint8_t *p; /* borrowed */
     size_t len;
     size_t off;
-    int err;          /* 0 or -EBADMSG */
+    int err; /* 0 or -EBADMSG */
 } mfs_rbuf;
 
 void mfs_wbuf_init(mfs_wbuf *w, void *p, size_t cap);

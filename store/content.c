@@ -266,8 +266,8 @@ int content_apply_version(wtx *w, const mfs_op *op)
         memcpy(wk, h, 32);
         memcpy(wk + 32, k, 32);
         MDB_val key = {64, wk}, val = {0, ""};
-        int rc = mdb_put(w->txn, w->s->db[DB_WANT], &key, &val,
-                         MDB_NOOVERWRITE);
+        int rc =
+            mdb_put(w->txn, w->s->db[DB_WANT], &key, &val, MDB_NOOVERWRITE);
         if (rc == 0)
             missing++;
         else if (rc != MDB_KEYEXIST)
@@ -369,7 +369,7 @@ static int chunk_store(wtx *w, const uint8_t *hash, const void *data,
     if (rc)
         return wtx_fail(w, rc);
     MDB_val key = {32, (void *)a->hash}, val;
-    uint8_t (*vk)[32] = NULL;
+    uint8_t(*vk)[32] = NULL;
     size_t n = 0, cap = 0;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (rc == 0 && key.mv_size == 64 && !memcmp(key.mv_data, a->hash, 32)) {
@@ -429,7 +429,8 @@ static int chunk_put_tx(wtx *w, void *arg)
 int mfs_store_chunk_put(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
                         const void *data, size_t len)
 {
-    if (len == 0 || len > MFS_CHUNK_SIZE || ((const uint8_t *)data)[len - 1] == 0)
+    if (len == 0 || len > MFS_CHUNK_SIZE ||
+        ((const uint8_t *)data)[len - 1] == 0)
         return -EBADMSG;
     uint8_t h[32];
     hash_block(h, data, len);
@@ -671,8 +672,8 @@ int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now)
             uint8_t *blk = malloc(MFS_CHUNK_SIZE);
             if (!blk)
                 return wtx_fail(w, -ENOMEM);
-            ssize_t bl = block_load(w->s, w->txn, id, bp, d.trunc, true,
-                                    first, blk);
+            ssize_t bl =
+                block_load(w->s, w->txn, id, bp, d.trunc, true, first, blk);
             if (bl < 0) {
                 free(blk);
                 return wtx_fail(w, (int)bl);
@@ -814,8 +815,12 @@ int content_publish(wtx *w, mfs_id id, bool force)
         return w->err;
     }
     uint8_t parent[16];
-    mfs_op op = {.type = OP_VERSION, .obj = id, .size = d.size,
-                 .mtime = d.mtime, .ctime = d.ctime, .hashes = hashes,
+    mfs_op op = {.type = OP_VERSION,
+                 .obj = id,
+                 .size = d.size,
+                 .mtime = d.mtime,
+                 .ctime = d.ctime,
+                 .hashes = hashes,
                  .nchunks = (uint32_t)nblocks};
     if (d.base.hlc) {
         stamp_put(parent, d.base);
@@ -828,8 +833,8 @@ int content_publish(wtx *w, mfs_id id, bool force)
     return w->err;
 }
 
-int content_version_hash(mfs_store *s, MDB_txn *txn, mfs_id id,
-                         mfs_stamp ver, uint8_t out[32], uint64_t *size)
+int content_version_hash(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
+                         uint8_t out[32], uint64_t *size)
 {
     version_view v;
     int rc = version_get(s, txn, id, ver, &v);
@@ -846,9 +851,8 @@ int content_version_hash(mfs_store *s, MDB_txn *txn, mfs_id id,
     return 0;
 }
 
-int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id,
-                           mfs_stamp ver, uint8_t *out, size_t max,
-                           uint32_t *nchunks)
+int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
+                           uint8_t *out, size_t max, uint32_t *nchunks)
 {
     version_view v;
     int rc = version_get(s, txn, id, ver, &v);

@@ -128,7 +128,8 @@ int mfs_store_conflicts(mfs_store *s, void (*cb)(void *arg, const char *path),
             }
             if (conflict) {
                 char dir[4096], path[4096 + MFS_NAME_MAX + 2];
-                if (view_path(s, txn, id_get(key.mv_data), dir, sizeof(dir)) == 0) {
+                if (view_path(s, txn, id_get(key.mv_data), dir, sizeof(dir)) ==
+                    0) {
                     snprintf(path, sizeof(path), "%s%s%s", dir,
                              strcmp(dir, "/") ? "/" : "", name);
                     cb(arg, path);
@@ -213,9 +214,9 @@ static void dump_xattrs(dumper *d, mfs_id id, char *out, size_t cap)
                                val.mv_size - 17, NULL, 0);
             char hx[33];
             hex(hx, h, 16);
-            int n = snprintf(out + len, cap - len, " x:%.*s=%s",
-                             (int)(key.mv_size - 16),
-                             (char *)key.mv_data + 16, hx);
+            int n =
+                snprintf(out + len, cap - len, " x:%.*s=%s",
+                         (int)(key.mv_size - 16), (char *)key.mv_data + 16, hx);
             if (n < 0 || (size_t)n >= cap - len)
                 break;
             len += (size_t)n;
@@ -290,7 +291,9 @@ static void dump_dir(dumper *d, mfs_id dir, const char *path, int depth)
                  " ctime=%" PRId64 " rdev=%" PRIu64 " data=%s%s%s%.*s",
                  e->kind == OBJ_CCOPY ? "copy" : "entry", p, e->inode.node,
                  e->inode.seq, in.type | in.mode.v, in.uid.v, in.gid.v,
-                 e->kind == OBJ_CCOPY ? 1 : view_nlink(d->s, d->txn, e->inode, in.type),
+                 e->kind == OBJ_CCOPY
+                     ? 1
+                     : view_nlink(d->s, d->txn, e->inode, in.type),
                  size, in.atime.v, in.mtime.v, in.ctime.v, in.rdev, content, xs,
                  in.type == S_IFLNK ? " -> " : "",
                  (int)(in.type == S_IFLNK ? in.targetlen : 0), in.target);

@@ -28,34 +28,35 @@
 #define MFS_MAX_OP_BYTES (MFS_MAX_CHUNKS * 33ull + 4096)
 
 enum db_index {
-    DB_META,      /* "format", "node", "hlc", "seq", "ctr", "ino" */
-    DB_OPS,       /* (origin, seq) -> op bytes: the op log */
-    DB_VV,        /* origin -> highest contiguous seq held */
-    DB_MOVES,     /* stamp -> move record (op + prior state): undo log */
-    DB_ENTRIES,   /* entry id -> raw tree state (parent, inode, stamp, name) */
-    DB_RCHILD,    /* (parent id, entry id) -> "" raw children */
-    DB_ILINKS,    /* (inode id, entry id) -> "" every entry of an inode */
-    DB_INODES,    /* inode id -> registers and shown version */
-    DB_XATTRS,    /* (inode id, name) -> stamp, present, value */
-    DB_VERSIONS,  /* (inode id, stamp) -> version record */
-    DB_SUPERSEDED,/* (inode id, stamp) -> "" versions a complete one replaced */
-    DB_VMISSING,  /* (inode id, stamp) -> u32 chunks still missing */
-    DB_WANT,      /* (hash, inode id, stamp) -> "" chunk wanted by version */
-    DB_CHUNKS,    /* hash -> data */
-    DB_DIRTY,     /* (inode id, block) -> unpublished block */
-    DB_DINFO,     /* inode id -> unpublished size/times/base */
-    DB_INO2OBJ,   /* local ino -> object key */
-    DB_OBJ2INO,   /* object key -> local ino */
-    DB_DIRENTS,   /* (dir id, display name) -> visible entry */
-    DB_VENT,      /* entry id -> where the entry is visible */
-    DB_GROUPS,    /* (dir id, raw name, 0, entry id) -> "" same-name groups */
-    DB_LINKS,     /* (inode id, entry id) -> "" visible entries of an inode */
-    DB_NSUB,      /* dir id -> visible subdirectory count */
-    DB_CCOPY,     /* (inode id, stamp) -> (dir id, name) conflict copy shown */
-    DB_HEADS,     /* (inode id, stamp) -> "" complete, unsuperseded versions */
-    DB_TFROM,     /* (dir id, entry id) -> "" entries deleted from dir */
-    DB_CDIRS,     /* dir id -> u32 generated (conflict) names shown in it */
-    DB_NLINK,     /* inode id -> u32 visible entries (non-directories) */
+    DB_META,       /* "format", "node", "hlc", "seq", "ctr", "ino" */
+    DB_OPS,        /* (origin, seq) -> op bytes: the op log */
+    DB_VV,         /* origin -> highest contiguous seq held */
+    DB_MOVES,      /* stamp -> move record (op + prior state): undo log */
+    DB_ENTRIES,    /* entry id -> raw tree state (parent, inode, stamp, name) */
+    DB_RCHILD,     /* (parent id, entry id) -> "" raw children */
+    DB_ILINKS,     /* (inode id, entry id) -> "" every entry of an inode */
+    DB_INODES,     /* inode id -> registers and shown version */
+    DB_XATTRS,     /* (inode id, name) -> stamp, present, value */
+    DB_VERSIONS,   /* (inode id, stamp) -> version record */
+    DB_SUPERSEDED, /* (inode id, stamp) -> "" versions a complete one replaced
+                    */
+    DB_VMISSING,   /* (inode id, stamp) -> u32 chunks still missing */
+    DB_WANT,       /* (hash, inode id, stamp) -> "" chunk wanted by version */
+    DB_CHUNKS,     /* hash -> data */
+    DB_DIRTY,      /* (inode id, block) -> unpublished block */
+    DB_DINFO,      /* inode id -> unpublished size/times/base */
+    DB_INO2OBJ,    /* local ino -> object key */
+    DB_OBJ2INO,    /* object key -> local ino */
+    DB_DIRENTS,    /* (dir id, display name) -> visible entry */
+    DB_VENT,       /* entry id -> where the entry is visible */
+    DB_GROUPS,     /* (dir id, raw name, 0, entry id) -> "" same-name groups */
+    DB_LINKS,      /* (inode id, entry id) -> "" visible entries of an inode */
+    DB_NSUB,       /* dir id -> visible subdirectory count */
+    DB_CCOPY,      /* (inode id, stamp) -> (dir id, name) conflict copy shown */
+    DB_HEADS,      /* (inode id, stamp) -> "" complete, unsuperseded versions */
+    DB_TFROM,      /* (dir id, entry id) -> "" entries deleted from dir */
+    DB_CDIRS,      /* dir id -> u32 generated (conflict) names shown in it */
+    DB_NLINK,      /* inode id -> u32 visible entries (non-directories) */
     DB_COUNT
 };
 
@@ -68,11 +69,11 @@ struct mfs_store {
     mfs_store_config cfg;
     size_t mapsize;
 
-    pthread_mutex_t wlock;     /* one writer at a time */
-    pthread_mutex_t poollock;  /* guards the pool of idle read txns */
-    MDB_txn *pool[32];         /* reset read txns, renewed on use */
+    pthread_mutex_t wlock;    /* one writer at a time */
+    pthread_mutex_t poollock; /* guards the pool of idle read txns */
+    MDB_txn *pool[32];        /* reset read txns, renewed on use */
     int npool;
-    pthread_rwlock_t maplock;  /* txns read-lock; map resize write-locks */
+    pthread_rwlock_t maplock; /* txns read-lock; map resize write-locks */
 
     /* counters, persisted in DB_META by every write txn */
     uint64_t node;
@@ -178,7 +179,7 @@ typedef struct wtx {
     idset touched_inodes;  /* heads / existence changed */
     namekey *groups;       /* dirty name groups */
     size_t ngroups, capgroups;
-    uint64_t written;      /* bytes put so far (map room estimate) */
+    uint64_t written; /* bytes put so far (map room estimate) */
     change *changes;
     size_t nchanges, capchanges;
 } wtx;
@@ -223,8 +224,8 @@ enum {
     OP_XATTR = 4,   /* LWW extended attribute */
     OP_VERSION = 5, /* content version (or DROP of a conflict copy) */
 };
-#define OPF_MORE 0x01    /* the same local action continues in the next op */
-#define OPF_DROP 0x02    /* VERSION: drops its parents (conflict resolved) */
+#define OPF_MORE 0x01 /* the same local action continues in the next op */
+#define OPF_DROP 0x02 /* VERSION: drops its parents (conflict resolved) */
 #define OP_WIRE_VERSION 1
 
 typedef struct mfs_op {
@@ -321,8 +322,7 @@ int content_publish(wtx *w, mfs_id id, bool force);
 int content_drop_dirty(wtx *w, mfs_id id);
 ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
                      bool use_dirty, uint64_t off, void *buf, size_t len);
-int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf,
-                  size_t len);
+int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len);
 int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now);
 typedef struct dinfo_rec {
     uint64_t size;
@@ -334,12 +334,11 @@ typedef struct dinfo_rec {
 int dinfo_get(mfs_store *s, MDB_txn *txn, mfs_id id, dinfo_rec *out);
 int dinfo_put(wtx *w, mfs_id id, const dinfo_rec *d);
 /* Copies up to max chunk hashes of a version; *nchunks gets the count. */
-int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id,
-                           mfs_stamp ver, uint8_t *out, size_t max,
-                           uint32_t *nchunks);
+int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
+                           uint8_t *out, size_t max, uint32_t *nchunks);
 /* Blake2b of a whole version's chunk list (for dumps). */
-int content_version_hash(mfs_store *s, MDB_txn *txn, mfs_id id,
-                         mfs_stamp ver, uint8_t out[32], uint64_t *size);
+int content_version_hash(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
+                         uint8_t out[32], uint64_t *size);
 
 /* ---- derived view (view.c) ---- */
 typedef struct dirent_rec {

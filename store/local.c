@@ -257,22 +257,28 @@ static int emit(wtx *w, mfs_op *ops, size_t n)
 
 static mfs_op op_touch_dir(mfs_id dir, int64_t now)
 {
-    return (mfs_op){.type = OP_ATTR, .obj = dir,
-                    .mask = MFS_SET_MTIME | MFS_SET_CTIME, .mtime = now,
+    return (mfs_op){.type = OP_ATTR,
+                    .obj = dir,
+                    .mask = MFS_SET_MTIME | MFS_SET_CTIME,
+                    .mtime = now,
                     .ctime = now};
 }
 
 static mfs_op op_ctime(mfs_id id, int64_t now)
 {
-    return (mfs_op){.type = OP_ATTR, .obj = id, .mask = MFS_SET_CTIME,
-                    .ctime = now};
+    return (mfs_op){
+        .type = OP_ATTR, .obj = id, .mask = MFS_SET_CTIME, .ctime = now};
 }
 
 static mfs_op op_move(mfs_id e, mfs_id inode, mfs_id parent, const char *name,
                       mfs_id from)
 {
-    return (mfs_op){.type = OP_MOVE, .obj = e, .inode = inode,
-                    .parent = parent, .from = from, .name = name,
+    return (mfs_op){.type = OP_MOVE,
+                    .obj = e,
+                    .inode = inode,
+                    .parent = parent,
+                    .from = from,
+                    .name = name,
                     .namelen = strlen(name)};
 }
 
@@ -352,17 +358,29 @@ static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
     int64_t now = now_ns(s);
     mfs_id ni = mint(s);
     mfs_op ops[4];
-    ops[0] = (mfs_op){.type = OP_INODE, .obj = ni, .mode = S_IFREG | in.mode.v,
-                      .uid = in.uid.v, .gid = in.gid.v, .atime = now,
-                      .mtime = in.mtime.v, .ctime = now};
-    ops[1] = (mfs_op){.type = OP_VERSION, .obj = ni, .size = size,
-                      .mtime = in.mtime.v, .ctime = now, .hashes = hashes,
+    ops[0] = (mfs_op){.type = OP_INODE,
+                      .obj = ni,
+                      .mode = S_IFREG | in.mode.v,
+                      .uid = in.uid.v,
+                      .gid = in.gid.v,
+                      .atime = now,
+                      .mtime = in.mtime.v,
+                      .ctime = now};
+    ops[1] = (mfs_op){.type = OP_VERSION,
+                      .obj = ni,
+                      .size = size,
+                      .mtime = in.mtime.v,
+                      .ctime = now,
+                      .hashes = hashes,
                       .nchunks = nchunks};
     ops[2] = op_move(ni, ni, dir, name, MFS_ID_NONE);
     uint8_t p[16];
     stamp_put(p, ver);
-    ops[3] = (mfs_op){.type = OP_VERSION, .flags = OPF_DROP, .obj = inode,
-                      .parents = p, .nparents = 1};
+    ops[3] = (mfs_op){.type = OP_VERSION,
+                      .flags = OPF_DROP,
+                      .obj = inode,
+                      .parents = p,
+                      .nparents = 1};
     emit(w, ops, 4);
     free(hashes);
     /* the copy's inode number now names the new file */
@@ -394,7 +412,8 @@ static int keep_copies(wtx *w, mfs_id inode)
     id_put(k, inode);
     MDB_val key = {16, k}, val;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && n < 64 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+    while (rc == 0 && n < 64 && key.mv_size == 32 &&
+           !memcmp(key.mv_data, k, 16)) {
         vers[n++] = stamp_get((uint8_t *)key.mv_data + 16);
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
@@ -411,8 +430,8 @@ static int keep_copies(wtx *w, mfs_id inode)
 }
 
 /* Ops that move entry e (of inode) to the trash, deleted from dir. */
-static int trash_entry(wtx *w, mfs_id e, mfs_id inode, mfs_id dir,
-                       int64_t now, bool more)
+static int trash_entry(wtx *w, mfs_id e, mfs_id inode, mfs_id dir, int64_t now,
+                       bool more)
 {
     if (keep_copies(w, inode))
         return w->err;
@@ -438,8 +457,11 @@ static int drop_ccopy(wtx *w, mfs_id inode, mfs_stamp ver, bool more)
 {
     uint8_t p[16];
     stamp_put(p, ver);
-    mfs_op op = {.type = OP_VERSION, .flags = OPF_DROP | (more ? OPF_MORE : 0),
-                 .obj = inode, .parents = p, .nparents = 1};
+    mfs_op op = {.type = OP_VERSION,
+                 .flags = OPF_DROP | (more ? OPF_MORE : 0),
+                 .obj = inode,
+                 .parents = p,
+                 .nparents = 1};
     return op_local(w, &op);
 }
 
@@ -494,9 +516,15 @@ static int tx_create(wtx *w, void *arg)
     int64_t now = now_ns(s);
     mfs_id id = mint(s);
     mfs_op ops[3];
-    ops[0] = (mfs_op){.type = OP_INODE, .obj = id, .mode = a->mode,
-                      .uid = a->uid, .gid = a->gid, .rdev = a->rdev,
-                      .atime = now, .mtime = now, .ctime = now};
+    ops[0] = (mfs_op){.type = OP_INODE,
+                      .obj = id,
+                      .mode = a->mode,
+                      .uid = a->uid,
+                      .gid = a->gid,
+                      .rdev = a->rdev,
+                      .atime = now,
+                      .mtime = now,
+                      .ctime = now};
     if (a->target) {
         ops[0].name = a->target;
         ops[0].namelen = strlen(a->target);
@@ -532,17 +560,25 @@ int mfs_store_mknod(mfs_store *s, uint64_t parent, const char *name,
         mode |= S_IFREG;
     if (!valid_mknod_type(mode))
         return -EINVAL;
-    lop a = {.parent = parent, .name = name, .mode = mode & (S_IFMT | 07777),
-             .rdev = (S_ISCHR(mode) || S_ISBLK(mode)) ? rdev : 0, .uid = uid,
-             .gid = gid, .out = out};
+    lop a = {.parent = parent,
+             .name = name,
+             .mode = mode & (S_IFMT | 07777),
+             .rdev = (S_ISCHR(mode) || S_ISBLK(mode)) ? rdev : 0,
+             .uid = uid,
+             .gid = gid,
+             .out = out};
     return store_write(s, tx_create, &a);
 }
 
 int mfs_store_mkdir(mfs_store *s, uint64_t parent, const char *name,
                     uint32_t mode, uint32_t uid, uint32_t gid, mfs_attr *out)
 {
-    lop a = {.parent = parent, .name = name, .mode = S_IFDIR | (mode & 07777),
-             .uid = uid, .gid = gid, .out = out};
+    lop a = {.parent = parent,
+             .name = name,
+             .mode = S_IFDIR | (mode & 07777),
+             .uid = uid,
+             .gid = gid,
+             .out = out};
     return store_write(s, tx_create, &a);
 }
 
@@ -555,8 +591,13 @@ int mfs_store_symlink(mfs_store *s, uint64_t parent, const char *name,
         return -ENOENT;
     if (n > 4096)
         return -ENAMETOOLONG;
-    lop a = {.parent = parent, .name = name, .target = target,
-             .mode = S_IFLNK | 0777, .uid = uid, .gid = gid, .out = out};
+    lop a = {.parent = parent,
+             .name = name,
+             .target = target,
+             .mode = S_IFLNK | 0777,
+             .uid = uid,
+             .gid = gid,
+             .out = out};
     return store_write(s, tx_create, &a);
 }
 
@@ -594,8 +635,8 @@ static int tx_link(wtx *w, void *arg)
 int mfs_store_link(mfs_store *s, uint64_t ino, uint64_t newparent,
                    const char *newname, mfs_attr *out)
 {
-    lop a = {.ino = ino, .newparent = newparent, .newname = newname,
-             .out = out};
+    lop a = {
+        .ino = ino, .newparent = newparent, .newname = newname, .out = out};
     return store_write(s, tx_link, &a);
 }
 
@@ -766,8 +807,11 @@ static int tx_rename(wtx *w, void *arg)
 int mfs_store_rename(mfs_store *s, uint64_t parent, const char *name,
                      uint64_t newparent, const char *newname, unsigned flags)
 {
-    lop a = {.parent = parent, .name = name, .newparent = newparent,
-             .newname = newname, .flags = flags};
+    lop a = {.parent = parent,
+             .name = name,
+             .newparent = newparent,
+             .newname = newname,
+             .flags = flags};
     return store_write(s, tx_rename, &a);
 }
 
@@ -882,9 +926,13 @@ static int tx_setxattr(wtx *w, void *arg)
         return -ENODATA; /* remove of an absent attribute */
     int64_t now = now_ns(w->s);
     mfs_op ops[2];
-    ops[0] = (mfs_op){.type = OP_XATTR, .obj = id, .name = a->name,
-                      .namelen = strlen(a->name), .present = a->buf != NULL,
-                      .value = a->buf, .vlen = a->buf ? a->len : 0};
+    ops[0] = (mfs_op){.type = OP_XATTR,
+                      .obj = id,
+                      .name = a->name,
+                      .namelen = strlen(a->name),
+                      .present = a->buf != NULL,
+                      .value = a->buf,
+                      .vlen = a->buf ? a->len : 0};
     ops[1] = op_ctime(id, now);
     return emit(w, ops, 2);
 }
@@ -897,8 +945,11 @@ int mfs_store_setxattr(mfs_store *s, uint64_t ino, const char *name,
         return rc;
     if (size > MFS_MAX_XATTR)
         return -E2BIG;
-    lop a = {.ino = ino, .name = name, .buf = value ? value : "",
-             .len = size, .flags = (unsigned)flags};
+    lop a = {.ino = ino,
+             .name = name,
+             .buf = value ? value : "",
+             .len = size,
+             .flags = (unsigned)flags};
     return store_write(s, tx_setxattr, &a);
 }
 
@@ -997,8 +1048,8 @@ ssize_t mfs_store_read(mfs_store *s, uint64_t ino, uint64_t off, void *buf,
         out = -EINVAL;
     if (!out) {
         if (k.b[0] == OBJ_CCOPY)
-            out = content_read(s, txn, id, stamp_get(k.b + 17), false, off,
-                               buf, len);
+            out = content_read(s, txn, id, stamp_get(k.b + 17), false, off, buf,
+                               len);
         else
             out = content_read(s, txn, id, in.shown, true, off, buf, len);
     }

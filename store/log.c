@@ -42,7 +42,7 @@ void mfs_log(int level, const char *fmt, ...)
         syslog(level, "%s", msg);
         return;
     }
-    static const char *names[] = {"emerg", "alert", "crit", "error",
+    static const char *names[] = {"emerg",   "alert",  "crit", "error",
                                   "warning", "notice", "info", "debug"};
     fprintf(stderr, "meshfs: %s: %s\n", names[level & 7], msg);
 }

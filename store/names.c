@@ -17,7 +17,8 @@ int name_check_n(const char *name, size_t n)
         return -EINVAL;
     if (n > MFS_NAME_MAX)
         return -ENAMETOOLONG;
-    if ((n == 1 && name[0] == '.') || (n == 2 && name[0] == '.' && name[1] == '.'))
+    if ((n == 1 && name[0] == '.') ||
+        (n == 2 && name[0] == '.' && name[1] == '.'))
         return -EINVAL;
     if (memchr(name, '/', n) || memchr(name, '\0', n))
         return -EINVAL;
@@ -44,10 +45,10 @@ int mfs_conflict_name(char *out, size_t cap, const char *name, uint64_t node,
     struct tm tm;
     gmtime_r(&secs, &tm);
     char mid[64];
-    int midlen = snprintf(mid, sizeof(mid), ".conflict-%016llx-%04d%02d%02d-%02d%02d%02d",
-                          (unsigned long long)node, tm.tm_year + 1900,
-                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                          tm.tm_sec);
+    int midlen = snprintf(
+        mid, sizeof(mid), ".conflict-%016llx-%04d%02d%02d-%02d%02d%02d",
+        (unsigned long long)node, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+        tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (extlen > 32) { /* a long "extension" is part of the stem */
         stem = n;
         ext = name + n;

@@ -108,7 +108,8 @@ ssize_t mfs_store_ops_since(mfs_store *s, const mfs_vv *have, uint8_t *buf,
             mfs_be32_put(buf + len, (uint32_t)val.mv_size);
             memcpy(buf + len + 4, val.mv_data, val.mv_size);
             len += 4 + val.mv_size;
-            in_action = val.mv_size > 2 && (((uint8_t *)val.mv_data)[2] & OPF_MORE);
+            in_action =
+                val.mv_size > 2 && (((uint8_t *)val.mv_data)[2] & OPF_MORE);
             r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
         }
         in_action = false;

@@ -23,7 +23,8 @@
 
 #define MFS_ROOT_INO 1
 #define MFS_NAME_MAX 255
-#define MFS_CHUNK_SIZE 65536u /* content is cut in fixed blocks of this size */
+#define MFS_CHUNK_SIZE 65536u /* content is cut in fixed blocks of this size   \
+                               */
 #define MFS_HASH_LEN 32       /* BLAKE2b-256 */
 #define MFS_STORE_FORMAT 1    /* on-disk format version */
 
@@ -43,14 +44,14 @@ typedef struct mfs_stamp {
 
 /* Defaults live in one struct: mfs_store_config_default() fills it. */
 typedef struct mfs_store_config {
-    uint64_t max_future_ms;  /* remote stamps further ahead are refused (60 s) */
-    size_t map_size;         /* initial LMDB map size; grows on demand */
-    uint64_t node_id;        /* 0 = random (only used when creating) */
-    uint32_t root_uid;       /* owner of / in a new mesh */
+    uint64_t max_future_ms; /* remote stamps further ahead are refused (60 s) */
+    size_t map_size;        /* initial LMDB map size; grows on demand */
+    uint64_t node_id;       /* 0 = random (only used when creating) */
+    uint32_t root_uid;      /* owner of / in a new mesh */
     uint32_t root_gid;
-    uint32_t root_mode;      /* permission bits of / in a new mesh (0755) */
-    int new_mesh;            /* creating: 1 = start a mesh (root attrs and
-                                lost+found ops), 0 = join one (wait for ops) */
+    uint32_t root_mode; /* permission bits of / in a new mesh (0755) */
+    int new_mesh;       /* creating: 1 = start a mesh (root attrs and
+                           lost+found ops), 0 = join one (wait for ops) */
     uint64_t (*clock_ms)(void *arg); /* wall clock, ms; NULL = CLOCK_REALTIME */
     void *clock_arg;
 } mfs_store_config;
@@ -58,9 +59,9 @@ typedef struct mfs_store_config {
 void mfs_store_config_default(mfs_store_config *cfg);
 
 enum {
-    MFS_STORE_CREATE = 1 << 0,   /* create the store if the dir has none */
-    MFS_STORE_RDONLY = 1 << 1,   /* read-only; no lock, may run beside daemon */
-    MFS_STORE_NOLOCK = 1 << 2,   /* skip the single-writer lock (tests) */
+    MFS_STORE_CREATE = 1 << 0, /* create the store if the dir has none */
+    MFS_STORE_RDONLY = 1 << 1, /* read-only; no lock, may run beside daemon */
+    MFS_STORE_NOLOCK = 1 << 2, /* skip the single-writer lock (tests) */
 };
 
 /*
@@ -70,8 +71,8 @@ enum {
  * is not a meshfs store, -EBUSY another process has it open for writing,
  * -ENOSPC, -EACCES. mfs_store_error() then says why in words.
  */
-int mfs_store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
-                   unsigned flags);
+int mfs_store_open(mfs_store **out, const char *dir,
+                   const mfs_store_config *cfg, unsigned flags);
 /* Publishes nothing; commits durably and frees. NULL is allowed. */
 void mfs_store_close(mfs_store *s);
 /* Human-readable reason for the last failed open (static storage). */
@@ -86,7 +87,7 @@ mfs_stamp mfs_stamp_now_peek(mfs_store *s);
 
 typedef struct mfs_attr {
     uint64_t ino;
-    uint32_t mode;  /* S_IFMT type | permission bits */
+    uint32_t mode; /* S_IFMT type | permission bits */
     uint32_t nlink;
     uint32_t uid, gid;
     uint64_t rdev;

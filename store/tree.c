@@ -216,8 +216,11 @@ static int do_move(wtx *w, mfs_stamp st, move_rec *m)
     if (!m->skipped) {
         if (cur.exists)
             entry_remove(w, m->entry, &cur);
-        entry_rec nr = {.exists = true, .parent = m->parent,
-                        .inode = m->inode, .st = st, .from = m->from};
+        entry_rec nr = {.exists = true,
+                        .parent = m->parent,
+                        .inode = m->inode,
+                        .st = st,
+                        .from = m->from};
         memcpy(nr.name, m->name, m->namelen);
         nr.name[m->namelen] = 0;
         entry_put(w, m->entry, &nr);

@@ -22,11 +22,11 @@
 #include <unistd.h>
 
 static const char *const db_names[DB_COUNT] = {
-    "meta",   "ops",    "vv",      "moves",   "entries", "rchild",
-    "ilinks", "inodes", "xattrs",  "versions", "superseded", "vmissing",
-    "want",   "chunks", "dirty",   "dinfo",   "ino2obj", "obj2ino",
-    "dirents", "vent",  "groups",  "links",   "nsub",    "ccopy",
-    "heads",  "tfrom",  "cdirs",   "nlink",
+    "meta",    "ops",    "vv",     "moves",    "entries",    "rchild",
+    "ilinks",  "inodes", "xattrs", "versions", "superseded", "vmissing",
+    "want",    "chunks", "dirty",  "dinfo",    "ino2obj",    "obj2ino",
+    "dirents", "vent",   "groups", "links",    "nsub",       "ccopy",
+    "heads",   "tfrom",  "cdirs",  "nlink",
 };
 
 static const char STORE_MAGIC[] = "meshfs-store";
@@ -352,8 +352,9 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         if (!rc) {
             rc = mdb_txn_commit(w.txn);
             if (rc)
-                rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL
-                                        : store_commit_errno(s, mdb_to_errno(rc));
+                rc = rc == MDB_MAP_FULL
+                         ? MDB_MAP_FULL
+                         : store_commit_errno(s, mdb_to_errno(rc));
         } else {
             mdb_txn_abort(w.txn);
         }
@@ -574,19 +575,34 @@ static int init_new(wtx *w, void *arg)
     /* A new mesh: root's owner and mode, and lost+found, as ops that every
      * joining replica receives. */
     int64_t now = (int64_t)store_now_ms(s) * 1000000;
-    mfs_op a = {.type = OP_ATTR, .flags = OPF_MORE, .obj = MFS_ID_ROOT,
+    mfs_op a = {.type = OP_ATTR,
+                .flags = OPF_MORE,
+                .obj = MFS_ID_ROOT,
                 .mask = MFS_SET_MODE | MFS_SET_UID | MFS_SET_GID |
                         MFS_SET_ATIME | MFS_SET_MTIME | MFS_SET_CTIME,
-                .mode = cfg->root_mode & 07777, .uid = cfg->root_uid,
-                .gid = cfg->root_gid, .atime = now, .mtime = now, .ctime = now};
+                .mode = cfg->root_mode & 07777,
+                .uid = cfg->root_uid,
+                .gid = cfg->root_gid,
+                .atime = now,
+                .mtime = now,
+                .ctime = now};
     op_local(w, &a);
-    mfs_op in = {.type = OP_INODE, .flags = OPF_MORE, .obj = MFS_ID_LOSTFOUND,
-                 .mode = 0040700, .uid = cfg->root_uid, .gid = cfg->root_gid,
-                 .atime = now, .mtime = now, .ctime = now};
+    mfs_op in = {.type = OP_INODE,
+                 .flags = OPF_MORE,
+                 .obj = MFS_ID_LOSTFOUND,
+                 .mode = 0040700,
+                 .uid = cfg->root_uid,
+                 .gid = cfg->root_gid,
+                 .atime = now,
+                 .mtime = now,
+                 .ctime = now};
     op_local(w, &in);
-    mfs_op mv = {.type = OP_MOVE, .obj = MFS_ID_LOSTFOUND,
-                 .inode = MFS_ID_LOSTFOUND, .parent = MFS_ID_ROOT,
-                 .from = MFS_ID_NONE, .name = MFS_LOSTFOUND_NAME,
+    mfs_op mv = {.type = OP_MOVE,
+                 .obj = MFS_ID_LOSTFOUND,
+                 .inode = MFS_ID_LOSTFOUND,
+                 .parent = MFS_ID_ROOT,
+                 .from = MFS_ID_NONE,
+                 .name = MFS_LOSTFOUND_NAME,
                  .namelen = strlen(MFS_LOSTFOUND_NAME)};
     op_local(w, &mv);
     return w->err;
@@ -635,8 +651,8 @@ static int open_dbis(mfs_store *s, bool create)
     return mdb_to_errno(rc);
 }
 
-int mfs_store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
-                   unsigned flags)
+int mfs_store_open(mfs_store **out, const char *dir,
+                   const mfs_store_config *cfg, unsigned flags)
 {
     mfs_store_config defcfg;
     if (!cfg) {
@@ -675,7 +691,8 @@ int mfs_store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg
      * (No thread ever takes maplock twice.) */
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
-    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlockattr_setkind_np(&ra,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&s->maplock, &ra);
     pthread_rwlockattr_destroy(&ra);
     int rc = 0;

@@ -27,9 +27,9 @@
 typedef struct vent_rec {
     bool exists, visible, live;
     mfs_id dir;
-    mfs_id inode;  /* the inode it names */
-    uint32_t type; /* that inode's type */
-    mfs_stamp st;  /* its last move: orders same-name entries */
+    mfs_id inode;                 /* the inode it names */
+    uint32_t type;                /* that inode's type */
+    mfs_stamp st;                 /* its last move: orders same-name entries */
     char name[MFS_NAME_MAX + 1];  /* raw name */
     char dname[MFS_NAME_MAX + 1]; /* display name ("" until named) */
 } vent_rec;
@@ -352,8 +352,8 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
     if (rc && rc != -ENOENT)
         return wtx_fail(w, rc);
     inode_rec in = {0};
-    bool known = er.exists && inode_get(s, w->txn, er.inode, &in) == 0 &&
-                 in.type != 0;
+    bool known =
+        er.exists && inode_get(s, w->txn, er.inode, &in) == 0 && in.type != 0;
     vent_rec nv = {0};
     nv.exists = er.exists;
     nv.inode = er.exists ? er.inode : MFS_ID_NONE;
@@ -396,11 +396,11 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
     rc = vent_get(s, w->txn, e, &ov);
     if (rc && rc != -ENOENT)
         return wtx_fail(w, rc);
-    bool same = ov.visible == nv.visible && ov.live == nv.live &&
-                id_eq(ov.inode, nv.inode) && ov.type == nv.type &&
-                stamp_eq(ov.st, nv.st) &&
-                (!nv.visible ||
-                 (id_eq(ov.dir, nv.dir) && !strcmp(ov.name, nv.name)));
+    bool same =
+        ov.visible == nv.visible && ov.live == nv.live &&
+        id_eq(ov.inode, nv.inode) && ov.type == nv.type &&
+        stamp_eq(ov.st, nv.st) &&
+        (!nv.visible || (id_eq(ov.dir, nv.dir) && !strcmp(ov.name, nv.name)));
     if (same && ov.exists == nv.exists)
         return 0;
     uint8_t k[64 + MFS_NAME_MAX];
@@ -447,19 +447,20 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
         !nv.exists) {
         for (int db = DB_RCHILD; db == DB_RCHILD || db == DB_TFROM;
              db = db == DB_RCHILD ? DB_TFROM : -1) {
-        MDB_cursor *c;
-        if (mdb_cursor_open(w->txn, s->db[db], &c) == 0) {
-            uint8_t pk[16];
-            id_put(pk, e);
-            MDB_val key = {16, pk}, val;
-            int r2 = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-            while (r2 == 0 && key.mv_size == 32 && !memcmp(key.mv_data, pk, 16)) {
-                idset_add(&w->touched_entries,
-                          id_get((uint8_t *)key.mv_data + 16));
-                r2 = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+            MDB_cursor *c;
+            if (mdb_cursor_open(w->txn, s->db[db], &c) == 0) {
+                uint8_t pk[16];
+                id_put(pk, e);
+                MDB_val key = {16, pk}, val;
+                int r2 = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+                while (r2 == 0 && key.mv_size == 32 &&
+                       !memcmp(key.mv_data, pk, 16)) {
+                    idset_add(&w->touched_entries,
+                              id_get((uint8_t *)key.mv_data + 16));
+                    r2 = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+                }
+                mdb_cursor_close(c);
             }
-            mdb_cursor_close(c);
-        }
         }
     }
     return w->err;
@@ -503,11 +504,11 @@ static bool conflict_shaped(const char *name)
  * Directories without conflicts take the fast path in view_flush. */
 
 typedef struct claimant {
-    mfs_id e, inode;   /* for copies: e = inode */
-    mfs_stamp st;      /* group members: last move; copies: the version */
+    mfs_id e, inode; /* for copies: e = inode */
+    mfs_stamp st;    /* group members: last move; copies: the version */
     uint32_t type;
-    char *raw;         /* group name, or the file's display name (copies) */
-    char *dname;       /* assigned */
+    char *raw;   /* group name, or the file's display name (copies) */
+    char *dname; /* assigned */
     bool copy;
 } claimant;
 
@@ -744,8 +745,10 @@ static int rename_dir(wtx *w, mfs_id dir)
         claimant *m = &cl[i];
         objkey ok = m->copy ? obj_ccopy(m->inode, m->st) : obj_inode(m->inode);
         dirent_rec d = {.kind = m->copy ? OBJ_CCOPY : OBJ_INODE,
-                        .ino = ino_assign(w, &ok), .type = m->type,
-                        .entry = m->e, .inode = m->inode,
+                        .ino = ino_assign(w, &ok),
+                        .type = m->type,
+                        .entry = m->e,
+                        .inode = m->inode,
                         .ver = m->copy ? m->st : (mfs_stamp){0, 0}};
         dirent_put(w, dir, m->dname, &d);
         change_dirent(w, dir, m->dname);
@@ -760,7 +763,8 @@ static int rename_dir(wtx *w, mfs_id dir)
             tput(w, DB_CCOPY, ck, 32, buf, wb.len);
         } else {
             vent_rec vr;
-            if (vent_get(s, w->txn, m->e, &vr) == 0 && strcmp(vr.dname, m->dname)) {
+            if (vent_get(s, w->txn, m->e, &vr) == 0 &&
+                strcmp(vr.dname, m->dname)) {
                 change_dirent(w, dir, vr.dname);
                 strcpy(vr.dname, m->dname);
                 vent_put(w, m->e, &vr);
@@ -822,8 +826,11 @@ static int rename_simple(wtx *w, const namekey *g, idset *dirs, idset *ccset)
         return 0;
     }
     objkey ok = obj_inode(vr.inode);
-    dirent_rec d = {.kind = OBJ_INODE, .ino = ino_assign(w, &ok),
-                    .type = vr.type, .entry = e, .inode = vr.inode};
+    dirent_rec d = {.kind = OBJ_INODE,
+                    .ino = ino_assign(w, &ok),
+                    .type = vr.type,
+                    .entry = e,
+                    .inode = vr.inode};
     dirent_put(w, g->dir, g->name, &d);
     if (strcmp(vr.dname, g->name)) {
         change_dirent(w, g->dir, g->name);
@@ -899,7 +906,8 @@ int view_flush(wtx *w)
             id_put(k, inodes.v[i]);
             MDB_val key = {16, k}, val;
             int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-            while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+            while (rc == 0 && key.mv_size == 32 &&
+                   !memcmp(key.mv_data, k, 16)) {
                 idset_add(&w->touched_entries,
                           id_get((uint8_t *)key.mv_data + 16));
                 rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);

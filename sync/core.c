@@ -24,13 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MSG_WIN 4096u          /* message ids in flight per peer */
-#define URGENT_IDS 256u        /* ids only urgent messages may use */
-#define SENT_RING 4096u        /* sent-packet records per peer */
-#define MAX_REFS 8             /* DATA frames per packet */
-#define RX_RANGES 32           /* received packet ranges kept for acks */
+#define MSG_WIN 4096u   /* message ids in flight per peer */
+#define URGENT_IDS 256u /* ids only urgent messages may use */
+#define SENT_RING 4096u /* sent-packet records per peer */
+#define MAX_REFS 8      /* DATA frames per packet */
+#define RX_RANGES 32    /* received packet ranges kept for acks */
 #define ACK_RANGES_WITH_DATA 8
-#define HELLO_PAD 400          /* anonymous hellos are padded to this */
+#define HELLO_PAD 400 /* anonymous hellos are padded to this */
 #define PKT_THRESH 3
 #define GRANULARITY_US 1000
 #define MEMBERS_EVERY_US 1000000
@@ -39,9 +39,9 @@ typedef struct omsg {
     uint64_t id;
     uint8_t mtype, chan, queued;
     uint32_t len, nfrag, next_frag, acked_n;
-    uint64_t *acked;           /* bitmap of acked fragments */
+    uint64_t *acked; /* bitmap of acked fragments */
     uint8_t *data;
-    struct omsg *next;         /* backlog / new-data queue link */
+    struct omsg *next; /* backlog / new-data queue link */
 } omsg;
 
 typedef struct imsg {
@@ -65,7 +65,7 @@ typedef struct sent_pkt {
     fref ref[MAX_REFS];
 } sent_pkt;
 
-typedef struct refq {          /* growable FIFO of fragment refs */
+typedef struct refq { /* growable FIFO of fragment refs */
     fref *v;
     size_t head, n, cap;
 } refq;
@@ -78,9 +78,9 @@ typedef struct peer {
     uint64_t id, epoch;
     mfs_addr addr;
     int state, addr_ok, announced;
-    uint64_t unval_in, unval_out;  /* bytes, while !addr_ok */
-    uint64_t val_pn;               /* first pn sent to the current addr */
-    uint32_t val_t;                /* first hb time sent to current addr */
+    uint64_t unval_in, unval_out; /* bytes, while !addr_ok */
+    uint64_t val_pn;              /* first pn sent to the current addr */
+    uint32_t val_t;               /* first hb time sent to current addr */
     int val_t_set;
     uint64_t created, last_rx, last_tx, last_hb_tx, next_members;
     int members_due;
@@ -133,8 +133,8 @@ struct mfs_sync_core {
 };
 
 static const char *const drop_names[MFS_DROP__COUNT] = {
-    "size", "version", "mesh", "dst", "rate", "auth",
-    "replay", "epoch", "malformed", "flow", "peers",
+    "size",   "version", "mesh",      "dst",  "rate",  "auth",
+    "replay", "epoch",   "malformed", "flow", "peers",
 };
 
 const char *mfs_sync_drop_name(int r)
@@ -144,8 +144,9 @@ const char *mfs_sync_drop_name(int r)
 
 const char *mfs_sync_state_name(int s)
 {
-    return s == MFS_PEER_ALIVE ? "alive" : s == MFS_PEER_SUSPECT ? "suspect"
-                                                                 : "dead";
+    return s == MFS_PEER_ALIVE     ? "alive"
+           : s == MFS_PEER_SUSPECT ? "suspect"
+                                   : "dead";
 }
 
 void mfs_sync_config_default(mfs_sync_config *cfg)
@@ -595,8 +596,8 @@ const uint64_t *mfs_sync_core_global_drops(const mfs_sync_core *c)
 static void admit(mfs_sync_core *c, peer *p)
 {
     for (int ch = 0; ch < 2; ch++) {
-        uint64_t win = ch == MFS_SYNC_URGENT ? c->cfg.window_urgent
-                                             : c->cfg.window_bulk;
+        uint64_t win =
+            ch == MFS_SYNC_URGENT ? c->cfg.window_urgent : c->cfg.window_bulk;
         uint64_t ids = ch == MFS_SYNC_URGENT ? MSG_WIN : MSG_WIN - URGENT_IDS;
         omsg *m;
         while ((m = p->backlog[ch].head)) {
@@ -631,8 +632,8 @@ int mfs_sync_core_send(mfs_sync_core *c, uint64_t to, int channel,
     if (p->queued_bytes + len > c->cfg.max_queue)
         return -ENOBUFS;
     omsg *m = calloc(1, sizeof(*m));
-    uint32_t nfrag = len ? (uint32_t)((len + MFS_WIRE_FRAG - 1) / MFS_WIRE_FRAG)
-                         : 1;
+    uint32_t nfrag =
+        len ? (uint32_t)((len + MFS_WIRE_FRAG - 1) / MFS_WIRE_FRAG) : 1;
     if (!m)
         return -ENOMEM;
     m->acked = calloc((nfrag + 63) / 64, 8);
@@ -660,8 +661,7 @@ int mfs_sync_core_send(mfs_sync_core *c, uint64_t to, int channel,
 static void frag_acked(mfs_sync_core *c, peer *p, fref r)
 {
     omsg *m = p->slot[r.msg % MSG_WIN];
-    if (!m || m->id != r.msg || r.frag >= m->nfrag ||
-        bit_get(m->acked, r.frag))
+    if (!m || m->id != r.msg || r.frag >= m->nfrag || bit_get(m->acked, r.frag))
         return;
     bit_set(m->acked, r.frag);
     if (++m->acked_n < m->nfrag)
@@ -692,8 +692,8 @@ static void requeue_packet(peer *p, sent_pkt *s)
 
 static uint64_t loss_delay(const mfs_sync_core *c, const peer *p)
 {
-    uint64_t r = p->rtt.smoothed > p->rtt.latest ? p->rtt.smoothed
-                                                 : p->rtt.latest;
+    uint64_t r =
+        p->rtt.smoothed > p->rtt.latest ? p->rtt.smoothed : p->rtt.latest;
     r = r * 9 / 8;
     return r < GRANULARITY_US ? GRANULARITY_US : r;
 }
@@ -770,8 +770,8 @@ static void on_ack(mfs_sync_core *c, peer *p, const mfs_frame *f)
         p->pto_count = 0;
         /* congestion: queueing delay over the slack shrinks the window
          * once per round trip; random loss alone never does. */
-        uint64_t q = p->rtt.latest > p->rtt.min ? p->rtt.latest - p->rtt.min
-                                                : 0;
+        uint64_t q =
+            p->rtt.latest > p->rtt.min ? p->rtt.latest - p->rtt.min : 0;
         uint64_t slack = c->cfg.cc_slack_us;
         if (p->rtt.min > slack)
             slack = p->rtt.min;
@@ -897,8 +897,7 @@ static imsg *partial_find(peer *p, uint64_t id)
 /* Reassembly limit: what honest senders can have in flight. */
 static uint64_t rx_cap(const mfs_sync_core *c)
 {
-    return (uint64_t)c->cfg.window_bulk + c->cfg.window_urgent +
-           c->cfg.max_msg;
+    return (uint64_t)c->cfg.window_bulk + c->cfg.window_urgent + c->cfg.max_msg;
 }
 
 /* Would the DATA frames of this datagram fit our limits? No side effects. */
@@ -935,9 +934,9 @@ static int data_acceptable(const mfs_sync_core *c, const peer *p,
 static void on_data(mfs_sync_core *c, peer *p, const mfs_frame *f)
 {
     uint64_t id = f->u.data.msg_id;
-    floor_advance(c, p, f->u.data.base > p->rx_floor || !p->floor_set
-                            ? f->u.data.base
-                            : p->rx_floor);
+    floor_advance(c, p,
+                  f->u.data.base > p->rx_floor || !p->floor_set ? f->u.data.base
+                                                                : p->rx_floor);
     if (id < p->rx_floor || bit_get(p->done, id % MSG_WIN))
         return; /* duplicate of a delivered message */
     imsg *m = partial_find(p, id);
@@ -1143,16 +1142,15 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
             p->hb_echo_rx_t = (uint32_t)c->now;
             p->hb_echo_set = 1;
             if (f->u.hb.echo_us && h.dst) {
-                uint32_t rtt = (uint32_t)c->now - f->u.hb.echo_us -
-                               f->u.hb.hold_us;
+                uint32_t rtt =
+                    (uint32_t)c->now - f->u.hb.echo_us - f->u.hb.hold_us;
                 if (rtt < 60000000u)
                     mfs_rtt_sample(&p->rtt, rtt, 0, 0);
                 if (!p->addr_ok && p->val_t_set &&
                     (int32_t)(f->u.hb.echo_us - p->val_t) >= 0)
                     p->addr_ok = 1;
             }
-            if (f->u.hb.digest != member_digest(c) &&
-                c->now >= p->next_members)
+            if (f->u.hb.digest != member_digest(c) && c->now >= p->next_members)
                 p->members_due = 1;
             if (!h.dst)
                 p->last_hb_tx = 0; /* answer a hello promptly */
@@ -1281,8 +1279,8 @@ static int send_packet(mfs_sync_core *c, peer *p, int want_data)
     uint8_t pt[MFS_WIRE_PAYLOAD_MAX];
     mfs_wbuf w;
     int with_ack = p->ack_pending > 0 && p->rnr > 0;
-    uint32_t hb_period = p->state == MFS_PEER_DEAD ? c->cfg.probe_ms
-                                                    : c->cfg.hb_ms;
+    uint32_t hb_period =
+        p->state == MFS_PEER_DEAD ? c->cfg.probe_ms : c->cfg.hb_ms;
     int with_hb = c->now >= p->last_hb_tx + hb_period * 1000ull;
     sent_pkt *s = &p->ring[p->next_pn % SENT_RING];
 
@@ -1303,8 +1301,7 @@ static int send_packet(mfs_sync_core *c, peer *p, int want_data)
     }
     if (with_hb) {
         uint32_t t = (uint32_t)c->now | 1;
-        uint32_t hold = p->hb_echo_set ? (uint32_t)c->now - p->hb_echo_rx_t
-                                       : 0;
+        uint32_t hold = p->hb_echo_set ? (uint32_t)c->now - p->hb_echo_rx_t : 0;
         mfs_wire_put_hb(&w, t, p->hb_echo_set ? p->hb_echo : 0, hold,
                         member_digest(c));
         if (!p->val_t_set) {
@@ -1321,10 +1318,9 @@ static int send_packet(mfs_sync_core *c, peer *p, int want_data)
                next_frag(p, &r)) {
             omsg *m = p->slot[r.msg % MSG_WIN];
             uint32_t fl = frag_len(m, r.frag);
-            mfs_wire_put_data(&w, m->mtype, m->id, p->base, m->len,
-                              r.frag * MFS_WIRE_FRAG,
-                              m->data + (size_t)r.frag * MFS_WIRE_FRAG,
-                              (uint16_t)fl);
+            mfs_wire_put_data(
+                &w, m->mtype, m->id, p->base, m->len, r.frag * MFS_WIRE_FRAG,
+                m->data + (size_t)r.frag * MFS_WIRE_FRAG, (uint16_t)fl);
             refs[nref++] = r;
             /* small messages: keep packing while there is room */
         }
@@ -1335,8 +1331,7 @@ static int send_packet(mfs_sync_core *c, peer *p, int want_data)
     if (n < 0) {
         /* blocked by the amplification limit: put fragments back */
         for (unsigned i = 0; i < nref; i++)
-            refq_push(&p->retx[p->slot[refs[i].msg % MSG_WIN]->chan],
-                      refs[i]);
+            refq_push(&p->retx[p->slot[refs[i].msg % MSG_WIN]->chan], refs[i]);
         return n;
     }
     if (with_ack) {
@@ -1394,8 +1389,8 @@ static uint64_t pto_deadline(const mfs_sync_core *c, const peer *p)
         return UINT64_MAX;
     unsigned cap = p->state == MFS_PEER_ALIVE ? 2 : 5;
     unsigned k = p->pto_count < cap ? p->pto_count : cap;
-    uint64_t pto = mfs_rtt_pto(&p->rtt, c->cfg.max_ack_delay_us,
-                               GRANULARITY_US);
+    uint64_t pto =
+        mfs_rtt_pto(&p->rtt, c->cfg.max_ack_delay_us, GRANULARITY_US);
     return p->last_elicit_t + (pto << k);
 }
 
@@ -1460,9 +1455,9 @@ uint64_t mfs_sync_core_tick(mfs_sync_core *c, uint64_t now_us)
         int sent_any = 0;
         if (p->state != MFS_PEER_DEAD) {
             admit(c, p);
-            while (data_waiting(p) &&
-                   (p->bytes_in_flight + MFS_WIRE_MAX <= p->cwnd ||
-                    p->probes)) {
+            while (
+                data_waiting(p) &&
+                (p->bytes_in_flight + MFS_WIRE_MAX <= p->cwnd || p->probes)) {
                 int n = send_packet(c, p, 1);
                 if (n <= 0)
                     break;
@@ -1472,8 +1467,8 @@ uint64_t mfs_sync_core_tick(mfs_sync_core *c, uint64_t now_us)
             }
         }
         p->probes = 0;
-        uint32_t hb_period = p->state == MFS_PEER_DEAD ? c->cfg.probe_ms
-                                                        : c->cfg.hb_ms;
+        uint32_t hb_period =
+            p->state == MFS_PEER_DEAD ? c->cfg.probe_ms : c->cfg.hb_ms;
         uint64_t hb_at = p->last_hb_tx + hb_period * 1000ull;
         if (!sent_any && (ack_due(c, p) || c->now >= hb_at))
             send_packet(c, p, 0);

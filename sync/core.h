@@ -34,17 +34,17 @@ enum mfs_peer_state {
 /* Why a datagram was dropped. Drops from addresses of no known peer count
  * in the core-wide stats, others in that peer's stats. */
 enum mfs_drop_reason {
-    MFS_DROP_SIZE,        /* shorter than header + tag, or > 1400 bytes */
-    MFS_DROP_VERSION,     /* unknown version or flags */
-    MFS_DROP_MESH,        /* another mesh's tag */
-    MFS_DROP_DST,         /* addressed to another node, or from ourselves */
-    MFS_DROP_RATE,        /* unknown source over its rate limit */
-    MFS_DROP_AUTH,        /* tag did not verify (forged, corrupt, wrong key) */
-    MFS_DROP_REPLAY,      /* packet number seen or below the window */
-    MFS_DROP_EPOCH,       /* older boot epoch than the one we know */
-    MFS_DROP_MALFORMED,   /* authenticated but frames do not parse */
-    MFS_DROP_FLOW,        /* sender overran our reassembly limits */
-    MFS_DROP_PEERS,       /* peer table full */
+    MFS_DROP_SIZE,      /* shorter than header + tag, or > 1400 bytes */
+    MFS_DROP_VERSION,   /* unknown version or flags */
+    MFS_DROP_MESH,      /* another mesh's tag */
+    MFS_DROP_DST,       /* addressed to another node, or from ourselves */
+    MFS_DROP_RATE,      /* unknown source over its rate limit */
+    MFS_DROP_AUTH,      /* tag did not verify (forged, corrupt, wrong key) */
+    MFS_DROP_REPLAY,    /* packet number seen or below the window */
+    MFS_DROP_EPOCH,     /* older boot epoch than the one we know */
+    MFS_DROP_MALFORMED, /* authenticated but frames do not parse */
+    MFS_DROP_FLOW,      /* sender overran our reassembly limits */
+    MFS_DROP_PEERS,     /* peer table full */
     MFS_DROP__COUNT
 };
 
@@ -88,8 +88,8 @@ typedef struct mfs_sync_config {
     /* Send one datagram (buf borrowed for the call). Required. */
     void (*tx)(void *arg, const mfs_addr *to, const uint8_t *buf, size_t len);
     /* A message arrived, exactly once (data borrowed for the call). */
-    void (*on_msg)(void *arg, uint64_t from, uint8_t mtype,
-                   const uint8_t *data, size_t len);
+    void (*on_msg)(void *arg, uint64_t from, uint8_t mtype, const uint8_t *data,
+                   size_t len);
     /* A peer was learned, changed state, or restarted (epoch changed). */
     void (*on_peer)(void *arg, uint64_t id, int state, uint64_t epoch);
 } mfs_sync_config;
@@ -98,20 +98,20 @@ typedef struct mfs_sync_config {
 void mfs_sync_config_default(mfs_sync_config *cfg);
 
 typedef struct mfs_peer_stat {
-    uint64_t id;             /* 0 = seed address not yet answered */
+    uint64_t id; /* 0 = seed address not yet answered */
     uint64_t epoch;
     mfs_addr addr;
-    int state;               /* enum mfs_peer_state */
+    int state; /* enum mfs_peer_state */
     int addr_validated;
     uint64_t srtt_us, rttvar_us, min_rtt_us;
-    double loss_out;         /* fraction of our packets declared lost */
-    double loss_in;          /* fraction of its packet numbers not seen */
-    uint64_t last_rx_us;     /* core clock of the last authenticated packet */
+    double loss_out;     /* fraction of our packets declared lost */
+    double loss_in;      /* fraction of its packet numbers not seen */
+    uint64_t last_rx_us; /* core clock of the last authenticated packet */
     uint64_t bytes_in, bytes_out, dgrams_in, dgrams_out;
     uint64_t msgs_in, msgs_out, msgs_dropped;
     uint64_t retransmits, pkts_lost, ptos, restarts;
-    uint64_t queued_bytes;   /* accepted by send(), not yet acked */
-    uint64_t rx_buffered;    /* reassembly bytes held for this peer */
+    uint64_t queued_bytes; /* accepted by send(), not yet acked */
+    uint64_t rx_buffered;  /* reassembly bytes held for this peer */
     uint64_t cwnd;
     uint64_t drops[MFS_DROP__COUNT];
 } mfs_peer_stat;
@@ -136,8 +136,7 @@ int mfs_sync_core_add_seed(mfs_sync_core *c, uint64_t now_us,
  * counted and dropped. Call mfs_sync_core_tick() afterwards (it may be
  * once per batch) to send what the input made due. */
 void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
-                         const mfs_addr *from, const uint8_t *buf,
-                         size_t len);
+                         const mfs_addr *from, const uint8_t *buf, size_t len);
 
 /* Queues a message (copied) to peer `to` on channel MFS_SYNC_URGENT or
  * MFS_SYNC_BULK. It is delivered exactly once, unless the peer is declared

@@ -70,8 +70,7 @@ static void flush_tx(mfs_sync *s)
     s->ntx = 0;
 }
 
-static void tx_cb(void *arg, const mfs_addr *to, const uint8_t *buf,
-                  size_t len)
+static void tx_cb(void *arg, const mfs_addr *to, const uint8_t *buf, size_t len)
 {
     mfs_sync *s = arg;
     if (s->ntx == TX_BATCH)

@@ -18,13 +18,13 @@
 typedef struct mfs_sync mfs_sync;
 
 typedef struct mfs_sync_opts {
-    const char *listen;        /* "IP:PORT" (port 0 = any); required */
-    const char *const *peers;  /* seed "IP:PORT" strings, npeers of them */
+    const char *listen;       /* "IP:PORT" (port 0 = any); required */
+    const char *const *peers; /* seed "IP:PORT" strings, npeers of them */
     size_t npeers;
     struct mfs_mesh_key key;
-    uint64_t node_id;          /* non-zero; the store's node id */
-    mfs_sync_config cfg;       /* tx is set by the driver; callbacks and
-                                  arg as in core.h */
+    uint64_t node_id;    /* non-zero; the store's node id */
+    mfs_sync_config cfg; /* tx is set by the driver; callbacks and
+                            arg as in core.h */
 } mfs_sync_opts;
 
 /* Binds the socket, creates the core and starts the sync thread. opts and

@@ -137,8 +137,8 @@ int mfs_invite_format(const struct mfs_mesh_key *k, const char *host_port,
     crypto_generichash(body + w.len, 4, body, w.len, NULL, 0);
     w.len += 4;
     size_t need = strlen(INVITE_PREFIX) +
-                  sodium_base64_ENCODED_LEN(w.len,
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+                  sodium_base64_ENCODED_LEN(
+                      w.len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     if (cap < need)
         return -ENOBUFS;
     strcpy(out, INVITE_PREFIX);
@@ -148,8 +148,8 @@ int mfs_invite_format(const struct mfs_mesh_key *k, const char *host_port,
     return (int)strlen(out);
 }
 
-int mfs_invite_parse(const char *token, struct mfs_mesh_key *k,
-                     char *host_port, size_t cap)
+int mfs_invite_parse(const char *token, struct mfs_mesh_key *k, char *host_port,
+                     size_t cap)
 {
     uint8_t body[1 + 8 + MFS_MESH_KEY_LEN + 2 + INVITE_HOST_MAX + 4];
     uint8_t check[4];

@@ -51,8 +51,8 @@ int mfs_invite_format(const struct mfs_mesh_key *k, const char *host_port,
  * returns 0. On any error (bad prefix, base64, version, checksum, length,
  * host_port not fitting in cap) returns -EINVAL and writes nothing to *k or
  * host_port. */
-int mfs_invite_parse(const char *token, struct mfs_mesh_key *k,
-                     char *host_port, size_t cap);
+int mfs_invite_parse(const char *token, struct mfs_mesh_key *k, char *host_port,
+                     size_t cap);
 
 /* Splits "HOST:PORT" / "[V6]:PORT" into a sockaddr (struct sockaddr_storage
  * *, passed as void * to keep socket headers out). Numeric addresses only.

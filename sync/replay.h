@@ -13,8 +13,8 @@
 #define MFS_REPLAY_BITS 2048
 
 typedef struct mfs_replay {
-    uint64_t top;   /* highest packet number committed */
-    int any;        /* 0 until the first commit */
+    uint64_t top;                        /* highest packet number committed */
+    int any;                             /* 0 until the first commit */
     uint64_t bits[MFS_REPLAY_BITS / 64]; /* bit (pn % BITS) = seen */
 } mfs_replay;
 

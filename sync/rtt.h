@@ -10,7 +10,7 @@
 
 typedef struct mfs_rtt {
     uint64_t latest, smoothed, var, min;
-    int has;        /* 0 until the first sample */
+    int has; /* 0 until the first sample */
 } mfs_rtt;
 
 /* initial_us is used as smoothed RTT until the first sample. */

@@ -157,8 +157,7 @@ static void sim_tx(void *arg, const mfs_addr *to, const uint8_t *buf,
         return;
     schedule(s, (unsigned)dst, &s->addrs[nd->idx], buf, len, net_delay(s));
     if (sim_unit(s) < s->net.dup)
-        schedule(s, (unsigned)dst, &s->addrs[nd->idx], buf, len,
-                 net_delay(s));
+        schedule(s, (unsigned)dst, &s->addrs[nd->idx], buf, len, net_delay(s));
 }
 
 static void sim_on_msg(void *arg, uint64_t from, uint8_t mtype,
@@ -181,8 +180,8 @@ static int node_boot(mfs_sim *s, unsigned i)
     cfg.on_peer = NULL;
     cfg.rng_seed = mix(s->seed ^ (i * 7919ull) ^ nd->restarts);
     uint64_t epoch = (s->now + 1) * 64 + nd->restarts;
-    int rc = mfs_sync_core_new(&cfg, &s->key, mix(s->seed + i + 1) | 1,
-                               epoch, s->now, &nd->core);
+    int rc = mfs_sync_core_new(&cfg, &s->key, mix(s->seed + i + 1) | 1, epoch,
+                               s->now, &nd->core);
     nd->deadline = s->now;
     return rc;
 }
@@ -299,8 +298,8 @@ uint64_t mfs_sim_now(const mfs_sim *s)
 int mfs_sim_send(mfs_sim *s, unsigned from, unsigned to, int channel,
                  uint8_t mtype, const void *data, size_t len)
 {
-    int rc = mfs_sync_core_send(s->nodes[from].core, mfs_sim_id(s, to),
-                                channel, mtype, data, len);
+    int rc = mfs_sync_core_send(s->nodes[from].core, mfs_sim_id(s, to), channel,
+                                mtype, data, len);
     if (rc == 0)
         s->nodes[from].deadline = s->now;
     return rc;

@@ -15,10 +15,10 @@
 typedef struct mfs_sim mfs_sim;
 
 typedef struct mfs_sim_net {
-    double loss;            /* probability a datagram is dropped */
-    double dup;             /* probability it is delivered twice */
-    uint64_t delay_min_us;  /* one-way delay, uniform in [min, max]: */
-    uint64_t delay_max_us;  /* a wide range reorders */
+    double loss;           /* probability a datagram is dropped */
+    double dup;            /* probability it is delivered twice */
+    uint64_t delay_min_us; /* one-way delay, uniform in [min, max]: */
+    uint64_t delay_max_us; /* a wide range reorders */
 } mfs_sim_net;
 
 typedef struct mfs_sim_hooks {

@@ -46,8 +46,8 @@ int mfs_wire_hdr_decode(const uint8_t *dg, size_t len, mfs_wire_hdr *h)
 
 static void nonce_of(const uint8_t *hdr, uint8_t *nonce)
 {
-    crypto_generichash(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-                       hdr, MFS_WIRE_HDR, NULL, 0);
+    crypto_generichash(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, hdr,
+                       MFS_WIRE_HDR, NULL, 0);
 }
 
 int mfs_wire_seal(const uint8_t key[32], const mfs_wire_hdr *h,
@@ -127,8 +127,9 @@ static int parse_data(mfs_rbuf *r, mfs_frame *f, uint32_t max_msg)
         f->u.data.base > f->u.data.msg_id)
         return -EBADMSG;
     if (ml == 0 ? (off != 0 || f->u.data.len != 0)
-                : (off >= ml || f->u.data.len !=
-                   (ml - off < MFS_WIRE_FRAG ? ml - off : MFS_WIRE_FRAG)))
+                : (off >= ml ||
+                   f->u.data.len !=
+                       (ml - off < MFS_WIRE_FRAG ? ml - off : MFS_WIRE_FRAG)))
         return -EBADMSG;
     f->u.data.bytes = mfs_get_bytes(r, f->u.data.len);
     return r->err ? -EBADMSG : 0;

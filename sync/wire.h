@@ -15,24 +15,24 @@
 #include "codec.h"
 
 #define MFS_WIRE_VERSION 1
-#define MFS_WIRE_MAX 1400          /* largest datagram we send or accept */
-#define MFS_WIRE_HDR 38            /* cleartext header */
-#define MFS_WIRE_TAG 16            /* Poly1305 tag */
+#define MFS_WIRE_MAX 1400 /* largest datagram we send or accept */
+#define MFS_WIRE_HDR 38   /* cleartext header */
+#define MFS_WIRE_TAG 16   /* Poly1305 tag */
 #define MFS_WIRE_PAYLOAD_MAX (MFS_WIRE_MAX - MFS_WIRE_HDR - MFS_WIRE_TAG)
-#define MFS_WIRE_FRAG 1200         /* message bytes per DATA frame */
-#define MFS_WIRE_DATA_HDR 28       /* DATA frame overhead */
-#define MFS_WIRE_MAX_FRAMES 64     /* frames per datagram */
-#define MFS_WIRE_MAX_RANGES 16     /* SACK ranges per ACK frame */
-#define MFS_WIRE_MAX_MEMBERS 32    /* entries per MEMBERS frame */
+#define MFS_WIRE_FRAG 1200      /* message bytes per DATA frame */
+#define MFS_WIRE_DATA_HDR 28    /* DATA frame overhead */
+#define MFS_WIRE_MAX_FRAMES 64  /* frames per datagram */
+#define MFS_WIRE_MAX_RANGES 16  /* SACK ranges per ACK frame */
+#define MFS_WIRE_MAX_MEMBERS 32 /* entries per MEMBERS frame */
 
 typedef struct mfs_wire_hdr {
     uint8_t version;
-    uint8_t flags;   /* must be 0 */
-    uint32_t mesh;   /* low 32 bits of the mesh id */
-    uint64_t src;    /* sender node id */
-    uint64_t dst;    /* receiver node id, 0 = not known yet (HB only) */
-    uint64_t epoch;  /* sender boot epoch */
-    uint64_t pn;     /* packet number, per (src, dst, epoch) */
+    uint8_t flags;  /* must be 0 */
+    uint32_t mesh;  /* low 32 bits of the mesh id */
+    uint64_t src;   /* sender node id */
+    uint64_t dst;   /* receiver node id, 0 = not known yet (HB only) */
+    uint64_t epoch; /* sender boot epoch */
+    uint64_t pn;    /* packet number, per (src, dst, epoch) */
 } mfs_wire_hdr;
 
 enum mfs_frame_type {
@@ -45,19 +45,19 @@ enum mfs_frame_type {
 
 typedef struct mfs_member_entry {
     uint64_t id;
-    uint8_t family;     /* 4 or 6 */
-    uint8_t addr[16];   /* 4 or 16 bytes used */
-    uint16_t port;      /* host order */
+    uint8_t family;   /* 4 or 6 */
+    uint8_t addr[16]; /* 4 or 16 bytes used */
+    uint16_t port;    /* host order */
 } mfs_member_entry;
 
 typedef struct mfs_frame {
     uint8_t type;
     union {
         struct {
-            uint32_t t_us;      /* sender clock, low 32 bits of us */
-            uint32_t echo_us;   /* last t_us received from the peer */
-            uint32_t hold_us;   /* time between receiving echo and now */
-            uint32_t digest;    /* member-list digest */
+            uint32_t t_us;    /* sender clock, low 32 bits of us */
+            uint32_t echo_us; /* last t_us received from the peer */
+            uint32_t hold_us; /* time between receiving echo and now */
+            uint32_t digest;  /* member-list digest */
         } hb;
         struct {
             uint64_t largest;
@@ -69,7 +69,7 @@ typedef struct mfs_frame {
         struct {
             uint8_t mtype;
             uint64_t msg_id;
-            uint64_t base;      /* all ids below are delivered or dropped */
+            uint64_t base; /* all ids below are delivered or dropped */
             uint32_t msg_len;
             uint32_t offset;
             uint16_t len;
@@ -117,8 +117,7 @@ void mfs_wire_put_ack(mfs_wbuf *w, uint32_t delay_us, const uint64_t *lo,
 void mfs_wire_put_data(mfs_wbuf *w, uint8_t mtype, uint64_t msg_id,
                        uint64_t base, uint32_t msg_len, uint32_t offset,
                        const uint8_t *bytes, uint16_t len);
-void mfs_wire_put_members(mfs_wbuf *w, const mfs_member_entry *e,
-                          unsigned n);
+void mfs_wire_put_members(mfs_wbuf *w, const mfs_member_entry *e, unsigned n);
 /* Bytes one member entry takes on the wire. */
 size_t mfs_wire_member_size(const mfs_member_entry *e);
 

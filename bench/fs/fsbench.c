@@ -41,7 +41,9 @@ static double now(void)
 static uint64_t rng(uint64_t *s)
 {
     uint64_t x = *s;
-    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
     return *s = x;
 }
 
@@ -54,7 +56,8 @@ static void write_all(int fd, const char *buf, size_t len, const char *what)
 {
     while (len) {
         ssize_t n = write(fd, buf, len);
-        if (n < 0) die("write %s: %s", what, strerror(errno));
+        if (n < 0)
+            die("write %s: %s", what, strerror(errno));
         buf += n;
         len -= (size_t)n;
     }
@@ -69,9 +72,11 @@ static double b_create(const char *dir, long n, long size)
     for (long i = 0; i < n; i++) {
         name(p, sizeof p, dir, i);
         int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
-        if (fd < 0) die("create %s: %s", p, strerror(errno));
+        if (fd < 0)
+            die("create %s: %s", p, strerror(errno));
         write_all(fd, buf, (size_t)size, p);
-        if (close(fd) < 0) die("close %s: %s", p, strerror(errno));
+        if (close(fd) < 0)
+            die("close %s: %s", p, strerror(errno));
     }
     t = now() - t;
     free(buf);
@@ -85,7 +90,8 @@ static double b_stat(const char *dir, long n)
     double t = now();
     for (long i = 0; i < n; i++) {
         name(p, sizeof p, dir, i);
-        if (stat(p, &st) < 0) die("stat %s: %s", p, strerror(errno));
+        if (stat(p, &st) < 0)
+            die("stat %s: %s", p, strerror(errno));
     }
     return now() - t;
 }
@@ -96,13 +102,16 @@ static double b_list(const char *dir, long reps, long want)
     double t = now();
     for (long r = 0; r < reps; r++) {
         DIR *d = opendir(dir);
-        if (!d) die("opendir %s: %s", dir, strerror(errno));
+        if (!d)
+            die("opendir %s: %s", dir, strerror(errno));
         long n = 0;
         struct dirent *e;
         while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                n++;
         closedir(d);
-        if (n != want) die("readdir %s: %ld entries, want %ld", dir, n, want);
+        if (n != want)
+            die("readdir %s: %ld entries, want %ld", dir, n, want);
     }
     return now() - t;
 }
@@ -113,7 +122,8 @@ static double b_unlink(const char *dir, long n)
     double t = now();
     for (long i = 0; i < n; i++) {
         name(p, sizeof p, dir, i);
-        if (unlink(p) < 0) die("unlink %s: %s", p, strerror(errno));
+        if (unlink(p) < 0)
+            die("unlink %s: %s", p, strerror(errno));
     }
     return now() - t;
 }
@@ -123,17 +133,23 @@ static double b_seqwrite(const char *path, long mib)
 {
     char *buf = malloc(1 << 20);
     uint64_t s = 88172645463325252ULL;
-    for (size_t i = 0; i < (1u << 20); i += 8) { uint64_t v = rng(&s); memcpy(buf + i, &v, 8); }
+    for (size_t i = 0; i < (1u << 20); i += 8) {
+        uint64_t v = rng(&s);
+        memcpy(buf + i, &v, 8);
+    }
     double t = now();
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) die("open %s: %s", path, strerror(errno));
+    if (fd < 0)
+        die("open %s: %s", path, strerror(errno));
     for (long i = 0; i < mib; i++) {
         buf[0] = (char)i; /* no two blocks alike: dedup must not help */
         memcpy(buf + 8, &i, sizeof i);
         write_all(fd, buf, 1 << 20, path);
     }
-    if (fsync(fd) < 0) die("fsync %s: %s", path, strerror(errno));
-    if (close(fd) < 0) die("close %s: %s", path, strerror(errno));
+    if (fsync(fd) < 0)
+        die("fsync %s: %s", path, strerror(errno));
+    if (close(fd) < 0)
+        die("close %s: %s", path, strerror(errno));
     t = now() - t;
     free(buf);
     return t;
@@ -144,17 +160,21 @@ static double b_seqread(const char *path, long want_mib)
     char *buf = malloc(1 << 20);
     double t = now();
     int fd = open(path, O_RDONLY);
-    if (fd < 0) die("open %s: %s", path, strerror(errno));
+    if (fd < 0)
+        die("open %s: %s", path, strerror(errno));
     long long total = 0;
     for (;;) {
         ssize_t n = read(fd, buf, 1 << 20);
-        if (n < 0) die("read %s: %s", path, strerror(errno));
-        if (n == 0) break;
+        if (n < 0)
+            die("read %s: %s", path, strerror(errno));
+        if (n == 0)
+            break;
         total += n;
     }
     close(fd);
     t = now() - t;
-    if (total != (long long)want_mib << 20) die("read %s: %lld bytes, want %ld MiB", path, total, want_mib);
+    if (total != (long long)want_mib << 20)
+        die("read %s: %lld bytes, want %ld MiB", path, total, want_mib);
     free(buf);
     return t;
 }
@@ -167,15 +187,22 @@ static double b_randwrite(const char *path, long count)
     struct stat st;
     double t = now();
     int fd = open(path, O_WRONLY);
-    if (fd < 0 || fstat(fd, &st) < 0) die("open %s: %s", path, strerror(errno));
+    if (fd < 0 || fstat(fd, &st) < 0)
+        die("open %s: %s", path, strerror(errno));
     long blocks = (long)(st.st_size / 4096);
-    if (blocks < 1) die("%s is empty", path);
+    if (blocks < 1)
+        die("%s is empty", path);
     for (long i = 0; i < count; i++) {
-        for (int k = 0; k < 4096; k += 8) { uint64_t v = rng(&s); memcpy(buf + k, &v, 8); }
+        for (int k = 0; k < 4096; k += 8) {
+            uint64_t v = rng(&s);
+            memcpy(buf + k, &v, 8);
+        }
         off_t off = (off_t)(rng(&s) % (uint64_t)blocks) * 4096;
-        if (pwrite(fd, buf, sizeof buf, off) != (ssize_t)sizeof buf) die("pwrite %s: %s", path, strerror(errno));
+        if (pwrite(fd, buf, sizeof buf, off) != (ssize_t)sizeof buf)
+            die("pwrite %s: %s", path, strerror(errno));
     }
-    if (fsync(fd) < 0) die("fsync %s: %s", path, strerror(errno));
+    if (fsync(fd) < 0)
+        die("fsync %s: %s", path, strerror(errno));
     close(fd);
     return now() - t;
 }
@@ -194,18 +221,21 @@ static void b_fsynclat(const char *path, long n)
     memset(buf, 'f', sizeof buf);
     double *lat = calloc((size_t)n, sizeof *lat);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-    if (fd < 0) die("open %s: %s", path, strerror(errno));
+    if (fd < 0)
+        die("open %s: %s", path, strerror(errno));
     double t0 = now();
     for (long i = 0; i < n; i++) {
         double t = now();
         write_all(fd, buf, sizeof buf, path);
-        if (fsync(fd) < 0) die("fsync %s: %s", path, strerror(errno));
+        if (fsync(fd) < 0)
+            die("fsync %s: %s", path, strerror(errno));
         lat[i] = now() - t;
     }
     double total = now() - t0;
     close(fd);
     qsort(lat, (size_t)n, sizeof *lat, cmp_d);
-    printf("%.1f %.1f %.6f\n", lat[n / 2] * 1e6, lat[(n * 99) / 100] * 1e6, total);
+    printf("%.1f %.1f %.6f\n", lat[n / 2] * 1e6, lat[(n * 99) / 100] * 1e6,
+           total);
     free(lat);
 }
 
@@ -216,10 +246,12 @@ static double b_mkfiles(const char *dir, long n, long perdir)
     double t = now();
     for (long i = 0; i < n; i++) {
         snprintf(d, sizeof d, "%s/d%04ld", dir, i / perdir);
-        if (i % perdir == 0 && mkdir(d, 0755) < 0) die("mkdir %s: %s", d, strerror(errno));
+        if (i % perdir == 0 && mkdir(d, 0755) < 0)
+            die("mkdir %s: %s", d, strerror(errno));
         snprintf(p, sizeof p, "%s/f%07ld", d, i);
         int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
-        if (fd < 0) die("create %s: %s", p, strerror(errno));
+        if (fd < 0)
+            die("create %s: %s", p, strerror(errno));
         close(fd);
     }
     return now() - t;
@@ -228,18 +260,29 @@ static double b_mkfiles(const char *dir, long n, long perdir)
 int main(int argc, char **argv)
 {
     const char *c = argc > 1 ? argv[1] : "";
-    if (!strcmp(c, "create") && argc == 5) printf("%.6f\n", b_create(argv[2], atol(argv[3]), atol(argv[4])));
-    else if (!strcmp(c, "stat") && argc == 4) printf("%.6f\n", b_stat(argv[2], atol(argv[3])));
-    else if (!strcmp(c, "list") && argc == 5) printf("%.6f\n", b_list(argv[2], atol(argv[3]), atol(argv[4])));
-    else if (!strcmp(c, "unlink") && argc == 4) printf("%.6f\n", b_unlink(argv[2], atol(argv[3])));
-    else if (!strcmp(c, "seqwrite") && argc == 4) printf("%.6f\n", b_seqwrite(argv[2], atol(argv[3])));
-    else if (!strcmp(c, "seqread") && argc == 4) printf("%.6f\n", b_seqread(argv[2], atol(argv[3])));
-    else if (!strcmp(c, "randwrite") && argc == 4) printf("%.6f\n", b_randwrite(argv[2], atol(argv[3])));
-    else if (!strcmp(c, "fsynclat") && argc == 4) b_fsynclat(argv[2], atol(argv[3]));
-    else if (!strcmp(c, "mkfiles") && argc == 5) printf("%.6f\n", b_mkfiles(argv[2], atol(argv[3]), atol(argv[4])));
+    if (!strcmp(c, "create") && argc == 5)
+        printf("%.6f\n", b_create(argv[2], atol(argv[3]), atol(argv[4])));
+    else if (!strcmp(c, "stat") && argc == 4)
+        printf("%.6f\n", b_stat(argv[2], atol(argv[3])));
+    else if (!strcmp(c, "list") && argc == 5)
+        printf("%.6f\n", b_list(argv[2], atol(argv[3]), atol(argv[4])));
+    else if (!strcmp(c, "unlink") && argc == 4)
+        printf("%.6f\n", b_unlink(argv[2], atol(argv[3])));
+    else if (!strcmp(c, "seqwrite") && argc == 4)
+        printf("%.6f\n", b_seqwrite(argv[2], atol(argv[3])));
+    else if (!strcmp(c, "seqread") && argc == 4)
+        printf("%.6f\n", b_seqread(argv[2], atol(argv[3])));
+    else if (!strcmp(c, "randwrite") && argc == 4)
+        printf("%.6f\n", b_randwrite(argv[2], atol(argv[3])));
+    else if (!strcmp(c, "fsynclat") && argc == 4)
+        b_fsynclat(argv[2], atol(argv[3]));
+    else if (!strcmp(c, "mkfiles") && argc == 5)
+        printf("%.6f\n", b_mkfiles(argv[2], atol(argv[3]), atol(argv[4])));
     else {
-        fprintf(stderr, "usage: fsbench create DIR N SIZE | stat DIR N | list DIR REPS WANT | unlink DIR N |\n"
-                        "       seqwrite FILE MIB | seqread FILE MIB | randwrite FILE COUNT |\n"
+        fprintf(stderr, "usage: fsbench create DIR N SIZE | stat DIR N | list "
+                        "DIR REPS WANT | unlink DIR N |\n"
+                        "       seqwrite FILE MIB | seqread FILE MIB | "
+                        "randwrite FILE COUNT |\n"
                         "       fsynclat FILE N | mkfiles DIR N PERDIR\n");
         return 2;
     }

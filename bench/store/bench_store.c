@@ -134,7 +134,8 @@ static local_res bench_local(mfs_store *s, int n, int durable)
     for (int i = 0; i < n; i++) {
         snprintf(name, sizeof(name), "f%08d", i);
         mfs_attr a;
-        CHECK("mknod", mfs_store_mknod(s, d.ino, name, S_IFREG | 0644, 0, 0, 0, &a));
+        CHECK("mknod",
+              mfs_store_mknod(s, d.ino, name, S_IFREG | 0644, 0, 0, 0, &a));
         ino[i] = a.ino;
         OP_DONE(0);
     }
@@ -222,12 +223,14 @@ static void local_mix(mfs_store *s, fclock *c, int i, uint64_t *dirs, int nd,
     case 0:
     case 1:
         snprintf(name, sizeof(name), "n%c%07d", tag, i);
-        CHECK("mknod", mfs_store_mknod(s, d, name, S_IFREG | 0644, 0, 0, 0, &a));
+        CHECK("mknod",
+              mfs_store_mknod(s, d, name, S_IFREG | 0644, 0, 0, 0, &a));
         break;
     case 2: { /* move an earlier file of ours to another shared dir */
         snprintf(name, sizeof(name), "n%c%07d", tag, i - 2);
         uint64_t from = dirs[(i - 2) % nd];
-        CHECK("rename", mfs_store_rename(s, from, name, dirs[(i + 1) % nd], name, 0));
+        CHECK("rename",
+              mfs_store_rename(s, from, name, dirs[(i + 1) % nd], name, 0));
         break;
     }
     default: { /* a small write + publish */
@@ -371,7 +374,8 @@ static void bench_tree(long entries)
         dirs[d] = a.ino;
         for (long f = 0; f < per && made < entries; f++, made++) {
             snprintf(n, sizeof(n), "file%06ld", f);
-            CHECK("mknod", mfs_store_mknod(s, a.ino, n, S_IFREG | 0644, 0, 0, 0, &a));
+            CHECK("mknod",
+                  mfs_store_mknod(s, a.ino, n, S_IFREG | 0644, 0, 0, 0, &a));
             a.ino = dirs[d];
         }
         if (d % 10 == 9) {
@@ -388,8 +392,9 @@ static void bench_tree(long entries)
     mfs_store_stats st;
     CHECK("stats", mfs_store_stats_get(s, &st));
     printf("tree: built %ld entries + %ld dirs in %.1f s (%.0f/s); store file "
-           "%.1f MiB; RssAnon %ld kB\n", made, ndirs, tb, (made + ndirs) / tb,
-           st.store_bytes / 1048576.0, rss_anon_kb());
+           "%.1f MiB; RssAnon %ld kB\n",
+           made, ndirs, tb, (made + ndirs) / tb, st.store_bytes / 1048576.0,
+           rss_anon_kb());
     /* lookups: random existing names */
     uint64_t x = 88172645463325252ull;
     long nl = 1000000;
@@ -408,7 +413,8 @@ static void bench_tree(long entries)
     printf("lookup: %.2f us each (%ld random hits)\n", tl / nl * 1e6, nl);
     double raw = bench_raw_lmdb(made);
     printf("baseline: raw LMDB read txn + mdb_get among %ld keys: %.2f us "
-           "(store lookup / raw = %.1fx)\n", made, raw, tl / nl * 1e6 / raw);
+           "(store lookup / raw = %.1fx)\n",
+           made, raw, tl / nl * 1e6 / raw);
     t1 = now_s();
     for (long i = 0; i < nl; i++) {
         x ^= x << 13;
@@ -440,8 +446,8 @@ static void bench_tree(long entries)
         CHECK("readdir", mfs_store_readdir(s, dirs[d], NULL, count_cb, &cnt));
     double tr = now_s() - t1;
     printf("readdir: %.3f us per entry (%zu entries in %ld dirs, %.2f ms per "
-           "1000-entry dir)\n", tr / (double)cnt * 1e6, cnt, ndirs,
-           tr / (double)ndirs * 1e3);
+           "1000-entry dir)\n",
+           tr / (double)cnt * 1e6, cnt, ndirs, tr / (double)ndirs * 1e3);
     cnt = 0;
     t1 = now_s();
     CHECK("readdir", mfs_store_readdir(s, MFS_ROOT_INO, NULL, count_cb, &cnt));
@@ -461,10 +467,18 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "d:n:o:r:")) != -1) {
         switch (opt) {
-        case 'd': base = optarg; break;
-        case 'n': entries = strtol(optarg, NULL, 0); break;
-        case 'o': nops = (int)strtol(optarg, NULL, 0); break;
-        case 'r': nremote = (int)strtol(optarg, NULL, 0); break;
+        case 'd':
+            base = optarg;
+            break;
+        case 'n':
+            entries = strtol(optarg, NULL, 0);
+            break;
+        case 'o':
+            nops = (int)strtol(optarg, NULL, 0);
+            break;
+        case 'r':
+            nremote = (int)strtol(optarg, NULL, 0);
+            break;
         default:
             fprintf(stderr, "usage: bench_store [-d DIR] [-n ENTRIES] [-o OPS] "
                             "[-r REMOTE_OPS]\n");
@@ -478,26 +492,30 @@ int main(int argc, char **argv)
         die("mkdir base", -errno);
     g_batch = malloc(BATCH_CAP);
     printf("bench_store: dir %s, %d local ops per kind, %d remote ops, %ld "
-           "entries; RssAnon %ld kB\n", g_base, nops, nremote, entries,
-           rss_anon_kb());
+           "entries; RssAnon %ld kB\n",
+           g_base, nops, nremote, entries, rss_anon_kb());
 
     mfs_store *s = open_new("local", 1, NULL, NULL);
     local_res g = bench_local(s, nops, 0);
-    printf("local grouped (1000 ops/commit): create %.0f/s, write 4 KiB+publish "
-           "%.0f/s, rename %.0f/s, unlink %.0f/s, all %.0f ops/s\n",
-           g.create, g.write, g.rename, g.unlink, g.mixed);
+    printf(
+        "local grouped (1000 ops/commit): create %.0f/s, write 4 KiB+publish "
+        "%.0f/s, rename %.0f/s, unlink %.0f/s, all %.0f ops/s\n",
+        g.create, g.write, g.rename, g.unlink, g.mixed);
     int nd = nops / 50 > 0 ? nops / 50 : 1;
     local_res d = bench_local(s, nd, 1);
-    printf("local durable (fsync each op, %d per kind): create %.0f/s, write "
-           "4 KiB+publish %.0f/s, rename %.0f/s, unlink %.0f/s, all %.0f ops/s\n",
-           nd, d.create, d.write, d.rename, d.unlink, d.mixed);
+    printf(
+        "local durable (fsync each op, %d per kind): create %.0f/s, write "
+        "4 KiB+publish %.0f/s, rename %.0f/s, unlink %.0f/s, all %.0f ops/s\n",
+        nd, d.create, d.write, d.rename, d.unlink, d.mixed);
     mfs_store_close(s);
-    printf("RssAnon after the local runs (store closed): %ld kB\n", rss_anon_kb());
+    printf("RssAnon after the local runs (store closed): %ld kB\n",
+           rss_anon_kb());
 
     size_t applied = 0;
     double rr = bench_remote(nremote, &applied);
     printf("remote merge with undo/redo: %.0f ops/s (%zu ops applied); RssAnon "
-           "after (stores closed) %ld kB\n", rr, applied, rss_anon_kb());
+           "after (stores closed) %ld kB\n",
+           rr, applied, rss_anon_kb());
 
     bench_tree(entries);
     nftw(g_base, rm_one, 16, FTW_DEPTH | FTW_PHYS);

@@ -89,8 +89,8 @@ static from_peer *fp_get(node *n, uint64_t id)
     return f;
 }
 
-static void on_msg(void *arg, uint64_t from, uint8_t mtype,
-                   const uint8_t *d, size_t len)
+static void on_msg(void *arg, uint64_t from, uint8_t mtype, const uint8_t *d,
+                   size_t len)
 {
     node *n = arg;
     pthread_mutex_lock(&n->mu);
@@ -163,8 +163,8 @@ static void print_stats(mfs_sync *s, node *n)
                (unsigned long long)st[i].id,
                mfs_addr_str(&st[i].addr, a, sizeof(a)),
                mfs_sync_state_name(st[i].state),
-               (unsigned long long)st[i].srtt_us, st[i].loss_in,
-               st[i].loss_out, (unsigned long long)st[i].bytes_in,
+               (unsigned long long)st[i].srtt_us, st[i].loss_in, st[i].loss_out,
+               (unsigned long long)st[i].bytes_in,
                (unsigned long long)st[i].bytes_out,
                (unsigned long long)st[i].dgrams_in,
                (unsigned long long)st[i].dgrams_out,
@@ -203,21 +203,32 @@ static int cmd_node(int argc, char **argv)
     mfs_sync_config_default(&o.cfg);
     for (int i = 2; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : "";
-        if (!strcmp(argv[i], "--key")) keydir = v;
-        else if (!strcmp(argv[i], "--listen")) o.listen = v;
-        else if (!strcmp(argv[i], "--peer") && np < MAXP) peers[np++] = v;
-        else if (!strcmp(argv[i], "--members")) members = (unsigned)atoi(v);
-        else if (!strcmp(argv[i], "--send")) send_n = (unsigned)atoi(v);
-        else if (!strcmp(argv[i], "--expect")) n.expect = strtoull(v, 0, 10);
-        else if (!strcmp(argv[i], "--timeout")) timeout = (unsigned)atoi(v);
-        else if (!strcmp(argv[i], "--hold")) hold = (unsigned)atoi(v);
+        if (!strcmp(argv[i], "--key"))
+            keydir = v;
+        else if (!strcmp(argv[i], "--listen"))
+            o.listen = v;
+        else if (!strcmp(argv[i], "--peer") && np < MAXP)
+            peers[np++] = v;
+        else if (!strcmp(argv[i], "--members"))
+            members = (unsigned)atoi(v);
+        else if (!strcmp(argv[i], "--send"))
+            send_n = (unsigned)atoi(v);
+        else if (!strcmp(argv[i], "--expect"))
+            n.expect = strtoull(v, 0, 10);
+        else if (!strcmp(argv[i], "--timeout"))
+            timeout = (unsigned)atoi(v);
+        else if (!strcmp(argv[i], "--hold"))
+            hold = (unsigned)atoi(v);
         else if (!strcmp(argv[i], "--unknown-pps"))
             o.cfg.unknown_pps = (uint32_t)atoi(v);
         else if (!strcmp(argv[i], "--expect-bulk"))
             n.expect_bulk = strtoull(v, 0, 10);
-        else if (!strcmp(argv[i], "--bulk")) bulk = strtoull(v, 0, 10);
-        else if (!strcmp(argv[i], "--msg-size")) msg_size = strtoull(v, 0, 10);
-        else if (!strcmp(argv[i], "--probe-ms")) probe_ms = strtoull(v, 0, 10);
+        else if (!strcmp(argv[i], "--bulk"))
+            bulk = strtoull(v, 0, 10);
+        else if (!strcmp(argv[i], "--msg-size"))
+            msg_size = strtoull(v, 0, 10);
+        else if (!strcmp(argv[i], "--probe-ms"))
+            probe_ms = strtoull(v, 0, 10);
         else {
             fprintf(stderr, "synctool node: unknown option '%s'\n", argv[i]);
             return 2;
@@ -263,8 +274,9 @@ static int cmd_node(int argc, char **argv)
     for (unsigned k = 0; ok && k < nalive; k++) {
         for (uint32_t idx = 0; idx < send_n; idx++) {
             uint64_t r = rnd() % 100;
-            size_t len = r < 70 ? 8 + rnd() % 600
-                         : r < 95 ? 8 + rnd() % 16000 : 8 + rnd() % 64000;
+            size_t len = r < 70   ? 8 + rnd() % 600
+                         : r < 95 ? 8 + rnd() % 16000
+                                  : 8 + rnd() % 64000;
             mfs_be32_put(buf, idx);
             mfs_be32_put(buf + 4, (uint32_t)len);
             for (size_t i = 8; i < len; i++)
@@ -291,8 +303,7 @@ static int cmd_node(int argc, char **argv)
             }
             rc = 0;
             for (unsigned k = 0; k < nalive; k++)
-                rc |= mfs_sync_send(s, ids[k], MFS_SYNC_BULK, 2, buf,
-                                    msg_size);
+                rc |= mfs_sync_send(s, ids[k], MFS_SYNC_BULK, 2, buf, msg_size);
             if (rc == 0)
                 sent += msg_size;
             else
@@ -318,8 +329,8 @@ static int cmd_node(int argc, char **argv)
             break;
         if (mono_us() > t_end) {
             ok = 0;
-            printf("TIMEOUT queued=%llu done=%u\n",
-                   (unsigned long long)queued, done);
+            printf("TIMEOUT queued=%llu done=%u\n", (unsigned long long)queued,
+                   done);
             break;
         }
         usleep(10000);
@@ -396,9 +407,12 @@ static int cmd_flood(int argc, char **argv)
     const char *keydir = NULL, *target = NULL;
     unsigned long count = 100000;
     for (int i = 2; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--key")) keydir = argv[i + 1];
-        else if (!strcmp(argv[i], "--target")) target = argv[i + 1];
-        else if (!strcmp(argv[i], "--count")) count = strtoul(argv[i + 1], 0, 10);
+        if (!strcmp(argv[i], "--key"))
+            keydir = argv[i + 1];
+        else if (!strcmp(argv[i], "--target"))
+            target = argv[i + 1];
+        else if (!strcmp(argv[i], "--count"))
+            count = strtoul(argv[i + 1], 0, 10);
     }
     struct mfs_mesh_key key;
     mfs_addr ta;
@@ -495,8 +509,7 @@ static int cmd_flood(int argc, char **argv)
     usleep(1000000);
     while (recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0)
         replies++;
-    printf("FLOOD sent=%lu replies=%llu\n", count,
-           (unsigned long long)replies);
+    printf("FLOOD sent=%lu replies=%llu\n", count, (unsigned long long)replies);
     mfs_sync_core_free(core);
     return replies == 0 ? 0 : 1;
 }

@@ -55,9 +55,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 1: {
         uint8_t dg[MFS_WIRE_MAX];
-        mfs_wire_hdr h = {MFS_WIRE_VERSION, 0, (uint32_t)key.mesh_id,
-                          2 + (n ? p[0] % 3 : 0), n > 1 && p[1] & 1 ? 0 : 1,
-                          1, pn++};
+        mfs_wire_hdr h = {MFS_WIRE_VERSION,
+                          0,
+                          (uint32_t)key.mesh_id,
+                          2 + (n ? p[0] % 3 : 0),
+                          n > 1 && p[1] & 1 ? 0 : 1,
+                          1,
+                          pn++};
         if (n > MFS_WIRE_PAYLOAD_MAX)
             n = MFS_WIRE_PAYLOAD_MAX;
         int l = mfs_wire_seal(key.key, &h, p, n, dg);

@@ -34,8 +34,8 @@ static void test_put_layout(void **state)
     mfs_put_bytes(&w, "xy", 2);
     assert_int_equal(w.err, 0);
     assert_int_equal(w.len, 1 + 2 + 4 + 8 + 2);
-    const uint8_t want[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-                            'x', 'y'};
+    const uint8_t want[] = {1,  2,  3,  4,  5,  6,  7,   8,  9,
+                            10, 11, 12, 13, 14, 15, 'x', 'y'};
     assert_memory_equal(buf + 8, want, sizeof(want));
     for (size_t i = 0; i < 8; i++)
         assert_int_equal(buf[i], GUARD);
@@ -247,17 +247,26 @@ static void test_roundtrip_random(void **state)
                 nfit = i + 1;
             }
             switch (kinds[i]) {
-            case 0: mfs_put_u8(&w, (uint8_t)vals[i]); break;
-            case 1: mfs_put_u16(&w, (uint16_t)vals[i]); break;
-            case 2: mfs_put_u32(&w, (uint32_t)vals[i]); break;
-            default: mfs_put_u64(&w, vals[i]); break;
+            case 0:
+                mfs_put_u8(&w, (uint8_t)vals[i]);
+                break;
+            case 1:
+                mfs_put_u16(&w, (uint16_t)vals[i]);
+                break;
+            case 2:
+                mfs_put_u32(&w, (uint32_t)vals[i]);
+                break;
+            default:
+                mfs_put_u64(&w, vals[i]);
+                break;
             }
         }
         if (need <= cap) {
             assert_int_equal(w.err, 0);
         } else {
             if (w.err != -ENOBUFS)
-                print_error("seed %llu iter %d\n", (unsigned long long)seed, iter);
+                print_error("seed %llu iter %d\n", (unsigned long long)seed,
+                            iter);
             assert_int_equal(w.err, -ENOBUFS);
         }
         /* First error: only the prefix that fitted before it was written. */
@@ -265,13 +274,21 @@ static void test_roundtrip_random(void **state)
         mfs_rbuf r;
         mfs_rbuf_init(&r, buf, w.len);
         for (int i = 0; i < nfit; i++) {
-            uint64_t got, mask = kinds[i] == 3 ? ~0ull
-                                               : ((1ull << (8 << kinds[i])) - 1);
+            uint64_t got,
+                mask = kinds[i] == 3 ? ~0ull : ((1ull << (8 << kinds[i])) - 1);
             switch (kinds[i]) {
-            case 0: got = mfs_get_u8(&r); break;
-            case 1: got = mfs_get_u16(&r); break;
-            case 2: got = mfs_get_u32(&r); break;
-            default: got = mfs_get_u64(&r); break;
+            case 0:
+                got = mfs_get_u8(&r);
+                break;
+            case 1:
+                got = mfs_get_u16(&r);
+                break;
+            case 2:
+                got = mfs_get_u32(&r);
+                break;
+            default:
+                got = mfs_get_u64(&r);
+                break;
             }
             assert_true(got == (vals[i] & mask));
         }

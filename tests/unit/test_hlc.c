@@ -94,8 +94,8 @@ static void test_local_stamps_monotonic(void **state)
     tclock clk = {1700000000000ull};
     mfs_store *s = open_at(dir, &clk, 1, 0x1111);
     mfs_attr a;
-    assert_int_equal(mfs_store_mknod(s, MFS_ROOT_INO, "f", S_IFREG | 0644, 0,
-                                     0, 0, &a), 0);
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, 0, &a), 0);
     mfs_stamp prev = bump(s, a.ino, 0);
     assert_true(prev.node == mfs_store_node_id(s));
     assert_true(prev.hlc >> 16 == clk.ms);
@@ -103,7 +103,8 @@ static void test_local_stamps_monotonic(void **state)
     assert_true(mfs_stamp_cmp(peek0, prev) >= 0);
 
     /* The wall clock jumps back an hour, then jitters. */
-    const int64_t steps[] = {-3600000, 0, 0, 1, -5, 0, 2, -1, 7200000, -7200000};
+    const int64_t steps[] = {-3600000, 0, 0,  1,       -5,
+                             0,        2, -1, 7200000, -7200000};
     for (int i = 0; i < (int)(sizeof(steps) / sizeof(steps[0])); i++) {
         clk.ms = (uint64_t)((int64_t)clk.ms + steps[i]);
         mfs_stamp st = bump(s, a.ino, i + 1);
@@ -143,8 +144,8 @@ static void test_remote_stamp_advances_clock(void **state)
     mfs_store *a = open_at(da, &ca, 1, 0xaaaa);
     mfs_store *b = open_at(db, &cb, 0, 0xbbbb);
     mfs_attr at;
-    assert_int_equal(mfs_store_mknod(a, MFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0,
-                                     0, &at), 0);
+    assert_int_equal(
+        mfs_store_mknod(a, MFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, 0, &at), 0);
     mfs_stamp va = bump(a, at.ino, 0);
 
     /* A -> B, ops only (no content needed to observe the clock). */
@@ -162,8 +163,8 @@ static void test_remote_stamp_advances_clock(void **state)
     /* B's next local stamp must follow A's even though B's wall clock is
      * 30 s behind. */
     mfs_attr bt;
-    assert_int_equal(mfs_store_mknod(b, MFS_ROOT_INO, "g", S_IFREG | 0644, 0, 0,
-                                     0, &bt), 0);
+    assert_int_equal(
+        mfs_store_mknod(b, MFS_ROOT_INO, "g", S_IFREG | 0644, 0, 0, 0, &bt), 0);
     mfs_stamp vb = bump(b, bt.ino, 0);
     assert_true(mfs_stamp_cmp(vb, va) > 0);
     assert_true(mfs_stamp_cmp(mfs_stamp_now_peek(b), va) > 0);

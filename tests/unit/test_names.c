@@ -113,7 +113,8 @@ static void check(const char *name, uint64_t node, uint64_t ms,
     assert_string_equal(p.ext, ext);
     /* Deterministic: same input, same bytes. */
     char again[MFS_NAME_MAX + 1];
-    assert_int_equal(mfs_conflict_name(again, sizeof(again), name, node, ms), n);
+    assert_int_equal(mfs_conflict_name(again, sizeof(again), name, node, ms),
+                     n);
     assert_string_equal(again, out);
 }
 

@@ -114,7 +114,8 @@ typedef struct rep {
     uint64_t node;
     dirty *dv;
     size_t ndv, capdv;
-    dirty *limbo; /* publish found no name: writes kept, maybe published later */
+    dirty
+        *limbo; /* publish found no name: writes kept, maybe published later */
     size_t nlimbo, caplimbo;
 } rep;
 
@@ -150,7 +151,7 @@ typedef struct world {
 #define PUSH(arr, n, cap, val)                                                 \
     do {                                                                       \
         if ((n) == (cap)) {                                                    \
-            (cap) = (cap) ? (cap) * 2 : 64;                                    \
+            (cap) = (cap) ? (cap)*2 : 64;                                      \
             (arr) = realloc((arr), (cap) * sizeof(*(arr)));                    \
             assert_non_null(arr);                                              \
         }                                                                      \
@@ -196,7 +197,8 @@ static uint64_t content_hash(world *w, mfs_store *s, uint64_t ino, int *ok)
 
 /* ---- replicas and exchange --------------------------------------------- */
 
-static void rep_open(world *w, rep *r, int new_mesh, uint64_t node, uint64_t skew)
+static void rep_open(world *w, rep *r, int new_mesh, uint64_t node,
+                     uint64_t skew)
 {
     memset(r, 0, sizeof(*r));
     r->dir = mfs_test_mkdtemp("conv");
@@ -208,7 +210,8 @@ static void rep_open(world *w, rep *r, int new_mesh, uint64_t node, uint64_t ske
     cfg.new_mesh = new_mesh;
     cfg.node_id = node;
     cfg.map_size = 4u << 20;
-    int rc = mfs_store_open(&r->s, r->dir, &cfg, MFS_STORE_CREATE | MFS_STORE_NOLOCK);
+    int rc = mfs_store_open(&r->s, r->dir, &cfg,
+                            MFS_STORE_CREATE | MFS_STORE_NOLOCK);
     if (rc)
         FAILF("open: %d %s\n", rc, mfs_store_strerror(rc));
     r->node = mfs_store_node_id(r->s);
@@ -257,8 +260,8 @@ static void apply_ok(world *w, int to, const uint8_t *b, size_t n,
         memset(&st, 0, sizeof(st));
         mfs_store_stats_get(w->r[to].s, &st);
         FAILF("apply of %zu bytes to replica %d: %d (store file %llu bytes, "
-              "map %llu bytes, %llu ops)\n", n, to, rc,
-              (unsigned long long)st.store_bytes,
+              "map %llu bytes, %llu ops)\n",
+              n, to, rc, (unsigned long long)st.store_bytes,
               (unsigned long long)st.map_bytes, (unsigned long long)st.ops);
     }
     if (res->deferred)
@@ -298,7 +301,8 @@ static size_t move_chunks(world *w, int to, int partial)
             for (int j = 0; j < w->nrep; j++) {
                 if (j == to || mfs_store_chunk_has(w->r[j].s, h) != 1)
                     continue;
-                ssize_t len = mfs_store_chunk_get(w->r[j].s, h, data, sizeof(data));
+                ssize_t len =
+                    mfs_store_chunk_get(w->r[j].s, h, data, sizeof(data));
                 if (len < 0)
                     FAILF("chunk_get from %d: %zd\n", j, len);
                 int rc = mfs_store_chunk_put(w->r[to].s, h, data, (size_t)len);
@@ -405,11 +409,13 @@ static void quiesce(world *w)
             mfs_vv_free(&vj);
             if (miss)
                 FAILF("after full exchange replica %d still lacks %llu ops "
-                      "of replica %d's vv\n", j, (unsigned long long)miss, i);
+                      "of replica %d's vv\n",
+                      j, (unsigned long long)miss, i);
             ssize_t n = batch_for(w, i, j, BATCH_CAP);
             if (n != 0)
                 FAILF("after full exchange ops_since %d -> %d still gives "
-                      "%zd bytes\n", i, j, n);
+                      "%zd bytes\n",
+                      i, j, n);
         }
     for (int j = 0; j < w->nrep; j++) {
         uint8_t h[MFS_HASH_LEN];
@@ -472,8 +478,8 @@ static uint64_t pick_dir(world *w, mfs_store *s)
         uint64_t dirs[128];
         size_t nd = 0;
         for (size_t i = 0; i < l.n; i++)
-            if (S_ISDIR(l.v[i].mode) &&
-                (strcmp(l.v[i].name, "lost+found") || mfs_rng_below(&w->rng, 4) == 0))
+            if (S_ISDIR(l.v[i].mode) && (strcmp(l.v[i].name, "lost+found") ||
+                                         mfs_rng_below(&w->rng, 4) == 0))
                 dirs[nd++] = l.v[i].ino;
         if (!nd)
             break;
@@ -571,8 +577,9 @@ static dirty *adopt_limbo(world *w, int ri, uint64_t ino)
         if (fi.version.node == r->node && !vkey_eq(k, r->limbo[i].base) &&
             !recorded(w, k)) {
             int ok;
-            version v = {k, r->limbo[i].base, content_hash(w, r->s, ino, &ok),
-                         ri, 0, w->step};
+            version v = {
+                k, r->limbo[i].base, content_hash(w, r->s, ino, &ok), ri,
+                0, w->step};
             if (ok)
                 PUSH(w->v, w->nv, w->capv, v);
         }
@@ -733,26 +740,30 @@ static void local_op(world *w, int ri)
                 uint8_t buf[300];
                 fill(w, buf, sizeof(buf));
                 before_write(w, ri, a.ino);
-                if (mfs_store_write(s, a.ino, 0, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+                if (mfs_store_write(s, a.ino, 0, buf, sizeof(buf)) !=
+                    (ssize_t)sizeof(buf))
                     FAILF("write to new file\n");
             }
         }
     } else if (op < 18) { /* mkdir */
         dir = pick_dir(w, s);
-        rc = mfs_store_mkdir(s, dir, dir_pool[mfs_rng_below(&w->rng, 3)], 0755, 0, 0, &a);
+        rc = mfs_store_mkdir(s, dir, dir_pool[mfs_rng_below(&w->rng, 3)], 0755,
+                             0, 0, &a);
         check_errno(w, "mkdir", rc);
     } else if (op < 40) { /* write */
         if (!pick_entry(w, s, S_IFREG, 0, &dir, &e))
             return;
         static uint8_t buf[3 * MFS_CHUNK_SIZE];
-        size_t len = mfs_rng_below(&w->rng, 8) ? 1 + (size_t)mfs_rng_below(&w->rng, 3000)
-                                               : 1 + (size_t)mfs_rng_below(&w->rng, sizeof(buf));
+        size_t len = mfs_rng_below(&w->rng, 8)
+                         ? 1 + (size_t)mfs_rng_below(&w->rng, 3000)
+                         : 1 + (size_t)mfs_rng_below(&w->rng, sizeof(buf));
         uint64_t off;
         rc = mfs_store_getattr(s, e.ino, &a);
         if (rc)
             FAILF("getattr of a listed file: %d\n", rc);
         if (mfs_rng_below(&w->rng, 10) == 0)
-            off = (uint64_t)mfs_rng_below(&w->rng, 6 * MFS_CHUNK_SIZE); /* sparse */
+            off = (uint64_t)mfs_rng_below(&w->rng,
+                                          6 * MFS_CHUNK_SIZE); /* sparse */
         else
             off = a.size ? (uint64_t)mfs_rng_below(&w->rng, a.size + 1) : 0;
         fill(w, buf, len);
@@ -772,8 +783,9 @@ static void local_op(world *w, int ri)
     } else if (op < 45) { /* truncate */
         if (!pick_entry(w, s, S_IFREG, 0, &dir, &e))
             return;
-        mfs_setattr sa = {.mask = MFS_SET_SIZE,
-                          .size = (uint64_t)mfs_rng_below(&w->rng, 2 * MFS_CHUNK_SIZE)};
+        mfs_setattr sa = {
+            .mask = MFS_SET_SIZE,
+            .size = (uint64_t)mfs_rng_below(&w->rng, 2 * MFS_CHUNK_SIZE)};
         before_write(w, ri, e.ino);
         rc = mfs_store_setattr(s, e.ino, &sa, &a);
         if (rc || a.size != sa.size)
@@ -821,8 +833,8 @@ static void local_op(world *w, int ri)
                        !(target && t.ino == e.ino)) {
                 /* another file of the same name may surface (a same-name
                  * group), but not the one just moved */
-                if (mfs_store_lookup(s, dir, e.name, &b) == 0 && b.ino == e.ino &&
-                    same == 1)
+                if (mfs_store_lookup(s, dir, e.name, &b) == 0 &&
+                    b.ino == e.ino && same == 1)
                     FAILF("%s: source name still there\n", what);
             }
         } else if (rc == -EEXIST && fl != MFS_RENAME_NOREPLACE) {
@@ -863,7 +875,8 @@ static void local_op(world *w, int ri)
         uint32_t before = 0;
         if (mfs_store_getattr(s, e.ino, &a) == 0)
             before = a.nlink;
-        rc = mfs_store_link(s, e.ino, nd, file_pool[mfs_rng_below(&w->rng, 6)], &a);
+        rc = mfs_store_link(s, e.ino, nd, file_pool[mfs_rng_below(&w->rng, 6)],
+                            &a);
         check_errno(w, "link", rc);
         if (rc == 0 && a.nlink != before + 1)
             FAILF("link: nlink %u after, %u before\n", a.nlink, before);
@@ -884,7 +897,8 @@ static void local_op(world *w, int ri)
             check_errno(w, "setxattr", rc);
             if (rc == 0) {
                 char got[32];
-                if (mfs_store_getxattr(s, e.ino, name, got, sizeof(got)) != vl ||
+                if (mfs_store_getxattr(s, e.ino, name, got, sizeof(got)) !=
+                        vl ||
                     memcmp(got, val, (size_t)vl))
                     FAILF("getxattr after setxattr differs\n");
             }
@@ -893,7 +907,9 @@ static void local_op(world *w, int ri)
         if (!pick_entry(w, s, 0, 0, &dir, &e))
             return;
         mfs_setattr sa = {0};
-        sa.mask = (unsigned)mfs_rng_below(&w->rng, 2) ? MFS_SET_MODE : MFS_SET_UID | MFS_SET_MTIME;
+        sa.mask = (unsigned)mfs_rng_below(&w->rng, 2)
+                      ? MFS_SET_MODE
+                      : MFS_SET_UID | MFS_SET_MTIME;
         sa.mode = (uint32_t)mfs_rng_below(&w->rng, 01000);
         sa.uid = (uint32_t)mfs_rng_below(&w->rng, 3);
         sa.mtime_ns = (int64_t)mfs_rng_below(&w->rng, 1000000) * 1000;
@@ -903,7 +919,8 @@ static void local_op(world *w, int ri)
             FAILF("chmod not reflected\n");
     } else if (op < 90) { /* symlink */
         dir = pick_dir(w, s);
-        rc = mfs_store_symlink(s, dir, file_pool[mfs_rng_below(&w->rng, 6)], "../a", 0, 0, &a);
+        rc = mfs_store_symlink(s, dir, file_pool[mfs_rng_below(&w->rng, 6)],
+                               "../a", 0, 0, &a);
         check_errno(w, "symlink", rc);
     } else { /* publish pending writes */
         publish_some(w, ri, 0);
@@ -989,11 +1006,13 @@ static void walk(world *w, mfs_store *s, uint64_t dir, tree *t, int depth)
         if (o) {
             if (S_ISDIR(a.mode))
                 FAILF("directory %s (ino %llu) reached twice: cycle or "
-                      "duplicate\n", e->name, (unsigned long long)e->ino);
+                      "duplicate\n",
+                      e->name, (unsigned long long)e->ino);
             o->names++;
             continue;
         }
-        seen_obj no = {e->ino, a.mode, 1, 0, {{0, 0}, {0, 0}}, 0, is_copy(e->name)};
+        seen_obj no = {e->ino, a.mode,          1, 0, {{0, 0}, {0, 0}},
+                       0,      is_copy(e->name)};
         t->copy_objs += (size_t)(no.copy && S_ISREG(a.mode));
         if (S_ISREG(a.mode)) {
             mfs_file_info fi;
@@ -1009,8 +1028,8 @@ static void walk(world *w, mfs_store *s, uint64_t dir, tree *t, int depth)
                 for (size_t j = 0; j < w->nnameless; j++)
                     was_nameless |= id_eq(w->nameless[j].id, fi.id) &&
                                     w->r[w->nameless[j].rep].s == s;
-                FAILF("%s still dirty after the final publish_all%s\n",
-                      e->name, was_nameless ? " (it lost its name once)" : "");
+                FAILF("%s still dirty after the final publish_all%s\n", e->name,
+                      was_nameless ? " (it lost its name once)" : "");
             }
         }
         PUSH(t->o, t->n, t->cap, no);
@@ -1088,14 +1107,13 @@ static void check_stats(world *w, int ri, tree *t)
               "%llu conflicts %llu bytes %llu dirty %llu; the walk found "
               "%llu regular objects (%zu named *.conflict-*), %llu dirs with "
               "the root, %llu symlinks, %llu others, %zu *.conflict-* names, "
-              "%llu bytes in regular objects\n", ri,
-              (unsigned long long)st.files, (unsigned long long)st.dirs,
+              "%llu bytes in regular objects\n",
+              ri, (unsigned long long)st.files, (unsigned long long)st.dirs,
               (unsigned long long)st.symlinks, (unsigned long long)st.others,
               (unsigned long long)st.conflicts, (unsigned long long)st.bytes,
-              (unsigned long long)st.dirty_files,
-              (unsigned long long)files, t->copy_objs, (unsigned long long)dirs,
-              (unsigned long long)links, (unsigned long long)others,
-              t->copies, (unsigned long long)bytes);
+              (unsigned long long)st.dirty_files, (unsigned long long)files,
+              t->copy_objs, (unsigned long long)dirs, (unsigned long long)links,
+              (unsigned long long)others, t->copies, (unsigned long long)bytes);
 }
 
 static void check_versions(world *w, tree *t)
@@ -1176,7 +1194,8 @@ static void check_versions(world *w, tree *t)
                                 (unsigned long long)t->o[j].k.st.hlc,
                                 (unsigned long long)t->o[j].k.st.node,
                                 t->o[j].hash == v->hash ? " (same bytes!)" : "",
-                                rec ? "" : " (not published by a tracked call)");
+                                rec ? ""
+                                    : " (not published by a tracked call)");
                 }
             for (size_t j = 0; j < w->nv; j++)
                 if (id_eq(w->v[j].k.id, v->k.id))
@@ -1191,8 +1210,8 @@ static void check_versions(world *w, tree *t)
             for (size_t j = 0; j < w->ndelrep; j++)
                 if (id_eq(w->del[j].id, v->k.id))
                     print_error("  a name removed by replica %d at step %d "
-                                "showing %llx.%llx there\n", w->delrep[j],
-                                w->delstep[j],
+                                "showing %llx.%llx there\n",
+                                w->delrep[j], w->delstep[j],
                                 (unsigned long long)w->del[j].st.hlc,
                                 (unsigned long long)w->del[j].st.node);
             lost++;
@@ -1217,8 +1236,9 @@ static void check_versions(world *w, tree *t)
             visible = S_ISREG(t->o[j].mode) && id_eq(t->o[j].k.id, id);
         if (!visible) {
             print_error("seed %llu: file %llx.%llu was never removed but is "
-                        "not visible\n", (unsigned long long)g_seed,
-                        (unsigned long long)id.node, (unsigned long long)id.seq);
+                        "not visible\n",
+                        (unsigned long long)g_seed, (unsigned long long)id.node,
+                        (unsigned long long)id.seq);
             lost++;
         }
     }
@@ -1227,12 +1247,13 @@ static void check_versions(world *w, tree *t)
         print_message("seed %llu oracle: %zu versions: %zu superseded, %zu "
                       "deleted by a replica that had them, %zu shown under "
                       "their (file, stamp), %zu found by their bytes, %zu "
-                      "lost\n", (unsigned long long)g_seed, w->nv, sup, del,
-                      bykey, bybytes, lost);
+                      "lost\n",
+                      (unsigned long long)g_seed, w->nv, sup, del, bykey,
+                      bybytes, lost);
     if (lost)
         FAILF("%zu versions/files lost (%zu versions of its own a replica "
-              "showed were not made by a publish the test tracked)\n", lost,
-              w->untracked);
+              "showed were not made by a publish the test tracked)\n",
+              lost, w->untracked);
 }
 
 static void save_line(void *arg, const char *line)
@@ -1258,7 +1279,8 @@ static void save_dumps(world *w)
         mfs_store_dump(w->r[i].s, save_line, f);
         fclose(f);
         if (i == 0)
-            print_error("  dumps saved as %s (rep0..rep%d)\n", path, w->nrep - 1);
+            print_error("  dumps saved as %s (rep0..rep%d)\n", path,
+                        w->nrep - 1);
     }
     saving = 0;
 }
@@ -1275,8 +1297,9 @@ static void report_dump_diff(uint64_t seed, int i, const char *d0,
     const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
     print_error("seed %llu: dump of replica %d differs from replica 0; first "
                 "difference:\n  0: %.*s\n  %d: %.*s\n",
-                (unsigned long long)seed, i, ea ? (int)(ea - a) : (int)strlen(a),
-                a, i, eb ? (int)(eb - b) : (int)strlen(b), b);
+                (unsigned long long)seed, i,
+                ea ? (int)(ea - a) : (int)strlen(a), a, i,
+                eb ? (int)(eb - b) : (int)strlen(b), b);
     const char *tmp = getenv("TMPDIR");
     char path[512];
     for (int k = 0; k < 2; k++) {
@@ -1321,7 +1344,8 @@ static void run_seed(uint64_t seed)
     w->buf = malloc(BATCH_CAP);
     w->nrep = 3 + (int)mfs_rng_below(&w->rng, 3);
     for (int i = 0; i < w->nrep; i++)
-        rep_open(w, &w->r[i], i == 0, 0x1000 * (uint64_t)(i + 1) + seed % 0x1000,
+        rep_open(w, &w->r[i], i == 0,
+                 0x1000 * (uint64_t)(i + 1) + seed % 0x1000,
                  mfs_rng_below(&w->rng, 30000));
     for (int i = 1; i < w->nrep; i++) { /* join: replica 0's initial ops */
         ssize_t n = batch_for(w, 0, i, BATCH_CAP);
@@ -1374,8 +1398,9 @@ static void run_seed(uint64_t seed)
     }
     if (g_verbose)
         print_message("seed %llu: %d replicas, %d steps, %zu versions, %zu "
-                      "remote ops applied\n%s", (unsigned long long)seed,
-                      w->nrep, steps, w->nv, w->nops_applied, d0);
+                      "remote ops applied\n%s",
+                      (unsigned long long)seed, w->nrep, steps, w->nv,
+                      w->nops_applied, d0);
     free(d0);
     for (int i = 0; i < w->nrep; i++) {
         tree t = {0};
@@ -1421,7 +1446,7 @@ int main(int argc, char **argv)
     }
     /* one cmocka test per seed: every failing seed is listed at the end */
     uint64_t *seeds = calloc(g_count, sizeof(*seeds));
-    char (*names)[32] = calloc(g_count, sizeof(*names));
+    char(*names)[32] = calloc(g_count, sizeof(*names));
     struct CMUnitTest *tests = calloc(g_count, sizeof(*tests));
     if (!seeds || !names || !tests)
         return 1;

@@ -122,7 +122,8 @@ static void test_enospc(void **state)
         char name[32];
         snprintf(name, sizeof(name), "f%04d", i);
         mfs_attr a;
-        rc = mfs_store_mknod(f->s, MFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, 0, &a);
+        rc = mfs_store_mknod(f->s, MFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, 0,
+                             &a);
         if (rc) {
             err = rc;
             where = "mknod";
@@ -145,8 +146,8 @@ static void test_enospc(void **state)
     }
     if (err != -ENOSPC)
         print_error("after %d acknowledged 64 KiB files the first error was "
-                    "%d from %s, want -ENOSPC (%d)\n", acked, err, where,
-                    -ENOSPC);
+                    "%d from %s, want -ENOSPC (%d)\n",
+                    acked, err, where, -ENOSPC);
     assert_int_equal(err, -ENOSPC);
     assert_true(acked > 5);  /* the ballast leaves ~3.5 MiB */
     assert_true(acked < 60); /* and the disk really was full */
@@ -156,7 +157,8 @@ static void test_enospc(void **state)
         mfs_attr a;
         char name[32];
         snprintf(name, sizeof(name), "late%02d", i);
-        rc = mfs_store_mknod(f->s, MFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, 0, &a);
+        rc = mfs_store_mknod(f->s, MFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, 0,
+                             &a);
         if (rc == 0) {
             fill(buf, BLK, 5000 + (uint64_t)i);
             ssize_t n = mfs_store_write(f->s, a.ino, 0, buf, BLK);
@@ -191,8 +193,9 @@ static void test_enospc(void **state)
     assert_int_equal(rc, 0);
     verify(f, acked);
     mfs_attr a;
-    assert_int_equal(mfs_store_mknod(f->s, MFS_ROOT_INO, "after", S_IFREG | 0644,
-                                     0, 0, 0, &a), 0);
+    assert_int_equal(mfs_store_mknod(f->s, MFS_ROOT_INO, "after",
+                                     S_IFREG | 0644, 0, 0, 0, &a),
+                     0);
     fill(buf, BLK, 4242);
     assert_int_equal(mfs_store_write(f->s, a.ino, 0, buf, BLK), BLK);
     assert_int_equal(mfs_store_fsync(f->s, a.ino), 0);

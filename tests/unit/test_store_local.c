@@ -292,21 +292,29 @@ static void test_bad_names(void **state)
     mfs_attr a;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *n = bad[i];
-        assert_int_equal(mfs_store_mknod(f->s, d, n, S_IFREG | 0644, 0, 0, 0, &a), -EINVAL);
+        assert_int_equal(
+            mfs_store_mknod(f->s, d, n, S_IFREG | 0644, 0, 0, 0, &a), -EINVAL);
         assert_int_equal(mfs_store_mkdir(f->s, d, n, 0755, 0, 0, &a), -EINVAL);
         assert_int_equal(mfs_store_symlink(f->s, d, n, "t", 0, 0, &a), -EINVAL);
         assert_int_equal(mfs_store_link(f->s, file, d, n, &a), -EINVAL);
-        assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "ok", d, n, 0), -EINVAL);
+        assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "ok", d, n, 0),
+                         -EINVAL);
     }
-    assert_int_equal(mfs_store_mknod(f->s, d, longn, S_IFREG | 0644, 0, 0, 0, &a), -ENAMETOOLONG);
-    assert_int_equal(mfs_store_mkdir(f->s, d, longn, 0755, 0, 0, &a), -ENAMETOOLONG);
-    assert_int_equal(mfs_store_symlink(f->s, d, longn, "t", 0, 0, &a), -ENAMETOOLONG);
+    assert_int_equal(
+        mfs_store_mknod(f->s, d, longn, S_IFREG | 0644, 0, 0, 0, &a),
+        -ENAMETOOLONG);
+    assert_int_equal(mfs_store_mkdir(f->s, d, longn, 0755, 0, 0, &a),
+                     -ENAMETOOLONG);
+    assert_int_equal(mfs_store_symlink(f->s, d, longn, "t", 0, 0, &a),
+                     -ENAMETOOLONG);
     assert_int_equal(mfs_store_link(f->s, file, d, longn, &a), -ENAMETOOLONG);
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "ok", d, longn, 0), -ENAMETOOLONG);
+    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "ok", d, longn, 0),
+                     -ENAMETOOLONG);
     assert_int_equal(mfs_store_lookup(f->s, d, longn, &a), -ENAMETOOLONG);
     /* exactly 255 is fine */
     longn[MFS_NAME_MAX] = 0;
-    assert_int_equal(mfs_store_mknod(f->s, d, longn, S_IFREG | 0644, 0, 0, 0, &a), 0);
+    assert_int_equal(
+        mfs_store_mknod(f->s, d, longn, S_IFREG | 0644, 0, 0, 0, &a), 0);
     assert_int_equal(mfs_store_lookup(f->s, d, longn, &a), 0);
     assert_int_equal(mfs_store_unlink(f->s, d, longn), 0);
     char *after = dump(f->s);
@@ -326,22 +334,40 @@ static void test_create_errors(void **state)
     assert_int_equal(a.gid, 1000);
     assert_int_equal(a.nlink, 1);
     assert_int_equal(a.size, 0);
-    assert_int_equal(mfs_store_mknod(f->s, MFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, 0, &a), -EEXIST);
-    assert_int_equal(mfs_store_mkdir(f->s, MFS_ROOT_INO, "f", 0755, 0, 0, &a), -EEXIST);
-    assert_int_equal(mfs_store_symlink(f->s, MFS_ROOT_INO, "f", "x", 0, 0, &a), -EEXIST);
-    assert_int_equal(mfs_store_mkdir(f->s, MFS_ROOT_INO, "lost+found", 0755, 0, 0, &a), -EEXIST);
-    assert_int_equal(mfs_store_mknod(f->s, file, "x", S_IFREG | 0644, 0, 0, 0, &a), -ENOTDIR);
-    assert_int_equal(mfs_store_mkdir(f->s, file, "x", 0755, 0, 0, &a), -ENOTDIR);
+    assert_int_equal(
+        mfs_store_mknod(f->s, MFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, 0, &a),
+        -EEXIST);
+    assert_int_equal(mfs_store_mkdir(f->s, MFS_ROOT_INO, "f", 0755, 0, 0, &a),
+                     -EEXIST);
+    assert_int_equal(mfs_store_symlink(f->s, MFS_ROOT_INO, "f", "x", 0, 0, &a),
+                     -EEXIST);
+    assert_int_equal(
+        mfs_store_mkdir(f->s, MFS_ROOT_INO, "lost+found", 0755, 0, 0, &a),
+        -EEXIST);
+    assert_int_equal(
+        mfs_store_mknod(f->s, file, "x", S_IFREG | 0644, 0, 0, 0, &a),
+        -ENOTDIR);
+    assert_int_equal(mfs_store_mkdir(f->s, file, "x", 0755, 0, 0, &a),
+                     -ENOTDIR);
     assert_int_equal(mfs_store_lookup(f->s, file, "x", &a), -ENOTDIR);
-    assert_int_equal(mfs_store_mknod(f->s, 987654, "x", S_IFREG | 0644, 0, 0, 0, &a), -ENOENT);
-    assert_int_equal(mfs_store_mkdir(f->s, 987654, "x", 0755, 0, 0, &a), -ENOENT);
+    assert_int_equal(
+        mfs_store_mknod(f->s, 987654, "x", S_IFREG | 0644, 0, 0, 0, &a),
+        -ENOENT);
+    assert_int_equal(mfs_store_mkdir(f->s, 987654, "x", 0755, 0, 0, &a),
+                     -ENOENT);
 
     /* other node types */
-    assert_int_equal(mfs_store_mknod(f->s, MFS_ROOT_INO, "fifo", S_IFIFO | 0600, 0, 0, 0, &a), 0);
+    assert_int_equal(mfs_store_mknod(f->s, MFS_ROOT_INO, "fifo", S_IFIFO | 0600,
+                                     0, 0, 0, &a),
+                     0);
     assert_true(S_ISFIFO(a.mode));
-    assert_int_equal(mfs_store_mknod(f->s, MFS_ROOT_INO, "sock", S_IFSOCK | 0600, 0, 0, 0, &a), 0);
+    assert_int_equal(mfs_store_mknod(f->s, MFS_ROOT_INO, "sock",
+                                     S_IFSOCK | 0600, 0, 0, 0, &a),
+                     0);
     assert_true(S_ISSOCK(a.mode));
-    assert_int_equal(mfs_store_mknod(f->s, MFS_ROOT_INO, "null", S_IFCHR | 0666, 0x0103, 0, 0, &a), 0);
+    assert_int_equal(mfs_store_mknod(f->s, MFS_ROOT_INO, "null", S_IFCHR | 0666,
+                                     0x0103, 0, 0, &a),
+                     0);
     assert_true(S_ISCHR(a.mode));
     assert_int_equal(a.rdev, 0x0103);
     assert_int_equal(mfs_store_getattr(f->s, a.ino, &a), 0);
@@ -379,8 +405,8 @@ static void test_readdir_paging(void **state)
         for (int guard = 0; guard < 100; guard++) {
             pg->n = 0;
             pg->limit = k;
-            assert_int_equal(mfs_store_readdir(f->s, d, got ? after : NULL,
-                                               collect, pg), 0);
+            assert_int_equal(
+                mfs_store_readdir(f->s, d, got ? after : NULL, collect, pg), 0);
             for (size_t i = 0; i < pg->n; i++) {
                 assert_true(got < all->n);
                 assert_string_equal(pg->v[i], all->v[got]);
@@ -403,8 +429,10 @@ static void test_readdir_paging(void **state)
     free(tail);
     uint64_t file = ino_of(f->s, d, "a");
     names tmp = {0};
-    assert_int_equal(mfs_store_readdir(f->s, file, NULL, collect, &tmp), -ENOTDIR);
-    assert_int_equal(mfs_store_readdir(f->s, 8888888, NULL, collect, &tmp), -ENOENT);
+    assert_int_equal(mfs_store_readdir(f->s, file, NULL, collect, &tmp),
+                     -ENOTDIR);
+    assert_int_equal(mfs_store_readdir(f->s, 8888888, NULL, collect, &tmp),
+                     -ENOENT);
     free(all);
 }
 
@@ -413,28 +441,33 @@ static void test_symlink(void **state)
     fx *f = *state;
     mfs_attr a;
     const char *t = "../some/where/far away";
-    assert_int_equal(mfs_store_symlink(f->s, MFS_ROOT_INO, "ln", t, 7, 8, &a), 0);
+    assert_int_equal(mfs_store_symlink(f->s, MFS_ROOT_INO, "ln", t, 7, 8, &a),
+                     0);
     assert_true(S_ISLNK(a.mode));
     assert_int_equal(a.size, strlen(t));
     assert_int_equal(a.uid, 7);
     char buf[64];
-    assert_int_equal(mfs_store_readlink(f->s, a.ino, buf, sizeof(buf)), (int)strlen(t));
+    assert_int_equal(mfs_store_readlink(f->s, a.ino, buf, sizeof(buf)),
+                     (int)strlen(t));
     assert_memory_equal(buf, t, strlen(t));
     assert_int_equal(mfs_store_readlink(f->s, a.ino, buf, 3), -ENAMETOOLONG);
     uint64_t file = mkfile(f->s, MFS_ROOT_INO, "f");
     assert_int_equal(mfs_store_readlink(f->s, file, buf, sizeof(buf)), -EINVAL);
-    assert_int_equal(mfs_store_readlink(f->s, MFS_ROOT_INO, buf, sizeof(buf)), -EINVAL);
+    assert_int_equal(mfs_store_readlink(f->s, MFS_ROOT_INO, buf, sizeof(buf)),
+                     -EINVAL);
     /* long target (PATH_MAX - 1) */
     char *big = malloc(4096);
     memset(big, 'p', 4095);
     big[4095] = 0;
-    assert_int_equal(mfs_store_symlink(f->s, MFS_ROOT_INO, "big", big, 0, 0, &a), 0);
+    assert_int_equal(
+        mfs_store_symlink(f->s, MFS_ROOT_INO, "big", big, 0, 0, &a), 0);
     char *rb = malloc(4096);
     assert_int_equal(mfs_store_readlink(f->s, a.ino, rb, 4096), 4095);
     assert_memory_equal(rb, big, 4095);
     reopen(f);
     a.ino = ino_of(f->s, MFS_ROOT_INO, "ln");
-    assert_int_equal(mfs_store_readlink(f->s, a.ino, buf, sizeof(buf)), (int)strlen(t));
+    assert_int_equal(mfs_store_readlink(f->s, a.ino, buf, sizeof(buf)),
+                     (int)strlen(t));
     assert_memory_equal(buf, t, strlen(t));
     free(big);
     free(rb);
@@ -558,15 +591,22 @@ static void test_rename_basic(void **state)
     assert_int_equal(mfs_store_rename(f->s, d1, "b", 4444444, "x", 0), -ENOENT);
     assert_int_equal(mfs_store_rename(f->s, 4444444, "b", d2, "x", 0), -ENOENT);
     assert_int_equal(mfs_store_rename(f->s, d1, "b", a, "x", 0), -ENOTDIR);
-    assert_int_equal(mfs_store_rename(f->s, d1, "b", d2, "x",
-                                      MFS_RENAME_NOREPLACE | MFS_RENAME_EXCHANGE), -EINVAL);
-    assert_int_equal(mfs_store_rename(f->s, d1, "b", d2, "x", 1u << 5), -EINVAL);
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "lost+found", d2, "lf", 0), -EBUSY);
+    assert_int_equal(
+        mfs_store_rename(f->s, d1, "b", d2, "x",
+                         MFS_RENAME_NOREPLACE | MFS_RENAME_EXCHANGE),
+        -EINVAL);
+    assert_int_equal(mfs_store_rename(f->s, d1, "b", d2, "x", 1u << 5),
+                     -EINVAL);
+    assert_int_equal(
+        mfs_store_rename(f->s, MFS_ROOT_INO, "lost+found", d2, "lf", 0),
+        -EBUSY);
     uint64_t c = mkfile(f->s, d2, "c");
     int rc = mfs_store_rename(f->s, d2, "c", MFS_ROOT_INO, "lost+found", 0);
     assert_true(rc == -EISDIR || rc == -EBUSY);
     mkdir_(f->s, d2, "emptydir");
-    assert_int_equal(mfs_store_rename(f->s, d2, "emptydir", MFS_ROOT_INO, "lost+found", 0), -EBUSY);
+    assert_int_equal(
+        mfs_store_rename(f->s, d2, "emptydir", MFS_ROOT_INO, "lost+found", 0),
+        -EBUSY);
     (void)c;
 }
 
@@ -581,18 +621,28 @@ static void test_rename_dirs(void **state)
     mkdir_(f->s, MFS_ROOT_INO, "empty");
     mkfile(f->s, MFS_ROOT_INO, "file");
     /* into itself or a descendant */
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "d", d, "d2", 0), -EINVAL);
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "d", g, "d2", 0), -EINVAL);
+    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "d", d, "d2", 0),
+                     -EINVAL);
+    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "d", g, "d2", 0),
+                     -EINVAL);
     assert_int_equal(mfs_store_rename(f->s, d, "e", g, "e2", 0), -EINVAL);
     /* type clashes */
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "file", MFS_ROOT_INO, "empty", 0), -EISDIR);
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "d", MFS_ROOT_INO, "file", 0), -ENOTDIR);
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "d", MFS_ROOT_INO, "full", 0), -ENOTEMPTY);
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "d", MFS_ROOT_INO, "full",
-                                      MFS_RENAME_NOREPLACE), -EEXIST);
+    assert_int_equal(
+        mfs_store_rename(f->s, MFS_ROOT_INO, "file", MFS_ROOT_INO, "empty", 0),
+        -EISDIR);
+    assert_int_equal(
+        mfs_store_rename(f->s, MFS_ROOT_INO, "d", MFS_ROOT_INO, "file", 0),
+        -ENOTDIR);
+    assert_int_equal(
+        mfs_store_rename(f->s, MFS_ROOT_INO, "d", MFS_ROOT_INO, "full", 0),
+        -ENOTEMPTY);
+    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "d", MFS_ROOT_INO,
+                                      "full", MFS_RENAME_NOREPLACE),
+                     -EEXIST);
     /* a directory over an empty directory */
     uint32_t root_nl = nlink(f->s, MFS_ROOT_INO);
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "d", MFS_ROOT_INO, "empty", 0), 0);
+    assert_int_equal(
+        mfs_store_rename(f->s, MFS_ROOT_INO, "d", MFS_ROOT_INO, "empty", 0), 0);
     assert_int_equal(ino_of(f->s, MFS_ROOT_INO, "empty"), d);
     assert_int_equal(nlink(f->s, MFS_ROOT_INO), root_nl - 1);
     assert_int_equal(ino_of(f->s, ino_of(f->s, MFS_ROOT_INO, "empty"), "e"), e);
@@ -602,7 +652,8 @@ static void test_rename_dirs(void **state)
     assert_int_equal(mfs_store_parent(f->s, g, &p), 0);
     assert_int_equal(p, MFS_ROOT_INO);
     /* and the former ancestor into it (now legal) */
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "empty", g, "d", 0), 0);
+    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "empty", g, "d", 0),
+                     0);
     assert_int_equal(mfs_store_parent(f->s, d, &p), 0);
     assert_int_equal(p, g);
     assert_int_equal(nlink(f->s, g), 3);
@@ -616,21 +667,28 @@ static void test_rename_noreplace_exchange(void **state)
     uint64_t a = mkfile(f->s, d1, "a");
     uint64_t b = mkfile(f->s, d2, "b");
     uint64_t sub = mkdir_(f->s, d2, "sub");
-    assert_int_equal(mfs_store_rename(f->s, d1, "a", d2, "b", MFS_RENAME_NOREPLACE), -EEXIST);
+    assert_int_equal(
+        mfs_store_rename(f->s, d1, "a", d2, "b", MFS_RENAME_NOREPLACE),
+        -EEXIST);
     assert_int_equal(ino_of(f->s, d1, "a"), a);
     assert_int_equal(ino_of(f->s, d2, "b"), b);
-    assert_int_equal(mfs_store_rename(f->s, d1, "a", d2, "c", MFS_RENAME_NOREPLACE), 0);
+    assert_int_equal(
+        mfs_store_rename(f->s, d1, "a", d2, "c", MFS_RENAME_NOREPLACE), 0);
     assert_int_equal(ino_of(f->s, d2, "c"), a);
     assert_int_equal(mfs_store_rename(f->s, d2, "c", d1, "a", 0), 0);
 
-    assert_int_equal(mfs_store_rename(f->s, d1, "a", d2, "nope", MFS_RENAME_EXCHANGE), -ENOENT);
-    assert_int_equal(mfs_store_rename(f->s, d1, "a", d2, "b", MFS_RENAME_EXCHANGE), 0);
+    assert_int_equal(
+        mfs_store_rename(f->s, d1, "a", d2, "nope", MFS_RENAME_EXCHANGE),
+        -ENOENT);
+    assert_int_equal(
+        mfs_store_rename(f->s, d1, "a", d2, "b", MFS_RENAME_EXCHANGE), 0);
     assert_int_equal(ino_of(f->s, d1, "a"), b);
     assert_int_equal(ino_of(f->s, d2, "b"), a);
     /* exchange a file with a directory across parents: nlinks follow */
     assert_int_equal(nlink(f->s, d1), 2);
     assert_int_equal(nlink(f->s, d2), 3);
-    assert_int_equal(mfs_store_rename(f->s, d1, "a", d2, "sub", MFS_RENAME_EXCHANGE), 0);
+    assert_int_equal(
+        mfs_store_rename(f->s, d1, "a", d2, "sub", MFS_RENAME_EXCHANGE), 0);
     assert_int_equal(ino_of(f->s, d1, "a"), sub);
     assert_int_equal(ino_of(f->s, d2, "sub"), b);
     assert_int_equal(nlink(f->s, d1), 3);
@@ -641,7 +699,9 @@ static void test_rename_noreplace_exchange(void **state)
     /* exchange that would put a directory inside itself */
     uint64_t in = mkdir_(f->s, sub, "in");
     (void)in;
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "d1", sub, "in", MFS_RENAME_EXCHANGE), -EINVAL);
+    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "d1", sub, "in",
+                                      MFS_RENAME_EXCHANGE),
+                     -EINVAL);
     reopen(f);
     assert_int_equal(ino_of(f->s, d1, "a"), sub);
     assert_int_equal(ino_of(f->s, d2, "sub"), b);
@@ -723,23 +783,34 @@ static void test_xattr(void **state)
     fx *f = *state;
     uint64_t file = mkfile(f->s, MFS_ROOT_INO, "f");
     char buf[64];
-    assert_int_equal(mfs_store_getxattr(f->s, file, "user.a", buf, sizeof(buf)), -ENODATA);
-    assert_int_equal(mfs_store_setxattr(f->s, file, "user.a", "v1", 2, MFS_XATTR_REPLACE), -ENODATA);
-    assert_int_equal(mfs_store_setxattr(f->s, file, "user.a", "v1", 2, MFS_XATTR_CREATE), 0);
-    assert_int_equal(mfs_store_setxattr(f->s, file, "user.a", "v2", 2, MFS_XATTR_CREATE), -EEXIST);
-    assert_int_equal(mfs_store_getxattr(f->s, file, "user.a", buf, sizeof(buf)), 2);
+    assert_int_equal(mfs_store_getxattr(f->s, file, "user.a", buf, sizeof(buf)),
+                     -ENODATA);
+    assert_int_equal(
+        mfs_store_setxattr(f->s, file, "user.a", "v1", 2, MFS_XATTR_REPLACE),
+        -ENODATA);
+    assert_int_equal(
+        mfs_store_setxattr(f->s, file, "user.a", "v1", 2, MFS_XATTR_CREATE), 0);
+    assert_int_equal(
+        mfs_store_setxattr(f->s, file, "user.a", "v2", 2, MFS_XATTR_CREATE),
+        -EEXIST);
+    assert_int_equal(mfs_store_getxattr(f->s, file, "user.a", buf, sizeof(buf)),
+                     2);
     assert_memory_equal(buf, "v1", 2);
-    assert_int_equal(mfs_store_setxattr(f->s, file, "user.a", "value-3", 7, MFS_XATTR_REPLACE), 0);
+    assert_int_equal(mfs_store_setxattr(f->s, file, "user.a", "value-3", 7,
+                                        MFS_XATTR_REPLACE),
+                     0);
     assert_int_equal(mfs_store_getxattr(f->s, file, "user.a", NULL, 0), 7);
     assert_int_equal(mfs_store_getxattr(f->s, file, "user.a", buf, 3), -ERANGE);
     assert_int_equal(mfs_store_getxattr(f->s, file, "user.a", buf, 7), 7);
     assert_memory_equal(buf, "value-3", 7);
     assert_int_equal(mfs_store_setxattr(f->s, file, "user.empty", "", 0, 0), 0);
-    assert_int_equal(mfs_store_getxattr(f->s, file, "user.empty", buf, sizeof(buf)), 0);
+    assert_int_equal(
+        mfs_store_getxattr(f->s, file, "user.empty", buf, sizeof(buf)), 0);
     unsigned char bin[300];
     for (int i = 0; i < 300; i++)
         bin[i] = (unsigned char)i;
-    assert_int_equal(mfs_store_setxattr(f->s, file, "trusted.bin", bin, 300, 0), 0);
+    assert_int_equal(mfs_store_setxattr(f->s, file, "trusted.bin", bin, 300, 0),
+                     0);
     /* list */
     ssize_t n = mfs_store_listxattr(f->s, file, NULL, 0);
     const char want[] = "trusted.bin\0user.a\0user.empty"; /* any order */
@@ -748,30 +819,43 @@ static void test_xattr(void **state)
     assert_int_equal(mfs_store_listxattr(f->s, file, buf, sizeof(buf)), n);
     int seen = 0;
     for (char *p = buf; p < buf + n; p += strlen(p) + 1) {
-        if (!strcmp(p, "trusted.bin")) seen |= 1;
-        else if (!strcmp(p, "user.a")) seen |= 2;
-        else if (!strcmp(p, "user.empty")) seen |= 4;
-        else fail_msg("unexpected xattr name '%s'", p);
+        if (!strcmp(p, "trusted.bin"))
+            seen |= 1;
+        else if (!strcmp(p, "user.a"))
+            seen |= 2;
+        else if (!strcmp(p, "user.empty"))
+            seen |= 4;
+        else
+            fail_msg("unexpected xattr name '%s'", p);
     }
     assert_int_equal(seen, 7);
     assert_int_equal(mfs_store_removexattr(f->s, file, "user.a"), 0);
     assert_int_equal(mfs_store_removexattr(f->s, file, "user.a"), -ENODATA);
-    assert_int_equal(mfs_store_getxattr(f->s, file, "user.a", buf, sizeof(buf)), -ENODATA);
+    assert_int_equal(mfs_store_getxattr(f->s, file, "user.a", buf, sizeof(buf)),
+                     -ENODATA);
     /* create after remove works */
-    assert_int_equal(mfs_store_setxattr(f->s, file, "user.a", "x", 1, MFS_XATTR_CREATE), 0);
+    assert_int_equal(
+        mfs_store_setxattr(f->s, file, "user.a", "x", 1, MFS_XATTR_CREATE), 0);
     /* on directories and symlinks */
-    assert_int_equal(mfs_store_setxattr(f->s, MFS_ROOT_INO, "user.d", "D", 1, 0), 0);
+    assert_int_equal(
+        mfs_store_setxattr(f->s, MFS_ROOT_INO, "user.d", "D", 1, 0), 0);
     mfs_attr la;
-    assert_int_equal(mfs_store_symlink(f->s, MFS_ROOT_INO, "l", "t", 0, 0, &la), 0);
-    assert_int_equal(mfs_store_setxattr(f->s, la.ino, "trusted.l", "L", 1, 0), 0);
-    assert_int_equal(mfs_store_getxattr(f->s, 2222222, "user.a", buf, 8), -ENOENT);
+    assert_int_equal(mfs_store_symlink(f->s, MFS_ROOT_INO, "l", "t", 0, 0, &la),
+                     0);
+    assert_int_equal(mfs_store_setxattr(f->s, la.ino, "trusted.l", "L", 1, 0),
+                     0);
+    assert_int_equal(mfs_store_getxattr(f->s, 2222222, "user.a", buf, 8),
+                     -ENOENT);
     reopen(f);
     file = ino_of(f->s, MFS_ROOT_INO, "f");
     unsigned char got[300];
-    assert_int_equal(mfs_store_getxattr(f->s, file, "trusted.bin", got, sizeof(got)), 300);
+    assert_int_equal(
+        mfs_store_getxattr(f->s, file, "trusted.bin", got, sizeof(got)), 300);
     assert_memory_equal(got, bin, 300);
-    assert_int_equal(mfs_store_getxattr(f->s, file, "user.a", buf, sizeof(buf)), 1);
-    assert_int_equal(mfs_store_getxattr(f->s, MFS_ROOT_INO, "user.d", buf, sizeof(buf)), 1);
+    assert_int_equal(mfs_store_getxattr(f->s, file, "user.a", buf, sizeof(buf)),
+                     1);
+    assert_int_equal(
+        mfs_store_getxattr(f->s, MFS_ROOT_INO, "user.d", buf, sizeof(buf)), 1);
 }
 
 static void fill(uint8_t *p, size_t n, uint64_t seed)
@@ -873,7 +957,8 @@ static void test_sparse(void **state)
     assert_true(a.blocks * 512 <= 4 * (uint64_t)MFS_CHUNK_SIZE);
     uint8_t buf[4096];
     memset(buf, 1, sizeof(buf));
-    assert_int_equal(mfs_store_read(f->s, file, 12345, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+    assert_int_equal(mfs_store_read(f->s, file, 12345, buf, sizeof(buf)),
+                     (ssize_t)sizeof(buf));
     for (size_t i = 0; i < sizeof(buf); i++)
         assert_int_equal(buf[i], 0);
     assert_int_equal(mfs_store_read(f->s, file, far - 2, buf, 100), 5);
@@ -928,7 +1013,8 @@ static void test_publish_info(void **state)
     assert_int_equal(mfs_store_file_info(f->s, file, &fi, h, 4), 0);
     assert_int_equal(fi.nchunks, 3);
     assert_int_equal(mfs_store_chunk_has(f->s, h), 1);
-    assert_int_equal(mfs_store_chunk_get(f->s, h, big, sizeof(big)), MFS_CHUNK_SIZE);
+    assert_int_equal(mfs_store_chunk_get(f->s, h, big, sizeof(big)),
+                     MFS_CHUNK_SIZE);
     assert_int_equal(mfs_store_chunk_get(f->s, h, big, 10), -ERANGE);
     assert_true(mfs_stamp_cmp(fi.version, v1) > 0);
     /* publish_all by age: a fresh write is not published with age 1 s */
@@ -971,7 +1057,8 @@ static void test_stats_statfs(void **state)
     mfs_attr at;
     assert_int_equal(mfs_store_link(f->s, a, MFS_ROOT_INO, "a-link", &at), 0);
     assert_int_equal(mfs_store_symlink(f->s, d, "s", "a", 0, 0, &at), 0);
-    assert_int_equal(mfs_store_mknod(f->s, d, "p", S_IFIFO | 0644, 0, 0, 0, &at), 0);
+    assert_int_equal(
+        mfs_store_mknod(f->s, d, "p", S_IFIFO | 0644, 0, 0, 0, &at), 0);
     put(f->s, a, 0, "12345", 5);
     put(f->s, b, 100, "x", 1);
     assert_int_equal(mfs_store_fsync(f->s, a), 0);
@@ -1011,18 +1098,23 @@ static void test_group(void **state)
         /* visible inside the group */
         assert_int_equal(ino_of(f->s, MFS_ROOT_INO, n), ino);
     }
-    assert_int_equal(mfs_store_rename(f->s, MFS_ROOT_INO, "g000", MFS_ROOT_INO, "g001", 0), 0);
+    assert_int_equal(
+        mfs_store_rename(f->s, MFS_ROOT_INO, "g000", MFS_ROOT_INO, "g001", 0),
+        0);
     assert_int_equal(mfs_store_unlink(f->s, MFS_ROOT_INO, "g002"), 0);
     /* errors inside a group do not poison it */
     mfs_attr a;
-    assert_int_equal(mfs_store_mkdir(f->s, MFS_ROOT_INO, "g003", 0755, 0, 0, &a), -EEXIST);
+    assert_int_equal(
+        mfs_store_mkdir(f->s, MFS_ROOT_INO, "g003", 0755, 0, 0, &a), -EEXIST);
     assert_int_equal(mfs_store_group_end(f->s), 0);
     reopen(f);
     names *l = list(f->s, MFS_ROOT_INO);
     assert_int_equal(l->n, 1 + 98);
-    assert_true(has_name(l, "g001") && !has_name(l, "g000") && !has_name(l, "g002"));
+    assert_true(has_name(l, "g001") && !has_name(l, "g000") &&
+                !has_name(l, "g002"));
     char buf[8];
-    assert_int_equal(mfs_store_read(f->s, ino_of(f->s, MFS_ROOT_INO, "g001"), 0, buf, 8), 4);
+    assert_int_equal(
+        mfs_store_read(f->s, ino_of(f->s, MFS_ROOT_INO, "g001"), 0, buf, 8), 4);
     assert_memory_equal(buf, "g000", 4);
     free(l);
 }
@@ -1061,7 +1153,8 @@ static void test_map_growth(void **state)
     char *dir = g_dir = mfs_test_mkdtemp("mapgrow");
     tclock clk = {T0};
     mfs_store *s;
-    assert_int_equal(open_store(&s, dir, &clk, 1, 1 << 20, MFS_STORE_CREATE), 0);
+    assert_int_equal(open_store(&s, dir, &clk, 1, 1 << 20, MFS_STORE_CREATE),
+                     0);
     size_t total = 20u << 20, blk = 256 * 1024;
     uint8_t *buf = malloc(blk), *rb = malloc(blk);
     uint64_t ino = mkfile(s, MFS_ROOT_INO, "big");
@@ -1115,7 +1208,8 @@ static void test_group_map_growth(void **state)
     char *dir = g_dir = mfs_test_mkdtemp("groupgrow");
     tclock clk = {T0};
     mfs_store *s;
-    assert_int_equal(open_store(&s, dir, &clk, 1, 1 << 20, MFS_STORE_CREATE), 0);
+    assert_int_equal(open_store(&s, dir, &clk, 1, 1 << 20, MFS_STORE_CREATE),
+                     0);
     size_t blk = 64 * 1024;
     uint8_t *buf = malloc(blk);
     assert_int_equal(mfs_store_group_begin(s), 0);
@@ -1123,7 +1217,8 @@ static void test_group_map_growth(void **state)
         char n[16];
         snprintf(n, sizeof(n), "g%02d", i);
         mfs_attr a;
-        int rc = mfs_store_mknod(s, MFS_ROOT_INO, n, S_IFREG | 0644, 0, 0, 0, &a);
+        int rc =
+            mfs_store_mknod(s, MFS_ROOT_INO, n, S_IFREG | 0644, 0, 0, 0, &a);
         if (rc)
             print_error("mknod %s in a group: %d\n", n, rc);
         assert_int_equal(rc, 0);
@@ -1240,7 +1335,8 @@ static int bump_format(const char *dir)
     int nn = 0;
     assert_int_equal(mdb_cursor_open(txn, main, &cur), 0);
     MDB_val k, v;
-    while (nn < 64 && mdb_cursor_get(cur, &k, &v, nn ? MDB_NEXT : MDB_FIRST) == 0) {
+    while (nn < 64 &&
+           mdb_cursor_get(cur, &k, &v, nn ? MDB_NEXT : MDB_FIRST) == 0) {
         if (k.mv_size < 64) {
             memcpy(names_[nn], k.mv_data, k.mv_size);
             names_[nn][k.mv_size] = 0;
@@ -1253,7 +1349,8 @@ static int bump_format(const char *dir)
         if (mdb_dbi_open(txn, names_[i], 0, &d))
             continue;
         MDB_val fk = {6, "format"}, fv;
-        if (mdb_get(txn, d, &fk, &fv) == 0 && fv.mv_size >= 1 && fv.mv_size <= 8) {
+        if (mdb_get(txn, d, &fk, &fv) == 0 && fv.mv_size >= 1 &&
+            fv.mv_size <= 8) {
             uint8_t nv[8];
             memcpy(nv, fv.mv_data, fv.mv_size);
             nv[fv.mv_size - 1] ^= 0x40; /* last byte: BE low byte or LE high */
@@ -1266,7 +1363,8 @@ static int bump_format(const char *dir)
     }
     if (done) {
         MDB_val fk = {6, "format"}, fv;
-        if (mdb_get(txn, main, &fk, &fv) == 0 && fv.mv_size >= 1 && fv.mv_size <= 8) {
+        if (mdb_get(txn, main, &fk, &fv) == 0 && fv.mv_size >= 1 &&
+            fv.mv_size <= 8) {
             uint8_t nv[8];
             memcpy(nv, fv.mv_data, fv.mv_size);
             nv[fv.mv_size - 1] = (uint8_t)(nv[fv.mv_size - 1] + 1);
@@ -1296,7 +1394,8 @@ static void test_format_version(void **state)
     }
     int rc = open_store(&s, dir, &clk, 0, 0, 0);
     if (rc != -EPROTONOSUPPORT)
-        print_error("other format version: %d (%s)\n", rc, mfs_store_strerror(rc));
+        print_error("other format version: %d (%s)\n", rc,
+                    mfs_store_strerror(rc));
     if (rc == 0)
         mfs_store_close(s);
     assert_int_equal(rc, -EPROTONOSUPPORT);
@@ -1332,7 +1431,8 @@ static void test_second_writer(void **state)
         mfs_attr a;
         rc = mfs_store_lookup(s2, MFS_ROOT_INO, "visible", &a);
         mfs_attr b;
-        int wr = mfs_store_mknod(s2, MFS_ROOT_INO, "nope", S_IFREG | 0644, 0, 0, 0, &b);
+        int wr = mfs_store_mknod(s2, MFS_ROOT_INO, "nope", S_IFREG | 0644, 0, 0,
+                                 0, &b);
         mfs_store_close(s2);
         if (rc) {
             fprintf(stderr, "read-only lookup: %d\n", rc);

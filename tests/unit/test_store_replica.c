@@ -205,11 +205,14 @@ static void sync_chunks(mfs_store *to, rep **holders, int nh)
         for (ssize_t i = 0; i < n; i++) {
             const uint8_t *h = hashes + i * MFS_HASH_LEN;
             for (int j = 0; j < nh; j++) {
-                if (holders[j]->s == to || mfs_store_chunk_has(holders[j]->s, h) != 1)
+                if (holders[j]->s == to ||
+                    mfs_store_chunk_has(holders[j]->s, h) != 1)
                     continue;
-                ssize_t len = mfs_store_chunk_get(holders[j]->s, h, data, sizeof(data));
+                ssize_t len =
+                    mfs_store_chunk_get(holders[j]->s, h, data, sizeof(data));
                 assert_true(len >= 0);
-                assert_int_equal(mfs_store_chunk_put(to, h, data, (size_t)len), 0);
+                assert_int_equal(mfs_store_chunk_put(to, h, data, (size_t)len),
+                                 0);
                 progress = 1;
                 break;
             }
@@ -357,23 +360,29 @@ static void build_tree(mfs_store *s)
     static uint8_t blk[3 * MFS_CHUNK_SIZE + 17];
     for (size_t i = 0; i < sizeof(blk); i++)
         blk[i] = (uint8_t)(i * 7 + i / 1000);
-    assert_int_equal(mfs_store_write(s, big, 0, blk, sizeof(blk)), (ssize_t)sizeof(blk));
-    assert_int_equal(mfs_store_write(s, big, 10 * MFS_CHUNK_SIZE, "tail", 4), 4);
+    assert_int_equal(mfs_store_write(s, big, 0, blk, sizeof(blk)),
+                     (ssize_t)sizeof(blk));
+    assert_int_equal(mfs_store_write(s, big, 10 * MFS_CHUNK_SIZE, "tail", 4),
+                     4);
     assert_int_equal(mfs_store_publish(s, big), 0);
     mfs_attr at;
     assert_int_equal(mfs_store_link(s, a, MFS_ROOT_INO, "a-hard", &at), 0);
     assert_int_equal(mfs_store_symlink(s, d, "to-a", "a.txt", 1, 2, &at), 0);
-    assert_int_equal(mfs_store_mknod(s, d, "fifo", S_IFIFO | 0600, 0, 3, 4, &at), 0);
+    assert_int_equal(
+        mfs_store_mknod(s, d, "fifo", S_IFIFO | 0600, 0, 3, 4, &at), 0);
     assert_int_equal(mfs_store_setxattr(s, a, "user.tag", "red", 3, 0), 0);
     assert_int_equal(mfs_store_setxattr(s, d, "user.dir", "x", 1, 0), 0);
     mfs_setattr sa = {.mask = MFS_SET_MODE | MFS_SET_UID | MFS_SET_MTIME,
-                      .mode = 0600, .uid = 77, .mtime_ns = 1234567890123ll};
+                      .mode = 0600,
+                      .uid = 77,
+                      .mtime_ns = 1234567890123ll};
     assert_int_equal(mfs_store_setattr(s, a, &sa, &at), 0);
     uint64_t gone = mkfile(s, d, "gone");
     put_pub(s, gone, "bye");
     assert_int_equal(mfs_store_unlink(s, d, "gone"), 0);
     mkdir_(s, sub, "empty");
-    assert_int_equal(mfs_store_rename(s, d, "sub", MFS_ROOT_INO, "moved", 0), 0);
+    assert_int_equal(mfs_store_rename(s, d, "sub", MFS_ROOT_INO, "moved", 0),
+                     0);
 }
 
 /* ---- tests ------------------------------------------------------------- */
@@ -445,7 +454,8 @@ static void test_replicate_basic(void **state)
     /* completing a version is an inode change the kernel must hear of */
     if (c.inode == 0)
         print_error("no MFS_CHANGE_INODE when chunks completed 2 versions "
-                    "(%d entry changes)\n", c.entry);
+                    "(%d entry changes)\n",
+                    c.entry);
     assert_true(c.inode > 0);
     assert_string_equal(content(b.s, ba), "alpha");
     assert_int_equal(mfs_store_file_info(b.s, ba, &fi, NULL, 0), 0);
@@ -467,7 +477,8 @@ static void test_replicate_basic(void **state)
     uint64_t bm = ino_of(b.s, MFS_ROOT_INO, "moved");
     uint64_t bb = ino_of(b.s, bm, "big.bin");
     static uint8_t rb[11 * MFS_CHUNK_SIZE];
-    assert_int_equal(mfs_store_read(b.s, bb, 0, rb, sizeof(rb)), 10 * MFS_CHUNK_SIZE + 4);
+    assert_int_equal(mfs_store_read(b.s, bb, 0, rb, sizeof(rb)),
+                     10 * MFS_CHUNK_SIZE + 4);
     for (size_t i = 0; i < 3 * MFS_CHUNK_SIZE + 17; i++)
         if (rb[i] != (uint8_t)(i * 7 + i / 1000))
             fail_msg("big.bin differs at %zu", i);
@@ -514,7 +525,8 @@ static void test_small_batches(void **state)
     uint8_t tiny[8];
     mfs_vv vv;
     assert_int_equal(mfs_store_vv(b.s, &vv), 0);
-    assert_int_equal(mfs_store_ops_since(a.s, &vv, tiny, sizeof(tiny)), -ENOBUFS);
+    assert_int_equal(mfs_store_ops_since(a.s, &vv, tiny, sizeof(tiny)),
+                     -ENOBUFS);
     mfs_vv_free(&vv);
     /* 600-byte batches: many round trips, same result */
     uint8_t *buf = malloc(600);
@@ -549,7 +561,8 @@ static void test_idempotent_any_order(void **state)
     /* a second round of changes that depend on the first */
     uint64_t d = ino_of(a.s, MFS_ROOT_INO, "docs");
     put_pub(a.s, ino_of(a.s, d, "a.txt"), "alpha2");
-    assert_int_equal(mfs_store_rename(a.s, MFS_ROOT_INO, "moved", d, "m2", 0), 0);
+    assert_int_equal(mfs_store_rename(a.s, MFS_ROOT_INO, "moved", d, "m2", 0),
+                     0);
     assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, "a-hard"), 0);
     sync_ops(a.s, ref.s);
     rep *h[1] = {&a};
@@ -602,7 +615,8 @@ static void test_idempotent_any_order(void **state)
             applied += res.applied;
             dups += res.duplicates;
             if (mfs_rng_below(&r, 4) == 0) {
-                assert_int_equal(mfs_store_apply(b.s, full + o->off, o->len, &res), 0);
+                assert_int_equal(
+                    mfs_store_apply(b.s, full + o->off, o->len, &res), 0);
                 assert_int_equal(res.applied, 0);
                 assert_int_equal(res.duplicates, 1);
             }
@@ -652,7 +666,8 @@ static void expect_rejected(rep *b, const uint8_t *batch, size_t len,
     char *after = dump(b->s);
     assert_int_equal(mfs_store_vv(b->s, &v1), 0);
     if (strcmp(before, after))
-        print_error("%s (%zu): rejected batch changed the dump\n", what, detail);
+        print_error("%s (%zu): rejected batch changed the dump\n", what,
+                    detail);
     assert_string_equal(before, after);
     assert_int_equal(mfs_vv_missing(&v0, &v1), 0);
     assert_int_equal(mfs_vv_missing(&v1, &v0), 0);
@@ -747,14 +762,16 @@ static void test_malformed(void **state)
     /* single ops with bytes chopped off their end (length adjusted) */
     for (size_t i = 0; i < k; i++) {
         size_t ol = ops[i].len - 4;
-        for (size_t cut = 1; cut < ol; cut += 1 + (size_t)mfs_rng_below(&r, 7)) {
+        for (size_t cut = 1; cut < ol;
+             cut += 1 + (size_t)mfs_rng_below(&r, 7)) {
             uint32_t l = (uint32_t)(ol - cut);
             bad[0] = (uint8_t)(l >> 24);
             bad[1] = (uint8_t)(l >> 16);
             bad[2] = (uint8_t)(l >> 8);
             bad[3] = (uint8_t)l;
             memcpy(bad + 4, full + ops[i].off + 4, l);
-            expect_rejected(&b, bad, 4 + l, "op with truncated body", i * 10000 + cut);
+            expect_rejected(&b, bad, 4 + l, "op with truncated body",
+                            i * 10000 + cut);
         }
     }
     /* Bit flips: a flip may still decode as a valid (different) op; then the
@@ -772,7 +789,8 @@ static void test_malformed(void **state)
         if (rc == -EBADMSG) {
             rejected++;
             if (strcmp(before, after))
-                print_error("seed %llu: rejected flipped op %zu bit %zu changed state\n",
+                print_error("seed %llu: rejected flipped op %zu bit %zu "
+                            "changed state\n",
                             (unsigned long long)seed, oi, bit);
             assert_string_equal(before, after);
         } else {
@@ -821,8 +839,10 @@ static void test_remote_bad_names(void **state)
     sync_ops(a.s, b.s);
     mkfile(a.s, MFS_ROOT_INO, "QqZzQq");
     mfs_attr at;
-    assert_int_equal(mfs_store_symlink(a.s, MFS_ROOT_INO, "lnk", "TtXxTt", 0, 0, &at), 0);
-    assert_int_equal(mfs_store_setxattr(a.s, at.ino, "user.KkYyKk", "v", 1, 0), 0);
+    assert_int_equal(
+        mfs_store_symlink(a.s, MFS_ROOT_INO, "lnk", "TtXxTt", 0, 0, &at), 0);
+    assert_int_equal(mfs_store_setxattr(a.s, at.ino, "user.KkYyKk", "v", 1, 0),
+                     0);
     mkfile(a.s, MFS_ROOT_INO, "@@");
     uint8_t *full = malloc(BATCH_CAP), *bad = malloc(BATCH_CAP);
     ssize_t n = batch_for(a.s, b.s, full, BATCH_CAP);
@@ -842,7 +862,8 @@ static void test_remote_bad_names(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         memcpy(bad, full, (size_t)n);
-        int hits = patch(bad, (size_t)n, cases[i].pat, cases[i].with, cases[i].len);
+        int hits =
+            patch(bad, (size_t)n, cases[i].pat, cases[i].with, cases[i].len);
         assert_true(hits >= 1);
         expect_rejected(&b, bad, (size_t)n, cases[i].what, i);
     }
@@ -893,7 +914,8 @@ static void test_future_stamps(void **state)
     assert_true(res.deferred > 0);
     assert_int_equal(res.applied, 0);
     mfs_attr at;
-    assert_int_equal(mfs_store_lookup(b.s, MFS_ROOT_INO, "future", &at), -ENOENT);
+    assert_int_equal(mfs_store_lookup(b.s, MFS_ROOT_INO, "future", &at),
+                     -ENOENT);
     /* within the 60 s bound now */
     b.clk.ms = a.clk.ms - 59000;
     n = batch_for(a.s, b.s, buf, BATCH_CAP);
@@ -920,7 +942,8 @@ static size_t conflicts_in(mfs_store *s, uint64_t dir, const char *stem,
     names *l = list(s, dir);
     out->n = 0;
     for (size_t i = 0; i < l->n; i++)
-        if (!strncmp(l->v[i], stem, strlen(stem)) && strstr(l->v[i], ".conflict-")) {
+        if (!strncmp(l->v[i], stem, strlen(stem)) &&
+            strstr(l->v[i], ".conflict-")) {
             snprintf(out->v[out->n], sizeof(out->v[0]), "%s", l->v[i]);
             out->ino[out->n++] = l->ino[i];
         }
@@ -982,11 +1005,15 @@ static void test_conflict_concurrent_edit(void **state)
             assert_string_equal(main_txt, "edit from B");
             assert_string_equal(copy_txt, "edit from A");
             if (strcmp(cf.v[0], ca))
-                print_error("conflict copy named '%s', want '%s'\n", cf.v[0], ca);
+                print_error("conflict copy named '%s', want '%s'\n", cf.v[0],
+                            ca);
             assert_string_equal(cf.v[0], ca);
         }
         mfs_file_info fi;
-        assert_int_equal(mfs_store_file_info(s, ino_of(s, MFS_ROOT_INO, "doc.txt"), &fi, NULL, 0), 0);
+        assert_int_equal(mfs_store_file_info(s,
+                                             ino_of(s, MFS_ROOT_INO, "doc.txt"),
+                                             &fi, NULL, 0),
+                         0);
         assert_int_equal(fi.heads, 2);
         mfs_store_stats st;
         assert_int_equal(mfs_store_stats_get(s, &st), 0);
@@ -1016,7 +1043,8 @@ static void test_conflict_concurrent_edit(void **state)
         int rc = mfs_store_lookup(rs[i]->s, MFS_ROOT_INO, copy_name, &at);
         if (rc)
             print_error("replica %d: conflict copy %s vanished after the main "
-                        "file was edited again (%d)\n", i, copy_name, rc);
+                        "file was edited again (%d)\n",
+                        i, copy_name, rc);
         assert_int_equal(rc, 0);
         assert_string_equal(content(rs[i]->s, at.ino), copy_txt);
     }
@@ -1039,7 +1067,8 @@ static void test_conflict_concurrent_edit(void **state)
     for (int i = 0; i < 2; i++) {
         names c2;
         assert_int_equal(conflicts_in(rs[i]->s, MFS_ROOT_INO, "doc", &c2), 0);
-        assert_string_equal(content(rs[i]->s, ino_of(rs[i]->s, MFS_ROOT_INO, "doc.txt")), keep);
+        assert_string_equal(
+            content(rs[i]->s, ino_of(rs[i]->s, MFS_ROOT_INO, "doc.txt")), keep);
         mfs_store_stats st;
         assert_int_equal(mfs_store_stats_get(rs[i]->s, &st), 0);
         assert_int_equal(st.conflicts, 0);
@@ -1125,19 +1154,23 @@ static void test_edit_vs_delete(void **state)
         int rc = mfs_store_lookup(s, dd, "e.txt", &at);
         if (rc)
             print_error("replica %d: edited file not back after a concurrent "
-                        "delete (%d)\n", i, rc);
+                        "delete (%d)\n",
+                        i, rc);
         assert_int_equal(rc, 0);
         assert_string_equal(content(s, at.ino), "v2 from A");
     }
     /* Now B, having seen v2, deletes again: that sticks. */
     b.clk.ms += 1000;
-    assert_int_equal(mfs_store_unlink(b.s, ino_of(b.s, MFS_ROOT_INO, "d"), "e.txt"), 0);
+    assert_int_equal(
+        mfs_store_unlink(b.s, ino_of(b.s, MFS_ROOT_INO, "d"), "e.txt"), 0);
     sync_pair(&a, &b);
     assert_same_dump(a.s, b.s);
     for (int i = 0; i < 2; i++) {
         mfs_attr at;
-        assert_int_equal(mfs_store_lookup(rs[i]->s, ino_of(rs[i]->s, MFS_ROOT_INO, "d"),
-                                          "e.txt", &at), -ENOENT);
+        assert_int_equal(mfs_store_lookup(rs[i]->s,
+                                          ino_of(rs[i]->s, MFS_ROOT_INO, "d"),
+                                          "e.txt", &at),
+                         -ENOENT);
         names *l = list(rs[i]->s, ino_of(rs[i]->s, MFS_ROOT_INO, "lost+found"));
         assert_int_equal(l->n, 0);
         free(l);
@@ -1175,7 +1208,9 @@ static void test_edit_vs_delete_dir(void **state)
         if (rc) {
             names *l = list(s, where);
             print_error("replica %d: e.txt not in %s (%zu entries)\n", i,
-                        where == ino_of(s, MFS_ROOT_INO, "lost+found") ? "lost+found" : "d",
+                        where == ino_of(s, MFS_ROOT_INO, "lost+found")
+                            ? "lost+found"
+                            : "d",
                         l->n);
             for (size_t j = 0; j < l->n; j++)
                 print_error("  %s\n", l->v[j]);
@@ -1200,7 +1235,8 @@ static void walk_dir(mfs_store *s, uint64_t dir, walk *w, int depth)
     assert_true(depth < 64);
     for (size_t i = 0; i < w->nseen; i++)
         if (w->seen[i] == dir)
-            fail_msg("directory ino %llu reached twice", (unsigned long long)dir);
+            fail_msg("directory ino %llu reached twice",
+                     (unsigned long long)dir);
     assert_true(w->nseen < 1024);
     w->seen[w->nseen++] = dir;
     names *l = list(s, dir);
@@ -1231,9 +1267,11 @@ static void test_rename_cycle(void **state)
     a.clk.ms += 1000;
     b.clk.ms += 2000;
     assert_int_equal(mfs_store_rename(a.s, MFS_ROOT_INO, "x",
-                                      ino_of(a.s, MFS_ROOT_INO, "y"), "x", 0), 0);
+                                      ino_of(a.s, MFS_ROOT_INO, "y"), "x", 0),
+                     0);
     assert_int_equal(mfs_store_rename(b.s, MFS_ROOT_INO, "y",
-                                      ino_of(b.s, MFS_ROOT_INO, "x"), "y", 0), 0);
+                                      ino_of(b.s, MFS_ROOT_INO, "x"), "y", 0),
+                     0);
     sync_pair(&a, &b);
     assert_same_dump(a.s, b.s);
     rep *rs[2] = {&a, &b};
@@ -1262,17 +1300,22 @@ static void test_rename_cycle(void **state)
     a.clk.ms += 5000;
     b.clk.ms += 6000;
     assert_int_equal(mfs_store_rename(a.s, MFS_ROOT_INO, "f",
-                                      ino_of(a.s, MFS_ROOT_INO, "d1"), "f", 0), 0);
+                                      ino_of(a.s, MFS_ROOT_INO, "d1"), "f", 0),
+                     0);
     assert_int_equal(mfs_store_rename(b.s, MFS_ROOT_INO, "f",
-                                      ino_of(b.s, MFS_ROOT_INO, "d2"), "g", 0), 0);
+                                      ino_of(b.s, MFS_ROOT_INO, "d2"), "g", 0),
+                     0);
     sync_pair(&a, &b);
     assert_same_dump(a.s, b.s);
     for (int i = 0; i < 2; i++) {
         mfs_store *s = rs[i]->s;
         mfs_attr at;
-        assert_int_equal(mfs_store_lookup(s, ino_of(s, MFS_ROOT_INO, "d1"), "f", &at), -ENOENT);
+        assert_int_equal(
+            mfs_store_lookup(s, ino_of(s, MFS_ROOT_INO, "d1"), "f", &at),
+            -ENOENT);
         assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "f", &at), -ENOENT);
-        assert_int_equal(mfs_store_lookup(s, ino_of(s, MFS_ROOT_INO, "d2"), "g", &at), 0);
+        assert_int_equal(
+            mfs_store_lookup(s, ino_of(s, MFS_ROOT_INO, "d2"), "g", &at), 0);
         assert_int_equal(at.nlink, 1);
     }
     rep_close(&a);
@@ -1287,7 +1330,8 @@ static void test_unlinked_temp_never_replicates(void **state)
     uint64_t t = mkfile(a.s, MFS_ROOT_INO, ".tmp-save");
     static uint8_t blk[MFS_CHUNK_SIZE];
     memset(blk, 'T', sizeof(blk));
-    assert_int_equal(mfs_store_write(a.s, t, 0, blk, sizeof(blk)), (ssize_t)sizeof(blk));
+    assert_int_equal(mfs_store_write(a.s, t, 0, blk, sizeof(blk)),
+                     (ssize_t)sizeof(blk));
     assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, ".tmp-save"), 0);
     assert_int_equal(mfs_store_publish(a.s, t), 0);
     /* still readable through the open handle (store.h: until forget) */
@@ -1313,7 +1357,9 @@ static void test_unlinked_temp_never_replicates(void **state)
     uint64_t tmp = mkfile(a.s, MFS_ROOT_INO, "doc.swp");
     assert_int_equal(mfs_store_write(a.s, tmp, 0, "new", 3), 3);
     assert_int_equal(mfs_store_fsync(a.s, tmp), 0);
-    assert_int_equal(mfs_store_rename(a.s, MFS_ROOT_INO, "doc.swp", MFS_ROOT_INO, "doc", 0), 0);
+    assert_int_equal(
+        mfs_store_rename(a.s, MFS_ROOT_INO, "doc.swp", MFS_ROOT_INO, "doc", 0),
+        0);
     sync_pair(&a, &b);
     assert_same_dump(a.s, b.s);
     assert_string_equal(content(b.s, ino_of(b.s, MFS_ROOT_INO, "doc")), "new");
@@ -1352,12 +1398,14 @@ static void test_attr_xattr_lww(void **state)
     char v[4];
     assert_int_equal(mfs_store_getxattr(a.s, fa, "user.x", v, sizeof(v)), 1);
     assert_int_equal(v[0], 'B');
-    assert_int_equal(mfs_store_getxattr(b.s, fb, "user.only-a", v, sizeof(v)), 1);
+    assert_int_equal(mfs_store_getxattr(b.s, fb, "user.only-a", v, sizeof(v)),
+                     1);
     /* a later remove wins over an earlier set */
     b.clk.ms += 1000;
     assert_int_equal(mfs_store_removexattr(b.s, fb, "user.only-a"), 0);
     sync_pair(&a, &b);
-    assert_int_equal(mfs_store_getxattr(a.s, fa, "user.only-a", v, sizeof(v)), -ENODATA);
+    assert_int_equal(mfs_store_getxattr(a.s, fa, "user.only-a", v, sizeof(v)),
+                     -ENODATA);
     assert_same_dump(a.s, b.s);
     rep_close(&a);
     rep_close(&b);
@@ -1435,7 +1483,8 @@ int main(void)
         cmocka_unit_test_teardown(test_edit_vs_delete, teardown),
         cmocka_unit_test_teardown(test_edit_vs_delete_dir, teardown),
         cmocka_unit_test_teardown(test_rename_cycle, teardown),
-        cmocka_unit_test_teardown(test_unlinked_temp_never_replicates, teardown),
+        cmocka_unit_test_teardown(test_unlinked_temp_never_replicates,
+                                  teardown),
         cmocka_unit_test_teardown(test_attr_xattr_lww, teardown),
         cmocka_unit_test_teardown(test_apply_grows_map, teardown),
     };

@@ -26,10 +26,10 @@
 #include "store.h"
 #include "testutil.h"
 
-#define NW 3        /* writers */
-#define NR 2        /* readers */
-#define FILES 120   /* per writer */
-#define SZ 20000    /* bytes per file */
+#define NW 3      /* writers */
+#define NR 2      /* readers */
+#define FILES 120 /* per writer */
+#define SZ 20000  /* bytes per file */
 /* A reader gives up when the writers made no progress for this many of its
  * rounds (seconds of reads): they cannot get in. */
 #define STALL_ROUNDS 300000
@@ -98,9 +98,11 @@ static void *writer(void *arg)
         if (i % 7 == 0) { /* some churn: rename and back */
             char m[32];
             snprintf(m, sizeof(m), "tmp-%d", t->id);
-            rc = mfs_store_rename(sh->s, sh->dir[t->id], n, sh->dir[t->id], m, 0);
+            rc = mfs_store_rename(sh->s, sh->dir[t->id], n, sh->dir[t->id], m,
+                                  0);
             if (!rc)
-                rc = mfs_store_rename(sh->s, sh->dir[t->id], m, sh->dir[t->id], n, 0);
+                rc = mfs_store_rename(sh->s, sh->dir[t->id], m, sh->dir[t->id],
+                                      n, 0);
             if (rc)
                 note(sh, t->id, "rename", rc);
         }
@@ -140,7 +142,8 @@ static void *reader(void *arg)
         if (p != last_progress) {
             last_progress = p;
             stall = 0;
-        } else if (++stall > STALL_ROUNDS && atomic_load(&sh->writers_left) > 0) {
+        } else if (++stall > STALL_ROUNDS &&
+                   atomic_load(&sh->writers_left) > 0) {
             atomic_store(&sh->starved, 1);
             break;
         }
@@ -212,7 +215,8 @@ static void test_threads(void **state)
         char n[16];
         snprintf(n, sizeof(n), "d%d", i);
         mfs_attr a;
-        assert_int_equal(mfs_store_mkdir(g_s, MFS_ROOT_INO, n, 0755, 0, 0, &a), 0);
+        assert_int_equal(mfs_store_mkdir(g_s, MFS_ROOT_INO, n, 0755, 0, 0, &a),
+                         0);
         sh.dir[i] = a.ino;
     }
     atomic_store(&sh.writers_left, NW);
@@ -221,8 +225,8 @@ static void test_threads(void **state)
     for (int i = 0; i < NW + NR; i++) {
         ta[i].sh = &sh;
         ta[i].id = i;
-        assert_int_equal(pthread_create(&th[i], NULL, i < NW ? writer : reader,
-                                        &ta[i]), 0);
+        assert_int_equal(
+            pthread_create(&th[i], NULL, i < NW ? writer : reader, &ta[i]), 0);
     }
     /* Watchdog: the threads need about a second; if they are not done in
      * JOIN_DEADLINE_S a lock is held by nobody who will release it (e.g. by
@@ -234,7 +238,8 @@ static void test_threads(void **state)
     for (int i = 0; i < NW + NR; i++) {
         int jr = pthread_timedjoin_np(th[i], NULL, &dl);
         if (jr == ETIMEDOUT) {
-            fprintf(stderr, "test_store_threads: DEADLOCK: thread %d (%s) not "
+            fprintf(stderr,
+                    "test_store_threads: DEADLOCK: thread %d (%s) not "
                     "done after %d s; writers left %d, writer calls done %ld\n",
                     i, i < NW ? "writer" : "reader", JOIN_DEADLINE_S,
                     atomic_load(&sh.writers_left), atomic_load(&sh.progress));
@@ -248,7 +253,8 @@ static void test_threads(void **state)
     if (atomic_load(&sh.starved))
         print_error("writers starved: no writer call finished during %d "
                     "rounds of a reader (map growth waits for the map lock "
-                    "while readers keep taking it?)\n", STALL_ROUNDS);
+                    "while readers keep taking it?)\n",
+                    STALL_ROUNDS);
     assert_int_equal(atomic_load(&sh.starved), 0);
     assert_int_equal(atomic_load(&sh.errors), 0);
     /* everything acknowledged is there, also after a reopen */
@@ -256,7 +262,8 @@ static void test_threads(void **state)
         uint8_t *buf = malloc(SZ), *want = malloc(SZ);
         for (int w = 0; w < NW; w++) {
             int cnt = 0;
-            assert_int_equal(mfs_store_readdir(g_s, sh.dir[w], NULL, count_cb, &cnt), 0);
+            assert_int_equal(
+                mfs_store_readdir(g_s, sh.dir[w], NULL, count_cb, &cnt), 0);
             assert_int_equal(cnt, FILES);
             for (int i = 0; i < FILES; i++) {
                 char n[32];

@@ -31,7 +31,7 @@ typedef struct ctx {
     uint64_t seed;
     /* exactly-once bookkeeping */
     unsigned total;
-    uint8_t *seen;           /* per message: delivery count */
+    uint8_t *seen; /* per message: delivery count */
     uint64_t delivered, bad;
     /* tap */
     unsigned tap_from;
@@ -42,7 +42,7 @@ typedef struct ctx {
     size_t ncap, capmax;
     unsigned cap_from;
     /* latency */
-    uint8_t hdr[6];          /* version, flags, mesh tag of this mesh */
+    uint8_t hdr[6]; /* version, flags, mesh tag of this mesh */
 } ctx;
 
 /* message layout: u32 msg index, u32 len, then bytes f(index) */
@@ -131,10 +131,10 @@ static size_t msg_size(mfs_rng *r)
 {
     uint64_t k = mfs_rng_below(r, 100);
     if (k < 70)
-        return 8 + mfs_rng_below(r, 600);         /* small: metadata */
+        return 8 + mfs_rng_below(r, 600); /* small: metadata */
     if (k < 95)
-        return 8 + mfs_rng_below(r, 16000);       /* a few fragments */
-    return 8 + mfs_rng_below(r, 64000);           /* bulk */
+        return 8 + mfs_rng_below(r, 16000); /* a few fragments */
+    return 8 + mfs_rng_below(r, 64000);     /* bulk */
 }
 
 static void send_one(ctx *c, uint32_t idx, unsigned from, unsigned to,
@@ -240,8 +240,8 @@ static void run_exactly_once(uint64_t seed, unsigned total)
     mfs_sync_config cfg;
     mfs_sync_config_default(&cfg);
     assert_true(peak < (uint64_t)(N - 1) * 2 *
-                           (cfg.window_bulk + cfg.window_urgent + 200000) +
-                       base_mem[0] * 2);
+                               (cfg.window_bulk + cfg.window_urgent + 200000) +
+                           base_mem[0] * 2);
     for (unsigned i = 0; i < N; i++) {
         mfs_peer_stat st[N];
         size_t n = mfs_sync_core_peers(mfs_sim_core(c.sim, i), st, N);
@@ -293,8 +293,7 @@ static void test_partition_dead_then_alive(void **state)
         assert_int_equal(mfs_sim_peer_state(c.sim, a, 4), MFS_PEER_DEAD);
         assert_int_equal(mfs_sim_peer_state(c.sim, 4, a), MFS_PEER_DEAD);
         assert_int_equal(mfs_sync_core_send(mfs_sim_core(c.sim, a),
-                                            mfs_sim_id(c.sim, 4), 0, 0, "x",
-                                            1),
+                                            mfs_sim_id(c.sim, 4), 0, 0, "x", 1),
                          -EHOSTDOWN);
     }
     /* the others stay alive among themselves */
@@ -437,8 +436,7 @@ static void test_replay_and_forgery(void **state)
             mfs_sync_core_input(t, now, from0, b, l);
             b[pos] = c.cap[k][pos];
             /* truncated, extended, other mesh */
-            mfs_sync_core_input(t, now, from0, b,
-                                mfs_rng_below(&c.rng, l));
+            mfs_sync_core_input(t, now, from0, b, mfs_rng_below(&c.rng, l));
             memset(b + l, 0, 10);
             mfs_sync_core_input(t, now, from0, b, l + 1 + k % 9);
             b[3] ^= 0x55;
@@ -452,8 +450,8 @@ static void test_replay_and_forgery(void **state)
     size_t n1 = take(t, after, &d1);
     assert_int_equal(n0, n1);
     assert_memory_equal(before, after, n0 * sizeof(snap));
-    assert_int_equal(c.tap_count, 0);      /* no reply of any kind */
-    assert_int_equal(c.delivered, 50);     /* nothing delivered twice */
+    assert_int_equal(c.tap_count, 0);  /* no reply of any kind */
+    assert_int_equal(c.delivered, 50); /* nothing delivered twice */
     printf("injected %llu bad datagrams, %llu counted as drops\n",
            (unsigned long long)sent, (unsigned long long)(d1 - d0));
     assert_int_equal(d1 - d0, sent); /* every one counted */
@@ -519,7 +517,7 @@ static void test_flood_rate_limit(void **state)
             for (size_t j = 0; j < sizeof(b); j += 8)
                 mfs_be64_put(b + (j + 8 <= sizeof(b) ? j : sizeof(b) - 8),
                              mfs_rng_next(&c.rng));
-            memcpy(b, c.hdr, 6); /* right version and mesh: reaches auth */
+            memcpy(b, c.hdr, 6);  /* right version and mesh: reaches auth */
             memset(b + 14, 0, 8); /* dst 0: a plausible hello */
             mfs_sync_core_input(t, mfs_sim_now(c.sim), &junk, b, sizeof(b));
             injected++;
@@ -529,8 +527,7 @@ static void test_flood_rate_limit(void **state)
     mfs_sim_run(c.sim, mfs_sim_now(c.sim) + SEC);
     const uint64_t *g = mfs_sync_core_global_drops(t);
     printf("junk %llu: mesh %llu rate %llu auth %llu; delivered %llu\n",
-           (unsigned long long)injected,
-           (unsigned long long)g[MFS_DROP_MESH],
+           (unsigned long long)injected, (unsigned long long)g[MFS_DROP_MESH],
            (unsigned long long)g[MFS_DROP_RATE],
            (unsigned long long)g[MFS_DROP_AUTH],
            (unsigned long long)c.delivered);

@@ -92,7 +92,8 @@ static void test_frames_roundtrip(void **state)
 
 static void test_seal_open(void **state)
 {
-    uint8_t pt[MFS_WIRE_PAYLOAD_MAX], dg[MFS_WIRE_MAX], out[MFS_WIRE_PAYLOAD_MAX];
+    uint8_t pt[MFS_WIRE_PAYLOAD_MAX], dg[MFS_WIRE_MAX],
+        out[MFS_WIRE_PAYLOAD_MAX];
     uint8_t msg[1200] = {0};
     size_t len = build_payload(pt, msg, 100);
     mfs_wire_hdr h = {MFS_WIRE_VERSION, 0, 0xabcd, 1, 2, 3, 4}, h2;
@@ -112,8 +113,7 @@ static void test_seal_open(void **state)
     assert_int_equal(mfs_wire_open(k2, dg, (size_t)n, out), -EBADMSG);
     assert_int_equal(mfs_wire_open(KEY, dg, (size_t)n - 1, out), -EBADMSG);
     assert_int_equal(mfs_wire_hdr_decode(dg, 20, &h2), -EBADMSG);
-    assert_int_equal(mfs_wire_hdr_decode(dg, MFS_WIRE_MAX + 1, &h2),
-                     -EBADMSG);
+    assert_int_equal(mfs_wire_hdr_decode(dg, MFS_WIRE_MAX + 1, &h2), -EBADMSG);
     dg[0] = 2;
     assert_int_equal(mfs_wire_hdr_decode(dg, (size_t)n, &h2), -EPROTO);
     /* payload too large for one datagram */
@@ -131,7 +131,7 @@ static void test_replay_window(void **state)
     assert_int_equal(mfs_replay_check(&w, 5), 0);
     mfs_replay_commit(&w, 5);
     assert_int_equal(mfs_replay_check(&w, 5), -EALREADY);
-    assert_int_equal(mfs_replay_check(&w, 4), 0);   /* reordered: fresh */
+    assert_int_equal(mfs_replay_check(&w, 4), 0); /* reordered: fresh */
     mfs_replay_commit(&w, 4);
     assert_int_equal(mfs_replay_check(&w, 4), -EALREADY);
     mfs_replay_commit(&w, 5000);
@@ -148,7 +148,7 @@ static void test_replay_window(void **state)
     uint64_t top = 0;
     for (int i = 0; i < 100000; i++) {
         uint64_t pn = top + 200 > 19999 ? mfs_rng_below(&r, 20000)
-                                         : mfs_rng_below(&r, top + 200);
+                                        : mfs_rng_below(&r, top + 200);
         int rc = mfs_replay_check(&w, pn);
         if (rc == 0) {
             assert_int_equal(seen[pn], 0);
@@ -235,8 +235,7 @@ static void test_mesh_key_and_invite(void **state)
         assert_int_equal(mfs_invite_parse(bad, &z, hp, sizeof(hp)), -EINVAL);
     }
     assert_int_equal(mfs_invite_parse(tok, &k2, hp, 5), -EINVAL); /* cap */
-    assert_int_equal(mfs_invite_parse("garbage", &k2, hp, sizeof(hp)),
-                     -EINVAL);
+    assert_int_equal(mfs_invite_parse("garbage", &k2, hp, sizeof(hp)), -EINVAL);
 
     /* a key readable by others is refused; a short file is not a key */
     chmod(path, 0644);
