@@ -686,23 +686,10 @@ int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now)
             first++;
         }
         /* drop dirty blocks at or past `first` */
-        MDB_cursor *c;
-        int rc = mdb_cursor_open(w->txn, w->s->db[DB_DIRTY], &c);
-        if (rc)
-            return wtx_fail(w, rc);
         uint8_t k[24];
         dkey(k, id, first);
-        MDB_val key = {24, k}, val;
-        rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-        while (rc == 0 && !memcmp(key.mv_data, k, 16)) {
-            rc = mdb_cursor_del(c, 0);
-            if (rc) {
-                wtx_fail(w, rc);
-                break;
-            }
-            rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
-        }
-        mdb_cursor_close(c);
+        if (tdel_prefix(w, DB_DIRTY, k, 24, 16) < 0)
+            return w->err;
         if (size < d.trunc)
             d.trunc = size;
     }
@@ -715,21 +702,8 @@ int content_drop_dirty(wtx *w, mfs_id id)
 {
     uint8_t k[24];
     dkey(k, id, 0);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(w->txn, w->s->db[DB_DIRTY], &c);
-    if (rc)
-        return wtx_fail(w, rc);
-    MDB_val key = {24, k}, val;
-    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && !memcmp(key.mv_data, k, 16)) {
-        rc = mdb_cursor_del(c, 0);
-        if (rc) {
-            wtx_fail(w, rc);
-            break;
-        }
-        rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
-    }
-    mdb_cursor_close(c);
+    if (tdel_prefix(w, DB_DIRTY, k, 24, 16) < 0)
+        return w->err;
     return tdel(w, DB_DINFO, k, 16);
 }
 

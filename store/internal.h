@@ -195,6 +195,9 @@ int store_commit_errno(mfs_store *s, int rc);
 int wtx_fail(wtx *w, int rc);
 int tput(wtx *w, int db, const void *k, size_t kl, const void *v, size_t vl);
 int tdel(wtx *w, int db, const void *k, size_t kl);
+/* Deletes every key >= start (kl bytes) that begins with start's first plen
+ * bytes. Returns how many, or w's first error. */
+int tdel_prefix(wtx *w, int db, const void *start, size_t kl, size_t plen);
 /* 0 found, -ENOENT absent, other -errno */
 int tget(mfs_store *s, MDB_txn *txn, int db, const void *k, size_t kl,
          MDB_val *v);

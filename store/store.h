@@ -23,10 +23,11 @@
 
 #define MFS_ROOT_INO 1
 #define MFS_NAME_MAX 255
-#define MFS_CHUNK_SIZE 65536u /* content is cut in fixed blocks of this size   \
-                               */
-#define MFS_HASH_LEN 32       /* BLAKE2b-256 */
-#define MFS_STORE_FORMAT 1    /* on-disk format version */
+#define MFS_CHUNK_SIZE                                                         \
+    65536u                 /* content is cut in fixed blocks of this size      \
+                            */
+#define MFS_HASH_LEN 32    /* BLAKE2b-256 */
+#define MFS_STORE_FORMAT 1 /* on-disk format version */
 
 typedef struct mfs_store mfs_store;
 

@@ -177,6 +177,31 @@ int tdel(wtx *w, int db, const void *k, size_t kl)
     return rc ? wtx_fail(w, rc) : 0;
 }
 
+int tdel_prefix(wtx *w, int db, const void *start, size_t kl, size_t plen)
+{
+    if (w->err)
+        return w->err;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[db], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    int n = 0;
+    MDB_val key = {kl, (void *)start}, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size >= plen &&
+           !memcmp(key.mv_data, start, plen)) {
+        rc = mdb_cursor_del(c, 0);
+        if (rc) {
+            wtx_fail(w, rc);
+            break;
+        }
+        n++;
+        rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
+    }
+    mdb_cursor_close(c);
+    return w->err ? w->err : n;
+}
+
 int tget(mfs_store *s, MDB_txn *txn, int db, const void *k, size_t kl,
          MDB_val *v)
 {

@@ -588,24 +588,9 @@ static bool dir_has_conflicts(mfs_store *s, MDB_txn *txn, mfs_id dir)
 
 static void ccopy_clear(wtx *w, mfs_id inode)
 {
-    MDB_cursor *c;
-    if (mdb_cursor_open(w->txn, w->s->db[DB_CCOPY], &c)) {
-        wtx_fail(w, -EIO);
-        return;
-    }
     uint8_t k[16];
     id_put(k, inode);
-    MDB_val key = {16, k}, val;
-    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
-        rc = mdb_cursor_del(c, 0);
-        if (rc) {
-            wtx_fail(w, rc);
-            break;
-        }
-        rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
-    }
-    mdb_cursor_close(c);
+    tdel_prefix(w, DB_CCOPY, k, 16, 16);
 }
 
 /* Appends a zeroed claimant; NULL when out of memory. */
@@ -724,23 +709,8 @@ static int rename_dir(wtx *w, mfs_id dir)
         generated++;
     }
     /* 5. write the directory anew */
-    if (!rc) {
-        if (mdb_cursor_open(w->txn, s->db[DB_DIRENTS], &c) == 0) {
-            key.mv_size = 16;
-            key.mv_data = pk;
-            r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-            while (r == 0 && key.mv_size > 16 && !memcmp(key.mv_data, pk, 16)) {
-                if (w->remote)
-                    change_dirent(w, dir, "");
-                if ((r = mdb_cursor_del(c, 0))) {
-                    rc = mdb_to_errno(r);
-                    break;
-                }
-                r = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
-            }
-            mdb_cursor_close(c);
-        }
-    }
+    if (!rc && tdel_prefix(w, DB_DIRENTS, pk, 16, 16) > 0)
+        change_dirent(w, dir, "");
     for (size_t i = 0; i < n && !rc && !w->err; i++) {
         claimant *m = &cl[i];
         objkey ok = m->copy ? obj_ccopy(m->inode, m->st) : obj_inode(m->inode);
