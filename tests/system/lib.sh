@@ -208,8 +208,10 @@ lib_cleanup() {
         done
         for p in $(mfs_daemon_pids "$m"); do kill -9 "$p" 2>/dev/null; done
     done
+    # Only what is still a daemon of ours: a daemon killed earlier in the
+    # test may have left its pid to another process (another test's shell).
     for p in "${DAEMON_PIDS[@]}"; do
-        pid_alive "$p" && kill -9 "$p" 2>/dev/null
+        pid_alive "$p" && is_our_daemon "$p" && kill -9 "$p" 2>/dev/null
     done
     for m in "${MOUNTS[@]}"; do
         is_mounted "$m" && log "WARNING: $m still mounted after cleanup"
@@ -230,6 +232,18 @@ lib_cleanup() {
 }
 
 # ---------------------------------------------------------------- daemons
+
+# is_our_daemon PID: is PID running the daemon binary this test uses?
+is_our_daemon() {
+    local want exe
+    case "$MFS_BACKEND" in
+    meshfs) want=$MESHFS ;;
+    passthrough) want=$(readlink -f "$PTLL") ;;
+    *) return 1 ;;
+    esac
+    exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+    [[ "$exe" == "$(readlink -f "$want")" ]]
+}
 
 pid_alive() {
     local st
