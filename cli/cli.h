@@ -27,7 +27,10 @@ enum {
     CLI_OPT_FG = 1 << 1,    /* -f */
     CLI_OPT_O = 1 << 2,     /* -o OPTS (repeatable, joined with commas) */
     CLI_OPT_JSON = 1 << 3,  /* --json */
+    CLI_OPT_MESH = 1 << 4,  /* --listen IP:PORT, --peer IP:PORT (repeatable) */
 };
+
+#define CLI_MAX_PEERS 16
 
 typedef struct cli_args {
     const char *store; /* --store, NULL if not given */
@@ -35,6 +38,9 @@ typedef struct cli_args {
     char opts[4096]; /* -o values joined with ',' */
     int json;
     int help;
+    const char *listen;
+    const char *peers[CLI_MAX_PEERS];
+    int npeers;
     const char *pos[4];
     int npos;
 } cli_args;
@@ -44,6 +50,8 @@ typedef struct cli_args {
  * are usage errors too. */
 int cli_args_parse(const char *cmd, int argc, char **argv, unsigned allowed,
                    int maxpos, cli_args *a);
+/* 1 if s looks like a numeric "IP:PORT" or "[IPv6]:PORT". */
+int cli_host_port_ok(const char *s);
 /* Prints "meshfs: <what>: <token>" and the hint; returns CLI_USAGE. */
 int cli_usage_error(const char *what, const char *token);
 /* Prints "meshfs: " + message to stderr; returns CLI_FAIL. */
@@ -86,6 +94,38 @@ int cli_mount_dead(const char *mnt);
  * fusermount3 -uz. lazy=0 does a normal unmount (fails when busy). */
 int cli_unmount(const char *mnt, int lazy, char *err, size_t errcap);
 
+/* ---- the mesh in the daemon (cli/meshd.c) ------------------------------ */
+
+struct mfs_sync;
+struct mfs_repl;
+
+typedef struct cli_mesh {
+    struct mfs_sync *sync;
+    struct mfs_repl *repl;
+    mfs_store *store;
+    char store_dir[PATH_MAX];
+    char listen[128];
+    char *seeds[64];
+    size_t nseeds;
+    char *saved; /* what STORE/peers holds */
+    size_t saved_len;
+    uint64_t saved_us;
+} cli_mesh;
+
+/* Starts transport + replication for store s. listen NULL: STORE/listen,
+ * else 0.0.0.0:7410 (any port if taken). Seeds: peers + STORE/peers.
+ * On failure writes a one-line reason to err and returns -errno. */
+int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
+                   const char *listen, const char *const *peers, size_t npeers,
+                   char *err, size_t errcap);
+void cli_mesh_stop(cli_mesh *m);
+/* Writes "key value..." lines about the mesh (control protocol). */
+void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *),
+                     void *arg);
+/* Lines saying which peers hold the op of this content version. */
+void cli_mesh_file_report(cli_mesh *m, mfs_stamp version,
+                          void (*line)(void *, const char *), void *arg);
+
 /* ---- control socket (cli/control.c) ------------------------------------ */
 
 #define CLI_CONTROL_SOCK "control.sock"
@@ -100,6 +140,7 @@ typedef struct cli_control {
     int stop;
     mfs_store *store;
     struct mfs_fs *fs;
+    cli_mesh *mesh; /* NULL without the sync layer */
     char store_dir[PATH_MAX];
     char mountpoint[PATH_MAX];
 } cli_control;

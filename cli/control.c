@@ -108,6 +108,16 @@ static void reply_hello(cli_control *c, out_buf *o)
     outf(o, "ok\n");
 }
 
+static void out_line(void *arg, const char *line)
+{
+    outf(arg, "%s\n", line);
+}
+
+static void conflict_line(void *arg, const char *path)
+{
+    outf(arg, "conflict_path %s\n", path);
+}
+
 static void reply_stat(cli_control *c, out_buf *o)
 {
     mfs_store_stats st;
@@ -135,6 +145,11 @@ static void reply_stat(cli_control *c, out_buf *o)
     outf(o, "dirty_files %" PRIu64 "\n", st.dirty_files);
     outf(o, "store_bytes %" PRIu64 "\n", st.store_bytes);
     outf(o, "map_bytes %" PRIu64 "\n", st.map_bytes);
+    mfs_store_conflicts(c->store, conflict_line, o, 100);
+#ifdef MESHFS_HAVE_SYNC
+    if (c->mesh)
+        cli_mesh_report(c->mesh, out_line, o);
+#endif
     outf(o, "ok\n");
 }
 
@@ -170,6 +185,10 @@ static void reply_file(cli_control *c, out_buf *o, const char *arg)
     outf(o, "nchunks %" PRIu32 "\n", fi.nchunks);
     outf(o, "heads %" PRIu32 "\n", fi.heads);
     outf(o, "dirty %d\n", fi.dirty);
+#ifdef MESHFS_HAVE_SYNC
+    if (c->mesh)
+        cli_mesh_file_report(c->mesh, fi.version, out_line, o);
+#endif
     for (uint32_t i = 0; hashes && i < fi.nchunks; i++) {
         char hex[MFS_HASH_LEN * 2 + 1];
         for (int k = 0; k < MFS_HASH_LEN; k++)
@@ -285,7 +304,9 @@ int cli_control_start(cli_control *c, mfs_store *s, struct mfs_fs *fs,
 {
     struct sockaddr_un sa;
     int r;
+    cli_mesh *mesh = c->mesh; /* the one field the caller sets */
     memset(c, 0, sizeof *c);
+    c->mesh = mesh;
     c->fd = -1;
     c->store = s;
     c->fs = fs;

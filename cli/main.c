@@ -13,6 +13,7 @@
 #endif
 
 #include <dirent.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,10 +34,16 @@ static const char usage_init[] =
     "${XDG_DATA_HOME:-~/.local/share}/meshfs/default). Refuses an existing "
     "store.\n";
 static const char usage_mount[] =
-    "Usage: meshfs mount [--store DIR] [-f] [-o OPTS] MOUNTPOINT\n"
-    "Mount the store on MOUNTPOINT. A missing or empty store directory gets a\n"
-    "new store. Returns once the mount is ready; the daemon keeps running in\n"
-    "the background and logs to syslog.\n"
+    "Usage: meshfs mount [--store DIR] [--listen IP:PORT] [--peer IP:PORT]...\n"
+    "                    [-f] [-o OPTS] MOUNTPOINT\n"
+    "Mount the store on MOUNTPOINT and replicate it with the other members of\n"
+    "its mesh. A missing or empty store directory gets a new store (a new\n"
+    "mesh). Returns once the mount is ready; the daemon keeps running in the\n"
+    "background and logs to syslog.\n"
+    "  --listen IP:PORT  UDP address for the mesh (remembered in the store;\n"
+    "            default 0.0.0.0:7410, or any free port if that is taken)\n"
+    "  --peer IP:PORT    a member to contact (repeatable; remembered, as are\n"
+    "            the peers learned later, in STORE/peers)\n"
     "  -f        stay in the foreground, log to stderr\n"
     "  -o OPTS   mount options: nonempty (mount over a non-empty directory),\n"
     "            writeback (kernel writeback cache: faster small writes; for\n"
@@ -49,9 +56,12 @@ static const char usage_umount[] =
     "Publish and flush everything, unmount, and wait for the daemon to exit.\n";
 static const char usage_stat[] =
     "Usage: meshfs stat [MOUNTPOINT | FILE | --store DIR] [--json]\n"
-    "Show the node, store, mount and counts of files, directories, bytes,\n"
-    "ops and conflicts; for a FILE inside a mount, its inode, version and\n"
-    "chunks. Works whether the daemon runs or not.\n";
+    "Show the node, store, mount, counts of files, directories, bytes, ops\n"
+    "and conflicts, every peer (state, round-trip time, loss, last contact,\n"
+    "ops and bytes owed each way, clock skew), catch-up progress and whether\n"
+    "this node is in sync with every live peer; for a FILE inside a mount,\n"
+    "its inode, version, chunks and which peers hold that version. Works\n"
+    "whether the daemon runs or not (without it: no peers).\n";
 static const char usage_invite[] =
     "Usage: meshfs invite [--store DIR] HOST:PORT\n"
     "Print a token that lets another machine join this mesh through the\n"
@@ -92,7 +102,9 @@ static void print_main_usage(FILE *f)
         "A replicated POSIX file system.\n\n"
         "Commands:\n"
         "  init    [--store DIR]                  create a store and a mesh\n"
-        "  mount   [--store DIR] [-f] [-o OPTS] MOUNTPOINT\n"
+        "  mount   [--store DIR] [--listen IP:PORT] [--peer IP:PORT] [-f] [-o "
+        "OPTS]\n"
+        "          MOUNTPOINT\n"
         "  umount  MOUNTPOINT                     flush and unmount\n"
         "  stat    [MOUNTPOINT|FILE|--store DIR] [--json]\n"
         "  invite  [--store DIR] HOST:PORT        print a join token\n"
@@ -190,12 +202,52 @@ int cli_args_parse(const char *cmd, int argc, char **argv, unsigned allowed,
                 return cli_usage_error("mount options too long", s);
         } else if ((allowed & CLI_OPT_JSON) && strcmp(s, "--json") == 0) {
             a->json = 1;
+        } else if ((allowed & CLI_OPT_MESH) &&
+                   (strcmp(s, "--listen") == 0 || strcmp(s, "--peer") == 0)) {
+            if (i + 1 >= argc)
+                return cli_usage_error("missing argument to option", s);
+            const char *v = argv[++i];
+            if (!cli_host_port_ok(v))
+                return cli_usage_error("bad address (want IP:PORT)", v);
+            if (s[2] == 'l')
+                a->listen = v;
+            else if (a->npeers >= CLI_MAX_PEERS)
+                return cli_usage_error("too many --peer options", v);
+            else
+                a->peers[a->npeers++] = v;
         } else {
             return cli_usage_error("unknown option", s);
         }
     }
     (void)cmd;
     return 0;
+}
+
+int cli_host_port_ok(const char *s)
+{
+    char host[64];
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || strlen(s) >= sizeof host + 8)
+        return 0;
+    size_t hl = (size_t)(colon - s);
+    if (s[0] == '[') {
+        if (hl < 3 || s[hl - 1] != ']')
+            return 0;
+        memcpy(host, s + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else {
+        if (hl >= sizeof host)
+            return 0;
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (!colon[1] || errno || *end || port > 65535)
+        return 0;
+    unsigned char buf[16];
+    return inet_pton(s[0] == '[' ? AF_INET6 : AF_INET, host, buf) == 1;
 }
 
 int cli_abspath(const char *path, char *out, size_t cap)

@@ -41,6 +41,9 @@ typedef struct mount_job {
     int debug;
     int writeback; /* bit 0: -o writeback; bit 1: -o noatime */
     int report_fd; /* write end of the readiness pipe, or -1 */
+    const char *listen;
+    const char *const *peers;
+    size_t npeers;
 } mount_job;
 
 /* Tells the waiting parent how startup went: "0\n" ready, or
@@ -93,8 +96,9 @@ static int daemon_run(mount_job *j)
     mfs_store *s = NULL;
     mfs_fs fs;
     cli_control ctl;
+    cli_mesh mesh;
     char err[512];
-    int r, code = CLI_FAIL, fs_inited = 0, ctl_started = 0;
+    int r, code = CLI_FAIL, fs_inited = 0, ctl_started = 0, mesh_started = 0;
 
     if (j->create) {
         r = cli_store_create(j->store, 1, &s);
@@ -133,11 +137,22 @@ static int daemon_run(mount_job *j)
         code = r == -EINVAL ? CLI_USAGE : CLI_FAIL;
         goto out;
     }
+#ifdef MESHFS_HAVE_SYNC
+    r = cli_mesh_start(&mesh, s, j->store, j->listen, j->peers, j->npeers, err,
+                       sizeof err);
+    if (r < 0) {
+        report(j, r == -EINVAL ? CLI_USAGE : CLI_FAIL, "%s", err);
+        code = r == -EINVAL ? CLI_USAGE : CLI_FAIL;
+        goto out;
+    }
+    mesh_started = 1;
+#endif
     r = mfs_fs_mount(&fs, j->mnt, err, sizeof err);
     if (r < 0) {
         report(j, CLI_FAIL, "%s", err);
         goto out;
     }
+    ctl.mesh = mesh_started ? &mesh : NULL;
     r = cli_control_start(&ctl, s, &fs, j->store, j->mnt);
     if (r < 0) {
         report(j, CLI_FAIL, "cannot create the control socket in %s: %s",
@@ -167,6 +182,10 @@ out:
         cli_control_stop(&ctl);
     if (fs_inited)
         mfs_fs_close(&fs);
+#ifdef MESHFS_HAVE_SYNC
+    if (mesh_started)
+        cli_mesh_stop(&mesh);
+#endif
     mfs_store_close(s);
     if (code == CLI_OK)
         mfs_log(LOG_NOTICE, "mount: %s unmounted from %s, store closed",
@@ -306,7 +325,8 @@ int cli_cmd_mount(int argc, char **argv)
     int is_default, r;
 
     r = cli_args_parse("mount", argc, argv,
-                       CLI_OPT_STORE | CLI_OPT_FG | CLI_OPT_O, 1, &a);
+                       CLI_OPT_STORE | CLI_OPT_FG | CLI_OPT_O | CLI_OPT_MESH, 1,
+                       &a);
     if (r)
         return r;
     if (a.npos < 1)
@@ -314,6 +334,9 @@ int cli_cmd_mount(int argc, char **argv)
     memset(&j, 0, sizeof j);
     j.report_fd = -1;
     j.foreground = a.foreground;
+    j.listen = a.listen;
+    j.peers = a.peers;
+    j.npeers = (size_t)a.npeers;
     if (cli_store_dir(a.store, j.store, sizeof j.store, &is_default) < 0)
         return cli_fail("cannot find the default store: set HOME, "
                         "MESHFS_STORE or use --store DIR");

@@ -58,6 +58,200 @@ static const char *num_or_zero(const char *v)
     return v && v[0] ? v : "0";
 }
 
+/* One "peer" line of the control reply (cli/meshd.c writes them). */
+typedef struct peer_row {
+    char id[24], addr[80], state[16];
+    unsigned long long rtt_us, last_ms, ops_they, bytes_they, ops_we, bytes_we;
+    double loss_out, loss_in;
+    int heard;
+    long long skew_ms;
+} peer_row;
+
+static int parse_peer(const char *v, peer_row *p)
+{
+    memset(p, 0, sizeof *p);
+    return sscanf(
+               v,
+               "%23s %79s %15s %llu %lf %lf %llu %d %llu %llu %llu %llu %lld",
+               p->id, p->addr, p->state, &p->rtt_us, &p->loss_out, &p->loss_in,
+               &p->last_ms, &p->heard, &p->ops_they, &p->bytes_they, &p->ops_we,
+               &p->bytes_we, &p->skew_ms) == 13;
+}
+
+typedef struct sync_summary {
+    int known; /* the daemon runs with the mesh */
+    int in_sync;
+    int catching_up;
+    unsigned long long live, ops_to_go, chunks_to_go, bytes_to_go, dirty;
+    double ops_rate, bytes_rate;
+    long long eta_ms;
+    char line[256];
+} sync_summary;
+
+static void human_bytes(unsigned long long b, char *out, size_t cap)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)b;
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void summarize(const cli_reply *r, int running, sync_summary *m)
+{
+    memset(m, 0, sizeof *m);
+    const char *rs = cli_reply_get(r, "repl_in_sync");
+    m->dirty = strtoull(num_or_zero(cli_reply_get(r, "dirty_files")), NULL, 10);
+    if (!running || !rs) {
+        snprintf(m->line, sizeof m->line, "%s",
+                 running ? "unknown (built without the mesh)"
+                         : "unknown: the daemon is not running");
+        return;
+    }
+    m->known = 1;
+    m->live = strtoull(num_or_zero(cli_reply_get(r, "live_peers")), NULL, 10);
+    const char *cu = cli_reply_get(r, "catchup");
+    if (cu)
+        sscanf(cu, "%d %llu %llu %llu %lf %lf %lld", &m->catching_up,
+               &m->ops_to_go, &m->chunks_to_go, &m->bytes_to_go, &m->ops_rate,
+               &m->bytes_rate, &m->eta_ms);
+    unsigned long long owe = 0, owed = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        peer_row p;
+        if (strcmp(r->key[i], "peer") == 0 && parse_peer(r->val[i], &p) &&
+            strcmp(p.state, "dead") != 0) {
+            owe += p.ops_they;
+            owed += p.ops_we;
+        }
+    }
+    m->in_sync = strcmp(rs, "1") == 0 && m->dirty == 0;
+    if (m->in_sync && m->live == 0)
+        snprintf(m->line, sizeof m->line,
+                 "in sync (no live peers: nothing to compare with)");
+    else if (m->in_sync)
+        snprintf(m->line, sizeof m->line, "in sync with %llu live peer%s",
+                 m->live, m->live == 1 ? "" : "s");
+    else
+        snprintf(m->line, sizeof m->line,
+                 "NOT in sync: %llu ops and %llu chunks to receive, %llu ops "
+                 "peers lack from us, %llu unpublished files",
+                 owed, m->chunks_to_go, owe, m->dirty);
+}
+
+static void print_mesh_text(const cli_reply *r, const sync_summary *m)
+{
+    char b1[32], b2[32], b3[32];
+    const char *listen = cli_reply_get(r, "listen");
+    if (listen)
+        printf("%-18s %s\n", "listen", listen);
+    printf("%-18s %s\n", "sync", m->line);
+    if (m->known && m->catching_up) {
+        human_bytes(m->bytes_to_go, b1, sizeof b1);
+        human_bytes((unsigned long long)m->bytes_rate, b2, sizeof b2);
+        if (m->eta_ms >= 0)
+            snprintf(b3, sizeof b3, "%lld s", (m->eta_ms + 999) / 1000);
+        else
+            snprintf(b3, sizeof b3, "unknown");
+        printf("%-18s %llu ops, %llu chunks (~%s) to go at %.0f ops/s, "
+               "%s/s; ETA %s\n",
+               "catch-up", m->ops_to_go, m->chunks_to_go, b1, m->ops_rate, b2,
+               b3);
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->key[i], "conflict_path") == 0)
+            printf("  conflict: %s\n", r->val[i]);
+    int header = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        peer_row p;
+        if (strcmp(r->key[i], "peer") != 0 || !parse_peer(r->val[i], &p))
+            continue;
+        if (!header) {
+            printf("peers:\n  %-16s %-21s %-7s %8s %6s %9s %13s %13s %8s\n",
+                   "node", "address", "state", "rtt", "loss", "contact",
+                   "it lacks", "we lack", "skew");
+            header = 1;
+        }
+        char rtt[32], lc[32], it[64], we[64];
+        snprintf(rtt, sizeof rtt, "%.1fms", (double)p.rtt_us / 1000);
+        snprintf(lc, sizeof lc, "%.1fs ago", (double)p.last_ms / 1000);
+        human_bytes(p.bytes_they, b1, sizeof b1);
+        human_bytes(p.bytes_we, b2, sizeof b2);
+        if (p.heard) {
+            snprintf(it, sizeof it, "%llu/%s", p.ops_they, b1);
+            snprintf(we, sizeof we, "%llu/%s", p.ops_we, b2);
+        } else {
+            snprintf(it, sizeof it, "?");
+            snprintf(we, sizeof we, "?");
+        }
+        printf("  %-16s %-21s %-7s %8s %5.1f%% %9s %13s %13s %6lldms\n", p.id,
+               p.addr, p.state, rtt,
+               100 * (p.loss_out > p.loss_in ? p.loss_out : p.loss_in), lc, it,
+               we, p.skew_ms);
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->key[i], "seed") == 0)
+            printf("  seed %s: no answer yet\n", r->val[i]);
+}
+
+static void print_mesh_json(const cli_reply *r, const sync_summary *m)
+{
+    printf(",\"listen\":");
+    const char *listen = cli_reply_get(r, "listen");
+    if (listen)
+        json_str(stdout, listen);
+    else
+        printf("null");
+    printf(",\"in_sync\":%s,\"sync\":", m->in_sync ? "true" : "false");
+    json_str(stdout, m->line);
+    printf(",\"live_peers\":%llu,\"peers\":[", m->live);
+    int first = 1;
+    for (size_t i = 0; i < r->n; i++) {
+        peer_row p;
+        if (strcmp(r->key[i], "peer") != 0 || !parse_peer(r->val[i], &p))
+            continue;
+        printf("%s{\"id\":", first ? "" : ",");
+        json_str(stdout, p.id);
+        printf(",\"addr\":");
+        json_str(stdout, p.addr);
+        printf(",\"state\":");
+        json_str(stdout, p.state);
+        printf(",\"rtt_ms\":%.3f,\"loss\":%.4f,\"loss_out\":%.4f,"
+               "\"loss_in\":%.4f,\"last_contact_ms\":%llu,\"heard\":%s,"
+               "\"ops_they_lack\":%llu,\"bytes_they_lack\":%llu,"
+               "\"ops_we_lack\":%llu,\"bytes_we_lack\":%llu,"
+               "\"clock_skew_ms\":%lld}",
+               (double)p.rtt_us / 1000,
+               p.loss_out > p.loss_in ? p.loss_out : p.loss_in, p.loss_out,
+               p.loss_in, p.last_ms, p.heard ? "true" : "false", p.ops_they,
+               p.bytes_they, p.ops_we, p.bytes_we, p.skew_ms);
+        first = 0;
+    }
+    printf("],\"seeds\":[");
+    first = 1;
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->key[i], "seed") == 0) {
+            printf("%s", first ? "" : ",");
+            json_str(stdout, r->val[i]);
+            first = 0;
+        }
+    printf("],\"conflict_paths\":[");
+    first = 1;
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->key[i], "conflict_path") == 0) {
+            printf("%s", first ? "" : ",");
+            json_str(stdout, r->val[i]);
+            first = 0;
+        }
+    printf("],\"catchup\":{\"active\":%s,\"ops_to_go\":%llu,"
+           "\"chunks_to_go\":%llu,\"bytes_to_go\":%llu,\"ops_per_s\":%.1f,"
+           "\"bytes_per_s\":%.1f,\"eta_ms\":%lld}",
+           m->catching_up ? "true" : "false", m->ops_to_go, m->chunks_to_go,
+           m->bytes_to_go, m->ops_rate, m->bytes_rate, m->eta_ms);
+}
+
 /* Builds a reply-shaped record from a read-only store. */
 static int offline_stats(const char *store, cli_reply *r, char *err,
                          size_t errcap)
@@ -154,6 +348,8 @@ static int store_stat(const char *store, int json)
         }
     }
     const char *pid = running ? cli_reply_get(&r, "pid") : NULL;
+    sync_summary sum;
+    summarize(&r, running, &sum);
     if (json) {
         printf("{\"node\":");
         json_str(stdout, num_or_zero(cli_reply_get(&r, "node")));
@@ -169,6 +365,7 @@ static int store_stat(const char *store, int json)
         for (size_t i = 0; i < sizeof counters / sizeof *counters; i++)
             printf(",\"%s\":%s", counters[i].key,
                    num_or_zero(cli_reply_get(&r, counters[i].key)));
+        print_mesh_json(&r, &sum);
         printf("}\n");
     } else {
         printf("%-18s %s\n", "node", num_or_zero(cli_reply_get(&r, "node")));
@@ -184,6 +381,7 @@ static int store_stat(const char *store, int json)
         for (size_t i = 0; i < sizeof counters / sizeof *counters; i++)
             printf("%-18s %s\n", counters[i].label,
                    num_or_zero(cli_reply_get(&r, counters[i].key)));
+        print_mesh_text(&r, &sum);
     }
     cli_reply_free(&r);
     return CLI_OK;

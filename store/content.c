@@ -837,3 +837,15 @@ int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
         memcpy(out, v.hashes, (size_t)(v.nchunks < max ? v.nchunks : max) * 32);
     return 0;
 }
+
+ssize_t mfs_store_chunks_wanted_count(mfs_store *s)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    MDB_stat st;
+    rc = mdb_to_errno(mdb_stat(txn, s->db[DB_WANT], &st));
+    store_read_end(s, txn);
+    return rc ? rc : (ssize_t)st.ms_entries;
+}

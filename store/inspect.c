@@ -324,3 +324,61 @@ int mfs_store_dump(mfs_store *s, void (*cb)(void *arg, const char *line),
     store_read_end(s, txn);
     return d.err;
 }
+
+/* The op at or after (origin, seq) in the log: its seq and hlc, or 0. */
+static uint64_t op_at_or_after(MDB_cursor *c, uint64_t origin, uint64_t seq,
+                               uint64_t *hlc)
+{
+    uint8_t k[16];
+    mfs_be64_put(k, origin);
+    mfs_be64_put(k + 8, seq);
+    MDB_val key = {16, k}, val;
+    if (mdb_cursor_get(c, &key, &val, MDB_SET_RANGE) != 0 ||
+        key.mv_size != 16 || mfs_be64_get(key.mv_data) != origin ||
+        val.mv_size < 27)
+        return 0;
+    *hlc = mfs_be64_get((const uint8_t *)val.mv_data + 19);
+    return mfs_be64_get((const uint8_t *)key.mv_data + 8);
+}
+
+int mfs_store_stamp_seq(mfs_store *s, mfs_stamp st, uint64_t *seq)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *c;
+    rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_OPS], &c));
+    if (rc) {
+        store_read_end(s, txn);
+        return rc;
+    }
+    /* one origin stamps its ops in sequence order: search by stamp */
+    uint64_t lo = 1, hi = UINT64_MAX, hlc = 0;
+    rc = -ENOENT;
+    while (lo <= hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint64_t got = op_at_or_after(c, st.node, mid, &hlc);
+        if (!got) {
+            if (mid == 0)
+                break;
+            hi = mid - 1;
+            continue;
+        }
+        if (hlc == st.hlc) {
+            *seq = got;
+            rc = 0;
+            break;
+        }
+        if (hlc < st.hlc)
+            lo = got + 1;
+        else {
+            if (mid == 0)
+                break;
+            hi = mid - 1;
+        }
+    }
+    mdb_cursor_close(c);
+    store_read_end(s, txn);
+    return rc;
+}

@@ -88,6 +88,8 @@ struct mfs_store {
     struct wtx *group_w;
 
     mfs_change_cb change_cb;
+    mfs_oplog_cb oplog_cb;
+    void *oplog_arg;
     void *change_arg;
 };
 

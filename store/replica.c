@@ -215,3 +215,52 @@ int mfs_store_apply(mfs_store *s, const uint8_t *data, size_t len,
     free(b.rawlen);
     return rc;
 }
+
+/* Sets vv[node] to at least seq, keeping vv sorted by node. */
+static int vv_raise(mfs_vv *vv, uint64_t node, uint64_t seq)
+{
+    size_t lo = 0, hi = vv->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (vv->e[mid].node < node)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < vv->n && vv->e[lo].node == node) {
+        if (vv->e[lo].seq < seq)
+            vv->e[lo].seq = seq;
+        return 0;
+    }
+    mfs_vv_entry *ne = realloc(vv->e, (vv->n + 1) * sizeof(*ne));
+    if (!ne)
+        return -ENOMEM;
+    vv->e = ne;
+    memmove(ne + lo + 1, ne + lo, (vv->n - lo) * sizeof(*ne));
+    ne[lo].node = node;
+    ne[lo].seq = seq;
+    vv->n++;
+    return 0;
+}
+
+ssize_t mfs_batch_scan(const uint8_t *ops, size_t len, mfs_vv *vv)
+{
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, ops, len);
+    ssize_t n = 0;
+    while (mfs_rbuf_left(&r) > 0) {
+        size_t oplen;
+        const uint8_t *p = mfs_get_blob32(&r, &oplen, MFS_MAX_OP_BYTES);
+        if (!p || oplen < 19)
+            return -EBADMSG;
+        /* op header: version, type, flags, origin, seq (op.c) */
+        uint64_t origin = mfs_be64_get(p + 3), seq = mfs_be64_get(p + 11);
+        if (!origin || !seq)
+            return -EBADMSG;
+        int rc = vv_raise(vv, origin, seq);
+        if (rc)
+            return rc;
+        n++;
+    }
+    return r.err ? -EBADMSG : n;
+}

@@ -268,6 +268,19 @@ int mfs_store_chunk_put(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
  * lacks (hashes written to out, MFS_HASH_LEN bytes each). Returns the count.
  * A version shows only once all its chunks are present. */
 ssize_t mfs_store_chunks_wanted(mfs_store *s, uint8_t *out, size_t max);
+/* How many (chunk, version) pairs wait for a chunk: 0 when every applied
+ * version is complete. Counts a chunk once per version needing it. */
+ssize_t mfs_store_chunks_wanted_count(mfs_store *s);
+
+/* Raises vv so that it covers every op in batch (the format of
+ * mfs_store_ops_since()): what a peer holds once it has applied it.
+ * Returns the number of ops, -EBADMSG, -ENOMEM. */
+ssize_t mfs_batch_scan(const uint8_t *batch, size_t len, mfs_vv *vv);
+
+/* The sequence number of the op `origin` stamped `st` with (a content
+ * version's publish op, say): peers whose vector covers (st.node, *seq)
+ * hold it. -ENOENT if this store holds no such op. */
+int mfs_store_stamp_seq(mfs_store *s, mfs_stamp st, uint64_t *seq);
 
 /* ---- change notification (for kernel cache invalidation) -------------- */
 
@@ -282,6 +295,12 @@ enum mfs_change_kind {
 typedef void (*mfs_change_cb)(void *arg, int kind, uint64_t ino,
                               const char *name);
 void mfs_store_set_change_cb(mfs_store *s, mfs_change_cb cb, void *arg);
+
+/* Called after every commit that appended local ops (an fs/ write, a
+ * publish), from the committing thread, after the commit is visible to
+ * readers. For sync/ to push new ops at once. Must not block. */
+typedef void (*mfs_oplog_cb)(void *arg);
+void mfs_store_set_oplog_cb(mfs_store *s, mfs_oplog_cb cb, void *arg);
 
 /* ---- statistics and inspection ---------------------------------------- */
 

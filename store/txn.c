@@ -383,6 +383,7 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         } else {
             mdb_txn_abort(w.txn);
         }
+        bool local_ops = !rc && s->seq != save[1];
         if (rc) {
             s->hlc = save[0] > s->hlc ? save[0] : s->hlc; /* never go back */
             s->seq = save[1];
@@ -401,6 +402,8 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         }
         if (!rc)
             notify(s, &w);
+        if (local_ops && s->oplog_cb)
+            s->oplog_cb(s->oplog_arg);
         wtx_release(&w);
         return rc;
     }
@@ -494,6 +497,8 @@ int mfs_store_group_end(mfs_store *s)
     pthread_mutex_unlock(&s->wlock);
     if (!rc)
         notify(s, w);
+    if (!rc && s->oplog_cb)
+        s->oplog_cb(s->oplog_arg);
     wtx_release(w);
     free(w);
     return rc;
@@ -824,6 +829,12 @@ uint64_t mfs_store_node_id(const mfs_store *s)
 const char *mfs_store_dir(const mfs_store *s)
 {
     return s->dir;
+}
+
+void mfs_store_set_oplog_cb(mfs_store *s, mfs_oplog_cb cb, void *arg)
+{
+    s->oplog_cb = cb;
+    s->oplog_arg = arg;
 }
 
 void mfs_store_set_change_cb(mfs_store *s, mfs_change_cb cb, void *arg)

@@ -29,6 +29,8 @@ struct mfs_sync {
     pthread_t thread;
     pthread_mutex_t mu;
     mfs_sync_core *core;
+    uint64_t (*on_tick)(void *arg, uint64_t now_us);
+    void *tick_arg;
     int stopping;
     unsigned port;
     uint64_t tx_drops;
@@ -93,7 +95,10 @@ static void timer_cb(uv_timer_t *t);
 static void run_core(mfs_sync *s)
 {
     uint64_t now = now_us();
+    uint64_t app = s->on_tick ? s->on_tick(s->tick_arg, now) : UINT64_MAX;
     uint64_t next = mfs_sync_core_tick(s->core, now);
+    if (app < next)
+        next = app;
     flush_tx(s);
     uint64_t ms = next > now ? (next - now + 999) / 1000 : 0;
     uv_timer_start(&s->timer, timer_cb, ms, 0);
@@ -214,6 +219,8 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
     pthread_mutex_init(&s->mu, &ma);
     pthread_mutexattr_destroy(&ma);
 
+    s->on_tick = o->on_tick;
+    s->tick_arg = o->tick_arg;
     mfs_sync_config cfg = o->cfg;
     cfg.tx = tx_cb;
     cfg.tx_arg = s;
@@ -254,11 +261,12 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
     s->async.data = s;
     uv_udp_recv_start(&s->udp, alloc_cb, recv_cb);
     uv_timer_start(&s->timer, timer_cb, 0, 0);
+    *out = s; /* before the thread runs: callbacks may use it */
     if ((rc = pthread_create(&s->thread, NULL, thread_main, s)) != 0) {
+        *out = NULL;
         rc = -rc;
         goto fail_core; /* handles are closed by the loop close below */
     }
-    *out = s;
     return 0;
 
 fail_core:
@@ -303,6 +311,11 @@ int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
     if (rc == 0)
         uv_async_send(&s->async);
     return rc;
+}
+
+void mfs_sync_wake(mfs_sync *s)
+{
+    uv_async_send(&s->async);
 }
 
 int mfs_sync_add_peer(mfs_sync *s, const char *host_port)

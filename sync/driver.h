@@ -25,10 +25,17 @@ typedef struct mfs_sync_opts {
     uint64_t node_id;    /* non-zero; the store's node id */
     mfs_sync_config cfg; /* tx is set by the driver; callbacks and
                             arg as in core.h */
+    /* Optional: the application's timer (replication). Runs on the sync
+     * thread with the mutex held, before every core tick: after I/O, on
+     * mfs_sync_wake() and by its own deadline, which it returns
+     * (absolute, us, the driver's monotonic clock). */
+    uint64_t (*on_tick)(void *arg, uint64_t now_us);
+    void *tick_arg;
 } mfs_sync_opts;
 
 /* Binds the socket, creates the core and starts the sync thread. opts and
- * the strings it points to are copied/used only during the call.
+ * the strings it points to are copied/used only during the call. *out is
+ * set before the thread starts, so callbacks may already use it.
  * Returns 0 and *out, -EINVAL on a bad address, or the socket's -errno
  * (e.g. -EADDRINUSE). */
 int mfs_sync_start(const mfs_sync_opts *opts, mfs_sync **out);
@@ -41,6 +48,9 @@ void mfs_sync_stop(mfs_sync *s);
  * thread. */
 int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
                   const void *data, size_t len);
+
+/* Any thread: runs on_tick (and the core) soon on the sync thread. */
+void mfs_sync_wake(mfs_sync *s);
 
 /* Adds a seed address "IP:PORT". Returns 0, -EINVAL, -EEXIST. */
 int mfs_sync_add_peer(mfs_sync *s, const char *host_port);

@@ -1,0 +1,1207 @@
+/*
+ * repl.c - replication between mounts (see repl.h for the protocol).
+ *
+ * State per peer: the version vector it last reported (vv), what we have
+ * pushed to it since (pushed, >= vv), and its missing chunks. Correctness
+ * rests on STATE + PULL only: every node learns each live peer's vector and
+ * pulls what it lacks until it lacks nothing; pushes and the chunk fetch
+ * order are optimisations. Everything here runs under r->mu so that
+ * mfs_repl_status_get() can read from another thread.
+ */
+#include "repl.h"
+
+#include "codec.h"
+#include "core.h"
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#define MAX_PEERS 256
+#define MAX_VV 65536    /* entries in a vector on the wire */
+#define WANT_MAX 256    /* hashes per WANT message */
+#define REQ_SLOTS 32768 /* chunk request table (power of two) */
+#define REQ_MAX 16384   /* entries in it */
+#define MAX_TRIED 8     /* peers remembered as lacking a chunk */
+#define NOCHUNK_RETRY_US 1000000u
+#define OP_BYTES_EST 100      /* bytes per op, for the byte estimates */
+#define SCAN_DIRTY_US 2000u   /* rescan wanted chunks after a change */
+#define SCAN_EVERY_US 100000u /* and this often while requests are open */
+
+enum { OPS_ZLIB = 1, OPS_LAST = 2, OPS_MORE = 4 };
+enum { CHUNK_ZLIB = 1 };
+enum { NOCHUNK_ABSENT = 0, NOCHUNK_BUSY = 1 };
+
+typedef struct rpeer rpeer;
+struct rpeer {
+    uint64_t id;
+    uint64_t epoch;
+    int state;
+    bool heard;
+    uint64_t state_seq; /* highest STATE sequence seen from it */
+    mfs_vv vv;          /* as it last reported */
+    mfs_vv pushed;      /* vv plus what we pushed since */
+    uint64_t wanted;    /* chunks it reported missing */
+    int64_t skew_ms;
+    uint64_t last_state_us, state_sent_us;
+    bool state_now;           /* send it our STATE at the next tick */
+    uint32_t chunk_inflight;  /* our WANTs to it not yet answered */
+    uint64_t pull_backoff_us; /* no pull from it before this */
+    uint64_t ops_sent, ops_recv, chunks_sent, chunks_recv;
+    uint64_t bytes_sent, bytes_recv;
+};
+
+typedef struct creq {
+    uint8_t hash[MFS_HASH_LEN];
+    bool used;
+    uint64_t peer;      /* asked; 0 = not asked now */
+    uint64_t asked_us;  /* when */
+    uint64_t retry_us;  /* not asked: ask nobody before this */
+    uint64_t expire_us; /* not asked: forget the entry (and tried) then */
+    uint64_t tried[MAX_TRIED]; /* peers that said they lack it */
+    unsigned ntried;
+} creq;
+
+#define CREQ_FORGET_US 30000000u
+
+struct mfs_repl {
+    pthread_mutex_t mu;
+    mfs_store *store;
+    mfs_repl_config cfg;
+    atomic_int changed;
+    uint64_t now;
+    mfs_vv my; /* our vector, refreshed after every change */
+    uint64_t node;
+    uint64_t state_seq;
+    uint64_t state_changed_us; /* vv changed, STATEs due (0 = none) */
+    uint64_t state_bcast_us;   /* last STATE broadcast */
+    rpeer peers[MAX_PEERS];
+    size_t npeers;
+    /* the one pull in flight; done when its last OPS says how many
+     * messages it had and that many arrived (they come in any order) */
+    uint64_t pull_peer, pull_id, pull_sent_us;
+    uint32_t pull_got, pull_total;
+    /* chunk fetching */
+    creq *req;
+    size_t nreq;
+    bool chunks_dirty;
+    uint64_t chunk_scan_us;
+    uint64_t wanted_local; /* chunks our versions wait for (last count) */
+    /* rates */
+    uint64_t rx_ops, rx_bytes, rate_ops0, rate_bytes0, rate_at_us;
+    double ops_rate, bytes_rate;
+    uint64_t bad_msgs, pulls, pushes;
+    uint8_t *buf; /* scratch: one batch / one chunk */
+    size_t bufcap;
+    uint8_t *zbuf; /* scratch: compressed */
+    size_t zcap;
+};
+
+void mfs_repl_config_default(mfs_repl_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->state_ms = 15000;
+    cfg->coalesce_ms = 5;
+    cfg->batch_bytes = 256 * 1024;
+    cfg->pull_bytes = 4 * 1024 * 1024;
+    cfg->push_bytes = 1024 * 1024;
+    cfg->chunk_window = 8 * 1024 * 1024;
+    cfg->chunk_timeout_ms = 10000;
+    cfg->pull_timeout_ms = 10000;
+}
+
+static uint64_t wall_ms(mfs_repl *r)
+{
+    if (r->cfg.wall_ms)
+        return r->cfg.wall_ms(r->cfg.clock_arg);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int scratch(uint8_t **p, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return 0;
+    uint8_t *n = realloc(*p, need);
+    if (!n)
+        return -ENOMEM;
+    *p = n;
+    *cap = need;
+    return 0;
+}
+
+/* ---- vectors ------------------------------------------------------------ */
+
+static void bad_msg(mfs_repl *r, const rpeer *p, const char *where);
+
+static int vv_copy(mfs_vv *dst, const mfs_vv *src)
+{
+    mfs_vv_entry *e = malloc((src->n ? src->n : 1) * sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    memcpy(e, src->e, src->n * sizeof(*e));
+    free(dst->e);
+    dst->e = e;
+    dst->n = src->n;
+    return 0;
+}
+
+/* dst = max(dst, src) entrywise. */
+static int vv_merge(mfs_vv *dst, const mfs_vv *src)
+{
+    mfs_vv tmp = {0};
+    tmp.e = malloc((dst->n + src->n + 1) * sizeof(*tmp.e));
+    if (!tmp.e)
+        return -ENOMEM;
+    size_t i = 0, j = 0;
+    while (i < dst->n || j < src->n) {
+        if (j >= src->n || (i < dst->n && dst->e[i].node < src->e[j].node))
+            tmp.e[tmp.n++] = dst->e[i++];
+        else if (i >= dst->n || src->e[j].node < dst->e[i].node)
+            tmp.e[tmp.n++] = src->e[j++];
+        else {
+            mfs_vv_entry e = dst->e[i++];
+            if (src->e[j].seq > e.seq)
+                e.seq = src->e[j].seq;
+            j++;
+            tmp.e[tmp.n++] = e;
+        }
+    }
+    free(dst->e);
+    *dst = tmp;
+    return 0;
+}
+
+static void put_vv(mfs_wbuf *w, const mfs_vv *vv)
+{
+    mfs_put_u32(w, (uint32_t)vv->n);
+    for (size_t i = 0; i < vv->n; i++) {
+        mfs_put_u64(w, vv->e[i].node);
+        mfs_put_u64(w, vv->e[i].seq);
+    }
+}
+
+/* Reads a vector: sorted, nonzero nodes. */
+static int get_vv(mfs_rbuf *rb, mfs_vv *out)
+{
+    out->n = 0;
+    out->e = NULL;
+    uint32_t n = mfs_get_u32(rb);
+    if (rb->err || n > MAX_VV || (size_t)n * 16 > mfs_rbuf_left(rb))
+        return -EBADMSG;
+    out->n = 0;
+    out->e = malloc((n ? n : 1) * sizeof(*out->e));
+    if (!out->e)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        out->e[i].node = mfs_get_u64(rb);
+        out->e[i].seq = mfs_get_u64(rb);
+        if (!out->e[i].node || (i && out->e[i].node <= out->e[i - 1].node)) {
+            mfs_vv_free(out);
+            return -EBADMSG;
+        }
+        out->n++;
+    }
+    if (rb->err) {
+        mfs_vv_free(out);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+static void refresh_my(mfs_repl *r)
+{
+    mfs_vv v;
+    if (mfs_store_vv(r->store, &v) == 0) {
+        mfs_vv_free(&r->my);
+        r->my = v;
+    }
+}
+
+/* ---- peers -------------------------------------------------------------- */
+
+/* A message that does not parse: counted, logged, otherwise ignored. */
+static void bad_msg(mfs_repl *r, const rpeer *p, const char *where)
+{
+    r->bad_msgs++;
+    mfs_log(LOG_INFO,
+            "sync: dropped a malformed message from %016" PRIx64 " (%s)", p->id,
+            where);
+}
+
+static rpeer *peer_find(mfs_repl *r, uint64_t id)
+{
+    for (size_t i = 0; i < r->npeers; i++)
+        if (r->peers[i].id == id)
+            return &r->peers[i];
+    return NULL;
+}
+
+static rpeer *peer_get(mfs_repl *r, uint64_t id)
+{
+    rpeer *p = peer_find(r, id);
+    if (p || !id || id == r->node || r->npeers == MAX_PEERS)
+        return p;
+    p = &r->peers[r->npeers++];
+    memset(p, 0, sizeof(*p));
+    p->id = id;
+    p->state = MFS_PEER_ALIVE;
+    p->state_now = true;
+    return p;
+}
+
+static bool peer_live(const rpeer *p)
+{
+    return p->state != MFS_PEER_DEAD;
+}
+
+static int send_msg(mfs_repl *r, rpeer *p, int channel, uint8_t mtype,
+                    const void *data, size_t len)
+{
+    int rc = r->cfg.send(r->cfg.arg, p->id, channel, mtype, data, len);
+    if (rc == 0)
+        p->bytes_sent += len;
+    return rc;
+}
+
+/* ---- compression ----------------------------------------------------------
+ */
+
+/* Compresses in (level 1) into r->zbuf when that shrinks it; a probe of the
+ * first 4 KiB skips data that will not shrink. Returns the compressed length
+ * or 0 to send as is. */
+static size_t maybe_compress(mfs_repl *r, const uint8_t *in, size_t len)
+{
+    if (len < 256)
+        return 0;
+    size_t probe = len < 4096 ? len : 4096;
+    uLongf zl = compressBound(probe);
+    if (scratch(&r->zbuf, &r->zcap, compressBound(len)))
+        return 0;
+    if (probe < len) {
+        zl = r->zcap;
+        if (compress2(r->zbuf, &zl, in, probe, 1) != Z_OK ||
+            zl > probe * 9 / 10)
+            return 0;
+    }
+    zl = r->zcap;
+    if (compress2(r->zbuf, &zl, in, len, 1) != Z_OK || zl >= len)
+        return 0;
+    return zl;
+}
+
+/* Inflates exactly raw bytes into r->buf. */
+static int inflate_into(mfs_repl *r, const uint8_t *z, size_t zl, size_t raw)
+{
+    if (scratch(&r->buf, &r->bufcap, raw ? raw : 1))
+        return -ENOMEM;
+    uLongf out = raw;
+    if (uncompress(r->buf, &out, z, zl) != Z_OK || out != raw)
+        return -EBADMSG;
+    return 0;
+}
+
+/* ---- STATE ----------------------------------------------------------------
+ */
+
+static void send_state(mfs_repl *r, rpeer *p)
+{
+    size_t cap = 64 + r->my.n * 16;
+    uint8_t *b = malloc(cap);
+    if (!b)
+        return;
+    mfs_wbuf w;
+    mfs_wbuf_init(&w, b, cap);
+    mfs_put_u64(&w, ++r->state_seq);
+    mfs_put_u64(&w, wall_ms(r));
+    mfs_put_u64(&w, r->wanted_local);
+    put_vv(&w, &r->my);
+    if (!w.err)
+        send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_STATE, b, w.len);
+    p->state_sent_us = r->now; /* failed (peer dead): on_peer re-arms it */
+    p->state_now = false;
+    free(b);
+}
+
+static void maybe_pull(mfs_repl *r);
+
+static void on_state(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
+{
+    uint64_t seq = mfs_get_u64(rb);
+    uint64_t their_ms = mfs_get_u64(rb);
+    uint64_t wanted = mfs_get_u64(rb);
+    mfs_vv vv = {0};
+    if (rb->err || get_vv(rb, &vv) < 0 || mfs_rbuf_left(rb)) {
+        mfs_vv_free(&vv);
+        bad_msg(r, p, __func__);
+        return;
+    }
+    if (seq <= p->state_seq && p->heard) {
+        mfs_vv_free(&vv); /* an older report overtaken by a newer one */
+        return;
+    }
+    if (!p->heard)
+        p->state_now = true; /* first word from it: answer with ours */
+    p->state_seq = seq;
+    p->heard = true;
+    mfs_vv_free(&p->vv);
+    p->vv = vv;
+    vv_merge(&p->pushed, &p->vv);
+    p->wanted = wanted;
+    p->last_state_us = r->now;
+    p->skew_ms = (int64_t)their_ms - (int64_t)wall_ms(r);
+    if (mfs_vv_missing(&p->vv, &r->my) > 0)
+        maybe_pull(r);
+    if (wanted == 0 && r->wanted_local)
+        r->chunks_dirty = true; /* it may hold chunks others lacked */
+}
+
+/* ---- PULL / OPS -------------------------------------------------------- */
+
+static void maybe_pull(mfs_repl *r)
+{
+    if (r->pull_peer &&
+        r->now - r->pull_sent_us < (uint64_t)r->cfg.pull_timeout_ms * 1000)
+        return;
+    rpeer *best = NULL;
+    uint64_t most = 0;
+    for (size_t i = 0; i < r->npeers; i++) {
+        rpeer *p = &r->peers[i];
+        if (!peer_live(p) || !p->heard || p->pull_backoff_us > r->now)
+            continue;
+        uint64_t m = mfs_vv_missing(&p->vv, &r->my);
+        if (m > most) {
+            most = m;
+            best = p;
+        }
+    }
+    r->pull_peer = 0;
+    if (!best)
+        return;
+    size_t cap = 32 + r->my.n * 16;
+    uint8_t *b = malloc(cap);
+    if (!b)
+        return;
+    mfs_wbuf w;
+    mfs_wbuf_init(&w, b, cap);
+    mfs_put_u64(&w, ++r->pull_id);
+    mfs_put_u32(&w, r->cfg.pull_bytes);
+    put_vv(&w, &r->my);
+    if (!w.err &&
+        send_msg(r, best, MFS_SYNC_URGENT, MFS_MT_PULL, b, w.len) == 0) {
+        r->pull_peer = best->id;
+        r->pull_sent_us = r->now;
+        r->pull_got = 0;
+        r->pull_total = 0;
+        mfs_log(LOG_DEBUG,
+                "sync: pull %" PRIu64 " from %016" PRIx64 " (%" PRIu64
+                " ops missing)",
+                r->pull_id, best->id, most);
+        r->pulls++;
+    }
+    free(b);
+}
+
+/* Encodes and sends one OPS message. */
+static int send_ops(mfs_repl *r, rpeer *p, uint64_t req, uint8_t flags,
+                    uint32_t total, const uint8_t *batch, size_t len)
+{
+    size_t zl = maybe_compress(r, batch, len);
+    size_t cap = 32 + (zl ? zl : len);
+    uint8_t *b = malloc(cap);
+    if (!b)
+        return -ENOMEM;
+    mfs_wbuf w;
+    mfs_wbuf_init(&w, b, cap);
+    mfs_put_u64(&w, req);
+    mfs_put_u8(&w, (uint8_t)(flags | (zl ? OPS_ZLIB : 0)));
+    mfs_put_u32(&w, total);
+    mfs_put_u32(&w, (uint32_t)len);
+    mfs_put_bytes(&w, zl ? r->zbuf : batch, zl ? zl : len);
+    /* an empty end marker goes urgent: it must get through a full queue */
+    int rc = w.err ? w.err
+                   : send_msg(r, p, len ? MFS_SYNC_BULK : MFS_SYNC_URGENT,
+                              MFS_MT_OPS, b, w.len);
+    free(b);
+    return rc;
+}
+
+static void on_pull(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
+{
+    uint64_t req = mfs_get_u64(rb);
+    uint32_t want = mfs_get_u32(rb);
+    mfs_vv have = {0};
+    if (rb->err || get_vv(rb, &have) < 0 || mfs_rbuf_left(rb)) {
+        mfs_vv_free(&have);
+        bad_msg(r, p, __func__);
+        return;
+    }
+    if (want > 64u * 1024 * 1024)
+        want = 64u * 1024 * 1024;
+    mfs_log(LOG_DEBUG,
+            "sync: pull %" PRIu64 " from %016" PRIx64 " (vector of %zu)", req,
+            p->id, have.n);
+    size_t cap = r->cfg.batch_bytes;
+    if (scratch(&r->buf, &r->bufcap, cap)) {
+        mfs_vv_free(&have);
+        return;
+    }
+    uint64_t sent = 0;
+    uint32_t msgs = 0;
+    for (;;) {
+        ssize_t n = mfs_store_ops_since(r->store, &have, r->buf, cap);
+        if (n == -ENOBUFS) { /* one action larger than a batch */
+            cap *= 4;
+            if (cap > 64u * 1024 * 1024 || scratch(&r->buf, &r->bufcap, cap))
+                n = 0;
+            else
+                continue;
+        }
+        if (n < 0)
+            n = 0;
+        mfs_vv next = {0};
+        ssize_t k = 0;
+        if (n > 0 && (vv_copy(&next, &have) < 0 ||
+                      (k = mfs_batch_scan(r->buf, (size_t)n, &next)) < 0)) {
+            mfs_vv_free(&next);
+            n = 0;
+        }
+        sent += (uint64_t)n;
+        bool last = n == 0 || sent >= want;
+        uint8_t flags = last ? (uint8_t)(OPS_LAST | (n ? OPS_MORE : 0)) : 0;
+        int rc =
+            send_ops(r, p, req, flags, last ? msgs + 1 : 0, r->buf, (size_t)n);
+        mfs_log(LOG_DEBUG, "sync: answer %" PRIu64 ": %zd bytes, %zd ops: %d",
+                req, n, k, rc);
+        if (rc < 0 && n > 0) { /* queue full: end the answer here */
+            mfs_vv_free(&next);
+            send_ops(r, p, req, OPS_LAST | OPS_MORE, msgs + 1, NULL, 0);
+            break;
+        }
+        msgs++;
+        if (n > 0) {
+            mfs_vv_free(&have);
+            have = next;
+            p->ops_sent += (uint64_t)k;
+        }
+        if (last)
+            break;
+    }
+    /* what we sent it is now "pushed" too */
+    vv_merge(&p->pushed, &have);
+    mfs_vv_free(&have);
+}
+
+static void after_apply(mfs_repl *r, const mfs_apply_result *res)
+{
+    if (res->applied == 0)
+        return;
+    refresh_my(r);
+    if (!r->state_changed_us)
+        r->state_changed_us = r->now;
+    r->chunks_dirty = true;
+}
+
+static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
+{
+    uint64_t req = mfs_get_u64(rb);
+    uint8_t flags = mfs_get_u8(rb);
+    uint32_t total = mfs_get_u32(rb);
+    uint32_t raw = mfs_get_u32(rb);
+    size_t left = mfs_rbuf_left(rb);
+    const uint8_t *data = mfs_get_bytes(rb, left);
+    if (rb->err || (flags & ~(OPS_ZLIB | OPS_LAST | OPS_MORE)) ||
+        (!(flags & OPS_LAST) && total) || ((flags & OPS_LAST) && !total) ||
+        raw > 256u * 1024 * 1024 || (!(flags & OPS_ZLIB) && raw != left)) {
+        bad_msg(r, p, __func__);
+        return;
+    }
+    if (flags & OPS_ZLIB) {
+        if (inflate_into(r, data, left, raw) < 0) {
+            bad_msg(r, p, __func__);
+            return;
+        }
+        data = r->buf;
+    }
+    mfs_apply_result res = {0};
+    int rc = raw ? mfs_store_apply(r->store, data, raw, &res) : 0;
+    mfs_log(LOG_DEBUG,
+            "sync: ops %" PRIu64 " from %016" PRIx64 ": %u bytes"
+            ", flags %u: %d, %zu new, %zu dup, %zu deferred",
+            req, p->id, raw, flags, rc, res.applied, res.duplicates,
+            res.deferred);
+    if (rc == -EBADMSG) {
+        bad_msg(r, p, __func__);
+        mfs_log(LOG_WARNING,
+                "sync: peer %016" PRIx64 " sent a malformed op "
+                "batch; ignored",
+                p->id);
+    } else if (rc < 0) {
+        mfs_log(LOG_ERR, "sync: cannot apply ops from %016" PRIx64 ": %s",
+                p->id, strerror(-rc));
+        p->pull_backoff_us = r->now + 1000000u;
+    }
+    if (rc == 0) {
+        p->ops_recv += res.applied;
+        r->rx_ops += res.applied;
+        r->rx_bytes += left;
+        if (res.deferred && !res.applied)
+            p->pull_backoff_us = r->now + 5000000u; /* its clock runs ahead */
+        after_apply(r, &res);
+    }
+    if (req && req == r->pull_id && p->id == r->pull_peer) {
+        r->pull_got++;
+        if (flags & OPS_LAST)
+            r->pull_total = total;
+        if (r->pull_total && r->pull_got >= r->pull_total) {
+            r->pull_peer = 0;
+            maybe_pull(r);
+        }
+    }
+}
+
+/* Pushes our new ops to every peer that has reported, up to push_bytes. */
+static void push_new(mfs_repl *r)
+{
+    for (size_t i = 0; i < r->npeers; i++) {
+        rpeer *p = &r->peers[i];
+        if (!peer_live(p) || !p->heard ||
+            mfs_vv_missing(&r->my, &p->pushed) == 0)
+            continue;
+        size_t cap = r->cfg.push_bytes;
+        if (scratch(&r->buf, &r->bufcap, cap))
+            return;
+        ssize_t n = mfs_store_ops_since(r->store, &p->pushed, r->buf, cap);
+        if (n <= 0)
+            continue;
+        mfs_vv next = {0};
+        ssize_t k;
+        if (vv_copy(&next, &p->pushed) < 0 ||
+            (k = mfs_batch_scan(r->buf, (size_t)n, &next)) < 0) {
+            mfs_vv_free(&next);
+            continue;
+        }
+        if (send_ops(r, p, 0, 0, 0, r->buf, (size_t)n) == 0) {
+            mfs_vv_free(&p->pushed);
+            p->pushed = next;
+            p->ops_sent += (uint64_t)k;
+            r->pushes++;
+        } else {
+            mfs_vv_free(&next);
+        }
+    }
+}
+
+/* ---- chunks ------------------------------------------------------------- */
+
+static size_t req_slot(const uint8_t *hash)
+{
+    uint64_t h;
+    memcpy(&h, hash, sizeof h);
+    return (size_t)(h & (REQ_SLOTS - 1));
+}
+
+static creq *req_find(mfs_repl *r, const uint8_t *hash)
+{
+    for (size_t i = req_slot(hash);; i = (i + 1) & (REQ_SLOTS - 1)) {
+        if (!r->req[i].used)
+            return NULL;
+        if (memcmp(r->req[i].hash, hash, MFS_HASH_LEN) == 0)
+            return &r->req[i];
+    }
+}
+
+static creq *req_add(mfs_repl *r, const uint8_t *hash)
+{
+    if (r->nreq >= REQ_MAX)
+        return NULL;
+    size_t i = req_slot(hash);
+    while (r->req[i].used)
+        i = (i + 1) & (REQ_SLOTS - 1);
+    memset(&r->req[i], 0, sizeof(r->req[i]));
+    r->req[i].used = true;
+    r->req[i].expire_us = r->now + CREQ_FORGET_US;
+    memcpy(r->req[i].hash, hash, MFS_HASH_LEN);
+    r->nreq++;
+    return &r->req[i];
+}
+
+/* Linear probing with backward-shift deletion. */
+static void req_del(mfs_repl *r, creq *e)
+{
+    size_t i = (size_t)(e - r->req);
+    if (e->peer) {
+        rpeer *p = peer_find(r, e->peer);
+        if (p && p->chunk_inflight)
+            p->chunk_inflight--;
+    }
+    r->req[i].used = false;
+    r->nreq--;
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & (REQ_SLOTS - 1);
+        if (!r->req[j].used)
+            return;
+        size_t k = req_slot(r->req[j].hash);
+        /* move j back to i when its home k is not in (i, j] */
+        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+            r->req[i] = r->req[j];
+            r->req[j].used = false;
+            i = j;
+        }
+    }
+}
+
+static uint32_t window_chunks(const mfs_repl *r)
+{
+    uint32_t n = r->cfg.chunk_window / (MFS_CHUNK_SIZE / 4);
+    return n ? n : 1;
+}
+
+static bool tried(const creq *e, uint64_t id)
+{
+    for (unsigned i = 0; i < e->ntried; i++)
+        if (e->tried[i] == id)
+            return true;
+    return false;
+}
+
+/* Picks a live peer with room that has not said it lacks the chunk,
+ * spreading chunks over peers by hash. */
+static rpeer *pick_source(mfs_repl *r, const creq *e)
+{
+    if (!r->npeers)
+        return NULL;
+    size_t start = e->hash[1] % r->npeers;
+    for (size_t k = 0; k < r->npeers; k++) {
+        rpeer *p = &r->peers[(start + k) % r->npeers];
+        if (peer_live(p) && p->chunk_inflight < window_chunks(r) &&
+            !tried(e, p->id))
+            return p;
+    }
+    return NULL;
+}
+
+typedef struct want_batch {
+    uint64_t peer;
+    uint8_t *b;
+    size_t n;
+} want_batch;
+
+static void flush_want(mfs_repl *r, want_batch *wb)
+{
+    rpeer *p = wb->n ? peer_find(r, wb->peer) : NULL;
+    if (p && send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_WANT, wb->b,
+                      wb->n * MFS_HASH_LEN) < 0) {
+        /* not sent: forget these requests, the next scan asks again */
+        for (size_t i = 0; i < wb->n; i++) {
+            creq *e = req_find(r, wb->b + i * MFS_HASH_LEN);
+            if (e)
+                req_del(r, e);
+        }
+    }
+    wb->n = 0;
+}
+
+static void expire_requests(mfs_repl *r)
+{
+    uint64_t timeout = (uint64_t)r->cfg.chunk_timeout_ms * 1000;
+    for (size_t i = 0; i < REQ_SLOTS;) {
+        creq *e = &r->req[i];
+        if (e->used) {
+            rpeer *p = e->peer ? peer_find(r, e->peer) : NULL;
+            bool drop = e->peer ? (!p || !peer_live(p) ||
+                                   r->now - e->asked_us > timeout)
+                                : r->now >= e->expire_us;
+            if (drop) {
+                req_del(r, e); /* may shift a later entry into slot i */
+                continue;
+            }
+        }
+        i++;
+    }
+}
+
+static void fetch_chunks(mfs_repl *r)
+{
+    r->chunk_scan_us = r->now;
+    ssize_t cnt = mfs_store_chunks_wanted_count(r->store);
+    r->wanted_local = cnt > 0 ? (uint64_t)cnt : 0;
+    if (r->wanted_local == 0) {
+        r->chunks_dirty = false;
+        return;
+    }
+    uint32_t room = 0;
+    for (size_t i = 0; i < r->npeers; i++)
+        if (peer_live(&r->peers[i]) &&
+            r->peers[i].chunk_inflight < window_chunks(r))
+            room += window_chunks(r) - r->peers[i].chunk_inflight;
+    if (room == 0)
+        return;
+    size_t max = r->nreq + room;
+    if (max > REQ_MAX + 1024)
+        max = REQ_MAX + 1024;
+    uint8_t *hashes = malloc(max * MFS_HASH_LEN);
+    if (!hashes)
+        return;
+    ssize_t n = mfs_store_chunks_wanted(r->store, hashes, max);
+    want_batch *wb = calloc(r->npeers, sizeof(*wb));
+    if (!wb) {
+        free(hashes);
+        return;
+    }
+    for (size_t i = 0; i < r->npeers; i++) {
+        wb[i].peer = r->peers[i].id;
+        wb[i].b = malloc(WANT_MAX * MFS_HASH_LEN);
+    }
+    for (ssize_t k = 0; k < n && room; k++) {
+        const uint8_t *h = hashes + (size_t)k * MFS_HASH_LEN;
+        creq *e = req_find(r, h);
+        if (e && e->peer)
+            continue; /* asked */
+        if (e && r->now < e->retry_us)
+            continue; /* no peer had it, or its source was busy: wait */
+        if (!e && !(e = req_add(r, h)))
+            break;
+        rpeer *p = pick_source(r, e);
+        if (!p) {
+            if (e->ntried == 0) {
+                req_del(r, e); /* no peer with room: next scan */
+                continue;
+            }
+            e->ntried = 0; /* every live peer lacks it: ask again later */
+            e->retry_us = r->now + NOCHUNK_RETRY_US;
+            e->expire_us = r->now + CREQ_FORGET_US;
+            continue;
+        }
+        e->peer = p->id;
+        e->asked_us = r->now;
+        p->chunk_inflight++;
+        room--;
+        want_batch *b = &wb[p - r->peers];
+        if (!b->b)
+            continue;
+        memcpy(b->b + b->n * MFS_HASH_LEN, h, MFS_HASH_LEN);
+        if (++b->n == WANT_MAX)
+            flush_want(r, b);
+    }
+    for (size_t i = 0; i < r->npeers; i++) {
+        if (wb[i].b)
+            flush_want(r, &wb[i]);
+        free(wb[i].b);
+    }
+    free(wb);
+    free(hashes);
+}
+
+static void on_want(mfs_repl *r, rpeer *p, const uint8_t *data, size_t len)
+{
+    if (len == 0 || len % MFS_HASH_LEN || len / MFS_HASH_LEN > WANT_MAX) {
+        bad_msg(r, p, __func__);
+        return;
+    }
+    size_t n = len / MFS_HASH_LEN;
+    uint8_t absent[1 + WANT_MAX * MFS_HASH_LEN],
+        busy[1 + WANT_MAX * MFS_HASH_LEN];
+    size_t na = 0, nb = 0;
+    uint8_t *msg = malloc(MFS_HASH_LEN + 5 + compressBound(MFS_CHUNK_SIZE));
+    if (!msg || scratch(&r->buf, &r->bufcap, MFS_CHUNK_SIZE)) {
+        free(msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *h = data + i * MFS_HASH_LEN;
+        ssize_t cl = mfs_store_chunk_get(r->store, h, r->buf, MFS_CHUNK_SIZE);
+        if (cl < 0) {
+            memcpy(absent + 1 + na++ * MFS_HASH_LEN, h, MFS_HASH_LEN);
+            continue;
+        }
+        size_t zl = maybe_compress(r, r->buf, (size_t)cl);
+        mfs_wbuf w;
+        mfs_wbuf_init(&w, msg,
+                      MFS_HASH_LEN + 5 + compressBound(MFS_CHUNK_SIZE));
+        mfs_put_bytes(&w, h, MFS_HASH_LEN);
+        mfs_put_u8(&w, zl ? CHUNK_ZLIB : 0);
+        mfs_put_u32(&w, (uint32_t)cl);
+        mfs_put_bytes(&w, zl ? r->zbuf : r->buf, zl ? zl : (size_t)cl);
+        int rc = w.err
+                     ? w.err
+                     : send_msg(r, p, MFS_SYNC_BULK, MFS_MT_CHUNK, msg, w.len);
+        if (rc < 0)
+            memcpy(busy + 1 + nb++ * MFS_HASH_LEN, h, MFS_HASH_LEN);
+        else
+            p->chunks_sent++;
+    }
+    free(msg);
+    if (na) {
+        absent[0] = NOCHUNK_ABSENT;
+        send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_NOCHUNK, absent,
+                 1 + na * MFS_HASH_LEN);
+    }
+    if (nb) {
+        busy[0] = NOCHUNK_BUSY;
+        send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_NOCHUNK, busy,
+                 1 + nb * MFS_HASH_LEN);
+    }
+}
+
+static void on_chunk(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
+{
+    const uint8_t *h = mfs_get_bytes(rb, MFS_HASH_LEN);
+    uint8_t flags = mfs_get_u8(rb);
+    uint32_t raw = mfs_get_u32(rb);
+    size_t left = mfs_rbuf_left(rb);
+    const uint8_t *data = mfs_get_bytes(rb, left);
+    if (rb->err || (flags & ~CHUNK_ZLIB) || raw > MFS_CHUNK_SIZE ||
+        (!(flags & CHUNK_ZLIB) && raw != left)) {
+        bad_msg(r, p, __func__);
+        return;
+    }
+    uint8_t hash[MFS_HASH_LEN];
+    memcpy(hash, h, MFS_HASH_LEN);
+    if (flags & CHUNK_ZLIB) {
+        if (inflate_into(r, data, left, raw) < 0) {
+            bad_msg(r, p, __func__);
+            return;
+        }
+        data = r->buf;
+    }
+    int rc = mfs_store_chunk_put(r->store, hash, data, raw);
+    creq *e = req_find(r, hash);
+    if (e)
+        req_del(r, e);
+    if (rc == -EBADMSG) {
+        bad_msg(r, p, __func__);
+        mfs_log(LOG_WARNING,
+                "sync: peer %016" PRIx64 " sent a chunk that "
+                "does not match its hash; ignored",
+                p->id);
+    } else if (rc < 0) {
+        mfs_log(LOG_ERR, "sync: cannot store a chunk: %s", strerror(-rc));
+    } else {
+        p->chunks_recv++;
+        r->rx_bytes += left;
+    }
+    r->chunks_dirty = true;
+}
+
+static void on_nochunk(mfs_repl *r, rpeer *p, const uint8_t *data, size_t len)
+{
+    if (len < 1 + MFS_HASH_LEN || (len - 1) % MFS_HASH_LEN || data[0] > 1) {
+        bad_msg(r, p, __func__);
+        return;
+    }
+    for (size_t i = 1; i < len; i += MFS_HASH_LEN) {
+        creq *e = req_find(r, data + i);
+        if (!e || e->peer != p->id)
+            continue;
+        if (p->chunk_inflight)
+            p->chunk_inflight--;
+        e->peer = 0;
+        e->retry_us = 0;
+        e->expire_us = r->now + CREQ_FORGET_US;
+        if (data[0] == NOCHUNK_ABSENT && e->ntried < MAX_TRIED)
+            e->tried[e->ntried++] = p->id;
+        else if (data[0] == NOCHUNK_BUSY)
+            e->retry_us = r->now + 100000u; /* its queue is full: wait */
+    }
+    r->chunks_dirty = true;
+}
+
+/* ---- entry points ---------------------------------------------------------
+ */
+
+int mfs_repl_new(mfs_store *s, const mfs_repl_config *cfg, uint64_t now_us,
+                 mfs_repl **out)
+{
+    if (!s || !cfg || !cfg->send || !cfg->batch_bytes || !cfg->pull_bytes)
+        return -EINVAL;
+    mfs_repl *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->req = calloc(REQ_SLOTS, sizeof(*r->req));
+    if (!r->req) {
+        free(r);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    r->store = s;
+    r->cfg = *cfg;
+    r->node = mfs_store_node_id(s);
+    r->now = now_us;
+    r->rate_at_us = now_us;
+    r->chunks_dirty = true;
+    /* messages are ordered per sender only by this sequence: start above
+     * anything an earlier run of this node sent */
+    r->state_seq = wall_ms(r) * 1000;
+    refresh_my(r);
+    *out = r;
+    return 0;
+}
+
+void mfs_repl_free(mfs_repl *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->npeers; i++) {
+        mfs_vv_free(&r->peers[i].vv);
+        mfs_vv_free(&r->peers[i].pushed);
+    }
+    mfs_vv_free(&r->my);
+    pthread_mutex_destroy(&r->mu);
+    free(r->req);
+    free(r->buf);
+    free(r->zbuf);
+    free(r);
+}
+
+void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
+                     const uint8_t *data, size_t len)
+{
+    pthread_mutex_lock(&r->mu);
+    r->now = now_us;
+    rpeer *p = peer_get(r, from);
+    if (!p) {
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
+    p->bytes_recv += len;
+    if (p->state == MFS_PEER_DEAD)
+        p->state = MFS_PEER_ALIVE; /* it talks: the transport says so next */
+    mfs_rbuf rb;
+    mfs_rbuf_init(&rb, data, len);
+    switch (mtype) {
+    case MFS_MT_STATE:
+        on_state(r, p, &rb);
+        break;
+    case MFS_MT_PULL:
+        on_pull(r, p, &rb);
+        break;
+    case MFS_MT_OPS:
+        on_ops(r, p, &rb);
+        break;
+    case MFS_MT_WANT:
+        on_want(r, p, data, len);
+        break;
+    case MFS_MT_CHUNK:
+        on_chunk(r, p, &rb);
+        break;
+    case MFS_MT_NOCHUNK:
+        on_nochunk(r, p, data, len);
+        break;
+    default:
+        bad_msg(r, p, __func__);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void mfs_repl_on_peer(mfs_repl *r, uint64_t now_us, uint64_t id, int state,
+                      uint64_t epoch)
+{
+    pthread_mutex_lock(&r->mu);
+    r->now = now_us;
+    bool fresh = !peer_find(r, id);
+    rpeer *p = peer_get(r, id);
+    if (p) {
+        int was = p->state;
+        bool restarted = p->epoch && epoch && epoch != p->epoch;
+        if (epoch)
+            p->epoch = epoch;
+        p->state = state;
+        if (state == MFS_PEER_DEAD) {
+            if (r->pull_peer == id)
+                r->pull_peer = 0;
+        } else if (fresh || restarted || was == MFS_PEER_DEAD) {
+            /* (re)learned or restarted: messages in flight were dropped,
+             * so assume only what it reported, and tell it where we are */
+            if (p->vv.e)
+                vv_copy(&p->pushed, &p->vv);
+            else
+                mfs_vv_free(&p->pushed);
+            if (r->pull_peer == id)
+                r->pull_peer = 0;
+            p->chunk_inflight = 0;
+            for (size_t i = 0; i < REQ_SLOTS; i++)
+                if (r->req[i].used && r->req[i].peer == id) {
+                    r->req[i].peer = 0;
+                    r->req[i].retry_us = 0;
+                    r->req[i].expire_us = now_us + CREQ_FORGET_US;
+                }
+            p->state_now = true;
+            r->chunks_dirty = true;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void mfs_repl_changed(mfs_repl *r)
+{
+    atomic_store(&r->changed, 1);
+}
+
+int mfs_repl_pending(mfs_repl *r)
+{
+    return atomic_load(&r->changed);
+}
+
+static void update_rates(mfs_repl *r)
+{
+    uint64_t dt = r->now - r->rate_at_us;
+    if (dt < 1000000u)
+        return;
+    double s = (double)dt / 1e6;
+    double ops = (double)(r->rx_ops - r->rate_ops0) / s;
+    double bytes = (double)(r->rx_bytes - r->rate_bytes0) / s;
+    r->ops_rate = 0.5 * r->ops_rate + 0.5 * ops;
+    r->bytes_rate = 0.5 * r->bytes_rate + 0.5 * bytes;
+    r->rate_ops0 = r->rx_ops;
+    r->rate_bytes0 = r->rx_bytes;
+    r->rate_at_us = r->now;
+}
+
+uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
+{
+    pthread_mutex_lock(&r->mu);
+    r->now = now_us;
+    if (atomic_exchange(&r->changed, 0)) {
+        refresh_my(r);
+        push_new(r);
+        if (!r->state_changed_us)
+            r->state_changed_us = now_us;
+    }
+    uint64_t coalesce = (uint64_t)r->cfg.coalesce_ms * 1000;
+    uint64_t period = (uint64_t)r->cfg.state_ms * 1000;
+    uint64_t next = now_us + 1000000u;
+    if (r->state_changed_us) {
+        if (now_us - r->state_bcast_us >= coalesce) {
+            for (size_t i = 0; i < r->npeers; i++)
+                if (peer_live(&r->peers[i]))
+                    r->peers[i].state_now = true;
+            r->state_changed_us = 0;
+            r->state_bcast_us = now_us;
+        } else if (r->state_bcast_us + coalesce < next) {
+            next = r->state_bcast_us + coalesce;
+        }
+    }
+    for (size_t i = 0; i < r->npeers; i++) {
+        rpeer *p = &r->peers[i];
+        if (!peer_live(p))
+            continue;
+        if (now_us - p->state_sent_us >= period)
+            p->state_now = true;
+        if (p->state_now)
+            send_state(r, p);
+        if (p->state_sent_us + period < next)
+            next = p->state_sent_us + period;
+    }
+    maybe_pull(r);
+    if (r->pull_peer) {
+        uint64_t t = r->pull_sent_us + (uint64_t)r->cfg.pull_timeout_ms * 1000;
+        if (t < next)
+            next = t;
+    }
+    /* chunks: rescan soon after something changed, else now and then to
+     * retry and time out requests */
+    uint64_t since = now_us - r->chunk_scan_us;
+    if ((r->chunks_dirty && since >= SCAN_DIRTY_US) ||
+        (r->nreq && since >= SCAN_EVERY_US) || since >= 1000000u) {
+        expire_requests(r);
+        fetch_chunks(r);
+    }
+    if (r->chunks_dirty || r->nreq) {
+        uint64_t t = r->chunk_scan_us +
+                     (r->chunks_dirty ? SCAN_DIRTY_US : SCAN_EVERY_US);
+        if (t < next)
+            next = t;
+    }
+    update_rates(r);
+    if (next <= now_us)
+        next = now_us + 1000;
+    pthread_mutex_unlock(&r->mu);
+    return next;
+}
+
+size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
+                           size_t cap)
+{
+    pthread_mutex_lock(&r->mu);
+    refresh_my(r);
+    memset(st, 0, sizeof(*st));
+    mfs_store_stats ss;
+    uint64_t avg_chunk = MFS_CHUNK_SIZE;
+    if (mfs_store_stats_get(r->store, &ss) == 0 && ss.chunks)
+        avg_chunk = ss.chunk_bytes / ss.chunks;
+    ssize_t wanted = mfs_store_chunks_wanted_count(r->store);
+    st->chunks_to_go = wanted > 0 ? (uint64_t)wanted : 0;
+    st->in_sync = st->chunks_to_go == 0;
+    for (size_t i = 0; i < r->npeers; i++) {
+        rpeer *p = &r->peers[i];
+        bool live = peer_live(p);
+        uint64_t they = p->heard ? mfs_vv_missing(&r->my, &p->vv) : 0;
+        uint64_t we = p->heard ? mfs_vv_missing(&p->vv, &r->my) : 0;
+        if (live) {
+            st->live_peers++;
+            if (!p->heard || they || we || p->wanted)
+                st->in_sync = 0;
+            if (we > st->ops_to_go)
+                st->ops_to_go = we;
+        }
+        if (i < cap) {
+            mfs_repl_peer *o = &out[i];
+            memset(o, 0, sizeof(*o));
+            o->id = p->id;
+            o->state = p->state;
+            o->heard = p->heard;
+            o->ops_they_lack = they;
+            o->ops_we_lack = we;
+            o->chunks_they_want = p->wanted;
+            o->bytes_they_lack = they * OP_BYTES_EST + p->wanted * avg_chunk;
+            o->bytes_we_lack = we * OP_BYTES_EST;
+            o->skew_ms = p->skew_ms;
+            o->last_state_us = p->last_state_us;
+            o->ops_sent = p->ops_sent;
+            o->ops_recv = p->ops_recv;
+            o->chunks_sent = p->chunks_sent;
+            o->chunks_recv = p->chunks_recv;
+            o->bytes_sent = p->bytes_sent;
+            o->bytes_recv = p->bytes_recv;
+        }
+    }
+    st->bytes_to_go =
+        st->ops_to_go * OP_BYTES_EST + st->chunks_to_go * avg_chunk;
+    st->ops_per_s = r->ops_rate;
+    st->bytes_per_s = r->bytes_rate;
+    st->catching_up = st->ops_to_go || st->chunks_to_go;
+    st->eta_ms = -1;
+    if (!st->catching_up)
+        st->eta_ms = 0;
+    else if (r->bytes_rate > 1)
+        st->eta_ms = (int64_t)((double)st->bytes_to_go / r->bytes_rate * 1e3);
+    st->bad_msgs = r->bad_msgs;
+    st->pulls = r->pulls;
+    st->pushes = r->pushes;
+    size_t n = r->npeers;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+int mfs_repl_peer_vv(mfs_repl *r, uint64_t peer, mfs_vv *out)
+{
+    pthread_mutex_lock(&r->mu);
+    rpeer *p = peer_find(r, peer);
+    int rc = -ENOENT;
+    out->n = 0;
+    out->e = NULL;
+    if (p && p->heard)
+        rc = vv_copy(out, &p->vv);
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}

@@ -1,0 +1,128 @@
+/*
+ * repl.h - replication between mounts: which ops and chunks a peer lacks,
+ * and moving them (DESIGN P5, P6, P9, P12).
+ *
+ * One mfs_repl sits between one store and one transport. Like the core it
+ * is a state machine: it never reads a clock or opens a socket. The caller
+ * feeds it the transport's events (a message arrived, a peer changed
+ * state) and the time, calls mfs_repl_tick() by the deadline it returns,
+ * and gives it a send function. The libuv driver and the simulator are two
+ * such callers. It calls the store directly (LMDB transactions) from the
+ * calling thread.
+ *
+ * Protocol (messages on the reliable transport; docs/WIRE.md):
+ *  - STATE: the sender's version vector, wall clock and missing chunks;
+ *    sent when a peer comes alive, shortly after our vector changes, and
+ *    every state_ms as anti-entropy.
+ *  - PULL / OPS: a node that sees a peer hold ops it lacks asks for them
+ *    (one pull at a time, pull_bytes per request); the answer is a stream
+ *    of OPS batches, zlib-compressed when that shrinks them. New local ops
+ *    are also pushed at once to peers believed up to date (an
+ *    optimisation: correctness rests on STATE + PULL alone).
+ *  - WANT / CHUNK / NOCHUNK: chunks a version needs are fetched on demand
+ *    from any live peer, a window of bytes in flight per peer; a peer that
+ *    lacks one says so and the next peer is asked.
+ * Nothing is ever collected here (no GC of tombstones or the op log).
+ *
+ * Threads: every call except mfs_repl_changed() and mfs_repl_status() /
+ * mfs_repl_peer_vv() must come from one thread at a time (the sync
+ * thread). Those three may be called from any thread.
+ */
+#ifndef MFS_SYNC_REPL_H
+#define MFS_SYNC_REPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Message types on the transport (the core leaves mtype to us). */
+enum mfs_repl_mtype {
+    MFS_MT_STATE = 16,
+    MFS_MT_PULL = 17,
+    MFS_MT_OPS = 18,
+    MFS_MT_WANT = 19,
+    MFS_MT_CHUNK = 20,
+    MFS_MT_NOCHUNK = 21,
+};
+
+typedef int (*mfs_repl_send_fn)(void *arg, uint64_t to, int channel,
+                                uint8_t mtype, const void *data, size_t len);
+
+typedef struct mfs_repl_config {
+    mfs_repl_send_fn send; /* required */
+    void *arg;
+    uint32_t state_ms;     /* anti-entropy STATE period (10000) */
+    uint32_t coalesce_ms;  /* STATE after a change, at most this often (5) */
+    uint32_t batch_bytes;  /* raw op bytes per OPS message (256 KiB) */
+    uint32_t pull_bytes;   /* raw op bytes answered per PULL (4 MiB) */
+    uint32_t push_bytes;   /* largest push of new local ops (1 MiB) */
+    uint32_t chunk_window; /* chunk bytes requested, per peer (8 MiB) */
+    uint32_t chunk_timeout_ms; /* re-ask another peer after (10000) */
+    uint32_t pull_timeout_ms;  /* pull answered by nothing after (10000) */
+    /* wall clock in ms for clock skew; NULL = CLOCK_REALTIME */
+    uint64_t (*wall_ms)(void *arg);
+    void *clock_arg;
+} mfs_repl_config;
+
+void mfs_repl_config_default(mfs_repl_config *cfg);
+
+typedef struct mfs_repl mfs_repl;
+
+/* s is borrowed and must outlive the engine. Returns 0, -EINVAL, -ENOMEM. */
+int mfs_repl_new(mfs_store *s, const mfs_repl_config *cfg, uint64_t now_us,
+                 mfs_repl **out);
+void mfs_repl_free(mfs_repl *r);
+
+/* Transport events (core.h on_msg / on_peer). Bad messages are counted
+ * and dropped; they change nothing. */
+void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
+                     const uint8_t *data, size_t len);
+void mfs_repl_on_peer(mfs_repl *r, uint64_t now_us, uint64_t id, int state,
+                      uint64_t epoch);
+/* Runs what is due; returns the next absolute deadline (us). */
+uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us);
+
+/* Any thread: local ops were committed (call, then wake the sync thread). */
+void mfs_repl_changed(mfs_repl *r);
+/* 1 if mfs_repl_changed() was called since the last tick. */
+int mfs_repl_pending(mfs_repl *r);
+
+typedef struct mfs_repl_peer {
+    uint64_t id;
+    int state;                 /* enum mfs_peer_state, as last reported */
+    int heard;                 /* a STATE arrived from it */
+    uint64_t ops_they_lack;    /* ops we hold that it lacks */
+    uint64_t ops_we_lack;      /* ops it holds that we lack */
+    uint64_t bytes_they_lack;  /* estimate: its ops + its missing chunks */
+    uint64_t bytes_we_lack;    /* estimate, see docs/WIRE.md */
+    uint64_t chunks_they_want; /* chunks it reported missing */
+    int64_t skew_ms;           /* its wall clock minus ours (one-way est.) */
+    uint64_t last_state_us;    /* when its last STATE arrived (our clock) */
+    uint64_t ops_sent, ops_recv, chunks_sent, chunks_recv;
+    uint64_t bytes_sent, bytes_recv; /* payload bytes, after compression */
+} mfs_repl_peer;
+
+typedef struct mfs_repl_status {
+    uint64_t ops_to_go;    /* most ops any live peer holds that we lack */
+    uint64_t chunks_to_go; /* chunks our versions wait for */
+    uint64_t bytes_to_go;  /* estimate of both */
+    double ops_per_s;      /* received, smoothed */
+    double bytes_per_s;    /* received, smoothed */
+    int64_t eta_ms;        /* -1 unknown */
+    int catching_up;       /* something to go */
+    int in_sync;           /* nothing to go either way with every live
+                              peer, and every live peer has reported */
+    size_t live_peers;
+    uint64_t bad_msgs;      /* malformed messages dropped */
+    uint64_t pulls, pushes; /* requests made, pushes sent */
+} mfs_repl_status;
+
+/* Any thread: a snapshot. Fills up to cap peers; returns the peer count. */
+size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st,
+                           mfs_repl_peer *peers, size_t cap);
+/* Any thread: the last version vector peer reported (caller frees).
+ * -ENOENT if it never did. */
+int mfs_repl_peer_vv(mfs_repl *r, uint64_t peer, mfs_vv *out);
+
+#endif
