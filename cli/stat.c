@@ -450,6 +450,20 @@ static int file_stat(const char *path, const cli_mount *m, uint64_t ino,
             json_str(stdout, r.val[i]);
             first = 0;
         }
+        printf("],\"held_by\":[");
+        first = 1;
+        for (size_t i = 0; i < r.n; i++) {
+            char id[24], holds[16];
+            if (strcmp(r.key[i], "peer_holds") != 0 ||
+                sscanf(r.val[i], "%23s %15s", id, holds) != 2)
+                continue;
+            printf("%s{\"peer\":", first ? "" : ",");
+            json_str(stdout, id);
+            printf(",\"holds\":");
+            json_str(stdout, holds);
+            printf("}");
+            first = 0;
+        }
         printf("]}\n");
     } else {
         printf("%-10s %s\n", "file", path);
@@ -461,6 +475,17 @@ static int file_stat(const char *path, const cli_mount *m, uint64_t ino,
         printf("%-10s %s\n", "heads", num_or_zero(cli_reply_get(&r, "heads")));
         printf("%-10s %s\n", "dirty",
                is_dirty ? "yes (unpublished writes)" : "no");
+        for (size_t i = 0; i < r.n; i++) {
+            char id[24], holds[16];
+            if (strcmp(r.key[i], "peer_holds") == 0 &&
+                sscanf(r.val[i], "%23s %15s", id, holds) == 2)
+                printf("%-10s %s: %s\n", "peer", id,
+                       strcmp(holds, "yes") == 0        ? "holds this version"
+                       : strcmp(holds, "fetching") == 0 ? "has the version, "
+                                                          "fetching chunks"
+                       : strcmp(holds, "no") == 0       ? "does not have it yet"
+                                                        : "not heard from yet");
+        }
         printf("%-10s %s\n", "chunks",
                num_or_zero(cli_reply_get(&r, "nchunks")));
         for (size_t i = 0; i < r.n; i++)

@@ -441,6 +441,47 @@ int mfs_store_chunk_put(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
     return rc;
 }
 
+struct chunks_put_arg {
+    const mfs_chunk_in *v;
+    size_t n;
+};
+
+static int chunks_put_tx(wtx *w, void *arg)
+{
+    struct chunks_put_arg *a = arg;
+    w->remote = true;
+    for (size_t i = 0; i < a->n && !w->err; i++) {
+        MDB_val v;
+        if (a->v[i].len == 0 ||
+            tget(w->s, w->txn, DB_CHUNKS, a->v[i].hash, 32, &v) == 0)
+            continue;
+        chunk_store(w, a->v[i].hash, a->v[i].data, a->v[i].len);
+    }
+    return w->err;
+}
+
+int mfs_store_chunks_put(mfs_store *s, mfs_chunk_in *v, size_t n)
+{
+    size_t good = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t h[32];
+        const uint8_t *d = v[i].data;
+        if (v[i].len == 0 || v[i].len > MFS_CHUNK_SIZE || d[v[i].len - 1] == 0)
+            v[i].len = 0;
+        else {
+            hash_block(h, d, v[i].len);
+            if (memcmp(h, v[i].hash, 32))
+                v[i].len = 0;
+        }
+        good += v[i].len != 0;
+    }
+    if (!good)
+        return 0;
+    struct chunks_put_arg a = {v, n};
+    int rc = store_write(s, chunks_put_tx, &a);
+    return rc < 0 ? rc : (int)good;
+}
+
 ssize_t mfs_store_chunks_wanted(mfs_store *s, uint8_t *out, size_t max)
 {
     MDB_txn *txn;

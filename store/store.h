@@ -264,6 +264,16 @@ ssize_t mfs_store_chunk_get(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
 /* Verifies that data hashes to hash (-EBADMSG if not) and stores it. */
 int mfs_store_chunk_put(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
                         const void *data, size_t len);
+/* Stores several chunks in one transaction. Each is verified first; one
+ * that does not match its hash gets len set to 0 and is skipped. Returns
+ * how many were good (stored or held already), or -errno (then none was
+ * stored). */
+typedef struct mfs_chunk_in {
+    uint8_t hash[MFS_HASH_LEN];
+    const void *data;
+    size_t len;
+} mfs_chunk_in;
+int mfs_store_chunks_put(mfs_store *s, mfs_chunk_in *v, size_t n);
 /* Lists up to max hashes of chunks that applied versions need and this store
  * lacks (hashes written to out, MFS_HASH_LEN bytes each). Returns the count.
  * A version shows only once all its chunks are present. */

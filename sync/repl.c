@@ -29,6 +29,7 @@
 #define WANT_MAX 256    /* hashes per WANT message */
 #define REQ_SLOTS 32768 /* chunk request table (power of two) */
 #define REQ_MAX 16384   /* entries in it */
+#define PEND_MAX 64     /* chunks received and stored in one transaction */
 #define MAX_TRIED 8     /* peers remembered as lacking a chunk */
 #define NOCHUNK_RETRY_US 1000000u
 #define OP_BYTES_EST 100      /* bytes per op, for the byte estimates */
@@ -94,6 +95,11 @@ struct mfs_repl {
     bool chunks_dirty;
     uint64_t chunk_scan_us;
     uint64_t wanted_local; /* chunks our versions wait for (last count) */
+    uint64_t expire_us;    /* last sweep of the request table */
+    /* chunks received, stored together at the next tick (one commit) */
+    mfs_chunk_in pend[PEND_MAX];
+    uint64_t pend_peer[PEND_MAX];
+    size_t npend;
     /* rates */
     uint64_t rx_ops, rx_bytes, rate_ops0, rate_bytes0, rate_at_us;
     double ops_rate, bytes_rate;
@@ -853,6 +859,27 @@ static void on_want(mfs_repl *r, rpeer *p, const uint8_t *data, size_t len)
     }
 }
 
+/* Stores the chunks received since the last call, in one transaction. */
+static void flush_chunks(mfs_repl *r)
+{
+    if (!r->npend)
+        return;
+    int rc = mfs_store_chunks_put(r->store, r->pend, r->npend);
+    if (rc < 0)
+        mfs_log(LOG_ERR, "sync: cannot store %zu chunks: %s", r->npend,
+                strerror(-rc));
+    for (size_t i = 0; i < r->npend; i++) {
+        rpeer *p = peer_find(r, r->pend_peer[i]);
+        if (p && r->pend[i].len == 0)
+            bad_msg(r, p, "chunk does not match its hash");
+        else if (p && rc >= 0)
+            p->chunks_recv++;
+        free((void *)r->pend[i].data);
+    }
+    r->npend = 0;
+    r->chunks_dirty = true;
+}
+
 static void on_chunk(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
 {
     const uint8_t *h = mfs_get_bytes(rb, MFS_HASH_LEN);
@@ -874,23 +901,21 @@ static void on_chunk(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         }
         data = r->buf;
     }
-    int rc = mfs_store_chunk_put(r->store, hash, data, raw);
     creq *e = req_find(r, hash);
     if (e)
         req_del(r, e);
-    if (rc == -EBADMSG) {
-        bad_msg(r, p, __func__);
-        mfs_log(LOG_WARNING,
-                "sync: peer %016" PRIx64 " sent a chunk that "
-                "does not match its hash; ignored",
-                p->id);
-    } else if (rc < 0) {
-        mfs_log(LOG_ERR, "sync: cannot store a chunk: %s", strerror(-rc));
-    } else {
-        p->chunks_recv++;
-        r->rx_bytes += left;
-    }
-    r->chunks_dirty = true;
+    void *copy = malloc(raw ? raw : 1);
+    if (!copy)
+        return; /* still wanted: asked again later */
+    memcpy(copy, data, raw);
+    mfs_chunk_in *c = &r->pend[r->npend];
+    memcpy(c->hash, hash, MFS_HASH_LEN);
+    c->data = copy;
+    c->len = raw;
+    r->pend_peer[r->npend++] = p->id;
+    r->rx_bytes += left;
+    if (r->npend == PEND_MAX)
+        flush_chunks(r);
 }
 
 static void on_nochunk(mfs_repl *r, rpeer *p, const uint8_t *data, size_t len)
@@ -956,6 +981,8 @@ void mfs_repl_free(mfs_repl *r)
         mfs_vv_free(&r->peers[i].pushed);
     }
     mfs_vv_free(&r->my);
+    for (size_t i = 0; i < r->npend; i++)
+        free((void *)r->pend[i].data);
     pthread_mutex_destroy(&r->mu);
     free(r->req);
     free(r->buf);
@@ -1111,11 +1138,14 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
     /* chunks: rescan soon after something changed, else now and then to
      * retry and time out requests */
     uint64_t since = now_us - r->chunk_scan_us;
-    if ((r->chunks_dirty && since >= SCAN_DIRTY_US) ||
-        (r->nreq && since >= SCAN_EVERY_US) || since >= 1000000u) {
+    flush_chunks(r);
+    if (now_us - r->expire_us >= SCAN_EVERY_US) {
+        r->expire_us = now_us;
         expire_requests(r);
-        fetch_chunks(r);
     }
+    if ((r->chunks_dirty && since >= SCAN_DIRTY_US) ||
+        (r->nreq && since >= SCAN_EVERY_US) || since >= 1000000u)
+        fetch_chunks(r);
     if (r->chunks_dirty || r->nreq) {
         uint64_t t = r->chunk_scan_us +
                      (r->chunks_dirty ? SCAN_DIRTY_US : SCAN_EVERY_US);
