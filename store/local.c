@@ -823,6 +823,14 @@ static int tx_setattr(wtx *w, void *arg)
     const mfs_setattr *sa = a->sa;
     mfs_id id;
     inode_rec in;
+    /* Reading a conflict copy (an atime update) does not change it: turning
+     * it into a file of its own here would make every node that reads it
+     * mint its own copy, and those would clash by name. */
+    objkey ck;
+    if (!(sa->mask &
+          ~(unsigned)(MFS_SET_ATIME | MFS_SET_ATIME_NOW | MFS_SET_CTIME)) &&
+        resolve(w->s, w->txn, a->ino, &ck, &id) == 0 && ck.b[0] == OBJ_CCOPY)
+        return a->out ? attr_fill(w->s, w->txn, a->ino, a->out) : 0;
     if (resolve_mut(w, a->ino, &id, &in))
         return w->err;
     int64_t now = now_ns(w->s);
