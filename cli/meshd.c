@@ -220,6 +220,12 @@ int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
     o.key = key;
     o.node_id = mfs_store_node_id(s);
     mfs_sync_config_default(&o.cfg);
+    /* An idle mesh costs a heartbeat every 1.25 s each way (about 90 bytes
+     * with IP and UDP headers; the issue allows 200 B/s per peer); a peer
+     * silent for 3 s is suspect, for 5 s dead, as before. */
+    o.cfg.hb_ms = 1250;
+    o.cfg.suspect_ms = 3000;
+    o.cfg.dead_ms = 5000;
     o.cfg.arg = m;
     o.cfg.on_msg = on_msg;
     o.cfg.on_peer = on_peer;
