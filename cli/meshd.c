@@ -317,15 +317,16 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
         if (ps[i].state != MFS_PEER_DEAD)
             live++;
         /* peer ID ADDR STATE RTT_US LOSS_OUT LOSS_IN LAST_MS HEARD
-         *      OPS_THEY BYTES_THEY OPS_WE BYTES_WE SKEW_MS */
+         *      OPS_THEY BYTES_THEY OPS_WE BYTES_WE SKEW_MS CHUNKS_THEY */
         snprintf(b, sizeof b,
                  "peer %016" PRIx64 " %s %s %" PRIu64 " %.4f %.4f %" PRIu64
-                 " %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64,
+                 " %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
+                 " %" PRIu64,
                  ps[i].id, a, mfs_sync_state_name(ps[i].state), ps[i].srtt_us,
                  ps[i].loss_out, ps[i].loss_in, last, q ? q->heard : 0,
                  q ? q->ops_they_lack : 0, q ? q->bytes_they_lack : 0,
                  q ? q->ops_we_lack : 0, q ? q->bytes_we_lack : 0,
-                 q ? q->skew_ms : 0);
+                 q ? q->skew_ms : 0, q ? q->chunks_they_want : 0);
         line(arg, b);
     }
     for (size_t i = 0; i < np && i < 64; i++) {

@@ -65,6 +65,7 @@ typedef struct peer_row {
     double loss_out, loss_in;
     int heard;
     long long skew_ms;
+    unsigned long long chunks_they;
 } peer_row;
 
 static int parse_peer(const char *v, peer_row *p)
@@ -72,10 +73,11 @@ static int parse_peer(const char *v, peer_row *p)
     memset(p, 0, sizeof *p);
     return sscanf(
                v,
-               "%23s %79s %15s %llu %lf %lf %llu %d %llu %llu %llu %llu %lld",
+               "%23s %79s %15s %llu %lf %lf %llu %d %llu %llu %llu %llu %lld "
+               "%llu",
                p->id, p->addr, p->state, &p->rtt_us, &p->loss_out, &p->loss_in,
                &p->last_ms, &p->heard, &p->ops_they, &p->bytes_they, &p->ops_we,
-               &p->bytes_we, &p->skew_ms) == 13;
+               &p->bytes_we, &p->skew_ms, &p->chunks_they) >= 13;
 }
 
 typedef struct sync_summary {
@@ -118,13 +120,15 @@ static void summarize(const cli_reply *r, int running, sync_summary *m)
         sscanf(cu, "%d %llu %llu %llu %lf %lf %lld", &m->catching_up,
                &m->ops_to_go, &m->chunks_to_go, &m->bytes_to_go, &m->ops_rate,
                &m->bytes_rate, &m->eta_ms);
-    unsigned long long owe = 0, owed = 0;
+    unsigned long long owe = 0, owed = 0, their_chunks = 0, silent = 0;
     for (size_t i = 0; i < r->n; i++) {
         peer_row p;
         if (strcmp(r->key[i], "peer") == 0 && parse_peer(r->val[i], &p) &&
             strcmp(p.state, "dead") != 0) {
             owe += p.ops_they;
             owed += p.ops_we;
+            their_chunks += p.chunks_they;
+            silent += !p.heard;
         }
     }
     m->in_sync = strcmp(rs, "1") == 0 && m->dirty == 0;
@@ -136,9 +140,10 @@ static void summarize(const cli_reply *r, int running, sync_summary *m)
                  m->live, m->live == 1 ? "" : "s");
     else
         snprintf(m->line, sizeof m->line,
-                 "NOT in sync: %llu ops and %llu chunks to receive, %llu ops "
-                 "peers lack from us, %llu unpublished files",
-                 owed, m->chunks_to_go, owe, m->dirty);
+                 "NOT in sync: %llu ops and %llu chunks to receive; peers lack "
+                 "%llu ops and %llu chunks; %llu unpublished files; %llu "
+                 "peers not heard from",
+                 owed, m->chunks_to_go, owe, their_chunks, m->dirty, silent);
 }
 
 static void print_mesh_text(const cli_reply *r, const sync_summary *m)
@@ -222,11 +227,11 @@ static void print_mesh_json(const cli_reply *r, const sync_summary *m)
                "\"loss_in\":%.4f,\"last_contact_ms\":%llu,\"heard\":%s,"
                "\"ops_they_lack\":%llu,\"bytes_they_lack\":%llu,"
                "\"ops_we_lack\":%llu,\"bytes_we_lack\":%llu,"
-               "\"clock_skew_ms\":%lld}",
+               "\"clock_skew_ms\":%lld,\"chunks_they_lack\":%llu}",
                (double)p.rtt_us / 1000,
                p.loss_out > p.loss_in ? p.loss_out : p.loss_in, p.loss_out,
                p.loss_in, p.last_ms, p.heard ? "true" : "false", p.ops_they,
-               p.bytes_they, p.ops_we, p.bytes_we, p.skew_ms);
+               p.bytes_they, p.ops_we, p.bytes_we, p.skew_ms, p.chunks_they);
         first = 0;
     }
     printf("],\"seeds\":[");

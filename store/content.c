@@ -482,7 +482,8 @@ int mfs_store_chunks_put(mfs_store *s, mfs_chunk_in *v, size_t n)
     return rc < 0 ? rc : (int)good;
 }
 
-ssize_t mfs_store_chunks_wanted(mfs_store *s, uint8_t *out, size_t max)
+ssize_t mfs_store_chunks_wanted_by(mfs_store *s, uint8_t *out,
+                                   uint64_t *origins, size_t max)
 {
     MDB_txn *txn;
     int rc = store_read_begin(s, &txn);
@@ -498,13 +499,25 @@ ssize_t mfs_store_chunks_wanted(mfs_store *s, uint8_t *out, size_t max)
     size_t n = 0;
     rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     while (rc == 0 && n < max) {
-        if (n == 0 || memcmp(out + (n - 1) * 32, key.mv_data, 32))
-            memcpy(out + (n++) * 32, key.mv_data, 32);
+        /* key: hash, inode id (16), version stamp (hlc 8, node 8) */
+        if (n == 0 || memcmp(out + (n - 1) * 32, key.mv_data, 32)) {
+            memcpy(out + n * 32, key.mv_data, 32);
+            if (origins)
+                origins[n] = key.mv_size >= 64
+                                 ? mfs_be64_get((uint8_t *)key.mv_data + 56)
+                                 : 0;
+            n++;
+        }
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
     store_read_end(s, txn);
     return (ssize_t)n;
+}
+
+ssize_t mfs_store_chunks_wanted(mfs_store *s, uint8_t *out, size_t max)
+{
+    return mfs_store_chunks_wanted_by(s, out, NULL, max);
 }
 
 /* ---- unpublished writes ---- */

@@ -680,19 +680,29 @@ static bool tried(const creq *e, uint64_t id)
     return false;
 }
 
-/* Picks a live peer with room that has not said it lacks the chunk,
- * spreading chunks over peers by hash. */
-static rpeer *pick_source(mfs_repl *r, const creq *e)
+static bool can_ask(mfs_repl *r, const rpeer *p, const creq *e, int state)
 {
+    return p->state == state && p->chunk_inflight < window_chunks(r) &&
+           !tried(e, p->id);
+}
+
+/* Picks whom to ask for a chunk: the node that published the version (it
+ * held the chunk) if it is alive, else an alive peer (spread by hash),
+ * else a suspect one. Never one that said it lacks it. */
+static rpeer *pick_source(mfs_repl *r, const creq *e, uint64_t origin)
+{
+    rpeer *o = origin ? peer_find(r, origin) : NULL;
+    if (o && can_ask(r, o, e, MFS_PEER_ALIVE))
+        return o;
     if (!r->npeers)
         return NULL;
     size_t start = e->hash[1] % r->npeers;
-    for (size_t k = 0; k < r->npeers; k++) {
-        rpeer *p = &r->peers[(start + k) % r->npeers];
-        if (peer_live(p) && p->chunk_inflight < window_chunks(r) &&
-            !tried(e, p->id))
-            return p;
-    }
+    for (int state = MFS_PEER_ALIVE; state <= MFS_PEER_SUSPECT; state++)
+        for (size_t k = 0; k < r->npeers; k++) {
+            rpeer *p = &r->peers[(start + k) % r->npeers];
+            if (can_ask(r, p, e, state))
+                return p;
+        }
     return NULL;
 }
 
@@ -724,8 +734,12 @@ static void expire_requests(mfs_repl *r)
         creq *e = &r->req[i];
         if (e->used) {
             rpeer *p = e->peer ? peer_find(r, e->peer) : NULL;
+            /* a request parked on a peer that went silent is asked
+             * again elsewhere after half a second */
             bool drop = e->peer ? (!p || !peer_live(p) ||
-                                   r->now - e->asked_us > timeout)
+                                   r->now - e->asked_us > timeout ||
+                                   (p->state == MFS_PEER_SUSPECT &&
+                                    r->now - e->asked_us > 500000u))
                                 : r->now >= e->expire_us;
             if (drop) {
                 req_del(r, e); /* may shift a later entry into slot i */
@@ -740,7 +754,14 @@ static void fetch_chunks(mfs_repl *r)
 {
     r->chunk_scan_us = r->now;
     ssize_t cnt = mfs_store_chunks_wanted_count(r->store);
+    uint64_t was = r->wanted_local;
     r->wanted_local = cnt > 0 ? (uint64_t)cnt : 0;
+    /* peers judge "in sync" and "holds FILE" by this count: tell them
+     * when it reaches zero or starts, and now and then while it moves */
+    if ((was == 0) != (r->wanted_local == 0) ||
+        (was != r->wanted_local && r->now - r->state_bcast_us > 1000000u))
+        if (!r->state_changed_us)
+            r->state_changed_us = r->now;
     if (r->wanted_local == 0) {
         r->chunks_dirty = false;
         return;
@@ -756,12 +777,17 @@ static void fetch_chunks(mfs_repl *r)
     if (max > REQ_MAX + 1024)
         max = REQ_MAX + 1024;
     uint8_t *hashes = malloc(max * MFS_HASH_LEN);
-    if (!hashes)
+    uint64_t *origins = malloc(max * sizeof(*origins));
+    if (!hashes || !origins) {
+        free(hashes);
+        free(origins);
         return;
-    ssize_t n = mfs_store_chunks_wanted(r->store, hashes, max);
+    }
+    ssize_t n = mfs_store_chunks_wanted_by(r->store, hashes, origins, max);
     want_batch *wb = calloc(r->npeers, sizeof(*wb));
     if (!wb) {
         free(hashes);
+        free(origins);
         return;
     }
     for (size_t i = 0; i < r->npeers; i++) {
@@ -777,7 +803,7 @@ static void fetch_chunks(mfs_repl *r)
             continue; /* no peer had it, or its source was busy: wait */
         if (!e && !(e = req_add(r, h)))
             break;
-        rpeer *p = pick_source(r, e);
+        rpeer *p = pick_source(r, e, origins[k]);
         if (!p) {
             if (e->ntried == 0) {
                 req_del(r, e); /* no peer with room: next scan */
@@ -806,6 +832,7 @@ static void fetch_chunks(mfs_repl *r)
     }
     free(wb);
     free(hashes);
+    free(origins);
 }
 
 static void on_want(mfs_repl *r, rpeer *p, const uint8_t *data, size_t len)

@@ -169,6 +169,14 @@ static void sim_on_msg(void *arg, uint64_t from, uint8_t mtype,
         s->hooks.on_msg(s->hooks.arg, nd->idx, from, mtype, data, len);
 }
 
+static void sim_on_peer(void *arg, uint64_t id, int state, uint64_t epoch)
+{
+    node *nd = arg;
+    mfs_sim *s = nd->sim;
+    if (s->hooks.on_peer)
+        s->hooks.on_peer(s->hooks.arg, nd->idx, id, state, epoch);
+}
+
 static int node_boot(mfs_sim *s, unsigned i)
 {
     node *nd = &s->nodes[i];
@@ -177,7 +185,7 @@ static int node_boot(mfs_sim *s, unsigned i)
     cfg.tx_arg = nd;
     cfg.tx = sim_tx;
     cfg.on_msg = sim_on_msg;
-    cfg.on_peer = NULL;
+    cfg.on_peer = sim_on_peer;
     cfg.rng_seed = mix(s->seed ^ (i * 7919ull) ^ nd->restarts);
     uint64_t epoch = (s->now + 1) * 64 + nd->restarts;
     int rc = mfs_sync_core_new(&cfg, &s->key, mix(s->seed + i + 1) | 1, epoch,

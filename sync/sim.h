@@ -29,6 +29,10 @@ typedef struct mfs_sim_hooks {
     /* Every datagram a node sends, before the network acts on it. */
     void (*tap)(void *arg, unsigned from, const mfs_addr *to,
                 const uint8_t *buf, size_t len);
+    /* Node `node`'s core learned a peer, saw it change state, or saw it
+     * restart (core.h on_peer). May be NULL. */
+    void (*on_peer)(void *arg, unsigned node, uint64_t id, int state,
+                    uint64_t epoch);
 } mfs_sim_hooks;
 
 /* Creates n nodes (n <= 64) with config cfg (callbacks are replaced).
