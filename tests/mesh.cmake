@@ -1,0 +1,52 @@
+# System tests of replication between real mounts: one CTest entry per
+# tests/system/mesh_*.sh script (mesh_lib.sh is the shared helper, not a
+# test). Each makes its own network namespace (mfs-<test>-<pid>), runs two
+# or three meshfs daemons in it on 127.0.0.x, injects loss and partitions
+# with nftables, and cleans up mounts, daemons and the namespace on every
+# exit path. They need root, /dev/fuse, `ip netns`, nft, nsenter and jq;
+# without them they exit 77 (skipped). The meshfs binary reaches them
+# through $MESHFS. Each script keeps its own watchdog (the timeouts below)
+# and CTest allows 60 s more, so a hung test can still clean up.
+#
+# Labels: "system;mesh". Run the group with `ctest -L mesh`: about 70 s with
+# -j2 on two cores (mesh_chaos ~65 s, the others 4-20 s each).
+#
+# The long soak: system/mesh_chaos_long is mesh_chaos.sh with 60 s per
+# partition phase instead of 15 (about three and a half minutes). It
+# carries the label `long` and the CTest configuration `long`, so a plain
+# `ctest` (and tests/run-all.sh) leaves it out; run it with
+#     ctest -C long -L long
+set(MESHFS_MESH_TEST_TIMEOUTS
+  propagate=300 conflict=240 editdelete=240 cycle=240 samename=240
+  chaos=420 kill9=300 join=300 offline=240)
+
+file(GLOB MESHFS_MESH_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/system/mesh_*.sh)
+list(FILTER MESHFS_MESH_TESTS EXCLUDE REGEX "/mesh_lib\\.sh$")
+foreach(script ${MESHFS_MESH_TESTS})
+  get_filename_component(name ${script} NAME_WE) # mesh_xxx
+  string(REGEX REPLACE "^mesh_" "" short ${name})
+  set(timeout 300)
+  foreach(entry ${MESHFS_MESH_TEST_TIMEOUTS})
+    if(entry MATCHES "^${short}=([0-9]+)$")
+      set(timeout ${CMAKE_MATCH_1})
+    endif()
+  endforeach()
+  math(EXPR ctest_timeout "${timeout} + 60")
+  add_test(NAME system/${name} COMMAND bash ${script})
+  set_tests_properties(system/${name} PROPERTIES
+    TIMEOUT ${ctest_timeout} LABELS "system;mesh" SKIP_RETURN_CODE 77)
+  if(TARGET meshfs)
+    set_property(TEST system/${name} APPEND PROPERTY
+      ENVIRONMENT MESHFS=$<TARGET_FILE:meshfs>)
+  endif()
+endforeach()
+
+# the long soak (see above); its watchdog is 300 + 8 * 60 s
+add_test(NAME system/mesh_chaos_long CONFIGURATIONS long
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/system/mesh_chaos.sh 60)
+set_tests_properties(system/mesh_chaos_long PROPERTIES
+  TIMEOUT 840 LABELS "system;mesh;long" SKIP_RETURN_CODE 77)
+if(TARGET meshfs)
+  set_property(TEST system/mesh_chaos_long APPEND PROPERTY
+    ENVIRONMENT MESHFS=$<TARGET_FILE:meshfs>)
+endif()
