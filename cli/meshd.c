@@ -274,6 +274,23 @@ void cli_mesh_stop(cli_mesh *m)
         mfs_store_set_oplog_cb(m->store, NULL, NULL);
     if (m->sync) {
         save_peers(m);
+        /* say goodbye, and give the datagrams up to 300 ms to leave */
+        size_t told = m->repl ? mfs_repl_bye(m->repl) : 0;
+        mfs_log(LOG_INFO, "sync: told %zu peer(s) we are leaving", told);
+        if (told > 0) {
+            for (int i = 0; i < 30; i++) {
+                mfs_peer_stat ps[64];
+                size_t n = mfs_sync_peers(m->sync, ps, 64);
+                uint64_t queued = 0;
+                for (size_t k = 0; k < n && k < 64; k++)
+                    if (ps[k].state != MFS_PEER_DEAD)
+                        queued += ps[k].queued_bytes;
+                if (!queued)
+                    break;
+                struct timespec ts = {0, 10 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
+        }
         mfs_sync_stop(m->sync);
     }
     m->sync = NULL;
@@ -314,7 +331,8 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
         uint64_t last = ps[i].last_rx_us && now > ps[i].last_rx_us
                             ? (now - ps[i].last_rx_us) / 1000
                             : 0;
-        if (ps[i].state != MFS_PEER_DEAD)
+        int left = q && q->left;
+        if (ps[i].state != MFS_PEER_DEAD && !left)
             live++;
         /* peer ID ADDR STATE RTT_US LOSS_OUT LOSS_IN LAST_MS HEARD
          *      OPS_THEY BYTES_THEY OPS_WE BYTES_WE SKEW_MS CHUNKS_THEY */
@@ -322,11 +340,12 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
                  "peer %016" PRIx64 " %s %s %" PRIu64 " %.4f %.4f %" PRIu64
                  " %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
                  " %" PRIu64,
-                 ps[i].id, a, mfs_sync_state_name(ps[i].state), ps[i].srtt_us,
-                 ps[i].loss_out, ps[i].loss_in, last, q ? q->heard : 0,
-                 q ? q->ops_they_lack : 0, q ? q->bytes_they_lack : 0,
-                 q ? q->ops_we_lack : 0, q ? q->bytes_we_lack : 0,
-                 q ? q->skew_ms : 0, q ? q->chunks_they_want : 0);
+                 ps[i].id, a, left ? "left" : mfs_sync_state_name(ps[i].state),
+                 ps[i].srtt_us, ps[i].loss_out, ps[i].loss_in, last,
+                 q ? q->heard : 0, q ? q->ops_they_lack : 0,
+                 q ? q->bytes_they_lack : 0, q ? q->ops_we_lack : 0,
+                 q ? q->bytes_we_lack : 0, q ? q->skew_ms : 0,
+                 q ? q->chunks_they_want : 0);
         line(arg, b);
     }
     for (size_t i = 0; i < np && i < 64; i++) {
@@ -342,11 +361,13 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
     for (size_t i = 0; i < np && i < 64; i++) {
         if (!ps[i].id || ps[i].state == MFS_PEER_DEAD)
             continue;
-        int heard = 0;
+        int heard = 0, left = 0;
         for (size_t k = 0; k < nr && k < 64; k++)
-            if (rp[k].id == ps[i].id)
+            if (rp[k].id == ps[i].id) {
                 heard = rp[k].heard;
-        if (!heard)
+                left = rp[k].left;
+            }
+        if (!heard && !left)
             in_sync = 0;
     }
     snprintf(b, sizeof b, "live_peers %zu", live);

@@ -124,7 +124,7 @@ static void summarize(const cli_reply *r, int running, sync_summary *m)
     for (size_t i = 0; i < r->n; i++) {
         peer_row p;
         if (strcmp(r->key[i], "peer") == 0 && parse_peer(r->val[i], &p) &&
-            strcmp(p.state, "dead") != 0) {
+            strcmp(p.state, "dead") != 0 && strcmp(p.state, "left") != 0) {
             owe += p.ops_they;
             owed += p.ops_we;
             their_chunks += p.chunks_they;

@@ -47,6 +47,8 @@ struct rpeer {
     uint64_t epoch;
     int state;
     bool heard;
+    bool left;          /* said BYE; cleared when it restarts (a new epoch): its
+                           messages sent before BYE may still arrive after it */
     uint64_t state_seq; /* highest STATE sequence seen from it */
     mfs_vv vv;          /* as it last reported */
     mfs_vv pushed;      /* vv plus what we pushed since */
@@ -269,7 +271,7 @@ static rpeer *peer_get(mfs_repl *r, uint64_t id)
 
 static bool peer_live(const rpeer *p)
 {
-    return p->state != MFS_PEER_DEAD;
+    return p->state != MFS_PEER_DEAD && !p->left;
 }
 
 static int send_msg(mfs_repl *r, rpeer *p, int channel, uint8_t mtype,
@@ -721,8 +723,8 @@ static bool tried(const creq *e, uint64_t id)
 
 static bool can_ask(mfs_repl *r, const rpeer *p, const creq *e, int state)
 {
-    return p->state == state && p->chunk_inflight < window_chunks(r) &&
-           !tried(e, p->id);
+    return p->state == state && !p->left &&
+           p->chunk_inflight < window_chunks(r) && !tried(e, p->id);
 }
 
 /* Picks whom to ask for a chunk: the node that published the version (it
@@ -1094,6 +1096,17 @@ void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
     case MFS_MT_NOCHUNK:
         on_nochunk(r, p, data, len);
         break;
+    case MFS_MT_BYE:
+        if (len != 1 || data[0] != 0) {
+            bad_msg(r, p, "bye");
+            break;
+        }
+        p->left = true;
+        mfs_log(LOG_INFO, "sync: peer %016" PRIx64 " left the mesh", p->id);
+        if (r->pull_peer == p->id)
+            r->pull_peer = 0;
+        r->chunks_dirty = true; /* its requests go elsewhere */
+        break;
     default:
         bad_msg(r, p, __func__);
     }
@@ -1117,6 +1130,7 @@ void mfs_repl_on_peer(mfs_repl *r, uint64_t now_us, uint64_t id, int state,
             if (r->pull_peer == id)
                 r->pull_peer = 0;
         } else if (fresh || restarted || was == MFS_PEER_DEAD) {
+            p->left = false;
             /* (re)learned or restarted: messages in flight were dropped,
              * so assume only what it reported, and tell it where we are */
             if (p->vv.e)
@@ -1137,6 +1151,27 @@ void mfs_repl_on_peer(mfs_repl *r, uint64_t now_us, uint64_t id, int state,
         }
     }
     pthread_mutex_unlock(&r->mu);
+}
+
+size_t mfs_repl_bye(mfs_repl *r)
+{
+    uint64_t ids[MAX_PEERS];
+    size_t n = 0;
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->npeers; i++)
+        if (peer_live(&r->peers[i]))
+            ids[n++] = r->peers[i].id;
+    pthread_mutex_unlock(&r->mu);
+    /* sent without r->mu: the transport's lock is taken before ours on
+     * the sync thread */
+    /* one byte (a reason, 0 = unmount): the transport counts it as queued
+     * until the peer acks it, so the caller can wait for that */
+    static const uint8_t reason = 0;
+    size_t told = 0;
+    for (size_t i = 0; i < n; i++)
+        told += r->cfg.send(r->cfg.arg, ids[i], MFS_SYNC_URGENT, MFS_MT_BYE,
+                            &reason, 1) == 0;
+    return told;
 }
 
 void mfs_repl_changed(mfs_repl *r)
@@ -1260,6 +1295,7 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
             o->id = p->id;
             o->state = p->state;
             o->heard = p->heard;
+            o->left = p->left;
             o->ops_they_lack = they;
             o->ops_we_lack = we;
             o->chunks_they_want = p->wanted;

@@ -44,6 +44,7 @@ enum mfs_repl_mtype {
     MFS_MT_WANT = 19,
     MFS_MT_CHUNK = 20,
     MFS_MT_NOCHUNK = 21,
+    MFS_MT_BYE = 22,
 };
 
 typedef int (*mfs_repl_send_fn)(void *arg, uint64_t to, int channel,
@@ -83,6 +84,10 @@ void mfs_repl_on_peer(mfs_repl *r, uint64_t now_us, uint64_t id, int state,
 /* Runs what is due; returns the next absolute deadline (us). */
 uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us);
 
+/* Any thread: tells every live peer we are leaving (a clean unmount), so
+ * they stop waiting for us at once. Returns how many were told. */
+size_t mfs_repl_bye(mfs_repl *r);
+
 /* Any thread: local ops were committed (call, then wake the sync thread). */
 void mfs_repl_changed(mfs_repl *r);
 /* 1 if mfs_repl_changed() was called since the last tick. */
@@ -92,6 +97,7 @@ typedef struct mfs_repl_peer {
     uint64_t id;
     int state;                 /* enum mfs_peer_state, as last reported */
     int heard;                 /* a STATE arrived from it */
+    int left;                  /* it said goodbye and has not come back */
     uint64_t ops_they_lack;    /* ops we hold that it lacks */
     uint64_t ops_we_lack;      /* ops it holds that we lack */
     uint64_t bytes_they_lack;  /* estimate: its ops + its missing chunks */
