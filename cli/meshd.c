@@ -146,6 +146,36 @@ static uint64_t on_tick(void *arg, uint64_t now)
                                               : m->saved_us + SAVE_EVERY_US;
 }
 
+/* A boot epoch larger than every earlier one of this store, even when the
+ * wall clock stepped back since (peers drop a node's datagrams of an
+ * older epoch than they know): max(now, last + 1), kept in STORE/epoch. */
+static uint64_t next_epoch(const char *dir)
+{
+    char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/epoch", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    unsigned long long last = 0;
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fscanf(f, "%llu", &last) != 1)
+            last = 0;
+        fclose(f);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+    uint64_t e = now > last ? now : (uint64_t)last + 1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        int ok =
+            dprintf(fd, "%llu\n", (unsigned long long)e) > 0 && fsync(fd) == 0;
+        close(fd);
+        if (!ok || rename(tmp, path) != 0)
+            unlink(tmp);
+    }
+    return e;
+}
+
 static int write_listen(const char *dir, const char *addr)
 {
     char path[PATH_MAX + 16];
@@ -219,6 +249,7 @@ int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
     o.npeers = m->nseeds;
     o.key = key;
     o.node_id = mfs_store_node_id(s);
+    o.epoch = next_epoch(store_dir);
     mfs_sync_config_default(&o.cfg);
     /* An idle mesh costs a heartbeat every 1.25 s each way (about 90 bytes
      * with IP and UDP headers; the issue allows 200 B/s per peer); a peer

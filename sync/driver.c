@@ -238,8 +238,8 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
     uv_udp_getsockname(&s->udp, (struct sockaddr *)&bound, &blen);
     s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
 
-    rc = mfs_sync_core_new(&cfg, &o->key, o->node_id, wall_us(), now_us(),
-                           &s->core);
+    rc = mfs_sync_core_new(&cfg, &o->key, o->node_id,
+                           o->epoch ? o->epoch : wall_us(), now_us(), &s->core);
     if (rc)
         goto fail_bind;
     for (size_t i = 0; i < o->npeers; i++) {

@@ -23,6 +23,8 @@ typedef struct mfs_sync_opts {
     size_t npeers;
     struct mfs_mesh_key key;
     uint64_t node_id;    /* non-zero; the store's node id */
+    uint64_t epoch;      /* boot epoch; must grow across restarts of this
+                            node (0 = wall-clock microseconds) */
     mfs_sync_config cfg; /* tx is set by the driver; callbacks and
                             arg as in core.h */
     /* Optional: the application's timer (replication). Runs on the sync

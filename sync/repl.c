@@ -473,10 +473,10 @@ static int send_ops(mfs_repl *r, rpeer *p, uint64_t req, uint8_t flags,
     mfs_put_u32(&w, total);
     mfs_put_u32(&w, (uint32_t)len);
     mfs_put_bytes(&w, zl ? r->zbuf : batch, zl ? zl : len);
-    /* an empty end marker goes urgent: it must get through a full queue */
-    int rc = w.err ? w.err
-                   : send_msg(r, p, len ? MFS_SYNC_BULK : MFS_SYNC_URGENT,
-                              MFS_MT_OPS, b, w.len);
+    /* ops go ahead of chunks: a version is of no use before its op, and a
+     * pull answer must not wait behind megabytes of chunks */
+    int rc =
+        w.err ? w.err : send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_OPS, b, w.len);
     free(b);
     return rc;
 }
@@ -776,11 +776,24 @@ static void expire_requests(mfs_repl *r)
         if (e->used) {
             rpeer *p = e->peer ? peer_find(r, e->peer) : NULL;
             /* a request parked on a peer that went silent is asked
-             * again elsewhere after half a second */
+             * again elsewhere after half a second; that peer counts as
+             * tried (its WANT is still queued and may be answered) */
+            if (e->peer && p && peer_live(p) && p->state == MFS_PEER_SUSPECT &&
+                r->now - e->asked_us > 500000u &&
+                r->now - e->asked_us <= timeout) {
+                if (p->chunk_inflight)
+                    p->chunk_inflight--;
+                if (e->ntried < MAX_TRIED)
+                    e->tried[e->ntried++] = p->id;
+                e->peer = 0;
+                e->retry_us = 0;
+                e->expire_us = r->now + CREQ_FORGET_US;
+                r->chunks_dirty = true;
+                i++;
+                continue;
+            }
             bool drop = e->peer ? (!p || !peer_live(p) ||
-                                   r->now - e->asked_us > timeout ||
-                                   (p->state == MFS_PEER_SUSPECT &&
-                                    r->now - e->asked_us > 500000u))
+                                   r->now - e->asked_us > timeout)
                                 : r->now >= e->expire_us;
             if (drop) {
                 req_del(r, e); /* may shift a later entry into slot i */
@@ -1123,6 +1136,11 @@ void mfs_repl_on_peer(mfs_repl *r, uint64_t now_us, uint64_t id, int state,
     if (p) {
         int was = p->state;
         bool restarted = p->epoch && epoch && epoch != p->epoch;
+        /* a new incarnation numbers its STATEs anew (from its wall clock,
+         * which may have stepped back); the core drops the old one's
+         * messages once it knows the new epoch */
+        if (restarted)
+            p->state_seq = 0;
         if (epoch)
             p->epoch = epoch;
         p->state = state;

@@ -16,7 +16,8 @@
  *    every state_ms as anti-entropy.
  *  - PULL / OPS: a node that sees a peer hold ops it lacks asks for them
  *    (one pull at a time, pull_bytes per request); the answer is a stream
- *    of OPS batches, zlib-compressed when that shrinks them. New local ops
+ *    of OPS batches (urgent channel: ahead of chunks), zlib-compressed when
+ *    that shrinks them. New local ops
  *    are also pushed at once to peers believed up to date (an
  *    optimisation: correctness rests on STATE + PULL alone).
  *  - WANT / CHUNK / NOCHUNK: chunks a version needs are fetched on demand
@@ -53,7 +54,7 @@ typedef int (*mfs_repl_send_fn)(void *arg, uint64_t to, int channel,
 typedef struct mfs_repl_config {
     mfs_repl_send_fn send; /* required */
     void *arg;
-    uint32_t state_ms;     /* anti-entropy STATE period (10000) */
+    uint32_t state_ms;     /* anti-entropy STATE period (15000) */
     uint32_t coalesce_ms;  /* STATE after a change, at most this often (5) */
     uint32_t batch_bytes;  /* raw op bytes per OPS message (256 KiB) */
     uint32_t pull_bytes;   /* raw op bytes answered per PULL (4 MiB) */
