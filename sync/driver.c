@@ -199,7 +199,7 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
 {
     mfs_addr la;
     unsigned alen = 0;
-    int rc;
+    int rc, timers = 0;
 
     memset(&la, 0, sizeof(la));
     if (!o || !o->listen || mfs_mesh_addr_parse(o->listen, &la.ss, &alen))
@@ -253,6 +253,7 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
         mfs_sync_core_add_seed(s->core, now_us(), &pa);
     }
     uv_timer_init(&s->loop, &s->timer);
+    timers = 1;
     s->timer.data = s;
     uv_check_init(&s->loop, &s->check);
     s->check.data = s;
@@ -272,10 +273,13 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
 fail_core:
     mfs_sync_core_free(s->core);
 fail_bind:
+    /* only the UDP handle exists before the timers are set up */
     uv_close((uv_handle_t *)&s->udp, NULL);
-    uv_close((uv_handle_t *)&s->timer, NULL);
-    uv_close((uv_handle_t *)&s->check, NULL);
-    uv_close((uv_handle_t *)&s->async, NULL);
+    if (timers) {
+        uv_close((uv_handle_t *)&s->timer, NULL);
+        uv_close((uv_handle_t *)&s->check, NULL);
+        uv_close((uv_handle_t *)&s->async, NULL);
+    }
     uv_run(&s->loop, UV_RUN_DEFAULT);
 fail_udp:
     uv_loop_close(&s->loop);

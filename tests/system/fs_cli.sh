@@ -239,4 +239,23 @@ mfs_mount "$S" "$M"
 check_eq "content after kill -9 and mount" "hello" "$(cat "$M/f1")"
 check_eq "fsync'd content after kill -9 and mount" "12345678901234567890" "$(cat "$M/d1/d2/b")"
 mfs_umount "$M"
+
+log "mesh flags: a bad address is a usage error, a taken one a clear failure"
+expect_err 2 nothere mount --store "$S" --listen nothere "$M"
+expect_err 2 1.2.3.4:99999 mount --store "$S" --peer 1.2.3.4:99999 "$M"
+expect_err 2 --listen mount --store "$S" "$M" --listen
+! is_mounted "$M" || fail "a refused mount left $M mounted"
+S2=$T/s-listen
+mfs_cmd init --store "$S2" >/dev/null
+port=$((20000 + RANDOM % 20000))
+mount_register "$M" "$S"
+run_cli mount --store "$S" --listen "127.0.0.1:$port" "$M"
+check_eq "mount --listen 127.0.0.1:$port: $ERR" 0 "$RC"
+mkdir -p "$T/m2"
+expect_err 1 "" mount --store "$S2" --listen "127.0.0.1:$port" "$T/m2"
+[[ $ERR == *"Address already in use"* ]] || problem "taken listen address, got: $ERR"
+! is_mounted "$T/m2" || fail "a mount whose listen address is taken left $T/m2 mounted"
+run_cli stat --json "$M"
+[[ $OUT == *"\"listen\":\"127.0.0.1:$port\""* ]] || problem "stat does not show the listen address: $OUT"
+mfs_umount "$M"
 [[ ! -s "$T/problems" ]] || fail "$(wc -l <"$T/problems") message problems: $(tr '\n' ';' <"$T/problems")"
