@@ -1400,18 +1400,24 @@ static void on_pto(mfs_sync_core *c, peer *p)
     p->st.ptos++;
     if (p->pto_count >= 3) /* persistent congestion */
         p->cwnd = 4ull * MFS_WIRE_MAX;
-    /* probe: resend the oldest packets' fragments, up to 2 packets */
+    /* probe: resend the fragments of the oldest 2 packets that still have
+     * unacked ones (a packet whose fragments all got through in
+     * retransmissions has nothing to resend: skipping it, not counting it,
+     * keeps a lost message behind it from waiting forever) */
     unsigned found = 0;
     for (uint64_t pn = p->sent_lo; pn < p->next_pn && found < 2; pn++) {
         sent_pkt *s = &p->ring[pn % SENT_RING];
         if (s->pn == pn && s->in_flight && s->nref) {
+            unsigned pushed = 0;
             for (unsigned i = 0; i < s->nref; i++) {
                 omsg *m = p->slot[s->ref[i].msg % MSG_WIN];
                 if (m && m->id == s->ref[i].msg &&
-                    !bit_get(m->acked, s->ref[i].frag))
+                    !bit_get(m->acked, s->ref[i].frag)) {
                     refq_push(&p->retx[m->chan], s->ref[i]);
+                    pushed++;
+                }
             }
-            found++;
+            found += pushed > 0;
         }
     }
     p->probes = 2;

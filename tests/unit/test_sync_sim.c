@@ -102,7 +102,7 @@ static void make_sim(ctx *c, uint64_t seed, unsigned n, int star)
 {
     mfs_sync_config cfg;
     cfg_default(&cfg);
-    mfs_sim_hooks h = {c, on_msg, tap};
+    mfs_sim_hooks h = {c, on_msg, tap, NULL};
     c->seed = seed;
     c->tap_from = 999;
     mfs_rng_seed(&c->rng, seed);

@@ -1,0 +1,18 @@
+# Replication test group: the engine (sync/repl.c) on five real stores under
+# the deterministic simulator (tests/unit/test_sync_repl_sim.c). As a plain
+# unit test it runs its targeted scenarios and seeds 1..20 (~30-40 s); this
+# adds 200 more seeds, 1001..1200 (~8-12 min on 2 cores), LABELS long:
+#   ctest --test-dir build -C long -L long
+# Replay one seed of either range with MESHFS_SEED=N build/tests/test_sync_repl_sim;
+# MESHFS_SUMMARY=1 prints each seed's network, config and timings,
+# MESHFS_TRACE=1 one status line per second while settling, and
+# MESHFS_TRACE_MSGS=1,2 every engine message nodes 1 and 2 send or get.
+# MESHFS_CLOCK_STEP=0 keeps wall clocks steady across restarts.
+if(TARGET test_sync_repl_sim)
+  # CONFIGURATIONS long: a plain `ctest` (and tests/run-all.sh) leaves it
+  # out; run it with `ctest -C long -L long`
+  add_test(NAME repl/sim-long CONFIGURATIONS long
+           COMMAND test_sync_repl_sim 1001 200)
+  set_tests_properties(repl/sim-long PROPERTIES TIMEOUT 1800
+                       LABELS "long;sync")
+endif()
