@@ -3,8 +3,8 @@
 # side, in one run, on the same machine, in a private network namespace
 # (loopback addresses 127.0.0.x, loss and partitions by nftables in it).
 #
-#   bench/repl/run.sh                 full run (~12 minutes; needs root)
-#   bench/repl/run.sh --quick         smaller sizes (~3 minutes); or QUICK=1
+#   bench/repl/run.sh                 full run (10-14 minutes; needs root)
+#   bench/repl/run.sh --quick         smaller sizes (~2.5 minutes); or QUICK=1
 #   MESHFS=/path/to/meshfs bench/repl/run.sh
 #   KEEP=1 bench/repl/run.sh          keep the temp dir (logs, stores) after
 #                                     unmounting, to look at afterwards
