@@ -69,6 +69,12 @@ int cli_dir_empty(const char *dir);
 int cli_mkdirs(const char *dir, mode_t mode);
 /* Creates a new store (and mesh key) in dir: dir must be missing or empty.
  * new_mesh as in mfs_store_config. On success *out is the open store. */
+/* The daemon's group-commit window (mfs_store_config.commit_window_us):
+ * changes from all FUSE threads share one LMDB commit at most this long
+ * after the first of them; close and fsync commit at once. What a kill -9
+ * may lose is at most this window of changes not yet closed or fsync'd. */
+#define CLI_COMMIT_WINDOW_US 5000u
+
 int cli_store_create(const char *dir, int new_mesh, mfs_store **out);
 
 /* ---- mounts (cli/mountinfo.c) ------------------------------------------ */

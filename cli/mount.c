@@ -100,6 +100,7 @@ static int daemon_run(mount_job *j)
     char err[512];
     int r, code = CLI_FAIL, fs_inited = 0, ctl_started = 0, mesh_started = 0;
 
+    r = 0;
     if (j->create) {
         r = cli_store_create(j->store, 1, &s);
         if (r == 0)
@@ -107,9 +108,14 @@ static int daemon_run(mount_job *j)
                     "mount: created a new store in %s (node "
                     "%016" PRIx64 ")",
                     j->store, mfs_store_node_id(s));
-    } else {
+        mfs_store_close(s); /* reopened below as the daemon runs it */
+        s = NULL;
+    }
+    if (r == 0) {
         mfs_store_config cfg;
         mfs_store_config_default(&cfg);
+        if (!getenv("MESHFS_COMMIT_WINDOW_US")) /* (read by the default) */
+            cfg.commit_window_us = CLI_COMMIT_WINDOW_US;
         r = mfs_store_open(&s, j->store, &cfg, 0);
     }
     if (r < 0) {

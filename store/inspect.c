@@ -29,7 +29,7 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
     if (stat(path, &st) == 0)
         out->store_bytes = (uint64_t)st.st_size;
     MDB_txn *txn;
-    int rc = store_read_begin(s, &txn);
+    int rc = store_read_begin_committed(s, &txn);
     if (rc)
         return rc;
     out->ops = db_entries(s, txn, DB_OPS);
@@ -105,7 +105,7 @@ int mfs_store_conflicts(mfs_store *s, void (*cb)(void *arg, const char *path),
                         void *arg, size_t max)
 {
     MDB_txn *txn;
-    int rc = store_read_begin(s, &txn);
+    int rc = store_read_begin_committed(s, &txn);
     if (rc)
         return rc;
     MDB_cursor *c;
@@ -308,7 +308,7 @@ int mfs_store_dump(mfs_store *s, void (*cb)(void *arg, const char *line),
                    void *arg)
 {
     MDB_txn *txn;
-    int rc = store_read_begin(s, &txn);
+    int rc = store_read_begin_committed(s, &txn);
     if (rc)
         return rc;
     dumper d = {s, txn, cb, arg, 0};
@@ -344,7 +344,7 @@ static uint64_t op_at_or_after(MDB_cursor *c, uint64_t origin, uint64_t seq,
 int mfs_store_stamp_seq(mfs_store *s, mfs_stamp st, uint64_t *seq)
 {
     MDB_txn *txn;
-    int rc = store_read_begin(s, &txn);
+    int rc = store_read_begin_committed(s, &txn);
     if (rc)
         return rc;
     MDB_cursor *c;

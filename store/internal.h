@@ -87,6 +87,37 @@ struct mfs_store {
     pthread_t group_owner;
     struct wtx *group_w;
 
+    /* Group commit (cfg.commit_window_us > 0; docs/ARCHITECTURE.md
+     * "Write path"). LMDB ties a write txn to the thread that began it
+     * (its writer mutex), so one commit thread begins and commits the
+     * shared txn `gc_txn`; every store_write runs in a nested txn of it
+     * (atomic on its own: a failed call leaves the group untouched), and
+     * readers in this process read through it while it holds uncommitted
+     * changes. Every gc_ field is protected by wlock. */
+    bool gc_on;
+    MDB_txn *gc_txn;       /* the shared txn; NULL while none is open */
+    MDB_txn *gc_child;     /* nested txn of the store_write running now */
+    pthread_t gc_writer;   /* thread running that store_write */
+    uint64_t gc_first_us;  /* monotonic time of gc_txn's first change */
+    uint64_t gc_written;   /* bytes put in gc_txn (map and disk room) */
+    uint64_t gc_gen;       /* store_writes done into some gc_txn */
+    uint64_t gc_committed; /* gc_gen covered by the last commit attempt */
+    uint64_t gc_durable;   /* gc_gen covered by the last sync */
+    uint64_t gc_want;      /* a caller waits for a commit up to this */
+    uint64_t gc_want_durable;
+    uint64_t gc_fail_lo, gc_fail_hi; /* gens lost by the last failed commit */
+    int gc_fail_rc;
+    bool gc_grow;          /* the map is full: grow it after the commit */
+    bool gc_local_ops;     /* gc_txn holds local ops (oplog_cb after commit) */
+    bool gc_stop;
+    bool gc_exited;        /* the commit thread has returned */
+    uint64_t gc_saved[4];  /* hlc, seq, ctr, next_ino as last committed */
+    uint64_t gc_reserved;  /* bytes of data.mdb preallocated (fallocate) */
+    pthread_t gc_thread;
+    bool gc_thread_started;
+    pthread_cond_t gc_work; /* the commit thread waits here */
+    pthread_cond_t gc_done; /* callers wait here for commits */
+
     mfs_change_cb change_cb;
     mfs_oplog_cb oplog_cb;
     void *oplog_arg;
@@ -188,7 +219,13 @@ typedef struct wtx {
 
 /* txn.c */
 int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg);
+/* A read txn that sees every change made so far in this process,
+ * committed or not (with group commit it may be the shared write txn, and
+ * the caller then holds wlock until store_read_end: keep reads short). */
 int store_read_begin(mfs_store *s, MDB_txn **txn);
+/* A read txn on the last commit only: what survives a kill -9, and all
+ * that may leave the node (op log, version vector) or feed long scans. */
+int store_read_begin_committed(mfs_store *s, MDB_txn **txn);
 void store_read_end(mfs_store *s, MDB_txn *txn);
 int mdb_to_errno(int rc);
 /* -EIO from a commit or sync on a full disk becomes -ENOSPC. */

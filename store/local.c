@@ -1142,7 +1142,11 @@ int mfs_store_publish(mfs_store *s, uint64_t ino)
     if (!has_unpublished(s, ino, false))
         return 0;
     lop a = {.ino = ino};
-    return store_write(s, tx_publish, &a);
+    int rc = store_write(s, tx_publish, &a);
+    /* a new version goes to the mesh once committed: start that now */
+    if (!rc)
+        mfs_store_commit_soon(s);
+    return rc;
 }
 
 static int tx_publish_all(wtx *w, void *arg)
@@ -1187,12 +1191,7 @@ int mfs_store_fsync(mfs_store *s, uint64_t ino)
         if (rc)
             return rc;
     }
-    if (s->group_txn && pthread_equal(s->group_owner, pthread_self()))
-        return 0; /* durable when the group commits */
-    pthread_rwlock_rdlock(&s->maplock);
-    int rc = store_commit_errno(s, mdb_to_errno(mdb_env_sync(s->env, 1)));
-    pthread_rwlock_unlock(&s->maplock);
-    return rc;
+    return mfs_store_commit(s, 1);
 }
 
 static int tx_forget(wtx *w, void *arg)

@@ -55,6 +55,14 @@ typedef struct mfs_store_config {
                            lost+found ops), 0 = join one (wait for ops) */
     uint64_t (*clock_ms)(void *arg); /* wall clock, ms; NULL = CLOCK_REALTIME */
     void *clock_arg;
+    /* Group commit. 0 (the default): every call that changes something
+     * commits before it returns. > 0: changes from all threads share one
+     * LMDB write transaction that the store's commit thread commits at
+     * most this many microseconds after its first change (sooner when
+     * asked: mfs_store_commit, fsync, publish). Readers in this process
+     * see uncommitted changes at once; other processes, and the replica
+     * API's op log, see them once committed. */
+    unsigned commit_window_us;
 } mfs_store_config;
 
 void mfs_store_config_default(mfs_store_config *cfg);
@@ -208,6 +216,15 @@ int mfs_store_statfs(mfs_store *s, struct statvfs *out);
 /* Forget: the kernel dropped its last reference to ino. Lets the store free
  * local state of files that have no name left. */
 void mfs_store_forget(mfs_store *s, uint64_t ino);
+
+/* Commits everything changed so far. durable = 0: committed (survives a
+ * kill -9 of this process); durable = 1: also on disk (survives a power
+ * cut). Returns once done, or the commit's error (-ENOSPC, -EIO). Any
+ * thread; concurrent callers share one commit. */
+int mfs_store_commit(mfs_store *s, int durable);
+/* Asks for a commit of everything changed so far without waiting for it
+ * (a no-op without group commit). Any thread. */
+void mfs_store_commit_soon(mfs_store *s);
 
 /* ---- grouping ----------------------------------------------------------
  * Between mfs_store_group_begin() and _end() calls from the calling thread

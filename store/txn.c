@@ -38,6 +38,10 @@ void mfs_store_config_default(mfs_store_config *cfg)
     cfg->map_size = (size_t)1 << 30;
     cfg->root_mode = 0755;
     cfg->new_mesh = 1;
+    /* for tests and experiments: run any store with group commit */
+    const char *cw = getenv("MESHFS_COMMIT_WINDOW_US");
+    if (cw && *cw)
+        cfg->commit_window_us = (unsigned)strtoul(cw, NULL, 10);
 }
 
 int mdb_to_errno(int rc)
@@ -335,10 +339,382 @@ static int group_make_room(mfs_store *s)
     return rc;
 }
 
+/* ---- group commit ----
+ * With cfg.commit_window_us > 0 (the daemon), all calls share one LMDB
+ * write txn, committed by the commit thread (gc_main) when its window has
+ * passed, when a caller asks (mfs_store_commit: close, fsync), or when it
+ * grows large. Each store_write runs in a nested txn of the shared one, so
+ * a call that fails changes nothing, as before. The env is opened with
+ * MDB_NOMETASYNC: a commit writes its pages, fdatasyncs them, then writes
+ * the meta page unsynced; a power cut therefore loses at most the last
+ * commit and never leaves a meta page pointing at unwritten pages (LMDB
+ * keeps the last two snapshots' pages intact). A durable commit adds one
+ * mdb_env_sync for that meta page. */
+
+#define GC_MAX_BYTES ((uint64_t)64 << 20) /* commit once this much is put */
+#define GC_RESERVE_STEP ((uint64_t)16 << 20)
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void gc_assert_locked(mfs_store *s)
+{
+#ifndef NDEBUG
+    /* wlock is an ordinary mutex: trylock by the holder fails with EBUSY */
+    int r = pthread_mutex_trylock(&s->wlock);
+    if (r == 0) {
+        pthread_mutex_unlock(&s->wlock);
+        abort(); /* a gc_ field touched without wlock */
+    }
+#else
+    (void)s;
+#endif
+}
+
+/* Preallocates data.mdb so the shared txn's commit cannot fail for want of
+ * disk space: the call that would need more than the disk has fails with
+ * ENOSPC now, and the changes already acknowledged still commit. */
+static int gc_reserve(mfs_store *s, uint64_t more)
+{
+    gc_assert_locked(s);
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &st);
+    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize +
+                    2 * (s->gc_written + more) + ((uint64_t)1 << 20);
+    if (need <= s->gc_reserved)
+        return 0;
+    int fd;
+    if (mdb_env_get_fd(s->env, &fd))
+        return -EIO;
+    uint64_t to = need + GC_RESERVE_STEP;
+    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)to) != 0) {
+        int e = errno;
+        if (e == EOPNOTSUPP)
+            return 0; /* no preallocation here: commit errors stay possible */
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)need) != 0)
+            return -e;
+        to = need;
+    }
+    s->gc_reserved = to;
+    return 0;
+}
+
+/* Map usage after the shared txn commits, as group_make_room counts it. */
+static bool gc_map_tight(mfs_store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &st);
+    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize +
+                    2 * s->gc_written;
+    return used >= s->mapsize / 2;
+}
+
+static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
+{
+    int grows = 0;
+    pthread_mutex_lock(&s->wlock);
+    for (;;) {
+        while (!s->gc_txn && !s->gc_stop)
+            pthread_cond_wait(&s->gc_done, &s->wlock);
+        if (!s->gc_txn) {
+            pthread_mutex_unlock(&s->wlock);
+            return -EIO; /* closing, or the commit thread cannot begin */
+        }
+        uint64_t save[4] = {s->hlc, s->seq, s->ctr, s->next_ino};
+        wtx w = {.s = s};
+        int rc = mdb_txn_begin(s->env, s->gc_txn, 0, &w.txn);
+        if (rc) {
+            pthread_mutex_unlock(&s->wlock);
+            return mdb_to_errno(rc);
+        }
+        s->gc_child = w.txn;
+        s->gc_writer = pthread_self();
+        rc = fn(&w, arg);
+        if (!rc)
+            rc = w.err;
+        if (!rc)
+            rc = view_flush(&w);
+        if (!rc) {
+            counters_save(&w);
+            rc = w.err;
+        }
+        if (!rc)
+            rc = gc_reserve(s, w.written);
+        if (!rc) {
+            rc = mdb_txn_commit(w.txn); /* into gc_txn: no I/O */
+            if (rc)
+                rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL : mdb_to_errno(rc);
+        } else {
+            mdb_txn_abort(w.txn);
+        }
+        s->gc_child = NULL;
+        bool local_ops = !rc && s->seq != save[1];
+        if (rc) {
+            s->hlc = save[0] > s->hlc ? save[0] : s->hlc; /* never go back */
+            s->seq = save[1];
+            s->ctr = save[2];
+            s->next_ino = save[3];
+        }
+        if (rc == MDB_MAP_FULL || (rc == -ENOSPC && disk_has_room(s))) {
+            /* commit what the group holds, grow the map, run fn again */
+            wtx_release(&w);
+            if (++grows > 8) {
+                pthread_mutex_unlock(&s->wlock);
+                return -ENOSPC; /* grown and grown, still full */
+            }
+            s->gc_grow = true;
+            uint64_t gen = s->gc_gen;
+            s->gc_want = s->gc_want > gen ? s->gc_want : gen;
+            pthread_cond_signal(&s->gc_work);
+            while (s->gc_grow && !s->gc_stop)
+                pthread_cond_wait(&s->gc_done, &s->wlock);
+            if (s->gc_stop) {
+                pthread_mutex_unlock(&s->wlock);
+                return -ENOSPC;
+            }
+            continue;
+        }
+        if (!rc) {
+            s->gc_gen++;
+            s->gc_written += w.written;
+            if (local_ops)
+                s->gc_local_ops = true;
+            if (!s->gc_first_us) {
+                s->gc_first_us = mono_us();
+                pthread_cond_signal(&s->gc_work); /* start the window */
+            } else if (s->gc_written > GC_MAX_BYTES) {
+                pthread_cond_signal(&s->gc_work);
+            }
+        }
+        pthread_mutex_unlock(&s->wlock);
+        if (!rc)
+            notify(s, &w);
+        wtx_release(&w);
+        return rc;
+    }
+}
+
+/* Commits gc_txn (wlock held, gc_txn dirty). */
+static void gc_commit_locked(mfs_store *s)
+{
+    uint64_t gen = s->gc_gen;
+    int rc = mdb_txn_commit(s->gc_txn);
+    s->gc_txn = NULL;
+    s->gc_first_us = 0;
+    s->gc_written = 0;
+    if (rc) {
+        rc = rc == MDB_MAP_FULL ? -ENOSPC
+                                : store_commit_errno(s, mdb_to_errno(rc));
+        mfs_log(LOG_ERR,
+                "store %s: group commit failed: %s; the changes of the last "
+                "%llu calls are lost",
+                s->dir, strerror(-rc),
+                (unsigned long long)(gen - s->gc_committed));
+        s->gc_fail_lo = s->gc_committed;
+        s->gc_fail_hi = gen;
+        s->gc_fail_rc = rc;
+        /* the lost changes never happened: counters go back with them */
+        s->hlc = s->hlc > s->gc_saved[0] ? s->hlc : s->gc_saved[0];
+        s->seq = s->gc_saved[1];
+        s->ctr = s->gc_saved[2];
+        s->next_ino = s->gc_saved[3];
+        s->gc_local_ops = false;
+    } else {
+        s->gc_saved[0] = s->hlc;
+        s->gc_saved[1] = s->seq;
+        s->gc_saved[2] = s->ctr;
+        s->gc_saved[3] = s->next_ino;
+    }
+    s->gc_committed = gen;
+}
+
+static void *gc_main(void *arg)
+{
+    mfs_store *s = arg;
+    uint64_t window = s->cfg.commit_window_us;
+    pthread_mutex_lock(&s->wlock);
+    for (;;) {
+        if (!s->gc_txn && !s->gc_stop) {
+            int rc = mdb_txn_begin(s->env, NULL, 0, &s->gc_txn);
+            if (rc) {
+                s->gc_txn = NULL;
+                mfs_log(LOG_ERR, "store %s: cannot begin a write txn: %s",
+                        s->dir, mdb_strerror(rc));
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                pthread_cond_timedwait(&s->gc_work, &s->wlock, &ts);
+                continue;
+            }
+            pthread_cond_broadcast(&s->gc_done);
+        }
+        bool dirty = s->gc_first_us != 0;
+        bool sync = s->gc_want_durable > s->gc_durable || s->gc_stop;
+        bool now = sync || s->gc_grow ||
+                   (dirty && (s->gc_want > s->gc_committed ||
+                              s->gc_written > GC_MAX_BYTES ||
+                              mono_us() >= s->gc_first_us + window));
+        if (!now) {
+            if (!dirty) {
+                pthread_cond_wait(&s->gc_work, &s->wlock);
+            } else {
+                uint64_t due_us = s->gc_first_us + window;
+                uint64_t left = due_us > mono_us() ? due_us - mono_us() : 0;
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                uint64_t ns = (uint64_t)ts.tv_nsec + left * 1000u;
+                ts.tv_sec += (time_t)(ns / 1000000000u);
+                ts.tv_nsec = (long)(ns % 1000000000u);
+                pthread_cond_timedwait(&s->gc_work, &s->wlock, &ts);
+            }
+            continue;
+        }
+        bool ops = false;
+        if (dirty) {
+            ops = s->gc_local_ops;
+            s->gc_local_ops = false;
+            gc_commit_locked(s);
+        }
+        if (s->gc_grow || (dirty && gc_map_tight(s))) {
+            if (s->gc_txn) { /* nothing was dirty: nothing to commit */
+                mdb_txn_abort(s->gc_txn);
+                s->gc_txn = NULL;
+            }
+            grow_map(s); /* (no txn of ours is open; waits for readers) */
+            s->gc_grow = false;
+        }
+        /* the next group may fill while this one's meta page syncs */
+        if (!s->gc_stop && !s->gc_txn &&
+            mdb_txn_begin(s->env, NULL, 0, &s->gc_txn))
+            s->gc_txn = NULL;
+        if (sync) {
+            uint64_t gen = s->gc_committed;
+            pthread_mutex_unlock(&s->wlock);
+            int rc =
+                store_commit_errno(s, mdb_to_errno(mdb_env_sync(s->env, 1)));
+            pthread_mutex_lock(&s->wlock);
+            if (rc) {
+                mfs_log(LOG_ERR, "store %s: sync failed: %s", s->dir,
+                        strerror(-rc));
+                s->gc_fail_lo = s->gc_durable;
+                s->gc_fail_hi = gen;
+                s->gc_fail_rc = rc;
+            }
+            s->gc_durable = gen;
+        }
+        pthread_cond_broadcast(&s->gc_done);
+        if (ops && s->oplog_cb) {
+            pthread_mutex_unlock(&s->wlock);
+            s->oplog_cb(s->oplog_arg);
+            pthread_mutex_lock(&s->wlock);
+        }
+        if (s->gc_stop && !s->gc_first_us) {
+            if (s->gc_txn) {
+                mdb_txn_abort(s->gc_txn);
+                s->gc_txn = NULL;
+            }
+            break;
+        }
+    }
+    s->gc_exited = true;
+    pthread_cond_broadcast(&s->gc_done);
+    pthread_mutex_unlock(&s->wlock);
+    return NULL;
+}
+
+static int gc_start(mfs_store *s)
+{
+    pthread_cond_init(&s->gc_work, NULL);
+    pthread_cond_init(&s->gc_done, NULL);
+    s->gc_saved[0] = s->hlc;
+    s->gc_saved[1] = s->seq;
+    s->gc_saved[2] = s->ctr;
+    s->gc_saved[3] = s->next_ino;
+    s->gc_on = true;
+    int rc = pthread_create(&s->gc_thread, NULL, gc_main, s);
+    if (rc) {
+        s->gc_on = false;
+        return -rc;
+    }
+    s->gc_thread_started = true;
+    return 0;
+}
+
+/* Commits what is left, syncs and stops the commit thread. */
+static void gc_finish(mfs_store *s)
+{
+    if (!s->gc_thread_started)
+        return;
+    pthread_mutex_lock(&s->wlock);
+    s->gc_stop = true;
+    pthread_cond_signal(&s->gc_work);
+    pthread_mutex_unlock(&s->wlock);
+    pthread_join(s->gc_thread, NULL);
+    s->gc_thread_started = false;
+    s->gc_on = false;
+    pthread_cond_destroy(&s->gc_work);
+    pthread_cond_destroy(&s->gc_done);
+}
+
+void mfs_store_commit_soon(mfs_store *s)
+{
+    if (!s->gc_on)
+        return;
+    pthread_mutex_lock(&s->wlock);
+    if (s->gc_want < s->gc_gen) {
+        s->gc_want = s->gc_gen;
+        pthread_cond_signal(&s->gc_work);
+    }
+    pthread_mutex_unlock(&s->wlock);
+}
+
+int mfs_store_commit(mfs_store *s, int durable)
+{
+    if (s->rdonly)
+        return -EROFS;
+    if (!s->gc_on) {
+        if (!durable || in_group(s))
+            return 0; /* every call committed before it returned */
+        pthread_rwlock_rdlock(&s->maplock);
+        int rc = store_commit_errno(s, mdb_to_errno(mdb_env_sync(s->env, 1)));
+        pthread_rwlock_unlock(&s->maplock);
+        return rc;
+    }
+    pthread_mutex_lock(&s->wlock);
+    uint64_t gen = s->gc_gen; /* every call made so far */
+    uint64_t *have = durable ? &s->gc_durable : &s->gc_committed;
+    uint64_t *want = durable ? &s->gc_want_durable : &s->gc_want;
+    if (*have < gen) {
+        if (*want < gen)
+            *want = gen;
+        pthread_cond_signal(&s->gc_work);
+        while (*have < gen && !s->gc_exited)
+            pthread_cond_wait(&s->gc_done, &s->wlock);
+    }
+    int rc = 0;
+    if (*have < gen)
+        rc = -EIO; /* closing */
+    else if (gen > s->gc_fail_lo && gen <= s->gc_fail_hi)
+        rc = s->gc_fail_rc;
+    pthread_mutex_unlock(&s->wlock);
+    return rc;
+}
+
+
 int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
 {
     if (s->rdonly)
         return -EROFS;
+    if (s->gc_on)
+        return gc_write(s, fn, arg);
     if (in_group(s)) {
         wtx *w = s->group_w;
         if (w->err)
@@ -411,6 +787,25 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
 
 int store_read_begin(mfs_store *s, MDB_txn **txn)
 {
+    if (s->gc_on) {
+        pthread_mutex_lock(&s->wlock);
+        if (s->gc_child && pthread_equal(s->gc_writer, pthread_self())) {
+            /* a read inside this thread's own store_write */
+            pthread_mutex_unlock(&s->wlock);
+            *txn = s->gc_child;
+            return 0;
+        }
+        if (s->gc_txn && s->gc_first_us) {
+            *txn = s->gc_txn; /* wlock stays held until store_read_end */
+            return 0;
+        }
+        pthread_mutex_unlock(&s->wlock);
+    }
+    return store_read_begin_committed(s, txn);
+}
+
+int store_read_begin_committed(mfs_store *s, MDB_txn **txn)
+{
     if (in_group(s)) {
         *txn = s->group_txn;
         return 0;
@@ -435,6 +830,13 @@ void store_read_end(mfs_store *s, MDB_txn *txn)
 {
     if (txn == s->group_txn && in_group(s))
         return;
+    if (s->gc_on && txn && (txn == s->gc_child || txn == s->gc_txn)) {
+        /* gc_txn is only read with wlock held; gc_child only by its own
+         * writer (which holds wlock) */
+        if (txn == s->gc_txn)
+            pthread_mutex_unlock(&s->wlock);
+        return;
+    }
     mdb_txn_reset(txn);
     pthread_mutex_lock(&s->poollock);
     if (s->npool < (int)(sizeof(s->pool) / sizeof(s->pool[0]))) {
@@ -451,6 +853,8 @@ int mfs_store_group_begin(mfs_store *s)
 {
     if (s->rdonly)
         return -EROFS;
+    if (s->gc_on)
+        return -EINVAL; /* group commit already groups every call */
     if (in_group(s))
         return -EBUSY;
     pthread_mutex_lock(&s->wlock);
@@ -747,7 +1151,12 @@ int mfs_store_open(mfs_store **out, const char *dir,
         m <<= 1;
     mdb_env_set_mapsize(s->env, m);
     s->mapsize = m;
-    unsigned eflags = MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD;
+    /* Group commit makes every commit safe against a power cut at the cost
+     * of one fdatasync (MDB_NOMETASYNC, see "group commit" above); without
+     * it (tools, tests) commits are unsynced and mfs_store_fsync syncs. */
+    bool gc = cfg->commit_window_us > 0 && !rdonly;
+    unsigned eflags =
+        MDB_NOTLS | MDB_NORDAHEAD | (gc ? MDB_NOMETASYNC : MDB_NOSYNC);
     if (rdonly)
         eflags = MDB_NOTLS | MDB_RDONLY | MDB_NORDAHEAD;
     rc = mdb_env_open(s->env, dir, eflags, 0600);
@@ -786,6 +1195,11 @@ int mfs_store_open(mfs_store **out, const char *dir,
         if (rc)
             goto fail;
     }
+    if (gc) {
+        rc = gc_start(s);
+        if (rc)
+            goto fail;
+    }
     *out = s;
     return 0;
 fail:
@@ -805,6 +1219,7 @@ void mfs_store_close(mfs_store *s)
 {
     if (!s)
         return;
+    gc_finish(s);
     while (s->npool > 0)
         mdb_txn_abort(s->pool[--s->npool]);
     if (s->env) {
