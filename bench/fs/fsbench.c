@@ -83,6 +83,31 @@ static double b_create(const char *dir, long n, long size)
     return t;
 }
 
+/* small4k DIR N: N files of 4 KiB each (open O_CREAT|O_EXCL, one 4 KiB
+ * write, close). The bytes are pseudo-random with the file's index in the
+ * first 8, so no two files are alike: neither dedup nor compression helps. */
+static double b_small4k(const char *dir, long n)
+{
+    char p[4096], buf[4096];
+    uint64_t s = 0x9E3779B97F4A7C15ULL;
+    for (size_t k = 0; k < sizeof buf; k += 8) {
+        uint64_t v = rng(&s);
+        memcpy(buf + k, &v, 8);
+    }
+    double t = now();
+    for (long i = 0; i < n; i++) {
+        name(p, sizeof p, dir, i);
+        memcpy(buf, &i, sizeof i);
+        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        if (fd < 0)
+            die("create %s: %s", p, strerror(errno));
+        write_all(fd, buf, sizeof buf, p);
+        if (close(fd) < 0)
+            die("close %s: %s", p, strerror(errno));
+    }
+    return now() - t;
+}
+
 static double b_stat(const char *dir, long n)
 {
     char p[4096];
@@ -262,6 +287,8 @@ int main(int argc, char **argv)
     const char *c = argc > 1 ? argv[1] : "";
     if (!strcmp(c, "create") && argc == 5)
         printf("%.6f\n", b_create(argv[2], atol(argv[3]), atol(argv[4])));
+    else if (!strcmp(c, "small4k") && argc == 4)
+        printf("%.6f\n", b_small4k(argv[2], atol(argv[3])));
     else if (!strcmp(c, "stat") && argc == 4)
         printf("%.6f\n", b_stat(argv[2], atol(argv[3])));
     else if (!strcmp(c, "list") && argc == 5)
@@ -279,8 +306,9 @@ int main(int argc, char **argv)
     else if (!strcmp(c, "mkfiles") && argc == 5)
         printf("%.6f\n", b_mkfiles(argv[2], atol(argv[3]), atol(argv[4])));
     else {
-        fprintf(stderr, "usage: fsbench create DIR N SIZE | stat DIR N | list "
-                        "DIR REPS WANT | unlink DIR N |\n"
+        fprintf(stderr, "usage: fsbench create DIR N SIZE | small4k DIR N | "
+                        "stat DIR N |\n"
+                        "       list DIR REPS WANT | unlink DIR N |\n"
                         "       seqwrite FILE MIB | seqread FILE MIB | "
                         "randwrite FILE COUNT |\n"
                         "       fsynclat FILE N | mkfiles DIR N PERDIR\n");
