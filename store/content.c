@@ -575,29 +575,20 @@ static int dinfo_load(wtx *w, mfs_id id, dinfo_rec *d, inode_rec *in)
     d->since_ms = store_now_ms(w->s);
     d->base = in->shown;
     d->trunc = in->size;
-    return 0;
-}
-
-static void dkey(uint8_t *k, mfs_id id, uint64_t blk)
-{
-    id_put(k, id);
-    mfs_be64_put(k + 16, blk);
+    /* blocks a kill -9 left behind without their record are stale */
+    return dirty_del_from(w, id, 0);
 }
 
 /* Reads block blk as it is now (dirty, else base, else zeros) into out
  * (MFS_CHUNK_SIZE bytes); returns the meaningful length. */
-static ssize_t block_load(mfs_store *s, MDB_txn *txn, mfs_id id,
-                          const version_view *base, uint64_t trunc,
-                          bool use_dirty, uint64_t blk, uint8_t *out)
+static ssize_t block_load(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn,
+                          mfs_id id, const version_view *base, uint64_t trunc,
+                          uint64_t blk, uint8_t *out)
 {
     MDB_val v;
-    if (use_dirty) {
-        uint8_t k[24];
-        dkey(k, id, blk);
-        if (tget(s, txn, DB_DIRTY, k, 24, &v) == 0) {
-            memcpy(out, v.mv_data, v.mv_size);
-            return (ssize_t)v.mv_size;
-        }
+    if (dtxn && dirty_get(s, dtxn, id, blk, &v) == 0) {
+        memcpy(out, v.mv_data, v.mv_size);
+        return (ssize_t)v.mv_size;
     }
     if (!base || blk * MFS_CHUNK_SIZE >= trunc || blk >= base->nchunks)
         return 0;
@@ -632,6 +623,16 @@ ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
     uint8_t *blockbuf = malloc(MFS_CHUNK_SIZE);
     if (!blockbuf)
         return -ENOMEM;
+    /* the dirty blocks of the same moment as txn (see store_read_begin) */
+    MDB_txn *dtxn = dirty ? store_read_dtxn(s) : NULL, *own = NULL;
+    if (dirty && !dtxn) {
+        int rc = dirty_read_begin(s, &own);
+        if (rc) {
+            free(blockbuf);
+            return rc;
+        }
+        dtxn = own;
+    }
     size_t done = 0;
     while (done < len) {
         uint64_t pos = off + done;
@@ -640,8 +641,9 @@ ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
         size_t n = MFS_CHUNK_SIZE - in;
         if (n > len - done)
             n = len - done;
-        ssize_t bl = block_load(s, txn, id, bp, trunc, dirty, blk, blockbuf);
+        ssize_t bl = block_load(s, txn, dtxn, id, bp, trunc, blk, blockbuf);
         if (bl < 0) {
+            dirty_read_end(own);
             free(blockbuf);
             return bl;
         }
@@ -653,6 +655,7 @@ ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
         memset(dst + have, 0, n - have);
         done += n;
     }
+    dirty_read_end(own);
     free(blockbuf);
     return (ssize_t)len;
 }
@@ -684,7 +687,8 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len)
             n = len - done;
         ssize_t bl = 0;
         if (in_off > 0 || n < MFS_CHUNK_SIZE) {
-            bl = block_load(w->s, w->txn, id, bp, d.trunc, true, b, blk);
+            bl = block_load(w->s, w->txn, dirty_wtxn(w), id, bp, d.trunc, b,
+                            blk);
             if (bl < 0) {
                 wtx_fail(w, (int)bl);
                 break;
@@ -694,9 +698,7 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len)
             memset(blk + bl, 0, in_off - (size_t)bl);
         memcpy(blk + in_off, (const uint8_t *)buf + done, n);
         size_t newlen = in_off + n > (size_t)bl ? in_off + n : (size_t)bl;
-        uint8_t k[24];
-        dkey(k, id, b);
-        tput(w, DB_DIRTY, k, 24, blk, newlen);
+        dirty_put(w, id, b, blk, newlen);
         done += n;
     }
     free(blk);
@@ -726,23 +728,19 @@ int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now)
             uint8_t *blk = malloc(MFS_CHUNK_SIZE);
             if (!blk)
                 return wtx_fail(w, -ENOMEM);
-            ssize_t bl =
-                block_load(w->s, w->txn, id, bp, d.trunc, true, first, blk);
+            ssize_t bl = block_load(w->s, w->txn, dirty_wtxn(w), id, bp,
+                                    d.trunc, first, blk);
             if (bl < 0) {
                 free(blk);
                 return wtx_fail(w, (int)bl);
             }
             size_t nl = (size_t)bl < part ? (size_t)bl : part;
-            uint8_t k[24];
-            dkey(k, id, first);
-            tput(w, DB_DIRTY, k, 24, blk, nl);
+            dirty_put(w, id, first, blk, nl);
             free(blk);
             first++;
         }
         /* drop dirty blocks at or past `first` */
-        uint8_t k[24];
-        dkey(k, id, first);
-        if (tdel_prefix(w, DB_DIRTY, k, 24, 16) < 0)
+        if (dirty_del_from(w, id, first))
             return w->err;
         if (size < d.trunc)
             d.trunc = size;
@@ -754,10 +752,10 @@ int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now)
 
 int content_drop_dirty(wtx *w, mfs_id id)
 {
-    uint8_t k[24];
-    dkey(k, id, 0);
-    if (tdel_prefix(w, DB_DIRTY, k, 24, 16) < 0)
+    if (dirty_del_from(w, id, 0))
         return w->err;
+    uint8_t k[16];
+    id_put(k, id);
     return tdel(w, DB_DINFO, k, 16);
 }
 
@@ -773,6 +771,37 @@ static bool has_visible_link(mfs_store *s, MDB_txn *txn, mfs_id id)
     bool yes = rc == 0 && !memcmp(key.mv_data, k, 16);
     mdb_cursor_close(c);
     return yes;
+}
+
+struct publish_arg {
+    wtx *w;
+    const dinfo_rec *d;
+    uint8_t *hashes;
+    uint64_t nblocks;
+};
+
+/* One unpublished block: hashed, stored as a chunk unless held already. */
+static int publish_block(void *arg, uint64_t b, const MDB_val *val)
+{
+    struct publish_arg *a = arg;
+    wtx *w = a->w;
+    if (b >= a->nblocks)
+        return 0; /* past the end: truncated since */
+    uint64_t blen = a->d->size - b * MFS_CHUNK_SIZE;
+    size_t len = val->mv_size < blen ? val->mv_size : (size_t)blen;
+    len = trim_zeros(val->mv_data, len);
+    uint8_t *h = a->hashes + b * 32;
+    if (len == 0) {
+        memset(h, 0, 32);
+        return 0;
+    }
+    hash_block(h, val->mv_data, len);
+    MDB_val cv;
+    /* (the block lives in the dirty environment: writing the main store
+     * does not move it) */
+    if (tget(w->s, w->txn, DB_CHUNKS, h, 32, &cv) != 0)
+        chunk_store(w, h, val->mv_data, len);
+    return w->err;
 }
 
 int content_publish(wtx *w, mfs_id id, bool force)
@@ -800,44 +829,10 @@ int content_publish(wtx *w, mfs_id id, bool force)
         if (b * MFS_CHUNK_SIZE < d.trunc)
             memcpy(hashes + b * 32, bp->hashes + b * 32, 32);
     /* the dirty blocks: hash, store, and replace */
-    MDB_cursor *c;
-    rc = mdb_cursor_open(w->txn, w->s->db[DB_DIRTY], &c);
-    if (rc) {
-        free(hashes);
-        return wtx_fail(w, rc);
-    }
-    uint8_t k[24];
-    dkey(k, id, 0);
-    MDB_val key = {24, k}, val;
-    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && !memcmp(key.mv_data, k, 16) && !w->err) {
-        uint64_t b = mfs_be64_get((uint8_t *)key.mv_data + 16);
-        if (b < nblocks) {
-            uint64_t blen = d.size - b * MFS_CHUNK_SIZE;
-            size_t len = val.mv_size < blen ? val.mv_size : (size_t)blen;
-            len = trim_zeros(val.mv_data, len);
-            uint8_t *h = hashes + b * 32;
-            if (len == 0) {
-                memset(h, 0, 32);
-            } else {
-                hash_block(h, val.mv_data, len);
-                MDB_val cv;
-                if (tget(w->s, w->txn, DB_CHUNKS, h, 32, &cv) != 0) {
-                    /* copy: the cursor's value may move when we write */
-                    uint8_t *tmp = malloc(len);
-                    if (!tmp) {
-                        wtx_fail(w, -ENOMEM);
-                        break;
-                    }
-                    memcpy(tmp, val.mv_data, len);
-                    chunk_store(w, h, tmp, len);
-                    free(tmp);
-                }
-            }
-        }
-        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
+    struct publish_arg pa = {w, &d, hashes, nblocks};
+    MDB_txn *dt = dirty_wtxn(w);
+    if (dt)
+        dirty_each(w->s, dt, id, publish_block, &pa);
     if (w->err) {
         free(hashes);
         return w->err;

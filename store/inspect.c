@@ -21,6 +21,7 @@ static uint64_t db_entries(mfs_store *s, MDB_txn *txn, int db)
 
 int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
 {
+
     memset(out, 0, sizeof(*out));
     out->node_id = s->node;
     char path[4096];
@@ -29,7 +30,7 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
     if (stat(path, &st) == 0)
         out->store_bytes = (uint64_t)st.st_size;
     MDB_txn *txn;
-    int rc = store_read_begin_committed(s, &txn);
+    int rc = store_read_begin_scan(s, &txn);
     if (rc)
         return rc;
     out->ops = db_entries(s, txn, DB_OPS);
@@ -105,7 +106,7 @@ int mfs_store_conflicts(mfs_store *s, void (*cb)(void *arg, const char *path),
                         void *arg, size_t max)
 {
     MDB_txn *txn;
-    int rc = store_read_begin_committed(s, &txn);
+    int rc = store_read_begin_scan(s, &txn);
     if (rc)
         return rc;
     MDB_cursor *c;
@@ -308,7 +309,7 @@ int mfs_store_dump(mfs_store *s, void (*cb)(void *arg, const char *line),
                    void *arg)
 {
     MDB_txn *txn;
-    int rc = store_read_begin_committed(s, &txn);
+    int rc = store_read_begin_scan(s, &txn);
     if (rc)
         return rc;
     dumper d = {s, txn, cb, arg, 0};

@@ -118,6 +118,10 @@ struct mfs_store {
     pthread_cond_t gc_work; /* the commit thread waits here */
     pthread_cond_t gc_done; /* callers wait here for commits */
 
+    /* unpublished blocks (dirty.c): a second, never-synced environment */
+    MDB_env *denv; /* NULL in a read-only open */
+    MDB_dbi ddb;
+
     mfs_change_cb change_cb;
     mfs_oplog_cb oplog_cb;
     void *oplog_arg;
@@ -213,6 +217,7 @@ typedef struct wtx {
     namekey *groups;       /* dirty name groups */
     size_t ngroups, capgroups;
     uint64_t written; /* bytes put so far (map room estimate) */
+    MDB_txn *dtxn;    /* write txn of the dirty environment, once used */
     change *changes;
     size_t nchanges, capchanges;
 } wtx;
@@ -226,7 +231,13 @@ int store_read_begin(mfs_store *s, MDB_txn **txn);
 /* A read txn on the last commit only: what survives a kill -9, and all
  * that may leave the node (op log, version vector) or feed long scans. */
 int store_read_begin_committed(mfs_store *s, MDB_txn **txn);
+/* For long scans (stats, dumps): commits every call made so far, then
+ * reads the last commit, so the scan holds up no writer. */
+int store_read_begin_scan(mfs_store *s, MDB_txn **txn);
 void store_read_end(mfs_store *s, MDB_txn *txn);
+/* The dirty environment's txn paired with the calling thread's open
+ * store_read_begin txn (same moment), or NULL. */
+MDB_txn *store_read_dtxn(const mfs_store *s);
 int mdb_to_errno(int rc);
 /* -EIO from a commit or sync on a full disk becomes -ENOSPC. */
 int store_commit_errno(mfs_store *s, int rc);
@@ -405,6 +416,29 @@ int view_path(mfs_store *s, MDB_txn *txn, mfs_id dir, char *out, size_t cap);
 int view_primary(mfs_store *s, MDB_txn *txn, mfs_id inode, mfs_id *entry,
                  mfs_id *dir, char *dname);
 bool view_dir_empty(mfs_store *s, MDB_txn *txn, mfs_id dir);
+
+/* ---- unpublished blocks (dirty.c) ---- */
+int dirty_open(mfs_store *s);
+void dirty_close(mfs_store *s);
+/* w's write txn of the dirty environment, begun on first use (NULL and
+ * w->err set on failure). store_write commits it just before the main
+ * store's changes, and only when they succeed. */
+MDB_txn *dirty_wtxn(wtx *w);
+int dirty_commit(wtx *w);
+void dirty_abort(wtx *w);
+/* A read txn (*txn NULL when the store has no dirty environment). */
+int dirty_read_begin(mfs_store *s, MDB_txn **txn);
+void dirty_read_end(MDB_txn *txn);
+/* Block blk of id; -ENOENT when it has none (or dtxn is NULL). */
+int dirty_get(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk,
+              MDB_val *v);
+int dirty_put(wtx *w, mfs_id id, uint64_t blk, const void *data, size_t len);
+/* Drops id's blocks at or past block first. */
+int dirty_del_from(wtx *w, mfs_id id, uint64_t first);
+/* Calls cb for each of id's blocks in order; stops
+ * at cb's first nonzero return, which it returns. */
+int dirty_each(mfs_store *s, MDB_txn *dtxn, mfs_id id,
+               int (*cb)(void *arg, uint64_t blk, const MDB_val *v), void *arg);
 
 /* names.c */
 int name_check_n(const char *name, size_t n);

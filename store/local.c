@@ -1142,44 +1142,92 @@ int mfs_store_publish(mfs_store *s, uint64_t ino)
     if (!has_unpublished(s, ino, false))
         return 0;
     lop a = {.ino = ino};
-    int rc = store_write(s, tx_publish, &a);
-    /* a new version goes to the mesh once committed: start that now */
-    if (!rc)
-        mfs_store_commit_soon(s);
-    return rc;
+    /* (it reaches the mesh with the next group commit, within the
+     * window: committing at every close would make each close wait for a
+     * disk flush) */
+    return store_write(s, tx_publish, &a);
 }
 
-static int tx_publish_all(wtx *w, void *arg)
+/* The periodic publish keeps its cost bounded: a file whose unpublished
+ * blocks are many (a database or disk image rewritten at random) waits in
+ * proportion to them, PUBLISH_BLOCKS blocks per period, up to
+ * PUBLISH_MAX_MS; close and fsync publish it at once whatever its size. */
+#define PUBLISH_BLOCKS 64u
+#define PUBLISH_MAX_MS 30000u
+
+/* Unpublished blocks of id (keys only: the blocks are not read). */
+static int count_block(void *arg, uint64_t blk, const MDB_val *v)
 {
-    lop *a = arg;
-    uint64_t now = store_now_ms(w->s);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(w->txn, w->s->db[DB_DINFO], &c);
+    (*(uint64_t *)arg)++;
+    return 0;
+}
+
+static uint64_t dirty_blocks(mfs_store *s, mfs_id id)
+{
+    MDB_txn *dt;
+    uint64_t n = 0;
+    if (dirty_read_begin(s, &dt) == 0) {
+        dirty_each(s, dt, id, count_block, &n);
+        dirty_read_end(dt);
+    }
+    return n;
+}
+
+/* Files due for the periodic publish (age_ms 0: every file with
+ * unpublished writes). */
+static int publish_due(mfs_store *s, uint64_t age_ms, idset *ids)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
     if (rc)
-        return wtx_fail(w, rc);
-    idset ids = {0};
+        return rc;
+    uint64_t now = store_now_ms(s);
+    MDB_cursor *c;
+    rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_DINFO], &c));
+    if (rc) {
+        store_read_end(s, txn);
+        return rc;
+    }
     MDB_val key, val;
-    rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
-    while (rc == 0) {
-        mfs_rbuf r;
-        mfs_rbuf_init(&r, val.mv_data, val.mv_size);
-        mfs_get_bytes(&r, 24);
-        uint64_t since = mfs_get_u64(&r);
-        if (!r.err && (a->off == 0 || since + a->off <= now))
-            idset_add(&ids, id_get(key.mv_data));
-        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (r == 0) {
+        mfs_rbuf rb;
+        mfs_rbuf_init(&rb, val.mv_data, val.mv_size);
+        mfs_get_bytes(&rb, 24);
+        uint64_t since = mfs_get_u64(&rb);
+        mfs_id id = id_get(key.mv_data);
+        bool due = age_ms == 0;
+        if (!rb.err && !due && since + age_ms <= now) {
+            uint64_t wait = age_ms * (dirty_blocks(s, id) / PUBLISH_BLOCKS);
+            if (wait > PUBLISH_MAX_MS)
+                wait = PUBLISH_MAX_MS;
+            due = since + (wait > age_ms ? wait : age_ms) <= now;
+        }
+        if (due)
+            idset_add(ids, id);
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
-    for (size_t i = 0; i < ids.n && !w->err; i++)
-        content_publish(w, ids.v[i], true);
-    idset_free(&ids);
-    return w->err;
+    store_read_end(s, txn);
+    return 0;
+}
+
+static int tx_publish_id(wtx *w, void *arg)
+{
+    return content_publish(w, *(const mfs_id *)arg, true);
 }
 
 int mfs_store_publish_all(mfs_store *s, uint64_t age_ms)
 {
-    lop a = {.off = age_ms};
-    return store_write(s, tx_publish_all, &a);
+    idset ids = {0};
+    int rc = publish_due(s, age_ms, &ids);
+    /* one file per write: a large file does not hold up the others */
+    for (size_t i = 0; i < ids.n && !rc; i++)
+        rc = store_write(s, tx_publish_id, &ids.v[i]);
+    if (ids.n)
+        mfs_store_commit_soon(s);
+    idset_free(&ids);
+    return rc;
 }
 
 int mfs_store_fsync(mfs_store *s, uint64_t ino)

@@ -45,7 +45,7 @@ int mfs_store_vv(mfs_store *s, mfs_vv *out)
     out->n = 0;
     out->e = NULL;
     MDB_txn *txn;
-    int rc = store_read_begin_committed(s, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc)
         return rc;
     MDB_cursor *c;

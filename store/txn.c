@@ -234,6 +234,7 @@ void wtx_change(wtx *w, int kind, uint64_t ino, const char *name)
 
 static void wtx_release(wtx *w)
 {
+    dirty_abort(w); /* (committed already when the call succeeded) */
     idset_free(&w->touched_entries);
     idset_free(&w->touched_inodes);
     free(w->groups);
@@ -448,6 +449,8 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         }
         if (!rc)
             rc = gc_reserve(s, w.written);
+        if (!rc)
+            rc = dirty_commit(&w); /* blocks first: see dirty.c */
         if (!rc) {
             rc = mdb_txn_commit(w.txn); /* into gc_txn: no I/O */
             if (rc)
@@ -726,6 +729,9 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         rc = fn(w, arg);
         if (!rc)
             rc = view_flush(w);
+        if (!rc)
+            rc = dirty_commit(w);
+        dirty_abort(w);
         if (rc == MDB_MAP_FULL)
             rc = -ENOSPC;
         return rc;
@@ -750,6 +756,8 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             counters_save(&w);
             rc = w.err;
         }
+        if (!rc)
+            rc = dirty_commit(&w); /* blocks first: see dirty.c */
         if (!rc) {
             rc = mdb_txn_commit(w.txn);
             if (rc)
@@ -785,21 +793,67 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
     }
 }
 
+/* The dirty environment's read txn that goes with this thread's open main
+ * read txn: both are begun while no writer runs (wlock), so they show the
+ * same moment (a writer commits its blocks just before its main changes;
+ * a reader seeing the blocks of a later publish gone, with the file still
+ * dirty in its main snapshot, would read holes). */
+static __thread MDB_txn *tl_dtxn;
+static __thread const mfs_store *tl_dstore;
+static __thread unsigned tl_depth;
+
+MDB_txn *store_read_dtxn(const mfs_store *s)
+{
+    return tl_depth && tl_dstore == s ? tl_dtxn : NULL;
+}
+
+static void dread_pair(mfs_store *s)
+{
+    if (tl_depth++ || !s->denv)
+        return;
+    tl_dstore = s;
+    if (dirty_read_begin(s, &tl_dtxn))
+        tl_dtxn = NULL; /* content_read begins its own */
+}
+
+static void dread_unpair(void)
+{
+    if (tl_depth && --tl_depth == 0) {
+        dirty_read_end(tl_dtxn);
+        tl_dtxn = NULL;
+        tl_dstore = NULL;
+    }
+}
+
 int store_read_begin(mfs_store *s, MDB_txn **txn)
 {
-    if (s->gc_on) {
-        pthread_mutex_lock(&s->wlock);
-        if (s->gc_child && pthread_equal(s->gc_writer, pthread_self())) {
-            /* a read inside this thread's own store_write */
-            pthread_mutex_unlock(&s->wlock);
-            *txn = s->gc_child;
-            return 0;
-        }
-        if (s->gc_txn && s->gc_first_us) {
-            *txn = s->gc_txn; /* wlock stays held until store_read_end */
-            return 0;
-        }
+    if (in_group(s) || s->rdonly)
+        return store_read_begin_committed(s, txn);
+    pthread_mutex_lock(&s->wlock);
+    if (s->gc_child && pthread_equal(s->gc_writer, pthread_self())) {
+        /* a read inside this thread's own store_write (gc mode) */
         pthread_mutex_unlock(&s->wlock);
+        *txn = s->gc_child;
+        return 0;
+    }
+    if (s->gc_txn && s->gc_first_us) {
+        *txn = s->gc_txn; /* wlock stays held until store_read_end */
+        dread_pair(s);
+        return 0;
+    }
+    int rc = store_read_begin_committed(s, txn);
+    if (!rc)
+        dread_pair(s);
+    pthread_mutex_unlock(&s->wlock);
+    return rc;
+}
+
+int store_read_begin_scan(mfs_store *s, MDB_txn **txn)
+{
+    if (s->gc_on) {
+        int rc = mfs_store_commit(s, 0);
+        if (rc)
+            return rc;
     }
     return store_read_begin_committed(s, txn);
 }
@@ -833,10 +887,14 @@ void store_read_end(mfs_store *s, MDB_txn *txn)
     if (s->gc_on && txn && (txn == s->gc_child || txn == s->gc_txn)) {
         /* gc_txn is only read with wlock held; gc_child only by its own
          * writer (which holds wlock) */
-        if (txn == s->gc_txn)
+        if (txn == s->gc_txn) {
+            dread_unpair();
             pthread_mutex_unlock(&s->wlock);
+        }
         return;
     }
+    if (!s->rdonly)
+        dread_unpair();
     mdb_txn_reset(txn);
     pthread_mutex_lock(&s->poollock);
     if (s->npool < (int)(sizeof(s->pool) / sizeof(s->pool[0]))) {
@@ -854,7 +912,7 @@ int mfs_store_group_begin(mfs_store *s)
     if (s->rdonly)
         return -EROFS;
     if (s->gc_on)
-        return -EINVAL; /* group commit already groups every call */
+        return 0; /* group commit already groups every call */
     if (in_group(s))
         return -EBUSY;
     pthread_mutex_lock(&s->wlock);
@@ -881,6 +939,8 @@ int mfs_store_group_begin(mfs_store *s)
 
 int mfs_store_group_end(mfs_store *s)
 {
+    if (s->gc_on)
+        return mfs_store_commit(s, 0);
     if (!in_group(s))
         return -EINVAL;
     wtx *w = s->group_w;
@@ -1195,6 +1255,11 @@ int mfs_store_open(mfs_store **out, const char *dir,
         if (rc)
             goto fail;
     }
+    if (!rdonly) {
+        rc = dirty_open(s);
+        if (rc)
+            goto fail;
+    }
     if (gc) {
         rc = gc_start(s);
         if (rc)
@@ -1220,6 +1285,7 @@ void mfs_store_close(mfs_store *s)
     if (!s)
         return;
     gc_finish(s);
+    dirty_close(s);
     while (s->npool > 0)
         mdb_txn_abort(s->pool[--s->npool]);
     if (s->env) {

@@ -1,0 +1,320 @@
+/*
+ * dirty.c - unpublished file blocks, kept in a second LMDB environment
+ * (STORE/dirty/) that is never synced.
+ *
+ * Why a second environment: the main one must survive a power cut, so each
+ * of its commits flushes its pages to disk (MDB_NOMETASYNC, txn.c). File
+ * data written but not yet published (closed, fsync'd, or the periodic
+ * publish) needs no such promise: on a local disk, too, a crash may lose it.
+ * Kept here, a write(2) costs a copy into the page cache and no flush, and
+ * the main store's commits stay small. What must hold:
+ *  - A kill -9 loses nothing committed here (the page cache keeps it), so
+ *    the blocks are used again after a restart on the same boot.
+ *  - After a power cut or reboot this environment may be torn (unsynced):
+ *    it is thrown away whole, and every file's unpublished state (DB_DINFO
+ *    in the main store) with it, so files show their last published
+ *    version. Published and fsync'd data never lives only here: publish
+ *    moves blocks into chunks of the main store before the dirty state is
+ *    dropped.
+ *  - Blocks are committed here before the main store's write that refers
+ *    to them, and only when that write succeeded; blocks of an inode with
+ *    no DB_DINFO record are stale (a kill -9 between the two) and are
+ *    dropped when the inode next gets unpublished state.
+ * Must never: be read by another process, or hold the only copy of data
+ * that fsync() acknowledged.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DIRTY_MAP ((size_t)1 << 38) /* address space only; the file grows */
+#define BOOT_ID "/proc/sys/kernel/random/boot_id"
+
+static void dkey(uint8_t *k, mfs_id id, uint64_t blk)
+{
+    id_put(k, id);
+    mfs_be64_put(k + 16, blk);
+}
+
+/* The running kernel's boot id ("" when unknown). */
+static void boot_id(char *out, size_t cap)
+{
+    out[0] = '\0';
+    FILE *f = fopen(BOOT_ID, "r");
+    if (!f)
+        return;
+    if (!fgets(out, (int)cap, f))
+        out[0] = '\0';
+    fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+static void path_of(const mfs_store *s, const char *name, char *out,
+                    size_t cap)
+{
+    snprintf(out, cap, "%s/dirty%s%s", s->dir, *name ? "/" : "", name);
+}
+
+/* Drops every file's unpublished state in the main store (the blocks are
+ * gone). Returns how many files lost it, or -errno. */
+static int tx_forget_all_dinfo(wtx *w, void *arg)
+{
+    size_t *n = arg;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_DINFO], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    MDB_val key, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (rc == 0) {
+        rc = mdb_cursor_del(c, 0);
+        if (rc) {
+            wtx_fail(w, rc);
+            break;
+        }
+        (*n)++;
+        rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
+    }
+    mdb_cursor_close(c);
+    return w->err;
+}
+
+/* Moves blocks a store of an earlier build kept in the main store's
+ * DB_DIRTY into this environment. */
+static int tx_migrate(wtx *w, void *arg)
+{
+    size_t *n = arg;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_DIRTY], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    MDB_val key, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (rc == 0 && !w->err) {
+        if (key.mv_size == 24)
+            dirty_put(w, id_get(key.mv_data),
+                      mfs_be64_get((uint8_t *)key.mv_data + 16), val.mv_data,
+                      val.mv_size);
+        rc = mdb_cursor_del(c, 0);
+        if (rc) {
+            wtx_fail(w, rc);
+            break;
+        }
+        (*n)++;
+        rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
+    }
+    mdb_cursor_close(c);
+    return w->err;
+}
+
+int dirty_open(mfs_store *s)
+{
+    char dir[4096], bootf[4096], boot[64], was[64] = "";
+    path_of(s, "", dir, sizeof dir);
+    path_of(s, "boot", bootf, sizeof bootf);
+    boot_id(boot, sizeof boot);
+    FILE *f = fopen(bootf, "r");
+    if (f) {
+        if (!fgets(was, sizeof was, f))
+            was[0] = '\0';
+        fclose(f);
+        was[strcspn(was, "\n")] = '\0';
+    }
+    bool keep = *boot && !strcmp(boot, was);
+    if (!keep) {
+        /* a new boot (or a first open): whatever is there may be torn */
+        char p[4096];
+        path_of(s, "data.mdb", p, sizeof p);
+        bool had = access(p, F_OK) == 0;
+        unlink(p);
+        path_of(s, "lock.mdb", p, sizeof p);
+        unlink(p);
+        size_t lost = 0;
+        int rc = store_write(s, tx_forget_all_dinfo, &lost);
+        if (rc)
+            return rc;
+        if (lost || had)
+            mfs_log(LOG_WARNING,
+                    "store %s: the machine restarted since the last mount: "
+                    "unpublished writes of %zu file(s) were dropped (each "
+                    "shows its last closed or fsync'd version)",
+                    s->dir, lost);
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    int rc = mdb_env_create(&s->denv);
+    if (rc)
+        return mdb_to_errno(rc);
+    mdb_env_set_maxdbs(s->denv, 2);
+    mdb_env_set_maxreaders(s->denv, 256);
+    mdb_env_set_mapsize(s->denv, DIRTY_MAP);
+    rc = mdb_env_open(s->denv, dir, MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD,
+                      0600);
+    MDB_txn *txn = NULL;
+    if (!rc)
+        rc = mdb_txn_begin(s->denv, NULL, 0, &txn);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "dirty", MDB_CREATE, &s->ddb);
+    if (!rc)
+        rc = mdb_txn_commit(txn);
+    else if (txn)
+        mdb_txn_abort(txn);
+    if (rc) {
+        mdb_env_close(s->denv);
+        s->denv = NULL;
+        return mdb_to_errno(rc);
+    }
+    if (!keep) {
+        int fd = open(bootf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        size_t n = strlen(boot);
+        boot[n] = '\n';
+        bool ok = fd >= 0 && write(fd, boot, n + 1) == (ssize_t)(n + 1);
+        if (fd >= 0 && close(fd) != 0)
+            ok = false;
+        if (!ok)
+            return -EIO;
+    }
+    size_t moved = 0;
+    rc = store_write(s, tx_migrate, &moved);
+    if (moved)
+        mfs_log(LOG_INFO, "store %s: moved %zu unpublished block(s) to %s",
+                s->dir, moved, dir);
+    return rc;
+}
+
+void dirty_close(mfs_store *s)
+{
+    if (!s->denv)
+        return;
+    mdb_env_close(s->denv);
+    s->denv = NULL;
+}
+
+MDB_txn *dirty_wtxn(wtx *w)
+{
+    if (w->dtxn || w->err)
+        return w->dtxn;
+    if (!w->s->denv) {
+        wtx_fail(w, -EROFS);
+        return NULL;
+    }
+    int rc = mdb_txn_begin(w->s->denv, NULL, 0, &w->dtxn);
+    if (rc) {
+        w->dtxn = NULL;
+        wtx_fail(w, rc);
+    }
+    return w->dtxn;
+}
+
+int dirty_commit(wtx *w)
+{
+    if (!w->dtxn)
+        return 0;
+    int rc = mdb_txn_commit(w->dtxn);
+    w->dtxn = NULL;
+    if (rc == MDB_MAP_FULL)
+        return -ENOSPC;
+    return rc ? store_commit_errno(w->s, mdb_to_errno(rc)) : 0;
+}
+
+void dirty_abort(wtx *w)
+{
+    if (w->dtxn)
+        mdb_txn_abort(w->dtxn);
+    w->dtxn = NULL;
+}
+
+int dirty_read_begin(mfs_store *s, MDB_txn **txn)
+{
+    *txn = NULL;
+    if (!s->denv)
+        return 0; /* read-only open: no unpublished blocks to see */
+    return mdb_to_errno(mdb_txn_begin(s->denv, NULL, MDB_RDONLY, txn));
+}
+
+void dirty_read_end(MDB_txn *txn)
+{
+    if (txn)
+        mdb_txn_abort(txn);
+}
+
+int dirty_get(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk,
+              MDB_val *v)
+{
+    if (!dtxn)
+        return -ENOENT;
+    uint8_t k[24];
+    dkey(k, id, blk);
+    MDB_val key = {24, k};
+    int rc = mdb_get(dtxn, s->ddb, &key, v);
+    return rc == MDB_NOTFOUND ? -ENOENT : mdb_to_errno(rc);
+}
+
+int dirty_put(wtx *w, mfs_id id, uint64_t blk, const void *data, size_t len)
+{
+    MDB_txn *t = dirty_wtxn(w);
+    if (!t)
+        return w->err;
+    uint8_t k[24];
+    dkey(k, id, blk);
+    MDB_val key = {24, k}, val = {len, (void *)data};
+    int rc = mdb_put(t, w->s->ddb, &key, &val, 0);
+    if (rc == MDB_MAP_FULL)
+        return wtx_fail(w, -ENOSPC); /* the scratch map does not grow */
+    return rc ? wtx_fail(w, rc) : 0;
+}
+
+int dirty_del_from(wtx *w, mfs_id id, uint64_t first)
+{
+    MDB_txn *t = dirty_wtxn(w);
+    if (!t)
+        return w->err;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(t, w->s->ddb, &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    uint8_t k[24];
+    dkey(k, id, first);
+    MDB_val key = {24, k}, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && !memcmp(key.mv_data, k, 16)) {
+        rc = mdb_cursor_del(c, 0);
+        if (rc) {
+            wtx_fail(w, rc);
+            break;
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
+    }
+    mdb_cursor_close(c);
+    return w->err;
+}
+
+int dirty_each(mfs_store *s, MDB_txn *dtxn, mfs_id id,
+               int (*cb)(void *arg, uint64_t blk, const MDB_val *v), void *arg)
+{
+    if (!dtxn)
+        return 0;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(dtxn, s->ddb, &c);
+    if (rc)
+        return mdb_to_errno(rc);
+    uint8_t k[24];
+    dkey(k, id, 0);
+    MDB_val key = {24, k}, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    int out = 0;
+    while (rc == 0 && !memcmp(key.mv_data, k, 16)) {
+        out = cb ? cb(arg, mfs_be64_get((uint8_t *)key.mv_data + 16), &val) : 0;
+        if (out)
+            break;
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return out;
+}
