@@ -204,7 +204,12 @@ MDB_txn *dirty_wtxn(wtx *w)
         wtx_fail(w, -EROFS);
         return NULL;
     }
-    int rc = mdb_txn_begin(w->s->denv, NULL, 0, &w->dtxn);
+    /* under group commit, a call nests in the group's dirty txn as it
+     * does in the main one, and both commit together (txn.c) */
+    MDB_txn *parent = NULL;
+    if (w->s->gc_on && w->s->gc_child && w->txn == w->s->gc_child)
+        parent = w->s->gc_dtxn;
+    int rc = mdb_txn_begin(w->s->denv, parent, 0, &w->dtxn);
     if (rc) {
         w->dtxn = NULL;
         wtx_fail(w, rc);
@@ -264,6 +269,7 @@ int dirty_put(wtx *w, mfs_id id, uint64_t blk, const void *data, size_t len)
     uint8_t k[24];
     dkey(k, id, blk);
     MDB_val key = {24, k}, val = {len, (void *)data};
+    w->dwritten += len + 64;
     int rc = mdb_put(t, w->s->ddb, &key, &val, 0);
     if (rc == MDB_MAP_FULL)
         return wtx_fail(w, -ENOSPC); /* the scratch map does not grow */

@@ -96,6 +96,7 @@ struct mfs_store {
      * changes. Every gc_ field is protected by wlock. */
     bool gc_on;
     MDB_txn *gc_txn;       /* the shared txn; NULL while none is open */
+    MDB_txn *gc_dtxn;      /* its partner in the dirty environment */
     MDB_txn *gc_child;     /* nested txn of the store_write running now */
     pthread_t gc_writer;   /* thread running that store_write */
     uint64_t gc_first_us;  /* monotonic time of gc_txn's first change */
@@ -113,6 +114,8 @@ struct mfs_store {
     bool gc_exited;        /* the commit thread has returned */
     uint64_t gc_saved[4];  /* hlc, seq, ctr, next_ino as last committed */
     uint64_t gc_reserved;  /* bytes of data.mdb preallocated (fallocate) */
+    uint64_t gc_dwritten;  /* bytes put in gc_dtxn */
+    uint64_t gc_dreserved; /* bytes of dirty/data.mdb preallocated */
     pthread_t gc_thread;
     bool gc_thread_started;
     pthread_cond_t gc_work; /* the commit thread waits here */
@@ -218,6 +221,7 @@ typedef struct wtx {
     size_t ngroups, capgroups;
     uint64_t written; /* bytes put so far (map room estimate) */
     MDB_txn *dtxn;    /* write txn of the dirty environment, once used */
+    uint64_t dwritten; /* bytes put in it */
     change *changes;
     size_t nchanges, capchanges;
 } wtx;

@@ -376,22 +376,20 @@ static void gc_assert_locked(mfs_store *s)
 #endif
 }
 
-/* Preallocates data.mdb so the shared txn's commit cannot fail for want of
- * disk space: the call that would need more than the disk has fails with
- * ENOSPC now, and the changes already acknowledged still commit. */
-static int gc_reserve(mfs_store *s, uint64_t more)
+/* Keeps env's file allocated `pending` bytes (twice, for copy-on-write)
+ * past its last page; *reserved remembers how far. */
+static int reserve_env(MDB_env *env, uint64_t pending, uint64_t *reserved)
 {
-    gc_assert_locked(s);
     MDB_envinfo info;
     MDB_stat st;
-    mdb_env_info(s->env, &info);
-    mdb_env_stat(s->env, &st);
+    mdb_env_info(env, &info);
+    mdb_env_stat(env, &st);
     uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize +
-                    2 * (s->gc_written + more) + ((uint64_t)1 << 20);
-    if (need <= s->gc_reserved)
+                    2 * pending + ((uint64_t)1 << 20);
+    if (need <= *reserved)
         return 0;
     int fd;
-    if (mdb_env_get_fd(s->env, &fd))
+    if (mdb_env_get_fd(env, &fd))
         return -EIO;
     uint64_t to = need + GC_RESERVE_STEP;
     if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)to) != 0) {
@@ -402,8 +400,22 @@ static int gc_reserve(mfs_store *s, uint64_t more)
             return -e;
         to = need;
     }
-    s->gc_reserved = to;
+    *reserved = to;
     return 0;
+}
+
+/* Preallocates both environments' files so the group's commit cannot fail
+ * for want of disk space: the call that would need more than the disk has
+ * fails with ENOSPC now, and the changes already acknowledged still
+ * commit. */
+static int gc_reserve(mfs_store *s, const wtx *w)
+{
+    gc_assert_locked(s);
+    int rc = reserve_env(s->env, s->gc_written + w->written, &s->gc_reserved);
+    if (!rc && s->denv && w->dwritten)
+        rc = reserve_env(s->denv, s->gc_dwritten + w->dwritten,
+                         &s->gc_dreserved);
+    return rc;
 }
 
 /* Map usage after the shared txn commits, as group_make_room counts it. */
@@ -448,7 +460,7 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             rc = w.err;
         }
         if (!rc)
-            rc = gc_reserve(s, w.written);
+            rc = gc_reserve(s, &w);
         if (!rc)
             rc = dirty_commit(&w); /* blocks first: see dirty.c */
         if (!rc) {
@@ -488,6 +500,7 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         if (!rc) {
             s->gc_gen++;
             s->gc_written += w.written;
+            s->gc_dwritten += w.dwritten;
             if (local_ops)
                 s->gc_local_ops = true;
             if (!s->gc_first_us) {
@@ -509,10 +522,20 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
 static void gc_commit_locked(mfs_store *s)
 {
     uint64_t gen = s->gc_gen;
-    int rc = mdb_txn_commit(s->gc_txn);
+    int rc = 0;
+    if (s->gc_dtxn) {
+        /* blocks first, as in every store_write (dirty.c) */
+        rc = mdb_txn_commit(s->gc_dtxn);
+        s->gc_dtxn = NULL;
+    }
+    if (rc)
+        mdb_txn_abort(s->gc_txn);
+    else
+        rc = mdb_txn_commit(s->gc_txn);
     s->gc_txn = NULL;
     s->gc_first_us = 0;
     s->gc_written = 0;
+    s->gc_dwritten = 0;
     if (rc) {
         rc = rc == MDB_MAP_FULL ? -ENOSPC
                                 : store_commit_errno(s, mdb_to_errno(rc));
@@ -539,6 +562,36 @@ static void gc_commit_locked(mfs_store *s)
     s->gc_committed = gen;
 }
 
+/* Begins the group's txns (wlock held, none open). */
+static int gc_begin(mfs_store *s)
+{
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->gc_txn);
+    if (rc) {
+        s->gc_txn = NULL;
+        return rc;
+    }
+    if (s->denv) {
+        rc = mdb_txn_begin(s->denv, NULL, 0, &s->gc_dtxn);
+        if (rc) {
+            s->gc_dtxn = NULL;
+            mdb_txn_abort(s->gc_txn);
+            s->gc_txn = NULL;
+        }
+    }
+    return rc;
+}
+
+/* Ends the group's txns without committing (wlock held). */
+static void gc_abort(mfs_store *s)
+{
+    if (s->gc_dtxn)
+        mdb_txn_abort(s->gc_dtxn);
+    if (s->gc_txn)
+        mdb_txn_abort(s->gc_txn);
+    s->gc_dtxn = NULL;
+    s->gc_txn = NULL;
+}
+
 static void *gc_main(void *arg)
 {
     mfs_store *s = arg;
@@ -546,9 +599,8 @@ static void *gc_main(void *arg)
     pthread_mutex_lock(&s->wlock);
     for (;;) {
         if (!s->gc_txn && !s->gc_stop) {
-            int rc = mdb_txn_begin(s->env, NULL, 0, &s->gc_txn);
+            int rc = gc_begin(s);
             if (rc) {
-                s->gc_txn = NULL;
                 mfs_log(LOG_ERR, "store %s: cannot begin a write txn: %s",
                         s->dir, mdb_strerror(rc));
                 struct timespec ts;
@@ -587,17 +639,13 @@ static void *gc_main(void *arg)
             gc_commit_locked(s);
         }
         if (s->gc_grow || (dirty && gc_map_tight(s))) {
-            if (s->gc_txn) { /* nothing was dirty: nothing to commit */
-                mdb_txn_abort(s->gc_txn);
-                s->gc_txn = NULL;
-            }
+            gc_abort(s); /* (if open, it was clean: nothing to commit) */
             grow_map(s); /* (no txn of ours is open; waits for readers) */
             s->gc_grow = false;
         }
         /* the next group may fill while this one's meta page syncs */
-        if (!s->gc_stop && !s->gc_txn &&
-            mdb_txn_begin(s->env, NULL, 0, &s->gc_txn))
-            s->gc_txn = NULL;
+        if (!s->gc_stop && !s->gc_txn)
+            gc_begin(s);
         if (sync) {
             uint64_t gen = s->gc_committed;
             pthread_mutex_unlock(&s->wlock);
@@ -620,10 +668,7 @@ static void *gc_main(void *arg)
             pthread_mutex_lock(&s->wlock);
         }
         if (s->gc_stop && !s->gc_first_us) {
-            if (s->gc_txn) {
-                mdb_txn_abort(s->gc_txn);
-                s->gc_txn = NULL;
-            }
+            gc_abort(s);
             break;
         }
     }
@@ -801,27 +846,33 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
 static __thread MDB_txn *tl_dtxn;
 static __thread const mfs_store *tl_dstore;
 static __thread unsigned tl_depth;
+static __thread bool tl_shared; /* tl_dtxn is the group's: not ours to end */
 
 MDB_txn *store_read_dtxn(const mfs_store *s)
 {
     return tl_depth && tl_dstore == s ? tl_dtxn : NULL;
 }
 
-static void dread_pair(mfs_store *s)
+static void dread_pair(mfs_store *s, MDB_txn *shared)
 {
     if (tl_depth++ || !s->denv)
         return;
     tl_dstore = s;
-    if (dirty_read_begin(s, &tl_dtxn))
+    tl_shared = shared != NULL;
+    if (shared)
+        tl_dtxn = shared;
+    else if (dirty_read_begin(s, &tl_dtxn))
         tl_dtxn = NULL; /* content_read begins its own */
 }
 
 static void dread_unpair(void)
 {
     if (tl_depth && --tl_depth == 0) {
-        dirty_read_end(tl_dtxn);
+        if (!tl_shared)
+            dirty_read_end(tl_dtxn);
         tl_dtxn = NULL;
         tl_dstore = NULL;
+        tl_shared = false;
     }
 }
 
@@ -838,12 +889,12 @@ int store_read_begin(mfs_store *s, MDB_txn **txn)
     }
     if (s->gc_txn && s->gc_first_us) {
         *txn = s->gc_txn; /* wlock stays held until store_read_end */
-        dread_pair(s);
+        dread_pair(s, s->gc_dtxn);
         return 0;
     }
     int rc = store_read_begin_committed(s, txn);
     if (!rc)
-        dread_pair(s);
+        dread_pair(s, NULL);
     pthread_mutex_unlock(&s->wlock);
     return rc;
 }

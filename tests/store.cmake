@@ -10,3 +10,16 @@ if(TARGET test_store_converge)
   set_tests_properties(store/converge-long PROPERTIES TIMEOUT 900
                        LABELS "unit;store")
 endif()
+
+# The daemon runs the store with group commit (commit_window_us, txn.c);
+# the unit tests open it without unless MESHFS_COMMIT_WINDOW_US says
+# otherwise. These run the store's API, thread and full-disk tests again
+# the way the daemon runs the store.
+foreach(t test_store_local test_store_threads test_store_enospc)
+  if(TARGET ${t})
+    string(REGEX REPLACE "^test_store_" "" short ${t})
+    add_test(NAME store/${short}-groupcommit COMMAND ${t})
+    set_tests_properties(store/${short}-groupcommit PROPERTIES TIMEOUT 600
+      LABELS "unit;store" ENVIRONMENT MESHFS_COMMIT_WINDOW_US=2000)
+  endif()
+endforeach()
