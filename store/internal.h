@@ -98,7 +98,6 @@ struct mfs_store {
     MDB_txn *gc_txn;       /* the shared txn; NULL while none is open */
     MDB_txn *gc_dtxn;      /* its partner in the dirty environment */
     MDB_txn *gc_child;     /* nested txn of the store_write running now */
-    pthread_t gc_writer;   /* thread running that store_write */
     uint64_t gc_first_us;  /* monotonic time of gc_txn's first change */
     uint64_t gc_written;   /* bytes put in gc_txn (map and disk room) */
     uint64_t gc_gen;       /* store_writes done into some gc_txn */
@@ -124,6 +123,13 @@ struct mfs_store {
     /* unpublished blocks (dirty.c): a second, never-synced environment */
     MDB_env *denv; /* NULL in a read-only open */
     MDB_dbi ddb;
+    /* Odd while a writer commits the dirty environment and then the main
+     * one; readers that begin a read txn of each without wlock check it
+     * did not move (a seqcount). Atomic; written only under wlock. */
+    uint64_t dseq;
+    /* 1 while gc_txn holds uncommitted changes (gc_first_us != 0), for
+     * readers that look without wlock. Atomic; written under wlock. */
+    int gc_dirty;
 
     mfs_change_cb change_cb;
     mfs_oplog_cb oplog_cb;

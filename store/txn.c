@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,6 +356,11 @@ static int group_make_room(mfs_store *s)
 #define GC_MAX_BYTES ((uint64_t)64 << 20) /* commit once this much is put */
 #define GC_RESERVE_STEP ((uint64_t)16 << 20)
 
+static void dseq_bump(mfs_store *s)
+{
+    __atomic_add_fetch(&s->dseq, 1, __ATOMIC_SEQ_CST);
+}
+
 static uint64_t mono_us(void)
 {
     struct timespec ts;
@@ -449,7 +455,6 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             return mdb_to_errno(rc);
         }
         s->gc_child = w.txn;
-        s->gc_writer = pthread_self();
         rc = fn(&w, arg);
         if (!rc)
             rc = w.err;
@@ -505,8 +510,15 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
                 s->gc_local_ops = true;
             if (!s->gc_first_us) {
                 s->gc_first_us = mono_us();
+                __atomic_store_n(&s->gc_dirty, 1, __ATOMIC_SEQ_CST);
                 pthread_cond_signal(&s->gc_work); /* start the window */
             } else if (s->gc_written > GC_MAX_BYTES) {
+                pthread_cond_signal(&s->gc_work);
+            }
+            if (!s->gc_grow && gc_map_tight(s)) {
+                /* commit while the map has room for the commit itself
+                 * (a commit that hits MDB_MAP_FULL loses the group) */
+                s->gc_grow = true;
                 pthread_cond_signal(&s->gc_work);
             }
         }
@@ -523,6 +535,7 @@ static void gc_commit_locked(mfs_store *s)
 {
     uint64_t gen = s->gc_gen;
     int rc = 0;
+    dseq_bump(s); /* odd: the two environments commit one after the other */
     if (s->gc_dtxn) {
         /* blocks first, as in every store_write (dirty.c) */
         rc = mdb_txn_commit(s->gc_dtxn);
@@ -534,6 +547,8 @@ static void gc_commit_locked(mfs_store *s)
         rc = mdb_txn_commit(s->gc_txn);
     s->gc_txn = NULL;
     s->gc_first_us = 0;
+    __atomic_store_n(&s->gc_dirty, 0, __ATOMIC_SEQ_CST);
+    dseq_bump(s); /* even again */
     s->gc_written = 0;
     s->gc_dwritten = 0;
     if (rc) {
@@ -774,8 +789,11 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         rc = fn(w, arg);
         if (!rc)
             rc = view_flush(w);
-        if (!rc)
+        if (!rc && w->dtxn) {
+            dseq_bump(s);
             rc = dirty_commit(w);
+            dseq_bump(s);
+        }
         dirty_abort(w);
         if (rc == MDB_MAP_FULL)
             rc = -ENOSPC;
@@ -801,6 +819,9 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             counters_save(&w);
             rc = w.err;
         }
+        bool pair = !rc && w.dtxn;
+        if (pair)
+            dseq_bump(s); /* odd: see store_read_begin */
         if (!rc)
             rc = dirty_commit(&w); /* blocks first: see dirty.c */
         if (!rc) {
@@ -812,6 +833,8 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         } else {
             mdb_txn_abort(w.txn);
         }
+        if (pair)
+            dseq_bump(s);
         bool local_ops = !rc && s->seq != save[1];
         if (rc) {
             s->hlc = save[0] > s->hlc ? save[0] : s->hlc; /* never go back */
@@ -880,23 +903,32 @@ int store_read_begin(mfs_store *s, MDB_txn **txn)
 {
     if (in_group(s) || s->rdonly)
         return store_read_begin_committed(s, txn);
-    pthread_mutex_lock(&s->wlock);
-    if (s->gc_child && pthread_equal(s->gc_writer, pthread_self())) {
-        /* a read inside this thread's own store_write (gc mode) */
+    /* (never called inside a store_write: write functions read w->txn) */
+    if (s->gc_on && __atomic_load_n(&s->gc_dirty, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&s->wlock);
+        if (s->gc_txn && s->gc_first_us) {
+            *txn = s->gc_txn; /* wlock stays held until store_read_end */
+            dread_pair(s, s->gc_dtxn);
+            return 0;
+        }
         pthread_mutex_unlock(&s->wlock);
-        *txn = s->gc_child;
-        return 0;
     }
-    if (s->gc_txn && s->gc_first_us) {
-        *txn = s->gc_txn; /* wlock stays held until store_read_end */
-        dread_pair(s, s->gc_dtxn);
-        return 0;
-    }
-    int rc = store_read_begin_committed(s, txn);
-    if (!rc)
+    /* MVCC: a snapshot of each environment, taken while no writer
+     * committed either (dseq even and unchanged around both begins) */
+    for (unsigned spin = 0;; spin++) {
+        uint64_t q = __atomic_load_n(&s->dseq, __ATOMIC_SEQ_CST);
+        if (q & 1) {
+            sched_yield();
+            continue;
+        }
+        int rc = store_read_begin_committed(s, txn);
+        if (rc)
+            return rc;
         dread_pair(s, NULL);
-    pthread_mutex_unlock(&s->wlock);
-    return rc;
+        if (tl_depth > 1 || __atomic_load_n(&s->dseq, __ATOMIC_SEQ_CST) == q)
+            return 0;
+        store_read_end(s, *txn); /* a commit came between: again */
+    }
 }
 
 int store_read_begin_scan(mfs_store *s, MDB_txn **txn)
@@ -935,13 +967,10 @@ void store_read_end(mfs_store *s, MDB_txn *txn)
 {
     if (txn == s->group_txn && in_group(s))
         return;
-    if (s->gc_on && txn && (txn == s->gc_child || txn == s->gc_txn)) {
-        /* gc_txn is only read with wlock held; gc_child only by its own
-         * writer (which holds wlock) */
-        if (txn == s->gc_txn) {
-            dread_unpair();
-            pthread_mutex_unlock(&s->wlock);
-        }
+    if (s->gc_on && txn && txn == s->gc_txn) {
+        /* gc_txn is only read with wlock held */
+        dread_unpair();
+        pthread_mutex_unlock(&s->wlock);
         return;
     }
     if (!s->rdonly)
