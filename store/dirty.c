@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DIRTY_MAP ((size_t)1 << 38) /* address space only; the file grows */
+#define DIRTY_MAP ((size_t)1 << 30) /* first map size; grows (txn.c) */
 #define BOOT_ID "/proc/sys/kernel/random/boot_id"
 
 static void dkey(uint8_t *k, mfs_id id, uint64_t blk)
@@ -153,7 +153,13 @@ int dirty_open(mfs_store *s)
         return mdb_to_errno(rc);
     mdb_env_set_maxdbs(s->denv, 2);
     mdb_env_set_maxreaders(s->denv, 256);
-    mdb_env_set_mapsize(s->denv, DIRTY_MAP);
+    char dfile[4096];
+    struct stat st;
+    path_of(s, "data.mdb", dfile, sizeof dfile);
+    s->dmapsize = DIRTY_MAP;
+    while (stat(dfile, &st) == 0 && (size_t)st.st_size > s->dmapsize)
+        s->dmapsize <<= 1;
+    mdb_env_set_mapsize(s->denv, s->dmapsize);
     rc = mdb_env_open(s->denv, dir, MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD,
                       0600);
     MDB_txn *txn = NULL;
@@ -223,8 +229,10 @@ int dirty_commit(wtx *w)
         return 0;
     int rc = mdb_txn_commit(w->dtxn);
     w->dtxn = NULL;
-    if (rc == MDB_MAP_FULL)
-        return -ENOSPC;
+    if (rc == MDB_MAP_FULL) {
+        w->dfull = true;
+        return MDB_MAP_FULL; /* raw: store_write grows the map, runs again */
+    }
     return rc ? store_commit_errno(w->s, mdb_to_errno(rc)) : 0;
 }
 
@@ -272,7 +280,7 @@ int dirty_put(wtx *w, mfs_id id, uint64_t blk, const void *data, size_t len)
     w->dwritten += len + 64;
     int rc = mdb_put(t, w->s->ddb, &key, &val, 0);
     if (rc == MDB_MAP_FULL)
-        return wtx_fail(w, -ENOSPC); /* the scratch map does not grow */
+        w->dfull = true; /* (kept raw: store_write grows the map) */
     return rc ? wtx_fail(w, rc) : 0;
 }
 

@@ -108,6 +108,7 @@ struct mfs_store {
     uint64_t gc_fail_lo, gc_fail_hi; /* gens lost by the last failed commit */
     int gc_fail_rc;
     bool gc_grow;          /* the map is full: grow it after the commit */
+    bool gc_dgrow;         /* the dirty environment's map, likewise */
     bool gc_local_ops;     /* gc_txn holds local ops (oplog_cb after commit) */
     bool gc_stop;
     bool gc_exited;        /* the commit thread has returned */
@@ -123,6 +124,7 @@ struct mfs_store {
     /* unpublished blocks (dirty.c): a second, never-synced environment */
     MDB_env *denv; /* NULL in a read-only open */
     MDB_dbi ddb;
+    size_t dmapsize; /* grows like mapsize, under maplock */
     /* Odd while a writer commits the dirty environment and then the main
      * one; readers that begin a read txn of each without wlock check it
      * did not move (a seqcount). Atomic; written only under wlock. */
@@ -228,6 +230,7 @@ typedef struct wtx {
     uint64_t written; /* bytes put so far (map room estimate) */
     MDB_txn *dtxn;    /* write txn of the dirty environment, once used */
     uint64_t dwritten; /* bytes put in it */
+    bool dfull;        /* its map was full (err is MDB_MAP_FULL) */
     change *changes;
     size_t nchanges, capchanges;
 } wtx;

@@ -242,25 +242,36 @@ static void wtx_release(wtx *w)
     free(w->changes);
 }
 
-static int grow_map(mfs_store *s)
+/* Doubles the map of the main environment, or with dirty that of the
+ * dirty one. No write txn of that environment may be open; readers are
+ * kept out by maplock (they read both environments under it). */
+static int grow_map_of(mfs_store *s, bool dirty)
 {
     pthread_rwlock_wrlock(&s->maplock);
     pthread_mutex_lock(&s->poollock);
     while (s->npool > 0) /* no txn handle outlives a resize */
         mdb_txn_abort(s->pool[--s->npool]);
     pthread_mutex_unlock(&s->poollock);
-    size_t want = s->mapsize * 2;
-    int rc = mdb_env_set_mapsize(s->env, want);
+    size_t *size = dirty ? &s->dmapsize : &s->mapsize;
+    size_t want = *size * 2;
+    int rc = mdb_env_set_mapsize(dirty ? s->denv : s->env, want);
     if (!rc)
-        s->mapsize = want;
+        *size = want;
     pthread_rwlock_unlock(&s->maplock);
     if (rc) {
-        mfs_log(LOG_ERR, "store %s: cannot grow the map to %zu bytes: %s",
-                s->dir, want, mdb_strerror(rc));
+        mfs_log(LOG_ERR, "store %s: cannot grow the %smap to %zu bytes: %s",
+                s->dir, dirty ? "dirty blocks' " : "", want,
+                mdb_strerror(rc));
         return -ENOSPC;
     }
-    mfs_log(LOG_INFO, "store %s: map grown to %zu MiB", s->dir, want >> 20);
+    mfs_log(LOG_INFO, "store %s: %smap grown to %zu MiB", s->dir,
+            dirty ? "dirty blocks' " : "", want >> 20);
     return 0;
+}
+
+static int grow_map(mfs_store *s)
+{
+    return grow_map_of(s, false);
 }
 
 /* Room on the disk for the map to double (and a little more)? */
@@ -490,11 +501,14 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
                 pthread_mutex_unlock(&s->wlock);
                 return -ENOSPC; /* grown and grown, still full */
             }
-            s->gc_grow = true;
+            if (w.dfull)
+                s->gc_dgrow = true;
+            else
+                s->gc_grow = true;
             uint64_t gen = s->gc_gen;
             s->gc_want = s->gc_want > gen ? s->gc_want : gen;
             pthread_cond_signal(&s->gc_work);
-            while (s->gc_grow && !s->gc_stop)
+            while ((s->gc_grow || s->gc_dgrow) && !s->gc_stop)
                 pthread_cond_wait(&s->gc_done, &s->wlock);
             if (s->gc_stop) {
                 pthread_mutex_unlock(&s->wlock);
@@ -628,7 +642,7 @@ static void *gc_main(void *arg)
         }
         bool dirty = s->gc_first_us != 0;
         bool sync = s->gc_want_durable > s->gc_durable || s->gc_stop;
-        bool now = sync || s->gc_grow ||
+        bool now = sync || s->gc_grow || s->gc_dgrow ||
                    (dirty && (s->gc_want > s->gc_committed ||
                               s->gc_written > GC_MAX_BYTES ||
                               mono_us() >= s->gc_first_us + window));
@@ -653,10 +667,14 @@ static void *gc_main(void *arg)
             s->gc_local_ops = false;
             gc_commit_locked(s);
         }
-        if (s->gc_grow || (dirty && gc_map_tight(s))) {
+        if (s->gc_grow || s->gc_dgrow || (dirty && gc_map_tight(s))) {
             gc_abort(s); /* (if open, it was clean: nothing to commit) */
-            grow_map(s); /* (no txn of ours is open; waits for readers) */
-            s->gc_grow = false;
+            /* (no txn of ours is open; waits for readers) */
+            if (s->gc_dgrow)
+                grow_map_of(s, true);
+            if (s->gc_grow || !s->gc_dgrow)
+                grow_map(s);
+            s->gc_grow = s->gc_dgrow = false;
         }
         /* the next group may fill while this one's meta page syncs */
         if (!s->gc_stop && !s->gc_txn)
@@ -847,8 +865,9 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         /* Some paths report a full map already translated to ENOSPC: when
          * the disk still has room, it was the map. */
         if (rc == MDB_MAP_FULL || (rc == -ENOSPC && disk_has_room(s))) {
+            bool dirty = w.dfull;
             wtx_release(&w);
-            if (grow_map(s))
+            if (grow_map_of(s, dirty))
                 return -ENOSPC;
             continue;
         }
