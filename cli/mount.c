@@ -116,6 +116,10 @@ static int daemon_run(mount_job *j)
         mfs_store_config_default(&cfg);
         if (!getenv("MESHFS_COMMIT_WINDOW_US")) /* (read by the default) */
             cfg.commit_window_us = CLI_COMMIT_WINDOW_US;
+        /* without group commit the store is not safe against a power cut
+         * (docs/ARCHITECTURE.md): a daemon always has it, 0 or not */
+        if (!cfg.commit_window_us)
+            cfg.commit_window_us = 1;
         r = mfs_store_open(&s, j->store, &cfg, 0);
     }
     if (r < 0) {

@@ -33,7 +33,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DIRTY_MAP ((size_t)1 << 30) /* first map size; grows (txn.c) */
 #define BOOT_ID "/proc/sys/kernel/random/boot_id"
 
 static void dkey(uint8_t *k, mfs_id id, uint64_t blk)
@@ -156,7 +155,9 @@ int dirty_open(mfs_store *s)
     char dfile[4096];
     struct stat st;
     path_of(s, "data.mdb", dfile, sizeof dfile);
-    s->dmapsize = DIRTY_MAP;
+    /* the first map size is the main store's (cfg.map_size): it grows on
+     * demand, as that one does (txn.c) */
+    s->dmapsize = s->cfg.map_size ? s->cfg.map_size : (size_t)1 << 30;
     while (stat(dfile, &st) == 0 && (size_t)st.st_size > s->dmapsize)
         s->dmapsize <<= 1;
     mdb_env_set_mapsize(s->denv, s->dmapsize);

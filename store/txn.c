@@ -311,6 +311,28 @@ int store_commit_errno(mfs_store *s, int rc)
     return rc;
 }
 
+static void dseq_bump(mfs_store *s)
+{
+    __atomic_add_fetch(&s->dseq, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Commits a group's dirty txn, then its main one (or aborts both when
+ * the group failed), as one step for readers (dseq). */
+static int group_commit_both(mfs_store *s, wtx *w)
+{
+    int rc = w->err;
+    dseq_bump(s);
+    if (!rc)
+        rc = dirty_commit(w);
+    if (!rc)
+        rc = store_commit_errno(s, mdb_to_errno(mdb_txn_commit(w->txn)));
+    else
+        mdb_txn_abort(w->txn);
+    dirty_abort(w);
+    dseq_bump(s);
+    return rc;
+}
+
 /* Inside a group the map cannot grow after MDB_MAP_FULL (LMDB then needs
  * the transaction aborted), so when the map is more than half used the
  * group's work so far is committed, the map grown, and the group goes on in
@@ -329,11 +351,7 @@ static int group_make_room(mfs_store *s)
         return 0;
     wtx *w = s->group_w;
     counters_save(w);
-    int rc = w->err;
-    if (!rc)
-        rc = store_commit_errno(s, mdb_to_errno(mdb_txn_commit(w->txn)));
-    else
-        mdb_txn_abort(w->txn);
+    int rc = group_commit_both(s, w);
     w->txn = NULL;
     w->written = 0;
     s->group_txn = NULL;
@@ -366,11 +384,6 @@ static int group_make_room(mfs_store *s)
 
 #define GC_MAX_BYTES ((uint64_t)64 << 20) /* commit once this much is put */
 #define GC_RESERVE_STEP ((uint64_t)16 << 20)
-
-static void dseq_bump(mfs_store *s)
-{
-    __atomic_add_fetch(&s->dseq, 1, __ATOMIC_SEQ_CST);
-}
 
 static uint64_t mono_us(void)
 {
@@ -436,15 +449,25 @@ static int gc_reserve(mfs_store *s, const wtx *w)
 }
 
 /* Map usage after the shared txn commits, as group_make_room counts it. */
-static bool gc_map_tight(mfs_store *s)
+static bool map_tight(MDB_env *env, uint64_t pending, size_t mapsize)
 {
     MDB_envinfo info;
     MDB_stat st;
-    mdb_env_info(s->env, &info);
-    mdb_env_stat(s->env, &st);
+    mdb_env_info(env, &info);
+    mdb_env_stat(env, &st);
     uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize +
-                    2 * s->gc_written;
-    return used >= s->mapsize / 2;
+                    2 * pending;
+    return used >= mapsize / 2;
+}
+
+static bool gc_map_tight(mfs_store *s)
+{
+    return map_tight(s->env, s->gc_written, s->mapsize);
+}
+
+static bool gc_dmap_tight(mfs_store *s)
+{
+    return s->denv && map_tight(s->denv, s->gc_dwritten, s->dmapsize);
 }
 
 static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
@@ -452,7 +475,8 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
     int grows = 0;
     pthread_mutex_lock(&s->wlock);
     for (;;) {
-        while (!s->gc_txn && !s->gc_stop)
+        /* a group that must commit before the map grows takes no more */
+        while ((!s->gc_txn || s->gc_grow || s->gc_dgrow) && !s->gc_stop)
             pthread_cond_wait(&s->gc_done, &s->wlock);
         if (!s->gc_txn) {
             pthread_mutex_unlock(&s->wlock);
@@ -529,12 +553,14 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             } else if (s->gc_written > GC_MAX_BYTES) {
                 pthread_cond_signal(&s->gc_work);
             }
-            if (!s->gc_grow && gc_map_tight(s)) {
-                /* commit while the map has room for the commit itself
-                 * (a commit that hits MDB_MAP_FULL loses the group) */
+            /* commit while the maps have room for the commit itself (a
+             * commit that hits MDB_MAP_FULL loses the group) */
+            if (!s->gc_grow && gc_map_tight(s))
                 s->gc_grow = true;
+            if (!s->gc_dgrow && gc_dmap_tight(s))
+                s->gc_dgrow = true;
+            if (s->gc_grow || s->gc_dgrow)
                 pthread_cond_signal(&s->gc_work);
-            }
         }
         pthread_mutex_unlock(&s->wlock);
         if (!rc)
@@ -552,13 +578,19 @@ static void gc_commit_locked(mfs_store *s)
     dseq_bump(s); /* odd: the two environments commit one after the other */
     if (s->gc_dtxn) {
         /* blocks first, as in every store_write (dirty.c) */
-        rc = mdb_txn_commit(s->gc_dtxn);
+        int drc = mdb_txn_commit(s->gc_dtxn);
         s->gc_dtxn = NULL;
+        if (drc)
+            /* the group's other changes still commit: of its unpublished
+             * writes, files then show what was committed before */
+            mfs_log(LOG_ERR,
+                    "store %s: committing unpublished blocks failed: %s; "
+                    "writes not yet closed or fsync'd in the last %llu "
+                    "calls are lost",
+                    s->dir, mdb_strerror(drc),
+                    (unsigned long long)(gen - s->gc_committed));
     }
-    if (rc)
-        mdb_txn_abort(s->gc_txn);
-    else
-        rc = mdb_txn_commit(s->gc_txn);
+    rc = mdb_txn_commit(s->gc_txn);
     s->gc_txn = NULL;
     s->gc_first_us = 0;
     __atomic_store_n(&s->gc_dirty, 0, __ATOMIC_SEQ_CST);
@@ -807,12 +839,7 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         rc = fn(w, arg);
         if (!rc)
             rc = view_flush(w);
-        if (!rc && w->dtxn) {
-            dseq_bump(s);
-            rc = dirty_commit(w);
-            dseq_bump(s);
-        }
-        dirty_abort(w);
+        /* (the group's dirty txn commits with it: group_end) */
         if (rc == MDB_MAP_FULL)
             rc = -ENOSPC;
         return rc;
@@ -1043,15 +1070,9 @@ int mfs_store_group_end(mfs_store *s)
     if (!in_group(s))
         return -EINVAL;
     wtx *w = s->group_w;
-    int rc = w->err;
-    if (!rc) {
+    if (!w->err)
         counters_save(w);
-        rc = w->err;
-    }
-    if (!rc)
-        rc = store_commit_errno(s, mdb_to_errno(mdb_txn_commit(w->txn)));
-    else
-        mdb_txn_abort(w->txn);
+    int rc = group_commit_both(s, w);
     if (rc == MDB_MAP_FULL)
         rc = -ENOSPC;
     s->group_txn = NULL;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # powercut.sh: the power-cut test of the store (promise P2). For each seed
-# and each commit setting (commit_window_us 0 and 2000) it runs pc_workload
+# and each commit setting (commit_window_us 1 and 2000) it runs pc_workload
 # under pc_preload.so, then pc_check on the log: --cuts crash images per
 # mode (drop and torn), each reopened and checked (see pc_check.c).
 # Exit 0 all pass, 1 a cut failed (the first failures are printed with a
@@ -8,11 +8,11 @@
 # (a program is missing). Temporary files live under /var/tmp and are
 # removed on every exit path.
 #
-#   powercut.sh [--seeds N] [--cuts N] [--ops N] [--windows "0 2000"]
+#   powercut.sh [--seeds N] [--cuts N] [--ops N] [--windows "1 2000"]
 # Programs come from $PC_PRELOAD, $PC_WORKLOAD, $PC_CHECK (set by CTest).
 set -uo pipefail
 
-seeds=1 cuts=25 ops=300 windows="0 2000"
+seeds=1 cuts=25 ops=300 windows="1 2000"
 while (($#)); do
     case $1 in
     --seeds) seeds=$2 ;;
