@@ -32,11 +32,14 @@ void mfs_fs_config_default(mfs_fs_config *cfg)
     cfg->max_write = 1u << 20;
     cfg->publish_ms = 1000;
     cfg->relatime = 1;
+    cfg->killpriv_v2 = 1;
 }
 
 void mfs_fs_change_cb(void *arg, int kind, uint64_t ino, const char *name)
 {
     mfs_fs *fs = arg;
+    if (kind == MFS_CHANGE_INODE)
+        mfs_fs_files_remote(&fs->files, ino);
     int r = mfs_fs_invalq_push(&fs->invalq, kind, ino, name);
     if (r < 0 && r != -ENOBUFS)
         mfs_log(LOG_WARNING,
@@ -55,6 +58,26 @@ static void block_signals(void)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+/* How long until the next send of an invalidation that found nothing in
+ * the kernel, or 0 to give up. An inode the kernel holds lookup references
+ * to (fs/inodes.c) but does not know yet is being instantiated from a
+ * reply that may carry attributes read before the change: send again until
+ * it is there (or forgotten). A name a handler saw change while it built
+ * its reply: a few times. Anything else is simply not cached (normal). */
+static uint64_t retry_ns(mfs_fs *fs, const mfs_fs_inval_item *it)
+{
+    static const unsigned max_inode = 16, max_entry = 8;
+    uint64_t step = 50000u << (it->tries < 9 ? it->tries : 9); /* 50 us.. */
+    if (step > 20000000u)
+        step = 20000000u; /* ..20 ms: about 0.2 s in all */
+    if (it->kind == MFS_CHANGE_INODE && it->tries < max_inode &&
+        mfs_fs_inodes_count(&fs->inodes, it->ino) > 0)
+        return step;
+    if (it->kind == MFS_CHANGE_ENTRY && it->raced && it->tries < max_entry)
+        return step;
+    return 0;
+}
+
 static void *inval_main(void *arg)
 {
     mfs_fs *fs = arg;
@@ -67,10 +90,28 @@ static void *inval_main(void *arg)
                                                  strlen(it->name));
         else
             r = fuse_lowlevel_notify_inval_inode(fs->se, it->ino, 0, 0);
-        /* -ENOENT: the kernel does not cache it; nothing to drop */
-        if (r < 0 && r != -ENOENT)
+        if (r == -ENOENT) {
+            /* the kernel does not cache it: nothing to drop, unless a
+             * reply is instantiating it right now */
+            uint64_t wait = retry_ns(fs, it);
+            if (wait) {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                it->tries++;
+                it->due_ns = (uint64_t)ts.tv_sec * 1000000000u +
+                             (uint64_t)ts.tv_nsec + wait;
+                mfs_fs_invalq_requeue(&fs->invalq, it);
+                continue;
+            }
+        } else if (r < 0) {
             mfs_log(LOG_DEBUG, "fs: invalidation of inode %lu failed: %s",
                     (unsigned long)it->ino, strerror(-r));
+        }
+        if (it->tries)
+            mfs_log(LOG_DEBUG,
+                    "fs: invalidation of inode %lu sent %u times (%s)",
+                    (unsigned long)it->ino, it->tries + 1,
+                    r == 0 ? "done" : "gave up");
         free(it);
     }
     return NULL;
@@ -116,7 +157,8 @@ int mfs_fs_init(mfs_fs *fs, mfs_store *store, const mfs_fs_config *cfg,
     pthread_mutex_init(&fs->timer_lock, NULL);
     pthread_cond_init(&fs->timer_cond, NULL);
     mfs_fs_invalq_init(&fs->invalq);
-    if (mfs_fs_inodes_init(&fs->inodes) < 0) {
+    if (mfs_fs_inodes_init(&fs->inodes) < 0 ||
+        mfs_fs_files_init(&fs->files) < 0) {
         snprintf(err, errcap, "out of memory");
         return -ENOMEM;
     }
@@ -167,6 +209,18 @@ int mfs_fs_init(mfs_fs *fs, mfs_store *store, const mfs_fs_config *cfg,
     return 0;
 }
 
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
+{
+    mfs_fs *fs = userdata;
+    return mfs_fs_killpriv_read(&fs->killpriv, fd, buf, len);
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+    mfs_fs *fs = userdata;
+    return mfs_fs_killpriv_writev(&fs->killpriv, fd, iov, count);
+}
+
 int mfs_fs_mount(mfs_fs *fs, const char *mountpoint, char *err, size_t errcap)
 {
     fs->mountpoint = strdup(mountpoint);
@@ -180,6 +234,14 @@ int mfs_fs_mount(mfs_fs *fs, const char *mountpoint, char *err, size_t errcap)
         return -EIO;
     }
     fs->mounted = 1;
+    /* libfuse 3.14 cannot negotiate FUSE_HANDLE_KILLPRIV_V2 itself:
+     * fs/killpriv.c does it in the session's reads and writes */
+    fs->killpriv.want = fs->cfg.killpriv_v2;
+    const struct fuse_custom_io io = {.writev = io_writev, .read = io_read};
+    if (fuse_session_custom_io(fs->se, &io, fuse_session_fd(fs->se)) != 0)
+        mfs_log(LOG_WARNING,
+                "fs: cannot hook the session's i/o; the kernel checks "
+                "file capabilities on every write (a GETXATTR each)");
     return 0;
 }
 
@@ -258,6 +320,7 @@ void mfs_fs_close(mfs_fs *fs)
     }
     fs->mounted = 0;
     mfs_fs_inodes_close(&fs->inodes);
+    mfs_fs_files_close(&fs->files);
     mfs_fs_invalq_close(&fs->invalq);
     pthread_mutex_destroy(&fs->timer_lock);
     pthread_cond_destroy(&fs->timer_cond);

@@ -22,6 +22,8 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 struct fuse_session;
 
@@ -54,18 +56,32 @@ size_t mfs_fs_inodes_size(mfs_fs_inodes *t);
  * a separate thread. */
 typedef struct mfs_fs_inval_item {
     struct mfs_fs_inval_item *next;
-    int kind; /* MFS_CHANGE_ENTRY or MFS_CHANGE_INODE */
+    int kind;        /* MFS_CHANGE_ENTRY or MFS_CHANGE_INODE */
+    int raced;       /* queued again by a reply built while the change landed */
+    unsigned tries;  /* sends that found nothing in the kernel (-ENOENT) */
+    uint64_t due_ns; /* CLOCK_MONOTONIC: not before (retries) */
     uint64_t ino;
     char name[]; /* NUL-terminated; "" for inode changes */
 } mfs_fs_inval_item;
 
+/* Recent changes, so that a handler can tell whether one landed while it
+ * built a reply (then the kernel may cache the reply after the change's
+ * invalidation went by). */
+#define MFS_FS_CHG_RING 4096
+
 typedef struct mfs_fs_invalq {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    mfs_fs_inval_item *head, *tail;
-    size_t len;
-    size_t dropped; /* items dropped because the queue was full */
-    int stop;
+    mfs_fs_inval_item *head, *tail; /* (lock) */
+    mfs_fs_inval_item *later;       /* retries, each at its due_ns (lock) */
+    size_t len;                     /* (lock) */
+    size_t dropped; /* items dropped because the queue was full (lock) */
+    int stop;       /* (lock) */
+    uint64_t seq;   /* changes pushed so far (lock) */
+    struct {
+        uint64_t seq, ino;
+        int kind;
+    } ring[MFS_FS_CHG_RING]; /* change seq -> ring[seq % size] (lock) */
 } mfs_fs_invalq;
 
 #define MFS_FS_INVALQ_MAX 65536
@@ -78,10 +94,75 @@ void mfs_fs_invalq_close(mfs_fs_invalq *q);
  * caches then still expire by their timeouts. Returns 0, -ENOMEM, -ENOBUFS. */
 int mfs_fs_invalq_push(mfs_fs_invalq *q, int kind, uint64_t ino,
                        const char *name);
-/* Waits for an item (or stop); returns it (caller frees with free()) or NULL
- * once stopped. */
+/* The same for a change a handler saw land while it built a reply: the
+ * invalidation thread sends it again while the kernel may still be
+ * instantiating what the reply named. */
+int mfs_fs_invalq_push_raced(mfs_fs_invalq *q, int kind, uint64_t ino,
+                             const char *name);
+/* Puts back an item to send again at it->due_ns (the invalidation thread's
+ * retries); frees it when the queue is stopped. */
+void mfs_fs_invalq_requeue(mfs_fs_invalq *q, mfs_fs_inval_item *it);
+/* Waits for an item whose time has come (or stop); returns it (caller
+ * frees with free()) or NULL once stopped. */
 mfs_fs_inval_item *mfs_fs_invalq_pop(mfs_fs_invalq *q);
 void mfs_fs_invalq_stop(mfs_fs_invalq *q);
+/* Changes pushed so far: take it before reading the store for a reply. */
+uint64_t mfs_fs_invalq_seq(mfs_fs_invalq *q);
+/* 1 if a change of (kind, ino) was pushed after seq `since` (or too many
+ * changes were pushed to tell), else 0. */
+int mfs_fs_invalq_changed(mfs_fs_invalq *q, uint64_t since, int kind,
+                          uint64_t ino);
+
+/* ---- open files and the versions they pin (fs/files.c) ----------------
+ * One handle per open file (fi->fh); one record per inode that was opened,
+ * kept until the kernel forgets the inode. Every field marked "lock" is
+ * guarded by mfs_fs_files.lock. */
+typedef struct mfs_fs_fh {
+    struct mfs_fs_fh *next; /* in its inode's list (lock) */
+    uint64_t ino;
+    mfs_stamp pin; /* the version this open reads (lock) */
+    int writer;    /* opened for writing: close publishes */
+    int direct;    /* FOPEN_DIRECT_IO: reads bypass the page cache */
+} mfs_fs_fh;
+
+typedef struct mfs_fs_file {
+    struct mfs_fs_file *next; /* hash chain (lock) */
+    uint64_t ino;
+    mfs_fs_fh *handles;  /* open handles (lock) */
+    mfs_stamp cache_ver; /* version the page cache holds, if cache_ok (lock) */
+    int cache_ok;        /* 0: the cache may hold anything (lock) */
+    uint64_t remote_gen; /* remote changes of ino seen (lock) */
+    uint64_t cache_gen;  /* remote_gen when cache_ver was set (lock) */
+} mfs_fs_file;
+
+typedef struct mfs_fs_files {
+    pthread_mutex_t lock;
+    mfs_fs_file **buckets; /* (lock) */
+    size_t nb, n;          /* buckets (power of two), records (lock) */
+} mfs_fs_files;
+
+int mfs_fs_files_init(mfs_fs_files *t);
+void mfs_fs_files_close(mfs_fs_files *t);
+/* Registers fh (ino and pin = the version current at open set by the
+ * caller; fh stays owned by the caller until release). Sets fh->direct
+ * when cached handles of the inode are pinned to an older version (their
+ * reads refill the shared page cache with it); otherwise *keep_cache = 1
+ * when the page cache holds the version fh pins. self: this node's id.
+ * 0 or -ENOMEM. Any thread. */
+int mfs_fs_files_open(mfs_fs_files *t, mfs_fs_fh *fh, uint64_t self,
+                      int *keep_cache);
+/* Unregisters fh; cur: the inode's current version. Returns 1 when fh was
+ * the last cached handle pinned to an older version: the caller then drops
+ * the inode's page cache (notify_inval_inode, from the invalidation
+ * thread). */
+int mfs_fs_files_release(mfs_fs_files *t, mfs_fs_fh *fh, mfs_stamp cur,
+                         uint64_t self);
+mfs_stamp mfs_fs_files_pin_get(mfs_fs_files *t, const mfs_fs_fh *fh);
+void mfs_fs_files_pin_set(mfs_fs_files *t, mfs_fs_fh *fh, mfs_stamp pin);
+/* A remote change of ino landed (the store's change callback). */
+void mfs_fs_files_remote(mfs_fs_files *t, uint64_t ino);
+/* The kernel forgot ino: its page cache is gone; drop the record. */
+void mfs_fs_files_forget(mfs_fs_files *t, uint64_t ino);
 
 /* ---- POSIX ACL xattrs (fs/acl.c) --------------------------------------
  * value/size: a system.posix_acl_access xattr as the kernel passes it. */
@@ -95,6 +176,27 @@ int mfs_fs_acl_to_mode(const void *value, size_t size, uint32_t *perm,
  * from mode, as chmod(2) does to an ACL. 0 or -EINVAL. */
 int mfs_fs_acl_chmod(void *value, size_t size, uint32_t mode);
 
+/* ---- FUSE_HANDLE_KILLPRIV_V2 under libfuse 3.14 (fs/killpriv.c) -------
+ * The session's /dev/fuse reads and writes go through these (custom io). */
+#define MFS_FS_KILL_SUIDGID                                                    \
+    (1 << 30) /* in fi->flags of WRITE, OPEN, CREATE:                          \
+                 the kernel asks us to clear the                               \
+                 setuid/setgid bits */
+typedef struct mfs_fs_killpriv {
+    int want;             /* accept the kernel's offer (set before mount) */
+    int on;               /* negotiated (atomic) */
+    uint64_t init_unique; /* the INIT request that offered it (atomic) */
+} mfs_fs_killpriv;
+
+/* read(2) of one request from fd, with the kill flags moved where libfuse
+ * passes them on. Returns what read(2) returns. The session thread. */
+ssize_t mfs_fs_killpriv_read(mfs_fs_killpriv *kp, int fd, void *buf,
+                             size_t len);
+/* writev(2) of one reply; sets FUSE_HANDLE_KILLPRIV_V2 in the INIT reply
+ * when offered and wanted. Returns what writev(2) returns. Any thread. */
+ssize_t mfs_fs_killpriv_writev(mfs_fs_killpriv *kp, int fd, struct iovec *iov,
+                               int count);
+
 /* ---- the file system --------------------------------------------------- */
 
 typedef struct mfs_fs_config {
@@ -106,6 +208,8 @@ typedef struct mfs_fs_config {
     unsigned max_write;    /* bytes per WRITE request (1 MiB) */
     unsigned publish_ms;   /* publish timer period and age (1000) */
     int relatime;          /* 1: reads update atime as relatime (default) */
+    int killpriv_v2;       /* 1: FUSE_HANDLE_KILLPRIV_V2 (default; no
+                              GETXATTR per write, docs/FS.md) */
     const char *fsname;    /* shown in /proc/mounts: the store dir */
     const char *user_opts; /* extra -o options, borrowed; may be NULL */
     int debug;             /* libfuse debug output */
@@ -119,7 +223,9 @@ typedef struct mfs_fs {
     struct fuse_session *se;
     char *mountpoint; /* owned, once mounted */
     mfs_fs_inodes inodes;
+    mfs_fs_files files;
     mfs_fs_invalq invalq;
+    mfs_fs_killpriv killpriv;
     pthread_t inval_thread, timer_thread;
     int threads_started;
     pthread_mutex_t timer_lock;

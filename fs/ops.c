@@ -112,6 +112,49 @@ static void reply_attr(fuse_req_t req, const mfs_attr *a)
     fuse_reply_attr(req, &st, fs_of(req)->cfg.attr_timeout);
 }
 
+/* What a local file system does to a file written, truncated or chown'ed
+ * by a caller without CAP_FSETID (FUSE_HANDLE_KILLPRIV_V2: the kernel asks
+ * us): clear setuid and setgid (see below), drop security.capability.
+ * Returns 1 if something changed (the kernel's cached mode is then stale),
+ * 0 if not, or -errno. */
+static int in_group(fuse_req_t req, gid_t gid);
+
+static int kill_suidgid(fuse_req_t req, uint64_t ino)
+{
+    mfs_fs *fs = fs_of(req);
+    mfs_attr a;
+    int changed = 0;
+    int r = mfs_store_getattr(fs->store, ino, &a);
+    if (r < 0)
+        return r;
+    uint32_t mode = a.mode & ~(uint32_t)S_ISUID;
+    /* setgid without group-execute marks mandatory locking: it goes only
+     * when the caller is neither in the group nor privileged (as
+     * setattr_should_drop_sgid) */
+    if ((a.mode & S_ISGID) &&
+        ((a.mode & S_IXGRP) ||
+         (fuse_req_ctx(req)->uid != 0 && !in_group(req, a.gid))))
+        mode &= ~(uint32_t)S_ISGID;
+    if (mode != a.mode) {
+        mfs_setattr sa;
+        memset(&sa, 0, sizeof sa);
+        sa.mask = MFS_SET_MODE;
+        sa.mode = mode;
+        r = mfs_store_setattr(fs->store, ino, &sa, &a);
+        if (r < 0)
+            return r;
+        changed = 1;
+    }
+    if (mfs_store_getxattr(fs->store, ino, "security.capability", NULL, 0) >=
+        0) {
+        r = mfs_store_removexattr(fs->store, ino, "security.capability");
+        if (r < 0 && r != -ENODATA)
+            return r;
+        changed = 1;
+    }
+    return changed;
+}
+
 static int err_of(long r)
 {
     if (r >= 0)
@@ -153,7 +196,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     conn->time_gran = 1;
     mfs_log(LOG_INFO,
             "fs: init: kernel proto %u.%u, writeback=%d, "
-            "max_write=%u",
+            "max_write=%u (killpriv_v2 is set in the reply by fs/killpriv.c)",
             conn->proto_major, conn->proto_minor,
             !!(conn->want & FUSE_CAP_WRITEBACK_CACHE), conn->max_write);
 }
@@ -162,8 +205,10 @@ static void forget_one(mfs_fs *fs, uint64_t ino, uint64_t n)
 {
     if (ino == FUSE_ROOT_ID)
         return;
-    if (mfs_fs_inodes_unref(&fs->inodes, ino, n))
+    if (mfs_fs_inodes_unref(&fs->inodes, ino, n)) {
+        mfs_fs_files_forget(&fs->files, ino);
         mfs_store_forget(fs->store, ino);
+    }
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -183,6 +228,25 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 
 /* ---- names and attributes --------------------------------------------- */
 
+/* After a reply that named ino (and, for a lookup, name in parent): if a
+ * remote change of either landed while the reply was built from the store
+ * (after `since`), the kernel may cache what the reply said after the
+ * change's own invalidation went by (a new inode is not in the kernel
+ * until it has processed the reply, so that invalidation found nothing).
+ * Queue the invalidation again; the sender retries it while the kernel is
+ * still instantiating the inode (fs.c). */
+static void reply_raced(mfs_fs *fs, uint64_t since, uint64_t ino,
+                        uint64_t parent, const char *name)
+{
+    if (mfs_fs_invalq_seq(&fs->invalq) == since)
+        return; /* nothing changed meanwhile: the common case */
+    if (ino && mfs_fs_invalq_changed(&fs->invalq, since, MFS_CHANGE_INODE, ino))
+        mfs_fs_invalq_push_raced(&fs->invalq, MFS_CHANGE_INODE, ino, NULL);
+    if (name &&
+        mfs_fs_invalq_changed(&fs->invalq, since, MFS_CHANGE_ENTRY, parent))
+        mfs_fs_invalq_push_raced(&fs->invalq, MFS_CHANGE_ENTRY, parent, name);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     mfs_fs *fs = fs_of(req);
@@ -192,6 +256,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, ENAMETOOLONG);
         return;
     }
+    uint64_t since = mfs_fs_invalq_seq(&fs->invalq);
     if (strcmp(name, ".") == 0) {
         r = mfs_store_getattr(fs->store, parent, &a);
     } else if (strcmp(name, "..") == 0) {
@@ -209,6 +274,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         memset(&e, 0, sizeof e);
         e.entry_timeout = fs->cfg.entry_timeout;
         fuse_reply_entry(req, &e);
+        reply_raced(fs, since, 0, parent, name);
         return;
     }
     if (r < 0) {
@@ -216,6 +282,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         return;
     }
     reply_entry(req, &a);
+    reply_raced(fs, since, a.ino, parent, name);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -339,6 +406,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     int r = mfs_store_setattr(fs_of(req)->store, ino, &sa, &a);
     if (r == 0 && (sa.mask & MFS_SET_MODE))
         acl_follow_chmod(fs_of(req), ino, a.mode);
+    /* FATTR_KILL_SUIDGID (FUSE_HANDLE_KILLPRIV_V2): a truncate by a caller
+     * without CAP_FSETID, or a chown */
+    if (r == 0 &&
+        (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)) &&
+        !(to_set & FUSE_SET_ATTR_MODE) && S_ISREG(a.mode)) {
+        r = kill_suidgid(req, ino);
+        if (r > 0)
+            r = mfs_store_getattr(fs_of(req)->store, ino, &a);
+    }
     if (r < 0)
         fuse_reply_err(req, err_of(r));
     else
@@ -470,14 +546,58 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 /* ---- files ------------------------------------------------------------ */
 
-static void set_open_flags(struct fuse_file_info *fi)
+/* The open file's handle. */
+static mfs_fs_fh *fh_of(const struct fuse_file_info *fi)
 {
-    /* The page cache stays valid across opens: local writes go through it
-     * and remote changes invalidate it (mfs_fs_change_cb). */
-    fi->keep_cache = 1;
-    /* fh 1: opened for writing, so close publishes (a read-only open has
-     * nothing to publish; FLUSH carries no open flags) */
-    fi->fh = (fi->flags & O_ACCMODE) != O_RDONLY;
+    return (mfs_fs_fh *)(uintptr_t)fi->fh;
+}
+
+/* Makes the handle of a new open of ino: it pins the version current now
+ * (DESIGN P5; fs/files.c decides how the kernel may use its page cache).
+ * trunc: the open truncated the file (the kernel drops its pages itself).
+ * Returns 0 or -errno; on success fi->fh owns the handle. */
+static int fh_open(mfs_fs *fs, uint64_t ino, struct fuse_file_info *fi,
+                   int trunc)
+{
+    mfs_fs_fh *fh = calloc(1, sizeof *fh);
+    if (!fh)
+        return -ENOMEM;
+    fh->ino = ino;
+    /* fh->writer: close publishes (a read-only open has nothing to
+     * publish; FLUSH carries no open flags) */
+    fh->writer = (fi->flags & O_ACCMODE) != O_RDONLY;
+    int r = mfs_store_version_current(fs->store, ino, &fh->pin);
+    if (r == -EINVAL)
+        r = 0; /* not a regular file: reads fail as mfs_store_read's do */
+    int keep = 0;
+    if (r == 0)
+        r = mfs_fs_files_open(&fs->files, fh, mfs_store_node_id(fs->store),
+                              &keep);
+    if (r < 0) {
+        free(fh);
+        return r;
+    }
+    fi->keep_cache = keep && !trunc;
+    fi->direct_io = fh->direct;
+    fi->fh = (uintptr_t)fh;
+    return 0;
+}
+
+/* Unregisters and frees the handle; when it was the last open still
+ * reading an older version, the inode's page cache (which its reads may
+ * have refilled) is dropped by the invalidation thread. */
+static void fh_close(mfs_fs *fs, uint64_t ino, struct fuse_file_info *fi)
+{
+    mfs_fs_fh *fh = fh_of(fi);
+    if (!fh)
+        return;
+    mfs_stamp cur = {0, 0};
+    if (mfs_store_version_current(fs->store, ino, &cur) < 0)
+        cur = (mfs_stamp){UINT64_MAX, 0}; /* gone: any pin is old */
+    if (mfs_fs_files_release(&fs->files, fh, cur, mfs_store_node_id(fs->store)))
+        mfs_fs_change_cb(fs, MFS_CHANGE_INODE, ino, NULL);
+    fi->fh = 0;
+    free(fh);
 }
 
 static int open_trunc(mfs_fs *fs, uint64_t ino, mfs_attr *a)
@@ -500,14 +620,22 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         r = mfs_store_getattr(fs->store, ino, &a);
     if (r == 0 && S_ISDIR(a.mode))
         r = -EISDIR;
+    int killed = 0;
+    if (r == 0 && (fi->flags & O_TRUNC) && (fi->flags & MFS_FS_KILL_SUIDGID)) {
+        killed = kill_suidgid(req, ino); /* FUSE_OPEN_KILL_SUIDGID */
+        r = killed < 0 ? killed : 0;
+    }
+    if (r == 0)
+        r = fh_open(fs, ino, fi, !!(fi->flags & O_TRUNC));
     if (r < 0) {
         fuse_reply_err(req, err_of(r));
         return;
     }
-    set_open_flags(fi);
-    if (fi->flags & O_TRUNC)
-        fi->keep_cache = 0;
-    fuse_reply_open(req, fi);
+    if (fuse_reply_open(req, fi) != 0)
+        fh_close(fs, ino, fi); /* interrupted: no RELEASE will come */
+    /* the kernel does not expect an OPEN to change the mode */
+    if (killed > 0 && fs->se)
+        fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -526,6 +654,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
             r = -EISDIR;
         if (r == 0 && (fi->flags & O_TRUNC))
             r = open_trunc(fs, a.ino, &a);
+        if (r == 0 && (fi->flags & O_TRUNC) &&
+            (fi->flags & MFS_FS_KILL_SUIDGID) && kill_suidgid(req, a.ino) > 0)
+            r = mfs_store_getattr(fs->store, a.ino, &a);
     }
     if (r < 0) {
         fuse_reply_err(req, err_of(r));
@@ -533,12 +664,18 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     }
     struct fuse_entry_param e;
     fill_entry(fs, &a, &e);
-    set_open_flags(fi);
+    r = fh_open(fs, a.ino, fi, !!(fi->flags & O_TRUNC));
+    if (r < 0) {
+        fuse_reply_err(req, err_of(r));
+        return;
+    }
     if (mfs_fs_inodes_ref(&fs->inodes, a.ino, 1) < 0) {
+        fh_close(fs, a.ino, fi);
         fuse_reply_err(req, ENOMEM);
         return;
     }
     if (fuse_reply_create(req, &e, fi) != 0) {
+        fh_close(fs, a.ino, fi);
         if (mfs_fs_inodes_unref(&fs->inodes, a.ino, 1))
             mfs_store_forget(fs->store, a.ino);
     }
@@ -581,7 +718,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     mfs_fs *fs = fs_of(req); /* req is gone once replied */
-    ssize_t n = mfs_store_read(fs->store, ino, (uint64_t)off, buf, size);
+    mfs_fs_fh *fh = fh_of(fi);
+    ssize_t n;
+    if (fh) {
+        /* one whole version per open (DESIGN P5) */
+        mfs_stamp pin = mfs_fs_files_pin_get(&fs->files, fh);
+        mfs_stamp was = pin;
+        n = mfs_store_read_pinned(fs->store, ino, &pin, (uint64_t)off, buf,
+                                  size);
+        if (n >= 0 && (pin.hlc != was.hlc || pin.node != was.node))
+            mfs_fs_files_pin_set(&fs->files, fh, pin);
+    } else {
+        n = mfs_store_read(fs->store, ino, (uint64_t)off, buf, size);
+    }
     if (n < 0)
         fuse_reply_err(req, err_of(n));
     else
@@ -601,6 +750,14 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
     /* with the writeback cache the kernel owns mtime/ctime and reports
      * them with SETATTR; a WRITE arrives later than write(2) did */
     mfs_fs *fs = fs_of(req);
+    int killed = 0;
+    if (fi->flags & MFS_FS_KILL_SUIDGID) { /* FUSE_WRITE_KILL_SUIDGID */
+        killed = kill_suidgid(req, ino);
+        if (killed < 0) {
+            fuse_reply_err(req, err_of(killed));
+            return;
+        }
+    }
     ssize_t n = mfs_store_write_flags(
         fs->store, ino, (uint64_t)off, buf, size,
         fs->cfg.writeback_cache ? MFS_WRITE_KEEP_TIMES : 0);
@@ -608,13 +765,17 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
         fuse_reply_err(req, err_of(n));
     else
         fuse_reply_write(req, (size_t)n);
+    /* the kernel does not expect a WRITE to change the mode: drop its
+     * cached attributes (offset -1: no pages; waits for nothing of ours) */
+    if (killed > 0 && fs->se)
+        fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 /* close(): the kernel has written back the dirty pages; publish the file
  * as a new version (close-to-open, DESIGN P5). */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    if (!fi->fh && !fs_of(req)->cfg.writeback_cache) {
+    if (!(fh_of(fi) && fh_of(fi)->writer) && !fs_of(req)->cfg.writeback_cache) {
         fuse_reply_err(req, 0);
         return;
     }
@@ -630,16 +791,16 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
-    if (!fi->fh && !fs_of(req)->cfg.writeback_cache) {
-        fuse_reply_err(req, 0);
-        return;
+    mfs_fs *fs = fs_of(req);
+    if ((fh_of(fi) && fh_of(fi)->writer) || fs->cfg.writeback_cache) {
+        int r = mfs_store_publish(fs->store, ino);
+        if (r < 0)
+            mfs_log(LOG_WARNING,
+                    "fs: publish of inode %lu on release failed: "
+                    "%s; the timer retries",
+                    (unsigned long)ino, strerror(-r));
     }
-    int r = mfs_store_publish(fs_of(req)->store, ino);
-    if (r < 0)
-        mfs_log(LOG_WARNING,
-                "fs: publish of inode %lu on release failed: "
-                "%s; the timer retries",
-                (unsigned long)ino, strerror(-r));
+    fh_close(fs, ino, fi);
     fuse_reply_err(req, 0);
 }
 
@@ -842,6 +1003,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     size_t used = 0;
     int r = 0, full = 0;
     uint64_t want = off < 0 ? 0 : (uint64_t)off;
+    uint64_t since = mfs_fs_invalq_seq(&fs->invalq);
+    uint64_t *sent = NULL; /* readdirplus: inodes the reply names */
+    size_t nsent = 0, capsent = 0;
 
     if (!d) {
         fuse_reply_err(req, EBADF);
@@ -913,6 +1077,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 if (plus && mfs_fs_inodes_ref(&fs->inodes, b->e[i].ino, 1) < 0)
                     mfs_log(LOG_ERR, "fs: out of memory counting inode %lu",
                             (unsigned long)b->e[i].ino);
+                if (plus && nsent == capsent) {
+                    size_t cap = capsent ? capsent * 2 : 64;
+                    uint64_t *p = realloc(sent, cap * sizeof *p);
+                    if (p) {
+                        sent = p;
+                        capsent = cap;
+                    }
+                }
+                if (plus && nsent < capsent)
+                    sent[nsent++] = b->e[i].ino;
             }
             d->pos++;
             d->have_last = 1;
@@ -929,6 +1103,9 @@ reply:
         fuse_reply_err(req, err_of(r));
     else
         fuse_reply_buf(req, buf, used);
+    for (size_t i = 0; i < nsent; i++)
+        reply_raced(fs, since, sent[i], 0, NULL);
+    free(sent);
     free(buf);
     free(b);
 }

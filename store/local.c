@@ -1276,3 +1276,82 @@ int mfs_store_statfs(mfs_store *s, struct statvfs *out)
     out->f_namemax = MFS_NAME_MAX;
     return 0;
 }
+
+/* ---- versions pinned by open files (fs/) ---- */
+
+/* The version reads of a regular file's inode show now: the version that
+ * its unpublished writes are based on while it has some, else the shown
+ * version. A conflict copy's own version. Reads the common checks of
+ * mfs_store_read(); *k, *id and *in are filled for the caller. */
+static int current_version(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *k,
+                           mfs_id *id, inode_rec *in, mfs_stamp *cur,
+                           bool *dirty)
+{
+    int rc = resolve(s, txn, ino, k, id);
+    if (!rc)
+        rc = inode_get(s, txn, *id, in);
+    if (!rc && in->type == S_IFDIR)
+        rc = -EISDIR;
+    else if (!rc && in->type != S_IFREG)
+        rc = -EINVAL;
+    if (rc)
+        return rc;
+    *dirty = false;
+    if (k->b[0] == OBJ_CCOPY) {
+        *cur = stamp_get(k->b + 17);
+        return 0;
+    }
+    dinfo_rec d;
+    if (dinfo_get(s, txn, *id, &d) == 0) {
+        *cur = d.base;
+        *dirty = true;
+    } else {
+        *cur = in->shown;
+    }
+    return 0;
+}
+
+int mfs_store_version_current(mfs_store *s, uint64_t ino, mfs_stamp *ver)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    objkey k;
+    mfs_id id;
+    inode_rec in;
+    bool dirty;
+    rc = current_version(s, txn, ino, &k, &id, &in, ver, &dirty);
+    store_read_end(s, txn);
+    return rc;
+}
+
+ssize_t mfs_store_read_pinned(mfs_store *s, uint64_t ino, mfs_stamp *pin,
+                              uint64_t off, void *buf, size_t len)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    objkey k;
+    mfs_id id;
+    inode_rec in;
+    mfs_stamp cur;
+    bool dirty;
+    ssize_t out = current_version(s, txn, ino, &k, &id, &in, &cur, &dirty);
+    if (out) {
+        /* nothing */
+    } else if (k.b[0] == OBJ_CCOPY) {
+        out = content_read(s, txn, id, cur, false, off, buf, len);
+    } else if (stamp_eq(cur, *pin) || cur.node == s->node) {
+        /* the pinned version, or a local change since (local writes are
+         * seen as on a local disk): what everyone reads */
+        *pin = cur;
+        out = content_read(s, txn, id, in.shown, true, off, buf, len);
+    } else {
+        /* a remote version landed since the open: keep the pinned one */
+        out = content_read(s, txn, id, *pin, false, off, buf, len);
+    }
+    store_read_end(s, txn);
+    return out;
+}

@@ -395,4 +395,24 @@ int mfs_name_check(const char *name);
 int mfs_conflict_name(char *out, size_t cap, const char *name, uint64_t node,
                       uint64_t unix_ms);
 
+/* ---- versions pinned by open files (fs/) ------------------------------
+ * An open file reads one whole version (DESIGN P5): fs/ pins the version
+ * current at open and reads through the pin. Versions are never collected
+ * today; a later collector must keep the chunks of pinned versions. */
+
+/* The version reads of regular file ino show now: the version its
+ * unpublished local writes are based on while it has some, else the shown
+ * version ({0,0}: none yet, an empty file); for a conflict copy its own
+ * version. -ENOENT, -EISDIR, -EINVAL (not a regular file). Any thread. */
+int mfs_store_version_current(mfs_store *s, uint64_t ino, mfs_stamp *ver);
+/* Reads like mfs_store_read() through a handle pinned to *pin: when the
+ * current version (above) is *pin or was made on this node (local writes
+ * are seen at once, as on a local disk) it reads the current content,
+ * unpublished writes included, and sets *pin to the current version;
+ * otherwise (a remote version landed since) it reads version *pin as
+ * published. Returns the bytes read (short at that version's end) or
+ * -errno (-EIO if the pinned version is gone). Any thread. */
+ssize_t mfs_store_read_pinned(mfs_store *s, uint64_t ino, mfs_stamp *pin,
+                              uint64_t off, void *buf, size_t len);
+
 #endif
