@@ -99,6 +99,8 @@ struct mfs_store {
     MDB_txn *gc_dtxn;      /* its partner in the dirty environment */
     MDB_txn *gc_child;     /* nested txn of the store_write running now */
     uint64_t gc_first_us;  /* monotonic time of gc_txn's first change */
+    uint64_t gc_last_us;   /* monotonic time of the last change */
+    bool gc_soon;          /* commit once calls pause (commit_soon) */
     uint64_t gc_written;   /* bytes put in gc_txn (map and disk room) */
     uint64_t gc_gen;       /* store_writes done into some gc_txn */
     uint64_t gc_committed; /* gc_gen covered by the last commit attempt */

@@ -222,8 +222,9 @@ void mfs_store_forget(mfs_store *s, uint64_t ino);
  * cut). Returns once done, or the commit's error (-ENOSPC, -EIO). Any
  * thread; concurrent callers share one commit. */
 int mfs_store_commit(mfs_store *s, int durable);
-/* Asks for a commit of everything changed so far without waiting for it
- * (a no-op without group commit). Any thread. */
+/* Asks for a commit of everything changed so far as soon as calls pause
+ * (at the latest at the window's end), without waiting for it (a no-op
+ * without group commit). Any thread. */
 void mfs_store_commit_soon(mfs_store *s);
 
 /* ---- grouping ----------------------------------------------------------

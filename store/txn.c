@@ -383,6 +383,12 @@ static int group_make_room(mfs_store *s)
  * mdb_env_sync for that meta page. */
 
 #define GC_MAX_BYTES ((uint64_t)64 << 20) /* commit once this much is put */
+/* mfs_store_commit_soon (a close published a new version, which leaves
+ * for the mesh with its commit): commit as soon as no call has come for
+ * GC_IDLE_US, else at the window's end. A commit stalls writers for a disk
+ * flush, so a busy writer (tar x, a build) keeps the whole window while a
+ * lone close reaches peers at once. */
+#define GC_IDLE_US 200u
 #define GC_RESERVE_STEP ((uint64_t)16 << 20)
 
 static uint64_t mono_us(void)
@@ -542,6 +548,7 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         }
         if (!rc) {
             s->gc_gen++;
+            s->gc_last_us = mono_us();
             s->gc_written += w.written;
             s->gc_dwritten += w.dwritten;
             if (local_ops)
@@ -593,6 +600,7 @@ static void gc_commit_locked(mfs_store *s)
     rc = mdb_txn_commit(s->gc_txn);
     s->gc_txn = NULL;
     s->gc_first_us = 0;
+    s->gc_soon = false;
     __atomic_store_n(&s->gc_dirty, 0, __ATOMIC_SEQ_CST);
     dseq_bump(s); /* even again */
     s->gc_written = 0;
@@ -674,15 +682,17 @@ static void *gc_main(void *arg)
         }
         bool dirty = s->gc_first_us != 0;
         bool sync = s->gc_want_durable > s->gc_durable || s->gc_stop;
+        uint64_t due_us = s->gc_first_us + window;
+        if (s->gc_soon && s->gc_last_us + GC_IDLE_US < due_us)
+            due_us = s->gc_last_us + GC_IDLE_US;
         bool now = sync || s->gc_grow || s->gc_dgrow ||
                    (dirty && (s->gc_want > s->gc_committed ||
                               s->gc_written > GC_MAX_BYTES ||
-                              mono_us() >= s->gc_first_us + window));
+                              mono_us() >= due_us));
         if (!now) {
             if (!dirty) {
                 pthread_cond_wait(&s->gc_work, &s->wlock);
             } else {
-                uint64_t due_us = s->gc_first_us + window;
                 uint64_t left = due_us > mono_us() ? due_us - mono_us() : 0;
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
@@ -782,8 +792,8 @@ void mfs_store_commit_soon(mfs_store *s)
     if (!s->gc_on)
         return;
     pthread_mutex_lock(&s->wlock);
-    if (s->gc_want < s->gc_gen) {
-        s->gc_want = s->gc_gen;
+    if (s->gc_first_us && !s->gc_soon) {
+        s->gc_soon = true;
         pthread_cond_signal(&s->gc_work);
     }
     pthread_mutex_unlock(&s->wlock);
