@@ -388,7 +388,7 @@ static int group_make_room(mfs_store *s)
  * GC_IDLE_US, else at the window's end. A commit stalls writers for a disk
  * flush, so a busy writer (tar x, a build) keeps the whole window while a
  * lone close reaches peers at once. */
-#define GC_IDLE_US 200u
+#define GC_IDLE_US 1000u
 #define GC_RESERVE_STEP ((uint64_t)16 << 20)
 
 static uint64_t mono_us(void)
