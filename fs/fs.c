@@ -63,7 +63,8 @@ static void block_signals(void)
  * to (fs/inodes.c) but does not know yet is being instantiated from a
  * reply that may carry attributes read before the change: send again until
  * it is there (or forgotten). A name a handler saw change while it built
- * its reply: a few times. Anything else is simply not cached (normal). */
+ * its reply, or answered "no such name" within the last 50 ms: a few
+ * times. Anything else is simply not cached (normal). */
 static uint64_t retry_ns(mfs_fs *fs, const mfs_fs_inval_item *it)
 {
     static const unsigned max_inode = 16, max_entry = 8;
@@ -73,7 +74,9 @@ static uint64_t retry_ns(mfs_fs *fs, const mfs_fs_inval_item *it)
     if (it->kind == MFS_CHANGE_INODE && it->tries < max_inode &&
         mfs_fs_inodes_count(&fs->inodes, it->ino) > 0)
         return step;
-    if (it->kind == MFS_CHANGE_ENTRY && it->raced && it->tries < max_entry)
+    if (it->kind == MFS_CHANGE_ENTRY && it->tries < max_entry &&
+        (it->raced || mfs_fs_invalq_negative_recent(&fs->invalq, it->ino,
+                                                    it->name, 50000000u)))
         return step;
     return 0;
 }

@@ -68,6 +68,7 @@ typedef struct mfs_fs_inval_item {
  * built a reply (then the kernel may cache the reply after the change's
  * invalidation went by). */
 #define MFS_FS_CHG_RING 4096
+#define MFS_FS_NEG_RING 256
 
 typedef struct mfs_fs_invalq {
     pthread_mutex_t lock;
@@ -82,6 +83,10 @@ typedef struct mfs_fs_invalq {
         uint64_t seq, ino;
         int kind;
     } ring[MFS_FS_CHG_RING]; /* change seq -> ring[seq % size] (lock) */
+    struct {
+        uint64_t parent, hash, t_ns;
+    } neg[MFS_FS_NEG_RING]; /* latest negative LOOKUP replies (lock) */
+    size_t neg_next;        /* (lock) */
 } mfs_fs_invalq;
 
 #define MFS_FS_INVALQ_MAX 65536
@@ -112,6 +117,14 @@ uint64_t mfs_fs_invalq_seq(mfs_fs_invalq *q);
  * changes were pushed to tell), else 0. */
 int mfs_fs_invalq_changed(mfs_fs_invalq *q, uint64_t since, int kind,
                           uint64_t ino);
+/* A LOOKUP of name in parent is about to be answered "no such name": an
+ * entry invalidation of it that meets -ENOENT soon after is retried (the
+ * kernel may not have made the negative entry yet). */
+void mfs_fs_invalq_negative(mfs_fs_invalq *q, uint64_t parent,
+                            const char *name);
+/* 1 if such a reply was noted within the last window_ns. */
+int mfs_fs_invalq_negative_recent(mfs_fs_invalq *q, uint64_t parent,
+                                  const char *name, uint64_t window_ns);
 
 /* ---- open files and the versions they pin (fs/files.c) ----------------
  * One handle per open file (fi->fh); one record per inode that was opened,

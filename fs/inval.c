@@ -196,3 +196,35 @@ int mfs_fs_invalq_changed(mfs_fs_invalq *q, uint64_t since, int kind,
     pthread_mutex_unlock(&q->lock);
     return yes;
 }
+
+static uint64_t name_hash(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    return h;
+}
+
+void mfs_fs_invalq_negative(mfs_fs_invalq *q, uint64_t parent, const char *name)
+{
+    uint64_t h = name_hash(name), now = mono_ns();
+    pthread_mutex_lock(&q->lock);
+    size_t i = q->neg_next++ % MFS_FS_NEG_RING;
+    q->neg[i].parent = parent;
+    q->neg[i].hash = h;
+    q->neg[i].t_ns = now;
+    pthread_mutex_unlock(&q->lock);
+}
+
+int mfs_fs_invalq_negative_recent(mfs_fs_invalq *q, uint64_t parent,
+                                  const char *name, uint64_t window_ns)
+{
+    uint64_t h = name_hash(name), now = mono_ns();
+    int yes = 0;
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = 0; i < MFS_FS_NEG_RING && !yes; i++)
+        yes = q->neg[i].t_ns && q->neg[i].parent == parent &&
+              q->neg[i].hash == h && now - q->neg[i].t_ns < window_ns;
+    pthread_mutex_unlock(&q->lock);
+    return yes;
+}

@@ -269,7 +269,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     }
     if (r == -ENOENT) {
         /* negative entry: cached for entry_timeout; remote creates
-         * invalidate it through the change callback */
+         * invalidate it through the change callback (noted first: that
+         * invalidation may run before the kernel has made the entry) */
+        mfs_fs_invalq_negative(&fs->invalq, parent, name);
         struct fuse_entry_param e;
         memset(&e, 0, sizeof e);
         e.entry_timeout = fs->cfg.entry_timeout;
