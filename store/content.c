@@ -581,8 +581,8 @@ static int dinfo_load(wtx *w, mfs_id id, dinfo_rec *d, inode_rec *in)
 
 /* Reads block blk as it is now (dirty, else base, else zeros) into out
  * (MFS_CHUNK_SIZE bytes); returns the meaningful length. */
-static ssize_t block_load(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn,
-                          mfs_id id, const version_view *base, uint64_t trunc,
+static ssize_t block_load(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn, mfs_id id,
+                          const version_view *base, uint64_t trunc,
                           uint64_t blk, uint8_t *out)
 {
     MDB_val v;

@@ -54,52 +54,25 @@ static void boot_id(char *out, size_t cap)
     out[strcspn(out, "\n")] = '\0';
 }
 
-static void path_of(const mfs_store *s, const char *name, char *out,
-                    size_t cap)
+static void path_of(const mfs_store *s, const char *name, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/dirty%s%s", s->dir, *name ? "/" : "", name);
 }
 
-/* Drops every file's unpublished state in the main store (the blocks are
- * gone). Returns how many files lost it, or -errno. */
-static int tx_forget_all_dinfo(wtx *w, void *arg)
+/* Deletes every record of table db in the main store, calling each (if
+ * not NULL) with it first; counts them in *n. */
+static int drain(wtx *w, int db, size_t *n,
+                 void (*each)(wtx *w, const MDB_val *k, const MDB_val *v))
 {
-    size_t *n = arg;
     MDB_cursor *c;
-    int rc = mdb_cursor_open(w->txn, w->s->db[DB_DINFO], &c);
-    if (rc)
-        return wtx_fail(w, rc);
-    MDB_val key, val;
-    rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
-    while (rc == 0) {
-        rc = mdb_cursor_del(c, 0);
-        if (rc) {
-            wtx_fail(w, rc);
-            break;
-        }
-        (*n)++;
-        rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
-    }
-    mdb_cursor_close(c);
-    return w->err;
-}
-
-/* Moves blocks a store of an earlier build kept in the main store's
- * DB_DIRTY into this environment. */
-static int tx_migrate(wtx *w, void *arg)
-{
-    size_t *n = arg;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(w->txn, w->s->db[DB_DIRTY], &c);
+    int rc = mdb_cursor_open(w->txn, w->s->db[db], &c);
     if (rc)
         return wtx_fail(w, rc);
     MDB_val key, val;
     rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     while (rc == 0 && !w->err) {
-        if (key.mv_size == 24)
-            dirty_put(w, id_get(key.mv_data),
-                      mfs_be64_get((uint8_t *)key.mv_data + 16), val.mv_data,
-                      val.mv_size);
+        if (each)
+            each(w, &key, &val);
         rc = mdb_cursor_del(c, 0);
         if (rc) {
             wtx_fail(w, rc);
@@ -110,6 +83,28 @@ static int tx_migrate(wtx *w, void *arg)
     }
     mdb_cursor_close(c);
     return w->err;
+}
+
+/* Drops every file's unpublished state in the main store (the blocks are
+ * gone); *arg counts the files. */
+static int tx_forget_all_dinfo(wtx *w, void *arg)
+{
+    return drain(w, DB_DINFO, arg, NULL);
+}
+
+static void move_block(wtx *w, const MDB_val *k, const MDB_val *v)
+{
+    if (k->mv_size == 24)
+        dirty_put(w, id_get(k->mv_data),
+                  mfs_be64_get((uint8_t *)k->mv_data + 16), v->mv_data,
+                  v->mv_size);
+}
+
+/* Moves blocks a store of an earlier build kept in the main store's
+ * DB_DIRTY into this environment; *arg counts them. */
+static int tx_migrate(wtx *w, void *arg)
+{
+    return drain(w, DB_DIRTY, arg, move_block);
 }
 
 int dirty_open(mfs_store *s)
@@ -258,8 +253,7 @@ void dirty_read_end(MDB_txn *txn)
         mdb_txn_abort(txn);
 }
 
-int dirty_get(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk,
-              MDB_val *v)
+int dirty_get(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk, MDB_val *v)
 {
     if (!dtxn)
         return -ENOENT;

@@ -109,9 +109,9 @@ struct mfs_store {
     uint64_t gc_want_durable;
     uint64_t gc_fail_lo, gc_fail_hi; /* gens lost by the last failed commit */
     int gc_fail_rc;
-    bool gc_grow;          /* the map is full: grow it after the commit */
-    bool gc_dgrow;         /* the dirty environment's map, likewise */
-    bool gc_local_ops;     /* gc_txn holds local ops (oplog_cb after commit) */
+    bool gc_grow;      /* the map is full: grow it after the commit */
+    bool gc_dgrow;     /* the dirty environment's map, likewise */
+    bool gc_local_ops; /* gc_txn holds local ops (oplog_cb after commit) */
     bool gc_stop;
     bool gc_exited;        /* the commit thread has returned */
     uint64_t gc_saved[4];  /* hlc, seq, ctr, next_ino as last committed */
@@ -229,8 +229,8 @@ typedef struct wtx {
     idset touched_inodes;  /* heads / existence changed */
     namekey *groups;       /* dirty name groups */
     size_t ngroups, capgroups;
-    uint64_t written; /* bytes put so far (map room estimate) */
-    MDB_txn *dtxn;    /* write txn of the dirty environment, once used */
+    uint64_t written;  /* bytes put so far (map room estimate) */
+    MDB_txn *dtxn;     /* write txn of the dirty environment, once used */
     uint64_t dwritten; /* bytes put in it */
     bool dfull;        /* its map was full (err is MDB_MAP_FULL) */
     change *changes;
@@ -445,8 +445,7 @@ void dirty_abort(wtx *w);
 int dirty_read_begin(mfs_store *s, MDB_txn **txn);
 void dirty_read_end(MDB_txn *txn);
 /* Block blk of id; -ENOENT when it has none (or dtxn is NULL). */
-int dirty_get(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk,
-              MDB_val *v);
+int dirty_get(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk, MDB_val *v);
 int dirty_put(wtx *w, mfs_id id, uint64_t blk, const void *data, size_t len);
 /* Drops id's blocks at or past block first. */
 int dirty_del_from(wtx *w, mfs_id id, uint64_t first);

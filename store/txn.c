@@ -149,6 +149,15 @@ static void counters_save(wtx *w)
     meta_put_u64(w, "ino", s->next_ino);
 }
 
+/* The hlc never goes back; the rest returns to save (a failed txn). */
+static void counters_restore(mfs_store *s, const uint64_t save[4])
+{
+    s->hlc = save[0] > s->hlc ? save[0] : s->hlc;
+    s->seq = save[1];
+    s->ctr = save[2];
+    s->next_ino = save[3];
+}
+
 /* ---- transactions ---- */
 
 int wtx_fail(wtx *w, int rc)
@@ -233,6 +242,22 @@ void wtx_change(wtx *w, int kind, uint64_t ino, const char *name)
     snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
 }
 
+/* Runs fn in w, then what every write transaction ends with: the derived
+ * view and the persisted counters. Returns w's first error. */
+static int wtx_run(wtx *w, int (*fn)(wtx *w, void *arg), void *arg)
+{
+    int rc = fn(w, arg);
+    if (!rc)
+        rc = w->err;
+    if (!rc)
+        rc = view_flush(w);
+    if (!rc) {
+        counters_save(w);
+        rc = w->err;
+    }
+    return rc;
+}
+
 static void wtx_release(wtx *w)
 {
     dirty_abort(w); /* (committed already when the call succeeded) */
@@ -260,8 +285,7 @@ static int grow_map_of(mfs_store *s, bool dirty)
     pthread_rwlock_unlock(&s->maplock);
     if (rc) {
         mfs_log(LOG_ERR, "store %s: cannot grow the %smap to %zu bytes: %s",
-                s->dir, dirty ? "dirty blocks' " : "", want,
-                mdb_strerror(rc));
+                s->dir, dirty ? "dirty blocks' " : "", want, mdb_strerror(rc));
         return -ENOSPC;
     }
     mfs_log(LOG_INFO, "store %s: %smap grown to %zu MiB", s->dir,
@@ -461,8 +485,8 @@ static bool map_tight(MDB_env *env, uint64_t pending, size_t mapsize)
     MDB_stat st;
     mdb_env_info(env, &info);
     mdb_env_stat(env, &st);
-    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize +
-                    2 * pending;
+    uint64_t used =
+        ((uint64_t)info.me_last_pgno + 1) * st.ms_psize + 2 * pending;
     return used >= mapsize / 2;
 }
 
@@ -496,15 +520,7 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             return mdb_to_errno(rc);
         }
         s->gc_child = w.txn;
-        rc = fn(&w, arg);
-        if (!rc)
-            rc = w.err;
-        if (!rc)
-            rc = view_flush(&w);
-        if (!rc) {
-            counters_save(&w);
-            rc = w.err;
-        }
+        rc = wtx_run(&w, fn, arg);
         if (!rc)
             rc = gc_reserve(s, &w);
         if (!rc)
@@ -518,12 +534,8 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         }
         s->gc_child = NULL;
         bool local_ops = !rc && s->seq != save[1];
-        if (rc) {
-            s->hlc = save[0] > s->hlc ? save[0] : s->hlc; /* never go back */
-            s->seq = save[1];
-            s->ctr = save[2];
-            s->next_ino = save[3];
-        }
+        if (rc)
+            counters_restore(s, save);
         if (rc == MDB_MAP_FULL || (rc == -ENOSPC && disk_has_room(s))) {
             /* commit what the group holds, grow the map, run fn again */
             wtx_release(&w);
@@ -617,10 +629,7 @@ static void gc_commit_locked(mfs_store *s)
         s->gc_fail_hi = gen;
         s->gc_fail_rc = rc;
         /* the lost changes never happened: counters go back with them */
-        s->hlc = s->hlc > s->gc_saved[0] ? s->hlc : s->gc_saved[0];
-        s->seq = s->gc_saved[1];
-        s->ctr = s->gc_saved[2];
-        s->next_ino = s->gc_saved[3];
+        counters_restore(s, s->gc_saved);
         s->gc_local_ops = false;
     } else {
         s->gc_saved[0] = s->hlc;
@@ -685,10 +694,10 @@ static void *gc_main(void *arg)
         uint64_t due_us = s->gc_first_us + window;
         if (s->gc_soon && s->gc_last_us + GC_IDLE_US < due_us)
             due_us = s->gc_last_us + GC_IDLE_US;
-        bool now = sync || s->gc_grow || s->gc_dgrow ||
-                   (dirty && (s->gc_want > s->gc_committed ||
-                              s->gc_written > GC_MAX_BYTES ||
-                              mono_us() >= due_us));
+        bool now =
+            sync || s->gc_grow || s->gc_dgrow ||
+            (dirty && (s->gc_want > s->gc_committed ||
+                       s->gc_written > GC_MAX_BYTES || mono_us() >= due_us));
         if (!now) {
             if (!dirty) {
                 pthread_cond_wait(&s->gc_work, &s->wlock);
@@ -831,7 +840,6 @@ int mfs_store_commit(mfs_store *s, int durable)
     return rc;
 }
 
-
 int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
 {
     if (s->rdonly)
@@ -865,15 +873,7 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             pthread_mutex_unlock(&s->wlock);
             return mdb_to_errno(rc);
         }
-        rc = fn(&w, arg);
-        if (!rc)
-            rc = w.err;
-        if (!rc)
-            rc = view_flush(&w);
-        if (!rc) {
-            counters_save(&w);
-            rc = w.err;
-        }
+        rc = wtx_run(&w, fn, arg);
         bool pair = !rc && w.dtxn;
         if (pair)
             dseq_bump(s); /* odd: see store_read_begin */
@@ -891,12 +891,8 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         if (pair)
             dseq_bump(s);
         bool local_ops = !rc && s->seq != save[1];
-        if (rc) {
-            s->hlc = save[0] > s->hlc ? save[0] : s->hlc; /* never go back */
-            s->seq = save[1];
-            s->ctr = save[2];
-            s->next_ino = save[3];
-        }
+        if (rc)
+            counters_restore(s, save);
         pthread_rwlock_unlock(&s->maplock);
         pthread_mutex_unlock(&s->wlock);
         /* Some paths report a full map already translated to ENOSPC: when

@@ -58,8 +58,6 @@ static int run_child(void (*fn)(const char *dir), const char *dir)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-
-
 /* Another process sees a change only once it is committed. */
 static void child_reads_committed(const char *dir)
 {
@@ -77,16 +75,15 @@ static void test_visibility(void **state)
     mfs_store *s = open_store(dir, WINDOW_US, MFS_STORE_CREATE);
     assert_non_null(s);
     mfs_attr a, b;
-    assert_int_equal(mfs_store_mknod(s, MFS_ROOT_INO, "visible", 0100644, 0,
-                                     0, 0, &a),
-                     0);
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "visible", 0100644, 0, 0, 0, &a), 0);
     /* this process sees it at once, committed or not */
     assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "visible", &b), 0);
     assert_int_equal(b.ino, a.ino);
     /* a failed call leaves the group as it was */
-    assert_int_equal(mfs_store_mknod(s, MFS_ROOT_INO, "visible", 0100644, 0,
-                                     0, 0, &b),
-                     -EEXIST);
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "visible", 0100644, 0, 0, 0, &b),
+        -EEXIST);
     assert_int_equal(mfs_store_commit(s, 0), 0);
     assert_int_equal(run_child(child_reads_committed, dir), 0);
     assert_int_equal(mfs_store_commit(s, 1), 0);
@@ -100,12 +97,12 @@ static void child_dies(const char *dir)
     mfs_store *s = open_store(dir, WINDOW_US, 0);
     CHILD_CHECK(s);
     mfs_attr a, b;
-    CHILD_CHECK(mfs_store_mknod(s, MFS_ROOT_INO, "closed", 0100644, 0, 0, 0,
-                                &a) == 0);
+    CHILD_CHECK(
+        mfs_store_mknod(s, MFS_ROOT_INO, "closed", 0100644, 0, 0, 0, &a) == 0);
     CHILD_CHECK(mfs_store_write(s, a.ino, 0, "published", 9) == 9);
     CHILD_CHECK(mfs_store_publish(s, a.ino) == 0);
-    CHILD_CHECK(mfs_store_mknod(s, MFS_ROOT_INO, "open", 0100644, 0, 0, 0,
-                                &b) == 0);
+    CHILD_CHECK(
+        mfs_store_mknod(s, MFS_ROOT_INO, "open", 0100644, 0, 0, 0, &b) == 0);
     CHILD_CHECK(mfs_store_write(s, b.ino, 0, "first", 5) == 5);
     CHILD_CHECK(mfs_store_publish(s, b.ino) == 0);
     CHILD_CHECK(mfs_store_write(s, b.ino, 0, "SECOND-unpublished", 18) == 18);
