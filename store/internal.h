@@ -126,7 +126,9 @@ struct mfs_store {
     /* unpublished blocks (dirty.c): a second, never-synced environment */
     MDB_env *denv; /* NULL in a read-only open */
     MDB_dbi ddb;
-    size_t dmapsize; /* grows like mapsize, under maplock */
+    size_t dmapsize;    /* grows like mapsize, under maplock */
+    MDB_txn *dpool[32]; /* reset read txns of denv, guarded by poollock */
+    int ndpool;
     /* Odd while a writer commits the dirty environment and then the main
      * one; readers that begin a read txn of each without wlock check it
      * did not move (a seqcount). Atomic; written only under wlock. */

@@ -276,6 +276,8 @@ static int grow_map_of(mfs_store *s, bool dirty)
     pthread_mutex_lock(&s->poollock);
     while (s->npool > 0) /* no txn handle outlives a resize */
         mdb_txn_abort(s->pool[--s->npool]);
+    while (s->ndpool > 0)
+        mdb_txn_abort(s->dpool[--s->ndpool]);
     pthread_mutex_unlock(&s->poollock);
     size_t *size = dirty ? &s->dmapsize : &s->mapsize;
     size_t want = *size * 2;
@@ -934,20 +936,42 @@ static void dread_pair(mfs_store *s, MDB_txn *shared)
         return;
     tl_dstore = s;
     tl_shared = shared != NULL;
-    if (shared)
+    if (shared) {
         tl_dtxn = shared;
-    else if (dirty_read_begin(s, &tl_dtxn))
-        tl_dtxn = NULL; /* content_read begins its own */
+        return;
+    }
+    /* a reset read txn from the pool: renewing costs far less than a
+     * begin (lookups pay this on every call) */
+    pthread_mutex_lock(&s->poollock);
+    MDB_txn *t = s->ndpool ? s->dpool[--s->ndpool] : NULL;
+    pthread_mutex_unlock(&s->poollock);
+    if (t && mdb_txn_renew(t)) {
+        mdb_txn_abort(t);
+        t = NULL;
+    }
+    if (!t && dirty_read_begin(s, &t))
+        t = NULL; /* content_read begins its own */
+    tl_dtxn = t;
 }
 
-static void dread_unpair(void)
+static void dread_unpair(mfs_store *s)
 {
     if (tl_depth && --tl_depth == 0) {
-        if (!tl_shared)
-            dirty_read_end(tl_dtxn);
+        MDB_txn *t = tl_shared ? NULL : tl_dtxn;
         tl_dtxn = NULL;
         tl_dstore = NULL;
         tl_shared = false;
+        if (!t)
+            return;
+        mdb_txn_reset(t);
+        pthread_mutex_lock(&s->poollock);
+        if (s->ndpool < (int)(sizeof(s->dpool) / sizeof(s->dpool[0]))) {
+            s->dpool[s->ndpool++] = t;
+            t = NULL;
+        }
+        pthread_mutex_unlock(&s->poollock);
+        if (t)
+            mdb_txn_abort(t);
     }
 }
 
@@ -1021,12 +1045,12 @@ void store_read_end(mfs_store *s, MDB_txn *txn)
         return;
     if (s->gc_on && txn && txn == s->gc_txn) {
         /* gc_txn is only read with wlock held */
-        dread_unpair();
+        dread_unpair(s);
         pthread_mutex_unlock(&s->wlock);
         return;
     }
     if (!s->rdonly)
-        dread_unpair();
+        dread_unpair(s);
     mdb_txn_reset(txn);
     pthread_mutex_lock(&s->poollock);
     if (s->npool < (int)(sizeof(s->pool) / sizeof(s->pool[0]))) {
@@ -1411,6 +1435,8 @@ void mfs_store_close(mfs_store *s)
     if (!s)
         return;
     gc_finish(s);
+    while (s->ndpool > 0)
+        mdb_txn_abort(s->dpool[--s->ndpool]);
     dirty_close(s);
     while (s->npool > 0)
         mdb_txn_abort(s->pool[--s->npool]);
