@@ -246,7 +246,9 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg);
  * the caller then holds wlock until store_read_end: keep reads short). */
 int store_read_begin(mfs_store *s, MDB_txn **txn);
 /* A read txn on the last commit only: what survives a kill -9, and all
- * that may leave the node (op log, version vector) or feed long scans. */
+ * that may leave the node (op log) or feed long scans. Not to be begun
+ * while this thread holds a store_read_begin txn: its store_read_end
+ * would end that one's paired dirty txn (no caller nests them). */
 int store_read_begin_committed(mfs_store *s, MDB_txn **txn);
 /* For long scans (stats, dumps): commits every call made so far, then
  * reads the last commit, so the scan holds up no writer. */
