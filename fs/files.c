@@ -30,14 +30,6 @@ static bool stamp_same(mfs_stamp a, mfs_stamp b)
     return a.hlc == b.hlc && a.node == b.node;
 }
 
-static size_t bucket_of(uint64_t ino, size_t nb)
-{
-    ino ^= ino >> 33;
-    ino *= 0xff51afd7ed558ccdULL;
-    ino ^= ino >> 33;
-    return (size_t)ino & (nb - 1);
-}
-
 int mfs_fs_files_init(mfs_fs_files *t)
 {
     memset(t, 0, sizeof *t);
@@ -69,7 +61,7 @@ void mfs_fs_files_close(mfs_fs_files *t)
 /* The inode's record, or NULL. Caller holds the lock. */
 static mfs_fs_file *find(mfs_fs_files *t, uint64_t ino)
 {
-    mfs_fs_file *f = t->buckets[bucket_of(ino, t->nb)];
+    mfs_fs_file *f = t->buckets[mfs_fs_ino_slot(ino, t->nb)];
     while (f && f->ino != ino)
         f = f->next;
     return f;
@@ -85,7 +77,7 @@ static void grow(mfs_fs_files *t)
         mfs_fs_file *f = t->buckets[i];
         while (f) {
             mfs_fs_file *next = f->next;
-            size_t j = bucket_of(f->ino, nb);
+            size_t j = mfs_fs_ino_slot(f->ino, nb);
             f->next = b[j];
             b[j] = f;
             f = next;
@@ -109,7 +101,7 @@ static mfs_fs_file *get(mfs_fs_files *t, uint64_t ino)
     f->ino = ino;
     if (t->n + 1 > t->nb * 2)
         grow(t);
-    size_t i = bucket_of(ino, t->nb);
+    size_t i = mfs_fs_ino_slot(ino, t->nb);
     f->next = t->buckets[i];
     t->buckets[i] = f;
     t->n++;
@@ -208,7 +200,7 @@ void mfs_fs_files_remote(mfs_fs_files *t, uint64_t ino)
 void mfs_fs_files_forget(mfs_fs_files *t, uint64_t ino)
 {
     pthread_mutex_lock(&t->lock);
-    mfs_fs_file **pp = &t->buckets[bucket_of(ino, t->nb)];
+    mfs_fs_file **pp = &t->buckets[mfs_fs_ino_slot(ino, t->nb)];
     while (*pp && (*pp)->ino != ino)
         pp = &(*pp)->next;
     mfs_fs_file *f = *pp;

@@ -38,6 +38,17 @@ typedef struct mfs_fs_inodes {
     size_t tombs; /* deleted slots */
 } mfs_fs_inodes;
 
+/* The slot of inode number ino in a table of n slots (n a power of two):
+ * a 64-bit mix, so consecutive numbers spread. Shared by the inode and
+ * open-file tables. */
+static inline size_t mfs_fs_ino_slot(uint64_t ino, size_t n)
+{
+    ino ^= ino >> 33;
+    ino *= 0xff51afd7ed558ccdULL;
+    ino ^= ino >> 33;
+    return (size_t)ino & (n - 1);
+}
+
 int mfs_fs_inodes_init(mfs_fs_inodes *t);
 void mfs_fs_inodes_close(mfs_fs_inodes *t);
 /* Adds n to ino's count. Returns 0 or -ENOMEM (the count is unchanged). */

@@ -15,14 +15,6 @@
 #define EMPTY 0u
 #define TOMB UINT64_MAX
 
-static size_t hash(uint64_t k, size_t cap)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    return (size_t)k & (cap - 1);
-}
-
 int mfs_fs_inodes_init(mfs_fs_inodes *t)
 {
     t->cap = 1024;
@@ -52,7 +44,7 @@ void mfs_fs_inodes_close(mfs_fs_inodes *t)
 /* Slot holding k, or SIZE_MAX. */
 static size_t find(const mfs_fs_inodes *t, uint64_t k)
 {
-    for (size_t i = hash(k, t->cap), n = 0; n < t->cap;
+    for (size_t i = mfs_fs_ino_slot(k, t->cap), n = 0; n < t->cap;
          i = (i + 1) & (t->cap - 1), n++) {
         if (t->keys[i] == EMPTY)
             return SIZE_MAX;
@@ -74,7 +66,7 @@ static int resize(mfs_fs_inodes *t, size_t cap)
     for (size_t i = 0; i < t->cap; i++) {
         if (t->keys[i] == EMPTY || t->keys[i] == TOMB)
             continue;
-        size_t j = hash(t->keys[i], cap);
+        size_t j = mfs_fs_ino_slot(t->keys[i], cap);
         while (keys[j] != EMPTY)
             j = (j + 1) & (cap - 1);
         keys[j] = t->keys[i];
@@ -108,7 +100,7 @@ int mfs_fs_inodes_ref(mfs_fs_inodes *t, uint64_t ino, uint64_t n)
         if (r < 0)
             goto out;
     }
-    i = hash(ino, t->cap);
+    i = mfs_fs_ino_slot(ino, t->cap);
     while (t->keys[i] != EMPTY && t->keys[i] != TOMB)
         i = (i + 1) & (t->cap - 1);
     if (t->keys[i] == TOMB)
