@@ -14,6 +14,7 @@
  * Must never show a version before all its chunks are present.
  */
 #include "internal.h"
+#include "blake2b.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -306,7 +307,7 @@ int content_apply_version(wtx *w, const mfs_op *op)
 
 static void hash_block(uint8_t out[32], const void *data, size_t len)
 {
-    crypto_generichash(out, 32, data, len, NULL, 0);
+    mfs_blake2b256(out, data, len);
 }
 
 static size_t trim_zeros(const uint8_t *p, size_t len)
@@ -579,20 +580,32 @@ static int dinfo_load(wtx *w, mfs_id id, dinfo_rec *d, inode_rec *in)
     return dirty_del_from(w, id, 0);
 }
 
-/* Reads block blk as it is now (dirty, else base, else zeros) into out
- * (MFS_CHUNK_SIZE bytes); returns the meaningful length. */
+/* Reads block blk as it is now (dirty bytes, else a dirty reference, else
+ * base, else zeros) into out (MFS_CHUNK_SIZE bytes); returns the
+ * meaningful length. *was_ref (if not NULL) tells whether it came from a
+ * reference, which a caller that stores the block as bytes must drop. */
 static ssize_t block_load(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn, mfs_id id,
                           const version_view *base, uint64_t trunc,
-                          uint64_t blk, uint8_t *out)
+                          uint64_t blk, uint8_t *out, bool *was_ref)
 {
     MDB_val v;
+    uint8_t ref[MFS_HASH_LEN];
+    if (was_ref)
+        *was_ref = false;
     if (dtxn && dirty_get(s, dtxn, id, blk, &v) == 0) {
         memcpy(out, v.mv_data, v.mv_size);
         return (ssize_t)v.mv_size;
     }
-    if (!base || blk * MFS_CHUNK_SIZE >= trunc || blk >= base->nchunks)
-        return 0;
-    const uint8_t *h = base->hashes + blk * 32;
+    const uint8_t *h;
+    if (dtxn && dirty_ref_get(s, txn, id, blk, ref) == 0) {
+        if (was_ref)
+            *was_ref = true;
+        h = ref;
+    } else {
+        if (!base || blk * MFS_CHUNK_SIZE >= trunc || blk >= base->nchunks)
+            return 0;
+        h = base->hashes + blk * 32;
+    }
     if (!memcmp(h, zero_hash, 32))
         return 0;
     if (tget(s, txn, DB_CHUNKS, h, 32, &v))
@@ -641,7 +654,8 @@ ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
         size_t n = MFS_CHUNK_SIZE - in;
         if (n > len - done)
             n = len - done;
-        ssize_t bl = block_load(s, txn, dtxn, id, bp, trunc, blk, blockbuf);
+        ssize_t bl =
+            block_load(s, txn, dtxn, id, bp, trunc, blk, blockbuf, NULL);
         if (bl < 0) {
             dirty_read_end(own);
             free(blockbuf);
@@ -660,7 +674,28 @@ ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
     return (ssize_t)len;
 }
 
-int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len)
+uint8_t *content_hash_whole(uint64_t off, const void *buf, size_t len)
+{
+    uint64_t first = off / MFS_CHUNK_SIZE;
+    uint64_t end = (off + len) / MFS_CHUNK_SIZE; /* past the last whole one */
+    uint64_t start = (off + MFS_CHUNK_SIZE - 1) / MFS_CHUNK_SIZE;
+    if (len < MFS_CHUNK_SIZE || start >= end)
+        return NULL;
+    uint8_t *out = calloc(end - first, MFS_HASH_LEN);
+    if (!out)
+        return NULL; /* the blocks go the slow way, as bytes */
+    for (uint64_t b = start; b < end; b++) {
+        const uint8_t *p =
+            (const uint8_t *)buf + (b * MFS_CHUNK_SIZE - off);
+        size_t n = trim_zeros(p, MFS_CHUNK_SIZE);
+        if (n)
+            hash_block(out + (b - first) * MFS_HASH_LEN, p, n);
+    }
+    return out;
+}
+
+int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
+                  const uint8_t *whole)
 {
     dinfo_rec d;
     inode_rec in;
@@ -685,20 +720,38 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len)
         size_t n = MFS_CHUNK_SIZE - in_off;
         if (n > len - done)
             n = len - done;
+        const uint8_t *src = (const uint8_t *)buf + done;
         ssize_t bl = 0;
+        bool was_ref = false;
+        if (in_off == 0 && n == MFS_CHUNK_SIZE && whole) {
+            /* a whole block, hashed by the caller: a chunk at once */
+            const uint8_t *h =
+                whole + (b - off / MFS_CHUNK_SIZE) * MFS_HASH_LEN;
+            size_t tl = trim_zeros(src, MFS_CHUNK_SIZE);
+            MDB_val cv;
+            if (tl && tget(w->s, w->txn, DB_CHUNKS, h, 32, &cv) != 0)
+                chunk_store(w, h, src, tl);
+            dirty_ref_put(w, id, b, h);
+            done += n;
+            continue;
+        }
         if (in_off > 0 || n < MFS_CHUNK_SIZE) {
             bl = block_load(w->s, w->txn, dirty_wtxn(w), id, bp, d.trunc, b,
-                            blk);
+                            blk, &was_ref);
             if (bl < 0) {
                 wtx_fail(w, (int)bl);
                 break;
             }
+        } else {
+            was_ref = true; /* whole, unhashed: drop a reference if any */
         }
         if ((size_t)bl < in_off)
             memset(blk + bl, 0, in_off - (size_t)bl);
-        memcpy(blk + in_off, (const uint8_t *)buf + done, n);
+        memcpy(blk + in_off, src, n);
         size_t newlen = in_off + n > (size_t)bl ? in_off + n : (size_t)bl;
         dirty_put(w, id, b, blk, newlen);
+        if (was_ref)
+            dirty_ref_del(w, id, b);
         done += n;
     }
     free(blk);
@@ -728,14 +781,17 @@ int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now)
             uint8_t *blk = malloc(MFS_CHUNK_SIZE);
             if (!blk)
                 return wtx_fail(w, -ENOMEM);
+            bool was_ref;
             ssize_t bl = block_load(w->s, w->txn, dirty_wtxn(w), id, bp,
-                                    d.trunc, first, blk);
+                                    d.trunc, first, blk, &was_ref);
             if (bl < 0) {
                 free(blk);
                 return wtx_fail(w, (int)bl);
             }
             size_t nl = (size_t)bl < part ? (size_t)bl : part;
             dirty_put(w, id, first, blk, nl);
+            if (was_ref)
+                dirty_ref_del(w, id, first);
             free(blk);
             first++;
         }
@@ -779,6 +835,15 @@ struct publish_arg {
     uint8_t *hashes;
     uint64_t nblocks;
 };
+
+/* One unpublished block written whole: its chunk is stored already. */
+static int publish_ref(void *arg, uint64_t b, const MDB_val *val)
+{
+    struct publish_arg *a = arg;
+    if (b < a->nblocks && val->mv_size == MFS_HASH_LEN)
+        memcpy(a->hashes + b * 32, val->mv_data, MFS_HASH_LEN);
+    return 0;
+}
 
 /* One unpublished block: hashed, stored as a chunk unless held already. */
 static int publish_block(void *arg, uint64_t b, const MDB_val *val)
@@ -831,7 +896,11 @@ int content_publish(wtx *w, mfs_id id, bool force)
     /* the dirty blocks: hash, store, and replace */
     struct publish_arg pa = {w, &d, hashes, nblocks};
     MDB_txn *dt = dirty_wtxn(w);
-    if (dt)
+    /* references first: a block's bytes, if it has both, are newer */
+    int prc = dirty_ref_each(w->s, w->txn, id, publish_ref, &pa);
+    if (prc)
+        wtx_fail(w, prc);
+    if (dt && !w->err)
         dirty_each(w->s, dt, id, publish_block, &pa);
     if (w->err) {
         free(hashes);

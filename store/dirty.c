@@ -20,6 +20,14 @@
  *    to them, and only when that write succeeded; blocks of an inode with
  *    no DB_DINFO record are stale (a kill -9 between the two) and are
  *    dropped when the inode next gets unpublished state.
+ *  - A block written whole is not kept here: the writer hashes it (outside
+ *    the store's lock), it becomes a chunk of the main store at once, and
+ *    DB_DREFS there records (inode, block) -> hash. The chunk and its
+ *    reference commit together; publish only copies the hash. This halves
+ *    what a large write copies, and moves its hashing out of close and
+ *    fsync into the writing threads. References are unpublished state too:
+ *    a new boot drops them with DB_DINFO (their chunks stay, unreferenced,
+ *    until collection frees them).
  * Must never: be read by another process, or hold the only copy of data
  * that fsync() acknowledged.
  */
@@ -89,6 +97,9 @@ static int drain(wtx *w, int db, size_t *n,
  * gone); *arg counts the files. */
 static int tx_forget_all_dinfo(wtx *w, void *arg)
 {
+    size_t refs = 0;
+    if (drain(w, DB_DREFS, &refs, NULL))
+        return w->err;
     return drain(w, DB_DINFO, arg, NULL);
 }
 
@@ -279,13 +290,12 @@ int dirty_put(wtx *w, mfs_id id, uint64_t blk, const void *data, size_t len)
     return rc ? wtx_fail(w, rc) : 0;
 }
 
-int dirty_del_from(wtx *w, mfs_id id, uint64_t first)
+/* Deletes id's records at or past block first from table dbi of txn. */
+static int del_from(wtx *w, MDB_txn *txn, MDB_dbi dbi, mfs_id id,
+                    uint64_t first)
 {
-    MDB_txn *t = dirty_wtxn(w);
-    if (!t)
-        return w->err;
     MDB_cursor *c;
-    int rc = mdb_cursor_open(t, w->s->ddb, &c);
+    int rc = mdb_cursor_open(txn, dbi, &c);
     if (rc)
         return wtx_fail(w, rc);
     uint8_t k[24];
@@ -304,13 +314,23 @@ int dirty_del_from(wtx *w, mfs_id id, uint64_t first)
     return w->err;
 }
 
-int dirty_each(mfs_store *s, MDB_txn *dtxn, mfs_id id,
-               int (*cb)(void *arg, uint64_t blk, const MDB_val *v), void *arg)
+int dirty_del_from(wtx *w, mfs_id id, uint64_t first)
 {
-    if (!dtxn)
-        return 0;
+    MDB_txn *t = dirty_wtxn(w);
+    if (!t)
+        return w->err;
+    if (del_from(w, t, w->s->ddb, id, first))
+        return w->err;
+    return del_from(w, w->txn, w->s->db[DB_DREFS], id, first);
+}
+
+/* Calls cb for each of id's records in table dbi of txn, in block order. */
+static int each_in(MDB_txn *txn, MDB_dbi dbi, mfs_id id,
+                   int (*cb)(void *arg, uint64_t blk, const MDB_val *v),
+                   void *arg)
+{
     MDB_cursor *c;
-    int rc = mdb_cursor_open(dtxn, s->ddb, &c);
+    int rc = mdb_cursor_open(txn, dbi, &c);
     if (rc)
         return mdb_to_errno(rc);
     uint8_t k[24];
@@ -326,4 +346,56 @@ int dirty_each(mfs_store *s, MDB_txn *dtxn, mfs_id id,
     }
     mdb_cursor_close(c);
     return out;
+}
+
+int dirty_each(mfs_store *s, MDB_txn *dtxn, mfs_id id,
+               int (*cb)(void *arg, uint64_t blk, const MDB_val *v), void *arg)
+{
+    return dtxn ? each_in(dtxn, s->ddb, id, cb, arg) : 0;
+}
+
+/* ---- block references (main store, DB_DREFS) ---- */
+
+int dirty_ref_get(mfs_store *s, MDB_txn *txn, mfs_id id, uint64_t blk,
+                  uint8_t hash[MFS_HASH_LEN])
+{
+    uint8_t k[24];
+    dkey(k, id, blk);
+    MDB_val v;
+    int rc = tget(s, txn, DB_DREFS, k, 24, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size != MFS_HASH_LEN)
+        return -EIO;
+    memcpy(hash, v.mv_data, MFS_HASH_LEN);
+    return 0;
+}
+
+int dirty_ref_put(wtx *w, mfs_id id, uint64_t blk,
+                  const uint8_t hash[MFS_HASH_LEN])
+{
+    MDB_txn *t = dirty_wtxn(w);
+    if (!t)
+        return w->err;
+    uint8_t k[24];
+    dkey(k, id, blk);
+    MDB_val key = {24, k};
+    int rc = mdb_del(t, w->s->ddb, &key, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+        return wtx_fail(w, rc);
+    return tput(w, DB_DREFS, k, 24, hash, MFS_HASH_LEN);
+}
+
+int dirty_ref_del(wtx *w, mfs_id id, uint64_t blk)
+{
+    uint8_t k[24];
+    dkey(k, id, blk);
+    return tdel(w, DB_DREFS, k, 24);
+}
+
+int dirty_ref_each(mfs_store *s, MDB_txn *txn, mfs_id id,
+                   int (*cb)(void *arg, uint64_t blk, const MDB_val *v),
+                   void *arg)
+{
+    return each_in(txn, s->db[DB_DREFS], id, cb, arg);
 }

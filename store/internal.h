@@ -57,6 +57,8 @@ enum db_index {
     DB_TFROM,      /* (dir id, entry id) -> "" entries deleted from dir */
     DB_CDIRS,      /* dir id -> u32 generated (conflict) names shown in it */
     DB_NLINK,      /* inode id -> u32 visible entries (non-directories) */
+    DB_DREFS,      /* (inode id, block) -> hash: unpublished whole block,
+                    * already a chunk (dirty.c) */
     DB_COUNT
 };
 
@@ -394,7 +396,16 @@ int content_publish(wtx *w, mfs_id id, bool force);
 int content_drop_dirty(wtx *w, mfs_id id);
 ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
                      bool use_dirty, uint64_t off, void *buf, size_t len);
-int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len);
+/* Writes buf at off as unpublished data. whole (may be NULL) holds the
+ * hashes content_hash_whole gave for this same write. */
+int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
+                  const uint8_t *whole);
+/* The names of the whole, aligned blocks inside [off, off + len): an array
+ * indexed by block - off / MFS_CHUNK_SIZE (zeros for an all-zero block and
+ * for the partial ends), for content_write. Takes no lock (hashing is most
+ * of a large write's cost). NULL when the write holds no whole block or
+ * memory is short (content_write then stores bytes). Caller frees. */
+uint8_t *content_hash_whole(uint64_t off, const void *buf, size_t len);
 int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now);
 typedef struct dinfo_rec {
     uint64_t size;
@@ -451,12 +462,28 @@ void dirty_read_end(MDB_txn *txn);
 /* Block blk of id; -ENOENT when it has none (or dtxn is NULL). */
 int dirty_get(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk, MDB_val *v);
 int dirty_put(wtx *w, mfs_id id, uint64_t blk, const void *data, size_t len);
-/* Drops id's blocks at or past block first. */
+/* Drops id's blocks (bytes and references) at or past block first. */
 int dirty_del_from(wtx *w, mfs_id id, uint64_t first);
 /* Calls cb for each of id's blocks in order; stops
  * at cb's first nonzero return, which it returns. */
 int dirty_each(mfs_store *s, MDB_txn *dtxn, mfs_id id,
                int (*cb)(void *arg, uint64_t blk, const MDB_val *v), void *arg);
+/* Block references: a block written whole is hashed by the writer, stored
+ * at once as a chunk of the main store, and recorded in DB_DREFS (main
+ * store, so the chunk and the reference commit together) instead of as
+ * bytes here. A block has bytes or a reference, never both; readers look
+ * at the bytes first. dirty_ref_get reads txn (the main store): 0 and the
+ * hash, or -ENOENT. dirty_ref_put records one and drops the block's
+ * bytes; dirty_ref_del drops one (absent is not an error). dirty_ref_each
+ * calls cb(arg, blk, hash) in block order, as dirty_each. */
+int dirty_ref_get(mfs_store *s, MDB_txn *txn, mfs_id id, uint64_t blk,
+                  uint8_t hash[MFS_HASH_LEN]);
+int dirty_ref_put(wtx *w, mfs_id id, uint64_t blk,
+                  const uint8_t hash[MFS_HASH_LEN]);
+int dirty_ref_del(wtx *w, mfs_id id, uint64_t blk);
+int dirty_ref_each(mfs_store *s, MDB_txn *txn, mfs_id id,
+                   int (*cb)(void *arg, uint64_t blk, const MDB_val *v),
+                   void *arg);
 
 /* names.c */
 int name_check_n(const char *name, size_t n);

@@ -28,6 +28,7 @@ typedef struct lop {
     const void *buf;
     size_t len;
     uint64_t off;
+    const uint8_t *whole; /* content_hash_whole of buf, or NULL */
     /* outputs */
     mfs_attr *out;
     ssize_t ret;
@@ -1076,7 +1077,7 @@ static int tx_write(wtx *w, void *arg)
         return -EISDIR;
     if (in.type != S_IFREG)
         return -EINVAL;
-    if (content_write(w, id, a->off, a->buf, a->len))
+    if (content_write(w, id, a->off, a->buf, a->len, a->whole))
         return w->err;
     /* content changes set mtime and ctime (carried by the next version) */
     dinfo_rec d;
@@ -1100,8 +1101,11 @@ ssize_t mfs_store_write_flags(mfs_store *s, uint64_t ino, uint64_t off,
 {
     if (len == 0)
         return 0;
-    lop a = {.ino = ino, .off = off, .buf = buf, .len = len, .flags = flags};
+    uint8_t *whole = content_hash_whole(off, buf, len);
+    lop a = {.ino = ino, .off = off, .buf = buf, .len = len, .flags = flags,
+             .whole = whole};
     int rc = store_write(s, tx_write, &a);
+    free(whole);
     return rc ? rc : a.ret;
 }
 

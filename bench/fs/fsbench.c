@@ -167,8 +167,12 @@ static double b_seqwrite(const char *path, long mib)
     if (fd < 0)
         die("open %s: %s", path, strerror(errno));
     for (long i = 0; i < mib; i++) {
-        buf[0] = (char)i; /* no two blocks alike: dedup must not help */
-        memcpy(buf + 8, &i, sizeof i);
+        /* no two 4 KiB pieces alike, so no chunking (meshfs's 64 KiB blocks,
+         * or content-defined chunks) can dedup any of it */
+        for (long k = 0; k < (1 << 20); k += 4096) {
+            long stamp = (i << 20) | k;
+            memcpy(buf + k, &stamp, sizeof stamp);
+        }
         write_all(fd, buf, 1 << 20, path);
     }
     if (fsync(fd) < 0)

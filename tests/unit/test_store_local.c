@@ -877,14 +877,22 @@ static void test_content(void **state)
     uint64_t seed = mfs_test_seed(4242);
     mfs_rng r;
     mfs_rng_seed(&r, seed);
-    for (int step = 0; step < 120; step++) {
+    for (int step = 0; step < 200; step++) {
         int what = (int)mfs_rng_below(&r, 10);
         if (what < 6) {
             size_t off = (size_t)mfs_rng_below(&r, cap - 1);
             size_t len = (size_t)mfs_rng_below(&r, 3 * MFS_CHUNK_SIZE) + 1;
+            int kind = (int)mfs_rng_below(&r, 4);
+            if (kind == 0) {
+                /* whole blocks: stored as chunks at once (dirty.c) */
+                off -= off % MFS_CHUNK_SIZE;
+                len = ((size_t)mfs_rng_below(&r, 3) + 1) * MFS_CHUNK_SIZE;
+            }
             if (off + len > cap)
                 len = cap - off;
             fill(tmp, len, mfs_rng_next(&r));
+            if (kind == 1) /* zeros, over what is there */
+                memset(tmp, 0, len);
             put(f->s, file, off, tmp, len);
             memcpy(model + off, tmp, len);
             if (off + len > size)
