@@ -20,7 +20,9 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const uint8_t zero_hash[MFS_HASH_LEN];
 
@@ -614,6 +616,30 @@ static ssize_t block_load(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn, mfs_id id,
     return (ssize_t)v.mv_size;
 }
 
+/* Asks the kernel to start reading, all at once, the chunks of base blocks
+ * b0..b1 that are not in memory yet. The store's map is opened without
+ * readahead (MDB_NORDAHEAD: B-tree pages are read at random), so without
+ * this a cold 64 KiB chunk is read one 4 KiB page fault at a time. */
+static void prefetch_chunks(mfs_store *s, MDB_txn *txn,
+                            const version_view *base, uint64_t trunc,
+                            uint64_t b0, uint64_t b1)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        page = 4096;
+    for (uint64_t b = b0; base && b <= b1 && b < base->nchunks &&
+                          b * MFS_CHUNK_SIZE < trunc;
+         b++) {
+        const uint8_t *h = base->hashes + b * 32;
+        MDB_val v;
+        if (!memcmp(h, zero_hash, 32) || tget(s, txn, DB_CHUNKS, h, 32, &v))
+            continue;
+        uintptr_t at = (uintptr_t)v.mv_data & ~(uintptr_t)(page - 1);
+        (void)madvise((void *)at, (uintptr_t)v.mv_data + v.mv_size - at,
+                      MADV_WILLNEED); /* only a hint: errors do not matter */
+    }
+}
+
 ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
                      bool use_dirty, uint64_t off, void *buf, size_t len)
 {
@@ -646,6 +672,8 @@ ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
         }
         dtxn = own;
     }
+    prefetch_chunks(s, txn, bp, trunc, off / MFS_CHUNK_SIZE,
+                    (off + len - 1) / MFS_CHUNK_SIZE);
     size_t done = 0;
     while (done < len) {
         uint64_t pos = off + done;

@@ -106,6 +106,16 @@ static void child_dies(const char *dir)
     CHILD_CHECK(mfs_store_write(s, b.ino, 0, "first", 5) == 5);
     CHILD_CHECK(mfs_store_publish(s, b.ino) == 0);
     CHILD_CHECK(mfs_store_write(s, b.ino, 0, "SECOND-unpublished", 18) == 18);
+    /* whole blocks, unpublished: chunks and references in the main store */
+    mfs_attr w;
+    CHILD_CHECK(
+        mfs_store_mknod(s, MFS_ROOT_INO, "whole", 0100644, 0, 0, 0, &w) == 0);
+    CHILD_CHECK(mfs_store_write(s, w.ino, 0, "first", 5) == 5);
+    CHILD_CHECK(mfs_store_publish(s, w.ino) == 0);
+    static char big[2 * MFS_CHUNK_SIZE];
+    memset(big, 'W', sizeof big);
+    CHILD_CHECK(mfs_store_write(s, w.ino, 0, big, sizeof big) ==
+                (ssize_t)sizeof big);
     CHILD_CHECK(mfs_store_commit(s, 0) == 0);
     /* and one more change that never commits: lost with the process */
     mfs_attr c;
@@ -141,6 +151,10 @@ static void test_kill_then_reboot(void **state)
     read_file(s, "open", buf, sizeof buf, &n);
     assert_int_equal(n, 18);
     assert_memory_equal(buf, "SECOND-unpublished", 18);
+    static char big[2 * MFS_CHUNK_SIZE + 1];
+    read_file(s, "whole", big, sizeof big, &n);
+    assert_int_equal(n, 2 * MFS_CHUNK_SIZE);
+    assert_true(big[0] == 'W' && big[n - 1] == 'W');
     mfs_attr a;
     assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "uncommitted", &a),
                      -ENOENT);
@@ -170,6 +184,20 @@ static void test_kill_then_reboot(void **state)
     read_file(s, "open", buf, sizeof buf, &n);
     assert_int_equal(n, 10);
     assert_memory_equal(buf, "first+more", 10);
+    /* the whole blocks went with the boot, references too: growing the
+     * file shows zeros, not them */
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "whole", &a), 0);
+    assert_int_equal(mfs_store_write(s, a.ino, 2 * MFS_CHUNK_SIZE - 1, "e", 1),
+                     1);
+    memset(big, 0x55, sizeof big);
+    read_file(s, "whole", big, sizeof big, &n);
+    assert_int_equal(n, 2 * MFS_CHUNK_SIZE);
+    assert_memory_equal(big, "first", 5);
+    for (ssize_t i = 5; i < n - 1; i++)
+        if (big[i] != 0)
+            fail_msg("byte %zd of \"whole\" is %#x after the reboot", i,
+                     (unsigned)(unsigned char)big[i]);
+    assert_int_equal(big[n - 1], 'e');
     mfs_store_close(s);
     mfs_test_rmdir(dir);
 }
