@@ -258,10 +258,31 @@ int content_apply_version(wtx *w, const mfs_op *op)
     tput(w, DB_VERSIONS, k, 32, buf, wb.len);
     free(buf);
 
+    /* A chunk that a complete parent has at the same place is held: only
+     * the others are looked up (a small edit of a large file changes a few
+     * of its thousands of chunks; looking all 16,384 chunks of a 1 GiB file
+     * up made each fsync after a 4 KiB write cost 13.6 ms). Collection must
+     * keep this true: a version whose chunks it frees loses its record. */
+    version_view pv;
+    uint8_t *ph = NULL; /* the parent's hashes, copied: the loop writes */
+    uint32_t pn = 0;
+    if (op->nparents >= 1) {
+        uint8_t pk[32];
+        vkey(pk, op->obj, stamp_get(op->parents));
+        if (tget(w->s, w->txn, DB_VMISSING, pk, 32, &v) != 0 &&
+            version_get(w->s, w->txn, op->obj, stamp_get(op->parents), &pv) ==
+                0 &&
+            pv.nchunks && (ph = malloc((size_t)pv.nchunks * 32)) != NULL) {
+            memcpy(ph, pv.hashes, (size_t)pv.nchunks * 32);
+            pn = pv.nchunks;
+        }
+    }
     uint32_t missing = 0;
     for (uint32_t i = 0; i < op->nchunks && !w->err; i++) {
         const uint8_t *h = op->hashes + (size_t)i * 32;
         if (!memcmp(h, zero_hash, 32))
+            continue;
+        if (i < pn && !memcmp(h, ph + (size_t)i * 32, 32))
             continue;
         if (tget(w->s, w->txn, DB_CHUNKS, h, 32, &v) == 0)
             continue;
@@ -276,6 +297,7 @@ int content_apply_version(wtx *w, const mfs_op *op)
         else if (rc != MDB_KEYEXIST)
             wtx_fail(w, rc);
     }
+    free(ph);
     /* the inode record must exist for the registers even before OP_INODE */
     inode_rec in;
     int rc = inode_get(w->s, w->txn, op->obj, &in);
