@@ -208,6 +208,15 @@ static double b_seqread(const char *path, long want_mib)
     return t;
 }
 
+/* 4 KiB of pseudo-random bytes */
+static void fill_page(char buf[4096], uint64_t *s)
+{
+    for (int k = 0; k < 4096; k += 8) {
+        uint64_t v = rng(s);
+        memcpy(buf + k, &v, 8);
+    }
+}
+
 /* randwrite FILE COUNT: 4 KiB writes at random aligned offsets, fsync */
 static double b_randwrite(const char *path, long count)
 {
@@ -222,10 +231,7 @@ static double b_randwrite(const char *path, long count)
     if (blocks < 1)
         die("%s is empty", path);
     for (long i = 0; i < count; i++) {
-        for (int k = 0; k < 4096; k += 8) {
-            uint64_t v = rng(&s);
-            memcpy(buf + k, &v, 8);
-        }
+        fill_page(buf, &s);
         off_t off = (off_t)(rng(&s) % (uint64_t)blocks) * 4096;
         if (pwrite(fd, buf, sizeof buf, off) != (ssize_t)sizeof buf)
             die("pwrite %s: %s", path, strerror(errno));
@@ -240,6 +246,41 @@ static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* bigfsync FILE N: N times, a 4 KiB write at a random aligned offset of an
+ * existing (large) file + fsync, as a database does; prints median and p99
+ * in microseconds and the total time. A store whose per-fsync cost grows
+ * with the file's size shows here, not in fsynclat (a small file). */
+static void b_bigfsync(const char *path, long n)
+{
+    char buf[4096];
+    uint64_t s = 0x9E3779B97F4A7C15ULL;
+    struct stat st;
+    double *lat = calloc((size_t)n, sizeof *lat);
+    int fd = open(path, O_WRONLY);
+    if (fd < 0 || fstat(fd, &st) < 0)
+        die("open %s: %s", path, strerror(errno));
+    long blocks = (long)(st.st_size / 4096);
+    if (blocks < 1)
+        die("%s is empty", path);
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        fill_page(buf, &s);
+        off_t off = (off_t)(rng(&s) % (uint64_t)blocks) * 4096;
+        double t = now();
+        if (pwrite(fd, buf, sizeof buf, off) != (ssize_t)sizeof buf)
+            die("pwrite %s: %s", path, strerror(errno));
+        if (fsync(fd) < 0)
+            die("fsync %s: %s", path, strerror(errno));
+        lat[i] = now() - t;
+    }
+    double total = now() - t0;
+    close(fd);
+    qsort(lat, (size_t)n, sizeof *lat, cmp_d);
+    printf("%.1f %.1f %.6f\n", lat[n / 2] * 1e6, lat[(n * 99) / 100] * 1e6,
+           total);
+    free(lat);
 }
 
 /* fsynclat FILE N: append 4 KiB + fsync, N times; prints median and p99 in
@@ -307,6 +348,8 @@ int main(int argc, char **argv)
         printf("%.6f\n", b_randwrite(argv[2], atol(argv[3])));
     else if (!strcmp(c, "fsynclat") && argc == 4)
         b_fsynclat(argv[2], atol(argv[3]));
+    else if (!strcmp(c, "bigfsync") && argc == 4)
+        b_bigfsync(argv[2], atol(argv[3]));
     else if (!strcmp(c, "mkfiles") && argc == 5)
         printf("%.6f\n", b_mkfiles(argv[2], atol(argv[3]), atol(argv[4])));
     else {
@@ -315,7 +358,8 @@ int main(int argc, char **argv)
                         "       list DIR REPS WANT | unlink DIR N |\n"
                         "       seqwrite FILE MIB | seqread FILE MIB | "
                         "randwrite FILE COUNT |\n"
-                        "       fsynclat FILE N | mkfiles DIR N PERDIR\n");
+                        "       fsynclat FILE N | bigfsync FILE N | "
+                        "mkfiles DIR N PERDIR\n");
         return 2;
     }
     return 0;

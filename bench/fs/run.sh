@@ -39,8 +39,8 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
-NFILES=10000 SMALL4K=10000 SEQ_MIB=1024 RAND_WRITES=20000 FSYNCS=500 TREE_FILES=3000 REPEAT=3
-if ((QUICK)); then NFILES=2000 SMALL4K=2000 SEQ_MIB=128 RAND_WRITES=2000 FSYNCS=100 TREE_FILES=500 REPEAT=1; fi
+NFILES=10000 SMALL4K=10000 SEQ_MIB=1024 RAND_WRITES=20000 FSYNCS=500 BIGFSYNCS=200 TREE_FILES=3000 REPEAT=3
+if ((QUICK)); then NFILES=2000 SMALL4K=2000 SEQ_MIB=128 RAND_WRITES=2000 FSYNCS=100 BIGFSYNCS=50 TREE_FILES=500 REPEAT=1; fi
 
 if [[ -z "${MESHFS:-}" ]]; then
     for c in "$REPO/build/cli/meshfs" "$REPO/../build-tests/cli/meshfs" "$(command -v meshfs || true)"; do
@@ -299,12 +299,15 @@ run_backend() {
     R[$b.coldread]=$("$FB" seqread "$d/big" "$SEQ_MIB")
     R[$b.warmread]=$("$FB" seqread "$d/big" "$SEQ_MIB")
     R[$b.randwrite]=$("$FB" randwrite "$d/big" "$RAND_WRITES")
+    read -r bmed bp99 _ < <("$FB" bigfsync "$d/big" "$BIGFSYNCS")
+    R[$b.bigfsync_med]=$bmed
+    R[$b.bigfsync_p99]=$bp99
     read -r med p99 _ < <("$FB" fsynclat "$d/lat" "$FSYNCS")
     R[$b.fsync_med]=$med
     R[$b.fsync_p99]=$p99
     rm -rf "$d/untar" "$d/big" "$d/lat"
     backend_down "$b"
-    say "   $(for k in create stat list delete small4k untar retar seqwrite coldread warmread randwrite; do printf '%s=%.3fs ' $k "${R[$b.$k]}"; done)fsync=${med}us/p99 ${p99}us"
+    say "   $(for k in create stat list delete small4k untar retar seqwrite coldread warmread randwrite; do printf '%s=%.3fs ' $k "${R[$b.$k]}"; done)fsync=${med}us/p99 ${p99}us bigfsync=${bmed}us/p99 ${bp99}us"
 }
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -317,7 +320,7 @@ for b in "${BACKENDS[@]}"; do run_backend "$b"; done
 STAMP=$(date -u +%Y%m%d-%H%M)
 ((QUICK)) && STAMP+=-quick
 OUT=$HERE/results/$STAMP
-WL=(create stat list delete small4k untar retar seqwrite coldread warmread randwrite fsync_med fsync_p99)
+WL=(create stat list delete small4k untar retar seqwrite coldread warmread randwrite fsync_med fsync_p99 bigfsync_med bigfsync_p99)
 # Targets of issue 9, as ratios (baseline time / meshfs time) to one
 # baseline: passthrough_ll unless TARGET_BASE says native. None against
 # passthrough_hp: its column is for reference.
@@ -338,14 +341,14 @@ MET=() MISSED=()
     echo "command: bench/fs/run.sh$( ((QUICK)) && echo ' --quick')   meshfs: $("$MESHFS" --version)"
     echo "host: $(uname -r), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), fs under $W: $(findmnt -no FSTYPE -T "$W" 2>/dev/null || stat -f -c %T "$W")"
     echo "tree: $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown); load average at start: $LOAD0, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "sizes: $NFILES small files of 100 B; $SMALL4K files of 4 KiB; tree of $TREE_FILES files; $SEQ_MIB MiB sequential; $RAND_WRITES random 4 KiB writes; $FSYNCS fsyncs"
+    echo "sizes: $NFILES small files of 100 B; $SMALL4K files of 4 KiB; tree of $TREE_FILES files; $SEQ_MIB MiB sequential; $RAND_WRITES random 4 KiB writes; $FSYNCS fsyncs; $BIGFSYNCS 4 KiB write+fsync in the $SEQ_MIB MiB file"
     echo "create/stat/list/delete/small4k/untar/retar: median of $REPEAT runs; the others: one run"
     echo "pt_ll: passthrough_ll, defaults; pt_hp: passthrough_hp, defaults: $( ((HP_OK)) && echo "built from $HP_INFO" || echo "n/a: $HP_INFO")"
     ((CAN_DROP)) || echo "WARNING: not root: caches were not dropped, cold reads are warm"
     echo
-    printf '%-10s %11s %11s %11s %11s  %7s %7s %7s   %s\n' workload native pt_ll pt_hp meshfs "vs ll" "vs hp" "vs nat" "target (issue 9)"
+    printf '%-12s %11s %11s %11s %11s  %7s %7s %7s   %s\n' workload native pt_ll pt_hp meshfs "vs ll" "vs hp" "vs nat" "target (issue 9)"
     for k in "${WL[@]}"; do
-        unit=s; [[ $k == fsync_* ]] && unit=us
+        unit=s; [[ $k == *fsync_* ]] && unit=us
         rp=$(ratio "$k" passthrough) rh=$(ratio "$k" passthrough_hp) rn=$(ratio "$k" native)
         tgt=""
         if [[ -n "${TARGET[$k]:-}" ]]; then
@@ -354,7 +357,7 @@ MET=() MISSED=()
             if awk -v r="$r" -v t="${TARGET[$k]}" 'BEGIN { exit !(r >= t) }'; then v=met; MET+=("$k"); else v=MISSED; MISSED+=("$k $r"); fi
             tgt=">= ${TARGET[$k]} of $([[ $base == native ]] && echo native || echo passthrough_ll): $v"
         fi
-        printf '%-10s %s %s %s %s  %s %s %s   %s\n' "$k" "$(fig "native.$k" $unit)" "$(fig "passthrough.$k" $unit)" \
+        printf '%-12s %s %s %s %s  %s %s %s   %s\n' "$k" "$(fig "native.$k" $unit)" "$(fig "passthrough.$k" $unit)" \
             "$(fig "passthrough_hp.$k" $unit)" "$(fig "meshfs.$k" $unit)" "$(rfmt "$rp")" "$(rfmt "$rh")" "$(rfmt "$rn")" "$tgt"
     done
     echo
