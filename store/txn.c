@@ -363,26 +363,40 @@ static int group_commit_both(mfs_store *s, wtx *w)
  * the transaction aborted), so when the map is more than half used the
  * group's work so far is committed, the map grown, and the group goes on in
  * a new transaction: a group is atomic only between such splits. */
-static int group_make_room(mfs_store *s)
+/* Is env's map at least half full, counting what the open transaction put
+ * (pending bytes; pages it copied are not in the meta page yet: twice, for
+ * copy-on-write of the tree above them)? */
+static bool map_tight(MDB_env *env, uint64_t pending, size_t mapsize)
 {
     MDB_envinfo info;
     MDB_stat st;
-    mdb_env_info(s->env, &info);
-    mdb_env_stat(s->env, &st);
-    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
-    /* pages this transaction copied are not in the meta page yet: count
-     * what it wrote, twice for copy-on-write of the tree above it */
-    used += 2 * s->group_w->written;
-    if (used < s->mapsize / 2)
-        return 0;
+    mdb_env_info(env, &info);
+    mdb_env_stat(env, &st);
+    uint64_t used =
+        ((uint64_t)info.me_last_pgno + 1) * st.ms_psize + 2 * pending;
+    return used >= mapsize / 2;
+}
+
+/* Before a call in a group: when either map is half full, commits the
+ * group and doubles that map (both environments: the group's unpublished
+ * blocks fill the dirty one; a group that filled it used to fail whole). */
+static int group_make_room(mfs_store *s)
+{
     wtx *w = s->group_w;
+    bool main_tight = map_tight(s->env, w->written, s->mapsize);
+    bool dirty_tight = s->denv && map_tight(s->denv, w->dwritten, s->dmapsize);
+    if (!main_tight && !dirty_tight)
+        return 0;
     counters_save(w);
     int rc = group_commit_both(s, w);
     w->txn = NULL;
     w->written = 0;
+    w->dwritten = 0;
     s->group_txn = NULL;
     pthread_rwlock_unlock(&s->maplock);
-    if (!rc)
+    if (!rc && dirty_tight)
+        rc = grow_map_of(s, true);
+    if (!rc && main_tight)
         rc = grow_map(s);
     pthread_rwlock_rdlock(&s->maplock);
     int rc2 = mdb_txn_begin(s->env, NULL, 0, &w->txn);
@@ -481,17 +495,6 @@ static int gc_reserve(mfs_store *s, const wtx *w)
 }
 
 /* Map usage after the shared txn commits, as group_make_room counts it. */
-static bool map_tight(MDB_env *env, uint64_t pending, size_t mapsize)
-{
-    MDB_envinfo info;
-    MDB_stat st;
-    mdb_env_info(env, &info);
-    mdb_env_stat(env, &st);
-    uint64_t used =
-        ((uint64_t)info.me_last_pgno + 1) * st.ms_psize + 2 * pending;
-    return used >= mapsize / 2;
-}
-
 static bool gc_map_tight(mfs_store *s)
 {
     return map_tight(s->env, s->gc_written, s->mapsize);

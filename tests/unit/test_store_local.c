@@ -1210,6 +1210,55 @@ static void test_map_growth(void **state)
 
 /* The map must grow inside a group too (STYLE: MDB_MAP_FULL becomes
  * ENOSPC only after growing the map failed). */
+/* Unpublished writes in a group fill the dirty environment's map (1 MiB
+ * here), which must grow as the main one does. It did not: the 51st
+ * 20,000-byte write failed with ENOSPC and took the whole group with it
+ * (test_store_threads saw it as a rare deadlock: its grouped writer gave
+ * up inside the group and never ended it). */
+static void test_group_dirty_growth(void **state)
+{
+    (void)state;
+    char *dir = g_dir = mfs_test_mkdtemp("groupdirty");
+    tclock clk = {T0};
+    mfs_store *s;
+    assert_int_equal(open_store(&s, dir, &clk, 1, 1 << 20, MFS_STORE_CREATE),
+                     0);
+    enum { N = 200, SZ = 20000 }; /* 4 MB of blocks no publish moves */
+    uint8_t *buf = malloc(SZ), *rb = malloc(SZ);
+    assert_int_equal(mfs_store_group_begin(s), 0);
+    for (int i = 0; i < N; i++) {
+        char n[16];
+        snprintf(n, sizeof(n), "u%03d", i);
+        mfs_attr a;
+        int rc =
+            mfs_store_mknod(s, MFS_ROOT_INO, n, S_IFREG | 0644, 0, 0, 0, &a);
+        if (rc)
+            print_error("mknod %s in a group: %d\n", n, rc);
+        assert_int_equal(rc, 0);
+        fill(buf, SZ, (uint64_t)i + 5);
+        ssize_t w = mfs_store_write(s, a.ino, 0, buf, SZ);
+        if (w != SZ)
+            print_error("unpublished write %s in a group (%d KB so far): "
+                        "%zd\n",
+                        n, i * SZ / 1000, w);
+        assert_int_equal(w, SZ);
+    }
+    assert_int_equal(mfs_store_group_end(s), 0);
+    for (int i = 0; i < N; i += 13) {
+        char n[16];
+        snprintf(n, sizeof(n), "u%03d", i);
+        uint64_t ino = ino_of(s, MFS_ROOT_INO, n);
+        fill(buf, SZ, (uint64_t)i + 5);
+        assert_int_equal(mfs_store_read(s, ino, 0, rb, SZ), SZ);
+        assert_memory_equal(rb, buf, SZ);
+    }
+    mfs_store_close(s);
+    free(buf);
+    free(rb);
+    mfs_test_rmdir(dir);
+    g_dir = NULL;
+}
+
 static void test_group_map_growth(void **state)
 {
     (void)state;
@@ -1491,6 +1540,7 @@ int main(void)
         T(test_persistence_dump),
         cmocka_unit_test_teardown(test_map_growth, cleanup),
         cmocka_unit_test_teardown(test_group_map_growth, cleanup),
+        cmocka_unit_test_teardown(test_group_dirty_growth, cleanup),
         cmocka_unit_test_teardown(test_open_errors, cleanup),
         cmocka_unit_test_teardown(test_format_version, cleanup),
         T(test_second_writer),
