@@ -649,8 +649,8 @@ static void prefetch_chunks(mfs_store *s, MDB_txn *txn,
     long page = sysconf(_SC_PAGESIZE);
     if (page <= 0)
         page = 4096;
-    for (uint64_t b = b0; base && b <= b1 && b < base->nchunks &&
-                          b * MFS_CHUNK_SIZE < trunc;
+    for (uint64_t b = b0;
+         base && b <= b1 && b < base->nchunks && b * MFS_CHUNK_SIZE < trunc;
          b++) {
         const uint8_t *h = base->hashes + b * 32;
         MDB_val v;
@@ -735,8 +735,7 @@ uint8_t *content_hash_whole(uint64_t off, const void *buf, size_t len)
     if (!out)
         return NULL; /* the blocks go the slow way, as bytes */
     for (uint64_t b = start; b < end; b++) {
-        const uint8_t *p =
-            (const uint8_t *)buf + (b * MFS_CHUNK_SIZE - off);
+        const uint8_t *p = (const uint8_t *)buf + (b * MFS_CHUNK_SIZE - off);
         size_t n = trim_zeros(p, MFS_CHUNK_SIZE);
         if (n)
             hash_block(out + (b - first) * MFS_HASH_LEN, p, n);

@@ -27,7 +27,7 @@ static const char *const db_names[DB_COUNT] = {
     "ilinks",  "inodes", "xattrs", "versions", "superseded", "vmissing",
     "want",    "chunks", "dirty",  "dinfo",    "ino2obj",    "obj2ino",
     "dirents", "vent",   "groups", "links",    "nsub",       "ccopy",
-    "heads",   "tfrom",  "cdirs",  "nlink",  "drefs",
+    "heads",   "tfrom",  "cdirs",  "nlink",    "drefs",
 };
 
 static const char STORE_MAGIC[] = "meshfs-store";

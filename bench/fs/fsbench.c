@@ -217,19 +217,27 @@ static void fill_page(char buf[4096], uint64_t *s)
     }
 }
 
+/* opens an existing, non-empty file for writing; *pages = its 4 KiB pages */
+static int open_pages(const char *path, long *pages)
+{
+    struct stat st;
+    int fd = open(path, O_WRONLY);
+    if (fd < 0 || fstat(fd, &st) < 0)
+        die("open %s: %s", path, strerror(errno));
+    *pages = (long)(st.st_size / 4096);
+    if (*pages < 1)
+        die("%s is empty", path);
+    return fd;
+}
+
 /* randwrite FILE COUNT: 4 KiB writes at random aligned offsets, fsync */
 static double b_randwrite(const char *path, long count)
 {
     char buf[4096];
     uint64_t s = 0x2545F4914F6CDD1DULL;
-    struct stat st;
     double t = now();
-    int fd = open(path, O_WRONLY);
-    if (fd < 0 || fstat(fd, &st) < 0)
-        die("open %s: %s", path, strerror(errno));
-    long blocks = (long)(st.st_size / 4096);
-    if (blocks < 1)
-        die("%s is empty", path);
+    long blocks;
+    int fd = open_pages(path, &blocks);
     for (long i = 0; i < count; i++) {
         fill_page(buf, &s);
         off_t off = (off_t)(rng(&s) % (uint64_t)blocks) * 4096;
@@ -248,6 +256,16 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* prints the median and p99 of lat[0..n) in microseconds and total (s);
+ * frees lat */
+static void report_lat(double *lat, long n, double total)
+{
+    qsort(lat, (size_t)n, sizeof *lat, cmp_d);
+    printf("%.1f %.1f %.6f\n", lat[n / 2] * 1e6, lat[(n * 99) / 100] * 1e6,
+           total);
+    free(lat);
+}
+
 /* bigfsync FILE N: N times, a 4 KiB write at a random aligned offset of an
  * existing (large) file + fsync, as a database does; prints median and p99
  * in microseconds and the total time. A store whose per-fsync cost grows
@@ -256,14 +274,9 @@ static void b_bigfsync(const char *path, long n)
 {
     char buf[4096];
     uint64_t s = 0x9E3779B97F4A7C15ULL;
-    struct stat st;
     double *lat = calloc((size_t)n, sizeof *lat);
-    int fd = open(path, O_WRONLY);
-    if (fd < 0 || fstat(fd, &st) < 0)
-        die("open %s: %s", path, strerror(errno));
-    long blocks = (long)(st.st_size / 4096);
-    if (blocks < 1)
-        die("%s is empty", path);
+    long blocks;
+    int fd = open_pages(path, &blocks);
     double t0 = now();
     for (long i = 0; i < n; i++) {
         fill_page(buf, &s);
@@ -275,12 +288,8 @@ static void b_bigfsync(const char *path, long n)
             die("fsync %s: %s", path, strerror(errno));
         lat[i] = now() - t;
     }
-    double total = now() - t0;
+    report_lat(lat, n, now() - t0);
     close(fd);
-    qsort(lat, (size_t)n, sizeof *lat, cmp_d);
-    printf("%.1f %.1f %.6f\n", lat[n / 2] * 1e6, lat[(n * 99) / 100] * 1e6,
-           total);
-    free(lat);
 }
 
 /* fsynclat FILE N: append 4 KiB + fsync, N times; prints median and p99 in
@@ -301,12 +310,8 @@ static void b_fsynclat(const char *path, long n)
             die("fsync %s: %s", path, strerror(errno));
         lat[i] = now() - t;
     }
-    double total = now() - t0;
+    report_lat(lat, n, now() - t0);
     close(fd);
-    qsort(lat, (size_t)n, sizeof *lat, cmp_d);
-    printf("%.1f %.1f %.6f\n", lat[n / 2] * 1e6, lat[(n * 99) / 100] * 1e6,
-           total);
-    free(lat);
 }
 
 /* mkfiles DIR N PERDIR: N empty files in subdirectories of PERDIR files */

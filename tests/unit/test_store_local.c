@@ -1210,6 +1210,26 @@ static void test_map_growth(void **state)
 
 /* The map must grow inside a group too (STYLE: MDB_MAP_FULL becomes
  * ENOSPC only after growing the map failed). */
+/* In a group (map 1 MiB): creates name in the root with len bytes from
+ * seed (buf is scratch), after `before` bytes so far; returns its ino. */
+static uint64_t group_file(mfs_store *s, const char *name, uint8_t *buf,
+                           size_t len, uint64_t seed, size_t before)
+{
+    mfs_attr a;
+    int rc =
+        mfs_store_mknod(s, MFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, 0, &a);
+    if (rc)
+        print_error("mknod %s in a group: %d\n", name, rc);
+    assert_int_equal(rc, 0);
+    fill(buf, len, seed);
+    ssize_t w = mfs_store_write(s, a.ino, 0, buf, len);
+    if (w != (ssize_t)len)
+        print_error("write %s in a group (map 1 MiB, %zu KiB so far): %zd\n",
+                    name, before >> 10, w);
+    assert_int_equal(w, (ssize_t)len);
+    return a.ino;
+}
+
 /* Unpublished writes in a group fill the dirty environment's map (1 MiB
  * here), which must grow as the main one does. It did not: the 51st
  * 20,000-byte write failed with ENOSPC and took the whole group with it
@@ -1229,19 +1249,7 @@ static void test_group_dirty_growth(void **state)
     for (int i = 0; i < N; i++) {
         char n[16];
         snprintf(n, sizeof(n), "u%03d", i);
-        mfs_attr a;
-        int rc =
-            mfs_store_mknod(s, MFS_ROOT_INO, n, S_IFREG | 0644, 0, 0, 0, &a);
-        if (rc)
-            print_error("mknod %s in a group: %d\n", n, rc);
-        assert_int_equal(rc, 0);
-        fill(buf, SZ, (uint64_t)i + 5);
-        ssize_t w = mfs_store_write(s, a.ino, 0, buf, SZ);
-        if (w != SZ)
-            print_error("unpublished write %s in a group (%d KB so far): "
-                        "%zd\n",
-                        n, i * SZ / 1000, w);
-        assert_int_equal(w, SZ);
+        group_file(s, n, buf, SZ, (uint64_t)i + 5, (size_t)i * SZ);
     }
     assert_int_equal(mfs_store_group_end(s), 0);
     for (int i = 0; i < N; i += 13) {
@@ -1273,19 +1281,8 @@ static void test_group_map_growth(void **state)
     for (int i = 0; i < 64; i++) { /* 4 MiB in one group */
         char n[16];
         snprintf(n, sizeof(n), "g%02d", i);
-        mfs_attr a;
-        int rc =
-            mfs_store_mknod(s, MFS_ROOT_INO, n, S_IFREG | 0644, 0, 0, 0, &a);
-        if (rc)
-            print_error("mknod %s in a group: %d\n", n, rc);
-        assert_int_equal(rc, 0);
-        fill(buf, blk, (uint64_t)i + 77);
-        ssize_t w = mfs_store_write(s, a.ino, 0, buf, blk);
-        if (w != (ssize_t)blk)
-            print_error("write %s in a group (map 1 MiB, %d KiB so far): %zd\n",
-                        n, i * 64, w);
-        assert_int_equal(w, (ssize_t)blk);
-        assert_int_equal(mfs_store_publish(s, a.ino), 0);
+        uint64_t ino = group_file(s, n, buf, blk, (uint64_t)i + 77, i * blk);
+        assert_int_equal(mfs_store_publish(s, ino), 0);
     }
     assert_int_equal(mfs_store_group_end(s), 0);
     assert_int_equal(mfs_store_fsync(s, 0), 0);
