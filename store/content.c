@@ -269,7 +269,7 @@ int content_apply_version(wtx *w, const mfs_op *op)
     if (op->nparents >= 1) {
         uint8_t pk[32];
         vkey(pk, op->obj, stamp_get(op->parents));
-        if (tget(w->s, w->txn, DB_VMISSING, pk, 32, &v) != 0 &&
+        if (tget(w->s, w->txn, DB_VMISSING, pk, 32, &v) == -ENOENT &&
             version_get(w->s, w->txn, op->obj, stamp_get(op->parents), &pv) ==
                 0 &&
             pv.nchunks && (ph = malloc((size_t)pv.nchunks * 32)) != NULL) {
@@ -424,6 +424,9 @@ static int chunk_store(wtx *w, const uint8_t *hash, const void *data,
             continue;
         }
         tdel(w, DB_VMISSING, vk[i], 32);
+        /* a version that now takes effect is news for the kernel, also when
+         * a local write brought its last chunk (content_write) */
+        w->remote = true;
         mfs_id id = id_get(vk[i]);
         mfs_stamp st = stamp_get(vk[i] + 16);
         version_view vv;
@@ -889,7 +892,9 @@ struct publish_arg {
 static int publish_ref(void *arg, uint64_t b, const MDB_val *val)
 {
     struct publish_arg *a = arg;
-    if (b < a->nblocks && val->mv_size == MFS_HASH_LEN)
+    if (val->mv_size != MFS_HASH_LEN)
+        return -EIO;
+    if (b < a->nblocks)
         memcpy(a->hashes + b * 32, val->mv_data, MFS_HASH_LEN);
     return 0;
 }

@@ -1173,7 +1173,12 @@ static int count_block(void *arg, uint64_t blk, const MDB_val *v)
     return 0;
 }
 
-static uint64_t dirty_blocks(mfs_store *s, mfs_id id)
+/* id's unpublished blocks: bytes, and whole blocks already chunks (txn:
+ * the main store). Those cost publish no hashing, but a file being written
+ * whole (a copy, a download) would otherwise be published every period,
+ * each time with its whole chunk list and an op that never goes away; they
+ * count as they did when they were bytes. */
+static uint64_t dirty_blocks(mfs_store *s, MDB_txn *txn, mfs_id id)
 {
     MDB_txn *dt;
     uint64_t n = 0;
@@ -1181,6 +1186,7 @@ static uint64_t dirty_blocks(mfs_store *s, mfs_id id)
         dirty_each(s, dt, id, count_block, &n);
         dirty_read_end(dt);
     }
+    dirty_ref_each(s, txn, id, count_block, &n);
     return n;
 }
 
@@ -1209,7 +1215,8 @@ static int publish_due(mfs_store *s, uint64_t age_ms, idset *ids)
         mfs_id id = id_get(key.mv_data);
         bool due = age_ms == 0;
         if (!rb.err && !due && since + age_ms <= now) {
-            uint64_t wait = age_ms * (dirty_blocks(s, id) / PUBLISH_BLOCKS);
+            uint64_t wait =
+                age_ms * (dirty_blocks(s, txn, id) / PUBLISH_BLOCKS);
             if (wait > PUBLISH_MAX_MS)
                 wait = PUBLISH_MAX_MS;
             due = since + (wait > age_ms ? wait : age_ms) <= now;
