@@ -145,6 +145,16 @@ static void reply_stat(cli_control *c, out_buf *o)
     outf(o, "dirty_files %" PRIu64 "\n", st.dirty_files);
     outf(o, "store_bytes %" PRIu64 "\n", st.store_bytes);
     outf(o, "map_bytes %" PRIu64 "\n", st.map_bytes);
+    mfs_collect_stats cs;
+    mfs_store_collect_stats_get(c->store, &cs);
+    /* collection: passes, what it freed, what it keeps and why */
+    outf(o,
+         "collect %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+         " %" PRIu64 " %" PRIu64 " %016" PRIx64 " %" PRIu64 " %d %d %" PRIu64
+         "\n",
+         cs.passes, cs.versions, cs.inodes, cs.chunks, cs.chunk_bytes,
+         cs.pinned, cs.held_back, cs.held_origin, cs.max_pause_us, cs.settled,
+         cs.last_error, cs.retention_ms);
     mfs_store_conflicts(c->store, conflict_line, o, 100);
 #ifdef MESHFS_HAVE_SYNC
     if (c->mesh)

@@ -50,7 +50,10 @@ static const char usage_mount[] =
     "            files changed through this mount only: a peer's change of a\n"
     "            file's size does not show while it is cached), noatime\n"
     "            (no relatime updates of atime on read), debug,\n"
-    "            allow_other, ro, and other FUSE options\n";
+    "            allow_other, ro, and other FUSE options; trash=DAYS: how "
+    "long\n"
+    "            the store keeps the content of deleted and overwritten files\n"
+    "            before it frees it (default 7, 0: at once)\n";
 static const char usage_umount[] =
     "Usage: meshfs umount MOUNTPOINT\n"
     "Publish and flush everything, unmount, and wait for the daemon to exit.\n";

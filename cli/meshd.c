@@ -413,6 +413,17 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
     line(arg, b);
     snprintf(b, sizeof b, "repl_bad_msgs %" PRIu64, st.bad_msgs);
     line(arg, b);
+    if (st.held_by) {
+        /* collect_held_by NODE LIVE HEARD LAST_CONTACT_MS (0: never) */
+        uint64_t ago = 0;
+        for (size_t i = 0; i < np && i < 64; i++)
+            if (ps[i].id == st.held_by && ps[i].last_rx_us &&
+                now > ps[i].last_rx_us)
+                ago = (now - ps[i].last_rx_us) / 1000;
+        snprintf(b, sizeof b, "collect_held_by %016" PRIx64 " %d %d %" PRIu64,
+                 st.held_by, st.held_live, st.held_heard, ago);
+        line(arg, b);
+    }
 }
 
 void cli_mesh_file_report(cli_mesh *m, mfs_stamp version,

@@ -44,6 +44,7 @@ typedef struct mount_job {
     const char *listen;
     const char *const *peers;
     size_t npeers;
+    uint64_t trash_ms; /* -o trash=DAYS: retention of deleted/overwritten */
 } mount_job;
 
 /* Tells the waiting parent how startup went: "0\n" ready, or
@@ -129,6 +130,21 @@ static int daemon_run(mount_job *j)
         return CLI_FAIL;
     }
 
+    /* collection (DESIGN P9): the mesh settles what it may collect; a
+     * daemon without the mesh is alone */
+    mfs_collect_config cc = {.retention_ms = j->trash_ms};
+#ifndef MESHFS_HAVE_SYNC
+    cc.alone = 1;
+#endif
+    r = mfs_store_collect_start(s, &cc);
+    if (r < 0)
+        mfs_log(LOG_WARNING, "mount: collection not started: %s", strerror(-r));
+    if (j->trash_ms)
+        mfs_log(LOG_INFO,
+                "mount: the trash keeps deleted and overwritten "
+                "files %.1f days",
+                (double)j->trash_ms / 86400000.0);
+
     mfs_fs_config fcfg;
     mfs_fs_config_default(&fcfg);
     fcfg.fsname = j->store;
@@ -203,12 +219,27 @@ out:
     return code;
 }
 
-/* Removes our own options from opts; returns 1 if nonempty was given. */
-static int take_opts(const char *in, char *out, size_t cap, int *debug,
-                     int *writeback)
+/* -o trash=DAYS: a number of days >= 0 (fractions allowed), at most
+ * 100 years. 0 and the milliseconds, or -1. */
+static int parse_days(const char *v, uint64_t *ms)
+{
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !(d >= 0) || d > 36500)
+        return -1;
+    *ms = (uint64_t)(d * 86400.0 * 1000.0);
+    return 0;
+}
+
+/* Moves our own options from in to j (the rest to j->fuse_opts); returns
+ * 1 if nonempty was given, 0, or CLI_USAGE (message printed). */
+static int take_opts(const char *in, mount_job *j)
 {
     char tmp[4096];
     int nonempty = 0;
+    char *out = j->fuse_opts;
+    size_t cap = sizeof j->fuse_opts;
     snprintf(tmp, sizeof tmp, "%s", in);
     out[0] = '\0';
     char *save = NULL;
@@ -219,15 +250,26 @@ static int take_opts(const char *in, char *out, size_t cap, int *debug,
             continue;
         }
         if (strcmp(t, "debug") == 0) {
-            *debug = 1;
+            j->debug = 1;
             continue;
         }
         if (strcmp(t, "writeback") == 0) {
-            *writeback = 1;
+            j->writeback = 1;
+            continue;
+        }
+        if (strncmp(t, "trash=", 6) == 0) {
+            if (parse_days(t + 6, &j->trash_ms) < 0) {
+                fprintf(stderr,
+                        "meshfs: bad -o %s: the trash keeps deleted and "
+                        "overwritten files for DAYS days (a number >= 0; 0 "
+                        "turns it off)\n",
+                        t);
+                return CLI_USAGE;
+            }
             continue;
         }
         if (strcmp(t, "noatime") == 0)
-            *writeback |= 2; /* also passed on: it shows in mountinfo */
+            j->writeback |= 2; /* also passed on: it shows in mountinfo */
         size_t len = strlen(out);
         snprintf(out + len, cap - len, "%s%s", len ? "," : "", t);
     }
@@ -352,8 +394,10 @@ int cli_cmd_mount(int argc, char **argv)
                         "MESHFS_STORE or use --store DIR");
     if (cli_abspath(a.pos[0], j.mnt, sizeof j.mnt) < 0)
         return cli_fail("mount point path too long: %s", a.pos[0]);
-    int nonempty = take_opts(a.opts, j.fuse_opts, sizeof j.fuse_opts, &j.debug,
-                             &j.writeback);
+    j.trash_ms = MFS_COLLECT_RETENTION_DEFAULT_MS;
+    int nonempty = take_opts(a.opts, &j);
+    if (nonempty == CLI_USAGE)
+        return CLI_USAGE;
 
     if (access("/dev/fuse", F_OK) < 0)
         return cli_fail("/dev/fuse is missing: is the fuse kernel module "

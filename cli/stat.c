@@ -257,6 +257,112 @@ static void print_mesh_json(const cli_reply *r, const sync_summary *m)
            m->bytes_to_go, m->ops_rate, m->bytes_rate, m->eta_ms);
 }
 
+/* The daemon's "collect" and "collect_held_by" lines. */
+typedef struct collect_row {
+    int have;
+    unsigned long long passes, versions, inodes, chunks, bytes, pinned, held;
+    char origin[17];
+    unsigned long long max_pause_us, retention_ms;
+    int settled, err;
+    int held_by_have, held_live, held_heard;
+    char held_by[17];
+    unsigned long long held_ago_ms;
+} collect_row;
+
+static void parse_collect(const cli_reply *r, collect_row *c)
+{
+    memset(c, 0, sizeof *c);
+    const char *v = cli_reply_get(r, "collect");
+    c->have =
+        v && sscanf(v,
+                    "%llu %llu %llu %llu %llu %llu %llu %16s %llu "
+                    "%d %d %llu",
+                    &c->passes, &c->versions, &c->inodes, &c->chunks, &c->bytes,
+                    &c->pinned, &c->held, c->origin, &c->max_pause_us,
+                    &c->settled, &c->err, &c->retention_ms) == 12;
+    v = cli_reply_get(r, "collect_held_by");
+    c->held_by_have =
+        v && sscanf(v, "%16s %d %d %llu", c->held_by, &c->held_live,
+                    &c->held_heard, &c->held_ago_ms) == 4;
+}
+
+static void ago_text(unsigned long long ms, char *out, size_t cap)
+{
+    if (ms < 120000)
+        snprintf(out, cap, "%llu s", ms / 1000);
+    else if (ms < 7200000)
+        snprintf(out, cap, "%llu min", ms / 60000);
+    else if (ms < 172800000)
+        snprintf(out, cap, "%llu h", ms / 3600000);
+    else
+        snprintf(out, cap, "%llu d", ms / 86400000);
+}
+
+static void print_collect_text(const cli_reply *r)
+{
+    collect_row c;
+    parse_collect(r, &c);
+    if (!c.have)
+        return;
+    char b[32], t[32];
+    human_bytes(c.bytes, b, sizeof b);
+    if (c.retention_ms)
+        snprintf(t, sizeof t, "%.1f days", (double)c.retention_ms / 86400000.0);
+    else
+        snprintf(t, sizeof t, "off");
+    printf("%-18s freed %llu versions, %llu deleted files, %llu chunks (%s); "
+           "trash %s\n",
+           "collection", c.versions, c.inodes, c.chunks, b, t);
+    if (c.held_by_have) {
+        char a[32];
+        ago_text(c.held_ago_ms, a, sizeof a);
+        if (!c.held_heard)
+            printf("%-18s held back by %s: not heard from since this daemon "
+                   "started\n",
+                   "", c.held_by);
+        else if (!c.held_live)
+            printf("%-18s held back by %s, offline %s: it resumes when %s "
+                   "catches up\n",
+                   "", c.held_by, a, c.held_by);
+        else
+            printf("%-18s held back by %s until it catches up\n", "",
+                   c.held_by);
+    } else if (!c.settled) {
+        printf("%-18s waiting for the mesh to settle\n", "");
+    }
+    if (c.pinned)
+        printf("%-18s %llu items kept for open files or unpublished writes\n",
+               "", c.pinned);
+    if (c.err)
+        printf("%-18s last pass failed: %s\n", "",
+               strerror(c.err < 0 ? -c.err : c.err));
+}
+
+static void print_collect_json(const cli_reply *r)
+{
+    collect_row c;
+    parse_collect(r, &c);
+    if (!c.have)
+        return;
+    printf(",\"collection\":{\"passes\":%llu,\"versions\":%llu,"
+           "\"deleted_files\":%llu,\"chunks\":%llu,\"chunk_bytes\":%llu,"
+           "\"kept_for_open_files\":%llu,\"held_back_items\":%llu,"
+           "\"max_pause_us\":%llu,\"settled\":%s,\"error\":%d,"
+           "\"trash_ms\":%llu,\"held_by\":",
+           c.passes, c.versions, c.inodes, c.chunks, c.bytes, c.pinned, c.held,
+           c.max_pause_us, c.settled ? "true" : "false", c.err, c.retention_ms);
+    if (c.held_by_have) {
+        printf("{\"node\":");
+        json_str(stdout, c.held_by);
+        printf(",\"live\":%s,\"heard\":%s,\"last_contact_ms\":%llu}",
+               c.held_live ? "true" : "false", c.held_heard ? "true" : "false",
+               c.held_ago_ms);
+    } else {
+        printf("null");
+    }
+    printf("}");
+}
+
 /* Builds a reply-shaped record from a read-only store. */
 static int offline_stats(const char *store, cli_reply *r, char *err,
                          size_t errcap)
@@ -371,6 +477,7 @@ static int store_stat(const char *store, int json)
             printf(",\"%s\":%s", counters[i].key,
                    num_or_zero(cli_reply_get(&r, counters[i].key)));
         print_mesh_json(&r, &sum);
+        print_collect_json(&r);
         printf("}\n");
     } else {
         printf("%-18s %s\n", "node", num_or_zero(cli_reply_get(&r, "node")));
@@ -387,6 +494,7 @@ static int store_stat(const char *store, int json)
             printf("%-18s %s\n", counters[i].label,
                    num_or_zero(cli_reply_get(&r, counters[i].key)));
         print_mesh_text(&r, &sum);
+        print_collect_text(&r);
     }
     cli_reply_free(&r);
     return CLI_OK;

@@ -569,6 +569,17 @@ static int fh_open(mfs_fs *fs, uint64_t ino, struct fuse_file_info *fi,
      * publish; FLUSH carries no open flags) */
     fh->writer = (fi->flags & O_ACCMODE) != O_RDONLY;
     int r = mfs_store_version_current(fs->store, ino, &fh->pin);
+    /* the collector keeps what an open file pins; a version superseded
+     * between the two calls is seen by the second and pinned instead */
+    for (int i = 0; r == 0 && i < 4; i++) {
+        mfs_stamp now;
+        r = mfs_store_pin_set(fs->store, fh, ino, fh->pin);
+        if (r == 0)
+            r = mfs_store_version_current(fs->store, ino, &now);
+        if (r || (now.hlc == fh->pin.hlc && now.node == fh->pin.node))
+            break;
+        fh->pin = now;
+    }
     if (r == -EINVAL)
         r = 0; /* not a regular file: reads fail as mfs_store_read's do */
     int keep = 0;
@@ -576,6 +587,7 @@ static int fh_open(mfs_fs *fs, uint64_t ino, struct fuse_file_info *fi,
         r = mfs_fs_files_open(&fs->files, fh, mfs_store_node_id(fs->store),
                               &keep);
     if (r < 0) {
+        mfs_store_pin_drop(fs->store, fh);
         free(fh);
         return r;
     }
@@ -598,6 +610,7 @@ static void fh_close(mfs_fs *fs, uint64_t ino, struct fuse_file_info *fi)
         cur = (mfs_stamp){UINT64_MAX, 0}; /* gone: any pin is old */
     if (mfs_fs_files_release(&fs->files, fh, cur, mfs_store_node_id(fs->store)))
         mfs_fs_change_cb(fs, MFS_CHANGE_INODE, ino, NULL);
+    mfs_store_pin_drop(fs->store, fh);
     fi->fh = 0;
     free(fh);
 }
@@ -728,8 +741,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         mfs_stamp was = pin;
         n = mfs_store_read_pinned(fs->store, ino, &pin, (uint64_t)off, buf,
                                   size);
-        if (n >= 0 && (pin.hlc != was.hlc || pin.node != was.node))
+        if (n >= 0 && (pin.hlc != was.hlc || pin.node != was.node)) {
             mfs_fs_files_pin_set(&fs->files, fh, pin);
+            mfs_store_pin_set(fs->store, fh, ino, pin);
+        }
     } else {
         n = mfs_store_read(fs->store, ino, (uint64_t)off, buf, size);
     }

@@ -216,20 +216,110 @@ int content_refresh(wtx *w, mfs_id id)
     return w->err;
 }
 
+/* Version ver of inode id is superseded by the complete version by: it
+ * never shows again. Queued for collection. An incomplete one also stops
+ * waiting for its chunks (a node that was away would otherwise fetch
+ * every rewrite it missed, and after collection nobody holds them), and
+ * its own parents are superseded too (by descends from them). */
+static void supersede(wtx *w, mfs_id id, mfs_stamp ver, mfs_stamp by, int depth)
+{
+    uint8_t k[32];
+    vkey(k, id, ver);
+    MDB_val v;
+    if (tget(w->s, w->txn, DB_SUPERSEDED, k, 32, &v) == 0)
+        return; /* and so are its ancestors */
+    tput(w, DB_SUPERSEDED, k, 32, "", 0);
+    if (tget(w->s, w->txn, DB_HEADS, k, 32, &v) == 0) {
+        tdel(w, DB_HEADS, k, 32);
+        view_touch_inode(w, id); /* a conflict copy may go */
+    }
+    gc_queue(w, id, ver, by);
+    if (tget(w->s, w->txn, DB_VMISSING, k, 32, &v) != 0 || depth >= 64)
+        return;
+    version_view vv;
+    if (version_get(w->s, w->txn, id, ver, &vv))
+        return; /* not arrived yet: it lands superseded (apply_version) */
+    uint32_t n = vv.nchunks, np = vv.nparents > 64 ? 64 : vv.nparents;
+    uint8_t parents[64 * 16];
+    memcpy(parents, vv.parents, (size_t)np * 16);
+    uint8_t *h = n ? malloc((size_t)n * 32) : NULL;
+    if (n && !h) {
+        wtx_fail(w, -ENOMEM);
+        return;
+    }
+    if (n)
+        memcpy(h, vv.hashes, (size_t)n * 32);
+    for (uint32_t i = 0; i < n && !w->err; i++) {
+        uint8_t wk[64];
+        memcpy(wk, h + (size_t)i * 32, 32);
+        memcpy(wk + 32, k, 32);
+        tdel(w, DB_WANT, wk, 64);
+    }
+    free(h);
+    /* DB_VMISSING stays: the version is not complete (parent shortcut) */
+    for (uint32_t i = 0; i < np && !w->err; i++)
+        supersede(w, id, stamp_get(parents + (size_t)i * 16), by, depth + 1);
+}
+
+/* Stops asking for the chunks of version ver's incomplete ancestors:
+ * ver, once complete, supersedes them, so fetching them would only fetch
+ * what never shows (a node that was away would fetch every rewrite it
+ * missed; after collection nobody holds them). Returns want rows dropped. */
+static size_t unwant_ancestors(wtx *w, mfs_id id, const uint8_t *parents,
+                               uint32_t np, int depth)
+{
+    size_t dropped = 0;
+    for (uint32_t i = 0; i < np && i < 64 && !w->err && depth < 64; i++) {
+        mfs_stamp p = stamp_get(parents + (size_t)i * 16);
+        uint8_t k[32];
+        vkey(k, id, p);
+        MDB_val v;
+        version_view pv;
+        if (tget(w->s, w->txn, DB_VMISSING, k, 32, &v) != 0 ||
+            version_get(w->s, w->txn, id, p, &pv) != 0)
+            continue;
+        uint32_t n = pv.nchunks, pn = pv.nparents > 64 ? 64 : pv.nparents;
+        uint8_t *buf = malloc((size_t)n * 32 + (size_t)pn * 16 + 1);
+        if (!buf) {
+            wtx_fail(w, -ENOMEM);
+            break;
+        }
+        memcpy(buf, pv.hashes, (size_t)n * 32);
+        memcpy(buf + (size_t)n * 32, pv.parents, (size_t)pn * 16);
+        size_t here = 0;
+        for (uint32_t j = 0; j < n && !w->err; j++) {
+            uint8_t wk[64];
+            memcpy(wk, buf + (size_t)j * 32, 32);
+            memcpy(wk + 32, k, 32);
+            MDB_val key = {64, wk};
+            int rc = mdb_del(w->txn, w->s->db[DB_WANT], &key, NULL);
+            if (rc == 0)
+                here++;
+            else if (rc != MDB_NOTFOUND)
+                wtx_fail(w, rc);
+        }
+        dropped += here;
+        if (here) /* an ancestor with none left was done before */
+            dropped +=
+                unwant_ancestors(w, id, buf + (size_t)n * 32, pn, depth + 1);
+        free(buf);
+    }
+    return dropped;
+}
+
 /* A version whose chunks are all present takes effect. */
 static int version_complete(wtx *w, mfs_id id, mfs_stamp st,
                             const uint8_t *parents, uint32_t np, bool drop)
 {
     uint8_t k[32];
-    for (uint32_t i = 0; i < np; i++) {
-        vkey(k, id, stamp_get(parents + (size_t)i * 16));
-        tput(w, DB_SUPERSEDED, k, 32, "", 0);
-        tdel(w, DB_HEADS, k, 32);
-    }
+    for (uint32_t i = 0; i < np; i++)
+        supersede(w, id, stamp_get(parents + (size_t)i * 16), st, 0);
     vkey(k, id, st);
     MDB_val v;
     if (!drop && tget(w->s, w->txn, DB_SUPERSEDED, k, 32, &v) != 0)
         tput(w, DB_HEADS, k, 32, "", 0);
+    else if (drop)
+        gc_queue(w, id, st, st); /* a drop is garbage once it did its work */
     view_touch_inode(w, id);
     return w->err;
 }
@@ -257,6 +347,7 @@ int content_apply_version(wtx *w, const mfs_op *op)
     mfs_put_bytes(&wb, op->hashes, (size_t)op->nchunks * 32);
     tput(w, DB_VERSIONS, k, 32, buf, wb.len);
     free(buf);
+    gc_note(w->s, op->hashes, op->nchunks);
 
     /* A chunk that a complete parent has at the same place is held: only
      * the others are looked up (a small edit of a large file changes a few
@@ -278,6 +369,9 @@ int content_apply_version(wtx *w, const mfs_op *op)
             pn = pv.nchunks;
         }
     }
+    /* superseded before it arrived (a descendant came first and is
+     * complete): it never shows, so its chunks are not asked for */
+    bool sup = tget(w->s, w->txn, DB_SUPERSEDED, k, 32, &v) == 0;
     uint32_t missing = 0;
     for (uint32_t i = 0; i < op->nchunks && !w->err; i++) {
         const uint8_t *h = op->hashes + (size_t)i * 32;
@@ -287,6 +381,10 @@ int content_apply_version(wtx *w, const mfs_op *op)
             continue;
         if (tget(w->s, w->txn, DB_CHUNKS, h, 32, &v) == 0)
             continue;
+        if (sup) {
+            missing++;
+            continue;
+        }
         uint8_t wk[64];
         memcpy(wk, h, 32);
         memcpy(wk + 32, k, 32);
@@ -322,7 +420,13 @@ int content_apply_version(wtx *w, const mfs_op *op)
     if (missing) {
         uint8_t b[4];
         mfs_be32_put(b, missing);
-        return tput(w, DB_VMISSING, k, 32, b, 4);
+        tput(w, DB_VMISSING, k, 32, b, 4);
+        if (!sup)
+            unwant_ancestors(w, op->obj, op->parents, op->nparents, 0);
+        for (uint32_t i = 0; sup && i < op->nparents && !w->err; i++)
+            supersede(w, op->obj, stamp_get(op->parents + (size_t)i * 16),
+                      op->st, 0);
+        return w->err;
     }
     return version_complete(w, op->obj, op->st, op->parents, op->nparents,
                             op->flags & OPF_DROP);

@@ -383,6 +383,7 @@ int dirty_ref_put(wtx *w, mfs_id id, uint64_t blk,
     int rc = mdb_del(t, w->s->ddb, &key, NULL);
     if (rc && rc != MDB_NOTFOUND)
         return wtx_fail(w, rc);
+    gc_note(w->s, hash, 1);
     return tput(w, DB_DREFS, k, 24, hash, MFS_HASH_LEN);
 }
 

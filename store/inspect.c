@@ -342,6 +342,34 @@ static uint64_t op_at_or_after(MDB_cursor *c, uint64_t origin, uint64_t seq,
     return mfs_be64_get((const uint8_t *)key.mv_data + 8);
 }
 
+int op_seq_of_stamp(MDB_cursor *c, mfs_stamp st, uint64_t *seq)
+{
+    /* one origin stamps its ops in sequence order: search by stamp */
+    uint64_t lo = 1, hi = UINT64_MAX, hlc = 0;
+    while (lo <= hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint64_t got = op_at_or_after(c, st.node, mid, &hlc);
+        if (!got) {
+            if (mid == 0)
+                break;
+            hi = mid - 1;
+            continue;
+        }
+        if (hlc == st.hlc) {
+            *seq = got;
+            return 0;
+        }
+        if (hlc < st.hlc)
+            lo = got + 1;
+        else {
+            if (mid == 0)
+                break;
+            hi = mid - 1;
+        }
+    }
+    return -ENOENT;
+}
+
 int mfs_store_stamp_seq(mfs_store *s, mfs_stamp st, uint64_t *seq)
 {
     MDB_txn *txn;
@@ -354,31 +382,7 @@ int mfs_store_stamp_seq(mfs_store *s, mfs_stamp st, uint64_t *seq)
         store_read_end(s, txn);
         return rc;
     }
-    /* one origin stamps its ops in sequence order: search by stamp */
-    uint64_t lo = 1, hi = UINT64_MAX, hlc = 0;
-    rc = -ENOENT;
-    while (lo <= hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        uint64_t got = op_at_or_after(c, st.node, mid, &hlc);
-        if (!got) {
-            if (mid == 0)
-                break;
-            hi = mid - 1;
-            continue;
-        }
-        if (hlc == st.hlc) {
-            *seq = got;
-            rc = 0;
-            break;
-        }
-        if (hlc < st.hlc)
-            lo = got + 1;
-        else {
-            if (mid == 0)
-                break;
-            hi = mid - 1;
-        }
-    }
+    rc = op_seq_of_stamp(c, st, seq);
     mdb_cursor_close(c);
     store_read_end(s, txn);
     return rc;

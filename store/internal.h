@@ -59,6 +59,8 @@ enum db_index {
     DB_NLINK,      /* inode id -> u32 visible entries (non-directories) */
     DB_DREFS,      /* (inode id, block) -> hash: unpublished whole block,
                     * already a chunk (dirty.c) */
+    DB_GCQ,        /* (time ms, inode id, version stamp) -> cause stamp:
+                    * what collection may free once settled (collect.c) */
     DB_COUNT
 };
 
@@ -138,6 +140,9 @@ struct mfs_store {
     /* 1 while gc_txn holds uncommitted changes (gc_first_us != 0), for
      * readers that look without wlock. Atomic; written under wlock. */
     int gc_dirty;
+
+    /* collection (collect.c): its thread, settings, pins; NULL read-only */
+    struct collector *col;
 
     mfs_change_cb change_cb;
     mfs_oplog_cb oplog_cb;
@@ -239,6 +244,7 @@ typedef struct wtx {
     bool dfull;        /* its map was full (err is MDB_MAP_FULL) */
     change *changes;
     size_t nchanges, capchanges;
+    bool gc_queued; /* queued something for collection: wake it */
 } wtx;
 
 /* txn.c */
@@ -484,6 +490,19 @@ int dirty_ref_del(wtx *w, mfs_id id, uint64_t blk);
 int dirty_ref_each(mfs_store *s, MDB_txn *txn, mfs_id id,
                    int (*cb)(void *arg, uint64_t blk, const MDB_val *v),
                    void *arg);
+
+/* ---- collection (collect.c) ---- */
+int collect_init(mfs_store *s);
+void collect_free(mfs_store *s); /* stops the thread first */
+/* Queues (inode, ver) — ver zero: the inode itself, deleted — as garbage
+ * once the op stamped cause is settled and the retention has passed. */
+void gc_queue(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause);
+/* A write that names chunks (a version record, a whole-block reference)
+ * tells the mark that may be running (caller holds wlock). */
+void gc_note(mfs_store *s, const uint8_t *hashes, size_t n);
+void gc_wake(mfs_store *s);
+/* The seq of the op stamped st in the log (a cursor on DB_OPS). */
+int op_seq_of_stamp(MDB_cursor *c, mfs_stamp st, uint64_t *seq);
 
 /* names.c */
 int name_check_n(const char *name, size_t n);

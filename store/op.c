@@ -288,6 +288,14 @@ static int op_record(wtx *w, const mfs_op *op)
     return w->err;
 }
 
+/* A move to the trash may have deleted the inode's last name: collection
+ * looks at it once the move is settled. */
+static void queue_delete(wtx *w, const mfs_op *op)
+{
+    if (op->type == OP_MOVE && id_eq(op->parent, MFS_ID_TRASH))
+        gc_queue(w, op->inode, (mfs_stamp){0, 0}, op->st);
+}
+
 int op_local(wtx *w, mfs_op *op)
 {
     if (w->err)
@@ -298,6 +306,7 @@ int op_local(wtx *w, mfs_op *op)
     op->st = stamp_next(s);
     if (op_record(w, op))
         return w->err;
+    queue_delete(w, op);
     return op_apply(w, op);
 }
 
@@ -314,6 +323,7 @@ int op_apply_remote(wtx *w, const mfs_op *op, const uint8_t *raw, size_t len,
         w->s->hlc = op->st.hlc; /* HLC receive rule */
     tput(w, DB_OPS, k, 16, raw, len);
     vv_advance(w, op->origin);
+    queue_delete(w, op);
     if (w->err)
         return w->err;
     if (defer_moves && op->type == OP_MOVE)

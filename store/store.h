@@ -398,8 +398,18 @@ int mfs_conflict_name(char *out, size_t cap, const char *name, uint64_t node,
 
 /* ---- versions pinned by open files (fs/) ------------------------------
  * An open file reads one whole version (DESIGN P5): fs/ pins the version
- * current at open and reads through the pin. Versions are never collected
- * today; a later collector must keep the chunks of pinned versions. */
+ * current at open and reads through the pin, and tells the store which
+ * version each open file pins (mfs_store_pin_set / _drop) so that the
+ * collector keeps it, and keeps an unlinked file's content while it is
+ * open. */
+
+/* The open file key (any address unique while it is open) pins version
+ * ver of ino from now on, replacing what it pinned before. 0 or -errno
+ * (-ENOENT unknown ino). Any thread. */
+int mfs_store_pin_set(mfs_store *s, const void *key, uint64_t ino,
+                      mfs_stamp ver);
+/* The open file key is closed. */
+void mfs_store_pin_drop(mfs_store *s, const void *key);
 
 /* The version reads of regular file ino show now: the version its
  * unpublished local writes are based on while it has some, else the shown
@@ -415,5 +425,54 @@ int mfs_store_version_current(mfs_store *s, uint64_t ino, mfs_stamp *ver);
  * -errno (-EIO if the pinned version is gone). Any thread. */
 ssize_t mfs_store_read_pinned(mfs_store *s, uint64_t ino, mfs_stamp *pin,
                               uint64_t off, void *buf, size_t len);
+
+/* ---- collection (DESIGN P9; docs/ARCHITECTURE.md "Collection") ---------
+ * Frees superseded versions and the content of deleted files once the
+ * change that made them garbage is settled (every member holds it and this
+ * store holds every change concurrent with it) and the retention (the
+ * trash: deleted and overwritten content stays recoverable that long) has
+ * passed, then the chunks no version names. Works in small write
+ * transactions on a thread of its own. */
+
+#define MFS_COLLECT_RETENTION_DEFAULT_MS (7ull * 24 * 3600 * 1000)
+
+typedef struct mfs_collect_config {
+    uint64_t retention_ms; /* keep trash this long (0: collect at once) */
+    uint32_t period_ms;    /* look again at least this often (1000) */
+    int alone;             /* no mesh: the store's own vector is settled */
+} mfs_collect_config;
+
+typedef struct mfs_collect_stats {
+    uint64_t passes;
+    uint64_t versions;     /* version records dropped */
+    uint64_t inodes;       /* deleted files whose content was dropped */
+    uint64_t chunks;       /* chunks freed */
+    uint64_t chunk_bytes;  /* their bytes */
+    uint64_t pinned;       /* items kept (last pass): open files, unpublished */
+    uint64_t held_back;    /* items due but not settled (last pass) */
+    uint64_t held_origin;  /* the node whose change the first of them is */
+    uint64_t max_pause_us; /* longest write transaction of collection */
+    uint64_t pass_ms;      /* duration of the last pass */
+    uint64_t retention_ms; /* the retention in force */
+    int settled;           /* the owner has given a settled vector */
+    int last_error;        /* -errno of the last pass (0 ok) */
+} mfs_collect_stats;
+
+/* The settled vector: an op (origin, seq) with seq <= settled[origin] is
+ * held by every member, and so is everything concurrent with it (sync/
+ * computes it; a store alone passes its own vector). Until the first
+ * call nothing is collected. Any thread; cheap. */
+void mfs_store_collect_settled(mfs_store *s, const mfs_vv *settled);
+/* Changes the settings; starts the collector's thread. -EROFS read-only. */
+int mfs_store_collect_start(mfs_store *s, const mfs_collect_config *cfg);
+void mfs_store_collect_set(mfs_store *s, const mfs_collect_config *cfg);
+/* Stops the thread (mfs_store_close does too). */
+void mfs_store_collect_stop(mfs_store *s);
+/* One whole pass now, on this thread (tests, `meshfs stat`): drops what
+ * is due and sweeps chunks. 0 or -errno; *out (may be NULL) gets what it
+ * did. */
+int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out);
+/* Totals since open, and the last pass's figures. */
+void mfs_store_collect_stats_get(mfs_store *s, mfs_collect_stats *out);
 
 #endif

@@ -27,7 +27,7 @@ static const char *const db_names[DB_COUNT] = {
     "ilinks",  "inodes", "xattrs", "versions", "superseded", "vmissing",
     "want",    "chunks", "dirty",  "dinfo",    "ino2obj",    "obj2ino",
     "dirents", "vent",   "groups", "links",    "nsub",       "ccopy",
-    "heads",   "tfrom",  "cdirs",  "nlink",    "drefs",
+    "heads",   "tfrom",  "cdirs",  "nlink",    "drefs",      "gcq",
 };
 
 static const char STORE_MAGIC[] = "meshfs-store";
@@ -317,6 +317,8 @@ static bool in_group(mfs_store *s)
 
 static void notify(mfs_store *s, wtx *w)
 {
+    if (w->gc_queued)
+        gc_wake(s);
     if (!s->change_cb)
         return;
     for (size_t i = 0; i < w->nchanges; i++)
@@ -1281,14 +1283,17 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
     return 0;
 }
 
-static int open_dbis(mfs_store *s, bool create)
+/* Opens every table; create: a new store, all made. add: a store that
+ * has "meta" (it is ours) gets the tables later builds added. */
+static int open_dbis(mfs_store *s, bool create, bool add)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+    int rc = mdb_txn_begin(s->env, NULL, create || add ? 0 : MDB_RDONLY, &txn);
     if (rc)
         return mdb_to_errno(rc);
     for (int i = 0; i < DB_COUNT; i++) {
-        rc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &s->db[i]);
+        unsigned fl = create || (add && i != DB_META) ? MDB_CREATE : 0;
+        rc = mdb_dbi_open(txn, db_names[i], fl, &s->db[i]);
         if (rc) {
             mdb_txn_abort(txn);
             return rc == MDB_NOTFOUND ? -ENOENT : mdb_to_errno(rc);
@@ -1381,7 +1386,9 @@ int mfs_store_open(mfs_store **out, const char *dir,
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     s->mapsize = info.me_mapsize;
-    rc = open_dbis(s, !exists && create);
+    /* A store of an earlier build lacks the tables added since (all of
+     * them local and empty at first): a writable open adds them. */
+    rc = open_dbis(s, !exists && create, exists && !rdonly);
     if (rc == -ENOENT && exists)
         rc = -EBADF; /* an LMDB file, but not ours */
     if (rc)
@@ -1410,6 +1417,8 @@ int mfs_store_open(mfs_store **out, const char *dir,
     }
     if (!rdonly) {
         rc = dirty_open(s);
+        if (!rc)
+            rc = collect_init(s);
         if (rc)
             goto fail;
     }
@@ -1437,6 +1446,7 @@ void mfs_store_close(mfs_store *s)
 {
     if (!s)
         return;
+    collect_free(s); /* its thread writes: before the commit thread ends */
     gc_finish(s);
     while (s->ndpool > 0)
         mdb_txn_abort(s->dpool[--s->ndpool]);

@@ -33,9 +33,10 @@
 #define PEND_MAX 64     /* chunks received and stored in one transaction */
 #define MAX_TRIED 8     /* peers remembered as lacking a chunk */
 #define NOCHUNK_RETRY_US 1000000u
-#define OP_BYTES_EST 100      /* bytes per op, for the byte estimates */
-#define SCAN_DIRTY_US 2000u   /* rescan wanted chunks after a change */
-#define SCAN_EVERY_US 100000u /* and this often while requests are open */
+#define OP_BYTES_EST 100       /* bytes per op, for the byte estimates */
+#define SCAN_DIRTY_US 2000u    /* rescan wanted chunks after a change */
+#define SCAN_EVERY_US 100000u  /* and this often while requests are open */
+#define SETTLE_EVERY_US 50000u /* the settled vector is looked at */
 
 enum { OPS_ZLIB = 1, OPS_LAST = 2, OPS_MORE = 4 };
 enum { CHUNK_ZLIB = 1 };
@@ -113,6 +114,11 @@ struct mfs_repl {
     size_t zcap;
     z_stream zs, is; /* kept deflate and inflate streams */
     bool zs_ok, is_ok;
+    /* collection: the settled vector given to the store, and the
+     * candidate that becomes it once we hold what it waits for */
+    mfs_vv settled, cand, cand_wait;
+    bool have_settled, have_cand;
+    uint64_t settle_us; /* last look */
 };
 
 void mfs_repl_config_default(mfs_repl_config *cfg)
@@ -647,6 +653,124 @@ static void push_new(mfs_repl *r)
     }
 }
 
+/* ---- collection: the settled vector ------------------------------------
+ * The store collects what an op made garbage once the op is settled
+ * (docs/REPLICATION.md "Collection"): every member holds it, and we hold
+ * every op concurrent with it, so nothing that arrives later can still
+ * need what was collected. Members: us, every peer we know, every origin
+ * in our vector (a member we have not heard from since start counts as
+ * holding nothing, so it holds collection back). The stable vector S is
+ * the entrywise minimum of our vector and every member's last report.
+ * Each member M had, when it reported, originated R_M[M] ops; every op of
+ * M concurrent with an op in S is among them. So S becomes the settled
+ * vector once our vector covers W = (R_M[M]) of the same reports. */
+
+static uint64_t vv_min_get(const mfs_vv *v, uint64_t node, bool *found)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (v->e[i].node == node) {
+            *found = true;
+            return v->e[i].seq;
+        }
+    *found = false;
+    return 0;
+}
+
+/* S and W now; -ENOMEM. */
+static int stable_now(mfs_repl *r, mfs_vv *s, mfs_vv *w)
+{
+    s->n = w->n = 0;
+    s->e = malloc((r->my.n + 1) * sizeof(*s->e));
+    w->e = malloc((r->npeers + 1) * sizeof(*w->e));
+    if (!s->e || !w->e) {
+        mfs_vv_free(s);
+        mfs_vv_free(w);
+        return -ENOMEM;
+    }
+    bool unheard = false;
+    for (size_t i = 0; i < r->npeers; i++)
+        if (!r->peers[i].heard)
+            unheard = true;
+    for (size_t i = 0; i < r->my.n; i++) {
+        uint64_t node = r->my.e[i].node, seq = r->my.e[i].seq;
+        bool member = node == r->node;
+        for (size_t j = 0; j < r->npeers && seq; j++) {
+            bool f;
+            uint64_t x = vv_min_get(&r->peers[j].vv, node, &f);
+            if (!r->peers[j].heard || x < seq)
+                seq = r->peers[j].heard ? x : 0;
+            if (r->peers[j].id == node)
+                member = true;
+        }
+        if (!member || unheard)
+            seq = 0; /* an origin we never heard from holds it back */
+        if (seq)
+            s->e[s->n++] = (mfs_vv_entry){node, seq};
+    }
+    for (size_t j = 0; j < r->npeers; j++) {
+        bool f;
+        uint64_t x = vv_min_get(&r->peers[j].vv, r->peers[j].id, &f);
+        if (x)
+            w->e[w->n++] = (mfs_vv_entry){r->peers[j].id, x};
+    }
+    /* sorted by node, as vectors are */
+    for (size_t i = 1; i < w->n; i++)
+        for (size_t j = i; j && w->e[j - 1].node > w->e[j].node; j--) {
+            mfs_vv_entry t = w->e[j];
+            w->e[j] = w->e[j - 1];
+            w->e[j - 1] = t;
+        }
+    return 0;
+}
+
+static bool vv_covers(const mfs_vv *a, const mfs_vv *b)
+{
+    return mfs_vv_missing(b, a) == 0;
+}
+
+static bool vv_same(const mfs_vv *a, const mfs_vv *b)
+{
+    return a->n == b->n && (!a->n || !memcmp(a->e, b->e, a->n * sizeof(*a->e)));
+}
+
+static void update_settled(mfs_repl *r)
+{
+    if (r->have_cand && vv_covers(&r->my, &r->cand_wait)) {
+        mfs_vv_free(&r->settled);
+        r->settled = r->cand;
+        r->cand = (mfs_vv){0, NULL};
+        mfs_vv_free(&r->cand_wait);
+        r->have_cand = false;
+        r->have_settled = true;
+        mfs_store_collect_settled(r->store, &r->settled);
+    }
+    if (r->have_cand)
+        return;
+    mfs_vv s, w;
+    if (stable_now(r, &s, &w))
+        return;
+    if (r->have_settled && vv_same(&s, &r->settled)) {
+        mfs_vv_free(&s);
+        mfs_vv_free(&w);
+        return;
+    }
+    r->cand = s;
+    r->cand_wait = w;
+    r->have_cand = true;
+    if (vv_covers(&r->my, &r->cand_wait))
+        update_settled(r);
+}
+
+void mfs_repl_settled(mfs_repl *r, mfs_vv *out)
+{
+    pthread_mutex_lock(&r->mu);
+    out->n = 0;
+    out->e = NULL;
+    if (r->have_settled)
+        vv_copy(out, &r->settled);
+    pthread_mutex_unlock(&r->mu);
+}
+
 /* ---- chunks ------------------------------------------------------------- */
 
 static size_t req_slot(const uint8_t *hash)
@@ -1062,6 +1186,9 @@ void mfs_repl_free(mfs_repl *r)
         mfs_vv_free(&r->peers[i].pushed);
     }
     mfs_vv_free(&r->my);
+    mfs_vv_free(&r->settled);
+    mfs_vv_free(&r->cand);
+    mfs_vv_free(&r->cand_wait);
     for (size_t i = 0; i < r->npend; i++)
         free((void *)r->pend[i].data);
     pthread_mutex_destroy(&r->mu);
@@ -1276,6 +1403,12 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
             next = t;
     }
     update_rates(r);
+    if (now_us - r->settle_us >= SETTLE_EVERY_US) {
+        r->settle_us = now_us;
+        update_settled(r);
+    }
+    if (r->settle_us + SETTLE_EVERY_US < next)
+        next = r->settle_us + SETTLE_EVERY_US;
     if (next <= now_us)
         next = now_us + 1000;
     pthread_mutex_unlock(&r->mu);
@@ -1300,6 +1433,14 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
         bool live = peer_live(p);
         uint64_t they = p->heard ? mfs_vv_missing(&r->my, &p->vv) : 0;
         uint64_t we = p->heard ? mfs_vv_missing(&p->vv, &r->my) : 0;
+        if ((!p->heard || they) && (!st->held_by || (!live && st->held_live))) {
+            /* the first member that holds collection back; one that is
+             * away is the one to name */
+            st->held_by = p->id;
+            st->held_live = live;
+            st->held_heard = p->heard;
+            st->held_last_us = p->last_state_us;
+        }
         if (live) {
             st->live_peers++;
             if (!p->heard || they || we || p->wanted)

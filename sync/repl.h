@@ -123,6 +123,11 @@ typedef struct mfs_repl_status {
     size_t live_peers;
     uint64_t bad_msgs;      /* malformed messages dropped */
     uint64_t pulls, pushes; /* requests made, pushes sent */
+    /* collection: a member that lacks ops we hold holds it back */
+    uint64_t held_by;      /* 0: none */
+    int held_live;         /* it is alive (catching up) */
+    int held_heard;        /* it reported since we started */
+    uint64_t held_last_us; /* when its last STATE arrived (our clock) */
 } mfs_repl_status;
 
 /* Any thread: a snapshot. Fills up to cap peers; returns the peer count. */
@@ -131,5 +136,7 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st,
 /* Any thread: the last version vector peer reported (caller frees).
  * -ENOENT if it never did. */
 int mfs_repl_peer_vv(mfs_repl *r, uint64_t peer, mfs_vv *out);
+/* The settled vector last given to the store (empty before the first). */
+void mfs_repl_settled(mfs_repl *r, mfs_vv *out);
 
 #endif

@@ -521,12 +521,15 @@ int main(int argc, char **argv)
 {
     const char *base = getenv("TMPDIR");
     long entries = 1000000;
-    int nops = 100000, nremote = 50000;
+    int nops = 100000, nremote = 50000, keep = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "d:n:o:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "d:kn:o:r:")) != -1) {
         switch (opt) {
         case 'd':
             base = optarg;
+            break;
+        case 'k':
+            keep = 1;
             break;
         case 'n':
             entries = strtol(optarg, NULL, 0);
@@ -538,8 +541,10 @@ int main(int argc, char **argv)
             nremote = (int)strtol(optarg, NULL, 0);
             break;
         default:
-            fprintf(stderr, "usage: bench_store [-d DIR] [-n ENTRIES] [-o OPS] "
-                            "[-r REMOTE_OPS]\n");
+            fprintf(stderr,
+                    "usage: bench_store [-d DIR] [-k] [-n ENTRIES] [-o OPS] "
+                    "[-r REMOTE_OPS]\n"
+                    "  -k  keep the stores (to inspect with mdb_stat)\n");
             return 2;
         }
     }
@@ -577,7 +582,10 @@ int main(int argc, char **argv)
            rr, applied, rss_anon_kb());
 
     bench_tree(entries);
-    nftw(g_base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (keep)
+        printf("stores kept in %s\n", g_base);
+    else
+        nftw(g_base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     print_targets();
     free(g_batch);
     return 0;

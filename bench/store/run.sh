@@ -2,7 +2,7 @@
 # Builds bench_store (RelWithDebInfo, -Werror) in its own build dir and runs
 # it, appending the output with date, commit and machine to
 # bench/store/results.txt. Extra arguments go to bench_store
-# (-d DIR -n ENTRIES -o OPS -r REMOTE_OPS); DIR should be on the disk whose
+# (-d DIR -k -n ENTRIES -o OPS -r REMOTE_OPS; -k keeps the stores); DIR should be on the disk whose
 # figures you want (default $TMPDIR or /tmp). The run ends with the three
 # figures of issue 9 against their targets (grouped local ops/s, lookup at
 # 1,000,000 entries, store bytes per empty file at 1,000,000 entries).

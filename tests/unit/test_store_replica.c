@@ -1468,6 +1468,285 @@ static void test_apply_grows_map(void **state)
     rep_close(&b);
 }
 
+/* ---- collection (DESIGN P9) -------------------------------------------- */
+
+/* A store alone: everything it holds is settled. */
+static void settle_alone(rep *r)
+{
+    mfs_vv vv;
+    assert_int_equal(mfs_store_vv(r->s, &vv), 0);
+    mfs_store_collect_settled(r->s, &vv);
+    mfs_vv_free(&vv);
+}
+
+static void set_retention(rep *r, uint64_t ms)
+{
+    mfs_collect_config cc = {.retention_ms = ms};
+    mfs_store_collect_set(r->s, &cc);
+}
+
+static uint64_t chunk_bytes(mfs_store *s)
+{
+    mfs_store_stats st;
+    assert_int_equal(mfs_store_stats_get(s, &st), 0);
+    return st.chunk_bytes;
+}
+
+/* n bytes no earlier call gave (every 64 KiB chunk differs) */
+static void unique_bytes(uint8_t *b, size_t n)
+{
+    static uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < n; i += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        memcpy(b + i, &x, n - i < 8 ? n - i : 8);
+    }
+}
+
+static void put_content(mfs_store *s, uint64_t ino, const uint8_t *b, size_t n)
+{
+    assert_int_equal(mfs_store_write(s, ino, 0, b, n), (ssize_t)n);
+    assert_int_equal(mfs_store_publish(s, ino), 0);
+}
+
+static void assert_content(mfs_store *s, uint64_t ino, const uint8_t *b,
+                           size_t n)
+{
+    uint8_t *got = malloc(n + 1);
+    assert_non_null(got);
+    assert_int_equal(mfs_store_read(s, ino, 0, got, n + 1), (ssize_t)n);
+    assert_memory_equal(got, b, n);
+    free(got);
+}
+
+static mfs_collect_stats collect_later(rep *r, uint64_t ms)
+{
+    r->clk.ms += ms;
+    mfs_collect_stats st;
+    int rc = mfs_store_collect_now(r->s, &st);
+    if (rc)
+        print_error("collect: %d\n", rc);
+    assert_int_equal(rc, 0);
+    return st;
+}
+
+#define MIB (1u << 20)
+
+/* The issue's case: a 1 MiB file written 20 times, then deleted. With a
+ * retention of 0 the store keeps one version's chunks, then none. */
+static void test_collect_overwrites_then_delete(void **state)
+{
+    (void)state;
+    rep a;
+    rep_open(&a, 1, 0);
+    set_retention(&a, 0);
+    uint64_t ino = mkfile(a.s, MFS_ROOT_INO, "f");
+    uint8_t *b = malloc(MIB);
+    for (int i = 0; i < 20; i++) {
+        unique_bytes(b, MIB);
+        put_content(a.s, ino, b, MIB);
+        a.clk.ms += 10;
+    }
+    assert_int_equal(chunk_bytes(a.s), 20ull * MIB);
+    /* nothing settled yet: nothing goes */
+    mfs_collect_stats st = collect_later(&a, 5000);
+    assert_int_equal(st.settled, 0);
+    assert_int_equal(chunk_bytes(a.s), 20ull * MIB);
+    settle_alone(&a);
+    st = collect_later(&a, 0);
+    assert_int_equal(st.versions, 19);
+    assert_int_equal(st.chunk_bytes, 19ull * MIB);
+    assert_int_equal(chunk_bytes(a.s), 1ull * MIB);
+    assert_content(a.s, ino, b, MIB);
+    /* a second pass finds nothing */
+    st = collect_later(&a, 5000);
+    assert_int_equal(st.versions, 0);
+    assert_int_equal(st.chunks, 0);
+    assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, "f"), 0);
+    settle_alone(&a);
+    st = collect_later(&a, 5000);
+    assert_int_equal(st.inodes, 1);
+    assert_int_equal(chunk_bytes(a.s), 0);
+    /* it survives a reopen, and the dump is that of an empty tree */
+    rep_reopen(&a);
+    assert_int_equal(chunk_bytes(a.s), 0);
+    free(b);
+    rep_close(&a);
+}
+
+/* Trash: what was overwritten or deleted stays for the retention, counted
+ * from the time of the change that made it garbage. */
+static void test_collect_retention(void **state)
+{
+    (void)state;
+    rep a;
+    rep_open(&a, 1, 0);
+    set_retention(&a, 3600 * 1000);
+    uint64_t ino = mkfile(a.s, MFS_ROOT_INO, "f");
+    uint8_t *b = malloc(MIB);
+    unique_bytes(b, MIB);
+    put_content(a.s, ino, b, MIB);
+    unique_bytes(b, MIB);
+    put_content(a.s, ino, b, MIB);
+    settle_alone(&a);
+    mfs_collect_stats st = collect_later(&a, 3500 * 1000);
+    assert_int_equal(st.versions, 0);
+    assert_int_equal(chunk_bytes(a.s), 2ull * MIB);
+    st = collect_later(&a, 200 * 1000);
+    assert_int_equal(st.versions, 1);
+    assert_int_equal(chunk_bytes(a.s), 1ull * MIB);
+    assert_content(a.s, ino, b, MIB);
+    free(b);
+    rep_close(&a);
+}
+
+/* A change not yet settled holds collection back, and says whose it is. */
+static void test_collect_waits_for_settled(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    set_retention(&a, 0);
+    mfs_vv before;
+    assert_int_equal(mfs_store_vv(a.s, &before), 0);
+    uint64_t ino = mkfile(a.s, MFS_ROOT_INO, "f");
+    uint8_t *d = malloc(MIB);
+    unique_bytes(d, MIB);
+    put_content(a.s, ino, d, MIB);
+    unique_bytes(d, MIB);
+    put_content(a.s, ino, d, MIB);
+    /* b has not got it: a's settled vector is what both held before */
+    mfs_store_collect_settled(a.s, &before);
+    mfs_collect_stats st = collect_later(&a, 5000);
+    assert_int_equal(st.versions, 0);
+    assert_true(st.held_back >= 1);
+    assert_int_equal(st.held_origin, a.node);
+    assert_int_equal(chunk_bytes(a.s), 2ull * MIB);
+    sync_pair(&a, &b);
+    settle_alone(&a); /* b holds all a holds now */
+    st = collect_later(&a, 0);
+    assert_int_equal(st.versions, 1);
+    assert_int_equal(chunk_bytes(a.s), 1ull * MIB);
+    mfs_vv_free(&before);
+    free(d);
+    rep_close(&a);
+    rep_close(&b);
+}
+
+/* An open file keeps the version it reads: a remote overwrite does not
+ * take it away until the file is closed; an unlinked open file keeps its
+ * content. */
+static void test_collect_keeps_pinned(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    set_retention(&b, 0);
+    uint64_t ia = mkfile(a.s, MFS_ROOT_INO, "f");
+    uint8_t *v1 = malloc(MIB), *v2 = malloc(MIB), *got = malloc(MIB);
+    unique_bytes(v1, MIB);
+    put_content(a.s, ia, v1, MIB);
+    sync_pair(&a, &b);
+    mfs_attr at;
+    assert_int_equal(mfs_store_lookup(b.s, MFS_ROOT_INO, "f", &at), 0);
+    mfs_stamp pin;
+    assert_int_equal(mfs_store_version_current(b.s, at.ino, &pin), 0);
+    int key = 0;
+    assert_int_equal(mfs_store_pin_set(b.s, &key, at.ino, pin), 0);
+    unique_bytes(v2, MIB);
+    put_content(a.s, ia, v2, MIB);
+    sync_pair(&a, &b);
+    settle_alone(&b);
+    mfs_collect_stats st = collect_later(&b, 5000);
+    assert_int_equal(st.versions, 0);
+    assert_true(st.pinned >= 1);
+    mfs_stamp p = pin;
+    assert_int_equal(mfs_store_read_pinned(b.s, at.ino, &p, 0, got, MIB),
+                     (ssize_t)MIB);
+    assert_memory_equal(got, v1, MIB);
+    assert_content(b.s, at.ino, v2, MIB);
+    mfs_store_pin_drop(b.s, &key);
+    st = collect_later(&b, 0);
+    assert_int_equal(st.versions, 1);
+    assert_int_equal(chunk_bytes(b.s), 1ull * MIB);
+    /* unlinked while open */
+    assert_int_equal(mfs_store_version_current(b.s, at.ino, &pin), 0);
+    assert_int_equal(mfs_store_pin_set(b.s, &key, at.ino, pin), 0);
+    assert_int_equal(mfs_store_unlink(b.s, MFS_ROOT_INO, "f"), 0);
+    settle_alone(&b);
+    st = collect_later(&b, 5000);
+    assert_int_equal(st.inodes, 0);
+    assert_int_equal(mfs_store_read(b.s, at.ino, 0, got, MIB), (ssize_t)MIB);
+    assert_memory_equal(got, v2, MIB);
+    mfs_store_pin_drop(b.s, &key);
+    st = collect_later(&b, 0);
+    assert_int_equal(st.inodes, 1);
+    assert_int_equal(chunk_bytes(b.s), 0);
+    free(v1);
+    free(v2);
+    free(got);
+    rep_close(&a);
+    rep_close(&b);
+}
+
+/* A chunk two files share stays while either names it. */
+static void test_collect_shared_chunks(void **state)
+{
+    (void)state;
+    rep a;
+    rep_open(&a, 1, 0);
+    set_retention(&a, 0);
+    uint8_t *d = malloc(MIB);
+    unique_bytes(d, MIB);
+    uint64_t f = mkfile(a.s, MFS_ROOT_INO, "f");
+    uint64_t g = mkfile(a.s, MFS_ROOT_INO, "g");
+    put_content(a.s, f, d, MIB);
+    put_content(a.s, g, d, MIB);
+    assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, "f"), 0);
+    settle_alone(&a);
+    mfs_collect_stats st = collect_later(&a, 5000);
+    assert_int_equal(st.inodes, 1);
+    assert_int_equal(st.chunks, 0);
+    assert_int_equal(chunk_bytes(a.s), 1ull * MIB);
+    assert_content(a.s, g, d, MIB);
+    free(d);
+    rep_close(&a);
+}
+
+/* A node that was away while a file was rewritten asks only for the
+ * chunks of the version it will show, not for every rewrite it missed
+ * (after collection nobody holds those). */
+static void test_away_node_wants_last_version_only(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    set_retention(&a, 0);
+    uint64_t ino = mkfile(a.s, MFS_ROOT_INO, "f");
+    uint8_t *d = malloc(4 * 65536);
+    for (int i = 0; i < 3; i++) {
+        unique_bytes(d, 4 * 65536);
+        put_content(a.s, ino, d, 4 * 65536);
+    }
+    sync_ops(a.s, b.s);
+    assert_int_equal(mfs_store_chunks_wanted_count(b.s), 4);
+    /* both hold every op: a collects the two rewrites */
+    settle_alone(&a);
+    mfs_collect_stats st = collect_later(&a, 5000);
+    assert_int_equal(st.versions, 2);
+    rep *h[1] = {&a};
+    sync_chunks(b.s, h, 1);
+    assert_int_equal(mfs_store_chunks_wanted_count(b.s), 0);
+    mfs_attr at;
+    assert_int_equal(mfs_store_lookup(b.s, MFS_ROOT_INO, "f", &at), 0);
+    assert_content(b.s, at.ino, d, 4 * 65536);
+    assert_same_dump(a.s, b.s);
+    free(d);
+    rep_close(&a);
+    rep_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1487,6 +1766,14 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(test_attr_xattr_lww, teardown),
         cmocka_unit_test_teardown(test_apply_grows_map, teardown),
+        cmocka_unit_test_teardown(test_collect_overwrites_then_delete,
+                                  teardown),
+        cmocka_unit_test_teardown(test_collect_retention, teardown),
+        cmocka_unit_test_teardown(test_collect_waits_for_settled, teardown),
+        cmocka_unit_test_teardown(test_collect_keeps_pinned, teardown),
+        cmocka_unit_test_teardown(test_collect_shared_chunks, teardown),
+        cmocka_unit_test_teardown(test_away_node_wants_last_version_only,
+                                  teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

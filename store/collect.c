@@ -1,0 +1,909 @@
+/*
+ * collect.c - collection (DESIGN P9): the store frees what the mesh no
+ * longer needs. docs/ARCHITECTURE.md "Collection" says why it is safe.
+ *
+ * What becomes garbage is queued, in the same transaction as the change
+ * that made it so, in DB_GCQ: (time ms, inode id, version stamp) -> the
+ * stamp of the op that made it so (its cause).
+ *   - A version superseded by a complete one (content.c): time and cause
+ *     are the superseding version's stamp.
+ *   - An inode one of whose entries moved to the trash (op.c): version
+ *     stamp zero, time and cause are the move's stamp.
+ *
+ * The collector takes an item once its cause is settled (the owner's
+ * settled vector covers it, mfs_store_collect_settled: every member holds
+ * the op and this store holds every op concurrent with it) and the
+ * retention has passed since its time, and checks that it is still
+ * garbage: a version still superseded, not pinned by an open file and not
+ * the base of unpublished writes; an inode with no visible name, no open
+ * file and no unpublished writes. It drops those version records (and
+ * their chunk wants) in small write transactions.
+ *
+ * Chunks are then swept, mark and sweep: every hash that a version record
+ * or a whole-block reference (DB_DREFS) names is marked from a read
+ * snapshot, without the writer lock; then the chunks nothing names are
+ * deleted, a few hundred per write transaction. A write that names a chunk
+ * while the mark runs notes its hashes (gc_note) and the sweep keeps them.
+ */
+#include "internal.h"
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+/* A version superseded this recently is never taken, whatever the
+ * retention: an open() that read the current version just before it was
+ * superseded pins it a moment later (mfs_store_pin_set). */
+#define GRACE_MS 1000
+/* Work per write transaction: the writer lock is held for one step. */
+#define STEP_ITEMS 256
+#define STEP_DROPS 32
+#define SWEEP_KEYS 2048
+#define SWEEP_DELS 256
+/* With less free space than this share of the store's filesystem, the
+ * retention yields: trashed versions go at once (oldest first). */
+#define PRESSURE_FREE_PCT 5
+
+static const uint8_t zero_hash[MFS_HASH_LEN]; /* a hole: nothing stored */
+
+/* An open-addressing set of the first 8 bytes of chunk hashes (0 is the
+ * empty slot; a prefix of 0 is stored as 1). A false match only keeps a
+ * chunk one more cycle. */
+typedef struct hset {
+    uint64_t *v;
+    size_t cap, n;
+    bool oom; /* an add failed: the mark is incomplete, sweep nothing */
+} hset;
+
+static uint64_t hkey(const uint8_t *h)
+{
+    uint64_t k = mfs_be64_get(h);
+    return k ? k : 1;
+}
+
+static bool hset_grow(hset *s)
+{
+    size_t cap = s->cap ? s->cap * 2 : 1024;
+    uint64_t *v = calloc(cap, sizeof(*v));
+    if (!v)
+        return false;
+    for (size_t i = 0; i < s->cap; i++) {
+        uint64_t k = s->v[i];
+        if (!k)
+            continue;
+        size_t j = (size_t)(k * 0x9E3779B97F4A7C15ull) & (cap - 1);
+        while (v[j])
+            j = (j + 1) & (cap - 1);
+        v[j] = k;
+    }
+    free(s->v);
+    s->v = v;
+    s->cap = cap;
+    return true;
+}
+
+static void hset_add(hset *s, const uint8_t *h)
+{
+    if ((s->n + 1) * 2 > s->cap && !hset_grow(s)) {
+        s->oom = true;
+        return;
+    }
+    uint64_t k = hkey(h);
+    size_t j = (size_t)(k * 0x9E3779B97F4A7C15ull) & (s->cap - 1);
+    while (s->v[j]) {
+        if (s->v[j] == k)
+            return;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->v[j] = k;
+    s->n++;
+}
+
+static bool hset_has(const hset *s, const uint8_t *h)
+{
+    if (!s->cap)
+        return false;
+    uint64_t k = hkey(h);
+    size_t j = (size_t)(k * 0x9E3779B97F4A7C15ull) & (s->cap - 1);
+    while (s->v[j]) {
+        if (s->v[j] == k)
+            return true;
+        j = (j + 1) & (s->cap - 1);
+    }
+    return false;
+}
+
+static void hset_free(hset *s)
+{
+    free(s->v);
+    memset(s, 0, sizeof(*s));
+}
+
+typedef struct pin {
+    const void *key; /* the open file (fs/'s handle) */
+    mfs_id inode;
+    mfs_stamp ver;
+} pin;
+
+struct collector {
+    pthread_mutex_t lock; /* everything below but the mark's fields */
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool started, stop, wake;
+    mfs_collect_config cfg;
+    mfs_vv settled;
+    bool have_settled;
+    pin *pins;
+    size_t npins, cappins;
+    mfs_collect_stats st;
+    bool sweep_needed;
+    /* the mark: guarded by the store's wlock */
+    bool marking;
+    hset since;
+};
+
+static uint64_t wall_ms(mfs_store *s)
+{
+    if (s->cfg.clock_ms)
+        return s->cfg.clock_ms(s->cfg.clock_arg);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int collect_init(mfs_store *s)
+{
+    struct collector *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    c->cfg.retention_ms = MFS_COLLECT_RETENTION_DEFAULT_MS;
+    c->sweep_needed = true; /* orphans of earlier runs (a crash mid-step) */
+    s->col = c;
+    return 0;
+}
+
+void collect_free(mfs_store *s)
+{
+    struct collector *c = s->col;
+    if (!c)
+        return;
+    mfs_store_collect_stop(s);
+    mfs_vv_free(&c->settled);
+    free(c->pins);
+    hset_free(&c->since);
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    s->col = NULL;
+}
+
+static void wake(struct collector *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->wake = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- queueing (called by writers, under wlock) ---- */
+
+void gc_queue(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause)
+{
+    uint8_t k[40], v[16];
+    mfs_be64_put(k, cause.hlc >> 16);
+    id_put(k + 8, inode);
+    stamp_put(k + 24, ver);
+    stamp_put(v, cause);
+    tput(w, DB_GCQ, k, 40, v, 16);
+    w->gc_queued = true;
+}
+
+void gc_note(mfs_store *s, const uint8_t *hashes, size_t n)
+{
+    struct collector *c = s->col;
+    if (!c || !c->marking)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(hashes + i * 32, zero_hash, 32))
+            hset_add(&c->since, hashes + i * 32);
+}
+
+void gc_wake(mfs_store *s)
+{
+    if (s->col)
+        wake(s->col);
+}
+
+/* ---- pins ---- */
+
+int mfs_store_pin_set(mfs_store *s, const void *key, uint64_t ino,
+                      mfs_stamp ver)
+{
+    struct collector *c = s->col;
+    if (!c)
+        return 0;
+    objkey ok;
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    rc = ino_lookup_obj(s, txn, ino, &ok);
+    store_read_end(s, txn);
+    if (rc)
+        return rc;
+    mfs_id inode = id_get(ok.b + 1);
+    pthread_mutex_lock(&c->lock);
+    size_t i = 0;
+    while (i < c->npins && c->pins[i].key != key)
+        i++;
+    if (i == c->npins) {
+        if (c->npins == c->cappins) {
+            size_t cap = c->cappins ? c->cappins * 2 : 64;
+            pin *p = realloc(c->pins, cap * sizeof(*p));
+            if (!p) {
+                pthread_mutex_unlock(&c->lock);
+                return -ENOMEM;
+            }
+            c->pins = p;
+            c->cappins = cap;
+        }
+        c->npins++;
+    }
+    c->pins[i] = (pin){key, inode, ver};
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+void mfs_store_pin_drop(mfs_store *s, const void *key)
+{
+    struct collector *c = s->col;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->npins; i++)
+        if (c->pins[i].key == key) {
+            c->pins[i] = c->pins[--c->npins];
+            c->wake = true; /* what it pinned may go now */
+            pthread_cond_signal(&c->cond);
+            break;
+        }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Is version ver of inode (any version when ver is zero) pinned? */
+static bool pinned(struct collector *c, mfs_id inode, mfs_stamp ver)
+{
+    bool any = ver.hlc == 0 && ver.node == 0;
+    bool r = false;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->npins && !r; i++)
+        r = id_eq(c->pins[i].inode, inode) &&
+            (any || stamp_eq(c->pins[i].ver, ver));
+    pthread_mutex_unlock(&c->lock);
+    return r;
+}
+
+/* ---- the owner's settings ---- */
+
+void mfs_store_collect_settled(mfs_store *s, const mfs_vv *settled)
+{
+    struct collector *c = s->col;
+    if (!c)
+        return;
+    mfs_vv copy = {0, NULL};
+    if (settled && settled->n) {
+        copy.e = malloc(settled->n * sizeof(*copy.e));
+        if (!copy.e)
+            return; /* keeps the older vector: collects less, never more */
+        memcpy(copy.e, settled->e, settled->n * sizeof(*copy.e));
+        copy.n = settled->n;
+    }
+    pthread_mutex_lock(&c->lock);
+    bool same =
+        c->have_settled && c->settled.n == copy.n &&
+        (!copy.n || !memcmp(c->settled.e, copy.e, copy.n * sizeof(*copy.e)));
+    mfs_vv_free(&c->settled);
+    c->settled = copy;
+    c->have_settled = true;
+    if (!same) {
+        c->wake = true;
+        pthread_cond_signal(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void mfs_store_collect_set(mfs_store *s, const mfs_collect_config *cfg)
+{
+    struct collector *c = s->col;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->cfg = *cfg;
+    c->wake = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void mfs_store_collect_stats_get(mfs_store *s, mfs_collect_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct collector *c = s->col;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    *out = c->st;
+    out->retention_ms = c->cfg.retention_ms;
+    out->settled = c->have_settled;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The item after the one the cursor just deleted (LMDB leaves the cursor
+ * on it; with none left it may say EINVAL rather than NOTFOUND). */
+static int next_after_del(MDB_cursor *c, MDB_val *key, MDB_val *val)
+{
+    int rc = mdb_cursor_get(c, key, val, MDB_GET_CURRENT);
+    return rc == EINVAL ? MDB_NOTFOUND : rc;
+}
+
+/* ---- dropping versions ---- */
+
+static void drop_version(wtx *w, mfs_id inode, mfs_stamp ver,
+                         mfs_collect_stats *st)
+{
+    uint8_t k[32];
+    id_put(k, inode);
+    stamp_put(k + 16, ver);
+    MDB_val v;
+    if (tget(w->s, w->txn, DB_VMISSING, k, 32, &v) == 0) {
+        uint8_t *hashes = NULL;
+        uint32_t n = 0;
+        if (content_version_chunks(w->s, w->txn, inode, ver, NULL, 0, &n) ==
+                0 &&
+            n && (hashes = malloc((size_t)n * 32)) != NULL &&
+            content_version_chunks(w->s, w->txn, inode, ver, hashes, n, &n) ==
+                0) {
+            for (uint32_t i = 0; i < n; i++) {
+                uint8_t wk[64];
+                memcpy(wk, hashes + (size_t)i * 32, 32);
+                memcpy(wk + 32, k, 32);
+                tdel(w, DB_WANT, wk, 64);
+            }
+        }
+        free(hashes);
+        tdel(w, DB_VMISSING, k, 32);
+    }
+    if (tget(w->s, w->txn, DB_VERSIONS, k, 32, &v) == 0) {
+        tdel(w, DB_VERSIONS, k, 32);
+        st->versions++;
+    }
+    tdel(w, DB_SUPERSEDED, k, 32);
+    tdel(w, DB_HEADS, k, 32);
+}
+
+static bool has_links(mfs_store *s, MDB_txn *txn, mfs_id inode)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(txn, s->db[DB_LINKS], &c))
+        return true; /* cannot tell: keep */
+    uint8_t k[16];
+    id_put(k, inode);
+    MDB_val key = {16, k}, val;
+    bool r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE) == 0 &&
+             key.mv_size >= 16 && !memcmp(key.mv_data, k, 16);
+    mdb_cursor_close(c);
+    return r;
+}
+
+/* A version the store must keep for local reasons: pinned by an open
+ * file, or the base of unpublished writes. */
+static bool held_locally(wtx *w, mfs_id inode, mfs_stamp ver)
+{
+    if (pinned(w->s->col, inode, ver))
+        return true;
+    dinfo_rec d;
+    if (dinfo_get(w->s, w->txn, inode, &d) != 0)
+        return false;
+    return (ver.hlc == 0 && ver.node == 0) || stamp_eq(d.base, ver);
+}
+
+enum { ITEM_DONE, ITEM_KEEP, ITEM_AGAIN };
+
+/* cause == ver: a DROP version, garbage once it did its work. */
+static int collect_version(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause,
+                           mfs_collect_stats *st)
+{
+    uint8_t k[32];
+    id_put(k, inode);
+    stamp_put(k + 16, ver);
+    MDB_val v;
+    if (!stamp_eq(cause, ver) &&
+        tget(w->s, w->txn, DB_SUPERSEDED, k, 32, &v) != 0)
+        return ITEM_DONE; /* gone already */
+    if (tget(w->s, w->txn, DB_HEADS, k, 32, &v) == 0)
+        return ITEM_DONE; /* not garbage */
+    if (tget(w->s, w->txn, DB_VERSIONS, k, 32, &v) != 0)
+        return ITEM_KEEP; /* superseded before it arrived: wait for it, so
+                             that it lands superseded */
+    if (held_locally(w, inode, ver))
+        return ITEM_KEEP;
+    drop_version(w, inode, ver, st);
+    return ITEM_DONE;
+}
+
+static int collect_inode(wtx *w, mfs_id inode, mfs_collect_stats *st)
+{
+    if (has_links(w->s, w->txn, inode))
+        return ITEM_DONE; /* visible: its next delete queues it again */
+    if (held_locally(w, inode, (mfs_stamp){0, 0}))
+        return ITEM_KEEP;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_VERSIONS], &c);
+    if (rc) {
+        wtx_fail(w, rc);
+        return ITEM_KEEP;
+    }
+    uint8_t k[16];
+    id_put(k, inode);
+    MDB_val key = {16, k}, val;
+    mfs_stamp vers[STEP_DROPS];
+    int n = 0;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && n < STEP_DROPS && key.mv_size == 32 &&
+           !memcmp(key.mv_data, k, 16)) {
+        vers[n++] = stamp_get((uint8_t *)key.mv_data + 16);
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    bool more = rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16);
+    mdb_cursor_close(c);
+    if (!n)
+        return ITEM_DONE;
+    for (int i = 0; i < n; i++)
+        drop_version(w, inode, vers[i], st);
+    /* what it shows now: nothing (it has no name; a concurrent edit that
+     * brings it back is a new head and refreshes it) */
+    content_refresh(w, inode);
+    view_touch_inode(w, inode);
+    if (more)
+        return ITEM_AGAIN; /* the rest in the next step */
+    st->inodes++;
+    return ITEM_DONE;
+}
+
+/* The sequence number of the op with stamp st, from the op log. */
+static int stamp_seq(MDB_txn *txn, mfs_store *s, mfs_stamp st, uint64_t *seq)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->db[DB_OPS], &c);
+    if (rc)
+        return mdb_to_errno(rc);
+    rc = op_seq_of_stamp(c, st, seq);
+    mdb_cursor_close(c);
+    return rc;
+}
+
+typedef struct step {
+    uint64_t now, retention;
+    bool pressure;
+    mfs_vv settled;
+    uint8_t next[40]; /* where the next step starts */
+    bool started, done;
+    mfs_collect_stats st; /* this pass: counts and what holds it back */
+    uint64_t held, held_origin;
+} step;
+
+static int step_tx(wtx *w, void *arg)
+{
+    step *a = arg;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_GCQ], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    MDB_val key = {40, a->next}, val;
+    rc = mdb_cursor_get(c, &key, &val, a->started ? MDB_SET_RANGE : MDB_FIRST);
+    a->started = true;
+    int seen = 0, drops = 0;
+    bool more = false; /* stopped by the step's budget, not the queue's end */
+    while (rc == 0 && !w->err) {
+        if (seen >= STEP_ITEMS || drops >= STEP_DROPS) {
+            more = true;
+            break;
+        }
+        seen++;
+        if (key.mv_size != 40 || val.mv_size != 16) {
+            rc = mdb_cursor_del(c, 0); /* not ours: drop it */
+            if (rc)
+                wtx_fail(w, rc);
+            rc = next_after_del(c, &key, &val);
+            continue;
+        }
+        const uint8_t *kb = key.mv_data;
+        uint64_t t = mfs_be64_get(kb);
+        if (t + GRACE_MS > a->now ||
+            (!a->pressure && t + a->retention > a->now))
+            break; /* in time order: nothing later is due either */
+        mfs_id inode = id_get(kb + 8);
+        mfs_stamp ver = stamp_get(kb + 24);
+        mfs_stamp cause = stamp_get(val.mv_data);
+        uint64_t seq = 0;
+        if (stamp_seq(w->txn, w->s, cause, &seq) != 0 ||
+            seq > mfs_vv_get(&a->settled, cause.node)) {
+            a->held++;
+            if (!a->held_origin)
+                a->held_origin = cause.node;
+            rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+            continue;
+        }
+        uint64_t before = a->st.versions;
+        int r = ver.hlc == 0 && ver.node == 0
+                    ? collect_inode(w, inode, &a->st)
+                    : collect_version(w, inode, ver, cause, &a->st);
+        drops += (int)(a->st.versions - before);
+        if (r == ITEM_AGAIN) {
+            more = true; /* the rest of this inode's versions next step */
+            break;
+        }
+        if (r == ITEM_KEEP) {
+            a->st.pinned++;
+            rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+            continue;
+        }
+        rc = mdb_cursor_del(c, 0);
+        if (rc) {
+            wtx_fail(w, rc);
+            break;
+        }
+        rc = next_after_del(c, &key, &val);
+    }
+    if (more && key.mv_size == 40)
+        memcpy(a->next, key.mv_data, 40);
+    else
+        a->done = true;
+    if (rc && rc != MDB_NOTFOUND)
+        wtx_fail(w, rc);
+    mdb_cursor_close(c);
+    return w->err;
+}
+
+/* ---- the sweep ---- */
+
+static int mark_begin_tx(wtx *w, void *arg)
+{
+    (void)arg;
+    struct collector *c = w->s->col;
+    hset_free(&c->since);
+    c->marking = true;
+    return 0;
+}
+
+static int mark_end_tx(wtx *w, void *arg)
+{
+    (void)arg;
+    struct collector *c = w->s->col;
+    c->marking = false;
+    hset_free(&c->since);
+    return 0;
+}
+
+static int mark_db(mfs_store *s, MDB_txn *txn, int db, hset *live)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->db[db], &c);
+    if (rc)
+        return mdb_to_errno(rc);
+    MDB_val key, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (rc == 0 && !live->oom) {
+        if (db == DB_DREFS) {
+            if (val.mv_size == 32)
+                hset_add(live, val.mv_data);
+        } else {
+            mfs_rbuf r;
+            mfs_rbuf_init(&r, val.mv_data, val.mv_size);
+            mfs_get_u8(&r);
+            mfs_get_u64(&r);
+            mfs_get_u64(&r);
+            mfs_get_u64(&r);
+            uint32_t np = mfs_get_u32(&r);
+            mfs_get_bytes(&r, (size_t)np * 16);
+            uint32_t nc = mfs_get_u32(&r);
+            const uint8_t *h = mfs_get_bytes(&r, (size_t)nc * 32);
+            if (r.err) {
+                live->oom = true; /* unreadable: mark cannot be trusted */
+                break;
+            }
+            for (uint32_t i = 0; i < nc; i++)
+                if (memcmp(h + (size_t)i * 32, zero_hash, 32))
+                    hset_add(live, h + (size_t)i * 32);
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : mdb_to_errno(rc);
+}
+
+typedef struct sweep {
+    const hset *live;
+    uint8_t next[32];
+    bool started, done;
+    uint64_t chunks, bytes;
+} sweep;
+
+static int sweep_tx(wtx *w, void *arg)
+{
+    sweep *a = arg;
+    struct collector *col = w->s->col;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_CHUNKS], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    MDB_val key = {32, a->next}, val;
+    rc = mdb_cursor_get(c, &key, &val, a->started ? MDB_SET_RANGE : MDB_FIRST);
+    a->started = true;
+    int seen = 0, dels = 0;
+    while (rc == 0 && seen < SWEEP_KEYS && dels < SWEEP_DELS) {
+        seen++;
+        if (key.mv_size == 32 && !hset_has(a->live, key.mv_data) &&
+            !hset_has(&col->since, key.mv_data)) {
+            uint64_t len = val.mv_size;
+            rc = mdb_cursor_del(c, 0);
+            if (rc) {
+                wtx_fail(w, rc);
+                break;
+            }
+            dels++;
+            a->chunks++;
+            a->bytes += len;
+            rc = next_after_del(c, &key, &val);
+            continue;
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    if (rc == 0 && key.mv_size == 32)
+        memcpy(a->next, key.mv_data, 32);
+    else
+        a->done = true;
+    mdb_cursor_close(c);
+    return w->err;
+}
+
+static uint64_t pause_start(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Runs fn as one write transaction and keeps the longest. */
+static int timed_write(mfs_store *s, int (*fn)(wtx *, void *), void *arg,
+                       uint64_t *max_us)
+{
+    uint64_t t0 = pause_start();
+    int rc = store_write(s, fn, arg);
+    uint64_t d = pause_start() - t0;
+    if (d > *max_us)
+        *max_us = d;
+    return rc;
+}
+
+static int sweep_chunks(mfs_store *s, mfs_collect_stats *st)
+{
+    struct collector *c = s->col;
+    /* every write before the flag is committed before the snapshot; every
+     * write after it notes its hashes */
+    int rc = store_write(s, mark_begin_tx, NULL);
+    if (!rc)
+        rc = mfs_store_commit(s, 0);
+    MDB_txn *txn = NULL;
+    if (!rc)
+        rc = store_read_begin_committed(s, &txn);
+    hset live = {0};
+    if (!rc) {
+        rc = mark_db(s, txn, DB_VERSIONS, &live);
+        if (!rc)
+            rc = mark_db(s, txn, DB_DREFS, &live);
+        store_read_end(s, txn);
+    }
+    if (!rc && live.oom)
+        rc = -ENOMEM;
+    sweep sw = {.live = &live};
+    while (!rc && !sw.done) {
+        rc = timed_write(s, sweep_tx, &sw, &st->max_pause_us);
+        pthread_mutex_lock(&c->lock);
+        bool stop = c->stop;
+        pthread_mutex_unlock(&c->lock);
+        if (stop)
+            break;
+    }
+    if (!rc && c->since.oom)
+        rc = -ENOMEM; /* the sweep may have kept too much; never too little */
+    store_write(s, mark_end_tx, NULL);
+    hset_free(&live);
+    st->chunks += sw.chunks;
+    st->chunk_bytes += sw.bytes;
+    return rc;
+}
+
+/* ---- a pass ---- */
+
+static bool under_pressure(mfs_store *s)
+{
+    struct statvfs v;
+    if (statvfs(s->dir, &v) != 0 || !v.f_blocks)
+        return false;
+    return v.f_bavail * 100 < v.f_blocks * PRESSURE_FREE_PCT;
+}
+
+int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
+{
+    struct collector *c = s->col;
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!c)
+        return -EROFS;
+    step a = {0};
+    pthread_mutex_lock(&c->lock);
+    bool alone = c->cfg.alone;
+    pthread_mutex_unlock(&c->lock);
+    if (alone) {
+        mfs_vv own;
+        if (mfs_store_vv(s, &own) == 0) {
+            mfs_store_collect_settled(s, &own);
+            mfs_vv_free(&own);
+        }
+    }
+    pthread_mutex_lock(&c->lock);
+    bool have = c->have_settled;
+    a.retention = c->cfg.retention_ms;
+    if (have && c->settled.n) {
+        a.settled.e = malloc(c->settled.n * sizeof(*a.settled.e));
+        if (a.settled.e) {
+            memcpy(a.settled.e, c->settled.e,
+                   c->settled.n * sizeof(*a.settled.e));
+            a.settled.n = c->settled.n;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    a.now = wall_ms(s);
+    a.pressure = under_pressure(s);
+    int rc = 0;
+    uint64_t t0 = mono_ms();
+    while (have && !rc && !a.done) {
+        rc = timed_write(s, step_tx, &a, &a.st.max_pause_us);
+        pthread_mutex_lock(&c->lock);
+        bool stop = c->stop;
+        pthread_mutex_unlock(&c->lock);
+        if (stop)
+            break;
+    }
+    mfs_vv_free(&a.settled);
+    pthread_mutex_lock(&c->lock);
+    bool sweep_needed = c->sweep_needed || a.st.versions;
+    c->sweep_needed = false;
+    pthread_mutex_unlock(&c->lock);
+    if (!rc && sweep_needed) {
+        rc = sweep_chunks(s, &a.st);
+        if (rc) {
+            pthread_mutex_lock(&c->lock);
+            c->sweep_needed = true;
+            pthread_mutex_unlock(&c->lock);
+        }
+    }
+    a.st.held_back = a.held;
+    a.st.held_origin = a.held_origin;
+    a.st.pass_ms = mono_ms() - t0;
+    pthread_mutex_lock(&c->lock);
+    c->st.passes++;
+    c->st.versions += a.st.versions;
+    c->st.inodes += a.st.inodes;
+    c->st.chunks += a.st.chunks;
+    c->st.chunk_bytes += a.st.chunk_bytes;
+    c->st.pinned = a.st.pinned;
+    c->st.held_back = a.held;
+    c->st.held_origin = a.held_origin;
+    c->st.pass_ms = a.st.pass_ms;
+    if (a.st.max_pause_us > c->st.max_pause_us)
+        c->st.max_pause_us = a.st.max_pause_us;
+    c->st.last_error = rc;
+    c->st.settled = have;
+    pthread_mutex_unlock(&c->lock);
+    if (out) {
+        *out = a.st;
+        out->settled = have;
+        out->last_error = rc;
+    }
+    return rc;
+}
+
+/* ---- the background thread ---- */
+
+static void *collector_main(void *arg)
+{
+    mfs_store *s = arg;
+    struct collector *c = s->col;
+    uint64_t last = 0;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stop) {
+        uint32_t period = c->cfg.period_ms ? c->cfg.period_ms : 1000;
+        if (!c->wake) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)period * 1000000;
+            ts.tv_sec += (time_t)(ns / 1000000000);
+            ts.tv_nsec = (long)(ns % 1000000000);
+            pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+        }
+        if (c->stop)
+            break;
+        uint64_t now = mono_ms();
+        /* at most one pass per 200 ms: a busy mesh settles every few ms */
+        if (now - last < 200) {
+            pthread_mutex_unlock(&c->lock);
+            struct timespec d = {0, (long)(200 - (now - last)) * 1000000};
+            nanosleep(&d, NULL);
+            pthread_mutex_lock(&c->lock);
+            continue;
+        }
+        c->wake = false;
+        pthread_mutex_unlock(&c->lock);
+        int rc = mfs_store_collect_now(s, NULL);
+        if (rc && rc != -ESHUTDOWN)
+            mfs_log(LOG_WARNING, "collection: %s (retried in a while)",
+                    strerror(-rc));
+        last = mono_ms();
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+int mfs_store_collect_start(mfs_store *s, const mfs_collect_config *cfg)
+{
+    struct collector *c = s->col;
+    if (!c)
+        return -EROFS;
+    mfs_store_collect_set(s, cfg);
+    pthread_mutex_lock(&c->lock);
+    int rc = 0;
+    if (!c->started) {
+        c->stop = false;
+        rc = -pthread_create(&c->thread, NULL, collector_main, s);
+        c->started = rc == 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+void mfs_store_collect_stop(mfs_store *s)
+{
+    struct collector *c = s->col;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    bool started = c->started;
+    c->stop = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    if (started)
+        pthread_join(c->thread, NULL);
+    pthread_mutex_lock(&c->lock);
+    c->started = false;
+    pthread_mutex_unlock(&c->lock);
+}
