@@ -1364,6 +1364,47 @@ static void test_open_errors(void **state)
     assert_int_equal(rc, -EBADF);
     rc = open_store(&s, dir, &clk, 1, 0, MFS_STORE_CREATE);
     assert_int_equal(rc, -EBADF);
+    /* and our attempts added no table to it */
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 64), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "gcq", 0, &dbi), MDB_NOTFOUND);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    mfs_test_rmdir(dir);
+    g_dir = NULL;
+
+    /* a store of an earlier build lacks the tables added since (drefs,
+     * gcq): a writable open adds them and the data is there */
+    dir = g_dir = mfs_test_mkdtemp("older");
+    assert_int_equal(open_store(&s, dir, &clk, 1, 0, MFS_STORE_CREATE), 0);
+    mfs_attr a;
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, 0, &a), 0);
+    assert_int_equal(mfs_store_write(s, a.ino, 0, "older", 5), 5);
+    assert_int_equal(mfs_store_publish(s, a.ino), 0);
+    mfs_store_close(s);
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 64), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    const char *added[] = {"drefs", "gcq"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mdb_dbi_open(txn, added[i], 0, &dbi), 0);
+        assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    rc = open_store(&s, dir, &clk, 0, 0, 0);
+    if (rc)
+        print_error("older store: %d (%s)\n", rc, mfs_store_strerror(rc));
+    assert_int_equal(rc, 0);
+    char got[8] = {0};
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "f", &a), 0);
+    assert_int_equal(mfs_store_read(s, a.ino, 0, got, sizeof got), 5);
+    assert_string_equal(got, "older");
+    mfs_store_close(s);
     mfs_test_rmdir(dir);
     g_dir = NULL;
 }
