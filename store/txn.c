@@ -454,8 +454,34 @@ static void gc_assert_locked(mfs_store *s)
 #endif
 }
 
+/* Bytes of env's file on its free list (pages earlier commits freed, which
+ * later commits reuse before they grow the file): a walk of LMDB's free
+ * list, read only when the disk is full. */
+static uint64_t env_free_bytes(MDB_env *env)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_stat st;
+    uint64_t pages = 0;
+    if (mdb_env_stat(env, &st) || mdb_txn_begin(env, NULL, MDB_RDONLY, &txn))
+        return 0;
+    if (mdb_cursor_open(txn, 0 /* FREE_DBI */, &c) == 0) {
+        MDB_val k, v;
+        int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+        while (rc == 0) {
+            if (v.mv_size >= sizeof(size_t))
+                pages += *(const size_t *)v.mv_data; /* an IDL: count first */
+            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
+    mdb_txn_abort(txn);
+    return pages * st.ms_psize;
+}
+
 /* Keeps env's file allocated `pending` bytes (twice, for copy-on-write)
- * past its last page; *reserved remembers how far. */
+ * past its last page; *reserved remembers how far. On a full disk, pages
+ * that collection or deletes freed inside the file count instead. */
 static int reserve_env(MDB_env *env, uint64_t pending, uint64_t *reserved)
 {
     MDB_envinfo info;
@@ -474,8 +500,13 @@ static int reserve_env(MDB_env *env, uint64_t pending, uint64_t *reserved)
         int e = errno;
         if (e == EOPNOTSUPP)
             return 0; /* no preallocation here: commit errors stay possible */
-        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)need) != 0)
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)need) != 0) {
+            e = errno;
+            if (e == ENOSPC &&
+                env_free_bytes(env) >= 2 * pending + ((uint64_t)1 << 20))
+                return 0; /* the commit reuses freed pages */
             return -e;
+        }
         to = need;
     }
     *reserved = to;
@@ -538,6 +569,11 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
                 rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL : mdb_to_errno(rc);
         } else {
             mdb_txn_abort(w.txn);
+            /* its dirty partner is a child of gc_dtxn too: end it while
+             * wlock keeps the commit thread from ending the parent (a
+             * full disk made gc_reserve fail here, and the later abort
+             * crashed the daemon) */
+            dirty_abort(&w);
         }
         s->gc_child = NULL;
         bool local_ops = !rc && s->seq != save[1];

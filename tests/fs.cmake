@@ -8,7 +8,7 @@
 # ten minutes; the timeouts below are ceilings, not expectations.
 set(MESHFS_FS_TEST_TIMEOUTS
   cli=300 tools=600 posix=600 git=600 sqlite=600 perms=300
-  persist=600 bigdir=900 sparse=900 crash=900)
+  persist=600 bigdir=900 sparse=900 crash=900 collect=400)
 
 file(GLOB MESHFS_FS_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/system/fs_*.sh)
 foreach(script ${MESHFS_FS_TESTS})

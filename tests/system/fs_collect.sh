@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# fs_collect: collection on a real mount (issue 10, DESIGN P9).
+#  1. A 20 MB file written 20 times and then deleted, with -o trash=0: the
+#     store's chunk bytes come down to one version within 5 s of the last
+#     write, and to 0 within 5 s of the delete. An unlinked file that is
+#     still open keeps its content while open.
+#  2. The default trash (7 days) keeps what was overwritten.
+#  3. A full disk is no trap: with the store on a small filesystem, writes
+#     fail with ENOSPC; after deleting the files, a write of the same size
+#     succeeds, umount succeeds, and the file reads back whole after a
+#     remount.
+# The store file itself does not shrink: LMDB reuses freed pages but keeps
+# its file size (the size is logged; docs/ARCHITECTURE.md "Collection").
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+lib_init fs_collect 400
+
+chunk_bytes() { mfs_cmd stat --json "$1" | jq -r .chunk_bytes; }
+store_size() { stat -c %s "$1/data.mdb"; }
+at_most() { # at_most LIMIT MNT: chunk bytes <= LIMIT
+    local b
+    b=$(chunk_bytes "$2")
+    [[ -n "$b" && "$b" != null && "$b" -le "$1" ]]
+}
+MB=1000000
+
+# ---- 1. overwrites, then delete, trash off
+S1=$T/s1
+M1=$T/m1
+mfs_init "$S1"
+mfs_mount "$S1" "$M1" trash=0
+for i in $(seq 1 20); do
+    head -c $((20 * MB)) /dev/urandom >"$T/v"
+    cp "$T/v" "$M1/big"
+done
+sync "$M1/big"
+log "20 writes of 20 MB done; store file $(store_size "$S1") B"
+wait_until 5 "chunk bytes down to one version (<= 21 MB)" at_most $((21 * MB)) "$M1"
+cmp "$T/v" "$M1/big" || fail "the last version does not read back"
+mfs_cmd stat "$M1" | grep -E 'chunk bytes|collection' >&2
+
+# an unlinked open file keeps its content while open
+head -c $((5 * MB)) /dev/urandom >"$T/open"
+cp "$T/open" "$M1/open"
+exec 3<"$M1/open"
+rm "$M1/open" "$M1/big"
+wait_until 5 "the deleted file's chunks freed (<= 6 MB left)" at_most $((6 * MB)) "$M1"
+sleep 2 # two more passes: the open file's content must stay
+cmp "$T/open" /dev/fd/3 || fail "an unlinked open file lost its content"
+exec 3<&-
+wait_until 5 "chunk bytes 0 once the file is closed" at_most 0 "$M1"
+log "after delete: chunk bytes $(chunk_bytes "$M1"), store file $(store_size "$S1") B (LMDB keeps its size; freed pages are reused)"
+mfs_umount "$M1"
+
+# ---- 2. the default trash keeps what was overwritten
+S2=$T/s2
+M2=$T/m2
+mfs_init "$S2"
+mfs_mount "$S2" "$M2"
+for i in 1 2 3; do
+    head -c $((2 * MB)) /dev/urandom >"$M2/f"
+done
+sync "$M2/f"
+sleep 3
+b=$(chunk_bytes "$M2")
+[[ $b -ge $((6 * MB)) ]] || fail "the default trash freed overwritten versions: chunk bytes $b < 6 MB"
+mfs_cmd stat "$M2" | grep -q 'trash 7.0 days' || fail "meshfs stat does not show the trash: $(mfs_cmd stat "$M2" | grep collection)"
+mfs_umount "$M2"
+
+# ---- 3. a full disk
+command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 missing"
+FS=$T/fs
+mkdir -p "$FS"
+truncate -s 300M "$T/img"
+mkfs.ext4 -q -F "$T/img"
+mount -o loop "$T/img" "$FS" || skip "no loop devices"
+mount_register "$FS" loop # the cleanup unmounts it after the FUSE mount
+S3=$FS/store
+M3=$T/m3
+mfs_init "$S3"
+mfs_mount "$S3" "$M3" trash=0
+n=0
+while head -c $((20 * MB)) /dev/urandom >"$T/v" && cp "$T/v" "$M3/f$n" 2>"$T/err"; do
+    n=$((n + 1))
+    ((n < 40)) || fail "300 MB filesystem took 40 files of 20 MB"
+done
+grep -q "No space left on device" "$T/err" || fail "the write that failed did not say ENOSPC: $(cat "$T/err")"
+log "disk full after $n files of 20 MB: $(df -h "$FS" | tail -1)"
+rm -f "$M3"/f*
+wait_until 10 "the deleted files' chunks freed" at_most $((20 * MB)) "$M3"
+head -c $((20 * MB)) /dev/urandom >"$T/again"
+cp "$T/again" "$M3/again" || fail "a write after deleting everything failed"
+sync "$M3/again"
+mfs_umount "$M3"
+mfs_mount "$S3" "$M3" trash=0
+cmp "$T/again" "$M3/again" || fail "the file written after the disk was full does not read back after a remount"
+mfs_umount "$M3"
+log "ok"
