@@ -448,11 +448,100 @@ static int collect_version(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause,
     return ITEM_DONE;
 }
 
+/* Is every version in pend seen by the deleting move mv, or an ancestor
+ * of a version it saw (which supersedes it once complete)? */
+static bool covered(mfs_store *s, MDB_txn *txn, mfs_id inode, const mfs_op *mv,
+                    const mfs_stamp *pend, int n)
+{
+    mfs_stamp anc[256];
+    uint32_t na = 0;
+    for (uint32_t j = 0; j < mv->nseen && na < 256; j++)
+        anc[na++] = stamp_get(mv->seen + (size_t)j * 16);
+    /* the seen versions and their ancestors, as far as records go */
+    for (uint32_t i = 0; i < na && na < 256; i++) {
+        mfs_stamp par[64];
+        uint32_t np = 0;
+        if (content_version_parents(s, txn, inode, anc[i], par, 64, &np))
+            continue;
+        for (uint32_t j = 0; j < np && j < 64 && na < 256; j++) {
+            bool dup = false;
+            for (uint32_t k = 0; k < na && !dup; k++)
+                dup = stamp_eq(anc[k], par[j]);
+            if (!dup)
+                anc[na++] = par[j];
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        bool in = false;
+        for (uint32_t k = 0; k < na && !in; k++)
+            in = stamp_eq(anc[k], pend[i]);
+        if (!in)
+            return false;
+    }
+    return true;
+}
+
+/* Could the deleted inode still come back? It does when a head shows that
+ * a deleting move had not seen (an edit concurrent with the delete,
+ * docs/ARCHITECTURE.md "The derived view"). Its heads are all seen (it is
+ * not visible), but a version still arriving (chunks missing, not
+ * superseded) that a delete had not seen becomes such a head when it
+ * completes: the inode is not garbage until then. A version every delete
+ * had seen, or an ancestor of one, cannot bring it back: its chunks may be
+ * gone everywhere. */
+static bool may_come_back(mfs_store *s, MDB_txn *txn, mfs_id inode)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(txn, s->db[DB_VMISSING], &c))
+        return true;
+    uint8_t k[16];
+    id_put(k, inode);
+    MDB_val key = {16, k}, val, v;
+    mfs_stamp pend[64];
+    int n = 0;
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+        if (tget(s, txn, DB_SUPERSEDED, key.mv_data, 32, &v) != 0) {
+            if (n == 64)
+                break;
+            pend[n++] = stamp_get((uint8_t *)key.mv_data + 16);
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (n == 64)
+        return true; /* too many to look at: keep */
+    if (!n)
+        return false;
+    if (mdb_cursor_open(txn, s->db[DB_ILINKS], &c))
+        return true;
+    bool r = false;
+    key = (MDB_val){16, k};
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (!r && rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+        entry_rec er;
+        mfs_op mv;
+        if (entry_get(s, txn, id_get((uint8_t *)key.mv_data + 16), &er) == 0 &&
+            er.exists) {
+            if (!id_eq(er.parent, MFS_ID_TRASH) ||
+                tree_last_move(s, txn, er.st, &mv, NULL) != 0) {
+                r = true; /* not deleted, or cannot tell: keep */
+                break;
+            }
+            r = !covered(s, txn, inode, &mv, pend, n);
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return r;
+}
+
 static int collect_inode(wtx *w, mfs_id inode, mfs_collect_stats *st)
 {
     if (has_links(w->s, w->txn, inode))
         return ITEM_DONE; /* visible: its next delete queues it again */
-    if (held_locally(w, inode, (mfs_stamp){0, 0}))
+    if (held_locally(w, inode, (mfs_stamp){0, 0}) ||
+        may_come_back(w->s, w->txn, inode))
         return ITEM_KEEP;
     MDB_cursor *c;
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_VERSIONS], &c);

@@ -1115,6 +1115,20 @@ int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
     return 0;
 }
 
+int content_version_parents(mfs_store *s, MDB_txn *txn, mfs_id id,
+                            mfs_stamp ver, mfs_stamp *out, uint32_t max,
+                            uint32_t *n)
+{
+    version_view v;
+    int rc = version_get(s, txn, id, ver, &v);
+    if (rc)
+        return rc;
+    *n = v.nparents;
+    for (uint32_t i = 0; i < v.nparents && i < max; i++)
+        out[i] = stamp_get(v.parents + (size_t)i * 16);
+    return 0;
+}
+
 ssize_t mfs_store_chunks_wanted_count(mfs_store *s)
 {
     MDB_txn *txn;

@@ -370,20 +370,115 @@ int op_seq_of_stamp(MDB_cursor *c, mfs_stamp st, uint64_t *seq)
     return -ENOENT;
 }
 
+int store_ops_cursor(mfs_store *s, MDB_txn **txn, MDB_cursor **c)
+{
+    int rc = store_read_begin_committed(s, txn);
+    if (rc)
+        return rc;
+    rc = mdb_to_errno(mdb_cursor_open(*txn, s->db[DB_OPS], c));
+    if (rc)
+        store_read_end(s, *txn);
+    return rc;
+}
+
 int mfs_store_stamp_seq(mfs_store *s, mfs_stamp st, uint64_t *seq)
 {
     MDB_txn *txn;
-    int rc = store_read_begin_committed(s, &txn);
+    MDB_cursor *c;
+    int rc = store_ops_cursor(s, &txn, &c);
     if (rc)
         return rc;
-    MDB_cursor *c;
-    rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_OPS], &c));
-    if (rc) {
-        store_read_end(s, txn);
-        return rc;
-    }
     rc = op_seq_of_stamp(c, st, seq);
     mdb_cursor_close(c);
     store_read_end(s, txn);
     return rc;
+}
+
+/* Are all non-hole chunks of version (id, st) here? Counts the absent. */
+static uint64_t version_absent(mfs_store *s, MDB_txn *txn, mfs_id id,
+                               mfs_stamp st)
+{
+    uint32_t n = 0;
+    if (content_version_chunks(s, txn, id, st, NULL, 0, &n) != 0)
+        return 1; /* the record itself is gone */
+    uint8_t *h = n ? malloc((size_t)n * MFS_HASH_LEN) : NULL;
+    if (n && (!h || content_version_chunks(s, txn, id, st, h, n, &n) != 0)) {
+        free(h);
+        return 1;
+    }
+    static const uint8_t zero[MFS_HASH_LEN];
+    uint64_t absent = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *x = h + (size_t)i * MFS_HASH_LEN;
+        MDB_val v;
+        if (memcmp(x, zero, MFS_HASH_LEN) &&
+            tget(s, txn, DB_CHUNKS, x, MFS_HASH_LEN, &v) != 0)
+            absent++;
+    }
+    free(h);
+    return absent;
+}
+
+/* Calls fn for every record of table db (read txn txn). */
+static void each_record(mfs_store *s, MDB_txn *txn, int db,
+                        void (*fn)(mfs_store *s, MDB_txn *txn, const MDB_val *k,
+                                   const MDB_val *v, uint64_t *absent),
+                        uint64_t *absent)
+{
+    MDB_cursor *c;
+    MDB_val key, val;
+    if (mdb_cursor_open(txn, s->db[db], &c))
+        return;
+    int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (r == 0) {
+        fn(s, txn, &key, &val, absent);
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+}
+
+/* a head: what a file or a conflict copy shows */
+static void verify_head(mfs_store *s, MDB_txn *txn, const MDB_val *k,
+                        const MDB_val *v, uint64_t *absent)
+{
+    (void)v;
+    if (k->mv_size == 32)
+        *absent += version_absent(s, txn, id_get(k->mv_data),
+                                  stamp_get((uint8_t *)k->mv_data + 16));
+}
+
+/* the base of a file's unpublished writes */
+static void verify_base(mfs_store *s, MDB_txn *txn, const MDB_val *k,
+                        const MDB_val *v, uint64_t *absent)
+{
+    (void)v;
+    dinfo_rec d;
+    if (k->mv_size == 16 && dinfo_get(s, txn, id_get(k->mv_data), &d) == 0 &&
+        (d.base.hlc || d.base.node))
+        *absent += version_absent(s, txn, id_get(k->mv_data), d.base);
+}
+
+/* a whole block written but not yet published */
+static void verify_ref(mfs_store *s, MDB_txn *txn, const MDB_val *k,
+                       const MDB_val *v, uint64_t *absent)
+{
+    (void)k;
+    MDB_val x;
+    if (v->mv_size == MFS_HASH_LEN &&
+        tget(s, txn, DB_CHUNKS, v->mv_data, MFS_HASH_LEN, &x) != 0)
+        (*absent)++;
+}
+
+int mfs_store_verify(mfs_store *s, uint64_t *absent)
+{
+    *absent = 0;
+    MDB_txn *txn;
+    int rc = store_read_begin_scan(s, &txn);
+    if (rc)
+        return rc;
+    each_record(s, txn, DB_HEADS, verify_head, absent);
+    each_record(s, txn, DB_DINFO, verify_base, absent);
+    each_record(s, txn, DB_DREFS, verify_ref, absent);
+    store_read_end(s, txn);
+    return *absent ? -EIO : 0;
 }

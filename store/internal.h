@@ -425,6 +425,10 @@ int dinfo_put(wtx *w, mfs_id id, const dinfo_rec *d);
 /* Copies up to max chunk hashes of a version; *nchunks gets the count. */
 int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
                            uint8_t *out, size_t max, uint32_t *nchunks);
+/* Up to max parents of a version; *n gets the count. */
+int content_version_parents(mfs_store *s, MDB_txn *txn, mfs_id id,
+                            mfs_stamp ver, mfs_stamp *out, uint32_t max,
+                            uint32_t *n);
 /* Blake2b of a whole version's chunk list (for dumps). */
 int content_version_hash(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
                          uint8_t out[32], uint64_t *size);
@@ -501,6 +505,9 @@ void gc_queue(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause);
  * tells the mark that may be running (caller holds wlock). */
 void gc_note(mfs_store *s, const uint8_t *hashes, size_t n);
 void gc_wake(mfs_store *s);
+/* A read txn on the last commit and a cursor on its op log; the caller
+ * closes the cursor and ends the txn (store_read_end). */
+int store_ops_cursor(mfs_store *s, MDB_txn **txn, MDB_cursor **c);
 /* The seq of the op stamped st in the log (a cursor on DB_OPS). */
 int op_seq_of_stamp(MDB_cursor *c, mfs_stamp st, uint64_t *seq);
 

@@ -74,15 +74,10 @@ ssize_t mfs_store_ops_since(mfs_store *s, const mfs_vv *have, uint8_t *buf,
                             size_t cap)
 {
     MDB_txn *txn;
-    int rc = store_read_begin_committed(s, &txn);
+    MDB_cursor *c;
+    int rc = store_ops_cursor(s, &txn, &c);
     if (rc)
         return rc;
-    MDB_cursor *c;
-    rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_OPS], &c));
-    if (rc) {
-        store_read_end(s, txn);
-        return rc;
-    }
     size_t len = 0, action_start = 0;
     bool in_action = false, full = false;
     uint8_t k[16];

@@ -472,6 +472,11 @@ void mfs_store_collect_stop(mfs_store *s);
  * is due and sweeps chunks. 0 or -errno; *out (may be NULL) gets what it
  * did. */
 int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out);
+/* A check for tests and repair: every head version (what files and
+ * conflict copies show), every base of unpublished writes and every
+ * whole-block reference has all its chunks. 0, or -EIO with *absent the
+ * number of chunks (or version records) missing. */
+int mfs_store_verify(mfs_store *s, uint64_t *absent);
 /* Totals since open, and the last pass's figures. */
 void mfs_store_collect_stats_get(mfs_store *s, mfs_collect_stats *out);
 

@@ -32,6 +32,12 @@
  *     time), then: in_sync came within 5 s of the stores converging, all
  *     version vectors are equal, no chunk is wanted, no malformed message
  *     was counted, and all 5 mfs_store_dump outputs are byte-identical.
+ *     Collection runs with the trash off on a random node every eighth
+ *     step, on every node once a (fake) second while settling, and on all
+ *     nodes at the end (then the checks run again): after each pass every
+ *     head, base of unpublished writes and whole-block reference still has
+ *     its chunks (mfs_store_verify), and no node waits for a chunk that the
+ *     others collected.
  * Targeted scenarios: same seed gives the same run; a restart with the
  * clock 30 s behind; a clock 75 s ahead (ops deferred, then applied);
  * propagation latency on a clean network (P5).
@@ -107,7 +113,8 @@ struct world {
     /* counters for the summary */
     uint64_t msgs[8], local_ops, failed_ops, cuts, isolations, restarts;
     uint64_t settle_us, converged_us;
-    char events[2048]; /* restarts and joins, printed on failure */
+    uint64_t collected; /* versions collection dropped, all nodes */
+    char events[2048];  /* restarts and joins, printed on failure */
 };
 
 static world *g_world; /* freed by the teardown on every path */
@@ -275,6 +282,26 @@ static void store_open(world *w, node *nd, int create)
         FAILF("store of node %u has node id %llx, want %llx\n", nd->idx,
               (unsigned long long)mfs_store_node_id(nd->s),
               (unsigned long long)nd->id);
+    /* collection with the trash off, run by the steps (collect_now) */
+    mfs_collect_config cc = {.retention_ms = 0};
+    mfs_store_collect_set(nd->s, &cc);
+}
+
+/* Collection on node i (what the daemon's collector thread does), then
+ * the check that everything the node shows is still whole. */
+static void collect_on(world *w, unsigned i)
+{
+    mfs_collect_stats st;
+    int rc = mfs_store_collect_now(w->n[i].s, &st);
+    if (rc)
+        FAILF("collection on node %u: %d\n", i, rc);
+    w->collected += st.versions;
+    uint64_t absent = 0;
+    rc = mfs_store_verify(w->n[i].s, &absent);
+    if (rc)
+        FAILF("node %u after collection (%llu versions dropped): %llu chunks "
+              "of what it shows are gone\n",
+              i, (unsigned long long)st.versions, (unsigned long long)absent);
 }
 
 static void repl_start(world *w, node *nd)
@@ -494,6 +521,11 @@ static void settle(world *w, unsigned n, uint64_t limit, const char *what)
         if (getenv("MESHFS_TRACE") &&
             (mfs_sim_now(w->sim) - t0) % SEC < 50 * MS)
             trace(w, t0);
+        /* each node's collector, once a second as in the daemon (a node
+         * drops the wants of what it collects itself) */
+        if ((mfs_sim_now(w->sim) - t0) % SEC < 50 * MS)
+            for (unsigned i = 0; i < n; i++)
+                collect_on(w, i);
         advance(w, 50 * MS);
     }
     w->settle_us = mfs_sim_now(w->sim) - t0;
@@ -1116,6 +1148,8 @@ static void run_seed(uint64_t seed, unsigned steps)
             if (joined(w, ni))
                 local_op(w, ni);
         }
+        if (pick(w, 8) == 0)
+            collect_on(w, (unsigned)pick(w, N));
     }
     uint64_t ops_us = mfs_sim_now(w->sim) - ops_t0;
 
@@ -1130,6 +1164,10 @@ static void run_seed(uint64_t seed, unsigned steps)
     }
     settle(w, N, SETTLE_LIMIT, "after healing");
     w->phase = "check";
+    check_converged(w);
+    /* collection everywhere once settled changes nothing anyone sees */
+    for (unsigned i = 0; i < N; i++)
+        collect_on(w, i);
     check_converged(w);
     /* `meshfs stat` must say so soon after it became true */
     if (w->settle_us > w->converged_us + INSYNC_LAG)
@@ -1148,7 +1186,8 @@ static void run_seed(uint64_t seed, unsigned steps)
             "ops in log, %llu "
             "files %llu dirs %llu chunks %llu conflicts; %llu cuts %llu "
             "isolations %llu restarts; msgs STATE %llu PULL %llu OPS %llu "
-            "WANT %llu CHUNK %llu NOCHUNK %llu; %.2f s real\n",
+            "WANT %llu CHUNK %llu NOCHUNK %llu; %llu versions collected; "
+            "%.2f s real\n",
             (unsigned long long)seed, w->net.loss, w->net.dup,
             (unsigned long long)w->net.delay_min_us,
             (unsigned long long)w->net.delay_max_us, w->rcfg.batch_bytes,
@@ -1163,6 +1202,7 @@ static void run_seed(uint64_t seed, unsigned steps)
             (unsigned long long)w->msgs[0], (unsigned long long)w->msgs[1],
             (unsigned long long)w->msgs[2], (unsigned long long)w->msgs[3],
             (unsigned long long)w->msgs[4], (unsigned long long)w->msgs[5],
+            (unsigned long long)w->collected,
             (double)(t1.tv_sec - t0.tv_sec) +
                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     }
