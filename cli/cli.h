@@ -183,5 +183,7 @@ int cli_cmd_umount(int argc, char **argv);
 int cli_cmd_stat(int argc, char **argv);
 int cli_cmd_invite(int argc, char **argv);
 int cli_cmd_join(int argc, char **argv);
+int cli_cmd_trash(int argc, char **argv);
+int cli_cmd_restore(int argc, char **argv);
 
 #endif

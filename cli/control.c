@@ -163,6 +163,104 @@ static void reply_stat(cli_control *c, out_buf *o)
     outf(o, "ok\n");
 }
 
+/* ---- the trash ---- */
+
+/* item INODE VERSION CAUSE SIZE DELETED HAVE PATH (ids and stamps in hex:
+ * node:seq, hlc.node); the path last, it may hold blanks. */
+static int trash_line(void *arg, const mfs_trash_item *it)
+{
+    out_buf *o = arg;
+    outf(o,
+         "item %016" PRIx64 ":%" PRIx64 " %" PRIx64 ".%016" PRIx64
+         " %" PRIx64 ".%016" PRIx64 " %" PRIu64 " %d %d %s\n",
+         it->inode.node, it->inode.seq, it->version.hlc, it->version.node,
+         it->cause.hlc, it->cause.node, it->size, it->deleted, it->have,
+         it->path);
+    return 0;
+}
+
+static void reply_trash(cli_control *c, out_buf *o)
+{
+    int r = mfs_store_trash_list(c->store, trash_line, o);
+    if (r < 0)
+        outf(o, "error %d cannot read the trash: %s\n", -r, strerror(-r));
+    else
+        outf(o, "ok\n");
+}
+
+/* The directory ino of mount-relative path's parent, and its last name. */
+static int resolve_parent(mfs_store *s, const char *path, uint64_t *dir,
+                          const char **name)
+{
+    char buf[4096];
+    if (path[0] != '/' || strlen(path) >= sizeof buf)
+        return -EINVAL;
+    snprintf(buf, sizeof buf, "%s", path);
+    char *last = strrchr(buf, '/');
+    *name = path + (last - buf) + 1;
+    if (!**name)
+        return -EINVAL;
+    *last = '\0';
+    uint64_t ino = MFS_ROOT_INO;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+        mfs_attr a;
+        int r = mfs_store_lookup(s, ino, t, &a);
+        if (r)
+            return r;
+        if (!S_ISDIR(a.mode))
+            return -ENOTDIR;
+        ino = a.ino;
+    }
+    *dir = ino;
+    return 0;
+}
+
+/* restore INODE VERSION DESTPATH */
+static void reply_restore(cli_control *c, out_buf *o, const char *arg)
+{
+    unsigned long long in_node, in_seq, v_hlc, v_node;
+    int pos = 0;
+    if (!arg || sscanf(arg, "%llx:%llx %llx.%llx %n", &in_node, &in_seq, &v_hlc,
+                       &v_node, &pos) != 4 ||
+        !arg[pos]) {
+        outf(o, "error %d usage: restore INODE VERSION PATH\n", EINVAL);
+        return;
+    }
+    const char *dest = arg + pos;
+    uint64_t dir = 0;
+    const char *name;
+    int r = resolve_parent(c->store, dest, &dir, &name);
+    if (r < 0) {
+        outf(o, "error %d cannot use %s: %s\n", -r, dest, strerror(-r));
+        return;
+    }
+    mfs_id inode = {in_node, in_seq};
+    mfs_stamp ver = {v_hlc, v_node};
+    mfs_attr a;
+    uint64_t absent = 0;
+    r = mfs_store_restore(c->store, inode, ver, dir, name, &a, &absent);
+    if (r < 0) {
+        const char *why = r == -EEXIST  ? "another file has that name"
+                          : r == -EBUSY ? "the file is open with unpublished "
+                                          "writes; close it first"
+                          : r == -ENOENT ? "it is no longer in the trash"
+                                         : strerror(-r);
+        outf(o, "error %d cannot restore to %s: %s\n", -r, dest, why);
+        return;
+    }
+    if (c->fs) {
+        /* a change the kernel did not make: drop what it caches */
+        mfs_fs_change_cb(c->fs, MFS_CHANGE_INODE, a.ino, NULL);
+        mfs_fs_change_cb(c->fs, MFS_CHANGE_ENTRY, dir, name);
+    }
+    mfs_log(LOG_NOTICE, "control: restored %s from the trash", dest);
+    outf(o, "ino %" PRIu64 "\n", a.ino);
+    outf(o, "size %" PRIu64 "\n", a.size);
+    outf(o, "absent %" PRIu64 "\n", absent);
+    outf(o, "ok\n");
+}
+
 static void reply_file(cli_control *c, out_buf *o, const char *arg)
 {
     char *end = NULL;
@@ -212,7 +310,7 @@ static void reply_file(cli_control *c, out_buf *o, const char *arg)
 
 static void handle(cli_control *c, int fd)
 {
-    char req[512];
+    char req[4608]; /* a request with a path */
     size_t len = 0;
     out_buf o = {.fd = fd};
     struct timeval tv = {.tv_sec = 5};
@@ -254,6 +352,10 @@ static void handle(cli_control *c, int fd)
         reply_stat(c, &o);
     } else if (strcmp(req, "file") == 0) {
         reply_file(c, &o, arg);
+    } else if (strcmp(req, "trash") == 0) {
+        reply_trash(c, &o);
+    } else if (strcmp(req, "restore") == 0) {
+        reply_restore(c, &o, arg);
     } else if (strcmp(req, "flush") == 0) {
         int r = c->fs ? mfs_fs_flush_all(c->fs) : 0;
         if (r < 0)

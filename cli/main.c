@@ -74,6 +74,20 @@ static const char usage_join[] =
     "Usage: meshfs join [--store DIR] TOKEN\n"
     "Create a new store that joins the mesh of TOKEN (from `meshfs invite`).\n";
 
+static const char usage_trash[] =
+    "Usage: meshfs trash [PATH] [--json]\n"
+    "List what the trash keeps under PATH (default: the current directory's\n"
+    "mount): deleted files and overwritten versions, newest first, with\n"
+    "when, which node deleted or overwrote them, and their size. They stay\n"
+    "for the mount's trash period (-o trash=DAYS, default 7) once every\n"
+    "member has the change.\n";
+static const char usage_restore[] =
+    "Usage: meshfs restore PATH [--version N] [--as NEWPATH]\n"
+    "Bring PATH back from the trash as a new change that reaches every\n"
+    "member: a deleted file as a file again, an overwritten version as the\n"
+    "file's newest content. --version N picks the N-th newest (see `meshfs\n"
+    "trash`); --as puts it under another name in the same mount.\n";
+
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
@@ -85,6 +99,8 @@ static const cli_command commands[] = {
     {"stat", cli_cmd_stat, usage_stat},
     {"invite", cli_cmd_invite, usage_invite},
     {"join", cli_cmd_join, usage_join},
+    {"trash", cli_cmd_trash, usage_trash},
+    {"restore", cli_cmd_restore, usage_restore},
     {"help", cmd_help, "Usage: meshfs help [COMMAND]\n"},
     {"version", cmd_version, "Usage: meshfs version\n"},
 };
@@ -112,6 +128,8 @@ static void print_main_usage(FILE *f)
         "  stat    [MOUNTPOINT|FILE|--store DIR] [--json]\n"
         "  invite  [--store DIR] HOST:PORT        print a join token\n"
         "  join    [--store DIR] TOKEN            join a mesh\n"
+        "  trash   [PATH] [--json]                deleted and overwritten files\n"
+        "  restore PATH [--version N] [--as NEW]  bring one back\n"
         "  help    [COMMAND]\n\n"
         "Options: --help, --version. `meshfs COMMAND --help` for more.\n"
         "Store: --store DIR, else $MESHFS_STORE, else\n"

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -919,6 +920,133 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
         out->last_error = rc;
     }
     return rc;
+}
+
+/* ---- the trash ---- */
+
+/* The path a directory has, or had when it was deleted (through deleted
+ * parents too); -ENOENT when that cannot be told. */
+static int dir_path(mfs_store *s, MDB_txn *txn, mfs_id dir, char *out,
+                    size_t cap, int depth)
+{
+    if (view_path(s, txn, dir, out, cap) == 0)
+        return 0;
+    entry_rec er;
+    mfs_op mv;
+    if (depth > 64 || entry_get(s, txn, dir, &er) != 0 || !er.exists ||
+        !id_eq(er.parent, MFS_ID_TRASH) ||
+        tree_last_move(s, txn, er.st, &mv, NULL) != 0 || id_eq(mv.from, dir))
+        return -ENOENT;
+    char up[3584];
+    int rc = dir_path(s, txn, mv.from, up, sizeof up, depth + 1);
+    if (rc)
+        return rc;
+    size_t ul = strcmp(up, "/") ? strlen(up) : 0, nl = strlen(er.name);
+    if (ul + nl + 2 > cap)
+        return -ENAMETOOLONG;
+    memcpy(out, up, ul);
+    out[ul] = '/';
+    memcpy(out + ul + 1, er.name, nl + 1);
+    return 0;
+}
+
+/* Where a file with no name was: the directory its entry was deleted from
+ * and its name ("?/NAME" when that cannot be told). */
+static void deleted_path(mfs_store *s, MDB_txn *txn, mfs_id inode, char *out,
+                         size_t cap)
+{
+    snprintf(out, cap, "?");
+    MDB_cursor *c;
+    if (mdb_cursor_open(txn, s->db[DB_ILINKS], &c))
+        return;
+    uint8_t k[16];
+    id_put(k, inode);
+    MDB_val key = {16, k}, val;
+    mfs_stamp best = {0, 0};
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+        entry_rec er;
+        mfs_op mv;
+        if (entry_get(s, txn, id_get((uint8_t *)key.mv_data + 16), &er) == 0 &&
+            er.exists && mfs_stamp_cmp(er.st, best) > 0) {
+            best = er.st;
+            char dir[3584]; /* + "/" + a name fits in out */
+            if (tree_last_move(s, txn, er.st, &mv, NULL) != 0 ||
+                dir_path(s, txn, mv.from, dir, sizeof dir, 0) != 0)
+                snprintf(dir, sizeof dir, "?");
+            snprintf(out, cap, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "",
+                     er.name);
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+}
+
+int mfs_store_trash_list(mfs_store *s,
+                         int (*cb)(void *arg, const mfs_trash_item *it),
+                         void *arg)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin_scan(s, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *c;
+    rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_GCQ], &c));
+    if (rc) {
+        store_read_end(s, txn);
+        return rc;
+    }
+    mfs_trash_item *it = malloc(sizeof(*it));
+    if (!it) {
+        mdb_cursor_close(c);
+        store_read_end(s, txn);
+        return -ENOMEM;
+    }
+    MDB_val key, val;
+    int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    int stop = 0;
+    while (r == 0 && !stop) {
+        if (key.mv_size != 40 || val.mv_size != 16)
+            goto next;
+        memset(it, 0, sizeof(*it));
+        it->inode = id_get((uint8_t *)key.mv_data + 8);
+        it->version = stamp_get((uint8_t *)key.mv_data + 24);
+        it->cause = stamp_get(val.mv_data);
+        if (stamp_eq(it->cause, it->version))
+            goto next; /* a DROP version: nothing to give back */
+        it->deleted = !has_links(s, txn, it->inode);
+        if (!it->version.hlc && !it->version.node) {
+            /* a deleted file: its newest content */
+            mfs_stamp heads[64];
+            int n = content_heads(s, txn, it->inode, heads, 64);
+            if (n <= 0 || !it->deleted)
+                goto next; /* collected, or it came back */
+            it->version = heads[n - 1];
+        }
+        uint8_t h[32];
+        if (content_version_hash(s, txn, it->inode, it->version, h,
+                                 &it->size) != 0)
+            goto next; /* not arrived, or collected */
+        it->have = version_absent(s, txn, it->inode, it->version) == 0;
+        if (it->deleted) {
+            deleted_path(s, txn, it->inode, it->path, sizeof it->path);
+        } else {
+            mfs_id dir;
+            char name[MFS_NAME_MAX + 1], dp[3584];
+            if (view_primary(s, txn, it->inode, NULL, &dir, name) != 0 ||
+                view_path(s, txn, dir, dp, sizeof dp) != 0)
+                goto next;
+            snprintf(it->path, sizeof it->path, "%s%s%s", dp,
+                     strcmp(dp, "/") ? "/" : "", name);
+        }
+        stop = cb(arg, it);
+    next:
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    free(it);
+    mdb_cursor_close(c);
+    store_read_end(s, txn);
+    return 0;
 }
 
 /* ---- the background thread ---- */

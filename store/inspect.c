@@ -395,7 +395,7 @@ int mfs_store_stamp_seq(mfs_store *s, mfs_stamp st, uint64_t *seq)
 }
 
 /* Are all non-hole chunks of version (id, st) here? Counts the absent. */
-static uint64_t version_absent(mfs_store *s, MDB_txn *txn, mfs_id id,
+uint64_t version_absent(mfs_store *s, MDB_txn *txn, mfs_id id,
                                mfs_stamp st)
 {
     uint32_t n = 0;

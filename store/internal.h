@@ -425,6 +425,9 @@ int dinfo_put(wtx *w, mfs_id id, const dinfo_rec *d);
 /* Copies up to max chunk hashes of a version; *nchunks gets the count. */
 int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
                            uint8_t *out, size_t max, uint32_t *nchunks);
+/* Chunks of version (id, st) that are not here (1 if the record is gone);
+ * inspect.c. */
+uint64_t version_absent(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st);
 /* Up to max parents of a version; *n gets the count. */
 int content_version_parents(mfs_store *s, MDB_txn *txn, mfs_id id,
                             mfs_stamp ver, mfs_stamp *out, uint32_t max,

@@ -1373,3 +1373,113 @@ ssize_t mfs_store_read_pinned(mfs_store *s, uint64_t ino, mfs_stamp *pin,
     store_read_end(s, txn);
     return out;
 }
+
+/* ---- restore from the trash ---- */
+
+typedef struct restore_arg {
+    mfs_id inode;
+    mfs_stamp ver;
+    uint64_t parent;
+    const char *name;
+    mfs_attr *out;
+    uint64_t *absent;
+} restore_arg;
+
+static int tx_restore(wtx *w, void *arg)
+{
+    restore_arg *a = arg;
+    mfs_store *s = w->s;
+    int rc = name_check_n(a->name, strnlen(a->name, MFS_NAME_MAX + 1));
+    if (rc)
+        return rc;
+    mfs_id dir;
+    rc = dir_of(s, w->txn, a->parent, &dir);
+    if (rc)
+        return rc;
+    inode_rec in;
+    if (inode_get(s, w->txn, a->inode, &in) || in.type != S_IFREG)
+        return -ENOENT;
+    uint32_t nchunks = 0;
+    if (content_version_chunks(s, w->txn, a->inode, a->ver, NULL, 0,
+                               &nchunks))
+        return -ENOENT; /* collected meanwhile */
+    /* chunks not here are fetched from the members that hold them, as for
+     * any version (the node that overwrote or deleted it keeps it for its
+     * trash period) */
+    *a->absent = version_absent(s, w->txn, a->inode, a->ver);
+    uint8_t *hashes = nchunks ? malloc((size_t)nchunks * 32) : NULL;
+    if (nchunks && !hashes)
+        return -ENOMEM;
+    content_version_chunks(s, w->txn, a->inode, a->ver, hashes, nchunks,
+                           &nchunks);
+    uint64_t size = 0;
+    uint8_t h[32];
+    content_version_hash(s, w->txn, a->inode, a->ver, h, &size);
+    int64_t now = now_ns(s);
+    dirent_rec d;
+    mfs_op ops[4];
+    size_t n = 0;
+    mfs_id target;
+    uint8_t parents[64 * 16];
+    if (view_lookup(s, w->txn, dir, a->name, &d) == 0) {
+        if (d.kind != OBJ_INODE || !id_eq(d.inode, a->inode)) {
+            free(hashes);
+            return -EEXIST;
+        }
+        dinfo_rec di;
+        if (dinfo_get(s, w->txn, a->inode, &di) == 0) {
+            free(hashes);
+            return -EBUSY;
+        }
+        /* the old content becomes the file's newest version */
+        mfs_stamp heads[64];
+        int nh = content_heads(s, w->txn, a->inode, heads, 64);
+        for (int i = 0; i < nh; i++)
+            stamp_put(parents + (size_t)i * 16, heads[i]);
+        target = a->inode;
+        ops[n++] = (mfs_op){.type = OP_VERSION,
+                            .obj = target,
+                            .size = size,
+                            .mtime = now,
+                            .ctime = now,
+                            .parents = parents,
+                            .nparents = nh > 0 ? (uint32_t)nh : 0,
+                            .hashes = hashes,
+                            .nchunks = nchunks};
+    } else {
+        /* a file of its own, as it was */
+        target = mint(s);
+        ops[n++] = (mfs_op){.type = OP_INODE,
+                            .obj = target,
+                            .mode = S_IFREG | (in.mode.v & 07777),
+                            .uid = in.uid.v,
+                            .gid = in.gid.v,
+                            .atime = now,
+                            .mtime = in.mtime.v,
+                            .ctime = now};
+        ops[n++] = (mfs_op){.type = OP_VERSION,
+                            .obj = target,
+                            .size = size,
+                            .mtime = in.mtime.v,
+                            .ctime = now,
+                            .hashes = hashes,
+                            .nchunks = nchunks};
+        ops[n++] = op_move(target, target, dir, a->name, MFS_ID_NONE);
+        ops[n++] = op_touch_dir(dir, now);
+    }
+    emit(w, ops, n);
+    free(hashes);
+    uint64_t ino;
+    if (ino_for(w, target, &ino))
+        return w->err;
+    return finish_attr(w, ino, a->out);
+}
+
+int mfs_store_restore(mfs_store *s, mfs_id inode, mfs_stamp version,
+                      uint64_t parent, const char *name, mfs_attr *out,
+                      uint64_t *absent)
+{
+    uint64_t none;
+    restore_arg a = {inode, version, parent, name, out, absent ? absent : &none};
+    return store_write(s, tx_restore, &a);
+}

@@ -472,6 +472,36 @@ void mfs_store_collect_stop(mfs_store *s);
  * is due and sweeps chunks. 0 or -errno; *out (may be NULL) gets what it
  * did. */
 int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out);
+/* ---- the trash: what collection keeps for the retention ---------------
+ * Deleted files and overwritten versions, until collection frees them. */
+typedef struct mfs_trash_item {
+    mfs_id inode;      /* the file */
+    mfs_stamp version; /* the content kept */
+    mfs_stamp cause;   /* the delete or overwrite: its node and time */
+    uint64_t size;     /* of that version */
+    int deleted;       /* 1: the file has no name now; 0: overwritten */
+    int have;          /* all its chunks are on this node */
+    char path[4096];   /* overwritten: where the file is now; deleted:
+                          where it was ("?/NAME" if that dir is gone too) */
+} mfs_trash_item;
+
+/* Calls cb for each item, oldest change first; cb returning nonzero
+ * stops. 0 or -errno. */
+int mfs_store_trash_list(mfs_store *s,
+                         int (*cb)(void *arg, const mfs_trash_item *it),
+                         void *arg);
+/* Brings version of inode back as a new local change that replicates like
+ * any other: as the file's newest content when name in parent is that
+ * file (an overwritten version), else as a new file name in parent (mode,
+ * owner and mtime of the original). *absent (may be NULL) gets the number
+ * of its chunks not on this node: they are fetched from the members that
+ * hold them, and the restored content shows once they are here.
+ * -EEXIST: name is another file; -EBUSY: the file has unpublished writes
+ * (close it first); -ENOENT: not in the trash (any more). */
+int mfs_store_restore(mfs_store *s, mfs_id inode, mfs_stamp version,
+                      uint64_t parent, const char *name, mfs_attr *out,
+                      uint64_t *absent);
+
 /* A check for tests and repair: every head version (what files and
  * conflict copies show), every base of unpublished writes and every
  * whole-block reference has all its chunks. 0, or -EIO with *absent the

@@ -1747,6 +1747,93 @@ static void test_away_node_wants_last_version_only(void **state)
     rep_close(&b);
 }
 
+typedef struct trash_seen {
+    int n;
+    mfs_trash_item it[16];
+} trash_seen;
+
+static int trash_cb(void *arg, const mfs_trash_item *it)
+{
+    trash_seen *t = arg;
+    if (t->n < 16)
+        t->it[t->n++] = *it;
+    return 0;
+}
+
+/* The trash lists overwritten versions and deleted files; restore brings
+ * one back as a new change that replicates; the trash period is counted
+ * from the change. */
+static void test_trash_restore(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    set_retention(&a, 3600 * 1000);
+    uint64_t f = mkfile(a.s, MFS_ROOT_INO, "f");
+    uint64_t g = mkfile(a.s, MFS_ROOT_INO, "g");
+    uint8_t v1[3000], v2[3000], gv[5000];
+    unique_bytes(v1, sizeof v1);
+    unique_bytes(v2, sizeof v2);
+    unique_bytes(gv, sizeof gv);
+    put_content(a.s, f, v1, sizeof v1);
+    a.clk.ms += 1000;
+    put_content(a.s, f, v2, sizeof v2);
+    put_content(a.s, g, gv, sizeof gv);
+    mfs_setattr sa = {.mask = MFS_SET_MODE, .mode = 0600};
+    mfs_attr at;
+    assert_int_equal(mfs_store_setattr(a.s, g, &sa, &at), 0);
+    a.clk.ms += 1000;
+    assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, "g"), 0);
+    trash_seen t = {0};
+    assert_int_equal(mfs_store_trash_list(a.s, trash_cb, &t), 0);
+    int fi = -1, gi = -1;
+    for (int i = 0; i < t.n; i++) {
+        if (!strcmp(t.it[i].path, "/f") && !t.it[i].deleted)
+            fi = i;
+        if (!strcmp(t.it[i].path, "/g") && t.it[i].deleted)
+            gi = i;
+    }
+    if (fi < 0 || gi < 0)
+        print_error("trash: %d items, f at %d, g at %d\n", t.n, fi, gi);
+    assert_true(fi >= 0 && gi >= 0);
+    assert_int_equal(t.it[fi].size, sizeof v1);
+    assert_int_equal(t.it[gi].size, sizeof gv);
+    assert_int_equal(t.it[gi].cause.node, a.node);
+    assert_true(t.it[fi].have && t.it[gi].have);
+    /* restore the overwritten version over the file, the deleted file
+     * where it was; a name taken by another file is refused */
+    assert_int_equal(mfs_store_restore(a.s, t.it[gi].inode, t.it[gi].version,
+                                       MFS_ROOT_INO, "f", &at, NULL),
+                     -EEXIST);
+    assert_int_equal(mfs_store_restore(a.s, t.it[fi].inode, t.it[fi].version,
+                                       MFS_ROOT_INO, "f", &at, NULL),
+                     0);
+    assert_int_equal(at.ino, f);
+    assert_content(a.s, f, v1, sizeof v1);
+    assert_int_equal(mfs_store_restore(a.s, t.it[gi].inode, t.it[gi].version,
+                                       MFS_ROOT_INO, "g", &at, NULL),
+                     0);
+    assert_content(a.s, at.ino, gv, sizeof gv);
+    assert_int_equal(at.mode & 07777, 0600);
+    /* the restores replicate like any other change */
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    assert_int_equal(mfs_store_lookup(b.s, MFS_ROOT_INO, "g", &at), 0);
+    assert_content(b.s, at.ino, gv, sizeof gv);
+    /* once collected, it is gone from the trash */
+    mfs_vv vv;
+    assert_int_equal(mfs_store_vv(a.s, &vv), 0);
+    mfs_store_collect_settled(a.s, &vv);
+    mfs_vv_free(&vv);
+    collect_later(&a, 3700 * 1000);
+    t.n = 0;
+    assert_int_equal(mfs_store_trash_list(a.s, trash_cb, &t), 0);
+    for (int i = 0; i < t.n; i++)
+        assert_true(strcmp(t.it[i].path, "/g") != 0 || !t.it[i].deleted);
+    rep_close(&a);
+    rep_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1774,6 +1861,7 @@ int main(void)
         cmocka_unit_test_teardown(test_collect_shared_chunks, teardown),
         cmocka_unit_test_teardown(test_away_node_wants_last_version_only,
                                   teardown),
+        cmocka_unit_test_teardown(test_trash_restore, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
