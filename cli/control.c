@@ -171,8 +171,8 @@ static int trash_line(void *arg, const mfs_trash_item *it)
 {
     out_buf *o = arg;
     outf(o,
-         "item %016" PRIx64 ":%" PRIx64 " %" PRIx64 ".%016" PRIx64
-         " %" PRIx64 ".%016" PRIx64 " %" PRIu64 " %d %d %s\n",
+         "item %016" PRIx64 ":%" PRIx64 " %" PRIx64 ".%016" PRIx64 " %" PRIx64
+         ".%016" PRIx64 " %" PRIu64 " %d %d %s\n",
          it->inode.node, it->inode.seq, it->version.hlc, it->version.node,
          it->cause.hlc, it->cause.node, it->size, it->deleted, it->have,
          it->path);
@@ -203,7 +203,8 @@ static int resolve_parent(mfs_store *s, const char *path, uint64_t *dir,
     *last = '\0';
     uint64_t ino = MFS_ROOT_INO;
     char *save = NULL;
-    for (char *t = strtok_r(buf, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+    for (char *t = strtok_r(buf, "/", &save); t;
+         t = strtok_r(NULL, "/", &save)) {
         mfs_attr a;
         int r = mfs_store_lookup(s, ino, t, &a);
         if (r)
@@ -221,8 +222,9 @@ static void reply_restore(cli_control *c, out_buf *o, const char *arg)
 {
     unsigned long long in_node, in_seq, v_hlc, v_node;
     int pos = 0;
-    if (!arg || sscanf(arg, "%llx:%llx %llx.%llx %n", &in_node, &in_seq, &v_hlc,
-                       &v_node, &pos) != 4 ||
+    if (!arg ||
+        sscanf(arg, "%llx:%llx %llx.%llx %n", &in_node, &in_seq, &v_hlc,
+               &v_node, &pos) != 4 ||
         !arg[pos]) {
         outf(o, "error %d usage: restore INODE VERSION PATH\n", EINVAL);
         return;
@@ -241,9 +243,9 @@ static void reply_restore(cli_control *c, out_buf *o, const char *arg)
     uint64_t absent = 0;
     r = mfs_store_restore(c->store, inode, ver, dir, name, &a, &absent);
     if (r < 0) {
-        const char *why = r == -EEXIST  ? "another file has that name"
-                          : r == -EBUSY ? "the file is open with unpublished "
-                                          "writes; close it first"
+        const char *why = r == -EEXIST   ? "another file has that name"
+                          : r == -EBUSY  ? "the file is open with unpublished "
+                                           "writes; close it first"
                           : r == -ENOENT ? "it is no longer in the trash"
                                          : strerror(-r);
         outf(o, "error %d cannot restore to %s: %s\n", -r, dest, why);

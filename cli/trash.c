@@ -189,8 +189,10 @@ int cli_cmd_trash(int argc, char **argv)
         } else {
             printf("%-19s %-11s %016llx %12llu  %s%s", when,
                    v[i].deleted ? "deleted" : "overwritten", v[i].cnode,
-                   v[i].size, v[i].path, v[i].have ? "" : "  (content not on "
-                                                           "this node)");
+                   v[i].size, v[i].path,
+                   v[i].have ? ""
+                             : "  (content not on "
+                               "this node)");
             if (num > 1)
                 printf("  (--version %d)", num);
             printf("\n");
@@ -233,8 +235,8 @@ static int restore_one(const cli_mount *m, const titem *t, const char *dest,
 
 /* A deleted directory: every deleted file under it (its newest trashed
  * version), its directories made again through the mount. Frees v, r. */
-static int restore_tree(const cli_mount *m, const char *rel, titem *v,
-                        size_t n, cli_reply *r)
+static int restore_tree(const cli_mount *m, const char *rel, titem *v, size_t n,
+                        cli_reply *r)
 {
     int code = CLI_OK, done = 0, failed = 0;
     for (size_t i = 0; i < n; i++) {

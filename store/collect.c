@@ -366,6 +366,27 @@ static int next_after_del(MDB_cursor *c, MDB_val *key, MDB_val *val)
 
 /* ---- dropping versions ---- */
 
+/* Version ver stops asking for its chunks (it will never show). */
+static void drop_wants(wtx *w, mfs_id inode, mfs_stamp ver)
+{
+    uint8_t k[32];
+    id_put(k, inode);
+    stamp_put(k + 16, ver);
+    uint8_t *hashes = NULL;
+    uint32_t n = 0;
+    if (content_version_chunks(w->s, w->txn, inode, ver, NULL, 0, &n) == 0 &&
+        n && (hashes = malloc((size_t)n * 32)) != NULL &&
+        content_version_chunks(w->s, w->txn, inode, ver, hashes, n, &n) == 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            uint8_t wk[64];
+            memcpy(wk, hashes + (size_t)i * 32, 32);
+            memcpy(wk + 32, k, 32);
+            tdel(w, DB_WANT, wk, 64);
+        }
+    }
+    free(hashes);
+}
+
 static void drop_version(wtx *w, mfs_id inode, mfs_stamp ver,
                          mfs_collect_stats *st)
 {
@@ -374,21 +395,7 @@ static void drop_version(wtx *w, mfs_id inode, mfs_stamp ver,
     stamp_put(k + 16, ver);
     MDB_val v;
     if (tget(w->s, w->txn, DB_VMISSING, k, 32, &v) == 0) {
-        uint8_t *hashes = NULL;
-        uint32_t n = 0;
-        if (content_version_chunks(w->s, w->txn, inode, ver, NULL, 0, &n) ==
-                0 &&
-            n && (hashes = malloc((size_t)n * 32)) != NULL &&
-            content_version_chunks(w->s, w->txn, inode, ver, hashes, n, &n) ==
-                0) {
-            for (uint32_t i = 0; i < n; i++) {
-                uint8_t wk[64];
-                memcpy(wk, hashes + (size_t)i * 32, 32);
-                memcpy(wk + 32, k, 32);
-                tdel(w, DB_WANT, wk, 64);
-            }
-        }
-        free(hashes);
+        drop_wants(w, inode, ver);
         tdel(w, DB_VMISSING, k, 32);
     }
     if (tget(w->s, w->txn, DB_VERSIONS, k, 32, &v) == 0) {
@@ -454,31 +461,9 @@ static int collect_version(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause,
 static bool covered(mfs_store *s, MDB_txn *txn, mfs_id inode, const mfs_op *mv,
                     const mfs_stamp *pend, int n)
 {
-    mfs_stamp anc[256];
-    uint32_t na = 0;
-    for (uint32_t j = 0; j < mv->nseen && na < 256; j++)
-        anc[na++] = stamp_get(mv->seen + (size_t)j * 16);
-    /* the seen versions and their ancestors, as far as records go */
-    for (uint32_t i = 0; i < na && na < 256; i++) {
-        mfs_stamp par[64];
-        uint32_t np = 0;
-        if (content_version_parents(s, txn, inode, anc[i], par, 64, &np))
-            continue;
-        for (uint32_t j = 0; j < np && j < 64 && na < 256; j++) {
-            bool dup = false;
-            for (uint32_t k = 0; k < na && !dup; k++)
-                dup = stamp_eq(anc[k], par[j]);
-            if (!dup)
-                anc[na++] = par[j];
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        bool in = false;
-        for (uint32_t k = 0; k < na && !in; k++)
-            in = stamp_eq(anc[k], pend[i]);
-        if (!in)
+    for (int i = 0; i < n; i++)
+        if (!content_seen(s, txn, inode, mv->seen, mv->nseen, pend[i]))
             return false;
-    }
     return true;
 }
 
@@ -537,13 +522,41 @@ static bool may_come_back(mfs_store *s, MDB_txn *txn, mfs_id inode)
     return r;
 }
 
+/* Every version of inode still arriving stops asking for its chunks. */
+static void unwant_pending(wtx *w, mfs_id inode)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(w->txn, w->s->db[DB_VMISSING], &c))
+        return;
+    uint8_t k[16];
+    id_put(k, inode);
+    MDB_val key = {16, k}, val;
+    mfs_stamp pend[64];
+    int n = 0;
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && n < 64 && key.mv_size == 32 &&
+           !memcmp(key.mv_data, k, 16)) {
+        pend[n++] = stamp_get((uint8_t *)key.mv_data + 16);
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    for (int i = 0; i < n && !w->err; i++)
+        drop_wants(w, inode, pend[i]);
+}
+
 static int collect_inode(wtx *w, mfs_id inode, mfs_collect_stats *st)
 {
     if (has_links(w->s, w->txn, inode))
         return ITEM_DONE; /* visible: its next delete queues it again */
-    if (held_locally(w, inode, (mfs_stamp){0, 0}) ||
-        may_come_back(w->s, w->txn, inode))
+    if (may_come_back(w->s, w->txn, inode))
         return ITEM_KEEP;
+    if (held_locally(w, inode, (mfs_stamp){0, 0})) {
+        /* an open file or unpublished writes keep it here, but what is
+         * still arriving can never show: stop asking for it (the others
+         * may have collected it) */
+        unwant_pending(w, inode);
+        return ITEM_KEEP;
+    }
     MDB_cursor *c;
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_VERSIONS], &c);
     if (rc) {

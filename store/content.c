@@ -1028,6 +1028,52 @@ static int publish_block(void *arg, uint64_t b, const MDB_val *val)
     return w->err;
 }
 
+/* A file whose every name was deleted shows only through an edit
+ * concurrent with the delete (docs/ARCHITECTURE.md "The derived view").
+ * A version published for it now (writes made before the delete arrived)
+ * supersedes what the deletes had seen: that content was deleted, and it
+ * does not come back beside the edit. So the file shows the same on every
+ * node, whether or not a node has collected the deleted versions yet.
+ * Writes the seen versions (other than base) into out; returns how many. */
+static uint32_t deleted_seen(wtx *w, mfs_id id, mfs_stamp base, uint8_t *out,
+                             uint32_t max)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(w->txn, w->s->db[DB_ILINKS], &c))
+        return 0;
+    uint8_t k[16];
+    id_put(k, id);
+    MDB_val key = {16, k}, val;
+    uint32_t n = 0;
+    bool all_deleted = true, any = false;
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+        entry_rec er;
+        mfs_op mv;
+        if (entry_get(w->s, w->txn, id_get((uint8_t *)key.mv_data + 16), &er) ==
+                0 &&
+            er.exists) {
+            any = true;
+            if (!id_eq(er.parent, MFS_ID_TRASH)) {
+                all_deleted = false;
+                break;
+            }
+            if (tree_last_move(w->s, w->txn, er.st, &mv, NULL) == 0)
+                for (uint32_t j = 0; j < mv.nseen && n < max; j++) {
+                    const uint8_t *sv = mv.seen + (size_t)j * 16;
+                    bool dup = stamp_eq(stamp_get(sv), base);
+                    for (uint32_t i = 0; i < n && !dup; i++)
+                        dup = !memcmp(out + (size_t)i * 16, sv, 16);
+                    if (!dup)
+                        memcpy(out + (size_t)(n++) * 16, sv, 16);
+                }
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return any && all_deleted ? n : 0;
+}
+
 int content_publish(wtx *w, mfs_id id, bool force)
 {
     (void)force;
@@ -1065,19 +1111,21 @@ int content_publish(wtx *w, mfs_id id, bool force)
         free(hashes);
         return w->err;
     }
-    uint8_t parent[16];
+    uint8_t parents[64 * 16];
     mfs_op op = {.type = OP_VERSION,
                  .obj = id,
                  .size = d.size,
                  .mtime = d.mtime,
                  .ctime = d.ctime,
                  .hashes = hashes,
-                 .nchunks = (uint32_t)nblocks};
+                 .nchunks = (uint32_t)nblocks,
+                 .parents = parents};
     if (d.base.hlc) {
-        stamp_put(parent, d.base);
-        op.parents = parent;
+        stamp_put(parents, d.base);
         op.nparents = 1;
     }
+    op.nparents += deleted_seen(w, id, d.base, parents + op.nparents * 16,
+                                64 - op.nparents);
     content_drop_dirty(w, id);
     op_local(w, &op);
     free(hashes);
@@ -1113,6 +1161,37 @@ int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
     if (out)
         memcpy(out, v.hashes, (size_t)(v.nchunks < max ? v.nchunks : max) * 32);
     return 0;
+}
+
+bool content_seen(mfs_store *s, MDB_txn *txn, mfs_id id, const uint8_t *seen,
+                  uint32_t nseen, mfs_stamp ver)
+{
+    mfs_stamp anc[256];
+    uint32_t na = 0;
+    for (uint32_t j = 0; j < nseen && na < 256; j++) {
+        anc[na] = stamp_get(seen + (size_t)j * 16);
+        if (stamp_eq(anc[na], ver))
+            return true;
+        na++;
+    }
+    /* breadth first through the parents of the seen versions, as far as
+     * their records go */
+    for (uint32_t i = 0; i < na; i++) {
+        version_view v;
+        if (version_get(s, txn, id, anc[i], &v))
+            continue;
+        for (uint32_t j = 0; j < v.nparents && na < 256; j++) {
+            mfs_stamp p = stamp_get(v.parents + (size_t)j * 16);
+            if (stamp_eq(p, ver))
+                return true;
+            bool dup = false;
+            for (uint32_t k = 0; k < na && !dup; k++)
+                dup = stamp_eq(anc[k], p);
+            if (!dup)
+                anc[na++] = p;
+        }
+    }
+    return false;
 }
 
 int content_version_parents(mfs_store *s, MDB_txn *txn, mfs_id id,

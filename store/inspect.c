@@ -280,8 +280,10 @@ static void dump_dir(dumper *d, mfs_id dir, const char *path, int depth)
         uint64_t size = in.type == S_IFLNK ? in.targetlen : 0;
         if (in.type == S_IFREG && ver.hlc) {
             uint8_t h[32];
-            content_version_hash(d->s, d->txn, e->inode, ver, h, &size);
-            hex(content, h, 16);
+            if (content_version_hash(d->s, d->txn, e->inode, ver, h, &size))
+                snprintf(content, sizeof content, "MISSING"); /* a fault */
+            else
+                hex(content, h, 16);
         }
         char xs[2048];
         dump_xattrs(d, e->inode, xs, sizeof(xs));
@@ -305,6 +307,86 @@ static void dump_dir(dumper *d, mfs_id dir, const char *path, int depth)
     free(items);
 }
 
+/* MESHFS_DUMP_RAW (tests' diagnostics): after the tree, every version
+ * record with its state, the entries of its inode and what the deleting
+ * moves had seen, and the collection queue. Not canonical: replicas that
+ * collected at different times differ here. */
+static void dump_raw(mfs_store *s, MDB_txn *txn,
+                     void (*cb)(void *arg, const char *line), void *arg)
+{
+    MDB_cursor *c, *c2;
+    MDB_val key, val, x;
+    char line[1024];
+    if (mdb_cursor_open(txn, s->db[DB_VERSIONS], &c))
+        return;
+    int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (r == 0) {
+        const uint8_t *k = key.mv_data;
+        mfs_id id = id_get(k);
+        mfs_stamp st = stamp_get(k + 16);
+        mfs_stamp par[8];
+        uint32_t np = 0;
+        content_version_parents(s, txn, id, st, par, 8, &np);
+        int n = snprintf(
+            line, sizeof line,
+            "raw version %016" PRIx64 ":%" PRIu64 " %" PRIx64 ".%016" PRIx64
+            " missing=%d superseded=%d head=%d absent=%" PRIu64 " parents",
+            id.node, id.seq, st.hlc, st.node,
+            tget(s, txn, DB_VMISSING, k, 32, &x) == 0
+                ? (int)mfs_be32_get(x.mv_data)
+                : -1,
+            tget(s, txn, DB_SUPERSEDED, k, 32, &x) == 0,
+            tget(s, txn, DB_HEADS, k, 32, &x) == 0,
+            version_absent(s, txn, id, st));
+        for (uint32_t i = 0; i < np && i < 8 && n < 900; i++)
+            n += snprintf(line + n, sizeof line - (size_t)n,
+                          " %" PRIx64 ".%016" PRIx64, par[i].hlc, par[i].node);
+        cb(arg, line);
+        if (mdb_cursor_open(txn, s->db[DB_ILINKS], &c2) == 0) {
+            MDB_val k2 = {16, (void *)k}, v2;
+            int r2 = mdb_cursor_get(c2, &k2, &v2, MDB_SET_RANGE);
+            while (r2 == 0 && k2.mv_size == 32 && !memcmp(k2.mv_data, k, 16)) {
+                entry_rec er;
+                mfs_op mv;
+                int e1 =
+                    entry_get(s, txn, id_get((uint8_t *)k2.mv_data + 16), &er);
+                int e2 = e1 || !er.exists
+                             ? -1
+                             : tree_last_move(s, txn, er.st, &mv, NULL);
+                n = snprintf(
+                    line, sizeof line, "  entry in_trash=%d last_move=%d seen",
+                    !e1 && er.exists && id_eq(er.parent, MFS_ID_TRASH), e2);
+                for (uint32_t j = 0; !e2 && j < mv.nseen && n < 900; j++)
+                    n += snprintf(line + n, sizeof line - (size_t)n,
+                                  " %" PRIx64 ".%016" PRIx64,
+                                  mfs_be64_get(mv.seen + 16 * j),
+                                  mfs_be64_get(mv.seen + 16 * j + 8));
+                cb(arg, line);
+                r2 = mdb_cursor_get(c2, &k2, &v2, MDB_NEXT);
+            }
+            mdb_cursor_close(c2);
+        }
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (mdb_cursor_open(txn, s->db[DB_GCQ], &c))
+        return;
+    r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (r == 0) {
+        if (key.mv_size == 40) {
+            const uint8_t *k = key.mv_data;
+            snprintf(line, sizeof line,
+                     "raw queued %" PRIu64 " %016" PRIx64 ":%" PRIu64
+                     " %" PRIx64 ".%016" PRIx64,
+                     mfs_be64_get(k), mfs_be64_get(k + 8), mfs_be64_get(k + 16),
+                     mfs_be64_get(k + 24), mfs_be64_get(k + 32));
+            cb(arg, line);
+        }
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+}
+
 int mfs_store_dump(mfs_store *s, void (*cb)(void *arg, const char *line),
                    void *arg)
 {
@@ -322,6 +404,8 @@ int mfs_store_dump(mfs_store *s, void (*cb)(void *arg, const char *line),
         cb(arg, line);
     }
     dump_dir(&d, MFS_ID_ROOT, "", 0);
+    if (getenv("MESHFS_DUMP_RAW"))
+        dump_raw(s, txn, cb, arg);
     store_read_end(s, txn);
     return d.err;
 }
@@ -395,8 +479,7 @@ int mfs_store_stamp_seq(mfs_store *s, mfs_stamp st, uint64_t *seq)
 }
 
 /* Are all non-hole chunks of version (id, st) here? Counts the absent. */
-uint64_t version_absent(mfs_store *s, MDB_txn *txn, mfs_id id,
-                               mfs_stamp st)
+uint64_t version_absent(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st)
 {
     uint32_t n = 0;
     if (content_version_chunks(s, txn, id, st, NULL, 0, &n) != 0)

@@ -428,6 +428,11 @@ int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
 /* Chunks of version (id, st) that are not here (1 if the record is gone);
  * inspect.c. */
 uint64_t version_absent(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st);
+/* Is ver among the versions a deleting move had seen (seen: nseen stamps,
+ * 16 bytes each), or an ancestor of one of them? A delete that saw a
+ * version saw the edits it descends from. */
+bool content_seen(mfs_store *s, MDB_txn *txn, mfs_id id, const uint8_t *seen,
+                  uint32_t nseen, mfs_stamp ver);
 /* Up to max parents of a version; *n gets the count. */
 int content_version_parents(mfs_store *s, MDB_txn *txn, mfs_id id,
                             mfs_stamp ver, mfs_stamp *out, uint32_t max,

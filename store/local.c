@@ -1400,8 +1400,7 @@ static int tx_restore(wtx *w, void *arg)
     if (inode_get(s, w->txn, a->inode, &in) || in.type != S_IFREG)
         return -ENOENT;
     uint32_t nchunks = 0;
-    if (content_version_chunks(s, w->txn, a->inode, a->ver, NULL, 0,
-                               &nchunks))
+    if (content_version_chunks(s, w->txn, a->inode, a->ver, NULL, 0, &nchunks))
         return -ENOENT; /* collected meanwhile */
     /* chunks not here are fetched from the members that hold them, as for
      * any version (the node that overwrote or deleted it keeps it for its
@@ -1480,6 +1479,7 @@ int mfs_store_restore(mfs_store *s, mfs_id inode, mfs_stamp version,
                       uint64_t *absent)
 {
     uint64_t none;
-    restore_arg a = {inode, version, parent, name, out, absent ? absent : &none};
+    restore_arg a = {inode, version, parent,
+                     name,  out,     absent ? absent : &none};
     return store_write(s, tx_restore, &a);
 }

@@ -325,7 +325,9 @@ static bool dir_live(mfs_store *s, MDB_txn *txn, mfs_id dir)
     return inode_get(s, txn, dir, &in) == 0 && in.type == S_IFDIR;
 }
 
-/* Has the inode a head the deleting move had not seen? */
+/* Has the inode a head the deleting move had not seen (nor an ancestor
+ * of one it saw: a node whose newer version is still arriving shows the
+ * older one meanwhile)? */
 static bool resurrects(wtx *w, const entry_rec *er, mfs_id *from)
 {
     mfs_op mv;
@@ -334,13 +336,9 @@ static bool resurrects(wtx *w, const entry_rec *er, mfs_id *from)
     *from = mv.from;
     mfs_stamp heads[64];
     int n = content_heads(w->s, w->txn, er->inode, heads, 64);
-    for (int i = 0; i < n; i++) {
-        bool seen = false;
-        for (uint32_t j = 0; j < mv.nseen && !seen; j++)
-            seen = stamp_eq(heads[i], stamp_get(mv.seen + (size_t)j * 16));
-        if (!seen)
+    for (int i = 0; i < n; i++)
+        if (!content_seen(w->s, w->txn, er->inode, mv.seen, mv.nseen, heads[i]))
             return true;
-    }
     return false;
 }
 

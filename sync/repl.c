@@ -687,23 +687,29 @@ static int stable_now(mfs_repl *r, mfs_vv *s, mfs_vv *w)
         mfs_vv_free(w);
         return -ENOMEM;
     }
+    /* a member we have not heard from since we started, or one we know
+     * only as an origin (the transport has not told of it yet, as after a
+     * restart): it may lack anything, so nothing is stable */
     bool unheard = false;
     for (size_t i = 0; i < r->npeers; i++)
         if (!r->peers[i].heard)
             unheard = true;
-    for (size_t i = 0; i < r->my.n; i++) {
+    for (size_t i = 0; i < r->my.n && !unheard; i++) {
+        uint64_t node = r->my.e[i].node;
+        bool known = node == r->node;
+        for (size_t j = 0; j < r->npeers && !known; j++)
+            known = r->peers[j].id == node;
+        if (!known)
+            unheard = true;
+    }
+    for (size_t i = 0; i < r->my.n && !unheard; i++) {
         uint64_t node = r->my.e[i].node, seq = r->my.e[i].seq;
-        bool member = node == r->node;
         for (size_t j = 0; j < r->npeers && seq; j++) {
             bool f;
             uint64_t x = vv_min_get(&r->peers[j].vv, node, &f);
-            if (!r->peers[j].heard || x < seq)
-                seq = r->peers[j].heard ? x : 0;
-            if (r->peers[j].id == node)
-                member = true;
+            if (x < seq)
+                seq = x;
         }
-        if (!member || unheard)
-            seq = 0; /* an origin we never heard from holds it back */
         if (seq)
             s->e[s->n++] = (mfs_vv_entry){node, seq};
     }
