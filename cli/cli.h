@@ -184,6 +184,8 @@ int cli_cmd_stat(int argc, char **argv);
 int cli_cmd_invite(int argc, char **argv);
 int cli_cmd_join(int argc, char **argv);
 int cli_cmd_trash(int argc, char **argv);
+int cli_cmd_members(int argc, char **argv);
+int cli_cmd_remove(int argc, char **argv);
 int cli_cmd_restore(int argc, char **argv);
 
 #endif

@@ -155,12 +155,41 @@ static void reply_stat(cli_control *c, out_buf *o)
          cs.passes, cs.versions, cs.inodes, cs.chunks, cs.chunk_bytes,
          cs.pinned, cs.held_back, cs.held_origin, cs.max_pause_us, cs.settled,
          cs.last_error, cs.retention_ms);
+    uint64_t removed[64];
+    ssize_t nrm = mfs_store_members_removed(c->store, removed, 64);
+    for (ssize_t i = 0; i < nrm && i < 64; i++)
+        outf(o, "removed %016" PRIx64 "\n", removed[i]);
     mfs_store_conflicts(c->store, conflict_line, o, 100);
 #ifdef MESHFS_HAVE_SYNC
     if (c->mesh)
         cli_mesh_report(c->mesh, out_line, o);
 #endif
     outf(o, "ok\n");
+}
+
+/* remove NODE: the node leaves the mesh for good */
+static void reply_remove(cli_control *c, out_buf *o, const char *arg)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long node = arg ? strtoull(arg, &end, 16) : 0;
+    if (!arg || errno || end == arg || *end || !node) {
+        outf(o, "error %d bad node id (16 hex digits, see meshfs members)\n",
+             EINVAL);
+        return;
+    }
+    int r = mfs_store_member_remove(c->store, node);
+    if (r == -EINVAL)
+        outf(o, "error %d cannot remove this node itself\n", EINVAL);
+    else if (r == -EALREADY)
+        outf(o, "error %d %016llx was removed already\n", EALREADY, node);
+    else if (r < 0)
+        outf(o, "error %d cannot remove %016llx: %s\n", -r, node, strerror(-r));
+    else {
+        mfs_log(LOG_NOTICE, "control: node %016llx removed from the mesh",
+                node);
+        outf(o, "ok\n");
+    }
 }
 
 /* ---- the trash ---- */
@@ -354,6 +383,8 @@ static void handle(cli_control *c, int fd)
         reply_stat(c, &o);
     } else if (strcmp(req, "file") == 0) {
         reply_file(c, &o, arg);
+    } else if (strcmp(req, "remove") == 0) {
+        reply_remove(c, &o, arg);
     } else if (strcmp(req, "trash") == 0) {
         reply_trash(c, &o);
     } else if (strcmp(req, "restore") == 0) {

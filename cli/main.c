@@ -88,6 +88,17 @@ static const char usage_restore[] =
     "file's newest content. --version N picks the N-th newest (see `meshfs\n"
     "trash`); --as puts it under another name in the same mount.\n";
 
+static const char usage_members[] =
+    "Usage: meshfs members [MOUNTPOINT | --store DIR] [--json]\n"
+    "List the members of the mesh: this node and every peer, with its state\n"
+    "(alive, suspect, dead, left, removed), how many ops it lacks, and when\n"
+    "it was last heard from.\n";
+static const char usage_remove[] =
+    "Usage: meshfs remove NODE [MOUNTPOINT | --store DIR]\n"
+    "Remove NODE (its id or a unique prefix, see meshfs members) from the\n"
+    "mesh for good: every member stops waiting for it (collection resumes)\n"
+    "and refuses its messages. Not this node itself.\n";
+
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
@@ -99,6 +110,8 @@ static const cli_command commands[] = {
     {"stat", cli_cmd_stat, usage_stat},
     {"invite", cli_cmd_invite, usage_invite},
     {"join", cli_cmd_join, usage_join},
+    {"members", cli_cmd_members, usage_members},
+    {"remove", cli_cmd_remove, usage_remove},
     {"trash", cli_cmd_trash, usage_trash},
     {"restore", cli_cmd_restore, usage_restore},
     {"help", cmd_help, "Usage: meshfs help [COMMAND]\n"},

@@ -362,7 +362,7 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
         uint64_t last = ps[i].last_rx_us && now > ps[i].last_rx_us
                             ? (now - ps[i].last_rx_us) / 1000
                             : 0;
-        int left = q && q->left;
+        int left = q && (q->left || q->removed);
         if (ps[i].state != MFS_PEER_DEAD && !left)
             live++;
         /* peer ID ADDR STATE RTT_US LOSS_OUT LOSS_IN LAST_MS HEARD
@@ -371,7 +371,10 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
                  "peer %016" PRIx64 " %s %s %" PRIu64 " %.4f %.4f %" PRIu64
                  " %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
                  " %" PRIu64,
-                 ps[i].id, a, left ? "left" : mfs_sync_state_name(ps[i].state),
+                 ps[i].id, a,
+                 q && q->removed ? "removed"
+                 : left          ? "left"
+                                 : mfs_sync_state_name(ps[i].state),
                  ps[i].srtt_us, ps[i].loss_out, ps[i].loss_in, last,
                  q ? q->heard : 0, q ? q->ops_they_lack : 0,
                  q ? q->bytes_they_lack : 0, q ? q->ops_we_lack : 0,
@@ -396,7 +399,7 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
         for (size_t k = 0; k < nr && k < 64; k++)
             if (rp[k].id == ps[i].id) {
                 heard = rp[k].heard;
-                left = rp[k].left;
+                left = rp[k].left || rp[k].removed;
             }
         if (!heard && !left)
             in_sync = 0;
@@ -412,6 +415,8 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
              st.ops_per_s, st.bytes_per_s, st.eta_ms);
     line(arg, b);
     snprintf(b, sizeof b, "repl_bad_msgs %" PRIu64, st.bad_msgs);
+    line(arg, b);
+    snprintf(b, sizeof b, "repl_refused %" PRIu64, st.refused);
     line(arg, b);
     if (st.held_by) {
         /* collect_held_by NODE LIVE HEARD LAST_CONTACT_MS (0: never) */

@@ -318,12 +318,13 @@ static void print_collect_text(const cli_reply *r)
         ago_text(c.held_ago_ms, a, sizeof a);
         if (!c.held_heard)
             printf("%-18s held back by %s: not heard from since this daemon "
-                   "started\n",
-                   "", c.held_by);
+                   "started (`meshfs remove %s` if it is gone for good)\n",
+                   "", c.held_by, c.held_by);
         else if (!c.held_live)
             printf("%-18s held back by %s, offline %s: it resumes when %s "
-                   "catches up\n",
-                   "", c.held_by, a, c.held_by);
+                   "catches up, or after `meshfs remove %s` if it is gone "
+                   "for good\n",
+                   "", c.held_by, a, c.held_by, c.held_by);
         else
             printf("%-18s held back by %s until it catches up\n", "",
                    c.held_by);
@@ -649,4 +650,166 @@ int cli_cmd_stat(int argc, char **argv)
     if (S_ISDIR(st.st_mode) && access(data, F_OK) == 0)
         return store_stat(path, a.json);
     return cli_fail("not in a meshfs mount and not a store: %s", path);
+}
+
+/* ---- meshfs members / meshfs remove ------------------------------------ */
+
+/* The store of [MOUNTPOINT | --store DIR]; 0 or an exit code. */
+static int store_of(const cli_args *a, char *store, size_t cap)
+{
+    int is_default;
+    if (!a->npos) {
+        if (cli_store_dir(a->store, store, cap, &is_default) < 0)
+            return cli_fail("cannot find the default store: set HOME, "
+                            "MESHFS_STORE or use --store DIR");
+        return 0;
+    }
+    char path[PATH_MAX];
+    struct stat st;
+    cli_mount m;
+    if (cli_abspath(a->pos[a->npos - 1], path, sizeof path) < 0)
+        return cli_fail("path too long: %s", a->pos[a->npos - 1]);
+    if (lstat(path, &st) == 0 &&
+        cli_mount_by_dev(major(st.st_dev), minor(st.st_dev), &m) == 1 &&
+        cli_mount_is_meshfs(&m)) {
+        snprintf(store, cap, "%s", m.source);
+        return 0;
+    }
+    return cli_fail("not in a meshfs mount: %s", path);
+}
+
+static int ask_stat(const char *store, cli_reply *r)
+{
+    if (cli_control_call(store, "stat", 10000, r) < 0)
+        return cli_fail("the daemon of %s is not running (members are known "
+                        "only to a mounted store)",
+                        store);
+    if (r->err) {
+        int code = cli_fail("%s", r->msg);
+        cli_reply_free(r);
+        return code;
+    }
+    return 0;
+}
+
+int cli_cmd_members(int argc, char **argv)
+{
+    cli_args a;
+    char store[PATH_MAX];
+    int rc = cli_args_parse("members", argc, argv, CLI_OPT_STORE | CLI_OPT_JSON,
+                            1, &a);
+    if (rc || (rc = store_of(&a, store, sizeof store)))
+        return rc;
+    cli_reply r;
+    if ((rc = ask_stat(store, &r)))
+        return rc;
+    const char *self = num_or_zero(cli_reply_get(&r, "node"));
+    if (a.json)
+        printf("[{\"node\":\"%s\",\"state\":\"self\"}", self);
+    else
+        printf("%-16s %-21s %-8s %12s %12s\n%-16s %-21s %-8s\n", "node",
+               "address", "state", "it lacks", "contact", self, "(this node)",
+               "self");
+    for (size_t i = 0; i < r.n; i++) {
+        peer_row p;
+        if (strcmp(r.key[i], "peer") || !parse_peer(r.val[i], &p))
+            continue;
+        if (a.json) {
+            printf(",{\"node\":\"%s\",\"address\":", p.id);
+            json_str(stdout, p.addr);
+            printf(",\"state\":\"%s\",\"heard\":%s,\"ops_it_lacks\":%llu,"
+                   "\"last_contact_ms\":%llu}",
+                   p.state, p.heard ? "true" : "false", p.ops_they, p.last_ms);
+        } else {
+            char lacks[32], contact[32];
+            snprintf(lacks, sizeof lacks, p.heard ? "%llu ops" : "?",
+                     p.ops_they);
+            snprintf(contact, sizeof contact, "%.1fs ago",
+                     (double)p.last_ms / 1000);
+            printf("%-16s %-21s %-8s %12s %12s\n", p.id, p.addr, p.state, lacks,
+                   contact);
+        }
+    }
+    /* removed nodes the transport no longer knows of */
+    for (size_t i = 0; i < r.n; i++) {
+        if (strcmp(r.key[i], "removed"))
+            continue;
+        int shown = 0;
+        for (size_t j = 0; j < r.n && !shown; j++)
+            shown = !strcmp(r.key[j], "peer") &&
+                    !strncmp(r.val[j], r.val[i], strlen(r.val[i]));
+        if (shown)
+            continue;
+        if (a.json)
+            printf(",{\"node\":\"%s\",\"state\":\"removed\"}", r.val[i]);
+        else
+            printf("%-16s %-21s %-8s\n", r.val[i], "-", "removed");
+    }
+    if (a.json)
+        printf("]\n");
+    cli_reply_free(&r);
+    return CLI_OK;
+}
+
+int cli_cmd_remove(int argc, char **argv)
+{
+    cli_args a;
+    char store[PATH_MAX];
+    int rc = cli_args_parse("remove", argc, argv, CLI_OPT_STORE, 2, &a);
+    if (rc)
+        return rc;
+    if (!a.npos)
+        return cli_usage_error("give the node to remove (see meshfs members)",
+                               "");
+    const char *want = a.pos[0];
+    a.npos--; /* the rest names the mount */
+    memmove(a.pos, a.pos + 1, sizeof a.pos - sizeof a.pos[0]);
+    if ((rc = store_of(&a, store, sizeof store)))
+        return rc;
+    cli_reply r;
+    if ((rc = ask_stat(store, &r)))
+        return rc;
+    /* a unique prefix of a member's id, or a whole id */
+    char node[24] = "";
+    int matches = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        peer_row p;
+        if (!strcmp(r.key[i], "peer") && parse_peer(r.val[i], &p) &&
+            !strncmp(p.id, want, strlen(want))) {
+            snprintf(node, sizeof node, "%s", p.id);
+            matches++;
+        }
+    }
+    const char *self = cli_reply_get(&r, "node");
+    if (self && !strncmp(self, want, strlen(want)) && strlen(want) == 16) {
+        cli_reply_free(&r);
+        return cli_fail("%s is this node: it cannot remove itself", want);
+    }
+    if (matches > 1) {
+        cli_reply_free(&r);
+        return cli_fail("%s matches %d members: give more digits", want,
+                        matches);
+    }
+    if (!matches) {
+        if (strlen(want) != 16 || strspn(want, "0123456789abcdef") != 16) {
+            cli_reply_free(&r);
+            return cli_fail("%s is not a member (see meshfs members)", want);
+        }
+        snprintf(node, sizeof node, "%s", want); /* known only by its ops */
+    }
+    cli_reply_free(&r);
+    char req[64];
+    snprintf(req, sizeof req, "remove %s", node);
+    if (cli_control_call(store, req, 10000, &r) < 0)
+        return cli_fail("the daemon of %s does not answer", store);
+    if (r.err) {
+        int code = cli_fail("%s", r.msg);
+        cli_reply_free(&r);
+        return code;
+    }
+    cli_reply_free(&r);
+    printf("removed %s from the mesh: every member stops waiting for it and "
+           "refuses it from now on\n",
+           node);
+    return CLI_OK;
 }

@@ -20,6 +20,9 @@
 #define MFS_ID_TRASH ((mfs_id){0, 2})
 #define MFS_ID_LOSTFOUND ((mfs_id){0, 3})
 #define MFS_ID_NONE ((mfs_id){0, 0})
+/* The mesh's member registry: a register per removed node, "removed.<node
+ * in 16 hex digits>", carried by XATTR ops on this object (replica.c). */
+#define MFS_ID_MEMBERS ((mfs_id){0, 4})
 
 #define MFS_LOSTFOUND_NAME "lost+found"
 #define MFS_MAX_CHUNKS (1u << 22) /* 256 GiB files at 64 KiB */

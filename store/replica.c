@@ -9,6 +9,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -258,4 +260,78 @@ ssize_t mfs_batch_scan(const uint8_t *ops, size_t len, mfs_vv *vv)
         n++;
     }
     return r.err ? -EBADMSG : n;
+}
+
+/* ---- members: removals --------------------------------------------------
+ * A removal is a register on the member registry object, set by an XATTR
+ * op like any other change: it replicates, converges, and is never
+ * cleared (no op clears it). */
+
+#define REMOVED_PREFIX "removed."
+
+static int tx_member_remove(wtx *w, void *arg)
+{
+    uint64_t node = *(const uint64_t *)arg;
+    char name[40];
+    snprintf(name, sizeof name, REMOVED_PREFIX "%016" PRIx64, node);
+    uint8_t key[16 + 40];
+    id_put(key, MFS_ID_MEMBERS);
+    size_t n = strlen(name);
+    memcpy(key + 16, name, n);
+    MDB_val v;
+    if (tget(w->s, w->txn, DB_XATTRS, key, 16 + n, &v) == 0)
+        return -EALREADY;
+    mfs_op op = {.type = OP_XATTR,
+                 .obj = MFS_ID_MEMBERS,
+                 .name = name,
+                 .namelen = n,
+                 .present = 1};
+    return op_local(w, &op);
+}
+
+int mfs_store_member_remove(mfs_store *s, uint64_t node)
+{
+    if (!node || node == s->node)
+        return -EINVAL;
+    return store_write(s, tx_member_remove, &node);
+}
+
+ssize_t mfs_store_members_removed(mfs_store *s, uint64_t *out, size_t cap)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *c;
+    rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_XATTRS], &c));
+    if (rc) {
+        store_read_end(s, txn);
+        return rc;
+    }
+    uint8_t k[16];
+    id_put(k, MFS_ID_MEMBERS);
+    MDB_val key = {16, k}, val;
+    size_t n = 0, pl = strlen(REMOVED_PREFIX);
+    int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (r == 0 && key.mv_size >= 16 && !memcmp(key.mv_data, k, 16)) {
+        const char *name = (const char *)key.mv_data + 16;
+        size_t nl = key.mv_size - 16;
+        char hex[17];
+        if (nl == pl + 16 && !memcmp(name, REMOVED_PREFIX, pl) &&
+            val.mv_size >= 17 && ((const uint8_t *)val.mv_data)[16]) {
+            memcpy(hex, name + pl, 16);
+            hex[16] = 0;
+            char *end;
+            uint64_t node = strtoull(hex, &end, 16);
+            if (!*end && node) {
+                if (n < cap)
+                    out[n] = node;
+                n++;
+            }
+        }
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    store_read_end(s, txn);
+    return (ssize_t)n;
 }

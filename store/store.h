@@ -472,6 +472,17 @@ void mfs_store_collect_stop(mfs_store *s);
  * is due and sweeps chunks. 0 or -errno; *out (may be NULL) gets what it
  * did. */
 int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out);
+/* ---- members ------------------------------------------------------------
+ * Every node that ever originated ops, or that sync/ knows as a peer, is a
+ * member, minus the removed ones. A removal replicates like any change and
+ * is for good: the others stop counting the node (collection no longer
+ * waits for it) and refuse its messages. */
+
+/* Removes node from the mesh. -EINVAL for 0 or this node, -EALREADY. */
+int mfs_store_member_remove(mfs_store *s, uint64_t node);
+/* The removed nodes: up to cap into out; returns how many there are. */
+ssize_t mfs_store_members_removed(mfs_store *s, uint64_t *out, size_t cap);
+
 /* ---- the trash: what collection keeps for the retention ---------------
  * Deleted files and overwritten versions, until collection frees them. */
 typedef struct mfs_trash_item {

@@ -50,6 +50,7 @@ struct rpeer {
     bool heard;
     bool left;          /* said BYE; cleared when it restarts (a new epoch): its
                            messages sent before BYE may still arrive after it */
+    bool removed;       /* removed from the mesh (meshfs remove): ignored */
     uint64_t state_seq; /* highest STATE sequence seen from it */
     mfs_vv vv;          /* as it last reported */
     mfs_vv pushed;      /* vv plus what we pushed since */
@@ -118,7 +119,10 @@ struct mfs_repl {
      * candidate that becomes it once we hold what it waits for */
     mfs_vv settled, cand, cand_wait;
     bool have_settled, have_cand;
-    uint64_t settle_us; /* last look */
+    uint64_t removed[64]; /* removed members (the store's registry) */
+    size_t nremoved;
+    uint64_t refused, refused_log_us; /* messages of removed members */
+    uint64_t settle_us;               /* last look */
 };
 
 void mfs_repl_config_default(mfs_repl_config *cfg)
@@ -234,12 +238,34 @@ static int get_vv(mfs_rbuf *rb, mfs_vv *out)
     return 0;
 }
 
+static bool is_removed(const mfs_repl *r, uint64_t id)
+{
+    for (size_t i = 0; i < r->nremoved; i++)
+        if (r->removed[i] == id)
+            return true;
+    return false;
+}
+
 static void refresh_my(mfs_repl *r)
 {
     mfs_vv v;
     if (mfs_store_vv(r->store, &v) == 0) {
         mfs_vv_free(&r->my);
         r->my = v;
+    }
+    ssize_t n = mfs_store_members_removed(r->store, r->removed, 64);
+    if (n >= 0) {
+        r->nremoved = (size_t)n < 64 ? (size_t)n : 64;
+        for (size_t i = 0; i < r->npeers; i++) {
+            rpeer *p = &r->peers[i];
+            bool was = p->removed;
+            p->removed = is_removed(r, p->id);
+            if (p->removed && !was)
+                mfs_log(LOG_NOTICE,
+                        "sync: node %016" PRIx64 " was removed from the mesh: "
+                        "its messages are refused from now on",
+                        p->id);
+        }
     }
 }
 
@@ -272,12 +298,13 @@ static rpeer *peer_get(mfs_repl *r, uint64_t id)
     p->id = id;
     p->state = MFS_PEER_ALIVE;
     p->state_now = true;
+    p->removed = is_removed(r, id);
     return p;
 }
 
 static bool peer_live(const rpeer *p)
 {
-    return p->state != MFS_PEER_DEAD && !p->left;
+    return p->state != MFS_PEER_DEAD && !p->left && !p->removed;
 }
 
 static int send_msg(mfs_repl *r, rpeer *p, int channel, uint8_t mtype,
@@ -692,11 +719,11 @@ static int stable_now(mfs_repl *r, mfs_vv *s, mfs_vv *w)
      * restart): it may lack anything, so nothing is stable */
     bool unheard = false;
     for (size_t i = 0; i < r->npeers; i++)
-        if (!r->peers[i].heard)
+        if (!r->peers[i].heard && !r->peers[i].removed)
             unheard = true;
     for (size_t i = 0; i < r->my.n && !unheard; i++) {
         uint64_t node = r->my.e[i].node;
-        bool known = node == r->node;
+        bool known = node == r->node || is_removed(r, node);
         for (size_t j = 0; j < r->npeers && !known; j++)
             known = r->peers[j].id == node;
         if (!known)
@@ -706,6 +733,8 @@ static int stable_now(mfs_repl *r, mfs_vv *s, mfs_vv *w)
         uint64_t node = r->my.e[i].node, seq = r->my.e[i].seq;
         for (size_t j = 0; j < r->npeers && seq; j++) {
             bool f;
+            if (r->peers[j].removed)
+                continue; /* not a member: not waited for */
             uint64_t x = vv_min_get(&r->peers[j].vv, node, &f);
             if (x < seq)
                 seq = x;
@@ -716,7 +745,7 @@ static int stable_now(mfs_repl *r, mfs_vv *s, mfs_vv *w)
     for (size_t j = 0; j < r->npeers; j++) {
         bool f;
         uint64_t x = vv_min_get(&r->peers[j].vv, r->peers[j].id, &f);
-        if (x)
+        if (x && !r->peers[j].removed)
             w->e[w->n++] = (mfs_vv_entry){r->peers[j].id, x};
     }
     /* sorted by node, as vectors are */
@@ -1218,6 +1247,20 @@ void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
         pthread_mutex_unlock(&r->mu);
         return;
     }
+    if (p->removed) {
+        /* a removed member: nothing it says counts (logged once a minute) */
+        r->refused++;
+        if (!r->refused_log_us || now_us - r->refused_log_us > 60000000u) {
+            r->refused_log_us = now_us;
+            mfs_log(LOG_WARNING,
+                    "sync: refusing node %016" PRIx64 ": it was removed from "
+                    "the mesh (meshfs remove); to come back it must join "
+                    "again",
+                    p->id);
+        }
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
     p->bytes_recv += len;
     if (p->state == MFS_PEER_DEAD)
         p->state = MFS_PEER_ALIVE; /* it talks: the transport says so next */
@@ -1439,7 +1482,8 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
         bool live = peer_live(p);
         uint64_t they = p->heard ? mfs_vv_missing(&r->my, &p->vv) : 0;
         uint64_t we = p->heard ? mfs_vv_missing(&p->vv, &r->my) : 0;
-        if ((!p->heard || they) && (!st->held_by || (!live && st->held_live))) {
+        if (!p->removed && (!p->heard || they) &&
+            (!st->held_by || (!live && st->held_live))) {
             /* the first member that holds collection back; one that is
              * away is the one to name */
             st->held_by = p->id;
@@ -1461,6 +1505,7 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
             o->state = p->state;
             o->heard = p->heard;
             o->left = p->left;
+            o->removed = p->removed;
             o->ops_they_lack = they;
             o->ops_we_lack = we;
             o->chunks_they_want = p->wanted;
@@ -1487,6 +1532,7 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
     else if (r->bytes_rate > 1)
         st->eta_ms = (int64_t)((double)st->bytes_to_go / r->bytes_rate * 1e3);
     st->bad_msgs = r->bad_msgs;
+    st->refused = r->refused;
     st->pulls = r->pulls;
     st->pushes = r->pushes;
     size_t n = r->npeers;

@@ -99,6 +99,7 @@ typedef struct mfs_repl_peer {
     int state;                 /* enum mfs_peer_state, as last reported */
     int heard;                 /* a STATE arrived from it */
     int left;                  /* it said goodbye and has not come back */
+    int removed;               /* removed from the mesh: its messages refused */
     uint64_t ops_they_lack;    /* ops we hold that it lacks */
     uint64_t ops_we_lack;      /* ops it holds that we lack */
     uint64_t bytes_they_lack;  /* estimate: its ops + its missing chunks */
@@ -128,6 +129,7 @@ typedef struct mfs_repl_status {
     int held_live;         /* it is alive (catching up) */
     int held_heard;        /* it reported since we started */
     uint64_t held_last_us; /* when its last STATE arrived (our clock) */
+    uint64_t refused;      /* messages of removed members, refused */
 } mfs_repl_status;
 
 /* Any thread: a snapshot. Fills up to cap peers; returns the peer count. */

@@ -19,7 +19,7 @@
 set(MESHFS_MESH_TEST_TIMEOUTS
   propagate=300 conflict=240 editdelete=240 cycle=240 samename=240
   chaos=420 kill9=300 join=300 offline=240 onevers=240 staleattr=240
-  collect=300 trash=240)
+  collect=300 trash=240 remove=240)
 
 file(GLOB MESHFS_MESH_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/system/mesh_*.sh)
 list(FILTER MESHFS_MESH_TESTS EXCLUDE REGEX "/mesh_lib\\.sh$")

@@ -1834,6 +1834,27 @@ static void test_trash_restore(void **state)
     rep_close(&b);
 }
 
+/* A removal replicates, is for good, and never shows in the tree. */
+static void test_member_remove(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    uint64_t gone = 0x5555aaaa5555aaaaull, got[4];
+    assert_int_equal(mfs_store_member_remove(a.s, a.node), -EINVAL);
+    assert_int_equal(mfs_store_member_remove(a.s, 0), -EINVAL);
+    assert_int_equal(mfs_store_members_removed(a.s, got, 4), 0);
+    assert_int_equal(mfs_store_member_remove(a.s, gone), 0);
+    assert_int_equal(mfs_store_member_remove(a.s, gone), -EALREADY);
+    sync_pair(&a, &b);
+    assert_int_equal(mfs_store_members_removed(b.s, got, 4), 1);
+    assert_int_equal(got[0], gone);
+    assert_int_equal(mfs_store_member_remove(b.s, gone), -EALREADY);
+    assert_same_dump(a.s, b.s);
+    rep_close(&a);
+    rep_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1862,6 +1883,7 @@ int main(void)
         cmocka_unit_test_teardown(test_away_node_wants_last_version_only,
                                   teardown),
         cmocka_unit_test_teardown(test_trash_restore, teardown),
+        cmocka_unit_test_teardown(test_member_remove, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
