@@ -19,7 +19,7 @@
 set(MESHFS_MESH_TEST_TIMEOUTS
   propagate=300 conflict=240 editdelete=240 cycle=240 samename=240
   chaos=420 kill9=300 join=300 offline=240 onevers=240 staleattr=240
-  collect=300 trash=240 remove=240)
+  collect=300 trash=240 remove=240 soak=300)
 
 file(GLOB MESHFS_MESH_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/system/mesh_*.sh)
 list(FILTER MESHFS_MESH_TESTS EXCLUDE REGEX "/mesh_lib\\.sh$")
@@ -49,5 +49,15 @@ set_tests_properties(system/mesh_chaos_long PROPERTIES
   TIMEOUT 840 LABELS "system;mesh;long" SKIP_RETURN_CODE 77)
 if(TARGET meshfs)
   set_property(TEST system/mesh_chaos_long APPEND PROPERTY
+    ENVIRONMENT MESHFS=$<TARGET_FILE:meshfs>)
+endif()
+
+# the long collection soak: mesh_soak.sh for 30 minutes (issue 10)
+add_test(NAME system/mesh_soak_long CONFIGURATIONS long
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/system/mesh_soak.sh 1800)
+set_tests_properties(system/mesh_soak_long PROPERTIES
+  TIMEOUT 2160 LABELS "system;mesh;long" SKIP_RETURN_CODE 77)
+if(TARGET meshfs)
+  set_property(TEST system/mesh_soak_long APPEND PROPERTY
     ENVIRONMENT MESHFS=$<TARGET_FILE:meshfs>)
 endif()

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# mesh_soak [SECONDS]: the store follows what the mesh needs under a steady
+# mix of changes (issue 10). Three nodes, trash off; on every node a
+# writer loops over creates and overwrites (up to 256 KiB), renames and
+# deletes in a directory of its own (40 names), for SECONDS (default 60;
+# 1800 under the `long` label, system/mesh_soak_long). Every 10 s it
+# samples, per node: live bytes (sum of file sizes), chunk bytes, the
+# store file, ops in the log, the daemon's RSS (CSV in $T/soak.csv, and
+# in $MESHFS_SOAK_CSV if set). Checks:
+#  - after the first 20 s, chunk bytes <= 1.5 x live bytes + 16 MB on
+#    every node at every sample (collection keeps up);
+#  - the daemon's anonymous memory (RssAnon) at the end is within 1.5x +
+#    16 MB of its first sample after 20 s (memory flat);
+#  - the op log holds at most 8 ops per change made (it is not folded yet:
+#    it grows with every change, and so does the store file, by about
+#    9 KiB per change with tombstones and the move undo log; not bounded);
+#  - at the end the three trees converge and chunk bytes come within
+#    16 MB of the live bytes.
+set -euo pipefail
+# shellcheck source=SCRIPTDIR/mesh_lib.sh
+. "$(dirname "$0")/mesh_lib.sh"
+SECS=${1:-60}
+mesh_init soak $((SECS + 240)) 7740
+mesh_create a b c
+for n in a b c; do mesh_mount "$n" -o trash=0; done
+mesh_wait_peers 30 a b c
+MB=$((1024 * 1024))
+
+writer() { # writer NODE: random changes in MNT/NODE until the stop file
+    local d=${MNT[$1]}/w-$1 i op name=0
+    mkdir -p "$d"
+    while [[ ! -e "$T/stop" ]]; do
+        i=$((RANDOM % 40))
+        op=$((RANDOM % 10))
+        if ((op < 5)); then
+            head -c $((RANDOM * 8)) /dev/urandom >"$d/f$i.tmp" && mv "$d/f$i.tmp" "$d/f$i"
+        elif ((op < 7)); then
+            head -c $((RANDOM % 4096)) /dev/urandom >>"$d/f$i" 2>/dev/null || true
+        elif ((op < 8)); then
+            mv "$d/f$i" "$d/f$((RANDOM % 40))" 2>/dev/null || true
+        else
+            rm -f "$d/f$i"
+        fi
+        name=$((name + 1))
+        sleep 0.0$((RANDOM % 5))
+    done
+    echo "$name" >"$T/ops-$1"
+}
+
+sample() { # sample T_SECONDS: a CSV line per node
+    local n j rss
+    for n in a b c; do
+        j=$(mesh_stat "$n") || continue
+        # anonymous memory: the store's map pages are file-backed and
+        # grow with the file, which is not what "memory flat" means
+        rss=$(awk '/RssAnon/ { print $2 }' "/proc/${NODE_PID[$n]}/status" 2>/dev/null || echo 0)
+        echo "$1,$n,$(jq -r '[.bytes, .chunk_bytes, .store_bytes, .ops] | @csv' <<<"$j"),$rss" >>"$T/soak.csv"
+    done
+}
+
+echo "t_s,node,live_bytes,chunk_bytes,store_bytes,ops,rss_anon_kb" >"$T/soak.csv"
+for n in a b c; do writer "$n" & done
+t0=$SECONDS
+while ((SECONDS - t0 < SECS)); do
+    sleep 10
+    sample $((SECONDS - t0))
+done
+touch "$T/stop"
+wait
+mesh_wait_converged 120 a b c
+sleep 3
+sample $((SECONDS - t0))
+[[ -z "${MESHFS_SOAK_CSV:-}" ]] || cp "$T/soak.csv" "$MESHFS_SOAK_CSV"
+cat "$T/soak.csv" >&2
+
+# collection kept up
+awk -F, -v mb=$MB 'NR > 1 && $1 >= 20 {
+        live = $3; ch = $4
+        if (ch > 1.5 * live + 16 * mb) { printf "t=%s node %s: chunk bytes %d > 1.5 x live %d + 16 MiB\n", $1, $2, ch, live; bad = 1 }
+    } END { exit bad }' "$T/soak.csv" || fail "collection did not keep up (above)"
+# memory flat
+for n in a b c; do
+    first=$(awk -F, -v n=$n '$2 == n && $1 >= 20 { print $7; exit }' "$T/soak.csv")
+    last=$(awk -F, -v n=$n '$2 == n { v = $7 } END { print v }' "$T/soak.csv")
+    [[ -n "$first" && -n "$last" ]] || fail "node $n: no memory samples"
+    ((last <= first * 3 / 2 + 16384)) || fail "node $n: RssAnon grew from $first kB to $last kB"
+done
+# the op log: bounded per op made
+made=$(($(cat "$T/ops-a") + $(cat "$T/ops-b") + $(cat "$T/ops-c")))
+for n in a b c; do
+    ops=$(awk -F, -v n=$n '$2 == n { v = $6 } END { print v }' "$T/soak.csv")
+    store=$(awk -F, -v n=$n '$2 == n { v = $5 } END { print v }' "$T/soak.csv")
+    live=$(awk -F, -v n=$n '$2 == n { v = $3 } END { print v }' "$T/soak.csv")
+    ch=$(awk -F, -v n=$n '$2 == n { v = $4 } END { print v }' "$T/soak.csv")
+    ((ch <= live + 16 * MB)) || fail "node $n: at the end chunk bytes $ch > live $live + 16 MiB"
+    ((ops <= 8 * made)) || fail "node $n: $ops ops in the log for $made changes"
+    log "node $n: $made changes made, $ops ops in the log, store file $((store / MB)) MiB, live $((live / MB)) MiB, chunks $((ch / MB)) MiB"
+done
+log "ok"
