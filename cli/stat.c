@@ -298,6 +298,28 @@ static void ago_text(unsigned long long ms, char *out, size_t cap)
         snprintf(out, cap, "%llu d", ms / 86400000);
 }
 
+/* Where the store's space goes, from the counters: the content of live
+ * files, content kept beyond it (the trash, and versions not settled or
+ * not collected yet), and the rest of the store file (metadata, op log,
+ * tombstones, free pages LMDB keeps). */
+static void print_space_text(const cli_reply *r)
+{
+    unsigned long long
+        live = strtoull(num_or_zero(cli_reply_get(r, "bytes")), NULL, 10),
+        held = strtoull(num_or_zero(cli_reply_get(r, "chunk_bytes")), NULL, 10),
+        file = strtoull(num_or_zero(cli_reply_get(r, "store_bytes")), NULL, 10);
+    char l[32], h[32], k[32], f[32], o[32];
+    human_bytes(live, l, sizeof l);
+    human_bytes(held, h, sizeof h);
+    human_bytes(held > live ? held - live : 0, k, sizeof k);
+    human_bytes(file, f, sizeof f);
+    human_bytes(file > held ? file - held : 0, o, sizeof o);
+    printf("%-18s content %s (live files %s; kept beyond them: %s, the trash "
+           "and what is not collected yet); store file %s (%s of metadata, "
+           "op log and free pages)\n",
+           "space", h, l, k, f, o);
+}
+
 static void print_collect_text(const cli_reply *r)
 {
     collect_row c;
@@ -495,6 +517,7 @@ static int store_stat(const char *store, int json)
             printf("%-18s %s\n", counters[i].label,
                    num_or_zero(cli_reply_get(&r, counters[i].key)));
         print_mesh_text(&r, &sum);
+        print_space_text(&r);
         print_collect_text(&r);
     }
     cli_reply_free(&r);
