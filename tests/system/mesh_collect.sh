@@ -17,8 +17,6 @@ mesh_wait_peers 30 a b c
 A=${MNT[a]}
 MB=1000000
 
-chunks() { mesh_stat "$1" | jq -r .chunk_bytes; }
-chunks_at_most() { local b; b=$(chunks "$2") && [[ $b -le $1 ]]; }
 
 head -c $((2 * MB)) /dev/urandom >"$A/f"
 head -c $((3 * MB)) /dev/urandom >"$A/gone"
@@ -33,7 +31,7 @@ rm "$A/gone"
 mesh_wait_converged 60 a b
 sleep 3 # several collection passes
 for n in a b; do
-    b=$(chunks "$n")
+    b=$(mesh_chunks "$n")
     [[ $b -ge $((24 * MB)) ]] || fail "node $n collected while C was away: chunk bytes $b < 24 MB (11 versions of f, 2 MB each, and gone, 3 MB)"
 done
 held=$(mesh_stat a | jq -r '.collection.held_by.node // empty')
@@ -44,10 +42,10 @@ check_eq "meshfs stat on A: collection held back by" "${ID[c]}" "$held"
 mesh_heal
 mesh_wait_converged 90 a b c
 for n in a b c; do
-    wait_until 15 "node $n: only the last version of f left (chunk bytes <= 2 MB)" chunks_at_most $((2 * MB)) "$n"
+    wait_until 15 "node $n: only the last version of f left (chunk bytes <= 2 MB)" mesh_chunks_at_most $((2 * MB)) "$n"
     cmp "$T/f" "${MNT[$n]}/f" || fail "node $n: f is not the last version"
     [[ ! -e "${MNT[$n]}/gone" ]] || fail "node $n: the deleted file came back"
 done
 held=$(mesh_stat a | jq -r '.collection.held_by // "none"')
 check_eq "meshfs stat on A after the heal: held back by" none "$held"
-log "ok: $(for n in a b c; do printf '%s %s B; ' "$n" "$(chunks "$n")"; done)"
+log "ok: $(for n in a b c; do printf '%s %s B; ' "$n" "$(mesh_chunks "$n")"; done)"

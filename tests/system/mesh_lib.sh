@@ -24,6 +24,8 @@
 #   mesh_heal                  remove all partitions
 #   mesh_loss PCT              drop PCT% of all UDP datagrams (0 = none)
 #   mesh_stat x                `meshfs stat --json` of x's mount
+#   mesh_chunks x, mesh_chunks_at_most N x
+#                              the chunk bytes x holds (collection tests)
 #   mesh_wait_peers SECS x y ...     every listed node sees the others alive
 #   mesh_wait_file SECS x PATH SHA256 PATH (relative to the mount) reads
 #                     with that content on node x
@@ -242,6 +244,9 @@ mesh_chain_drops() {
 mesh_dropped() { echo $((MESH_DROPPED + $(mesh_chain_drops part) + $(mesh_chain_drops loss))); }
 
 mesh_stat() { timeout 20 "$MESHFS" stat --json "${MNT[$1]}"; }
+# mesh_chunks x: the chunk bytes x's store holds; mesh_chunks_at_most N x
+mesh_chunks() { mesh_stat "$1" | jq -r .chunk_bytes; }
+mesh_chunks_at_most() { local b; b=$(mesh_chunks "$2") && [[ $b -le $1 ]]; }
 
 # mesh_wait SECONDS DESCRIPTION CMD...: wait_until with a calmer pace (each
 # poll may start a `meshfs stat`)

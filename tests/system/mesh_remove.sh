@@ -17,8 +17,6 @@ for n in a b c; do mesh_mount "$n" -o trash=0; done
 mesh_wait_peers 30 a b c
 A=${MNT[a]}
 MB=1000000
-chunks() { mesh_stat "$1" | jq -r .chunk_bytes; }
-chunks_at_most() { local b; b=$(chunks "$2") && [[ $b -le $1 ]]; }
 removed_on() { "$MESHFS" members --json "${MNT[$1]}" | jq -e --arg c "${ID[c]}" 'map(select(.node == $c and .state == "removed")) | length == 1' >/dev/null; }
 
 head -c $((2 * MB)) /dev/urandom >"$A/f"
@@ -27,14 +25,14 @@ mesh_kill9 c
 for i in 1 2 3 4 5; do head -c $((2 * MB)) /dev/urandom >"$A/f"; done
 mesh_wait_converged 60 a b
 sleep 3
-b=$(chunks a)
+b=$(mesh_chunks a)
 [[ $b -ge $((11 * MB)) ]] || fail "A collected while C was away: chunk bytes $b"
 check_eq "held back by" "${ID[c]}" "$(mesh_stat a | jq -r '.collection.held_by.node // empty')"
 
 expect_fail "cannot remove itself" "$MESHFS" remove "${ID[a]}" "$A"
 "$MESHFS" remove "${ID[c]:0:6}" "$A" || fail "meshfs remove ${ID[c]:0:6} on A failed"
 for n in a b; do
-    wait_until 15 "node $n: collection resumed (chunk bytes <= 2 MB)" chunks_at_most $((2 * MB)) "$n"
+    wait_until 15 "node $n: collection resumed (chunk bytes <= 2 MB)" mesh_chunks_at_most $((2 * MB)) "$n"
     wait_until 15 "node $n: meshfs members shows C removed" removed_on "$n"
 done
 expect_fail "removed already" "$MESHFS" remove "${ID[c]}" "$A"
