@@ -42,22 +42,20 @@ foreach(script ${MESHFS_MESH_TESTS})
   endif()
 endforeach()
 
-# the long soak (see above); its watchdog is 300 + 8 * 60 s
-add_test(NAME system/mesh_chaos_long CONFIGURATIONS long
-  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/system/mesh_chaos.sh 60)
-set_tests_properties(system/mesh_chaos_long PROPERTIES
-  TIMEOUT 840 LABELS "system;mesh;long" SKIP_RETURN_CODE 77)
-if(TARGET meshfs)
-  set_property(TEST system/mesh_chaos_long APPEND PROPERTY
-    ENVIRONMENT MESHFS=$<TARGET_FILE:meshfs>)
-endif()
+# A long variant of a mesh test: NAME runs SCRIPT with ARG under the
+# `long` label and configuration only.
+function(meshfs_long_test name script arg timeout)
+  add_test(NAME system/${name} CONFIGURATIONS long
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/system/${script} ${arg})
+  set_tests_properties(system/${name} PROPERTIES
+    TIMEOUT ${timeout} LABELS "system;mesh;long" SKIP_RETURN_CODE 77)
+  if(TARGET meshfs)
+    set_property(TEST system/${name} APPEND PROPERTY
+      ENVIRONMENT MESHFS=$<TARGET_FILE:meshfs>)
+  endif()
+endfunction()
 
+# the long soak (see above); its watchdog is 300 + 8 * 60 s
+meshfs_long_test(mesh_chaos_long mesh_chaos.sh 60 840)
 # the long collection soak: mesh_soak.sh for 30 minutes (issue 10)
-add_test(NAME system/mesh_soak_long CONFIGURATIONS long
-  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/system/mesh_soak.sh 1800)
-set_tests_properties(system/mesh_soak_long PROPERTIES
-  TIMEOUT 2160 LABELS "system;mesh;long" SKIP_RETURN_CODE 77)
-if(TARGET meshfs)
-  set_property(TEST system/mesh_soak_long APPEND PROPERTY
-    ENVIRONMENT MESHFS=$<TARGET_FILE:meshfs>)
-endif()
+meshfs_long_test(mesh_soak_long mesh_soak.sh 1800 2160)
