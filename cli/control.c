@@ -145,16 +145,19 @@ static void reply_stat(cli_control *c, out_buf *o)
     outf(o, "dirty_files %" PRIu64 "\n", st.dirty_files);
     outf(o, "store_bytes %" PRIu64 "\n", st.store_bytes);
     outf(o, "map_bytes %" PRIu64 "\n", st.map_bytes);
+    outf(o, "pack_files %" PRIu64 "\n", st.pack_files);
+    outf(o, "pack_bytes %" PRIu64 "\n", st.pack_bytes);
+    outf(o, "pack_live %" PRIu64 "\n", st.pack_live);
     mfs_collect_stats cs;
     mfs_store_collect_stats_get(c->store, &cs);
     /* collection: passes, what it freed, what it keeps and why */
     outf(o,
          "collect %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
          " %" PRIu64 " %" PRIu64 " %016" PRIx64 " %" PRIu64 " %d %d %" PRIu64
-         "\n",
+         " %" PRIu64 " %" PRIu64 "\n",
          cs.passes, cs.versions, cs.inodes, cs.chunks, cs.chunk_bytes,
          cs.pinned, cs.held_back, cs.held_origin, cs.max_pause_us, cs.settled,
-         cs.last_error, cs.retention_ms);
+         cs.last_error, cs.retention_ms, cs.moved, cs.disk_freed);
     uint64_t removed[64];
     ssize_t nrm = mfs_store_members_removed(c->store, removed, 64);
     for (ssize_t i = 0; i < nrm && i < 64; i++)

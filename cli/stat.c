@@ -37,6 +37,9 @@ static const struct {
     {"chunk_bytes", "chunk bytes"},
     {"store_bytes", "store size"},
     {"map_bytes", "map size"},
+    {"pack_files", "pack files"},
+    {"pack_bytes", "pack bytes"},
+    {"pack_live", "pack bytes live"},
 };
 
 static void json_str(FILE *f, const char *s)
@@ -262,7 +265,7 @@ typedef struct collect_row {
     int have;
     unsigned long long passes, versions, inodes, chunks, bytes, pinned, held;
     char origin[17];
-    unsigned long long max_pause_us, retention_ms;
+    unsigned long long max_pause_us, retention_ms, moved, disk_freed;
     int settled, err;
     int held_by_have, held_live, held_heard;
     char held_by[17];
@@ -276,10 +279,11 @@ static void parse_collect(const cli_reply *r, collect_row *c)
     c->have =
         v && sscanf(v,
                     "%llu %llu %llu %llu %llu %llu %llu %16s %llu "
-                    "%d %d %llu",
+                    "%d %d %llu %llu %llu",
                     &c->passes, &c->versions, &c->inodes, &c->chunks, &c->bytes,
                     &c->pinned, &c->held, c->origin, &c->max_pause_us,
-                    &c->settled, &c->err, &c->retention_ms) == 12;
+                    &c->settled, &c->err, &c->retention_ms, &c->moved,
+                    &c->disk_freed) == 14;
     v = cli_reply_get(r, "collect_held_by");
     c->held_by_have =
         v && sscanf(v, "%16s %d %d %llu", c->held_by, &c->held_live,
@@ -300,24 +304,30 @@ static void ago_text(unsigned long long ms, char *out, size_t cap)
 
 /* Where the store's space goes, from the counters: the content of live
  * files, content kept beyond it (the trash, and versions not settled or
- * not collected yet), and the rest of the store file (metadata, op log,
- * tombstones, free pages LMDB keeps). */
+ * not collected yet), and on disk: the pack files (chunk bytes, with what
+ * is dead in them until their pack empties or is evacuated) and the store
+ * file (metadata, op log, tombstones, small chunks, free pages LMDB keeps). */
 static void print_space_text(const cli_reply *r)
 {
     unsigned long long
         live = strtoull(num_or_zero(cli_reply_get(r, "bytes")), NULL, 10),
         held = strtoull(num_or_zero(cli_reply_get(r, "chunk_bytes")), NULL, 10),
-        file = strtoull(num_or_zero(cli_reply_get(r, "store_bytes")), NULL, 10);
-    char l[32], h[32], k[32], f[32], o[32];
+        file = strtoull(num_or_zero(cli_reply_get(r, "store_bytes")), NULL, 10),
+        packs = strtoull(num_or_zero(cli_reply_get(r, "pack_bytes")), NULL, 10),
+        plive = strtoull(num_or_zero(cli_reply_get(r, "pack_live")), NULL, 10);
+    char l[32], h[32], k[32], f[32], p[32], d[32], t[32];
     human_bytes(live, l, sizeof l);
     human_bytes(held, h, sizeof h);
     human_bytes(held > live ? held - live : 0, k, sizeof k);
     human_bytes(file, f, sizeof f);
-    human_bytes(file > held ? file - held : 0, o, sizeof o);
+    human_bytes(packs, p, sizeof p);
+    human_bytes(packs > plive ? packs - plive : 0, d, sizeof d);
+    human_bytes(file + packs, t, sizeof t);
     printf("%-18s content %s (live files %s; kept beyond them: %s, the trash "
-           "and what is not collected yet); store file %s (%s of metadata, "
-           "op log and free pages)\n",
-           "space", h, l, k, f, o);
+           "and what is not collected yet); on disk %s: pack files %s (%s "
+           "dead, not reclaimed yet), store file %s (metadata, op log, small "
+           "chunks, free pages)\n",
+           "space", h, l, k, t, p, d, f);
 }
 
 static void print_collect_text(const cli_reply *r)
@@ -332,9 +342,11 @@ static void print_collect_text(const cli_reply *r)
         snprintf(t, sizeof t, "%.1f days", (double)c.retention_ms / 86400000.0);
     else
         snprintf(t, sizeof t, "off");
+    char df[32];
+    human_bytes(c.disk_freed, df, sizeof df);
     printf("%-18s freed %llu versions, %llu deleted files, %llu chunks (%s); "
-           "trash %s\n",
-           "collection", c.versions, c.inodes, c.chunks, b, t);
+           "gave %s of pack files back to the disk; trash %s\n",
+           "collection", c.versions, c.inodes, c.chunks, b, df, t);
     if (c.held_by_have) {
         char a[32];
         ago_text(c.held_ago_ms, a, sizeof a);
@@ -371,9 +383,11 @@ static void print_collect_json(const cli_reply *r)
            "\"deleted_files\":%llu,\"chunks\":%llu,\"chunk_bytes\":%llu,"
            "\"kept_for_open_files\":%llu,\"held_back_items\":%llu,"
            "\"max_pause_us\":%llu,\"settled\":%s,\"error\":%d,"
-           "\"trash_ms\":%llu,\"held_by\":",
+           "\"trash_ms\":%llu,\"chunks_moved\":%llu,\"disk_freed\":%llu,"
+           "\"held_by\":",
            c.passes, c.versions, c.inodes, c.chunks, c.bytes, c.pinned, c.held,
-           c.max_pause_us, c.settled ? "true" : "false", c.err, c.retention_ms);
+           c.max_pause_us, c.settled ? "true" : "false", c.err, c.retention_ms,
+           c.moved, c.disk_freed);
     if (c.held_by_have) {
         printf("{\"node\":");
         json_str(stdout, c.held_by);
@@ -431,6 +445,9 @@ static int offline_stats(const char *store, cli_reply *r, char *err,
         {"chunk_bytes", st.chunk_bytes},
         {"store_bytes", st.store_bytes},
         {"map_bytes", st.map_bytes},
+        {"pack_files", st.pack_files},
+        {"pack_bytes", st.pack_bytes},
+        {"pack_live", st.pack_live},
     };
     char **keys = calloc(sizeof kv / sizeof *kv + 2, sizeof *keys);
     char **vals = calloc(sizeof kv / sizeof *kv + 2, sizeof *vals);

@@ -46,6 +46,7 @@
 #define STEP_DROPS 16
 #define SWEEP_KEYS 1024
 #define SWEEP_DELS 64
+#define SWEEP_MOVES 16 /* chunks copied between packs per step (1 MiB) */
 /* With less free space than this share of the store's filesystem, the
  * retention yields: trashed versions go at once (oldest first). */
 #define PRESSURE_FREE_PCT 5
@@ -356,14 +357,6 @@ void mfs_store_collect_stats_get(mfs_store *s, mfs_collect_stats *out)
     pthread_mutex_unlock(&c->lock);
 }
 
-/* The item after the one the cursor just deleted (LMDB leaves the cursor
- * on it; with none left it may say EINVAL rather than NOTFOUND). */
-static int next_after_del(MDB_cursor *c, MDB_val *key, MDB_val *val)
-{
-    int rc = mdb_cursor_get(c, key, val, MDB_GET_CURRENT);
-    return rc == EINVAL ? MDB_NOTFOUND : rc;
-}
-
 /* ---- dropping versions ---- */
 
 /* Version ver stops asking for its chunks (it will never show). */
@@ -634,7 +627,7 @@ static int step_tx(wtx *w, void *arg)
             rc = mdb_cursor_del(c, 0); /* not ours: drop it */
             if (rc)
                 wtx_fail(w, rc);
-            rc = next_after_del(c, &key, &val);
+            rc = cursor_after_del(c, &key, &val);
             continue;
         }
         const uint8_t *kb = key.mv_data;
@@ -673,7 +666,7 @@ static int step_tx(wtx *w, void *arg)
             wtx_fail(w, rc);
             break;
         }
-        rc = next_after_del(c, &key, &val);
+        rc = cursor_after_del(c, &key, &val);
     }
     if (more && key.mv_size == 40)
         memcpy(a->next, key.mv_data, 40);
@@ -747,6 +740,7 @@ typedef struct sweep {
     uint8_t next[32];
     bool started, done;
     uint64_t chunks, bytes;
+    uint64_t moved; /* chunks moved out of packs being evacuated */
 } sweep;
 
 static int sweep_tx(wtx *w, void *arg)
@@ -760,12 +754,15 @@ static int sweep_tx(wtx *w, void *arg)
     MDB_val key = {32, a->next}, val;
     rc = mdb_cursor_get(c, &key, &val, a->started ? MDB_SET_RANGE : MDB_FIRST);
     a->started = true;
-    int seen = 0, dels = 0;
-    while (rc == 0 && seen < SWEEP_KEYS && dels < SWEEP_DELS) {
+    int seen = 0, dels = 0, moves = 0;
+    while (rc == 0 && seen < SWEEP_KEYS && dels < SWEEP_DELS &&
+           moves < SWEEP_MOVES && !w->err) {
         seen++;
         if (key.mv_size == 32 && !hset_has(a->live, key.mv_data) &&
             !hset_has(&col->since, key.mv_data)) {
-            uint64_t len = val.mv_size;
+            uint64_t len = chunk_val_len(&val);
+            if (chunk_val_drop(w, &val))
+                break;
             rc = mdb_cursor_del(c, 0);
             if (rc) {
                 wtx_fail(w, rc);
@@ -774,12 +771,27 @@ static int sweep_tx(wtx *w, void *arg)
             dels++;
             a->chunks++;
             a->bytes += len;
-            rc = next_after_del(c, &key, &val);
+            rc = cursor_after_del(c, &key, &val);
             continue;
+        }
+        if (key.mv_size == 32 && chunk_val_evacuating(w->s, &val)) {
+            /* a live chunk in a mostly dead pack: to the active one */
+            uint8_t k[32], ref[PACK_REF_LEN];
+            memcpy(k, key.mv_data, 32);
+            if (chunk_val_move(w, &val, ref))
+                break;
+            MDB_val nk = {32, k}, nv = {PACK_REF_LEN, ref};
+            rc = mdb_cursor_put(c, &nk, &nv, MDB_CURRENT);
+            if (rc) {
+                wtx_fail(w, rc);
+                break;
+            }
+            moves++;
+            a->moved++;
         }
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
-    if (rc == 0 && key.mv_size == 32)
+    if (rc == 0 && key.mv_size == 32 && !w->err)
         memcpy(a->next, key.mv_data, 32);
     else
         a->done = true;
@@ -857,6 +869,7 @@ static int sweep_chunks(mfs_store *s, mfs_collect_stats *st)
     hset_free(&live);
     st->chunks += sw.chunks;
     st->chunk_bytes += sw.bytes;
+    st->moved += sw.moved;
     return rc;
 }
 
@@ -925,6 +938,19 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
             pthread_mutex_unlock(&c->lock);
         }
     }
+    if (!rc && (sweep_needed || packs_doomed(s))) {
+        /* packs emptied by the sweep go; mostly dead ones are evacuated
+         * by the next sweep */
+        bool again = false;
+        rc = packs_tidy(s, timed_write, &a.st.max_pause_us, &again,
+                        &a.st.disk_freed);
+        if (again) {
+            pthread_mutex_lock(&c->lock);
+            c->sweep_needed = true;
+            c->wake = true;
+            pthread_mutex_unlock(&c->lock);
+        }
+    }
     a.st.held_back = a.held;
     a.st.held_origin = a.held_origin;
     a.st.pass_ms = mono_ms() - t0;
@@ -934,6 +960,8 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
     c->st.inodes += a.st.inodes;
     c->st.chunks += a.st.chunks;
     c->st.chunk_bytes += a.st.chunk_bytes;
+    c->st.moved += a.st.moved;
+    c->st.disk_freed += a.st.disk_freed;
     c->st.pinned = a.st.pinned;
     c->st.held_back = a.held;
     c->st.held_origin = a.held_origin;

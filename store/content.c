@@ -469,10 +469,17 @@ ssize_t mfs_store_chunk_get(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
     rc = tget(s, txn, DB_CHUNKS, hash, 32, &v);
     ssize_t out = rc;
     if (rc == 0) {
-        out = (ssize_t)v.mv_size;
-        if (buf && cap >= v.mv_size)
-            memcpy(buf, v.mv_data, v.mv_size);
-        else if (buf && cap)
+        size_t len = chunk_val_len(&v);
+        out = (ssize_t)len;
+        if (buf && cap >= MFS_CHUNK_SIZE)
+            out = chunk_val_copy(s, &v, buf);
+        else if (buf && cap >= len) {
+            uint8_t *tmp = malloc(MFS_CHUNK_SIZE);
+            out = tmp ? chunk_val_copy(s, &v, tmp) : -ENOMEM;
+            if (out > 0)
+                memcpy(buf, tmp, (size_t)out);
+            free(tmp);
+        } else if (buf && cap)
             out = -ERANGE;
     }
     store_read_end(s, txn);
@@ -492,7 +499,8 @@ static int chunk_store(wtx *w, const uint8_t *hash, const void *data,
 {
     struct chunk_put_arg aa = {hash, data, len}, *a = &aa;
     MDB_val v;
-    tput(w, DB_CHUNKS, a->hash, 32, a->data, a->len);
+    if (chunk_val_put(w, a->hash, a->data, a->len))
+        return w->err;
     /* every version waiting for this chunk gets one step closer */
     MDB_cursor *c;
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_WANT], &c);
@@ -742,8 +750,7 @@ static ssize_t block_load(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn, mfs_id id,
         return 0;
     if (tget(s, txn, DB_CHUNKS, h, 32, &v))
         return -EIO;
-    memcpy(out, v.mv_data, v.mv_size);
-    return (ssize_t)v.mv_size;
+    return chunk_val_copy(s, &v, out);
 }
 
 /* Asks the kernel to start reading, all at once, the chunks of base blocks
@@ -762,7 +769,8 @@ static void prefetch_chunks(mfs_store *s, MDB_txn *txn,
          b++) {
         const uint8_t *h = base->hashes + b * 32;
         MDB_val v;
-        if (!memcmp(h, zero_hash, 32) || tget(s, txn, DB_CHUNKS, h, 32, &v))
+        if (!memcmp(h, zero_hash, 32) || tget(s, txn, DB_CHUNKS, h, 32, &v) ||
+            chunk_is_ref(&v)) /* (a pack is read ahead by the kernel) */
             continue;
         uintptr_t at = (uintptr_t)v.mv_data & ~(uintptr_t)(page - 1);
         (void)madvise((void *)at, (uintptr_t)v.mv_data + v.mv_size - at,

@@ -45,6 +45,7 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
             out->local_seq = mfs_be64_get(v.mv_data); /* not s->seq: no lock */
     }
     out->chunks = db_entries(s, txn, DB_CHUNKS);
+    packs_stats(s, txn, &out->pack_files, &out->pack_bytes, &out->pack_live);
     out->dirty_files = db_entries(s, txn, DB_DINFO);
     out->conflicts = db_entries(s, txn, DB_CCOPY);
     MDB_cursor *c;
@@ -76,7 +77,7 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
     if (mdb_cursor_open(txn, s->db[DB_CHUNKS], &c) == 0) {
         int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
         while (r == 0) {
-            out->chunk_bytes += val.mv_size;
+            out->chunk_bytes += chunk_val_len(&val);
             r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
         }
         mdb_cursor_close(c);

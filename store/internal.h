@@ -11,6 +11,7 @@
 #include "log.h"
 #include "store.h"
 
+#include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -64,6 +65,7 @@ enum db_index {
                     * already a chunk (dirty.c) */
     DB_GCQ,        /* (time ms, inode id, version stamp) -> cause stamp:
                     * what collection may free once settled (collect.c) */
+    DB_PACKS,      /* pack id -> size, live bytes (pack.c) */
     DB_COUNT
 };
 
@@ -73,6 +75,7 @@ struct mfs_store {
     MDB_dbi db[DB_COUNT];
     int lockfd;
     bool rdonly;
+    uint32_t format; /* DB_META "format" as opened */
     mfs_store_config cfg;
     size_t mapsize;
 
@@ -146,6 +149,8 @@ struct mfs_store {
 
     /* collection (collect.c): its thread, settings, pins; NULL read-only */
     struct collector *col;
+    /* chunk bytes in pack files (pack.c); NULL before open */
+    struct packs *packs;
 
     mfs_change_cb change_cb;
     mfs_oplog_cb oplog_cb;
@@ -278,6 +283,13 @@ int tdel(wtx *w, int db, const void *k, size_t kl);
 /* Deletes every key >= start (kl bytes) that begins with start's first plen
  * bytes. Returns how many, or w's first error. */
 int tdel_prefix(wtx *w, int db, const void *start, size_t kl, size_t plen);
+/* The item after the one the cursor just deleted (LMDB leaves the cursor
+ * on it; with none left it may say EINVAL rather than NOTFOUND). */
+static inline int cursor_after_del(MDB_cursor *c, MDB_val *key, MDB_val *val)
+{
+    int rc = mdb_cursor_get(c, key, val, MDB_GET_CURRENT);
+    return rc == EINVAL ? MDB_NOTFOUND : rc;
+}
 /* 0 found, -ENOENT absent, other -errno */
 int tget(mfs_store *s, MDB_txn *txn, int db, const void *k, size_t kl,
          MDB_val *v);
@@ -521,6 +533,40 @@ void gc_wake(mfs_store *s);
 int store_ops_cursor(mfs_store *s, MDB_txn **txn, MDB_cursor **c);
 /* The seq of the op stamped st in the log (a cursor on DB_OPS). */
 int op_seq_of_stamp(MDB_cursor *c, mfs_stamp st, uint64_t *seq);
+
+/* ---- pack files (pack.c) ---- */
+#define PACK_INLINE 4096u           /* chunks up to this stay in DB_CHUNKS */
+#define PACK_MAX ((uint64_t)32 << 20) /* a pack ends once this big */
+#define PACK_REF_LEN 17
+int packs_open(mfs_store *s, bool writable);
+void packs_close(mfs_store *s);
+/* fdatasyncs every pack written since the last call: before each commit
+ * of the main environment (a failure fails the commit). */
+int packs_sync(mfs_store *s);
+/* A DB_CHUNKS value: is it a reference into a pack (else the bytes)? */
+bool chunk_is_ref(const MDB_val *v);
+size_t chunk_val_len(const MDB_val *v);
+/* Copies a chunk's bytes (MFS_CHUNK_SIZE room); its length or -EIO. */
+ssize_t chunk_val_copy(mfs_store *s, const MDB_val *v, void *out);
+/* Puts chunk hash: inline when small, else appended to the active pack. */
+int chunk_val_put(wtx *w, const uint8_t *hash, const void *data, size_t len);
+/* Accounts for a reference about to be deleted. */
+int chunk_val_drop(wtx *w, const MDB_val *v);
+/* Is v a reference into a pack being evacuated? Then chunk_val_move
+ * copies the bytes to the active pack and fills the new reference. */
+bool chunk_val_evacuating(mfs_store *s, const MDB_val *v);
+int chunk_val_move(wtx *w, const MDB_val *v, uint8_t out[PACK_REF_LEN]);
+/* After a sweep: drops empty packs' records and deletes their files,
+ * picks mostly dead packs for evacuation (*sweep_again: the next sweep
+ * moves their chunks). write runs each step (collect.c's timed write). */
+int packs_tidy(mfs_store *s,
+               int (*write)(mfs_store *, int (*)(wtx *, void *), void *,
+                            uint64_t *),
+               uint64_t *max_us, bool *sweep_again, uint64_t *freed);
+/* Packs emptied whose files are not deleted yet (a pass retries). */
+bool packs_doomed(mfs_store *s);
+void packs_stats(mfs_store *s, MDB_txn *txn, uint64_t *files, uint64_t *bytes,
+                 uint64_t *live);
 
 /* names.c */
 int name_check_n(const char *name, size_t n);

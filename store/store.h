@@ -27,7 +27,7 @@
     65536u                 /* content is cut in fixed blocks of this size      \
                             */
 #define MFS_HASH_LEN 32    /* BLAKE2b-256 */
-#define MFS_STORE_FORMAT 1 /* on-disk format version */
+#define MFS_STORE_FORMAT 2 /* on-disk format version (2: pack files) */
 
 typedef struct mfs_store mfs_store;
 
@@ -348,6 +348,9 @@ typedef struct mfs_store_stats {
     uint64_t dirty_files; /* files with unpublished writes */
     uint64_t store_bytes; /* size of the LMDB file */
     uint64_t map_bytes;   /* current map size */
+    uint64_t pack_files;  /* pack files holding chunk bytes */
+    uint64_t pack_bytes;  /* their size (live and not yet reclaimed) */
+    uint64_t pack_live;   /* bytes in them still referenced */
 } mfs_store_stats;
 
 int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out);
@@ -448,6 +451,8 @@ typedef struct mfs_collect_stats {
     uint64_t inodes;       /* deleted files whose content was dropped */
     uint64_t chunks;       /* chunks freed */
     uint64_t chunk_bytes;  /* their bytes */
+    uint64_t moved;        /* chunks moved out of mostly dead packs */
+    uint64_t disk_freed;   /* bytes of pack files deleted */
     uint64_t pinned;       /* items kept (last pass): open files, unpublished */
     uint64_t held_back;    /* items due but not settled (last pass) */
     uint64_t held_origin;  /* the node whose change the first of them is */

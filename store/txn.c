@@ -28,6 +28,7 @@ static const char *const db_names[DB_COUNT] = {
     "want",    "chunks", "dirty",  "dinfo",    "ino2obj",    "obj2ino",
     "dirents", "vent",   "groups", "links",    "nsub",       "ccopy",
     "heads",   "tfrom",  "cdirs",  "nlink",    "drefs",      "gcq",
+    "packs",
 };
 
 static const char STORE_MAGIC[] = "meshfs-store";
@@ -353,6 +354,8 @@ static int group_commit_both(mfs_store *s, wtx *w)
     if (!rc)
         rc = dirty_commit(w);
     if (!rc)
+        rc = packs_sync(s); /* the bytes before the references (pack.c) */
+    if (!rc)
         rc = store_commit_errno(s, mdb_to_errno(mdb_txn_commit(w->txn)));
     else
         mdb_txn_abort(w->txn);
@@ -431,7 +434,10 @@ static int group_make_room(mfs_store *s)
  * flush, so a busy writer (tar x, a build) keeps the whole window while a
  * lone close reaches peers at once. */
 #define GC_IDLE_US 1000u
-#define GC_RESERVE_STEP ((uint64_t)16 << 20)
+/* Preallocation runs this far ahead of need (a fallocate per step). Chunk
+ * bytes over PACK_INLINE go to pack files, so commits are small; a larger
+ * step only keeps disk space from the user (du counts it). */
+#define GC_RESERVE_STEP ((uint64_t)2 << 20)
 
 static uint64_t mono_us(void)
 {
@@ -495,7 +501,14 @@ static int reserve_env(MDB_env *env, uint64_t pending, uint64_t *reserved)
     int fd;
     if (mdb_env_get_fd(env, &fd))
         return -EIO;
-    uint64_t to = need + GC_RESERVE_STEP;
+    /* ahead by a step, but never by more than 1/16 of the free space: on
+     * a nearly full disk the reserve must not crowd out the packs */
+    uint64_t step = GC_RESERVE_STEP;
+    struct statvfs sv;
+    if (fstatvfs(fd, &sv) == 0 &&
+        (uint64_t)sv.f_bavail * sv.f_frsize / 16 < step)
+        step = (uint64_t)sv.f_bavail * sv.f_frsize / 16;
+    uint64_t to = need + step;
     if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)to) != 0) {
         int e = errno;
         if (e == EOPNOTSUPP)
@@ -563,6 +576,8 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             rc = gc_reserve(s, &w);
         if (!rc)
             rc = dirty_commit(&w); /* blocks first: see dirty.c */
+        if (!rc)
+            rc = packs_sync(s); /* the bytes before the references */
         if (!rc) {
             rc = mdb_txn_commit(w.txn); /* into gc_txn: no I/O */
             if (rc)
@@ -652,7 +667,11 @@ static void gc_commit_locked(mfs_store *s)
                     s->dir, mdb_strerror(drc),
                     (unsigned long long)(gen - s->gc_committed));
     }
-    rc = mdb_txn_commit(s->gc_txn);
+    rc = packs_sync(s); /* the bytes before the references (pack.c) */
+    if (rc)
+        mdb_txn_abort(s->gc_txn);
+    else
+        rc = mdb_txn_commit(s->gc_txn);
     s->gc_txn = NULL;
     s->gc_first_us = 0;
     s->gc_soon = false;
@@ -859,7 +878,9 @@ int mfs_store_commit(mfs_store *s, int durable)
         if (!durable || in_group(s))
             return 0; /* every call committed before it returned */
         pthread_rwlock_rdlock(&s->maplock);
-        int rc = store_commit_errno(s, mdb_to_errno(mdb_env_sync(s->env, 1)));
+        int rc = packs_sync(s);
+        if (!rc)
+            rc = store_commit_errno(s, mdb_to_errno(mdb_env_sync(s->env, 1)));
         pthread_rwlock_unlock(&s->maplock);
         return rc;
     }
@@ -922,6 +943,8 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             dseq_bump(s); /* odd: see store_read_begin */
         if (!rc)
             rc = dirty_commit(&w); /* blocks first: see dirty.c */
+        if (!rc)
+            rc = packs_sync(s); /* the bytes before the references */
         if (!rc) {
             rc = mdb_txn_commit(w.txn);
             if (rc)
@@ -1307,7 +1330,10 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
     rc = tget(s, txn, DB_META, "format", 6, &v);
     if (rc || v.mv_size != 4)
         return -EBADF;
-    if (mfs_be32_get(v.mv_data) != MFS_STORE_FORMAT)
+    /* format 1 had no pack files: this build reads it, and a writable
+     * open upgrades it (upgrade_format) */
+    s->format = mfs_be32_get(v.mv_data);
+    if (s->format != 1 && s->format != MFS_STORE_FORMAT)
         return -EPROTONOSUPPORT;
     if (meta_get_u64(s, txn, "node", &s->node))
         return -EBADF;
@@ -1317,6 +1343,33 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
     if (meta_get_u64(s, txn, "ino", &s->next_ino))
         s->next_ino = MFS_ROOT_INO + 1;
     return 0;
+}
+
+static int format_tx(wtx *w, void *arg)
+{
+    (void)arg;
+    uint8_t b[4];
+    mfs_be32_put(b, MFS_STORE_FORMAT);
+    return tput(w, DB_META, "format", 6, b, 4);
+}
+
+/* A store of format 1 becomes format 2 when opened for writing: chunk
+ * bytes may then live in pack files (pack.c), which builds before packs
+ * would misread; they refuse the store ("store format not supported")
+ * instead. Nothing else changes: inline chunks stay readable. */
+static int upgrade_format(mfs_store *s)
+{
+    int rc = store_write(s, format_tx, NULL);
+    if (!rc)
+        rc = mfs_store_commit(s, 1);
+    if (!rc) {
+        mfs_log(LOG_NOTICE,
+                "store %s: upgraded to format %d (chunk bytes in pack "
+                "files); meshfs builds before packs cannot open it",
+                s->dir, MFS_STORE_FORMAT);
+        s->format = MFS_STORE_FORMAT;
+    }
+    return rc;
 }
 
 /* Opens every table; create: a new store, all made. add: a store that
@@ -1429,6 +1482,9 @@ int mfs_store_open(mfs_store **out, const char *dir,
         rc = -EBADF; /* an LMDB file, but not ours */
     if (rc)
         goto fail;
+    rc = packs_open(s, !rdonly);
+    if (rc)
+        goto fail;
     if (!exists) {
         s->node = cfg->node_id;
         while (!s->node)
@@ -1448,6 +1504,8 @@ int mfs_store_open(mfs_store **out, const char *dir,
         mdb_txn_abort(txn);
         if (rc == -ENOENT)
             rc = -EBADF;
+        if (!rc && !rdonly && s->format < MFS_STORE_FORMAT)
+            rc = upgrade_format(s);
         if (rc)
             goto fail;
     }
@@ -1490,10 +1548,11 @@ void mfs_store_close(mfs_store *s)
     while (s->npool > 0)
         mdb_txn_abort(s->pool[--s->npool]);
     if (s->env) {
-        if (!s->rdonly)
+        if (!s->rdonly && packs_sync(s) == 0)
             mdb_env_sync(s->env, 1);
         mdb_env_close(s->env);
     }
+    packs_close(s);
     if (s->lockfd >= 0)
         close(s->lockfd);
     pthread_mutex_destroy(&s->wlock);

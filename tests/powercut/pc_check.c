@@ -92,6 +92,7 @@
  *                 [--report N] [--tmp DIR] [--verbose]
  * Exit: 0 all cuts pass, 1 a cut failed, 2 usage or a log it cannot model.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -813,6 +814,7 @@ static void check_image(const char *dir, const ackset *acks)
 
 typedef struct opts {
     const char *log, *final, *keep, *tmp;
+    const char *packs; /* --packs: the run's STORE/packs, copied in */
     uint64_t seed;
     size_t cuts;
     int modes;     /* bit per mode */
@@ -894,14 +896,61 @@ static int write_file(const char *path, const unsigned char *p, uint64_t n)
     return close(fd);
 }
 
+/* Copies every file of from into the new directory to. */
+static int copy_dir(const char *from, const char *to)
+{
+    DIR *d = opendir(from);
+    if (!d)
+        return errno == ENOENT ? 0 : -1; /* no packs: nothing to copy */
+    if (mkdir(to, 0700) < 0) {
+        closedir(d);
+        return -1;
+    }
+    struct dirent *e;
+    int rc = 0;
+    unsigned char *buf = malloc(1 << 20);
+    while (rc == 0 && buf && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char a[DIR_MAX + 300], b[DIR_MAX + 300];
+        snprintf(a, sizeof(a), "%s/%s", from, e->d_name);
+        snprintf(b, sizeof(b), "%s/%s", to, e->d_name);
+        int in = open(a, O_RDONLY | O_CLOEXEC);
+        int out = open(b, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ssize_t n = 0;
+        while (in >= 0 && out >= 0 && (n = read(in, buf, 1 << 20)) > 0)
+            if (write(out, buf, (size_t)n) != n)
+                n = -1;
+        if (in < 0 || out < 0 || n < 0)
+            rc = -1;
+        if (in >= 0)
+            close(in);
+        if (out >= 0 && close(out) < 0)
+            rc = -1;
+    }
+    if (!buf)
+        rc = -1;
+    free(buf);
+    closedir(d);
+    return rc;
+}
+
 /* Runs the checks of one image in a child. Returns 0 pass, 1 fail (msg
- * says why), -1 harness error. */
+ * says why), -1 harness error. Chunk bytes of pack files (store/pack.c)
+ * come from the end of the run (packs): a pack is only appended to, and
+ * its bytes are synced before any commit that refers to them, so the
+ * bytes every image's references name are those of the final files. The
+ * log models data.mdb only; bytes past a pack's committed size are
+ * truncated when the image opens, as after a real cut. */
 static int run_child(const char *dir, const image *im, const ackset *acks,
-                     char *msg, size_t cap)
+                     const char *packs, char *msg, size_t cap)
 {
     char path[DIR_MAX + 16];
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    if (mkdir(dir, 0700) < 0 || write_file(path, im->buf, im->size) < 0) {
+    char pdir[DIR_MAX + 16];
+    snprintf(pdir, sizeof(pdir), "%s/packs", dir);
+    if (mkdir(dir, 0700) < 0 || write_file(path, im->buf, im->size) < 0 ||
+        (packs && copy_dir(packs, pdir) < 0)) {
         snprintf(msg, cap, "cannot write the image to %s: %s", dir,
                  strerror(errno));
         return -1;
@@ -983,7 +1032,7 @@ static int do_cut(const opts *o, const pclog *l, const sim *s,
     image_build(s, c, o->seed, im);
     char dir[DIR_MAX], msg[DIR_MAX + 2048];
     snprintf(dir, sizeof(dir), "%s/cut-%zu-%s", tmp, c->at, mode_name[c->mode]);
-    int rc = run_child(dir, im, &as, msg, sizeof(msg));
+    int rc = run_child(dir, im, &as, o->packs, msg, sizeof(msg));
     t->cuts[c->mode]++;
     for (size_t i = 0; i < as.nfile; i++) {
         if (as.file[i]->kind == PC_NOTE_ACK_FILE)
@@ -1136,6 +1185,8 @@ static int parse_opts(opts *o, int argc, char **argv)
             o->final = v;
         else if (strcmp(f, "--keep") == 0)
             o->keep = v;
+        else if (strcmp(f, "--packs") == 0)
+            o->packs = v;
         else if (strcmp(f, "--tmp") == 0)
             o->tmp = v;
         else if (strcmp(f, "--mode") == 0) {

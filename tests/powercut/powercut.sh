@@ -69,7 +69,7 @@ for seed in $(seq 1 "$seeds"); do
         cat "$run/workload.err"
         rc=0
         run "$PC_CHECK" --log "$run/log" --final "$run/store/data.mdb" \
-            --cuts "$cuts" --seed "$seed" --mode both --tmp "$T" || rc=$?
+            --packs "$run/store/packs" --cuts "$cuts" --seed "$seed" --mode both --tmp "$T" || rc=$?
         case $rc in
         0) ;;
         1)

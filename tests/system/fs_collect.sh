@@ -2,21 +2,30 @@
 # fs_collect: collection on a real mount (issue 10, DESIGN P9).
 #  1. A 20 MB file written 20 times and then deleted, with -o trash=0: the
 #     store's chunk bytes come down to one version within 5 s of the last
-#     write, and to 0 within 5 s of the delete. An unlinked file that is
-#     still open keeps its content while open.
+#     write, and to 0 within 5 s of the delete; the store directory on disk
+#     (pack files and all) comes down to within 10 MB of its live data
+#     within 5 s each time. An unlinked file that is still open keeps its
+#     content while open.
 #  2. The default trash (7 days) keeps what was overwritten.
 #  3. A full disk is no trap: with the store on a small filesystem, writes
 #     fail with ENOSPC; after deleting the files, a write of the same size
 #     succeeds, umount succeeds, and the file reads back whole after a
 #     remount.
-# The store file itself does not shrink: LMDB reuses freed pages but keeps
-# its file size (the size is logged; docs/ARCHITECTURE.md "Collection").
+# Chunk bytes live in pack files (store/pack.c) that collection deletes
+# once empty; data.mdb itself keeps its size (LMDB reuses freed pages), and
+# holds only metadata and small chunks (docs/ARCHITECTURE.md "Collection").
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init fs_collect 400
 
 chunk_bytes() { mfs_cmd stat --json "$1" | jq -r .chunk_bytes; }
 store_size() { stat -c %s "$1/data.mdb"; }
+store_du() { du -sB1 "$1" | cut -f1; } # bytes the store takes on disk
+du_at_most() { # du_at_most LIMIT STORE
+    local b
+    b=$(store_du "$2")
+    [[ $b -le $1 ]]
+}
 at_most() { # at_most LIMIT MNT: chunk bytes <= LIMIT
     local b
     b=$(chunk_bytes "$2")
@@ -36,6 +45,8 @@ done
 sync "$M1/big"
 log "20 writes of 20 MB done; store file $(store_size "$S1") B"
 wait_until 5 "chunk bytes down to one version (<= 21 MB)" at_most $((21 * MB)) "$M1"
+wait_until 5 "the store on disk within 10 MB of its 20 MB of live data (du when the wait began: $(store_du "$S1") B)" \
+    du_at_most $((30 * MB)) "$S1"
 cmp "$T/v" "$M1/big" || fail "the last version does not read back"
 mfs_cmd stat "$M1" | grep -E 'chunk bytes|collection' >&2
 log "longest write transaction of collection: $(mfs_cmd stat --json "$M1" | jq -r .collection.max_pause_us) us"
@@ -50,7 +61,9 @@ sleep 2 # two more passes: the open file's content must stay
 cmp "$T/open" /dev/fd/3 || fail "an unlinked open file lost its content"
 exec 3<&-
 wait_until 5 "chunk bytes 0 once the file is closed" at_most 0 "$M1"
-log "after delete: chunk bytes $(chunk_bytes "$M1"), store file $(store_size "$S1") B (LMDB keeps its size; freed pages are reused)"
+wait_until 5 "the store on disk within 10 MB of no live data (du when the wait began: $(store_du "$S1") B)" \
+    du_at_most $((10 * MB)) "$S1"
+log "after delete: chunk bytes $(chunk_bytes "$M1"), store on disk $(store_du "$S1") B, store file $(store_size "$S1") B"
 mfs_umount "$M1"
 
 # ---- 2. the default trash keeps what was overwritten
