@@ -53,7 +53,9 @@ static const char usage_mount[] =
     "            allow_other, ro, and other FUSE options; trash=DAYS: how "
     "long\n"
     "            the store keeps the content of deleted and overwritten files\n"
-    "            before it frees it (default 7, 0: at once)\n";
+    "            before it frees it (default 7, 0: at once); trash-share=PCT:\n"
+    "            the most of the store's file system the trash takes (default\n"
+    "            10; beyond it the oldest go first; 100: no bound)\n";
 static const char usage_umount[] =
     "Usage: meshfs umount MOUNTPOINT\n"
     "Publish and flush everything, unmount, and wait for the daemon to exit.\n";

@@ -45,6 +45,7 @@ typedef struct mount_job {
     const char *const *peers;
     size_t npeers;
     uint64_t trash_ms; /* -o trash=DAYS: retention of deleted/overwritten */
+    uint32_t trash_share; /* -o trash-share=PCT: the trash's share of the disk */
 } mount_job;
 
 /* Tells the waiting parent how startup went: "0\n" ready, or
@@ -132,7 +133,8 @@ static int daemon_run(mount_job *j)
 
     /* collection (DESIGN P9): the mesh settles what it may collect; a
      * daemon without the mesh is alone */
-    mfs_collect_config cc = {.retention_ms = j->trash_ms};
+    mfs_collect_config cc = {.retention_ms = j->trash_ms,
+                              .share_pct = j->trash_share};
 #ifndef MESHFS_HAVE_SYNC
     cc.alone = 1;
 #endif
@@ -266,6 +268,21 @@ static int take_opts(const char *in, mount_job *j)
                         t);
                 return CLI_USAGE;
             }
+            continue;
+        }
+        if (strncmp(t, "trash-share=", 12) == 0) {
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(t + 12, &end, 10);
+            if (errno || end == t + 12 || *end || v < 1 || v > 100) {
+                fprintf(stderr,
+                        "meshfs: bad -o %s: the trash takes at most PCT "
+                        "percent of the store's file system (1 to 100; "
+                        "100: no bound)\n",
+                        t);
+                return CLI_USAGE;
+            }
+            j->trash_share = (uint32_t)v;
             continue;
         }
         if (strcmp(t, "noatime") == 0)

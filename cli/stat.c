@@ -265,7 +265,8 @@ typedef struct collect_row {
     int have;
     unsigned long long passes, versions, inodes, chunks, bytes, pinned, held;
     char origin[17];
-    unsigned long long max_pause_us, retention_ms, moved, disk_freed;
+    unsigned long long max_pause_us, retention_ms, moved, disk_freed, early,
+        trash_over;
     int settled, err;
     int held_by_have, held_live, held_heard;
     char held_by[17];
@@ -279,11 +280,11 @@ static void parse_collect(const cli_reply *r, collect_row *c)
     c->have =
         v && sscanf(v,
                     "%llu %llu %llu %llu %llu %llu %llu %16s %llu "
-                    "%d %d %llu %llu %llu",
+                    "%d %d %llu %llu %llu %llu %llu",
                     &c->passes, &c->versions, &c->inodes, &c->chunks, &c->bytes,
                     &c->pinned, &c->held, c->origin, &c->max_pause_us,
                     &c->settled, &c->err, &c->retention_ms, &c->moved,
-                    &c->disk_freed) == 14;
+                    &c->disk_freed, &c->early, &c->trash_over) == 16;
     v = cli_reply_get(r, "collect_held_by");
     c->held_by_have =
         v && sscanf(v, "%16s %d %d %llu", c->held_by, &c->held_live,
@@ -368,6 +369,17 @@ static void print_collect_text(const cli_reply *r)
     if (c.pinned)
         printf("%-18s %llu items kept for open files or unpublished writes\n",
                "", c.pinned);
+    if (c.trash_over) {
+        char o[32];
+        human_bytes(c.trash_over, o, sizeof o);
+        printf("%-18s the trash was %s over its share of the disk "
+               "(-o trash-share): its oldest items went early\n",
+               "", o);
+    }
+    if (c.early)
+        printf("%-18s %llu trash items freed before their time to keep the "
+               "trash within its share of the disk\n",
+               "", c.early);
     if (c.err)
         printf("%-18s last pass failed: %s\n", "",
                strerror(c.err < 0 ? -c.err : c.err));
@@ -384,10 +396,10 @@ static void print_collect_json(const cli_reply *r)
            "\"kept_for_open_files\":%llu,\"held_back_items\":%llu,"
            "\"max_pause_us\":%llu,\"settled\":%s,\"error\":%d,"
            "\"trash_ms\":%llu,\"chunks_moved\":%llu,\"disk_freed\":%llu,"
-           "\"held_by\":",
+           "\"trash_early\":%llu,\"trash_over\":%llu,\"held_by\":",
            c.passes, c.versions, c.inodes, c.chunks, c.bytes, c.pinned, c.held,
            c.max_pause_us, c.settled ? "true" : "false", c.err, c.retention_ms,
-           c.moved, c.disk_freed);
+           c.moved, c.disk_freed, c.early, c.trash_over);
     if (c.held_by_have) {
         printf("{\"node\":");
         json_str(stdout, c.held_by);

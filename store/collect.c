@@ -598,12 +598,23 @@ static int stamp_seq(MDB_txn *txn, mfs_store *s, mfs_stamp st, uint64_t *seq)
 typedef struct step {
     uint64_t now, retention;
     bool pressure;
+    uint64_t excess; /* trash bytes over its share: the oldest go early */
     mfs_vv settled;
     uint8_t next[40]; /* where the next step starts */
     bool started, done;
     mfs_collect_stats st; /* this pass: counts and what holds it back */
     uint64_t held, held_origin;
 } step;
+
+/* What taking an item frees, roughly: the size of the version (or of the
+ * deleted file). Shared chunks make it an upper bound. */
+static uint64_t item_bytes(wtx *w, mfs_id inode, mfs_stamp ver)
+{
+    if (ver.hlc || ver.node)
+        return content_version_size(w->s, w->txn, inode, ver);
+    inode_rec in;
+    return inode_get(w->s, w->txn, inode, &in) == 0 ? in.size : 0;
+}
 
 static int step_tx(wtx *w, void *arg)
 {
@@ -632,8 +643,8 @@ static int step_tx(wtx *w, void *arg)
         }
         const uint8_t *kb = key.mv_data;
         uint64_t t = mfs_be64_get(kb);
-        if (t + GRACE_MS > a->now ||
-            (!a->pressure && t + a->retention > a->now))
+        bool early = !a->pressure && t + a->retention > a->now;
+        if (t + GRACE_MS > a->now || (early && a->excess == 0))
             break; /* in time order: nothing later is due either */
         mfs_id inode = id_get(kb + 8);
         mfs_stamp ver = stamp_get(kb + 24);
@@ -648,6 +659,7 @@ static int step_tx(wtx *w, void *arg)
             continue;
         }
         uint64_t before = a->st.versions;
+        uint64_t est = early ? item_bytes(w, inode, ver) : 0;
         int r = ver.hlc == 0 && ver.node == 0
                     ? collect_inode(w, inode, &a->st)
                     : collect_version(w, inode, ver, cause, &a->st);
@@ -660,6 +672,10 @@ static int step_tx(wtx *w, void *arg)
             a->st.pinned++;
             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
             continue;
+        }
+        if (early) { /* the trash over its share: oldest first */
+            a->excess = est >= a->excess ? 0 : a->excess - est;
+            a->st.early++;
         }
         rc = mdb_cursor_del(c, 0);
         if (rc) {
@@ -875,6 +891,29 @@ static int sweep_chunks(mfs_store *s, mfs_collect_stats *st)
 
 /* ---- a pass ---- */
 
+/* How far the trash is over its share of the file system: chunk bytes
+ * held beyond the live files' bytes, less share_pct of the file system's
+ * size. The files are counted only when the chunk bytes alone are over
+ * the share (a scan of every name). */
+static uint64_t trash_excess(mfs_store *s, uint32_t share_pct)
+{
+    struct statvfs v;
+    if (share_pct >= 100 || statvfs(s->dir, &v) != 0 || !v.f_blocks)
+        return 0;
+    uint64_t bound = (uint64_t)v.f_blocks * v.f_frsize / 100 * share_pct;
+    MDB_txn *txn;
+    if (store_read_begin_committed(s, &txn))
+        return 0;
+    uint64_t held = packs_held(s, txn), out = 0;
+    if (held > bound) {
+        mfs_store_stats st = {0};
+        store_count_files(s, txn, &st);
+        out = held > st.bytes + bound ? held - st.bytes - bound : 0;
+    }
+    store_read_end(s, txn);
+    return out;
+}
+
 static bool under_pressure(mfs_store *s)
 {
     struct statvfs v;
@@ -915,6 +954,12 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
     pthread_mutex_unlock(&c->lock);
     a.now = wall_ms(s);
     a.pressure = under_pressure(s);
+    pthread_mutex_lock(&c->lock);
+    uint32_t share = c->cfg.share_pct ? c->cfg.share_pct
+                                      : MFS_COLLECT_SHARE_DEFAULT_PCT;
+    pthread_mutex_unlock(&c->lock);
+    a.excess = a.pressure ? 0 : trash_excess(s, share);
+    a.st.trash_over = a.excess;
     int rc = 0;
     uint64_t t0 = mono_ms();
     while (have && !rc && !a.done) {
@@ -961,6 +1006,8 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
     c->st.chunks += a.st.chunks;
     c->st.chunk_bytes += a.st.chunk_bytes;
     c->st.moved += a.st.moved;
+    c->st.early += a.st.early;
+    c->st.trash_over = a.st.trash_over;
     c->st.disk_freed += a.st.disk_freed;
     c->st.pinned = a.st.pinned;
     c->st.held_back = a.held;

@@ -171,6 +171,13 @@ int content_heads(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp *out,
     return n < max ? n : max;
 }
 
+uint64_t content_version_size(mfs_store *s, MDB_txn *txn, mfs_id id,
+                              mfs_stamp st)
+{
+    version_view vv;
+    return version_get(s, txn, id, st, &vv) == 0 ? vv.size : 0;
+}
+
 static uint64_t version_blocks(const version_view *v)
 {
     uint64_t nz = 0;

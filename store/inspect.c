@@ -19,6 +19,38 @@ static uint64_t db_entries(mfs_store *s, MDB_txn *txn, int db)
     return mdb_stat(txn, s->db[db], &st) ? 0 : st.ms_entries;
 }
 
+/* Counts visible files (each inode once, through its visible names) and
+ * their logical bytes into out. */
+void store_count_files(mfs_store *s, MDB_txn *txn, mfs_store_stats *out)
+{
+    MDB_cursor *c;
+    MDB_val key, val;
+    if (mdb_cursor_open(txn, s->db[DB_LINKS], &c) == 0) {
+        uint8_t last[16] = {0};
+        int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+        while (r == 0) {
+            if (memcmp(last, key.mv_data, 16)) {
+                memcpy(last, key.mv_data, 16);
+                inode_rec in;
+                if (inode_get(s, txn, id_get(last), &in) == 0) {
+                    if (in.type == S_IFREG) {
+                        out->files++;
+                        out->bytes += in.size;
+                    } else if (in.type == S_IFDIR) {
+                        out->dirs++;
+                    } else if (in.type == S_IFLNK) {
+                        out->symlinks++;
+                    } else {
+                        out->others++;
+                    }
+                }
+            }
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
+}
+
 int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
 {
 
@@ -48,32 +80,9 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
     packs_stats(s, txn, &out->pack_files, &out->pack_bytes, &out->pack_live);
     out->dirty_files = db_entries(s, txn, DB_DINFO);
     out->conflicts = db_entries(s, txn, DB_CCOPY);
+    store_count_files(s, txn, out);
     MDB_cursor *c;
     MDB_val key, val;
-    if (mdb_cursor_open(txn, s->db[DB_LINKS], &c) == 0) {
-        uint8_t last[16] = {0};
-        int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
-        while (r == 0) {
-            if (memcmp(last, key.mv_data, 16)) {
-                memcpy(last, key.mv_data, 16);
-                inode_rec in;
-                if (inode_get(s, txn, id_get(last), &in) == 0) {
-                    if (in.type == S_IFREG) {
-                        out->files++;
-                        out->bytes += in.size;
-                    } else if (in.type == S_IFDIR) {
-                        out->dirs++;
-                    } else if (in.type == S_IFLNK) {
-                        out->symlinks++;
-                    } else {
-                        out->others++;
-                    }
-                }
-            }
-            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
-        }
-        mdb_cursor_close(c);
-    }
     if (mdb_cursor_open(txn, s->db[DB_CHUNKS], &c) == 0) {
         int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
         while (r == 0) {

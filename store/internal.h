@@ -438,6 +438,9 @@ typedef struct dinfo_rec {
 int dinfo_get(mfs_store *s, MDB_txn *txn, mfs_id id, dinfo_rec *out);
 int dinfo_put(wtx *w, mfs_id id, const dinfo_rec *d);
 /* Copies up to max chunk hashes of a version; *nchunks gets the count. */
+/* The size of version (id, st); 0 when there is no such record. */
+uint64_t content_version_size(mfs_store *s, MDB_txn *txn, mfs_id id,
+                              mfs_stamp st);
 int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
                            uint8_t *out, size_t max, uint32_t *nchunks);
 /* Chunks of version (id, st) that are not here (1 if the record is gone);
@@ -563,10 +566,18 @@ int packs_tidy(mfs_store *s,
                int (*write)(mfs_store *, int (*)(wtx *, void *), void *,
                             uint64_t *),
                uint64_t *max_us, bool *sweep_again, uint64_t *freed);
+/* Chunk bytes held, inline and in packs (DB_PACKS: pack id 0 counts the
+ * inline ones): cheap, one record per pack. */
+uint64_t packs_held(mfs_store *s, MDB_txn *txn);
+/* Counts the inline chunks into pack record 0 (the format upgrade). */
+int packs_count_inline(wtx *w);
 /* Packs emptied whose files are not deleted yet (a pass retries). */
 bool packs_doomed(mfs_store *s);
 void packs_stats(mfs_store *s, MDB_txn *txn, uint64_t *files, uint64_t *bytes,
                  uint64_t *live);
+
+/* inspect.c */
+void store_count_files(mfs_store *s, MDB_txn *txn, mfs_store_stats *out);
 
 /* names.c */
 int name_check_n(const char *name, size_t n);

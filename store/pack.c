@@ -297,6 +297,8 @@ static int start_pack(mfs_store *s, struct packs *p)
     return 0;
 }
 
+/* Adds live (may be negative) to pack id's live bytes and raises its
+ * size to size. Pack id 0 is no file: it counts the inline chunks. */
 static int account(wtx *w, uint32_t id, int64_t live, uint64_t size)
 {
     pack_rec r = {0, 0};
@@ -305,7 +307,11 @@ static int account(wtx *w, uint32_t id, int64_t live, uint64_t size)
         return wtx_fail(w, rc);
     if (size > r.size)
         r.size = size;
-    r.live = (uint64_t)((int64_t)r.live + live);
+    /* (never below 0: a store of format 1 counted no inline bytes until
+     * its upgrade counted them) */
+    r.live = live < 0 && (uint64_t)-live > r.live ? 0 : r.live + (uint64_t)live;
+    if (id == 0)
+        r.size = r.live;
     uint8_t k[4], b[16];
     mfs_be32_put(k, id);
     rec_put(b, &r);
@@ -351,8 +357,11 @@ static int append(wtx *w, const void *data, size_t len, uint32_t *id,
 
 int chunk_val_put(wtx *w, const uint8_t *hash, const void *data, size_t len)
 {
-    if (len <= PACK_INLINE || !w->s->packs || !w->s->packs->writable)
-        return tput(w, DB_CHUNKS, hash, 32, data, len);
+    if (len <= PACK_INLINE || !w->s->packs || !w->s->packs->writable) {
+        if (tput(w, DB_CHUNKS, hash, 32, data, len) == 0)
+            account(w, 0, (int64_t)len, 0);
+        return w->err;
+    }
     uint32_t id;
     uint64_t off;
     if (append(w, data, len, &id, &off))
@@ -365,7 +374,7 @@ int chunk_val_put(wtx *w, const uint8_t *hash, const void *data, size_t len)
 int chunk_val_drop(wtx *w, const MDB_val *v)
 {
     if (!chunk_is_ref(v))
-        return 0;
+        return account(w, 0, -(int64_t)v->mv_size, 0);
     uint32_t id, len;
     uint64_t off;
     ref_get(v, &id, &off, &len);
@@ -628,7 +637,7 @@ int packs_tidy(mfs_store *s,
     *sweep_again = false;
     if (!p || !p->writable)
         return 0;
-    tidy t = {.next = 0};
+    tidy t = {.next = 1}; /* (0 is the inline chunks' count) */
     int rc = 0;
     while (!rc && !t.done)
         rc = write(s, tidy_tx, &t, max_us);
@@ -643,6 +652,46 @@ int packs_tidy(mfs_store *s,
     }
     free(t.c);
     return rc;
+}
+
+uint64_t packs_held(mfs_store *s, MDB_txn *txn)
+{
+    uint64_t held = 0;
+    MDB_cursor *c;
+    MDB_val key, val;
+    if (mdb_cursor_open(txn, s->db[DB_PACKS], &c))
+        return 0;
+    int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (r == 0) {
+        if (val.mv_size == 16)
+            held += mfs_be64_get((uint8_t *)val.mv_data + 8);
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return held;
+}
+
+int packs_count_inline(wtx *w)
+{
+    MDB_cursor *c;
+    MDB_val key, val;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_CHUNKS], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    uint64_t n = 0;
+    rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (rc == 0) {
+        if (!chunk_is_ref(&val))
+            n += val.mv_size;
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND)
+        return wtx_fail(w, rc);
+    uint8_t k[4], b[16];
+    mfs_be32_put(k, 0);
+    rec_put(b, &(pack_rec){n, n});
+    return tput(w, DB_PACKS, k, 4, b, 16);
 }
 
 bool packs_doomed(mfs_store *s)
@@ -666,7 +715,8 @@ void packs_stats(mfs_store *s, MDB_txn *txn, uint64_t *files,
         return;
     int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     while (r == 0) {
-        if (val.mv_size == 16) {
+        if (val.mv_size == 16 && key.mv_size == 4 &&
+            mfs_be32_get(key.mv_data) != 0) {
             (*files)++;
             *bytes += mfs_be64_get(val.mv_data);
             *live += mfs_be64_get((uint8_t *)val.mv_data + 8);
@@ -704,7 +754,8 @@ static int packs_recover(mfs_store *s, struct packs *p)
         while (r == 0) {
             char name[24];
             struct stat st;
-            if (key.mv_size == 4 && val.mv_size == 16) {
+            if (key.mv_size == 4 && val.mv_size == 16 &&
+                mfs_be32_get(key.mv_data) != 0) {
                 uint64_t size = mfs_be64_get(val.mv_data);
                 pack_name(name, mfs_be32_get(key.mv_data));
                 bool missing = fstatat(p->dirfd, name, &st, 0) != 0;

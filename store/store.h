@@ -438,10 +438,15 @@ ssize_t mfs_store_read_pinned(mfs_store *s, uint64_t ino, mfs_stamp *pin,
  * transactions on a thread of its own. */
 
 #define MFS_COLLECT_RETENTION_DEFAULT_MS (7ull * 24 * 3600 * 1000)
+#define MFS_COLLECT_SHARE_DEFAULT_PCT 10
 
 typedef struct mfs_collect_config {
     uint64_t retention_ms; /* keep trash this long (0: collect at once) */
     uint32_t period_ms;    /* look again at least this often (1000) */
+    /* The trash takes at most this share (percent) of the store's file
+     * system; beyond it the oldest go first, whatever the retention.
+     * 0: MFS_COLLECT_SHARE_DEFAULT_PCT; 100: no bound. */
+    uint32_t share_pct;
     int alone;             /* no mesh: the store's own vector is settled */
 } mfs_collect_config;
 
@@ -452,6 +457,9 @@ typedef struct mfs_collect_stats {
     uint64_t chunks;       /* chunks freed */
     uint64_t chunk_bytes;  /* their bytes */
     uint64_t moved;        /* chunks moved out of mostly dead packs */
+    uint64_t early;        /* items taken before their retention: the trash
+                            * was over its share of the disk */
+    uint64_t trash_over;   /* bytes the trash was over its share (last pass) */
     uint64_t disk_freed;   /* bytes of pack files deleted */
     uint64_t pinned;       /* items kept (last pass): open files, unpublished */
     uint64_t held_back;    /* items due but not settled (last pass) */

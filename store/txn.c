@@ -1350,7 +1350,9 @@ static int format_tx(wtx *w, void *arg)
     (void)arg;
     uint8_t b[4];
     mfs_be32_put(b, MFS_STORE_FORMAT);
-    return tput(w, DB_META, "format", 6, b, 4);
+    if (tput(w, DB_META, "format", 6, b, 4) == 0)
+        packs_count_inline(w); /* every chunk so far is inline */
+    return w->err;
 }
 
 /* A store of format 1 becomes format 2 when opened for writing: chunk

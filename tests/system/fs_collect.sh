@@ -6,7 +6,8 @@
 #     (pack files and all) comes down to within 10 MB of its live data
 #     within 5 s each time. An unlinked file that is still open keeps its
 #     content while open.
-#  2. The default trash (7 days) keeps what was overwritten.
+#  2. The default trash (7 days) keeps what was overwritten; bad trash
+#     options are refused (the share itself: tests/unit/test_store_enospc.c).
 #  3. A full disk is no trap: with the store on a small filesystem, writes
 #     fail with ENOSPC; after deleting the files, a write of the same size
 #     succeeds, umount succeeds, and the file reads back whole after a
@@ -70,6 +71,13 @@ mfs_umount "$M1"
 S2=$T/s2
 M2=$T/m2
 mfs_init "$S2"
+mkdir -p "$M2"
+for bad in trash-share=0 trash-share=101 trash-share=x trash=-1; do
+    if mfs_cmd mount --store "$S2" -o "$bad" "$M2" 2>/dev/null; then
+        fail "mount -o $bad was accepted"
+    fi
+    ! is_mounted "$M2" || fail "mount -o $bad mounted"
+done
 mfs_mount "$S2" "$M2"
 for i in 1 2 3; do
     head -c $((2 * MB)) /dev/urandom >"$M2/f"

@@ -6,6 +6,11 @@
  * acknowledged intact, and after space is freed reopens read-write and
  * accepts writes again. Needs root for mount(2); skips with the reason
  * otherwise. The tmpfs is unmounted on every path (teardown).
+ *
+ * test_trash_share: the trash takes at most its share of the file system
+ * (issue 10): on a 32 MiB tmpfs with a share of 10%, a 1 MiB file
+ * overwritten 8 times with a retention of an hour keeps only the newest
+ * overwritten versions that fit in 3.2 MiB; the oldest go first.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -207,10 +212,101 @@ static void test_enospc(void **state)
     assert_int_equal(a.size, BLK);
 }
 
+static uint64_t clock_fn(void *arg)
+{
+    return *(uint64_t *)arg;
+}
+
+static int setup_share(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    f->mnt = mfs_test_mkdtemp("share");
+    *state = f;
+    if (mount("tmpfs", f->mnt, "tmpfs", 0, "size=32m,mode=0700") == 0)
+        f->mounted = 1;
+    snprintf(f->store_dir, sizeof(f->store_dir), "%s/store", f->mnt);
+    return 0;
+}
+
+static uint64_t held_bytes(mfs_store *s)
+{
+    mfs_store_stats st;
+    assert_int_equal(mfs_store_stats_get(s, &st), 0);
+    return st.chunk_bytes;
+}
+
+static void test_trash_share(void **state)
+{
+    fx *f = *state;
+    if (geteuid() != 0 || !f->mounted) {
+        print_message("skipped: needs root and mount(2) of a tmpfs\n");
+        skip();
+    }
+    uint64_t now = 1700000000000ull;
+    mfs_store_config cfg;
+    mfs_store_config_default(&cfg);
+    cfg.new_mesh = 1;
+    cfg.clock_ms = clock_fn;
+    cfg.clock_arg = &now;
+    assert_int_equal(mfs_store_open(&f->s, f->store_dir, &cfg,
+                                     MFS_STORE_CREATE),
+                     0);
+    mfs_collect_config cc = {.retention_ms = 3600 * 1000, .share_pct = 10};
+    mfs_store_collect_set(f->s, &cc);
+    mfs_attr a;
+    assert_int_equal(mfs_store_mknod(f->s, MFS_ROOT_INO, "f", S_IFREG | 0644,
+                                     0, 0, 0, &a),
+                     0);
+    static uint8_t buf[1 << 20];
+    for (int i = 0; i < 9; i++) {
+        fill(buf, sizeof buf, 100 + (uint64_t)i);
+        assert_int_equal(mfs_store_write(f->s, a.ino, 0, buf, sizeof buf),
+                         (ssize_t)sizeof buf);
+        assert_int_equal(mfs_store_publish(f->s, a.ino), 0);
+        now += 1000;
+    }
+    assert_int_equal(held_bytes(f->s), 9u << 20);
+    mfs_vv vv;
+    assert_int_equal(mfs_store_vv(f->s, &vv), 0);
+    mfs_store_collect_settled(f->s, &vv);
+    mfs_vv_free(&vv);
+    now += 5000; /* past the grace, far from the retention's end */
+    /* a share of 100%: no bound, nothing goes before its time */
+    cc.share_pct = 100;
+    mfs_store_collect_set(f->s, &cc);
+    mfs_collect_stats cs;
+    assert_int_equal(mfs_store_collect_now(f->s, &cs), 0);
+    assert_int_equal(cs.versions, 0);
+    /* 10% of 32 MiB: the trash keeps what fits in 3.2 MiB, newest first */
+    cc.share_pct = 10;
+    mfs_store_collect_set(f->s, &cc);
+    assert_int_equal(mfs_store_collect_now(f->s, &cs), 0);
+    uint64_t held = held_bytes(f->s);
+    print_message("trash over its share by %llu bytes; %llu versions went "
+                  "early; %llu bytes held\n",
+                  (unsigned long long)cs.trash_over,
+                  (unsigned long long)cs.early, (unsigned long long)held);
+    assert_true(cs.trash_over > (4u << 20));
+    assert_true(cs.early >= 4 && cs.early <= 6);
+    assert_true(held <= (1u << 20) + (32u << 20) / 10);
+    assert_true(held >= 3u << 20); /* the newest overwritten ones stay */
+    /* the current version reads whole */
+    static uint8_t got[1 << 20];
+    fill(buf, sizeof buf, 108);
+    assert_int_equal(mfs_store_read(f->s, a.ino, 0, got, sizeof got),
+                     (ssize_t)sizeof got);
+    assert_memory_equal(got, buf, sizeof got);
+    /* the newest overwritten version is still in the trash */
+    assert_int_equal(mfs_store_collect_now(f->s, &cs), 0);
+    assert_int_equal(cs.early, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trash_share, setup_share,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
