@@ -266,7 +266,7 @@ typedef struct collect_row {
     unsigned long long passes, versions, inodes, chunks, bytes, pinned, held;
     char origin[17];
     unsigned long long max_pause_us, retention_ms, moved, disk_freed, early,
-        trash_over;
+        trash_over, tombstones;
     int settled, err;
     int held_by_have, held_live, held_heard;
     char held_by[17];
@@ -280,11 +280,12 @@ static void parse_collect(const cli_reply *r, collect_row *c)
     c->have =
         v && sscanf(v,
                     "%llu %llu %llu %llu %llu %llu %llu %16s %llu "
-                    "%d %d %llu %llu %llu %llu %llu",
+                    "%d %d %llu %llu %llu %llu %llu %llu",
                     &c->passes, &c->versions, &c->inodes, &c->chunks, &c->bytes,
                     &c->pinned, &c->held, c->origin, &c->max_pause_us,
                     &c->settled, &c->err, &c->retention_ms, &c->moved,
-                    &c->disk_freed, &c->early, &c->trash_over) == 16;
+                    &c->disk_freed, &c->early, &c->trash_over,
+                    &c->tombstones) == 17;
     v = cli_reply_get(r, "collect_held_by");
     c->held_by_have =
         v && sscanf(v, "%16s %d %d %llu", c->held_by, &c->held_live,
@@ -345,9 +346,11 @@ static void print_collect_text(const cli_reply *r)
         snprintf(t, sizeof t, "off");
     char df[32];
     human_bytes(c.disk_freed, df, sizeof df);
-    printf("%-18s freed %llu versions, %llu deleted files, %llu chunks (%s); "
-           "gave %s of pack files back to the disk; trash %s\n",
-           "collection", c.versions, c.inodes, c.chunks, b, df, t);
+    printf("%-18s freed %llu versions, %llu deleted files, %llu chunks (%s), "
+           "%llu tombstones; gave %s of pack files back to the disk; trash "
+           "%s\n",
+           "collection", c.versions, c.inodes, c.chunks, b, c.tombstones, df,
+           t);
     if (c.held_by_have) {
         char a[32];
         ago_text(c.held_ago_ms, a, sizeof a);
@@ -396,10 +399,11 @@ static void print_collect_json(const cli_reply *r)
            "\"kept_for_open_files\":%llu,\"held_back_items\":%llu,"
            "\"max_pause_us\":%llu,\"settled\":%s,\"error\":%d,"
            "\"trash_ms\":%llu,\"chunks_moved\":%llu,\"disk_freed\":%llu,"
-           "\"trash_early\":%llu,\"trash_over\":%llu,\"held_by\":",
+           "\"trash_early\":%llu,\"trash_over\":%llu,\"tombstones\":%llu,"
+           "\"held_by\":",
            c.passes, c.versions, c.inodes, c.chunks, c.bytes, c.pinned, c.held,
            c.max_pause_us, c.settled ? "true" : "false", c.err, c.retention_ms,
-           c.moved, c.disk_freed, c.early, c.trash_over);
+           c.moved, c.disk_freed, c.early, c.trash_over, c.tombstones);
     if (c.held_by_have) {
         printf("{\"node\":");
         json_str(stdout, c.held_by);

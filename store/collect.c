@@ -537,6 +537,56 @@ static void unwant_pending(wtx *w, mfs_id inode)
         drop_wants(w, inode, pend[i]);
 }
 
+/* The rest of a deleted inode once its content is gone and its delete
+ * settled (collect_inode): its entries, all in the trash, with their
+ * logged moves (tree_forget_entry), its xattrs and its record. A directory
+ * that still has raw children (a file created in it concurrently with its
+ * delete, shown elsewhere) keeps all of it, and so does an inode with an
+ * entry outside the trash. Its local inode number stays mapped (a kernel
+ * may still ask about it: it is not found). */
+static void drop_tombstone(wtx *w, mfs_id inode, mfs_collect_stats *st)
+{
+    uint8_t k[16];
+    id_put(k, inode);
+    mfs_id ents[64];
+    int n = 0;
+    MDB_cursor *c;
+    if (mdb_cursor_open(w->txn, w->s->db[DB_ILINKS], &c))
+        return;
+    MDB_val key = {16, k}, val;
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+        if (n == 64) {
+            mdb_cursor_close(c);
+            return; /* too many names to look at: keep */
+        }
+        ents[n++] = id_get((uint8_t *)key.mv_data + 16);
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    for (int i = 0; i < n; i++) {
+        entry_rec er;
+        if (entry_get(w->s, w->txn, ents[i], &er) != 0 ||
+            !id_eq(er.parent, MFS_ID_TRASH))
+            return;
+    }
+    /* a directory with raw children keeps its tombstone */
+    if (mdb_cursor_open(w->txn, w->s->db[DB_RCHILD], &c))
+        return;
+    key = (MDB_val){16, k};
+    bool children = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE) == 0 &&
+                    key.mv_size == 32 && !memcmp(key.mv_data, k, 16);
+    mdb_cursor_close(c);
+    if (children)
+        return;
+    for (int i = 0; i < n && !w->err; i++)
+        tree_forget_entry(w, ents[i]);
+    tdel_prefix(w, DB_XATTRS, k, 16, 16);
+    tdel(w, DB_INODES, k, 16);
+    view_touch_inode(w, inode);
+    st->tombstones++;
+}
+
 static int collect_inode(wtx *w, mfs_id inode, mfs_collect_stats *st)
 {
     if (has_links(w->s, w->txn, inode))
@@ -569,8 +619,10 @@ static int collect_inode(wtx *w, mfs_id inode, mfs_collect_stats *st)
     }
     bool more = rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16);
     mdb_cursor_close(c);
-    if (!n)
+    if (!n) {
+        drop_tombstone(w, inode, st);
         return ITEM_DONE;
+    }
     for (int i = 0; i < n; i++)
         drop_version(w, inode, vers[i], st);
     /* what it shows now: nothing (it has no name; a concurrent edit that
@@ -580,6 +632,7 @@ static int collect_inode(wtx *w, mfs_id inode, mfs_collect_stats *st)
     if (more)
         return ITEM_AGAIN; /* the rest in the next step */
     st->inodes++;
+    drop_tombstone(w, inode, st);
     return ITEM_DONE;
 }
 
@@ -1007,6 +1060,7 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
     c->st.chunk_bytes += a.st.chunk_bytes;
     c->st.moved += a.st.moved;
     c->st.early += a.st.early;
+    c->st.tombstones += a.st.tombstones;
     c->st.trash_over = a.st.trash_over;
     c->st.disk_freed += a.st.disk_freed;
     c->st.pinned = a.st.pinned;

@@ -77,6 +77,9 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
             out->local_seq = mfs_be64_get(v.mv_data); /* not s->seq: no lock */
     }
     out->chunks = db_entries(s, txn, DB_CHUNKS);
+    out->entry_records = db_entries(s, txn, DB_ENTRIES);
+    out->move_records = db_entries(s, txn, DB_MOVES);
+    out->inode_records = db_entries(s, txn, DB_INODES);
     packs_stats(s, txn, &out->pack_files, &out->pack_bytes, &out->pack_live);
     out->dirty_files = db_entries(s, txn, DB_DINFO);
     out->conflicts = db_entries(s, txn, DB_CCOPY);

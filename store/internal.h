@@ -147,6 +147,13 @@ struct mfs_store {
      * readers that look without wlock. Atomic; written under wlock. */
     int gc_dirty;
 
+    /* durable vectors (group commit only): the vector of the last commit
+     * and of the last commit known durable (mfs_store_vv_durable) */
+    pthread_mutex_t vvlock;
+    mfs_vv vv_commit, vv_durable;
+    bool meta_unsynced;     /* a commit's meta page is not synced yet */
+    uint64_t last_commit_us; /* monotonic time of the last commit */
+
     /* collection (collect.c): its thread, settings, pins; NULL read-only */
     struct collector *col;
     /* chunk bytes in pack files (pack.c); NULL before open */
@@ -381,6 +388,12 @@ int tree_apply_moves(wtx *w, const mfs_op **ops, size_t n);
 /* True if anc is d or an ancestor of d in the raw tree. */
 bool tree_is_ancestor(mfs_store *s, MDB_txn *txn, mfs_id anc, mfs_id d);
 /* The seen-heads list and from-parent of the move that put e where it is. */
+/* Forgets entry e for good: its record and every logged move of it (the
+ * chain of states from its current move back to its creation). Only for
+ * an entry whose delete is settled: no op still to come can name it or
+ * need those moves undone (every op not held yet comes causally after
+ * every settled one, so it has a larger stamp). */
+int tree_forget_entry(wtx *w, mfs_id e);
 int tree_last_move(mfs_store *s, MDB_txn *txn, mfs_stamp st, mfs_op *op,
                    MDB_val *raw);
 
@@ -575,6 +588,10 @@ int packs_count_inline(wtx *w);
 bool packs_doomed(mfs_store *s);
 void packs_stats(mfs_store *s, MDB_txn *txn, uint64_t *files, uint64_t *bytes,
                  uint64_t *live);
+
+/* replica.c: the vector in txn */
+int store_vv_read(mfs_store *s, MDB_txn *txn, mfs_vv *out);
+int store_vv_copy(mfs_vv *out, const mfs_vv *in);
 
 /* inspect.c */
 void store_count_files(mfs_store *s, MDB_txn *txn, mfs_store_stats *out);

@@ -15,10 +15,11 @@
  * What must hold:
  *  - Bytes are appended, never overwritten. Every pack written since the
  *    last commit is fdatasync'd before the main environment commits a
- *    reference to it (packs_sync, called from every commit path in txn.c),
- *    and a new pack's directory entry is synced before its first use; so
- *    a power cut leaves every committed reference pointing at durable
- *    bytes. Bytes beyond the committed size are garbage from a lost
+ *    reference to it under group commit (packs_sync in gc_commit_locked;
+ *    without group commit, whose commits promise nothing until synced,
+ *    before every mdb_env_sync), and a new pack's directory entry is
+ *    synced before its first use; so a power cut leaves every durable
+ *    reference pointing at durable bytes. Bytes beyond the committed size are garbage from a lost
  *    commit: the store truncates them away when it reopens.
  *  - A pack is deleted only once no committed reference points into it
  *    (its DB_PACKS record is gone from the committed state) and under

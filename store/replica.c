@@ -42,16 +42,12 @@ uint64_t mfs_vv_missing(const mfs_vv *a, const mfs_vv *b)
     return n;
 }
 
-int mfs_store_vv(mfs_store *s, mfs_vv *out)
+int store_vv_read(mfs_store *s, MDB_txn *txn, mfs_vv *out)
 {
     out->n = 0;
     out->e = NULL;
-    MDB_txn *txn;
-    int rc = store_read_begin(s, &txn);
-    if (rc)
-        return rc;
     MDB_cursor *c;
-    rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_VV], &c));
+    int rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_VV], &c));
     if (!rc) {
         MDB_stat st;
         mdb_stat(txn, s->db[DB_VV], &st);
@@ -68,7 +64,51 @@ int mfs_store_vv(mfs_store *s, mfs_vv *out)
         }
         mdb_cursor_close(c);
     }
+    return rc;
+}
+
+/* The vector of the calling thread's view (store_read_begin), or of the
+ * last commit only. */
+static int vv_at(mfs_store *s, bool committed, mfs_vv *out)
+{
+    MDB_txn *txn;
+    int rc = committed ? store_read_begin_committed(s, &txn)
+                       : store_read_begin(s, &txn);
+    if (rc)
+        return rc;
+    rc = store_vv_read(s, txn, out);
     store_read_end(s, txn);
+    return rc;
+}
+
+int store_vv_copy(mfs_vv *out, const mfs_vv *in)
+{
+    out->n = 0;
+    out->e = NULL;
+    if (!in->n)
+        return 0;
+    out->e = malloc(in->n * sizeof(*out->e));
+    if (!out->e)
+        return -ENOMEM;
+    memcpy(out->e, in->e, in->n * sizeof(*out->e));
+    out->n = in->n;
+    return 0;
+}
+
+int mfs_store_vv(mfs_store *s, mfs_vv *out)
+{
+    return vv_at(s, false, out);
+}
+
+int mfs_store_vv_durable(mfs_store *s, mfs_vv *out)
+{
+    /* without group commit nothing is promised before a sync: the last
+     * commit stands for it (tools, tests, the simulator) */
+    if (!s->gc_on)
+        return vv_at(s, true, out);
+    pthread_mutex_lock(&s->vvlock);
+    int rc = store_vv_copy(out, &s->vv_durable);
+    pthread_mutex_unlock(&s->vvlock);
     return rc;
 }
 

@@ -249,6 +249,13 @@ typedef struct mfs_vv {
 void mfs_vv_free(mfs_vv *vv);
 /* Reads the store's version vector into *out (caller frees). */
 int mfs_store_vv(mfs_store *s, mfs_vv *out);
+/* The vector this store holds durably: what a power cut now cannot take
+ * back (under group commit, the state of the last commit whose meta page
+ * is synced: the one before the last commit, or the last once the commit
+ * thread synced it, at most ~20 ms after the store went idle). What a
+ * node reports to its peers for collection (DESIGN P9). Without group
+ * commit: the last commit. */
+int mfs_store_vv_durable(mfs_store *s, mfs_vv *out);
 uint64_t mfs_vv_get(const mfs_vv *vv, uint64_t node);
 /* Ops in vv a not covered by b. */
 uint64_t mfs_vv_missing(const mfs_vv *a, const mfs_vv *b);
@@ -351,6 +358,9 @@ typedef struct mfs_store_stats {
     uint64_t pack_files;  /* pack files holding chunk bytes */
     uint64_t pack_bytes;  /* their size (live and not yet reclaimed) */
     uint64_t pack_live;   /* bytes in them still referenced */
+    /* records kept for the tree: names (deleted ones too, until their
+     * tombstones are collected), the move log, inode records */
+    uint64_t entry_records, move_records, inode_records;
 } mfs_store_stats;
 
 int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out);
@@ -454,6 +464,8 @@ typedef struct mfs_collect_stats {
     uint64_t passes;
     uint64_t versions;     /* version records dropped */
     uint64_t inodes;       /* deleted files whose content was dropped */
+    uint64_t tombstones;   /* deleted files and directories forgotten:
+                            * names, logged moves, xattrs, inode record */
     uint64_t chunks;       /* chunks freed */
     uint64_t chunk_bytes;  /* their bytes */
     uint64_t moved;        /* chunks moved out of mostly dead packs */

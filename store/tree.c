@@ -203,6 +203,33 @@ int tree_last_move(mfs_store *s, MDB_txn *txn, mfs_stamp st, mfs_op *op,
     return 0;
 }
 
+int tree_forget_entry(wtx *w, mfs_id e)
+{
+    entry_rec er;
+    int rc = entry_get(w->s, w->txn, e, &er);
+    if (rc)
+        return rc == -ENOENT ? 0 : wtx_fail(w, rc);
+    /* the logged moves of e: each names the state it replaced, so the
+     * chain runs from its current move back to the one that created it */
+    mfs_stamp st = er.st;
+    for (int n = 0; n < 1 << 16 && !w->err; n++) {
+        move_rec m;
+        if (move_rec_get(w->s, w->txn, st, &m) != 0 || !id_eq(m.entry, e))
+            break;
+        bool more = m.prior.exists;
+        mfs_stamp prior = m.prior.st;
+        uint8_t k[16];
+        stamp_put(k, st);
+        tdel(w, DB_MOVES, k, 16);
+        if (!more)
+            break;
+        st = prior;
+    }
+    entry_remove(w, e, &er);
+    view_touch_entry(w, e);
+    return w->err;
+}
+
 /* do_op of the paper: apply one move to the current state and log it. */
 static int do_move(wtx *w, mfs_stamp st, move_rec *m)
 {

@@ -354,8 +354,6 @@ static int group_commit_both(mfs_store *s, wtx *w)
     if (!rc)
         rc = dirty_commit(w);
     if (!rc)
-        rc = packs_sync(s); /* the bytes before the references (pack.c) */
-    if (!rc)
         rc = store_commit_errno(s, mdb_to_errno(mdb_txn_commit(w->txn)));
     else
         mdb_txn_abort(w->txn);
@@ -576,8 +574,6 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             rc = gc_reserve(s, &w);
         if (!rc)
             rc = dirty_commit(&w); /* blocks first: see dirty.c */
-        if (!rc)
-            rc = packs_sync(s); /* the bytes before the references */
         if (!rc) {
             rc = mdb_txn_commit(w.txn); /* into gc_txn: no I/O */
             if (rc)
@@ -647,6 +643,44 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
     }
 }
 
+/* A store idle this long after a commit syncs that commit's meta page,
+ * so the durable vector (mfs_store_vv_durable) catches up. */
+#define GC_DURABLE_IDLE_US 20000u
+
+/* After a commit: the commit before it is durable now (this commit's
+ * fdatasync wrote its meta page), and this one is not yet (wlock held). */
+static void vv_note_commit(mfs_store *s)
+{
+    MDB_txn *txn;
+    mfs_vv v;
+    s->meta_unsynced = true;
+    s->last_commit_us = mono_us();
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+        return;
+    int rc = store_vv_read(s, txn, &v);
+    mdb_txn_abort(txn);
+    if (rc)
+        return;
+    pthread_mutex_lock(&s->vvlock);
+    mfs_vv_free(&s->vv_durable);
+    s->vv_durable = s->vv_commit;
+    s->vv_commit = v;
+    pthread_mutex_unlock(&s->vvlock);
+}
+
+/* After mdb_env_sync: the last commit is durable. */
+static void vv_note_sync(mfs_store *s)
+{
+    pthread_mutex_lock(&s->vvlock);
+    mfs_vv d;
+    if (store_vv_copy(&d, &s->vv_commit) == 0) {
+        mfs_vv_free(&s->vv_durable);
+        s->vv_durable = d;
+    }
+    pthread_mutex_unlock(&s->vvlock);
+    s->meta_unsynced = false;
+}
+
 /* Commits gc_txn (wlock held, gc_txn dirty). */
 static void gc_commit_locked(mfs_store *s)
 {
@@ -667,7 +701,10 @@ static void gc_commit_locked(mfs_store *s)
                     s->dir, mdb_strerror(drc),
                     (unsigned long long)(gen - s->gc_committed));
     }
-    rc = packs_sync(s); /* the bytes before the references (pack.c) */
+    /* the bytes before the references (pack.c). Without group commit
+     * (tools, tests: MDB_NOSYNC, no promise until mfs_store_commit) packs
+     * are synced only before mdb_env_sync. */
+    rc = packs_sync(s);
     if (rc)
         mdb_txn_abort(s->gc_txn);
     else
@@ -698,6 +735,7 @@ static void gc_commit_locked(mfs_store *s)
         s->gc_saved[1] = s->seq;
         s->gc_saved[2] = s->ctr;
         s->gc_saved[3] = s->next_ino;
+        vv_note_commit(s);
     }
     s->gc_committed = gen;
 }
@@ -752,7 +790,11 @@ static void *gc_main(void *arg)
             pthread_cond_broadcast(&s->gc_done);
         }
         bool dirty = s->gc_first_us != 0;
-        bool sync = s->gc_want_durable > s->gc_durable || s->gc_stop;
+        /* idle since a commit whose meta page is not synced: sync it */
+        bool idle_sync = !dirty && s->meta_unsynced &&
+                         mono_us() >= s->last_commit_us + GC_DURABLE_IDLE_US;
+        bool sync =
+            s->gc_want_durable > s->gc_durable || s->gc_stop || idle_sync;
         uint64_t due_us = s->gc_first_us + window;
         if (s->gc_soon && s->gc_last_us + GC_IDLE_US < due_us)
             due_us = s->gc_last_us + GC_IDLE_US;
@@ -761,9 +803,11 @@ static void *gc_main(void *arg)
             (dirty && (s->gc_want > s->gc_committed ||
                        s->gc_written > GC_MAX_BYTES || mono_us() >= due_us));
         if (!now) {
-            if (!dirty) {
+            if (!dirty && !s->meta_unsynced) {
                 pthread_cond_wait(&s->gc_work, &s->wlock);
             } else {
+                if (!dirty)
+                    due_us = s->last_commit_us + GC_DURABLE_IDLE_US;
                 uint64_t left = due_us > mono_us() ? due_us - mono_us() : 0;
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
@@ -804,6 +848,10 @@ static void *gc_main(void *arg)
                 s->gc_fail_lo = s->gc_durable;
                 s->gc_fail_hi = gen;
                 s->gc_fail_rc = rc;
+            } else if (gen == s->gc_committed) {
+                vv_note_sync(s); /* (no commit came between) */
+                /* the owner reports the durable vector: tell it */
+                ops = ops || idle_sync;
             }
             s->gc_durable = gen;
         }
@@ -826,6 +874,14 @@ static void *gc_main(void *arg)
 
 static int gc_start(mfs_store *s)
 {
+    /* what the store holds at open is durable */
+    MDB_txn *txn;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
+        if (store_vv_read(s, txn, &s->vv_commit) == 0 &&
+            store_vv_read(s, txn, &s->vv_durable) != 0)
+            mfs_vv_free(&s->vv_commit);
+        mdb_txn_abort(txn);
+    }
     pthread_cond_init(&s->gc_work, NULL);
     pthread_cond_init(&s->gc_done, NULL);
     s->gc_saved[0] = s->hlc;
@@ -943,8 +999,6 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             dseq_bump(s); /* odd: see store_read_begin */
         if (!rc)
             rc = dirty_commit(&w); /* blocks first: see dirty.c */
-        if (!rc)
-            rc = packs_sync(s); /* the bytes before the references */
         if (!rc) {
             rc = mdb_txn_commit(w.txn);
             if (rc)
@@ -1430,6 +1484,7 @@ int mfs_store_open(mfs_store **out, const char *dir,
     s->rdonly = rdonly;
     pthread_mutex_init(&s->wlock, NULL);
     pthread_mutex_init(&s->poollock, NULL);
+    pthread_mutex_init(&s->vvlock, NULL);
     /* Writers first: busy readers must not keep the map from growing.
      * (No thread ever takes maplock twice.) */
     pthread_rwlockattr_t ra;
@@ -1559,6 +1614,9 @@ void mfs_store_close(mfs_store *s)
         close(s->lockfd);
     pthread_mutex_destroy(&s->wlock);
     pthread_mutex_destroy(&s->poollock);
+    pthread_mutex_destroy(&s->vvlock);
+    mfs_vv_free(&s->vv_commit);
+    mfs_vv_free(&s->vv_durable);
     pthread_rwlock_destroy(&s->maplock);
     free(s->dir);
     free(s);

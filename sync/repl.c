@@ -84,6 +84,9 @@ struct mfs_repl {
     atomic_int changed;
     uint64_t now;
     mfs_vv my; /* our vector, refreshed after every change */
+    /* what we hold durably (mfs_store_vv_durable): what STATE reports, so
+     * that a change is settled only once every member holds it on disk */
+    mfs_vv durable;
     uint64_t node;
     uint64_t state_seq;
     uint64_t state_changed_us; /* vv changed, STATEs due (0 = none) */
@@ -253,6 +256,10 @@ static void refresh_my(mfs_repl *r)
         mfs_vv_free(&r->my);
         r->my = v;
     }
+    if (mfs_store_vv_durable(r->store, &v) == 0) {
+        mfs_vv_free(&r->durable);
+        r->durable = v;
+    }
     ssize_t n = mfs_store_members_removed(r->store, r->removed, 64);
     if (n >= 0) {
         r->nremoved = (size_t)n < 64 ? (size_t)n : 64;
@@ -394,7 +401,7 @@ static int inflate_into(mfs_repl *r, const uint8_t *z, size_t zl, size_t raw)
 
 static void send_state(mfs_repl *r, rpeer *p)
 {
-    size_t cap = 64 + r->my.n * 16;
+    size_t cap = 64 + (r->my.n + r->durable.n) * 16;
     uint8_t *b = malloc(cap);
     if (!b)
         return;
@@ -403,7 +410,10 @@ static void send_state(mfs_repl *r, rpeer *p)
     mfs_put_u64(&w, ++r->state_seq);
     mfs_put_u64(&w, wall_ms(r));
     mfs_put_u64(&w, r->wanted_local);
-    put_vv(&w, &r->my);
+    /* the durable vector: a peer that counts an op as held here must not
+     * lose it to a power cut here (it lags the committed one by at most a
+     * commit, or ~20 ms once idle); ops sent again meanwhile are no-ops */
+    put_vv(&w, &r->durable);
     if (!w.err)
         send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_STATE, b, w.len);
     p->state_sent_us = r->now; /* failed (peer dead): on_peer re-arms it */
@@ -1221,6 +1231,7 @@ void mfs_repl_free(mfs_repl *r)
         mfs_vv_free(&r->peers[i].pushed);
     }
     mfs_vv_free(&r->my);
+    mfs_vv_free(&r->durable);
     mfs_vv_free(&r->settled);
     mfs_vv_free(&r->cand);
     mfs_vv_free(&r->cand_wait);

@@ -8,12 +8,12 @@
 # store file, ops in the log, the daemon's RSS (CSV in $T/soak.csv, and
 # in $MESHFS_SOAK_CSV if set). Checks:
 #  - after the first 20 s, chunk bytes <= 1.5 x live bytes + 16 MB on
-#    every node at every sample (collection keeps up);
+#    every node at every sample (collection keeps up), and so are the
+#    bytes of its pack files on disk (space goes back to the disk);
 #  - the daemon's anonymous memory (RssAnon) at the end is within 1.5x +
 #    16 MB of its first sample after 20 s (memory flat);
 #  - the op log holds at most 8 ops per change made (it is not folded yet:
-#    it grows with every change, and so does the store file, by about
-#    9 KiB per change with tombstones and the move undo log; not bounded);
+#    it grows with every change, and so does the store file; not bounded);
 #  - at the end the three trees converge and chunk bytes come within
 #    16 MB of the live bytes.
 set -euo pipefail
@@ -54,11 +54,11 @@ sample() { # sample T_SECONDS: a CSV line per node
         # anonymous memory: the store's map pages are file-backed and
         # grow with the file, which is not what "memory flat" means
         rss=$(awk '/RssAnon/ { print $2 }' "/proc/${NODE_PID[$n]}/status" 2>/dev/null || echo 0)
-        echo "$1,$n,$(jq -r '[.bytes, .chunk_bytes, .store_bytes, .ops] | @csv' <<<"$j"),$rss" >>"$T/soak.csv"
+        echo "$1,$n,$(jq -r '[.bytes, .chunk_bytes, .store_bytes, .ops] | @csv' <<<"$j"),$rss,$(jq -r '.pack_bytes' <<<"$j")" >>"$T/soak.csv"
     done
 }
 
-echo "t_s,node,live_bytes,chunk_bytes,store_bytes,ops,rss_anon_kb" >"$T/soak.csv"
+echo "t_s,node,live_bytes,chunk_bytes,store_bytes,ops,rss_anon_kb,pack_bytes" >"$T/soak.csv"
 for n in a b c; do writer "$n" & done
 t0=$SECONDS
 while ((SECONDS - t0 < SECS)); do
@@ -77,6 +77,7 @@ cat "$T/soak.csv" >&2
 awk -F, -v mb=$MB 'NR > 1 && $1 >= 20 {
         live = $3; ch = $4
         if (ch > 1.5 * live + 16 * mb) { printf "t=%s node %s: chunk bytes %d > 1.5 x live %d + 16 MiB\n", $1, $2, ch, live; bad = 1 }
+        if ($8 > 1.5 * live + 16 * mb) { printf "t=%s node %s: pack files %d B > 1.5 x live %d + 16 MiB\n", $1, $2, $8, live; bad = 1 }
     } END { exit bad }' "$T/soak.csv" || fail "collection did not keep up (above)"
 # memory flat
 for n in a b c; do

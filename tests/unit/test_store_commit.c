@@ -6,7 +6,10 @@
  *  - a process that dies without closing the store (a kill -9) loses
  *    nothing it committed, unpublished blocks included (same boot);
  *  - after a reboot (another boot id) the unpublished blocks are dropped
- *    whole and each file shows its last published version.
+ *    whole and each file shows its last published version;
+ *  - the durable vector (what a node reports for collection) covers a
+ *    change only once the commit that holds it is synced: by a durable
+ *    commit at once, or by the commit thread once the store is idle.
  * Child processes stand in for the daemon that dies; each one exits with
  * 0 for success or the line of the first failed check.
  */
@@ -18,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -202,12 +207,79 @@ static void test_kill_then_reboot(void **state)
     mfs_test_rmdir(dir);
 }
 
+static uint64_t own_seq(const mfs_vv *v, uint64_t node)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (v->e[i].node == node)
+            return v->e[i].seq;
+    return 0;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void test_durable_vector(void **state)
+{
+    (void)state;
+    char *dir = mfs_test_mkdtemp("durvv");
+    mfs_store *s = open_store(dir, 2000, MFS_STORE_CREATE);
+    assert_non_null(s);
+    uint64_t node = mfs_store_node_id(s);
+    mfs_vv v, d;
+    mfs_attr a;
+    /* a committed change is not durable until its meta page is synced */
+    assert_int_equal(mfs_store_mknod(s, MFS_ROOT_INO, "a", S_IFREG | 0644, 0,
+                                     0, 0, &a),
+                     0);
+    uint64_t t0 = mono_ms();
+    assert_int_equal(mfs_store_commit(s, 0), 0);
+    assert_int_equal(mfs_store_vv(s, &v), 0);
+    assert_int_equal(mfs_store_vv_durable(s, &d), 0);
+    uint64_t seq = own_seq(&v, node);
+    assert_true(seq > 0);
+    if (mono_ms() - t0 < 10) /* (else the idle sync may have run) */
+        assert_true(own_seq(&d, node) < seq);
+    mfs_vv_free(&v);
+    mfs_vv_free(&d);
+    /* the commit thread syncs it once the store is idle */
+    uint64_t waited = 0;
+    for (;;) {
+        assert_int_equal(mfs_store_vv_durable(s, &d), 0);
+        uint64_t got = own_seq(&d, node);
+        mfs_vv_free(&d);
+        if (got >= seq)
+            break;
+        assert_true(waited < 2000);
+        usleep(1000);
+        waited = mono_ms() - t0;
+    }
+    print_message("durable %llu ms after the commit\n",
+                  (unsigned long long)(mono_ms() - t0));
+    /* a durable commit makes it durable at once */
+    assert_int_equal(mfs_store_mknod(s, MFS_ROOT_INO, "b", S_IFREG | 0644, 0,
+                                     0, 0, &a),
+                     0);
+    assert_int_equal(mfs_store_commit(s, 1), 0);
+    assert_int_equal(mfs_store_vv(s, &v), 0);
+    assert_int_equal(mfs_store_vv_durable(s, &d), 0);
+    assert_int_equal(own_seq(&d, node), own_seq(&v, node));
+    mfs_vv_free(&v);
+    mfs_vv_free(&d);
+    mfs_store_close(s);
+    mfs_test_rmdir(dir);
+}
+
 int main(void)
 {
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_visibility),
         cmocka_unit_test(test_kill_then_reboot),
+        cmocka_unit_test(test_durable_vector),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1691,6 +1691,67 @@ static void test_collect_keeps_pinned(void **state)
 }
 
 /* A chunk two files share stays while either names it. */
+/* Tombstones (issue 10): once a delete is settled and its content
+ * collected, the deleted file's names, its logged moves (renames too),
+ * xattrs and inode record go; live files keep theirs. A deleted directory
+ * goes as well. The dump and the live file's content do not change. */
+static void test_collect_tombstones(void **state)
+{
+    (void)state;
+    rep a;
+    rep_open(&a, 1, 0);
+    set_retention(&a, 0);
+    uint64_t keep = mkfile(a.s, MFS_ROOT_INO, "keep");
+    uint8_t b[100];
+    unique_bytes(b, sizeof b);
+    put_content(a.s, keep, b, sizeof b);
+    mfs_store_stats s0, s1;
+    assert_int_equal(mfs_store_stats_get(a.s, &s0), 0);
+    for (int i = 0; i < 100; i++) {
+        char n[16], m[16];
+        snprintf(n, sizeof n, "f%d", i);
+        snprintf(m, sizeof m, "g%d", i);
+        uint64_t ino = mkfile(a.s, MFS_ROOT_INO, n);
+        put_content(a.s, ino, b, sizeof b);
+        assert_int_equal(mfs_store_setxattr(a.s, ino, "user.x", "1", 1, 0), 0);
+        assert_int_equal(
+            mfs_store_rename(a.s, MFS_ROOT_INO, n, MFS_ROOT_INO, m, 0), 0);
+    }
+    uint64_t d = mkdir_(a.s, MFS_ROOT_INO, "d");
+    mkfile(a.s, d, "x");
+    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
+    assert_true(s1.move_records >= s0.move_records + 202);
+    for (int i = 0; i < 100; i++) {
+        char m[16];
+        snprintf(m, sizeof m, "g%d", i);
+        assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, m), 0);
+    }
+    assert_int_equal(mfs_store_unlink(a.s, d, "x"), 0);
+    assert_int_equal(mfs_store_rmdir(a.s, MFS_ROOT_INO, "d"), 0);
+    settle_alone(&a);
+    mfs_collect_stats st = collect_later(&a, 5000);
+    assert_int_equal(st.inodes, 100);
+    assert_int_equal(st.tombstones, 102);
+    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
+    assert_int_equal(s1.entry_records, s0.entry_records);
+    assert_int_equal(s1.move_records, s0.move_records);
+    assert_int_equal(s1.inode_records, s0.inode_records);
+    assert_int_equal(s1.files, 1);
+    assert_content(a.s, keep, b, sizeof b);
+    /* a second pass finds nothing; all of it survives a reopen */
+    st = collect_later(&a, 5000);
+    assert_int_equal(st.tombstones, 0);
+    rep_reopen(&a);
+    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
+    assert_int_equal(s1.entry_records, s0.entry_records);
+    assert_content(a.s, keep, b, sizeof b);
+    /* the names are free again */
+    uint64_t again = mkfile(a.s, MFS_ROOT_INO, "g0");
+    put_content(a.s, again, b, sizeof b);
+    assert_content(a.s, again, b, sizeof b);
+    rep_close(&a);
+}
+
 static void test_collect_shared_chunks(void **state)
 {
     (void)state;
@@ -1880,6 +1941,7 @@ int main(void)
         cmocka_unit_test_teardown(test_collect_waits_for_settled, teardown),
         cmocka_unit_test_teardown(test_collect_keeps_pinned, teardown),
         cmocka_unit_test_teardown(test_collect_shared_chunks, teardown),
+        cmocka_unit_test_teardown(test_collect_tombstones, teardown),
         cmocka_unit_test_teardown(test_away_node_wants_last_version_only,
                                   teardown),
         cmocka_unit_test_teardown(test_trash_restore, teardown),
