@@ -418,6 +418,11 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
     line(arg, b);
     snprintf(b, sizeof b, "repl_refused %" PRIu64, st.refused);
     line(arg, b);
+    if (st.removed_self) {
+        /* removed_self BY (0: the member registry said so) */
+        snprintf(b, sizeof b, "removed_self %016" PRIx64, st.removed_by);
+        line(arg, b);
+    }
     if (st.held_by) {
         /* collect_held_by NODE LIVE HEARD LAST_CONTACT_MS (0: never) */
         uint64_t ago = 0;

@@ -86,6 +86,7 @@ static int parse_peer(const char *v, peer_row *p)
 typedef struct sync_summary {
     int known; /* the daemon runs with the mesh */
     int in_sync;
+    int removed; /* this node was removed from the mesh */
     int catching_up;
     unsigned long long live, ops_to_go, chunks_to_go, bytes_to_go, dirty;
     double ops_rate, bytes_rate;
@@ -135,6 +136,24 @@ static void summarize(const cli_reply *r, int running, sync_summary *m)
         }
     }
     m->in_sync = strcmp(rs, "1") == 0 && m->dirty == 0;
+    const char *rm = cli_reply_get(r, "removed_self");
+    if (rm) {
+        m->in_sync = 0;
+        m->removed = 1;
+        if (strspn(rm, "0") == strlen(rm))
+            snprintf(m->line, sizeof m->line,
+                     "NOT in sync: this node was removed from the mesh; the "
+                     "members refuse its changes (to take part again: a new "
+                     "store and `meshfs join` a new invitation)");
+        else
+            snprintf(m->line, sizeof m->line,
+                     "NOT in sync: this node was removed from the mesh (node "
+                     "%.16s refuses it); the members refuse its changes (to "
+                     "take part again: a new store and `meshfs join` a new "
+                     "invitation)",
+                     rm);
+        return;
+    }
     if (m->in_sync && m->live == 0)
         snprintf(m->line, sizeof m->line,
                  "in sync (no live peers: nothing to compare with)");
@@ -212,7 +231,8 @@ static void print_mesh_json(const cli_reply *r, const sync_summary *m)
         json_str(stdout, listen);
     else
         printf("null");
-    printf(",\"in_sync\":%s,\"sync\":", m->in_sync ? "true" : "false");
+    printf(",\"in_sync\":%s,\"removed\":%s,\"sync\":",
+           m->in_sync ? "true" : "false", m->removed ? "true" : "false");
     json_str(stdout, m->line);
     printf(",\"live_peers\":%llu,\"peers\":[", m->live);
     int first = 1;

@@ -205,8 +205,26 @@ void dirty_close(mfs_store *s)
 {
     if (!s->denv)
         return;
+    /* no file has unpublished writes (an unmount publishes them all): the
+     * environment holds nothing, and its file, which keeps the size of
+     * the most data ever unpublished at once, goes (the next open makes
+     * a new one) */
+    MDB_txn *txn;
+    bool empty = false;
+    if (s->env && mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
+        MDB_stat st;
+        empty = mdb_stat(txn, s->db[DB_DINFO], &st) == 0 && st.ms_entries == 0;
+        mdb_txn_abort(txn);
+    }
     mdb_env_close(s->denv);
     s->denv = NULL;
+    if (empty) {
+        char p[4096];
+        path_of(s, "data.mdb", p, sizeof p);
+        unlink(p);
+        path_of(s, "lock.mdb", p, sizeof p);
+        unlink(p);
+    }
 }
 
 MDB_txn *dirty_wtxn(wtx *w)

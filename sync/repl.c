@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -51,6 +52,7 @@ struct rpeer {
     bool left;          /* said BYE; cleared when it restarts (a new epoch): its
                            messages sent before BYE may still arrive after it */
     bool removed;       /* removed from the mesh (meshfs remove): ignored */
+    uint64_t refused_sent_us; /* when we last told it so (REFUSED) */
     uint64_t state_seq; /* highest STATE sequence seen from it */
     mfs_vv vv;          /* as it last reported */
     mfs_vv pushed;      /* vv plus what we pushed since */
@@ -125,6 +127,9 @@ struct mfs_repl {
     uint64_t removed[64]; /* removed members (the store's registry) */
     size_t nremoved;
     uint64_t refused, refused_log_us; /* messages of removed members */
+    /* this node was removed from the mesh: the members refuse it */
+    bool removed_self;
+    uint64_t removed_by, removed_log_us;
     uint64_t settle_us;               /* last look */
 };
 
@@ -249,6 +254,27 @@ static bool is_removed(const mfs_repl *r, uint64_t id)
     return false;
 }
 
+/* This node is out of the mesh: by = the member that refused it (0: the
+ * member registry says so). Logged once a minute. */
+static void self_removed(mfs_repl *r, uint64_t by)
+{
+    r->removed_self = true;
+    if (by)
+        r->removed_by = by;
+    if (r->removed_log_us && r->now - r->removed_log_us < 60000000u)
+        return;
+    r->removed_log_us = r->now ? r->now : 1;
+    char who[40] = "";
+    if (by)
+        snprintf(who, sizeof who, " (node %016" PRIx64 " refuses it)", by);
+    mfs_log(LOG_ERR,
+            "sync: this node (%016" PRIx64 ") was removed from the mesh%s: "
+            "the members refuse its changes, and changes made here no "
+            "longer reach them; to take part again, make a new store and "
+            "`meshfs join` a new invitation",
+            r->node, who);
+}
+
 static void refresh_my(mfs_repl *r)
 {
     mfs_vv v;
@@ -263,6 +289,8 @@ static void refresh_my(mfs_repl *r)
     ssize_t n = mfs_store_members_removed(r->store, r->removed, 64);
     if (n >= 0) {
         r->nremoved = (size_t)n < 64 ? (size_t)n : 64;
+        if (is_removed(r, r->node))
+            self_removed(r, 0);
         for (size_t i = 0; i < r->npeers; i++) {
             rpeer *p = &r->peers[i];
             bool was = p->removed;
@@ -1259,8 +1287,14 @@ void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
         return;
     }
     if (p->removed) {
-        /* a removed member: nothing it says counts (logged once a minute) */
+        /* a removed member: nothing it says counts (logged once a minute);
+         * it is told so every 10 s, for its log and `meshfs stat` */
         r->refused++;
+        if (!p->refused_sent_us || now_us - p->refused_sent_us >= 10000000u) {
+            static const uint8_t zero = 0;
+            send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_REFUSED, &zero, 1);
+            p->refused_sent_us = now_us;
+        }
         if (!r->refused_log_us || now_us - r->refused_log_us > 60000000u) {
             r->refused_log_us = now_us;
             mfs_log(LOG_WARNING,
@@ -1306,6 +1340,13 @@ void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
         if (r->pull_peer == p->id)
             r->pull_peer = 0;
         r->chunks_dirty = true; /* its requests go elsewhere */
+        break;
+    case MFS_MT_REFUSED:
+        if (len != 1 || data[0] != 0) {
+            bad_msg(r, p, "refused");
+            break;
+        }
+        self_removed(r, p->id);
         break;
     default:
         bad_msg(r, p, __func__);
@@ -1544,6 +1585,10 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
         st->eta_ms = (int64_t)((double)st->bytes_to_go / r->bytes_rate * 1e3);
     st->bad_msgs = r->bad_msgs;
     st->refused = r->refused;
+    st->removed_self = r->removed_self;
+    st->removed_by = r->removed_by;
+    if (r->removed_self)
+        st->in_sync = 0;
     st->pulls = r->pulls;
     st->pushes = r->pushes;
     size_t n = r->npeers;

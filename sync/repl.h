@@ -46,6 +46,7 @@ enum mfs_repl_mtype {
     MFS_MT_CHUNK = 20,
     MFS_MT_NOCHUNK = 21,
     MFS_MT_BYE = 22,
+    MFS_MT_REFUSED = 23, /* "you were removed from the mesh": one byte 0 */
 };
 
 typedef int (*mfs_repl_send_fn)(void *arg, uint64_t to, int channel,
@@ -130,6 +131,9 @@ typedef struct mfs_repl_status {
     int held_heard;        /* it reported since we started */
     uint64_t held_last_us; /* when its last STATE arrived (our clock) */
     uint64_t refused;      /* messages of removed members, refused */
+    int removed_self;      /* this node was removed from the mesh */
+    uint64_t removed_by;   /* the member that said so (0: learned from the
+                              member registry) */
 } mfs_repl_status;
 
 /* Any thread: a snapshot. Fills up to cap peers; returns the peer count. */

@@ -55,7 +55,7 @@ EOF
 
 stats() { # stats FILE: p50 p99 p99.9 max (microseconds) and count
     sort -n "$1" | awk '{ v[NR] = $1 } END {
-        n = NR; printf "%d %d %d %d %d", v[int(n * 0.5) + 1], v[int(n * 0.99) + 1],
+        n = NR; printf "%d %d %d %d %d\n", v[int(n * 0.5) + 1], v[int(n * 0.99) + 1],
         v[int(n * 0.999) + 1], v[n], n }'
 }
 

@@ -7,7 +7,8 @@
 #    collect within seconds, and `meshfs members` shows C as removed on
 #    both; removing this node itself is refused.
 #  - C comes back on its old store: A and B refuse it (a file made on C
-#    does not reach them, their logs say why).
+#    does not reach them, their logs say why), and tell it: C's log and
+#    `meshfs stat` say that it was removed and how to take part again.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/mesh_lib.sh
 . "$(dirname "$0")/mesh_lib.sh"
@@ -45,4 +46,8 @@ for n in a b; do
     [[ ! -e "${MNT[$n]}/intruder" ]] || fail "node $n took a file from the removed node"
 done
 grep -q "refusing node ${ID[c]}" "${LOGF[a]}" || fail "A's log does not say it refuses C: $(tail -3 "${LOGF[a]}")"
+c_told() { mesh_stat c | jq -e '.removed == true and .in_sync == false' >/dev/null; }
+wait_until 15 "meshfs stat on C says it was removed" c_told
+mesh_stat c | jq -r .sync | grep -q "removed from the mesh" || fail "C's stat does not say why: $(mesh_stat c | jq -r .sync)"
+grep -q "this node (${ID[c]}) was removed from the mesh" "${LOGF[c]}" || fail "C's log does not say it was removed: $(tail -3 "${LOGF[c]}")"
 log "ok"
