@@ -604,19 +604,16 @@ static void delete_doomed(mfs_store *s, uint64_t *freed)
         free(ids);
         return; /* readers all the time: the next pass */
     }
+    /* Holding maplock for writing once is all it takes: every read txn
+     * that could hold an older reference has ended, and later ones see
+     * none. Only the cached descriptors are closed under it; the files go
+     * after it is released (an unlink of a large file can take
+     * milliseconds, and every FUSE request waits while maplock is held). */
     pthread_mutex_lock(&p->lock);
     for (size_t i = 0; i < n; i++) {
         if (!ok[i])
             continue;
-        char name[24];
-        struct stat st;
-        pack_name(name, ids[i]);
         fd_forget(p, ids[i]);
-        if (fstatat(p->dirfd, name, &st, 0) == 0)
-            *freed += (uint64_t)st.st_blocks * 512;
-        if (unlinkat(p->dirfd, name, 0) != 0 && errno != ENOENT)
-            mfs_log(LOG_WARNING, "store %s: deleting pack %s: %s", s->dir,
-                    name, strerror(errno));
         for (size_t j = 0; j < p->ndoomed; j++)
             if (p->doomed[j] == ids[i]) {
                 p->doomed[j] = p->doomed[--p->ndoomed];
@@ -625,6 +622,22 @@ static void delete_doomed(mfs_store *s, uint64_t *freed)
     }
     pthread_mutex_unlock(&p->lock);
     pthread_rwlock_unlock(&s->maplock);
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i])
+            continue;
+        char name[24];
+        struct stat st;
+        pack_name(name, ids[i]);
+        if (fstatat(p->dirfd, name, &st, 0) == 0)
+            *freed += (uint64_t)st.st_blocks * 512;
+        if (unlinkat(p->dirfd, name, 0) != 0 && errno != ENOENT)
+            mfs_log(LOG_WARNING, "store %s: deleting pack %s: %s", s->dir,
+                    name, strerror(errno));
+        /* paced: freeing a pack's blocks is file system journal work that
+         * the store's own commits queue behind */
+        struct timespec d = {0, 2000000};
+        nanosleep(&d, NULL);
+    }
     free(ok);
     free(ids);
 }
