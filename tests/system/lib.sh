@@ -233,7 +233,7 @@ lib_cleanup() {
 
 # ---------------------------------------------------------------- daemons
 
-# is_our_daemon PID: is PID running the daemon binary this test uses?
+# is_our_daemon PID: is PID a daemon of this test (its binary, its $T)?
 is_our_daemon() {
     local want exe
     case "$MFS_BACKEND" in
@@ -242,7 +242,14 @@ is_our_daemon() {
     *) return 1 ;;
     esac
     exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
-    [[ "$exe" == "$(readlink -f "$want")" ]]
+    [[ "$exe" == "$(readlink -f "$want")" ]] || return 1
+    # and one of this test's: its mount point or store is under $T. (pids
+    # wrap at 32768 on the CI machine: a pid this test's daemon had, killed
+    # a hundred rounds ago, may now be another test's daemon of the same
+    # binary; fs_crash's cleanup once killed mesh_chaos's node c that way)
+    local args
+    args=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
+    [[ "$args" == *"$T/"* ]]
 }
 
 pid_alive() {
