@@ -218,6 +218,18 @@ void gc_queue(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause)
     w->gc_queued = true;
 }
 
+void gc_queue_move(wtx *w, mfs_id entry, mfs_stamp old, mfs_stamp cause)
+{
+    uint8_t k[40], v[17];
+    mfs_be64_put(k, 0); /* no retention: first in the queue */
+    id_put(k + 8, entry);
+    stamp_put(k + 24, old);
+    stamp_put(v, cause);
+    v[16] = 'M';
+    tput(w, DB_GCQ, k, 40, v, 17);
+    w->gc_queued = true;
+}
+
 void gc_note(mfs_store *s, const uint8_t *hashes, size_t n)
 {
     struct collector *c = s->col;
@@ -544,7 +556,10 @@ static void unwant_pending(wtx *w, mfs_id inode)
  * delete, shown elsewhere) keeps all of it, and so does an inode with an
  * entry outside the trash. Its local inode number stays mapped (a kernel
  * may still ask about it: it is not found). */
-static void drop_tombstone(wtx *w, mfs_id inode, mfs_collect_stats *st)
+static int stamp_seq(MDB_txn *txn, mfs_store *s, mfs_stamp st, uint64_t *seq);
+
+static void drop_tombstone(wtx *w, mfs_id inode, const mfs_vv *settled,
+                           mfs_collect_stats *st)
 {
     uint8_t k[16];
     id_put(k, inode);
@@ -565,9 +580,14 @@ static void drop_tombstone(wtx *w, mfs_id inode, mfs_collect_stats *st)
     }
     mdb_cursor_close(c);
     for (int i = 0; i < n; i++) {
+        /* every name in the trash, each by a settled delete (the item's
+         * cause is one of them; a hard link deleted later may not be) */
         entry_rec er;
+        uint64_t seq;
         if (entry_get(w->s, w->txn, ents[i], &er) != 0 ||
-            !id_eq(er.parent, MFS_ID_TRASH))
+            !id_eq(er.parent, MFS_ID_TRASH) ||
+            stamp_seq(w->txn, w->s, er.st, &seq) != 0 ||
+            seq > mfs_vv_get(settled, er.st.node))
             return;
     }
     /* a directory with raw children keeps its tombstone */
@@ -587,7 +607,8 @@ static void drop_tombstone(wtx *w, mfs_id inode, mfs_collect_stats *st)
     st->tombstones++;
 }
 
-static int collect_inode(wtx *w, mfs_id inode, mfs_collect_stats *st)
+static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
+                         mfs_collect_stats *st)
 {
     if (has_links(w->s, w->txn, inode))
         return ITEM_DONE; /* visible: its next delete queues it again */
@@ -620,7 +641,7 @@ static int collect_inode(wtx *w, mfs_id inode, mfs_collect_stats *st)
     bool more = rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16);
     mdb_cursor_close(c);
     if (!n) {
-        drop_tombstone(w, inode, st);
+        drop_tombstone(w, inode, settled, st);
         return ITEM_DONE;
     }
     for (int i = 0; i < n; i++)
@@ -632,7 +653,7 @@ static int collect_inode(wtx *w, mfs_id inode, mfs_collect_stats *st)
     if (more)
         return ITEM_AGAIN; /* the rest in the next step */
     st->inodes++;
-    drop_tombstone(w, inode, st);
+    drop_tombstone(w, inode, settled, st);
     return ITEM_DONE;
 }
 
@@ -687,7 +708,9 @@ static int step_tx(wtx *w, void *arg)
             break;
         }
         seen++;
-        if (key.mv_size != 40 || val.mv_size != 16) {
+        bool move = key.mv_size == 40 && val.mv_size == 17 &&
+                    ((const uint8_t *)val.mv_data)[16] == 'M';
+        if (key.mv_size != 40 || (val.mv_size != 16 && !move)) {
             rc = mdb_cursor_del(c, 0); /* not ours: drop it */
             if (rc)
                 wtx_fail(w, rc);
@@ -711,10 +734,22 @@ static int step_tx(wtx *w, void *arg)
             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
             continue;
         }
+        if (move) {
+            /* a logged move no longer current, its successor settled */
+            if (tree_forget_move(w, inode, ver) > 0)
+                a->st.moves++;
+            rc = mdb_cursor_del(c, 0);
+            if (rc) {
+                wtx_fail(w, rc);
+                break;
+            }
+            rc = cursor_after_del(c, &key, &val);
+            continue;
+        }
         uint64_t before = a->st.versions;
         uint64_t est = early ? item_bytes(w, inode, ver) : 0;
         int r = ver.hlc == 0 && ver.node == 0
-                    ? collect_inode(w, inode, &a->st)
+                    ? collect_inode(w, inode, &a->settled, &a->st)
                     : collect_version(w, inode, ver, cause, &a->st);
         drops += (int)(a->st.versions - before);
         if (r == ITEM_AGAIN) {
@@ -1069,6 +1104,7 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
     c->st.moved += a.st.moved;
     c->st.early += a.st.early;
     c->st.tombstones += a.st.tombstones;
+    c->st.moves += a.st.moves;
     c->st.trash_over = a.st.trash_over;
     c->st.disk_freed += a.st.disk_freed;
     c->st.pinned = a.st.pinned;

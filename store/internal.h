@@ -394,6 +394,9 @@ bool tree_is_ancestor(mfs_store *s, MDB_txn *txn, mfs_id anc, mfs_id d);
  * need those moves undone (every op not held yet comes causally after
  * every settled one, so it has a larger stamp). */
 int tree_forget_entry(wtx *w, mfs_id e);
+/* Forgets the logged move st of entry e if it is not e's current one:
+ * 1 forgotten, 0 not (current, or gone already), or w's error. */
+int tree_forget_move(wtx *w, mfs_id e, mfs_stamp st);
 int tree_last_move(mfs_store *s, MDB_txn *txn, mfs_stamp st, mfs_op *op,
                    MDB_val *raw);
 
@@ -540,6 +543,9 @@ void collect_free(mfs_store *s); /* stops the thread first */
 /* Queues (inode, ver) — ver zero: the inode itself, deleted — as garbage
  * once the op stamped cause is settled and the retention has passed. */
 void gc_queue(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause);
+/* Queues the logged move old of entry, no longer current since the move
+ * cause: once cause is settled no undo reaches it (tree_forget_move). */
+void gc_queue_move(wtx *w, mfs_id entry, mfs_stamp old, mfs_stamp cause);
 /* A write that names chunks (a version record, a whole-block reference)
  * tells the mark that may be running (caller holds wlock). */
 void gc_note(mfs_store *s, const uint8_t *hashes, size_t n);

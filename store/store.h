@@ -466,6 +466,7 @@ typedef struct mfs_collect_stats {
     uint64_t inodes;       /* deleted files whose content was dropped */
     uint64_t tombstones;   /* deleted files and directories forgotten:
                             * names, logged moves, xattrs, inode record */
+    uint64_t moves;        /* logged moves forgotten: no undo reaches them */
     uint64_t chunks;       /* chunks freed */
     uint64_t chunk_bytes;  /* their bytes */
     uint64_t moved;        /* chunks moved out of mostly dead packs */

@@ -230,6 +230,22 @@ int tree_forget_entry(wtx *w, mfs_id e)
     return w->err;
 }
 
+int tree_forget_move(wtx *w, mfs_id e, mfs_stamp st)
+{
+    entry_rec er;
+    int rc = entry_get(w->s, w->txn, e, &er);
+    if (rc && rc != -ENOENT)
+        return wtx_fail(w, rc);
+    if (rc == 0 && stamp_eq(er.st, st))
+        return 0; /* current again (its successor was undone) */
+    move_rec m;
+    if (move_rec_get(w->s, w->txn, st, &m) != 0 || !id_eq(m.entry, e))
+        return 0;
+    uint8_t k[16];
+    stamp_put(k, st);
+    return tdel(w, DB_MOVES, k, 16) ? w->err : 1;
+}
+
 /* do_op of the paper: apply one move to the current state and log it. */
 static int do_move(wtx *w, mfs_stamp st, move_rec *m)
 {
@@ -240,6 +256,13 @@ static int do_move(wtx *w, mfs_stamp st, move_rec *m)
     m->prior = cur;
     m->skipped = !id_eq(m->parent, MFS_ID_TRASH) &&
                  tree_is_ancestor(w->s, w->txn, m->entry, m->parent);
+    /* the log's undo history: the move that set the state this one
+     * replaces (or this one, if skipped) is current no more; collection
+     * forgets it once this move is settled */
+    if (m->skipped)
+        gc_queue_move(w, m->entry, st, st);
+    else if (cur.exists)
+        gc_queue_move(w, m->entry, cur.st, st);
     if (!m->skipped) {
         if (cur.exists)
             entry_remove(w, m->entry, &cur);
