@@ -115,7 +115,7 @@ static void save_peers(cli_mesh *m)
         if (!strstr(text, lineb) && len + strlen(lineb) < sizeof text)
             len += (size_t)snprintf(text + len, sizeof text - len, "%s", lineb);
     }
-    if (m->saved_len == len && memcmp(m->saved, text, len) == 0)
+    if (m->saved_len == len && (len == 0 || memcmp(m->saved, text, len) == 0))
         return;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)

@@ -552,7 +552,8 @@ static void pick_evac(struct packs *p, tidy *t)
         dead += t->c[i].size - t->c[i].live;
     }
     uint64_t allow = live / 4 > PACK_SLACK ? live / 4 : PACK_SLACK;
-    qsort(t->c, t->n, sizeof(*t->c), by_density);
+    if (t->n > 1)
+        qsort(t->c, t->n, sizeof(*t->c), by_density);
     pthread_mutex_lock(&p->lock);
     p->nevac = 0;
     for (size_t i = 0; i < t->n && dead > allow; i++) {
