@@ -10,6 +10,7 @@
 #ifndef MFS_CODEC_H
 #define MFS_CODEC_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,11 +28,110 @@ typedef struct mfs_rbuf {
     int err; /* 0 or -EBADMSG */
 } mfs_rbuf;
 
+/* Plain big-endian helpers for fixed-size keys (inline: every key and
+ * record of the store is built and read with them). */
+static inline void mfs_be64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+static inline uint64_t mfs_be64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+static inline void mfs_be32_put(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+static inline uint32_t mfs_be32_get(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+           ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* n bytes of room at the end of w, or NULL (and w->err) if there is none. */
+static inline uint8_t *mfs_wroom(mfs_wbuf *w, size_t n)
+{
+    if (w->err)
+        return NULL;
+    if (w->cap - w->len < n) {
+        w->err = -ENOBUFS;
+        return NULL;
+    }
+    uint8_t *p = w->p + w->len;
+    w->len += n;
+    return p;
+}
+static inline void mfs_put_u8(mfs_wbuf *w, uint8_t v)
+{
+    uint8_t *p = mfs_wroom(w, 1);
+    if (p)
+        p[0] = v;
+}
+static inline void mfs_put_u16(mfs_wbuf *w, uint16_t v)
+{
+    uint8_t *p = mfs_wroom(w, 2);
+    if (p) {
+        p[0] = (uint8_t)(v >> 8);
+        p[1] = (uint8_t)v;
+    }
+}
+static inline void mfs_put_u32(mfs_wbuf *w, uint32_t v)
+{
+    uint8_t *p = mfs_wroom(w, 4);
+    if (p)
+        mfs_be32_put(p, v);
+}
+static inline void mfs_put_u64(mfs_wbuf *w, uint64_t v)
+{
+    uint8_t *p = mfs_wroom(w, 8);
+    if (p)
+        mfs_be64_put(p, v);
+}
+
+/* The next n bytes of r, or NULL (and r->err) if the input is shorter. */
+static inline const uint8_t *mfs_rtake(mfs_rbuf *r, size_t n)
+{
+    if (r->err)
+        return NULL;
+    if (r->len - r->off < n) {
+        r->err = -EBADMSG;
+        return NULL;
+    }
+    const uint8_t *p = r->p + r->off;
+    r->off += n;
+    return p;
+}
+static inline uint8_t mfs_get_u8(mfs_rbuf *r)
+{
+    const uint8_t *p = mfs_rtake(r, 1);
+    return p ? p[0] : 0;
+}
+static inline uint16_t mfs_get_u16(mfs_rbuf *r)
+{
+    const uint8_t *p = mfs_rtake(r, 2);
+    return p ? (uint16_t)((p[0] << 8) | p[1]) : 0;
+}
+static inline uint32_t mfs_get_u32(mfs_rbuf *r)
+{
+    const uint8_t *p = mfs_rtake(r, 4);
+    return p ? mfs_be32_get(p) : 0;
+}
+static inline uint64_t mfs_get_u64(mfs_rbuf *r)
+{
+    const uint8_t *p = mfs_rtake(r, 8);
+    return p ? mfs_be64_get(p) : 0;
+}
+
 void mfs_wbuf_init(mfs_wbuf *w, void *p, size_t cap);
-void mfs_put_u8(mfs_wbuf *w, uint8_t v);
-void mfs_put_u16(mfs_wbuf *w, uint16_t v);
-void mfs_put_u32(mfs_wbuf *w, uint32_t v);
-void mfs_put_u64(mfs_wbuf *w, uint64_t v);
 void mfs_put_bytes(mfs_wbuf *w, const void *b, size_t n);
 /* u16 length then bytes */
 void mfs_put_str16(mfs_wbuf *w, const void *b, size_t n);
@@ -39,10 +139,6 @@ void mfs_put_str16(mfs_wbuf *w, const void *b, size_t n);
 void mfs_put_blob32(mfs_wbuf *w, const void *b, size_t n);
 
 void mfs_rbuf_init(mfs_rbuf *r, const void *p, size_t len);
-uint8_t mfs_get_u8(mfs_rbuf *r);
-uint16_t mfs_get_u16(mfs_rbuf *r);
-uint32_t mfs_get_u32(mfs_rbuf *r);
-uint64_t mfs_get_u64(mfs_rbuf *r);
 /* Returns a pointer into the input (NULL on error). */
 const uint8_t *mfs_get_bytes(mfs_rbuf *r, size_t n);
 /* u16 length + bytes; *n gets the length. max caps the length (-EBADMSG). */
@@ -53,10 +149,5 @@ static inline size_t mfs_rbuf_left(const mfs_rbuf *r)
     return r->err ? 0 : r->len - r->off;
 }
 
-/* Plain big-endian helpers for fixed-size keys. */
-void mfs_be64_put(uint8_t *p, uint64_t v);
-uint64_t mfs_be64_get(const uint8_t *p);
-void mfs_be32_put(uint8_t *p, uint32_t v);
-uint32_t mfs_be32_get(const uint8_t *p);
 
 #endif

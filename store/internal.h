@@ -159,6 +159,13 @@ struct mfs_store {
     /* chunk bytes in pack files (pack.c); NULL before open */
     struct packs *packs;
 
+    /* ino -> inode id of committed OBJ_INODE mappings, which never change
+     * once committed (ino_lookup_obj): saves a B-tree search per resolve.
+     * Each slot is a seqcount (odd while one thread fills it). */
+    struct icache_slot {
+        uint64_t seq, ino, node, ctr;
+    } icache[4096];
+
     mfs_change_cb change_cb;
     mfs_oplog_cb oplog_cb;
     void *oplog_arg;

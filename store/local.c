@@ -55,15 +55,13 @@ static int resolve(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *k,
     return 0;
 }
 
-static int attr_fill(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_attr *out)
+/* The attributes of object k (inode id) known locally as ino. */
+static int attr_fill_obj(mfs_store *s, MDB_txn *txn, uint64_t ino,
+                         const objkey *kp, mfs_id id, mfs_attr *out)
 {
-    objkey k;
-    mfs_id id;
-    int rc = resolve(s, txn, ino, &k, &id);
-    if (rc)
-        return rc;
+    const objkey k = *kp;
     inode_rec in;
-    rc = inode_get(s, txn, id, &in);
+    int rc = inode_get(s, txn, id, &in);
     if (rc)
         return rc;
     if (in.type == 0)
@@ -98,6 +96,14 @@ static int attr_fill(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_attr *out)
         out->size = in.targetlen;
     out->nlink = view_nlink(s, txn, id, in.type);
     return 0;
+}
+
+static int attr_fill(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_attr *out)
+{
+    objkey k;
+    mfs_id id;
+    int rc = resolve(s, txn, ino, &k, &id);
+    return rc ? rc : attr_fill_obj(s, txn, ino, &k, id, out);
 }
 
 int mfs_store_getattr(mfs_store *s, uint64_t ino, mfs_attr *out)
@@ -146,13 +152,25 @@ int mfs_store_lookup(mfs_store *s, uint64_t parent, const char *name,
     int rc = store_read_begin(s, &txn);
     if (rc)
         return rc;
+    /* A hit needs no check of the parent's type: only directories have
+     * names in the view. A miss says whether it was one (ENOTDIR). */
+    objkey pk;
     mfs_id dir;
     dirent_rec d;
-    rc = dir_lookup_of(s, txn, parent, &dir);
+    rc = resolve(s, txn, parent, &pk, &dir);
+    if (!rc && pk.b[0] != OBJ_INODE)
+        rc = -ENOTDIR;
     if (!rc)
         rc = view_lookup(s, txn, dir, name, &d);
-    if (!rc)
-        rc = attr_fill(s, txn, d.ino, out);
+    if (rc == -ENOENT) {
+        int drc = dir_lookup_of(s, txn, parent, &dir);
+        rc = drc ? drc : rc;
+    }
+    if (!rc) {
+        objkey ck = d.kind == OBJ_CCOPY ? obj_ccopy(d.inode, d.ver)
+                                        : obj_inode(d.inode);
+        rc = attr_fill_obj(s, txn, d.ino, &ck, d.inode, out);
+    }
     store_read_end(s, txn);
     return rc;
 }

@@ -1041,6 +1041,9 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
 static __thread MDB_txn *tl_dtxn;
 static __thread const mfs_store *tl_dstore;
 static __thread unsigned tl_depth;
+/* The read-only snapshot this thread took last (store_read_begin_committed),
+ * until it ends: only reads through it may fill the ino cache. */
+static __thread MDB_txn *tl_snapshot;
 static __thread bool tl_shared; /* tl_dtxn is the group's: not ours to end */
 
 MDB_txn *store_read_dtxn(const mfs_store *s)
@@ -1154,6 +1157,7 @@ int store_read_begin_committed(mfs_store *s, MDB_txn **txn)
         return mdb_to_errno(rc);
     }
     *txn = t;
+    tl_snapshot = t;
     return 0;
 }
 
@@ -1169,6 +1173,8 @@ void store_read_end(mfs_store *s, MDB_txn *txn)
     }
     if (!s->rdonly)
         dread_unpair(s);
+    if (txn == tl_snapshot)
+        tl_snapshot = NULL;
     mdb_txn_reset(txn);
     pthread_mutex_lock(&s->poollock);
     if (s->npool < (int)(sizeof(s->pool) / sizeof(s->pool[0]))) {
@@ -1278,8 +1284,57 @@ uint64_t ino_assign(wtx *w, const objkey *k)
     return w->err ? 0 : ino;
 }
 
+/* The ino cache: a committed mapping of an ino to an inode (OBJ_INODE) is
+ * never changed or removed (ino numbers are never reused; only a conflict
+ * copy's OBJ_CCOPY mapping is ever rewritten, and those are not cached), so
+ * a slot filled from a committed snapshot stays true for the store's life.
+ * Never filled from a write txn or from the shared group txn: a mapping
+ * they hold may be rolled back with its ino number, which is then minted
+ * again for another object. */
+static struct icache_slot *icache_slot_of(mfs_store *s, uint64_t ino)
+{
+    return &s->icache[(ino * 0x9E3779B97F4A7C15ull) >> 52];
+}
+
+static bool icache_get(mfs_store *s, uint64_t ino, mfs_id *id)
+{
+    struct icache_slot *c = icache_slot_of(s, ino);
+    uint64_t q = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+    if (q & 1)
+        return false;
+    uint64_t i = __atomic_load_n(&c->ino, __ATOMIC_RELAXED);
+    mfs_id v = {__atomic_load_n(&c->node, __ATOMIC_RELAXED),
+                __atomic_load_n(&c->ctr, __ATOMIC_RELAXED)};
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (i != ino || __atomic_load_n(&c->seq, __ATOMIC_RELAXED) != q)
+        return false;
+    *id = v;
+    return true;
+}
+
+static void icache_put(mfs_store *s, uint64_t ino, mfs_id id)
+{
+    struct icache_slot *c = icache_slot_of(s, ino);
+    uint64_t q = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
+    if ((q & 1) || !__atomic_compare_exchange_n(&c->seq, &q, q + 1, false,
+                                                __ATOMIC_ACQUIRE,
+                                                __ATOMIC_RELAXED))
+        return; /* another thread fills it: leave it to that one */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&c->ino, ino, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->node, id.node, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->ctr, id.seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->seq, q + 2, __ATOMIC_RELEASE);
+}
+
+
 int ino_lookup_obj(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *out)
 {
+    mfs_id id;
+    if (icache_get(s, ino, &id)) {
+        *out = obj_inode(id);
+        return 0;
+    }
     uint8_t b[8];
     mfs_be64_put(b, ino);
     MDB_val v;
@@ -1290,6 +1345,8 @@ int ino_lookup_obj(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *out)
         return -EIO;
     memcpy(out->b, v.mv_data, v.mv_size);
     out->len = v.mv_size;
+    if (out->b[0] == OBJ_INODE && txn == tl_snapshot)
+        icache_put(s, ino, id_get(out->b + 1));
     return 0;
 }
 
