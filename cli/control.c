@@ -154,11 +154,12 @@ static void reply_stat(cli_control *c, out_buf *o)
     outf(o,
          "collect %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
          " %" PRIu64 " %" PRIu64 " %016" PRIx64 " %" PRIu64 " %d %d %" PRIu64
-         " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+         " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+         " %" PRIu64 "\n",
          cs.passes, cs.versions, cs.inodes, cs.chunks, cs.chunk_bytes,
          cs.pinned, cs.held_back, cs.held_origin, cs.max_pause_us, cs.settled,
          cs.last_error, cs.retention_ms, cs.moved, cs.disk_freed, cs.early,
-         cs.trash_over, cs.tombstones);
+         cs.trash_over, cs.tombstones, cs.moves);
     uint64_t removed[64];
     ssize_t nrm = mfs_store_members_removed(c->store, removed, 64);
     for (ssize_t i = 0; i < nrm && i < 64; i++)

@@ -286,7 +286,7 @@ typedef struct collect_row {
     unsigned long long passes, versions, inodes, chunks, bytes, pinned, held;
     char origin[17];
     unsigned long long max_pause_us, retention_ms, moved, disk_freed, early,
-        trash_over, tombstones;
+        trash_over, tombstones, moves;
     int settled, err;
     int held_by_have, held_live, held_heard;
     char held_by[17];
@@ -300,12 +300,12 @@ static void parse_collect(const cli_reply *r, collect_row *c)
     c->have =
         v && sscanf(v,
                     "%llu %llu %llu %llu %llu %llu %llu %16s %llu "
-                    "%d %d %llu %llu %llu %llu %llu %llu",
+                    "%d %d %llu %llu %llu %llu %llu %llu %llu",
                     &c->passes, &c->versions, &c->inodes, &c->chunks, &c->bytes,
                     &c->pinned, &c->held, c->origin, &c->max_pause_us,
                     &c->settled, &c->err, &c->retention_ms, &c->moved,
                     &c->disk_freed, &c->early, &c->trash_over,
-                    &c->tombstones) == 17;
+                    &c->tombstones, &c->moves) == 18;
     v = cli_reply_get(r, "collect_held_by");
     c->held_by_have =
         v && sscanf(v, "%16s %d %d %llu", c->held_by, &c->held_live,
@@ -367,10 +367,10 @@ static void print_collect_text(const cli_reply *r)
     char df[32];
     human_bytes(c.disk_freed, df, sizeof df);
     printf("%-18s freed %llu versions, %llu deleted files, %llu chunks (%s), "
-           "%llu tombstones; gave %s of pack files back to the disk; trash "
-           "%s\n",
-           "collection", c.versions, c.inodes, c.chunks, b, c.tombstones, df,
-           t);
+           "%llu tombstones, %llu settled moves' undo records; gave %s of "
+           "pack files back to the disk; trash %s\n",
+           "collection", c.versions, c.inodes, c.chunks, b, c.tombstones,
+           c.moves, df, t);
     if (c.held_by_have) {
         char a[32];
         ago_text(c.held_ago_ms, a, sizeof a);
@@ -420,10 +420,11 @@ static void print_collect_json(const cli_reply *r)
            "\"max_pause_us\":%llu,\"settled\":%s,\"error\":%d,"
            "\"trash_ms\":%llu,\"chunks_moved\":%llu,\"disk_freed\":%llu,"
            "\"trash_early\":%llu,\"trash_over\":%llu,\"tombstones\":%llu,"
-           "\"held_by\":",
+           "\"undo_records\":%llu,\"held_by\":",
            c.passes, c.versions, c.inodes, c.chunks, c.bytes, c.pinned, c.held,
            c.max_pause_us, c.settled ? "true" : "false", c.err, c.retention_ms,
-           c.moved, c.disk_freed, c.early, c.trash_over, c.tombstones);
+           c.moved, c.disk_freed, c.early, c.trash_over, c.tombstones,
+           c.moves);
     if (c.held_by_have) {
         printf("{\"node\":");
         json_str(stdout, c.held_by);

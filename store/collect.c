@@ -144,6 +144,10 @@ struct collector {
     size_t npins, cappins;
     mfs_collect_stats st;
     bool sweep_needed;
+    /* where the next pass over logged moves starts (forget_settled):
+     * every move before it was settled and looked at */
+    uint8_t mv_next[16];
+    bool mv_started;
     /* the mark: guarded by the store's wlock */
     bool marking;
     hset since;
@@ -985,6 +989,88 @@ static int sweep_chunks(mfs_store *s, mfs_collect_stats *st)
     return rc;
 }
 
+/* ---- the undo history of live entries ---- */
+
+/* A pass over the logged moves, oldest first, that forgets each one that
+ * is the current move of a live entry once it is settled (DESIGN P9: the
+ * Kleppmann tree undoes only moves later than one still arriving, and no
+ * move older than a settled one can still arrive). It stops at the first
+ * move not settled yet and starts there next time: a move arriving later
+ * is either after that point or unsettled. Moves to the trash and
+ * superseded ones are left to the tombstones and the queue. */
+typedef struct mvstep {
+    const mfs_vv *settled;
+    uint8_t next[16];
+    bool started, done;
+    uint64_t forgotten;
+} mvstep;
+
+static int moves_step_tx(wtx *w, void *arg)
+{
+    mvstep *a = arg;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_MOVES], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    MDB_val key = {16, a->next}, val;
+    rc = mdb_cursor_get(c, &key, &val, a->started ? MDB_SET_RANGE : MDB_FIRST);
+    a->started = true;
+    mfs_stamp gone[STEP_ITEMS], last = {0, 0};
+    int seen = 0, ngone = 0;
+    while (rc == 0 && key.mv_size == 16 && seen < STEP_ITEMS) {
+        mfs_stamp st = stamp_get(key.mv_data);
+        uint64_t seq = 0;
+        bool known = stamp_seq(w->txn, w->s, st, &seq) == 0;
+        if (known && seq > mfs_vv_get(a->settled, st.node))
+            break; /* not settled: the next pass starts here */
+        if (known) /* (a move with no op in the log is kept, and passed) */
+            gone[ngone++] = st;
+        last = st;
+        seen++;
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    bool end = rc != 0 || key.mv_size != 16 || seen < STEP_ITEMS;
+    if (rc == 0 && key.mv_size == 16) {
+        memcpy(a->next, key.mv_data, 16);
+    } else if (seen) { /* the end: just after the last one looked at */
+        if (++last.node == 0)
+            last.hlc++;
+        stamp_put(a->next, last);
+    }
+    mdb_cursor_close(c);
+    for (int i = 0; i < ngone && !w->err; i++)
+        if (tree_forget_current(w, gone[i]) > 0)
+            a->forgotten++;
+    a->done = end;
+    return w->err;
+}
+
+static int forget_settled_moves(mfs_store *s, const mfs_vv *settled,
+                                mfs_collect_stats *st)
+{
+    struct collector *c = s->col;
+    mvstep a = {.settled = settled};
+    pthread_mutex_lock(&c->lock);
+    memcpy(a.next, c->mv_next, 16);
+    a.started = c->mv_started;
+    pthread_mutex_unlock(&c->lock);
+    int rc = 0;
+    while (!rc && !a.done) {
+        rc = timed_write(s, moves_step_tx, &a, &st->max_pause_us);
+        pthread_mutex_lock(&c->lock);
+        bool stop = c->stop;
+        if (!rc) {
+            memcpy(c->mv_next, a.next, 16);
+            c->mv_started = a.started;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (stop)
+            break;
+    }
+    st->moves += a.forgotten;
+    return rc;
+}
+
 /* ---- a pass ---- */
 
 /* How far the trash is over its share of the file system: chunk bytes
@@ -1066,6 +1152,8 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
         if (stop)
             break;
     }
+    if (have && !rc)
+        rc = forget_settled_moves(s, &a.settled, &a.st);
     mfs_vv_free(&a.settled);
     pthread_mutex_lock(&c->lock);
     bool sweep_needed = c->sweep_needed || a.st.versions;

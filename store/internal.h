@@ -404,6 +404,12 @@ int tree_forget_entry(wtx *w, mfs_id e);
 /* Forgets the logged move st of entry e if it is not e's current one:
  * 1 forgotten, 0 not (current, or gone already), or w's error. */
 int tree_forget_move(wtx *w, mfs_id e, mfs_stamp st);
+/* Forgets the logged move st if it is the current move of a live entry
+ * (not in the trash, not skipped) and its caller knows it is settled: no
+ * move older than it can still arrive, so nothing will undo it. A move to
+ * the trash stays (the view reads what it had seen) until the tombstone
+ * goes; a superseded one goes by tree_forget_move. 1 if it went. */
+int tree_forget_current(wtx *w, mfs_stamp st);
 int tree_last_move(mfs_store *s, MDB_txn *txn, mfs_stamp st, mfs_op *op,
                    MDB_val *raw);
 

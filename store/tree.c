@@ -246,6 +246,20 @@ int tree_forget_move(wtx *w, mfs_id e, mfs_stamp st)
     return tdel(w, DB_MOVES, k, 16) ? w->err : 1;
 }
 
+int tree_forget_current(wtx *w, mfs_stamp st)
+{
+    move_rec m;
+    if (move_rec_get(w->s, w->txn, st, &m) != 0 || m.skipped)
+        return 0;
+    entry_rec er;
+    if (entry_get(w->s, w->txn, m.entry, &er) != 0 || !er.exists ||
+        !stamp_eq(er.st, st) || id_eq(er.parent, MFS_ID_TRASH))
+        return 0;
+    uint8_t k[16];
+    stamp_put(k, st);
+    return tdel(w, DB_MOVES, k, 16) ? w->err : 1;
+}
+
 /* do_op of the paper: apply one move to the current state and log it. */
 static int do_move(wtx *w, mfs_stamp st, move_rec *m)
 {
