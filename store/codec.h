@@ -131,6 +131,50 @@ static inline uint64_t mfs_get_u64(mfs_rbuf *r)
     return p ? mfs_be64_get(p) : 0;
 }
 
+/* LEB128: 7 bits a byte, low first, at most 10 bytes for 64 bits. A
+ * longer or overlong encoding is an error (-EBADMSG). */
+static inline void mfs_put_varint(mfs_wbuf *w, uint64_t v)
+{
+    uint8_t b[10];
+    size_t n = 0;
+    do {
+        b[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            b[n] |= 0x80;
+        n++;
+    } while (v);
+    uint8_t *p = mfs_wroom(w, n);
+    for (size_t i = 0; p && i < n; i++)
+        p[i] = b[i];
+}
+static inline uint64_t mfs_get_varint(mfs_rbuf *r)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 70; shift += 7) {
+        const uint8_t *p = mfs_rtake(r, 1);
+        if (!p)
+            return 0;
+        if (shift == 63 && (*p & 0x7e)) /* more than 64 bits */
+            break;
+        v |= (uint64_t)(*p & 0x7f) << shift;
+        if (!(*p & 0x80))
+            return v;
+    }
+    r->err = -EBADMSG;
+    return 0;
+}
+/* Signed values, small ones of either sign in few bytes (zigzag). */
+static inline void mfs_put_svarint(mfs_wbuf *w, int64_t v)
+{
+    mfs_put_varint(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+static inline int64_t mfs_get_svarint(mfs_rbuf *r)
+{
+    uint64_t u = mfs_get_varint(r);
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
 void mfs_wbuf_init(mfs_wbuf *w, void *p, size_t cap);
 void mfs_put_bytes(mfs_wbuf *w, const void *b, size_t n);
 /* u16 length then bytes */

@@ -27,7 +27,8 @@
     65536u                 /* content is cut in fixed blocks of this size      \
                             */
 #define MFS_HASH_LEN 32    /* BLAKE2b-256 */
-#define MFS_STORE_FORMAT 2 /* on-disk format version (2: pack files) */
+/* on-disk format version (2: pack files, 3: compact inode records) */
+#define MFS_STORE_FORMAT 3
 
 typedef struct mfs_store mfs_store;
 

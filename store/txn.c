@@ -1460,10 +1460,10 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
     rc = tget(s, txn, DB_META, "format", 6, &v);
     if (rc || v.mv_size != 4)
         return -EBADF;
-    /* format 1 had no pack files: this build reads it, and a writable
-     * open upgrades it (upgrade_format) */
+    /* format 1 had no pack files, format 2 longer inode records: this
+     * build reads both, and a writable open upgrades them (upgrade_format) */
     s->format = mfs_be32_get(v.mv_data);
-    if (s->format != 1 && s->format != MFS_STORE_FORMAT)
+    if (s->format < 1 || s->format > MFS_STORE_FORMAT)
         return -EPROTONOSUPPORT;
     if (meta_get_u64(s, txn, "node", &s->node))
         return -EBADF;
@@ -1477,28 +1477,31 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
 
 static int format_tx(wtx *w, void *arg)
 {
-    (void)arg;
+    uint32_t from = *(const uint32_t *)arg;
     uint8_t b[4];
     mfs_be32_put(b, MFS_STORE_FORMAT);
-    if (tput(w, DB_META, "format", 6, b, 4) == 0)
+    if (tput(w, DB_META, "format", 6, b, 4) == 0 && from < 2)
         packs_count_inline(w); /* every chunk so far is inline */
     return w->err;
 }
 
-/* A store of format 1 becomes format 2 when opened for writing: chunk
- * bytes may then live in pack files (pack.c), which builds before packs
- * would misread; they refuse the store ("store format not supported")
- * instead. Nothing else changes: inline chunks stay readable. */
+/* A store of an older format is upgraded when opened for writing; builds
+ * of that format would misread what this one writes, and refuse the store
+ * ("store format not supported") instead. Format 2: chunk bytes may live
+ * in pack files (pack.c). Format 3: inode records are written compact
+ * (content.c). Nothing is rewritten: older records stay readable. */
 static int upgrade_format(mfs_store *s)
 {
-    int rc = store_write(s, format_tx, NULL);
+    uint32_t from = s->format;
+    int rc = store_write(s, format_tx, &from);
     if (!rc)
         rc = mfs_store_commit(s, 1);
     if (!rc) {
         mfs_log(LOG_NOTICE,
-                "store %s: upgraded to format %d (chunk bytes in pack "
-                "files); meshfs builds before packs cannot open it",
-                s->dir, MFS_STORE_FORMAT);
+                "store %s: upgraded from format %u to %d (2: chunk bytes in "
+                "pack files, 3: compact inode records); older meshfs builds "
+                "cannot open it",
+                s->dir, from, MFS_STORE_FORMAT);
         s->format = MFS_STORE_FORMAT;
     }
     return rc;

@@ -297,6 +297,69 @@ static void test_roundtrip_random(void **state)
     }
 }
 
+/* Varints (LEB128) and zigzag: edges round-trip in the expected number
+ * of bytes; overlong, over-64-bit and truncated input is an error. */
+static void test_varint(void **state)
+{
+    (void)state;
+    const uint64_t u[] = {0, 1, 127, 128, 16383, 16384, UINT32_MAX,
+                          (uint64_t)1 << 63, UINT64_MAX};
+    const size_t ulen[] = {1, 1, 1, 2, 2, 3, 5, 10, 10};
+    for (size_t i = 0; i < sizeof u / sizeof *u; i++) {
+        uint8_t b[16];
+        mfs_wbuf w;
+        mfs_wbuf_init(&w, b, sizeof b);
+        mfs_put_varint(&w, u[i]);
+        assert_int_equal(w.err, 0);
+        assert_int_equal(w.len, ulen[i]);
+        mfs_rbuf r;
+        mfs_rbuf_init(&r, b, w.len);
+        assert_true(mfs_get_varint(&r) == u[i]);
+        assert_int_equal(r.err, 0);
+        assert_int_equal(r.off, w.len);
+        /* one byte short: an error, never a read past the end */
+        mfs_rbuf_init(&r, b, w.len - 1);
+        assert_true(mfs_get_varint(&r) == 0);
+        assert_int_equal(r.err, -EBADMSG);
+    }
+    const int64_t sv[] = {0, -1, 1, -64, 63, 64, INT64_MIN, INT64_MAX};
+    for (size_t i = 0; i < sizeof sv / sizeof *sv; i++) {
+        uint8_t b[16];
+        mfs_wbuf w;
+        mfs_wbuf_init(&w, b, sizeof b);
+        mfs_put_svarint(&w, sv[i]);
+        mfs_rbuf r;
+        mfs_rbuf_init(&r, b, w.len);
+        assert_true(mfs_get_svarint(&r) == sv[i]);
+        assert_int_equal(r.err, 0);
+        assert_true(w.len <= (sv[i] >= -64 && sv[i] <= 63 ? 1u : 10u));
+    }
+    /* 11 continuation bytes, and a 10th byte carrying more than bit 63 */
+    uint8_t longer[11];
+    memset(longer, 0x80, sizeof longer);
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, longer, sizeof longer);
+    mfs_get_varint(&r);
+    assert_int_equal(r.err, -EBADMSG);
+    uint8_t big[10];
+    memset(big, 0xff, 9);
+    big[9] = 0x02;
+    mfs_rbuf_init(&r, big, sizeof big);
+    mfs_get_varint(&r);
+    assert_int_equal(r.err, -EBADMSG);
+    big[9] = 0x01; /* exactly UINT64_MAX */
+    mfs_rbuf_init(&r, big, sizeof big);
+    assert_true(mfs_get_varint(&r) == UINT64_MAX);
+    assert_int_equal(r.err, 0);
+    /* no room: the writer's error, nothing written past its end */
+    uint8_t small[2] = {0xaa, 0xaa};
+    mfs_wbuf w;
+    mfs_wbuf_init(&w, small, 1);
+    mfs_put_varint(&w, 300);
+    assert_int_equal(w.err, -ENOBUFS);
+    assert_int_equal(small[1], 0xaa);
+}
+
 static void test_be_helpers(void **state)
 {
     (void)state;
@@ -330,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_get_blob32),
         cmocka_unit_test(test_roundtrip_random),
         cmocka_unit_test(test_be_helpers),
+        cmocka_unit_test(test_varint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

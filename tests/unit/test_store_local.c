@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "codec.h"
 #include "store.h"
 #include "testutil.h"
 
@@ -1485,6 +1486,126 @@ static int bump_format(const char *dir)
     return done;
 }
 
+/* Opens the raw LMDB environment of a closed store and calls fn on it
+ * with the named tables "meta" and "inodes", in one write txn. */
+static void raw_edit(const char *dir,
+                     void (*fn)(MDB_txn *, MDB_dbi meta, MDB_dbi inodes))
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta, inodes;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 64);
+    mdb_env_set_mapsize(env, 1ull << 30);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    assert_int_equal(mdb_dbi_open(txn, "inodes", 0, &inodes), 0);
+    fn(txn, meta, inodes);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static const uint8_t root_key[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                     0, 0, 0, 0, 0, 0, 0, 1};
+#define F2_ATIME 1700000000123456789ll
+#define F2_MTIME 1600000000000000001ll
+#define F2_CTIME 1700000000999999999ll
+
+/* Root's record and the format number as a build of format 2 wrote them:
+ * fixed fields, every register with its stamp in full. */
+static void write_format2(MDB_txn *txn, MDB_dbi meta, MDB_dbi inodes)
+{
+    uint8_t b[256];
+    mfs_wbuf w;
+    mfs_wbuf_init(&w, b, sizeof b);
+    const uint32_t r32[3] = {0750, 1234, 5678};
+    const int64_t rt[3] = {F2_ATIME, F2_MTIME, F2_CTIME};
+    mfs_put_u32(&w, 0040000);
+    mfs_put_u64(&w, 0);
+    for (int i = 0; i < 6; i++) {
+        if (i < 3)
+            mfs_put_u32(&w, r32[i]);
+        else
+            mfs_put_u64(&w, (uint64_t)rt[i - 3]);
+        mfs_put_u64(&w, (uint64_t)T0 << 16 | (uint64_t)i); /* stamp: hlc */
+        mfs_put_u64(&w, 7);                               /* and node */
+    }
+    mfs_put_u64(&w, 0); /* shown: none */
+    mfs_put_u64(&w, 0);
+    mfs_put_u64(&w, 0);    /* size */
+    mfs_put_u64(&w, 0);    /* blocks */
+    mfs_put_u32(&w, 0);    /* heads */
+    mfs_put_str16(&w, "", 0);
+    assert_int_equal(w.err, 0);
+    MDB_val k = {16, (void *)root_key}, v = {w.len, b};
+    assert_int_equal(mdb_put(txn, inodes, &k, &v, 0), 0);
+    uint8_t f[4] = {0, 0, 0, 2};
+    MDB_val fk = {6, "format"}, fv = {4, f};
+    assert_int_equal(mdb_put(txn, meta, &fk, &fv, 0), 0);
+}
+
+static uint32_t g_format;
+static uint8_t g_root_first;
+static void read_format(MDB_txn *txn, MDB_dbi meta, MDB_dbi inodes)
+{
+    MDB_val fk = {6, "format"}, fv, k = {16, (void *)root_key}, v;
+    assert_int_equal(mdb_get(txn, meta, &fk, &fv), 0);
+    assert_int_equal(fv.mv_size, 4);
+    g_format = mfs_be32_get(fv.mv_data);
+    assert_int_equal(mdb_get(txn, inodes, &k, &v), 0);
+    g_root_first = ((const uint8_t *)v.mv_data)[0];
+}
+
+static void assert_root_f2(mfs_store *s, uint32_t mode)
+{
+    mfs_attr a;
+    assert_int_equal(mfs_store_getattr(s, MFS_ROOT_INO, &a), 0);
+    assert_int_equal(a.mode, 0040000 | mode);
+    assert_int_equal(a.uid, 1234);
+    assert_int_equal(a.gid, 5678);
+    assert_true(a.atime_ns == F2_ATIME);
+    assert_true(a.mtime_ns == F2_MTIME);
+    if (mode == 0750)
+        assert_true(a.ctime_ns == F2_CTIME);
+}
+
+/* Store format 3 writes inode records compact. A store of format 2 opens,
+ * reads its records as they were, is upgraded (the format number only),
+ * and a record rewritten after that (chmod) reads back the same, also
+ * after a reopen. */
+static void test_format2_inode_records(void **state)
+{
+    (void)state;
+    char *dir = g_dir = mfs_test_mkdtemp("format2");
+    tclock clk = {T0};
+    mfs_store *s;
+    assert_int_equal(open_store(&s, dir, &clk, 1, 0, MFS_STORE_CREATE), 0);
+    mfs_store_close(s);
+    raw_edit(dir, write_format2);
+    assert_int_equal(open_store(&s, dir, &clk, 0, 0, 0), 0);
+    assert_root_f2(s, 0750);
+    mfs_store_close(s);
+    raw_edit(dir, read_format);
+    assert_int_equal(g_format, 3);
+    assert_int_equal(g_root_first, 0); /* not rewritten by the upgrade */
+    assert_int_equal(open_store(&s, dir, &clk, 0, 0, 0), 0);
+    assert_root_f2(s, 0750);
+    clk.ms += 1000;
+    mfs_setattr sa = {.mask = MFS_SET_MODE, .mode = 0700};
+    mfs_attr a;
+    assert_int_equal(mfs_store_setattr(s, MFS_ROOT_INO, &sa, &a), 0);
+    assert_root_f2(s, 0700);
+    mfs_store_close(s);
+    raw_edit(dir, read_format);
+    assert_int_equal(g_root_first, 0xC3); /* compact now */
+    assert_int_equal(open_store(&s, dir, &clk, 0, 0, 0), 0);
+    assert_root_f2(s, 0700);
+    mfs_store_close(s);
+    mfs_test_rmdir(dir);
+    g_dir = NULL;
+}
+
 static void test_format_version(void **state)
 {
     (void)state;
@@ -1593,6 +1714,7 @@ int main(void)
         cmocka_unit_test_teardown(test_group_dirty_growth, cleanup),
         cmocka_unit_test_teardown(test_open_errors, cleanup),
         cmocka_unit_test_teardown(test_format_version, cleanup),
+        cmocka_unit_test_teardown(test_format2_inode_records, cleanup),
         T(test_second_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
