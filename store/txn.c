@@ -432,6 +432,7 @@ static int group_make_room(mfs_store *s)
  * flush, so a busy writer (tar x, a build) keeps the whole window while a
  * lone close reaches peers at once. */
 #define GC_IDLE_US 1000u
+#define GC_WINDOW_MAX 4 /* the window stretches to 4 times (gc_main) */
 /* Preallocation runs this far ahead of need (a fallocate per step). Chunk
  * bytes over PACK_INLINE go to pack files, so commits are small; a larger
  * step only keeps disk space from the user (du counts it). */
@@ -773,7 +774,15 @@ static void gc_abort(mfs_store *s)
 static void *gc_main(void *arg)
 {
     mfs_store *s = arg;
-    uint64_t window = s->cfg.commit_window_us;
+    /* The window stretches under a steady stream of changes: a commit
+     * stalls every caller for its page writes and its flush (about 1-2 ms
+     * for a few dozen metadata calls), and one commit per 5 ms of such a
+     * stream spent a fifth of the time in them. When calls were still
+     * coming as a window closed, the next is twice as long, up to
+     * GC_WINDOW_MAX times the configured one; the first pause brings it
+     * back. fsync and every other asked-for commit are not delayed. */
+    const uint64_t base = s->cfg.commit_window_us;
+    uint64_t window = base;
     pthread_mutex_lock(&s->wlock);
     for (;;) {
         if (!s->gc_txn && !s->gc_stop) {
@@ -820,6 +829,12 @@ static void *gc_main(void *arg)
         }
         bool ops = false;
         if (dirty) {
+            uint64_t t = mono_us();
+            bool streaming = t >= s->gc_first_us + window &&
+                             t < s->gc_last_us + GC_IDLE_US;
+            window = !streaming ? base
+                     : window * 2 < base * GC_WINDOW_MAX ? window * 2
+                                                         : base * GC_WINDOW_MAX;
             ops = s->gc_local_ops;
             s->gc_local_ops = false;
             gc_commit_locked(s);
