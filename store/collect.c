@@ -1000,15 +1000,46 @@ static int sweep_chunks(mfs_store *s, mfs_collect_stats *st)
  * superseded ones are left to the tombstones and the queue. */
 typedef struct mvstep {
     const mfs_vv *settled;
+    /* per origin of the settled vector, the hlc of its last settled op:
+     * a move of that origin is settled iff its hlc is not above it (one
+     * origin stamps its ops in sequence order) */
+    uint64_t *hlc;
+    bool have_hlc;
     uint8_t next[16];
     bool started, done;
     uint64_t forgotten;
 } mvstep;
 
+static bool move_settled(const mvstep *a, mfs_stamp st)
+{
+    size_t lo = 0, hi = a->settled->n;
+    while (lo < hi) { /* the vector is sorted by node */
+        size_t mid = (lo + hi) / 2;
+        if (a->settled->e[mid].node < st.node)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < a->settled->n && a->settled->e[lo].node == st.node &&
+           st.hlc <= a->hlc[lo];
+}
+
+#define MOVES_SCAN 4096 /* logged moves looked at per step */
+
 static int moves_step_tx(wtx *w, void *arg)
 {
     mvstep *a = arg;
     MDB_cursor *c;
+    if (!a->have_hlc) {
+        int rc = mdb_cursor_open(w->txn, w->s->db[DB_OPS], &c);
+        if (rc)
+            return wtx_fail(w, rc);
+        for (size_t i = 0; i < a->settled->n; i++)
+            a->hlc[i] = op_hlc_at(c, a->settled->e[i].node,
+                                  a->settled->e[i].seq);
+        mdb_cursor_close(c);
+        a->have_hlc = true;
+    }
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_MOVES], &c);
     if (rc)
         return wtx_fail(w, rc);
@@ -1017,19 +1048,21 @@ static int moves_step_tx(wtx *w, void *arg)
     a->started = true;
     mfs_stamp gone[STEP_ITEMS], last = {0, 0};
     int seen = 0, ngone = 0;
-    while (rc == 0 && key.mv_size == 16 && seen < STEP_ITEMS) {
+    while (rc == 0 && key.mv_size == 16 && seen < MOVES_SCAN &&
+           ngone < STEP_ITEMS) {
         mfs_stamp st = stamp_get(key.mv_data);
-        uint64_t seq = 0;
-        bool known = stamp_seq(w->txn, w->s, st, &seq) == 0;
-        if (known && seq > mfs_vv_get(a->settled, st.node))
+        if (!move_settled(a, st))
             break; /* not settled: the next pass starts here */
-        if (known) /* (a move with no op in the log is kept, and passed) */
+        /* (moves to the trash and superseded ones are left alone by
+         * tree_forget_current: a look at the record first) */
+        if (tree_move_live(&val))
             gone[ngone++] = st;
         last = st;
         seen++;
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
-    bool end = rc != 0 || key.mv_size != 16 || seen < STEP_ITEMS;
+    bool end = rc != 0 || key.mv_size != 16 ||
+               (seen < MOVES_SCAN && ngone < STEP_ITEMS);
     if (rc == 0 && key.mv_size == 16) {
         memcpy(a->next, key.mv_data, 16);
     } else if (seen) { /* the end: just after the last one looked at */
@@ -1050,6 +1083,9 @@ static int forget_settled_moves(mfs_store *s, const mfs_vv *settled,
 {
     struct collector *c = s->col;
     mvstep a = {.settled = settled};
+    a.hlc = calloc(settled->n ? settled->n : 1, sizeof(*a.hlc));
+    if (!a.hlc)
+        return -ENOMEM;
     pthread_mutex_lock(&c->lock);
     memcpy(a.next, c->mv_next, 16);
     a.started = c->mv_started;
@@ -1068,6 +1104,7 @@ static int forget_settled_moves(mfs_store *s, const mfs_vv *settled,
             break;
     }
     st->moves += a.forgotten;
+    free(a.hlc);
     return rc;
 }
 

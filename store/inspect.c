@@ -439,10 +439,36 @@ static uint64_t op_at_or_after(MDB_cursor *c, uint64_t origin, uint64_t seq,
     return mfs_be64_get((const uint8_t *)key.mv_data + 8);
 }
 
+/* The last seq of origin in the log (0: none). */
+static uint64_t op_last_seq(MDB_cursor *c, uint64_t origin)
+{
+    uint8_t k[16];
+    mfs_be64_put(k, origin + 1);
+    mfs_be64_put(k + 8, 0);
+    MDB_val key = {16, k}, val;
+    int rc = origin == UINT64_MAX
+                 ? mdb_cursor_get(c, &key, &val, MDB_LAST)
+                 : mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    if (rc == 0 && origin != UINT64_MAX)
+        rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+    if (rc || key.mv_size != 16 || mfs_be64_get(key.mv_data) != origin)
+        return 0;
+    return mfs_be64_get((const uint8_t *)key.mv_data + 8);
+}
+
+uint64_t op_hlc_at(MDB_cursor *c, uint64_t origin, uint64_t seq)
+{
+    uint64_t hlc = 0;
+    return op_at_or_after(c, origin, seq, &hlc) == seq ? hlc : 0;
+}
+
 int op_seq_of_stamp(MDB_cursor *c, mfs_stamp st, uint64_t *seq)
 {
-    /* one origin stamps its ops in sequence order: search by stamp */
-    uint64_t lo = 1, hi = UINT64_MAX, hlc = 0;
+    /* one origin stamps its ops in sequence order: search by stamp,
+     * between its first op and its last (log2 of its ops, not 64, steps) */
+    uint64_t lo = 1, hi = op_last_seq(c, st.node), hlc = 0;
     while (lo <= hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         uint64_t got = op_at_or_after(c, st.node, mid, &hlc);

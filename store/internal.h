@@ -410,6 +410,9 @@ int tree_forget_move(wtx *w, mfs_id e, mfs_stamp st);
  * the trash stays (the view reads what it had seen) until the tombstone
  * goes; a superseded one goes by tree_forget_move. 1 if it went. */
 int tree_forget_current(wtx *w, mfs_stamp st);
+/* Whether a logged move (its DB_MOVES value) put its entry somewhere live:
+ * not skipped, not into the trash. A first look for tree_forget_current. */
+bool tree_move_live(const MDB_val *v);
 int tree_last_move(mfs_store *s, MDB_txn *txn, mfs_stamp st, mfs_op *op,
                    MDB_val *raw);
 
@@ -568,6 +571,8 @@ void gc_wake(mfs_store *s);
 int store_ops_cursor(mfs_store *s, MDB_txn **txn, MDB_cursor **c);
 /* The seq of the op stamped st in the log (a cursor on DB_OPS). */
 int op_seq_of_stamp(MDB_cursor *c, mfs_stamp st, uint64_t *seq);
+/* The hlc of op (origin, seq) of the log on cursor c, 0 if it is not there. */
+uint64_t op_hlc_at(MDB_cursor *c, uint64_t origin, uint64_t seq);
 
 /* ---- pack files (pack.c) ---- */
 #define PACK_INLINE 4096u           /* chunks up to this stay in DB_CHUNKS */

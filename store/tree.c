@@ -145,16 +145,10 @@ static int move_rec_put(wtx *w, mfs_stamp st, const move_rec *m)
     return wb.err ? wtx_fail(w, -EIO) : w->err;
 }
 
-static int move_rec_get(mfs_store *s, MDB_txn *txn, mfs_stamp st, move_rec *m)
+static int move_rec_decode(const MDB_val *v, move_rec *m)
 {
-    uint8_t k[16];
-    stamp_put(k, st);
-    MDB_val v;
-    int rc = tget(s, txn, DB_MOVES, k, 16, &v);
-    if (rc)
-        return rc;
     mfs_rbuf r;
-    mfs_rbuf_init(&r, v.mv_data, v.mv_size);
+    mfs_rbuf_init(&r, v->mv_data, v->mv_size);
     memset(m, 0, sizeof(*m));
     m->skipped = mfs_get_u8(&r);
     m->prior.exists = mfs_get_u8(&r);
@@ -181,6 +175,22 @@ static int move_rec_get(mfs_store *s, MDB_txn *txn, mfs_stamp st, move_rec *m)
     m->nseen = mfs_get_u32(&r);
     m->seen = mfs_get_bytes(&r, (size_t)m->nseen * 16);
     return r.err ? -EIO : 0;
+}
+
+static int move_rec_get(mfs_store *s, MDB_txn *txn, mfs_stamp st, move_rec *m)
+{
+    uint8_t k[16];
+    stamp_put(k, st);
+    MDB_val v;
+    int rc = tget(s, txn, DB_MOVES, k, 16, &v);
+    return rc ? rc : move_rec_decode(&v, m);
+}
+
+bool tree_move_live(const MDB_val *v)
+{
+    move_rec m;
+    return move_rec_decode(v, &m) == 0 && !m.skipped &&
+           !id_eq(m.parent, MFS_ID_TRASH);
 }
 
 int tree_last_move(mfs_store *s, MDB_txn *txn, mfs_stamp st, mfs_op *op,
