@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# randwrite-ab.sh OLD_MESHFS NEW_MESHFS [ROUNDS]: bench/fs's random writes
+# on two builds, alternating OLD, NEW for ROUNDS rounds (default 3), since
+# a single run of bench/fs/run.sh swings by +-30% on this kind of machine.
+# Each run: a fresh store; 3 x (10,000 files created and unlinked, kept in
+# the trash); 1 GiB written; unmount, drop caches, mount, read it; then
+# 20,000 random 4 KiB writes and an fsync (fsbench randwrite), timed.
+# Needs root (drop_caches) and /dev/fuse. BENCH_DIR (default /var/tmp)
+# holds the stores.
+set -euo pipefail
+OLD=${1:?usage: randwrite-ab.sh OLD_MESHFS NEW_MESHFS [ROUNDS]}
+NEW=${2:?usage: randwrite-ab.sh OLD_MESHFS NEW_MESHFS [ROUNDS]}
+ROUNDS=${3:-3}
+HERE=$(cd "$(dirname "$0")" && pwd)
+W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/meshfs-rwab.XXXXXX")
+MNT=$W/mnt
+cleanup() {
+    fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+cc -O2 -Wall -o "$W/fsbench" "$HERE/fsbench.c"
+FB=$W/fsbench
+
+one() { # one MESHFS: prints the randwrite seconds
+    local m=$1 r
+    rm -rf "$W/store" && mkdir -p "$MNT"
+    "$m" init --store "$W/store" >/dev/null
+    "$m" mount --store "$W/store" "$MNT" 2>/dev/null
+    for r in 1 2 3; do
+        mkdir "$MNT/s"
+        "$FB" create "$MNT/s" 10000 100 >/dev/null
+        "$FB" unlink "$MNT/s" 10000 >/dev/null
+        rmdir "$MNT/s"
+    done
+    "$FB" seqwrite "$MNT/big" 1024 >/dev/null
+    "$m" umount "$MNT"
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+    "$m" mount --store "$W/store" "$MNT" 2>/dev/null
+    "$FB" seqread "$MNT/big" 1024 >/dev/null
+    "$FB" randwrite "$MNT/big" 20000
+    "$m" umount "$MNT"
+}
+
+for ((i = 1; i <= ROUNDS; i++)); do
+    echo "round $i: old $(one "$OLD") s, new $(one "$NEW") s"
+done
