@@ -53,6 +53,14 @@
 
 static const uint8_t zero_hash[MFS_HASH_LEN]; /* a hole: nothing stored */
 
+/* Deletes the record under cursor c and moves to the one after it (its
+ * key and value in key, val): 0, MDB_NOTFOUND at the end, or w's error. */
+static int cursor_drop(wtx *w, MDB_cursor *c, MDB_val *key, MDB_val *val)
+{
+    int rc = mdb_cursor_del(c, 0);
+    return rc ? wtx_fail(w, rc) : cursor_after_del(c, key, val);
+}
+
 /* An open-addressing set of the first 8 bytes of chunk hashes (0 is the
  * empty slot; a prefix of 0 is stored as 1). A false match only keeps a
  * chunk one more cycle. */
@@ -715,10 +723,7 @@ static int step_tx(wtx *w, void *arg)
         bool move = key.mv_size == 40 && val.mv_size == 17 &&
                     ((const uint8_t *)val.mv_data)[16] == 'M';
         if (key.mv_size != 40 || (val.mv_size != 16 && !move)) {
-            rc = mdb_cursor_del(c, 0); /* not ours: drop it */
-            if (rc)
-                wtx_fail(w, rc);
-            rc = cursor_after_del(c, &key, &val);
+            rc = cursor_drop(w, c, &key, &val); /* not ours: drop it */
             continue;
         }
         const uint8_t *kb = key.mv_data;
@@ -742,12 +747,7 @@ static int step_tx(wtx *w, void *arg)
             /* a logged move no longer current, its successor settled */
             if (tree_forget_move(w, inode, ver) > 0)
                 a->st.moves++;
-            rc = mdb_cursor_del(c, 0);
-            if (rc) {
-                wtx_fail(w, rc);
-                break;
-            }
-            rc = cursor_after_del(c, &key, &val);
+            rc = cursor_drop(w, c, &key, &val);
             continue;
         }
         uint64_t before = a->st.versions;
@@ -769,12 +769,7 @@ static int step_tx(wtx *w, void *arg)
             a->excess = est >= a->excess ? 0 : a->excess - est;
             a->st.early++;
         }
-        rc = mdb_cursor_del(c, 0);
-        if (rc) {
-            wtx_fail(w, rc);
-            break;
-        }
-        rc = cursor_after_del(c, &key, &val);
+        rc = cursor_drop(w, c, &key, &val);
     }
     if (more && key.mv_size == 40)
         memcpy(a->next, key.mv_data, 40);
@@ -871,15 +866,12 @@ static int sweep_tx(wtx *w, void *arg)
             uint64_t len = chunk_val_len(&val);
             if (chunk_val_drop(w, &val))
                 break;
-            rc = mdb_cursor_del(c, 0);
-            if (rc) {
-                wtx_fail(w, rc);
+            rc = cursor_drop(w, c, &key, &val);
+            if (w->err)
                 break;
-            }
             dels++;
             a->chunks++;
             a->bytes += len;
-            rc = cursor_after_del(c, &key, &val);
             continue;
         }
         if (key.mv_size == 32 && chunk_val_evacuating(w->s, &val)) {
