@@ -676,7 +676,7 @@ static int stamp_seq(MDB_txn *txn, mfs_store *s, mfs_stamp st, uint64_t *seq)
     int rc = mdb_cursor_open(txn, s->db[DB_OPS], &c);
     if (rc)
         return mdb_to_errno(rc);
-    rc = op_seq_of_stamp(c, st, seq);
+    rc = op_seq_of_stamp(s, c, st, seq);
     mdb_cursor_close(c);
     return rc;
 }
@@ -1027,7 +1027,7 @@ static int moves_step_tx(wtx *w, void *arg)
         if (rc)
             return wtx_fail(w, rc);
         for (size_t i = 0; i < a->settled->n; i++)
-            a->hlc[i] = op_hlc_at(c, a->settled->e[i].node,
+            a->hlc[i] = op_hlc_at(w->s, c, a->settled->e[i].node,
                                   a->settled->e[i].seq);
         mdb_cursor_close(c);
         a->have_hlc = true;
@@ -1100,6 +1100,25 @@ static int forget_settled_moves(mfs_store *s, const mfs_vv *settled,
     return rc;
 }
 
+/* Folds the settled ops out of the log (snapshot.c), FOLD_STEP a step:
+ * every member holds them, and the state has their effect. */
+static int fold_settled_ops(mfs_store *s, const mfs_vv *settled,
+                            mfs_collect_stats *st)
+{
+    fold_step a = {.settled = settled};
+    int rc = 0;
+    while (!rc && !a.done) {
+        rc = timed_write(s, oplog_fold_tx, &a, &st->max_pause_us);
+        pthread_mutex_lock(&s->col->lock);
+        bool stop = s->col->stop;
+        pthread_mutex_unlock(&s->col->lock);
+        if (stop)
+            break;
+    }
+    st->folded += a.folded;
+    return rc;
+}
+
 /* ---- a pass ---- */
 
 /* How far the trash is over its share of the file system: chunk bytes
@@ -1133,6 +1152,18 @@ static bool under_pressure(mfs_store *s)
     return v.f_bavail * 100 < v.f_blocks * PRESSURE_FREE_PCT;
 }
 
+/* Does this store hold the ops that made the mesh (its lost+found)? */
+static bool mesh_reached(mfs_store *s)
+{
+    MDB_txn *txn;
+    if (store_read_begin_committed(s, &txn))
+        return false;
+    entry_rec er;
+    bool yes = entry_get(s, txn, MFS_ID_LOSTFOUND, &er) == 0 && er.exists;
+    store_read_end(s, txn);
+    return yes;
+}
+
 int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
 {
     struct collector *c = s->col;
@@ -1154,6 +1185,15 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
     pthread_mutex_lock(&c->lock);
     bool have = c->have_settled;
     a.retention = c->cfg.retention_ms;
+    pthread_mutex_unlock(&c->lock);
+    /* A new member that has not reached the mesh yet (it lacks the ops
+     * that made it: lost+found) does not know its members: what it and
+     * the peers it met hold may be stable among them but not for the
+     * mesh, and what it collected (or folded out of its op log) a member
+     * it never heard of could still need. */
+    if (have && !mesh_reached(s))
+        have = false;
+    pthread_mutex_lock(&c->lock);
     if (have && c->settled.n) {
         a.settled.e = malloc(c->settled.n * sizeof(*a.settled.e));
         if (a.settled.e) {
@@ -1183,6 +1223,8 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
     }
     if (have && !rc)
         rc = forget_settled_moves(s, &a.settled, &a.st);
+    if (have && !rc) /* after the moves: they look their ops' hlc up */
+        rc = fold_settled_ops(s, &a.settled, &a.st);
     mfs_vv_free(&a.settled);
     pthread_mutex_lock(&c->lock);
     bool sweep_needed = c->sweep_needed || a.st.versions;
@@ -1222,6 +1264,7 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
     c->st.early += a.st.early;
     c->st.tombstones += a.st.tombstones;
     c->st.moves += a.st.moves;
+    c->st.folded += a.st.folded;
     c->st.trash_over = a.st.trash_over;
     c->st.disk_freed += a.st.disk_freed;
     c->st.pinned = a.st.pinned;

@@ -67,6 +67,13 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
         return rc;
     out->ops = db_entries(s, txn, DB_OPS);
     {
+        mfs_vv fl = {0};
+        if (oplog_floors(s, txn, &fl) == 0)
+            for (size_t i = 0; i < fl.n; i++)
+                out->ops_folded += fl.e[i].seq;
+        mfs_vv_free(&fl);
+    }
+    {
         MDB_envinfo info;
         if (mdb_env_info(s->env, &info) == 0)
             out->map_bytes = info.me_mapsize;
@@ -458,17 +465,31 @@ static uint64_t op_last_seq(MDB_cursor *c, uint64_t origin)
     return mfs_be64_get((const uint8_t *)key.mv_data + 8);
 }
 
-uint64_t op_hlc_at(MDB_cursor *c, uint64_t origin, uint64_t seq)
+uint64_t op_hlc_at(mfs_store *s, MDB_cursor *c, uint64_t origin, uint64_t seq)
 {
-    uint64_t hlc = 0;
-    return op_at_or_after(c, origin, seq, &hlc) == seq ? hlc : 0;
+    uint64_t hlc = 0, fseq, fhlc;
+    if (op_at_or_after(c, origin, seq, &hlc) == seq)
+        return hlc;
+    /* folded: the floor keeps the hlc of the last op it took */
+    if (oplog_floor(s, mdb_cursor_txn(c), origin, &fseq, &fhlc) == 0 &&
+        fseq == seq)
+        return fhlc;
+    return 0;
 }
 
-int op_seq_of_stamp(MDB_cursor *c, mfs_stamp st, uint64_t *seq)
+int op_seq_of_stamp(mfs_store *s, MDB_cursor *c, mfs_stamp st, uint64_t *seq)
 {
+    /* folded out of the log: its seq is at most the floor's, which is
+     * enough for "is it settled" and "does a peer hold it" */
+    uint64_t fseq, fhlc;
+    if (oplog_floor(s, mdb_cursor_txn(c), st.node, &fseq, &fhlc) == 0 &&
+        fseq && st.hlc <= fhlc) {
+        *seq = fseq;
+        return 0;
+    }
     /* one origin stamps its ops in sequence order: search by stamp,
      * between its first op and its last (log2 of its ops, not 64, steps) */
-    uint64_t lo = 1, hi = op_last_seq(c, st.node), hlc = 0;
+    uint64_t lo = fseq + 1, hi = op_last_seq(c, st.node), hlc = 0;
     while (lo <= hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         uint64_t got = op_at_or_after(c, st.node, mid, &hlc);
@@ -511,7 +532,7 @@ int mfs_store_stamp_seq(mfs_store *s, mfs_stamp st, uint64_t *seq)
     int rc = store_ops_cursor(s, &txn, &c);
     if (rc)
         return rc;
-    rc = op_seq_of_stamp(c, st, seq);
+    rc = op_seq_of_stamp(s, c, st, seq);
     mdb_cursor_close(c);
     store_read_end(s, txn);
     return rc;

@@ -570,9 +570,27 @@ void gc_wake(mfs_store *s);
  * closes the cursor and ends the txn (store_read_end). */
 int store_ops_cursor(mfs_store *s, MDB_txn **txn, MDB_cursor **c);
 /* The seq of the op stamped st in the log (a cursor on DB_OPS). */
-int op_seq_of_stamp(MDB_cursor *c, mfs_stamp st, uint64_t *seq);
+int op_seq_of_stamp(mfs_store *s, MDB_cursor *c, mfs_stamp st, uint64_t *seq);
 /* The hlc of op (origin, seq) of the log on cursor c, 0 if it is not there. */
-uint64_t op_hlc_at(MDB_cursor *c, uint64_t origin, uint64_t seq);
+uint64_t op_hlc_at(mfs_store *s, MDB_cursor *c, uint64_t origin, uint64_t seq);
+
+/* ---- op log floors (snapshot.c) ---- */
+/* The floor of origin's log: ops up to *seq were folded (*hlc: the last
+ * one's); zeros when none was. */
+int oplog_floor(mfs_store *s, MDB_txn *txn, uint64_t origin, uint64_t *seq,
+                uint64_t *hlc);
+/* Every floor as a vector (caller frees). */
+int oplog_floors(mfs_store *s, MDB_txn *txn, mfs_vv *out);
+/* -ESTALE when have lacks an op below a floor (it needs a snapshot). */
+int oplog_check_have(mfs_store *s, MDB_txn *txn, const mfs_vv *have);
+/* Folds settled ops, FOLD_STEP per call, from origin settled->e[next]. */
+typedef struct fold_step {
+    const mfs_vv *settled;
+    size_t next;
+    bool done;
+    uint64_t folded;
+} fold_step;
+int oplog_fold_tx(wtx *w, void *arg);
 
 /* ---- pack files (pack.c) ---- */
 #define PACK_INLINE 4096u           /* chunks up to this stay in DB_CHUNKS */

@@ -317,6 +317,10 @@ int op_apply_remote(wtx *w, const mfs_op *op, const uint8_t *raw, size_t len,
     mfs_be64_put(k, op->origin);
     mfs_be64_put(k + 8, op->seq);
     MDB_val v;
+    /* held: below the vector (perhaps folded out of the log), or logged */
+    if (tget(w->s, w->txn, DB_VV, k, 8, &v) == 0 && v.mv_size == 8 &&
+        op->seq <= mfs_be64_get(v.mv_data))
+        return 1;
     if (tget(w->s, w->txn, DB_OPS, k, 16, &v) == 0)
         return 1;
     if (op->st.hlc > w->s->hlc)

@@ -120,6 +120,11 @@ ssize_t mfs_store_ops_since(mfs_store *s, const mfs_vv *have, uint8_t *buf,
     int rc = store_ops_cursor(s, &txn, &c);
     if (rc)
         return rc;
+    if ((rc = oplog_check_have(s, txn, have)) != 0) {
+        mdb_cursor_close(c);
+        store_read_end(s, txn);
+        return rc;
+    }
     size_t len = 0, action_start = 0;
     bool in_action = false, full = false;
     uint8_t k[16];

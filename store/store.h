@@ -27,8 +27,9 @@
     65536u                 /* content is cut in fixed blocks of this size      \
                             */
 #define MFS_HASH_LEN 32    /* BLAKE2b-256 */
-/* on-disk format version (2: pack files, 3: compact inode records) */
-#define MFS_STORE_FORMAT 3
+/* on-disk format version (2: pack files, 3: compact inode records, 4: the
+ * op log is folded) */
+#define MFS_STORE_FORMAT 4
 
 typedef struct mfs_store mfs_store;
 
@@ -267,6 +268,8 @@ uint64_t mfs_vv_missing(const mfs_vv *a, const mfs_vv *b);
  * never split across batches unless one action alone exceeds cap).
  * Returns the bytes written (0: nothing missing), -ENOBUFS if cap cannot hold
  * even one op. Batch format: repeated [u32 length][op bytes], big-endian.
+ * -ESTALE when `have` lacks ops this store has folded (snapshot.c): the
+ * asker needs a snapshot.
  */
 ssize_t mfs_store_ops_since(mfs_store *s, const mfs_vv *have, uint8_t *buf,
                             size_t cap);
@@ -312,6 +315,30 @@ ssize_t mfs_store_chunks_wanted_by(mfs_store *s, uint8_t *out,
  * version is complete. Counts a chunk once per version needing it. */
 ssize_t mfs_store_chunks_wanted_count(mfs_store *s);
 
+/* ---- op log folding and snapshots (snapshot.c) -------------------------
+ * The collector folds settled ops (every member holds them) into the state:
+ * they leave the op log and a per-origin floor says how far. A vector below
+ * a floor cannot be sent ops (mfs_store_ops_since says -ESTALE): such a node
+ * (a new member) installs a snapshot instead. */
+typedef struct mfs_snapshot_info {
+    uint64_t bytes, records, inodes, entries, versions, ops;
+    uint64_t extra; /* install: ops of this store applied on top */
+} mfs_snapshot_info;
+/* The floors (origin, last folded seq) in the last commit (caller frees). */
+int mfs_store_log_floor(mfs_store *s, mfs_vv *out);
+/* The replicated state of the last commit as one byte string (*out, caller
+ * frees; its length in *len), to install in another store. */
+int mfs_store_snapshot(mfs_store *s, uint8_t **out, size_t *len,
+                       mfs_snapshot_info *info);
+/* Installs a snapshot: the store then holds what the sender held, but for
+ * chunks, which it asks for as usual (those it has stay, and so do its
+ * inode numbers and unpublished writes); ops it held that the snapshot
+ * lacks are applied on top. -ENOTEMPTY when this store folded an op the
+ * snapshot lacks (it could not be given back). A damaged or malformed snapshot: -EBADMSG, nothing
+ * written. Durable when it returns 0. */
+int mfs_store_snapshot_install(mfs_store *s, const uint8_t *buf, size_t len,
+                               mfs_snapshot_info *info);
+
 /* Raises vv so that it covers every op in batch (the format of
  * mfs_store_ops_since()): what a peer holds once it has applied it.
  * Returns the number of ops, -EBADMSG, -ENOMEM. */
@@ -349,6 +376,7 @@ typedef struct mfs_store_stats {
     uint64_t files, dirs, symlinks, others;
     uint64_t bytes;       /* logical size of live files */
     uint64_t ops;         /* ops in the op log */
+    uint64_t ops_folded;  /* ops folded out of it (the floors' sum) */
     uint64_t local_seq;   /* this node's last op sequence */
     uint64_t chunks;      /* chunks held */
     uint64_t chunk_bytes; /* their bytes */
@@ -468,6 +496,7 @@ typedef struct mfs_collect_stats {
     uint64_t tombstones;   /* deleted files and directories forgotten:
                             * names, logged moves, xattrs, inode record */
     uint64_t moves;        /* logged moves forgotten: no undo reaches them */
+    uint64_t folded;       /* ops folded out of the op log (settled) */
     uint64_t chunks;       /* chunks freed */
     uint64_t chunk_bytes;  /* their bytes */
     uint64_t moved;        /* chunks moved out of mostly dead packs */

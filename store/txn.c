@@ -1504,7 +1504,9 @@ static int format_tx(wtx *w, void *arg)
  * of that format would misread what this one writes, and refuse the store
  * ("store format not supported") instead. Format 2: chunk bytes may live
  * in pack files (pack.c). Format 3: inode records are written compact
- * (content.c). Nothing is rewritten: older records stay readable. */
+ * (content.c). Format 4: settled ops leave the op log (snapshot.c), which
+ * older builds would take for ops never received. Nothing is rewritten:
+ * older records stay readable. */
 static int upgrade_format(mfs_store *s)
 {
     uint32_t from = s->format;
@@ -1514,8 +1516,8 @@ static int upgrade_format(mfs_store *s)
     if (!rc) {
         mfs_log(LOG_NOTICE,
                 "store %s: upgraded from format %u to %d (2: chunk bytes in "
-                "pack files, 3: compact inode records); older meshfs builds "
-                "cannot open it",
+                "pack files, 3: compact inode records, 4: settled ops folded "
+                "out of the op log); older meshfs builds cannot open it",
                 s->dir, from, MFS_STORE_FORMAT);
         s->format = MFS_STORE_FORMAT;
     }

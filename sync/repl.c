@@ -39,7 +39,9 @@
 #define SCAN_EVERY_US 100000u  /* and this often while requests are open */
 #define SETTLE_EVERY_US 50000u /* the settled vector is looked at */
 
-enum { OPS_ZLIB = 1, OPS_LAST = 2, OPS_MORE = 4 };
+/* OPS_SNAP (with OPS_LAST): the asker lacks ops we folded: it needs a
+ * snapshot */
+enum { OPS_ZLIB = 1, OPS_LAST = 2, OPS_MORE = 4, OPS_SNAP = 8 };
 enum { CHUNK_ZLIB = 1 };
 enum { NOCHUNK_ABSENT = 0, NOCHUNK_BUSY = 1 };
 
@@ -131,6 +133,18 @@ struct mfs_repl {
     bool removed_self;
     uint64_t removed_by, removed_log_us;
     uint64_t settle_us;               /* last look */
+    /* snapshots: the one we serve (built once, kept while asked for) */
+    uint8_t *snap_out;
+    size_t snap_out_len;
+    uint64_t snap_out_id, snap_out_built_us, snap_out_used_us, snaps_served;
+    /* and the one we fetch: window [snap_off, + SNAP_WINDOW) asked for,
+     * snap_mask its pieces that arrived */
+    uint64_t snap_peer, snap_req, snap_id, snap_asked_us;
+    uint8_t *snap_in;
+    size_t snap_total, snap_off;
+    uint32_t snap_mask, snap_tries;
+    uint64_t snaps_installed, snap_retry_us;
+    int snap_refused;
 };
 
 void mfs_repl_config_default(mfs_repl_config *cfg)
@@ -489,6 +503,8 @@ static void maybe_pull(mfs_repl *r)
     if (r->pull_peer &&
         r->now - r->pull_sent_us < (uint64_t)r->cfg.pull_timeout_ms * 1000)
         return;
+    if (r->snap_peer || r->snap_retry_us > r->now)
+        return; /* a snapshot first (snap_tick) */
     rpeer *best = NULL;
     uint64_t most = 0;
     for (size_t i = 0; i < r->npeers; i++) {
@@ -583,6 +599,14 @@ static void on_pull(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
             else
                 continue;
         }
+        if (n == -ESTALE) { /* it needs what we folded: a snapshot */
+            send_ops(r, p, req, OPS_LAST | OPS_SNAP, msgs + 1, NULL, 0);
+            mfs_log(LOG_INFO,
+                    "sync: peer %016" PRIx64 " lacks ops this node has "
+                    "folded: it is told to fetch a snapshot",
+                    p->id);
+            break;
+        }
         if (n < 0)
             n = 0;
         mfs_vv next = {0};
@@ -613,10 +637,13 @@ static void on_pull(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         if (last)
             break;
     }
-    /* what we sent it is now "pushed" too */
+    /* what we sent it is now "pushed" too (a vector below our floors is
+     * not: it is sent nothing until it installs a snapshot) */
     vv_merge(&p->pushed, &have);
     mfs_vv_free(&have);
 }
+
+static void snap_start(mfs_repl *r, rpeer *p);
 
 static void after_apply(mfs_repl *r, const mfs_apply_result *res)
 {
@@ -636,7 +663,8 @@ static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
     uint32_t raw = mfs_get_u32(rb);
     size_t left = mfs_rbuf_left(rb);
     const uint8_t *data = mfs_get_bytes(rb, left);
-    if (rb->err || (flags & ~(OPS_ZLIB | OPS_LAST | OPS_MORE)) ||
+    if (rb->err || (flags & ~(OPS_ZLIB | OPS_LAST | OPS_MORE | OPS_SNAP)) ||
+        ((flags & OPS_SNAP) && (!(flags & OPS_LAST) || raw)) ||
         (!(flags & OPS_LAST) && total) || ((flags & OPS_LAST) && !total) ||
         raw > 256u * 1024 * 1024 || (!(flags & OPS_ZLIB) && raw != left)) {
         bad_msg(r, p, __func__);
@@ -675,7 +703,14 @@ static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
             p->pull_backoff_us = r->now + 5000000u; /* its clock runs ahead */
         after_apply(r, &res);
     }
+    if (req && req == r->pull_id && p->id == r->pull_peer &&
+        (flags & OPS_SNAP)) {
+        r->pull_peer = 0;
+        snap_start(r, p);
+        return;
+    }
     if (req && req == r->pull_id && p->id == r->pull_peer) {
+        r->snap_refused = 0; /* ops again: no snapshot needed */
         r->pull_got++;
         if (flags & OPS_LAST)
             r->pull_total = total;
@@ -716,6 +751,281 @@ static void push_new(mfs_repl *r)
             mfs_vv_free(&next);
         }
     }
+}
+
+/* ---- snapshots -----------------------------------------------------------
+ * A peer below our op log's floor (a new member: ops every member held
+ * were folded, snapshot.c) cannot be sent ops: its PULL is answered with
+ * OPS_SNAP, and it fetches a snapshot of our store in windows: SNAPGET
+ * `u64 req, u64 id (0: the current one), u64 offset, u32 max` asks for
+ * [offset, offset + max), and SNAP `u64 req, u64 id, u64 total, u64
+ * offset, u8 flags (1 zlib, 2 gone), u32 raw_len, bytes` carries a piece
+ * of SNAP_PIECE bytes (the last may be shorter). We build a snapshot once
+ * and keep it while it is asked for; a request for one we no longer have
+ * is answered "gone" and the asker starts again. Once whole, the asker
+ * installs it (mfs_store_snapshot_install) and pulls ops from there. */
+#define SNAP_PIECE (1u << 20)
+#define SNAP_WINDOW (4u * SNAP_PIECE)
+#define SNAP_FRESH_US 5000000u   /* a new asker reuses one this young */
+#define SNAP_KEEP_US 60000000u   /* one not asked for this long is freed */
+#define SNAP_RETRY_US 2000000u   /* a window not whole: ask again */
+#define SNAP_TRIES 5             /* then give up (another pull decides) */
+#define SNAP_MAX ((uint64_t)4 << 30)
+enum { SNAP_ZLIB = 1, SNAP_GONE = 2 };
+
+static void snap_ask(mfs_repl *r)
+{
+    rpeer *p = peer_find(r, r->snap_peer);
+    uint8_t b[28];
+    mfs_wbuf w;
+    mfs_wbuf_init(&w, b, sizeof(b));
+    mfs_put_u64(&w, r->snap_req);
+    mfs_put_u64(&w, r->snap_id);
+    mfs_put_u64(&w, r->snap_off);
+    mfs_put_u32(&w, SNAP_WINDOW);
+    if (p)
+        send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_SNAPGET, b, w.len);
+    r->snap_asked_us = r->now;
+}
+
+static void snap_reset(mfs_repl *r)
+{
+    free(r->snap_in);
+    r->snap_in = NULL;
+    r->snap_id = 0;
+    r->snap_total = r->snap_off = 0;
+    r->snap_mask = 0;
+    r->snap_tries = 0;
+}
+
+static void snap_start(mfs_repl *r, rpeer *p)
+{
+    if (r->snap_peer)
+        return;
+    snap_reset(r);
+    r->snap_peer = p->id;
+    r->snap_req = ++r->pull_id;
+    mfs_log(LOG_NOTICE,
+            "sync: this node lacks ops the mesh has folded into its state: "
+            "fetching a snapshot from %016" PRIx64,
+            p->id);
+    snap_ask(r);
+}
+
+static void snap_stop(mfs_repl *r, uint64_t retry_us)
+{
+    snap_reset(r);
+    r->snap_peer = 0;
+    r->snap_retry_us = r->now + retry_us;
+}
+
+static void on_snapget(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
+{
+    uint64_t req = mfs_get_u64(rb), id = mfs_get_u64(rb);
+    uint64_t off = mfs_get_u64(rb);
+    uint32_t max = mfs_get_u32(rb);
+    if (rb->err || mfs_rbuf_left(rb) || !max) {
+        bad_msg(r, p, __func__);
+        return;
+    }
+    if (id == 0 &&
+        (!r->snap_out || r->now - r->snap_out_built_us > SNAP_FRESH_US)) {
+        uint8_t *buf;
+        size_t len;
+        mfs_snapshot_info inf;
+        int rc = mfs_store_snapshot(r->store, &buf, &len, &inf);
+        if (rc) {
+            mfs_log(LOG_ERR, "sync: cannot build a snapshot: %s",
+                    strerror(-rc));
+            return;
+        }
+        free(r->snap_out);
+        r->snap_out = buf;
+        r->snap_out_len = len;
+        r->snap_out_id = r->snap_out_id + 1 + (r->now << 8);
+        r->snap_out_built_us = r->now;
+        r->snaps_served++;
+        mfs_log(LOG_NOTICE,
+                "sync: built a snapshot of %zu bytes (%" PRIu64 " inodes, %" PRIu64
+                " entries, %" PRIu64 " versions, %" PRIu64 " ops) for %016" PRIx64,
+                len, inf.inodes, inf.entries, inf.versions, inf.ops, p->id);
+    }
+    uint8_t hdr[45];
+    mfs_wbuf w;
+    if (!r->snap_out || (id && id != r->snap_out_id)) {
+        mfs_wbuf_init(&w, hdr, sizeof(hdr));
+        mfs_put_u64(&w, req);
+        mfs_put_u64(&w, id);
+        mfs_put_u64(&w, 0);
+        mfs_put_u64(&w, off);
+        mfs_put_u8(&w, SNAP_GONE);
+        mfs_put_u32(&w, 0);
+        send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_SNAP, hdr, w.len);
+        return;
+    }
+    r->snap_out_used_us = r->now;
+    uint64_t end = off + max < r->snap_out_len ? off + max : r->snap_out_len;
+    if (max > SNAP_WINDOW || off % SNAP_PIECE)
+        end = off; /* not what we ask for: nothing */
+    for (uint64_t o = off; o < end; o += SNAP_PIECE) {
+        size_t n = end - o < SNAP_PIECE ? (size_t)(end - o) : SNAP_PIECE;
+        const uint8_t *piece = r->snap_out + o;
+        size_t zl = maybe_compress(r, piece, n);
+        uint8_t *b = malloc(sizeof(hdr) + (zl ? zl : n));
+        if (!b)
+            return;
+        mfs_wbuf_init(&w, b, sizeof(hdr) + (zl ? zl : n));
+        mfs_put_u64(&w, req);
+        mfs_put_u64(&w, r->snap_out_id);
+        mfs_put_u64(&w, r->snap_out_len);
+        mfs_put_u64(&w, o);
+        mfs_put_u8(&w, zl ? SNAP_ZLIB : 0);
+        mfs_put_u32(&w, (uint32_t)n);
+        mfs_put_bytes(&w, zl ? r->zbuf : piece, zl ? zl : n);
+        int rc = w.err ? w.err
+                       : send_msg(r, p, MFS_SYNC_BULK, MFS_MT_SNAP, b, w.len);
+        free(b);
+        if (rc)
+            break; /* queue full: it asks again */
+    }
+}
+
+static void snap_install(mfs_repl *r)
+{
+    mfs_snapshot_info inf;
+    int rc = mfs_store_snapshot_install(r->store, r->snap_in, r->snap_total,
+                                        &inf);
+    uint64_t from = r->snap_peer;
+    if (rc == 0) {
+        r->snaps_installed++;
+        r->snap_refused = 0;
+        mfs_log(LOG_NOTICE,
+                "sync: installed a snapshot of %zu bytes from %016" PRIx64
+                ": %" PRIu64 " inodes, %" PRIu64 " entries; pulling the rest",
+                r->snap_total, from, inf.inodes, inf.entries);
+        snap_stop(r, 0);
+        refresh_my(r);
+        if (!r->state_changed_us)
+            r->state_changed_us = r->now;
+        r->chunks_dirty = true;
+        maybe_pull(r);
+        return;
+    }
+    if (rc == -ENOTEMPTY) {
+        if (!r->snap_refused)
+            mfs_log(LOG_ERR,
+                    "sync: this node lacks ops the mesh has folded, and has "
+                    "itself folded ops the snapshot from %016" PRIx64
+                    " lacks: it cannot take it without losing them; it asks "
+                    "for a newer one",
+                    from);
+        /* the snapshot may be older than what we folded (it is reused a
+         * while): a newer one may hold it */
+        r->snap_refused = rc;
+        snap_stop(r, SNAP_FRESH_US + SNAP_RETRY_US);
+        return;
+    }
+    mfs_log(LOG_WARNING,
+            "sync: the snapshot from %016" PRIx64 " could not be installed: "
+            "%s; asking again",
+            from, strerror(-rc));
+    snap_stop(r, SNAP_RETRY_US);
+}
+
+static void on_snap(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
+{
+    uint64_t req = mfs_get_u64(rb), id = mfs_get_u64(rb);
+    uint64_t total = mfs_get_u64(rb), off = mfs_get_u64(rb);
+    uint8_t flags = mfs_get_u8(rb);
+    uint32_t raw = mfs_get_u32(rb);
+    size_t left = mfs_rbuf_left(rb);
+    const uint8_t *data = mfs_get_bytes(rb, left);
+    if (rb->err || (flags & ~(SNAP_ZLIB | SNAP_GONE)) || total > SNAP_MAX ||
+        raw > SNAP_PIECE || (!(flags & SNAP_ZLIB) && raw != left)) {
+        bad_msg(r, p, __func__);
+        return;
+    }
+    if (p->id != r->snap_peer || req != r->snap_req)
+        return; /* an answer to an earlier fetch */
+    if (flags & SNAP_GONE) {
+        snap_reset(r); /* it built a newer one: from the start */
+        snap_ask(r);
+        return;
+    }
+    if (!r->snap_id) {
+        if (total < 64)
+            return;
+        r->snap_in = malloc(total);
+        if (!r->snap_in) {
+            mfs_log(LOG_ERR, "sync: no memory for a snapshot of %" PRIu64
+                    " bytes", total);
+            snap_stop(r, SNAP_KEEP_US);
+            return;
+        }
+        r->snap_id = id;
+        r->snap_total = total;
+    }
+    if (id != r->snap_id || total != r->snap_total || off % SNAP_PIECE ||
+        off < r->snap_off || off >= r->snap_off + SNAP_WINDOW ||
+        off >= total ||
+        raw != (total - off < SNAP_PIECE ? total - off : SNAP_PIECE))
+        return;
+    uint32_t bit = 1u << ((off - r->snap_off) / SNAP_PIECE);
+    if (r->snap_mask & bit)
+        return;
+    if (flags & SNAP_ZLIB) {
+        if (inflate_into(r, data, left, raw) < 0) {
+            bad_msg(r, p, __func__);
+            return;
+        }
+        data = r->buf;
+    }
+    memcpy(r->snap_in + off, data, raw);
+    r->snap_mask |= bit;
+    r->snap_tries = 0;
+    r->snap_asked_us = r->now;
+    r->rx_bytes += left;
+    size_t wend = r->snap_off + SNAP_WINDOW < total ? r->snap_off + SNAP_WINDOW
+                                                    : total;
+    uint32_t pieces = (uint32_t)((wend - r->snap_off + SNAP_PIECE - 1) /
+                                 SNAP_PIECE);
+    if (r->snap_mask != (1u << pieces) - 1)
+        return;
+    r->snap_off = wend;
+    r->snap_mask = 0;
+    if (wend < total)
+        snap_ask(r);
+    else
+        snap_install(r);
+}
+
+/* Timeouts of the fetch, and the served snapshot once nobody asks. */
+static void snap_tick(mfs_repl *r, uint64_t *next)
+{
+    if (r->snap_out && r->now - r->snap_out_used_us > SNAP_KEEP_US &&
+        r->now - r->snap_out_built_us > SNAP_KEEP_US) {
+        free(r->snap_out);
+        r->snap_out = NULL;
+    }
+    if (!r->snap_peer)
+        return;
+    rpeer *p = peer_find(r, r->snap_peer);
+    if (!p || !peer_live(p)) {
+        snap_stop(r, 0); /* another peer, at the next pull */
+        return;
+    }
+    if (r->now - r->snap_asked_us >= SNAP_RETRY_US) {
+        if (++r->snap_tries > SNAP_TRIES) {
+            mfs_log(LOG_WARNING,
+                    "sync: snapshot from %016" PRIx64 " stalled; asking again",
+                    p->id);
+            snap_stop(r, SNAP_RETRY_US);
+            return;
+        }
+        snap_ask(r); /* pieces lost to a full queue */
+    }
+    if (r->snap_asked_us + SNAP_RETRY_US < *next)
+        *next = r->snap_asked_us + SNAP_RETRY_US;
 }
 
 /* ---- collection: the settled vector ------------------------------------
@@ -1269,6 +1579,8 @@ void mfs_repl_free(mfs_repl *r)
     free(r->req);
     free(r->buf);
     free(r->zbuf);
+    free(r->snap_out);
+    free(r->snap_in);
     if (r->zs_ok)
         deflateEnd(&r->zs);
     if (r->is_ok)
@@ -1340,6 +1652,12 @@ void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
         if (r->pull_peer == p->id)
             r->pull_peer = 0;
         r->chunks_dirty = true; /* its requests go elsewhere */
+        break;
+    case MFS_MT_SNAPGET:
+        on_snapget(r, p, &rb);
+        break;
+    case MFS_MT_SNAP:
+        on_snap(r, p, &rb);
         break;
     case MFS_MT_REFUSED:
         if (len != 1 || data[0] != 0) {
@@ -1480,6 +1798,7 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
         if (p->state_sent_us + period < next)
             next = p->state_sent_us + period;
     }
+    snap_tick(r, &next);
     maybe_pull(r);
     if (r->pull_peer) {
         uint64_t t = r->pull_sent_us + (uint64_t)r->cfg.pull_timeout_ms * 1000;
@@ -1591,6 +1910,19 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
         st->in_sync = 0;
     st->pulls = r->pulls;
     st->pushes = r->pushes;
+    st->snap_from = r->snap_peer;
+    st->snap_bytes_total = r->snap_total;
+    st->snap_bytes_done =
+        r->snap_off + (uint64_t)__builtin_popcount(r->snap_mask) * SNAP_PIECE;
+    if (st->snap_bytes_done > r->snap_total)
+        st->snap_bytes_done = r->snap_total;
+    st->snaps_installed = r->snaps_installed;
+    st->snaps_served = r->snaps_served;
+    st->snap_refused = r->snap_refused;
+    if (r->snap_peer || r->snap_refused) {
+        st->in_sync = 0;
+        st->catching_up = 1;
+    }
     size_t n = r->npeers;
     pthread_mutex_unlock(&r->mu);
     return n;

@@ -47,6 +47,8 @@ enum mfs_repl_mtype {
     MFS_MT_NOCHUNK = 21,
     MFS_MT_BYE = 22,
     MFS_MT_REFUSED = 23, /* "you were removed from the mesh": one byte 0 */
+    MFS_MT_SNAPGET = 24, /* a window of a snapshot (docs/REPLICATION.md) */
+    MFS_MT_SNAP = 25,    /* a piece of one */
 };
 
 typedef int (*mfs_repl_send_fn)(void *arg, uint64_t to, int channel,
@@ -134,6 +136,12 @@ typedef struct mfs_repl_status {
     int removed_self;      /* this node was removed from the mesh */
     uint64_t removed_by;   /* the member that said so (0: learned from the
                               member registry) */
+    /* snapshots (a node below the peers' op log floors) */
+    uint64_t snap_from;       /* fetching one from this peer (0: not) */
+    uint64_t snap_bytes_done; /* of snap_bytes_total */
+    uint64_t snap_bytes_total;
+    uint64_t snaps_installed, snaps_served;
+    int snap_refused; /* -ENOTEMPTY: we folded ops a snapshot lacked */
 } mfs_repl_status;
 
 /* Any thread: a snapshot. Fills up to cap peers; returns the peer count. */

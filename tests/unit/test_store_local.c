@@ -1587,7 +1587,7 @@ static void test_format2_inode_records(void **state)
     assert_root_f2(s, 0750);
     mfs_store_close(s);
     raw_edit(dir, read_format);
-    assert_int_equal(g_format, 3);
+    assert_int_equal(g_format, MFS_STORE_FORMAT);
     assert_int_equal(g_root_first, 0); /* not rewritten by the upgrade */
     assert_int_equal(open_store(&s, dir, &clk, 0, 0, 0), 0);
     assert_root_f2(s, 0750);

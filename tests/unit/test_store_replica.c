@@ -1932,6 +1932,141 @@ static void test_member_remove(void **state)
     rep_close(&b);
 }
 
+/* ---- folding the op log, and snapshots ---------------------------------- */
+
+static uint64_t ops_in_log(mfs_store *s, uint64_t *folded)
+{
+    mfs_store_stats st;
+    assert_int_equal(mfs_store_stats_get(s, &st), 0);
+    if (folded)
+        *folded = st.ops_folded;
+    return st.ops;
+}
+
+static uint8_t *snap_of(mfs_store *s, size_t *len)
+{
+    uint8_t *buf;
+    mfs_snapshot_info inf;
+    assert_int_equal(mfs_store_snapshot(s, &buf, len, &inf), 0);
+    assert_int_equal(inf.bytes, *len);
+    return buf;
+}
+
+/* Settled ops leave the op log; a node below the floor is refused ops
+ * (-ESTALE) and installs a snapshot instead, then replicates both ways as
+ * before. A damaged snapshot changes nothing; one that lacks ops the
+ * store folded is refused; ops a store made before it caught up are kept
+ * on top of the snapshot. */
+static void test_fold_and_snapshot(void **state)
+{
+    (void)state;
+    rep a, b, c;
+    rep_open(&a, 1, 0xa1);
+    build_tree(a.s);
+    uint64_t f = mkfile(a.s, MFS_ROOT_INO, "f");
+    put_pub(a.s, f, "one");
+    /* an op of a's from before the fold, to replay later */
+    mfs_vv empty = {0};
+    uint8_t *old = malloc(BATCH_CAP);
+    ssize_t oldn = mfs_store_ops_since(a.s, &empty, old, BATCH_CAP);
+    assert_true(oldn > 0);
+    uint64_t before = ops_in_log(a.s, NULL), folded;
+    set_retention(&a, 0);
+    settle_alone(&a);
+    assert_int_equal(mfs_store_collect_now(a.s, NULL), 0);
+    assert_int_equal(ops_in_log(a.s, &folded), 0);
+    assert_int_equal(folded, before);
+    mfs_vv fl;
+    assert_int_equal(mfs_store_log_floor(a.s, &fl), 0);
+    assert_int_equal(fl.n, 1);
+    assert_int_equal(fl.e[0].seq, before);
+    mfs_vv_free(&fl);
+    /* a new member cannot be sent ops */
+    rep_open(&b, 0, 0xb2);
+    uint8_t *buf = batchbuf();
+    assert_int_equal(mfs_store_ops_since(a.s, &empty, buf, BATCH_CAP),
+                     -ESTALE);
+    /* a damaged snapshot changes nothing */
+    size_t len;
+    uint8_t *snap = snap_of(a.s, &len);
+    char *d0 = dump(b.s);
+    snap[len / 2] ^= 1;
+    assert_int_equal(mfs_store_snapshot_install(b.s, snap, len, NULL),
+                     -EBADMSG);
+    snap[len / 2] ^= 1;
+    assert_int_equal(mfs_store_snapshot_install(b.s, snap, len / 2, NULL),
+                     -EBADMSG);
+    char *d1 = dump(b.s);
+    assert_string_equal(d0, d1);
+    free(d0);
+    free(d1);
+    /* the snapshot, then its chunks: b holds what a holds */
+    mfs_snapshot_info inf;
+    assert_int_equal(mfs_store_snapshot_install(b.s, snap, len, &inf), 0);
+    assert_true(inf.inodes >= 10 && inf.entries >= 10);
+    rep *h[1] = {&a};
+    sync_chunks(b.s, h, 1);
+    assert_same_dump(a.s, b.s);
+    vv_equal(a.s, b.s);
+    assert_string_equal(content(b.s, ino_of(b.s, MFS_ROOT_INO, "f")), "one");
+    /* ops from before the fold are held: duplicates, not applied again */
+    mfs_apply_result res = {0};
+    assert_int_equal(mfs_store_apply(b.s, old, (size_t)oldn, &res), 0);
+    assert_int_equal(res.applied, 0);
+    assert_true(res.duplicates > 0);
+    assert_int_equal(mfs_store_apply(a.s, old, (size_t)oldn, &res), 0);
+    assert_int_equal(res.applied, 0);
+    free(old);
+    /* and from there on ops flow both ways */
+    put_pub(a.s, f, "two");
+    uint64_t g = mkfile(b.s, MFS_ROOT_INO, "g");
+    put_pub(b.s, g, "from b");
+    assert_int_equal(mfs_store_rename(b.s, MFS_ROOT_INO, "moved",
+                                      MFS_ROOT_INO, "moved-again", 0),
+                     0);
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    assert_string_equal(content(a.s, ino_of(a.s, MFS_ROOT_INO, "g")),
+                        "from b");
+    free(snap);
+
+    /* c changed files before it caught up: its changes stay */
+    rep_open(&c, 0, 0xc3);
+    uint64_t mine = mkfile(c.s, MFS_ROOT_INO, "c-made");
+    put_pub(c.s, mine, "kept");
+    snap = snap_of(a.s, &len);
+    assert_int_equal(mfs_store_snapshot_install(c.s, snap, len, &inf), 0);
+    assert_true(inf.extra >= 3); /* its create: inode, move, versions */
+    rep *h2[2] = {&a, &b};
+    sync_chunks(c.s, h2, 2);
+    assert_string_equal(content(c.s, ino_of(c.s, MFS_ROOT_INO, "c-made")),
+                        "kept");
+    sync_pair(&a, &c);
+    sync_pair(&b, &c);
+    assert_same_dump(a.s, c.s);
+    assert_same_dump(b.s, c.s);
+    /* the old snapshot lacks what c has since folded: refused */
+    set_retention(&c, 0);
+    settle_alone(&c);
+    assert_int_equal(mfs_store_collect_now(c.s, NULL), 0);
+    assert_int_equal(ops_in_log(c.s, NULL), 0);
+    char *dc = dump(c.s);
+    assert_int_equal(mfs_store_snapshot_install(c.s, snap, len, NULL),
+                     -ENOTEMPTY);
+    char *dc2 = dump(c.s);
+    assert_string_equal(dc, dc2);
+    free(dc);
+    free(dc2);
+    free(snap);
+    /* a store that folded reopens with its floor */
+    rep_reopen(&c);
+    assert_int_equal(mfs_store_ops_since(c.s, &empty, buf, BATCH_CAP),
+                     -ESTALE);
+    rep_close(&a);
+    rep_close(&b);
+    rep_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1962,6 +2097,7 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(test_trash_restore, teardown),
         cmocka_unit_test_teardown(test_member_remove, teardown),
+        cmocka_unit_test_teardown(test_fold_and_snapshot, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,686 @@
+/*
+ * snapshot.c - folding the op log, and snapshots for the nodes that need
+ * ops it no longer holds.
+ *
+ * Folding. Once an op is settled (every member holds it: sync/ computes the
+ * settled vector, docs/REPLICATION.md) no member will ask for it again, and
+ * its effect is in the state: the collector deletes it from DB_OPS, oldest
+ * first, a bounded number per write transaction (oplog_fold_tx). What is
+ * kept of it is a per-origin floor in DB_META ("floor" + origin -> seq and
+ * hlc of the last op folded): ops at or below it are held (they are below
+ * the vector) but can no longer be sent. The floor's hlc answers "is this
+ * stamp settled" for the collector once the op itself is gone.
+ *
+ * Snapshots. A node whose vector is below a floor (a new member; a member
+ * cannot be: folding waits for every member) cannot be sent ops. It is
+ * sent the replicated state instead, read from one committed read txn of
+ * the store: the op log that is left, the vector and floors, the raw tree
+ * (entries, their children and inode links, the undo log of moves), inode
+ * records, xattrs (the member registry with them), every version record
+ * and the collection queue. Nothing local travels: inode numbers, chunks,
+ * unpublished writes, the derived view. The receiver writes the tree
+ * tables as they are, applies each version record as the version op it
+ * came from (so which versions it waits for follows from the chunks it
+ * holds, as for ops), and rebuilds the view from the tree:
+ * it then holds exactly what the sender held, and chunks follow on demand.
+ * The receiver need not be empty (a new node that changed files before it
+ * caught up, or that pulled part of the log from a peer that had folded
+ * less): it keeps the ops it holds beyond the snapshot's vector, drops its
+ * replicated state and view, installs the snapshot and applies those ops
+ * on top, as remote ops are applied (ops commute: the result is the state
+ * of both). Its chunks, inode numbers and unpublished writes stay. Only a
+ * store that folded an op the snapshot lacks refuses it (-ENOTEMPTY): that
+ * op could not be given back.
+ *
+ * Format (all big-endian): "MFSSNAP1", u32 format (1), 32-byte BLAKE2b of
+ * everything after it, u64 sender's hlc, then records [u8 table][u16 key
+ * length][u32 value length][key][value], and a last byte 0xFF.
+ */
+#include "blake2b.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SNAP_MAGIC "MFSSNAP1"
+#define SNAP_FORMAT 1
+#define SNAP_HEAD (8 + 4 + 32)
+#define SNAP_END 0xFF
+#define FOLD_STEP 1024 /* ops deleted per write transaction */
+
+/* ---- floors ---- */
+
+static void floor_key(uint8_t k[13], uint64_t origin)
+{
+    memcpy(k, "floor", 5);
+    mfs_be64_put(k + 5, origin);
+}
+
+int oplog_floor(mfs_store *s, MDB_txn *txn, uint64_t origin, uint64_t *seq,
+                uint64_t *hlc)
+{
+    uint8_t k[13];
+    floor_key(k, origin);
+    MDB_val v;
+    *seq = 0;
+    *hlc = 0;
+    int rc = tget(s, txn, DB_META, k, 13, &v);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc)
+        return rc;
+    if (v.mv_size != 16)
+        return -EIO;
+    *seq = mfs_be64_get(v.mv_data);
+    *hlc = mfs_be64_get((const uint8_t *)v.mv_data + 8);
+    return 0;
+}
+
+/* Calls fn for each floor record (origin, seq, hlc) in txn; stops at fn's
+ * first nonzero return, which it returns. */
+static int floors_each(mfs_store *s, MDB_txn *txn,
+                       int (*fn)(void *arg, uint64_t origin, uint64_t seq,
+                                 uint64_t hlc),
+                       void *arg)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->db[DB_META], &c);
+    if (rc)
+        return mdb_to_errno(rc);
+    MDB_val key = {5, "floor"}, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    int out = 0;
+    while (rc == 0 && key.mv_size == 13 && !memcmp(key.mv_data, "floor", 5)) {
+        if (val.mv_size == 16) {
+            out = fn(arg, mfs_be64_get((const uint8_t *)key.mv_data + 5),
+                     mfs_be64_get(val.mv_data),
+                     mfs_be64_get((const uint8_t *)val.mv_data + 8));
+            if (out)
+                break;
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return out;
+}
+
+static int floor_below(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
+{
+    (void)hlc;
+    return mfs_vv_get(arg, origin) < seq ? -ESTALE : 0;
+}
+
+int oplog_check_have(mfs_store *s, MDB_txn *txn, const mfs_vv *have)
+{
+    return floors_each(s, txn, floor_below, (void *)have);
+}
+
+static int floor_add(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
+{
+    (void)hlc;
+    mfs_vv *vv = arg;
+    mfs_vv_entry *e = realloc(vv->e, (vv->n + 1) * sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    vv->e = e;
+    vv->e[vv->n].node = origin;
+    vv->e[vv->n].seq = seq;
+    vv->n++;
+    return 0;
+}
+
+int oplog_floors(mfs_store *s, MDB_txn *txn, mfs_vv *out)
+{
+    out->n = 0;
+    out->e = NULL;
+    int rc = floors_each(s, txn, floor_add, out);
+    if (rc)
+        mfs_vv_free(out);
+    return rc;
+}
+
+int mfs_store_log_floor(mfs_store *s, mfs_vv *out)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin_committed(s, &txn);
+    if (rc)
+        return rc;
+    rc = oplog_floors(s, txn, out);
+    store_read_end(s, txn);
+    return rc;
+}
+
+/* ---- folding ---- */
+
+int oplog_fold_tx(wtx *w, void *arg)
+{
+    fold_step *a = arg;
+    mfs_store *s = w->s;
+    size_t left = FOLD_STEP;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, s->db[DB_OPS], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    while (a->next < a->settled->n && left && !w->err) {
+        uint64_t origin = a->settled->e[a->next].node;
+        uint64_t upto = a->settled->e[a->next].seq;
+        uint64_t fseq, fhlc;
+        if ((rc = oplog_floor(s, w->txn, origin, &fseq, &fhlc)) != 0) {
+            wtx_fail(w, rc);
+            break;
+        }
+        uint8_t k[16];
+        mfs_be64_put(k, origin);
+        mfs_be64_put(k + 8, fseq + 1);
+        MDB_val key = {16, k}, val;
+        uint64_t seq = fseq, hlc = fhlc;
+        int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        while (r == 0 && left && key.mv_size == 16 &&
+               mfs_be64_get(key.mv_data) == origin &&
+               mfs_be64_get((const uint8_t *)key.mv_data + 8) <= upto) {
+            seq = mfs_be64_get((const uint8_t *)key.mv_data + 8);
+            if (val.mv_size >= 27)
+                hlc = mfs_be64_get((const uint8_t *)val.mv_data + 19);
+            r = mdb_cursor_del(c, 0);
+            if (r) {
+                wtx_fail(w, r);
+                break;
+            }
+            a->folded++;
+            left--;
+            r = cursor_after_del(c, &key, &val);
+        }
+        if (r && r != MDB_NOTFOUND && !w->err)
+            wtx_fail(w, r);
+        if (seq != fseq) {
+            uint8_t fk[13], fv[16];
+            floor_key(fk, origin);
+            mfs_be64_put(fv, seq);
+            mfs_be64_put(fv + 8, hlc);
+            tput(w, DB_META, fk, 13, fv, 16);
+        }
+        if (left)
+            a->next++; /* this origin is done up to its settled op */
+    }
+    mdb_cursor_close(c);
+    a->done = a->next >= a->settled->n;
+    return w->err;
+}
+
+/* ---- snapshots: building ---- */
+
+typedef struct sbuf {
+    uint8_t *p;
+    size_t len, cap;
+    int err;
+} sbuf;
+
+static void sb_room(sbuf *b, size_t n)
+{
+    if (b->err || b->len + n <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 1 << 20;
+    while (cap < b->len + n)
+        cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p) {
+        b->err = -ENOMEM;
+        return;
+    }
+    b->p = p;
+    b->cap = cap;
+}
+
+static void sb_put(sbuf *b, const void *d, size_t n)
+{
+    sb_room(b, n);
+    if (b->err)
+        return;
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static void sb_record(sbuf *b, uint8_t table, const MDB_val *k,
+                      const MDB_val *v)
+{
+    uint8_t h[7];
+    h[0] = table;
+    h[1] = (uint8_t)(k->mv_size >> 8);
+    h[2] = (uint8_t)k->mv_size;
+    mfs_be32_put(h + 3, (uint32_t)v->mv_size);
+    sb_put(b, h, 7);
+    sb_put(b, k->mv_data, k->mv_size);
+    sb_put(b, v->mv_data, v->mv_size);
+}
+
+/* The tables a snapshot carries, in the order the receiver needs them:
+ * inode records before the versions that update their times. */
+static const uint8_t snap_tables[] = {
+    DB_VV,     DB_OPS,    DB_MOVES,  DB_ENTRIES, DB_RCHILD, DB_ILINKS,
+    DB_TFROM,  DB_INODES, DB_XATTRS, DB_VERSIONS, DB_GCQ,
+};
+
+static bool snap_table(uint8_t t)
+{
+    for (size_t i = 0; i < sizeof(snap_tables); i++)
+        if (snap_tables[i] == t)
+            return true;
+    return t == DB_META; /* floors only */
+}
+
+static int floor_record(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
+{
+    uint8_t k[13], v[16];
+    floor_key(k, origin);
+    mfs_be64_put(v, seq);
+    mfs_be64_put(v + 8, hlc);
+    MDB_val key = {13, k}, val = {16, v};
+    sb_record(arg, DB_META, &key, &val);
+    return ((sbuf *)arg)->err;
+}
+
+int mfs_store_snapshot(mfs_store *s, uint8_t **out, size_t *len,
+                       mfs_snapshot_info *info)
+{
+    *out = NULL;
+    *len = 0;
+    MDB_txn *txn;
+    int rc = store_read_begin_committed(s, &txn);
+    if (rc)
+        return rc;
+    sbuf b = {0};
+    uint8_t head[SNAP_HEAD + 8];
+    memset(head, 0, sizeof(head));
+    memcpy(head, SNAP_MAGIC, 8);
+    mfs_be32_put(head + 8, SNAP_FORMAT);
+    /* read after the txn began: above every stamp it holds */
+    mfs_be64_put(head + SNAP_HEAD, __atomic_load_n(&s->hlc, __ATOMIC_RELAXED));
+    sb_put(&b, head, sizeof(head));
+    mfs_snapshot_info inf = {0};
+    rc = floors_each(s, txn, floor_record, &b);
+    for (size_t i = 0; !rc && !b.err && i < sizeof(snap_tables); i++) {
+        MDB_cursor *c;
+        rc = mdb_to_errno(mdb_cursor_open(txn, s->db[snap_tables[i]], &c));
+        if (rc)
+            break;
+        MDB_val key, val;
+        int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+        while (r == 0 && !b.err) {
+            sb_record(&b, snap_tables[i], &key, &val);
+            inf.records++;
+            if (snap_tables[i] == DB_OPS)
+                inf.ops++;
+            else if (snap_tables[i] == DB_INODES)
+                inf.inodes++;
+            else if (snap_tables[i] == DB_ENTRIES)
+                inf.entries++;
+            else if (snap_tables[i] == DB_VERSIONS)
+                inf.versions++;
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+        if (r && r != MDB_NOTFOUND)
+            rc = mdb_to_errno(r);
+    }
+    store_read_end(s, txn);
+    uint8_t end = SNAP_END;
+    sb_put(&b, &end, 1);
+    if (!rc)
+        rc = b.err;
+    if (rc) {
+        free(b.p);
+        return rc;
+    }
+    mfs_blake2b256(b.p + 12, b.p + SNAP_HEAD, b.len - SNAP_HEAD);
+    *out = b.p;
+    *len = b.len;
+    inf.bytes = b.len;
+    if (info)
+        *info = inf;
+    return 0;
+}
+
+/* ---- snapshots: installing ---- */
+
+typedef struct install {
+    const uint8_t *p;
+    size_t len;
+    uint64_t hlc;
+    mfs_vv vv; /* the snapshot's vector */
+    mfs_snapshot_info info;
+} install;
+
+typedef struct rec {
+    uint8_t table;
+    MDB_val k, v;
+} rec;
+
+/* The record at *off, or -EBADMSG; 1 at the end mark. */
+static int rec_next(const install *in, size_t *off, rec *r)
+{
+    if (*off >= in->len)
+        return -EBADMSG;
+    if (in->p[*off] == SNAP_END)
+        return *off + 1 == in->len ? 1 : -EBADMSG;
+    if (in->len - *off < 7)
+        return -EBADMSG;
+    const uint8_t *h = in->p + *off;
+    r->table = h[0];
+    size_t kl = ((size_t)h[1] << 8) | h[2];
+    size_t vl = mfs_be32_get(h + 3);
+    if (!snap_table(r->table) || kl == 0 || kl > 511 ||
+        vl > MFS_MAX_OP_BYTES || in->len - *off - 7 < kl + vl)
+        return -EBADMSG;
+    r->k = (MDB_val){kl, (void *)(h + 7)};
+    r->v = (MDB_val){vl, (void *)(h + 7 + kl)};
+    *off += 7 + kl + vl;
+    return 0;
+}
+
+/* A version record (content.c's layout) as the op that made it. */
+static int version_op(const rec *r, mfs_op *op)
+{
+    if (r->k.mv_size != 32)
+        return -EBADMSG;
+    memset(op, 0, sizeof(*op));
+    op->type = OP_VERSION;
+    op->obj = id_get(r->k.mv_data);
+    op->st = stamp_get((const uint8_t *)r->k.mv_data + 16);
+    mfs_rbuf rb;
+    mfs_rbuf_init(&rb, r->v.mv_data, r->v.mv_size);
+    op->flags = mfs_get_u8(&rb) ? OPF_DROP : 0;
+    op->size = mfs_get_u64(&rb);
+    op->mtime = (int64_t)mfs_get_u64(&rb);
+    op->ctime = (int64_t)mfs_get_u64(&rb);
+    op->nparents = mfs_get_u32(&rb);
+    if (op->nparents > MFS_MAX_SEEN)
+        return -EBADMSG;
+    op->parents = mfs_get_bytes(&rb, (size_t)op->nparents * 16);
+    op->nchunks = mfs_get_u32(&rb);
+    if (op->nchunks > MFS_MAX_CHUNKS)
+        return -EBADMSG;
+    op->hashes = (uint8_t *)mfs_get_bytes(&rb, (size_t)op->nchunks * 32);
+    return rb.err || mfs_rbuf_left(&rb) ? -EBADMSG : 0;
+}
+
+/* Checks the whole snapshot before anything is written. */
+static int install_check(install *in)
+{
+    size_t off = SNAP_HEAD + 8;
+    rec r;
+    int rc;
+    while ((rc = rec_next(in, &off, &r)) == 0) {
+        mfs_op op;
+        switch (r.table) {
+        case DB_VERSIONS:
+            if (version_op(&r, &op))
+                return -EBADMSG;
+            in->info.versions++;
+            break;
+        case DB_OPS:
+            if (r.k.mv_size != 16 || op_decode(r.v.mv_data, r.v.mv_size, &op))
+                return -EBADMSG;
+            op_clear(&op);
+            in->info.ops++;
+            break;
+        case DB_VV: {
+            if (r.k.mv_size != 8 || r.v.mv_size != 8)
+                return -EBADMSG;
+            mfs_vv_entry *e =
+                realloc(in->vv.e, (in->vv.n + 1) * sizeof(*in->vv.e));
+            if (!e)
+                return -ENOMEM;
+            in->vv.e = e;
+            e[in->vv.n].node = mfs_be64_get(r.k.mv_data);
+            e[in->vv.n].seq = mfs_be64_get(r.v.mv_data);
+            in->vv.n++;
+            break;
+        }
+        case DB_META:
+            if (r.k.mv_size != 13 || memcmp(r.k.mv_data, "floor", 5) ||
+                r.v.mv_size != 16)
+                return -EBADMSG;
+            break;
+        case DB_ENTRIES:
+            in->info.entries++;
+            break;
+        case DB_INODES:
+            if (r.k.mv_size != 16)
+                return -EBADMSG;
+            in->info.inodes++;
+            break;
+        default:
+            break;
+        }
+        in->info.records++;
+    }
+    return rc == 1 ? 0 : rc;
+}
+
+static int floor_above(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
+{
+    (void)hlc;
+    return seq > mfs_vv_get(arg, origin) ? -ENOTEMPTY : 0;
+}
+
+/* The ops this store holds that vv lacks (logged: above vv), copied. */
+typedef struct extra {
+    uint8_t **raw;
+    size_t *len;
+    size_t n, cap;
+} extra;
+
+static void extra_free(extra *x)
+{
+    for (size_t i = 0; i < x->n; i++)
+        free(x->raw[i]);
+    free(x->raw);
+    free(x->len);
+    memset(x, 0, sizeof(*x));
+}
+
+static int extra_add(extra *x, const MDB_val *v)
+{
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 64;
+        uint8_t **raw = realloc(x->raw, cap * sizeof(*raw));
+        if (raw)
+            x->raw = raw;
+        size_t *len = raw ? realloc(x->len, cap * sizeof(*len)) : NULL;
+        if (!len)
+            return -ENOMEM;
+        x->len = len;
+        x->cap = cap;
+    }
+    if (!(x->raw[x->n] = malloc(v->mv_size ? v->mv_size : 1)))
+        return -ENOMEM;
+    memcpy(x->raw[x->n], v->mv_data, v->mv_size);
+    x->len[x->n++] = v->mv_size;
+    return 0;
+}
+
+static int extra_read(mfs_store *s, MDB_txn *txn, const mfs_vv *vv, extra *x)
+{
+    MDB_cursor *c;
+    int rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_OPS], &c));
+    MDB_val key, val;
+    int r = rc ? MDB_NOTFOUND : mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (r == 0 && !rc) {
+        uint64_t origin = mfs_be64_get(key.mv_data);
+        uint64_t from = mfs_vv_get(vv, origin) + 1;
+        uint8_t k[16];
+        mfs_be64_put(k, origin);
+        mfs_be64_put(k + 8, from);
+        key = (MDB_val){16, k};
+        r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        while (r == 0 && !rc && mfs_be64_get(key.mv_data) == origin) {
+            rc = extra_add(x, &val);
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+    }
+    if (!rc)
+        mdb_cursor_close(c);
+    return rc;
+}
+
+/* Applies the ops this store held beyond the snapshot on top of it, as
+ * remote ops are (they commute with the snapshot's). */
+static void extra_apply(wtx *w, const extra *x)
+{
+    mfs_op *ops = calloc(x->n ? x->n : 1, sizeof(*ops));
+    const mfs_op **moves = calloc(x->n ? x->n : 1, sizeof(*moves));
+    size_t nmoves = 0, nops = 0;
+    if (!ops || !moves)
+        wtx_fail(w, -ENOMEM);
+    for (size_t i = 0; i < x->n && !w->err; i++) {
+        if (op_decode(x->raw[i], x->len[i], &ops[nops])) {
+            wtx_fail(w, -EIO);
+            break;
+        }
+        mfs_op *op = &ops[nops++];
+        if (op_apply_remote(w, op, x->raw[i], x->len[i], true) == 0 &&
+            op->type == OP_MOVE)
+            moves[nmoves++] = op;
+    }
+    tree_apply_moves(w, moves, nmoves);
+    for (size_t i = 0; i < nops; i++)
+        op_clear(&ops[i]);
+    free(ops);
+    free(moves);
+}
+
+/* The replicated state and what is derived from it, all of which a
+ * snapshot replaces; chunks, inode numbers and unpublished writes stay. */
+static const uint8_t replaced[] = {
+    DB_OPS,   DB_VV,      DB_MOVES,     DB_ENTRIES,  DB_RCHILD, DB_ILINKS,
+    DB_TFROM, DB_INODES,  DB_XATTRS,    DB_VERSIONS, DB_GCQ,    DB_SUPERSEDED,
+    DB_VMISSING, DB_WANT, DB_DIRENTS,   DB_VENT,     DB_GROUPS, DB_LINKS,
+    DB_NSUB,  DB_CCOPY,   DB_HEADS,     DB_CDIRS,    DB_NLINK,
+};
+
+static int floor_del(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
+{
+    (void)seq;
+    (void)hlc;
+    uint8_t k[13];
+    floor_key(k, origin);
+    return tdel(arg, DB_META, k, 13);
+}
+
+static int install_tx(wtx *w, void *arg)
+{
+    install *in = arg;
+    mfs_store *s = w->s;
+    w->remote = true;
+    /* ops folded here that the snapshot lacks cannot be given back */
+    int rc = floors_each(s, w->txn, floor_above, &in->vv);
+    if (rc)
+        return wtx_fail(w, rc);
+    /* ops logged here that it lacks go on top of it */
+    extra x = {0};
+    if ((rc = extra_read(s, w->txn, &in->vv, &x)) != 0) {
+        extra_free(&x);
+        return wtx_fail(w, rc);
+    }
+    in->info.extra = x.n;
+    for (size_t i = 0; i < sizeof(replaced) && !w->err; i++) {
+        rc = mdb_drop(w->txn, s->db[replaced[i]], 0);
+        if (rc)
+            wtx_fail(w, rc);
+    }
+    floors_each(s, w->txn, floor_del, w);
+    size_t off = SNAP_HEAD + 8;
+    rec r;
+    while (!w->err && rec_next(in, &off, &r) == 0) {
+        mfs_op op;
+        switch (r.table) {
+        case DB_VERSIONS:
+            /* as the op it came from: what this store waits for follows
+             * from the chunks it holds */
+            if (version_op(&r, &op) == 0)
+                content_apply_version(w, &op);
+            break;
+        case DB_INODES: {
+            tput(w, DB_INODES, r.k.mv_data, 16, r.v.mv_data, r.v.mv_size);
+            inode_rec ir;
+            mfs_id id = id_get(r.k.mv_data);
+            if (inode_get(s, w->txn, id, &ir) != 0) {
+                wtx_fail(w, -EBADMSG);
+                break;
+            }
+            /* what shows is this store's to find (its chunks) */
+            ir.shown = (mfs_stamp){0, 0};
+            ir.size = ir.blocks = 0;
+            ir.nheads = 0;
+            inode_put(w, id, &ir);
+            view_touch_inode(w, id);
+            break;
+        }
+        case DB_ENTRIES:
+            tput(w, r.table, r.k.mv_data, r.k.mv_size, r.v.mv_data,
+                 r.v.mv_size);
+            if (r.k.mv_size == 16)
+                view_touch_entry(w, id_get(r.k.mv_data));
+            break;
+        case DB_OPS: {
+            uint64_t origin = mfs_be64_get(r.k.mv_data);
+            if (origin == s->node) { /* our own ops, from before */
+                uint64_t seq = mfs_be64_get((const uint8_t *)r.k.mv_data + 8);
+                if (seq > s->seq)
+                    s->seq = seq;
+            }
+            tput(w, r.table, r.k.mv_data, r.k.mv_size, r.v.mv_data,
+                 r.v.mv_size);
+            break;
+        }
+        default:
+            tput(w, r.table, r.k.mv_data, r.k.mv_size, r.v.mv_data,
+                 r.v.mv_size);
+            break;
+        }
+    }
+    if (in->hlc > s->hlc)
+        s->hlc = in->hlc; /* every stamp it holds is below it */
+    extra_apply(w, &x);
+    extra_free(&x);
+    w->gc_queued = true;
+    return w->err;
+}
+
+int mfs_store_snapshot_install(mfs_store *s, const uint8_t *buf, size_t len,
+                               mfs_snapshot_info *info)
+{
+    if (len < SNAP_HEAD + 9 || memcmp(buf, SNAP_MAGIC, 8) ||
+        mfs_be32_get(buf + 8) != SNAP_FORMAT)
+        return -EBADMSG;
+    uint8_t sum[MFS_BLAKE2B256_LEN];
+    mfs_blake2b256(sum, buf + SNAP_HEAD, len - SNAP_HEAD);
+    if (memcmp(sum, buf + 12, sizeof(sum)))
+        return -EBADMSG;
+    install in = {.p = buf, .len = len, .hlc = mfs_be64_get(buf + SNAP_HEAD)};
+    int rc = install_check(&in);
+    if (rc) {
+        mfs_vv_free(&in.vv);
+        return rc;
+    }
+    in.info.bytes = len;
+    rc = store_write(s, install_tx, &in);
+    mfs_snapshot_info counted = in.info;
+    if (!rc)
+        rc = mfs_store_commit(s, 1);
+    if (!rc) {
+        mfs_log(LOG_NOTICE,
+                "store %s: installed a snapshot of %zu bytes: %" PRIu64
+                " inodes, %" PRIu64 " entries, %" PRIu64 " versions, %" PRIu64
+                " ops, and %" PRIu64 " ops of this store's on top",
+                s->dir, len, counted.inodes, counted.entries, counted.versions,
+                counted.ops, counted.extra);
+        gc_wake(s);
+    }
+    if (info)
+        *info = counted;
+    mfs_vv_free(&in.vv);
+    return rc;
+}
