@@ -138,6 +138,7 @@ static void reply_stat(cli_control *c, out_buf *o)
     outf(o, "others %" PRIu64 "\n", st.others);
     outf(o, "bytes %" PRIu64 "\n", st.bytes);
     outf(o, "ops %" PRIu64 "\n", st.ops);
+    outf(o, "ops_folded %" PRIu64 "\n", st.ops_folded);
     outf(o, "local_seq %" PRIu64 "\n", st.local_seq);
     outf(o, "chunks %" PRIu64 "\n", st.chunks);
     outf(o, "chunk_bytes %" PRIu64 "\n", st.chunk_bytes);

@@ -414,6 +414,14 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
              st.catching_up, st.ops_to_go, st.chunks_to_go, st.bytes_to_go,
              st.ops_per_s, st.bytes_per_s, st.eta_ms);
     line(arg, b);
+    /* snapshot ACTIVE FROM DONE TOTAL INSTALLED SERVED REFUSED */
+    snprintf(b, sizeof b,
+             "snapshot %d %016" PRIx64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+             " %" PRIu64 " %d",
+             st.snap_from != 0, st.snap_from, st.snap_bytes_done,
+             st.snap_bytes_total, st.snaps_installed, st.snaps_served,
+             st.snap_refused != 0);
+    line(arg, b);
     snprintf(b, sizeof b, "repl_bad_msgs %" PRIu64, st.bad_msgs);
     line(arg, b);
     snprintf(b, sizeof b, "repl_refused %" PRIu64, st.refused);

@@ -30,6 +30,7 @@ static const struct {
     {"others", "other nodes"},
     {"bytes", "bytes"},
     {"ops", "ops"},
+    {"ops_folded", "ops folded"},
     {"local_seq", "local ops"},
     {"conflicts", "conflicts"},
     {"dirty_files", "unpublished files"},
@@ -91,6 +92,10 @@ typedef struct sync_summary {
     unsigned long long live, ops_to_go, chunks_to_go, bytes_to_go, dirty;
     double ops_rate, bytes_rate;
     long long eta_ms;
+    /* the "snapshot" line: one being fetched, and counts */
+    int snap_active, snap_refused;
+    char snap_from[17];
+    unsigned long long snap_done, snap_total, snaps_installed, snaps_served;
     char line[256];
 } sync_summary;
 
@@ -124,6 +129,14 @@ static void summarize(const cli_reply *r, int running, sync_summary *m)
         sscanf(cu, "%d %llu %llu %llu %lf %lf %lld", &m->catching_up,
                &m->ops_to_go, &m->chunks_to_go, &m->bytes_to_go, &m->ops_rate,
                &m->bytes_rate, &m->eta_ms);
+    const char *sn = cli_reply_get(r, "snapshot");
+    if (sn &&
+        sscanf(sn, "%d %16s %llu %llu %llu %llu %d", &m->snap_active,
+               m->snap_from, &m->snap_done, &m->snap_total,
+               &m->snaps_installed, &m->snaps_served, &m->snap_refused) != 7)
+        m->snap_active = m->snap_refused = 0;
+    if (m->snap_active)
+        m->catching_up = 1;
     unsigned long long owe = 0, owed = 0, their_chunks = 0, silent = 0;
     for (size_t i = 0; i < r->n; i++) {
         peer_row p;
@@ -186,6 +199,20 @@ static void print_mesh_text(const cli_reply *r, const sync_summary *m)
                "%s/s; ETA %s\n",
                "catch-up", m->ops_to_go, m->chunks_to_go, b1, m->ops_rate, b2,
                b3);
+    }
+    if (m->known && m->snap_active) {
+        human_bytes(m->snap_done, b1, sizeof b1);
+        human_bytes(m->snap_total, b2, sizeof b2);
+        printf("%-18s fetching from %s: %s of %s (this node lacks ops the "
+               "mesh folded into its state)\n",
+               "snapshot", m->snap_from, b1, m->snap_total ? b2 : "?");
+    } else if (m->known && m->snap_refused) {
+        printf("%-18s refused: this node folded ops the snapshot lacked; "
+               "asking for a newer one\n",
+               "snapshot");
+    } else if (m->known && (m->snaps_installed || m->snaps_served)) {
+        printf("%-18s %llu installed, %llu served\n", "snapshots",
+               m->snaps_installed, m->snaps_served);
     }
     for (size_t i = 0; i < r->n; i++)
         if (strcmp(r->key[i], "conflict_path") == 0)
@@ -275,9 +302,16 @@ static void print_mesh_json(const cli_reply *r, const sync_summary *m)
         }
     printf("],\"catchup\":{\"active\":%s,\"ops_to_go\":%llu,"
            "\"chunks_to_go\":%llu,\"bytes_to_go\":%llu,\"ops_per_s\":%.1f,"
-           "\"bytes_per_s\":%.1f,\"eta_ms\":%lld}",
+           "\"bytes_per_s\":%.1f,\"eta_ms\":%lld,\"snapshot\":{"
+           "\"active\":%s,\"from\":\"%s\",\"bytes_done\":%llu,"
+           "\"bytes_total\":%llu,\"installed\":%llu,\"served\":%llu,"
+           "\"refused\":%s}}",
            m->catching_up ? "true" : "false", m->ops_to_go, m->chunks_to_go,
-           m->bytes_to_go, m->ops_rate, m->bytes_rate, m->eta_ms);
+           m->bytes_to_go, m->ops_rate, m->bytes_rate, m->eta_ms,
+           m->snap_active ? "true" : "false",
+           m->snap_active ? m->snap_from : "", m->snap_done, m->snap_total,
+           m->snaps_installed, m->snaps_served,
+           m->snap_refused ? "true" : "false");
 }
 
 /* The daemon's "collect" and "collect_held_by" lines. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # mesh_join: a new node joins by copying the state from a member (DESIGN
-# P12, P13). A holds 3000 small files in 30 directories and three 8 MiB
+# P12, P13); A's op log is folded first, so the copy is a snapshot. A holds 3000 small files in 30 directories and three 8 MiB
 # files. C is created with `meshfs join` from A's invite token (its store
 # then names A's address in C/peers) and mounted with no --peer. C must be
 # usable at once (ls works, a file written on C reaches A) while it catches
@@ -29,6 +29,19 @@ for i in 1 2 3; do head -c $((8 << 20)) /dev/urandom >"$src/large$i.bin"; done
 t0=$SECONDS
 cp -a "$src" "$A/tree"
 log "A: $NFILES small files and 3 x 8 MiB copied in $((SECONDS - t0)) s"
+
+# A is alone: everything it holds is settled, so its collector folds its
+# op log into the state (issue 10): C cannot be sent those ops and must
+# take a snapshot
+deadline=$((SECONDS + 60))
+while :; do
+    js=$(mesh_stat a)
+    folded=$(jq .ops_folded <<<"$js")
+    ((folded > 9000)) && break
+    ((SECONDS < deadline)) || fail "A folded only $folded ops of its log in 60 s (ops left: $(jq .ops <<<"$js"))"
+    sleep 0.5
+done
+log "A folded $folded ops into its state ($(jq .ops <<<"$js") left in its log)"
 
 # C joins with A's token; the token names A's address
 mesh_create c # joins with A's token
@@ -68,3 +81,5 @@ done
 js=$(mesh_stat c)
 check_eq "C lists A as a live peer" alive "$(jq -r --arg id "${ID[a]}" '.peers[] | select(.id == $id) | .state' <<<"$js")"
 check_eq "C's peer address of A" "${ADDR[a]}" "$(jq -r --arg id "${ID[a]}" '.peers[] | select(.id == $id) | .addr' <<<"$js")"
+check_eq "snapshots C installed" 1 "$(jq .catchup.snapshot.installed <<<"$js")"
+check_eq "snapshots A served" 1 "$(mesh_stat a | jq .catchup.snapshot.served)"
