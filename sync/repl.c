@@ -143,7 +143,7 @@ struct mfs_repl {
     uint8_t *snap_in;
     size_t snap_total, snap_off;
     uint32_t snap_mask, snap_tries;
-    uint64_t snaps_installed, snap_retry_us;
+    uint64_t snaps_installed, snap_retry_us, snap_started_us;
     int snap_refused;
 };
 
@@ -773,6 +773,15 @@ static void push_new(mfs_repl *r)
 #define SNAP_MAX ((uint64_t)4 << 30)
 enum { SNAP_ZLIB = 1, SNAP_GONE = 2 };
 
+/* Real time, for the durations the log reports (r->now may be a
+ * simulator's). */
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void snap_ask(mfs_repl *r)
 {
     rpeer *p = peer_find(r, r->snap_peer);
@@ -805,6 +814,7 @@ static void snap_start(mfs_repl *r, rpeer *p)
     snap_reset(r);
     r->snap_peer = p->id;
     r->snap_req = ++r->pull_id;
+    r->snap_started_us = mono_us();
     mfs_log(LOG_NOTICE,
             "sync: this node lacks ops the mesh has folded into its state: "
             "fetching a snapshot from %016" PRIx64,
@@ -833,6 +843,7 @@ static void on_snapget(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         uint8_t *buf;
         size_t len;
         mfs_snapshot_info inf;
+        uint64_t t0 = mono_us();
         int rc = mfs_store_snapshot(r->store, &buf, &len, &inf);
         if (rc) {
             mfs_log(LOG_ERR, "sync: cannot build a snapshot: %s",
@@ -846,9 +857,11 @@ static void on_snapget(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         r->snap_out_built_us = r->now;
         r->snaps_served++;
         mfs_log(LOG_NOTICE,
-                "sync: built a snapshot of %zu bytes (%" PRIu64 " inodes, %" PRIu64
-                " entries, %" PRIu64 " versions, %" PRIu64 " ops) for %016" PRIx64,
-                len, inf.inodes, inf.entries, inf.versions, inf.ops, p->id);
+                "sync: built a snapshot of %zu bytes (%" PRIu64
+                " inodes, %" PRIu64 " entries, %" PRIu64 " versions, %" PRIu64
+                " ops) for %016" PRIx64 " in %" PRIu64 " ms",
+                len, inf.inodes, inf.entries, inf.versions, inf.ops, p->id,
+                (mono_us() - t0) / 1000);
     }
     uint8_t hdr[45];
     mfs_wbuf w;
@@ -893,6 +906,7 @@ static void on_snapget(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
 static void snap_install(mfs_repl *r)
 {
     mfs_snapshot_info inf;
+    uint64_t t0 = mono_us();
     int rc = mfs_store_snapshot_install(r->store, r->snap_in, r->snap_total,
                                         &inf);
     uint64_t from = r->snap_peer;
@@ -901,8 +915,11 @@ static void snap_install(mfs_repl *r)
         r->snap_refused = 0;
         mfs_log(LOG_NOTICE,
                 "sync: installed a snapshot of %zu bytes from %016" PRIx64
-                ": %" PRIu64 " inodes, %" PRIu64 " entries; pulling the rest",
-                r->snap_total, from, inf.inodes, inf.entries);
+                " (fetched in %" PRIu64 " ms, installed in %" PRIu64
+                " ms): %" PRIu64 " inodes, %" PRIu64 " entries; pulling the "
+                "rest",
+                r->snap_total, from, (t0 - r->snap_started_us) / 1000,
+                (mono_us() - t0) / 1000, inf.inodes, inf.entries);
         snap_stop(r, 0);
         refresh_my(r);
         if (!r->state_changed_us)

@@ -11,6 +11,12 @@
  * pairs: the ops of a batch are dropped, duplicated, shuffled and regrouped,
  * the rest is resent later from the version vector; chunks move partially.
  * Clocks are per replica, skewed by up to 30 s (below the 60 s bound).
+ * Collection runs too (settle_step, 6% of the other steps): a stable
+ * vector taken over every replica is given to one once it holds what
+ * every replica had originated, as sync/repl.c does, and the replica
+ * folds its op log and forgets settled moves (the trash keeps versions:
+ * its 7 days never pass here); the run fails if over 20+ seeds nothing
+ * was folded or forgotten.
  * At the end the tracked dirty files are published, files without a name
  * are forgotten, mfs_store_publish_all(s, 0) runs on every replica (as an
  * unmount does), and replicas exchange until quiescent (identical version
@@ -64,6 +70,7 @@
 #define MAXR 5
 
 static uint64_t g_first = 1, g_count = 200, g_seed, g_steps = 150;
+static uint64_t g_folded, g_moves; /* by collection, over all seeds */
 static int g_verbose;
 
 typedef struct tclock {
@@ -117,6 +124,11 @@ typedef struct rep {
     dirty
         *limbo; /* publish found no name: writes kept, maybe published later */
     size_t nlimbo, caplimbo;
+    /* collection: a stable vector S taken over every replica, given to
+     * this one once it holds what every replica had originated then (W),
+     * as sync/repl.c does */
+    mfs_vv cand_s, cand_w;
+    int have_cand;
 } rep;
 
 typedef struct world {
@@ -219,6 +231,8 @@ static void rep_open(world *w, rep *r, int new_mesh, uint64_t node,
 
 static void rep_close(rep *r)
 {
+    mfs_vv_free(&r->cand_s);
+    mfs_vv_free(&r->cand_w);
     mfs_store_close(r->s);
     mfs_test_rmdir(r->dir);
     free(r->dv);
@@ -426,6 +440,65 @@ static void quiesce(world *w)
 }
 
 /* ---- local ops ---------------------------------------------------------- */
+
+/* ---- collection: folds the op log and forgets settled moves (the
+ * trash keeps versions: its 7 days never pass here) ---- */
+
+static int vv_covers(const mfs_vv *a, const mfs_vv *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (mfs_vv_get(a, b->e[i].node) < b->e[i].seq)
+            return 0;
+    return 1;
+}
+
+static void settle_step(world *w, int ri)
+{
+    rep *r = &w->r[ri];
+    mfs_vv mine;
+    if (mfs_store_vv(r->s, &mine))
+        FAILF("vv of replica %d\n", ri);
+    if (!r->have_cand) {
+        /* S: the entrywise minimum over every replica; W: what each had
+         * originated */
+        mfs_vv_free(&r->cand_s);
+        mfs_vv_free(&r->cand_w);
+        r->cand_s.e = calloc(mine.n + 1, sizeof(mfs_vv_entry));
+        r->cand_w.e = calloc((size_t)w->nrep + 1, sizeof(mfs_vv_entry));
+        assert_non_null(r->cand_s.e);
+        assert_non_null(r->cand_w.e);
+        mfs_vv all[MAXR];
+        for (int i = 0; i < w->nrep; i++)
+            if (mfs_store_vv(w->r[i].s, &all[i]))
+                FAILF("vv of replica %d\n", i);
+        for (size_t k = 0; k < mine.n; k++) {
+            uint64_t m = mine.e[k].seq;
+            for (int i = 0; i < w->nrep; i++) {
+                uint64_t v = mfs_vv_get(&all[i], mine.e[k].node);
+                m = v < m ? v : m;
+            }
+            r->cand_s.e[r->cand_s.n].node = mine.e[k].node;
+            r->cand_s.e[r->cand_s.n++].seq = m;
+        }
+        for (int i = 0; i < w->nrep; i++) {
+            r->cand_w.e[r->cand_w.n].node = w->r[i].node;
+            r->cand_w.e[r->cand_w.n++].seq =
+                mfs_vv_get(&all[i], w->r[i].node);
+            mfs_vv_free(&all[i]);
+        }
+        r->have_cand = 1;
+    } else if (vv_covers(&mine, &r->cand_w)) {
+        mfs_store_collect_settled(r->s, &r->cand_s);
+        mfs_collect_stats st;
+        int rc = mfs_store_collect_now(r->s, &st);
+        if (rc)
+            FAILF("collection on replica %d: %d\n", ri, rc);
+        g_folded += st.folded;
+        g_moves += st.moves;
+        r->have_cand = 0;
+    }
+    mfs_vv_free(&mine);
+}
 
 static const char *file_pool[] = {"a", "b", "c.txt", "d.txt", ".hidden", "e"};
 static const char *dir_pool[] = {"D", "E", "F"};
@@ -1363,6 +1436,8 @@ static void run_seed(uint64_t seed)
             if (to >= ri)
                 to++;
             partial_exchange(w, ri, to);
+        } else if (mfs_rng_below(&w->rng, 100) < 6) {
+            settle_step(w, ri);
         } else {
             local_op(w, ri);
         }
@@ -1461,6 +1536,15 @@ int main(int argc, char **argv)
     }
     int rc = _cmocka_run_group_tests("test_store_converge", tests, g_count,
                                      NULL, NULL);
+    /* collection ran: ops folded out of the logs and moves forgotten
+     * while the replicas went on diverging and merging */
+    printf("collection folded %llu ops and forgot %llu settled moves\n",
+           (unsigned long long)g_folded, (unsigned long long)g_moves);
+    if (g_count >= 20 && (!g_folded || !g_moves)) {
+        printf("collection never folded an op or forgot a move: the runs "
+               "did not test it\n");
+        rc = rc ? rc : 1;
+    }
     free(tests);
     free(names);
     free(seeds);
