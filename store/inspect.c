@@ -75,8 +75,24 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
     }
     {
         MDB_envinfo info;
+        MDB_stat est;
         if (mdb_env_info(s->env, &info) == 0)
             out->map_bytes = info.me_mapsize;
+        /* pages in use: up to the last one, less LMDB's free list (table
+         * 0; each record a count of page numbers, then the numbers) */
+        uint64_t freepg = 0;
+        MDB_cursor *fc;
+        MDB_val fk, fv;
+        if (mdb_cursor_open(txn, 0, &fc) == 0) {
+            while (mdb_cursor_get(fc, &fk, &fv, MDB_NEXT) == 0)
+                if (fv.mv_size >= sizeof(size_t))
+                    freepg += *(const size_t *)fv.mv_data;
+            mdb_cursor_close(fc);
+        }
+        if (mdb_env_stat(s->env, &est) == 0 &&
+            info.me_last_pgno + 1 >= freepg)
+            out->used_bytes =
+                (uint64_t)(info.me_last_pgno + 1 - freepg) * est.ms_psize;
         uint8_t nk[8];
         MDB_val v;
         mfs_be64_put(nk, s->node);

@@ -260,6 +260,8 @@ typedef struct wtx {
     idset touched_inodes;  /* heads / existence changed */
     namekey *groups;       /* dirty name groups */
     size_t ngroups, capgroups;
+    uint32_t *gindex; /* open addressing over groups: index + 1, 0 empty */
+    size_t gslots;    /* a power of two, >= 2 x ngroups (0: none yet) */
     uint64_t written;  /* bytes put so far (map room estimate) */
     MDB_txn *dtxn;     /* write txn of the dirty environment, once used */
     uint64_t dwritten; /* bytes put in it */

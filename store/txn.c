@@ -265,6 +265,7 @@ static void wtx_release(wtx *w)
     idset_free(&w->touched_entries);
     idset_free(&w->touched_inodes);
     free(w->groups);
+    free(w->gindex);
     free(w->changes);
 }
 

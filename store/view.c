@@ -281,11 +281,53 @@ bool view_dir_empty(mfs_store *s, MDB_txn *txn, mfs_id dir)
 
 /* ---- dirty name groups ---- */
 
+static size_t group_hash(mfs_id dir, const char *name)
+{
+    uint64_t h = 1469598103934665603ull ^ dir.node ^ (dir.seq * 31);
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* Rebuilds the index over the groups with room for twice as many. */
+static bool group_index_grow(wtx *w)
+{
+    size_t slots = w->gslots ? w->gslots * 2 : 64;
+    while (slots < 4 * (w->ngroups + 1))
+        slots *= 2;
+    uint32_t *ix = calloc(slots, sizeof(*ix));
+    if (!ix)
+        return false;
+    for (size_t i = 0; i < w->ngroups; i++) {
+        size_t j = group_hash(w->groups[i].dir, w->groups[i].name);
+        while (ix[j & (slots - 1)])
+            j++;
+        ix[j & (slots - 1)] = (uint32_t)(i + 1);
+    }
+    free(w->gindex);
+    w->gindex = ix;
+    w->gslots = slots;
+    return true;
+}
+
+/* Marks the group (dir, name) dirty, once: a hash index over the groups
+ * (a linear search made a snapshot of 100,000 files take 34% of its
+ * install in here). */
 static void group_mark(wtx *w, mfs_id dir, const char *name)
 {
-    for (size_t i = 0; i < w->ngroups; i++)
-        if (id_eq(w->groups[i].dir, dir) && !strcmp(w->groups[i].name, name))
+    if (2 * (w->ngroups + 1) > w->gslots && !group_index_grow(w)) {
+        wtx_fail(w, -ENOMEM);
+        return;
+    }
+    size_t j = group_hash(dir, name);
+    for (;; j++) {
+        uint32_t k = w->gindex[j & (w->gslots - 1)];
+        if (!k)
+            break;
+        if (id_eq(w->groups[k - 1].dir, dir) &&
+            !strcmp(w->groups[k - 1].name, name))
             return;
+    }
     if (w->ngroups == w->capgroups) {
         size_t cap = w->capgroups ? w->capgroups * 2 : 16;
         namekey *g = realloc(w->groups, cap * sizeof(*g));
@@ -299,6 +341,7 @@ static void group_mark(wtx *w, mfs_id dir, const char *name)
     w->groups[w->ngroups].dir = dir;
     strcpy(w->groups[w->ngroups].name, name);
     w->ngroups++;
+    w->gindex[j & (w->gslots - 1)] = (uint32_t)w->ngroups;
 }
 
 static size_t group_key(uint8_t *k, mfs_id dir, const char *name, mfs_id e)
@@ -893,6 +936,8 @@ int view_flush(wtx *w)
     idset dirs = {0};
     for (size_t i = 0; i < w->ngroups && !w->err; i++)
         rename_simple(w, &w->groups[i], &dirs, &ccset);
+    if (w->ngroups)
+        memset(w->gindex, 0, w->gslots * sizeof(*w->gindex));
     w->ngroups = 0;
     sort_dedup(&ccset);
     for (size_t i = 0; i < ccset.n && !w->err; i++)
