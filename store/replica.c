@@ -334,6 +334,49 @@ static int tx_member_remove(wtx *w, void *arg)
     return op_local(w, &op);
 }
 
+/* ---- members: joining ---------------------------------------------------
+ * A node that reached the mesh (it holds lost+found: the ops that made the
+ * mesh) and never originated an op says so with one: a register
+ * "member.<node>" on the registry. Every origin is a member for good (sync/
+ * counts each origin in its vector), so from then on every node waits for
+ * it, even after a restart that forgot the peers it had met: a node that
+ * joined, went away and edits offline is not collected past. */
+
+#define MEMBER_PREFIX "member."
+
+static int tx_member_join(wtx *w, void *arg)
+{
+    int *done = arg;
+    mfs_store *s = w->s;
+    uint8_t k[8];
+    mfs_be64_put(k, s->node);
+    MDB_val v;
+    if (s->seq || (tget(s, w->txn, DB_VV, k, 8, &v) == 0 && v.mv_size == 8 &&
+                   mfs_be64_get(v.mv_data))) {
+        *done = 0; /* an origin already */
+        return 0;
+    }
+    entry_rec er;
+    if (entry_get(s, w->txn, MFS_ID_LOSTFOUND, &er) != 0 || !er.exists)
+        return -EAGAIN; /* not reached yet */
+    char name[40];
+    snprintf(name, sizeof name, MEMBER_PREFIX "%016" PRIx64, s->node);
+    mfs_op op = {.type = OP_XATTR,
+                 .obj = MFS_ID_MEMBERS,
+                 .name = name,
+                 .namelen = strlen(name),
+                 .present = 1};
+    *done = 1;
+    return op_local(w, &op);
+}
+
+int mfs_store_member_join(mfs_store *s)
+{
+    int done = 0;
+    int rc = store_write(s, tx_member_join, &done);
+    return rc ? rc : done;
+}
+
 int mfs_store_member_remove(mfs_store *s, uint64_t node)
 {
     if (!node || node == s->node)

@@ -34,7 +34,9 @@
  *
  * Format (all big-endian): "MFSSNAP1", u32 format (1), 32-byte BLAKE2b of
  * everything after it, u64 sender's hlc, then records [u8 table][u16 key
- * length][u32 value length][key][value], and a last byte 0xFF.
+ * length][u32 value length][key][value], and a last byte 0xFF. The table
+ * numbers and the records are those of store format 4: a store format
+ * that changes them must change the snapshot format too.
  */
 #include "blake2b.h"
 #include "internal.h"
@@ -616,6 +618,12 @@ static int install_tx(wtx *w, void *arg)
             ir.nheads = 0;
             inode_put(w, id, &ir);
             view_touch_inode(w, id);
+            /* one the kernel may know (root, or a file of ours): its
+             * attributes may have changed */
+            uint64_t ino;
+            objkey ok = obj_inode(id);
+            if (ino_of_obj(s, w->txn, &ok, &ino) == 0)
+                wtx_change(w, MFS_CHANGE_INODE, ino, NULL);
             break;
         }
         case DB_ENTRIES:

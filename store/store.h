@@ -530,11 +530,17 @@ void mfs_store_collect_stop(mfs_store *s);
  * did. */
 int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out);
 /* ---- members ------------------------------------------------------------
- * Every node that ever originated ops, or that sync/ knows as a peer, is a
+ * Every node that ever originated ops (each node that reached the mesh
+ * does: mfs_store_member_join), or that sync/ knows as a peer, is a
  * member, minus the removed ones. A removal replicates like any change and
  * is for good: the others stop counting the node (collection no longer
  * waits for it) and refuse its messages. */
 
+/* Makes this node an origin (a "member.<node>" register on the member
+ * registry) once it has reached the mesh, if it is not one yet, so that
+ * every member counts it from then on. 1 done now, 0 an origin already,
+ * -EAGAIN not reached the mesh yet (it holds no lost+found), -errno. */
+int mfs_store_member_join(mfs_store *s);
 /* Removes node from the mesh. -EINVAL for 0 or this node, -EALREADY. */
 int mfs_store_member_remove(mfs_store *s, uint64_t node);
 /* The removed nodes: up to cap into out; returns how many there are. */

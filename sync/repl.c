@@ -133,6 +133,7 @@ struct mfs_repl {
     bool removed_self;
     uint64_t removed_by, removed_log_us;
     uint64_t settle_us;               /* last look */
+    bool joined; /* an origin: every member counts us (member_join) */
     /* snapshots: the one we serve (built once, kept while asked for) */
     uint8_t *snap_out;
     size_t snap_out_len;
@@ -645,10 +646,28 @@ static void on_pull(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
 
 static void snap_start(mfs_repl *r, rpeer *p);
 
+/* Once this node has reached the mesh it becomes an origin, so that
+ * every member counts it for good (mfs_store_member_join). */
+static void member_join(mfs_repl *r)
+{
+    if (r->joined)
+        return;
+    int rc = mfs_store_member_join(r->store);
+    if (rc >= 0)
+        r->joined = true;
+    if (rc == 1)
+        mfs_log(LOG_NOTICE, "sync: this node reached the mesh and announced "
+                            "itself as a member");
+    else if (rc < 0 && rc != -EAGAIN)
+        mfs_log(LOG_WARNING, "sync: cannot announce this node as a member: %s",
+                strerror(-rc));
+}
+
 static void after_apply(mfs_repl *r, const mfs_apply_result *res)
 {
     if (res->applied == 0)
         return;
+    member_join(r);
     refresh_my(r);
     if (!r->state_changed_us)
         r->state_changed_us = r->now;
@@ -921,6 +940,7 @@ static void snap_install(mfs_repl *r)
                 r->snap_total, from, (t0 - r->snap_started_us) / 1000,
                 (mono_us() - t0) / 1000, inf.inodes, inf.entries);
         snap_stop(r, 0);
+        member_join(r);
         refresh_my(r);
         if (!r->state_changed_us)
             r->state_changed_us = r->now;
@@ -1572,6 +1592,7 @@ int mfs_repl_new(mfs_store *s, const mfs_repl_config *cfg, uint64_t now_us,
     /* messages are ordered per sender only by this sequence: start above
      * anything an earlier run of this node sent */
     r->state_seq = wall_ms(r) * 1000;
+    member_join(r);
     refresh_my(r);
     *out = r;
     return 0;

@@ -1932,6 +1932,29 @@ static void test_member_remove(void **state)
     rep_close(&b);
 }
 
+/* A node that reached the mesh becomes an origin once, so that every
+ * member counts it for good (the vectors name it). */
+static void test_member_join(void **state)
+{
+    (void)state;
+    rep a, b;
+    rep_open(&a, 1, 0xa1);
+    rep_open(&b, 0, 0xb2);
+    assert_int_equal(mfs_store_member_join(a.s), 0); /* made the mesh */
+    assert_int_equal(mfs_store_member_join(b.s), -EAGAIN);
+    sync_ops(a.s, b.s);
+    assert_int_equal(mfs_store_member_join(b.s), 1);
+    assert_int_equal(mfs_store_member_join(b.s), 0);
+    sync_ops(b.s, a.s);
+    mfs_vv va;
+    assert_int_equal(mfs_store_vv(a.s, &va), 0);
+    assert_int_equal(mfs_vv_get(&va, b.node), 1);
+    mfs_vv_free(&va);
+    assert_same_dump(a.s, b.s);
+    rep_close(&a);
+    rep_close(&b);
+}
+
 /* ---- folding the op log, and snapshots ---------------------------------- */
 
 static uint64_t ops_in_log(mfs_store *s, uint64_t *folded)
@@ -2098,6 +2121,7 @@ int main(void)
         cmocka_unit_test_teardown(test_trash_restore, teardown),
         cmocka_unit_test_teardown(test_member_remove, teardown),
         cmocka_unit_test_teardown(test_fold_and_snapshot, teardown),
+        cmocka_unit_test_teardown(test_member_join, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
