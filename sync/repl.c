@@ -439,6 +439,22 @@ static int inflate_into(mfs_repl *r, const uint8_t *z, size_t zl, size_t raw)
     return 0;
 }
 
+/* A message's payload: *data as is, or inflated into r->buf when zlib;
+ * false (counted as a bad message from p) when it does not inflate to
+ * exactly raw bytes. */
+static bool payload(mfs_repl *r, rpeer *p, bool zlib, const uint8_t **data,
+                    size_t len, size_t raw, const char *where)
+{
+    if (!zlib)
+        return true;
+    if (inflate_into(r, *data, len, raw) < 0) {
+        bad_msg(r, p, where);
+        return false;
+    }
+    *data = r->buf;
+    return true;
+}
+
 /* ---- STATE ----------------------------------------------------------------
  */
 
@@ -689,13 +705,8 @@ static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         bad_msg(r, p, __func__);
         return;
     }
-    if (flags & OPS_ZLIB) {
-        if (inflate_into(r, data, left, raw) < 0) {
-            bad_msg(r, p, __func__);
-            return;
-        }
-        data = r->buf;
-    }
+    if (!payload(r, p, flags & OPS_ZLIB, &data, left, raw, __func__))
+        return;
     mfs_apply_result res = {0};
     int rc = raw ? mfs_store_apply(r->store, data, raw, &res) : 0;
     mfs_log(LOG_DEBUG,
@@ -1010,13 +1021,8 @@ static void on_snap(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
     uint32_t bit = 1u << ((off - r->snap_off) / SNAP_PIECE);
     if (r->snap_mask & bit)
         return;
-    if (flags & SNAP_ZLIB) {
-        if (inflate_into(r, data, left, raw) < 0) {
-            bad_msg(r, p, __func__);
-            return;
-        }
-        data = r->buf;
-    }
+    if (!payload(r, p, flags & SNAP_ZLIB, &data, left, raw, __func__))
+        return;
     memcpy(r->snap_in + off, data, raw);
     r->snap_mask |= bit;
     r->snap_tries = 0;
@@ -1519,13 +1525,8 @@ static void on_chunk(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
     }
     uint8_t hash[MFS_HASH_LEN];
     memcpy(hash, h, MFS_HASH_LEN);
-    if (flags & CHUNK_ZLIB) {
-        if (inflate_into(r, data, left, raw) < 0) {
-            bad_msg(r, p, __func__);
-            return;
-        }
-        data = r->buf;
-    }
+    if (!payload(r, p, flags & CHUNK_ZLIB, &data, left, raw, __func__))
+        return;
     creq *e = req_find(r, hash);
     if (e)
         req_del(r, e);
