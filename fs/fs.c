@@ -248,6 +248,14 @@ int mfs_fs_mount(mfs_fs *fs, const char *mountpoint, char *err, size_t errcap)
     return 0;
 }
 
+/* The kernel may still use ino: it holds a lookup count (an open file
+ * holds one too). For the store's collector (mfs_store_set_ino_busy_cb). */
+static bool ino_busy(void *arg, uint64_t ino)
+{
+    mfs_fs *fs = arg;
+    return mfs_fs_inodes_count(&fs->inodes, ino) > 0;
+}
+
 int mfs_fs_run(mfs_fs *fs)
 {
     int r;
@@ -255,6 +263,7 @@ int mfs_fs_run(mfs_fs *fs)
         return -EIO;
     fs->signals_set = 1;
     mfs_store_set_change_cb(fs->store, mfs_fs_change_cb, fs);
+    mfs_store_set_ino_busy_cb(fs->store, ino_busy, fs);
     if (pthread_create(&fs->inval_thread, NULL, inval_main, fs) != 0)
         return -EAGAIN;
     if (pthread_create(&fs->timer_thread, NULL, timer_main, fs) != 0) {
@@ -307,6 +316,9 @@ void mfs_fs_close(mfs_fs *fs)
     }
     if (fs->store) {
         mfs_store_set_change_cb(fs->store, NULL, NULL);
+        /* (the kernel holds nothing once unmounted: not busy; the store
+         * outlives fs's inode table) */
+        mfs_store_set_ino_busy_cb(fs->store, NULL, NULL);
         int r = mfs_fs_flush_all(fs);
         if (r < 0)
             mfs_log(LOG_ERR, "fs: final publish/fsync of %s failed: %s",

@@ -615,6 +615,7 @@ static void drop_tombstone(wtx *w, mfs_id inode, const mfs_vv *settled,
         tree_forget_entry(w, ents[i]);
     tdel_prefix(w, DB_XATTRS, k, 16, 16);
     tdel(w, DB_INODES, k, 16);
+    ino_forget(w, inode);
     view_touch_inode(w, inode);
     st->tombstones++;
 }

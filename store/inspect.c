@@ -103,6 +103,7 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out)
     out->entry_records = db_entries(s, txn, DB_ENTRIES);
     out->move_records = db_entries(s, txn, DB_MOVES);
     out->inode_records = db_entries(s, txn, DB_INODES);
+    out->ino_records = db_entries(s, txn, DB_INO2OBJ);
     packs_stats(s, txn, &out->pack_files, &out->pack_bytes, &out->pack_live);
     out->dirty_files = db_entries(s, txn, DB_DINFO);
     out->conflicts = db_entries(s, txn, DB_CCOPY);

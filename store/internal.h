@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 /* Fixed object ids (node 0 is never a real node). */
@@ -167,6 +168,8 @@ struct mfs_store {
     } icache[4096];
 
     mfs_change_cb change_cb;
+    _Atomic(mfs_ino_busy_cb) ino_busy_cb;
+    void *_Atomic ino_busy_arg;
     mfs_oplog_cb oplog_cb;
     void *oplog_arg;
     void *change_arg;
@@ -326,6 +329,9 @@ objkey obj_ccopy(mfs_id id, mfs_stamp v);
 uint64_t ino_assign(wtx *w, const objkey *k);
 int ino_lookup_obj(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *out);
 int ino_of_obj(mfs_store *s, MDB_txn *txn, const objkey *k, uint64_t *ino);
+/* Forgets the inode number of inode id (an object gone for good) unless the
+ * kernel may still use it (the ino_busy callback). */
+void ino_forget(wtx *w, mfs_id id);
 
 /* ---- ops (op.c) ---- */
 enum {

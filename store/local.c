@@ -1293,8 +1293,41 @@ static int tx_forget(wtx *w, void *arg)
     return w->err;
 }
 
+static int tx_forget_ino(wtx *w, void *arg)
+{
+    lop *a = arg;
+    objkey k;
+    mfs_id id;
+    inode_rec in;
+    if (resolve(w->s, w->txn, a->ino, &k, &id) == 0 && k.b[0] == OBJ_INODE &&
+        inode_get(w->s, w->txn, id, &in) == -ENOENT)
+        ino_forget(w, id);
+    return w->err;
+}
+
+/* Is ino the number of an inode that collection forgot (its record gone)
+ * while the kernel held it? */
+static bool ino_orphan(mfs_store *s, uint64_t ino)
+{
+    MDB_txn *txn;
+    if (store_read_begin(s, &txn))
+        return false;
+    objkey k;
+    mfs_id id;
+    inode_rec in;
+    bool gone = resolve(s, txn, ino, &k, &id) == 0 && k.b[0] == OBJ_INODE &&
+                inode_get(s, txn, id, &in) == -ENOENT;
+    store_read_end(s, txn);
+    return gone;
+}
+
 void mfs_store_forget(mfs_store *s, uint64_t ino)
 {
+    if (!s->rdonly && ino_orphan(s, ino)) {
+        lop a = {.ino = ino};
+        store_write(s, tx_forget_ino, &a);
+        return;
+    }
     /* only a nameless file with unpublished writes has anything to drop */
     if (!has_unpublished(s, ino, true))
         return;

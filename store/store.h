@@ -16,6 +16,7 @@
 #ifndef MFS_STORE_H
 #define MFS_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/statvfs.h>
@@ -216,8 +217,16 @@ int mfs_store_fsync(mfs_store *s, uint64_t ino);
 int mfs_store_statfs(mfs_store *s, struct statvfs *out);
 
 /* Forget: the kernel dropped its last reference to ino. Lets the store free
- * local state of files that have no name left. */
+ * local state of files that have no name left, and the inode number of a
+ * file that collection forgot while the kernel still held it. */
 void mfs_store_forget(mfs_store *s, uint64_t ino);
+/* Tells whether the kernel may still use an inode number (it holds a
+ * lookup count: fs/). Collection forgets the number of a file it forgets
+ * only when the kernel cannot ask for it; else mfs_store_forget does,
+ * later. Without one, no number is in use. Any thread; must not call
+ * into the store. */
+typedef bool (*mfs_ino_busy_cb)(void *arg, uint64_t ino);
+void mfs_store_set_ino_busy_cb(mfs_store *s, mfs_ino_busy_cb cb, void *arg);
 
 /* Commits everything changed so far. durable = 0: committed (survives a
  * kill -9 of this process); durable = 1: also on disk (survives a power
@@ -391,6 +400,7 @@ typedef struct mfs_store_stats {
     /* records kept for the tree: names (deleted ones too, until their
      * tombstones are collected), the move log, inode records */
     uint64_t entry_records, move_records, inode_records;
+    uint64_t ino_records; /* inode numbers mapped */
 } mfs_store_stats;
 
 int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out);

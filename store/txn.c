@@ -1320,9 +1320,11 @@ uint64_t ino_assign(wtx *w, const objkey *k)
 }
 
 /* The ino cache: a committed mapping of an ino to an inode (OBJ_INODE) is
- * never changed or removed (ino numbers are never reused; only a conflict
- * copy's OBJ_CCOPY mapping is ever rewritten, and those are not cached), so
- * a slot filled from a committed snapshot stays true for the store's life.
+ * never changed (ino numbers are never reused; only a conflict copy's
+ * OBJ_CCOPY mapping is ever rewritten, and those are not cached), so a slot
+ * filled from a committed snapshot stays true; a mapping is removed only
+ * when its inode is gone for good (ino_forget), which empties the slot
+ * (and a stale hit would only lead to the inode's missing record).
  * Never filled from a write txn or from the shared group txn: a mapping
  * they hold may be rolled back with its ino number, which is then minted
  * again for another object. */
@@ -1362,6 +1364,35 @@ static void icache_put(mfs_store *s, uint64_t ino, mfs_id id)
     __atomic_store_n(&c->seq, q + 2, __ATOMIC_RELEASE);
 }
 
+
+static void icache_drop(mfs_store *s, uint64_t ino)
+{
+    struct icache_slot *c = icache_slot_of(s, ino);
+    uint64_t q = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
+    if ((q & 1) || __atomic_load_n(&c->ino, __ATOMIC_RELAXED) != ino ||
+        !__atomic_compare_exchange_n(&c->seq, &q, q + 1, false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return;
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&c->ino, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->seq, q + 2, __ATOMIC_RELEASE);
+}
+
+void ino_forget(wtx *w, mfs_id id)
+{
+    objkey k = obj_inode(id);
+    uint64_t ino;
+    if (ino_of_obj(w->s, w->txn, &k, &ino) != 0 || ino == MFS_ROOT_INO)
+        return;
+    mfs_ino_busy_cb busy = atomic_load(&w->s->ino_busy_cb);
+    if (busy && busy(atomic_load(&w->s->ino_busy_arg), ino))
+        return; /* mfs_store_forget, once the kernel lets it go */
+    uint8_t b[8];
+    mfs_be64_put(b, ino);
+    tdel(w, DB_OBJ2INO, k.b, k.len);
+    tdel(w, DB_INO2OBJ, b, 8);
+    icache_drop(w->s, ino);
+}
 
 int ino_lookup_obj(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *out)
 {
@@ -1733,6 +1764,12 @@ void mfs_store_set_oplog_cb(mfs_store *s, mfs_oplog_cb cb, void *arg)
 {
     s->oplog_cb = cb;
     s->oplog_arg = arg;
+}
+
+void mfs_store_set_ino_busy_cb(mfs_store *s, mfs_ino_busy_cb cb, void *arg)
+{
+    atomic_store(&s->ino_busy_arg, arg);
+    atomic_store(&s->ino_busy_cb, cb);
 }
 
 void mfs_store_set_change_cb(mfs_store *s, mfs_change_cb cb, void *arg)
