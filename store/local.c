@@ -1293,37 +1293,34 @@ static int tx_forget(wtx *w, void *arg)
     return w->err;
 }
 
+/* Is ino the number of an inode that collection forgot (its record gone)
+ * while the kernel held it? Its id in *id. */
+static bool ino_orphan(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_id *id)
+{
+    objkey k;
+    inode_rec in;
+    return resolve(s, txn, ino, &k, id) == 0 && k.b[0] == OBJ_INODE &&
+           inode_get(s, txn, *id, &in) == -ENOENT;
+}
+
 static int tx_forget_ino(wtx *w, void *arg)
 {
-    lop *a = arg;
-    objkey k;
     mfs_id id;
-    inode_rec in;
-    if (resolve(w->s, w->txn, a->ino, &k, &id) == 0 && k.b[0] == OBJ_INODE &&
-        inode_get(w->s, w->txn, id, &in) == -ENOENT)
+    if (ino_orphan(w->s, w->txn, ((lop *)arg)->ino, &id))
         ino_forget(w, id);
     return w->err;
 }
 
-/* Is ino the number of an inode that collection forgot (its record gone)
- * while the kernel held it? */
-static bool ino_orphan(mfs_store *s, uint64_t ino)
-{
-    MDB_txn *txn;
-    if (store_read_begin(s, &txn))
-        return false;
-    objkey k;
-    mfs_id id;
-    inode_rec in;
-    bool gone = resolve(s, txn, ino, &k, &id) == 0 && k.b[0] == OBJ_INODE &&
-                inode_get(s, txn, id, &in) == -ENOENT;
-    store_read_end(s, txn);
-    return gone;
-}
-
 void mfs_store_forget(mfs_store *s, uint64_t ino)
 {
-    if (!s->rdonly && ino_orphan(s, ino)) {
+    MDB_txn *txn;
+    mfs_id id;
+    bool orphan = false;
+    if (!s->rdonly && store_read_begin(s, &txn) == 0) {
+        orphan = ino_orphan(s, txn, ino, &id);
+        store_read_end(s, txn);
+    }
+    if (orphan) {
         lop a = {.ino = ino};
         store_write(s, tx_forget_ino, &a);
         return;
