@@ -156,6 +156,9 @@ struct collector {
      * every move before it was settled and looked at */
     uint8_t mv_next[16];
     bool mv_started;
+    /* the pass over inode numbers, once per open (inos_step_tx) */
+    bool inos_done;
+    uint64_t inos_next;
     /* the mark: guarded by the store's wlock */
     bool marking;
     hset since;
@@ -1120,6 +1123,73 @@ static int fold_settled_ops(mfs_store *s, const mfs_vv *settled,
     return rc;
 }
 
+/* Inode numbers of files forgotten before this build, or while the
+ * kernel held them and before its FORGET (a restart): once per open, a
+ * pass over the numbers drops those whose inode is gone and that the
+ * kernel cannot use (ino_forget), INOS_SCAN looked at per step. */
+#define INOS_SCAN 1024
+
+typedef struct inostep {
+    uint64_t next; /* the first number to look at */
+    bool done;
+    uint64_t dropped;
+} inostep;
+
+static int inos_step_tx(wtx *w, void *arg)
+{
+    inostep *a = arg;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_INO2OBJ], &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    uint8_t k[8];
+    mfs_be64_put(k, a->next);
+    MDB_val key = {8, k}, val;
+    mfs_id gone[INOS_SCAN];
+    int n = 0, seen = 0;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && seen < INOS_SCAN) {
+        seen++;
+        a->next = mfs_be64_get(key.mv_data) + 1;
+        inode_rec in;
+        if (key.mv_size == 8 && val.mv_size == 17 &&
+            ((const uint8_t *)val.mv_data)[0] == OBJ_INODE) {
+            mfs_id id = id_get((const uint8_t *)val.mv_data + 1);
+            if (inode_get(w->s, w->txn, id, &in) == -ENOENT)
+                gone[n++] = id;
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    a->done = rc != 0;
+    for (int i = 0; i < n && !w->err; i++)
+        ino_forget(w, gone[i]);
+    a->dropped += (uint64_t)n;
+    return w->err;
+}
+
+static int forget_orphan_inos(mfs_store *s, mfs_collect_stats *st)
+{
+    struct collector *c = s->col;
+    pthread_mutex_lock(&c->lock);
+    inostep a = {.next = c->inos_next, .done = c->inos_done};
+    pthread_mutex_unlock(&c->lock);
+    int rc = 0;
+    while (!rc && !a.done) {
+        rc = timed_write(s, inos_step_tx, &a, &st->max_pause_us);
+        pthread_mutex_lock(&c->lock);
+        bool stop = c->stop;
+        if (!rc) {
+            c->inos_next = a.next;
+            c->inos_done = a.done;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (stop)
+            break;
+    }
+    return rc;
+}
+
 /* ---- a pass ---- */
 
 /* How far the trash is over its share of the file system: chunk bytes
@@ -1226,6 +1296,8 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
         rc = forget_settled_moves(s, &a.settled, &a.st);
     if (have && !rc) /* after the moves: they look their ops' hlc up */
         rc = fold_settled_ops(s, &a.settled, &a.st);
+    if (!rc)
+        rc = forget_orphan_inos(s, &a.st);
     mfs_vv_free(&a.settled);
     pthread_mutex_lock(&c->lock);
     bool sweep_needed = c->sweep_needed || a.st.versions;
