@@ -1074,6 +1074,37 @@ static int moves_step_tx(wtx *w, void *arg)
     return w->err;
 }
 
+/* Runs fn one timed write transaction at a time until *done or the
+ * collector is stopped. After each step that succeeded, keep (may be
+ * NULL) runs under the collector's lock: it saves where the next pass
+ * starts. */
+static int run_steps(mfs_store *s, int (*fn)(wtx *, void *), void *arg,
+                     const bool *done,
+                     void (*keep)(struct collector *, const void *),
+                     uint64_t *max_us)
+{
+    struct collector *c = s->col;
+    int rc = 0;
+    while (!rc && !*done) {
+        rc = timed_write(s, fn, arg, max_us);
+        pthread_mutex_lock(&c->lock);
+        bool stop = c->stop;
+        if (!rc && keep)
+            keep(c, arg);
+        pthread_mutex_unlock(&c->lock);
+        if (stop)
+            break;
+    }
+    return rc;
+}
+
+static void keep_moves(struct collector *c, const void *arg)
+{
+    const mvstep *a = arg;
+    memcpy(c->mv_next, a->next, 16);
+    c->mv_started = a->started;
+}
+
 static int forget_settled_moves(mfs_store *s, const mfs_vv *settled,
                                 mfs_collect_stats *st)
 {
@@ -1086,19 +1117,8 @@ static int forget_settled_moves(mfs_store *s, const mfs_vv *settled,
     memcpy(a.next, c->mv_next, 16);
     a.started = c->mv_started;
     pthread_mutex_unlock(&c->lock);
-    int rc = 0;
-    while (!rc && !a.done) {
-        rc = timed_write(s, moves_step_tx, &a, &st->max_pause_us);
-        pthread_mutex_lock(&c->lock);
-        bool stop = c->stop;
-        if (!rc) {
-            memcpy(c->mv_next, a.next, 16);
-            c->mv_started = a.started;
-        }
-        pthread_mutex_unlock(&c->lock);
-        if (stop)
-            break;
-    }
+    int rc = run_steps(s, moves_step_tx, &a, &a.done, keep_moves,
+                       &st->max_pause_us);
     st->moves += a.forgotten;
     free(a.hlc);
     return rc;
@@ -1110,15 +1130,7 @@ static int fold_settled_ops(mfs_store *s, const mfs_vv *settled,
                             mfs_collect_stats *st)
 {
     fold_step a = {.settled = settled};
-    int rc = 0;
-    while (!rc && !a.done) {
-        rc = timed_write(s, oplog_fold_tx, &a, &st->max_pause_us);
-        pthread_mutex_lock(&s->col->lock);
-        bool stop = s->col->stop;
-        pthread_mutex_unlock(&s->col->lock);
-        if (stop)
-            break;
-    }
+    int rc = run_steps(s, oplog_fold_tx, &a, &a.done, NULL, &st->max_pause_us);
     st->folded += a.folded;
     return rc;
 }
@@ -1168,26 +1180,21 @@ static int inos_step_tx(wtx *w, void *arg)
     return w->err;
 }
 
+static void keep_inos(struct collector *c, const void *arg)
+{
+    const inostep *a = arg;
+    c->inos_next = a->next;
+    c->inos_done = a->done;
+}
+
 static int forget_orphan_inos(mfs_store *s, mfs_collect_stats *st)
 {
     struct collector *c = s->col;
     pthread_mutex_lock(&c->lock);
     inostep a = {.next = c->inos_next, .done = c->inos_done};
     pthread_mutex_unlock(&c->lock);
-    int rc = 0;
-    while (!rc && !a.done) {
-        rc = timed_write(s, inos_step_tx, &a, &st->max_pause_us);
-        pthread_mutex_lock(&c->lock);
-        bool stop = c->stop;
-        if (!rc) {
-            c->inos_next = a.next;
-            c->inos_done = a.done;
-        }
-        pthread_mutex_unlock(&c->lock);
-        if (stop)
-            break;
-    }
-    return rc;
+    return run_steps(s, inos_step_tx, &a, &a.done, keep_inos,
+                     &st->max_pause_us);
 }
 
 /* ---- a pass ---- */
@@ -1284,14 +1291,8 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
     a.st.trash_over = a.excess;
     int rc = 0;
     uint64_t t0 = mono_ms();
-    while (have && !rc && !a.done) {
-        rc = timed_write(s, step_tx, &a, &a.st.max_pause_us);
-        pthread_mutex_lock(&c->lock);
-        bool stop = c->stop;
-        pthread_mutex_unlock(&c->lock);
-        if (stop)
-            break;
-    }
+    if (have)
+        rc = run_steps(s, step_tx, &a, &a.done, NULL, &a.st.max_pause_us);
     if (have && !rc)
         rc = forget_settled_moves(s, &a.settled, &a.st);
     if (have && !rc) /* after the moves: they look their ops' hlc up */
