@@ -609,6 +609,12 @@ void packs_close(mfs_store *s);
 /* fdatasyncs every pack written since the last call: before each commit
  * of the main environment (a failure fails the commit). */
 int packs_sync(mfs_store *s);
+/* Bytes appended to packs since the last packs_sync, and a sync of them
+ * that holds no lock while the disk writes (the commit thread runs it
+ * before the commit, without wlock, so that the commit's own packs_sync,
+ * which writers wait for, only has what came in meanwhile). */
+uint64_t packs_unsynced_bytes(mfs_store *s);
+void packs_presync(mfs_store *s);
 /* A DB_CHUNKS value: is it a reference into a pack (else the bytes)? */
 bool chunk_is_ref(const MDB_val *v);
 size_t chunk_val_len(const MDB_val *v);

@@ -68,6 +68,7 @@ struct packs {
     uint32_t next;   /* id the next new pack gets */
     int *unsynced;   /* descriptors written since the last sync */
     size_t nunsynced, capunsynced;
+    uint64_t unsynced_bytes; /* appended since the last sync */
     uint32_t *evac; /* packs being evacuated */
     size_t nevac, capevac;
     uint32_t *doomed; /* packs with no record left, to delete */
@@ -348,6 +349,7 @@ static int append(wtx *w, const void *data, size_t len, uint32_t *id,
         *id = p->active;
         *off = p->end;
         p->end += len;
+        p->unsynced_bytes += len;
     }
     uint64_t end = p->end;
     pthread_mutex_unlock(&p->lock);
@@ -432,13 +434,49 @@ int packs_sync(mfs_store *s)
         if (!rc && fd != p->afd)
             close(fd); /* a rotated pack, now durable */
     }
-    if (!rc)
+    if (!rc) {
         p->nunsynced = 0;
+        p->unsynced_bytes = 0;
+    }
     pthread_mutex_unlock(&p->lock);
     if (rc)
         mfs_log(LOG_ERR, "store %s: syncing packs: %s", s->dir,
                 strerror(-rc));
     return rc;
+}
+
+uint64_t packs_unsynced_bytes(mfs_store *s)
+{
+    struct packs *p = s->packs;
+    if (!p)
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    uint64_t n = p->unsynced_bytes;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+void packs_presync(mfs_store *s)
+{
+    struct packs *p = s->packs;
+    if (!p)
+        return;
+    /* duplicates, so that no close elsewhere can hand the number to
+     * another file while it is being synced */
+    int fds[8];
+    size_t n = 0;
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < p->nunsynced && n < 8; i++) {
+        int fd = fcntl(p->unsynced[i], F_DUPFD_CLOEXEC, 0);
+        if (fd >= 0)
+            fds[n++] = fd;
+    }
+    pthread_mutex_unlock(&p->lock);
+    /* (an error here is packs_sync's to report: it syncs them again) */
+    for (size_t i = 0; i < n; i++) {
+        (void)fdatasync(fds[i]);
+        close(fds[i]);
+    }
 }
 
 /* ---- tidying: after each sweep ---- */

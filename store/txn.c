@@ -434,6 +434,7 @@ static int group_make_room(mfs_store *s)
  * lone close reaches peers at once. */
 #define GC_IDLE_US 1000u
 #define GC_WINDOW_MAX 4 /* the window stretches to 4 times (gc_main) */
+#define GC_PRESYNC_BYTES ((uint64_t)1 << 20) /* packs synced before the lock */
 /* Preallocation runs this far ahead of need (a fallocate per step). Chunk
  * bytes over PACK_INLINE go to pack files, so commits are small; a larger
  * step only keeps disk space from the user (du counts it). */
@@ -829,6 +830,13 @@ static void *gc_main(void *arg)
             continue;
         }
         bool ops = false;
+        if (dirty && packs_unsynced_bytes(s) >= GC_PRESYNC_BYTES) {
+            /* most of the group's chunk bytes reach the disk while writers
+             * go on; the commit then flushes only what came meanwhile */
+            pthread_mutex_unlock(&s->wlock);
+            packs_presync(s);
+            pthread_mutex_lock(&s->wlock);
+        }
         if (dirty) {
             uint64_t t = mono_us();
             bool streaming = t >= s->gc_first_us + window &&

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# randwrite-ab.sh OLD_MESHFS NEW_MESHFS [ROUNDS]: bench/fs's random writes
-# on two builds, alternating OLD, NEW for ROUNDS rounds (default 3), since
-# a single run of bench/fs/run.sh swings by +-30% on this kind of machine.
-# Each run: a fresh store; 3 x (10,000 files created and unlinked, kept in
-# the trash); 1 GiB written; unmount, drop caches, mount, read it; then
-# 20,000 random 4 KiB writes and an fsync (fsbench randwrite), timed.
+# ab.sh WORKLOAD OLD_MESHFS NEW_MESHFS [ROUNDS]: one of bench/fs's
+# workloads on two builds, alternating OLD, NEW for ROUNDS rounds (default
+# 3), since a single run of bench/fs/run.sh swings by +-30% on this kind of
+# machine. Each run starts from a fresh store. WORKLOAD:
+#   randwrite  3 x (10,000 files created and unlinked, kept in the trash);
+#              1 GiB written; unmount, drop caches, mount, read it; then
+#              20,000 random 4 KiB writes and an fsync (fsbench randwrite),
+#              timed
+#   seqwrite   drop caches; 1 GiB of unique data written and fsync'd
+#              (fsbench seqwrite), timed
 # Needs root (drop_caches) and /dev/fuse. BENCH_DIR (default /var/tmp)
 # holds the stores.
 set -euo pipefail
-OLD=${1:?usage: randwrite-ab.sh OLD_MESHFS NEW_MESHFS [ROUNDS]}
-NEW=${2:?usage: randwrite-ab.sh OLD_MESHFS NEW_MESHFS [ROUNDS]}
-ROUNDS=${3:-3}
+USAGE="usage: ab.sh randwrite|seqwrite OLD_MESHFS NEW_MESHFS [ROUNDS]"
+WL=${1:?$USAGE}
+OLD=${2:?$USAGE}
+NEW=${3:?$USAGE}
+ROUNDS=${4:-3}
+[[ $WL == randwrite || $WL == seqwrite ]] || { echo "$USAGE" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/meshfs-rwab.XXXXXX")
 MNT=$W/mnt
@@ -22,10 +29,18 @@ trap cleanup EXIT
 cc -O2 -Wall -o "$W/fsbench" "$HERE/fsbench.c"
 FB=$W/fsbench
 
-one() { # one MESHFS: prints the randwrite seconds
+one() { # one MESHFS: prints the workload's seconds
     local m=$1 r
     rm -rf "$W/store" && mkdir -p "$MNT"
     "$m" init --store "$W/store" >/dev/null
+    if [[ $WL == seqwrite ]]; then
+        "$m" mount --store "$W/store" "$MNT" 2>/dev/null
+        sync
+        echo 3 >/proc/sys/vm/drop_caches
+        "$FB" seqwrite "$MNT/big" 1024
+        "$m" umount "$MNT"
+        return
+    fi
     "$m" mount --store "$W/store" "$MNT" 2>/dev/null
     for r in 1 2 3; do
         mkdir "$MNT/s"
