@@ -45,6 +45,10 @@ static void get_regt(mfs_rbuf *r, regtime *g)
  * register's stamp only where it differs from the one before (a file's
  * registers are mostly set by one op): about 45 bytes instead of 182. */
 #define INODE_COMPACT 0xC3
+/* At most this many pages over one block (dirty.c): each takes two pages
+ * of the dirty file, the whole block 17, so past half the block the next
+ * write folds them into the block's bytes. */
+#define DIRTY_PAGES_MAX 8u
 
 static int inode_decode_compact(mfs_rbuf *r, inode_rec *out)
 {
@@ -793,12 +797,14 @@ static int dinfo_load(wtx *w, mfs_id id, dinfo_rec *d, inode_rec *in)
 }
 
 /* Reads block blk as it is now (dirty bytes, else a dirty reference, else
- * base, else zeros) into out (MFS_CHUNK_SIZE bytes); returns the
- * meaningful length. *was_ref (if not NULL) tells whether it came from a
- * reference, which a caller that stores the block as bytes must drop. */
-static ssize_t block_load(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn, mfs_id id,
-                          const version_view *base, uint64_t trunc,
-                          uint64_t blk, uint8_t *out, bool *was_ref)
+ * base, else zeros; block_load then lays the dirty pages over it) into
+ * out (MFS_CHUNK_SIZE bytes); returns the meaningful length. *was_ref (if
+ * not NULL) tells whether it came from a reference, which a caller that
+ * stores the block as bytes must drop. */
+static ssize_t block_below(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn,
+                           mfs_id id, const version_view *base,
+                           uint64_t trunc, uint64_t blk, uint8_t *out,
+                           bool *was_ref)
 {
     MDB_val v;
     uint8_t ref[MFS_HASH_LEN];
@@ -823,6 +829,14 @@ static ssize_t block_load(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn, mfs_id id,
     if (tget(s, txn, DB_CHUNKS, h, 32, &v))
         return -EIO;
     return chunk_val_copy(s, &v, out);
+}
+
+static ssize_t block_load(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn, mfs_id id,
+                          const version_view *base, uint64_t trunc,
+                          uint64_t blk, uint8_t *out, bool *was_ref)
+{
+    ssize_t n = block_below(s, txn, dtxn, id, base, trunc, blk, out, was_ref);
+    return n < 0 ? n : dirty_pages_over(s, dtxn, id, blk, out, (size_t)n);
 }
 
 /* Asks the kernel to start reading, all at once, the chunks of base blocks
@@ -972,6 +986,18 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
             done += n;
             continue;
         }
+        if (in_off % MFS_DIRTY_PAGE == 0 && n % MFS_DIRTY_PAGE == 0 &&
+            n < MFS_CHUNK_SIZE &&
+            dirty_pages(w->s, dirty_wtxn(w), id, b) + n / MFS_DIRTY_PAGE <=
+                DIRTY_PAGES_MAX) {
+            /* whole pages: kept as pages over the block (dirty.c) */
+            for (size_t p = 0; p < n && !w->err; p += MFS_DIRTY_PAGE)
+                dirty_page_put(w, id, b, (unsigned)((in_off + p) /
+                                                    MFS_DIRTY_PAGE),
+                               src + p);
+            done += n;
+            continue;
+        }
         if (in_off > 0 || n < MFS_CHUNK_SIZE) {
             bl = block_load(w->s, w->txn, dirty_wtxn(w), id, bp, d.trunc, b,
                             blk, &was_ref);
@@ -987,6 +1013,7 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
         memcpy(blk + in_off, src, n);
         size_t newlen = in_off + n > (size_t)bl ? in_off + n : (size_t)bl;
         dirty_put(w, id, b, blk, newlen);
+        dirty_pages_del(w, id, b); /* (now in the bytes) */
         if (was_ref)
             dirty_ref_del(w, id, b);
         done += n;
@@ -1027,6 +1054,7 @@ int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now)
             }
             size_t nl = (size_t)bl < part ? (size_t)bl : part;
             dirty_put(w, id, first, blk, nl);
+            dirty_pages_del(w, id, first);
             if (was_ref)
                 dirty_ref_del(w, id, first);
             free(blk);
@@ -1071,6 +1099,10 @@ struct publish_arg {
     const dinfo_rec *d;
     uint8_t *hashes;
     uint64_t nblocks;
+    mfs_id id;
+    const version_view *base;
+    MDB_txn *dt;
+    uint8_t *buf; /* MFS_CHUNK_SIZE */
 };
 
 /* One unpublished block written whole: its chunk is stored already. */
@@ -1084,27 +1116,30 @@ static int publish_ref(void *arg, uint64_t b, const MDB_val *val)
     return 0;
 }
 
-/* One unpublished block: hashed, stored as a chunk unless held already. */
-static int publish_block(void *arg, uint64_t b, const MDB_val *val)
+/* One unpublished block (bytes, or pages over what is below them):
+ * hashed, stored as a chunk unless held already. */
+static int publish_block(void *arg, uint64_t b)
 {
     struct publish_arg *a = arg;
     wtx *w = a->w;
     if (b >= a->nblocks)
         return 0; /* past the end: truncated since */
+    ssize_t bl = block_load(w->s, w->txn, a->dt, a->id, a->base,
+                            a->d->trunc, b, a->buf, NULL);
+    if (bl < 0)
+        return wtx_fail(w, (int)bl);
     uint64_t blen = a->d->size - b * MFS_CHUNK_SIZE;
-    size_t len = val->mv_size < blen ? val->mv_size : (size_t)blen;
-    len = trim_zeros(val->mv_data, len);
+    size_t len = (size_t)bl < blen ? (size_t)bl : (size_t)blen;
+    len = trim_zeros(a->buf, len);
     uint8_t *h = a->hashes + b * 32;
     if (len == 0) {
         memset(h, 0, 32);
         return 0;
     }
-    hash_block(h, val->mv_data, len);
+    hash_block(h, a->buf, len);
     MDB_val cv;
-    /* (the block lives in the dirty environment: writing the main store
-     * does not move it) */
     if (tget(w->s, w->txn, DB_CHUNKS, h, 32, &cv) != 0)
-        chunk_store(w, h, val->mv_data, len);
+        chunk_store(w, h, a->buf, len);
     return w->err;
 }
 
@@ -1179,14 +1214,23 @@ int content_publish(wtx *w, mfs_id id, bool force)
         if (b * MFS_CHUNK_SIZE < d.trunc)
             memcpy(hashes + b * 32, bp->hashes + b * 32, 32);
     /* the dirty blocks: hash, store, and replace */
-    struct publish_arg pa = {w, &d, hashes, nblocks};
     MDB_txn *dt = dirty_wtxn(w);
+    uint8_t *buf = dt ? malloc(MFS_CHUNK_SIZE) : NULL;
+    if (dt && !buf) {
+        free(hashes);
+        return wtx_fail(w, -ENOMEM);
+    }
+    struct publish_arg pa = {w, &d, hashes, nblocks, id, bp, dt, buf};
     /* references first: a block's bytes, if it has both, are newer */
     int prc = dirty_ref_each(w->s, w->txn, id, publish_ref, &pa);
     if (prc)
         wtx_fail(w, prc);
-    if (dt && !w->err)
-        dirty_each(w->s, dt, id, publish_block, &pa);
+    if (dt && !w->err) {
+        prc = dirty_each(w->s, dt, id, publish_block, &pa);
+        if (prc && !w->err)
+            wtx_fail(w, prc);
+    }
+    free(buf);
     if (w->err) {
         free(hashes);
         return w->err;

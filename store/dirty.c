@@ -20,6 +20,13 @@
  *    to them, and only when that write succeeded; blocks of an inode with
  *    no DB_DINFO record are stale (a kill -9 between the two) and are
  *    dropped when the inode next gets unpublished state.
+ *  - Whole 4 KiB pages written inside a block are kept as pages (table
+ *    "pages"), laid over the block's bytes, reference or base when read,
+ *    so a random 4 KiB write copies 4 KiB here, not the block. A block
+ *    has at most 8 pages over it (content.c folds them into its bytes on
+ *    the next write); a truncate into it or a whole-block write drops
+ *    them. An older build does not open "pages" and would not see them:
+ *    they are unpublished writes, which only a crash leaves behind.
  *  - A block written whole is not kept here: the writer hashes it (outside
  *    the store's lock), it becomes a chunk of the main store at once, and
  *    DB_DREFS there records (inode, block) -> hash. The chunk and its
@@ -156,7 +163,7 @@ int dirty_open(mfs_store *s)
     int rc = mdb_env_create(&s->denv);
     if (rc)
         return mdb_to_errno(rc);
-    mdb_env_set_maxdbs(s->denv, 2);
+    mdb_env_set_maxdbs(s->denv, 3);
     mdb_env_set_maxreaders(s->denv, 256);
     char dfile[4096];
     struct stat st;
@@ -174,6 +181,8 @@ int dirty_open(mfs_store *s)
         rc = mdb_txn_begin(s->denv, NULL, 0, &txn);
     if (!rc)
         rc = mdb_dbi_open(txn, "dirty", MDB_CREATE, &s->ddb);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "pages", MDB_CREATE, &s->dpdb);
     if (!rc)
         rc = mdb_txn_commit(txn);
     else if (txn)
@@ -337,7 +346,8 @@ int dirty_del_from(wtx *w, mfs_id id, uint64_t first)
     MDB_txn *t = dirty_wtxn(w);
     if (!t)
         return w->err;
-    if (del_from(w, t, w->s->ddb, id, first))
+    if (del_from(w, t, w->s->ddb, id, first) ||
+        del_from(w, t, w->s->dpdb, id, first))
         return w->err;
     return del_from(w, w->txn, w->s->db[DB_DREFS], id, first);
 }
@@ -366,10 +376,166 @@ static int each_in(MDB_txn *txn, MDB_dbi dbi, mfs_id id,
     return out;
 }
 
-int dirty_each(mfs_store *s, MDB_txn *dtxn, mfs_id id,
-               int (*cb)(void *arg, uint64_t blk, const MDB_val *v), void *arg)
+/* Moves c to id's next record at or past block blk of its table; that
+ * block in *out, or UINT64_MAX when id has no more. */
+static int next_blk(MDB_cursor *c, mfs_id id, uint64_t blk, uint64_t *out)
 {
-    return dtxn ? each_in(dtxn, s->ddb, id, cb, arg) : 0;
+    uint8_t k[24];
+    dkey(k, id, blk);
+    MDB_val key = {24, k}, val;
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    *out = UINT64_MAX;
+    if (rc == 0 && key.mv_size >= 24 && !memcmp(key.mv_data, k, 16))
+        *out = mfs_be64_get((uint8_t *)key.mv_data + 16);
+    return rc == MDB_NOTFOUND ? 0 : mdb_to_errno(rc);
+}
+
+int dirty_each(mfs_store *s, MDB_txn *dtxn, mfs_id id,
+               int (*cb)(void *arg, uint64_t blk), void *arg)
+{
+    if (!dtxn)
+        return 0;
+    MDB_cursor *cb_, *cp;
+    int rc = mdb_to_errno(mdb_cursor_open(dtxn, s->ddb, &cb_));
+    if (rc)
+        return rc;
+    rc = mdb_to_errno(mdb_cursor_open(dtxn, s->dpdb, &cp));
+    if (rc) {
+        mdb_cursor_close(cb_);
+        return rc;
+    }
+    /* the two tables merged by block: each block once */
+    uint64_t b = 0, p = 0;
+    rc = next_blk(cb_, id, 0, &b);
+    if (!rc)
+        rc = next_blk(cp, id, 0, &p);
+    while (!rc && (b != UINT64_MAX || p != UINT64_MAX)) {
+        uint64_t blk = b < p ? b : p;
+        rc = cb(arg, blk);
+        if (!rc && blk + 1 != 0) {
+            if (b == blk)
+                rc = next_blk(cb_, id, blk + 1, &b);
+            if (!rc && p == blk)
+                rc = next_blk(cp, id, blk + 1, &p);
+        }
+    }
+    mdb_cursor_close(cb_);
+    mdb_cursor_close(cp);
+    return rc;
+}
+
+/* ---- pages: whole 4 KiB pages written over a block ---- */
+
+static void pkey(uint8_t *k, mfs_id id, uint64_t blk, unsigned page)
+{
+    dkey(k, id, blk);
+    k[24] = (uint8_t)page;
+}
+
+int dirty_page_put(wtx *w, mfs_id id, uint64_t blk, unsigned page,
+                   const void *data)
+{
+    MDB_txn *t = dirty_wtxn(w);
+    if (!t)
+        return w->err;
+    uint8_t k[25];
+    pkey(k, id, blk, page);
+    MDB_val key = {25, k}, val = {MFS_DIRTY_PAGE, (void *)data};
+    /* (a value this size takes two pages of the file: LMDB's page header) */
+    w->dwritten += 2 * MFS_DIRTY_PAGE + 64;
+    int rc = mdb_put(t, w->s->dpdb, &key, &val, 0);
+    if (rc == MDB_MAP_FULL)
+        w->dfull = true; /* (kept raw: store_write grows the map) */
+    return rc ? wtx_fail(w, rc) : 0;
+}
+
+/* Calls fn for each page over block blk of id (dtxn), in order; counts
+ * them in *n. */
+static int pages_of(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk,
+                    unsigned *n, void (*fn)(void *arg, unsigned page,
+                                            const MDB_val *v),
+                    void *arg)
+{
+    *n = 0;
+    MDB_cursor *c;
+    int rc = mdb_to_errno(mdb_cursor_open(dtxn, s->dpdb, &c));
+    if (rc)
+        return rc;
+    uint8_t k[25];
+    pkey(k, id, blk, 0);
+    MDB_val key = {25, k}, val;
+    int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (r == 0 && key.mv_size == 25 && !memcmp(key.mv_data, k, 24)) {
+        if (fn)
+            fn(arg, ((uint8_t *)key.mv_data)[24], &val);
+        (*n)++;
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return r == MDB_NOTFOUND || r == 0 ? 0 : mdb_to_errno(r);
+}
+
+unsigned dirty_pages(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk)
+{
+    unsigned n = 0;
+    if (dtxn)
+        (void)pages_of(s, dtxn, id, blk, &n, NULL, NULL);
+    return n;
+}
+
+struct overlay {
+    uint8_t *out;
+    size_t len;
+};
+
+static void overlay_page(void *arg, unsigned page, const MDB_val *v)
+{
+    struct overlay *o = arg;
+    size_t at = (size_t)page * MFS_DIRTY_PAGE;
+    if (page >= MFS_CHUNK_SIZE / MFS_DIRTY_PAGE || v->mv_size != MFS_DIRTY_PAGE)
+        return; /* (never written: dirty_page_put writes whole pages) */
+    if (at > o->len)
+        memset(o->out + o->len, 0, at - o->len);
+    memcpy(o->out + at, v->mv_data, MFS_DIRTY_PAGE);
+    if (at + MFS_DIRTY_PAGE > o->len)
+        o->len = at + MFS_DIRTY_PAGE;
+}
+
+ssize_t dirty_pages_over(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk,
+                         uint8_t *out, size_t len)
+{
+    if (!dtxn)
+        return (ssize_t)len;
+    struct overlay o = {out, len};
+    unsigned n;
+    int rc = pages_of(s, dtxn, id, blk, &n, overlay_page, &o);
+    return rc ? rc : (ssize_t)o.len;
+}
+
+int dirty_pages_del(wtx *w, mfs_id id, uint64_t blk)
+{
+    MDB_txn *t = dirty_wtxn(w);
+    if (!t)
+        return w->err;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(t, w->s->dpdb, &c);
+    if (rc)
+        return wtx_fail(w, rc);
+    uint8_t k[25];
+    pkey(k, id, blk, 0);
+    for (;;) {
+        /* (looked up again after each delete: a cursor on a table that a
+         * delete emptied is no longer positioned) */
+        MDB_val key = {25, k}, val;
+        rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        if (rc || key.mv_size != 25 || memcmp(key.mv_data, k, 24))
+            break;
+        rc = mdb_cursor_del(c, 0);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc && rc != MDB_NOTFOUND ? wtx_fail(w, rc) : 0;
 }
 
 /* ---- block references (main store, DB_DREFS) ---- */
@@ -401,6 +567,8 @@ int dirty_ref_put(wtx *w, mfs_id id, uint64_t blk,
     int rc = mdb_del(t, w->s->ddb, &key, NULL);
     if (rc && rc != MDB_NOTFOUND)
         return wtx_fail(w, rc);
+    if (dirty_pages_del(w, id, blk))
+        return w->err;
     gc_note(w->s, hash, 1);
     return tput(w, DB_DREFS, k, 24, hash, MFS_HASH_LEN);
 }

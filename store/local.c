@@ -1185,10 +1185,17 @@ int mfs_store_publish(mfs_store *s, uint64_t ino)
 #define PUBLISH_MAX_MS 30000u
 
 /* Unpublished blocks of id (keys only: the blocks are not read). */
-static int count_block(void *arg, uint64_t blk, const MDB_val *v)
+static int count_block(void *arg, uint64_t blk)
 {
+    (void)blk;
     (*(uint64_t *)arg)++;
     return 0;
+}
+
+static int count_ref(void *arg, uint64_t blk, const MDB_val *v)
+{
+    (void)v;
+    return count_block(arg, blk);
 }
 
 /* id's unpublished blocks: bytes, and whole blocks already chunks (txn:
@@ -1204,7 +1211,7 @@ static uint64_t dirty_blocks(mfs_store *s, MDB_txn *txn, mfs_id id)
         dirty_each(s, dt, id, count_block, &n);
         dirty_read_end(dt);
     }
-    dirty_ref_each(s, txn, id, count_block, &n);
+    dirty_ref_each(s, txn, id, count_ref, &n);
     return n;
 }
 

@@ -878,16 +878,21 @@ static void test_content(void **state)
     uint64_t seed = mfs_test_seed(4242);
     mfs_rng r;
     mfs_rng_seed(&r, seed);
-    for (int step = 0; step < 200; step++) {
+    for (int step = 0; step < 600; step++) {
         int what = (int)mfs_rng_below(&r, 10);
         if (what < 6) {
             size_t off = (size_t)mfs_rng_below(&r, cap - 1);
             size_t len = (size_t)mfs_rng_below(&r, 3 * MFS_CHUNK_SIZE) + 1;
-            int kind = (int)mfs_rng_below(&r, 4);
+            int kind = (int)mfs_rng_below(&r, 6);
             if (kind == 0) {
                 /* whole blocks: stored as chunks at once (dirty.c) */
                 off -= off % MFS_CHUNK_SIZE;
                 len = ((size_t)mfs_rng_below(&r, 3) + 1) * MFS_CHUNK_SIZE;
+            } else if (kind >= 4) {
+                /* whole 4 KiB pages: kept as pages over their block
+                 * (dirty.c), folded into it past 8 */
+                off -= off % 4096;
+                len = ((size_t)mfs_rng_below(&r, 12) + 1) * 4096;
             }
             if (off + len > cap)
                 len = cap - off;
@@ -1044,15 +1049,30 @@ static void test_unpublished_survive_reopen(void **state)
     put(f->s, file, 0, "pub", 3);
     assert_int_equal(mfs_store_publish(f->s, file), 0);
     put(f->s, file, 3, "-dirty", 6);
+    /* and a whole page, kept as a page over its block (dirty.c) */
+    char page[4096];
+    memset(page, 'p', sizeof page);
+    put(f->s, file, 8192, page, sizeof page);
     assert_int_equal(mfs_store_fsync(f->s, 0), 0);
     reopen(f);
     file = ino_of(f->s, MFS_ROOT_INO, "f");
     char buf[16];
-    assert_int_equal(mfs_store_read(f->s, file, 0, buf, sizeof(buf)), 9);
-    assert_memory_equal(buf, "pub-dirty", 9);
+    assert_int_equal(mfs_store_read(f->s, file, 0, buf, sizeof(buf)), 16);
+    assert_memory_equal(buf, "pub-dirty\0\0\0\0\0\0", 16);
+    char got[4096];
+    assert_int_equal(mfs_store_read(f->s, file, 8192, got, sizeof got), 4096);
+    assert_memory_equal(got, page, sizeof page);
     mfs_file_info fi;
     assert_int_equal(mfs_store_file_info(f->s, file, &fi, NULL, 0), 0);
     assert_int_equal(fi.dirty, 1);
+    /* published: the same bytes, and nothing unpublished left */
+    assert_int_equal(mfs_store_publish(f->s, file), 0);
+    reopen(f);
+    file = ino_of(f->s, MFS_ROOT_INO, "f");
+    assert_int_equal(mfs_store_read(f->s, file, 8192, got, sizeof got), 4096);
+    assert_memory_equal(got, page, sizeof page);
+    assert_int_equal(mfs_store_file_info(f->s, file, &fi, NULL, 0), 0);
+    assert_int_equal(fi.dirty, 0);
 }
 
 static void test_stats_statfs(void **state)
