@@ -160,6 +160,7 @@ struct mfs_store {
     struct collector *col;
     /* chunk bytes in pack files (pack.c); NULL before open */
     struct packs *packs;
+    struct hasher *hasher; /* content.c: hashes half of a large write */
 
     /* ino -> inode id of committed OBJ_INODE mappings, which never change
      * once committed (ino_lookup_obj): saves a B-tree search per resolve.
@@ -467,7 +468,12 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
  * for the partial ends), for content_write. Takes no lock (hashing is most
  * of a large write's cost). NULL when the write holds no whole block or
  * memory is short (content_write then stores bytes). Caller frees. */
-uint8_t *content_hash_whole(uint64_t off, const void *buf, size_t len);
+uint8_t *content_hash_whole(mfs_store *s, uint64_t off, const void *buf,
+                            size_t len);
+/* The helper thread content_hash_whole splits large writes with (set up
+ * at a writable open, started at its first use, stopped at close). */
+int content_hasher_init(mfs_store *s);
+void content_hasher_free(mfs_store *s);
 int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now);
 typedef struct dinfo_rec {
     uint64_t size;

@@ -1119,7 +1119,7 @@ ssize_t mfs_store_write_flags(mfs_store *s, uint64_t ino, uint64_t off,
 {
     if (len == 0)
         return 0;
-    uint8_t *whole = content_hash_whole(off, buf, len);
+    uint8_t *whole = content_hash_whole(s, off, buf, len);
     lop a = {.ino = ino,
              .off = off,
              .buf = buf,

@@ -435,6 +435,7 @@ static int group_make_room(mfs_store *s)
 #define GC_IDLE_US 1000u
 #define GC_WINDOW_MAX 4 /* the window stretches to 4 times (gc_main) */
 #define GC_PRESYNC_BYTES ((uint64_t)1 << 20) /* packs synced before the lock */
+#define GC_PRESYNC_ROUNDS 4
 /* Preallocation runs this far ahead of need (a fallocate per step). Chunk
  * bytes over PACK_INLINE go to pack files, so commits are small; a larger
  * step only keeps disk space from the user (du counts it). */
@@ -830,12 +831,17 @@ static void *gc_main(void *arg)
             continue;
         }
         bool ops = false;
-        if (dirty && packs_unsynced_bytes(s) >= GC_PRESYNC_BYTES) {
-            /* most of the group's chunk bytes reach the disk while writers
-             * go on; the commit then flushes only what came meanwhile */
+        /* most of the group's chunk bytes reach the disk while writers
+         * go on; the commit then flushes only what came meanwhile. Again
+         * while a flush let another MiB in (a few rounds at most). */
+        for (uint64_t done = 0, i = 0; dirty && i < GC_PRESYNC_ROUNDS; i++) {
+            uint64_t u = packs_unsynced_bytes(s);
+            if (u < done + GC_PRESYNC_BYTES)
+                break;
             pthread_mutex_unlock(&s->wlock);
             packs_presync(s);
             pthread_mutex_lock(&s->wlock);
+            done = u;
         }
         if (dirty) {
             uint64_t t = mono_us();
@@ -1706,6 +1712,8 @@ int mfs_store_open(mfs_store **out, const char *dir,
         rc = dirty_open(s);
         if (!rc)
             rc = collect_init(s);
+        if (!rc)
+            rc = content_hasher_init(s);
         if (rc)
             goto fail;
     }
@@ -1735,6 +1743,7 @@ void mfs_store_close(mfs_store *s)
         return;
     collect_free(s); /* its thread writes: before the commit thread ends */
     gc_finish(s);
+    content_hasher_free(s);
     while (s->ndpool > 0)
         mdb_txn_abort(s->dpool[--s->ndpool]);
     dirty_close(s);
