@@ -1320,26 +1320,17 @@ static uint32_t deleted_seen(wtx *w, mfs_id id, mfs_stamp base, uint8_t *out,
  * made since does not hide it again. Returns how many (at most max). */
 static uint32_t hidden_deletes(wtx *w, mfs_id id, uint8_t *out, uint32_t max)
 {
-    MDB_cursor *c;
-    if (mdb_cursor_open(w->txn, w->s->db[DB_ILINKS], &c))
-        return 0;
-    uint8_t k[16];
-    id_put(k, id);
-    MDB_val key = {16, k}, val;
+    mfs_id ents[TREE_NAMES_MAX];
+    int m = tree_names(w->s, w->txn, id, ents, TREE_NAMES_MAX);
     uint32_t n = 0;
-    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && n < max && key.mv_size == 32 &&
-           !memcmp(key.mv_data, k, 16)) {
-        mfs_id e = id_get((uint8_t *)key.mv_data + 16);
+    for (int i = 0; i < m && i < TREE_NAMES_MAX && n < max; i++) {
         entry_rec er;
-        if (entry_get(w->s, w->txn, e, &er) == 0 && er.exists &&
+        if (entry_get(w->s, w->txn, ents[i], &er) == 0 && er.exists &&
             id_eq(er.parent, MFS_ID_TRASH) &&
-            !view_entry_visible(w->s, w->txn, e))
+            !view_entry_visible(w->s, w->txn, ents[i]))
             stamp_put(out + (size_t)(n++) * 16,
                       (mfs_stamp){er.st.hlc | STAMP_DELETE, er.st.node});
-        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
-    mdb_cursor_close(c);
     return n;
 }
 

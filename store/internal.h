@@ -411,6 +411,11 @@ bool tree_is_ancestor(mfs_store *s, MDB_txn *txn, mfs_id anc, mfs_id d);
  * need those moves undone (every op not held yet comes causally after
  * every settled one, so it has a larger stamp). */
 int tree_forget_entry(wtx *w, mfs_id e);
+/* The entries that name inode (its raw names, in the trash or not): up to
+ * max of them in out; returns how many (max + 1 when there are more), or
+ * -EIO. */
+#define TREE_NAMES_MAX 64
+int tree_names(mfs_store *s, MDB_txn *txn, mfs_id inode, mfs_id *out, int max);
 /* Forgets the logged move st of entry e if it is not e's current one:
  * 1 forgotten, 0 not (current, or gone already), or w's error. */
 int tree_forget_move(wtx *w, mfs_id e, mfs_stamp st);

@@ -505,9 +505,7 @@ typedef struct mfs_collect_stats {
     uint64_t versions;     /* version records dropped */
     uint64_t inodes;       /* deleted files whose content was dropped */
     uint64_t tombstones;   /* deleted files and directories forgotten:
-                            * names, logged moves, xattrs, inode record;
-                            * and deleted hard links of files that keep
-                            * a name (each name counts one) */
+                            * names, logged moves, xattrs, inode record */
     uint64_t moves;        /* logged moves forgotten: no undo reaches them */
     uint64_t folded;       /* ops folded out of the op log (settled) */
     uint64_t chunks;       /* chunks freed */

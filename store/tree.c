@@ -213,6 +213,27 @@ int tree_last_move(mfs_store *s, MDB_txn *txn, mfs_stamp st, mfs_op *op,
     return 0;
 }
 
+int tree_names(mfs_store *s, MDB_txn *txn, mfs_id inode, mfs_id *out, int max)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(txn, s->db[DB_ILINKS], &c))
+        return -EIO;
+    uint8_t k[16];
+    id_put(k, inode);
+    MDB_val key = {16, k}, val;
+    int n = 0;
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && n <= max && key.mv_size == 32 &&
+           !memcmp(key.mv_data, k, 16)) {
+        if (n < max)
+            out[n] = id_get((uint8_t *)key.mv_data + 16);
+        n++;
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return n;
+}
+
 int tree_forget_entry(wtx *w, mfs_id e)
 {
     entry_rec er;

@@ -1882,51 +1882,6 @@ static void test_collect_tombstones(void **state)
     rep_close(&a);
 }
 
-/* A removed hard link of a file that keeps another name: its entry goes
- * once its delete is settled (it was kept for good before); the file and
- * its other name stay, and removing that one collects the rest. */
-static void test_collect_hardlink_tombstone(void **state)
-{
-    (void)state;
-    rep a;
-    rep_open(&a, 1, 0);
-    set_retention(&a, 0);
-    uint8_t b[100];
-    unique_bytes(b, sizeof b);
-    mfs_store_stats s0, s1;
-    assert_int_equal(mfs_store_stats_get(a.s, &s0), 0);
-    uint64_t f = mkfile(a.s, MFS_ROOT_INO, "f");
-    put_content(a.s, f, b, sizeof b);
-    mfs_attr at;
-    assert_int_equal(mfs_store_link(a.s, f, MFS_ROOT_INO, "g", &at), 0);
-    assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, "f"), 0);
-    settle_alone(&a);
-    mfs_collect_stats st = collect_later(&a, 5000);
-    assert_int_equal(st.tombstones, 1);
-    assert_int_equal(st.inodes, 0);
-    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
-    assert_int_equal(s1.entry_records, s0.entry_records + 1);
-    uint64_t g = ino_of(a.s, MFS_ROOT_INO, "g");
-    assert_content(a.s, g, b, sizeof b);
-    assert_int_equal(mfs_store_getattr(a.s, g, &at), 0);
-    assert_int_equal(at.nlink, 1);
-    assert_int_equal(mfs_store_lookup(a.s, MFS_ROOT_INO, "f", &at), -ENOENT);
-    /* an edit through g after the collection: f stays gone */
-    put_content(a.s, g, (const uint8_t *)"new", 3);
-    memcpy(b, "new", 3);
-    assert_int_equal(mfs_store_lookup(a.s, MFS_ROOT_INO, "f", &at), -ENOENT);
-    rep_reopen(&a);
-    set_retention(&a, 0);
-    assert_content(a.s, ino_of(a.s, MFS_ROOT_INO, "g"), b, sizeof b);
-    assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, "g"), 0);
-    settle_alone(&a);
-    st = collect_later(&a, 5000);
-    assert_int_equal(st.tombstones, 1);
-    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
-    assert_int_equal(s1.entry_records, s0.entry_records);
-    rep_close(&a);
-}
-
 static void test_collect_shared_chunks(void **state)
 {
     (void)state;
@@ -2274,7 +2229,6 @@ int main(void)
         cmocka_unit_test_teardown(test_collect_retention, teardown),
         cmocka_unit_test_teardown(test_collect_waits_for_settled, teardown),
         cmocka_unit_test_teardown(test_collect_keeps_pinned, teardown),
-        cmocka_unit_test_teardown(test_collect_hardlink_tombstone, teardown),
         cmocka_unit_test_teardown(test_collect_shared_chunks, teardown),
         cmocka_unit_test_teardown(test_collect_tombstones, teardown),
         cmocka_unit_test_teardown(test_away_node_wants_last_version_only,
