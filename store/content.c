@@ -300,8 +300,6 @@ int content_refresh(wtx *w, mfs_id id)
  * its own parents are superseded too (by descends from them). */
 static void supersede(wtx *w, mfs_id id, mfs_stamp ver, mfs_stamp by, int depth)
 {
-    if (ver.hlc & STAMP_DELETE)
-        return; /* a delete the version's writer had applied: no version */
     uint8_t k[32];
     vkey(k, id, ver);
     MDB_val v;
@@ -1311,29 +1309,6 @@ static uint32_t deleted_seen(wtx *w, mfs_id id, mfs_stamp base, uint8_t *out,
     return any && all_deleted ? n : 0;
 }
 
-/* A file that keeps a live name: the stamps of the deleting moves of its
- * other names that do not show (deleted, and not brought back by an
- * edit concurrent with their delete). The new version names them among
- * its parents, so that it does not bring them back: it was written after
- * those deletes, by a node that had applied them (view.c resurrects). A
- * name that shows again stays out: its edit was concurrent, and an edit
- * made since does not hide it again. Returns how many (at most max). */
-static uint32_t hidden_deletes(wtx *w, mfs_id id, uint8_t *out, uint32_t max)
-{
-    mfs_id ents[TREE_NAMES_MAX];
-    int m = tree_names(w->s, w->txn, id, ents, TREE_NAMES_MAX);
-    uint32_t n = 0;
-    for (int i = 0; i < m && i < TREE_NAMES_MAX && n < max; i++) {
-        entry_rec er;
-        if (entry_get(w->s, w->txn, ents[i], &er) == 0 && er.exists &&
-            id_eq(er.parent, MFS_ID_TRASH) &&
-            !view_entry_visible(w->s, w->txn, ents[i]))
-            stamp_put(out + (size_t)(n++) * 16,
-                      (mfs_stamp){er.st.hlc | STAMP_DELETE, er.st.node});
-    }
-    return n;
-}
-
 int content_publish(wtx *w, mfs_id id, bool force)
 {
     (void)force;
@@ -1393,12 +1368,8 @@ int content_publish(wtx *w, mfs_id id, bool force)
         stamp_put(parents, d.base);
         op.nparents = 1;
     }
-    uint32_t ns = deleted_seen(w, id, d.base, parents + op.nparents * 16,
-                               64 - op.nparents);
-    op.nparents += ns;
-    if (!ns)
-        op.nparents += hidden_deletes(w, id, parents + op.nparents * 16,
-                                      64 - op.nparents);
+    op.nparents += deleted_seen(w, id, d.base, parents + op.nparents * 16,
+                                64 - op.nparents);
     content_drop_dirty(w, id);
     op_local(w, &op);
     free(hashes);
@@ -1436,28 +1407,26 @@ int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
     return 0;
 }
 
-/* Is target among the stamps of start (nstart, 16 bytes each) or the
- * parents of their versions, breadth first as far as their records go
- * (256 stamps)? */
-static bool ancestry_has(mfs_store *s, MDB_txn *txn, mfs_id id,
-                         const uint8_t *start, uint32_t nstart,
-                         mfs_stamp target)
+bool content_seen(mfs_store *s, MDB_txn *txn, mfs_id id, const uint8_t *seen,
+                  uint32_t nseen, mfs_stamp ver)
 {
     mfs_stamp anc[256];
     uint32_t na = 0;
-    for (uint32_t j = 0; j < nstart && na < 256; j++) {
-        anc[na] = stamp_get(start + (size_t)j * 16);
-        if (stamp_eq(anc[na], target))
+    for (uint32_t j = 0; j < nseen && na < 256; j++) {
+        anc[na] = stamp_get(seen + (size_t)j * 16);
+        if (stamp_eq(anc[na], ver))
             return true;
         na++;
     }
+    /* breadth first through the parents of the seen versions, as far as
+     * their records go */
     for (uint32_t i = 0; i < na; i++) {
         version_view v;
         if (version_get(s, txn, id, anc[i], &v))
             continue;
         for (uint32_t j = 0; j < v.nparents && na < 256; j++) {
             mfs_stamp p = stamp_get(v.parents + (size_t)j * 16);
-            if (stamp_eq(p, target))
+            if (stamp_eq(p, ver))
                 return true;
             bool dup = false;
             for (uint32_t k = 0; k < na && !dup; k++)
@@ -1467,21 +1436,6 @@ static bool ancestry_has(mfs_store *s, MDB_txn *txn, mfs_id id,
         }
     }
     return false;
-}
-
-bool content_seen(mfs_store *s, MDB_txn *txn, mfs_id id, const uint8_t *seen,
-                  uint32_t nseen, mfs_stamp ver)
-{
-    return ancestry_has(s, txn, id, seen, nseen, ver);
-}
-
-bool content_knows(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
-                   mfs_stamp del)
-{
-    uint8_t v[16];
-    stamp_put(v, ver);
-    del.hlc |= STAMP_DELETE;
-    return ancestry_has(s, txn, id, v, 1, del);
 }
 
 int content_version_parents(mfs_store *s, MDB_txn *txn, mfs_id id,

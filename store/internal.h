@@ -503,16 +503,6 @@ uint64_t version_absent(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st);
  * version saw the edits it descends from. */
 bool content_seen(mfs_store *s, MDB_txn *txn, mfs_id id, const uint8_t *seen,
                   uint32_t nseen, mfs_stamp ver);
-/* Was version ver (or one it descends from) published by a node that had
- * applied the delete whose move is stamped del? content_publish names
- * the deletes of the file's hidden names among a new version's parents,
- * marked STAMP_DELETE. */
-bool content_knows(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
-                   mfs_stamp del);
-/* Set in the hlc of such a parent: it names a delete, never a version
- * (real hlc values stay below 2^48 ms << 16), so what follows parents
- * (supersede, the heads) passes it by. */
-#define STAMP_DELETE (1ull << 63)
 /* Up to max parents of a version; *n gets the count. */
 int content_version_parents(mfs_store *s, MDB_txn *txn, mfs_id id,
                             mfs_stamp ver, mfs_stamp *out, uint32_t max,
@@ -544,9 +534,6 @@ int view_path(mfs_store *s, MDB_txn *txn, mfs_id dir, char *out, size_t cap);
 int view_primary(mfs_store *s, MDB_txn *txn, mfs_id inode, mfs_id *entry,
                  mfs_id *dir, char *dname);
 bool view_dir_empty(mfs_store *s, MDB_txn *txn, mfs_id dir);
-/* Does entry e show in the view (a live name, or a deleted one that an
- * edit concurrent with its delete brought back)? */
-bool view_entry_visible(mfs_store *s, MDB_txn *txn, mfs_id e);
 
 /* ---- unpublished blocks (dirty.c) ---- */
 int dirty_open(mfs_store *s);

@@ -34,14 +34,6 @@ typedef struct vent_rec {
     char dname[MFS_NAME_MAX + 1]; /* display name ("" until named) */
 } vent_rec;
 
-static int vent_get(mfs_store *s, MDB_txn *txn, mfs_id e, vent_rec *out);
-
-bool view_entry_visible(mfs_store *s, MDB_txn *txn, mfs_id e)
-{
-    vent_rec vr;
-    return vent_get(s, txn, e, &vr) == 0 && vr.visible;
-}
-
 void view_touch_entry(wtx *w, mfs_id e)
 {
     idset_add(&w->touched_entries, e);
@@ -378,9 +370,7 @@ static bool dir_live(mfs_store *s, MDB_txn *txn, mfs_id dir)
 
 /* Has the inode a head the deleting move had not seen (nor an ancestor
  * of one it saw: a node whose newer version is still arriving shows the
- * older one meanwhile), and that was not written after this delete by a
- * node that had applied it (an edit through another hard link: its
- * version names the delete among its parents, content_publish)? */
+ * older one meanwhile)? */
 static bool resurrects(wtx *w, const entry_rec *er, mfs_id *from)
 {
     mfs_op mv;
@@ -390,9 +380,7 @@ static bool resurrects(wtx *w, const entry_rec *er, mfs_id *from)
     mfs_stamp heads[64];
     int n = content_heads(w->s, w->txn, er->inode, heads, 64);
     for (int i = 0; i < n; i++)
-        if (!content_seen(w->s, w->txn, er->inode, mv.seen, mv.nseen,
-                          heads[i]) &&
-            !content_knows(w->s, w->txn, er->inode, heads[i], er->st))
+        if (!content_seen(w->s, w->txn, er->inode, mv.seen, mv.nseen, heads[i]))
             return true;
     return false;
 }
