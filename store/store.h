@@ -586,6 +586,27 @@ int mfs_store_restore(mfs_store *s, mfs_id inode, mfs_stamp version,
                       uint64_t parent, const char *name, mfs_attr *out,
                       uint64_t *absent);
 
+/* ---- a node that rejoins keeps what only it had -----------------------
+ * When a node's store is replaced (`meshfs join` on it again, after it was
+ * removed or lost touch), the changes its old store's node made that the
+ * mesh never received are copied out of the old store as new local
+ * changes: every inode touched by the old node's ops after seq held (what
+ * the mesh holds of that node, read once the new store has caught up) and
+ * every file with writes never published, each with its path from the old
+ * root, under directory dir of dst. Deletes and renames the mesh lacks
+ * cannot become files: the ops are counted, nothing else. src is only
+ * read. */
+typedef struct mfs_recover_stats {
+    uint64_t ops;        /* the old node's ops the mesh lacks */
+    uint64_t files;      /* regular files (and other non-dirs) copied */
+    uint64_t dirs;       /* directories made */
+    uint64_t symlinks;   /* symlinks copied */
+    uint64_t bytes;      /* content copied */
+    uint64_t unreadable; /* files whose content src never had whole */
+} mfs_recover_stats;
+int mfs_store_recover(mfs_store *dst, uint64_t dir, mfs_store *src,
+                      uint64_t held, mfs_recover_stats *st);
+
 /* A check for tests and repair: every head version (what files and
  * conflict copies show), every base of unpublished writes and every
  * whole-block reference has all its chunks. 0, or -EIO with *absent the

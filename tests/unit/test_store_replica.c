@@ -2148,6 +2148,113 @@ static void test_fold_and_snapshot(void **state)
     rep_close(&c);
 }
 
+/* A node that rejoins keeps what only it had: b's changes made after the
+ * mesh last heard from it are copied out of b's store into a new member's
+ * store (as a rejoining node's daemon does), with their paths; what the
+ * mesh holds is not copied again. */
+static void test_rejoin_recover(void **state)
+{
+    (void)state;
+    rep a, b, c;
+    mesh2(&a, &b);
+    /* before the cut: b made "early", a made "shared" and "gone" */
+    uint64_t early = mkfile(b.s, MFS_ROOT_INO, "early");
+    put_pub(b.s, early, "early from b");
+    uint64_t sh = mkfile(a.s, MFS_ROOT_INO, "shared");
+    put_pub(a.s, sh, "shared v1");
+    mkfile(a.s, MFS_ROOT_INO, "gone");
+    mkfile(a.s, MFS_ROOT_INO, "moved");
+    sync_pair(&a, &b);
+
+    /* b alone: a new tree, an edit, a rename, a delete, a symlink and a
+     * write never published */
+    uint64_t d = mkdir_(b.s, MFS_ROOT_INO, "d");
+    uint64_t e = mkdir_(b.s, d, "e");
+    uint64_t f = mkfile(b.s, e, "f");
+    static char big[3 * 65536 + 17];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + i % 26);
+    assert_int_equal(mfs_store_write(b.s, f, 0, big, sizeof big),
+                     (ssize_t)sizeof big);
+    assert_int_equal(mfs_store_publish(b.s, f), 0);
+    assert_int_equal(mfs_store_setxattr(b.s, f, "user.k", "v", 1, 0), 0);
+    put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "shared"), "shared v2 from b");
+    assert_int_equal(mfs_store_rename(b.s, MFS_ROOT_INO, "moved", d, "m2", 0),
+                     0);
+    assert_int_equal(mfs_store_unlink(b.s, MFS_ROOT_INO, "gone"), 0);
+    mfs_attr la;
+    assert_int_equal(mfs_store_symlink(b.s, d, "ln", "e/f", 0, 0, &la), 0);
+    uint64_t u = mkfile(b.s, MFS_ROOT_INO, "unpub");
+    assert_int_equal(mfs_store_write(b.s, u, 0, "draft", 5), 5);
+
+    /* c joins through a only */
+    rep_open(&c, 0, 0xc3c3c3c3ull);
+    rep *h[2] = {&a, &c};
+    sync_ops(a.s, c.s);
+    sync_chunks(c.s, h, 2);
+    mfs_vv vv;
+    assert_int_equal(mfs_store_vv(c.s, &vv), 0);
+    uint64_t held = mfs_vv_get(&vv, b.node);
+    mfs_vv_free(&vv);
+    assert_true(held > 0);
+
+    uint64_t lf = ino_of(c.s, MFS_ROOT_INO, "lost+found");
+    uint64_t into = mkdir_(c.s, lf, "b-rejoin");
+    mfs_recover_stats st;
+    assert_int_equal(mfs_store_recover(c.s, into, b.s, held, &st), 0);
+    assert_true(st.ops >= 10);
+    /* f, shared, m2, unpub; the symlink; d and e */
+    assert_int_equal(st.files, 4);
+    assert_int_equal(st.symlinks, 1);
+    assert_int_equal(st.dirs, 2);
+    assert_int_equal(st.unreadable, 0);
+    assert_int_equal(st.bytes,
+                     sizeof big + strlen("shared v2 from b") + 5);
+
+    uint64_t cd = ino_of(c.s, into, "d");
+    uint64_t cf = ino_of(c.s, ino_of(c.s, cd, "e"), "f");
+    static char back[sizeof big];
+    assert_int_equal(mfs_store_read(c.s, cf, 0, back, sizeof back),
+                     (ssize_t)sizeof big);
+    assert_memory_equal(back, big, sizeof big);
+    char x[8];
+    assert_int_equal(mfs_store_getxattr(c.s, cf, "user.k", x, sizeof x), 1);
+    assert_string_equal(content(c.s, ino_of(c.s, into, "shared")),
+                        "shared v2 from b");
+    assert_string_equal(content(c.s, ino_of(c.s, into, "unpub")), "draft");
+    ino_of(c.s, cd, "m2");
+    char t[16];
+    assert_int_equal(mfs_store_readlink(c.s, ino_of(c.s, cd, "ln"), t,
+                                        sizeof t),
+                     3);
+    /* what the mesh held is not copied, and the mesh's tree is as it was */
+    mfs_attr no;
+    assert_int_equal(mfs_store_lookup(c.s, into, "early", &no), -ENOENT);
+    assert_int_equal(mfs_store_lookup(c.s, into, "gone", &no), -ENOENT);
+    assert_string_equal(content(c.s, ino_of(c.s, MFS_ROOT_INO, "shared")),
+                        "shared v1");
+    ino_of(c.s, MFS_ROOT_INO, "gone");
+    ino_of(c.s, MFS_ROOT_INO, "moved");
+    /* the copies are c's changes and reach a like any other */
+    sync_pair(&a, &c);
+    assert_same_dump(a.s, c.s);
+
+    /* nothing to keep once the mesh holds all of b's changes */
+    uint64_t into2 = mkdir_(c.s, lf, "b-again");
+    assert_int_equal(mfs_store_publish(b.s, u), 0);
+    sync_pair(&a, &b);
+    assert_int_equal(mfs_store_vv(a.s, &vv), 0);
+    held = mfs_vv_get(&vv, b.node);
+    mfs_vv_free(&vv);
+    assert_int_equal(mfs_store_recover(c.s, into2, b.s, held, &st), 0);
+    assert_int_equal(st.ops, 0);
+    assert_int_equal(st.files + st.dirs + st.symlinks, 0);
+    assert_int_equal(list(c.s, into2)->n, 0);
+    rep_close(&a);
+    rep_close(&b);
+    rep_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2180,6 +2287,7 @@ int main(void)
         cmocka_unit_test_teardown(test_member_remove, teardown),
         cmocka_unit_test_teardown(test_fold_and_snapshot, teardown),
         cmocka_unit_test_teardown(test_member_join, teardown),
+        cmocka_unit_test_teardown(test_rejoin_recover, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
