@@ -2,8 +2,9 @@
  * init.c - `meshfs init` (a new store and a new mesh), `meshfs invite`
  * (print a join token) and `meshfs join` (a new store in an existing mesh).
  *
- * Never overwrites an existing store or key: each refuses a directory that
- * already holds something.
+ * Never overwrites an existing store or key: init refuses a directory
+ * that already holds something; join refuses one that holds anything but
+ * a store, and sets a store aside (kept, unchanged) to take its place.
  */
 #include "cli.h"
 
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int refuse_nonempty(const char *store)
@@ -93,13 +95,64 @@ int cli_cmd_invite(int argc, char **argv)
     return CLI_OK;
 }
 
+/* join on a directory that holds a store: the old store is set aside
+ * (renamed to DIR.node-<id>-<date>, never changed) so that a new one can
+ * take its place; its node's changes the mesh lacks are kept later
+ * (cli/rejoin.c). Refused while the old store is mounted. */
+static int set_aside(const char *store, char *aside, size_t cap,
+                     uint64_t *node)
+{
+    mfs_store *old = NULL;
+    int r = mfs_store_open(&old, store, NULL, 0);
+    if (r == -EBUSY)
+        return cli_fail("the store in %s is mounted; unmount it first "
+                        "(`meshfs umount`)",
+                        store);
+    if (r < 0)
+        return cli_fail("%s holds something that is not a usable store (%s); "
+                        "refusing to join there",
+                        store, mfs_store_strerror(r));
+    *node = mfs_store_node_id(old);
+    mfs_store_close(old);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char date[32];
+    strftime(date, sizeof date, "%Y%m%d-%H%M%S", &tm);
+    if (snprintf(aside, cap, "%s.node-%016" PRIx64 "-%s", store, *node,
+                 date) >= (int)cap)
+        return cli_fail("%s: path too long", store);
+    if (rename(store, aside) < 0)
+        return cli_fail("cannot set the old store aside as %s: %s", aside,
+                        strerror(errno));
+    return CLI_OK;
+}
+
+/* The old store's listen address is the machine's, not the node's. */
+static void keep_listen(const char *aside, const char *store)
+{
+    char from[PATH_MAX + 16], to[PATH_MAX + 16], addr[128];
+    snprintf(from, sizeof from, "%s/listen", aside);
+    snprintf(to, sizeof to, "%s/listen", store);
+    FILE *f = fopen(from, "re");
+    if (!f)
+        return;
+    if (fgets(addr, sizeof addr, f) && addr[0] != '\n' &&
+        cli_write_new_file(to, "%s", addr) < 0)
+        fprintf(stderr, "meshfs: join: could not keep the listen address "
+                        "of the old store (%s)\n",
+                strerror(errno));
+    fclose(f);
+}
+
 int cli_cmd_join(int argc, char **argv)
 {
     cli_args a;
-    char store[PATH_MAX], hp[128], path[PATH_MAX + 16];
+    char store[PATH_MAX], hp[128], path[PATH_MAX + 16], aside[PATH_MAX];
     int is_default;
     struct mfs_mesh_key k;
     mfs_store *s = NULL;
+    uint64_t old_node = 0;
     int r = cli_args_parse("join", argc, argv, CLI_OPT_STORE, 1, &a);
     if (r)
         return r;
@@ -112,34 +165,69 @@ int cli_cmd_join(int argc, char **argv)
     r = cli_dir_empty(store);
     if (r < 0)
         return cli_fail("cannot read %s: %s", store, strerror(-r));
-    if (r == 0)
-        return refuse_nonempty(store);
+    aside[0] = 0;
+    if (r == 0) {
+        snprintf(path, sizeof path, "%s/data.mdb", store);
+        if (access(path, F_OK) != 0)
+            return refuse_nonempty(store);
+        r = set_aside(store, aside, sizeof aside, &old_node);
+        if (r)
+            return r;
+    }
     r = cli_store_create(store, 0, &s);
-    if (r < 0)
-        return cli_fail("cannot create a store in %s: %s", store,
-                        mfs_store_strerror(r));
+    if (r < 0) {
+        cli_fail("cannot create a store in %s: %s", store,
+                 mfs_store_strerror(r));
+        goto undo;
+    }
     r = mfs_mesh_key_write(store, &k);
     memset(&k, 0, sizeof k);
     if (r < 0) {
-        mfs_store_close(s);
-        return cli_fail("cannot write the mesh key in %s: %s", store,
-                        strerror(-r));
+        cli_fail("cannot write the mesh key in %s: %s", store, strerror(-r));
+        goto undo;
     }
     /* the first peer to contact; the sync layer reads it (docs/FS.md) */
     snprintf(path, sizeof path, "%s/peers", store);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || dprintf(fd, "%s\n", hp) < 0 || fsync(fd) < 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        mfs_store_close(s);
-        return cli_fail("cannot write %s: %s", path, strerror(e));
+    if ((r = cli_write_new_file(path, "%s\n", hp)) < 0) {
+        cli_fail("cannot write %s: %s", path, strerror(-r));
+        goto undo;
     }
-    close(fd);
+    if (aside[0]) {
+        keep_listen(aside, store);
+        if ((r = cli_rejoin_write(store, aside, old_node)) < 0) {
+            cli_fail("cannot write %s/%s: %s", store, CLI_REJOIN_FILE,
+                     strerror(-r));
+            goto undo;
+        }
+    }
     printf("created store %s (node %016" PRIx64 ") joining the mesh via %s\n",
            store, mfs_store_node_id(s), hp);
+    if (aside[0])
+        printf("the old store (node %016" PRIx64 ") is kept, unchanged, in %s;\n"
+               "once this node has caught up, the changes node %016" PRIx64
+               " made that the mesh lacks\nare copied to /lost+found/%016" PRIx64
+               "-<date>/ and node %016" PRIx64 " is removed from the mesh\n",
+               old_node, aside, old_node, old_node, old_node);
     mfs_store_close(s);
     return CLI_OK;
+undo:
+    memset(&k, 0, sizeof k);
+    mfs_store_close(s);
+    if (aside[0]) {
+        /* put things back as they were: the new store goes, the old one
+         * returns */
+        char failed[PATH_MAX + 16];
+        snprintf(failed, sizeof failed, "%s.failed-join", aside);
+        if ((rename(store, failed) == 0 || errno == ENOENT) &&
+            rename(aside, store) == 0)
+            fprintf(stderr,
+                    "meshfs: join: the old store is back in %s; the new "
+                    "one's remains are in %s\n",
+                    store, failed);
+        else
+            fprintf(stderr, "meshfs: join: the old store is in %s\n", aside);
+    }
+    return CLI_FAIL;
 }
 #else
 int cli_cmd_invite(int argc, char **argv)

@@ -13,6 +13,7 @@
 #endif
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -74,7 +75,11 @@ static const char usage_invite[] =
     "secret.\n";
 static const char usage_join[] =
     "Usage: meshfs join [--store DIR] TOKEN\n"
-    "Create a new store that joins the mesh of TOKEN (from `meshfs invite`).\n";
+    "Create a new store that joins the mesh of TOKEN (from `meshfs invite`).\n"
+    "If DIR holds a store (say, of a node that was removed), that store is\n"
+    "kept unchanged beside it as DIR.node-<id>-<date> and the new one takes\n"
+    "its place; once caught up, the changes the old node made that the mesh\n"
+    "lacks are copied to /lost+found/<id>-<date>/ and the old node is removed.\n";
 
 static const char usage_trash[] =
     "Usage: meshfs trash [PATH] [--json]\n"
@@ -348,6 +353,24 @@ int cli_dir_empty(const char *dir)
     }
     closedir(d);
     return empty;
+}
+
+int cli_write_new_file(const char *path, const char *fmt, ...)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    va_list ap;
+    va_start(ap, fmt);
+    int ok = vdprintf(fd, fmt, ap) >= 0 && fsync(fd) == 0;
+    va_end(ap);
+    int e = errno;
+    close(fd);
+    if (!ok) {
+        unlink(path);
+        return -e;
+    }
+    return 0;
 }
 
 int cli_mkdirs(const char *dir, mode_t mode)

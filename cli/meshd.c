@@ -408,6 +408,7 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
     line(arg, b);
     snprintf(b, sizeof b, "repl_in_sync %d", in_sync);
     line(arg, b);
+    cli_rejoin_report(m, line, arg);
     snprintf(b, sizeof b,
              "catchup %d %" PRIu64 " %" PRIu64 " %" PRIu64
              " %.1f %.1f %" PRId64,

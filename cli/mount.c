@@ -188,6 +188,10 @@ static int daemon_run(mount_job *j)
         goto out;
     }
     ctl_started = 1;
+#ifdef MESHFS_HAVE_SYNC
+    if (mesh_started)
+        cli_rejoin_start(&mesh, &fs);
+#endif
     if (j->report_fd >= 0) {
         /* detach from the terminal only now: errors above went to it */
         int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -206,6 +210,10 @@ static int daemon_run(mount_job *j)
     code = r < 0 ? CLI_FAIL : CLI_OK;
     mfs_log(LOG_NOTICE, "mount: %s on %s: shutting down", j->store, j->mnt);
 out:
+#ifdef MESHFS_HAVE_SYNC
+    if (mesh_started)
+        cli_rejoin_stop(&mesh);
+#endif
     if (ctl_started)
         cli_control_stop(&ctl);
     if (fs_inited)

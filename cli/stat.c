@@ -96,7 +96,7 @@ typedef struct sync_summary {
     int snap_active, snap_refused;
     char snap_from[17];
     unsigned long long snap_done, snap_total, snaps_installed, snaps_served;
-    char line[256];
+    char line[512];
 } sync_summary;
 
 static void human_bytes(unsigned long long b, char *out, size_t cap)
@@ -156,14 +156,17 @@ static void summarize(const cli_reply *r, int running, sync_summary *m)
         if (strspn(rm, "0") == strlen(rm))
             snprintf(m->line, sizeof m->line,
                      "NOT in sync: this node was removed from the mesh; the "
-                     "members refuse its changes (to take part again: a new "
-                     "store and `meshfs join` a new invitation)");
+                     "members refuse its changes (to take part again: "
+                     "`meshfs join` a new invitation; this store is then "
+                     "kept aside, and its changes the mesh lacks are "
+                     "copied to /lost+found)");
         else
             snprintf(m->line, sizeof m->line,
                      "NOT in sync: this node was removed from the mesh (node "
                      "%.16s refuses it); the members refuse its changes (to "
-                     "take part again: a new store and `meshfs join` a new "
-                     "invitation)",
+                     "take part again: `meshfs join` a new invitation; this "
+                     "store is then kept aside, and its changes the mesh "
+                     "lacks are copied to /lost+found)",
                      rm);
         return;
     }
@@ -188,6 +191,9 @@ static void print_mesh_text(const cli_reply *r, const sync_summary *m)
     if (listen)
         printf("%-18s %s\n", "listen", listen);
     printf("%-18s %s\n", "sync", m->line);
+    const char *rj = cli_reply_get(r, "rejoin");
+    if (rj)
+        printf("%-18s %s\n", "rejoin", rj);
     if (m->known && m->catching_up) {
         human_bytes(m->bytes_to_go, b1, sizeof b1);
         human_bytes((unsigned long long)m->bytes_rate, b2, sizeof b2);
@@ -261,6 +267,12 @@ static void print_mesh_json(const cli_reply *r, const sync_summary *m)
     printf(",\"in_sync\":%s,\"removed\":%s,\"sync\":",
            m->in_sync ? "true" : "false", m->removed ? "true" : "false");
     json_str(stdout, m->line);
+    printf(",\"rejoin\":");
+    const char *rj = cli_reply_get(r, "rejoin");
+    if (rj)
+        json_str(stdout, rj);
+    else
+        printf("null");
     printf(",\"live_peers\":%llu,\"peers\":[", m->live);
     int first = 1;
     for (size_t i = 0; i < r->n; i++) {

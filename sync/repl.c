@@ -285,8 +285,9 @@ static void self_removed(mfs_repl *r, uint64_t by)
     mfs_log(LOG_ERR,
             "sync: this node (%016" PRIx64 ") was removed from the mesh%s: "
             "the members refuse its changes, and changes made here no "
-            "longer reach them; to take part again, make a new store and "
-            "`meshfs join` a new invitation",
+            "longer reach them; to take part again, `meshfs join` a new "
+            "invitation on this store (it is kept aside, and its changes "
+            "the mesh lacks are copied to /lost+found)",
             r->node, who);
 }
 
