@@ -317,6 +317,21 @@ void mfs_store_pin_drop(mfs_store *s, const void *key)
     pthread_mutex_unlock(&c->lock);
 }
 
+size_t gc_pins_list(mfs_store *s, mfs_id *inode, mfs_stamp *ver, size_t cap)
+{
+    struct collector *c = s->col;
+    if (!c)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->npins;
+    for (size_t i = 0; i < n && i < cap; i++) {
+        inode[i] = c->pins[i].inode;
+        ver[i] = c->pins[i].ver;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
 /* Is version ver of inode (any version when ver is zero) pinned? */
 static bool pinned(struct collector *c, mfs_id inode, mfs_stamp ver)
 {

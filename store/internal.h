@@ -599,6 +599,9 @@ void collect_free(mfs_store *s); /* stops the thread first */
 /* Queues (inode, ver) — ver zero: the inode itself, deleted — as garbage
  * once the op stamped cause is settled and the retention has passed. */
 void gc_queue(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause);
+/* The versions open files pin now: up to cap into inode/ver; returns how
+ * many there are. */
+size_t gc_pins_list(mfs_store *s, mfs_id *inode, mfs_stamp *ver, size_t cap);
 /* Queues the logged move old of entry, no longer current since the move
  * cause: once cause is settled no undo reaches it (tree_forget_move). */
 void gc_queue_move(wtx *w, mfs_id entry, mfs_stamp old, mfs_stamp cause);

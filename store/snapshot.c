@@ -571,6 +571,103 @@ static int floor_del(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
     return tdel(arg, DB_META, k, 13);
 }
 
+/* Versions this node still reads that a snapshot may lack (its sender
+ * collected them): the bases of unpublished writes and the versions open
+ * files pin. Their records are read before the install and put back after
+ * it when the snapshot lacks them, superseded and queued for collection,
+ * which drops them once nothing here holds them: as they were on the
+ * sender before it collected them. Their chunks stay (an install keeps
+ * chunks). Without this, a file with unpublished writes lost the blocks it
+ * had not rewritten, and an open file read -EIO (replication simulator,
+ * seed 39). */
+typedef struct held {
+    size_t n, cap;
+    uint8_t (*k)[32];
+    MDB_val *v; /* copies, owned */
+} held;
+
+static void held_add(wtx *w, held *h, mfs_id inode, mfs_stamp ver)
+{
+    uint8_t k[32];
+    id_put(k, inode);
+    stamp_put(k + 16, ver);
+    for (size_t i = 0; i < h->n; i++)
+        if (!memcmp(h->k[i], k, 32))
+            return;
+    MDB_val v;
+    if ((!ver.hlc && !ver.node) ||
+        tget(w->s, w->txn, DB_VERSIONS, k, 32, &v) != 0)
+        return;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 16;
+        uint8_t(*nk)[32] = realloc(h->k, cap * sizeof(*nk));
+        if (nk)
+            h->k = nk;
+        MDB_val *nv = nk ? realloc(h->v, cap * sizeof(*nv)) : NULL;
+        if (nv)
+            h->v = nv;
+        if (!nk || !nv) {
+            wtx_fail(w, -ENOMEM);
+            return;
+        }
+        h->cap = cap;
+    }
+    void *copy = malloc(v.mv_size ? v.mv_size : 1);
+    if (!copy) {
+        wtx_fail(w, -ENOMEM);
+        return;
+    }
+    memcpy(copy, v.mv_data, v.mv_size);
+    memcpy(h->k[h->n], k, 32);
+    h->v[h->n] = (MDB_val){v.mv_size, copy};
+    h->n++;
+}
+
+static void held_read(wtx *w, held *h)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(w->txn, w->s->db[DB_DINFO], &c)) {
+        wtx_fail(w, -EIO);
+        return;
+    }
+    MDB_val key, val;
+    int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    while (r == 0 && !w->err) {
+        dinfo_rec d;
+        if (key.mv_size == 16 &&
+            dinfo_get(w->s, w->txn, id_get(key.mv_data), &d) == 0)
+            held_add(w, h, id_get(key.mv_data), d.base);
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    mfs_id pin_inode[256];
+    mfs_stamp pin_ver[256];
+    size_t n = gc_pins_list(w->s, pin_inode, pin_ver, 256);
+    for (size_t i = 0; i < n && i < 256 && !w->err; i++)
+        held_add(w, h, pin_inode[i], pin_ver[i]);
+}
+
+static void held_restore(wtx *w, const held *h)
+{
+    for (size_t i = 0; i < h->n && !w->err; i++) {
+        MDB_val v;
+        if (tget(w->s, w->txn, DB_VERSIONS, h->k[i], 32, &v) == 0)
+            continue; /* the snapshot has it */
+        tput(w, DB_VERSIONS, h->k[i], 32, h->v[i].mv_data, h->v[i].mv_size);
+        tput(w, DB_SUPERSEDED, h->k[i], 32, "", 0);
+        mfs_stamp ver = stamp_get(h->k[i] + 16);
+        gc_queue(w, id_get(h->k[i]), ver, ver);
+    }
+}
+
+static void held_free(held *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->v[i].mv_data);
+    free(h->k);
+    free(h->v);
+}
+
 static int install_tx(wtx *w, void *arg)
 {
     install *in = arg;
@@ -587,6 +684,8 @@ static int install_tx(wtx *w, void *arg)
         return wtx_fail(w, rc);
     }
     in->info.extra = x.n;
+    held keep = {0};
+    held_read(w, &keep);
     for (size_t i = 0; i < sizeof(replaced) && !w->err; i++) {
         rc = mdb_drop(w->txn, s->db[replaced[i]], 0);
         if (rc)
@@ -651,6 +750,8 @@ static int install_tx(wtx *w, void *arg)
     }
     if (in->hlc > s->hlc)
         s->hlc = in->hlc; /* every stamp it holds is below it */
+    held_restore(w, &keep);
+    held_free(&keep);
     extra_apply(w, &x);
     extra_free(&x);
     w->gc_queued = true;

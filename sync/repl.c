@@ -691,6 +691,20 @@ static void after_apply(mfs_repl *r, const mfs_apply_result *res)
     r->chunks_dirty = true;
 }
 
+/* A refused snapshot is needed no more once this node holds every op its
+ * live peers said they hold (pushes brought them; else "not in sync"
+ * stayed for good: replication simulator, seed 1005). */
+static void snap_refusal_check(mfs_repl *r)
+{
+    if (!r->snap_refused)
+        return;
+    for (size_t i = 0; i < r->npeers; i++)
+        if (peer_live(&r->peers[i]) && r->peers[i].heard &&
+            mfs_vv_missing(&r->peers[i].vv, &r->my) > 0)
+            return;
+    r->snap_refused = 0;
+}
+
 static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
 {
     uint64_t req = mfs_get_u64(rb);
@@ -1046,6 +1060,7 @@ static void on_snap(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
 /* Timeouts of the fetch, and the served snapshot once nobody asks. */
 static void snap_tick(mfs_repl *r, uint64_t *next)
 {
+    snap_refusal_check(r);
     if (r->snap_out && r->now - r->snap_out_used_us > SNAP_KEEP_US &&
         r->now - r->snap_out_built_us > SNAP_KEEP_US) {
         free(r->snap_out);
