@@ -491,13 +491,16 @@ static int collect_version(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause,
     return ITEM_DONE;
 }
 
-/* Is every version in pend seen by the deleting move mv, or an ancestor
- * of a version it saw (which supersedes it once complete)? */
+/* Can no version in pend bring back the entry that the move mv (stamped
+ * del) deleted: each is seen by mv, or an ancestor of a version it saw
+ * (which supersedes it once complete), or written by a node that had
+ * applied that delete (view_resurrects)? */
 static bool covered(mfs_store *s, MDB_txn *txn, mfs_id inode, const mfs_op *mv,
-                    const mfs_stamp *pend, int n)
+                    mfs_stamp del, const mfs_stamp *pend, int n)
 {
     for (int i = 0; i < n; i++)
-        if (!content_seen(s, txn, inode, mv->seen, mv->nseen, pend[i]))
+        if (!content_seen(s, txn, inode, mv->seen, mv->nseen, pend[i]) &&
+            !content_knows_delete(s, txn, inode, pend[i], del))
             return false;
     return true;
 }
@@ -549,7 +552,7 @@ static bool may_come_back(mfs_store *s, MDB_txn *txn, mfs_id inode)
                 r = true; /* not deleted, or cannot tell: keep */
                 break;
             }
-            r = !covered(s, txn, inode, &mv, pend, n);
+            r = !covered(s, txn, inode, &mv, er.st, pend, n);
         }
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }

@@ -189,6 +189,8 @@ typedef struct version_view {
     const uint8_t *parents;
     uint32_t nchunks;
     const uint8_t *hashes; /* into the LMDB value */
+    uint32_t nknown;       /* deletes its writer had applied (OPF_KNOWN) */
+    const uint8_t *known;
 } version_view;
 
 static void vkey(uint8_t *k, mfs_id id, mfs_stamp st)
@@ -216,6 +218,9 @@ static int version_get(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st,
     vv->parents = mfs_get_bytes(&r, (size_t)vv->nparents * 16);
     vv->nchunks = mfs_get_u32(&r);
     vv->hashes = mfs_get_bytes(&r, (size_t)vv->nchunks * 32);
+    /* records of versions without OPF_KNOWN end here */
+    vv->nknown = mfs_rbuf_left(&r) ? mfs_get_u32(&r) : 0;
+    vv->known = mfs_get_bytes(&r, (size_t)vv->nknown * 16);
     return r.err ? -EIO : 0;
 }
 
@@ -408,7 +413,8 @@ int content_apply_version(wtx *w, const mfs_op *op)
     MDB_val v;
     if (tget(w->s, w->txn, DB_VERSIONS, k, 32, &v) == 0)
         return 0;
-    size_t cap = 64 + (size_t)op->nparents * 16 + (size_t)op->nchunks * 32;
+    size_t cap = 64 + (size_t)op->nparents * 16 + (size_t)op->nchunks * 32 +
+                 (size_t)op->nknown * 16;
     uint8_t *buf = malloc(cap);
     if (!buf)
         return wtx_fail(w, -ENOMEM);
@@ -422,6 +428,10 @@ int content_apply_version(wtx *w, const mfs_op *op)
     mfs_put_bytes(&wb, op->parents, (size_t)op->nparents * 16);
     mfs_put_u32(&wb, op->nchunks);
     mfs_put_bytes(&wb, op->hashes, (size_t)op->nchunks * 32);
+    if (op->nknown) {
+        mfs_put_u32(&wb, op->nknown);
+        mfs_put_bytes(&wb, op->known, (size_t)op->nknown * 16);
+    }
     tput(w, DB_VERSIONS, k, 32, buf, wb.len);
     free(buf);
     gc_note(w->s, op->hashes, op->nchunks);
@@ -1309,6 +1319,39 @@ static uint32_t deleted_seen(wtx *w, mfs_id id, mfs_stamp base, uint8_t *out,
     return any && all_deleted ? n : 0;
 }
 
+/* A file that keeps a live name: the stamps of the deleting moves of its
+ * other names that do not show (deleted, and not brought back by an edit
+ * concurrent with their delete), at most max. The new version names them
+ * (OPF_KNOWN) so that it does not bring them back: its writer had applied
+ * those deletes. A name that shows again is left out: its delete was
+ * concurrent with an edit, and an edit made since does not hide it. */
+static uint32_t hidden_deletes(wtx *w, mfs_id id, uint8_t *out, uint32_t max)
+{
+    mfs_id names[TREE_NAMES_MAX];
+    int n = tree_names(w->s, w->txn, id, names, TREE_NAMES_MAX);
+    uint32_t k = 0;
+    for (int i = 0; i < n && i < TREE_NAMES_MAX && k < max; i++) {
+        entry_rec er;
+        if (entry_get(w->s, w->txn, names[i], &er) == 0 && er.exists &&
+            id_eq(er.parent, MFS_ID_TRASH) &&
+            !view_resurrects(w->s, w->txn, &er, NULL))
+            stamp_put(out + (size_t)(k++) * 16, er.st);
+    }
+    return k;
+}
+
+bool content_knows_delete(mfs_store *s, MDB_txn *txn, mfs_id id,
+                          mfs_stamp ver, mfs_stamp del)
+{
+    version_view v;
+    if (version_get(s, txn, id, ver, &v) || !v.known)
+        return false;
+    for (uint32_t i = 0; i < v.nknown; i++)
+        if (stamp_eq(stamp_get(v.known + (size_t)i * 16), del))
+            return true;
+    return false;
+}
+
 int content_publish(wtx *w, mfs_id id, bool force)
 {
     (void)force;
@@ -1368,8 +1411,14 @@ int content_publish(wtx *w, mfs_id id, bool force)
         stamp_put(parents, d.base);
         op.nparents = 1;
     }
-    op.nparents += deleted_seen(w, id, d.base, parents + op.nparents * 16,
-                                64 - op.nparents);
+    uint32_t ns = deleted_seen(w, id, d.base, parents + op.nparents * 16,
+                               64 - op.nparents);
+    op.nparents += ns;
+    uint8_t known[OP_MAX_KNOWN * 16];
+    if (!ns && (op.nknown = hidden_deletes(w, id, known, OP_MAX_KNOWN))) {
+        op.flags |= OPF_KNOWN;
+        op.known = known;
+    }
     content_drop_dirty(w, id);
     op_local(w, &op);
     free(hashes);

@@ -391,8 +391,12 @@ static void dump_raw(mfs_store *s, MDB_txn *txn,
                              ? -1
                              : tree_last_move(s, txn, er.st, &mv, NULL);
                 n = snprintf(
-                    line, sizeof line, "  entry in_trash=%d last_move=%d seen",
-                    !e1 && er.exists && id_eq(er.parent, MFS_ID_TRASH), e2);
+                    line, sizeof line,
+                    "  entry in_trash=%d last_move=%d st=%" PRIx64
+                    ".%016" PRIx64 " known=%d seen",
+                    !e1 && er.exists && id_eq(er.parent, MFS_ID_TRASH), e2,
+                    e1 ? 0 : er.st.hlc, e1 ? 0 : er.st.node,
+                    !e1 && content_knows_delete(s, txn, id, st, er.st));
                 for (uint32_t j = 0; !e2 && j < mv.nseen && n < 900; j++)
                     n += snprintf(line + n, sizeof line - (size_t)n,
                                   " %" PRIx64 ".%016" PRIx64,

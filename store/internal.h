@@ -345,6 +345,8 @@ enum {
 };
 #define OPF_MORE 0x01 /* the same local action continues in the next op */
 #define OPF_DROP 0x02 /* VERSION: drops its parents (conflict resolved) */
+#define OPF_KNOWN 0x04 /* VERSION: names deletes its writer had applied */
+#define OP_MAX_KNOWN 64
 #define OP_WIRE_VERSION 1
 
 typedef struct mfs_op {
@@ -373,6 +375,11 @@ typedef struct mfs_op {
     uint32_t nparents;
     uint8_t *hashes; /* owned after decode: nchunks * 32 */
     uint32_t nchunks;
+    /* VERSION: the stamps of the deleting moves of the file's other names
+     * that its writer had applied and that did not show there (16 each):
+     * the version does not bring them back (view.c resurrects) */
+    const uint8_t *known;
+    uint32_t nknown;
 } mfs_op;
 
 /* Encodes op into w (w->err set if out of room). */
@@ -503,6 +510,11 @@ uint64_t version_absent(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st);
  * version saw the edits it descends from. */
 bool content_seen(mfs_store *s, MDB_txn *txn, mfs_id id, const uint8_t *seen,
                   uint32_t nseen, mfs_stamp ver);
+/* Does version ver of id name the delete whose move is stamped del among
+ * the deletes its writer had applied (OPF_KNOWN)? Read from ver's own
+ * record only, which every node holds alike while ver is a head. */
+bool content_knows_delete(mfs_store *s, MDB_txn *txn, mfs_id id,
+                          mfs_stamp ver, mfs_stamp del);
 /* Up to max parents of a version; *n gets the count. */
 int content_version_parents(mfs_store *s, MDB_txn *txn, mfs_id id,
                             mfs_stamp ver, mfs_stamp *out, uint32_t max,
@@ -534,6 +546,14 @@ int view_path(mfs_store *s, MDB_txn *txn, mfs_id dir, char *out, size_t cap);
 int view_primary(mfs_store *s, MDB_txn *txn, mfs_id inode, mfs_id *entry,
                  mfs_id *dir, char *dname);
 bool view_dir_empty(mfs_store *s, MDB_txn *txn, mfs_id dir);
+/* Does the deleted (in the trash) non-directory entry er show again? It
+ * does when its inode has a head that the deleting move had not seen (nor
+ * an ancestor of one it saw: a node whose newer version is still arriving
+ * shows the older one meanwhile) and whose writer had not applied that
+ * delete (an edit concurrent with it). *from (may be NULL) gets the
+ * directory it was deleted from. */
+bool view_resurrects(mfs_store *s, MDB_txn *txn, const entry_rec *er,
+                     mfs_id *from);
 
 /* ---- unpublished blocks (dirty.c) ---- */
 int dirty_open(mfs_store *s);

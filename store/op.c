@@ -23,6 +23,7 @@ static const uint8_t zero_hash[MFS_HASH_LEN];
 static size_t op_size_bound(const mfs_op *op)
 {
     return 128 + op->namelen + op->vlen + (size_t)op->nseen * 16 +
+           (size_t)op->nknown * 16 +
            (size_t)op->nparents * 16 + (size_t)op->nchunks * 40;
 }
 
@@ -90,6 +91,10 @@ void op_encode(mfs_wbuf *w, const mfs_op *op)
                               (size_t)(j - i) * 32);
             i = j;
         }
+        if (op->flags & OPF_KNOWN) {
+            mfs_put_u32(w, op->nknown);
+            mfs_put_bytes(w, op->known, (size_t)op->nknown * 16);
+        }
         break;
     }
     }
@@ -126,7 +131,8 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
     op->obj = mfs_rget_id(&r);
     if (r.err || !op->origin || !op->seq || !op->st.hlc || id_zero(op->obj))
         return -EBADMSG;
-    if (op->flags & ~(OPF_MORE | OPF_DROP))
+    if (op->flags & ~(OPF_MORE | OPF_DROP | OPF_KNOWN) ||
+        ((op->flags & OPF_KNOWN) && op->type != OP_VERSION))
         return -EBADMSG;
     size_t n;
     switch (op->type) {
@@ -220,6 +226,14 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
                         goto bad_version;
             }
             i += cnt;
+        }
+        if (op->flags & OPF_KNOWN) {
+            op->nknown = mfs_get_u32(&r);
+            if (r.err || !op->nknown || op->nknown > OP_MAX_KNOWN)
+                goto bad_version;
+            op->known = mfs_get_bytes(&r, (size_t)op->nknown * 16);
+            if (!op->known)
+                goto bad_version;
         }
         break;
     bad_version:

@@ -404,6 +404,13 @@ static int version_op(const rec *r, mfs_op *op)
     if (op->nchunks > MFS_MAX_CHUNKS)
         return -EBADMSG;
     op->hashes = (uint8_t *)mfs_get_bytes(&rb, (size_t)op->nchunks * 32);
+    if (mfs_rbuf_left(&rb)) {
+        op->flags |= OPF_KNOWN;
+        op->nknown = mfs_get_u32(&rb);
+        if (!op->nknown || op->nknown > OP_MAX_KNOWN)
+            return -EBADMSG;
+        op->known = mfs_get_bytes(&rb, (size_t)op->nknown * 16);
+    }
     return rb.err || mfs_rbuf_left(&rb) ? -EBADMSG : 0;
 }
 

@@ -368,19 +368,19 @@ static bool dir_live(mfs_store *s, MDB_txn *txn, mfs_id dir)
     return inode_get(s, txn, dir, &in) == 0 && in.type == S_IFDIR;
 }
 
-/* Has the inode a head the deleting move had not seen (nor an ancestor
- * of one it saw: a node whose newer version is still arriving shows the
- * older one meanwhile)? */
-static bool resurrects(wtx *w, const entry_rec *er, mfs_id *from)
+bool view_resurrects(mfs_store *s, MDB_txn *txn, const entry_rec *er,
+                     mfs_id *from)
 {
     mfs_op mv;
-    if (tree_last_move(w->s, w->txn, er->st, &mv, NULL))
+    if (tree_last_move(s, txn, er->st, &mv, NULL))
         return false;
-    *from = mv.from;
+    if (from)
+        *from = mv.from;
     mfs_stamp heads[64];
-    int n = content_heads(w->s, w->txn, er->inode, heads, 64);
+    int n = content_heads(s, txn, er->inode, heads, 64);
     for (int i = 0; i < n; i++)
-        if (!content_seen(w->s, w->txn, er->inode, mv.seen, mv.nseen, heads[i]))
+        if (!content_seen(s, txn, er->inode, mv.seen, mv.nseen, heads[i]) &&
+            !content_knows_delete(s, txn, er->inode, heads[i], er->st))
             return true;
     return false;
 }
@@ -404,7 +404,7 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
         strcpy(nv.name, er.name);
         if (id_eq(er.parent, MFS_ID_TRASH)) {
             mfs_id from = MFS_ID_NONE;
-            if (in.type != S_IFDIR && resurrects(w, &er, &from)) {
+            if (in.type != S_IFDIR && view_resurrects(s, w->txn, &er, &from)) {
                 nv.visible = true;
                 nv.dir = dir_live(s, w->txn, from) ? from : MFS_ID_LOSTFOUND;
             }

@@ -503,6 +503,12 @@ static void test_hardlinks_nlink(void **state)
     put(f->s, file, 0, "J", 1);
     assert_int_equal(mfs_store_read(f->s, ino_of(f->s, d1, "h"), 0, buf, 8), 5);
     assert_memory_equal(buf, "Jello", 5);
+    /* published after the delete, by the node that deleted f: f stays
+     * deleted (it came back before: the new version was no version the
+     * delete had seen) */
+    assert_int_equal(mfs_store_publish(f->s, file), 0);
+    assert_int_equal(mfs_store_lookup(f->s, d1, "f", &a), -ENOENT);
+    assert_int_equal(nlink(f->s, file), 2);
     /* rename onto another link of the same inode: a no-op (POSIX) */
     assert_int_equal(mfs_store_rename(f->s, d1, "h", d2, "g", 0), 0);
     assert_int_equal(ino_of(f->s, d1, "h"), file);

@@ -1179,6 +1179,62 @@ static void test_edit_vs_delete(void **state)
     rep_close(&b);
 }
 
+/* f and g name one file. B removes f, then writes through g: f stays
+ * deleted on both (it came back before: B's new version was none the
+ * delete had seen). A's edit concurrent with a second delete brings that
+ * name back on both, and B's next edit (it sees the name back) does not
+ * hide it again. */
+static void test_edit_after_hardlink_delete(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    uint64_t f = mkfile(a.s, MFS_ROOT_INO, "f");
+    put_pub(a.s, f, "v1");
+    mfs_attr at;
+    assert_int_equal(mfs_store_link(a.s, f, MFS_ROOT_INO, "g", &at), 0);
+    assert_int_equal(mfs_store_link(a.s, f, MFS_ROOT_INO, "h", &at), 0);
+    sync_pair(&a, &b);
+    b.clk.ms += 1000;
+    assert_int_equal(mfs_store_unlink(b.s, MFS_ROOT_INO, "f"), 0);
+    b.clk.ms += 1000;
+    put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "g"), "v2 from B");
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    rep *rs[2] = {&a, &b};
+    for (int i = 0; i < 2; i++) {
+        mfs_store *s = rs[i]->s;
+        assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "f", &at), -ENOENT);
+        assert_string_equal(content(s, ino_of(s, MFS_ROOT_INO, "g")),
+                            "v2 from B");
+        assert_int_equal(mfs_store_getattr(s, ino_of(s, MFS_ROOT_INO, "g"), &at),
+                         0);
+        assert_int_equal(at.nlink, 2);
+    }
+    /* B removes h while A, not having seen that, edits: h comes back */
+    b.clk.ms += 1000;
+    assert_int_equal(mfs_store_unlink(b.s, MFS_ROOT_INO, "h"), 0);
+    a.clk.ms += 1000;
+    put_pub(a.s, ino_of(a.s, MFS_ROOT_INO, "g"), "v3 from A");
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(mfs_store_lookup(rs[i]->s, MFS_ROOT_INO, "h", &at), 0);
+    /* B's next edit, made while h shows, leaves it showing */
+    b.clk.ms += 1000;
+    put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "g"), "v4 from B");
+    sync_pair(&a, &b);
+    assert_same_dump(a.s, b.s);
+    for (int i = 0; i < 2; i++) {
+        mfs_store *s = rs[i]->s;
+        assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "h", &at), 0);
+        assert_string_equal(content(s, at.ino), "v4 from B");
+        assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "f", &at), -ENOENT);
+    }
+    rep_close(&a);
+    rep_close(&b);
+}
+
 static void test_edit_vs_delete_dir(void **state)
 {
     (void)state;
@@ -2339,6 +2395,7 @@ int main(void)
         cmocka_unit_test_teardown(test_conflict_concurrent_edit, teardown),
         cmocka_unit_test_teardown(test_conflict_same_name_create, teardown),
         cmocka_unit_test_teardown(test_edit_vs_delete, teardown),
+        cmocka_unit_test_teardown(test_edit_after_hardlink_delete, teardown),
         cmocka_unit_test_teardown(test_edit_vs_delete_dir, teardown),
         cmocka_unit_test_teardown(test_rename_cycle, teardown),
         cmocka_unit_test_teardown(test_unlinked_temp_never_replicates,
