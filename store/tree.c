@@ -23,7 +23,17 @@ typedef struct move_rec {
     char name[MFS_NAME_MAX + 1];
     size_t namelen;
     uint32_t nseen;
-    const uint8_t *seen; /* points into the LMDB value */
+    const uint8_t *seen; /* the op's own: points into the LMDB value */
+    /* A move into the trash of an entry that a move into the trash had
+     * put there: what every such delete of the entry had seen, its own
+     * first (tree_last_move gives this). Content any delete of the entry
+     * had seen is deleted content: it does not bring the entry back,
+     * whichever delete came last (replication simulator, long seed 1196:
+     * a node waited for good for a version others collected under the
+     * earlier delete). A function of the moves in stamp order, so every
+     * node computes the same; records before this have only their own. */
+    uint32_t nall;
+    const uint8_t *all;
 } move_rec;
 
 int entry_get(mfs_store *s, MDB_txn *txn, mfs_id e, entry_rec *out)
@@ -117,7 +127,8 @@ bool tree_is_ancestor(mfs_store *s, MDB_txn *txn, mfs_id anc, mfs_id d)
 
 static int move_rec_put(wtx *w, mfs_stamp st, const move_rec *m)
 {
-    size_t cap = 512 + 2 * MFS_NAME_MAX + (size_t)m->nseen * 16;
+    size_t cap = 512 + 2 * MFS_NAME_MAX + (size_t)m->nseen * 16 +
+                 (size_t)m->nall * 16;
     uint8_t *buf = malloc(cap);
     if (!buf)
         return wtx_fail(w, -ENOMEM);
@@ -137,6 +148,10 @@ static int move_rec_put(wtx *w, mfs_stamp st, const move_rec *m)
     mfs_put_str16(&wb, m->name, m->namelen);
     mfs_put_u32(&wb, m->nseen);
     mfs_put_bytes(&wb, m->seen, (size_t)m->nseen * 16);
+    if (m->nall > m->nseen) {
+        mfs_put_u32(&wb, m->nall);
+        mfs_put_bytes(&wb, m->all, (size_t)m->nall * 16);
+    }
     uint8_t k[16];
     stamp_put(k, st);
     if (!wb.err)
@@ -174,6 +189,13 @@ static int move_rec_decode(const MDB_val *v, move_rec *m)
     }
     m->nseen = mfs_get_u32(&r);
     m->seen = mfs_get_bytes(&r, (size_t)m->nseen * 16);
+    if (!r.err && mfs_rbuf_left(&r)) {
+        m->nall = mfs_get_u32(&r);
+        m->all = mfs_get_bytes(&r, (size_t)m->nall * 16);
+    } else {
+        m->nall = m->nseen;
+        m->all = m->seen;
+    }
     return r.err ? -EIO : 0;
 }
 
@@ -208,8 +230,8 @@ int tree_last_move(mfs_store *s, MDB_txn *txn, mfs_stamp st, mfs_op *op,
     op->inode = m.inode;
     op->parent = m.parent;
     op->from = m.from;
-    op->nseen = m.nseen;
-    op->seen = m.seen;
+    op->nseen = m.nall;
+    op->seen = m.all;
     return 0;
 }
 
@@ -291,6 +313,43 @@ int tree_forget_current(wtx *w, mfs_stamp st)
     return tdel(w, DB_MOVES, k, 16) ? w->err : 1;
 }
 
+#define MOVE_ALL_MAX MFS_MAX_SEEN
+
+/* m's own seen list, then what the move that put the entry into the
+ * trash before it (if it is there now) had in all, without repeats, into
+ * a buffer the caller frees (*out NULL: just the own list). */
+static int seen_union(wtx *w, const move_rec *m, const entry_rec *cur,
+                      uint8_t **out, uint32_t *n)
+{
+    *out = NULL;
+    *n = m->nseen;
+    move_rec pm;
+    if (!id_eq(m->parent, MFS_ID_TRASH) || !cur->exists ||
+        !id_eq(cur->parent, MFS_ID_TRASH) ||
+        move_rec_get(w->s, w->txn, cur->st, &pm) || !pm.nall)
+        return 0;
+    size_t cap = (size_t)m->nseen + pm.nall;
+    if (cap > MOVE_ALL_MAX)
+        cap = MOVE_ALL_MAX;
+    uint8_t *u = malloc(cap * 16);
+    if (!u)
+        return wtx_fail(w, -ENOMEM);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < m->nseen && k < cap; i++)
+        memcpy(u + (size_t)(k++) * 16, m->seen + (size_t)i * 16, 16);
+    for (uint32_t i = 0; i < pm.nall && k < cap; i++) {
+        const uint8_t *x = pm.all + (size_t)i * 16;
+        bool dup = false;
+        for (uint32_t j = 0; j < k && !dup; j++)
+            dup = !memcmp(u + (size_t)j * 16, x, 16);
+        if (!dup)
+            memcpy(u + (size_t)(k++) * 16, x, 16);
+    }
+    *out = u;
+    *n = k;
+    return 0;
+}
+
 /* do_op of the paper: apply one move to the current state and log it. */
 static int do_move(wtx *w, mfs_stamp st, move_rec *m)
 {
@@ -299,6 +358,10 @@ static int do_move(wtx *w, mfs_stamp st, move_rec *m)
     if (rc && rc != -ENOENT)
         return wtx_fail(w, rc);
     m->prior = cur;
+    uint8_t *all = NULL;
+    if (seen_union(w, m, &cur, &all, &m->nall))
+        return w->err;
+    m->all = all ? all : m->seen;
     m->skipped = !id_eq(m->parent, MFS_ID_TRASH) &&
                  tree_is_ancestor(w->s, w->txn, m->entry, m->parent);
     /* the log's undo history: the move that set the state this one
@@ -321,7 +384,9 @@ static int do_move(wtx *w, mfs_stamp st, move_rec *m)
         entry_put(w, m->entry, &nr);
         view_touch_entry(w, m->entry);
     }
-    return move_rec_put(w, st, m);
+    move_rec_put(w, st, m);
+    free(all);
+    return w->err;
 }
 
 static int undo_move(wtx *w, const move_rec *m)

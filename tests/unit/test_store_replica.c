@@ -2382,6 +2382,64 @@ static void test_snapshot_keeps_held_versions(void **state)
     rep_close(&b);
 }
 
+/* Two deletes of one file, each by a node that had seen a different
+ * edit: b deletes having seen a's edit, c (later) having seen only its
+ * own. Every edit was seen by one of the deletes, so the file stays
+ * deleted on all three, in whatever order they learn of it (before, only
+ * the last delete counted: a's edit brought the file back, and a node
+ * that collected under b's delete never fetched it again, replication
+ * simulator long seed 1196). An edit that no delete had seen still
+ * comes back. */
+static void test_two_deletes_union(void **state)
+{
+    (void)state;
+    rep a, b, c;
+    mesh2(&a, &b);
+    rep_open(&c, 0, 0xc3c3c3c3ull);
+    rep *all[3] = {&a, &b, &c};
+    sync_pair(&a, &c);
+    uint64_t f = mkfile(a.s, MFS_ROOT_INO, "f");
+    put_pub(a.s, f, "v0");
+    uint64_t g = mkfile(a.s, MFS_ROOT_INO, "g");
+    put_pub(a.s, g, "g0");
+    sync_pair(&a, &b);
+    sync_pair(&a, &c);
+    sync_pair(&b, &c);
+    /* a edits f, b gets that and deletes f; c edits and deletes f later
+     * without having seen either */
+    a.clk.ms += 1000;
+    put_pub(a.s, f, "v1 from a");
+    sync_ops(a.s, b.s);
+    rep *h[1] = {&a};
+    sync_chunks(b.s, h, 1);
+    b.clk.ms += 2000;
+    assert_int_equal(mfs_store_unlink(b.s, MFS_ROOT_INO, "f"), 0);
+    c.clk.ms += 3000;
+    put_pub(c.s, ino_of(c.s, MFS_ROOT_INO, "f"), "v2 from c");
+    c.clk.ms += 1000;
+    assert_int_equal(mfs_store_unlink(c.s, MFS_ROOT_INO, "f"), 0);
+    /* g: edited on a, deleted on c, which had not seen the edit */
+    put_pub(a.s, g, "g1 from a");
+    assert_int_equal(mfs_store_unlink(c.s, MFS_ROOT_INO, "g"), 0);
+    /* c hears from b first, then from a */
+    sync_pair(&b, &c);
+    sync_pair(&a, &c);
+    sync_pair(&a, &b);
+    for (int i = 0; i < 3; i++) {
+        mfs_attr at;
+        assert_int_equal(mfs_store_lookup(all[i]->s, MFS_ROOT_INO, "f", &at),
+                         -ENOENT);
+        assert_int_equal(mfs_store_lookup(all[i]->s, MFS_ROOT_INO, "g", &at),
+                         0);
+        assert_string_equal(content(all[i]->s, at.ino), "g1 from a");
+    }
+    assert_same_dump(a.s, b.s);
+    assert_same_dump(a.s, c.s);
+    rep_close(&a);
+    rep_close(&b);
+    rep_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2417,6 +2475,7 @@ int main(void)
         cmocka_unit_test_teardown(test_member_join, teardown),
         cmocka_unit_test_teardown(test_rejoin_recover, teardown),
         cmocka_unit_test_teardown(test_snapshot_keeps_held_versions, teardown),
+        cmocka_unit_test_teardown(test_two_deletes_union, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
