@@ -44,15 +44,30 @@ typedef struct rep {
 } rep;
 
 /* Every open replica, so the teardown can close and remove what a failed
- * test left behind. */
-static rep *g_open[16];
+ * test left behind. The teardown uses the copies kept here: a failed
+ * assertion leaves the test's own rep structs (on its stack) gone. */
+static struct open_rep {
+    rep *r;
+    mfs_store *s;
+    char *dir;
+} g_open[16];
 
 static void reg(rep *r, int on)
 {
     for (int i = 0; i < 16; i++)
-        if (on ? !g_open[i] : g_open[i] == r) {
-            g_open[i] = on ? r : NULL;
+        if (on ? !g_open[i].r : g_open[i].r == r) {
+            g_open[i] = (struct open_rep){on ? r : NULL, NULL, NULL};
             return;
+        }
+}
+
+/* After r's store or directory changed. */
+static void reg_sync(rep *r)
+{
+    for (int i = 0; i < 16; i++)
+        if (g_open[i].r == r) {
+            g_open[i].s = r->s;
+            g_open[i].dir = r->dir;
         }
 }
 
@@ -60,10 +75,11 @@ static int teardown(void **state)
 {
     (void)state;
     for (int i = 0; i < 16; i++)
-        if (g_open[i]) {
-            mfs_store_close(g_open[i]->s);
-            mfs_test_rmdir(g_open[i]->dir);
-            g_open[i] = NULL;
+        if (g_open[i].r) {
+            mfs_store_close(g_open[i].s);
+            if (g_open[i].dir)
+                mfs_test_rmdir(g_open[i].dir);
+            g_open[i] = (struct open_rep){NULL, NULL, NULL};
         }
     return 0;
 }
@@ -81,6 +97,7 @@ static void rep_open(rep *r, int new_mesh, uint64_t node)
     cfg.new_mesh = new_mesh;
     cfg.node_id = node;
     int rc = mfs_store_open(&r->s, r->dir, &cfg, MFS_STORE_CREATE);
+    reg_sync(r);
     if (rc)
         print_error("open: %d %s\n", rc, mfs_store_strerror(rc));
     assert_int_equal(rc, 0);
@@ -96,7 +113,9 @@ static void rep_reopen(rep *r)
     cfg.clock_ms = tclock_fn;
     cfg.clock_arg = &r->clk;
     r->s = NULL;
+    reg_sync(r);
     assert_int_equal(mfs_store_open(&r->s, r->dir, &cfg, 0), 0);
+    reg_sync(r);
 }
 
 static void rep_close(rep *r)
@@ -1484,6 +1503,7 @@ static void test_apply_grows_map(void **state)
     cfg.clock_arg = &b.clk;
     cfg.map_size = 1 << 20;
     assert_int_equal(mfs_store_open(&b.s, b.dir, &cfg, MFS_STORE_CREATE), 0);
+    reg_sync(&b);
     b.node = mfs_store_node_id(b.s);
     assert_int_equal(mfs_store_group_begin(a.s), 0);
     static uint8_t blk[8192];
