@@ -121,7 +121,9 @@ typedef struct cli_rejoin {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int inited, started, stop;
+    int inited, started;
+    int stop; /* read by the copy without the lock (atomics) */
+    char dir_name[MFS_NAME_MAX + 1]; /* in /lost+found, once chosen */
     char state[PATH_MAX + 256]; /* for `meshfs stat` (under lock) */
 } cli_rejoin;
 
@@ -158,7 +160,7 @@ void cli_rejoin_report(cli_mesh *m, void (*line)(void *, const char *),
                        void *arg);
 /* STORE/rejoin: the old store's path and node. */
 int cli_rejoin_read(const char *store_dir, char *old, size_t cap,
-                    uint64_t *node);
+                    uint64_t *node, char *name, size_t namecap);
 int cli_rejoin_write(const char *store_dir, const char *old, uint64_t node);
 /* Lines saying which peers hold the op of this content version. */
 void cli_mesh_file_report(cli_mesh *m, mfs_stamp version,

@@ -27,9 +27,11 @@
 #define REJOIN_POLL_MS 250
 #define REJOIN_RETRY_MS 10000
 
-/* STORE/rejoin: "OLD_STORE_PATH\nOLD_NODE_HEX\n" */
+/* STORE/rejoin: "OLD_STORE_PATH\nOLD_NODE_HEX\n", then, once the
+ * daemon chose it, "DIR_NAME\n" (the directory in /lost+found: a run cut
+ * short by an unmount resumes into it) */
 int cli_rejoin_read(const char *store_dir, char *old, size_t cap,
-                    uint64_t *node)
+                    uint64_t *node, char *name, size_t namecap)
 {
     char path[PATH_MAX + 16], line[PATH_MAX + 2];
     snprintf(path, sizeof path, "%s/%s", store_dir, CLI_REJOIN_FILE);
@@ -45,6 +47,15 @@ int cli_rejoin_read(const char *store_dir, char *old, size_t cap,
             snprintf(old, cap, "%s", line) < (int)cap)
             r = 0;
     }
+    if (name && namecap) {
+        name[0] = 0;
+        char dn[MFS_NAME_MAX + 2];
+        if (r == 0 && fgets(dn, sizeof dn, f)) {
+            dn[strcspn(dn, "\n")] = 0;
+            if (mfs_name_check(dn) == 0)
+                snprintf(name, namecap, "%s", dn);
+        }
+    }
     fclose(f);
     *node = n;
     return r;
@@ -55,6 +66,24 @@ int cli_rejoin_write(const char *store_dir, const char *old, uint64_t node)
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/%s", store_dir, CLI_REJOIN_FILE);
     return cli_write_new_file(path, "%s\n%016" PRIx64 "\n", old, node);
+}
+
+/* Adds the chosen directory name to STORE/rejoin (a new file renamed
+ * over the old one). */
+static int rejoin_write_name(const cli_mesh *m, const char *name)
+{
+    const cli_rejoin *rj = &m->rj;
+    char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", m->store_dir, CLI_REJOIN_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    unlink(tmp);
+    int r = cli_write_new_file(tmp, "%s\n%016" PRIx64 "\n%s\n", rj->old_dir,
+                               rj->old_node, name);
+    if (r == 0 && rename(tmp, path) < 0) {
+        r = -errno;
+        unlink(tmp);
+    }
+    return r;
 }
 
 /* Caught up: every live peer reported and nothing is left to fetch. */
@@ -100,26 +129,47 @@ static int rejoin_once(cli_mesh *m)
         mfs_vv_free(&vv);
     }
     mfs_attr lf, into;
-    char name[MFS_NAME_MAX + 1];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    int len = snprintf(name, sizeof name, "%016" PRIx64 "-", rj->old_node);
-    strftime(name + len, sizeof name - (size_t)len, "%Y%m%d-%H%M%S", &tm);
+    char *name = rj->dir_name;
+    if (!name[0]) {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        int len = snprintf(name, sizeof rj->dir_name, "%016" PRIx64 "-",
+                           rj->old_node);
+        strftime(name + len, sizeof rj->dir_name - (size_t)len,
+                 "%Y%m%d-%H%M%S", &tm);
+        if (r == 0)
+            r = rejoin_write_name(m, name);
+    }
     if (r == 0)
         r = mfs_store_lookup(m->store, MFS_ROOT_INO, "lost+found", &lf);
-    if (r == 0)
+    if (r == 0) {
         r = mfs_store_mkdir(m->store, lf.ino, name, 0700, (uint32_t)getuid(),
                             (uint32_t)getgid(), &into);
+        if (r == -EEXIST) /* an earlier run, cut short: resume into it */
+            r = mfs_store_lookup(m->store, lf.ino, name, &into);
+    }
     mfs_recover_stats st;
     memset(&st, 0, sizeof st);
     if (r == 0)
-        r = mfs_store_recover(m->store, into.ino, old, held, &st);
+        r = mfs_store_recover(m->store, into.ino, old, held, &rj->stop, &st);
     mfs_store_close(old);
-    if (r == 0 && !st.files && !st.dirs && !st.symlinks)
+    uint64_t kept = st.files + st.symlinks + st.already;
+    if (r == 0 && !kept && !st.dirs) {
         r = mfs_store_rmdir(m->store, lf.ino, name); /* nothing to keep */
+        if (r == -ENOTEMPTY)
+            r = 0;
+    }
     if (r == 0)
         r = mfs_store_fsync(m->store, 0);
+    if (r == -ECANCELED) {
+        mfs_log(LOG_NOTICE,
+                "rejoin: stopped by the unmount while keeping the changes of "
+                "node %016" PRIx64 "; the next mount resumes into "
+                "/lost+found/%s",
+                rj->old_node, name);
+        return r;
+    }
     if (r < 0) {
         mfs_log(LOG_ERR,
                 "rejoin: keeping the changes of node %016" PRIx64
@@ -139,7 +189,7 @@ static int rejoin_once(cli_mesh *m)
                 " from the mesh: %s (`meshfs remove` it by hand)",
                 rj->old_node, strerror(-r));
     char where[MFS_NAME_MAX + 32];
-    if (st.files || st.dirs || st.symlinks)
+    if (kept || st.dirs)
         snprintf(where, sizeof where, "/lost+found/%s", name);
     else
         snprintf(where, sizeof where, "nowhere (nothing to keep)");
@@ -149,7 +199,8 @@ static int rejoin_once(cli_mesh *m)
             " symlink(s), %" PRIu64 " dir(s), %" PRIu64 " bytes in %s%s; "
             "deletes and renames of files the mesh holds are not replayed; "
             "the old store stays in %s",
-            rj->old_node, st.ops, st.files, st.symlinks, st.dirs, st.bytes,
+            rj->old_node, st.ops, st.files + st.already, st.symlinks, st.dirs,
+            st.bytes,
             where,
             st.unreadable ? " (some content the old store never had whole "
                             "was left out)"
@@ -158,7 +209,7 @@ static int rejoin_once(cli_mesh *m)
     set_state(m,
               "kept %" PRIu64 " file(s) of node %016" PRIx64 " in %s (old "
               "store: %s)",
-              st.files + st.symlinks, rj->old_node, where, rj->old_dir);
+              kept, rj->old_node, where, rj->old_dir);
     char from[PATH_MAX + 16], to[PATH_MAX + 16];
     snprintf(from, sizeof from, "%s/%s", m->store_dir, CLI_REJOIN_FILE);
     snprintf(to, sizeof to, "%s/%s", m->store_dir, CLI_REJOINED_FILE);
@@ -206,7 +257,7 @@ int cli_rejoin_start(cli_mesh *m, struct mfs_fs *fs)
     cli_rejoin *rj = &m->rj;
     m->fs = fs;
     int r = cli_rejoin_read(m->store_dir, rj->old_dir, sizeof rj->old_dir,
-                            &rj->old_node);
+                            &rj->old_node, rj->dir_name, sizeof rj->dir_name);
     if (r == -ENOENT)
         return 0;
     if (r < 0) {
@@ -245,7 +296,7 @@ void cli_rejoin_stop(cli_mesh *m)
         return;
     if (rj->started) {
         pthread_mutex_lock(&rj->lock);
-        rj->stop = 1;
+        __atomic_store_n(&rj->stop, 1, __ATOMIC_RELAXED);
         pthread_cond_signal(&rj->cond);
         pthread_mutex_unlock(&rj->lock);
         pthread_join(rj->thread, NULL);

@@ -101,6 +101,7 @@ static int changed_inos(mfs_store *s, uint64_t origin, uint64_t held,
 
 typedef struct rwalk {
     mfs_store *src, *dst;
+    const int *stop; /* set by another thread: give up (-ECANCELED) */
     uint64_t base; /* dst directory everything goes under */
     const inoset *changed;
     mfs_recover_stats *st;
@@ -174,6 +175,17 @@ static int copy_one(rwalk *w, uint64_t dir, const char *name,
     mfs_attr o;
     int r;
     uint32_t type = a->mode & S_IFMT;
+    if (type != S_IFDIR && mfs_store_lookup(w->dst, dir, name, &o) == 0) {
+        /* an earlier attempt got this far: a whole copy stays, a partial
+         * one (cut short by an unmount) is made again */
+        if ((o.mode & S_IFMT) == type &&
+            (type != S_IFREG || o.size == a->size)) {
+            w->st->already++;
+            return 0;
+        }
+        if ((r = mfs_store_unlink(w->dst, dir, name)) < 0)
+            return r;
+    }
     if (type == S_IFDIR) {
         r = mfs_store_mkdir(w->dst, dir, name, a->mode & 07777, a->uid, a->gid,
                             &o);
@@ -239,6 +251,10 @@ static int walk_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
 {
     rdir *d = arg;
     rwalk *w = d->w;
+    if (w->stop && __atomic_load_n(w->stop, __ATOMIC_RELAXED)) {
+        w->err = -ECANCELED;
+        return 1;
+    }
     if (S_ISDIR(mode) && d->nsub == 64)
         return 1; /* descend into these first, then list on */
     snprintf(d->last, sizeof d->last, "%s", name);
@@ -324,7 +340,7 @@ static int walk_dir(rwalk *w, uint64_t dir, rdir *parent)
 }
 
 int mfs_store_recover(mfs_store *dst, uint64_t dir, mfs_store *src,
-                      uint64_t held, mfs_recover_stats *st)
+                      uint64_t held, const int *stop, mfs_recover_stats *st)
 {
     memset(st, 0, sizeof(*st));
     inoset changed = {0};
@@ -338,6 +354,7 @@ int mfs_store_recover(mfs_store *dst, uint64_t dir, mfs_store *src,
         w->dst = dst;
         w->base = dir;
         w->changed = &changed;
+        w->stop = stop;
         w->st = st;
         w->buf = malloc(COPY_BUF);
         rc = w->buf ? walk_dir(w, MFS_ROOT_INO, NULL) : -ENOMEM;

@@ -603,9 +603,13 @@ typedef struct mfs_recover_stats {
     uint64_t symlinks;   /* symlinks copied */
     uint64_t bytes;      /* content copied */
     uint64_t unreadable; /* files whose content src never had whole */
+    uint64_t already;    /* whole copies an earlier run made (kept) */
 } mfs_recover_stats;
+/* stop (may be NULL): another thread sets *stop to give up: -ECANCELED.
+ * Running it again into the same dir resumes: whole copies stay, partial
+ * ones are made again. */
 int mfs_store_recover(mfs_store *dst, uint64_t dir, mfs_store *src,
-                      uint64_t held, mfs_recover_stats *st);
+                      uint64_t held, const int *stop, mfs_recover_stats *st);
 
 /* A check for tests and repair: every head version (what files and
  * conflict copies show), every base of unpublished writes and every

@@ -2277,7 +2277,7 @@ static void test_rejoin_recover(void **state)
     uint64_t lf = ino_of(c.s, MFS_ROOT_INO, "lost+found");
     uint64_t into = mkdir_(c.s, lf, "b-rejoin");
     mfs_recover_stats st;
-    assert_int_equal(mfs_store_recover(c.s, into, b.s, held, &st), 0);
+    assert_int_equal(mfs_store_recover(c.s, into, b.s, held, NULL, &st), 0);
     assert_true(st.ops >= 10);
     /* f, shared, m2, unpub; the symlink; d and e */
     assert_int_equal(st.files, 4);
@@ -2299,6 +2299,24 @@ static void test_rejoin_recover(void **state)
                         "shared v2 from b");
     assert_string_equal(content(c.s, ino_of(c.s, into, "unpub")), "draft");
     ino_of(c.s, cd, "m2");
+    /* again into the same dir (an unmount cut the first run short):
+     * whole copies stay, a partial one is made again; a stop request
+     * gives up at once */
+    mfs_setattr cut = {.mask = MFS_SET_SIZE, .size = 100};
+    mfs_attr ca;
+    assert_int_equal(mfs_store_setattr(c.s, cf, &cut, &ca), 0);
+    assert_int_equal(mfs_store_publish(c.s, cf), 0);
+    assert_int_equal(mfs_store_recover(c.s, into, b.s, held, NULL, &st), 0);
+    assert_int_equal(st.files, 1);
+    assert_int_equal(st.bytes, sizeof big);
+    cf = ino_of(c.s, ino_of(c.s, cd, "e"), "f");
+    memset(back, 0, sizeof back);
+    assert_int_equal(mfs_store_read(c.s, cf, 0, back, sizeof back),
+                     (ssize_t)sizeof big);
+    assert_memory_equal(back, big, sizeof big);
+    int stop = 1;
+    assert_int_equal(mfs_store_recover(c.s, into, b.s, held, &stop, &st),
+                     -ECANCELED);
     char t[16];
     assert_int_equal(mfs_store_readlink(c.s, ino_of(c.s, cd, "ln"), t,
                                         sizeof t),
@@ -2322,7 +2340,7 @@ static void test_rejoin_recover(void **state)
     assert_int_equal(mfs_store_vv(a.s, &vv), 0);
     held = mfs_vv_get(&vv, b.node);
     mfs_vv_free(&vv);
-    assert_int_equal(mfs_store_recover(c.s, into2, b.s, held, &st), 0);
+    assert_int_equal(mfs_store_recover(c.s, into2, b.s, held, NULL, &st), 0);
     assert_int_equal(st.ops, 0);
     assert_int_equal(st.files + st.dirs + st.symlinks, 0);
     assert_int_equal(list(c.s, into2)->n, 0);
