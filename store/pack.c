@@ -50,6 +50,13 @@
 #define PACK_FDS 32       /* pack files kept open for reads */
 #define REF_LEN PACK_REF_LEN
 #define PACK_SLACK ((uint64_t)4 << 20) /* dead bytes always tolerated */
+/* The active pack ends at a quarter of the live chunk bytes (as of the
+ * last tidy), between PACK_MIN and PACK_MAX: a pack evacuated later
+ * copies at most that much, so the pack files never hold about twice the
+ * live bytes while one is copied (a store of 18 MB of chunks in one
+ * 32 MiB pack reached 40 MB of pack files during an evacuation:
+ * tests/system/mesh_soak.sh under load). */
+#define PACK_MIN ((uint64_t)4 << 20)
 
 typedef struct pack_fd {
     uint32_t id; /* 0: free slot */
@@ -65,6 +72,7 @@ struct packs {
     uint32_t active; /* pack appended to; 0 until the first append */
     int afd;         /* its descriptor (read-write), -1 while none */
     uint64_t end;    /* where the next append goes */
+    uint64_t limit;  /* the active pack ends this big (PACK_MIN..PACK_MAX) */
     uint32_t next;   /* id the next new pack gets */
     int *unsynced;   /* descriptors written since the last sync */
     size_t nunsynced, capunsynced;
@@ -328,8 +336,13 @@ static int append(wtx *w, const void *data, size_t len, uint32_t *id,
     struct packs *p = s->packs;
     pthread_mutex_lock(&p->lock);
     int rc = 0;
-    if (p->active && p->end + len > PACK_MAX)
+    if (p->active && p->end + len > (p->limit ? p->limit : PACK_MAX)) {
         rotate_locked(p);
+        /* a store growing fast (a large write) between two tidies: the
+         * next pack may be twice as big, up to PACK_MAX */
+        if (p->limit && p->limit < PACK_MAX)
+            p->limit = p->limit * 2 < PACK_MAX ? p->limit * 2 : PACK_MAX;
+    }
     if (!p->active)
         rc = start_pack(s, p);
     size_t done = 0;
@@ -593,6 +606,9 @@ static void pick_evac(struct packs *p, tidy *t)
     if (t->n > 1)
         qsort(t->c, t->n, sizeof(*t->c), by_density);
     pthread_mutex_lock(&p->lock);
+    p->limit = live / 4 < PACK_MIN   ? PACK_MIN
+               : live / 4 > PACK_MAX ? PACK_MAX
+                                     : live / 4;
     p->nevac = 0;
     for (size_t i = 0; i < t->n && dead > allow; i++) {
         if (add_id(&p->evac, &p->nevac, &p->capevac, t->c[i].id))
