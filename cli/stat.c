@@ -43,8 +43,13 @@ static const struct {
     {"pack_live", "pack bytes live"},
 };
 
+/* s as a JSON string, or null when s is NULL */
 static void json_str(FILE *f, const char *s)
 {
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\')
@@ -259,20 +264,12 @@ static void print_mesh_text(const cli_reply *r, const sync_summary *m)
 static void print_mesh_json(const cli_reply *r, const sync_summary *m)
 {
     printf(",\"listen\":");
-    const char *listen = cli_reply_get(r, "listen");
-    if (listen)
-        json_str(stdout, listen);
-    else
-        printf("null");
+    json_str(stdout, cli_reply_get(r, "listen"));
     printf(",\"in_sync\":%s,\"removed\":%s,\"sync\":",
            m->in_sync ? "true" : "false", m->removed ? "true" : "false");
     json_str(stdout, m->line);
     printf(",\"rejoin\":");
-    const char *rj = cli_reply_get(r, "rejoin");
-    if (rj)
-        json_str(stdout, rj);
-    else
-        printf("null");
+    json_str(stdout, cli_reply_get(r, "rejoin"));
     printf(",\"live_peers\":%llu,\"peers\":[", m->live);
     int first = 1;
     for (size_t i = 0; i < r->n; i++) {
@@ -590,10 +587,7 @@ static int store_stat(const char *store, int json)
         printf(",\"store\":");
         json_str(stdout, store);
         printf(",\"mount\":");
-        if (mount)
-            json_str(stdout, mount);
-        else
-            printf("null");
+        json_str(stdout, mount);
         printf(",\"daemon\":%s,\"daemon_pid\":%s", running ? "true" : "false",
                pid ? pid : "null");
         for (size_t i = 0; i < sizeof counters / sizeof *counters; i++)

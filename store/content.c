@@ -1273,71 +1273,72 @@ static int publish_block(void *arg, uint64_t b)
     return w->err;
 }
 
-/* A file whose every name was deleted shows only through an edit
- * concurrent with the delete (docs/ARCHITECTURE.md "The derived view").
- * A version published for it now (writes made before the delete arrived)
- * supersedes what the deletes had seen: that content was deleted, and it
- * does not come back beside the edit. So the file shows the same on every
- * node, whether or not a node has collected the deleted versions yet.
- * Writes the seen versions (other than base) into out; returns how many. */
-static uint32_t deleted_seen(wtx *w, mfs_id id, mfs_stamp base, uint8_t *out,
-                             uint32_t max)
+/* What a new version of id says about the file's deleted names, from one
+ * walk over its names (publish is a hot path):
+ *  - A file whose every name was deleted shows only through an edit
+ *    concurrent with the delete (docs/ARCHITECTURE.md "The derived
+ *    view"). A version published for it now (writes made before the
+ *    delete arrived) supersedes what the deletes had seen: that content
+ *    was deleted, and it does not come back beside the edit. So the file
+ *    shows the same on every node, whether or not a node has collected
+ *    the deleted versions yet. Those seen versions (other than base) go
+ *    into parents; *np gets how many.
+ *  - Otherwise (a file that keeps a live name, or whose deletes saw
+ *    nothing to name): the stamps of the deleting moves of its names that
+ *    do not show (deleted, and not brought back by an edit concurrent with
+ *    their delete), among its first TREE_NAMES_MAX names, at most
+ *    OP_MAX_KNOWN, go into known (*nk). The version names them
+ *    (OPF_KNOWN) so that it does not bring them back: its writer had
+ *    applied those deletes. A name that shows again is left out: its
+ *    delete was concurrent with an edit, and an edit made since does not
+ *    hide it. */
+static void deleted_names(wtx *w, mfs_id id, mfs_stamp base, uint8_t *parents,
+                          uint32_t maxp, uint32_t *np, uint8_t *known,
+                          uint32_t *nk)
 {
+    *np = *nk = 0;
     MDB_cursor *c;
     if (mdb_cursor_open(w->txn, w->s->db[DB_ILINKS], &c))
-        return 0;
+        return;
     uint8_t k[16];
     id_put(k, id);
     MDB_val key = {16, k}, val;
-    uint32_t n = 0;
+    uint32_t n = 0, nknown = 0, names = 0;
     bool all_deleted = true, any = false;
     int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
         entry_rec er;
         mfs_op mv;
+        bool first = names++ < TREE_NAMES_MAX;
         if (entry_get(w->s, w->txn, id_get((uint8_t *)key.mv_data + 16), &er) ==
                 0 &&
             er.exists) {
             any = true;
             if (!id_eq(er.parent, MFS_ID_TRASH)) {
                 all_deleted = false;
-                break;
+            } else {
+                if (all_deleted &&
+                    tree_last_move(w->s, w->txn, er.st, &mv, NULL) == 0)
+                    for (uint32_t j = 0; j < mv.nseen && n < maxp; j++) {
+                        const uint8_t *sv = mv.seen + (size_t)j * 16;
+                        bool dup = stamp_eq(stamp_get(sv), base);
+                        for (uint32_t i = 0; i < n && !dup; i++)
+                            dup = !memcmp(parents + (size_t)i * 16, sv, 16);
+                        if (!dup)
+                            memcpy(parents + (size_t)(n++) * 16, sv, 16);
+                    }
+                if (first && nknown < OP_MAX_KNOWN &&
+                    !view_resurrects(w->s, w->txn, &er, NULL))
+                    stamp_put(known + (size_t)(nknown++) * 16, er.st);
             }
-            if (tree_last_move(w->s, w->txn, er.st, &mv, NULL) == 0)
-                for (uint32_t j = 0; j < mv.nseen && n < max; j++) {
-                    const uint8_t *sv = mv.seen + (size_t)j * 16;
-                    bool dup = stamp_eq(stamp_get(sv), base);
-                    for (uint32_t i = 0; i < n && !dup; i++)
-                        dup = !memcmp(out + (size_t)i * 16, sv, 16);
-                    if (!dup)
-                        memcpy(out + (size_t)(n++) * 16, sv, 16);
-                }
         }
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
-    return any && all_deleted ? n : 0;
-}
-
-/* A file that keeps a live name: the stamps of the deleting moves of its
- * other names that do not show (deleted, and not brought back by an edit
- * concurrent with their delete), at most max. The new version names them
- * (OPF_KNOWN) so that it does not bring them back: its writer had applied
- * those deletes. A name that shows again is left out: its delete was
- * concurrent with an edit, and an edit made since does not hide it. */
-static uint32_t hidden_deletes(wtx *w, mfs_id id, uint8_t *out, uint32_t max)
-{
-    mfs_id names[TREE_NAMES_MAX];
-    int n = tree_names(w->s, w->txn, id, names, TREE_NAMES_MAX);
-    uint32_t k = 0;
-    for (int i = 0; i < n && i < TREE_NAMES_MAX && k < max; i++) {
-        entry_rec er;
-        if (entry_get(w->s, w->txn, names[i], &er) == 0 && er.exists &&
-            id_eq(er.parent, MFS_ID_TRASH) &&
-            !view_resurrects(w->s, w->txn, &er, NULL))
-            stamp_put(out + (size_t)(k++) * 16, er.st);
-    }
-    return k;
+    if (any && all_deleted && n)
+        *np = n;
+    else
+        *nk = nknown;
 }
 
 bool content_knows_delete(mfs_store *s, MDB_txn *txn, mfs_id id,
@@ -1411,11 +1412,12 @@ int content_publish(wtx *w, mfs_id id, bool force)
         stamp_put(parents, d.base);
         op.nparents = 1;
     }
-    uint32_t ns = deleted_seen(w, id, d.base, parents + op.nparents * 16,
-                               64 - op.nparents);
-    op.nparents += ns;
     uint8_t known[OP_MAX_KNOWN * 16];
-    if (!ns && (op.nknown = hidden_deletes(w, id, known, OP_MAX_KNOWN))) {
+    uint32_t ns;
+    deleted_names(w, id, d.base, parents + op.nparents * 16, 64 - op.nparents,
+                  &ns, known, &op.nknown);
+    op.nparents += ns;
+    if (op.nknown) {
         op.flags |= OPF_KNOWN;
         op.known = known;
     }
