@@ -1213,9 +1213,8 @@ static int forget_orphan_inos(mfs_store *s, mfs_collect_stats *st)
 /* ---- a pass ---- */
 
 /* How far the trash is over its share of the file system: chunk bytes
- * held beyond the live files' bytes, less share_pct of the file system's
- * size. The files are counted only when the chunk bytes alone are over
- * the share (a scan of every name). */
+ * held beyond the live files' bytes (the census), less share_pct of the
+ * file system's size. */
 static uint64_t trash_excess(mfs_store *s, uint32_t share_pct)
 {
     struct statvfs v;
@@ -1226,10 +1225,10 @@ static uint64_t trash_excess(mfs_store *s, uint32_t share_pct)
     if (store_read_begin_committed(s, &txn))
         return 0;
     uint64_t held = packs_held(s, txn), out = 0;
-    if (held > bound) {
-        mfs_store_stats st = {0};
-        store_count_files(s, txn, &st);
-        out = held > st.bytes + bound ? held - st.bytes - bound : 0;
+    struct census c;
+    if (held > bound && census_get(s, txn, &c) == 0) {
+        uint64_t live = (uint64_t)c.bytes;
+        out = held > live + bound ? held - live - bound : 0;
     }
     store_read_end(s, txn);
     return out;

@@ -277,6 +277,7 @@ int content_refresh(wtx *w, mfs_id id)
     if (stamp_eq(shown, in.shown) && in.nheads == (uint32_t)n)
         return 0;
     bool changed = !stamp_eq(shown, in.shown);
+    uint64_t was = in.size;
     in.shown = shown;
     in.nheads = (uint32_t)n;
     in.size = 0;
@@ -288,6 +289,7 @@ int content_refresh(wtx *w, mfs_id id)
         in.size = v.size;
         in.blocks = version_blocks(&v);
     }
+    census_resize(w, id, in.type, was, in.size);
     inode_put(w, id, &in);
     if (changed && w->remote) {
         uint64_t ino;

@@ -70,6 +70,20 @@ enum db_index {
     DB_COUNT
 };
 
+/* What `meshfs stat` counts, kept as the view changes (view.c; store
+ * format 5): saved in DB_META "census" by every write txn that changed it. */
+struct census {
+    int64_t files, dirs, symlinks, others; /* visible inodes by type */
+    int64_t bytes;     /* sizes of the visible regular files */
+    int64_t conflicts; /* generated names shown (DB_CDIRS summed) */
+};
+
+/* The store's counters as of a moment, to go back to when a txn fails. */
+struct counters {
+    uint64_t hlc, seq, ctr, next_ino;
+    struct census census, census_put;
+};
+
 struct mfs_store {
     char *dir;
     MDB_env *env;
@@ -92,6 +106,9 @@ struct mfs_store {
     uint64_t seq;
     uint64_t ctr;
     uint64_t next_ino;
+    struct census census;     /* see struct census */
+    struct census census_put; /* as last put in a txn (txn.c) */
+    bool census_lost;         /* none in the store: count it at open */
 
     /* grouping */
     MDB_txn *group_txn;
@@ -124,11 +141,11 @@ struct mfs_store {
     bool gc_dgrow;     /* the dirty environment's map, likewise */
     bool gc_local_ops; /* gc_txn holds local ops (oplog_cb after commit) */
     bool gc_stop;
-    bool gc_exited;        /* the commit thread has returned */
-    uint64_t gc_saved[4];  /* hlc, seq, ctr, next_ino as last committed */
-    uint64_t gc_reserved;  /* bytes of data.mdb preallocated (fallocate) */
-    uint64_t gc_dwritten;  /* bytes put in gc_dtxn */
-    uint64_t gc_dreserved; /* bytes of dirty/data.mdb preallocated */
+    bool gc_exited;           /* the commit thread has returned */
+    struct counters gc_saved; /* the counters as last committed */
+    uint64_t gc_reserved;     /* bytes of data.mdb preallocated (fallocate) */
+    uint64_t gc_dwritten;     /* bytes put in gc_dtxn */
+    uint64_t gc_dreserved;    /* bytes of dirty/data.mdb preallocated */
     pthread_t gc_thread;
     bool gc_thread_started;
     pthread_cond_t gc_work; /* the commit thread waits here */
@@ -274,6 +291,7 @@ typedef struct wtx {
     change *changes;
     size_t nchanges, capchanges;
     bool gc_queued; /* queued something for collection: wake it */
+    bool recount;   /* count the census again before the txn ends */
 } wtx;
 
 /* txn.c */
@@ -602,8 +620,8 @@ int dirty_pages_del(wtx *w, mfs_id id, uint64_t blk);
  * bytes here. A block has bytes or a reference, never both; readers look
  * at the bytes first. dirty_ref_get reads txn (the main store): 0 and the
  * hash, or -ENOENT. dirty_ref_put records one and drops the block's
- * bytes and pages; dirty_ref_del drops one (absent is not an error). dirty_ref_each
- * calls cb(arg, blk, hash) in block order. */
+ * bytes and pages; dirty_ref_del drops one (absent is not an error).
+ * dirty_ref_each calls cb(arg, blk, hash) in block order. */
 int dirty_ref_get(mfs_store *s, MDB_txn *txn, mfs_id id, uint64_t blk,
                   uint8_t hash[MFS_HASH_LEN]);
 int dirty_ref_put(wtx *w, mfs_id id, uint64_t blk,
@@ -697,8 +715,10 @@ uint64_t packs_held(mfs_store *s, MDB_txn *txn);
 int packs_count_inline(wtx *w);
 /* Packs emptied whose files are not deleted yet (a pass retries). */
 bool packs_doomed(mfs_store *s);
+/* Pack files, their bytes, their live bytes, and the live bytes of the
+ * chunks kept inline (pack record 0). */
 void packs_stats(mfs_store *s, MDB_txn *txn, uint64_t *files, uint64_t *bytes,
-                 uint64_t *live);
+                 uint64_t *live, uint64_t *inline_live);
 
 /* replica.c: the vector in txn */
 int store_vv_read(mfs_store *s, MDB_txn *txn, mfs_vv *out);
@@ -706,6 +726,19 @@ int store_vv_copy(mfs_vv *out, const mfs_vv *in);
 
 /* inspect.c */
 void store_count_files(mfs_store *s, MDB_txn *txn, mfs_store_stats *out);
+/* The census (view.c). census_inode: the inode's record counts (sign +1)
+ * or stops counting (-1) as a visible inode. census_resize: a visible
+ * file's size changes. census_recount: counted again by scan (after a
+ * rebuild, a snapshot install or an upgrade). census_get: the census of
+ * txn's moment; -ENOENT in a store of format 4 or older. */
+void census_inode(wtx *w, mfs_id inode, int sign);
+/* The inode has a visible name (DB_NLINK). */
+bool view_visible(wtx *w, mfs_id inode);
+void census_resize(wtx *w, mfs_id inode, uint32_t type, uint64_t from,
+                   uint64_t to);
+int census_recount(wtx *w);
+int census_get(mfs_store *s, MDB_txn *txn, struct census *out);
+int census_put(wtx *w);
 
 /* names.c */
 int name_check_n(const char *name, size_t n);

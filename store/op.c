@@ -373,7 +373,8 @@ static int apply_inode(wtx *w, const mfs_op *op)
         return wtx_fail(w, rc);
     if (rc == -ENOENT)
         memset(&r, 0, sizeof(r));
-    if (r.type == 0) {
+    bool typed = r.type == 0;
+    if (typed) {
         r.type = op->mode & S_IFMT;
         r.rdev = op->rdev;
         if (op->namelen)
@@ -387,6 +388,8 @@ static int apply_inode(wtx *w, const mfs_op *op)
     lwwt(&r.mtime, op->mtime, op->st);
     lwwt(&r.ctime, op->ctime, op->st);
     inode_put(w, op->obj, &r);
+    if (typed && r.type && view_visible(w, op->obj))
+        census_inode(w, op->obj, +1); /* counted as nothing so far */
     view_touch_inode(w, op->obj);
     return w->err;
 }

@@ -774,10 +774,10 @@ bool packs_doomed(mfs_store *s)
     return out;
 }
 
-void packs_stats(mfs_store *s, MDB_txn *txn, uint64_t *files,
-                 uint64_t *bytes, uint64_t *live)
+void packs_stats(mfs_store *s, MDB_txn *txn, uint64_t *files, uint64_t *bytes,
+                 uint64_t *live, uint64_t *inline_live)
 {
-    *files = *bytes = *live = 0;
+    *files = *bytes = *live = *inline_live = 0;
     MDB_cursor *c;
     MDB_val key, val;
     if (mdb_cursor_open(txn, s->db[DB_PACKS], &c))
@@ -789,6 +789,8 @@ void packs_stats(mfs_store *s, MDB_txn *txn, uint64_t *files,
             (*files)++;
             *bytes += mfs_be64_get(val.mv_data);
             *live += mfs_be64_get((uint8_t *)val.mv_data + 8);
+        } else if (val.mv_size == 16 && key.mv_size == 4) {
+            *inline_live = mfs_be64_get((uint8_t *)val.mv_data + 8);
         }
         r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }

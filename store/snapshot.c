@@ -680,6 +680,7 @@ static int install_tx(wtx *w, void *arg)
     install *in = arg;
     mfs_store *s = w->s;
     w->remote = true;
+    w->recount = true; /* the census counted what the install replaces */
     /* ops folded here that the snapshot lacks cannot be given back */
     int rc = floors_each(s, w->txn, floor_above, &in->vv);
     if (rc)

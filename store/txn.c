@@ -148,15 +148,33 @@ static void counters_save(wtx *w)
     meta_put_u64(w, "seq", s->seq);
     meta_put_u64(w, "ctr", s->ctr);
     meta_put_u64(w, "ino", s->next_ino);
+    if (w->recount) {
+        census_recount(w);
+        w->recount = false;
+    } else if (memcmp(&s->census, &s->census_put, sizeof(s->census)))
+        census_put(w);
+    s->census_put = s->census;
+}
+
+static struct counters counters_take(const mfs_store *s)
+{
+    return (struct counters){.hlc = s->hlc,
+                             .seq = s->seq,
+                             .ctr = s->ctr,
+                             .next_ino = s->next_ino,
+                             .census = s->census,
+                             .census_put = s->census_put};
 }
 
 /* The hlc never goes back; the rest returns to save (a failed txn). */
-static void counters_restore(mfs_store *s, const uint64_t save[4])
+static void counters_restore(mfs_store *s, const struct counters *save)
 {
-    s->hlc = save[0] > s->hlc ? save[0] : s->hlc;
-    s->seq = save[1];
-    s->ctr = save[2];
-    s->next_ino = save[3];
+    s->hlc = save->hlc > s->hlc ? save->hlc : s->hlc;
+    s->seq = save->seq;
+    s->ctr = save->ctr;
+    s->next_ino = save->next_ino;
+    s->census = save->census;
+    s->census_put = save->census_put;
 }
 
 /* ---- transactions ---- */
@@ -565,7 +583,7 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             pthread_mutex_unlock(&s->wlock);
             return -EIO; /* closing, or the commit thread cannot begin */
         }
-        uint64_t save[4] = {s->hlc, s->seq, s->ctr, s->next_ino};
+        struct counters save = counters_take(s);
         wtx w = {.s = s};
         int rc = mdb_txn_begin(s->env, s->gc_txn, 0, &w.txn);
         if (rc) {
@@ -591,9 +609,9 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             dirty_abort(&w);
         }
         s->gc_child = NULL;
-        bool local_ops = !rc && s->seq != save[1];
+        bool local_ops = !rc && s->seq != save.seq;
         if (rc)
-            counters_restore(s, save);
+            counters_restore(s, &save);
         if (rc == MDB_MAP_FULL || (rc == -ENOSPC && disk_has_room(s))) {
             /* commit what the group holds, grow the map, run fn again */
             wtx_release(&w);
@@ -732,13 +750,10 @@ static void gc_commit_locked(mfs_store *s)
         s->gc_fail_hi = gen;
         s->gc_fail_rc = rc;
         /* the lost changes never happened: counters go back with them */
-        counters_restore(s, s->gc_saved);
+        counters_restore(s, &s->gc_saved);
         s->gc_local_ops = false;
     } else {
-        s->gc_saved[0] = s->hlc;
-        s->gc_saved[1] = s->seq;
-        s->gc_saved[2] = s->ctr;
-        s->gc_saved[3] = s->next_ino;
+        s->gc_saved = counters_take(s);
         vv_note_commit(s);
     }
     s->gc_committed = gen;
@@ -914,10 +929,7 @@ static int gc_start(mfs_store *s)
     }
     pthread_cond_init(&s->gc_work, NULL);
     pthread_cond_init(&s->gc_done, NULL);
-    s->gc_saved[0] = s->hlc;
-    s->gc_saved[1] = s->seq;
-    s->gc_saved[2] = s->ctr;
-    s->gc_saved[3] = s->next_ino;
+    s->gc_saved = counters_take(s);
     s->gc_on = true;
     int rc = pthread_create(&s->gc_thread, NULL, gc_main, s);
     if (rc) {
@@ -1015,7 +1027,7 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
     for (;;) {
         pthread_mutex_lock(&s->wlock);
         pthread_rwlock_rdlock(&s->maplock);
-        uint64_t save[4] = {s->hlc, s->seq, s->ctr, s->next_ino};
+        struct counters save = counters_take(s);
         wtx w = {.s = s};
         int rc = mdb_txn_begin(s->env, NULL, 0, &w.txn);
         if (rc) {
@@ -1036,7 +1048,7 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         if (pair && map_tight(s->env, w.written, s->mapsize)) {
             dirty_abort(&w);
             mdb_txn_abort(w.txn);
-            counters_restore(s, save);
+            counters_restore(s, &save);
             pthread_rwlock_unlock(&s->maplock);
             pthread_mutex_unlock(&s->wlock);
             wtx_release(&w);
@@ -1059,9 +1071,9 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         }
         if (pair)
             dseq_bump(s);
-        bool local_ops = !rc && s->seq != save[1];
+        bool local_ops = !rc && s->seq != save.seq;
         if (rc)
-            counters_restore(s, save);
+            counters_restore(s, &save);
         pthread_rwlock_unlock(&s->maplock);
         pthread_mutex_unlock(&s->wlock);
         /* Some paths report a full map already translated to ENOSPC: when
@@ -1457,6 +1469,7 @@ static int init_new(wtx *w, void *arg)
     mfs_be32_put(b, fmt);
     tput(w, DB_META, "magic", 5, STORE_MAGIC, sizeof(STORE_MAGIC) - 1);
     tput(w, DB_META, "format", 6, b, 4);
+    census_put(w); /* all zero: nothing shows yet */
     meta_put_u64(w, "node", s->node);
     /* Root: inode record with zero stamps so any op overrides it. */
     inode_rec root = {.type = 0040000};
@@ -1533,6 +1546,10 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
     meta_get_u64(s, txn, "ctr", &s->ctr);
     if (meta_get_u64(s, txn, "ino", &s->next_ino))
         s->next_ino = MFS_ROOT_INO + 1;
+    if (census_get(s, txn, &s->census) == 0)
+        s->census_put = s->census;
+    else
+        s->census_lost = true; /* format 4 or older: counted at upgrade */
     return 0;
 }
 
@@ -1546,13 +1563,21 @@ static int format_tx(wtx *w, void *arg)
     return w->err;
 }
 
+static int recount_tx(wtx *w, void *arg)
+{
+    (void)arg;
+    w->recount = true;
+    return 0;
+}
+
 /* A store of an older format is upgraded when opened for writing; builds
  * of that format would misread what this one writes, and refuse the store
  * ("store format not supported") instead. Format 2: chunk bytes may live
  * in pack files (pack.c). Format 3: inode records are written compact
  * (content.c). Format 4: settled ops leave the op log (snapshot.c), which
- * older builds would take for ops never received. Nothing is rewritten:
- * older records stay readable. */
+ * older builds would take for ops never received. Format 5: the census
+ * (view.c), which older builds would leave stale; it is counted once after
+ * the upgrade. Nothing is rewritten: older records stay readable. */
 static int upgrade_format(mfs_store *s)
 {
     uint32_t from = s->format;
@@ -1563,7 +1588,8 @@ static int upgrade_format(mfs_store *s)
         mfs_log(LOG_NOTICE,
                 "store %s: upgraded from format %u to %d (2: chunk bytes in "
                 "pack files, 3: compact inode records, 4: settled ops folded "
-                "out of the op log); older meshfs builds cannot open it",
+                "out of the op log, 5: counts kept); older meshfs builds "
+                "cannot open it",
                 s->dir, from, MFS_STORE_FORMAT);
         s->format = MFS_STORE_FORMAT;
     }
@@ -1705,6 +1731,10 @@ int mfs_store_open(mfs_store **out, const char *dir,
             rc = -EBADF;
         if (!rc && !rdonly && s->format < MFS_STORE_FORMAT)
             rc = upgrade_format(s);
+        if (!rc && !rdonly && s->census_lost)
+            rc = store_write(s, recount_tx, NULL);
+        if (!rc)
+            s->census_lost = false;
         if (rc)
             goto fail;
     }

@@ -1160,6 +1160,12 @@ static void check_tree(world *w, int ri, tree *t)
     t->bytes = bytes;
 }
 
+static void count_path(void *arg, const char *path)
+{
+    (void)path;
+    (*(uint64_t *)arg)++;
+}
+
 static void check_stats(world *w, int ri, tree *t)
 {
     mfs_store *s = w->r[ri].s;
@@ -1173,6 +1179,16 @@ static void check_stats(world *w, int ri, tree *t)
      * black-box, hence ranges for files, bytes and conflicts. */
     mfs_store_stats st;
     assert_int_equal(mfs_store_stats_get(s, &st), 0);
+    /* the counts the store keeps equal a scan of it */
+    char why[512];
+    if (mfs_test_census_check(s, why, sizeof(why)))
+        FAILF("replica %d: %s\n", ri, why);
+    /* and `meshfs stat` lists every conflict name it counts */
+    uint64_t listed = 0;
+    int nl = mfs_store_conflicts(s, count_path, &listed, 1u << 30);
+    if (nl < 0 || (uint64_t)nl != listed || listed != st.conflicts)
+        FAILF("replica %d: %llu conflict names counted, %d listed\n", ri,
+              (unsigned long long)st.conflicts, nl);
     if (st.files > files || st.files + t->copy_objs < files ||
         st.symlinks != links || st.others != others || st.dirs != dirs - 1 ||
         st.conflicts > t->copies || st.bytes > bytes || st.dirty_files)

@@ -1658,6 +1658,99 @@ static void test_format_version(void **state)
     g_dir = NULL;
 }
 
+/* The counts `meshfs stat` shows are kept by the store (the census,
+ * format 5) and equal a scan of it, after every kind of change. */
+static void census_is_scan(mfs_store *s, uint64_t files, uint64_t dirs,
+                           uint64_t links, uint64_t others, uint64_t bytes)
+{
+    char why[512];
+    if (mfs_test_census_check(s, why, sizeof(why)))
+        fail_msg("%s", why);
+    mfs_store_stats st;
+    assert_int_equal(mfs_store_stats_get(s, &st), 0);
+    assert_int_equal(st.files, files);
+    assert_int_equal(st.dirs, dirs);
+    assert_int_equal(st.symlinks, links);
+    assert_int_equal(st.others, others);
+    assert_int_equal(st.bytes, bytes);
+}
+
+static void drop_census(MDB_txn *txn, MDB_dbi meta, MDB_dbi inodes)
+{
+    (void)inodes;
+    MDB_val k = {6, "census"}, fk = {6, "format"};
+    uint8_t b[4];
+    mfs_be32_put(b, 4);
+    MDB_val fv = {4, b};
+    assert_int_equal(mdb_del(txn, meta, &k, NULL), 0);
+    assert_int_equal(mdb_put(txn, meta, &fk, &fv, 0), 0);
+}
+
+static void test_census(void **state)
+{
+    (void)state;
+    char *dir = g_dir = mfs_test_mkdtemp("census");
+    tclock clk = {T0};
+    mfs_store *s;
+    mfs_attr a;
+    assert_int_equal(open_store(&s, dir, &clk, 1, 0, MFS_STORE_CREATE), 0);
+    census_is_scan(s, 0, 1, 0, 0, 0); /* lost+found */
+    assert_int_equal(mfs_store_mkdir(s, MFS_ROOT_INO, "d", 0755, 0, 0, &a), 0);
+    uint64_t d = a.ino;
+    uint64_t f = mkfile(s, d, "f");
+    static char buf[200000];
+    memset(buf, 'x', sizeof(buf));
+    assert_int_equal(mfs_store_write(s, f, 0, buf, 100000), 100000);
+    census_is_scan(s, 1, 2, 0, 0, 0); /* unpublished: not counted yet */
+    assert_int_equal(mfs_store_publish(s, f), 0);
+    census_is_scan(s, 1, 2, 0, 0, 100000);
+    assert_int_equal(mfs_store_write(s, f, 150000, buf, 50000), 50000);
+    assert_int_equal(mfs_store_publish(s, f), 0);
+    census_is_scan(s, 1, 2, 0, 0, 200000);
+    mfs_setattr sa = {.mask = MFS_SET_SIZE, .size = 1000};
+    assert_int_equal(mfs_store_setattr(s, f, &sa, &a), 0);
+    assert_int_equal(mfs_store_publish(s, f), 0);
+    census_is_scan(s, 1, 2, 0, 0, 1000);
+    assert_int_equal(mfs_store_symlink(s, d, "l", "f", 0, 0, &a), 0);
+    assert_int_equal(mfs_store_mknod(s, d, "p", S_IFIFO | 0644, 0, 0, 0, &a), 0);
+    census_is_scan(s, 1, 2, 1, 1, 1000);
+    /* a hard link is the same file; a rename over a file removes one */
+    assert_int_equal(mfs_store_link(s, f, MFS_ROOT_INO, "hard", &a), 0);
+    census_is_scan(s, 1, 2, 1, 1, 1000);
+    uint64_t g = mkfile(s, MFS_ROOT_INO, "g");
+    assert_int_equal(mfs_store_write(s, g, 0, buf, 7), 7);
+    assert_int_equal(mfs_store_publish(s, g), 0);
+    census_is_scan(s, 2, 2, 1, 1, 1007);
+    assert_int_equal(mfs_store_rename(s, MFS_ROOT_INO, "g", d, "f", 0), 0);
+    census_is_scan(s, 2, 2, 1, 1, 1007); /* f's inode lives on as "hard" */
+    assert_int_equal(mfs_store_unlink(s, MFS_ROOT_INO, "hard"), 0);
+    census_is_scan(s, 1, 2, 1, 1, 7);
+    assert_int_equal(mfs_store_unlink(s, d, "f"), 0);
+    assert_int_equal(mfs_store_unlink(s, d, "l"), 0);
+    assert_int_equal(mfs_store_unlink(s, d, "p"), 0);
+    assert_int_equal(mfs_store_rmdir(s, MFS_ROOT_INO, "d"), 0);
+    census_is_scan(s, 0, 1, 0, 0, 0);
+    uint64_t h = mkfile(s, MFS_ROOT_INO, "h");
+    assert_int_equal(mfs_store_write(s, h, 0, buf, 3000), 3000);
+    assert_int_equal(mfs_store_publish(s, h), 0);
+    assert_int_equal(mfs_store_view_rebuild(s), 0);
+    census_is_scan(s, 1, 1, 0, 0, 3000);
+    mfs_store_close(s);
+    /* a store of format 4 has no census: a read-only open counts by
+     * scanning; a writable one upgrades it and counts it once */
+    raw_edit(dir, drop_census);
+    assert_int_equal(open_store(&s, dir, &clk, 0, 0, MFS_STORE_RDONLY), 0);
+    census_is_scan(s, 1, 1, 0, 0, 3000);
+    mfs_store_close(s);
+    assert_int_equal(open_store(&s, dir, &clk, 0, 0, 0), 0);
+    census_is_scan(s, 1, 1, 0, 0, 3000);
+    mfs_store_close(s);
+    raw_edit(dir, read_format);
+    assert_int_equal(g_format, MFS_STORE_FORMAT);
+    mfs_test_rmdir(dir);
+    g_dir = NULL;
+}
+
 static void test_second_writer(void **state)
 {
     fx *f = *state;
@@ -1742,6 +1835,7 @@ int main(void)
         cmocka_unit_test_teardown(test_open_errors, cleanup),
         cmocka_unit_test_teardown(test_format_version, cleanup),
         cmocka_unit_test_teardown(test_format2_inode_records, cleanup),
+        cmocka_unit_test_teardown(test_census, cleanup),
         T(test_second_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

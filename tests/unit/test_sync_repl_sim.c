@@ -287,6 +287,14 @@ static void store_open(world *w, node *nd, int create)
     mfs_store_collect_set(nd->s, &cc);
 }
 
+/* The counts node i keeps for `meshfs stat` equal a scan of its store. */
+static void check_census(world *w, unsigned i, const char *when)
+{
+    char why[512];
+    if (mfs_test_census_check(w->n[i].s, why, sizeof(why)))
+        FAILF("node %u %s: %s\n", i, when, why);
+}
+
 /* Collection on node i (what the daemon's collector thread does), then
  * the check that everything the node shows is still whole. */
 static void collect_on(world *w, unsigned i)
@@ -302,6 +310,7 @@ static void collect_on(world *w, unsigned i)
         FAILF("node %u after collection (%llu versions dropped): %llu chunks "
               "of what it shows are gone\n",
               i, (unsigned long long)st.versions, (unsigned long long)absent);
+    check_census(w, i, "after collection");
 }
 
 static void repl_start(world *w, node *nd)
@@ -958,6 +967,7 @@ static void dump_line(void *arg, const char *line)
 
 static char *dump(world *w, unsigned i)
 {
+    check_census(w, i, "at the end");
     sbuf b = {calloc(1, 1), 0, 1};
     int rc = mfs_store_dump(w->n[i].s, dump_line, &b);
     if (rc) {

@@ -3,6 +3,8 @@
  */
 #include "testutil.h"
 
+#include "store.h"
+
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,4 +67,30 @@ uint64_t mfs_test_seed(uint64_t dflt)
 {
     const char *e = getenv("MESHFS_SEED");
     return e && *e ? strtoull(e, NULL, 0) : dflt;
+}
+
+int mfs_test_census_check(struct mfs_store *s, char *why, size_t cap)
+{
+    mfs_store_stats st, sc;
+    if (mfs_store_stats_get(s, &st) || mfs_store_stats_scan(s, &sc)) {
+        snprintf(why, cap, "stats unreadable");
+        return -1;
+    }
+    const uint64_t a[7] = {st.files,  st.dirs,      st.symlinks,
+                           st.others, st.bytes,     st.conflicts,
+                           st.chunk_bytes};
+    const uint64_t b[7] = {sc.files,  sc.dirs,      sc.symlinks,
+                           sc.others, sc.bytes,     sc.conflicts,
+                           sc.chunk_bytes};
+    if (!memcmp(a, b, sizeof(a)))
+        return 0;
+    static const char *names[7] = {"files",  "dirs",      "symlinks",
+                                   "others", "bytes",     "conflicts",
+                                   "chunk bytes"};
+    size_t n = (size_t)snprintf(why, cap, "kept counts / scan:");
+    for (int i = 0; i < 7 && n < cap; i++)
+        n += (size_t)snprintf(why + n, cap - n, " %s %llu/%llu", names[i],
+                              (unsigned long long)a[i],
+                              (unsigned long long)b[i]);
+    return -1;
 }

@@ -26,4 +26,10 @@ uint64_t mfs_rng_below(mfs_rng *r, uint64_t n);
 /* The seed to use: MESHFS_SEED from the environment if set, else `dflt`. */
 uint64_t mfs_test_seed(uint64_t dflt);
 
+struct mfs_store;
+/* 0 when the counts the store keeps for `meshfs stat` (files, dirs,
+ * symlinks, others, bytes, conflicts, chunk bytes) equal a scan of it;
+ * otherwise -1 with both sets written into why. */
+int mfs_test_census_check(struct mfs_store *s, char *why, size_t cap);
+
 #endif
