@@ -1893,14 +1893,16 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
 size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
                            size_t cap)
 {
-    pthread_mutex_lock(&r->mu);
-    refresh_my(r);
-    memset(st, 0, sizeof(*st));
+    /* the store's figures first: the engine's lock is not held while the
+     * store is read (the network thread takes it for every message) */
     mfs_store_stats ss;
     uint64_t avg_chunk = MFS_CHUNK_SIZE;
     if (mfs_store_stats_get(r->store, &ss) == 0 && ss.chunks)
         avg_chunk = ss.chunk_bytes / ss.chunks;
     ssize_t wanted = mfs_store_chunks_wanted_count(r->store);
+    pthread_mutex_lock(&r->mu);
+    refresh_my(r);
+    memset(st, 0, sizeof(*st));
     st->chunks_to_go = wanted > 0 ? (uint64_t)wanted : 0;
     st->in_sync = st->chunks_to_go == 0;
     for (size_t i = 0; i < r->npeers; i++) {
