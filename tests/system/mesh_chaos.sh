@@ -25,11 +25,7 @@ set -euo pipefail
 . "$(dirname "$0")/mesh_lib.sh"
 PHASE=${1:-${MESH_CHAOS_PHASE:-15}}
 mesh_init chaos $((300 + 8 * PHASE)) 7650
-mesh_create a b c
-mesh_mount a
-mesh_mount b
-mesh_mount c
-mesh_wait_peers 30 a b c
+mesh_up a b c
 A=${MNT[a]} B=${MNT[b]} C=${MNT[c]}
 tar -C /usr/include -cf "$T/linux.tar" linux
 for n in a b c; do mkdir "${MNT[$n]}/acked-$n"; done

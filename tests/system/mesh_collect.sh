@@ -11,9 +11,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/mesh_lib.sh
 . "$(dirname "$0")/mesh_lib.sh"
 mesh_init collect 300 7710
-mesh_create a b c
-for n in a b c; do mesh_mount "$n" -o trash=0; done
-mesh_wait_peers 30 a b c
+mesh_up a b c -- -o trash=0
 A=${MNT[a]}
 MB=1000000
 

@@ -14,11 +14,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/mesh_lib.sh
 . "$(dirname "$0")/mesh_lib.sh"
 mesh_init conflict 240 7610
-mesh_create a b c
-mesh_mount a
-mesh_mount b
-mesh_mount c
-mesh_wait_peers 30 a b c
+mesh_up a b c
 A=${MNT[a]} B=${MNT[b]} C=${MNT[c]}
 
 mkdir "$A/docs" "$A/other"

@@ -14,10 +14,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/mesh_lib.sh
 . "$(dirname "$0")/mesh_lib.sh"
 mesh_init kill9 300 7660
-mesh_create a b
-mesh_mount a
-mesh_mount b
-mesh_wait_peers 30 a b
+mesh_up a b
 A=${MNT[a]} B=${MNT[b]}
 OLD_SIZE=$((5 << 20))
 NEW_SIZE=$((200 << 20))

@@ -190,6 +190,20 @@ mesh_mount() {
     done
 }
 
+# mesh_up NODE... [-- MOUNT ARGS...]: creates the nodes, mounts each (with
+# the same mount args) and waits until each sees the others alive (30 s).
+mesh_up() {
+    local up=() n
+    while (($#)) && [[ $1 != -- ]]; do
+        up+=("$1")
+        shift
+    done
+    (($#)) && shift
+    mesh_create "${up[@]}"
+    for n in "${up[@]}"; do mesh_mount "$n" "$@"; done
+    mesh_wait_peers 30 "${up[@]}"
+}
+
 mesh_umount() {
     local n=$1 pid=${NODE_PID[$1]}
     run_ok mfs_cmd umount "${MNT[$n]}" >/dev/null

@@ -196,10 +196,7 @@ int main(int argc, char **argv)
 EOF
 ${CC:-cc} -O2 -Wall -o "$T/vers" "$T/vers.c" || fail "cannot compile the test's reader"
 
-mesh_create a b
-mesh_mount a
-mesh_mount b
-mesh_wait_peers 30 a b
+mesh_up a b
 A=${MNT[a]} B=${MNT[b]}
 
 # version 1 on both nodes

@@ -12,11 +12,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/mesh_lib.sh
 . "$(dirname "$0")/mesh_lib.sh"
 mesh_init propagate 300 7600
-mesh_create a b c
-mesh_mount a
-mesh_mount b
-mesh_mount c
-mesh_wait_peers 30 a b c
+mesh_up a b c
 A=${MNT[a]} B=${MNT[b]} C=${MNT[c]}
 W=5 # seconds any one change may take to show (P5: well under a second)
 

@@ -17,9 +17,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/mesh_lib.sh
 . "$(dirname "$0")/mesh_lib.sh"
 mesh_init remove 240 7730
-mesh_create a b c
-for n in a b c; do mesh_mount "$n" -o trash=0; done
-mesh_wait_peers 30 a b c
+mesh_up a b c -- -o trash=0
 A=${MNT[a]}
 MB=1000000
 removed_on() { "$MESHFS" members --json "${MNT[$1]}" | jq -e --arg c "${ID[c]}" 'map(select(.node == $c and .state == "removed")) | length == 1' >/dev/null; }

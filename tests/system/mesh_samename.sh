@@ -12,11 +12,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/mesh_lib.sh
 . "$(dirname "$0")/mesh_lib.sh"
 mesh_init samename 240 7640
-mesh_create a b c
-mesh_mount a
-mesh_mount b
-mesh_mount c
-mesh_wait_peers 30 a b c
+mesh_up a b c
 A=${MNT[a]} B=${MNT[b]}
 printf 'something to start from\n' >"$A/base.txt"
 mesh_wait_converged 60 a b c

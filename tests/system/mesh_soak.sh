@@ -25,9 +25,7 @@ set -euo pipefail
 . "$(dirname "$0")/mesh_lib.sh"
 SECS=${1:-60}
 mesh_init soak $((SECS + 240)) 7740
-mesh_create a b c
-for n in a b c; do mesh_mount "$n" -o trash=0; done
-mesh_wait_peers 30 a b c
+mesh_up a b c -- -o trash=0
 MB=$((1024 * 1024))
 
 writer() { # writer NODE: random changes in MNT/NODE until the stop file

@@ -138,10 +138,7 @@ int main(int argc, char **argv)
 EOF
 ${CC:-cc} -O2 -Wall -o "$T/probe" "$T/probe.c" || fail "cannot compile the test's prober"
 
-mesh_create a b
-mesh_mount a
-mesh_mount b
-mesh_wait_peers 30 a b
+mesh_up a b
 A=${MNT[a]} B=${MNT[b]}
 mkdir "$A/d"
 mesh_wait 30 "d on B" test -d "$B/d"

@@ -12,10 +12,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/mesh_lib.sh
 . "$(dirname "$0")/mesh_lib.sh"
 mesh_init trash 240 7720
-mesh_create a b
-mesh_mount a
-mesh_mount b
-mesh_wait_peers 30 a b
+mesh_up a b
 A=${MNT[a]} B=${MNT[b]}
 
 mkdir -p "$A/proj/src/deep" "$A/keep"

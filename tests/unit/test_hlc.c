@@ -49,15 +49,6 @@ static void test_stamp_cmp(void **state)
     }
 }
 
-typedef struct tclock {
-    uint64_t ms;
-} tclock;
-
-static uint64_t tclock_fn(void *arg)
-{
-    return ((tclock *)arg)->ms;
-}
-
 static mfs_store *open_at(const char *dir, tclock *clk, int new_mesh,
                           uint64_t node)
 {

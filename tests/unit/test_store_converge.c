@@ -73,15 +73,6 @@ static uint64_t g_first = 1, g_count = 200, g_seed, g_steps = 150;
 static uint64_t g_folded, g_moves; /* by collection, over all seeds */
 static int g_verbose;
 
-typedef struct tclock {
-    uint64_t ms;
-} tclock;
-
-static uint64_t tclock_fn(void *arg)
-{
-    return ((tclock *)arg)->ms;
-}
-
 /* ---- bookkeeping for the oracle ---------------------------------------- */
 
 typedef struct vkey {
@@ -1002,33 +993,13 @@ static void local_op(world *w, int ri)
 
 /* ---- final checks ------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static void dump_line(void *arg, const char *line)
-{
-    sbuf *b = arg;
-    size_t n = strlen(line);
-    if (b->n + n + 2 > b->cap) {
-        b->cap = (b->n + n + 2) * 2;
-        b->p = realloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, line, n);
-    b->n += n;
-    b->p[b->n++] = '\n';
-    b->p[b->n] = 0;
-}
-
 static char *dump(world *w, int ri)
 {
-    sbuf b = {malloc(1), 0, 1};
-    b.p[0] = 0;
-    int rc = mfs_store_dump(w->r[ri].s, dump_line, &b);
-    if (rc)
+    int rc = 0;
+    char *d = mfs_test_dump(w->r[ri].s, &rc);
+    if (!d)
         FAILF("dump of replica %d: %d\n", ri, rc);
-    return b.p;
+    return d;
 }
 
 typedef struct seen_obj {

@@ -28,15 +28,6 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-typedef struct tclock {
-    uint64_t ms;
-} tclock;
-
-static uint64_t tclock_fn(void *arg)
-{
-    return ((tclock *)arg)->ms;
-}
-
 #define T0 1700000000000ull
 
 typedef struct fx {
@@ -93,36 +84,12 @@ static void reopen(fx *f)
     assert_int_equal(rc, 0);
 }
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static void sbuf_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void dump_line(void *arg, const char *line)
-{
-    sbuf *b = arg;
-    sbuf_add(b, line, strlen(line));
-    sbuf_add(b, "\n", 1);
-}
-
 static char *dump(mfs_store *s)
 {
-    sbuf b = {0};
-    sbuf_add(&b, "", 0);
-    assert_int_equal(mfs_store_dump(s, dump_line, &b), 0);
-    return b.p;
+    int rc = 0;
+    char *d = mfs_test_dump(s, &rc);
+    assert_int_equal(rc, 0);
+    return d;
 }
 
 typedef struct names {
@@ -161,41 +128,11 @@ static int has_name(const names *l, const char *n)
     return 0;
 }
 
-static uint64_t mkfile(mfs_store *s, uint64_t dir, const char *name)
-{
-    mfs_attr a;
-    int rc = mfs_store_mknod(s, dir, name, S_IFREG | 0644, 0, 1000, 1000, &a);
-    if (rc)
-        print_error("mknod %s: %d\n", name, rc);
-    assert_int_equal(rc, 0);
-    return a.ino;
-}
-
-static uint64_t mkdir_(mfs_store *s, uint64_t dir, const char *name)
-{
-    mfs_attr a;
-    int rc = mfs_store_mkdir(s, dir, name, 0755, 0, 0, &a);
-    if (rc)
-        print_error("mkdir %s: %d\n", name, rc);
-    assert_int_equal(rc, 0);
-    return a.ino;
-}
-
 static uint32_t nlink(mfs_store *s, uint64_t ino)
 {
     mfs_attr a;
     assert_int_equal(mfs_store_getattr(s, ino, &a), 0);
     return a.nlink;
-}
-
-static uint64_t ino_of(mfs_store *s, uint64_t dir, const char *name)
-{
-    mfs_attr a;
-    int rc = mfs_store_lookup(s, dir, name, &a);
-    if (rc)
-        print_error("lookup %s: %d\n", name, rc);
-    assert_int_equal(rc, 0);
-    return a.ino;
 }
 
 static void put(mfs_store *s, uint64_t ino, uint64_t off, const void *p,
@@ -204,20 +141,8 @@ static void put(mfs_store *s, uint64_t ino, uint64_t off, const void *p,
     assert_int_equal(mfs_store_write(s, ino, off, p, n), (ssize_t)n);
 }
 
-/* Tests without the fixture register their dir and store here so the
- * teardown removes them on every path. */
-static char *g_dir;
-static mfs_store *g_s;
-
-static int cleanup(void **state)
-{
-    (void)state;
-    mfs_store_close(g_s);
-    g_s = NULL;
-    mfs_test_rmdir(g_dir);
-    g_dir = NULL;
-    return 0;
-}
+/* (Tests without the fixture set g_dir and g_s, testutil.h, so that
+ * cleanup removes them on every path.) */
 
 /* ---- tests ------------------------------------------------------------- */
 

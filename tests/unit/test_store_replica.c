@@ -27,15 +27,6 @@
 #define T0 1700000000000ull
 #define BATCH_CAP (4u << 20)
 
-typedef struct tclock {
-    uint64_t ms;
-} tclock;
-
-static uint64_t tclock_fn(void *arg)
-{
-    return ((tclock *)arg)->ms;
-}
-
 typedef struct rep {
     char *dir;
     tclock clk;
@@ -127,36 +118,12 @@ static void rep_close(rep *r)
     r->dir = NULL;
 }
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static void sbuf_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void dump_line(void *arg, const char *line)
-{
-    sbuf *b = arg;
-    sbuf_add(b, line, strlen(line));
-    sbuf_add(b, "\n", 1);
-}
-
 static char *dump(mfs_store *s)
 {
-    sbuf b = {0};
-    sbuf_add(&b, "", 0);
-    assert_int_equal(mfs_store_dump(s, dump_line, &b), 0);
-    return b.p;
+    int rc = 0;
+    char *d = mfs_test_dump(s, &rc);
+    assert_int_equal(rc, 0);
+    return d;
 }
 
 static void assert_same_dump(mfs_store *a, mfs_store *b)
@@ -258,36 +225,6 @@ static void mesh2(rep *a, rep *b)
     rep_open(b, 0, 0xb2b2b2b2ull);
     sync_pair(a, b);
     assert_same_dump(a->s, b->s);
-}
-
-static uint64_t mkfile(mfs_store *s, uint64_t dir, const char *name)
-{
-    mfs_attr a;
-    int rc = mfs_store_mknod(s, dir, name, S_IFREG | 0644, 0, 1000, 1000, &a);
-    if (rc)
-        print_error("mknod %s: %d\n", name, rc);
-    assert_int_equal(rc, 0);
-    return a.ino;
-}
-
-static uint64_t mkdir_(mfs_store *s, uint64_t dir, const char *name)
-{
-    mfs_attr a;
-    int rc = mfs_store_mkdir(s, dir, name, 0755, 0, 0, &a);
-    if (rc)
-        print_error("mkdir %s: %d\n", name, rc);
-    assert_int_equal(rc, 0);
-    return a.ino;
-}
-
-static uint64_t ino_of(mfs_store *s, uint64_t dir, const char *name)
-{
-    mfs_attr a;
-    int rc = mfs_store_lookup(s, dir, name, &a);
-    if (rc)
-        print_error("lookup %s: %d\n", name, rc);
-    assert_int_equal(rc, 0);
-    return a.ino;
 }
 
 static void put_pub(mfs_store *s, uint64_t ino, const char *txt)

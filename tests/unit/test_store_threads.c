@@ -190,18 +190,6 @@ static void *reader(void *arg)
     return NULL;
 }
 
-static char *g_dir;
-static mfs_store *g_s;
-
-static int cleanup(void **state)
-{
-    (void)state;
-    mfs_store_close(g_s);
-    g_s = NULL;
-    mfs_test_rmdir(g_dir);
-    g_dir = NULL;
-    return 0;
-}
 
 static void test_threads(void **state)
 {

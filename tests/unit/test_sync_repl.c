@@ -157,30 +157,12 @@ static void meet(void)
     pump();
 }
 
-typedef struct dumpbuf {
-    char *p;
-    size_t len, cap;
-} dumpbuf;
-
-static void dump_line(void *arg, const char *line)
-{
-    dumpbuf *d = arg;
-    size_t l = strlen(line) + 1;
-    if (d->len + l + 1 > d->cap) {
-        d->cap = (d->len + l + 1) * 2;
-        d->p = realloc(d->p, d->cap);
-    }
-    memcpy(d->p + d->len, line, l - 1);
-    d->p[d->len + l - 1] = '\n';
-    d->len += l;
-    d->p[d->len] = 0;
-}
-
 static char *dump(mfs_store *s)
 {
-    dumpbuf d = {0};
-    assert_int_equal(mfs_store_dump(s, dump_line, &d), 0);
-    return d.p ? d.p : strdup("");
+    int rc = 0;
+    char *d = mfs_test_dump(s, &rc);
+    assert_int_equal(rc, 0);
+    return d;
 }
 
 static void assert_same(void)

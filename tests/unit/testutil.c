@@ -3,8 +3,17 @@
  */
 #include "testutil.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
 #include "store.h"
 
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,4 +102,94 @@ int mfs_test_census_check(struct mfs_store *s, char *why, size_t cap)
                               (unsigned long long)a[i],
                               (unsigned long long)b[i]);
     return -1;
+}
+
+uint64_t tclock_fn(void *arg)
+{
+    return ((tclock *)arg)->ms;
+}
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int err;
+} sbuf;
+
+static void dump_line(void *arg, const char *line)
+{
+    sbuf *b = arg;
+    size_t n = strlen(line);
+    if (b->err)
+        return;
+    if (b->n + n + 2 > b->cap) {
+        size_t cap = (b->n + n + 2) * 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->err = -ENOMEM;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, line, n);
+    b->n += n;
+    b->p[b->n++] = '\n';
+    b->p[b->n] = 0;
+}
+
+char *mfs_test_dump(struct mfs_store *s, int *rc)
+{
+    sbuf b = {calloc(1, 1), 0, 1, 0};
+    int r = b.p ? mfs_store_dump(s, dump_line, &b) : -ENOMEM;
+    if (!r)
+        r = b.err;
+    if (r) {
+        free(b.p);
+        *rc = r;
+        return NULL;
+    }
+    return b.p;
+}
+
+uint64_t mkfile(struct mfs_store *s, uint64_t dir, const char *name)
+{
+    mfs_attr a;
+    int rc = mfs_store_mknod(s, dir, name, S_IFREG | 0644, 0, 1000, 1000, &a);
+    if (rc)
+        print_error("mknod %s: %d\n", name, rc);
+    assert_int_equal(rc, 0);
+    return a.ino;
+}
+
+uint64_t mkdir_(struct mfs_store *s, uint64_t dir, const char *name)
+{
+    mfs_attr a;
+    int rc = mfs_store_mkdir(s, dir, name, 0755, 0, 0, &a);
+    if (rc)
+        print_error("mkdir %s: %d\n", name, rc);
+    assert_int_equal(rc, 0);
+    return a.ino;
+}
+
+uint64_t ino_of(struct mfs_store *s, uint64_t dir, const char *name)
+{
+    mfs_attr a;
+    int rc = mfs_store_lookup(s, dir, name, &a);
+    if (rc)
+        print_error("lookup %s: %d\n", name, rc);
+    assert_int_equal(rc, 0);
+    return a.ino;
+}
+
+char *g_dir;
+struct mfs_store *g_s;
+
+int cleanup(void **state)
+{
+    (void)state;
+    mfs_store_close(g_s);
+    g_s = NULL;
+    mfs_test_rmdir(g_dir);
+    g_dir = NULL;
+    return 0;
 }

@@ -26,7 +26,28 @@ uint64_t mfs_rng_below(mfs_rng *r, uint64_t n);
 /* The seed to use: MESHFS_SEED from the environment if set, else `dflt`. */
 uint64_t mfs_test_seed(uint64_t dflt);
 
+/* A clock the test moves by hand: mfs_store_config's clock_ms = tclock_fn,
+ * clock_arg = the tclock. */
+typedef struct tclock {
+    uint64_t ms;
+} tclock;
+uint64_t tclock_fn(void *arg);
+
 struct mfs_store;
+/* The store's canonical dump (mfs_store_dump) as one malloc'd string, each
+ * line ending in '\n' ("" for none); NULL with *rc set when it fails. */
+char *mfs_test_dump(struct mfs_store *s, int *rc);
+/* Store fixtures for cmocka tests (a failure fails the test): a regular
+ * file (0644, uid and gid 1000) or a directory (0755, root) made in dir,
+ * and the inode a name in dir has. */
+uint64_t mkfile(struct mfs_store *s, uint64_t dir, const char *name);
+uint64_t mkdir_(struct mfs_store *s, uint64_t dir, const char *name);
+uint64_t ino_of(struct mfs_store *s, uint64_t dir, const char *name);
+/* For tests without a fixture: g_dir and g_s, set by the test, are closed
+ * and removed by this teardown on every path. */
+extern char *g_dir;
+extern struct mfs_store *g_s;
+int cleanup(void **state);
 /* 0 when the counts the store keeps for `meshfs stat` (files, dirs,
  * symlinks, others, bytes, conflicts, chunk bytes) equal a scan of it;
  * otherwise -1 with both sets written into why. */
