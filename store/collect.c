@@ -591,28 +591,39 @@ static void unwant_pending(wtx *w, mfs_id inode)
  * may still ask about it: it is not found). */
 static int stamp_seq(MDB_txn *txn, mfs_store *s, mfs_stamp st, uint64_t *seq);
 
-static void drop_tombstone(wtx *w, mfs_id inode, const mfs_vv *settled,
-                           mfs_collect_stats *st)
+/* Every name of inode is in the trash, each by a settled delete (the
+ * item's cause is one of them; another name's delete may not be, and a
+ * move concurrent with it may still bring that name back): the names, in
+ * ents (n of them), or -1 when not (or too many to look at). */
+static int names_settled(wtx *w, mfs_id inode, const mfs_vv *settled,
+                         mfs_id *ents)
 {
-    uint8_t k[16];
-    id_put(k, inode);
-    mfs_id ents[TREE_NAMES_MAX];
     int n = tree_names(w->s, w->txn, inode, ents, TREE_NAMES_MAX);
     if (n < 0 || n > TREE_NAMES_MAX)
-        return; /* too many names to look at: keep */
-    MDB_cursor *c;
-    MDB_val key, val;
+        return -1;
     for (int i = 0; i < n; i++) {
-        /* every name in the trash, each by a settled delete (the item's
-         * cause is one of them; a hard link deleted later may not be) */
         entry_rec er;
         uint64_t seq;
         if (entry_get(w->s, w->txn, ents[i], &er) != 0 ||
             !id_eq(er.parent, MFS_ID_TRASH) ||
             stamp_seq(w->txn, w->s, er.st, &seq) != 0 ||
             seq > mfs_vv_get(settled, er.st.node))
-            return;
+            return -1;
     }
+    return n;
+}
+
+static void drop_tombstone(wtx *w, mfs_id inode, const mfs_vv *settled,
+                           mfs_collect_stats *st)
+{
+    uint8_t k[16];
+    id_put(k, inode);
+    mfs_id ents[TREE_NAMES_MAX];
+    int n = names_settled(w, inode, settled, ents);
+    if (n < 0)
+        return;
+    MDB_cursor *c;
+    MDB_val key, val;
     /* a directory with raw children keeps its tombstone */
     if (mdb_cursor_open(w->txn, w->s->db[DB_RCHILD], &c))
         return;
@@ -641,6 +652,14 @@ static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
      * 9, 10, 12 and 19 diverged so). */
     if (has_links(w->s, w->txn, inode))
         return ITEM_DONE;
+    /* Its content goes only once every name's delete settled: the item's
+     * cause is one delete; a move concurrent with another name's delete,
+     * not here yet, may bring that name back, and the content with it
+     * (replication simulator, seed 18: a node dropped its own newest
+     * version, whose op was out, and every peer waited for its chunk) */
+    mfs_id ents[TREE_NAMES_MAX];
+    if (names_settled(w, inode, settled, ents) < 0)
+        return ITEM_KEEP;
     if (may_come_back(w->s, w->txn, inode))
         return ITEM_KEEP;
     if (held_locally(w, inode, (mfs_stamp){0, 0})) {

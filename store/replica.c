@@ -171,6 +171,33 @@ typedef struct batch {
     mfs_apply_result res;
 } batch;
 
+/* Notes in res the chunks that op, a small version just applied, made
+ * this store want (DB_WANT: hash first). */
+static void note_small(wtx *w, const mfs_op *op, mfs_apply_result *res)
+{
+    if (op->type != OP_VERSION || op->nchunks > MFS_SMALL_VERSION)
+        return;
+    MDB_cursor *c;
+    if (mdb_cursor_open(w->txn, w->s->db[DB_WANT], &c))
+        return;
+    for (uint32_t i = 0; i < op->nchunks && res->nsmall < MFS_APPLY_SMALL;
+         i++) {
+        const uint8_t *h = op->hashes + (size_t)i * MFS_HASH_LEN;
+        MDB_val key = {MFS_HASH_LEN, (void *)h}, val;
+        if (mdb_cursor_get(c, &key, &val, MDB_SET_RANGE) ||
+            key.mv_size < MFS_HASH_LEN || memcmp(key.mv_data, h, MFS_HASH_LEN))
+            continue; /* held, or not wanted (superseded already) */
+        size_t j = 0;
+        while (j < res->nsmall && memcmp(res->small[j], h, MFS_HASH_LEN))
+            j++;
+        if (j < res->nsmall)
+            continue;
+        memcpy(res->small[res->nsmall], h, MFS_HASH_LEN);
+        res->small_origin[res->nsmall++] = op->origin;
+    }
+    mdb_cursor_close(c);
+}
+
 static int tx_apply(wtx *w, void *arg)
 {
     batch *b = arg;
@@ -196,6 +223,7 @@ static int tx_apply(wtx *w, void *arg)
         if (rc)
             break;
         b->res.applied++;
+        note_small(w, op, &b->res);
         if (op->origin == s->node && op->seq > s->seq)
             s->seq = op->seq; /* our own ops from a restored store */
         if (op->type == OP_MOVE)

@@ -283,10 +283,19 @@ uint64_t mfs_vv_missing(const mfs_vv *a, const mfs_vv *b);
 ssize_t mfs_store_ops_since(mfs_store *s, const mfs_vv *have, uint8_t *buf,
                             size_t cap);
 
+#define MFS_APPLY_SMALL 32 /* wanted chunks of small versions listed */
+#define MFS_SMALL_VERSION 4 /* chunks: a version this small is "small" */
 typedef struct mfs_apply_result {
     size_t applied;    /* new ops applied */
     size_t duplicates; /* ops already held */
     size_t deferred;   /* ops with stamps too far in the future; not applied */
+    /* chunks this store now wants for the small versions (at most
+     * MFS_SMALL_VERSION chunks) the batch brought, with the node that
+     * published each: replication asks for them ahead of the chunks
+     * already queued, so a small file is not held up by a large one */
+    size_t nsmall;
+    uint8_t small[MFS_APPLY_SMALL][MFS_HASH_LEN];
+    uint64_t small_origin[MFS_APPLY_SMALL];
 } mfs_apply_result;
 
 /* Applies a batch of remote ops atomically and idempotently, in any order.
