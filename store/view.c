@@ -211,6 +211,16 @@ static void nsub_add(wtx *w, mfs_id dir, int delta)
  * The unit and convergence tests hold it equal to the scan
  * (mfs_store_stats_scan). */
 
+/* The conflict names shown in a DB_CDIRS value: a second u32 since the
+ * census (the names generated can be more: a name cut at MFS_NAME_MAX may
+ * lose what tells two apart, and the later one replaces the earlier). */
+static uint32_t cdirs_shown(const MDB_val *v)
+{
+    if (v->mv_size == 8)
+        return mfs_be32_get((const uint8_t *)v->mv_data + 4);
+    return v->mv_size == 4 ? mfs_be32_get(v->mv_data) : 0;
+}
+
 bool view_visible(wtx *w, mfs_id inode)
 {
     uint8_t k[16];
@@ -270,8 +280,7 @@ int census_recount(wtx *w)
         return wtx_fail(w, rc);
     rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
     while (rc == 0) {
-        if (val.mv_size == 4)
-            c.conflicts += mfs_be32_get(val.mv_data);
+        c.conflicts += cdirs_shown(&val);
         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(cur);
@@ -723,20 +732,23 @@ static int nameset_add(nameset *ns, char *name)
     return 0;
 }
 
-static void cdirs_put(wtx *w, mfs_id dir, uint32_t n)
+/* n: names generated in dir (0: none, the fast path); shown: the
+ * directory's entries listed under a generated name. */
+static void cdirs_put(wtx *w, mfs_id dir, uint32_t n, uint32_t shown)
 {
-    uint8_t k[16], b[4];
+    uint8_t k[16], b[8];
     id_put(k, dir);
     MDB_val v;
-    if (tget(w->s, w->txn, DB_CDIRS, k, 16, &v) == 0 && v.mv_size == 4)
-        w->s->census.conflicts -= mfs_be32_get(v.mv_data);
-    w->s->census.conflicts += n;
+    if (tget(w->s, w->txn, DB_CDIRS, k, 16, &v) == 0)
+        w->s->census.conflicts -= cdirs_shown(&v);
     if (!n) {
         tdel(w, DB_CDIRS, k, 16);
         return;
     }
+    w->s->census.conflicts += shown;
     mfs_be32_put(b, n);
-    tput(w, DB_CDIRS, k, 16, b, 4);
+    mfs_be32_put(b + 4, shown);
+    tput(w, DB_CDIRS, k, 16, b, 8);
 }
 
 static bool dir_has_conflicts(mfs_store *s, MDB_txn *txn, mfs_id dir)
@@ -902,8 +914,20 @@ static int rename_dir(wtx *w, mfs_id dir)
             }
         }
     }
+    /* what the listing shows under a generated name: the last entry
+     * written under each name */
+    uint32_t shown = 0;
+    nameset final = {0};
+    for (size_t i = n; i-- > 0 && !rc;) {
+        if (nameset_has(&final, cl[i].dname))
+            continue;
+        rc = nameset_add(&final, cl[i].dname);
+        if (cl[i].copy || strcmp(cl[i].dname, cl[i].raw))
+            shown++;
+    }
+    free(final.v);
     if (!rc)
-        cdirs_put(w, dir, generated);
+        cdirs_put(w, dir, generated, shown);
     for (size_t i = 0; i < n; i++) {
         free(cl[i].raw);
         free(cl[i].dname);

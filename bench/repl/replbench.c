@@ -177,9 +177,10 @@ static double pct(const double *v, int n, double p)
  * other replica. After close() on WDIR, poll RDIR every POLL_US
  * with open+read until the content matches. A random 10-50 ms pause
  * separates samples, so they do not lock to a peer's timer phase. Writes
- * "i kind seconds last" per sample to LOG (-1 = timed out; last = what the
- * last unsuccessful poll saw: absent, other-size, other-bytes, ..., or -
- * when the first poll succeeded) and prints
+ * "i kind seconds last start" per sample to LOG (-1 = timed out; last =
+ * what the last unsuccessful poll saw: absent, other-size, other-bytes,
+ * ..., or - when the first poll succeeded; start = the monotonic clock at
+ * close(), as `replbench now` prints it) and prints
  * "n timeouts p50 p99 max" (seconds; a timeout counts as infinite).
  */
 static int cmd_latency(char **a)
@@ -229,8 +230,8 @@ static int cmd_latency(char **a)
             }
             sleep_us(poll_us);
         }
-        fprintf(log, "%d %s %.6f %s\n", i, kind, t,
-                last == SEEN_OK ? "-" : seen_name[last]);
+        fprintf(log, "%d %s %.6f %s %.6f\n", i, kind, t,
+                last == SEEN_OK ? "-" : seen_name[last], t0);
         fflush(log);
         v[i] = t < 0 ? 1e9 : t;
         done++;

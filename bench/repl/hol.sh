@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# hol.sh: head-of-line blocking between two mounts (issue 11's target: a
+# small file written on the sending node during a bulk transfer reaches
+# the other with p99 <= 50 ms). Two nodes in a private network namespace
+# (tests/system/mesh_lib.sh: loopback addresses, no loss), then:
+#   1. idle: N small files (100-160 B, written one at a time, 10-50 ms
+#      apart), each timed from close() on A until B reads its content;
+#   2. bulk: the same while A writes MIB MiB of random data (one file)
+#      and B fetches it; the samples that fall while the transfer runs are
+#      the ones that count (the rest are counted as after it).
+# Prints p50, p99 and the worst of each, and how long the transfer took.
+# Needs root (namespaces, FUSE) and a build (build/ or MESHFS=).
+#
+#   bench/repl/hol.sh               # 1024 MiB, 400 samples (~1 min)
+#   MIB=256 N=200 bench/repl/hol.sh
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+MIB=${MIB:-1024}
+N=${N:-400}
+# shellcheck source=../../tests/system/mesh_lib.sh
+. "$HERE/../../tests/system/mesh_lib.sh"
+mesh_init hol 900 7990
+RB=$T/replbench
+cc -O2 -o "$RB" "$HERE/replbench.c"
+mesh_up a b
+A=${MNT[a]} B=${MNT[b]}
+mkdir -p "$A/idle" "$A/hol" "$A/big"
+echo seed >"$A/idle/edit"
+echo seed >"$A/hol/edit"
+mesh_wait 30 "the directories on B" test -s "$B/idle/edit" -a -s "$B/hol/edit" -a -d "$B/big"
+
+# stats LOG FROM TO: p50 p99 worst (ms) of the samples timed in [FROM, TO)
+# (monotonic seconds; the log's lines: index kind seconds state start)
+stats() {
+    awk -v a="$2" -v b="$3" '$5 >= a && $5 < b { print $3 * 1000 }' "$1" | sort -g |
+        awk '{ v[NR] = $1 } END {
+            if (!NR) { print "0 - - -"; exit }
+            p50 = v[int((NR + 1) / 2)]; i = int(NR * 0.99); if (i < 1) i = 1
+            printf "%d %.1f %.1f %.1f\n", NR, p50, v[i], v[NR] }'
+}
+
+log "1. idle link: $N samples"
+"$RB" latency "$A/idle" "$B/idle" "$N" 1000 10 41 "$T/idle.log" >/dev/null
+read -r n0 p50 p99 max < <(stats "$T/idle.log" 0 1e12)
+idle="idle link:      $n0 samples, p50 $p50 ms, p99 $p99 ms, worst $max ms"
+log "$idle"
+
+log "2. during a $MIB MiB transfer A -> B: $N samples"
+"$RB" bigwait "$B/big/f" "$MIB" 7 600 >"$T/bigwait.out" &
+waiter=$!
+"$RB" bigwrite "$A/big/f" "$MIB" 7 >"$T/bigwrite.out" &
+writer=$!
+sleep 0.2
+"$RB" latency "$A/hol" "$B/hol" "$N" 1000 10 42 "$T/hol.log" >/dev/null
+wait "$writer"
+wait "$waiter"
+read -r t0 tclose <"$T/bigwrite.out"
+read -r st tdone _ <"$T/bigwait.out"
+[[ $st == "done" ]] || fail "the $MIB MiB file was not complete on B: $st"
+read -r n1 p50 p99 max < <(stats "$T/hol.log" 0 "$tdone")
+read -r n2 _ _ _ < <(stats "$T/hol.log" "$tdone" 1e12)
+bulk="during transfer: $n1 samples, p50 $p50 ms, p99 $p99 ms, worst $max ms ($n2 more after it)"
+log "$bulk"
+xfer=$(awk -v a="$t0" -v c="$tclose" -v d="$tdone" -v m="$MIB" \
+    'BEGIN { printf "write %.1f s, complete on B %.1f s after close, %.0f MB/s from the first write", c - a, d - c, m * 1048576 / 1e6 / (d - a) }')
+log "transfer: $xfer"
+echo "hol.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), meshfs $("$MESHFS" --version 2>/dev/null | head -n1)"
+echo "  $idle"
+echo "  $bulk"
+echo "  transfer of $MIB MiB: $xfer"
