@@ -1466,9 +1466,10 @@ static void fetch_chunks(mfs_repl *r)
  * (mfs_apply_result.small), on the urgent channel, from the node that
  * published each (else from the sender of the batch), beyond the fetch
  * window by up to SMALL_EXTRA requests per peer. Otherwise they waited
- * for fetch_chunks, which asks in hash order: a small file written
- * during a 1 GiB transfer reached its peer after 0.2-3.7 s (queued behind
- * the large file's chunks) instead of about 10 ms. */
+ * for fetch_chunks, which asks in hash order: small files written
+ * during a 1 GiB transfer reached the peer with p99 1.3 s, some after
+ * 4-5 s (queued behind the large file's chunks), 2.5 ms on an idle link
+ * (bench/repl/hol.sh). */
 static void fetch_small(mfs_repl *r, rpeer *from, const mfs_apply_result *res)
 {
     uint8_t b[MFS_APPLY_SMALL * MFS_HASH_LEN];
