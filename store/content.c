@@ -510,6 +510,13 @@ int content_apply_version(wtx *w, const mfs_op *op)
         uint8_t b[4];
         mfs_be32_put(b, missing);
         tput(w, DB_VMISSING, k, 32, b, 4);
+        /* its record alone can change what a deleted name shows: a head
+         * that is its parent counts as seen by a delete that saw it
+         * (view_resurrects), whichever arrived first (replication
+         * simulator, long seed 1186: a node that got the delete, then
+         * the head, then this version incomplete, kept showing the file
+         * the others had hidden and collected) */
+        view_touch_inode(w, op->obj);
         if (!sup)
             unwant_ancestors(w, op->obj, op->parents, op->nparents, 0);
         for (uint32_t i = 0; sup && i < op->nparents && !w->err; i++)
