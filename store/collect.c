@@ -582,13 +582,6 @@ static void unwant_pending(wtx *w, mfs_id inode)
         drop_wants(w, inode, pend[i]);
 }
 
-/* The rest of a deleted inode once its content is gone and its delete
- * settled (collect_inode): its entries, all in the trash, with their
- * logged moves (tree_forget_entry), its xattrs and its record. A directory
- * that still has raw children (a file created in it concurrently with its
- * delete, shown elsewhere) keeps all of it, and so does an inode with an
- * entry outside the trash. Its local inode number stays mapped (a kernel
- * may still ask about it: it is not found). */
 static int stamp_seq(MDB_txn *txn, mfs_store *s, mfs_stamp st, uint64_t *seq);
 
 /* Every name of inode is in the trash, each by a settled delete (the
@@ -613,15 +606,18 @@ static int names_settled(wtx *w, mfs_id inode, const mfs_vv *settled,
     return n;
 }
 
-static void drop_tombstone(wtx *w, mfs_id inode, const mfs_vv *settled,
+/* The rest of a deleted inode once its content is gone (collect_inode):
+ * its entries (ents, n: names_settled found each in the trash by a
+ * settled delete), with their logged moves (tree_forget_entry), its
+ * xattrs and its record. A directory that still has raw children (a file
+ * created in it concurrently with its delete, shown elsewhere) keeps all
+ * of it. Its local inode number stays mapped (a kernel may still ask
+ * about it: it is not found). */
+static void drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
                            mfs_collect_stats *st)
 {
     uint8_t k[16];
     id_put(k, inode);
-    mfs_id ents[TREE_NAMES_MAX];
-    int n = names_settled(w, inode, settled, ents);
-    if (n < 0)
-        return;
     MDB_cursor *c;
     MDB_val key, val;
     /* a directory with raw children keeps its tombstone */
@@ -658,7 +654,8 @@ static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
      * (replication simulator, seed 18: a node dropped its own newest
      * version, whose op was out, and every peer waited for its chunk) */
     mfs_id ents[TREE_NAMES_MAX];
-    if (names_settled(w, inode, settled, ents) < 0)
+    int nents = names_settled(w, inode, settled, ents);
+    if (nents < 0)
         return ITEM_KEEP;
     if (may_come_back(w->s, w->txn, inode))
         return ITEM_KEEP;
@@ -689,7 +686,7 @@ static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
     bool more = rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16);
     mdb_cursor_close(c);
     if (!n) {
-        drop_tombstone(w, inode, settled, st);
+        drop_tombstone(w, inode, ents, nents, st);
         return ITEM_DONE;
     }
     for (int i = 0; i < n; i++)
@@ -701,7 +698,7 @@ static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
     if (more)
         return ITEM_AGAIN; /* the rest in the next step */
     st->inodes++;
-    drop_tombstone(w, inode, settled, st);
+    drop_tombstone(w, inode, ents, nents, st);
     return ITEM_DONE;
 }
 
