@@ -7,6 +7,7 @@
 #ifndef MFS_CLI_H
 #define MFS_CLI_H
 
+#include "node.h"
 #include "store.h"
 
 #include <limits.h>
@@ -67,10 +68,6 @@ int cli_abspath(const char *path, char *out, size_t cap);
 int cli_dir_empty(const char *dir);
 /* mkdir -p with mode for every created level. */
 int cli_mkdirs(const char *dir, mode_t mode);
-/* Creates path (mode 0600, never replacing a file), writes the formatted
- * text and fsyncs it. 0 or -errno (the file is then removed). */
-int cli_write_new_file(const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 /* Creates a new store (and mesh key) in dir: dir must be missing or empty.
  * new_mesh as in mfs_store_config. On success *out is the open store. */
 /* The daemon's group-commit window (mfs_store_config.commit_window_us):
@@ -104,68 +101,6 @@ int cli_mount_dead(const char *mnt);
  * fusermount3 -uz. lazy=0 does a normal unmount (fails when busy). */
 int cli_unmount(const char *mnt, int lazy, char *err, size_t errcap);
 
-/* ---- the mesh in the daemon (cli/meshd.c) ------------------------------ */
-
-struct mfs_sync;
-struct mfs_repl;
-
-struct mfs_fs;
-
-/* A store that replaces an old one (`meshfs join` on it): STORE/rejoin
- * names the old store; cli/rejoin.c keeps what only it had. */
-#define CLI_REJOIN_FILE "rejoin"
-#define CLI_REJOINED_FILE "rejoined"
-typedef struct cli_rejoin {
-    char old_dir[PATH_MAX];
-    uint64_t old_node;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int inited, started;
-    int stop; /* read by the copy without the lock (atomics) */
-    char dir_name[MFS_NAME_MAX + 1]; /* in /lost+found, once chosen */
-    char state[PATH_MAX + 256]; /* for `meshfs stat` (under lock) */
-} cli_rejoin;
-
-typedef struct cli_mesh {
-    struct mfs_sync *sync;
-    struct mfs_repl *repl;
-    mfs_store *store;
-    struct mfs_fs *fs; /* set by cli_rejoin_start (kernel cache drops) */
-    cli_rejoin rj;
-    char store_dir[PATH_MAX];
-    char listen[128];
-    char *seeds[64];
-    size_t nseeds;
-    char *saved; /* what STORE/peers holds */
-    size_t saved_len;
-    uint64_t saved_us;
-} cli_mesh;
-
-/* Starts transport + replication for store s. listen NULL: STORE/listen,
- * else 0.0.0.0:7410 (any port if taken). Seeds: peers + STORE/peers.
- * On failure writes a one-line reason to err and returns -errno. */
-int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
-                   const char *listen, const char *const *peers, size_t npeers,
-                   char *err, size_t errcap);
-void cli_mesh_stop(cli_mesh *m);
-/* Writes "key value..." lines about the mesh (control protocol). */
-void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *),
-                     void *arg);
-/* Starts the rejoin thread when STORE/rejoin exists (after the mount is
- * up: fs gets the kernel's cache drops); stop joins it. */
-int cli_rejoin_start(cli_mesh *m, struct mfs_fs *fs);
-void cli_rejoin_stop(cli_mesh *m);
-void cli_rejoin_report(cli_mesh *m, void (*line)(void *, const char *),
-                       void *arg);
-/* STORE/rejoin: the old store's path and node. */
-int cli_rejoin_read(const char *store_dir, char *old, size_t cap,
-                    uint64_t *node, char *name, size_t namecap);
-int cli_rejoin_write(const char *store_dir, const char *old, uint64_t node);
-/* Lines saying which peers hold the op of this content version. */
-void cli_mesh_file_report(cli_mesh *m, mfs_stamp version,
-                          void (*line)(void *, const char *), void *arg);
-
 /* ---- control socket (cli/control.c) ------------------------------------ */
 
 #define CLI_CONTROL_SOCK "control.sock"
@@ -178,7 +113,7 @@ typedef struct cli_control {
     int stop;
     mfs_store *store;
     struct mfs_fs *fs;
-    cli_mesh *mesh; /* NULL without the sync layer */
+    mfs_node *mesh; /* NULL without the sync layer */
     char store_dir[PATH_MAX];
     char mountpoint[PATH_MAX];
 } cli_control;

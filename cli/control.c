@@ -166,10 +166,8 @@ static void reply_stat(cli_control *c, out_buf *o)
     for (ssize_t i = 0; i < nrm && i < 64; i++)
         outf(o, "removed %016" PRIx64 "\n", removed[i]);
     mfs_store_conflicts(c->store, conflict_line, o, 100);
-#ifdef MESHFS_HAVE_SYNC
     if (c->mesh)
-        cli_mesh_report(c->mesh, out_line, o);
-#endif
+        mfs_node_report(c->mesh, out_line, o);
     outf(o, "ok\n");
 }
 
@@ -330,10 +328,8 @@ static void reply_file(cli_control *c, out_buf *o, const char *arg)
     outf(o, "nchunks %" PRIu32 "\n", fi.nchunks);
     outf(o, "heads %" PRIu32 "\n", fi.heads);
     outf(o, "dirty %d\n", fi.dirty);
-#ifdef MESHFS_HAVE_SYNC
     if (c->mesh)
-        cli_mesh_file_report(c->mesh, fi.version, out_line, o);
-#endif
+        mfs_node_file_report(c->mesh, fi.version, out_line, o);
     for (uint32_t i = 0; hashes && i < fi.nchunks; i++) {
         char hex[MFS_HASH_LEN * 2 + 1];
         for (int k = 0; k < MFS_HASH_LEN; k++)
@@ -455,7 +451,7 @@ int cli_control_start(cli_control *c, mfs_store *s, struct mfs_fs *fs,
 {
     struct sockaddr_un sa;
     int r;
-    cli_mesh *mesh = c->mesh; /* the one field the caller sets */
+    mfs_node *mesh = c->mesh; /* the one field the caller sets */
     memset(c, 0, sizeof *c);
     c->mesh = mesh;
     c->fd = -1;

@@ -8,9 +8,7 @@
  */
 #include "cli.h"
 
-#ifdef MESHFS_HAVE_SYNC
 #include "mesh.h"
-#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +59,6 @@ int cli_cmd_init(int argc, char **argv)
     return CLI_OK;
 }
 
-#ifdef MESHFS_HAVE_SYNC
 int cli_cmd_invite(int argc, char **argv)
 {
     cli_args a;
@@ -138,7 +135,7 @@ static void keep_listen(const char *aside, const char *store)
     if (!f)
         return;
     if (fgets(addr, sizeof addr, f) && addr[0] != '\n' &&
-        cli_write_new_file(to, "%s", addr) < 0)
+        mfs_write_new_file(to, "%s", addr) < 0)
         fprintf(stderr, "meshfs: join: could not keep the listen address "
                         "of the old store (%s)\n",
                 strerror(errno));
@@ -188,14 +185,14 @@ int cli_cmd_join(int argc, char **argv)
     }
     /* the first peer to contact; the sync layer reads it (docs/FS.md) */
     snprintf(path, sizeof path, "%s/peers", store);
-    if ((r = cli_write_new_file(path, "%s\n", hp)) < 0) {
+    if ((r = mfs_write_new_file(path, "%s\n", hp)) < 0) {
         cli_fail("cannot write %s: %s", path, strerror(-r));
         goto undo;
     }
     if (aside[0]) {
         keep_listen(aside, store);
-        if ((r = cli_rejoin_write(store, aside, old_node)) < 0) {
-            cli_fail("cannot write %s/%s: %s", store, CLI_REJOIN_FILE,
+        if ((r = mfs_rejoin_write(store, aside, old_node)) < 0) {
+            cli_fail("cannot write %s/%s: %s", store, MFS_REJOIN_FILE,
                      strerror(-r));
             goto undo;
         }
@@ -229,14 +226,3 @@ undo:
     }
     return CLI_FAIL;
 }
-#else
-int cli_cmd_invite(int argc, char **argv)
-{
-    return cli_fail("invite: this meshfs was built without the sync layer");
-}
-
-int cli_cmd_join(int argc, char **argv)
-{
-    return cli_fail("join: this meshfs was built without the sync layer");
-}
-#endif

@@ -8,9 +8,7 @@
 #include "cli.h"
 #include "log.h"
 
-#ifdef MESHFS_HAVE_SYNC
 #include "mesh.h"
-#endif
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -355,24 +353,6 @@ int cli_dir_empty(const char *dir)
     return empty;
 }
 
-int cli_write_new_file(const char *path, const char *fmt, ...)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    va_list ap;
-    va_start(ap, fmt);
-    int ok = vdprintf(fd, fmt, ap) >= 0 && fsync(fd) == 0;
-    va_end(ap);
-    int e = errno;
-    close(fd);
-    if (!ok) {
-        unlink(path);
-        return -e;
-    }
-    return 0;
-}
-
 int cli_mkdirs(const char *dir, mode_t mode)
 {
     char tmp[PATH_MAX];
@@ -410,7 +390,6 @@ int cli_store_create(const char *dir, int new_mesh, mfs_store **out)
     r = mfs_store_open(out, dir, &cfg, MFS_STORE_CREATE);
     if (r < 0)
         return r;
-#ifdef MESHFS_HAVE_SYNC
     if (new_mesh) {
         int k = mfs_mesh_key_create(dir);
         if (k < 0 && k != -EEXIST) {
@@ -419,7 +398,6 @@ int cli_store_create(const char *dir, int new_mesh, mfs_store **out)
             return k;
         }
     }
-#endif
     return 0;
 }
 

@@ -98,7 +98,7 @@ static int daemon_run(mount_job *j)
     mfs_store *s = NULL;
     mfs_fs fs;
     cli_control ctl;
-    cli_mesh mesh;
+    mfs_node mesh;
     char err[512];
     int r, code = CLI_FAIL, fs_inited = 0, ctl_started = 0, mesh_started = 0;
 
@@ -135,9 +135,6 @@ static int daemon_run(mount_job *j)
      * daemon without the mesh is alone */
     mfs_collect_config cc = {.retention_ms = j->trash_ms,
                               .share_pct = j->trash_share};
-#ifndef MESHFS_HAVE_SYNC
-    cc.alone = 1;
-#endif
     r = mfs_store_collect_start(s, &cc);
     if (r < 0)
         mfs_log(LOG_WARNING, "mount: collection not started: %s", strerror(-r));
@@ -165,8 +162,7 @@ static int daemon_run(mount_job *j)
         code = r == -EINVAL ? CLI_USAGE : CLI_FAIL;
         goto out;
     }
-#ifdef MESHFS_HAVE_SYNC
-    r = cli_mesh_start(&mesh, s, j->store, j->listen, j->peers, j->npeers, err,
+    r = mfs_node_start(&mesh, s, j->store, j->listen, j->peers, j->npeers, err,
                        sizeof err);
     if (r < 0) {
         report(j, r == -EINVAL ? CLI_USAGE : CLI_FAIL, "%s", err);
@@ -174,7 +170,6 @@ static int daemon_run(mount_job *j)
         goto out;
     }
     mesh_started = 1;
-#endif
     r = mfs_fs_mount(&fs, j->mnt, err, sizeof err);
     if (r < 0) {
         report(j, CLI_FAIL, "%s", err);
@@ -188,10 +183,8 @@ static int daemon_run(mount_job *j)
         goto out;
     }
     ctl_started = 1;
-#ifdef MESHFS_HAVE_SYNC
     if (mesh_started)
-        cli_rejoin_start(&mesh, &fs);
-#endif
+        mfs_rejoin_start(&mesh, &fs);
     if (j->report_fd >= 0) {
         /* detach from the terminal only now: errors above went to it */
         int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -210,18 +203,14 @@ static int daemon_run(mount_job *j)
     code = r < 0 ? CLI_FAIL : CLI_OK;
     mfs_log(LOG_NOTICE, "mount: %s on %s: shutting down", j->store, j->mnt);
 out:
-#ifdef MESHFS_HAVE_SYNC
     if (mesh_started)
-        cli_rejoin_stop(&mesh);
-#endif
+        mfs_rejoin_stop(&mesh);
     if (ctl_started)
         cli_control_stop(&ctl);
     if (fs_inited)
         mfs_fs_close(&fs);
-#ifdef MESHFS_HAVE_SYNC
     if (mesh_started)
-        cli_mesh_stop(&mesh);
-#endif
+        mfs_node_stop(&mesh);
     mfs_store_close(s);
     if (code == CLI_OK)
         mfs_log(LOG_NOTICE, "mount: %s unmounted from %s, store closed",

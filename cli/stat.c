@@ -75,6 +75,7 @@ typedef struct peer_row {
     int heard;
     long long skew_ms;
     unsigned long long chunks_they;
+    unsigned long long wait_max_us; /* longest wait for its packets */
 } peer_row;
 
 static int parse_peer(const char *v, peer_row *p)
@@ -83,10 +84,11 @@ static int parse_peer(const char *v, peer_row *p)
     return sscanf(
                v,
                "%23s %79s %15s %llu %lf %lf %llu %d %llu %llu %llu %llu %lld "
-               "%llu",
+               "%llu %llu",
                p->id, p->addr, p->state, &p->rtt_us, &p->loss_out, &p->loss_in,
                &p->last_ms, &p->heard, &p->ops_they, &p->bytes_they, &p->ops_we,
-               &p->bytes_we, &p->skew_ms, &p->chunks_they) >= 13;
+               &p->bytes_we, &p->skew_ms, &p->chunks_they,
+               &p->wait_max_us) >= 13;
 }
 
 typedef struct sync_summary {
@@ -286,11 +288,13 @@ static void print_mesh_json(const cli_reply *r, const sync_summary *m)
                "\"loss_in\":%.4f,\"last_contact_ms\":%llu,\"heard\":%s,"
                "\"ops_they_lack\":%llu,\"bytes_they_lack\":%llu,"
                "\"ops_we_lack\":%llu,\"bytes_we_lack\":%llu,"
-               "\"clock_skew_ms\":%lld,\"chunks_they_lack\":%llu}",
+               "\"clock_skew_ms\":%lld,\"chunks_they_lack\":%llu,"
+               "\"longest_wait_ms\":%.3f}",
                (double)p.rtt_us / 1000,
                p.loss_out > p.loss_in ? p.loss_out : p.loss_in, p.loss_out,
                p.loss_in, p.last_ms, p.heard ? "true" : "false", p.ops_they,
-               p.bytes_they, p.ops_we, p.bytes_we, p.skew_ms, p.chunks_they);
+               p.bytes_they, p.ops_we, p.bytes_we, p.skew_ms, p.chunks_they,
+               (double)p.wait_max_us / 1000);
         first = 0;
     }
     printf("],\"seeds\":[");
@@ -309,7 +313,14 @@ static void print_mesh_json(const cli_reply *r, const sync_summary *m)
             json_str(stdout, r->val[i]);
             first = 0;
         }
-    printf("],\"catchup\":{\"active\":%s,\"ops_to_go\":%llu,"
+    unsigned long long qmax = 0, qdrop = 0, sdrop = 0;
+    const char *rq = cli_reply_get(r, "repl_queue");
+    if (rq)
+        sscanf(rq, "%llu %llu %llu", &qmax, &qdrop, &sdrop);
+    printf("],\"repl_queue\":{\"max_bytes\":%llu,\"dropped\":%llu,"
+           "\"send_dropped\":%llu}",
+           qmax, qdrop, sdrop);
+    printf(",\"catchup\":{\"active\":%s,\"ops_to_go\":%llu,"
            "\"chunks_to_go\":%llu,\"bytes_to_go\":%llu,\"ops_per_s\":%.1f,"
            "\"bytes_per_s\":%.1f,\"eta_ms\":%lld,\"snapshot\":{"
            "\"active\":%s,\"from\":\"%s\",\"bytes_done\":%llu,"

@@ -34,6 +34,7 @@
 #define PKT_THRESH 3
 #define GRANULARITY_US 1000
 #define MEMBERS_EVERY_US 1000000
+#define WAIT_WINDOW_US 10000000 /* rx_wait_max_us: windows of 10 s */
 
 typedef struct omsg {
     uint64_t id;
@@ -96,6 +97,7 @@ typedef struct peer {
     uint64_t queued_bytes;
     sent_pkt *ring;
     uint64_t sent_lo, largest_acked, last_elicit_t;
+    uint64_t wait_t0, wait_cur, wait_prev; /* note_wait's two windows */
     int largest_acked_set;
     uint64_t bytes_in_flight, cwnd, ss, cc_hold_pn;
     unsigned pto_count, probes;
@@ -259,6 +261,11 @@ static uint64_t mix64(uint64_t x)
     x *= 0xc4ceb9fe1a85ec53ull;
     x ^= x >> 33;
     return x;
+}
+
+static uint64_t max64(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
 }
 
 static uint64_t min64(uint64_t a, uint64_t b)
@@ -1004,6 +1011,33 @@ static void on_members(mfs_sync_core *c, const mfs_frame *f)
     }
 }
 
+/* A packet from p arrived: how long were we waiting for one? Counted from
+ * the later of its last packet and the oldest of ours still in flight (so
+ * an idle link's heartbeat period is not a wait). */
+static void note_wait(mfs_sync_core *c, peer *p)
+{
+    if (!p->bytes_in_flight)
+        return;
+    /* the oldest packet in flight (sent_lo is only moved past acked ones
+     * when losses are looked for) */
+    const sent_pkt *s = NULL;
+    for (uint64_t pn = p->sent_lo; pn < p->next_pn && !s; pn++) {
+        const sent_pkt *q = &p->ring[pn % SENT_RING];
+        if (q->pn == pn && q->in_flight)
+            s = q;
+    }
+    if (!s)
+        return;
+    uint64_t since = p->last_rx > s->t ? p->last_rx : s->t;
+    if (c->now >= p->wait_t0 + WAIT_WINDOW_US) { /* a new window */
+        p->wait_prev = c->now >= p->wait_t0 + 2 * WAIT_WINDOW_US ? 0 : p->wait_cur;
+        p->wait_cur = 0;
+        p->wait_t0 = c->now;
+    }
+    if (c->now > since && c->now - since > p->wait_cur)
+        p->wait_cur = c->now - since;
+}
+
 static int frames_only_hb(const mfs_frame *fr, int n)
 {
     for (int i = 0; i < n; i++)
@@ -1125,6 +1159,7 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
     }
     if (!p->addr_ok && mfs_addr_eq(&p->addr, from))
         p->unval_in += len;
+    note_wait(c, p);
     p->last_rx = c->now;
     p->st.bytes_in += len;
     p->st.dgrams_in++;
@@ -1519,6 +1554,10 @@ size_t mfs_sync_core_peers(const mfs_sync_core *c, mfs_peer_stat *out,
         if (s->loss_in < 0)
             s->loss_in = 0;
         s->last_rx_us = p->last_rx;
+        s->rx_wait_max_us = p->wait_t0 + 2 * WAIT_WINDOW_US <= c->now ? 0
+                            : p->wait_t0 + WAIT_WINDOW_US <= c->now
+                                ? p->wait_cur
+                                : max64(p->wait_cur, p->wait_prev);
         s->queued_bytes = p->queued_bytes;
         s->rx_buffered = p->rx_bytes;
         s->cwnd = p->cwnd;

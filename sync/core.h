@@ -107,6 +107,10 @@ typedef struct mfs_peer_stat {
     double loss_out;     /* fraction of our packets declared lost */
     double loss_in;      /* fraction of its packet numbers not seen */
     uint64_t last_rx_us; /* core clock of the last authenticated packet */
+    /* the longest silence from it while packets to it were in flight (its
+     * acks late), over the last 10 to 20 s: a stalled thread on either
+     * side shows here */
+    uint64_t rx_wait_max_us;
     uint64_t bytes_in, bytes_out, dgrams_in, dgrams_out;
     uint64_t msgs_in, msgs_out, msgs_dropped;
     uint64_t retransmits, pkts_lost, ptos, restarts;

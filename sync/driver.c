@@ -19,6 +19,27 @@
 
 #define TX_BATCH 64
 #define RX_CHUNKS 32 /* recvmmsg batch; libuv uses 64 KiB per chunk */
+#define MFS_SYNC_VIEW_MAX 256 /* peers mfs_sync_send knows (core max_peers) */
+
+/* A message given to mfs_sync_send, waiting for the loop to hand it to
+ * the core. */
+typedef struct inmsg {
+    struct inmsg *next;
+    uint64_t to;
+    int channel;
+    uint8_t mtype;
+    size_t len;
+    uint8_t data[];
+} inmsg;
+
+/* What mfs_sync_send checks a message against without the core's lock:
+ * each peer's state and queued bytes as of the loop's last run (kept by
+ * the loop and by on_peer), plus what waits in the inbox for it. */
+typedef struct view_peer {
+    uint64_t id;
+    int state;
+    uint64_t queued, inbox;
+} view_peer;
 
 struct mfs_sync {
     uv_loop_t loop;
@@ -27,8 +48,24 @@ struct mfs_sync {
     uv_async_t async;
     uv_check_t check;
     pthread_t thread;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* the core */
     mfs_sync_core *core;
+    /* the inbox: senders never wait for the core's lock, which the loop
+     * holds while it seals and sends a window of packets (milliseconds);
+     * lock order: mu, then in_mu */
+    pthread_mutex_t in_mu;
+    inmsg *in_head, *in_tail;
+    view_peer *view;
+    size_t nview;
+    uint64_t in_dropped; /* accepted, then refused by the core (the peer
+                            died meanwhile) */
+    uint32_t max_msg;
+    uint64_t max_queue;
+    void (*app_on_peer)(void *arg, uint64_t id, int state, uint64_t epoch);
+    void (*app_on_msg)(void *arg, uint64_t from, uint8_t mtype,
+                       const uint8_t *data, size_t len);
+    void *app_arg;
+    mfs_peer_stat *stats; /* scratch for view_refresh */
     uint64_t (*on_tick)(void *arg, uint64_t now_us);
     void *tick_arg;
     int stopping;
@@ -91,15 +128,93 @@ static void tx_cb(void *arg, const mfs_addr *to, const uint8_t *buf, size_t len)
 
 static void timer_cb(uv_timer_t *t);
 
+/* in_mu held */
+static view_peer *view_find(mfs_sync *s, uint64_t id)
+{
+    for (size_t i = 0; i < s->nview; i++)
+        if (s->view[i].id == id)
+            return &s->view[i];
+    return NULL;
+}
+
+/* Hands the inbox to the core. Loop thread, mu held. */
+static void inbox_drain(mfs_sync *s)
+{
+    pthread_mutex_lock(&s->in_mu);
+    inmsg *m = s->in_head;
+    s->in_head = s->in_tail = NULL;
+    for (size_t i = 0; i < s->nview; i++)
+        s->view[i].inbox = 0;
+    pthread_mutex_unlock(&s->in_mu);
+    uint64_t dropped = 0;
+    while (m) {
+        inmsg *nx = m->next;
+        dropped += mfs_sync_core_send(s->core, m->to, m->channel, m->mtype,
+                                      m->data, m->len) != 0;
+        free(m);
+        m = nx;
+    }
+    if (dropped) {
+        pthread_mutex_lock(&s->in_mu);
+        s->in_dropped += dropped;
+        pthread_mutex_unlock(&s->in_mu);
+    }
+}
+
+/* The peers' states and queues for mfs_sync_send. Loop thread, mu held. */
+static void view_refresh(mfs_sync *s)
+{
+    size_t n = mfs_sync_core_peers(s->core, s->stats, MFS_SYNC_VIEW_MAX);
+    if (n > MFS_SYNC_VIEW_MAX)
+        n = MFS_SYNC_VIEW_MAX;
+    pthread_mutex_lock(&s->in_mu);
+    for (size_t i = 0; i < n; i++) {
+        if (!s->stats[i].id)
+            continue;
+        view_peer *v = view_find(s, s->stats[i].id);
+        if (!v && s->nview < MFS_SYNC_VIEW_MAX) {
+            v = &s->view[s->nview++];
+            memset(v, 0, sizeof(*v));
+            v->id = s->stats[i].id;
+        }
+        if (v) {
+            v->state = s->stats[i].state;
+            v->queued = s->stats[i].queued_bytes;
+        }
+    }
+    pthread_mutex_unlock(&s->in_mu);
+}
+
+/* The core's on_peer: the view learns first, so that the application may
+ * send to a peer as soon as it hears of it. Loop thread, mu held. */
+static void on_peer_cb(void *arg, uint64_t id, int state, uint64_t epoch)
+{
+    mfs_sync *s = arg;
+    view_refresh(s);
+    if (s->app_on_peer)
+        s->app_on_peer(s->app_arg, id, state, epoch);
+}
+
+static void on_msg_cb(void *arg, uint64_t from, uint8_t mtype,
+                      const uint8_t *data, size_t len)
+{
+    mfs_sync *s = arg;
+    if (s->app_on_msg)
+        s->app_on_msg(s->app_arg, from, mtype, data, len);
+}
+
 /* Runs due timers, sends, re-arms the timer. Loop thread, mutex held. */
 static void run_core(mfs_sync *s)
 {
+    inbox_drain(s);
     uint64_t now = now_us();
     uint64_t app = s->on_tick ? s->on_tick(s->tick_arg, now) : UINT64_MAX;
+    inbox_drain(s); /* what on_tick sent */
     uint64_t next = mfs_sync_core_tick(s->core, now);
     if (app < next)
         next = app;
     flush_tx(s);
+    view_refresh(s);
     uint64_t ms = next > now ? (next - now + 999) / 1000 : 0;
     uv_timer_start(&s->timer, timer_cb, ms, 0);
 }
@@ -218,12 +333,27 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&s->mu, &ma);
     pthread_mutexattr_destroy(&ma);
+    pthread_mutex_init(&s->in_mu, NULL);
+    s->view = calloc(MFS_SYNC_VIEW_MAX, sizeof(*s->view));
+    s->stats = calloc(MFS_SYNC_VIEW_MAX, sizeof(*s->stats));
+    if (!s->view || !s->stats) {
+        rc = -ENOMEM;
+        goto fail_loop;
+    }
 
     s->on_tick = o->on_tick;
     s->tick_arg = o->tick_arg;
     mfs_sync_config cfg = o->cfg;
     cfg.tx = tx_cb;
     cfg.tx_arg = s;
+    s->app_on_peer = cfg.on_peer;
+    s->app_on_msg = cfg.on_msg;
+    s->app_arg = cfg.arg;
+    cfg.on_peer = on_peer_cb;
+    cfg.on_msg = on_msg_cb;
+    cfg.arg = s;
+    s->max_msg = cfg.max_msg;
+    s->max_queue = cfg.max_queue;
     if ((rc = uv_loop_init(&s->loop)) != 0)
         goto fail_loop;
     if ((rc = uv_udp_init_ex(&s->loop, &s->udp,
@@ -285,6 +415,9 @@ fail_udp:
     uv_loop_close(&s->loop);
 fail_loop:
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->in_mu);
+    free(s->view);
+    free(s->stats);
     free(s->rxbuf);
     free(s);
     return rc;
@@ -301,7 +434,14 @@ void mfs_sync_stop(mfs_sync *s)
     pthread_join(s->thread, NULL);
     uv_loop_close(&s->loop);
     mfs_sync_core_free(s->core);
+    for (inmsg *m = s->in_head, *nx; m; m = nx) {
+        nx = m->next;
+        free(m);
+    }
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->in_mu);
+    free(s->view);
+    free(s->stats);
     free(s->rxbuf);
     free(s);
 }
@@ -309,12 +449,49 @@ void mfs_sync_stop(mfs_sync *s)
 int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
                   const void *data, size_t len)
 {
-    pthread_mutex_lock(&s->mu);
-    int rc = mfs_sync_core_send(s->core, to, channel, mtype, data, len);
-    pthread_mutex_unlock(&s->mu);
+    if ((channel != MFS_SYNC_URGENT && channel != MFS_SYNC_BULK) ||
+        (len && !data) || to == 0)
+        return -EINVAL;
+    if (len > s->max_msg)
+        return -EMSGSIZE;
+    inmsg *m = malloc(sizeof(*m) + len);
+    if (!m)
+        return -ENOMEM;
+    m->next = NULL;
+    m->to = to;
+    m->channel = channel;
+    m->mtype = mtype;
+    m->len = len;
+    if (len)
+        memcpy(m->data, data, len);
+    pthread_mutex_lock(&s->in_mu);
+    view_peer *v = view_find(s, to);
+    int rc = !v                                       ? -ENOENT
+             : v->state == MFS_PEER_DEAD              ? -EHOSTDOWN
+             : v->queued + v->inbox + len > s->max_queue ? -ENOBUFS
+                                                      : 0;
+    if (rc == 0) {
+        v->inbox += len;
+        if (s->in_tail)
+            s->in_tail->next = m;
+        else
+            s->in_head = m;
+        s->in_tail = m;
+    }
+    pthread_mutex_unlock(&s->in_mu);
     if (rc == 0)
         uv_async_send(&s->async);
+    else
+        free(m);
     return rc;
+}
+
+uint64_t mfs_sync_inbox_drops(mfs_sync *s)
+{
+    pthread_mutex_lock(&s->in_mu);
+    uint64_t n = s->in_dropped;
+    pthread_mutex_unlock(&s->in_mu);
+    return n;
 }
 
 void mfs_sync_wake(mfs_sync *s)

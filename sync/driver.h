@@ -4,11 +4,10 @@
  * uv_timer for the core's deadline and a uv_async to wake the loop when
  * another thread queues a message or stops the driver.
  *
- * The core is guarded by one (recursive) mutex, so mfs_sync_send() and
- * mfs_sync_peers() may be called from any thread and return the core's
- * errors synchronously. Callbacks (on_msg, on_peer) run on the sync
- * thread with that mutex held; they may call mfs_sync_send() but must not
- * block.
+ * The core is guarded by one (recursive) mutex, so mfs_sync_peers() may
+ * be called from any thread. mfs_sync_send() never takes it (below).
+ * Callbacks (on_msg, on_peer) run on the sync thread with that mutex
+ * held; they may call mfs_sync_send() but must not block.
  */
 #ifndef MFS_SYNC_DRIVER_H
 #define MFS_SYNC_DRIVER_H
@@ -47,9 +46,16 @@ int mfs_sync_start(const mfs_sync_opts *opts, mfs_sync **out);
 void mfs_sync_stop(mfs_sync *s);
 
 /* Queues a message (copied); same returns as mfs_sync_core_send(). Any
- * thread. */
+ * thread; it never waits for the core's lock: the message goes to an
+ * inbox that the sync thread hands to the core on its next run, and the
+ * checks use each peer's state and queue as of the thread's last run
+ * (plus the inbox). A message accepted for a peer that dies before the
+ * hand-over is dropped and counted (mfs_sync_inbox_drops), as the core
+ * drops what was queued for a peer that dies. */
 int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
                   const void *data, size_t len);
+/* Messages accepted by mfs_sync_send that the core then refused. */
+uint64_t mfs_sync_inbox_drops(mfs_sync *s);
 
 /* Any thread: runs on_tick (and the core) soon on the sync thread. */
 void mfs_sync_wake(mfs_sync *s);

@@ -1561,7 +1561,12 @@ static void flush_chunks(mfs_repl *r)
 {
     if (!r->npend)
         return;
+    /* without the engine's lock: the store's may be held by a commit for a
+     * while, and status readers need not wait for that (only the engine's
+     * thread changes the engine, and r->pend is its alone) */
+    pthread_mutex_unlock(&r->mu);
     int rc = mfs_store_chunks_put(r->store, r->pend, r->npend);
+    pthread_mutex_lock(&r->mu);
     if (rc < 0)
         mfs_log(LOG_ERR, "sync: cannot store %zu chunks: %s", r->npend,
                 strerror(-rc));

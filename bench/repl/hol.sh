@@ -7,7 +7,10 @@
 #      apart), each timed from close() on A until B reads its content;
 #   2. bulk: the same while A writes MIB MiB of random data (one file)
 #      and B fetches it; the samples that fall while the transfer runs are
-#      the ones that count (the rest are counted as after it).
+#      the ones that count (the rest are counted as after it). Meanwhile
+#      `meshfs stat` on each node once a second: the longest wait either
+#      transport had for a packet from the other (target: heartbeats and
+#      acks never wait > 100 ms) and how long stat took.
 # Prints p50, p99 and the worst of each, and how long the transfer took.
 # Needs root (namespaces, FUSE) and a build (build/ or MESHFS=).
 #
@@ -45,7 +48,28 @@ read -r n0 p50 p99 max < <(stats "$T/idle.log" 0 1e12)
 idle="idle link:      $n0 samples, p50 $p50 ms, p99 $p99 ms, worst $max ms"
 log "$idle"
 
+# waits NODE OUT: until killed, once a second, the longest wait NODE's
+# transport had for a packet from its peer (acks late while data was in
+# flight: a stalled thread on either side; the daemon keeps the longest of
+# the last 10-20 s) and how long `meshfs stat` took, one line each
+waits() {
+    while :; do
+        local t0 t1 w
+        t0=$(now_ms)
+        w=$(mesh_stat "$1" | jq '[.peers[].longest_wait_ms] | max // 0') || w=0
+        t1=$(now_ms)
+        echo "$w $((t1 - t0))" >>"$2"
+        sleep 1
+    done
+}
+# maxcol FILE COL: the largest value in column COL
+maxcol() { awk -v c="$2" '$c > m { m = $c } END { printf "%.1f", m }' "$1"; }
+
 log "2. during a $MIB MiB transfer A -> B: $N samples"
+waits a "$T/waits.a" &
+wa=$!
+waits b "$T/waits.b" &
+wb=$!
 "$RB" bigwait "$B/big/f" "$MIB" 7 600 >"$T/bigwait.out" &
 waiter=$!
 "$RB" bigwrite "$A/big/f" "$MIB" 7 >"$T/bigwrite.out" &
@@ -54,6 +78,9 @@ sleep 0.2
 "$RB" latency "$A/hol" "$B/hol" "$N" 1000 10 42 "$T/hol.log" >/dev/null
 wait "$writer"
 wait "$waiter"
+sleep 1.2 # one more poll after the end
+kill "$wa" "$wb" 2>/dev/null || true
+wait "$wa" "$wb" 2>/dev/null || true
 read -r t0 tclose <"$T/bigwrite.out"
 read -r st tdone _ <"$T/bigwait.out"
 [[ $st == "done" ]] || fail "the $MIB MiB file was not complete on B: $st"
@@ -64,7 +91,10 @@ log "$bulk"
 xfer=$(awk -v a="$t0" -v c="$tclose" -v d="$tdone" -v m="$MIB" \
     'BEGIN { printf "write %.1f s, complete on B %.1f s after close, %.0f MB/s from the first write", c - a, d - c, m * 1048576 / 1e6 / (d - a) }')
 log "transfer: $xfer"
+gaps="longest wait for a peer's packet: A $(maxcol "$T/waits.a" 1) ms, B $(maxcol "$T/waits.b" 1) ms; \`meshfs stat\` took up to $(maxcol "$T/waits.a" 2) / $(maxcol "$T/waits.b" 2) ms"
+log "$gaps"
 echo "hol.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), meshfs $("$MESHFS" --version 2>/dev/null | head -n1)"
 echo "  $idle"
 echo "  $bulk"
 echo "  transfer of $MIB MiB: $xfer"
+echo "  during it, $gaps"

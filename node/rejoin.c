@@ -8,9 +8,8 @@
  * renames STORE/rejoin to STORE/rejoined with what it did. The old store
  * is never touched. Until then `meshfs stat` says that it waits.
  */
-#include "cli.h"
+#include "internal.h"
 
-#ifdef MESHFS_HAVE_SYNC
 #include "fs.h"
 #include "log.h"
 #include "repl.h"
@@ -30,11 +29,11 @@
 /* STORE/rejoin: "OLD_STORE_PATH\nOLD_NODE_HEX\n", then, once the
  * daemon chose it, "DIR_NAME\n" (the directory in /lost+found: a run cut
  * short by an unmount resumes into it) */
-int cli_rejoin_read(const char *store_dir, char *old, size_t cap,
+int mfs_rejoin_read(const char *store_dir, char *old, size_t cap,
                     uint64_t *node, char *name, size_t namecap)
 {
     char path[PATH_MAX + 16], line[PATH_MAX + 2];
-    snprintf(path, sizeof path, "%s/%s", store_dir, CLI_REJOIN_FILE);
+    snprintf(path, sizeof path, "%s/%s", store_dir, MFS_REJOIN_FILE);
     FILE *f = fopen(path, "re");
     if (!f)
         return -errno;
@@ -61,23 +60,23 @@ int cli_rejoin_read(const char *store_dir, char *old, size_t cap,
     return r;
 }
 
-int cli_rejoin_write(const char *store_dir, const char *old, uint64_t node)
+int mfs_rejoin_write(const char *store_dir, const char *old, uint64_t node)
 {
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/%s", store_dir, CLI_REJOIN_FILE);
-    return cli_write_new_file(path, "%s\n%016" PRIx64 "\n", old, node);
+    snprintf(path, sizeof path, "%s/%s", store_dir, MFS_REJOIN_FILE);
+    return mfs_write_new_file(path, "%s\n%016" PRIx64 "\n", old, node);
 }
 
 /* Adds the chosen directory name to STORE/rejoin (a new file renamed
  * over the old one). */
-static int rejoin_write_name(const cli_mesh *m, const char *name)
+static int rejoin_write_name(const mfs_node *m, const char *name)
 {
-    const cli_rejoin *rj = &m->rj;
+    const mfs_rejoin *rj = &m->rj;
     char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/%s", m->store_dir, CLI_REJOIN_FILE);
+    snprintf(path, sizeof path, "%s/%s", m->store_dir, MFS_REJOIN_FILE);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     unlink(tmp);
-    int r = cli_write_new_file(tmp, "%s\n%016" PRIx64 "\n%s\n", rj->old_dir,
+    int r = mfs_write_new_file(tmp, "%s\n%016" PRIx64 "\n%s\n", rj->old_dir,
                                rj->old_node, name);
     if (r == 0 && rename(tmp, path) < 0) {
         r = -errno;
@@ -87,7 +86,7 @@ static int rejoin_write_name(const cli_mesh *m, const char *name)
 }
 
 /* Caught up: every live peer reported and nothing is left to fetch. */
-static bool caught_up(cli_mesh *m)
+static bool caught_up(mfs_node *m)
 {
     mfs_repl_status st;
     mfs_repl_peer rp[1];
@@ -96,9 +95,9 @@ static bool caught_up(cli_mesh *m)
            !st.snap_from && !st.removed_self;
 }
 
-static void set_state(cli_mesh *m, const char *fmt, ...)
+static void set_state(mfs_node *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void set_state(cli_mesh *m, const char *fmt, ...)
+static void set_state(mfs_node *m, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -109,9 +108,9 @@ static void set_state(cli_mesh *m, const char *fmt, ...)
 }
 
 /* One attempt: 0 done, -errno to retry later. */
-static int rejoin_once(cli_mesh *m)
+static int rejoin_once(mfs_node *m)
 {
-    cli_rejoin *rj = &m->rj;
+    mfs_rejoin *rj = &m->rj;
     mfs_store *old = NULL;
     int r = mfs_store_open(&old, rj->old_dir, NULL, 0);
     if (r < 0) {
@@ -211,8 +210,8 @@ static int rejoin_once(cli_mesh *m)
               "store: %s)",
               kept, rj->old_node, where, rj->old_dir);
     char from[PATH_MAX + 16], to[PATH_MAX + 16];
-    snprintf(from, sizeof from, "%s/%s", m->store_dir, CLI_REJOIN_FILE);
-    snprintf(to, sizeof to, "%s/%s", m->store_dir, CLI_REJOINED_FILE);
+    snprintf(from, sizeof from, "%s/%s", m->store_dir, MFS_REJOIN_FILE);
+    snprintf(to, sizeof to, "%s/%s", m->store_dir, MFS_REJOINED_FILE);
     if (rename(from, to) < 0)
         mfs_log(LOG_WARNING, "rejoin: cannot rename %s: %s", from,
                 strerror(errno));
@@ -221,8 +220,8 @@ static int rejoin_once(cli_mesh *m)
 
 static void *rejoin_main(void *arg)
 {
-    cli_mesh *m = arg;
-    cli_rejoin *rj = &m->rj;
+    mfs_node *m = arg;
+    mfs_rejoin *rj = &m->rj;
     uint64_t wait_ms = REJOIN_POLL_MS;
     pthread_mutex_lock(&rj->lock);
     while (!rj->stop) {
@@ -252,17 +251,17 @@ static void *rejoin_main(void *arg)
     return NULL;
 }
 
-int cli_rejoin_start(cli_mesh *m, struct mfs_fs *fs)
+int mfs_rejoin_start(mfs_node *m, struct mfs_fs *fs)
 {
-    cli_rejoin *rj = &m->rj;
+    mfs_rejoin *rj = &m->rj;
     m->fs = fs;
-    int r = cli_rejoin_read(m->store_dir, rj->old_dir, sizeof rj->old_dir,
+    int r = mfs_rejoin_read(m->store_dir, rj->old_dir, sizeof rj->old_dir,
                             &rj->old_node, rj->dir_name, sizeof rj->dir_name);
     if (r == -ENOENT)
         return 0;
     if (r < 0) {
         mfs_log(LOG_ERR, "rejoin: %s/%s is unreadable or malformed: %s",
-                m->store_dir, CLI_REJOIN_FILE, strerror(-r));
+                m->store_dir, MFS_REJOIN_FILE, strerror(-r));
         return 0;
     }
     pthread_mutex_init(&rj->lock, NULL);
@@ -289,9 +288,9 @@ int cli_rejoin_start(cli_mesh *m, struct mfs_fs *fs)
     return 0;
 }
 
-void cli_rejoin_stop(cli_mesh *m)
+void mfs_rejoin_stop(mfs_node *m)
 {
-    cli_rejoin *rj = &m->rj;
+    mfs_rejoin *rj = &m->rj;
     if (!rj->inited)
         return;
     if (rj->started) {
@@ -307,10 +306,10 @@ void cli_rejoin_stop(cli_mesh *m)
     rj->inited = 0;
 }
 
-void cli_rejoin_report(cli_mesh *m, void (*line)(void *, const char *),
+void mfs_rejoin_report(mfs_node *m, void (*line)(void *, const char *),
                        void *arg)
 {
-    cli_rejoin *rj = &m->rj;
+    mfs_rejoin *rj = &m->rj;
     if (!rj->inited)
         return;
     char b[sizeof rj->state + 16];
@@ -319,4 +318,3 @@ void cli_rejoin_report(cli_mesh *m, void (*line)(void *, const char *),
     pthread_mutex_unlock(&rj->lock);
     line(arg, b);
 }
-#endif

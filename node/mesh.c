@@ -1,21 +1,31 @@
 /*
- * meshd.c - the daemon's side of the mesh: starts the transport (sync/
- * driver) and the replication engine on one store, feeds the engine the
- * transport's events and the store's "new local ops" signal, remembers
- * peer addresses in STORE/peers, and reports for `meshfs stat`.
+ * mesh.c - one node's mesh side: starts the transport (sync/driver) and
+ * the replication engine (sync/repl) on one store, runs the engine on a
+ * thread of its own, remembers peer addresses in STORE/peers, and reports
+ * for `meshfs stat`.
+ *
+ * Threads (docs/ARCHITECTURE.md, "Threads and locks"): the transport's
+ * thread (libuv) moves datagrams, acks and heartbeats and never touches
+ * the store: it copies each message and peer event into a queue and goes
+ * back to the network. The replication thread (repl_main) takes them in
+ * order, feeds the engine, which applies op batches and stores chunks
+ * (LMDB, packs), and runs the engine's timers; what the engine sends goes
+ * back through the transport's queue (mfs_sync_send). A slow commit or a
+ * large batch so delays what replication does, never an ack or a
+ * heartbeat.
  *
  * Where it listens: --listen, else what STORE/listen says (written by an
  * earlier --listen), else 0.0.0.0:7410, or any free port when 7410 is
  * taken (only when the user asked for nothing).
  */
-#include "cli.h"
+#include "internal.h"
 
-#ifdef MESHFS_HAVE_SYNC
 #include "driver.h"
 #include "log.h"
 #include "mesh.h"
 #include "repl.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,11 +35,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PEERS_FILE "peers"
-#define LISTEN_FILE "listen"
 #define DEFAULT_LISTEN "0.0.0.0:7410"
-#define MAX_SEEDS 64
 #define SAVE_EVERY_US 10000000u
+/* Messages waiting for the replication thread, bytes. What peers send is
+ * bounded by what this node asked for (chunk windows, one pull, pushes of
+ * new ops), far below this; beyond it (a peer that misbehaves) messages
+ * are dropped and counted, and the engine's timeouts ask again. */
+#define QUEUE_MAX_BYTES (512u << 20)
+#define TICK_EVERY_US 1000
 
 static uint64_t mono_us(void)
 {
@@ -38,10 +51,84 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* One transport event for the replication thread. */
+typedef struct node_ev {
+    struct node_ev *next;
+    uint64_t peer;
+    int is_msg;
+    uint8_t mtype;    /* a message: its type, bytes */
+    int state;        /* a peer's change: state, epoch */
+    uint64_t epoch;
+    size_t len;
+    uint8_t data[];
+} node_ev;
+
+#ifndef NDEBUG
+/* Lock order (debug builds check it): the queue's lock is the innermost;
+ * nothing is taken while it is held. */
+static _Thread_local int q_held;
+#define Q_LOCK(m) (assert(!q_held), pthread_mutex_lock(&(m)->q_mu), q_held = 1)
+#define Q_UNLOCK(m) (q_held = 0, pthread_mutex_unlock(&(m)->q_mu))
+#define Q_NOT_HELD() assert(!q_held)
+#define Q_WAIT(m, ts)                                                          \
+    (q_held = 0, pthread_cond_timedwait(&(m)->q_cond, &(m)->q_mu, ts),        \
+     q_held = 1)
+#else
+#define Q_LOCK(m) pthread_mutex_lock(&(m)->q_mu)
+#define Q_UNLOCK(m) pthread_mutex_unlock(&(m)->q_mu)
+#define Q_NOT_HELD() ((void)0)
+#define Q_WAIT(m, ts) pthread_cond_timedwait(&(m)->q_cond, &(m)->q_mu, ts)
+#endif
+
+/* A chunk this large came on the bulk channel (the engine sends chunks
+ * of 4 KiB or less on the urgent one: small files go first). */
+#define BULK_CHUNK_MIN (4096 + 64)
+
+static void push(node_evq *q, node_ev *ev)
+{
+    if (q->tail)
+        q->tail->next = ev;
+    else
+        q->head = ev;
+    q->tail = ev;
+}
+
+static node_ev *pop(node_evq *q)
+{
+    node_ev *ev = q->head;
+    if (ev && !(q->head = ev->next))
+        q->tail = NULL;
+    return ev;
+}
+
+/* Transport thread (core lock held): queue ev, wake the thread. Large
+ * chunks wait in a queue of their own, so that what came on the urgent
+ * channel (ops, requests, small files' chunks, peers' changes: kept in
+ * order) is not held behind megabytes of them. */
+static void enqueue(mfs_node *m, node_ev *ev)
+{
+    ev->next = NULL;
+    Q_LOCK(m);
+    if (m->q_stop || m->q_bytes + ev->len > QUEUE_MAX_BYTES) {
+        m->q_dropped += !m->q_stop;
+        Q_UNLOCK(m);
+        free(ev);
+        return;
+    }
+    int bulk = ev->is_msg && ev->mtype == MFS_MT_CHUNK && ev->len >= BULK_CHUNK_MIN;
+    push(bulk ? &m->q_bulk : &m->q_urgent, ev);
+    m->q_bytes += ev->len;
+    if (m->q_bytes > m->q_max_bytes)
+        m->q_max_bytes = m->q_bytes;
+    pthread_cond_signal(&m->q_cond);
+    Q_UNLOCK(m);
+}
+
 static int send_cb(void *arg, uint64_t to, int channel, uint8_t mtype,
                    const void *data, size_t len)
 {
-    cli_mesh *m = arg;
+    mfs_node *m = arg;
+    Q_NOT_HELD();
     if (!m->sync)
         return -EAGAIN;
     return mfs_sync_send(m->sync, to, channel, mtype, data, len);
@@ -50,57 +137,61 @@ static int send_cb(void *arg, uint64_t to, int channel, uint8_t mtype,
 static void on_msg(void *arg, uint64_t from, uint8_t mtype, const uint8_t *data,
                    size_t len)
 {
-    cli_mesh *m = arg;
-    mfs_repl_on_msg(m->repl, mono_us(), from, mtype, data, len);
+    mfs_node *m = arg;
+    node_ev *ev = malloc(sizeof(*ev) + len);
+    if (!ev) {
+        Q_LOCK(m);
+        m->q_dropped++;
+        Q_UNLOCK(m);
+        return;
+    }
+    memset(ev, 0, sizeof(*ev));
+    ev->peer = from;
+    ev->is_msg = 1;
+    ev->mtype = mtype;
+    ev->len = len;
+    memcpy(ev->data, data, len);
+    enqueue(m, ev);
 }
 
 static void on_peer(void *arg, uint64_t id, int state, uint64_t epoch)
 {
-    cli_mesh *m = arg;
+    mfs_node *m = arg;
     mfs_log(LOG_INFO, "sync: peer %016" PRIx64 " is %s", id,
             mfs_sync_state_name(state));
-    mfs_repl_on_peer(m->repl, mono_us(), id, state, epoch);
+    node_ev *ev = calloc(1, sizeof(*ev));
+    if (!ev) { /* cannot happen in practice; the next STATE repairs it */
+        Q_LOCK(m);
+        m->q_dropped++;
+        Q_UNLOCK(m);
+        return;
+    }
+    ev->peer = id;
+    ev->state = state;
+    ev->epoch = epoch;
+    enqueue(m, ev);
 }
 
+/* Any thread (the store's, after a commit with new local ops). */
 static void oplog_cb(void *arg)
 {
-    cli_mesh *m = arg;
+    mfs_node *m = arg;
     mfs_repl_changed(m->repl);
-    if (m->sync)
-        mfs_sync_wake(m->sync);
-}
-
-/* Reads "HOST:PORT" lines of STORE/peers into seeds (strdup'd). */
-static size_t read_peers(const char *dir, char **seeds, size_t n, size_t cap)
-{
-    char path[PATH_MAX + 16], line[256];
-    snprintf(path, sizeof path, "%s/%s", dir, PEERS_FILE);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return n;
-    while (n < cap && fgets(line, sizeof line, f)) {
-        line[strcspn(line, " \t\r\n")] = '\0';
-        if (!line[0] || line[0] == '#')
-            continue;
-        int dup = 0;
-        for (size_t i = 0; i < n; i++)
-            dup |= strcmp(seeds[i], line) == 0;
-        if (!dup && (seeds[n] = strdup(line)) != NULL)
-            n++;
-    }
-    fclose(f);
-    return n;
+    Q_LOCK(m);
+    m->q_wake = 1;
+    pthread_cond_signal(&m->q_cond);
+    Q_UNLOCK(m);
 }
 
 /* Rewrites STORE/peers with the seeds and every peer we heard from. */
-static void save_peers(cli_mesh *m)
+static void save_peers(mfs_node *m)
 {
     mfs_peer_stat ps[64];
     size_t n = mfs_sync_peers(m->sync, ps, 64);
     char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/%s", m->store_dir, PEERS_FILE);
+    snprintf(path, sizeof path, "%s/%s", m->store_dir, NODE_PEERS_FILE);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    char text[64 * 80 + MAX_SEEDS * 80];
+    char text[64 * 80 + NODE_MAX_SEEDS * 80];
     size_t len = 0;
     text[0] = '\0';
     for (size_t i = 0; i < m->nseeds; i++)
@@ -134,9 +225,10 @@ static void save_peers(cli_mesh *m)
     }
 }
 
-static uint64_t on_tick(void *arg, uint64_t now)
+/* The engine's timers and STORE/peers; the next deadline. Replication
+ * thread. */
+static uint64_t tick(mfs_node *m, uint64_t now)
 {
-    cli_mesh *m = arg;
     uint64_t next = mfs_repl_tick(m->repl, now);
     if (now - m->saved_us >= SAVE_EVERY_US) {
         m->saved_us = now;
@@ -146,67 +238,96 @@ static uint64_t on_tick(void *arg, uint64_t now)
                                               : m->saved_us + SAVE_EVERY_US;
 }
 
-/* A boot epoch larger than every earlier one of this store, even when the
- * wall clock stepped back since (peers drop a node's datagrams of an
- * older epoch than they know): max(now, last + 1), kept in STORE/epoch. */
-static uint64_t next_epoch(const char *dir)
+static void deliver(mfs_node *m, node_ev *ev)
 {
-    char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/epoch", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    unsigned long long last = 0;
-    FILE *f = fopen(path, "re");
-    if (f) {
-        if (fscanf(f, "%llu", &last) != 1)
-            last = 0;
-        fclose(f);
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
-    uint64_t e = now > last ? now : (uint64_t)last + 1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        int ok =
-            dprintf(fd, "%llu\n", (unsigned long long)e) > 0 && fsync(fd) == 0;
-        close(fd);
-        if (!ok || rename(tmp, path) != 0)
-            unlink(tmp);
-    }
-    return e;
+    if (ev->is_msg)
+        mfs_repl_on_msg(m->repl, mono_us(), ev->peer, ev->mtype, ev->data,
+                        ev->len);
+    else
+        mfs_repl_on_peer(m->repl, mono_us(), ev->peer, ev->state, ev->epoch);
+    free(ev);
 }
 
-static int write_listen(const char *dir, const char *addr)
+/* The replication thread: what came on the urgent channel first, in
+ * arrival order; then large chunks, one at a time, looking at the urgent
+ * queue again after each; then the engine's timers. */
+static void *repl_main(void *arg)
 {
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/%s", dir, LISTEN_FILE);
-    FILE *f = fopen(path, "we");
-    if (!f)
-        return -errno;
-    fprintf(f, "%s\n", addr);
-    return fclose(f) == 0 ? 0 : -errno;
+    mfs_node *m = arg;
+    uint64_t next = 0;
+    Q_LOCK(m);
+    for (;;) {
+        while (!m->q_stop && !m->q_urgent.head && !m->q_bulk.head &&
+               !m->q_wake && mono_us() < next) {
+            uint64_t at = next < UINT64_MAX / 2 ? next : mono_us() + 1000000;
+            struct timespec ts = {(time_t)(at / 1000000u),
+                                  (long)(at % 1000000u) * 1000};
+            Q_WAIT(m, &ts);
+        }
+        if (m->q_stop)
+            break;
+        m->q_wake = 0;
+        uint64_t t0 = mono_us();
+        for (;;) {
+            node_ev *ev = pop(&m->q_urgent);
+            if (!ev)
+                ev = pop(&m->q_bulk);
+            if (!ev)
+                break;
+            m->q_bytes -= ev->len;
+            Q_UNLOCK(m);
+            deliver(m, ev);
+            Q_LOCK(m);
+            /* the timers at least every millisecond (they store the
+             * chunks received, and ask for more) */
+            if (m->q_stop || mono_us() - t0 >= TICK_EVERY_US)
+                break;
+        }
+        if (m->q_stop)
+            break;
+        Q_UNLOCK(m);
+        next = tick(m, mono_us());
+        Q_LOCK(m);
+    }
+    Q_UNLOCK(m);
+    return NULL;
 }
 
-static void read_listen(const char *dir, char *out, size_t cap)
+/* Stops the replication thread (its queue is freed by queue_free). */
+static void repl_thread_stop(mfs_node *m)
 {
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/%s", dir, LISTEN_FILE);
-    out[0] = '\0';
-    FILE *f = fopen(path, "re");
-    if (!f)
+    if (!m->q_started)
         return;
-    if (fgets(out, (int)cap, f))
-        out[strcspn(out, " \t\r\n")] = '\0';
-    fclose(f);
+    Q_LOCK(m);
+    m->q_stop = 1;
+    pthread_cond_signal(&m->q_cond);
+    Q_UNLOCK(m);
+    pthread_join(m->q_thread, NULL);
+    m->q_started = 0;
 }
 
-int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
+static void queue_free(mfs_node *m)
+{
+    node_ev *ev;
+    while ((ev = pop(&m->q_urgent)) != NULL || (ev = pop(&m->q_bulk)) != NULL)
+        free(ev);
+    m->q_bytes = 0;
+}
+
+int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
                    const char *listen, const char *const *peers, size_t npeers,
                    char *err, size_t errcap)
 {
     memset(m, 0, sizeof(*m));
     m->store = s;
     snprintf(m->store_dir, sizeof m->store_dir, "%s", store_dir);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&m->q_mu, NULL);
+    pthread_cond_init(&m->q_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    m->q_inited = 1;
     struct mfs_mesh_key key;
     int r = mfs_mesh_key_load(store_dir, &key);
     if (r < 0) {
@@ -218,7 +339,7 @@ int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
         return r;
     }
     char stored[128];
-    read_listen(store_dir, stored, sizeof stored);
+    node_read_listen(store_dir, stored, sizeof stored);
     int given = listen != NULL;
     /* a port the user chose (now or before) must be ours or fail */
     int explicit_listen = given || stored[0];
@@ -226,10 +347,10 @@ int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
         listen = stored[0] ? stored : DEFAULT_LISTEN;
     snprintf(m->listen, sizeof m->listen, "%s", listen);
 
-    for (size_t i = 0; i < npeers && m->nseeds < MAX_SEEDS; i++)
+    for (size_t i = 0; i < npeers && m->nseeds < NODE_MAX_SEEDS; i++)
         if ((m->seeds[m->nseeds] = strdup(peers[i])) != NULL)
             m->nseeds++;
-    m->nseeds = read_peers(store_dir, m->seeds, m->nseeds, MAX_SEEDS);
+    m->nseeds = node_read_peers(store_dir, m->seeds, m->nseeds, NODE_MAX_SEEDS);
 
     mfs_repl_config rc;
     mfs_repl_config_default(&rc);
@@ -239,7 +360,7 @@ int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
     if (r < 0) {
         snprintf(err, errcap, "cannot start replication: %s", strerror(-r));
         memset(&key, 0, sizeof key);
-        cli_mesh_stop(m);
+        mfs_node_stop(m);
         return r;
     }
     mfs_sync_opts o;
@@ -249,7 +370,7 @@ int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
     o.npeers = m->nseeds;
     o.key = key;
     o.node_id = mfs_store_node_id(s);
-    o.epoch = next_epoch(store_dir);
+    o.epoch = node_next_epoch(store_dir);
     mfs_sync_config_default(&o.cfg);
     /* An idle mesh costs a heartbeat every 1.25 s each way (about 90 bytes
      * with IP and UDP headers; the issue allows 200 B/s per peer); a peer
@@ -260,8 +381,6 @@ int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
     o.cfg.arg = m;
     o.cfg.on_msg = on_msg;
     o.cfg.on_peer = on_peer;
-    o.on_tick = on_tick;
-    o.tick_arg = m;
     r = mfs_sync_start(&o, &m->sync);
     if (r == -EADDRINUSE && !explicit_listen) {
         snprintf(m->listen, sizeof m->listen, "0.0.0.0:0");
@@ -278,20 +397,27 @@ int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
             snprintf(err, errcap, "cannot listen on %s: %s", m->listen,
                      strerror(-r));
         m->sync = NULL;
-        cli_mesh_stop(m);
+        mfs_node_stop(m);
         return r;
     }
     if (strcmp(m->listen, "0.0.0.0:0") == 0)
         snprintf(m->listen, sizeof m->listen, "0.0.0.0:%u",
                  mfs_sync_port(m->sync));
     if (given && strcmp(listen, stored) != 0 &&
-        (r = write_listen(store_dir, listen)) < 0)
+        (r = node_write_listen(store_dir, listen)) < 0)
         mfs_log(LOG_WARNING,
                 "sync: cannot remember the listen address in "
                 "%s/%s: %s",
-                store_dir, LISTEN_FILE, strerror(-r));
+                store_dir, NODE_LISTEN_FILE, strerror(-r));
+    m->q_wake = 1; /* a first tick at once */
+    if ((r = pthread_create(&m->q_thread, NULL, repl_main, m)) != 0) {
+        snprintf(err, errcap, "cannot start the replication thread: %s",
+                 strerror(r));
+        mfs_node_stop(m);
+        return -r;
+    }
+    m->q_started = 1;
     mfs_store_set_oplog_cb(s, oplog_cb, m);
-    mfs_sync_wake(m->sync);
     mfs_log(LOG_NOTICE,
             "sync: node %016" PRIx64 " listening on %s, %zu seed "
             "peer(s)",
@@ -299,10 +425,13 @@ int cli_mesh_start(cli_mesh *m, mfs_store *s, const char *store_dir,
     return 0;
 }
 
-void cli_mesh_stop(cli_mesh *m)
+void mfs_node_stop(mfs_node *m)
 {
     if (m->store)
         mfs_store_set_oplog_cb(m->store, NULL, NULL);
+    /* the engine's thread first: nothing calls the engine after this but
+     * mfs_repl_bye (any thread) */
+    repl_thread_stop(m);
     if (m->sync) {
         save_peers(m);
         /* say goodbye, and give the datagrams up to 300 ms to leave */
@@ -325,6 +454,12 @@ void cli_mesh_stop(cli_mesh *m)
         mfs_sync_stop(m->sync);
     }
     m->sync = NULL;
+    if (m->q_inited) { /* no thread can queue now */
+        queue_free(m);
+        pthread_cond_destroy(&m->q_cond);
+        pthread_mutex_destroy(&m->q_mu);
+        m->q_inited = 0;
+    }
     mfs_repl_free(m->repl);
     m->repl = NULL;
     for (size_t i = 0; i < m->nseeds; i++)
@@ -336,7 +471,7 @@ void cli_mesh_stop(cli_mesh *m)
 
 /* ---- reports for the control socket ------------------------------------- */
 
-void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
+void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
 {
     char b[512];
     mfs_repl_status st;
@@ -366,11 +501,12 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
         if (ps[i].state != MFS_PEER_DEAD && !left)
             live++;
         /* peer ID ADDR STATE RTT_US LOSS_OUT LOSS_IN LAST_MS HEARD
-         *      OPS_THEY BYTES_THEY OPS_WE BYTES_WE SKEW_MS CHUNKS_THEY */
+         *      OPS_THEY BYTES_THEY OPS_WE BYTES_WE SKEW_MS CHUNKS_THEY
+         *      WAIT_MAX_US */
         snprintf(b, sizeof b,
                  "peer %016" PRIx64 " %s %s %" PRIu64 " %.4f %.4f %" PRIu64
                  " %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
-                 " %" PRIu64,
+                 " %" PRIu64 " %" PRIu64,
                  ps[i].id, a,
                  q && q->removed ? "removed"
                  : left          ? "left"
@@ -379,7 +515,7 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
                  q ? q->heard : 0, q ? q->ops_they_lack : 0,
                  q ? q->bytes_they_lack : 0, q ? q->ops_we_lack : 0,
                  q ? q->bytes_we_lack : 0, q ? q->skew_ms : 0,
-                 q ? q->chunks_they_want : 0);
+                 q ? q->chunks_they_want : 0, ps[i].rx_wait_max_us);
         line(arg, b);
     }
     for (size_t i = 0; i < np && i < 64; i++) {
@@ -408,7 +544,7 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
     line(arg, b);
     snprintf(b, sizeof b, "repl_in_sync %d", in_sync);
     line(arg, b);
-    cli_rejoin_report(m, line, arg);
+    mfs_rejoin_report(m, line, arg);
     snprintf(b, sizeof b,
              "catchup %d %" PRIu64 " %" PRIu64 " %" PRIu64
              " %.1f %.1f %" PRId64,
@@ -424,6 +560,15 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
              st.snap_refused != 0);
     line(arg, b);
     snprintf(b, sizeof b, "repl_bad_msgs %" PRIu64, st.bad_msgs);
+    line(arg, b);
+    /* repl_queue MAX_BYTES DROPPED SEND_DROPPED: the most bytes that waited
+     * for the replication thread, messages it never saw (queue full), and
+     * messages the transport accepted for a peer that died before sending */
+    Q_LOCK(m);
+    uint64_t qmax = m->q_max_bytes, qdrop = m->q_dropped;
+    Q_UNLOCK(m);
+    snprintf(b, sizeof b, "repl_queue %" PRIu64 " %" PRIu64 " %" PRIu64, qmax,
+             qdrop, mfs_sync_inbox_drops(m->sync));
     line(arg, b);
     snprintf(b, sizeof b, "repl_refused %" PRIu64, st.refused);
     line(arg, b);
@@ -445,7 +590,7 @@ void cli_mesh_report(cli_mesh *m, void (*line)(void *, const char *), void *arg)
     }
 }
 
-void cli_mesh_file_report(cli_mesh *m, mfs_stamp version,
+void mfs_node_file_report(mfs_node *m, mfs_stamp version,
                           void (*line)(void *, const char *), void *arg)
 {
     char b[256];
@@ -474,4 +619,3 @@ void cli_mesh_file_report(cli_mesh *m, mfs_stamp version,
         line(arg, b);
     }
 }
-#endif

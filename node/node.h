@@ -1,0 +1,100 @@
+/*
+ * node.h - one node's mesh side, between cli/ and the rest: the transport
+ * (sync/driver) and the replication engine (sync/repl) on one store, the
+ * thread that runs the engine, the node's files in the store directory
+ * (peers, listen, epoch, rejoin) and its report for `meshfs stat`.
+ *
+ * mesh.c   transport + engine, their threads, the report
+ * files.c  the node's small files in the store directory
+ * rejoin.c the rejoin thread (a store that replaced an old one)
+ */
+#ifndef MFS_NODE_H
+#define MFS_NODE_H
+
+#include "store.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Creates path (mode 0600, never replacing a file), writes the formatted
+ * text and fsyncs it. 0 or -errno (the file is then removed). */
+int mfs_write_new_file(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+
+struct mfs_sync;
+struct mfs_repl;
+
+struct mfs_fs;
+struct node_ev;
+typedef struct node_evq {
+    struct node_ev *head, *tail;
+} node_evq;
+
+/* A store that replaces an old one (`meshfs join` on it): STORE/rejoin
+ * names the old store; node/rejoin.c keeps what only it had. */
+#define MFS_REJOIN_FILE "rejoin"
+#define MFS_REJOINED_FILE "rejoined"
+typedef struct mfs_rejoin {
+    char old_dir[PATH_MAX];
+    uint64_t old_node;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int inited, started;
+    int stop; /* read by the copy without the lock (atomics) */
+    char dir_name[MFS_NAME_MAX + 1]; /* in /lost+found, once chosen */
+    char state[PATH_MAX + 256]; /* for `meshfs stat` (under lock) */
+} mfs_rejoin;
+
+typedef struct mfs_node {
+    struct mfs_sync *sync;
+    struct mfs_repl *repl;
+    mfs_store *store;
+    struct mfs_fs *fs; /* set by mfs_rejoin_start (kernel cache drops) */
+    mfs_rejoin rj;
+    char store_dir[PATH_MAX];
+    char listen[128];
+    char *seeds[64];
+    size_t nseeds;
+    char *saved; /* what STORE/peers holds */
+    size_t saved_len;
+    uint64_t saved_us;
+    /* the replication thread and the transport's events waiting for it
+     * (node/mesh.c); q_mu guards the q_ fields below it */
+    pthread_t q_thread;
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cond;
+    int q_inited, q_started;
+    int q_stop, q_wake;
+    node_evq q_urgent, q_bulk;
+    uint64_t q_bytes, q_max_bytes, q_dropped;
+} mfs_node;
+
+/* Starts transport + replication for store s. listen NULL: STORE/listen,
+ * else 0.0.0.0:7410 (any port if taken). Seeds: peers + STORE/peers.
+ * On failure writes a one-line reason to err and returns -errno. */
+int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
+                   const char *listen, const char *const *peers, size_t npeers,
+                   char *err, size_t errcap);
+void mfs_node_stop(mfs_node *m);
+/* Writes "key value..." lines about the mesh (control protocol). */
+void mfs_node_report(mfs_node *m, void (*line)(void *, const char *),
+                     void *arg);
+/* Starts the rejoin thread when STORE/rejoin exists (after the mount is
+ * up: fs gets the kernel's cache drops); stop joins it. */
+int mfs_rejoin_start(mfs_node *m, struct mfs_fs *fs);
+void mfs_rejoin_stop(mfs_node *m);
+void mfs_rejoin_report(mfs_node *m, void (*line)(void *, const char *),
+                       void *arg);
+/* STORE/rejoin: the old store's path and node. */
+int mfs_rejoin_read(const char *store_dir, char *old, size_t cap,
+                    uint64_t *node, char *name, size_t namecap);
+int mfs_rejoin_write(const char *store_dir, const char *old, uint64_t node);
+/* Lines saying which peers hold the op of this content version. */
+void mfs_node_file_report(mfs_node *m, mfs_stamp version,
+                          void (*line)(void *, const char *), void *arg);
+
+#endif
