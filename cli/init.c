@@ -95,7 +95,7 @@ int cli_cmd_invite(int argc, char **argv)
 /* join on a directory that holds a store: the old store is set aside
  * (renamed to DIR.node-<id>-<date>, never changed) so that a new one can
  * take its place; its node's changes the mesh lacks are kept later
- * (cli/rejoin.c). Refused while the old store is mounted. */
+ * (node/rejoin.c). Refused while the old store is mounted. */
 static int set_aside(const char *store, char *aside, size_t cap,
                      uint64_t *node)
 {

@@ -8,6 +8,7 @@
  * people or one JSON object (--json). Never writes to a store.
  */
 #include "cli.h"
+#include "status.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -67,7 +68,7 @@ static const char *num_or_zero(const char *v)
     return v && v[0] ? v : "0";
 }
 
-/* One "peer" line of the control reply (cli/meshd.c writes them). */
+/* One "peer" line of the control reply (node/mesh.c writes them). */
 typedef struct peer_row {
     char id[24], addr[80], state[16];
     unsigned long long rtt_us, last_ms, ops_they, bytes_they, ops_we, bytes_we;
@@ -78,17 +79,30 @@ typedef struct peer_row {
     unsigned long long wait_max_us; /* longest wait for its packets */
 } peer_row;
 
+/* The line's fields (node/status.c decodes them) as this file prints
+ * them. 1 if it could be read. */
 static int parse_peer(const char *v, peer_row *p)
 {
+    mfs_status_peer s;
     memset(p, 0, sizeof *p);
-    return sscanf(
-               v,
-               "%23s %79s %15s %llu %lf %lf %llu %d %llu %llu %llu %llu %lld "
-               "%llu %llu",
-               p->id, p->addr, p->state, &p->rtt_us, &p->loss_out, &p->loss_in,
-               &p->last_ms, &p->heard, &p->ops_they, &p->bytes_they, &p->ops_we,
-               &p->bytes_we, &p->skew_ms, &p->chunks_they,
-               &p->wait_max_us) >= 13;
+    if (mfs_status_peer_parse(v, &s) < 0)
+        return 0;
+    snprintf(p->id, sizeof p->id, "%016" PRIx64, s.id);
+    snprintf(p->addr, sizeof p->addr, "%s", s.addr);
+    snprintf(p->state, sizeof p->state, "%s", s.state);
+    p->rtt_us = s.rtt_us;
+    p->loss_out = s.loss_out;
+    p->loss_in = s.loss_in;
+    p->last_ms = s.last_ms;
+    p->heard = s.heard;
+    p->ops_they = s.ops_they;
+    p->bytes_they = s.bytes_they;
+    p->ops_we = s.ops_we;
+    p->bytes_we = s.bytes_we;
+    p->skew_ms = s.skew_ms;
+    p->chunks_they = s.chunks_they;
+    p->wait_max_us = s.wait_max_us;
+    return 1;
 }
 
 typedef struct sync_summary {
@@ -131,17 +145,28 @@ static void summarize(const cli_reply *r, int running, sync_summary *m)
     }
     m->known = 1;
     m->live = strtoull(num_or_zero(cli_reply_get(r, "live_peers")), NULL, 10);
-    const char *cu = cli_reply_get(r, "catchup");
-    if (cu)
-        sscanf(cu, "%d %llu %llu %llu %lf %lf %lld", &m->catching_up,
-               &m->ops_to_go, &m->chunks_to_go, &m->bytes_to_go, &m->ops_rate,
-               &m->bytes_rate, &m->eta_ms);
-    const char *sn = cli_reply_get(r, "snapshot");
-    if (sn &&
-        sscanf(sn, "%d %16s %llu %llu %llu %llu %d", &m->snap_active,
-               m->snap_from, &m->snap_done, &m->snap_total,
-               &m->snaps_installed, &m->snaps_served, &m->snap_refused) != 7)
-        m->snap_active = m->snap_refused = 0;
+    mfs_status_catchup cu;
+    const char *cl = cli_reply_get(r, "catchup");
+    if (cl && mfs_status_catchup_parse(cl, &cu) == 0) {
+        m->catching_up = cu.active;
+        m->ops_to_go = cu.ops;
+        m->chunks_to_go = cu.chunks;
+        m->bytes_to_go = cu.bytes;
+        m->ops_rate = cu.ops_per_s;
+        m->bytes_rate = cu.bytes_per_s;
+        m->eta_ms = cu.eta_ms;
+    }
+    mfs_status_snap sn;
+    const char *sl = cli_reply_get(r, "snapshot");
+    if (sl && mfs_status_snap_parse(sl, &sn) == 0) {
+        m->snap_active = sn.active;
+        m->snap_refused = sn.refused;
+        snprintf(m->snap_from, sizeof m->snap_from, "%016" PRIx64, sn.from);
+        m->snap_done = sn.done;
+        m->snap_total = sn.total;
+        m->snaps_installed = sn.installed;
+        m->snaps_served = sn.served;
+    }
     if (m->snap_active)
         m->catching_up = 1;
     unsigned long long owe = 0, owed = 0, their_chunks = 0, silent = 0;
@@ -155,7 +180,8 @@ static void summarize(const cli_reply *r, int running, sync_summary *m)
             silent += !p.heard;
         }
     }
-    m->in_sync = strcmp(rs, "1") == 0 && m->dirty == 0;
+    /* the daemon decides (mfs_status_in_sync): the rest is for the text */
+    m->in_sync = strcmp(rs, "1") == 0;
     const char *rm = cli_reply_get(r, "removed_self");
     if (rm) {
         m->in_sync = 0;

@@ -19,6 +19,7 @@
  * taken (only when the user asked for nothing).
  */
 #include "internal.h"
+#include "status.h"
 
 #include "driver.h"
 #include "log.h"
@@ -43,6 +44,18 @@
  * are dropped and counted, and the engine's timeouts ask again. */
 #define QUEUE_MAX_BYTES (512u << 20)
 #define TICK_EVERY_US 1000
+/* Anti-entropy STATE and heartbeats on a quiet link (MESHFS_IDLE_HB_MS and
+ * MESHFS_STATE_MS override them, for tests that want the old pace) */
+#define NODE_IDLE_HB_MS env_ms("MESHFS_IDLE_HB_MS", 12000)
+#define NODE_STATE_MS env_ms("MESHFS_STATE_MS", 60000)
+
+static uint32_t env_ms(const char *name, uint32_t dflt)
+{
+    const char *v = getenv(name);
+    char *end;
+    unsigned long x = v && *v ? strtoul(v, &end, 10) : 0;
+    return v && *v && !*end && x <= 3600000 ? (uint32_t)x : dflt;
+}
 
 static uint64_t mono_us(void)
 {
@@ -314,6 +327,29 @@ static void queue_free(mfs_node *m)
     m->q_bytes = 0;
 }
 
+void mfs_node_sync_config(mfs_sync_config *cfg)
+{
+    mfs_sync_config_default(cfg);
+    /* While messages flow: a heartbeat every 1.25 s each way; a peer
+     * silent for 3 s is suspect, for 5 s dead (and so is a peer we send
+     * to that does not answer). Once nothing went either way for 2.5 s: a
+     * heartbeat every 12 s (about 90 bytes with IP and UDP headers), and
+     * a silent peer is suspect after 27 s, dead after 41 s. With the
+     * engine's STATE every 60 s, an idle peer costs about 14 B/s each way
+     * (docs/WIRE.md, "Quiet links"). */
+    cfg->hb_ms = 1250;
+    cfg->suspect_ms = 3000;
+    cfg->dead_ms = 5000;
+    cfg->idle_hb_ms = NODE_IDLE_HB_MS;
+    cfg->idle_after_ms = 2500;
+}
+
+void mfs_node_repl_config(mfs_repl_config *cfg)
+{
+    mfs_repl_config_default(cfg);
+    cfg->state_ms = NODE_STATE_MS; /* anti-entropy: changes send STATE */
+}
+
 int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
                    const char *listen, const char *const *peers, size_t npeers,
                    char *err, size_t errcap)
@@ -353,7 +389,7 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
     m->nseeds = node_read_peers(store_dir, m->seeds, m->nseeds, NODE_MAX_SEEDS);
 
     mfs_repl_config rc;
-    mfs_repl_config_default(&rc);
+    mfs_node_repl_config(&rc);
     rc.send = send_cb;
     rc.arg = m;
     r = mfs_repl_new(s, &rc, mono_us(), &m->repl);
@@ -371,13 +407,7 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
     o.key = key;
     o.node_id = mfs_store_node_id(s);
     o.epoch = node_next_epoch(store_dir);
-    mfs_sync_config_default(&o.cfg);
-    /* An idle mesh costs a heartbeat every 1.25 s each way (about 90 bytes
-     * with IP and UDP headers; the issue allows 200 B/s per peer); a peer
-     * silent for 3 s is suspect, for 5 s dead, as before. */
-    o.cfg.hb_ms = 1250;
-    o.cfg.suspect_ms = 3000;
-    o.cfg.dead_ms = 5000;
+    mfs_node_sync_config(&o.cfg);
     o.cfg.arg = m;
     o.cfg.on_msg = on_msg;
     o.cfg.on_peer = on_peer;
@@ -473,7 +503,7 @@ void mfs_node_stop(mfs_node *m)
 
 void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
 {
-    char b[512];
+    char b[MFS_STATUS_LINE_MAX + 16], f[MFS_STATUS_LINE_MAX];
     mfs_repl_status st;
     mfs_repl_peer rp[64];
     mfs_peer_stat ps[64];
@@ -484,7 +514,7 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
     line(arg, b);
     snprintf(b, sizeof b, "sync_port %u", mfs_sync_port(m->sync));
     line(arg, b);
-    size_t live = 0;
+    size_t live = 0, unheard = 0;
     for (size_t i = 0; i < np && i < 64; i++) {
         if (!ps[i].id)
             continue; /* a seed that never answered */
@@ -492,30 +522,36 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
         for (size_t k = 0; k < nr && k < 64; k++)
             if (rp[k].id == ps[i].id)
                 q = &rp[k];
-        char a[80];
-        mfs_addr_str(&ps[i].addr, a, sizeof a);
-        uint64_t last = ps[i].last_rx_us && now > ps[i].last_rx_us
-                            ? (now - ps[i].last_rx_us) / 1000
-                            : 0;
         int left = q && (q->left || q->removed);
-        if (ps[i].state != MFS_PEER_DEAD && !left)
-            live++;
-        /* peer ID ADDR STATE RTT_US LOSS_OUT LOSS_IN LAST_MS HEARD
-         *      OPS_THEY BYTES_THEY OPS_WE BYTES_WE SKEW_MS CHUNKS_THEY
-         *      WAIT_MAX_US */
-        snprintf(b, sizeof b,
-                 "peer %016" PRIx64 " %s %s %" PRIu64 " %.4f %.4f %" PRIu64
-                 " %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
-                 " %" PRIu64 " %" PRIu64,
-                 ps[i].id, a,
+        int alive = ps[i].state != MFS_PEER_DEAD && !left;
+        live += alive;
+        unheard += alive && !(q && q->heard);
+        mfs_status_peer p = {
+            .id = ps[i].id,
+            .rtt_us = ps[i].srtt_us,
+            .loss_out = ps[i].loss_out,
+            .loss_in = ps[i].loss_in,
+            .last_ms = ps[i].last_rx_us && now > ps[i].last_rx_us
+                           ? (now - ps[i].last_rx_us) / 1000
+                           : 0,
+            .wait_max_us = ps[i].rx_wait_max_us,
+        };
+        mfs_addr_str(&ps[i].addr, p.addr, sizeof p.addr);
+        snprintf(p.state, sizeof p.state, "%s",
                  q && q->removed ? "removed"
                  : left          ? "left"
-                                 : mfs_sync_state_name(ps[i].state),
-                 ps[i].srtt_us, ps[i].loss_out, ps[i].loss_in, last,
-                 q ? q->heard : 0, q ? q->ops_they_lack : 0,
-                 q ? q->bytes_they_lack : 0, q ? q->ops_we_lack : 0,
-                 q ? q->bytes_we_lack : 0, q ? q->skew_ms : 0,
-                 q ? q->chunks_they_want : 0, ps[i].rx_wait_max_us);
+                                 : mfs_sync_state_name(ps[i].state));
+        if (q) {
+            p.heard = q->heard;
+            p.ops_they = q->ops_they_lack;
+            p.bytes_they = q->bytes_they_lack;
+            p.ops_we = q->ops_we_lack;
+            p.bytes_we = q->bytes_we_lack;
+            p.skew_ms = q->skew_ms;
+            p.chunks_they = q->chunks_they_want;
+        }
+        mfs_status_peer_format(&p, f, sizeof f);
+        snprintf(b, sizeof b, "peer %s", f);
         line(arg, b);
     }
     for (size_t i = 0; i < np && i < 64; i++) {
@@ -526,38 +562,30 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
         snprintf(b, sizeof b, "seed %s", a);
         line(arg, b);
     }
-    /* the transport's view of liveness is the fresher one */
-    int in_sync = st.in_sync;
-    for (size_t i = 0; i < np && i < 64; i++) {
-        if (!ps[i].id || ps[i].state == MFS_PEER_DEAD)
-            continue;
-        int heard = 0, left = 0;
-        for (size_t k = 0; k < nr && k < 64; k++)
-            if (rp[k].id == ps[i].id) {
-                heard = rp[k].heard;
-                left = rp[k].left || rp[k].removed;
-            }
-        if (!heard && !left)
-            in_sync = 0;
-    }
+    mfs_store_stats ss;
+    uint64_t dirty = mfs_store_stats_get(m->store, &ss) == 0 ? ss.dirty_files
+                                                             : 1;
     snprintf(b, sizeof b, "live_peers %zu", live);
     line(arg, b);
-    snprintf(b, sizeof b, "repl_in_sync %d", in_sync);
+    snprintf(b, sizeof b, "repl_in_sync %d",
+             mfs_status_in_sync(st.in_sync, unheard, dirty, st.removed_self));
     line(arg, b);
     mfs_rejoin_report(m, line, arg);
-    snprintf(b, sizeof b,
-             "catchup %d %" PRIu64 " %" PRIu64 " %" PRIu64
-             " %.1f %.1f %" PRId64,
-             st.catching_up, st.ops_to_go, st.chunks_to_go, st.bytes_to_go,
-             st.ops_per_s, st.bytes_per_s, st.eta_ms);
+    mfs_status_catchup cu = {st.catching_up, st.ops_to_go,  st.chunks_to_go,
+                             st.bytes_to_go, st.ops_per_s,  st.bytes_per_s,
+                             st.eta_ms};
+    mfs_status_catchup_format(&cu, f, sizeof f);
+    snprintf(b, sizeof b, "catchup %s", f);
     line(arg, b);
-    /* snapshot ACTIVE FROM DONE TOTAL INSTALLED SERVED REFUSED */
-    snprintf(b, sizeof b,
-             "snapshot %d %016" PRIx64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-             " %" PRIu64 " %d",
-             st.snap_from != 0, st.snap_from, st.snap_bytes_done,
-             st.snap_bytes_total, st.snaps_installed, st.snaps_served,
-             st.snap_refused != 0);
+    mfs_status_snap sn = {.active = st.snap_from != 0,
+                          .refused = st.snap_refused != 0,
+                          .from = st.snap_from,
+                          .done = st.snap_bytes_done,
+                          .total = st.snap_bytes_total,
+                          .installed = st.snaps_installed,
+                          .served = st.snaps_served};
+    mfs_status_snap_format(&sn, f, sizeof f);
+    snprintf(b, sizeof b, "snapshot %s", f);
     line(arg, b);
     snprintf(b, sizeof b, "repl_bad_msgs %" PRIu64, st.bad_msgs);
     line(arg, b);

@@ -11,6 +11,8 @@
 #ifndef MFS_NODE_H
 #define MFS_NODE_H
 
+#include "core.h"
+#include "repl.h"
 #include "store.h"
 
 #include <limits.h>
@@ -72,6 +74,11 @@ typedef struct mfs_node {
     node_evq q_urgent, q_bulk;
     uint64_t q_bytes, q_max_bytes, q_dropped;
 } mfs_node;
+
+/* The transport's and the engine's settings a node runs with (timings:
+ * node/mesh.c); the simulator tests use them too. */
+void mfs_node_sync_config(mfs_sync_config *cfg);
+void mfs_node_repl_config(mfs_repl_config *cfg);
 
 /* Starts transport + replication for store s. listen NULL: STORE/listen,
  * else 0.0.0.0:7410 (any port if taken). Seeds: peers + STORE/peers.

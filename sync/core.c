@@ -84,6 +84,8 @@ typedef struct peer {
     uint32_t val_t;               /* first hb time sent to current addr */
     int val_t_set;
     uint64_t created, last_rx, last_tx, last_hb_tx, next_members;
+    uint64_t last_data_t;  /* a DATA frame went either way (cfg.idle_*) */
+    uint64_t active_since; /* the first one after a quiet spell */
     int members_due;
     uint32_t hb_echo, hb_echo_rx_t; /* peer's last hb t and when we got it */
     int hb_echo_set;
@@ -416,6 +418,7 @@ static peer *peer_new(mfs_sync_core *c, uint64_t id, const mfs_addr *a)
     p->id = id;
     p->addr = *a;
     p->created = p->last_rx = c->now;
+    p->last_data_t = p->active_since = c->now;
     p->next_members = 0;
     mfs_replay_init(&p->win);
     mfs_replay_init(&p->win_anon);
@@ -526,7 +529,9 @@ int mfs_sync_core_new(const mfs_sync_config *cfg,
     if (!cfg || !cfg->tx || !key || node_id == 0 ||
         cfg->max_cwnd_pkts > SENT_RING / 2 || cfg->max_cwnd_pkts < 4 ||
         cfg->suspect_ms == 0 || cfg->dead_ms <= cfg->suspect_ms ||
-        cfg->hb_ms == 0 || cfg->ack_every == 0)
+        cfg->hb_ms == 0 || cfg->ack_every == 0 ||
+        (cfg->idle_hb_ms && (cfg->idle_hb_ms < cfg->hb_ms ||
+                             cfg->idle_after_ms < cfg->hb_ms)))
         return -EINVAL;
     if (sodium_init() < 0)
         return -EIO;
@@ -1011,6 +1016,43 @@ static void on_members(mfs_sync_core *c, const mfs_frame *f)
     }
 }
 
+/* No message went either way for cfg.idle_after_ms: sparse heartbeats. */
+static int link_quiet(const mfs_sync_core *c, const peer *p)
+{
+    return c->cfg.idle_hb_ms &&
+           c->now - p->last_data_t >= c->cfg.idle_after_ms * 1000ull;
+}
+
+static uint32_t hb_period(const mfs_sync_core *c, const peer *p)
+{
+    return p->state == MFS_PEER_DEAD ? c->cfg.probe_ms
+           : link_quiet(c, p)        ? c->cfg.idle_hb_ms
+                                     : c->cfg.hb_ms;
+}
+
+/* A DATA frame went to or came from p. */
+static void note_data(mfs_sync_core *c, peer *p)
+{
+    if (link_quiet(c, p))
+        p->active_since = c->now; /* silence counts from now */
+    p->last_data_t = c->now;
+}
+
+/* When p's silence began, and how long it may last before p is suspect
+ * and dead (us). */
+static uint64_t silence(const mfs_sync_core *c, const peer *p,
+                        uint64_t *suspect, uint64_t *dead)
+{
+    if (link_quiet(c, p)) {
+        *suspect = (2ull * c->cfg.idle_hb_ms + c->cfg.suspect_ms) * 1000;
+        *dead = (3ull * c->cfg.idle_hb_ms + c->cfg.dead_ms) * 1000;
+        return p->last_rx;
+    }
+    *suspect = c->cfg.suspect_ms * 1000ull;
+    *dead = c->cfg.dead_ms * 1000ull;
+    return max64(p->last_rx, p->active_since);
+}
+
 /* A packet from p arrived: how long were we waiting for one? Counted from
  * the later of its last packet and the oldest of ours still in flight (so
  * an idle link's heartbeat period is not a wait). */
@@ -1195,6 +1237,7 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
             break;
         case MFS_FR_DATA:
             elicit = 1;
+            note_data(c, p);
             on_data(c, p, f);
             break;
         case MFS_FR_MEMBERS:
@@ -1314,9 +1357,7 @@ static int send_packet(mfs_sync_core *c, peer *p, int want_data)
     uint8_t pt[MFS_WIRE_PAYLOAD_MAX];
     mfs_wbuf w;
     int with_ack = p->ack_pending > 0 && p->rnr > 0;
-    uint32_t hb_period =
-        p->state == MFS_PEER_DEAD ? c->cfg.probe_ms : c->cfg.hb_ms;
-    int with_hb = c->now >= p->last_hb_tx + hb_period * 1000ull;
+    int with_hb = c->now >= p->last_hb_tx + hb_period(c, p) * 1000ull;
     sent_pkt *s = &p->ring[p->next_pn % SENT_RING];
 
     /* the ring must not wrap over a packet still in flight */
@@ -1383,6 +1424,7 @@ static int send_packet(mfs_sync_core *c, peer *p, int want_data)
     if (nref) {
         p->bytes_in_flight += (uint64_t)n;
         p->last_elicit_t = c->now;
+        note_data(c, p);
     }
     p->next_pn++;
     return n;
@@ -1461,12 +1503,13 @@ static void on_pto(mfs_sync_core *c, peer *p)
 
 static void update_state(mfs_sync_core *c, peer *p)
 {
-    uint64_t quiet = c->now - p->last_rx;
     if (p->id == 0)
         return;
-    if (quiet >= c->cfg.dead_ms * 1000ull)
+    uint64_t sus, dead;
+    uint64_t quiet = c->now - silence(c, p, &sus, &dead);
+    if (quiet >= dead)
         set_state(c, p, MFS_PEER_DEAD);
-    else if (quiet >= c->cfg.suspect_ms * 1000ull)
+    else if (quiet >= sus)
         set_state(c, p, MFS_PEER_SUSPECT);
 }
 
@@ -1508,14 +1551,12 @@ uint64_t mfs_sync_core_tick(mfs_sync_core *c, uint64_t now_us)
             }
         }
         p->probes = 0;
-        uint32_t hb_period =
-            p->state == MFS_PEER_DEAD ? c->cfg.probe_ms : c->cfg.hb_ms;
-        uint64_t hb_at = p->last_hb_tx + hb_period * 1000ull;
+        uint64_t hb_at = p->last_hb_tx + hb_period(c, p) * 1000ull;
         if (!sent_any && (ack_due(c, p) || c->now >= hb_at))
             send_packet(c, p, 0);
 
         /* deadlines */
-        hb_at = p->last_hb_tx + hb_period * 1000ull;
+        hb_at = p->last_hb_tx + hb_period(c, p) * 1000ull;
         next = min64(next, hb_at);
         if (p->ack_pending)
             next = min64(next, p->ack_deadline);
@@ -1525,10 +1566,13 @@ uint64_t mfs_sync_core_tick(mfs_sync_core *c, uint64_t now_us)
             next = min64(next, pto_deadline(c, p));
         if (p->members_due)
             next = min64(next, p->next_members);
+        uint64_t sus, dead, from = silence(c, p, &sus, &dead);
         if (p->state == MFS_PEER_ALIVE)
-            next = min64(next, p->last_rx + c->cfg.suspect_ms * 1000ull);
+            next = min64(next, from + sus);
         else if (p->state == MFS_PEER_SUSPECT)
-            next = min64(next, p->last_rx + c->cfg.dead_ms * 1000ull);
+            next = min64(next, from + dead);
+        if (c->cfg.idle_hb_ms && !link_quiet(c, p)) /* when it turns quiet */
+            next = min64(next, p->last_data_t + c->cfg.idle_after_ms * 1000ull);
     }
     return next > c->now ? next : c->now + 1;
 }

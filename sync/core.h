@@ -70,6 +70,15 @@ typedef struct mfs_sync_config {
     uint32_t suspect_ms;       /* silence before suspect (1000) */
     uint32_t dead_ms;          /* silence before dead (5000) */
     uint32_t hb_ms;            /* heartbeat period when idle (400) */
+    /* Sparse heartbeats on a quiet link (0 = off, the default): once no
+     * message went either way for idle_after_ms, heartbeats come every
+     * idle_hb_ms, and a silent peer is suspect after 2 idle periods +
+     * suspect_ms, dead after 3 + dead_ms. The first message after that
+     * makes the link active again at once, and a peer that does not answer
+     * it is suspect after suspect_ms, dead after dead_ms, as on an active
+     * link: failure detection of a peer we talk to is not slowed. */
+    uint32_t idle_hb_ms;
+    uint32_t idle_after_ms;
     uint32_t probe_ms;         /* hello/heartbeat period to dead or
                                   unidentified peers (1000) */
     uint32_t max_ack_delay_us; /* (2000) */

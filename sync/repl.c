@@ -1878,10 +1878,15 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
     pthread_mutex_lock(&r->mu);
     r->now = now_us;
     if (atomic_exchange(&r->changed, 0)) {
+        /* STATE reports what we hold durably: only a change of that is
+         * news (a commit of no ops, as the collector's, is not) */
+        mfs_vv was = {0, NULL};
+        bool copied = vv_copy(&was, &r->durable) == 0;
         refresh_my(r);
         push_new(r);
-        if (!r->state_changed_us)
+        if ((!copied || !vv_same(&was, &r->durable)) && !r->state_changed_us)
             r->state_changed_us = now_us;
+        mfs_vv_free(&was);
     }
     uint64_t coalesce = (uint64_t)r->cfg.coalesce_ms * 1000;
     uint64_t period = (uint64_t)r->cfg.state_ms * 1000;

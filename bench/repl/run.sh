@@ -643,7 +643,7 @@ ALL_ROWS=(
     "big_0|big file to B, no loss|MB/s|big|>=|160"
     "big_$LOSS|big file to B, $LOSS% loss|MB/s|big|>=|20"
     "part|partition heal -> converged|s|part|<=|5"
-    "idle|idle traffic per peer|B/s|idle|<=|200"
+    "idle|idle traffic per peer|B/s|idle|<=|20"
 )
 ROWS=()
 for row in "${ALL_ROWS[@]}"; do

@@ -64,6 +64,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "node.h"
 #include "repl.h"
 #include "sim.h"
 #include "codec.h"
@@ -105,6 +106,7 @@ struct world {
     mfs_sim *sim;
     mfs_sim_net net;
     mfs_repl_config rcfg;
+    int node_timing; /* mfs_node_sync_config / mfs_node_repl_config */
     node n[N];
     uint8_t cut[N][N]; /* links the test cut */
     int late;          /* node 4 is cut off until step `late` */
@@ -1058,6 +1060,10 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
     w->phase = "setup";
     mfs_rng_seed(&w->rng, seed * 0x9e3779b97f4a7c15ull + 7);
     pick_config(w);
+    /* the daemon's timings (sparse heartbeats on quiet links, STATE every
+     * 60 s) in the targeted tests and every other seed; the core's and
+     * engine's defaults in the rest */
+    w->node_timing = plain || seed % 2;
     if (plain) {
         mfs_repl_config_default(&w->rcfg);
         mfs_sim_net net = {0, 0, 1000, 2000};
@@ -1065,6 +1071,12 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
     }
     mfs_sync_config scfg;
     mfs_sync_config_default(&scfg);
+    if (w->node_timing) {
+        mfs_repl_config nrc;
+        mfs_node_sync_config(&scfg);
+        mfs_node_repl_config(&nrc);
+        w->rcfg.state_ms = nrc.state_ms;
+    }
     mfs_sim_hooks h = {w, hook_msg, g_trace_dgrams ? hook_tap : NULL,
                        hook_peer};
     assert_int_equal(mfs_sim_new(seed, N, &scfg, &h, &w->sim), 0);
@@ -1167,8 +1179,8 @@ static void run_seed(uint64_t seed, unsigned steps)
         mfs_store_stats ss;
         mfs_store_stats_get(w->n[0].s, &ss);
         print_message(
-            "seed %llu: loss %.2f dup %.2f delay %llu-%llu us; batch %u pull "
-            "%u push %u window %u; join %.1f s, ops %.1f s, converged in %.1f "
+            "seed %llu: loss %.2f dup %.2f delay %llu-%llu us; %s timings; "
+            "batch %u pull %u push %u window %u; join %.1f s, ops %.1f s, converged in %.1f "
             "s, in_sync in %.1f s (fake); %llu local ops (%llu failed), %llu "
             "ops in log, %llu "
             "files %llu dirs %llu chunks %llu conflicts; %llu cuts %llu "
@@ -1177,7 +1189,8 @@ static void run_seed(uint64_t seed, unsigned steps)
             "%.2f s real\n",
             (unsigned long long)seed, w->net.loss, w->net.dup,
             (unsigned long long)w->net.delay_min_us,
-            (unsigned long long)w->net.delay_max_us, w->rcfg.batch_bytes,
+            (unsigned long long)w->net.delay_max_us,
+            w->node_timing ? "node" : "core", w->rcfg.batch_bytes,
             w->rcfg.pull_bytes, w->rcfg.push_bytes, w->rcfg.chunk_window,
             (double)join_us / SEC, (double)ops_us / SEC,
             (double)w->converged_us / SEC, (double)w->settle_us / SEC,

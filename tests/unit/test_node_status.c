@@ -1,0 +1,93 @@
+/*
+ * test_node_status.c - the control protocol's mesh lines (node/status.c):
+ * what the daemon writes the command reads back whole, a line of a daemon
+ * one version older or newer is still read, a damaged one is refused;
+ * and the "in sync" rule.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "status.h"
+
+static void test_peer_round_trip(void **state)
+{
+    mfs_status_peer p = {.id = 0x0123456789abcdefull,
+                         .rtt_us = 1234,
+                         .loss_out = 0.25,
+                         .loss_in = 0.125,
+                         .last_ms = 77,
+                         .heard = 1,
+                         .ops_they = 5,
+                         .bytes_they = 6,
+                         .ops_we = 7,
+                         .bytes_we = 8,
+                         .skew_ms = -600000,
+                         .chunks_they = 9,
+                         .wait_max_us = 10};
+    strcpy(p.addr, "[::1]:7410");
+    strcpy(p.state, "suspect");
+    char line[MFS_STATUS_LINE_MAX];
+    mfs_status_peer_format(&p, line, sizeof line);
+    mfs_status_peer q;
+    assert_int_equal(mfs_status_peer_parse(line, &q), 0);
+    assert_memory_equal(&p, &q, sizeof p);
+    /* an older daemon: no chunk count, no wait */
+    assert_int_equal(mfs_status_peer_parse("00000000000000aa 10.0.0.1:7410 "
+                                           "alive 100 0.0000 0.0000 5 1 0 0 "
+                                           "0 0 3",
+                                           &q),
+                     0);
+    assert_int_equal(q.id, 0xaa);
+    assert_int_equal(q.skew_ms, 3);
+    assert_int_equal(q.chunks_they, 0);
+    /* a newer one: a field more */
+    strcat(line, " 42");
+    assert_int_equal(mfs_status_peer_parse(line, &q), 0);
+    assert_int_equal(q.wait_max_us, 10);
+    /* damaged */
+    assert_int_equal(mfs_status_peer_parse("zz 10.0.0.1:7410 alive", &q),
+                     -EINVAL);
+    assert_int_equal(q.id, 0);
+    assert_int_equal(mfs_status_peer_parse("", &q), -EINVAL);
+}
+
+static void test_catchup_snapshot(void **state)
+{
+    mfs_status_catchup c = {1, 2, 3, 4, 5.5, 6.5, -1}, d;
+    char line[MFS_STATUS_LINE_MAX];
+    mfs_status_catchup_format(&c, line, sizeof line);
+    assert_int_equal(mfs_status_catchup_parse(line, &d), 0);
+    assert_memory_equal(&c, &d, sizeof c);
+    assert_int_equal(mfs_status_catchup_parse("1 2 3", &d), -EINVAL);
+
+    mfs_status_snap s = {1, 0, 0xfeedull, 10, 20, 3, 4}, t;
+    mfs_status_snap_format(&s, line, sizeof line);
+    assert_int_equal(mfs_status_snap_parse(line, &t), 0);
+    assert_memory_equal(&s, &t, sizeof s);
+    assert_int_equal(mfs_status_snap_parse("x", &t), -EINVAL);
+}
+
+static void test_in_sync_rule(void **state)
+{
+    assert_true(mfs_status_in_sync(1, 0, 0, 0));
+    assert_false(mfs_status_in_sync(0, 0, 0, 0)); /* replication owes */
+    assert_false(mfs_status_in_sync(1, 1, 0, 0)); /* a live peer unheard */
+    assert_false(mfs_status_in_sync(1, 0, 2, 0)); /* unpublished writes */
+    assert_false(mfs_status_in_sync(1, 0, 0, 1)); /* removed */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_peer_round_trip),
+        cmocka_unit_test(test_catchup_snapshot),
+        cmocka_unit_test(test_in_sync_rule),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
