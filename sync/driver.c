@@ -310,6 +310,21 @@ static uint64_t wall_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* What mfs_sync_start allocated around the loop and the core. */
+static void sync_free(mfs_sync *s)
+{
+    for (inmsg *m = s->in_head, *nx; m; m = nx) {
+        nx = m->next;
+        free(m);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->in_mu);
+    free(s->view);
+    free(s->stats);
+    free(s->rxbuf);
+    free(s);
+}
+
 int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
 {
     mfs_addr la;
@@ -414,12 +429,7 @@ fail_bind:
 fail_udp:
     uv_loop_close(&s->loop);
 fail_loop:
-    pthread_mutex_destroy(&s->mu);
-    pthread_mutex_destroy(&s->in_mu);
-    free(s->view);
-    free(s->stats);
-    free(s->rxbuf);
-    free(s);
+    sync_free(s);
     return rc;
 }
 
@@ -434,16 +444,7 @@ void mfs_sync_stop(mfs_sync *s)
     pthread_join(s->thread, NULL);
     uv_loop_close(&s->loop);
     mfs_sync_core_free(s->core);
-    for (inmsg *m = s->in_head, *nx; m; m = nx) {
-        nx = m->next;
-        free(m);
-    }
-    pthread_mutex_destroy(&s->mu);
-    pthread_mutex_destroy(&s->in_mu);
-    free(s->view);
-    free(s->stats);
-    free(s->rxbuf);
-    free(s);
+    sync_free(s);
 }
 
 int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,

@@ -93,6 +93,9 @@ struct mfs_repl {
     /* what we hold durably (mfs_store_vv_durable): what STATE reports, so
      * that a change is settled only once every member holds it on disk */
     mfs_vv durable;
+    /* the durable vector as of the last STATE broadcast */
+    mfs_vv told;
+    bool have_told;
     uint64_t node;
     uint64_t state_seq;
     uint64_t state_changed_us; /* vv changed, STATEs due (0 = none) */
@@ -1679,6 +1682,7 @@ void mfs_repl_free(mfs_repl *r)
         mfs_vv_free(&r->peers[i].pushed);
     }
     mfs_vv_free(&r->my);
+    mfs_vv_free(&r->told);
     mfs_vv_free(&r->durable);
     mfs_vv_free(&r->settled);
     mfs_vv_free(&r->cand);
@@ -1878,15 +1882,15 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
     pthread_mutex_lock(&r->mu);
     r->now = now_us;
     if (atomic_exchange(&r->changed, 0)) {
-        /* STATE reports what we hold durably: only a change of that is
-         * news (a commit of no ops, as the collector's, is not) */
-        mfs_vv was = {0, NULL};
-        bool copied = vv_copy(&was, &r->durable) == 0;
         refresh_my(r);
         push_new(r);
-        if ((!copied || !vv_same(&was, &r->durable)) && !r->state_changed_us)
+        /* STATE reports what we hold durably: only a change of that since
+         * the last broadcast is news (a commit of no ops, as the
+         * collector's, is not). Compared with what was told, not with the
+         * vector before this refresh: status readers refresh it too. */
+        if ((!r->have_told || !vv_same(&r->told, &r->durable)) &&
+            !r->state_changed_us)
             r->state_changed_us = now_us;
-        mfs_vv_free(&was);
     }
     uint64_t coalesce = (uint64_t)r->cfg.coalesce_ms * 1000;
     uint64_t period = (uint64_t)r->cfg.state_ms * 1000;
@@ -1898,6 +1902,8 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
                     r->peers[i].state_now = true;
             r->state_changed_us = 0;
             r->state_bcast_us = now_us;
+            mfs_vv_free(&r->told);
+            r->have_told = vv_copy(&r->told, &r->durable) == 0;
         } else if (r->state_bcast_us + coalesce < next) {
             next = r->state_bcast_us + coalesce;
         }

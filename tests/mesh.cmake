@@ -21,26 +21,7 @@ set(MESHFS_MESH_TEST_TIMEOUTS
   chaos=420 kill9=300 join=300 offline=240 onevers=240 staleattr=240
   collect=300 trash=240 remove=240 soak=300)
 
-file(GLOB MESHFS_MESH_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/system/mesh_*.sh)
-list(FILTER MESHFS_MESH_TESTS EXCLUDE REGEX "/mesh_lib\\.sh$")
-foreach(script ${MESHFS_MESH_TESTS})
-  get_filename_component(name ${script} NAME_WE) # mesh_xxx
-  string(REGEX REPLACE "^mesh_" "" short ${name})
-  set(timeout 300)
-  foreach(entry ${MESHFS_MESH_TEST_TIMEOUTS})
-    if(entry MATCHES "^${short}=([0-9]+)$")
-      set(timeout ${CMAKE_MATCH_1})
-    endif()
-  endforeach()
-  math(EXPR ctest_timeout "${timeout} + 60")
-  add_test(NAME system/${name} COMMAND bash ${script})
-  set_tests_properties(system/${name} PROPERTIES
-    TIMEOUT ${ctest_timeout} LABELS "system;mesh" SKIP_RETURN_CODE 77)
-  if(TARGET meshfs)
-    set_property(TEST system/${name} APPEND PROPERTY
-      ENVIRONMENT MESHFS=$<TARGET_FILE:meshfs>)
-  endif()
-endforeach()
+meshfs_script_tests(mesh 300 "system;mesh" "${MESHFS_MESH_TEST_TIMEOUTS}")
 
 # A long variant of a mesh test: NAME runs SCRIPT with ARG under the
 # `long` label and configuration only.

@@ -14,23 +14,31 @@
 # Prints p50, p99 and the worst of each, and how long the transfer took.
 # Needs root (namespaces, FUSE) and a build (build/ or MESHFS=).
 #
+#   3. with NODES=3, a third node C in the mesh (it fetches the big files
+#      too) and the same as 2. with the small files written on C.
 #   bench/repl/hol.sh               # 1024 MiB, 400 samples (~1 min)
 #   MIB=256 N=200 bench/repl/hol.sh
+#   NODES=3 bench/repl/hol.sh       # and from a third node (~2 min)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 MIB=${MIB:-1024}
 N=${N:-400}
+NODES=${NODES:-2} # 3: a third node C, and step 3 (small files from C)
 # shellcheck source=../../tests/system/mesh_lib.sh
 . "$HERE/../../tests/system/mesh_lib.sh"
 mesh_init hol 900 7990
 RB=$T/replbench
 cc -O2 -o "$RB" "$HERE/replbench.c"
-mesh_up a b
+if [[ $NODES == 3 ]]; then mesh_up a b c; else mesh_up a b; fi
 A=${MNT[a]} B=${MNT[b]}
-mkdir -p "$A/idle" "$A/hol" "$A/big"
+mkdir -p "$A/idle" "$A/hol" "$A/hol3" "$A/big"
 echo seed >"$A/idle/edit"
 echo seed >"$A/hol/edit"
-mesh_wait 30 "the directories on B" test -s "$B/idle/edit" -a -s "$B/hol/edit" -a -d "$B/big"
+echo seed >"$A/hol3/edit"
+mesh_wait 30 "the directories on B" test -s "$B/idle/edit" -a -s "$B/hol/edit" -a -s "$B/hol3/edit" -a -d "$B/big"
+if [[ $NODES == 3 ]]; then
+    mesh_wait 30 "the directories on C" test -s "${MNT[c]}/hol3/edit" -a -d "${MNT[c]}/big"
+fi
 
 # stats LOG FROM TO: p50 p99 worst (ms) of the samples timed in [FROM, TO)
 # (monotonic seconds; the log's lines: index kind seconds state start)
@@ -65,36 +73,58 @@ waits() {
 # maxcol FILE COL: the largest value in column COL
 maxcol() { awk -v c="$2" '$c > m { m = $c } END { printf "%.1f", m }' "$1"; }
 
-log "2. during a $MIB MiB transfer A -> B: $N samples"
-waits a "$T/waits.a" &
-wa=$!
-waits b "$T/waits.b" &
-wb=$!
-"$RB" bigwait "$B/big/f" "$MIB" 7 600 >"$T/bigwait.out" &
-waiter=$!
-"$RB" bigwrite "$A/big/f" "$MIB" 7 >"$T/bigwrite.out" &
-writer=$!
-sleep 0.2
-"$RB" latency "$A/hol" "$B/hol" "$N" 1000 10 42 "$T/hol.log" >/dev/null
-wait "$writer"
-wait "$waiter"
-sleep 1.2 # one more poll after the end
-kill "$wa" "$wb" 2>/dev/null || true
-wait "$wa" "$wb" 2>/dev/null || true
-read -r t0 tclose <"$T/bigwrite.out"
-read -r st tdone _ <"$T/bigwait.out"
-[[ $st == "done" ]] || fail "the $MIB MiB file was not complete on B: $st"
-read -r n1 p50 p99 max < <(stats "$T/hol.log" 0 "$tdone")
-read -r n2 _ _ _ < <(stats "$T/hol.log" "$tdone" 1e12)
-bulk="during transfer: $n1 samples, p50 $p50 ms, p99 $p99 ms, worst $max ms ($n2 more after it)"
-log "$bulk"
-xfer=$(awk -v a="$t0" -v c="$tclose" -v d="$tdone" -v m="$MIB" \
-    'BEGIN { printf "write %.1f s, complete on B %.1f s after close, %.0f MB/s from the first write", c - a, d - c, m * 1048576 / 1e6 / (d - a) }')
-log "transfer: $xfer"
-gaps="longest wait for a peer's packet: A $(maxcol "$T/waits.a" 1) ms, B $(maxcol "$T/waits.b" 1) ms; \`meshfs stat\` took up to $(maxcol "$T/waits.a" 2) / $(maxcol "$T/waits.b" 2) ms"
-log "$gaps"
+# transfer STEP FROM LOGNAME BIGNAME: a MIB MiB file written on A and
+# fetched by B while N small files are written on node FROM (a or c) and
+# timed until B reads them; sets $bulk, $xfer, $gaps
+transfer() {
+    local step=$1 from=$2 name=$3 big=$4 wa wb waiter writer t0 tclose st tdone
+    local n1 p50 p99 max n2
+    local src=${MNT[$from]}
+    log "$step. during a $MIB MiB transfer A -> B, small files from ${from^^}: $N samples"
+    : >"$T/waits.$name.a"
+    : >"$T/waits.$name.b"
+    waits a "$T/waits.$name.a" &
+    wa=$!
+    waits b "$T/waits.$name.b" &
+    wb=$!
+    "$RB" bigwait "$B/big/$big" "$MIB" 7 600 >"$T/bigwait.$name" &
+    waiter=$!
+    "$RB" bigwrite "$A/big/$big" "$MIB" 7 >"$T/bigwrite.$name" &
+    writer=$!
+    sleep 0.2
+    "$RB" latency "$src/$name" "$B/$name" "$N" 1000 10 42 "$T/$name.log" >/dev/null
+    wait "$writer"
+    wait "$waiter"
+    sleep 1.2 # one more poll after the end
+    kill "$wa" "$wb" 2>/dev/null || true
+    wait "$wa" "$wb" 2>/dev/null || true
+    read -r t0 tclose <"$T/bigwrite.$name"
+    read -r st tdone _ <"$T/bigwait.$name"
+    [[ $st == "done" ]] || fail "the $MIB MiB file was not complete on B: $st"
+    read -r n1 p50 p99 max < <(stats "$T/$name.log" 0 "$tdone")
+    read -r n2 _ _ _ < <(stats "$T/$name.log" "$tdone" 1e12)
+    bulk="during transfer, from ${from^^}: $n1 samples, p50 $p50 ms, p99 $p99 ms, worst $max ms ($n2 more after it)"
+    log "$bulk"
+    xfer=$(awk -v a="$t0" -v c="$tclose" -v d="$tdone" -v m="$MIB" \
+        'BEGIN { printf "write %.1f s, complete on B %.1f s after close, %.0f MB/s from the first write", c - a, d - c, m * 1048576 / 1e6 / (d - a) }')
+    log "transfer: $xfer"
+    gaps="longest wait for a peer's packet: A $(maxcol "$T/waits.$name.a" 1) ms, B $(maxcol "$T/waits.$name.b" 1) ms; \`meshfs stat\` took up to $(maxcol "$T/waits.$name.a" 2) / $(maxcol "$T/waits.$name.b" 2) ms"
+    log "$gaps"
+}
+
+transfer 2 a hol f
+bulk2=$bulk xfer2=$xfer gaps2=$gaps
+if [[ $NODES == 3 ]]; then
+    transfer 3 c hol3 f3
+    bulk3=$bulk xfer3=$xfer gaps3=$gaps
+fi
 echo "hol.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), meshfs $("$MESHFS" --version 2>/dev/null | head -n1)"
 echo "  $idle"
-echo "  $bulk"
-echo "  transfer of $MIB MiB: $xfer"
-echo "  during it, $gaps"
+echo "  $bulk2"
+echo "  transfer of $MIB MiB: $xfer2"
+echo "  during it, $gaps2"
+if [[ $NODES == 3 ]]; then
+    echo "  $bulk3"
+    echo "  transfer of $MIB MiB (to B and C): $xfer3"
+    echo "  during it, $gaps3"
+fi

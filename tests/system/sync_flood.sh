@@ -8,20 +8,9 @@
 set -u
 TOOL=${1:?usage: sync_flood.sh TOOL [COUNT]}
 COUNT=${2:-100000}
-NS=mfs-sync-flood-$$
-DIR=$(mktemp -d /tmp/mfs-sync-flood.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    ip netns del "$NS" 2>/dev/null
-    rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
-if [ "$(id -u)" != 0 ] || ! ip netns add "$NS" 2>/dev/null; then
-    echo "SKIP: needs root and 'ip netns' to make a network namespace"; exit 77
-fi
-ip -n "$NS" link set lo up
+# shellcheck source=sync_lib.sh
+. "$(dirname "$0")/sync_lib.sh"
+sync_setup sync-flood
 "$TOOL" keygen "$DIR" || exit 1
 X="ip netns exec $NS $TOOL"
 # the target accepts unknown sources at full speed so that every flood

@@ -6,21 +6,10 @@
 set -u
 TOOL=${1:?usage: sync_net.sh TOOL [MSGS]}
 MSGS=${2:-300}
-NS=mfs-sync-net-$$
-DIR=$(mktemp -d /tmp/mfs-sync-net.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    ip netns del "$NS" 2>/dev/null
-    rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
-if [ "$(id -u)" != 0 ] || ! ip netns add "$NS" 2>/dev/null; then
-    echo "SKIP: needs root and 'ip netns' to make a network namespace"; exit 77
-fi
+# shellcheck source=sync_lib.sh
+. "$(dirname "$0")/sync_lib.sh"
+sync_setup sync-net
 command -v nft >/dev/null || { echo "SKIP: nft not installed"; exit 77; }
-ip -n "$NS" link set lo up
 ip netns exec "$NS" nft -f - <<'NFT' || { echo "SKIP: nftables unusable"; exit 77; }
 table inet mfsloss {
   chain out { type filter hook output priority 0; meta l4proto udp numgen random mod 100 < 30 drop; }
