@@ -8,10 +8,7 @@ lib_init fs_bigdir 900
 helper_build
 
 N=${BIGDIR_FILES:-100000}
-STORE=$T/store
-M=$T/mnt
-mfs_init "$STORE"
-mfs_mount "$STORE" "$M"
+mfs_up
 B=$M/big
 mkdir "$B"
 

@@ -6,10 +6,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init fs_git 600
 
-STORE=$T/store
-M=$T/mnt
-mfs_init "$STORE"
-mfs_mount "$STORE" "$M"
+mfs_up
 
 export HOME=$T/home GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_DATE='2024-01-01T00:00:00Z' \
     GIT_COMMITTER_DATE='2024-01-01T00:00:00Z'

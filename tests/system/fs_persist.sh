@@ -7,11 +7,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init fs_persist 600
 
-STORE=$T/store
-M=$T/mnt
 REF=$T/ref
-mfs_init "$STORE"
-mfs_mount "$STORE" "$M"
+mfs_up
 W=$M/tree
 
 # The reference gets the same changes at slightly different times, so it is

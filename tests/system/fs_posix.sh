@@ -9,10 +9,7 @@ set -euo pipefail
 lib_init fs_posix 600
 helper_build
 
-STORE=$T/store
-M=$T/mnt
-mfs_init "$STORE"
-mfs_mount "$STORE" "$M"
+mfs_up
 D=$M/work
 mkdir "$D"
 

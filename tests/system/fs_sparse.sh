@@ -8,10 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init fs_sparse 900
 
-STORE=$T/store
-M=$T/mnt
-mfs_init "$STORE"
-mfs_mount "$STORE" "$M"
+mfs_up
 GIB=$((1024 * 1024 * 1024))
 F=$M/sparse
 N=$T/native-sparse

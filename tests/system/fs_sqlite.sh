@@ -7,10 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init fs_sqlite 600
 
-STORE=$T/store
-M=$T/mnt
-mfs_init "$STORE"
-mfs_mount "$STORE" "$M"
+mfs_up
 mkdir "$M/db"
 
 # fill DB MODE: 100 transactions of 100 rows each

@@ -6,11 +6,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init fs_tools 600
 
-STORE=$T/store
-M=$T/mnt
 SRC=$T/src
-mfs_init "$STORE"
-mfs_mount "$STORE" "$M"
+mfs_up
 make_sample_tree "$SRC"
 
 log "cp -a in and out"

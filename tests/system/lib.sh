@@ -357,6 +357,14 @@ mfs_mount() {
     fi
 }
 
+# mfs_up: a new store in $T/store mounted on $T/mnt (sets STORE and M).
+mfs_up() {
+    STORE=$T/store
+    M=$T/mnt
+    mfs_init "$STORE"
+    mfs_mount "$STORE" "$M"
+}
+
 # mfs_umount MNT: unmount, check the mount is gone and the daemon exited.
 mfs_umount() {
     local mnt=$1 out rc=0 pids p

@@ -92,35 +92,7 @@ static char *dump(mfs_store *s)
     return d;
 }
 
-typedef struct names {
-    size_t n;
-    char v[256][MFS_NAME_MAX + 1];
-    uint64_t ino[256];
-    uint32_t mode[256];
-    size_t limit; /* stop after this many (0 = all) */
-} names;
-
-static int collect(void *arg, const char *name, uint64_t ino, uint32_t mode)
-{
-    names *l = arg;
-    if (l->limit && l->n >= l->limit)
-        return 1; /* this one is not consumed */
-    assert_true(l->n < 256);
-    snprintf(l->v[l->n], sizeof(l->v[0]), "%s", name);
-    l->ino[l->n] = ino;
-    l->mode[l->n] = mode;
-    l->n++;
-    return 0;
-}
-
-static names *list(mfs_store *s, uint64_t dir)
-{
-    names *l = calloc(1, sizeof(*l));
-    assert_int_equal(mfs_store_readdir(s, dir, NULL, collect, l), 0);
-    return l;
-}
-
-static int has_name(const names *l, const char *n)
+static int has_name(const dirlist *l, const char *n)
 {
     for (size_t i = 0; i < l->n; i++)
         if (!strcmp(l->v[i], n))
@@ -154,7 +126,7 @@ static void test_new_store_layout(void **state)
     assert_true(S_ISDIR(a.mode));
     assert_int_equal(a.mode & 07777, 0755); /* default root_mode */
     assert_int_equal(a.ino, MFS_ROOT_INO);
-    names *l = list(f->s, MFS_ROOT_INO);
+    dirlist *l = list_dir(f->s, MFS_ROOT_INO);
     assert_int_equal(l->n, 1);
     assert_string_equal(l->v[0], "lost+found");
     assert_true(S_ISDIR(l->mode[0]));
@@ -313,7 +285,7 @@ static void test_readdir_paging(void **state)
     size_t nn = sizeof(nm) / sizeof(nm[0]);
     for (size_t i = 0; i < nn; i++)
         mkfile(f->s, d, nm[i]);
-    names *all = list(f->s, d);
+    dirlist *all = list_dir(f->s, d);
     assert_int_equal(all->n, nn);
     for (size_t i = 1; i < all->n; i++)
         assert_true(strcmp(all->v[i - 1], all->v[i]) < 0); /* name order */
@@ -325,14 +297,14 @@ static void test_readdir_paging(void **state)
     }
     /* pages of k, resumed with `after` = last consumed name */
     for (size_t k = 1; k <= 4; k++) {
-        names *pg = calloc(1, sizeof(*pg));
+        dirlist *pg = calloc(1, sizeof(*pg));
         char after[MFS_NAME_MAX + 1] = "";
         size_t got = 0;
         for (int guard = 0; guard < 100; guard++) {
             pg->n = 0;
             pg->limit = k;
             assert_int_equal(
-                mfs_store_readdir(f->s, d, got ? after : NULL, collect, pg), 0);
+                mfs_store_readdir(f->s, d, got ? after : NULL, names_add, pg), 0);
             for (size_t i = 0; i < pg->n; i++) {
                 assert_true(got < all->n);
                 assert_string_equal(pg->v[i], all->v[got]);
@@ -346,18 +318,18 @@ static void test_readdir_paging(void **state)
         free(pg);
     }
     /* `after` need not be an existing name */
-    names *tail = calloc(1, sizeof(*tail));
-    assert_int_equal(mfs_store_readdir(f->s, d, "ab", collect, tail), 0);
+    dirlist *tail = calloc(1, sizeof(*tail));
+    assert_int_equal(mfs_store_readdir(f->s, d, "ab", names_add, tail), 0);
     size_t expect = 0;
     for (size_t i = 0; i < all->n; i++)
         expect += strcmp(all->v[i], "ab") > 0;
     assert_int_equal(tail->n, expect);
     free(tail);
     uint64_t file = ino_of(f->s, d, "a");
-    names tmp = {0};
-    assert_int_equal(mfs_store_readdir(f->s, file, NULL, collect, &tmp),
+    dirlist tmp = {0};
+    assert_int_equal(mfs_store_readdir(f->s, file, NULL, names_add, &tmp),
                      -ENOTDIR);
-    assert_int_equal(mfs_store_readdir(f->s, 8888888, NULL, collect, &tmp),
+    assert_int_equal(mfs_store_readdir(f->s, 8888888, NULL, names_add, &tmp),
                      -ENOENT);
     free(all);
 }
@@ -479,7 +451,7 @@ static void test_unlink_rmdir(void **state)
     assert_int_equal(mfs_store_rmdir(f->s, MFS_ROOT_INO, "d"), 0);
     assert_int_equal(mfs_store_lookup(f->s, MFS_ROOT_INO, "d", &a), -ENOENT);
     assert_int_equal(nlink(f->s, MFS_ROOT_INO), 3);
-    names *l = list(f->s, MFS_ROOT_INO);
+    dirlist *l = list_dir(f->s, MFS_ROOT_INO);
     assert_int_equal(l->n, 1);
     free(l);
     /* a name can be reused after unlink */
@@ -513,7 +485,7 @@ static void test_rename_basic(void **state)
     assert_int_equal(mfs_store_lookup(f->s, d2, "a2", &at), -ENOENT);
     char buf[8];
     assert_int_equal(mfs_store_read(f->s, ino_of(f->s, d1, "b"), 0, buf, 8), 4);
-    names *l = list(f->s, d1);
+    dirlist *l = list_dir(f->s, d1);
     assert_int_equal(l->n, 1);
     free(l);
     (void)b;
@@ -1069,7 +1041,7 @@ static void test_group(void **state)
         mfs_store_mkdir(f->s, MFS_ROOT_INO, "g003", 0755, 0, 0, &a), -EEXIST);
     assert_int_equal(mfs_store_group_end(f->s), 0);
     reopen(f);
-    names *l = list(f->s, MFS_ROOT_INO);
+    dirlist *l = list_dir(f->s, MFS_ROOT_INO);
     assert_int_equal(l->n, 1 + 98);
     assert_true(has_name(l, "g001") && !has_name(l, "g000") &&
                 !has_name(l, "g002"));

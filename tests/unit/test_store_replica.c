@@ -249,29 +249,6 @@ static const char *content(mfs_store *s, uint64_t ino)
     return b;
 }
 
-typedef struct names {
-    size_t n;
-    char v[256][MFS_NAME_MAX + 1];
-    uint64_t ino[256];
-} names;
-
-static int collect(void *arg, const char *name, uint64_t ino, uint32_t mode)
-{
-    names *l = arg;
-    assert_true(l->n < 256);
-    snprintf(l->v[l->n], sizeof(l->v[0]), "%s", name);
-    l->ino[l->n] = ino;
-    l->n++;
-    return 0;
-}
-
-static names *list(mfs_store *s, uint64_t dir)
-{
-    names *l = calloc(1, sizeof(*l));
-    assert_int_equal(mfs_store_readdir(s, dir, NULL, collect, l), 0);
-    return l;
-}
-
 static void vv_equal(mfs_store *a, mfs_store *b)
 {
     mfs_vv va, vb;
@@ -893,9 +870,9 @@ static void test_future_stamps(void **state)
 
 /* Finds names in dir starting with prefix and containing ".conflict-". */
 static size_t conflicts_in(mfs_store *s, uint64_t dir, const char *stem,
-                           names *out)
+                           dirlist *out)
 {
-    names *l = list(s, dir);
+    dirlist *l = list_dir(s, dir);
     out->n = 0;
     for (size_t i = 0; i < l->n; i++)
         if (!strncmp(l->v[i], stem, strlen(stem)) &&
@@ -943,10 +920,10 @@ static void test_conflict_concurrent_edit(void **state)
     rep *rs[2] = {&a, &b};
     for (int i = 0; i < 2; i++) {
         mfs_store *s = rs[i]->s;
-        names cf;
+        dirlist cf;
         size_t nc = conflicts_in(s, MFS_ROOT_INO, "doc", &cf);
         if (nc != 1) {
-            names *l = list(s, MFS_ROOT_INO);
+            dirlist *l = list_dir(s, MFS_ROOT_INO);
             for (size_t j = 0; j < l->n; j++)
                 print_error("replica %d: /%s\n", i, l->v[j]);
             free(l);
@@ -982,7 +959,7 @@ static void test_conflict_concurrent_edit(void **state)
     }
     /* Editing the main name again (on either side) is not a resolution:
      * the loser's copy must stay (P7, no silent loss). */
-    names before;
+    dirlist before;
     conflicts_in(a.s, MFS_ROOT_INO, "doc", &before);
     char copy_name[MFS_NAME_MAX + 1];
     snprintf(copy_name, sizeof(copy_name), "%s", before.v[0]);
@@ -1006,12 +983,12 @@ static void test_conflict_concurrent_edit(void **state)
     }
     /* the new concurrent pair is a second conflict: 2 copies now */
     for (int i = 0; i < 2; i++) {
-        names c3;
+        dirlist c3;
         assert_int_equal(conflicts_in(rs[i]->s, MFS_ROOT_INO, "doc", &c3), 2);
     }
 
     /* resolving: A deletes the conflict copies; gone on both, main stays */
-    names cf;
+    dirlist cf;
     conflicts_in(a.s, MFS_ROOT_INO, "doc", &cf);
     const char *winner = content(a.s, ino_of(a.s, MFS_ROOT_INO, "doc.txt"));
     char keep[64];
@@ -1021,7 +998,7 @@ static void test_conflict_concurrent_edit(void **state)
     sync_pair(&a, &b);
     assert_same_dump(a.s, b.s);
     for (int i = 0; i < 2; i++) {
-        names c2;
+        dirlist c2;
         assert_int_equal(conflicts_in(rs[i]->s, MFS_ROOT_INO, "doc", &c2), 0);
         assert_string_equal(
             content(rs[i]->s, ino_of(rs[i]->s, MFS_ROOT_INO, "doc.txt")), keep);
@@ -1054,7 +1031,7 @@ static void test_conflict_same_name_create(void **state)
     for (int i = 0; i < 2; i++) {
         mfs_store *s = rs[i]->s;
         uint64_t d = ino_of(s, MFS_ROOT_INO, "shared");
-        names *l = list(s, d);
+        dirlist *l = list_dir(s, d);
         int have_a = 0, have_b = 0, dirs = 0, in_a = 0, in_b = 0;
         for (size_t j = 0; j < l->n; j++) {
             mfs_attr at;
@@ -1127,7 +1104,7 @@ static void test_edit_vs_delete(void **state)
                                           ino_of(rs[i]->s, MFS_ROOT_INO, "d"),
                                           "e.txt", &at),
                          -ENOENT);
-        names *l = list(rs[i]->s, ino_of(rs[i]->s, MFS_ROOT_INO, "lost+found"));
+        dirlist *l = list_dir(rs[i]->s, ino_of(rs[i]->s, MFS_ROOT_INO, "lost+found"));
         assert_int_equal(l->n, 0);
         free(l);
     }
@@ -1218,7 +1195,7 @@ static void test_edit_vs_delete_dir(void **state)
             where = ino_of(s, MFS_ROOT_INO, "lost+found");
         int rc = mfs_store_lookup(s, where, "e.txt", &at);
         if (rc) {
-            names *l = list(s, where);
+            dirlist *l = list_dir(s, where);
             print_error("replica %d: e.txt not in %s (%zu entries)\n", i,
                         where == ino_of(s, MFS_ROOT_INO, "lost+found")
                             ? "lost+found"
@@ -1251,7 +1228,7 @@ static void walk_dir(mfs_store *s, uint64_t dir, walk *w, int depth)
                      (unsigned long long)dir);
     assert_true(w->nseen < 1024);
     w->seen[w->nseen++] = dir;
-    names *l = list(s, dir);
+    dirlist *l = list_dir(s, dir);
     for (size_t i = 0; i < l->n; i++) {
         w->entries++;
         mfs_attr at;
@@ -1375,7 +1352,7 @@ static void test_unlinked_temp_never_replicates(void **state)
     sync_pair(&a, &b);
     assert_same_dump(a.s, b.s);
     assert_string_equal(content(b.s, ino_of(b.s, MFS_ROOT_INO, "doc")), "new");
-    names cf;
+    dirlist cf;
     assert_int_equal(conflicts_in(b.s, MFS_ROOT_INO, "doc", &cf), 0);
     rep_close(&a);
     rep_close(&b);
@@ -2280,7 +2257,7 @@ static void test_rejoin_recover(void **state)
     assert_int_equal(mfs_store_recover(c.s, into2, b.s, held, NULL, &st), 0);
     assert_int_equal(st.ops, 0);
     assert_int_equal(st.files + st.dirs + st.symlinks, 0);
-    assert_int_equal(list(c.s, into2)->n, 0);
+    assert_int_equal(list_dir(c.s, into2)->n, 0);
     rep_close(&a);
     rep_close(&b);
     rep_close(&c);

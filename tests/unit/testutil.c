@@ -93,12 +93,12 @@ int mfs_test_census_check(struct mfs_store *s, char *why, size_t cap)
                            sc.chunk_bytes};
     if (!memcmp(a, b, sizeof(a)))
         return 0;
-    static const char *names[7] = {"files",  "dirs",      "symlinks",
+    static const char *fields[7] = {"files",  "dirs",      "symlinks",
                                    "others", "bytes",     "conflicts",
                                    "chunk bytes"};
     size_t n = (size_t)snprintf(why, cap, "kept counts / scan:");
     for (int i = 0; i < 7 && n < cap; i++)
-        n += (size_t)snprintf(why + n, cap - n, " %s %llu/%llu", names[i],
+        n += (size_t)snprintf(why + n, cap - n, " %s %llu/%llu", fields[i],
                               (unsigned long long)a[i],
                               (unsigned long long)b[i]);
     return -1;
@@ -192,4 +192,25 @@ int cleanup(void **state)
     mfs_test_rmdir(g_dir);
     g_dir = NULL;
     return 0;
+}
+
+int names_add(void *arg, const char *name, uint64_t ino, uint32_t mode)
+{
+    dirlist *l = arg;
+    if (l->limit && l->n >= l->limit)
+        return 1; /* this one is not consumed */
+    assert_true(l->n < 256);
+    snprintf(l->v[l->n], sizeof(l->v[0]), "%s", name);
+    l->ino[l->n] = ino;
+    l->mode[l->n] = mode;
+    l->n++;
+    return 0;
+}
+
+dirlist *list_dir(struct mfs_store *s, uint64_t dir)
+{
+    dirlist *l = calloc(1, sizeof(*l));
+    assert_non_null(l);
+    assert_int_equal(mfs_store_readdir(s, dir, NULL, names_add, l), 0);
+    return l;
 }

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store.h"
+
 /* Creates a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path
  * the caller passes to mfs_test_rmdir() (which also frees it). */
 char *mfs_test_mkdtemp(const char *tag);
@@ -52,5 +54,18 @@ int cleanup(void **state);
  * symlinks, others, bytes, conflicts, chunk bytes) equal a scan of it;
  * otherwise -1 with both sets written into why. */
 int mfs_test_census_check(struct mfs_store *s, char *why, size_t cap);
+
+/* A directory listing (mfs_store_readdir into names_add): names, inodes
+ * and modes, 256 at most; limit stops after that many (0 = all). */
+typedef struct dirlist {
+    size_t n;
+    char v[256][MFS_NAME_MAX + 1];
+    uint64_t ino[256];
+    uint32_t mode[256];
+    size_t limit;
+} dirlist;
+int names_add(void *arg, const char *name, uint64_t ino, uint32_t mode);
+/* The whole listing of dir (caller frees). */
+dirlist *list_dir(struct mfs_store *s, uint64_t dir);
 
 #endif
