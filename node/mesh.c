@@ -151,6 +151,10 @@ static void on_msg(void *arg, uint64_t from, uint8_t mtype, const uint8_t *data,
                    size_t len)
 {
     mfs_node *m = arg;
+    if (m->inline_repl) {
+        mfs_repl_on_msg(m->repl, mono_us(), from, mtype, data, len);
+        return;
+    }
     node_ev *ev = malloc(sizeof(*ev) + len);
     if (!ev) {
         Q_LOCK(m);
@@ -172,6 +176,10 @@ static void on_peer(void *arg, uint64_t id, int state, uint64_t epoch)
     mfs_node *m = arg;
     mfs_log(LOG_INFO, "sync: peer %016" PRIx64 " is %s", id,
             mfs_sync_state_name(state));
+    if (m->inline_repl) {
+        mfs_repl_on_peer(m->repl, mono_us(), id, state, epoch);
+        return;
+    }
     node_ev *ev = calloc(1, sizeof(*ev));
     if (!ev) { /* cannot happen in practice; the next STATE repairs it */
         Q_LOCK(m);
@@ -190,6 +198,11 @@ static void oplog_cb(void *arg)
 {
     mfs_node *m = arg;
     mfs_repl_changed(m->repl);
+    if (m->inline_repl) {
+        if (m->sync)
+            mfs_sync_wake(m->sync);
+        return;
+    }
     Q_LOCK(m);
     m->q_wake = 1;
     pthread_cond_signal(&m->q_cond);
@@ -259,6 +272,13 @@ static void deliver(mfs_node *m, node_ev *ev)
     else
         mfs_repl_on_peer(m->repl, mono_us(), ev->peer, ev->state, ev->epoch);
     free(ev);
+}
+
+/* MESHFS_REPL_THREAD=0: the engine runs on the transport's thread, as
+ * before node/mesh.c had a thread for it (for comparisons). */
+static uint64_t tick_inline(void *arg, uint64_t now)
+{
+    return tick(arg, now);
 }
 
 /* The replication thread: what came on the urgent channel first, in
@@ -411,6 +431,11 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
     o.cfg.arg = m;
     o.cfg.on_msg = on_msg;
     o.cfg.on_peer = on_peer;
+    m->inline_repl = env_ms("MESHFS_REPL_THREAD", 1) == 0;
+    if (m->inline_repl) {
+        o.on_tick = tick_inline;
+        o.tick_arg = m;
+    }
     r = mfs_sync_start(&o, &m->sync);
     if (r == -EADDRINUSE && !explicit_listen) {
         snprintf(m->listen, sizeof m->listen, "0.0.0.0:0");
@@ -440,13 +465,15 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
                 "%s/%s: %s",
                 store_dir, NODE_LISTEN_FILE, strerror(-r));
     m->q_wake = 1; /* a first tick at once */
-    if ((r = pthread_create(&m->q_thread, NULL, repl_main, m)) != 0) {
+    if (m->inline_repl)
+        mfs_sync_wake(m->sync);
+    else if ((r = pthread_create(&m->q_thread, NULL, repl_main, m)) != 0) {
         snprintf(err, errcap, "cannot start the replication thread: %s",
                  strerror(r));
         mfs_node_stop(m);
         return -r;
     }
-    m->q_started = 1;
+    m->q_started = !m->inline_repl;
     mfs_store_set_oplog_cb(s, oplog_cb, m);
     mfs_log(LOG_NOTICE,
             "sync: node %016" PRIx64 " listening on %s, %zu seed "

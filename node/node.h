@@ -71,6 +71,7 @@ typedef struct mfs_node {
     pthread_cond_t q_cond;
     int q_inited, q_started;
     int q_stop, q_wake;
+    int inline_repl; /* MESHFS_REPL_THREAD=0: no replication thread */
     node_evq q_urgent, q_bulk;
     uint64_t q_bytes, q_max_bytes, q_dropped;
 } mfs_node;

@@ -73,11 +73,12 @@ waits() {
 # maxcol FILE COL: the largest value in column COL
 maxcol() { awk -v c="$2" '$c > m { m = $c } END { printf "%.1f", m }' "$1"; }
 
-# transfer STEP FROM LOGNAME BIGNAME: a MIB MiB file written on A and
+# transfer STEP FROM LOGNAME BIGNAME SEED: a MIB MiB file of random data
+# (SEED: each step's own, so no chunk is already there) written on A and
 # fetched by B while N small files are written on node FROM (a or c) and
 # timed until B reads them; sets $bulk, $xfer, $gaps
 transfer() {
-    local step=$1 from=$2 name=$3 big=$4 wa wb waiter writer t0 tclose st tdone
+    local step=$1 from=$2 name=$3 big=$4 seed=$5 wa wb waiter writer t0 tclose st tdone
     local n1 p50 p99 max n2
     local src=${MNT[$from]}
     log "$step. during a $MIB MiB transfer A -> B, small files from ${from^^}: $N samples"
@@ -87,9 +88,9 @@ transfer() {
     wa=$!
     waits b "$T/waits.$name.b" &
     wb=$!
-    "$RB" bigwait "$B/big/$big" "$MIB" 7 600 >"$T/bigwait.$name" &
+    "$RB" bigwait "$B/big/$big" "$MIB" "$seed" 600 >"$T/bigwait.$name" &
     waiter=$!
-    "$RB" bigwrite "$A/big/$big" "$MIB" 7 >"$T/bigwrite.$name" &
+    "$RB" bigwrite "$A/big/$big" "$MIB" "$seed" >"$T/bigwrite.$name" &
     writer=$!
     sleep 0.2
     "$RB" latency "$src/$name" "$B/$name" "$N" 1000 10 42 "$T/$name.log" >/dev/null
@@ -112,10 +113,10 @@ transfer() {
     log "$gaps"
 }
 
-transfer 2 a hol f
+transfer 2 a hol f 7
 bulk2=$bulk xfer2=$xfer gaps2=$gaps
 if [[ $NODES == 3 ]]; then
-    transfer 3 c hol3 f3
+    transfer 3 c hol3 f3 8
     bulk3=$bulk xfer3=$xfer gaps3=$gaps
 fi
 echo "hol.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), meshfs $("$MESHFS" --version 2>/dev/null | head -n1)"
