@@ -28,12 +28,7 @@ meshfs_script_tests(mesh 300 "system;mesh" "${MESHFS_MESH_TEST_TIMEOUTS}")
 function(meshfs_long_test name script arg timeout)
   add_test(NAME system/${name} CONFIGURATIONS long
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/system/${script} ${arg})
-  set_tests_properties(system/${name} PROPERTIES
-    TIMEOUT ${timeout} LABELS "system;mesh;long" SKIP_RETURN_CODE 77)
-  if(TARGET meshfs)
-    set_property(TEST system/${name} APPEND PROPERTY
-      ENVIRONMENT MESHFS=$<TARGET_FILE:meshfs>)
-  endif()
+  meshfs_script_test_props(system/${name} ${timeout} "system;mesh;long")
 endfunction()
 
 # the long soak (see above); its watchdog is 300 + 8 * 60 s
