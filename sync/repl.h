@@ -6,9 +6,11 @@
  * is a state machine: it never reads a clock or opens a socket. The caller
  * feeds it the transport's events (a message arrived, a peer changed
  * state) and the time, calls mfs_repl_tick() by the deadline it returns,
- * and gives it a send function. The libuv driver and the simulator are two
- * such callers. It calls the store directly (LMDB transactions) from the
- * calling thread.
+ * and gives it a send function. The daemon's replication thread
+ * (node/mesh.c) and the simulator are two such callers. It calls the store
+ * directly (LMDB transactions) from the calling thread, and releases its
+ * own lock while it stores chunks, so that status readers do not wait for
+ * a commit.
  *
  * Protocol (messages on the reliable transport; docs/WIRE.md):
  *  - STATE: the sender's version vector, wall clock and missing chunks;
