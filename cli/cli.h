@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MESHFS_VERSION "0.1.0"
 #define CLI_OK 0
 #define CLI_FAIL 1
 #define CLI_USAGE 2
@@ -101,28 +100,7 @@ int cli_mount_dead(const char *mnt);
  * fusermount3 -uz. lazy=0 does a normal unmount (fails when busy). */
 int cli_unmount(const char *mnt, int lazy, char *err, size_t errcap);
 
-/* ---- control socket (cli/control.c) ------------------------------------ */
-
-#define CLI_CONTROL_SOCK "control.sock"
-
-typedef struct cli_control {
-    int fd;
-    int dirfd;
-    pthread_t thread;
-    int started;
-    int stop;
-    mfs_store *store;
-    struct mfs_fs *fs;
-    mfs_node *mesh; /* NULL without the sync layer */
-    char store_dir[PATH_MAX];
-    char mountpoint[PATH_MAX];
-} cli_control;
-
-/* Daemon side: binds STORE/control.sock (mode 0600; a stale socket is
- * replaced: the caller holds the store lock) and answers on a thread. */
-int cli_control_start(cli_control *c, mfs_store *s, struct mfs_fs *fs,
-                      const char *store_dir, const char *mountpoint);
-void cli_control_stop(cli_control *c);
+/* ---- control socket client (cli/control.c; the server: node/control.c) - */
 
 /* Client side: one reply. */
 typedef struct cli_reply {

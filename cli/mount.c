@@ -93,11 +93,19 @@ static const char *store_open_msg(int r)
 }
 
 /* Runs in the daemon (or the foreground process). Returns the exit code. */
+/* The control socket's "stop": does mnt still show this store here? */
+static int mounted_here(const char *mnt, const char *store)
+{
+    cli_mount m;
+    return cli_mount_at(mnt, &m) == 1 && cli_mount_is_meshfs(&m) &&
+           strcmp(m.source, store) == 0;
+}
+
 static int daemon_run(mount_job *j)
 {
     mfs_store *s = NULL;
     mfs_fs fs;
-    cli_control ctl;
+    mfs_control ctl;
     mfs_node mesh;
     char err[512];
     int r, code = CLI_FAIL, fs_inited = 0, ctl_started = 0, mesh_started = 0;
@@ -176,7 +184,8 @@ static int daemon_run(mount_job *j)
         goto out;
     }
     ctl.mesh = mesh_started ? &mesh : NULL;
-    r = cli_control_start(&ctl, s, &fs, j->store, j->mnt);
+    ctl.mounted_here = mounted_here;
+    r = mfs_control_start(&ctl, s, &fs, j->store, j->mnt);
     if (r < 0) {
         report(j, CLI_FAIL, "cannot create the control socket in %s: %s",
                j->store, strerror(-r));
@@ -206,7 +215,7 @@ out:
     if (mesh_started)
         mfs_rejoin_stop(&mesh);
     if (ctl_started)
-        cli_control_stop(&ctl);
+        mfs_control_stop(&ctl);
     if (fs_inited)
         mfs_fs_close(&fs);
     if (mesh_started)

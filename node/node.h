@@ -4,9 +4,11 @@
  * thread that runs the engine, the node's files in the store directory
  * (peers, listen, epoch, rejoin) and its report for `meshfs stat`.
  *
- * mesh.c   transport + engine, their threads, the report
- * files.c  the node's small files in the store directory
- * rejoin.c the rejoin thread (a store that replaced an old one)
+ * mesh.c    transport + engine, their threads, the report
+ * status.c  the control protocol's mesh lines, the "in sync" rule
+ * control.c the daemon's control socket (the client is in cli/)
+ * files.c   the node's small files in the store directory
+ * rejoin.c  the rejoin thread (a store that replaced an old one)
  */
 #ifndef MFS_NODE_H
 #define MFS_NODE_H
@@ -104,5 +106,39 @@ int mfs_rejoin_write(const char *store_dir, const char *old, uint64_t node);
 /* Lines saying which peers hold the op of this content version. */
 void mfs_node_file_report(mfs_node *m, mfs_stamp version,
                           void (*line)(void *, const char *), void *arg);
+
+/* ---- the daemon's control socket (node/control.c) ---------------------- */
+
+#define MESHFS_VERSION "0.1.0"
+
+#define MFS_CONTROL_SOCK "control.sock"
+
+typedef struct mfs_control {
+    int fd;
+    int dirfd;
+    pthread_t thread;
+    int started;
+    int stop;
+    mfs_store *store;
+    struct mfs_fs *fs;
+    mfs_node *mesh; /* NULL: no mesh (a store opened read-only) */
+    /* the "stop" verb: 1 if mountpoint still shows this store here (set
+     * by the caller; NULL: assume so) */
+    int (*mounted_here)(const char *mountpoint, const char *store_dir);
+    char store_dir[PATH_MAX];
+    char mountpoint[PATH_MAX];
+} mfs_control;
+
+/* Daemon side: binds STORE/control.sock (mode 0600; a stale socket is
+ * replaced: the caller holds the store lock) and answers on a thread. */
+int mfs_control_start(mfs_control *c, mfs_store *s, struct mfs_fs *fs,
+                      const char *store_dir, const char *mountpoint);
+void mfs_control_stop(mfs_control *c);
+/* Fills a sockaddr for dir/control.sock (paths too long for sun_path go
+ * through /proc/self/fd/N of an O_PATH descriptor of dir, returned in
+ * *dirfd, else -1). 0 or -errno. The client (cli/control.c) uses it too. */
+struct sockaddr_un;
+int mfs_control_sock_addr(const char *dir, struct sockaddr_un *sa,
+                          int *dirfd);
 
 #endif

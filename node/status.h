@@ -3,7 +3,7 @@
  * lines, encoded by the daemon (node/mesh.c) and decoded by the command
  * (cli/stat.c) with the same code, and the one rule for "in sync".
  *
- * A line is "KEY FIELD FIELD ..." (cli/control.c frames them); fields are
+ * A line is "KEY FIELD FIELD ..." (node/control.c frames them); fields are
  * decimal, hex (ids) or words, separated by one space. A decoder accepts
  * a line with more fields than it knows (a newer daemon) and one without
  * the trailing optional fields (an older one), so the two may differ by

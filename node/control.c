@@ -1,0 +1,519 @@
+/*
+ * control.c - the daemon's control socket (the client is cli/control.c).
+ *
+ * STORE_DIR/control.sock, a unix stream socket, mode 0600, only the daemon's
+ * own uid (and root) may talk to it. Protocol (docs/FS.md): one request line
+ * per connection, "VERB [ARG]\n"; the reply is zero or more "key value"
+ * lines (key without blanks, value to the end of the line; a key may repeat)
+ * and a last line "ok" or "error ERRNO message". Clients ignore keys they do
+ * not know, so later issues add keys (peers) without breaking old clients.
+ *
+ * Verbs: hello, stat, file INO, flush, stop. The server answers one connection
+ * at a time with a receive/send timeout, so a stuck client cannot wedge it. It
+ * must never block a FUSE thread or hold a store transaction across I/O with a
+ * client.
+ */
+#include "internal.h"
+
+#include "fs.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Fills a sockaddr for dir/control.sock. Paths too long for sun_path go
+ * through /proc/self/fd/N of an O_PATH descriptor of the directory. */
+int mfs_control_sock_addr(const char *dir, struct sockaddr_un *sa, int *dirfd)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    *dirfd = -1;
+    int n = snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s", dir,
+                     MFS_CONTROL_SOCK);
+    if (n > 0 && (size_t)n < sizeof sa->sun_path)
+        return 0;
+    *dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (*dirfd < 0)
+        return -errno;
+    snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/self/fd/%d/%s", *dirfd,
+             MFS_CONTROL_SOCK);
+    return 0;
+}
+
+/* ---- server ------------------------------------------------------------ */
+
+typedef struct out_buf {
+    int fd;
+    char buf[8192];
+    size_t len;
+    int err;
+} out_buf;
+
+static void out_flush(out_buf *o)
+{
+    size_t off = 0;
+    while (!o->err && off < o->len) {
+        ssize_t n = send(o->fd, o->buf + off, o->len - off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            o->err = -errno;
+            break;
+        }
+        off += (size_t)n;
+    }
+    o->len = 0;
+}
+
+static void outf(out_buf *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void outf(out_buf *o, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line)
+        n = sizeof line - 1;
+    for (int i = 0; i < n - 1; i++) /* a value never breaks a line */
+        if (line[i] == '\n')
+            line[i] = ' ';
+    if (o->len + (size_t)n > sizeof o->buf)
+        out_flush(o);
+    memcpy(o->buf + o->len, line, (size_t)n);
+    o->len += (size_t)n;
+}
+
+static void reply_hello(mfs_control *c, out_buf *o)
+{
+    outf(o, "version %s\n", MESHFS_VERSION);
+    outf(o, "pid %ld\n", (long)getpid());
+    outf(o, "store %s\n", c->store_dir);
+    outf(o, "mount %s\n", c->mountpoint);
+    outf(o, "node %016" PRIx64 "\n", mfs_store_node_id(c->store));
+    outf(o, "ok\n");
+}
+
+static void out_line(void *arg, const char *line)
+{
+    outf(arg, "%s\n", line);
+}
+
+static void conflict_line(void *arg, const char *path)
+{
+    outf(arg, "conflict_path %s\n", path);
+}
+
+static void reply_stat(mfs_control *c, out_buf *o)
+{
+    mfs_store_stats st;
+    int r = mfs_store_stats_get(c->store, &st);
+    if (r < 0) {
+        outf(o, "error %d cannot read the store's statistics: %s\n", -r,
+             strerror(-r));
+        return;
+    }
+    outf(o, "version %s\n", MESHFS_VERSION);
+    outf(o, "pid %ld\n", (long)getpid());
+    outf(o, "store %s\n", c->store_dir);
+    outf(o, "mount %s\n", c->mountpoint);
+    outf(o, "node %016" PRIx64 "\n", st.node_id);
+    outf(o, "files %" PRIu64 "\n", st.files);
+    outf(o, "dirs %" PRIu64 "\n", st.dirs);
+    outf(o, "symlinks %" PRIu64 "\n", st.symlinks);
+    outf(o, "others %" PRIu64 "\n", st.others);
+    outf(o, "bytes %" PRIu64 "\n", st.bytes);
+    outf(o, "ops %" PRIu64 "\n", st.ops);
+    outf(o, "ops_folded %" PRIu64 "\n", st.ops_folded);
+    outf(o, "local_seq %" PRIu64 "\n", st.local_seq);
+    outf(o, "chunks %" PRIu64 "\n", st.chunks);
+    outf(o, "chunk_bytes %" PRIu64 "\n", st.chunk_bytes);
+    outf(o, "conflicts %" PRIu64 "\n", st.conflicts);
+    outf(o, "dirty_files %" PRIu64 "\n", st.dirty_files);
+    outf(o, "store_bytes %" PRIu64 "\n", st.store_bytes);
+    outf(o, "map_bytes %" PRIu64 "\n", st.map_bytes);
+    outf(o, "pack_files %" PRIu64 "\n", st.pack_files);
+    outf(o, "pack_bytes %" PRIu64 "\n", st.pack_bytes);
+    outf(o, "pack_live %" PRIu64 "\n", st.pack_live);
+    mfs_collect_stats cs;
+    mfs_store_collect_stats_get(c->store, &cs);
+    /* collection: passes, what it freed, what it keeps and why */
+    outf(o,
+         "collect %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+         " %" PRIu64 " %" PRIu64 " %016" PRIx64 " %" PRIu64 " %d %d %" PRIu64
+         " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+         " %" PRIu64 "\n",
+         cs.passes, cs.versions, cs.inodes, cs.chunks, cs.chunk_bytes,
+         cs.pinned, cs.held_back, cs.held_origin, cs.max_pause_us, cs.settled,
+         cs.last_error, cs.retention_ms, cs.moved, cs.disk_freed, cs.early,
+         cs.trash_over, cs.tombstones, cs.moves);
+    uint64_t removed[64];
+    ssize_t nrm = mfs_store_members_removed(c->store, removed, 64);
+    for (ssize_t i = 0; i < nrm && i < 64; i++)
+        outf(o, "removed %016" PRIx64 "\n", removed[i]);
+    mfs_store_conflicts(c->store, conflict_line, o, 100);
+    if (c->mesh)
+        mfs_node_report(c->mesh, out_line, o);
+    outf(o, "ok\n");
+}
+
+/* remove NODE: the node leaves the mesh for good */
+static void reply_remove(mfs_control *c, out_buf *o, const char *arg)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long node = arg ? strtoull(arg, &end, 16) : 0;
+    if (!arg || errno || end == arg || *end || !node) {
+        outf(o, "error %d bad node id (16 hex digits, see meshfs members)\n",
+             EINVAL);
+        return;
+    }
+    int r = mfs_store_member_remove(c->store, node);
+    if (r == -EINVAL)
+        outf(o, "error %d cannot remove this node itself\n", EINVAL);
+    else if (r == -EALREADY)
+        outf(o, "error %d %016llx was removed already\n", EALREADY, node);
+    else if (r < 0)
+        outf(o, "error %d cannot remove %016llx: %s\n", -r, node, strerror(-r));
+    else {
+        mfs_log(LOG_NOTICE, "control: node %016llx removed from the mesh",
+                node);
+        outf(o, "ok\n");
+    }
+}
+
+/* ---- the trash ---- */
+
+/* item INODE VERSION CAUSE SIZE DELETED HAVE PATH (ids and stamps in hex:
+ * node:seq, hlc.node); the path last, it may hold blanks. */
+static int trash_line(void *arg, const mfs_trash_item *it)
+{
+    out_buf *o = arg;
+    outf(o,
+         "item %016" PRIx64 ":%" PRIx64 " %" PRIx64 ".%016" PRIx64 " %" PRIx64
+         ".%016" PRIx64 " %" PRIu64 " %d %d %s\n",
+         it->inode.node, it->inode.seq, it->version.hlc, it->version.node,
+         it->cause.hlc, it->cause.node, it->size, it->deleted, it->have,
+         it->path);
+    return 0;
+}
+
+static void reply_trash(mfs_control *c, out_buf *o)
+{
+    int r = mfs_store_trash_list(c->store, trash_line, o);
+    if (r < 0)
+        outf(o, "error %d cannot read the trash: %s\n", -r, strerror(-r));
+    else
+        outf(o, "ok\n");
+}
+
+/* The directory ino of mount-relative path's parent, and its last name. */
+static int resolve_parent(mfs_store *s, const char *path, uint64_t *dir,
+                          const char **name)
+{
+    char buf[4096];
+    if (path[0] != '/' || strlen(path) >= sizeof buf)
+        return -EINVAL;
+    snprintf(buf, sizeof buf, "%s", path);
+    char *last = strrchr(buf, '/');
+    *name = path + (last - buf) + 1;
+    if (!**name)
+        return -EINVAL;
+    *last = '\0';
+    uint64_t ino = MFS_ROOT_INO;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, "/", &save); t;
+         t = strtok_r(NULL, "/", &save)) {
+        mfs_attr a;
+        int r = mfs_store_lookup(s, ino, t, &a);
+        if (r)
+            return r;
+        if (!S_ISDIR(a.mode))
+            return -ENOTDIR;
+        ino = a.ino;
+    }
+    *dir = ino;
+    return 0;
+}
+
+/* restore INODE VERSION DESTPATH */
+static void reply_restore(mfs_control *c, out_buf *o, const char *arg)
+{
+    unsigned long long in_node, in_seq, v_hlc, v_node;
+    int pos = 0;
+    if (!arg ||
+        sscanf(arg, "%llx:%llx %llx.%llx %n", &in_node, &in_seq, &v_hlc,
+               &v_node, &pos) != 4 ||
+        !arg[pos]) {
+        outf(o, "error %d usage: restore INODE VERSION PATH\n", EINVAL);
+        return;
+    }
+    const char *dest = arg + pos;
+    uint64_t dir = 0;
+    const char *name;
+    int r = resolve_parent(c->store, dest, &dir, &name);
+    if (r < 0) {
+        outf(o, "error %d cannot use %s: %s\n", -r, dest, strerror(-r));
+        return;
+    }
+    mfs_id inode = {in_node, in_seq};
+    mfs_stamp ver = {v_hlc, v_node};
+    mfs_attr a;
+    uint64_t absent = 0;
+    r = mfs_store_restore(c->store, inode, ver, dir, name, &a, &absent);
+    if (r < 0) {
+        const char *why = r == -EEXIST   ? "another file has that name"
+                          : r == -EBUSY  ? "the file is open with unpublished "
+                                           "writes; close it first"
+                          : r == -ENOENT ? "it is no longer in the trash"
+                                         : strerror(-r);
+        outf(o, "error %d cannot restore to %s: %s\n", -r, dest, why);
+        return;
+    }
+    if (c->fs) {
+        /* a change the kernel did not make: drop what it caches */
+        mfs_fs_change_cb(c->fs, MFS_CHANGE_INODE, a.ino, NULL);
+        mfs_fs_change_cb(c->fs, MFS_CHANGE_ENTRY, dir, name);
+    }
+    mfs_log(LOG_NOTICE, "control: restored %s from the trash", dest);
+    outf(o, "ino %" PRIu64 "\n", a.ino);
+    outf(o, "size %" PRIu64 "\n", a.size);
+    outf(o, "absent %" PRIu64 "\n", absent);
+    outf(o, "ok\n");
+}
+
+static void reply_file(mfs_control *c, out_buf *o, const char *arg)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long ino = arg ? strtoull(arg, &end, 10) : 0;
+    if (!arg || errno || end == arg || *end || ino == 0) {
+        outf(o, "error %d bad inode number\n", EINVAL);
+        return;
+    }
+    mfs_file_info fi;
+    int r = mfs_store_file_info(c->store, ino, &fi, NULL, 0);
+    uint8_t *hashes = NULL;
+    if (r == 0 && fi.nchunks) {
+        hashes = malloc((size_t)fi.nchunks * MFS_HASH_LEN);
+        if (!hashes)
+            r = -ENOMEM;
+        else
+            r = mfs_store_file_info(c->store, ino, &fi, hashes, fi.nchunks);
+    }
+    if (r < 0) {
+        outf(o, "error %d inode %llu: %s\n", -r, ino, strerror(-r));
+        free(hashes);
+        return;
+    }
+    outf(o, "ino %" PRIu64 "\n", fi.ino);
+    outf(o, "id %016" PRIx64 ":%" PRIu64 "\n", fi.id.node, fi.id.seq);
+    outf(o, "version_hlc %" PRIu64 "\n", fi.version.hlc);
+    outf(o, "version_node %016" PRIx64 "\n", fi.version.node);
+    outf(o, "size %" PRIu64 "\n", fi.size);
+    outf(o, "nchunks %" PRIu32 "\n", fi.nchunks);
+    outf(o, "heads %" PRIu32 "\n", fi.heads);
+    outf(o, "dirty %d\n", fi.dirty);
+    if (c->mesh)
+        mfs_node_file_report(c->mesh, fi.version, out_line, o);
+    for (uint32_t i = 0; hashes && i < fi.nchunks; i++) {
+        char hex[MFS_HASH_LEN * 2 + 1];
+        for (int k = 0; k < MFS_HASH_LEN; k++)
+            snprintf(hex + 2 * k, 3, "%02x",
+                     hashes[(size_t)i * MFS_HASH_LEN + (size_t)k]);
+        outf(o, "chunk %s\n", hex);
+    }
+    free(hashes);
+    outf(o, "ok\n");
+}
+
+static void handle(mfs_control *c, int fd)
+{
+    char req[4608]; /* a request with a path */
+    size_t len = 0;
+    out_buf o = {.fd = fd};
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+
+    struct ucred cr;
+    socklen_t crlen = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0 ||
+        (cr.uid != 0 && cr.uid != geteuid())) {
+        outf(&o, "error %d permission denied\n", EACCES);
+        out_flush(&o);
+        return;
+    }
+    while (len < sizeof req - 1) {
+        ssize_t n = recv(fd, req + len, sizeof req - 1 - len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (memchr(req, '\n', len))
+            break;
+    }
+    req[len] = '\0';
+    char *nl = strchr(req, '\n');
+    if (!nl) {
+        outf(&o, "error %d request is not one line\n", EINVAL);
+        out_flush(&o);
+        return;
+    }
+    *nl = '\0';
+    char *arg = strchr(req, ' ');
+    if (arg)
+        *arg++ = '\0';
+    if (strcmp(req, "hello") == 0) {
+        reply_hello(c, &o);
+    } else if (strcmp(req, "stat") == 0) {
+        reply_stat(c, &o);
+    } else if (strcmp(req, "file") == 0) {
+        reply_file(c, &o, arg);
+    } else if (strcmp(req, "remove") == 0) {
+        reply_remove(c, &o, arg);
+    } else if (strcmp(req, "trash") == 0) {
+        reply_trash(c, &o);
+    } else if (strcmp(req, "restore") == 0) {
+        reply_restore(c, &o, arg);
+    } else if (strcmp(req, "flush") == 0) {
+        int r = c->fs ? mfs_fs_flush_all(c->fs) : 0;
+        if (r < 0)
+            outf(&o, "error %d publish/fsync failed: %s\n", -r, strerror(-r));
+        else
+            outf(&o, "ok\n");
+    } else if (strcmp(req, "stop") == 0) {
+        /* end the session loop as SIGTERM does: publish, fsync, unmount
+         * (lazily) and exit. For `meshfs umount` when the kernel keeps the
+         * file system alive after our unmount (a copy of the mount in
+         * another mount namespace). */
+        if (c->fs && c->mounted_here &&
+            !c->mounted_here(c->mountpoint, c->store_dir))
+            mfs_fs_forget_mount(c->fs); /* gone here: never unmount again */
+        outf(&o, "ok\n");
+        out_flush(&o);
+        mfs_log(LOG_NOTICE, "control: stop requested; shutting down");
+        kill(getpid(), SIGTERM);
+        return;
+    } else {
+        outf(&o, "error %d unknown request: %.64s\n", EINVAL, req);
+    }
+    out_flush(&o);
+}
+
+static void *server_main(void *arg)
+{
+    mfs_control *c = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    for (;;) {
+        int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE))
+                break;
+            mfs_log(LOG_ERR,
+                    "control: accept on %s/%s failed: %s; the "
+                    "control socket stops answering",
+                    c->store_dir, MFS_CONTROL_SOCK, strerror(errno));
+            break;
+        }
+        handle(c, fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+int mfs_control_start(mfs_control *c, mfs_store *s, struct mfs_fs *fs,
+                      const char *store_dir, const char *mountpoint)
+{
+    struct sockaddr_un sa;
+    int r;
+    /* the fields the caller sets */
+    mfs_node *mesh = c->mesh;
+    int (*mounted_here)(const char *, const char *) = c->mounted_here;
+    memset(c, 0, sizeof *c);
+    c->mesh = mesh;
+    c->mounted_here = mounted_here;
+    c->fd = -1;
+    c->store = s;
+    c->fs = fs;
+    snprintf(c->store_dir, sizeof c->store_dir, "%s", store_dir);
+    snprintf(c->mountpoint, sizeof c->mountpoint, "%s", mountpoint);
+    r = mfs_control_sock_addr(store_dir, &sa, &c->dirfd);
+    if (r < 0)
+        return r;
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    unlink(sa.sun_path); /* stale, from a killed daemon: we hold the lock */
+    mode_t old = umask(0077);
+    r = bind(c->fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (r < 0) {
+        r = -errno;
+        goto fail;
+    }
+    chmod(sa.sun_path, 0600);
+    if (listen(c->fd, 16) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if (pthread_create(&c->thread, NULL, server_main, c) != 0) {
+        r = -EAGAIN;
+        goto fail;
+    }
+    c->started = 1;
+    return 0;
+fail:
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->dirfd >= 0)
+        close(c->dirfd);
+    c->fd = c->dirfd = -1;
+    return r;
+}
+
+void mfs_control_stop(mfs_control *c)
+{
+    if (!c->started)
+        return;
+    struct sockaddr_un sa;
+    int dfd;
+    __atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+    shutdown(c->fd, SHUT_RDWR); /* wakes accept() */
+    pthread_join(c->thread, NULL);
+    close(c->fd);
+    if (mfs_control_sock_addr(c->store_dir, &sa, &dfd) == 0) {
+        unlink(sa.sun_path);
+        if (dfd >= 0)
+            close(dfd);
+    }
+    if (c->dirfd >= 0)
+        close(c->dirfd);
+    c->fd = c->dirfd = -1;
+    c->started = 0;
+}
