@@ -137,28 +137,56 @@ static view_peer *view_find(mfs_sync *s, uint64_t id)
     return NULL;
 }
 
-/* Hands the inbox to the core. Loop thread, mu held. */
+/* Hands the inbox to the core. Loop thread, mu held. A message the core
+ * has no room for yet (-ENOBUFS: the view that admitted it was a run
+ * old) stays at the head of the inbox for the next run, which comes with
+ * the next datagram; one for a peer that died meanwhile is dropped and
+ * counted, as the core drops what it held for it. */
 static void inbox_drain(mfs_sync *s)
 {
     pthread_mutex_lock(&s->in_mu);
     inmsg *m = s->in_head;
     s->in_head = s->in_tail = NULL;
-    for (size_t i = 0; i < s->nview; i++)
+    for (size_t i = 0; i < s->nview; i++) { /* handed over: queued now */
+        s->view[i].queued += s->view[i].inbox;
         s->view[i].inbox = 0;
+    }
     pthread_mutex_unlock(&s->in_mu);
+    inmsg *keep = NULL, *keep_tail = NULL;
     uint64_t dropped = 0;
     while (m) {
         inmsg *nx = m->next;
-        dropped += mfs_sync_core_send(s->core, m->to, m->channel, m->mtype,
-                                      m->data, m->len) != 0;
-        free(m);
+        int rc = mfs_sync_core_send(s->core, m->to, m->channel, m->mtype,
+                                    m->data, m->len);
+        if (rc == -ENOBUFS) {
+            m->next = NULL;
+            if (keep_tail)
+                keep_tail->next = m;
+            else
+                keep = m;
+            keep_tail = m;
+        } else {
+            dropped += rc != 0;
+            free(m);
+        }
         m = nx;
     }
-    if (dropped) {
-        pthread_mutex_lock(&s->in_mu);
-        s->in_dropped += dropped;
-        pthread_mutex_unlock(&s->in_mu);
+    if (!keep && !dropped)
+        return;
+    pthread_mutex_lock(&s->in_mu);
+    s->in_dropped += dropped;
+    if (keep) { /* ahead of what came meanwhile */
+        keep_tail->next = s->in_head;
+        if (!s->in_head)
+            s->in_tail = keep_tail;
+        s->in_head = keep;
+        for (inmsg *k = keep; k != keep_tail->next; k = k->next) {
+            view_peer *v = view_find(s, k->to);
+            if (v)
+                v->inbox += k->len;
+        }
     }
+    pthread_mutex_unlock(&s->in_mu);
 }
 
 /* The peers' states and queues for mfs_sync_send. Loop thread, mu held. */
