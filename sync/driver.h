@@ -49,7 +49,8 @@ void mfs_sync_stop(mfs_sync *s);
  * thread; it never waits for the core's lock: the message goes to an
  * inbox that the sync thread hands to the core on its next run, and the
  * checks use each peer's state and queue as of the thread's last run
- * (plus the inbox). A message accepted for a peer that dies before the
+ * (plus the inbox). A message the core has no room for yet waits in the
+ * inbox for the next run; one accepted for a peer that dies before the
  * hand-over is dropped and counted (mfs_sync_inbox_drops), as the core
  * drops what was queued for a peer that dies. */
 int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
