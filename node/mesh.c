@@ -368,6 +368,7 @@ void mfs_node_repl_config(mfs_repl_config *cfg)
 {
     mfs_repl_config_default(cfg);
     cfg->state_ms = NODE_STATE_MS; /* anti-entropy: changes send STATE */
+    cfg->store_chunks = MFS_REPL_STORE_THREAD;
 }
 
 int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,

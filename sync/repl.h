@@ -70,7 +70,14 @@ typedef struct mfs_repl_config {
     /* wall clock in ms for clock skew; NULL = CLOCK_REALTIME */
     uint64_t (*wall_ms)(void *arg);
     void *clock_arg;
+    int store_chunks; /* who stores received chunks (MFS_REPL_STORE_NOW) */
 } mfs_repl_config;
+
+/* Who checks and stores the chunks that arrive (repl.c, "storing chunks"):
+ * the engine's thread at the next tick, a thread of the engine's own (the
+ * daemon: the engine never waits for the disk), or the engine's thread a
+ * tick later, as the thread would (the simulator: deterministic). */
+enum { MFS_REPL_STORE_NOW, MFS_REPL_STORE_THREAD, MFS_REPL_STORE_NEXT_TICK };
 
 void mfs_repl_config_default(mfs_repl_config *cfg);
 

@@ -1076,6 +1076,10 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
         mfs_node_sync_config(&scfg);
         mfs_node_repl_config(&nrc);
         w->rcfg.state_ms = nrc.state_ms;
+        /* the daemon's chunk writer is a thread: here its bookkeeping
+         * (chunks stored a tick after they came), deterministically */
+        assert_int_equal(nrc.store_chunks, MFS_REPL_STORE_THREAD);
+        w->rcfg.store_chunks = MFS_REPL_STORE_NEXT_TICK;
     }
     mfs_sim_hooks h = {w, hook_msg, g_trace_dgrams ? hook_tap : NULL,
                        hook_peer};
