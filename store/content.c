@@ -719,8 +719,9 @@ int mfs_store_chunks_put(mfs_store *s, mfs_chunk_in *v, size_t n)
     return rc < 0 ? rc : (int)good;
 }
 
-ssize_t mfs_store_chunks_wanted_by(mfs_store *s, uint8_t *out,
-                                   uint64_t *origins, size_t max)
+ssize_t mfs_store_chunks_wanted_by(mfs_store *s, const uint8_t *after,
+                                   uint8_t *out, uint64_t *origins,
+                                   size_t max)
 {
     MDB_txn *txn;
     int rc = store_read_begin(s, &txn);
@@ -732,11 +733,23 @@ ssize_t mfs_store_chunks_wanted_by(mfs_store *s, uint8_t *out,
         store_read_end(s, txn);
         return mdb_to_errno(rc);
     }
-    MDB_val key, val;
+    MDB_val key = {0}, val;
     size_t n = 0;
-    rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    uint8_t from[33];
+    if (after) {
+        /* the first key above every key of hash *after */
+        memcpy(from, after, 32);
+        from[32] = 0xff;
+        key.mv_size = sizeof from;
+        key.mv_data = from;
+    }
+    rc = mdb_cursor_get(c, &key, &val, after ? MDB_SET_RANGE : MDB_FIRST);
     while (rc == 0 && n < max) {
         /* key: hash, inode id (16), version stamp (hlc 8, node 8) */
+        if (after && memcmp(key.mv_data, after, 32) <= 0) {
+            rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+            continue;
+        }
         if (n == 0 || memcmp(out + (n - 1) * 32, key.mv_data, 32)) {
             memcpy(out + n * 32, key.mv_data, 32);
             if (origins)
@@ -754,7 +767,7 @@ ssize_t mfs_store_chunks_wanted_by(mfs_store *s, uint8_t *out,
 
 ssize_t mfs_store_chunks_wanted(mfs_store *s, uint8_t *out, size_t max)
 {
-    return mfs_store_chunks_wanted_by(s, out, NULL, max);
+    return mfs_store_chunks_wanted_by(s, NULL, out, NULL, max);
 }
 
 /* ---- unpublished writes ---- */

@@ -326,9 +326,11 @@ int mfs_store_chunks_put(mfs_store *s, mfs_chunk_in *v, size_t n);
  * A version shows only once all its chunks are present. */
 ssize_t mfs_store_chunks_wanted(mfs_store *s, uint8_t *out, size_t max);
 /* The same, and origins[i] is the node that published a version needing
- * hash i (it held the chunk then): the first peer to ask. */
-ssize_t mfs_store_chunks_wanted_by(mfs_store *s, uint8_t *out,
-                                   uint64_t *origins, size_t max);
+ * hash i (it held the chunk then): the first peer to ask. In hash order,
+ * from the first hash above *after (NULL: from the first). */
+ssize_t mfs_store_chunks_wanted_by(mfs_store *s, const uint8_t *after,
+                                   uint8_t *out, uint64_t *origins,
+                                   size_t max);
 /* How many (chunk, version) pairs wait for a chunk: 0 when every applied
  * version is complete. Counts a chunk once per version needing it. */
 ssize_t mfs_store_chunks_wanted_count(mfs_store *s);
