@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -57,6 +58,7 @@ static net g_net;
 static node g_a, g_b;
 static uint64_t g_now = 1000000;
 static uint32_t g_window; /* chunk_window of the next node_open (0: default) */
+static int g_store_chunks; /* store_chunks of the next node_open */
 
 static int q_send(void *arg, uint64_t to, int channel, uint8_t mtype,
                   const void *data, size_t len)
@@ -105,6 +107,7 @@ static void node_open(node *nd, uint64_t id, int new_mesh)
     rc.arg = nd;
     if (g_window)
         rc.chunk_window = g_window;
+    rc.store_chunks = g_store_chunks;
     assert_int_equal(mfs_repl_new(nd->s, &rc, g_now, &nd->r), 0);
 }
 
@@ -498,6 +501,72 @@ static void test_small_ahead_of_big(void **state)
     assert_true(in_sync(&g_b));
 }
 
+/* Chunks stored after they came (the daemon's writer thread; the same a
+ * tick later, as the simulator runs it): every chunk is asked for and
+ * sent once, though the wanted list still names it until it is stored,
+ * and the file arrives whole. */
+static void chunk_writer(int mode)
+{
+    meet();
+    mfs_attr a;
+    assert_int_equal(mfs_store_mknod(g_a.s, MFS_ROOT_INO, "big", S_IFREG | 0644,
+                                     0, 0, 0, &a),
+                     0);
+    size_t nchunks = 200, len = nchunks * MFS_CHUNK_SIZE;
+    uint64_t *buf = malloc(len);
+    mfs_rng rng;
+    mfs_rng_seed(&rng, 7);
+    for (size_t i = 0; i < len / 8; i++)
+        buf[i] = mfs_rng_next(&rng);
+    assert_int_equal(mfs_store_write(g_a.s, a.ino, 0, buf, len), (ssize_t)len);
+    free(buf);
+    assert_int_equal(mfs_store_publish(g_a.s, a.ino), 0);
+    mfs_repl_changed(g_a.r);
+    g_chunks_urgent = g_chunks_bulk = 0;
+    for (int i = 0; i < 5000 && size_on_b("big") != len; i++) {
+        step();
+        if (mode == MFS_REPL_STORE_THREAD && g_net.n == 0)
+            usleep(1000); /* the writer's turn */
+    }
+    assert_int_equal(size_on_b("big"), len);
+    print_message("%zu chunk messages for %zu chunks\n",
+                  g_chunks_urgent + g_chunks_bulk, nchunks);
+    assert_int_equal(g_chunks_urgent + g_chunks_bulk, nchunks);
+    pump();
+    assert_same();
+    assert_true(in_sync(&g_b));
+}
+
+static void test_chunk_writer_thread(void **state)
+{
+    (void)state;
+    chunk_writer(MFS_REPL_STORE_THREAD);
+}
+
+static void test_chunk_writer_next_tick(void **state)
+{
+    (void)state;
+    chunk_writer(MFS_REPL_STORE_NEXT_TICK);
+}
+
+static int setup_writer(void **state, int mode)
+{
+    g_store_chunks = mode;
+    int rc = setup(state);
+    g_store_chunks = 0;
+    return rc;
+}
+
+static int setup_writer_thread(void **state)
+{
+    return setup_writer(state, MFS_REPL_STORE_THREAD);
+}
+
+static int setup_writer_next_tick(void **state)
+{
+    return setup_writer(state, MFS_REPL_STORE_NEXT_TICK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +577,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forged_chunk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_ahead_of_big,
                                         setup_small_window, teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_writer_thread,
+                                        setup_writer_thread, teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_writer_next_tick,
+                                        setup_writer_next_tick, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
