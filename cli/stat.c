@@ -339,13 +339,13 @@ static void print_mesh_json(const cli_reply *r, const sync_summary *m)
             json_str(stdout, r->val[i]);
             first = 0;
         }
-    unsigned long long qmax = 0, qdrop = 0, sdrop = 0;
+    unsigned long long qmax = 0, qdrop = 0, sdrop = 0, wmax = 0;
     const char *rq = cli_reply_get(r, "repl_queue");
     if (rq)
-        sscanf(rq, "%llu %llu %llu", &qmax, &qdrop, &sdrop);
+        sscanf(rq, "%llu %llu %llu %llu", &qmax, &qdrop, &sdrop, &wmax);
     printf("],\"repl_queue\":{\"max_bytes\":%llu,\"dropped\":%llu,"
-           "\"send_dropped\":%llu}",
-           qmax, qdrop, sdrop);
+           "\"send_dropped\":%llu,\"storing_max_bytes\":%llu}",
+           qmax, qdrop, sdrop, wmax);
     printf(",\"catchup\":{\"active\":%s,\"ops_to_go\":%llu,"
            "\"chunks_to_go\":%llu,\"bytes_to_go\":%llu,\"ops_per_s\":%.1f,"
            "\"bytes_per_s\":%.1f,\"eta_ms\":%lld,\"snapshot\":{"

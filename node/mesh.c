@@ -617,14 +617,16 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
     line(arg, b);
     snprintf(b, sizeof b, "repl_bad_msgs %" PRIu64, st.bad_msgs);
     line(arg, b);
-    /* repl_queue MAX_BYTES DROPPED SEND_DROPPED: the most bytes that waited
-     * for the replication thread, messages it never saw (queue full), and
-     * messages the transport accepted for a peer that died before sending */
+    /* repl_queue MAX_BYTES DROPPED SEND_DROPPED STORING_MAX: the most bytes
+     * that waited for the replication thread, messages it never saw (queue
+     * full), messages the transport accepted for a peer that died before
+     * sending, and the most chunk bytes that waited for the chunk writer */
     Q_LOCK(m);
     uint64_t qmax = m->q_max_bytes, qdrop = m->q_dropped;
     Q_UNLOCK(m);
-    snprintf(b, sizeof b, "repl_queue %" PRIu64 " %" PRIu64 " %" PRIu64, qmax,
-             qdrop, mfs_sync_inbox_drops(m->sync));
+    snprintf(b, sizeof b,
+             "repl_queue %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64, qmax,
+             qdrop, mfs_sync_inbox_drops(m->sync), st.storing_max_bytes);
     line(arg, b);
     snprintf(b, sizeof b, "repl_refused %" PRIu64, st.refused);
     line(arg, b);

@@ -142,6 +142,7 @@ struct mfs_repl {
     size_t wr_busy;
     size_t jobs_out;   /* the engine's count: handed over, not taken back */
     uint64_t wr_bytes; /* chunk bytes handed over and not stored yet */
+    uint64_t wr_max;   /* the most wr_bytes has been */
     /* rates */
     uint64_t rx_ops, rx_bytes, rate_ops0, rate_bytes0, rate_at_us;
     double ops_rate, bytes_rate;
@@ -1767,6 +1768,8 @@ static void flush_job(mfs_repl *r, int k)
         todo_push(r, j, k == JOB_SMALL);
         r->wr_busy++;
         r->wr_bytes += j->bytes;
+        if (r->wr_bytes > r->wr_max)
+            r->wr_max = r->wr_bytes;
         pthread_cond_signal(&r->wr_work);
         pthread_mutex_unlock(&r->wr_mu);
         pthread_mutex_lock(&r->mu);
@@ -2226,9 +2229,14 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
     if (mfs_store_stats_get(r->store, &ss) == 0 && ss.chunks)
         avg_chunk = ss.chunk_bytes / ss.chunks;
     ssize_t wanted = mfs_store_chunks_wanted_count(r->store);
+    pthread_mutex_lock(&r->wr_mu);
+    uint64_t storing = r->wr_bytes, storing_max = r->wr_max;
+    pthread_mutex_unlock(&r->wr_mu);
     pthread_mutex_lock(&r->mu);
     refresh_my(r);
     memset(st, 0, sizeof(*st));
+    st->storing_bytes = storing;
+    st->storing_max_bytes = storing_max;
     st->chunks_to_go = wanted > 0 ? (uint64_t)wanted : 0;
     st->in_sync = st->chunks_to_go == 0;
     for (size_t i = 0; i < r->npeers; i++) {

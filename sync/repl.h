@@ -150,6 +150,8 @@ typedef struct mfs_repl_status {
     uint64_t snap_bytes_done; /* of snap_bytes_total */
     uint64_t snap_bytes_total;
     uint64_t snaps_installed, snaps_served;
+    /* chunk bytes waiting for the chunk writer now, and the most so far */
+    uint64_t storing_bytes, storing_max_bytes;
     int snap_refused; /* -ENOTEMPTY: we folded ops a snapshot lacked */
 } mfs_repl_status;
 
