@@ -93,9 +93,12 @@ static _Thread_local int q_held;
 #define Q_WAIT(m, ts) pthread_cond_timedwait(&(m)->q_cond, &(m)->q_mu, ts)
 #endif
 
-/* A chunk this large came on the bulk channel (the engine sends chunks
- * of 4 KiB or less on the urgent one: small files go first). */
-#define BULK_CHUNK_MIN (4096 + 64)
+/* Op batches the engine sends: NODE_BATCH_BYTES of ops at most. Applying
+ * one takes the engine's thread about 20 ms (256 KiB took about 150 ms,
+ * and small files from a third node waited behind a row of them during a
+ * 100,000-op merge, bench/repl/merge.sh); a pull's answers are bulk
+ * (mfs_repl_msg_bulk), so a small change is applied between two. */
+#define NODE_BATCH_BYTES (32u << 10)
 
 static void push(node_evq *q, node_ev *ev)
 {
@@ -114,10 +117,11 @@ static node_ev *pop(node_evq *q)
     return ev;
 }
 
-/* Transport thread (core lock held): queue ev, wake the thread. Large
- * chunks wait in a queue of their own, so that what came on the urgent
- * channel (ops, requests, small files' chunks, peers' changes: kept in
- * order) is not held behind megabytes of them. */
+/* Transport thread (core lock held): queue ev, wake the thread. Bulk
+ * messages (large chunks, a pull's answers: mfs_repl_msg_bulk) wait in a
+ * queue of their own, so that the rest (a change just made, requests,
+ * small files' chunks, peers' changes: kept in order) is not held behind
+ * megabytes of them. */
 static void enqueue(mfs_node *m, node_ev *ev)
 {
     ev->next = NULL;
@@ -128,7 +132,7 @@ static void enqueue(mfs_node *m, node_ev *ev)
         free(ev);
         return;
     }
-    int bulk = ev->is_msg && ev->mtype == MFS_MT_CHUNK && ev->len >= BULK_CHUNK_MIN;
+    int bulk = ev->is_msg && mfs_repl_msg_bulk(ev->mtype, ev->data, ev->len);
     push(bulk ? &m->q_bulk : &m->q_urgent, ev);
     m->q_bytes += ev->len;
     if (m->q_bytes > m->q_max_bytes)
@@ -369,6 +373,7 @@ void mfs_node_repl_config(mfs_repl_config *cfg)
     mfs_repl_config_default(cfg);
     cfg->state_ms = NODE_STATE_MS; /* anti-entropy: changes send STATE */
     cfg->store_chunks = MFS_REPL_STORE_THREAD;
+    cfg->batch_bytes = NODE_BATCH_BYTES;
 }
 
 int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,

@@ -34,6 +34,8 @@
 #define PEND_MAX 64     /* chunks received and stored in one transaction */
 #define SMALL_EXTRA 64  /* requests beyond the window for small versions */
 #define SMALL_CHUNK 4096 /* chunks this small are sent on the urgent channel */
+#define BULK_OPS_BYTES (16u << 10) /* OPS this large go on the bulk channel */
+#define RELAY_MAX_OPS 1000 /* a peer lacking more gets only our own pushed */
 #define MAX_TRIED 8     /* peers remembered as lacking a chunk */
 #define NOCHUNK_RETRY_US 1000000u
 #define OP_BYTES_EST 100       /* bytes per op, for the byte estimates */
@@ -617,10 +619,12 @@ static int send_ops(mfs_repl *r, rpeer *p, uint64_t req, uint8_t flags,
     mfs_put_u32(&w, total);
     mfs_put_u32(&w, (uint32_t)len);
     mfs_put_bytes(&w, zl ? r->zbuf : batch, zl ? zl : len);
-    /* ops go ahead of chunks: a version is of no use before its op, and a
-     * pull answer must not wait behind megabytes of chunks */
-    int rc =
-        w.err ? w.err : send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_OPS, b, w.len);
+    /* a push of a few ops (a change just made) goes ahead of chunks: a
+     * version is of no use before its op. A pull's answer or a large push
+     * (a catch-up) goes with the chunks (mfs_repl_msg_bulk) */
+    int ch = mfs_repl_msg_bulk(MFS_MT_OPS, b, w.len) ? MFS_SYNC_BULK
+                                                     : MFS_SYNC_URGENT;
+    int rc = w.err ? w.err : send_msg(r, p, ch, MFS_MT_OPS, b, w.len);
     free(b);
     return rc;
 }
@@ -821,7 +825,24 @@ static void push_new(mfs_repl *r)
         size_t cap = r->cfg.push_bytes;
         if (scratch(&r->buf, &r->bufcap, cap))
             return;
-        ssize_t n = mfs_store_ops_since(r->store, &p->pushed, r->buf, cap);
+        /* A peer that lacks much is catching up by pulling: push it our
+         * own new ops only, not others' it will pull anyway. Relaying
+         * them too sent a merging peer every op twice (its pull's answer
+         * and our pushes), and our own new change waited behind them: a
+         * small file written on a third node during a 100,000-op merge
+         * took up to seconds (bench/repl/merge.sh). */
+        mfs_vv own = {0};
+        const mfs_vv *from = &p->pushed;
+        if (mfs_vv_missing(&r->my, &p->pushed) > RELAY_MAX_OPS) {
+            if (vv_copy(&own, &r->my) < 0)
+                continue;
+            for (size_t k = 0; k < own.n; k++)
+                if (own.e[k].node == r->node)
+                    own.e[k].seq = mfs_vv_get(&p->pushed, r->node);
+            from = &own;
+        }
+        ssize_t n = mfs_store_ops_since(r->store, from, r->buf, cap);
+        mfs_vv_free(&own);
         if (n <= 0)
             continue;
         mfs_vv next = {0};
@@ -1875,6 +1896,20 @@ static void on_nochunk(mfs_repl *r, rpeer *p, const uint8_t *data, size_t len)
 
 /* ---- entry points ---------------------------------------------------------
  */
+
+int mfs_repl_msg_bulk(uint8_t mtype, const uint8_t *data, size_t len)
+{
+    switch (mtype) {
+    case MFS_MT_CHUNK: /* hash, flags, raw length, bytes */
+        return len > MFS_HASH_LEN + 5 + SMALL_CHUNK;
+    case MFS_MT_OPS: /* request id (0: a push), ... */
+        return len >= BULK_OPS_BYTES || (len >= 8 && mfs_be64_get(data) != 0);
+    case MFS_MT_SNAP:
+        return 1;
+    default:
+        return 0;
+    }
+}
 
 int mfs_repl_new(mfs_store *s, const mfs_repl_config *cfg, uint64_t now_us,
                  mfs_repl **out)

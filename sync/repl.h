@@ -94,6 +94,13 @@ void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
                      const uint8_t *data, size_t len);
 void mfs_repl_on_peer(mfs_repl *r, uint64_t now_us, uint64_t id, int state,
                       uint64_t epoch);
+/* Any thread: 1 if a message of this type and bytes is bulk: a chunk of
+ * more than 4 KiB, a pull's answer or a large push (a catch-up), a
+ * snapshot piece. The engine sends them on the bulk channel, and a
+ * receiver may take them after everything else (node/mesh.c does): a
+ * small change must not wait behind a catch-up. Reads at most 8 bytes. */
+int mfs_repl_msg_bulk(uint8_t mtype, const uint8_t *data, size_t len);
+
 /* Runs what is due; returns the next absolute deadline (us). */
 uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us);
 
