@@ -438,6 +438,26 @@ static void step(void)
     }
 }
 
+/* A file "big" on A of nchunks chunks of random bytes, all different
+ * (make_file's bytes repeat every 256), published and announced. */
+static void make_big_on_a(size_t nchunks, uint64_t seed)
+{
+    mfs_attr a;
+    assert_int_equal(mfs_store_mknod(g_a.s, MFS_ROOT_INO, "big", S_IFREG | 0644,
+                                     0, 0, 0, &a),
+                     0);
+    size_t len = nchunks * MFS_CHUNK_SIZE;
+    uint64_t *buf = malloc(len);
+    mfs_rng rng;
+    mfs_rng_seed(&rng, seed);
+    for (size_t i = 0; i < len / 8; i++)
+        buf[i] = mfs_rng_next(&rng);
+    assert_int_equal(mfs_store_write(g_a.s, a.ino, 0, buf, len), (ssize_t)len);
+    free(buf);
+    assert_int_equal(mfs_store_publish(g_a.s, a.ino), 0);
+    mfs_repl_changed(g_a.r);
+}
+
 static uint64_t size_on_b(const char *name)
 {
     mfs_attr a;
@@ -463,21 +483,7 @@ static void test_small_ahead_of_big(void **state)
 {
     (void)state;
     meet();
-    /* 64 chunks that differ (make_file's bytes repeat every 256) */
-    mfs_attr a;
-    assert_int_equal(mfs_store_mknod(g_a.s, MFS_ROOT_INO, "big", S_IFREG | 0644,
-                                     0, 0, 0, &a),
-                     0);
-    size_t len = 64 * MFS_CHUNK_SIZE;
-    uint64_t *buf = malloc(len);
-    mfs_rng rng;
-    mfs_rng_seed(&rng, 4);
-    for (size_t i = 0; i < len / 8; i++)
-        buf[i] = mfs_rng_next(&rng);
-    assert_int_equal(mfs_store_write(g_a.s, a.ino, 0, buf, len), (ssize_t)len);
-    free(buf);
-    assert_int_equal(mfs_store_publish(g_a.s, a.ino), 0);
-    mfs_repl_changed(g_a.r);
+    make_big_on_a(64, 4);
     for (int i = 0; i < 4; i++)
         step(); /* B has the op and asks for the first chunks */
     assert_true(size_on_b("big") != 64 * MFS_CHUNK_SIZE);
@@ -508,20 +514,8 @@ static void test_small_ahead_of_big(void **state)
 static void chunk_writer(int mode)
 {
     meet();
-    mfs_attr a;
-    assert_int_equal(mfs_store_mknod(g_a.s, MFS_ROOT_INO, "big", S_IFREG | 0644,
-                                     0, 0, 0, &a),
-                     0);
     size_t nchunks = 200, len = nchunks * MFS_CHUNK_SIZE;
-    uint64_t *buf = malloc(len);
-    mfs_rng rng;
-    mfs_rng_seed(&rng, 7);
-    for (size_t i = 0; i < len / 8; i++)
-        buf[i] = mfs_rng_next(&rng);
-    assert_int_equal(mfs_store_write(g_a.s, a.ino, 0, buf, len), (ssize_t)len);
-    free(buf);
-    assert_int_equal(mfs_store_publish(g_a.s, a.ino), 0);
-    mfs_repl_changed(g_a.r);
+    make_big_on_a(nchunks, 7);
     g_chunks_urgent = g_chunks_bulk = 0;
     for (int i = 0; i < 5000 && size_on_b("big") != len; i++) {
         step();
