@@ -29,6 +29,7 @@ static size_t op_size_bound(const mfs_op *op)
 
 void op_encode(mfs_wbuf *w, const mfs_op *op)
 {
+    /* the header, in schema.h's OP_HDR_* order */
     mfs_put_u8(w, OP_WIRE_VERSION);
     mfs_put_u8(w, op->type);
     mfs_put_u8(w, op->flags);
@@ -248,6 +249,31 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
         return -EBADMSG;
     }
     return 0;
+}
+
+size_t op_head_decode(const void *buf, size_t len, op_head *out)
+{
+    const uint8_t *p = buf;
+    memset(out, 0, sizeof(*out));
+    if (len > OP_HDR_VERSION)
+        out->version = p[OP_HDR_VERSION];
+    if (len > OP_HDR_TYPE)
+        out->type = p[OP_HDR_TYPE];
+    if (len > OP_HDR_FLAGS)
+        out->flags = p[OP_HDR_FLAGS];
+    if (len < OP_HDR_SEQ)
+        return len < OP_HDR_ORIGIN ? len : OP_HDR_ORIGIN;
+    out->origin = mfs_be64_get(p + OP_HDR_ORIGIN);
+    if (len < OP_HDR_HLC)
+        return OP_HDR_SEQ;
+    out->seq = mfs_be64_get(p + OP_HDR_SEQ);
+    if (len < OP_HDR_OBJ)
+        return OP_HDR_HLC;
+    out->hlc = mfs_be64_get(p + OP_HDR_HLC);
+    if (len < OP_HDR_LEN)
+        return OP_HDR_OBJ;
+    out->obj = id_get(p + OP_HDR_OBJ);
+    return OP_HDR_LEN;
 }
 
 void op_clear(mfs_op *op)
