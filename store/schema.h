@@ -115,6 +115,9 @@ _Static_assert(OP_HDR_ORIGIN == 3 && OP_HDR_SEQ == 11 && OP_HDR_HLC == 19 &&
 /* ---- DB_VV: origin -> highest contiguous seq held ---- */
 #define VV_KEY_LEN U64_LEN
 #define VV_VAL_LEN U64_LEN
+_Static_assert(VV_KEY_LEN == OPS_KEY_SEQ - OPS_KEY_ORIGIN,
+               "a vector key is the origin of an op key (op.c reads one as"
+               " the other)");
 
 /* ---- DB_MOVES: stamp -> move record (tree.c's codec) ---- */
 #define MOVES_KEY_LEN STAMP_LEN

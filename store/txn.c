@@ -128,7 +128,7 @@ static int meta_get_u64(mfs_store *s, MDB_txn *txn, const char *k, uint64_t *v)
     int rc = tget(s, txn, DB_META, k, strlen(k), &val);
     if (rc)
         return rc;
-    if (val.mv_size != 8)
+    if (val.mv_size != META_U64_LEN)
         return -EBADF;
     *v = mfs_be64_get(val.mv_data);
     return 0;
@@ -136,9 +136,9 @@ static int meta_get_u64(mfs_store *s, MDB_txn *txn, const char *k, uint64_t *v)
 
 static int meta_put_u64(wtx *w, const char *k, uint64_t v)
 {
-    uint8_t b[8];
+    uint8_t b[META_U64_LEN];
     mfs_be64_put(b, v);
-    return tput(w, DB_META, k, strlen(k), b, 8);
+    return tput(w, DB_META, k, strlen(k), b, META_U64_LEN);
 }
 
 static void counters_save(wtx *w)
@@ -1307,18 +1307,18 @@ int mfs_store_group_end(mfs_store *s)
 
 objkey obj_inode(mfs_id id)
 {
-    objkey k = {.len = 17};
-    k.b[0] = OBJ_INODE;
-    id_put(k.b + 1, id);
+    objkey k = {.len = OBJKEY_INODE_LEN};
+    k.b[OBJKEY_KIND] = OBJ_INODE;
+    id_put(k.b + OBJKEY_ID, id);
     return k;
 }
 
 objkey obj_ccopy(mfs_id id, mfs_stamp v)
 {
-    objkey k = {.len = 33};
-    k.b[0] = OBJ_CCOPY;
-    id_put(k.b + 1, id);
-    stamp_put(k.b + 17, v);
+    objkey k = {.len = OBJKEY_CCOPY_LEN};
+    k.b[OBJKEY_KIND] = OBJ_CCOPY;
+    id_put(k.b + OBJKEY_ID, id);
+    stamp_put(k.b + OBJKEY_STAMP, v);
     return k;
 }
 
@@ -1338,10 +1338,10 @@ uint64_t ino_assign(wtx *w, const objkey *k)
     if (ino_of_obj(w->s, w->txn, k, &ino) == 0)
         return ino;
     ino = w->s->next_ino++;
-    uint8_t b[8];
+    uint8_t b[INO_LEN];
     mfs_be64_put(b, ino);
-    tput(w, DB_OBJ2INO, k->b, k->len, b, 8);
-    tput(w, DB_INO2OBJ, b, 8, k->b, k->len);
+    tput(w, DB_OBJ2INO, k->b, k->len, b, INO_LEN);
+    tput(w, DB_INO2OBJ, b, INO_LEN, k->b, k->len);
     return w->err ? 0 : ino;
 }
 
@@ -1413,10 +1413,10 @@ void ino_forget(wtx *w, mfs_id id)
     mfs_ino_busy_cb busy = atomic_load(&w->s->ino_busy_cb);
     if (busy && busy(atomic_load(&w->s->ino_busy_arg), ino))
         return; /* mfs_store_forget, once the kernel lets it go */
-    uint8_t b[8];
+    uint8_t b[INO_LEN];
     mfs_be64_put(b, ino);
     tdel(w, DB_OBJ2INO, k.b, k.len);
-    tdel(w, DB_INO2OBJ, b, 8);
+    tdel(w, DB_INO2OBJ, b, INO_LEN);
     icache_drop(w->s, ino);
 }
 
@@ -1427,18 +1427,18 @@ int ino_lookup_obj(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *out)
         *out = obj_inode(id);
         return 0;
     }
-    uint8_t b[8];
+    uint8_t b[INO_LEN];
     mfs_be64_put(b, ino);
     MDB_val v;
-    int rc = tget(s, txn, DB_INO2OBJ, b, 8, &v);
+    int rc = tget(s, txn, DB_INO2OBJ, b, INO_LEN, &v);
     if (rc)
         return rc;
-    if (v.mv_size != 17 && v.mv_size != 33)
+    if (v.mv_size != OBJKEY_INODE_LEN && v.mv_size != OBJKEY_CCOPY_LEN)
         return -EIO;
     memcpy(out->b, v.mv_data, v.mv_size);
     out->len = v.mv_size;
-    if (out->b[0] == OBJ_INODE && txn == tl_snapshot)
-        icache_put(s, ino, id_get(out->b + 1));
+    if (objkey_kind(out) == OBJ_INODE && txn == tl_snapshot)
+        icache_put(s, ino, objkey_id(out));
     return 0;
 }
 
@@ -1465,10 +1465,10 @@ static int init_new(wtx *w, void *arg)
     mfs_store *s = w->s;
     const mfs_store_config *cfg = arg;
     uint32_t fmt = MFS_STORE_FORMAT;
-    uint8_t b[4];
+    uint8_t b[META_FORMAT_LEN];
     mfs_be32_put(b, fmt);
     tput(w, DB_META, "magic", 5, STORE_MAGIC, sizeof(STORE_MAGIC) - 1);
-    tput(w, DB_META, "format", 6, b, 4);
+    tput(w, DB_META, "format", 6, b, META_FORMAT_LEN);
     census_put(w); /* all zero: nothing shows yet */
     meta_put_u64(w, "node", s->node);
     /* Root: inode record with zero stamps so any op overrides it. */
@@ -1478,10 +1478,10 @@ static int init_new(wtx *w, void *arg)
     root.gid.v = cfg->root_gid;
     inode_put(w, MFS_ID_ROOT, &root);
     objkey rk = obj_inode(MFS_ID_ROOT);
-    uint8_t ib[8];
+    uint8_t ib[INO_LEN];
     mfs_be64_put(ib, MFS_ROOT_INO);
-    tput(w, DB_OBJ2INO, rk.b, rk.len, ib, 8);
-    tput(w, DB_INO2OBJ, ib, 8, rk.b, rk.len);
+    tput(w, DB_OBJ2INO, rk.b, rk.len, ib, INO_LEN);
+    tput(w, DB_INO2OBJ, ib, INO_LEN, rk.b, rk.len);
     if (!cfg->new_mesh)
         return w->err;
     /* A new mesh: root's owner and mode, and lost+found, as ops that every
@@ -1532,7 +1532,7 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
         memcmp(v.mv_data, STORE_MAGIC, v.mv_size))
         return -EBADF;
     rc = tget(s, txn, DB_META, "format", 6, &v);
-    if (rc || v.mv_size != 4)
+    if (rc || v.mv_size != META_FORMAT_LEN)
         return -EBADF;
     /* format 1 had no pack files, format 2 longer inode records: this
      * build reads both, and a writable open upgrades them (upgrade_format) */
@@ -1556,9 +1556,9 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
 static int format_tx(wtx *w, void *arg)
 {
     uint32_t from = *(const uint32_t *)arg;
-    uint8_t b[4];
+    uint8_t b[META_FORMAT_LEN];
     mfs_be32_put(b, MFS_STORE_FORMAT);
-    if (tput(w, DB_META, "format", 6, b, 4) == 0 && from < 2)
+    if (tput(w, DB_META, "format", 6, b, META_FORMAT_LEN) == 0 && from < 2)
         packs_count_inline(w); /* every chunk so far is inline */
     return w->err;
 }
