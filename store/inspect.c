@@ -524,12 +524,13 @@ static uint64_t op_at_or_after(MDB_cursor *c, uint64_t origin, uint64_t seq,
     uint8_t k[OPS_KEY_LEN];
     ops_key_put(k, origin, seq);
     MDB_val key = {OPS_KEY_LEN, k}, val;
+    op_head h;
     if (mdb_cursor_get(c, &key, &val, MDB_SET_RANGE) != 0 ||
         key.mv_size != OPS_KEY_LEN ||
         mfs_be64_get((const uint8_t *)key.mv_data + OPS_KEY_ORIGIN) != origin ||
-        val.mv_size < 27)
-        return 0;
-    *hlc = mfs_be64_get((const uint8_t *)val.mv_data + 19);
+        op_head_decode(val.mv_data, val.mv_size, &h) < OP_HDR_OBJ)
+        return 0; /* (an op too short to hold its hlc) */
+    *hlc = h.hlc;
     return mfs_be64_get((const uint8_t *)key.mv_data + OPS_KEY_SEQ);
 }
 

@@ -149,8 +149,9 @@ ssize_t mfs_store_ops_since(mfs_store *s, const mfs_vv *have, uint8_t *buf,
             mfs_be32_put(buf + len, (uint32_t)val.mv_size);
             memcpy(buf + len + 4, val.mv_data, val.mv_size);
             len += 4 + val.mv_size;
-            in_action =
-                val.mv_size > 2 && (((uint8_t *)val.mv_data)[2] & OPF_MORE);
+            op_head h;
+            op_head_decode(val.mv_data, val.mv_size, &h);
+            in_action = (h.flags & OPF_MORE) != 0;
             r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
         }
         in_action = false;
@@ -320,10 +321,10 @@ ssize_t mfs_batch_scan(const uint8_t *ops, size_t len, mfs_vv *vv)
     while (mfs_rbuf_left(&r) > 0) {
         size_t oplen;
         const uint8_t *p = mfs_get_blob32(&r, &oplen, MFS_MAX_OP_BYTES);
-        if (!p || oplen < 19)
-            return -EBADMSG;
-        /* op header: version, type, flags, origin, seq (op.c) */
-        uint64_t origin = mfs_be64_get(p + 3), seq = mfs_be64_get(p + 11);
+        op_head h;
+        if (!p || op_head_decode(p, oplen, &h) < OP_HDR_HLC)
+            return -EBADMSG; /* too short to hold origin and seq */
+        uint64_t origin = h.origin, seq = h.seq;
         if (!origin || !seq)
             return -EBADMSG;
         int rc = vv_raise(vv, origin, seq);

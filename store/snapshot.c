@@ -200,8 +200,9 @@ int oplog_fold_tx(wtx *w, void *arg)
                mfs_be64_get((const uint8_t *)key.mv_data + OPS_KEY_SEQ) <=
                    upto) {
             seq = mfs_be64_get((const uint8_t *)key.mv_data + OPS_KEY_SEQ);
-            if (val.mv_size >= 27)
-                hlc = mfs_be64_get((const uint8_t *)val.mv_data + 19);
+            op_head h;
+            if (op_head_decode(val.mv_data, val.mv_size, &h) >= OP_HDR_OBJ)
+                hlc = h.hlc;
             r = mdb_cursor_del(c, 0);
             if (r) {
                 wtx_fail(w, r);
