@@ -79,6 +79,21 @@ struct census {
     int64_t conflicts; /* generated names shown (DB_CDIRS summed) */
 };
 
+/* What the layers above txn.c do at the points txn.c reaches, registered
+ * by mfs_store_open (open.c), so that txn.c (LMDB and transactions) calls
+ * nothing above it. Both are set; the table is never changed after open. */
+struct wtx;
+typedef struct store_hooks {
+    /* Ends every write txn's work, before its counters are saved and it
+     * commits (a group's nested txn too): the derived view (view_flush).
+     * Returns w's first error. */
+    int (*pre_commit)(struct wtx *w);
+    /* In the txn that creates a store of a new mesh, after its fixed
+     * records: the ops every joining replica receives (op_seed_mesh).
+     * Returns w's first error. */
+    int (*seed_mesh)(struct wtx *w, const mfs_store_config *cfg);
+} store_hooks;
+
 /* The store's counters as of a moment, to go back to when a txn fails. */
 struct counters {
     uint64_t hlc, seq, ctr, next_ino;
@@ -86,6 +101,7 @@ struct counters {
 };
 
 struct mfs_store {
+    const store_hooks *hooks; /* (open.c) */
     char *dir;
     MDB_env *env;
     MDB_dbi db[DB_COUNT];
@@ -278,6 +294,9 @@ typedef struct wtx {
 } wtx;
 
 /* txn.c */
+/* mfs_store_open (store.h) with the hooks of the layers above txn.c. */
+int store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
+               unsigned flags, const store_hooks *hooks);
 int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg);
 /* A read txn that sees every change made so far in this process,
  * committed or not (with group commit it may be the shared write txn, and
@@ -426,6 +445,9 @@ size_t op_head_decode(const void *buf, size_t len, op_head *out);
 
 /* Stamps, records and applies a local op (assigns origin, seq, stamp). */
 int op_local(wtx *w, mfs_op *op);
+/* The first ops of a new mesh: root's owner and mode, and lost+found
+ * (the store_hooks seed_mesh of open.c). Returns w's first error. */
+int op_seed_mesh(wtx *w, const mfs_store_config *cfg);
 /* Logs and applies a remote op; 1 if it was held already. With
  * defer_moves, MOVE ops are logged but left for tree_apply_moves. */
 int op_apply_remote(wtx *w, const mfs_op *op, const uint8_t *raw, size_t len,

@@ -353,6 +353,44 @@ int op_local(wtx *w, mfs_op *op)
     return op_apply(w, op);
 }
 
+/* A new mesh's root owner and mode, and its lost+found, as ops that every
+ * joining replica receives (run once, in the txn that creates the store). */
+int op_seed_mesh(wtx *w, const mfs_store_config *cfg)
+{
+    int64_t now = (int64_t)store_now_ms(w->s) * 1000000;
+    mfs_op a = {.type = OP_ATTR,
+                .flags = OPF_MORE,
+                .obj = MFS_ID_ROOT,
+                .mask = MFS_SET_MODE | MFS_SET_UID | MFS_SET_GID |
+                        MFS_SET_ATIME | MFS_SET_MTIME | MFS_SET_CTIME,
+                .mode = cfg->root_mode & 07777,
+                .uid = cfg->root_uid,
+                .gid = cfg->root_gid,
+                .atime = now,
+                .mtime = now,
+                .ctime = now};
+    op_local(w, &a);
+    mfs_op in = {.type = OP_INODE,
+                 .flags = OPF_MORE,
+                 .obj = MFS_ID_LOSTFOUND,
+                 .mode = 0040700,
+                 .uid = cfg->root_uid,
+                 .gid = cfg->root_gid,
+                 .atime = now,
+                 .mtime = now,
+                 .ctime = now};
+    op_local(w, &in);
+    mfs_op mv = {.type = OP_MOVE,
+                 .obj = MFS_ID_LOSTFOUND,
+                 .inode = MFS_ID_LOSTFOUND,
+                 .parent = MFS_ID_ROOT,
+                 .from = MFS_ID_NONE,
+                 .name = MFS_LOSTFOUND_NAME,
+                 .namelen = strlen(MFS_LOSTFOUND_NAME)};
+    op_local(w, &mv);
+    return w->err;
+}
+
 int op_apply_remote(wtx *w, const mfs_op *op, const uint8_t *raw, size_t len,
                     bool defer_moves)
 {

@@ -4,6 +4,10 @@
  * retry after growing the map, read transactions, persisted counters and the
  * local inode-number map.
  *
+ * The bottom of the store: what the layers above must run at its fixed
+ * points (the view before a commit, a new mesh's first ops) comes through
+ * s->hooks (open.c), never by a call from here.
+ *
  * LMDB codes are translated to negative errno here and nowhere else. The map
  * only grows when a commit hit MDB_MAP_FULL; ENOSPC reaches the caller only
  * when the disk itself is full, and then the transaction is aborted whole.
@@ -261,15 +265,16 @@ void wtx_change(wtx *w, int kind, uint64_t ino, const char *name)
     snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
 }
 
-/* Runs fn in w, then what every write transaction ends with: the derived
- * view and the persisted counters. Returns w's first error. */
+/* Runs fn in w, then what every write transaction ends with: the
+ * pre-commit hook (the derived view) and the persisted counters. Returns
+ * w's first error. */
 static int wtx_run(wtx *w, int (*fn)(wtx *w, void *arg), void *arg)
 {
     int rc = fn(w, arg);
     if (!rc)
         rc = w->err;
     if (!rc)
-        rc = view_flush(w);
+        rc = w->s->hooks->pre_commit(w);
     if (!rc) {
         counters_save(w);
         rc = w->err;
@@ -1018,7 +1023,7 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         w = s->group_w;
         rc = fn(w, arg);
         if (!rc)
-            rc = view_flush(w);
+            rc = w->s->hooks->pre_commit(w);
         /* (the group's dirty txn commits with it: group_end) */
         if (rc == MDB_MAP_FULL)
             rc = -ENOSPC;
@@ -1485,39 +1490,8 @@ static int init_new(wtx *w, void *arg)
     if (!cfg->new_mesh)
         return w->err;
     /* A new mesh: root's owner and mode, and lost+found, as ops that every
-     * joining replica receives. */
-    int64_t now = (int64_t)store_now_ms(s) * 1000000;
-    mfs_op a = {.type = OP_ATTR,
-                .flags = OPF_MORE,
-                .obj = MFS_ID_ROOT,
-                .mask = MFS_SET_MODE | MFS_SET_UID | MFS_SET_GID |
-                        MFS_SET_ATIME | MFS_SET_MTIME | MFS_SET_CTIME,
-                .mode = cfg->root_mode & 07777,
-                .uid = cfg->root_uid,
-                .gid = cfg->root_gid,
-                .atime = now,
-                .mtime = now,
-                .ctime = now};
-    op_local(w, &a);
-    mfs_op in = {.type = OP_INODE,
-                 .flags = OPF_MORE,
-                 .obj = MFS_ID_LOSTFOUND,
-                 .mode = 0040700,
-                 .uid = cfg->root_uid,
-                 .gid = cfg->root_gid,
-                 .atime = now,
-                 .mtime = now,
-                 .ctime = now};
-    op_local(w, &in);
-    mfs_op mv = {.type = OP_MOVE,
-                 .obj = MFS_ID_LOSTFOUND,
-                 .inode = MFS_ID_LOSTFOUND,
-                 .parent = MFS_ID_ROOT,
-                 .from = MFS_ID_NONE,
-                 .name = MFS_LOSTFOUND_NAME,
-                 .namelen = strlen(MFS_LOSTFOUND_NAME)};
-    op_local(w, &mv);
-    return w->err;
+     * joining replica receives (op.c, through the hooks). */
+    return s->hooks->seed_mesh(w, cfg);
 }
 
 static int check_meta(mfs_store *s, MDB_txn *txn)
@@ -1616,8 +1590,8 @@ static int open_dbis(mfs_store *s, bool create, bool add)
     return mdb_to_errno(rc);
 }
 
-int mfs_store_open(mfs_store **out, const char *dir,
-                   const mfs_store_config *cfg, unsigned flags)
+int store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
+               unsigned flags, const store_hooks *hooks)
 {
     mfs_store_config defcfg;
     if (!cfg) {
@@ -1646,6 +1620,7 @@ int mfs_store_open(mfs_store **out, const char *dir,
     mfs_store *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
+    s->hooks = hooks;
     s->dir = strdup(dir);
     s->cfg = *cfg;
     s->lockfd = -1;
