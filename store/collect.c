@@ -46,6 +46,7 @@
 #define STEP_DROPS 16
 #define SWEEP_KEYS 1024
 #define SWEEP_DELS 64
+#define PEND_MAX 64    /* versions still arriving looked at per inode */
 #define SWEEP_MOVES 16 /* chunks copied between packs per step (1 MiB) */
 /* With less free space than this share of the store's filesystem, the
  * retention yields: trashed versions go at once (oldest first). */
@@ -154,7 +155,7 @@ struct collector {
     bool sweep_needed;
     /* where the next pass over logged moves starts (forget_settled):
      * every move before it was settled and looked at */
-    uint8_t mv_next[16];
+    uint8_t mv_next[MOVES_KEY_LEN];
     bool mv_started;
     /* the pass over inode numbers, once per open (inos_step_tx) */
     bool inos_done;
@@ -224,24 +225,20 @@ static void wake(struct collector *c)
 
 void gc_queue(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause)
 {
-    uint8_t k[40], v[16];
-    mfs_be64_put(k, cause.hlc >> 16);
-    id_put(k + 8, inode);
-    stamp_put(k + 24, ver);
-    stamp_put(v, cause);
-    tput(w, DB_GCQ, k, 40, v, 16);
+    uint8_t k[GCQ_KEY_LEN], v[GCQ_VAL_LEN];
+    gcq_key_put(k, cause.hlc >> 16, inode, ver);
+    stamp_put(v + GCQ_VAL_CAUSE, cause);
+    tput(w, DB_GCQ, k, GCQ_KEY_LEN, v, GCQ_VAL_LEN);
     w->gc_queued = true;
 }
 
 void gc_queue_move(wtx *w, mfs_id entry, mfs_stamp old, mfs_stamp cause)
 {
-    uint8_t k[40], v[17];
-    mfs_be64_put(k, 0); /* no retention: first in the queue */
-    id_put(k + 8, entry);
-    stamp_put(k + 24, old);
-    stamp_put(v, cause);
-    v[16] = 'M';
-    tput(w, DB_GCQ, k, 40, v, 17);
+    uint8_t k[GCQ_KEY_LEN], v[GCQ_VAL_MOVE_LEN];
+    gcq_key_put(k, 0, entry, old); /* no retention: first in the queue */
+    stamp_put(v + GCQ_VAL_CAUSE, cause);
+    v[GCQ_VAL_MOVE_TAG] = GCQ_MOVE;
+    tput(w, DB_GCQ, k, GCQ_KEY_LEN, v, GCQ_VAL_MOVE_LEN);
     w->gc_queued = true;
 }
 
@@ -251,8 +248,8 @@ void gc_note(mfs_store *s, const uint8_t *hashes, size_t n)
     if (!c || !c->marking)
         return;
     for (size_t i = 0; i < n; i++)
-        if (memcmp(hashes + i * 32, zero_hash, 32))
-            hset_add(&c->since, hashes + i * 32);
+        if (memcmp(hashes + i * HASH_LEN, zero_hash, HASH_LEN))
+            hset_add(&c->since, hashes + i * HASH_LEN);
 }
 
 void gc_wake(mfs_store *s)
@@ -278,7 +275,7 @@ int mfs_store_pin_set(mfs_store *s, const void *key, uint64_t ino,
     store_read_end(s, txn);
     if (rc)
         return rc;
-    mfs_id inode = id_get(ok.b + 1);
+    mfs_id inode = objkey_id(&ok);
     pthread_mutex_lock(&c->lock);
     size_t i = 0;
     while (i < c->npins && c->pins[i].key != key)
@@ -404,19 +401,17 @@ void mfs_store_collect_stats_get(mfs_store *s, mfs_collect_stats *out)
 /* Version ver stops asking for its chunks (it will never show). */
 static void drop_wants(wtx *w, mfs_id inode, mfs_stamp ver)
 {
-    uint8_t k[32];
-    id_put(k, inode);
-    stamp_put(k + 16, ver);
+    uint8_t k[VKEY_LEN];
+    vkey_put(k, inode, ver);
     uint8_t *hashes = NULL;
     uint32_t n = 0;
     if (content_version_chunks(w->s, w->txn, inode, ver, NULL, 0, &n) == 0 &&
-        n && (hashes = malloc((size_t)n * 32)) != NULL &&
+        n && (hashes = malloc((size_t)n * HASH_LEN)) != NULL &&
         content_version_chunks(w->s, w->txn, inode, ver, hashes, n, &n) == 0) {
         for (uint32_t i = 0; i < n; i++) {
-            uint8_t wk[64];
-            memcpy(wk, hashes + (size_t)i * 32, 32);
-            memcpy(wk + 32, k, 32);
-            tdel(w, DB_WANT, wk, 64);
+            uint8_t wk[WANT_KEY_LEN];
+            want_key_put(wk, hashes + (size_t)i * HASH_LEN, k);
+            tdel(w, DB_WANT, wk, WANT_KEY_LEN);
         }
     }
     free(hashes);
@@ -425,20 +420,19 @@ static void drop_wants(wtx *w, mfs_id inode, mfs_stamp ver)
 static void drop_version(wtx *w, mfs_id inode, mfs_stamp ver,
                          mfs_collect_stats *st)
 {
-    uint8_t k[32];
-    id_put(k, inode);
-    stamp_put(k + 16, ver);
+    uint8_t k[VKEY_LEN];
+    vkey_put(k, inode, ver);
     MDB_val v;
-    if (tget(w->s, w->txn, DB_VMISSING, k, 32, &v) == 0) {
+    if (tget(w->s, w->txn, DB_VMISSING, k, VKEY_LEN, &v) == 0) {
         drop_wants(w, inode, ver);
-        tdel(w, DB_VMISSING, k, 32);
+        tdel(w, DB_VMISSING, k, VKEY_LEN);
     }
-    if (tget(w->s, w->txn, DB_VERSIONS, k, 32, &v) == 0) {
-        tdel(w, DB_VERSIONS, k, 32);
+    if (tget(w->s, w->txn, DB_VERSIONS, k, VKEY_LEN, &v) == 0) {
+        tdel(w, DB_VERSIONS, k, VKEY_LEN);
         st->versions++;
     }
-    tdel(w, DB_SUPERSEDED, k, 32);
-    tdel(w, DB_HEADS, k, 32);
+    tdel(w, DB_SUPERSEDED, k, VKEY_LEN);
+    tdel(w, DB_HEADS, k, VKEY_LEN);
 }
 
 static bool has_links(mfs_store *s, MDB_txn *txn, mfs_id inode)
@@ -446,11 +440,11 @@ static bool has_links(mfs_store *s, MDB_txn *txn, mfs_id inode)
     MDB_cursor *c;
     if (mdb_cursor_open(txn, s->db[DB_LINKS], &c))
         return true; /* cannot tell: keep */
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {ID_KEY_LEN, k}, val;
     bool r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE) == 0 &&
-             key.mv_size >= 16 && !memcmp(key.mv_data, k, 16);
+             key.mv_size >= ID_LEN && !memcmp(key.mv_data, k, ID_LEN);
     mdb_cursor_close(c);
     return r;
 }
@@ -473,16 +467,15 @@ enum { ITEM_DONE, ITEM_KEEP, ITEM_AGAIN };
 static int collect_version(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause,
                            mfs_collect_stats *st)
 {
-    uint8_t k[32];
-    id_put(k, inode);
-    stamp_put(k + 16, ver);
+    uint8_t k[VKEY_LEN];
+    vkey_put(k, inode, ver);
     MDB_val v;
     if (!stamp_eq(cause, ver) &&
-        tget(w->s, w->txn, DB_SUPERSEDED, k, 32, &v) != 0)
+        tget(w->s, w->txn, DB_SUPERSEDED, k, VKEY_LEN, &v) != 0)
         return ITEM_DONE; /* gone already */
-    if (tget(w->s, w->txn, DB_HEADS, k, 32, &v) == 0)
+    if (tget(w->s, w->txn, DB_HEADS, k, VKEY_LEN, &v) == 0)
         return ITEM_DONE; /* not garbage */
-    if (tget(w->s, w->txn, DB_VERSIONS, k, 32, &v) != 0)
+    if (tget(w->s, w->txn, DB_VERSIONS, k, VKEY_LEN, &v) != 0)
         return ITEM_KEEP; /* superseded before it arrived: wait for it, so
                              that it lands superseded */
     if (held_locally(w, inode, ver))
@@ -518,34 +511,37 @@ static bool may_come_back(mfs_store *s, MDB_txn *txn, mfs_id inode)
     MDB_cursor *c;
     if (mdb_cursor_open(txn, s->db[DB_VMISSING], &c))
         return true;
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
-    MDB_val key = {16, k}, val, v;
-    mfs_stamp pend[64];
+    MDB_val key = {ID_KEY_LEN, k}, val, v;
+    mfs_stamp pend[PEND_MAX];
     int n = 0;
     int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
-        if (tget(s, txn, DB_SUPERSEDED, key.mv_data, 32, &v) != 0) {
-            if (n == 64)
+    while (rc == 0 && key.mv_size == VKEY_LEN &&
+           !memcmp(key.mv_data, k, ID_LEN)) {
+        if (tget(s, txn, DB_SUPERSEDED, key.mv_data, VKEY_LEN, &v) != 0) {
+            if (n == PEND_MAX)
                 break;
-            pend[n++] = stamp_get((uint8_t *)key.mv_data + 16);
+            pend[n++] = stamp_get((uint8_t *)key.mv_data + VKEY_STAMP);
         }
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
-    if (n == 64)
+    if (n == PEND_MAX)
         return true; /* too many to look at: keep */
     if (!n)
         return false;
     if (mdb_cursor_open(txn, s->db[DB_ILINKS], &c))
         return true;
     bool r = false;
-    key = (MDB_val){16, k};
+    key = (MDB_val){ID_KEY_LEN, k};
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (!r && rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+    while (!r && rc == 0 && key.mv_size == PAIR_KEY_LEN &&
+           !memcmp(key.mv_data, k, ID_LEN)) {
         entry_rec er;
         mfs_op mv;
-        if (entry_get(s, txn, id_get((uint8_t *)key.mv_data + 16), &er) == 0 &&
+        if (entry_get(s, txn, id_get((uint8_t *)key.mv_data + PAIR_KEY_B),
+                      &er) == 0 &&
             er.exists) {
             if (!id_eq(er.parent, MFS_ID_TRASH) ||
                 tree_last_move(s, txn, er.st, &mv, NULL) != 0) {
@@ -566,15 +562,15 @@ static void unwant_pending(wtx *w, mfs_id inode)
     MDB_cursor *c;
     if (mdb_cursor_open(w->txn, w->s->db[DB_VMISSING], &c))
         return;
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
-    MDB_val key = {16, k}, val;
-    mfs_stamp pend[64];
+    MDB_val key = {ID_KEY_LEN, k}, val;
+    mfs_stamp pend[PEND_MAX];
     int n = 0;
     int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && n < 64 && key.mv_size == 32 &&
-           !memcmp(key.mv_data, k, 16)) {
-        pend[n++] = stamp_get((uint8_t *)key.mv_data + 16);
+    while (rc == 0 && n < PEND_MAX && key.mv_size == VKEY_LEN &&
+           !memcmp(key.mv_data, k, ID_LEN)) {
+        pend[n++] = stamp_get((uint8_t *)key.mv_data + VKEY_STAMP);
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
@@ -616,23 +612,24 @@ static int names_settled(wtx *w, mfs_id inode, const mfs_vv *settled,
 static void drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
                            mfs_collect_stats *st)
 {
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
     MDB_cursor *c;
     MDB_val key, val;
     /* a directory with raw children keeps its tombstone */
     if (mdb_cursor_open(w->txn, w->s->db[DB_RCHILD], &c))
         return;
-    key = (MDB_val){16, k};
+    key = (MDB_val){ID_KEY_LEN, k};
     bool children = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE) == 0 &&
-                    key.mv_size == 32 && !memcmp(key.mv_data, k, 16);
+                    key.mv_size == PAIR_KEY_LEN &&
+                    !memcmp(key.mv_data, k, ID_LEN);
     mdb_cursor_close(c);
     if (children)
         return;
     for (int i = 0; i < n && !w->err; i++)
         tree_forget_entry(w, ents[i]);
-    tdel_prefix(w, DB_XATTRS, k, 16, 16);
-    tdel(w, DB_INODES, k, 16);
+    tdel_prefix(w, DB_XATTRS, k, ID_KEY_LEN, ID_LEN);
+    tdel(w, DB_INODES, k, ID_KEY_LEN);
     ino_forget(w, inode);
     view_touch_inode(w, inode);
     st->tombstones++;
@@ -672,18 +669,19 @@ static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
         wtx_fail(w, rc);
         return ITEM_KEEP;
     }
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {ID_KEY_LEN, k}, val;
     mfs_stamp vers[STEP_DROPS];
     int n = 0;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && n < STEP_DROPS && key.mv_size == 32 &&
-           !memcmp(key.mv_data, k, 16)) {
-        vers[n++] = stamp_get((uint8_t *)key.mv_data + 16);
+    while (rc == 0 && n < STEP_DROPS && key.mv_size == VKEY_LEN &&
+           !memcmp(key.mv_data, k, ID_LEN)) {
+        vers[n++] = stamp_get((uint8_t *)key.mv_data + VKEY_STAMP);
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
-    bool more = rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16);
+    bool more =
+        rc == 0 && key.mv_size == VKEY_LEN && !memcmp(key.mv_data, k, ID_LEN);
     mdb_cursor_close(c);
     if (!n) {
         drop_tombstone(w, inode, ents, nents, st);
@@ -719,7 +717,7 @@ typedef struct step {
     bool pressure;
     uint64_t excess; /* trash bytes over its share: the oldest go early */
     mfs_vv settled;
-    uint8_t next[40]; /* where the next step starts */
+    uint8_t next[GCQ_KEY_LEN]; /* where the next step starts */
     bool started, done;
     mfs_collect_stats st; /* this pass: counts and what holds it back */
     uint64_t held, held_origin;
@@ -742,7 +740,7 @@ static int step_tx(wtx *w, void *arg)
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_GCQ], &c);
     if (rc)
         return wtx_fail(w, rc);
-    MDB_val key = {40, a->next}, val;
+    MDB_val key = {GCQ_KEY_LEN, a->next}, val;
     rc = mdb_cursor_get(c, &key, &val, a->started ? MDB_SET_RANGE : MDB_FIRST);
     a->started = true;
     int seen = 0, drops = 0;
@@ -753,20 +751,23 @@ static int step_tx(wtx *w, void *arg)
             break;
         }
         seen++;
-        bool move = key.mv_size == 40 && val.mv_size == 17 &&
-                    ((const uint8_t *)val.mv_data)[16] == 'M';
-        if (key.mv_size != 40 || (val.mv_size != 16 && !move)) {
+        bool move =
+            key.mv_size == GCQ_KEY_LEN && val.mv_size == GCQ_VAL_MOVE_LEN &&
+            ((const uint8_t *)val.mv_data)[GCQ_VAL_MOVE_TAG] == GCQ_MOVE;
+        if (key.mv_size != GCQ_KEY_LEN ||
+            (val.mv_size != GCQ_VAL_LEN && !move)) {
             rc = cursor_drop(w, c, &key, &val); /* not ours: drop it */
             continue;
         }
         const uint8_t *kb = key.mv_data;
-        uint64_t t = mfs_be64_get(kb);
+        uint64_t t = mfs_be64_get(kb + GCQ_KEY_TIME);
         bool early = !a->pressure && t + a->retention > a->now;
         if (t + GRACE_MS > a->now || (early && a->excess == 0))
             break; /* in time order: nothing later is due either */
-        mfs_id inode = id_get(kb + 8);
-        mfs_stamp ver = stamp_get(kb + 24);
-        mfs_stamp cause = stamp_get(val.mv_data);
+        mfs_id inode = id_get(kb + GCQ_KEY_ID);
+        mfs_stamp ver = stamp_get(kb + GCQ_KEY_STAMP);
+        mfs_stamp cause =
+            stamp_get((const uint8_t *)val.mv_data + GCQ_VAL_CAUSE);
         uint64_t seq = 0;
         if (stamp_seq(w->txn, w->s, cause, &seq) != 0 ||
             seq > mfs_vv_get(&a->settled, cause.node)) {
@@ -804,8 +805,8 @@ static int step_tx(wtx *w, void *arg)
         }
         rc = cursor_drop(w, c, &key, &val);
     }
-    if (more && key.mv_size == 40)
-        memcpy(a->next, key.mv_data, 40);
+    if (more && key.mv_size == GCQ_KEY_LEN)
+        memcpy(a->next, key.mv_data, GCQ_KEY_LEN);
     else
         a->done = true;
     if (rc && rc != MDB_NOTFOUND)
@@ -844,7 +845,7 @@ static int mark_db(mfs_store *s, MDB_txn *txn, int db, hset *live)
     rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     while (rc == 0 && !live->oom) {
         if (db == DB_DREFS) {
-            if (val.mv_size == 32)
+            if (val.mv_size == DREFS_VAL_LEN)
                 hset_add(live, val.mv_data);
         } else {
             mfs_rbuf r;
@@ -854,16 +855,16 @@ static int mark_db(mfs_store *s, MDB_txn *txn, int db, hset *live)
             mfs_get_u64(&r);
             mfs_get_u64(&r);
             uint32_t np = mfs_get_u32(&r);
-            mfs_get_bytes(&r, (size_t)np * 16);
+            mfs_get_bytes(&r, (size_t)np * STAMP_LEN);
             uint32_t nc = mfs_get_u32(&r);
-            const uint8_t *h = mfs_get_bytes(&r, (size_t)nc * 32);
+            const uint8_t *h = mfs_get_bytes(&r, (size_t)nc * HASH_LEN);
             if (r.err) {
                 live->oom = true; /* unreadable: mark cannot be trusted */
                 break;
             }
             for (uint32_t i = 0; i < nc; i++)
-                if (memcmp(h + (size_t)i * 32, zero_hash, 32))
-                    hset_add(live, h + (size_t)i * 32);
+                if (memcmp(h + (size_t)i * HASH_LEN, zero_hash, HASH_LEN))
+                    hset_add(live, h + (size_t)i * HASH_LEN);
         }
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
@@ -873,7 +874,7 @@ static int mark_db(mfs_store *s, MDB_txn *txn, int db, hset *live)
 
 typedef struct sweep {
     const hset *live;
-    uint8_t next[32];
+    uint8_t next[CHUNKS_KEY_LEN];
     bool started, done;
     uint64_t chunks, bytes;
     uint64_t moved; /* chunks moved out of packs being evacuated */
@@ -887,14 +888,14 @@ static int sweep_tx(wtx *w, void *arg)
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_CHUNKS], &c);
     if (rc)
         return wtx_fail(w, rc);
-    MDB_val key = {32, a->next}, val;
+    MDB_val key = {CHUNKS_KEY_LEN, a->next}, val;
     rc = mdb_cursor_get(c, &key, &val, a->started ? MDB_SET_RANGE : MDB_FIRST);
     a->started = true;
     int seen = 0, dels = 0, moves = 0;
     while (rc == 0 && seen < SWEEP_KEYS && dels < SWEEP_DELS &&
            moves < SWEEP_MOVES && !w->err) {
         seen++;
-        if (key.mv_size == 32 && !hset_has(a->live, key.mv_data) &&
+        if (key.mv_size == CHUNKS_KEY_LEN && !hset_has(a->live, key.mv_data) &&
             !hset_has(&col->since, key.mv_data)) {
             uint64_t len = chunk_val_len(&val);
             if (chunk_val_drop(w, &val))
@@ -907,13 +908,13 @@ static int sweep_tx(wtx *w, void *arg)
             a->bytes += len;
             continue;
         }
-        if (key.mv_size == 32 && chunk_val_evacuating(w->s, &val)) {
+        if (key.mv_size == CHUNKS_KEY_LEN && chunk_val_evacuating(w->s, &val)) {
             /* a live chunk in a mostly dead pack: to the active one */
-            uint8_t k[32], ref[PACK_REF_LEN];
-            memcpy(k, key.mv_data, 32);
+            uint8_t k[CHUNKS_KEY_LEN], ref[PACK_REF_LEN];
+            memcpy(k, key.mv_data, CHUNKS_KEY_LEN);
             if (chunk_val_move(w, &val, ref))
                 break;
-            MDB_val nk = {32, k}, nv = {PACK_REF_LEN, ref};
+            MDB_val nk = {CHUNKS_KEY_LEN, k}, nv = {PACK_REF_LEN, ref};
             rc = mdb_cursor_put(c, &nk, &nv, MDB_CURRENT);
             if (rc) {
                 wtx_fail(w, rc);
@@ -924,8 +925,8 @@ static int sweep_tx(wtx *w, void *arg)
         }
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
-    if (rc == 0 && key.mv_size == 32 && !w->err)
-        memcpy(a->next, key.mv_data, 32);
+    if (rc == 0 && key.mv_size == CHUNKS_KEY_LEN && !w->err)
+        memcpy(a->next, key.mv_data, CHUNKS_KEY_LEN);
     else
         a->done = true;
     mdb_cursor_close(c);
@@ -1030,7 +1031,7 @@ typedef struct mvstep {
      * origin stamps its ops in sequence order) */
     uint64_t *hlc;
     bool have_hlc;
-    uint8_t next[16];
+    uint8_t next[MOVES_KEY_LEN];
     bool started, done;
     uint64_t forgotten;
 } mvstep;
@@ -1068,12 +1069,12 @@ static int moves_step_tx(wtx *w, void *arg)
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_MOVES], &c);
     if (rc)
         return wtx_fail(w, rc);
-    MDB_val key = {16, a->next}, val;
+    MDB_val key = {MOVES_KEY_LEN, a->next}, val;
     rc = mdb_cursor_get(c, &key, &val, a->started ? MDB_SET_RANGE : MDB_FIRST);
     a->started = true;
     mfs_stamp gone[STEP_ITEMS], last = {0, 0};
     int seen = 0, ngone = 0;
-    while (rc == 0 && key.mv_size == 16 && seen < MOVES_SCAN &&
+    while (rc == 0 && key.mv_size == MOVES_KEY_LEN && seen < MOVES_SCAN &&
            ngone < STEP_ITEMS) {
         mfs_stamp st = stamp_get(key.mv_data);
         if (!move_settled(a, st))
@@ -1086,10 +1087,10 @@ static int moves_step_tx(wtx *w, void *arg)
         seen++;
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
-    bool end = rc != 0 || key.mv_size != 16 ||
+    bool end = rc != 0 || key.mv_size != MOVES_KEY_LEN ||
                (seen < MOVES_SCAN && ngone < STEP_ITEMS);
-    if (rc == 0 && key.mv_size == 16) {
-        memcpy(a->next, key.mv_data, 16);
+    if (rc == 0 && key.mv_size == MOVES_KEY_LEN) {
+        memcpy(a->next, key.mv_data, MOVES_KEY_LEN);
     } else if (seen) { /* the end: just after the last one looked at */
         if (++last.node == 0)
             last.hlc++;
@@ -1130,7 +1131,7 @@ static int run_steps(mfs_store *s, int (*fn)(wtx *, void *), void *arg,
 static void keep_moves(struct collector *c, const void *arg)
 {
     const mvstep *a = arg;
-    memcpy(c->mv_next, a->next, 16);
+    memcpy(c->mv_next, a->next, MOVES_KEY_LEN);
     c->mv_started = a->started;
 }
 
@@ -1143,7 +1144,7 @@ static int forget_settled_moves(mfs_store *s, const mfs_vv *settled,
     if (!a.hlc)
         return -ENOMEM;
     pthread_mutex_lock(&c->lock);
-    memcpy(a.next, c->mv_next, 16);
+    memcpy(a.next, c->mv_next, MOVES_KEY_LEN);
     a.started = c->mv_started;
     pthread_mutex_unlock(&c->lock);
     int rc = run_steps(s, moves_step_tx, &a, &a.done, keep_moves,
@@ -1183,9 +1184,9 @@ static int inos_step_tx(wtx *w, void *arg)
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_INO2OBJ], &c);
     if (rc)
         return wtx_fail(w, rc);
-    uint8_t k[8];
+    uint8_t k[INO_LEN];
     mfs_be64_put(k, a->next);
-    MDB_val key = {8, k}, val;
+    MDB_val key = {INO_LEN, k}, val;
     mfs_id gone[INOS_SCAN];
     int n = 0, seen = 0;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
@@ -1193,9 +1194,9 @@ static int inos_step_tx(wtx *w, void *arg)
         seen++;
         a->next = mfs_be64_get(key.mv_data) + 1;
         inode_rec in;
-        if (key.mv_size == 8 && val.mv_size == 17 &&
-            ((const uint8_t *)val.mv_data)[0] == OBJ_INODE) {
-            mfs_id id = id_get((const uint8_t *)val.mv_data + 1);
+        if (key.mv_size == INO_LEN && val.mv_size == OBJKEY_INODE_LEN &&
+            ((const uint8_t *)val.mv_data)[OBJKEY_KIND] == OBJ_INODE) {
+            mfs_id id = id_get((const uint8_t *)val.mv_data + OBJKEY_ID);
             if (inode_get(w->s, w->txn, id, &in) == -ENOENT)
                 gone[n++] = id;
         }
@@ -1423,15 +1424,17 @@ static void deleted_path(mfs_store *s, MDB_txn *txn, mfs_id inode, char *out,
     MDB_cursor *c;
     if (mdb_cursor_open(txn, s->db[DB_ILINKS], &c))
         return;
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {ID_KEY_LEN, k}, val;
     mfs_stamp best = {0, 0};
     int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+    while (rc == 0 && key.mv_size == PAIR_KEY_LEN &&
+           !memcmp(key.mv_data, k, ID_LEN)) {
         entry_rec er;
         mfs_op mv;
-        if (entry_get(s, txn, id_get((uint8_t *)key.mv_data + 16), &er) == 0 &&
+        if (entry_get(s, txn, id_get((uint8_t *)key.mv_data + PAIR_KEY_B),
+                      &er) == 0 &&
             er.exists && mfs_stamp_cmp(er.st, best) > 0) {
             best = er.st;
             char dir[3584]; /* + "/" + a name fits in out */
@@ -1470,24 +1473,24 @@ int mfs_store_trash_list(mfs_store *s,
     int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     int stop = 0;
     while (r == 0 && !stop) {
-        if (key.mv_size != 40 || val.mv_size != 16)
+        if (key.mv_size != GCQ_KEY_LEN || val.mv_size != GCQ_VAL_LEN)
             goto next;
         memset(it, 0, sizeof(*it));
-        it->inode = id_get((uint8_t *)key.mv_data + 8);
-        it->version = stamp_get((uint8_t *)key.mv_data + 24);
-        it->cause = stamp_get(val.mv_data);
+        it->inode = id_get((uint8_t *)key.mv_data + GCQ_KEY_ID);
+        it->version = stamp_get((uint8_t *)key.mv_data + GCQ_KEY_STAMP);
+        it->cause = stamp_get((uint8_t *)val.mv_data + GCQ_VAL_CAUSE);
         if (stamp_eq(it->cause, it->version))
             goto next; /* a DROP version: nothing to give back */
         it->deleted = !has_links(s, txn, it->inode);
         if (!it->version.hlc && !it->version.node) {
             /* a deleted file: its newest content */
-            mfs_stamp heads[64];
-            int n = content_heads(s, txn, it->inode, heads, 64);
+            mfs_stamp heads[MFS_MAX_HEADS];
+            int n = content_heads(s, txn, it->inode, heads, MFS_MAX_HEADS);
             if (n <= 0 || !it->deleted)
                 goto next; /* collected, or it came back */
             it->version = heads[n - 1];
         }
-        uint8_t h[32];
+        uint8_t h[HASH_LEN];
         if (content_version_hash(s, txn, it->inode, it->version, h,
                                  &it->size) != 0)
             goto next; /* not arrived, or collected */

@@ -118,10 +118,10 @@ static int inode_decode_v1(mfs_rbuf *r, inode_rec *out)
 
 int inode_get(mfs_store *s, MDB_txn *txn, mfs_id id, inode_rec *out)
 {
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, id);
     MDB_val v;
-    int rc = tget(s, txn, DB_INODES, k, 16, &v);
+    int rc = tget(s, txn, DB_INODES, k, ID_KEY_LEN, &v);
     if (rc)
         return rc;
     mfs_rbuf r;
@@ -174,9 +174,9 @@ int inode_put(wtx *w, mfs_id id, const inode_rec *in)
     mfs_put_bytes(&wb, in->target, in->targetlen);
     if (wb.err || in->targetlen > 4096)
         return wtx_fail(w, -EIO);
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, id);
-    return tput(w, DB_INODES, k, 16, buf, wb.len);
+    return tput(w, DB_INODES, k, ID_KEY_LEN, buf, wb.len);
 }
 
 /* ---- versions ---- */
@@ -193,19 +193,13 @@ typedef struct version_view {
     const uint8_t *known;
 } version_view;
 
-static void vkey(uint8_t *k, mfs_id id, mfs_stamp st)
-{
-    id_put(k, id);
-    stamp_put(k + 16, st);
-}
-
 static int version_get(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st,
                        version_view *vv)
 {
-    uint8_t k[32];
-    vkey(k, id, st);
+    uint8_t k[VKEY_LEN];
+    vkey_put(k, id, st);
     MDB_val v;
-    int rc = tget(s, txn, DB_VERSIONS, k, 32, &v);
+    int rc = tget(s, txn, DB_VERSIONS, k, VKEY_LEN, &v);
     if (rc)
         return rc;
     mfs_rbuf r;
@@ -215,12 +209,12 @@ static int version_get(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st,
     vv->mtime = (int64_t)mfs_get_u64(&r);
     vv->ctime = (int64_t)mfs_get_u64(&r);
     vv->nparents = mfs_get_u32(&r);
-    vv->parents = mfs_get_bytes(&r, (size_t)vv->nparents * 16);
+    vv->parents = mfs_get_bytes(&r, (size_t)vv->nparents * STAMP_LEN);
     vv->nchunks = mfs_get_u32(&r);
-    vv->hashes = mfs_get_bytes(&r, (size_t)vv->nchunks * 32);
+    vv->hashes = mfs_get_bytes(&r, (size_t)vv->nchunks * HASH_LEN);
     /* records of versions without OPF_KNOWN end here */
     vv->nknown = mfs_rbuf_left(&r) ? mfs_get_u32(&r) : 0;
-    vv->known = mfs_get_bytes(&r, (size_t)vv->nknown * 16);
+    vv->known = mfs_get_bytes(&r, (size_t)vv->nknown * STAMP_LEN);
     return r.err ? -EIO : 0;
 }
 
@@ -231,14 +225,15 @@ int content_heads(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp *out,
     int rc = mdb_cursor_open(txn, s->db[DB_HEADS], &c);
     if (rc)
         return mdb_to_errno(rc);
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, id);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {ID_KEY_LEN, k}, val;
     int n = 0;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+    while (rc == 0 && key.mv_size == VKEY_LEN &&
+           !memcmp(key.mv_data, k, ID_LEN)) {
         if (n < max)
-            out[n] = stamp_get((uint8_t *)key.mv_data + 16);
+            out[n] = stamp_get((uint8_t *)key.mv_data + VKEY_STAMP);
         n++;
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
@@ -257,7 +252,7 @@ static uint64_t version_blocks(const version_view *v)
 {
     uint64_t nz = 0;
     for (uint32_t i = 0; i < v->nchunks; i++)
-        if (memcmp(v->hashes + (size_t)i * 32, zero_hash, 32))
+        if (memcmp(v->hashes + (size_t)i * HASH_LEN, zero_hash, HASH_LEN))
             nz++;
     uint64_t b = nz * (MFS_CHUNK_SIZE / 512);
     uint64_t cap = (v->size + 511) / 512;
@@ -269,8 +264,8 @@ int content_refresh(wtx *w, mfs_id id)
     inode_rec in;
     if (inode_get(w->s, w->txn, id, &in))
         return w->err;
-    mfs_stamp heads[64];
-    int n = content_heads(w->s, w->txn, id, heads, 64);
+    mfs_stamp heads[MFS_MAX_HEADS];
+    int n = content_heads(w->s, w->txn, id, heads, MFS_MAX_HEADS);
     if (n < 0)
         return wtx_fail(w, n);
     mfs_stamp shown = n ? heads[n - 1] : (mfs_stamp){0, 0};
@@ -300,6 +295,10 @@ int content_refresh(wtx *w, mfs_id id)
     return w->err;
 }
 
+/* How far back supersede and unwant_ancestors follow a version's
+ * ancestors (the recursion's depth). */
+#define ANCESTRY_MAX 64
+
 /* Version ver of inode id is superseded by the complete version by: it
  * never shows again. Queued for collection. An incomplete one also stops
  * waiting for its chunks (a node that was away would otherwise fetch
@@ -307,42 +306,44 @@ int content_refresh(wtx *w, mfs_id id)
  * its own parents are superseded too (by descends from them). */
 static void supersede(wtx *w, mfs_id id, mfs_stamp ver, mfs_stamp by, int depth)
 {
-    uint8_t k[32];
-    vkey(k, id, ver);
+    uint8_t k[VKEY_LEN];
+    vkey_put(k, id, ver);
     MDB_val v;
-    if (tget(w->s, w->txn, DB_SUPERSEDED, k, 32, &v) == 0)
+    if (tget(w->s, w->txn, DB_SUPERSEDED, k, VKEY_LEN, &v) == 0)
         return; /* and so are its ancestors */
-    tput(w, DB_SUPERSEDED, k, 32, "", 0);
-    if (tget(w->s, w->txn, DB_HEADS, k, 32, &v) == 0) {
-        tdel(w, DB_HEADS, k, 32);
+    tput(w, DB_SUPERSEDED, k, VKEY_LEN, "", 0);
+    if (tget(w->s, w->txn, DB_HEADS, k, VKEY_LEN, &v) == 0) {
+        tdel(w, DB_HEADS, k, VKEY_LEN);
         view_touch_inode(w, id); /* a conflict copy may go */
     }
     gc_queue(w, id, ver, by);
-    if (tget(w->s, w->txn, DB_VMISSING, k, 32, &v) != 0 || depth >= 64)
+    if (tget(w->s, w->txn, DB_VMISSING, k, VKEY_LEN, &v) != 0 ||
+        depth >= ANCESTRY_MAX)
         return;
     version_view vv;
     if (version_get(w->s, w->txn, id, ver, &vv))
         return; /* not arrived yet: it lands superseded (apply_version) */
-    uint32_t n = vv.nchunks, np = vv.nparents > 64 ? 64 : vv.nparents;
-    uint8_t parents[64 * 16];
-    memcpy(parents, vv.parents, (size_t)np * 16);
-    uint8_t *h = n ? malloc((size_t)n * 32) : NULL;
+    uint32_t n = vv.nchunks,
+             np = vv.nparents > OP_MAX_PARENTS ? OP_MAX_PARENTS : vv.nparents;
+    uint8_t parents[OP_MAX_PARENTS * STAMP_LEN];
+    memcpy(parents, vv.parents, (size_t)np * STAMP_LEN);
+    uint8_t *h = n ? malloc((size_t)n * HASH_LEN) : NULL;
     if (n && !h) {
         wtx_fail(w, -ENOMEM);
         return;
     }
     if (n)
-        memcpy(h, vv.hashes, (size_t)n * 32);
+        memcpy(h, vv.hashes, (size_t)n * HASH_LEN);
     for (uint32_t i = 0; i < n && !w->err; i++) {
-        uint8_t wk[64];
-        memcpy(wk, h + (size_t)i * 32, 32);
-        memcpy(wk + 32, k, 32);
-        tdel(w, DB_WANT, wk, 64);
+        uint8_t wk[WANT_KEY_LEN];
+        want_key_put(wk, h + (size_t)i * HASH_LEN, k);
+        tdel(w, DB_WANT, wk, WANT_KEY_LEN);
     }
     free(h);
     /* DB_VMISSING stays: the version is not complete (parent shortcut) */
     for (uint32_t i = 0; i < np && !w->err; i++)
-        supersede(w, id, stamp_get(parents + (size_t)i * 16), by, depth + 1);
+        supersede(w, id, stamp_get(parents + (size_t)i * STAMP_LEN), by,
+                  depth + 1);
 }
 
 /* Stops asking for the chunks of version ver's incomplete ancestors:
@@ -353,29 +354,32 @@ static size_t unwant_ancestors(wtx *w, mfs_id id, const uint8_t *parents,
                                uint32_t np, int depth)
 {
     size_t dropped = 0;
-    for (uint32_t i = 0; i < np && i < 64 && !w->err && depth < 64; i++) {
-        mfs_stamp p = stamp_get(parents + (size_t)i * 16);
-        uint8_t k[32];
-        vkey(k, id, p);
+    for (uint32_t i = 0;
+         i < np && i < OP_MAX_PARENTS && !w->err && depth < ANCESTRY_MAX; i++) {
+        mfs_stamp p = stamp_get(parents + (size_t)i * STAMP_LEN);
+        uint8_t k[VKEY_LEN];
+        vkey_put(k, id, p);
         MDB_val v;
         version_view pv;
-        if (tget(w->s, w->txn, DB_VMISSING, k, 32, &v) != 0 ||
+        if (tget(w->s, w->txn, DB_VMISSING, k, VKEY_LEN, &v) != 0 ||
             version_get(w->s, w->txn, id, p, &pv) != 0)
             continue;
-        uint32_t n = pv.nchunks, pn = pv.nparents > 64 ? 64 : pv.nparents;
-        uint8_t *buf = malloc((size_t)n * 32 + (size_t)pn * 16 + 1);
+        uint32_t n = pv.nchunks, pn = pv.nparents > OP_MAX_PARENTS
+                                          ? OP_MAX_PARENTS
+                                          : pv.nparents;
+        uint8_t *buf =
+            malloc((size_t)n * HASH_LEN + (size_t)pn * STAMP_LEN + 1);
         if (!buf) {
             wtx_fail(w, -ENOMEM);
             break;
         }
-        memcpy(buf, pv.hashes, (size_t)n * 32);
-        memcpy(buf + (size_t)n * 32, pv.parents, (size_t)pn * 16);
+        memcpy(buf, pv.hashes, (size_t)n * HASH_LEN);
+        memcpy(buf + (size_t)n * HASH_LEN, pv.parents, (size_t)pn * STAMP_LEN);
         size_t here = 0;
         for (uint32_t j = 0; j < n && !w->err; j++) {
-            uint8_t wk[64];
-            memcpy(wk, buf + (size_t)j * 32, 32);
-            memcpy(wk + 32, k, 32);
-            MDB_val key = {64, wk};
+            uint8_t wk[WANT_KEY_LEN];
+            want_key_put(wk, buf + (size_t)j * HASH_LEN, k);
+            MDB_val key = {WANT_KEY_LEN, wk};
             int rc = mdb_del(w->txn, w->s->db[DB_WANT], &key, NULL);
             if (rc == 0)
                 here++;
@@ -384,8 +388,8 @@ static size_t unwant_ancestors(wtx *w, mfs_id id, const uint8_t *parents,
         }
         dropped += here;
         if (here) /* an ancestor with none left was done before */
-            dropped +=
-                unwant_ancestors(w, id, buf + (size_t)n * 32, pn, depth + 1);
+            dropped += unwant_ancestors(w, id, buf + (size_t)n * HASH_LEN, pn,
+                                        depth + 1);
         free(buf);
     }
     return dropped;
@@ -395,13 +399,13 @@ static size_t unwant_ancestors(wtx *w, mfs_id id, const uint8_t *parents,
 static int version_complete(wtx *w, mfs_id id, mfs_stamp st,
                             const uint8_t *parents, uint32_t np, bool drop)
 {
-    uint8_t k[32];
+    uint8_t k[VKEY_LEN];
     for (uint32_t i = 0; i < np; i++)
-        supersede(w, id, stamp_get(parents + (size_t)i * 16), st, 0);
-    vkey(k, id, st);
+        supersede(w, id, stamp_get(parents + (size_t)i * STAMP_LEN), st, 0);
+    vkey_put(k, id, st);
     MDB_val v;
-    if (!drop && tget(w->s, w->txn, DB_SUPERSEDED, k, 32, &v) != 0)
-        tput(w, DB_HEADS, k, 32, "", 0);
+    if (!drop && tget(w->s, w->txn, DB_SUPERSEDED, k, VKEY_LEN, &v) != 0)
+        tput(w, DB_HEADS, k, VKEY_LEN, "", 0);
     else if (drop)
         gc_queue(w, id, st, st); /* a drop is garbage once it did its work */
     view_touch_inode(w, id);
@@ -410,13 +414,14 @@ static int version_complete(wtx *w, mfs_id id, mfs_stamp st,
 
 int content_apply_version(wtx *w, const mfs_op *op)
 {
-    uint8_t k[32];
-    vkey(k, op->obj, op->st);
+    uint8_t k[VKEY_LEN];
+    vkey_put(k, op->obj, op->st);
     MDB_val v;
-    if (tget(w->s, w->txn, DB_VERSIONS, k, 32, &v) == 0)
+    if (tget(w->s, w->txn, DB_VERSIONS, k, VKEY_LEN, &v) == 0)
         return 0;
-    size_t cap = 64 + (size_t)op->nparents * 16 + (size_t)op->nchunks * 32 +
-                 (size_t)op->nknown * 16;
+    size_t cap = 64 + (size_t)op->nparents * STAMP_LEN +
+                 (size_t)op->nchunks * HASH_LEN +
+                 (size_t)op->nknown * STAMP_LEN;
     uint8_t *buf = malloc(cap);
     if (!buf)
         return wtx_fail(w, -ENOMEM);
@@ -427,14 +432,14 @@ int content_apply_version(wtx *w, const mfs_op *op)
     mfs_put_u64(&wb, (uint64_t)op->mtime);
     mfs_put_u64(&wb, (uint64_t)op->ctime);
     mfs_put_u32(&wb, op->nparents);
-    mfs_put_bytes(&wb, op->parents, (size_t)op->nparents * 16);
+    mfs_put_bytes(&wb, op->parents, (size_t)op->nparents * STAMP_LEN);
     mfs_put_u32(&wb, op->nchunks);
-    mfs_put_bytes(&wb, op->hashes, (size_t)op->nchunks * 32);
+    mfs_put_bytes(&wb, op->hashes, (size_t)op->nchunks * HASH_LEN);
     if (op->nknown) {
         mfs_put_u32(&wb, op->nknown);
-        mfs_put_bytes(&wb, op->known, (size_t)op->nknown * 16);
+        mfs_put_bytes(&wb, op->known, (size_t)op->nknown * STAMP_LEN);
     }
-    tput(w, DB_VERSIONS, k, 32, buf, wb.len);
+    tput(w, DB_VERSIONS, k, VKEY_LEN, buf, wb.len);
     free(buf);
     gc_note(w->s, op->hashes, op->nchunks);
 
@@ -448,36 +453,36 @@ int content_apply_version(wtx *w, const mfs_op *op)
     uint8_t *ph = NULL; /* the parent's hashes, copied: the loop writes */
     uint32_t pn = 0;
     if (op->nparents >= 1) {
-        uint8_t pk[32];
-        vkey(pk, op->obj, stamp_get(op->parents));
-        if (tget(w->s, w->txn, DB_VMISSING, pk, 32, &v) == -ENOENT &&
+        uint8_t pk[VKEY_LEN];
+        vkey_put(pk, op->obj, stamp_get(op->parents));
+        if (tget(w->s, w->txn, DB_VMISSING, pk, VKEY_LEN, &v) == -ENOENT &&
             version_get(w->s, w->txn, op->obj, stamp_get(op->parents), &pv) ==
                 0 &&
-            pv.nchunks && (ph = malloc((size_t)pv.nchunks * 32)) != NULL) {
-            memcpy(ph, pv.hashes, (size_t)pv.nchunks * 32);
+            pv.nchunks &&
+            (ph = malloc((size_t)pv.nchunks * HASH_LEN)) != NULL) {
+            memcpy(ph, pv.hashes, (size_t)pv.nchunks * HASH_LEN);
             pn = pv.nchunks;
         }
     }
     /* superseded before it arrived (a descendant came first and is
      * complete): it never shows, so its chunks are not asked for */
-    bool sup = tget(w->s, w->txn, DB_SUPERSEDED, k, 32, &v) == 0;
+    bool sup = tget(w->s, w->txn, DB_SUPERSEDED, k, VKEY_LEN, &v) == 0;
     uint32_t missing = 0;
     for (uint32_t i = 0; i < op->nchunks && !w->err; i++) {
-        const uint8_t *h = op->hashes + (size_t)i * 32;
-        if (!memcmp(h, zero_hash, 32))
+        const uint8_t *h = op->hashes + (size_t)i * HASH_LEN;
+        if (!memcmp(h, zero_hash, HASH_LEN))
             continue;
-        if (i < pn && !memcmp(h, ph + (size_t)i * 32, 32))
+        if (i < pn && !memcmp(h, ph + (size_t)i * HASH_LEN, HASH_LEN))
             continue;
-        if (tget(w->s, w->txn, DB_CHUNKS, h, 32, &v) == 0)
+        if (tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &v) == 0)
             continue;
         if (sup) {
             missing++;
             continue;
         }
-        uint8_t wk[64];
-        memcpy(wk, h, 32);
-        memcpy(wk + 32, k, 32);
-        MDB_val key = {64, wk}, val = {0, ""};
+        uint8_t wk[WANT_KEY_LEN];
+        want_key_put(wk, h, k);
+        MDB_val key = {WANT_KEY_LEN, wk}, val = {0, ""};
         int rc =
             mdb_put(w->txn, w->s->db[DB_WANT], &key, &val, MDB_NOOVERWRITE);
         if (rc == 0)
@@ -507,9 +512,9 @@ int content_apply_version(wtx *w, const mfs_op *op)
     }
     inode_put(w, op->obj, &in);
     if (missing) {
-        uint8_t b[4];
+        uint8_t b[VMISSING_VAL_LEN];
         mfs_be32_put(b, missing);
-        tput(w, DB_VMISSING, k, 32, b, 4);
+        tput(w, DB_VMISSING, k, VKEY_LEN, b, VMISSING_VAL_LEN);
         /* its record alone can change what a deleted name shows: a head
          * that is its parent counts as seen by a delete that saw it
          * (view_resurrects), whichever arrived first (replication
@@ -520,8 +525,9 @@ int content_apply_version(wtx *w, const mfs_op *op)
         if (!sup)
             unwant_ancestors(w, op->obj, op->parents, op->nparents, 0);
         for (uint32_t i = 0; sup && i < op->nparents && !w->err; i++)
-            supersede(w, op->obj, stamp_get(op->parents + (size_t)i * 16),
-                      op->st, 0);
+            supersede(w, op->obj,
+                      stamp_get(op->parents + (size_t)i * STAMP_LEN), op->st,
+                      0);
         return w->err;
     }
     return version_complete(w, op->obj, op->st, op->parents, op->nparents,
@@ -530,7 +536,7 @@ int content_apply_version(wtx *w, const mfs_op *op)
 
 /* ---- chunks ---- */
 
-static void hash_block(uint8_t out[32], const void *data, size_t len)
+static void hash_block(uint8_t out[HASH_LEN], const void *data, size_t len)
 {
     mfs_blake2b256(out, data, len);
 }
@@ -549,7 +555,7 @@ int mfs_store_chunk_has(mfs_store *s, const uint8_t hash[MFS_HASH_LEN])
     if (rc)
         return rc;
     MDB_val v;
-    rc = tget(s, txn, DB_CHUNKS, hash, 32, &v);
+    rc = tget(s, txn, DB_CHUNKS, hash, CHUNKS_KEY_LEN, &v);
     store_read_end(s, txn);
     return rc == 0 ? 1 : (rc == -ENOENT ? 0 : rc);
 }
@@ -562,7 +568,7 @@ ssize_t mfs_store_chunk_get(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
     if (rc)
         return rc;
     MDB_val v;
-    rc = tget(s, txn, DB_CHUNKS, hash, 32, &v);
+    rc = tget(s, txn, DB_CHUNKS, hash, CHUNKS_KEY_LEN, &v);
     ssize_t out = rc;
     if (rc == 0) {
         size_t len = chunk_val_len(&v);
@@ -602,51 +608,52 @@ static int chunk_store(wtx *w, const uint8_t *hash, const void *data,
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_WANT], &c);
     if (rc)
         return wtx_fail(w, rc);
-    MDB_val key = {32, (void *)a->hash}, val;
-    uint8_t(*vk)[32] = NULL;
+    MDB_val key = {HASH_LEN, (void *)a->hash}, val;
+    uint8_t(*vk)[VKEY_LEN] = NULL; /* the want keys' version keys */
     size_t n = 0, cap = 0;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && key.mv_size == 64 && !memcmp(key.mv_data, a->hash, 32)) {
+    while (rc == 0 && key.mv_size == WANT_KEY_LEN &&
+           !memcmp(key.mv_data, a->hash, HASH_LEN)) {
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
-            void *nv = realloc(vk, cap * 32);
+            void *nv = realloc(vk, cap * VKEY_LEN);
             if (!nv)
                 break;
             vk = nv;
         }
-        memcpy(vk[n++], (uint8_t *)key.mv_data + 32, 32);
+        memcpy(vk[n++], (uint8_t *)key.mv_data + WANT_KEY_VKEY, VKEY_LEN);
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
     for (size_t i = 0; i < n && !w->err; i++) {
-        uint8_t wk[64];
-        memcpy(wk, a->hash, 32);
-        memcpy(wk + 32, vk[i], 32);
-        tdel(w, DB_WANT, wk, 64);
-        if (tget(w->s, w->txn, DB_VMISSING, vk[i], 32, &v) != 0)
+        uint8_t wk[WANT_KEY_LEN];
+        want_key_put(wk, a->hash, vk[i]);
+        tdel(w, DB_WANT, wk, WANT_KEY_LEN);
+        if (tget(w->s, w->txn, DB_VMISSING, vk[i], VKEY_LEN, &v) != 0)
             continue;
         uint32_t m = mfs_be32_get(v.mv_data);
         if (m > 1) {
-            uint8_t b[4];
+            uint8_t b[VMISSING_VAL_LEN];
             mfs_be32_put(b, m - 1);
-            tput(w, DB_VMISSING, vk[i], 32, b, 4);
+            tput(w, DB_VMISSING, vk[i], VKEY_LEN, b, VMISSING_VAL_LEN);
             continue;
         }
-        tdel(w, DB_VMISSING, vk[i], 32);
+        tdel(w, DB_VMISSING, vk[i], VKEY_LEN);
         /* a version that now takes effect is news for the kernel, also when
          * a local write brought its last chunk (content_write) */
         w->remote = true;
-        mfs_id id = id_get(vk[i]);
-        mfs_stamp st = stamp_get(vk[i] + 16);
+        mfs_id id = id_get(vk[i] + VKEY_INODE);
+        mfs_stamp st = stamp_get(vk[i] + VKEY_STAMP);
         version_view vv;
         if (version_get(w->s, w->txn, id, st, &vv)) {
             wtx_fail(w, -EIO);
             break;
         }
         /* parents point into the LMDB value; copy before writing */
-        uint8_t parents[64 * 16];
-        uint32_t np = vv.nparents > 64 ? 64 : vv.nparents;
-        memcpy(parents, vv.parents, (size_t)np * 16);
+        uint8_t parents[OP_MAX_PARENTS * STAMP_LEN];
+        uint32_t np =
+            vv.nparents > OP_MAX_PARENTS ? OP_MAX_PARENTS : vv.nparents;
+        memcpy(parents, vv.parents, (size_t)np * STAMP_LEN);
         version_complete(w, id, st, parents, np, vv.flags & OPF_DROP);
     }
     free(vk);
@@ -658,7 +665,7 @@ static int chunk_put_tx(wtx *w, void *arg)
     struct chunk_put_arg *a = arg;
     w->remote = true; /* completing a version is a change the kernel hears of */
     MDB_val v;
-    if (tget(w->s, w->txn, DB_CHUNKS, a->hash, 32, &v) == 0)
+    if (tget(w->s, w->txn, DB_CHUNKS, a->hash, CHUNKS_KEY_LEN, &v) == 0)
         return 0;
     return chunk_store(w, a->hash, a->data, a->len);
 }
@@ -669,9 +676,9 @@ int mfs_store_chunk_put(mfs_store *s, const uint8_t hash[MFS_HASH_LEN],
     if (len == 0 || len > MFS_CHUNK_SIZE ||
         ((const uint8_t *)data)[len - 1] == 0)
         return -EBADMSG;
-    uint8_t h[32];
+    uint8_t h[HASH_LEN];
     hash_block(h, data, len);
-    if (memcmp(h, hash, 32))
+    if (memcmp(h, hash, HASH_LEN))
         return -EBADMSG;
     struct chunk_put_arg a = {hash, data, len};
     int rc = store_write(s, chunk_put_tx, &a);
@@ -689,8 +696,8 @@ static int chunks_put_tx(wtx *w, void *arg)
     w->remote = true;
     for (size_t i = 0; i < a->n && !w->err; i++) {
         MDB_val v;
-        if (a->v[i].len == 0 ||
-            tget(w->s, w->txn, DB_CHUNKS, a->v[i].hash, 32, &v) == 0)
+        if (a->v[i].len == 0 || tget(w->s, w->txn, DB_CHUNKS, a->v[i].hash,
+                                     CHUNKS_KEY_LEN, &v) == 0)
             continue;
         chunk_store(w, a->v[i].hash, a->v[i].data, a->v[i].len);
     }
@@ -701,13 +708,13 @@ int mfs_store_chunks_put(mfs_store *s, mfs_chunk_in *v, size_t n)
 {
     size_t good = 0;
     for (size_t i = 0; i < n; i++) {
-        uint8_t h[32];
+        uint8_t h[HASH_LEN];
         const uint8_t *d = v[i].data;
         if (v[i].len == 0 || v[i].len > MFS_CHUNK_SIZE || d[v[i].len - 1] == 0)
             v[i].len = 0;
         else {
             hash_block(h, d, v[i].len);
-            if (memcmp(h, v[i].hash, 32))
+            if (memcmp(h, v[i].hash, HASH_LEN))
                 v[i].len = 0;
         }
         good += v[i].len != 0;
@@ -735,26 +742,27 @@ ssize_t mfs_store_chunks_wanted_by(mfs_store *s, const uint8_t *after,
     }
     MDB_val key = {0}, val;
     size_t n = 0;
-    uint8_t from[33];
+    uint8_t from[HASH_LEN + 1];
     if (after) {
         /* the first key above every key of hash *after */
-        memcpy(from, after, 32);
-        from[32] = 0xff;
+        memcpy(from, after, HASH_LEN);
+        from[HASH_LEN] = 0xff;
         key.mv_size = sizeof from;
         key.mv_data = from;
     }
     rc = mdb_cursor_get(c, &key, &val, after ? MDB_SET_RANGE : MDB_FIRST);
     while (rc == 0 && n < max) {
-        /* key: hash, inode id (16), version stamp (hlc 8, node 8) */
-        if (after && memcmp(key.mv_data, after, 32) <= 0) {
+        /* key: schema.h WANT_KEY_* */
+        if (after && memcmp(key.mv_data, after, HASH_LEN) <= 0) {
             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
             continue;
         }
-        if (n == 0 || memcmp(out + (n - 1) * 32, key.mv_data, 32)) {
-            memcpy(out + n * 32, key.mv_data, 32);
+        if (n == 0 || memcmp(out + (n - 1) * HASH_LEN, key.mv_data, HASH_LEN)) {
+            memcpy(out + n * HASH_LEN, key.mv_data, HASH_LEN);
             if (origins)
-                origins[n] = key.mv_size >= 64
-                                 ? mfs_be64_get((uint8_t *)key.mv_data + 56)
+                origins[n] = key.mv_size >= WANT_KEY_LEN
+                                 ? mfs_be64_get((uint8_t *)key.mv_data +
+                                                WANT_KEY_STAMP_NODE)
                                  : 0;
             n++;
         }
@@ -774,10 +782,10 @@ ssize_t mfs_store_chunks_wanted(mfs_store *s, uint8_t *out, size_t max)
 
 int dinfo_get(mfs_store *s, MDB_txn *txn, mfs_id id, dinfo_rec *out)
 {
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, id);
     MDB_val v;
-    int rc = tget(s, txn, DB_DINFO, k, 16, &v);
+    int rc = tget(s, txn, DB_DINFO, k, ID_KEY_LEN, &v);
     if (rc)
         return rc;
     mfs_rbuf r;
@@ -793,7 +801,7 @@ int dinfo_get(mfs_store *s, MDB_txn *txn, mfs_id id, dinfo_rec *out)
 
 int dinfo_put(wtx *w, mfs_id id, const dinfo_rec *d)
 {
-    uint8_t buf[64], k[16];
+    uint8_t buf[64], k[ID_KEY_LEN];
     mfs_wbuf wb;
     mfs_wbuf_init(&wb, buf, sizeof(buf));
     mfs_put_u64(&wb, d->size);
@@ -803,7 +811,7 @@ int dinfo_put(wtx *w, mfs_id id, const dinfo_rec *d)
     mfs_wput_stamp(&wb, d->base);
     mfs_put_u64(&wb, d->trunc);
     id_put(k, id);
-    return tput(w, DB_DINFO, k, 16, buf, wb.len);
+    return tput(w, DB_DINFO, k, ID_KEY_LEN, buf, wb.len);
 }
 
 /* Loads (or starts) the unpublished state of a regular file. */
@@ -855,11 +863,11 @@ static ssize_t block_below(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn,
     } else {
         if (!base || blk * MFS_CHUNK_SIZE >= trunc || blk >= base->nchunks)
             return 0;
-        h = base->hashes + blk * 32;
+        h = base->hashes + blk * HASH_LEN;
     }
-    if (!memcmp(h, zero_hash, 32))
+    if (!memcmp(h, zero_hash, HASH_LEN))
         return 0;
-    if (tget(s, txn, DB_CHUNKS, h, 32, &v))
+    if (tget(s, txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &v))
         return -EIO;
     return chunk_val_copy(s, &v, out);
 }
@@ -886,9 +894,10 @@ static void prefetch_chunks(mfs_store *s, MDB_txn *txn,
     for (uint64_t b = b0;
          base && b <= b1 && b < base->nchunks && b * MFS_CHUNK_SIZE < trunc;
          b++) {
-        const uint8_t *h = base->hashes + b * 32;
+        const uint8_t *h = base->hashes + b * HASH_LEN;
         MDB_val v;
-        if (!memcmp(h, zero_hash, 32) || tget(s, txn, DB_CHUNKS, h, 32, &v) ||
+        if (!memcmp(h, zero_hash, HASH_LEN) ||
+            tget(s, txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &v) ||
             chunk_is_ref(&v)) /* (a pack is read ahead by the kernel) */
             continue;
         uintptr_t at = (uintptr_t)v.mv_data & ~(uintptr_t)(page - 1);
@@ -1132,7 +1141,8 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
                 whole + (b - off / MFS_CHUNK_SIZE) * MFS_HASH_LEN;
             size_t tl = trim_zeros(src, MFS_CHUNK_SIZE);
             MDB_val cv;
-            if (tl && tget(w->s, w->txn, DB_CHUNKS, h, 32, &cv) != 0)
+            if (tl &&
+                tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &cv) != 0)
                 chunk_store(w, h, src, tl);
             dirty_ref_put(w, id, b, h);
             done += n;
@@ -1227,9 +1237,9 @@ int content_drop_dirty(wtx *w, mfs_id id)
 {
     if (dirty_del_from(w, id, 0))
         return w->err;
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, id);
-    return tdel(w, DB_DINFO, k, 16);
+    return tdel(w, DB_DINFO, k, ID_KEY_LEN);
 }
 
 static bool has_visible_link(mfs_store *s, MDB_txn *txn, mfs_id id)
@@ -1237,11 +1247,11 @@ static bool has_visible_link(mfs_store *s, MDB_txn *txn, mfs_id id)
     MDB_cursor *c;
     if (mdb_cursor_open(txn, s->db[DB_LINKS], &c))
         return false;
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, id);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {ID_KEY_LEN, k}, val;
     int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    bool yes = rc == 0 && !memcmp(key.mv_data, k, 16);
+    bool yes = rc == 0 && !memcmp(key.mv_data, k, ID_LEN);
     mdb_cursor_close(c);
     return yes;
 }
@@ -1264,7 +1274,7 @@ static int publish_ref(void *arg, uint64_t b, const MDB_val *val)
     if (val->mv_size != MFS_HASH_LEN)
         return -EIO;
     if (b < a->nblocks)
-        memcpy(a->hashes + b * 32, val->mv_data, MFS_HASH_LEN);
+        memcpy(a->hashes + b * HASH_LEN, val->mv_data, MFS_HASH_LEN);
     return 0;
 }
 
@@ -1283,14 +1293,14 @@ static int publish_block(void *arg, uint64_t b)
     uint64_t blen = a->d->size - b * MFS_CHUNK_SIZE;
     size_t len = (size_t)bl < blen ? (size_t)bl : (size_t)blen;
     len = trim_zeros(a->buf, len);
-    uint8_t *h = a->hashes + b * 32;
+    uint8_t *h = a->hashes + b * HASH_LEN;
     if (len == 0) {
-        memset(h, 0, 32);
+        memset(h, 0, HASH_LEN);
         return 0;
     }
     hash_block(h, a->buf, len);
     MDB_val cv;
-    if (tget(w->s, w->txn, DB_CHUNKS, h, 32, &cv) != 0)
+    if (tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &cv) != 0)
         chunk_store(w, h, a->buf, len);
     return w->err;
 }
@@ -1322,18 +1332,19 @@ static void deleted_names(wtx *w, mfs_id id, mfs_stamp base, uint8_t *parents,
     MDB_cursor *c;
     if (mdb_cursor_open(w->txn, w->s->db[DB_ILINKS], &c))
         return;
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, id);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {ID_KEY_LEN, k}, val;
     uint32_t n = 0, nknown = 0, names = 0;
     bool all_deleted = true, any = false;
     int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
+    while (rc == 0 && key.mv_size == PAIR_KEY_LEN &&
+           !memcmp(key.mv_data, k, ID_LEN)) {
         entry_rec er;
         mfs_op mv;
         bool first = names++ < TREE_NAMES_MAX;
-        if (entry_get(w->s, w->txn, id_get((uint8_t *)key.mv_data + 16), &er) ==
-                0 &&
+        if (entry_get(w->s, w->txn, id_get((uint8_t *)key.mv_data + PAIR_KEY_B),
+                      &er) == 0 &&
             er.exists) {
             any = true;
             if (!id_eq(er.parent, MFS_ID_TRASH)) {
@@ -1342,16 +1353,18 @@ static void deleted_names(wtx *w, mfs_id id, mfs_stamp base, uint8_t *parents,
                 if (all_deleted &&
                     tree_last_move(w->s, w->txn, er.st, &mv, NULL) == 0)
                     for (uint32_t j = 0; j < mv.nseen && n < maxp; j++) {
-                        const uint8_t *sv = mv.seen + (size_t)j * 16;
+                        const uint8_t *sv = mv.seen + (size_t)j * STAMP_LEN;
                         bool dup = stamp_eq(stamp_get(sv), base);
                         for (uint32_t i = 0; i < n && !dup; i++)
-                            dup = !memcmp(parents + (size_t)i * 16, sv, 16);
+                            dup = !memcmp(parents + (size_t)i * STAMP_LEN, sv,
+                                          STAMP_LEN);
                         if (!dup)
-                            memcpy(parents + (size_t)(n++) * 16, sv, 16);
+                            memcpy(parents + (size_t)(n++) * STAMP_LEN, sv,
+                                   STAMP_LEN);
                     }
                 if (first && nknown < OP_MAX_KNOWN &&
                     !view_resurrects(w->s, w->txn, &er, NULL))
-                    stamp_put(known + (size_t)(nknown++) * 16, er.st);
+                    stamp_put(known + (size_t)(nknown++) * STAMP_LEN, er.st);
             }
         }
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
@@ -1370,7 +1383,7 @@ bool content_knows_delete(mfs_store *s, MDB_txn *txn, mfs_id id,
     if (version_get(s, txn, id, ver, &v) || !v.known)
         return false;
     for (uint32_t i = 0; i < v.nknown; i++)
-        if (stamp_eq(stamp_get(v.known + (size_t)i * 16), del))
+        if (stamp_eq(stamp_get(v.known + (size_t)i * STAMP_LEN), del))
             return true;
     return false;
 }
@@ -1393,12 +1406,12 @@ int content_publish(wtx *w, mfs_id id, bool force)
         bp = &base;
     }
     uint64_t nblocks = (d.size + MFS_CHUNK_SIZE - 1) / MFS_CHUNK_SIZE;
-    uint8_t *hashes = nblocks ? calloc(nblocks, 32) : NULL;
+    uint8_t *hashes = nblocks ? calloc(nblocks, HASH_LEN) : NULL;
     if (nblocks && !hashes)
         return wtx_fail(w, -ENOMEM);
     for (uint64_t b = 0; bp && b < nblocks && b < bp->nchunks; b++)
         if (b * MFS_CHUNK_SIZE < d.trunc)
-            memcpy(hashes + b * 32, bp->hashes + b * 32, 32);
+            memcpy(hashes + b * HASH_LEN, bp->hashes + b * HASH_LEN, HASH_LEN);
     /* the dirty blocks: hash, store, and replace */
     MDB_txn *dt = dirty_wtxn(w);
     uint8_t *buf = dt ? malloc(MFS_CHUNK_SIZE) : NULL;
@@ -1421,7 +1434,7 @@ int content_publish(wtx *w, mfs_id id, bool force)
         free(hashes);
         return w->err;
     }
-    uint8_t parents[64 * 16];
+    uint8_t parents[OP_MAX_PARENTS * STAMP_LEN];
     mfs_op op = {.type = OP_VERSION,
                  .obj = id,
                  .size = d.size,
@@ -1434,10 +1447,10 @@ int content_publish(wtx *w, mfs_id id, bool force)
         stamp_put(parents, d.base);
         op.nparents = 1;
     }
-    uint8_t known[OP_MAX_KNOWN * 16];
+    uint8_t known[OP_MAX_KNOWN * STAMP_LEN];
     uint32_t ns;
-    deleted_names(w, id, d.base, parents + op.nparents * 16, 64 - op.nparents,
-                  &ns, known, &op.nknown);
+    deleted_names(w, id, d.base, parents + op.nparents * STAMP_LEN,
+                  OP_MAX_PARENTS - op.nparents, &ns, known, &op.nknown);
     op.nparents += ns;
     if (op.nknown) {
         op.flags |= OPF_KNOWN;
@@ -1450,19 +1463,19 @@ int content_publish(wtx *w, mfs_id id, bool force)
 }
 
 int content_version_hash(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
-                         uint8_t out[32], uint64_t *size)
+                         uint8_t out[HASH_LEN], uint64_t *size)
 {
     version_view v;
     int rc = version_get(s, txn, id, ver, &v);
     if (rc)
         return rc;
     crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, 32);
-    uint8_t sz[8];
+    crypto_generichash_init(&st, NULL, 0, HASH_LEN);
+    uint8_t sz[U64_LEN];
     mfs_be64_put(sz, v.size);
-    crypto_generichash_update(&st, sz, 8);
-    crypto_generichash_update(&st, v.hashes, (size_t)v.nchunks * 32);
-    crypto_generichash_final(&st, out, 32);
+    crypto_generichash_update(&st, sz, U64_LEN);
+    crypto_generichash_update(&st, v.hashes, (size_t)v.nchunks * HASH_LEN);
+    crypto_generichash_final(&st, out, HASH_LEN);
     *size = v.size;
     return 0;
 }
@@ -1476,7 +1489,8 @@ int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
         return rc;
     *nchunks = v.nchunks;
     if (out)
-        memcpy(out, v.hashes, (size_t)(v.nchunks < max ? v.nchunks : max) * 32);
+        memcpy(out, v.hashes,
+               (size_t)(v.nchunks < max ? v.nchunks : max) * HASH_LEN);
     return 0;
 }
 
@@ -1486,7 +1500,7 @@ bool content_seen(mfs_store *s, MDB_txn *txn, mfs_id id, const uint8_t *seen,
     mfs_stamp anc[256];
     uint32_t na = 0;
     for (uint32_t j = 0; j < nseen && na < 256; j++) {
-        anc[na] = stamp_get(seen + (size_t)j * 16);
+        anc[na] = stamp_get(seen + (size_t)j * STAMP_LEN);
         if (stamp_eq(anc[na], ver))
             return true;
         na++;
@@ -1498,7 +1512,7 @@ bool content_seen(mfs_store *s, MDB_txn *txn, mfs_id id, const uint8_t *seen,
         if (version_get(s, txn, id, anc[i], &v))
             continue;
         for (uint32_t j = 0; j < v.nparents && na < 256; j++) {
-            mfs_stamp p = stamp_get(v.parents + (size_t)j * 16);
+            mfs_stamp p = stamp_get(v.parents + (size_t)j * STAMP_LEN);
             if (stamp_eq(p, ver))
                 return true;
             bool dup = false;
@@ -1521,7 +1535,7 @@ int content_version_parents(mfs_store *s, MDB_txn *txn, mfs_id id,
         return rc;
     *n = v.nparents;
     for (uint32_t i = 0; i < v.nparents && i < max; i++)
-        out[i] = stamp_get(v.parents + (size_t)i * 16);
+        out[i] = stamp_get(v.parents + (size_t)i * STAMP_LEN);
     return 0;
 }
 

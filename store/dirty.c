@@ -53,7 +53,7 @@
 static void dkey(uint8_t *k, mfs_id id, uint64_t blk)
 {
     id_put(k, id);
-    mfs_be64_put(k + 16, blk);
+    mfs_be64_put(k + DKEY_BLOCK, blk);
 }
 
 /* The running kernel's boot id ("" when unknown). */
@@ -112,9 +112,9 @@ static int tx_forget_all_dinfo(wtx *w, void *arg)
 
 static void move_block(wtx *w, const MDB_val *k, const MDB_val *v)
 {
-    if (k->mv_size == 24)
+    if (k->mv_size == DKEY_LEN)
         dirty_put(w, id_get(k->mv_data),
-                  mfs_be64_get((uint8_t *)k->mv_data + 16), v->mv_data,
+                  mfs_be64_get((uint8_t *)k->mv_data + DKEY_BLOCK), v->mv_data,
                   v->mv_size);
 }
 
@@ -295,9 +295,9 @@ int dirty_get(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk, MDB_val *v)
 {
     if (!dtxn)
         return -ENOENT;
-    uint8_t k[24];
+    uint8_t k[DKEY_LEN];
     dkey(k, id, blk);
-    MDB_val key = {24, k};
+    MDB_val key = {DKEY_LEN, k};
     int rc = mdb_get(dtxn, s->ddb, &key, v);
     return rc == MDB_NOTFOUND ? -ENOENT : mdb_to_errno(rc);
 }
@@ -307,9 +307,9 @@ int dirty_put(wtx *w, mfs_id id, uint64_t blk, const void *data, size_t len)
     MDB_txn *t = dirty_wtxn(w);
     if (!t)
         return w->err;
-    uint8_t k[24];
+    uint8_t k[DKEY_LEN];
     dkey(k, id, blk);
-    MDB_val key = {24, k}, val = {len, (void *)data};
+    MDB_val key = {DKEY_LEN, k}, val = {len, (void *)data};
     w->dwritten += len + 64;
     int rc = mdb_put(t, w->s->ddb, &key, &val, 0);
     if (rc == MDB_MAP_FULL)
@@ -325,11 +325,11 @@ static int del_from(wtx *w, MDB_txn *txn, MDB_dbi dbi, mfs_id id,
     int rc = mdb_cursor_open(txn, dbi, &c);
     if (rc)
         return wtx_fail(w, rc);
-    uint8_t k[24];
+    uint8_t k[DKEY_LEN];
     dkey(k, id, first);
-    MDB_val key = {24, k}, val;
+    MDB_val key = {DKEY_LEN, k}, val;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && !memcmp(key.mv_data, k, 16)) {
+    while (rc == 0 && !memcmp(key.mv_data, k, ID_LEN)) {
         rc = mdb_cursor_del(c, 0);
         if (rc) {
             wtx_fail(w, rc);
@@ -361,13 +361,15 @@ static int each_in(MDB_txn *txn, MDB_dbi dbi, mfs_id id,
     int rc = mdb_cursor_open(txn, dbi, &c);
     if (rc)
         return mdb_to_errno(rc);
-    uint8_t k[24];
+    uint8_t k[DKEY_LEN];
     dkey(k, id, 0);
-    MDB_val key = {24, k}, val;
+    MDB_val key = {DKEY_LEN, k}, val;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     int out = 0;
-    while (rc == 0 && !memcmp(key.mv_data, k, 16)) {
-        out = cb ? cb(arg, mfs_be64_get((uint8_t *)key.mv_data + 16), &val) : 0;
+    while (rc == 0 && !memcmp(key.mv_data, k, ID_LEN)) {
+        out = cb ? cb(arg, mfs_be64_get((uint8_t *)key.mv_data + DKEY_BLOCK),
+                      &val)
+                 : 0;
         if (out)
             break;
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
@@ -380,13 +382,13 @@ static int each_in(MDB_txn *txn, MDB_dbi dbi, mfs_id id,
  * block in *out, or UINT64_MAX when id has no more. */
 static int next_blk(MDB_cursor *c, mfs_id id, uint64_t blk, uint64_t *out)
 {
-    uint8_t k[24];
+    uint8_t k[DKEY_LEN];
     dkey(k, id, blk);
-    MDB_val key = {24, k}, val;
+    MDB_val key = {DKEY_LEN, k}, val;
     int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     *out = UINT64_MAX;
-    if (rc == 0 && key.mv_size >= 24 && !memcmp(key.mv_data, k, 16))
-        *out = mfs_be64_get((uint8_t *)key.mv_data + 16);
+    if (rc == 0 && key.mv_size >= DKEY_LEN && !memcmp(key.mv_data, k, ID_LEN))
+        *out = mfs_be64_get((uint8_t *)key.mv_data + DKEY_BLOCK);
     return rc == MDB_NOTFOUND ? 0 : mdb_to_errno(rc);
 }
 
@@ -429,7 +431,7 @@ int dirty_each(mfs_store *s, MDB_txn *dtxn, mfs_id id,
 static void pkey(uint8_t *k, mfs_id id, uint64_t blk, unsigned page)
 {
     dkey(k, id, blk);
-    k[24] = (uint8_t)page;
+    k[PKEY_PAGE] = (uint8_t)page;
 }
 
 int dirty_page_put(wtx *w, mfs_id id, uint64_t blk, unsigned page,
@@ -438,9 +440,9 @@ int dirty_page_put(wtx *w, mfs_id id, uint64_t blk, unsigned page,
     MDB_txn *t = dirty_wtxn(w);
     if (!t)
         return w->err;
-    uint8_t k[25];
+    uint8_t k[PKEY_LEN];
     pkey(k, id, blk, page);
-    MDB_val key = {25, k}, val = {MFS_DIRTY_PAGE, (void *)data};
+    MDB_val key = {PKEY_LEN, k}, val = {MFS_DIRTY_PAGE, (void *)data};
     /* (a value this size takes two pages of the file: LMDB's page header) */
     w->dwritten += 2 * MFS_DIRTY_PAGE + 64;
     int rc = mdb_put(t, w->s->dpdb, &key, &val, 0);
@@ -461,13 +463,14 @@ static int pages_of(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk,
     int rc = mdb_to_errno(mdb_cursor_open(dtxn, s->dpdb, &c));
     if (rc)
         return rc;
-    uint8_t k[25];
+    uint8_t k[PKEY_LEN];
     pkey(k, id, blk, 0);
-    MDB_val key = {25, k}, val;
+    MDB_val key = {PKEY_LEN, k}, val;
     int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (r == 0 && key.mv_size == 25 && !memcmp(key.mv_data, k, 24)) {
+    while (r == 0 && key.mv_size == PKEY_LEN &&
+           !memcmp(key.mv_data, k, DKEY_LEN)) {
         if (fn)
-            fn(arg, ((uint8_t *)key.mv_data)[24], &val);
+            fn(arg, ((uint8_t *)key.mv_data)[PKEY_PAGE], &val);
         (*n)++;
         r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
@@ -521,14 +524,14 @@ int dirty_pages_del(wtx *w, mfs_id id, uint64_t blk)
     int rc = mdb_cursor_open(t, w->s->dpdb, &c);
     if (rc)
         return wtx_fail(w, rc);
-    uint8_t k[25];
+    uint8_t k[PKEY_LEN];
     pkey(k, id, blk, 0);
     for (;;) {
         /* (looked up again after each delete: a cursor on a table that a
          * delete emptied is no longer positioned) */
-        MDB_val key = {25, k}, val;
+        MDB_val key = {PKEY_LEN, k}, val;
         rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-        if (rc || key.mv_size != 25 || memcmp(key.mv_data, k, 24))
+        if (rc || key.mv_size != PKEY_LEN || memcmp(key.mv_data, k, DKEY_LEN))
             break;
         rc = mdb_cursor_del(c, 0);
         if (rc)
@@ -543,10 +546,10 @@ int dirty_pages_del(wtx *w, mfs_id id, uint64_t blk)
 int dirty_ref_get(mfs_store *s, MDB_txn *txn, mfs_id id, uint64_t blk,
                   uint8_t hash[MFS_HASH_LEN])
 {
-    uint8_t k[24];
+    uint8_t k[DKEY_LEN];
     dkey(k, id, blk);
     MDB_val v;
-    int rc = tget(s, txn, DB_DREFS, k, 24, &v);
+    int rc = tget(s, txn, DB_DREFS, k, DKEY_LEN, &v);
     if (rc)
         return rc;
     if (v.mv_size != MFS_HASH_LEN)
@@ -561,23 +564,23 @@ int dirty_ref_put(wtx *w, mfs_id id, uint64_t blk,
     MDB_txn *t = dirty_wtxn(w);
     if (!t)
         return w->err;
-    uint8_t k[24];
+    uint8_t k[DKEY_LEN];
     dkey(k, id, blk);
-    MDB_val key = {24, k};
+    MDB_val key = {DKEY_LEN, k};
     int rc = mdb_del(t, w->s->ddb, &key, NULL);
     if (rc && rc != MDB_NOTFOUND)
         return wtx_fail(w, rc);
     if (dirty_pages_del(w, id, blk))
         return w->err;
     gc_note(w->s, hash, 1);
-    return tput(w, DB_DREFS, k, 24, hash, MFS_HASH_LEN);
+    return tput(w, DB_DREFS, k, DKEY_LEN, hash, MFS_HASH_LEN);
 }
 
 int dirty_ref_del(wtx *w, mfs_id id, uint64_t blk)
 {
-    uint8_t k[24];
+    uint8_t k[DKEY_LEN];
     dkey(k, id, blk);
-    return tdel(w, DB_DREFS, k, 24);
+    return tdel(w, DB_DREFS, k, DKEY_LEN);
 }
 
 int dirty_ref_each(mfs_store *s, MDB_txn *txn, mfs_id id,

@@ -26,11 +26,11 @@ void store_count_files(mfs_store *s, MDB_txn *txn, mfs_store_stats *out)
     MDB_cursor *c;
     MDB_val key, val;
     if (mdb_cursor_open(txn, s->db[DB_LINKS], &c) == 0) {
-        uint8_t last[16] = {0};
+        uint8_t last[ID_LEN] = {0}; /* the inode of the last DB_LINKS key */
         int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
         while (r == 0) {
-            if (memcmp(last, key.mv_data, 16)) {
-                memcpy(last, key.mv_data, 16);
+            if (memcmp(last, (uint8_t *)key.mv_data + PAIR_KEY_A, ID_LEN)) {
+                memcpy(last, (uint8_t *)key.mv_data + PAIR_KEY_A, ID_LEN);
                 inode_rec in;
                 if (inode_get(s, txn, id_get(last), &in) == 0 && in.type) {
                     if (in.type == S_IFREG) {
@@ -79,10 +79,11 @@ static void stats_scan(mfs_store *s, MDB_txn *txn, mfs_store_stats *out)
                 out->conflicts++;
             } else if (d.kind == OBJ_INODE) {
                 entry_rec er;
-                size_t n = key.mv_size - 16;
+                size_t n = key.mv_size - DIRENT_KEY_NAME;
                 if (entry_get(s, txn, d.entry, &er) == 0 &&
                     (strlen(er.name) != n ||
-                     memcmp(er.name, (uint8_t *)key.mv_data + 16, n)))
+                     memcmp(er.name, (uint8_t *)key.mv_data + DIRENT_KEY_NAME,
+                            n)))
                     out->conflicts++;
             }
             r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
@@ -132,10 +133,11 @@ static int stats_read(mfs_store *s, mfs_store_stats *out, bool scan)
             info.me_last_pgno + 1 >= freepg)
             out->used_bytes =
                 (uint64_t)(info.me_last_pgno + 1 - freepg) * est.ms_psize;
-        uint8_t nk[8];
+        uint8_t nk[VV_KEY_LEN];
         MDB_val v;
         mfs_be64_put(nk, s->node);
-        if (tget(s, txn, DB_VV, nk, 8, &v) == 0 && v.mv_size == 8)
+        if (tget(s, txn, DB_VV, nk, VV_KEY_LEN, &v) == 0 &&
+            v.mv_size == VV_VAL_LEN)
             out->local_seq = mfs_be64_get(v.mv_data); /* not s->seq: no lock */
     }
     out->chunks = db_entries(s, txn, DB_CHUNKS);
@@ -191,24 +193,25 @@ int mfs_store_conflicts(mfs_store *s, void (*cb)(void *arg, const char *path),
     if (c && dc) {
         int dr = mdb_cursor_get(dc, &dkey, &dval, MDB_FIRST);
         int r = MDB_NOTFOUND;
-        if (dr == 0 && dkey.mv_size == 16) {
-            key = (MDB_val){16, dkey.mv_data};
+        if (dr == 0 && dkey.mv_size == ID_KEY_LEN) {
+            key = (MDB_val){ID_KEY_LEN, dkey.mv_data};
             r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
         }
         while (r == 0 && n < max) {
-            if (key.mv_size < 16 || memcmp(key.mv_data, dkey.mv_data, 16)) {
+            if (key.mv_size < ID_LEN ||
+                memcmp(key.mv_data, dkey.mv_data, ID_LEN)) {
                 /* past this directory's names: the next one's */
                 dr = mdb_cursor_get(dc, &dkey, &dval, MDB_NEXT);
-                if (dr || dkey.mv_size != 16)
+                if (dr || dkey.mv_size != ID_KEY_LEN)
                     break;
-                key = (MDB_val){16, dkey.mv_data};
+                key = (MDB_val){ID_KEY_LEN, dkey.mv_data};
                 r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
                 continue;
             }
             dirent_rec d;
-            size_t nl = key.mv_size - 16;
+            size_t nl = key.mv_size - DIRENT_KEY_NAME;
             char name[MFS_NAME_MAX + 1];
-            memcpy(name, (uint8_t *)key.mv_data + 16, nl);
+            memcpy(name, (uint8_t *)key.mv_data + DIRENT_KEY_NAME, nl);
             name[nl] = 0;
             bool conflict = false;
             if (view_dirent_decode(&val, &d) == 0) {
@@ -251,16 +254,17 @@ int mfs_store_file_info(mfs_store *s, uint64_t ino, mfs_file_info *out,
     inode_rec in;
     if (!rc) {
         out->ino = ino;
-        out->id = id_get(k.b + 1);
+        out->id = objkey_id(&k);
         rc = inode_get(s, txn, out->id, &in);
     }
     if (!rc) {
-        out->version = k.b[0] == OBJ_CCOPY ? stamp_get(k.b + 17) : in.shown;
+        out->version =
+            objkey_kind(&k) == OBJ_CCOPY ? objkey_stamp(&k) : in.shown;
         out->heads = in.nheads;
         dinfo_rec d;
         out->dirty = dinfo_get(s, txn, out->id, &d) == 0;
         if (out->version.hlc) {
-            uint8_t h[32];
+            uint8_t h[HASH_LEN];
             content_version_hash(s, txn, out->id, out->version, h, &out->size);
             content_version_chunks(s, txn, out->id, out->version, hashes,
                                    hashes ? max : 0, &out->nchunks);
@@ -296,21 +300,23 @@ static void dump_xattrs(dumper *d, mfs_id id, char *out, size_t cap)
     MDB_cursor *c;
     if (mdb_cursor_open(d->txn, d->s->db[DB_XATTRS], &c))
         return;
-    uint8_t pk[16];
+    uint8_t pk[ID_KEY_LEN];
     id_put(pk, id);
-    MDB_val key = {16, pk}, val;
+    MDB_val key = {ID_KEY_LEN, pk}, val;
     size_t len = 0;
     int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (r == 0 && key.mv_size > 16 && !memcmp(key.mv_data, pk, 16)) {
-        if (val.mv_size >= 17 && ((uint8_t *)val.mv_data)[16] == 1) {
+    while (r == 0 && key.mv_size > XATTR_KEY_NAME &&
+           !memcmp(key.mv_data, pk, ID_LEN)) {
+        if (val.mv_size >= XATTR_VAL_DATA &&
+            ((uint8_t *)val.mv_data)[XATTR_VAL_PRESENT] == 1) {
             uint8_t h[16];
-            crypto_generichash(h, 16, (uint8_t *)val.mv_data + 17,
-                               val.mv_size - 17, NULL, 0);
+            crypto_generichash(h, 16, (uint8_t *)val.mv_data + XATTR_VAL_DATA,
+                               val.mv_size - XATTR_VAL_DATA, NULL, 0);
             char hx[33];
             hex(hx, h, 16);
-            int n =
-                snprintf(out + len, cap - len, " x:%.*s=%s",
-                         (int)(key.mv_size - 16), (char *)key.mv_data + 16, hx);
+            int n = snprintf(out + len, cap - len, " x:%.*s=%s",
+                             (int)(key.mv_size - XATTR_KEY_NAME),
+                             (char *)key.mv_data + XATTR_KEY_NAME, hx);
             if (n < 0 || (size_t)n >= cap - len)
                 break;
             len += (size_t)n;
@@ -331,9 +337,9 @@ static void dump_dir(dumper *d, mfs_id dir, const char *path, int depth)
         d->err = -EIO;
         return;
     }
-    uint8_t pk[16];
+    uint8_t pk[ID_KEY_LEN];
     id_put(pk, dir);
-    MDB_val key = {16, pk}, val;
+    MDB_val key = {ID_KEY_LEN, pk}, val;
     /* collect first: recursion opens more cursors */
     size_t n = 0, cap = 0;
     struct item {
@@ -341,7 +347,8 @@ static void dump_dir(dumper *d, mfs_id dir, const char *path, int depth)
         dirent_rec d;
     } *items = NULL;
     int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (r == 0 && key.mv_size > 16 && !memcmp(key.mv_data, pk, 16)) {
+    while (r == 0 && key.mv_size > DIRENT_KEY_NAME &&
+           !memcmp(key.mv_data, pk, ID_LEN)) {
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             struct item *ni = realloc(items, cap * sizeof(*ni));
@@ -351,8 +358,8 @@ static void dump_dir(dumper *d, mfs_id dir, const char *path, int depth)
             }
             items = ni;
         }
-        size_t nl = key.mv_size - 16;
-        memcpy(items[n].name, (uint8_t *)key.mv_data + 16, nl);
+        size_t nl = key.mv_size - DIRENT_KEY_NAME;
+        memcpy(items[n].name, (uint8_t *)key.mv_data + DIRENT_KEY_NAME, nl);
         items[n].name[nl] = 0;
         view_dirent_decode(&val, &items[n].d);
         n++;
@@ -372,7 +379,7 @@ static void dump_dir(dumper *d, mfs_id dir, const char *path, int depth)
         mfs_stamp ver = e->kind == OBJ_CCOPY ? e->ver : in.shown;
         uint64_t size = in.type == S_IFLNK ? in.targetlen : 0;
         if (in.type == S_IFREG && ver.hlc) {
-            uint8_t h[32];
+            uint8_t h[HASH_LEN];
             if (content_version_hash(d->s, d->txn, e->inode, ver, h, &size))
                 snprintf(content, sizeof content, "MISSING"); /* a fault */
             else
@@ -415,8 +422,8 @@ static void dump_raw(mfs_store *s, MDB_txn *txn,
     int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     while (r == 0) {
         const uint8_t *k = key.mv_data;
-        mfs_id id = id_get(k);
-        mfs_stamp st = stamp_get(k + 16);
+        mfs_id id = id_get(k + VKEY_INODE);
+        mfs_stamp st = stamp_get(k + VKEY_STAMP);
         mfs_stamp par[8];
         uint32_t np = 0;
         content_version_parents(s, txn, id, st, par, 8, &np);
@@ -425,24 +432,25 @@ static void dump_raw(mfs_store *s, MDB_txn *txn,
             "raw version %016" PRIx64 ":%" PRIu64 " %" PRIx64 ".%016" PRIx64
             " missing=%d superseded=%d head=%d absent=%" PRIu64 " parents",
             id.node, id.seq, st.hlc, st.node,
-            tget(s, txn, DB_VMISSING, k, 32, &x) == 0
+            tget(s, txn, DB_VMISSING, k, VKEY_LEN, &x) == 0
                 ? (int)mfs_be32_get(x.mv_data)
                 : -1,
-            tget(s, txn, DB_SUPERSEDED, k, 32, &x) == 0,
-            tget(s, txn, DB_HEADS, k, 32, &x) == 0,
+            tget(s, txn, DB_SUPERSEDED, k, VKEY_LEN, &x) == 0,
+            tget(s, txn, DB_HEADS, k, VKEY_LEN, &x) == 0,
             version_absent(s, txn, id, st));
         for (uint32_t i = 0; i < np && i < 8 && n < 900; i++)
             n += snprintf(line + n, sizeof line - (size_t)n,
                           " %" PRIx64 ".%016" PRIx64, par[i].hlc, par[i].node);
         cb(arg, line);
         if (mdb_cursor_open(txn, s->db[DB_ILINKS], &c2) == 0) {
-            MDB_val k2 = {16, (void *)k}, v2;
+            MDB_val k2 = {ID_KEY_LEN, (void *)k}, v2;
             int r2 = mdb_cursor_get(c2, &k2, &v2, MDB_SET_RANGE);
-            while (r2 == 0 && k2.mv_size == 32 && !memcmp(k2.mv_data, k, 16)) {
+            while (r2 == 0 && k2.mv_size == PAIR_KEY_LEN &&
+                   !memcmp(k2.mv_data, k, ID_LEN)) {
                 entry_rec er;
                 mfs_op mv;
-                int e1 =
-                    entry_get(s, txn, id_get((uint8_t *)k2.mv_data + 16), &er);
+                int e1 = entry_get(
+                    s, txn, id_get((uint8_t *)k2.mv_data + PAIR_KEY_B), &er);
                 int e2 = e1 || !er.exists
                              ? -1
                              : tree_last_move(s, txn, er.st, &mv, NULL);
@@ -456,8 +464,8 @@ static void dump_raw(mfs_store *s, MDB_txn *txn,
                 for (uint32_t j = 0; !e2 && j < mv.nseen && n < 900; j++)
                     n += snprintf(line + n, sizeof line - (size_t)n,
                                   " %" PRIx64 ".%016" PRIx64,
-                                  mfs_be64_get(mv.seen + 16 * j),
-                                  mfs_be64_get(mv.seen + 16 * j + 8));
+                                  stamp_get(mv.seen + STAMP_LEN * j).hlc,
+                                  stamp_get(mv.seen + STAMP_LEN * j).node);
                 cb(arg, line);
                 r2 = mdb_cursor_get(c2, &k2, &v2, MDB_NEXT);
             }
@@ -470,13 +478,15 @@ static void dump_raw(mfs_store *s, MDB_txn *txn,
         return;
     r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     while (r == 0) {
-        if (key.mv_size == 40) {
+        if (key.mv_size == GCQ_KEY_LEN) {
             const uint8_t *k = key.mv_data;
+            mfs_id qid = id_get(k + GCQ_KEY_ID);
+            mfs_stamp qst = stamp_get(k + GCQ_KEY_STAMP);
             snprintf(line, sizeof line,
                      "raw queued %" PRIu64 " %016" PRIx64 ":%" PRIu64
                      " %" PRIx64 ".%016" PRIx64,
-                     mfs_be64_get(k), mfs_be64_get(k + 8), mfs_be64_get(k + 16),
-                     mfs_be64_get(k + 24), mfs_be64_get(k + 32));
+                     mfs_be64_get(k + GCQ_KEY_TIME), qid.node, qid.seq, qst.hlc,
+                     qst.node);
             cb(arg, line);
         }
         r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
@@ -511,25 +521,25 @@ int mfs_store_dump(mfs_store *s, void (*cb)(void *arg, const char *line),
 static uint64_t op_at_or_after(MDB_cursor *c, uint64_t origin, uint64_t seq,
                                uint64_t *hlc)
 {
-    uint8_t k[16];
-    mfs_be64_put(k, origin);
-    mfs_be64_put(k + 8, seq);
-    MDB_val key = {16, k}, val;
+    uint8_t k[OPS_KEY_LEN];
+    ops_key_put(k, origin, seq);
+    MDB_val key = {OPS_KEY_LEN, k}, val;
+    op_head h;
     if (mdb_cursor_get(c, &key, &val, MDB_SET_RANGE) != 0 ||
-        key.mv_size != 16 || mfs_be64_get(key.mv_data) != origin ||
-        val.mv_size < 27)
-        return 0;
-    *hlc = mfs_be64_get((const uint8_t *)val.mv_data + 19);
-    return mfs_be64_get((const uint8_t *)key.mv_data + 8);
+        key.mv_size != OPS_KEY_LEN ||
+        mfs_be64_get((const uint8_t *)key.mv_data + OPS_KEY_ORIGIN) != origin ||
+        op_head_decode(val.mv_data, val.mv_size, &h) < OP_HDR_OBJ)
+        return 0; /* (an op too short to hold its hlc) */
+    *hlc = h.hlc;
+    return mfs_be64_get((const uint8_t *)key.mv_data + OPS_KEY_SEQ);
 }
 
 /* The last seq of origin in the log (0: none). */
 static uint64_t op_last_seq(MDB_cursor *c, uint64_t origin)
 {
-    uint8_t k[16];
-    mfs_be64_put(k, origin + 1);
-    mfs_be64_put(k + 8, 0);
-    MDB_val key = {16, k}, val;
+    uint8_t k[OPS_KEY_LEN];
+    ops_key_put(k, origin + 1, 0);
+    MDB_val key = {OPS_KEY_LEN, k}, val;
     int rc = origin == UINT64_MAX
                  ? mdb_cursor_get(c, &key, &val, MDB_LAST)
                  : mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
@@ -537,9 +547,10 @@ static uint64_t op_last_seq(MDB_cursor *c, uint64_t origin)
         rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
     else if (rc == MDB_NOTFOUND)
         rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
-    if (rc || key.mv_size != 16 || mfs_be64_get(key.mv_data) != origin)
+    if (rc || key.mv_size != OPS_KEY_LEN ||
+        mfs_be64_get((const uint8_t *)key.mv_data + OPS_KEY_ORIGIN) != origin)
         return 0;
-    return mfs_be64_get((const uint8_t *)key.mv_data + 8);
+    return mfs_be64_get((const uint8_t *)key.mv_data + OPS_KEY_SEQ);
 }
 
 uint64_t op_hlc_at(mfs_store *s, MDB_cursor *c, uint64_t origin, uint64_t seq)
@@ -662,9 +673,10 @@ static void verify_head(mfs_store *s, MDB_txn *txn, const MDB_val *k,
                         const MDB_val *v, uint64_t *absent)
 {
     (void)v;
-    if (k->mv_size == 32)
-        *absent += version_absent(s, txn, id_get(k->mv_data),
-                                  stamp_get((uint8_t *)k->mv_data + 16));
+    if (k->mv_size == VKEY_LEN)
+        *absent +=
+            version_absent(s, txn, id_get((uint8_t *)k->mv_data + VKEY_INODE),
+                           stamp_get((uint8_t *)k->mv_data + VKEY_STAMP));
 }
 
 /* the base of a file's unpublished writes */
@@ -673,7 +685,8 @@ static void verify_base(mfs_store *s, MDB_txn *txn, const MDB_val *k,
 {
     (void)v;
     dinfo_rec d;
-    if (k->mv_size == 16 && dinfo_get(s, txn, id_get(k->mv_data), &d) == 0 &&
+    if (k->mv_size == ID_KEY_LEN &&
+        dinfo_get(s, txn, id_get(k->mv_data), &d) == 0 &&
         (d.base.hlc || d.base.node))
         *absent += version_absent(s, txn, id_get(k->mv_data), d.base);
 }

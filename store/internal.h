@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "log.h"
+#include "schema.h"
 #include "store.h"
 
 #include <errno.h>
@@ -78,6 +79,21 @@ struct census {
     int64_t conflicts; /* generated names shown (DB_CDIRS summed) */
 };
 
+/* What the layers above txn.c do at the points txn.c reaches, registered
+ * by mfs_store_open (open.c), so that txn.c (LMDB and transactions) calls
+ * nothing above it. Both are set; the table is never changed after open. */
+struct wtx;
+typedef struct store_hooks {
+    /* Ends every write txn's work, before its counters are saved and it
+     * commits (a group's nested txn too): the derived view (view_flush).
+     * Returns w's first error. */
+    int (*pre_commit)(struct wtx *w);
+    /* In the txn that creates a store of a new mesh, after its fixed
+     * records: the ops every joining replica receives (op_seed_mesh).
+     * Returns w's first error. */
+    int (*seed_mesh)(struct wtx *w, const mfs_store_config *cfg);
+} store_hooks;
+
 /* The store's counters as of a moment, to go back to when a txn fails. */
 struct counters {
     uint64_t hlc, seq, ctr, next_ino;
@@ -85,6 +101,7 @@ struct counters {
 };
 
 struct mfs_store {
+    const store_hooks *hooks; /* (open.c) */
     char *dir;
     MDB_env *env;
     MDB_dbi db[DB_COUNT];
@@ -194,25 +211,7 @@ struct mfs_store {
     void *change_arg;
 };
 
-/* ---- id and stamp keys ---- */
-static inline void id_put(uint8_t *p, mfs_id id)
-{
-    mfs_be64_put(p, id.node);
-    mfs_be64_put(p + 8, id.seq);
-}
-static inline mfs_id id_get(const uint8_t *p)
-{
-    return (mfs_id){mfs_be64_get(p), mfs_be64_get(p + 8)};
-}
-static inline void stamp_put(uint8_t *p, mfs_stamp st)
-{
-    mfs_be64_put(p, st.hlc);
-    mfs_be64_put(p + 8, st.node);
-}
-static inline mfs_stamp stamp_get(const uint8_t *p)
-{
-    return (mfs_stamp){mfs_be64_get(p), mfs_be64_get(p + 8)};
-}
+/* ---- id and stamp keys (layout: schema.h) ---- */
 static inline bool id_eq(mfs_id a, mfs_id b)
 {
     return a.node == b.node && a.seq == b.seq;
@@ -295,6 +294,9 @@ typedef struct wtx {
 } wtx;
 
 /* txn.c */
+/* mfs_store_open (store.h) with the hooks of the layers above txn.c. */
+int store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
+               unsigned flags, const store_hooks *hooks);
 int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg);
 /* A read txn that sees every change made so far in this process,
  * committed or not (with group commit it may be the shared write txn, and
@@ -340,11 +342,25 @@ void wtx_change(wtx *w, int kind, uint64_t ino, const char *name);
  * (inode id + version stamp). */
 enum { OBJ_INODE = 1, OBJ_CCOPY = 2 };
 typedef struct objkey {
-    uint8_t b[33];
+    uint8_t b[OBJKEY_CCOPY_LEN];
     size_t len;
 } objkey;
 objkey obj_inode(mfs_id id);
 objkey obj_ccopy(mfs_id id, mfs_stamp v);
+/* The fields of an object key (schema.h OBJKEY_*); the stamp only of an
+ * OBJ_CCOPY key. */
+static inline uint8_t objkey_kind(const objkey *k)
+{
+    return k->b[OBJKEY_KIND];
+}
+static inline mfs_id objkey_id(const objkey *k)
+{
+    return id_get(k->b + OBJKEY_ID);
+}
+static inline mfs_stamp objkey_stamp(const objkey *k)
+{
+    return stamp_get(k->b + OBJKEY_STAMP);
+}
 /* Finds or assigns the local ino of an object (write txn). */
 uint64_t ino_assign(wtx *w, const objkey *k);
 int ino_lookup_obj(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *out);
@@ -365,6 +381,15 @@ enum {
 #define OPF_DROP 0x02 /* VERSION: drops its parents (conflict resolved) */
 #define OPF_KNOWN 0x04 /* VERSION: names deletes its writer had applied */
 #define OP_MAX_KNOWN 64
+/* A VERSION op names at most this many parents (op_decode rejects more).
+ * A local version's parents are its writer's heads, read into arrays of
+ * MFS_MAX_HEADS: every one it can write must decode. */
+#define OP_MAX_PARENTS 64
+/* The heads (complete, unsuperseded versions) of one inode that callers
+ * read at once: the max they give content_heads and their arrays' size. */
+#define MFS_MAX_HEADS 64
+_Static_assert(MFS_MAX_HEADS <= OP_MAX_PARENTS,
+               "a version may name every head as a parent");
 #define OP_WIRE_VERSION 1
 
 typedef struct mfs_op {
@@ -405,9 +430,24 @@ void op_encode(mfs_wbuf *w, const mfs_op *op);
 /* Decodes and validates; op borrows from buf except hashes (owned). */
 int op_decode(const uint8_t *buf, size_t len, mfs_op *op);
 void op_clear(mfs_op *op);
+/* The fixed header of an encoded op (schema.h OP_HDR_*), for readers that
+ * need a field or two without decoding the op (the log, batches). */
+typedef struct op_head {
+    uint8_t version, type, flags;
+    uint64_t origin, seq, hlc;
+    mfs_id obj;
+} op_head;
+/* Fills the fields that buf's first len bytes hold whole (the others are
+ * zero) and returns how many header bytes that was (OP_HDR_LEN for a
+ * whole header). Validates nothing: a caller that needs a field checks
+ * the length it got covers it (e.g. >= OP_HDR_OBJ for hlc). */
+size_t op_head_decode(const void *buf, size_t len, op_head *out);
 
 /* Stamps, records and applies a local op (assigns origin, seq, stamp). */
 int op_local(wtx *w, mfs_op *op);
+/* The first ops of a new mesh: root's owner and mode, and lost+found
+ * (the store_hooks seed_mesh of open.c). Returns w's first error. */
+int op_seed_mesh(wtx *w, const mfs_store_config *cfg);
 /* Logs and applies a remote op; 1 if it was held already. With
  * defer_moves, MOVE ops are logged but left for tree_apply_moves. */
 int op_apply_remote(wtx *w, const mfs_op *op, const uint8_t *raw, size_t len,
@@ -676,7 +716,6 @@ int oplog_fold_tx(wtx *w, void *arg);
 /* ---- pack files (pack.c) ---- */
 #define PACK_INLINE 4096u           /* chunks up to this stay in DB_CHUNKS */
 #define PACK_MAX ((uint64_t)32 << 20) /* a pack ends once this big */
-#define PACK_REF_LEN 17
 int packs_open(mfs_store *s, bool writable);
 void packs_close(mfs_store *s);
 /* fdatasyncs every pack written since the last call: before each commit

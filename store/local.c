@@ -51,7 +51,7 @@ static int resolve(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *k,
     int rc = ino_lookup_obj(s, txn, ino, k);
     if (rc)
         return rc == -ENOENT ? -ENOENT : rc;
-    *id = id_get(k->b + 1);
+    *id = objkey_id(k);
     return 0;
 }
 
@@ -75,9 +75,9 @@ static int attr_fill_obj(mfs_store *s, MDB_txn *txn, uint64_t ino,
     out->atime_ns = in.atime.v;
     out->mtime_ns = in.mtime.v;
     out->ctime_ns = in.ctime.v;
-    if (k.b[0] == OBJ_CCOPY) {
-        mfs_stamp ver = stamp_get(k.b + 17);
-        uint8_t h[32];
+    if (objkey_kind(&k) == OBJ_CCOPY) {
+        mfs_stamp ver = objkey_stamp(&k);
+        uint8_t h[HASH_LEN];
         content_version_hash(s, txn, id, ver, h, &out->size);
         out->blocks = (out->size + 511) / 512;
         out->nlink = 1;
@@ -124,7 +124,7 @@ static int dir_lookup_of(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_id *dir)
     int rc = resolve(s, txn, ino, &k, dir);
     if (rc)
         return rc;
-    if (k.b[0] != OBJ_INODE)
+    if (objkey_kind(&k) != OBJ_INODE)
         return -ENOTDIR;
     inode_rec in;
     rc = inode_get(s, txn, *dir, &in);
@@ -158,7 +158,7 @@ int mfs_store_lookup(mfs_store *s, uint64_t parent, const char *name,
     mfs_id dir;
     dirent_rec d;
     rc = resolve(s, txn, parent, &pk, &dir);
-    if (!rc && pk.b[0] != OBJ_INODE)
+    if (!rc && objkey_kind(&pk) != OBJ_INODE)
         rc = -ENOTDIR;
     if (!rc)
         rc = view_lookup(s, txn, dir, name, &d);
@@ -188,25 +188,26 @@ int mfs_store_readdir(mfs_store *s, uint64_t dirino, const char *after,
     if (!rc)
         rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_DIRENTS], &c));
     if (!rc) {
-        uint8_t k[16 + MFS_NAME_MAX];
+        uint8_t k[DIRENT_KEY_NAME + MFS_NAME_MAX];
         id_put(k, dir);
-        size_t kl = 16;
+        size_t kl = DIRENT_KEY_NAME;
         if (after) {
             size_t n = strnlen(after, MFS_NAME_MAX);
-            memcpy(k + 16, after, n);
+            memcpy(k + DIRENT_KEY_NAME, after, n);
             kl += n;
         }
         MDB_val key = {kl, k}, val;
         int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
         if (r == 0 && after && key.mv_size == kl && !memcmp(key.mv_data, k, kl))
             r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
-        while (r == 0 && key.mv_size > 16 && !memcmp(key.mv_data, k, 16)) {
+        while (r == 0 && key.mv_size > DIRENT_KEY_NAME &&
+               !memcmp(key.mv_data, k, ID_LEN)) {
             dirent_rec d;
             if (view_dirent_decode(&val, &d))
                 break;
             char name[MFS_NAME_MAX + 1];
-            size_t n = key.mv_size - 16;
-            memcpy(name, (uint8_t *)key.mv_data + 16, n);
+            size_t n = key.mv_size - DIRENT_KEY_NAME;
+            memcpy(name, (uint8_t *)key.mv_data + DIRENT_KEY_NAME, n);
             name[n] = 0;
             if (cb(arg, name, d.ino, d.type))
                 break;
@@ -309,18 +310,18 @@ static mfs_id mint(mfs_store *s)
 /* The heads of an inode, as the seen-list of a delete (owned by caller). */
 static uint8_t *seen_heads(wtx *w, mfs_id inode, uint32_t *n)
 {
-    mfs_stamp heads[64];
-    int nh = content_heads(w->s, w->txn, inode, heads, 64);
+    mfs_stamp heads[MFS_MAX_HEADS];
+    int nh = content_heads(w->s, w->txn, inode, heads, MFS_MAX_HEADS);
     *n = 0;
     if (nh <= 0)
         return NULL;
-    uint8_t *b = malloc((size_t)nh * 16);
+    uint8_t *b = malloc((size_t)nh * STAMP_LEN);
     if (!b) {
         wtx_fail(w, -ENOMEM);
         return NULL;
     }
     for (int i = 0; i < nh; i++)
-        stamp_put(b + (size_t)i * 16, heads[i]);
+        stamp_put(b + (size_t)i * STAMP_LEN, heads[i]);
     *n = (uint32_t)nh;
     return b;
 }
@@ -341,19 +342,18 @@ static int raw_name(wtx *w, mfs_id e, char *out)
 static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
 {
     mfs_store *s = w->s;
-    mfs_id inode = id_get(k->b + 1);
-    mfs_stamp ver = stamp_get(k->b + 17);
+    mfs_id inode = objkey_id(k);
+    mfs_stamp ver = objkey_stamp(k);
     inode_rec in;
     if (inode_get(s, w->txn, inode, &in))
         return wtx_fail(w, -ENOENT);
     /* where the copy shows now */
     mfs_id dir;
     char name[MFS_NAME_MAX + 1];
-    uint8_t ck[32];
-    id_put(ck, inode);
-    stamp_put(ck + 16, ver);
+    uint8_t ck[VKEY_LEN];
+    vkey_put(ck, inode, ver);
     MDB_val cv;
-    if (tget(s, w->txn, DB_CCOPY, ck, 32, &cv))
+    if (tget(s, w->txn, DB_CCOPY, ck, VKEY_LEN, &cv))
         return wtx_fail(w, -ENOENT);
     mfs_rbuf r;
     mfs_rbuf_init(&r, cv.mv_data, cv.mv_size);
@@ -367,12 +367,12 @@ static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
     uint32_t nchunks = 0;
     if (content_version_chunks(s, w->txn, inode, ver, NULL, 0, &nchunks))
         return wtx_fail(w, -EIO);
-    uint8_t *hashes = nchunks ? malloc((size_t)nchunks * 32) : NULL;
+    uint8_t *hashes = nchunks ? malloc((size_t)nchunks * HASH_LEN) : NULL;
     if (nchunks && !hashes)
         return wtx_fail(w, -ENOMEM);
     content_version_chunks(s, w->txn, inode, ver, hashes, nchunks, &nchunks);
     uint64_t size = 0;
-    uint8_t h[32];
+    uint8_t h[HASH_LEN];
     content_version_hash(s, w->txn, inode, ver, h, &size);
     int64_t now = now_ns(s);
     mfs_id ni = mint(s);
@@ -393,7 +393,7 @@ static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
                       .hashes = hashes,
                       .nchunks = nchunks};
     ops[2] = op_move(ni, ni, dir, name, MFS_ID_NONE);
-    uint8_t p[16];
+    uint8_t p[STAMP_LEN];
     stamp_put(p, ver);
     ops[3] = (mfs_op){.type = OP_VERSION,
                       .flags = OPF_DROP,
@@ -404,15 +404,17 @@ static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
     free(hashes);
     /* the copy's inode number now names the new file */
     objkey nk = obj_inode(ni);
-    uint8_t b[8];
+    uint8_t b[INO_LEN];
     mfs_be64_put(b, ino);
-    tput(w, DB_INO2OBJ, b, 8, nk.b, nk.len);
-    tput(w, DB_OBJ2INO, nk.b, nk.len, b, 8);
+    tput(w, DB_INO2OBJ, b, INO_LEN, nk.b, nk.len);
+    tput(w, DB_OBJ2INO, nk.b, nk.len, b, INO_LEN);
     tdel(w, DB_OBJ2INO, k->b, k->len);
     *k = nk;
     *id = ni;
     return w->err;
 }
+
+#define KEEP_COPIES_MAX 64 /* conflict copies kept per call */
 
 /* Before a name of a file goes, its conflict copies become files of their
  * own: deleting "f" must not take "f.conflict-..." with it, even when
@@ -421,19 +423,19 @@ static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
 static int keep_copies(wtx *w, mfs_id inode)
 {
     mfs_store *s = w->s;
-    mfs_stamp vers[64];
+    mfs_stamp vers[KEEP_COPIES_MAX];
     int n = 0;
     MDB_cursor *c;
     int rc = mdb_cursor_open(w->txn, s->db[DB_CCOPY], &c);
     if (rc)
         return wtx_fail(w, rc);
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {ID_KEY_LEN, k}, val;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && n < 64 && key.mv_size == 32 &&
-           !memcmp(key.mv_data, k, 16)) {
-        vers[n++] = stamp_get((uint8_t *)key.mv_data + 16);
+    while (rc == 0 && n < KEEP_COPIES_MAX && key.mv_size == VKEY_LEN &&
+           !memcmp(key.mv_data, k, ID_LEN)) {
+        vers[n++] = stamp_get((uint8_t *)key.mv_data + VKEY_STAMP);
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
@@ -474,7 +476,7 @@ static int trash_entry(wtx *w, mfs_id e, mfs_id inode, mfs_id dir, int64_t now,
 
 static int drop_ccopy(wtx *w, mfs_id inode, mfs_stamp ver, bool more)
 {
-    uint8_t p[16];
+    uint8_t p[STAMP_LEN];
     stamp_put(p, ver);
     mfs_op op = {.type = OP_VERSION,
                  .flags = OPF_DROP | (more ? OPF_MORE : 0),
@@ -508,7 +510,7 @@ static int resolve_mut(wtx *w, uint64_t ino, mfs_id *id, inode_rec *in)
     int rc = resolve(w->s, w->txn, ino, &k, id);
     if (rc)
         return wtx_fail(w, rc);
-    if (k.b[0] == OBJ_CCOPY && materialize(w, ino, &k, id))
+    if (objkey_kind(&k) == OBJ_CCOPY && materialize(w, ino, &k, id))
         return w->err;
     rc = inode_get(w->s, w->txn, *id, in);
     if (rc || in->type == 0)
@@ -848,7 +850,8 @@ static int tx_setattr(wtx *w, void *arg)
     objkey ck;
     if (!(sa->mask &
           ~(unsigned)(MFS_SET_ATIME | MFS_SET_ATIME_NOW | MFS_SET_CTIME)) &&
-        resolve(w->s, w->txn, a->ino, &ck, &id) == 0 && ck.b[0] == OBJ_CCOPY)
+        resolve(w->s, w->txn, a->ino, &ck, &id) == 0 &&
+        objkey_kind(&ck) == OBJ_CCOPY)
         return a->out ? attr_fill(w->s, w->txn, a->ino, a->out) : 0;
     if (resolve_mut(w, a->ino, &id, &in))
         return w->err;
@@ -912,17 +915,18 @@ int mfs_store_setattr(mfs_store *s, uint64_t ino, const mfs_setattr *sa,
 static int xattr_get(mfs_store *s, MDB_txn *txn, mfs_id id, const char *name,
                      MDB_val *val)
 {
-    uint8_t key[16 + MFS_NAME_MAX];
+    uint8_t key[XATTR_KEY_NAME + MFS_NAME_MAX];
     size_t n = strlen(name);
     id_put(key, id);
-    memcpy(key + 16, name, n);
-    int rc = tget(s, txn, DB_XATTRS, key, 16 + n, val);
+    memcpy(key + XATTR_KEY_NAME, name, n);
+    int rc = tget(s, txn, DB_XATTRS, key, XATTR_KEY_NAME + n, val);
     if (rc)
         return rc == -ENOENT ? -ENODATA : rc;
-    if (val->mv_size < 17 || ((uint8_t *)val->mv_data)[16] != 1)
+    if (val->mv_size < XATTR_VAL_DATA ||
+        ((uint8_t *)val->mv_data)[XATTR_VAL_PRESENT] != 1)
         return -ENODATA;
-    val->mv_data = (uint8_t *)val->mv_data + 17;
-    val->mv_size -= 17;
+    val->mv_data = (uint8_t *)val->mv_data + XATTR_VAL_DATA;
+    val->mv_size -= XATTR_VAL_DATA;
     return 0;
 }
 
@@ -1029,19 +1033,22 @@ ssize_t mfs_store_listxattr(mfs_store *s, uint64_t ino, char *buf, size_t cap)
     if (!total)
         total = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_XATTRS], &c));
     if (!total) {
-        uint8_t pk[16];
+        uint8_t pk[ID_KEY_LEN];
         id_put(pk, id);
-        MDB_val key = {16, pk}, val;
+        MDB_val key = {ID_KEY_LEN, pk}, val;
         int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-        while (r == 0 && key.mv_size > 16 && !memcmp(key.mv_data, pk, 16)) {
-            if (val.mv_size >= 17 && ((uint8_t *)val.mv_data)[16] == 1) {
-                size_t n = key.mv_size - 16;
+        while (r == 0 && key.mv_size > XATTR_KEY_NAME &&
+               !memcmp(key.mv_data, pk, ID_LEN)) {
+            if (val.mv_size >= XATTR_VAL_DATA &&
+                ((uint8_t *)val.mv_data)[XATTR_VAL_PRESENT] == 1) {
+                size_t n = key.mv_size - XATTR_KEY_NAME;
                 if (cap && (size_t)total + n + 1 > cap) {
                     total = -ERANGE;
                     break;
                 }
                 if (cap) {
-                    memcpy(buf + total, (uint8_t *)key.mv_data + 16, n);
+                    memcpy(buf + total, (uint8_t *)key.mv_data + XATTR_KEY_NAME,
+                           n);
                     buf[total + n] = 0;
                 }
                 total += (ssize_t)n + 1;
@@ -1074,8 +1081,8 @@ ssize_t mfs_store_read(mfs_store *s, uint64_t ino, uint64_t off, void *buf,
     else if (!out && in.type != S_IFREG)
         out = -EINVAL;
     if (!out) {
-        if (k.b[0] == OBJ_CCOPY)
-            out = content_read(s, txn, id, stamp_get(k.b + 17), false, off, buf,
+        if (objkey_kind(&k) == OBJ_CCOPY)
+            out = content_read(s, txn, id, objkey_stamp(&k), false, off, buf,
                                len);
         else
             out = content_read(s, txn, id, in.shown, true, off, buf, len);
@@ -1137,7 +1144,7 @@ static int tx_publish(wtx *w, void *arg)
     objkey k;
     mfs_id id;
     int rc = resolve(w->s, w->txn, a->ino, &k, &id);
-    if (rc == -ENOENT || (rc == 0 && k.b[0] != OBJ_INODE))
+    if (rc == -ENOENT || (rc == 0 && objkey_kind(&k) != OBJ_INODE))
         return 0;
     if (rc)
         return rc;
@@ -1155,8 +1162,8 @@ static bool has_unpublished(mfs_store *s, uint64_t ino, bool nameless)
     objkey k;
     mfs_id id;
     dinfo_rec d;
-    bool yes = resolve(s, txn, ino, &k, &id) == 0 && k.b[0] == OBJ_INODE &&
-               dinfo_get(s, txn, id, &d) == 0 &&
+    bool yes = resolve(s, txn, ino, &k, &id) == 0 &&
+               objkey_kind(&k) == OBJ_INODE && dinfo_get(s, txn, id, &d) == 0 &&
                (!nameless || view_primary(s, txn, id, NULL, NULL, NULL) != 0);
     store_read_end(s, txn);
     return yes;
@@ -1235,7 +1242,7 @@ static int publish_due(mfs_store *s, uint64_t age_ms, idset *ids)
     while (r == 0) {
         mfs_rbuf rb;
         mfs_rbuf_init(&rb, val.mv_data, val.mv_size);
-        mfs_get_bytes(&rb, 24);
+        mfs_get_bytes(&rb, DINFO_VAL_SINCE);
         uint64_t since = mfs_get_u64(&rb);
         mfs_id id = id_get(key.mv_data);
         bool due = age_ms == 0;
@@ -1290,7 +1297,7 @@ static int tx_forget(wtx *w, void *arg)
     lop *a = arg;
     objkey k;
     mfs_id id;
-    if (resolve(w->s, w->txn, a->ino, &k, &id) || k.b[0] != OBJ_INODE)
+    if (resolve(w->s, w->txn, a->ino, &k, &id) || objkey_kind(&k) != OBJ_INODE)
         return 0;
     if (!view_primary(w->s, w->txn, id, NULL, NULL, NULL))
         return 0; /* still has a name */
@@ -1306,7 +1313,7 @@ static bool ino_orphan(mfs_store *s, MDB_txn *txn, uint64_t ino, mfs_id *id)
 {
     objkey k;
     inode_rec in;
-    return resolve(s, txn, ino, &k, id) == 0 && k.b[0] == OBJ_INODE &&
+    return resolve(s, txn, ino, &k, id) == 0 && objkey_kind(&k) == OBJ_INODE &&
            inode_get(s, txn, *id, &in) == -ENOENT;
 }
 
@@ -1370,8 +1377,8 @@ static int current_version(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *k,
     if (rc)
         return rc;
     *dirty = false;
-    if (k->b[0] == OBJ_CCOPY) {
-        *cur = stamp_get(k->b + 17);
+    if (objkey_kind(k) == OBJ_CCOPY) {
+        *cur = objkey_stamp(k);
         return 0;
     }
     dinfo_rec d;
@@ -1414,7 +1421,7 @@ ssize_t mfs_store_read_pinned(mfs_store *s, uint64_t ino, mfs_stamp *pin,
     ssize_t out = current_version(s, txn, ino, &k, &id, &in, &cur, &dirty);
     if (out) {
         /* nothing */
-    } else if (k.b[0] == OBJ_CCOPY) {
+    } else if (objkey_kind(&k) == OBJ_CCOPY) {
         out = content_read(s, txn, id, cur, false, off, buf, len);
     } else if (stamp_eq(cur, *pin) || cur.node == s->node) {
         /* the pinned version, or a local change since (local writes are
@@ -1461,20 +1468,20 @@ static int tx_restore(wtx *w, void *arg)
      * any version (the node that overwrote or deleted it keeps it for its
      * trash period) */
     *a->absent = version_absent(s, w->txn, a->inode, a->ver);
-    uint8_t *hashes = nchunks ? malloc((size_t)nchunks * 32) : NULL;
+    uint8_t *hashes = nchunks ? malloc((size_t)nchunks * HASH_LEN) : NULL;
     if (nchunks && !hashes)
         return -ENOMEM;
     content_version_chunks(s, w->txn, a->inode, a->ver, hashes, nchunks,
                            &nchunks);
     uint64_t size = 0;
-    uint8_t h[32];
+    uint8_t h[HASH_LEN];
     content_version_hash(s, w->txn, a->inode, a->ver, h, &size);
     int64_t now = now_ns(s);
     dirent_rec d;
     mfs_op ops[4];
     size_t n = 0;
     mfs_id target;
-    uint8_t parents[64 * 16];
+    uint8_t parents[MFS_MAX_HEADS * STAMP_LEN];
     if (view_lookup(s, w->txn, dir, a->name, &d) == 0) {
         if (d.kind != OBJ_INODE || !id_eq(d.inode, a->inode)) {
             free(hashes);
@@ -1486,10 +1493,10 @@ static int tx_restore(wtx *w, void *arg)
             return -EBUSY;
         }
         /* the old content becomes the file's newest version */
-        mfs_stamp heads[64];
-        int nh = content_heads(s, w->txn, a->inode, heads, 64);
+        mfs_stamp heads[MFS_MAX_HEADS];
+        int nh = content_heads(s, w->txn, a->inode, heads, MFS_MAX_HEADS);
         for (int i = 0; i < nh; i++)
-            stamp_put(parents + (size_t)i * 16, heads[i]);
+            stamp_put(parents + (size_t)i * STAMP_LEN, heads[i]);
         target = a->inode;
         ops[n++] = (mfs_op){.type = OP_VERSION,
                             .obj = target,

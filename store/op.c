@@ -22,13 +22,16 @@ static const uint8_t zero_hash[MFS_HASH_LEN];
 
 static size_t op_size_bound(const mfs_op *op)
 {
-    return 128 + op->namelen + op->vlen + (size_t)op->nseen * 16 +
-           (size_t)op->nknown * 16 +
-           (size_t)op->nparents * 16 + (size_t)op->nchunks * 40;
+    /* per chunk at worst a hash and a run header (kind u8, count u32),
+     * rounded up to HASH_LEN + 8 */
+    return 128 + op->namelen + op->vlen + (size_t)op->nseen * STAMP_LEN +
+           (size_t)op->nknown * STAMP_LEN + (size_t)op->nparents * STAMP_LEN +
+           (size_t)op->nchunks * (HASH_LEN + 8);
 }
 
 void op_encode(mfs_wbuf *w, const mfs_op *op)
 {
+    /* the header, in schema.h's OP_HDR_* order */
     mfs_put_u8(w, OP_WIRE_VERSION);
     mfs_put_u8(w, op->type);
     mfs_put_u8(w, op->flags);
@@ -53,7 +56,7 @@ void op_encode(mfs_wbuf *w, const mfs_op *op)
         mfs_wput_id(w, op->from);
         mfs_put_str16(w, op->name, op->namelen);
         mfs_put_u32(w, op->nseen);
-        mfs_put_bytes(w, op->seen, (size_t)op->nseen * 16);
+        mfs_put_bytes(w, op->seen, (size_t)op->nseen * STAMP_LEN);
         break;
     case OP_ATTR:
         mfs_put_u32(w, op->mask);
@@ -74,26 +77,27 @@ void op_encode(mfs_wbuf *w, const mfs_op *op)
         mfs_put_u64(w, (uint64_t)op->mtime);
         mfs_put_u64(w, (uint64_t)op->ctime);
         mfs_put_u32(w, op->nparents);
-        mfs_put_bytes(w, op->parents, (size_t)op->nparents * 16);
+        mfs_put_bytes(w, op->parents, (size_t)op->nparents * STAMP_LEN);
         mfs_put_u32(w, op->nchunks);
         /* runs of holes (kind 0) and literal hashes (kind 1) */
         uint32_t i = 0;
         while (i < op->nchunks) {
-            bool hole = !memcmp(op->hashes + (size_t)i * 32, zero_hash, 32);
+            bool hole =
+                !memcmp(op->hashes + (size_t)i * HASH_LEN, zero_hash, HASH_LEN);
             uint32_t j = i;
-            while (j < op->nchunks &&
-                   !memcmp(op->hashes + (size_t)j * 32, zero_hash, 32) == hole)
+            while (j < op->nchunks && !memcmp(op->hashes + (size_t)j * HASH_LEN,
+                                              zero_hash, HASH_LEN) == hole)
                 j++;
             mfs_put_u8(w, hole ? 0 : 1);
             mfs_put_u32(w, j - i);
             if (!hole)
-                mfs_put_bytes(w, op->hashes + (size_t)i * 32,
-                              (size_t)(j - i) * 32);
+                mfs_put_bytes(w, op->hashes + (size_t)i * HASH_LEN,
+                              (size_t)(j - i) * HASH_LEN);
             i = j;
         }
         if (op->flags & OPF_KNOWN) {
             mfs_put_u32(w, op->nknown);
-            mfs_put_bytes(w, op->known, (size_t)op->nknown * 16);
+            mfs_put_bytes(w, op->known, (size_t)op->nknown * STAMP_LEN);
         }
         break;
     }
@@ -163,7 +167,7 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
         op->nseen = mfs_get_u32(&r);
         if (r.err || op->nseen > MFS_MAX_SEEN)
             return -EBADMSG;
-        op->seen = mfs_get_bytes(&r, (size_t)op->nseen * 16);
+        op->seen = mfs_get_bytes(&r, (size_t)op->nseen * STAMP_LEN);
         if (r.err || id_zero(op->inode) || id_zero(op->parent) ||
             id_eq(op->parent, op->obj) || name_check_n(op->name, n))
             return -EBADMSG;
@@ -195,9 +199,9 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
         op->mtime = (int64_t)mfs_get_u64(&r);
         op->ctime = (int64_t)mfs_get_u64(&r);
         op->nparents = mfs_get_u32(&r);
-        if (r.err || op->nparents > 64)
+        if (r.err || op->nparents > OP_MAX_PARENTS)
             return -EBADMSG;
-        op->parents = mfs_get_bytes(&r, (size_t)op->nparents * 16);
+        op->parents = mfs_get_bytes(&r, (size_t)op->nparents * STAMP_LEN);
         op->nchunks = mfs_get_u32(&r);
         if (r.err || op->nchunks > MFS_MAX_CHUNKS ||
             op->size > (uint64_t)MFS_MAX_CHUNKS * MFS_CHUNK_SIZE ||
@@ -217,12 +221,13 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
             if (r.err || kind > 1 || cnt == 0 || cnt > op->nchunks - i)
                 goto bad_version;
             if (kind == 1) {
-                const uint8_t *h = mfs_get_bytes(&r, (size_t)cnt * 32);
+                const uint8_t *h = mfs_get_bytes(&r, (size_t)cnt * HASH_LEN);
                 if (!h)
                     goto bad_version;
-                memcpy(op->hashes + (size_t)i * 32, h, (size_t)cnt * 32);
+                memcpy(op->hashes + (size_t)i * HASH_LEN, h,
+                       (size_t)cnt * HASH_LEN);
                 for (uint32_t k = 0; k < cnt; k++)
-                    if (!memcmp(h + (size_t)k * 32, zero_hash, 32))
+                    if (!memcmp(h + (size_t)k * HASH_LEN, zero_hash, HASH_LEN))
                         goto bad_version;
             }
             i += cnt;
@@ -231,7 +236,7 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
             op->nknown = mfs_get_u32(&r);
             if (r.err || !op->nknown || op->nknown > OP_MAX_KNOWN)
                 goto bad_version;
-            op->known = mfs_get_bytes(&r, (size_t)op->nknown * 16);
+            op->known = mfs_get_bytes(&r, (size_t)op->nknown * STAMP_LEN);
             if (!op->known)
                 goto bad_version;
         }
@@ -250,6 +255,31 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
     return 0;
 }
 
+size_t op_head_decode(const void *buf, size_t len, op_head *out)
+{
+    const uint8_t *p = buf;
+    memset(out, 0, sizeof(*out));
+    if (len > OP_HDR_VERSION)
+        out->version = p[OP_HDR_VERSION];
+    if (len > OP_HDR_TYPE)
+        out->type = p[OP_HDR_TYPE];
+    if (len > OP_HDR_FLAGS)
+        out->flags = p[OP_HDR_FLAGS];
+    if (len < OP_HDR_SEQ)
+        return len < OP_HDR_ORIGIN ? len : OP_HDR_ORIGIN;
+    out->origin = mfs_be64_get(p + OP_HDR_ORIGIN);
+    if (len < OP_HDR_HLC)
+        return OP_HDR_SEQ;
+    out->seq = mfs_be64_get(p + OP_HDR_SEQ);
+    if (len < OP_HDR_OBJ)
+        return OP_HDR_HLC;
+    out->hlc = mfs_be64_get(p + OP_HDR_HLC);
+    if (len < OP_HDR_LEN)
+        return OP_HDR_OBJ;
+    out->obj = id_get(p + OP_HDR_OBJ);
+    return OP_HDR_LEN;
+}
+
 void op_clear(mfs_op *op)
 {
     free(op->hashes);
@@ -258,24 +288,24 @@ void op_clear(mfs_op *op)
 
 static void vv_advance(wtx *w, uint64_t origin)
 {
-    uint8_t k[8], kk[16];
+    uint8_t k[VV_KEY_LEN], kk[OPS_KEY_LEN];
     mfs_be64_put(k, origin);
     MDB_val v;
     uint64_t seq = 0;
-    if (tget(w->s, w->txn, DB_VV, k, 8, &v) == 0 && v.mv_size == 8)
+    if (tget(w->s, w->txn, DB_VV, k, VV_KEY_LEN, &v) == 0 &&
+        v.mv_size == VV_VAL_LEN)
         seq = mfs_be64_get(v.mv_data);
     uint64_t start = seq;
-    mfs_be64_put(kk, origin);
     for (;;) {
-        mfs_be64_put(kk + 8, seq + 1);
-        if (tget(w->s, w->txn, DB_OPS, kk, 16, &v) != 0)
+        ops_key_put(kk, origin, seq + 1);
+        if (tget(w->s, w->txn, DB_OPS, kk, OPS_KEY_LEN, &v) != 0)
             break;
         seq++;
     }
     if (seq != start) {
-        uint8_t b[8];
+        uint8_t b[VV_VAL_LEN];
         mfs_be64_put(b, seq);
-        tput(w, DB_VV, k, 8, b, 8);
+        tput(w, DB_VV, k, VV_KEY_LEN, b, VV_VAL_LEN);
     }
 }
 
@@ -293,10 +323,9 @@ static int op_record(wtx *w, const mfs_op *op)
         free(buf);
         return wtx_fail(w, -EIO);
     }
-    uint8_t k[16];
-    mfs_be64_put(k, op->origin);
-    mfs_be64_put(k + 8, op->seq);
-    tput(w, DB_OPS, k, 16, buf, wb.len);
+    uint8_t k[OPS_KEY_LEN];
+    ops_key_put(k, op->origin, op->seq);
+    tput(w, DB_OPS, k, OPS_KEY_LEN, buf, wb.len);
     free(buf);
     vv_advance(w, op->origin);
     return w->err;
@@ -324,22 +353,59 @@ int op_local(wtx *w, mfs_op *op)
     return op_apply(w, op);
 }
 
+/* A new mesh's root owner and mode, and its lost+found, as ops that every
+ * joining replica receives (run once, in the txn that creates the store). */
+int op_seed_mesh(wtx *w, const mfs_store_config *cfg)
+{
+    int64_t now = (int64_t)store_now_ms(w->s) * 1000000;
+    mfs_op a = {.type = OP_ATTR,
+                .flags = OPF_MORE,
+                .obj = MFS_ID_ROOT,
+                .mask = MFS_SET_MODE | MFS_SET_UID | MFS_SET_GID |
+                        MFS_SET_ATIME | MFS_SET_MTIME | MFS_SET_CTIME,
+                .mode = cfg->root_mode & 07777,
+                .uid = cfg->root_uid,
+                .gid = cfg->root_gid,
+                .atime = now,
+                .mtime = now,
+                .ctime = now};
+    op_local(w, &a);
+    mfs_op in = {.type = OP_INODE,
+                 .flags = OPF_MORE,
+                 .obj = MFS_ID_LOSTFOUND,
+                 .mode = 0040700,
+                 .uid = cfg->root_uid,
+                 .gid = cfg->root_gid,
+                 .atime = now,
+                 .mtime = now,
+                 .ctime = now};
+    op_local(w, &in);
+    mfs_op mv = {.type = OP_MOVE,
+                 .obj = MFS_ID_LOSTFOUND,
+                 .inode = MFS_ID_LOSTFOUND,
+                 .parent = MFS_ID_ROOT,
+                 .from = MFS_ID_NONE,
+                 .name = MFS_LOSTFOUND_NAME,
+                 .namelen = strlen(MFS_LOSTFOUND_NAME)};
+    op_local(w, &mv);
+    return w->err;
+}
+
 int op_apply_remote(wtx *w, const mfs_op *op, const uint8_t *raw, size_t len,
                     bool defer_moves)
 {
-    uint8_t k[16];
-    mfs_be64_put(k, op->origin);
-    mfs_be64_put(k + 8, op->seq);
+    uint8_t k[OPS_KEY_LEN];
+    ops_key_put(k, op->origin, op->seq);
     MDB_val v;
     /* held: below the vector (perhaps folded out of the log), or logged */
-    if (tget(w->s, w->txn, DB_VV, k, 8, &v) == 0 && v.mv_size == 8 &&
-        op->seq <= mfs_be64_get(v.mv_data))
+    if (tget(w->s, w->txn, DB_VV, k + OPS_KEY_ORIGIN, VV_KEY_LEN, &v) == 0 &&
+        v.mv_size == VV_VAL_LEN && op->seq <= mfs_be64_get(v.mv_data))
         return 1;
-    if (tget(w->s, w->txn, DB_OPS, k, 16, &v) == 0)
+    if (tget(w->s, w->txn, DB_OPS, k, OPS_KEY_LEN, &v) == 0)
         return 1;
     if (op->st.hlc > w->s->hlc)
         w->s->hlc = op->st.hlc; /* HLC receive rule */
-    tput(w, DB_OPS, k, 16, raw, len);
+    tput(w, DB_OPS, k, OPS_KEY_LEN, raw, len);
     vv_advance(w, op->origin);
     queue_delete(w, op);
     if (w->err)
@@ -431,24 +497,25 @@ static int apply_attr(wtx *w, const mfs_op *op)
 
 static int apply_xattr(wtx *w, const mfs_op *op)
 {
-    uint8_t key[16 + MFS_NAME_MAX];
+    uint8_t key[XATTR_KEY_NAME + MFS_NAME_MAX];
     id_put(key, op->obj);
-    memcpy(key + 16, op->name, op->namelen);
-    size_t kl = 16 + op->namelen;
+    memcpy(key + XATTR_KEY_NAME, op->name, op->namelen);
+    size_t kl = XATTR_KEY_NAME + op->namelen;
     MDB_val v;
-    if (tget(w->s, w->txn, DB_XATTRS, key, kl, &v) == 0 && v.mv_size >= 17) {
-        mfs_stamp cur = stamp_get(v.mv_data);
+    if (tget(w->s, w->txn, DB_XATTRS, key, kl, &v) == 0 &&
+        v.mv_size >= XATTR_VAL_DATA) {
+        mfs_stamp cur = stamp_get((uint8_t *)v.mv_data + XATTR_VAL_STAMP);
         if (mfs_stamp_cmp(op->st, cur) <= 0)
             return 0;
     }
-    uint8_t *val = malloc(17 + op->vlen);
+    uint8_t *val = malloc(XATTR_VAL_DATA + op->vlen);
     if (!val)
         return wtx_fail(w, -ENOMEM);
-    stamp_put(val, op->st);
-    val[16] = op->present;
+    stamp_put(val + XATTR_VAL_STAMP, op->st);
+    val[XATTR_VAL_PRESENT] = op->present;
     if (op->vlen)
-        memcpy(val + 17, op->value, op->vlen);
-    tput(w, DB_XATTRS, key, kl, val, 17 + op->vlen);
+        memcpy(val + XATTR_VAL_DATA, op->value, op->vlen);
+    tput(w, DB_XATTRS, key, kl, val, XATTR_VAL_DATA + op->vlen);
     free(val);
     change_inode(w, op->obj);
     return w->err;

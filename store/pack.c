@@ -90,24 +90,24 @@ typedef struct pack_rec {
     uint64_t live; /* bytes still referenced */
 } pack_rec;
 
-static void rec_put(uint8_t b[16], const pack_rec *r)
+static void rec_put(uint8_t b[PACKS_VAL_LEN], const pack_rec *r)
 {
-    mfs_be64_put(b, r->size);
-    mfs_be64_put(b + 8, r->live);
+    mfs_be64_put(b + PACKS_VAL_SIZE, r->size);
+    mfs_be64_put(b + PACKS_VAL_LIVE, r->live);
 }
 
 static int rec_get(mfs_store *s, MDB_txn *txn, uint32_t id, pack_rec *r)
 {
-    uint8_t k[4];
+    uint8_t k[PACKS_KEY_LEN];
     MDB_val v;
     mfs_be32_put(k, id);
-    int rc = tget(s, txn, DB_PACKS, k, 4, &v);
+    int rc = tget(s, txn, DB_PACKS, k, PACKS_KEY_LEN, &v);
     if (rc)
         return rc;
-    if (v.mv_size != 16)
+    if (v.mv_size != PACKS_VAL_LEN)
         return -EIO;
-    r->size = mfs_be64_get(v.mv_data);
-    r->live = mfs_be64_get((uint8_t *)v.mv_data + 8);
+    r->size = mfs_be64_get((uint8_t *)v.mv_data + PACKS_VAL_SIZE);
+    r->live = mfs_be64_get((uint8_t *)v.mv_data + PACKS_VAL_LIVE);
     return 0;
 }
 
@@ -120,24 +120,25 @@ static void pack_name(char out[24], uint32_t id)
 
 bool chunk_is_ref(const MDB_val *v)
 {
-    return v->mv_size == REF_LEN && ((const uint8_t *)v->mv_data)[16] == 0;
+    return v->mv_size == REF_LEN &&
+           ((const uint8_t *)v->mv_data)[PACK_REF_TAG] == 0;
 }
 
 static void ref_get(const MDB_val *v, uint32_t *id, uint64_t *off,
                     uint32_t *len)
 {
     const uint8_t *p = v->mv_data;
-    *id = mfs_be32_get(p);
-    *off = mfs_be64_get(p + 4);
-    *len = mfs_be32_get(p + 12);
+    *id = mfs_be32_get(p + PACK_REF_ID);
+    *off = mfs_be64_get(p + PACK_REF_OFF);
+    *len = mfs_be32_get(p + PACK_REF_SIZE);
 }
 
 static void ref_put(uint8_t *p, uint32_t id, uint64_t off, uint32_t len)
 {
-    mfs_be32_put(p, id);
-    mfs_be64_put(p + 4, off);
-    mfs_be32_put(p + 12, len);
-    p[16] = 0;
+    mfs_be32_put(p + PACK_REF_ID, id);
+    mfs_be64_put(p + PACK_REF_OFF, off);
+    mfs_be32_put(p + PACK_REF_SIZE, len);
+    p[PACK_REF_TAG] = 0;
 }
 
 size_t chunk_val_len(const MDB_val *v)
@@ -322,10 +323,10 @@ static int account(wtx *w, uint32_t id, int64_t live, uint64_t size)
     r.live = live < 0 && (uint64_t)-live > r.live ? 0 : r.live + (uint64_t)live;
     if (id == 0)
         r.size = r.live;
-    uint8_t k[4], b[16];
+    uint8_t k[PACKS_KEY_LEN], b[PACKS_VAL_LEN];
     mfs_be32_put(k, id);
     rec_put(b, &r);
-    return tput(w, DB_PACKS, k, 4, b, 16);
+    return tput(w, DB_PACKS, k, PACKS_KEY_LEN, b, PACKS_VAL_LEN);
 }
 
 /* Appends data to the active pack; *id and *off say where it went. */
@@ -374,7 +375,7 @@ static int append(wtx *w, const void *data, size_t len, uint32_t *id,
 int chunk_val_put(wtx *w, const uint8_t *hash, const void *data, size_t len)
 {
     if (len <= PACK_INLINE || !w->s->packs || !w->s->packs->writable) {
-        if (tput(w, DB_CHUNKS, hash, 32, data, len) == 0)
+        if (tput(w, DB_CHUNKS, hash, CHUNKS_KEY_LEN, data, len) == 0)
             account(w, 0, (int64_t)len, 0);
         return w->err;
     }
@@ -384,7 +385,7 @@ int chunk_val_put(wtx *w, const uint8_t *hash, const void *data, size_t len)
         return w->err;
     uint8_t ref[REF_LEN];
     ref_put(ref, id, off, (uint32_t)len);
-    return tput(w, DB_CHUNKS, hash, 32, ref, REF_LEN);
+    return tput(w, DB_CHUNKS, hash, CHUNKS_KEY_LEN, ref, REF_LEN);
 }
 
 int chunk_val_drop(wtx *w, const MDB_val *v)
@@ -531,19 +532,19 @@ static int tidy_tx(wtx *w, void *arg)
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_PACKS], &c);
     if (rc)
         return wtx_fail(w, rc);
-    uint8_t k[4];
+    uint8_t k[PACKS_KEY_LEN];
     mfs_be32_put(k, t->next);
-    MDB_val key = {4, k}, val;
+    MDB_val key = {PACKS_KEY_LEN, k}, val;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     int seen = 0;
     while (rc == 0 && seen++ < 256) {
-        if (key.mv_size != 4 || val.mv_size != 16) {
+        if (key.mv_size != PACKS_KEY_LEN || val.mv_size != PACKS_VAL_LEN) {
             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
             continue;
         }
         uint32_t id = mfs_be32_get(key.mv_data);
         cand x = {id, mfs_be64_get(val.mv_data),
-                  mfs_be64_get((uint8_t *)val.mv_data + 8)};
+                  mfs_be64_get((uint8_t *)val.mv_data + PACKS_VAL_LIVE)};
         t->next = id + 1;
         if (x.live == 0) {
             pthread_mutex_lock(&p->lock);
@@ -732,8 +733,8 @@ uint64_t packs_held(mfs_store *s, MDB_txn *txn)
         return 0;
     int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     while (r == 0) {
-        if (val.mv_size == 16)
-            held += mfs_be64_get((uint8_t *)val.mv_data + 8);
+        if (val.mv_size == PACKS_VAL_LEN)
+            held += mfs_be64_get((uint8_t *)val.mv_data + PACKS_VAL_LIVE);
         r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
@@ -757,10 +758,10 @@ int packs_count_inline(wtx *w)
     mdb_cursor_close(c);
     if (rc != MDB_NOTFOUND)
         return wtx_fail(w, rc);
-    uint8_t k[4], b[16];
+    uint8_t k[PACKS_KEY_LEN], b[PACKS_VAL_LEN];
     mfs_be32_put(k, 0);
     rec_put(b, &(pack_rec){n, n});
-    return tput(w, DB_PACKS, k, 4, b, 16);
+    return tput(w, DB_PACKS, k, PACKS_KEY_LEN, b, PACKS_VAL_LEN);
 }
 
 bool packs_doomed(mfs_store *s)
@@ -784,13 +785,15 @@ void packs_stats(mfs_store *s, MDB_txn *txn, uint64_t *files, uint64_t *bytes,
         return;
     int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     while (r == 0) {
-        if (val.mv_size == 16 && key.mv_size == 4 &&
+        if (val.mv_size == PACKS_VAL_LEN && key.mv_size == PACKS_KEY_LEN &&
             mfs_be32_get(key.mv_data) != 0) {
             (*files)++;
             *bytes += mfs_be64_get(val.mv_data);
-            *live += mfs_be64_get((uint8_t *)val.mv_data + 8);
-        } else if (val.mv_size == 16 && key.mv_size == 4) {
-            *inline_live = mfs_be64_get((uint8_t *)val.mv_data + 8);
+            *live += mfs_be64_get((uint8_t *)val.mv_data + PACKS_VAL_LIVE);
+        } else if (val.mv_size == PACKS_VAL_LEN &&
+                   key.mv_size == PACKS_KEY_LEN) {
+            *inline_live =
+                mfs_be64_get((uint8_t *)val.mv_data + PACKS_VAL_LIVE);
         }
         r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
@@ -812,8 +815,8 @@ static int packs_recover(mfs_store *s, struct packs *p)
     MDB_cursor *c;
     MDB_val key, val;
     if (mdb_cursor_open(txn, s->db[DB_PACKS], &c) == 0) {
-        if (mdb_cursor_get(c, &key, &val, MDB_LAST) == 0 && key.mv_size == 4 &&
-            val.mv_size == 16) {
+        if (mdb_cursor_get(c, &key, &val, MDB_LAST) == 0 &&
+            key.mv_size == PACKS_KEY_LEN && val.mv_size == PACKS_VAL_LEN) {
             last = mfs_be32_get(key.mv_data);
             lr.size = mfs_be64_get(val.mv_data);
         }
@@ -825,7 +828,7 @@ static int packs_recover(mfs_store *s, struct packs *p)
         while (r == 0) {
             char name[24];
             struct stat st;
-            if (key.mv_size == 4 && val.mv_size == 16 &&
+            if (key.mv_size == PACKS_KEY_LEN && val.mv_size == PACKS_VAL_LEN &&
                 mfs_be32_get(key.mv_data) != 0) {
                 uint64_t size = mfs_be64_get(val.mv_data);
                 pack_name(name, mfs_be32_get(key.mv_data));

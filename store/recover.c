@@ -66,12 +66,11 @@ static int changed_inos(mfs_store *s, uint64_t origin, uint64_t held,
     int rc = store_ops_cursor(s, &txn, &c);
     if (rc)
         return rc;
-    uint8_t k[16];
-    mfs_be64_put(k, origin);
-    mfs_be64_put(k + 8, held + 1);
+    uint8_t k[OPS_KEY_LEN];
+    ops_key_put(k, origin, held + 1);
     MDB_val key = {sizeof k, k}, val;
     int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (r == 0 && key.mv_size == 16 &&
+    while (r == 0 && key.mv_size == OPS_KEY_LEN &&
            mfs_be64_get(key.mv_data) == origin) {
         mfs_op op;
         if (op_decode(val.mv_data, val.mv_size, &op) == 0) {
@@ -235,13 +234,15 @@ static int copy_one(rwalk *w, uint64_t dir, const char *name,
     return r;
 }
 
+/* Subdirectories a listing collects before it descends into them. */
+#define RECOVER_BATCH 64
 typedef struct rdir {
     rwalk *w;
     uint64_t dirs[256]; /* src inos of the path's components */
     int depth;
     char last[MFS_NAME_MAX + 1];
-    uint64_t sub[64]; /* subdirectories of this batch, to descend into */
-    char subname[64][MFS_NAME_MAX + 1];
+    uint64_t sub[RECOVER_BATCH]; /* subdirectories to descend into */
+    char subname[RECOVER_BATCH][MFS_NAME_MAX + 1];
     int nsub;
 } rdir;
 
@@ -255,7 +256,7 @@ static int walk_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
         w->err = -ECANCELED;
         return 1;
     }
-    if (S_ISDIR(mode) && d->nsub == 64)
+    if (S_ISDIR(mode) && d->nsub == RECOVER_BATCH)
         return 1; /* descend into these first, then list on */
     snprintf(d->last, sizeof d->last, "%s", name);
     bool want = inoset_has(w->changed, ino);
@@ -329,9 +330,9 @@ static int walk_dir(rwalk *w, uint64_t dir, rdir *parent)
             rc = walk_dir(w, d->sub[i], d);
             w->path[plen] = 0;
         }
-        /* readdir stopped early (64 subdirectories) when d->nsub is full
-         * and it did not list everything: go on after the last one */
-        if (rc || d->nsub < 64 || !strcmp(before, d->last))
+        /* readdir stopped early (RECOVER_BATCH subdirectories) when d->nsub
+         * is full and it did not list everything: go on after the last one */
+        if (rc || d->nsub < RECOVER_BATCH || !strcmp(before, d->last))
             break;
         after = d->last;
     }

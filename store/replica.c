@@ -127,15 +127,14 @@ ssize_t mfs_store_ops_since(mfs_store *s, const mfs_vv *have, uint8_t *buf,
     }
     size_t len = 0, action_start = 0;
     bool in_action = false, full = false;
-    uint8_t k[16];
+    uint8_t k[OPS_KEY_LEN];
     MDB_val key, val;
     int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     while (r == 0 && !full) {
         uint64_t origin = mfs_be64_get(key.mv_data);
         uint64_t from = mfs_vv_get(have, origin) + 1;
-        mfs_be64_put(k, origin);
-        mfs_be64_put(k + 8, from);
-        key.mv_size = 16;
+        ops_key_put(k, origin, from);
+        key.mv_size = OPS_KEY_LEN;
         key.mv_data = k;
         r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
         while (r == 0 && mfs_be64_get(key.mv_data) == origin) {
@@ -150,8 +149,9 @@ ssize_t mfs_store_ops_since(mfs_store *s, const mfs_vv *have, uint8_t *buf,
             mfs_be32_put(buf + len, (uint32_t)val.mv_size);
             memcpy(buf + len + 4, val.mv_data, val.mv_size);
             len += 4 + val.mv_size;
-            in_action =
-                val.mv_size > 2 && (((uint8_t *)val.mv_data)[2] & OPF_MORE);
+            op_head h;
+            op_head_decode(val.mv_data, val.mv_size, &h);
+            in_action = (h.flags & OPF_MORE) != 0;
             r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
         }
         in_action = false;
@@ -321,10 +321,10 @@ ssize_t mfs_batch_scan(const uint8_t *ops, size_t len, mfs_vv *vv)
     while (mfs_rbuf_left(&r) > 0) {
         size_t oplen;
         const uint8_t *p = mfs_get_blob32(&r, &oplen, MFS_MAX_OP_BYTES);
-        if (!p || oplen < 19)
-            return -EBADMSG;
-        /* op header: version, type, flags, origin, seq (op.c) */
-        uint64_t origin = mfs_be64_get(p + 3), seq = mfs_be64_get(p + 11);
+        op_head h;
+        if (!p || op_head_decode(p, oplen, &h) < OP_HDR_HLC)
+            return -EBADMSG; /* too short to hold origin and seq */
+        uint64_t origin = h.origin, seq = h.seq;
         if (!origin || !seq)
             return -EBADMSG;
         int rc = vv_raise(vv, origin, seq);
@@ -347,12 +347,12 @@ static int tx_member_remove(wtx *w, void *arg)
     uint64_t node = *(const uint64_t *)arg;
     char name[40];
     snprintf(name, sizeof name, REMOVED_PREFIX "%016" PRIx64, node);
-    uint8_t key[16 + 40];
+    uint8_t key[XATTR_KEY_NAME + sizeof name];
     id_put(key, MFS_ID_MEMBERS);
     size_t n = strlen(name);
-    memcpy(key + 16, name, n);
+    memcpy(key + XATTR_KEY_NAME, name, n);
     MDB_val v;
-    if (tget(w->s, w->txn, DB_XATTRS, key, 16 + n, &v) == 0)
+    if (tget(w->s, w->txn, DB_XATTRS, key, XATTR_KEY_NAME + n, &v) == 0)
         return -EALREADY;
     mfs_op op = {.type = OP_XATTR,
                  .obj = MFS_ID_MEMBERS,
@@ -376,11 +376,11 @@ static int tx_member_join(wtx *w, void *arg)
 {
     int *done = arg;
     mfs_store *s = w->s;
-    uint8_t k[8];
+    uint8_t k[VV_KEY_LEN];
     mfs_be64_put(k, s->node);
     MDB_val v;
-    if (s->seq || (tget(s, w->txn, DB_VV, k, 8, &v) == 0 && v.mv_size == 8 &&
-                   mfs_be64_get(v.mv_data))) {
+    if (s->seq || (tget(s, w->txn, DB_VV, k, VV_KEY_LEN, &v) == 0 &&
+                   v.mv_size == VV_VAL_LEN && mfs_be64_get(v.mv_data))) {
         *done = 0; /* an origin already */
         return 0;
     }
@@ -424,17 +424,19 @@ ssize_t mfs_store_members_removed(mfs_store *s, uint64_t *out, size_t cap)
         store_read_end(s, txn);
         return rc;
     }
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, MFS_ID_MEMBERS);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {ID_KEY_LEN, k}, val;
     size_t n = 0, pl = strlen(REMOVED_PREFIX);
     int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (r == 0 && key.mv_size >= 16 && !memcmp(key.mv_data, k, 16)) {
-        const char *name = (const char *)key.mv_data + 16;
-        size_t nl = key.mv_size - 16;
+    while (r == 0 && key.mv_size >= XATTR_KEY_NAME &&
+           !memcmp(key.mv_data, k, ID_LEN)) {
+        const char *name = (const char *)key.mv_data + XATTR_KEY_NAME;
+        size_t nl = key.mv_size - XATTR_KEY_NAME;
         char hex[17];
         if (nl == pl + 16 && !memcmp(name, REMOVED_PREFIX, pl) &&
-            val.mv_size >= 17 && ((const uint8_t *)val.mv_data)[16]) {
+            val.mv_size >= XATTR_VAL_DATA &&
+            ((const uint8_t *)val.mv_data)[XATTR_VAL_PRESENT]) {
             memcpy(hex, name + pl, 16);
             hex[16] = 0;
             char *end;

@@ -48,35 +48,50 @@
 
 #define SNAP_MAGIC "MFSSNAP1"
 #define SNAP_FORMAT 1
-#define SNAP_HEAD (8 + 4 + 32)
+/* The head: magic, format, sum of what follows it, then the sender's
+ * hlc (the first thing the sum covers). */
+#define SNAP_MAGIC_LEN 8
+#define SNAP_FORMAT_AT SNAP_MAGIC_LEN
+#define SNAP_SUM_AT (SNAP_FORMAT_AT + U32_LEN)
+#define SNAP_HEAD (SNAP_SUM_AT + MFS_BLAKE2B256_LEN)
+#define SNAP_HLC_AT SNAP_HEAD
+#define SNAP_RECORDS_AT (SNAP_HLC_AT + U64_LEN)
+_Static_assert(sizeof(SNAP_MAGIC) - 1 == SNAP_MAGIC_LEN, "magic length");
+_Static_assert(SNAP_HEAD == 44, "snapshot head as format 1 lays it out");
+/* A record's header: table u8, key length u16, value length u32. */
+#define SNAP_REC_TABLE 0
+#define SNAP_REC_KLEN (SNAP_REC_TABLE + 1)
+#define SNAP_REC_VLEN (SNAP_REC_KLEN + 2)
+#define SNAP_REC_HEAD (SNAP_REC_VLEN + U32_LEN)
+_Static_assert(SNAP_REC_HEAD == 7, "snapshot record head");
 #define SNAP_END 0xFF
 #define FOLD_STEP 1024 /* ops deleted per write transaction */
 
 /* ---- floors ---- */
 
-static void floor_key(uint8_t k[13], uint64_t origin)
+static void floor_key(uint8_t k[META_FLOOR_KEY_LEN], uint64_t origin)
 {
-    memcpy(k, "floor", 5);
-    mfs_be64_put(k + 5, origin);
+    memcpy(k, META_FLOOR_PREFIX, META_FLOOR_PREFIX_LEN);
+    mfs_be64_put(k + META_FLOOR_KEY_ORIGIN, origin);
 }
 
 int oplog_floor(mfs_store *s, MDB_txn *txn, uint64_t origin, uint64_t *seq,
                 uint64_t *hlc)
 {
-    uint8_t k[13];
+    uint8_t k[META_FLOOR_KEY_LEN];
     floor_key(k, origin);
     MDB_val v;
     *seq = 0;
     *hlc = 0;
-    int rc = tget(s, txn, DB_META, k, 13, &v);
+    int rc = tget(s, txn, DB_META, k, META_FLOOR_KEY_LEN, &v);
     if (rc == -ENOENT)
         return 0;
     if (rc)
         return rc;
-    if (v.mv_size != 16)
+    if (v.mv_size != META_FLOOR_LEN)
         return -EIO;
-    *seq = mfs_be64_get(v.mv_data);
-    *hlc = mfs_be64_get((const uint8_t *)v.mv_data + 8);
+    *seq = mfs_be64_get((const uint8_t *)v.mv_data + META_FLOOR_SEQ);
+    *hlc = mfs_be64_get((const uint8_t *)v.mv_data + META_FLOOR_HLC);
     return 0;
 }
 
@@ -91,14 +106,16 @@ static int floors_each(mfs_store *s, MDB_txn *txn,
     int rc = mdb_cursor_open(txn, s->db[DB_META], &c);
     if (rc)
         return mdb_to_errno(rc);
-    MDB_val key = {5, "floor"}, val;
+    MDB_val key = {META_FLOOR_PREFIX_LEN, META_FLOOR_PREFIX}, val;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     int out = 0;
-    while (rc == 0 && key.mv_size == 13 && !memcmp(key.mv_data, "floor", 5)) {
-        if (val.mv_size == 16) {
-            out = fn(arg, mfs_be64_get((const uint8_t *)key.mv_data + 5),
-                     mfs_be64_get(val.mv_data),
-                     mfs_be64_get((const uint8_t *)val.mv_data + 8));
+    while (rc == 0 && key.mv_size == META_FLOOR_KEY_LEN &&
+           !memcmp(key.mv_data, META_FLOOR_PREFIX, META_FLOOR_PREFIX_LEN)) {
+        if (val.mv_size == META_FLOOR_LEN) {
+            const uint8_t *kb = key.mv_data, *vb = val.mv_data;
+            out = fn(arg, mfs_be64_get(kb + META_FLOOR_KEY_ORIGIN),
+                     mfs_be64_get(vb + META_FLOOR_SEQ),
+                     mfs_be64_get(vb + META_FLOOR_HLC));
             if (out)
                 break;
         }
@@ -173,18 +190,19 @@ int oplog_fold_tx(wtx *w, void *arg)
             wtx_fail(w, rc);
             break;
         }
-        uint8_t k[16];
-        mfs_be64_put(k, origin);
-        mfs_be64_put(k + 8, fseq + 1);
-        MDB_val key = {16, k}, val;
+        uint8_t k[OPS_KEY_LEN];
+        ops_key_put(k, origin, fseq + 1);
+        MDB_val key = {OPS_KEY_LEN, k}, val;
         uint64_t seq = fseq, hlc = fhlc;
         int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-        while (r == 0 && left && key.mv_size == 16 &&
+        while (r == 0 && left && key.mv_size == OPS_KEY_LEN &&
                mfs_be64_get(key.mv_data) == origin &&
-               mfs_be64_get((const uint8_t *)key.mv_data + 8) <= upto) {
-            seq = mfs_be64_get((const uint8_t *)key.mv_data + 8);
-            if (val.mv_size >= 27)
-                hlc = mfs_be64_get((const uint8_t *)val.mv_data + 19);
+               mfs_be64_get((const uint8_t *)key.mv_data + OPS_KEY_SEQ) <=
+                   upto) {
+            seq = mfs_be64_get((const uint8_t *)key.mv_data + OPS_KEY_SEQ);
+            op_head h;
+            if (op_head_decode(val.mv_data, val.mv_size, &h) >= OP_HDR_OBJ)
+                hlc = h.hlc;
             r = mdb_cursor_del(c, 0);
             if (r) {
                 wtx_fail(w, r);
@@ -197,11 +215,11 @@ int oplog_fold_tx(wtx *w, void *arg)
         if (r && r != MDB_NOTFOUND && !w->err)
             wtx_fail(w, r);
         if (seq != fseq) {
-            uint8_t fk[13], fv[16];
+            uint8_t fk[META_FLOOR_KEY_LEN], fv[META_FLOOR_LEN];
             floor_key(fk, origin);
-            mfs_be64_put(fv, seq);
-            mfs_be64_put(fv + 8, hlc);
-            tput(w, DB_META, fk, 13, fv, 16);
+            mfs_be64_put(fv + META_FLOOR_SEQ, seq);
+            mfs_be64_put(fv + META_FLOOR_HLC, hlc);
+            tput(w, DB_META, fk, META_FLOOR_KEY_LEN, fv, META_FLOOR_LEN);
         }
         if (left)
             a->next++; /* this origin is done up to its settled op */
@@ -247,12 +265,12 @@ static void sb_put(sbuf *b, const void *d, size_t n)
 static void sb_record(sbuf *b, uint8_t table, const MDB_val *k,
                       const MDB_val *v)
 {
-    uint8_t h[7];
-    h[0] = table;
-    h[1] = (uint8_t)(k->mv_size >> 8);
-    h[2] = (uint8_t)k->mv_size;
-    mfs_be32_put(h + 3, (uint32_t)v->mv_size);
-    sb_put(b, h, 7);
+    uint8_t h[SNAP_REC_HEAD];
+    h[SNAP_REC_TABLE] = table;
+    h[SNAP_REC_KLEN] = (uint8_t)(k->mv_size >> 8);
+    h[SNAP_REC_KLEN + 1] = (uint8_t)k->mv_size;
+    mfs_be32_put(h + SNAP_REC_VLEN, (uint32_t)v->mv_size);
+    sb_put(b, h, SNAP_REC_HEAD);
     sb_put(b, k->mv_data, k->mv_size);
     sb_put(b, v->mv_data, v->mv_size);
 }
@@ -274,11 +292,11 @@ static bool snap_table(uint8_t t)
 
 static int floor_record(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
 {
-    uint8_t k[13], v[16];
+    uint8_t k[META_FLOOR_KEY_LEN], v[META_FLOOR_LEN];
     floor_key(k, origin);
-    mfs_be64_put(v, seq);
-    mfs_be64_put(v + 8, hlc);
-    MDB_val key = {13, k}, val = {16, v};
+    mfs_be64_put(v + META_FLOOR_SEQ, seq);
+    mfs_be64_put(v + META_FLOOR_HLC, hlc);
+    MDB_val key = {META_FLOOR_KEY_LEN, k}, val = {META_FLOOR_LEN, v};
     sb_record(arg, DB_META, &key, &val);
     return ((sbuf *)arg)->err;
 }
@@ -293,12 +311,13 @@ int mfs_store_snapshot(mfs_store *s, uint8_t **out, size_t *len,
     if (rc)
         return rc;
     sbuf b = {0};
-    uint8_t head[SNAP_HEAD + 8];
+    uint8_t head[SNAP_RECORDS_AT];
     memset(head, 0, sizeof(head));
-    memcpy(head, SNAP_MAGIC, 8);
-    mfs_be32_put(head + 8, SNAP_FORMAT);
+    memcpy(head, SNAP_MAGIC, SNAP_MAGIC_LEN);
+    mfs_be32_put(head + SNAP_FORMAT_AT, SNAP_FORMAT);
     /* read after the txn began: above every stamp it holds */
-    mfs_be64_put(head + SNAP_HEAD, __atomic_load_n(&s->hlc, __ATOMIC_RELAXED));
+    mfs_be64_put(head + SNAP_HLC_AT,
+                 __atomic_load_n(&s->hlc, __ATOMIC_RELAXED));
     sb_put(&b, head, sizeof(head));
     mfs_snapshot_info inf = {0};
     rc = floors_each(s, txn, floor_record, &b);
@@ -335,7 +354,7 @@ int mfs_store_snapshot(mfs_store *s, uint8_t **out, size_t *len,
         free(b.p);
         return rc;
     }
-    mfs_blake2b256(b.p + 12, b.p + SNAP_HEAD, b.len - SNAP_HEAD);
+    mfs_blake2b256(b.p + SNAP_SUM_AT, b.p + SNAP_HEAD, b.len - SNAP_HEAD);
     *out = b.p;
     *len = b.len;
     inf.bytes = b.len;
@@ -366,30 +385,30 @@ static int rec_next(const install *in, size_t *off, rec *r)
         return -EBADMSG;
     if (in->p[*off] == SNAP_END)
         return *off + 1 == in->len ? 1 : -EBADMSG;
-    if (in->len - *off < 7)
+    if (in->len - *off < SNAP_REC_HEAD)
         return -EBADMSG;
     const uint8_t *h = in->p + *off;
-    r->table = h[0];
-    size_t kl = ((size_t)h[1] << 8) | h[2];
-    size_t vl = mfs_be32_get(h + 3);
-    if (!snap_table(r->table) || kl == 0 || kl > 511 ||
-        vl > MFS_MAX_OP_BYTES || in->len - *off - 7 < kl + vl)
+    r->table = h[SNAP_REC_TABLE];
+    size_t kl = ((size_t)h[SNAP_REC_KLEN] << 8) | h[SNAP_REC_KLEN + 1];
+    size_t vl = mfs_be32_get(h + SNAP_REC_VLEN);
+    if (!snap_table(r->table) || kl == 0 || kl > 511 || vl > MFS_MAX_OP_BYTES ||
+        in->len - *off - SNAP_REC_HEAD < kl + vl)
         return -EBADMSG;
-    r->k = (MDB_val){kl, (void *)(h + 7)};
-    r->v = (MDB_val){vl, (void *)(h + 7 + kl)};
-    *off += 7 + kl + vl;
+    r->k = (MDB_val){kl, (void *)(h + SNAP_REC_HEAD)};
+    r->v = (MDB_val){vl, (void *)(h + SNAP_REC_HEAD + kl)};
+    *off += SNAP_REC_HEAD + kl + vl;
     return 0;
 }
 
 /* A version record (content.c's layout) as the op that made it. */
 static int version_op(const rec *r, mfs_op *op)
 {
-    if (r->k.mv_size != 32)
+    if (r->k.mv_size != VKEY_LEN)
         return -EBADMSG;
     memset(op, 0, sizeof(*op));
     op->type = OP_VERSION;
-    op->obj = id_get(r->k.mv_data);
-    op->st = stamp_get((const uint8_t *)r->k.mv_data + 16);
+    op->obj = id_get((const uint8_t *)r->k.mv_data + VKEY_INODE);
+    op->st = stamp_get((const uint8_t *)r->k.mv_data + VKEY_STAMP);
     mfs_rbuf rb;
     mfs_rbuf_init(&rb, r->v.mv_data, r->v.mv_size);
     op->flags = mfs_get_u8(&rb) ? OPF_DROP : 0;
@@ -399,17 +418,17 @@ static int version_op(const rec *r, mfs_op *op)
     op->nparents = mfs_get_u32(&rb);
     if (op->nparents > MFS_MAX_SEEN)
         return -EBADMSG;
-    op->parents = mfs_get_bytes(&rb, (size_t)op->nparents * 16);
+    op->parents = mfs_get_bytes(&rb, (size_t)op->nparents * STAMP_LEN);
     op->nchunks = mfs_get_u32(&rb);
     if (op->nchunks > MFS_MAX_CHUNKS)
         return -EBADMSG;
-    op->hashes = (uint8_t *)mfs_get_bytes(&rb, (size_t)op->nchunks * 32);
+    op->hashes = (uint8_t *)mfs_get_bytes(&rb, (size_t)op->nchunks * HASH_LEN);
     if (mfs_rbuf_left(&rb)) {
         op->flags |= OPF_KNOWN;
         op->nknown = mfs_get_u32(&rb);
         if (!op->nknown || op->nknown > OP_MAX_KNOWN)
             return -EBADMSG;
-        op->known = mfs_get_bytes(&rb, (size_t)op->nknown * 16);
+        op->known = mfs_get_bytes(&rb, (size_t)op->nknown * STAMP_LEN);
     }
     return rb.err || mfs_rbuf_left(&rb) ? -EBADMSG : 0;
 }
@@ -417,7 +436,7 @@ static int version_op(const rec *r, mfs_op *op)
 /* Checks the whole snapshot before anything is written. */
 static int install_check(install *in)
 {
-    size_t off = SNAP_HEAD + 8;
+    size_t off = SNAP_RECORDS_AT;
     rec r;
     int rc;
     while ((rc = rec_next(in, &off, &r)) == 0) {
@@ -429,13 +448,14 @@ static int install_check(install *in)
             in->info.versions++;
             break;
         case DB_OPS:
-            if (r.k.mv_size != 16 || op_decode(r.v.mv_data, r.v.mv_size, &op))
+            if (r.k.mv_size != OPS_KEY_LEN ||
+                op_decode(r.v.mv_data, r.v.mv_size, &op))
                 return -EBADMSG;
             op_clear(&op);
             in->info.ops++;
             break;
         case DB_VV: {
-            if (r.k.mv_size != 8 || r.v.mv_size != 8)
+            if (r.k.mv_size != VV_KEY_LEN || r.v.mv_size != VV_VAL_LEN)
                 return -EBADMSG;
             mfs_vv_entry *e =
                 realloc(in->vv.e, (in->vv.n + 1) * sizeof(*in->vv.e));
@@ -448,15 +468,16 @@ static int install_check(install *in)
             break;
         }
         case DB_META:
-            if (r.k.mv_size != 13 || memcmp(r.k.mv_data, "floor", 5) ||
-                r.v.mv_size != 16)
+            if (r.k.mv_size != META_FLOOR_KEY_LEN ||
+                memcmp(r.k.mv_data, META_FLOOR_PREFIX, META_FLOOR_PREFIX_LEN) ||
+                r.v.mv_size != META_FLOOR_LEN)
                 return -EBADMSG;
             break;
         case DB_ENTRIES:
             in->info.entries++;
             break;
         case DB_INODES:
-            if (r.k.mv_size != 16)
+            if (r.k.mv_size != ID_KEY_LEN)
                 return -EBADMSG;
             in->info.inodes++;
             break;
@@ -519,10 +540,9 @@ static int extra_read(mfs_store *s, MDB_txn *txn, const mfs_vv *vv, extra *x)
     while (r == 0 && !rc) {
         uint64_t origin = mfs_be64_get(key.mv_data);
         uint64_t from = mfs_vv_get(vv, origin) + 1;
-        uint8_t k[16];
-        mfs_be64_put(k, origin);
-        mfs_be64_put(k + 8, from);
-        key = (MDB_val){16, k};
+        uint8_t k[OPS_KEY_LEN];
+        ops_key_put(k, origin, from);
+        key = (MDB_val){OPS_KEY_LEN, k};
         r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
         while (r == 0 && !rc && mfs_be64_get(key.mv_data) == origin) {
             rc = extra_add(x, &val);
@@ -573,9 +593,9 @@ static int floor_del(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
 {
     (void)seq;
     (void)hlc;
-    uint8_t k[13];
+    uint8_t k[META_FLOOR_KEY_LEN];
     floor_key(k, origin);
-    return tdel(arg, DB_META, k, 13);
+    return tdel(arg, DB_META, k, META_FLOOR_KEY_LEN);
 }
 
 /* Versions this node still reads that a snapshot may lack (its sender
@@ -589,25 +609,24 @@ static int floor_del(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
  * seed 39). */
 typedef struct held {
     size_t n, cap;
-    uint8_t (*k)[32];
+    uint8_t (*k)[VKEY_LEN];
     MDB_val *v; /* copies, owned */
 } held;
 
 static void held_add(wtx *w, held *h, mfs_id inode, mfs_stamp ver)
 {
-    uint8_t k[32];
-    id_put(k, inode);
-    stamp_put(k + 16, ver);
+    uint8_t k[VKEY_LEN];
+    vkey_put(k, inode, ver);
     for (size_t i = 0; i < h->n; i++)
-        if (!memcmp(h->k[i], k, 32))
+        if (!memcmp(h->k[i], k, VKEY_LEN))
             return;
     MDB_val v;
     if ((!ver.hlc && !ver.node) ||
-        tget(w->s, w->txn, DB_VERSIONS, k, 32, &v) != 0)
+        tget(w->s, w->txn, DB_VERSIONS, k, VKEY_LEN, &v) != 0)
         return;
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 16;
-        uint8_t(*nk)[32] = realloc(h->k, cap * sizeof(*nk));
+        uint8_t(*nk)[VKEY_LEN] = realloc(h->k, cap * sizeof(*nk));
         if (nk)
             h->k = nk;
         MDB_val *nv = nk ? realloc(h->v, cap * sizeof(*nv)) : NULL;
@@ -625,7 +644,7 @@ static void held_add(wtx *w, held *h, mfs_id inode, mfs_stamp ver)
         return;
     }
     memcpy(copy, v.mv_data, v.mv_size);
-    memcpy(h->k[h->n], k, 32);
+    memcpy(h->k[h->n], k, VKEY_LEN);
     h->v[h->n] = (MDB_val){v.mv_size, copy};
     h->n++;
 }
@@ -641,7 +660,7 @@ static void held_read(wtx *w, held *h)
     int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     while (r == 0 && !w->err) {
         dinfo_rec d;
-        if (key.mv_size == 16 &&
+        if (key.mv_size == ID_KEY_LEN &&
             dinfo_get(w->s, w->txn, id_get(key.mv_data), &d) == 0)
             held_add(w, h, id_get(key.mv_data), d.base);
         r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
@@ -658,12 +677,13 @@ static void held_restore(wtx *w, const held *h)
 {
     for (size_t i = 0; i < h->n && !w->err; i++) {
         MDB_val v;
-        if (tget(w->s, w->txn, DB_VERSIONS, h->k[i], 32, &v) == 0)
+        if (tget(w->s, w->txn, DB_VERSIONS, h->k[i], VKEY_LEN, &v) == 0)
             continue; /* the snapshot has it */
-        tput(w, DB_VERSIONS, h->k[i], 32, h->v[i].mv_data, h->v[i].mv_size);
-        tput(w, DB_SUPERSEDED, h->k[i], 32, "", 0);
-        mfs_stamp ver = stamp_get(h->k[i] + 16);
-        gc_queue(w, id_get(h->k[i]), ver, ver);
+        tput(w, DB_VERSIONS, h->k[i], VKEY_LEN, h->v[i].mv_data,
+             h->v[i].mv_size);
+        tput(w, DB_SUPERSEDED, h->k[i], VKEY_LEN, "", 0);
+        mfs_stamp ver = stamp_get(h->k[i] + VKEY_STAMP);
+        gc_queue(w, id_get(h->k[i] + VKEY_INODE), ver, ver);
     }
 }
 
@@ -700,7 +720,7 @@ static int install_tx(wtx *w, void *arg)
             wtx_fail(w, rc);
     }
     floors_each(s, w->txn, floor_del, w);
-    size_t off = SNAP_HEAD + 8;
+    size_t off = SNAP_RECORDS_AT;
     rec r;
     while (!w->err && rec_next(in, &off, &r) == 0) {
         mfs_op op;
@@ -712,7 +732,8 @@ static int install_tx(wtx *w, void *arg)
                 content_apply_version(w, &op);
             break;
         case DB_INODES: {
-            tput(w, DB_INODES, r.k.mv_data, 16, r.v.mv_data, r.v.mv_size);
+            tput(w, DB_INODES, r.k.mv_data, ID_KEY_LEN, r.v.mv_data,
+                 r.v.mv_size);
             inode_rec ir;
             mfs_id id = id_get(r.k.mv_data);
             if (inode_get(s, w->txn, id, &ir) != 0) {
@@ -736,13 +757,14 @@ static int install_tx(wtx *w, void *arg)
         case DB_ENTRIES:
             tput(w, r.table, r.k.mv_data, r.k.mv_size, r.v.mv_data,
                  r.v.mv_size);
-            if (r.k.mv_size == 16)
+            if (r.k.mv_size == ID_KEY_LEN)
                 view_touch_entry(w, id_get(r.k.mv_data));
             break;
         case DB_OPS: {
-            uint64_t origin = mfs_be64_get(r.k.mv_data);
+            const uint8_t *kb = r.k.mv_data;
+            uint64_t origin = mfs_be64_get(kb + OPS_KEY_ORIGIN);
             if (origin == s->node) { /* our own ops, from before */
-                uint64_t seq = mfs_be64_get((const uint8_t *)r.k.mv_data + 8);
+                uint64_t seq = mfs_be64_get(kb + OPS_KEY_SEQ);
                 if (seq > s->seq)
                     s->seq = seq;
             }
@@ -769,14 +791,14 @@ static int install_tx(wtx *w, void *arg)
 int mfs_store_snapshot_install(mfs_store *s, const uint8_t *buf, size_t len,
                                mfs_snapshot_info *info)
 {
-    if (len < SNAP_HEAD + 9 || memcmp(buf, SNAP_MAGIC, 8) ||
-        mfs_be32_get(buf + 8) != SNAP_FORMAT)
+    if (len < SNAP_RECORDS_AT + 1 || memcmp(buf, SNAP_MAGIC, SNAP_MAGIC_LEN) ||
+        mfs_be32_get(buf + SNAP_FORMAT_AT) != SNAP_FORMAT)
         return -EBADMSG;
     uint8_t sum[MFS_BLAKE2B256_LEN];
     mfs_blake2b256(sum, buf + SNAP_HEAD, len - SNAP_HEAD);
-    if (memcmp(sum, buf + 12, sizeof(sum)))
+    if (memcmp(sum, buf + SNAP_SUM_AT, sizeof(sum)))
         return -EBADMSG;
-    install in = {.p = buf, .len = len, .hlc = mfs_be64_get(buf + SNAP_HEAD)};
+    install in = {.p = buf, .len = len, .hlc = mfs_be64_get(buf + SNAP_HLC_AT)};
     int rc = install_check(&in);
     if (rc) {
         mfs_vv_free(&in.vv);

@@ -38,11 +38,11 @@ typedef struct move_rec {
 
 int entry_get(mfs_store *s, MDB_txn *txn, mfs_id e, entry_rec *out)
 {
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, e);
     MDB_val v;
     memset(out, 0, sizeof(*out));
-    int rc = tget(s, txn, DB_ENTRIES, k, 16, &v);
+    int rc = tget(s, txn, DB_ENTRIES, k, ID_KEY_LEN, &v);
     if (rc)
         return rc;
     mfs_rbuf r;
@@ -61,15 +61,9 @@ int entry_get(mfs_store *s, MDB_txn *txn, mfs_id e, entry_rec *out)
     return 0;
 }
 
-static void idpair_key(uint8_t *k, mfs_id a, mfs_id b)
-{
-    id_put(k, a);
-    id_put(k + 16, b);
-}
-
 static int entry_put(wtx *w, mfs_id e, const entry_rec *er)
 {
-    uint8_t k[16], buf[128 + MFS_NAME_MAX];
+    uint8_t k[ID_KEY_LEN], buf[128 + MFS_NAME_MAX];
     id_put(k, e);
     mfs_wbuf wb;
     mfs_wbuf_init(&wb, buf, sizeof(buf));
@@ -80,32 +74,32 @@ static int entry_put(wtx *w, mfs_id e, const entry_rec *er)
     mfs_put_str16(&wb, er->name, strlen(er->name));
     if (wb.err)
         return wtx_fail(w, -EIO);
-    tput(w, DB_ENTRIES, k, 16, buf, wb.len);
-    uint8_t pk[32];
-    idpair_key(pk, er->parent, e);
-    tput(w, DB_RCHILD, pk, 32, "", 0);
+    tput(w, DB_ENTRIES, k, ID_KEY_LEN, buf, wb.len);
+    uint8_t pk[PAIR_KEY_LEN];
+    pair_key_put(pk, er->parent, e);
+    tput(w, DB_RCHILD, pk, PAIR_KEY_LEN, "", 0);
     if (id_eq(er->parent, MFS_ID_TRASH) && !id_zero(er->from)) {
-        idpair_key(pk, er->from, e);
-        tput(w, DB_TFROM, pk, 32, "", 0);
+        pair_key_put(pk, er->from, e);
+        tput(w, DB_TFROM, pk, PAIR_KEY_LEN, "", 0);
     }
-    idpair_key(pk, er->inode, e);
-    tput(w, DB_ILINKS, pk, 32, "", 0);
+    pair_key_put(pk, er->inode, e);
+    tput(w, DB_ILINKS, pk, PAIR_KEY_LEN, "", 0);
     return w->err;
 }
 
 static int entry_remove(wtx *w, mfs_id e, const entry_rec *er)
 {
-    uint8_t k[16], pk[32];
+    uint8_t k[ID_KEY_LEN], pk[PAIR_KEY_LEN];
     id_put(k, e);
-    tdel(w, DB_ENTRIES, k, 16);
-    idpair_key(pk, er->parent, e);
-    tdel(w, DB_RCHILD, pk, 32);
+    tdel(w, DB_ENTRIES, k, ID_KEY_LEN);
+    pair_key_put(pk, er->parent, e);
+    tdel(w, DB_RCHILD, pk, PAIR_KEY_LEN);
     if (id_eq(er->parent, MFS_ID_TRASH) && !id_zero(er->from)) {
-        idpair_key(pk, er->from, e);
-        tdel(w, DB_TFROM, pk, 32);
+        pair_key_put(pk, er->from, e);
+        tdel(w, DB_TFROM, pk, PAIR_KEY_LEN);
     }
-    idpair_key(pk, er->inode, e);
-    tdel(w, DB_ILINKS, pk, 32);
+    pair_key_put(pk, er->inode, e);
+    tdel(w, DB_ILINKS, pk, PAIR_KEY_LEN);
     return w->err;
 }
 
@@ -127,8 +121,8 @@ bool tree_is_ancestor(mfs_store *s, MDB_txn *txn, mfs_id anc, mfs_id d)
 
 static int move_rec_put(wtx *w, mfs_stamp st, const move_rec *m)
 {
-    size_t cap = 512 + 2 * MFS_NAME_MAX + (size_t)m->nseen * 16 +
-                 (size_t)m->nall * 16;
+    size_t cap = 512 + 2 * MFS_NAME_MAX + (size_t)m->nseen * STAMP_LEN +
+                 (size_t)m->nall * STAMP_LEN;
     uint8_t *buf = malloc(cap);
     if (!buf)
         return wtx_fail(w, -ENOMEM);
@@ -147,15 +141,15 @@ static int move_rec_put(wtx *w, mfs_stamp st, const move_rec *m)
     mfs_wput_id(&wb, m->from);
     mfs_put_str16(&wb, m->name, m->namelen);
     mfs_put_u32(&wb, m->nseen);
-    mfs_put_bytes(&wb, m->seen, (size_t)m->nseen * 16);
+    mfs_put_bytes(&wb, m->seen, (size_t)m->nseen * STAMP_LEN);
     if (m->nall > m->nseen) {
         mfs_put_u32(&wb, m->nall);
-        mfs_put_bytes(&wb, m->all, (size_t)m->nall * 16);
+        mfs_put_bytes(&wb, m->all, (size_t)m->nall * STAMP_LEN);
     }
-    uint8_t k[16];
+    uint8_t k[MOVES_KEY_LEN];
     stamp_put(k, st);
     if (!wb.err)
-        tput(w, DB_MOVES, k, 16, buf, wb.len);
+        tput(w, DB_MOVES, k, MOVES_KEY_LEN, buf, wb.len);
     free(buf);
     return wb.err ? wtx_fail(w, -EIO) : w->err;
 }
@@ -188,10 +182,10 @@ static int move_rec_decode(const MDB_val *v, move_rec *m)
         m->namelen = n;
     }
     m->nseen = mfs_get_u32(&r);
-    m->seen = mfs_get_bytes(&r, (size_t)m->nseen * 16);
+    m->seen = mfs_get_bytes(&r, (size_t)m->nseen * STAMP_LEN);
     if (!r.err && mfs_rbuf_left(&r)) {
         m->nall = mfs_get_u32(&r);
-        m->all = mfs_get_bytes(&r, (size_t)m->nall * 16);
+        m->all = mfs_get_bytes(&r, (size_t)m->nall * STAMP_LEN);
     } else {
         m->nall = m->nseen;
         m->all = m->seen;
@@ -201,10 +195,10 @@ static int move_rec_decode(const MDB_val *v, move_rec *m)
 
 static int move_rec_get(mfs_store *s, MDB_txn *txn, mfs_stamp st, move_rec *m)
 {
-    uint8_t k[16];
+    uint8_t k[MOVES_KEY_LEN];
     stamp_put(k, st);
     MDB_val v;
-    int rc = tget(s, txn, DB_MOVES, k, 16, &v);
+    int rc = tget(s, txn, DB_MOVES, k, MOVES_KEY_LEN, &v);
     return rc ? rc : move_rec_decode(&v, m);
 }
 
@@ -240,15 +234,15 @@ int tree_names(mfs_store *s, MDB_txn *txn, mfs_id inode, mfs_id *out, int max)
     MDB_cursor *c;
     if (mdb_cursor_open(txn, s->db[DB_ILINKS], &c))
         return -EIO;
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {ID_KEY_LEN, k}, val;
     int n = 0;
     int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && n <= max && key.mv_size == 32 &&
-           !memcmp(key.mv_data, k, 16)) {
+    while (rc == 0 && n <= max && key.mv_size == PAIR_KEY_LEN &&
+           !memcmp(key.mv_data, k, ID_LEN)) {
         if (n < max)
-            out[n] = id_get((uint8_t *)key.mv_data + 16);
+            out[n] = id_get((uint8_t *)key.mv_data + PAIR_KEY_B);
         n++;
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
@@ -271,9 +265,9 @@ int tree_forget_entry(wtx *w, mfs_id e)
             break;
         bool more = m.prior.exists;
         mfs_stamp prior = m.prior.st;
-        uint8_t k[16];
+        uint8_t k[MOVES_KEY_LEN];
         stamp_put(k, st);
-        tdel(w, DB_MOVES, k, 16);
+        tdel(w, DB_MOVES, k, MOVES_KEY_LEN);
         if (!more)
             break;
         st = prior;
@@ -294,9 +288,9 @@ int tree_forget_move(wtx *w, mfs_id e, mfs_stamp st)
     move_rec m;
     if (move_rec_get(w->s, w->txn, st, &m) != 0 || !id_eq(m.entry, e))
         return 0;
-    uint8_t k[16];
+    uint8_t k[MOVES_KEY_LEN];
     stamp_put(k, st);
-    return tdel(w, DB_MOVES, k, 16) ? w->err : 1;
+    return tdel(w, DB_MOVES, k, MOVES_KEY_LEN) ? w->err : 1;
 }
 
 int tree_forget_current(wtx *w, mfs_stamp st)
@@ -308,9 +302,9 @@ int tree_forget_current(wtx *w, mfs_stamp st)
     if (entry_get(w->s, w->txn, m.entry, &er) != 0 || !er.exists ||
         !stamp_eq(er.st, st) || id_eq(er.parent, MFS_ID_TRASH))
         return 0;
-    uint8_t k[16];
+    uint8_t k[MOVES_KEY_LEN];
     stamp_put(k, st);
-    return tdel(w, DB_MOVES, k, 16) ? w->err : 1;
+    return tdel(w, DB_MOVES, k, MOVES_KEY_LEN) ? w->err : 1;
 }
 
 #define MOVE_ALL_MAX MFS_MAX_SEEN
@@ -331,19 +325,20 @@ static int seen_union(wtx *w, const move_rec *m, const entry_rec *cur,
     size_t cap = (size_t)m->nseen + pm.nall;
     if (cap > MOVE_ALL_MAX)
         cap = MOVE_ALL_MAX;
-    uint8_t *u = malloc(cap * 16);
+    uint8_t *u = malloc(cap * STAMP_LEN);
     if (!u)
         return wtx_fail(w, -ENOMEM);
     uint32_t k = 0;
     for (uint32_t i = 0; i < m->nseen && k < cap; i++)
-        memcpy(u + (size_t)(k++) * 16, m->seen + (size_t)i * 16, 16);
+        memcpy(u + (size_t)(k++) * STAMP_LEN, m->seen + (size_t)i * STAMP_LEN,
+               STAMP_LEN);
     for (uint32_t i = 0; i < pm.nall && k < cap; i++) {
-        const uint8_t *x = pm.all + (size_t)i * 16;
+        const uint8_t *x = pm.all + (size_t)i * STAMP_LEN;
         bool dup = false;
         for (uint32_t j = 0; j < k && !dup; j++)
-            dup = !memcmp(u + (size_t)j * 16, x, 16);
+            dup = !memcmp(u + (size_t)j * STAMP_LEN, x, STAMP_LEN);
         if (!dup)
-            memcpy(u + (size_t)(k++) * 16, x, 16);
+            memcpy(u + (size_t)(k++) * STAMP_LEN, x, STAMP_LEN);
     }
     *out = u;
     *n = k;
@@ -412,9 +407,9 @@ static int undo_after(wtx *w, mfs_stamp t, mfs_stamp **out, size_t *nout)
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_MOVES], &c);
     if (rc)
         return wtx_fail(w, rc);
-    uint8_t k[16];
+    uint8_t k[MOVES_KEY_LEN];
     stamp_put(k, t);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {MOVES_KEY_LEN, k}, val;
     size_t cap = 0;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (rc == 0) {
@@ -451,10 +446,10 @@ static int redo_move(wtx *w, mfs_stamp st)
     /* m.seen points into the LMDB value that do_move overwrites: copy it */
     uint8_t *seen = NULL;
     if (m.nseen) {
-        seen = malloc((size_t)m.nseen * 16);
+        seen = malloc((size_t)m.nseen * STAMP_LEN);
         if (!seen)
             return wtx_fail(w, -ENOMEM);
-        memcpy(seen, m.seen, (size_t)m.nseen * 16);
+        memcpy(seen, m.seen, (size_t)m.nseen * STAMP_LEN);
         m.seen = seen;
     }
     do_move(w, st, &m);
@@ -479,10 +474,10 @@ int tree_apply_move(wtx *w, const mfs_op *op)
 {
     if (w->err)
         return w->err;
-    uint8_t k[16];
+    uint8_t k[MOVES_KEY_LEN];
     stamp_put(k, op->st);
     MDB_val v;
-    if (tget(w->s, w->txn, DB_MOVES, k, 16, &v) == 0)
+    if (tget(w->s, w->txn, DB_MOVES, k, MOVES_KEY_LEN, &v) == 0)
         return 0; /* already applied */
     mfs_stamp *later;
     size_t nlater;
@@ -524,10 +519,10 @@ int tree_apply_moves(wtx *w, const mfs_op **ops, size_t n)
                 i++;
                 continue;
             }
-            uint8_t k[16];
+            uint8_t k[MOVES_KEY_LEN];
             MDB_val v;
             stamp_put(k, ops[i]->st);
-            if (tget(w->s, w->txn, DB_MOVES, k, 16, &v) != 0) {
+            if (tget(w->s, w->txn, DB_MOVES, k, MOVES_KEY_LEN, &v) != 0) {
                 move_rec m;
                 move_from_op(&m, ops[i]);
                 do_move(w, ops[i]->st, &m);

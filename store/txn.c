@@ -4,6 +4,10 @@
  * retry after growing the map, read transactions, persisted counters and the
  * local inode-number map.
  *
+ * The bottom of the store: what the layers above must run at its fixed
+ * points (the view before a commit, a new mesh's first ops) comes through
+ * s->hooks (open.c), never by a call from here.
+ *
  * LMDB codes are translated to negative errno here and nowhere else. The map
  * only grows when a commit hit MDB_MAP_FULL; ENOSPC reaches the caller only
  * when the disk itself is full, and then the transaction is aborted whole.
@@ -128,7 +132,7 @@ static int meta_get_u64(mfs_store *s, MDB_txn *txn, const char *k, uint64_t *v)
     int rc = tget(s, txn, DB_META, k, strlen(k), &val);
     if (rc)
         return rc;
-    if (val.mv_size != 8)
+    if (val.mv_size != META_U64_LEN)
         return -EBADF;
     *v = mfs_be64_get(val.mv_data);
     return 0;
@@ -136,9 +140,9 @@ static int meta_get_u64(mfs_store *s, MDB_txn *txn, const char *k, uint64_t *v)
 
 static int meta_put_u64(wtx *w, const char *k, uint64_t v)
 {
-    uint8_t b[8];
+    uint8_t b[META_U64_LEN];
     mfs_be64_put(b, v);
-    return tput(w, DB_META, k, strlen(k), b, 8);
+    return tput(w, DB_META, k, strlen(k), b, META_U64_LEN);
 }
 
 static void counters_save(wtx *w)
@@ -261,15 +265,16 @@ void wtx_change(wtx *w, int kind, uint64_t ino, const char *name)
     snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
 }
 
-/* Runs fn in w, then what every write transaction ends with: the derived
- * view and the persisted counters. Returns w's first error. */
+/* Runs fn in w, then what every write transaction ends with: the
+ * pre-commit hook (the derived view) and the persisted counters. Returns
+ * w's first error. */
 static int wtx_run(wtx *w, int (*fn)(wtx *w, void *arg), void *arg)
 {
     int rc = fn(w, arg);
     if (!rc)
         rc = w->err;
     if (!rc)
-        rc = view_flush(w);
+        rc = w->s->hooks->pre_commit(w);
     if (!rc) {
         counters_save(w);
         rc = w->err;
@@ -1018,7 +1023,7 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         w = s->group_w;
         rc = fn(w, arg);
         if (!rc)
-            rc = view_flush(w);
+            rc = w->s->hooks->pre_commit(w);
         /* (the group's dirty txn commits with it: group_end) */
         if (rc == MDB_MAP_FULL)
             rc = -ENOSPC;
@@ -1307,18 +1312,18 @@ int mfs_store_group_end(mfs_store *s)
 
 objkey obj_inode(mfs_id id)
 {
-    objkey k = {.len = 17};
-    k.b[0] = OBJ_INODE;
-    id_put(k.b + 1, id);
+    objkey k = {.len = OBJKEY_INODE_LEN};
+    k.b[OBJKEY_KIND] = OBJ_INODE;
+    id_put(k.b + OBJKEY_ID, id);
     return k;
 }
 
 objkey obj_ccopy(mfs_id id, mfs_stamp v)
 {
-    objkey k = {.len = 33};
-    k.b[0] = OBJ_CCOPY;
-    id_put(k.b + 1, id);
-    stamp_put(k.b + 17, v);
+    objkey k = {.len = OBJKEY_CCOPY_LEN};
+    k.b[OBJKEY_KIND] = OBJ_CCOPY;
+    id_put(k.b + OBJKEY_ID, id);
+    stamp_put(k.b + OBJKEY_STAMP, v);
     return k;
 }
 
@@ -1338,10 +1343,10 @@ uint64_t ino_assign(wtx *w, const objkey *k)
     if (ino_of_obj(w->s, w->txn, k, &ino) == 0)
         return ino;
     ino = w->s->next_ino++;
-    uint8_t b[8];
+    uint8_t b[INO_LEN];
     mfs_be64_put(b, ino);
-    tput(w, DB_OBJ2INO, k->b, k->len, b, 8);
-    tput(w, DB_INO2OBJ, b, 8, k->b, k->len);
+    tput(w, DB_OBJ2INO, k->b, k->len, b, INO_LEN);
+    tput(w, DB_INO2OBJ, b, INO_LEN, k->b, k->len);
     return w->err ? 0 : ino;
 }
 
@@ -1413,10 +1418,10 @@ void ino_forget(wtx *w, mfs_id id)
     mfs_ino_busy_cb busy = atomic_load(&w->s->ino_busy_cb);
     if (busy && busy(atomic_load(&w->s->ino_busy_arg), ino))
         return; /* mfs_store_forget, once the kernel lets it go */
-    uint8_t b[8];
+    uint8_t b[INO_LEN];
     mfs_be64_put(b, ino);
     tdel(w, DB_OBJ2INO, k.b, k.len);
-    tdel(w, DB_INO2OBJ, b, 8);
+    tdel(w, DB_INO2OBJ, b, INO_LEN);
     icache_drop(w->s, ino);
 }
 
@@ -1427,18 +1432,18 @@ int ino_lookup_obj(mfs_store *s, MDB_txn *txn, uint64_t ino, objkey *out)
         *out = obj_inode(id);
         return 0;
     }
-    uint8_t b[8];
+    uint8_t b[INO_LEN];
     mfs_be64_put(b, ino);
     MDB_val v;
-    int rc = tget(s, txn, DB_INO2OBJ, b, 8, &v);
+    int rc = tget(s, txn, DB_INO2OBJ, b, INO_LEN, &v);
     if (rc)
         return rc;
-    if (v.mv_size != 17 && v.mv_size != 33)
+    if (v.mv_size != OBJKEY_INODE_LEN && v.mv_size != OBJKEY_CCOPY_LEN)
         return -EIO;
     memcpy(out->b, v.mv_data, v.mv_size);
     out->len = v.mv_size;
-    if (out->b[0] == OBJ_INODE && txn == tl_snapshot)
-        icache_put(s, ino, id_get(out->b + 1));
+    if (objkey_kind(out) == OBJ_INODE && txn == tl_snapshot)
+        icache_put(s, ino, objkey_id(out));
     return 0;
 }
 
@@ -1465,10 +1470,10 @@ static int init_new(wtx *w, void *arg)
     mfs_store *s = w->s;
     const mfs_store_config *cfg = arg;
     uint32_t fmt = MFS_STORE_FORMAT;
-    uint8_t b[4];
+    uint8_t b[META_FORMAT_LEN];
     mfs_be32_put(b, fmt);
     tput(w, DB_META, "magic", 5, STORE_MAGIC, sizeof(STORE_MAGIC) - 1);
-    tput(w, DB_META, "format", 6, b, 4);
+    tput(w, DB_META, "format", 6, b, META_FORMAT_LEN);
     census_put(w); /* all zero: nothing shows yet */
     meta_put_u64(w, "node", s->node);
     /* Root: inode record with zero stamps so any op overrides it. */
@@ -1478,46 +1483,15 @@ static int init_new(wtx *w, void *arg)
     root.gid.v = cfg->root_gid;
     inode_put(w, MFS_ID_ROOT, &root);
     objkey rk = obj_inode(MFS_ID_ROOT);
-    uint8_t ib[8];
+    uint8_t ib[INO_LEN];
     mfs_be64_put(ib, MFS_ROOT_INO);
-    tput(w, DB_OBJ2INO, rk.b, rk.len, ib, 8);
-    tput(w, DB_INO2OBJ, ib, 8, rk.b, rk.len);
+    tput(w, DB_OBJ2INO, rk.b, rk.len, ib, INO_LEN);
+    tput(w, DB_INO2OBJ, ib, INO_LEN, rk.b, rk.len);
     if (!cfg->new_mesh)
         return w->err;
     /* A new mesh: root's owner and mode, and lost+found, as ops that every
-     * joining replica receives. */
-    int64_t now = (int64_t)store_now_ms(s) * 1000000;
-    mfs_op a = {.type = OP_ATTR,
-                .flags = OPF_MORE,
-                .obj = MFS_ID_ROOT,
-                .mask = MFS_SET_MODE | MFS_SET_UID | MFS_SET_GID |
-                        MFS_SET_ATIME | MFS_SET_MTIME | MFS_SET_CTIME,
-                .mode = cfg->root_mode & 07777,
-                .uid = cfg->root_uid,
-                .gid = cfg->root_gid,
-                .atime = now,
-                .mtime = now,
-                .ctime = now};
-    op_local(w, &a);
-    mfs_op in = {.type = OP_INODE,
-                 .flags = OPF_MORE,
-                 .obj = MFS_ID_LOSTFOUND,
-                 .mode = 0040700,
-                 .uid = cfg->root_uid,
-                 .gid = cfg->root_gid,
-                 .atime = now,
-                 .mtime = now,
-                 .ctime = now};
-    op_local(w, &in);
-    mfs_op mv = {.type = OP_MOVE,
-                 .obj = MFS_ID_LOSTFOUND,
-                 .inode = MFS_ID_LOSTFOUND,
-                 .parent = MFS_ID_ROOT,
-                 .from = MFS_ID_NONE,
-                 .name = MFS_LOSTFOUND_NAME,
-                 .namelen = strlen(MFS_LOSTFOUND_NAME)};
-    op_local(w, &mv);
-    return w->err;
+     * joining replica receives (op.c, through the hooks). */
+    return s->hooks->seed_mesh(w, cfg);
 }
 
 static int check_meta(mfs_store *s, MDB_txn *txn)
@@ -1532,7 +1506,7 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
         memcmp(v.mv_data, STORE_MAGIC, v.mv_size))
         return -EBADF;
     rc = tget(s, txn, DB_META, "format", 6, &v);
-    if (rc || v.mv_size != 4)
+    if (rc || v.mv_size != META_FORMAT_LEN)
         return -EBADF;
     /* format 1 had no pack files, format 2 longer inode records: this
      * build reads both, and a writable open upgrades them (upgrade_format) */
@@ -1556,9 +1530,9 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
 static int format_tx(wtx *w, void *arg)
 {
     uint32_t from = *(const uint32_t *)arg;
-    uint8_t b[4];
+    uint8_t b[META_FORMAT_LEN];
     mfs_be32_put(b, MFS_STORE_FORMAT);
-    if (tput(w, DB_META, "format", 6, b, 4) == 0 && from < 2)
+    if (tput(w, DB_META, "format", 6, b, META_FORMAT_LEN) == 0 && from < 2)
         packs_count_inline(w); /* every chunk so far is inline */
     return w->err;
 }
@@ -1616,8 +1590,8 @@ static int open_dbis(mfs_store *s, bool create, bool add)
     return mdb_to_errno(rc);
 }
 
-int mfs_store_open(mfs_store **out, const char *dir,
-                   const mfs_store_config *cfg, unsigned flags)
+int store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
+               unsigned flags, const store_hooks *hooks)
 {
     mfs_store_config defcfg;
     if (!cfg) {
@@ -1646,6 +1620,7 @@ int mfs_store_open(mfs_store **out, const char *dir,
     mfs_store *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
+    s->hooks = hooks;
     s->dir = strdup(dir);
     s->cfg = *cfg;
     s->lockfd = -1;

@@ -47,10 +47,10 @@ void view_touch_inode(wtx *w, mfs_id i)
 static int vent_get(mfs_store *s, MDB_txn *txn, mfs_id e, vent_rec *out)
 {
     memset(out, 0, sizeof(*out));
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, e);
     MDB_val v;
-    int rc = tget(s, txn, DB_VENT, k, 16, &v);
+    int rc = tget(s, txn, DB_VENT, k, ID_KEY_LEN, &v);
     if (rc)
         return rc;
     mfs_rbuf r;
@@ -80,7 +80,7 @@ static int vent_get(mfs_store *s, MDB_txn *txn, mfs_id e, vent_rec *out)
 
 static int vent_put(wtx *w, mfs_id e, const vent_rec *vr)
 {
-    uint8_t buf[256 + 2 * MFS_NAME_MAX], k[16];
+    uint8_t buf[256 + 2 * MFS_NAME_MAX], k[ID_KEY_LEN];
     mfs_wbuf wb;
     mfs_wbuf_init(&wb, buf, sizeof(buf));
     mfs_put_u8(&wb, vr->visible);
@@ -94,15 +94,15 @@ static int vent_put(wtx *w, mfs_id e, const vent_rec *vr)
     if (wb.err)
         return wtx_fail(w, -EIO);
     id_put(k, e);
-    return tput(w, DB_VENT, k, 16, buf, wb.len);
+    return tput(w, DB_VENT, k, ID_KEY_LEN, buf, wb.len);
 }
 
 static size_t dirent_key(uint8_t *k, mfs_id dir, const char *name)
 {
     size_t n = strlen(name);
     id_put(k, dir);
-    memcpy(k + 16, name, n);
-    return 16 + n;
+    memcpy(k + DIRENT_KEY_NAME, name, n);
+    return DIRENT_KEY_NAME + n;
 }
 
 int view_dirent_decode(const MDB_val *v, dirent_rec *out)
@@ -120,7 +120,7 @@ int view_dirent_decode(const MDB_val *v, dirent_rec *out)
 
 static int dirent_put(wtx *w, mfs_id dir, const char *name, const dirent_rec *d)
 {
-    uint8_t k[16 + MFS_NAME_MAX], buf[128];
+    uint8_t k[DIRENT_KEY_NAME + MFS_NAME_MAX], buf[128];
     size_t kl = dirent_key(k, dir, name);
     mfs_wbuf wb;
     mfs_wbuf_init(&wb, buf, sizeof(buf));
@@ -136,7 +136,7 @@ static int dirent_put(wtx *w, mfs_id dir, const char *name, const dirent_rec *d)
 int view_lookup(mfs_store *s, MDB_txn *txn, mfs_id dir, const char *name,
                 dirent_rec *out)
 {
-    uint8_t k[16 + MFS_NAME_MAX];
+    uint8_t k[DIRENT_KEY_NAME + MFS_NAME_MAX];
     if (strlen(name) > MFS_NAME_MAX)
         return -ENAMETOOLONG;
     size_t kl = dirent_key(k, dir, name);
@@ -160,7 +160,7 @@ static void dirent_del_if(wtx *w, mfs_id dir, const char *name, uint8_t kind,
     if (d.kind != kind || !id_eq(d.entry, entry) ||
         (kind == OBJ_CCOPY && !stamp_eq(d.ver, ver)))
         return;
-    uint8_t k[16 + MFS_NAME_MAX];
+    uint8_t k[DIRENT_KEY_NAME + MFS_NAME_MAX];
     size_t kl = dirent_key(k, dir, name);
     tdel(w, DB_DIRENTS, k, kl);
 }
@@ -179,19 +179,20 @@ static void change_dirent(wtx *w, mfs_id dir, const char *name)
  * returns the new count. */
 static int64_t count_add(wtx *w, int db, mfs_id id, int delta)
 {
-    uint8_t k[16], b[4];
+    uint8_t k[ID_KEY_LEN], b[COUNT_VAL_LEN];
     id_put(k, id);
     MDB_val v;
     int64_t n = 0;
-    if (tget(w->s, w->txn, db, k, 16, &v) == 0 && v.mv_size == 4)
+    if (tget(w->s, w->txn, db, k, ID_KEY_LEN, &v) == 0 &&
+        v.mv_size == COUNT_VAL_LEN)
         n = mfs_be32_get(v.mv_data);
     n += delta;
     if (n <= 0) {
-        tdel(w, db, k, 16);
+        tdel(w, db, k, ID_KEY_LEN);
         return 0;
     }
     mfs_be32_put(b, (uint32_t)n);
-    tput(w, db, k, 16, b, 4);
+    tput(w, db, k, ID_KEY_LEN, b, COUNT_VAL_LEN);
     return n;
 }
 
@@ -216,17 +217,17 @@ static void nsub_add(wtx *w, mfs_id dir, int delta)
  * lose what tells two apart, and the later one replaces the earlier). */
 static uint32_t cdirs_shown(const MDB_val *v)
 {
-    if (v->mv_size == 8)
-        return mfs_be32_get((const uint8_t *)v->mv_data + 4);
-    return v->mv_size == 4 ? mfs_be32_get(v->mv_data) : 0;
+    if (v->mv_size == CDIRS_VAL_LEN)
+        return mfs_be32_get((const uint8_t *)v->mv_data + CDIRS_VAL_SHOWN);
+    return v->mv_size == U32_LEN ? mfs_be32_get(v->mv_data) : 0;
 }
 
 bool view_visible(wtx *w, mfs_id inode)
 {
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
     MDB_val v;
-    return tget(w->s, w->txn, DB_NLINK, k, 16, &v) == 0;
+    return tget(w->s, w->txn, DB_NLINK, k, ID_KEY_LEN, &v) == 0;
 }
 
 static void census_add(struct census *c, const inode_rec *in, int sign)
@@ -291,6 +292,7 @@ int census_recount(wtx *w)
 }
 
 #define CENSUS_LEN 48
+_Static_assert(CENSUS_LEN == 6 * U64_LEN, "six counts");
 
 int census_put(wtx *w)
 {
@@ -301,7 +303,7 @@ int census_put(wtx *w)
     for (int i = 0; i < 6; i++) {
         if (v[i] < 0) /* a fault in the bookkeeping: count again */
             return wtx_fail(w, -EUCLEAN);
-        mfs_be64_put(b + 8 * i, (uint64_t)v[i]);
+        mfs_be64_put(b + U64_LEN * i, (uint64_t)v[i]);
     }
     return tput(w, DB_META, "census", 6, b, CENSUS_LEN);
 }
@@ -317,18 +319,19 @@ int census_get(mfs_store *s, MDB_txn *txn, struct census *out)
     int64_t *f[6] = {&out->files,  &out->dirs,  &out->symlinks,
                      &out->others, &out->bytes, &out->conflicts};
     for (int i = 0; i < 6; i++)
-        *f[i] = (int64_t)mfs_be64_get((const uint8_t *)v.mv_data + 8 * i);
+        *f[i] = (int64_t)mfs_be64_get((const uint8_t *)v.mv_data + U64_LEN * i);
     return 0;
 }
 
 uint32_t view_nlink(mfs_store *s, MDB_txn *txn, mfs_id inode, uint32_t type)
 {
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
     MDB_val v;
     uint32_t n = 0;
-    if (tget(s, txn, type == S_IFDIR ? DB_NSUB : DB_NLINK, k, 16, &v) == 0 &&
-        v.mv_size == 4)
+    if (tget(s, txn, type == S_IFDIR ? DB_NSUB : DB_NLINK, k, ID_KEY_LEN, &v) ==
+            0 &&
+        v.mv_size == COUNT_VAL_LEN)
         n = mfs_be32_get(v.mv_data);
     return type == S_IFDIR ? 2 + n : n;
 }
@@ -340,15 +343,15 @@ int view_primary(mfs_store *s, MDB_txn *txn, mfs_id inode, mfs_id *entry,
     int rc = mdb_cursor_open(txn, s->db[DB_LINKS], &c);
     if (rc)
         return mdb_to_errno(rc);
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {ID_KEY_LEN, k}, val;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    if (rc || memcmp(key.mv_data, k, 16)) {
+    if (rc || memcmp(key.mv_data, k, ID_LEN)) {
         mdb_cursor_close(c);
         return -ENOENT;
     }
-    mfs_id e = id_get((uint8_t *)key.mv_data + 16);
+    mfs_id e = id_get((uint8_t *)key.mv_data + PAIR_KEY_B);
     mdb_cursor_close(c);
     vent_rec vr;
     if (vent_get(s, txn, e, &vr) || !vr.visible)
@@ -393,11 +396,12 @@ bool view_dir_empty(mfs_store *s, MDB_txn *txn, mfs_id dir)
     MDB_cursor *c;
     if (mdb_cursor_open(txn, s->db[DB_DIRENTS], &c))
         return false;
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, dir);
-    MDB_val key = {16, k}, val;
+    MDB_val key = {ID_KEY_LEN, k}, val;
     int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    bool empty = rc != 0 || key.mv_size < 16 || memcmp(key.mv_data, k, 16);
+    bool empty =
+        rc != 0 || key.mv_size < ID_LEN || memcmp(key.mv_data, k, ID_LEN);
     mdb_cursor_close(c);
     return empty;
 }
@@ -471,10 +475,10 @@ static size_t group_key(uint8_t *k, mfs_id dir, const char *name, mfs_id e)
 {
     size_t n = strlen(name);
     id_put(k, dir);
-    memcpy(k + 16, name, n);
-    k[16 + n] = 0;
-    id_put(k + 17 + n, e);
-    return 33 + n;
+    memcpy(k + GROUP_KEY_NAME, name, n);
+    k[GROUP_KEY_NAME + n] = 0;
+    id_put(k + GROUP_KEY_ENTRY(n), e);
+    return GROUP_KEY_FIXED + n;
 }
 
 /* ---- entry state ---- */
@@ -499,8 +503,8 @@ bool view_resurrects(mfs_store *s, MDB_txn *txn, const entry_rec *er,
         return false;
     if (from)
         *from = mv.from;
-    mfs_stamp heads[64];
-    int n = content_heads(s, txn, er->inode, heads, 64);
+    mfs_stamp heads[MFS_MAX_HEADS];
+    int n = content_heads(s, txn, er->inode, heads, MFS_MAX_HEADS);
     for (int i = 0; i < n; i++)
         if (!content_seen(s, txn, er->inode, mv.seen, mv.nseen, heads[i]) &&
             !content_knows_delete(s, txn, er->inode, heads[i], er->st))
@@ -576,11 +580,10 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
         group_mark(w, ov.dir, ov.name);
     }
     /* the links and subdir counts follow visibility */
-    uint8_t lk[32];
+    uint8_t lk[PAIR_KEY_LEN];
     if (ov.visible) {
-        id_put(lk, ov.inode);
-        id_put(lk + 16, e);
-        tdel(w, DB_LINKS, lk, 32);
+        pair_key_put(lk, ov.inode, e);
+        tdel(w, DB_LINKS, lk, PAIR_KEY_LEN);
         if (count_add(w, DB_NLINK, ov.inode, -1) == 0)
             census_inode(w, ov.inode, -1);
         if (ov.type == S_IFDIR)
@@ -591,9 +594,8 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
         size_t kl = group_key(k, nv.dir, nv.name, e);
         tput(w, DB_GROUPS, k, kl, "", 0);
         group_mark(w, nv.dir, nv.name);
-        id_put(lk, er.inode);
-        id_put(lk + 16, e);
-        tput(w, DB_LINKS, lk, 32, "", 0);
+        pair_key_put(lk, er.inode, e);
+        tput(w, DB_LINKS, lk, PAIR_KEY_LEN, "", 0);
         if (count_add(w, DB_NLINK, er.inode, +1) == 1)
             census_inode(w, er.inode, +1);
         if (in.type == S_IFDIR)
@@ -605,7 +607,7 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
         vent_put(w, e, &nv);
     } else {
         id_put(k, e);
-        tdel(w, DB_VENT, k, 16);
+        tdel(w, DB_VENT, k, ID_KEY_LEN);
     }
     /* children of a directory see it through its liveness, and so do the
      * entries deleted from it that may come back into it */
@@ -615,14 +617,14 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
              db = db == DB_RCHILD ? DB_TFROM : -1) {
             MDB_cursor *c;
             if (mdb_cursor_open(w->txn, s->db[db], &c) == 0) {
-                uint8_t pk[16];
+                uint8_t pk[ID_KEY_LEN];
                 id_put(pk, e);
-                MDB_val key = {16, pk}, val;
+                MDB_val key = {ID_KEY_LEN, pk}, val;
                 int r2 = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-                while (r2 == 0 && key.mv_size == 32 &&
-                       !memcmp(key.mv_data, pk, 16)) {
+                while (r2 == 0 && key.mv_size == PAIR_KEY_LEN &&
+                       !memcmp(key.mv_data, pk, ID_LEN)) {
                     idset_add(&w->touched_entries,
-                              id_get((uint8_t *)key.mv_data + 16));
+                              id_get((uint8_t *)key.mv_data + PAIR_KEY_B));
                     r2 = mdb_cursor_get(c, &key, &val, MDB_NEXT);
                 }
                 mdb_cursor_close(c);
@@ -736,34 +738,34 @@ static int nameset_add(nameset *ns, char *name)
  * directory's entries listed under a generated name. */
 static void cdirs_put(wtx *w, mfs_id dir, uint32_t n, uint32_t shown)
 {
-    uint8_t k[16], b[8];
+    uint8_t k[ID_KEY_LEN], b[CDIRS_VAL_LEN];
     id_put(k, dir);
     MDB_val v;
-    if (tget(w->s, w->txn, DB_CDIRS, k, 16, &v) == 0)
+    if (tget(w->s, w->txn, DB_CDIRS, k, ID_KEY_LEN, &v) == 0)
         w->s->census.conflicts -= cdirs_shown(&v);
     if (!n) {
-        tdel(w, DB_CDIRS, k, 16);
+        tdel(w, DB_CDIRS, k, ID_KEY_LEN);
         return;
     }
     w->s->census.conflicts += shown;
-    mfs_be32_put(b, n);
-    mfs_be32_put(b + 4, shown);
-    tput(w, DB_CDIRS, k, 16, b, 8);
+    mfs_be32_put(b + CDIRS_VAL_N, n);
+    mfs_be32_put(b + CDIRS_VAL_SHOWN, shown);
+    tput(w, DB_CDIRS, k, ID_KEY_LEN, b, CDIRS_VAL_LEN);
 }
 
 static bool dir_has_conflicts(mfs_store *s, MDB_txn *txn, mfs_id dir)
 {
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, dir);
     MDB_val v;
-    return tget(s, txn, DB_CDIRS, k, 16, &v) == 0;
+    return tget(s, txn, DB_CDIRS, k, ID_KEY_LEN, &v) == 0;
 }
 
 static void ccopy_clear(wtx *w, mfs_id inode)
 {
-    uint8_t k[16];
+    uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
-    tdel_prefix(w, DB_CCOPY, k, 16, 16);
+    tdel_prefix(w, DB_CCOPY, k, ID_KEY_LEN, ID_LEN);
 }
 
 /* Appends a zeroed claimant; NULL when out of memory. */
@@ -804,20 +806,21 @@ static int rename_dir(wtx *w, mfs_id dir)
     MDB_cursor *c;
     if ((rc = mdb_cursor_open(w->txn, s->db[DB_GROUPS], &c)))
         return wtx_fail(w, rc);
-    uint8_t pk[16];
+    uint8_t pk[ID_KEY_LEN];
     id_put(pk, dir);
-    MDB_val key = {16, pk}, val;
+    MDB_val key = {ID_KEY_LEN, pk}, val;
     int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (r == 0 && key.mv_size > 33 && !memcmp(key.mv_data, pk, 16)) {
-        size_t nl = key.mv_size - 33;
+    while (r == 0 && key.mv_size > GROUP_KEY_FIXED &&
+           !memcmp(key.mv_data, pk, ID_LEN)) {
+        size_t nl = key.mv_size - GROUP_KEY_FIXED;
         claimant *m = claimant_push(&cl, &n, &cap);
         if (m)
-            m->raw = strndup((char *)key.mv_data + 16, nl);
+            m->raw = strndup((char *)key.mv_data + GROUP_KEY_NAME, nl);
         if (!m || !m->raw) {
             rc = -ENOMEM;
             break;
         }
-        m->e = id_get((uint8_t *)key.mv_data + 17 + nl);
+        m->e = id_get((uint8_t *)key.mv_data + GROUP_KEY_ENTRY(nl));
         r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
@@ -856,8 +859,8 @@ static int rename_dir(wtx *w, mfs_id dir)
             !id_eq(pe, cl[i].e))
             continue;
         ccopy_clear(w, cl[i].inode); /* rewritten below */
-        mfs_stamp heads[64];
-        int nh = content_heads(s, w->txn, cl[i].inode, heads, 64);
+        mfs_stamp heads[MFS_MAX_HEADS];
+        int nh = content_heads(s, w->txn, cl[i].inode, heads, MFS_MAX_HEADS);
         for (int h = 0; h < nh - 1 && !rc; h++) {
             mfs_id inode = cl[i].inode;
             const char *base = cl[i].dname; /* before cl may move */
@@ -882,7 +885,7 @@ static int rename_dir(wtx *w, mfs_id dir)
         generated++;
     }
     /* 5. write the directory anew */
-    if (!rc && tdel_prefix(w, DB_DIRENTS, pk, 16, 16) > 0)
+    if (!rc && tdel_prefix(w, DB_DIRENTS, pk, ID_KEY_LEN, ID_LEN) > 0)
         change_dirent(w, dir, "");
     for (size_t i = 0; i < n && !rc && !w->err; i++) {
         claimant *m = &cl[i];
@@ -896,14 +899,13 @@ static int rename_dir(wtx *w, mfs_id dir)
         dirent_put(w, dir, m->dname, &d);
         change_dirent(w, dir, m->dname);
         if (m->copy) {
-            uint8_t ck[32], buf[64 + MFS_NAME_MAX];
-            id_put(ck, m->inode);
-            stamp_put(ck + 16, m->st);
+            uint8_t ck[VKEY_LEN], buf[64 + MFS_NAME_MAX];
+            vkey_put(ck, m->inode, m->st);
             mfs_wbuf wb;
             mfs_wbuf_init(&wb, buf, sizeof(buf));
             mfs_wput_id(&wb, dir);
             mfs_put_str16(&wb, m->dname, strlen(m->dname));
-            tput(w, DB_CCOPY, ck, 32, buf, wb.len);
+            tput(w, DB_CCOPY, ck, VKEY_LEN, buf, wb.len);
         } else {
             vent_rec vr;
             if (vent_get(s, w->txn, m->e, &vr) == 0 &&
@@ -949,9 +951,9 @@ static int rename_simple(wtx *w, const namekey *g, idset *dirs, idset *ccset)
     uint8_t k[64 + MFS_NAME_MAX];
     size_t n = strlen(g->name);
     id_put(k, g->dir);
-    memcpy(k + 16, g->name, n);
-    k[16 + n] = 0;
-    size_t pl = 17 + n;
+    memcpy(k + GROUP_KEY_NAME, g->name, n);
+    k[GROUP_KEY_NAME + n] = 0;
+    size_t pl = GROUP_KEY_ENTRY(n);
     MDB_cursor *c;
     int rc = mdb_cursor_open(w->txn, s->db[DB_GROUPS], &c);
     if (rc)
@@ -960,7 +962,7 @@ static int rename_simple(wtx *w, const namekey *g, idset *dirs, idset *ccset)
     size_t nm = 0;
     mfs_id e = MFS_ID_NONE;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && nm < 2 && key.mv_size == pl + 16 &&
+    while (rc == 0 && nm < 2 && key.mv_size == pl + ID_LEN &&
            !memcmp(key.mv_data, k, pl)) {
         e = id_get((uint8_t *)key.mv_data + pl);
         nm++;
@@ -1003,12 +1005,13 @@ static void copies_dirs(wtx *w, mfs_id inode, idset *dirs)
     mfs_store *s = w->s;
     MDB_cursor *c;
     if (mdb_cursor_open(w->txn, s->db[DB_CCOPY], &c) == 0) {
-        uint8_t k[16];
+        uint8_t k[ID_KEY_LEN];
         id_put(k, inode);
-        MDB_val key = {16, k}, val;
+        MDB_val key = {ID_KEY_LEN, k}, val;
         int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-        while (rc == 0 && key.mv_size == 32 && !memcmp(key.mv_data, k, 16)) {
-            if (val.mv_size >= 16)
+        while (rc == 0 && key.mv_size == VKEY_LEN &&
+               !memcmp(key.mv_data, k, ID_LEN)) {
+            if (val.mv_size >= ID_LEN) /* the dir it shows in first */
                 idset_add(dirs, id_get(val.mv_data));
             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
         }
@@ -1057,14 +1060,14 @@ int view_flush(wtx *w)
             MDB_cursor *c;
             if (mdb_cursor_open(w->txn, w->s->db[DB_ILINKS], &c))
                 continue;
-            uint8_t k[16];
+            uint8_t k[ID_KEY_LEN];
             id_put(k, inodes.v[i]);
-            MDB_val key = {16, k}, val;
+            MDB_val key = {ID_KEY_LEN, k}, val;
             int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-            while (rc == 0 && key.mv_size == 32 &&
-                   !memcmp(key.mv_data, k, 16)) {
+            while (rc == 0 && key.mv_size == PAIR_KEY_LEN &&
+                   !memcmp(key.mv_data, k, ID_LEN)) {
                 idset_add(&w->touched_entries,
-                          id_get((uint8_t *)key.mv_data + 16));
+                          id_get((uint8_t *)key.mv_data + PAIR_KEY_B));
                 rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
             }
             mdb_cursor_close(c);
