@@ -7,6 +7,7 @@
  * mesh.c    the engine on a transport (transport.h), its thread, the
  *           report: the same code in the daemon and in the simulator
  * uvnet.c   the daemon's transport (sync/driver, libuv): mfs_node_start
+ * simnet.c  the simulator's transport (tests only: simnet.h)
  * status.c  the control protocol's mesh lines, the "in sync" rule
  * control.c the daemon's control socket (the client is in cli/)
  * files.c   the node's small files in the store directory
@@ -99,7 +100,7 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
 void mfs_node_stop(mfs_node *m);
 
 /* Starts the mesh side of store s on a transport someone else runs (the
- * simulator), with the engine running inline on the
+ * simulator: node/simnet.h), with the engine running inline on the
  * transport's thread. t is copied; t->ctx must outlive the node. rc: the
  * engine's settings (NULL: mfs_node_repl_config; send and arg are the
  * node's; store_chunks must not be MFS_REPL_STORE_THREAD where runs must
