@@ -10,6 +10,16 @@
 #define NODE_LISTEN_FILE "listen"
 #define NODE_MAX_SEEDS 64
 
+/* mesh.c, for the transports' start-up (uvnet.c): zeroes m and sets up
+ * its queue; the engine (rc NULL: mfs_node_repl_config) sending through
+ * m->net; then the first tick, the replication thread unless
+ * m->inline_repl, and the store's oplog callback. -errno. */
+void node_init(mfs_node *m, mfs_store *s, const char *store_dir);
+int node_engine_start(mfs_node *m, const mfs_repl_config *rc);
+int node_run(mfs_node *m);
+/* A number of ms (0..3600000) from the environment, else dflt. */
+uint32_t node_env_ms(const char *name, uint32_t dflt);
+
 /* files.c */
 /* Adds the "HOST:PORT" lines of STORE/peers to seeds[n..cap) (strdup'd,
  * no duplicates). Returns the new count. */

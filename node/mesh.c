@@ -1,8 +1,12 @@
 /*
- * mesh.c - one node's mesh side: starts the transport (sync/driver) and
- * the replication engine (sync/repl) on one store, runs the engine on a
- * thread of its own, remembers peer addresses in STORE/peers, and reports
- * for `meshfs stat`.
+ * mesh.c - one node's mesh side on a transport (transport.h): feeds the
+ * replication engine (sync/repl) on one store with the transport's
+ * messages, peer events and clock, runs the engine on a thread of its own
+ * or inline on the transport's thread, remembers peer addresses in
+ * STORE/peers, says goodbye at unmount, and reports for `meshfs stat`.
+ * The daemon runs it on the libuv driver (uvnet.c), the simulator tests
+ * on the simulated network (simnet.c), so it must never call the driver
+ * or read a clock itself: everything goes through m->net.
  *
  * Threads (docs/ARCHITECTURE.md, "Threads and locks"): the transport's
  * thread (libuv) moves datagrams, acks and heartbeats and never touches
@@ -10,20 +14,15 @@
  * back to the network. The replication thread (repl_main) takes them in
  * order, feeds the engine, which applies op batches and stores chunks
  * (LMDB, packs), and runs the engine's timers; what the engine sends goes
- * back through the transport's queue (mfs_sync_send). A slow commit or a
+ * back through the transport's queue (m->net.send). A slow commit or a
  * large batch so delays what replication does, never an ack or a
- * heartbeat.
- *
- * Where it listens: --listen, else what STORE/listen says (written by an
- * earlier --listen), else 0.0.0.0:7410, or any free port when 7410 is
- * taken (only when the user asked for nothing).
+ * heartbeat. Without the thread (MESHFS_REPL_THREAD=0, the simulator)
+ * the transport's thread calls the engine directly.
  */
 #include "internal.h"
 #include "status.h"
 
-#include "driver.h"
 #include "log.h"
-#include "mesh.h"
 #include "repl.h"
 
 #include <assert.h>
@@ -36,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_LISTEN "0.0.0.0:7410"
 #define SAVE_EVERY_US 10000000u
 /* Messages waiting for the replication thread, bytes. What peers send is
  * bounded by what this node asked for (chunk windows, one pull, pushes of
@@ -46,10 +44,10 @@
 #define TICK_EVERY_US 1000
 /* Anti-entropy STATE and heartbeats on a quiet link (MESHFS_IDLE_HB_MS and
  * MESHFS_STATE_MS override them, for tests that want the old pace) */
-#define NODE_IDLE_HB_MS env_ms("MESHFS_IDLE_HB_MS", 12000)
-#define NODE_STATE_MS env_ms("MESHFS_STATE_MS", 60000)
+#define NODE_IDLE_HB_MS node_env_ms("MESHFS_IDLE_HB_MS", 12000)
+#define NODE_STATE_MS node_env_ms("MESHFS_STATE_MS", 60000)
 
-static uint32_t env_ms(const char *name, uint32_t dflt)
+uint32_t node_env_ms(const char *name, uint32_t dflt)
 {
     const char *v = getenv(name);
     char *end;
@@ -57,11 +55,10 @@ static uint32_t env_ms(const char *name, uint32_t dflt)
     return v && *v && !*end && x <= 3600000 ? (uint32_t)x : dflt;
 }
 
-static uint64_t mono_us(void)
+/* The transport's clock: the only one this file reads. */
+static uint64_t now_us(mfs_node *m)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return m->net.now_us(m->net.ctx);
 }
 
 /* One transport event for the replication thread. */
@@ -146,17 +143,14 @@ static int send_cb(void *arg, uint64_t to, int channel, uint8_t mtype,
 {
     mfs_node *m = arg;
     Q_NOT_HELD();
-    if (!m->sync)
-        return -EAGAIN;
-    return mfs_sync_send(m->sync, to, channel, mtype, data, len);
+    return m->net.send(m->net.ctx, to, channel, mtype, data, len);
 }
 
-static void on_msg(void *arg, uint64_t from, uint8_t mtype, const uint8_t *data,
-                   size_t len)
+void mfs_node_on_msg(mfs_node *m, uint64_t from, uint8_t mtype,
+                     const uint8_t *data, size_t len)
 {
-    mfs_node *m = arg;
     if (m->inline_repl) {
-        mfs_repl_on_msg(m->repl, mono_us(), from, mtype, data, len);
+        mfs_repl_on_msg(m->repl, now_us(m), from, mtype, data, len);
         return;
     }
     node_ev *ev = malloc(sizeof(*ev) + len);
@@ -175,13 +169,12 @@ static void on_msg(void *arg, uint64_t from, uint8_t mtype, const uint8_t *data,
     enqueue(m, ev);
 }
 
-static void on_peer(void *arg, uint64_t id, int state, uint64_t epoch)
+void mfs_node_on_peer(mfs_node *m, uint64_t id, int state, uint64_t epoch)
 {
-    mfs_node *m = arg;
     mfs_log(LOG_INFO, "sync: peer %016" PRIx64 " is %s", id,
             mfs_sync_state_name(state));
     if (m->inline_repl) {
-        mfs_repl_on_peer(m->repl, mono_us(), id, state, epoch);
+        mfs_repl_on_peer(m->repl, now_us(m), id, state, epoch);
         return;
     }
     node_ev *ev = calloc(1, sizeof(*ev));
@@ -203,8 +196,7 @@ static void oplog_cb(void *arg)
     mfs_node *m = arg;
     mfs_repl_changed(m->repl);
     if (m->inline_repl) {
-        if (m->sync)
-            mfs_sync_wake(m->sync);
+        m->net.wake(m->net.ctx);
         return;
     }
     Q_LOCK(m);
@@ -217,7 +209,7 @@ static void oplog_cb(void *arg)
 static void save_peers(mfs_node *m)
 {
     mfs_peer_stat ps[64];
-    size_t n = mfs_sync_peers(m->sync, ps, 64);
+    size_t n = m->net.peers(m->net.ctx, ps, 64);
     char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/%s", m->store_dir, NODE_PEERS_FILE);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -256,8 +248,8 @@ static void save_peers(mfs_node *m)
 }
 
 /* The engine's timers and STORE/peers; the next deadline. Replication
- * thread. */
-static uint64_t tick(mfs_node *m, uint64_t now)
+ * thread, or the transport's when the engine runs inline. */
+uint64_t mfs_node_tick(mfs_node *m, uint64_t now)
 {
     uint64_t next = mfs_repl_tick(m->repl, now);
     if (now - m->saved_us >= SAVE_EVERY_US) {
@@ -271,23 +263,17 @@ static uint64_t tick(mfs_node *m, uint64_t now)
 static void deliver(mfs_node *m, node_ev *ev)
 {
     if (ev->is_msg)
-        mfs_repl_on_msg(m->repl, mono_us(), ev->peer, ev->mtype, ev->data,
+        mfs_repl_on_msg(m->repl, now_us(m), ev->peer, ev->mtype, ev->data,
                         ev->len);
     else
-        mfs_repl_on_peer(m->repl, mono_us(), ev->peer, ev->state, ev->epoch);
+        mfs_repl_on_peer(m->repl, now_us(m), ev->peer, ev->state, ev->epoch);
     free(ev);
-}
-
-/* MESHFS_REPL_THREAD=0: the engine runs on the transport's thread, as
- * before node/mesh.c had a thread for it (for comparisons). */
-static uint64_t tick_inline(void *arg, uint64_t now)
-{
-    return tick(arg, now);
 }
 
 /* The replication thread: what came on the urgent channel first, in
  * arrival order; then large chunks, one at a time, looking at the urgent
- * queue again after each; then the engine's timers. */
+ * queue again after each; then the engine's timers. It waits on
+ * CLOCK_MONOTONIC, the clock a transport with this thread must keep. */
 static void *repl_main(void *arg)
 {
     mfs_node *m = arg;
@@ -295,8 +281,8 @@ static void *repl_main(void *arg)
     Q_LOCK(m);
     for (;;) {
         while (!m->q_stop && !m->q_urgent.head && !m->q_bulk.head &&
-               !m->q_wake && mono_us() < next) {
-            uint64_t at = next < UINT64_MAX / 2 ? next : mono_us() + 1000000;
+               !m->q_wake && now_us(m) < next) {
+            uint64_t at = next < UINT64_MAX / 2 ? next : now_us(m) + 1000000;
             struct timespec ts = {(time_t)(at / 1000000u),
                                   (long)(at % 1000000u) * 1000};
             Q_WAIT(m, &ts);
@@ -304,7 +290,7 @@ static void *repl_main(void *arg)
         if (m->q_stop)
             break;
         m->q_wake = 0;
-        uint64_t t0 = mono_us();
+        uint64_t t0 = now_us(m);
         for (;;) {
             node_ev *ev = pop(&m->q_urgent);
             if (!ev)
@@ -317,13 +303,13 @@ static void *repl_main(void *arg)
             Q_LOCK(m);
             /* the timers at least every millisecond (they store the
              * chunks received, and ask for more) */
-            if (m->q_stop || mono_us() - t0 >= TICK_EVERY_US)
+            if (m->q_stop || now_us(m) - t0 >= TICK_EVERY_US)
                 break;
         }
         if (m->q_stop)
             break;
         Q_UNLOCK(m);
-        next = tick(m, mono_us());
+        next = mfs_node_tick(m, now_us(m));
         Q_LOCK(m);
     }
     Q_UNLOCK(m);
@@ -376,9 +362,7 @@ void mfs_node_repl_config(mfs_repl_config *cfg)
     cfg->batch_bytes = NODE_BATCH_BYTES;
 }
 
-int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
-                   const char *listen, const char *const *peers, size_t npeers,
-                   char *err, size_t errcap)
+void node_init(mfs_node *m, mfs_store *s, const char *store_dir)
 {
     memset(m, 0, sizeof(*m));
     m->store = s;
@@ -390,133 +374,74 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
     pthread_cond_init(&m->q_cond, &ca);
     pthread_condattr_destroy(&ca);
     m->q_inited = 1;
-    struct mfs_mesh_key key;
-    int r = mfs_mesh_key_load(store_dir, &key);
-    if (r < 0) {
-        snprintf(err, errcap, "cannot use the mesh key %s/%s: %s", store_dir,
-                 MFS_MESH_KEY_FILE,
-                 r == -ENOENT  ? "missing"
-                 : r == -EPERM ? "readable by others (chmod 600 it)"
-                               : strerror(-r));
-        return r;
-    }
-    char stored[128];
-    node_read_listen(store_dir, stored, sizeof stored);
-    int given = listen != NULL;
-    /* a port the user chose (now or before) must be ours or fail */
-    int explicit_listen = given || stored[0];
-    if (!listen)
-        listen = stored[0] ? stored : DEFAULT_LISTEN;
-    snprintf(m->listen, sizeof m->listen, "%s", listen);
+}
 
-    for (size_t i = 0; i < npeers && m->nseeds < NODE_MAX_SEEDS; i++)
-        if ((m->seeds[m->nseeds] = strdup(peers[i])) != NULL)
-            m->nseeds++;
-    m->nseeds = node_read_peers(store_dir, m->seeds, m->nseeds, NODE_MAX_SEEDS);
+int node_engine_start(mfs_node *m, const mfs_repl_config *rc)
+{
+    mfs_repl_config c;
+    if (rc)
+        c = *rc;
+    else
+        mfs_node_repl_config(&c);
+    c.send = send_cb;
+    c.arg = m;
+    return mfs_repl_new(m->store, &c, now_us(m), &m->repl);
+}
 
-    mfs_repl_config rc;
-    mfs_node_repl_config(&rc);
-    rc.send = send_cb;
-    rc.arg = m;
-    r = mfs_repl_new(s, &rc, mono_us(), &m->repl);
-    if (r < 0) {
-        snprintf(err, errcap, "cannot start replication: %s", strerror(-r));
-        memset(&key, 0, sizeof key);
-        mfs_node_stop(m);
-        return r;
-    }
-    mfs_sync_opts o;
-    memset(&o, 0, sizeof o);
-    o.listen = m->listen;
-    o.peers = (const char *const *)m->seeds;
-    o.npeers = m->nseeds;
-    o.key = key;
-    o.node_id = mfs_store_node_id(s);
-    o.epoch = node_next_epoch(store_dir);
-    mfs_node_sync_config(&o.cfg);
-    o.cfg.arg = m;
-    o.cfg.on_msg = on_msg;
-    o.cfg.on_peer = on_peer;
-    m->inline_repl = env_ms("MESHFS_REPL_THREAD", 1) == 0;
-    if (m->inline_repl) {
-        o.on_tick = tick_inline;
-        o.tick_arg = m;
-    }
-    r = mfs_sync_start(&o, &m->sync);
-    if (r == -EADDRINUSE && !explicit_listen) {
-        snprintf(m->listen, sizeof m->listen, "0.0.0.0:0");
-        r = mfs_sync_start(&o, &m->sync);
-    }
-    memset(&key, 0, sizeof key);
-    memset(&o.key, 0, sizeof o.key);
-    if (r < 0) {
-        if (r == -EINVAL)
-            snprintf(err, errcap,
-                     "bad listen address or peer (want IP:PORT): %s",
-                     m->listen);
-        else
-            snprintf(err, errcap, "cannot listen on %s: %s", m->listen,
-                     strerror(-r));
-        m->sync = NULL;
-        mfs_node_stop(m);
-        return r;
-    }
-    if (strcmp(m->listen, "0.0.0.0:0") == 0)
-        snprintf(m->listen, sizeof m->listen, "0.0.0.0:%u",
-                 mfs_sync_port(m->sync));
-    if (given && strcmp(listen, stored) != 0 &&
-        (r = node_write_listen(store_dir, listen)) < 0)
-        mfs_log(LOG_WARNING,
-                "sync: cannot remember the listen address in "
-                "%s/%s: %s",
-                store_dir, NODE_LISTEN_FILE, strerror(-r));
+int node_run(mfs_node *m)
+{
     m->q_wake = 1; /* a first tick at once */
-    if (m->inline_repl)
-        mfs_sync_wake(m->sync);
-    else if ((r = pthread_create(&m->q_thread, NULL, repl_main, m)) != 0) {
-        snprintf(err, errcap, "cannot start the replication thread: %s",
-                 strerror(r));
-        mfs_node_stop(m);
-        return -r;
+    if (m->inline_repl) {
+        m->net.wake(m->net.ctx);
+    } else {
+        int r = pthread_create(&m->q_thread, NULL, repl_main, m);
+        if (r != 0)
+            return -r;
+        m->q_started = 1;
     }
-    m->q_started = !m->inline_repl;
-    mfs_store_set_oplog_cb(s, oplog_cb, m);
-    mfs_log(LOG_NOTICE,
-            "sync: node %016" PRIx64 " listening on %s, %zu seed "
-            "peer(s)",
-            mfs_store_node_id(s), m->listen, m->nseeds);
+    mfs_store_set_oplog_cb(m->store, oplog_cb, m);
     return 0;
 }
 
-void mfs_node_stop(mfs_node *m)
+int mfs_node_start_on(mfs_node *m, mfs_store *s, const char *store_dir,
+                      const char *listen, const mfs_node_transport *t,
+                      const mfs_repl_config *rc)
+{
+    node_init(m, s, store_dir);
+    snprintf(m->listen, sizeof m->listen, "%s", listen);
+    m->net = *t;
+    m->inline_repl = 1;
+    int r = node_engine_start(m, rc);
+    if (r < 0) {
+        mfs_node_stop(m);
+        return r;
+    }
+    m->net_up = 1;
+    return node_run(m);
+}
+
+/* Stops the node: the engine's thread, then (a clean stop) STORE/peers
+ * and the goodbye, then the transport, then the engine. */
+static void node_halt(mfs_node *m, int bye)
 {
     if (m->store)
         mfs_store_set_oplog_cb(m->store, NULL, NULL);
     /* the engine's thread first: nothing calls the engine after this but
      * mfs_repl_bye (any thread) */
     repl_thread_stop(m);
-    if (m->sync) {
-        save_peers(m);
-        /* say goodbye, and give the datagrams up to 300 ms to leave */
-        size_t told = m->repl ? mfs_repl_bye(m->repl) : 0;
-        mfs_log(LOG_INFO, "sync: told %zu peer(s) we are leaving", told);
-        if (told > 0) {
-            for (int i = 0; i < 30; i++) {
-                mfs_peer_stat ps[64];
-                size_t n = mfs_sync_peers(m->sync, ps, 64);
-                uint64_t queued = 0;
-                for (size_t k = 0; k < n && k < 64; k++)
-                    if (ps[k].state != MFS_PEER_DEAD)
-                        queued += ps[k].queued_bytes;
-                if (!queued)
-                    break;
-                struct timespec ts = {0, 10 * 1000 * 1000};
-                nanosleep(&ts, NULL);
-            }
+    if (m->net_up) {
+        if (bye) {
+            save_peers(m);
+            /* say goodbye, and give the datagrams up to 300 ms to leave */
+            size_t told = m->repl ? mfs_repl_bye(m->repl) : 0;
+            mfs_log(LOG_INFO, "sync: told %zu peer(s) we are leaving", told);
+            if (told > 0)
+                m->net.flush(m->net.ctx, 300);
         }
-        mfs_sync_stop(m->sync);
+        if (m->net.close)
+            m->net.close(m->net.ctx);
     }
-    m->sync = NULL;
+    m->net_up = 0;
     if (m->q_inited) { /* no thread can queue now */
         queue_free(m);
         pthread_cond_destroy(&m->q_cond);
@@ -532,6 +457,16 @@ void mfs_node_stop(mfs_node *m)
     m->saved = NULL;
 }
 
+void mfs_node_stop(mfs_node *m)
+{
+    node_halt(m, 1);
+}
+
+void mfs_node_crash(mfs_node *m)
+{
+    node_halt(m, 0);
+}
+
 /* ---- reports for the control socket ------------------------------------- */
 
 void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
@@ -541,11 +476,11 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
     mfs_repl_peer rp[64];
     mfs_peer_stat ps[64];
     size_t nr = mfs_repl_status_get(m->repl, &st, rp, 64);
-    size_t np = mfs_sync_peers(m->sync, ps, 64);
-    uint64_t now = mono_us();
+    size_t np = m->net.peers(m->net.ctx, ps, 64);
+    uint64_t now = now_us(m);
     snprintf(b, sizeof b, "listen %s", m->listen);
     line(arg, b);
-    snprintf(b, sizeof b, "sync_port %u", mfs_sync_port(m->sync));
+    snprintf(b, sizeof b, "sync_port %u", m->net.port(m->net.ctx));
     line(arg, b);
     size_t live = 0, unheard = 0;
     for (size_t i = 0; i < np && i < 64; i++) {
@@ -631,7 +566,7 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
     Q_UNLOCK(m);
     snprintf(b, sizeof b,
              "repl_queue %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64, qmax,
-             qdrop, mfs_sync_inbox_drops(m->sync), st.storing_max_bytes);
+             qdrop, m->net.send_drops(m->net.ctx), st.storing_max_bytes);
     line(arg, b);
     snprintf(b, sizeof b, "repl_refused %" PRIu64, st.refused);
     line(arg, b);

@@ -4,7 +4,10 @@
  * thread that runs the engine, the node's files in the store directory
  * (peers, listen, epoch, rejoin) and its report for `meshfs stat`.
  *
- * mesh.c    transport + engine, their threads, the report
+ * mesh.c    the engine on a transport (transport.h), its thread, the
+ *           report: the same code in the daemon and in the simulator
+ * uvnet.c   the daemon's transport (sync/driver, libuv): mfs_node_start
+ * simnet.c  the simulator's transport (tests only: simnet.h)
  * status.c  the control protocol's mesh lines, the "in sync" rule
  * control.c the daemon's control socket (the client is in cli/)
  * files.c   the node's small files in the store directory
@@ -16,6 +19,7 @@
 #include "core.h"
 #include "repl.h"
 #include "store.h"
+#include "transport.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -54,7 +58,9 @@ typedef struct mfs_rejoin {
 } mfs_rejoin;
 
 typedef struct mfs_node {
-    struct mfs_sync *sync;
+    mfs_node_transport net; /* what mesh.c sends through, reads time from */
+    int net_up;             /* net delivers events (close it at stop) */
+    struct mfs_sync *sync;  /* the libuv driver (uvnet.c; NULL otherwise) */
     struct mfs_repl *repl;
     mfs_store *store;
     struct mfs_fs *fs; /* set by mfs_rejoin_start (kernel cache drops) */
@@ -73,7 +79,9 @@ typedef struct mfs_node {
     pthread_cond_t q_cond;
     int q_inited, q_started;
     int q_stop, q_wake;
-    int inline_repl; /* MESHFS_REPL_THREAD=0: no replication thread */
+    /* no replication thread: the transport's thread runs the engine
+     * (MESHFS_REPL_THREAD=0, and always in the simulator) */
+    int inline_repl;
     node_evq q_urgent, q_bulk;
     uint64_t q_bytes, q_max_bytes, q_dropped;
 } mfs_node;
@@ -90,6 +98,30 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
                    const char *listen, const char *const *peers, size_t npeers,
                    char *err, size_t errcap);
 void mfs_node_stop(mfs_node *m);
+
+/* Starts the mesh side of store s on a transport someone else runs (the
+ * simulator: node/simnet.h), with the engine running inline on the
+ * transport's thread. t is copied; t->ctx must outlive the node. rc: the
+ * engine's settings (NULL: mfs_node_repl_config; send and arg are the
+ * node's; store_chunks must not be MFS_REPL_STORE_THREAD where runs must
+ * replay). listen: the address the report shows. 0 or -errno (the node
+ * is then stopped). Stop it with mfs_node_stop (a goodbye, as an
+ * unmount) or mfs_node_crash. */
+int mfs_node_start_on(mfs_node *m, mfs_store *s, const char *store_dir,
+                      const char *listen, const mfs_node_transport *t,
+                      const mfs_repl_config *rc);
+/* As mfs_node_stop, but as a crash would: no goodbye, STORE/peers not
+ * rewritten (tests). */
+void mfs_node_crash(mfs_node *m);
+
+/* The transport's thread: a message, a peer's change (transport.h). */
+void mfs_node_on_msg(mfs_node *m, uint64_t from, uint8_t mtype,
+                     const uint8_t *data, size_t len);
+void mfs_node_on_peer(mfs_node *m, uint64_t id, int state, uint64_t epoch);
+/* Inline engine only (no replication thread), on the transport's thread:
+ * the engine's timers and STORE/peers; returns the next deadline
+ * (absolute, the transport's clock). */
+uint64_t mfs_node_tick(mfs_node *m, uint64_t now_us);
 /* Writes "key value..." lines about the mesh (control protocol). */
 void mfs_node_report(mfs_node *m, void (*line)(void *, const char *),
                      void *arg);

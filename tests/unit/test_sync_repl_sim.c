@@ -4,11 +4,19 @@
  *
  * Per seed: 5 nodes, each with its own store in a temp dir (node 0 starts
  * the mesh, the others join with the simulator's node id as store node id)
- * and one mfs_repl fed by the simulated transport (on_msg / on_peer hooks,
- * sends through mfs_sim_send), ticked by its deadlines, after every message
- * and after local commits (the store's oplog callback calls
- * mfs_repl_changed, as the daemon does). Store and engine clocks are fake:
- * the simulator's time plus a per-node skew of 0-20 s.
+ * and one replication engine fed by the simulated transport, ticked by its
+ * deadlines, after every message and after local commits. In odd seeds
+ * and the targeted tests each node is the daemon's own code (node/mesh.c
+ * started with mfs_node_start_on on the simulator's transport,
+ * node/simnet.c) with the daemon's timings, its engine inline and chunks
+ * stored a tick after they came (MFS_REPL_STORE_NEXT_TICK: the daemon's
+ * chunk writer thread, deterministically); the test only plays the
+ * transport's thread (hooks -> mfs_node_on_msg / on_peer, mfs_node_tick).
+ * In even seeds the test wires a bare mfs_repl itself (on_msg / on_peer
+ * hooks, sends through mfs_sim_send, the store's oplog callback calls
+ * mfs_repl_changed) with the core's and engine's default timings and
+ * chunks stored at the next tick (MFS_REPL_STORE_NOW). Store and engine
+ * clocks are fake: the simulator's time plus a per-node skew of 0-20 s.
  *
  *  1. join: every node takes node 0's initial state through the engine (in
  *     a third of the seeds node 4 stays cut off and joins a busy mesh at a
@@ -29,7 +37,9 @@
  *     batch, 3 KB pulls many rounds, a one-chunk window);
  *  3. heal everything, publish_all on every node (as an unmount does), run
  *     until every engine says in_sync with 4 live peers (bounded in fake
- *     time), then: in_sync came within 5 s of the stores converging, all
+ *     time), then: in_sync came within 5 s of the stores converging (and
+ *     the node's report for `meshfs stat` says so, where the node code
+ *     runs), all
  *     version vectors are equal, no chunk is wanted, no malformed message
  *     was counted, and all 5 mfs_store_dump outputs are byte-identical.
  *     Collection runs with the trash off on a random node every eighth
@@ -40,7 +50,7 @@
  *     others collected.
  * Targeted scenarios: same seed gives the same run; a restart with the
  * clock 30 s behind; a clock 75 s ahead (ops deferred, then applied);
- * propagation latency on a clean network (P5).
+ * propagation latency on a clean network (P5); the goodbye of an unmount.
  *
  * Usage: test_sync_repl_sim [first_seed [count]] (default 1 20, ~1.5 s a
  * seed). MESHFS_SEEDS=N runs N seeds, MESHFS_SEED=N replays only seed N,
@@ -67,6 +77,7 @@
 #include "node.h"
 #include "repl.h"
 #include "sim.h"
+#include "simnet.h"
 #include "codec.h"
 #include "store.h"
 #include "testutil.h"
@@ -92,7 +103,10 @@ typedef struct node {
     uint64_t id;
     char *dir;
     mfs_store *s;
-    mfs_repl *r;
+    mfs_repl *r;       /* the engine (the node's, when on_node) */
+    int on_node;       /* the node's code runs it: node, net */
+    mfs_node node;
+    mfs_simnet net;
     int64_t skew_ms;   /* its wall clock minus the simulator's */
     uint64_t deadline; /* engine's next tick */
     int poked;         /* a message or peer event arrived: tick now */
@@ -106,7 +120,9 @@ struct world {
     mfs_sim *sim;
     mfs_sim_net net;
     mfs_repl_config rcfg;
-    int node_timing; /* mfs_node_sync_config / mfs_node_repl_config */
+    /* the node's code (mfs_node_start_on) and timings
+     * (mfs_node_sync_config / mfs_node_repl_config) */
+    int node_timing;
     node n[N];
     uint8_t cut[N][N]; /* links the test cut */
     int late;          /* node 4 is cut off until step `late` */
@@ -209,6 +225,16 @@ static int send_fn(void *arg, uint64_t to, int channel, uint8_t mtype,
     return rc;
 }
 
+/* What a node's code sends (its transport's tap). */
+static void node_tap(void *arg, uint64_t to, uint8_t mtype, const void *data,
+                     size_t len, int rc)
+{
+    node *nd = arg;
+    int j = idx_of(nd->w, to);
+    if (traced((int)nd->idx) || traced(j))
+        trace_msg(nd->w, "->", nd->idx, j, mtype, data, len, rc);
+}
+
 static void hook_msg(void *arg, unsigned i, uint64_t from, uint8_t mtype,
                      const uint8_t *data, size_t len)
 {
@@ -220,7 +246,10 @@ static void hook_msg(void *arg, unsigned i, uint64_t from, uint8_t mtype,
         trace_msg(w, "<-", i, idx_of(w, from), mtype, data, len, 0);
     if (!nd->r)
         return;
-    mfs_repl_on_msg(nd->r, mfs_sim_now(w->sim), from, mtype, data, len);
+    if (nd->on_node)
+        mfs_node_on_msg(&nd->node, from, mtype, data, len);
+    else
+        mfs_repl_on_msg(nd->r, mfs_sim_now(w->sim), from, mtype, data, len);
     nd->poked = 1;
 }
 
@@ -253,7 +282,10 @@ static void hook_peer(void *arg, unsigned i, uint64_t id, int state,
         print_message("%.6f %u peer %d state %d epoch %llu\n",
                       (double)mfs_sim_now(w->sim) / SEC, i, idx_of(w, id),
                       state, (unsigned long long)epoch);
-    mfs_repl_on_peer(nd->r, mfs_sim_now(w->sim), id, state, epoch);
+    if (nd->on_node)
+        mfs_node_on_peer(&nd->node, id, state, epoch);
+    else
+        mfs_repl_on_peer(nd->r, mfs_sim_now(w->sim), id, state, epoch);
     nd->poked = 1;
 }
 
@@ -322,19 +354,39 @@ static void repl_start(world *w, node *nd)
     cfg.arg = nd;
     cfg.wall_ms = node_clock;
     cfg.clock_arg = nd;
-    int rc = mfs_repl_new(nd->s, &cfg, mfs_sim_now(w->sim), &nd->r);
+    int rc;
+    nd->on_node = w->node_timing;
+    if (nd->on_node) { /* the daemon's code on the simulator's transport */
+        mfs_node_transport t;
+        char addr[80];
+        mfs_simnet_init(&nd->net, w->sim, N, nd->idx, &t);
+        nd->net.tap = node_tap;
+        nd->net.tap_arg = nd;
+        mfs_addr_str(mfs_sim_addr(w->sim, nd->idx), addr, sizeof(addr));
+        rc = mfs_node_start_on(&nd->node, nd->s, nd->dir, addr, &t, &cfg);
+        nd->r = nd->node.repl;
+    } else {
+        rc = mfs_repl_new(nd->s, &cfg, mfs_sim_now(w->sim), &nd->r);
+        if (!rc)
+            mfs_store_set_oplog_cb(nd->s, oplog_cb, nd);
+    }
     if (rc)
-        FAILF("mfs_repl_new on node %u: %d\n", nd->idx, rc);
-    mfs_store_set_oplog_cb(nd->s, oplog_cb, nd);
+        FAILF("starting replication on node %u: %d\n", nd->idx, rc);
     nd->deadline = mfs_sim_now(w->sim);
     nd->poked = 1;
 }
 
-static void node_stop(node *nd)
+/* crash: as a crash would (no goodbye), else as an unmount does. */
+static void node_stop(node *nd, int crash)
 {
+    if (nd->on_node && crash)
+        mfs_node_crash(&nd->node);
+    else if (nd->on_node)
+        mfs_node_stop(&nd->node);
     if (nd->s)
         mfs_store_set_oplog_cb(nd->s, NULL, NULL);
-    mfs_repl_free(nd->r);
+    if (!nd->on_node)
+        mfs_repl_free(nd->r);
     nd->r = NULL;
     mfs_store_close(nd->s);
     nd->s = NULL;
@@ -347,7 +399,7 @@ static void node_stop(node *nd)
 static void node_restart(world *w, unsigned i, int64_t back)
 {
     node *nd = &w->n[i];
-    node_stop(nd);
+    node_stop(nd, 1);
     nd->skew_ms -= back;
     size_t el = strlen(w->events);
     snprintf(w->events + el, sizeof(w->events) - el,
@@ -390,9 +442,13 @@ static void tick_due(world *w)
                 FAILF("publish_all on node %u: %d\n", i, rc);
             nd->publish_us = now + SEC;
         }
-        if (nd->poked || mfs_repl_pending(nd->r) || now >= nd->deadline) {
+        /* the node's code asks for its tick through its transport */
+        int woken = nd->on_node ? mfs_simnet_woken(&nd->net)
+                                : mfs_repl_pending(nd->r);
+        if (nd->poked || woken || now >= nd->deadline) {
             nd->poked = 0;
-            nd->deadline = mfs_repl_tick(nd->r, now);
+            nd->deadline = nd->on_node ? mfs_node_tick(&nd->node, now)
+                                       : mfs_repl_tick(nd->r, now);
             if (nd->deadline <= now)
                 FAILF("node %u: tick returned a deadline in the past\n", i);
         }
@@ -956,6 +1012,44 @@ static char *dump(world *w, unsigned i)
     return d;
 }
 
+typedef struct report_lines {
+    char in_sync[64], live[64];
+    int peers;
+} report_lines;
+
+static void report_line(void *arg, const char *line)
+{
+    report_lines *r = arg;
+    if (strncmp(line, "repl_in_sync ", 13) == 0)
+        snprintf(r->in_sync, sizeof(r->in_sync), "%s", line);
+    else if (strncmp(line, "live_peers ", 11) == 0)
+        snprintf(r->live, sizeof(r->live), "%s", line);
+    else if (strncmp(line, "peer ", 5) == 0)
+        r->peers++;
+}
+
+/* What `meshfs stat` would get from node i's code: every other node a
+ * live peer, and in sync unless a file still has unpublished writes (a
+ * file unlinked with unpublished writes keeps them until the kernel
+ * forgets it, which no kernel does here). */
+static void check_report(world *w, unsigned i)
+{
+    report_lines r = {"", "", 0};
+    char live[64], in_sync[64];
+    mfs_store_stats ss;
+    if (mfs_store_stats_get(w->n[i].s, &ss))
+        FAILF("stats of node %u\n", i);
+    mfs_node_report(&w->n[i].node, report_line, &r);
+    snprintf(live, sizeof(live), "live_peers %u", N - 1);
+    snprintf(in_sync, sizeof(in_sync), "repl_in_sync %d", !ss.dirty_files);
+    if (strcmp(r.in_sync, in_sync) || strcmp(r.live, live) ||
+        r.peers != N - 1)
+        FAILF("node %u's report says \"%s\", \"%s\" and %d peer lines "
+              "(%llu dirty files)\n",
+              i, r.in_sync, r.live, r.peers,
+              (unsigned long long)ss.dirty_files);
+}
+
 static void check_converged(world *w)
 {
     mfs_vv v0;
@@ -977,6 +1071,8 @@ static void check_converged(world *w)
         ssize_t want = mfs_store_chunks_wanted_count(w->n[i].s);
         if (want)
             FAILF("node %u still waits for %zd chunks\n", i, want);
+        if (w->n[i].on_node)
+            check_report(w, i);
         mfs_vv vi;
         assert_int_equal(mfs_store_vv(w->n[i].s, &vi), 0);
         int eq = vv_equal(&v0, &vi);
@@ -1018,7 +1114,7 @@ static void check_converged(world *w)
 static void world_free(world *w)
 {
     for (unsigned i = 0; i < N; i++) {
-        node_stop(&w->n[i]);
+        node_stop(&w->n[i], 0);
         mfs_test_rmdir(w->n[i].dir);
     }
     mfs_sim_free(w->sim);
@@ -1398,6 +1494,49 @@ static void test_propagation_latency(void **state)
     g_world = NULL;
 }
 
+/* An unmount (mfs_node_stop: the node's code) says goodbye: within 200 ms
+ * every other node marks it as left, where silence alone would take 5 s
+ * to declare it dead; it comes back (a new boot), and what the mesh did
+ * meanwhile reaches it. */
+static void test_goodbye(void **state)
+{
+    (void)state;
+    g_seed = 105;
+    world *w = world_new(105, 0, 1);
+    w->phase = "goodbye";
+    settle(w, N, JOIN_LIMIT, "join");
+    node *nd = &w->n[1];
+    node_stop(nd, 0);
+    advance(w, 200 * MS);
+    for (unsigned i = 0; i < N; i++) {
+        if (i == 1)
+            continue;
+        mfs_repl_status st;
+        mfs_repl_peer p[N];
+        size_t np = mfs_repl_status_get(w->n[i].r, &st, p, N);
+        int left = 0;
+        for (size_t k = 0; k < np && k < N; k++)
+            if (p[k].id == nd->id)
+                left = p[k].left;
+        if (!left || st.live_peers != N - 2)
+            FAILF("node %u, 200 ms after node 1 said goodbye: left %d, "
+                  "%zu live peers\n",
+                  i, left, st.live_peers);
+    }
+    make_file(w, 0, "meanwhile");
+    advance(w, SEC);
+    int rc = mfs_sim_restart(w->sim, 1);
+    if (rc)
+        FAILF("mfs_sim_restart(1): %d\n", rc);
+    store_open(w, nd, 0);
+    repl_start(w, nd);
+    settle(w, N, 60 * SEC, "after node 1 came back");
+    expect_file(w, "meanwhile");
+    check_converged(w);
+    world_free(w);
+    g_world = NULL;
+}
+
 /* Same seed, same run: a failing seed replays exactly. */
 static void test_deterministic(void **state)
 {
@@ -1458,7 +1597,7 @@ int main(int argc, char **argv)
         replay = 1;
     }
     /* one cmocka test per seed: every failing seed is listed at the end */
-    size_t nt = g_count + (replay ? 0 : 5);
+    size_t nt = g_count + (replay ? 0 : 6);
     uint64_t *seeds = calloc(g_count, sizeof(*seeds));
     char(*names)[32] = calloc(g_count, sizeof(*names));
     struct CMUnitTest *tests = calloc(nt, sizeof(*tests));
@@ -1475,6 +1614,7 @@ int main(int argc, char **argv)
             {"propagation latency", test_propagation_latency},
             {"clock ahead beyond max_future", test_clock_ahead},
             {"late join with a big history", test_late_join_big_history},
+            {"goodbye at unmount", test_goodbye},
         };
         for (size_t f = 0; f < sizeof(fixed) / sizeof(fixed[0]); f++, k++) {
             tests[k].name = fixed[f].name;

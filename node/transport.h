@@ -1,0 +1,49 @@
+/*
+ * transport.h - what a node's mesh side (node/mesh.c) needs from the
+ * network below it, so that the same node code runs on the libuv driver
+ * (node/uvnet.c: the daemon) and inside the deterministic simulator
+ * (node/simnet.c: tests only).
+ *
+ * Down (node -> transport): the function pointers below. Up (transport ->
+ * node): the transport calls mfs_node_on_msg() and mfs_node_on_peer()
+ * for every message and peer event, and, when the node runs its engine
+ * inline (no replication thread), mfs_node_tick() after its input, after
+ * wake() and by the deadline that returned (node.h). The transport's
+ * clock is the only clock the node's mesh side reads.
+ */
+#ifndef MFS_NODE_TRANSPORT_H
+#define MFS_NODE_TRANSPORT_H
+
+#include "core.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mfs_node_transport {
+    void *ctx; /* passed back to every call; owned by the transport */
+    /* Queues a message (copied) to peer `to` on MFS_SYNC_URGENT or
+     * MFS_SYNC_BULK; returns as mfs_sync_core_send(). Any thread. */
+    int (*send)(void *ctx, uint64_t to, int channel, uint8_t mtype,
+                const void *data, size_t len);
+    /* A snapshot of up to cap peers (core.h); returns the peer count.
+     * Any thread. */
+    size_t (*peers)(void *ctx, mfs_peer_stat *out, size_t cap);
+    /* Any thread: mfs_node_tick() soon, on the transport's thread. */
+    void (*wake)(void *ctx);
+    /* Monotonic microseconds: the time of events, ticks and peer stats
+     * (last_rx_us). With a replication thread it must be
+     * CLOCK_MONOTONIC, which that thread waits on. */
+    uint64_t (*now_us)(void *ctx);
+    /* The port it listens on (host order), for the report. */
+    unsigned (*port)(void *ctx);
+    /* Messages send() accepted that the transport then dropped. */
+    uint64_t (*send_drops)(void *ctx);
+    /* After the goodbye: lets queued messages leave for up to ms, and
+     * returns early once nothing is queued to a live peer. */
+    void (*flush)(void *ctx, uint32_t ms);
+    /* Stops delivering events and frees what the transport holds for
+     * the node; no call reaches the node after it. NULL: nothing to do. */
+    void (*close)(void *ctx);
+} mfs_node_transport;
+
+#endif

@@ -1,0 +1,223 @@
+/*
+ * uvnet.c - the daemon's transport for a node (transport.h): the libuv
+ * driver (sync/driver) on a real UDP socket, and mfs_node_start, which
+ * reads what the node's files say about it (mesh key, listen address,
+ * peers, boot epoch) and starts the driver and the node's mesh side
+ * (mesh.c) on it. The transport's context is the node itself (its
+ * m->sync). Nothing here touches the engine or the store: that is
+ * mesh.c's, the same code the simulator runs.
+ *
+ * Where it listens: --listen, else what STORE/listen says (written by an
+ * earlier --listen), else 0.0.0.0:7410, or any free port when 7410 is
+ * taken (only when the user asked for nothing).
+ */
+#include "internal.h"
+
+#include "driver.h"
+#include "log.h"
+#include "mesh.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_LISTEN "0.0.0.0:7410"
+
+/* ---- the transport (transport.h) over the driver ----------------------- */
+
+static int uv_send(void *ctx, uint64_t to, int channel, uint8_t mtype,
+                   const void *data, size_t len)
+{
+    mfs_node *m = ctx;
+    if (!m->sync) /* the engine exists before the driver starts */
+        return -EAGAIN;
+    return mfs_sync_send(m->sync, to, channel, mtype, data, len);
+}
+
+static size_t uv_peers(void *ctx, mfs_peer_stat *out, size_t cap)
+{
+    mfs_node *m = ctx;
+    return m->sync ? mfs_sync_peers(m->sync, out, cap) : 0;
+}
+
+static void uv_wake(void *ctx)
+{
+    mfs_node *m = ctx;
+    if (m->sync)
+        mfs_sync_wake(m->sync);
+}
+
+/* The driver's clock (uv_hrtime: CLOCK_MONOTONIC), which the replication
+ * thread waits on too. */
+static uint64_t uv_now(void *ctx)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static unsigned uv_port(void *ctx)
+{
+    mfs_node *m = ctx;
+    return m->sync ? mfs_sync_port(m->sync) : 0;
+}
+
+static uint64_t uv_send_drops(void *ctx)
+{
+    mfs_node *m = ctx;
+    return m->sync ? mfs_sync_inbox_drops(m->sync) : 0;
+}
+
+/* Waits, 10 ms at a time, until nothing is queued to a live peer. */
+static void uv_flush(void *ctx, uint32_t ms)
+{
+    mfs_node *m = ctx;
+    for (uint32_t waited = 0; m->sync && waited < ms; waited += 10) {
+        mfs_peer_stat ps[64];
+        size_t n = mfs_sync_peers(m->sync, ps, 64);
+        uint64_t queued = 0;
+        for (size_t k = 0; k < n && k < 64; k++)
+            if (ps[k].state != MFS_PEER_DEAD)
+                queued += ps[k].queued_bytes;
+        if (!queued)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void uv_close(void *ctx)
+{
+    mfs_node *m = ctx;
+    mfs_sync_stop(m->sync);
+    m->sync = NULL;
+}
+
+/* ---- the driver's callbacks: up into the node ------------------------- */
+
+static void uv_on_msg(void *arg, uint64_t from, uint8_t mtype,
+                      const uint8_t *data, size_t len)
+{
+    mfs_node_on_msg(arg, from, mtype, data, len);
+}
+
+static void uv_on_peer(void *arg, uint64_t id, int state, uint64_t epoch)
+{
+    mfs_node_on_peer(arg, id, state, epoch);
+}
+
+/* MESHFS_REPL_THREAD=0: the engine runs on the transport's thread, as
+ * before node/mesh.c had a thread for it (for comparisons). */
+static uint64_t uv_on_tick(void *arg, uint64_t now)
+{
+    return mfs_node_tick(arg, now);
+}
+
+int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
+                   const char *listen, const char *const *peers, size_t npeers,
+                   char *err, size_t errcap)
+{
+    node_init(m, s, store_dir);
+    m->net = (mfs_node_transport){
+        .ctx = m,
+        .send = uv_send,
+        .peers = uv_peers,
+        .wake = uv_wake,
+        .now_us = uv_now,
+        .port = uv_port,
+        .send_drops = uv_send_drops,
+        .flush = uv_flush,
+        .close = uv_close,
+    };
+    struct mfs_mesh_key key;
+    int r = mfs_mesh_key_load(store_dir, &key);
+    if (r < 0) {
+        snprintf(err, errcap, "cannot use the mesh key %s/%s: %s", store_dir,
+                 MFS_MESH_KEY_FILE,
+                 r == -ENOENT  ? "missing"
+                 : r == -EPERM ? "readable by others (chmod 600 it)"
+                               : strerror(-r));
+        mfs_node_stop(m);
+        return r;
+    }
+    char stored[128];
+    node_read_listen(store_dir, stored, sizeof stored);
+    int given = listen != NULL;
+    /* a port the user chose (now or before) must be ours or fail */
+    int explicit_listen = given || stored[0];
+    if (!listen)
+        listen = stored[0] ? stored : DEFAULT_LISTEN;
+    snprintf(m->listen, sizeof m->listen, "%s", listen);
+
+    for (size_t i = 0; i < npeers && m->nseeds < NODE_MAX_SEEDS; i++)
+        if ((m->seeds[m->nseeds] = strdup(peers[i])) != NULL)
+            m->nseeds++;
+    m->nseeds = node_read_peers(store_dir, m->seeds, m->nseeds, NODE_MAX_SEEDS);
+
+    r = node_engine_start(m, NULL);
+    if (r < 0) {
+        snprintf(err, errcap, "cannot start replication: %s", strerror(-r));
+        memset(&key, 0, sizeof key);
+        mfs_node_stop(m);
+        return r;
+    }
+    mfs_sync_opts o;
+    memset(&o, 0, sizeof o);
+    o.listen = m->listen;
+    o.peers = (const char *const *)m->seeds;
+    o.npeers = m->nseeds;
+    o.key = key;
+    o.node_id = mfs_store_node_id(s);
+    o.epoch = node_next_epoch(store_dir);
+    mfs_node_sync_config(&o.cfg);
+    o.cfg.arg = m;
+    o.cfg.on_msg = uv_on_msg;
+    o.cfg.on_peer = uv_on_peer;
+    m->inline_repl = node_env_ms("MESHFS_REPL_THREAD", 1) == 0;
+    if (m->inline_repl) {
+        o.on_tick = uv_on_tick;
+        o.tick_arg = m;
+    }
+    r = mfs_sync_start(&o, &m->sync);
+    if (r == -EADDRINUSE && !explicit_listen) {
+        snprintf(m->listen, sizeof m->listen, "0.0.0.0:0");
+        r = mfs_sync_start(&o, &m->sync);
+    }
+    memset(&key, 0, sizeof key);
+    memset(&o.key, 0, sizeof o.key);
+    if (r < 0) {
+        if (r == -EINVAL)
+            snprintf(err, errcap,
+                     "bad listen address or peer (want IP:PORT): %s",
+                     m->listen);
+        else
+            snprintf(err, errcap, "cannot listen on %s: %s", m->listen,
+                     strerror(-r));
+        m->sync = NULL;
+        mfs_node_stop(m);
+        return r;
+    }
+    m->net_up = 1;
+    if (strcmp(m->listen, "0.0.0.0:0") == 0)
+        snprintf(m->listen, sizeof m->listen, "0.0.0.0:%u",
+                 mfs_sync_port(m->sync));
+    if (given && strcmp(listen, stored) != 0 &&
+        (r = node_write_listen(store_dir, listen)) < 0)
+        mfs_log(LOG_WARNING,
+                "sync: cannot remember the listen address in "
+                "%s/%s: %s",
+                store_dir, NODE_LISTEN_FILE, strerror(-r));
+    if ((r = node_run(m)) < 0) {
+        snprintf(err, errcap, "cannot start the replication thread: %s",
+                 strerror(-r));
+        mfs_node_stop(m);
+        return r;
+    }
+    mfs_log(LOG_NOTICE,
+            "sync: node %016" PRIx64 " listening on %s, %zu seed "
+            "peer(s)",
+            mfs_store_node_id(s), m->listen, m->nseeds);
+    return 0;
+}
