@@ -26,6 +26,8 @@ N=${N:-400}
 NODES=${NODES:-2} # 3: a third node C, and step 3 (small files from C)
 # shellcheck source=../../tests/system/mesh_lib.sh
 . "$HERE/../../tests/system/mesh_lib.sh"
+# shellcheck source=lat_lib.sh
+. "$HERE/lat_lib.sh"
 mesh_init hol 900 7990
 RB=$T/replbench
 cc -O2 -o "$RB" "$HERE/replbench.c"
@@ -40,19 +42,10 @@ if [[ $NODES == 3 ]]; then
     mesh_wait 30 "the directories on C" test -s "${MNT[c]}/hol3/edit" -a -d "${MNT[c]}/big"
 fi
 
-# stats LOG FROM TO: p50 p99 worst (ms) of the samples timed in [FROM, TO)
-# (monotonic seconds; the log's lines: index kind seconds state start)
-stats() {
-    awk -v a="$2" -v b="$3" '$5 >= a && $5 < b { print $3 * 1000 }' "$1" | sort -g |
-        awk '{ v[NR] = $1 } END {
-            if (!NR) { print "0 - - -"; exit }
-            p50 = v[int((NR + 1) / 2)]; i = int(NR * 0.99); if (i < 1) i = 1
-            printf "%d %.1f %.1f %.1f\n", NR, p50, v[i], v[NR] }'
-}
 
 log "1. idle link: $N samples"
 "$RB" latency "$A/idle" "$B/idle" "$N" 1000 10 41 "$T/idle.log" >/dev/null
-read -r n0 p50 p99 max < <(stats "$T/idle.log" 0 1e12)
+read -r n0 p50 p99 max < <(lat_stats "$T/idle.log" 0 1e12)
 idle="idle link:      $n0 samples, p50 $p50 ms, p99 $p99 ms, worst $max ms"
 log "$idle"
 
@@ -102,8 +95,8 @@ transfer() {
     read -r t0 tclose <"$T/bigwrite.$name"
     read -r st tdone _ <"$T/bigwait.$name"
     [[ $st == "done" ]] || fail "the $MIB MiB file was not complete on B: $st"
-    read -r n1 p50 p99 max < <(stats "$T/$name.log" 0 "$tdone")
-    read -r n2 _ _ _ < <(stats "$T/$name.log" "$tdone" 1e12)
+    read -r n1 p50 p99 max < <(lat_stats "$T/$name.log" 0 "$tdone")
+    read -r n2 _ _ _ < <(lat_stats "$T/$name.log" "$tdone" 1e12)
     bulk="during transfer, from ${from^^}: $n1 samples, p50 $p50 ms, p99 $p99 ms, worst $max ms ($n2 more after it)"
     log "$bulk"
     xfer=$(awk -v a="$t0" -v c="$tclose" -v d="$tdone" -v m="$MIB" \

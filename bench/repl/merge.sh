@@ -26,6 +26,8 @@ FILES=${FILES:-25000}
 N=${N:-400}
 # shellcheck source=../../tests/system/mesh_lib.sh
 . "$HERE/../../tests/system/mesh_lib.sh"
+# shellcheck source=lat_lib.sh
+. "$HERE/lat_lib.sh"
 mesh_init merge 1500 7930
 RB=$T/replbench
 cc -O2 -o "$RB" "$HERE/replbench.c"
@@ -37,13 +39,6 @@ echo seed >"$A/probea/edit"
 mesh_wait_converged 60 a b c
 
 ops_of() { mesh_stat "$1" | jq -r .ops; }
-stats() {
-    awk -v a="$2" -v b="$3" '$5 >= a && $5 < b { print $3 * 1000 }' "$1" | sort -g |
-        awk '{ v[NR] = $1 } END {
-            if (!NR) { print "0 - - -"; exit }
-            p50 = v[int((NR + 1) / 2)]; i = int(NR * 0.99); if (i < 1) i = 1
-            printf "%d %.1f %.1f %.1f\n", NR, p50, v[i], v[NR] }'
-}
 waits() {
     while :; do
         mesh_stat b | jq '[.peers[].longest_wait_ms] | max // 0' >>"$1" || true
@@ -81,7 +76,7 @@ for from in c a; do
     sleep 1.2
     kill "$wp" 2>/dev/null || true
     wait "$wp" 2>/dev/null || true
-    read -r n1 p50 p99 max < <(stats "$T/lat.$from" 0 "$td")
+    read -r n1 p50 p99 max < <(lat_stats "$T/lat.$from" 0 "$td")
     gap=$(awk '$1 > m { m = $1 } END { printf "%.1f", m }' "$T/waits.$from")
     line=$(awk -v h="$th" -v d="$td" -v o=$((o1 - o0)) -v f="${from^^}" -v n="$n1" \
         -v p50="$p50" -v p99="$p99" -v mx="$max" -v g="$gap" \
