@@ -6,11 +6,12 @@
  * is a state machine: it never reads a clock or opens a socket. The caller
  * feeds it the transport's events (a message arrived, a peer changed
  * state) and the time, calls mfs_repl_tick() by the deadline it returns,
- * and gives it a send function. The daemon's replication thread
- * (node/mesh.c) and the simulator are two such callers. It calls the store
- * directly (LMDB transactions) from the calling thread, and releases its
- * own lock while it stores chunks, so that status readers do not wait for
- * a commit.
+ * and gives it a send function. The node (node/mesh.c: on its replication
+ * thread in the daemon, inline in the simulator) and the simulator's bare
+ * engine runs are such callers. It calls the store directly (LMDB
+ * transactions) from the calling thread, except that received chunks are
+ * checked and stored by the writer cfg.store_chunks names (a thread of its
+ * own in the daemon), so that the engine never waits for the disk.
  *
  * Protocol (messages on the reliable transport; docs/WIRE.md):
  *  - STATE: the sender's version vector, wall clock and missing chunks;
@@ -18,14 +19,16 @@
  *    every state_ms as anti-entropy.
  *  - PULL / OPS: a node that sees a peer hold ops it lacks asks for them
  *    (one pull at a time, pull_bytes per request); the answer is a stream
- *    of OPS batches (urgent channel: ahead of chunks), zlib-compressed when
- *    that shrinks them. New local ops
- *    are also pushed at once to peers believed up to date (an
- *    optimisation: correctness rests on STATE + PULL alone).
+ *    of OPS batches (bulk channel: a catch-up must not hold small changes
+ *    back), zlib-compressed when that shrinks them. New local ops are also
+ *    pushed at once (urgent channel when small) to peers believed up to
+ *    date, only our own to a peer far behind (an optimisation: correctness
+ *    rests on STATE + PULL alone).
  *  - WANT / CHUNK / NOCHUNK: chunks a version needs are fetched on demand
  *    from any live peer, a window of bytes in flight per peer; a peer that
  *    lacks one says so and the next peer is asked.
- * Nothing is ever collected here (no GC of tombstones or the op log).
+ * Collection is the store's (collect.c); the engine hands it the vector
+ * every member holds (the settled vector).
  *
  * Threads: every call except mfs_repl_changed() and mfs_repl_status() /
  * mfs_repl_peer_vv() must come from one thread at a time (the sync
