@@ -84,6 +84,7 @@ static uint64_t retry_ns(mfs_fs *fs, const mfs_fs_inval_item *it)
 static void *inval_main(void *arg)
 {
     mfs_fs *fs = arg;
+    pthread_setname_np(pthread_self(), "mfs-inval"); /* top, perf */
     mfs_fs_inval_item *it;
     block_signals();
     while ((it = mfs_fs_invalq_pop(&fs->invalq)) != NULL) {
@@ -123,6 +124,7 @@ static void *inval_main(void *arg)
 static void *timer_main(void *arg)
 {
     mfs_fs *fs = arg;
+    pthread_setname_np(pthread_self(), "mfs-timer"); /* top, perf */
     block_signals();
     pthread_mutex_lock(&fs->timer_lock);
     while (!fs->timer_stop) {

@@ -420,6 +420,7 @@ static void handle(mfs_control *c, int fd)
 static void *server_main(void *arg)
 {
     mfs_control *c = arg;
+    pthread_setname_np(pthread_self(), "mfs-control"); /* top, perf */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

@@ -271,6 +271,7 @@ static void deliver(mfs_node *m, node_ev *ev)
 static void *repl_main(void *arg)
 {
     mfs_node *m = arg;
+    pthread_setname_np(pthread_self(), "mfs-repl"); /* top, perf */
     uint64_t next = 0;
     Q_LOCK(m);
     for (;;) {

@@ -221,6 +221,7 @@ static int rejoin_once(mfs_node *m)
 static void *rejoin_main(void *arg)
 {
     mfs_node *m = arg;
+    pthread_setname_np(pthread_self(), "mfs-rejoin"); /* top, perf */
     mfs_rejoin *rj = &m->rj;
     uint64_t wait_ms = REJOIN_POLL_MS;
     pthread_mutex_lock(&rj->lock);

@@ -1521,6 +1521,7 @@ int mfs_store_trash_list(mfs_store *s,
 static void *collector_main(void *arg)
 {
     mfs_store *s = arg;
+    pthread_setname_np(pthread_self(), "mfs-collect"); /* top, perf */
     struct collector *c = s->col;
     uint64_t last = 0;
     pthread_mutex_lock(&c->lock);

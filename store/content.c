@@ -1004,6 +1004,7 @@ static void hash_range(const hash_job *j)
 static void *hasher_main(void *arg)
 {
     struct hasher *h = arg;
+    pthread_setname_np(pthread_self(), "mfs-hash"); /* top, perf */
     pthread_mutex_lock(&h->lock);
     for (;;) {
         while (!h->pending && !h->stop)

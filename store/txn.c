@@ -797,6 +797,7 @@ static void gc_abort(mfs_store *s)
 static void *gc_main(void *arg)
 {
     mfs_store *s = arg;
+    pthread_setname_np(pthread_self(), "mfs-commit"); /* top, perf */
     /* The window stretches under a steady stream of changes: a commit
      * stalls every caller for its page writes and its flush (about 1-2 ms
      * for a few dozen metadata calls), and one commit per 5 ms of such a

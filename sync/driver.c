@@ -315,6 +315,7 @@ static void async_cb(uv_async_t *a)
 static void *thread_main(void *arg)
 {
     mfs_sync *s = arg;
+    pthread_setname_np(pthread_self(), "mfs-net"); /* top, perf */
     uv_run(&s->loop, UV_RUN_DEFAULT);
     return NULL;
 }

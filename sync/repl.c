@@ -1713,6 +1713,7 @@ static void job_done(mfs_repl *r, cjob *j)
 static void *writer_main(void *arg)
 {
     mfs_repl *r = arg;
+    pthread_setname_np(pthread_self(), "mfs-chunks"); /* top, perf */
     pthread_mutex_lock(&r->wr_mu);
     for (;;) {
         while (!r->wr_todo && !r->wr_stop)
