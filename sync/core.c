@@ -503,8 +503,12 @@ static void set_state(mfs_sync_core *c, peer *p, int s)
     if (p->state == s)
         return;
     p->state = s;
-    if (s == MFS_PEER_DEAD)
+    if (s == MFS_PEER_DEAD) {
         drop_outbound(c, p);
+        /* our probes carry no echo: the peer answers them at once (a peer
+         * whose link to us is quiet heartbeats only every idle_hb_ms) */
+        p->hb_echo_set = 0;
+    }
     if (p->id)
         mfs_log(LOG_INFO, "sync: peer %016llx is now %s",
                 (unsigned long long)p->id, mfs_sync_state_name(s));
@@ -1229,8 +1233,9 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
             }
             if (f->u.hb.digest != member_digest(c) && c->now >= p->next_members)
                 p->members_due = 1;
-            if (!h.dst)
-                p->last_hb_tx = 0; /* answer a hello promptly */
+            if (!h.dst || !f->u.hb.echo_us)
+                p->last_hb_tx = 0; /* answer a hello, or a peer that has
+                                      not heard from us (a probe), now */
             break;
         case MFS_FR_ACK:
             on_ack(c, p, f);

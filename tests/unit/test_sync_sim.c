@@ -312,6 +312,49 @@ static void test_partition_dead_then_alive(void **state)
     mfs_sim_free(c.sim);
 }
 
+/* A peer that declared us dead while we were quiet (we had nothing to say,
+ * so we heartbeat every idle_hb_ms) hears from us within a probe period
+ * of the heal: its probes carry no echo, and a heartbeat without an echo
+ * is answered at once. (It waited for our next quiet heartbeat, up to 12 s
+ * with the daemon's timings: a partition's catch-up started that late.) */
+static void test_heal_while_quiet(void **state)
+{
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    uint64_t seed = mfs_test_seed(43);
+    printf("seed %llu\n", (unsigned long long)seed);
+    mfs_sync_config cfg;
+    cfg_default(&cfg);
+    cfg.idle_hb_ms = 12000; /* the daemon's (node/mesh.c) */
+    cfg.idle_after_ms = 2500;
+    mfs_sim_hooks h = {&c, on_msg, tap, NULL};
+    c.seed = seed;
+    c.tap_from = 999;
+    assert_int_equal(mfs_sim_new(seed, 2, &cfg, &h, &c.sim), 0);
+    assert_int_equal(mfs_sim_seed(c.sim, 1, 0), 0);
+    run_until_alive(&c, 2, 10 * SEC);
+    assert_true(all_alive(&c, 2));
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 20 * SEC); /* the link is quiet */
+
+    mfs_sim_link(c.sim, 0, 1, 0);
+    uint64_t t_cut = mfs_sim_now(c.sim);
+    assert_int_equal(mfs_sync_core_send(mfs_sim_core(c.sim, 0),
+                                        mfs_sim_id(c.sim, 1), 1, 0, "x", 1),
+                     0);
+    mfs_sim_run(c.sim, t_cut + 10 * SEC);
+    assert_int_equal(mfs_sim_peer_state(c.sim, 0, 1), MFS_PEER_DEAD);
+    assert_int_equal(mfs_sim_peer_state(c.sim, 1, 0), MFS_PEER_ALIVE);
+    mfs_sim_link(c.sim, 0, 1, 1);
+    uint64_t t_heal = mfs_sim_now(c.sim);
+    run_until_alive(&c, 2, 20 * SEC);
+    double took = (double)(mfs_sim_now(c.sim) - t_heal) / SEC;
+    printf("alive again %.2f s after the heal (probe period %.2f s)\n", took,
+           cfg.probe_ms / 1000.0);
+    assert_true(all_alive(&c, 2));
+    assert_true(took <= cfg.probe_ms / 1000.0 + 0.1);
+    mfs_sim_free(c.sim);
+}
+
 /* Idle heartbeats cost at most 200 bytes/s per peer. */
 static void test_idle_cost(void **state)
 {
@@ -576,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_restart_epoch),
         cmocka_unit_test(test_idle_cost),
         cmocka_unit_test(test_partition_dead_then_alive),
+        cmocka_unit_test(test_heal_while_quiet),
         cmocka_unit_test(test_exactly_once_many_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
