@@ -1144,7 +1144,8 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
             if (tl &&
                 tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &cv) != 0)
                 chunk_store(w, h, src, tl);
-            dirty_ref_put(w, id, b, h);
+            if (dirty_ref_put(w, id, b, h) == 0)
+                gc_note(w->s, h, 1); /* a mark may be running */
             done += n;
             continue;
         }

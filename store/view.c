@@ -323,6 +323,42 @@ int census_get(mfs_store *s, MDB_txn *txn, struct census *out)
     return 0;
 }
 
+void census_save(wtx *w)
+{
+    mfs_store *s = w->s;
+    if (w->recount) {
+        census_recount(w);
+        w->recount = false;
+    } else if (memcmp(&s->census, &s->census_put, sizeof(s->census)))
+        census_put(w);
+    s->census_put = s->census;
+}
+
+static int recount_tx(wtx *w, void *arg)
+{
+    (void)arg;
+    w->recount = true;
+    return 0;
+}
+
+int census_load(mfs_store *s)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin_committed(s, &txn);
+    if (rc)
+        return rc;
+    rc = census_get(s, txn, &s->census);
+    store_read_end(s, txn);
+    if (rc == 0) {
+        s->census_put = s->census;
+        return 0;
+    }
+    /* none: a store of format 4 or older, upgraded by this open */
+    memset(&s->census, 0, sizeof(s->census));
+    s->census_put = s->census;
+    return s->rdonly ? 0 : store_write(s, recount_tx, NULL);
+}
+
 uint32_t view_nlink(mfs_store *s, MDB_txn *txn, mfs_id inode, uint32_t type)
 {
     uint8_t k[ID_KEY_LEN];
