@@ -236,8 +236,17 @@ int view_lookup(mfs_store *s, MDB_txn *txn, mfs_id dir, const char *name,
 int view_dirent_decode(const MDB_val *v, dirent_rec *out);
 /* Runs at the end of every write transaction. */
 int view_flush(wtx *w);
-void view_touch_entry(wtx *w, mfs_id e);
-void view_touch_inode(wtx *w, mfs_id i);
+/* What view_flush must refresh, recorded in w by the layers below the
+ * view as they change an entry or an inode (data only: no call into
+ * view.c). */
+static inline void view_touch_entry(wtx *w, mfs_id e)
+{
+    idset_add(&w->touched_entries, e);
+}
+static inline void view_touch_inode(wtx *w, mfs_id i)
+{
+    idset_add(&w->touched_inodes, i);
+}
 uint32_t view_nlink(mfs_store *s, MDB_txn *txn, mfs_id inode, uint32_t type);
 /* "/a/b" path of a visible directory. */
 int view_path(mfs_store *s, MDB_txn *txn, mfs_id dir, char *out, size_t cap);
@@ -297,7 +306,9 @@ typedef struct fold_step {
 } fold_step;
 int oplog_fold_tx(wtx *w, void *arg);
 
-/* inspect.c */
+/* view.c: visible files (each inode once, through its visible names)
+ * and their logical bytes, counted into out by a scan (census_recount,
+ * inspect.c's stats). */
 void store_count_files(mfs_store *s, MDB_txn *txn, mfs_store_stats *out);
 /* The census (view.c). census_inode: the inode's record counts (sign +1)
  * or stops counting (-1) as a visible inode. census_resize: a visible

@@ -34,16 +34,6 @@ typedef struct vent_rec {
     char dname[MFS_NAME_MAX + 1]; /* display name ("" until named) */
 } vent_rec;
 
-void view_touch_entry(wtx *w, mfs_id e)
-{
-    idset_add(&w->touched_entries, e);
-}
-
-void view_touch_inode(wtx *w, mfs_id i)
-{
-    idset_add(&w->touched_inodes, i);
-}
-
 static int vent_get(mfs_store *s, MDB_txn *txn, mfs_id e, vent_rec *out)
 {
     memset(out, 0, sizeof(*out));
@@ -262,6 +252,38 @@ void census_resize(wtx *w, mfs_id inode, uint32_t type, uint64_t from,
 {
     if (type == S_IFREG && from != to && view_visible(w, inode))
         w->s->census.bytes += (int64_t)to - (int64_t)from;
+}
+
+/* Counts visible files (each inode once, through its visible names) and
+ * their logical bytes into out. */
+void store_count_files(mfs_store *s, MDB_txn *txn, mfs_store_stats *out)
+{
+    MDB_cursor *c;
+    MDB_val key, val;
+    if (mdb_cursor_open(txn, s->db[DB_LINKS], &c) == 0) {
+        uint8_t last[ID_LEN] = {0}; /* the inode of the last DB_LINKS key */
+        int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+        while (r == 0) {
+            if (memcmp(last, (uint8_t *)key.mv_data + PAIR_KEY_A, ID_LEN)) {
+                memcpy(last, (uint8_t *)key.mv_data + PAIR_KEY_A, ID_LEN);
+                inode_rec in;
+                if (inode_get(s, txn, id_get(last), &in) == 0 && in.type) {
+                    if (in.type == S_IFREG) {
+                        out->files++;
+                        out->bytes += in.size;
+                    } else if (in.type == S_IFDIR) {
+                        out->dirs++;
+                    } else if (in.type == S_IFLNK) {
+                        out->symlinks++;
+                    } else {
+                        out->others++;
+                    }
+                }
+            }
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
 }
 
 int census_recount(wtx *w)
