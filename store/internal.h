@@ -160,6 +160,26 @@ typedef struct inode_rec {
 } inode_rec;
 int inode_get(mfs_store *s, MDB_txn *txn, mfs_id id, inode_rec *out);
 int inode_put(wtx *w, mfs_id id, const inode_rec *r);
+/* A version record (schema.h VERSION_*) read in place: the pointers are
+ * into the value it was decoded from. */
+typedef struct version_view {
+    uint8_t flags; /* OPF_DROP, and OPF_KNOWN when it names deletes */
+    uint64_t size;
+    int64_t mtime, ctime;
+    uint32_t nparents;
+    const uint8_t *parents;
+    uint32_t nchunks;
+    const uint8_t *hashes; /* into the LMDB value */
+    uint32_t nknown;       /* deletes its writer had applied (OPF_KNOWN) */
+    const uint8_t *known;
+} version_view;
+/* The one codec of DB_VERSIONS values. version_decode: 0, or -EIO for a
+ * record that is short, has bytes left over, or counts more parents,
+ * chunks or known deletes than an op may (MFS_MAX_SEEN, MFS_MAX_CHUNKS,
+ * OP_MAX_KNOWN). version_encode writes the record of version op into wb
+ * (wb->err set when out of room). */
+int version_decode(const void *p, size_t len, version_view *out);
+void version_encode(mfs_wbuf *wb, const mfs_op *op);
 int content_apply_version(wtx *w, const mfs_op *op);
 /* Recomputes heads/shown version of inode id after versions changed. */
 int content_refresh(wtx *w, mfs_id id);

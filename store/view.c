@@ -51,6 +51,7 @@ static int vent_get(mfs_store *s, MDB_txn *txn, mfs_id e, vent_rec *out)
     out->inode = mfs_rget_id(&r);
     out->type = mfs_get_u32(&r);
     out->st = mfs_rget_stamp(&r);
+    SCHEMA_RAT(&r, VENT_NAME);
     size_t n;
     const uint8_t *p = mfs_get_str16(&r, &n, MFS_NAME_MAX);
     if (p) {
@@ -79,6 +80,7 @@ static int vent_put(wtx *w, mfs_id e, const vent_rec *vr)
     mfs_wput_id(&wb, vr->inode);
     mfs_put_u32(&wb, vr->type);
     mfs_wput_stamp(&wb, vr->st);
+    SCHEMA_WAT(&wb, VENT_NAME);
     mfs_put_str16(&wb, vr->name, strlen(vr->name));
     mfs_put_str16(&wb, vr->dname, strlen(vr->dname));
     if (wb.err)
@@ -105,6 +107,7 @@ int view_dirent_decode(const MDB_val *v, dirent_rec *out)
     out->entry = mfs_rget_id(&r);
     out->inode = mfs_rget_id(&r);
     out->ver = mfs_rget_stamp(&r);
+    SCHEMA_RAT(&r, DIRENT_LEN);
     return r.err ? -EIO : 0;
 }
 
@@ -120,6 +123,7 @@ static int dirent_put(wtx *w, mfs_id dir, const char *name, const dirent_rec *d)
     mfs_wput_id(&wb, d->entry);
     mfs_wput_id(&wb, d->inode);
     mfs_wput_stamp(&wb, d->ver);
+    SCHEMA_WAT(&wb, DIRENT_LEN);
     return tput(w, DB_DIRENTS, k, kl, buf, wb.len);
 }
 
@@ -313,21 +317,18 @@ int census_recount(wtx *w)
     return census_put(w);
 }
 
-#define CENSUS_LEN 48
-_Static_assert(CENSUS_LEN == 6 * U64_LEN, "six counts");
-
 int census_put(wtx *w)
 {
     const struct census *c = &w->s->census;
     const int64_t v[6] = {c->files,  c->dirs,  c->symlinks,
                           c->others, c->bytes, c->conflicts};
-    uint8_t b[CENSUS_LEN];
+    uint8_t b[META_CENSUS_LEN];
     for (int i = 0; i < 6; i++) {
         if (v[i] < 0) /* a fault in the bookkeeping: count again */
             return wtx_fail(w, -EUCLEAN);
         mfs_be64_put(b + U64_LEN * i, (uint64_t)v[i]);
     }
-    return tput(w, DB_META, "census", 6, b, CENSUS_LEN);
+    return tput(w, DB_META, "census", 6, b, META_CENSUS_LEN);
 }
 
 int census_get(mfs_store *s, MDB_txn *txn, struct census *out)
@@ -336,7 +337,7 @@ int census_get(mfs_store *s, MDB_txn *txn, struct census *out)
     int rc = tget(s, txn, DB_META, "census", 6, &v);
     if (rc)
         return rc;
-    if (v.mv_size != CENSUS_LEN)
+    if (v.mv_size != META_CENSUS_LEN)
         return -EIO;
     int64_t *f[6] = {&out->files,  &out->dirs,  &out->symlinks,
                      &out->others, &out->bytes, &out->conflicts};
@@ -962,6 +963,7 @@ static int rename_dir(wtx *w, mfs_id dir)
             mfs_wbuf wb;
             mfs_wbuf_init(&wb, buf, sizeof(buf));
             mfs_wput_id(&wb, dir);
+            SCHEMA_WAT(&wb, CCOPY_NAME);
             mfs_put_str16(&wb, m->dname, strlen(m->dname));
             tput(w, DB_CCOPY, ck, VKEY_LEN, buf, wb.len);
         } else {
@@ -1069,8 +1071,8 @@ static void copies_dirs(wtx *w, mfs_id inode, idset *dirs)
         int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
         while (rc == 0 && key.mv_size == VKEY_LEN &&
                !memcmp(key.mv_data, k, ID_LEN)) {
-            if (val.mv_size >= ID_LEN) /* the dir it shows in first */
-                idset_add(dirs, id_get(val.mv_data));
+            if (val.mv_size >= CCOPY_DIR + ID_LEN) /* where it shows */
+                idset_add(dirs, id_get((uint8_t *)val.mv_data + CCOPY_DIR));
             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
         }
         mdb_cursor_close(c);
