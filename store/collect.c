@@ -848,21 +848,13 @@ static int mark_db(mfs_store *s, MDB_txn *txn, int db, hset *live)
             if (val.mv_size == DREFS_VAL_LEN)
                 hset_add(live, val.mv_data);
         } else {
-            mfs_rbuf r;
-            mfs_rbuf_init(&r, val.mv_data, val.mv_size);
-            mfs_get_u8(&r);
-            mfs_get_u64(&r);
-            mfs_get_u64(&r);
-            mfs_get_u64(&r);
-            uint32_t np = mfs_get_u32(&r);
-            mfs_get_bytes(&r, (size_t)np * STAMP_LEN);
-            uint32_t nc = mfs_get_u32(&r);
-            const uint8_t *h = mfs_get_bytes(&r, (size_t)nc * HASH_LEN);
-            if (r.err) {
+            version_view vr;
+            if (version_decode(val.mv_data, val.mv_size, &vr)) {
                 live->oom = true; /* unreadable: mark cannot be trusted */
                 break;
             }
-            for (uint32_t i = 0; i < nc; i++)
+            const uint8_t *h = vr.hashes;
+            for (uint32_t i = 0; i < vr.nchunks; i++)
                 if (memcmp(h + (size_t)i * HASH_LEN, zero_hash, HASH_LEN))
                     hset_add(live, h + (size_t)i * HASH_LEN);
         }

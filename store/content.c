@@ -41,11 +41,11 @@ static void get_regt(mfs_rbuf *r, regtime *g)
     g->st = mfs_rget_stamp(r);
 }
 
-/* Inode records, store format 3: a marker byte (an older record starts
- * with the high byte of its u32 type, always 0), then varints, and each
- * register's stamp only where it differs from the one before (a file's
- * registers are mostly set by one op): about 45 bytes instead of 182. */
-#define INODE_COMPACT 0xC3
+/* Inode records, store format 3 (schema.h INODE_*): a marker byte (an
+ * older record starts with the high byte of its u32 type, always 0), then
+ * varints, and each register's stamp only where it differs from the one
+ * before (a file's registers are mostly set by one op): about 45 bytes
+ * instead of 182. */
 /* At most this many pages over one block (dirty.c): each takes two pages
  * of the dirty file, the whole block 17, so past half the block the next
  * write folds them into the block's bytes. */
@@ -106,6 +106,7 @@ static int inode_decode_v1(mfs_rbuf *r, inode_rec *out)
     out->size = mfs_get_u64(r);
     out->blocks = mfs_get_u64(r);
     out->nheads = mfs_get_u32(r);
+    SCHEMA_RAT(r, INODE_V1_TARGET);
     size_t n;
     const uint8_t *t = mfs_get_str16(r, &n, 4096);
     if (r->err)
@@ -126,7 +127,8 @@ int inode_get(mfs_store *s, MDB_txn *txn, mfs_id id, inode_rec *out)
         return rc;
     mfs_rbuf r;
     mfs_rbuf_init(&r, v.mv_data, v.mv_size);
-    if (v.mv_size && ((const uint8_t *)v.mv_data)[0] == INODE_COMPACT) {
+    if (v.mv_size &&
+        ((const uint8_t *)v.mv_data)[INODE_TAG] == INODE_COMPACT) {
         mfs_get_u8(&r);
         return inode_decode_compact(&r, out);
     }
@@ -147,6 +149,7 @@ int inode_put(wtx *w, mfs_id id, const inode_rec *in)
         if (!stamp_eq(sts[i], sts[i - 1]))
             fresh |= (uint8_t)(1u << i);
     mfs_put_u8(&wb, INODE_COMPACT);
+    SCHEMA_WAT(&wb, INODE_TAG + 1);
     mfs_put_varint(&wb, in->type);
     mfs_put_varint(&wb, in->rdev);
     mfs_put_u8(&wb, fresh);
@@ -181,17 +184,54 @@ int inode_put(wtx *w, mfs_id id, const inode_rec *in)
 
 /* ---- versions ---- */
 
-typedef struct version_view {
-    uint8_t flags;
-    uint64_t size;
-    int64_t mtime, ctime;
-    uint32_t nparents;
-    const uint8_t *parents;
-    uint32_t nchunks;
-    const uint8_t *hashes; /* into the LMDB value */
-    uint32_t nknown;       /* deletes its writer had applied (OPF_KNOWN) */
-    const uint8_t *known;
-} version_view;
+int version_decode(const void *p, size_t len, version_view *vv)
+{
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, p, len);
+    uint8_t drop = mfs_get_u8(&r);
+    vv->size = mfs_get_u64(&r);
+    vv->mtime = (int64_t)mfs_get_u64(&r);
+    vv->ctime = (int64_t)mfs_get_u64(&r);
+    SCHEMA_RAT(&r, VERSION_NPARENTS);
+    vv->nparents = mfs_get_u32(&r);
+    if (vv->nparents > MFS_MAX_SEEN)
+        return -EIO;
+    vv->parents = mfs_get_bytes(&r, (size_t)vv->nparents * STAMP_LEN);
+    SCHEMA_RAT(&r, VERSION_NCHUNKS(vv->nparents));
+    vv->nchunks = mfs_get_u32(&r);
+    if (vv->nchunks > MFS_MAX_CHUNKS)
+        return -EIO;
+    vv->hashes = mfs_get_bytes(&r, (size_t)vv->nchunks * HASH_LEN);
+    vv->nknown = 0;
+    vv->known = NULL;
+    /* records of versions without OPF_KNOWN end here */
+    if (!r.err && mfs_rbuf_left(&r)) {
+        vv->nknown = mfs_get_u32(&r);
+        if (!vv->nknown || vv->nknown > OP_MAX_KNOWN)
+            return -EIO;
+        vv->known = mfs_get_bytes(&r, (size_t)vv->nknown * STAMP_LEN);
+    }
+    vv->flags = (drop ? OPF_DROP : 0) | (vv->nknown ? OPF_KNOWN : 0);
+    return r.err || mfs_rbuf_left(&r) ? -EIO : 0;
+}
+
+void version_encode(mfs_wbuf *wb, const mfs_op *op)
+{
+    mfs_put_u8(wb, op->flags & OPF_DROP);
+    mfs_put_u64(wb, op->size);
+    mfs_put_u64(wb, (uint64_t)op->mtime);
+    mfs_put_u64(wb, (uint64_t)op->ctime);
+    SCHEMA_WAT(wb, VERSION_NPARENTS);
+    mfs_put_u32(wb, op->nparents);
+    mfs_put_bytes(wb, op->parents, (size_t)op->nparents * STAMP_LEN);
+    SCHEMA_WAT(wb, VERSION_NCHUNKS(op->nparents));
+    mfs_put_u32(wb, op->nchunks);
+    mfs_put_bytes(wb, op->hashes, (size_t)op->nchunks * HASH_LEN);
+    if (op->nknown) {
+        mfs_put_u32(wb, op->nknown);
+        mfs_put_bytes(wb, op->known, (size_t)op->nknown * STAMP_LEN);
+    }
+}
 
 static int version_get(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st,
                        version_view *vv)
@@ -202,20 +242,7 @@ static int version_get(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st,
     int rc = tget(s, txn, DB_VERSIONS, k, VKEY_LEN, &v);
     if (rc)
         return rc;
-    mfs_rbuf r;
-    mfs_rbuf_init(&r, v.mv_data, v.mv_size);
-    vv->flags = mfs_get_u8(&r);
-    vv->size = mfs_get_u64(&r);
-    vv->mtime = (int64_t)mfs_get_u64(&r);
-    vv->ctime = (int64_t)mfs_get_u64(&r);
-    vv->nparents = mfs_get_u32(&r);
-    vv->parents = mfs_get_bytes(&r, (size_t)vv->nparents * STAMP_LEN);
-    vv->nchunks = mfs_get_u32(&r);
-    vv->hashes = mfs_get_bytes(&r, (size_t)vv->nchunks * HASH_LEN);
-    /* records of versions without OPF_KNOWN end here */
-    vv->nknown = mfs_rbuf_left(&r) ? mfs_get_u32(&r) : 0;
-    vv->known = mfs_get_bytes(&r, (size_t)vv->nknown * STAMP_LEN);
-    return r.err ? -EIO : 0;
+    return version_decode(v.mv_data, v.mv_size, vv);
 }
 
 int content_heads(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp *out,
@@ -427,18 +454,7 @@ int content_apply_version(wtx *w, const mfs_op *op)
         return wtx_fail(w, -ENOMEM);
     mfs_wbuf wb;
     mfs_wbuf_init(&wb, buf, cap);
-    mfs_put_u8(&wb, op->flags & OPF_DROP);
-    mfs_put_u64(&wb, op->size);
-    mfs_put_u64(&wb, (uint64_t)op->mtime);
-    mfs_put_u64(&wb, (uint64_t)op->ctime);
-    mfs_put_u32(&wb, op->nparents);
-    mfs_put_bytes(&wb, op->parents, (size_t)op->nparents * STAMP_LEN);
-    mfs_put_u32(&wb, op->nchunks);
-    mfs_put_bytes(&wb, op->hashes, (size_t)op->nchunks * HASH_LEN);
-    if (op->nknown) {
-        mfs_put_u32(&wb, op->nknown);
-        mfs_put_bytes(&wb, op->known, (size_t)op->nknown * STAMP_LEN);
-    }
+    version_encode(&wb, op);
     tput(w, DB_VERSIONS, k, VKEY_LEN, buf, wb.len);
     free(buf);
     gc_note(w->s, op->hashes, op->nchunks);
@@ -1145,7 +1161,8 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
             if (tl &&
                 tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &cv) != 0)
                 chunk_store(w, h, src, tl);
-            dirty_ref_put(w, id, b, h);
+            if (dirty_ref_put(w, id, b, h) == 0)
+                gc_note(w->s, h, 1); /* a mark may be running */
             done += n;
             continue;
         }

@@ -38,7 +38,7 @@
  * Must never: be read by another process, or hold the only copy of data
  * that fsync() acknowledged.
  */
-#include "internal.h"
+#include "kv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -572,7 +572,6 @@ int dirty_ref_put(wtx *w, mfs_id id, uint64_t blk,
         return wtx_fail(w, rc);
     if (dirty_pages_del(w, id, blk))
         return w->err;
-    gc_note(w->s, hash, 1);
     return tput(w, DB_DREFS, k, DKEY_LEN, hash, MFS_HASH_LEN);
 }
 

@@ -7,7 +7,7 @@
  * clock forward to it (callers first refuse stamps too far in the future).
  * Must never read a clock other than the store's configured one.
  */
-#include "internal.h"
+#include "kv.h"
 
 #include <time.h>
 

@@ -19,38 +19,6 @@ static uint64_t db_entries(mfs_store *s, MDB_txn *txn, int db)
     return mdb_stat(txn, s->db[db], &st) ? 0 : st.ms_entries;
 }
 
-/* Counts visible files (each inode once, through its visible names) and
- * their logical bytes into out. */
-void store_count_files(mfs_store *s, MDB_txn *txn, mfs_store_stats *out)
-{
-    MDB_cursor *c;
-    MDB_val key, val;
-    if (mdb_cursor_open(txn, s->db[DB_LINKS], &c) == 0) {
-        uint8_t last[ID_LEN] = {0}; /* the inode of the last DB_LINKS key */
-        int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
-        while (r == 0) {
-            if (memcmp(last, (uint8_t *)key.mv_data + PAIR_KEY_A, ID_LEN)) {
-                memcpy(last, (uint8_t *)key.mv_data + PAIR_KEY_A, ID_LEN);
-                inode_rec in;
-                if (inode_get(s, txn, id_get(last), &in) == 0 && in.type) {
-                    if (in.type == S_IFREG) {
-                        out->files++;
-                        out->bytes += in.size;
-                    } else if (in.type == S_IFDIR) {
-                        out->dirs++;
-                    } else if (in.type == S_IFLNK) {
-                        out->symlinks++;
-                    } else {
-                        out->others++;
-                    }
-                }
-            }
-            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
-        }
-        mdb_cursor_close(c);
-    }
-}
-
 /* The counts of visible names the old way, by scans of every name,
  * chunk and listing. Conflicts: the names listed under a generated name,
  * conflict copies and renamed entries (what mfs_store_conflicts lists;

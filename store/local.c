@@ -358,6 +358,7 @@ static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
     mfs_rbuf r;
     mfs_rbuf_init(&r, cv.mv_data, cv.mv_size);
     dir = mfs_rget_id(&r);
+    SCHEMA_RAT(&r, CCOPY_NAME);
     size_t nl;
     const uint8_t *np = mfs_get_str16(&r, &nl, MFS_NAME_MAX);
     if (!np || nl == 0)

@@ -4,7 +4,7 @@
  * Pure functions; must stay byte-for-byte stable, since every replica has to
  * derive the same names.
  */
-#include "internal.h"
+#include "kv.h"
 
 #include <errno.h>
 #include <stdio.h>

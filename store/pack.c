@@ -35,7 +35,7 @@
  * Must never: write into a pack other than the active one, or let a
  * reference outlive the bytes it names.
  */
-#include "internal.h"
+#include "kv.h"
 
 #include <dirent.h>
 #include <errno.h>

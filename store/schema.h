@@ -8,10 +8,13 @@
  *
  * Every multi-byte field is big-endian (codec.h), so that LMDB's byte
  * order is numeric order. Records written with the mfs_wbuf codec
- * (entries, moves, inodes, versions, view records) are described by the
- * code that writes them (tree.c, content.c, view.c); only their keys and
- * fixed prefixes are here. Changing any number in this file changes the
- * format: it needs MFS_STORE_FORMAT raised and an upgrade (txn.c).
+ * (entries, moves, inodes, versions, view records) have their fixed
+ * prefix here as offsets and the rest as the sequence their one codec
+ * pair writes and reads (tree.c, content.c, view.c); those codecs check
+ * in debug builds that they stand at these offsets (SCHEMA_WAT,
+ * SCHEMA_RAT). A str16 is a u16 length and that many bytes. Changing any
+ * number in this file changes the format: it needs MFS_STORE_FORMAT
+ * raised and an upgrade (txn.c).
  * Included by internal.h only; never from outside store/.
  */
 #ifndef MFS_STORE_SCHEMA_H
@@ -20,6 +23,7 @@
 #include "codec.h"
 #include "store.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +45,13 @@ _Static_assert(STAMP_LEN == sizeof(((mfs_stamp *)0)->hlc) +
                                 sizeof(((mfs_stamp *)0)->node),
                "a stamp is its two u64 fields");
 _Static_assert(HASH_LEN == 32, "chunk names are BLAKE2b-256");
+
+/* A codec that writes (w: an mfs_wbuf *) or reads (r: an mfs_rbuf *) a
+ * record below stands at offset at of it: checked in debug builds only
+ * (a short record being read has set r->err and is refused anyway). */
+#define SCHEMA_WAT(w, at) assert((w)->err || (w)->len == (size_t)(at))
+#define SCHEMA_RAT(r, at) assert((r)->err || (r)->off == (size_t)(at))
+#define STR16_LEN_LEN 2 /* the u16 before a str16's bytes */
 
 /* ---- ids and stamps: node/hlc first, so keys sort by them ---- */
 static inline void id_put(uint8_t *p, mfs_id id)
@@ -85,6 +96,17 @@ _Static_assert(sizeof(META_FLOOR_PREFIX) - 1 == META_FLOOR_PREFIX_LEN,
 _Static_assert(META_FLOOR_KEY_LEN == 13 && META_FLOOR_LEN == 16,
                "floor records as format 4 wrote them");
 
+/* DB_META "census" (view.c): six u64 counts in this order. */
+#define CENSUS_FILES 0
+#define CENSUS_DIRS (CENSUS_FILES + U64_LEN)
+#define CENSUS_SYMLINKS (CENSUS_DIRS + U64_LEN)
+#define CENSUS_OTHERS (CENSUS_SYMLINKS + U64_LEN)
+#define CENSUS_BYTES (CENSUS_OTHERS + U64_LEN)
+#define CENSUS_CONFLICTS (CENSUS_BYTES + U64_LEN)
+#define META_CENSUS_LEN (CENSUS_CONFLICTS + U64_LEN)
+_Static_assert(META_CENSUS_LEN == 6 * U64_LEN && META_CENSUS_LEN == 48,
+               "census record as format 5 wrote it");
+
 /* ---- DB_OPS: (origin, seq) -> encoded op (op.c) ---- */
 #define OPS_KEY_ORIGIN 0
 #define OPS_KEY_SEQ (OPS_KEY_ORIGIN + U64_LEN)
@@ -119,8 +141,63 @@ _Static_assert(VV_KEY_LEN == OPS_KEY_SEQ - OPS_KEY_ORIGIN,
                "a vector key is the origin of an op key (op.c reads one as"
                " the other)");
 
-/* ---- DB_MOVES: stamp -> move record (tree.c's codec) ---- */
+/* ---- DB_ENTRIES: entry id -> the raw tree state of an entry (tree.c
+ * entry_put / entry_get): parent id, inode id, stamp of the move that put
+ * it there, from (the directory a move to the trash deleted it from, else
+ * zero), then its name as a str16 ---- */
+#define ENTRY_PARENT 0
+#define ENTRY_INODE (ENTRY_PARENT + ID_LEN)
+#define ENTRY_STAMP (ENTRY_INODE + ID_LEN)
+#define ENTRY_FROM (ENTRY_STAMP + STAMP_LEN)
+#define ENTRY_NAME (ENTRY_FROM + ID_LEN)
+_Static_assert(ENTRY_INODE == 16 && ENTRY_STAMP == 32 && ENTRY_NAME == 64,
+               "entry record");
+
+/* ---- DB_MOVES: stamp -> a logged move (tree.c move_rec_put /
+ * move_rec_decode): skipped u8, prior exists u8, the entry's prior state
+ * as an entry record (ENTRY_* from MOVE_PRIOR, its name a str16); then
+ * the move: entry, inode, parent and from ids, name str16, nseen u32 and
+ * that many stamps; and, when it keeps more than it saw itself, nall u32
+ * and that many stamps ---- */
 #define MOVES_KEY_LEN STAMP_LEN
+#define MOVE_SKIPPED 0
+#define MOVE_PRIOR_EXISTS (MOVE_SKIPPED + 1)
+#define MOVE_PRIOR (MOVE_PRIOR_EXISTS + 1)
+#define MOVE_PRIOR_NAME (MOVE_PRIOR + ENTRY_NAME)
+_Static_assert(MOVE_PRIOR == 2 && MOVE_PRIOR_NAME == 66, "move record");
+/* After the prior name of n bytes: the move's four ids, then its name. */
+#define MOVE_OP_AT(n) (MOVE_PRIOR_NAME + STR16_LEN_LEN + (n))
+#define MOVE_OP_NAME(n) (MOVE_OP_AT(n) + 4 * ID_LEN)
+
+/* ---- DB_INODES: inode id -> its registers and shown version (content.c
+ * inode_put / inode_get). Since format 3 the tag INODE_COMPACT, then
+ * varints: type, rdev, a u8 of which of the six stamps (mode, uid, gid,
+ * atime, mtime, ctime) differ from the one before (bit 0 always), those
+ * stamps each before its value (mode, uid, gid as varints; the times as
+ * signed varints, each the difference from the one before), shown u8 and
+ * the shown stamp if set, size, blocks, nheads, the symlink target's
+ * length and bytes. Older records (read, never written) are fixed up to
+ * the target: ---- */
+#define INODE_TAG 0
+#define INODE_COMPACT 0xC3 /* a v1 record starts with a u32 type: 0 */
+#define REG32_LEN (U32_LEN + STAMP_LEN) /* a register: value, stamp */
+#define REGTIME_LEN (U64_LEN + STAMP_LEN)
+#define INODE_V1_TYPE 0
+#define INODE_V1_RDEV (INODE_V1_TYPE + U32_LEN)
+#define INODE_V1_MODE (INODE_V1_RDEV + U64_LEN)
+#define INODE_V1_UID (INODE_V1_MODE + REG32_LEN)
+#define INODE_V1_GID (INODE_V1_UID + REG32_LEN)
+#define INODE_V1_ATIME (INODE_V1_GID + REG32_LEN)
+#define INODE_V1_MTIME (INODE_V1_ATIME + REGTIME_LEN)
+#define INODE_V1_CTIME (INODE_V1_MTIME + REGTIME_LEN)
+#define INODE_V1_SHOWN (INODE_V1_CTIME + REGTIME_LEN)
+#define INODE_V1_SIZE (INODE_V1_SHOWN + STAMP_LEN)
+#define INODE_V1_BLOCKS (INODE_V1_SIZE + U64_LEN)
+#define INODE_V1_NHEADS (INODE_V1_BLOCKS + U64_LEN)
+#define INODE_V1_TARGET (INODE_V1_NHEADS + U32_LEN) /* a str16 */
+_Static_assert(INODE_V1_ATIME == 72 && INODE_V1_SHOWN == 144 &&
+                   INODE_V1_TARGET == 180,
+               "inode record of formats 1 and 2");
 
 /* ---- (id, id) keys with an empty value: DB_RCHILD (parent, entry),
  * DB_ILINKS and DB_LINKS (inode, entry), DB_TFROM (dir, entry) ---- */
@@ -146,6 +223,23 @@ static inline void vkey_put(uint8_t *k, mfs_id inode, mfs_stamp st)
     id_put(k + VKEY_INODE, inode);
     stamp_put(k + VKEY_STAMP, st);
 }
+
+/* ---- DB_VERSIONS: (inode, stamp) -> a version record (content.c
+ * version_encode / version_decode, its only codec): a u8 that is OPF_DROP
+ * or 0, size, mtime, ctime, nparents u32 and that many parent stamps,
+ * nchunks u32 and that many chunk hashes, and only for a version that
+ * names deletes its writer had applied (OPF_KNOWN), nknown u32 (1 to
+ * OP_MAX_KNOWN) and that many stamps ---- */
+#define VERSION_DROP 0
+#define VERSION_SIZE (VERSION_DROP + 1)
+#define VERSION_MTIME (VERSION_SIZE + U64_LEN)
+#define VERSION_CTIME (VERSION_MTIME + U64_LEN)
+#define VERSION_NPARENTS (VERSION_CTIME + U64_LEN)
+#define VERSION_PARENTS (VERSION_NPARENTS + U32_LEN)
+_Static_assert(VERSION_NPARENTS == 25 && VERSION_PARENTS == 29,
+               "version record");
+/* Where nchunks stands after np parents. */
+#define VERSION_NCHUNKS(np) (VERSION_PARENTS + (size_t)(np) * STAMP_LEN)
 
 /* ---- DB_XATTRS: (inode id, name) -> stamp, present u8, value ---- */
 #define XATTR_KEY_NAME ID_LEN
@@ -221,8 +315,36 @@ _Static_assert(OBJKEY_INODE_LEN == 17 && OBJKEY_CCOPY_LEN == 33, "objkey");
 #define DINFO_VAL_LEN (DINFO_VAL_TRUNC + U64_LEN)
 _Static_assert(DINFO_VAL_SINCE == 24 && DINFO_VAL_LEN == 56, "dinfo record");
 
-/* ---- DB_DIRENTS: (dir id, display name) -> visible entry (view.c) ---- */
+/* ---- DB_DIRENTS: (dir id, display name) -> visible entry (view.c
+ * dirent_put / view_dirent_decode): kind u8 (OBJ_INODE or OBJ_CCOPY),
+ * ino, type u32, entry id, inode id, version stamp (a conflict copy's;
+ * zero else) ---- */
 #define DIRENT_KEY_NAME ID_LEN
+#define DIRENT_KIND 0
+#define DIRENT_INO (DIRENT_KIND + 1)
+#define DIRENT_TYPE (DIRENT_INO + U64_LEN)
+#define DIRENT_ENTRY (DIRENT_TYPE + U32_LEN)
+#define DIRENT_INODE (DIRENT_ENTRY + ID_LEN)
+#define DIRENT_VER (DIRENT_INODE + ID_LEN)
+#define DIRENT_LEN (DIRENT_VER + STAMP_LEN)
+_Static_assert(DIRENT_ENTRY == 13 && DIRENT_LEN == 61, "dirent record");
+
+/* ---- DB_VENT: entry id -> where the entry is visible (view.c vent_put /
+ * vent_get): visible u8, live u8, dir id, inode id, type u32, stamp of
+ * its move, then the raw name and the display name as str16s ---- */
+#define VENT_VISIBLE 0
+#define VENT_LIVE (VENT_VISIBLE + 1)
+#define VENT_DIR (VENT_LIVE + 1)
+#define VENT_INODE (VENT_DIR + ID_LEN)
+#define VENT_TYPE (VENT_INODE + ID_LEN)
+#define VENT_STAMP (VENT_TYPE + U32_LEN)
+#define VENT_NAME (VENT_STAMP + STAMP_LEN)
+_Static_assert(VENT_TYPE == 34 && VENT_NAME == 54, "vent record");
+
+/* ---- DB_CCOPY: (inode, version stamp) -> where a conflict copy shows:
+ * dir id, then its display name as a str16 (view.c) ---- */
+#define CCOPY_DIR 0
+#define CCOPY_NAME (CCOPY_DIR + ID_LEN)
 
 /* ---- DB_GROUPS: (dir id, raw name, 0, entry id) -> "" ---- */
 #define GROUP_KEY_NAME ID_LEN

@@ -400,7 +400,7 @@ static int rec_next(const install *in, size_t *off, rec *r)
     return 0;
 }
 
-/* A version record (content.c's layout) as the op that made it. */
+/* A version record (schema.h VERSION_*) as the op that made it. */
 static int version_op(const rec *r, mfs_op *op)
 {
     if (r->k.mv_size != VKEY_LEN)
@@ -409,28 +409,20 @@ static int version_op(const rec *r, mfs_op *op)
     op->type = OP_VERSION;
     op->obj = id_get((const uint8_t *)r->k.mv_data + VKEY_INODE);
     op->st = stamp_get((const uint8_t *)r->k.mv_data + VKEY_STAMP);
-    mfs_rbuf rb;
-    mfs_rbuf_init(&rb, r->v.mv_data, r->v.mv_size);
-    op->flags = mfs_get_u8(&rb) ? OPF_DROP : 0;
-    op->size = mfs_get_u64(&rb);
-    op->mtime = (int64_t)mfs_get_u64(&rb);
-    op->ctime = (int64_t)mfs_get_u64(&rb);
-    op->nparents = mfs_get_u32(&rb);
-    if (op->nparents > MFS_MAX_SEEN)
+    version_view v;
+    if (version_decode(r->v.mv_data, r->v.mv_size, &v))
         return -EBADMSG;
-    op->parents = mfs_get_bytes(&rb, (size_t)op->nparents * STAMP_LEN);
-    op->nchunks = mfs_get_u32(&rb);
-    if (op->nchunks > MFS_MAX_CHUNKS)
-        return -EBADMSG;
-    op->hashes = (uint8_t *)mfs_get_bytes(&rb, (size_t)op->nchunks * HASH_LEN);
-    if (mfs_rbuf_left(&rb)) {
-        op->flags |= OPF_KNOWN;
-        op->nknown = mfs_get_u32(&rb);
-        if (!op->nknown || op->nknown > OP_MAX_KNOWN)
-            return -EBADMSG;
-        op->known = mfs_get_bytes(&rb, (size_t)op->nknown * STAMP_LEN);
-    }
-    return rb.err || mfs_rbuf_left(&rb) ? -EBADMSG : 0;
+    op->flags = v.flags;
+    op->size = v.size;
+    op->mtime = v.mtime;
+    op->ctime = v.ctime;
+    op->nparents = v.nparents;
+    op->parents = v.parents;
+    op->nchunks = v.nchunks;
+    op->hashes = (uint8_t *)v.hashes;
+    op->nknown = v.nknown;
+    op->known = v.known;
+    return 0;
 }
 
 /* Checks the whole snapshot before anything is written. */

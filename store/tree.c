@@ -51,6 +51,7 @@ int entry_get(mfs_store *s, MDB_txn *txn, mfs_id e, entry_rec *out)
     out->inode = mfs_rget_id(&r);
     out->st = mfs_rget_stamp(&r);
     out->from = mfs_rget_id(&r);
+    SCHEMA_RAT(&r, ENTRY_NAME);
     size_t n;
     const uint8_t *name = mfs_get_str16(&r, &n, MFS_NAME_MAX);
     if (r.err)
@@ -71,6 +72,7 @@ static int entry_put(wtx *w, mfs_id e, const entry_rec *er)
     mfs_wput_id(&wb, er->inode);
     mfs_wput_stamp(&wb, er->st);
     mfs_wput_id(&wb, er->from);
+    SCHEMA_WAT(&wb, ENTRY_NAME);
     mfs_put_str16(&wb, er->name, strlen(er->name));
     if (wb.err)
         return wtx_fail(w, -EIO);
@@ -130,15 +132,19 @@ static int move_rec_put(wtx *w, mfs_stamp st, const move_rec *m)
     mfs_wbuf_init(&wb, buf, cap);
     mfs_put_u8(&wb, m->skipped);
     mfs_put_u8(&wb, m->prior.exists);
+    SCHEMA_WAT(&wb, MOVE_PRIOR);
     mfs_wput_id(&wb, m->prior.parent);
     mfs_wput_id(&wb, m->prior.inode);
     mfs_wput_stamp(&wb, m->prior.st);
     mfs_wput_id(&wb, m->prior.from);
+    SCHEMA_WAT(&wb, MOVE_PRIOR_NAME);
     mfs_put_str16(&wb, m->prior.name, strlen(m->prior.name));
+    SCHEMA_WAT(&wb, MOVE_OP_AT(strlen(m->prior.name)));
     mfs_wput_id(&wb, m->entry);
     mfs_wput_id(&wb, m->inode);
     mfs_wput_id(&wb, m->parent);
     mfs_wput_id(&wb, m->from);
+    SCHEMA_WAT(&wb, MOVE_OP_NAME(strlen(m->prior.name)));
     mfs_put_str16(&wb, m->name, m->namelen);
     mfs_put_u32(&wb, m->nseen);
     mfs_put_bytes(&wb, m->seen, (size_t)m->nseen * STAMP_LEN);
@@ -161,16 +167,19 @@ static int move_rec_decode(const MDB_val *v, move_rec *m)
     memset(m, 0, sizeof(*m));
     m->skipped = mfs_get_u8(&r);
     m->prior.exists = mfs_get_u8(&r);
+    SCHEMA_RAT(&r, MOVE_PRIOR);
     m->prior.parent = mfs_rget_id(&r);
     m->prior.inode = mfs_rget_id(&r);
     m->prior.st = mfs_rget_stamp(&r);
     m->prior.from = mfs_rget_id(&r);
+    SCHEMA_RAT(&r, MOVE_PRIOR_NAME);
     size_t n;
     const uint8_t *p = mfs_get_str16(&r, &n, MFS_NAME_MAX);
     if (p) {
         memcpy(m->prior.name, p, n);
         m->prior.name[n] = 0;
     }
+    SCHEMA_RAT(&r, MOVE_OP_AT(n));
     m->entry = mfs_rget_id(&r);
     m->inode = mfs_rget_id(&r);
     m->parent = mfs_rget_id(&r);

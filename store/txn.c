@@ -4,15 +4,22 @@
  * retry after growing the map, read transactions, persisted counters and the
  * local inode-number map.
  *
- * The bottom of the store: what the layers above must run at its fixed
- * points (the view before a commit, a new mesh's first ops) comes through
- * s->hooks (open.c), never by a call from here.
+ * The bottom of the store (kv.h; docs/ARCHITECTURE.md "Layers"): what
+ * the layers above must run at its fixed points (a new store's first
+ * records, the census, collection and hashing set up at open and stopped
+ * at close, the view before a commit, the census with the counters, the
+ * collector woken after one) comes through s->hooks (open.c), never by a
+ * call from here. It does call dirty.c and pack.c, of its own layer: the
+ * unpublished blocks and the pack files' bytes are part of what a commit
+ * makes durable, in a fixed order with the main environment (blocks
+ * first, pack bytes synced before the references), which a hook would
+ * only hide.
  *
  * LMDB codes are translated to negative errno here and nowhere else. The map
  * only grows when a commit hit MDB_MAP_FULL; ENOSPC reaches the caller only
  * when the disk itself is full, and then the transaction is aborted whole.
  */
-#include "internal.h"
+#include "kv.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -152,12 +159,7 @@ static void counters_save(wtx *w)
     meta_put_u64(w, "seq", s->seq);
     meta_put_u64(w, "ctr", s->ctr);
     meta_put_u64(w, "ino", s->next_ino);
-    if (w->recount) {
-        census_recount(w);
-        w->recount = false;
-    } else if (memcmp(&s->census, &s->census_put, sizeof(s->census)))
-        census_put(w);
-    s->census_put = s->census;
+    s->hooks->save(w); /* the census (view.c) */
 }
 
 static struct counters counters_take(const mfs_store *s)
@@ -342,8 +344,7 @@ static bool in_group(mfs_store *s)
 
 static void notify(mfs_store *s, wtx *w)
 {
-    if (w->gc_queued)
-        gc_wake(s);
+    s->hooks->committed(w);
     if (!s->change_cb)
         return;
     for (size_t i = 0; i < w->nchanges; i++)
@@ -1475,24 +1476,16 @@ static int init_new(wtx *w, void *arg)
     mfs_be32_put(b, fmt);
     tput(w, DB_META, "magic", 5, STORE_MAGIC, sizeof(STORE_MAGIC) - 1);
     tput(w, DB_META, "format", 6, b, META_FORMAT_LEN);
-    census_put(w); /* all zero: nothing shows yet */
     meta_put_u64(w, "node", s->node);
-    /* Root: inode record with zero stamps so any op overrides it. */
-    inode_rec root = {.type = 0040000};
-    root.mode.v = cfg->root_mode & 07777;
-    root.uid.v = cfg->root_uid;
-    root.gid.v = cfg->root_gid;
-    inode_put(w, MFS_ID_ROOT, &root);
     objkey rk = obj_inode(MFS_ID_ROOT);
     uint8_t ib[INO_LEN];
     mfs_be64_put(ib, MFS_ROOT_INO);
     tput(w, DB_OBJ2INO, rk.b, rk.len, ib, INO_LEN);
     tput(w, DB_INO2OBJ, ib, INO_LEN, rk.b, rk.len);
-    if (!cfg->new_mesh)
+    if (w->err)
         return w->err;
-    /* A new mesh: root's owner and mode, and lost+found, as ops that every
-     * joining replica receives (op.c, through the hooks). */
-    return s->hooks->seed_mesh(w, cfg);
+    /* the census, the root inode and a new mesh's first ops (open.c) */
+    return s->hooks->format(w, cfg);
 }
 
 static int check_meta(mfs_store *s, MDB_txn *txn)
@@ -1521,11 +1514,7 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
     meta_get_u64(s, txn, "ctr", &s->ctr);
     if (meta_get_u64(s, txn, "ino", &s->next_ino))
         s->next_ino = MFS_ROOT_INO + 1;
-    if (census_get(s, txn, &s->census) == 0)
-        s->census_put = s->census;
-    else
-        s->census_lost = true; /* format 4 or older: counted at upgrade */
-    return 0;
+    return 0; /* (the census: the opened hook) */
 }
 
 static int format_tx(wtx *w, void *arg)
@@ -1536,13 +1525,6 @@ static int format_tx(wtx *w, void *arg)
     if (tput(w, DB_META, "format", 6, b, META_FORMAT_LEN) == 0 && from < 2)
         packs_count_inline(w); /* every chunk so far is inline */
     return w->err;
-}
-
-static int recount_tx(wtx *w, void *arg)
-{
-    (void)arg;
-    w->recount = true;
-    return 0;
 }
 
 /* A store of an older format is upgraded when opened for writing; builds
@@ -1707,22 +1689,15 @@ int store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
             rc = -EBADF;
         if (!rc && !rdonly && s->format < MFS_STORE_FORMAT)
             rc = upgrade_format(s);
-        if (!rc && !rdonly && s->census_lost)
-            rc = store_write(s, recount_tx, NULL);
-        if (!rc)
-            s->census_lost = false;
         if (rc)
             goto fail;
     }
-    if (!rdonly) {
+    if (!rdonly)
         rc = dirty_open(s);
-        if (!rc)
-            rc = collect_init(s);
-        if (!rc)
-            rc = content_hasher_init(s);
-        if (rc)
-            goto fail;
-    }
+    if (!rc)
+        rc = hooks->opened(s); /* the census, the collector, the hasher */
+    if (rc)
+        goto fail;
     if (gc) {
         rc = gc_start(s);
         if (rc)
@@ -1747,9 +1722,9 @@ void mfs_store_close(mfs_store *s)
 {
     if (!s)
         return;
-    collect_free(s); /* its thread writes: before the commit thread ends */
+    /* the collector's thread writes: before the commit thread ends */
+    s->hooks->closing(s);
     gc_finish(s);
-    content_hasher_free(s);
     while (s->ndpool > 0)
         mdb_txn_abort(s->dpool[--s->ndpool]);
     dirty_close(s);

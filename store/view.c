@@ -34,16 +34,6 @@ typedef struct vent_rec {
     char dname[MFS_NAME_MAX + 1]; /* display name ("" until named) */
 } vent_rec;
 
-void view_touch_entry(wtx *w, mfs_id e)
-{
-    idset_add(&w->touched_entries, e);
-}
-
-void view_touch_inode(wtx *w, mfs_id i)
-{
-    idset_add(&w->touched_inodes, i);
-}
-
 static int vent_get(mfs_store *s, MDB_txn *txn, mfs_id e, vent_rec *out)
 {
     memset(out, 0, sizeof(*out));
@@ -61,6 +51,7 @@ static int vent_get(mfs_store *s, MDB_txn *txn, mfs_id e, vent_rec *out)
     out->inode = mfs_rget_id(&r);
     out->type = mfs_get_u32(&r);
     out->st = mfs_rget_stamp(&r);
+    SCHEMA_RAT(&r, VENT_NAME);
     size_t n;
     const uint8_t *p = mfs_get_str16(&r, &n, MFS_NAME_MAX);
     if (p) {
@@ -89,6 +80,7 @@ static int vent_put(wtx *w, mfs_id e, const vent_rec *vr)
     mfs_wput_id(&wb, vr->inode);
     mfs_put_u32(&wb, vr->type);
     mfs_wput_stamp(&wb, vr->st);
+    SCHEMA_WAT(&wb, VENT_NAME);
     mfs_put_str16(&wb, vr->name, strlen(vr->name));
     mfs_put_str16(&wb, vr->dname, strlen(vr->dname));
     if (wb.err)
@@ -115,6 +107,7 @@ int view_dirent_decode(const MDB_val *v, dirent_rec *out)
     out->entry = mfs_rget_id(&r);
     out->inode = mfs_rget_id(&r);
     out->ver = mfs_rget_stamp(&r);
+    SCHEMA_RAT(&r, DIRENT_LEN);
     return r.err ? -EIO : 0;
 }
 
@@ -130,6 +123,7 @@ static int dirent_put(wtx *w, mfs_id dir, const char *name, const dirent_rec *d)
     mfs_wput_id(&wb, d->entry);
     mfs_wput_id(&wb, d->inode);
     mfs_wput_stamp(&wb, d->ver);
+    SCHEMA_WAT(&wb, DIRENT_LEN);
     return tput(w, DB_DIRENTS, k, kl, buf, wb.len);
 }
 
@@ -264,6 +258,38 @@ void census_resize(wtx *w, mfs_id inode, uint32_t type, uint64_t from,
         w->s->census.bytes += (int64_t)to - (int64_t)from;
 }
 
+/* Counts visible files (each inode once, through its visible names) and
+ * their logical bytes into out. */
+void store_count_files(mfs_store *s, MDB_txn *txn, mfs_store_stats *out)
+{
+    MDB_cursor *c;
+    MDB_val key, val;
+    if (mdb_cursor_open(txn, s->db[DB_LINKS], &c) == 0) {
+        uint8_t last[ID_LEN] = {0}; /* the inode of the last DB_LINKS key */
+        int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+        while (r == 0) {
+            if (memcmp(last, (uint8_t *)key.mv_data + PAIR_KEY_A, ID_LEN)) {
+                memcpy(last, (uint8_t *)key.mv_data + PAIR_KEY_A, ID_LEN);
+                inode_rec in;
+                if (inode_get(s, txn, id_get(last), &in) == 0 && in.type) {
+                    if (in.type == S_IFREG) {
+                        out->files++;
+                        out->bytes += in.size;
+                    } else if (in.type == S_IFDIR) {
+                        out->dirs++;
+                    } else if (in.type == S_IFLNK) {
+                        out->symlinks++;
+                    } else {
+                        out->others++;
+                    }
+                }
+            }
+            r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+    }
+}
+
 int census_recount(wtx *w)
 {
     mfs_store *s = w->s;
@@ -291,21 +317,18 @@ int census_recount(wtx *w)
     return census_put(w);
 }
 
-#define CENSUS_LEN 48
-_Static_assert(CENSUS_LEN == 6 * U64_LEN, "six counts");
-
 int census_put(wtx *w)
 {
     const struct census *c = &w->s->census;
     const int64_t v[6] = {c->files,  c->dirs,  c->symlinks,
                           c->others, c->bytes, c->conflicts};
-    uint8_t b[CENSUS_LEN];
+    uint8_t b[META_CENSUS_LEN];
     for (int i = 0; i < 6; i++) {
         if (v[i] < 0) /* a fault in the bookkeeping: count again */
             return wtx_fail(w, -EUCLEAN);
         mfs_be64_put(b + U64_LEN * i, (uint64_t)v[i]);
     }
-    return tput(w, DB_META, "census", 6, b, CENSUS_LEN);
+    return tput(w, DB_META, "census", 6, b, META_CENSUS_LEN);
 }
 
 int census_get(mfs_store *s, MDB_txn *txn, struct census *out)
@@ -314,13 +337,49 @@ int census_get(mfs_store *s, MDB_txn *txn, struct census *out)
     int rc = tget(s, txn, DB_META, "census", 6, &v);
     if (rc)
         return rc;
-    if (v.mv_size != CENSUS_LEN)
+    if (v.mv_size != META_CENSUS_LEN)
         return -EIO;
     int64_t *f[6] = {&out->files,  &out->dirs,  &out->symlinks,
                      &out->others, &out->bytes, &out->conflicts};
     for (int i = 0; i < 6; i++)
         *f[i] = (int64_t)mfs_be64_get((const uint8_t *)v.mv_data + U64_LEN * i);
     return 0;
+}
+
+void census_save(wtx *w)
+{
+    mfs_store *s = w->s;
+    if (w->recount) {
+        census_recount(w);
+        w->recount = false;
+    } else if (memcmp(&s->census, &s->census_put, sizeof(s->census)))
+        census_put(w);
+    s->census_put = s->census;
+}
+
+static int recount_tx(wtx *w, void *arg)
+{
+    (void)arg;
+    w->recount = true;
+    return 0;
+}
+
+int census_load(mfs_store *s)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin_committed(s, &txn);
+    if (rc)
+        return rc;
+    rc = census_get(s, txn, &s->census);
+    store_read_end(s, txn);
+    if (rc == 0) {
+        s->census_put = s->census;
+        return 0;
+    }
+    /* none: a store of format 4 or older, upgraded by this open */
+    memset(&s->census, 0, sizeof(s->census));
+    s->census_put = s->census;
+    return s->rdonly ? 0 : store_write(s, recount_tx, NULL);
 }
 
 uint32_t view_nlink(mfs_store *s, MDB_txn *txn, mfs_id inode, uint32_t type)
@@ -904,6 +963,7 @@ static int rename_dir(wtx *w, mfs_id dir)
             mfs_wbuf wb;
             mfs_wbuf_init(&wb, buf, sizeof(buf));
             mfs_wput_id(&wb, dir);
+            SCHEMA_WAT(&wb, CCOPY_NAME);
             mfs_put_str16(&wb, m->dname, strlen(m->dname));
             tput(w, DB_CCOPY, ck, VKEY_LEN, buf, wb.len);
         } else {
@@ -1011,8 +1071,8 @@ static void copies_dirs(wtx *w, mfs_id inode, idset *dirs)
         int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
         while (rc == 0 && key.mv_size == VKEY_LEN &&
                !memcmp(key.mv_data, k, ID_LEN)) {
-            if (val.mv_size >= ID_LEN) /* the dir it shows in first */
-                idset_add(dirs, id_get(val.mv_data));
+            if (val.mv_size >= CCOPY_DIR + ID_LEN) /* where it shows */
+                idset_add(dirs, id_get((uint8_t *)val.mv_data + CCOPY_DIR));
             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
         }
         mdb_cursor_close(c);

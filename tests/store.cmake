@@ -23,3 +23,13 @@ foreach(t test_store_local test_store_threads test_store_enospc)
       LABELS "unit;store" ENVIRONMENT MESHFS_COMMIT_WINDOW_US=2000)
   endif()
 endforeach()
+
+# The store's layers call and include only downward, but for the
+# exceptions the script lists (docs/ARCHITECTURE.md "Layers"): read from
+# the library's symbol tables with nm.
+if(TARGET meshfs_store AND CMAKE_NM)
+  add_test(NAME store/layers
+           COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/store_layers.sh ${CMAKE_NM}
+                   $<TARGET_FILE:meshfs_store> ${CMAKE_SOURCE_DIR}/store)
+  set_tests_properties(store/layers PROPERTIES TIMEOUT 60 LABELS "unit;store")
+endif()
