@@ -25,11 +25,20 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Creates path (mode 0600, never replacing a file), writes the formatted
  * text and fsyncs it. 0 or -errno (the file is then removed). */
 int mfs_write_new_file(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* 1 if dir is missing or empty, 0 if it holds something, -errno. */
+int mfs_node_dir_empty(const char *dir);
+/* mkdir -p with mode for every created level. 0 or -errno. */
+int mfs_node_mkdirs(const char *dir, mode_t mode);
+/* Creates a new store (and, with new_mesh, a new mesh key) in dir, which
+ * must be missing or empty (-ENOTEMPTY). new_mesh as in mfs_store_config.
+ * On success *out is the open store (the caller closes it); -errno. */
+int mfs_node_store_create(const char *dir, int new_mesh, mfs_store **out);
 
 
 struct mfs_sync;
