@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 int mfs_write_new_file(const char *path, const char *fmt, ...)
@@ -63,7 +62,7 @@ size_t node_read_peers(const char *dir, char **seeds, size_t n, size_t cap)
 /* A boot epoch larger than every earlier one of this store, even when the
  * wall clock stepped back since (peers drop a node's datagrams of an
  * older epoch than they know): max(now, last + 1), kept in STORE/epoch. */
-uint64_t node_next_epoch(const char *dir)
+uint64_t node_next_epoch(const char *dir, uint64_t wall_us)
 {
     char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/epoch", dir);
@@ -75,9 +74,7 @@ uint64_t node_next_epoch(const char *dir)
             last = 0;
         fclose(f);
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+    uint64_t now = wall_us;
     uint64_t e = now > last ? now : (uint64_t)last + 1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd >= 0) {

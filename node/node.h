@@ -113,11 +113,16 @@ void mfs_node_stop(mfs_node *m);
  * transport's thread. t is copied; t->ctx must outlive the node. rc: the
  * engine's settings (NULL: mfs_node_repl_config; send and arg are the
  * node's; store_chunks must not be MFS_REPL_STORE_THREAD where runs must
- * replay). listen: the address the report shows. 0 or -errno (the node
- * is then stopped). Stop it with mfs_node_stop (a goodbye, as an
+ * replay); its wall clock, if any, is the node's (STORE/epoch). The
+ * node's files are read and written as mfs_node_start does: listen NULL
+ * means STORE/listen, else 0.0.0.0:7410 (the address the report shows; a
+ * given one is remembered in STORE/listen); seeds are peers, then
+ * STORE/peers, handed to t->open with the boot epoch. 0 or -errno (the
+ * node is then stopped). Stop it with mfs_node_stop (a goodbye, as an
  * unmount) or mfs_node_crash. */
 int mfs_node_start_on(mfs_node *m, mfs_store *s, const char *store_dir,
-                      const char *listen, const mfs_node_transport *t,
+                      const char *listen, const char *const *peers,
+                      size_t npeers, const mfs_node_transport *t,
                       const mfs_repl_config *rc);
 /* As mfs_node_stop, but as a crash would: no goodbye, STORE/peers not
  * rewritten (tests). */

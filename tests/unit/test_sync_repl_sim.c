@@ -112,6 +112,7 @@ typedef struct node {
     int poked;         /* a message or peer event arrived: tick now */
     uint64_t publish_us;
     unsigned restarts;
+    int started; /* repl_start ran once */
 } node;
 
 struct world {
@@ -363,7 +364,11 @@ static void repl_start(world *w, node *nd)
         nd->net.tap = node_tap;
         nd->net.tap_arg = nd;
         mfs_addr_str(mfs_sim_addr(w->sim, nd->idx), addr, sizeof(addr));
-        rc = mfs_node_start_on(&nd->node, nd->s, nd->dir, addr, &t, &cfg);
+        /* the first start as `meshfs mount --listen ADDR`; later ones
+         * without: the node reads it back from STORE/listen (and its
+         * seeds from STORE/peers) */
+        rc = mfs_node_start_on(&nd->node, nd->s, nd->dir,
+                               nd->started ? NULL : addr, NULL, 0, &t, &cfg);
         nd->r = nd->node.repl;
     } else {
         rc = mfs_repl_new(nd->s, &cfg, mfs_sim_now(w->sim), &nd->r);
@@ -372,6 +377,7 @@ static void repl_start(world *w, node *nd)
     }
     if (rc)
         FAILF("starting replication on node %u: %d\n", nd->idx, rc);
+    nd->started = 1;
     nd->deadline = mfs_sim_now(w->sim);
     nd->poked = 1;
 }
@@ -396,9 +402,25 @@ static void node_stop(node *nd, int crash)
  * streams are gone, the store persists (unpublished writes included).
  * The node's wall clock comes back `back` ms behind where it was (an NTP
  * step, or a board without RTC, while the node was down). */
+/* STORE/epoch: the boot epoch the node's code chose last (0: none). */
+static uint64_t epoch_of(const node *nd)
+{
+    char path[4096];
+    unsigned long long e = 0;
+    snprintf(path, sizeof(path), "%s/epoch", nd->dir);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fscanf(f, "%llu", &e) != 1)
+            e = 0;
+        fclose(f);
+    }
+    return e;
+}
+
 static void node_restart(world *w, unsigned i, int64_t back)
 {
     node *nd = &w->n[i];
+    uint64_t epoch = epoch_of(nd);
     node_stop(nd, 1);
     nd->skew_ms -= back;
     size_t el = strlen(w->events);
@@ -410,6 +432,11 @@ static void node_restart(world *w, unsigned i, int64_t back)
         FAILF("mfs_sim_restart(%u): %d\n", i, rc);
     store_open(w, nd, 0);
     repl_start(w, nd);
+    /* a boot epoch larger than the last, even with the clock stepped back
+     * (peers drop datagrams of an older epoch) */
+    if (nd->on_node && epoch_of(nd) <= epoch)
+        FAILF("node %u restarted with boot epoch %llu, not above %llu\n", i,
+              (unsigned long long)epoch_of(nd), (unsigned long long)epoch);
     nd->restarts++;
     w->restarts++;
 }
@@ -1013,7 +1040,7 @@ static char *dump(world *w, unsigned i)
 }
 
 typedef struct report_lines {
-    char in_sync[64], live[64];
+    char in_sync[64], live[64], listen[128];
     int peers;
 } report_lines;
 
@@ -1024,6 +1051,8 @@ static void report_line(void *arg, const char *line)
         snprintf(r->in_sync, sizeof(r->in_sync), "%s", line);
     else if (strncmp(line, "live_peers ", 11) == 0)
         snprintf(r->live, sizeof(r->live), "%s", line);
+    else if (strncmp(line, "listen ", 7) == 0)
+        snprintf(r->listen, sizeof(r->listen), "%s", line);
     else if (strncmp(line, "peer ", 5) == 0)
         r->peers++;
 }
@@ -1034,19 +1063,23 @@ static void report_line(void *arg, const char *line)
  * forgets it, which no kernel does here). */
 static void check_report(world *w, unsigned i)
 {
-    report_lines r = {"", "", 0};
-    char live[64], in_sync[64];
+    report_lines r = {"", "", "", 0};
+    char live[64], in_sync[64], listen[128], addr[80];
     mfs_store_stats ss;
     if (mfs_store_stats_get(w->n[i].s, &ss))
         FAILF("stats of node %u\n", i);
     mfs_node_report(&w->n[i].node, report_line, &r);
     snprintf(live, sizeof(live), "live_peers %u", N - 1);
     snprintf(in_sync, sizeof(in_sync), "repl_in_sync %d", !ss.dirty_files);
+    /* where it listens: given at its first start, read back from
+     * STORE/listen after a restart */
+    mfs_addr_str(mfs_sim_addr(w->sim, i), addr, sizeof(addr));
+    snprintf(listen, sizeof(listen), "listen %s", addr);
     if (strcmp(r.in_sync, in_sync) || strcmp(r.live, live) ||
-        r.peers != N - 1)
-        FAILF("node %u's report says \"%s\", \"%s\" and %d peer lines "
-              "(%llu dirty files)\n",
-              i, r.in_sync, r.live, r.peers,
+        r.peers != N - 1 || strcmp(r.listen, listen))
+        FAILF("node %u's report says \"%s\", \"%s\", \"%s\" and %d peer "
+              "lines (%llu dirty files)\n",
+              i, r.listen, r.in_sync, r.live, r.peers,
               (unsigned long long)ss.dirty_files);
 }
 
@@ -1165,11 +1198,8 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
         mfs_sim_net net = {0, 0, 1000, 2000};
         w->net = net;
     }
-    mfs_sync_config scfg;
-    mfs_sync_config_default(&scfg);
     if (w->node_timing) {
         mfs_repl_config nrc;
-        mfs_node_sync_config(&scfg);
         mfs_node_repl_config(&nrc);
         w->rcfg.state_ms = nrc.state_ms;
         /* the daemon's chunk writer is a thread: here its bookkeeping
@@ -1179,7 +1209,13 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
     }
     mfs_sim_hooks h = {w, hook_msg, g_trace_dgrams ? hook_tap : NULL,
                        hook_peer};
-    assert_int_equal(mfs_sim_new(seed, N, &scfg, &h, &w->sim), 0);
+    if (w->node_timing) { /* the transport's timings: the daemon's */
+        assert_int_equal(mfs_simnet_sim_new(seed, N, &h, &w->sim), 0);
+    } else {
+        mfs_sync_config scfg;
+        mfs_sync_config_default(&scfg);
+        assert_int_equal(mfs_sim_new(seed, N, &scfg, &h, &w->sim), 0);
+    }
     mfs_sim_set_net(w->sim, &w->net);
     for (unsigned i = 0; i < N; i++) {
         node *nd = &w->n[i];
