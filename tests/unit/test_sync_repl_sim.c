@@ -5,17 +5,19 @@
  * Per seed: 5 nodes, each with its own store in a temp dir (node 0 starts
  * the mesh, the others join with the simulator's node id as store node id)
  * and one replication engine fed by the simulated transport, ticked by its
- * deadlines, after every message and after local commits. In odd seeds
+ * deadlines, after every message and after local commits. In every seed
  * and the targeted tests each node is the daemon's own code (node/mesh.c
  * started with mfs_node_start_on on the simulator's transport,
- * node/simnet.c) with the daemon's timings, its engine inline and chunks
- * stored a tick after they came (MFS_REPL_STORE_NEXT_TICK: the daemon's
- * chunk writer thread, deterministically); the test only plays the
- * transport's thread (hooks -> mfs_node_on_msg / on_peer, mfs_node_tick).
- * In even seeds the test wires a bare mfs_repl itself (on_msg / on_peer
+ * node/simnet.c, reading and writing the node's files as the daemon
+ * does) with the daemon's timings, its engine inline and chunks stored a
+ * tick after they came (MFS_REPL_STORE_NEXT_TICK: the daemon's chunk
+ * writer thread, deterministically); the test only plays the transport's
+ * thread (hooks -> mfs_node_on_msg / on_peer, mfs_node_tick). With
+ * MESHFS_CORE_TIMING=1 (how even seeds ran until the node code ran them
+ * all) the random seeds wire a bare mfs_repl instead (on_msg / on_peer
  * hooks, sends through mfs_sim_send, the store's oplog callback calls
  * mfs_repl_changed) with the core's and engine's default timings and
- * chunks stored at the next tick (MFS_REPL_STORE_NOW). Store and engine
+ * chunks stored by the engine (MFS_REPL_STORE_NOW). Store and engine
  * clocks are fake: the simulator's time plus a per-node skew of 0-20 s.
  *
  *  1. join: every node takes node 0's initial state through the engine (in
@@ -54,7 +56,8 @@
  *
  * Usage: test_sync_repl_sim [first_seed [count]] (default 1 20, ~1.5 s a
  * seed). MESHFS_SEEDS=N runs N seeds, MESHFS_SEED=N replays only seed N,
- * MESHFS_STEPS=S changes the steps. Diagnostics: MESHFS_SUMMARY=1 (a line
+ * MESHFS_STEPS=S changes the steps, MESHFS_CORE_TIMING=1 the wiring (see
+ * above). Diagnostics: MESHFS_SUMMARY=1 (a line
  * per seed: network, config, timings, message counts), MESHFS_VERBOSE=1
  * (also the final dump), MESHFS_TRACE=1 (status each second while
  * settling), MESHFS_TRACE_MSGS=1,2 (every engine message of nodes 1 and 2).
@@ -94,6 +97,7 @@ static uint64_t g_first = 1, g_count = 20, g_seed;
 static unsigned g_steps = 300;
 static int g_verbose;
 static int g_clock_step = 1; /* MESHFS_CLOCK_STEP=0: restarts keep the clock */
+static int g_core_timing;    /* MESHFS_CORE_TIMING=1: a bare engine */
 
 typedef struct world world;
 
@@ -1189,10 +1193,11 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
     w->phase = "setup";
     mfs_rng_seed(&w->rng, seed * 0x9e3779b97f4a7c15ull + 7);
     pick_config(w);
-    /* the daemon's timings (sparse heartbeats on quiet links, STATE every
-     * 60 s) in the targeted tests and every other seed; the core's and
-     * engine's defaults in the rest */
-    w->node_timing = plain || seed % 2;
+    /* the node's code and timings (sparse heartbeats on quiet links,
+     * STATE every 60 s) in every seed and the targeted tests;
+     * MESHFS_CORE_TIMING=1 runs the random seeds on a bare engine with the
+     * core's and engine's defaults instead (how even seeds ran before) */
+    w->node_timing = plain || !g_core_timing;
     if (plain) {
         mfs_repl_config_default(&w->rcfg);
         mfs_sim_net net = {0, 0, 1000, 2000};
@@ -1623,6 +1628,8 @@ int main(int argc, char **argv)
         if (*t >= '0' && *t < '0' + N)
             g_trace_mask |= 1u << (*t - '0');
     g_trace_dgrams = getenv("MESHFS_TRACE_DGRAMS") != NULL;
+    g_core_timing = getenv("MESHFS_CORE_TIMING") &&
+                    atoi(getenv("MESHFS_CORE_TIMING"));
     if (getenv("MESHFS_CLOCK_STEP"))
         g_clock_step = atoi(getenv("MESHFS_CLOCK_STEP"));
     int replay = 0;
