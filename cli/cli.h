@@ -63,19 +63,8 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_store_dir(const char *opt, char *out, size_t cap, int *is_default);
 /* Makes path absolute (lexically, without touching the file system). */
 int cli_abspath(const char *path, char *out, size_t cap);
-/* 1 if dir is missing or empty, 0 if it holds something, -errno. */
-int cli_dir_empty(const char *dir);
-/* mkdir -p with mode for every created level. */
-int cli_mkdirs(const char *dir, mode_t mode);
-/* Creates a new store (and mesh key) in dir: dir must be missing or empty.
- * new_mesh as in mfs_store_config. On success *out is the open store. */
-/* The daemon's group-commit window (mfs_store_config.commit_window_us):
- * changes from all FUSE threads share one LMDB commit at most this long
- * after the first of them; close and fsync commit at once. What a kill -9
- * may lose is at most this window of changes not yet closed or fsync'd. */
-#define CLI_COMMIT_WINDOW_US 5000u
-
-int cli_store_create(const char *dir, int new_mesh, mfs_store **out);
+/* A new store, an empty directory, mkdir -p: node.h (mfs_node_store_create,
+ * mfs_node_dir_empty, mfs_node_mkdirs). */
 
 /* ---- mounts (cli/mountinfo.c) ------------------------------------------ */
 

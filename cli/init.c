@@ -40,12 +40,12 @@ int cli_cmd_init(int argc, char **argv)
     if (cli_store_dir(a.store, store, sizeof store, &is_default) < 0)
         return cli_fail("cannot find the default store: set HOME, "
                         "MESHFS_STORE or use --store DIR");
-    r = cli_dir_empty(store);
+    r = mfs_node_dir_empty(store);
     if (r < 0)
         return cli_fail("cannot read %s: %s", store, strerror(-r));
     if (r == 0)
         return refuse_nonempty(store);
-    r = cli_store_create(store, 1, &s);
+    r = mfs_node_store_create(store, 1, &s);
     if (r < 0) {
         if (r == -ENOTEMPTY)
             return refuse_nonempty(store);
@@ -159,7 +159,7 @@ int cli_cmd_join(int argc, char **argv)
         return cli_usage_error("invalid invite token", a.pos[0]);
     if (cli_store_dir(a.store, store, sizeof store, &is_default) < 0)
         return cli_fail("cannot find the default store");
-    r = cli_dir_empty(store);
+    r = mfs_node_dir_empty(store);
     if (r < 0)
         return cli_fail("cannot read %s: %s", store, strerror(-r));
     aside[0] = 0;
@@ -171,7 +171,7 @@ int cli_cmd_join(int argc, char **argv)
         if (r)
             return r;
     }
-    r = cli_store_create(store, 0, &s);
+    r = mfs_node_store_create(store, 0, &s);
     if (r < 0) {
         cli_fail("cannot create a store in %s: %s", store,
                  mfs_store_strerror(r));

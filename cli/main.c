@@ -8,9 +8,6 @@
 #include "cli.h"
 #include "log.h"
 
-#include "mesh.h"
-
-#include <dirent.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct cli_command {
@@ -334,71 +330,6 @@ int cli_store_dir(const char *opt, char *out, size_t cap, int *is_default)
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s", out);
     return cli_abspath(tmp, out, cap);
-}
-
-int cli_dir_empty(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 1 : -errno;
-    struct dirent *e;
-    int empty = 1;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            empty = 0;
-            break;
-        }
-    }
-    closedir(d);
-    return empty;
-}
-
-int cli_mkdirs(const char *dir, mode_t mode)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp)
-        return -ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
-int cli_store_create(const char *dir, int new_mesh, mfs_store **out)
-{
-    mfs_store_config cfg;
-    int r = cli_dir_empty(dir);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return -ENOTEMPTY;
-    r = cli_mkdirs(dir, 0700);
-    if (r < 0)
-        return r;
-    mfs_store_config_default(&cfg);
-    cfg.new_mesh = new_mesh;
-    cfg.root_uid = (uint32_t)getuid();
-    cfg.root_gid = (uint32_t)getgid();
-    cfg.root_mode = 0755;
-    r = mfs_store_open(out, dir, &cfg, MFS_STORE_CREATE);
-    if (r < 0)
-        return r;
-    if (new_mesh) {
-        int k = mfs_mesh_key_create(dir);
-        if (k < 0 && k != -EEXIST) {
-            mfs_store_close(*out);
-            *out = NULL;
-            return k;
-        }
-    }
-    return 0;
 }
 
 int main(int argc, char **argv)

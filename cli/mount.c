@@ -2,11 +2,12 @@
  * mount.c - `meshfs mount` (and the daemon it starts) and `meshfs umount`.
  *
  * mount checks everything it can before it forks (mount point, /dev/fuse,
- * store state), then forks a daemon that opens the store (taking its
- * single-writer lock), mounts, starts the control socket and only then
- * reports "ready" through a pipe; the parent exits 0 on ready or prints the
- * daemon's one-line error and exits 1. A mount point left behind by a killed
- * daemon ("Transport endpoint is not connected") is detached first.
+ * store state), then forks a daemon that opens the node (node/daemon.h:
+ * the store with its single-writer lock, the mesh, the mount, the control
+ * socket) and only then reports "ready" through a pipe; the parent exits 0
+ * on ready or prints the daemon's one-line error and exits 1 (2 for bad
+ * options). A mount point left behind by a killed daemon ("Transport
+ * endpoint is not connected") is detached first.
  *
  * umount asks the daemon to publish and fsync, unmounts (not lazily: a busy
  * mount point is an error and changes nothing) and waits for the daemon to
@@ -14,7 +15,7 @@
  * in the daemon.
  */
 #include "cli.h"
-#include "fs.h"
+#include "daemon.h"
 #include "log.h"
 
 #include <errno.h>
@@ -73,26 +74,6 @@ static void report(mount_job *j, int code, const char *fmt, ...)
     j->report_fd = -1;
 }
 
-static const char *store_open_msg(int r)
-{
-    switch (r) {
-    case -EBUSY:
-        return "the store is already in use (mounted by another meshfs "
-               "daemon)";
-    case -EPROTONOSUPPORT:
-        return "the store has a format this meshfs version does not know";
-    case -ENOENT:
-    case -EBADF:
-        return "the directory holds something that is not a meshfs store";
-    case -EACCES:
-    case -EPERM:
-        return "no permission to open the store";
-    default:
-        return NULL;
-    }
-}
-
-/* Runs in the daemon (or the foreground process). Returns the exit code. */
 /* The control socket's "stop": does mnt still show this store here? */
 static int mounted_here(const char *mnt, const char *store)
 {
@@ -101,99 +82,34 @@ static int mounted_here(const char *mnt, const char *store)
            strcmp(m.source, store) == 0;
 }
 
+/* Runs the node (node/daemon.h) in the daemon, or in the foreground
+ * process. Returns the exit code. */
 static int daemon_run(mount_job *j)
 {
-    mfs_store *s = NULL;
-    mfs_fs fs;
-    mfs_control ctl;
-    mfs_node mesh;
+    mfs_daemon d;
     char err[512];
-    int r, code = CLI_FAIL, fs_inited = 0, ctl_started = 0, mesh_started = 0;
-
-    r = 0;
-    if (j->create) {
-        r = cli_store_create(j->store, 1, &s);
-        if (r == 0)
-            mfs_log(LOG_NOTICE,
-                    "mount: created a new store in %s (node "
-                    "%016" PRIx64 ")",
-                    j->store, mfs_store_node_id(s));
-        mfs_store_close(s); /* reopened below as the daemon runs it */
-        s = NULL;
-    }
-    if (r == 0) {
-        mfs_store_config cfg;
-        mfs_store_config_default(&cfg);
-        if (!getenv("MESHFS_COMMIT_WINDOW_US")) /* (read by the default) */
-            cfg.commit_window_us = CLI_COMMIT_WINDOW_US;
-        /* without group commit the store is not safe against a power cut
-         * (docs/ARCHITECTURE.md): a daemon always has it, 0 or not */
-        if (!cfg.commit_window_us)
-            cfg.commit_window_us = 1;
-        r = mfs_store_open(&s, j->store, &cfg, 0);
-    }
+    mfs_daemon_config cfg = {
+        .store_dir = j->store,
+        .mountpoint = j->mnt,
+        .create = j->create,
+        .fuse_opts = j->fuse_opts,
+        .debug = j->debug,
+        .writeback_cache = j->writeback & 1,
+        .noatime = (j->writeback & 2) != 0,
+        .listen = j->listen,
+        .peers = j->peers,
+        .npeers = j->npeers,
+        .trash_ms = j->trash_ms,
+        .trash_share = j->trash_share,
+        .mounted_here = mounted_here,
+    };
+    int r = mfs_daemon_open(&d, &cfg, err, sizeof err);
     if (r < 0) {
-        const char *m = store_open_msg(r);
-        report(j, CLI_FAIL, "cannot open store %s: %s", j->store,
-               m ? m : mfs_store_strerror(r));
-        return CLI_FAIL;
+        int code = d.bad_input ? CLI_USAGE : CLI_FAIL;
+        report(j, code, "%s", err);
+        mfs_daemon_close(&d);
+        return code;
     }
-
-    /* collection (DESIGN P9): the mesh settles what it may collect; a
-     * daemon without the mesh is alone */
-    mfs_collect_config cc = {.retention_ms = j->trash_ms,
-                              .share_pct = j->trash_share};
-    r = mfs_store_collect_start(s, &cc);
-    if (r < 0)
-        mfs_log(LOG_WARNING, "mount: collection not started: %s", strerror(-r));
-    if (j->trash_ms)
-        mfs_log(LOG_INFO,
-                "mount: the trash keeps deleted and overwritten "
-                "files %.1f days",
-                (double)j->trash_ms / 86400000.0);
-
-    mfs_fs_config fcfg;
-    mfs_fs_config_default(&fcfg);
-    fcfg.fsname = j->store;
-    fcfg.user_opts = j->fuse_opts;
-    fcfg.debug = j->debug;
-    if (j->writeback & 1)
-        fcfg.writeback_cache = 1;
-    if (j->writeback & 2)
-        fcfg.relatime = 0;
-    /* root's mounts are for every user; permissions are checked per caller */
-    fcfg.allow_other = geteuid() == 0;
-    r = mfs_fs_init(&fs, s, &fcfg, err, sizeof err);
-    fs_inited = 1;
-    if (r < 0) {
-        report(j, r == -EINVAL ? CLI_USAGE : CLI_FAIL, "%s", err);
-        code = r == -EINVAL ? CLI_USAGE : CLI_FAIL;
-        goto out;
-    }
-    r = mfs_node_start(&mesh, s, j->store, j->listen, j->peers, j->npeers, err,
-                       sizeof err);
-    if (r < 0) {
-        report(j, r == -EINVAL ? CLI_USAGE : CLI_FAIL, "%s", err);
-        code = r == -EINVAL ? CLI_USAGE : CLI_FAIL;
-        goto out;
-    }
-    mesh_started = 1;
-    r = mfs_fs_mount(&fs, j->mnt, err, sizeof err);
-    if (r < 0) {
-        report(j, CLI_FAIL, "%s", err);
-        goto out;
-    }
-    ctl.mesh = mesh_started ? &mesh : NULL;
-    ctl.mounted_here = mounted_here;
-    r = mfs_control_start(&ctl, s, &fs, j->store, j->mnt);
-    if (r < 0) {
-        report(j, CLI_FAIL, "cannot create the control socket in %s: %s",
-               j->store, strerror(-r));
-        goto out;
-    }
-    ctl_started = 1;
-    if (mesh_started)
-        mfs_rejoin_start(&mesh, &fs);
     if (j->report_fd >= 0) {
         /* detach from the terminal only now: errors above went to it */
         int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -208,23 +124,9 @@ static int daemon_run(mount_job *j)
             close(devnull);
         }
     }
-    r = mfs_fs_run(&fs);
-    code = r < 0 ? CLI_FAIL : CLI_OK;
-    mfs_log(LOG_NOTICE, "mount: %s on %s: shutting down", j->store, j->mnt);
-out:
-    if (mesh_started)
-        mfs_rejoin_stop(&mesh);
-    if (ctl_started)
-        mfs_control_stop(&ctl);
-    if (fs_inited)
-        mfs_fs_close(&fs);
-    if (mesh_started)
-        mfs_node_stop(&mesh);
-    mfs_store_close(s);
-    if (code == CLI_OK)
-        mfs_log(LOG_NOTICE, "mount: %s unmounted from %s, store closed",
-                j->store, j->mnt);
-    return code;
+    r = mfs_daemon_run(&d);
+    mfs_daemon_close(&d);
+    return r < 0 ? CLI_FAIL : CLI_OK;
 }
 
 /* -o trash=DAYS: a number of days >= 0 (fractions allowed), at most
@@ -348,7 +250,7 @@ static int check_mountpoint(mount_job *j, int nonempty)
     if (geteuid() != 0 && access(j->mnt, W_OK) < 0)
         return cli_fail("no permission to mount on %s: %s", j->mnt,
                         strerror(errno));
-    int e = cli_dir_empty(j->mnt);
+    int e = mfs_node_dir_empty(j->mnt);
     if (e < 0)
         return cli_fail("cannot read mount point %s: %s", j->mnt, strerror(-e));
     if (e == 0 && !nonempty)
@@ -366,7 +268,7 @@ static int check_store(mount_job *j)
     char path[PATH_MAX + 16];
     if (stat(j->store, &st) == 0 && !S_ISDIR(st.st_mode))
         return cli_fail("store is not a directory: %s", j->store);
-    int e = cli_dir_empty(j->store);
+    int e = mfs_node_dir_empty(j->store);
     if (e < 0)
         return cli_fail("cannot read store directory %s: %s", j->store,
                         strerror(-e));

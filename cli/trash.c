@@ -252,7 +252,7 @@ static int restore_tree(const cli_mount *m, const char *rel, titem *v, size_t n,
         if (k < 0 || (size_t)k >= sizeof dir)
             continue;
         *strrchr(dir, '/') = '\0';
-        if (cli_mkdirs(dir, 0755) < 0) {
+        if (mfs_node_mkdirs(dir, 0755) < 0) {
             code = cli_fail("cannot make %s: %s", dir, strerror(errno));
             failed++;
             continue;

@@ -48,7 +48,7 @@ void mfs_fs_change_cb(void *arg, int kind, uint64_t ino, const char *name)
                 (unsigned long)ino, strerror(-r));
 }
 
-static void block_signals(void)
+void mfs_fs_signals_block(void)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -86,7 +86,7 @@ static void *inval_main(void *arg)
     mfs_fs *fs = arg;
     pthread_setname_np(pthread_self(), "mfs-inval"); /* top, perf */
     mfs_fs_inval_item *it;
-    block_signals();
+    mfs_fs_signals_block();
     while ((it = mfs_fs_invalq_pop(&fs->invalq)) != NULL) {
         int r = 0;
         if (it->kind == MFS_CHANGE_ENTRY && it->name[0])
@@ -125,7 +125,7 @@ static void *timer_main(void *arg)
 {
     mfs_fs *fs = arg;
     pthread_setname_np(pthread_self(), "mfs-timer"); /* top, perf */
-    block_signals();
+    mfs_fs_signals_block();
     pthread_mutex_lock(&fs->timer_lock);
     while (!fs->timer_stop) {
         struct timespec ts;

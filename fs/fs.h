@@ -269,6 +269,10 @@ int mfs_fs_mount(mfs_fs *fs, const char *mountpoint, char *err, size_t errcap);
 /* Starts the helper threads, installs SIGTERM/SIGINT/SIGHUP handlers and
  * runs the session loop until unmount or signal. Returns 0 or -errno. */
 int mfs_fs_run(mfs_fs *fs);
+/* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread, so that they
+ * reach the session loop (the handlers mfs_fs_run installs) and not this
+ * thread. Every thread a daemon starts besides the loop's calls it. */
+void mfs_fs_signals_block(void);
 /* Publishes everything and makes it durable (for `meshfs umount`). Any
  * thread. */
 int mfs_fs_flush_all(mfs_fs *fs);

@@ -421,12 +421,7 @@ static void *server_main(void *arg)
 {
     mfs_control *c = arg;
     pthread_setname_np(pthread_self(), "mfs-control"); /* top, perf */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    mfs_fs_signals_block();
     for (;;) {
         int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {

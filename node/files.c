@@ -1,17 +1,22 @@
 /*
  * files.c - the node's small files in the store directory: STORE/peers
  * (seed addresses, read here; rewritten by mesh.c), STORE/listen, STORE/epoch,
- * and new files written whole (STORE/rejoin, the join's address).
+ * new files written whole (STORE/rejoin, the join's address), and a new
+ * store with its mesh key (`meshfs init`, `join`, `mount` on an empty
+ * directory).
  */
 #include "internal.h"
 
+#include "mesh.h"
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int mfs_write_new_file(const char *path, const char *fmt, ...)
@@ -57,7 +62,7 @@ size_t node_read_peers(const char *dir, char **seeds, size_t n, size_t cap)
 /* A boot epoch larger than every earlier one of this store, even when the
  * wall clock stepped back since (peers drop a node's datagrams of an
  * older epoch than they know): max(now, last + 1), kept in STORE/epoch. */
-uint64_t node_next_epoch(const char *dir)
+uint64_t node_next_epoch(const char *dir, uint64_t wall_us)
 {
     char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/epoch", dir);
@@ -69,9 +74,7 @@ uint64_t node_next_epoch(const char *dir)
             last = 0;
         fclose(f);
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+    uint64_t now = wall_us;
     uint64_t e = now > last ? now : (uint64_t)last + 1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd >= 0) {
@@ -108,3 +111,67 @@ void node_read_listen(const char *dir, char *out, size_t cap)
     fclose(f);
 }
 
+int mfs_node_dir_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 1 : -errno;
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            empty = 0;
+            break;
+        }
+    }
+    closedir(d);
+    return empty;
+}
+
+int mfs_node_mkdirs(const char *dir, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+int mfs_node_store_create(const char *dir, int new_mesh, mfs_store **out)
+{
+    mfs_store_config cfg;
+    int r = mfs_node_dir_empty(dir);
+    if (r < 0)
+        return r;
+    if (r == 0)
+        return -ENOTEMPTY;
+    r = mfs_node_mkdirs(dir, 0700);
+    if (r < 0)
+        return r;
+    mfs_store_config_default(&cfg);
+    cfg.new_mesh = new_mesh;
+    cfg.root_uid = (uint32_t)getuid();
+    cfg.root_gid = (uint32_t)getgid();
+    cfg.root_mode = 0755;
+    r = mfs_store_open(out, dir, &cfg, MFS_STORE_CREATE);
+    if (r < 0)
+        return r;
+    if (new_mesh) {
+        int k = mfs_mesh_key_create(dir);
+        if (k < 0 && k != -EEXIST) {
+            mfs_store_close(*out);
+            *out = NULL;
+            return k;
+        }
+    }
+    return 0;
+}

@@ -401,21 +401,71 @@ int node_run(mfs_node *m)
     return 0;
 }
 
+void node_boot_read(mfs_node *m, node_boot *b, const char *listen,
+                    const char *const *peers, size_t npeers)
+{
+    node_read_listen(m->store_dir, b->stored, sizeof b->stored);
+    b->given = listen != NULL;
+    b->explicit_listen = b->given || b->stored[0];
+    if (!listen)
+        listen = b->stored[0] ? b->stored : NODE_DEFAULT_LISTEN;
+    snprintf(b->listen, sizeof b->listen, "%s", listen);
+    snprintf(m->listen, sizeof m->listen, "%s", listen);
+    for (size_t i = 0; i < npeers && m->nseeds < NODE_MAX_SEEDS; i++)
+        if ((m->seeds[m->nseeds] = strdup(peers[i])) != NULL)
+            m->nseeds++;
+    m->nseeds =
+        node_read_peers(m->store_dir, m->seeds, m->nseeds, NODE_MAX_SEEDS);
+}
+
+void node_boot_done(mfs_node *m, const node_boot *b)
+{
+    int r;
+    if (b->given && strcmp(b->listen, b->stored) != 0 &&
+        (r = node_write_listen(m->store_dir, b->listen)) < 0)
+        mfs_log(LOG_WARNING,
+                "sync: cannot remember the listen address in "
+                "%s/%s: %s",
+                m->store_dir, NODE_LISTEN_FILE, strerror(-r));
+}
+
+/* The node's wall clock, microseconds: the engine's (a simulated one) if
+ * it has one, else the real one. */
+uint64_t node_wall_us(const mfs_repl_config *rc)
+{
+    if (rc && rc->wall_ms)
+        return rc->wall_ms(rc->clock_arg) * 1000u;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 int mfs_node_start_on(mfs_node *m, mfs_store *s, const char *store_dir,
-                      const char *listen, const mfs_node_transport *t,
+                      const char *listen, const char *const *peers,
+                      size_t npeers, const mfs_node_transport *t,
                       const mfs_repl_config *rc)
 {
+    node_boot b;
     node_init(m, s, store_dir);
-    snprintf(m->listen, sizeof m->listen, "%s", listen);
     m->net = *t;
     m->inline_repl = 1;
+    node_boot_read(m, &b, listen, peers, npeers);
     int r = node_engine_start(m, rc);
+    if (r == 0) {
+        uint64_t epoch = node_next_epoch(store_dir, node_wall_us(rc));
+        if (m->net.open)
+            r = m->net.open(m->net.ctx, (const char *const *)m->seeds,
+                            m->nseeds, epoch);
+    }
     if (r < 0) {
         mfs_node_stop(m);
         return r;
     }
     m->net_up = 1;
-    return node_run(m);
+    node_boot_done(m, &b);
+    if ((r = node_run(m)) < 0)
+        mfs_node_stop(m);
+    return r;
 }
 
 /* Stops the node: the engine's thread, then (a clean stop) STORE/peers

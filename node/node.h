@@ -25,11 +25,20 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Creates path (mode 0600, never replacing a file), writes the formatted
  * text and fsyncs it. 0 or -errno (the file is then removed). */
 int mfs_write_new_file(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* 1 if dir is missing or empty, 0 if it holds something, -errno. */
+int mfs_node_dir_empty(const char *dir);
+/* mkdir -p with mode for every created level. 0 or -errno. */
+int mfs_node_mkdirs(const char *dir, mode_t mode);
+/* Creates a new store (and, with new_mesh, a new mesh key) in dir, which
+ * must be missing or empty (-ENOTEMPTY). new_mesh as in mfs_store_config.
+ * On success *out is the open store (the caller closes it); -errno. */
+int mfs_node_store_create(const char *dir, int new_mesh, mfs_store **out);
 
 
 struct mfs_sync;
@@ -104,11 +113,16 @@ void mfs_node_stop(mfs_node *m);
  * transport's thread. t is copied; t->ctx must outlive the node. rc: the
  * engine's settings (NULL: mfs_node_repl_config; send and arg are the
  * node's; store_chunks must not be MFS_REPL_STORE_THREAD where runs must
- * replay). listen: the address the report shows. 0 or -errno (the node
- * is then stopped). Stop it with mfs_node_stop (a goodbye, as an
+ * replay); its wall clock, if any, is the node's (STORE/epoch). The
+ * node's files are read and written as mfs_node_start does: listen NULL
+ * means STORE/listen, else 0.0.0.0:7410 (the address the report shows; a
+ * given one is remembered in STORE/listen); seeds are peers, then
+ * STORE/peers, handed to t->open with the boot epoch. 0 or -errno (the
+ * node is then stopped). Stop it with mfs_node_stop (a goodbye, as an
  * unmount) or mfs_node_crash. */
 int mfs_node_start_on(mfs_node *m, mfs_store *s, const char *store_dir,
-                      const char *listen, const mfs_node_transport *t,
+                      const char *listen, const char *const *peers,
+                      size_t npeers, const mfs_node_transport *t,
                       const mfs_repl_config *rc);
 /* As mfs_node_stop, but as a crash would: no goodbye, STORE/peers not
  * rewritten (tests). */

@@ -6,8 +6,11 @@
  */
 #include "simnet.h"
 
+#include "node.h"
+
 #include <errno.h>
 #include <netinet/in.h>
+#include <string.h>
 
 static int sn_send(void *ctx, uint64_t to, int channel, uint8_t mtype,
                    const void *data, size_t len)
@@ -62,6 +65,33 @@ static void sn_flush(void *ctx, uint32_t ms)
 {
 }
 
+/* The node's seeds (STORE/peers and those given): the simulated nodes at
+ * those addresses; others are nobody's (a daemon would try them in vain).
+ * The simulator's cores choose their own boot epochs (mfs_sim_restart),
+ * so the node's, kept in STORE/epoch, is not used here. */
+static int sn_open(void *ctx, const char *const *seeds, size_t nseeds,
+                   uint64_t epoch)
+{
+    mfs_simnet *sn = ctx;
+    (void)epoch;
+    for (size_t k = 0; k < nseeds; k++)
+        for (unsigned j = 0; j < sn->n; j++) {
+            char a[80];
+            mfs_addr_str(mfs_sim_addr(sn->sim, j), a, sizeof a);
+            if (j != sn->idx && strcmp(a, seeds[k]) == 0)
+                mfs_sim_seed(sn->sim, sn->idx, j); /* -EEXIST: known */
+        }
+    return 0;
+}
+
+int mfs_simnet_sim_new(uint64_t seed, unsigned n, const mfs_sim_hooks *hooks,
+                       mfs_sim **out)
+{
+    mfs_sync_config cfg;
+    mfs_node_sync_config(&cfg);
+    return mfs_sim_new(seed, n, &cfg, hooks, out);
+}
+
 void mfs_simnet_init(mfs_simnet *sn, mfs_sim *sim, unsigned n, unsigned idx,
                      mfs_node_transport *t)
 {
@@ -81,6 +111,7 @@ void mfs_simnet_init(mfs_simnet *sn, mfs_sim *sim, unsigned n, unsigned idx,
         .send_drops = sn_send_drops,
         .flush = sn_flush,
         .close = NULL,
+        .open = sn_open,
     };
 }
 

@@ -4,7 +4,9 @@
  * (node/uvnet.c: the daemon) and inside the deterministic simulator
  * (node/simnet.c: tests only).
  *
- * Down (node -> transport): the function pointers below. Up (transport ->
+ * Down (node -> transport): the function pointers below. At start-up
+ * the node reads its files (listen address, seeds, boot epoch) with the
+ * same code whatever the transport (node/mesh.c, node/files.c). Up (transport ->
  * node): the transport calls mfs_node_on_msg() and mfs_node_on_peer()
  * for every message and peer event, and, when the node runs its engine
  * inline (no replication thread), mfs_node_tick() after its input, after
@@ -44,6 +46,13 @@ typedef struct mfs_node_transport {
     /* Stops delivering events and frees what the transport holds for
      * the node; no call reaches the node after it. NULL: nothing to do. */
     void (*close)(void *ctx);
+    /* At the node's start, once its engine exists and before its first
+     * tick: the seed addresses ("IP:PORT": those given, then STORE/peers)
+     * and the boot epoch (STORE/epoch), both read by the node's own code
+     * (node/files.c, node/mesh.c). 0 or -errno (the node does not
+     * start). NULL: the transport was started with them (node/uvnet.c). */
+    int (*open)(void *ctx, const char *const *seeds, size_t nseeds,
+                uint64_t epoch);
 } mfs_node_transport;
 
 #endif

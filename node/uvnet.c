@@ -23,8 +23,6 @@
 #include <string.h>
 #include <time.h>
 
-#define DEFAULT_LISTEN "0.0.0.0:7410"
-
 /* ---- the transport (transport.h) over the driver ----------------------- */
 
 static int uv_send(void *ctx, uint64_t to, int channel, uint8_t mtype,
@@ -130,6 +128,7 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
         .send_drops = uv_send_drops,
         .flush = uv_flush,
         .close = uv_close,
+        .open = NULL, /* the driver starts below, with the seeds */
     };
     struct mfs_mesh_key key;
     int r = mfs_mesh_key_load(store_dir, &key);
@@ -142,19 +141,9 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
         mfs_node_stop(m);
         return r;
     }
-    char stored[128];
-    node_read_listen(store_dir, stored, sizeof stored);
-    int given = listen != NULL;
-    /* a port the user chose (now or before) must be ours or fail */
-    int explicit_listen = given || stored[0];
-    if (!listen)
-        listen = stored[0] ? stored : DEFAULT_LISTEN;
-    snprintf(m->listen, sizeof m->listen, "%s", listen);
-
-    for (size_t i = 0; i < npeers && m->nseeds < NODE_MAX_SEEDS; i++)
-        if ((m->seeds[m->nseeds] = strdup(peers[i])) != NULL)
-            m->nseeds++;
-    m->nseeds = node_read_peers(store_dir, m->seeds, m->nseeds, NODE_MAX_SEEDS);
+    /* the node's files: the same code as in the simulator (mesh.c) */
+    node_boot b;
+    node_boot_read(m, &b, listen, peers, npeers);
 
     r = node_engine_start(m, NULL);
     if (r < 0) {
@@ -170,7 +159,7 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
     o.npeers = m->nseeds;
     o.key = key;
     o.node_id = mfs_store_node_id(s);
-    o.epoch = node_next_epoch(store_dir);
+    o.epoch = node_next_epoch(store_dir, node_wall_us(NULL));
     mfs_node_sync_config(&o.cfg);
     o.cfg.arg = m;
     o.cfg.on_msg = uv_on_msg;
@@ -181,7 +170,8 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
         o.tick_arg = m;
     }
     r = mfs_sync_start(&o, &m->sync);
-    if (r == -EADDRINUSE && !explicit_listen) {
+    /* a port the user chose (now or before) must be ours or fail */
+    if (r == -EADDRINUSE && !b.explicit_listen) {
         snprintf(m->listen, sizeof m->listen, "0.0.0.0:0");
         r = mfs_sync_start(&o, &m->sync);
     }
@@ -203,12 +193,7 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
     if (strcmp(m->listen, "0.0.0.0:0") == 0)
         snprintf(m->listen, sizeof m->listen, "0.0.0.0:%u",
                  mfs_sync_port(m->sync));
-    if (given && strcmp(listen, stored) != 0 &&
-        (r = node_write_listen(store_dir, listen)) < 0)
-        mfs_log(LOG_WARNING,
-                "sync: cannot remember the listen address in "
-                "%s/%s: %s",
-                store_dir, NODE_LISTEN_FILE, strerror(-r));
+    node_boot_done(m, &b);
     if ((r = node_run(m)) < 0) {
         snprintf(err, errcap, "cannot start the replication thread: %s",
                  strerror(-r));

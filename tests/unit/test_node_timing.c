@@ -1,6 +1,7 @@
 /*
  * test_node_timing.c - the transport with the timings a node runs with
- * (mfs_node_sync_config), under the deterministic simulator: a quiet
+ * (mfs_node_sync_config), under the deterministic simulator as node/
+ * makes it for a node (mfs_simnet_sim_new), the transport alone: a quiet
  * mesh costs at most 20 bytes/s per peer and never suspects a live peer;
  * a peer we send to and that is gone is found out as fast as on a busy
  * link; a quiet peer that is gone is found out within the quiet bounds.
@@ -18,6 +19,7 @@
 
 #include "node.h"
 #include "sim.h"
+#include "simnet.h"
 #include "testutil.h"
 
 #define N 5
@@ -31,11 +33,9 @@ static void on_msg(void *arg, unsigned node, uint64_t from, uint8_t mtype,
 
 static mfs_sim *make(uint64_t seed, uint64_t *delivered)
 {
-    mfs_sync_config cfg;
-    mfs_node_sync_config(&cfg);
     mfs_sim_hooks h = {delivered, on_msg, NULL, NULL};
     mfs_sim *sim = NULL;
-    assert_int_equal(mfs_sim_new(seed, N, &cfg, &h, &sim), 0);
+    assert_int_equal(mfs_simnet_sim_new(seed, N, &h, &sim), 0);
     for (unsigned i = 1; i < N; i++)
         assert_int_equal(mfs_sim_seed(sim, i, 0), 0);
     /* everyone alive */

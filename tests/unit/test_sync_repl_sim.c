@@ -5,17 +5,19 @@
  * Per seed: 5 nodes, each with its own store in a temp dir (node 0 starts
  * the mesh, the others join with the simulator's node id as store node id)
  * and one replication engine fed by the simulated transport, ticked by its
- * deadlines, after every message and after local commits. In odd seeds
+ * deadlines, after every message and after local commits. In every seed
  * and the targeted tests each node is the daemon's own code (node/mesh.c
  * started with mfs_node_start_on on the simulator's transport,
- * node/simnet.c) with the daemon's timings, its engine inline and chunks
- * stored a tick after they came (MFS_REPL_STORE_NEXT_TICK: the daemon's
- * chunk writer thread, deterministically); the test only plays the
- * transport's thread (hooks -> mfs_node_on_msg / on_peer, mfs_node_tick).
- * In even seeds the test wires a bare mfs_repl itself (on_msg / on_peer
+ * node/simnet.c, reading and writing the node's files as the daemon
+ * does) with the daemon's timings, its engine inline and chunks stored a
+ * tick after they came (MFS_REPL_STORE_NEXT_TICK: the daemon's chunk
+ * writer thread, deterministically); the test only plays the transport's
+ * thread (hooks -> mfs_node_on_msg / on_peer, mfs_node_tick). With
+ * MESHFS_CORE_TIMING=1 (how even seeds ran until the node code ran them
+ * all) the random seeds wire a bare mfs_repl instead (on_msg / on_peer
  * hooks, sends through mfs_sim_send, the store's oplog callback calls
  * mfs_repl_changed) with the core's and engine's default timings and
- * chunks stored at the next tick (MFS_REPL_STORE_NOW). Store and engine
+ * chunks stored by the engine (MFS_REPL_STORE_NOW). Store and engine
  * clocks are fake: the simulator's time plus a per-node skew of 0-20 s.
  *
  *  1. join: every node takes node 0's initial state through the engine (in
@@ -54,7 +56,8 @@
  *
  * Usage: test_sync_repl_sim [first_seed [count]] (default 1 20, ~1.5 s a
  * seed). MESHFS_SEEDS=N runs N seeds, MESHFS_SEED=N replays only seed N,
- * MESHFS_STEPS=S changes the steps. Diagnostics: MESHFS_SUMMARY=1 (a line
+ * MESHFS_STEPS=S changes the steps, MESHFS_CORE_TIMING=1 the wiring (see
+ * above). Diagnostics: MESHFS_SUMMARY=1 (a line
  * per seed: network, config, timings, message counts), MESHFS_VERBOSE=1
  * (also the final dump), MESHFS_TRACE=1 (status each second while
  * settling), MESHFS_TRACE_MSGS=1,2 (every engine message of nodes 1 and 2).
@@ -94,6 +97,7 @@ static uint64_t g_first = 1, g_count = 20, g_seed;
 static unsigned g_steps = 300;
 static int g_verbose;
 static int g_clock_step = 1; /* MESHFS_CLOCK_STEP=0: restarts keep the clock */
+static int g_core_timing;    /* MESHFS_CORE_TIMING=1: a bare engine */
 
 typedef struct world world;
 
@@ -112,6 +116,7 @@ typedef struct node {
     int poked;         /* a message or peer event arrived: tick now */
     uint64_t publish_us;
     unsigned restarts;
+    int started; /* repl_start ran once */
 } node;
 
 struct world {
@@ -363,7 +368,11 @@ static void repl_start(world *w, node *nd)
         nd->net.tap = node_tap;
         nd->net.tap_arg = nd;
         mfs_addr_str(mfs_sim_addr(w->sim, nd->idx), addr, sizeof(addr));
-        rc = mfs_node_start_on(&nd->node, nd->s, nd->dir, addr, &t, &cfg);
+        /* the first start as `meshfs mount --listen ADDR`; later ones
+         * without: the node reads it back from STORE/listen (and its
+         * seeds from STORE/peers) */
+        rc = mfs_node_start_on(&nd->node, nd->s, nd->dir,
+                               nd->started ? NULL : addr, NULL, 0, &t, &cfg);
         nd->r = nd->node.repl;
     } else {
         rc = mfs_repl_new(nd->s, &cfg, mfs_sim_now(w->sim), &nd->r);
@@ -372,6 +381,7 @@ static void repl_start(world *w, node *nd)
     }
     if (rc)
         FAILF("starting replication on node %u: %d\n", nd->idx, rc);
+    nd->started = 1;
     nd->deadline = mfs_sim_now(w->sim);
     nd->poked = 1;
 }
@@ -396,9 +406,25 @@ static void node_stop(node *nd, int crash)
  * streams are gone, the store persists (unpublished writes included).
  * The node's wall clock comes back `back` ms behind where it was (an NTP
  * step, or a board without RTC, while the node was down). */
+/* STORE/epoch: the boot epoch the node's code chose last (0: none). */
+static uint64_t epoch_of(const node *nd)
+{
+    char path[4096];
+    unsigned long long e = 0;
+    snprintf(path, sizeof(path), "%s/epoch", nd->dir);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fscanf(f, "%llu", &e) != 1)
+            e = 0;
+        fclose(f);
+    }
+    return e;
+}
+
 static void node_restart(world *w, unsigned i, int64_t back)
 {
     node *nd = &w->n[i];
+    uint64_t epoch = epoch_of(nd);
     node_stop(nd, 1);
     nd->skew_ms -= back;
     size_t el = strlen(w->events);
@@ -410,6 +436,11 @@ static void node_restart(world *w, unsigned i, int64_t back)
         FAILF("mfs_sim_restart(%u): %d\n", i, rc);
     store_open(w, nd, 0);
     repl_start(w, nd);
+    /* a boot epoch larger than the last, even with the clock stepped back
+     * (peers drop datagrams of an older epoch) */
+    if (nd->on_node && epoch_of(nd) <= epoch)
+        FAILF("node %u restarted with boot epoch %llu, not above %llu\n", i,
+              (unsigned long long)epoch_of(nd), (unsigned long long)epoch);
     nd->restarts++;
     w->restarts++;
 }
@@ -1013,7 +1044,7 @@ static char *dump(world *w, unsigned i)
 }
 
 typedef struct report_lines {
-    char in_sync[64], live[64];
+    char in_sync[64], live[64], listen[128];
     int peers;
 } report_lines;
 
@@ -1024,6 +1055,8 @@ static void report_line(void *arg, const char *line)
         snprintf(r->in_sync, sizeof(r->in_sync), "%s", line);
     else if (strncmp(line, "live_peers ", 11) == 0)
         snprintf(r->live, sizeof(r->live), "%s", line);
+    else if (strncmp(line, "listen ", 7) == 0)
+        snprintf(r->listen, sizeof(r->listen), "%s", line);
     else if (strncmp(line, "peer ", 5) == 0)
         r->peers++;
 }
@@ -1034,19 +1067,23 @@ static void report_line(void *arg, const char *line)
  * forgets it, which no kernel does here). */
 static void check_report(world *w, unsigned i)
 {
-    report_lines r = {"", "", 0};
-    char live[64], in_sync[64];
+    report_lines r = {"", "", "", 0};
+    char live[64], in_sync[64], listen[128], addr[80];
     mfs_store_stats ss;
     if (mfs_store_stats_get(w->n[i].s, &ss))
         FAILF("stats of node %u\n", i);
     mfs_node_report(&w->n[i].node, report_line, &r);
     snprintf(live, sizeof(live), "live_peers %u", N - 1);
     snprintf(in_sync, sizeof(in_sync), "repl_in_sync %d", !ss.dirty_files);
+    /* where it listens: given at its first start, read back from
+     * STORE/listen after a restart */
+    mfs_addr_str(mfs_sim_addr(w->sim, i), addr, sizeof(addr));
+    snprintf(listen, sizeof(listen), "listen %s", addr);
     if (strcmp(r.in_sync, in_sync) || strcmp(r.live, live) ||
-        r.peers != N - 1)
-        FAILF("node %u's report says \"%s\", \"%s\" and %d peer lines "
-              "(%llu dirty files)\n",
-              i, r.in_sync, r.live, r.peers,
+        r.peers != N - 1 || strcmp(r.listen, listen))
+        FAILF("node %u's report says \"%s\", \"%s\", \"%s\" and %d peer "
+              "lines (%llu dirty files)\n",
+              i, r.listen, r.in_sync, r.live, r.peers,
               (unsigned long long)ss.dirty_files);
 }
 
@@ -1156,20 +1193,18 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
     w->phase = "setup";
     mfs_rng_seed(&w->rng, seed * 0x9e3779b97f4a7c15ull + 7);
     pick_config(w);
-    /* the daemon's timings (sparse heartbeats on quiet links, STATE every
-     * 60 s) in the targeted tests and every other seed; the core's and
-     * engine's defaults in the rest */
-    w->node_timing = plain || seed % 2;
+    /* the node's code and timings (sparse heartbeats on quiet links,
+     * STATE every 60 s) in every seed and the targeted tests;
+     * MESHFS_CORE_TIMING=1 runs the random seeds on a bare engine with the
+     * core's and engine's defaults instead (how even seeds ran before) */
+    w->node_timing = plain || !g_core_timing;
     if (plain) {
         mfs_repl_config_default(&w->rcfg);
         mfs_sim_net net = {0, 0, 1000, 2000};
         w->net = net;
     }
-    mfs_sync_config scfg;
-    mfs_sync_config_default(&scfg);
     if (w->node_timing) {
         mfs_repl_config nrc;
-        mfs_node_sync_config(&scfg);
         mfs_node_repl_config(&nrc);
         w->rcfg.state_ms = nrc.state_ms;
         /* the daemon's chunk writer is a thread: here its bookkeeping
@@ -1179,7 +1214,13 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
     }
     mfs_sim_hooks h = {w, hook_msg, g_trace_dgrams ? hook_tap : NULL,
                        hook_peer};
-    assert_int_equal(mfs_sim_new(seed, N, &scfg, &h, &w->sim), 0);
+    if (w->node_timing) { /* the transport's timings: the daemon's */
+        assert_int_equal(mfs_simnet_sim_new(seed, N, &h, &w->sim), 0);
+    } else {
+        mfs_sync_config scfg;
+        mfs_sync_config_default(&scfg);
+        assert_int_equal(mfs_sim_new(seed, N, &scfg, &h, &w->sim), 0);
+    }
     mfs_sim_set_net(w->sim, &w->net);
     for (unsigned i = 0; i < N; i++) {
         node *nd = &w->n[i];
@@ -1587,6 +1628,8 @@ int main(int argc, char **argv)
         if (*t >= '0' && *t < '0' + N)
             g_trace_mask |= 1u << (*t - '0');
     g_trace_dgrams = getenv("MESHFS_TRACE_DGRAMS") != NULL;
+    g_core_timing = getenv("MESHFS_CORE_TIMING") &&
+                    atoi(getenv("MESHFS_CORE_TIMING"));
     if (getenv("MESHFS_CLOCK_STEP"))
         g_clock_step = atoi(getenv("MESHFS_CLOCK_STEP"));
     int replay = 0;

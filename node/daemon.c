@@ -1,0 +1,166 @@
+/*
+ * daemon.c - one whole running node (daemon.h): the store, the file
+ * system, the mesh side, the control socket and the rejoin thread, opened
+ * in that order and closed in the reverse one. What a user sees of it
+ * (the messages in err, the log lines) is decided here, once, for every
+ * way of running a node; cli/mount.c only chooses between the foreground
+ * and a forked daemon and prints.
+ *
+ * It must never print to stdout or stderr itself (the caller may have
+ * detached from the terminal) and never call into cli/.
+ */
+#include "daemon.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *store_open_msg(int r)
+{
+    switch (r) {
+    case -EBUSY:
+        return "the store is already in use (mounted by another meshfs "
+               "daemon)";
+    case -EPROTONOSUPPORT:
+        return "the store has a format this meshfs version does not know";
+    case -ENOENT:
+    case -EBADF:
+        return "the directory holds something that is not a meshfs store";
+    case -EACCES:
+    case -EPERM:
+        return "no permission to open the store";
+    default:
+        return NULL;
+    }
+}
+
+/* The store as the daemon runs it: group commit always on. */
+static int store_open(mfs_daemon *d, const mfs_daemon_config *cfg)
+{
+    int r = 0;
+    if (cfg->create) {
+        r = mfs_node_store_create(d->store_dir, 1, &d->store);
+        if (r == 0)
+            mfs_log(LOG_NOTICE,
+                    "mount: created a new store in %s (node "
+                    "%016" PRIx64 ")",
+                    d->store_dir, mfs_store_node_id(d->store));
+        mfs_store_close(d->store); /* reopened below as the daemon runs it */
+        d->store = NULL;
+    }
+    if (r == 0) {
+        mfs_store_config sc;
+        mfs_store_config_default(&sc);
+        if (!getenv("MESHFS_COMMIT_WINDOW_US")) /* (read by the default) */
+            sc.commit_window_us = MFS_DAEMON_COMMIT_WINDOW_US;
+        /* without group commit the store is not safe against a power cut
+         * (docs/ARCHITECTURE.md): a daemon always has it, 0 or not */
+        if (!sc.commit_window_us)
+            sc.commit_window_us = 1;
+        r = mfs_store_open(&d->store, d->store_dir, &sc, 0);
+    }
+    return r;
+}
+
+int mfs_daemon_open(mfs_daemon *d, const mfs_daemon_config *cfg, char *err,
+                    size_t errcap)
+{
+    int r;
+    memset(d, 0, sizeof *d);
+    snprintf(d->store_dir, sizeof d->store_dir, "%s", cfg->store_dir);
+    snprintf(d->mountpoint, sizeof d->mountpoint, "%s", cfg->mountpoint);
+
+    r = store_open(d, cfg);
+    if (r < 0) {
+        const char *m = store_open_msg(r);
+        snprintf(err, errcap, "cannot open store %s: %s", d->store_dir,
+                 m ? m : mfs_store_strerror(r));
+        return r;
+    }
+
+    /* collection (DESIGN P9): the mesh settles what it may collect; a
+     * daemon without the mesh is alone */
+    mfs_collect_config cc = {.retention_ms = cfg->trash_ms,
+                              .share_pct = cfg->trash_share};
+    r = mfs_store_collect_start(d->store, &cc);
+    if (r < 0)
+        mfs_log(LOG_WARNING, "mount: collection not started: %s", strerror(-r));
+    if (cfg->trash_ms)
+        mfs_log(LOG_INFO,
+                "mount: the trash keeps deleted and overwritten "
+                "files %.1f days",
+                (double)cfg->trash_ms / 86400000.0);
+
+    mfs_fs_config fcfg;
+    mfs_fs_config_default(&fcfg);
+    fcfg.fsname = d->store_dir;
+    fcfg.user_opts = cfg->fuse_opts;
+    fcfg.debug = cfg->debug;
+    if (cfg->writeback_cache)
+        fcfg.writeback_cache = 1;
+    if (cfg->noatime)
+        fcfg.relatime = 0;
+    /* root's mounts are for every user; permissions are checked per caller */
+    fcfg.allow_other = geteuid() == 0;
+    r = mfs_fs_init(&d->fs, d->store, &fcfg, err, errcap);
+    d->fs_inited = 1;
+    if (r < 0) {
+        d->bad_input = r == -EINVAL;
+        return r;
+    }
+    r = mfs_node_start(&d->mesh, d->store, d->store_dir, cfg->listen,
+                       cfg->peers, cfg->npeers, err, errcap);
+    if (r < 0) {
+        d->bad_input = r == -EINVAL;
+        return r;
+    }
+    d->mesh_started = 1;
+    r = mfs_fs_mount(&d->fs, d->mountpoint, err, errcap);
+    if (r < 0)
+        return r;
+    d->ctl.mesh = &d->mesh;
+    d->ctl.mounted_here = cfg->mounted_here;
+    r = mfs_control_start(&d->ctl, d->store, &d->fs, d->store_dir,
+                          d->mountpoint);
+    if (r < 0) {
+        snprintf(err, errcap, "cannot create the control socket in %s: %s",
+                 d->store_dir, strerror(-r));
+        return r;
+    }
+    d->ctl_started = 1;
+    mfs_rejoin_start(&d->mesh, &d->fs);
+    return 0;
+}
+
+int mfs_daemon_run(mfs_daemon *d)
+{
+    int r = mfs_fs_run(&d->fs);
+    d->ran = r >= 0;
+    mfs_log(LOG_NOTICE, "mount: %s on %s: shutting down", d->store_dir,
+            d->mountpoint);
+    return r;
+}
+
+void mfs_daemon_close(mfs_daemon *d)
+{
+    if (d->mesh_started)
+        mfs_rejoin_stop(&d->mesh);
+    if (d->ctl_started)
+        mfs_control_stop(&d->ctl);
+    if (d->fs_inited)
+        mfs_fs_close(&d->fs);
+    if (d->mesh_started)
+        mfs_node_stop(&d->mesh);
+    mfs_store_close(d->store);
+    d->store = NULL;
+    d->fs_inited = d->mesh_started = d->ctl_started = 0;
+    if (d->ran)
+        mfs_log(LOG_NOTICE, "mount: %s unmounted from %s, store closed",
+                d->store_dir, d->mountpoint);
+    d->ran = 0;
+}
