@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,13 @@
 #include <time.h>
 #include <uv.h>
 
-#define TX_BATCH 64
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103 /* linux/udp.h, Linux >= 4.18 */
+#endif
+#define TX_BATCH 256
+/* UDP GSO: one sendmsg carries up to this many datagrams of one size to
+ * one address (the kernel takes at most 64, and 64 KiB in all) */
+#define GSO_SEGS 8
 #define RX_CHUNKS 32 /* recvmmsg batch; libuv uses 64 KiB per chunk */
 #define MFS_SYNC_VIEW_MAX 256 /* peers mfs_sync_send knows (core max_peers) */
 
@@ -72,12 +79,21 @@ struct mfs_sync {
     unsigned port;
     uint64_t tx_drops;
     uint8_t *rxbuf;
-    /* tx batch */
+    /* tx batch: datagrams in order; flush_tx sends each run of equal
+     * datagrams to one address as one message (UDP GSO) */
     struct mmsghdr mh[TX_BATCH];
     struct iovec iov[TX_BATCH];
     struct sockaddr_storage to[TX_BATCH];
+    socklen_t tolen[TX_BATCH];
+    unsigned segs[TX_BATCH]; /* datagrams in message mh[k] */
+    union {
+        char b[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } cm[TX_BATCH];
     uint8_t buf[TX_BATCH][MFS_WIRE_MAX];
     unsigned ntx;
+    int gso; /* 1 while the kernel takes UDP_SEGMENT */
+    uint64_t tx_msgs, tx_dgrams; /* sendmmsg messages, datagrams in them */
 };
 
 static uint64_t now_us(void)
@@ -85,26 +101,83 @@ static uint64_t now_us(void)
     return uv_hrtime() / 1000;
 }
 
+/* Datagram j may join the GSO run that starts at i: same address, every
+ * datagram before it as long as the first, itself no longer. */
+static int joins_run(const mfs_sync *s, unsigned i, unsigned j)
+{
+    size_t len = s->iov[i].iov_len;
+    return s->gso && j - i < GSO_SEGS && s->iov[j - 1].iov_len == len &&
+           s->iov[j].iov_len <= len && s->tolen[j] == s->tolen[i] &&
+           memcmp(&s->to[j], &s->to[i], s->tolen[i]) == 0;
+}
+
+/* Builds messages from datagram `from` on; returns how many. */
+static unsigned build_msgs(mfs_sync *s, unsigned from)
+{
+    unsigned k = 0;
+    for (unsigned i = from; i < s->ntx; k++) {
+        unsigned j = i + 1;
+        while (j < s->ntx && joins_run(s, i, j))
+            j++;
+        struct msghdr *m = &s->mh[k].msg_hdr;
+        memset(m, 0, sizeof(*m));
+        m->msg_name = &s->to[i];
+        m->msg_namelen = s->tolen[i];
+        m->msg_iov = &s->iov[i];
+        m->msg_iovlen = j - i;
+        s->segs[k] = j - i;
+        if (j - i > 1) {
+            m->msg_control = s->cm[k].b;
+            m->msg_controllen = sizeof(s->cm[k].b);
+            struct cmsghdr *c = CMSG_FIRSTHDR(m);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            uint16_t seg = (uint16_t)s->iov[i].iov_len;
+            memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+        }
+        i = j;
+    }
+    return k;
+}
+
 static void flush_tx(mfs_sync *s)
 {
     uv_os_fd_t fd;
-    unsigned off = 0;
     if (!s->ntx || uv_fileno((uv_handle_t *)&s->udp, &fd) != 0) {
         s->ntx = 0;
         return;
     }
-    while (off < s->ntx) {
-        int n = sendmmsg(fd, s->mh + off, s->ntx - off, MSG_DONTWAIT);
-        if (n < 0) {
+    unsigned at = 0; /* first datagram not sent or dropped */
+    while (at < s->ntx) {
+        unsigned nm = build_msgs(s, at), k = 0;
+        while (k < nm) {
+            int n = sendmmsg(fd, s->mh + k, nm - k, MSG_DONTWAIT);
+            if (n > 0) {
+                for (int x = 0; x < n; x++, k++) {
+                    at += s->segs[k];
+                    s->tx_msgs++;
+                    s->tx_dgrams += s->segs[k];
+                }
+                continue;
+            }
             if (errno == EINTR)
                 continue;
-            /* EAGAIN / ENOBUFS / unreachable: drop this one, the protocol
-             * treats it as loss */
-            s->tx_drops++;
-            off++;
-            continue;
+            if (s->segs[k] > 1 && (errno == EIO || errno == EINVAL ||
+                                   errno == EOPNOTSUPP || errno == ENOPROTOOPT)) {
+                /* no GSO here (a device without checksum offload, an old
+                 * kernel): send datagrams one by one from now on */
+                mfs_log(LOG_NOTICE, "sync: UDP GSO refused (%s); sending "
+                        "datagrams one by one", strerror(errno));
+                s->gso = 0;
+                break; /* rebuild from `at` */
+            }
+            /* EAGAIN / ENOBUFS / unreachable: drop this message, the
+             * protocol treats it as loss */
+            s->tx_drops += s->segs[k];
+            at += s->segs[k];
+            k++;
         }
-        off += (unsigned)n;
     }
     s->ntx = 0;
 }
@@ -117,13 +190,9 @@ static void tx_cb(void *arg, const mfs_addr *to, const uint8_t *buf, size_t len)
     unsigned i = s->ntx++;
     memcpy(s->buf[i], buf, len);
     memcpy(&s->to[i], &to->ss, to->len);
+    s->tolen[i] = to->len;
     s->iov[i].iov_base = s->buf[i];
     s->iov[i].iov_len = len;
-    memset(&s->mh[i], 0, sizeof(s->mh[i]));
-    s->mh[i].msg_hdr.msg_name = &s->to[i];
-    s->mh[i].msg_hdr.msg_namelen = to->len;
-    s->mh[i].msg_hdr.msg_iov = &s->iov[i];
-    s->mh[i].msg_hdr.msg_iovlen = 1;
 }
 
 static void timer_cb(uv_timer_t *t);
@@ -407,6 +476,10 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
     if ((rc = uv_udp_bind(&s->udp, (const struct sockaddr *)&la.ss, 0)) != 0)
         goto fail_bind;
     set_bufsize(&s->udp);
+    /* UDP GSO unless MESHFS_GSO=0 (for comparisons); flush_tx turns it
+     * off if the kernel refuses it */
+    const char *gso = getenv("MESHFS_GSO");
+    s->gso = !(gso && strcmp(gso, "0") == 0);
     struct sockaddr_storage bound;
     int blen = sizeof(bound);
     uv_udp_getsockname(&s->udp, (struct sockaddr *)&bound, &blen);
@@ -568,6 +641,16 @@ unsigned mfs_sync_port(const mfs_sync *s)
 uint64_t mfs_sync_node_id(const mfs_sync *s)
 {
     return mfs_sync_core_node_id(s->core);
+}
+
+void mfs_sync_tx_counts(mfs_sync *s, uint64_t *msgs, uint64_t *dgrams,
+                        int *gso)
+{
+    pthread_mutex_lock(&s->mu);
+    *msgs = s->tx_msgs;
+    *dgrams = s->tx_dgrams;
+    *gso = s->gso;
+    pthread_mutex_unlock(&s->mu);
 }
 
 uint64_t mfs_sync_tx_drops(mfs_sync *s)

@@ -73,5 +73,9 @@ unsigned mfs_sync_port(const mfs_sync *s);
 uint64_t mfs_sync_node_id(const mfs_sync *s);
 /* Datagrams the kernel refused to take (EAGAIN/ENOBUFS). */
 uint64_t mfs_sync_tx_drops(mfs_sync *s);
+/* Messages given to the kernel, the datagrams in them (a message carries
+ * several with UDP GSO), and whether GSO is on. */
+void mfs_sync_tx_counts(mfs_sync *s, uint64_t *msgs, uint64_t *dgrams,
+                        int *gso);
 
 #endif

@@ -41,5 +41,5 @@ NFT
     wait $B
     echo "== loss $loss%"
     grep -E "BULK|PROBES|CPU" "$DIR/b.log" | sed 's/^/receiver: /'
-    grep -E "CPU" "$DIR/a.log" | sed 's/^/sender:   /'
+    grep -E "CPU|SENDS" "$DIR/a.log" | sed 's/^/sender:   /'
 done

@@ -363,6 +363,13 @@ static int cmd_node(int argc, char **argv)
     }
     pthread_mutex_unlock(&n.mu);
     printf("CPU %.2f s over %.2f s\n", cpu, secs);
+    uint64_t tx_msgs, tx_dgrams;
+    int gso;
+    mfs_sync_tx_counts(s, &tx_msgs, &tx_dgrams, &gso);
+    printf("SENDS %llu datagrams in %llu messages (%.2f each), UDP GSO %s\n",
+           (unsigned long long)tx_dgrams, (unsigned long long)tx_msgs,
+           tx_msgs ? (double)tx_dgrams / (double)tx_msgs : 0.0,
+           gso ? "on" : "off");
     print_stats(s, &n);
     if (n.expect && (dup || bad))
         ok = 0;

@@ -46,6 +46,10 @@ for p in "${PIDS[@]}"; do wait "$p" || true; done
 PIDS=()
 echo "== bulk"; grep -E "BULK|TIMEOUT" "$DIR/bulk-b.log"
 grep -q "BULK .*300.0 MB" "$DIR/bulk-b.log" || { echo "bulk incomplete"; rc=1; }
+# the sender sent runs of full datagrams as one message each (UDP GSO)
+grep -E "SENDS" "$DIR/bulk-a.log"
+awk '/^SENDS/ { each = substr($7, 2) + 0 } END { exit !(each >= 2) }' \
+    "$DIR/bulk-a.log" || { echo "bulk datagrams were not batched (GSO)"; rc=1; }
 if [ $rc = 0 ]; then
     echo "PASS: exactly-once over 30% loss on real sockets"
 else
