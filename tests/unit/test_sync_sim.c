@@ -312,6 +312,17 @@ static void test_partition_dead_then_alive(void **state)
     mfs_sim_free(c.sim);
 }
 
+/* Datagrams node a sent to node b so far. */
+static uint64_t dgrams_to(ctx *c, unsigned a, unsigned b)
+{
+    mfs_peer_stat st[N];
+    size_t n = mfs_sync_core_peers(mfs_sim_core(c->sim, a), st, N);
+    for (size_t k = 0; k < n; k++)
+        if (st[k].id == mfs_sim_id(c->sim, b))
+            return st[k].dgrams_out;
+    return 0;
+}
+
 /* A peer that declared us dead while we were quiet (we had nothing to say,
  * so we heartbeat every idle_hb_ms) hears from us within a probe period
  * of the heal: its probes carry no echo, and a heartbeat without an echo
@@ -348,10 +359,37 @@ static void test_heal_while_quiet(void **state)
     uint64_t t_heal = mfs_sim_now(c.sim);
     run_until_alive(&c, 2, 20 * SEC);
     double took = (double)(mfs_sim_now(c.sim) - t_heal) / SEC;
-    printf("alive again %.2f s after the heal (probe period %.2f s)\n", took,
-           cfg.probe_ms / 1000.0);
+    printf("alive again %.2f s after the heal\n", took);
     assert_true(all_alive(&c, 2));
-    assert_true(took <= cfg.probe_ms / 1000.0 + 0.1);
+    /* dead for ~5 s: probed every ~160 ms */
+    assert_true(took <= 0.25);
+
+    /* a peer gone for good costs one probe per probe_ms once it has been
+     * dead half a minute, and the first 30 s cost at most ~110 */
+    mfs_sim_link(c.sim, 0, 1, 0);
+    t_cut = mfs_sim_now(c.sim);
+    assert_int_equal(mfs_sync_core_send(mfs_sim_core(c.sim, 0),
+                                        mfs_sim_id(c.sim, 1), 1, 0, "y", 1),
+                     0);
+    while (mfs_sim_peer_state(c.sim, 0, 1) != MFS_PEER_DEAD &&
+           mfs_sim_now(c.sim) < t_cut + 120 * SEC)
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + SEC / 10);
+    assert_int_equal(mfs_sim_peer_state(c.sim, 0, 1), MFS_PEER_DEAD);
+    uint64_t t_dead = mfs_sim_now(c.sim);
+    uint64_t d0 = dgrams_to(&c, 0, 1);
+    mfs_sim_run(c.sim, t_dead + 30 * SEC);
+    uint64_t d1 = dgrams_to(&c, 0, 1);
+    /* dead stays dead until it is heard (the quiet link's longer
+     * thresholds made it suspect again, and probed fast again, 36 s on) */
+    assert_int_equal(mfs_sim_peer_state(c.sim, 0, 1), MFS_PEER_DEAD);
+    mfs_sim_run(c.sim, t_dead + 90 * SEC);
+    uint64_t d2 = dgrams_to(&c, 0, 1);
+    printf("probes to a dead peer: %llu in its first 30 s, %llu in the next "
+           "60 s\n", (unsigned long long)(d1 - d0),
+           (unsigned long long)(d2 - d1));
+    assert_int_equal(mfs_sim_peer_state(c.sim, 0, 1), MFS_PEER_DEAD);
+    assert_true(d1 - d0 <= 120);
+    assert_true(d2 - d1 <= 61);
     mfs_sim_free(c.sim);
 }
 
