@@ -1196,31 +1196,23 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                                                   value, size, f)));
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+/* Replies to a getxattr (name) or listxattr (NULL) of at most size bytes
+ * with the store's answer; size 0 asks for the length alone. */
+static void reply_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                         size_t size)
 {
     mfs_fs *fs = fs_of(req);
-    if (!xattr_name_ok(name)) {
-        fuse_reply_err(req,
-                       strncmp(name, "system.", 7) == 0 ? EOPNOTSUPP : ENODATA);
-        return;
-    }
-    if (size == 0) {
-        ssize_t n = mfs_store_getxattr(fs->store, ino, name, NULL, 0);
-        if (n < 0)
-            fuse_reply_err(req, err_of(n));
-        else
-            fuse_reply_xattr(req, (size_t)n);
-        return;
-    }
-    char *buf = malloc(size);
-    if (!buf) {
+    char *buf = NULL;
+    if (size && !(buf = malloc(size))) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    ssize_t n = mfs_store_getxattr(fs->store, ino, name, buf, size);
+    ssize_t n = name ? mfs_store_getxattr(fs->store, ino, name, buf, size)
+                     : mfs_store_listxattr(fs->store, ino, buf, size);
     if (n < 0)
         fuse_reply_err(req, err_of(n));
+    else if (size == 0)
+        fuse_reply_xattr(req, (size_t)n);
     else if ((size_t)n > size)
         fuse_reply_err(req, ERANGE);
     else
@@ -1228,30 +1220,20 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
     free(buf);
 }
 
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                        size_t size)
+{
+    if (!xattr_name_ok(name)) {
+        fuse_reply_err(req,
+                       strncmp(name, "system.", 7) == 0 ? EOPNOTSUPP : ENODATA);
+        return;
+    }
+    reply_xattr(req, ino, name, size);
+}
+
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-    mfs_fs *fs = fs_of(req);
-    if (size == 0) {
-        ssize_t n = mfs_store_listxattr(fs->store, ino, NULL, 0);
-        if (n < 0)
-            fuse_reply_err(req, err_of(n));
-        else
-            fuse_reply_xattr(req, (size_t)n);
-        return;
-    }
-    char *buf = malloc(size);
-    if (!buf) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    ssize_t n = mfs_store_listxattr(fs->store, ino, buf, size);
-    if (n < 0)
-        fuse_reply_err(req, err_of(n));
-    else if ((size_t)n > size)
-        fuse_reply_err(req, ERANGE);
-    else
-        fuse_reply_buf(req, buf, (size_t)n);
-    free(buf);
+    reply_xattr(req, ino, NULL, size);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)

@@ -22,10 +22,10 @@
 #include "internal.h"
 #include "status.h"
 
+#include "lock.h"
 #include "log.h"
 #include "repl.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -73,22 +73,11 @@ typedef struct node_ev {
     uint8_t data[];
 } node_ev;
 
-#ifndef NDEBUG
-/* Lock order (debug builds check it): the queue's lock is the innermost;
- * nothing is taken while it is held. */
-static _Thread_local int q_held;
-#define Q_LOCK(m) (assert(!q_held), pthread_mutex_lock(&(m)->q_mu), q_held = 1)
-#define Q_UNLOCK(m) (q_held = 0, pthread_mutex_unlock(&(m)->q_mu))
-#define Q_NOT_HELD() assert(!q_held)
-#define Q_WAIT(m, ts)                                                          \
-    (q_held = 0, pthread_cond_timedwait(&(m)->q_cond, &(m)->q_mu, ts),        \
-     q_held = 1)
-#else
-#define Q_LOCK(m) pthread_mutex_lock(&(m)->q_mu)
-#define Q_UNLOCK(m) pthread_mutex_unlock(&(m)->q_mu)
-#define Q_NOT_HELD() ((void)0)
+/* The queue's lock is the innermost of the order (lock.h): nothing is
+ * taken while it is held; debug builds check it. */
+#define Q_LOCK(m) mfs_lock_take(&(m)->q_mu, MFS_LOCK_NODE_Q)
+#define Q_UNLOCK(m) mfs_lock_drop(&(m)->q_mu)
 #define Q_WAIT(m, ts) pthread_cond_timedwait(&(m)->q_cond, &(m)->q_mu, ts)
-#endif
 
 
 static void push(node_evq *q, node_ev *ev)
@@ -136,7 +125,8 @@ static int send_cb(void *arg, uint64_t to, int channel, uint8_t mtype,
                    const void *data, size_t len)
 {
     mfs_node *m = arg;
-    Q_NOT_HELD();
+    /* what a send takes (the driver's inbox lock) */
+    MFS_LOCK_MAY_TAKE(MFS_LOCK_SYNC_IN);
     return m->net.send(m->net.ctx, to, channel, mtype, data, len);
 }
 

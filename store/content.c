@@ -117,16 +117,25 @@ static int inode_decode_v1(mfs_rbuf *r, inode_rec *out)
     return 0;
 }
 
-int inode_get(mfs_store *s, MDB_txn *txn, mfs_id id, inode_rec *out)
+/* Reads id's record of table db into v and starts r on it. */
+static int id_rec_get(mfs_store *s, MDB_txn *txn, int db, mfs_id id,
+                      MDB_val *v, mfs_rbuf *r)
 {
     uint8_t k[ID_KEY_LEN];
     id_put(k, id);
+    int rc = tget(s, txn, db, k, ID_KEY_LEN, v);
+    if (!rc)
+        mfs_rbuf_init(r, v->mv_data, v->mv_size);
+    return rc;
+}
+
+int inode_get(mfs_store *s, MDB_txn *txn, mfs_id id, inode_rec *out)
+{
     MDB_val v;
-    int rc = tget(s, txn, DB_INODES, k, ID_KEY_LEN, &v);
+    mfs_rbuf r;
+    int rc = id_rec_get(s, txn, DB_INODES, id, &v, &r);
     if (rc)
         return rc;
-    mfs_rbuf r;
-    mfs_rbuf_init(&r, v.mv_data, v.mv_size);
     if (v.mv_size &&
         ((const uint8_t *)v.mv_data)[INODE_TAG] == INODE_COMPACT) {
         mfs_get_u8(&r);
@@ -798,14 +807,11 @@ ssize_t mfs_store_chunks_wanted(mfs_store *s, uint8_t *out, size_t max)
 
 int dinfo_get(mfs_store *s, MDB_txn *txn, mfs_id id, dinfo_rec *out)
 {
-    uint8_t k[ID_KEY_LEN];
-    id_put(k, id);
     MDB_val v;
-    int rc = tget(s, txn, DB_DINFO, k, ID_KEY_LEN, &v);
+    mfs_rbuf r;
+    int rc = id_rec_get(s, txn, DB_DINFO, id, &v, &r);
     if (rc)
         return rc;
-    mfs_rbuf r;
-    mfs_rbuf_init(&r, v.mv_data, v.mv_size);
     out->size = mfs_get_u64(&r);
     out->mtime = (int64_t)mfs_get_u64(&r);
     out->ctime = (int64_t)mfs_get_u64(&r);

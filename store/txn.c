@@ -20,7 +20,9 @@
  * when the disk itself is full, and then the transaction is aborted whole.
  */
 #include "kv.h"
+#include "lock.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -474,16 +476,9 @@ static uint64_t mono_us(void)
 
 static void gc_assert_locked(mfs_store *s)
 {
-#ifndef NDEBUG
-    /* wlock is an ordinary mutex: trylock by the holder fails with EBUSY */
-    int r = pthread_mutex_trylock(&s->wlock);
-    if (r == 0) {
-        pthread_mutex_unlock(&s->wlock);
-        abort(); /* a gc_ field touched without wlock */
-    }
-#else
+    /* a gc_ field touched by a thread without wlock (lock.h) */
+    assert(mfs_lock_order_held(&s->wlock));
     (void)s;
-#endif
 }
 
 /* Bytes of env's file on its free list (pages earlier commits freed, which
@@ -580,20 +575,20 @@ static bool gc_dmap_tight(mfs_store *s)
 static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
 {
     int grows = 0;
-    pthread_mutex_lock(&s->wlock);
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
     for (;;) {
         /* a group that must commit before the map grows takes no more */
         while ((!s->gc_txn || s->gc_grow || s->gc_dgrow) && !s->gc_stop)
             pthread_cond_wait(&s->gc_done, &s->wlock);
         if (!s->gc_txn) {
-            pthread_mutex_unlock(&s->wlock);
+            mfs_lock_drop(&s->wlock);
             return -EIO; /* closing, or the commit thread cannot begin */
         }
         struct counters save = counters_take(s);
         wtx w = {.s = s};
         int rc = mdb_txn_begin(s->env, s->gc_txn, 0, &w.txn);
         if (rc) {
-            pthread_mutex_unlock(&s->wlock);
+            mfs_lock_drop(&s->wlock);
             return mdb_to_errno(rc);
         }
         s->gc_child = w.txn;
@@ -622,7 +617,7 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             /* commit what the group holds, grow the map, run fn again */
             wtx_release(&w);
             if (++grows > 8) {
-                pthread_mutex_unlock(&s->wlock);
+                mfs_lock_drop(&s->wlock);
                 return -ENOSPC; /* grown and grown, still full */
             }
             if (w.dfull)
@@ -635,7 +630,7 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             while ((s->gc_grow || s->gc_dgrow) && !s->gc_stop)
                 pthread_cond_wait(&s->gc_done, &s->wlock);
             if (s->gc_stop) {
-                pthread_mutex_unlock(&s->wlock);
+                mfs_lock_drop(&s->wlock);
                 return -ENOSPC;
             }
             continue;
@@ -663,7 +658,7 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             if (s->gc_grow || s->gc_dgrow)
                 pthread_cond_signal(&s->gc_work);
         }
-        pthread_mutex_unlock(&s->wlock);
+        mfs_lock_drop(&s->wlock);
         if (!rc)
             notify(s, &w);
         wtx_release(&w);
@@ -808,7 +803,7 @@ static void *gc_main(void *arg)
      * back. fsync and every other asked-for commit are not delayed. */
     const uint64_t base = s->cfg.commit_window_us;
     uint64_t window = base;
-    pthread_mutex_lock(&s->wlock);
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
     for (;;) {
         if (!s->gc_txn && !s->gc_stop) {
             int rc = gc_begin(s);
@@ -860,9 +855,9 @@ static void *gc_main(void *arg)
             uint64_t u = packs_unsynced_bytes(s);
             if (u < done + GC_PRESYNC_BYTES)
                 break;
-            pthread_mutex_unlock(&s->wlock);
+            mfs_lock_drop(&s->wlock);
             packs_presync(s);
-            pthread_mutex_lock(&s->wlock);
+            mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
             done = u;
         }
         if (dirty) {
@@ -890,10 +885,10 @@ static void *gc_main(void *arg)
             gc_begin(s);
         if (sync) {
             uint64_t gen = s->gc_committed;
-            pthread_mutex_unlock(&s->wlock);
+            mfs_lock_drop(&s->wlock);
             int rc =
                 store_commit_errno(s, mdb_to_errno(mdb_env_sync(s->env, 1)));
-            pthread_mutex_lock(&s->wlock);
+            mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
             if (rc) {
                 mfs_log(LOG_ERR, "store %s: sync failed: %s", s->dir,
                         strerror(-rc));
@@ -909,9 +904,9 @@ static void *gc_main(void *arg)
         }
         pthread_cond_broadcast(&s->gc_done);
         if (ops && s->oplog_cb) {
-            pthread_mutex_unlock(&s->wlock);
+            mfs_lock_drop(&s->wlock);
             s->oplog_cb(s->oplog_arg);
-            pthread_mutex_lock(&s->wlock);
+            mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
         }
         if (s->gc_stop && !s->gc_first_us) {
             gc_abort(s);
@@ -920,7 +915,7 @@ static void *gc_main(void *arg)
     }
     s->gc_exited = true;
     pthread_cond_broadcast(&s->gc_done);
-    pthread_mutex_unlock(&s->wlock);
+    mfs_lock_drop(&s->wlock);
     return NULL;
 }
 
@@ -952,10 +947,10 @@ static void gc_finish(mfs_store *s)
 {
     if (!s->gc_thread_started)
         return;
-    pthread_mutex_lock(&s->wlock);
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
     s->gc_stop = true;
     pthread_cond_signal(&s->gc_work);
-    pthread_mutex_unlock(&s->wlock);
+    mfs_lock_drop(&s->wlock);
     pthread_join(s->gc_thread, NULL);
     s->gc_thread_started = false;
     s->gc_on = false;
@@ -967,12 +962,12 @@ void mfs_store_commit_soon(mfs_store *s)
 {
     if (!s->gc_on)
         return;
-    pthread_mutex_lock(&s->wlock);
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
     if (s->gc_first_us && !s->gc_soon) {
         s->gc_soon = true;
         pthread_cond_signal(&s->gc_work);
     }
-    pthread_mutex_unlock(&s->wlock);
+    mfs_lock_drop(&s->wlock);
 }
 
 int mfs_store_commit(mfs_store *s, int durable)
@@ -989,7 +984,7 @@ int mfs_store_commit(mfs_store *s, int durable)
         pthread_rwlock_unlock(&s->maplock);
         return rc;
     }
-    pthread_mutex_lock(&s->wlock);
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
     uint64_t gen = s->gc_gen; /* every call made so far */
     uint64_t *have = durable ? &s->gc_durable : &s->gc_committed;
     uint64_t *want = durable ? &s->gc_want_durable : &s->gc_want;
@@ -1005,7 +1000,7 @@ int mfs_store_commit(mfs_store *s, int durable)
         rc = -EIO; /* closing */
     else if (gen > s->gc_fail_lo && gen <= s->gc_fail_hi)
         rc = s->gc_fail_rc;
-    pthread_mutex_unlock(&s->wlock);
+    mfs_lock_drop(&s->wlock);
     return rc;
 }
 
@@ -1032,14 +1027,14 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         return rc;
     }
     for (;;) {
-        pthread_mutex_lock(&s->wlock);
+        mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
         pthread_rwlock_rdlock(&s->maplock);
         struct counters save = counters_take(s);
         wtx w = {.s = s};
         int rc = mdb_txn_begin(s->env, NULL, 0, &w.txn);
         if (rc) {
             pthread_rwlock_unlock(&s->maplock);
-            pthread_mutex_unlock(&s->wlock);
+            mfs_lock_drop(&s->wlock);
             return mdb_to_errno(rc);
         }
         rc = wtx_run(&w, fn, arg);
@@ -1057,7 +1052,7 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             mdb_txn_abort(w.txn);
             counters_restore(s, &save);
             pthread_rwlock_unlock(&s->maplock);
-            pthread_mutex_unlock(&s->wlock);
+            mfs_lock_drop(&s->wlock);
             wtx_release(&w);
             if (grow_map_of(s, false))
                 return -ENOSPC;
@@ -1082,7 +1077,7 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         if (rc)
             counters_restore(s, &save);
         pthread_rwlock_unlock(&s->maplock);
-        pthread_mutex_unlock(&s->wlock);
+        mfs_lock_drop(&s->wlock);
         /* Some paths report a full map already translated to ENOSPC: when
          * the disk still has room, it was the map. */
         if (rc == MDB_MAP_FULL || (rc == -ENOSPC && disk_has_room(s))) {
@@ -1170,13 +1165,13 @@ int store_read_begin(mfs_store *s, MDB_txn **txn)
         return store_read_begin_committed(s, txn);
     /* (never called inside a store_write: write functions read w->txn) */
     if (s->gc_on && __atomic_load_n(&s->gc_dirty, __ATOMIC_SEQ_CST)) {
-        pthread_mutex_lock(&s->wlock);
+        mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
         if (s->gc_txn && s->gc_first_us) {
             *txn = s->gc_txn; /* wlock stays held until store_read_end */
             dread_pair(s, s->gc_dtxn);
             return 0;
         }
-        pthread_mutex_unlock(&s->wlock);
+        mfs_lock_drop(&s->wlock);
     }
     /* MVCC: a snapshot of each environment, taken while no writer
      * committed either (dseq even and unchanged around both begins) */
@@ -1236,7 +1231,7 @@ void store_read_end(mfs_store *s, MDB_txn *txn)
     if (s->gc_on && txn && txn == s->gc_txn) {
         /* gc_txn is only read with wlock held */
         dread_unpair(s);
-        pthread_mutex_unlock(&s->wlock);
+        mfs_lock_drop(&s->wlock);
         return;
     }
     if (!s->rdonly)
@@ -1263,12 +1258,12 @@ int mfs_store_group_begin(mfs_store *s)
         return 0; /* group commit already groups every call */
     if (in_group(s))
         return -EBUSY;
-    pthread_mutex_lock(&s->wlock);
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
     pthread_rwlock_rdlock(&s->maplock);
     wtx *w = calloc(1, sizeof(*w));
     if (!w) {
         pthread_rwlock_unlock(&s->maplock);
-        pthread_mutex_unlock(&s->wlock);
+        mfs_lock_drop(&s->wlock);
         return -ENOMEM;
     }
     w->s = s;
@@ -1276,7 +1271,7 @@ int mfs_store_group_begin(mfs_store *s)
     if (rc) {
         free(w);
         pthread_rwlock_unlock(&s->maplock);
-        pthread_mutex_unlock(&s->wlock);
+        mfs_lock_drop(&s->wlock);
         return mdb_to_errno(rc);
     }
     s->group_w = w;
@@ -1300,7 +1295,7 @@ int mfs_store_group_end(mfs_store *s)
     s->group_txn = NULL;
     s->group_w = NULL;
     pthread_rwlock_unlock(&s->maplock);
-    pthread_mutex_unlock(&s->wlock);
+    mfs_lock_drop(&s->wlock);
     if (!rc)
         notify(s, w);
     if (!rc && s->oplog_cb)

@@ -5,6 +5,7 @@
  */
 #include "driver.h"
 
+#include "lock.h"
 #include "log.h"
 #include "wire.h"
 
@@ -213,14 +214,14 @@ static view_peer *view_find(mfs_sync *s, uint64_t id)
  * counted, as the core drops what it held for it. */
 static void inbox_drain(mfs_sync *s)
 {
-    pthread_mutex_lock(&s->in_mu);
+    mfs_lock_take(&s->in_mu, MFS_LOCK_SYNC_IN);
     inmsg *m = s->in_head;
     s->in_head = s->in_tail = NULL;
     for (size_t i = 0; i < s->nview; i++) { /* handed over: queued now */
         s->view[i].queued += s->view[i].inbox;
         s->view[i].inbox = 0;
     }
-    pthread_mutex_unlock(&s->in_mu);
+    mfs_lock_drop(&s->in_mu);
     inmsg *keep = NULL, *keep_tail = NULL;
     uint64_t dropped = 0;
     while (m) {
@@ -242,7 +243,7 @@ static void inbox_drain(mfs_sync *s)
     }
     if (!keep && !dropped)
         return;
-    pthread_mutex_lock(&s->in_mu);
+    mfs_lock_take(&s->in_mu, MFS_LOCK_SYNC_IN);
     s->in_dropped += dropped;
     if (keep) { /* ahead of what came meanwhile */
         keep_tail->next = s->in_head;
@@ -255,7 +256,7 @@ static void inbox_drain(mfs_sync *s)
                 v->inbox += k->len;
         }
     }
-    pthread_mutex_unlock(&s->in_mu);
+    mfs_lock_drop(&s->in_mu);
 }
 
 /* The peers' states and queues for mfs_sync_send. Loop thread, mu held. */
@@ -264,7 +265,7 @@ static void view_refresh(mfs_sync *s)
     size_t n = mfs_sync_core_peers(s->core, s->stats, MFS_SYNC_VIEW_MAX);
     if (n > MFS_SYNC_VIEW_MAX)
         n = MFS_SYNC_VIEW_MAX;
-    pthread_mutex_lock(&s->in_mu);
+    mfs_lock_take(&s->in_mu, MFS_LOCK_SYNC_IN);
     for (size_t i = 0; i < n; i++) {
         if (!s->stats[i].id)
             continue;
@@ -279,7 +280,7 @@ static void view_refresh(mfs_sync *s)
             v->queued = s->stats[i].queued_bytes;
         }
     }
-    pthread_mutex_unlock(&s->in_mu);
+    mfs_lock_drop(&s->in_mu);
 }
 
 /* The core's on_peer: the view learns first, so that the application may
@@ -319,9 +320,9 @@ static void run_core(mfs_sync *s)
 static void timer_cb(uv_timer_t *t)
 {
     mfs_sync *s = t->data;
-    pthread_mutex_lock(&s->mu);
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
     run_core(s);
-    pthread_mutex_unlock(&s->mu);
+    mfs_lock_drop(&s->mu);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -344,19 +345,19 @@ static void recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
     memcpy(&from.ss, addr, from.len);
     if (flags & UV_UDP_PARTIAL)
         nread = MFS_WIRE_MAX + 1; /* truncated: counted as oversized */
-    pthread_mutex_lock(&s->mu);
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
     mfs_sync_core_input(s->core, now_us(), &from, (const uint8_t *)buf->base,
                         (size_t)nread);
-    pthread_mutex_unlock(&s->mu);
+    mfs_lock_drop(&s->mu);
 }
 
 /* After each round of I/O: one tick for everything that arrived. */
 static void check_cb(uv_check_t *c)
 {
     mfs_sync *s = c->data;
-    pthread_mutex_lock(&s->mu);
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
     run_core(s);
-    pthread_mutex_unlock(&s->mu);
+    mfs_lock_drop(&s->mu);
 }
 
 static void close_cb(uv_handle_t *h)
@@ -367,11 +368,11 @@ static void close_cb(uv_handle_t *h)
 static void async_cb(uv_async_t *a)
 {
     mfs_sync *s = a->data;
-    pthread_mutex_lock(&s->mu);
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
     int stop = s->stopping;
     if (!stop)
         run_core(s);
-    pthread_mutex_unlock(&s->mu);
+    mfs_lock_drop(&s->mu);
     if (stop) {
         uv_udp_recv_stop(&s->udp);
         uv_close((uv_handle_t *)&s->udp, close_cb);
@@ -539,9 +540,9 @@ void mfs_sync_stop(mfs_sync *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&s->mu);
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
     s->stopping = 1;
-    pthread_mutex_unlock(&s->mu);
+    mfs_lock_drop(&s->mu);
     uv_async_send(&s->async);
     pthread_join(s->thread, NULL);
     uv_loop_close(&s->loop);
@@ -567,7 +568,7 @@ int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
     m->len = len;
     if (len)
         memcpy(m->data, data, len);
-    pthread_mutex_lock(&s->in_mu);
+    mfs_lock_take(&s->in_mu, MFS_LOCK_SYNC_IN);
     view_peer *v = view_find(s, to);
     int rc = !v                                       ? -ENOENT
              : v->state == MFS_PEER_DEAD              ? -EHOSTDOWN
@@ -581,7 +582,7 @@ int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
             s->in_head = m;
         s->in_tail = m;
     }
-    pthread_mutex_unlock(&s->in_mu);
+    mfs_lock_drop(&s->in_mu);
     if (rc == 0)
         uv_async_send(&s->async);
     else
@@ -591,9 +592,9 @@ int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
 
 uint64_t mfs_sync_inbox_drops(mfs_sync *s)
 {
-    pthread_mutex_lock(&s->in_mu);
+    mfs_lock_take(&s->in_mu, MFS_LOCK_SYNC_IN);
     uint64_t n = s->in_dropped;
-    pthread_mutex_unlock(&s->in_mu);
+    mfs_lock_drop(&s->in_mu);
     return n;
 }
 
@@ -610,27 +611,27 @@ int mfs_sync_add_peer(mfs_sync *s, const char *host_port)
     if (mfs_mesh_addr_parse(host_port, &pa.ss, &alen))
         return -EINVAL;
     pa.len = alen;
-    pthread_mutex_lock(&s->mu);
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
     int rc = mfs_sync_core_add_seed(s->core, now_us(), &pa);
-    pthread_mutex_unlock(&s->mu);
+    mfs_lock_drop(&s->mu);
     uv_async_send(&s->async);
     return rc;
 }
 
 size_t mfs_sync_peers(mfs_sync *s, mfs_peer_stat *out, size_t cap)
 {
-    pthread_mutex_lock(&s->mu);
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
     size_t n = mfs_sync_core_peers(s->core, out, cap);
-    pthread_mutex_unlock(&s->mu);
+    mfs_lock_drop(&s->mu);
     return n;
 }
 
 void mfs_sync_global_drops(mfs_sync *s, uint64_t *drops)
 {
-    pthread_mutex_lock(&s->mu);
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
     memcpy(drops, mfs_sync_core_global_drops(s->core),
            sizeof(uint64_t) * MFS_DROP__COUNT);
-    pthread_mutex_unlock(&s->mu);
+    mfs_lock_drop(&s->mu);
 }
 
 unsigned mfs_sync_port(const mfs_sync *s)
@@ -646,17 +647,17 @@ uint64_t mfs_sync_node_id(const mfs_sync *s)
 void mfs_sync_tx_counts(mfs_sync *s, uint64_t *msgs, uint64_t *dgrams,
                         int *gso)
 {
-    pthread_mutex_lock(&s->mu);
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
     *msgs = s->tx_msgs;
     *dgrams = s->tx_dgrams;
     *gso = s->gso;
-    pthread_mutex_unlock(&s->mu);
+    mfs_lock_drop(&s->mu);
 }
 
 uint64_t mfs_sync_tx_drops(mfs_sync *s)
 {
-    pthread_mutex_lock(&s->mu);
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
     uint64_t n = s->tx_drops;
-    pthread_mutex_unlock(&s->mu);
+    mfs_lock_drop(&s->mu);
     return n;
 }

@@ -12,6 +12,7 @@
 
 #include "codec.h"
 #include "core.h"
+#include "lock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -1270,12 +1271,12 @@ static void update_settled(mfs_repl *r)
 
 void mfs_repl_settled(mfs_repl *r, mfs_vv *out)
 {
-    pthread_mutex_lock(&r->mu);
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     out->n = 0;
     out->e = NULL;
     if (r->have_settled)
         vv_copy(out, &r->settled);
-    pthread_mutex_unlock(&r->mu);
+    mfs_lock_drop(&r->mu);
 }
 
 /* ---- chunks ------------------------------------------------------------- */
@@ -1714,23 +1715,23 @@ static void *writer_main(void *arg)
 {
     mfs_repl *r = arg;
     pthread_setname_np(pthread_self(), "mfs-chunks"); /* top, perf */
-    pthread_mutex_lock(&r->wr_mu);
+    mfs_lock_take(&r->wr_mu, MFS_LOCK_REPL_WR);
     for (;;) {
         while (!r->wr_todo && !r->wr_stop)
             pthread_cond_wait(&r->wr_work, &r->wr_mu);
         cjob *j = todo_pop(r);
         if (!j)
             break; /* stopping, and everything handed over is stored */
-        pthread_mutex_unlock(&r->wr_mu);
+        mfs_lock_drop(&r->wr_mu);
         store_job(r, j);
-        pthread_mutex_lock(&r->wr_mu);
+        mfs_lock_take(&r->wr_mu, MFS_LOCK_REPL_WR);
         *r->wr_done_tail = j;
         r->wr_done_tail = &j->next;
         r->wr_busy--;
         r->wr_bytes -= j->bytes;
         pthread_cond_broadcast(&r->wr_room);
     }
-    pthread_mutex_unlock(&r->wr_mu);
+    mfs_lock_drop(&r->wr_mu);
     return NULL;
 }
 
@@ -1745,11 +1746,11 @@ static void collect_chunks(mfs_repl *r)
         }
     if (r->cfg.store_chunks != MFS_REPL_STORE_THREAD)
         return;
-    pthread_mutex_lock(&r->wr_mu);
+    mfs_lock_take(&r->wr_mu, MFS_LOCK_REPL_WR);
     cjob *j = r->wr_done;
     r->wr_done = NULL;
     r->wr_done_tail = &r->wr_done;
-    pthread_mutex_unlock(&r->wr_mu);
+    mfs_lock_drop(&r->wr_mu);
     while (j) {
         cjob *next = j->next;
         job_done(r, j);
@@ -1799,8 +1800,8 @@ static void flush_job(mfs_repl *r, int k)
         /* without the engine's lock while waiting for room: status
          * readers need not wait for the disk (only the engine's thread
          * changes the engine) */
-        pthread_mutex_unlock(&r->mu);
-        pthread_mutex_lock(&r->wr_mu);
+        mfs_lock_drop(&r->mu);
+        mfs_lock_take(&r->wr_mu, MFS_LOCK_REPL_WR);
         while (r->wr_busy >= WR_JOBS)
             pthread_cond_wait(&r->wr_room, &r->wr_mu);
         todo_push(r, j, k == JOB_SMALL);
@@ -1809,17 +1810,17 @@ static void flush_job(mfs_repl *r, int k)
         if (r->wr_bytes > r->wr_max)
             r->wr_max = r->wr_bytes;
         pthread_cond_signal(&r->wr_work);
-        pthread_mutex_unlock(&r->wr_mu);
-        pthread_mutex_lock(&r->mu);
+        mfs_lock_drop(&r->wr_mu);
+        mfs_lock_take(&r->mu, MFS_LOCK_REPL);
         return;
     case MFS_REPL_STORE_NEXT_TICK:
         todo_push(r, j, k == JOB_SMALL);
         return;
     default:
         /* without the engine's lock, as above */
-        pthread_mutex_unlock(&r->mu);
+        mfs_lock_drop(&r->mu);
         store_job(r, j);
-        pthread_mutex_lock(&r->mu);
+        mfs_lock_take(&r->mu, MFS_LOCK_REPL);
         job_done(r, j);
     }
 }
@@ -1975,19 +1976,19 @@ void mfs_repl_free(mfs_repl *r)
     if (!r)
         return;
     /* what came is stored: the thread ends once it stored every job */
-    pthread_mutex_lock(&r->mu);
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     flush_chunks(r);
-    pthread_mutex_unlock(&r->mu);
+    mfs_lock_drop(&r->mu);
     if (r->wr_started) {
-        pthread_mutex_lock(&r->wr_mu);
+        mfs_lock_take(&r->wr_mu, MFS_LOCK_REPL_WR);
         r->wr_stop = true;
         pthread_cond_signal(&r->wr_work);
-        pthread_mutex_unlock(&r->wr_mu);
+        mfs_lock_drop(&r->wr_mu);
         pthread_join(r->wr_thread, NULL);
     }
-    pthread_mutex_lock(&r->mu);
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     collect_chunks(r);
-    pthread_mutex_unlock(&r->mu);
+    mfs_lock_drop(&r->mu);
     for (size_t i = 0; i < r->npeers; i++) {
         mfs_vv_free(&r->peers[i].vv);
         mfs_vv_free(&r->peers[i].pushed);
@@ -2017,11 +2018,11 @@ void mfs_repl_free(mfs_repl *r)
 void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
                      const uint8_t *data, size_t len)
 {
-    pthread_mutex_lock(&r->mu);
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     r->now = now_us;
     rpeer *p = peer_get(r, from);
     if (!p) {
-        pthread_mutex_unlock(&r->mu);
+        mfs_lock_drop(&r->mu);
         return;
     }
     if (p->removed) {
@@ -2041,7 +2042,7 @@ void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
                     "again",
                     p->id);
         }
-        pthread_mutex_unlock(&r->mu);
+        mfs_lock_drop(&r->mu);
         return;
     }
     p->bytes_recv += len;
@@ -2095,13 +2096,13 @@ void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
     default:
         bad_msg(r, p, __func__);
     }
-    pthread_mutex_unlock(&r->mu);
+    mfs_lock_drop(&r->mu);
 }
 
 void mfs_repl_on_peer(mfs_repl *r, uint64_t now_us, uint64_t id, int state,
                       uint64_t epoch)
 {
-    pthread_mutex_lock(&r->mu);
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     r->now = now_us;
     bool fresh = !peer_find(r, id);
     rpeer *p = peer_get(r, id);
@@ -2140,18 +2141,18 @@ void mfs_repl_on_peer(mfs_repl *r, uint64_t now_us, uint64_t id, int state,
             rescan(r);
         }
     }
-    pthread_mutex_unlock(&r->mu);
+    mfs_lock_drop(&r->mu);
 }
 
 size_t mfs_repl_bye(mfs_repl *r)
 {
     uint64_t ids[MAX_PEERS];
     size_t n = 0;
-    pthread_mutex_lock(&r->mu);
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     for (size_t i = 0; i < r->npeers; i++)
         if (peer_live(&r->peers[i]))
             ids[n++] = r->peers[i].id;
-    pthread_mutex_unlock(&r->mu);
+    mfs_lock_drop(&r->mu);
     /* sent without r->mu: the transport's lock is taken before ours on
      * the sync thread */
     /* one byte (a reason, 0 = unmount): the transport counts it as queued
@@ -2191,7 +2192,7 @@ static void update_rates(mfs_repl *r)
 
 uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
 {
-    pthread_mutex_lock(&r->mu);
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     r->now = now_us;
     if (atomic_exchange(&r->changed, 0)) {
         refresh_my(r);
@@ -2267,7 +2268,7 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
         next = r->settle_us + SETTLE_EVERY_US;
     if (next <= now_us)
         next = now_us + 1000;
-    pthread_mutex_unlock(&r->mu);
+    mfs_lock_drop(&r->mu);
     return next;
 }
 
@@ -2281,10 +2282,10 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
     if (mfs_store_stats_get(r->store, &ss) == 0 && ss.chunks)
         avg_chunk = ss.chunk_bytes / ss.chunks;
     ssize_t wanted = mfs_store_chunks_wanted_count(r->store);
-    pthread_mutex_lock(&r->wr_mu);
+    mfs_lock_take(&r->wr_mu, MFS_LOCK_REPL_WR);
     uint64_t storing = r->wr_bytes, storing_max = r->wr_max;
-    pthread_mutex_unlock(&r->wr_mu);
-    pthread_mutex_lock(&r->mu);
+    mfs_lock_drop(&r->wr_mu);
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     refresh_my(r);
     memset(st, 0, sizeof(*st));
     st->storing_bytes = storing;
@@ -2367,19 +2368,19 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
         st->catching_up = 1;
     }
     size_t n = r->npeers;
-    pthread_mutex_unlock(&r->mu);
+    mfs_lock_drop(&r->mu);
     return n;
 }
 
 int mfs_repl_peer_vv(mfs_repl *r, uint64_t peer, mfs_vv *out)
 {
-    pthread_mutex_lock(&r->mu);
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     rpeer *p = peer_find(r, peer);
     int rc = -ENOENT;
     out->n = 0;
     out->e = NULL;
     if (p && p->heard)
         rc = vv_copy(out, &p->vv);
-    pthread_mutex_unlock(&r->mu);
+    mfs_lock_drop(&r->mu);
     return rc;
 }

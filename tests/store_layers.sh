@@ -15,6 +15,7 @@ nm=$1 lib=$2 src=$3
 # content, 3 derived view, 4 API, collection, inspection, open.
 layers='
 log 0
+lock 0
 codec 0
 blake2b 0
 hlc 1
