@@ -1422,23 +1422,8 @@ int main(int argc, char **argv)
         g_count = 1;
         g_verbose = getenv("MESHFS_VERBOSE") != NULL;
     }
-    /* one cmocka test per seed: every failing seed is listed at the end */
-    uint64_t *seeds = calloc(g_count, sizeof(*seeds));
-    char(*names)[32] = calloc(g_count, sizeof(*names));
-    struct CMUnitTest *tests = calloc(g_count, sizeof(*tests));
-    if (!seeds || !names || !tests)
-        return 1;
-    for (uint64_t i = 0; i < g_count; i++) {
-        seeds[i] = g_first + i;
-        snprintf(names[i], sizeof(names[i]), "seed %llu",
-                 (unsigned long long)seeds[i]);
-        tests[i].name = names[i];
-        tests[i].test_func = test_seed;
-        tests[i].teardown_func = teardown;
-        tests[i].initial_state = &seeds[i];
-    }
-    int rc = _cmocka_run_group_tests("test_store_converge", tests, g_count,
-                                     NULL, NULL);
+    int rc = mfs_test_run_seeds("test_store_converge", NULL, 0, g_first,
+                                g_count, test_seed, teardown);
     /* collection ran: ops folded out of the logs and moves forgotten
      * while the replicas went on diverging and merging */
     printf("collection folded %llu ops and forgot %llu settled moves\n",
@@ -1448,8 +1433,5 @@ int main(int argc, char **argv)
                "did not test it\n");
         rc = rc ? rc : 1;
     }
-    free(tests);
-    free(names);
-    free(seeds);
     return rc;
 }

@@ -1568,45 +1568,20 @@ int main(int argc, char **argv)
         g_count = 1;
         replay = 1;
     }
-    /* one cmocka test per seed: every failing seed is listed at the end */
-    size_t nt = g_count + (replay ? 0 : 6);
-    uint64_t *seeds = calloc(g_count, sizeof(*seeds));
-    char(*names)[32] = calloc(g_count, sizeof(*names));
-    struct CMUnitTest *tests = calloc(nt, sizeof(*tests));
-    if (!seeds || !names || !tests)
-        return 1;
-    size_t k = 0;
-    if (!replay) {
-        static const struct {
-            const char *name;
-            void (*fn)(void **);
-        } fixed[] = {
-            {"deterministic", test_deterministic},
-            {"restart with the clock behind", test_restart_clock_behind},
-            {"propagation latency", test_propagation_latency},
-            {"clock ahead beyond max_future", test_clock_ahead},
-            {"late join with a big history", test_late_join_big_history},
-            {"goodbye at unmount", test_goodbye},
-        };
-        for (size_t f = 0; f < sizeof(fixed) / sizeof(fixed[0]); f++, k++) {
-            tests[k].name = fixed[f].name;
-            tests[k].test_func = fixed[f].fn;
-            tests[k].teardown_func = teardown;
-        }
-    }
-    for (uint64_t i = 0; i < g_count; i++, k++) {
-        seeds[i] = g_first + i;
-        snprintf(names[i], sizeof(names[i]), "seed %llu",
-                 (unsigned long long)seeds[i]);
-        tests[k].name = names[i];
-        tests[k].test_func = test_seed;
-        tests[k].teardown_func = teardown;
-        tests[k].initial_state = &seeds[i];
-    }
-    int rc =
-        _cmocka_run_group_tests("test_sync_repl_sim", tests, nt, NULL, NULL);
-    free(tests);
-    free(names);
-    free(seeds);
+    /* the targeted scenarios, then one cmocka test per seed: every failing
+     * seed is listed at the end */
+#define FIXED(name, fn) {name, fn, NULL, teardown, NULL}
+    static const struct CMUnitTest fixed[] = {
+        FIXED("deterministic", test_deterministic),
+        FIXED("restart with the clock behind", test_restart_clock_behind),
+        FIXED("propagation latency", test_propagation_latency),
+        FIXED("clock ahead beyond max_future", test_clock_ahead),
+        FIXED("late join with a big history", test_late_join_big_history),
+        FIXED("goodbye at unmount", test_goodbye),
+    };
+#undef FIXED
+    int rc = mfs_test_run_seeds("test_sync_repl_sim", fixed,
+                                replay ? 0 : sizeof(fixed) / sizeof(fixed[0]),
+                                g_first, g_count, test_seed, teardown);
     return rc;
 }
