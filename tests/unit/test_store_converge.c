@@ -209,9 +209,7 @@ static void rep_open(world *w, rep *r, int new_mesh, uint64_t node,
     r->dir = mfs_test_mkdtemp("conv");
     r->clk.ms = T0 + skew;
     mfs_store_config cfg;
-    mfs_store_config_default(&cfg);
-    cfg.clock_ms = tclock_fn;
-    cfg.clock_arg = &r->clk;
+    mfs_test_store_config(&cfg, &r->clk);
     cfg.new_mesh = new_mesh;
     cfg.node_id = node;
     cfg.map_size = 4u << 20;

@@ -82,9 +82,7 @@ static void rep_open(rep *r, int new_mesh, uint64_t node)
     r->dir = mfs_test_mkdtemp("rep");
     r->clk.ms = T0;
     mfs_store_config cfg;
-    mfs_store_config_default(&cfg);
-    cfg.clock_ms = tclock_fn;
-    cfg.clock_arg = &r->clk;
+    mfs_test_store_config(&cfg, &r->clk);
     cfg.new_mesh = new_mesh;
     cfg.node_id = node;
     int rc = mfs_store_open(&r->s, r->dir, &cfg, MFS_STORE_CREATE);
@@ -100,9 +98,7 @@ static void rep_reopen(rep *r)
 {
     mfs_store_close(r->s);
     mfs_store_config cfg;
-    mfs_store_config_default(&cfg);
-    cfg.clock_ms = tclock_fn;
-    cfg.clock_arg = &r->clk;
+    mfs_test_store_config(&cfg, &r->clk);
     r->s = NULL;
     reg_sync(r);
     assert_int_equal(mfs_store_open(&r->s, r->dir, &cfg, 0), 0);
@@ -1395,9 +1391,7 @@ static void test_apply_grows_map(void **state)
     b.dir = mfs_test_mkdtemp("rep");
     b.clk.ms = T0;
     mfs_store_config cfg;
-    mfs_store_config_default(&cfg);
-    cfg.clock_ms = tclock_fn;
-    cfg.clock_arg = &b.clk;
+    mfs_test_store_config(&cfg, &b.clk);
     cfg.map_size = 1 << 20;
     assert_int_equal(mfs_store_open(&b.s, b.dir, &cfg, MFS_STORE_CREATE), 0);
     reg_sync(&b);

@@ -141,6 +141,13 @@ uint64_t tclock_fn(void *arg)
     return ((tclock *)arg)->ms;
 }
 
+void mfs_test_store_config(mfs_store_config *cfg, tclock *clk)
+{
+    mfs_store_config_default(cfg);
+    cfg->clock_ms = tclock_fn;
+    cfg->clock_arg = clk;
+}
+
 typedef struct sbuf {
     char *p;
     size_t n, cap;

@@ -45,6 +45,9 @@ typedef struct tclock {
     uint64_t ms;
 } tclock;
 uint64_t tclock_fn(void *arg);
+/* cfg = the store's defaults with clk as its clock (clk is not owned and
+ * must outlive the store). */
+void mfs_test_store_config(mfs_store_config *cfg, tclock *clk);
 
 struct mfs_store;
 /* The store's canonical dump (mfs_store_dump) as one malloc'd string, each
