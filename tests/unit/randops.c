@@ -6,7 +6,6 @@
 #include "randops.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,19 +15,6 @@ static const char *const xattr_pool[] = {"user.a", "user.b", "trusted.c"};
 static uint64_t draw(randops *ro, uint64_t n)
 {
     return mfs_rng_below(ro->rng, n);
-}
-
-static void ro_fail(randops *ro, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void ro_fail(randops *ro, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    ro->fail(ro->fail_arg, msg);
 }
 
 typedef struct lister {
@@ -54,8 +40,12 @@ void randops_ls(randops *ro, mfs_store *s, uint64_t dir, randops_ents *l)
     lister ls = {l, ro->cap < RANDOPS_LIST_MAX ? ro->cap : RANDOPS_LIST_MAX};
     l->n = 0;
     int rc = mfs_store_readdir(s, dir, NULL, ls_add, &ls);
-    if (rc)
-        ro_fail(ro, "readdir %llu: %d\n", (unsigned long long)dir, rc);
+    if (rc) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "readdir %llu: %d\n",
+                 (unsigned long long)dir, rc);
+        ro->fail(ro->fail_arg, msg);
+    }
 }
 
 int randops_is_copy(const char *name)
