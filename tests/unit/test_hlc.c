@@ -53,9 +53,7 @@ static mfs_store *open_at(const char *dir, tclock *clk, int new_mesh,
                           uint64_t node)
 {
     mfs_store_config cfg;
-    mfs_store_config_default(&cfg);
-    cfg.clock_ms = tclock_fn;
-    cfg.clock_arg = clk;
+    mfs_test_store_config(&cfg, clk);
     cfg.new_mesh = new_mesh;
     cfg.node_id = node;
     mfs_store *s = NULL;

@@ -63,6 +63,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "randops.h"
 #include "testutil.h"
 
 #define T0 1700000000000ull
@@ -124,6 +125,7 @@ typedef struct rep {
 
 typedef struct world {
     mfs_rng rng;
+    randops ro; /* the random ops' picks, drawing from rng */
     int nrep;
     rep r[MAXR];
     version *v;
@@ -207,9 +209,7 @@ static void rep_open(world *w, rep *r, int new_mesh, uint64_t node,
     r->dir = mfs_test_mkdtemp("conv");
     r->clk.ms = T0 + skew;
     mfs_store_config cfg;
-    mfs_store_config_default(&cfg);
-    cfg.clock_ms = tclock_fn;
-    cfg.clock_arg = &r->clk;
+    mfs_test_store_config(&cfg, &r->clk);
     cfg.new_mesh = new_mesh;
     cfg.node_id = node;
     cfg.map_size = 4u << 20;
@@ -491,111 +491,46 @@ static void settle_step(world *w, int ri)
     mfs_vv_free(&mine);
 }
 
-static const char *file_pool[] = {"a", "b", "c.txt", "d.txt", ".hidden", "e"};
-static const char *dir_pool[] = {"D", "E", "F"};
+static const char *const file_pool[] = {"a",     "b",       "c.txt",
+                                         "d.txt", ".hidden", "e"};
+static const char *const dir_pool[] = {"D", "E", "F"};
 
-typedef struct ent {
-    char name[MFS_NAME_MAX + 1];
-    uint64_t ino;
-    uint32_t mode;
-} ent;
+typedef randops_ent ent;
+typedef randops_ents ents;
 
-typedef struct ents {
-    size_t n;
-    ent v[128];
-} ents;
-
-static int collect(void *arg, const char *name, uint64_t ino, uint32_t mode)
+/* The shared generator (randops.h) fails through FAILF. */
+static void ro_fail(void *arg, const char *msg)
 {
-    ents *l = arg;
-    if (l->n < 128) {
-        snprintf(l->v[l->n].name, sizeof(l->v[0].name), "%s", name);
-        l->v[l->n].ino = ino;
-        l->v[l->n].mode = mode;
-        l->n++;
-    }
-    return 0;
+    world *w = arg;
+    FAILF("%s", msg);
 }
 
 static void ls(world *w, mfs_store *s, uint64_t dir, ents *l)
 {
-    l->n = 0;
-    int rc = mfs_store_readdir(s, dir, NULL, collect, l);
-    if (rc)
-        FAILF("readdir %llu: %d\n", (unsigned long long)dir, rc);
+    randops_ls(&w->ro, s, dir, l);
 }
 
 static int is_copy(const char *name)
 {
-    return strstr(name, ".conflict-") != NULL;
+    return randops_is_copy(name);
 }
 
-/* A random directory: random descent from the root. */
 static uint64_t pick_dir(world *w, mfs_store *s)
 {
-    uint64_t cur = MFS_ROOT_INO;
-    ents l;
-    for (int depth = 0; depth < 5; depth++) {
-        if (mfs_rng_below(&w->rng, 3) == 0)
-            break;
-        ls(w, s, cur, &l);
-        uint64_t dirs[128];
-        size_t nd = 0;
-        for (size_t i = 0; i < l.n; i++)
-            if (S_ISDIR(l.v[i].mode) && (strcmp(l.v[i].name, "lost+found") ||
-                                         mfs_rng_below(&w->rng, 4) == 0))
-                dirs[nd++] = l.v[i].ino;
-        if (!nd)
-            break;
-        cur = dirs[mfs_rng_below(&w->rng, nd)];
-    }
-    return cur;
+    return randops_pick_dir(&w->ro, s);
 }
 
 /* A random entry of a random dir matching want (0 any, S_IFREG, S_IFDIR). */
 static int pick_entry(world *w, mfs_store *s, uint32_t want, int copies,
                       uint64_t *dir, ent *out)
 {
-    for (int tries = 0; tries < 6; tries++) {
-        uint64_t d = pick_dir(w, s);
-        ents l;
-        ls(w, s, d, &l);
-        size_t idx[128], n = 0;
-        for (size_t i = 0; i < l.n; i++) {
-            if (want && (l.v[i].mode & S_IFMT) != want)
-                continue;
-            if (!copies && is_copy(l.v[i].name))
-                continue;
-            if (!strcmp(l.v[i].name, "lost+found") && mfs_rng_below(&w->rng, 8))
-                continue;
-            idx[n++] = i;
-        }
-        if (n) {
-            *dir = d;
-            *out = l.v[idx[mfs_rng_below(&w->rng, n)]];
-            return 1;
-        }
-    }
-    return 0;
+    return randops_pick_entry(&w->ro, s, want, copies, dir, out);
 }
 
 static void check_errno(world *w, const char *what, int rc)
 {
-    switch (rc) {
-    case 0:
-    case -ENOENT:
-    case -EEXIST:
-    case -ENOTDIR:
-    case -EISDIR:
-    case -ENOTEMPTY:
-    case -EINVAL:
-    case -EBUSY:
-    case -EPERM:
-    case -ENODATA:
-    case -EOPNOTSUPP:
-        return;
-    }
-    FAILF("%s: unexpected %d\n", what, rc);
+    if (rc && !randops_errno_expected(rc))
+        FAILF("%s: unexpected %d\n", what, rc);
 }
 
 static dirty *dirty_find(rep *r, uint64_t ino)
@@ -789,7 +724,7 @@ static void local_op(world *w, int ri)
     int op = (int)mfs_rng_below(&w->rng, 100);
     if (op < 12) { /* create a file */
         dir = pick_dir(w, s);
-        const char *n = file_pool[mfs_rng_below(&w->rng, 6)];
+        const char *n = randops_file(&w->ro);
         rc = mfs_store_mknod(s, dir, n, S_IFREG | 0644, 0, 1000, 1000, &a);
         check_errno(w, "mknod", rc);
         if (rc == 0) {
@@ -811,25 +746,20 @@ static void local_op(world *w, int ri)
         }
     } else if (op < 18) { /* mkdir */
         dir = pick_dir(w, s);
-        rc = mfs_store_mkdir(s, dir, dir_pool[mfs_rng_below(&w->rng, 3)], 0755,
+        rc = mfs_store_mkdir(s, dir, randops_dirname(&w->ro), 0755,
                              0, 0, &a);
         check_errno(w, "mkdir", rc);
     } else if (op < 40) { /* write */
         if (!pick_entry(w, s, S_IFREG, 0, &dir, &e))
             return;
         static uint8_t buf[3 * MFS_CHUNK_SIZE];
-        size_t len = mfs_rng_below(&w->rng, 8)
-                         ? 1 + (size_t)mfs_rng_below(&w->rng, 3000)
-                         : 1 + (size_t)mfs_rng_below(&w->rng, sizeof(buf));
-        uint64_t off;
         rc = mfs_store_getattr(s, e.ino, &a);
         if (rc)
             FAILF("getattr of a listed file: %d\n", rc);
-        if (mfs_rng_below(&w->rng, 10) == 0)
-            off = (uint64_t)mfs_rng_below(&w->rng,
-                                          6 * MFS_CHUNK_SIZE); /* sparse */
-        else
-            off = a.size ? (uint64_t)mfs_rng_below(&w->rng, a.size + 1) : 0;
+        size_t len;
+        uint64_t off;
+        randops_pick_write(&w->ro, a.size, sizeof(buf), 6 * MFS_CHUNK_SIZE,
+                           &len, &off);
         fill(w, buf, len);
         before_write(w, ri, e.ino);
         ssize_t n = mfs_store_write(s, e.ino, off, buf, len);
@@ -862,17 +792,8 @@ static void local_op(world *w, int ri)
         if (!pick_entry(w, s, 0, 0, &dir, &e))
             return;
         uint64_t nd = pick_dir(w, s);
-        const char *nn = S_ISDIR(e.mode) ? dir_pool[mfs_rng_below(&w->rng, 3)]
-                                         : file_pool[mfs_rng_below(&w->rng, 6)];
-        if (mfs_rng_below(&w->rng, 5) == 0)
-            nn = S_ISDIR(e.mode) ? file_pool[mfs_rng_below(&w->rng, 6)]
-                                 : dir_pool[mfs_rng_below(&w->rng, 3)];
-        unsigned fl = 0;
-        int x = (int)mfs_rng_below(&w->rng, 10);
-        if (x == 0)
-            fl = MFS_RENAME_NOREPLACE;
-        else if (x == 1)
-            fl = MFS_RENAME_EXCHANGE;
+        unsigned fl;
+        const char *nn = randops_pick_rename(&w->ro, e.mode, &fl);
         pending_del pd = {0};
         mfs_attr t;
         ls(w, s, dir, &l);
@@ -939,7 +860,7 @@ static void local_op(world *w, int ri)
         uint32_t before = 0;
         if (mfs_store_getattr(s, e.ino, &a) == 0)
             before = a.nlink;
-        rc = mfs_store_link(s, e.ino, nd, file_pool[mfs_rng_below(&w->rng, 6)],
+        rc = mfs_store_link(s, e.ino, nd, randops_file(&w->ro),
                             &a);
         check_errno(w, "link", rc);
         if (rc == 0 && a.nlink != before + 1)
@@ -947,43 +868,34 @@ static void local_op(world *w, int ri)
     } else if (op < 83) { /* xattr */
         if (!pick_entry(w, s, 0, 0, &dir, &e))
             return;
-        const char *xn[] = {"user.a", "user.b", "trusted.c"};
-        const char *name = xn[mfs_rng_below(&w->rng, 3)];
-        if (mfs_rng_below(&w->rng, 3) == 0) {
-            rc = mfs_store_removexattr(s, e.ino, name);
+        randops_xattr x;
+        randops_pick_xattr(&w->ro, &x);
+        if (x.remove) {
+            rc = mfs_store_removexattr(s, e.ino, x.name);
             check_errno(w, "removexattr", rc);
         } else {
-            char val[32];
-            int vl = snprintf(val, sizeof(val), "v%llu",
-                              (unsigned long long)mfs_rng_below(&w->rng, 1000));
-            int fl = (int)mfs_rng_below(&w->rng, 3);
-            rc = mfs_store_setxattr(s, e.ino, name, val, (size_t)vl, fl);
+            rc = mfs_store_setxattr(s, e.ino, x.name, x.val, x.len, x.flags);
             check_errno(w, "setxattr", rc);
             if (rc == 0) {
                 char got[32];
-                if (mfs_store_getxattr(s, e.ino, name, got, sizeof(got)) !=
-                        vl ||
-                    memcmp(got, val, (size_t)vl))
+                if (mfs_store_getxattr(s, e.ino, x.name, got, sizeof(got)) !=
+                        (ssize_t)x.len ||
+                    memcmp(got, x.val, x.len))
                     FAILF("getxattr after setxattr differs\n");
             }
         }
     } else if (op < 88) { /* chmod / chown / utimens */
         if (!pick_entry(w, s, 0, 0, &dir, &e))
             return;
-        mfs_setattr sa = {0};
-        sa.mask = (unsigned)mfs_rng_below(&w->rng, 2)
-                      ? MFS_SET_MODE
-                      : MFS_SET_UID | MFS_SET_MTIME;
-        sa.mode = (uint32_t)mfs_rng_below(&w->rng, 01000);
-        sa.uid = (uint32_t)mfs_rng_below(&w->rng, 3);
-        sa.mtime_ns = (int64_t)mfs_rng_below(&w->rng, 1000000) * 1000;
+        mfs_setattr sa;
+        randops_pick_setattr(&w->ro, &sa);
         rc = mfs_store_setattr(s, e.ino, &sa, &a);
         check_errno(w, "setattr", rc);
         if (rc == 0 && (sa.mask & MFS_SET_MODE) && (a.mode & 07777) != sa.mode)
             FAILF("chmod not reflected\n");
     } else if (op < 90) { /* symlink */
         dir = pick_dir(w, s);
-        rc = mfs_store_symlink(s, dir, file_pool[mfs_rng_below(&w->rng, 6)],
+        rc = mfs_store_symlink(s, dir, randops_file(&w->ro),
                                "../a", 0, 0, &a);
         check_errno(w, "symlink", rc);
     } else { /* publish pending writes */
@@ -1401,6 +1313,8 @@ static void run_seed(uint64_t seed)
     world *w = calloc(1, sizeof(*w));
     g_world = w;
     mfs_rng_seed(&w->rng, seed * 0x9e3779b97f4a7c15ull + 1);
+    randops ro = {&w->rng, file_pool, 6, dir_pool, 3, 128, 1, ro_fail, w};
+    w->ro = ro;
     w->buf = malloc(BATCH_CAP);
     w->nrep = 3 + (int)mfs_rng_below(&w->rng, 3);
     for (int i = 0; i < w->nrep; i++)
@@ -1506,23 +1420,8 @@ int main(int argc, char **argv)
         g_count = 1;
         g_verbose = getenv("MESHFS_VERBOSE") != NULL;
     }
-    /* one cmocka test per seed: every failing seed is listed at the end */
-    uint64_t *seeds = calloc(g_count, sizeof(*seeds));
-    char(*names)[32] = calloc(g_count, sizeof(*names));
-    struct CMUnitTest *tests = calloc(g_count, sizeof(*tests));
-    if (!seeds || !names || !tests)
-        return 1;
-    for (uint64_t i = 0; i < g_count; i++) {
-        seeds[i] = g_first + i;
-        snprintf(names[i], sizeof(names[i]), "seed %llu",
-                 (unsigned long long)seeds[i]);
-        tests[i].name = names[i];
-        tests[i].test_func = test_seed;
-        tests[i].teardown_func = teardown;
-        tests[i].initial_state = &seeds[i];
-    }
-    int rc = _cmocka_run_group_tests("test_store_converge", tests, g_count,
-                                     NULL, NULL);
+    int rc = mfs_test_run_seeds("test_store_converge", NULL, 0, g_first,
+                                g_count, test_seed, teardown);
     /* collection ran: ops folded out of the logs and moves forgotten
      * while the replicas went on diverging and merging */
     printf("collection folded %llu ops and forgot %llu settled moves\n",
@@ -1532,8 +1431,5 @@ int main(int argc, char **argv)
                "did not test it\n");
         rc = rc ? rc : 1;
     }
-    free(tests);
-    free(names);
-    free(seeds);
     return rc;
 }

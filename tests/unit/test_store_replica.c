@@ -82,9 +82,7 @@ static void rep_open(rep *r, int new_mesh, uint64_t node)
     r->dir = mfs_test_mkdtemp("rep");
     r->clk.ms = T0;
     mfs_store_config cfg;
-    mfs_store_config_default(&cfg);
-    cfg.clock_ms = tclock_fn;
-    cfg.clock_arg = &r->clk;
+    mfs_test_store_config(&cfg, &r->clk);
     cfg.new_mesh = new_mesh;
     cfg.node_id = node;
     int rc = mfs_store_open(&r->s, r->dir, &cfg, MFS_STORE_CREATE);
@@ -100,9 +98,7 @@ static void rep_reopen(rep *r)
 {
     mfs_store_close(r->s);
     mfs_store_config cfg;
-    mfs_store_config_default(&cfg);
-    cfg.clock_ms = tclock_fn;
-    cfg.clock_arg = &r->clk;
+    mfs_test_store_config(&cfg, &r->clk);
     r->s = NULL;
     reg_sync(r);
     assert_int_equal(mfs_store_open(&r->s, r->dir, &cfg, 0), 0);
@@ -218,13 +214,25 @@ static void sync_pair(rep *a, rep *b)
     sync_chunks(b->s, h, 2);
 }
 
+/* Exchanges everything between a and b; then both dumps must be equal. */
+static void merge(rep *a, rep *b)
+{
+    sync_pair(a, b);
+    assert_same_dump(a->s, b->s);
+}
+
 /* A new mesh on a, b joined to it. */
 static void mesh2(rep *a, rep *b)
 {
     rep_open(a, 1, 0xa1a1a1a1ull);
     rep_open(b, 0, 0xb2b2b2b2ull);
-    sync_pair(a, b);
-    assert_same_dump(a->s, b->s);
+    merge(a, b);
+}
+
+static void close2(rep *a, rep *b)
+{
+    rep_close(a);
+    rep_close(b);
 }
 
 static void put_pub(mfs_store *s, uint64_t ino, const char *txt)
@@ -428,8 +436,7 @@ static void test_replicate_basic(void **state)
     sync_pair(&a, &b);
     assert_string_equal(content(a.s, aa), "beta");
     assert_same_dump(a.s, b.s);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 static void test_join_gets_lostfound(void **state)
@@ -444,8 +451,7 @@ static void test_join_gets_lostfound(void **state)
     assert_int_equal(mfs_store_lookup(b.s, MFS_ROOT_INO, "lost+found", &at), 0);
     assert_true(S_ISDIR(at.mode));
     assert_same_dump(a.s, b.s);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 static void test_small_batches(void **state)
@@ -479,8 +485,7 @@ static void test_small_batches(void **state)
     rep *h[1] = {&a};
     sync_chunks(b.s, h, 1);
     assert_same_dump(a.s, b.s);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 static void test_idempotent_any_order(void **state)
@@ -746,8 +751,7 @@ static void test_malformed(void **state)
     assert_same_dump(a.s, b.s);
     free(full);
     free(bad);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* Replaces every occurrence of pat (length-preserving) in buf. */
@@ -806,8 +810,7 @@ static void test_remote_bad_names(void **state)
     assert_same_dump(a.s, b.s);
     free(full);
     free(bad);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 static void test_future_stamps(void **state)
@@ -855,8 +858,7 @@ static void test_future_stamps(void **state)
     assert_int_equal(mfs_store_apply(b.s, buf, (size_t)n, &res), 0);
     assert_true(res.applied > 0);
     assert_int_equal(res.deferred, 0);
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     assert_string_equal(content(b.s, ino_of(b.s, MFS_ROOT_INO, "future")),
                         "from the future");
     free(bd0);
@@ -864,8 +866,7 @@ static void test_future_stamps(void **state)
     mfs_vv_free(&v0);
     mfs_vv_free(&v1);
     free(buf);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* Finds names in dir starting with prefix and containing ".conflict-". */
@@ -912,8 +913,7 @@ static void test_conflict_concurrent_edit(void **state)
     b.clk.ms = T0 + 7000;
     put_pub(a.s, fa, "edit from A");
     put_pub(b.s, fb, "edit from B");
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     char ca[256], cb[256];
     mfs_conflict_name(ca, sizeof(ca), "doc.txt", a.node, T0 + 3000);
     mfs_conflict_name(cb, sizeof(cb), "doc.txt", b.node, T0 + 7000);
@@ -969,8 +969,7 @@ static void test_conflict_concurrent_edit(void **state)
     put_pub(a.s, ino_of(a.s, MFS_ROOT_INO, "doc.txt"), "A edits again");
     b.clk.ms += 2000;
     put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "doc.txt"), "B edits again");
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     for (int i = 0; i < 2; i++) {
         mfs_attr at;
         int rc = mfs_store_lookup(rs[i]->s, MFS_ROOT_INO, copy_name, &at);
@@ -995,8 +994,7 @@ static void test_conflict_concurrent_edit(void **state)
     snprintf(keep, sizeof(keep), "%s", winner);
     for (size_t i = 0; i < cf.n; i++)
         assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, cf.v[i]), 0);
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     for (int i = 0; i < 2; i++) {
         dirlist c2;
         assert_int_equal(conflicts_in(rs[i]->s, MFS_ROOT_INO, "doc", &c2), 0);
@@ -1006,8 +1004,7 @@ static void test_conflict_concurrent_edit(void **state)
         assert_int_equal(mfs_store_stats_get(rs[i]->s, &st), 0);
         assert_int_equal(st.conflicts, 0);
     }
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 static void test_conflict_same_name_create(void **state)
@@ -1025,8 +1022,7 @@ static void test_conflict_same_name_create(void **state)
     /* and two directories of the same name, each with a child */
     mkfile(a.s, mkdir_(a.s, da, "dir"), "in-a");
     mkfile(b.s, mkdir_(b.s, db, "dir"), "in-b");
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     rep *rs[2] = {&a, &b};
     for (int i = 0; i < 2; i++) {
         mfs_store *s = rs[i]->s;
@@ -1059,8 +1055,7 @@ static void test_conflict_same_name_create(void **state)
         assert_int_equal(mfs_store_lookup(s, d, "new.txt", &x), 0);
         free(l);
     }
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 static void test_edit_vs_delete(void **state)
@@ -1077,8 +1072,7 @@ static void test_edit_vs_delete(void **state)
     put_pub(a.s, ino_of(a.s, d, "e.txt"), "v2 from A");
     uint64_t bd = ino_of(b.s, MFS_ROOT_INO, "d");
     assert_int_equal(mfs_store_unlink(b.s, bd, "e.txt"), 0);
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     rep *rs[2] = {&a, &b};
     for (int i = 0; i < 2; i++) {
         mfs_store *s = rs[i]->s;
@@ -1096,8 +1090,7 @@ static void test_edit_vs_delete(void **state)
     b.clk.ms += 1000;
     assert_int_equal(
         mfs_store_unlink(b.s, ino_of(b.s, MFS_ROOT_INO, "d"), "e.txt"), 0);
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     for (int i = 0; i < 2; i++) {
         mfs_attr at;
         assert_int_equal(mfs_store_lookup(rs[i]->s,
@@ -1108,8 +1101,7 @@ static void test_edit_vs_delete(void **state)
         assert_int_equal(l->n, 0);
         free(l);
     }
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* f and g name one file. B removes f, then writes through g: f stays
@@ -1132,8 +1124,7 @@ static void test_edit_after_hardlink_delete(void **state)
     assert_int_equal(mfs_store_unlink(b.s, MFS_ROOT_INO, "f"), 0);
     b.clk.ms += 1000;
     put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "g"), "v2 from B");
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     rep *rs[2] = {&a, &b};
     for (int i = 0; i < 2; i++) {
         mfs_store *s = rs[i]->s;
@@ -1149,23 +1140,20 @@ static void test_edit_after_hardlink_delete(void **state)
     assert_int_equal(mfs_store_unlink(b.s, MFS_ROOT_INO, "h"), 0);
     a.clk.ms += 1000;
     put_pub(a.s, ino_of(a.s, MFS_ROOT_INO, "g"), "v3 from A");
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     for (int i = 0; i < 2; i++)
         assert_int_equal(mfs_store_lookup(rs[i]->s, MFS_ROOT_INO, "h", &at), 0);
     /* B's next edit, made while h shows, leaves it showing */
     b.clk.ms += 1000;
     put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "g"), "v4 from B");
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     for (int i = 0; i < 2; i++) {
         mfs_store *s = rs[i]->s;
         assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "h", &at), 0);
         assert_string_equal(content(s, at.ino), "v4 from B");
         assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "f", &at), -ENOENT);
     }
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 static void test_edit_vs_delete_dir(void **state)
@@ -1182,8 +1170,7 @@ static void test_edit_vs_delete_dir(void **state)
     uint64_t bd = ino_of(b.s, MFS_ROOT_INO, "d");
     assert_int_equal(mfs_store_unlink(b.s, bd, "e.txt"), 0);
     assert_int_equal(mfs_store_rmdir(b.s, MFS_ROOT_INO, "d"), 0);
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     rep *rs[2] = {&a, &b};
     for (int i = 0; i < 2; i++) {
         mfs_store *s = rs[i]->s;
@@ -1208,8 +1195,7 @@ static void test_edit_vs_delete_dir(void **state)
         assert_int_equal(rc, 0);
         assert_string_equal(content(s, at.ino), "v2 from A");
     }
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* Depth-first walk; fails on a directory seen twice (cycle or duplicate). */
@@ -1261,8 +1247,7 @@ static void test_rename_cycle(void **state)
     assert_int_equal(mfs_store_rename(b.s, MFS_ROOT_INO, "y",
                                       ino_of(b.s, MFS_ROOT_INO, "x"), "y", 0),
                      0);
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     rep *rs[2] = {&a, &b};
     for (int i = 0; i < 2; i++) {
         mfs_store *s = rs[i]->s;
@@ -1294,8 +1279,7 @@ static void test_rename_cycle(void **state)
     assert_int_equal(mfs_store_rename(b.s, MFS_ROOT_INO, "f",
                                       ino_of(b.s, MFS_ROOT_INO, "d2"), "g", 0),
                      0);
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     for (int i = 0; i < 2; i++) {
         mfs_store *s = rs[i]->s;
         mfs_attr at;
@@ -1307,8 +1291,7 @@ static void test_rename_cycle(void **state)
             mfs_store_lookup(s, ino_of(s, MFS_ROOT_INO, "d2"), "g", &at), 0);
         assert_int_equal(at.nlink, 1);
     }
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 static void test_unlinked_temp_never_replicates(void **state)
@@ -1349,13 +1332,11 @@ static void test_unlinked_temp_never_replicates(void **state)
     assert_int_equal(
         mfs_store_rename(a.s, MFS_ROOT_INO, "doc.swp", MFS_ROOT_INO, "doc", 0),
         0);
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     assert_string_equal(content(b.s, ino_of(b.s, MFS_ROOT_INO, "doc")), "new");
     dirlist cf;
     assert_int_equal(conflicts_in(b.s, MFS_ROOT_INO, "doc", &cf), 0);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 static void test_attr_xattr_lww(void **state)
@@ -1379,8 +1360,7 @@ static void test_attr_xattr_lww(void **state)
     assert_int_equal(mfs_store_setxattr(a.s, fa, "user.x", "A", 1, 0), 0);
     assert_int_equal(mfs_store_setxattr(b.s, fb, "user.x", "B", 1, 0), 0);
     assert_int_equal(mfs_store_setxattr(a.s, fa, "user.only-a", "1", 1, 0), 0);
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     assert_int_equal(mfs_store_getattr(a.s, fa, &at), 0);
     assert_int_equal(at.mode, S_IFREG | 0640);
     assert_int_equal(at.uid, 555); /* per-field registers */
@@ -1396,8 +1376,7 @@ static void test_attr_xattr_lww(void **state)
     assert_int_equal(mfs_store_getxattr(a.s, fa, "user.only-a", v, sizeof(v)),
                      -ENODATA);
     assert_same_dump(a.s, b.s);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* Applying remote ops must grow the map like local writes do. */
@@ -1412,9 +1391,7 @@ static void test_apply_grows_map(void **state)
     b.dir = mfs_test_mkdtemp("rep");
     b.clk.ms = T0;
     mfs_store_config cfg;
-    mfs_store_config_default(&cfg);
-    cfg.clock_ms = tclock_fn;
-    cfg.clock_arg = &b.clk;
+    mfs_test_store_config(&cfg, &b.clk);
     cfg.map_size = 1 << 20;
     assert_int_equal(mfs_store_open(&b.s, b.dir, &cfg, MFS_STORE_CREATE), 0);
     reg_sync(&b);
@@ -1454,8 +1431,7 @@ static void test_apply_grows_map(void **state)
     uint8_t want[MFS_HASH_LEN];
     assert_int_equal(mfs_store_chunks_wanted(b.s, want, 1), 0);
     assert_same_dump(a.s, b.s);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* ---- collection (DESIGN P9) -------------------------------------------- */
@@ -1620,8 +1596,7 @@ static void test_collect_waits_for_settled(void **state)
     assert_int_equal(chunk_bytes(a.s), 1ull * MIB);
     mfs_vv_free(&before);
     free(d);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* An open file keeps the version it reads: a remote overwrite does not
@@ -1676,8 +1651,7 @@ static void test_collect_keeps_pinned(void **state)
     free(v1);
     free(v2);
     free(got);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* A chunk two files share stays while either names it. */
@@ -1868,8 +1842,7 @@ static void test_away_node_wants_last_version_only(void **state)
     assert_content(b.s, at.ino, d, 4 * 65536);
     assert_same_dump(a.s, b.s);
     free(d);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 typedef struct trash_seen {
@@ -1941,8 +1914,7 @@ static void test_trash_restore(void **state)
     assert_content(a.s, at.ino, gv, sizeof gv);
     assert_int_equal(at.mode & 07777, 0600);
     /* the restores replicate like any other change */
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     assert_int_equal(mfs_store_lookup(b.s, MFS_ROOT_INO, "g", &at), 0);
     assert_content(b.s, at.ino, gv, sizeof gv);
     /* once collected, it is gone from the trash */
@@ -1955,8 +1927,7 @@ static void test_trash_restore(void **state)
     assert_int_equal(mfs_store_trash_list(a.s, trash_cb, &t), 0);
     for (int i = 0; i < t.n; i++)
         assert_true(strcmp(t.it[i].path, "/g") != 0 || !t.it[i].deleted);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* A removal replicates, is for good, and never shows in the tree. */
@@ -1976,8 +1947,7 @@ static void test_member_remove(void **state)
     assert_int_equal(got[0], gone);
     assert_int_equal(mfs_store_member_remove(b.s, gone), -EALREADY);
     assert_same_dump(a.s, b.s);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* A node that reached the mesh becomes an origin once, so that every
@@ -1999,8 +1969,7 @@ static void test_member_join(void **state)
     assert_int_equal(mfs_vv_get(&va, b.node), 1);
     mfs_vv_free(&va);
     assert_same_dump(a.s, b.s);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* ---- folding the op log, and snapshots ---------------------------------- */
@@ -2095,8 +2064,7 @@ static void test_fold_and_snapshot(void **state)
     assert_int_equal(mfs_store_rename(b.s, MFS_ROOT_INO, "moved",
                                       MFS_ROOT_INO, "moved-again", 0),
                      0);
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     assert_string_equal(content(a.s, ino_of(a.s, MFS_ROOT_INO, "g")),
                         "from b");
     free(snap);
@@ -2133,8 +2101,7 @@ static void test_fold_and_snapshot(void **state)
     rep_reopen(&c);
     assert_int_equal(mfs_store_ops_since(c.s, &empty, buf, BATCH_CAP),
                      -ESTALE);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
     rep_close(&c);
 }
 
@@ -2258,8 +2225,7 @@ static void test_rejoin_recover(void **state)
     assert_int_equal(st.ops, 0);
     assert_int_equal(st.files + st.dirs + st.symlinks, 0);
     assert_int_equal(list_dir(c.s, into2)->n, 0);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
     rep_close(&c);
 }
 
@@ -2322,16 +2288,14 @@ static void test_snapshot_keeps_held_versions(void **state)
     /* and once nothing holds them, collection takes them */
     mfs_store_pin_drop(b.s, &handle);
     assert_int_equal(mfs_store_publish(b.s, bf), 0);
-    sync_pair(&a, &b);
-    assert_same_dump(a.s, b.s);
+    merge(&a, &b);
     set_retention(&b, 0);
     b.clk.ms += 2000;
     settle_alone(&b);
     assert_int_equal(mfs_store_collect_now(b.s, &cs), 0);
     assert_true(cs.versions >= 1);
     assert_int_equal(mfs_store_verify(b.s, &absent), 0);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
 }
 
 /* Two deletes of one file, each by a node that had seen a different
@@ -2387,8 +2351,7 @@ static void test_two_deletes_union(void **state)
     }
     assert_same_dump(a.s, b.s);
     assert_same_dump(a.s, c.s);
-    rep_close(&a);
-    rep_close(&b);
+    close2(&a, &b);
     rep_close(&c);
 }
 

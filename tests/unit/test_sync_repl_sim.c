@@ -83,6 +83,7 @@
 #include "simnet.h"
 #include "codec.h"
 #include "store.h"
+#include "randops.h"
 #include "testutil.h"
 
 #define N 5
@@ -122,6 +123,7 @@ typedef struct node {
 struct world {
     uint64_t seed;
     mfs_rng rng;
+    randops ro; /* the random ops' picks, drawing from rng */
     mfs_sim *sim;
     mfs_sim_net net;
     mfs_repl_config rcfg;
@@ -631,97 +633,35 @@ static void settle(world *w, unsigned n, uint64_t limit, const char *what)
 
 /* ---- local ops -------------------------------------------------------- */
 
-static const char *file_pool[] = {"a", "b", "c.txt", "d.txt", ".h", "e"};
-static const char *dir_pool[] = {"D", "E", "F"};
-static const char *xattr_pool[] = {"user.a", "user.b", "trusted.c"};
+static const char *const file_pool[] = {"a", "b", "c.txt", "d.txt", ".h", "e"};
+static const char *const dir_pool[] = {"D", "E", "F"};
 
-typedef struct ent {
-    char name[MFS_NAME_MAX + 1];
-    uint64_t ino;
-    uint32_t mode;
-} ent;
+typedef randops_ent ent;
 
-typedef struct ents {
-    size_t n;
-    ent v[96];
-} ents;
-
-static int collect(void *arg, const char *name, uint64_t ino, uint32_t mode)
+/* The shared generator (randops.h) fails through FAILF. */
+static void ro_fail(void *arg, const char *msg)
 {
-    ents *l = arg;
-    if (l->n < sizeof(l->v) / sizeof(l->v[0])) {
-        snprintf(l->v[l->n].name, sizeof(l->v[0].name), "%s", name);
-        l->v[l->n].ino = ino;
-        l->v[l->n].mode = mode;
-        l->n++;
-    }
-    return 0;
+    world *w = arg;
+    FAILF("%s", msg);
 }
 
-static void ls(world *w, mfs_store *s, uint64_t dir, ents *l)
-{
-    l->n = 0;
-    int rc = mfs_store_readdir(s, dir, NULL, collect, l);
-    if (rc)
-        FAILF("readdir %llu: %d\n", (unsigned long long)dir, rc);
-}
-
-/* A random directory: a random descent from the root. */
 static uint64_t pick_dir(world *w, mfs_store *s)
 {
-    uint64_t cur = MFS_ROOT_INO;
-    ents l;
-    for (int depth = 0; depth < 5 && pick(w, 3); depth++) {
-        ls(w, s, cur, &l);
-        uint64_t dirs[96];
-        size_t nd = 0;
-        for (size_t i = 0; i < l.n; i++)
-            if (S_ISDIR(l.v[i].mode) &&
-                (strcmp(l.v[i].name, "lost+found") || !pick(w, 4)))
-                dirs[nd++] = l.v[i].ino;
-        if (!nd)
-            break;
-        cur = dirs[pick(w, nd)];
-    }
-    return cur;
+    return randops_pick_dir(&w->ro, s);
 }
 
-/* A random entry (type want, 0 = any) of a random directory. */
+/* A random entry (type want, 0 = any, conflict copies too). */
 static int pick_entry(world *w, mfs_store *s, uint32_t want, uint64_t *dir,
                       ent *out)
 {
-    for (int tries = 0; tries < 6; tries++) {
-        uint64_t d = pick_dir(w, s);
-        ents l;
-        ls(w, s, d, &l);
-        size_t idx[96], n = 0;
-        for (size_t i = 0; i < l.n; i++)
-            if (!want || (l.v[i].mode & S_IFMT) == want)
-                idx[n++] = i;
-        if (n) {
-            *dir = d;
-            *out = l.v[idx[pick(w, n)]];
-            return 1;
-        }
-    }
-    return 0;
+    return randops_pick_entry(&w->ro, s, want, 1, dir, out);
 }
 
 static void check_errno(world *w, const char *what, int rc)
 {
-    switch (rc) {
-    case 0:
+    if (rc == 0)
         return;
-    case -ENOENT:
-    case -EEXIST:
-    case -ENOTDIR:
-    case -EISDIR:
-    case -ENOTEMPTY:
-    case -EINVAL:
-    case -EBUSY:
-    case -EPERM:
-    case -ENODATA:
-    case -EOPNOTSUPP:
+    if (randops_errno_expected(rc)) {
         w->failed_ops++;
         return;
     }
@@ -753,7 +693,7 @@ static void local_op(world *w, unsigned ni)
     w->local_ops++;
     if (op < 12) { /* create a file, maybe with content */
         dir = pick_dir(w, s);
-        rc = mfs_store_mknod(s, dir, file_pool[pick(w, 6)], S_IFREG | 0644, 0,
+        rc = mfs_store_mknod(s, dir, randops_file(&w->ro), S_IFREG | 0644, 0,
                              1000, 1000, &a);
         check_errno(w, "mknod", rc);
         if (rc == 0 && pick(w, 2)) {
@@ -766,18 +706,17 @@ static void local_op(world *w, unsigned ni)
         }
     } else if (op < 18) { /* mkdir */
         dir = pick_dir(w, s);
-        rc = mfs_store_mkdir(s, dir, dir_pool[pick(w, 3)], 0755, 0, 0, &a);
+        rc = mfs_store_mkdir(s, dir, randops_dirname(&w->ro), 0755, 0, 0, &a);
         check_errno(w, "mkdir", rc);
     } else if (op < 38) { /* write */
         if (!pick_entry(w, s, S_IFREG, &dir, &e))
             return;
         if (mfs_store_getattr(s, e.ino, &a))
             FAILF("getattr of a listed file\n");
-        size_t len = pick(w, 8) ? 1 + (size_t)pick(w, 3000)
-                                : 1 + (size_t)pick(w, sizeof(buf));
-        uint64_t off = pick(w, 10) == 0 ? pick(w, 5 * MFS_CHUNK_SIZE)
-                       : a.size         ? pick(w, a.size + 1)
-                                        : 0;
+        size_t len;
+        uint64_t off;
+        randops_pick_write(&w->ro, a.size, sizeof(buf), 5 * MFS_CHUNK_SIZE,
+                           &len, &off);
         fill(w, buf, len);
         ssize_t n = mfs_store_write(s, e.ino, off, buf, len);
         if (n != (ssize_t)len)
@@ -797,14 +736,8 @@ static void local_op(world *w, unsigned ni)
         if (!pick_entry(w, s, 0, &dir, &e))
             return;
         uint64_t nd = pick_dir(w, s);
-        const char *nn =
-            S_ISDIR(e.mode) ? dir_pool[pick(w, 3)] : file_pool[pick(w, 6)];
-        if (pick(w, 5) == 0)
-            nn = S_ISDIR(e.mode) ? file_pool[pick(w, 6)] : dir_pool[pick(w, 3)];
-        unsigned x = (unsigned)pick(w, 10);
-        unsigned fl = x == 0   ? MFS_RENAME_NOREPLACE
-                      : x == 1 ? MFS_RENAME_EXCHANGE
-                               : 0;
+        unsigned fl;
+        const char *nn = randops_pick_rename(&w->ro, e.mode, &fl);
         rc = mfs_store_rename(s, dir, e.name, nd, nn, fl);
         check_errno(w, "rename", rc);
     } else if (op < 65) { /* unlink (conflict copies too) */
@@ -820,37 +753,31 @@ static void local_op(world *w, unsigned ni)
     } else if (op < 74) { /* hard link */
         if (!pick_entry(w, s, S_IFREG, &dir, &e))
             return;
-        rc =
-            mfs_store_link(s, e.ino, pick_dir(w, s), file_pool[pick(w, 6)], &a);
+        const char *ln = randops_file(&w->ro);
+        rc = mfs_store_link(s, e.ino, pick_dir(w, s), ln, &a);
         check_errno(w, "link", rc);
     } else if (op < 82) { /* xattrs */
         if (!pick_entry(w, s, 0, &dir, &e))
             return;
-        const char *name = xattr_pool[pick(w, 3)];
-        if (pick(w, 3) == 0) {
-            rc = mfs_store_removexattr(s, e.ino, name);
+        randops_xattr x;
+        randops_pick_xattr(&w->ro, &x);
+        if (x.remove) {
+            rc = mfs_store_removexattr(s, e.ino, x.name);
             check_errno(w, "removexattr", rc);
         } else {
-            char val[32];
-            int vl = snprintf(val, sizeof(val), "v%llu",
-                              (unsigned long long)pick(w, 1000));
-            rc = mfs_store_setxattr(s, e.ino, name, val, (size_t)vl,
-                                    (int)pick(w, 3));
+            rc = mfs_store_setxattr(s, e.ino, x.name, x.val, x.len, x.flags);
             check_errno(w, "setxattr", rc);
         }
     } else if (op < 88) { /* chmod / chown / utimens */
         if (!pick_entry(w, s, 0, &dir, &e))
             return;
-        mfs_setattr sa = {0};
-        sa.mask = pick(w, 2) ? MFS_SET_MODE : MFS_SET_UID | MFS_SET_MTIME;
-        sa.mode = (uint32_t)pick(w, 01000);
-        sa.uid = (uint32_t)pick(w, 3);
-        sa.mtime_ns = (int64_t)pick(w, 1000000) * 1000;
+        mfs_setattr sa;
+        randops_pick_setattr(&w->ro, &sa);
         rc = mfs_store_setattr(s, e.ino, &sa, &a);
         check_errno(w, "setattr", rc);
     } else if (op < 91) { /* symlink */
         dir = pick_dir(w, s);
-        rc = mfs_store_symlink(s, dir, file_pool[pick(w, 6)], "../a", 0, 0, &a);
+        rc = mfs_store_symlink(s, dir, randops_file(&w->ro), "../a", 0, 0, &a);
         check_errno(w, "symlink", rc);
     } else if (op < 93) { /* a burst: an archive unpacked into a new dir */
         char name[32];
@@ -874,7 +801,7 @@ static void local_op(world *w, unsigned ni)
         }
     } else if (op < 94) { /* a large file: up to 18 chunks */
         dir = pick_dir(w, s);
-        rc = mfs_store_mknod(s, dir, file_pool[pick(w, 6)], S_IFREG | 0644, 0,
+        rc = mfs_store_mknod(s, dir, randops_file(&w->ro), S_IFREG | 0644, 0,
                              0, 0, &a);
         check_errno(w, "mknod (large)", rc);
         unsigned blocks = 2 + (unsigned)pick(w, 5);
@@ -1192,6 +1119,8 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
     w->seed = seed;
     w->phase = "setup";
     mfs_rng_seed(&w->rng, seed * 0x9e3779b97f4a7c15ull + 7);
+    randops ro = {&w->rng, file_pool, 6, dir_pool, 3, 96, 0, ro_fail, w};
+    w->ro = ro;
     pick_config(w);
     /* the node's code and timings (sparse heartbeats on quiet links,
      * STATE every 60 s) in every seed and the targeted tests;
@@ -1639,45 +1568,20 @@ int main(int argc, char **argv)
         g_count = 1;
         replay = 1;
     }
-    /* one cmocka test per seed: every failing seed is listed at the end */
-    size_t nt = g_count + (replay ? 0 : 6);
-    uint64_t *seeds = calloc(g_count, sizeof(*seeds));
-    char(*names)[32] = calloc(g_count, sizeof(*names));
-    struct CMUnitTest *tests = calloc(nt, sizeof(*tests));
-    if (!seeds || !names || !tests)
-        return 1;
-    size_t k = 0;
-    if (!replay) {
-        static const struct {
-            const char *name;
-            void (*fn)(void **);
-        } fixed[] = {
-            {"deterministic", test_deterministic},
-            {"restart with the clock behind", test_restart_clock_behind},
-            {"propagation latency", test_propagation_latency},
-            {"clock ahead beyond max_future", test_clock_ahead},
-            {"late join with a big history", test_late_join_big_history},
-            {"goodbye at unmount", test_goodbye},
-        };
-        for (size_t f = 0; f < sizeof(fixed) / sizeof(fixed[0]); f++, k++) {
-            tests[k].name = fixed[f].name;
-            tests[k].test_func = fixed[f].fn;
-            tests[k].teardown_func = teardown;
-        }
-    }
-    for (uint64_t i = 0; i < g_count; i++, k++) {
-        seeds[i] = g_first + i;
-        snprintf(names[i], sizeof(names[i]), "seed %llu",
-                 (unsigned long long)seeds[i]);
-        tests[k].name = names[i];
-        tests[k].test_func = test_seed;
-        tests[k].teardown_func = teardown;
-        tests[k].initial_state = &seeds[i];
-    }
-    int rc =
-        _cmocka_run_group_tests("test_sync_repl_sim", tests, nt, NULL, NULL);
-    free(tests);
-    free(names);
-    free(seeds);
+    /* the targeted scenarios, then one cmocka test per seed: every failing
+     * seed is listed at the end */
+#define FIXED(name, fn) {name, fn, NULL, teardown, NULL}
+    static const struct CMUnitTest fixed[] = {
+        FIXED("deterministic", test_deterministic),
+        FIXED("restart with the clock behind", test_restart_clock_behind),
+        FIXED("propagation latency", test_propagation_latency),
+        FIXED("clock ahead beyond max_future", test_clock_ahead),
+        FIXED("late join with a big history", test_late_join_big_history),
+        FIXED("goodbye at unmount", test_goodbye),
+    };
+#undef FIXED
+    int rc = mfs_test_run_seeds("test_sync_repl_sim", fixed,
+                                replay ? 0 : sizeof(fixed) / sizeof(fixed[0]),
+                                g_first, g_count, test_seed, teardown);
     return rc;
 }

@@ -78,6 +78,38 @@ uint64_t mfs_test_seed(uint64_t dflt)
     return e && *e ? strtoull(e, NULL, 0) : dflt;
 }
 
+int mfs_test_run_seeds(const char *group, const struct CMUnitTest *fixed,
+                       size_t nfixed, uint64_t first, uint64_t count,
+                       void (*seed_fn)(void **state),
+                       int (*teardown)(void **state))
+{
+    size_t nt = nfixed + count;
+    uint64_t *seeds = calloc(count, sizeof(*seeds));
+    char(*names)[32] = calloc(count, sizeof(*names));
+    struct CMUnitTest *tests = calloc(nt, sizeof(*tests));
+    int rc = 1;
+    if (!seeds || !names || !tests)
+        goto out;
+    if (nfixed)
+        memcpy(tests, fixed, nfixed * sizeof(*tests));
+    for (uint64_t i = 0; i < count; i++) {
+        struct CMUnitTest *t = &tests[nfixed + i];
+        seeds[i] = first + i;
+        snprintf(names[i], sizeof(names[i]), "seed %llu",
+                 (unsigned long long)seeds[i]);
+        t->name = names[i];
+        t->test_func = seed_fn;
+        t->teardown_func = teardown;
+        t->initial_state = &seeds[i];
+    }
+    rc = _cmocka_run_group_tests(group, tests, nt, NULL, NULL);
+out:
+    free(tests);
+    free(names);
+    free(seeds);
+    return rc;
+}
+
 int mfs_test_census_check(struct mfs_store *s, char *why, size_t cap)
 {
     mfs_store_stats st, sc;
@@ -107,6 +139,13 @@ int mfs_test_census_check(struct mfs_store *s, char *why, size_t cap)
 uint64_t tclock_fn(void *arg)
 {
     return ((tclock *)arg)->ms;
+}
+
+void mfs_test_store_config(mfs_store_config *cfg, tclock *clk)
+{
+    mfs_store_config_default(cfg);
+    cfg->clock_ms = tclock_fn;
+    cfg->clock_arg = clk;
 }
 
 typedef struct sbuf {

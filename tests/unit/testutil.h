@@ -28,12 +28,26 @@ uint64_t mfs_rng_below(mfs_rng *r, uint64_t n);
 /* The seed to use: MESHFS_SEED from the environment if set, else `dflt`. */
 uint64_t mfs_test_seed(uint64_t dflt);
 
+struct CMUnitTest;
+/* Runs the cmocka group `group`: the nfixed tests of fixed (may be NULL)
+ * first, then one test per seed first..first+count-1, named "seed N",
+ * calling seed_fn with *state pointing at the seed (a uint64_t) and
+ * teardown after it, so every failing seed is listed at the end. Returns
+ * what cmocka returns (the failed tests), 1 when out of memory. */
+int mfs_test_run_seeds(const char *group, const struct CMUnitTest *fixed,
+                       size_t nfixed, uint64_t first, uint64_t count,
+                       void (*seed_fn)(void **state),
+                       int (*teardown)(void **state));
+
 /* A clock the test moves by hand: mfs_store_config's clock_ms = tclock_fn,
  * clock_arg = the tclock. */
 typedef struct tclock {
     uint64_t ms;
 } tclock;
 uint64_t tclock_fn(void *arg);
+/* cfg = the store's defaults with clk as its clock (clk is not owned and
+ * must outlive the store). */
+void mfs_test_store_config(mfs_store_config *cfg, tclock *clk);
 
 struct mfs_store;
 /* The store's canonical dump (mfs_store_dump) as one malloc'd string, each
