@@ -16,8 +16,8 @@
  * (LMDB, packs), and runs the engine's timers; what the engine sends goes
  * back through the transport's queue (m->net.send). A slow commit or a
  * large batch so delays what replication does, never an ack or a
- * heartbeat. Without the thread (MESHFS_REPL_THREAD=0, the simulator)
- * the transport's thread calls the engine directly.
+ * heartbeat. In the simulator the transport's thread (its one thread)
+ * calls the engine directly.
  */
 #include "internal.h"
 #include "status.h"

@@ -89,7 +89,7 @@ typedef struct mfs_node {
     int q_inited, q_started;
     int q_stop, q_wake;
     /* no replication thread: the transport's thread runs the engine
-     * (MESHFS_REPL_THREAD=0, and always in the simulator) */
+     * (the simulator's, which holds no lock of its own) */
     int inline_repl;
     node_evq q_urgent, q_bulk;
     uint64_t q_bytes, q_max_bytes, q_dropped;

@@ -106,13 +106,6 @@ static void uv_on_peer(void *arg, uint64_t id, int state, uint64_t epoch)
     mfs_node_on_peer(arg, id, state, epoch);
 }
 
-/* MESHFS_REPL_THREAD=0: the engine runs on the transport's thread, as
- * before node/mesh.c had a thread for it (for comparisons). */
-static uint64_t uv_on_tick(void *arg, uint64_t now)
-{
-    return mfs_node_tick(arg, now);
-}
-
 int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
                    const char *listen, const char *const *peers, size_t npeers,
                    char *err, size_t errcap)
@@ -164,11 +157,6 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
     o.cfg.arg = m;
     o.cfg.on_msg = uv_on_msg;
     o.cfg.on_peer = uv_on_peer;
-    m->inline_repl = node_env_ms("MESHFS_REPL_THREAD", 1) == 0;
-    if (m->inline_repl) {
-        o.on_tick = uv_on_tick;
-        o.tick_arg = m;
-    }
     r = mfs_sync_start(&o, &m->sync);
     /* a port the user chose (now or before) must be ours or fail */
     if (r == -EADDRINUSE && !b.explicit_listen) {
