@@ -14,7 +14,10 @@
 #      on B once a second: the longest wait B's transport had for a packet
 #      from a peer (target: under 100 ms).
 # Prints, per round: ops merged, how long the merge took, p50/p99/worst of
-# the small files during it, and the longest wait.
+# the small files during it, and the longest wait; then how long after the
+# heal the writing node and B saw each other alive again (failure
+# detection: a node that declared B dead probes it, docs/WIRE.md) and the
+# same figures for the samples written from then on (the merge proper).
 #
 #   bench/repl/merge.sh              # FILES=25000 (100,000 ops), ~4 min
 #   FILES=10000 bench/repl/merge.sh
@@ -39,6 +42,17 @@ echo seed >"$A/probea/edit"
 mesh_wait_converged 60 a b c
 
 ops_of() { mesh_stat "$1" | jq -r .ops; }
+# sees_alive X Y: X's stat shows Y alive
+sees_alive() {
+    mesh_stat "$1" | jq -e --arg y "${ID[$2]}" \
+        '[.peers[] | select(.id == $y and .state == "alive")] | length > 0' >/dev/null
+}
+# reconnected NODE: polls until B and NODE see each other alive again,
+# then prints the time (monotonic seconds, as replbench's logs)
+reconnected() {
+    until sees_alive "$1" b && sees_alive b "$1"; do sleep 0.02; done
+    "$RB" now
+}
 waits() {
     while :; do
         mesh_stat b | jq '[.peers[].longest_wait_ms] | max // 0' >>"$1" || true
@@ -62,6 +76,8 @@ for from in c a; do
     th=$("$RB" now)
     waits "$T/waits.$from" &
     wp=$!
+    reconnected "$from" >"$T/reconnected.$from" &
+    rp=$!
     src=${MNT[$from]}/probe$from
     "$RB" latency "$src" "$B/probe$from" "$N" 1000 10 $((RANDOM + 1)) "$T/lat.$from" >/dev/null &
     lp=$!
@@ -76,7 +92,10 @@ for from in c a; do
     sleep 1.2
     kill "$wp" 2>/dev/null || true
     wait "$wp" 2>/dev/null || true
+    wait "$rp" 2>/dev/null || true
+    read -r tr <"$T/reconnected.$from" || tr=$th
     read -r n1 p50 p99 max < <(lat_stats "$T/lat.$from" 0 "$td")
+    read -r n3 q50 q99 qmax < <(lat_stats "$T/lat.$from" "$tr" "$td")
     gap=$(awk '$1 > m { m = $1 } END { printf "%.1f", m }' "$T/waits.$from")
     line=$(awk -v h="$th" -v d="$td" -v o=$((o1 - o0)) -v f="${from^^}" -v n="$n1" \
         -v p50="$p50" -v p99="$p99" -v mx="$max" -v g="$gap" \
@@ -85,6 +104,8 @@ for from in c a; do
     # (the op not applied yet), other-size/other-bytes (its content not yet)
     slow=$(awk -v d="$td" '$5 < d && $3 * 1000 > 50 { c[$4]++ } END { for (k in c) printf "%s %d, ", k, c[k] }' "$T/lat.$from")
     line+="; slow (> 50 ms) samples last saw: ${slow:-none}"
+    line+=$(awk -v h="$th" -v r="$tr" -v n="$n3" -v p50="$q50" -v p99="$q99" -v mx="$qmax" \
+        'BEGIN { printf "; %s and B saw each other again %.2f s after the heal; written since: %s samples, p50 %s ms, p99 %s ms, worst %s ms", "'"${from^^}"'", r - h, n, p50, p99, mx }')
     log "$line"
     out+=("$line")
     mesh_wait_converged 120 a b c
