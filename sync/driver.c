@@ -25,7 +25,7 @@
 #define TX_BATCH 256
 /* UDP GSO: one sendmsg carries up to this many datagrams of one size to
  * one address (the kernel takes at most 64, and 64 KiB in all) */
-#define GSO_SEGS 8
+#define GSO_SEGS 4
 #define RX_CHUNKS 32 /* recvmmsg batch; libuv uses 64 KiB per chunk */
 #define MFS_SYNC_VIEW_MAX 256 /* peers mfs_sync_send knows (core max_peers) */
 
