@@ -477,10 +477,11 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
     if ((rc = uv_udp_bind(&s->udp, (const struct sockaddr *)&la.ss, 0)) != 0)
         goto fail_bind;
     set_bufsize(&s->udp);
-    /* UDP GSO unless MESHFS_GSO=0 (for comparisons); flush_tx turns it
-     * off if the kernel refuses it */
+    /* UDP GSO only with MESHFS_GSO=1: it speeds bulk transfers but makes
+     * a third node's small files slower during one (docs/WIRE.md);
+     * flush_tx turns it off if the kernel refuses it */
     const char *gso = getenv("MESHFS_GSO");
-    s->gso = !(gso && strcmp(gso, "0") == 0);
+    s->gso = gso && strcmp(gso, "1") == 0;
     struct sockaddr_storage bound;
     int blen = sizeof(bound);
     uv_udp_getsockname(&s->udp, (struct sockaddr *)&bound, &blen);
