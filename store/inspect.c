@@ -69,8 +69,40 @@ static int stats_read(mfs_store *s, mfs_store_stats *out, bool scan)
     struct stat st;
     if (stat(path, &st) == 0)
         out->store_bytes = (uint64_t)st.st_size;
+    /* Pages in use, as of the last commit: a walk of LMDB's free list
+     * (table 0; each record a count of page numbers, then the numbers) in
+     * a read snapshot, which no writer waits for. */
     MDB_txn *txn;
-    int rc = store_read_begin_scan(s, &txn);
+    int rc = store_read_begin_committed(s, &txn);
+    if (rc)
+        return rc;
+    {
+        MDB_envinfo info;
+        MDB_stat est;
+        uint64_t freepg = 0;
+        MDB_cursor *fc;
+        MDB_val fk, fv;
+        if (mdb_cursor_open(txn, 0, &fc) == 0) {
+            while (mdb_cursor_get(fc, &fk, &fv, MDB_NEXT) == 0)
+                if (fv.mv_size >= sizeof(size_t))
+                    freepg += *(const size_t *)fv.mv_data;
+            mdb_cursor_close(fc);
+        }
+        if (mdb_env_info(s->env, &info) == 0 &&
+            mdb_env_stat(s->env, &est) == 0 &&
+            info.me_last_pgno + 1 >= freepg)
+            out->used_bytes =
+                (uint64_t)(info.me_last_pgno + 1 - freepg) * est.ms_psize;
+        out->map_bytes = info.me_mapsize;
+    }
+    store_read_end(s, txn);
+    /* The counts: what every thread sees now. `meshfs stat` reads the
+     * group's uncommitted txn under the writer lock for the few
+     * microseconds the kept counts take (store_read_begin); it used to
+     * commit the group first (a disk flush that writers, and replication
+     * applying a batch, waited for). A scan commits, then reads a
+     * snapshot: it would hold the lock too long. */
+    rc = scan ? store_read_begin_scan(s, &txn) : store_read_begin(s, &txn);
     if (rc)
         return rc;
     out->ops = db_entries(s, txn, DB_OPS);
@@ -82,25 +114,6 @@ static int stats_read(mfs_store *s, mfs_store_stats *out, bool scan)
         mfs_vv_free(&fl);
     }
     {
-        MDB_envinfo info;
-        MDB_stat est;
-        if (mdb_env_info(s->env, &info) == 0)
-            out->map_bytes = info.me_mapsize;
-        /* pages in use: up to the last one, less LMDB's free list (table
-         * 0; each record a count of page numbers, then the numbers) */
-        uint64_t freepg = 0;
-        MDB_cursor *fc;
-        MDB_val fk, fv;
-        if (mdb_cursor_open(txn, 0, &fc) == 0) {
-            while (mdb_cursor_get(fc, &fk, &fv, MDB_NEXT) == 0)
-                if (fv.mv_size >= sizeof(size_t))
-                    freepg += *(const size_t *)fv.mv_data;
-            mdb_cursor_close(fc);
-        }
-        if (mdb_env_stat(s->env, &est) == 0 &&
-            info.me_last_pgno + 1 >= freepg)
-            out->used_bytes =
-                (uint64_t)(info.me_last_pgno + 1 - freepg) * est.ms_psize;
         uint8_t nk[VV_KEY_LEN];
         MDB_val v;
         mfs_be64_put(nk, s->node);
@@ -145,8 +158,11 @@ int mfs_store_stats_scan(mfs_store *s, mfs_store_stats *out)
 int mfs_store_conflicts(mfs_store *s, void (*cb)(void *arg, const char *path),
                         void *arg, size_t max)
 {
+    /* as of the last commit (at most a group window, 5-20 ms, behind
+     * what the mount shows): `meshfs stat` lists them, and neither forces
+     * a commit nor holds the writer lock for a walk */
     MDB_txn *txn;
-    int rc = store_read_begin_scan(s, &txn);
+    int rc = store_read_begin_committed(s, &txn);
     if (rc)
         return rc;
     /* only directories that show generated names hold any (DB_CDIRS): a

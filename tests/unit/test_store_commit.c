@@ -96,6 +96,55 @@ static void test_visibility(void **state)
     mfs_test_rmdir(dir);
 }
 
+/* `meshfs stat`'s counts (mfs_store_stats_get) and conflict list show
+ * what the group holds without committing it: a commit is a disk flush
+ * that writers and replication wait for (issue 11: stat "never stalls
+ * replication"). The child, another process, sees only what was
+ * committed: before this, stats_get committed the group and it saw the
+ * file. */
+static void child_sees_nothing(const char *dir)
+{
+    mfs_store *s = open_store(dir, 0, MFS_STORE_RDONLY);
+    CHILD_CHECK(s);
+    mfs_attr a;
+    int rc = mfs_store_lookup(s, MFS_ROOT_INO, "uncommitted", &a);
+    mfs_store_close(s);
+    _exit(rc == -ENOENT ? 0 : 100);
+}
+
+static void count_line(void *arg, const char *path)
+{
+    (void)path;
+    (*(int *)arg)++;
+}
+
+static void test_stats_do_not_commit(void **state)
+{
+    char *dir = mfs_test_mkdtemp("commit-stat");
+    /* a window no test run outlasts: only a caller commits */
+    mfs_store *s = open_store(dir, 30000000u, MFS_STORE_CREATE);
+    assert_non_null(s);
+    assert_int_equal(mfs_store_commit(s, 1), 0);
+    mfs_store_stats st0, st1;
+    assert_int_equal(mfs_store_stats_get(s, &st0), 0);
+    mfs_attr a;
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "uncommitted", 0100644, 0, 0, 0, &a),
+        0);
+    assert_int_equal(mfs_store_stats_get(s, &st1), 0);
+    assert_int_equal(st1.files, st0.files + 1); /* the group's change counts */
+    assert_true(st1.local_seq > st0.local_seq);
+    assert_true(st1.used_bytes > 0);
+    int n = 0;
+    assert_true(mfs_store_conflicts(s, count_line, &n, 100) >= 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(run_child(child_sees_nothing, dir), 0);
+    assert_int_equal(mfs_store_commit(s, 1), 0);
+    assert_int_equal(run_child(child_sees_nothing, dir), 100);
+    mfs_store_close(s);
+    mfs_test_rmdir(dir);
+}
+
 /* A daemon that writes, commits, and dies without closing anything. */
 static void child_dies(const char *dir)
 {
@@ -280,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_visibility),
         cmocka_unit_test(test_kill_then_reboot),
         cmocka_unit_test(test_durable_vector),
+        cmocka_unit_test(test_stats_do_not_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
