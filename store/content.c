@@ -320,7 +320,7 @@ int content_refresh(wtx *w, mfs_id id)
         in.size = v.size;
         in.blocks = version_blocks(&v);
     }
-    census_resize(w, id, in.type, was, in.size);
+    w->s->hooks->crdt->inode_resized(w, id, in.type, was, in.size);
     inode_put(w, id, &in);
     if (changed && w->remote) {
         uint64_t ino;
@@ -466,7 +466,7 @@ int content_apply_version(wtx *w, const mfs_op *op)
     version_encode(&wb, op);
     tput(w, DB_VERSIONS, k, VKEY_LEN, buf, wb.len);
     free(buf);
-    gc_note(w->s, op->hashes, op->nchunks);
+    w->s->hooks->crdt->chunks_named(w->s, op->hashes, op->nchunks);
 
     /* A chunk that a complete parent has at the same place is held: only
      * the others are looked up (a small edit of a large file changes a few
@@ -1168,7 +1168,7 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
                 tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &cv) != 0)
                 chunk_store(w, h, src, tl);
             if (dirty_ref_put(w, id, b, h) == 0)
-                gc_note(w->s, h, 1); /* a mark may be running */
+                w->s->hooks->crdt->chunks_named(w->s, h, 1); /* a mark may run */
             done += n;
             continue;
         }
@@ -1387,7 +1387,7 @@ static void deleted_names(wtx *w, mfs_id id, mfs_stamp base, uint8_t *parents,
                                    STAMP_LEN);
                     }
                 if (first && nknown < OP_MAX_KNOWN &&
-                    !view_resurrects(w->s, w->txn, &er, NULL))
+                    !w->s->hooks->crdt->deleted_shows(w->s, w->txn, &er))
                     stamp_put(known + (size_t)(nknown++) * STAMP_LEN, er.st);
             }
         }

@@ -284,7 +284,30 @@ bool view_dir_empty(mfs_store *s, MDB_txn *txn, mfs_id dir);
 bool view_resurrects(mfs_store *s, MDB_txn *txn, const entry_rec *er,
                      mfs_id *from);
 
-/* ---- collection (collect.c) ---- */
+/* What the CRDT layer tells or asks the layers above it as it applies
+ * ops, through s->hooks->crdt (registered by open.c), so that it calls
+ * nothing above itself (tests/store_layers.sh). */
+typedef struct crdt_hooks {
+    /* The record of inode learned its type (its attributes came before
+     * it): the census counts it if it has a visible name (view.c). */
+    void (*inode_typed)(wtx *w, mfs_id inode);
+    /* The shown version of inode (of type) went from size from to to
+     * (view.c: the census's bytes of visible files). */
+    void (*inode_resized)(wtx *w, mfs_id inode, uint32_t type, uint64_t from,
+                          uint64_t to);
+    /* A write named chunks (a version record, a whole-block reference):
+     * a mark that may be running keeps them (collect.c; wlock held). */
+    void (*chunks_named)(mfs_store *s, const uint8_t *hashes, size_t n);
+    /* Does the deleted entry er show again (view.c's rule,
+     * view_resurrects)? */
+    bool (*deleted_shows)(mfs_store *s, MDB_txn *txn, const entry_rec *er);
+} crdt_hooks;
+
+/* The hooks' view.c side. */
+void census_typed(wtx *w, mfs_id inode);
+bool view_deleted_shows(mfs_store *s, MDB_txn *txn, const entry_rec *er);
+
+/* ---- collection queue (gcq.c) and collection (collect.c) ---- */
 int collect_init(mfs_store *s);
 void collect_free(mfs_store *s); /* stops the thread first */
 /* Queues (inode, ver) — ver zero: the inode itself, deleted — as garbage
@@ -336,8 +359,6 @@ void store_count_files(mfs_store *s, MDB_txn *txn, mfs_store_stats *out);
  * rebuild, a snapshot install or an upgrade). census_get: the census of
  * txn's moment; -ENOENT in a store of format 4 or older. */
 void census_inode(wtx *w, mfs_id inode, int sign);
-/* The inode has a visible name (DB_NLINK). */
-bool view_visible(wtx *w, mfs_id inode);
 void census_resize(wtx *w, mfs_id inode, uint32_t type, uint64_t from,
                    uint64_t to);
 int census_recount(wtx *w);

@@ -113,6 +113,9 @@ typedef struct store_hooks {
      * txn), without wlock: what the upper layers do then (wake the
      * collector when w queued work for it). */
     void (*committed)(struct wtx *w);
+    /* What the CRDT layer (op.c, tree.c, content.c) tells or asks the
+     * layers above as it applies ops (internal.h). */
+    const struct crdt_hooks *crdt;
 } store_hooks;
 
 /* The store's counters as of a moment, to go back to when a txn fails. */

@@ -454,8 +454,8 @@ static int apply_inode(wtx *w, const mfs_op *op)
     lwwt(&r.mtime, op->mtime, op->st);
     lwwt(&r.ctime, op->ctime, op->st);
     inode_put(w, op->obj, &r);
-    if (typed && r.type && view_visible(w, op->obj))
-        census_inode(w, op->obj, +1); /* counted as nothing so far */
+    if (typed && r.type)
+        w->s->hooks->crdt->inode_typed(w, op->obj);
     view_touch_inode(w, op->obj);
     return w->err;
 }

@@ -51,6 +51,13 @@ static void committed(wtx *w)
         gc_wake(w->s);
 }
 
+static const crdt_hooks crdt = {
+    .inode_typed = census_typed,
+    .inode_resized = census_resize,
+    .chunks_named = gc_note,
+    .deleted_shows = view_deleted_shows,
+};
+
 static const store_hooks hooks = {
     .format = format_new,
     .opened = opened,
@@ -58,6 +65,7 @@ static const store_hooks hooks = {
     .pre_commit = view_flush,
     .save = census_save,
     .committed = committed,
+    .crdt = &crdt,
 };
 
 int mfs_store_open(mfs_store **out, const char *dir,

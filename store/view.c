@@ -216,7 +216,7 @@ static uint32_t cdirs_shown(const MDB_val *v)
     return v->mv_size == U32_LEN ? mfs_be32_get(v->mv_data) : 0;
 }
 
-bool view_visible(wtx *w, mfs_id inode)
+static bool view_visible(wtx *w, mfs_id inode)
 {
     uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
@@ -249,6 +249,12 @@ void census_inode(wtx *w, mfs_id inode, int sign)
     inode_rec in;
     if (inode_get(w->s, w->txn, inode, &in) == 0)
         census_add(&w->s->census, &in, sign);
+}
+
+void census_typed(wtx *w, mfs_id inode)
+{
+    if (view_visible(w, inode))
+        census_inode(w, inode, +1); /* counted as nothing so far */
 }
 
 void census_resize(wtx *w, mfs_id inode, uint32_t type, uint64_t from,
@@ -569,6 +575,11 @@ bool view_resurrects(mfs_store *s, MDB_txn *txn, const entry_rec *er,
             !content_knows_delete(s, txn, er->inode, heads[i], er->st))
             return true;
     return false;
+}
+
+bool view_deleted_shows(mfs_store *s, MDB_txn *txn, const entry_rec *er)
+{
+    return view_resurrects(s, txn, er, NULL);
 }
 
 static int refresh_entry(wtx *w, mfs_id e, idset *ccset)

@@ -24,6 +24,7 @@ txn 1
 vv 1
 dirty 1
 pack 1
+gcq 2
 op 2
 tree 2
 content 2
@@ -36,24 +37,11 @@ collect 4
 recover 4
 open 4
 '
-# caller callee: the upward calls still made, each with its reason.
-# The CRDT layer queues what collection may free once settled (DB_GCQ,
-# written by collect.c's gc_queue*) and tells a running mark of new chunk
-# names (gc_note), as it applies ops; the queue's code lives with the
-# collector.
-# The CRDT layer keeps the census as ops change a visible inode
-# (census_inode, census_resize, view_visible), and asks the view's rule
-# whether a deleted file shows again (view_resurrects) when a version
-# arrives.
+# caller callee: upward calls still made, each with its reason (none
+# now: the CRDT layer tells the view and the collector through
+# s->hooks->crdt, internal.h's crdt_hooks, which nm cannot see and this
+# list need not hold).
 allowed='
-content.c gc_note
-content.c gc_queue
-op.c gc_queue
-tree.c gc_queue_move
-content.c census_resize
-content.c view_resurrects
-op.c census_inode
-op.c view_visible
 '
 
 fail=0
