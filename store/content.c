@@ -417,8 +417,10 @@ static size_t unwant_ancestors(wtx *w, mfs_id id, const uint8_t *parents,
             want_key_put(wk, buf + (size_t)j * HASH_LEN, k);
             MDB_val key = {WANT_KEY_LEN, wk};
             int rc = mdb_del(w->txn, w->s->db[DB_WANT], &key, NULL);
-            if (rc == 0)
+            if (rc == 0) {
                 here++;
+                wtx_mut(w);
+            }
             else if (rc != MDB_NOTFOUND)
                 wtx_fail(w, rc);
         }
@@ -510,8 +512,10 @@ int content_apply_version(wtx *w, const mfs_op *op)
         MDB_val key = {WANT_KEY_LEN, wk}, val = {0, ""};
         int rc =
             mdb_put(w->txn, w->s->db[DB_WANT], &key, &val, MDB_NOOVERWRITE);
-        if (rc == 0)
+        if (rc == 0) {
             missing++;
+            wtx_mut(w);
+        }
         else if (rc != MDB_KEYEXIST)
             wtx_fail(w, rc);
     }

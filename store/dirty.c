@@ -89,6 +89,7 @@ static int drain(wtx *w, int db, size_t *n,
         if (each)
             each(w, &key, &val);
         rc = mdb_cursor_del(c, 0);
+        wtx_mut(w);
         if (rc) {
             wtx_fail(w, rc);
             break;
@@ -311,6 +312,7 @@ int dirty_put(wtx *w, mfs_id id, uint64_t blk, const void *data, size_t len)
     dkey(k, id, blk);
     MDB_val key = {DKEY_LEN, k}, val = {len, (void *)data};
     w->dwritten += len + 64;
+    wtx_mut(w);
     int rc = mdb_put(t, w->s->ddb, &key, &val, 0);
     if (rc == MDB_MAP_FULL)
         w->dfull = true; /* (kept raw: store_write grows the map) */
@@ -331,6 +333,7 @@ static int del_from(wtx *w, MDB_txn *txn, MDB_dbi dbi, mfs_id id,
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (rc == 0 && !memcmp(key.mv_data, k, ID_LEN)) {
         rc = mdb_cursor_del(c, 0);
+        wtx_mut(w);
         if (rc) {
             wtx_fail(w, rc);
             break;
@@ -445,6 +448,7 @@ int dirty_page_put(wtx *w, mfs_id id, uint64_t blk, unsigned page,
     MDB_val key = {PKEY_LEN, k}, val = {MFS_DIRTY_PAGE, (void *)data};
     /* (a value this size takes two pages of the file: LMDB's page header) */
     w->dwritten += 2 * MFS_DIRTY_PAGE + 64;
+    wtx_mut(w);
     int rc = mdb_put(t, w->s->dpdb, &key, &val, 0);
     if (rc == MDB_MAP_FULL)
         w->dfull = true; /* (kept raw: store_write grows the map) */
@@ -534,6 +538,7 @@ int dirty_pages_del(wtx *w, mfs_id id, uint64_t blk)
         if (rc || key.mv_size != PKEY_LEN || memcmp(key.mv_data, k, DKEY_LEN))
             break;
         rc = mdb_cursor_del(c, 0);
+        wtx_mut(w);
         if (rc)
             break;
     }
@@ -568,6 +573,8 @@ int dirty_ref_put(wtx *w, mfs_id id, uint64_t blk,
     dkey(k, id, blk);
     MDB_val key = {DKEY_LEN, k};
     int rc = mdb_del(t, w->s->ddb, &key, NULL);
+    if (rc == 0)
+        wtx_mut(w);
     if (rc && rc != MDB_NOTFOUND)
         return wtx_fail(w, rc);
     if (dirty_pages_del(w, id, blk))

@@ -64,6 +64,7 @@ static int stats_read(mfs_store *s, mfs_store_stats *out, bool scan)
 {
     memset(out, 0, sizeof(*out));
     out->node_id = s->node;
+    out->commits = __atomic_load_n(&s->commits, __ATOMIC_RELAXED);
     char path[4096];
     snprintf(path, sizeof(path), "%s/data.mdb", s->dir);
     struct stat st;

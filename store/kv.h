@@ -126,6 +126,7 @@ struct counters {
 
 struct mfs_store {
     const store_hooks *hooks; /* (open.c) */
+    uint64_t commits; /* of env, since open (atomic; mfs_store_stats) */
     char *dir;
     MDB_env *env;
     MDB_dbi db[DB_COUNT];
@@ -314,7 +315,19 @@ typedef struct wtx {
     size_t nchanges, capchanges;
     bool gc_queued; /* queued something for collection: wake it */
     bool recount;   /* count the census again before the txn ends */
+    uint64_t muts;  /* records put or deleted by the call (wtx_mut) */
+    /* Set by a call that may find nothing to do (collection's steps): if
+     * it changed no record, store_write commits nothing, so an idle store
+     * is never written to (it was, twice a second: a commit and its meta
+     * page's sync). */
+    bool drop_if_unchanged;
 } wtx;
+
+/* A record of w's txns put or deleted other than by tput/tdel. */
+static inline void wtx_mut(wtx *w)
+{
+    w->muts++;
+}
 
 /* txn.c */
 /* mfs_store_open (store.h) with the hooks of the layers above txn.c. */

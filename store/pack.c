@@ -552,6 +552,7 @@ static int tidy_tx(wtx *w, void *arg)
                 rotate_locked(p);
             int e = add_id(&p->doomed, &p->ndoomed, &p->capdoomed, id);
             pthread_mutex_unlock(&p->lock);
+            wtx_mut(w);
             if (e || (e = mdb_cursor_del(c, 0)) != 0) {
                 rc = e;
                 break;

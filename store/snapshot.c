@@ -204,6 +204,7 @@ int oplog_fold_tx(wtx *w, void *arg)
             if (op_head_decode(val.mv_data, val.mv_size, &h) >= OP_HDR_OBJ)
                 hlc = h.hlc;
             r = mdb_cursor_del(c, 0);
+            wtx_mut(w);
             if (r) {
                 wtx_fail(w, r);
                 break;
@@ -708,6 +709,7 @@ static int install_tx(wtx *w, void *arg)
     held_read(w, &keep);
     for (size_t i = 0; i < sizeof(replaced) && !w->err; i++) {
         rc = mdb_drop(w->txn, s->db[replaced[i]], 0);
+        wtx_mut(w);
         if (rc)
             wtx_fail(w, rc);
     }

@@ -412,6 +412,7 @@ typedef struct mfs_store_stats {
      * tombstones are collected), the move log, inode records */
     uint64_t entry_records, move_records, inode_records;
     uint64_t ino_records; /* inode numbers mapped */
+    uint64_t commits;     /* commits of the main environment since open */
 } mfs_store_stats;
 
 /* Reads counts the store keeps up to date (no scan: about a millisecond

@@ -203,6 +203,7 @@ int tput(wtx *w, int db, const void *k, size_t kl, const void *v, size_t vl)
         return w->err;
     MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
     w->written += kl + vl + 64;
+    w->muts++;
     int rc = mdb_put(w->txn, w->s->db[db], &key, &val, 0);
     return rc ? wtx_fail(w, rc) : 0;
 }
@@ -215,6 +216,7 @@ int tdel(wtx *w, int db, const void *k, size_t kl)
     int rc = mdb_del(w->txn, w->s->db[db], &key, NULL);
     if (rc == MDB_NOTFOUND)
         return 0;
+    w->muts++;
     return rc ? wtx_fail(w, rc) : 0;
 }
 
@@ -237,6 +239,7 @@ int tdel_prefix(wtx *w, int db, const void *start, size_t kl, size_t plen)
             break;
         }
         n++;
+        w->muts++;
         rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
     }
     mdb_cursor_close(c);
@@ -269,6 +272,8 @@ void wtx_change(wtx *w, int kind, uint64_t ino, const char *name)
     snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
 }
 
+static bool wtx_unchanged(const wtx *w);
+
 /* Runs fn in w, then what every write transaction ends with: the
  * pre-commit hook (the derived view) and the persisted counters. Returns
  * w's first error. */
@@ -277,6 +282,8 @@ static int wtx_run(wtx *w, int (*fn)(wtx *w, void *arg), void *arg)
     int rc = fn(w, arg);
     if (!rc)
         rc = w->err;
+    if (!rc && wtx_unchanged(w))
+        return 0; /* the caller drops it (wtx_unchanged) */
     if (!rc)
         rc = w->s->hooks->pre_commit(w);
     if (!rc) {
@@ -284,6 +291,13 @@ static int wtx_run(wtx *w, int (*fn)(wtx *w, void *arg), void *arg)
         rc = w->err;
     }
     return rc;
+}
+
+/* A call that asked to commit nothing if it changed nothing, and did
+ * not: its txns are aborted, as if it had never run. */
+static bool wtx_unchanged(const wtx *w)
+{
+    return w->drop_if_unchanged && w->muts == 0 && !w->err;
 }
 
 static void wtx_release(wtx *w)
@@ -384,6 +398,8 @@ static int group_commit_both(mfs_store *s, wtx *w)
         rc = store_commit_errno(s, mdb_to_errno(mdb_txn_commit(w->txn)));
     else
         mdb_txn_abort(w->txn);
+    if (!rc)
+        __atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED);
     dirty_abort(w);
     dseq_bump(s);
     return rc;
@@ -593,6 +609,15 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         }
         s->gc_child = w.txn;
         rc = wtx_run(&w, fn, arg);
+        if (!rc && wtx_unchanged(&w)) {
+            mdb_txn_abort(w.txn);
+            dirty_abort(&w);
+            s->gc_child = NULL;
+            counters_restore(s, &save);
+            mfs_lock_drop(&s->wlock);
+            wtx_release(&w);
+            return 0;
+        }
         if (!rc)
             rc = gc_reserve(s, &w);
         if (!rc)
@@ -756,6 +781,7 @@ static void gc_commit_locked(mfs_store *s)
     } else {
         s->gc_saved = counters_take(s);
         vv_note_commit(s);
+        __atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED);
     }
     s->gc_committed = gen;
 }
@@ -1038,6 +1064,15 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
             return mdb_to_errno(rc);
         }
         rc = wtx_run(&w, fn, arg);
+        if (!rc && wtx_unchanged(&w)) {
+            dirty_abort(&w);
+            mdb_txn_abort(w.txn);
+            counters_restore(s, &save);
+            pthread_rwlock_unlock(&s->maplock);
+            mfs_lock_drop(&s->wlock);
+            wtx_release(&w);
+            return 0;
+        }
         bool pair = !rc && w.dtxn;
         /* The dirty environment commits first (dirty.c). A main commit
          * that then failed for want of map room (LMDB may need pages to
@@ -1068,6 +1103,8 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
                 rc = rc == MDB_MAP_FULL
                          ? MDB_MAP_FULL
                          : store_commit_errno(s, mdb_to_errno(rc));
+            else
+                __atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED);
         } else {
             mdb_txn_abort(w.txn);
         }

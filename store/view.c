@@ -1175,6 +1175,7 @@ static int tx_rebuild(wtx *w, void *arg)
                                   DB_NSUB,    DB_CCOPY, DB_CDIRS,  DB_NLINK};
     for (size_t i = 0; i < sizeof(derived) / sizeof(derived[0]); i++) {
         int rc = mdb_drop(w->txn, w->s->db[derived[i]], 0);
+        wtx_mut(w);
         if (rc)
             return wtx_fail(w, rc);
     }

@@ -145,6 +145,59 @@ static void test_stats_do_not_commit(void **state)
     mfs_test_rmdir(dir);
 }
 
+/* An idle store is not written to: a collection pass that finds nothing
+ * to do commits nothing (before, each pass's steps joined the group and
+ * the commit thread committed it and synced its meta page: two
+ * fdatasyncs a second from an idle daemon). Work it does find still
+ * commits. */
+static void test_idle_collection_commits_nothing(void **state)
+{
+    char *dir = mfs_test_mkdtemp("commit-idle");
+    mfs_store_config cfg;
+    mfs_store_config_default(&cfg);
+    cfg.commit_window_us = 2000u;
+    cfg.new_mesh = 1; /* it has reached its mesh: collection may run */
+    mfs_store *s = NULL;
+    assert_int_equal(mfs_store_open(&s, dir, &cfg, MFS_STORE_CREATE), 0);
+    mfs_collect_config cc = {.retention_ms = 0, .alone = 1};
+    mfs_store_collect_set(s, &cc);
+    mfs_attr a;
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "gone", 0100644, 0, 0, 0, &a), 0);
+    static char big[3 * MFS_CHUNK_SIZE / 2];
+    memset(big, 'g', sizeof big);
+    assert_int_equal(mfs_store_write(s, a.ino, 0, big, sizeof big),
+                     (ssize_t)sizeof big);
+    assert_int_equal(mfs_store_publish(s, a.ino), 0);
+    assert_int_equal(mfs_store_unlink(s, MFS_ROOT_INO, "gone"), 0);
+    assert_int_equal(mfs_store_commit(s, 1), 0);
+    /* passes until one finds nothing: the file's content and tombstone
+     * go, the op log folds */
+    mfs_collect_stats cs;
+    mfs_store_stats st;
+    uint64_t before = 0;
+    int quiet = 0;
+    struct timespec grace = {1, 200 * 1000 * 1000}; /* collect.c GRACE_MS */
+    nanosleep(&grace, NULL);
+    for (int i = 0; i < 40 && quiet < 3; i++) {
+        assert_int_equal(mfs_store_collect_now(s, &cs), 0);
+        assert_int_equal(mfs_store_commit(s, 0), 0);
+        assert_int_equal(mfs_store_stats_get(s, &st), 0);
+        quiet = st.commits == before ? quiet + 1 : 0;
+        before = st.commits;
+    }
+    assert_int_equal(quiet, 3); /* three passes in a row committed nothing */
+    assert_int_equal(st.chunks, 0);
+    /* new work commits again */
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "next", 0100644, 0, 0, 0, &a), 0);
+    assert_int_equal(mfs_store_commit(s, 0), 0);
+    assert_int_equal(mfs_store_stats_get(s, &st), 0);
+    assert_true(st.commits > before);
+    mfs_store_close(s);
+    mfs_test_rmdir(dir);
+}
+
 /* A daemon that writes, commits, and dies without closing anything. */
 static void child_dies(const char *dir)
 {
@@ -330,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_kill_then_reboot),
         cmocka_unit_test(test_durable_vector),
         cmocka_unit_test(test_stats_do_not_commit),
+        cmocka_unit_test(test_idle_collection_commits_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
