@@ -63,13 +63,27 @@ static void test_catchup_snapshot(void **state)
     char line[MFS_STATUS_LINE_MAX];
     mfs_status_catchup_format(&c, line, sizeof line);
     assert_int_equal(mfs_status_catchup_parse(line, &d), 0);
-    assert_memory_equal(&c, &d, sizeof c);
+    /* field by field: the struct has padding, which a byte compare reads
+     * (it failed in Debug builds) */
+    assert_int_equal(d.active, c.active);
+    assert_int_equal(d.ops, c.ops);
+    assert_int_equal(d.chunks, c.chunks);
+    assert_int_equal(d.bytes, c.bytes);
+    assert_true(d.ops_per_s == c.ops_per_s);
+    assert_true(d.bytes_per_s == c.bytes_per_s);
+    assert_int_equal(d.eta_ms, c.eta_ms);
     assert_int_equal(mfs_status_catchup_parse("1 2 3", &d), -EINVAL);
 
     mfs_status_snap s = {1, 0, 0xfeedull, 10, 20, 3, 4}, t;
     mfs_status_snap_format(&s, line, sizeof line);
     assert_int_equal(mfs_status_snap_parse(line, &t), 0);
-    assert_memory_equal(&s, &t, sizeof s);
+    assert_int_equal(t.active, s.active);
+    assert_int_equal(t.refused, s.refused);
+    assert_int_equal(t.from, s.from);
+    assert_int_equal(t.done, s.done);
+    assert_int_equal(t.total, s.total);
+    assert_int_equal(t.installed, s.installed);
+    assert_int_equal(t.served, s.served);
     assert_int_equal(mfs_status_snap_parse("x", &t), -EINVAL);
 }
 
