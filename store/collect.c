@@ -584,6 +584,43 @@ static int names_settled(wtx *w, mfs_id inode, const mfs_vv *settled,
     return n;
 }
 
+/* Is the op of every version record inode still has settled? What
+ * hides a file that an edit concurrent with its delete brought back is
+ * a version (a DROP of the edit's conflict copy, say), which can be made
+ * after the delete: until it is settled, a node that holds the delete
+ * and the edit but not it sees the file back and may write to it, and
+ * that version, made after the delete and not seen by it, brings the
+ * file back everywhere. A store that had collected the file under the
+ * settled delete before it arrived could not show it (replication
+ * simulator long seed 1010). Once every version is settled, a version
+ * this store does not hold yet was made by a node that held them all. */
+static bool versions_settled(wtx *w, mfs_id inode, const mfs_vv *settled)
+{
+    MDB_cursor *c, *ops;
+    if (mdb_cursor_open(w->txn, w->s->db[DB_VERSIONS], &c))
+        return false;
+    if (mdb_cursor_open(w->txn, w->s->db[DB_OPS], &ops)) {
+        mdb_cursor_close(c);
+        return false;
+    }
+    uint8_t k[ID_KEY_LEN];
+    id_put(k, inode);
+    MDB_val key = {ID_KEY_LEN, k}, val;
+    bool r = true;
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (r && rc == 0 && key.mv_size == VKEY_LEN &&
+           !memcmp(key.mv_data, k, ID_LEN)) {
+        mfs_stamp st = stamp_get((uint8_t *)key.mv_data + VKEY_STAMP);
+        uint64_t seq;
+        r = op_seq_of_stamp(w->s, ops, st, &seq) == 0 &&
+            seq <= mfs_vv_get(settled, st.node);
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(ops);
+    mdb_cursor_close(c);
+    return r;
+}
+
 /* The rest of a deleted inode once its content is gone (collect_inode):
  * its entries (ents, n: names_settled found each in the trash by a
  * settled delete), with their logged moves (tree_forget_entry), its
@@ -634,7 +671,7 @@ static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
      * version, whose op was out, and every peer waited for its chunk) */
     mfs_id ents[TREE_NAMES_MAX];
     int nents = names_settled(w, inode, settled, ents);
-    if (nents < 0)
+    if (nents < 0 || !versions_settled(w, inode, settled))
         return ITEM_KEEP;
     if (may_come_back(w->s, w->txn, inode))
         return ITEM_KEEP;

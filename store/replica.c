@@ -237,6 +237,32 @@ ssize_t mfs_batch_scan(const uint8_t *ops, size_t len, mfs_vv *vv)
     return r.err ? -EBADMSG : n;
 }
 
+size_t mfs_batch_small_chunks(const uint8_t *ops, size_t len, size_t small,
+                              uint8_t *out, size_t max)
+{
+    static const uint8_t hole[MFS_HASH_LEN];
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, ops, len);
+    size_t n = 0;
+    while (n < max && mfs_rbuf_left(&r) > 0) {
+        size_t oplen;
+        const uint8_t *p = mfs_get_blob32(&r, &oplen, MFS_MAX_OP_BYTES);
+        if (!p)
+            break;
+        op_head h;
+        if (op_head_decode(p, oplen, &h) < OP_HDR_LEN || h.type != OP_VERSION)
+            continue;
+        mfs_op op;
+        if (op_decode(p, oplen, &op) != 0)
+            continue;
+        if (op.nchunks == 1 && op.size <= small &&
+            memcmp(op.hashes, hole, MFS_HASH_LEN) != 0)
+            memcpy(out + n++ * MFS_HASH_LEN, op.hashes, MFS_HASH_LEN);
+        op_clear(&op);
+    }
+    return n;
+}
+
 /* ---- members: removals --------------------------------------------------
  * A removal is a register on the member registry object, set by an XATTR
  * op like any other change: it replicates, converges, and is never

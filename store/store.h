@@ -364,6 +364,13 @@ int mfs_store_snapshot_install(mfs_store *s, const uint8_t *buf, size_t len,
  * Returns the number of ops, -EBADMSG, -ENOMEM. */
 ssize_t mfs_batch_scan(const uint8_t *batch, size_t len, mfs_vv *vv);
 
+/* The content of the small files a batch's VERSION ops publish: the hash
+ * of each version of one chunk and at most `small` bytes (not a hole),
+ * at most max of them, into out (max * MFS_HASH_LEN bytes). Returns how
+ * many; an op it cannot read is skipped. */
+size_t mfs_batch_small_chunks(const uint8_t *batch, size_t len, size_t small,
+                              uint8_t *out, size_t max);
+
 /* The sequence number of the op `origin` stamped `st` with (a content
  * version's publish op, say): peers whose vector covers (st.node, *seq)
  * hold it. -ENOENT if this store holds no such op. */

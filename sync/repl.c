@@ -37,6 +37,8 @@
 #define SMALL_CHUNK 4096 /* chunks this small are sent on the urgent channel */
 #define BULK_OPS_BYTES (16u << 10) /* OPS this large go on the bulk channel */
 #define RELAY_MAX_OPS 1000 /* a peer lacking more gets only our own pushed */
+#define PUSH_SMALL_MAX 64 /* small files' chunks sent behind a push */
+#define CHUNK_MSG_CAP (MFS_HASH_LEN + 5 + compressBound(MFS_CHUNK_SIZE))
 #define MAX_TRIED 8     /* peers remembered as lacking a chunk */
 #define NOCHUNK_RETRY_US 1000000u
 #define OP_BYTES_EST 100       /* bytes per op, for the byte estimates */
@@ -98,9 +100,18 @@ typedef struct cjob {
 
 #define CREQ_FORGET_US 30000000u
 
+/* A small version's chunk to ask for at the next tick (fetch_small). */
+typedef struct small_want {
+    uint8_t hash[MFS_HASH_LEN];
+    uint64_t origin, from; /* its publisher; the peer whose batch it was */
+} small_want;
+#define SMALL_Q 256
+
 struct mfs_repl {
     pthread_mutex_t mu;
     mfs_store *store;
+    small_want smallq[SMALL_Q]; /* for fetch_small */
+    size_t nsmallq;
     mfs_repl_config cfg;
     atomic_int changed;
     uint64_t now;
@@ -749,7 +760,7 @@ static void snap_refusal_check(mfs_repl *r)
     r->snap_refused = 0;
 }
 
-static void fetch_small(mfs_repl *r, rpeer *from,
+static void small_note(mfs_repl *r, rpeer *from,
                         const mfs_apply_result *res);
 
 static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
@@ -795,7 +806,7 @@ static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
             p->pull_backoff_us = r->now + 5000000u; /* its clock runs ahead */
         after_apply(r, &res);
         if (res.nsmall)
-            fetch_small(r, p, &res);
+            small_note(r, p, &res);
     }
     if (req && req == r->pull_id && p->id == r->pull_peer &&
         (flags & OPS_SNAP)) {
@@ -814,6 +825,8 @@ static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         }
     }
 }
+
+static int send_chunk(mfs_repl *r, rpeer *p, const uint8_t *h, uint8_t *msg);
 
 /* Pushes our new ops to every peer that has reported, up to push_bytes. */
 static void push_new(mfs_repl *r)
@@ -853,11 +866,26 @@ static void push_new(mfs_repl *r)
             mfs_vv_free(&next);
             continue;
         }
+        /* the content of the small files in a push of a few ops goes
+         * right behind it: the peer needs no WANT (a round trip, and a
+         * wait behind whatever its replication thread is applying) */
+        uint8_t small[PUSH_SMALL_MAX * MFS_HASH_LEN];
+        size_t ns = (size_t)n + 32 < BULK_OPS_BYTES
+                        ? mfs_batch_small_chunks(r->buf, (size_t)n, SMALL_CHUNK,
+                                                 small, PUSH_SMALL_MAX)
+                        : 0;
         if (send_ops(r, p, 0, 0, 0, r->buf, (size_t)n) == 0) {
             mfs_vv_free(&p->pushed);
             p->pushed = next;
             p->ops_sent += (uint64_t)k;
             r->pushes++;
+            uint8_t *msg = ns && !scratch(&r->buf, &r->bufcap, MFS_CHUNK_SIZE)
+                               ? malloc(CHUNK_MSG_CAP)
+                               : NULL;
+            for (size_t c = 0; msg && c < ns; c++)
+                if (send_chunk(r, p, small + c * MFS_HASH_LEN, msg) < 0)
+                    break; /* queue full: the peer asks for the rest */
+            free(msg);
         } else {
             mfs_vv_free(&next);
         }
@@ -1564,49 +1592,95 @@ static void fetch_chunks(mfs_repl *r)
     free(origins);
 }
 
-/* Asks at once for the chunks of the small versions a batch brought
- * (mfs_apply_result.small), on the urgent channel, from the node that
- * published each (else from the sender of the batch), beyond the fetch
- * window by up to SMALL_EXTRA requests per peer. Otherwise they waited
- * for fetch_chunks, which asks in hash order: small files written
- * during a 1 GiB transfer reached the peer with p99 1.3 s, some after
- * 4-5 s (queued behind the large file's chunks), 2.5 ms on an idle link
- * (bench/repl/hol.sh). */
-static void fetch_small(mfs_repl *r, rpeer *from, const mfs_apply_result *res)
+/* Asks for the chunks of the small versions the batches applied since
+ * the last tick brought (mfs_apply_result.small), on the urgent channel,
+ * from the node that published each (else from the sender of the batch),
+ * beyond the fetch window by up to SMALL_EXTRA requests per peer.
+ * Otherwise they waited for fetch_chunks, which asks in hash order: small
+ * files written during a 1 GiB transfer reached the peer with p99 1.3 s,
+ * some after 4-5 s (queued behind the large file's chunks), 2.5 ms on an
+ * idle link (bench/repl/hol.sh). At the tick, not when the batch is
+ * applied: a push's sender sends those chunks right behind it
+ * (push_new), and what came on the urgent channel is taken before the
+ * tick, so they are here ("arriving") and asked of nobody. */
+static void fetch_small(mfs_repl *r)
 {
-    uint8_t b[MFS_APPLY_SMALL * MFS_HASH_LEN];
+    uint8_t b[WANT_MAX * MFS_HASH_LEN];
     for (size_t pass = 0; pass < 2; pass++) {
-        /* pass 0: the publishers; pass 1: whatever is left, the sender */
-        rpeer *to = NULL;
-        size_t n = 0;
-        for (size_t i = 0; i < res->nsmall; i++) {
-            const uint8_t *h = res->small[i];
-            creq *e = req_find(r, h);
-            if (e && (e->peer || e->arriving))
-                continue; /* asked already, or here */
-            rpeer *o = pass ? from : peer_find(r, res->small_origin[i]);
-            if (!o || !peer_live(o) || o->left ||
-                o->chunk_inflight >= window_chunks(r) + SMALL_EXTRA ||
-                (e && tried(e, o->id)) || (to && o != to))
-                continue;
-            if (!e && !(e = req_add(r, h)))
-                return;
-            to = o;
-            e->peer = o->id;
-            e->asked_us = r->now;
-            o->chunk_inflight++;
-            memcpy(b + n++ * MFS_HASH_LEN, h, MFS_HASH_LEN);
-        }
-        if (n && send_msg(r, to, MFS_SYNC_URGENT, MFS_MT_WANT, b,
-                          n * MFS_HASH_LEN) < 0) {
-            rescan(r);
-            for (size_t i = 0; i < n; i++) {
-                creq *e = req_find(r, b + i * MFS_HASH_LEN);
-                if (e)
-                    req_del(r, e); /* fetch_chunks asks again */
+        /* pass 0: the publishers; pass 1: whatever is left, the sender;
+         * one WANT per peer and pass */
+        for (;;) {
+            rpeer *to = NULL;
+            size_t n = 0;
+            for (size_t i = 0; i < r->nsmallq && n < WANT_MAX; i++) {
+                small_want *q = &r->smallq[i];
+                creq *e = req_find(r, q->hash);
+                if (e && (e->peer || e->arriving))
+                    continue; /* asked already, or here */
+                rpeer *o = peer_find(r, pass ? q->from : q->origin);
+                if (!o || !peer_live(o) || o->left ||
+                    o->chunk_inflight >= window_chunks(r) + SMALL_EXTRA ||
+                    (e && tried(e, o->id)) || (to && o != to))
+                    continue;
+                if (!e && !(e = req_add(r, q->hash)))
+                    break;
+                to = o;
+                e->peer = o->id;
+                e->asked_us = r->now;
+                o->chunk_inflight++;
+                memcpy(b + n++ * MFS_HASH_LEN, q->hash, MFS_HASH_LEN);
+            }
+            if (!n)
+                break;
+            if (send_msg(r, to, MFS_SYNC_URGENT, MFS_MT_WANT, b,
+                         n * MFS_HASH_LEN) < 0) {
+                rescan(r);
+                for (size_t i = 0; i < n; i++) {
+                    creq *e = req_find(r, b + i * MFS_HASH_LEN);
+                    if (e)
+                        req_del(r, e); /* fetch_chunks asks again */
+                }
+                break;
             }
         }
     }
+    r->nsmallq = 0; /* the rest: fetch_chunks */
+}
+
+/* Notes the small versions' chunks a batch brought, for fetch_small. */
+static void small_note(mfs_repl *r, rpeer *from, const mfs_apply_result *res)
+{
+    for (size_t i = 0; i < res->nsmall; i++) {
+        if (r->nsmallq == SMALL_Q)
+            fetch_small(r);
+        small_want *q = &r->smallq[r->nsmallq++];
+        memcpy(q->hash, res->small[i], MFS_HASH_LEN);
+        q->origin = res->small_origin[i];
+        q->from = from->id;
+    }
+}
+
+/* Sends chunk h to p (r->buf a scratch of MFS_CHUNK_SIZE, msg one of
+ * CHUNK_MSG_CAP): 1 sent, 0 we lack it, < 0 the queue to p is full. */
+static int send_chunk(mfs_repl *r, rpeer *p, const uint8_t *h, uint8_t *msg)
+{
+    ssize_t cl = mfs_store_chunk_get(r->store, h, r->buf, MFS_CHUNK_SIZE);
+    if (cl < 0)
+        return 0;
+    size_t zl = maybe_compress(r, r->buf, (size_t)cl);
+    mfs_wbuf w;
+    mfs_wbuf_init(&w, msg, CHUNK_MSG_CAP);
+    mfs_put_bytes(&w, h, MFS_HASH_LEN);
+    mfs_put_u8(&w, zl ? CHUNK_ZLIB : 0);
+    mfs_put_u32(&w, (uint32_t)cl);
+    mfs_put_bytes(&w, zl ? r->zbuf : r->buf, zl ? zl : (size_t)cl);
+    /* a small chunk (a small file's) goes ahead of the bulk queue */
+    int ch = cl <= SMALL_CHUNK ? MFS_SYNC_URGENT : MFS_SYNC_BULK;
+    int rc = w.err ? w.err : send_msg(r, p, ch, MFS_MT_CHUNK, msg, w.len);
+    if (rc < 0)
+        return rc;
+    p->chunks_sent++;
+    return 1;
 }
 
 static void on_want(mfs_repl *r, rpeer *p, const uint8_t *data, size_t len)
@@ -1619,33 +1693,18 @@ static void on_want(mfs_repl *r, rpeer *p, const uint8_t *data, size_t len)
     uint8_t absent[1 + WANT_MAX * MFS_HASH_LEN],
         busy[1 + WANT_MAX * MFS_HASH_LEN];
     size_t na = 0, nb = 0;
-    uint8_t *msg = malloc(MFS_HASH_LEN + 5 + compressBound(MFS_CHUNK_SIZE));
+    uint8_t *msg = malloc(CHUNK_MSG_CAP);
     if (!msg || scratch(&r->buf, &r->bufcap, MFS_CHUNK_SIZE)) {
         free(msg);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         const uint8_t *h = data + i * MFS_HASH_LEN;
-        ssize_t cl = mfs_store_chunk_get(r->store, h, r->buf, MFS_CHUNK_SIZE);
-        if (cl < 0) {
+        int rc = send_chunk(r, p, h, msg);
+        if (rc == 0)
             memcpy(absent + 1 + na++ * MFS_HASH_LEN, h, MFS_HASH_LEN);
-            continue;
-        }
-        size_t zl = maybe_compress(r, r->buf, (size_t)cl);
-        mfs_wbuf w;
-        mfs_wbuf_init(&w, msg,
-                      MFS_HASH_LEN + 5 + compressBound(MFS_CHUNK_SIZE));
-        mfs_put_bytes(&w, h, MFS_HASH_LEN);
-        mfs_put_u8(&w, zl ? CHUNK_ZLIB : 0);
-        mfs_put_u32(&w, (uint32_t)cl);
-        mfs_put_bytes(&w, zl ? r->zbuf : r->buf, zl ? zl : (size_t)cl);
-        /* a small chunk (a small file's) goes ahead of the bulk queue */
-        int ch = cl <= SMALL_CHUNK ? MFS_SYNC_URGENT : MFS_SYNC_BULK;
-        int rc = w.err ? w.err : send_msg(r, p, ch, MFS_MT_CHUNK, msg, w.len);
-        if (rc < 0)
+        else if (rc < 0)
             memcpy(busy + 1 + nb++ * MFS_HASH_LEN, h, MFS_HASH_LEN);
-        else
-            p->chunks_sent++;
     }
     free(msg);
     if (na) {
@@ -2194,6 +2253,8 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
 {
     mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     r->now = now_us;
+    if (r->nsmallq)
+        fetch_small(r);
     if (atomic_exchange(&r->changed, 0)) {
         refresh_my(r);
         push_new(r);

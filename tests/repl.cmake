@@ -22,7 +22,9 @@ if(TARGET test_sync_repl_sim)
   # refused snapshot kept "not in sync"), 1063 (as 39), 1080 (a version
   # still arriving that named the delete was waited for), 1196 (two deletes
   # that had seen different edits), 1010 and 1027 (conflict names counted
-  # twice), 1186 (a version arriving incomplete did not refresh what a
+  # twice; later, with small files' content pushed behind their ops, a
+  # deleted file collected before the version that hid it again settled),
+  # 1186 (a version arriving incomplete did not refresh what a
   # deleted name shows); docs/REPLICATION.md, ARCHITECTURE.md. (Seed 18 of
   # the default range: a deleted inode's content collected before every
   # name's delete settled.)

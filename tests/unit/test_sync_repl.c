@@ -60,11 +60,15 @@ static uint64_t g_now = 1000000;
 static uint32_t g_window; /* chunk_window of the next node_open (0: default) */
 static int g_store_chunks; /* store_chunks of the next node_open */
 
+static size_t g_wants_from_b; /* WANT messages B sent */
+
 static int q_send(void *arg, uint64_t to, int channel, uint8_t mtype,
                   const void *data, size_t len)
 {
     node *from = arg;
     net *n = from->net;
+    if (from->id == NODE_B && mtype == MFS_MT_WANT)
+        g_wants_from_b++;
     if (to == NODE_B && n->drop_to_b)
         return -EHOSTDOWN;
     if (n->n == MAXQ)
@@ -249,6 +253,30 @@ static void test_push_and_fetch(void **state)
     mfs_repl_peer p[2];
     mfs_repl_status_get(g_a.r, &st, p, 2);
     assert_true(st.pushes > 0);
+    assert_int_equal(st.bad_msgs, 0);
+}
+
+/* A small file's content travels right behind the push of its op: B
+ * asks for nothing (it sent a WANT for it, a round trip later, before);
+ * a large file's chunks are still asked for. */
+static void test_small_content_pushed(void **state)
+{
+    (void)state;
+    meet();
+    g_wants_from_b = 0;
+    make_file(&g_a, "small", 100, 1);
+    make_file(&g_a, "page", 4096, 2);
+    pump();
+    assert_same();
+    assert_true(in_sync(&g_b));
+    assert_int_equal(g_wants_from_b, 0);
+    make_file(&g_a, "big", 2 * MFS_CHUNK_SIZE, 3);
+    pump();
+    assert_same();
+    assert_true(g_wants_from_b > 0);
+    mfs_repl_status st;
+    mfs_repl_peer p[2];
+    mfs_repl_status_get(g_b.r, &st, p, 2);
     assert_int_equal(st.bad_msgs, 0);
 }
 
@@ -565,6 +593,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_push_and_fetch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_content_pushed, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_catch_up_by_pull, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_edits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
