@@ -1030,6 +1030,18 @@ int mfs_store_commit(mfs_store *s, int durable)
     return rc;
 }
 
+/* Ends a store_write that commits nothing (no group commit): both txns
+ * aborted, the counters as they were, the locks dropped. */
+static void write_undo(mfs_store *s, wtx *w, const struct counters *save)
+{
+    dirty_abort(w);
+    mdb_txn_abort(w->txn);
+    counters_restore(s, save);
+    pthread_rwlock_unlock(&s->maplock);
+    mfs_lock_drop(&s->wlock);
+    wtx_release(w);
+}
+
 int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
 {
     if (s->rdonly)
@@ -1065,12 +1077,7 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
         }
         rc = wtx_run(&w, fn, arg);
         if (!rc && wtx_unchanged(&w)) {
-            dirty_abort(&w);
-            mdb_txn_abort(w.txn);
-            counters_restore(s, &save);
-            pthread_rwlock_unlock(&s->maplock);
-            mfs_lock_drop(&s->wlock);
-            wtx_release(&w);
+            write_undo(s, &w, &save);
             return 0;
         }
         bool pair = !rc && w.dtxn;
@@ -1083,12 +1090,7 @@ int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
          * as groups do (group_make_room, gc_map_tight); otherwise nothing
          * commits, the map grows and the call runs again. */
         if (pair && map_tight(s->env, w.written, s->mapsize)) {
-            dirty_abort(&w);
-            mdb_txn_abort(w.txn);
-            counters_restore(s, &save);
-            pthread_rwlock_unlock(&s->maplock);
-            mfs_lock_drop(&s->wlock);
-            wtx_release(&w);
+            write_undo(s, &w, &save);
             if (grow_map_of(s, false))
                 return -ENOSPC;
             continue;

@@ -63,15 +63,21 @@ static int run_child(void (*fn)(const char *dir), const char *dir)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* Another process sees a change only once it is committed. */
-static void child_reads_committed(const char *dir)
+/* In a child: looks name up in what dir's store committed. */
+static int committed_lookup(const char *dir, const char *name)
 {
     mfs_store *s = open_store(dir, 0, MFS_STORE_RDONLY);
     CHILD_CHECK(s);
     mfs_attr a;
-    int rc = mfs_store_lookup(s, MFS_ROOT_INO, "visible", &a);
+    int rc = mfs_store_lookup(s, MFS_ROOT_INO, name, &a);
     mfs_store_close(s);
-    _exit(rc == 0 ? 0 : 100);
+    return rc;
+}
+
+/* Another process sees a change only once it is committed. */
+static void child_reads_committed(const char *dir)
+{
+    _exit(committed_lookup(dir, "visible") == 0 ? 0 : 100);
 }
 
 static void test_visibility(void **state)
@@ -104,12 +110,7 @@ static void test_visibility(void **state)
  * file. */
 static void child_sees_nothing(const char *dir)
 {
-    mfs_store *s = open_store(dir, 0, MFS_STORE_RDONLY);
-    CHILD_CHECK(s);
-    mfs_attr a;
-    int rc = mfs_store_lookup(s, MFS_ROOT_INO, "uncommitted", &a);
-    mfs_store_close(s);
-    _exit(rc == -ENOENT ? 0 : 100);
+    _exit(committed_lookup(dir, "uncommitted") == -ENOENT ? 0 : 100);
 }
 
 static void count_line(void *arg, const char *path)

@@ -229,6 +229,14 @@ static void mesh2(rep *a, rep *b)
     merge(a, b);
 }
 
+/* mesh2, and c joins through a. */
+static void mesh3(rep *a, rep *b, rep *c)
+{
+    mesh2(a, b);
+    rep_open(c, 0, 0xc3c3c3c3ull);
+    sync_pair(a, c);
+}
+
 static void close2(rep *a, rep *b)
 {
     rep_close(a);
@@ -2312,10 +2320,8 @@ static void test_two_deletes_union(void **state)
 {
     (void)state;
     rep a, b, c;
-    mesh2(&a, &b);
-    rep_open(&c, 0, 0xc3c3c3c3ull);
+    mesh3(&a, &b, &c);
     rep *all[3] = {&a, &b, &c};
-    sync_pair(&a, &c);
     uint64_t f = mkfile(a.s, MFS_ROOT_INO, "f");
     put_pub(a.s, f, "v0");
     uint64_t g = mkfile(a.s, MFS_ROOT_INO, "g");
@@ -2372,10 +2378,8 @@ static void test_collect_waits_for_what_hid(void **state)
 {
     (void)state;
     rep a, b, c;
-    mesh2(&a, &b);
-    rep_open(&c, 0, 0xc3c3c3c3ull);
+    mesh3(&a, &b, &c);
     rep *all[3] = {&a, &b, &c};
-    sync_pair(&a, &c);
     set_retention(&b, 0);
     uint64_t f = mkfile(a.s, MFS_ROOT_INO, "f");
     put_pub(a.s, f, "v0");
