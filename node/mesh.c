@@ -362,8 +362,9 @@ void mfs_node_repl_config(mfs_repl_config *cfg)
     cfg->store_chunks = MFS_REPL_STORE_THREAD;
     /* a pull's answer (256 KiB) applied 16 KiB at a time, the urgent
      * queue looked at between two: a small file written on a third node
-     * during a merge waited ~150 ms for a whole batch (merge.sh) */
-    cfg->apply_bytes = 16u << 10;
+     * during a merge waited ~150 ms for a whole batch (merge.sh).
+     * MESHFS_APPLY_BYTES overrides it for benchmarks (0: whole) */
+    cfg->apply_bytes = node_env_ms("MESHFS_APPLY_BYTES", 16u << 10);
     /* (op batches stay 256 KiB: with 32 KiB, three nodes took 5.4-6.1 s
      * instead of 0.9-1.5 to converge after a partition at 30% loss,
      * bench/repl/part3.sh; a pull's answers are bulk, so a small change
