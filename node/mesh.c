@@ -135,6 +135,8 @@ void mfs_node_on_msg(mfs_node *m, uint64_t from, uint8_t mtype,
 {
     if (m->inline_repl) {
         mfs_repl_on_msg(m->repl, now_us(m), from, mtype, data, len);
+        if (mfs_repl_work_pending(m->repl))
+            m->net.wake(m->net.ctx); /* the rest at the next tick */
         return;
     }
     node_ev *ev = malloc(sizeof(*ev) + len);
@@ -235,6 +237,10 @@ static void save_peers(mfs_node *m)
  * thread, or the transport's when the engine runs inline. */
 uint64_t mfs_node_tick(mfs_node *m, uint64_t now)
 {
+    /* inline, an op batch's slices one a tick, what the transport
+     * delivered between them in between (the thread does it itself) */
+    if (m->inline_repl && mfs_repl_work(m->repl, now))
+        m->net.wake(m->net.ctx);
     uint64_t next = mfs_repl_tick(m->repl, now);
     if (now - m->saved_us >= SAVE_EVERY_US) {
         m->saved_us = now;
@@ -255,9 +261,12 @@ static void deliver(mfs_node *m, node_ev *ev)
 }
 
 /* The replication thread: what came on the urgent channel first, in
- * arrival order; then large chunks, one at a time, looking at the urgent
- * queue again after each; then the engine's timers. It waits on
- * CLOCK_MONOTONIC, the clock a transport with this thread must keep. */
+ * arrival order; then a slice of an op batch being applied
+ * (mfs_repl_work: a pull's answer takes ~150 ms whole), looking at the
+ * urgent queue again after each; once none is left, bulk messages (large
+ * chunks, a pull's answers), one at a time, the same way; then the
+ * engine's timers. It waits on CLOCK_MONOTONIC, the clock a transport with
+ * this thread must keep. */
 static void *repl_main(void *arg)
 {
     mfs_node *m = arg;
@@ -266,7 +275,8 @@ static void *repl_main(void *arg)
     Q_LOCK(m);
     for (;;) {
         while (!m->q_stop && !m->q_urgent.head && !m->q_bulk.head &&
-               !m->q_wake && now_us(m) < next) {
+               !m->q_wake && !mfs_repl_work_pending(m->repl) &&
+               now_us(m) < next) {
             uint64_t at = next < UINT64_MAX / 2 ? next : now_us(m) + 1000000;
             struct timespec ts = {(time_t)(at / 1000000u),
                                   (long)(at % 1000000u) * 1000};
@@ -278,14 +288,20 @@ static void *repl_main(void *arg)
         uint64_t t0 = now_us(m);
         for (;;) {
             node_ev *ev = pop(&m->q_urgent);
-            if (!ev)
-                ev = pop(&m->q_bulk);
-            if (!ev)
-                break;
-            m->q_bytes -= ev->len;
-            Q_UNLOCK(m);
-            deliver(m, ev);
-            Q_LOCK(m);
+            if (!ev && mfs_repl_work_pending(m->repl)) {
+                Q_UNLOCK(m);
+                mfs_repl_work(m->repl, now_us(m));
+                Q_LOCK(m);
+            } else {
+                if (!ev)
+                    ev = pop(&m->q_bulk);
+                if (!ev)
+                    break;
+                m->q_bytes -= ev->len;
+                Q_UNLOCK(m);
+                deliver(m, ev);
+                Q_LOCK(m);
+            }
             /* the timers at least every millisecond (they store the
              * chunks received, and ask for more) */
             if (m->q_stop || now_us(m) - t0 >= TICK_EVERY_US)
@@ -344,6 +360,11 @@ void mfs_node_repl_config(mfs_repl_config *cfg)
     mfs_repl_config_default(cfg);
     cfg->state_ms = NODE_STATE_MS; /* anti-entropy: changes send STATE */
     cfg->store_chunks = MFS_REPL_STORE_THREAD;
+    /* a pull's answer (256 KiB) applied 16 KiB at a time, the urgent
+     * queue looked at between two: a small file written on a third node
+     * during a merge waited ~150 ms for a whole batch (merge.sh).
+     * MESHFS_APPLY_BYTES overrides it for benchmarks (0: whole) */
+    cfg->apply_bytes = node_env_ms("MESHFS_APPLY_BYTES", 16u << 10);
     /* (op batches stay 256 KiB: with 32 KiB, three nodes took 5.4-6.1 s
      * instead of 0.9-1.5 to converge after a partition at 30% loss,
      * bench/repl/part3.sh; a pull's answers are bulk, so a small change

@@ -263,6 +263,37 @@ size_t mfs_batch_small_chunks(const uint8_t *ops, size_t len, size_t small,
     return n;
 }
 
+ssize_t mfs_batch_prefix(const uint8_t *ops, size_t len, size_t max)
+{
+    /* the cut mfs_store_ops_since makes when its buffer is full */
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, ops, len);
+    size_t at = 0, action_start = 0;
+    bool in_action = false;
+    uint64_t origin = 0;
+    while (mfs_rbuf_left(&r) > 0) {
+        size_t oplen;
+        const uint8_t *p = mfs_get_blob32(&r, &oplen, MFS_MAX_OP_BYTES);
+        op_head h;
+        if (!p || op_head_decode(p, oplen, &h) < OP_HDR_HLC)
+            return -EBADMSG;
+        if (h.origin != origin)
+            in_action = false; /* the sender starts each origin afresh */
+        origin = h.origin;
+        size_t end = len - mfs_rbuf_left(&r);
+        if (end > max) {
+            if (at == 0)
+                return (ssize_t)end; /* one op larger than max: alone */
+            return (ssize_t)(in_action && action_start > 0 ? action_start : at);
+        }
+        if (!in_action)
+            action_start = at;
+        at = end;
+        in_action = (h.flags & OPF_MORE) != 0;
+    }
+    return r.err ? -EBADMSG : (ssize_t)len;
+}
+
 /* ---- members: removals --------------------------------------------------
  * A removal is a register on the member registry object, set by an XATTR
  * op like any other change: it replicates, converges, and is never

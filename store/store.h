@@ -371,6 +371,18 @@ ssize_t mfs_batch_scan(const uint8_t *batch, size_t len, mfs_vv *vv);
 size_t mfs_batch_small_chunks(const uint8_t *batch, size_t len, size_t small,
                               uint8_t *out, size_t max);
 
+/* Where mfs_store_ops_since() would have ended batch (its format) had its
+ * buffer held max bytes: the length of the longest prefix of at most max
+ * bytes that ends where an action ends (an op without OPF_MORE), or, when
+ * the first action alone is larger, of as many of its ops as fit (the
+ * first op, at least). So the prefix and the rest are each a batch the
+ * sender could have sent (sync/repl.c applies large batches in such
+ * slices). len when the whole batch fits; 0 for an empty one; -EBADMSG
+ * when the framing of the part read is bad (mfs_store_apply() rejects
+ * such a batch too). Reads only op heads. Any thread; batch is the
+ * caller's. */
+ssize_t mfs_batch_prefix(const uint8_t *batch, size_t len, size_t max);
+
 /* The sequence number of the op `origin` stamped `st` with (a content
  * version's publish op, say): peers whose vector covers (st.node, *seq)
  * hold it. -ENOENT if this store holds no such op. */

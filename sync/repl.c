@@ -50,6 +50,7 @@
 /* OPS_SNAP (with OPS_LAST): the asker lacks ops we folded: it needs a
  * snapshot */
 enum { OPS_ZLIB = 1, OPS_LAST = 2, OPS_MORE = 4, OPS_SNAP = 8 };
+#define OPS_HEAD_LEN 17 /* u64 req, u8 flags, u32 total, u32 raw */
 enum { CHUNK_ZLIB = 1 };
 enum { NOCHUNK_ABSENT = 0, NOCHUNK_BUSY = 1 };
 
@@ -132,6 +133,11 @@ struct mfs_repl {
      * messages it had and that many arrived (they come in any order) */
     uint64_t pull_peer, pull_id, pull_sent_us;
     uint32_t pull_got, pull_total;
+    /* OPS messages being applied in slices (see "applying in slices"),
+     * oldest first; apply_busy mirrors "apply_head != NULL" for
+     * mfs_repl_work_pending() */
+    struct apply_job *apply_head, **apply_tail;
+    atomic_int apply_busy;
     /* chunk fetching */
     creq *req;
     size_t nreq;
@@ -763,32 +769,79 @@ static void snap_refusal_check(mfs_repl *r)
 static void small_note(mfs_repl *r, rpeer *from,
                         const mfs_apply_result *res);
 
-static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
+/* ---- applying in slices ------------------------------------------------
+ * A large OPS message (a pull's answer: 256 KiB, some 2,600 ops) took
+ * ~150 ms to apply in one store call, and whatever came meanwhile (a
+ * third node's new file, the chunk it asks for) waited for all of it: p99
+ * 78-196 ms from the third node during a 100,000-op merge, target 50
+ * (bench/repl/merge.sh). With cfg.apply_bytes set, an OPS message larger
+ * than that is applied a slice at a time, one slice per mfs_repl_work()
+ * call, and the caller serves its urgent messages between two calls.
+ *
+ * Why a message applied between two slices is safe: a slice is cut where
+ * the sender's mfs_store_ops_since() would have ended its batch had its
+ * buffer held apply_bytes (mfs_batch_prefix: whole actions, or as much of
+ * a first action as fits, as the sender does), so it is a batch the
+ * sender could have sent, and the rest is a batch on its own (the start
+ * of the next one it would have sent). The receiver so sees what it would
+ * have seen had the sender split the message in two and the other message
+ * arrived between them, which the wire allows already: messages of different
+ * peers interleave freely, and a peer's urgent push overtakes its bulk pull
+ * answers (they travel on separate channels and node/mesh.c takes urgent
+ * ones first). The store applies ops idempotently and in any order, and
+ * each slice is one store call, atomic as a batch was. A malformed op
+ * rejects its slice (earlier slices stay applied, as earlier batches
+ * would) and the rest of the message is dropped, as a bad batch is.
+ *
+ * Only urgent OPS messages (small pushes) pass a message being applied;
+ * bulk ones (pull answers, large pushes) and any larger than a slice wait
+ * in order behind it, so the pull's bookkeeping (pull_got / pull_total,
+ * the next pull) happens when a message's last slice is applied, with
+ * r->my covering it, as it did when the message was applied at once. */
+typedef struct apply_job {
+    struct apply_job *next;
+    uint64_t peer, req;
+    uint8_t flags;
+    uint32_t total;
+    size_t wire;          /* payload bytes on the wire (rx_bytes) */
+    size_t len, off;      /* batch bytes, applied so far */
+    int rc;               /* the first error: the rest is dropped */
+    mfs_apply_result sum; /* applied, duplicates, deferred so far */
+    /* small versions' chunks still to ask for ahead of the queue: a
+     * message's first MFS_APPLY_SMALL, as when it was applied whole (every
+     * slice's first 32 asked a merge of small files' chunks all urgently,
+     * ahead of a third node's new file: from C p50 ~5 -> ~10-20 ms) */
+    size_t small_left;
+    uint8_t data[];
+} apply_job;
+
+/* One store call's outcome for an OPS message from p: counts, new state,
+ * the small versions' chunks. */
+static void ops_slice_done(mfs_repl *r, rpeer *p, int rc,
+                           const mfs_apply_result *res)
 {
-    uint64_t req = mfs_get_u64(rb);
-    uint8_t flags = mfs_get_u8(rb);
-    uint32_t total = mfs_get_u32(rb);
-    uint32_t raw = mfs_get_u32(rb);
-    size_t left = mfs_rbuf_left(rb);
-    const uint8_t *data = mfs_get_bytes(rb, left);
-    if (rb->err || (flags & ~(OPS_ZLIB | OPS_LAST | OPS_MORE | OPS_SNAP)) ||
-        ((flags & OPS_SNAP) && (!(flags & OPS_LAST) || raw)) ||
-        (!(flags & OPS_LAST) && total) || ((flags & OPS_LAST) && !total) ||
-        raw > 256u * 1024 * 1024 || (!(flags & OPS_ZLIB) && raw != left)) {
-        bad_msg(r, p, __func__);
-        return;
+    if (rc == 0) {
+        p->ops_recv += res->applied;
+        r->rx_ops += res->applied;
+        after_apply(r, res);
+        if (res->nsmall)
+            small_note(r, p, res);
     }
-    if (!payload(r, p, flags & OPS_ZLIB, &data, left, raw, __func__))
-        return;
-    mfs_apply_result res = {0};
-    int rc = raw ? mfs_store_apply(r->store, data, raw, &res) : 0;
+}
+
+/* An OPS message from p was applied whole (rc: the first store error):
+ * the log line, errors, and the pull's bookkeeping. */
+static void ops_done(mfs_repl *r, rpeer *p, uint64_t req, uint8_t flags,
+                     uint32_t total, size_t raw, size_t wire, int rc,
+                     const mfs_apply_result *res)
+{
     mfs_log(LOG_DEBUG,
-            "sync: ops %" PRIu64 " from %016" PRIx64 ": %u bytes"
+            "sync: ops %" PRIu64 " from %016" PRIx64 ": %zu bytes"
             ", flags %u: %d, %zu new, %zu dup, %zu deferred",
-            req, p->id, raw, flags, rc, res.applied, res.duplicates,
-            res.deferred);
+            req, p->id, raw, flags, rc, res->applied, res->duplicates,
+            res->deferred);
     if (rc == -EBADMSG) {
-        bad_msg(r, p, __func__);
+        bad_msg(r, p, "on_ops");
         mfs_log(LOG_WARNING,
                 "sync: peer %016" PRIx64 " sent a malformed op "
                 "batch; ignored",
@@ -799,14 +852,9 @@ static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         p->pull_backoff_us = r->now + 1000000u;
     }
     if (rc == 0) {
-        p->ops_recv += res.applied;
-        r->rx_ops += res.applied;
-        r->rx_bytes += left;
-        if (res.deferred && !res.applied)
+        r->rx_bytes += wire;
+        if (res->deferred && !res->applied)
             p->pull_backoff_us = r->now + 5000000u; /* its clock runs ahead */
-        after_apply(r, &res);
-        if (res.nsmall)
-            small_note(r, p, &res);
     }
     if (req && req == r->pull_id && p->id == r->pull_peer &&
         (flags & OPS_SNAP)) {
@@ -827,6 +875,96 @@ static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
 }
 
 static int send_chunk(mfs_repl *r, rpeer *p, const uint8_t *h, uint8_t *msg);
+
+/* Applies the next slice of the oldest job; when that was its last, its
+ * bookkeeping runs and it is freed. Returns 1 while jobs remain. */
+static int apply_slice(mfs_repl *r)
+{
+    apply_job *j = r->apply_head;
+    if (!j)
+        return 0;
+    rpeer *p = peer_find(r, j->peer); /* peers are never forgotten */
+    if (j->off < j->len && j->rc == 0) {
+        ssize_t n = mfs_batch_prefix(j->data + j->off, j->len - j->off,
+                                     r->cfg.apply_bytes);
+        mfs_apply_result res = {0};
+        int rc = n < 0 ? (int)n
+                       : mfs_store_apply(r->store, j->data + j->off, (size_t)n,
+                                         &res);
+        if (res.nsmall > j->small_left)
+            res.nsmall = j->small_left;
+        j->small_left -= res.nsmall;
+        ops_slice_done(r, p, rc, &res);
+        j->sum.applied += res.applied;
+        j->sum.duplicates += res.duplicates;
+        j->sum.deferred += res.deferred;
+        if (rc < 0)
+            j->rc = rc;
+        else
+            j->off += (size_t)n;
+    }
+    if (j->off < j->len && j->rc == 0)
+        return 1;
+    r->apply_head = j->next;
+    if (!r->apply_head)
+        r->apply_tail = &r->apply_head;
+    atomic_store(&r->apply_busy, r->apply_head != NULL);
+    ops_done(r, p, j->req, j->flags, j->total, j->len, j->wire, j->rc, &j->sum);
+    free(j);
+    return r->apply_head != NULL;
+}
+
+static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
+{
+    uint64_t req = mfs_get_u64(rb);
+    uint8_t flags = mfs_get_u8(rb);
+    uint32_t total = mfs_get_u32(rb);
+    uint32_t raw = mfs_get_u32(rb);
+    size_t left = mfs_rbuf_left(rb);
+    const uint8_t *data = mfs_get_bytes(rb, left);
+    if (rb->err || (flags & ~(OPS_ZLIB | OPS_LAST | OPS_MORE | OPS_SNAP)) ||
+        ((flags & OPS_SNAP) && (!(flags & OPS_LAST) || raw)) ||
+        (!(flags & OPS_LAST) && total) || ((flags & OPS_LAST) && !total) ||
+        raw > 256u * 1024 * 1024 || (!(flags & OPS_ZLIB) && raw != left)) {
+        bad_msg(r, p, __func__);
+        return;
+    }
+    if (!payload(r, p, flags & OPS_ZLIB, &data, left, raw, __func__))
+        return;
+    /* bulk (a pull's answer, a large push: as mfs_repl_msg_bulk) waits
+     * behind a message being applied; so does one too large to apply at
+     * once. An urgent one is applied now (see "applying in slices") */
+    bool bulk = req != 0 || OPS_HEAD_LEN + left >= BULK_OPS_BYTES;
+    bool slice = r->cfg.apply_bytes && raw > r->cfg.apply_bytes;
+    if (r->apply_head ? bulk || slice : slice) {
+        apply_job *j = malloc(sizeof(*j) + raw);
+        if (!j) { /* as a failed apply: asked again later */
+            mfs_apply_result none = {0};
+            ops_done(r, p, req, flags, total, raw, left, -ENOMEM, &none);
+            return;
+        }
+        memset(j, 0, sizeof(*j));
+        j->peer = p->id;
+        j->req = req;
+        j->flags = flags;
+        j->total = total;
+        j->wire = left;
+        j->len = raw;
+        j->small_left = MFS_APPLY_SMALL;
+        memcpy(j->data, data, raw);
+        bool first = !r->apply_head;
+        *r->apply_tail = j;
+        r->apply_tail = &j->next;
+        atomic_store(&r->apply_busy, 1);
+        if (first) /* its first slice now, the rest by mfs_repl_work() */
+            apply_slice(r);
+        return;
+    }
+    mfs_apply_result res = {0};
+    int rc = raw ? mfs_store_apply(r->store, data, raw, &res) : 0;
+    ops_slice_done(r, p, rc, &res);
+    ops_done(r, p, req, flags, total, raw, left, rc, &res);
+}
 
 /* Pushes our new ops to every peer that has reported, up to push_bytes. */
 static void push_new(mfs_repl *r)
@@ -2007,6 +2145,7 @@ int mfs_repl_new(mfs_store *s, const mfs_repl_config *cfg, uint64_t now_us,
     pthread_cond_init(&r->wr_room, NULL);
     r->wr_todo_tail = &r->wr_todo;
     r->wr_done_tail = &r->wr_done;
+    r->apply_tail = &r->apply_head;
     r->store = s;
     r->cfg = *cfg;
     r->node = mfs_store_node_id(s);
@@ -2048,6 +2187,12 @@ void mfs_repl_free(mfs_repl *r)
     mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     collect_chunks(r);
     mfs_lock_drop(&r->mu);
+    /* OPS messages not applied whole yet: their peers send them again */
+    while (r->apply_head) {
+        apply_job *j = r->apply_head;
+        r->apply_head = j->next;
+        free(j);
+    }
     for (size_t i = 0; i < r->npeers; i++) {
         mfs_vv_free(&r->peers[i].vv);
         mfs_vv_free(&r->peers[i].pushed);
@@ -2222,6 +2367,20 @@ size_t mfs_repl_bye(mfs_repl *r)
         told += r->cfg.send(r->cfg.arg, ids[i], MFS_SYNC_URGENT, MFS_MT_BYE,
                             &reason, 1) == 0;
     return told;
+}
+
+int mfs_repl_work(mfs_repl *r, uint64_t now_us)
+{
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
+    r->now = now_us;
+    int more = apply_slice(r);
+    mfs_lock_drop(&r->mu);
+    return more;
+}
+
+int mfs_repl_work_pending(mfs_repl *r)
+{
+    return atomic_load(&r->apply_busy);
 }
 
 void mfs_repl_changed(mfs_repl *r)
@@ -2424,7 +2583,9 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
     st->snaps_installed = r->snaps_installed;
     st->snaps_served = r->snaps_served;
     st->snap_refused = r->snap_refused;
-    if (r->snap_peer || r->snap_refused) {
+    if (r->snap_peer || r->snap_refused || r->apply_head) {
+        /* (ops received and not applied yet are not counted: a sender
+         * that reported them counts in ops_to_go) */
         st->in_sync = 0;
         st->catching_up = 1;
     }

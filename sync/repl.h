@@ -74,6 +74,10 @@ typedef struct mfs_repl_config {
     uint64_t (*wall_ms)(void *arg);
     void *clock_arg;
     int store_chunks; /* who stores received chunks (MFS_REPL_STORE_NOW) */
+    /* op bytes applied per store call: an OPS message larger than this is
+     * applied in slices by mfs_repl_work(), and bulk OPS that come
+     * meanwhile wait behind it (0: every message at once, as it comes) */
+    uint32_t apply_bytes;
 } mfs_repl_config;
 
 /* Who checks and stores the chunks that arrive (repl.c, "storing chunks"):
@@ -106,6 +110,17 @@ int mfs_repl_msg_bulk(uint8_t mtype, const uint8_t *data, size_t len);
 
 /* Runs what is due; returns the next absolute deadline (us). */
 uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us);
+/* With cfg.apply_bytes: applies the next slice (at most apply_bytes of
+ * ops, whole actions) of the OPS messages received and not applied whole
+ * yet, oldest first. Returns 1 while some remain: the caller calls it
+ * again soon, serving the messages it holds for the engine's urgent
+ * channel first (a small file's op and chunk must not wait behind a
+ * catch-up), and the bulk ones after it is done (they would wait in the
+ * engine anyway). The sync thread, as every engine call. */
+int mfs_repl_work(mfs_repl *r, uint64_t now_us);
+/* 1 while mfs_repl_work() has work. Lock-free: the sync thread may call it
+ * holding its own queue's lock. */
+int mfs_repl_work_pending(mfs_repl *r);
 
 /* Any thread: tells every live peer we are leaving (a clean unmount), so
  * they stop waiting for us at once. Returns how many were told. */

@@ -496,6 +496,61 @@ static void test_small_batches(void **state)
     close2(&a, &b);
 }
 
+/* A batch's prefix ending where an action ends, at most cap bytes
+ * (mfs_batch_prefix), is the batch mfs_store_ops_since() returns with that
+ * cap: sync/repl.c applies a large batch in such slices, as if the peer
+ * had sent smaller batches. Slices applied one by one give the same tree
+ * as the batch applied whole. */
+static void test_batch_prefix(void **state)
+{
+    (void)state;
+    rep a, b;
+    rep_open(&a, 1, 0xa1);
+    rep_open(&b, 0, 0xb2);
+    build_tree(a.s);
+    uint8_t *full = malloc(BATCH_CAP), *small = malloc(BATCH_CAP);
+    mfs_vv empty = {0, NULL};
+    ssize_t n = mfs_store_ops_since(a.s, &empty, full, BATCH_CAP);
+    assert_true(n > 600);
+    assert_int_equal(mfs_batch_prefix(full, 0, 100), 0);
+    assert_int_equal(mfs_batch_prefix(full, (size_t)n, BATCH_CAP), n);
+    size_t cuts = 0;
+    for (size_t cap = 1; cap < (size_t)n + 8; cap++) {
+        ssize_t p = mfs_batch_prefix(full, (size_t)n, cap);
+        ssize_t m = mfs_store_ops_since(a.s, &empty, small, cap);
+        assert_true(p > 0 && p <= n);
+        if (m == -ENOBUFS) { /* the first action alone is larger */
+            assert_true((size_t)p > cap);
+            continue;
+        }
+        if (p != m)
+            print_message("cap %zu: prefix %zd, ops_since %zd\n", cap, p, m);
+        assert_int_equal(p, m);
+        assert_memory_equal(full, small, (size_t)p);
+        cuts += p < n;
+    }
+    assert_true(cuts > 10);
+    /* a framing error is reported, as mfs_store_apply rejects it */
+    uint8_t bad[8] = {0, 0, 0, 200, 1, 2, 3, 4};
+    assert_int_equal(mfs_batch_prefix(bad, sizeof bad, 4), -EBADMSG);
+    /* slices of ~100 bytes, applied in order */
+    size_t off = 0, slices = 0;
+    while (off < (size_t)n) {
+        ssize_t p = mfs_batch_prefix(full + off, (size_t)n - off, 100);
+        assert_true(p > 0);
+        assert_int_equal(mfs_store_apply(b.s, full + off, (size_t)p, NULL), 0);
+        off += (size_t)p;
+        slices++;
+    }
+    assert_true(slices > 5);
+    rep *h[1] = {&a};
+    sync_chunks(b.s, h, 1);
+    assert_same_dump(a.s, b.s);
+    free(full);
+    free(small);
+    close2(&a, &b);
+}
+
 static void test_idempotent_any_order(void **state)
 {
     (void)state;
@@ -2440,6 +2495,7 @@ int main(void)
         cmocka_unit_test_teardown(test_replicate_basic, teardown),
         cmocka_unit_test_teardown(test_join_gets_lostfound, teardown),
         cmocka_unit_test_teardown(test_small_batches, teardown),
+        cmocka_unit_test_teardown(test_batch_prefix, teardown),
         cmocka_unit_test_teardown(test_idempotent_any_order, teardown),
         cmocka_unit_test_teardown(test_malformed, teardown),
         cmocka_unit_test_teardown(test_remote_bad_names, teardown),

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "codec.h"
 #include "core.h"
 #include "repl.h"
 #include "store.h"
@@ -59,6 +60,7 @@ static node g_a, g_b;
 static uint64_t g_now = 1000000;
 static uint32_t g_window; /* chunk_window of the next node_open (0: default) */
 static int g_store_chunks; /* store_chunks of the next node_open */
+static uint32_t g_apply;   /* apply_bytes of the next node_open */
 
 static size_t g_wants_from_b; /* WANT messages B sent */
 
@@ -112,6 +114,7 @@ static void node_open(node *nd, uint64_t id, int new_mesh)
     if (g_window)
         rc.chunk_window = g_window;
     rc.store_chunks = g_store_chunks;
+    rc.apply_bytes = g_apply;
     assert_int_equal(mfs_repl_new(nd->s, &rc, g_now, &nd->r), 0);
 }
 
@@ -589,6 +592,126 @@ static int setup_writer_next_tick(void **state)
     return setup_writer(state, MFS_REPL_STORE_NEXT_TICK);
 }
 
+/* A pull's answer larger than apply_bytes is applied a slice per
+ * mfs_repl_work() call; a push that comes meanwhile (a small file just
+ * written: the urgent channel) is applied at once, between two slices,
+ * not after the whole batch (a third node's file waited ~150 ms behind a
+ * 256 KiB batch during a merge, bench/repl/merge.sh); the rest of the
+ * pull's answer waits in order and its bookkeeping is done with its last
+ * slice; B does not say in sync while ops wait; the stores end equal. */
+static int setup_sliced(void **state)
+{
+    g_apply = 2048;
+    int rc = setup(state);
+    g_apply = 0;
+    return rc;
+}
+
+/* Delivers what is queued, in order, up to and including the first OPS
+ * message to B of more than min bytes of ops (1 if one was delivered). */
+static int deliver_until_ops_to_b(size_t min)
+{
+    size_t n = g_net.n, i;
+    int hit = 0;
+    qmsg batch[MAXQ];
+    memcpy(batch, g_net.q, n * sizeof(qmsg));
+    g_net.n = 0;
+    for (i = 0; i < n && !hit; i++) {
+        /* u64 req, u8 flags, u32 total, u32 raw length, bytes */
+        hit = batch[i].to == NODE_B && batch[i].mtype == MFS_MT_OPS &&
+              batch[i].len >= 17 && mfs_be32_get(batch[i].data + 13) > min;
+        mfs_repl_on_msg(by_id(batch[i].to)->r, g_now, batch[i].from,
+                        batch[i].mtype, batch[i].data, batch[i].len);
+        free(batch[i].data);
+    }
+    /* the rest first, then what the deliveries sent */
+    memmove(g_net.q + (n - i), g_net.q, g_net.n * sizeof(qmsg));
+    memcpy(g_net.q, batch + i, (n - i) * sizeof(qmsg));
+    g_net.n += n - i;
+    return hit;
+}
+
+static void test_sliced_apply(void **state)
+{
+    (void)state;
+    meet();
+    g_net.drop_to_b = 1;
+    mfs_repl_on_peer(g_a.r, g_now, NODE_B, MFS_PEER_DEAD, 1);
+    for (int i = 0; i < 200; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "f%03d", i);
+        make_file(&g_a, name, 100, i);
+    }
+    pump();
+    g_net.drop_to_b = 0;
+    mfs_repl_on_peer(g_a.r, g_now, NODE_B, MFS_PEER_ALIVE, 1);
+    /* STATE, PULL, then A's answer: one OPS of all 200 files' ops */
+    int hit = 0;
+    for (int round = 0; round < 50 && !hit; round++) {
+        g_now += 1000;
+        mfs_repl_tick(g_a.r, g_now);
+        mfs_repl_tick(g_b.r, g_now);
+        hit = deliver_until_ops_to_b(8 * 1024);
+    }
+    assert_true(hit);
+    /* its first slice is applied, the rest waits */
+    assert_true(mfs_repl_work_pending(g_b.r));
+    assert_true(size_on_b("f000") != UINT64_MAX);
+    assert_true(size_on_b("f199") == UINT64_MAX);
+    assert_false(in_sync(&g_b));
+    mfs_repl_status st;
+    mfs_repl_peer p[2];
+    mfs_repl_status_get(g_b.r, &st, p, 2);
+    assert_true(st.catching_up);
+    /* the rest of the answer (its last, empty OPS) reaches B too */
+    while (g_net.n)
+        deliver_until_ops_to_b(SIZE_MAX);
+    /* a new file on A: pushed on the urgent channel, applied on arrival */
+    make_file(&g_a, "urgent", 100, 77);
+    g_now += 1000;
+    mfs_repl_tick(g_a.r, g_now);
+    int pushes = 0;
+    for (size_t i = 0; i < g_net.n; i++)
+        pushes += g_net.q[i].to == NODE_B && g_net.q[i].mtype == MFS_MT_OPS &&
+                  g_net.q[i].channel == MFS_SYNC_URGENT;
+    assert_int_equal(pushes, 1);
+    while (g_net.n)
+        deliver_until_ops_to_b(SIZE_MAX);
+    assert_true(size_on_b("urgent") != UINT64_MAX);
+    assert_true(mfs_repl_work_pending(g_b.r)); /* before the batch's end */
+    assert_true(size_on_b("f199") == UINT64_MAX);
+    /* the rest, a slice a call */
+    int calls = 0;
+    size_t queued = g_net.n;
+    while (mfs_repl_work(g_b.r, g_now += 100)) {
+        calls++;
+        assert_true(calls < 1000);
+    }
+    print_message("200 files' ops applied in %d more slices\n", calls + 1);
+    assert_true(calls >= 5);
+    /* of the message's small versions, only the first MFS_APPLY_SMALL are
+     * asked for ahead of the queue, as when it was applied whole (not 32
+     * a slice: a merge of small files crowded a third node's file out) */
+    size_t asked = 0;
+    for (size_t i = queued; i < g_net.n; i++)
+        if (g_net.q[i].from == NODE_B && g_net.q[i].mtype == MFS_MT_WANT)
+            asked += g_net.q[i].len / MFS_HASH_LEN;
+    assert_true(asked < MFS_APPLY_SMALL);
+    assert_false(mfs_repl_work_pending(g_b.r));
+    assert_true(size_on_b("f199") == 100 || size_on_b("f199") == 0);
+    /* the pull is done: B asks for nothing more, and all is in sync */
+    mfs_repl_status_get(g_b.r, &st, p, 2);
+    uint64_t pulls = st.pulls;
+    assert_int_equal(st.ops_to_go, 0);
+    pump();
+    assert_same();
+    assert_true(in_sync(&g_b));
+    assert_true(in_sync(&g_a));
+    mfs_repl_status_get(g_b.r, &st, p, 2);
+    assert_int_equal(st.pulls, pulls);
+    assert_int_equal(st.bad_msgs, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +728,8 @@ int main(void)
                                         setup_writer_thread, teardown),
         cmocka_unit_test_setup_teardown(test_chunk_writer_next_tick,
                                         setup_writer_next_tick, teardown),
+        cmocka_unit_test_setup_teardown(test_sliced_apply, setup_sliced,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1140,6 +1140,12 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
          * (chunks stored a tick after they came), deterministically */
         assert_int_equal(nrc.store_chunks, MFS_REPL_STORE_THREAD);
         w->rcfg.store_chunks = MFS_REPL_STORE_NEXT_TICK;
+        /* op batches applied in slices, as the daemon does; in the random
+         * seeds slices of a few ops, so that pulls' answers (batches of
+         * 900 B up) are sliced and messages come between two slices (the
+         * node's tick applies one; the bare engine applies whole) */
+        assert_true(nrc.apply_bytes > 0);
+        w->rcfg.apply_bytes = plain ? nrc.apply_bytes : 700;
     }
     mfs_sim_hooks h = {w, hook_msg, g_trace_dgrams ? hook_tap : NULL,
                        hook_peer};
