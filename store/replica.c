@@ -215,17 +215,26 @@ static int vv_raise(mfs_vv *vv, uint64_t node, uint64_t seq)
     return 0;
 }
 
+/* The next op of a batch at r and its header: 0, or -EBADMSG when the
+ * framing is bad or the op too short to hold origin, seq and hlc. */
+static int batch_next(mfs_rbuf *r, op_head *h)
+{
+    size_t oplen;
+    const uint8_t *p = mfs_get_blob32(r, &oplen, MFS_MAX_OP_BYTES);
+    if (!p || op_head_decode(p, oplen, h) < OP_HDR_HLC)
+        return -EBADMSG;
+    return 0;
+}
+
 ssize_t mfs_batch_scan(const uint8_t *ops, size_t len, mfs_vv *vv)
 {
     mfs_rbuf r;
     mfs_rbuf_init(&r, ops, len);
     ssize_t n = 0;
     while (mfs_rbuf_left(&r) > 0) {
-        size_t oplen;
-        const uint8_t *p = mfs_get_blob32(&r, &oplen, MFS_MAX_OP_BYTES);
         op_head h;
-        if (!p || op_head_decode(p, oplen, &h) < OP_HDR_HLC)
-            return -EBADMSG; /* too short to hold origin and seq */
+        if (batch_next(&r, &h))
+            return -EBADMSG;
         uint64_t origin = h.origin, seq = h.seq;
         if (!origin || !seq)
             return -EBADMSG;
@@ -272,10 +281,8 @@ ssize_t mfs_batch_prefix(const uint8_t *ops, size_t len, size_t max)
     bool in_action = false;
     uint64_t origin = 0;
     while (mfs_rbuf_left(&r) > 0) {
-        size_t oplen;
-        const uint8_t *p = mfs_get_blob32(&r, &oplen, MFS_MAX_OP_BYTES);
         op_head h;
-        if (!p || op_head_decode(p, oplen, &h) < OP_HDR_HLC)
+        if (batch_next(&r, &h))
             return -EBADMSG;
         if (h.origin != origin)
             in_action = false; /* the sender starts each origin afresh */
