@@ -237,6 +237,16 @@ static void mesh3(rep *a, rep *b, rep *c)
     sync_pair(a, c);
 }
 
+static void build_tree(mfs_store *s);
+
+/* a with build_tree's tree, b a new replica that has none of it. */
+static void tree_and_empty(rep *a, rep *b)
+{
+    rep_open(a, 1, 0xa1);
+    rep_open(b, 0, 0xb2);
+    build_tree(a->s);
+}
+
 static void close2(rep *a, rep *b)
 {
     rep_close(a);
@@ -353,9 +363,7 @@ static void test_replicate_basic(void **state)
 {
     (void)state;
     rep a, b;
-    rep_open(&a, 1, 0xa1);
-    rep_open(&b, 0, 0xb2);
-    build_tree(a.s);
+    tree_and_empty(&a, &b);
     chg c = {0};
     mfs_store_set_change_cb(b.s, on_change, &c);
 
@@ -466,9 +474,7 @@ static void test_small_batches(void **state)
 {
     (void)state;
     rep a, b;
-    rep_open(&a, 1, 0xa1);
-    rep_open(&b, 0, 0xb2);
-    build_tree(a.s);
+    tree_and_empty(&a, &b);
     uint8_t tiny[8];
     mfs_vv vv;
     assert_int_equal(mfs_store_vv(b.s, &vv), 0);
@@ -505,9 +511,7 @@ static void test_batch_prefix(void **state)
 {
     (void)state;
     rep a, b;
-    rep_open(&a, 1, 0xa1);
-    rep_open(&b, 0, 0xb2);
-    build_tree(a.s);
+    tree_and_empty(&a, &b);
     uint8_t *full = malloc(BATCH_CAP), *small = malloc(BATCH_CAP);
     mfs_vv empty = {0, NULL};
     ssize_t n = mfs_store_ops_since(a.s, &empty, full, BATCH_CAP);
@@ -685,9 +689,7 @@ static void test_malformed(void **state)
     mfs_rng r;
     mfs_rng_seed(&r, seed);
     rep a, b;
-    rep_open(&a, 1, 0xa1);
-    rep_open(&b, 0, 0xb2);
-    build_tree(a.s);
+    tree_and_empty(&a, &b);
     uint8_t *full = malloc(BATCH_CAP), *bad = malloc(BATCH_CAP + 64);
     ssize_t n = batch_for(a.s, b.s, full, BATCH_CAP);
     assert_true(n > 100);

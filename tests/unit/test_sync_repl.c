@@ -283,19 +283,27 @@ static void test_small_content_pushed(void **state)
     assert_int_equal(st.bad_msgs, 0);
 }
 
+/* A and B meet, then B is cut off (A's datagrams to it dropped, A sees it
+ * dead) while A makes n files f000..: of i * 37 % vary bytes, or 100 with
+ * vary 0. */
+static void write_while_cut_off(int n, size_t vary)
+{
+    meet();
+    g_net.drop_to_b = 1;
+    mfs_repl_on_peer(g_a.r, g_now, NODE_B, MFS_PEER_DEAD, 1);
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "f%03d", i);
+        make_file(&g_a, name, vary ? (size_t)i * 37 % vary : 100, i);
+    }
+    pump();
+}
+
 /* B was cut off while A changed a lot: once it is back it pulls. */
 static void test_catch_up_by_pull(void **state)
 {
     (void)state;
-    meet();
-    g_net.drop_to_b = 1;
-    mfs_repl_on_peer(g_a.r, g_now, NODE_B, MFS_PEER_DEAD, 1);
-    for (int i = 0; i < 300; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "f%03d", i);
-        make_file(&g_a, name, (size_t)(i * 37 % 5000), i);
-    }
-    pump();
+    write_while_cut_off(300, 5000);
     char *b = dump(g_b.s);
     assert_null(strstr(b, "f299"));
     free(b);
@@ -634,15 +642,7 @@ static int deliver_until_ops_to_b(size_t min)
 static void test_sliced_apply(void **state)
 {
     (void)state;
-    meet();
-    g_net.drop_to_b = 1;
-    mfs_repl_on_peer(g_a.r, g_now, NODE_B, MFS_PEER_DEAD, 1);
-    for (int i = 0; i < 200; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "f%03d", i);
-        make_file(&g_a, name, 100, i);
-    }
-    pump();
+    write_while_cut_off(200, 0);
     g_net.drop_to_b = 0;
     mfs_repl_on_peer(g_a.r, g_now, NODE_B, MFS_PEER_ALIVE, 1);
     /* STATE, PULL, then A's answer: one OPS of all 200 files' ops */
