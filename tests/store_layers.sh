@@ -18,6 +18,7 @@ log 0
 lock 0
 codec 0
 blake2b 0
+cdc 0
 hlc 1
 names 1
 txn 1
