@@ -20,6 +20,11 @@
 
 #include <errno.h>
 
+#include "store.h"
+
+/* a chunk must fit every buffer, pack file and message made for a block */
+_Static_assert(MFS_CDC_MAX == MFS_CHUNK_SIZE, "cdc.h: MAX is the block size");
+
 /* G[i] = the first 8 bytes (little-endian) of BLAKE2b-256 of the 18 bytes
  * "meshfs cdc gear v1" followed by the byte i (test_cdc.c derives it
  * again). G[0] leaves a top bit set in every h a run of zeros makes, from

@@ -11,8 +11,10 @@
 
 /* The parameters every node cuts with: a format constant, like the gear
  * table in cdc.c (changing either re-cuts every file, so every chunk of an
- * edited file would move once). Chosen by measurement: docs/BENCH-chunks.md,
- * "Choosing the chunk parameters". MAX is the store's block size
+ * edited file would move once). Chosen by measurement (docs/BENCH-chunks.md,
+ * "Choosing the chunk parameters"): mean chunk 22 KiB on a corpus of text,
+ * tars and libraries; a 1-byte edit of a 50 MB file moves about 101 kB, 75
+ * kB of it the version record. MAX is the store's block size
  * (MFS_CHUNK_SIZE), so every chunk fits the buffers, pack files and wire
  * messages made for a block. A chunk is shorter than MIN only as a file's
  * last; normalisation level NORM: a cut before AVG bytes must match
