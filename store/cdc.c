@@ -124,9 +124,39 @@ static uint64_t top_mask(unsigned bits)
     return ~0ULL << (64 - bits);
 }
 
+/* Rolls the hash *h over p[*i..lim) until a value has none of mask's bits
+ * set: returns the cut after that byte, or 0 with *i = lim. Four bytes a
+ * round: the loop's own compare and branch, a third of the work of one
+ * byte, once per four. */
+static inline size_t roll(const uint8_t *p, size_t *i, size_t lim, uint64_t *h,
+                          uint64_t mask)
+{
+    size_t j = *i;
+    uint64_t v = *h;
+#define STEP()                                                                 \
+    do {                                                                       \
+        v = (v << 1) + gear[p[j++]];                                           \
+        if (!(v & mask))                                                       \
+            return j;                                                          \
+    } while (0)
+    for (; j + 4 <= lim;) {
+        STEP();
+        STEP();
+        STEP();
+        STEP();
+    }
+    while (j < lim)
+        STEP();
+#undef STEP
+    *i = j;
+    *h = v;
+    return 0;
+}
+
 /* The cut itself; static inline so that mfs_cdc_cut gets its masks and
  * limits as constants. Hashing starts at byte min - 1, so the shortest
- * cut is min; i + 1 is the cut after byte i. */
+ * cut is min: the harder mask for cuts shorter than avg, the easier one
+ * from avg on. */
 static inline size_t cut(const uint8_t *p, size_t n, bool eof, size_t min,
                          size_t avg, size_t max, uint64_t mask_s,
                          uint64_t mask_l)
@@ -136,32 +166,11 @@ static inline size_t cut(const uint8_t *p, size_t n, bool eof, size_t min,
     size_t end = n < max ? n : max;
     size_t normal = end < avg ? end : avg - 1;
     uint64_t h = 0;
-    size_t i = min - 1;
-    /* four bytes a round: the loop's own compare and branch, a third of
-     * the work of one byte, once per four */
-#define STEP(mask)                                                             \
-    do {                                                                       \
-        h = (h << 1) + gear[p[i++]];                                           \
-        if (!(h & (mask)))                                                     \
-            return i;                                                          \
-    } while (0)
-    while (i + 4 <= normal) {
-        STEP(mask_s);
-        STEP(mask_s);
-        STEP(mask_s);
-        STEP(mask_s);
-    }
-    while (i < normal)
-        STEP(mask_s);
-    while (i + 4 <= end) {
-        STEP(mask_l);
-        STEP(mask_l);
-        STEP(mask_l);
-        STEP(mask_l);
-    }
-    while (i < end)
-        STEP(mask_l);
-#undef STEP
+    size_t i = min - 1, c = roll(p, &i, normal, &h, mask_s);
+    if (!c)
+        c = roll(p, &i, end, &h, mask_l);
+    if (c)
+        return c;
     if (end == max || eof)
         return end;
     return 0;
