@@ -33,12 +33,13 @@
  *    (at least MFS_CDC_MAX from p always suffice).
  *  - eof: returns a cut as above or, when there is none, min(n, MAX): the
  *    last chunk, shorter than MIN if the file ends sooner; 0 only if n is 0.
- * A cut depends only on p[0..c): the same bytes at any file offset, with
- * any n >= c and either eof, give the same c. So chunking an edited file
- * from an old cut before the edit, once a cut lands on an old cut after
- * the edit every later cut is the old one. A run of zero bytes never cuts:
- * an all-zero stretch is cut in MAX-long chunks (tests/unit/test_cdc.c).
- * Cannot fail; any thread. */
+ * A cut depends only on p[0..c): the same bytes at any address or file
+ * offset, with any n >= c and either eof, give the same c (but for the
+ * last chunk at eof, which is what is left). So chunking an edited file
+ * from an old cut at or before the edit, once a cut lands on an old cut
+ * after the edit every later cut is the old one, up to the next edit. A
+ * run of zero bytes never cuts: an all-zero stretch is cut in MAX-long
+ * chunks (tests/unit/test_cdc.c). Cannot fail; any thread. */
 size_t mfs_cdc_cut(const uint8_t *p, size_t n, bool eof);
 
 /* Other parameters, for the measurement that chose the constants above
@@ -53,7 +54,8 @@ typedef struct mfs_cdc_params {
  * 64 <= min < avg <= max and 8 <= log2(avg) - norm, log2(avg) + norm <= 32. */
 int mfs_cdc_params_init(mfs_cdc_params *cp, size_t min, size_t avg, size_t max,
                         unsigned norm);
-/* mfs_cdc_cut with the parameters *cp (same contract, its min and max). */
+/* mfs_cdc_cut with the parameters *cp (same contract with its min and
+ * max; *cp is only read). Cannot fail; any thread. */
 size_t mfs_cdc_cut_params(const mfs_cdc_params *cp, const uint8_t *p, size_t n,
                           bool eof);
 
