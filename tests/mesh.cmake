@@ -16,10 +16,14 @@
 # carries the label `long` and the CTest configuration `long`, so a plain
 # `ctest` (and tests/run-all.sh) leaves it out; run it with
 #     ctest -C long -L long
+#
+# mesh_chunks.sh (issue 17: bytes on the wire for 1-byte insertions and a
+# copy with a change) fails with fixed 64 KiB chunks, so it stays out
+# (chunks=off) until content-defined chunks land; then chunks=150.
 set(MESHFS_MESH_TEST_TIMEOUTS
   propagate=300 conflict=240 editdelete=240 cycle=240 samename=240
   chaos=420 kill9=300 join=300 offline=240 onevers=240 staleattr=240
-  collect=300 trash=240 remove=240 soak=300)
+  collect=300 trash=240 remove=240 soak=300 chunks=off)
 
 meshfs_script_tests(mesh 300 "system;mesh" "${MESHFS_MESH_TEST_TIMEOUTS}")
 

@@ -9,7 +9,8 @@
 #   mesh_init NAME TIMEOUT BASEPORT
 #                     lib_init + the namespace mfs-NAME-$$ (lo up) + an
 #                     nftables table in it; skips (77) without root, ip
-#                     netns, nft, nsenter or jq
+#                     netns, nft, nsenter or jq. MESH_NS_PREFIX replaces
+#                     "mfs" (machines shared by several runs name theirs)
 #   mesh_create a b c one store per node in one mesh: `meshfs init` for the
 #                     first, `meshfs join` with the first one's invite token
 #                     for the others. Node x gets ${STORE[x]}, ${MNT[x]},
@@ -36,6 +37,15 @@
 #                     targets, xattrs, sha256); on timeout prints why and the
 #                     diff, and fails
 #   mesh_manifest x OUT        the manifest of x's tree
+#   mesh_wire_count            count from now on the bytes the nodes send
+#   mesh_wire_bytes            that count: IP bytes (IP and UDP headers and
+#                              payload) of every UDP datagram sent in the
+#                              namespace that partitions and loss let pass
+#   mesh_wire_quiet            wait until no datagram was sent for 3 s
+#   mesh_wire_edit x y CMD...  the bytes on the wire for an edit on x until
+#                              y's tree equals x's (chunk benchmarks)
+#   file_insert FILE OFF TEXT  insert TEXT at byte OFF of FILE, in place
+#   file_put FILE OFF SRC      write SRC's bytes over FILE's from byte OFF
 #
 # Why only an output rule for loss: all nodes share the namespace's
 # loopback, so every datagram passes the output hook once and the input
@@ -75,7 +85,7 @@ mesh_init() {
         command -v "$t" >/dev/null || skip "$t is not installed"
     done
     MESH_PORT=$port
-    MESH_NS="mfs-$name-$$"
+    MESH_NS="${MESH_NS_PREFIX:-mfs}-$name-$$"
     ip netns add "$MESH_NS" 2>/dev/null || { MESH_NS=""; skip "cannot make a network namespace (ip netns add)"; }
     trap mesh_cleanup EXIT
     # output closed (e.g. piped into head): stop, but let the cleanup run
@@ -318,6 +328,77 @@ mesh_wait_file() {
 }
 
 mesh_manifest() { tree_manifest "${MNT[$1]}" >"$2"; }
+
+# ---------------------------------------------------------------- wire bytes
+# Every datagram passes the output hook once (see loss above), so a counter
+# at the end of chain `out` sees each one once, both directions, after the
+# partitions and loss dropped theirs. nftables counts the IP packet: payload
+# + 8 bytes of UDP + 20 of IPv4 header per datagram.
+mesh_wire_count() {
+    nft_ns add counter inet mfs wire
+    nft_ns add rule inet mfs out meta l4proto udp counter name wire
+}
+
+mesh_wire_bytes() {
+    nft_ns -j list counter inet mfs wire | jq '.nftables[] | select(.counter) | .counter.bytes'
+}
+
+# mesh_wire_quiet: wait (at most 60 s) until no datagram was sent for
+# MESH_QUIET_S seconds (3: a link with traffic sends heartbeats every 1.25 s
+# and becomes quiet 2.5 s after its last message; a quiet one sends one
+# every 12 s each way, node/mesh.c)
+MESH_QUIET_S=${MESH_QUIET_S:-3}
+mesh_wire_quiet() {
+    local b last since deadline=$((SECONDS + 60))
+    last=$(mesh_wire_bytes)
+    since=$(now_ms)
+    while (($(now_ms) - since < MESH_QUIET_S * 1000)); do
+        ((SECONDS < deadline)) || fail "the wire is not quiet for ${MESH_QUIET_S} s within 60 s ($last bytes so far)"
+        sleep 0.25
+        b=$(mesh_wire_bytes)
+        if [[ $b != "$last" ]]; then
+            last=$b
+            since=$(now_ms)
+        fi
+    done
+}
+
+# mesh_wire_edit X Y CMD...: the bytes sent on the wire, both directions,
+# for CMD, an edit of X's tree: from CMD's start until Y's tree equals X's
+# (mesh_wait_converged, 300 s) and the wire is quiet again; the mesh must
+# be quiet when it is called. Less MESH_IDLE_BPS (bytes/s of an idle mesh,
+# default 0) times that window, rounded; never below 0. Prints "BYTES
+# SECONDS" (the window, with the quiet tail).
+MESH_IDLE_BPS=${MESH_IDLE_BPS:-0}
+mesh_wire_edit() {
+    local x=$1 y=$2 b0 b1 t0 t1
+    shift 2
+    b0=$(mesh_wire_bytes)
+    t0=$(now_ms)
+    "$@"
+    mesh_wait_converged 300 "$x" "$y"
+    mesh_wire_quiet
+    b1=$(mesh_wire_bytes)
+    t1=$(now_ms)
+    awk -v b=$((b1 - b0)) -v ms=$((t1 - t0)) -v idle="$MESH_IDLE_BPS" \
+        'BEGIN { v = b - idle * ms / 1000; printf "%d %.1f\n", v < 0 ? 0 : v + 0.5, ms / 1000 }'
+}
+
+# file_put FILE OFF SRC: SRC's bytes over FILE's from byte OFF, in place
+# (FILE grows if they reach past its end)
+file_put() {
+    dd if="$3" of="$1" bs=1M seek="$2" oflag=seek_bytes conv=notrunc status=none
+}
+
+# file_insert FILE OFF TEXT: TEXT inserted at byte OFF of FILE, as a program
+# that edits in place does it: FILE's bytes from OFF on are written again,
+# one write of TEXT and the old tail, nothing before OFF is touched
+file_insert() {
+    local tail=$T/insert.tail
+    { printf '%s' "$3"; tail -c +$(($2 + 1)) "$1"; } >"$tail"
+    file_put "$1" "$2" "$tail"
+    rm -f "$tail"
+}
 
 # mesh_in_sync_all NODE...: prints the first reason why not
 mesh_in_sync_all() {
