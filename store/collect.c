@@ -19,8 +19,9 @@
  * file and no unpublished writes. It drops those version records (and
  * their chunk wants) in small write transactions.
  *
- * Chunks are then swept, mark and sweep: every hash that a version record
- * or a whole-block reference (DB_DREFS) names is marked from a read
+ * Chunks are then swept, mark and sweep: every hash that a version record,
+ * a whole-block reference (DB_DREFS) or a stream chunk (DB_DCHUNKS) names
+ * is marked from a read
  * snapshot, without the writer lock; then the chunks nothing names are
  * deleted, a few hundred per write transaction. A write that names a chunk
  * while the mark runs notes its hashes (gc_note) and the sweep keeps them.
@@ -863,8 +864,10 @@ static int mark_db(mfs_store *s, MDB_txn *txn, int db, hset *live)
     MDB_val key, val;
     rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
     while (rc == 0 && !live->oom) {
-        if (db == DB_DREFS) {
-            if (val.mv_size == DREFS_VAL_LEN)
+        if (db == DB_DREFS || db == DB_DCHUNKS) { /* the hash first */
+            if (val.mv_size == (db == DB_DREFS ? DREFS_VAL_LEN
+                                               : DCHUNKS_VAL_LEN) &&
+                memcmp(val.mv_data, zero_hash, HASH_LEN))
                 hset_add(live, val.mv_data);
         } else {
             version_view vr;
@@ -1005,6 +1008,8 @@ static int sweep_chunks(mfs_store *s, mfs_collect_stats *st)
         rc = mark_db(s, txn, DB_VERSIONS, &live);
         if (!rc)
             rc = mark_db(s, txn, DB_DREFS, &live);
+        if (!rc)
+            rc = mark_db(s, txn, DB_DCHUNKS, &live);
         store_read_end(s, txn);
     }
     if (!rc && live.oom)

@@ -15,6 +15,7 @@
  */
 #include "internal.h"
 #include "blake2b.h"
+#include "cdc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -197,7 +198,9 @@ int version_decode(const void *p, size_t len, version_view *vv)
 {
     mfs_rbuf r;
     mfs_rbuf_init(&r, p, len);
-    uint8_t drop = mfs_get_u8(&r);
+    uint8_t flags = mfs_get_u8(&r);
+    if (flags & ~(OPF_DROP | OPF_EXTENTS))
+        return -EIO;
     vv->size = mfs_get_u64(&r);
     vv->mtime = (int64_t)mfs_get_u64(&r);
     vv->ctime = (int64_t)mfs_get_u64(&r);
@@ -211,6 +214,13 @@ int version_decode(const void *p, size_t len, version_view *vv)
     if (vv->nchunks > MFS_MAX_CHUNKS)
         return -EIO;
     vv->hashes = mfs_get_bytes(&r, (size_t)vv->nchunks * HASH_LEN);
+    vv->ends = NULL;
+    if ((flags & OPF_EXTENTS) && vv->nchunks) {
+        vv->ends = mfs_get_bytes(&r, (size_t)vv->nchunks * U64_LEN);
+        if (vv->ends &&
+            chunk_end(vv->ends, vv->size, vv->nchunks - 1) != vv->size)
+            return -EIO;
+    }
     vv->nknown = 0;
     vv->known = NULL;
     /* records of versions without OPF_KNOWN end here */
@@ -220,13 +230,13 @@ int version_decode(const void *p, size_t len, version_view *vv)
             return -EIO;
         vv->known = mfs_get_bytes(&r, (size_t)vv->nknown * STAMP_LEN);
     }
-    vv->flags = (drop ? OPF_DROP : 0) | (vv->nknown ? OPF_KNOWN : 0);
+    vv->flags = flags | (vv->nknown ? OPF_KNOWN : 0);
     return r.err || mfs_rbuf_left(&r) ? -EIO : 0;
 }
 
 void version_encode(mfs_wbuf *wb, const mfs_op *op)
 {
-    mfs_put_u8(wb, op->flags & OPF_DROP);
+    mfs_put_u8(wb, op->flags & (OPF_DROP | OPF_EXTENTS));
     mfs_put_u64(wb, op->size);
     mfs_put_u64(wb, (uint64_t)op->mtime);
     mfs_put_u64(wb, (uint64_t)op->ctime);
@@ -236,10 +246,43 @@ void version_encode(mfs_wbuf *wb, const mfs_op *op)
     SCHEMA_WAT(wb, VERSION_NCHUNKS(op->nparents));
     mfs_put_u32(wb, op->nchunks);
     mfs_put_bytes(wb, op->hashes, (size_t)op->nchunks * HASH_LEN);
+    if (op->flags & OPF_EXTENTS)
+        mfs_put_bytes(wb, op->ends, (size_t)op->nchunks * U64_LEN);
     if (op->nknown) {
         mfs_put_u32(wb, op->nknown);
         mfs_put_bytes(wb, op->known, (size_t)op->nknown * STAMP_LEN);
     }
+}
+
+bool extents_valid(const version_view *v)
+{
+    uint64_t start = 0;
+    for (uint32_t i = 0; v->ends && i < v->nchunks; i++) {
+        uint64_t end = chunk_end(v->ends, v->size, i);
+        bool hole =
+            !memcmp(v->hashes + (size_t)i * HASH_LEN, zero_hash, HASH_LEN);
+        if (end <= start || (!hole && end - start > MFS_CHUNK_SIZE))
+            return false;
+        start = end;
+    }
+    return true;
+}
+
+uint32_t chunk_at(const uint8_t *ends, uint32_t n, uint64_t off)
+{
+    if (!ends) {
+        uint64_t i = off / MFS_CHUNK_SIZE;
+        return i < n ? (uint32_t)i : n;
+    }
+    uint32_t lo = 0, hi = n; /* the first chunk that ends past off */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (mfs_be64_get(ends + (size_t)mid * U64_LEN) > off)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 static int version_get(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st,
@@ -286,11 +329,13 @@ uint64_t content_version_size(mfs_store *s, MDB_txn *txn, mfs_id id,
 
 static uint64_t version_blocks(const version_view *v)
 {
-    uint64_t nz = 0;
+    uint64_t nz = 0; /* bytes in chunks that are not holes */
     for (uint32_t i = 0; i < v->nchunks; i++)
         if (memcmp(v->hashes + (size_t)i * HASH_LEN, zero_hash, HASH_LEN))
-            nz++;
-    uint64_t b = nz * (MFS_CHUNK_SIZE / 512);
+            nz += v->ends ? chunk_end(v->ends, v->size, i) -
+                                chunk_start(v->ends, v->size, i)
+                          : MFS_CHUNK_SIZE;
+    uint64_t b = (nz + 511) / 512;
     uint64_t cap = (v->size + 511) / 512;
     return b < cap ? b : cap;
 }
@@ -458,7 +503,7 @@ int content_apply_version(wtx *w, const mfs_op *op)
     if (tget(w->s, w->txn, DB_VERSIONS, k, VKEY_LEN, &v) == 0)
         return 0;
     size_t cap = 64 + (size_t)op->nparents * STAMP_LEN +
-                 (size_t)op->nchunks * HASH_LEN +
+                 (size_t)op->nchunks * (HASH_LEN + U64_LEN) +
                  (size_t)op->nknown * STAMP_LEN;
     uint8_t *buf = malloc(cap);
     if (!buf)
@@ -500,6 +545,12 @@ int content_apply_version(wtx *w, const mfs_op *op)
         if (!memcmp(h, zero_hash, HASH_LEN))
             continue;
         if (i < pn && !memcmp(h, ph + (size_t)i * HASH_LEN, HASH_LEN))
+            continue;
+        /* (content-defined chunks after an insertion or deletion: the
+         * same chunks, counted from the end) */
+        uint32_t back = op->nchunks - i;
+        if (back <= pn &&
+            !memcmp(h, ph + (size_t)(pn - back) * HASH_LEN, HASH_LEN))
             continue;
         if (tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &v) == 0)
             continue;
@@ -863,6 +914,83 @@ static int dinfo_load(wtx *w, mfs_id id, dinfo_rec *d, inode_rec *in)
     return dirty_del_from(w, id, 0);
 }
 
+/* Bytes [pos, pos + len) of a version with extents, as far as it reaches
+ * before trunc, into out; the rest of out is zeros. Returns how far it
+ * reached (0 past trunc or the end) or -EIO. */
+static ssize_t extents_read(mfs_store *s, MDB_txn *txn, const version_view *v,
+                            uint64_t trunc, uint64_t pos, uint8_t *out,
+                            size_t len)
+{
+    uint64_t lim = trunc < v->size ? trunc : v->size;
+    size_t have = pos >= lim ? 0 : (size_t)(lim - pos < len ? lim - pos : len);
+    memset(out, 0, len);
+    for (uint32_t i = chunk_at(v->ends, v->nchunks, pos);
+         i < v->nchunks && chunk_start(v->ends, v->size, i) < pos + have;
+         i++) {
+        const uint8_t *h = v->hashes + (size_t)i * HASH_LEN;
+        uint64_t cs = chunk_start(v->ends, v->size, i);
+        uint64_t from = cs > pos ? cs : pos; /* this chunk's part */
+        uint64_t to = chunk_end(v->ends, v->size, i);
+        to = to < pos + have ? to : pos + have;
+        MDB_val cv;
+        if (!memcmp(h, zero_hash, HASH_LEN))
+            continue;
+        if (tget(s, txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &cv) ||
+            chunk_val_read(s, &cv, (size_t)(from - cs), out + (from - pos),
+                           (size_t)(to - from)) < 0)
+            return -EIO;
+    }
+    return (ssize_t)have;
+}
+
+/* Block blk of version base (NULL: none) as far as trunc, into out;
+ * the meaningful length. */
+static ssize_t base_block(mfs_store *s, MDB_txn *txn, const version_view *base,
+                          uint64_t trunc, uint64_t blk, uint8_t *out)
+{
+    if (base && base->ends)
+        return extents_read(s, txn, base, trunc, blk * MFS_CHUNK_SIZE, out,
+                            MFS_CHUNK_SIZE);
+    if (!base || blk * MFS_CHUNK_SIZE >= trunc || blk >= base->nchunks)
+        return 0;
+    const uint8_t *h = base->hashes + blk * HASH_LEN;
+    MDB_val v;
+    if (!memcmp(h, zero_hash, HASH_LEN))
+        return 0;
+    if (tget(s, txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &v))
+        return -EIO;
+    return chunk_val_copy(s, &v, out);
+}
+
+/* Lays id's stream chunks (DB_DCHUNKS) over block blk, whose first have
+ * bytes out holds (the rest of out is not set); the new length. */
+static ssize_t stream_over(mfs_store *s, MDB_txn *txn, mfs_id id, uint64_t blk,
+                           uint8_t *out, ssize_t have)
+{
+    uint64_t pos = blk * MFS_CHUNK_SIZE, end = pos + MFS_CHUNK_SIZE;
+    uint64_t at = pos, cs;
+    uint32_t len;
+    uint8_t h[HASH_LEN];
+    while (at < end && dirty_chunk_at(s, txn, id, at, &cs, &len, h) == 0 &&
+           cs < end) {
+        uint64_t from = cs > pos ? cs : pos, to = cs + len < end ? cs + len
+                                                                  : end;
+        if ((uint64_t)have < from - pos)
+            memset(out + have, 0, (size_t)(from - pos - (uint64_t)have));
+        memset(out + (from - pos), 0, (size_t)(to - from));
+        MDB_val v;
+        if (memcmp(h, zero_hash, HASH_LEN) &&
+            (tget(s, txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &v) ||
+             chunk_val_read(s, &v, (size_t)(from - cs), out + (from - pos),
+                            (size_t)(to - from)) < 0))
+            return -EIO;
+        if ((uint64_t)have < to - pos)
+            have = (ssize_t)(to - pos);
+        at = cs + len;
+    }
+    return have;
+}
+
 /* Reads block blk as it is now (dirty bytes, else a dirty reference, else
  * base, else zeros; block_load then lays the dirty pages over it) into
  * out (MFS_CHUNK_SIZE bytes); returns the meaningful length. *was_ref (if
@@ -887,9 +1015,8 @@ static ssize_t block_below(mfs_store *s, MDB_txn *txn, MDB_txn *dtxn,
             *was_ref = true;
         h = ref;
     } else {
-        if (!base || blk * MFS_CHUNK_SIZE >= trunc || blk >= base->nchunks)
-            return 0;
-        h = base->hashes + blk * HASH_LEN;
+        ssize_t n = base_block(s, txn, base, trunc, blk, out);
+        return n < 0 || !dtxn ? n : stream_over(s, txn, id, blk, out, n);
     }
     if (!memcmp(h, zero_hash, HASH_LEN))
         return 0;
@@ -917,10 +1044,17 @@ static void prefetch_chunks(mfs_store *s, MDB_txn *txn,
     long page = sysconf(_SC_PAGESIZE);
     if (page <= 0)
         page = 4096;
-    for (uint64_t b = b0;
-         base && b <= b1 && b < base->nchunks && b * MFS_CHUNK_SIZE < trunc;
+    if (!base)
+        return;
+    /* the chunks over blocks b0..b1 */
+    uint32_t i0 = chunk_at(base->ends, base->nchunks, b0 * MFS_CHUNK_SIZE);
+    uint32_t i1 =
+        chunk_at(base->ends, base->nchunks, (b1 + 1) * MFS_CHUNK_SIZE - 1);
+    for (uint32_t b = i0;
+         b <= i1 && b < base->nchunks &&
+         chunk_start(base->ends, base->size, b) < trunc;
          b++) {
-        const uint8_t *h = base->hashes + b * HASH_LEN;
+        const uint8_t *h = base->hashes + (size_t)b * HASH_LEN;
         MDB_val v;
         if (!memcmp(h, zero_hash, HASH_LEN) ||
             tget(s, txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &v) ||
@@ -1005,6 +1139,9 @@ typedef struct hash_job {
     const uint8_t *buf;
     uint64_t off, first, b0, b1;
     uint8_t *out;
+    /* content-defined chunks instead of blocks: chunk i of buf ends at
+     * ends[i] (and starts where i - 1 ends); b0..b1 count chunks */
+    const uint64_t *ends;
 } hash_job;
 
 struct hasher {
@@ -1017,9 +1154,18 @@ struct hasher {
 
 #define HASH_SPLIT_MIN 4 /* whole blocks a write needs to be split */
 
+static int streams_init(mfs_store *s);
+static void streams_free(mfs_store *s);
+
 static void hash_range(const hash_job *j)
 {
-    for (uint64_t b = j->b0; b < j->b1; b++) {
+    for (uint64_t i = j->b0; j->ends && i < j->b1; i++) {
+        uint64_t at = i ? j->ends[i - 1] : 0;
+        size_t n = trim_zeros(j->buf + at, (size_t)(j->ends[i] - at));
+        if (n)
+            hash_block(j->out + i * MFS_HASH_LEN, j->buf + at, n);
+    }
+    for (uint64_t b = j->b0; !j->ends && b < j->b1; b++) {
         const uint8_t *p = j->buf + (b * MFS_CHUNK_SIZE - j->off);
         size_t n = trim_zeros(p, MFS_CHUNK_SIZE);
         if (n)
@@ -1051,8 +1197,10 @@ static void *hasher_main(void *arg)
 int content_hasher_init(mfs_store *s)
 {
     struct hasher *h = calloc(1, sizeof(*h));
-    if (!h)
+    if (!h || streams_init(s)) {
+        free(h);
         return -ENOMEM;
+    }
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->work, NULL);
     pthread_cond_init(&h->done, NULL);
@@ -1062,6 +1210,7 @@ int content_hasher_init(mfs_store *s)
 
 void content_hasher_free(mfs_store *s)
 {
+    streams_free(s);
     struct hasher *h = s->hasher;
     if (!h)
         return;
@@ -1107,30 +1256,297 @@ static void hasher_wait(struct hasher *h)
     pthread_mutex_unlock(&h->lock);
 }
 
+/* Runs job j (b0..b1) on the calling thread, with its second half on the
+ * store's helper thread when that is free and the job is large enough. */
+static void hash_split(mfs_store *s, hash_job j)
+{
+    if (j.b1 - j.b0 >= HASH_SPLIT_MIN) {
+        hash_job half = j;
+        half.b0 = j.b1 = j.b0 + (j.b1 - j.b0) / 2;
+        if (hasher_give(s->hasher, &half)) {
+            hash_range(&j);
+            hasher_wait(s->hasher);
+            return;
+        }
+        j.b1 = half.b1;
+    }
+    hash_range(&j);
+}
+
 uint8_t *content_hash_whole(mfs_store *s, uint64_t off, const void *buf,
                             size_t len)
 {
     uint64_t first = off / MFS_CHUNK_SIZE;
     uint64_t end = (off + len) / MFS_CHUNK_SIZE; /* past the last whole one */
     uint64_t start = (off + MFS_CHUNK_SIZE - 1) / MFS_CHUNK_SIZE;
-    if (len < MFS_CHUNK_SIZE || start >= end)
-        return NULL;
+    if (len < MFS_CHUNK_SIZE || start >= end || !s->cfg.fixed_chunks)
+        return NULL; /* (content-defined chunks are cut at publish) */
     uint8_t *out = calloc(end - first, MFS_HASH_LEN);
     if (!out)
         return NULL; /* the blocks go the slow way, as bytes */
-    hash_job mine = {buf, off, first, start, end, out};
-    if (end - start >= HASH_SPLIT_MIN) {
-        hash_job half = mine;
-        half.b0 = mine.b1 = start + (end - start) / 2;
-        if (hasher_give(s->hasher, &half)) {
-            hash_range(&mine);
-            hasher_wait(s->hasher);
-            return out;
-        }
-        mine.b1 = end;
-    }
-    hash_range(&mine);
+    hash_split(s, (hash_job){buf, off, first, start, end, out, NULL});
     return out;
+}
+
+/* ---- streams: content-defined chunks cut as a file is written ----
+ * Most large files are written once, from the first byte on, in order (cp,
+ * tar, downloads, builds, an editor's save). Such a write is cut into
+ * chunks and hashed before the store's writer lock is taken (on two
+ * threads, as content_hash_whole does for fixed blocks), and the chunks
+ * are stored at once and recorded in DB_DCHUNKS; only the bytes after the
+ * last cut (less than a chunk) go to the dirty blocks. Publishing then
+ * finds the file already cut. A stream is kept per file in memory: where
+ * the next write must start, the last cut, and the bytes since it. Every
+ * other change to the file's content ends it; a write that finds the
+ * store not as the stream left it (checked under the lock) is written the
+ * ordinary way. */
+
+#define STREAMS 16
+
+typedef struct stream {
+    uint64_t ino; /* 0: a free slot */
+    mfs_id id;    /* once a write was recorded */
+    bool busy, dead;
+    uint64_t pos, cut; /* next write's offset; the last cut */
+    mfs_stamp base;    /* the version last published from it */
+    uint64_t used;
+    uint8_t tail[MFS_CHUNK_SIZE]; /* bytes [cut, pos) */
+} stream;
+
+struct streams {
+    pthread_mutex_t lock;
+    uint64_t tick;
+    stream st[STREAMS];
+};
+
+struct stream_plan {
+    stream *st;
+    mfs_id id;
+    uint64_t off, end, cut0, cut1;
+    bool fresh, recorded;
+    uint8_t *buf; /* bytes [cut0, end) */
+    uint64_t *ends; /* the new chunks' ends, from cut0 */
+    uint8_t *hashes;
+    size_t n;
+};
+
+static int streams_init(mfs_store *s)
+{
+    s->streams = calloc(1, sizeof(*s->streams));
+    if (!s->streams)
+        return -ENOMEM;
+    pthread_mutex_init(&s->streams->lock, NULL);
+    return 0;
+}
+
+static void streams_free(mfs_store *s)
+{
+    if (s->streams)
+        pthread_mutex_destroy(&s->streams->lock);
+    free(s->streams);
+    s->streams = NULL;
+}
+
+/* The slot for a stream of ino that starts at off (NULL: none may). */
+static stream *stream_take(struct streams *ss, uint64_t ino, uint64_t off)
+{
+    stream *st = NULL, *lru = NULL;
+    for (int i = 0; i < STREAMS && !st; i++)
+        if (ss->st[i].ino == ino)
+            st = &ss->st[i];
+    if (st && (st->busy || (!st->dead && st->pos != off)))
+        return NULL; /* another write of it is on its way, or out of order */
+    if (st && st->dead)
+        st->ino = 0; /* over: a write at 0 starts anew */
+    if (!st || !st->ino) {
+        if (off != 0)
+            return NULL;
+        for (int i = 0; i < STREAMS && !st; i++)
+            if (!ss->st[i].busy &&
+                (!lru || ss->st[i].used < lru->used))
+                lru = &ss->st[i];
+        st = st ? st : lru;
+        if (!st)
+            return NULL;
+        memset(st, 0, offsetof(stream, tail));
+        st->ino = ino;
+    }
+    st->busy = true;
+    st->used = ++ss->tick;
+    return st;
+}
+
+stream_plan *content_stream_plan(mfs_store *s, uint64_t ino, uint64_t off,
+                                 const void *data, size_t len)
+{
+    if (s->cfg.fixed_chunks || !s->streams || !ino ||
+        off + len > (uint64_t)MFS_MAX_CHUNKS * MFS_CHUNK_SIZE)
+        return NULL;
+    pthread_mutex_lock(&s->streams->lock);
+    stream *st = stream_take(s->streams, ino, off);
+    pthread_mutex_unlock(&s->streams->lock);
+    if (!st)
+        return NULL;
+    stream_plan *p = calloc(1, sizeof(*p));
+    size_t tl = (size_t)(st->pos - st->cut), blen = tl + len;
+    if (p) {
+        p->buf = malloc(blen);
+        p->ends = malloc((blen / MFS_CDC_MIN + 1) * sizeof(*p->ends));
+    }
+    if (!p || !p->buf || !p->ends) {
+        content_stream_done(s, p, false);
+        return NULL;
+    }
+    p->st = st;
+    p->off = off;
+    p->end = off + len;
+    p->fresh = st->pos == 0;
+    p->cut0 = st->cut;
+    memcpy(p->buf, st->tail, tl);
+    memcpy(p->buf + tl, data, len);
+    /* the cuts the bytes so far make (none is undone by what follows) */
+    size_t at = 0, c;
+    while ((c = mfs_cdc_cut(p->buf + at, blen - at, false)) != 0)
+        p->ends[p->n++] = at += c;
+    p->cut1 = p->cut0 + at;
+    p->hashes = p->n ? calloc(p->n, HASH_LEN) : NULL;
+    if (p->n && !p->hashes) {
+        content_stream_done(s, p, false);
+        return NULL;
+    }
+    hash_split(s, (hash_job){.buf = p->buf, .b0 = 0, .b1 = p->n,
+                             .out = p->hashes, .ends = p->ends});
+    return p;
+}
+
+/* Is id's unpublished state where p's stream left it: the file ends at
+ * p->off and its bytes before p->cut0 are cut there, by stream chunks or
+ * by the version last published from the stream? */
+static bool stream_fits(wtx *w, mfs_id id, const stream_plan *p,
+                        const dinfo_rec *d)
+{
+    const stream *st = p->st;
+    uint64_t cs;
+    uint32_t cl;
+    uint8_t h[HASH_LEN];
+    if (st->dead || d->size != p->off)
+        return false;
+    if (p->fresh)
+        return d->size == 0 && d->trunc == 0;
+    if (!id_eq(st->id, id) ||
+        dirty_chunk_at(w->s, w->txn, id, p->cut0, &cs, &cl, h) == 0)
+        return false; /* (a chunk at or past the cut: not ours) */
+    if (p->cut0 == 0)
+        return d->trunc == 0;
+    if (dirty_chunk_at(w->s, w->txn, id, p->cut0 - 1, &cs, &cl, h) == 0)
+        return cs + cl == p->cut0;
+    /* after a publish: the base is that version, cut at cut0 */
+    version_view b;
+    if (!stamp_eq(d->base, st->base) ||
+        version_get(w->s, w->txn, id, d->base, &b) || !b.ends ||
+        d->trunc != b.size || b.size != p->off)
+        return false;
+    uint32_t i = chunk_at(b.ends, b.nchunks, p->cut0 - 1);
+    return i < b.nchunks && chunk_end(b.ends, b.size, i) == p->cut0;
+}
+
+int content_write_stream(wtx *w, mfs_id id, stream_plan *p)
+{
+    dinfo_rec d;
+    inode_rec in;
+    if (dinfo_load(w, id, &d, &in))
+        return w->err;
+    if (!stream_fits(w, id, p, &d))
+        return 1;
+    p->id = id;
+    if (dinfo_put(w, id, &d)) /* (recorded first: a load without one
+                               * drops what it finds as stale) */
+        return w->err;
+    /* the chunks: stored, and recorded where they start */
+    for (size_t i = 0; i < p->n && !w->err; i++) {
+        uint64_t at = i ? p->ends[i - 1] : 0;
+        const uint8_t *h = p->hashes + i * HASH_LEN;
+        size_t len = (size_t)(p->ends[i] - at);
+        if (memcmp(h, zero_hash, HASH_LEN)) {
+            MDB_val cv;
+            if (tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &cv) != 0)
+                chunk_store(w, h, p->buf + at, trim_zeros(p->buf + at, len));
+            w->s->hooks->crdt->chunks_named(w->s, h, 1); /* a mark may run */
+        }
+        dirty_chunk_put(w, id, p->cut0 + at, h, (uint32_t)len);
+    }
+    /* blocks now inside chunks are not needed */
+    for (uint64_t b = p->cut0 / MFS_CHUNK_SIZE;
+         (b + 1) * MFS_CHUNK_SIZE <= p->cut1 && !w->err; b++) {
+        dirty_del(w, id, b);
+    }
+    if (w->err)
+        return w->err;
+    /* the bytes after the last cut: as blocks (they are read from there
+     * and survive a crash; the next write or publish cuts them). A block's
+     * bytes come before the chunks under it, so the block that holds the
+     * cut gets the new bytes before the cut too. */
+    p->recorded = true;
+    uint64_t from = p->cut1 - p->cut1 % MFS_CHUNK_SIZE;
+    from = from > p->cut0 ? from : p->cut0;
+    if (p->end > p->cut1)
+        return content_write(w, id, from, p->buf + (from - p->cut0),
+                             (size_t)(p->end - from), NULL);
+    MDB_val v; /* ends on a cut: the block there, if any, must not hide it */
+    if (p->cut1 % MFS_CHUNK_SIZE &&
+        dirty_get(w->s, dirty_wtxn(w), id, p->cut1 / MFS_CHUNK_SIZE, &v) == 0)
+        dirty_del(w, id, p->cut1 / MFS_CHUNK_SIZE);
+    d.size = p->end;
+    return dinfo_put(w, id, &d);
+}
+
+void content_stream_done(mfs_store *s, stream_plan *p, bool ok)
+{
+    if (!p)
+        return;
+    if (p->st) {
+        pthread_mutex_lock(&s->streams->lock);
+        stream *st = p->st;
+        st->busy = false;
+        if (ok && p->recorded && !st->dead) {
+            st->id = p->id;
+            st->pos = p->end;
+            st->cut = p->cut1;
+            memcpy(st->tail, p->buf + (p->cut1 - p->cut0),
+                   (size_t)(p->end - p->cut1));
+        } else {
+            st->dead = true;
+        }
+        pthread_mutex_unlock(&s->streams->lock);
+    }
+    free(p->buf);
+    free(p->ends);
+    free(p->hashes);
+    free(p);
+}
+
+void content_stream_end(mfs_store *s, uint64_t ino)
+{
+    if (!s->streams)
+        return;
+    pthread_mutex_lock(&s->streams->lock);
+    for (int i = 0; i < STREAMS; i++)
+        if (s->streams->st[i].ino == ino)
+            s->streams->st[i].dead = true;
+    pthread_mutex_unlock(&s->streams->lock);
+}
+
+/* Version ver was just published from id's unpublished state: a stream of
+ * id goes on over it. */
+static void stream_published(mfs_store *s, mfs_id id, mfs_stamp ver)
+{
+    if (!s->streams)
+        return;
+    pthread_mutex_lock(&s->streams->lock);
+    for (int i = 0; i < STREAMS; i++)
+        if (s->streams->st[i].ino && id_eq(s->streams->st[i].id, id))
+            s->streams->st[i].base = ver;
+    pthread_mutex_unlock(&s->streams->lock);
 }
 
 int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
@@ -1214,6 +1630,37 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
     return dinfo_put(w, id, &d);
 }
 
+/* Before a truncate to size: a stream chunk that holds bytes on both
+ * sides of it goes, and so do those after it; the blocks it covered
+ * below size become dirty blocks first. */
+static int stream_truncate(wtx *w, mfs_id id, uint64_t size,
+                           const dinfo_rec *d, const version_view *bp)
+{
+    uint64_t cs;
+    uint32_t cl;
+    uint8_t h[HASH_LEN];
+    if (dirty_chunk_at(w->s, w->txn, id, size, &cs, &cl, h) != 0)
+        return 0;
+    uint8_t *blk = cs < size ? malloc(MFS_CHUNK_SIZE) : NULL;
+    if (cs < size && !blk)
+        return wtx_fail(w, -ENOMEM);
+    MDB_txn *dt = dirty_wtxn(w);
+    for (uint64_t b = cs / MFS_CHUNK_SIZE;
+         cs < size && b <= (size - 1) / MFS_CHUNK_SIZE && !w->err; b++) {
+        MDB_val v;
+        if (dirty_get(w->s, dt, id, b, &v) == 0)
+            continue;
+        ssize_t bl = block_load(w->s, w->txn, dt, id, bp, d->trunc, b, blk,
+                                NULL);
+        if (bl < 0)
+            wtx_fail(w, (int)bl);
+        else if (dirty_put(w, id, b, blk, (size_t)bl) == 0)
+            dirty_pages_del(w, id, b);
+    }
+    free(blk);
+    return w->err ? w->err : dirty_chunk_del_from(w, id, cs < size ? cs : size);
+}
+
 int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now)
 {
     dinfo_rec d;
@@ -1229,6 +1676,8 @@ int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now)
                 return wtx_fail(w, -EIO);
             bp = &base;
         }
+        if (stream_truncate(w, id, size, &d, bp))
+            return w->err;
         uint64_t first = size / MFS_CHUNK_SIZE;
         size_t part = (size_t)(size % MFS_CHUNK_SIZE);
         if (part) {
@@ -1416,6 +1865,417 @@ bool content_knows_delete(mfs_store *s, MDB_txn *txn, mfs_id id,
     return false;
 }
 
+/* ---- publishing content-defined chunks (cdc.h) ----
+ * A version with extents is always the chunking of its whole content from
+ * its first byte (the same bytes give the same chunks on every node). A
+ * cut depends only on the bytes of the chunk it ends, so publishing
+ * re-chunks only around the unpublished blocks: from the last old cut
+ * before them until a new cut lands on an old cut past them, and keeps
+ * the old chunks elsewhere. A base without extents (fixed blocks, an
+ * older build's) is chunked whole once. Runs of zeros become one hole,
+ * long ones without being read. */
+
+typedef struct cdc_pub {
+    wtx *w;
+    mfs_id id;
+    const dinfo_rec *d;
+    const version_view *base; /* with extents, else NULL: nothing kept */
+    const version_view *below; /* what block_load reads under the blocks */
+    MDB_txn *dt;
+    uint64_t *blks; /* the blocks with unpublished data, ascending */
+    size_t nblks, capblks;
+    uint64_t lim; /* the base's bytes still in place: min(trunc, size) */
+    uint64_t dcut; /* stream chunks hold data below this (not read for
+                    * zeros) */
+    uint8_t *win; /* bytes [wpos, wpos + wlen) of the new content */
+    uint64_t wpos;
+    size_t wlen;
+    uint8_t *blk; /* MFS_CHUNK_SIZE */
+    /* the new version */
+    uint8_t *hashes, *ends;
+    uint32_t n, cap;
+} cdc_pub;
+
+#define CDC_WIN (4 * MFS_CHUNK_SIZE)
+
+static int cdc_blk_add(void *arg, uint64_t b)
+{
+    cdc_pub *c = arg;
+    if (c->nblks == c->capblks) {
+        size_t cap = c->capblks ? 2 * c->capblks : 64;
+        uint64_t *nb = realloc(c->blks, cap * sizeof(*nb));
+        if (!nb)
+            return -ENOMEM;
+        c->blks = nb;
+        c->capblks = cap;
+    }
+    c->blks[c->nblks++] = b;
+    return 0;
+}
+
+static int cdc_ref_add(void *arg, uint64_t b, const MDB_val *v)
+{
+    (void)v;
+    return cdc_blk_add(arg, b);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The first block with unpublished data at or past block b (UINT64_MAX
+ * when none). */
+static uint64_t cdc_next_blk(const cdc_pub *c, uint64_t b)
+{
+    size_t lo = 0, hi = c->nblks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->blks[mid] < b)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < c->nblks ? c->blks[lo] : UINT64_MAX;
+}
+
+/* Does anything unpublished lie in [from, to] (to included: a cut may
+ * have looked at the byte after its chunk)? */
+static bool cdc_touched(const cdc_pub *c, uint64_t from, uint64_t to)
+{
+    return cdc_next_blk(c, from / MFS_CHUNK_SIZE) <= to / MFS_CHUNK_SIZE;
+}
+
+/* Old chunk i is the new content's chunk too when it starts where a new
+ * chunk starts, no unpublished byte touches it, and its bytes are still
+ * there; the base's last chunk (cut by the end of the file) only if the
+ * file still ends there. */
+static bool cdc_keeps(const cdc_pub *c, uint32_t i)
+{
+    const version_view *b = c->base;
+    uint64_t cs = chunk_start(b->ends, b->size, i);
+    uint64_t ce = chunk_end(b->ends, b->size, i);
+    if (cdc_touched(c, cs, ce))
+        return false;
+    return ce < c->lim || (ce == b->size && c->lim == b->size &&
+                           c->d->size == b->size);
+}
+
+/* Where the run of zeros that starts at pos surely ends (pos when the byte
+ * there may not be zero), without reading: no unpublished block, and the
+ * base has a hole there or no bytes in place. */
+static uint64_t cdc_zeros_until(const cdc_pub *c, uint64_t pos)
+{
+    if (pos < c->dcut)
+        return pos;
+    uint64_t end = cdc_next_blk(c, pos / MFS_CHUNK_SIZE);
+    end = end == UINT64_MAX ? c->d->size : end * MFS_CHUNK_SIZE;
+    if (end > c->d->size)
+        end = c->d->size;
+    const version_view *b = c->below;
+    if (b && pos < c->lim) {
+        uint32_t i = chunk_at(b->ends, b->nchunks, pos);
+        while (i < b->nchunks && chunk_start(b->ends, b->size, i) < end &&
+               chunk_start(b->ends, b->size, i) < c->lim &&
+               !memcmp(b->hashes + (size_t)i * HASH_LEN, zero_hash, HASH_LEN))
+            i++;
+        uint64_t upto = i < b->nchunks ? chunk_start(b->ends, b->size, i)
+                                       : b->size;
+        if (upto < c->lim && upto < end)
+            end = upto;
+    }
+    return end > pos ? end : pos;
+}
+
+/* Fills the window with the new content from pos on (as much as it
+ * holds, up to the file's end). */
+static int cdc_fill(cdc_pub *c, uint64_t pos)
+{
+    if (pos < c->wpos || pos > c->wpos + c->wlen) {
+        c->wpos = pos;
+        c->wlen = 0;
+    } else if (pos > c->wpos) {
+        size_t drop = (size_t)(pos - c->wpos);
+        memmove(c->win, c->win + drop, c->wlen - drop);
+        c->wlen -= drop;
+        c->wpos = pos;
+    }
+    while (c->wlen < CDC_WIN && c->wpos + c->wlen < c->d->size) {
+        uint64_t at = c->wpos + c->wlen;
+        uint64_t b = at / MFS_CHUNK_SIZE;
+        size_t in = (size_t)(at % MFS_CHUNK_SIZE);
+        size_t n = MFS_CHUNK_SIZE - in;
+        if (n > CDC_WIN - c->wlen)
+            n = CDC_WIN - c->wlen;
+        if (n > c->d->size - at)
+            n = (size_t)(c->d->size - at);
+        ssize_t bl = block_load(c->w->s, c->w->txn, c->dt, c->id, c->below,
+                                c->d->trunc, b, c->blk, NULL);
+        if (bl < 0)
+            return (int)bl;
+        size_t have = (size_t)bl > in ? (size_t)bl - in : 0;
+        have = have < n ? have : n;
+        memcpy(c->win + c->wlen, c->blk + in, have);
+        memset(c->win + c->wlen + have, 0, n - have);
+        c->wlen += n;
+    }
+    return 0;
+}
+
+/* Appends a chunk ending at end (a hole when h is NULL) to the new
+ * version; a hole after a hole makes it longer. */
+static int cdc_emit(cdc_pub *c, const uint8_t *h, uint64_t end)
+{
+    if (!h && c->n &&
+        !memcmp(c->hashes + (size_t)(c->n - 1) * HASH_LEN, zero_hash,
+                HASH_LEN)) {
+        mfs_be64_put(c->ends + (size_t)(c->n - 1) * U64_LEN, end);
+        return 0;
+    }
+    if (c->n == c->cap) {
+        uint32_t cap = c->cap ? 2 * c->cap : 64;
+        if (cap > MFS_MAX_CHUNKS)
+            return -EFBIG;
+        uint8_t *nh = realloc(c->hashes, (size_t)cap * HASH_LEN);
+        if (nh)
+            c->hashes = nh;
+        uint8_t *ne = nh ? realloc(c->ends, (size_t)cap * U64_LEN) : NULL;
+        if (!ne)
+            return -ENOMEM;
+        c->ends = ne;
+        c->cap = cap;
+    }
+    memcpy(c->hashes + (size_t)c->n * HASH_LEN, h ? h : zero_hash, HASH_LEN);
+    mfs_be64_put(c->ends + (size_t)c->n * U64_LEN, end);
+    c->n++;
+    return 0;
+}
+
+/* The cut a run of zeros longer than a chunk gets, every time. */
+static size_t cdc_zero_period(void)
+{
+    static size_t period;
+    if (!period) {
+        static const uint8_t zeros[MFS_CDC_MAX + 1];
+        period = mfs_cdc_cut(zeros, sizeof(zeros), false);
+    }
+    return period;
+}
+
+/* New chunks from pos until one ends on a cut of the base that is kept
+ * (or the file ends); returns where they stopped. */
+static int cdc_rechunk(cdc_pub *c, uint64_t *posp, uint32_t *ip)
+{
+    wtx *w = c->w;
+    uint64_t pos = *posp, size = c->d->size;
+    uint32_t i = *ip;
+    const version_view *b = c->base;
+    size_t zp = cdc_zero_period();
+    while (pos < size) {
+        /* a long run of zeros: its chunks are holes of the period */
+        uint64_t z = cdc_zeros_until(c, pos);
+        if (z - pos > zp) {
+            uint64_t k = (z - pos - 1) / zp;
+            pos += k * zp;
+            int rc = cdc_emit(c, NULL, pos);
+            if (rc)
+                return rc;
+        } else {
+            int rc = cdc_fill(c, pos);
+            if (rc)
+                return rc;
+            size_t avail = c->wlen;
+            size_t cut = mfs_cdc_cut(c->win, avail, pos + avail == size);
+            if (!cut)
+                return -EIO; /* (a full window always holds a cut) */
+            const uint8_t *p = c->win;
+            size_t len = trim_zeros(p, cut);
+            uint8_t h[HASH_LEN];
+            if (len) {
+                hash_block(h, p, len);
+                MDB_val cv;
+                if (tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &cv) != 0)
+                    chunk_store(w, h, p, len);
+                if (w->err)
+                    return w->err;
+            }
+            pos += cut;
+            rc = cdc_emit(c, len ? h : NULL, pos);
+            if (rc)
+                return rc;
+        }
+        /* back on the base's cuts? */
+        while (b && i < b->nchunks && chunk_start(b->ends, b->size, i) < pos)
+            i++;
+        if (b && i < b->nchunks && chunk_start(b->ends, b->size, i) == pos &&
+            cdc_keeps(c, i))
+            break;
+    }
+    *posp = pos;
+    *ip = i;
+    return 0;
+}
+
+/* What a file that was written as a stream holds already cut: the
+ * base's chunks before the first stream chunk (the stream went on over
+ * the version published from it), then the stream chunks. */
+typedef struct cut_list {
+    version_view v;
+    uint8_t *hashes, *ends;
+    uint32_t n, cap;
+    uint64_t first; /* where the stream chunks start */
+} cut_list;
+
+static int cut_add(void *arg, uint64_t start, const MDB_val *val)
+{
+    cut_list *l = arg;
+    if (val->mv_size != DCHUNKS_VAL_LEN)
+        return -EIO;
+    if (l->n == 0 && !l->cap)
+        l->first = start;
+    uint64_t at = l->n ? mfs_be64_get(l->ends + (size_t)(l->n - 1) * U64_LEN)
+                       : l->first;
+    if (start != at)
+        return -EIO; /* (never written so) */
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? 2 * l->cap : 256;
+        uint8_t *nh = realloc(l->hashes, (size_t)cap * HASH_LEN);
+        if (nh)
+            l->hashes = nh;
+        uint8_t *ne = nh ? realloc(l->ends, (size_t)cap * U64_LEN) : NULL;
+        if (!ne)
+            return -ENOMEM;
+        l->ends = ne;
+        l->cap = cap;
+    }
+    memcpy(l->hashes + (size_t)l->n * HASH_LEN, val->mv_data, HASH_LEN);
+    mfs_be64_put(l->ends + (size_t)l->n * U64_LEN,
+                 start + mfs_be32_get((uint8_t *)val->mv_data +
+                                      DCHUNKS_VAL_SIZE));
+    l->n++;
+    return 0;
+}
+
+/* The cut list of id's stream chunks over base, into l (0, l->v.nchunks
+ * 0 when there are none); -EAGAIN when they do not follow a cut of the
+ * base (they are then read, not kept). */
+static int stream_cuts(wtx *w, mfs_id id, const version_view *base,
+                       cut_list *l)
+{
+    memset(l, 0, sizeof(*l));
+    cut_list dl = {0};
+    int rc = dirty_chunk_each(w->s, w->txn, id, cut_add, &dl);
+    if (rc || !dl.n) {
+        free(dl.hashes);
+        free(dl.ends);
+        return rc;
+    }
+    uint32_t k = 0; /* the base's chunks before the stream's */
+    if (dl.first) {
+        if (!base || !base->ends)
+            rc = -EAGAIN;
+        else
+            k = chunk_at(base->ends, base->nchunks, dl.first - 1) + 1;
+        if (!rc && (k > base->nchunks ||
+                    chunk_end(base->ends, base->size, k - 1) != dl.first))
+            rc = -EAGAIN;
+    }
+    l->hashes = rc ? NULL : malloc(((size_t)k + dl.n) * HASH_LEN);
+    l->ends = rc ? NULL : malloc(((size_t)k + dl.n) * U64_LEN);
+    if (!rc && (!l->hashes || !l->ends))
+        rc = -ENOMEM;
+    if (!rc) {
+        if (k) {
+            memcpy(l->hashes, base->hashes, (size_t)k * HASH_LEN);
+            memcpy(l->ends, base->ends, (size_t)k * U64_LEN);
+        }
+        memcpy(l->hashes + (size_t)k * HASH_LEN, dl.hashes,
+               (size_t)dl.n * HASH_LEN);
+        memcpy(l->ends + (size_t)k * U64_LEN, dl.ends,
+               (size_t)dl.n * U64_LEN);
+        l->v.nchunks = k + dl.n;
+        l->v.hashes = l->hashes;
+        l->v.ends = l->ends;
+        l->v.size = chunk_end(l->ends, 0, l->v.nchunks - 1);
+        l->first = dl.first;
+    }
+    free(dl.hashes);
+    free(dl.ends);
+    return rc;
+}
+
+/* The chunk list of id's content now (d, over base), into op's hashes,
+ * ends and nchunks (the caller frees them). */
+static int publish_cdc(wtx *w, mfs_id id, const dinfo_rec *d,
+                       const version_view *base, mfs_op *op)
+{
+    cdc_pub c = {.w = w, .id = id, .d = d, .below = base,
+                 .dt = dirty_wtxn(w)};
+    c.base = base && base->ends ? base : NULL;
+    c.lim = base ? (d->trunc < base->size ? d->trunc : base->size) : 0;
+    /* a file written as a stream: its stream chunks are what is kept */
+    cut_list cl;
+    int src = stream_cuts(w, id, base, &cl);
+    if (src && src != -EAGAIN)
+        return wtx_fail(w, src);
+    if (src == -EAGAIN || cl.v.nchunks) {
+        c.base = cl.v.nchunks ? &cl.v : NULL;
+        c.lim = cl.v.size;
+        c.dcut = cl.v.nchunks ? cl.v.size : d->size;
+    }
+    /* the blocks with references, then those with bytes or pages: each
+     * list in order, together sorted */
+    int rc = dirty_ref_each(w->s, w->txn, id, cdc_ref_add, &c);
+    size_t nrefs = c.nblks;
+    if (!rc)
+        rc = dirty_each(w->s, c.dt, id, cdc_blk_add, &c);
+    if (!rc && nrefs && c.nblks > nrefs) {
+        qsort(c.blks, c.nblks, sizeof(*c.blks), cmp_u64);
+        size_t k = 0;
+        for (size_t j = 0; j < c.nblks; j++)
+            if (!k || c.blks[k - 1] != c.blks[j])
+                c.blks[k++] = c.blks[j];
+        c.nblks = k;
+    }
+    c.win = rc ? NULL : malloc(CDC_WIN);
+    c.blk = c.win ? malloc(MFS_CHUNK_SIZE) : NULL;
+    if (!rc && !c.blk)
+        rc = -ENOMEM;
+    uint64_t pos = 0;
+    uint32_t i = 0;
+    const version_view *keep = c.base;
+    while (!rc && pos < d->size) {
+        if (keep && i < keep->nchunks &&
+            chunk_start(keep->ends, keep->size, i) == pos &&
+            cdc_keeps(&c, i)) {
+            const uint8_t *h = keep->hashes + (size_t)i * HASH_LEN;
+            pos = chunk_end(keep->ends, keep->size, i++);
+            rc = cdc_emit(&c, memcmp(h, zero_hash, HASH_LEN) ? h : NULL, pos);
+            continue;
+        }
+        rc = cdc_rechunk(&c, &pos, &i);
+    }
+    free(c.blks);
+    free(c.win);
+    free(c.blk);
+    free(cl.hashes);
+    free(cl.ends);
+    if (rc) {
+        free(c.hashes);
+        free(c.ends);
+        return wtx_fail(w, rc);
+    }
+    op->flags |= OPF_EXTENTS;
+    op->hashes = c.hashes;
+    op->ends = c.ends;
+    op->nchunks = c.n;
+    return 0;
+}
+
+static int publish_fixed(wtx *w, mfs_id id, const dinfo_rec *d,
+                         const version_view *bp, mfs_op *op);
+
 int content_publish(wtx *w, mfs_id id, bool force)
 {
     (void)force;
@@ -1433,44 +2293,16 @@ int content_publish(wtx *w, mfs_id id, bool force)
             return wtx_fail(w, -EIO);
         bp = &base;
     }
-    uint64_t nblocks = (d.size + MFS_CHUNK_SIZE - 1) / MFS_CHUNK_SIZE;
-    uint8_t *hashes = nblocks ? calloc(nblocks, HASH_LEN) : NULL;
-    if (nblocks && !hashes)
-        return wtx_fail(w, -ENOMEM);
-    for (uint64_t b = 0; bp && b < nblocks && b < bp->nchunks; b++)
-        if (b * MFS_CHUNK_SIZE < d.trunc)
-            memcpy(hashes + b * HASH_LEN, bp->hashes + b * HASH_LEN, HASH_LEN);
-    /* the dirty blocks: hash, store, and replace */
-    MDB_txn *dt = dirty_wtxn(w);
-    uint8_t *buf = dt ? malloc(MFS_CHUNK_SIZE) : NULL;
-    if (dt && !buf) {
-        free(hashes);
-        return wtx_fail(w, -ENOMEM);
-    }
-    struct publish_arg pa = {w, &d, hashes, nblocks, id, bp, dt, buf};
-    /* references first: a block's bytes, if it has both, are newer */
-    int prc = dirty_ref_each(w->s, w->txn, id, publish_ref, &pa);
-    if (prc)
-        wtx_fail(w, prc);
-    if (dt && !w->err) {
-        prc = dirty_each(w->s, dt, id, publish_block, &pa);
-        if (prc && !w->err)
-            wtx_fail(w, prc);
-    }
-    free(buf);
-    if (w->err) {
-        free(hashes);
-        return w->err;
-    }
-    uint8_t parents[OP_MAX_PARENTS * STAMP_LEN];
     mfs_op op = {.type = OP_VERSION,
                  .obj = id,
                  .size = d.size,
                  .mtime = d.mtime,
-                 .ctime = d.ctime,
-                 .hashes = hashes,
-                 .nchunks = (uint32_t)nblocks,
-                 .parents = parents};
+                 .ctime = d.ctime};
+    if (w->s->cfg.fixed_chunks ? publish_fixed(w, id, &d, bp, &op)
+                           : publish_cdc(w, id, &d, bp, &op))
+        return w->err;
+    uint8_t parents[OP_MAX_PARENTS * STAMP_LEN];
+    op.parents = parents;
     if (d.base.hlc) {
         stamp_put(parents, d.base);
         op.nparents = 1;
@@ -1486,8 +2318,57 @@ int content_publish(wtx *w, mfs_id id, bool force)
     }
     content_drop_dirty(w, id);
     op_local(w, &op);
-    free(hashes);
+    free(op.hashes);
+    free(op.ends);
+    if (!w->err && (op.flags & OPF_EXTENTS))
+        stream_published(w->s, id, op.st);
     return w->err;
+}
+
+/* The chunk list of id's content now in fixed blocks: the base's, with
+ * each unpublished block hashed in its place. */
+static int publish_fixed(wtx *w, mfs_id id, const dinfo_rec *dp,
+                         const version_view *bp, mfs_op *op)
+{
+    const dinfo_rec d = *dp;
+    uint64_t nblocks = (d.size + MFS_CHUNK_SIZE - 1) / MFS_CHUNK_SIZE;
+    uint8_t *hashes = nblocks ? calloc(nblocks, HASH_LEN) : NULL;
+    if (nblocks && !hashes)
+        return wtx_fail(w, -ENOMEM);
+    for (uint64_t b = 0; bp && !bp->ends && b < nblocks && b < bp->nchunks;
+         b++)
+        if (b * MFS_CHUNK_SIZE < d.trunc)
+            memcpy(hashes + b * HASH_LEN, bp->hashes + b * HASH_LEN, HASH_LEN);
+    /* the dirty blocks: hash, store, and replace */
+    MDB_txn *dt = dirty_wtxn(w);
+    uint8_t *buf = malloc(MFS_CHUNK_SIZE);
+    if (!buf) {
+        free(hashes);
+        return wtx_fail(w, -ENOMEM);
+    }
+    struct publish_arg pa = {w, &d, hashes, nblocks, id, bp, dt, buf};
+    /* over content-defined chunks (a newer writer's): every block anew */
+    for (uint64_t b = 0; bp && bp->ends && b < nblocks && !w->err; b++)
+        publish_block(&pa, b);
+    /* references first: a block's bytes, if it has both, are newer */
+    int prc = bp && bp->ends
+                  ? 0
+                  : dirty_ref_each(w->s, w->txn, id, publish_ref, &pa);
+    if (prc)
+        wtx_fail(w, prc);
+    if (dt && !w->err && !(bp && bp->ends)) {
+        prc = dirty_each(w->s, dt, id, publish_block, &pa);
+        if (prc && !w->err)
+            wtx_fail(w, prc);
+    }
+    free(buf);
+    if (w->err) {
+        free(hashes);
+        return w->err;
+    }
+    op->hashes = hashes;
+    op->nchunks = (uint32_t)nblocks;
+    return 0;
 }
 
 int content_version_hash(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
@@ -1503,8 +2384,35 @@ int content_version_hash(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
     mfs_be64_put(sz, v.size);
     crypto_generichash_update(&st, sz, U64_LEN);
     crypto_generichash_update(&st, v.hashes, (size_t)v.nchunks * HASH_LEN);
+    if (v.ends) /* (holes of other lengths have the same hash) */
+        crypto_generichash_update(&st, v.ends, (size_t)v.nchunks * U64_LEN);
     crypto_generichash_final(&st, out, HASH_LEN);
     *size = v.size;
+    return 0;
+}
+
+int content_version_copy(mfs_store *s, MDB_txn *txn, mfs_id id,
+                         mfs_stamp ver, mfs_op *op)
+{
+    version_view v;
+    memset(op, 0, sizeof(*op));
+    int rc = version_get(s, txn, id, ver, &v);
+    if (rc)
+        return rc;
+    op->type = OP_VERSION;
+    op->size = v.size;
+    op->nchunks = v.nchunks;
+    op->flags = v.flags & OPF_EXTENTS;
+    op->hashes = v.nchunks ? malloc((size_t)v.nchunks * HASH_LEN) : NULL;
+    op->ends = v.ends ? malloc((size_t)v.nchunks * U64_LEN) : NULL;
+    if ((v.nchunks && !op->hashes) || (v.ends && !op->ends)) {
+        op_clear(op);
+        return -ENOMEM;
+    }
+    if (v.nchunks)
+        memcpy(op->hashes, v.hashes, (size_t)v.nchunks * HASH_LEN);
+    if (v.ends)
+        memcpy(op->ends, v.ends, (size_t)v.nchunks * U64_LEN);
     return 0;
 }
 

@@ -319,6 +319,22 @@ int dirty_put(wtx *w, mfs_id id, uint64_t blk, const void *data, size_t len)
     return rc ? wtx_fail(w, rc) : 0;
 }
 
+int dirty_del(wtx *w, mfs_id id, uint64_t blk)
+{
+    MDB_txn *t = dirty_wtxn(w);
+    if (!t)
+        return w->err;
+    uint8_t k[DKEY_LEN];
+    dkey(k, id, blk);
+    MDB_val key = {DKEY_LEN, k};
+    int rc = mdb_del(t, w->s->ddb, &key, NULL);
+    if (rc == 0)
+        wtx_mut(w);
+    if (rc && rc != MDB_NOTFOUND)
+        return wtx_fail(w, rc);
+    return dirty_pages_del(w, id, blk);
+}
+
 /* Deletes id's records at or past block first from table dbi of txn. */
 static int del_from(wtx *w, MDB_txn *txn, MDB_dbi dbi, mfs_id id,
                     uint64_t first)
@@ -350,7 +366,10 @@ int dirty_del_from(wtx *w, mfs_id id, uint64_t first)
     if (!t)
         return w->err;
     if (del_from(w, t, w->s->ddb, id, first) ||
-        del_from(w, t, w->s->dpdb, id, first))
+        del_from(w, t, w->s->dpdb, id, first) ||
+        del_from(w, w->txn, w->s->db[DB_DCHUNKS], id,
+                 first < UINT64_MAX / MFS_CHUNK_SIZE ? first * MFS_CHUNK_SIZE
+                                                     : UINT64_MAX))
         return w->err;
     return del_from(w, w->txn, w->s->db[DB_DREFS], id, first);
 }
@@ -594,4 +613,73 @@ int dirty_ref_each(mfs_store *s, MDB_txn *txn, mfs_id id,
                    void *arg)
 {
     return each_in(txn, s->db[DB_DREFS], id, cb, arg);
+}
+
+/* ---- stream chunks (DB_DCHUNKS) ---- */
+
+int dirty_chunk_put(wtx *w, mfs_id id, uint64_t start,
+                    const uint8_t hash[MFS_HASH_LEN], uint32_t len)
+{
+    uint8_t k[DKEY_LEN], v[DCHUNKS_VAL_LEN];
+    dkey(k, id, start);
+    memcpy(v + DCHUNKS_VAL_HASH, hash, MFS_HASH_LEN);
+    mfs_be32_put(v + DCHUNKS_VAL_SIZE, len);
+    return tput(w, DB_DCHUNKS, k, DKEY_LEN, v, DCHUNKS_VAL_LEN);
+}
+
+int dirty_chunk_at(mfs_store *s, MDB_txn *txn, mfs_id id, uint64_t pos,
+                   uint64_t *start, uint32_t *len,
+                   uint8_t hash[MFS_HASH_LEN])
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->db[DB_DCHUNKS], &c);
+    if (rc)
+        return mdb_to_errno(rc);
+    uint8_t k[DKEY_LEN];
+    dkey(k, id, pos);
+    MDB_val key = {DKEY_LEN, k}, val, nk, nv;
+    bool ours, next = false;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    if (rc == 0 && !memcmp(key.mv_data, k, ID_LEN)) {
+        next = true; /* the first at or past pos */
+        nk = key;
+        nv = val;
+    }
+    if (!(next && mfs_be64_get((uint8_t *)nk.mv_data + DKEY_BLOCK) == pos)) {
+        /* the one before may hold pos */
+        rc = mdb_cursor_get(c, &key, &val, rc == 0 ? MDB_PREV : MDB_LAST);
+        ours = rc == 0 && key.mv_size == DKEY_LEN &&
+               !memcmp(key.mv_data, k, ID_LEN) &&
+               val.mv_size == DCHUNKS_VAL_LEN &&
+               mfs_be64_get((uint8_t *)key.mv_data + DKEY_BLOCK) +
+                       mfs_be32_get((uint8_t *)val.mv_data +
+                                    DCHUNKS_VAL_SIZE) >
+                   pos;
+        if (ours) {
+            nk = key;
+            nv = val;
+            next = true;
+        }
+    }
+    mdb_cursor_close(c);
+    if (!next)
+        return -ENOENT;
+    if (nv.mv_size != DCHUNKS_VAL_LEN)
+        return -EIO;
+    *start = mfs_be64_get((uint8_t *)nk.mv_data + DKEY_BLOCK);
+    *len = mfs_be32_get((uint8_t *)nv.mv_data + DCHUNKS_VAL_SIZE);
+    memcpy(hash, (uint8_t *)nv.mv_data + DCHUNKS_VAL_HASH, MFS_HASH_LEN);
+    return 0;
+}
+
+int dirty_chunk_del_from(wtx *w, mfs_id id, uint64_t start)
+{
+    return del_from(w, w->txn, w->s->db[DB_DCHUNKS], id, start);
+}
+
+int dirty_chunk_each(mfs_store *s, MDB_txn *txn, mfs_id id,
+                     int (*cb)(void *arg, uint64_t start, const MDB_val *v),
+                     void *arg)
+{
+    return each_in(txn, s->db[DB_DCHUNKS], id, cb, arg);
 }

@@ -249,8 +249,8 @@ int mfs_store_file_info(mfs_store *s, uint64_t ino, mfs_file_info *out,
         dinfo_rec d;
         out->dirty = dinfo_get(s, txn, out->id, &d) == 0;
         if (out->version.hlc) {
-            uint8_t h[HASH_LEN];
-            content_version_hash(s, txn, out->id, out->version, h, &out->size);
+            content_version_hash(s, txn, out->id, out->version, out->content,
+                                 &out->size);
             content_version_chunks(s, txn, out->id, out->version, hashes,
                                    hashes ? max : 0, &out->nchunks);
         }

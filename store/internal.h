@@ -22,6 +22,9 @@ enum {
 #define OPF_MORE 0x01 /* the same local action continues in the next op */
 #define OPF_DROP 0x02 /* VERSION: drops its parents (conflict resolved) */
 #define OPF_KNOWN 0x04 /* VERSION: names deletes its writer had applied */
+/* VERSION: content-defined chunks (cdc.h): each chunk's extent is
+ * recorded (ends); without it chunk i is the fixed block i */
+#define OPF_EXTENTS 0x08
 #define OP_MAX_KNOWN 64
 /* A VERSION op names at most this many parents (op_decode rejects more).
  * A local version's parents are its writer's heads, read into arrays of
@@ -60,6 +63,9 @@ typedef struct mfs_op {
     uint32_t nparents;
     uint8_t *hashes; /* owned after decode: nchunks * 32 */
     uint32_t nchunks;
+    /* OPF_EXTENTS: where each chunk ends, nchunks big-endian u64 (owned
+     * after decode); see chunk_end */
+    uint8_t *ends;
     /* VERSION: the stamps of the deleting moves of the file's other names
      * that its writer had applied and that did not show there (16 each):
      * the version does not bring them back (view.c resurrects) */
@@ -163,13 +169,14 @@ int inode_put(wtx *w, mfs_id id, const inode_rec *r);
 /* A version record (schema.h VERSION_*) read in place: the pointers are
  * into the value it was decoded from. */
 typedef struct version_view {
-    uint8_t flags; /* OPF_DROP, and OPF_KNOWN when it names deletes */
+    uint8_t flags; /* OPF_DROP, OPF_EXTENTS, and OPF_KNOWN when it names deletes */
     uint64_t size;
     int64_t mtime, ctime;
     uint32_t nparents;
     const uint8_t *parents;
     uint32_t nchunks;
     const uint8_t *hashes; /* into the LMDB value */
+    const uint8_t *ends;   /* OPF_EXTENTS, else NULL: into the LMDB value */
     uint32_t nknown;       /* deletes its writer had applied (OPF_KNOWN) */
     const uint8_t *known;
 } version_view;
@@ -180,6 +187,30 @@ typedef struct version_view {
  * (wb->err set when out of room). */
 int version_decode(const void *p, size_t len, version_view *out);
 void version_encode(mfs_wbuf *wb, const mfs_op *op);
+
+/* Where chunk i of a version of size bytes ends: its recorded end when it
+ * has extents (ends: OPF_EXTENTS), else the end of fixed block i. */
+static inline uint64_t chunk_end(const uint8_t *ends, uint64_t size,
+                                 uint32_t i)
+{
+    if (ends)
+        return mfs_be64_get(ends + (size_t)i * U64_LEN);
+    uint64_t e = ((uint64_t)i + 1) * MFS_CHUNK_SIZE;
+    return e < size ? e : size;
+}
+static inline uint64_t chunk_start(const uint8_t *ends, uint64_t size,
+                                   uint32_t i)
+{
+    return i ? chunk_end(ends, size, i - 1) : 0;
+}
+/* The chunk of n that holds byte off (n when off is past the last one):
+ * a division for fixed blocks, a binary search of the ends otherwise, so
+ * a read never scans a version's chunk list. */
+uint32_t chunk_at(const uint8_t *ends, uint32_t n, uint64_t off);
+/* Are v's extents (if any) what op_decode accepts: each chunk at least a
+ * byte, one of data at most MFS_CHUNK_SIZE? For records that came from
+ * elsewhere (a snapshot); version_decode checks only the total. */
+bool extents_valid(const version_view *v);
 int content_apply_version(wtx *w, const mfs_op *op);
 /* Recomputes heads/shown version of inode id after versions changed. */
 int content_refresh(wtx *w, mfs_id id);
@@ -202,6 +233,21 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
  * memory is short (content_write then stores bytes). Caller frees. */
 uint8_t *content_hash_whole(mfs_store *s, uint64_t off, const void *buf,
                             size_t len);
+/* A write cut into content-defined chunks before the writer lock is
+ * taken (content.c "streams"): content_stream_plan gives one for a write
+ * that continues a file written in order from byte 0 (NULL for any other
+ * write: it goes the ordinary way); under the lock content_write_stream
+ * records it, or returns 1 when the file is no longer as the stream left
+ * it (the caller then writes the ordinary way); content_stream_done (ok:
+ * the call committed) updates the stream and frees the plan.
+ * content_stream_end ends ino's stream: any other change of its content
+ * (under the lock, before the change). */
+typedef struct stream_plan stream_plan;
+stream_plan *content_stream_plan(mfs_store *s, uint64_t ino, uint64_t off,
+                                 const void *data, size_t len);
+int content_write_stream(wtx *w, mfs_id id, stream_plan *p);
+void content_stream_done(mfs_store *s, stream_plan *p, bool ok);
+void content_stream_end(mfs_store *s, uint64_t ino);
 /* The helper thread content_hash_whole splits large writes with (set up
  * at a writable open, started at its first use, stopped at close). */
 int content_hasher_init(mfs_store *s);
@@ -222,6 +268,11 @@ uint64_t content_version_size(mfs_store *s, MDB_txn *txn, mfs_id id,
                               mfs_stamp st);
 int content_version_chunks(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
                            uint8_t *out, size_t max, uint32_t *nchunks);
+/* Version (id, ver)'s content as a VERSION op to write again elsewhere:
+ * size, chunks and their extents (owned: op_clear); the caller sets the
+ * object, times and parents. -ENOENT when there is no such record. */
+int content_version_copy(mfs_store *s, MDB_txn *txn, mfs_id id,
+                         mfs_stamp ver, mfs_op *op);
 /* Chunks of version (id, st) that are not here (1 if the record is gone);
  * inspect.c. */
 uint64_t version_absent(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st);

@@ -72,6 +72,8 @@ enum db_index {
     DB_GCQ,        /* (time ms, inode id, version stamp) -> cause stamp:
                     * what collection may free once settled (collect.c) */
     DB_PACKS,      /* pack id -> size, live bytes (pack.c) */
+    DB_DCHUNKS,    /* (inode id, offset) -> hash, length: an unpublished
+                    * content-defined chunk, already stored (dirty.c) */
     DB_COUNT
 };
 
@@ -219,6 +221,7 @@ struct mfs_store {
     /* chunk bytes in pack files (pack.c); NULL before open */
     struct packs *packs;
     struct hasher *hasher; /* content.c: hashes half of a large write */
+    struct streams *streams; /* content.c: files being written in order */
 
     /* ino -> inode id of committed OBJ_INODE mappings, which never change
      * once committed (ino_lookup_obj): saves a B-tree search per resolve.
@@ -420,6 +423,8 @@ void dirty_read_end(MDB_txn *txn);
 /* Block blk of id; -ENOENT when it has none (or dtxn is NULL). */
 int dirty_get(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk, MDB_val *v);
 int dirty_put(wtx *w, mfs_id id, uint64_t blk, const void *data, size_t len);
+/* Drops block blk's bytes and pages (absent is not an error). */
+int dirty_del(wtx *w, mfs_id id, uint64_t blk);
 /* Drops id's blocks (bytes, pages and references) at or past block
  * first. */
 int dirty_del_from(wtx *w, mfs_id id, uint64_t first);
@@ -462,6 +467,25 @@ int dirty_ref_del(wtx *w, mfs_id id, uint64_t blk);
 int dirty_ref_each(mfs_store *s, MDB_txn *txn, mfs_id id,
                    int (*cb)(void *arg, uint64_t blk, const MDB_val *v),
                    void *arg);
+/* Stream chunks: a file written from its first byte on, in order, is cut
+ * into content-defined chunks as it is written (content.c streams); each
+ * is stored at once and recorded in DB_DCHUNKS (main store) by the offset
+ * where it starts, its bytes in no block here. They lie under the blocks
+ * (a block's bytes, pages or reference come first) and over the base
+ * version. dirty_chunk_at gives the chunk that holds byte pos, else the
+ * first one after it (0), or -ENOENT; dirty_del_from drops those that
+ * start at or past its block. */
+int dirty_chunk_put(wtx *w, mfs_id id, uint64_t start,
+                    const uint8_t hash[MFS_HASH_LEN], uint32_t len);
+int dirty_chunk_at(mfs_store *s, MDB_txn *txn, mfs_id id, uint64_t pos,
+                   uint64_t *start, uint32_t *len,
+                   uint8_t hash[MFS_HASH_LEN]);
+/* Drops id's stream chunks that start at or past byte start. */
+int dirty_chunk_del_from(wtx *w, mfs_id id, uint64_t start);
+/* cb(arg, start, value) for each of id's stream chunks, in order. */
+int dirty_chunk_each(mfs_store *s, MDB_txn *txn, mfs_id id,
+                     int (*cb)(void *arg, uint64_t start, const MDB_val *v),
+                     void *arg);
 
 /* ---- pack files (pack.c) ---- */
 #define PACK_INLINE 4096u           /* chunks up to this stay in DB_CHUNKS */
@@ -482,6 +506,11 @@ bool chunk_is_ref(const MDB_val *v);
 size_t chunk_val_len(const MDB_val *v);
 /* Copies a chunk's bytes (MFS_CHUNK_SIZE room); its length or -EIO. */
 ssize_t chunk_val_copy(mfs_store *s, const MDB_val *v, void *out);
+/* Copies at most max of a chunk's bytes from its byte skip on; how many
+ * (fewer than asked where the chunk ends: its trailing zeros are not
+ * stored) or -EIO. */
+ssize_t chunk_val_read(mfs_store *s, const MDB_val *v, size_t skip, void *out,
+                       size_t max);
 /* Puts chunk hash: inline when small, else appended to the active pack. */
 int chunk_val_put(wtx *w, const uint8_t *hash, const void *data, size_t len);
 /* Accounts for a reference about to be deleted. */

@@ -29,6 +29,7 @@ typedef struct lop {
     size_t len;
     uint64_t off;
     const uint8_t *whole; /* content_hash_whole of buf, or NULL */
+    stream_plan *plan;    /* content_stream_plan of the write, or NULL */
     /* outputs */
     mfs_attr *out;
     ssize_t ret;
@@ -365,16 +366,10 @@ static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
         return wtx_fail(w, -EIO);
     memcpy(name, np, nl);
     name[nl] = 0;
-    uint32_t nchunks = 0;
-    if (content_version_chunks(s, w->txn, inode, ver, NULL, 0, &nchunks))
-        return wtx_fail(w, -EIO);
-    uint8_t *hashes = nchunks ? malloc((size_t)nchunks * HASH_LEN) : NULL;
-    if (nchunks && !hashes)
-        return wtx_fail(w, -ENOMEM);
-    content_version_chunks(s, w->txn, inode, ver, hashes, nchunks, &nchunks);
-    uint64_t size = 0;
-    uint8_t h[HASH_LEN];
-    content_version_hash(s, w->txn, inode, ver, h, &size);
+    mfs_op vop;
+    int rc = content_version_copy(s, w->txn, inode, ver, &vop);
+    if (rc)
+        return wtx_fail(w, rc);
     int64_t now = now_ns(s);
     mfs_id ni = mint(s);
     mfs_op ops[4];
@@ -386,13 +381,10 @@ static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
                       .atime = now,
                       .mtime = in.mtime.v,
                       .ctime = now};
-    ops[1] = (mfs_op){.type = OP_VERSION,
-                      .obj = ni,
-                      .size = size,
-                      .mtime = in.mtime.v,
-                      .ctime = now,
-                      .hashes = hashes,
-                      .nchunks = nchunks};
+    ops[1] = vop;
+    ops[1].obj = ni;
+    ops[1].mtime = in.mtime.v;
+    ops[1].ctime = now;
     ops[2] = op_move(ni, ni, dir, name, MFS_ID_NONE);
     uint8_t p[STAMP_LEN];
     stamp_put(p, ver);
@@ -402,7 +394,7 @@ static int materialize(wtx *w, uint64_t ino, objkey *k, mfs_id *id)
                       .parents = p,
                       .nparents = 1};
     emit(w, ops, 4);
-    free(hashes);
+    op_clear(&vop);
     /* the copy's inode number now names the new file */
     objkey nk = obj_inode(ni);
     uint8_t b[INO_LEN];
@@ -862,6 +854,7 @@ static int tx_setattr(wtx *w, void *arg)
             return -EISDIR;
         if (in.type != S_IFREG)
             return -EINVAL;
+        content_stream_end(w->s, a->ino);
         if (content_truncate(w, id, sa->size, now))
             return w->err;
     }
@@ -1103,7 +1096,12 @@ static int tx_write(wtx *w, void *arg)
         return -EISDIR;
     if (in.type != S_IFREG)
         return -EINVAL;
-    if (content_write(w, id, a->off, a->buf, a->len, a->whole))
+    int rc = a->plan ? content_write_stream(w, id, a->plan) : 1;
+    if (rc == 1) { /* (not as a stream) */
+        content_stream_end(w->s, a->ino);
+        rc = content_write(w, id, a->off, a->buf, a->len, a->whole);
+    }
+    if (rc)
         return w->err;
     /* content changes set mtime and ctime (carried by the next version) */
     dinfo_rec d;
@@ -1127,14 +1125,17 @@ ssize_t mfs_store_write_flags(mfs_store *s, uint64_t ino, uint64_t off,
 {
     if (len == 0)
         return 0;
-    uint8_t *whole = content_hash_whole(s, off, buf, len);
+    stream_plan *plan = content_stream_plan(s, ino, off, buf, len);
+    uint8_t *whole = plan ? NULL : content_hash_whole(s, off, buf, len);
     lop a = {.ino = ino,
              .off = off,
              .buf = buf,
              .len = len,
              .flags = flags,
-             .whole = whole};
+             .whole = whole,
+             .plan = plan};
     int rc = store_write(s, tx_write, &a);
+    content_stream_done(s, plan, rc == 0);
     free(whole);
     return rc ? rc : a.ret;
 }
@@ -1462,21 +1463,14 @@ static int tx_restore(wtx *w, void *arg)
     inode_rec in;
     if (inode_get(s, w->txn, a->inode, &in) || in.type != S_IFREG)
         return -ENOENT;
-    uint32_t nchunks = 0;
-    if (content_version_chunks(s, w->txn, a->inode, a->ver, NULL, 0, &nchunks))
-        return -ENOENT; /* collected meanwhile */
+    mfs_op cv;
+    rc = content_version_copy(s, w->txn, a->inode, a->ver, &cv);
+    if (rc)
+        return rc == -ENOENT ? -ENOENT : rc; /* (collected meanwhile) */
     /* chunks not here are fetched from the members that hold them, as for
      * any version (the node that overwrote or deleted it keeps it for its
      * trash period) */
     *a->absent = version_absent(s, w->txn, a->inode, a->ver);
-    uint8_t *hashes = nchunks ? malloc((size_t)nchunks * HASH_LEN) : NULL;
-    if (nchunks && !hashes)
-        return -ENOMEM;
-    content_version_chunks(s, w->txn, a->inode, a->ver, hashes, nchunks,
-                           &nchunks);
-    uint64_t size = 0;
-    uint8_t h[HASH_LEN];
-    content_version_hash(s, w->txn, a->inode, a->ver, h, &size);
     int64_t now = now_ns(s);
     dirent_rec d;
     mfs_op ops[4];
@@ -1485,12 +1479,12 @@ static int tx_restore(wtx *w, void *arg)
     uint8_t parents[MFS_MAX_HEADS * STAMP_LEN];
     if (view_lookup(s, w->txn, dir, a->name, &d) == 0) {
         if (d.kind != OBJ_INODE || !id_eq(d.inode, a->inode)) {
-            free(hashes);
+            op_clear(&cv);
             return -EEXIST;
         }
         dinfo_rec di;
         if (dinfo_get(s, w->txn, a->inode, &di) == 0) {
-            free(hashes);
+            op_clear(&cv);
             return -EBUSY;
         }
         /* the old content becomes the file's newest version */
@@ -1499,15 +1493,9 @@ static int tx_restore(wtx *w, void *arg)
         for (int i = 0; i < nh; i++)
             stamp_put(parents + (size_t)i * STAMP_LEN, heads[i]);
         target = a->inode;
-        ops[n++] = (mfs_op){.type = OP_VERSION,
-                            .obj = target,
-                            .size = size,
-                            .mtime = now,
-                            .ctime = now,
-                            .parents = parents,
-                            .nparents = nh > 0 ? (uint32_t)nh : 0,
-                            .hashes = hashes,
-                            .nchunks = nchunks};
+        cv.mtime = now;
+        cv.parents = parents;
+        cv.nparents = nh > 0 ? (uint32_t)nh : 0;
     } else {
         /* a file of its own, as it was */
         target = mint(s);
@@ -1519,18 +1507,17 @@ static int tx_restore(wtx *w, void *arg)
                             .atime = now,
                             .mtime = in.mtime.v,
                             .ctime = now};
-        ops[n++] = (mfs_op){.type = OP_VERSION,
-                            .obj = target,
-                            .size = size,
-                            .mtime = in.mtime.v,
-                            .ctime = now,
-                            .hashes = hashes,
-                            .nchunks = nchunks};
+        cv.mtime = in.mtime.v;
+    }
+    cv.obj = target;
+    cv.ctime = now;
+    ops[n++] = cv;
+    if (!id_eq(target, a->inode)) {
         ops[n++] = op_move(target, target, dir, a->name, MFS_ID_NONE);
         ops[n++] = op_touch_dir(dir, now);
     }
     emit(w, ops, n);
-    free(hashes);
+    op_clear(&cv);
     uint64_t ino;
     if (ino_for(w, target, &ino))
         return w->err;

@@ -23,10 +23,10 @@ static const uint8_t zero_hash[MFS_HASH_LEN];
 static size_t op_size_bound(const mfs_op *op)
 {
     /* per chunk at worst a hash and a run header (kind u8, count u32),
-     * rounded up to HASH_LEN + 8 */
+     * rounded up to HASH_LEN + 8, and its length (a varint) */
     return 128 + op->namelen + op->vlen + (size_t)op->nseen * STAMP_LEN +
            (size_t)op->nknown * STAMP_LEN + (size_t)op->nparents * STAMP_LEN +
-           (size_t)op->nchunks * (HASH_LEN + 8);
+           (size_t)op->nchunks * (HASH_LEN + 8 + 10);
 }
 
 void op_encode(mfs_wbuf *w, const mfs_op *op)
@@ -95,6 +95,10 @@ void op_encode(mfs_wbuf *w, const mfs_op *op)
                               (size_t)(j - i) * HASH_LEN);
             i = j;
         }
+        /* content-defined chunks: then each chunk's length */
+        for (uint32_t k = 0; (op->flags & OPF_EXTENTS) && k < op->nchunks; k++)
+            mfs_put_varint(w, chunk_end(op->ends, op->size, k) -
+                                  chunk_start(op->ends, op->size, k));
         if (op->flags & OPF_KNOWN) {
             mfs_put_u32(w, op->nknown);
             mfs_put_bytes(w, op->known, (size_t)op->nknown * STAMP_LEN);
@@ -119,6 +123,30 @@ static bool valid_type(uint32_t mode)
     return false;
 }
 
+/* The chunks' lengths of an OPF_EXTENTS version (after its hashes) into
+ * op->ends: each at least 1 byte, a chunk of data at most
+ * MFS_CHUNK_SIZE (a hole any length), and together the version's size. */
+static int extents_decode(mfs_rbuf *r, mfs_op *op)
+{
+    if (!op->nchunks)
+        return op->size ? -EBADMSG : 0;
+    op->ends = malloc((size_t)op->nchunks * U64_LEN);
+    if (!op->ends)
+        return -ENOMEM;
+    uint64_t end = 0;
+    for (uint32_t i = 0; i < op->nchunks; i++) {
+        uint64_t len = mfs_get_varint(r);
+        bool hole = !memcmp(op->hashes + (size_t)i * HASH_LEN, zero_hash,
+                            HASH_LEN);
+        if (r->err || len == 0 || (!hole && len > MFS_CHUNK_SIZE) ||
+            len > op->size - end)
+            return -EBADMSG;
+        end += len;
+        mfs_be64_put(op->ends + (size_t)i * U64_LEN, end);
+    }
+    return end == op->size ? 0 : -EBADMSG;
+}
+
 int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
 {
     memset(op, 0, sizeof(*op));
@@ -135,8 +163,8 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
     op->obj = mfs_rget_id(&r);
     if (r.err || !op->origin || !op->seq || !op->st.hlc || id_zero(op->obj))
         return -EBADMSG;
-    if (op->flags & ~(OPF_MORE | OPF_DROP | OPF_KNOWN) ||
-        ((op->flags & OPF_KNOWN) && op->type != OP_VERSION))
+    if (op->flags & ~(OPF_MORE | OPF_DROP | OPF_KNOWN | OPF_EXTENTS) ||
+        ((op->flags & (OPF_KNOWN | OPF_EXTENTS)) && op->type != OP_VERSION))
         return -EBADMSG;
     size_t n;
     switch (op->type) {
@@ -203,11 +231,14 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
             return -EBADMSG;
         op->parents = mfs_get_bytes(&r, (size_t)op->nparents * STAMP_LEN);
         op->nchunks = mfs_get_u32(&r);
+        bool ext = op->flags & OPF_EXTENTS;
         if (r.err || op->nchunks > MFS_MAX_CHUNKS ||
             op->size > (uint64_t)MFS_MAX_CHUNKS * MFS_CHUNK_SIZE ||
-            op->nchunks != (op->size + MFS_CHUNK_SIZE - 1) / MFS_CHUNK_SIZE)
+            (!ext &&
+             op->nchunks != (op->size + MFS_CHUNK_SIZE - 1) / MFS_CHUNK_SIZE))
             return -EBADMSG;
-        if ((op->flags & OPF_DROP) && (op->nchunks || !op->nparents))
+        if ((op->flags & OPF_DROP) &&
+            (op->nchunks || !op->nparents || ext))
             return -EBADMSG;
         if (op->nchunks) {
             op->hashes = calloc(op->nchunks, MFS_HASH_LEN);
@@ -232,6 +263,8 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
             }
             i += cnt;
         }
+        if (ext && extents_decode(&r, op))
+            goto bad_version;
         if (op->flags & OPF_KNOWN) {
             op->nknown = mfs_get_u32(&r);
             if (r.err || !op->nknown || op->nknown > OP_MAX_KNOWN)
@@ -284,6 +317,8 @@ void op_clear(mfs_op *op)
 {
     free(op->hashes);
     op->hashes = NULL;
+    free(op->ends);
+    op->ends = NULL;
 }
 
 static void vv_advance(wtx *w, uint64_t origin)

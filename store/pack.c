@@ -213,15 +213,26 @@ static void fd_forget(struct packs *p, uint32_t id)
 
 ssize_t chunk_val_copy(mfs_store *s, const MDB_val *v, void *out)
 {
+    return chunk_val_read(s, v, 0, out, MFS_CHUNK_SIZE);
+}
+
+ssize_t chunk_val_read(mfs_store *s, const MDB_val *v, size_t skip, void *out,
+                       size_t max)
+{
     if (!chunk_is_ref(v)) {
-        memcpy(out, v->mv_data, v->mv_size);
-        return (ssize_t)v->mv_size;
+        size_t n = v->mv_size > skip ? v->mv_size - skip : 0;
+        n = n < max ? n : max;
+        memcpy(out, (const uint8_t *)v->mv_data + skip, n);
+        return (ssize_t)n;
     }
     uint32_t id, len;
     uint64_t off;
     ref_get(v, &id, &off, &len);
     if (len > MFS_CHUNK_SIZE || !s->packs)
         return -EIO;
+    off += skip;
+    len = len > skip ? (uint32_t)(len - skip) : 0;
+    len = len < max ? len : (uint32_t)max;
     int slot = -1;
     int fd = fd_get(s->packs, id, &slot);
     if (fd < 0) {

@@ -291,6 +291,12 @@ _Static_assert(PACK_REF_LEN == 17, "pack reference");
 #define PKEY_LEN (PKEY_PAGE + 1)
 #define DREFS_VAL_LEN HASH_LEN
 _Static_assert(DKEY_LEN == 24 && PKEY_LEN == 25, "dirty keys");
+/* DB_DCHUNKS: (inode id, offset u64: a DKEY with the chunk's first byte
+ * for block) -> chunk hash, length u32 */
+#define DCHUNKS_VAL_HASH 0
+#define DCHUNKS_VAL_SIZE (DCHUNKS_VAL_HASH + HASH_LEN)
+#define DCHUNKS_VAL_LEN (DCHUNKS_VAL_SIZE + U32_LEN)
+_Static_assert(DCHUNKS_VAL_LEN == 36, "stream chunk record");
 
 /* ---- DB_INO2OBJ: ino u64 -> object key; DB_OBJ2INO: object key -> ino.
  * An object key is a kind byte, the inode id, and for a conflict copy the

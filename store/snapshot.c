@@ -32,11 +32,13 @@
  * store that folded an op the snapshot lacks refuses it (-ENOTEMPTY): that
  * op could not be given back.
  *
- * Format (all big-endian): "MFSSNAP1", u32 format (1), 32-byte BLAKE2b of
+ * Format (all big-endian): "MFSSNAP1", u32 format (2), 32-byte BLAKE2b of
  * everything after it, u64 sender's hlc, then records [u8 table][u16 key
  * length][u32 value length][key][value], and a last byte 0xFF. The table
  * numbers and the records are those of store format 4: a store format
- * that changes them must change the snapshot format too.
+ * that changes them must change the snapshot format too. Format 2 (store
+ * format 6): a version record may carry extents (OPF_EXTENTS), which a
+ * build of format 1 would misread; this build installs both.
  */
 #include "blake2b.h"
 #include "internal.h"
@@ -47,7 +49,8 @@
 #include <string.h>
 
 #define SNAP_MAGIC "MFSSNAP1"
-#define SNAP_FORMAT 1
+#define SNAP_FORMAT 2
+#define SNAP_FORMAT_OLDEST 1 /* the oldest this build installs */
 /* The head: magic, format, sum of what follows it, then the sender's
  * hlc (the first thing the sum covers). */
 #define SNAP_MAGIC_LEN 8
@@ -411,7 +414,7 @@ static int version_op(const rec *r, mfs_op *op)
     op->obj = id_get((const uint8_t *)r->k.mv_data + VKEY_INODE);
     op->st = stamp_get((const uint8_t *)r->k.mv_data + VKEY_STAMP);
     version_view v;
-    if (version_decode(r->v.mv_data, r->v.mv_size, &v))
+    if (version_decode(r->v.mv_data, r->v.mv_size, &v) || !extents_valid(&v))
         return -EBADMSG;
     op->flags = v.flags;
     op->size = v.size;
@@ -421,6 +424,7 @@ static int version_op(const rec *r, mfs_op *op)
     op->parents = v.parents;
     op->nchunks = v.nchunks;
     op->hashes = (uint8_t *)v.hashes;
+    op->ends = (uint8_t *)v.ends;
     op->nknown = v.nknown;
     op->known = v.known;
     return 0;
@@ -786,7 +790,8 @@ int mfs_store_snapshot_install(mfs_store *s, const uint8_t *buf, size_t len,
                                mfs_snapshot_info *info)
 {
     if (len < SNAP_RECORDS_AT + 1 || memcmp(buf, SNAP_MAGIC, SNAP_MAGIC_LEN) ||
-        mfs_be32_get(buf + SNAP_FORMAT_AT) != SNAP_FORMAT)
+        mfs_be32_get(buf + SNAP_FORMAT_AT) < SNAP_FORMAT_OLDEST ||
+        mfs_be32_get(buf + SNAP_FORMAT_AT) > SNAP_FORMAT)
         return -EBADMSG;
     uint8_t sum[MFS_BLAKE2B256_LEN];
     mfs_blake2b256(sum, buf + SNAP_HEAD, len - SNAP_HEAD);

@@ -24,13 +24,14 @@
 
 #define MFS_ROOT_INO 1
 #define MFS_NAME_MAX 255
-#define MFS_CHUNK_SIZE                                                         \
-    65536u                 /* content is cut in fixed blocks of this size      \
-                            */
+/* The largest chunk; fixed-block versions (and unpublished writes) are
+ * cut in blocks of this size */
+#define MFS_CHUNK_SIZE 65536u
 #define MFS_HASH_LEN 32    /* BLAKE2b-256 */
 /* on-disk format version (2: pack files, 3: compact inode records, 4: the
- * op log is folded, 5: the store keeps its counts, "census") */
-#define MFS_STORE_FORMAT 5
+ * op log is folded, 5: the store keeps its counts, "census", 6: versions
+ * of content-defined chunks) */
+#define MFS_STORE_FORMAT 6
 
 typedef struct mfs_store mfs_store;
 
@@ -66,6 +67,10 @@ typedef struct mfs_store_config {
      * see uncommitted changes at once; other processes, and the replica
      * API's op log, see them once committed. */
     unsigned commit_window_us;
+    /* New versions cut in fixed MFS_CHUNK_SIZE blocks, as builds before
+     * content-defined chunks (cdc.h) cut them; 0 (the default):
+     * content-defined. Either kind is read, kept and replicated. */
+    int fixed_chunks;
 } mfs_store_config;
 
 void mfs_store_config_default(mfs_store_config *cfg);
@@ -453,6 +458,9 @@ typedef struct mfs_file_info {
     uint32_t nchunks;
     uint32_t heads; /* concurrent versions held (1 = no conflict) */
     int dirty;      /* unpublished writes pending */
+    /* what the shown version holds: a hash of its size, chunks and
+     * extents (two versions of the same bytes, cut alike, match) */
+    uint8_t content[MFS_HASH_LEN];
 } mfs_file_info;
 
 /* Looks ino up; when hashes is non-NULL, also copies up to max chunk hashes. */

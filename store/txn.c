@@ -41,7 +41,7 @@ static const char *const db_names[DB_COUNT] = {
     "want",    "chunks", "dirty",  "dinfo",    "ino2obj",    "obj2ino",
     "dirents", "vent",   "groups", "links",    "nsub",       "ccopy",
     "heads",   "tfrom",  "cdirs",  "nlink",    "drefs",      "gcq",
-    "packs",
+    "packs",   "dchunks",
 };
 
 static const char STORE_MAGIC[] = "meshfs-store";
@@ -57,6 +57,9 @@ void mfs_store_config_default(mfs_store_config *cfg)
     const char *cw = getenv("MESHFS_COMMIT_WINDOW_US");
     if (cw && *cw)
         cfg->commit_window_us = (unsigned)strtoul(cw, NULL, 10);
+    /* for tests and benchmarks: new versions in fixed blocks */
+    const char *fc = getenv("MESHFS_FIXED_CHUNKS");
+    cfg->fixed_chunks = fc && *fc && strcmp(fc, "0");
 }
 
 int mdb_to_errno(int rc)
@@ -1568,7 +1571,9 @@ static int format_tx(wtx *w, void *arg)
  * (content.c). Format 4: settled ops leave the op log (snapshot.c), which
  * older builds would take for ops never received. Format 5: the census
  * (view.c), which older builds would leave stale; it is counted once after
- * the upgrade. Nothing is rewritten: older records stay readable. */
+ * the upgrade. Format 6: versions of content-defined chunks record each
+ * chunk's extent (OPF_EXTENTS), which older builds would read as fixed
+ * blocks. Nothing is rewritten: older records stay readable. */
 static int upgrade_format(mfs_store *s)
 {
     uint32_t from = s->format;
@@ -1579,7 +1584,8 @@ static int upgrade_format(mfs_store *s)
         mfs_log(LOG_NOTICE,
                 "store %s: upgraded from format %u to %d (2: chunk bytes in "
                 "pack files, 3: compact inode records, 4: settled ops folded "
-                "out of the op log, 5: counts kept); older meshfs builds "
+                "out of the op log, 5: counts kept, 6: content-defined "
+                "chunks); older meshfs builds "
                 "cannot open it",
                 s->dir, from, MFS_STORE_FORMAT);
         s->format = MFS_STORE_FORMAT;

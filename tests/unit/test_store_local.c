@@ -68,6 +68,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
+    unsetenv("MESHFS_FIXED_CHUNKS"); /* (a test that failed midway) */
     mfs_store_close(f->s);
     mfs_test_rmdir(f->dir);
     free(f);
@@ -770,6 +771,28 @@ static void fill(uint8_t *p, size_t n, uint64_t seed)
         p[i] = (uint8_t)mfs_rng_next(&r);
 }
 
+/* Publishing re-chunks only around what changed, yet a version is the
+ * chunking of its whole content (store/content.c publish_cdc): file ino,
+ * just published, has the chunks and extents a file written with the
+ * same bytes at once gets. */
+static void assert_cut_as_whole(mfs_store *s, uint64_t ino,
+                                const uint8_t *bytes, size_t size)
+{
+    mfs_file_info fi, fw;
+    assert_int_equal(mfs_store_file_info(s, ino, &fi, NULL, 0), 0);
+    uint64_t w = mkfile(s, MFS_ROOT_INO, "whole");
+    if (size)
+        put(s, w, 0, bytes, size);
+    assert_int_equal(mfs_store_publish(s, w), 0);
+    assert_int_equal(mfs_store_file_info(s, w, &fw, NULL, 0), 0);
+    assert_int_equal(fw.size, size);
+    if (fi.nchunks != fw.nchunks ||
+        memcmp(fi.content, fw.content, MFS_HASH_LEN))
+        fail_msg("%zu bytes: published as %u chunks, cut whole as %u, or "
+                 "differently", size, fi.nchunks, fw.nchunks);
+    assert_int_equal(mfs_store_unlink(s, MFS_ROOT_INO, "whole"), 0);
+}
+
 static void test_content(void **state)
 {
     fx *f = *state;
@@ -815,10 +838,11 @@ static void test_content(void **state)
             if (ns < size)
                 memset(model + ns, 0, size - ns);
             size = ns;
-        } else if (what == 8) {
-            assert_int_equal(mfs_store_publish(f->s, file), 0);
         } else {
-            assert_int_equal(mfs_store_fsync(f->s, file), 0);
+            assert_int_equal(what == 8 ? mfs_store_publish(f->s, file)
+                                       : mfs_store_fsync(f->s, file),
+                             0);
+            assert_cut_as_whole(f->s, file, model, size);
         }
         mfs_attr a;
         assert_int_equal(mfs_store_getattr(f->s, file, &a), 0);
@@ -859,6 +883,184 @@ static void test_content(void **state)
     free(model);
     free(got);
     free(tmp);
+}
+
+/* The hashes of ino's shown version (malloc'd), *n their count. */
+static uint8_t *chunk_list(mfs_store *s, uint64_t ino, uint32_t *n)
+{
+    mfs_file_info fi;
+    assert_int_equal(mfs_store_file_info(s, ino, &fi, NULL, 0), 0);
+    uint8_t *h = malloc(((size_t)fi.nchunks + 1) * MFS_HASH_LEN);
+    assert_non_null(h);
+    assert_int_equal(mfs_store_file_info(s, ino, &fi, h, fi.nchunks), 0);
+    *n = fi.nchunks;
+    return h;
+}
+
+/* Content-defined chunks: one byte inserted in the middle of 4 MiB
+ * changes a few chunks around it, not every chunk after it (as fixed
+ * blocks did), and the file still reads whole. */
+static void test_cdc_insert(void **state)
+{
+    fx *f = *state;
+    size_t len = 4u << 20;
+    uint8_t *a = malloc(len + 1), *got = malloc(len + 1);
+    fill(a, len, 77);
+    uint64_t ino = mkfile(f->s, MFS_ROOT_INO, "f");
+    put(f->s, ino, 0, a, len);
+    assert_int_equal(mfs_store_publish(f->s, ino), 0);
+    uint32_t n1, n2;
+    uint8_t *h1 = chunk_list(f->s, ino, &n1);
+    size_t mid = len / 2;
+    memmove(a + mid + 1, a + mid, len - mid);
+    a[mid] = 'x';
+    put(f->s, ino, mid, a + mid, len + 1 - mid);
+    assert_int_equal(mfs_store_publish(f->s, ino), 0);
+    uint8_t *h2 = chunk_list(f->s, ino, &n2);
+    uint32_t fresh = 0;
+    for (uint32_t i = 0; i < n2; i++) {
+        bool old = false;
+        for (uint32_t j = 0; j < n1 && !old; j++)
+            old = !memcmp(h2 + (size_t)i * MFS_HASH_LEN,
+                          h1 + (size_t)j * MFS_HASH_LEN, MFS_HASH_LEN);
+        fresh += !old;
+    }
+    print_message("%u chunks before, %u after, %u of them new\n", n1, n2,
+                  fresh);
+    assert_true(n1 > 4 * len / MFS_CHUNK_SIZE / 4); /* (not fixed blocks) */
+    assert_true(fresh >= 1 && fresh <= 3);
+    assert_int_equal(mfs_store_read(f->s, ino, 0, got, len + 1),
+                     (ssize_t)len + 1);
+    assert_memory_equal(got, a, len + 1);
+    assert_cut_as_whole(f->s, ino, a, len + 1);
+    free(h1);
+    free(h2);
+    free(a);
+    free(got);
+}
+
+/* A file written in order from its first byte is cut as it is written
+ * (content.c streams): in writes of every size, with publishes (the
+ * daemon's timer, fsync) between them, reads of what is not published
+ * yet, a reopen (the stream's chunks are on disk, its memory is not), a
+ * write out of order, a truncate into the chunks; the file always reads
+ * as written, and each published version is the chunking of its whole
+ * content. */
+static void test_cdc_stream(void **state)
+{
+    fx *f = *state;
+    size_t cap = 6u << 20;
+    uint8_t *m = malloc(cap), *got = malloc(cap);
+    fill(m, cap, 79);
+    memset(m + (2u << 20), 0, 300000); /* zeros written: holes */
+    mfs_rng r;
+    mfs_rng_seed(&r, mfs_test_seed(80));
+    uint64_t ino = mkfile(f->s, MFS_ROOT_INO, "f");
+    size_t size = 0;
+    for (int step = 0; size < cap; step++) {
+        size_t len = (size_t)mfs_rng_below(&r, step % 3 ? 300000 : 3000) + 1;
+        if (len > cap - size)
+            len = cap - size;
+        put(f->s, ino, size, m + size, len);
+        size += len;
+        int what = (int)mfs_rng_below(&r, 12);
+        if (what == 0 || what == 1) {
+            assert_int_equal(what ? mfs_store_fsync(f->s, ino)
+                                  : mfs_store_publish(f->s, ino),
+                             0);
+            assert_cut_as_whole(f->s, ino, m, size);
+        } else if (what == 2 && step == 7) {
+            reopen(f);
+            ino = ino_of(f->s, MFS_ROOT_INO, "f");
+        } else if (what == 3 && step > 20 && step < 25) {
+            /* out of order: a byte rewritten inside the chunks */
+            size_t at = (size_t)mfs_rng_below(&r, size);
+            m[at] ^= 0x55;
+            put(f->s, ino, at, m + at, 1);
+        } else if (what == 4 && step > 30 && step < 35) {
+            size_t ns = size - (size_t)mfs_rng_below(&r, size / 4 + 1);
+            mfs_setattr sa = {.mask = MFS_SET_SIZE, .size = ns};
+            mfs_attr at;
+            assert_int_equal(mfs_store_setattr(f->s, ino, &sa, &at), 0);
+            size = ns;
+            /* the stream is over; a new one needs a new file (or 0) */
+        }
+        assert_int_equal(mfs_store_read(f->s, ino, 0, got, cap),
+                         (ssize_t)size);
+        if (memcmp(got, m, size)) {
+            size_t i = 0;
+            while (got[i] == m[i])
+                i++;
+            fail_msg("step %d: differs at %zu of %zu", step, i, size);
+        }
+    }
+    assert_int_equal(mfs_store_publish(f->s, ino), 0);
+    assert_cut_as_whole(f->s, ino, m, size);
+    free(m);
+    free(got);
+}
+
+/* A store of fixed blocks (an older build's versions) opened by this
+ * build: the file reads as it was, an edit cuts it anew (once, whole),
+ * later edits only around what changed; each version is the chunking of
+ * its whole content. */
+static void test_cdc_from_fixed(void **state)
+{
+    fx *f = *state;
+    size_t len = 1u << 20;
+    uint8_t *a = malloc(len), *got = malloc(len);
+    fill(a, len, 78);
+    setenv("MESHFS_FIXED_CHUNKS", "1", 1);
+    reopen(f);
+    uint64_t ino = mkfile(f->s, MFS_ROOT_INO, "f");
+    put(f->s, ino, 0, a, len);
+    assert_int_equal(mfs_store_publish(f->s, ino), 0);
+    mfs_file_info fi;
+    assert_int_equal(mfs_store_file_info(f->s, ino, &fi, NULL, 0), 0);
+    assert_int_equal(fi.nchunks, len / MFS_CHUNK_SIZE);
+    unsetenv("MESHFS_FIXED_CHUNKS");
+    reopen(f);
+    assert_int_equal(mfs_store_read(f->s, ino, 0, got, len), (ssize_t)len);
+    assert_memory_equal(got, a, len);
+    for (int round = 0; round < 3; round++) {
+        size_t off = 300000 + (size_t)round * 250000;
+        memset(a + off, 'a' + round, 100);
+        put(f->s, ino, off, a + off, 100);
+        assert_int_equal(mfs_store_publish(f->s, ino), 0);
+        assert_int_equal(mfs_store_read(f->s, ino, 0, got, len), (ssize_t)len);
+        assert_memory_equal(got, a, len);
+        assert_cut_as_whole(f->s, ino, a, len);
+    }
+    free(a);
+    free(got);
+}
+
+/* Holes stay free with content-defined chunks: a 200 GiB sparse file is
+ * one hole, published without reading 200 GiB of zeros; a byte written
+ * far out adds a chunk or two. */
+static void test_cdc_sparse(void **state)
+{
+    fx *f = *state;
+    uint64_t ino = mkfile(f->s, MFS_ROOT_INO, "f");
+    uint64_t big = 200ull << 30;
+    mfs_setattr sa = {.mask = MFS_SET_SIZE, .size = big};
+    mfs_attr at;
+    assert_int_equal(mfs_store_setattr(f->s, ino, &sa, &at), 0);
+    assert_int_equal(mfs_store_publish(f->s, ino), 0);
+    mfs_file_info fi;
+    assert_int_equal(mfs_store_file_info(f->s, ino, &fi, NULL, 0), 0);
+    assert_int_equal(fi.size, big);
+    assert_int_equal(fi.nchunks, 1);
+    put(f->s, ino, big / 2, "x", 1);
+    assert_int_equal(mfs_store_publish(f->s, ino), 0);
+    assert_int_equal(mfs_store_file_info(f->s, ino, &fi, NULL, 0), 0);
+    assert_true(fi.nchunks >= 2 && fi.nchunks <= 4);
+    char got[3] = "??";
+    assert_int_equal(mfs_store_read(f->s, ino, big / 2 - 1, got, 3), 3);
+    assert_memory_equal(got, "\0x\0", 3);
+    mfs_store_stats st;
+    assert_int_equal(mfs_store_stats_get(f->s, &st), 0);
+    assert_true(st.chunk_bytes < 4096);
 }
 
 static void test_sparse(void **state)
@@ -1721,6 +1923,10 @@ int main(void)
         T(test_xattr),
         T(test_content),
         T(test_sparse),
+        T(test_cdc_insert),
+        T(test_cdc_stream),
+        T(test_cdc_from_fixed),
+        T(test_cdc_sparse),
         T(test_publish_info),
         T(test_unpublished_survive_reopen),
         T(test_stats_statfs),

@@ -304,6 +304,103 @@ static void test_version_record(void **state)
     }
 }
 
+/* A version of content-defined chunks (OPF_EXTENTS) as an op and as a
+ * record: each chunk's extent comes back, reads find a chunk by offset,
+ * and what no writer makes is refused: a chunk of no bytes, a chunk of
+ * data longer than MFS_CHUNK_SIZE (a hole may be any length), extents
+ * that do not add up to the size, extents on a DROP or on another kind
+ * of op, unknown record flags. */
+static void test_extents(void **state)
+{
+    (void)state;
+    mfs_op op = op_of_type(OP_VERSION);
+    static uint8_t h3[3 * MFS_HASH_LEN];
+    memcpy(h3, hashes, sizeof(h3));
+    memset(h3 + MFS_HASH_LEN, 0, MFS_HASH_LEN); /* the middle one: a hole */
+    uint64_t len[3] = {1000, 500000, MFS_CHUNK_SIZE};
+    uint8_t ends[3 * U64_LEN];
+    uint64_t end = 0;
+    for (int i = 0; i < 3; i++)
+        mfs_be64_put(ends + i * U64_LEN, end += len[i]);
+    op.hashes = h3;
+    op.ends = ends;
+    op.size = end;
+    op.flags = OPF_KNOWN | OPF_EXTENTS;
+    uint8_t buf[1024];
+    size_t n = encode(&op, buf, sizeof(buf));
+    mfs_op back;
+    assert_int_equal(op_decode(buf, n, &back), 0);
+    assert_int_equal(back.flags, op.flags);
+    assert_int_equal(back.nchunks, 3);
+    assert_memory_equal(back.hashes, h3, sizeof(h3));
+    assert_memory_equal(back.ends, ends, sizeof(ends));
+    op_clear(&back);
+    /* the record */
+    mfs_wbuf w;
+    mfs_wbuf_init(&w, buf, sizeof(buf));
+    version_encode(&w, &op);
+    assert_int_equal(w.err, 0);
+    version_view v;
+    assert_int_equal(version_decode(buf, w.len, &v), 0);
+    assert_int_equal(v.flags, op.flags);
+    assert_memory_equal(v.ends, ends, sizeof(ends));
+    assert_true(extents_valid(&v));
+    assert_int_equal(chunk_at(v.ends, 3, 0), 0);
+    assert_int_equal(chunk_at(v.ends, 3, 999), 0);
+    assert_int_equal(chunk_at(v.ends, 3, 1000), 1);
+    assert_int_equal(chunk_at(v.ends, 3, 500999), 1);
+    assert_int_equal(chunk_at(v.ends, 3, 501000), 2);
+    assert_int_equal(chunk_at(v.ends, 3, end - 1), 2);
+    assert_int_equal(chunk_at(v.ends, 3, end), 3);
+    assert_true(chunk_start(v.ends, v.size, 2) == 501000 &&
+                chunk_end(v.ends, v.size, 2) == end);
+    assert_true(chunk_end(NULL, 70000, 1) == 70000 &&
+                chunk_start(NULL, 70000, 1) == MFS_CHUNK_SIZE);
+    /* unknown record flags; extents that end elsewhere than the size */
+    uint8_t bad[1024];
+    memcpy(bad, buf, w.len);
+    bad[VERSION_DROP] |= 0x40;
+    assert_int_equal(version_decode(bad, w.len, &v), -EIO);
+    memcpy(bad, buf, w.len);
+    mfs_be64_put(bad + VERSION_SIZE, end + 1);
+    assert_int_equal(version_decode(bad, w.len, &v), -EIO);
+    /* a record from elsewhere whose extents no writer makes */
+    memcpy(bad, buf, w.len);
+    assert_int_equal(version_decode(bad, w.len, &v), 0);
+    mfs_be64_put((uint8_t *)v.ends, 0); /* a chunk of no bytes */
+    assert_false(extents_valid(&v));
+    /* ops no writer makes */
+    struct {
+        uint64_t len[3];
+        uint64_t size;
+    } wrong[] = {
+        {{1000, 0, MFS_CHUNK_SIZE}, 1000 + MFS_CHUNK_SIZE},
+        {{MFS_CHUNK_SIZE + 1, 500000, 10}, MFS_CHUNK_SIZE + 500011},
+        {{1000, 500000, MFS_CHUNK_SIZE}, end + 1},
+    };
+    for (size_t k = 0; k < sizeof(wrong) / sizeof(wrong[0]); k++) {
+        uint8_t e[3 * U64_LEN];
+        uint64_t at = 0;
+        for (int i = 0; i < 3; i++)
+            mfs_be64_put(e + i * U64_LEN, at += wrong[k].len[i]);
+        mfs_op o = op;
+        o.ends = e;
+        o.size = wrong[k].size;
+        n = encode(&o, buf, sizeof(buf));
+        assert_int_equal(op_decode(buf, n, &back), -EBADMSG);
+    }
+    mfs_op drop = op;
+    drop.flags = OPF_DROP | OPF_EXTENTS;
+    drop.nchunks = 0;
+    drop.size = 0;
+    n = encode(&drop, buf, sizeof(buf));
+    assert_int_equal(op_decode(buf, n, &back), -EBADMSG);
+    mfs_op mv = op_of_type(OP_MOVE);
+    mv.flags |= OPF_EXTENTS;
+    n = encode(&mv, buf, sizeof(buf));
+    assert_int_equal(op_decode(buf, n, &back), -EBADMSG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_head_truncated),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_version_record),
+        cmocka_unit_test(test_extents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

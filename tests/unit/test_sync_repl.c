@@ -477,7 +477,7 @@ static void step(void)
     }
 }
 
-/* A file "big" on A of nchunks chunks of random bytes, all different
+/* A file "big" on A of nchunks blocks of random bytes, all different
  * (make_file's bytes repeat every 256), published and announced. */
 static void make_big_on_a(size_t nchunks, uint64_t seed)
 {
@@ -553,8 +553,9 @@ static void test_small_ahead_of_big(void **state)
 static void chunk_writer(int mode)
 {
     meet();
-    size_t nchunks = 200, len = nchunks * MFS_CHUNK_SIZE;
-    make_big_on_a(nchunks, 7);
+    size_t len = 200 * MFS_CHUNK_SIZE;
+    make_big_on_a(200, 7);
+    size_t nchunks = data_chunks(g_a.s, ino_of(g_a.s, MFS_ROOT_INO, "big"));
     g_chunks_urgent = g_chunks_bulk = 0;
     for (int i = 0; i < 5000 && size_on_b("big") != len; i++) {
         step();

@@ -210,6 +210,21 @@ uint64_t mkdir_(struct mfs_store *s, uint64_t dir, const char *name)
     return a.ino;
 }
 
+uint32_t data_chunks(struct mfs_store *s, uint64_t ino)
+{
+    mfs_file_info fi;
+    assert_int_equal(mfs_store_file_info(s, ino, &fi, NULL, 0), 0);
+    uint8_t *h = fi.nchunks ? malloc((size_t)fi.nchunks * MFS_HASH_LEN) : NULL;
+    assert_true(!fi.nchunks || h);
+    assert_int_equal(mfs_store_file_info(s, ino, &fi, h, fi.nchunks), 0);
+    static const uint8_t hole[MFS_HASH_LEN];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < fi.nchunks; i++)
+        n += memcmp(h + (size_t)i * MFS_HASH_LEN, hole, MFS_HASH_LEN) != 0;
+    free(h);
+    return n;
+}
+
 uint64_t ino_of(struct mfs_store *s, uint64_t dir, const char *name)
 {
     mfs_attr a;

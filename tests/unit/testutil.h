@@ -58,6 +58,9 @@ char *mfs_test_dump(struct mfs_store *s, int *rc);
  * and the inode a name in dir has. */
 uint64_t mkfile(struct mfs_store *s, uint64_t dir, const char *name);
 uint64_t mkdir_(struct mfs_store *s, uint64_t dir, const char *name);
+/* The chunks of ino's shown version that are not holes (what a replica
+ * that has none of them asks for), whatever the chunking. */
+uint32_t data_chunks(struct mfs_store *s, uint64_t ino);
 uint64_t ino_of(struct mfs_store *s, uint64_t dir, const char *name);
 /* For tests without a fixture: g_dir and g_s, set by the test, are closed
  * and removed by this teardown on every path. */
