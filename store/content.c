@@ -1604,7 +1604,10 @@ int content_write(wtx *w, mfs_id id, uint64_t off, const void *buf, size_t len,
             done += n;
             continue;
         }
-        if (in_off > 0 || n < MFS_CHUNK_SIZE) {
+        if (in_off == 0 && pos + n >= d.size) {
+            was_ref = true; /* from the block's start to past the end of
+                             * the file: nothing below it to keep */
+        } else if (in_off > 0 || n < MFS_CHUNK_SIZE) {
             bl = block_load(w->s, w->txn, dirty_wtxn(w), id, bp, d.trunc, b,
                             blk, &was_ref);
             if (bl < 0) {

@@ -126,6 +126,45 @@ static int tx_migrate(wtx *w, void *arg)
     return drain(w, DB_DIRTY, arg, move_block);
 }
 
+/* Creates and opens the environment of directory dir (s->denv, its two
+ * tables). */
+static int env_open(mfs_store *s, const char *dir)
+{
+    int rc = mdb_env_create(&s->denv);
+    if (rc)
+        return mdb_to_errno(rc);
+    mdb_env_set_maxdbs(s->denv, 3);
+    mdb_env_set_maxreaders(s->denv, 256);
+    char dfile[4096];
+    struct stat st;
+    path_of(s, "data.mdb", dfile, sizeof dfile);
+    /* the first map size is the main store's (cfg.map_size): it grows on
+     * demand, as that one does (txn.c) */
+    s->dmapsize = s->cfg.map_size ? s->cfg.map_size : (size_t)1 << 30;
+    while (stat(dfile, &st) == 0 && (size_t)st.st_size > s->dmapsize)
+        s->dmapsize <<= 1;
+    mdb_env_set_mapsize(s->denv, s->dmapsize);
+    rc = mdb_env_open(s->denv, dir, MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD,
+                      0600);
+    MDB_txn *txn = NULL;
+    if (!rc)
+        rc = mdb_txn_begin(s->denv, NULL, 0, &txn);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "dirty", MDB_CREATE, &s->ddb);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "pages", MDB_CREATE, &s->dpdb);
+    if (!rc)
+        rc = mdb_txn_commit(txn);
+    else if (txn)
+        mdb_txn_abort(txn);
+    if (rc) {
+        mdb_env_close(s->denv);
+        s->denv = NULL;
+        return mdb_to_errno(rc);
+    }
+    return 0;
+}
+
 int dirty_open(mfs_store *s)
 {
     char dir[4096], bootf[4096], boot[64], was[64] = "";
@@ -161,38 +200,9 @@ int dirty_open(mfs_store *s)
     }
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return -errno;
-    int rc = mdb_env_create(&s->denv);
+    int rc = env_open(s, dir);
     if (rc)
-        return mdb_to_errno(rc);
-    mdb_env_set_maxdbs(s->denv, 3);
-    mdb_env_set_maxreaders(s->denv, 256);
-    char dfile[4096];
-    struct stat st;
-    path_of(s, "data.mdb", dfile, sizeof dfile);
-    /* the first map size is the main store's (cfg.map_size): it grows on
-     * demand, as that one does (txn.c) */
-    s->dmapsize = s->cfg.map_size ? s->cfg.map_size : (size_t)1 << 30;
-    while (stat(dfile, &st) == 0 && (size_t)st.st_size > s->dmapsize)
-        s->dmapsize <<= 1;
-    mdb_env_set_mapsize(s->denv, s->dmapsize);
-    rc = mdb_env_open(s->denv, dir, MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD,
-                      0600);
-    MDB_txn *txn = NULL;
-    if (!rc)
-        rc = mdb_txn_begin(s->denv, NULL, 0, &txn);
-    if (!rc)
-        rc = mdb_dbi_open(txn, "dirty", MDB_CREATE, &s->ddb);
-    if (!rc)
-        rc = mdb_dbi_open(txn, "pages", MDB_CREATE, &s->dpdb);
-    if (!rc)
-        rc = mdb_txn_commit(txn);
-    else if (txn)
-        mdb_txn_abort(txn);
-    if (rc) {
-        mdb_env_close(s->denv);
-        s->denv = NULL;
-        return mdb_to_errno(rc);
-    }
+        return rc;
     if (!keep) {
         int fd = open(bootf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         size_t n = strlen(boot);
@@ -208,6 +218,37 @@ int dirty_open(mfs_store *s)
     if (moved)
         mfs_log(LOG_INFO, "store %s: moved %zu unpublished block(s) to %s",
                 s->dir, moved, dir);
+    return rc;
+}
+
+bool dirty_oversized(mfs_store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st, a, b;
+    MDB_txn *t;
+    if (!s->denv || mdb_env_info(s->denv, &info) || mdb_env_stat(s->denv, &st) ||
+        ((uint64_t)info.me_last_pgno + 1) * st.ms_psize < DIRTY_SHRINK_BYTES ||
+        mdb_txn_begin(s->denv, NULL, MDB_RDONLY, &t))
+        return false;
+    bool empty = mdb_stat(t, s->ddb, &a) == 0 && a.ms_entries == 0 &&
+                 mdb_stat(t, s->dpdb, &b) == 0 && b.ms_entries == 0;
+    mdb_txn_abort(t);
+    return empty;
+}
+
+int dirty_shrink(mfs_store *s)
+{
+    char dir[4096], p[4096];
+    path_of(s, "", dir, sizeof dir);
+    path_of(s, "data.mdb", p, sizeof p);
+    mdb_env_close(s->denv);
+    s->denv = NULL;
+    if (unlink(p) < 0)
+        mfs_log(LOG_WARNING, "store %s: %s: %s", s->dir, p, strerror(errno));
+    int rc = env_open(s, dir);
+    if (rc)
+        mfs_log(LOG_ERR, "store %s: cannot open %s again: %s", s->dir, dir,
+                strerror(-rc));
     return rc;
 }
 

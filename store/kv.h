@@ -411,6 +411,15 @@ void ino_forget(wtx *w, mfs_id id);
 /* ---- unpublished blocks (dirty.c) ---- */
 int dirty_open(mfs_store *s);
 void dirty_close(mfs_store *s);
+/* LMDB never shrinks a file: a stream of writes that are not whole blocks
+ * leaves the environment as large as the most it held between two
+ * commits, tens of MiB, long after the writes were published. When it
+ * holds nothing and its file is past DIRTY_SHRINK_BYTES
+ * (dirty_oversized), dirty_shrink makes it anew; the caller has no txn of
+ * it open and keeps readers out (txn.c, after a group commit). */
+#define DIRTY_SHRINK_BYTES ((uint64_t)4 << 20)
+bool dirty_oversized(mfs_store *s);
+int dirty_shrink(mfs_store *s);
 /* w's write txn of the dirty environment, begun on first use (NULL and
  * w->err set on failure). store_write commits it just before the main
  * store's changes, and only when they succeed. */

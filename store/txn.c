@@ -313,6 +313,22 @@ static void wtx_release(wtx *w)
     free(w->changes);
 }
 
+/* Makes the dirty environment anew (dirty_shrink) once no txn of it is
+ * open: readers are kept out by maplock, as for a resize. */
+static void shrink_dirty(mfs_store *s)
+{
+    pthread_rwlock_wrlock(&s->maplock);
+    pthread_mutex_lock(&s->poollock);
+    while (s->ndpool > 0)
+        mdb_txn_abort(s->dpool[--s->ndpool]);
+    pthread_mutex_unlock(&s->poollock);
+    if (dirty_shrink(s) == 0)
+        mfs_log(LOG_INFO, "store %s: unpublished blocks' file made anew "
+                "(it had grown past %llu MiB)", s->dir,
+                (unsigned long long)(DIRTY_SHRINK_BYTES >> 20));
+    pthread_rwlock_unlock(&s->maplock);
+}
+
 /* Doubles the map of the main environment, or with dirty that of the
  * dirty one. No write txn of that environment may be open; readers are
  * kept out by maplock (they read both environments under it). */
@@ -908,6 +924,11 @@ static void *gc_main(void *arg)
             if (s->gc_grow || !s->gc_dgrow)
                 grow_map(s);
             s->gc_grow = s->gc_dgrow = false;
+        }
+        /* nothing unpublished left: give the dirty file's space back */
+        if (dirty && !s->gc_stop && dirty_oversized(s)) {
+            gc_abort(s); /* (if open, it was clean: nothing to commit) */
+            shrink_dirty(s);
         }
         /* the next group may fill while this one's meta page syncs */
         if (!s->gc_stop && !s->gc_txn)

@@ -27,6 +27,9 @@ du_at_most() { # du_at_most LIMIT STORE
     b=$(store_du "$2")
     [[ $b -le $1 ]]
 }
+file_at_most() { # file_at_most LIMIT FILE: its size <= LIMIT
+    (($(stat -c %s "$2") <= $1))
+}
 at_most() { # at_most LIMIT MNT: chunk bytes <= LIMIT
     local b
     b=$(chunk_bytes "$2")
@@ -51,6 +54,17 @@ wait_until 5 "the store on disk within 10 MB of its 20 MB of live data (du when 
 cmp "$T/v" "$M1/big" || fail "the last version does not read back"
 mfs_cmd stat "$M1" | grep -E 'chunk bytes|collection' >&2
 log "longest write transaction of collection: $(mfs_cmd stat --json "$M1" | jq -r .collection.max_pause_us) us"
+
+# writes that are not whole blocks go through the unpublished blocks'
+# file (store/dirty.c): once published, its space comes back too (LMDB
+# never shrinks a file: it stayed at the most it held between commits,
+# 19 MB for this one)
+dd if="$T/v" of="$M1/odd" bs=100000 status=none
+sync "$M1/odd"
+wait_until 5 "the unpublished blocks' file made anew (<= 4 MiB; $(stat -c %s "$S1/dirty/data.mdb") B when the wait began)" \
+    file_at_most $((4 * 1048576)) "$S1/dirty/data.mdb"
+cmp "$T/v" "$M1/odd" || fail "a file written in odd pieces does not read back"
+rm "$M1/odd"
 
 # an unlinked open file keeps its content while open
 head -c $((5 * MB)) /dev/urandom >"$T/open"
