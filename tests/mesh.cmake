@@ -17,13 +17,12 @@
 # `ctest` (and tests/run-all.sh) leaves it out; run it with
 #     ctest -C long -L long
 #
-# mesh_chunks.sh (issue 17: bytes on the wire for 1-byte insertions and a
-# copy with a change) fails with fixed 64 KiB chunks, so it stays out
-# (chunks=off) until content-defined chunks land; then chunks=150.
+# mesh_chunks.sh: issue 17's bytes on the wire for 1-byte insertions and a
+# copy with a change (it failed with fixed 64 KiB chunks).
 set(MESHFS_MESH_TEST_TIMEOUTS
   propagate=300 conflict=240 editdelete=240 cycle=240 samename=240
   chaos=420 kill9=300 join=300 offline=240 onevers=240 staleattr=240
-  collect=300 trash=240 remove=240 soak=300 chunks=off)
+  collect=300 trash=240 remove=240 soak=300 chunks=150)
 
 meshfs_script_tests(mesh 300 "system;mesh" "${MESHFS_MESH_TEST_TIMEOUTS}")
 
