@@ -1878,6 +1878,40 @@ bool content_knows_delete(mfs_store *s, MDB_txn *txn, mfs_id id,
  * older build's) is chunked whole once. Runs of zeros become one hole,
  * long ones without being read. */
 
+/* A growing chunk list: hashes and big-endian ends, as a version has. */
+typedef struct chunk_list {
+    uint8_t *hashes, *ends;
+    uint32_t n, cap;
+} chunk_list;
+
+static int chunk_list_add(chunk_list *l, const uint8_t *hash, uint64_t end)
+{
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? 2 * l->cap : 256;
+        if (cap > MFS_MAX_CHUNKS)
+            return -EFBIG;
+        uint8_t *nh = realloc(l->hashes, (size_t)cap * HASH_LEN);
+        if (nh)
+            l->hashes = nh;
+        uint8_t *ne = nh ? realloc(l->ends, (size_t)cap * U64_LEN) : NULL;
+        if (!ne)
+            return -ENOMEM;
+        l->ends = ne;
+        l->cap = cap;
+    }
+    memcpy(l->hashes + (size_t)l->n * HASH_LEN, hash, HASH_LEN);
+    mfs_be64_put(l->ends + (size_t)l->n * U64_LEN, end);
+    l->n++;
+    return 0;
+}
+
+static void chunk_list_free(chunk_list *l)
+{
+    free(l->hashes);
+    free(l->ends);
+    memset(l, 0, sizeof(*l));
+}
+
 typedef struct cdc_pub {
     wtx *w;
     mfs_id id;
@@ -1894,9 +1928,7 @@ typedef struct cdc_pub {
     uint64_t wpos;
     size_t wlen;
     uint8_t *blk; /* MFS_CHUNK_SIZE */
-    /* the new version */
-    uint8_t *hashes, *ends;
-    uint32_t n, cap;
+    chunk_list out; /* the new version's */
 } cdc_pub;
 
 #define CDC_WIN (4 * MFS_CHUNK_SIZE)
@@ -2030,29 +2062,14 @@ static int cdc_fill(cdc_pub *c, uint64_t pos)
  * version; a hole after a hole makes it longer. */
 static int cdc_emit(cdc_pub *c, const uint8_t *h, uint64_t end)
 {
-    if (!h && c->n &&
-        !memcmp(c->hashes + (size_t)(c->n - 1) * HASH_LEN, zero_hash,
+    chunk_list *l = &c->out;
+    if (!h && l->n &&
+        !memcmp(l->hashes + (size_t)(l->n - 1) * HASH_LEN, zero_hash,
                 HASH_LEN)) {
-        mfs_be64_put(c->ends + (size_t)(c->n - 1) * U64_LEN, end);
+        mfs_be64_put(l->ends + (size_t)(l->n - 1) * U64_LEN, end);
         return 0;
     }
-    if (c->n == c->cap) {
-        uint32_t cap = c->cap ? 2 * c->cap : 64;
-        if (cap > MFS_MAX_CHUNKS)
-            return -EFBIG;
-        uint8_t *nh = realloc(c->hashes, (size_t)cap * HASH_LEN);
-        if (nh)
-            c->hashes = nh;
-        uint8_t *ne = nh ? realloc(c->ends, (size_t)cap * U64_LEN) : NULL;
-        if (!ne)
-            return -ENOMEM;
-        c->ends = ne;
-        c->cap = cap;
-    }
-    memcpy(c->hashes + (size_t)c->n * HASH_LEN, h ? h : zero_hash, HASH_LEN);
-    mfs_be64_put(c->ends + (size_t)c->n * U64_LEN, end);
-    c->n++;
-    return 0;
+    return chunk_list_add(l, h ? h : zero_hash, end);
 }
 
 /* The cut a run of zeros longer than a chunk gets, every time. */
@@ -2125,39 +2142,25 @@ static int cdc_rechunk(cdc_pub *c, uint64_t *posp, uint32_t *ip)
  * the version published from it), then the stream chunks. */
 typedef struct cut_list {
     version_view v;
-    uint8_t *hashes, *ends;
-    uint32_t n, cap;
+    chunk_list l;
     uint64_t first; /* where the stream chunks start */
 } cut_list;
 
 static int cut_add(void *arg, uint64_t start, const MDB_val *val)
 {
-    cut_list *l = arg;
+    cut_list *cl = arg;
+    chunk_list *l = &cl->l;
     if (val->mv_size != DCHUNKS_VAL_LEN)
         return -EIO;
-    if (l->n == 0 && !l->cap)
-        l->first = start;
+    if (l->n == 0)
+        cl->first = start;
     uint64_t at = l->n ? mfs_be64_get(l->ends + (size_t)(l->n - 1) * U64_LEN)
-                       : l->first;
+                       : cl->first;
     if (start != at)
         return -EIO; /* (never written so) */
-    if (l->n == l->cap) {
-        uint32_t cap = l->cap ? 2 * l->cap : 256;
-        uint8_t *nh = realloc(l->hashes, (size_t)cap * HASH_LEN);
-        if (nh)
-            l->hashes = nh;
-        uint8_t *ne = nh ? realloc(l->ends, (size_t)cap * U64_LEN) : NULL;
-        if (!ne)
-            return -ENOMEM;
-        l->ends = ne;
-        l->cap = cap;
-    }
-    memcpy(l->hashes + (size_t)l->n * HASH_LEN, val->mv_data, HASH_LEN);
-    mfs_be64_put(l->ends + (size_t)l->n * U64_LEN,
-                 start + mfs_be32_get((uint8_t *)val->mv_data +
-                                      DCHUNKS_VAL_SIZE));
-    l->n++;
-    return 0;
+    return chunk_list_add(l, val->mv_data,
+                          start + mfs_be32_get((uint8_t *)val->mv_data +
+                                               DCHUNKS_VAL_SIZE));
 }
 
 /* The cut list of id's stream chunks over base, into l (0, l->v.nchunks
@@ -2169,13 +2172,8 @@ static int stream_cuts(wtx *w, mfs_id id, const version_view *base,
     memset(l, 0, sizeof(*l));
     cut_list dl = {0};
     int rc = dirty_chunk_each(w->s, w->txn, id, cut_add, &dl);
-    if (rc || !dl.n) {
-        free(dl.hashes);
-        free(dl.ends);
-        return rc;
-    }
     uint32_t k = 0; /* the base's chunks before the stream's */
-    if (dl.first) {
+    if (!rc && dl.l.n && dl.first) {
         if (!base || !base->ends)
             rc = -EAGAIN;
         else
@@ -2184,27 +2182,21 @@ static int stream_cuts(wtx *w, mfs_id id, const version_view *base,
                     chunk_end(base->ends, base->size, k - 1) != dl.first))
             rc = -EAGAIN;
     }
-    l->hashes = rc ? NULL : malloc(((size_t)k + dl.n) * HASH_LEN);
-    l->ends = rc ? NULL : malloc(((size_t)k + dl.n) * U64_LEN);
-    if (!rc && (!l->hashes || !l->ends))
-        rc = -ENOMEM;
-    if (!rc) {
-        if (k) {
-            memcpy(l->hashes, base->hashes, (size_t)k * HASH_LEN);
-            memcpy(l->ends, base->ends, (size_t)k * U64_LEN);
-        }
-        memcpy(l->hashes + (size_t)k * HASH_LEN, dl.hashes,
-               (size_t)dl.n * HASH_LEN);
-        memcpy(l->ends + (size_t)k * U64_LEN, dl.ends,
-               (size_t)dl.n * U64_LEN);
-        l->v.nchunks = k + dl.n;
-        l->v.hashes = l->hashes;
-        l->v.ends = l->ends;
-        l->v.size = chunk_end(l->ends, 0, l->v.nchunks - 1);
+    for (uint32_t i = 0; !rc && dl.l.n && i < k + dl.l.n; i++)
+        rc = i < k ? chunk_list_add(&l->l, base->hashes + (size_t)i * HASH_LEN,
+                                    chunk_end(base->ends, base->size, i))
+                   : chunk_list_add(&l->l,
+                                    dl.l.hashes + (size_t)(i - k) * HASH_LEN,
+                                    mfs_be64_get(dl.l.ends +
+                                                 (size_t)(i - k) * U64_LEN));
+    if (!rc && l->l.n) {
+        l->v.nchunks = l->l.n;
+        l->v.hashes = l->l.hashes;
+        l->v.ends = l->l.ends;
+        l->v.size = chunk_end(l->l.ends, 0, l->l.n - 1);
         l->first = dl.first;
     }
-    free(dl.hashes);
-    free(dl.ends);
+    chunk_list_free(&dl.l);
     return rc;
 }
 
@@ -2262,17 +2254,15 @@ static int publish_cdc(wtx *w, mfs_id id, const dinfo_rec *d,
     free(c.blks);
     free(c.win);
     free(c.blk);
-    free(cl.hashes);
-    free(cl.ends);
+    chunk_list_free(&cl.l);
     if (rc) {
-        free(c.hashes);
-        free(c.ends);
+        chunk_list_free(&c.out);
         return wtx_fail(w, rc);
     }
     op->flags |= OPF_EXTENTS;
-    op->hashes = c.hashes;
-    op->ends = c.ends;
-    op->nchunks = c.n;
+    op->hashes = c.out.hashes;
+    op->ends = c.out.ends;
+    op->nchunks = c.out.n;
     return 0;
 }
 

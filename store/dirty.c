@@ -626,19 +626,10 @@ int dirty_ref_get(mfs_store *s, MDB_txn *txn, mfs_id id, uint64_t blk,
 int dirty_ref_put(wtx *w, mfs_id id, uint64_t blk,
                   const uint8_t hash[MFS_HASH_LEN])
 {
-    MDB_txn *t = dirty_wtxn(w);
-    if (!t)
+    if (dirty_del(w, id, blk))
         return w->err;
     uint8_t k[DKEY_LEN];
     dkey(k, id, blk);
-    MDB_val key = {DKEY_LEN, k};
-    int rc = mdb_del(t, w->s->ddb, &key, NULL);
-    if (rc == 0)
-        wtx_mut(w);
-    if (rc && rc != MDB_NOTFOUND)
-        return wtx_fail(w, rc);
-    if (dirty_pages_del(w, id, blk))
-        return w->err;
     return tput(w, DB_DREFS, k, DKEY_LEN, hash, MFS_HASH_LEN);
 }
 
