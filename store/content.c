@@ -1142,6 +1142,9 @@ typedef struct hash_job {
     /* content-defined chunks instead of blocks: chunk i of buf ends at
      * ends[i] (and starts where i - 1 ends); b0..b1 count chunks */
     const uint64_t *ends;
+    /* other work instead (cut_half): fn(ctx) */
+    void (*fn)(void *ctx);
+    void *ctx;
 } hash_job;
 
 struct hasher {
@@ -1159,6 +1162,10 @@ static void streams_free(mfs_store *s);
 
 static void hash_range(const hash_job *j)
 {
+    if (j->fn) {
+        j->fn(j->ctx);
+        return;
+    }
     for (uint64_t i = j->b0; j->ends && i < j->b1; i++) {
         uint64_t at = i ? j->ends[i - 1] : 0;
         size_t n = trim_zeros(j->buf + at, (size_t)(j->ends[i] - at));
@@ -1284,7 +1291,8 @@ uint8_t *content_hash_whole(mfs_store *s, uint64_t off, const void *buf,
     uint8_t *out = calloc(end - first, MFS_HASH_LEN);
     if (!out)
         return NULL; /* the blocks go the slow way, as bytes */
-    hash_split(s, (hash_job){buf, off, first, start, end, out, NULL});
+    hash_split(s, (hash_job){.buf = buf, .off = off, .first = first,
+                             .b0 = start, .b1 = end, .out = out});
     return out;
 }
 
@@ -1376,6 +1384,68 @@ static stream *stream_take(struct streams *ss, uint64_t ino, uint64_t off)
     return st;
 }
 
+/* Cuts p[from..n) as if a chunk started at from, into ends (offsets in
+ * p), until the bytes run out; the count. */
+static size_t cut_from(const uint8_t *p, size_t n, size_t from,
+                       uint64_t *ends)
+{
+    size_t k = 0, c;
+    while ((c = mfs_cdc_cut(p + from, n - from, false)) != 0)
+        ends[k++] = from += c;
+    return k;
+}
+
+typedef struct cut_half {
+    const uint8_t *p;
+    size_t n, from, k;
+    uint64_t *ends;
+} cut_half;
+
+static void cut_half_run(void *arg)
+{
+    cut_half *h = arg;
+    h->k = cut_from(h->p, h->n, h->from, h->ends);
+}
+
+/* The cuts of p[0..n) from 0 into ends (room for n / MFS_CDC_MIN + 1);
+ * the count. Cutting is most of what a large write costs beyond hashing,
+ * and it cannot be split where the cuts are not known yet; but cuts made
+ * from anywhere meet the true ones after a chunk or two (a cut depends
+ * only on its chunk's bytes). So the store's helper thread cuts the second
+ * half as if a chunk started in its middle, while this thread cuts from 0
+ * into it until a cut of its own is one of the helper's; the helper's
+ * from there on are the true ones. */
+static size_t cut_all(mfs_store *s, const uint8_t *p, size_t n,
+                      uint64_t *ends)
+{
+    size_t mid = n / 2;
+    cut_half h = {p, n, mid, 0, NULL};
+    if (n >= 4 * MFS_CDC_MAX)
+        h.ends = malloc((n - mid) / MFS_CDC_MIN * sizeof(*h.ends) +
+                        sizeof(*h.ends));
+    if (!h.ends ||
+        !hasher_give(s->hasher, &(hash_job){.fn = cut_half_run, .ctx = &h})) {
+        free(h.ends);
+        return cut_from(p, n, 0, ends);
+    }
+    size_t k = 0, at = 0, c = 1, j = 0;
+    while (at < mid && (c = mfs_cdc_cut(p + at, n - at, false)) != 0)
+        ends[k++] = at += c;
+    hasher_wait(s->hasher);
+    bool met = false;
+    while (c && !met) {
+        while (j < h.k && h.ends[j] < at)
+            j++;
+        met = j < h.k && h.ends[j] == at;
+        if (!met && (c = mfs_cdc_cut(p + at, n - at, false)) != 0)
+            ends[k++] = at += c;
+    }
+    for (j++; met && j < h.k; j++) /* the helper's, past the meeting cut */
+        ends[k++] = h.ends[j];
+    free(h.ends);
+    return k;
+}
+
 stream_plan *content_stream_plan(mfs_store *s, uint64_t ino, uint64_t off,
                                  const void *data, size_t len)
 {
@@ -1405,10 +1475,8 @@ stream_plan *content_stream_plan(mfs_store *s, uint64_t ino, uint64_t off,
     memcpy(p->buf, st->tail, tl);
     memcpy(p->buf + tl, data, len);
     /* the cuts the bytes so far make (none is undone by what follows) */
-    size_t at = 0, c;
-    while ((c = mfs_cdc_cut(p->buf + at, blen - at, false)) != 0)
-        p->ends[p->n++] = at += c;
-    p->cut1 = p->cut0 + at;
+    p->n = cut_all(s, p->buf, blen, p->ends);
+    p->cut1 = p->cut0 + (p->n ? p->ends[p->n - 1] : 0);
     p->hashes = p->n ? calloc(p->n, HASH_LEN) : NULL;
     if (p->n && !p->hashes) {
         content_stream_done(s, p, false);
