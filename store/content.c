@@ -676,14 +676,22 @@ struct chunk_put_arg {
 
 /* Stores a chunk (absent so far) and lets every version waiting for it
  * count down; a version whose last chunk arrives takes effect. */
+static int chunk_arrived(wtx *w, const uint8_t *hash);
+
 static int chunk_store(wtx *w, const uint8_t *hash, const void *data,
                        size_t len)
 {
-    struct chunk_put_arg aa = {hash, data, len}, *a = &aa;
-    MDB_val v;
-    if (chunk_val_put(w, a->hash, a->data, a->len))
+    if (chunk_val_put(w, hash, data, len))
         return w->err;
-    /* every version waiting for this chunk gets one step closer */
+    return chunk_arrived(w, hash);
+}
+
+/* Chunk hash is here now: every version waiting for it gets one step
+ * closer. */
+static int chunk_arrived(wtx *w, const uint8_t *hash)
+{
+    struct chunk_put_arg aa = {hash, NULL, 0}, *a = &aa;
+    MDB_val v;
     MDB_cursor *c;
     int rc = mdb_cursor_open(w->txn, w->s->db[DB_WANT], &c);
     if (rc)
@@ -1318,6 +1326,9 @@ typedef struct stream {
     uint64_t pos, cut; /* next write's offset; the last cut */
     mfs_stamp base;    /* the version last published from it */
     uint64_t used;
+    uint8_t *buf; /* a write's plan's bytes, kept for the next (a fresh
+                   * buffer of a MiB costs its page faults each time) */
+    size_t cap;
     uint8_t tail[MFS_CHUNK_SIZE]; /* bytes [cut, pos) */
 } stream;
 
@@ -1349,6 +1360,8 @@ static int streams_init(mfs_store *s)
 
 static void streams_free(mfs_store *s)
 {
+    for (int i = 0; s->streams && i < STREAMS; i++)
+        free(s->streams->st[i].buf);
     if (s->streams)
         pthread_mutex_destroy(&s->streams->lock);
     free(s->streams);
@@ -1376,8 +1389,12 @@ static stream *stream_take(struct streams *ss, uint64_t ino, uint64_t off)
         st = st ? st : lru;
         if (!st)
             return NULL;
+        uint8_t *buf = st->buf;
+        size_t cap = st->cap;
         memset(st, 0, offsetof(stream, tail));
         st->ino = ino;
+        st->buf = buf;
+        st->cap = cap;
     }
     st->busy = true;
     st->used = ++ss->tick;
@@ -1460,14 +1477,20 @@ stream_plan *content_stream_plan(mfs_store *s, uint64_t ino, uint64_t off,
     stream_plan *p = calloc(1, sizeof(*p));
     size_t tl = (size_t)(st->pos - st->cut), blen = tl + len;
     if (p) {
-        p->buf = malloc(blen);
+        p->st = st;
+        if (st->cap < blen) { /* (the stream is ours: busy) */
+            free(st->buf);
+            st->cap = blen > 2 * MFS_CHUNK_SIZE ? blen : 2 * MFS_CHUNK_SIZE;
+            if (!(st->buf = malloc(st->cap)))
+                st->cap = 0;
+        }
+        p->buf = st->buf;
         p->ends = malloc((blen / MFS_CDC_MIN + 1) * sizeof(*p->ends));
     }
     if (!p || !p->buf || !p->ends) {
         content_stream_done(s, p, false);
         return NULL;
     }
-    p->st = st;
     p->off = off;
     p->end = off + len;
     p->fresh = st->pos == 0;
@@ -1518,6 +1541,41 @@ static bool stream_fits(wtx *w, mfs_id id, const stream_plan *p,
     return i < b.nchunks && chunk_end(b.ends, b.size, i) == p->cut0;
 }
 
+/* Stores p's chunks that are not here yet. */
+static int stream_store(wtx *w, stream_plan *p)
+{
+    const uint8_t **hash = malloc(p->n * sizeof(*hash) + 1);
+    const uint8_t **data = malloc(p->n * sizeof(*data) + 1);
+    size_t *len = malloc(p->n * sizeof(*len) + 1), k = 0;
+    if (!hash || !data || !len) {
+        free(hash);
+        free(data);
+        free(len);
+        return wtx_fail(w, -ENOMEM);
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        uint64_t at = i ? p->ends[i - 1] : 0;
+        const uint8_t *h = p->hashes + i * HASH_LEN;
+        MDB_val cv;
+        bool twice = false; /* (the same bytes twice in one write) */
+        for (size_t j = 0; j < k && !twice; j++)
+            twice = !memcmp(hash[j], h, HASH_LEN);
+        if (!memcmp(h, zero_hash, HASH_LEN) || twice ||
+            tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &cv) == 0)
+            continue;
+        hash[k] = h;
+        data[k] = p->buf + at;
+        len[k++] = trim_zeros(p->buf + at, (size_t)(p->ends[i] - at));
+    }
+    if (chunk_vals_put(w, k, hash, data, len) == 0)
+        for (size_t i = 0; i < k && !w->err; i++)
+            chunk_arrived(w, hash[i]);
+    free(hash);
+    free(data);
+    free(len);
+    return w->err;
+}
+
 int content_write_stream(wtx *w, mfs_id id, stream_plan *p)
 {
     dinfo_rec d;
@@ -1530,18 +1588,16 @@ int content_write_stream(wtx *w, mfs_id id, stream_plan *p)
     if (dinfo_put(w, id, &d)) /* (recorded first: a load without one
                                * drops what it finds as stale) */
         return w->err;
-    /* the chunks: stored, and recorded where they start */
+    /* the chunks: those not here stored (a few system calls for all),
+     * and all recorded where they start */
+    if (stream_store(w, p))
+        return w->err;
     for (size_t i = 0; i < p->n && !w->err; i++) {
         uint64_t at = i ? p->ends[i - 1] : 0;
         const uint8_t *h = p->hashes + i * HASH_LEN;
-        size_t len = (size_t)(p->ends[i] - at);
-        if (memcmp(h, zero_hash, HASH_LEN)) {
-            MDB_val cv;
-            if (tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &cv) != 0)
-                chunk_store(w, h, p->buf + at, trim_zeros(p->buf + at, len));
+        if (memcmp(h, zero_hash, HASH_LEN))
             w->s->hooks->crdt->chunks_named(w->s, h, 1); /* a mark may run */
-        }
-        dirty_chunk_put(w, id, p->cut0 + at, h, (uint32_t)len);
+        dirty_chunk_put(w, id, p->cut0 + at, h, (uint32_t)(p->ends[i] - at));
     }
     /* blocks now inside chunks are not needed */
     for (uint64_t b = p->cut0 / MFS_CHUNK_SIZE;
@@ -1587,8 +1643,7 @@ void content_stream_done(mfs_store *s, stream_plan *p, bool ok)
         }
         pthread_mutex_unlock(&s->streams->lock);
     }
-    free(p->buf);
-    free(p->ends);
+    free(p->ends); /* (p->buf is the stream's) */
     free(p->hashes);
     free(p);
 }

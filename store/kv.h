@@ -522,6 +522,11 @@ ssize_t chunk_val_read(mfs_store *s, const MDB_val *v, size_t skip, void *out,
                        size_t max);
 /* Puts chunk hash: inline when small, else appended to the active pack. */
 int chunk_val_put(wtx *w, const uint8_t *hash, const void *data, size_t len);
+/* chunk_val_put of n chunks, none of them here yet and no two alike;
+ * those for the pack files appended a run at a time (one system call per
+ * run instead of one per chunk). */
+int chunk_vals_put(wtx *w, size_t n, const uint8_t *const *hash,
+                   const uint8_t *const *data, const size_t *len);
 /* Accounts for a reference about to be deleted. */
 int chunk_val_drop(wtx *w, const MDB_val *v);
 /* Is v a reference into a pack being evacuated? Then chunk_val_move

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -340,9 +341,11 @@ static int account(wtx *w, uint32_t id, int64_t live, uint64_t size)
     return tput(w, DB_PACKS, k, PACKS_KEY_LEN, b, PACKS_VAL_LEN);
 }
 
-/* Appends data to the active pack; *id and *off say where it went. */
-static int append(wtx *w, const void *data, size_t len, uint32_t *id,
-                  uint64_t *off)
+/* Appends the cnt pieces of iov (len bytes in all) to the active pack, one
+ * after the other, in one system call; *id and *off say where the first
+ * went. */
+static int append_v(wtx *w, struct iovec *iov, int cnt, size_t len,
+                    uint32_t *id, uint64_t *off)
 {
     mfs_store *s = w->s;
     struct packs *p = s->packs;
@@ -359,14 +362,24 @@ static int append(wtx *w, const void *data, size_t len, uint32_t *id,
         rc = start_pack(s, p);
     size_t done = 0;
     while (!rc && done < len) {
-        ssize_t n = pwrite(p->afd, (const uint8_t *)data + done, len - done,
-                           (off_t)(p->end + done));
+        ssize_t n = pwritev(p->afd, iov, cnt, (off_t)(p->end + done));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n <= 0) {
             rc = store_commit_errno(s, n < 0 ? -errno : -ENOSPC);
-        else
-            done += (size_t)n;
+            break;
+        }
+        done += (size_t)n;
+        /* a short write: on from where it stopped */
+        while (cnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
     }
     if (!rc)
         rc = remember_unsynced(p, p->afd);
@@ -381,6 +394,50 @@ static int append(wtx *w, const void *data, size_t len, uint32_t *id,
     if (rc)
         return wtx_fail(w, rc);
     return account(w, *id, (int64_t)len, end);
+}
+
+/* Appends data to the active pack; *id and *off say where it went. */
+static int append(wtx *w, const void *data, size_t len, uint32_t *id,
+                  uint64_t *off)
+{
+    struct iovec iov = {(void *)data, len};
+    return append_v(w, &iov, 1, len, id, off);
+}
+
+#define PUT_RUN 64 /* chunks appended in one system call */
+
+int chunk_vals_put(wtx *w, size_t n, const uint8_t *const *hash,
+                   const uint8_t *const *data, const size_t *len)
+{
+    bool packs = w->s->packs && w->s->packs->writable;
+    size_t i = 0;
+    while (i < n && !w->err) {
+        if (!packs || len[i] <= PACK_INLINE) {
+            chunk_val_put(w, hash[i], data[i], len[i]);
+            i++;
+            continue;
+        }
+        /* a run of chunks for the pack, up to a MiB */
+        struct iovec iov[PUT_RUN];
+        size_t j = i, tot = 0;
+        while (j < n && j - i < PUT_RUN && len[j] > PACK_INLINE &&
+               tot + len[j] <= ((size_t)1 << 20)) {
+            iov[j - i] = (struct iovec){(void *)data[j], len[j]};
+            tot += len[j++];
+        }
+        if (j == i) /* (a chunk over a MiB: none is) */
+            iov[j - i] = (struct iovec){(void *)data[j], len[j]}, tot = len[j++];
+        uint32_t id;
+        uint64_t off;
+        if (append_v(w, iov, (int)(j - i), tot, &id, &off))
+            break;
+        for (; i < j && !w->err; off += len[i++]) {
+            uint8_t ref[REF_LEN];
+            ref_put(ref, id, off, (uint32_t)len[i]);
+            tput(w, DB_CHUNKS, hash[i], CHUNKS_KEY_LEN, ref, REF_LEN);
+        }
+    }
+    return w->err;
 }
 
 int chunk_val_put(wtx *w, const uint8_t *hash, const void *data, size_t len)
