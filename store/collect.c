@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 
@@ -488,36 +489,49 @@ static bool covered(mfs_store *s, MDB_txn *txn, mfs_id inode, const mfs_op *mv,
  * completes: the inode is not garbage until then. A version every delete
  * had seen, or an ancestor of one, cannot bring it back: its chunks may be
  * gone everywhere. */
-static bool may_come_back(mfs_store *s, MDB_txn *txn, mfs_id inode)
+/* The versions of inode still arriving and not superseded (pend, *n of
+ * them); false when there are too many to look at or they cannot be
+ * read. */
+static bool pending_versions(mfs_store *s, MDB_txn *txn, mfs_id inode,
+                             mfs_stamp pend[PEND_MAX], int *n)
 {
     MDB_cursor *c;
+    *n = 0;
     if (mdb_cursor_open(txn, s->db[DB_VMISSING], &c))
-        return true;
+        return false;
     uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
     MDB_val key = {ID_KEY_LEN, k}, val, v;
-    mfs_stamp pend[PEND_MAX];
-    int n = 0;
     int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (rc == 0 && key.mv_size == VKEY_LEN &&
            !memcmp(key.mv_data, k, ID_LEN)) {
         if (tget(s, txn, DB_SUPERSEDED, key.mv_data, VKEY_LEN, &v) != 0) {
-            if (n == PEND_MAX)
+            if (*n == PEND_MAX)
                 break;
-            pend[n++] = stamp_get((uint8_t *)key.mv_data + VKEY_STAMP);
+            pend[(*n)++] = stamp_get((uint8_t *)key.mv_data + VKEY_STAMP);
         }
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
-    if (n == PEND_MAX)
+    return *n < PEND_MAX;
+}
+
+static bool may_come_back(mfs_store *s, MDB_txn *txn, mfs_id inode)
+{
+    mfs_stamp pend[PEND_MAX];
+    int n;
+    if (!pending_versions(s, txn, inode, pend, &n))
         return true; /* too many to look at: keep */
     if (!n)
         return false;
+    MDB_cursor *c;
     if (mdb_cursor_open(txn, s->db[DB_ILINKS], &c))
         return true;
+    uint8_t k[ID_KEY_LEN];
+    id_put(k, inode);
+    MDB_val key = {ID_KEY_LEN, k}, val;
     bool r = false;
-    key = (MDB_val){ID_KEY_LEN, k};
-    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (!r && rc == 0 && key.mv_size == PAIR_KEY_LEN &&
            !memcmp(key.mv_data, k, ID_LEN)) {
         entry_rec er;
@@ -654,16 +668,66 @@ static void drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
     st->tombstones++;
 }
 
+/* The removed hard links of a file that keeps a live name (ln a b;
+ * rm b): each entry in the trash whose delete is folded (settled here,
+ * and at or below oplog_floor_top from now on) and that does not show
+ * goes, with its logged moves, once every version record of the file is
+ * settled and no version still arriving could bring it back. It cannot
+ * come back: an op not here yet was made by a node that had applied the
+ * delete and every version here (all settled), so it names neither the
+ * entry nor a version concurrent with the delete; and every version
+ * published here from now on knows the delete through its kfloor
+ * (content.c deleted_names), so a node that still holds the entry does
+ * not show it again for it. ITEM_KEEP while one waits (its delete not
+ * folded yet: the pass folds after its steps), else ITEM_DONE. */
+static int collect_removed_links(wtx *w, mfs_id inode, const mfs_vv *settled,
+                                 mfs_collect_stats *st)
+{
+    inode_rec in;
+    if (inode_get(w->s, w->txn, inode, &in) != 0 || in.type == S_IFDIR)
+        return ITEM_DONE;
+    mfs_id ents[TREE_NAMES_MAX];
+    int n = tree_names(w->s, w->txn, inode, ents, TREE_NAMES_MAX);
+    if (n < 0 || n > TREE_NAMES_MAX)
+        return ITEM_DONE; /* too many to look at: they stay */
+    mfs_stamp pend[PEND_MAX];
+    int npend = -1, keep = ITEM_DONE, vset = -1;
+    for (int i = 0; i < n && !w->err; i++) {
+        entry_rec er;
+        mfs_op mv;
+        uint64_t fseq, fhlc;
+        if (entry_get(w->s, w->txn, ents[i], &er) != 0 || !er.exists ||
+            !id_eq(er.parent, MFS_ID_TRASH))
+            continue;
+        if (oplog_floor(w->s, w->txn, er.st.node, &fseq, &fhlc) != 0 ||
+            er.st.hlc > fhlc) {
+            keep = ITEM_KEEP; /* not folded yet */
+            continue;
+        }
+        if (w->s->hooks->crdt->deleted_shows(w->s, w->txn, &er))
+            continue; /* shown: its next delete queues it again */
+        if (vset < 0)
+            vset = versions_settled(w, inode, settled);
+        if (npend < 0 && !pending_versions(w->s, w->txn, inode, pend, &npend))
+            return ITEM_KEEP;
+        if (!vset || tree_last_move(w->s, w->txn, er.st, &mv, NULL) != 0 ||
+            !covered(w->s, w->txn, inode, &mv, er.st, pend, npend)) {
+            keep = ITEM_KEEP;
+            continue;
+        }
+        tree_forget_entry(w, ents[i]);
+        st->tombstones++;
+    }
+    return keep;
+}
+
 static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
                          mfs_collect_stats *st)
 {
-    /* Visible: its next delete queues it again. Its removed hard links
-     * stay: a node that dropped one would publish versions that do not
-     * name its delete (content_publish), and a node that keeps it would
-     * then bring the name back (the replication simulator's seeds 1, 4,
-     * 9, 10, 12 and 19 diverged so). */
+    /* Visible: its next delete queues it again; its removed hard links
+     * go (collect_removed_links) */
     if (has_links(w->s, w->txn, inode))
-        return ITEM_DONE;
+        return collect_removed_links(w, inode, settled, st);
     /* Its content goes only once every name's delete settled: the item's
      * cause is one delete; a move concurrent with another name's delete,
      * not here yet, may bring that name back, and the content with it

@@ -1483,6 +1483,7 @@ static int tx_restore(wtx *w, void *arg)
     size_t n = 0;
     mfs_id target;
     uint8_t parents[MFS_MAX_HEADS * STAMP_LEN];
+    uint8_t known[OP_MAX_KNOWN * STAMP_LEN];
     if (view_lookup(s, w->txn, dir, a->name, &d) == 0) {
         if (d.kind != OBJ_INODE || !id_eq(d.inode, a->inode)) {
             free(hashes);
@@ -1508,6 +1509,8 @@ static int tx_restore(wtx *w, void *arg)
                             .nparents = nh > 0 ? (uint32_t)nh : 0,
                             .hashes = hashes,
                             .nchunks = nchunks};
+        /* it does not bring back the file's removed names */
+        content_name_deletes(w, target, &ops[n - 1], known);
     } else {
         /* a file of its own, as it was */
         target = mint(s);

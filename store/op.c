@@ -25,7 +25,8 @@ static size_t op_size_bound(const mfs_op *op)
     /* per chunk at worst a hash and a run header (kind u8, count u32),
      * rounded up to HASH_LEN + 8 */
     return 128 + op->namelen + op->vlen + (size_t)op->nseen * STAMP_LEN +
-           (size_t)op->nknown * STAMP_LEN + (size_t)op->nparents * STAMP_LEN +
+           (size_t)op->nknown * STAMP_LEN + 8 +
+           (size_t)op->nparents * STAMP_LEN +
            (size_t)op->nchunks * (HASH_LEN + 8);
 }
 
@@ -99,6 +100,8 @@ void op_encode(mfs_wbuf *w, const mfs_op *op)
             mfs_put_u32(w, op->nknown);
             mfs_put_bytes(w, op->known, (size_t)op->nknown * STAMP_LEN);
         }
+        if (op->flags & OPF_FLOOR)
+            mfs_put_u64(w, op->kfloor);
         break;
     }
     }
@@ -135,8 +138,8 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
     op->obj = mfs_rget_id(&r);
     if (r.err || !op->origin || !op->seq || !op->st.hlc || id_zero(op->obj))
         return -EBADMSG;
-    if (op->flags & ~(OPF_MORE | OPF_DROP | OPF_KNOWN) ||
-        ((op->flags & OPF_KNOWN) && op->type != OP_VERSION))
+    if (op->flags & ~(OPF_MORE | OPF_DROP | OPF_KNOWN | OPF_FLOOR) ||
+        ((op->flags & (OPF_KNOWN | OPF_FLOOR)) && op->type != OP_VERSION))
         return -EBADMSG;
     size_t n;
     switch (op->type) {
@@ -238,6 +241,11 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
                 goto bad_version;
             op->known = mfs_get_bytes(&r, (size_t)op->nknown * STAMP_LEN);
             if (!op->known)
+                goto bad_version;
+        }
+        if (op->flags & OPF_FLOOR) {
+            op->kfloor = mfs_get_u64(&r);
+            if (r.err || !op->kfloor)
                 goto bad_version;
         }
         break;

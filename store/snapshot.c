@@ -150,6 +150,21 @@ static int floor_add(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
     return 0;
 }
 
+static int floor_top(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
+{
+    (void)origin, (void)seq;
+    uint64_t *top = arg;
+    if (hlc > *top)
+        *top = hlc;
+    return 0;
+}
+
+uint64_t oplog_floor_top(mfs_store *s, MDB_txn *txn)
+{
+    uint64_t top = 0;
+    return floors_each(s, txn, floor_top, &top) ? 0 : top;
+}
+
 int oplog_floors(mfs_store *s, MDB_txn *txn, mfs_vv *out)
 {
     out->n = 0;
@@ -423,6 +438,7 @@ static int version_op(const rec *r, mfs_op *op)
     op->hashes = (uint8_t *)v.hashes;
     op->nknown = v.nknown;
     op->known = v.known;
+    op->kfloor = v.kfloor;
     return 0;
 }
 

@@ -2491,6 +2491,92 @@ static void test_collect_waits_for_what_hid(void **state)
     rep_close(&c);
 }
 
+/* ln f g; rm g, as git does for every object (link(tmp, final) +
+ * unlink(tmp)): once the delete is settled and folded, g's entry, its
+ * logged moves and its raw links go while f stays. A node that still
+ * holds g reads the versions that the collecting node writes later alike:
+ * g does not come back, and b's and a's trees stay the same. */
+static void test_collect_removed_link(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    set_retention(&a, 0);
+    uint64_t f = mkfile(a.s, MFS_ROOT_INO, "f");
+    put_pub(a.s, f, "v1");
+    mfs_store_stats s0, s1;
+    assert_int_equal(mfs_store_stats_get(a.s, &s0), 0);
+    mfs_attr at;
+    for (int i = 0; i < 10; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "g%d", i);
+        assert_int_equal(mfs_store_link(a.s, f, MFS_ROOT_INO, n, &at), 0);
+        a.clk.ms += 10;
+        assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, n), 0);
+    }
+    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
+    assert_int_equal(s1.entry_records, s0.entry_records + 10);
+    merge(&a, &b);
+    /* both hold it all: settled on a (b collects nothing) */
+    mfs_vv vv;
+    assert_int_equal(mfs_store_vv(b.s, &vv), 0);
+    mfs_store_collect_settled(a.s, &vv);
+    mfs_vv_free(&vv);
+    uint64_t tomb = 0;
+    for (int i = 0; i < 3; i++)
+        tomb += collect_later(&a, 5000).tombstones;
+    assert_int_equal(tomb, 10);
+    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
+    assert_int_equal(s1.entry_records, s0.entry_records);
+    assert_true(s1.move_records <= s0.move_records);
+    assert_int_equal(mfs_store_getattr(a.s, f, &at), 0);
+    assert_int_equal(at.nlink, 1);
+    assert_string_equal(content(a.s, f), "v1");
+    /* a new version from a (which no longer holds the names) and one from
+     * b (which does): neither brings a name back, on either node */
+    a.clk.ms += 1000;
+    put_pub(a.s, f, "v2 from a");
+    merge(&a, &b);
+    b.clk.ms += 2000;
+    put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "f"), "v3 from b");
+    merge(&a, &b);
+    rep *rs[2] = {&a, &b};
+    for (int r = 0; r < 2; r++) {
+        mfs_store *s = rs[r]->s;
+        for (int i = 0; i < 10; i++) {
+            char n[16];
+            snprintf(n, sizeof n, "g%d", i);
+            assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, n, &at),
+                             -ENOENT);
+        }
+        assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "f", &at), 0);
+        assert_int_equal(at.nlink, 1);
+        assert_string_equal(content(s, at.ino), "v3 from b");
+    }
+    /* a name removed and brought back by an edit concurrent with its
+     * delete stays shown, and the collector leaves it */
+    assert_int_equal(mfs_store_link(a.s, f, MFS_ROOT_INO, "h", &at), 0);
+    merge(&a, &b);
+    a.clk.ms += 1000;
+    assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, "h"), 0);
+    b.clk.ms += 1000;
+    put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "f"), "v4 from b");
+    merge(&a, &b);
+    assert_int_equal(mfs_store_vv(b.s, &vv), 0);
+    mfs_store_collect_settled(a.s, &vv);
+    mfs_vv_free(&vv);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(collect_later(&a, 5000).tombstones, 0);
+    a.clk.ms += 1000;
+    put_pub(a.s, f, "v5 from a");
+    merge(&a, &b);
+    for (int r = 0; r < 2; r++) {
+        assert_int_equal(mfs_store_lookup(rs[r]->s, MFS_ROOT_INO, "h", &at), 0);
+        assert_string_equal(content(rs[r]->s, at.ino), "v5 from a");
+    }
+    close2(&a, &b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2529,6 +2615,7 @@ int main(void)
         cmocka_unit_test_teardown(test_snapshot_keeps_held_versions, teardown),
         cmocka_unit_test_teardown(test_two_deletes_union, teardown),
         cmocka_unit_test_teardown(test_collect_waits_for_what_hid, teardown),
+        cmocka_unit_test_teardown(test_collect_removed_link, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
