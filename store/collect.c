@@ -640,10 +640,30 @@ static bool versions_settled(wtx *w, mfs_id inode, const mfs_vv *settled)
  * settled delete), with their logged moves (tree_forget_entry), its
  * xattrs and its record. A directory that still has raw children (a file
  * created in it concurrently with its delete, shown elsewhere) keeps all
- * of it. Its local inode number stays mapped (a kernel may still ask
- * about it: it is not found). */
-static void drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
-                           mfs_collect_stats *st)
+ * of it, until the last one leaves it (moved or deleted: tree.c queues it
+ * again, and that move's being settled is the cause). Its local inode
+ * number stays mapped (a kernel may still ask about it: it is not
+ * found). */
+/* The largest hlc of a settled op: every op still to come has a larger
+ * one (its writer held them all), so no undo reaches a move at or below
+ * it. */
+static uint64_t settled_top(wtx *w, const mfs_vv *settled)
+{
+    uint64_t top = oplog_floor_top(w->s, w->txn);
+    MDB_cursor *c;
+    if (mdb_cursor_open(w->txn, w->s->db[DB_OPS], &c))
+        return top;
+    for (size_t i = 0; i < settled->n; i++) {
+        uint64_t h = op_hlc_at(w->s, c, settled->e[i].node, settled->e[i].seq);
+        if (h > top)
+            top = h;
+    }
+    mdb_cursor_close(c);
+    return top;
+}
+
+static int drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
+                          const mfs_vv *settled, mfs_collect_stats *st)
 {
     uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
@@ -651,14 +671,20 @@ static void drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
     MDB_val key, val;
     /* a directory with raw children keeps its tombstone */
     if (mdb_cursor_open(w->txn, w->s->db[DB_RCHILD], &c))
-        return;
+        return ITEM_KEEP;
     key = (MDB_val){ID_KEY_LEN, k};
     bool children = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE) == 0 &&
                     key.mv_size == PAIR_KEY_LEN &&
                     !memcmp(key.mv_data, k, ID_LEN);
     mdb_cursor_close(c);
     if (children)
-        return;
+        return ITEM_DONE; /* queued again when the last one leaves */
+    /* a child that left it by a move an undo may still reach could be put
+     * back (a redo skipped as a cycle leaves it there) */
+    inode_rec in;
+    if (inode_get(w->s, w->txn, inode, &in) == 0 && in.type == S_IFDIR &&
+        tree_left_since(w->s, w->txn, inode, settled_top(w, settled)))
+        return ITEM_KEEP;
     for (int i = 0; i < n && !w->err; i++)
         tree_forget_entry(w, ents[i]);
     tdel_prefix(w, DB_XATTRS, k, ID_KEY_LEN, ID_LEN);
@@ -666,6 +692,7 @@ static void drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
     ino_forget(w, inode);
     view_touch_inode(w, inode);
     st->tombstones++;
+    return ITEM_DONE;
 }
 
 /* The removed hard links of a file that keeps a live name (ln a b;
@@ -766,10 +793,8 @@ static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
     bool more =
         rc == 0 && key.mv_size == VKEY_LEN && !memcmp(key.mv_data, k, ID_LEN);
     mdb_cursor_close(c);
-    if (!n) {
-        drop_tombstone(w, inode, ents, nents, st);
-        return ITEM_DONE;
-    }
+    if (!n)
+        return drop_tombstone(w, inode, ents, nents, settled, st);
     for (int i = 0; i < n; i++)
         drop_version(w, inode, vers[i], st);
     /* what it shows now: nothing (it has no name; a concurrent edit that
@@ -779,8 +804,7 @@ static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
     if (more)
         return ITEM_AGAIN; /* the rest in the next step */
     st->inodes++;
-    drop_tombstone(w, inode, ents, nents, st);
-    return ITEM_DONE;
+    return drop_tombstone(w, inode, ents, nents, settled, st);
 }
 
 /* The sequence number of the op with stamp st, from the op log. */

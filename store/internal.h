@@ -126,6 +126,11 @@ bool tree_is_ancestor(mfs_store *s, MDB_txn *txn, mfs_id anc, mfs_id d);
  * need those moves undone (every op not held yet comes causally after
  * every settled one, so it has a larger stamp). */
 int tree_forget_entry(wtx *w, mfs_id e);
+/* May an undo still put an entry back into dir: does a logged move
+ * stamped above hlc (one an op still to come may undo: every op not held
+ * yet has a larger hlc than every settled one) take an entry out of it,
+ * or are there too many such moves to look at? */
+bool tree_left_since(mfs_store *s, MDB_txn *txn, mfs_id dir, uint64_t hlc);
 /* The entries that name inode (its raw names, in the trash or not): up to
  * max of them in out; returns how many (max + 1 when there are more), or
  * -EIO. */
