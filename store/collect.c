@@ -682,9 +682,12 @@ static int drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
     /* a child that left it by a move an undo may still reach could be put
      * back (a redo skipped as a cycle leaves it there) */
     inode_rec in;
-    if (inode_get(w->s, w->txn, inode, &in) == 0 && in.type == S_IFDIR &&
+    bool here = inode_get(w->s, w->txn, inode, &in) == 0;
+    if (here && in.type == S_IFDIR &&
         tree_left_since(w->s, w->txn, inode, settled_top(w, settled)))
         return ITEM_KEEP;
+    if (!here && !n)
+        return ITEM_DONE; /* gone already (a second item of it) */
     for (int i = 0; i < n && !w->err; i++)
         tree_forget_entry(w, ents[i]);
     tdel_prefix(w, DB_XATTRS, k, ID_KEY_LEN, ID_LEN);
