@@ -358,11 +358,17 @@ uint64_t op_hlc_at(mfs_store *s, MDB_cursor *c, uint64_t origin, uint64_t seq);
  * one's); zeros when none was. */
 int oplog_floor(mfs_store *s, MDB_txn *txn, uint64_t origin, uint64_t *seq,
                 uint64_t *hlc);
+/* Calls fn for each floor record (origin, seq, hlc) in txn (op.c); stops
+ * at fn's first nonzero return, which it returns (or an errno). */
+int oplog_floors_each(mfs_store *s, MDB_txn *txn,
+                      int (*fn)(void *arg, uint64_t origin, uint64_t seq,
+                                uint64_t hlc),
+                      void *arg);
 /* The largest hlc of an op folded, of any origin (0: none, or it cannot
  * be read). Every op stamped at or below it has been applied here: it was
  * settled when folded, so an op not held yet was made by a node that held
  * it, and has a larger hlc (docs/ARCHITECTURE.md "Collection"). */
-uint64_t oplog_floor_top(mfs_store *s, MDB_txn *txn);
+uint64_t oplog_floor_top(mfs_store *s, MDB_txn *txn); /* op.c */
 /* Every floor as a vector (caller frees). */
 int oplog_floors(mfs_store *s, MDB_txn *txn, mfs_vv *out);
 /* -ESTALE when have lacks an op below a floor (it needs a snapshot). */

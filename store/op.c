@@ -547,3 +547,48 @@ int op_apply(wtx *w, const mfs_op *op)
     }
     return wtx_fail(w, -EBADMSG);
 }
+
+/* ---- the op log's floors (DB_META; snapshot.c folds) ---- */
+
+int oplog_floors_each(mfs_store *s, MDB_txn *txn,
+                      int (*fn)(void *arg, uint64_t origin, uint64_t seq,
+                                uint64_t hlc),
+                      void *arg)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->db[DB_META], &c);
+    if (rc)
+        return mdb_to_errno(rc);
+    MDB_val key = {META_FLOOR_PREFIX_LEN, META_FLOOR_PREFIX}, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    int out = 0;
+    while (rc == 0 && key.mv_size == META_FLOOR_KEY_LEN &&
+           !memcmp(key.mv_data, META_FLOOR_PREFIX, META_FLOOR_PREFIX_LEN)) {
+        if (val.mv_size == META_FLOOR_LEN) {
+            const uint8_t *kb = key.mv_data, *vb = val.mv_data;
+            out = fn(arg, mfs_be64_get(kb + META_FLOOR_KEY_ORIGIN),
+                     mfs_be64_get(vb + META_FLOOR_SEQ),
+                     mfs_be64_get(vb + META_FLOOR_HLC));
+            if (out)
+                break;
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return out;
+}
+
+static int floor_top(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
+{
+    (void)origin, (void)seq;
+    uint64_t *top = arg;
+    if (hlc > *top)
+        *top = hlc;
+    return 0;
+}
+
+uint64_t oplog_floor_top(mfs_store *s, MDB_txn *txn)
+{
+    uint64_t top = 0;
+    return oplog_floors_each(s, txn, floor_top, &top) ? 0 : top;
+}
