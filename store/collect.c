@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 
@@ -489,36 +490,49 @@ static bool covered(mfs_store *s, MDB_txn *txn, mfs_id inode, const mfs_op *mv,
  * completes: the inode is not garbage until then. A version every delete
  * had seen, or an ancestor of one, cannot bring it back: its chunks may be
  * gone everywhere. */
-static bool may_come_back(mfs_store *s, MDB_txn *txn, mfs_id inode)
+/* The versions of inode still arriving and not superseded (pend, *n of
+ * them); false when there are too many to look at or they cannot be
+ * read. */
+static bool pending_versions(mfs_store *s, MDB_txn *txn, mfs_id inode,
+                             mfs_stamp pend[PEND_MAX], int *n)
 {
     MDB_cursor *c;
+    *n = 0;
     if (mdb_cursor_open(txn, s->db[DB_VMISSING], &c))
-        return true;
+        return false;
     uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
     MDB_val key = {ID_KEY_LEN, k}, val, v;
-    mfs_stamp pend[PEND_MAX];
-    int n = 0;
     int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (rc == 0 && key.mv_size == VKEY_LEN &&
            !memcmp(key.mv_data, k, ID_LEN)) {
         if (tget(s, txn, DB_SUPERSEDED, key.mv_data, VKEY_LEN, &v) != 0) {
-            if (n == PEND_MAX)
+            if (*n == PEND_MAX)
                 break;
-            pend[n++] = stamp_get((uint8_t *)key.mv_data + VKEY_STAMP);
+            pend[(*n)++] = stamp_get((uint8_t *)key.mv_data + VKEY_STAMP);
         }
         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
-    if (n == PEND_MAX)
+    return *n < PEND_MAX;
+}
+
+static bool may_come_back(mfs_store *s, MDB_txn *txn, mfs_id inode)
+{
+    mfs_stamp pend[PEND_MAX];
+    int n;
+    if (!pending_versions(s, txn, inode, pend, &n))
         return true; /* too many to look at: keep */
     if (!n)
         return false;
+    MDB_cursor *c;
     if (mdb_cursor_open(txn, s->db[DB_ILINKS], &c))
         return true;
+    uint8_t k[ID_KEY_LEN];
+    id_put(k, inode);
+    MDB_val key = {ID_KEY_LEN, k}, val;
     bool r = false;
-    key = (MDB_val){ID_KEY_LEN, k};
-    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (!r && rc == 0 && key.mv_size == PAIR_KEY_LEN &&
            !memcmp(key.mv_data, k, ID_LEN)) {
         entry_rec er;
@@ -627,10 +641,30 @@ static bool versions_settled(wtx *w, mfs_id inode, const mfs_vv *settled)
  * settled delete), with their logged moves (tree_forget_entry), its
  * xattrs and its record. A directory that still has raw children (a file
  * created in it concurrently with its delete, shown elsewhere) keeps all
- * of it. Its local inode number stays mapped (a kernel may still ask
- * about it: it is not found). */
-static void drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
-                           mfs_collect_stats *st)
+ * of it, until the last one leaves it (moved or deleted: tree.c queues it
+ * again, and that move's being settled is the cause). Its local inode
+ * number stays mapped (a kernel may still ask about it: it is not
+ * found). */
+/* The largest hlc of a settled op: every op still to come has a larger
+ * one (its writer held them all), so no undo reaches a move at or below
+ * it. */
+static uint64_t settled_top(wtx *w, const mfs_vv *settled)
+{
+    uint64_t top = oplog_floor_top(w->s, w->txn);
+    MDB_cursor *c;
+    if (mdb_cursor_open(w->txn, w->s->db[DB_OPS], &c))
+        return top;
+    for (size_t i = 0; i < settled->n; i++) {
+        uint64_t h = op_hlc_at(w->s, c, settled->e[i].node, settled->e[i].seq);
+        if (h > top)
+            top = h;
+    }
+    mdb_cursor_close(c);
+    return top;
+}
+
+static int drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
+                          const mfs_vv *settled, mfs_collect_stats *st)
 {
     uint8_t k[ID_KEY_LEN];
     id_put(k, inode);
@@ -638,14 +672,23 @@ static void drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
     MDB_val key, val;
     /* a directory with raw children keeps its tombstone */
     if (mdb_cursor_open(w->txn, w->s->db[DB_RCHILD], &c))
-        return;
+        return ITEM_KEEP;
     key = (MDB_val){ID_KEY_LEN, k};
     bool children = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE) == 0 &&
                     key.mv_size == PAIR_KEY_LEN &&
                     !memcmp(key.mv_data, k, ID_LEN);
     mdb_cursor_close(c);
     if (children)
-        return;
+        return ITEM_DONE; /* queued again when the last one leaves */
+    /* a child that left it by a move an undo may still reach could be put
+     * back (a redo skipped as a cycle leaves it there) */
+    inode_rec in;
+    bool here = inode_get(w->s, w->txn, inode, &in) == 0;
+    if (here && in.type == S_IFDIR &&
+        tree_left_since(w->s, w->txn, inode, settled_top(w, settled)))
+        return ITEM_KEEP;
+    if (!here && !n)
+        return ITEM_DONE; /* gone already (a second item of it) */
     for (int i = 0; i < n && !w->err; i++)
         tree_forget_entry(w, ents[i]);
     tdel_prefix(w, DB_XATTRS, k, ID_KEY_LEN, ID_LEN);
@@ -653,18 +696,69 @@ static void drop_tombstone(wtx *w, mfs_id inode, const mfs_id *ents, int n,
     ino_forget(w, inode);
     view_touch_inode(w, inode);
     st->tombstones++;
+    return ITEM_DONE;
+}
+
+/* The removed hard links of a file that keeps a live name (ln a b;
+ * rm b): each entry in the trash whose delete is folded (settled here,
+ * and at or below oplog_floor_top from now on) and that does not show
+ * goes, with its logged moves, once every version record of the file is
+ * settled and no version still arriving could bring it back. It cannot
+ * come back: an op not here yet was made by a node that had applied the
+ * delete and every version here (all settled), so it names neither the
+ * entry nor a version concurrent with the delete; and every version
+ * published here from now on knows the delete through its kfloor
+ * (content.c deleted_names), so a node that still holds the entry does
+ * not show it again for it. ITEM_KEEP while one waits (its delete not
+ * folded yet: the pass folds after its steps), else ITEM_DONE. */
+static int collect_removed_links(wtx *w, mfs_id inode, const mfs_vv *settled,
+                                 mfs_collect_stats *st)
+{
+    inode_rec in;
+    if (inode_get(w->s, w->txn, inode, &in) != 0 || in.type == S_IFDIR)
+        return ITEM_DONE;
+    mfs_id ents[TREE_NAMES_MAX];
+    int n = tree_names(w->s, w->txn, inode, ents, TREE_NAMES_MAX);
+    if (n < 0 || n > TREE_NAMES_MAX)
+        return ITEM_DONE; /* too many to look at: they stay */
+    mfs_stamp pend[PEND_MAX];
+    int npend = -1, keep = ITEM_DONE, vset = -1;
+    for (int i = 0; i < n && !w->err; i++) {
+        entry_rec er;
+        mfs_op mv;
+        uint64_t fseq, fhlc;
+        if (entry_get(w->s, w->txn, ents[i], &er) != 0 || !er.exists ||
+            !id_eq(er.parent, MFS_ID_TRASH))
+            continue;
+        if (oplog_floor(w->s, w->txn, er.st.node, &fseq, &fhlc) != 0 ||
+            er.st.hlc > fhlc) {
+            keep = ITEM_KEEP; /* not folded yet */
+            continue;
+        }
+        if (w->s->hooks->crdt->deleted_shows(w->s, w->txn, &er))
+            continue; /* shown: its next delete queues it again */
+        if (vset < 0)
+            vset = versions_settled(w, inode, settled);
+        if (npend < 0 && !pending_versions(w->s, w->txn, inode, pend, &npend))
+            return ITEM_KEEP;
+        if (!vset || tree_last_move(w->s, w->txn, er.st, &mv, NULL) != 0 ||
+            !covered(w->s, w->txn, inode, &mv, er.st, pend, npend)) {
+            keep = ITEM_KEEP;
+            continue;
+        }
+        tree_forget_entry(w, ents[i]);
+        st->tombstones++;
+    }
+    return keep;
 }
 
 static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
                          mfs_collect_stats *st)
 {
-    /* Visible: its next delete queues it again. Its removed hard links
-     * stay: a node that dropped one would publish versions that do not
-     * name its delete (content_publish), and a node that keeps it would
-     * then bring the name back (the replication simulator's seeds 1, 4,
-     * 9, 10, 12 and 19 diverged so). */
+    /* Visible: its next delete queues it again; its removed hard links
+     * go (collect_removed_links) */
     if (has_links(w->s, w->txn, inode))
-        return ITEM_DONE;
+        return collect_removed_links(w, inode, settled, st);
     /* Its content goes only once every name's delete settled: the item's
      * cause is one delete; a move concurrent with another name's delete,
      * not here yet, may bring that name back, and the content with it
@@ -703,10 +797,8 @@ static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
     bool more =
         rc == 0 && key.mv_size == VKEY_LEN && !memcmp(key.mv_data, k, ID_LEN);
     mdb_cursor_close(c);
-    if (!n) {
-        drop_tombstone(w, inode, ents, nents, st);
-        return ITEM_DONE;
-    }
+    if (!n)
+        return drop_tombstone(w, inode, ents, nents, settled, st);
     for (int i = 0; i < n; i++)
         drop_version(w, inode, vers[i], st);
     /* what it shows now: nothing (it has no name; a concurrent edit that
@@ -716,8 +808,7 @@ static int collect_inode(wtx *w, mfs_id inode, const mfs_vv *settled,
     if (more)
         return ITEM_AGAIN; /* the rest in the next step */
     st->inodes++;
-    drop_tombstone(w, inode, ents, nents, st);
-    return ITEM_DONE;
+    return drop_tombstone(w, inode, ents, nents, settled, st);
 }
 
 /* The sequence number of the op with stamp st, from the op log. */

@@ -199,7 +199,7 @@ int version_decode(const void *p, size_t len, version_view *vv)
     mfs_rbuf r;
     mfs_rbuf_init(&r, p, len);
     uint8_t flags = mfs_get_u8(&r);
-    if (flags & ~(OPF_DROP | OPF_EXTENTS))
+    if (flags & ~(OPF_DROP | OPF_EXTENTS | OPF_FLOOR))
         return -EIO;
     vv->size = mfs_get_u64(&r);
     vv->mtime = (int64_t)mfs_get_u64(&r);
@@ -223,12 +223,20 @@ int version_decode(const void *p, size_t len, version_view *vv)
     }
     vv->nknown = 0;
     vv->known = NULL;
-    /* records of versions without OPF_KNOWN end here */
-    if (!r.err && mfs_rbuf_left(&r)) {
+    vv->kfloor = 0;
+    /* records of versions without OPF_KNOWN or OPF_FLOOR end here; with
+     * OPF_FLOOR (in the flags byte) the count may be 0 and the floor
+     * follows the list */
+    if (!r.err && ((flags & OPF_FLOOR) || mfs_rbuf_left(&r))) {
         vv->nknown = mfs_get_u32(&r);
-        if (!vv->nknown || vv->nknown > OP_MAX_KNOWN)
+        if (vv->nknown > OP_MAX_KNOWN || (!vv->nknown && !(flags & OPF_FLOOR)))
             return -EIO;
         vv->known = mfs_get_bytes(&r, (size_t)vv->nknown * STAMP_LEN);
+        if (flags & OPF_FLOOR) {
+            vv->kfloor = mfs_get_u64(&r);
+            if (!vv->kfloor)
+                return -EIO;
+        }
     }
     vv->flags = flags | (vv->nknown ? OPF_KNOWN : 0);
     return r.err || mfs_rbuf_left(&r) ? -EIO : 0;
@@ -236,7 +244,7 @@ int version_decode(const void *p, size_t len, version_view *vv)
 
 void version_encode(mfs_wbuf *wb, const mfs_op *op)
 {
-    mfs_put_u8(wb, op->flags & (OPF_DROP | OPF_EXTENTS));
+    mfs_put_u8(wb, op->flags & (OPF_DROP | OPF_EXTENTS | OPF_FLOOR));
     mfs_put_u64(wb, op->size);
     mfs_put_u64(wb, (uint64_t)op->mtime);
     mfs_put_u64(wb, (uint64_t)op->ctime);
@@ -248,10 +256,12 @@ void version_encode(mfs_wbuf *wb, const mfs_op *op)
     mfs_put_bytes(wb, op->hashes, (size_t)op->nchunks * HASH_LEN);
     if (op->flags & OPF_EXTENTS)
         mfs_put_bytes(wb, op->ends, (size_t)op->nchunks * U64_LEN);
-    if (op->nknown) {
+    if (op->nknown || (op->flags & OPF_FLOOR)) {
         mfs_put_u32(wb, op->nknown);
         mfs_put_bytes(wb, op->known, (size_t)op->nknown * STAMP_LEN);
     }
+    if (op->flags & OPF_FLOOR)
+        mfs_put_u64(wb, op->kfloor);
 }
 
 bool extents_valid(const version_view *v)
@@ -504,7 +514,7 @@ int content_apply_version(wtx *w, const mfs_op *op)
         return 0;
     size_t cap = 64 + (size_t)op->nparents * STAMP_LEN +
                  (size_t)op->nchunks * (HASH_LEN + U64_LEN) +
-                 (size_t)op->nknown * STAMP_LEN;
+                 (size_t)op->nknown * STAMP_LEN + 8;
     uint8_t *buf = malloc(cap);
     if (!buf)
         return wtx_fail(w, -ENOMEM);
@@ -1917,19 +1927,23 @@ static int publish_block(void *arg, uint64_t b)
  *    was deleted, and it does not come back beside the edit. So the file
  *    shows the same on every node, whether or not a node has collected
  *    the deleted versions yet. Those seen versions (other than base) go
- *    into parents; *np gets how many.
- *  - Otherwise (a file that keeps a live name, or whose deletes saw
- *    nothing to name): the stamps of the deleting moves of its names that
- *    do not show (deleted, and not brought back by an edit concurrent with
- *    their delete), among its first TREE_NAMES_MAX names, at most
- *    OP_MAX_KNOWN, go into known (*nk). The version names them
- *    (OPF_KNOWN) so that it does not bring them back: its writer had
- *    applied those deletes. A name that shows again is left out: its
- *    delete was concurrent with an edit, and an edit made since does not
- *    hide it. */
-static void deleted_names(wtx *w, mfs_id id, mfs_stamp base, uint8_t *parents,
-                          uint32_t maxp, uint32_t *np, uint8_t *known,
-                          uint32_t *nk)
+ *    into parents (at most maxp); *np gets how many.
+ *  - The deletes of its names that do not show (deleted, and not brought
+ *    back by an edit concurrent with their delete) are known to the
+ *    version: it does not bring them back, its writer had applied them.
+ *    A name that shows again is not: its delete was concurrent with an
+ *    edit, and an edit made since does not hide it. With kfloor (the
+ *    largest hlc this store folded, oplog_floor_top; 0: none) the version
+ *    knows every delete at or below it but those listed, and those listed
+ *    above it: so known (*nk of them, at most OP_MAX_KNOWN, among the
+ *    first TREE_NAMES_MAX names) gets the hidden names' deletes above
+ *    kfloor and the shown names' at or below. A removed hard link whose
+ *    delete was folded is collected (collect.c); its delete, at or below
+ *    every later kfloor here, stays known without its entry, and a node
+ *    that still holds the entry reads the version alike. */
+static void deleted_names(wtx *w, mfs_id id, mfs_stamp base, uint64_t kfloor,
+                          uint8_t *parents, uint32_t maxp, uint32_t *np,
+                          uint8_t *known, uint32_t *nk)
 {
     *np = *nk = 0;
     MDB_cursor *c;
@@ -1953,7 +1967,7 @@ static void deleted_names(wtx *w, mfs_id id, mfs_stamp base, uint8_t *parents,
             if (!id_eq(er.parent, MFS_ID_TRASH)) {
                 all_deleted = false;
             } else {
-                if (all_deleted &&
+                if (all_deleted && parents &&
                     tree_last_move(w->s, w->txn, er.st, &mv, NULL) == 0)
                     for (uint32_t j = 0; j < mv.nseen && n < maxp; j++) {
                         const uint8_t *sv = mv.seen + (size_t)j * STAMP_LEN;
@@ -1965,8 +1979,10 @@ static void deleted_names(wtx *w, mfs_id id, mfs_stamp base, uint8_t *parents,
                             memcpy(parents + (size_t)(n++) * STAMP_LEN, sv,
                                    STAMP_LEN);
                     }
+                bool hidden =
+                    !w->s->hooks->crdt->deleted_shows(w->s, w->txn, &er);
                 if (first && nknown < OP_MAX_KNOWN &&
-                    !w->s->hooks->crdt->deleted_shows(w->s, w->txn, &er))
+                    hidden != (er.st.hlc <= kfloor))
                     stamp_put(known + (size_t)(nknown++) * STAMP_LEN, er.st);
             }
         }
@@ -1975,20 +1991,30 @@ static void deleted_names(wtx *w, mfs_id id, mfs_stamp base, uint8_t *parents,
     mdb_cursor_close(c);
     if (any && all_deleted && n)
         *np = n;
-    else
-        *nk = nknown;
+    *nk = nknown;
+}
+
+void content_name_deletes(wtx *w, mfs_id id, mfs_op *op,
+                          uint8_t known[OP_MAX_KNOWN * STAMP_LEN])
+{
+    uint32_t np;
+    op->kfloor = oplog_floor_top(w->s, w->txn);
+    deleted_names(w, id, (mfs_stamp){0, 0}, op->kfloor, NULL, 0, &np, known,
+                  &op->nknown);
+    op->known = known;
+    op->flags |= (op->nknown ? OPF_KNOWN : 0) | (op->kfloor ? OPF_FLOOR : 0);
 }
 
 bool content_knows_delete(mfs_store *s, MDB_txn *txn, mfs_id id,
                           mfs_stamp ver, mfs_stamp del)
 {
     version_view v;
-    if (version_get(s, txn, id, ver, &v) || !v.known)
+    if (version_get(s, txn, id, ver, &v))
         return false;
-    for (uint32_t i = 0; i < v.nknown; i++)
-        if (stamp_eq(stamp_get(v.known + (size_t)i * STAMP_LEN), del))
-            return true;
-    return false;
+    bool listed = false;
+    for (uint32_t i = 0; i < v.nknown && !listed; i++)
+        listed = stamp_eq(stamp_get(v.known + (size_t)i * STAMP_LEN), del);
+    return listed != (v.kfloor && del.hlc <= v.kfloor);
 }
 
 /* ---- publishing content-defined chunks (cdc.h) ----
@@ -2425,13 +2451,12 @@ int content_publish(wtx *w, mfs_id id, bool force)
     }
     uint8_t known[OP_MAX_KNOWN * STAMP_LEN];
     uint32_t ns;
-    deleted_names(w, id, d.base, parents + op.nparents * STAMP_LEN,
+    op.kfloor = oplog_floor_top(w->s, w->txn);
+    deleted_names(w, id, d.base, op.kfloor, parents + op.nparents * STAMP_LEN,
                   OP_MAX_PARENTS - op.nparents, &ns, known, &op.nknown);
     op.nparents += ns;
-    if (op.nknown) {
-        op.flags |= OPF_KNOWN;
-        op.known = known;
-    }
+    op.known = known;
+    op.flags |= (op.nknown ? OPF_KNOWN : 0) | (op.kfloor ? OPF_FLOOR : 0);
     content_drop_dirty(w, id);
     op_local(w, &op);
     free(op.hashes);

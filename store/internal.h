@@ -25,6 +25,10 @@ enum {
 /* VERSION: content-defined chunks (cdc.h): each chunk's extent is
  * recorded (ends); without it chunk i is the fixed block i */
 #define OPF_EXTENTS 0x08
+/* VERSION: carries kfloor, the largest hlc of an op its writer had folded;
+ * its writer had applied every delete stamped at or below it, and known
+ * then lists the exceptions (content_knows_delete) */
+#define OPF_FLOOR 0x10
 #define OP_MAX_KNOWN 64
 /* A VERSION op names at most this many parents (op_decode rejects more).
  * A local version's parents are its writer's heads, read into arrays of
@@ -71,6 +75,10 @@ typedef struct mfs_op {
      * the version does not bring them back (view.c resurrects) */
     const uint8_t *known;
     uint32_t nknown;
+    /* VERSION with OPF_FLOOR: every delete with an hlc at or below kfloor
+     * is known to the version, except those in known (which then lists
+     * the known deletes above kfloor and the unknown ones at or below) */
+    uint64_t kfloor;
 } mfs_op;
 
 /* Encodes op into w (w->err set if out of room). */
@@ -124,6 +132,11 @@ bool tree_is_ancestor(mfs_store *s, MDB_txn *txn, mfs_id anc, mfs_id d);
  * need those moves undone (every op not held yet comes causally after
  * every settled one, so it has a larger stamp). */
 int tree_forget_entry(wtx *w, mfs_id e);
+/* May an undo still put an entry back into dir: does a logged move
+ * stamped above hlc (one an op still to come may undo: every op not held
+ * yet has a larger hlc than every settled one) take an entry out of it,
+ * or are there too many such moves to look at? */
+bool tree_left_since(mfs_store *s, MDB_txn *txn, mfs_id dir, uint64_t hlc);
 /* The entries that name inode (its raw names, in the trash or not): up to
  * max of them in out; returns how many (max + 1 when there are more), or
  * -EIO. */
@@ -179,6 +192,7 @@ typedef struct version_view {
     const uint8_t *ends;   /* OPF_EXTENTS, else NULL: into the LMDB value */
     uint32_t nknown;       /* deletes its writer had applied (OPF_KNOWN) */
     const uint8_t *known;
+    uint64_t kfloor; /* OPF_FLOOR: known is relative to it (mfs_op) */
 } version_view;
 /* The one codec of DB_VERSIONS values. version_decode: 0, or -EIO for a
  * record that is short, has bytes left over, or counts more parents,
@@ -281,11 +295,19 @@ uint64_t version_absent(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp st);
  * version saw the edits it descends from. */
 bool content_seen(mfs_store *s, MDB_txn *txn, mfs_id id, const uint8_t *seen,
                   uint32_t nseen, mfs_stamp ver);
-/* Does version ver of id name the delete whose move is stamped del among
- * the deletes its writer had applied (OPF_KNOWN)? Read from ver's own
- * record only, which every node holds alike while ver is a head. */
+/* Does version ver of id know the delete whose move is stamped del (its
+ * writer had applied it, and the name did not show there): listed in
+ * known (OPF_KNOWN), or, with OPF_FLOOR, at or below kfloor and not
+ * listed? Read from ver's own record only, which every node holds alike
+ * while ver is a head. */
 bool content_knows_delete(mfs_store *s, MDB_txn *txn, mfs_id id,
                           mfs_stamp ver, mfs_stamp del);
+/* Sets what a new version op of live file id (not one published from
+ * unpublished writes: content_publish does that) knows of the deletes of
+ * the file's names: op->known (into known), nknown, kfloor and the flags
+ * OPF_KNOWN and OPF_FLOOR, as content_publish does. */
+void content_name_deletes(wtx *w, mfs_id id, mfs_op *op,
+                          uint8_t known[OP_MAX_KNOWN * STAMP_LEN]);
 /* Up to max parents of a version; *n gets the count. */
 int content_version_parents(mfs_store *s, MDB_txn *txn, mfs_id id,
                             mfs_stamp ver, mfs_stamp *out, uint32_t max,
@@ -387,6 +409,17 @@ uint64_t op_hlc_at(mfs_store *s, MDB_cursor *c, uint64_t origin, uint64_t seq);
  * one's); zeros when none was. */
 int oplog_floor(mfs_store *s, MDB_txn *txn, uint64_t origin, uint64_t *seq,
                 uint64_t *hlc);
+/* Calls fn for each floor record (origin, seq, hlc) in txn (op.c); stops
+ * at fn's first nonzero return, which it returns (or an errno). */
+int oplog_floors_each(mfs_store *s, MDB_txn *txn,
+                      int (*fn)(void *arg, uint64_t origin, uint64_t seq,
+                                uint64_t hlc),
+                      void *arg);
+/* The largest hlc of an op folded, of any origin (0: none, or it cannot
+ * be read). Every op stamped at or below it has been applied here: it was
+ * settled when folded, so an op not held yet was made by a node that held
+ * it, and has a larger hlc (docs/ARCHITECTURE.md "Collection"). */
+uint64_t oplog_floor_top(mfs_store *s, MDB_txn *txn); /* op.c */
 /* Every floor as a vector (caller frees). */
 int oplog_floors(mfs_store *s, MDB_txn *txn, mfs_vv *out);
 /* -ESTALE when have lacks an op below a floor (it needs a snapshot). */

@@ -1477,6 +1477,7 @@ static int tx_restore(wtx *w, void *arg)
     size_t n = 0;
     mfs_id target;
     uint8_t parents[MFS_MAX_HEADS * STAMP_LEN];
+    uint8_t known[OP_MAX_KNOWN * STAMP_LEN];
     if (view_lookup(s, w->txn, dir, a->name, &d) == 0) {
         if (d.kind != OBJ_INODE || !id_eq(d.inode, a->inode)) {
             op_clear(&cv);
@@ -1496,6 +1497,8 @@ static int tx_restore(wtx *w, void *arg)
         cv.mtime = now;
         cv.parents = parents;
         cv.nparents = nh > 0 ? (uint32_t)nh : 0;
+        /* it does not bring back the file's removed names */
+        content_name_deletes(w, target, &cv, known);
     } else {
         /* a file of its own, as it was */
         target = mint(s);

@@ -25,7 +25,8 @@ static size_t op_size_bound(const mfs_op *op)
     /* per chunk at worst a hash and a run header (kind u8, count u32),
      * rounded up to HASH_LEN + 8, and its length (a varint) */
     return 128 + op->namelen + op->vlen + (size_t)op->nseen * STAMP_LEN +
-           (size_t)op->nknown * STAMP_LEN + (size_t)op->nparents * STAMP_LEN +
+           (size_t)op->nknown * STAMP_LEN + 8 +
+           (size_t)op->nparents * STAMP_LEN +
            (size_t)op->nchunks * (HASH_LEN + 8 + 10);
 }
 
@@ -103,6 +104,8 @@ void op_encode(mfs_wbuf *w, const mfs_op *op)
             mfs_put_u32(w, op->nknown);
             mfs_put_bytes(w, op->known, (size_t)op->nknown * STAMP_LEN);
         }
+        if (op->flags & OPF_FLOOR)
+            mfs_put_u64(w, op->kfloor);
         break;
     }
     }
@@ -163,8 +166,10 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
     op->obj = mfs_rget_id(&r);
     if (r.err || !op->origin || !op->seq || !op->st.hlc || id_zero(op->obj))
         return -EBADMSG;
-    if (op->flags & ~(OPF_MORE | OPF_DROP | OPF_KNOWN | OPF_EXTENTS) ||
-        ((op->flags & (OPF_KNOWN | OPF_EXTENTS)) && op->type != OP_VERSION))
+    if (op->flags &
+            ~(OPF_MORE | OPF_DROP | OPF_KNOWN | OPF_EXTENTS | OPF_FLOOR) ||
+        ((op->flags & (OPF_KNOWN | OPF_EXTENTS | OPF_FLOOR)) &&
+         op->type != OP_VERSION))
         return -EBADMSG;
     size_t n;
     switch (op->type) {
@@ -271,6 +276,11 @@ int op_decode(const uint8_t *buf, size_t len, mfs_op *op)
                 goto bad_version;
             op->known = mfs_get_bytes(&r, (size_t)op->nknown * STAMP_LEN);
             if (!op->known)
+                goto bad_version;
+        }
+        if (op->flags & OPF_FLOOR) {
+            op->kfloor = mfs_get_u64(&r);
+            if (r.err || !op->kfloor)
                 goto bad_version;
         }
         break;
@@ -573,4 +583,49 @@ int op_apply(wtx *w, const mfs_op *op)
         return content_apply_version(w, op);
     }
     return wtx_fail(w, -EBADMSG);
+}
+
+/* ---- the op log's floors (DB_META; snapshot.c folds) ---- */
+
+int oplog_floors_each(mfs_store *s, MDB_txn *txn,
+                      int (*fn)(void *arg, uint64_t origin, uint64_t seq,
+                                uint64_t hlc),
+                      void *arg)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->db[DB_META], &c);
+    if (rc)
+        return mdb_to_errno(rc);
+    MDB_val key = {META_FLOOR_PREFIX_LEN, META_FLOOR_PREFIX}, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    int out = 0;
+    while (rc == 0 && key.mv_size == META_FLOOR_KEY_LEN &&
+           !memcmp(key.mv_data, META_FLOOR_PREFIX, META_FLOOR_PREFIX_LEN)) {
+        if (val.mv_size == META_FLOOR_LEN) {
+            const uint8_t *kb = key.mv_data, *vb = val.mv_data;
+            out = fn(arg, mfs_be64_get(kb + META_FLOOR_KEY_ORIGIN),
+                     mfs_be64_get(vb + META_FLOOR_SEQ),
+                     mfs_be64_get(vb + META_FLOOR_HLC));
+            if (out)
+                break;
+        }
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return out;
+}
+
+static int floor_top(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
+{
+    (void)origin, (void)seq;
+    uint64_t *top = arg;
+    if (hlc > *top)
+        *top = hlc;
+    return 0;
+}
+
+uint64_t oplog_floor_top(mfs_store *s, MDB_txn *txn)
+{
+    uint64_t top = 0;
+    return oplog_floors_each(s, txn, floor_top, &top) ? 0 : top;
 }

@@ -225,11 +225,14 @@ static inline void vkey_put(uint8_t *k, mfs_id inode, mfs_stamp st)
 }
 
 /* ---- DB_VERSIONS: (inode, stamp) -> a version record (content.c
- * version_encode / version_decode, its only codec): a u8 that is OPF_DROP
- * or 0, size, mtime, ctime, nparents u32 and that many parent stamps,
- * nchunks u32 and that many chunk hashes, and only for a version that
- * names deletes its writer had applied (OPF_KNOWN), nknown u32 (1 to
- * OP_MAX_KNOWN) and that many stamps ---- */
+ * version_encode / version_decode, its only codec): a flags byte
+ * (OPF_DROP, OPF_EXTENTS, OPF_FLOOR; 0 or OPF_DROP before format 6),
+ * size, mtime, ctime, nparents u32 and that many parent stamps, nchunks
+ * u32 and that many chunk hashes, with OPF_EXTENTS that many chunk ends
+ * (u64), and only for a version that names deletes its writer had
+ * applied (OPF_KNOWN) or carries a floor, nknown u32 (up to OP_MAX_KNOWN;
+ * 0 only with a floor) and that many stamps, then with OPF_FLOOR the
+ * floor (u64, not 0) ---- */
 #define VERSION_DROP 0
 #define VERSION_SIZE (VERSION_DROP + 1)
 #define VERSION_MTIME (VERSION_SIZE + U64_LEN)

@@ -98,36 +98,6 @@ int oplog_floor(mfs_store *s, MDB_txn *txn, uint64_t origin, uint64_t *seq,
     return 0;
 }
 
-/* Calls fn for each floor record (origin, seq, hlc) in txn; stops at fn's
- * first nonzero return, which it returns. */
-static int floors_each(mfs_store *s, MDB_txn *txn,
-                       int (*fn)(void *arg, uint64_t origin, uint64_t seq,
-                                 uint64_t hlc),
-                       void *arg)
-{
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->db[DB_META], &c);
-    if (rc)
-        return mdb_to_errno(rc);
-    MDB_val key = {META_FLOOR_PREFIX_LEN, META_FLOOR_PREFIX}, val;
-    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    int out = 0;
-    while (rc == 0 && key.mv_size == META_FLOOR_KEY_LEN &&
-           !memcmp(key.mv_data, META_FLOOR_PREFIX, META_FLOOR_PREFIX_LEN)) {
-        if (val.mv_size == META_FLOOR_LEN) {
-            const uint8_t *kb = key.mv_data, *vb = val.mv_data;
-            out = fn(arg, mfs_be64_get(kb + META_FLOOR_KEY_ORIGIN),
-                     mfs_be64_get(vb + META_FLOOR_SEQ),
-                     mfs_be64_get(vb + META_FLOOR_HLC));
-            if (out)
-                break;
-        }
-        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    return out;
-}
-
 static int floor_below(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
 {
     (void)hlc;
@@ -136,7 +106,7 @@ static int floor_below(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
 
 int oplog_check_have(mfs_store *s, MDB_txn *txn, const mfs_vv *have)
 {
-    return floors_each(s, txn, floor_below, (void *)have);
+    return oplog_floors_each(s, txn, floor_below, (void *)have);
 }
 
 static int floor_add(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
@@ -157,7 +127,7 @@ int oplog_floors(mfs_store *s, MDB_txn *txn, mfs_vv *out)
 {
     out->n = 0;
     out->e = NULL;
-    int rc = floors_each(s, txn, floor_add, out);
+    int rc = oplog_floors_each(s, txn, floor_add, out);
     if (rc)
         mfs_vv_free(out);
     return rc;
@@ -324,7 +294,7 @@ int mfs_store_snapshot(mfs_store *s, uint8_t **out, size_t *len,
                  __atomic_load_n(&s->hlc, __ATOMIC_RELAXED));
     sb_put(&b, head, sizeof(head));
     mfs_snapshot_info inf = {0};
-    rc = floors_each(s, txn, floor_record, &b);
+    rc = oplog_floors_each(s, txn, floor_record, &b);
     for (size_t i = 0; !rc && !b.err && i < sizeof(snap_tables); i++) {
         MDB_cursor *c;
         rc = mdb_to_errno(mdb_cursor_open(txn, s->db[snap_tables[i]], &c));
@@ -427,6 +397,7 @@ static int version_op(const rec *r, mfs_op *op)
     op->ends = (uint8_t *)v.ends;
     op->nknown = v.nknown;
     op->known = v.known;
+    op->kfloor = v.kfloor;
     return 0;
 }
 
@@ -699,7 +670,7 @@ static int install_tx(wtx *w, void *arg)
     w->remote = true;
     w->recount = true; /* the census counted what the install replaces */
     /* ops folded here that the snapshot lacks cannot be given back */
-    int rc = floors_each(s, w->txn, floor_above, &in->vv);
+    int rc = oplog_floors_each(s, w->txn, floor_above, &in->vv);
     if (rc)
         return wtx_fail(w, rc);
     /* ops logged here that it lacks go on top of it */
@@ -717,7 +688,7 @@ static int install_tx(wtx *w, void *arg)
         if (rc)
             wtx_fail(w, rc);
     }
-    floors_each(s, w->txn, floor_del, w);
+    oplog_floors_each(s, w->txn, floor_del, w);
     size_t off = SNAP_RECORDS_AT;
     rec r;
     while (!w->err && rec_next(in, &off, &r) == 0) {

@@ -211,6 +211,25 @@ static int move_rec_get(mfs_store *s, MDB_txn *txn, mfs_stamp st, move_rec *m)
     return rc ? rc : move_rec_decode(&v, m);
 }
 
+bool tree_left_since(mfs_store *s, MDB_txn *txn, mfs_id dir, uint64_t hlc)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(txn, s->db[DB_MOVES], &c))
+        return true;
+    MDB_val key, val;
+    bool r = false;
+    int n = 0, rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+    for (; rc == 0 && !r; rc = mdb_cursor_get(c, &key, &val, MDB_PREV)) {
+        if (key.mv_size != MOVES_KEY_LEN || stamp_get(key.mv_data).hlc <= hlc)
+            break;
+        move_rec m;
+        r = ++n > 4096 || move_rec_decode(&val, &m) != 0 ||
+            (!m.skipped && m.prior.exists && id_eq(m.prior.parent, dir));
+    }
+    mdb_cursor_close(c);
+    return r;
+}
+
 bool tree_move_live(const MDB_val *v)
 {
     move_rec m;
@@ -354,6 +373,23 @@ static int seen_union(wtx *w, const move_rec *m, const entry_rec *cur,
     return 0;
 }
 
+/* An entry leaves (cur: its state before move m, stamped st) a deleted
+ * directory that kept its tombstone for it (a file created in it
+ * concurrently with its delete, shown in lost+found: collect.c
+ * drop_tombstone): the directory is queued again, and goes once this move
+ * is settled if no raw child is left. */
+static void queue_left_dir(wtx *w, const entry_rec *cur, const move_rec *m,
+                           mfs_stamp st)
+{
+    entry_rec pe;
+    if (id_eq(cur->parent, m->parent) || id_eq(cur->parent, MFS_ID_TRASH) ||
+        id_eq(cur->parent, MFS_ID_ROOT) ||
+        entry_get(w->s, w->txn, cur->parent, &pe) != 0 ||
+        !id_eq(pe.parent, MFS_ID_TRASH))
+        return;
+    gc_queue(w, cur->parent, (mfs_stamp){0, 0}, st);
+}
+
 /* do_op of the paper: apply one move to the current state and log it. */
 static int do_move(wtx *w, mfs_stamp st, move_rec *m)
 {
@@ -376,8 +412,10 @@ static int do_move(wtx *w, mfs_stamp st, move_rec *m)
     else if (cur.exists)
         gc_queue_move(w, m->entry, cur.st, st);
     if (!m->skipped) {
-        if (cur.exists)
+        if (cur.exists) {
             entry_remove(w, m->entry, &cur);
+            queue_left_dir(w, &cur, m, st);
+        }
         entry_rec nr = {.exists = true,
                         .parent = m->parent,
                         .inode = m->inode,

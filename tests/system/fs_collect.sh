@@ -5,7 +5,9 @@
 #     write, and to 0 within 5 s of the delete; the store directory on disk
 #     (pack files and all) comes down to within 10 MB of its live data
 #     within 5 s each time. An unlinked file that is still open keeps its
-#     content while open.
+#     content while open. Files written the way git writes objects
+#     (link(tmp, final) + unlink(tmp)) leave no tombstone of the removed
+#     name: collection counts one per file within 5 s.
 #  2. The default trash (7 days) keeps what was overwritten; bad trash
 #     options are refused (the share itself: tests/unit/test_store_enospc.c).
 #  3. A full disk is no trap: with the store on a small filesystem, writes
@@ -20,6 +22,12 @@ set -euo pipefail
 lib_init fs_collect 400
 
 chunk_bytes() { mfs_cmd stat --json "$1" | jq -r .chunk_bytes; }
+tombstones() { mfs_cmd stat --json "$1" | jq -r .collection.tombstones; }
+tombstones_at_least() { # tombstones_at_least N MNT
+    local t
+    t=$(tombstones "$2")
+    [[ -n "$t" && "$t" != null && "$t" -ge "$1" ]]
+}
 store_size() { stat -c %s "$1/data.mdb"; }
 store_du() { du -sB1 "$1" | cut -f1; } # bytes the store takes on disk
 du_at_most() { # du_at_most LIMIT STORE
@@ -79,6 +87,23 @@ wait_until 5 "chunk bytes 0 once the file is closed" at_most 0 "$M1"
 wait_until 5 "the store on disk within 10 MB of no live data (du when the wait began: $(store_du "$S1") B)" \
     du_at_most $((10 * MB)) "$S1"
 log "after delete: chunk bytes $(chunk_bytes "$M1"), store on disk $(store_du "$S1") B, store file $(store_size "$S1") B"
+
+# git's loose objects: link(tmp, final) + unlink(tmp); the removed names'
+# tombstones go, the files stay
+t0=$(tombstones "$M1")
+mkdir "$M1/objects"
+for i in $(seq 1 20); do
+    echo "object $i" >"$M1/objects/tmp_$i"
+    ln "$M1/objects/tmp_$i" "$M1/objects/obj_$i"
+    rm "$M1/objects/tmp_$i"
+done
+wait_until 5 "the 20 removed links' tombstones collected (from $t0)" \
+    tombstones_at_least $((t0 + 20)) "$M1"
+[[ $(ls "$M1/objects" | wc -l) -eq 20 ]] || fail "objects/ lists $(ls "$M1/objects" | wc -l) names, not 20"
+for i in $(seq 1 20); do
+    [[ $(cat "$M1/objects/obj_$i") == "object $i" ]] || fail "objects/obj_$i does not read back"
+    [[ $(stat -c %h "$M1/objects/obj_$i") -eq 1 ]] || fail "objects/obj_$i has nlink $(stat -c %h "$M1/objects/obj_$i")"
+done
 mfs_umount "$M1"
 
 # ---- 2. the default trash keeps what was overwritten

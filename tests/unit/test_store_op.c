@@ -245,18 +245,20 @@ static void test_version_record(void **state)
     (void)state;
     mfs_op op = op_of_type(OP_VERSION);
     uint8_t buf[512];
-    for (int known = 0; known < 2; known++) {
+    for (int mode = 0; mode < 4; mode++) {
+        int known = mode & 1, floor = mode >> 1;
         op.nknown = known ? 1 : 0;
-        op.flags = known ? OPF_KNOWN : 0;
+        op.kfloor = floor ? 0x1234567800010002ull : 0;
+        op.flags = (known ? OPF_KNOWN : 0) | (floor ? OPF_FLOOR : 0);
         mfs_wbuf w;
         mfs_wbuf_init(&w, buf, sizeof(buf));
         version_encode(&w, &op);
         assert_int_equal(w.err, 0);
         size_t want = VERSION_NCHUNKS(op.nparents) + U32_LEN +
-                      (size_t)op.nchunks * HASH_LEN +
-                      (known ? U32_LEN + STAMP_LEN : 0);
+                      (size_t)op.nchunks * HASH_LEN + (known ? STAMP_LEN : 0) +
+                      (known || floor ? U32_LEN : 0) + (floor ? 8 : 0);
         assert_int_equal(w.len, want);
-        assert_int_equal(buf[VERSION_DROP], 0);
+        assert_int_equal(buf[VERSION_DROP], floor ? OPF_FLOOR : 0);
         assert_true(mfs_be64_get(buf + VERSION_SIZE) == op.size);
         assert_true(mfs_be32_get(buf + VERSION_NPARENTS) == op.nparents);
         assert_true(mfs_be32_get(buf + VERSION_NCHUNKS(op.nparents)) ==
@@ -273,15 +275,18 @@ static void test_version_record(void **state)
         assert_int_equal(v.nknown, op.nknown);
         if (known)
             assert_memory_equal(v.known, stamps + STAMP_LEN, STAMP_LEN);
-        /* every cut but the one before the known deletes is refused
-         * (a record without them ends there) */
+        assert_true(v.kfloor == op.kfloor);
+        /* every cut but the one before the known deletes of a record
+         * without a floor (a record without them ends there) is refused
+         * (a floor is in the flags byte: its record must hold it) */
         for (size_t n = 0; n < w.len; n++) {
             uint8_t *cut = malloc(n ? n : 1);
             assert_non_null(cut);
             memcpy(cut, buf, n);
             int rc = version_decode(cut, n, &v);
             size_t plain = VERSION_NCHUNKS(1) + U32_LEN + sizeof(hashes);
-            assert_int_equal(rc, known && n == plain ? 0 : -EIO);
+            bool whole = known && !floor && n == plain;
+            assert_int_equal(rc, whole ? 0 : -EIO);
             free(cut);
         }
         /* a byte too many, and counts past an op's bounds */
@@ -295,10 +300,15 @@ static void test_version_record(void **state)
         memcpy(bad, buf, w.len);
         mfs_be32_put(bad + VERSION_NCHUNKS(1), MFS_MAX_CHUNKS + 1);
         assert_int_equal(version_decode(bad, w.len, &v), -EIO);
-        if (known) {
+        if (known && !floor) {
             memcpy(bad, buf, w.len);
             mfs_be32_put(bad + VERSION_NCHUNKS(1) + U32_LEN + sizeof(hashes),
                          0);
+            assert_int_equal(version_decode(bad, w.len, &v), -EIO);
+        }
+        if (floor) { /* a floor of 0 */
+            memcpy(bad, buf, w.len);
+            mfs_be64_put(bad + w.len - 8, 0);
             assert_int_equal(version_decode(bad, w.len, &v), -EIO);
         }
     }
@@ -401,10 +411,42 @@ static void test_extents(void **state)
     assert_int_equal(op_decode(buf, n, &back), -EBADMSG);
 }
 
+/* A VERSION op's floor (OPF_FLOOR) travels; a floor of 0, a cut one and
+ * the flag on another kind of op are refused. */
+static void test_version_floor_op(void **state)
+{
+    (void)state;
+    for (int known = 0; known < 2; known++) {
+        mfs_op op = op_of_type(OP_VERSION);
+        op.nknown = known ? 1 : 0;
+        op.kfloor = 0x0102030405060708ull;
+        op.flags = (known ? OPF_KNOWN : 0) | OPF_FLOOR;
+        uint8_t buf[1024];
+        size_t len = encode(&op, buf, sizeof(buf));
+        mfs_op back;
+        assert_int_equal(op_decode(buf, len, &back), 0);
+        assert_int_equal(back.flags, op.flags);
+        assert_true(back.kfloor == op.kfloor);
+        assert_int_equal(back.nknown, op.nknown);
+        op_clear(&back);
+        assert_int_equal(op_decode(buf, len - 1, &back), -EBADMSG);
+        mfs_be64_put(buf + len - 8, 0);
+        assert_int_equal(op_decode(buf, len, &back), -EBADMSG);
+    }
+    mfs_op op = op_of_type(OP_ATTR);
+    op.flags = OPF_FLOOR;
+    op.kfloor = 1;
+    uint8_t buf[256];
+    size_t len = encode(&op, buf, sizeof(buf));
+    mfs_op back;
+    assert_int_equal(op_decode(buf, len, &back), -EBADMSG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_head_roundtrip),
+        cmocka_unit_test(test_version_floor_op),
         cmocka_unit_test(test_head_layout),
         cmocka_unit_test(test_head_truncated),
         cmocka_unit_test(test_garbage),

@@ -2547,6 +2547,173 @@ static void test_collect_waits_for_what_hid(void **state)
     rep_close(&c);
 }
 
+/* r collects with settled = what by holds (every member holds all that
+ * by holds), three passes 5 s apart (a delete waits for the fold at the
+ * end of a pass); the tombstones they dropped. */
+static uint64_t collect_as_held_by(rep *r, rep *by)
+{
+    mfs_vv vv;
+    assert_int_equal(mfs_store_vv(by->s, &vv), 0);
+    mfs_store_collect_settled(r->s, &vv);
+    mfs_vv_free(&vv);
+    uint64_t n = 0;
+    for (int i = 0; i < 3; i++)
+        n += collect_later(r, 5000).tombstones;
+    return n;
+}
+
+/* ln f g; rm g, as git does for every object (link(tmp, final) +
+ * unlink(tmp)): once the delete is settled and folded, g's entry, its
+ * logged moves and its raw links go while f stays. A node that still
+ * holds g reads the versions that the collecting node writes later alike:
+ * g does not come back, and b's and a's trees stay the same. */
+static void test_collect_removed_link(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    set_retention(&a, 0);
+    uint64_t f = mkfile(a.s, MFS_ROOT_INO, "f");
+    put_pub(a.s, f, "v1");
+    mfs_store_stats s0, s1;
+    assert_int_equal(mfs_store_stats_get(a.s, &s0), 0);
+    mfs_attr at;
+    for (int i = 0; i < 10; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "g%d", i);
+        assert_int_equal(mfs_store_link(a.s, f, MFS_ROOT_INO, n, &at), 0);
+        a.clk.ms += 10;
+        assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, n), 0);
+    }
+    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
+    assert_int_equal(s1.entry_records, s0.entry_records + 10);
+    merge(&a, &b);
+    /* both hold it all: settled on a (b collects nothing) */
+    assert_int_equal(collect_as_held_by(&a, &b), 10);
+    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
+    assert_int_equal(s1.entry_records, s0.entry_records);
+    assert_true(s1.move_records <= s0.move_records);
+    assert_int_equal(mfs_store_getattr(a.s, f, &at), 0);
+    assert_int_equal(at.nlink, 1);
+    assert_string_equal(content(a.s, f), "v1");
+    /* a new version from a (which no longer holds the names) and one from
+     * b (which does): neither brings a name back, on either node */
+    a.clk.ms += 1000;
+    put_pub(a.s, f, "v2 from a");
+    merge(&a, &b);
+    b.clk.ms += 2000;
+    put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "f"), "v3 from b");
+    merge(&a, &b);
+    rep *rs[2] = {&a, &b};
+    for (int r = 0; r < 2; r++) {
+        mfs_store *s = rs[r]->s;
+        for (int i = 0; i < 10; i++) {
+            char n[16];
+            snprintf(n, sizeof n, "g%d", i);
+            assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, n, &at),
+                             -ENOENT);
+        }
+        assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "f", &at), 0);
+        assert_int_equal(at.nlink, 1);
+        assert_string_equal(content(s, at.ino), "v3 from b");
+    }
+    /* a name removed and brought back by an edit concurrent with its
+     * delete stays shown, and the collector leaves it */
+    assert_int_equal(mfs_store_link(a.s, f, MFS_ROOT_INO, "h", &at), 0);
+    merge(&a, &b);
+    a.clk.ms += 1000;
+    assert_int_equal(mfs_store_unlink(a.s, MFS_ROOT_INO, "h"), 0);
+    b.clk.ms += 1000;
+    put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "f"), "v4 from b");
+    merge(&a, &b);
+    assert_int_equal(collect_as_held_by(&a, &b), 0);
+    a.clk.ms += 1000;
+    put_pub(a.s, f, "v5 from a");
+    merge(&a, &b);
+    for (int r = 0; r < 2; r++) {
+        assert_int_equal(mfs_store_lookup(rs[r]->s, MFS_ROOT_INO, "h", &at), 0);
+        assert_string_equal(content(rs[r]->s, at.ino), "v5 from a");
+    }
+    close2(&a, &b);
+}
+
+/* A directory deleted while a file was created in it elsewhere keeps its
+ * tombstone while the file (shown in lost+found) has it as its raw
+ * parent; once the file leaves it (here: deleted) and that is settled,
+ * the directory's tombstone goes too. */
+static void test_collect_dir_after_raw_child(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    set_retention(&a, 0);
+    mfs_store_stats s0, s1;
+    assert_int_equal(mfs_store_stats_get(a.s, &s0), 0);
+    mkdir_(a.s, MFS_ROOT_INO, "d");
+    sync_pair(&a, &b);
+    a.clk.ms += 1000;
+    assert_int_equal(mfs_store_rmdir(a.s, MFS_ROOT_INO, "d"), 0);
+    b.clk.ms += 1000;
+    put_pub(b.s, mkfile(b.s, ino_of(b.s, MFS_ROOT_INO, "d"), "x"), "x");
+    merge(&a, &b);
+    uint64_t lf = ino_of(a.s, MFS_ROOT_INO, "lost+found");
+    mfs_attr at;
+    assert_int_equal(mfs_store_lookup(a.s, lf, "x", &at), 0);
+    assert_int_equal(collect_as_held_by(&a, &b), 0);
+    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
+    assert_int_equal(s1.entry_records, s0.entry_records + 2); /* d, x */
+    assert_int_equal(mfs_store_lookup(a.s, lf, "x", &at), 0);
+    /* x goes: then d has no raw child left */
+    a.clk.ms += 1000;
+    assert_int_equal(mfs_store_unlink(a.s, lf, "x"), 0);
+    merge(&a, &b);
+    assert_int_equal(collect_as_held_by(&a, &b), 2);
+    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
+    assert_int_equal(s1.entry_records, s0.entry_records);
+    assert_int_equal(s1.inode_records, s0.inode_records);
+    /* b, which still holds them, shows the same */
+    b.clk.ms += 1000;
+    mkdir_(b.s, MFS_ROOT_INO, "d");
+    merge(&a, &b);
+    /* two raw children: y is deleted (settled), z moved out of lost+found
+     * by a move not settled yet: an undo of that move could put z back,
+     * so e stays until it is settled */
+    assert_int_equal(mfs_store_stats_get(a.s, &s0), 0);
+    mkdir_(a.s, MFS_ROOT_INO, "e");
+    sync_pair(&a, &b);
+    a.clk.ms += 1000;
+    assert_int_equal(mfs_store_rmdir(a.s, MFS_ROOT_INO, "e"), 0);
+    b.clk.ms += 1000;
+    uint64_t be = ino_of(b.s, MFS_ROOT_INO, "e");
+    put_pub(b.s, mkfile(b.s, be, "y"), "y");
+    put_pub(b.s, mkfile(b.s, be, "z"), "z");
+    merge(&a, &b);
+    a.clk.ms += 1000;
+    assert_int_equal(mfs_store_unlink(a.s, lf, "y"), 0);
+    merge(&a, &b);
+    mfs_vv before;
+    assert_int_equal(mfs_store_vv(b.s, &before), 0);
+    b.clk.ms += 10000;
+    assert_int_equal(mfs_store_rename(b.s,
+                                      ino_of(b.s, MFS_ROOT_INO, "lost+found"),
+                                      "z", MFS_ROOT_INO, "z", 0),
+                     0);
+    merge(&a, &b);
+    mfs_store_collect_settled(a.s, &before);
+    mfs_vv_free(&before);
+    for (int i = 0; i < 3; i++)
+        collect_later(&a, 5000);
+    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
+    assert_int_equal(s1.entry_records, s0.entry_records + 2); /* e, z */
+    assert_int_equal(collect_as_held_by(&a, &b), 1);          /* e */
+    assert_int_equal(mfs_store_stats_get(a.s, &s1), 0);
+    assert_int_equal(s1.entry_records, s0.entry_records + 1); /* z */
+    assert_int_equal(mfs_store_lookup(a.s, MFS_ROOT_INO, "z", &at), 0);
+    assert_string_equal(content(a.s, at.ino), "z");
+    merge(&a, &b);
+    close2(&a, &b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2586,6 +2753,8 @@ int main(void)
         cmocka_unit_test_teardown(test_snapshot_keeps_held_versions, teardown),
         cmocka_unit_test_teardown(test_two_deletes_union, teardown),
         cmocka_unit_test_teardown(test_collect_waits_for_what_hid, teardown),
+        cmocka_unit_test_teardown(test_collect_removed_link, teardown),
+        cmocka_unit_test_teardown(test_collect_dir_after_raw_child, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
