@@ -2069,6 +2069,7 @@ typedef struct cdc_pub {
     const version_view *below; /* what block_load reads under the blocks */
     MDB_txn *dt;
     uint64_t *blks; /* the blocks with unpublished data, ascending */
+    uint32_t *pages; /* for each, the pages over it, or ALL_PAGES */
     size_t nblks, capblks;
     uint64_t lim; /* the base's bytes still in place: min(trunc, size) */
     uint64_t dcut; /* stream chunks hold data below this (not read for
@@ -2124,11 +2125,56 @@ static uint64_t cdc_next_blk(const cdc_pub *c, uint64_t b)
     return lo < c->nblks ? c->blks[lo] : UINT64_MAX;
 }
 
+#define PAGES_PER_BLOCK (MFS_CHUNK_SIZE / MFS_DIRTY_PAGE)
+#define ALL_PAGES ((uint32_t)((1ull << PAGES_PER_BLOCK) - 1))
+_Static_assert(PAGES_PER_BLOCK <= 32, "a block's pages fit a mask");
+
+/* Which pages of each unpublished block are unpublished: all of a block
+ * with bytes or a reference, else those written over it as pages (a
+ * random 4 KiB write re-chunks the chunk around that page, not the whole
+ * block's). */
+static int cdc_masks(cdc_pub *c)
+{
+    c->pages = c->nblks ? malloc(c->nblks * sizeof(*c->pages)) : NULL;
+    if (c->nblks && !c->pages)
+        return -ENOMEM;
+    uint8_t ref[HASH_LEN];
+    for (size_t i = 0; i < c->nblks; i++) {
+        MDB_val v;
+        uint64_t b = c->blks[i];
+        bool whole = dirty_get(c->w->s, c->dt, c->id, b, &v) == 0 ||
+                     dirty_ref_get(c->w->s, c->w->txn, c->id, b, ref) == 0;
+        c->pages[i] = whole ? ALL_PAGES
+                            : dirty_page_mask(c->w->s, c->dt, c->id, b);
+        if (!c->pages[i])
+            c->pages[i] = ALL_PAGES; /* (never so: counted as whole) */
+    }
+    return 0;
+}
+
 /* Does anything unpublished lie in [from, to] (to included: a cut may
  * have looked at the byte after its chunk)? */
 static bool cdc_touched(const cdc_pub *c, uint64_t from, uint64_t to)
 {
-    return cdc_next_blk(c, from / MFS_CHUNK_SIZE) <= to / MFS_CHUNK_SIZE;
+    size_t lo = 0, hi = c->nblks; /* the first block at or past from's */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->blks[mid] < from / MFS_CHUNK_SIZE)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < c->nblks && c->blks[i] <= to / MFS_CHUNK_SIZE;
+         i++) {
+        uint64_t b0 = c->blks[i] * MFS_CHUNK_SIZE;
+        for (unsigned pg = 0; pg < PAGES_PER_BLOCK; pg++) {
+            uint64_t ps = b0 + (uint64_t)pg * MFS_DIRTY_PAGE;
+            if ((c->pages[i] >> pg & 1) && ps <= to &&
+                ps + MFS_DIRTY_PAGE > from)
+                return true;
+        }
+    }
+    return false;
 }
 
 /* Old chunk i is the new content's chunk too when it starts where a new
@@ -2382,6 +2428,8 @@ static int publish_cdc(wtx *w, mfs_id id, const dinfo_rec *d,
                 c.blks[k++] = c.blks[j];
         c.nblks = k;
     }
+    if (!rc)
+        rc = cdc_masks(&c);
     c.win = rc ? NULL : malloc(CDC_WIN);
     c.blk = c.win ? malloc(MFS_CHUNK_SIZE) : NULL;
     if (!rc && !c.blk)
@@ -2401,6 +2449,7 @@ static int publish_cdc(wtx *w, mfs_id id, const dinfo_rec *d,
         rc = cdc_rechunk(&c, &pos, &i);
     }
     free(c.blks);
+    free(c.pages);
     free(c.win);
     free(c.blk);
     chunk_list_free(&cl.l);

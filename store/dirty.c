@@ -542,6 +542,22 @@ static int pages_of(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk,
     return r == MDB_NOTFOUND || r == 0 ? 0 : mdb_to_errno(r);
 }
 
+static void mask_page(void *arg, unsigned page, const MDB_val *v)
+{
+    (void)v;
+    if (page < 32)
+        *(uint32_t *)arg |= 1u << page;
+}
+
+uint32_t dirty_page_mask(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk)
+{
+    uint32_t mask = 0;
+    unsigned n = 0;
+    if (dtxn)
+        (void)pages_of(s, dtxn, id, blk, &n, mask_page, &mask);
+    return mask;
+}
+
 unsigned dirty_pages(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk)
 {
     unsigned n = 0;

@@ -457,6 +457,8 @@ int dirty_each(mfs_store *s, MDB_txn *dtxn, mfs_id id,
 int dirty_page_put(wtx *w, mfs_id id, uint64_t blk, unsigned page,
                    const void *data);
 unsigned dirty_pages(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk);
+/* Which pages lie over block blk: bit i for page i. */
+uint32_t dirty_page_mask(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk);
 ssize_t dirty_pages_over(mfs_store *s, MDB_txn *dtxn, mfs_id id, uint64_t blk,
                          uint8_t *out, size_t len);
 int dirty_pages_del(wtx *w, mfs_id id, uint64_t blk);
