@@ -2110,9 +2110,9 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The first block with unpublished data at or past block b (UINT64_MAX
- * when none). */
-static uint64_t cdc_next_blk(const cdc_pub *c, uint64_t b)
+/* The index in c->blks of the first block with unpublished data at or
+ * past block b (c->nblks when none). */
+static size_t cdc_blk_index(const cdc_pub *c, uint64_t b)
 {
     size_t lo = 0, hi = c->nblks;
     while (lo < hi) {
@@ -2122,7 +2122,14 @@ static uint64_t cdc_next_blk(const cdc_pub *c, uint64_t b)
         else
             hi = mid;
     }
-    return lo < c->nblks ? c->blks[lo] : UINT64_MAX;
+    return lo;
+}
+
+/* That block (UINT64_MAX when none). */
+static uint64_t cdc_next_blk(const cdc_pub *c, uint64_t b)
+{
+    size_t i = cdc_blk_index(c, b);
+    return i < c->nblks ? c->blks[i] : UINT64_MAX;
 }
 
 #define PAGES_PER_BLOCK (MFS_CHUNK_SIZE / MFS_DIRTY_PAGE)
@@ -2156,15 +2163,8 @@ static int cdc_masks(cdc_pub *c)
  * have looked at the byte after its chunk)? */
 static bool cdc_touched(const cdc_pub *c, uint64_t from, uint64_t to)
 {
-    size_t lo = 0, hi = c->nblks; /* the first block at or past from's */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->blks[mid] < from / MFS_CHUNK_SIZE)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (size_t i = lo; i < c->nblks && c->blks[i] <= to / MFS_CHUNK_SIZE;
+    for (size_t i = cdc_blk_index(c, from / MFS_CHUNK_SIZE);
+         i < c->nblks && c->blks[i] <= to / MFS_CHUNK_SIZE;
          i++) {
         uint64_t b0 = c->blks[i] * MFS_CHUNK_SIZE;
         for (unsigned pg = 0; pg < PAGES_PER_BLOCK; pg++) {
