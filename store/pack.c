@@ -421,12 +421,10 @@ int chunk_vals_put(wtx *w, size_t n, const uint8_t *const *hash,
         struct iovec iov[PUT_RUN];
         size_t j = i, tot = 0;
         while (j < n && j - i < PUT_RUN && len[j] > PACK_INLINE &&
-               tot + len[j] <= ((size_t)1 << 20)) {
+               (j == i || tot + len[j] <= ((size_t)1 << 20))) {
             iov[j - i] = (struct iovec){(void *)data[j], len[j]};
             tot += len[j++];
         }
-        if (j == i) /* (a chunk over a MiB: none is) */
-            iov[j - i] = (struct iovec){(void *)data[j], len[j]}, tot = len[j++];
         uint32_t id;
         uint64_t off;
         if (append_v(w, iov, (int)(j - i), tot, &id, &off))
