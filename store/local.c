@@ -1207,11 +1207,22 @@ static int count_ref(void *arg, uint64_t blk, const MDB_val *v)
     return count_block(arg, blk);
 }
 
-/* id's unpublished blocks: bytes, and whole blocks already chunks (txn:
- * the main store). Those cost publish no hashing, but a file being written
- * whole (a copy, a download) would otherwise be published every period,
- * each time with its whole chunk list and an op that never goes away; they
- * count as they did when they were bytes. */
+/* A stream chunk counts as the blocks its bytes fill. */
+static int count_chunk(void *arg, uint64_t start, const MDB_val *v)
+{
+    (void)start;
+    if (v->mv_size == DCHUNKS_VAL_LEN)
+        *(uint64_t *)arg +=
+            mfs_be32_get((const uint8_t *)v->mv_data + DCHUNKS_VAL_SIZE);
+    return 0;
+}
+
+/* id's unpublished blocks: bytes, whole blocks already chunks, and a
+ * stream's chunks by their bytes (txn: the main store). The last two cost
+ * publish no hashing, but a file being written whole (a copy, a download,
+ * an editor's save) would otherwise be published every period, each time
+ * with its whole chunk list and an op that never goes away; they count as
+ * they did when they were bytes. */
 static uint64_t dirty_blocks(mfs_store *s, MDB_txn *txn, mfs_id id)
 {
     MDB_txn *dt;
@@ -1221,7 +1232,9 @@ static uint64_t dirty_blocks(mfs_store *s, MDB_txn *txn, mfs_id id)
         dirty_read_end(dt);
     }
     dirty_ref_each(s, txn, id, count_ref, &n);
-    return n;
+    uint64_t bytes = 0;
+    dirty_chunk_each(s, txn, id, count_chunk, &bytes);
+    return n + bytes / MFS_CHUNK_SIZE;
 }
 
 /* Files due for the periodic publish (age_ms 0: every file with

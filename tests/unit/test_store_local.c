@@ -1148,6 +1148,32 @@ static void test_publish_info(void **state)
     assert_int_equal(fi.dirty, 0);
 }
 
+/* The periodic publish waits in proportion to what a file has unwritten
+ * to its versions, stream chunks included: a file being written whole
+ * (a copy, an editor's save) is not published every period with its
+ * whole chunk list so far. */
+static void test_publish_due_stream(void **state)
+{
+    fx *f = *state;
+    size_t len = 16u << 20; /* 256 blocks: 4 periods */
+    uint8_t *m = malloc(len);
+    fill(m, len, 31);
+    uint64_t file = mkfile(f->s, MFS_ROOT_INO, "f");
+    for (size_t at = 0; at < len; at += 128 << 10)
+        put(f->s, file, at, m + at, 128 << 10);
+    mfs_file_info fi;
+    f->clk.ms += 2000;
+    assert_int_equal(mfs_store_publish_all(f->s, 1000), 0);
+    assert_int_equal(mfs_store_file_info(f->s, file, &fi, NULL, 0), 0);
+    assert_int_equal(fi.dirty, 1);
+    f->clk.ms += 2500;
+    assert_int_equal(mfs_store_publish_all(f->s, 1000), 0);
+    assert_int_equal(mfs_store_file_info(f->s, file, &fi, NULL, 0), 0);
+    assert_int_equal(fi.dirty, 0);
+    assert_int_equal(fi.size, len);
+    free(m);
+}
+
 static void test_unpublished_survive_reopen(void **state)
 {
     fx *f = *state;
@@ -1928,6 +1954,7 @@ int main(void)
         T(test_cdc_from_fixed),
         T(test_cdc_sparse),
         T(test_publish_info),
+        T(test_publish_due_stream),
         T(test_unpublished_survive_reopen),
         T(test_stats_statfs),
         T(test_group),
