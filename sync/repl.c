@@ -73,6 +73,7 @@ struct rpeer {
     bool state_now;           /* send it our STATE at the next tick */
     uint32_t chunk_inflight;  /* our WANTs to it not yet answered */
     uint64_t pull_backoff_us; /* no pull from it before this */
+    uint64_t lack_since_us;   /* since when it holds ops we lack (0: none) */
     uint64_t ops_sent, ops_recv, chunks_sent, chunks_recv;
     uint64_t bytes_sent, bytes_recv;
 };
@@ -210,6 +211,7 @@ void mfs_repl_config_default(mfs_repl_config *cfg)
     cfg->chunk_window = 8 * 1024 * 1024;
     cfg->chunk_timeout_ms = 10000;
     cfg->pull_timeout_ms = 10000;
+    cfg->pull_grace_ms = 100;
 }
 
 /* Something changed what we want or whom to ask: look at the wanted list
@@ -541,6 +543,7 @@ static void send_state(mfs_repl *r, rpeer *p)
 }
 
 static void maybe_pull(mfs_repl *r);
+static uint64_t lack_note(mfs_repl *r, rpeer *p);
 
 static void on_state(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
 {
@@ -567,13 +570,33 @@ static void on_state(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
     p->wanted = wanted;
     p->last_state_us = r->now;
     p->skew_ms = (int64_t)their_ms - (int64_t)wall_ms(r);
-    if (mfs_vv_missing(&p->vv, &r->my) > 0)
+    if (lack_note(r, p) > 0)
         maybe_pull(r);
     if (wanted == 0 && r->wanted_local)
         rescan(r); /* it may hold chunks others lacked */
 }
 
 /* ---- PULL / OPS -------------------------------------------------------- */
+
+/* The ops p holds that we lack, and since when it has held some. */
+static uint64_t lack_note(mfs_repl *r, rpeer *p)
+{
+    uint64_t m = mfs_vv_missing(&p->vv, &r->my);
+    if (!m)
+        p->lack_since_us = 0;
+    else if (!p->lack_since_us)
+        p->lack_since_us = r->now ? r->now : 1;
+    return m;
+}
+
+/* Has p's lack lasted the grace? A change a peer just made reaches us by
+ * its push; the STATE that tells of it goes on the urgent channel and
+ * may overtake a large push (a version with a long chunk list goes on
+ * the bulk channel), and a pull then would fetch the same ops again. */
+static bool lack_due(const mfs_repl *r, const rpeer *p)
+{
+    return r->now - p->lack_since_us >= (uint64_t)r->cfg.pull_grace_ms * 1000;
+}
 
 static void maybe_pull(mfs_repl *r)
 {
@@ -588,8 +611,8 @@ static void maybe_pull(mfs_repl *r)
         rpeer *p = &r->peers[i];
         if (!peer_live(p) || !p->heard || p->pull_backoff_us > r->now)
             continue;
-        uint64_t m = mfs_vv_missing(&p->vv, &r->my);
-        if (m > most) {
+        uint64_t m = lack_note(r, p);
+        if (m > most && lack_due(r, p)) {
             most = m;
             best = p;
         }
@@ -2456,6 +2479,12 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
     }
     snap_tick(r, &next);
     maybe_pull(r);
+    for (size_t i = 0; i < r->npeers && !r->pull_peer; i++) {
+        const rpeer *p = &r->peers[i];
+        uint64_t t = p->lack_since_us + (uint64_t)r->cfg.pull_grace_ms * 1000;
+        if (p->lack_since_us && peer_live(p) && t > now_us && t < next)
+            next = t; /* a lack that is not due yet */
+    }
     if (r->pull_peer) {
         uint64_t t = r->pull_sent_us + (uint64_t)r->cfg.pull_timeout_ms * 1000;
         if (t < next)

@@ -70,6 +70,10 @@ typedef struct mfs_repl_config {
     uint32_t chunk_window; /* chunk bytes requested, per peer (8 MiB) */
     uint32_t chunk_timeout_ms; /* re-ask another peer after (10000) */
     uint32_t pull_timeout_ms;  /* pull answered by nothing after (10000) */
+    /* a peer's ops this node lacks are pulled once the lack has lasted
+     * this long: its push may be on its way, behind the STATE that told
+     * of it (100) */
+    uint32_t pull_grace_ms;
     /* wall clock in ms for clock skew; NULL = CLOCK_REALTIME */
     uint64_t (*wall_ms)(void *arg);
     void *clock_arg;

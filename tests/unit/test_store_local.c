@@ -1174,6 +1174,32 @@ static void test_publish_due_stream(void **state)
     free(m);
 }
 
+/* A file written whole and fsync'd (dd conv=fsync, an editor's save):
+ * the close after the fsync publishes nothing more, no second version
+ * with the same chunk list. */
+static void test_fsync_then_close(void **state)
+{
+    fx *f = *state;
+    size_t len = 3u << 20;
+    uint8_t *m = malloc(len);
+    fill(m, len, 32);
+    uint64_t file = mkfile(f->s, MFS_ROOT_INO, "f");
+    for (size_t at = 0; at < len; at += 1 << 20)
+        put(f->s, file, at, m + at, 1 << 20);
+    assert_int_equal(mfs_store_fsync(f->s, file), 0);
+    mfs_store_stats st;
+    assert_int_equal(mfs_store_stats_get(f->s, &st), 0);
+    uint64_t seq = st.local_seq;
+    mfs_file_info fi;
+    assert_int_equal(mfs_store_file_info(f->s, file, &fi, NULL, 0), 0);
+    assert_int_equal(fi.dirty, 0);
+    f->clk.ms += 10;
+    assert_int_equal(mfs_store_publish(f->s, file), 0);
+    assert_int_equal(mfs_store_stats_get(f->s, &st), 0);
+    assert_true(st.local_seq == seq);
+    free(m);
+}
+
 static void test_unpublished_survive_reopen(void **state)
 {
     fx *f = *state;
@@ -1955,6 +1981,7 @@ int main(void)
         T(test_cdc_sparse),
         T(test_publish_info),
         T(test_publish_due_stream),
+        T(test_fsync_then_close),
         T(test_unpublished_survive_reopen),
         T(test_stats_statfs),
         T(test_group),

@@ -646,9 +646,10 @@ static void test_sliced_apply(void **state)
     write_while_cut_off(200, 0);
     g_net.drop_to_b = 0;
     mfs_repl_on_peer(g_a.r, g_now, NODE_B, MFS_PEER_ALIVE, 1);
-    /* STATE, PULL, then A's answer: one OPS of all 200 files' ops */
+    /* STATE, PULL (once B's lack has lasted the pull grace: no push is
+     * coming), then A's answer: one OPS of all 200 files' ops */
     int hit = 0;
-    for (int round = 0; round < 50 && !hit; round++) {
+    for (int round = 0; round < 250 && !hit; round++) {
         g_now += 1000;
         mfs_repl_tick(g_a.r, g_now);
         mfs_repl_tick(g_b.r, g_now);
@@ -713,6 +714,78 @@ static void test_sliced_apply(void **state)
     assert_int_equal(st.bad_msgs, 0);
 }
 
+/* Delivers what is queued, and what that sends, for ms milliseconds of
+ * ticks, except OPS from A, which are kept aside in held. */
+static void deliver_holding_ops(int ms, qmsg *held, size_t *nheld)
+{
+    for (int t = 0; t < ms; t++) {
+        g_now += 1000;
+        mfs_repl_tick(g_a.r, g_now);
+        mfs_repl_tick(g_b.r, g_now);
+        size_t n = g_net.n;
+        qmsg batch[MAXQ];
+        memcpy(batch, g_net.q, n * sizeof(qmsg));
+        g_net.n = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (batch[i].from == NODE_A && batch[i].mtype == MFS_MT_OPS) {
+                held[(*nheld)++] = batch[i];
+                continue;
+            }
+            mfs_repl_on_msg(by_id(batch[i].to)->r, g_now, batch[i].from,
+                            batch[i].mtype, batch[i].data, batch[i].len);
+            free(batch[i].data);
+        }
+    }
+}
+
+/* A change reaches a peer by its push, and the STATE that tells of it may
+ * overtake the push (on the urgent channel, past a large push on the bulk
+ * one; fsync makes the change durable, so STATE tells of it at once): the
+ * peer waits the pull grace for the push before it pulls, so the ops do
+ * not cross the wire twice (an editor's save with fsync of a 50 MiB file
+ * sent its 75 kB chunk list twice). And a push that never comes is pulled
+ * once the grace is over. */
+static void test_state_before_push(void **state)
+{
+    (void)state;
+    meet();
+    mfs_repl_status st;
+    mfs_repl_peer p[2];
+    mfs_repl_status_get(g_b.r, &st, p, 2);
+    uint64_t pulls = st.pulls;
+    qmsg held[MAXQ];
+    size_t nheld = 0;
+    make_file(&g_a, "f", 100, 1);
+    assert_int_equal(mfs_store_commit(g_a.s, 1), 0);
+    mfs_repl_changed(g_a.r);
+    deliver_holding_ops(50, held, &nheld);
+    assert_true(nheld > 0);
+    assert_true(size_on_b("f") == UINT64_MAX);
+    mfs_repl_status_get(g_b.r, &st, p, 2);
+    assert_int_equal(st.pulls, pulls); /* B heard of it, and waits */
+    assert_int_equal(st.ops_to_go > 0, 1);
+    /* the push arrives within the grace: no pull at all */
+    memcpy(g_net.q + g_net.n, held, nheld * sizeof(qmsg));
+    g_net.n += nheld;
+    pump();
+    assert_same();
+    mfs_repl_status_get(g_b.r, &st, p, 2);
+    assert_int_equal(st.pulls, pulls);
+    /* a push that is lost: B pulls once the grace is over */
+    nheld = 0;
+    make_file(&g_a, "g", 100, 2);
+    assert_int_equal(mfs_store_commit(g_a.s, 1), 0);
+    mfs_repl_changed(g_a.r);
+    deliver_holding_ops(5, held, &nheld);
+    assert_true(nheld > 0);
+    for (size_t i = 0; i < nheld; i++)
+        free(held[i].data);
+    pump();
+    assert_same();
+    mfs_repl_status_get(g_b.r, &st, p, 2);
+    assert_int_equal(st.pulls, pulls + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -730,6 +803,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chunk_writer_next_tick,
                                         setup_writer_next_tick, teardown),
         cmocka_unit_test_setup_teardown(test_sliced_apply, setup_sliced,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_state_before_push, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
