@@ -74,13 +74,33 @@ ed_copy() {
     cp "$1/big" "$1/copy"
     file_put "$1/copy" $(($(size_of "$1") / 2 + 1000)) "$T/src/16"
 }
-# an editor's save: the whole file with one line inserted after the first
-# newline past the middle, written to a temp file renamed over it
-ed_save() {
-    local mid off
+# save_at DIR: the offset after the first newline past the middle of
+# DIR/big, where the saves insert LINE
+save_at() {
+    local mid
     mid=$(($(size_of "$1") / 2))
-    off=$((mid + $(dd if="$1/big" bs=65536 count=1 skip="$mid" iflag=skip_bytes status=none |
+    echo $((mid + $(dd if="$1/big" bs=65536 count=1 skip="$mid" iflag=skip_bytes status=none |
         tr -c '\n' . | awk 'NR == 1 { print length($0) + 1 }')))
+}
+# an editor's save, as vim and most editors make it: the whole file with
+# one line inserted after the first newline past the middle, written by one
+# process to a temp file (open, writes, fsync, close), renamed over it. The
+# editor holds the text in memory; here it is made in $T first.
+ed_save() {
+    local off
+    off=$(save_at "$1")
+    { head -c "$off" "$1/big"; printf '%s\n' "$LINE"; tail -c +$((off + 1)) "$1/big"; } >"$T/save.new"
+    dd if="$T/save.new" of="$1/.big.swp" bs=1M conv=fsync status=none
+    rm -f "$T/save.new"
+    mv "$1/.big.swp" "$1/big"
+}
+# the same save made by a shell pipeline straight into the mount: head,
+# printf and tail share the temp file's descriptor, and head's exit is a
+# close(2), which publishes the first half as a version of its own (no
+# target: the issue's edit is the editor's save above)
+ed_pipe_save() {
+    local off
+    off=$(save_at "$1")
     { head -c "$off" "$1/big"; printf '%s\n' "$LINE"; tail -c +$((off + 1)) "$1/big"; } >"$1/.big.swp"
     mv "$1/.big.swp" "$1/big"
 }
@@ -113,6 +133,9 @@ row() {
     if [[ $name == insert-* ]]; then
         target="<= $LIMIT"
         ((mfs <= LIMIT)) && met=yes || met=NO
+    elif [[ $name == pipeline-save ]]; then
+        target="-"
+        met="-"
     else
         target="<= 2x rsync"
         ((mfs <= 2 * rs)) && met=yes || met=NO
@@ -158,6 +181,7 @@ edit append-1MiB 1048576 0 ed_append
 edit truncate-1MiB 1048576 0 ed_truncate
 edit copy-with-change 16 1 ed_copy
 edit editor-save $((${#LINE} + 1)) 0 ed_save
+edit pipeline-save $((${#LINE} + 1)) 0 ed_pipe_save
 
 # git gc: the .git directory before and after, from A's mount
 rm -rf "$T/git-prev"
