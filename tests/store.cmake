@@ -9,6 +9,14 @@ if(TARGET test_store_converge)
            COMMAND test_store_converge 100001 50 400)
   set_tests_properties(store/converge-long PROPERTIES TIMEOUT 900
                        LABELS "unit;store")
+  # and with no trash (MESHFS_TRASH0: retention 0), so that collection
+  # drops superseded versions and deleted files' content while replicas
+  # diverge and merge, under the same oracle (no silent loss): the runs
+  # above keep every version for the trash's 7 days
+  add_test(NAME store/converge-trash0
+           COMMAND test_store_converge 300001 60 400)
+  set_tests_properties(store/converge-trash0 PROPERTIES TIMEOUT 900
+                       LABELS "unit;store" ENVIRONMENT MESHFS_TRASH0=1)
 endif()
 
 # The daemon runs the store with group commit (commit_window_us, txn.c);

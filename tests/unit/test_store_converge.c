@@ -16,7 +16,9 @@
  * every replica had originated, as sync/repl.c does, and the replica
  * folds its op log and forgets settled moves (the trash keeps versions:
  * its 7 days never pass here); the run fails if over 20+ seeds nothing
- * was folded or forgotten.
+ * was folded or forgotten. With MESHFS_TRASH0 set the trash keeps
+ * nothing, so superseded versions and deleted files' content are dropped
+ * too (and the run fails if none was).
  * At the end the tracked dirty files are published, files without a name
  * are forgotten, mfs_store_publish_all(s, 0) runs on every replica (as an
  * unmount does), and replicas exchange until quiescent (identical version
@@ -72,6 +74,12 @@
 
 static uint64_t g_first = 1, g_count = 200, g_seed, g_steps = 150;
 static uint64_t g_folded, g_moves; /* by collection, over all seeds */
+/* MESHFS_TRASH0: the trash keeps nothing (retention 0), so collection also
+ * drops superseded versions and deleted files' content as soon as they
+ * are settled: the oracle's "no silent loss" then checks that it drops
+ * nothing a replica still shows or could still show */
+static int g_trash0;
+static uint64_t g_versions, g_inodes; /* dropped, over all seeds */
 static int g_verbose;
 
 /* ---- bookkeeping for the oracle ---------------------------------------- */
@@ -218,6 +226,11 @@ static void rep_open(world *w, rep *r, int new_mesh, uint64_t node,
     if (rc)
         FAILF("open: %d %s\n", rc, mfs_store_strerror(rc));
     r->node = mfs_store_node_id(r->s);
+    if (g_trash0) {
+        mfs_collect_config cc = {.retention_ms = 0, .period_ms = 1000,
+                                 .share_pct = 100};
+        mfs_store_collect_set(r->s, &cc);
+    }
 }
 
 static void rep_close(rep *r)
@@ -486,6 +499,8 @@ static void settle_step(world *w, int ri)
             FAILF("collection on replica %d: %d\n", ri, rc);
         g_folded += st.folded;
         g_moves += st.moves;
+        g_versions += st.versions;
+        g_inodes += st.inodes;
         r->have_cand = 0;
     }
     mfs_vv_free(&mine);
@@ -1414,6 +1429,7 @@ int main(int argc, char **argv)
         g_steps = strtoull(argv[3], NULL, 0);
     if (getenv("MESHFS_STEPS"))
         g_steps = strtoull(getenv("MESHFS_STEPS"), NULL, 0);
+    g_trash0 = getenv("MESHFS_TRASH0") != NULL;
     const char *e = getenv("MESHFS_SEED");
     if (e && *e) {
         g_first = mfs_test_seed(0);
@@ -1430,6 +1446,16 @@ int main(int argc, char **argv)
         printf("collection never folded an op or forgot a move: the runs "
                "did not test it\n");
         rc = rc ? rc : 1;
+    }
+    if (g_trash0) {
+        printf("with no trash it dropped %llu versions and the content of "
+               "%llu deleted files\n",
+               (unsigned long long)g_versions, (unsigned long long)g_inodes);
+        if (g_count >= 20 && (!g_versions || !g_inodes)) {
+            printf("collection never dropped a version or a deleted file's "
+                   "content: the runs did not test it\n");
+            rc = rc ? rc : 1;
+        }
     }
     return rc;
 }
