@@ -1088,6 +1088,16 @@ static void test_sparse(void **state)
     assert_true(st.chunk_bytes < 4 * (uint64_t)MFS_CHUNK_SIZE);
 }
 
+/* The daemon's periodic publish (files dirty for a second) runs; then
+ * file is (dirty 1) or is not (0) still unpublished. */
+static void periodic_publish(fx *f, uint64_t file, int dirty)
+{
+    mfs_file_info fi;
+    assert_int_equal(mfs_store_publish_all(f->s, 1000), 0);
+    assert_int_equal(mfs_store_file_info(f->s, file, &fi, NULL, 0), 0);
+    assert_int_equal(fi.dirty, dirty);
+}
+
 static void test_publish_info(void **state)
 {
     fx *f = *state;
@@ -1139,13 +1149,9 @@ static void test_publish_info(void **state)
     assert_true(mfs_stamp_cmp(fi.version, v1) > 0);
     /* publish_all by age: a fresh write is not published with age 1 s */
     put(f->s, file, 0, "z", 1);
-    assert_int_equal(mfs_store_publish_all(f->s, 1000), 0);
-    assert_int_equal(mfs_store_file_info(f->s, file, &fi, NULL, 0), 0);
-    assert_int_equal(fi.dirty, 1);
+    periodic_publish(f, file, 1);
     f->clk.ms += 2000;
-    assert_int_equal(mfs_store_publish_all(f->s, 1000), 0);
-    assert_int_equal(mfs_store_file_info(f->s, file, &fi, NULL, 0), 0);
-    assert_int_equal(fi.dirty, 0);
+    periodic_publish(f, file, 0);
 }
 
 /* The periodic publish waits in proportion to what a file has unwritten
@@ -1161,15 +1167,12 @@ static void test_publish_due_stream(void **state)
     uint64_t file = mkfile(f->s, MFS_ROOT_INO, "f");
     for (size_t at = 0; at < len; at += 128 << 10)
         put(f->s, file, at, m + at, 128 << 10);
-    mfs_file_info fi;
     f->clk.ms += 2000;
-    assert_int_equal(mfs_store_publish_all(f->s, 1000), 0);
-    assert_int_equal(mfs_store_file_info(f->s, file, &fi, NULL, 0), 0);
-    assert_int_equal(fi.dirty, 1);
+    periodic_publish(f, file, 1);
     f->clk.ms += 2500;
-    assert_int_equal(mfs_store_publish_all(f->s, 1000), 0);
+    periodic_publish(f, file, 0);
+    mfs_file_info fi;
     assert_int_equal(mfs_store_file_info(f->s, file, &fi, NULL, 0), 0);
-    assert_int_equal(fi.dirty, 0);
     assert_int_equal(fi.size, len);
     free(m);
 }

@@ -452,10 +452,11 @@ static void test_forged_chunk(void **state)
     assert_true(in_sync(&g_b));
 }
 
-/* One round: both nodes tick, every message queued so far is delivered;
+/* One round: both nodes tick, every message queued so far is delivered
+ * (but OPS from A when held is given: those are kept aside there);
  * counts the CHUNK messages per channel. */
 static size_t g_chunks_urgent, g_chunks_bulk;
-static void step(void)
+static void step_holding(qmsg *held, size_t *nheld)
 {
     g_now += 1000;
     mfs_repl_tick(g_a.r, g_now);
@@ -465,6 +466,10 @@ static void step(void)
     memcpy(batch, g_net.q, n * sizeof(qmsg));
     g_net.n = 0;
     for (size_t i = 0; i < n; i++) {
+        if (held && batch[i].from == NODE_A && batch[i].mtype == MFS_MT_OPS) {
+            held[(*nheld)++] = batch[i];
+            continue;
+        }
         if (batch[i].mtype == MFS_MT_CHUNK) {
             if (batch[i].channel == MFS_SYNC_URGENT)
                 g_chunks_urgent++;
@@ -475,6 +480,11 @@ static void step(void)
                         batch[i].mtype, batch[i].data, batch[i].len);
         free(batch[i].data);
     }
+}
+
+static void step(void)
+{
+    step_holding(NULL, NULL);
 }
 
 /* A file "big" on A of nchunks blocks of random bytes, all different
@@ -718,24 +728,8 @@ static void test_sliced_apply(void **state)
  * ticks, except OPS from A, which are kept aside in held. */
 static void deliver_holding_ops(int ms, qmsg *held, size_t *nheld)
 {
-    for (int t = 0; t < ms; t++) {
-        g_now += 1000;
-        mfs_repl_tick(g_a.r, g_now);
-        mfs_repl_tick(g_b.r, g_now);
-        size_t n = g_net.n;
-        qmsg batch[MAXQ];
-        memcpy(batch, g_net.q, n * sizeof(qmsg));
-        g_net.n = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (batch[i].from == NODE_A && batch[i].mtype == MFS_MT_OPS) {
-                held[(*nheld)++] = batch[i];
-                continue;
-            }
-            mfs_repl_on_msg(by_id(batch[i].to)->r, g_now, batch[i].from,
-                            batch[i].mtype, batch[i].data, batch[i].len);
-            free(batch[i].data);
-        }
-    }
+    for (int t = 0; t < ms; t++)
+        step_holding(held, nheld);
 }
 
 /* A change reaches a peer by its push, and the STATE that tells of it may
