@@ -18,6 +18,7 @@
  *    sent when a peer comes alive, shortly after our vector changes, and
  *    every state_ms as anti-entropy.
  *  - PULL / OPS: a node that sees a peer hold ops it lacks asks for them
+ *    once the lack has lasted pull_grace_ms (the push may be on its way)
  *    (one pull at a time, pull_bytes per request); the answer is a stream
  *    of OPS batches (bulk channel: a catch-up must not hold small changes
  *    back), zlib-compressed when that shrinks them. New local ops are also
