@@ -4,7 +4,12 @@
  * a chunk hashed by an older meshfs, or by a peer, keeps its name. Checked
  * on published vectors, on every length up to 1,100 bytes (every way the
  * last block can end), around the 64 KiB block size, at odd addresses, and
- * on random lengths up to 256 KiB.
+ * on random lengths up to 256 KiB. Many inputs at once
+ * (mfs_blake2b256_many) give the same bytes in every implementation this
+ * CPU has (SIMD lanes that run in lock step and take a new input as one
+ * ends): batches of mixed lengths, empty inputs, lengths around every
+ * block edge, more inputs than a batch sorts, and a CPU without an
+ * implementation says so rather than hash.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -75,11 +80,90 @@ static void test_same_as_libsodium(void **state)
     free(buf);
 }
 
+/* n inputs at random places and lengths (lengths up to maxlen, some 0),
+ * hashed by impl and one at a time: the same bytes */
+static void check_many(mfs_blake2b_impl impl, const uint8_t *buf, size_t cap,
+                       mfs_rng *r, size_t n, size_t maxlen)
+{
+    const uint8_t **data = malloc(n * sizeof(*data) + 1);
+    size_t *len = malloc(n * sizeof(*len) + 1);
+    uint8_t *a = malloc(n * 32 + 1), *b = malloc(n * 32 + 1);
+    assert_true(data && len && a && b);
+    for (size_t i = 0; i < n; i++) {
+        len[i] = mfs_rng_next(r) % 8 == 0 ? 0 : mfs_rng_next(r) % (maxlen + 1);
+        data[i] = buf + mfs_rng_next(r) % (cap - len[i] + 1);
+        mfs_blake2b256(a + i * 32, data[i], len[i]);
+    }
+    memset(b, 0xa5, n * 32);
+    assert_true(mfs_blake2b256_many_with(impl, b, data, len, n));
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(a + i * 32, b + i * 32, 32))
+            fail_msg("%s: input %zu of %zu (length %zu) differs",
+                     mfs_blake2b_impl_name(impl), i, n, len[i]);
+    free(data);
+    free(len);
+    free(a);
+    free(b);
+}
+
+static void test_many(void **state)
+{
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    size_t cap = 256 * 1024;
+    uint8_t *buf = malloc(cap);
+    assert_non_null(buf);
+    mfs_rng r;
+    mfs_rng_seed(&r, mfs_test_seed(3));
+    for (size_t i = 0; i < cap; i++)
+        buf[i] = (uint8_t)mfs_rng_next(&r);
+    int ran = 0;
+    for (int impl = 0; impl < MFS_BLAKE2B_IMPLS; impl++) {
+        uint8_t h[32];
+        const uint8_t *d = buf;
+        size_t l = 1;
+        if (!mfs_blake2b256_many_with(impl, h, &d, &l, 1)) {
+            print_message("%s: not on this CPU\n",
+                          mfs_blake2b_impl_name(impl));
+            continue;
+        }
+        ran++;
+        for (size_t n = 0; n <= 20; n++) /* fewer inputs than lanes, more */
+            check_many(impl, buf, cap, &r, n, 300);
+        for (int k = 0; k < 40; k++) /* chunk-like: up to 64 KiB */
+            check_many(impl, buf, cap, &r, 1 + mfs_rng_next(&r) % 150,
+                       65536);
+        /* every length to 1,100 at once: every way a last block ends */
+        size_t n = 1101;
+        const uint8_t **data = malloc(n * sizeof(*data));
+        size_t *len = malloc(n * sizeof(*len));
+        uint8_t *a = malloc(n * 32), *b = malloc(n * 32);
+        assert_true(data && len && a && b);
+        for (size_t i = 0; i < n; i++) {
+            data[i] = buf + i % 16; /* (odd addresses too) */
+            len[i] = i;
+            crypto_generichash(a + i * 32, 32, data[i], len[i], NULL, 0);
+        }
+        assert_true(mfs_blake2b256_many_with(impl, b, data, len, n));
+        assert_memory_equal(a, b, n * 32);
+        free(data);
+        free(len);
+        free(a);
+        free(b);
+    }
+    print_message("best here: %s\n", mfs_blake2b_impl_name(mfs_blake2b_best()));
+    assert_true(ran >= 1); /* scalar, at least */
+    assert_false(mfs_blake2b256_many_with(MFS_BLAKE2B_IMPLS, NULL, NULL, NULL,
+                                          0));
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_same_as_libsodium),
+        cmocka_unit_test(test_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
