@@ -194,6 +194,51 @@ static void test_reference(void **state)
     free(p);
 }
 
+/* The cut rolls two lanes at once (cdc.c roll2), and must still return
+ * the first cut: 64 bytes whose hash cuts under either mask (a value
+ * depends on its last 64 bytes only, so they cut wherever they end, if
+ * nothing cut before), planted twice at random places in random bytes, at
+ * every distance up to 1,100 bytes apart (the second may be found first
+ * in time when the lanes are apart by less than that), against the
+ * definition. */
+static void test_lanes(void **state)
+{
+    (void)state;
+    ref_init();
+    mfs_rng r;
+    mfs_rng_seed(&r, seed + 11);
+    uint8_t x[64];
+    unsigned k = 0;
+    while ((1u << k) < MFS_CDC_AVG)
+        k++;
+    for (;;) { /* (2^15 tries on average) */
+        fill_random(&r, x, sizeof(x));
+        uint64_t h = 0;
+        for (size_t i = 0; i < sizeof(x); i++)
+            h = 2 * h + ref_gear[x[i]];
+        if (h >> (64 - (k + MFS_CDC_NORM)) == 0)
+            break;
+    }
+    size_t n = MFS_CDC_MAX + 100, firsts = 0;
+    uint8_t *p = malloc(n);
+    assert_non_null(p);
+    for (int t = 0; t < 20000; t++) {
+        fill_random(&r, p, n);
+        size_t o1 = MFS_CDC_MIN - 64 + mfs_rng_below(&r, 4096);
+        size_t o2 = o1 + 1 + mfs_rng_below(&r, 1100);
+        if (o1 + 64 <= n)
+            memcpy(p + o1, x, 64);
+        if (o2 + 64 <= n)
+            memcpy(p + o2, x, 64);
+        size_t c = mfs_cdc_cut(p, n, true);
+        assert_int_equal(c, ref_cut(p, n, true));
+        firsts += c == o1 + 64;
+    }
+    print_message("first planted cut in %zu of 20000\n", firsts);
+    assert_true(firsts > 15000); /* the first planted cut, mostly */
+    free(p);
+}
+
 /* Where hashing starts: a cut within 64 bytes of MIN depends on every byte
  * from MIN - 1 (the shortest chunk is MIN); random tails there, against
  * the definition, many of them cutting. */
@@ -592,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_prefix_only), cmocka_unit_test(test_give_more),
         cmocka_unit_test(test_stable),      cmocka_unit_test(test_rechunk),
         cmocka_unit_test(test_zeros),       cmocka_unit_test(test_tiny),
+        cmocka_unit_test(test_lanes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
