@@ -10,7 +10,11 @@
 #   seqwrite   drop caches; 1 GiB of unique data written and fsync'd
 #              (fsbench seqwrite), timed
 # Needs root (drop_caches) and /dev/fuse. BENCH_DIR (default /var/tmp)
-# holds the stores.
+# holds the stores. After dropping the caches, each timed run first
+# touches WARM_MIB (default 4096; 0: not) of memory and frees it
+# (fsbench warm): on a virtual machine the memory the last run freed may
+# have gone back to the host, and re-faulting it made the end of a 1 GiB
+# write 3x slower by a different amount each run.
 set -euo pipefail
 USAGE="usage: ab.sh randwrite|seqwrite OLD_MESHFS NEW_MESHFS [ROUNDS]"
 WL=${1:?$USAGE}
@@ -29,6 +33,8 @@ trap cleanup EXIT
 cc -O2 -Wall -o "$W/fsbench" "$HERE/fsbench.c"
 FB=$W/fsbench
 
+warm() { if ((${WARM_MIB:-4096} > 0)); then "$FB" warm "${WARM_MIB:-4096}"; fi; }
+
 one() { # one MESHFS: prints the workload's seconds
     local m=$1 r
     rm -rf "$W/store" && mkdir -p "$MNT"
@@ -37,6 +43,7 @@ one() { # one MESHFS: prints the workload's seconds
         "$m" mount --store "$W/store" "$MNT" 2>/dev/null
         sync
         echo 3 >/proc/sys/vm/drop_caches
+        warm
         "$FB" seqwrite "$MNT/big" 1024
         "$m" umount "$MNT"
         return
@@ -54,6 +61,7 @@ one() { # one MESHFS: prints the workload's seconds
     echo 3 >/proc/sys/vm/drop_caches
     "$m" mount --store "$W/store" "$MNT" 2>/dev/null
     "$FB" seqread "$MNT/big" 1024 >/dev/null
+    warm
     "$FB" randwrite "$MNT/big" 20000
     "$m" umount "$MNT"
 }

@@ -316,6 +316,23 @@ static double b_mkfiles(const char *dir, long n, long perdir)
     return now() - t;
 }
 
+/* warm MIB: touches MIB of fresh memory and frees it. In a virtual
+ * machine the memory a run frees (drop_caches, a removed store) may go
+ * back to the host, and the next run that takes it pays the host's page
+ * faults: the last ~128 MiB of a 1 GiB write took 3x as long as the rest,
+ * by a varying amount each run (docs/BENCH-chunks.md). Run before a timed
+ * workload, this makes the guest take that memory back first. */
+static void b_warm(long mib)
+{
+    size_t n = (size_t)mib << 20;
+    char *p = malloc(n);
+    if (!p)
+        die("warm: %ld MiB: out of memory", mib);
+    memset(p, 1, n);
+    __asm__ volatile("" : : "r"(p) : "memory"); /* (the stores stay) */
+    free(p);
+}
+
 int main(int argc, char **argv)
 {
     const char *c = argc > 1 ? argv[1] : "";
@@ -341,6 +358,8 @@ int main(int argc, char **argv)
         b_bigfsync(argv[2], atol(argv[3]));
     else if (!strcmp(c, "mkfiles") && argc == 5)
         printf("%.6f\n", b_mkfiles(argv[2], atol(argv[3]), atol(argv[4])));
+    else if (!strcmp(c, "warm") && argc == 3)
+        b_warm(atol(argv[2]));
     else {
         fprintf(stderr, "usage: fsbench create DIR N SIZE | small4k DIR N | "
                         "stat DIR N |\n"
@@ -348,7 +367,7 @@ int main(int argc, char **argv)
                         "       seqwrite FILE MIB | seqread FILE MIB | "
                         "randwrite FILE COUNT |\n"
                         "       fsynclat FILE N | bigfsync FILE N | "
-                        "mkfiles DIR N PERDIR\n");
+                        "mkfiles DIR N PERDIR | warm MIB\n");
         return 2;
     }
     return 0;
