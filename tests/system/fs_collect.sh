@@ -29,7 +29,16 @@ tombstones_at_least() { # tombstones_at_least N MNT
     [[ -n "$t" && "$t" != null && "$t" -ge "$1" ]]
 }
 store_size() { stat -c %s "$1/data.mdb"; }
-store_du() { du -sB1 "$1" | cut -f1; } # bytes the store takes on disk
+# The bytes the store takes on disk: each file's blocks (so punched holes
+# count as freed), but none past its end: ext4 keeps blocks beyond the end
+# of a file that grew for as long as it is open (3.2 MB of them on LMDB's
+# 4.3 MB data.mdb here, du 10.35 MB; gone at close), which is the
+# filesystem's reserve, not the store's.
+store_du() {
+    find "$1" -type f -printf '%s %b\n' |
+        awk '{ a = $2 * 512; s = int(($1 + 4095) / 4096) * 4096
+               t += a < s ? a : s } END { printf "%d\n", t }'
+}
 du_at_most() { # du_at_most LIMIT STORE
     local b
     b=$(store_du "$2")
