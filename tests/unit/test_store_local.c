@@ -949,8 +949,9 @@ static void test_cdc_insert(void **state)
 static void test_cdc_stream(void **state)
 {
     fx *f = *state;
-    size_t cap = 6u << 20;
+    size_t cap = 12u << 20;
     uint8_t *m = malloc(cap), *got = malloc(cap);
+    uint8_t *scratch = malloc(1200000 + 64);
     fill(m, cap, 79);
     memset(m + (2u << 20), 0, 300000); /* zeros written: holes */
     mfs_rng r;
@@ -958,10 +959,18 @@ static void test_cdc_stream(void **state)
     uint64_t ino = mkfile(f->s, MFS_ROOT_INO, "f");
     size_t size = 0;
     for (int step = 0; size < cap; step++) {
-        size_t len = (size_t)mfs_rng_below(&r, step % 3 ? 300000 : 3000) + 1;
+        /* small, chunk-sized and large writes (a large one, 256 KiB or
+         * more, is cut on two threads and not copied: its first chunks
+         * join the stream's tail) */
+        static const size_t most[] = {3000, 300000, 1200000};
+        size_t len = (size_t)mfs_rng_below(&r, most[step % 3]) + 1;
         if (len > cap - size)
             len = cap - size;
-        put(f->s, ino, size, m + size, len);
+        /* (from a buffer of its own: the bytes before it are not the
+         * file's, as a FUSE request's are not) */
+        memset(scratch, 0xee, 64);
+        memcpy(scratch + 64, m + size, len);
+        put(f->s, ino, size, scratch + 64, len);
         size += len;
         int what = (int)mfs_rng_below(&r, 12);
         if (what == 0 || what == 1) {
@@ -998,6 +1007,7 @@ static void test_cdc_stream(void **state)
     assert_cut_as_whole(f->s, ino, m, size);
     free(m);
     free(got);
+    free(scratch);
 }
 
 /* A store of fixed blocks (an older build's versions) opened by this
