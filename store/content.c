@@ -1171,7 +1171,7 @@ typedef struct hash_job {
      * ends[i] (and starts where i - 1 ends, chunk 0 at start); b0..b1
      * count chunks */
     const uint64_t *ends;
-    uint64_t start, base; /* base: the offset (in ends) of buf[0] */
+    uint64_t start;
     /* other work instead (cut_half): fn(ctx) */
     void (*fn)(void *ctx);
     void *ctx;
@@ -1190,45 +1190,59 @@ struct hasher {
 static int streams_init(mfs_store *s);
 static void streams_free(mfs_store *s);
 
+/* Pieces of bytes to hash, several at once (mfs_blake2b256_many): each
+ * piece's hash goes to its out; a piece that is all zeros is not hashed
+ * and its out keeps the zero hash (a hole). */
+#define HASH_BATCH 64
+typedef struct hash_batch {
+    const uint8_t *data[HASH_BATCH];
+    size_t len[HASH_BATCH], k;
+    uint8_t *out[HASH_BATCH];
+} hash_batch;
+
+static void batch_flush(hash_batch *b)
+{
+    uint8_t h[HASH_BATCH * HASH_LEN];
+    if (!b->k)
+        return;
+    mfs_blake2b256_many(h, b->data, b->len, b->k);
+    for (size_t x = 0; x < b->k; x++)
+        memcpy(b->out[x], h + x * HASH_LEN, HASH_LEN);
+    b->k = 0;
+}
+
+static void batch_add(hash_batch *b, const uint8_t *p, size_t n, uint8_t *out)
+{
+    if ((n = trim_zeros(p, n)) == 0)
+        return;
+    b->data[b->k] = p;
+    b->len[b->k] = n;
+    b->out[b->k++] = out;
+    if (b->k == HASH_BATCH)
+        batch_flush(b);
+}
+
 /* Hashes the pieces of j->buf from j->b0 to j->b1 (chunks or blocks)
- * into j->out, several at once (mfs_blake2b256_many); a piece that is all
- * zeros keeps the zero hash (a hole). */
+ * into j->out. */
 static void hash_range(const hash_job *j)
 {
     if (j->fn) {
         j->fn(j->ctx);
         return;
     }
-    enum { BATCH = 64 };
-    const uint8_t *data[BATCH];
-    size_t len[BATCH], k = 0;
-    uint8_t *at[BATCH], h[BATCH * HASH_LEN];
+    hash_batch hb;
+    hb.k = 0;
     for (uint64_t i = j->b0; i < j->b1; i++) {
-        const uint8_t *p;
-        size_t n;
-        uint8_t *o;
         if (j->ends) {
             uint64_t from = i ? j->ends[i - 1] : j->start;
-            p = j->buf + (from - j->base);
-            n = (size_t)(j->ends[i] - from);
-            o = j->out + i * HASH_LEN;
+            batch_add(&hb, j->buf + from, (size_t)(j->ends[i] - from),
+                      j->out + i * HASH_LEN);
         } else {
-            p = j->buf + (i * MFS_CHUNK_SIZE - j->off);
-            n = MFS_CHUNK_SIZE;
-            o = j->out + (i - j->first) * HASH_LEN;
-        }
-        if ((n = trim_zeros(p, n)) != 0) {
-            data[k] = p;
-            len[k] = n;
-            at[k++] = o;
-        }
-        if (k && (k == BATCH || i + 1 == j->b1)) {
-            mfs_blake2b256_many(h, data, len, k);
-            for (size_t x = 0; x < k; x++)
-                memcpy(at[x], h + x * HASH_LEN, HASH_LEN);
-            k = 0;
+            batch_add(&hb, j->buf + (i * MFS_CHUNK_SIZE - j->off),
+                      MFS_CHUNK_SIZE, j->out + (i - j->first) * HASH_LEN);
         }
     }
+    batch_flush(&hb);
 }
 
 static void *hasher_main(void *arg)
@@ -1433,20 +1447,18 @@ static size_t plan_avail(const stream_plan *p, size_t x)
     return (x < p->tl ? p->joined : p->tl + (size_t)(p->end - p->off)) - x;
 }
 
-/* Hashes the plan's chunks b0..b1 (into p->hashes). */
+/* Hashes the plan's chunks b0..b1 (into p->hashes), wherever their
+ * bytes are, all at once. */
 static void plan_hash(const stream_plan *p, size_t b0, size_t b1)
 {
-    for (size_t i = b0; i < b1; i++) { /* runs of chunks in one piece */
-        size_t at = i ? (size_t)p->ends[i - 1] : 0, j = i + 1;
-        const uint8_t *base = plan_at(p, at);
-        while (j < b1 && plan_at(p, (size_t)p->ends[j - 1]) ==
-                             base + (p->ends[j - 1] - at))
-            j++;
-        hash_range(&(hash_job){.buf = base, .ends = p->ends,
-                               .start = at, .base = at, .b0 = i, .b1 = j,
-                               .out = p->hashes});
-        i = j - 1;
+    hash_batch hb;
+    hb.k = 0;
+    for (size_t i = b0; i < b1; i++) {
+        size_t at = i ? (size_t)p->ends[i - 1] : 0;
+        batch_add(&hb, plan_at(p, at), (size_t)p->ends[i] - at,
+                  p->hashes + i * HASH_LEN);
     }
+    batch_flush(&hb);
 }
 
 static int streams_init(mfs_store *s)
