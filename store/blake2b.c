@@ -191,22 +191,7 @@ void mfs_blake2b256(uint8_t out[MFS_BLAKE2B256_LEN], const void *data,
 #define V_ROR24(x) _mm512_ror_epi64((x), 24)
 #define V_ROR16(x) _mm512_ror_epi64((x), 16)
 #define V_ROR63(x) _mm512_ror_epi64((x), 63)
-#include "blake2b_lanes.h"
-#undef LANES
-#undef VEC
-#undef ATTR
-#undef LANES_FN
-#undef LANES_COMPRESS
-#undef V_LOAD
-#undef V_STORE
-#undef V_SET1
-#undef V_ADD
-#undef V_XOR
-#undef V_GATHER
-#undef V_ROR32
-#undef V_ROR24
-#undef V_ROR16
-#undef V_ROR63
+#include "blake2b_lanes.h" /* (undefines them all) */
 
 /* AVX2 has no 64-bit rotate: 32 swaps the halves, 24 and 16 move whole
  * bytes (a shuffle), 63 is a shift left by one (x + x) and the top bit */
@@ -236,22 +221,7 @@ void mfs_blake2b256(uint8_t out[MFS_BLAKE2B256_LEN], const void *data,
                                               14, 15, 8, 9))
 #define V_ROR63(x)                                                             \
     _mm256_or_si256(_mm256_srli_epi64((x), 63), _mm256_add_epi64((x), (x)))
-#include "blake2b_lanes.h"
-#undef LANES
-#undef VEC
-#undef ATTR
-#undef LANES_FN
-#undef LANES_COMPRESS
-#undef V_LOAD
-#undef V_STORE
-#undef V_SET1
-#undef V_ADD
-#undef V_XOR
-#undef V_GATHER
-#undef V_ROR32
-#undef V_ROR24
-#undef V_ROR16
-#undef V_ROR63
+#include "blake2b_lanes.h" /* (undefines them all) */
 
 static bool cpu_has(mfs_blake2b_impl impl)
 {

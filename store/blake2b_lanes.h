@@ -5,7 +5,7 @@
  * type), ATTR (the function's target attribute), LANES_FN (the function's
  * name) and the vector operations V_LOAD, V_STORE, V_SET1, V_ADD, V_XOR,
  * V_GATHER (word w of the 128-byte block at each lane's address) and
- * V_ROR32/24/16/63. The lanes run in lock step, one 128-byte block each a
+ * V_ROR32/24/16/63, all undefined again at the end. The lanes run in lock step, one 128-byte block each a
  * step: a lane whose input ends takes the next input, longest first, so
  * that the lanes finish close together. State lives in arrays between the
  * steps (a load and a store a block, next to twelve rounds) so that
@@ -134,3 +134,18 @@ ATTR static void LANES_FN(uint8_t *out, const uint8_t *const *data,
 #undef LANE_START
 #undef LG
 #undef LROUND
+#undef LANES
+#undef VEC
+#undef ATTR
+#undef LANES_FN
+#undef LANES_COMPRESS
+#undef V_LOAD
+#undef V_STORE
+#undef V_SET1
+#undef V_ADD
+#undef V_XOR
+#undef V_GATHER
+#undef V_ROR32
+#undef V_ROR24
+#undef V_ROR16
+#undef V_ROR63

@@ -46,6 +46,19 @@ static void test_vectors(void **state)
         s, "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
 }
 
+/* cap random bytes from *r, seeded with mfs_test_seed(dflt) (and
+ * libsodium ready, to compare with) */
+static uint8_t *random_buf(mfs_rng *r, uint64_t dflt, size_t cap)
+{
+    assert_true(sodium_init() >= 0);
+    uint8_t *buf = malloc(cap);
+    assert_non_null(buf);
+    mfs_rng_seed(r, mfs_test_seed(dflt));
+    for (size_t i = 0; i < cap; i++)
+        buf[i] = (uint8_t)mfs_rng_next(r);
+    return buf;
+}
+
 static void check(const uint8_t *p, size_t len)
 {
     uint8_t a[32], b[32];
@@ -58,14 +71,9 @@ static void check(const uint8_t *p, size_t len)
 static void test_same_as_libsodium(void **state)
 {
     (void)state;
-    assert_true(sodium_init() >= 0);
     size_t cap = 256 * 1024 + 16;
-    uint8_t *buf = malloc(cap);
-    assert_non_null(buf);
     mfs_rng r;
-    mfs_rng_seed(&r, mfs_test_seed(2));
-    for (size_t i = 0; i < cap; i++)
-        buf[i] = (uint8_t)mfs_rng_next(&r);
+    uint8_t *buf = random_buf(&r, 2, cap);
 
     for (size_t len = 0; len <= 1100; len++)
         check(buf, len);
@@ -109,14 +117,9 @@ static void check_many(mfs_blake2b_impl impl, const uint8_t *buf, size_t cap,
 static void test_many(void **state)
 {
     (void)state;
-    assert_true(sodium_init() >= 0);
     size_t cap = 256 * 1024;
-    uint8_t *buf = malloc(cap);
-    assert_non_null(buf);
     mfs_rng r;
-    mfs_rng_seed(&r, mfs_test_seed(3));
-    for (size_t i = 0; i < cap; i++)
-        buf[i] = (uint8_t)mfs_rng_next(&r);
+    uint8_t *buf = random_buf(&r, 3, cap);
     int ran = 0;
     for (int impl = 0; impl < MFS_BLAKE2B_IMPLS; impl++) {
         uint8_t h[32];
