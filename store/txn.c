@@ -372,9 +372,26 @@ static bool disk_has_room(mfs_store *s)
     return avail > ((uint64_t)4 << 20) && s->mapsize < ((uint64_t)1 << 46);
 }
 
+static MDB_txn *group_txn(mfs_store *s)
+{
+    return __atomic_load_n(&s->group_txn, __ATOMIC_ACQUIRE);
+}
+
+static void group_txn_set(mfs_store *s, MDB_txn *txn)
+{
+    __atomic_store_n(&s->group_txn, txn, __ATOMIC_RELEASE);
+}
+
+/* Is this thread the one that began the store's group (an explicit one,
+ * mfs_store_group_begin)? Any thread asks, unlocked: the owner is stored
+ * before the group's txn (release) and read after it (acquire), so a
+ * thread that sees another's group sees that thread as its owner, not an
+ * owner of an earlier group (itself, perhaps). */
 static bool in_group(mfs_store *s)
 {
-    return s->group_txn && pthread_equal(s->group_owner, pthread_self());
+    return group_txn(s) &&
+           pthread_equal(__atomic_load_n(&s->group_owner, __ATOMIC_RELAXED),
+                         pthread_self());
 }
 
 static void notify(mfs_store *s, wtx *w)
@@ -457,7 +474,7 @@ static int group_make_room(mfs_store *s)
     w->txn = NULL;
     w->written = 0;
     w->dwritten = 0;
-    s->group_txn = NULL;
+    group_txn_set(s, NULL);
     pthread_rwlock_unlock(&s->maplock);
     if (!rc && dirty_tight)
         rc = grow_map_of(s, true);
@@ -469,7 +486,7 @@ static int group_make_room(mfs_store *s)
         w->err = mdb_to_errno(rc2);
         return w->err;
     }
-    s->group_txn = w->txn;
+    group_txn_set(s, w->txn);
     if (rc)
         w->err = rc;
     return rc;
@@ -1267,7 +1284,7 @@ int store_read_begin_scan(mfs_store *s, MDB_txn **txn)
 int store_read_begin_committed(mfs_store *s, MDB_txn **txn)
 {
     if (in_group(s)) {
-        *txn = s->group_txn;
+        *txn = group_txn(s);
         return 0;
     }
     pthread_rwlock_rdlock(&s->maplock);
@@ -1289,7 +1306,7 @@ int store_read_begin_committed(mfs_store *s, MDB_txn **txn)
 
 void store_read_end(mfs_store *s, MDB_txn *txn)
 {
-    if (txn == s->group_txn && in_group(s))
+    if (txn == group_txn(s) && in_group(s))
         return;
     if (s->gc_on && txn && txn == s->gc_txn) {
         /* gc_txn is only read with wlock held */
@@ -1338,8 +1355,8 @@ int mfs_store_group_begin(mfs_store *s)
         return mdb_to_errno(rc);
     }
     s->group_w = w;
-    s->group_txn = w->txn;
-    s->group_owner = pthread_self();
+    __atomic_store_n(&s->group_owner, pthread_self(), __ATOMIC_RELAXED);
+    group_txn_set(s, w->txn); /* (after the owner: see in_group) */
     return 0;
 }
 
@@ -1355,7 +1372,7 @@ int mfs_store_group_end(mfs_store *s)
     int rc = group_commit_both(s, w);
     if (rc == MDB_MAP_FULL)
         rc = -ENOSPC;
-    s->group_txn = NULL;
+    group_txn_set(s, NULL);
     s->group_w = NULL;
     pthread_rwlock_unlock(&s->maplock);
     mfs_lock_drop(&s->wlock);
