@@ -25,8 +25,10 @@
 void mfs_fs_config_default(mfs_fs_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->entry_timeout = 1.0;
-    cfg->attr_timeout = 1.0;
+    /* long: every change the kernel did not make itself is invalidated
+     * (docs/FS.md "Caching"); a minute bounds what a missed one shows */
+    cfg->entry_timeout = 60.0;
+    cfg->attr_timeout = 60.0;
     cfg->writeback_cache = 0; /* docs/FS.md: mtime honesty */
     cfg->allow_other = 0;
     cfg->max_write = 1u << 20;
@@ -35,9 +37,37 @@ void mfs_fs_config_default(mfs_fs_config *cfg)
     cfg->killpriv_v2 = 1;
 }
 
+/* The names the request on this thread changes itself (mfs_fs_own_names):
+ * the kernel updates its own dentries for them. */
+static __thread struct {
+    int n;
+    uint64_t dir[2];
+    const char *name[2];
+} own;
+
+void mfs_fs_own_names(uint64_t dir, const char *name, uint64_t dir2,
+                      const char *name2)
+{
+    own.n = name2 ? 2 : name ? 1 : 0;
+    own.dir[0] = dir;
+    own.name[0] = name;
+    own.dir[1] = dir2;
+    own.name[1] = name2;
+}
+
+static bool own_name(uint64_t dir, const char *name)
+{
+    for (int i = 0; i < own.n; i++)
+        if (own.dir[i] == dir && !strcmp(own.name[i], name))
+            return true;
+    return false;
+}
+
 void mfs_fs_change_cb(void *arg, int kind, uint64_t ino, const char *name)
 {
     mfs_fs *fs = arg;
+    if (kind == MFS_CHANGE_ENTRY && name && own_name(ino, name))
+        return; /* the kernel made this change itself */
     if (kind == MFS_CHANGE_INODE)
         mfs_fs_files_remote(&fs->files, ino);
     int r = mfs_fs_invalq_push(&fs->invalq, kind, ino, name);
@@ -71,7 +101,7 @@ static uint64_t retry_ns(mfs_fs *fs, const mfs_fs_inval_item *it)
     uint64_t step = 50000u << (it->tries < 9 ? it->tries : 9); /* 50 us.. */
     if (step > 20000000u)
         step = 20000000u; /* ..20 ms: about 0.2 s in all */
-    if (it->kind == MFS_CHANGE_INODE && it->tries < max_inode &&
+    if (it->kind != MFS_CHANGE_ENTRY && it->tries < max_inode &&
         mfs_fs_inodes_count(&fs->inodes, it->ino) > 0)
         return step;
     if (it->kind == MFS_CHANGE_ENTRY && it->tries < max_entry &&
@@ -92,8 +122,9 @@ static void *inval_main(void *arg)
         if (it->kind == MFS_CHANGE_ENTRY && it->name[0])
             r = fuse_lowlevel_notify_inval_entry(fs->se, it->ino, it->name,
                                                  strlen(it->name));
-        else
-            r = fuse_lowlevel_notify_inval_inode(fs->se, it->ino, 0, 0);
+        else /* (attributes only, or those and the pages) */
+            r = fuse_lowlevel_notify_inval_inode(
+                fs->se, it->ino, it->kind == MFS_CHANGE_ATTR ? -1 : 0, 0);
         if (r == -ENOENT) {
             /* the kernel does not cache it: nothing to drop, unless a
              * reply is instantiating it right now */

@@ -67,7 +67,9 @@ size_t mfs_fs_inodes_size(mfs_fs_inodes *t);
  * a separate thread. */
 typedef struct mfs_fs_inval_item {
     struct mfs_fs_inval_item *next;
-    int kind;        /* MFS_CHANGE_ENTRY or MFS_CHANGE_INODE */
+    struct mfs_fs_inval_item *hnext; /* same hash slot, while queued */
+    uint64_t hash;   /* of (kind, ino, name) */
+    int kind;        /* MFS_CHANGE_ENTRY, _INODE or _ATTR */
     int raced;       /* queued again by a reply built while the change landed */
     unsigned tries;  /* sends that found nothing in the kernel (-ENOENT) */
     uint64_t due_ns; /* CLOCK_MONOTONIC: not before (retries) */
@@ -80,14 +82,18 @@ typedef struct mfs_fs_inval_item {
  * invalidation went by). */
 #define MFS_FS_CHG_RING 4096
 #define MFS_FS_NEG_RING 256
+#define MFS_FS_INVALQ_SLOTS 4096 /* hash of the queued items */
 
 typedef struct mfs_fs_invalq {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     mfs_fs_inval_item *head, *tail; /* (lock) */
     mfs_fs_inval_item *later;       /* retries, each at its due_ns (lock) */
+    mfs_fs_inval_item *slot[MFS_FS_INVALQ_SLOTS]; /* queued, by hash (lock) */
     size_t len;                     /* (lock) */
-    size_t dropped; /* items dropped because the queue was full (lock) */
+    size_t peak;                    /* most items queued at once (lock) */
+    size_t merged;  /* changes already queued, not queued again (lock) */
+    size_t dropped; /* changes lost for want of memory (lock) */
     int stop;       /* (lock) */
     uint64_t seq;   /* changes pushed so far (lock) */
     struct {
@@ -100,14 +106,15 @@ typedef struct mfs_fs_invalq {
     size_t neg_next;        /* (lock) */
 } mfs_fs_invalq;
 
-#define MFS_FS_INVALQ_MAX 65536
-
 int mfs_fs_invalq_init(mfs_fs_invalq *q);
 /* Frees the items still queued. */
 void mfs_fs_invalq_close(mfs_fs_invalq *q);
-/* Queues a change (copies name; NULL = ""). When the queue holds
- * MFS_FS_INVALQ_MAX items the change is dropped and counted: the kernel
- * caches then still expire by their timeouts. Returns 0, -ENOMEM, -ENOBUFS. */
+/* Queues a change (copies name; NULL = ""), unless the same change (kind,
+ * ino, name) is queued and not yet sent: one send covers both. Nothing is
+ * dropped for length (the kernel caches entries and attributes for long,
+ * docs/FS.md "Caching"): the queue holds one item per object changed and
+ * not yet sent. Returns 0, -ENOMEM (counted in dropped), -ENOBUFS
+ * (stopped). */
 int mfs_fs_invalq_push(mfs_fs_invalq *q, int kind, uint64_t ino,
                        const char *name);
 /* The same for a change a handler saw land while it built a reply: the
@@ -224,8 +231,8 @@ ssize_t mfs_fs_killpriv_writev(mfs_fs_killpriv *kp, int fd, struct iovec *iov,
 /* ---- the file system --------------------------------------------------- */
 
 typedef struct mfs_fs_config {
-    double entry_timeout;  /* s, kernel dentry cache (1.0) */
-    double attr_timeout;   /* s, kernel attribute cache (1.0) */
+    double entry_timeout;  /* s, kernel dentry cache (60) */
+    double attr_timeout;   /* s, kernel attribute cache (60) */
     int writeback_cache;   /* 1: FUSE_CAP_WRITEBACK_CACHE (default 0,
                               docs/FS.md "Caching") */
     int allow_other;       /* 1: other users may use the mount (root: 1) */
@@ -289,7 +296,14 @@ void mfs_fs_close(mfs_fs *fs);
 struct fuse_lowlevel_ops;
 const struct fuse_lowlevel_ops *mfs_fs_ops(void);
 
-/* Store change callback: queues kernel-cache invalidations. arg is mfs_fs. */
+/* Store change callback: queues kernel-cache invalidations. arg is mfs_fs.
+ * A name the request on the calling thread changes itself is skipped. */
 void mfs_fs_change_cb(void *arg, int kind, uint64_t ino, const char *name);
+/* Says which names (dir, name) the calling thread's request changes itself
+ * (NULL: none), until the next call: the store reports every name a local
+ * call changes, and the kernel needs to hear only of the others (conflict
+ * copies renamed, a file back from the trash). */
+void mfs_fs_own_names(uint64_t dir, const char *name, uint64_t dir2,
+                      const char *name2);
 
 #endif

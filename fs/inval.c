@@ -52,9 +52,40 @@ void mfs_fs_invalq_close(mfs_fs_invalq *q)
     free_list(q->head);
     free_list(q->later);
     q->head = q->tail = q->later = NULL;
+    memset(q->slot, 0, sizeof q->slot);
     q->len = 0;
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->cond);
+}
+
+static uint64_t name_hash(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    return h;
+}
+
+static uint64_t item_hash(int kind, uint64_t ino, const char *name)
+{
+    uint64_t h = name_hash(name) ^ (ino * 0x9e3779b97f4a7c15ULL);
+    return (h ^ (uint64_t)kind) * 0xff51afd7ed558ccdULL;
+}
+
+static mfs_fs_inval_item **slot_of(mfs_fs_invalq *q, uint64_t h)
+{
+    return &q->slot[(h >> 40) % MFS_FS_INVALQ_SLOTS];
+}
+
+/* The queued item of this change, or NULL. Caller holds the lock. */
+static mfs_fs_inval_item *queued(mfs_fs_invalq *q, uint64_t h, int kind,
+                                 uint64_t ino, const char *name)
+{
+    mfs_fs_inval_item *it = *slot_of(q, h);
+    while (it && !(it->hash == h && it->kind == kind && it->ino == ino &&
+                   !strcmp(it->name, name)))
+        it = it->hnext;
+    return it;
 }
 
 static int push(mfs_fs_invalq *q, int kind, uint64_t ino, const char *name,
@@ -62,38 +93,53 @@ static int push(mfs_fs_invalq *q, int kind, uint64_t ino, const char *name,
 {
     if (!name)
         name = "";
-    size_t n = strlen(name);
-    mfs_fs_inval_item *it = malloc(sizeof *it + n + 1);
-    if (!it)
-        return -ENOMEM;
-    it->next = NULL;
-    it->kind = kind;
-    it->raced = raced;
-    it->tries = 0;
-    it->due_ns = 0;
-    it->ino = ino;
-    memcpy(it->name, name, n + 1);
+    uint64_t h = item_hash(kind, ino, name);
     pthread_mutex_lock(&q->lock);
     if (!raced) {
-        /* every change, even one dropped below, is in the ring */
+        /* every change, even one merged below, is in the ring */
         q->seq++;
         size_t i = q->seq % MFS_FS_CHG_RING;
         q->ring[i].seq = q->seq;
         q->ring[i].ino = ino;
         q->ring[i].kind = kind;
     }
-    if (q->len >= MFS_FS_INVALQ_MAX || q->stop) {
-        q->dropped++;
+    if (q->stop) {
         pthread_mutex_unlock(&q->lock);
-        free(it);
         return -ENOBUFS;
     }
+    mfs_fs_inval_item *it = queued(q, h, kind, ino, name);
+    if (it) {
+        /* not sent yet: its send comes after this change */
+        it->raced |= raced;
+        q->merged++;
+        pthread_mutex_unlock(&q->lock);
+        return 0;
+    }
+    size_t n = strlen(name);
+    it = malloc(sizeof *it + n + 1);
+    if (!it) {
+        q->dropped++;
+        pthread_mutex_unlock(&q->lock);
+        return -ENOMEM;
+    }
+    it->next = NULL;
+    it->hash = h;
+    it->kind = kind;
+    it->raced = raced;
+    it->tries = 0;
+    it->due_ns = 0;
+    it->ino = ino;
+    memcpy(it->name, name, n + 1);
+    mfs_fs_inval_item **sl = slot_of(q, h);
+    it->hnext = *sl;
+    *sl = it;
     if (q->tail)
         q->tail->next = it;
     else
         q->head = it;
     q->tail = it;
-    q->len++;
+    if (++q->len > q->peak)
+        q->peak = q->len;
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
     return 0;
@@ -136,6 +182,10 @@ mfs_fs_inval_item *mfs_fs_invalq_pop(mfs_fs_invalq *q)
             if (!q->head)
                 q->tail = NULL;
             q->len--;
+            mfs_fs_inval_item **pp = slot_of(q, it->hash);
+            while (*pp != it)
+                pp = &(*pp)->hnext;
+            *pp = it->hnext; /* a change from now on is queued anew */
             break;
         }
         uint64_t now = mono_ns(), first = UINT64_MAX;
@@ -190,19 +240,14 @@ int mfs_fs_invalq_changed(mfs_fs_invalq *q, uint64_t since, int kind,
     } else {
         for (uint64_t s = since + 1; s <= q->seq && !yes; s++) {
             size_t i = s % MFS_FS_CHG_RING;
-            yes = q->ring[i].kind == kind && q->ring[i].ino == ino;
+            int k = q->ring[i].kind;
+            yes = q->ring[i].ino == ino &&
+                  (k == kind || (kind == MFS_CHANGE_INODE &&
+                                 k == MFS_CHANGE_ATTR)); /* attrs too */
         }
     }
     pthread_mutex_unlock(&q->lock);
     return yes;
-}
-
-static uint64_t name_hash(const char *name)
-{
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ULL;
-    return h;
 }
 
 void mfs_fs_invalq_negative(mfs_fs_invalq *q, uint64_t parent, const char *name)

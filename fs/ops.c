@@ -464,8 +464,11 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
     uint32_t m = mode, uid, gid;
     mfs_attr a;
     int r = new_owner(req, parent, &m, &uid, &gid);
-    if (r == 0)
+    if (r == 0) {
+        mfs_fs_own_names(parent, name, 0, NULL);
         r = mfs_store_mknod(fs->store, parent, name, m, rdev, uid, gid, &a);
+        mfs_fs_own_names(0, NULL, 0, NULL);
+    }
     if (r < 0)
         fuse_reply_err(req, err_of(r));
     else
@@ -479,8 +482,11 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
     uint32_t m = (mode & 07777) | S_IFDIR, uid, gid;
     mfs_attr a;
     int r = new_owner(req, parent, &m, &uid, &gid);
-    if (r == 0)
+    if (r == 0) {
+        mfs_fs_own_names(parent, name, 0, NULL);
         r = mfs_store_mkdir(fs->store, parent, name, m, uid, gid, &a);
+        mfs_fs_own_names(0, NULL, 0, NULL);
+    }
     if (r < 0)
         fuse_reply_err(req, err_of(r));
     else
@@ -494,8 +500,11 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
     uint32_t m = S_IFLNK | 0777, uid, gid;
     mfs_attr a;
     int r = new_owner(req, parent, &m, &uid, &gid);
-    if (r == 0)
+    if (r == 0) {
+        mfs_fs_own_names(parent, name, 0, NULL);
         r = mfs_store_symlink(fs->store, parent, name, link, uid, gid, &a);
+        mfs_fs_own_names(0, NULL, 0, NULL);
+    }
     if (r < 0)
         fuse_reply_err(req, err_of(r));
     else
@@ -506,7 +515,9 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
                     const char *newname)
 {
     mfs_attr a;
+    mfs_fs_own_names(newparent, newname, 0, NULL);
     int r = mfs_store_link(fs_of(req)->store, ino, newparent, newname, &a);
+    mfs_fs_own_names(0, NULL, 0, NULL);
     if (r < 0)
         fuse_reply_err(req, err_of(r));
     else
@@ -515,14 +526,18 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    fuse_reply_err(req,
-                   err_of(mfs_store_unlink(fs_of(req)->store, parent, name)));
+    mfs_fs_own_names(parent, name, 0, NULL);
+    int r = mfs_store_unlink(fs_of(req)->store, parent, name);
+    mfs_fs_own_names(0, NULL, 0, NULL);
+    fuse_reply_err(req, err_of(r));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    fuse_reply_err(req,
-                   err_of(mfs_store_rmdir(fs_of(req)->store, parent, name)));
+    mfs_fs_own_names(parent, name, 0, NULL);
+    int r = mfs_store_rmdir(fs_of(req)->store, parent, name);
+    mfs_fs_own_names(0, NULL, 0, NULL);
+    fuse_reply_err(req, err_of(r));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -542,8 +557,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
         f |= MFS_RENAME_NOREPLACE;
     if (flags & RENAME_EXCHANGE)
         f |= MFS_RENAME_EXCHANGE;
-    fuse_reply_err(req, err_of(mfs_store_rename(fs_of(req)->store, parent, name,
-                                                newparent, newname, f)));
+    mfs_fs_own_names(parent, name, newparent, newname);
+    int r = mfs_store_rename(fs_of(req)->store, parent, name, newparent,
+                             newname, f);
+    mfs_fs_own_names(0, NULL, 0, NULL);
+    fuse_reply_err(req, err_of(r));
 }
 
 /* ---- files ------------------------------------------------------------ */
@@ -593,6 +611,10 @@ static int fh_open(mfs_fs *fs, uint64_t ino, struct fuse_file_info *fi,
     }
     fi->keep_cache = keep && !trunc;
     fi->direct_io = fh->direct;
+    /* a read-only close has nothing to publish (op_flush): FOPEN_NOFLUSH
+     * spares its FLUSH round trip (the kernel keeps fcntl locks itself,
+     * and ignores the flag with the writeback cache) */
+    fi->noflush = !fh->writer && !fs->cfg.writeback_cache;
     fi->fh = (uintptr_t)fh;
     return 0;
 }
@@ -660,8 +682,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     uint32_t m = (mode & 07777) | S_IFREG, uid, gid;
     mfs_attr a;
     int r = new_owner(req, parent, &m, &uid, &gid);
-    if (r == 0)
+    if (r == 0) {
+        mfs_fs_own_names(parent, name, 0, NULL);
         r = mfs_store_mknod(fs->store, parent, name, m, 0, uid, gid, &a);
+        mfs_fs_own_names(0, NULL, 0, NULL);
+    }
     if (r == -EEXIST && !(fi->flags & O_EXCL)) {
         /* lost a race with another creator: open the existing file */
         r = mfs_store_lookup(fs->store, parent, name, &a);

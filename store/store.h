@@ -398,11 +398,18 @@ int mfs_store_stamp_seq(mfs_store *s, mfs_stamp st, uint64_t *seq);
 enum mfs_change_kind {
     MFS_CHANGE_ENTRY = 1, /* name appeared or vanished in dir `ino` */
     MFS_CHANGE_INODE = 2, /* attrs or content of `ino` changed */
+    MFS_CHANGE_ATTR = 3,  /* attrs of `ino` changed, content did not
+                             (a remote link or unlink of another name) */
 };
 
-/* Called after a remote batch (or a chunk that completes a version) commits,
- * once per change, from the thread that applied it. Must not call back into
- * the store's write API. */
+/* Called after a change commits (in a group: after its call), once per
+ * change, from the thread that made it. Reported: every change a remote
+ * batch (or a chunk that completes a version, or a restore from the trash)
+ * makes, and of a local call's changes the names it adds or removes
+ * (ENTRY): the kernel knows the names its own request changed (fs/ skips
+ * those), not the ones the derived view renames as a consequence
+ * (conflict copies, a file coming back from the trash). Must not call
+ * back into the store's write API. */
 typedef void (*mfs_change_cb)(void *arg, int kind, uint64_t ino,
                               const char *name);
 void mfs_store_set_change_cb(mfs_store *s, mfs_change_cb cb, void *arg);

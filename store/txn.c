@@ -259,7 +259,8 @@ int tget(mfs_store *s, MDB_txn *txn, int db, const void *k, size_t kl,
 
 void wtx_change(wtx *w, int kind, uint64_t ino, const char *name)
 {
-    if (!w->remote || !w->s->change_cb || !ino)
+    /* (callers say which local changes count: change_dirent, change_inode) */
+    if (!w->s->change_cb || !ino)
         return;
     if (w->nchanges == w->capchanges) {
         size_t cap = w->capchanges ? w->capchanges * 2 : 32;

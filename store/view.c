@@ -159,14 +159,27 @@ static void dirent_del_if(wtx *w, mfs_id dir, const char *name, uint8_t kind,
     tdel(w, DB_DIRENTS, k, kl);
 }
 
+/* A name of dir appeared, vanished or moved: reported for local calls too
+ * (store.h, mfs_change_cb). */
 static void change_dirent(wtx *w, mfs_id dir, const char *name)
 {
-    if (!w->remote)
-        return;
     objkey ok = obj_inode(dir);
     uint64_t ino;
     if (ino_of_obj(w->s, w->txn, &ok, &ino) == 0)
         wtx_change(w, MFS_CHANGE_ENTRY, ino, name);
+}
+
+/* A remote change moved inode's link count: the kernel's cached attributes
+ * of its other names are stale. (A local link or unlink went through the
+ * kernel, which counts it itself.) */
+static void change_nlink(wtx *w, mfs_id inode)
+{
+    if (!w->remote)
+        return;
+    objkey ok = obj_inode(inode);
+    uint64_t ino;
+    if (ino_of_obj(w->s, w->txn, &ok, &ino) == 0)
+        wtx_change(w, MFS_CHANGE_ATTR, ino, NULL);
 }
 
 /* Adds delta to a u32 counter keyed by id in table db (absent = 0);
@@ -656,6 +669,7 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
         tdel(w, DB_LINKS, lk, PAIR_KEY_LEN);
         if (count_add(w, DB_NLINK, ov.inode, -1) == 0)
             census_inode(w, ov.inode, -1);
+        change_nlink(w, ov.inode);
         if (ov.type == S_IFDIR)
             nsub_add(w, ov.dir, -1);
         idset_add(ccset, ov.inode);
@@ -668,6 +682,7 @@ static int refresh_entry(wtx *w, mfs_id e, idset *ccset)
         tput(w, DB_LINKS, lk, PAIR_KEY_LEN, "", 0);
         if (count_add(w, DB_NLINK, er.inode, +1) == 1)
             census_inode(w, er.inode, +1);
+        change_nlink(w, er.inode);
         if (in.type == S_IFDIR)
             nsub_add(w, nv.dir, +1);
         idset_add(ccset, er.inode);
@@ -865,6 +880,85 @@ static int claimant_name(claimant *m, nameset *taken)
     return m->dname ? nameset_add(taken, m->dname) : -ENOMEM;
 }
 
+/* A name dir shows and its inode number, before rename_dir writes the
+ * directory anew: it reports only the names whose entry changes (the
+ * kernel caches the others' entries for long, docs/FS.md "Caching"). */
+typedef struct shown_name {
+    char *name;
+    uint64_t ino;
+    bool kept; /* written again with the same inode number */
+} shown_name;
+
+static int cmp_shown(const void *a, const void *b)
+{
+    return strcmp(((const shown_name *)a)->name, ((const shown_name *)b)->name);
+}
+
+/* The names dir shows now, sorted; *n of them in *out (free with
+ * shown_free). */
+static int shown_names(wtx *w, mfs_id dir, shown_name **out, size_t *n)
+{
+    shown_name *v = NULL;
+    size_t nv = 0, cap = 0;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->db[DB_DIRENTS], &c);
+    if (rc)
+        return mdb_to_errno(rc);
+    uint8_t pk[ID_KEY_LEN];
+    id_put(pk, dir);
+    MDB_val key = {ID_KEY_LEN, pk}, val;
+    int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (r == 0 && key.mv_size > DIRENT_KEY_NAME &&
+           !memcmp(key.mv_data, pk, ID_LEN)) {
+        dirent_rec d;
+        if (nv == cap) {
+            cap = cap ? cap * 2 : 64;
+            shown_name *nvv = realloc(v, cap * sizeof(*v));
+            if (!nvv) {
+                rc = -ENOMEM;
+                break;
+            }
+            v = nvv;
+        }
+        v[nv].name = strndup((char *)key.mv_data + DIRENT_KEY_NAME,
+                             key.mv_size - DIRENT_KEY_NAME);
+        if (!v[nv].name) {
+            rc = -ENOMEM;
+            break;
+        }
+        v[nv].ino = view_dirent_decode(&val, &d) == 0 ? d.ino : 0;
+        v[nv].kept = false;
+        nv++;
+        r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (nv > 1)
+        qsort(v, nv, sizeof(*v), cmp_shown);
+    *out = v;
+    *n = nv;
+    return rc;
+}
+
+static void shown_free(shown_name *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].name);
+    free(v);
+}
+
+/* Was name shown with ino before? Marks it kept either way it is written
+ * again; true when its entry is unchanged. */
+static bool shown_same(shown_name *v, size_t n, const char *name, uint64_t ino)
+{
+    shown_name k = {.name = (char *)name};
+    shown_name *o = n ? bsearch(&k, v, n, sizeof(*v), cmp_shown) : NULL;
+    if (!o)
+        return false;
+    bool same = o->ino == ino && !o->kept;
+    o->kept = true;
+    return same;
+}
+
 static int rename_dir(wtx *w, mfs_id dir)
 {
     mfs_store *s = w->s;
@@ -954,9 +1048,15 @@ static int rename_dir(wtx *w, mfs_id dir)
         rc = claimant_name(&cl[i], &taken);
         generated++;
     }
-    /* 5. write the directory anew */
-    if (!rc && tdel_prefix(w, DB_DIRENTS, pk, ID_KEY_LEN, ID_LEN) > 0)
-        change_dirent(w, dir, "");
+    /* 5. write the directory anew; the names whose entry changed are
+     * reported (a name written twice below is, its second entry wins) */
+    shown_name *was = NULL;
+    size_t nwas = 0;
+    if (!rc)
+        rc = shown_names(w, dir, &was, &nwas);
+    bool changed = false;
+    if (!rc)
+        tdel_prefix(w, DB_DIRENTS, pk, ID_KEY_LEN, ID_LEN);
     for (size_t i = 0; i < n && !rc && !w->err; i++) {
         claimant *m = &cl[i];
         objkey ok = m->copy ? obj_ccopy(m->inode, m->st) : obj_inode(m->inode);
@@ -967,7 +1067,10 @@ static int rename_dir(wtx *w, mfs_id dir)
                         .inode = m->inode,
                         .ver = m->copy ? m->st : (mfs_stamp){0, 0}};
         dirent_put(w, dir, m->dname, &d);
-        change_dirent(w, dir, m->dname);
+        if (!shown_same(was, nwas, m->dname, d.ino)) {
+            change_dirent(w, dir, m->dname);
+            changed = true;
+        }
         if (m->copy) {
             uint8_t ck[VKEY_LEN], buf[64 + MFS_NAME_MAX];
             vkey_put(ck, m->inode, m->st);
@@ -987,6 +1090,14 @@ static int rename_dir(wtx *w, mfs_id dir)
             }
         }
     }
+    for (size_t i = 0; i < nwas; i++)
+        if (!was[i].kept) { /* gone */
+            change_dirent(w, dir, was[i].name);
+            changed = true;
+        }
+    if (changed)
+        change_dirent(w, dir, ""); /* its attributes and listing */
+    shown_free(was, nwas);
     /* what the listing shows under a generated name: the last entry
      * written under each name */
     uint32_t shown = 0;

@@ -23,7 +23,8 @@
 # cxxopts.hpp) skips the fetch; NO_HP=1 skips passthrough_hp; the mirror is
 # the one the machine's apt sources use for this release's main component
 # (DEBIAN_MIRROR=URL overrides it). If it cannot be had, its column says n/a
-# with the reason and the run goes on.
+# with the reason and the run goes on. WARM_MIB=0 skips the memory warm-up
+# before seqwrite and randwrite (see warm below).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -154,6 +155,12 @@ build_hp
 if ((HP_OK)); then say "passthrough_hp: built from $HP_INFO"; else say "passthrough_hp: n/a: $HP_INFO"; fi
 
 drop() { if ((CAN_DROP)); then sync; echo 3 >/proc/sys/vm/drop_caches; fi; }
+# Before seqwrite and randwrite every backend first touches WARM_MIB
+# (default 4096; 0: not) of fresh memory and frees it (fsbench warm): on
+# a virtual machine the memory a run freed may have gone back to the
+# host, and re-faulting it while the page cache fills made the end of a
+# 1 GiB write up to 3x slower by a different amount each run (ab.sh).
+warm() { if ((${WARM_MIB:-4096} > 0)); then "$FB" warm "${WARM_MIB:-4096}"; fi; }
 
 # ---------------------------------------------------------------- backends
 # backend_up NAME: mount (if needed) and print the directory to work in
@@ -291,6 +298,8 @@ run_backend() {
     # shellcheck disable=SC2086
     for k in create stat list delete small4k untar retar; do R[$b.$k]=$(median ${T[$k]}); done
     mkdir "$d/untar" # (removed again below with the rest)
+    drop
+    warm
     R[$b.seqwrite]=$("$FB" seqwrite "$d/big" "$SEQ_MIB")
     # cold read: caches dropped and, for FUSE, a fresh mount
     backend_down "$b"
@@ -298,6 +307,7 @@ run_backend() {
     d=$(backend_up "$b")
     R[$b.coldread]=$("$FB" seqread "$d/big" "$SEQ_MIB")
     R[$b.warmread]=$("$FB" seqread "$d/big" "$SEQ_MIB")
+    warm
     R[$b.randwrite]=$("$FB" randwrite "$d/big" "$RAND_WRITES")
     read -r bmed bp99 _ < <("$FB" bigfsync "$d/big" "$BIGFSYNCS")
     R[$b.bigfsync_med]=$bmed

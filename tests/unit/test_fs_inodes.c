@@ -94,13 +94,55 @@ static void test_queue_order(void **state)
     assert_int_equal(it->kind, MFS_CHANGE_INODE);
     assert_string_equal(it->name, "");
     free(it);
-    /* bounded: the extra change is dropped and counted */
-    for (int i = 0; i < MFS_FS_INVALQ_MAX; i++)
-        assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_INODE, 2, NULL), 0);
-    assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_INODE, 3, NULL),
-                     -ENOBUFS);
-    assert_int_equal(q.dropped, 1);
+    /* nothing is dropped for length (the kernel caches for long): one
+     * item per change not yet sent, however many there are */
+    for (uint64_t i = 0; i < 100000; i++)
+        assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_INODE, 10 + i, NULL),
+                         0);
+    assert_int_equal(q.len, 100000);
+    assert_int_equal(q.dropped, 0);
     mfs_fs_invalq_close(&q); /* frees what is queued */
+}
+
+/* A change already queued and not yet sent is not queued again (the one
+ * send comes after both); once sent, the next change is queued anew. */
+static void test_queue_merges(void **state)
+{
+    mfs_fs_invalq q;
+    mfs_fs_invalq_init(&q);
+    assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_ENTRY, 1, "a"), 0);
+    assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_INODE, 1, NULL), 0);
+    assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_ATTR, 1, NULL), 0);
+    assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_ENTRY, 1, "b"), 0);
+    assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_ENTRY, 2, "a"), 0);
+    assert_int_equal(q.len, 5);
+    assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_ENTRY, 1, "a"), 0);
+    assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_INODE, 1, NULL), 0);
+    assert_int_equal(mfs_fs_invalq_push_raced(&q, MFS_CHANGE_ENTRY, 1, "a"),
+                     0);
+    assert_int_equal(q.len, 5);
+    assert_int_equal(q.merged, 3);
+    mfs_fs_inval_item *it = mfs_fs_invalq_pop(&q);
+    assert_int_equal(it->kind, MFS_CHANGE_ENTRY);
+    assert_string_equal(it->name, "a");
+    assert_int_equal(it->raced, 1); /* the merged change was a raced one */
+    free(it);
+    assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_ENTRY, 1, "a"), 0);
+    assert_int_equal(q.len, 5);
+    const char *want[] = {"", "", "b", "a", "a"};
+    for (int i = 0; i < 5; i++) {
+        it = mfs_fs_invalq_pop(&q);
+        assert_string_equal(it->name, want[i]);
+        free(it);
+    }
+    assert_int_equal(q.len, 0);
+    /* every change is in the ring, merged or not; an attribute change
+     * counts for a reply that named the inode */
+    uint64_t since = mfs_fs_invalq_seq(&q);
+    assert_int_equal(mfs_fs_invalq_push(&q, MFS_CHANGE_ATTR, 7, NULL), 0);
+    assert_int_equal(mfs_fs_invalq_changed(&q, since, MFS_CHANGE_INODE, 7), 1);
+    assert_int_equal(mfs_fs_invalq_changed(&q, since, MFS_CHANGE_INODE, 8), 0);
+    mfs_fs_invalq_close(&q);
 }
 
 static void *consumer(void *arg)
@@ -128,6 +170,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref_unref),
         cmocka_unit_test(test_model),
+        cmocka_unit_test(test_queue_merges),
         cmocka_unit_test(test_queue_order),
         cmocka_unit_test(test_queue_stop_wakes),
     };
