@@ -189,6 +189,7 @@ struct mfs_store {
     uint64_t gc_reserved;     /* bytes of data.mdb preallocated (fallocate) */
     uint64_t gc_dwritten;     /* bytes put in gc_dtxn */
     uint64_t gc_dreserved;    /* bytes of dirty/data.mdb preallocated */
+    uint64_t gc_zeroed;       /* data.mdb written with zeros up to here */
     pthread_t gc_thread;
     bool gc_thread_started;
     pthread_cond_t gc_work; /* the commit thread waits here */

@@ -559,20 +559,62 @@ static uint64_t env_free_bytes(MDB_env *env)
     return pages * st.ms_psize;
 }
 
+/* Writes zeros over [from, to) of fd (the file grows to `to`) and starts
+ * their writeback. Best effort: a failed write leaves the rest unwritten. */
+static void zero_fill(int fd, uint64_t from, uint64_t to)
+{
+    static const char zeros[64 << 10];
+    uint64_t at = from;
+    while (at < to) {
+        size_t n = to - at < sizeof zeros ? (size_t)(to - at) : sizeof zeros;
+        ssize_t w = pwrite(fd, zeros, n, (off_t)at);
+        if (w <= 0)
+            return;
+        at += (uint64_t)w;
+    }
+    (void)sync_file_range(fd, (off_t)from, (off_t)(to - from),
+                          SYNC_FILE_RANGE_WRITE);
+}
+
+/* Keeps the GC_RESERVE_STEP past env's last page (`last`) written with
+ * zeros; *zeroed remembers how far. A commit flushes its pages with
+ * fdatasync: into blocks that are only allocated (fallocate) or past the
+ * end of the file, that flush must also commit the file's extent map and
+ * size to ext4's journal; into written blocks it writes the pages alone.
+ * One step, not the whole reserve: the file never shrinks, and a large
+ * group's reserve would stay in it. */
+static void zero_ahead(int fd, uint64_t last, uint64_t *zeroed)
+{
+    if (last + GC_RESERVE_STEP / 2 <= *zeroed)
+        return;
+    uint64_t from = *zeroed, to = last + GC_RESERVE_STEP;
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size > from)
+        from = (uint64_t)sb.st_size;
+    if (from < to)
+        zero_fill(fd, from, to);
+    *zeroed = to;
+}
+
 /* Keeps env's file allocated `pending` bytes (twice, for copy-on-write)
  * past its last page; *reserved remembers how far. On a full disk, pages
- * that collection or deletes freed inside the file count instead. */
-static int reserve_env(MDB_env *env, uint64_t pending, uint64_t *reserved)
+ * that collection or deletes freed inside the file count instead. zeroed:
+ * NULL, or also keep a step past the last page written (zero_ahead). */
+static int reserve_env(MDB_env *env, uint64_t pending, uint64_t *reserved,
+                       uint64_t *zeroed)
 {
     MDB_envinfo info;
     MDB_stat st;
     mdb_env_info(env, &info);
     mdb_env_stat(env, &st);
-    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize +
-                    2 * pending + ((uint64_t)1 << 20);
-    if (need <= *reserved)
-        return 0;
+    uint64_t last = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    uint64_t need = last + 2 * pending + ((uint64_t)1 << 20);
     int fd;
+    if (need <= *reserved) {
+        if (zeroed && mdb_env_get_fd(env, &fd) == 0)
+            zero_ahead(fd, last, zeroed);
+        return 0;
+    }
     if (mdb_env_get_fd(env, &fd))
         return -EIO;
     /* ahead by a step, but never by more than 1/16 of the free space: on
@@ -597,6 +639,8 @@ static int reserve_env(MDB_env *env, uint64_t pending, uint64_t *reserved)
         to = need;
     }
     *reserved = to;
+    if (zeroed)
+        zero_ahead(fd, last, zeroed);
     return 0;
 }
 
@@ -607,10 +651,12 @@ static int reserve_env(MDB_env *env, uint64_t pending, uint64_t *reserved)
 static int gc_reserve(mfs_store *s, const wtx *w)
 {
     gc_assert_locked(s);
-    int rc = reserve_env(s->env, s->gc_written + w->written, &s->gc_reserved);
+    /* (the unpublished blocks' file is never flushed: allocation only) */
+    int rc = reserve_env(s->env, s->gc_written + w->written, &s->gc_reserved,
+                         &s->gc_zeroed);
     if (!rc && s->denv && w->dwritten)
         rc = reserve_env(s->denv, s->gc_dwritten + w->dwritten,
-                         &s->gc_dreserved);
+                         &s->gc_dreserved, NULL);
     return rc;
 }
 
