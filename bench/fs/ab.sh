@@ -9,6 +9,12 @@
 #              timed
 #   seqwrite   drop caches; 1 GiB of unique data written and fsync'd
 #              (fsbench seqwrite), timed
+#   fsync      500 x (append 4 KiB + fsync) (fsbench fsynclat): prints
+#              the median latency in us (the p99 and the total after it)
+#   delete     10,000 files of 100 B created and stat'ed, then unlinked
+#              (fsbench unlink), timed
+#   retar      run.sh's tree of 3,000 files untarred, then tarred again
+#              through cat (tar c), timed
 # Needs root (drop_caches) and /dev/fuse. BENCH_DIR (default /var/tmp)
 # holds the stores. After dropping the caches, each timed run first
 # touches WARM_MIB (default 4096; 0: not) of memory and frees it
@@ -16,12 +22,12 @@
 # have gone back to the host, and re-faulting it made the end of a 1 GiB
 # write 3x slower by a different amount each run.
 set -euo pipefail
-USAGE="usage: ab.sh randwrite|seqwrite OLD_MESHFS NEW_MESHFS [ROUNDS]"
+USAGE="usage: ab.sh randwrite|seqwrite|fsync|delete|retar OLD_MESHFS NEW_MESHFS [ROUNDS]"
 WL=${1:?$USAGE}
 OLD=${2:?$USAGE}
 NEW=${3:?$USAGE}
 ROUNDS=${4:-3}
-[[ $WL == randwrite || $WL == seqwrite ]] || { echo "$USAGE" >&2; exit 2; }
+case $WL in randwrite | seqwrite | fsync | delete | retar) ;; *) echo "$USAGE" >&2; exit 2 ;; esac
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/meshfs-rwab.XXXXXX")
 MNT=$W/mnt
@@ -32,13 +38,45 @@ cleanup() {
 trap cleanup EXIT
 cc -O2 -Wall -o "$W/fsbench" "$HERE/fsbench.c"
 FB=$W/fsbench
+if [[ $WL == retar ]]; then # the tree of run.sh (make_tree_tar)
+    for i in $(seq 1 20); do cat "$HERE/fsbench.c"; done >"$W/rep"
+    for ((i = 0; i < 3000; i++)); do
+        d="$W/tree/mod$((i % 37))/sub$((i % 7))"
+        [[ -d $d ]] || mkdir -p "$d"
+        head -c $((200 + (i * 7919) % 24000)) "$W/rep" >"$d/file$i.c"
+    done
+    tar -C "$W" -cf "$W/tree.tar" tree
+    rm -rf "$W/tree"
+fi
 
 warm() { if ((${WARM_MIB:-4096} > 0)); then "$FB" warm "${WARM_MIB:-4096}"; fi; }
 
-one() { # one MESHFS: prints the workload's seconds
+one() { # one MESHFS: prints the workload's figure (seconds; fsync: us; retar: ms)
     local m=$1 r
     rm -rf "$W/store" && mkdir -p "$MNT"
     "$m" init --store "$W/store" >/dev/null
+    case $WL in
+    fsync | delete | retar)
+        "$m" mount --store "$W/store" "$MNT" 2>/dev/null
+        if [[ $WL == fsync ]]; then
+            "$FB" fsynclat "$MNT/lat" 500
+        elif [[ $WL == delete ]]; then
+            mkdir "$MNT/s"
+            "$FB" create "$MNT/s" 10000 100 >/dev/null
+            "$FB" stat "$MNT/s" 10000 >/dev/null
+            "$FB" unlink "$MNT/s" 10000
+        else
+            tar -C "$MNT" -xf "$W/tree.tar"
+            local t0 t1
+            t0=$(date +%s%N)
+            tar -C "$MNT" -cf - tree | cat >/dev/null
+            t1=$(date +%s%N)
+            echo "$(((t1 - t0) / 1000000)) ms"
+        fi
+        "$m" umount "$MNT"
+        return
+        ;;
+    esac
     if [[ $WL == seqwrite ]]; then
         "$m" mount --store "$W/store" "$MNT" 2>/dev/null
         sync
@@ -67,5 +105,5 @@ one() { # one MESHFS: prints the workload's seconds
 }
 
 for ((i = 1; i <= ROUNDS; i++)); do
-    echo "round $i: old $(one "$OLD") s, new $(one "$NEW") s"
+    echo "round $i: old $(one "$OLD"), new $(one "$NEW")"
 done
