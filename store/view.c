@@ -163,6 +163,8 @@ static void dirent_del_if(wtx *w, mfs_id dir, const char *name, uint8_t kind,
  * (store.h, mfs_change_cb). */
 static void change_dirent(wtx *w, mfs_id dir, const char *name)
 {
+    if (!w->s->change_cb)
+        return; /* (no mount: no lookup) */
     objkey ok = obj_inode(dir);
     uint64_t ino;
     if (ino_of_obj(w->s, w->txn, &ok, &ino) == 0)
