@@ -38,21 +38,16 @@ cleanup() {
 trap cleanup EXIT
 cc -O2 -Wall -o "$W/fsbench" "$HERE/fsbench.c"
 FB=$W/fsbench
-if [[ $WL == retar ]]; then # the tree of run.sh (make_tree_tar)
-    for i in $(seq 1 20); do cat "$HERE/fsbench.c"; done >"$W/rep"
-    for ((i = 0; i < 3000; i++)); do
-        d="$W/tree/mod$((i % 37))/sub$((i % 7))"
-        [[ -d $d ]] || mkdir -p "$d"
-        head -c $((200 + (i * 7919) % 24000)) "$W/rep" >"$d/file$i.c"
-    done
-    tar -C "$W" -cf "$W/tree.tar" tree
-    rm -rf "$W/tree"
+if [[ $WL == retar ]]; then # the tree of run.sh
+    # shellcheck source=bench/fs/tree.sh
+    . "$HERE/tree.sh"
+    make_tree_tar "$W" 3000
 fi
 
 warm() { if ((${WARM_MIB:-4096} > 0)); then "$FB" warm "${WARM_MIB:-4096}"; fi; }
 
 one() { # one MESHFS: prints the workload's figure (seconds; fsync: us; retar: ms)
-    local m=$1 r
+    local m=$1
     rm -rf "$W/store" && mkdir -p "$MNT"
     "$m" init --store "$W/store" >/dev/null
     case $WL in
@@ -87,7 +82,7 @@ one() { # one MESHFS: prints the workload's figure (seconds; fsync: us; retar: m
         return
     fi
     "$m" mount --store "$W/store" "$MNT" 2>/dev/null
-    for r in 1 2 3; do
+    for _ in 1 2 3; do
         mkdir "$MNT/s"
         "$FB" create "$MNT/s" 10000 100 >/dev/null
         "$FB" unlink "$MNT/s" 10000 >/dev/null

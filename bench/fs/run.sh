@@ -246,19 +246,9 @@ fi
 # ---------------------------------------------------------------- workloads
 # A deterministic source tree of TREE_FILES files: text files of varying
 # size in nested directories (a tarball made once, on the native fs).
-make_tree_tar() {
-    local t=$W/tree i d
-    mkdir -p "$t"
-    for ((i = 0; i < TREE_FILES; i++)); do
-        d="$t/mod$((i % 37))/sub$((i % 7))"
-        [[ -d $d ]] || mkdir -p "$d"
-        head -c $((200 + (i * 7919) % 24000)) "$W/fsbench.c.rep" >"$d/file$i.c"
-    done
-    tar -C "$W" -cf "$W/tree.tar" tree
-    rm -rf "$t"
-}
-for i in $(seq 1 20); do cat "$HERE/fsbench.c"; done >"$W/fsbench.c.rep"
-make_tree_tar
+# shellcheck source=bench/fs/tree.sh
+. "$HERE/tree.sh"
+make_tree_tar "$W" "$TREE_FILES"
 
 declare -A R # R[backend.workload] = seconds (or µs for fsync latency)
 median() { printf '%s\n' "$@" | LC_ALL=C sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
