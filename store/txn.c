@@ -579,8 +579,9 @@ static void zero_fill(int fd, uint64_t from, uint64_t to)
 /* Keeps the GC_RESERVE_STEP past env's last page (`last`) written with
  * zeros; *zeroed remembers how far. A commit flushes its pages with
  * fdatasync: into blocks that are only allocated (fallocate) or past the
- * end of the file, that flush must also commit the file's extent map and
- * size to ext4's journal; into written blocks it writes the pages alone.
+ * end of the file, that flush must also write the file's extent map and
+ * size (ext4: its journal, or without one, as here, the inode and extent
+ * blocks); into written blocks it writes the pages alone.
  * One step, not the whole reserve: the file never shrinks, and a large
  * group's reserve would stay in it. */
 static void zero_ahead(int fd, uint64_t last, uint64_t *zeroed)
