@@ -32,6 +32,8 @@
 #include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -576,19 +578,42 @@ static void zero_fill(int fd, uint64_t from, uint64_t to)
                           SYNC_FILE_RANGE_WRITE);
 }
 
-/* Keeps the GC_RESERVE_STEP past env's last page (`last`) written with
- * zeros; *zeroed remembers how far. A commit flushes its pages with
+/* How far ahead the files are preallocated: a step, but never more than
+ * 1/16 of the free space (on a nearly full disk the reserve must not
+ * crowd out the packs). */
+static uint64_t reserve_step(int fd)
+{
+    uint64_t step = GC_RESERVE_STEP;
+    struct statvfs sv;
+    if (fstatvfs(fd, &sv) == 0 &&
+        (uint64_t)sv.f_bavail * sv.f_frsize / 16 < step)
+        step = (uint64_t)sv.f_bavail * sv.f_frsize / 16;
+    return step;
+}
+
+/* Keeps a step (reserve_step) past env's last page (`last`) written with
+ * zeros, within the `reserved` bytes allocated; *zeroed remembers how
+ * far. Not on tmpfs (no blocks to convert, and the zeros would take
+ * memory). A commit flushes its pages with
  * fdatasync: into blocks that are only allocated (fallocate) or past the
  * end of the file, that flush must also write the file's extent map and
  * size (ext4: its journal, or without one, as here, the inode and extent
  * blocks); into written blocks it writes the pages alone.
  * One step, not the whole reserve: the file never shrinks, and a large
  * group's reserve would stay in it. */
-static void zero_ahead(int fd, uint64_t last, uint64_t *zeroed)
+static void zero_ahead(int fd, uint64_t last, uint64_t reserved,
+                       uint64_t *zeroed)
 {
     if (last + GC_RESERVE_STEP / 2 <= *zeroed)
         return;
-    uint64_t from = *zeroed, to = last + GC_RESERVE_STEP;
+    struct statfs sf;
+    if (fstatfs(fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC) {
+        *zeroed = UINT64_MAX;
+        return;
+    }
+    uint64_t from = *zeroed, to = last + reserve_step(fd);
+    if (to > reserved)
+        to = reserved; /* (within what is allocated) */
     struct stat sb;
     if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size > from)
         from = (uint64_t)sb.st_size;
@@ -613,19 +638,12 @@ static int reserve_env(MDB_env *env, uint64_t pending, uint64_t *reserved,
     int fd;
     if (need <= *reserved) {
         if (zeroed && mdb_env_get_fd(env, &fd) == 0)
-            zero_ahead(fd, last, zeroed);
+            zero_ahead(fd, last, *reserved, zeroed);
         return 0;
     }
     if (mdb_env_get_fd(env, &fd))
         return -EIO;
-    /* ahead by a step, but never by more than 1/16 of the free space: on
-     * a nearly full disk the reserve must not crowd out the packs */
-    uint64_t step = GC_RESERVE_STEP;
-    struct statvfs sv;
-    if (fstatvfs(fd, &sv) == 0 &&
-        (uint64_t)sv.f_bavail * sv.f_frsize / 16 < step)
-        step = (uint64_t)sv.f_bavail * sv.f_frsize / 16;
-    uint64_t to = need + step;
+    uint64_t to = need + reserve_step(fd);
     if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)to) != 0) {
         int e = errno;
         if (e == EOPNOTSUPP)
@@ -641,7 +659,7 @@ static int reserve_env(MDB_env *env, uint64_t pending, uint64_t *reserved,
     }
     *reserved = to;
     if (zeroed)
-        zero_ahead(fd, last, zeroed);
+        zero_ahead(fd, last, to, zeroed);
     return 0;
 }
 
