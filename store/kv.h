@@ -190,6 +190,7 @@ struct mfs_store {
     uint64_t gc_dwritten;     /* bytes put in gc_dtxn */
     uint64_t gc_dreserved;    /* bytes of dirty/data.mdb preallocated */
     uint64_t gc_zeroed;       /* data.mdb written with zeros up to here */
+    bool gc_durable_grew;     /* vv_durable grew, the owner not told yet */
     pthread_t gc_thread;
     bool gc_thread_started;
     pthread_cond_t gc_work; /* the commit thread waits here */

@@ -812,6 +812,8 @@ static void vv_note_commit(mfs_store *s)
     if (rc)
         return;
     pthread_mutex_lock(&s->vvlock);
+    if (mfs_vv_missing(&s->vv_commit, &s->vv_durable))
+        s->gc_durable_grew = true;
     mfs_vv_free(&s->vv_durable);
     s->vv_durable = s->vv_commit;
     s->vv_commit = v;
@@ -824,6 +826,8 @@ static void vv_note_sync(mfs_store *s)
     pthread_mutex_lock(&s->vvlock);
     mfs_vv d;
     if (store_vv_copy(&d, &s->vv_commit) == 0) {
+        if (mfs_vv_missing(&d, &s->vv_durable))
+            s->gc_durable_grew = true;
         mfs_vv_free(&s->vv_durable);
         s->vv_durable = d;
     }
@@ -1030,12 +1034,19 @@ static void *gc_main(void *arg)
                 s->gc_fail_rc = rc;
             } else if (gen == s->gc_committed) {
                 vv_note_sync(s); /* (no commit came between) */
-                /* the owner reports the durable vector: tell it */
-                ops = ops || idle_sync;
             }
             s->gc_durable = gen;
         }
         pthread_cond_broadcast(&s->gc_done);
+        /* the owner reports the durable vector (sync/'s STATE, which
+         * collection on the peers waits for): tell it whenever it grew,
+         * by a commit (the one before is durable now) or a sync, asked
+         * for or idle; a durable commit with no local ops of its own
+         * (pack.c's after a sweep) once left it untold for good */
+        if (s->gc_durable_grew) {
+            s->gc_durable_grew = false;
+            ops = true;
+        }
         if (ops && s->oplog_cb) {
             mfs_lock_drop(&s->wlock);
             s->oplog_cb(s->oplog_arg);
