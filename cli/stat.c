@@ -38,6 +38,7 @@ static const struct {
     {"chunks", "chunks"},
     {"chunk_bytes", "chunk bytes"},
     {"store_bytes", "store size"},
+    {"log_bytes", "intent log size"},
     {"map_bytes", "map size"},
     {"pack_files", "pack files"},
     {"pack_bytes", "pack bytes"},
@@ -407,29 +408,32 @@ static void ago_text(unsigned long long ms, char *out, size_t cap)
 /* Where the store's space goes, from the counters: the content of live
  * files, content kept beyond it (the trash, and versions not settled or
  * not collected yet), and on disk: the pack files (chunk bytes, with what
- * is dead in them until their pack empties or is evacuated) and the store
- * file (metadata, op log, tombstones, small chunks, free pages LMDB keeps). */
+ * is dead in them until their pack empties or is evacuated), the store
+ * file (metadata, op log, tombstones, small chunks, free pages LMDB keeps)
+ * and the intent log (fsync's records; a fixed size, written at creation). */
 static void print_space_text(const cli_reply *r)
 {
     unsigned long long
         live = strtoull(num_or_zero(cli_reply_get(r, "bytes")), NULL, 10),
         held = strtoull(num_or_zero(cli_reply_get(r, "chunk_bytes")), NULL, 10),
         file = strtoull(num_or_zero(cli_reply_get(r, "store_bytes")), NULL, 10),
+        wal = strtoull(num_or_zero(cli_reply_get(r, "log_bytes")), NULL, 10),
         packs = strtoull(num_or_zero(cli_reply_get(r, "pack_bytes")), NULL, 10),
         plive = strtoull(num_or_zero(cli_reply_get(r, "pack_live")), NULL, 10);
-    char l[32], h[32], k[32], f[32], p[32], d[32], t[32];
+    char l[32], h[32], k[32], f[32], p[32], d[32], t[32], w[32];
     human_bytes(live, l, sizeof l);
     human_bytes(held, h, sizeof h);
     human_bytes(held > live ? held - live : 0, k, sizeof k);
     human_bytes(file, f, sizeof f);
     human_bytes(packs, p, sizeof p);
     human_bytes(packs > plive ? packs - plive : 0, d, sizeof d);
-    human_bytes(file + packs, t, sizeof t);
+    human_bytes(file + packs + wal, t, sizeof t);
+    human_bytes(wal, w, sizeof w);
     printf("%-18s content %s (live files %s; kept beyond them: %s, the trash "
            "and what is not collected yet); on disk %s: pack files %s (%s "
            "dead, not reclaimed yet), store file %s (metadata, op log, small "
-           "chunks, free pages)\n",
-           "space", h, l, k, t, p, d, f);
+           "chunks, free pages), intent log %s\n",
+           "space", h, l, k, t, p, d, f, w);
 }
 
 static void print_collect_text(const cli_reply *r)
@@ -561,6 +565,7 @@ static int offline_stats(const char *store, cli_reply *r, char *err,
         {"chunks", st.chunks},
         {"chunk_bytes", st.chunk_bytes},
         {"store_bytes", st.store_bytes},
+        {"log_bytes", st.log_bytes},
         {"map_bytes", st.map_bytes},
         {"pack_files", st.pack_files},
         {"pack_bytes", st.pack_bytes},

@@ -146,6 +146,7 @@ static void reply_stat(mfs_control *c, out_buf *o)
     outf(o, "conflicts %" PRIu64 "\n", st.conflicts);
     outf(o, "dirty_files %" PRIu64 "\n", st.dirty_files);
     outf(o, "store_bytes %" PRIu64 "\n", st.store_bytes);
+    outf(o, "log_bytes %" PRIu64 "\n", st.log_bytes);
     outf(o, "map_bytes %" PRIu64 "\n", st.map_bytes);
     outf(o, "pack_files %" PRIu64 "\n", st.pack_files);
     outf(o, "pack_bytes %" PRIu64 "\n", st.pack_bytes);

@@ -70,6 +70,9 @@ static int stats_read(mfs_store *s, mfs_store_stats *out, bool scan)
     struct stat st;
     if (stat(path, &st) == 0)
         out->store_bytes = (uint64_t)st.st_size;
+    snprintf(path, sizeof(path), "%s/intent.log", s->dir);
+    if (stat(path, &st) == 0)
+        out->log_bytes = (uint64_t)st.st_size;
     /* Pages in use, as of the last commit: a walk of LMDB's free list
      * (table 0; each record a count of page numbers, then the numbers) in
      * a read snapshot, which no writer waits for. */

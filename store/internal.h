@@ -234,6 +234,10 @@ int content_heads(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp *out,
                   int max);
 int content_publish(wtx *w, mfs_id id, bool force);
 int content_drop_dirty(wtx *w, mfs_id id);
+/* replica.c: mfs_store_apply of the intent log's ops at open (open.c): an
+ * own version applied also drops its file's unpublished state, which it
+ * was published from. */
+int store_apply_replay(mfs_store *s, const uint8_t *ops, size_t len);
 ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
                      bool use_dirty, uint64_t off, void *buf, size_t len);
 /* Writes buf at off as unpublished data. whole (may be NULL) holds the

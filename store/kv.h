@@ -218,6 +218,34 @@ struct mfs_store {
     bool meta_unsynced;     /* a commit's meta page is not synced yet */
     uint64_t last_commit_us; /* monotonic time of the last commit */
 
+    /* The intent log (wal.c): fsync in one flush. Every wal_ field but
+     * wal_mu and wal_fd is protected by wlock. */
+    pthread_mutex_t wal_mu; /* appends, one at a time (MFS_LOCK_STORE_LOG) */
+    int wal_fd;             /* STORE/intent.log; -1 without */
+    bool wal_on;            /* fsync appends (group commit, file usable) */
+    bool wal_broken;        /* an append failed: fsync commits from now */
+    bool wal_covered;       /* LMDB's last sync covered every record */
+    uint64_t wal_size;      /* its bytes: two halves (0: no log) */
+    int wal_half;           /* the half being appended to */
+    bool wal_written;       /* a record was appended since open */
+    uint8_t *wal_recs;      /* records found at open, until replayed */
+    size_t wal_nrecs;       /* their bytes */
+    uint64_t wal_epoch;     /* of the records being appended */
+    uint64_t wal_off;       /* where the next record goes (file offset) */
+    uint64_t wal_gen;       /* gc_gen when the last record was made */
+    uint64_t wal_lost;      /* failed commits that cleared the log */
+    uint64_t wal_seq;       /* own ops <= this are durable (log or LMDB) */
+    uint64_t wal_commit_seq, wal_synced_seq; /* s->seq at the last commit,
+                                                and at the last synced one */
+    uint8_t *wal_fresh;     /* hashes of chunks put since the last sync */
+    size_t wal_nfresh, wal_fresh_cap;
+    size_t wal_logged;       /* fresh ones before this are durable */
+    size_t wal_commit_fresh; /* wal_nfresh at the last commit */
+    uint64_t wal_dropped;    /* fresh entries dropped since open (synced) */
+    bool wal_fresh_over;     /* more than the list holds: fsync commits */
+    bool wal_commit_over;    /* it was so at the last commit */
+    uint8_t *wal_buf;        /* the record being made */
+
     /* collection (collect.c): its thread, settings, pins; NULL read-only */
     struct collector *col;
     /* chunk bytes in pack files (pack.c); NULL before open */
@@ -333,6 +361,32 @@ static inline void wtx_mut(wtx *w)
 {
     w->muts++;
 }
+
+/* wal.c: the intent log (see its top comment). wal_open (store_open,
+ * writable stores) makes or opens STORE/intent.log, syncs what LMDB holds
+ * and keeps the records found in s->wal_recs for the top layer to replay
+ * (wal_each); wal_start (after that replay's durable commit, under no
+ * lock) lets fsync append. wal_fsync: 0 durable, 1 use
+ * mfs_store_commit(s, 1) instead, or -errno. wal_note_chunk (a chunk put,
+ * under wlock), wal_committed (a group commit succeeded), wal_synced (a
+ * sync covered commit gen), wal_lost (a group commit failed): txn.c's and
+ * pack.c's points. wal_reset_file zeroes the first header and syncs. */
+int wal_open(mfs_store *s);
+int wal_each(const uint8_t *recs, size_t len,
+             int (*fn)(const uint8_t *hash, const uint8_t *data, size_t n,
+                       const uint8_t *ops, size_t opslen, void *arg),
+             void *arg);
+void wal_start(mfs_store *s);
+int wal_fsync(mfs_store *s);
+void wal_note_chunk(mfs_store *s, const uint8_t *hash);
+void wal_committed(mfs_store *s);
+void wal_synced(mfs_store *s, uint64_t gen);
+void wal_lost(mfs_store *s);
+int wal_reset_file(mfs_store *s);
+/* txn.c: asks the commit thread for a sync of LMDB, without waiting
+ * (under wlock; group commit only). */
+void gc_sync_soon(mfs_store *s);
+void wal_close(mfs_store *s);
 
 /* txn.c */
 /* mfs_store_open (store.h) with the hooks of the layers above txn.c. */

@@ -1304,7 +1304,8 @@ int mfs_store_fsync(mfs_store *s, uint64_t ino)
         if (rc)
             return rc;
     }
-    return mfs_store_commit(s, 1);
+    int rc = wal_fsync(s); /* one record in the intent log, one flush */
+    return rc == 1 ? mfs_store_commit(s, 1) : rc;
 }
 
 static int tx_forget(wtx *w, void *arg)

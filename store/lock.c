@@ -20,6 +20,8 @@ static const struct {
     [MFS_LOCK_REPL] = {"the engine's lock (mfs_repl.mu)", false, false},
     [MFS_LOCK_REPL_WR] = {"the chunk writer's lock (mfs_repl.wr_mu)", true,
                           false},
+    [MFS_LOCK_STORE_LOG] = {"the store's intent log lock (wal_mu)", false,
+                            false},
     [MFS_LOCK_STORE_W] = {"the store's writer lock (wlock)", false, false},
     [MFS_LOCK_SYNC] = {"the transport core's lock (mfs_sync.mu)", false,
                        true},

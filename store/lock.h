@@ -21,6 +21,8 @@ typedef enum mfs_lock_rank {
     MFS_LOCK_REPL = 1, /* sync/repl.c mfs_repl.mu: the engine */
     MFS_LOCK_REPL_WR,  /* sync/repl.c mfs_repl.wr_mu: the chunk writer's
                           queue; a leaf (nothing taken under it) */
+    MFS_LOCK_STORE_LOG, /* store/wal.c mfs_store.wal_mu: intent log
+                           appends (wlock is taken under it) */
     MFS_LOCK_STORE_W,  /* store/txn.c mfs_store.wlock: the single writer,
                           group commit */
     MFS_LOCK_SYNC,     /* sync/driver.c mfs_sync.mu: the transport core;

@@ -11,6 +11,9 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <string.h>
+
 /* A new store: the census (all zero: nothing shows yet), the root's inode
  * record with zero stamps so that any op overrides it, and for a new mesh
  * root's owner and mode and lost+found as ops that every joining replica
@@ -68,8 +71,61 @@ static const store_hooks hooks = {
     .crdt = &crdt,
 };
 
+/* One piece of an intent log record (wal_each): a chunk, or the ops. */
+static int replay_one(const uint8_t *hash, const uint8_t *data, size_t n,
+                      const uint8_t *ops, size_t opslen, void *arg)
+{
+    mfs_store *s = arg;
+    if (hash) {
+        int rc = mfs_store_chunk_put(s, hash, data, n);
+        if (rc == -EBADMSG) { /* (never: the record's CRC held) */
+            mfs_log(LOG_ERR,
+                    "store %s: a chunk in the intent log does not match its "
+                    "hash; skipped (the file that names it lacks it)",
+                    s->dir);
+            rc = 0;
+        }
+        return rc;
+    }
+    return store_apply_replay(s, ops, opslen);
+}
+
+/* The intent log's records (wal.c) that a crash left: what fsync promised
+ * since LMDB's last durable state. Their chunks are put and their ops
+ * applied as a peer's would be (a duplicate changes nothing), then all is
+ * synced and the log cleared; fsync may append from then on. */
+static int replay_log(mfs_store *s)
+{
+    int rc = 0;
+    if (s->wal_nrecs) {
+        mfs_log(LOG_NOTICE,
+                "store %s: replaying %zu bytes of the intent log (changes "
+                "fsync made durable before a crash)",
+                s->dir, s->wal_nrecs);
+        rc = wal_each(s->wal_recs, s->wal_nrecs, replay_one, s);
+        if (!rc)
+            rc = mfs_store_commit(s, 1);
+        if (!rc)
+            rc = wal_reset_file(s);
+        if (rc)
+            mfs_log(LOG_ERR, "store %s: cannot replay the intent log: %s",
+                    s->dir, strerror(-rc));
+    }
+    if (!rc)
+        wal_start(s);
+    return rc;
+}
+
 int mfs_store_open(mfs_store **out, const char *dir,
                    const mfs_store_config *cfg, unsigned flags)
 {
-    return store_open(out, dir, cfg, flags, &hooks);
+    int rc = store_open(out, dir, cfg, flags, &hooks);
+    if (rc || (*out)->rdonly)
+        return rc;
+    rc = replay_log(*out);
+    if (rc) {
+        mfs_store_close(*out);
+        *out = NULL;
+    }
+    return rc;
 }

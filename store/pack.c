@@ -432,7 +432,8 @@ int chunk_vals_put(wtx *w, size_t n, const uint8_t *const *hash,
         for (; i < j && !w->err; off += len[i++]) {
             uint8_t ref[REF_LEN];
             ref_put(ref, id, off, (uint32_t)len[i]);
-            tput(w, DB_CHUNKS, hash[i], CHUNKS_KEY_LEN, ref, REF_LEN);
+            if (tput(w, DB_CHUNKS, hash[i], CHUNKS_KEY_LEN, ref, REF_LEN) == 0)
+                wal_note_chunk(w->s, hash[i]);
         }
     }
     return w->err;
@@ -441,8 +442,10 @@ int chunk_vals_put(wtx *w, size_t n, const uint8_t *const *hash,
 int chunk_val_put(wtx *w, const uint8_t *hash, const void *data, size_t len)
 {
     if (len <= PACK_INLINE || !w->s->packs || !w->s->packs->writable) {
-        if (tput(w, DB_CHUNKS, hash, CHUNKS_KEY_LEN, data, len) == 0)
+        if (tput(w, DB_CHUNKS, hash, CHUNKS_KEY_LEN, data, len) == 0) {
             account(w, 0, (int64_t)len, 0);
+            wal_note_chunk(w->s, hash);
+        }
         return w->err;
     }
     uint32_t id;
@@ -451,7 +454,9 @@ int chunk_val_put(wtx *w, const uint8_t *hash, const void *data, size_t len)
         return w->err;
     uint8_t ref[REF_LEN];
     ref_put(ref, id, off, (uint32_t)len);
-    return tput(w, DB_CHUNKS, hash, CHUNKS_KEY_LEN, ref, REF_LEN);
+    if (tput(w, DB_CHUNKS, hash, CHUNKS_KEY_LEN, ref, REF_LEN) == 0)
+        wal_note_chunk(w->s, hash);
+    return w->err;
 }
 
 int chunk_val_drop(wtx *w, const MDB_val *v)

@@ -71,6 +71,7 @@ typedef struct batch {
     size_t *rawlen;
     size_t n;
     mfs_apply_result res;
+    bool replay; /* the intent log's records (store_apply_replay) */
 } batch;
 
 /* Notes in res the chunks that op, a small version just applied, made
@@ -98,6 +99,14 @@ static void note_small(wtx *w, const mfs_op *op, mfs_apply_result *res)
         res->small_origin[res->nsmall++] = op->origin;
     }
     mdb_cursor_close(c);
+}
+
+/* Ids this node mints are (node, ++ctr): one of ours that an op names
+ * keeps ctr at or past it. */
+static void ctr_cover(mfs_store *s, mfs_id id)
+{
+    if (id.node == s->node && id.seq > s->ctr)
+        s->ctr = id.seq;
 }
 
 static int tx_apply(wtx *w, void *arg)
@@ -128,6 +137,20 @@ static int tx_apply(wtx *w, void *arg)
         note_small(w, op, &b->res);
         if (op->origin == s->node && op->seq > s->seq)
             s->seq = op->seq; /* our own ops from a restored store */
+        /* A version of ours that the log brings back was published from
+         * the file's unpublished writes after LMDB's last commit, and
+         * those writes are all the dirty state that commit holds: gone
+         * into it (a kill -9 kept that state, and the file showed it,
+         * shorter than what fsync had acknowledged). */
+        if (b->replay && op->origin == s->node && op->type == OP_VERSION &&
+            content_drop_dirty(w, op->obj))
+            break;
+        /* and the ids they minted (the intent log's replay: a new file
+         * took the id of one the log brought back, and moved it away) */
+        ctr_cover(s, op->obj);
+        ctr_cover(s, op->inode);
+        ctr_cover(s, op->parent);
+        ctr_cover(s, op->from);
         if (op->type == OP_MOVE)
             moves[nmoves++] = op;
     }
@@ -136,10 +159,10 @@ static int tx_apply(wtx *w, void *arg)
     return w->err;
 }
 
-int mfs_store_apply(mfs_store *s, const uint8_t *data, size_t len,
-                    mfs_apply_result *res)
+static int apply_batch(mfs_store *s, const uint8_t *data, size_t len,
+                       mfs_apply_result *res, bool replay)
 {
-    batch b = {0};
+    batch b = {.replay = replay};
     size_t cap = 0;
     mfs_rbuf r;
     mfs_rbuf_init(&r, data, len);
@@ -186,6 +209,17 @@ int mfs_store_apply(mfs_store *s, const uint8_t *data, size_t len,
     free(b.raw);
     free(b.rawlen);
     return rc;
+}
+
+int mfs_store_apply(mfs_store *s, const uint8_t *data, size_t len,
+                    mfs_apply_result *res)
+{
+    return apply_batch(s, data, len, res, false);
+}
+
+int store_apply_replay(mfs_store *s, const uint8_t *ops, size_t len)
+{
+    return apply_batch(s, ops, len, NULL, true);
 }
 
 /* Sets vv[node] to at least seq, keeping vv sorted by node. */

@@ -434,6 +434,7 @@ typedef struct mfs_store_stats {
     uint64_t conflicts;   /* visible conflict copies */
     uint64_t dirty_files; /* files with unpublished writes */
     uint64_t store_bytes; /* size of the LMDB file */
+    uint64_t log_bytes;   /* size of the intent log (preallocated) */
     uint64_t used_bytes;  /* of it in use (LMDB reuses the rest) */
     uint64_t map_bytes;   /* current map size */
     uint64_t pack_files;  /* pack files holding chunk bytes */

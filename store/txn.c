@@ -884,9 +884,11 @@ static void gc_commit_locked(mfs_store *s)
         /* the lost changes never happened: counters go back with them */
         counters_restore(s, &s->gc_saved);
         s->gc_local_ops = false;
+        wal_lost(s);
     } else {
         s->gc_saved = counters_take(s);
         vv_note_commit(s);
+        wal_committed(s);
         __atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED);
     }
     s->gc_committed = gen;
@@ -1034,6 +1036,7 @@ static void *gc_main(void *arg)
                 s->gc_fail_rc = rc;
             } else if (gen == s->gc_committed) {
                 vv_note_sync(s); /* (no commit came between) */
+                wal_synced(s, gen);
             }
             s->gc_durable = gen;
         }
@@ -1100,6 +1103,15 @@ static void gc_finish(mfs_store *s)
     s->gc_on = false;
     pthread_cond_destroy(&s->gc_work);
     pthread_cond_destroy(&s->gc_done);
+}
+
+void gc_sync_soon(mfs_store *s)
+{
+    gc_assert_locked(s);
+    if (s->gc_on && s->gc_want_durable < s->gc_gen) {
+        s->gc_want_durable = s->gc_gen;
+        pthread_cond_signal(&s->gc_work);
+    }
 }
 
 void mfs_store_commit_soon(mfs_store *s)
@@ -1762,8 +1774,10 @@ int store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
     s->dir = strdup(dir);
     s->cfg = *cfg;
     s->lockfd = -1;
+    s->wal_fd = -1;
     s->rdonly = rdonly;
     pthread_mutex_init(&s->wlock, NULL);
+    pthread_mutex_init(&s->wal_mu, NULL);
     pthread_mutex_init(&s->poollock, NULL);
     pthread_mutex_init(&s->vvlock, NULL);
     /* Writers first: busy readers must not keep the map from growing.
@@ -1849,6 +1863,8 @@ int store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
     }
     if (!rdonly)
         rc = dirty_open(s);
+    if (!rc && !rdonly)
+        rc = wal_open(s); /* (its records are replayed by the top layer) */
     if (!rc)
         rc = hooks->opened(s); /* the census, the collector, the hasher */
     if (rc)
@@ -1880,6 +1896,7 @@ void mfs_store_close(mfs_store *s)
     /* the collector's thread writes: before the commit thread ends */
     s->hooks->closing(s);
     gc_finish(s);
+    wal_close(s);
     while (s->ndpool > 0)
         mdb_txn_abort(s->dpool[--s->ndpool]);
     dirty_close(s);
@@ -1894,6 +1911,7 @@ void mfs_store_close(mfs_store *s)
     if (s->lockfd >= 0)
         close(s->lockfd);
     pthread_mutex_destroy(&s->wlock);
+    pthread_mutex_destroy(&s->wal_mu);
     pthread_mutex_destroy(&s->poollock);
     pthread_mutex_destroy(&s->vvlock);
     mfs_vv_free(&s->vv_commit);

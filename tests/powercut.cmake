@@ -2,7 +2,8 @@
 # acknowledged and the store always reopens cleanly). How it works is in
 # tests/powercut/pc_check.c (top comment) and docs/ARCHITECTURE.md
 # ("Power-cut test"). Three programs:
-#   pc_preload.so  LD_PRELOAD shim: logs every write/sync of data.mdb
+#   pc_preload.so  LD_PRELOAD shim: logs every write/sync of the store's
+#                  data.mdb and intent.log
 #   pc_workload    drives a new store (seeded) and notes ops and fsync ACKs
 #   pc_check       rebuilds crash images at random cuts of the log and
 #                  checks each: reopen, LMDB walk, dump == dump after view

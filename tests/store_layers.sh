@@ -25,6 +25,7 @@ txn 1
 vv 1
 dirty 1
 pack 1
+wal 1
 gcq 2
 op 2
 tree 2

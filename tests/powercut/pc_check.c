@@ -2,31 +2,40 @@
  * pc_check.c - the checker of the power-cut test (promise P2: a power cut
  * loses nothing that fsync() acknowledged, and the store always reopens
  * cleanly). It reads the log that pc_preload.so wrote while pc_workload
- * ran, rebuilds the data.mdb a disk may hold after a power cut at random
- * points of that run, and checks each image. It must never judge an image
- * by anything but the store's public API and LMDB's own reads, and never
- * report a pass for a log it cannot model (it refuses those, exit 2).
+ * ran, rebuilds the store files (data.mdb, intent.log) a disk may hold
+ * after a power cut at random points of that run, and checks each image.
+ * It must never judge an image by anything but the store's public API and
+ * LMDB's own reads, and never report a pass for a log it cannot model (it
+ * refuses those, exit 2).
  *
  * Why this way (the reasoning, for the next engineer):
  *
- * - What a power cut must not damage is one LMDB file, STORE/data.mdb.
- *   (STORE/dirty/ holds only unpublished blocks; the store deletes it
- *   whole when it opens after a reboot. The images here have no dirty/, so
- *   the store takes that path, as after a real power cut.) LMDB writes its
- *   pages with pwrite and lseek+writev and makes them durable with
+ * - What a power cut must not damage are two files of the store
+ *   directory (enum pc_file): the LMDB file STORE/data.mdb and the store's
+ *   intent log STORE/intent.log (store/wal.c). (STORE/dirty/ holds only
+ *   unpublished blocks; the store deletes it whole when it opens after a
+ *   reboot. The images here have no dirty/, so the store takes that path,
+ *   as after a real power cut. Pack files: see run_child().) LMDB writes
+ *   its pages with pwrite and lseek+writev and makes them durable with
  *   fdatasync; it reads them back through a read-only shared mmap. Meta
  *   pages go through a second fd opened O_DSYNC unless MDB_NOSYNC or
- *   MDB_NOMETASYNC is set (then through the first). So every change a
- *   power cut could lose passes through a handful of libc calls that an
- *   LD_PRELOAD shim can log (as Jepsen's LazyFS does below a FUSE mount,
- *   here without the mount). The shim holds one mutex across each call and
- *   its log record, so the log's order is the kernel's. strace of
- *   pc_workload on Debian 12 (liblmdb 0.9.24) shows, for data.mdb: open
- *   O_RDWR|O_CREAT (fd A) and O_WRONLY|O_DSYNC (fd B, unused under both
- *   flags the store uses), pwrite and writev on A, fdatasync(A), and with
- *   group commit fallocate(A, FALLOC_FL_KEEP_SIZE) (changes no byte; not
- *   logged). Nothing else writes it; lock.mdb holds no data (LMDB rebuilds
- *   it on open).
+ *   MDB_NOMETASYNC is set (then through the first). intent.log is made
+ *   with open(O_RDWR|O_CREAT), filled with zeros by pwrite and
+ *   fdatasync'd; after that it is only written with pwrite (records at
+ *   rising offsets, at times again from 0) and made durable with
+ *   fdatasync, never truncated or mapped, and read with pread when the
+ *   store opens (which may rewrite it); a store made before it existed has
+ *   none. So every change a power cut could lose passes through a handful
+ *   of libc calls that an LD_PRELOAD shim can log (as Jepsen's LazyFS does
+ *   below a FUSE mount, here without the mount); each record names its
+ *   file (pc_log.h). The shim holds one mutex across each call and its log
+ *   record, so the log's order is the kernel's. strace of pc_workload on
+ *   Debian 12 (liblmdb 0.9.24) shows, for data.mdb: open O_RDWR|O_CREAT
+ *   (fd A) and O_WRONLY|O_DSYNC (fd B, unused under both flags the store
+ *   uses), pwrite and writev on A, fdatasync(A), and with group commit
+ *   fallocate(A, FALLOC_FL_KEEP_SIZE) (changes no byte; not logged).
+ *   Nothing else writes it; lock.mdb holds no data (LMDB rebuilds it on
+ *   open).
  *
  * - The crash model is the page cache's. After fsync/fdatasync (or an
  *   O_DSYNC write, for the pages it covers) the disk holds the file as the
@@ -45,6 +54,15 @@
  *   Within a 4 KiB page nothing is torn (LMDB writes whole pages; its meta
  *   write is a ~100-byte write inside one sector). A real disk can do
  *   worse; a store that fails this model fails on real hardware too.
+ *   Each file follows this model on its own: its own pages, syncs (an
+ *   fsync or fdatasync syncs its fd's file; syncfs and sync log one SYNC
+ *   per open file, so a cut may fall between them) and durable size; in
+ *   torn mode q is drawn per file, and nothing orders the two files'
+ *   write-back except their syncs. A file is in the image when its first
+ *   OPEN came before the cut, else absent. Directory entries are not
+ *   modelled: a file opened before the cut is there even if its directory
+ *   was never fsync'd, at its durable size (0 when nothing of it was
+ *   synced or written back).
  *
  * - Why torn finds MDB_NOSYNC's problem: LMDB is copy-on-write with two
  *   meta pages and reuses a page once no snapshot newer than the oldest
@@ -84,12 +102,16 @@
  *   a write, an fsync, a close and a reopen (that exercises LMDB's free
  *   list, the first thing a damaged image trips on).
  *
- * - Before any cut, the whole log replayed must equal the data.mdb the
- *   workload left (--final): proof that the shim saw every write.
+ * - Before any cut, the whole log replayed must equal each file the
+ *   workload left (--final for data.mdb, --final-wal for intent.log), and
+ *   a file the log never opened must not exist: proof that the shim saw
+ *   every write. --final-wal may be left out only when the log never
+ *   opened intent.log.
  *
- * Usage: pc_check --log LOG --final DATA.MDB [--cuts N] [--seed N]
- *                 [--mode drop|torn|both] [--at REC] [--keep DIR]
- *                 [--report N] [--tmp DIR] [--verbose]
+ * Usage: pc_check --log LOG --final DATA.MDB [--final-wal INTENT.LOG]
+ *                 [--cuts N] [--seed N] [--mode drop|torn|both] [--at REC]
+ *                 [--keep DIR] [--packs DIR] [--report N] [--tmp DIR]
+ *                 [--verbose]
  * Exit: 0 all cuts pass, 1 a cut failed, 2 usage or a log it cannot model.
  */
 #include <dirent.h>
@@ -130,7 +152,8 @@ static const char *const mode_name[] = {"drop", "torn"};
 /* ---- the log ------------------------------------------------------------ */
 
 typedef struct rec {
-    unsigned type, flags;
+    unsigned type, flags; /* flags: the PC_FLAG_* bits only */
+    unsigned file;        /* enum pc_file; 0 for a NOTE */
     uint64_t off, len;
     const unsigned char *data;
     int note; /* index into notes[] for PC_REC_NOTE, else -1 */
@@ -143,9 +166,10 @@ typedef struct pclog {
     size_t n;
     pc_note_msg *notes;
     size_t nnotes;
-    size_t first_ack;      /* index of the first ACK record */
-    uint64_t max_size;     /* largest size data.mdb reached */
-    uint64_t seed, window; /* from START */
+    size_t first_ack;             /* index of the first ACK record */
+    uint64_t max_size[PC_NFILES]; /* largest size each file reached */
+    bool opened[PC_NFILES];       /* the log opened the file */
+    uint64_t seed, window;        /* from START */
 } pclog;
 
 static int refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -178,8 +202,7 @@ static int log_load(pclog *l, const char *path)
         return refuse("mmap of the log: %s", strerror(errno));
     size_t cap = 0;
     l->first_ack = SIZE_MAX;
-    uint64_t size = 0; /* data.mdb's size as the page cache has it */
-    bool opened = false;
+    uint64_t size[PC_NFILES] = {0}; /* sizes as the page cache has them */
     for (size_t at = 0; at < l->size;) {
         pc_rec h;
         if (l->size - at < sizeof(h))
@@ -195,29 +218,36 @@ static int log_load(pclog *l, const char *path)
             if (!l->r || !l->notes)
                 return refuse("out of memory");
         }
+        unsigned f = PC_REC_FILE(h.flags);
+        if (f >= PC_NFILES || (h.type == PC_REC_NOTE && f))
+            return refuse("log: record %zu names file %u", l->n, f);
+        const char *name = pc_file_name(f);
         rec *r = &l->r[l->n];
-        *r = (rec){h.type, h.flags, h.off, h.len, l->map + at, -1};
+        *r = (rec){
+            h.type, h.flags & ~PC_FILE_MASK, f, h.off, h.len, l->map + at, -1};
         at += h.len;
+        if (h.type != PC_REC_NOTE && h.type != PC_REC_OPEN && !l->opened[f])
+            return refuse("log: record %zu (type %u) concerns %s before it "
+                          "was opened",
+                          l->n, h.type, name);
         switch (h.type) {
         case PC_REC_WRITE:
-            if (!opened)
-                return refuse("log: a write before data.mdb was opened");
             if (h.off > PC_MAX_FILE || h.len > PC_MAX_FILE - h.off)
-                return refuse("log: a write past %llu bytes: too large to "
-                              "model in memory",
-                              (unsigned long long)PC_MAX_FILE);
-            if (h.off + h.len > size)
-                size = h.off + h.len;
+                return refuse("log: a write to %s past %llu bytes: too "
+                              "large to model in memory",
+                              name, (unsigned long long)PC_MAX_FILE);
+            if (h.off + h.len > size[f])
+                size[f] = h.off + h.len;
             break;
         case PC_REC_OPEN:
             /* the run starts from no file; later opens must find the file
              * as the log left it, or something wrote it behind our back */
-            if (h.off != size || (h.flags & PC_FLAG_TRUNCATED && size))
-                return refuse("log: data.mdb opened with size %" PRIu64
+            if (h.off != size[f] || (h.flags & PC_FLAG_TRUNCATED && size[f]))
+                return refuse("log: %s opened with size %" PRIu64
                               ", the log says %" PRIu64
                               "; it changed outside the log",
-                              h.off, size);
-            opened = true;
+                              name, h.off, size[f]);
+            l->opened[f] = true;
             break;
         case PC_REC_SYNC:
             break;
@@ -226,14 +256,14 @@ static int log_load(pclog *l, const char *path)
                 return refuse("log: a sync_file_range record without length");
             break;
         case PC_REC_TRUNC:
-            return refuse("log: ftruncate of data.mdb (record %zu): the crash "
+            return refuse("log: ftruncate of %s (record %zu): the crash "
                           "model here does not cover a size change that is "
                           "not a write; extend pc_check first",
-                          l->n);
+                          name, l->n);
         case PC_REC_UNMODELLED:
-            return refuse("log: %.*s (record %zu): the crash model does not "
-                          "cover it",
-                          (int)h.len, (const char *)r->data, l->n);
+            return refuse("log: record %zu (%s): %.*s; the crash model "
+                          "does not cover it",
+                          l->n, name, (int)h.len, (const char *)r->data);
         case PC_REC_NOTE: {
             pc_note_msg *m = &l->notes[l->nnotes];
             if (pc_note_parse((const char *)r->data, h.len, m))
@@ -252,8 +282,8 @@ static int log_load(pclog *l, const char *path)
         default:
             return refuse("log: unknown record type %u", h.type);
         }
-        if (size > l->max_size)
-            l->max_size = size;
+        if (size[f] > l->max_size[f])
+            l->max_size[f] = size[f];
         l->n++;
     }
     if (l->first_ack == SIZE_MAX || l->first_ack + 1 >= l->n)
@@ -270,46 +300,60 @@ typedef struct pagev {
     bool listed; /* in sim.dirty[] */
 } pagev;
 
-typedef struct sim {
-    const pclog *l;
+/* One watched file as the page cache and the disk hold it. */
+typedef struct simfile {
     unsigned char *cache, *disk; /* cap bytes each; zero beyond the size */
     uint64_t csize, dsize, cap;
     pagev *pv; /* cap / PC_PAGE pages */
     uint64_t *dirty;
     size_t ndirty;
     size_t last_sync; /* record index of the last full sync (0: none) */
+    bool exists;      /* opened at this point of the log */
+} simfile;
+
+typedef struct sim {
+    const pclog *l;
+    simfile f[PC_NFILES]; /* by enum pc_file */
 } sim;
 
 static int sim_init(sim *s, const pclog *l)
 {
     memset(s, 0, sizeof(*s));
     s->l = l;
-    s->cap = (l->max_size + PC_PAGE - 1) / PC_PAGE * PC_PAGE + PC_PAGE;
-    s->cache = calloc(1, s->cap);
-    s->disk = calloc(1, s->cap);
-    s->pv = calloc(s->cap / PC_PAGE, sizeof(*s->pv));
-    s->dirty = calloc(s->cap / PC_PAGE, sizeof(*s->dirty));
-    return s->cache && s->disk && s->pv && s->dirty ? 0 : -1;
+    for (unsigned k = 0; k < PC_NFILES; k++) {
+        simfile *f = &s->f[k];
+        f->cap = (l->max_size[k] + PC_PAGE - 1) / PC_PAGE * PC_PAGE + PC_PAGE;
+        f->cache = calloc(1, f->cap);
+        f->disk = calloc(1, f->cap);
+        f->pv = calloc(f->cap / PC_PAGE, sizeof(*f->pv));
+        f->dirty = calloc(f->cap / PC_PAGE, sizeof(*f->dirty));
+        if (!f->cache || !f->disk || !f->pv || !f->dirty)
+            return -1;
+    }
+    return 0;
 }
 
 static void sim_free(sim *s)
 {
-    for (uint64_t p = 0; s->pv && p < s->cap / PC_PAGE; p++)
-        free(s->pv[p].w);
-    free(s->pv);
-    free(s->dirty);
-    free(s->cache);
-    free(s->disk);
+    for (unsigned k = 0; k < PC_NFILES; k++) {
+        simfile *f = &s->f[k];
+        for (uint64_t p = 0; f->pv && p < f->cap / PC_PAGE; p++)
+            free(f->pv[p].w);
+        free(f->pv);
+        free(f->dirty);
+        free(f->cache);
+        free(f->disk);
+    }
 }
 
 /* Page p is on disk as the page cache holds it now. */
-static void page_durable(sim *s, uint64_t p)
+static void page_durable(simfile *s, uint64_t p)
 {
     memcpy(s->disk + p * PC_PAGE, s->cache + p * PC_PAGE, PC_PAGE);
     s->pv[p].n = 0;
 }
 
-static void sim_sync_all(sim *s, size_t at)
+static void sim_sync_all(simfile *s, size_t at)
 {
     for (size_t i = 0; i < s->ndirty; i++) {
         page_durable(s, s->dirty[i]);
@@ -320,7 +364,7 @@ static void sim_sync_all(sim *s, size_t at)
     s->last_sync = at;
 }
 
-static void sim_sync_range(sim *s, uint64_t off, uint64_t len)
+static void sim_sync_range(simfile *s, uint64_t off, uint64_t len)
 {
     if (off >= s->csize)
         return;
@@ -331,10 +375,14 @@ static void sim_sync_range(sim *s, uint64_t off, uint64_t len)
         s->dsize = end;
 }
 
-static int sim_apply(sim *s, size_t i)
+static int sim_apply(sim *sm, size_t i)
 {
-    const rec *r = &s->l->r[i];
+    const rec *r = &sm->l->r[i];
+    simfile *s = &sm->f[r->file];
     switch (r->type) {
+    case PC_REC_OPEN:
+        s->exists = true;
+        break;
     case PC_REC_WRITE: {
         if (!r->len)
             break;
@@ -441,17 +489,29 @@ typedef struct cut {
     int mode;
 } cut;
 
-typedef struct image {
-    unsigned char *buf; /* sim.cap bytes */
+/* One file of a crash image. */
+typedef struct imfile {
+    unsigned char *buf; /* its simfile's cap bytes */
     uint64_t size;
+    bool exists;           /* absent: the log had not opened it by the cut */
     size_t dirty, written; /* dirty pages, of which written back (any ver) */
+} imfile;
+
+typedef struct image {
+    imfile f[PC_NFILES]; /* by enum pc_file */
 } image;
 
-static void image_build(const sim *s, const cut *c, uint64_t seed, image *im)
+/* Builds file `file` of the image; each file draws from its own stream
+ * (data.mdb's is the one it had when it was the only file). */
+static void imfile_build(const sim *sm, unsigned file, const cut *c,
+                         uint64_t seed, imfile *im)
 {
-    rng r = {seed ^ (c->at * 0x100000001b3ull) ^ ((uint64_t)c->mode << 61)};
+    const simfile *s = &sm->f[file];
+    rng r = {seed ^ (c->at * 0x100000001b3ull) ^ ((uint64_t)c->mode << 61) ^
+             (file * 0x9e3779b97f4a7c15ull)};
     memcpy(im->buf, s->disk, s->cap);
     im->size = s->dsize;
+    im->exists = s->exists;
     im->dirty = im->written = 0;
     uint64_t q = rng_next(&r) % 101; /* % chance a page is fully written */
     for (size_t i = 0; i < s->ndirty; i++) {
@@ -472,7 +532,7 @@ static void image_build(const sim *s, const cut *c, uint64_t seed, image *im)
         im->written++;
         uint64_t lo = p * PC_PAGE, hi = lo + PC_PAGE;
         for (uint32_t j = 0; j < k; j++) {
-            const rec *w = &s->l->r[v->w[j]];
+            const rec *w = &sm->l->r[v->w[j]];
             uint64_t a = w->off > lo ? w->off : lo;
             uint64_t b = w->off + w->len < hi ? w->off + w->len : hi;
             memcpy(im->buf + a, w->data + (a - w->off), b - a);
@@ -480,6 +540,13 @@ static void image_build(const sim *s, const cut *c, uint64_t seed, image *im)
                 im->size = b;
         }
     }
+}
+
+/* Builds every file of the image, independently. */
+static void image_build(const sim *s, const cut *c, uint64_t seed, image *im)
+{
+    for (unsigned k = 0; k < PC_NFILES; k++)
+        imfile_build(s, k, c, seed, &im->f[k]);
 }
 
 /* ---- the checks (in a child) --------------------------------------------- */
@@ -813,7 +880,8 @@ static void check_image(const char *dir, const ackset *acks)
 /* ---- driving the cuts ---------------------------------------------------- */
 
 typedef struct opts {
-    const char *log, *final, *keep, *tmp;
+    const char *log, *keep, *tmp;
+    const char *final[PC_NFILES]; /* --final, --final-wal; NULL: not given */
     const char *packs; /* --packs: the run's STORE/packs, copied in */
     uint64_t seed;
     size_t cuts;
@@ -896,6 +964,43 @@ static int write_file(const char *path, const unsigned char *p, uint64_t n)
     return close(fd);
 }
 
+/* Writes the image's files into the existing directory dir under the
+ * names the store gives them; a file absent from the image is absent
+ * there. Returns 0, or -1 with errno set. */
+static int image_write(const image *im, const char *dir)
+{
+    for (unsigned k = 0; k < PC_NFILES; k++) {
+        const imfile *f = &im->f[k];
+        char path[DIR_MAX + 64];
+        snprintf(path, sizeof(path), "%s/%s", dir, pc_file_name(k));
+        if (f->exists ? write_file(path, f->buf, f->size) < 0
+                      : unlink(path) < 0 && errno != ENOENT)
+            return -1;
+    }
+    return 0;
+}
+
+/* What the image holds of each file, for the report of a cut. */
+static void image_describe(const sim *s, const image *im, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (unsigned k = 0; k < PC_NFILES && n < cap; k++) {
+        const imfile *f = &im->f[k];
+        int w = f->exists
+                    ? snprintf(out + n, cap - n,
+                               "%s%s: last full sync at record %zu, %zu pages "
+                               "dirty, %zu written back, %" PRIu64 " bytes",
+                               k ? "; " : "", pc_file_name(k),
+                               s->f[k].last_sync, f->dirty, f->written, f->size)
+                    : snprintf(out + n, cap - n, "%s%s: absent", k ? "; " : "",
+                               pc_file_name(k));
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+}
+
 /* Copies every file of from into the new directory to. */
 static int copy_dir(const char *from, const char *to)
 {
@@ -940,16 +1045,15 @@ static int copy_dir(const char *from, const char *to)
  * come from the end of the run (packs): a pack is only appended to, and
  * its bytes are synced before any commit that refers to them, so the
  * bytes every image's references name are those of the final files. The
- * log models data.mdb only; bytes past a pack's committed size are
- * truncated when the image opens, as after a real cut. */
+ * log models data.mdb and intent.log, not the packs; bytes past a pack's
+ * committed size are truncated when the image opens, as after a real
+ * cut. */
 static int run_child(const char *dir, const image *im, const ackset *acks,
                      const char *packs, char *msg, size_t cap)
 {
-    char path[DIR_MAX + 16];
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
     char pdir[DIR_MAX + 16];
     snprintf(pdir, sizeof(pdir), "%s/packs", dir);
-    if (mkdir(dir, 0700) < 0 || write_file(path, im->buf, im->size) < 0 ||
+    if (mkdir(dir, 0700) < 0 || image_write(im, dir) < 0 ||
         (packs && copy_dir(packs, pdir) < 0)) {
         snprintf(msg, cap, "cannot write the image to %s: %s", dir,
                  strerror(errno));
@@ -1048,19 +1152,21 @@ static int do_cut(const opts *o, const pclog *l, const sim *s,
     }
     if (rc || o->verbose) {
         bool full = rc == 0 || t->reported < o->report;
+        char files[512];
+        image_describe(s, im, files, sizeof(files));
         if (full)
             printf("%s cut at record %zu/%zu (mode %s, window %" PRIu64
-                   " us): last full sync at record %zu; %zu pages dirty, "
-                   "%zu written back; image %" PRIu64 " bytes; checked %zu "
-                   "file/name ACKs%s%s%s\n",
+                   " us): %s; checked %zu file/name ACKs%s%s%s\n",
                    rc ? "FAIL" : "ok  ", c->at, l->n, mode_name[c->mode],
-                   l->window, s->last_sync, im->dirty, im->written, im->size,
-                   as.nfile, as.tree ? " + the tree ACK" : "", rc ? ": " : "",
-                   rc ? msg : "");
+                   l->window, files, as.nfile, as.tree ? " + the tree ACK" : "",
+                   rc ? ": " : "", rc ? msg : "");
         if (rc && full) {
-            printf("     replay: pc_check --log %s --final %s --seed %" PRIu64
-                   " --mode %s --at %zu --keep DIR\n",
-                   o->log, o->final, o->seed, mode_name[c->mode], c->at);
+            printf("     replay: pc_check --log %s --final %s%s%s --seed "
+                   "%" PRIu64 " --mode %s --at %zu --keep DIR\n",
+                   o->log, o->final[PC_FILE_DATA],
+                   o->final[PC_FILE_WAL] ? " --final-wal " : "",
+                   o->final[PC_FILE_WAL] ? o->final[PC_FILE_WAL] : "", o->seed,
+                   mode_name[c->mode], c->at);
             t->reported++;
         }
     }
@@ -1073,9 +1179,8 @@ static int do_cut(const opts *o, const pclog *l, const sim *s,
                      mode_name[c->mode]);
             mkdir(o->keep, 0755);
             mkdir(to, 0755);
-            strcat(to, "/data.mdb");
-            if (write_file(to, im->buf, im->size) == 0)
-                printf("     image kept: %s\n", to);
+            if (image_write(im, to) == 0)
+                printf("     image kept: %s (the store files in it)\n", to);
         }
     }
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -1090,42 +1195,71 @@ static int cut_cmp(const void *a, const void *b)
     return x->mode - y->mode;
 }
 
-/* The whole log replayed must be the file the workload left behind. */
-static int check_complete(const pclog *l, const char *final)
+/* The flag that names the file the workload left, per enum pc_file. */
+static const char *const final_flag[PC_NFILES] = {"--final", "--final-wal"};
+
+/* File `file` replayed to the end of the log must be the file the workload
+ * left at path (NULL: not given); a file the log never opened must not
+ * exist. */
+static int check_final(const pclog *l, const simfile *f, unsigned file,
+                       const char *path)
 {
-    sim s;
-    if (sim_init(&s, l))
-        return refuse("out of memory");
-    for (size_t i = 0; i < l->n; i++)
-        if (sim_apply(&s, i))
-            return refuse("out of memory");
-    int fd = open(final, O_RDONLY | O_CLOEXEC);
+    const char *name = pc_file_name(file);
+    if (!path)
+        return l->opened[file] ? refuse("the log writes %s: name the file "
+                                        "the workload left with %s",
+                                        name, final_flag[file])
+                               : 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && !l->opened[file])
+        return 0;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0)
-        return refuse("cannot open %s: %s", final, strerror(errno));
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return refuse("cannot open %s: %s", path, strerror(e));
+    }
     int rc = 0;
-    if ((uint64_t)st.st_size != s.csize) {
-        rc = refuse("%s has %" PRIu64 " bytes, the log replays to %" PRIu64
+    if (!l->opened[file]) {
+        rc = refuse("%s exists, but the log never opened %s: the shim "
+                    "missed it",
+                    path, name);
+    } else if ((uint64_t)st.st_size != f->csize) {
+        rc = refuse("%s has %" PRIu64 " bytes, the log replays %s to %" PRIu64
                     ": the shim missed a write",
-                    final, (uint64_t)st.st_size, s.csize);
+                    path, (uint64_t)st.st_size, name, f->csize);
     } else if (st.st_size) {
         unsigned char *m =
             mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {
-            rc = refuse("mmap %s: %s", final, strerror(errno));
+            rc = refuse("mmap %s: %s", path, strerror(errno));
         } else {
-            for (uint64_t p = 0; p * PC_PAGE < s.csize && !rc; p++) {
-                uint64_t n = s.csize - p * PC_PAGE;
+            for (uint64_t p = 0; p * PC_PAGE < f->csize && !rc; p++) {
+                uint64_t n = f->csize - p * PC_PAGE;
                 n = n < PC_PAGE ? n : PC_PAGE;
-                if (memcmp(m + p * PC_PAGE, s.cache + p * PC_PAGE, n) != 0)
-                    rc = refuse("%s differs from the replayed log in page "
-                                "%" PRIu64 ": the shim missed a write",
-                                final, p);
+                if (memcmp(m + p * PC_PAGE, f->cache + p * PC_PAGE, n) != 0)
+                    rc = refuse("%s differs from the replayed log of %s in "
+                                "page %" PRIu64 ": the shim missed a write",
+                                path, name, p);
             }
             munmap(m, (size_t)st.st_size);
         }
     }
     close(fd);
+    return rc;
+}
+
+/* The whole log replayed must be the files the workload left behind. */
+static int check_complete(const pclog *l, const char *const *final)
+{
+    sim s;
+    int rc = sim_init(&s, l) ? refuse("out of memory") : 0;
+    for (size_t i = 0; i < l->n && !rc; i++)
+        if (sim_apply(&s, i))
+            rc = refuse("out of memory");
+    for (unsigned k = 0; k < PC_NFILES && !rc; k++)
+        rc = check_final(l, &s.f[k], k, final[k]);
     sim_free(&s);
     return rc;
 }
@@ -1152,9 +1286,13 @@ static size_t pick_cut(const pclog *l, rng *r)
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: pc_check --log LOG --final DATA.MDB [--cuts N] [--seed N]\n"
-            "                [--mode drop|torn|both] [--at REC] [--keep DIR]\n"
-            "                [--report N] [--tmp DIR] [--verbose]\n");
+            "usage: pc_check --log LOG --final DATA.MDB [--final-wal "
+            "INTENT.LOG]\n"
+            "                [--cuts N] [--seed N] [--mode drop|torn|both] "
+            "[--at REC]\n"
+            "                [--keep DIR] [--packs DIR] [--report N] "
+            "[--tmp DIR]\n"
+            "                [--verbose]\n");
     return 2;
 }
 
@@ -1181,8 +1319,10 @@ static int parse_opts(opts *o, int argc, char **argv)
         bool isnum = *v && !*end;
         if (strcmp(f, "--log") == 0)
             o->log = v;
-        else if (strcmp(f, "--final") == 0)
-            o->final = v;
+        else if (strcmp(f, final_flag[PC_FILE_DATA]) == 0)
+            o->final[PC_FILE_DATA] = v;
+        else if (strcmp(f, final_flag[PC_FILE_WAL]) == 0)
+            o->final[PC_FILE_WAL] = v;
         else if (strcmp(f, "--keep") == 0)
             o->keep = v;
         else if (strcmp(f, "--packs") == 0)
@@ -1211,7 +1351,7 @@ static int parse_opts(opts *o, int argc, char **argv)
             return -1;
         }
     }
-    if (!o->log || !o->final) {
+    if (!o->log || !o->final[PC_FILE_DATA]) {
         fprintf(stderr, "pc_check: --log and --final are required\n");
         return -1;
     }
@@ -1275,9 +1415,9 @@ int main(int argc, char **argv)
     image im = {0};
     totals t = {0};
     int rc = sim_init(&s, &l) ? -1 : 0;
-    im.buf = rc ? NULL : malloc(s.cap);
-    if (!im.buf)
-        rc = -1;
+    for (unsigned k = 0; k < PC_NFILES && !rc; k++)
+        if (!(im.f[k].buf = malloc(s.f[k].cap)))
+            rc = -1;
     size_t next = 0;
     for (size_t i = 0; i <= l.n && !rc; i++) {
         while (next < ncuts && cuts[next].at == i && !rc)
@@ -1306,7 +1446,8 @@ int main(int argc, char **argv)
                 printf(" %s %zu;", kind_name[k], t.kind[k]);
         printf("\n");
     }
-    free(im.buf);
+    for (unsigned k = 0; k < PC_NFILES; k++)
+        free(im.f[k].buf);
     sim_free(&s);
     free(cuts);
     free(l.r);

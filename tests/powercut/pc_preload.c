@@ -1,8 +1,9 @@
 /*
  * pc_preload.c - LD_PRELOAD shim for the power-cut test: it records every
- * change made to one file, $PC_DIR/data.mdb, in the log $PC_LOG (format in
- * pc_log.h), so that pc_check can later rebuild what a disk may hold after a
- * power cut at any point of the run.
+ * change made to the watched files of the store directory, $PC_DIR/data.mdb
+ * and $PC_DIR/intent.log (enum pc_file), in the log $PC_LOG (format in
+ * pc_log.h), each record naming its file, so that pc_check can later
+ * rebuild what a disk may hold after a power cut at any point of the run.
  *
  * Every call passes through to the real file first (LMDB reads its pages
  * back through mmap, so the writes must land); the record is appended after
@@ -11,13 +12,16 @@
  * fast path: straight to libc, no lock. It catches writes (write, writev,
  * pwrite, pwrite64, pwritev, pwritev2 and their 64 names; fds opened with
  * O_SYNC/O_DSYNC mark their writes as durable on return), syncs (fsync,
- * fdatasync, syncfs, sync, msync(MS_SYNC) of a mapping of the file,
- * sync_file_range with WRITE|WAIT_AFTER), ftruncate, and follows the fd
- * through dup/dup2/dup3/fcntl(F_DUPFD). fallocate that only reserves
- * blocks (the store's preallocation) changes no byte and is not logged.
- * Calls it cannot model (a writable shared mapping, a fallocate that
- * punches or grows, copy_file_range onto the file) are logged as
- * UNMODELLED so the checker refuses the log instead of trusting it.
+ * fdatasync and sync_file_range with WRITE|WAIT_AFTER for the file of the
+ * fd, msync(MS_SYNC) for the file mapped there, syncfs and sync for every
+ * watched file open at the time: one record each), ftruncate, and follows
+ * the fd through dup/dup2/dup3/fcntl(F_DUPFD). fallocate that only
+ * reserves blocks (the store's preallocation) changes no byte and is not
+ * logged. Calls it cannot model (a writable shared mapping, a fallocate
+ * that punches or grows, copy_file_range onto the file) are logged as
+ * UNMODELLED so the checker refuses the log instead of trusting it. It
+ * does not see unlink or rename; pc_check's size check at each OPEN and
+ * its --final comparison catch a file changed behind its back.
  *
  * It must never change what a call does or returns, never log a record for
  * a call that failed, and never touch any other file. Without $PC_DIR and
@@ -50,14 +54,20 @@ _Static_assert(sizeof(long) == 8, "pc_preload assumes a 64-bit off_t ABI");
 #define PC_MAX_FD 4096
 #define PC_MAX_MAPS 64
 
+/* pc.fd[] per descriptor: FD_WATCHED, FD_DSYNC, and for a watched fd its
+ * file (enum pc_file) from bit FD_FILE_SHIFT up. */
 enum {
     FD_WATCHED = 1 << 0,
     FD_DSYNC = 1 << 1, /* opened with O_SYNC or O_DSYNC */
+    FD_FILE_SHIFT = 2,
 };
+_Static_assert(PC_NFILES <= 1 << (8 - FD_FILE_SHIFT),
+               "a file index fits pc.fd[]'s upper bits");
 
 typedef struct pc_map {
     char *addr;
-    size_t len; /* 0 = free slot */
+    size_t len;    /* 0 = free slot */
+    unsigned file; /* enum pc_file */
 } pc_map;
 
 /* The shim's whole state. A preload library has no context to pass down,
@@ -66,14 +76,14 @@ typedef struct pc_map {
  * (set once under pc_once) and fd[] (read without it: see fd_flags()). */
 static struct {
     pthread_mutex_t lock;
-    char dir[PATH_MAX];      /* $PC_DIR; const after init */
-    char target[PATH_MAX];   /* realpath($PC_DIR)/data.mdb, once it exists */
-    char log_path[PATH_MAX]; /* const after init */
-    bool active;             /* const after init */
-    int logfd;               /* -1 until the first record */
+    char dir[PATH_MAX];          /* $PC_DIR; const after init */
+    char rdir[PATH_MAX];         /* realpath($PC_DIR), once it exists */
+    char log_path[PATH_MAX];     /* const after init */
+    bool active;                 /* const after init */
+    int logfd;                   /* -1 until the first record */
     unsigned char fd[PC_MAX_FD]; /* FD_* per descriptor; see fd_flags() */
-    pc_map map[PC_MAX_MAPS];     /* read-only shared mappings of the file */
-    int nwatched;                /* open watched fds */
+    pc_map map[PC_MAX_MAPS]; /* read-only shared mappings of watched files */
+    int nwatched[PC_NFILES]; /* open watched fds per file */
 } pc = {.lock = PTHREAD_MUTEX_INITIALIZER, .logfd = -1};
 
 /* ---- the real functions ------------------------------------------------ */
@@ -218,9 +228,9 @@ static void log_bytes(const void *p, size_t n)
     }
 }
 
-/* Appends one record; iov (may be NULL) holds the payload, `len` bytes in
- * all. Caller holds pc.lock. */
-static void log_rec(unsigned type, unsigned flags, uint64_t off,
+/* Appends one record about file (enum pc_file; 0 for a NOTE); iov (may be
+ * NULL) holds the payload, `len` bytes in all. Caller holds pc.lock. */
+static void log_rec(unsigned file, unsigned type, unsigned flags, uint64_t off,
                     const struct iovec *iov, int iovcnt, uint64_t len)
 {
     if (pc.logfd < 0) {
@@ -231,7 +241,7 @@ static void log_rec(unsigned type, unsigned flags, uint64_t off,
     }
     pc_rec r = {.magic = PC_LOG_MAGIC,
                 .type = (uint16_t)type,
-                .flags = (uint16_t)flags,
+                .flags = PC_REC_FLAGS(file, flags),
                 .off = off,
                 .len = len};
     log_bytes(&r, sizeof(r));
@@ -242,11 +252,22 @@ static void log_rec(unsigned type, unsigned flags, uint64_t off,
     }
 }
 
-static void log_text(unsigned type, const char *text)
+/* Logs an UNMODELLED record for file; fmt has one %s, the file's name.
+ * Caller holds pc.lock. */
+static void unmodelled(unsigned file, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void unmodelled(unsigned file, const char *fmt, ...)
 {
-    size_t n = strnlen(text, PC_NOTE_MAX);
-    struct iovec v = {(void *)text, n};
-    log_rec(type, 0, 0, &v, 1, n);
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    size_t len = n < 0                      ? 0
+                 : (size_t)n < sizeof(text) ? (size_t)n
+                                            : sizeof(text) - 1;
+    struct iovec v = {text, len};
+    log_rec(file, PC_REC_UNMODELLED, 0, 0, &v, 1, len);
 }
 
 /* Exported for the workload (see pc_log.h). */
@@ -256,8 +277,10 @@ int pc_note(const char *text)
     pc_ready();
     if (!pc.active)
         return -1;
+    size_t n = strnlen(text, PC_NOTE_MAX);
+    struct iovec v = {(void *)text, n};
     pthread_mutex_lock(&pc.lock);
-    log_text(PC_REC_NOTE, text);
+    log_rec(0, PC_REC_NOTE, 0, 0, &v, 1, n); /* a note names no file */
     pthread_mutex_unlock(&pc.lock);
     return 0;
 }
@@ -265,7 +288,7 @@ int pc_note(const char *text)
 /* ---- descriptors -------------------------------------------------------- */
 
 /* pc.fd[] is written under pc.lock but read without it on the fast path
- * (a call on a descriptor that is not data.mdb never takes the lock): an
+ * (a call on a descriptor of no watched file never takes the lock): an
  * entry changes only when its descriptor is opened, duplicated onto or
  * closed, which no correct program races with a call on it. */
 static unsigned fd_flags(int fd)
@@ -285,18 +308,35 @@ static bool watched(int fd)
     return pc.active && (fd_flags(fd) & FD_WATCHED);
 }
 
-/* Whether path's last component is data.mdb (the cheap test first). */
-static bool is_data_mdb(const char *path)
+/* The file (enum pc_file) of a watched fd. */
+static unsigned fd_file(int fd)
 {
-    if (!path)
-        return false;
-    const char *base = strrchr(path, '/');
-    return strcmp(base ? base + 1 : path, "data.mdb") == 0;
+    return fd_flags(fd) >> FD_FILE_SHIFT;
 }
 
-/* After a successful open of a file named data.mdb: is fd ours? Caller
- * holds pc.lock. */
-static void fd_opened(int fd, int oflags)
+/* The file a watched fd writes, as a bit of a file mask; 0 for other fds. */
+static unsigned fd_file_mask(int fd)
+{
+    return watched(fd) ? 1u << fd_file(fd) : 0;
+}
+
+/* The watched file that path's last component names (the cheap test
+ * first): its enum pc_file, or -1 for none. */
+static int file_named(const char *path)
+{
+    if (!path)
+        return -1;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    for (unsigned f = 0; f < PC_NFILES; f++)
+        if (strcmp(base, pc_file_name(f)) == 0)
+            return (int)f;
+    return -1;
+}
+
+/* After a successful open of a path named like watched file `file`: is fd
+ * ours? Caller holds pc.lock. */
+static void fd_opened(int fd, int oflags, unsigned file)
 {
     char link[64], real[PATH_MAX];
     snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -304,35 +344,33 @@ static void fd_opened(int fd, int oflags)
     if (n < 0)
         return;
     real[n] = '\0';
-    if (!pc.target[0]) {
-        /* $PC_DIR may be made after we start (the store creates it) */
-        char rdir[PATH_MAX];
-        if (!realpath(pc.dir, rdir) ||
-            snprintf(pc.target, sizeof(pc.target), "%s/data.mdb", rdir) >=
-                (int)sizeof(pc.target)) {
-            pc.target[0] = '\0';
-            return;
-        }
+    /* $PC_DIR may be made after we start (the store creates it) */
+    if (!pc.rdir[0] && !realpath(pc.dir, pc.rdir)) {
+        pc.rdir[0] = '\0';
+        return;
     }
-    if (strcmp(real, pc.target) != 0)
+    char target[sizeof(pc.rdir) + 16];
+    snprintf(target, sizeof(target), "%s/%s", pc.rdir, pc_file_name(file));
+    if (strcmp(real, target) != 0)
         return;
     if (fd >= PC_MAX_FD) {
         errno = EMFILE;
-        die("data.mdb opened on a descriptor above PC_MAX_FD");
+        die("a watched file opened on a descriptor above PC_MAX_FD");
     }
     /* O_SYNC includes the O_DSYNC bit on Linux */
-    fd_mark(fd, FD_WATCHED | ((oflags & O_DSYNC) ? FD_DSYNC : 0));
-    pc.nwatched++;
+    fd_mark(fd, (unsigned char)(FD_WATCHED | (file << FD_FILE_SHIFT) |
+                                ((oflags & O_DSYNC) ? FD_DSYNC : 0)));
+    pc.nwatched[file]++;
     struct stat st;
     uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    log_rec(PC_REC_OPEN, (oflags & O_TRUNC) ? PC_FLAG_TRUNCATED : 0, size, NULL,
-            0, 0);
+    log_rec(file, PC_REC_OPEN, (oflags & O_TRUNC) ? PC_FLAG_TRUNCATED : 0, size,
+            NULL, 0, 0);
 }
 
 static void fd_closed(int fd)
 {
     if (fd_flags(fd) & FD_WATCHED)
-        pc.nwatched--;
+        pc.nwatched[fd_file(fd)]--;
     if (fd >= 0 && fd < PC_MAX_FD)
         fd_mark(fd, 0);
 }
@@ -346,10 +384,11 @@ static void fd_copied(int oldfd, int ret)
     if (fd_flags(oldfd) & FD_WATCHED) {
         if (ret >= PC_MAX_FD) {
             errno = EMFILE;
-            die("data.mdb duplicated onto a descriptor above PC_MAX_FD");
+            die("a watched file duplicated onto a descriptor above "
+                "PC_MAX_FD");
         }
         fd_mark(ret, (unsigned char)fd_flags(oldfd));
-        pc.nwatched++;
+        pc.nwatched[fd_file(oldfd)]++;
     }
 }
 
@@ -367,9 +406,10 @@ static int mode_arg(int oflags, va_list ap)
         pc_ready();                                                            \
         int fd_ = (call);                                                      \
         int e_ = errno;                                                        \
-        if (fd_ >= 0 && pc.active && is_data_mdb(path)) {                      \
+        int file_ = fd_ >= 0 && pc.active ? file_named(path) : -1;             \
+        if (file_ >= 0) {                                                      \
             pthread_mutex_lock(&pc.lock);                                      \
-            fd_opened(fd_, oflags);                                            \
+            fd_opened(fd_, oflags, (unsigned)file_);                           \
             pthread_mutex_unlock(&pc.lock);                                    \
         }                                                                      \
         errno = e_;                                                            \
@@ -551,8 +591,9 @@ static void logged_write(int fd, const struct iovec *iov, int iovcnt,
 {
     if (n <= 0 || !watched(fd))
         return;
-    log_rec(PC_REC_WRITE, (fd_flags(fd) & FD_DSYNC) ? PC_FLAG_DSYNC : 0, off,
-            iov, iovcnt, (uint64_t)n);
+    log_rec(fd_file(fd), PC_REC_WRITE,
+            (fd_flags(fd) & FD_DSYNC) ? PC_FLAG_DSYNC : 0, off, iov, iovcnt,
+            (uint64_t)n);
 }
 
 /* write/writev advance the file offset (or append): the bytes landed at
@@ -564,7 +605,7 @@ static void logged_seq_write(int fd, const struct iovec *iov, int iovcnt,
         return;
     off_t pos = lseek(fd, 0, SEEK_CUR);
     if (pos < 0 || pos < n)
-        die("lseek after a write to data.mdb");
+        die("lseek after a write to a watched file");
     logged_write(fd, iov, iovcnt, (uint64_t)(pos - n), n);
 }
 
@@ -633,7 +674,7 @@ static void logged_pwritev2(int fd, const struct iovec *iov, int iovcnt,
     if (off == -1) {
         off_t pos = lseek(fd, 0, SEEK_CUR);
         if (pos < 0 || pos < n)
-            die("lseek after pwritev2 to data.mdb");
+            die("lseek after pwritev2 to a watched file");
         at = (uint64_t)(pos - n);
     }
     unsigned f = (fd_flags(fd) & FD_DSYNC) ? PC_FLAG_DSYNC : 0;
@@ -645,7 +686,7 @@ static void logged_pwritev2(int fd, const struct iovec *iov, int iovcnt,
     if (flags & RWF_SYNC)
         f |= PC_FLAG_DSYNC;
 #endif
-    log_rec(PC_REC_WRITE, f, at, iov, iovcnt, (uint64_t)n);
+    log_rec(fd_file(fd), PC_REC_WRITE, f, at, iov, iovcnt, (uint64_t)n);
 }
 
 ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off,
@@ -665,14 +706,34 @@ ssize_t pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off_t off,
 
 /* ---- syncs ------------------------------------------------------------- */
 
-#define SYNC_BODY(call, cond, rectype)                                         \
+/* Logs a SYNC record for each file in mask (bit 1 << enum pc_file), in
+ * file order. Caller holds pc.lock. */
+static void log_syncs(unsigned mask)
+{
+    for (unsigned f = 0; f < PC_NFILES; f++)
+        if (mask & (1u << f))
+            log_rec(f, PC_REC_SYNC, 0, 0, NULL, 0, 0);
+}
+
+/* The watched files some fd has open now. Caller holds pc.lock. */
+static unsigned open_files(void)
+{
+    unsigned mask = 0;
+    for (unsigned f = 0; pc.active && f < PC_NFILES; f++)
+        if (pc.nwatched[f] > 0)
+            mask |= 1u << f;
+    return mask;
+}
+
+/* mask is evaluated after the call, under the lock */
+#define SYNC_BODY(call, mask)                                                  \
     do {                                                                       \
         pc_ready();                                                            \
         pthread_mutex_lock(&pc.lock);                                          \
         int rc_ = (call);                                                      \
         int e_ = errno;                                                        \
-        if (rc_ == 0 && (cond))                                                \
-            log_rec(rectype, 0, 0, NULL, 0, 0);                                \
+        if (rc_ == 0)                                                          \
+            log_syncs(mask);                                                   \
         pthread_mutex_unlock(&pc.lock);                                        \
         errno = e_;                                                            \
         return rc_;                                                            \
@@ -683,7 +744,7 @@ int fsync(int fd)
     pc_ready();
     if (!watched(fd))
         return real_fsync(fd);
-    SYNC_BODY(real_fsync(fd), watched(fd), PC_REC_SYNC);
+    SYNC_BODY(real_fsync(fd), fd_file_mask(fd));
 }
 
 int fdatasync(int fd)
@@ -691,13 +752,14 @@ int fdatasync(int fd)
     pc_ready();
     if (!watched(fd))
         return real_fdatasync(fd);
-    SYNC_BODY(real_fdatasync(fd), watched(fd), PC_REC_SYNC);
+    SYNC_BODY(real_fdatasync(fd), fd_file_mask(fd));
 }
 
-/* syncfs/sync flush every file: data.mdb too, if it is open. */
+/* syncfs/sync flush every file: each watched file that is open gets its
+ * own SYNC record (a cut between them is a cut during the call). */
 int syncfs(int fd)
 {
-    SYNC_BODY(real_syncfs(fd), pc.active && pc.nwatched > 0, PC_REC_SYNC);
+    SYNC_BODY(real_syncfs(fd), open_files());
 }
 
 void sync(void)
@@ -705,8 +767,7 @@ void sync(void)
     pc_ready();
     pthread_mutex_lock(&pc.lock);
     real_sync();
-    if (pc.active && pc.nwatched > 0)
-        log_rec(PC_REC_SYNC, 0, 0, NULL, 0, 0);
+    log_syncs(open_files());
     pthread_mutex_unlock(&pc.lock);
 }
 
@@ -723,29 +784,32 @@ int sync_file_range(int fd, off_t off, off_t nbytes, unsigned int flags)
         /* nbytes == 0 means "to the end of the file" */
         uint64_t len = nbytes ? (uint64_t)nbytes : UINT64_MAX - (uint64_t)off;
         struct iovec v = {&len, sizeof(len)};
-        log_rec(PC_REC_SYNC_RANGE, 0, (uint64_t)off, &v, 1, sizeof(len));
+        log_rec(fd_file(fd), PC_REC_SYNC_RANGE, 0, (uint64_t)off, &v, 1,
+                sizeof(len));
     }
     pthread_mutex_unlock(&pc.lock);
     errno = e;
     return rc;
 }
 
-static bool in_our_map(const void *addr, size_t len)
+/* The watched files mapped in [addr, addr + len), as a file mask. Caller
+ * holds pc.lock. */
+static unsigned maps_in(const void *addr, size_t len)
 {
     const char *a = addr;
+    unsigned mask = 0;
     for (int i = 0; i < PC_MAX_MAPS; i++) {
         pc_map *m = &pc.map[i];
         if (m->len && a < m->addr + m->len && a + len > m->addr)
-            return true;
+            mask |= 1u << m->file;
     }
-    return false;
+    return mask;
 }
 
 int msync(void *addr, size_t len, int flags)
 {
     SYNC_BODY(real_msync(addr, len, flags),
-              pc.active && (flags & MS_SYNC) && in_our_map(addr, len),
-              PC_REC_SYNC);
+              pc.active && (flags & MS_SYNC) ? maps_in(addr, len) : 0);
 }
 
 static void mapped(void *ret, size_t len, int prot, int flags, int fd)
@@ -753,18 +817,20 @@ static void mapped(void *ret, size_t len, int prot, int flags, int fd)
     if (ret == MAP_FAILED || !watched(fd) || !(flags & MAP_SHARED))
         return;
     if (prot & PROT_WRITE) {
-        log_text(PC_REC_UNMODELLED,
-                 "mmap(PROT_WRITE, MAP_SHARED) of data.mdb: writes through "
-                 "the map are not logged");
+        unmodelled(fd_file(fd),
+                   "mmap(PROT_WRITE, MAP_SHARED) of %s: writes through the "
+                   "map are not logged",
+                   pc_file_name(fd_file(fd)));
         return;
     }
     for (int i = 0; i < PC_MAX_MAPS; i++) {
         if (!pc.map[i].len) {
-            pc.map[i] = (pc_map){ret, len};
+            pc.map[i] = (pc_map){ret, len, fd_file(fd)};
             return;
         }
     }
-    log_text(PC_REC_UNMODELLED, "more than PC_MAX_MAPS mappings of data.mdb");
+    unmodelled(fd_file(fd), "more than PC_MAX_MAPS mappings of %s",
+               pc_file_name(fd_file(fd)));
 }
 
 #define MMAP_BODY(call)                                                        \
@@ -817,7 +883,7 @@ int ftruncate(int fd, off_t len)
     int rc = real_ftruncate(fd, len);
     int e = errno;
     if (rc == 0 && watched(fd))
-        log_rec(PC_REC_TRUNC, 0, (uint64_t)len, NULL, 0, 0);
+        log_rec(fd_file(fd), PC_REC_TRUNC, 0, (uint64_t)len, NULL, 0, 0);
     pthread_mutex_unlock(&pc.lock);
     errno = e;
     return rc;
@@ -832,7 +898,7 @@ int ftruncate64(int fd, off_t len)
     int rc = (real_ftruncate64 ? real_ftruncate64 : real_ftruncate)(fd, len);
     int e = errno;
     if (rc == 0 && watched(fd))
-        log_rec(PC_REC_TRUNC, 0, (uint64_t)len, NULL, 0, 0);
+        log_rec(fd_file(fd), PC_REC_TRUNC, 0, (uint64_t)len, NULL, 0, 0);
     pthread_mutex_unlock(&pc.lock);
     errno = e;
     return rc;
@@ -850,8 +916,8 @@ static void allocated(int fd, int mode, off_t size_before, int rc)
     if ((mode & ~FALLOC_FL_KEEP_SIZE) == 0 && fstat(fd, &st) == 0 &&
         st.st_size == size_before)
         return;
-    log_text(PC_REC_UNMODELLED,
-             "fallocate that changes data.mdb's content or size");
+    unmodelled(fd_file(fd), "fallocate that changes %s's content or size",
+               pc_file_name(fd_file(fd)));
 }
 
 static off_t size_of(int fd)
@@ -910,7 +976,8 @@ ssize_t copy_file_range(int in, off_t *inoff, int out, off_t *outoff,
     ssize_t n = real_copy_file_range(in, inoff, out, outoff, len, flags);
     int e = errno;
     if (n > 0)
-        log_text(PC_REC_UNMODELLED, "copy_file_range onto data.mdb");
+        unmodelled(fd_file(out), "copy_file_range onto %s",
+                   pc_file_name(fd_file(out)));
     pthread_mutex_unlock(&pc.lock);
     errno = e;
     return n;

@@ -1,9 +1,10 @@
 /*
  * pc_workload.c - the write-heavy store workload of the power-cut test. Run
  * under LD_PRELOAD=pc_preload.so (which logs every write and sync to the
- * store's data.mdb), it creates a new store and drives it with a sequence of
- * creates, overwrites, appends, patches, truncates, chmods, renames (of
- * files and of directories), unlinks and publishes, all chosen from a seed.
+ * store's data.mdb and intent.log), it creates a new store and drives it
+ * with a sequence of creates, overwrites, appends, patches, truncates,
+ * chmods, renames (of files and of directories), unlinks and publishes, all
+ * chosen from a seed.
  * Before each op it notes "OP" with the paths the op may change; every few
  * ops it calls mfs_store_fsync on a file (every eighth time, publishes all
  * files and fsyncs the store) and, once that returned, notes what fsync

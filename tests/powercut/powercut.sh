@@ -68,17 +68,26 @@ for seed in $(seq 1 "$seeds"); do
         fi
         cat "$run/workload.err"
         rc=0
+        # --final-wal names intent.log even when the store made none: the
+        # checker then holds that the log never opened it either
         run "$PC_CHECK" --log "$run/log" --final "$run/store/data.mdb" \
+            --final-wal "$run/store/intent.log" \
             --packs "$run/store/packs" --cuts "$cuts" --seed "$seed" --mode both --tmp "$T" || rc=$?
         case $rc in
         0) ;;
         1)
             failed=1
             if [[ -n ${PC_KEEP:-} ]]; then
-                mkdir -p "$PC_KEEP" && cp "$run/log" "$PC_KEEP/s$seed-w$w.log" &&
-                    cp "$run/store/data.mdb" "$PC_KEEP/s$seed-w$w.data.mdb" &&
-                    echo "kept for replay: --log $PC_KEEP/s$seed-w$w.log" \
-                        "--final $PC_KEEP/s$seed-w$w.data.mdb"
+                keep=$PC_KEEP/s$seed-w$w
+                # no intent.log copy when the store made none: the checker
+                # then expects none
+                mkdir -p "$PC_KEEP" && cp "$run/log" "$keep.log" &&
+                    cp "$run/store/data.mdb" "$keep.data.mdb" &&
+                    rm -f "$keep.intent.log" &&
+                    { [[ ! -e $run/store/intent.log ]] ||
+                        cp "$run/store/intent.log" "$keep.intent.log"; } &&
+                    echo "kept for replay: --log $keep.log" \
+                        "--final $keep.data.mdb --final-wal $keep.intent.log"
             else
                 echo "(set PC_KEEP=DIR to keep this run's log for the replay commands)"
             fi

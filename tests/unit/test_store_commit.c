@@ -9,7 +9,8 @@
  *    whole and each file shows its last published version;
  *  - the durable vector (what a node reports for collection) covers a
  *    change only once the commit that holds it is synced: by a durable
- *    commit at once, or by the commit thread once the store is idle.
+ *    commit at once, or by the commit thread once the store is idle;
+ *  - fsync is durable through the intent log before LMDB commits.
  * Child processes stand in for the daemon that dies; each one exits with
  * 0 for success or the line of the first failed check.
  */
@@ -447,6 +448,99 @@ static void test_durable_vector_told(void **state)
     mfs_test_rmdir(da);
 }
 
+/* In a child: a file made, written and fsync'd under a window no test
+ * outlasts, then the process dies at once (a kill -9, or a power cut:
+ * what LMDB did not commit is gone either way). Exits 0 when fsync
+ * returned without a commit of the main environment (the intent log made
+ * it durable), 50 when a commit came meanwhile (the commit thread's own,
+ * 1 ms after the publish: the parent tries again). */
+static void child_fsyncs_and_dies(const char *dir)
+{
+    mfs_store *s = open_store(dir, 30000000u, 0);
+    CHILD_CHECK(s);
+    mfs_attr a;
+    CHILD_CHECK(mfs_store_mknod(s, MFS_ROOT_INO, "logged", 0100644, 0, 0, 0,
+                                &a) == 0);
+    static char big[3 * MFS_CHUNK_SIZE / 2];
+    memset(big, 'L', sizeof big);
+    CHILD_CHECK(mfs_store_write(s, a.ino, 0, big, sizeof big) ==
+                (ssize_t)sizeof big);
+    CHILD_CHECK(mfs_store_write(s, a.ino, 0, "fsync'd", 7) == 7);
+    mfs_store_stats st0, st1;
+    CHILD_CHECK(mfs_store_stats_get(s, &st0) == 0);
+    CHILD_CHECK(mfs_store_fsync(s, a.ino) == 0);
+    CHILD_CHECK(mfs_store_stats_get(s, &st1) == 0);
+    _exit(st1.commits == st0.commits ? 0 : 50);
+}
+
+/* fsync is durable through the intent log alone (store/wal.c): a process
+ * that dies right after fsync returned, before any commit of LMDB, leaves
+ * a store that a read-only open shows without the file (LMDB never had
+ * it) and that a writable open gives back whole (the log replayed), once;
+ * it then takes writes and fsyncs again. Before the log, fsync committed
+ * LMDB: the read-only open always saw the file, and this test fails. */
+static void test_fsync_logged(void **state)
+{
+    (void)state;
+    int proven = 0;
+    for (int attempt = 0; attempt < 10 && !proven; attempt++) {
+        char *dir = mfs_test_mkdtemp("commit-wal");
+        mfs_store *s = open_store(dir, WINDOW_US, MFS_STORE_CREATE);
+        assert_non_null(s);
+        mfs_store_close(s);
+        int rc = run_child(child_fsyncs_and_dies, dir);
+        if (rc == 0) {
+            /* what LMDB holds: not the file */
+            s = open_store(dir, 0, MFS_STORE_RDONLY);
+            assert_non_null(s);
+            mfs_attr a;
+            proven = mfs_store_lookup(s, MFS_ROOT_INO, "logged", &a) == -ENOENT;
+            mfs_store_close(s);
+        } else {
+            assert_int_equal(rc, 50);
+        }
+        if (proven) {
+            s = open_store(dir, WINDOW_US, 0); /* replays the log */
+            assert_non_null(s);
+            static char buf[3 * MFS_CHUNK_SIZE / 2 + 1];
+            ssize_t n;
+            read_file(s, "logged", buf, sizeof buf, &n);
+            assert_int_equal(n, 3 * MFS_CHUNK_SIZE / 2);
+            assert_memory_equal(buf, "fsync'dL", 8);
+            for (ssize_t i = 7; i < n; i++)
+                if (buf[i] != 'L')
+                    fail_msg("byte %zd of \"logged\" is %#x", i,
+                             (unsigned)(unsigned char)buf[i]);
+            /* it takes writes and fsyncs again */
+            mfs_attr a;
+            assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "logged", &a),
+                             0);
+            assert_int_equal(mfs_store_write(s, a.ino, 0, "again", 5), 5);
+            assert_int_equal(mfs_store_fsync(s, a.ino), 0);
+            mfs_store_close(s);
+            /* LMDB holds it all now, and the log was cleared */
+            s = open_store(dir, 0, MFS_STORE_RDONLY);
+            assert_non_null(s);
+            read_file(s, "logged", buf, sizeof buf, &n);
+            assert_int_equal(n, 3 * MFS_CHUNK_SIZE / 2);
+            assert_memory_equal(buf, "again'dL", 8);
+            mfs_store_close(s);
+            char path[1024];
+            snprintf(path, sizeof path, "%s/intent.log", dir);
+            FILE *f = fopen(path, "r");
+            assert_non_null(f);
+            unsigned char head[24];
+            assert_int_equal(fread(head, 1, sizeof head, f), sizeof head);
+            fclose(f);
+            for (size_t i = 0; i < sizeof head; i++)
+                assert_int_equal(head[i], 0);
+        }
+        mfs_test_rmdir(dir);
+    }
+    if (!proven)
+        fail_msg("fsync never returned before LMDB committed the file");
+}
+
 int main(void)
 {
 
@@ -457,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_durable_vector_told),
         cmocka_unit_test(test_stats_do_not_commit),
         cmocka_unit_test(test_idle_collection_commits_nothing),
+        cmocka_unit_test(test_fsync_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,530 @@
+/*
+ * wal.c - the intent log: fsync() in one flush (issue 9).
+ *
+ * With group commit (the daemon) every LMDB commit flushes its pages
+ * (MDB_NOMETASYNC) and a durable one then flushes its meta page too: an
+ * fsync() cost two device flushes and 17 pages, and waited for the commit
+ * thread (p50 560-650 us where passthrough_ll's append + fsync takes
+ * 280-310 us). Here fsync instead appends one record to STORE/intent.log,
+ * a file written full of zeros once when it is made (so an overwrite in
+ * place changes no metadata: fdatasync is one data write and one flush),
+ * and fdatasyncs it. LMDB goes on committing in the background as before;
+ * nothing here changes what a commit or a sync does.
+ *
+ * What a record holds: every op of this node's own made since the last
+ * point that LMDB holds durably and not logged yet (seq in (wal_seq,
+ * s->seq], read from the op log through the group txn), and every chunk
+ * put since that point and not logged yet (the `fresh` list, noted by
+ * pack.c's puts, emptied at each sync of LMDB), bytes and all. The
+ * invariant, under wlock: every own op with seq <= wal_seq and every
+ * fresh chunk before wal_logged is durable, in LMDB (synced) or in a
+ * record that its fdatasync made durable. So the records need nothing but
+ * each other and LMDB's durable state: recovery (open.c replay_log) puts
+ * their chunks, applies their ops as a peer's (idempotent: an op at or
+ * below the vector is a duplicate), and syncs.
+ *
+ * Record: u32 magic, u32 crc32 of the rest, u64 epoch, u32 payload length,
+ * u32 chunks; then each chunk (hash, u32 length, bytes); then the ops
+ * (mfs_store_ops_since's batch format). The file is two halves; records
+ * follow one another from the start of the current half, all of one
+ * epoch. When the next record does not fit, the other half begins, in a
+ * new epoch, with a record of everything not durable in LMDB (ops since
+ * the last sync's, every fresh chunk), so the half left behind is needed
+ * no more, and a sync of LMDB is asked for (without waiting) so that the
+ * next such record stays small. A torn record at the start of a half
+ * loses nothing: the other half still holds all it covered. Recovery
+ * reads each half's records while they are whole (CRC) and of its first
+ * one's epoch, and replays the older half first. A record larger than a
+ * half, a fresh list that overflowed (a large copy between two syncs), or
+ * any I/O error sends fsync the old way (mfs_store_commit(s, 1)), which
+ * is always right.
+ *
+ * Locks: wal_mu (MFS_LOCK_STORE_LOG, before wlock) serialises appends, so
+ * records land in order and the fdatasync runs without wlock (writers go
+ * on meanwhile); every other wal_ field is read and written under wlock.
+ */
+#include "kv.h"
+#include "lock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define WAL_MAGIC 0x4d46574cu         /* "MFWL" */
+#define WAL_HEAD 24                   /* bytes before a record's payload */
+#define WAL_SIZE ((uint64_t)2 << 20)  /* the file, zeros at first */
+#define WAL_MIN ((uint64_t)256 << 10) /* smaller: none (a tiny disk) */
+#define WAL_READ_MAX ((uint64_t)64 << 20) /* a larger file is not ours */
+#define WAL_FRESH_MAX 4096            /* chunks noted between two syncs */
+
+/* bytes [8, n) of a record: what its CRC covers */
+static uint32_t rec_crc(const uint8_t *rec, size_t n)
+{
+    return (uint32_t)crc32(0L, rec + 8, (uInt)(n - 8));
+}
+
+static uint64_t half_size(uint64_t size)
+{
+    return size / 2 / 4096 * 4096;
+}
+
+static int write_all(int fd, const void *p, size_t n, uint64_t off)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = pwrite(fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        b += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* The file full of zeros from `from` up to `to`, durable, its name too. */
+static int wal_fill(mfs_store *s, uint64_t from, uint64_t to)
+{
+    static const uint8_t zero[65536];
+    for (uint64_t off = from; off < to; off += sizeof(zero)) {
+        size_t n = to - off < sizeof(zero) ? (size_t)(to - off) : sizeof(zero);
+        int rc = write_all(s->wal_fd, zero, n, off);
+        if (rc)
+            return rc;
+    }
+    if (fdatasync(s->wal_fd))
+        return -errno;
+    int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -errno;
+    int rc = fsync(dfd) ? -errno : 0;
+    close(dfd);
+    return rc;
+}
+
+/* The whole records of one half, from its start (buf[0, n)): their bytes,
+ * and their epoch in *epoch (0: none). */
+static size_t chain(const uint8_t *buf, size_t n, uint64_t *epoch)
+{
+    size_t off = 0;
+    *epoch = 0;
+    while (off + WAL_HEAD <= n) {
+        const uint8_t *h = buf + off;
+        mfs_rbuf r;
+        mfs_rbuf_init(&r, h, WAL_HEAD);
+        uint32_t magic = mfs_get_u32(&r), crc = mfs_get_u32(&r);
+        uint64_t ep = mfs_get_u64(&r);
+        uint32_t plen = mfs_get_u32(&r);
+        if (magic != WAL_MAGIC || !ep || plen > n - off - WAL_HEAD ||
+            (off && ep != *epoch) || rec_crc(h, WAL_HEAD + plen) != crc)
+            break;
+        *epoch = ep;
+        off += WAL_HEAD + plen;
+    }
+    return off;
+}
+
+/* Reads both halves' records into s->wal_recs, the older epoch's first;
+ * *epoch the newest epoch seen. */
+static int wal_read(mfs_store *s, uint64_t size, uint64_t *epoch)
+{
+    *epoch = 0;
+    uint64_t half = half_size(size);
+    if (half < WAL_HEAD)
+        return 0;
+    uint8_t *buf = malloc(2 * half), *out = malloc(2 * half);
+    ssize_t n = buf && out ? pread(s->wal_fd, buf, 2 * half, 0) : -1;
+    if (n != (ssize_t)(2 * half)) {
+        int rc = !buf || !out ? -ENOMEM : n < 0 ? -errno : -EIO;
+        free(buf);
+        free(out);
+        return rc;
+    }
+    uint64_t e[2];
+    size_t len[2] = {chain(buf, half, &e[0]), chain(buf + half, half, &e[1])};
+    int first = e[1] && e[1] < e[0] ? 1 : 0; /* the older one first */
+    size_t k = 0;
+    for (int i = 0; i < 2; i++) {
+        int h = i ? !first : first;
+        memcpy(out + k, buf + (size_t)h * half, len[h]);
+        k += len[h];
+    }
+    free(buf);
+    *epoch = e[0] > e[1] ? e[0] : e[1];
+    if (!k) {
+        free(out);
+        out = NULL;
+    }
+    s->wal_recs = out;
+    s->wal_nrecs = k;
+    return 0;
+}
+
+int wal_open(mfs_store *s)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/intent.log", s->dir) >=
+        (int)sizeof(path))
+        return -ENAMETOOLONG;
+    /* what LMDB holds now is durable before fsync trusts it (a kill -9
+     * leaves the last commit's meta page unsynced) */
+    int rc = mdb_to_errno(mdb_env_sync(s->env, 1));
+    if (rc)
+        return rc;
+    s->wal_fd = open(path, O_RDWR | O_CLOEXEC);
+    if (s->wal_fd < 0 && errno != ENOENT)
+        return -errno;
+    uint64_t epoch = 0;
+    off_t size = 0;
+    if (s->wal_fd >= 0) {
+        size = lseek(s->wal_fd, 0, SEEK_END);
+        if (size < 0 || (uint64_t)size > WAL_READ_MAX)
+            return size < 0 ? -errno : -EBADF;
+        rc = wal_read(s, (uint64_t)size, &epoch);
+        if (rc) /* records we cannot read: the open fails */
+            return rc;
+    }
+    /* Its size: WAL_SIZE, less on a small disk (at most a sixteenth of
+     * the free space, as zero_ahead takes); none below WAL_MIN, and none
+     * on tmpfs, where fsync costs nothing. */
+    struct statfs sf;
+    struct statvfs sv;
+    uint64_t want = WAL_SIZE;
+    if (statvfs(s->dir, &sv) == 0 &&
+        (uint64_t)sv.f_bavail * sv.f_frsize / 16 < want)
+        want = (uint64_t)sv.f_bavail * sv.f_frsize / 16 / 8192 * 8192;
+    bool tmpfs = statfs(s->dir, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+    if ((uint64_t)size >= WAL_MIN) {
+        s->wal_size = (uint64_t)size;
+    } else if (!tmpfs && want >= WAL_MIN) {
+        if (s->wal_fd < 0)
+            s->wal_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        rc = s->wal_fd < 0 ? -errno : wal_fill(s, (uint64_t)size, want);
+        if (!rc)
+            s->wal_size = want;
+        else if (s->wal_fd >= 0 && ftruncate(s->wal_fd, size) != 0)
+            rc = -errno; /* (the space back) */
+        if (rc)
+            mfs_log(LOG_WARNING,
+                    "store %s: cannot make the intent log %s: %s; fsync "
+                    "commits the store instead",
+                    s->dir, path, strerror(-rc));
+    }
+    /* a new epoch, past every record still in the file */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    s->wal_epoch = t > epoch ? t : epoch + 1;
+    s->wal_half = 0;
+    s->wal_off = 0;
+    s->wal_covered = true;
+    return 0;
+}
+
+int wal_reset_file(mfs_store *s)
+{
+    static const uint8_t zero[WAL_HEAD];
+    if (s->wal_fd < 0 || !s->wal_size)
+        return 0;
+    int rc = write_all(s->wal_fd, zero, sizeof(zero), 0);
+    if (!rc)
+        rc = write_all(s->wal_fd, zero, sizeof(zero), half_size(s->wal_size));
+    if (!rc && fdatasync(s->wal_fd))
+        rc = -errno;
+    return rc;
+}
+
+void wal_close(mfs_store *s)
+{
+    if (s->wal_fd >= 0) {
+        /* the last sync covered every record (wal_synced): the next open
+         * has nothing to replay */
+        if (s->wal_written && s->wal_covered)
+            wal_reset_file(s);
+        close(s->wal_fd);
+    }
+    s->wal_fd = -1;
+    free(s->wal_fresh);
+    s->wal_fresh = NULL;
+    free(s->wal_buf);
+    s->wal_buf = NULL;
+    free(s->wal_recs);
+    s->wal_recs = NULL;
+}
+
+int wal_each(const uint8_t *recs, size_t len,
+             int (*fn)(const uint8_t *hash, const uint8_t *data, size_t n,
+                       const uint8_t *ops, size_t opslen, void *arg),
+             void *arg)
+{
+    size_t off = 0;
+    while (off + WAL_HEAD <= len) {
+        mfs_rbuf r;
+        mfs_rbuf_init(&r, recs + off + 16, 8);
+        uint32_t plen = mfs_get_u32(&r), nch = mfs_get_u32(&r);
+        const uint8_t *p = recs + off + WAL_HEAD;
+        off += WAL_HEAD + plen;
+        mfs_rbuf_init(&r, p, plen);
+        for (uint32_t i = 0; i < nch; i++) {
+            const uint8_t *h = mfs_get_bytes(&r, MFS_HASH_LEN);
+            uint32_t n = mfs_get_u32(&r);
+            const uint8_t *d = mfs_get_bytes(&r, n);
+            if (r.err)
+                return -EBADMSG;
+            int rc = fn(h, d, n, NULL, 0, arg);
+            if (rc)
+                return rc;
+        }
+        size_t left = mfs_rbuf_left(&r);
+        if (left) {
+            int rc = fn(NULL, NULL, 0, p + plen - left, left, arg);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+void wal_start(mfs_store *s)
+{
+    /* (after the replay synced everything: all is durable) */
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    free(s->wal_recs);
+    s->wal_recs = NULL;
+    s->wal_nrecs = 0;
+    s->wal_seq = s->wal_commit_seq = s->wal_synced_seq = s->seq;
+    s->wal_nfresh = s->wal_logged = s->wal_commit_fresh = 0;
+    s->wal_fresh_over = false;
+    s->wal_on = s->gc_on && s->wal_fd >= 0 && s->wal_size >= WAL_MIN;
+    mfs_lock_drop(&s->wlock);
+}
+
+void wal_note_chunk(mfs_store *s, const uint8_t *hash)
+{
+    if (!s->wal_on || s->wal_fresh_over)
+        return;
+    if (s->wal_nfresh == s->wal_fresh_cap) {
+        size_t cap = s->wal_fresh_cap ? s->wal_fresh_cap * 2 : 64;
+        uint8_t *p = cap <= WAL_FRESH_MAX
+                         ? realloc(s->wal_fresh, cap * MFS_HASH_LEN)
+                         : NULL;
+        if (!p) {
+            s->wal_fresh_over = true; /* fsync the old way until a sync */
+            return;
+        }
+        s->wal_fresh = p;
+        s->wal_fresh_cap = cap;
+    }
+    memcpy(s->wal_fresh + s->wal_nfresh++ * MFS_HASH_LEN, hash, MFS_HASH_LEN);
+}
+
+void wal_committed(mfs_store *s)
+{
+    s->wal_commit_seq = s->seq;
+    s->wal_commit_fresh = s->wal_nfresh;
+    s->wal_commit_over = s->wal_fresh_over;
+}
+
+void wal_synced(mfs_store *s, uint64_t gen)
+{
+    if (!s->wal_on)
+        return;
+    /* what the last commit held is durable now */
+    s->wal_synced_seq = s->wal_commit_seq;
+    if (s->wal_seq < s->wal_commit_seq)
+        s->wal_seq = s->wal_commit_seq;
+    size_t n = s->wal_commit_over ? s->wal_nfresh : s->wal_commit_fresh;
+    if (s->wal_commit_over) /* all it missed is synced */
+        s->wal_fresh_over = s->wal_commit_over = false;
+    memmove(s->wal_fresh, s->wal_fresh + n * MFS_HASH_LEN,
+            (s->wal_nfresh - n) * MFS_HASH_LEN);
+    s->wal_nfresh -= n;
+    s->wal_logged = s->wal_logged > n ? s->wal_logged - n : 0;
+    s->wal_commit_fresh -= n < s->wal_commit_fresh ? n : s->wal_commit_fresh;
+    s->wal_dropped += n;
+    if (s->wal_gen <= gen)
+        s->wal_covered = true; /* every record made before that commit */
+}
+
+void wal_lost(mfs_store *s)
+{
+    if (!s->wal_on)
+        return;
+    /* A group commit failed and took its calls back (their ops' seqs
+     * will be used again): records holding them must never be replayed.
+     * Both halves' first headers are zeroed (an append in flight checks
+     * wal_lost after it: wal_fsync) and what was synced last is all that
+     * is durable. */
+    int rc = wal_reset_file(s);
+    if (rc)
+        mfs_log(LOG_ERR, "store %s: cannot clear the intent log: %s", s->dir,
+                strerror(-rc));
+    s->wal_half = 0;
+    s->wal_off = 0;
+    s->wal_epoch++;
+    s->wal_lost++;
+    s->wal_seq = s->wal_synced_seq;
+    s->wal_logged = 0; /* (the synced ones were dropped at the sync) */
+}
+
+/* Appends the ops of ours in (from, to] from txn's op log to b. */
+static int put_ops(mfs_store *s, MDB_txn *txn, uint64_t from, uint64_t to,
+                   mfs_wbuf *b)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->db[DB_OPS], &c);
+    if (rc)
+        return mdb_to_errno(rc);
+    uint8_t k[OPS_KEY_LEN];
+    ops_key_put(k, s->node, from + 1);
+    MDB_val key = {OPS_KEY_LEN, k}, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && mfs_be64_get(key.mv_data) == s->node &&
+           mfs_be64_get((const uint8_t *)key.mv_data + 8) <= to && !b->err) {
+        mfs_put_u32(b, (uint32_t)val.mv_size);
+        mfs_put_bytes(b, val.mv_data, val.mv_size);
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (b->err)
+        return 1; /* too large */
+    return rc && rc != MDB_NOTFOUND ? mdb_to_errno(rc) : 0;
+}
+
+/* Builds in s->wal_buf (cap bytes) the record of epoch holding our ops in
+ * (from, s->seq] and the fresh chunks from index first on; *len its bytes,
+ * 0 when it holds nothing. Under wlock. 1 if it does not fit. */
+static int build(mfs_store *s, MDB_txn *txn, uint64_t from, size_t first,
+                 uint64_t epoch, size_t cap, size_t *len)
+{
+    *len = 0;
+    if (from == s->seq && first == s->wal_nfresh)
+        return 0;
+    mfs_wbuf b;
+    mfs_wbuf_init(&b, s->wal_buf, cap);
+    mfs_put_u32(&b, WAL_MAGIC);
+    mfs_put_u32(&b, 0); /* crc */
+    mfs_put_u64(&b, epoch);
+    mfs_put_u32(&b, 0); /* payload length */
+    mfs_put_u32(&b, 0); /* chunks */
+    uint32_t nch = 0;
+    for (size_t i = first; i < s->wal_nfresh && !b.err; i++) {
+        const uint8_t *h = s->wal_fresh + i * MFS_HASH_LEN;
+        MDB_val v;
+        if (tget(s, txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &v))
+            continue; /* its call failed, or collected since */
+        size_t n = chunk_val_len(&v);
+        if (b.len + MFS_HASH_LEN + 4 + n > cap)
+            return 1;
+        mfs_put_bytes(&b, h, MFS_HASH_LEN);
+        mfs_put_u32(&b, (uint32_t)n);
+        if (chunk_val_copy(s, &v, s->wal_buf + b.len) != (ssize_t)n)
+            return -EIO;
+        b.len += n;
+        nch++;
+    }
+    int rc = b.err ? 1 : put_ops(s, txn, from, s->seq, &b);
+    if (rc)
+        return rc;
+    mfs_be32_put(s->wal_buf + 16, (uint32_t)(b.len - WAL_HEAD));
+    mfs_be32_put(s->wal_buf + 20, nch);
+    mfs_be32_put(s->wal_buf + 4, rec_crc(s->wal_buf, b.len));
+    *len = b.len;
+    return 0;
+}
+
+/* Under wlock: the record to append (in s->wal_buf, *len bytes, 0: none)
+ * and where (*off); moves to the other half when it does not fit. 1: the
+ * old way. */
+static int reserve(mfs_store *s, size_t *len, uint64_t *off)
+{
+    uint64_t half = half_size(s->wal_size);
+    if (!s->wal_buf && !(s->wal_buf = malloc(half)))
+        return -ENOMEM;
+    MDB_txn *txn = s->gc_txn, *rtxn = NULL;
+    if (!txn) { /* between two groups: the last commit has it all */
+        int rc = mdb_to_errno(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &rtxn));
+        if (rc)
+            return rc;
+        txn = rtxn;
+    }
+    uint64_t end = (uint64_t)(s->wal_half + 1) * half;
+    int rc = build(s, txn, s->wal_seq, s->wal_logged, s->wal_epoch,
+                   (size_t)(end - s->wal_off), len);
+    if (rc == 1) {
+        /* the other half, with all that LMDB has not synced */
+        rc = build(s, txn, s->wal_synced_seq, 0, s->wal_epoch + 1, half, len);
+        if (!rc && *len) {
+            s->wal_half ^= 1;
+            s->wal_off = (uint64_t)s->wal_half * half;
+            s->wal_epoch++;
+            gc_sync_soon(s); /* so that the next such record stays small */
+        }
+    }
+    if (rtxn)
+        mdb_txn_abort(rtxn);
+    if (rc || !*len)
+        return rc;
+    *off = s->wal_off;
+    s->wal_off += *len;
+    s->wal_gen = s->gc_gen;
+    s->wal_covered = false;
+    return 0;
+}
+
+int wal_fsync(mfs_store *s)
+{
+    if (!s->wal_on)
+        return 1;
+    mfs_lock_take(&s->wal_mu, MFS_LOCK_STORE_LOG);
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    size_t len = 0;
+    uint64_t off = 0;
+    int rc = s->wal_fresh_over || s->wal_broken ? 1 : reserve(s, &len, &off);
+    if (rc < 0) /* (a chunk unreadable, no memory: the old way is right) */
+        rc = 1;
+    uint64_t seq = s->seq, lost = s->wal_lost;
+    uint64_t logged = s->wal_nfresh + s->wal_dropped;
+    mfs_lock_drop(&s->wlock);
+    if (rc || !len) {
+        mfs_lock_drop(&s->wal_mu);
+        return rc;
+    }
+    rc = write_all(s->wal_fd, s->wal_buf, len, off);
+    if (!rc && fdatasync(s->wal_fd))
+        rc = -errno;
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    if (rc) {
+        mfs_log(LOG_ERR, "store %s: intent log: %s; fsync commits instead",
+                s->dir, strerror(-rc));
+        s->wal_broken = true; /* (a torn record ends its chain) */
+        rc = 1;
+    } else if (s->wal_lost != lost) {
+        /* a failed commit took ours back: never replayed (a record at a
+         * half's start may have landed after wal_lost zeroed it) */
+        wal_reset_file(s);
+        rc = 1; /* the old way reports that commit's error */
+    } else {
+        s->wal_written = true;
+        if (s->wal_seq < seq)
+            s->wal_seq = seq;
+        /* (in the list as it is now: a sync may have dropped some) */
+        logged -= s->wal_dropped < logged ? s->wal_dropped : logged;
+        if (s->wal_logged < logged)
+            s->wal_logged = logged;
+    }
+    mfs_lock_drop(&s->wlock);
+    mfs_lock_drop(&s->wal_mu);
+    return rc;
+}
