@@ -61,7 +61,7 @@
 
 #define WAL_MAGIC 0x4d46574cu         /* "MFWL" */
 #define WAL_HEAD 24                   /* bytes before a record's payload */
-#define WAL_SIZE ((uint64_t)2 << 20)  /* the file, zeros at first */
+#define WAL_SIZE ((uint64_t)1 << 20)  /* the file, zeros at first */
 #define WAL_MIN ((uint64_t)256 << 10) /* smaller: none (a tiny disk) */
 #define WAL_READ_MAX ((uint64_t)64 << 20) /* a larger file is not ours */
 #define WAL_FRESH_MAX 4096            /* chunks noted between two syncs */
