@@ -227,6 +227,8 @@ struct mfs_store {
     bool wal_covered;       /* LMDB's last sync covered every record */
     uint64_t wal_size;      /* its bytes: two halves (0: no log) */
     int wal_half;           /* the half being appended to */
+    uint64_t wal_half_gen[2]; /* gc_gen at each half's last record */
+    uint64_t wal_synced_gen;  /* gc_gen the last sync of LMDB covered */
     bool wal_written;       /* a record was appended since open */
     uint8_t *wal_recs;      /* records found at open, until replayed */
     size_t wal_nrecs;       /* their bytes */
@@ -245,6 +247,12 @@ struct mfs_store {
     bool wal_fresh_over;     /* more than the list holds: fsync commits */
     bool wal_commit_over;    /* it was so at the last commit */
     uint8_t *wal_buf;        /* the record being made */
+    /* the last WAL_RING chunks logged in this half (delta bases) */
+#define WAL_RING 8
+    uint8_t wal_ring[WAL_RING][MFS_HASH_LEN];
+    uint32_t wal_ring_len[WAL_RING];
+    unsigned wal_ring_n;     /* entries in use; the next goes at n % RING */
+    uint8_t *wal_base;       /* a base's bytes, to compare (64 KiB) */
 
     /* collection (collect.c): its thread, settings, pins; NULL read-only */
     struct collector *col;
