@@ -36,11 +36,13 @@
  * The file is two halves; records
  * follow one another from the start of the current half, all of one
  * epoch. When the next record does not fit, the other half begins, in a
- * new epoch, with a record of everything not durable in LMDB (ops since
- * the last sync's, every fresh chunk), so the half left behind is needed
- * no more, and a sync of LMDB is asked for (without waiting) so that the
- * next such record stays small. A torn record at the start of a half
- * loses nothing: the other half still holds all it covered. Recovery
+ * new epoch, and a sync of LMDB is asked for (without waiting). The other
+ * half's records must be needed no more: a sync covered a commit made
+ * after the last of them (the one asked for when the current half began,
+ * as a rule), or else the new half begins with a record of everything
+ * not durable in LMDB (ops since the last sync's, every fresh chunk). A
+ * torn record at the start of a half loses nothing: the other half still
+ * holds all it covered. Recovery
  * reads each half's records while they are whole (CRC) and of its first
  * one's epoch, and replays the older half first. A record larger than a
  * half, a fresh list that overflowed (a large copy between two syncs), or
