@@ -448,6 +448,17 @@ static void test_durable_vector_told(void **state)
     mfs_test_rmdir(da);
 }
 
+/* In a child: dir's store under a window no test outlasts, with a new
+ * file name in it (*a). */
+static mfs_store *child_store(const char *dir, const char *name, mfs_attr *a)
+{
+    mfs_store *s = open_store(dir, 30000000u, 0);
+    CHILD_CHECK(s);
+    CHILD_CHECK(
+        mfs_store_mknod(s, MFS_ROOT_INO, name, 0100644, 0, 0, 0, a) == 0);
+    return s;
+}
+
 /* In a child: a file made, written and fsync'd under a window no test
  * outlasts, then the process dies at once (a kill -9, or a power cut:
  * what LMDB did not commit is gone either way). Exits 0 when fsync
@@ -456,11 +467,8 @@ static void test_durable_vector_told(void **state)
  * 1 ms after the publish: the parent tries again). */
 static void child_fsyncs_and_dies(const char *dir)
 {
-    mfs_store *s = open_store(dir, 30000000u, 0);
-    CHILD_CHECK(s);
     mfs_attr a;
-    CHILD_CHECK(mfs_store_mknod(s, MFS_ROOT_INO, "logged", 0100644, 0, 0, 0,
-                                &a) == 0);
+    mfs_store *s = child_store(dir, "logged", &a);
     static char big[3 * MFS_CHUNK_SIZE / 2];
     memset(big, 'L', sizeof big);
     CHILD_CHECK(mfs_store_write(s, a.ino, 0, big, sizeof big) ==
@@ -473,6 +481,36 @@ static void child_fsyncs_and_dies(const char *dir)
     _exit(st1.commits == st0.commits ? 0 : 50);
 }
 
+/* A new store in which child (one of the two above) made `name` durable by
+ * the intent log alone and died: child ran again, in a new store each
+ * time, until a read-only open of what LMDB holds lacked the file (the
+ * child's fsyncs raced no commit). Fails the test after 10 tries. The
+ * caller removes the directory. */
+static char *logged_store(void (*child)(const char *), const char *name)
+{
+    for (int attempt = 0; attempt < 10; attempt++) {
+        char *dir = mfs_test_mkdtemp("commit-wal");
+        mfs_store *s = open_store(dir, WINDOW_US, MFS_STORE_CREATE);
+        assert_non_null(s);
+        mfs_store_close(s);
+        int rc = run_child(child, dir);
+        if (rc != 50)
+            assert_int_equal(rc, 0);
+        if (rc == 0) {
+            s = open_store(dir, 0, MFS_STORE_RDONLY);
+            assert_non_null(s);
+            mfs_attr a;
+            bool absent = mfs_store_lookup(s, MFS_ROOT_INO, name, &a) == -ENOENT;
+            mfs_store_close(s);
+            if (absent)
+                return dir;
+        }
+        mfs_test_rmdir(dir);
+    }
+    fail_msg("fsync never returned before LMDB committed %s", name);
+    return NULL;
+}
+
 /* fsync is durable through the intent log alone (store/wal.c): a process
  * that dies right after fsync returned, before any commit of LMDB, leaves
  * a store that a read-only open shows without the file (LMDB never had
@@ -482,63 +520,41 @@ static void child_fsyncs_and_dies(const char *dir)
 static void test_fsync_logged(void **state)
 {
     (void)state;
-    int proven = 0;
-    for (int attempt = 0; attempt < 10 && !proven; attempt++) {
-        char *dir = mfs_test_mkdtemp("commit-wal");
-        mfs_store *s = open_store(dir, WINDOW_US, MFS_STORE_CREATE);
-        assert_non_null(s);
-        mfs_store_close(s);
-        int rc = run_child(child_fsyncs_and_dies, dir);
-        if (rc == 0) {
-            /* what LMDB holds: not the file */
-            s = open_store(dir, 0, MFS_STORE_RDONLY);
-            assert_non_null(s);
-            mfs_attr a;
-            proven = mfs_store_lookup(s, MFS_ROOT_INO, "logged", &a) == -ENOENT;
-            mfs_store_close(s);
-        } else {
-            assert_int_equal(rc, 50);
-        }
-        if (proven) {
-            s = open_store(dir, WINDOW_US, 0); /* replays the log */
-            assert_non_null(s);
-            static char buf[3 * MFS_CHUNK_SIZE / 2 + 1];
-            ssize_t n;
-            read_file(s, "logged", buf, sizeof buf, &n);
-            assert_int_equal(n, 3 * MFS_CHUNK_SIZE / 2);
-            assert_memory_equal(buf, "fsync'dL", 8);
-            for (ssize_t i = 7; i < n; i++)
-                if (buf[i] != 'L')
-                    fail_msg("byte %zd of \"logged\" is %#x", i,
-                             (unsigned)(unsigned char)buf[i]);
-            /* it takes writes and fsyncs again */
-            mfs_attr a;
-            assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "logged", &a),
-                             0);
-            assert_int_equal(mfs_store_write(s, a.ino, 0, "again", 5), 5);
-            assert_int_equal(mfs_store_fsync(s, a.ino), 0);
-            mfs_store_close(s);
-            /* LMDB holds it all now, and the log was cleared */
-            s = open_store(dir, 0, MFS_STORE_RDONLY);
-            assert_non_null(s);
-            read_file(s, "logged", buf, sizeof buf, &n);
-            assert_int_equal(n, 3 * MFS_CHUNK_SIZE / 2);
-            assert_memory_equal(buf, "again'dL", 8);
-            mfs_store_close(s);
-            char path[1024];
-            snprintf(path, sizeof path, "%s/intent.log", dir);
-            FILE *f = fopen(path, "r");
-            assert_non_null(f);
-            unsigned char head[24];
-            assert_int_equal(fread(head, 1, sizeof head, f), sizeof head);
-            fclose(f);
-            for (size_t i = 0; i < sizeof head; i++)
-                assert_int_equal(head[i], 0);
-        }
-        mfs_test_rmdir(dir);
-    }
-    if (!proven)
-        fail_msg("fsync never returned before LMDB committed the file");
+    char *dir = logged_store(child_fsyncs_and_dies, "logged");
+    mfs_store *s = open_store(dir, WINDOW_US, 0); /* replays the log */
+    assert_non_null(s);
+    static char buf[3 * MFS_CHUNK_SIZE / 2 + 1];
+    ssize_t n;
+    read_file(s, "logged", buf, sizeof buf, &n);
+    assert_int_equal(n, 3 * MFS_CHUNK_SIZE / 2);
+    assert_memory_equal(buf, "fsync'dL", 8);
+    for (ssize_t i = 7; i < n; i++)
+        if (buf[i] != 'L')
+            fail_msg("byte %zd of \"logged\" is %#x", i,
+                     (unsigned)(unsigned char)buf[i]);
+    /* it takes writes and fsyncs again */
+    mfs_attr a;
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "logged", &a), 0);
+    assert_int_equal(mfs_store_write(s, a.ino, 0, "again", 5), 5);
+    assert_int_equal(mfs_store_fsync(s, a.ino), 0);
+    mfs_store_close(s);
+    /* LMDB holds it all now, and the log was cleared */
+    s = open_store(dir, 0, MFS_STORE_RDONLY);
+    assert_non_null(s);
+    read_file(s, "logged", buf, sizeof buf, &n);
+    assert_int_equal(n, 3 * MFS_CHUNK_SIZE / 2);
+    assert_memory_equal(buf, "again'dL", 8);
+    mfs_store_close(s);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/intent.log", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    unsigned char head[24];
+    assert_int_equal(fread(head, 1, sizeof head, f), sizeof head);
+    fclose(f);
+    for (size_t i = 0; i < sizeof head; i++)
+        assert_int_equal(head[i], 0);
+    mfs_test_rmdir(dir);
 }
 
 /* 4 KiB pieces of an appended file, each different */
@@ -553,11 +569,8 @@ static void piece(char *b, int i)
  * new bytes), and the process dies. Exits as child_fsyncs_and_dies. */
 static void child_appends_and_dies(const char *dir)
 {
-    mfs_store *s = open_store(dir, 30000000u, 0);
-    CHILD_CHECK(s);
     mfs_attr a;
-    CHILD_CHECK(mfs_store_mknod(s, MFS_ROOT_INO, "appended", 0100644, 0, 0, 0,
-                                &a) == 0);
+    mfs_store *s = child_store(dir, "appended", &a);
     mfs_store_stats st0, st1;
     CHILD_CHECK(mfs_store_stats_get(s, &st0) == 0);
     char b[4096];
@@ -577,41 +590,20 @@ static void child_appends_and_dies(const char *dir)
 static void test_fsync_appends_logged(void **state)
 {
     (void)state;
-    int proven = 0;
-    for (int attempt = 0; attempt < 10 && !proven; attempt++) {
-        char *dir = mfs_test_mkdtemp("commit-wal-app");
-        mfs_store *s = open_store(dir, WINDOW_US, MFS_STORE_CREATE);
-        assert_non_null(s);
-        mfs_store_close(s);
-        int rc = run_child(child_appends_and_dies, dir);
-        if (rc == 0) {
-            s = open_store(dir, 0, MFS_STORE_RDONLY);
-            assert_non_null(s);
-            mfs_attr a;
-            proven =
-                mfs_store_lookup(s, MFS_ROOT_INO, "appended", &a) == -ENOENT;
-            mfs_store_close(s);
-        } else {
-            assert_int_equal(rc, 50);
-        }
-        if (proven) {
-            s = open_store(dir, WINDOW_US, 0);
-            assert_non_null(s);
-            static char buf[24 * 4096 + 1];
-            ssize_t n;
-            read_file(s, "appended", buf, sizeof buf, &n);
-            assert_int_equal(n, 24 * 4096);
-            char b[4096];
-            for (int i = 0; i < 24; i++) {
-                piece(b, i);
-                assert_memory_equal(buf + i * 4096, b, 4096);
-            }
-            mfs_store_close(s);
-        }
-        mfs_test_rmdir(dir);
+    char *dir = logged_store(child_appends_and_dies, "appended");
+    mfs_store *s = open_store(dir, WINDOW_US, 0);
+    assert_non_null(s);
+    static char buf[24 * 4096 + 1];
+    ssize_t n;
+    read_file(s, "appended", buf, sizeof buf, &n);
+    assert_int_equal(n, 24 * 4096);
+    char b[4096];
+    for (int i = 0; i < 24; i++) {
+        piece(b, i);
+        assert_memory_equal(buf + i * 4096, b, 4096);
     }
-    if (!proven)
-        fail_msg("the appends were always committed before the process died");
+    mfs_store_close(s);
+    mfs_test_rmdir(dir);
 }
 
 int main(void)
