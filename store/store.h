@@ -30,8 +30,8 @@
 #define MFS_HASH_LEN 32    /* BLAKE2b-256 */
 /* on-disk format version (2: pack files, 3: compact inode records, 4: the
  * op log is folded, 5: the store keeps its counts, "census", 6: versions
- * of content-defined chunks) */
-#define MFS_STORE_FORMAT 6
+ * of content-defined chunks, 7: fsync's intent log, STORE/intent.log) */
+#define MFS_STORE_FORMAT 7
 
 typedef struct mfs_store mfs_store;
 

@@ -1700,7 +1700,10 @@ static int format_tx(wtx *w, void *arg)
  * (view.c), which older builds would leave stale; it is counted once after
  * the upgrade. Format 6: versions of content-defined chunks record each
  * chunk's extent (OPF_EXTENTS), which older builds would read as fixed
- * blocks. Nothing is rewritten: older records stay readable. */
+ * blocks. Format 7: fsync's records may be in STORE/intent.log (wal.c),
+ * which older builds would not replay after a crash (and would then use
+ * the logged ops' sequence numbers again). Nothing is rewritten: older
+ * records stay readable. */
 static int upgrade_format(mfs_store *s)
 {
     uint32_t from = s->format;
@@ -1712,7 +1715,7 @@ static int upgrade_format(mfs_store *s)
                 "store %s: upgraded from format %u to %d (2: chunk bytes in "
                 "pack files, 3: compact inode records, 4: settled ops folded "
                 "out of the op log, 5: counts kept, 6: content-defined "
-                "chunks); older meshfs builds "
+                "chunks, 7: fsync's intent log); older meshfs builds "
                 "cannot open it",
                 s->dir, from, MFS_STORE_FORMAT);
         s->format = MFS_STORE_FORMAT;
