@@ -996,8 +996,11 @@ static void *gc_main(void *arg)
         }
         if (dirty) {
             uint64_t t = mono_us();
+            /* (not while fsyncs come: each one that finds a commit
+             * running waits for all of it) */
             bool streaming = t >= s->gc_first_us + window &&
-                             t < s->gc_last_us + GC_IDLE_US;
+                             t < s->gc_last_us + GC_IDLE_US &&
+                             s->wal_gen < s->gc_committed;
             window = !streaming ? base
                      : window * 2 < base * GC_WINDOW_MAX ? window * 2
                                                          : base * GC_WINDOW_MAX;
