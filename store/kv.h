@@ -394,6 +394,14 @@ int wal_reset_file(mfs_store *s);
 /* txn.c: asks the commit thread for a sync of LMDB, without waiting
  * (under wlock; group commit only). */
 void gc_sync_soon(mfs_store *s);
+/* txn.c, for the store's files: pwrite of all n bytes at off (0 or
+ * -errno); zeros over [from, to); cap, or a sixteenth of the free space
+ * of fd's file system if less (what a preallocation may take); whether
+ * fd is on tmpfs (no blocks to prepare, and zeros would take memory). */
+int pwrite_all(int fd, const void *p, size_t n, uint64_t off);
+int zero_write(int fd, uint64_t from, uint64_t to);
+uint64_t free_share(int fd, uint64_t cap);
+bool on_tmpfs(int fd);
 void wal_close(mfs_store *s);
 
 /* txn.c */

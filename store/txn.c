@@ -561,19 +561,54 @@ static uint64_t env_free_bytes(MDB_env *env)
     return pages * st.ms_psize;
 }
 
+int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = pwrite(fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        b += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+int zero_write(int fd, uint64_t from, uint64_t to)
+{
+    static const char zeros[64 << 10];
+    for (uint64_t at = from; at < to; at += sizeof zeros) {
+        size_t n = to - at < sizeof zeros ? (size_t)(to - at) : sizeof zeros;
+        int rc = pwrite_all(fd, zeros, n, at);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+uint64_t free_share(int fd, uint64_t cap)
+{
+    struct statvfs sv;
+    if (fstatvfs(fd, &sv) == 0 &&
+        (uint64_t)sv.f_bavail * sv.f_frsize / 16 < cap)
+        cap = (uint64_t)sv.f_bavail * sv.f_frsize / 16;
+    return cap;
+}
+
+bool on_tmpfs(int fd)
+{
+    struct statfs sf;
+    return fstatfs(fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+}
+
 /* Writes zeros over [from, to) of fd (the file grows to `to`) and starts
  * their writeback. Best effort: a failed write leaves the rest unwritten. */
 static void zero_fill(int fd, uint64_t from, uint64_t to)
 {
-    static const char zeros[64 << 10];
-    uint64_t at = from;
-    while (at < to) {
-        size_t n = to - at < sizeof zeros ? (size_t)(to - at) : sizeof zeros;
-        ssize_t w = pwrite(fd, zeros, n, (off_t)at);
-        if (w <= 0)
-            return;
-        at += (uint64_t)w;
-    }
+    (void)zero_write(fd, from, to);
     (void)sync_file_range(fd, (off_t)from, (off_t)(to - from),
                           SYNC_FILE_RANGE_WRITE);
 }
@@ -583,12 +618,7 @@ static void zero_fill(int fd, uint64_t from, uint64_t to)
  * crowd out the packs). */
 static uint64_t reserve_step(int fd)
 {
-    uint64_t step = GC_RESERVE_STEP;
-    struct statvfs sv;
-    if (fstatvfs(fd, &sv) == 0 &&
-        (uint64_t)sv.f_bavail * sv.f_frsize / 16 < step)
-        step = (uint64_t)sv.f_bavail * sv.f_frsize / 16;
-    return step;
+    return free_share(fd, GC_RESERVE_STEP);
 }
 
 /* Keeps a step (reserve_step) past env's last page (`last`) written with
@@ -606,8 +636,7 @@ static void zero_ahead(int fd, uint64_t last, uint64_t reserved,
 {
     if (last + GC_RESERVE_STEP / 2 <= *zeroed)
         return;
-    struct statfs sf;
-    if (fstatfs(fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC) {
+    if (on_tmpfs(fd)) {
         *zeroed = UINT64_MAX;
         return;
     }

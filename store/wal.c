@@ -59,12 +59,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statfs.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -89,38 +86,18 @@ static uint64_t half_size(uint64_t size)
     return size / 2 / 4096 * 4096;
 }
 
-static int write_all(int fd, const void *p, size_t n, uint64_t off)
-{
-    const uint8_t *b = p;
-    while (n) {
-        ssize_t w = pwrite(fd, b, n, (off_t)off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? -errno : -EIO;
-        b += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
-}
-
 /* The file full of zeros from `from` up to `to`, durable, its name too. */
 static int wal_fill(mfs_store *s, uint64_t from, uint64_t to)
 {
-    static const uint8_t zero[65536];
-    for (uint64_t off = from; off < to; off += sizeof(zero)) {
-        size_t n = to - off < sizeof(zero) ? (size_t)(to - off) : sizeof(zero);
-        int rc = write_all(s->wal_fd, zero, n, off);
-        if (rc)
-            return rc;
-    }
+    int rc = zero_write(s->wal_fd, from, to);
+    if (rc)
+        return rc;
     if (fdatasync(s->wal_fd))
         return -errno;
     int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -errno;
-    int rc = fsync(dfd) ? -errno : 0;
+    rc = fsync(dfd) ? -errno : 0;
     close(dfd);
     return rc;
 }
@@ -210,13 +187,10 @@ int wal_open(mfs_store *s)
     /* Its size: WAL_SIZE, less on a small disk (at most a sixteenth of
      * the free space, as zero_ahead takes); none below WAL_MIN, and none
      * on tmpfs, where fsync costs nothing. */
-    struct statfs sf;
-    struct statvfs sv;
-    uint64_t want = WAL_SIZE;
-    if (statvfs(s->dir, &sv) == 0 &&
-        (uint64_t)sv.f_bavail * sv.f_frsize / 16 < want)
-        want = (uint64_t)sv.f_bavail * sv.f_frsize / 16 / 8192 * 8192;
-    bool tmpfs = statfs(s->dir, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+    int efd = -1;
+    mdb_env_get_fd(s->env, &efd); /* (its file system is the log's) */
+    uint64_t want = free_share(efd, WAL_SIZE) / 8192 * 8192;
+    bool tmpfs = on_tmpfs(efd);
     if ((uint64_t)size >= WAL_MIN) {
         s->wal_size = (uint64_t)size;
     } else if (!tmpfs && want >= WAL_MIN) {
@@ -249,9 +223,9 @@ int wal_reset_file(mfs_store *s)
     static const uint8_t zero[WAL_HEAD];
     if (s->wal_fd < 0 || !s->wal_size)
         return 0;
-    int rc = write_all(s->wal_fd, zero, sizeof(zero), 0);
+    int rc = pwrite_all(s->wal_fd, zero, sizeof(zero), 0);
     if (!rc)
-        rc = write_all(s->wal_fd, zero, sizeof(zero), half_size(s->wal_size));
+        rc = pwrite_all(s->wal_fd, zero, sizeof(zero), half_size(s->wal_size));
     if (!rc && fdatasync(s->wal_fd))
         rc = -errno;
     return rc;
@@ -657,7 +631,7 @@ int wal_fsync(mfs_store *s)
         mfs_lock_drop(&s->wal_mu);
         return rc;
     }
-    rc = write_all(s->wal_fd, s->wal_buf, len, off);
+    rc = pwrite_all(s->wal_fd, s->wal_buf, len, off);
     if (!rc && fdatasync(s->wal_fd))
         rc = -errno;
     mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
