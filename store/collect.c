@@ -201,6 +201,16 @@ int collect_init(mfs_store *s)
     return 0;
 }
 
+void collect_sweep_soon(mfs_store *s)
+{
+    struct collector *c = s->col;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->sweep_needed = true;
+    pthread_mutex_unlock(&c->lock);
+}
+
 void collect_free(mfs_store *s)
 {
     struct collector *c = s->col;

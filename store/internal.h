@@ -387,6 +387,9 @@ bool view_deleted_shows(mfs_store *s, MDB_txn *txn, const entry_rec *er);
 /* ---- collection queue (gcq.c) and collection (collect.c) ---- */
 int collect_init(mfs_store *s);
 void collect_free(mfs_store *s); /* stops the thread first */
+/* Chunks may have lost their last name other than through a version
+ * (unpublished writes dropped): the next pass sweeps. */
+void collect_sweep_soon(mfs_store *s);
 /* Queues (inode, ver) — ver zero: the inode itself, deleted — as garbage
  * once the op stamped cause is settled and the retention has passed. */
 void gc_queue(wtx *w, mfs_id inode, mfs_stamp ver, mfs_stamp cause);

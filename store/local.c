@@ -1318,8 +1318,9 @@ static int tx_forget(wtx *w, void *arg)
     if (!view_primary(w->s, w->txn, id, NULL, NULL, NULL))
         return 0; /* still has a name */
     dinfo_rec d;
-    if (dinfo_get(w->s, w->txn, id, &d) == 0)
-        content_drop_dirty(w, id);
+    if (dinfo_get(w->s, w->txn, id, &d) == 0 &&
+        content_drop_dirty(w, id) == 0)
+        collect_sweep_soon(w->s); /* (its stream's chunks, unpublished) */
     return w->err;
 }
 
