@@ -40,7 +40,8 @@ typedef struct mount_job {
     int create;           /* the store dir is missing or empty */
     int foreground;
     int debug;
-    int writeback; /* bit 0: -o writeback; bit 1: -o noatime */
+    int writeback; /* bit 0: -o writeback; bit 1: -o noatime; bit 2:
+                    * -o writethrough */
     int report_fd; /* write end of the readiness pipe, or -1 */
     const char *listen;
     const char *const *peers;
@@ -96,6 +97,7 @@ static int daemon_run(mount_job *j)
         .debug = j->debug,
         .writeback_cache = j->writeback & 1,
         .noatime = (j->writeback & 2) != 0,
+        .writethrough = (j->writeback & 4) != 0,
         .listen = j->listen,
         .peers = j->peers,
         .npeers = j->npeers,
@@ -164,7 +166,11 @@ static int take_opts(const char *in, mount_job *j)
             continue;
         }
         if (strcmp(t, "writeback") == 0) {
-            j->writeback = 1;
+            j->writeback |= 1;
+            continue;
+        }
+        if (strcmp(t, "writethrough") == 0) {
+            j->writeback |= 4;
             continue;
         }
         if (strncmp(t, "trash=", 6) == 0) {

@@ -35,6 +35,7 @@ void mfs_fs_config_default(mfs_fs_config *cfg)
     cfg->publish_ms = 1000;
     cfg->relatime = 1;
     cfg->killpriv_v2 = 1;
+    cfg->write_behind = 1;
 }
 
 /* The names the request on this thread changes itself (mfs_fs_own_names):
@@ -193,6 +194,7 @@ int mfs_fs_init(mfs_fs *fs, mfs_store *store, const mfs_fs_config *cfg,
     pthread_mutex_init(&fs->timer_lock, NULL);
     pthread_cond_init(&fs->timer_cond, NULL);
     mfs_fs_invalq_init(&fs->invalq);
+    mfs_fs_wb_init(&fs->wb, store);
     if (mfs_fs_inodes_init(&fs->inodes) < 0 ||
         mfs_fs_files_init(&fs->files) < 0) {
         snprintf(err, errcap, "out of memory");
@@ -305,6 +307,10 @@ int mfs_fs_run(mfs_fs *fs)
         return -EAGAIN;
     }
     fs->threads_started = 1;
+    if (!fs->cfg.writeback_cache && fs->cfg.write_behind &&
+        mfs_fs_wb_start(&fs->wb) < 0) /* (the kernel's cache is ours then) */
+        mfs_log(LOG_WARNING, "fs: no write-behind thread; every write "
+                             "waits for the store");
 
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     if (!lc)
@@ -325,6 +331,7 @@ int mfs_fs_run(mfs_fs *fs)
 
 int mfs_fs_flush_all(mfs_fs *fs)
 {
+    mfs_fs_wb_wait(&fs->wb);
     int r = mfs_store_publish_all(fs->store, 0);
     int f = mfs_store_fsync(fs->store, 0);
     return r < 0 ? r : f;
@@ -337,6 +344,7 @@ void mfs_fs_forget_mount(mfs_fs *fs)
 
 void mfs_fs_close(mfs_fs *fs)
 {
+    mfs_fs_wb_stop(&fs->wb); /* (applies what is queued) */
     if (fs->threads_started) {
         pthread_mutex_lock(&fs->timer_lock);
         fs->timer_stop = 1;
@@ -370,6 +378,7 @@ void mfs_fs_close(mfs_fs *fs)
     mfs_fs_inodes_close(&fs->inodes);
     mfs_fs_files_close(&fs->files);
     mfs_fs_invalq_close(&fs->invalq);
+    mfs_fs_wb_close(&fs->wb);
     pthread_mutex_destroy(&fs->timer_lock);
     pthread_cond_destroy(&fs->timer_cond);
     free(fs->mountpoint);

@@ -228,6 +228,58 @@ ssize_t mfs_fs_killpriv_read(mfs_fs_killpriv *kp, int fd, void *buf,
 ssize_t mfs_fs_killpriv_writev(mfs_fs_killpriv *kp, int fd, struct iovec *iov,
                                int count);
 
+/* ---- write-behind (fs/wb.c) -------------------------------------------
+ * WRITEs answered once copied, applied in order by one thread; every other
+ * request first waits for the writes queued before it (mfs_fs_wb_wait). */
+#define MFS_FS_WB_BYTES (8u << 20) /* queued at most (then a WRITE waits) */
+#define MFS_FS_WB_ITEMS 64 /* queued writes at most: a request that waits
+                            * for them waits for at most this many */
+#define MFS_FS_WB_FREE_MIN (1ull << 30) /* less free on the store's file
+                                         * system: writes go direct */
+#define MFS_FS_WB_ERRS 64
+
+struct mfs_fs_wb_item;
+
+typedef struct mfs_fs_wb {
+    mfs_store *store; /* borrowed */
+    pthread_mutex_t lock;
+    pthread_cond_t work, done;
+    pthread_t thread;
+    int started, stop; /* (started: atomic; stop: lock) */
+    struct mfs_fs_wb_item *head, *tail, *busy, *pool; /* (lock) */
+    size_t npool, items, bytes;                       /* (lock; items atomic) */
+    uint64_t queued, applied; /* seq of the last queued / applied (lock) */
+    struct {
+        uint64_t ino;
+        int err;
+    } errs[MFS_FS_WB_ERRS]; /* writes that failed once answered (lock) */
+    size_t nerr;            /* (lock; read atomic) */
+    uint64_t free_min;      /* MFS_FS_WB_FREE_MIN, or MESHFS_WB_FREE_MIN
+                             * (bytes) from the environment */
+    uint64_t free_checked;  /* CLOCK_MONOTONIC ns of the last statvfs (lock) */
+    int free_ok;            /* (lock) */
+    /* counters (lock): answered before applied, joined to the previous,
+     * waits for room, failed once answered, errors dropped from errs */
+    uint64_t answered, joined, full, failed, errs_lost;
+} mfs_fs_wb;
+
+int mfs_fs_wb_init(mfs_fs_wb *wb, mfs_store *store);
+/* Starts the thread; until then (and when it cannot start) every write is
+ * direct. 0 or -EAGAIN. */
+int mfs_fs_wb_start(mfs_fs_wb *wb);
+/* Applies what is queued and stops the thread (writes are direct after). */
+void mfs_fs_wb_stop(mfs_fs_wb *wb);
+void mfs_fs_wb_close(mfs_fs_wb *wb);
+/* Queues a write of len bytes (copied) of ino at off: 0 when queued (answer
+ * it), 1 when the caller must apply it itself (mfs_store_write_flags). */
+int mfs_fs_wb_write(mfs_fs_wb *wb, uint64_t ino, uint64_t off,
+                    const void *buf, size_t len, unsigned flags);
+/* Returns once every write queued before the call is applied. */
+void mfs_fs_wb_wait(mfs_fs_wb *wb);
+/* The error (negative errno) of a write of ino that failed after it was
+ * answered, or 0; clear: forget it (flush and fsync report it once). */
+int mfs_fs_wb_error(mfs_fs_wb *wb, uint64_t ino, int clear);
+
 /* ---- the file system --------------------------------------------------- */
 
 typedef struct mfs_fs_config {
@@ -241,6 +293,8 @@ typedef struct mfs_fs_config {
     int relatime;          /* 1: reads update atime as relatime (default) */
     int killpriv_v2;       /* 1: FUSE_HANDLE_KILLPRIV_V2 (default; no
                               GETXATTR per write, docs/FS.md) */
+    int write_behind;      /* 1: WRITEs answered once queued (default;
+                              fs/wb.c); 0: once applied */
     const char *fsname;    /* shown in /proc/mounts: the store dir */
     const char *user_opts; /* extra -o options, borrowed; may be NULL */
     int debug;             /* libfuse debug output */
@@ -257,6 +311,7 @@ typedef struct mfs_fs {
     mfs_fs_files files;
     mfs_fs_invalq invalq;
     mfs_fs_killpriv killpriv;
+    mfs_fs_wb wb;
     pthread_t inval_thread, timer_thread;
     int threads_started;
     pthread_mutex_t timer_lock;

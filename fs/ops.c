@@ -43,6 +43,13 @@ static mfs_fs *fs_of(fuse_req_t req)
     return fuse_req_userdata(req);
 }
 
+/* Every request but a WRITE (and FORGET, STATFS) first waits for the
+ * writes answered before it to be applied (fs/wb.c). */
+static void wb_wait(fuse_req_t req)
+{
+    mfs_fs_wb_wait(&fs_of(req)->wb);
+}
+
 static void ns_to_ts(int64_t ns, struct timespec *ts)
 {
     int64_t s = ns / 1000000000;
@@ -249,6 +256,7 @@ static void reply_raced(mfs_fs *fs, uint64_t since, uint64_t ino,
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    wb_wait(req);
     mfs_fs *fs = fs_of(req);
     mfs_attr a;
     int r;
@@ -290,6 +298,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
+    wb_wait(req);
     mfs_attr a;
     int r = mfs_store_getattr(fs_of(req)->store, ino, &a);
     if (r < 0)
@@ -366,6 +375,7 @@ static int acl_set_access(mfs_fs *fs, uint64_t ino, const char *value,
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
                        int to_set, struct fuse_file_info *fi)
 {
+    wb_wait(req);
     mfs_setattr sa;
     mfs_attr a;
     memset(&sa, 0, sizeof sa);
@@ -425,6 +435,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+    wb_wait(req);
     char buf[PATH_MAX + 1];
     int r = mfs_store_readlink(fs_of(req)->store, ino, buf, sizeof buf - 1);
     if (r < 0) {
@@ -460,6 +471,7 @@ static int new_owner(fuse_req_t req, uint64_t parent, uint32_t *mode,
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
                      mode_t mode, dev_t rdev)
 {
+    wb_wait(req);
     mfs_fs *fs = fs_of(req);
     uint32_t m = mode, uid, gid;
     mfs_attr a;
@@ -478,6 +490,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
                      mode_t mode)
 {
+    wb_wait(req);
     mfs_fs *fs = fs_of(req);
     uint32_t m = (mode & 07777) | S_IFDIR, uid, gid;
     mfs_attr a;
@@ -496,6 +509,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
                        const char *name)
 {
+    wb_wait(req);
     mfs_fs *fs = fs_of(req);
     uint32_t m = S_IFLNK | 0777, uid, gid;
     mfs_attr a;
@@ -514,6 +528,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
                     const char *newname)
 {
+    wb_wait(req);
     mfs_attr a;
     mfs_fs_own_names(newparent, newname, 0, NULL);
     int r = mfs_store_link(fs_of(req)->store, ino, newparent, newname, &a);
@@ -526,6 +541,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    wb_wait(req);
     mfs_fs_own_names(parent, name, 0, NULL);
     int r = mfs_store_unlink(fs_of(req)->store, parent, name);
     mfs_fs_own_names(0, NULL, 0, NULL);
@@ -534,6 +550,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    wb_wait(req);
     mfs_fs_own_names(parent, name, 0, NULL);
     int r = mfs_store_rmdir(fs_of(req)->store, parent, name);
     mfs_fs_own_names(0, NULL, 0, NULL);
@@ -544,6 +561,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
                       fuse_ino_t newparent, const char *newname,
                       unsigned int flags)
 {
+    wb_wait(req);
     unsigned f = 0;
     if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
         fuse_reply_err(req, EINVAL); /* RENAME_WHITEOUT */
@@ -648,6 +666,7 @@ static int open_trunc(mfs_fs *fs, uint64_t ino, mfs_attr *a)
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    wb_wait(req);
     mfs_fs *fs = fs_of(req);
     mfs_attr a;
     int r;
@@ -678,6 +697,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
                       mode_t mode, struct fuse_file_info *fi)
 {
+    wb_wait(req);
     mfs_fs *fs = fs_of(req);
     uint32_t m = (mode & 07777) | S_IFREG, uid, gid;
     mfs_attr a;
@@ -748,6 +768,7 @@ static void relatime_touch(mfs_fs *fs, uint64_t ino)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
+    wb_wait(req);
     if (off < 0) {
         fuse_reply_err(req, EINVAL);
         return;
@@ -794,15 +815,23 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
     mfs_fs *fs = fs_of(req);
     int killed = 0;
     if (fi->flags & MFS_FS_KILL_SUIDGID) { /* FUSE_WRITE_KILL_SUIDGID */
+        wb_wait(req);
         killed = kill_suidgid(req, ino);
         if (killed < 0) {
             fuse_reply_err(req, err_of(killed));
             return;
         }
     }
-    ssize_t n = mfs_store_write_flags(
-        fs->store, ino, (uint64_t)off, buf, size,
-        fs->cfg.writeback_cache ? MFS_WRITE_KEEP_TIMES : 0);
+    unsigned flags = fs->cfg.writeback_cache ? MFS_WRITE_KEEP_TIMES : 0;
+    ssize_t n = mfs_fs_wb_error(&fs->wb, ino, 0); /* (an earlier one failed) */
+    if (n == 0 && (killed || mfs_fs_wb_write(&fs->wb, ino, (uint64_t)off, buf,
+                                             size, flags))) {
+        mfs_fs_wb_wait(&fs->wb); /* (direct: after what is queued) */
+        n = mfs_store_write_flags(fs->store, ino, (uint64_t)off, buf, size,
+                                  flags);
+    } else if (n == 0) {
+        n = (ssize_t)size; /* queued */
+    }
     if (n < 0)
         fuse_reply_err(req, err_of(n));
     else
@@ -817,22 +846,25 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
  * as a new version (close-to-open, DESIGN P5). */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    wb_wait(req);
     if (!(fh_of(fi) && fh_of(fi)->writer) && !fs_of(req)->cfg.writeback_cache) {
         fuse_reply_err(req, 0);
         return;
     }
+    int lost = mfs_fs_wb_error(&fs_of(req)->wb, ino, 1);
     int r = mfs_store_publish(fs_of(req)->store, ino);
     if (r < 0)
         mfs_log(LOG_WARNING,
                 "fs: publish of inode %lu on close failed: %s; "
                 "the timer retries",
                 (unsigned long)ino, strerror(-r));
-    fuse_reply_err(req, err_of(r));
+    fuse_reply_err(req, err_of(lost ? lost : r));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
+    wb_wait(req);
     mfs_fs *fs = fs_of(req);
     if ((fh_of(fi) && fh_of(fi)->writer) || fs->cfg.writeback_cache) {
         int r = mfs_store_publish(fs->store, ino);
@@ -849,18 +881,23 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
                      struct fuse_file_info *fi)
 {
-    fuse_reply_err(req, err_of(mfs_store_fsync(fs_of(req)->store, ino)));
+    wb_wait(req);
+    int lost = mfs_fs_wb_error(&fs_of(req)->wb, ino, 1);
+    int r = mfs_store_fsync(fs_of(req)->store, ino);
+    fuse_reply_err(req, err_of(lost ? lost : r));
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
                         struct fuse_file_info *fi)
 {
+    wb_wait(req);
     fuse_reply_err(req, err_of(mfs_store_fsync(fs_of(req)->store, 0)));
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
                          off_t length, struct fuse_file_info *fi)
 {
+    wb_wait(req);
     mfs_fs *fs = fs_of(req);
     mfs_attr a;
     int r;
@@ -976,6 +1013,7 @@ static int batch_add(void *arg, const char *name, uint64_t ino, uint32_t mode)
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
+    wb_wait(req);
     mfs_attr a;
     int r = mfs_store_getattr(fs_of(req)->store, ino, &a);
     if (r == 0 && !S_ISDIR(a.mode))
@@ -1000,6 +1038,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
                           struct fuse_file_info *fi)
 {
+    wb_wait(req);
     dir_handle *d = (dir_handle *)(uintptr_t)fi->fh;
     if (d) {
         for (size_t i = 0; i < DIR_RING; i++)
@@ -1155,12 +1194,14 @@ reply:
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
+    wb_wait(req);
     do_readdir(req, ino, size, off, fi, 0);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
                            off_t off, struct fuse_file_info *fi)
 {
+    wb_wait(req);
     do_readdir(req, ino, size, off, fi, 1);
 }
 
@@ -1199,6 +1240,7 @@ static int xattr_name_ok(const char *name)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                         const char *value, size_t size, int flags)
 {
+    wb_wait(req);
     if (!xattr_name_ok(name)) {
         fuse_reply_err(req, EOPNOTSUPP);
         return;
@@ -1248,6 +1290,7 @@ static void reply_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                         size_t size)
 {
+    wb_wait(req);
     if (!xattr_name_ok(name)) {
         fuse_reply_err(req,
                        strncmp(name, "system.", 7) == 0 ? EOPNOTSUPP : ENODATA);
@@ -1258,11 +1301,13 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+    wb_wait(req);
     reply_xattr(req, ino, NULL, size);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+    wb_wait(req);
     if (!xattr_name_ok(name)) {
         fuse_reply_err(req,
                        strncmp(name, "system.", 7) == 0 ? EOPNOTSUPP : ENODATA);
@@ -1291,6 +1336,7 @@ static int in_group(fuse_req_t req, gid_t gid)
  * send ACCESS; this answers correctly should it ever be called. */
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
+    wb_wait(req);
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     mfs_attr a;
     int r = mfs_store_getattr(fs_of(req)->store, ino, &a);

@@ -118,6 +118,8 @@ int mfs_daemon_open(mfs_daemon *d, const mfs_daemon_config *cfg, char *err,
         fcfg.writeback_cache = 1;
     if (cfg->noatime)
         fcfg.relatime = 0;
+    if (cfg->writethrough)
+        fcfg.write_behind = 0;
     /* root's mounts are for every user; permissions are checked per caller */
     fcfg.allow_other = geteuid() == 0;
     r = mfs_fs_init(&d->fs, d->store, &fcfg, err, errcap);

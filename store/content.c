@@ -1396,32 +1396,32 @@ uint8_t *content_hash_whole(mfs_store *s, uint64_t off, const void *buf,
 
 typedef struct stream {
     uint64_t ino; /* 0: a free slot */
+    uint64_t gen; /* this use of the slot (a plan is of one use) */
     mfs_id id;    /* once a write was recorded */
-    bool busy, dead;
-    uint64_t pos, cut; /* next write's offset; the last cut */
+    bool busy, dead; /* busy: a write is being planned */
+    uint64_t pos, cut; /* next write's offset; the last cut: as the plans
+                        * so far leave it, applied or not */
     mfs_stamp base;    /* the version last published from it */
     uint64_t used;
-    uint8_t *buf; /* a write's plan's bytes, kept for the next (a fresh
-                   * buffer of a MiB costs its page faults each time) */
-    size_t cap;
     uint8_t tail[MFS_CHUNK_SIZE]; /* bytes [cut, pos) */
 } stream;
 
 struct streams {
     pthread_mutex_t lock;
-    uint64_t tick;
+    uint64_t tick, gens;
     stream st[STREAMS];
 };
 
 struct stream_plan {
     stream *st;
+    uint64_t gen; /* st->gen when planned */
     mfs_id id;
     uint64_t off, end, cut0, cut1;
-    bool fresh, recorded;
+    bool fresh, recorded, planned; /* planned: the stream moved on */
     /* the bytes [cut0, end): the stream's tail (tl bytes), then the
-     * write's. buf holds the first `joined` of them, so that the chunks
-     * that start in the tail are in one piece; a large write's own bytes
-     * are used where they are, not copied (plan_at) */
+     * write's. buf (the plan's own) holds the first `joined` of them, so
+     * that the chunks that start in the tail are in one piece; a large
+     * write's own bytes are used where they are, not copied (plan_at) */
     uint8_t *buf;
     const uint8_t *data;
     size_t tl, joined;
@@ -1472,8 +1472,6 @@ static int streams_init(mfs_store *s)
 
 static void streams_free(mfs_store *s)
 {
-    for (int i = 0; s->streams && i < STREAMS; i++)
-        free(s->streams->st[i].buf);
     if (s->streams)
         pthread_mutex_destroy(&s->streams->lock);
     free(s->streams);
@@ -1501,12 +1499,9 @@ static stream *stream_take(struct streams *ss, uint64_t ino, uint64_t off)
         st = st ? st : lru;
         if (!st)
             return NULL;
-        uint8_t *buf = st->buf;
-        size_t cap = st->cap;
         memset(st, 0, offsetof(stream, tail));
         st->ino = ino;
-        st->buf = buf;
-        st->cap = cap;
+        st->gen = ++ss->gens;
     }
     st->busy = true;
     st->used = ++ss->tick;
@@ -1629,18 +1624,19 @@ stream_plan *content_stream_plan(mfs_store *s, uint64_t ino, uint64_t off,
     size_t joined = len >= 4 * MFS_CDC_MAX ? tl + 2 * MFS_CDC_MAX : blen;
     if (p) {
         p->st = st;
-        if (st->cap < joined) { /* (the stream is ours: busy) */
-            free(st->buf);
-            st->cap = joined > 4 * MFS_CHUNK_SIZE ? joined
-                                                  : 4 * MFS_CHUNK_SIZE;
-            if (!(st->buf = malloc(st->cap)))
-                st->cap = 0;
-        }
-        p->buf = st->buf;
+        p->gen = st->gen;
+        p->buf = malloc(joined ? joined : 1);
         p->ends = malloc((blen / MFS_CDC_MIN + 1) * sizeof(*p->ends));
         p->hashes = calloc(blen / MFS_CDC_MIN + 1, HASH_LEN);
     }
-    if (!p || !p->buf || !p->ends || !p->hashes) {
+    if (!p) {
+        pthread_mutex_lock(&s->streams->lock);
+        st->busy = false;
+        st->dead = true;
+        pthread_mutex_unlock(&s->streams->lock);
+        return NULL;
+    }
+    if (!p->buf || !p->ends || !p->hashes) {
         content_stream_done(s, p, false);
         return NULL;
     }
@@ -1654,6 +1650,19 @@ stream_plan *content_stream_plan(mfs_store *s, uint64_t ino, uint64_t off,
     /* the cuts the bytes so far make (none is undone by what follows) */
     p->n = cut_hash_all(s, p, st->tail);
     p->cut1 = p->cut0 + (p->n ? p->ends[p->n - 1] : 0);
+    /* the stream goes on from this plan at once: the next write can be
+     * planned before this one is applied (fs/wb.c queues them); a plan
+     * that is not applied after all ends the stream (content_stream_done),
+     * and one applied over a file the stream no longer describes is
+     * written the ordinary way (stream_fits) */
+    st->pos = p->end;
+    st->cut = p->cut1;
+    memmove(st->tail, plan_at(p, (size_t)(p->cut1 - p->cut0)),
+            (size_t)(p->end - p->cut1));
+    pthread_mutex_lock(&s->streams->lock);
+    st->busy = false;
+    pthread_mutex_unlock(&s->streams->lock);
+    p->planned = true;
     return p;
 }
 
@@ -1663,15 +1672,26 @@ stream_plan *content_stream_plan(mfs_store *s, uint64_t ino, uint64_t off,
 static bool stream_fits(wtx *w, mfs_id id, const stream_plan *p,
                         const dinfo_rec *d)
 {
-    const stream *st = p->st;
+    struct {
+        uint64_t gen;
+        bool dead;
+        mfs_id id;
+        mfs_stamp base;
+    } st; /* (the slot is not ours: later plans move it on) */
+    pthread_mutex_lock(&w->s->streams->lock);
+    st.gen = p->st->gen;
+    st.dead = p->st->dead;
+    st.id = p->st->id;
+    st.base = p->st->base;
+    pthread_mutex_unlock(&w->s->streams->lock);
     uint64_t cs;
     uint32_t cl;
     uint8_t h[HASH_LEN];
-    if (st->dead || d->size != p->off)
+    if (st.gen != p->gen || st.dead || d->size != p->off)
         return false;
     if (p->fresh)
         return d->size == 0 && d->trunc == 0;
-    if (!id_eq(st->id, id) ||
+    if (!id_eq(st.id, id) ||
         dirty_chunk_at(w->s, w->txn, id, p->cut0, &cs, &cl, h) == 0)
         return false; /* (a chunk at or past the cut: not ours) */
     if (p->cut0 == 0)
@@ -1680,7 +1700,7 @@ static bool stream_fits(wtx *w, mfs_id id, const stream_plan *p,
         return cs + cl == p->cut0;
     /* after a publish: the base is that version, cut at cut0 */
     version_view b;
-    if (!stamp_eq(d->base, st->base) ||
+    if (!stamp_eq(d->base, st.base) ||
         version_get(w->s, w->txn, id, d->base, &b) || !b.ends ||
         d->trunc != b.size || b.size != p->off)
         return false;
@@ -1779,19 +1799,18 @@ void content_stream_done(mfs_store *s, stream_plan *p, bool ok)
     if (p->st) {
         pthread_mutex_lock(&s->streams->lock);
         stream *st = p->st;
-        st->busy = false;
-        if (ok && p->recorded && !st->dead) {
-            st->id = p->id;
-            st->pos = p->end;
-            st->cut = p->cut1;
-            memcpy(st->tail, plan_at(p, (size_t)(p->cut1 - p->cut0)),
-                   (size_t)(p->end - p->cut1));
-        } else {
-            st->dead = true;
+        if (!p->planned)
+            st->busy = false; /* (given up while planning) */
+        if (st->gen == p->gen) {
+            if (ok && p->recorded && !st->dead)
+                st->id = p->id;
+            else
+                st->dead = true;
         }
         pthread_mutex_unlock(&s->streams->lock);
     }
-    free(p->ends); /* (p->buf is the stream's) */
+    free(p->buf);
+    free(p->ends);
     free(p->hashes);
     free(p);
 }

@@ -33,6 +33,8 @@
 
 #define MFS_LOSTFOUND_NAME "lost+found"
 #define MFS_MAX_CHUNKS (1u << 22) /* 256 GiB files at 64 KiB */
+_Static_assert((uint64_t)MFS_MAX_CHUNKS * MFS_CHUNK_SIZE == MFS_MAX_FILE_SIZE,
+               "store.h's largest file is MFS_MAX_CHUNKS chunks");
 #define MFS_MAX_XATTR 65536
 #define MFS_MAX_SEEN 4096
 #define MFS_MAX_OP_BYTES (MFS_MAX_CHUNKS * 33ull + 4096)

@@ -1120,24 +1120,58 @@ ssize_t mfs_store_write(mfs_store *s, uint64_t ino, uint64_t off,
     return mfs_store_write_flags(s, ino, off, buf, len, 0);
 }
 
-ssize_t mfs_store_write_flags(mfs_store *s, uint64_t ino, uint64_t off,
-                              const void *buf, size_t len, unsigned flags)
+struct mfs_write_prep {
+    stream_plan *plan; /* content-defined chunks cut and hashed */
+    uint8_t *whole;    /* or fixed blocks hashed */
+};
+
+mfs_write_prep *mfs_store_write_prepare(mfs_store *s, uint64_t ino,
+                                        uint64_t off, const void *buf,
+                                        size_t len)
 {
     if (len == 0)
+        return NULL;
+    mfs_write_prep *wp = malloc(sizeof(*wp));
+    if (!wp)
+        return NULL;
+    wp->plan = content_stream_plan(s, ino, off, buf, len);
+    wp->whole = wp->plan ? NULL : content_hash_whole(s, off, buf, len);
+    return wp;
+}
+
+ssize_t mfs_store_write_apply(mfs_store *s, mfs_write_prep *wp, uint64_t ino,
+                              uint64_t off, const void *buf, size_t len,
+                              unsigned flags)
+{
+    if (len == 0) { /* (given up: the stream ends) */
+        if (wp) {
+            content_stream_done(s, wp->plan, false);
+            free(wp->whole);
+            free(wp);
+        }
         return 0;
-    stream_plan *plan = content_stream_plan(s, ino, off, buf, len);
-    uint8_t *whole = plan ? NULL : content_hash_whole(s, off, buf, len);
+    }
     lop a = {.ino = ino,
              .off = off,
              .buf = buf,
              .len = len,
              .flags = flags,
-             .whole = whole,
-             .plan = plan};
+             .whole = wp ? wp->whole : NULL,
+             .plan = wp ? wp->plan : NULL};
     int rc = store_write(s, tx_write, &a);
-    content_stream_done(s, plan, rc == 0);
-    free(whole);
+    content_stream_done(s, a.plan, rc == 0);
+    if (wp)
+        free(wp->whole);
+    free(wp);
     return rc ? rc : a.ret;
+}
+
+ssize_t mfs_store_write_flags(mfs_store *s, uint64_t ino, uint64_t off,
+                              const void *buf, size_t len, unsigned flags)
+{
+    return mfs_store_write_apply(
+        s, mfs_store_write_prepare(s, ino, off, buf, len), ino, off, buf,
+        len, flags);
 }
 
 static int tx_publish(wtx *w, void *arg)

@@ -27,6 +27,7 @@
 /* The largest chunk; fixed-block versions (and unpublished writes) are
  * cut in blocks of this size */
 #define MFS_CHUNK_SIZE 65536u
+#define MFS_MAX_FILE_SIZE (256ull << 30) /* a write past it: EFBIG */
 #define MFS_HASH_LEN 32    /* BLAKE2b-256 */
 /* on-disk format version (2: pack files, 3: compact inode records, 4: the
  * op log is folded, 5: the store keeps its counts, "census", 6: versions
@@ -208,6 +209,21 @@ ssize_t mfs_store_write(mfs_store *s, uint64_t ino, uint64_t off,
 #define MFS_WRITE_KEEP_TIMES (1u << 0)
 ssize_t mfs_store_write_flags(mfs_store *s, uint64_t ino, uint64_t off,
                               const void *buf, size_t len, unsigned flags);
+/* mfs_store_write_flags in two steps, so that a caller can prepare the next
+ * write while the last one is applied (fs/wb.c): prepare does the part that
+ * needs no lock (cutting and hashing the chunks of a write that continues
+ * a file written in order) and may return NULL (apply then does it all);
+ * apply writes and frees the preparation. The writes of a file must be
+ * applied in the order they were prepared, with buf unchanged between the
+ * two; a preparation that is not applied (apply with len 0) only makes
+ * the file's later writes slower. */
+typedef struct mfs_write_prep mfs_write_prep;
+mfs_write_prep *mfs_store_write_prepare(mfs_store *s, uint64_t ino,
+                                        uint64_t off, const void *buf,
+                                        size_t len);
+ssize_t mfs_store_write_apply(mfs_store *s, mfs_write_prep *wp, uint64_t ino,
+                              uint64_t off, const void *buf, size_t len,
+                              unsigned flags);
 /* Publishes ino's unpublished writes as a new content version (an op).
  * A no-op when there is nothing unpublished. A file with no remaining name
  * is never published (an unlinked temp file never replicates): its writes

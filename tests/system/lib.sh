@@ -13,7 +13,8 @@
 #                           xattrs and content hashes of a tree, as text
 #   wait_until, check_eq, expect_fail, fail, log
 #   helper_build            compiles $T/fshelper (mmap, fsync'd writer and
-#                           its verifier, fast file creation)
+#                           its verifier, fast file creation, reads while
+#                           writes are queued)
 #
 # What it must never do: touch anything outside $T and the mounts it made,
 # kill a process it did not start or find by its own mount point/store, or
@@ -755,13 +756,54 @@ static int cmd_mkfiles(const char *dir, const char *prefix, const char *nstr)
     return 0;
 }
 
+/* wbread FILE MIB: writes FILE in order, 1 MiB at a time, each followed by
+ * a small overwrite inside it, and after each reads the MiB back through a
+ * second descriptor opened with O_DIRECT (a READ that reaches the daemon
+ * at once, while the writes may still be queued there): every read must
+ * show both writes. Prints the reads that did not; exit 1 if any. */
+static int cmd_wbread(const char *path, const char *mibstr)
+{
+    long mib = atol(mibstr), bad = 0;
+    size_t M = 1 << 20;
+    int w = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (w < 0) die("create %s: %s", path, strerror(errno));
+    int r = open(path, O_RDONLY | O_DIRECT);
+    if (r < 0) die("open %s O_DIRECT: %s", path, strerror(errno));
+    uint8_t *want = malloc(M), *got;
+    if (!want || posix_memalign((void **)&got, 4096, M)) die("out of memory");
+    uint64_t s = 88172645463325252ull;
+    for (long i = 0; i < mib; i++) {
+        for (size_t k = 0; k < M; k += 8) {
+            uint64_t v = xs(&s);
+            memcpy(want + k, &v, 8);
+        }
+        if (pwrite(w, want, M, (off_t)(i * M)) != (ssize_t)M) die("write %ld: %s", i, strerror(errno));
+        size_t at = xs(&s) % (M - 100);
+        memset(want + at, (int)(i & 0xff), 100);
+        if (pwrite(w, want + at, 100, (off_t)(i * M + at)) != 100) die("overwrite %ld: %s", i, strerror(errno));
+        ssize_t n = pread(r, got, M, (off_t)(i * M));
+        if (n != (ssize_t)M || memcmp(got, want, M)) {
+            size_t d = 0;
+            while (n > 0 && d < (size_t)n && got[d] == want[d]) d++;
+            printf("MiB %ld: read %zd bytes, first difference at %zu\n", i, n, d);
+            bad++;
+        }
+    }
+    if (close(w) < 0) die("close %s: %s", path, strerror(errno));
+    close(r);
+    free(want);
+    free(got);
+    return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "mmap")) return cmd_mmap(argv[2]);
+    if (argc == 4 && !strcmp(argv[1], "wbread")) return cmd_wbread(argv[2], argv[3]);
     if (argc == 7 && !strcmp(argv[1], "writer")) return cmd_writer(argv[2], argv[3], argv[4], argv[5], argv[6]);
     if (argc == 4 && !strcmp(argv[1], "verify")) return cmd_verify(argv[2], argv[3]);
     if (argc == 5 && !strcmp(argv[1], "mkfiles")) return cmd_mkfiles(argv[2], argv[3], argv[4]);
-    fprintf(stderr, "usage: fshelper mmap FILE | writer DIR ACK TAG SEED CALM | verify DIR ACK | mkfiles DIR PREFIX N\n");
+    fprintf(stderr, "usage: fshelper mmap FILE | writer DIR ACK TAG SEED CALM | verify DIR ACK | mkfiles DIR PREFIX N | wbread FILE MIB\n");
     return 2;
 }
 EOF
