@@ -103,11 +103,13 @@ static void test_order(void **state)
         if (off + len > size)
             size = off + len;
         int q = mfs_fs_wb_write(&f->wb, f->ino, off, buf, len, 0);
-        if (q == 1)
+        if (q == 1) { /* (as op_write: after what is queued) */
+            mfs_fs_wb_wait(&f->wb);
             assert_int_equal(mfs_store_write(f->s, f->ino, off, buf, len),
                              (ssize_t)len);
-        else
+        } else {
             queued++;
+        }
         memset(buf, 0xee, len); /* (the queue holds its own copy) */
         if (mfs_rng_below(&r, 16) == 0) {
             mfs_fs_wb_wait(&f->wb);
@@ -163,7 +165,7 @@ static void test_stream_prepared(void **state)
 static void test_error_reported(void **state)
 {
     fx *f = *state;
-    uint8_t b[100] = {1};
+    static uint8_t b[100 << 10] = {1}; /* (large: queued) */
     uint64_t gone = f->ino + 1000;
     assert_int_equal(mfs_fs_wb_write(&f->wb, gone, 0, b, sizeof(b), 0), 0);
     mfs_fs_wb_wait(&f->wb);
@@ -175,21 +177,26 @@ static void test_error_reported(void **state)
     assert_int_equal(mfs_fs_wb_error(&f->wb, gone, 0), 0); /* cleared */
 }
 
-/* Stopping applies every queued write; after it writes are direct. */
+/* A small write is applied at once when nothing is queued, queued behind
+ * others; stopping applies every queued write; after it writes are
+ * direct. */
 static void test_stop_applies(void **state)
 {
     fx *f = *state;
-    uint8_t b[5000];
+    static uint8_t b[100 << 10];
     memset(b, 'x', sizeof(b));
+    assert_int_equal(mfs_fs_wb_write(&f->wb, f->ino, 0, b, 5000, 0), 1);
+    assert_int_equal(mfs_fs_wb_write(&f->wb, f->ino, 0, b, sizeof(b), 0), 0);
     for (int i = 0; i < 40; i++)
-        assert_int_equal(mfs_fs_wb_write(&f->wb, f->ino, (uint64_t)i * 5000, b,
-                                         sizeof(b), 0),
+        assert_int_equal(mfs_fs_wb_write(&f->wb, f->ino,
+                                         sizeof(b) + (uint64_t)i * 5000, b,
+                                         5000, 0),
                          0);
     mfs_fs_wb_stop(&f->wb);
     mfs_attr a;
     assert_int_equal(mfs_store_getattr(f->s, f->ino, &a), 0);
-    assert_int_equal(a.size, 40 * 5000);
-    assert_int_equal(mfs_fs_wb_write(&f->wb, f->ino, 0, b, 10, 0), 1);
+    assert_int_equal(a.size, sizeof(b) + 40 * 5000);
+    assert_int_equal(mfs_fs_wb_write(&f->wb, f->ino, 0, b, sizeof(b), 0), 1);
 }
 
 /* Short of space, or past the largest file: the caller writes directly,
@@ -197,7 +204,7 @@ static void test_stop_applies(void **state)
 static void test_direct(void **state)
 {
     fx *f = *state;
-    uint8_t b[10] = {0};
+    static uint8_t b[100 << 10];
     f->wb.free_min = UINT64_MAX;
     f->wb.free_checked = 0; /* (read the free space again) */
     assert_int_equal(mfs_fs_wb_write(&f->wb, f->ino, 0, b, sizeof(b), 0), 1);
