@@ -138,13 +138,8 @@ mfs_cmd stat "$M2" | grep -q 'trash 7.0 days' || fail "meshfs stat does not show
 mfs_umount "$M2"
 
 # ---- 3. a full disk
-command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 missing"
 FS=$T/fs
-mkdir -p "$FS"
-truncate -s 300M "$T/img"
-mkfs.ext4 -q -F "$T/img"
-mount -o loop "$T/img" "$FS" || skip "no loop devices"
-mount_register "$FS" loop # the cleanup unmounts it after the FUSE mount
+small_ext4 "$FS" 300M
 S3=$FS/store
 M3=$T/m3
 mfs_init "$S3"

@@ -34,14 +34,9 @@ for opts in "" writethrough; do
 done
 
 # ---- 2. a full disk
-command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 missing"
-head -c $((400 * MB)) /dev/urandom >"$T/rand"
 FS=$T/fs
-mkdir -p "$FS"
-truncate -s 160M "$T/img"
-mkfs.ext4 -q -F "$T/img"
-mount -o loop "$T/img" "$FS" || skip "no loop devices"
-mount_register "$FS" loop # the cleanup unmounts it after the FUSE mount
+small_ext4 "$FS" 160M
+head -c $((400 * MB)) /dev/urandom >"$T/rand"
 S2=$FS/store
 M2=$T/m2
 mfs_init "$S2"

@@ -12,6 +12,7 @@
 #                           link counts and hard-link groups, symlink targets,
 #                           xattrs and content hashes of a tree, as text
 #   wait_until, check_eq, expect_fail, fail, log
+#   small_ext4 DIR SIZE     a small ext4 on a loop device (a full disk)
 #   helper_build            compiles $T/fshelper (mmap, fsync'd writer and
 #                           its verifier, fast file creation, reads while
 #                           writes are queued)
@@ -309,6 +310,19 @@ mfs_init() {
     meshfs) run_ok mfs_cmd init --store "$store" >/dev/null ;;
     *) mkdir -p "$store/data" ;;
     esac
+}
+
+# small_ext4 DIR SIZE: an ext4 file system of SIZE (truncate's units) on a
+# loop device, mounted on DIR and unmounted by the cleanup (after the FUSE
+# mounts); skips the test when mkfs.ext4 or loop devices are missing.
+small_ext4() {
+    local dir=$1 size=$2
+    command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 missing"
+    mkdir -p "$dir"
+    truncate -s "$size" "$dir.img"
+    mkfs.ext4 -q -F "$dir.img"
+    mount -o loop "$dir.img" "$dir" || skip "no loop devices"
+    mount_register "$dir" loop
 }
 
 mount_register() {
