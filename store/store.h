@@ -68,6 +68,11 @@ typedef struct mfs_store_config {
      * see uncommitted changes at once; other processes, and the replica
      * API's op log, see them once committed. */
     unsigned commit_window_us;
+    /* A change asked to reach the disk soon (a publish, so peers see a
+     * close at once) commits once no other change came for this long;
+     * 0: 1000 us. (Tests that must see no commit between calls raise
+     * it.) */
+    unsigned commit_idle_us;
     /* New versions cut in fixed MFS_CHUNK_SIZE blocks, as builds before
      * content-defined chunks (cdc.h) cut them; 0 (the default):
      * content-defined. Either kind is read, kept and replicated. */

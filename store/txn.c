@@ -988,8 +988,10 @@ static void *gc_main(void *arg)
         bool sync =
             s->gc_want_durable > s->gc_durable || s->gc_stop || idle_sync;
         uint64_t due_us = s->gc_first_us + window;
-        if (s->gc_soon && s->gc_last_us + GC_IDLE_US < due_us)
-            due_us = s->gc_last_us + GC_IDLE_US;
+        uint64_t idle =
+            s->cfg.commit_idle_us ? s->cfg.commit_idle_us : GC_IDLE_US;
+        if (s->gc_soon && s->gc_last_us + idle < due_us)
+            due_us = s->gc_last_us + idle;
         bool now =
             sync || s->gc_grow || s->gc_dgrow ||
             (dirty && (s->gc_want > s->gc_committed ||
