@@ -697,6 +697,32 @@ static int chunk_store(wtx *w, const uint8_t *hash, const void *data,
     return chunk_arrived(w, hash);
 }
 
+/* chunk_store of the n chunks (hash[i]: len[i] bytes at data[i]) that are
+ * not here yet, each once (the same bytes may come twice), those for the
+ * pack files a run per system call (chunk_vals_put). Reorders the
+ * arrays. */
+static int chunks_store_new(wtx *w, size_t n, const uint8_t **hash,
+                            const uint8_t **data, size_t *len)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool twice = false;
+        for (size_t j = 0; j < k && !twice; j++)
+            twice = !memcmp(hash[j], hash[i], HASH_LEN);
+        MDB_val cv;
+        if (twice ||
+            tget(w->s, w->txn, DB_CHUNKS, hash[i], CHUNKS_KEY_LEN, &cv) == 0)
+            continue;
+        hash[k] = hash[i];
+        data[k] = data[i];
+        len[k++] = len[i];
+    }
+    if (chunk_vals_put(w, k, hash, data, len) == 0)
+        for (size_t i = 0; i < k && !w->err; i++)
+            chunk_arrived(w, hash[i]);
+    return w->err;
+}
+
 /* Chunk hash is here now: every version waiting for it gets one step
  * closer. */
 static int chunk_arrived(wtx *w, const uint8_t *hash)
@@ -1723,21 +1749,14 @@ static int stream_store(wtx *w, stream_plan *p)
     for (size_t i = 0; i < p->n; i++) {
         uint64_t at = i ? p->ends[i - 1] : 0;
         const uint8_t *h = p->hashes + i * HASH_LEN;
-        MDB_val cv;
-        bool twice = false; /* (the same bytes twice in one write) */
-        for (size_t j = 0; j < k && !twice; j++)
-            twice = !memcmp(hash[j], h, HASH_LEN);
-        if (!memcmp(h, zero_hash, HASH_LEN) || twice ||
-            tget(w->s, w->txn, DB_CHUNKS, h, CHUNKS_KEY_LEN, &cv) == 0)
-            continue;
+        if (!memcmp(h, zero_hash, HASH_LEN))
+            continue; /* (a hole) */
         hash[k] = h;
         data[k] = plan_at(p, (size_t)at);
         len[k] = trim_zeros(data[k], (size_t)(p->ends[i] - at));
         k++;
     }
-    if (chunk_vals_put(w, k, hash, data, len) == 0)
-        for (size_t i = 0; i < k && !w->err; i++)
-            chunk_arrived(w, hash[i]);
+    chunks_store_new(w, k, hash, data, len);
     free(hash);
     free(data);
     free(len);
@@ -2449,6 +2468,21 @@ static int cdc_emit(cdc_pub *c, const uint8_t *h, uint64_t end)
 
 /* Hashes the waiting new chunks, stores those not here yet, and puts
  * their hashes in their places. */
+/* Hashes of n pieces (mfs_blake2b256_many), as a hash_job's fn. */
+typedef struct hash_many {
+    uint8_t *out;
+    const uint8_t *const *data;
+    const size_t *len;
+    size_t n;
+} hash_many;
+
+static void hash_many_run(void *arg)
+{
+    hash_many *m = arg;
+    if (m->n)
+        mfs_blake2b256_many(m->out, m->data, m->len, m->n);
+}
+
 static int cdc_flush(cdc_pub *c)
 {
     if (!c->npend)
@@ -2457,14 +2491,25 @@ static int cdc_flush(cdc_pub *c)
     uint8_t h[CDC_BATCH * HASH_LEN];
     for (size_t i = 0; i < c->npend; i++)
         data[i] = c->pend + i * MFS_CHUNK_SIZE;
-    mfs_blake2b256_many(h, data, c->plen, c->npend);
-    for (size_t i = 0; i < c->npend && !c->w->err; i++) {
-        const uint8_t *hi = h + i * HASH_LEN;
-        MDB_val cv;
-        if (tget(c->w->s, c->w->txn, DB_CHUNKS, hi, CHUNKS_KEY_LEN, &cv) != 0)
-            chunk_store(c->w, hi, data[i], c->plen[i]);
-        memcpy(c->out.hashes + (size_t)c->pidx[i] * HASH_LEN, hi, HASH_LEN);
+    /* half the batch on the store's hash helper when it is free (a
+     * publish after random writes re-chunks thousands of chunks) */
+    size_t half = c->npend >= HASH_SPLIT_MIN ? c->npend / 2 : 0;
+    hash_many hm = {h + half * HASH_LEN, data + half, c->plen + half,
+                    c->npend - half};
+    bool split = half && hasher_give(c->w->s->hasher,
+                                     &(hash_job){.fn = hash_many_run,
+                                                 .ctx = &hm});
+    mfs_blake2b256_many(h, data, c->plen, split ? half : c->npend);
+    if (split)
+        hasher_wait(c->w->s->hasher);
+    const uint8_t *hp[CDC_BATCH];
+    size_t len[CDC_BATCH];
+    for (size_t i = 0; i < c->npend; i++) {
+        hp[i] = h + i * HASH_LEN;
+        len[i] = c->plen[i];
+        memcpy(c->out.hashes + (size_t)c->pidx[i] * HASH_LEN, hp[i], HASH_LEN);
     }
+    chunks_store_new(c->w, c->npend, hp, data, len);
     c->npend = 0;
     return c->w->err;
 }

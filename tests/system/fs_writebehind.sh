@@ -50,6 +50,8 @@ full_disk() { # full_disk LABEL OPTS: a 400 MB write must fail with ENOSPC
     log "$1: $(grep -m1 'No space' "$T/dd.err")"
     rm -f "$M2/big"
     wait_until 20 "$1: the deleted file's chunks freed" chunk_bytes_below $((30 * MB)) "$M2"
+    # and their pack files given back to the file system
+    wait_until 20 "$1: 40 MB free again on the store's file system" fs_free_above $((40 * MB)) "$FS"
     head -c $((20 * MB)) "$T/rand" >"$T/again"
     cp "$T/again" "$M2/again" || fail "$1: a write after the full disk failed"
     sync "$M2/again"
@@ -58,6 +60,9 @@ full_disk() { # full_disk LABEL OPTS: a 400 MB write must fail with ENOSPC
     cmp "$T/again" "$M2/again" || fail "$1: the file written after the full disk does not read back after a remount"
     rm -f "$M2/again"
     mfs_umount "$M2"
+}
+fs_free_above() { # fs_free_above BYTES DIR
+    (($(stat -f -c '%a * %S' "$2") > $1))
 }
 chunk_bytes_below() { # chunk_bytes_below BYTES MNT
     local b
