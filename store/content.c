@@ -1988,6 +1988,11 @@ int content_truncate(wtx *w, mfs_id id, uint64_t size, int64_t now)
                 return wtx_fail(w, -EIO);
             bp = &base;
         }
+        uint64_t cs;
+        uint32_t cl;
+        uint8_t ch[HASH_LEN];
+        if (dirty_chunk_at(w->s, w->txn, id, size, &cs, &cl, ch) == 0)
+            w->s->hooks->crdt->chunks_dropped(w->s); /* (stream chunks cut) */
         if (stream_truncate(w, id, size, &d, bp))
             return w->err;
         uint64_t first = size / MFS_CHUNK_SIZE;

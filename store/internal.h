@@ -375,6 +375,9 @@ typedef struct crdt_hooks {
     /* A write named chunks (a version record, a whole-block reference):
      * a mark that may be running keeps them (collect.c; wlock held). */
     void (*chunks_named)(mfs_store *s, const uint8_t *hashes, size_t n);
+    /* Unpublished chunks may have lost their only name (a truncate into
+     * a stream's chunks): the next collection pass sweeps (collect.c). */
+    void (*chunks_dropped)(mfs_store *s);
     /* Does the deleted entry er show again (view.c's rule,
      * view_resurrects)? */
     bool (*deleted_shows)(mfs_store *s, MDB_txn *txn, const entry_rec *er);

@@ -58,6 +58,7 @@ static const crdt_hooks crdt = {
     .inode_typed = census_typed,
     .inode_resized = census_resize,
     .chunks_named = gc_note,
+    .chunks_dropped = collect_sweep_soon,
     .deleted_shows = view_deleted_shows,
 };
 

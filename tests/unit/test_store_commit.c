@@ -204,7 +204,8 @@ static void test_idle_collection_commits_nothing(void **state)
  * stream) and unlinked before it was ever published: when the kernel
  * forgets it, the next collection pass frees its chunks. They stayed
  * until some version was collected or the store was opened again
- * (tests/system/fs_writebehind found 126 MiB kept after a delete). */
+ * (tests/system/fs_writebehind found 126 MiB kept after a delete). So
+ * did a truncate into them. */
 static void test_unpublished_stream_freed(void **state)
 {
     char *dir = mfs_test_mkdtemp("commit-unpub");
@@ -238,6 +239,27 @@ static void test_unpublished_stream_freed(void **state)
     assert_int_equal(mfs_store_stats_get(s, &st), 0);
     assert_int_equal(st.chunk_bytes, 0);
     assert_int_equal(st.chunks, 0);
+    /* the same for a truncate into unpublished stream chunks: 4 MiB of
+     * distinct bytes cut to 1 MiB keep at most that (before: all 4) */
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "cut", 0100644, 0, 0, 0, &a), 0);
+    for (int i = 0; i < 4; i++) {
+        for (size_t k = 0; k < sizeof buf; k++)
+            buf[k] = (uint8_t)mfs_rng_next(&r);
+        assert_int_equal(
+            mfs_store_write(s, a.ino, (uint64_t)i * sizeof buf, buf, sizeof buf),
+            (ssize_t)sizeof buf);
+    }
+    assert_int_equal(mfs_store_stats_get(s, &st), 0);
+    assert_true(st.chunk_bytes > (3u << 20));
+    mfs_setattr sa;
+    memset(&sa, 0, sizeof sa);
+    sa.mask = MFS_SET_SIZE;
+    sa.size = 1u << 20;
+    assert_int_equal(mfs_store_setattr(s, a.ino, &sa, &a), 0);
+    assert_int_equal(mfs_store_collect_now(s, &cs), 0);
+    assert_int_equal(mfs_store_stats_get(s, &st), 0);
+    assert_true(st.chunk_bytes <= (1u << 20));
     mfs_store_close(s);
     mfs_test_rmdir(dir);
 }
