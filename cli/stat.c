@@ -43,6 +43,9 @@ static const struct {
     {"pack_files", "pack files"},
     {"pack_bytes", "pack bytes"},
     {"pack_live", "pack bytes live"},
+    /* since the mount (docs/FS.md "Write-behind"); 0 without a daemon */
+    {"writes_behind", "writes queued"},
+    {"writes_failed_late", "late write errors"},
 };
 
 /* s as a JSON string, or null when s is NULL */

@@ -276,6 +276,9 @@ int mfs_fs_wb_write(mfs_fs_wb *wb, uint64_t ino, uint64_t off,
                     const void *buf, size_t len, unsigned flags);
 /* Returns once every write queued before the call is applied. */
 void mfs_fs_wb_wait(mfs_fs_wb *wb);
+/* Writes answered before they were applied, and of those the ones that
+ * failed once answered, since the mount (for `meshfs stat`). */
+void mfs_fs_wb_counts(mfs_fs_wb *wb, uint64_t *answered, uint64_t *failed);
 /* The error (negative errno) of a write of ino that failed after it was
  * answered, or 0; clear: forget it (flush and fsync report it once). */
 int mfs_fs_wb_error(mfs_fs_wb *wb, uint64_t ino, int clear);

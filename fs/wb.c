@@ -208,6 +208,14 @@ void mfs_fs_wb_wait(mfs_fs_wb *wb)
     pthread_mutex_unlock(&wb->lock);
 }
 
+void mfs_fs_wb_counts(mfs_fs_wb *wb, uint64_t *answered, uint64_t *failed)
+{
+    pthread_mutex_lock(&wb->lock);
+    *answered = wb->answered + wb->joined;
+    *failed = wb->failed;
+    pthread_mutex_unlock(&wb->lock);
+}
+
 int mfs_fs_wb_error(mfs_fs_wb *wb, uint64_t ino, int clear)
 {
     int err = 0;

@@ -147,6 +147,12 @@ static void reply_stat(mfs_control *c, out_buf *o)
     outf(o, "dirty_files %" PRIu64 "\n", st.dirty_files);
     outf(o, "store_bytes %" PRIu64 "\n", st.store_bytes);
     outf(o, "log_bytes %" PRIu64 "\n", st.log_bytes);
+    if (c->fs) { /* fs/wb.c: writes answered before the store had them */
+        uint64_t answered, failed;
+        mfs_fs_wb_counts(&c->fs->wb, &answered, &failed);
+        outf(o, "writes_behind %" PRIu64 "\n", answered);
+        outf(o, "writes_failed_late %" PRIu64 "\n", failed);
+    }
     outf(o, "map_bytes %" PRIu64 "\n", st.map_bytes);
     outf(o, "pack_files %" PRIu64 "\n", st.pack_files);
     outf(o, "pack_bytes %" PRIu64 "\n", st.pack_bytes);

@@ -13,7 +13,8 @@
 #     ENOSPC; once the file is deleted a new file writes, survives a
 #     remount and reads back whole. By default (less than 1 GiB free:
 #     writes are direct) and with -o writethrough, the write(2) itself
-#     fails.
+#     fails. `meshfs stat` counts the writes queued and those that failed
+#     after their answer.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init fs_writebehind 300
@@ -29,7 +30,13 @@ for opts in "" writethrough; do
     mfs_mount "$S" "$M" "$opts"
     "$T/fshelper" wbread "$M/f" 256 >"$T/wbread.out" ||
         fail "${opts:-default}: reads missed queued writes: $(head -5 "$T/wbread.out")"
-    log "${opts:-default}: 256 reads right after their writes saw them"
+    queued=$(mfs_cmd stat --json "$M" | jq -r .writes_behind)
+    log "${opts:-default}: 256 reads right after their writes saw them; $queued writes queued"
+    if [[ -z $opts ]]; then
+        [[ $queued -gt 0 ]] || fail "default: no write was queued (meshfs stat: writes_behind $queued)"
+    else
+        [[ $queued -eq 0 ]] || fail "writethrough: $queued writes were queued"
+    fi
     mfs_umount "$M"
 done
 
@@ -47,7 +54,8 @@ full_disk() { # full_disk LABEL OPTS: a 400 MB write must fail with ENOSPC
     ((rc != 0)) || fail "$1: 400 MB written to a 160 MB file system without an error"
     grep -q "No space left on device" "$T/dd.err" ||
         fail "$1: the write that failed did not say ENOSPC: $(cat "$T/dd.err")"
-    log "$1: $(grep -m1 'No space' "$T/dd.err")"
+    late=$(mfs_cmd stat --json "$M2" | jq -r .writes_failed_late)
+    log "$1: $(grep -m1 'No space' "$T/dd.err"); writes that failed after their answer: $late"
     rm -f "$M2/big"
     wait_until 20 "$1: the deleted file's chunks freed" chunk_bytes_below $((30 * MB)) "$M2"
     # and their pack files given back to the file system
@@ -70,6 +78,7 @@ chunk_bytes_below() { # chunk_bytes_below BYTES MNT
     [[ -n "$b" && "$b" != null && "$b" -lt "$1" ]]
 }
 MESHFS_WB_FREE_MIN=0 full_disk "write-behind on a full disk"
+[[ $late -gt 0 ]] || fail "write-behind on a full disk: meshfs stat counts no write that failed after its answer"
 full_disk "default (direct below 1 GiB free)"
 # the write(2) itself fails when writes are direct: dd says "error writing"
 grep -q "error writing" "$T/dd.err" || fail "direct writes: the error came at $(cat "$T/dd.err"), not at write(2)"
