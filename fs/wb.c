@@ -47,6 +47,11 @@ struct mfs_fs_wb_item {
     (1u << 20) /* buffers of a 1 MiB WRITE are kept for reuse                  \
                 */
 #define WB_SMALL_CAP (64u << 10)
+/* Writes this large are prepared as they are queued (cut and hashed on
+ * the FUSE thread, the hash helper taking half); smaller ones join the
+ * last queued write of the file while they continue it, up to a MiB, and
+ * the thread prepares what they make */
+#define WB_PREP_MIN (512u << 10)
 #define WB_POOL 12                   /* big buffers kept */
 #define WB_FREE_CHECK_NS 50000000ull /* free space is read again after */
 
@@ -291,7 +296,7 @@ int mfs_fs_wb_write(mfs_fs_wb *wb, uint64_t ino, uint64_t off, const void *buf,
      * thread applies the last one, unless an earlier write of the file
      * waits to be prepared by the thread (the store prepares a file's
      * writes in order) */
-    bool prep = len > WB_SMALL_CAP &&
+    bool prep = len >= WB_PREP_MIN &&
                 (!wb->busy || wb->busy->ino != ino || wb->busy->prepped);
     for (struct mfs_fs_wb_item *q = wb->head; q && prep; q = q->next)
         prep = q->ino != ino || q->prepped;

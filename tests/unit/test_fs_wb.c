@@ -130,7 +130,8 @@ static void test_order(void **state)
 
 /* 64 MiB in order in 1 MiB writes, all queued: the chunks are cut as the
  * file is written (each write prepared as it is queued, before the one
- * ahead of it is applied) and stored before the file is published. */
+ * ahead of it is applied) and stored before the file is published; and
+ * 64 MiB in 128 KiB writes, joined while queued. */
 static void test_stream_prepared(void **state)
 {
     fx *f = *state;
@@ -156,6 +157,25 @@ static void test_stream_prepared(void **state)
     assert_true(st.chunk_bytes > (uint64_t)N * WR - MFS_CHUNK_SIZE);
     assert_true(st.chunks > (uint64_t)N * WR / MFS_CHUNK_SIZE);
     check_file(f, model, (size_t)N * WR);
+    /* the same in 128 KiB writes (cp's size), joined up to a MiB while
+     * queued and prepared by the thread: a stream too */
+    uint64_t g = mkfile(f->s, MFS_ROOT_INO, "g");
+    enum { PIECE = 128 << 10 };
+    for (int i = 0; i < N; i++) {
+        fill(&r, buf, WR);
+        for (int k = 0; k < WR / PIECE; k++)
+            assert_int_equal(mfs_fs_wb_write(&f->wb, g,
+                                             (uint64_t)i * WR + k * PIECE,
+                                             buf + k * PIECE, PIECE, 0),
+                             0);
+    }
+    mfs_fs_wb_wait(&f->wb);
+    mfs_store_stats st2;
+    assert_int_equal(mfs_store_stats_get(f->s, &st2), 0);
+    assert_int_equal(st2.dirty_files, 2);
+    assert_true(st2.chunk_bytes - st.chunk_bytes >
+                (uint64_t)N * WR - MFS_CHUNK_SIZE);
+    assert_true(f->wb.joined > 0);
     free(buf);
     free(model);
 }
