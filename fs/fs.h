@@ -257,6 +257,7 @@ typedef struct mfs_fs_wb {
     uint64_t free_min;      /* MFS_FS_WB_FREE_MIN, or MESHFS_WB_FREE_MIN
                              * (bytes) from the environment */
     uint64_t free_checked;  /* CLOCK_MONOTONIC ns of the last statvfs (lock) */
+    uint64_t last_ino, last_end; /* where the last write ended (atomic) */
     int free_ok;            /* (lock) */
     /* counters (lock): answered before applied, joined to the previous,
      * waits for room, failed once answered, errors dropped from errs */
@@ -276,6 +277,10 @@ int mfs_fs_wb_write(mfs_fs_wb *wb, uint64_t ino, uint64_t off,
                     const void *buf, size_t len, unsigned flags);
 /* Returns once every write queued before the call is applied. */
 void mfs_fs_wb_wait(mfs_fs_wb *wb);
+/* The same for a request other than a WRITE: it also ends a run of small
+ * writes (the next small write with nothing queued is applied at once:
+ * a write, fsync, write, fsync loop never waits for the thread). */
+void mfs_fs_wb_before(mfs_fs_wb *wb);
 /* Writes answered before they were applied, and of those the ones that
  * failed once answered, since the mount (for `meshfs stat`). */
 void mfs_fs_wb_counts(mfs_fs_wb *wb, uint64_t *answered, uint64_t *failed);

@@ -47,7 +47,7 @@ static mfs_fs *fs_of(fuse_req_t req)
  * writes answered before it to be applied (fs/wb.c). */
 static void wb_wait(fuse_req_t req)
 {
-    mfs_fs_wb_wait(&fs_of(req)->wb);
+    mfs_fs_wb_before(&fs_of(req)->wb);
 }
 
 static void ns_to_ts(int64_t ns, struct timespec *ts)

@@ -36,6 +36,7 @@
 struct mfs_fs_wb_item {
     struct mfs_fs_wb_item *next;
     uint64_t ino, off, seq;
+    uint64_t t0; /* CLOCK_MONOTONIC ns when queued */
     size_t len, cap;
     unsigned flags;
     int prepped;          /* prepared when queued (then never joined) */
@@ -54,6 +55,10 @@ struct mfs_fs_wb_item {
 #define WB_PREP_MIN (512u << 10)
 #define WB_POOL 12                   /* big buffers kept */
 #define WB_FREE_CHECK_NS 50000000ull /* free space is read again after */
+/* The thread leaves the last queued write this long while writes may
+ * still join it (a run of small or medium writes), unless it is full; a
+ * request that waits for it applies it itself */
+#define WB_JOIN_NS 1000000ull
 
 static uint64_t mono_ns(void)
 {
@@ -141,6 +146,16 @@ static void *wb_main(void *arg)
             pthread_cond_wait(&wb->work, &wb->lock);
         if (!wb->head)
             break; /* stopped, nothing left */
+        struct mfs_fs_wb_item *h = wb->head;
+        uint64_t now = mono_ns();
+        if (!wb->stop && h == wb->tail && !h->prepped && h->len < h->cap &&
+            now < h->t0 + WB_JOIN_NS) {
+            uint64_t due = h->t0 + WB_JOIN_NS;
+            struct timespec ts = {(time_t)(due / 1000000000u),
+                                  (long)(due % 1000000000u)};
+            pthread_cond_timedwait(&wb->work, &wb->lock, &ts);
+            continue;
+        }
         apply_head(wb);
     }
     pthread_mutex_unlock(&wb->lock);
@@ -157,7 +172,11 @@ int mfs_fs_wb_init(mfs_fs_wb *wb, mfs_store *store)
     if (e && *e && *end)
         wb->free_min = MFS_FS_WB_FREE_MIN;
     pthread_mutex_init(&wb->lock, NULL);
-    pthread_cond_init(&wb->work, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&wb->work, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&wb->done, NULL);
     return 0;
 }
@@ -221,6 +240,12 @@ void mfs_fs_wb_counts(mfs_fs_wb *wb, uint64_t *answered, uint64_t *failed)
     pthread_mutex_unlock(&wb->lock);
 }
 
+void mfs_fs_wb_before(mfs_fs_wb *wb)
+{
+    __atomic_store_n(&wb->last_ino, 0, __ATOMIC_RELAXED);
+    mfs_fs_wb_wait(wb);
+}
+
 int mfs_fs_wb_error(mfs_fs_wb *wb, uint64_t ino, int clear)
 {
     int err = 0;
@@ -258,10 +283,15 @@ int mfs_fs_wb_write(mfs_fs_wb *wb, uint64_t ino, uint64_t off, const void *buf,
     if (!__atomic_load_n(&wb->started, __ATOMIC_ACQUIRE) || len == 0 ||
         len > WB_BIG_CAP || off + len > MFS_MAX_FILE_SIZE)
         return 1;
-    /* a small write when nothing is queued is applied at once: queued, the
-     * close or fsync that often follows it waited for the hand-over
-     * between threads (fsync p50 +20-30 us, bench/fs/ab.sh fsync) */
-    if (len <= WB_SMALL_CAP &&
+    /* a small write when nothing is queued is applied at once, unless it
+     * continues the last write of its file (a run of small writes: dd
+     * bs=4k, stdio): queued, a lone one made the close or fsync that
+     * often follows it wait for the hand-over between threads (fsync p50
+     * +20-30 us, bench/fs/ab.sh fsync) */
+    uint64_t li = __atomic_exchange_n(&wb->last_ino, ino, __ATOMIC_RELAXED);
+    uint64_t le =
+        __atomic_exchange_n(&wb->last_end, off + len, __ATOMIC_RELAXED);
+    if (len <= WB_SMALL_CAP && !(li == ino && le == off) &&
         __atomic_load_n(&wb->items, __ATOMIC_ACQUIRE) == 0)
         return 1;
     pthread_mutex_lock(&wb->lock);
@@ -305,6 +335,7 @@ int mfs_fs_wb_write(mfs_fs_wb *wb, uint64_t ino, uint64_t off, const void *buf,
     if (!it && !(it = malloc(sizeof(*it) + cap)))
         return 1; /* (applied the direct way) */
     it->cap = cap;
+    it->t0 = mono_ns();
     it->ino = ino;
     it->off = off;
     it->len = len;
