@@ -491,7 +491,7 @@ void dirty_close(mfs_store *s);
  * holds nothing and its file is past DIRTY_SHRINK_BYTES
  * (dirty_oversized), dirty_shrink makes it anew; the caller has no txn of
  * it open and keeps readers out (txn.c, after a group commit). */
-#define DIRTY_SHRINK_BYTES ((uint64_t)4 << 20)
+#define DIRTY_SHRINK_BYTES ((uint64_t)1 << 20)
 bool dirty_oversized(mfs_store *s);
 int dirty_shrink(mfs_store *s);
 /* w's write txn of the dirty environment, begun on first use (NULL and
