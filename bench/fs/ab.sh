@@ -15,6 +15,12 @@
 #              (fsbench unlink), timed
 #   retar      run.sh's tree of 3,000 files untarred, then tarred again
 #              through cat (tar c), timed
+#   cp         drop caches; cp(1) of a 1 GiB file of unique data from
+#              /dev/shm (128 KiB writes) and sync(1), timed
+#   dd4k       drop caches; dd bs=4k conv=fsync of 256 MiB of unique data
+#              from /dev/shm (a run of small writes), timed
+# PT_LL=1 also runs the workload on libfuse's passthrough_ll (built from
+# libfuse3-dev's examples, as run.sh does) in each round, after NEW.
 # Needs root (drop_caches) and /dev/fuse. BENCH_DIR (default /var/tmp)
 # holds the stores. After dropping the caches, each timed run first
 # touches WARM_MIB (default 4096; 0: not) of memory and frees it
@@ -22,18 +28,20 @@
 # have gone back to the host, and re-faulting it made the end of a 1 GiB
 # write 3x slower by a different amount each run.
 set -euo pipefail
-USAGE="usage: ab.sh randwrite|seqwrite|fsync|delete|retar OLD_MESHFS NEW_MESHFS [ROUNDS]"
+USAGE="usage: ab.sh randwrite|seqwrite|fsync|delete|retar|cp|dd4k OLD_MESHFS NEW_MESHFS [ROUNDS]"
 WL=${1:?$USAGE}
 OLD=${2:?$USAGE}
 NEW=${3:?$USAGE}
 ROUNDS=${4:-3}
-case $WL in randwrite | seqwrite | fsync | delete | retar) ;; *) echo "$USAGE" >&2; exit 2 ;; esac
+case $WL in randwrite | seqwrite | fsync | delete | retar | cp | dd4k) ;; *) echo "$USAGE" >&2; exit 2 ;; esac
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/meshfs-rwab.XXXXXX")
 MNT=$W/mnt
+SHM=""
 cleanup() {
     fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
     rm -rf "$W"
+    [[ -z $SHM ]] || rm -f "$SHM"
 }
 trap cleanup EXIT
 cc -O2 -Wall -o "$W/fsbench" "$HERE/fsbench.c"
@@ -44,13 +52,68 @@ if [[ $WL == retar ]]; then # the tree of run.sh
     make_tree_tar "$W" 3000
 fi
 
+if [[ $WL == cp || $WL == dd4k ]]; then # the source, in memory
+    SHM=$(mktemp /dev/shm/meshfs-ab.XXXXXX)
+    if [[ $WL == cp ]]; then SRC_MIB=1024; else SRC_MIB=256; fi
+    head -c $((SRC_MIB << 20)) /dev/urandom >"$SHM"
+fi
+PT=""
+if [[ -n "${PT_LL:-}" ]]; then
+    EX=/usr/share/doc/libfuse3-dev/examples
+    for f in passthrough_ll.c passthrough_helpers.h; do
+        if [[ -f $EX/$f ]]; then cp "$EX/$f" "$W/"
+        elif [[ -f $EX/$f.gz ]]; then gzip -dc "$EX/$f.gz" >"$W/$f"
+        else echo "ab.sh: $EX/$f missing (install libfuse3-dev)" >&2; exit 1; fi
+    done
+    # shellcheck disable=SC2046
+    cc -O2 -o "$W/passthrough_ll" "$W/passthrough_ll.c" $(pkg-config --cflags --libs fuse3)
+    PT=passthrough_ll
+fi
+
+# pt_mount mount|umount ...: passthrough_ll over $W/pt-src, in the
+# meshfs command's shape (mount --store STORE MNT / umount MNT)
+pt_mount() {
+    case $1 in
+    mount) "$W/passthrough_ll" -o "source=$W/pt-src" "$4" ;;
+    umount) fusermount3 -u "$2" ;;
+    *) return 0 ;;
+    esac
+}
+
 warm() { if ((${WARM_MIB:-4096} > 0)); then "$FB" warm "${WARM_MIB:-4096}"; fi; }
 
-one() { # one MESHFS: prints the workload's figure (seconds; fsync: us; retar: ms)
+# timed CMD...: runs it, prints its time in ms
+timed() {
+    local t0 t1
+    t0=$(date +%s%N)
+    "$@"
+    t1=$(date +%s%N)
+    echo "$(((t1 - t0) / 1000000)) ms"
+}
+
+one() { # one MESHFS: prints the workload's figure (seconds; fsync: us; retar, cp, dd4k: ms)
     local m=$1
-    rm -rf "$W/store" && mkdir -p "$MNT"
-    "$m" init --store "$W/store" >/dev/null
+    rm -rf "$W/store" "$W/pt-src" && mkdir -p "$MNT"
+    if [[ $m == passthrough_ll ]]; then
+        mkdir "$W/pt-src"
+        m=pt_mount
+    else
+        "$m" init --store "$W/store" >/dev/null
+    fi
     case $WL in
+    cp | dd4k)
+        "$m" mount --store "$W/store" "$MNT" 2>/dev/null
+        sync
+        echo 3 >/proc/sys/vm/drop_caches
+        warm
+        if [[ $WL == cp ]]; then
+            timed sh -c 'cp "$1" "$2" && sync' sh "$SHM" "$MNT/big"
+        else
+            timed dd if="$SHM" of="$MNT/big" bs=4k conv=fsync status=none
+        fi
+        "$m" umount "$MNT"
+        return
+        ;;
     fsync | delete | retar)
         "$m" mount --store "$W/store" "$MNT" 2>/dev/null
         if [[ $WL == fsync ]]; then
@@ -62,11 +125,7 @@ one() { # one MESHFS: prints the workload's figure (seconds; fsync: us; retar: m
             "$FB" unlink "$MNT/s" 10000
         else
             tar -C "$MNT" -xf "$W/tree.tar"
-            local t0 t1
-            t0=$(date +%s%N)
-            tar -C "$MNT" -cf - tree | cat >/dev/null
-            t1=$(date +%s%N)
-            echo "$(((t1 - t0) / 1000000)) ms"
+            timed sh -c 'tar -C "$1" -cf - tree | cat >/dev/null' sh "$MNT"
         fi
         "$m" umount "$MNT"
         return
@@ -100,5 +159,5 @@ one() { # one MESHFS: prints the workload's figure (seconds; fsync: us; retar: m
 }
 
 for ((i = 1; i <= ROUNDS; i++)); do
-    echo "round $i: old $(one "$OLD"), new $(one "$NEW")"
+    echo "round $i: old $(one "$OLD"), new $(one "$NEW")${PT:+, passthrough_ll $(one "$PT")}"
 done

@@ -53,6 +53,15 @@ at_most() { # at_most LIMIT MNT: chunk bytes <= LIMIT
     [[ -n "$b" && "$b" != null && "$b" -le "$1" ]]
 }
 MB=1000000
+# what a store's bytes on disk are, file by file, when a wait fails
+# (size and allocated bytes; a failure in a CI run under load said only
+# "du 118 MB when the wait began")
+store_files() {
+    echo "store files (bytes, allocated bytes) at the timeout:"
+    find "$T" -path "$T/s*" -type f -printf '  %p %s %b\n' |
+        awk '{ print $1, $2, $3 * 512 }'
+}
+WAIT_DUMP=store_files
 
 # ---- 1. overwrites, then delete, trash off
 S1=$T/s1

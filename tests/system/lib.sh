@@ -94,6 +94,7 @@ wait_until() {
     local deadline=$((SECONDS + secs))
     until "$@" >/dev/null 2>&1; do
         if ((SECONDS >= deadline)); then
+            [[ -n "${WAIT_DUMP:-}" ]] && $WAIT_DUMP >&2
             fail "timed out after ${secs}s waiting for: $what"
         fi
         sleep 0.05
