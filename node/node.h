@@ -153,6 +153,43 @@ int mfs_rejoin_write(const char *store_dir, const char *old, uint64_t node);
 void mfs_node_file_report(mfs_node *m, mfs_stamp version,
                           void (*line)(void *, const char *), void *arg);
 
+/* ---- write concern (node/acks.c; DESIGN P10, docs/REPLICATION.md) ------
+ * With acks = N > 0, fsync() and fdatasync() (and, with on_close, a close
+ * that published a new version) return only once N other members hold the
+ * change durably (their store synced it, chunks included: the HELD
+ * message, sync/repl.c), or fail with EIO after the timeout. The change
+ * itself stays committed here either way. */
+#define MFS_ACKS_MAX 64                      /* the most N can be */
+#define MFS_ACKS_TIMEOUT_DEFAULT_MS 10000u
+typedef struct mfs_acks_config {
+    unsigned n;          /* members that must hold a change (0: off) */
+    uint32_t timeout_ms; /* 0: MFS_ACKS_TIMEOUT_DEFAULT_MS */
+    int wait;            /* --acks-wait: with fewer than n members alive,
+                            wait for them (else fail at once) */
+    int on_close;        /* -o acks-on-close */
+} mfs_acks_config;
+/* Gives fs the node's write concern (fs/'s fsync and close hook) with
+ * cfg; after mfs_node_start, before the mount. n = 0 leaves fs alone. */
+void mfs_node_acks_attach(mfs_node *m, struct mfs_fs *fs,
+                          const mfs_acks_config *cfg);
+/* Before fs is unmounted: every fsync still waiting fails with EIO. */
+void mfs_node_acks_detach(mfs_node *m);
+/* This node's own changes so far: the sequence number of its last op in
+ * the store's last commit (commits first). `meshfs sync` waits for it.
+ * 0 or -errno. */
+int mfs_node_own_seq(mfs_node *m, uint64_t *seq);
+/* Asks every live member to make this node's ops up to seq durable and to
+ * say so (a HELD message) at once (any thread). */
+void mfs_node_acks_ask(mfs_node *m, uint64_t seq);
+typedef struct mfs_node_held {
+    uint64_t peer;
+    uint64_t held; /* this node's ops it holds durably: up to this seq */
+    int alive;
+} mfs_node_held;
+/* Every member this node knows (not removed, not gone for good): how far
+ * it said it holds this node's ops. Up to max into out; the count. */
+size_t mfs_node_acks_held(mfs_node *m, mfs_node_held *out, size_t max);
+
 /* ---- the daemon's control socket (node/control.c) ---------------------- */
 
 #define MESHFS_VERSION "0.1.0"
