@@ -288,6 +288,17 @@ void mfs_fs_wb_counts(mfs_fs_wb *wb, uint64_t *answered, uint64_t *failed);
  * answered, or 0; clear: forget it (flush and fsync report it once). */
 int mfs_fs_wb_error(mfs_fs_wb *wb, uint64_t ino, int clear);
 
+/* ---- the write concern's hook (node/acks.c; DESIGN P10) ---------------
+ * fsync, fdatasync, a directory's fsync and (with on_close) a close that
+ * published: once the change is committed here, the request is handed to
+ * fn instead of answered, and fn (or whoever it hands it to) answers it
+ * exactly once with mfs_fs_acked, from any thread: FUSE's threads go on
+ * meanwhile. */
+typedef struct mfs_fs_ackwait mfs_fs_ackwait; /* a request waiting */
+typedef void (*mfs_fs_acks_fn)(void *arg, mfs_fs_ackwait *w);
+/* Answers w: 0, or EIO for any err (the change stays committed here). */
+void mfs_fs_acked(mfs_fs_ackwait *w, int err);
+
 /* ---- the file system --------------------------------------------------- */
 
 typedef struct mfs_fs_config {
@@ -327,7 +338,15 @@ typedef struct mfs_fs {
     int timer_stop;
     int mounted;
     int signals_set;
+    /* the write concern (mfs_fs_set_acks; NULL: none) */
+    mfs_fs_acks_fn acks_fn;
+    void *acks_arg;
+    int acks_on_close;
 } mfs_fs;
+
+/* Before the mount: hands fsyncs (and, with on_close, closes that
+ * published) to fn (see mfs_fs_acks_fn); fn NULL: none. */
+void mfs_fs_set_acks(mfs_fs *fs, mfs_fs_acks_fn fn, void *arg, int on_close);
 
 /* Creates the FUSE session (parses options; mounts nothing). err gets one
  * line when it fails. Returns 0, -EINVAL (bad option), -ENOMEM. */

@@ -842,6 +842,30 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
         fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
+void mfs_fs_acked(mfs_fs_ackwait *w, int err)
+{
+    fuse_reply_err((fuse_req_t)w, err ? EIO : 0);
+}
+
+void mfs_fs_set_acks(mfs_fs *fs, mfs_fs_acks_fn fn, void *arg, int on_close)
+{
+    fs->acks_fn = fn;
+    fs->acks_arg = arg;
+    fs->acks_on_close = on_close;
+}
+
+/* Answers a request that made a change durable (or committed) here: err,
+ * or once the write concern is met when there is one (when on close). */
+static void reply_acked(fuse_req_t req, int err, int on_close)
+{
+    mfs_fs *fs = fs_of(req);
+    if (err || !fs->acks_fn || (on_close && !fs->acks_on_close)) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    fs->acks_fn(fs->acks_arg, (mfs_fs_ackwait *)req);
+}
+
 /* close(): the kernel has written back the dirty pages; publish the file
  * as a new version (close-to-open, DESIGN P5). */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -858,7 +882,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
                 "fs: publish of inode %lu on close failed: %s; "
                 "the timer retries",
                 (unsigned long)ino, strerror(-r));
-    fuse_reply_err(req, err_of(lost ? lost : r));
+    reply_acked(req, err_of(lost ? lost : r), 1);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -884,14 +908,14 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     wb_wait(req);
     int lost = mfs_fs_wb_error(&fs_of(req)->wb, ino, 1);
     int r = mfs_store_fsync(fs_of(req)->store, ino);
-    fuse_reply_err(req, err_of(lost ? lost : r));
+    reply_acked(req, err_of(lost ? lost : r), 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
                         struct fuse_file_info *fi)
 {
     wb_wait(req);
-    fuse_reply_err(req, err_of(mfs_store_fsync(fs_of(req)->store, 0)));
+    reply_acked(req, err_of(mfs_store_fsync(fs_of(req)->store, 0)), 0);
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,

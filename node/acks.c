@@ -1,30 +1,259 @@
 /*
- * acks.c - write concern (DESIGN P10): fsync waits for N members to hold
- * the change durably. (Being written: skeleton.)
+ * acks.c - the write concern (DESIGN P10): with `--acks N`, fsync() returns
+ * once N other members hold the change durably, or fails with EIO after
+ * the timeout (docs/REPLICATION.md "Write concern").
+ *
+ * fs/ hands a request that made a change durable here (mfs_fs_set_acks)
+ * to fs_acks, which notes this node's last op and asks the engine to wait
+ * for N members to hold up to it (mfs_repl_await_held: the members answer
+ * HELD once their store synced it, chunks and all). The FUSE thread goes
+ * back to the kernel at once; the answer is sent from the replication
+ * thread when the members have answered, or the timeout passed. What
+ * fails is only the guarantee: the change stays committed here and
+ * replicates as any other. `meshfs sync` (node/control.c) waits the same
+ * way through mfs_node_own_seq, mfs_node_acks_ask and mfs_node_acks_held.
  */
 #include "node.h"
 
+#include "fs.h"
+#include "log.h"
+
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LAT_WINDOW_US 60000000u /* p50/p99 of the waits met this recently */
+#define FAIL_LOG_US 10000000u   /* a failure is logged at most this often */
+
+/* One request waiting for the members. */
+typedef struct ack_req {
+    mfs_node *m;
+    mfs_fs_ackwait *w;
+    uint64_t seq, t0_us;
+} ack_req;
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint32_t timeout_ms(const mfs_acks_config *c)
+{
+    return c->timeout_ms ? c->timeout_ms : MFS_ACKS_TIMEOUT_DEFAULT_MS;
+}
+
+/* A failure's reason, for the log and for its counter. */
+static const char *why(int err)
+{
+    switch (err) {
+    case -ETIMEDOUT:
+        return "timed out";
+    case -EHOSTUNREACH:
+        return "fewer members alive than asked for";
+    case -ESHUTDOWN:
+        return "unmounting";
+    default:
+        return strerror(-err);
+    }
+}
+
+/* The engine's verdict on a wait (its thread, its lock held; or the
+ * caller's when decided at once): counted, logged, answered. */
+static void acks_done(void *arg, int err)
+{
+    ack_req *a = arg;
+    mfs_node_acks *k = &a->m->acks;
+    uint64_t now = mono_us();
+    bool log_it = false;
+    pthread_mutex_lock(&k->mu);
+    k->waiting--;
+    if (!err) {
+        k->met++;
+        uint64_t us = now - a->t0_us;
+        k->lat_us[k->lat_next] = us < UINT32_MAX ? (uint32_t)us : UINT32_MAX;
+        k->lat_at[k->lat_next] = now;
+        k->lat_next = (k->lat_next + 1) % MFS_ACKS_LAT_N;
+    } else {
+        if (err == -ETIMEDOUT)
+            k->failed_timeout++;
+        else if (err == -EHOSTUNREACH)
+            k->failed_peers++;
+        else
+            k->failed_other++;
+        log_it = !k->log_us || now - k->log_us >= FAIL_LOG_US;
+        if (log_it)
+            k->log_us = now;
+    }
+    unsigned n = k->cfg.n;
+    pthread_mutex_unlock(&k->mu);
+    if (log_it)
+        mfs_log(LOG_WARNING,
+                "acks: an fsync waited for %u member(s) to hold this "
+                "node's changes up to op %" PRIu64 " and failed with EIO "
+                "(%s, after %" PRIu64 " ms); the change is committed here "
+                "and replicates later (further failures are counted in "
+                "`meshfs stat`, logged at most every 10 s)",
+                n, a->seq, why(err), (now - a->t0_us) / 1000);
+    mfs_fs_acked(a->w, err);
+    free(a);
+}
+
+/* This node's last op as the calling thread sees the store (the changes
+ * of a request it just made included). 0 or -errno. */
+static int own_seq_now(mfs_node *m, uint64_t *seq)
+{
+    mfs_vv v;
+    int rc = mfs_store_vv(m->store, &v);
+    if (rc)
+        return rc;
+    *seq = mfs_vv_get(&v, mfs_store_node_id(m->store));
+    mfs_vv_free(&v);
+    return 0;
+}
+
+/* fs/'s hook: the change is committed (and, for fsync, durable) here. */
+static void fs_acks(void *arg, mfs_fs_ackwait *w)
+{
+    mfs_node *m = arg;
+    mfs_node_acks *k = &m->acks;
+    ack_req *a = calloc(1, sizeof(*a));
+    int rc = a ? own_seq_now(m, &a->seq) : -ENOMEM;
+    if (rc) {
+        free(a);
+        mfs_fs_acked(w, rc);
+        return;
+    }
+    a->m = m;
+    a->w = w;
+    a->t0_us = mono_us();
+    /* its ops leave for the members with the commit (soon, not waited
+     * for: the group's commit thread does it) */
+    mfs_store_commit_soon(m->store);
+    pthread_mutex_lock(&k->mu);
+    k->waiting++;
+    mfs_acks_config c = k->cfg;
+    pthread_mutex_unlock(&k->mu);
+    rc = mfs_repl_await_held(m->repl, m->net.now_us(m->net.ctx), a->seq, c.n,
+                             timeout_ms(&c), c.wait, acks_done, a);
+    if (rc) {
+        acks_done(a, rc);
+        return;
+    }
+    mfs_node_wake(m); /* its timeout joins the engine's timers */
+}
 
 void mfs_node_acks_attach(mfs_node *m, struct mfs_fs *fs,
                           const mfs_acks_config *cfg)
 {
-    (void)m, (void)fs, (void)cfg;
+    mfs_node_acks *k = &m->acks;
+    if (!k->inited) {
+        pthread_mutex_init(&k->mu, NULL);
+        k->inited = 1;
+    }
+    pthread_mutex_lock(&k->mu);
+    k->cfg = *cfg;
+    if (k->cfg.n > MFS_ACKS_MAX)
+        k->cfg.n = MFS_ACKS_MAX;
+    pthread_mutex_unlock(&k->mu);
+    if (cfg->n && fs) {
+        k->fs = fs;
+        mfs_fs_set_acks(fs, fs_acks, m, cfg->on_close);
+        mfs_log(LOG_NOTICE,
+                "acks: fsync%s returns once %u other member(s) hold the "
+                "change durably (else EIO after %u ms%s)",
+                cfg->on_close ? " and close" : "", cfg->n, timeout_ms(cfg),
+                cfg->wait ? "; waits for members that are away"
+                          : "; at once with fewer members alive");
+    }
 }
 
-void mfs_node_acks_detach(mfs_node *m) { (void)m; }
+void mfs_node_acks_detach(mfs_node *m)
+{
+    if (m->acks.fs)
+        mfs_fs_set_acks(m->acks.fs, NULL, NULL, 0);
+    m->acks.fs = NULL;
+    if (m->repl)
+        mfs_repl_await_cancel(m->repl, -ESHUTDOWN);
+}
 
 int mfs_node_own_seq(mfs_node *m, uint64_t *seq)
 {
-    (void)m;
-    *seq = 0;
-    return -ENOSYS;
+    int rc = mfs_store_commit(m->store, 0);
+    return rc ? rc : own_seq_now(m, seq);
 }
 
-void mfs_node_acks_ask(mfs_node *m, uint64_t seq) { (void)m, (void)seq; }
+void mfs_node_acks_ask(mfs_node *m, uint64_t seq)
+{
+    mfs_repl_ask_held(m->repl, seq);
+    mfs_node_wake(m);
+}
 
 size_t mfs_node_acks_held(mfs_node *m, mfs_node_held *out, size_t max)
 {
-    (void)m, (void)out, (void)max;
-    return 0;
+    mfs_repl_status st;
+    mfs_repl_peer *p = calloc(max ? max : 1, sizeof(*p));
+    if (!p)
+        return 0;
+    size_t n = mfs_repl_status_get(m->repl, &st, p, max), k = 0;
+    for (size_t i = 0; i < n && i < max; i++) {
+        if (p[i].removed)
+            continue;
+        out[k].peer = p[i].id;
+        out[k].held = p[i].held;
+        out[k].alive = p[i].state != MFS_PEER_DEAD && !p[i].left;
+        k++;
+    }
+    free(p);
+    return k;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void mfs_node_acks_report(mfs_node *m, void (*line)(void *, const char *),
+                          void *arg)
+{
+    mfs_node_acks *k = &m->acks;
+    static uint32_t v[MFS_ACKS_LAT_N]; /* (under k->mu) */
+    char b[96];
+    if (!k->inited) {
+        line(arg, "acks_n 0");
+        return;
+    }
+    uint64_t now = mono_us();
+    pthread_mutex_lock(&k->mu);
+    size_t n = 0;
+    for (size_t i = 0; i < MFS_ACKS_LAT_N; i++)
+        if (k->lat_at[i] && now - k->lat_at[i] < LAT_WINDOW_US)
+            v[n++] = k->lat_us[i];
+    qsort(v, n, sizeof(*v), cmp_u32);
+    const struct {
+        const char *key;
+        uint64_t val;
+    } kv[] = {
+        {"acks_n", k->cfg.n},
+        {"acks_timeout_ms", timeout_ms(&k->cfg)},
+        {"acks_wait", (uint64_t)k->cfg.wait},
+        {"acks_on_close", (uint64_t)k->cfg.on_close},
+        {"acks_waiting", k->waiting},
+        {"acks_met", k->met},
+        {"acks_failed_timeout", k->failed_timeout},
+        {"acks_failed_peers", k->failed_peers},
+        {"acks_failed_other", k->failed_other},
+        {"acks_p50_us", n ? v[(n - 1) / 2] : 0},
+        {"acks_p99_us", n ? v[(n - 1) * 99 / 100] : 0},
+    };
+    pthread_mutex_unlock(&k->mu);
+    for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+        snprintf(b, sizeof b, "%s %" PRIu64, kv[i].key, kv[i].val);
+        line(arg, b);
+    }
 }

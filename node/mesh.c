@@ -177,10 +177,8 @@ void mfs_node_on_peer(mfs_node *m, uint64_t id, int state, uint64_t epoch)
 }
 
 /* Any thread (the store's, after a commit with new local ops). */
-static void oplog_cb(void *arg)
+void mfs_node_wake(mfs_node *m)
 {
-    mfs_node *m = arg;
-    mfs_repl_changed(m->repl);
     if (m->inline_repl) {
         m->net.wake(m->net.ctx);
         return;
@@ -189,6 +187,13 @@ static void oplog_cb(void *arg)
     m->q_wake = 1;
     pthread_cond_signal(&m->q_cond);
     Q_UNLOCK(m);
+}
+
+static void oplog_cb(void *arg)
+{
+    mfs_node *m = arg;
+    mfs_repl_changed(m->repl);
+    mfs_node_wake(m);
 }
 
 /* Rewrites STORE/peers with the seeds and every peer we heard from. */
@@ -541,6 +546,7 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
     line(arg, b);
     snprintf(b, sizeof b, "sync_port %u", m->net.port(m->net.ctx));
     line(arg, b);
+    mfs_node_acks_report(m, line, arg);
     size_t live = 0, unheard = 0;
     for (size_t i = 0; i < np && i < 64; i++) {
         if (!ps[i].id)

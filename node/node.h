@@ -41,6 +41,37 @@ int mfs_node_mkdirs(const char *dir, mode_t mode);
 int mfs_node_store_create(const char *dir, int new_mesh, mfs_store **out);
 
 
+/* ---- write concern (node/acks.c; DESIGN P10, docs/REPLICATION.md) ------
+ * With acks = N > 0, fsync() and fdatasync() (and, with on_close, a close
+ * that published a new version) return only once N other members hold the
+ * change durably (their store synced it, chunks included: the HELD
+ * message, sync/repl.c), or fail with EIO after the timeout. The change
+ * itself stays committed here either way. */
+#define MFS_ACKS_MAX 64                      /* the most N can be */
+#define MFS_ACKS_TIMEOUT_DEFAULT_MS 10000u
+typedef struct mfs_acks_config {
+    unsigned n;          /* members that must hold a change (0: off) */
+    uint32_t timeout_ms; /* 0: MFS_ACKS_TIMEOUT_DEFAULT_MS */
+    int wait;            /* --acks-wait: with fewer than n members alive,
+                            wait for them (else fail at once) */
+    int on_close;        /* -o acks-on-close */
+} mfs_acks_config;
+
+/* The write concern of a node (node/acks.c; guarded by mu). */
+#define MFS_ACKS_LAT_N 4096 /* latencies kept, for the last minute's */
+typedef struct mfs_node_acks {
+    mfs_acks_config cfg;
+    struct mfs_fs *fs; /* attached (NULL: none) */
+    pthread_mutex_t mu;
+    int inited;
+    uint64_t waiting, met, failed_timeout, failed_peers, failed_other;
+    uint64_t log_us; /* a failure was last logged then */
+    /* the last MFS_ACKS_LAT_N met waits: latency and when (monotonic us) */
+    uint32_t lat_us[MFS_ACKS_LAT_N];
+    uint64_t lat_at[MFS_ACKS_LAT_N];
+    size_t lat_next;
+} mfs_node_acks;
+
 struct mfs_sync;
 struct mfs_repl;
 
@@ -93,6 +124,7 @@ typedef struct mfs_node {
     int inline_repl;
     node_evq q_urgent, q_bulk;
     uint64_t q_bytes, q_max_bytes, q_dropped;
+    mfs_node_acks acks;
 } mfs_node;
 
 /* The transport's and the engine's settings a node runs with (timings:
@@ -153,21 +185,11 @@ int mfs_rejoin_write(const char *store_dir, const char *old, uint64_t node);
 void mfs_node_file_report(mfs_node *m, mfs_stamp version,
                           void (*line)(void *, const char *), void *arg);
 
-/* ---- write concern (node/acks.c; DESIGN P10, docs/REPLICATION.md) ------
- * With acks = N > 0, fsync() and fdatasync() (and, with on_close, a close
- * that published a new version) return only once N other members hold the
- * change durably (their store synced it, chunks included: the HELD
- * message, sync/repl.c), or fail with EIO after the timeout. The change
- * itself stays committed here either way. */
-#define MFS_ACKS_MAX 64                      /* the most N can be */
-#define MFS_ACKS_TIMEOUT_DEFAULT_MS 10000u
-typedef struct mfs_acks_config {
-    unsigned n;          /* members that must hold a change (0: off) */
-    uint32_t timeout_ms; /* 0: MFS_ACKS_TIMEOUT_DEFAULT_MS */
-    int wait;            /* --acks-wait: with fewer than n members alive,
-                            wait for them (else fail at once) */
-    int on_close;        /* -o acks-on-close */
-} mfs_acks_config;
+/* Any thread: the engine's timers run soon. */
+void mfs_node_wake(mfs_node *m);
+/* Writes the write concern's "key value" lines (control protocol). */
+void mfs_node_acks_report(mfs_node *m, void (*line)(void *, const char *),
+                          void *arg);
 /* Gives fs the node's write concern (fs/'s fsync and close hook) with
  * cfg; after mfs_node_start, before the mount. n = 0 leaves fs alone. */
 void mfs_node_acks_attach(mfs_node *m, struct mfs_fs *fs,

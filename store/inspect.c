@@ -601,6 +601,77 @@ int store_ops_cursor(mfs_store *s, MDB_txn **txn, MDB_cursor **c)
     return rc;
 }
 
+/* The earliest version (least stamp) of each origin that waits for a
+ * chunk, as of txn: into cut (grown as needed), *n of them. */
+static int wanted_firsts(mfs_store *s, MDB_txn *txn, mfs_stamp **cut,
+                         size_t *n)
+{
+    MDB_cursor *c;
+    size_t cap = 0;
+    *cut = NULL;
+    *n = 0;
+    int rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_WANT], &c));
+    if (rc)
+        return rc;
+    MDB_val key, val;
+    int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+    for (; r == 0 && !rc; r = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+        if (key.mv_size != WANT_KEY_LEN)
+            continue;
+        mfs_stamp st = stamp_get((const uint8_t *)key.mv_data + WANT_KEY_STAMP);
+        size_t i = 0;
+        while (i < *n && (*cut)[i].node != st.node)
+            i++;
+        if (i < *n) {
+            if (st.hlc < (*cut)[i].hlc)
+                (*cut)[i] = st;
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            mfs_stamp *g = realloc(*cut, cap * sizeof(**cut));
+            if (!g) {
+                rc = -ENOMEM;
+                break;
+            }
+            *cut = g;
+        }
+        (*cut)[(*n)++] = st;
+    }
+    mdb_cursor_close(c);
+    return rc;
+}
+
+int store_held(mfs_store *s, MDB_txn *txn, const mfs_vv *vv, mfs_vv *out)
+{
+    mfs_stamp *cut = NULL;
+    size_t n = 0;
+    MDB_cursor *c = NULL;
+    int rc = store_vv_copy(out, vv);
+    if (!rc)
+        rc = wanted_firsts(s, txn, &cut, &n);
+    if (n && !rc)
+        rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_OPS], &c));
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint64_t fseq, fhlc, seq = 0;
+        /* a version folded out of the log (settled before its chunks came)
+         * has no seq of its own here: nothing of its origin counts */
+        bool folded = oplog_floor(s, txn, cut[i].node, &fseq, &fhlc) == 0 &&
+                      fseq && cut[i].hlc <= fhlc;
+        if (folded || op_seq_of_stamp(s, c, cut[i], &seq) != 0)
+            seq = 1;
+        for (size_t j = 0; j < out->n; j++)
+            if (out->e[j].node == cut[i].node && out->e[j].seq >= seq)
+                out->e[j].seq = seq - 1;
+    }
+    if (c)
+        mdb_cursor_close(c);
+    free(cut);
+    if (rc)
+        mfs_vv_free(out);
+    return rc;
+}
+
 int mfs_store_stamp_seq(mfs_store *s, mfs_stamp st, uint64_t *seq)
 {
     MDB_txn *txn;

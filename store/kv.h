@@ -117,6 +117,10 @@ typedef struct store_hooks {
      * txn), without wlock: what the upper layers do then (wake the
      * collector when w queued work for it). */
     void (*committed)(struct wtx *w);
+    /* The write concern's vector (mfs_store_vv_held): vv (of txn) with
+     * each origin cut below its first version, in that origin's op order,
+     * that still waits for a chunk. 0 or -errno. */
+    int (*held)(mfs_store *s, MDB_txn *txn, const mfs_vv *vv, mfs_vv *out);
     /* What the CRDT layer (op.c, tree.c, content.c) tells or asks the
      * layers above as it applies ops (internal.h). */
     const struct crdt_hooks *crdt;
@@ -192,7 +196,8 @@ struct mfs_store {
     uint64_t gc_dwritten;     /* bytes put in gc_dtxn */
     uint64_t gc_dreserved;    /* bytes of dirty/data.mdb preallocated */
     uint64_t gc_zeroed;       /* data.mdb written with zeros up to here */
-    bool gc_durable_grew;     /* vv_durable grew, the owner not told yet */
+    bool gc_durable_grew;     /* vv_durable (or vv_held_durable) grew,
+                                 the owner not told yet */
     pthread_t gc_thread;
     bool gc_thread_started;
     pthread_cond_t gc_work; /* the commit thread waits here */
@@ -217,6 +222,12 @@ struct mfs_store {
      * and of the last commit known durable (mfs_store_vv_durable) */
     pthread_mutex_t vvlock;
     mfs_vv vv_commit, vv_durable;
+    /* the same cut where versions still wait for chunks (hooks->held), kept
+     * while a peer asks for write-concern acks: until held_track_us
+     * (monotonic); *_ok: computed for that commit */
+    mfs_vv vv_held_commit, vv_held_durable;
+    bool held_commit_ok, held_durable_ok;
+    uint64_t held_track_us; /* atomic */
     bool meta_unsynced;     /* a commit's meta page is not synced yet */
     uint64_t last_commit_us; /* monotonic time of the last commit */
 

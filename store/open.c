@@ -69,6 +69,7 @@ static const store_hooks hooks = {
     .pre_commit = view_flush,
     .save = census_save,
     .committed = committed,
+    .held = store_held,
     .crdt = &crdt,
 };
 

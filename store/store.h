@@ -263,6 +263,10 @@ int mfs_store_commit(mfs_store *s, int durable);
  * (at the latest at the window's end), without waiting for it (a no-op
  * without group commit). Any thread. */
 void mfs_store_commit_soon(mfs_store *s);
+/* Asks for a durable commit (as mfs_store_commit(s, 1)) of everything
+ * changed so far, without waiting for it (a no-op without group commit).
+ * Any thread. */
+void mfs_store_sync_soon(mfs_store *s);
 
 /* ---- grouping ----------------------------------------------------------
  * Between mfs_store_group_begin() and _end() calls from the calling thread
@@ -293,6 +297,13 @@ int mfs_store_vv(mfs_store *s, mfs_vv *out);
  * node reports to its peers for collection (DESIGN P9). Without group
  * commit: the last commit. */
 int mfs_store_vv_durable(mfs_store *s, mfs_vv *out);
+/* The write concern's vector (DESIGN P10): what this store holds durably
+ * and whole, mfs_store_vv_durable with each origin cut below its first
+ * version (in that origin's op order) still waiting for a chunk. Kept
+ * from the first call on while calls come (the cut reads every wanted
+ * chunk's key): -EAGAIN until the next commit or sync has it (a sync is
+ * asked for). Without group commit: of the last commit. Any thread. */
+int mfs_store_vv_held(mfs_store *s, mfs_vv *out);
 uint64_t mfs_vv_get(const mfs_vv *vv, uint64_t node);
 /* Ops in vv a not covered by b. */
 uint64_t mfs_vv_missing(const mfs_vv *a, const mfs_vv *b);

@@ -826,34 +826,81 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
  * so the durable vector (mfs_store_vv_durable) catches up. */
 #define GC_DURABLE_IDLE_US 20000u
 
+/* The held vector (hooks->held) of txn's state, whose vector is vv, into
+ * *out while a peer asks for it (mfs_store_vv_held); false when not kept:
+ * the cut reads every wanted chunk's key, which a catch-up makes many. */
+static bool held_read(mfs_store *s, MDB_txn *txn, const mfs_vv *vv,
+                      mfs_vv *out)
+{
+    out->n = 0;
+    out->e = NULL;
+    return mono_us() < __atomic_load_n(&s->held_track_us, __ATOMIC_RELAXED) &&
+           s->hooks->held(s, txn, vv, out) == 0;
+}
+
+/* Does the held vector of the commit now durable cover more than the one
+ * before it (vvlock)? */
+static bool held_grew(const mfs_store *s)
+{
+    return s->held_commit_ok &&
+           (!s->held_durable_ok ||
+            mfs_vv_missing(&s->vv_held_commit, &s->vv_held_durable));
+}
+
 /* After a commit: the commit before it is durable now (this commit's
  * fdatasync wrote its meta page), and this one is not yet (wlock held). */
 static void vv_note_commit(mfs_store *s)
 {
     MDB_txn *txn;
-    mfs_vv v;
+    mfs_vv v, h;
     s->meta_unsynced = true;
     s->last_commit_us = mono_us();
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
         return;
     int rc = store_vv_read(s, txn, &v);
+    bool hok = !rc && held_read(s, txn, &v, &h);
     mdb_txn_abort(txn);
     if (rc)
         return;
     pthread_mutex_lock(&s->vvlock);
-    if (mfs_vv_missing(&s->vv_commit, &s->vv_durable))
+    if (mfs_vv_missing(&s->vv_commit, &s->vv_durable) || held_grew(s))
         s->gc_durable_grew = true;
     mfs_vv_free(&s->vv_durable);
     s->vv_durable = s->vv_commit;
     s->vv_commit = v;
+    mfs_vv_free(&s->vv_held_durable);
+    s->vv_held_durable = s->vv_held_commit;
+    s->held_durable_ok = s->held_commit_ok;
+    s->vv_held_commit = h;
+    s->held_commit_ok = hok;
     pthread_mutex_unlock(&s->vvlock);
 }
 
-/* After mdb_env_sync: the last commit is durable. */
+/* After mdb_env_sync: the last commit is durable (wlock held, and no
+ * commit came since that one). */
 static void vv_note_sync(mfs_store *s)
 {
+    MDB_txn *txn;
+    mfs_vv h;
+    /* asked for since that commit: its state is still the last one */
+    bool hok = s->held_commit_ok;
+    if (!hok && mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
+        hok = held_read(s, txn, &s->vv_commit, &h);
+        mdb_txn_abort(txn);
+    }
     pthread_mutex_lock(&s->vvlock);
+    if (hok && !s->held_commit_ok) {
+        s->vv_held_commit = h;
+        s->held_commit_ok = true;
+    }
+    if (held_grew(s))
+        s->gc_durable_grew = true;
     mfs_vv d;
+    if (s->held_commit_ok && store_vv_copy(&d, &s->vv_held_commit) == 0) {
+        mfs_vv_free(&s->vv_held_durable);
+        s->vv_held_durable = d;
+        s->held_durable_ok = true;
+    }
     if (store_vv_copy(&d, &s->vv_commit) == 0) {
         if (mfs_vv_missing(&d, &s->vv_durable))
             s->gc_durable_grew = true;
@@ -1146,6 +1193,69 @@ void gc_sync_soon(mfs_store *s)
         s->gc_want_durable = s->gc_gen;
         pthread_cond_signal(&s->gc_work);
     }
+}
+
+/* A peer that asked for the held vector is served it this long after. */
+#define HELD_TRACK_US 60000000u
+
+int mfs_store_vv_held(mfs_store *s, mfs_vv *out)
+{
+    MDB_txn *txn;
+    mfs_vv v;
+    out->n = 0;
+    out->e = NULL;
+    if (!s->gc_on) { /* the last commit stands for durable (vv.c) */
+        int rc = store_read_begin_committed(s, &txn);
+        if (rc)
+            return rc;
+        rc = store_vv_read(s, txn, &v);
+        if (!rc)
+            rc = s->hooks->held(s, txn, &v, out);
+        mfs_vv_free(&v);
+        store_read_end(s, txn);
+        return rc;
+    }
+    __atomic_store_n(&s->held_track_us, mono_us() + HELD_TRACK_US,
+                     __ATOMIC_RELAXED);
+    pthread_mutex_lock(&s->vvlock);
+    int rc = s->held_durable_ok ? store_vv_copy(out, &s->vv_held_durable)
+                                : -EAGAIN;
+    pthread_mutex_unlock(&s->vvlock);
+    if (rc != -EAGAIN)
+        return rc;
+    /* not kept before: the last commit's state, if it is durable and
+     * nothing waits to commit, else the next commit or sync keeps it */
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    if (s->gc_first_us || s->meta_unsynced) {
+        gc_sync_soon(s);
+    } else if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
+        mfs_vv h, d;
+        bool ok = held_read(s, txn, &s->vv_commit, &h);
+        mdb_txn_abort(txn);
+        if (ok && store_vv_copy(&d, &h) == 0) {
+            pthread_mutex_lock(&s->vvlock);
+            mfs_vv_free(&s->vv_held_commit);
+            mfs_vv_free(&s->vv_held_durable);
+            s->vv_held_commit = h;
+            s->vv_held_durable = d;
+            s->held_commit_ok = s->held_durable_ok = true;
+            rc = store_vv_copy(out, &d);
+            pthread_mutex_unlock(&s->vvlock);
+        } else if (ok) {
+            mfs_vv_free(&h);
+        }
+    }
+    mfs_lock_drop(&s->wlock);
+    return rc;
+}
+
+void mfs_store_sync_soon(mfs_store *s)
+{
+    if (!s->gc_on)
+        return;
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    gc_sync_soon(s);
+    mfs_lock_drop(&s->wlock);
 }
 
 void mfs_store_commit_soon(mfs_store *s)
@@ -1953,6 +2063,8 @@ void mfs_store_close(mfs_store *s)
     pthread_mutex_destroy(&s->vvlock);
     mfs_vv_free(&s->vv_commit);
     mfs_vv_free(&s->vv_durable);
+    mfs_vv_free(&s->vv_held_commit);
+    mfs_vv_free(&s->vv_held_durable);
     pthread_rwlock_destroy(&s->maplock);
     free(s->dir);
     free(s);

@@ -76,7 +76,16 @@ struct rpeer {
     uint64_t lack_since_us;   /* since when it holds ops we lack (0: none) */
     uint64_t ops_sent, ops_recv, chunks_sent, chunks_recv;
     uint64_t bytes_sent, bytes_recv;
+    /* write concern: how far it said it holds our ops (HELD; held_seq
+     * orders its HELDs), and how far it asked us to hold its own
+     * (ASKHELD: when, what we told it last, when we last asked our store
+     * for a sync for it) */
+    uint64_t held, held_seq;
+    uint64_t ask_seq, ask_us, held_told, sync_us;
+    bool held_tell; /* answer it at the next tick, news or not */
 };
+
+typedef struct held_wait held_wait;
 
 typedef struct creq {
     uint8_t hash[MFS_HASH_LEN];
@@ -198,6 +207,10 @@ struct mfs_repl {
     uint32_t snap_mask, snap_tries;
     uint64_t snaps_installed, snap_retry_us, snap_started_us;
     int snap_refused;
+    /* write concern: open waits, oldest first; our HELDs' numbering; when
+     * the waits ask the live members again */
+    held_wait *waits;
+    uint64_t held_msg_seq, ask_again_us;
 };
 
 void mfs_repl_config_default(mfs_repl_config *cfg)
@@ -1361,6 +1374,253 @@ static void snap_tick(mfs_repl *r, uint64_t *next)
         *next = r->snap_asked_us + SNAP_RETRY_US;
 }
 
+/* ---- write concern (DESIGN P10) -----------------------------------------
+ * A wait (mfs_repl_await_held) is met once n members said (HELD) that
+ * they hold our ops up to its seq. A member says so only of what its
+ * store holds durably and whole (mfs_store_vv_held): an ack is never
+ * taken back by a crash or a power cut there. It says so when asked
+ * (ASKHELD), and then whenever that grows, for ASK_HELD_US after the
+ * last ask; while it lacks durability for what it was asked, it asks its
+ * store for a sync (group commit shares it among every asker). HELDs
+ * arrive in any order: held_seq keeps the newest, and held only grows. */
+#define ASK_HELD_US 60000000u /* an ask is served this long */
+#define ASK_AGAIN_US 1000000u /* open waits ask the live members again */
+#define HELD_SYNC_US 2000u    /* a sync asked for a member at most this often */
+#define HELD_LEN 24           /* u64 message seq, u64 origin, u64 seq */
+#define ASKHELD_LEN 8         /* u64 seq */
+
+struct held_wait {
+    held_wait *next;
+    uint64_t seq, due_us;
+    unsigned n;
+    bool wait;
+    mfs_repl_held_fn done;
+    void *arg;
+};
+
+/* How a wait stands at now: 1 with *err set when it is decided (0 met,
+ * -ETIMEDOUT, -EHOSTUNREACH), else 0. */
+static int held_verdict(const mfs_repl *r, const held_wait *w, uint64_t now,
+                        int *err)
+{
+    unsigned have = 0, could = 0; /* said so; alive and may yet */
+    for (size_t i = 0; i < r->npeers; i++) {
+        const rpeer *p = &r->peers[i];
+        if (p->removed)
+            continue;
+        if (p->held >= w->seq)
+            have++;
+        else if (peer_live(p))
+            could++;
+    }
+    if (have >= w->n)
+        *err = 0;
+    else if (now >= w->due_us)
+        *err = -ETIMEDOUT;
+    else if (!w->wait && have + could < w->n)
+        *err = -EHOSTUNREACH;
+    else
+        return 0;
+    return 1;
+}
+
+/* Ends every wait that is decided (r->mu held); the earliest time one
+ * is due into *next (if not NULL). */
+static void held_check(mfs_repl *r, uint64_t *next)
+{
+    held_wait **pw = &r->waits;
+    while (*pw) {
+        held_wait *w = *pw;
+        int err;
+        if (held_verdict(r, w, r->now, &err)) {
+            *pw = w->next;
+            w->done(w->arg, err);
+            free(w);
+            continue;
+        }
+        if (next && w->due_us < *next)
+            *next = w->due_us;
+        pw = &w->next;
+    }
+}
+
+/* The live members' ids (r->mu held); how many. */
+static size_t live_ids(const mfs_repl *r, uint64_t *ids)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->npeers; i++)
+        if (peer_live(&r->peers[i]))
+            ids[n++] = r->peers[i].id;
+    return n;
+}
+
+/* ASKHELD to each of ids: sent without r->mu from outside the engine (the
+ * transport's lock comes before ours on its thread, as in mfs_repl_bye). */
+static void ask_send(mfs_repl *r, const uint64_t *ids, size_t n, uint64_t seq)
+{
+    uint8_t b[ASKHELD_LEN];
+    mfs_be64_put(b, seq);
+    for (size_t i = 0; i < n; i++)
+        r->cfg.send(r->cfg.arg, ids[i], MFS_SYNC_URGENT, MFS_MT_ASKHELD, b,
+                    sizeof b);
+}
+
+static void on_held(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
+{
+    uint64_t mseq = mfs_get_u64(rb);
+    uint64_t origin = mfs_get_u64(rb);
+    uint64_t seq = mfs_get_u64(rb);
+    if (rb->err || mfs_rbuf_left(rb)) {
+        bad_msg(r, p, __func__);
+        return;
+    }
+    if (origin != r->node || mseq <= p->held_seq)
+        return; /* not of our ops, or overtaken by a newer one */
+    p->held_seq = mseq;
+    if (seq > p->held)
+        p->held = seq;
+    held_check(r, NULL);
+}
+
+static void on_askheld(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
+{
+    uint64_t seq = mfs_get_u64(rb);
+    if (rb->err || mfs_rbuf_left(rb)) {
+        bad_msg(r, p, __func__);
+        return;
+    }
+    if (seq > p->ask_seq)
+        p->ask_seq = seq;
+    p->ask_us = r->now ? r->now : 1;
+    p->held_tell = true;
+}
+
+static bool asking(const mfs_repl *r, const rpeer *p)
+{
+    return p->ask_us && r->now - p->ask_us < ASK_HELD_US && peer_live(p);
+}
+
+/* Tells each member that asks how far we hold its ops, when that grew
+ * (or it asked again), and asks the store for a sync while we hold, not
+ * yet durably or not whole, what it asked for. */
+static void held_serve(mfs_repl *r)
+{
+    size_t i;
+    for (i = 0; i < r->npeers && !asking(r, &r->peers[i]); i++)
+        ;
+    mfs_vv h;
+    if (i == r->npeers || mfs_store_vv_held(r->store, &h) != 0)
+        return; /* (-EAGAIN: the store syncs to have it) */
+    bool sync = false;
+    for (; i < r->npeers; i++) {
+        rpeer *p = &r->peers[i];
+        if (!asking(r, p))
+            continue;
+        uint64_t v = mfs_vv_get(&h, p->id);
+        if (v > p->held_told || p->held_tell) {
+            uint8_t b[HELD_LEN];
+            mfs_be64_put(b, ++r->held_msg_seq);
+            mfs_be64_put(b + 8, p->id);
+            mfs_be64_put(b + 16, v);
+            if (send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_HELD, b, sizeof b) == 0) {
+                p->held_told = v;
+                p->held_tell = false;
+            }
+        }
+        uint64_t want = mfs_vv_get(&r->my, p->id);
+        if (want > p->ask_seq)
+            want = p->ask_seq;
+        if (v < want && r->now - p->sync_us >= HELD_SYNC_US) {
+            p->sync_us = r->now;
+            sync = true;
+        }
+    }
+    mfs_vv_free(&h);
+    if (sync)
+        mfs_store_sync_soon(r->store);
+}
+
+/* The tick's part: waits decided, asked again now and then; asks served. */
+static void held_tick(mfs_repl *r, uint64_t *next)
+{
+    held_check(r, next);
+    if (r->waits && r->now >= r->ask_again_us) {
+        uint64_t seq = 0;
+        for (held_wait *w = r->waits; w; w = w->next)
+            if (w->seq > seq)
+                seq = w->seq;
+        uint8_t b[ASKHELD_LEN];
+        mfs_be64_put(b, seq);
+        for (size_t i = 0; i < r->npeers; i++)
+            if (peer_live(&r->peers[i]) && r->peers[i].held < seq)
+                send_msg(r, &r->peers[i], MFS_SYNC_URGENT, MFS_MT_ASKHELD, b,
+                         sizeof b);
+        r->ask_again_us = r->now + ASK_AGAIN_US;
+    }
+    if (r->waits && r->ask_again_us < *next)
+        *next = r->ask_again_us;
+    held_serve(r);
+}
+
+int mfs_repl_await_held(mfs_repl *r, uint64_t now_us, uint64_t seq,
+                        unsigned n, uint32_t timeout_ms, int wait,
+                        mfs_repl_held_fn done, void *arg)
+{
+    held_wait *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    w->seq = seq;
+    w->n = n;
+    w->wait = wait != 0;
+    w->due_us = now_us + (uint64_t)timeout_ms * 1000;
+    w->done = done;
+    w->arg = arg;
+    uint64_t ids[MAX_PEERS];
+    size_t nids = 0;
+    int err;
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
+    bool decided = held_verdict(r, w, now_us, &err);
+    if (!decided) {
+        held_wait **pw = &r->waits;
+        while (*pw)
+            pw = &(*pw)->next;
+        *pw = w;
+        nids = live_ids(r, ids);
+        r->ask_again_us = now_us + ASK_AGAIN_US;
+    }
+    mfs_lock_drop(&r->mu);
+    if (decided) {
+        done(arg, err);
+        free(w);
+    } else {
+        ask_send(r, ids, nids, seq);
+    }
+    return 0;
+}
+
+void mfs_repl_ask_held(mfs_repl *r, uint64_t seq)
+{
+    uint64_t ids[MAX_PEERS];
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
+    size_t n = live_ids(r, ids);
+    mfs_lock_drop(&r->mu);
+    ask_send(r, ids, n, seq);
+}
+
+void mfs_repl_await_cancel(mfs_repl *r, int err)
+{
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
+    held_wait *w = r->waits;
+    r->waits = NULL;
+    mfs_lock_drop(&r->mu);
+    while (w) {
+        held_wait *next = w->next;
+        w->done(w->arg, err);
+        free(w);
+        w = next;
+    }
+}
+
 /* ---- collection: the settled vector ------------------------------------
  * The store collects what an op made garbage once the op is settled
  * (docs/REPLICATION.md "Collection"): every member holds it, and we hold
@@ -2198,7 +2458,7 @@ int mfs_repl_new(mfs_store *s, const mfs_repl_config *cfg, uint64_t now_us,
     rescan(r);
     /* messages are ordered per sender only by this sequence: start above
      * anything an earlier run of this node sent */
-    r->state_seq = wall_ms(r) * 1000;
+    r->state_seq = r->held_msg_seq = wall_ms(r) * 1000;
     member_join(r);
     refresh_my(r);
     if (cfg->store_chunks == MFS_REPL_STORE_THREAD) {
@@ -2231,6 +2491,7 @@ void mfs_repl_free(mfs_repl *r)
     mfs_lock_take(&r->mu, MFS_LOCK_REPL);
     collect_chunks(r);
     mfs_lock_drop(&r->mu);
+    mfs_repl_await_cancel(r, -ESHUTDOWN);
     /* OPS messages not applied whole yet: their peers send them again */
     while (r->apply_head) {
         apply_job *j = r->apply_head;
@@ -2341,6 +2602,12 @@ void mfs_repl_on_msg(mfs_repl *r, uint64_t now_us, uint64_t from, uint8_t mtype,
         }
         self_removed(r, p->id);
         break;
+    case MFS_MT_HELD:
+        on_held(r, p, &rb);
+        break;
+    case MFS_MT_ASKHELD:
+        on_askheld(r, p, &rb);
+        break;
     default:
         bad_msg(r, p, __func__);
     }
@@ -2361,7 +2628,7 @@ void mfs_repl_on_peer(mfs_repl *r, uint64_t now_us, uint64_t id, int state,
          * which may have stepped back); the core drops the old one's
          * messages once it knows the new epoch */
         if (restarted)
-            p->state_seq = 0;
+            p->state_seq = p->held_seq = 0;
         if (epoch)
             p->epoch = epoch;
         p->state = state;
@@ -2388,6 +2655,7 @@ void mfs_repl_on_peer(mfs_repl *r, uint64_t now_us, uint64_t id, int state,
             p->state_now = true;
             rescan(r);
         }
+        held_check(r, NULL); /* too few members left for a wait? */
     }
     mfs_lock_drop(&r->mu);
 }
@@ -2497,6 +2765,7 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
             next = p->state_sent_us + period;
     }
     snap_tick(r, &next);
+    held_tick(r, &next);
     maybe_pull(r);
     for (size_t i = 0; i < r->npeers && !r->pull_peer; i++) {
         const rpeer *p = &r->peers[i];
@@ -2604,6 +2873,7 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
             o->chunks_recv = p->chunks_recv;
             o->bytes_sent = p->bytes_sent;
             o->bytes_recv = p->bytes_recv;
+            o->held = p->held;
         }
     }
     st->bytes_to_go =

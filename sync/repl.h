@@ -55,6 +55,12 @@ enum mfs_repl_mtype {
     MFS_MT_REFUSED = 23, /* "you were removed from the mesh": one byte 0 */
     MFS_MT_SNAPGET = 24, /* a window of a snapshot (docs/REPLICATION.md) */
     MFS_MT_SNAP = 25,    /* a piece of one */
+    /* write concern (DESIGN P10): "I hold your ops up to seq durably,
+     * chunks and all" (u64 message seq, u64 origin, u64 seq), and "tell
+     * me how far you hold mine, and make up to seq durable soon" (u64
+     * seq) */
+    MFS_MT_HELD = 26,
+    MFS_MT_ASKHELD = 27,
 };
 
 typedef int (*mfs_repl_send_fn)(void *arg, uint64_t to, int channel,
@@ -147,6 +153,7 @@ typedef struct mfs_repl_peer {
     uint64_t bytes_they_lack;  /* estimate: its ops + its missing chunks */
     uint64_t bytes_we_lack;    /* estimate, see docs/WIRE.md */
     uint64_t chunks_they_want; /* chunks it reported missing */
+    uint64_t held; /* our ops it holds durably, chunks and all (HELD) */
     int64_t skew_ms;           /* its wall clock minus ours (one-way est.) */
     uint64_t last_state_us;    /* when its last STATE arrived (our clock) */
     uint64_t ops_sent, ops_recv, chunks_sent, chunks_recv;
@@ -193,5 +200,29 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st,
 int mfs_repl_peer_vv(mfs_repl *r, uint64_t peer, mfs_vv *out);
 /* The settled vector last given to the store (empty before the first). */
 void mfs_repl_settled(mfs_repl *r, mfs_vv *out);
+
+/* ---- write concern (DESIGN P10, docs/REPLICATION.md) --------------------
+ * A node that waits asks the live members (ASKHELD) how far they hold its
+ * ops; each answers (HELD) once its store holds them durably and whole
+ * (mfs_store_vv_held), and again whenever that grows while asked (for a
+ * minute after the last ask). One answer covers every wait up to it. */
+typedef void (*mfs_repl_held_fn)(void *arg, int err);
+/* Any thread but inside an engine call: calls done(arg, 0) once n members
+ * said they hold this node's ops up to seq, done(arg, -ETIMEDOUT) once
+ * timeout_ms passed, or done(arg, -EHOSTUNREACH) as soon as fewer than n
+ * members are alive and have not said so (unless wait: then it waits for
+ * them until the timeout). done runs on this thread when the answer is
+ * known at once, else on the engine's thread (inside an engine call,
+ * with the engine's lock held: it must not call the engine). now_us is
+ * the engine's clock. 0, or -ENOMEM (done not called). */
+int mfs_repl_await_held(mfs_repl *r, uint64_t now_us, uint64_t seq,
+                        unsigned n, uint32_t timeout_ms, int wait,
+                        mfs_repl_held_fn done, void *arg);
+/* Any thread but inside an engine call: asks every live member to hold
+ * this node's ops up to seq durably and say so (`meshfs sync`). */
+void mfs_repl_ask_held(mfs_repl *r, uint64_t seq);
+/* Any thread: every wait still open ends with done(arg, err), on this
+ * thread (an unmount). */
+void mfs_repl_await_cancel(mfs_repl *r, int err);
 
 #endif

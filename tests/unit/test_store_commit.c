@@ -463,6 +463,77 @@ static void copy_ops(mfs_store *from, mfs_store *to)
     assert_true(res.applied > 0);
 }
 
+/* The write concern's vector (mfs_store_vv_held): of what is durable
+ * only, and each origin cut below a version that still waits for a chunk;
+ * it grows when the chunk comes and a sync follows. */
+static void test_held_vector(void **state)
+{
+    (void)state;
+    char *da = mfs_test_mkdtemp("helda"), *db = mfs_test_mkdtemp("heldb");
+    mfs_store *a = open_store(da, 0, MFS_STORE_CREATE); /* no group commit */
+    mfs_store_config cfg;
+    mfs_store_config_default(&cfg);
+    cfg.commit_window_us = cfg.commit_idle_us = 30000000u; /* never alone */
+    cfg.new_mesh = 0;
+    mfs_store *b = NULL;
+    assert_int_equal(mfs_store_open(&b, db, &cfg, MFS_STORE_CREATE), 0);
+    uint64_t na = mfs_store_node_id(a);
+    mfs_vv h, v;
+    /* asked for once (idle, everything durable): at once */
+    assert_int_equal(mfs_store_vv_held(b, &h), 0);
+    mfs_vv_free(&h);
+    /* a file of two chunks on A; B gets its ops, not its chunks */
+    mfs_attr at;
+    assert_int_equal(mfs_store_mknod(a, MFS_ROOT_INO, "f", S_IFREG | 0644, 0,
+                                     0, 0, &at),
+                     0);
+    size_t len = 2 * MFS_CHUNK_SIZE + 5;
+    uint8_t *buf = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)(i * 13 + (i >> 9));
+    assert_int_equal(mfs_store_write(a, at.ino, 0, buf, len), (ssize_t)len);
+    assert_int_equal(mfs_store_publish(a, at.ino), 0);
+    copy_ops(a, b);
+    assert_int_equal(mfs_store_vv(b, &v), 0);
+    uint64_t all = own_seq(&v, na);
+    mfs_vv_free(&v);
+    /* applied, not durable: not held */
+    assert_int_equal(mfs_store_vv_held(b, &h), 0);
+    assert_true(own_seq(&h, na) < all);
+    mfs_vv_free(&h);
+    /* durable, but the version waits for its chunks: held stops below it */
+    assert_int_equal(mfs_store_commit(b, 1), 0);
+    assert_int_equal(mfs_store_vv_durable(b, &v), 0);
+    assert_int_equal(own_seq(&v, na), all);
+    mfs_vv_free(&v);
+    assert_int_equal(mfs_store_vv_held(b, &h), 0);
+    uint64_t cut = own_seq(&h, na);
+    mfs_vv_free(&h);
+    assert_true(cut > 0 && cut < all); /* the mknod's ops are held */
+    /* the chunks come: held once a sync covers them */
+    uint8_t want[8 * MFS_HASH_LEN];
+    ssize_t nw = mfs_store_chunks_wanted(b, want, 8);
+    assert_true(nw > 0);
+    uint8_t *chunk = malloc(1 << 20);
+    for (ssize_t i = 0; i < nw; i++) {
+        const uint8_t *hash = want + i * MFS_HASH_LEN;
+        ssize_t got = mfs_store_chunk_get(a, hash, chunk, 1 << 20);
+        assert_true(got > 0);
+        assert_int_equal(mfs_store_chunk_put(b, hash, chunk, (size_t)got), 0);
+    }
+    free(chunk);
+    assert_int_equal(mfs_store_chunks_wanted_count(b), 0);
+    assert_int_equal(mfs_store_commit(b, 1), 0);
+    assert_int_equal(mfs_store_vv_held(b, &h), 0);
+    assert_int_equal(own_seq(&h, na), all);
+    mfs_vv_free(&h);
+    free(buf);
+    mfs_store_close(b);
+    mfs_store_close(a);
+    mfs_test_rmdir(da);
+    mfs_test_rmdir(db);
+}
+
 /* Whenever the durable vector grows, the owner hears of it (the oplog
  * callback): its STATE reports that vector to the peers, and collection
  * waits on what they report. Before, only a commit with local ops or an
@@ -684,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_kill_then_reboot),
         cmocka_unit_test(test_durable_vector),
         cmocka_unit_test(test_durable_vector_told),
+        cmocka_unit_test(test_held_vector),
         cmocka_unit_test(test_stats_do_not_commit),
         cmocka_unit_test(test_idle_collection_commits_nothing),
         cmocka_unit_test(test_unpublished_stream_freed),

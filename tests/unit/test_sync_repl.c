@@ -42,6 +42,7 @@ typedef struct net {
     qmsg q[MAXQ];
     size_t n;
     int drop_to_b; /* B is cut off */
+    int drop_chunks_to_b; /* B gets no CHUNK message */
     /* a copy of every message, for the malformed-input test */
     qmsg seen[64];
     size_t nseen;
@@ -76,6 +77,8 @@ static int q_send(void *arg, uint64_t to, int channel, uint8_t mtype,
         g_ops_from_b++;
     if (to == NODE_B && n->drop_to_b)
         return -EHOSTDOWN;
+    if (to == NODE_B && n->drop_chunks_to_b && mtype == MFS_MT_CHUNK)
+        return 0; /* (lost on the way) */
     if (n->n == MAXQ)
         return -ENOBUFS;
     qmsg *m = &n->q[n->n++];
@@ -360,6 +363,154 @@ static void feed(node *nd, uint8_t mtype, const uint8_t *p, size_t len)
     mfs_repl_on_msg(nd->r, g_now, nd == &g_a ? NODE_B : NODE_A, mtype, p, len);
 }
 
+/* ---- write concern: an await on A and its outcome ---- */
+static int g_acked = 1; /* the last await's outcome (1: not yet) */
+static void acked(void *arg, int err)
+{
+    (void)arg;
+    g_acked = err;
+}
+
+static uint64_t own_seq(node *nd)
+{
+    mfs_vv v;
+    assert_int_equal(mfs_store_vv(nd->s, &v), 0);
+    uint64_t seq = mfs_vv_get(&v, nd->id);
+    mfs_vv_free(&v);
+    return seq;
+}
+
+/* A waits for n members to hold its ops so far. */
+static void await_on_a(unsigned n, uint32_t timeout_ms, int wait)
+{
+    g_acked = 1;
+    assert_int_equal(mfs_repl_await_held(g_a.r, g_now, own_seq(&g_a), n,
+                                         timeout_ms, wait, acked, NULL),
+                     0);
+}
+
+/* Runs the network until the await is decided or ms pass. */
+static void pump_until_acked(uint32_t ms)
+{
+    for (uint32_t t = 0; t < ms && g_acked == 1; t++) {
+        g_now += 1000;
+        mfs_repl_tick(g_a.r, g_now);
+        mfs_repl_tick(g_b.r, g_now);
+        size_t n = g_net.n;
+        qmsg batch[MAXQ];
+        memcpy(batch, g_net.q, n * sizeof(qmsg));
+        g_net.n = 0;
+        for (size_t i = 0; i < n; i++) {
+            mfs_repl_on_msg(by_id(batch[i].to)->r, g_now, batch[i].from,
+                            batch[i].mtype, batch[i].data, batch[i].len);
+            free(batch[i].data);
+        }
+    }
+}
+
+/* An ack covers the chunks: a file whose chunks B cannot get is not
+ * held, whatever B applied of its ops; once they arrive it is. */
+static void test_acks_need_chunks(void **state)
+{
+    (void)state;
+    meet();
+    g_net.drop_chunks_to_b = 1;
+    make_file(&g_a, "big", 3 * MFS_CHUNK_SIZE + 17, 2);
+    await_on_a(1, 3000, 0);
+    pump_until_acked(5000);
+    assert_int_equal(g_acked, -ETIMEDOUT);
+    mfs_repl_status st;
+    mfs_repl_peer p[2];
+    mfs_repl_status_get(g_b.r, &st, p, 2);
+    assert_true(st.chunks_to_go > 0); /* B holds the op, not the chunks */
+    g_net.drop_chunks_to_b = 0;
+    await_on_a(1, 30000, 0);
+    pump_until_acked(30000);
+    assert_int_equal(g_acked, 0);
+    assert_same();
+}
+
+/* Met at once when already held; fewer members alive than asked for
+ * fails at once, unless told to wait (then it times out); a member cut
+ * off times out, and after it comes back the next wait is met. */
+static void test_acks_members(void **state)
+{
+    (void)state;
+    meet();
+    make_file(&g_a, "a", 100, 1);
+    await_on_a(1, 2000, 0);
+    pump_until_acked(2000);
+    assert_int_equal(g_acked, 0);
+    await_on_a(1, 2000, 0); /* nothing new: met at once, in the call */
+    assert_int_equal(g_acked, 0);
+    make_file(&g_a, "b", 100, 2);
+    await_on_a(2, 2000, 0); /* one other member */
+    assert_int_equal(g_acked, -EHOSTUNREACH);
+    await_on_a(2, 2000, 1);
+    assert_int_equal(g_acked, 1);
+    pump_until_acked(3000);
+    assert_int_equal(g_acked, -ETIMEDOUT);
+    g_net.drop_to_b = 1; /* B cut off, still thought alive */
+    make_file(&g_a, "c", 100, 3);
+    await_on_a(1, 2000, 0);
+    pump_until_acked(3000);
+    assert_int_equal(g_acked, -ETIMEDOUT);
+    mfs_repl_on_peer(g_a.r, g_now, NODE_B, MFS_PEER_DEAD, 1);
+    await_on_a(1, 2000, 0); /* and once known dead: at once */
+    assert_int_equal(g_acked, -EHOSTUNREACH);
+    g_net.drop_to_b = 0;
+    mfs_repl_on_peer(g_a.r, g_now, NODE_B, MFS_PEER_ALIVE, 1);
+    await_on_a(1, 5000, 0);
+    pump_until_acked(5000);
+    assert_int_equal(g_acked, 0);
+    assert_same();
+    /* an unmount ends what still waits */
+    make_file(&g_a, "d", 100, 4);
+    g_net.drop_to_b = 1;
+    await_on_a(1, 5000, 0);
+    mfs_repl_await_cancel(g_a.r, -ESHUTDOWN);
+    assert_int_equal(g_acked, -ESHUTDOWN);
+}
+
+/* HELD messages come in any order and twice: only the newest counts,
+ * and what a member holds never goes back. */
+static void test_acks_reordered(void **state)
+{
+    (void)state;
+    meet();
+    make_file(&g_a, "a", 100, 1);
+    uint64_t seq = own_seq(&g_a);
+    uint8_t m[24];
+    mfs_be64_put(m, 10); /* message seq */
+    mfs_be64_put(m + 8, NODE_A);
+    mfs_be64_put(m + 16, seq - 1);
+    feed(&g_a, MFS_MT_HELD, m, sizeof m);
+    mfs_be64_put(m, 9); /* older, claims more: ignored */
+    mfs_be64_put(m + 16, seq);
+    feed(&g_a, MFS_MT_HELD, m, sizeof m);
+    g_net.drop_to_b = 1; /* (no real answer) */
+    await_on_a(1, 1000, 0);
+    assert_int_equal(g_acked, 1);
+    mfs_be64_put(m, 11); /* newer, claims less: held stays */
+    mfs_be64_put(m + 16, 1);
+    feed(&g_a, MFS_MT_HELD, m, sizeof m);
+    assert_int_equal(g_acked, 1);
+    mfs_be64_put(m, 12); /* of another origin's ops: not ours */
+    mfs_be64_put(m + 8, NODE_B);
+    mfs_be64_put(m + 16, seq);
+    feed(&g_a, MFS_MT_HELD, m, sizeof m);
+    assert_int_equal(g_acked, 1);
+    mfs_be64_put(m, 13);
+    mfs_be64_put(m + 8, NODE_A);
+    feed(&g_a, MFS_MT_HELD, m, sizeof m);
+    assert_int_equal(g_acked, 0);
+    feed(&g_a, MFS_MT_HELD, m, sizeof m); /* again: nothing more */
+    mfs_repl_status st;
+    mfs_repl_peer p[2];
+    assert_int_equal(mfs_repl_status_get(g_a.r, &st, p, 2), 1);
+    assert_int_equal(p[0].held, seq);
+}
+
 /* Every message type, cut at every length and with bits flipped, and
  * random bytes: nothing changes on the receiver, nothing crashes. */
 static void test_malformed(void **state)
@@ -367,6 +518,7 @@ static void test_malformed(void **state)
     (void)state;
     meet();
     make_file(&g_a, "x", 2 * MFS_CHUNK_SIZE, 5);
+    await_on_a(1, 5000, 0); /* HELD and ASKHELD are among the samples */
     pump();
     assert_same();
     char *before = dump(g_b.s);
@@ -395,7 +547,7 @@ static void test_malformed(void **state)
         size_t len = mfs_rng_below(&rng, sizeof junk);
         for (size_t j = 0; j < len; j++)
             junk[j] = (uint8_t)mfs_rng_next(&rng);
-        feed(&g_b, (uint8_t)(16 + mfs_rng_below(&rng, 8)), junk, len);
+        feed(&g_b, (uint8_t)(16 + mfs_rng_below(&rng, 12)), junk, len);
     }
     /* the answers the junk provoked go out; they change nothing either */
     pump();
@@ -840,6 +992,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_before_push, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acks_need_chunks, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_acks_members, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acks_reordered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
