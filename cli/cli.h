@@ -28,7 +28,16 @@ enum {
     CLI_OPT_O = 1 << 2,     /* -o OPTS (repeatable, joined with commas) */
     CLI_OPT_JSON = 1 << 3,  /* --json */
     CLI_OPT_MESH = 1 << 4,  /* --listen IP:PORT, --peer IP:PORT (repeatable) */
+    CLI_OPT_ACKS = 1 << 5,  /* --acks N, --acks-timeout SECONDS, --acks-wait */
+    CLI_OPT_SYNC = 1 << 6,  /* --peers N | --all, --timeout SECONDS */
 };
+
+/* The most --acks-timeout and -o acks-timeout= take (the daemon's bound,
+ * MFS_DAEMON_ACKS_TIMEOUT_MAX_MS: checked in cli/mount.c), and --timeout
+ * of `meshfs sync`. */
+#define CLI_ACKS_TIMEOUT_MAX_S 3600
+#define CLI_SYNC_TIMEOUT_MAX_S 86400
+#define CLI_SYNC_TIMEOUT_DEFAULT_MS 60000
 
 #define CLI_MAX_PEERS 16
 
@@ -43,6 +52,15 @@ typedef struct cli_args {
     int npeers;
     const char *pos[4];
     int npos;
+    /* CLI_OPT_ACKS: -1 / 0 / 0 when not given */
+    int acks;
+    uint32_t acks_timeout_ms;
+    int acks_wait;
+    /* CLI_OPT_SYNC: --peers N (-1 when not given), --all, --timeout (0
+     * when not given) */
+    int sync_peers;
+    int sync_all;
+    uint32_t timeout_ms;
 } cli_args;
 
 /* Parses argv (after the subcommand). On a usage error prints the one-line
@@ -50,6 +68,11 @@ typedef struct cli_args {
  * are usage errors too. */
 int cli_args_parse(const char *cmd, int argc, char **argv, unsigned allowed,
                    int maxpos, cli_args *a);
+/* A whole number from 0 to max (decimal digits only). 0 or -1. */
+int cli_parse_count(const char *s, unsigned max, unsigned *out);
+/* A number of seconds, fractions allowed, more than 0 and at most max_s,
+ * as milliseconds (at least 1). 0 or -1. */
+int cli_parse_seconds(const char *s, unsigned max_s, uint32_t *ms);
 /* 1 if s looks like a numeric "IP:PORT" or "[IPv6]:PORT". */
 int cli_host_port_ok(const char *s);
 /* Prints "meshfs: <what>: <token>" and the hint; returns CLI_USAGE. */
@@ -83,6 +106,11 @@ int cli_mount_by_dev(unsigned major, unsigned minor, cli_mount *out);
 /* Finds a fuse.meshfs mount whose source (the store dir) is store. */
 int cli_mount_by_store(const char *store, cli_mount *out);
 int cli_mount_is_meshfs(const cli_mount *m);
+/* The meshfs mount that holds path (which may no longer exist: its
+ * nearest existing ancestor decides) into *m, and path relative to the
+ * mount ("/...") into rel. 0, or CLI_FAIL with the reason printed ("not
+ * in a meshfs mount: PATH"). */
+int cli_mount_find(const char *path, cli_mount *m, char *rel, size_t cap);
 /* 1 if mnt is a FUSE mount whose daemon is gone (statfs: ENOTCONN). */
 int cli_mount_dead(const char *mnt);
 /* Detaches (lazy unmount) a mount point; as root umount2, else
@@ -105,6 +133,16 @@ typedef struct cli_reply {
  * listens, -ETIMEDOUT, -EBADMSG on a malformed reply. */
 int cli_control_call(const char *store_dir, const char *request, int timeout_ms,
                      cli_reply *r);
+/* A "key value" line of a reply as it arrives (val "" when the line has
+ * no blank). 0, or a negative errno that ends the exchange. */
+typedef int (*cli_line_fn)(void *arg, const char *key, const char *val);
+/* As cli_control_call, for replies that stream while the daemon works
+ * (sync): line(arg, ...) is called for each line as it arrives; r gets
+ * only the last line's err and msg (r is cleared first, so arg may be r
+ * itself). Same returns as cli_control_call, or line()'s error. */
+int cli_control_stream(const char *store_dir, const char *request,
+                       int timeout_ms, cli_line_fn line, void *arg,
+                       cli_reply *r);
 void cli_reply_free(cli_reply *r);
 /* First value of key, or NULL. */
 const char *cli_reply_get(const cli_reply *r, const char *key);
@@ -121,5 +159,6 @@ int cli_cmd_trash(int argc, char **argv);
 int cli_cmd_members(int argc, char **argv);
 int cli_cmd_remove(int argc, char **argv);
 int cli_cmd_restore(int argc, char **argv);
+int cli_cmd_sync(int argc, char **argv);
 
 #endif

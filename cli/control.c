@@ -44,8 +44,10 @@ const char *cli_reply_get(const cli_reply *r, const char *key)
     return NULL;
 }
 
-static int reply_add(cli_reply *r, const char *k, const char *v)
+/* Keeps a "key value" line in the reply (cli_control_call). */
+static int reply_add(void *arg, const char *k, const char *v)
 {
+    cli_reply *r = arg;
     char **nk = realloc(r->key, (r->n + 1) * sizeof *nk);
     if (!nk)
         return -ENOMEM;
@@ -65,63 +67,38 @@ static int reply_add(cli_reply *r, const char *k, const char *v)
     return 0;
 }
 
-/* Parses one reply line; returns 1 when it was the last line. */
-static int reply_line(cli_reply *r, char *line)
+/* Parses one reply line: the last one ("ok", "error ...") into r, any
+ * other to line(). Returns 1 when it was the last line, 0, or line()'s
+ * negative errno. */
+static int reply_line(cli_reply *r, char *s, cli_line_fn line, void *arg)
 {
-    if (strcmp(line, "ok") == 0)
+    if (strcmp(s, "ok") == 0)
         return 1;
-    if (strncmp(line, "error ", 6) == 0) {
+    if (strncmp(s, "error ", 6) == 0) {
         char *end = NULL;
-        long e = strtol(line + 6, &end, 10);
+        long e = strtol(s + 6, &end, 10);
         r->err = e > 0 ? (int)e : EIO;
         snprintf(r->msg, sizeof r->msg, "%s",
                  end && *end == ' ' ? end + 1 : "error");
         return 1;
     }
-    char *sp = strchr(line, ' ');
+    char *sp = strchr(s, ' ');
     if (sp)
         *sp++ = '\0';
-    if (reply_add(r, line, sp ? sp : "") < 0)
-        return -ENOMEM;
-    return 0;
+    int lr = line(arg, s, sp ? sp : "");
+    return lr < 0 ? lr : 0;
 }
 
-int cli_control_call(const char *store_dir, const char *request, int timeout_ms,
-                     cli_reply *r)
+/* Reads reply lines from fd until the last one or the deadline. 0 (the
+ * last line came), -ETIMEDOUT, -EBADMSG (EOF before it) or -errno. */
+static int read_reply(int fd, int64_t deadline, cli_reply *r, cli_line_fn line,
+                      void *arg)
 {
-    struct sockaddr_un sa;
-    int dirfd, fd, rc;
-    memset(r, 0, sizeof *r);
-    rc = mfs_control_sock_addr(store_dir, &sa, &dirfd);
-    if (rc < 0)
-        return rc;
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    char line[600];
-    int n = snprintf(line, sizeof line, "%s\n", request);
-    if (n < 0 || (size_t)n >= sizeof line) {
-        rc = -EINVAL;
-        goto out;
-    }
-    if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
-        rc = -EPIPE;
-        goto out;
-    }
-    int64_t deadline = now_ms() + timeout_ms;
     size_t cap = 65536, len = 0;
     char *buf = malloc(cap);
-    if (!buf) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    rc = -EBADMSG;
+    if (!buf)
+        return -ENOMEM;
+    int rc = -EBADMSG;
     for (;;) {
         int64_t left = deadline - now_ms();
         if (left <= 0) {
@@ -157,12 +134,9 @@ int cli_control_call(const char *store_dir, const char *request, int timeout_ms,
         while (!done &&
                (nl = memchr(start, '\n', len - (size_t)(start - buf)))) {
             *nl = '\0';
-            int lr = reply_line(r, start);
-            if (lr < 0) {
-                rc = lr;
-                done = 1;
-            } else if (lr == 1) {
-                rc = 0;
+            int lr = reply_line(r, start, line, arg);
+            if (lr != 0) {
+                rc = lr < 0 ? lr : 0;
                 done = 1;
             }
             start = nl + 1;
@@ -173,11 +147,53 @@ int cli_control_call(const char *store_dir, const char *request, int timeout_ms,
         memmove(buf, start, len);
     }
     free(buf);
+    return rc;
+}
+
+int cli_control_stream(const char *store_dir, const char *request,
+                       int timeout_ms, cli_line_fn line, void *arg,
+                       cli_reply *r)
+{
+    struct sockaddr_un sa;
+    int dirfd, fd, rc;
+    memset(r, 0, sizeof *r);
+    rc = mfs_control_sock_addr(store_dir, &sa, &dirfd);
+    if (rc < 0)
+        return rc;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    char req[600];
+    int n = snprintf(req, sizeof req, "%s\n", request);
+    if (n < 0 || (size_t)n >= sizeof req) {
+        rc = -EINVAL;
+        goto out;
+    }
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+        rc = -EPIPE;
+        goto out;
+    }
+    rc = read_reply(fd, now_ms() + timeout_ms, r, line, arg);
 out:
     if (fd >= 0)
         close(fd);
     if (dirfd >= 0)
         close(dirfd);
+    return rc;
+}
+
+int cli_control_call(const char *store_dir, const char *request, int timeout_ms,
+                     cli_reply *r)
+{
+    /* r keeps the lines too (cli_control_stream clears it first) */
+    int rc =
+        cli_control_stream(store_dir, request, timeout_ms, reply_add, r, r);
     if (rc < 0)
         cli_reply_free(r);
     return rc;

@@ -30,6 +30,7 @@ static const char usage_init[] =
     "store.\n";
 static const char usage_mount[] =
     "Usage: meshfs mount [--store DIR] [--listen IP:PORT] [--peer IP:PORT]...\n"
+    "                    [--acks N] [--acks-timeout SECONDS] [--acks-wait]\n"
     "                    [-f] [-o OPTS] MOUNTPOINT\n"
     "Mount the store on MOUNTPOINT and replicate it with the other members of\n"
     "its mesh. A missing or empty store directory gets a new store (a new\n"
@@ -39,6 +40,18 @@ static const char usage_mount[] =
     "            default 0.0.0.0:7410, or any free port if that is taken)\n"
     "  --peer IP:PORT    a member to contact (repeatable; remembered, as are\n"
     "            the peers learned later, in STORE/peers)\n"
+    "  --acks N  write concern: fsync (and fdatasync) returns only once N\n"
+    "            other members hold the change on their disks, or fails\n"
+    "            with EIO after the timeout (the change stays here and\n"
+    "            replicates later); with fewer than N members alive it\n"
+    "            fails at once. 0 (the default) turns it off. Remembered\n"
+    "            in STORE/acks with the two options below: a later mount\n"
+    "            without --acks keeps the setting; a new --acks N starts\n"
+    "            afresh (the others as given, else their defaults)\n"
+    "  --acks-timeout SECONDS  how long fsync waits (default 10; fractions\n"
+    "            allowed, at most 3600)\n"
+    "  --acks-wait  with fewer than N members alive, wait for them (up to\n"
+    "            the timeout) instead of failing at once\n"
     "  -f        stay in the foreground, log to stderr\n"
     "  -o OPTS   mount options: nonempty (mount over a non-empty directory),\n"
     "            writeback (kernel writeback cache: faster small writes; for\n"
@@ -53,7 +66,10 @@ static const char usage_mount[] =
     "            the store keeps the content of deleted and overwritten files\n"
     "            before it frees it (default 7, 0: at once); trash-share=PCT:\n"
     "            the most of the store's file system the trash takes (default\n"
-    "            10; beyond it the oldest go first; 100: no bound)\n";
+    "            10; beyond it the oldest go first; 100: no bound);\n"
+    "            acks=N, acks-timeout=SECONDS, acks-wait: as the flags;\n"
+    "            acks-on-close: a close that published a new version waits\n"
+    "            for the acks too\n";
 static const char usage_umount[] =
     "Usage: meshfs umount MOUNTPOINT\n"
     "Publish and flush everything, unmount, and wait for the daemon to exit.\n";
@@ -92,6 +108,15 @@ static const char usage_restore[] =
     "file's newest content. --version N picks the N-th newest (see `meshfs\n"
     "trash`); --as puts it under another name in the same mount.\n";
 
+static const char usage_sync[] =
+    "Usage: meshfs sync [--peers N | --all] [--timeout SECONDS] [PATH]\n"
+    "Wait until the other members hold, on their disks, every change this\n"
+    "node made up to now: every live member (--all, the default) or N of\n"
+    "them (--peers N). PATH (default: the current directory) picks the\n"
+    "mount. Shows the progress on stderr while it waits. Exits 0 once they\n"
+    "do (at once when the mesh has no other member), 1 with what is\n"
+    "missing after the timeout (default 60 s).\n";
+
 static const char usage_members[] =
     "Usage: meshfs members [MOUNTPOINT | --store DIR] [--json]\n"
     "List the members of the mesh: this node and every peer, with its state\n"
@@ -116,6 +141,7 @@ static const cli_command commands[] = {
     {"join", cli_cmd_join, usage_join},
     {"members", cli_cmd_members, usage_members},
     {"remove", cli_cmd_remove, usage_remove},
+    {"sync", cli_cmd_sync, usage_sync},
     {"trash", cli_cmd_trash, usage_trash},
     {"restore", cli_cmd_restore, usage_restore},
     {"help", cmd_help, "Usage: meshfs help [COMMAND]\n"},
@@ -140,9 +166,11 @@ static void print_main_usage(FILE *f)
         "  init    [--store DIR]                  create a store and a mesh\n"
         "  mount   [--store DIR] [--listen IP:PORT] [--peer IP:PORT] [-f] [-o "
         "OPTS]\n"
-        "          MOUNTPOINT\n"
+        "          [--acks N] MOUNTPOINT\n"
         "  umount  MOUNTPOINT                     flush and unmount\n"
         "  stat    [MOUNTPOINT|FILE|--store DIR] [--json]\n"
+        "  sync    [--peers N|--all] [--timeout SECONDS] [PATH]\n"
+        "          wait until the members hold this node's changes\n"
         "  invite  [--store DIR] HOST:PORT        print a join token\n"
         "  join    [--store DIR] TOKEN            join a mesh\n"
         "  trash   [PATH] [--json]                deleted and overwritten "
@@ -201,11 +229,135 @@ static int add_opts(cli_args *a, const char *v)
     return n < 0 || (size_t)n >= sizeof a->opts - len ? -1 : 0;
 }
 
+int cli_parse_count(const char *s, unsigned max, unsigned *out)
+{
+    char *end = NULL;
+    if (!s[0] || strspn(s, "0123456789") != strlen(s))
+        return -1;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+int cli_parse_seconds(const char *s, unsigned max_s, uint32_t *ms)
+{
+    char *end = NULL;
+    if (!s[0] || !strchr("0123456789.", s[0]))
+        return -1; /* no blanks, signs, "inf" or "nan" */
+    errno = 0;
+    double d = strtod(s, &end);
+    if (errno || end == s || *end || !(d > 0) || d > max_s)
+        return -1;
+    double v = d * 1000.0 + 0.5;
+    *ms = v < 1 ? 1 : (uint32_t)v;
+    return 0;
+}
+
+/* --NAME VALUE or --NAME=VALUE at argv[*i]: 1 with *v (and *i past
+ * VALUE), 0 if argv[*i] is another option, -1 if VALUE is missing. */
+static int opt_value(const char *name, int argc, char **argv, int *i,
+                     const char **v)
+{
+    size_t n = strlen(name);
+    const char *s = argv[*i];
+    if (strncmp(s, name, n) != 0)
+        return 0;
+    if (s[n] == '=') {
+        *v = s + n + 1;
+        return 1;
+    }
+    if (s[n])
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *v = argv[++*i];
+    return 1;
+}
+
+/* --acks N, --acks-timeout SECONDS, --acks-wait. 1 if argv[*i] was one
+ * of them, 0 if not, CLI_USAGE (message printed). */
+static int parse_acks_opt(int argc, char **argv, int *i, cli_args *a)
+{
+    const char *s = argv[*i], *v;
+    char what[96];
+    unsigned n;
+    int r;
+    if (strcmp(s, "--acks-wait") == 0) {
+        a->acks_wait = 1;
+        return 1;
+    }
+    if ((r = opt_value("--acks-timeout", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return cli_usage_error("missing argument to option", s);
+        snprintf(what, sizeof what,
+                 "--acks-timeout wants seconds (more than 0, at most %d)",
+                 CLI_ACKS_TIMEOUT_MAX_S);
+        if (cli_parse_seconds(v, CLI_ACKS_TIMEOUT_MAX_S, &a->acks_timeout_ms))
+            return cli_usage_error(what, v);
+        return 1;
+    }
+    if ((r = opt_value("--acks", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return cli_usage_error("missing argument to option", s);
+        snprintf(what, sizeof what,
+                 "--acks wants how many members must hold a change (0 to %d)",
+                 MFS_ACKS_MAX);
+        if (cli_parse_count(v, MFS_ACKS_MAX, &n))
+            return cli_usage_error(what, v);
+        a->acks = (int)n;
+        return 1;
+    }
+    return 0;
+}
+
+/* --peers N, --all, --timeout SECONDS. As parse_acks_opt. */
+static int parse_sync_opt(int argc, char **argv, int *i, cli_args *a)
+{
+    const char *s = argv[*i], *v;
+    char what[96];
+    unsigned n;
+    int r;
+    if (strcmp(s, "--all") == 0) {
+        if (a->sync_peers >= 0)
+            return cli_usage_error("give either --peers N or --all", s);
+        a->sync_all = 1;
+        return 1;
+    }
+    if ((r = opt_value("--timeout", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return cli_usage_error("missing argument to option", s);
+        snprintf(what, sizeof what,
+                 "--timeout wants seconds (more than 0, at most %d)",
+                 CLI_SYNC_TIMEOUT_MAX_S);
+        if (cli_parse_seconds(v, CLI_SYNC_TIMEOUT_MAX_S, &a->timeout_ms))
+            return cli_usage_error(what, v);
+        return 1;
+    }
+    if ((r = opt_value("--peers", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return cli_usage_error("missing argument to option", s);
+        if (a->sync_all)
+            return cli_usage_error("give either --peers N or --all", s);
+        snprintf(what, sizeof what,
+                 "--peers wants a number of members (1 to %d)", MFS_ACKS_MAX);
+        if (cli_parse_count(v, MFS_ACKS_MAX, &n) || n == 0)
+            return cli_usage_error(what, v);
+        a->sync_peers = (int)n;
+        return 1;
+    }
+    return 0;
+}
+
 int cli_args_parse(const char *cmd, int argc, char **argv, unsigned allowed,
                    int maxpos, cli_args *a)
 {
-    int only_pos = 0;
+    int only_pos = 0, r;
     memset(a, 0, sizeof *a);
+    a->acks = -1;
+    a->sync_peers = -1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         if (only_pos || s[0] != '-' || strcmp(s, "-") == 0) {
@@ -239,6 +391,14 @@ int cli_args_parse(const char *cmd, int argc, char **argv, unsigned allowed,
         } else if ((allowed & CLI_OPT_O) && strncmp(s, "-o", 2) == 0) {
             if (add_opts(a, s + 2) < 0)
                 return cli_usage_error("mount options too long", s);
+        } else if ((allowed & CLI_OPT_ACKS) &&
+                   (r = parse_acks_opt(argc, argv, &i, a)) != 0) {
+            if (r == CLI_USAGE)
+                return r;
+        } else if ((allowed & CLI_OPT_SYNC) &&
+                   (r = parse_sync_opt(argc, argv, &i, a)) != 0) {
+            if (r == CLI_USAGE)
+                return r;
         } else if ((allowed & CLI_OPT_JSON) && strcmp(s, "--json") == 0) {
             a->json = 1;
         } else if ((allowed & CLI_OPT_MESH) &&

@@ -48,6 +48,8 @@ typedef struct mount_job {
     size_t npeers;
     uint64_t trash_ms; /* -o trash=DAYS: retention of deleted/overwritten */
     uint32_t trash_share; /* -o trash-share=PCT: the trash's share of the disk */
+    mfs_acks_config acks; /* --acks N and the rest, -o acks=N and the rest */
+    unsigned acks_given;  /* which of them were given: MFS_DAEMON_ACKS_* */
 } mount_job;
 
 /* Tells the waiting parent how startup went: "0\n" ready, or
@@ -103,6 +105,8 @@ static int daemon_run(mount_job *j)
         .npeers = j->npeers,
         .trash_ms = j->trash_ms,
         .trash_share = j->trash_share,
+        .acks = j->acks,
+        .acks_given = j->acks_given,
         .mounted_here = mounted_here,
     };
     int r = mfs_daemon_open(&d, &cfg, err, sizeof err);
@@ -144,6 +148,61 @@ static int parse_days(const char *v, uint64_t *ms)
     return 0;
 }
 
+_Static_assert(CLI_ACKS_TIMEOUT_MAX_S * 1000u == MFS_DAEMON_ACKS_TIMEOUT_MAX_MS,
+               "the command line and STORE/acks bound the timeout alike");
+
+/* -o acks=N, acks-timeout=SECONDS, acks-wait, acks-on-close into j. 1 if
+ * t was one of them, 0 if not, CLI_USAGE (message printed). */
+static int take_acks_opt(const char *t, mount_job *j)
+{
+    if (strcmp(t, "acks-wait") == 0) {
+        j->acks.wait = 1;
+        j->acks_given |= MFS_DAEMON_ACKS_WAIT;
+    } else if (strcmp(t, "acks-on-close") == 0) {
+        j->acks.on_close = 1;
+        j->acks_given |= MFS_DAEMON_ACKS_ON_CLOSE;
+    } else if (strncmp(t, "acks-timeout=", 13) == 0) {
+        if (cli_parse_seconds(t + 13, CLI_ACKS_TIMEOUT_MAX_S,
+                              &j->acks.timeout_ms) < 0) {
+            fprintf(stderr,
+                    "meshfs: bad -o %s: how long fsync waits for the acks, "
+                    "in seconds (more than 0, at most %d)\n",
+                    t, CLI_ACKS_TIMEOUT_MAX_S);
+            return CLI_USAGE;
+        }
+        j->acks_given |= MFS_DAEMON_ACKS_TIMEOUT;
+    } else if (strncmp(t, "acks=", 5) == 0) {
+        if (cli_parse_count(t + 5, MFS_ACKS_MAX, &j->acks.n) < 0) {
+            fprintf(stderr,
+                    "meshfs: bad -o %s: how many members must hold a change "
+                    "before fsync returns (0 to %d; 0: off)\n",
+                    t, MFS_ACKS_MAX);
+            return CLI_USAGE;
+        }
+        j->acks_given |= MFS_DAEMON_ACKS_N;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* --acks N, --acks-timeout, --acks-wait: after -o, so they win. */
+static void take_acks_flags(const cli_args *a, mount_job *j)
+{
+    if (a->acks >= 0) {
+        j->acks.n = (unsigned)a->acks;
+        j->acks_given |= MFS_DAEMON_ACKS_N;
+    }
+    if (a->acks_timeout_ms) {
+        j->acks.timeout_ms = a->acks_timeout_ms;
+        j->acks_given |= MFS_DAEMON_ACKS_TIMEOUT;
+    }
+    if (a->acks_wait) {
+        j->acks.wait = 1;
+        j->acks_given |= MFS_DAEMON_ACKS_WAIT;
+    }
+}
+
 /* Moves our own options from in to j (the rest to j->fuse_opts); returns
  * 1 if nonempty was given, 0, or CLI_USAGE (message printed). */
 static int take_opts(const char *in, mount_job *j)
@@ -173,6 +232,11 @@ static int take_opts(const char *in, mount_job *j)
             j->writeback |= 4;
             continue;
         }
+        int acks = take_acks_opt(t, j);
+        if (acks == CLI_USAGE)
+            return CLI_USAGE;
+        if (acks)
+            continue;
         if (strncmp(t, "trash=", 6) == 0) {
             if (parse_days(t + 6, &j->trash_ms) < 0) {
                 fprintf(stderr,
@@ -308,8 +372,9 @@ int cli_cmd_mount(int argc, char **argv)
     int is_default, r;
 
     r = cli_args_parse("mount", argc, argv,
-                       CLI_OPT_STORE | CLI_OPT_FG | CLI_OPT_O | CLI_OPT_MESH, 1,
-                       &a);
+                       CLI_OPT_STORE | CLI_OPT_FG | CLI_OPT_O | CLI_OPT_MESH |
+                           CLI_OPT_ACKS,
+                       1, &a);
     if (r)
         return r;
     if (a.npos < 1)
@@ -329,6 +394,7 @@ int cli_cmd_mount(int argc, char **argv)
     int nonempty = take_opts(a.opts, &j);
     if (nonempty == CLI_USAGE)
         return CLI_USAGE;
+    take_acks_flags(&a, &j);
 
     if (access("/dev/fuse", F_OK) < 0)
         return cli_fail("/dev/fuse is missing: is the fuse kernel module "

@@ -2,9 +2,9 @@
  * mountinfo.c - finding mounts in /proc/self/mountinfo, and unmounting.
  *
  * A meshfs mount shows as type "fuse.meshfs" with the store directory as
- * its source, which is how `meshfs umount` and `meshfs stat` find the store
- * (and so the control socket) of a mount point. Read-only except
- * cli_unmount().
+ * its source, which is how `meshfs umount`, `stat`, `trash`, `restore` and
+ * `sync` find the store (and so the control socket) of a mount point or of
+ * a path in it. Read-only except cli_unmount().
  */
 #include "cli.h"
 
@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -121,6 +123,47 @@ static int match_store(const cli_mount *m, const void *arg)
 int cli_mount_by_store(const char *store, cli_mount *out)
 {
     return find(match_store, store, out);
+}
+
+int cli_mount_find(const char *arg, cli_mount *m, char *rel, size_t cap)
+{
+    char path[PATH_MAX], probe[PATH_MAX], real[PATH_MAX];
+    if (cli_abspath(arg, path, sizeof path) < 0)
+        return cli_fail("path too long: %s", arg);
+    /* the nearest existing ancestor, resolved; the rest as given */
+    snprintf(probe, sizeof probe, "%s", path);
+    const char *tail = "";
+    struct stat st;
+    while (lstat(probe, &st) < 0) {
+        char *slash = strrchr(probe, '/');
+        if (!slash || slash == probe) {
+            snprintf(probe, sizeof probe, "/");
+            break;
+        }
+        *slash = '\0';
+        tail = path + (slash - probe);
+    }
+    if (!realpath(probe, real))
+        return cli_fail("cannot resolve %s: %s", probe, strerror(errno));
+    char full[PATH_MAX];
+    size_t rl = strcmp(real, "/") ? strlen(real) : 0, tl = strlen(tail);
+    if (rl + tl + 2 > sizeof full)
+        return cli_fail("path too long: %s", arg);
+    memcpy(full, real, rl);
+    memcpy(full + rl, tail, tl + 1);
+    if (!full[0])
+        memcpy(full, "/", 2);
+    memcpy(path, full, strlen(full) + 1);
+    if (lstat(real, &st) < 0 ||
+        cli_mount_by_dev(major(st.st_dev), minor(st.st_dev), m) != 1 ||
+        !cli_mount_is_meshfs(m))
+        return cli_fail("not in a meshfs mount: %s", path);
+    size_t n = strlen(m->mnt);
+    const char *r = path + n;
+    if (strncmp(path, m->mnt, n) != 0 || (*r && *r != '/'))
+        return cli_fail("not in a meshfs mount: %s", path);
+    snprintf(rel, cap, "%s", *r ? r : "/");
+    return 0;
 }
 
 int cli_unmount(const char *mnt, int lazy, char *err, size_t errcap)

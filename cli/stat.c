@@ -1,6 +1,8 @@
 /*
  * stat.c - `meshfs stat`: what this node, its store and its mount hold, or
- * the version and chunks of one file.
+ * the version and chunks of one file; `meshfs members` and `remove`; and
+ * `meshfs sync`, the barrier that waits until the members hold this
+ * node's changes (streamed by the daemon's "sync", daemon.h).
  *
  * If a daemon serves the store it is asked over the control socket (it is
  * the only writer); otherwise the store is opened read-only (LMDB lets a
@@ -8,6 +10,7 @@
  * people or one JSON object (--json). Never writes to a store.
  */
 #include "cli.h"
+#include "daemon.h"
 #include "status.h"
 
 #include <errno.h>
@@ -46,6 +49,21 @@ static const struct {
     /* since the mount (docs/FS.md "Write-behind"); 0 without a daemon */
     {"writes_behind", "writes queued"},
     {"writes_failed_late", "late write errors"},
+};
+
+/* The write concern's lines of the daemon's reply (node/mesh.c), in
+ * --json as they are; the counters are 0 without a daemon. */
+static const char *const acks_keys[] = {
+    "acks_n",
+    "acks_timeout_ms",
+    "acks_wait",
+    "acks_on_close",
+    "acks_waiting",
+    "acks_met",
+    "acks_failed_timeout",
+    "acks_failed_peers",
+    "acks_p50_us",
+    "acks_p99_us",
 };
 
 /* s as a JSON string, or null when s is NULL */
@@ -364,6 +382,46 @@ static void print_mesh_json(const cli_reply *r, const sync_summary *m)
            m->snap_refused ? "true" : "false");
 }
 
+static unsigned long long reply_num(const cli_reply *r, const char *key)
+{
+    return strtoull(num_or_zero(cli_reply_get(r, key)), NULL, 10);
+}
+
+/* "write concern: acks 1, timeout 10 s: 0 waiting, 120 met, ..." */
+static void print_acks_text(const cli_reply *r, int running)
+{
+    unsigned long long n = reply_num(r, "acks_n");
+    char mode[160];
+    if (!n) {
+        printf("%-18s off\n", "write concern");
+        return;
+    }
+    snprintf(mode, sizeof mode, "acks %llu, timeout %g s%s%s", n,
+             (double)reply_num(r, "acks_timeout_ms") / 1000.0,
+             reply_num(r, "acks_wait") ? ", waits for members that are down"
+                                       : "",
+             reply_num(r, "acks_on_close") ? ", also on close" : "");
+    if (!running) {
+        printf("%-18s %s (remembered; the daemon is not running)\n",
+               "write concern", mode);
+        return;
+    }
+    unsigned long long to = reply_num(r, "acks_failed_timeout"),
+                       few = reply_num(r, "acks_failed_peers"),
+                       p50 = reply_num(r, "acks_p50_us"),
+                       p99 = reply_num(r, "acks_p99_us");
+    char lat[96];
+    if (p99)
+        snprintf(lat, sizeof lat, "latency p50 %.1f ms / p99 %.1f ms",
+                 (double)p50 / 1000.0, (double)p99 / 1000.0);
+    else
+        snprintf(lat, sizeof lat, "no acks to time");
+    printf("%-18s %s: %llu waiting, %llu met, %llu failed (%llu timed out, "
+           "%llu too few members), %s (last minute)\n",
+           "write concern", mode, reply_num(r, "acks_waiting"),
+           reply_num(r, "acks_met"), to + few, to, few, lat);
+}
+
 /* The daemon's "collect" and "collect_held_by" lines. */
 typedef struct collect_row {
     int have;
@@ -551,6 +609,9 @@ static int offline_stats(const char *store, cli_reply *r, char *err,
                  strerror(-rc));
         return rc;
     }
+    /* the write concern the next mount runs with (defaults if none) */
+    mfs_acks_config acks;
+    mfs_daemon_acks_read(store, &acks);
     /* same keys as the daemon's "stat" reply */
     struct {
         const char *k;
@@ -573,6 +634,10 @@ static int offline_stats(const char *store, cli_reply *r, char *err,
         {"pack_files", st.pack_files},
         {"pack_bytes", st.pack_bytes},
         {"pack_live", st.pack_live},
+        {"acks_n", acks.n},
+        {"acks_timeout_ms", acks.timeout_ms},
+        {"acks_wait", (uint64_t)acks.wait},
+        {"acks_on_close", (uint64_t)acks.on_close},
     };
     char **keys = calloc(sizeof kv / sizeof *kv + 2, sizeof *keys);
     char **vals = calloc(sizeof kv / sizeof *kv + 2, sizeof *vals);
@@ -638,6 +703,8 @@ static int store_stat(const char *store, int json)
         for (size_t i = 0; i < sizeof counters / sizeof *counters; i++)
             printf(",\"%s\":%s", counters[i].key,
                    num_or_zero(cli_reply_get(&r, counters[i].key)));
+        for (size_t i = 0; i < sizeof acks_keys / sizeof *acks_keys; i++)
+            printf(",\"%s\":%llu", acks_keys[i], reply_num(&r, acks_keys[i]));
         print_mesh_json(&r, &sum);
         print_collect_json(&r);
         printf("}\n");
@@ -655,6 +722,7 @@ static int store_stat(const char *store, int json)
         for (size_t i = 0; i < sizeof counters / sizeof *counters; i++)
             printf("%-18s %s\n", counters[i].label,
                    num_or_zero(cli_reply_get(&r, counters[i].key)));
+        print_acks_text(&r, running);
         print_mesh_text(&r, &sum);
         print_space_text(&r);
         print_collect_text(&r);

@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 
 typedef struct titem {
@@ -22,49 +20,6 @@ typedef struct titem {
     int deleted, have;
     const char *path; /* into the reply */
 } titem;
-
-/* The mount that holds path (which may no longer exist: its nearest
- * existing ancestor decides) and path relative to the mount ("/..."). */
-static int find_mount(const char *arg, cli_mount *m, char *rel, size_t cap)
-{
-    char path[PATH_MAX], probe[PATH_MAX], real[PATH_MAX];
-    if (cli_abspath(arg, path, sizeof path) < 0)
-        return cli_fail("path too long: %s", arg);
-    /* the nearest existing ancestor, resolved; the rest as given */
-    snprintf(probe, sizeof probe, "%s", path);
-    const char *tail = "";
-    struct stat st;
-    while (lstat(probe, &st) < 0) {
-        char *slash = strrchr(probe, '/');
-        if (!slash || slash == probe) {
-            snprintf(probe, sizeof probe, "/");
-            break;
-        }
-        *slash = '\0';
-        tail = path + (slash - probe);
-    }
-    if (!realpath(probe, real))
-        return cli_fail("cannot resolve %s: %s", probe, strerror(errno));
-    char full[PATH_MAX];
-    size_t rl = strcmp(real, "/") ? strlen(real) : 0, tl = strlen(tail);
-    if (rl + tl + 2 > sizeof full)
-        return cli_fail("path too long: %s", arg);
-    memcpy(full, real, rl);
-    memcpy(full + rl, tail, tl + 1);
-    if (!full[0])
-        memcpy(full, "/", 2);
-    memcpy(path, full, strlen(full) + 1);
-    if (lstat(real, &st) < 0 ||
-        cli_mount_by_dev(major(st.st_dev), minor(st.st_dev), m) != 1 ||
-        !cli_mount_is_meshfs(m))
-        return cli_fail("not in a meshfs mount: %s", path);
-    size_t n = strlen(m->mnt);
-    const char *r = path + n;
-    if (strncmp(path, m->mnt, n) != 0 || (*r && *r != '/'))
-        return cli_fail("not in a meshfs mount: %s", path);
-    snprintf(rel, cap, "%s", *r ? r : "/");
-    return 0;
-}
 
 static int parse_item(const char *v, titem *t)
 {
@@ -153,7 +108,7 @@ int cli_cmd_trash(int argc, char **argv)
         return rc;
     cli_mount m;
     char rel[PATH_MAX];
-    if ((rc = find_mount(a.npos ? a.pos[0] : ".", &m, rel, sizeof rel)))
+    if ((rc = cli_mount_find(a.npos ? a.pos[0] : ".", &m, rel, sizeof rel)))
         return rc;
     cli_reply r;
     if ((rc = ask_trash(&m, &r)))
@@ -303,11 +258,11 @@ int cli_cmd_restore(int argc, char **argv)
                                a.npos ? a.pos[1] : "");
     cli_mount m, m2;
     char rel[PATH_MAX], dest[PATH_MAX];
-    if ((rc = find_mount(a.pos[0], &m, rel, sizeof rel)))
+    if ((rc = cli_mount_find(a.pos[0], &m, rel, sizeof rel)))
         return rc;
     snprintf(dest, sizeof dest, "%s", rel);
     if (as) {
-        if ((rc = find_mount(as, &m2, dest, sizeof dest)))
+        if ((rc = cli_mount_find(as, &m2, dest, sizeof dest)))
             return rc;
         if (strcmp(m.mnt, m2.mnt))
             return cli_fail("--as %s is not in the mount of %s", as, a.pos[0]);

@@ -19,6 +19,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,15 @@ void mfs_node_acks_ask(mfs_node *m, uint64_t seq)
     mfs_node_wake(m);
 }
 
+/* Is id among out[0..n)? */
+static bool listed(const mfs_node_held *out, size_t n, uint64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (out[i].peer == id)
+            return true;
+    return false;
+}
+
 size_t mfs_node_acks_held(mfs_node *m, mfs_node_held *out, size_t max)
 {
     mfs_repl_status st;
@@ -209,6 +219,24 @@ size_t mfs_node_acks_held(mfs_node *m, mfs_node_held *out, size_t max)
         k++;
     }
     free(p);
+    /* members the engine has not heard of yet (just mounted): every other
+     * origin of the store's ops but the removed ones, away until heard */
+    mfs_vv v;
+    uint64_t removed[64];
+    ssize_t nr = mfs_store_members_removed(m->store, removed, 64);
+    uint64_t self = mfs_store_node_id(m->store);
+    if (mfs_store_vv(m->store, &v) == 0) {
+        for (size_t i = 0; i < v.n && k < max; i++) {
+            uint64_t id = v.e[i].node;
+            bool gone = false;
+            for (ssize_t j = 0; j < nr && !gone; j++)
+                gone = removed[j] == id;
+            if (id == self || gone || listed(out, k, id))
+                continue;
+            out[k++] = (mfs_node_held){.peer = id};
+        }
+        mfs_vv_free(&v);
+    }
     return k;
 }
 

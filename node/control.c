@@ -8,16 +8,21 @@
  * and a last line "ok" or "error ERRNO message". Clients ignore keys they do
  * not know, so later issues add keys (peers) without breaking old clients.
  *
- * Verbs: hello, stat, file INO, flush, stop. The server answers one connection
- * at a time with a receive/send timeout, so a stuck client cannot wedge it. It
- * must never block a FUSE thread or hold a store transaction across I/O with a
- * client.
+ * Verbs: hello, stat, file INO, flush, stop, remove NODE, trash, restore,
+ * sync PEERS TIMEOUT_MS. The server answers one connection at a time with a
+ * receive/send timeout, so a stuck client cannot wedge it; a "sync" waits
+ * for the mesh for up to its timeout, so it runs on a thread of its own
+ * (the "sync jobs", at most SYNC_JOBS_MAX, all ended before the server
+ * stops) and streams its progress (daemon.h). It must never block a FUSE
+ * thread or hold a store transaction across I/O with a client.
  */
 #include "internal.h"
 
+#include "daemon.h"
 #include "fs.h"
 #include "log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -349,7 +354,331 @@ static void reply_file(mfs_control *c, out_buf *o, const char *arg)
     outf(o, "ok\n");
 }
 
-static void handle(mfs_control *c, int fd)
+/* ---- sync: a barrier for the mesh (`meshfs sync`) ---- */
+
+#define SYNC_JOBS_MAX 8
+#define SYNC_MEMBERS_MAX 256
+#define SYNC_POLL_MS 20      /* how often the members' acks are read */
+#define SYNC_ASK_MS 1000     /* how often they are asked again */
+#define SYNC_PROGRESS_MS 200 /* the most often progress is sent */
+#define SYNC_SEND_TIMEOUT_S 2
+#define SYNC_TIMEOUT_MAX_MS 86400000u /* what a request may ask for */
+
+/* The sync jobs running, owned by the server thread (server_main's
+ * stack): it waits for running to reach 0 before it returns, so no job
+ * outlives mfs_control_stop (nor the node it reads). */
+typedef struct sync_jobs {
+    pthread_mutex_t mu;
+    pthread_cond_t done;
+    unsigned running; /* protected by mu */
+} sync_jobs;
+
+typedef struct sync_job {
+    mfs_control *c;
+    sync_jobs *jobs;
+    int fd;         /* the client's connection, owned by the job */
+    unsigned peers; /* 0: every live member */
+    uint32_t timeout_ms;
+} sync_job;
+
+void mfs_sync_progress_format(const mfs_sync_progress *p, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%u %u %" PRIu64, p->have, p->want, p->seq);
+}
+
+/* 1 if a decoded line ended at fields + end (more fields may follow). */
+static int fields_end(const char *fields, int end)
+{
+    return end > 0 && (fields[end] == '\0' || fields[end] == ' ');
+}
+
+int mfs_sync_progress_parse(const char *fields, mfs_sync_progress *out)
+{
+    unsigned long long seq;
+    int end = 0;
+    memset(out, 0, sizeof *out);
+    if (sscanf(fields, "%u %u %llu%n", &out->have, &out->want, &seq, &end) !=
+            3 ||
+        !fields_end(fields, end)) {
+        memset(out, 0, sizeof *out);
+        return -EINVAL;
+    }
+    out->seq = seq;
+    return 0;
+}
+
+void mfs_sync_held_format(const mfs_node_held *h, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%016" PRIx64 " %" PRIu64 " %d", h->peer, h->held,
+             h->alive ? 1 : 0);
+}
+
+int mfs_sync_held_parse(const char *fields, mfs_node_held *out)
+{
+    unsigned long long peer, held;
+    int alive, end = 0;
+    memset(out, 0, sizeof *out);
+    if (sscanf(fields, "%16llx %llu %d%n", &peer, &held, &alive, &end) != 3 ||
+        !fields_end(fields, end))
+        return -EINVAL;
+    out->peer = peer;
+    out->held = held;
+    out->alive = alive != 0;
+    return 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How far the members are: p->have of p->want hold p->seq. With peers,
+ * any peers members (alive or not: what they hold durably stays held);
+ * else every live member, and at least one member at all. 1 when met. */
+static int sync_count(const mfs_node_held *h, size_t n, unsigned peers,
+                      mfs_sync_progress *p)
+{
+    unsigned held = 0, alive = 0, alive_held = 0;
+    for (size_t i = 0; i < n; i++) {
+        int has = h[i].held >= p->seq;
+        held += (unsigned)has;
+        alive += h[i].alive != 0;
+        alive_held += (unsigned)(has && h[i].alive);
+    }
+    if (peers) {
+        p->have = held;
+        p->want = peers;
+    } else if (alive) {
+        p->have = alive_held;
+        p->want = alive;
+    } else { /* no member alive: one that holds it will do */
+        p->have = held ? 1 : 0;
+        p->want = 1;
+    }
+    return p->have >= p->want;
+}
+
+/* Sends a "held" line per member, then the "progress" line that ends
+ * the group (a client shows the group when the progress line comes). */
+static void sync_send_progress(out_buf *o, const mfs_sync_progress *p,
+                               const mfs_node_held *h, size_t n)
+{
+    char f[128];
+    for (size_t i = 0; i < n; i++) {
+        mfs_sync_held_format(&h[i], f, sizeof f);
+        outf(o, "held %s\n", f);
+    }
+    mfs_sync_progress_format(p, f, sizeof f);
+    outf(o, "progress %s\n", f);
+    out_flush(o);
+}
+
+/* The "error ETIMEDOUT" line: which members lack what. Waiting for every
+ * live member, one that is down is not missing (unless none is alive). */
+static void sync_send_timeout(out_buf *o, const sync_job *j,
+                              const mfs_sync_progress *p,
+                              const mfs_node_held *h, size_t n)
+{
+    char miss[768] = "";
+    size_t len = 0, listed = 0, more = 0, alive = 0;
+    for (size_t i = 0; i < n; i++)
+        alive += h[i].alive != 0;
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].held >= p->seq || (!j->peers && alive && !h[i].alive))
+            continue;
+        if (listed >= 6) {
+            more++;
+            continue;
+        }
+        char held[48];
+        if (h[i].held)
+            snprintf(held, sizeof held, "holds up to op %" PRIu64, h[i].held);
+        else
+            snprintf(held, sizeof held, "holds none of them");
+        int k = snprintf(miss + len, sizeof miss - len,
+                         "%s%016" PRIx64 " (%s, %s)", listed ? ", " : "",
+                         h[i].peer, h[i].alive ? "alive" : "down", held);
+        if (k < 0 || (size_t)k >= sizeof miss - len)
+            break;
+        len += (size_t)k;
+        listed++;
+    }
+    if (more)
+        snprintf(miss + len, sizeof miss - len, " and %zu more", more);
+    outf(o,
+         "error %d timed out after %.1f s: %s%u of %u member%s hold this "
+         "node's changes up to op %" PRIu64 "; missing: %s\n",
+         ETIMEDOUT, (double)j->timeout_ms / 1000.0,
+         !j->peers && !alive ? "no member is alive; " : "", p->have, p->want,
+         p->want == 1 ? "" : "s", p->seq, miss[0] ? miss : "?");
+}
+
+/* The client hung up (or broke the connection): nobody waits any more. */
+static int client_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char b;
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    if (p.revents & (POLLHUP | POLLERR))
+        return 1;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* Whether the barrier can be waited for at all; else answers (no other
+ * member: met at once; fewer members than asked for: never met). */
+static int sync_possible(out_buf *o, const sync_job *j, size_t n)
+{
+    if (n == 0 && !j->peers) {
+        outf(o, "note no other member in the mesh: nothing to wait for\n");
+        outf(o, "ok\n");
+        return 0;
+    }
+    if (j->peers > n) {
+        outf(o,
+             "error %d cannot wait for %u member%s: the mesh has %zu other "
+             "member%s\n",
+             ERANGE, j->peers, j->peers == 1 ? "" : "s", n, n == 1 ? "" : "s");
+        return 0;
+    }
+    return 1;
+}
+
+/* Asks the members for acks and waits (polling) until j's barrier is met,
+ * the timeout passes, the client hangs up or the server stops. */
+static void sync_run(sync_job *j, out_buf *o)
+{
+    mfs_node *m = j->c->mesh;
+    mfs_node_held h[SYNC_MEMBERS_MAX];
+    mfs_sync_progress p = {0}, sent = {0};
+    int r = mfs_node_own_seq(m, &p.seq);
+    if (r < 0) {
+        outf(o, "error %d cannot read this node's last change: %s\n", -r,
+             strerror(-r));
+        return;
+    }
+    size_t n = mfs_node_acks_held(m, h, SYNC_MEMBERS_MAX);
+    if (!sync_possible(o, j, n))
+        return;
+    mfs_node_acks_ask(m, p.seq);
+    int64_t now = mono_ms(), sent_at = 0, asked_at = now;
+    int64_t deadline = now + j->timeout_ms;
+    size_t sent_n = 0;
+    int sent_any = 0;
+    for (;;) {
+        n = mfs_node_acks_held(m, h, SYNC_MEMBERS_MAX);
+        int met = sync_count(h, n, j->peers, &p);
+        int changed = !sent_any || p.have != sent.have || p.want != sent.want ||
+                      n != sent_n;
+        if (met ||
+            (changed && (!sent_any || now - sent_at >= SYNC_PROGRESS_MS))) {
+            sync_send_progress(o, &p, h, n);
+            sent = p;
+            sent_n = n;
+            sent_at = now;
+            sent_any = 1;
+        }
+        if (met) {
+            outf(o, "ok\n");
+            return;
+        }
+        if (o->err || client_gone(o->fd))
+            return; /* nobody to answer */
+        if (__atomic_load_n(&j->c->stop, __ATOMIC_ACQUIRE)) {
+            outf(o, "error %d the daemon is shutting down\n", ESHUTDOWN);
+            return;
+        }
+        if (now >= deadline) {
+            sync_send_timeout(o, j, &p, h, n);
+            return;
+        }
+        if (now - asked_at >= SYNC_ASK_MS) { /* an ask or a HELD was lost */
+            mfs_node_acks_ask(m, p.seq);
+            asked_at = now;
+        }
+        struct timespec ts = {0, SYNC_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        now = mono_ms();
+    }
+}
+
+static void jobs_leave(sync_jobs *jobs)
+{
+    pthread_mutex_lock(&jobs->mu);
+    assert(jobs->running > 0);
+    jobs->running--;
+    pthread_cond_broadcast(&jobs->done);
+    pthread_mutex_unlock(&jobs->mu);
+}
+
+static void *sync_main(void *arg)
+{
+    sync_job *j = arg;
+    pthread_setname_np(pthread_self(), "mfs-sync");
+    mfs_fs_signals_block();
+    /* a client that stops reading ends the job soon, not after 5 s */
+    struct timeval tv = {.tv_sec = SYNC_SEND_TIMEOUT_S};
+    setsockopt(j->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    out_buf o = {.fd = j->fd};
+    sync_run(j, &o);
+    out_flush(&o);
+    close(j->fd);
+    jobs_leave(j->jobs);
+    free(j);
+    return NULL;
+}
+
+/* sync PEERS TIMEOUT_MS: hands fd to a job thread. 1 if it did (the job
+ * owns fd then), else 0 with the error in o. */
+static int start_sync(mfs_control *c, sync_jobs *jobs, out_buf *o,
+                      const char *arg)
+{
+    unsigned peers, ms;
+    int end = 0;
+    if (!arg || sscanf(arg, "%u %u%n", &peers, &ms, &end) != 2 || arg[end] ||
+        peers > SYNC_MEMBERS_MAX || ms < 1 || ms > SYNC_TIMEOUT_MAX_MS) {
+        outf(o, "error %d usage: sync PEERS TIMEOUT_MS\n", EINVAL);
+        return 0;
+    }
+    if (!c->mesh) {
+        outf(o, "error %d this daemon runs without the mesh\n", ENOTSUP);
+        return 0;
+    }
+    sync_job *j = malloc(sizeof *j);
+    if (!j) {
+        outf(o, "error %d out of memory\n", ENOMEM);
+        return 0;
+    }
+    *j = (sync_job){
+        .c = c, .jobs = jobs, .fd = o->fd, .peers = peers, .timeout_ms = ms};
+    pthread_mutex_lock(&jobs->mu);
+    int busy = jobs->running >= SYNC_JOBS_MAX;
+    if (!busy)
+        jobs->running++;
+    pthread_mutex_unlock(&jobs->mu);
+    pthread_t t;
+    pthread_attr_t at;
+    int started = 0;
+    if (!busy && pthread_attr_init(&at) == 0) {
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &at, sync_main, j) == 0;
+        pthread_attr_destroy(&at);
+        if (!started)
+            jobs_leave(jobs);
+    }
+    if (started)
+        return 1;
+    free(j);
+    outf(o, "error %d %s\n", EBUSY,
+         busy ? "too many syncs are waiting already" : "cannot start a thread");
+    return 0;
+}
+
+/* Answers one request on fd. 1 if a job took fd over, else 0 (the caller
+ * closes it). */
+static int handle(mfs_control *c, sync_jobs *jobs, int fd)
 {
     char req[4608]; /* a request with a path */
     size_t len = 0;
@@ -364,7 +693,7 @@ static void handle(mfs_control *c, int fd)
         (cr.uid != 0 && cr.uid != geteuid())) {
         outf(&o, "error %d permission denied\n", EACCES);
         out_flush(&o);
-        return;
+        return 0;
     }
     while (len < sizeof req - 1) {
         ssize_t n = recv(fd, req + len, sizeof req - 1 - len, 0);
@@ -381,7 +710,7 @@ static void handle(mfs_control *c, int fd)
     if (!nl) {
         outf(&o, "error %d request is not one line\n", EINVAL);
         out_flush(&o);
-        return;
+        return 0;
     }
     *nl = '\0';
     char *arg = strchr(req, ' ');
@@ -399,6 +728,9 @@ static void handle(mfs_control *c, int fd)
         reply_trash(c, &o);
     } else if (strcmp(req, "restore") == 0) {
         reply_restore(c, &o, arg);
+    } else if (strcmp(req, "sync") == 0) {
+        if (start_sync(c, jobs, &o, arg))
+            return 1;
     } else if (strcmp(req, "flush") == 0) {
         int r = c->fs ? mfs_fs_flush_all(c->fs) : 0;
         if (r < 0)
@@ -417,18 +749,22 @@ static void handle(mfs_control *c, int fd)
         out_flush(&o);
         mfs_log(LOG_NOTICE, "control: stop requested; shutting down");
         kill(getpid(), SIGTERM);
-        return;
+        return 0;
     } else {
         outf(&o, "error %d unknown request: %.64s\n", EINVAL, req);
     }
     out_flush(&o);
+    return 0;
 }
 
 static void *server_main(void *arg)
 {
     mfs_control *c = arg;
+    sync_jobs jobs = {.running = 0};
     pthread_setname_np(pthread_self(), "mfs-control"); /* top, perf */
     mfs_fs_signals_block();
+    pthread_mutex_init(&jobs.mu, NULL);
+    pthread_cond_init(&jobs.done, NULL);
     for (;;) {
         int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
@@ -442,9 +778,16 @@ static void *server_main(void *arg)
                     c->store_dir, MFS_CONTROL_SOCK, strerror(errno));
             break;
         }
-        handle(c, fd);
-        close(fd);
+        if (!handle(c, &jobs, fd))
+            close(fd);
     }
+    /* the jobs see c->stop within SYNC_POLL_MS (or a send timeout) */
+    pthread_mutex_lock(&jobs.mu);
+    while (jobs.running)
+        pthread_cond_wait(&jobs.done, &jobs.mu);
+    pthread_mutex_unlock(&jobs.mu);
+    pthread_mutex_destroy(&jobs.mu);
+    pthread_cond_destroy(&jobs.done);
     return NULL;
 }
 

@@ -79,6 +79,50 @@ static void keep_large_buffers(void)
     mallopt(M_TRIM_THRESHOLD, 64 << 20); /* (what the heap may keep) */
 }
 
+/* The write concern this mount runs with (daemon.h, mfs_daemon_config):
+ * a given n starts afresh, else STORE/acks; then the other settings given.
+ * A malformed STORE/acks is reported and replaced by the defaults. */
+static void acks_resolve(mfs_daemon *d, const mfs_daemon_config *cfg)
+{
+    const mfs_acks_config *g = &cfg->acks;
+    unsigned given = cfg->acks_given;
+    mfs_acks_config *a = &d->acks;
+    if (given & MFS_DAEMON_ACKS_N) {
+        mfs_daemon_acks_default(a);
+        a->n = g->n;
+    } else {
+        int r = mfs_daemon_acks_read(d->store_dir, a);
+        if (r < 0 && r != -ENOENT)
+            mfs_log(LOG_WARNING,
+                    "mount: %s/%s is %s; ignored: the write concern is "
+                    "off unless --acks is given",
+                    d->store_dir, MFS_ACKS_FILE,
+                    r == -EINVAL ? "malformed (want one line \"acks N "
+                                   "timeout_ms MS wait 0|1 on_close 0|1\")"
+                                 : strerror(-r));
+    }
+    if (given & MFS_DAEMON_ACKS_TIMEOUT)
+        a->timeout_ms = g->timeout_ms;
+    if (given & MFS_DAEMON_ACKS_WAIT)
+        a->wait = g->wait;
+    if (given & MFS_DAEMON_ACKS_ON_CLOSE)
+        a->on_close = g->on_close;
+}
+
+/* Remembers what was given, once the mount is up: a mount that failed
+ * changes nothing in the store directory. */
+static void acks_remember(mfs_daemon *d, const mfs_daemon_config *cfg)
+{
+    if (!cfg->acks_given)
+        return;
+    int r = mfs_daemon_acks_write(d->store_dir, &d->acks);
+    if (r < 0)
+        mfs_log(LOG_WARNING,
+                "mount: cannot write %s/%s: %s; the write concern holds for "
+                "this mount only",
+                d->store_dir, MFS_ACKS_FILE, strerror(-r));
+}
+
 int mfs_daemon_open(mfs_daemon *d, const mfs_daemon_config *cfg, char *err,
                     size_t errcap)
 {
@@ -135,6 +179,9 @@ int mfs_daemon_open(mfs_daemon *d, const mfs_daemon_config *cfg, char *err,
         return r;
     }
     d->mesh_started = 1;
+    acks_resolve(d, cfg);
+    mfs_node_acks_attach(&d->mesh, &d->fs, &d->acks);
+    d->acks_attached = 1;
     r = mfs_fs_mount(&d->fs, d->mountpoint, err, errcap);
     if (r < 0)
         return r;
@@ -149,6 +196,7 @@ int mfs_daemon_open(mfs_daemon *d, const mfs_daemon_config *cfg, char *err,
     }
     d->ctl_started = 1;
     mfs_rejoin_start(&d->mesh, &d->fs);
+    acks_remember(d, cfg);
     return 0;
 }
 
@@ -167,13 +215,17 @@ void mfs_daemon_close(mfs_daemon *d)
         mfs_rejoin_stop(&d->mesh);
     if (d->ctl_started)
         mfs_control_stop(&d->ctl);
+    /* fsyncs still waiting for acks get EIO while the session can still
+     * carry their replies */
+    if (d->acks_attached)
+        mfs_node_acks_detach(&d->mesh);
     if (d->fs_inited)
         mfs_fs_close(&d->fs);
     if (d->mesh_started)
         mfs_node_stop(&d->mesh);
     mfs_store_close(d->store);
     d->store = NULL;
-    d->fs_inited = d->mesh_started = d->ctl_started = 0;
+    d->fs_inited = d->mesh_started = d->ctl_started = d->acks_attached = 0;
     if (d->ran)
         mfs_log(LOG_NOTICE, "mount: %s unmounted from %s, store closed",
                 d->store_dir, d->mountpoint);

@@ -3,15 +3,19 @@
  * (seed addresses, read here; rewritten by mesh.c), STORE/listen, STORE/epoch,
  * new files written whole (STORE/rejoin, the join's address), and a new
  * store with its mesh key (`meshfs init`, `join`, `mount` on an empty
- * directory).
+ * directory), and STORE/acks, the write concern a mount remembers
+ * (daemon.h).
  */
 #include "internal.h"
+
+#include "daemon.h"
 
 #include "mesh.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +89,69 @@ uint64_t node_next_epoch(const char *dir, uint64_t wall_us)
             unlink(tmp);
     }
     return e;
+}
+
+/* ---- STORE/acks ---- */
+
+void mfs_daemon_acks_default(mfs_acks_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->timeout_ms = MFS_ACKS_TIMEOUT_DEFAULT_MS;
+}
+
+/* The same bounds as the command line's (cli/main.c): a hand-edited file
+ * must not give what a flag could not. */
+static int acks_valid(unsigned long long n, unsigned long long ms,
+                      unsigned long long wait, unsigned long long on_close)
+{
+    return n <= MFS_ACKS_MAX && ms >= 1 &&
+           ms <= MFS_DAEMON_ACKS_TIMEOUT_MAX_MS && wait <= 1 && on_close <= 1;
+}
+
+int mfs_daemon_acks_read(const char *store_dir, mfs_acks_config *c)
+{
+    char path[PATH_MAX + 16], line[256];
+    unsigned long long n, ms, wait, on_close;
+    int end = 0;
+    mfs_daemon_acks_default(c);
+    snprintf(path, sizeof path, "%s/%s", store_dir, MFS_ACKS_FILE);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    int got = fgets(line, sizeof line, f) != NULL;
+    int more = got && fgetc(f) != EOF; /* one line only */
+    fclose(f);
+    if (!got || more ||
+        sscanf(line, "acks %llu timeout_ms %llu wait %llu on_close %llu%n", &n,
+               &ms, &wait, &on_close, &end) != 4 ||
+        strcmp(line + end, "\n") != 0 || !acks_valid(n, ms, wait, on_close))
+        return -EINVAL;
+    c->n = (unsigned)n;
+    c->timeout_ms = (uint32_t)ms;
+    c->wait = (int)wait;
+    c->on_close = (int)on_close;
+    return 0;
+}
+
+int mfs_daemon_acks_write(const char *store_dir, const mfs_acks_config *c)
+{
+    char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", store_dir, MFS_ACKS_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int ok = dprintf(fd, "acks %u timeout_ms %" PRIu32 " wait %d on_close %d\n",
+                     c->n, c->timeout_ms, c->wait ? 1 : 0,
+                     c->on_close ? 1 : 0) > 0 &&
+             fsync(fd) == 0;
+    int e = errno;
+    close(fd);
+    if (ok && rename(tmp, path) == 0)
+        return 0;
+    e = ok ? errno : e;
+    unlink(tmp);
+    return -e;
 }
 
 int node_write_listen(const char *dir, const char *addr)

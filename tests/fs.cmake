@@ -8,6 +8,7 @@
 # ten minutes; the timeouts below are ceilings, not expectations.
 set(MESHFS_FS_TEST_TIMEOUTS
   cli=300 tools=600 posix=600 git=600 sqlite=600 perms=300
-  persist=600 bigdir=900 sparse=900 crash=900 collect=400 writebehind=300)
+  persist=600 bigdir=900 sparse=900 crash=900 collect=400 writebehind=300
+  acks_cli=300)
 
 meshfs_script_tests(fs 600 system "${MESHFS_FS_TEST_TIMEOUTS}")

@@ -139,6 +139,10 @@ struct world {
     uint64_t msgs[8], local_ops, failed_ops, cuts, isolations, restarts;
     uint64_t settle_us, converged_us;
     uint64_t collected; /* versions collection dropped, all nodes */
+    /* write concern: waits made at random (their own generator, so the
+     * seeds' runs are as before), decided, met */
+    mfs_rng acks_rng;
+    uint64_t acks_made, acks_done, acks_met;
     char events[2048];  /* restarts and joins, printed on failure */
 };
 
@@ -189,8 +193,9 @@ static int traced(int i)
 static void trace_msg(world *w, const char *dir, unsigned a, int b,
                       uint8_t mtype, const uint8_t *d, size_t len, int rc)
 {
-    static const char *names[] = {"STATE", "PULL",  "OPS",
-                                  "WANT",  "CHUNK", "NOCHUNK"};
+    static const char *names[] = {"STATE",   "PULL",    "OPS",  "WANT",
+                                  "CHUNK",   "NOCHUNK", "BYE",  "REFUSED",
+                                  "SNAPGET", "SNAP",    "HELD", "ASKHELD"};
     char info[96] = "";
     if (mtype == MFS_MT_STATE && len >= 24)
         snprintf(info, sizeof(info), "seq %llu wanted %llu",
@@ -213,7 +218,7 @@ static void trace_msg(world *w, const char *dir, unsigned a, int b,
         snprintf(rcs, sizeof(rcs), " rc %d", rc);
     print_message("%.6f %u %s %d %s %zu B %s%s\n",
                   (double)mfs_sim_now(w->sim) / SEC, a, dir, b,
-                  mtype >= MFS_MT_STATE && mtype <= MFS_MT_NOCHUNK
+                  mtype >= MFS_MT_STATE && mtype <= MFS_MT_ASKHELD
                       ? names[mtype - MFS_MT_STATE]
                       : "?",
                   len, info, rcs);
@@ -821,6 +826,63 @@ static void local_op(world *w, unsigned ni)
 
 /* A node may work on its tree once it holds node 0's initial ops (as a
  * mount does only after `meshfs join` copied the state). */
+/* ---- write concern: a wait on a node, checked when it is met ---------- */
+typedef struct sim_wait {
+    world *w;
+    unsigned ni, n;
+    uint64_t seq;
+} sim_wait;
+
+/* A met wait: at least n other stores hold the node's ops up to seq
+ * durably and whole now (every commit is durable here: no group commit). */
+static void sim_acked(void *arg, int err)
+{
+    sim_wait *a = arg;
+    world *w = a->w;
+    w->acks_done++;
+    if (err == 0) {
+        unsigned have = 0;
+        for (unsigned j = 0; j < N; j++) {
+            mfs_vv h;
+            if (j == a->ni || mfs_store_vv_held(w->n[j].s, &h))
+                continue;
+            have += mfs_vv_get(&h, w->n[a->ni].id) >= a->seq;
+            mfs_vv_free(&h);
+        }
+        if (have < a->n)
+            FAILF("node %u: a wait for %u members to hold its ops up to %llu "
+                  "was met, but %u hold them\n",
+                  a->ni, a->n, (unsigned long long)a->seq, have);
+        w->acks_met++;
+    } else if (err != -ETIMEDOUT && err != -EHOSTUNREACH &&
+               err != -ESHUTDOWN) {
+        FAILF("node %u: a wait ended with %d\n", a->ni, err);
+    }
+    free(a);
+}
+
+/* Node ni waits for 1-3 members to hold its ops so far (timeout 3 s; a
+ * third of the time it waits for members that are away). */
+static void acks_wait(world *w, unsigned ni)
+{
+    node *nd = &w->n[ni];
+    mfs_vv v;
+    sim_wait *a = calloc(1, sizeof(*a));
+    assert_non_null(a);
+    assert_int_equal(mfs_store_vv(nd->s, &v), 0);
+    a->w = w;
+    a->ni = ni;
+    a->n = 1 + (unsigned)mfs_rng_below(&w->acks_rng, 3);
+    a->seq = mfs_vv_get(&v, nd->id);
+    mfs_vv_free(&v);
+    int wait = mfs_rng_below(&w->acks_rng, 3) == 0;
+    w->acks_made++;
+    assert_int_equal(mfs_repl_await_held(nd->r, mfs_sim_now(w->sim), a->seq,
+                                         a->n, 3000, wait, sim_acked, a),
+                     0);
+    nd->poked = 1;
+}
+
 static int joined(world *w, unsigned i)
 {
     mfs_vv vv;
@@ -1119,6 +1181,7 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
     w->seed = seed;
     w->phase = "setup";
     mfs_rng_seed(&w->rng, seed * 0x9e3779b97f4a7c15ull + 7);
+    mfs_rng_seed(&w->acks_rng, seed * 0x9e3779b97f4a7c15ull + 11);
     randops ro = {&w->rng, file_pool, 6, dir_pool, 3, 96, 0, ro_fail, w};
     w->ro = ro;
     pick_config(w);
@@ -1223,6 +1286,11 @@ static void run_seed(uint64_t seed, unsigned steps)
             if (joined(w, ni))
                 local_op(w, ni);
         }
+        if (mfs_rng_below(&w->acks_rng, 4) == 0) {
+            unsigned ni = (unsigned)mfs_rng_below(&w->acks_rng, N);
+            if (joined(w, ni))
+                acks_wait(w, ni);
+        }
         if (pick(w, 8) == 0)
             collect_on(w, (unsigned)pick(w, N));
     }
@@ -1240,6 +1308,10 @@ static void run_seed(uint64_t seed, unsigned steps)
     settle(w, N, SETTLE_LIMIT, "after healing");
     w->phase = "check";
     check_converged(w);
+    if (w->acks_done != w->acks_made)
+        FAILF("%llu of %llu write-concern waits never ended\n",
+              (unsigned long long)(w->acks_made - w->acks_done),
+              (unsigned long long)w->acks_made);
     /* collection everywhere once settled changes nothing anyone sees */
     for (unsigned i = 0; i < N; i++)
         collect_on(w, i);
@@ -1262,7 +1334,7 @@ static void run_seed(uint64_t seed, unsigned steps)
             "files %llu dirs %llu chunks %llu conflicts; %llu cuts %llu "
             "isolations %llu restarts; msgs STATE %llu PULL %llu OPS %llu "
             "WANT %llu CHUNK %llu NOCHUNK %llu; %llu versions collected; "
-            "%.2f s real\n",
+            "%llu of %llu acks waits met; %.2f s real\n",
             (unsigned long long)seed, w->net.loss, w->net.dup,
             (unsigned long long)w->net.delay_min_us,
             (unsigned long long)w->net.delay_max_us,
@@ -1279,6 +1351,7 @@ static void run_seed(uint64_t seed, unsigned steps)
             (unsigned long long)w->msgs[2], (unsigned long long)w->msgs[3],
             (unsigned long long)w->msgs[4], (unsigned long long)w->msgs[5],
             (unsigned long long)w->collected,
+            (unsigned long long)w->acks_met, (unsigned long long)w->acks_made,
             (double)(t1.tv_sec - t0.tv_sec) +
                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     }
