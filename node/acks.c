@@ -33,7 +33,7 @@
 typedef struct ack_req {
     mfs_node *m;
     mfs_fs_ackwait *w;
-    uint64_t seq, t0_us;
+    uint64_t seq, hlc, t0_us;
 } ack_req;
 
 static uint64_t mono_us(void)
@@ -104,17 +104,18 @@ static void acks_done(void *arg, int err)
     free(a);
 }
 
-/* This node's last op as the calling thread sees the store (the changes
- * of a request it just made included). 0 or -errno. */
-static int own_seq_now(mfs_node *m, uint64_t *seq)
+/* This node's last op and its hlc as the calling thread sees the store
+ * (the changes of a request it just made included). 0 or -errno. */
+static int own_seq_now(mfs_node *m, uint64_t *seq, uint64_t *hlc)
 {
     mfs_vv v;
+    uint64_t self = mfs_store_node_id(m->store);
     int rc = mfs_store_vv(m->store, &v);
     if (rc)
         return rc;
-    *seq = mfs_vv_get(&v, mfs_store_node_id(m->store));
+    *seq = mfs_vv_get(&v, self);
     mfs_vv_free(&v);
-    return 0;
+    return mfs_store_op_hlc(m->store, self, *seq, hlc);
 }
 
 /* fs/'s hook: the change is committed (and, for fsync, durable) here. */
@@ -123,7 +124,7 @@ static void fs_acks(void *arg, mfs_fs_ackwait *w)
     mfs_node *m = arg;
     mfs_node_acks *k = &m->acks;
     ack_req *a = calloc(1, sizeof(*a));
-    int rc = a ? own_seq_now(m, &a->seq) : -ENOMEM;
+    int rc = a ? own_seq_now(m, &a->seq, &a->hlc) : -ENOMEM;
     if (rc) {
         free(a);
         mfs_fs_acked(w, rc);
@@ -139,8 +140,8 @@ static void fs_acks(void *arg, mfs_fs_ackwait *w)
     k->waiting++;
     mfs_acks_config c = k->cfg;
     pthread_mutex_unlock(&k->mu);
-    rc = mfs_repl_await_held(m->repl, m->net.now_us(m->net.ctx), a->seq, c.n,
-                             timeout_ms(&c), c.wait, acks_done, a);
+    rc = mfs_repl_await_held(m->repl, m->net.now_us(m->net.ctx), a->seq,
+                             a->hlc, c.n, timeout_ms(&c), c.wait, acks_done, a);
     if (rc) {
         acks_done(a, rc);
         return;
@@ -184,8 +185,9 @@ void mfs_node_acks_detach(mfs_node *m)
 
 int mfs_node_own_seq(mfs_node *m, uint64_t *seq)
 {
+    uint64_t hlc;
     int rc = mfs_store_commit(m->store, 0);
-    return rc ? rc : own_seq_now(m, seq);
+    return rc ? rc : own_seq_now(m, seq, &hlc);
 }
 
 void mfs_node_acks_ask(mfs_node *m, uint64_t seq)
@@ -203,9 +205,13 @@ static bool listed(const mfs_node_held *out, size_t n, uint64_t id)
     return false;
 }
 
-size_t mfs_node_acks_held(mfs_node *m, mfs_node_held *out, size_t max)
+size_t mfs_node_acks_held(mfs_node *m, uint64_t seq, mfs_node_held *out,
+                          size_t max)
 {
     mfs_repl_status st;
+    uint64_t self = mfs_store_node_id(m->store), hlc;
+    if (mfs_store_op_hlc(m->store, self, seq, &hlc))
+        hlc = UINT64_MAX; /* (unknown: a version waiting holds it back) */
     mfs_repl_peer *p = calloc(max ? max : 1, sizeof(*p));
     if (!p)
         return 0;
@@ -214,7 +220,11 @@ size_t mfs_node_acks_held(mfs_node *m, mfs_node_held *out, size_t max)
         if (p[i].removed)
             continue;
         out[k].peer = p[i].id;
-        out[k].held = p[i].held;
+        /* up to seq only if its versions up to seq are whole there */
+        uint64_t below = p[i].held < seq ? p[i].held : seq - 1;
+        out[k].held = mfs_repl_holds(p[i].held, p[i].held_hlc, seq, hlc)
+                          ? p[i].held
+                          : below;
         out[k].alive = p[i].state != MFS_PEER_DEAD && !p[i].left;
         k++;
     }
@@ -224,7 +234,6 @@ size_t mfs_node_acks_held(mfs_node *m, mfs_node_held *out, size_t max)
     mfs_vv v;
     uint64_t removed[64];
     ssize_t nr = mfs_store_members_removed(m->store, removed, 64);
-    uint64_t self = mfs_store_node_id(m->store);
     if (mfs_store_vv(m->store, &v) == 0) {
         for (size_t i = 0; i < v.n && k < max; i++) {
             uint64_t id = v.e[i].node;

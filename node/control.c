@@ -559,7 +559,7 @@ static void sync_run(sync_job *j, out_buf *o)
              strerror(-r));
         return;
     }
-    size_t n = mfs_node_acks_held(m, h, SYNC_MEMBERS_MAX);
+    size_t n = mfs_node_acks_held(m, p.seq, h, SYNC_MEMBERS_MAX);
     if (!sync_possible(o, j, n))
         return;
     mfs_node_acks_ask(m, p.seq);
@@ -568,7 +568,7 @@ static void sync_run(sync_job *j, out_buf *o)
     size_t sent_n = 0;
     int sent_any = 0;
     for (;;) {
-        n = mfs_node_acks_held(m, h, SYNC_MEMBERS_MAX);
+        n = mfs_node_acks_held(m, p.seq, h, SYNC_MEMBERS_MAX);
         int met = sync_count(h, n, j->peers, &p);
         int changed = !sent_any || p.have != sent.have || p.want != sent.want ||
                       n != sent_n;

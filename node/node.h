@@ -40,14 +40,13 @@ int mfs_node_mkdirs(const char *dir, mode_t mode);
  * On success *out is the open store (the caller closes it); -errno. */
 int mfs_node_store_create(const char *dir, int new_mesh, mfs_store **out);
 
-
 /* ---- write concern (node/acks.c; DESIGN P10, docs/REPLICATION.md) ------
  * With acks = N > 0, fsync() and fdatasync() (and, with on_close, a close
  * that published a new version) return only once N other members hold the
  * change durably (their store synced it, chunks included: the HELD
  * message, sync/repl.c), or fail with EIO after the timeout. The change
  * itself stays committed here either way. */
-#define MFS_ACKS_MAX 64                      /* the most N can be */
+#define MFS_ACKS_MAX 64 /* the most N can be */
 #define MFS_ACKS_TIMEOUT_DEFAULT_MS 10000u
 typedef struct mfs_acks_config {
     unsigned n;          /* members that must hold a change (0: off) */
@@ -205,12 +204,16 @@ int mfs_node_own_seq(mfs_node *m, uint64_t *seq);
 void mfs_node_acks_ask(mfs_node *m, uint64_t seq);
 typedef struct mfs_node_held {
     uint64_t peer;
-    uint64_t held; /* this node's ops it holds durably: up to this seq */
+    uint64_t held; /* this node's ops it holds durably and whole: up to
+                      this seq (below seq when a version up to seq still
+                      waits for a chunk there) */
     int alive;
 } mfs_node_held;
 /* Every member this node knows (not removed, not gone for good): how far
- * it said it holds this node's ops. Up to max into out; the count. */
-size_t mfs_node_acks_held(mfs_node *m, mfs_node_held *out, size_t max);
+ * it said it holds this node's ops, as seen from this node's op seq. Up
+ * to max into out; the count. */
+size_t mfs_node_acks_held(mfs_node *m, uint64_t seq, mfs_node_held *out,
+                          size_t max);
 
 /* ---- the daemon's control socket (node/control.c) ---------------------- */
 

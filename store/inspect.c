@@ -601,15 +601,23 @@ int store_ops_cursor(mfs_store *s, MDB_txn **txn, MDB_cursor **c)
     return rc;
 }
 
-/* The earliest version (least stamp) of each origin that waits for a
- * chunk, as of txn: into cut (grown as needed), *n of them. */
-static int wanted_firsts(mfs_store *s, MDB_txn *txn, mfs_stamp **cut,
-                         size_t *n)
+static int vv_entry_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const mfs_vv_entry *)a)->node;
+    uint64_t y = ((const mfs_vv_entry *)b)->node;
+    return x < y ? -1 : x > y;
+}
+
+/* store_hooks.held: per origin, the least hlc of its versions that wait
+ * for a chunk, as of txn (a version's stamp is its publish op's: an
+ * origin's hlcs grow with its sequence numbers, so this says which of its
+ * ops the store holds whole without looking them up, folded or not). */
+int store_held(mfs_store *s, MDB_txn *txn, mfs_vv *out)
 {
     MDB_cursor *c;
     size_t cap = 0;
-    *cut = NULL;
-    *n = 0;
+    out->n = 0;
+    out->e = NULL;
     int rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_WANT], &c));
     if (rc)
         return rc;
@@ -620,55 +628,50 @@ static int wanted_firsts(mfs_store *s, MDB_txn *txn, mfs_stamp **cut,
             continue;
         mfs_stamp st = stamp_get((const uint8_t *)key.mv_data + WANT_KEY_STAMP);
         size_t i = 0;
-        while (i < *n && (*cut)[i].node != st.node)
+        while (i < out->n && out->e[i].node != st.node)
             i++;
-        if (i < *n) {
-            if (st.hlc < (*cut)[i].hlc)
-                (*cut)[i] = st;
+        if (i < out->n) {
+            if (st.hlc < out->e[i].seq)
+                out->e[i].seq = st.hlc;
             continue;
         }
-        if (*n == cap) {
+        if (out->n == cap) {
             cap = cap ? cap * 2 : 8;
-            mfs_stamp *g = realloc(*cut, cap * sizeof(**cut));
+            mfs_vv_entry *g = realloc(out->e, cap * sizeof(*g));
             if (!g) {
                 rc = -ENOMEM;
                 break;
             }
-            *cut = g;
+            out->e = g;
         }
-        (*cut)[(*n)++] = st;
+        out->e[out->n++] = (mfs_vv_entry){st.node, st.hlc};
     }
     mdb_cursor_close(c);
+    if (rc)
+        mfs_vv_free(out);
+    else /* sorted by node, as every vector */
+        qsort(out->e, out->n, sizeof(*out->e), vv_entry_cmp);
     return rc;
 }
 
-int store_held(mfs_store *s, MDB_txn *txn, const mfs_vv *vv, mfs_vv *out)
+int mfs_store_op_hlc(mfs_store *s, uint64_t origin, uint64_t seq,
+                     uint64_t *hlc)
 {
-    mfs_stamp *cut = NULL;
-    size_t n = 0;
-    MDB_cursor *c = NULL;
-    int rc = store_vv_copy(out, vv);
-    if (!rc)
-        rc = wanted_firsts(s, txn, &cut, &n);
-    if (n && !rc)
-        rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_OPS], &c));
-    for (size_t i = 0; i < n && !rc; i++) {
-        uint64_t fseq, fhlc, seq = 0;
-        /* a version folded out of the log (settled before its chunks came)
-         * has no seq of its own here: nothing of its origin counts */
-        bool folded = oplog_floor(s, txn, cut[i].node, &fseq, &fhlc) == 0 &&
-                      fseq && cut[i].hlc <= fhlc;
-        if (folded || op_seq_of_stamp(s, c, cut[i], &seq) != 0)
-            seq = 1;
-        for (size_t j = 0; j < out->n; j++)
-            if (out->e[j].node == cut[i].node && out->e[j].seq >= seq)
-                out->e[j].seq = seq - 1;
-    }
-    if (c)
-        mdb_cursor_close(c);
-    free(cut);
+    MDB_txn *txn;
+    MDB_cursor *c;
+    *hlc = 0;
+    if (!seq)
+        return 0;
+    int rc = store_read_begin(s, &txn);
     if (rc)
-        mfs_vv_free(out);
+        return rc;
+    rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_OPS], &c));
+    if (!rc) {
+        *hlc = op_hlc_at(s, c, origin, seq);
+        mdb_cursor_close(c);
+        rc = *hlc ? 0 : -ENOENT;
+    }
+    store_read_end(s, txn);
     return rc;
 }
 

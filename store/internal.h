@@ -411,9 +411,9 @@ void gc_wake(mfs_store *s);
 int store_ops_cursor(mfs_store *s, MDB_txn **txn, MDB_cursor **c);
 /* The seq of the op stamped st in the log (a cursor on DB_OPS). */
 int op_seq_of_stamp(mfs_store *s, MDB_cursor *c, mfs_stamp st, uint64_t *seq);
-/* store_hooks.held (inspect.c): vv cut below each origin's first version
- * that waits for a chunk, as of txn. */
-int store_held(mfs_store *s, MDB_txn *txn, const mfs_vv *vv, mfs_vv *out);
+/* store_hooks.held (inspect.c): per origin, the least hlc of its versions
+ * that wait for a chunk, as of txn. */
+int store_held(mfs_store *s, MDB_txn *txn, mfs_vv *out);
 /* The hlc of op (origin, seq) of the log on cursor c, 0 if it is not there. */
 uint64_t op_hlc_at(mfs_store *s, MDB_cursor *c, uint64_t origin, uint64_t seq);
 

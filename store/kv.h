@@ -117,10 +117,10 @@ typedef struct store_hooks {
      * txn), without wlock: what the upper layers do then (wake the
      * collector when w queued work for it). */
     void (*committed)(struct wtx *w);
-    /* The write concern's vector (mfs_store_vv_held): vv (of txn) with
-     * each origin cut below its first version, in that origin's op order,
-     * that still waits for a chunk. 0 or -errno. */
-    int (*held)(mfs_store *s, MDB_txn *txn, const mfs_vv *vv, mfs_vv *out);
+    /* The write concern's wanted vector (mfs_store_vv_held) of txn: per
+     * origin, the least hlc of its versions that still wait for a chunk.
+     * 0 or -errno. */
+    int (*held)(mfs_store *s, MDB_txn *txn, mfs_vv *out);
     /* What the CRDT layer (op.c, tree.c, content.c) tells or asks the
      * layers above as it applies ops (internal.h). */
     const struct crdt_hooks *crdt;
@@ -222,9 +222,10 @@ struct mfs_store {
      * and of the last commit known durable (mfs_store_vv_durable) */
     pthread_mutex_t vvlock;
     mfs_vv vv_commit, vv_durable;
-    /* the same cut where versions still wait for chunks (hooks->held), kept
-     * while a peer asks for write-concern acks: until held_track_us
-     * (monotonic); *_ok: computed for that commit */
+    /* of the same two commits, per origin the least hlc of a version that
+     * waits for a chunk (hooks->held), kept while a peer asks for
+     * write-concern acks: until held_track_us (monotonic); *_ok: computed
+     * for that commit */
     mfs_vv vv_held_commit, vv_held_durable;
     bool held_commit_ok, held_durable_ok;
     uint64_t held_track_us; /* atomic */

@@ -297,13 +297,21 @@ int mfs_store_vv(mfs_store *s, mfs_vv *out);
  * node reports to its peers for collection (DESIGN P9). Without group
  * commit: the last commit. */
 int mfs_store_vv_durable(mfs_store *s, mfs_vv *out);
-/* The write concern's vector (DESIGN P10): what this store holds durably
- * and whole, mfs_store_vv_durable with each origin cut below its first
- * version (in that origin's op order) still waiting for a chunk. Kept
- * from the first call on while calls come (the cut reads every wanted
- * chunk's key): -EAGAIN until the next commit or sync has it (a sync is
- * asked for). Without group commit: of the last commit. Any thread. */
-int mfs_store_vv_held(mfs_store *s, mfs_vv *out);
+/* What the write concern needs (DESIGN P10) of one durable state, the
+ * last commit known durable: its vector (*durable) and, per origin, the
+ * least hlc of that origin's versions still waiting for a chunk there
+ * (*wanted: entries (origin, hlc), none for an origin with nothing
+ * wanted). The store holds origin's ops up to seq S whole and durably when
+ * durable covers S and wanted has no hlc at or below S's (an origin stamps
+ * its ops in sequence order). Kept from the first call on while calls
+ * come (it reads every wanted chunk's key): -EAGAIN until the next commit
+ * or sync has it (a sync is asked for). Without group commit: of the last
+ * commit. Any thread; the caller frees both. */
+int mfs_store_vv_held(mfs_store *s, mfs_vv *durable, mfs_vv *wanted);
+/* The hlc of origin's op seq (in the log, or the last one folded), as the
+ * calling thread sees the store; 0 for seq 0. 0 or -ENOENT. */
+int mfs_store_op_hlc(mfs_store *s, uint64_t origin, uint64_t seq,
+                     uint64_t *hlc);
 uint64_t mfs_vv_get(const mfs_vv *vv, uint64_t node);
 /* Ops in vv a not covered by b. */
 uint64_t mfs_vv_missing(const mfs_vv *a, const mfs_vv *b);

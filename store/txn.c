@@ -826,25 +826,28 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
  * so the durable vector (mfs_store_vv_durable) catches up. */
 #define GC_DURABLE_IDLE_US 20000u
 
-/* The held vector (hooks->held) of txn's state, whose vector is vv, into
- * *out while a peer asks for it (mfs_store_vv_held); false when not kept:
- * the cut reads every wanted chunk's key, which a catch-up makes many. */
-static bool held_read(mfs_store *s, MDB_txn *txn, const mfs_vv *vv,
-                      mfs_vv *out)
+/* The wanted vector (hooks->held) of txn's state into *out while a peer
+ * asks for it (mfs_store_vv_held); false when not kept: it reads every
+ * wanted chunk's key, which a catch-up makes many. */
+static bool held_read(mfs_store *s, MDB_txn *txn, mfs_vv *out)
 {
     out->n = 0;
     out->e = NULL;
     return mono_us() < __atomic_load_n(&s->held_track_us, __ATOMIC_RELAXED) &&
-           s->hooks->held(s, txn, vv, out) == 0;
+           s->hooks->held(s, txn, out) == 0;
 }
 
-/* Does the held vector of the commit now durable cover more than the one
- * before it (vvlock)? */
+/* Did what the write concern sees change with the commit now durable: its
+ * wanted vector differs from the one before it (vvlock)? */
 static bool held_grew(const mfs_store *s)
 {
-    return s->held_commit_ok &&
-           (!s->held_durable_ok ||
-            mfs_vv_missing(&s->vv_held_commit, &s->vv_held_durable));
+    if (!s->held_commit_ok)
+        return false;
+    if (!s->held_durable_ok || s->vv_held_commit.n != s->vv_held_durable.n)
+        return true;
+    return s->vv_held_commit.n &&
+           memcmp(s->vv_held_commit.e, s->vv_held_durable.e,
+                  s->vv_held_commit.n * sizeof(*s->vv_held_commit.e)) != 0;
 }
 
 /* After a commit: the commit before it is durable now (this commit's
@@ -858,7 +861,7 @@ static void vv_note_commit(mfs_store *s)
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
         return;
     int rc = store_vv_read(s, txn, &v);
-    bool hok = !rc && held_read(s, txn, &v, &h);
+    bool hok = !rc && held_read(s, txn, &h);
     mdb_txn_abort(txn);
     if (rc)
         return;
@@ -885,28 +888,31 @@ static void vv_note_sync(mfs_store *s)
     /* asked for since that commit: its state is still the last one */
     bool hok = s->held_commit_ok;
     if (!hok && mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
-        hok = held_read(s, txn, &s->vv_commit, &h);
+        hok = held_read(s, txn, &h);
         mdb_txn_abort(txn);
     }
     pthread_mutex_lock(&s->vvlock);
     if (hok && !s->held_commit_ok) {
+        mfs_vv_free(&s->vv_held_commit);
         s->vv_held_commit = h;
         s->held_commit_ok = true;
     }
     if (held_grew(s))
         s->gc_durable_grew = true;
-    mfs_vv d;
-    if (s->held_commit_ok && store_vv_copy(&d, &s->vv_held_commit) == 0) {
-        mfs_vv_free(&s->vv_held_durable);
-        s->vv_held_durable = d;
-        s->held_durable_ok = true;
-    }
+    mfs_vv d, hd = {0};
+    /* the two durable vectors stay of one commit */
+    bool hd_ok = s->held_commit_ok && store_vv_copy(&hd, &s->vv_held_commit) == 0;
     if (store_vv_copy(&d, &s->vv_commit) == 0) {
         if (mfs_vv_missing(&d, &s->vv_durable))
             s->gc_durable_grew = true;
         mfs_vv_free(&s->vv_durable);
         s->vv_durable = d;
+    } else {
+        hd_ok = false;
     }
+    mfs_vv_free(&s->vv_held_durable);
+    s->vv_held_durable = hd;
+    s->held_durable_ok = hd_ok;
     pthread_mutex_unlock(&s->vvlock);
     s->meta_unsynced = false;
 }
@@ -1198,28 +1204,30 @@ void gc_sync_soon(mfs_store *s)
 /* A peer that asked for the held vector is served it this long after. */
 #define HELD_TRACK_US 60000000u
 
-int mfs_store_vv_held(mfs_store *s, mfs_vv *out)
+int mfs_store_vv_held(mfs_store *s, mfs_vv *durable, mfs_vv *wanted)
 {
     MDB_txn *txn;
-    mfs_vv v;
-    out->n = 0;
-    out->e = NULL;
+    wanted->n = durable->n = 0;
+    wanted->e = durable->e = NULL;
     if (!s->gc_on) { /* the last commit stands for durable (vv.c) */
         int rc = store_read_begin_committed(s, &txn);
         if (rc)
             return rc;
-        rc = store_vv_read(s, txn, &v);
+        rc = store_vv_read(s, txn, durable);
         if (!rc)
-            rc = s->hooks->held(s, txn, &v, out);
-        mfs_vv_free(&v);
+            rc = s->hooks->held(s, txn, wanted);
         store_read_end(s, txn);
+        if (rc)
+            mfs_vv_free(durable);
         return rc;
     }
     __atomic_store_n(&s->held_track_us, mono_us() + HELD_TRACK_US,
                      __ATOMIC_RELAXED);
+    int rc = -EAGAIN;
     pthread_mutex_lock(&s->vvlock);
-    int rc = s->held_durable_ok ? store_vv_copy(out, &s->vv_held_durable)
-                                : -EAGAIN;
+    if (s->held_durable_ok && (rc = store_vv_copy(durable, &s->vv_durable)) == 0 &&
+        (rc = store_vv_copy(wanted, &s->vv_held_durable)) != 0)
+        mfs_vv_free(durable);
     pthread_mutex_unlock(&s->vvlock);
     if (rc != -EAGAIN)
         return rc;
@@ -1229,21 +1237,22 @@ int mfs_store_vv_held(mfs_store *s, mfs_vv *out)
     if (s->gc_first_us || s->meta_unsynced) {
         gc_sync_soon(s);
     } else if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
-        mfs_vv h, d;
-        bool ok = held_read(s, txn, &s->vv_commit, &h);
+        mfs_vv h;
+        bool ok = held_read(s, txn, &h);
         mdb_txn_abort(txn);
-        if (ok && store_vv_copy(&d, &h) == 0) {
-            pthread_mutex_lock(&s->vvlock);
+        pthread_mutex_lock(&s->vvlock);
+        if (ok) {
             mfs_vv_free(&s->vv_held_commit);
             mfs_vv_free(&s->vv_held_durable);
             s->vv_held_commit = h;
-            s->vv_held_durable = d;
-            s->held_commit_ok = s->held_durable_ok = true;
-            rc = store_vv_copy(out, &d);
-            pthread_mutex_unlock(&s->vvlock);
-        } else if (ok) {
-            mfs_vv_free(&h);
+            s->held_commit_ok = true;
+            s->held_durable_ok = store_vv_copy(&s->vv_held_durable, &h) == 0;
         }
+        if (s->held_durable_ok &&
+            (rc = store_vv_copy(durable, &s->vv_durable)) == 0 &&
+            (rc = store_vv_copy(wanted, &s->vv_held_durable)) != 0)
+            mfs_vv_free(durable);
+        pthread_mutex_unlock(&s->vvlock);
     }
     mfs_lock_drop(&s->wlock);
     return rc;

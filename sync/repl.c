@@ -80,8 +80,8 @@ struct rpeer {
      * orders its HELDs), and how far it asked us to hold its own
      * (ASKHELD: when, what we told it last, when we last asked our store
      * for a sync for it) */
-    uint64_t held, held_seq;
-    uint64_t ask_seq, ask_us, held_told, sync_us;
+    uint64_t held, held_hlc, held_seq;
+    uint64_t ask_seq, ask_us, held_told, held_told_hlc, sync_us;
     bool held_tell; /* answer it at the next tick, news or not */
 };
 
@@ -1376,9 +1376,10 @@ static void snap_tick(mfs_repl *r, uint64_t *next)
 
 /* ---- write concern (DESIGN P10) -----------------------------------------
  * A wait (mfs_repl_await_held) is met once n members said (HELD) that
- * they hold our ops up to its seq. A member says so only of what its
- * store holds durably and whole (mfs_store_vv_held): an ack is never
- * taken back by a crash or a power cut there. It says so when asked
+ * they hold our ops up to its seq, and none of our versions up to it
+ * waits for a chunk there. A member says so only of what its store holds
+ * durably (mfs_store_vv_held): an ack is never taken back by a crash or
+ * a power cut there. It says so when asked
  * (ASKHELD), and then whenever that grows, for ASK_HELD_US after the
  * last ask; while it lacks durability for what it was asked, it asks its
  * store for a sync (group commit shares it among every asker). HELDs
@@ -1386,12 +1387,12 @@ static void snap_tick(mfs_repl *r, uint64_t *next)
 #define ASK_HELD_US 60000000u /* an ask is served this long */
 #define ASK_AGAIN_US 1000000u /* open waits ask the live members again */
 #define HELD_SYNC_US 2000u    /* a sync asked for a member at most this often */
-#define HELD_LEN 24           /* u64 message seq, u64 origin, u64 seq */
+#define HELD_LEN 32 /* u64 message seq, u64 origin, u64 seq, u64 hlc */
 #define ASKHELD_LEN 8         /* u64 seq */
 
 struct held_wait {
     held_wait *next;
-    uint64_t seq, due_us;
+    uint64_t seq, hlc, due_us;
     unsigned n;
     bool wait;
     mfs_repl_held_fn done;
@@ -1408,7 +1409,7 @@ static int held_verdict(const mfs_repl *r, const held_wait *w, uint64_t now,
         const rpeer *p = &r->peers[i];
         if (p->removed)
             continue;
-        if (p->held >= w->seq)
+        if (mfs_repl_holds(p->held, p->held_hlc, w->seq, w->hlc))
             have++;
         else if (peer_live(p))
             could++;
@@ -1470,6 +1471,7 @@ static void on_held(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
     uint64_t mseq = mfs_get_u64(rb);
     uint64_t origin = mfs_get_u64(rb);
     uint64_t seq = mfs_get_u64(rb);
+    uint64_t hlc = mfs_get_u64(rb);
     if (rb->err || mfs_rbuf_left(rb)) {
         bad_msg(r, p, __func__);
         return;
@@ -1477,8 +1479,9 @@ static void on_held(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
     if (origin != r->node || mseq <= p->held_seq)
         return; /* not of our ops, or overtaken by a newer one */
     p->held_seq = mseq;
-    if (seq > p->held)
+    if (seq > p->held) /* (a store's durable vector never goes back) */
         p->held = seq;
+    p->held_hlc = hlc;
     held_check(r, NULL);
 }
 
@@ -1508,25 +1511,30 @@ static void held_serve(mfs_repl *r)
     size_t i;
     for (i = 0; i < r->npeers && !asking(r, &r->peers[i]); i++)
         ;
-    mfs_vv h;
-    if (i == r->npeers || mfs_store_vv_held(r->store, &h) != 0)
+    mfs_vv d, wanted;
+    if (i == r->npeers || mfs_store_vv_held(r->store, &d, &wanted) != 0)
         return; /* (-EAGAIN: the store syncs to have it) */
     bool sync = false;
     for (; i < r->npeers; i++) {
         rpeer *p = &r->peers[i];
         if (!asking(r, p))
             continue;
-        uint64_t v = mfs_vv_get(&h, p->id);
-        if (v > p->held_told || p->held_tell) {
+        uint64_t v = mfs_vv_get(&d, p->id), h = mfs_vv_get(&wanted, p->id);
+        if (v != p->held_told || h != p->held_told_hlc || p->held_tell) {
             uint8_t b[HELD_LEN];
             mfs_be64_put(b, ++r->held_msg_seq);
             mfs_be64_put(b + 8, p->id);
             mfs_be64_put(b + 16, v);
-            if (send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_HELD, b, sizeof b) == 0) {
+            mfs_be64_put(b + 24, h);
+            if (send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_HELD, b, sizeof b) ==
+                0) {
                 p->held_told = v;
+                p->held_told_hlc = h;
                 p->held_tell = false;
             }
         }
+        /* what it asked for is here, not yet durable (the chunks a
+         * version waits for come by themselves) */
         uint64_t want = mfs_vv_get(&r->my, p->id);
         if (want > p->ask_seq)
             want = p->ask_seq;
@@ -1535,7 +1543,8 @@ static void held_serve(mfs_repl *r)
             sync = true;
         }
     }
-    mfs_vv_free(&h);
+    mfs_vv_free(&d);
+    mfs_vv_free(&wanted);
     if (sync)
         mfs_store_sync_soon(r->store);
 }
@@ -1552,7 +1561,7 @@ static void held_tick(mfs_repl *r, uint64_t *next)
         uint8_t b[ASKHELD_LEN];
         mfs_be64_put(b, seq);
         for (size_t i = 0; i < r->npeers; i++)
-            if (peer_live(&r->peers[i]) && r->peers[i].held < seq)
+            if (peer_live(&r->peers[i]))
                 send_msg(r, &r->peers[i], MFS_SYNC_URGENT, MFS_MT_ASKHELD, b,
                          sizeof b);
         r->ask_again_us = r->now + ASK_AGAIN_US;
@@ -1563,13 +1572,14 @@ static void held_tick(mfs_repl *r, uint64_t *next)
 }
 
 int mfs_repl_await_held(mfs_repl *r, uint64_t now_us, uint64_t seq,
-                        unsigned n, uint32_t timeout_ms, int wait,
+                        uint64_t hlc, unsigned n, uint32_t timeout_ms, int wait,
                         mfs_repl_held_fn done, void *arg)
 {
     held_wait *w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
     w->seq = seq;
+    w->hlc = hlc;
     w->n = n;
     w->wait = wait != 0;
     w->due_us = now_us + (uint64_t)timeout_ms * 1000;
@@ -2874,6 +2884,7 @@ size_t mfs_repl_status_get(mfs_repl *r, mfs_repl_status *st, mfs_repl_peer *out,
             o->bytes_sent = p->bytes_sent;
             o->bytes_recv = p->bytes_recv;
             o->held = p->held;
+            o->held_hlc = p->held_hlc;
         }
     }
     st->bytes_to_go =

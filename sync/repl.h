@@ -56,9 +56,10 @@ enum mfs_repl_mtype {
     MFS_MT_SNAPGET = 24, /* a window of a snapshot (docs/REPLICATION.md) */
     MFS_MT_SNAP = 25,    /* a piece of one */
     /* write concern (DESIGN P10): "I hold your ops up to seq durably,
-     * chunks and all" (u64 message seq, u64 origin, u64 seq), and "tell
-     * me how far you hold mine, and make up to seq durable soon" (u64
-     * seq) */
+     * and of those whole all but the versions at or past hlc" (u64
+     * message seq, u64 origin, u64 seq, u64 hlc: 0 = all whole), and
+     * "tell me how far you hold mine, and make up to seq durable soon"
+     * (u64 seq) */
     MFS_MT_HELD = 26,
     MFS_MT_ASKHELD = 27,
 };
@@ -153,7 +154,9 @@ typedef struct mfs_repl_peer {
     uint64_t bytes_they_lack;  /* estimate: its ops + its missing chunks */
     uint64_t bytes_we_lack;    /* estimate, see docs/WIRE.md */
     uint64_t chunks_they_want; /* chunks it reported missing */
-    uint64_t held; /* our ops it holds durably, chunks and all (HELD) */
+    /* our ops it holds durably, up to held (HELD); of them, the versions
+     * at or past held_hlc (0: none) still wait for a chunk there */
+    uint64_t held, held_hlc;
     int64_t skew_ms;           /* its wall clock minus ours (one-way est.) */
     uint64_t last_state_us;    /* when its last STATE arrived (our clock) */
     uint64_t ops_sent, ops_recv, chunks_sent, chunks_recv;
@@ -207,8 +210,16 @@ void mfs_repl_settled(mfs_repl *r, mfs_vv *out);
  * (mfs_store_vv_held), and again whenever that grows while asked (for a
  * minute after the last ask). One answer covers every wait up to it. */
 typedef void (*mfs_repl_held_fn)(void *arg, int err);
+/* Does a member that said HELD (held, held_hlc) hold our op seq, whose hlc
+ * is hlc, and every one before it, durably and whole? */
+static inline int mfs_repl_holds(uint64_t held, uint64_t held_hlc,
+                                 uint64_t seq, uint64_t hlc)
+{
+    return held >= seq && (held_hlc == 0 || held_hlc > hlc);
+}
 /* Any thread but inside an engine call: calls done(arg, 0) once n members
- * said they hold this node's ops up to seq, done(arg, -ETIMEDOUT) once
+ * said they hold this node's ops up to seq (whose hlc is hlc:
+ * mfs_store_op_hlc) durably and whole, done(arg, -ETIMEDOUT) once
  * timeout_ms passed, or done(arg, -EHOSTUNREACH) as soon as fewer than n
  * members are alive and have not said so (unless wait: then it waits for
  * them until the timeout). done runs on this thread when the answer is
@@ -216,7 +227,7 @@ typedef void (*mfs_repl_held_fn)(void *arg, int err);
  * with the engine's lock held: it must not call the engine). now_us is
  * the engine's clock. 0, or -ENOMEM (done not called). */
 int mfs_repl_await_held(mfs_repl *r, uint64_t now_us, uint64_t seq,
-                        unsigned n, uint32_t timeout_ms, int wait,
+                        uint64_t hlc, unsigned n, uint32_t timeout_ms, int wait,
                         mfs_repl_held_fn done, void *arg);
 /* Any thread but inside an engine call: asks every live member to hold
  * this node's ops up to seq durably and say so (`meshfs sync`). */

@@ -298,6 +298,30 @@ static void b_fsynclat(const char *path, long n)
     close(fd);
 }
 
+/* smallfsync DIR N: N new files, each created, written 4 KiB, fsync'd and
+ * closed (bench/acks: the write concern's small-file workload); prints
+ * the fsync's median and p99 in microseconds and the total time */
+static void b_smallfsync(const char *dir, long n)
+{
+    char buf[4096], p[4200];
+    memset(buf, 's', sizeof buf);
+    double *lat = calloc((size_t)n, sizeof *lat);
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        snprintf(p, sizeof p, "%s/f%ld", dir, i);
+        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+            die("open %s: %s", p, strerror(errno));
+        write_all(fd, buf, sizeof buf, p);
+        double t = now();
+        if (fsync(fd) < 0)
+            die("fsync %s: %s", p, strerror(errno));
+        lat[i] = now() - t;
+        close(fd);
+    }
+    report_lat(lat, n, now() - t0);
+}
+
 /* mkfiles DIR N PERDIR: N empty files in subdirectories of PERDIR files */
 static double b_mkfiles(const char *dir, long n, long perdir)
 {
@@ -356,6 +380,8 @@ int main(int argc, char **argv)
         b_fsynclat(argv[2], atol(argv[3]));
     else if (!strcmp(c, "bigfsync") && argc == 4)
         b_bigfsync(argv[2], atol(argv[3]));
+    else if (!strcmp(c, "smallfsync") && argc == 4)
+        b_smallfsync(argv[2], atol(argv[3]));
     else if (!strcmp(c, "mkfiles") && argc == 5)
         printf("%.6f\n", b_mkfiles(argv[2], atol(argv[3]), atol(argv[4])));
     else if (!strcmp(c, "warm") && argc == 3)
@@ -367,7 +393,8 @@ int main(int argc, char **argv)
                         "       seqwrite FILE MIB | seqread FILE MIB | "
                         "randwrite FILE COUNT |\n"
                         "       fsynclat FILE N | bigfsync FILE N | "
-                        "mkfiles DIR N PERDIR | warm MIB\n");
+                        "smallfsync DIR N |\n"
+                        "       mkfiles DIR N PERDIR | warm MIB\n");
         return 2;
     }
     return 0;

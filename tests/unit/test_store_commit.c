@@ -463,6 +463,19 @@ static void copy_ops(mfs_store *from, mfs_store *to)
     assert_true(res.applied > 0);
 }
 
+/* Does s hold origin's ops up to seq (whose hlc is hlc) durably and whole,
+ * by what mfs_store_vv_held says? */
+static bool holds(mfs_store *s, uint64_t origin, uint64_t seq, uint64_t hlc)
+{
+    mfs_vv d, w;
+    assert_int_equal(mfs_store_vv_held(s, &d, &w), 0);
+    uint64_t cut = mfs_vv_get(&w, origin);
+    bool r = mfs_vv_get(&d, origin) >= seq && (cut == 0 || cut > hlc);
+    mfs_vv_free(&d);
+    mfs_vv_free(&w);
+    return r;
+}
+
 /* The write concern's vector (mfs_store_vv_held): of what is durable
  * only, and each origin cut below a version that still waits for a chunk;
  * it grows when the chunk comes and a sync follows. */
@@ -478,15 +491,19 @@ static void test_held_vector(void **state)
     mfs_store *b = NULL;
     assert_int_equal(mfs_store_open(&b, db, &cfg, MFS_STORE_CREATE), 0);
     uint64_t na = mfs_store_node_id(a);
-    mfs_vv h, v;
+    mfs_vv d, w, v;
     /* asked for once (idle, everything durable): at once */
-    assert_int_equal(mfs_store_vv_held(b, &h), 0);
-    mfs_vv_free(&h);
+    assert_int_equal(mfs_store_vv_held(b, &d, &w), 0);
+    mfs_vv_free(&d);
+    mfs_vv_free(&w);
     /* a file of two chunks on A; B gets its ops, not its chunks */
     mfs_attr at;
-    assert_int_equal(mfs_store_mknod(a, MFS_ROOT_INO, "f", S_IFREG | 0644, 0,
-                                     0, 0, &at),
-                     0);
+    assert_int_equal(
+        mfs_store_mknod(a, MFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, 0, &at), 0);
+    assert_int_equal(mfs_store_vv(a, &v), 0);
+    uint64_t made = own_seq(&v, na), made_hlc, all_hlc; /* the mknod's ops */
+    mfs_vv_free(&v);
+    assert_int_equal(mfs_store_op_hlc(a, na, made, &made_hlc), 0);
     size_t len = 2 * MFS_CHUNK_SIZE + 5;
     uint8_t *buf = malloc(len);
     for (size_t i = 0; i < len; i++)
@@ -497,19 +514,17 @@ static void test_held_vector(void **state)
     assert_int_equal(mfs_store_vv(b, &v), 0);
     uint64_t all = own_seq(&v, na);
     mfs_vv_free(&v);
+    assert_true(all > made);
+    assert_int_equal(mfs_store_op_hlc(a, na, all, &all_hlc), 0);
     /* applied, not durable: not held */
-    assert_int_equal(mfs_store_vv_held(b, &h), 0);
-    assert_true(own_seq(&h, na) < all);
-    mfs_vv_free(&h);
-    /* durable, but the version waits for its chunks: held stops below it */
+    assert_false(holds(b, na, made, made_hlc));
+    /* durable, but the version waits for its chunks: held up to before it */
     assert_int_equal(mfs_store_commit(b, 1), 0);
     assert_int_equal(mfs_store_vv_durable(b, &v), 0);
     assert_int_equal(own_seq(&v, na), all);
     mfs_vv_free(&v);
-    assert_int_equal(mfs_store_vv_held(b, &h), 0);
-    uint64_t cut = own_seq(&h, na);
-    mfs_vv_free(&h);
-    assert_true(cut > 0 && cut < all); /* the mknod's ops are held */
+    assert_true(holds(b, na, made, made_hlc));
+    assert_false(holds(b, na, all, all_hlc));
     /* the chunks come: held once a sync covers them */
     uint8_t want[8 * MFS_HASH_LEN];
     ssize_t nw = mfs_store_chunks_wanted(b, want, 8);
@@ -523,10 +538,9 @@ static void test_held_vector(void **state)
     }
     free(chunk);
     assert_int_equal(mfs_store_chunks_wanted_count(b), 0);
+    assert_false(holds(b, na, all, all_hlc)); /* (not durable yet) */
     assert_int_equal(mfs_store_commit(b, 1), 0);
-    assert_int_equal(mfs_store_vv_held(b, &h), 0);
-    assert_int_equal(own_seq(&h, na), all);
-    mfs_vv_free(&h);
+    assert_true(holds(b, na, all, all_hlc));
     free(buf);
     mfs_store_close(b);
     mfs_store_close(a);

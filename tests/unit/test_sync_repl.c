@@ -380,12 +380,20 @@ static uint64_t own_seq(node *nd)
     return seq;
 }
 
+static uint64_t own_hlc(node *nd, uint64_t seq)
+{
+    uint64_t hlc;
+    assert_int_equal(mfs_store_op_hlc(nd->s, nd->id, seq, &hlc), 0);
+    return hlc;
+}
+
 /* A waits for n members to hold its ops so far. */
 static void await_on_a(unsigned n, uint32_t timeout_ms, int wait)
 {
     g_acked = 1;
-    assert_int_equal(mfs_repl_await_held(g_a.r, g_now, own_seq(&g_a), n,
-                                         timeout_ms, wait, acked, NULL),
+    uint64_t seq = own_seq(&g_a);
+    assert_int_equal(mfs_repl_await_held(g_a.r, g_now, seq, own_hlc(&g_a, seq),
+                                         n, timeout_ms, wait, acked, NULL),
                      0);
 }
 
@@ -479,11 +487,12 @@ static void test_acks_reordered(void **state)
     (void)state;
     meet();
     make_file(&g_a, "a", 100, 1);
-    uint64_t seq = own_seq(&g_a);
-    uint8_t m[24];
-    mfs_be64_put(m, 10); /* message seq */
+    uint64_t seq = own_seq(&g_a), hlc = own_hlc(&g_a, seq);
+    uint8_t m[32]; /* message seq, origin, held, least wanted hlc */
+    mfs_be64_put(m, 10);
     mfs_be64_put(m + 8, NODE_A);
     mfs_be64_put(m + 16, seq - 1);
+    mfs_be64_put(m + 24, 0);
     feed(&g_a, MFS_MT_HELD, m, sizeof m);
     mfs_be64_put(m, 9); /* older, claims more: ignored */
     mfs_be64_put(m + 16, seq);
@@ -500,8 +509,13 @@ static void test_acks_reordered(void **state)
     mfs_be64_put(m + 16, seq);
     feed(&g_a, MFS_MT_HELD, m, sizeof m);
     assert_int_equal(g_acked, 1);
-    mfs_be64_put(m, 13);
+    mfs_be64_put(m, 13); /* all of it, but the version waits for a chunk */
     mfs_be64_put(m + 8, NODE_A);
+    mfs_be64_put(m + 24, hlc);
+    feed(&g_a, MFS_MT_HELD, m, sizeof m);
+    assert_int_equal(g_acked, 1);
+    mfs_be64_put(m, 14); /* and whole: met */
+    mfs_be64_put(m + 24, 0);
     feed(&g_a, MFS_MT_HELD, m, sizeof m);
     assert_int_equal(g_acked, 0);
     feed(&g_a, MFS_MT_HELD, m, sizeof m); /* again: nothing more */
@@ -992,8 +1006,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_before_push, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_echo, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_acks_need_chunks, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_acks_need_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_reordered, setup, teardown),
     };
