@@ -140,8 +140,8 @@ static void fs_acks(void *arg, mfs_fs_ackwait *w)
     k->waiting++;
     mfs_acks_config c = k->cfg;
     pthread_mutex_unlock(&k->mu);
-    rc = mfs_repl_await_held(m->repl, m->net.now_us(m->net.ctx), a->seq,
-                             a->hlc, c.n, timeout_ms(&c), c.wait, acks_done, a);
+    rc = mfs_repl_await_held(m->repl, m->net.now_us(m->net.ctx), a->seq, a->hlc,
+                             c.n, timeout_ms(&c), c.wait, acks_done, a);
     if (rc) {
         acks_done(a, rc);
         return;

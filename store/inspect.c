@@ -654,8 +654,7 @@ int store_held(mfs_store *s, MDB_txn *txn, mfs_vv *out)
     return rc;
 }
 
-int mfs_store_op_hlc(mfs_store *s, uint64_t origin, uint64_t seq,
-                     uint64_t *hlc)
+int mfs_store_op_hlc(mfs_store *s, uint64_t origin, uint64_t seq, uint64_t *hlc)
 {
     MDB_txn *txn;
     MDB_cursor *c;

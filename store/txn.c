@@ -901,7 +901,8 @@ static void vv_note_sync(mfs_store *s)
         s->gc_durable_grew = true;
     mfs_vv d, hd = {0};
     /* the two durable vectors stay of one commit */
-    bool hd_ok = s->held_commit_ok && store_vv_copy(&hd, &s->vv_held_commit) == 0;
+    bool hd_ok =
+        s->held_commit_ok && store_vv_copy(&hd, &s->vv_held_commit) == 0;
     if (store_vv_copy(&d, &s->vv_commit) == 0) {
         if (mfs_vv_missing(&d, &s->vv_durable))
             s->gc_durable_grew = true;
@@ -1225,7 +1226,8 @@ int mfs_store_vv_held(mfs_store *s, mfs_vv *durable, mfs_vv *wanted)
                      __ATOMIC_RELAXED);
     int rc = -EAGAIN;
     pthread_mutex_lock(&s->vvlock);
-    if (s->held_durable_ok && (rc = store_vv_copy(durable, &s->vv_durable)) == 0 &&
+    if (s->held_durable_ok &&
+        (rc = store_vv_copy(durable, &s->vv_durable)) == 0 &&
         (rc = store_vv_copy(wanted, &s->vv_held_durable)) != 0)
         mfs_vv_free(durable);
     pthread_mutex_unlock(&s->vvlock);

@@ -1387,8 +1387,8 @@ static void snap_tick(mfs_repl *r, uint64_t *next)
 #define ASK_HELD_US 60000000u /* an ask is served this long */
 #define ASK_AGAIN_US 1000000u /* open waits ask the live members again */
 #define HELD_SYNC_US 2000u    /* a sync asked for a member at most this often */
-#define HELD_LEN 32 /* u64 message seq, u64 origin, u64 seq, u64 hlc */
-#define ASKHELD_LEN 8         /* u64 seq */
+#define HELD_LEN 32   /* u64 message seq, u64 origin, u64 seq, u64 hlc */
+#define ASKHELD_LEN 8 /* u64 seq */
 
 struct held_wait {
     held_wait *next;

@@ -212,8 +212,8 @@ void mfs_repl_settled(mfs_repl *r, mfs_vv *out);
 typedef void (*mfs_repl_held_fn)(void *arg, int err);
 /* Does a member that said HELD (held, held_hlc) hold our op seq, whose hlc
  * is hlc, and every one before it, durably and whole? */
-static inline int mfs_repl_holds(uint64_t held, uint64_t held_hlc,
-                                 uint64_t seq, uint64_t hlc)
+static inline int mfs_repl_holds(uint64_t held, uint64_t held_hlc, uint64_t seq,
+                                 uint64_t hlc)
 {
     return held >= seq && (held_hlc == 0 || held_hlc > hlc);
 }

@@ -852,8 +852,8 @@ static void sim_acked(void *arg, int err)
             if (j == a->ni || mfs_store_vv_held(w->n[j].s, &d, &wanted))
                 continue;
             uint64_t id = w->n[a->ni].id, got = mfs_vv_get(&d, id);
-            have += mfs_repl_holds(got, mfs_vv_get(&wanted, id), a->seq,
-                                   a->hlc);
+            have +=
+                mfs_repl_holds(got, mfs_vv_get(&wanted, id), a->seq, a->hlc);
             mfs_vv_free(&d);
             mfs_vv_free(&wanted);
             int k = snprintf(who + len, sizeof who - len, " %u:%llu", j,
@@ -868,8 +868,8 @@ static void sim_acked(void *arg, int err)
                      a->ni, a->n, (unsigned long long)a->seq,
                      (double)mfs_sim_now(w->sim) / SEC, have, who);
         w->acks_met++;
-    } else if (err != -ETIMEDOUT && err != -EHOSTUNREACH &&
-               err != -ESHUTDOWN && !w->acks_bad[0]) {
+    } else if (err != -ETIMEDOUT && err != -EHOSTUNREACH && err != -ESHUTDOWN &&
+               !w->acks_bad[0]) {
         snprintf(w->acks_bad, sizeof w->acks_bad,
                  "node %u: a wait ended with %d", a->ni, err);
     }
