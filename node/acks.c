@@ -133,9 +133,9 @@ static void fs_acks(void *arg, mfs_fs_ackwait *w)
     a->m = m;
     a->w = w;
     a->t0_us = mono_us();
-    /* its ops leave for the members with the commit (soon, not waited
-     * for: the group's commit thread does it) */
-    mfs_store_commit_soon(m->store);
+    /* its ops leave for the members with the commit: now, not after the
+     * group's idle wait (1 ms), and not waited for here */
+    mfs_store_commit_start(m->store);
     pthread_mutex_lock(&k->mu);
     k->waiting++;
     mfs_acks_config c = k->cfg;

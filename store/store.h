@@ -263,6 +263,10 @@ int mfs_store_commit(mfs_store *s, int durable);
  * (at the latest at the window's end), without waiting for it (a no-op
  * without group commit). Any thread. */
 void mfs_store_commit_soon(mfs_store *s);
+/* Asks for a commit (as mfs_store_commit(s, 0)) of everything changed so
+ * far now, without waiting for it (a no-op without group commit). Any
+ * thread. */
+void mfs_store_commit_start(mfs_store *s);
 /* Asks for a durable commit (as mfs_store_commit(s, 1)) of everything
  * changed so far, without waiting for it (a no-op without group commit).
  * Any thread. */

@@ -1260,6 +1260,18 @@ int mfs_store_vv_held(mfs_store *s, mfs_vv *durable, mfs_vv *wanted)
     return rc;
 }
 
+void mfs_store_commit_start(mfs_store *s)
+{
+    if (!s->gc_on)
+        return;
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    if (s->gc_want < s->gc_gen) {
+        s->gc_want = s->gc_gen;
+        pthread_cond_signal(&s->gc_work);
+    }
+    mfs_lock_drop(&s->wlock);
+}
+
 void mfs_store_sync_soon(mfs_store *s)
 {
     if (!s->gc_on)
