@@ -433,6 +433,10 @@ typedef struct ackstate {
     pc_note_msg tree;
     size_t tree_at;
     bool tree_valid;
+    pc_note_msg held; /* the newest ACK HELD: what the store holds durably
+                         never shrinks, so no OP makes it unclaimable */
+    size_t held_at;
+    bool held_valid;
 } ackstate;
 
 static void ack_note(ackstate *a, const pc_note_msg *m, size_t at)
@@ -463,6 +467,11 @@ static void ack_note(ackstate *a, const pc_note_msg *m, size_t at)
         a->tree = *m;
         a->tree_at = at;
         a->tree_valid = true;
+        break;
+    case PC_NOTE_ACK_HELD:
+        a->held = *m;
+        a->held_at = at;
+        a->held_valid = true;
         break;
     default:
         break;
@@ -736,6 +745,8 @@ typedef struct ackset {
     size_t nfile;
     const pc_note_msg *tree; /* NULL: not checkable */
     size_t tree_at;
+    const pc_note_msg *held; /* NULL: none yet */
+    size_t held_at;
     unsigned window; /* the run's commit window: the image opens with it */
 } ackset;
 
@@ -807,6 +818,38 @@ static void check_file_acks(mfs_store *st, const ackset *acks)
     }
 }
 
+/* The HELD ACK (the write concern's promise to a peer): the origin's ops
+ * up to seq are there, and none of its versions stamped at or below limit
+ * waits for a chunk. */
+static void check_held_ack(mfs_store *st, const ackset *acks)
+{
+    const pc_note_msg *m = acks->held;
+    mfs_vv d, w;
+    if (!m)
+        return;
+    int rc = mfs_store_vv_held(st, &d, &w);
+    if (rc == -EAGAIN && (rc = mfs_store_commit(st, 1)) == 0)
+        rc = mfs_store_vv_held(st, &d, &w);
+    if (rc) {
+        child_say("mfs_store_vv_held: %s", strerror(-rc));
+        return;
+    }
+    uint64_t have = mfs_vv_get(&d, m->origin);
+    uint64_t first = mfs_vv_get(&w, m->origin); /* its least wanted stamp */
+    if (have < m->seq)
+        child_say("lost ACKed data: the ops of %016" PRIx64 " up to %" PRIu64
+                  " were held (ACKed at record %zu); the image holds them up "
+                  "to %" PRIu64,
+                  m->origin, m->seq, acks->held_at, have);
+    else if (first && first <= m->limit)
+        child_say("lost ACKed data: the versions of %016" PRIx64 " stamped up "
+                  "to %016" PRIx64 " were held whole (ACKed at record %zu); "
+                  "the image waits for a chunk of one stamped %016" PRIx64,
+                  m->origin, m->limit, acks->held_at, first);
+    mfs_vv_free(&d);
+    mfs_vv_free(&w);
+}
+
 /* Runs every check on the image in dir; reports each finding to the
  * parent. Returns only when all checks ran. */
 static void check_image(const char *dir, const ackset *acks)
@@ -819,6 +862,8 @@ static void check_image(const char *dir, const ackset *acks)
 
     V.phase = "the file ACK checks";
     check_file_acks(st, acks);
+    V.phase = "the held ACK check";
+    check_held_ack(st, acks);
 
     V.phase = "mfs_store_dump";
     char *d1, *d2;
@@ -920,6 +965,7 @@ _Static_assert(sizeof(kind_prefix) == sizeof(kind_name), "one name per kind");
 
 typedef struct totals {
     size_t cuts[2], failed[2], files_checked, names_checked, trees_checked;
+    size_t helds_checked;
     size_t reported;
     size_t kind[NKINDS];
 } totals;
@@ -1124,6 +1170,10 @@ static void ackset_from(ackset *as, const ackstate *a)
         as->tree = &a->tree;
         as->tree_at = a->tree_at;
     }
+    if (a->held_valid) {
+        as->held = &a->held;
+        as->held_at = a->held_at;
+    }
 }
 
 static int do_cut(const opts *o, const pclog *l, const sim *s,
@@ -1145,6 +1195,7 @@ static int do_cut(const opts *o, const pclog *l, const sim *s,
             t->names_checked++;
     }
     t->trees_checked += as.tree != NULL;
+    t->helds_checked += as.held != NULL;
     if (rc < 0) {
         fprintf(stderr, "pc_check: %s\n", msg);
         nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -1435,10 +1486,10 @@ int main(int argc, char **argv)
     printf("pc_check: %s (workload seed %" PRIu64 ", commit window %" PRIu64
            " us): %zu records, %zu cuts (drop %zu, torn %zu), "
            "failed: drop %zu, torn %zu; ACKs checked: %zu file, %zu name, "
-           "%zu tree; %.1f s\n",
+           "%zu tree, %zu held; %.1f s\n",
            o.log, l.seed, l.window, l.n, t.cuts[0] + t.cuts[1], t.cuts[0],
            t.cuts[1], t.failed[0], t.failed[1], t.files_checked,
-           t.names_checked, t.trees_checked, secs);
+           t.names_checked, t.trees_checked, t.helds_checked, secs);
     if (t.failed[0] + t.failed[1]) {
         printf("pc_check: failing cuts by finding:");
         for (size_t k = 0; k < NKINDS; k++)

@@ -45,6 +45,11 @@ int pc_note_format(char *buf, size_t cap, const pc_note_msg *m)
         n = snprintf(buf, cap, "START %" PRIu64 " %" PRIu64, m->seed,
                      m->window);
         break;
+    case PC_NOTE_ACK_HELD:
+        n = snprintf(buf, cap,
+                     "ACK HELD %016" PRIx64 " %" PRIu64 " %016" PRIx64,
+                     m->origin, m->seq, m->limit);
+        break;
     }
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
@@ -111,6 +116,12 @@ int pc_note_parse(const char *text, size_t len, pc_note_msg *m)
         } else if (strcmp(w, "TREE") == 0) {
             m->kind = PC_NOTE_ACK_TREE;
             if (word_u64(&p, end, 16, &m->hash))
+                return -1;
+        } else if (strcmp(w, "HELD") == 0) {
+            m->kind = PC_NOTE_ACK_HELD;
+            if (word_u64(&p, end, 16, &m->origin) ||
+                word_u64(&p, end, 10, &m->seq) ||
+                word_u64(&p, end, 16, &m->limit))
                 return -1;
         } else {
             return -1;

@@ -20,6 +20,10 @@ enum pc_note_kind {
     PC_NOTE_ACK_TREE = 3, /* fsync returned: the whole dump hashes to hash */
     PC_NOTE_START = 4,    /* the workload began: seed, commit window */
     PC_NOTE_ACK_NAME = 5, /* fsync returned: path is a regular file */
+    /* the store said it holds a peer's ops (mfs_store_vv_held, what the
+     * write concern's HELD reports): origin's ops up to seq, and whole
+     * every version of origin stamped at or below limit */
+    PC_NOTE_ACK_HELD = 6,
 };
 
 /*
@@ -30,6 +34,7 @@ enum pc_note_kind {
  *   "ACK FILE <path> <size> <hash hex>"
  *   "ACK NAME <path>"
  *   "ACK TREE <hash hex>"
+ *   "ACK HELD <origin hex> <seq> <limit hlc hex>"
  *   "START <seed> <commit window us>"
  */
 typedef struct pc_note_msg {
@@ -42,6 +47,7 @@ typedef struct pc_note_msg {
     uint64_t size;          /* ACK FILE */
     uint64_t hash;          /* ACK FILE, ACK TREE */
     uint64_t seed, window;  /* START */
+    uint64_t origin, limit; /* ACK HELD (and seq) */
 } pc_note_msg;
 
 /* Formats m into buf (cap bytes, NUL-terminated). Returns the length, or -1

@@ -13,6 +13,14 @@
  * the whole dump) when no file has unpublished writes. pc_check later
  * holds the store to those ACKs at simulated cuts.
  *
+ * A peer's store beside it (DIR-peer, which the shim does not watch) makes
+ * changes under r/ whose ops this store applies as replication would
+ * bring them, with all, some or none of the chunks they need (op_remote);
+ * then the workload notes what the store says it holds of the peer
+ * durably (mfs_store_vv_held, what the write concern's HELD message
+ * reports): "ACK HELD" (the peer's ops up to seq, and whole every version
+ * of the peer stamped at or below limit).
+ *
  * It keeps its own model of every file and checks the live store against
  * it before each ACK, so an ACK always states what the store really held.
  * It uses the public store API only, and must never note an ACK for
@@ -24,6 +32,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +48,7 @@
 #define NFILES 12              /* file name slots per directory: f0..f11 */
 #define MAX_FILE (200u * 1024) /* content up to ~3 chunks */
 #define T0_MS 1700000000000ull
+#define NPEERFILES 6 /* the peer's files: r/p0..r/p5 */
 
 typedef struct wfile {
     bool live;
@@ -59,6 +69,13 @@ typedef struct wl {
     uint64_t dirino[NDIRS];
     wfile f[NDIRS][NFILES];
     uint64_t acks;
+    mfs_store *peer; /* DIR-peer: its ops come in by op_remote */
+    /* the peer's ops applied since the last durable commit: fsync makes
+     * this node's own changes durable (the intent log), not a peer's,
+     * which the peer still holds and sends again after a power cut; the
+     * whole tree is ACKed only after a durable commit then */
+    bool remote_unsynced;
+    uint64_t peer_id, rdir, rfile[NPEERFILES];
 } wl;
 
 static uint64_t rnd(wl *w)
@@ -345,6 +362,101 @@ static void op_publish(wl *w)
     w->f[d][i].dirty = false;
 }
 
+/* Applies to `to` the ops of `from` it lacks, as a peer's batch. */
+static void copy_ops(mfs_store *from, mfs_store *to)
+{
+    static uint8_t buf[4u << 20];
+    for (;;) {
+        mfs_vv have;
+        int rc = mfs_store_vv(to, &have);
+        if (rc)
+            die("mfs_store_vv", rc);
+        ssize_t n = mfs_store_ops_since(from, &have, buf, sizeof(buf));
+        mfs_vv_free(&have);
+        if (n < 0)
+            die("mfs_store_ops_since", (int)n);
+        if (n == 0)
+            return;
+        rc = mfs_store_apply(to, buf, (size_t)n, NULL);
+        if (rc)
+            die("mfs_store_apply", rc);
+    }
+}
+
+/* Notes what the store holds of the peer durably and whole, if it says
+ * (the first ask only starts keeping it: the next commit or sync has it). */
+static void note_held(wl *w)
+{
+    mfs_vv d, wanted;
+    int rc = mfs_store_vv_held(w->s, &d, &wanted);
+    if (rc == -EAGAIN)
+        return;
+    if (rc)
+        die("mfs_store_vv_held", rc);
+    pc_note_msg m = {.kind = PC_NOTE_ACK_HELD, .origin = w->peer_id};
+    m.seq = mfs_vv_get(&d, w->peer_id);
+    uint64_t cut = mfs_vv_get(&wanted, w->peer_id);
+    mfs_vv_free(&d);
+    mfs_vv_free(&wanted);
+    if (!m.seq)
+        return;
+    if (cut)
+        m.limit = cut - 1;
+    else if ((rc = mfs_store_op_hlc(w->peer, w->peer_id, m.seq, &m.limit)))
+        die("mfs_store_op_hlc", rc);
+    note(w, &m);
+    w->acks++;
+}
+
+/* The peer writes one of its files (new content, 1 B to ~200 kB) and
+ * publishes it; its ops come here, with all, some or none of the chunks
+ * they need (the rest stay wanted), as replication would bring them. */
+static void op_remote(wl *w)
+{
+    static unsigned char buf[MAX_FILE];
+    int k = (int)below(w, NPEERFILES), rc;
+    note_op(w, "remote", "r", NULL);
+    if (!w->rfile[k]) {
+        char name[8];
+        mfs_attr a;
+        snprintf(name, sizeof(name), "p%d", k);
+        rc = mfs_store_mknod(w->peer, w->rdir, name, S_IFREG | 0644, 0, 0, 0,
+                             &a);
+        if (rc)
+            die("peer: mfs_store_mknod", rc);
+        w->rfile[k] = a.ino;
+    }
+    size_t len = 1 + pick_len(w, MAX_FILE - 1);
+    fill(w, buf, len);
+    mfs_setattr sa = {.mask = MFS_SET_SIZE, .size = 0};
+    mfs_attr a;
+    rc = mfs_store_setattr(w->peer, w->rfile[k], &sa, &a);
+    if (!rc &&
+        mfs_store_write(w->peer, w->rfile[k], 0, buf, len) != (ssize_t)len)
+        rc = -EIO;
+    if (!rc)
+        rc = mfs_store_publish(w->peer, w->rfile[k]);
+    if (rc)
+        die("peer: write", rc);
+    copy_ops(w->peer, w->s);
+    w->remote_unsynced = true;
+    uint8_t want[64 * MFS_HASH_LEN];
+    ssize_t n = mfs_store_chunks_wanted(w->s, want, 64);
+    uint64_t keep = below(w, 3); /* 0: all come, 1: some, 2: none yet */
+    for (ssize_t i = 0; i < n && keep != 2; i++) {
+        const uint8_t *h = want + (size_t)i * MFS_HASH_LEN;
+        if (keep == 1 && below(w, 2))
+            continue;
+        ssize_t got = mfs_store_chunk_get(w->peer, h, buf, sizeof(buf));
+        if (got < 0)
+            die("peer: mfs_store_chunk_get", (int)got);
+        rc = mfs_store_chunk_put(w->s, h, buf, (size_t)got);
+        if (rc)
+            die("mfs_store_chunk_put", rc);
+    }
+    note_held(w);
+}
+
 /* The live store must read back what the model says. */
 static void verify(wl *w, int d, int i, uint64_t *hash)
 {
@@ -418,6 +530,9 @@ static void op_fsync(wl *w, bool all)
     }
     if (any_dirty)
         return;
+    if (w->remote_unsynced && (rc = mfs_store_commit(w->s, 1)))
+        die("mfs_store_commit", rc);
+    w->remote_unsynced = false;
     pc_note_msg t = {.kind = PC_NOTE_ACK_TREE};
     char *text;
     size_t len;
@@ -427,6 +542,8 @@ static void op_fsync(wl *w, bool all)
     free(text);
     note(w, &t);
     w->acks++;
+    if (w->peer)
+        note_held(w);
 }
 
 static int usage(void)
@@ -501,6 +618,31 @@ int main(int argc, char **argv)
             die("mfs_store_mkdir", rc);
         w.dirino[d] = a.ino;
     }
+    /* the peer: a store of the same mesh beside this one, with r/ */
+    char pdir[PATH_MAX];
+    snprintf(pdir, sizeof(pdir), "%s-peer", dir);
+    mfs_store_config pcfg;
+    mfs_store_config_default(&pcfg);
+    pcfg.node_id = 0x5045000000000000ull | seed; /* "PE" */
+    pcfg.clock_ms = clock_fn;
+    pcfg.clock_arg = &w;
+    pcfg.new_mesh = 0;
+    rc = mfs_store_open(&w.peer, pdir, &pcfg, MFS_STORE_CREATE);
+    if (rc) {
+        fprintf(stderr, "pc_workload: open %s: %s\n", pdir,
+                mfs_store_strerror(rc));
+        return 1;
+    }
+    w.peer_id = pcfg.node_id;
+    copy_ops(w.s, w.peer);
+    mfs_attr ra;
+    rc = mfs_store_mkdir(w.peer, MFS_ROOT_INO, "r", 0755, 0, 0, &ra);
+    if (rc)
+        die("peer: mfs_store_mkdir", rc);
+    w.rdir = ra.ino;
+    note_op(&w, "remote", "r", NULL);
+    copy_ops(w.peer, w.s);
+    w.remote_unsynced = true;
     op_fsync(&w, true); /* the first ACK: cuts start after it */
 
     uint64_t fsyncs = 1;
@@ -519,6 +661,8 @@ int main(int argc, char **argv)
             op_unlink(&w);
         else if (r < 93)
             op_rename_dir(&w);
+        else if (r < 96)
+            op_remote(&w);
         else
             op_publish(&w);
         if (--next_fsync == 0) {
@@ -529,6 +673,7 @@ int main(int argc, char **argv)
     }
     op_fsync(&w, true);
     mfs_store_close(w.s);
+    mfs_store_close(w.peer);
     fprintf(stderr,
             "pc_workload: seed %" PRIu64 ", %" PRIu64 " ops, %" PRIu64
             " fsyncs, %" PRIu64 " acks, commit window %u us\n",
