@@ -59,14 +59,9 @@ if [[ $WL == cp || $WL == dd4k ]]; then # the source, in memory
 fi
 PT=""
 if [[ -n "${PT_LL:-}" ]]; then
-    EX=/usr/share/doc/libfuse3-dev/examples
-    for f in passthrough_ll.c passthrough_helpers.h; do
-        if [[ -f $EX/$f ]]; then cp "$EX/$f" "$W/"
-        elif [[ -f $EX/$f.gz ]]; then gzip -dc "$EX/$f.gz" >"$W/$f"
-        else echo "ab.sh: $EX/$f missing (install libfuse3-dev)" >&2; exit 1; fi
-    done
-    # shellcheck disable=SC2046
-    cc -O2 -o "$W/passthrough_ll" "$W/passthrough_ll.c" $(pkg-config --cflags --libs fuse3)
+    # shellcheck source=bench/fs/ptll.sh
+    . "$HERE/ptll.sh"
+    ptll_build "$W" || exit 1
     PT=passthrough_ll
 fi
 

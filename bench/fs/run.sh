@@ -76,15 +76,9 @@ trap 'exit 1' INT TERM HUP
 say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ---------------------------------------------------------------- tools
-EX=/usr/share/doc/libfuse3-dev/examples
-mkdir "$W/build"
-for f in passthrough_ll.c passthrough_helpers.h; do
-    if [[ -f $EX/$f ]]; then cp "$EX/$f" "$W/build/"
-    elif [[ -f $EX/$f.gz ]]; then gzip -dc "$EX/$f.gz" >"$W/build/$f"
-    else echo "run.sh: $EX/$f missing (install libfuse3-dev)" >&2; exit 1; fi
-done
-# shellcheck disable=SC2046
-cc -O2 -o "$W/passthrough_ll" "$W/build/passthrough_ll.c" $(pkg-config --cflags --libs fuse3)
+# shellcheck source=bench/fs/ptll.sh
+. "$HERE/ptll.sh"
+ptll_build "$W" || exit 1
 cc -O2 -Wall -o "$W/fsbench" "$HERE/fsbench.c"
 FB=$W/fsbench
 

@@ -14,19 +14,7 @@ lib_init fs_acks_cli 240
 [[ $MFS_BACKEND == meshfs ]] || skip "fs_acks_cli tests the meshfs command only"
 command -v jq >/dev/null || skip "jq missing"
 
-# never let a command without --store reach the user's default store
-export HOME=$T/home XDG_DATA_HOME=$T/xdg
-unset MESHFS_STORE
-mkdir -p "$HOME"
-
-# run_cli ARGS...: meshfs with a deadline; sets RC, OUT, ERR
-run_cli() {
-    local rc=0
-    timeout -k 5 60 "$MESHFS" "$@" >"$T/out" 2>"$T/err" || rc=$?
-    RC=$rc
-    OUT=$(cat "$T/out")
-    ERR=$(cat "$T/err")
-}
+cli_home # (lib.sh)
 
 # expect_err CODE TOKEN ARGS...: exit CODE and one stderr line "meshfs: ..."
 # that ends in ": TOKEN" when TOKEN is given

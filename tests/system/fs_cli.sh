@@ -11,19 +11,7 @@ set -euo pipefail
 lib_init fs_cli 300
 [[ $MFS_BACKEND == meshfs ]] || skip "fs_cli tests the meshfs command only"
 
-# never let a command without --store reach the user's default store
-export HOME=$T/home XDG_DATA_HOME=$T/xdg
-unset MESHFS_STORE
-mkdir -p "$HOME"
-
-# cli RC-VAR OUT-VAR ERR-VAR ARGS...: run meshfs, capture rc/stdout/stderr
-run_cli() {
-    local rc=0
-    timeout -k 5 60 "$MESHFS" "$@" >"$T/out" 2>"$T/err" || rc=$?
-    RC=$rc
-    OUT=$(cat "$T/out")
-    ERR=$(cat "$T/err")
-}
+cli_home # (lib.sh)
 
 # expect_err CODE TOKEN ARGS...: exit CODE, exactly one stderr line
 # "meshfs: ...", ending in ": TOKEN" when TOKEN is given. A wrong message is

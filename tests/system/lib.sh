@@ -87,6 +87,23 @@ run_ok() {
     [[ -z "$out" ]] || printf '%s\n' "$out"
 }
 
+# cli_home: HOME and XDG_DATA_HOME inside $T and no MESHFS_STORE, so that a
+# command without --store never reaches the user's default store.
+cli_home() {
+    export HOME=$T/home XDG_DATA_HOME=$T/xdg
+    unset MESHFS_STORE
+    mkdir -p "$HOME"
+}
+
+# run_cli ARGS...: meshfs with a deadline; sets RC, OUT, ERR.
+run_cli() {
+    local rc=0
+    timeout -k 5 60 "$MESHFS" "$@" >"$T/out" 2>"$T/err" || rc=$?
+    RC=$rc
+    OUT=$(cat "$T/out")
+    ERR=$(cat "$T/err")
+}
+
 # wait_until SECONDS DESCRIPTION CMD...: poll CMD until it succeeds.
 wait_until() {
     local secs=$1 what=$2

@@ -397,23 +397,13 @@ static void await_on_a(unsigned n, uint32_t timeout_ms, int wait)
                      0);
 }
 
+static void step_holding(qmsg *held, size_t *nheld, uint8_t hold);
+
 /* Runs the network until the await is decided or ms pass. */
 static void pump_until_acked(uint32_t ms)
 {
-    for (uint32_t t = 0; t < ms && g_acked == 1; t++) {
-        g_now += 1000;
-        mfs_repl_tick(g_a.r, g_now);
-        mfs_repl_tick(g_b.r, g_now);
-        size_t n = g_net.n;
-        qmsg batch[MAXQ];
-        memcpy(batch, g_net.q, n * sizeof(qmsg));
-        g_net.n = 0;
-        for (size_t i = 0; i < n; i++) {
-            mfs_repl_on_msg(by_id(batch[i].to)->r, g_now, batch[i].from,
-                            batch[i].mtype, batch[i].data, batch[i].len);
-            free(batch[i].data);
-        }
-    }
+    for (uint32_t t = 0; t < ms && g_acked == 1; t++)
+        step_holding(NULL, NULL, 0);
 }
 
 /* An ack covers the chunks: a file whose chunks B cannot get is not
