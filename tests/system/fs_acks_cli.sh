@@ -16,21 +16,6 @@ command -v jq >/dev/null || skip "jq missing"
 
 cli_home # (lib.sh)
 
-# expect_err CODE TOKEN ARGS...: exit CODE and one stderr line "meshfs: ..."
-# that ends in ": TOKEN" when TOKEN is given
-expect_err() {
-    local code=$1 token=$2 lines
-    shift 2
-    run_cli "$@"
-    [[ $RC -eq $code ]] || fail "meshfs $*: exit $RC, want $code (stderr: $ERR)"
-    lines=$(printf '%s' "$ERR" | grep -c '' || true)
-    [[ $lines -eq 1 ]] || fail "meshfs $*: want one line on stderr, got $lines: $(printf '%s' "$ERR" | tr '\n' '|')"
-    [[ $ERR == "meshfs: "* ]] || fail "meshfs $*: stderr does not start with 'meshfs: ': $ERR"
-    if [[ -n "$token" && $ERR != *": $token" ]]; then
-        fail "meshfs $*: stderr should end with ': $token': $ERR"
-    fi
-}
-
 # mount_flags STORE MNT ARGS...: `meshfs mount` with ARGS (flags), checked
 # and registered for the cleanup as mfs_mount does; its stderr in $T/merr
 mount_flags() {

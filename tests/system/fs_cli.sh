@@ -19,18 +19,7 @@ cli_home # (lib.sh)
 # recorded problems fail the test at the end.
 : >"$T/problems"
 problem() { log "PROBLEM: $*"; echo "$*" >>"$T/problems"; }
-expect_err() {
-    local code=$1 token=$2 lines
-    shift 2
-    run_cli "$@"
-    [[ $RC -eq $code ]] || fail "meshfs $*: exit $RC, want $code (stderr: $ERR)"
-    lines=$(printf '%s' "$ERR" | grep -c '' || true)
-    [[ $lines -eq 1 ]] || problem "meshfs $*: want one line on stderr, got $lines: $(printf '%s' "$ERR" | tr '\n' '|')"
-    [[ $ERR == "meshfs: "* ]] || problem "meshfs $*: stderr does not start with 'meshfs: ': $ERR"
-    if [[ -n "$token" && $(printf '%s' "$ERR" | head -1) != *": $token" ]]; then
-        problem "meshfs $*: the first stderr line should end with ': $token': $ERR"
-    fi
-}
+CLI_PROBLEM=problem # expect_err (lib.sh) records and goes on
 
 # the store's content: every file but LMDB's lock file (its reader table
 # changes whenever anyone opens the store, even to read it) and store.lock

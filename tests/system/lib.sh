@@ -104,6 +104,23 @@ run_cli() {
     ERR=$(cat "$T/err")
 }
 
+# expect_err CODE TOKEN ARGS...: meshfs ARGS exits CODE (else fail) with
+# one stderr line "meshfs: ..." whose end is ": TOKEN" when TOKEN is given;
+# those two are reported through $CLI_PROBLEM (default fail: a test may
+# record them and go on).
+expect_err() {
+    local code=$1 token=$2 lines report=${CLI_PROBLEM:-fail}
+    shift 2
+    run_cli "$@"
+    [[ $RC -eq $code ]] || fail "meshfs $*: exit $RC, want $code (stderr: $ERR)"
+    lines=$(printf '%s' "$ERR" | grep -c '' || true)
+    [[ $lines -eq 1 ]] || $report "meshfs $*: want one line on stderr, got $lines: $(printf '%s' "$ERR" | tr '\n' '|')"
+    [[ $ERR == "meshfs: "* ]] || $report "meshfs $*: stderr does not start with 'meshfs: ': $ERR"
+    if [[ -n "$token" && $(printf '%s' "$ERR" | head -1) != *": $token" ]]; then
+        $report "meshfs $*: the first stderr line should end with ': $token': $ERR"
+    fi
+}
+
 # wait_until SECONDS DESCRIPTION CMD...: poll CMD until it succeeds.
 wait_until() {
     local secs=$1 what=$2
