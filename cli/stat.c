@@ -62,6 +62,7 @@ static const char *const acks_keys[] = {
     "acks_met",
     "acks_failed_timeout",
     "acks_failed_peers",
+    "acks_failed_other",
     "acks_p50_us",
     "acks_p99_us",
 };
@@ -408,6 +409,7 @@ static void print_acks_text(const cli_reply *r, int running)
     }
     unsigned long long to = reply_num(r, "acks_failed_timeout"),
                        few = reply_num(r, "acks_failed_peers"),
+                       other = reply_num(r, "acks_failed_other"),
                        p50 = reply_num(r, "acks_p50_us"),
                        p99 = reply_num(r, "acks_p99_us");
     char lat[96];
@@ -417,9 +419,10 @@ static void print_acks_text(const cli_reply *r, int running)
     else
         snprintf(lat, sizeof lat, "no acks to time");
     printf("%-18s %s: %llu waiting, %llu met, %llu failed (%llu timed out, "
-           "%llu too few members), %s (last minute)\n",
+           "%llu too few members, %llu other: unmount, no memory), %s (last "
+           "minute)\n",
            "write concern", mode, reply_num(r, "acks_waiting"),
-           reply_num(r, "acks_met"), to + few, to, few, lat);
+           reply_num(r, "acks_met"), to + few + other, to, few, other, lat);
 }
 
 /* The daemon's "collect" and "collect_held_by" lines. */
