@@ -277,6 +277,25 @@ static int opt_value(const char *name, int argc, char **argv, int *i,
     return 1;
 }
 
+/* --NAME SECONDS (more than 0, at most max_s) into *ms: 1 if argv[*i] was
+ * that option, 0 if not, CLI_USAGE (message printed). */
+static int seconds_opt(const char *name, unsigned max_s, int argc,
+                       char **argv, int *i, uint32_t *ms)
+{
+    const char *s = argv[*i], *v;
+    char what[96];
+    int r = opt_value(name, argc, argv, i, &v);
+    if (r == 0)
+        return 0;
+    if (r < 0)
+        return cli_usage_error("missing argument to option", s);
+    snprintf(what, sizeof what, "%s wants seconds (more than 0, at most %u)",
+             name, max_s);
+    if (cli_parse_seconds(v, max_s, ms))
+        return cli_usage_error(what, v);
+    return 1;
+}
+
 /* --acks N, --acks-timeout SECONDS, --acks-wait. 1 if argv[*i] was one
  * of them, 0 if not, CLI_USAGE (message printed). */
 static int parse_acks_opt(int argc, char **argv, int *i, cli_args *a)
@@ -289,16 +308,9 @@ static int parse_acks_opt(int argc, char **argv, int *i, cli_args *a)
         a->acks_wait = 1;
         return 1;
     }
-    if ((r = opt_value("--acks-timeout", argc, argv, i, &v)) != 0) {
-        if (r < 0)
-            return cli_usage_error("missing argument to option", s);
-        snprintf(what, sizeof what,
-                 "--acks-timeout wants seconds (more than 0, at most %d)",
-                 CLI_ACKS_TIMEOUT_MAX_S);
-        if (cli_parse_seconds(v, CLI_ACKS_TIMEOUT_MAX_S, &a->acks_timeout_ms))
-            return cli_usage_error(what, v);
-        return 1;
-    }
+    if ((r = seconds_opt("--acks-timeout", CLI_ACKS_TIMEOUT_MAX_S, argc, argv,
+                         i, &a->acks_timeout_ms)) != 0)
+        return r;
     if ((r = opt_value("--acks", argc, argv, i, &v)) != 0) {
         if (r < 0)
             return cli_usage_error("missing argument to option", s);
@@ -326,16 +338,9 @@ static int parse_sync_opt(int argc, char **argv, int *i, cli_args *a)
         a->sync_all = 1;
         return 1;
     }
-    if ((r = opt_value("--timeout", argc, argv, i, &v)) != 0) {
-        if (r < 0)
-            return cli_usage_error("missing argument to option", s);
-        snprintf(what, sizeof what,
-                 "--timeout wants seconds (more than 0, at most %d)",
-                 CLI_SYNC_TIMEOUT_MAX_S);
-        if (cli_parse_seconds(v, CLI_SYNC_TIMEOUT_MAX_S, &a->timeout_ms))
-            return cli_usage_error(what, v);
-        return 1;
-    }
+    if ((r = seconds_opt("--timeout", CLI_SYNC_TIMEOUT_MAX_S, argc, argv, i,
+                         &a->timeout_ms)) != 0)
+        return r;
     if ((r = opt_value("--peers", argc, argv, i, &v)) != 0) {
         if (r < 0)
             return cli_usage_error("missing argument to option", s);
