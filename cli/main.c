@@ -279,8 +279,8 @@ static int opt_value(const char *name, int argc, char **argv, int *i,
 
 /* --NAME SECONDS (more than 0, at most max_s) into *ms: 1 if argv[*i] was
  * that option, 0 if not, CLI_USAGE (message printed). */
-static int seconds_opt(const char *name, unsigned max_s, int argc,
-                       char **argv, int *i, uint32_t *ms)
+static int seconds_opt(const char *name, unsigned max_s, int argc, char **argv,
+                       int *i, uint32_t *ms)
 {
     const char *s = argv[*i], *v;
     char what[96];
