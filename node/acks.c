@@ -164,6 +164,9 @@ void mfs_node_acks_attach(mfs_node *m, struct mfs_fs *fs,
     pthread_mutex_unlock(&k->mu);
     if (cfg->n && fs) {
         k->fs = fs;
+        mfs_store_set_fsync_commits(m->store, 1);
+        if (m->repl)
+            mfs_repl_set_ask_pushes(m->repl, 1);
         mfs_fs_set_acks(fs, fs_acks, m, cfg->on_close);
         mfs_log(LOG_NOTICE,
                 "acks: fsync%s returns once %u other member(s) hold the "
@@ -176,8 +179,12 @@ void mfs_node_acks_attach(mfs_node *m, struct mfs_fs *fs,
 
 void mfs_node_acks_detach(mfs_node *m)
 {
-    if (m->acks.fs)
+    if (m->acks.fs) {
         mfs_fs_set_acks(m->acks.fs, NULL, NULL, 0);
+        mfs_store_set_fsync_commits(m->store, 0);
+    }
+    if (m->repl)
+        mfs_repl_set_ask_pushes(m->repl, 0);
     m->acks.fs = NULL;
     if (m->repl)
         mfs_repl_await_cancel(m->repl, -ESHUTDOWN);

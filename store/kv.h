@@ -222,6 +222,7 @@ struct mfs_store {
      * and of the last commit known durable (mfs_store_vv_durable) */
     pthread_mutex_t vvlock;
     mfs_vv vv_commit, vv_durable;
+    uint64_t vv_commit_gen, vv_durable_gen; /* their commits' gc_gen */
     /* of the same two commits, per origin the least hlc of a version that
      * waits for a chunk (hooks->held), kept while a peer asks for
      * write-concern acks: until held_track_us (monotonic); *_ok: computed
@@ -229,6 +230,13 @@ struct mfs_store {
     mfs_vv vv_held_commit, vv_held_durable;
     bool held_commit_ok, held_durable_ok;
     uint64_t held_track_us; /* atomic */
+    /* the same of the intent log's last record that held peers' ops
+     * (wal_hold): newer than the durable ones when held_log_gen, the
+     * gc_gen it covers, is above vv_durable_gen */
+    mfs_vv vv_held_log, wanted_held_log;
+    bool held_log_ok;
+    uint64_t held_log_gen;
+    bool gc_want_hold;      /* a hold record is asked for (wlock) */
     bool meta_unsynced;     /* a commit's meta page is not synced yet */
     uint64_t last_commit_us; /* monotonic time of the last commit */
 
@@ -237,6 +245,9 @@ struct mfs_store {
     pthread_mutex_t wal_mu; /* appends, one at a time (MFS_LOCK_STORE_LOG) */
     int wal_fd;             /* STORE/intent.log; -1 without */
     bool wal_on;            /* fsync appends (group commit, file usable) */
+    bool wal_commits;       /* (atomic) an fsync's record starts the commit
+                               that carries its ops to peers, beside its
+                               flush (mfs_store_set_fsync_commits) */
     bool wal_broken;        /* an append failed: fsync commits from now */
     bool wal_covered;       /* LMDB's last sync covered every record */
     uint64_t wal_size;      /* its bytes: two halves (0: no log) */
@@ -251,6 +262,10 @@ struct mfs_store {
     uint64_t wal_gen;       /* gc_gen when the last record was made */
     uint64_t wal_lost;      /* failed commits that cleared the log */
     uint64_t wal_seq;       /* own ops <= this are durable (log or LMDB) */
+    /* peers' ops: those up to wal_vv are durable (log or LMDB; below
+     * vv_durable they are anyway); which halves hold records of them */
+    mfs_vv wal_vv;
+    bool wal_half_peers[2];
     uint64_t wal_commit_seq, wal_synced_seq; /* s->seq at the last commit,
                                                 and at the last synced one */
     uint8_t *wal_fresh;     /* hashes of chunks put since the last sync */
@@ -404,6 +419,11 @@ void wal_note_chunk(mfs_store *s, const uint8_t *hash);
 void wal_committed(mfs_store *s);
 void wal_synced(mfs_store *s, uint64_t gen);
 void wal_lost(mfs_store *s);
+/* The commit thread's, with no lock held (mfs_store_hold_soon): one
+ * record of every op applied and chunk put that is not durable yet,
+ * peers' too, made durable with one flush; the held snapshot is then of
+ * it (vv_held_log). 0, 1: the log cannot (sync LMDB instead), -errno. */
+int wal_hold(mfs_store *s);
 int wal_reset_file(mfs_store *s);
 /* txn.c: asks the commit thread for a sync of LMDB, without waiting
  * (under wlock; group commit only). */

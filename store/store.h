@@ -271,6 +271,13 @@ void mfs_store_commit_start(mfs_store *s);
  * changed so far, without waiting for it (a no-op without group commit).
  * Any thread. */
 void mfs_store_sync_soon(mfs_store *s);
+/* For the write concern: asks that everything applied so far, peers' ops
+ * and chunks included, be made durable as soon as possible, with one
+ * flush (a record of the intent log, made by the commit thread), or by a
+ * sync as mfs_store_sync_soon when the log cannot; mfs_store_vv_held
+ * then says so, and the oplog callback runs. Without waiting (a no-op
+ * without group commit). Any thread. */
+void mfs_store_hold_soon(mfs_store *s);
 
 /* ---- grouping ----------------------------------------------------------
  * Between mfs_store_group_begin() and _end() calls from the calling thread
@@ -463,6 +470,12 @@ void mfs_store_set_change_cb(mfs_store *s, mfs_change_cb cb, void *arg);
  * readers. For sync/ to push new ops at once. Must not block. */
 typedef void (*mfs_oplog_cb)(void *arg);
 void mfs_store_set_oplog_cb(mfs_store *s, mfs_oplog_cb cb, void *arg);
+/* on: every fsync starts the commit that carries its ops (the oplog
+ * callback's) at once, beside its own flush of the intent log, so that
+ * they leave for peers about when the fsync is durable here (the write
+ * concern waits for that; without it the group commits when calls
+ * pause). Any thread. */
+void mfs_store_set_fsync_commits(mfs_store *s, int on);
 
 /* ---- statistics and inspection ---------------------------------------- */
 

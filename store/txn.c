@@ -871,6 +871,8 @@ static void vv_note_commit(mfs_store *s)
     mfs_vv_free(&s->vv_durable);
     s->vv_durable = s->vv_commit;
     s->vv_commit = v;
+    s->vv_durable_gen = s->vv_commit_gen;
+    s->vv_commit_gen = s->gc_gen;
     mfs_vv_free(&s->vv_held_durable);
     s->vv_held_durable = s->vv_held_commit;
     s->held_durable_ok = s->held_commit_ok;
@@ -908,6 +910,7 @@ static void vv_note_sync(mfs_store *s)
             s->gc_durable_grew = true;
         mfs_vv_free(&s->vv_durable);
         s->vv_durable = d;
+        s->vv_durable_gen = s->vv_commit_gen;
     } else {
         hd_ok = false;
     }
@@ -1034,6 +1037,22 @@ static void *gc_main(void *arg)
                 continue;
             }
             pthread_cond_broadcast(&s->gc_done);
+        }
+        /* the write concern: what peers asked us to hold, in one record
+         * of the intent log (one flush; a sync of LMDB takes two) */
+        if (s->gc_want_hold && !s->gc_stop) {
+            s->gc_want_hold = false;
+            mfs_lock_drop(&s->wlock);
+            int hr = wal_hold(s);
+            mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+            if (hr) {
+                gc_sync_soon(s); /* the old way */
+            } else if (s->oplog_cb) {
+                mfs_lock_drop(&s->wlock);
+                s->oplog_cb(s->oplog_arg);
+                mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+            }
+            continue;
         }
         bool dirty = s->gc_first_us != 0;
         /* idle since a commit whose meta page is not synced: sync it */
@@ -1226,9 +1245,14 @@ int mfs_store_vv_held(mfs_store *s, mfs_vv *durable, mfs_vv *wanted)
                      __ATOMIC_RELAXED);
     int rc = -EAGAIN;
     pthread_mutex_lock(&s->vvlock);
-    if (s->held_durable_ok &&
-        (rc = store_vv_copy(durable, &s->vv_durable)) == 0 &&
-        (rc = store_vv_copy(wanted, &s->vv_held_durable)) != 0)
+    /* the newer of the last durable commit and the intent log's last
+     * record of peers' ops (wal_hold) */
+    bool log = s->held_log_ok && s->held_log_gen > s->vv_durable_gen;
+    if ((log || s->held_durable_ok) &&
+        (rc = store_vv_copy(durable,
+                            log ? &s->vv_held_log : &s->vv_durable)) == 0 &&
+        (rc = store_vv_copy(wanted, log ? &s->wanted_held_log
+                                        : &s->vv_held_durable)) != 0)
         mfs_vv_free(durable);
     pthread_mutex_unlock(&s->vvlock);
     if (rc != -EAGAIN)
@@ -1268,6 +1292,22 @@ void mfs_store_commit_start(mfs_store *s)
     if (s->gc_want < s->gc_gen) {
         s->gc_want = s->gc_gen;
         pthread_cond_signal(&s->gc_work);
+    }
+    mfs_lock_drop(&s->wlock);
+}
+
+void mfs_store_hold_soon(mfs_store *s)
+{
+    if (!s->gc_on)
+        return;
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    if (s->wal_on && !s->wal_broken && !s->wal_fresh_over) {
+        if (!s->gc_want_hold) {
+            s->gc_want_hold = true;
+            pthread_cond_signal(&s->gc_work);
+        }
+    } else {
+        gc_sync_soon(s);
     }
     mfs_lock_drop(&s->wlock);
 }
@@ -2088,6 +2128,8 @@ void mfs_store_close(mfs_store *s)
     mfs_vv_free(&s->vv_durable);
     mfs_vv_free(&s->vv_held_commit);
     mfs_vv_free(&s->vv_held_durable);
+    mfs_vv_free(&s->vv_held_log);
+    mfs_vv_free(&s->wanted_held_log);
     pthread_rwlock_destroy(&s->maplock);
     free(s->dir);
     free(s);

@@ -23,6 +23,18 @@
  * their chunks, applies their ops as a peer's (idempotent: an op at or
  * below the vector is a duplicate), and syncs.
  *
+ * The write concern (DESIGN P10) uses the same log for peers' ops: a
+ * member asked to hold them (mfs_store_hold_soon, sync/'s HELD) has the
+ * commit thread append a record of every op applied that is not durable
+ * yet, every origin's (above wal_vv and LMDB's durable vector, up to the
+ * group txn's), with the fresh chunks, and one flush makes them durable
+ * where a sync of LMDB takes two. The snapshot it then serves
+ * (vv_held_log: the txn's vector and wanted chunks' least stamps, taken
+ * under wlock with the record) is what HELD reports until a sync of LMDB
+ * is newer. A half whose records held peers' ops (wal_half_peers) is
+ * overwritten, when no sync covered it, only after a record of every
+ * origin's ops above LMDB's durable vector.
+ *
  * Record: u32 magic, u32 crc32 of the rest, u64 epoch, u32 payload length,
  * u32 chunks; then each chunk (hash, u32 length, bytes); then the ops
  * (mfs_store_ops_since's batch format). A chunk whose first bytes are all
@@ -249,6 +261,7 @@ void wal_close(mfs_store *s)
     s->wal_base = NULL;
     free(s->wal_recs);
     s->wal_recs = NULL;
+    mfs_vv_free(&s->wal_vv);
 }
 
 /* Replay's ring: the last WAL_RING chunks of the chain, whole. */
@@ -383,6 +396,11 @@ void wal_note_chunk(mfs_store *s, const uint8_t *hash)
     memcpy(s->wal_fresh + s->wal_nfresh++ * MFS_HASH_LEN, hash, MFS_HASH_LEN);
 }
 
+void mfs_store_set_fsync_commits(mfs_store *s, int on)
+{
+    __atomic_store_n(&s->wal_commits, on != 0, __ATOMIC_RELAXED);
+}
+
 void wal_committed(mfs_store *s)
 {
     s->wal_commit_seq = s->seq;
@@ -433,21 +451,29 @@ void wal_lost(mfs_store *s)
     s->wal_ring_n = 0;
     s->wal_seq = s->wal_synced_seq;
     s->wal_logged = 0; /* (the synced ones were dropped at the sync) */
+    /* peers' ops it applied are gone too (they come again from their
+     * origins); what the write concern was told of them cannot be taken
+     * back (docs/REPLICATION.md "Write concern") */
+    mfs_vv_free(&s->wal_vv);
+    s->wal_half_peers[0] = s->wal_half_peers[1] = false;
+    pthread_mutex_lock(&s->vvlock);
+    s->held_log_ok = false;
+    pthread_mutex_unlock(&s->vvlock);
 }
 
-/* Appends the ops of ours in (from, to] from txn's op log to b. */
-static int put_ops(mfs_store *s, MDB_txn *txn, uint64_t from, uint64_t to,
-                   mfs_wbuf *b)
+/* Appends origin's ops in (from, to] from txn's op log to b. */
+static int put_ops(mfs_store *s, MDB_txn *txn, uint64_t origin, uint64_t from,
+                   uint64_t to, mfs_wbuf *b)
 {
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, s->db[DB_OPS], &c);
     if (rc)
         return mdb_to_errno(rc);
     uint8_t k[OPS_KEY_LEN];
-    ops_key_put(k, s->node, from + 1);
+    ops_key_put(k, origin, from + 1);
     MDB_val key = {OPS_KEY_LEN, k}, val;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    while (rc == 0 && mfs_be64_get(key.mv_data) == s->node &&
+    while (rc == 0 && mfs_be64_get(key.mv_data) == origin &&
            mfs_be64_get((const uint8_t *)key.mv_data + 8) <= to && !b->err) {
         mfs_put_u32(b, (uint32_t)val.mv_size);
         mfs_put_bytes(b, val.mv_data, val.mv_size);
@@ -509,11 +535,27 @@ static size_t delta(mfs_store *s, MDB_txn *txn, uint8_t *e, size_t n)
 /* Builds in s->wal_buf (cap bytes) the record of epoch holding our ops in
  * (from, s->seq] and the fresh chunks from index first on; *len its bytes,
  * 0 when it holds nothing. Under wlock. 1 if it does not fit. */
+/* Where peers' ops to log begin: above both a and b (b may be NULL). */
+static uint64_t peer_from(const mfs_vv *a, const mfs_vv *b, uint64_t origin)
+{
+    uint64_t x = mfs_vv_get(a, origin), y = b ? mfs_vv_get(b, origin) : 0;
+    return x > y ? x : y;
+}
+
+/* The record of own ops in (from, s->seq], fresh chunks from first on,
+ * and, with pa, every other origin's ops above pa and pb up to cur (the
+ * txn's vector), into s->wal_buf (*len: 0 when there is nothing). 1:
+ * larger than cap. */
 static int build(mfs_store *s, MDB_txn *txn, uint64_t from, size_t first,
+                 const mfs_vv *pa, const mfs_vv *pb, const mfs_vv *cur,
                  uint64_t epoch, size_t cap, size_t *len)
 {
     *len = 0;
-    if (from == s->seq && first == s->wal_nfresh)
+    bool peers = false;
+    for (size_t i = 0; pa && i < cur->n && !peers; i++)
+        peers = cur->e[i].node != s->node &&
+                cur->e[i].seq > peer_from(pa, pb, cur->e[i].node);
+    if (from == s->seq && first == s->wal_nfresh && !peers)
         return 0;
     mfs_wbuf b;
     mfs_wbuf_init(&b, s->wal_buf, cap);
@@ -541,7 +583,12 @@ static int build(mfs_store *s, MDB_txn *txn, uint64_t from, size_t first,
         ring_note(s, h, (uint32_t)n);
         nch++;
     }
-    int rc = b.err ? 1 : put_ops(s, txn, from, s->seq, &b);
+    int rc = b.err ? 1 : put_ops(s, txn, s->node, from, s->seq, &b);
+    for (size_t i = 0; peers && !rc && i < cur->n; i++) {
+        uint64_t o = cur->e[i].node, f = peer_from(pa, pb, o);
+        if (o != s->node && cur->e[i].seq > f)
+            rc = put_ops(s, txn, o, f, cur->e[i].seq, &b);
+    }
     if (rc)
         return rc;
     mfs_be32_put(s->wal_buf + 16, (uint32_t)(b.len - WAL_HEAD));
@@ -551,10 +598,19 @@ static int build(mfs_store *s, MDB_txn *txn, uint64_t from, size_t first,
     return 0;
 }
 
+/* What a record with peers' ops holds, for the write concern: the txn's
+ * vector and wanted vector (hooks->held), and the gc_gen it covers. */
+typedef struct held_snap {
+    mfs_vv cur, wanted;
+    uint64_t gen;
+} held_snap;
+
 /* Under wlock: the record to append (in s->wal_buf, *len bytes, 0: none)
- * and where (*off); moves to the other half when it does not fit. 1: the
- * old way. */
-static int reserve(mfs_store *s, size_t *len, uint64_t *off)
+ * and where (*off); moves to the other half when it does not fit. With
+ * peers (hs: its snapshot, the caller frees it), every origin's ops not
+ * durable yet. 1: the old way. */
+static int reserve(mfs_store *s, bool peers, size_t *len, uint64_t *off,
+                   held_snap *hs)
 {
     uint64_t half = half_size(s->wal_size);
     if (!s->wal_buf && !(s->wal_buf = malloc(half)))
@@ -566,6 +622,20 @@ static int reserve(mfs_store *s, size_t *len, uint64_t *off)
             return rc;
         txn = rtxn;
     }
+    int other = !s->wal_half;
+    /* peers' ops: those above what LMDB holds durably and the log has */
+    mfs_vv durable = {0};
+    int rc = 0;
+    if (peers || s->wal_half_peers[other]) {
+        rc = store_vv_read(s, txn, &hs->cur);
+        pthread_mutex_lock(&s->vvlock);
+        if (!rc)
+            rc = store_vv_copy(&durable, &s->vv_durable);
+        pthread_mutex_unlock(&s->vvlock);
+        if (!rc && peers)
+            rc = s->hooks->held(s, txn, &hs->wanted);
+        hs->gen = s->gc_gen;
+    }
     uint64_t end = (uint64_t)(s->wal_half + 1) * half;
     /* the ring as the log has it: a record not made leaves it so */
     uint8_t saved[WAL_RING][MFS_HASH_LEN];
@@ -573,8 +643,11 @@ static int reserve(mfs_store *s, size_t *len, uint64_t *off)
     unsigned saved_n = s->wal_ring_n;
     memcpy(saved, s->wal_ring, sizeof(saved));
     memcpy(saved_len, s->wal_ring_len, sizeof(saved_len));
-    int rc = build(s, txn, s->wal_seq, s->wal_logged, s->wal_epoch,
+    if (!rc)
+        rc = build(s, txn, s->wal_seq, s->wal_logged,
+                   peers ? &s->wal_vv : NULL, &durable, &hs->cur, s->wal_epoch,
                    (size_t)(end - s->wal_off), len);
+    bool with_peers = peers;
     if (rc == 1) {
         /* The other half, in a new epoch (its delta bases only its own).
          * Its records are needed no more once a sync of LMDB covered a
@@ -583,21 +656,26 @@ static int reserve(mfs_store *s, size_t *len, uint64_t *off)
          * record that did not fit. Else it begins with everything LMDB
          * has not synced (hundreds of kB: every version op since, each
          * with its file's chunk list; such a record every 40 fsyncs was
-         * their p99). */
-        int other = !s->wal_half;
+         * their p99), peers' ops too if its records held some. */
         bool covered = s->wal_synced_gen >= s->wal_half_gen[other];
         s->wal_ring_n = 0;
+        if (!covered)
+            with_peers = peers || s->wal_half_peers[other];
         rc = covered ? build(s, txn, s->wal_seq, s->wal_logged,
+                             peers ? &s->wal_vv : NULL, &durable, &hs->cur,
                              s->wal_epoch + 1, half, len)
-                     : build(s, txn, s->wal_synced_seq, 0, s->wal_epoch + 1,
-                             half, len);
+                     : build(s, txn, s->wal_synced_seq, 0,
+                             with_peers ? &durable : NULL, NULL, &hs->cur,
+                             s->wal_epoch + 1, half, len);
         if (!rc && *len) {
             s->wal_half = other;
             s->wal_off = (uint64_t)other * half;
             s->wal_epoch++;
+            s->wal_half_peers[other] = false;
             gc_sync_soon(s); /* covers this half's first records */
         }
     }
+    mfs_vv_free(&durable);
     if (rtxn)
         mdb_txn_abort(rtxn);
     if (rc || !*len) {
@@ -609,52 +687,113 @@ static int reserve(mfs_store *s, size_t *len, uint64_t *off)
     *off = s->wal_off;
     s->wal_off += *len;
     s->wal_gen = s->wal_half_gen[s->wal_half] = s->gc_gen;
+    if (with_peers)
+        s->wal_half_peers[s->wal_half] = true;
     s->wal_covered = false;
     return 0;
 }
 
-int wal_fsync(mfs_store *s)
+/* Raises every entry of *dst to src's (0 or -ENOMEM). */
+static int vv_raise_all(mfs_vv *dst, const mfs_vv *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        size_t j = 0;
+        while (j < dst->n && dst->e[j].node != src->e[i].node)
+            j++;
+        if (j < dst->n) {
+            if (dst->e[j].seq < src->e[i].seq)
+                dst->e[j].seq = src->e[i].seq;
+            continue;
+        }
+        mfs_vv_entry *e = realloc(dst->e, (dst->n + 1) * sizeof(*e));
+        if (!e)
+            return -ENOMEM;
+        dst->e = e;
+        dst->e[dst->n++] = src->e[i];
+    }
+    return 0;
+}
+
+/* One record of what is not durable yet (with peers, every origin's ops)
+ * appended and flushed: 0, 1 (the old way: mfs_store_commit(s, 1) or a
+ * sync of LMDB), or -errno. With peers, the write concern's snapshot
+ * (vv_held_log) is then of it. */
+static int append(mfs_store *s, bool peers)
 {
     if (!s->wal_on)
         return 1;
+    held_snap hs = {0};
     mfs_lock_take(&s->wal_mu, MFS_LOCK_STORE_LOG);
     mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
     size_t len = 0;
     uint64_t off = 0;
-    int rc = s->wal_fresh_over || s->wal_broken ? 1 : reserve(s, &len, &off);
+    int rc = s->wal_fresh_over || s->wal_broken
+                 ? 1
+                 : reserve(s, peers, &len, &off, &hs);
     if (rc < 0) /* (a chunk unreadable, no memory: the old way is right) */
         rc = 1;
     uint64_t seq = s->seq, lost = s->wal_lost;
     uint64_t logged = s->wal_nfresh + s->wal_dropped;
-    mfs_lock_drop(&s->wlock);
-    if (rc || !len) {
-        mfs_lock_drop(&s->wal_mu);
-        return rc;
+    /* the commit that carries these ops to peers, beside our flush (its
+     * own flush is of another file): the ops leave about when the fsync
+     * is durable here, not one flush after */
+    if (!rc && len && !peers &&
+        __atomic_load_n(&s->wal_commits, __ATOMIC_RELAXED) &&
+        s->gc_want < s->gc_gen) {
+        s->gc_want = s->gc_gen;
+        pthread_cond_signal(&s->gc_work);
     }
-    rc = pwrite_all(s->wal_fd, s->wal_buf, len, off);
-    if (!rc && fdatasync(s->wal_fd))
-        rc = -errno;
+    mfs_lock_drop(&s->wlock);
+    if (!rc && len) {
+        rc = pwrite_all(s->wal_fd, s->wal_buf, len, off);
+        if (!rc && fdatasync(s->wal_fd))
+            rc = -errno;
+    }
     mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
-    if (rc) {
+    if (rc < 0) {
         mfs_log(LOG_ERR, "store %s: intent log: %s; fsync commits instead",
                 s->dir, strerror(-rc));
         s->wal_broken = true; /* (a torn record ends its chain) */
         rc = 1;
-    } else if (s->wal_lost != lost) {
+    } else if (!rc && s->wal_lost != lost) {
         /* a failed commit took ours back: never replayed (a record at a
          * half's start may have landed after wal_lost zeroed it) */
-        wal_reset_file(s);
+        if (len)
+            wal_reset_file(s);
         rc = 1; /* the old way reports that commit's error */
-    } else {
-        s->wal_written = true;
+    } else if (!rc) {
+        s->wal_written = s->wal_written || len;
         if (s->wal_seq < seq)
             s->wal_seq = seq;
         /* (in the list as it is now: a sync may have dropped some) */
         logged -= s->wal_dropped < logged ? s->wal_dropped : logged;
         if (s->wal_logged < logged)
             s->wal_logged = logged;
+        if (peers && vv_raise_all(&s->wal_vv, &hs.cur) == 0) {
+            pthread_mutex_lock(&s->vvlock);
+            mfs_vv_free(&s->vv_held_log);
+            mfs_vv_free(&s->wanted_held_log);
+            s->vv_held_log = hs.cur;
+            s->wanted_held_log = hs.wanted;
+            hs.cur = hs.wanted = (mfs_vv){0};
+            s->held_log_gen = hs.gen;
+            s->held_log_ok = true;
+            pthread_mutex_unlock(&s->vvlock);
+        }
     }
     mfs_lock_drop(&s->wlock);
     mfs_lock_drop(&s->wal_mu);
+    mfs_vv_free(&hs.cur);
+    mfs_vv_free(&hs.wanted);
     return rc;
+}
+
+int wal_fsync(mfs_store *s)
+{
+    return append(s, false);
+}
+
+int wal_hold(mfs_store *s)
+{
+    return append(s, true);
 }

@@ -195,6 +195,7 @@ struct mfs_repl {
     uint64_t removed_by, removed_log_us;
     uint64_t settle_us;               /* last look */
     bool joined; /* an origin: every member counts us (member_join) */
+    bool ask_pushes; /* pushes of our ops ask for HELD (write concern) */
     /* snapshots: the one we serve (built once, kept while asked for) */
     uint8_t *snap_out;
     size_t snap_out_len;
@@ -777,6 +778,8 @@ static void member_join(mfs_repl *r)
                 strerror(-rc));
 }
 
+static void serve_asks(mfs_repl *r);
+
 static void after_apply(mfs_repl *r, const mfs_apply_result *res)
 {
     if (res->applied == 0)
@@ -786,6 +789,7 @@ static void after_apply(mfs_repl *r, const mfs_apply_result *res)
     if (!r->state_changed_us)
         r->state_changed_us = r->now;
     rescan(r);
+    serve_asks(r); /* a member waits for these: they are held now */
 }
 
 /* A refused snapshot is needed no more once this node holds every op its
@@ -911,6 +915,7 @@ static void ops_done(mfs_repl *r, rpeer *p, uint64_t req, uint8_t flags,
 }
 
 static int send_chunk(mfs_repl *r, rpeer *p, const uint8_t *h, uint8_t *msg);
+static void ask_one(mfs_repl *r, rpeer *p, uint64_t seq);
 
 /* Applies the next slice of the oldest job; when that was its last, its
  * bookkeeping runs and it is freed. Returns 1 while jobs remain. */
@@ -1067,6 +1072,12 @@ static void push_new(mfs_repl *r)
                         ? mfs_batch_small_chunks(r->buf, (size_t)n, SMALL_CHUNK,
                                                  small, PUSH_SMALL_MAX)
                         : 0;
+        /* with a write concern, the member is asked to hold them in the
+         * same breath (on the same channel, ahead of them): it syncs as
+         * it applies them, not once our fsync's ask comes a flush later */
+        uint64_t mine = mfs_vv_get(&next, r->node);
+        if (r->ask_pushes && mine > mfs_vv_get(&p->pushed, r->node))
+            ask_one(r, p, mine);
         if (send_ops(r, p, 0, 0, 0, r->buf, (size_t)n) == 0) {
             mfs_vv_free(&p->pushed);
             p->pushed = next;
@@ -1386,7 +1397,7 @@ static void snap_tick(mfs_repl *r, uint64_t *next)
  * arrive in any order: held_seq keeps the newest, and held only grows. */
 #define ASK_HELD_US 60000000u /* an ask is served this long */
 #define ASK_AGAIN_US 1000000u /* open waits ask the live members again */
-#define HELD_SYNC_US 2000u    /* a sync asked for a member at most this often */
+#define HELD_SYNC_US 200u     /* a sync asked for a member at most this often */
 #define HELD_LEN 32   /* u64 message seq, u64 origin, u64 seq, u64 hlc */
 #define ASKHELD_LEN 8 /* u64 seq */
 
@@ -1464,6 +1475,14 @@ static void ask_send(mfs_repl *r, const uint64_t *ids, size_t n, uint64_t seq)
     for (size_t i = 0; i < n; i++)
         r->cfg.send(r->cfg.arg, ids[i], MFS_SYNC_URGENT, MFS_MT_ASKHELD, b,
                     sizeof b);
+}
+
+/* ASKHELD to p from inside the engine (r->mu held). */
+static void ask_one(mfs_repl *r, rpeer *p, uint64_t seq)
+{
+    uint8_t b[ASKHELD_LEN];
+    mfs_be64_put(b, seq);
+    send_msg(r, p, MFS_SYNC_URGENT, MFS_MT_ASKHELD, b, sizeof b);
 }
 
 static void on_held(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
@@ -1546,7 +1565,17 @@ static void held_serve(mfs_repl *r)
     mfs_vv_free(&d);
     mfs_vv_free(&wanted);
     if (sync)
-        mfs_store_sync_soon(r->store);
+        mfs_store_hold_soon(r->store);
+}
+
+/* held_serve when a member asks. */
+static void serve_asks(mfs_repl *r)
+{
+    for (size_t i = 0; i < r->npeers; i++)
+        if (asking(r, &r->peers[i])) {
+            held_serve(r);
+            return;
+        }
 }
 
 /* The tick's part: waits decided, asked again now and then; asks served. */
@@ -1606,6 +1635,13 @@ int mfs_repl_await_held(mfs_repl *r, uint64_t now_us, uint64_t seq,
         ask_send(r, ids, nids, seq);
     }
     return 0;
+}
+
+void mfs_repl_set_ask_pushes(mfs_repl *r, int on)
+{
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
+    r->ask_pushes = on != 0;
+    mfs_lock_drop(&r->mu);
 }
 
 void mfs_repl_ask_held(mfs_repl *r, uint64_t seq)
@@ -2737,6 +2773,9 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
     if (r->nsmallq)
         fetch_small(r);
     if (atomic_exchange(&r->changed, 0)) {
+        /* what the store holds now for members waiting, first: the rest
+         * reads the store, which may wait for a commit's flush */
+        serve_asks(r);
         refresh_my(r);
         push_new(r);
         /* STATE reports what we hold durably: only a change of that since

@@ -232,6 +232,10 @@ int mfs_repl_await_held(mfs_repl *r, uint64_t now_us, uint64_t seq,
 /* Any thread but inside an engine call: asks every live member to hold
  * this node's ops up to seq durably and say so (`meshfs sync`). */
 void mfs_repl_ask_held(mfs_repl *r, uint64_t seq);
+/* Any thread but inside an engine call: on, every push of this node's
+ * ops also asks its member for HELD up to them (ASKHELD ahead of the ops),
+ * so the member syncs as it applies them (the write concern's mounts). */
+void mfs_repl_set_ask_pushes(mfs_repl *r, int on);
 /* Any thread: every wait still open ends with done(arg, err), on this
  * thread (an unmount). */
 void mfs_repl_await_cancel(mfs_repl *r, int err);

@@ -19,10 +19,13 @@
 #
 #   bench/acks/run.sh               # N=300 FILES=10000 (~3 minutes)
 #   N=100 FILES=2000 bench/acks/run.sh
+#   LOSSES=0 ACKS="0 1" FILES=0 bench/acks/run.sh   # a quick A/B of builds
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 N=${N:-300}
-FILES=${FILES:-10000}
+FILES=${FILES:-10000} # 0: no `meshfs sync` part
+LOSSES=${LOSSES:-0 30}
+ACKS=${ACKS:-0 1 2}
 export TMPDIR=${BENCH_DIR:-/var/tmp}
 # shellcheck source=../../tests/system/mesh_lib.sh
 . "$HERE/../../tests/system/mesh_lib.sh"
@@ -47,7 +50,7 @@ row() {
 rtt_ms() { mesh_stat a | jq -r --arg b "${ID[b]}" '.peers[] | select(.id == $b) | .rtt_ms'; }
 
 {
-    echo "bench/acks/run.sh, N=$N FILES=$FILES, $(date -u '+%Y-%m-%d %H:%M UTC'), meshfs $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "bench/acks/run.sh, N=$N FILES=$FILES LOSSES='$LOSSES' ACKS='$ACKS', $(date -u '+%Y-%m-%d %H:%M UTC'), meshfs $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo '?')"
     echo
     echo "| case | fsync p50 ms | fsync p99 ms | files/s | A->B RTT ms |"
     echo "|---|---|---|---|---|"
@@ -55,9 +58,9 @@ rtt_ms() { mesh_stat a | jq -r --arg b "${ID[b]}" '.peers[] | select(.id == $b) 
 mkdir -p "$T/native"
 row "native file system (no mesh)" "$("$FB" smallfsync "$T/native" "$N")" "-"
 
-for loss in 0 30; do
+for loss in $LOSSES; do
     mesh_loss "$loss"
-    for acks in 0 1 2; do
+    for acks in $ACKS; do
         mesh_umount a
         mesh_mount a --acks "$acks" --acks-timeout 60
         mesh_wait_peers 60 a b c
@@ -68,6 +71,10 @@ for loss in 0 30; do
     done
 done
 mesh_loss 0
+if ((FILES == 0)); then
+    log "results in $OUT"
+    exit 0
+fi
 
 # ---- meshfs sync after a copy of FILES files
 mesh_umount a

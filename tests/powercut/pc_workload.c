@@ -19,7 +19,10 @@
  * then the workload notes what the store says it holds of the peer
  * durably (mfs_store_vv_held, what the write concern's HELD message
  * reports): "ACK HELD" (the peer's ops up to seq, and whole every version
- * of the peer stamped at or below limit).
+ * of the peer stamped at or below limit). Half the time it first asks
+ * for them to be held as a member asked for acks does
+ * (mfs_store_hold_soon: one record of the intent log) and waits until
+ * the store says so.
  *
  * It keeps its own model of every file and checks the live store against
  * it before each ACK, so an ACK always states what the store really held.
@@ -38,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "pc_common.h"
 #include "pc_log.h"
@@ -408,6 +412,34 @@ static void note_held(wl *w)
     w->acks++;
 }
 
+/* As a member asked for acks: everything applied made durable by the
+ * commit thread (one record of the intent log, or a sync), waited for
+ * until the store says it holds the peer's ops (up to 5 s). */
+static void hold_wait(wl *w)
+{
+    mfs_vv v, d, wanted;
+    int rc = mfs_store_vv(w->s, &v);
+    if (rc)
+        die("mfs_store_vv", rc);
+    uint64_t want = mfs_vv_get(&v, w->peer_id);
+    mfs_vv_free(&v);
+    mfs_store_hold_soon(w->s);
+    for (int i = 0; i < 5000; i++) {
+        rc = mfs_store_vv_held(w->s, &d, &wanted);
+        if (rc && rc != -EAGAIN)
+            die("mfs_store_vv_held", rc);
+        if (!rc) {
+            uint64_t got = mfs_vv_get(&d, w->peer_id);
+            mfs_vv_free(&d);
+            mfs_vv_free(&wanted);
+            if (got >= want)
+                return;
+        }
+        usleep(1000);
+    }
+    die("mfs_store_hold_soon: not held after 5 s", -ETIMEDOUT);
+}
+
 /* The peer writes one of its files (new content, 1 B to ~200 kB) and
  * publishes it; its ops come here, with all, some or none of the chunks
  * they need (the rest stay wanted), as replication would bring them. */
@@ -454,6 +486,8 @@ static void op_remote(wl *w)
         if (rc)
             die("mfs_store_chunk_put", rc);
     }
+    if (below(w, 2))
+        hold_wait(w);
     note_held(w);
 }
 

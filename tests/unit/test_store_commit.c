@@ -712,6 +712,155 @@ static void test_fsync_logged(void **state)
     mfs_test_rmdir(dir);
 }
 
+/* The peer of test_held_logged: a store (no group commit) with a file
+ * of two chunks and a small one; made by the parent, read by the child. */
+static char *held_peer_dir;
+
+/* holds (above) for a child: false on an error */
+static bool child_holds(mfs_store *s, uint64_t origin, uint64_t seq,
+                        uint64_t hlc)
+{
+    mfs_vv d, w;
+    if (mfs_store_vv_held(s, &d, &w))
+        return false;
+    uint64_t cut = mfs_vv_get(&w, origin);
+    bool r = mfs_vv_get(&d, origin) >= seq && (cut == 0 || cut > hlc);
+    mfs_vv_free(&d);
+    mfs_vv_free(&w);
+    return r;
+}
+
+/* In a child: the peer's ops and chunks applied to dir's store as
+ * replication would (its window outlasts the test: no commit comes by
+ * itself), then mfs_store_hold_soon; once the store says it holds them
+ * (mfs_store_vv_held: what a HELD message tells the peer) the process
+ * dies at once. Exits 0 when that came without a commit of LMDB (one
+ * record of the intent log made it durable), 50 when a commit came. */
+static void child_holds_and_dies(const char *dir)
+{
+    mfs_store_config cfg;
+    mfs_store_config_default(&cfg);
+    cfg.commit_window_us = cfg.commit_idle_us = 30000000u;
+    cfg.new_mesh = 0;
+    mfs_store *b = NULL, *a = NULL;
+    CHILD_CHECK(mfs_store_open(&b, dir, &cfg, 0) == 0);
+    CHILD_CHECK(mfs_store_open(&a, held_peer_dir, NULL, MFS_STORE_RDONLY) ==
+                0);
+    uint64_t na = mfs_store_node_id(a), seq, hlc;
+    mfs_vv v, d, w;
+    CHILD_CHECK(mfs_store_vv(a, &v) == 0);
+    seq = mfs_vv_get(&v, na);
+    mfs_vv_free(&v);
+    CHILD_CHECK(mfs_store_op_hlc(a, na, seq, &hlc) == 0);
+    /* asked for before: kept from then on (a member that asks) */
+    if (mfs_store_vv_held(b, &d, &w) == 0) {
+        mfs_vv_free(&d);
+        mfs_vv_free(&w);
+    }
+    mfs_store_stats st0, st1;
+    CHILD_CHECK(mfs_store_stats_get(b, &st0) == 0);
+    static uint8_t buf[4u << 20];
+    CHILD_CHECK(mfs_store_vv(b, &v) == 0);
+    ssize_t n = mfs_store_ops_since(a, &v, buf, sizeof buf);
+    mfs_vv_free(&v);
+    CHILD_CHECK(n > 0 && mfs_store_apply(b, buf, (size_t)n, NULL) == 0);
+    uint8_t want[8 * MFS_HASH_LEN];
+    ssize_t nw = mfs_store_chunks_wanted(b, want, 8);
+    CHILD_CHECK(nw > 0);
+    for (ssize_t i = 0; i < nw; i++) {
+        const uint8_t *h = want + i * MFS_HASH_LEN;
+        ssize_t got = mfs_store_chunk_get(a, h, buf, sizeof buf);
+        CHILD_CHECK(got > 0 &&
+                    mfs_store_chunk_put(b, h, buf, (size_t)got) == 0);
+    }
+    CHILD_CHECK(!child_holds(b, na, seq, hlc));
+    mfs_store_hold_soon(b);
+    for (int i = 0; i < 5000 && !child_holds(b, na, seq, hlc); i++)
+        usleep(1000);
+    CHILD_CHECK(child_holds(b, na, seq, hlc));
+    CHILD_CHECK(mfs_store_stats_get(b, &st1) == 0);
+    _exit(st1.commits == st0.commits ? 0 : 50);
+}
+
+/* The write concern's one flush (mfs_store_hold_soon): a member says it
+ * holds a peer's ops once one record of its intent log has them, chunks
+ * and all, before LMDB commits them; a crash right then loses none of
+ * them (the open replays the record). Before, HELD waited for a commit
+ * and a sync of LMDB (two flushes): mfs_store_hold_soon did not exist. */
+static void test_held_logged(void **state)
+{
+    (void)state;
+    held_peer_dir = mfs_test_mkdtemp("heldpeer");
+    mfs_store *a = open_store(held_peer_dir, 0, MFS_STORE_CREATE);
+    assert_non_null(a);
+    uint64_t na = mfs_store_node_id(a);
+    mfs_attr at;
+    size_t len = 2 * MFS_CHUNK_SIZE + 5;
+    char *big = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        big[i] = (char)(i * 13 + (i >> 9));
+    assert_int_equal(
+        mfs_store_mknod(a, MFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, 0, &at), 0);
+    assert_int_equal(mfs_store_write(a, at.ino, 0, big, len), (ssize_t)len);
+    assert_int_equal(mfs_store_publish(a, at.ino), 0);
+    assert_int_equal(
+        mfs_store_mknod(a, MFS_ROOT_INO, "g", S_IFREG | 0644, 0, 0, 0, &at), 0);
+    assert_int_equal(mfs_store_write(a, at.ino, 0, "small", 5), 5);
+    assert_int_equal(mfs_store_publish(a, at.ino), 0);
+    mfs_vv v;
+    assert_int_equal(mfs_store_vv(a, &v), 0);
+    uint64_t seq = own_seq(&v, na);
+    mfs_vv_free(&v);
+    mfs_store_close(a);
+    char *dir = NULL;
+    for (int attempt = 0; attempt < 10 && !dir; attempt++) {
+        dir = mfs_test_mkdtemp("heldlog");
+        mfs_store_config cfg;
+        mfs_store_config_default(&cfg);
+        cfg.commit_window_us = WINDOW_US;
+        cfg.new_mesh = 0;
+        mfs_store *b = NULL;
+        assert_int_equal(mfs_store_open(&b, dir, &cfg, MFS_STORE_CREATE), 0);
+        mfs_store_close(b);
+        int rc = run_child(child_holds_and_dies, dir);
+        if (rc != 50)
+            assert_int_equal(rc, 0);
+        if (rc == 50) {
+            mfs_test_rmdir(dir);
+            dir = NULL;
+        }
+    }
+    if (!dir)
+        fail_msg("the hold never came before LMDB committed");
+    /* LMDB never had them */
+    mfs_store *b = open_store(dir, 0, MFS_STORE_RDONLY);
+    assert_non_null(b);
+    assert_int_equal(mfs_store_vv(b, &v), 0);
+    assert_int_equal(own_seq(&v, na), 0);
+    mfs_vv_free(&v);
+    mfs_store_close(b);
+    /* the open replays the record: every op, both files whole */
+    b = open_store(dir, WINDOW_US, 0);
+    assert_non_null(b);
+    assert_int_equal(mfs_store_vv(b, &v), 0);
+    assert_int_equal(own_seq(&v, na), seq);
+    mfs_vv_free(&v);
+    assert_int_equal(mfs_store_chunks_wanted_count(b), 0);
+    char *got = malloc(len + 1);
+    ssize_t n;
+    read_file(b, "f", got, len + 1, &n);
+    assert_int_equal(n, (ssize_t)len);
+    assert_memory_equal(got, big, len);
+    read_file(b, "g", got, len + 1, &n);
+    assert_int_equal(n, 5);
+    assert_memory_equal(got, "small", 5);
+    free(got);
+    free(big);
+    mfs_store_close(b);
+    mfs_test_rmdir(dir);
+    mfs_test_rmdir(held_peer_dir);
+}
+
 /* 4 KiB pieces of an appended file, each different */
 static void piece(char *b, int i)
 {
@@ -775,6 +924,7 @@ int main(void)
         cmocka_unit_test(test_unpublished_stream_freed),
         cmocka_unit_test(test_fsync_logged),
         cmocka_unit_test(test_fsync_appends_logged),
+        cmocka_unit_test(test_held_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
