@@ -100,6 +100,9 @@ typedef struct peer_row {
     long long skew_ms;
     unsigned long long chunks_they;
     unsigned long long wait_max_us; /* longest wait for its packets */
+    long long clock_us;             /* its clock minus ours, measured */
+    unsigned long long clock_err_us;
+    int clock_ok;
 } peer_row;
 
 /* The line's fields (node/status.c decodes them) as this file prints
@@ -125,6 +128,40 @@ static int parse_peer(const char *v, peer_row *p)
     p->skew_ms = s.skew_ms;
     p->chunks_they = s.chunks_they;
     p->wait_max_us = s.wait_max_us;
+    p->clock_us = s.clock_us;
+    p->clock_err_us = s.clock_err_us;
+    p->clock_ok = s.clock_ok;
+    return 1;
+}
+
+/* This node's "clock" line as people read it: "+10 min ahead of the mesh:
+ * corrected (...)", "in step with the mesh (...)". 0: no such line. */
+static int clock_text(const cli_reply *r, char *buf, size_t cap)
+{
+    mfs_status_clock c;
+    const char *v = cli_reply_get(r, "clock");
+    if (!v || mfs_status_clock_parse(v, &c) < 0)
+        return 0;
+    char d[32];
+    mfs_node_clock_human(-c.mesh_ms, d, sizeof d); /* ours minus the mesh's */
+    const char *slow = c.behind ? "; this clock runs behind the stamps this "
+                                  "store holds"
+                                : "";
+    if (strcmp(c.state, "corrected") == 0)
+        snprintf(buf, cap,
+                 "%s %s the mesh: corrected (new changes carry the mesh's "
+                 "time; measured against %u member%s, +/- %.1f ms; set the "
+                 "clock right: timedatectl set-ntp true)%s",
+                 d, c.mesh_ms < 0 ? "ahead of" : "behind", c.peers,
+                 c.peers == 1 ? "" : "s", (double)c.err_us / 1000, slow);
+    else if (strcmp(c.state, "in-step") == 0)
+        snprintf(buf, cap,
+                 "in step with the mesh (%s, measured against %u member%s, "
+                 "+/- %.1f ms)%s",
+                 d, c.peers, c.peers == 1 ? "" : "s",
+                 (double)c.err_us / 1000, slow);
+    else
+        snprintf(buf, cap, "not measured yet (no member heard)%s", slow);
     return 1;
 }
 
@@ -247,6 +284,9 @@ static void print_mesh_text(const cli_reply *r, const sync_summary *m)
     if (listen)
         printf("%-18s %s\n", "listen", listen);
     printf("%-18s %s\n", "sync", m->line);
+    char ck[320];
+    if (clock_text(r, ck, sizeof ck))
+        printf("%-18s %s\n", "clock", ck);
     const char *rj = cli_reply_get(r, "rejoin");
     if (rj)
         printf("%-18s %s\n", "rejoin", rj);
@@ -285,9 +325,9 @@ static void print_mesh_text(const cli_reply *r, const sync_summary *m)
         if (strcmp(r->key[i], "peer") != 0 || !parse_peer(r->val[i], &p))
             continue;
         if (!header) {
-            printf("peers:\n  %-16s %-21s %-7s %8s %6s %9s %13s %13s %8s\n",
+            printf("peers:\n  %-16s %-21s %-7s %8s %6s %9s %13s %13s %9s\n",
                    "node", "address", "state", "rtt", "loss", "contact",
-                   "it lacks", "we lack", "skew");
+                   "it lacks", "we lack", "its clock");
             header = 1;
         }
         char rtt[32], lc[32], it[64], we[64];
@@ -302,10 +342,13 @@ static void print_mesh_text(const cli_reply *r, const sync_summary *m)
             snprintf(it, sizeof it, "?");
             snprintf(we, sizeof we, "?");
         }
-        printf("  %-16s %-21s %-7s %8s %5.1f%% %9s %13s %13s %6lldms\n", p.id,
+        char clk[32];
+        mfs_node_clock_human(p.skew_ms, clk + 1, sizeof clk - 1);
+        clk[0] = p.clock_ok ? ' ' : '~'; /* ~: one-way, from its reports */
+        printf("  %-16s %-21s %-7s %8s %5.1f%% %9s %13s %13s %9s\n", p.id,
                p.addr, p.state, rtt,
                100 * (p.loss_out > p.loss_in ? p.loss_out : p.loss_in), lc, it,
-               we, p.skew_ms);
+               we, clk);
     }
     for (size_t i = 0; i < r->n; i++)
         if (strcmp(r->key[i], "seed") == 0)
@@ -321,6 +364,20 @@ static void print_mesh_json(const cli_reply *r, const sync_summary *m)
     json_str(stdout, m->line);
     printf(",\"rejoin\":");
     json_str(stdout, cli_reply_get(r, "rejoin"));
+    mfs_status_clock c;
+    const char *cv = cli_reply_get(r, "clock");
+    if (cv && mfs_status_clock_parse(cv, &c) == 0) {
+        char ck[320];
+        clock_text(r, ck, sizeof ck);
+        printf(",\"clock\":{\"state\":");
+        json_str(stdout, c.state);
+        printf(",\"offset_ms\":%lld,\"correction_ms\":%lld,\"err_ms\":%.3f,"
+               "\"peers\":%u,\"behind_stamps\":%s,\"text\":",
+               (long long)-c.mesh_ms, (long long)c.corr_ms,
+               (double)c.err_us / 1000, c.peers, c.behind ? "true" : "false");
+        json_str(stdout, ck);
+        printf("}");
+    }
     printf(",\"live_peers\":%llu,\"peers\":[", m->live);
     int first = 1;
     for (size_t i = 0; i < r->n; i++) {
@@ -338,12 +395,14 @@ static void print_mesh_json(const cli_reply *r, const sync_summary *m)
                "\"ops_they_lack\":%llu,\"bytes_they_lack\":%llu,"
                "\"ops_we_lack\":%llu,\"bytes_we_lack\":%llu,"
                "\"clock_skew_ms\":%lld,\"chunks_they_lack\":%llu,"
-               "\"longest_wait_ms\":%.3f}",
+               "\"longest_wait_ms\":%.3f,\"clock_measured\":%s,"
+               "\"clock_offset_ms\":%.3f,\"clock_err_ms\":%.3f}",
                (double)p.rtt_us / 1000,
                p.loss_out > p.loss_in ? p.loss_out : p.loss_in, p.loss_out,
                p.loss_in, p.last_ms, p.heard ? "true" : "false", p.ops_they,
                p.bytes_they, p.ops_we, p.bytes_we, p.skew_ms, p.chunks_they,
-               (double)p.wait_max_us / 1000);
+               (double)p.wait_max_us / 1000, p.clock_ok ? "true" : "false",
+               (double)p.clock_us / 1000, (double)p.clock_err_us / 1000);
         first = 0;
     }
     printf("],\"seeds\":[");

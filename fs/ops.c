@@ -749,11 +749,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void relatime_touch(mfs_fs *fs, uint64_t ino)
 {
     mfs_attr a;
-    struct timespec now;
     if (mfs_store_getattr(fs->store, ino, &a) < 0)
         return;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    int64_t now_ns = mfs_store_now_ns(fs->store);
     if (a.atime_ns > a.mtime_ns && a.atime_ns > a.ctime_ns &&
         now_ns - a.atime_ns < (int64_t)24 * 3600 * 1000000000)
         return;

@@ -134,6 +134,7 @@ void mfs_node_on_msg(mfs_node *m, uint64_t from, uint8_t mtype,
                      const uint8_t *data, size_t len)
 {
     if (m->inline_repl) {
+        mfs_node_clock_first(m, now_us(m));
         mfs_repl_on_msg(m->repl, now_us(m), from, mtype, data, len);
         if (mfs_repl_work_pending(m->repl))
             m->net.wake(m->net.ctx); /* the rest at the next tick */
@@ -247,6 +248,7 @@ uint64_t mfs_node_tick(mfs_node *m, uint64_t now)
     if (m->inline_repl && mfs_repl_work(m->repl, now))
         m->net.wake(m->net.ctx);
     uint64_t next = mfs_repl_tick(m->repl, now);
+    mfs_node_clock_tick(m, now);
     if (now - m->saved_us >= SAVE_EVERY_US) {
         m->saved_us = now;
         save_peers(m);
@@ -257,6 +259,7 @@ uint64_t mfs_node_tick(mfs_node *m, uint64_t now)
 
 static void deliver(mfs_node *m, node_ev *ev)
 {
+    mfs_node_clock_first(m, now_us(m));
     if (ev->is_msg)
         mfs_repl_on_msg(m->repl, now_us(m), ev->peer, ev->mtype, ev->data,
                         ev->len);
@@ -388,6 +391,7 @@ void node_init(mfs_node *m, mfs_store *s, const char *store_dir)
     pthread_cond_init(&m->q_cond, &ca);
     pthread_condattr_destroy(&ca);
     m->q_inited = 1;
+    pthread_mutex_init(&m->clock.mu, NULL);
 }
 
 int node_engine_start(mfs_node *m, const mfs_repl_config *rc)
@@ -583,6 +587,12 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
             p.skew_ms = q->skew_ms;
             p.chunks_they = q->chunks_they_want;
         }
+        if (ps[i].clock_ok) { /* measured: better than its reports' */
+            p.clock_ok = 1;
+            p.clock_us = ps[i].clock_offset_us;
+            p.clock_err_us = ps[i].clock_err_us;
+            p.skew_ms = ps[i].clock_offset_us / 1000;
+        }
         mfs_status_peer_format(&p, f, sizeof f);
         snprintf(b, sizeof b, "peer %s", f);
         line(arg, b);
@@ -599,6 +609,20 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
     uint64_t dirty = mfs_store_stats_get(m->store, &ss) == 0 ? ss.dirty_files
                                                              : 1;
     snprintf(b, sizeof b, "live_peers %zu", live);
+    line(arg, b);
+    mfs_node_clock ck;
+    mfs_node_clock_get(m, &ck);
+    mfs_status_clock sc = {.corr_ms = ck.corr_ms,
+                           .mesh_ms = ck.mesh_ms,
+                           .err_us = ck.err_us,
+                           .peers = ck.npeers,
+                           .behind = ck.behind};
+    snprintf(sc.state, sizeof sc.state, "%s",
+             ck.state == MFS_CLOCK_CORRECTED ? "corrected"
+             : ck.state == MFS_CLOCK_IN_STEP ? "in-step"
+                                             : "unknown");
+    mfs_status_clock_format(&sc, f, sizeof f);
+    snprintf(b, sizeof b, "clock %s", f);
     line(arg, b);
     snprintf(b, sizeof b, "repl_in_sync %d",
              mfs_status_in_sync(st.in_sync, unheard, dirty, st.removed_self));

@@ -56,6 +56,21 @@ typedef struct mfs_acks_config {
     int on_close;        /* -o acks-on-close */
 } mfs_acks_config;
 
+/* The node's time (node/clock.c; guarded by mu): the mesh's time against
+ * its wall clock, and the correction its store stamps with. */
+enum { MFS_CLOCK_UNKNOWN = 0, MFS_CLOCK_IN_STEP = 1, MFS_CLOCK_CORRECTED = 2 };
+typedef struct mfs_node_clock {
+    pthread_mutex_t mu;
+    int state;        /* MFS_CLOCK_*: no peer measured yet, in step, ... */
+    int64_t mesh_ms;  /* the mesh's time minus our wall clock, last seen */
+    uint64_t err_us;  /* its uncertainty */
+    int64_t corr_ms;  /* what the store adds to its clock */
+    int64_t logged_ms;
+    unsigned npeers;  /* live members whose clocks were measured */
+    int behind;       /* our clock is behind our store's stamps */
+    uint64_t next_us;
+} mfs_node_clock;
+
 /* The write concern of a node (node/acks.c; guarded by mu). */
 #define MFS_ACKS_LAT_N 4096 /* latencies kept, for the last minute's */
 typedef struct mfs_node_acks {
@@ -124,7 +139,21 @@ typedef struct mfs_node {
     node_evq q_urgent, q_bulk;
     uint64_t q_bytes, q_max_bytes, q_dropped;
     mfs_node_acks acks;
+    mfs_node_clock clock;
 } mfs_node;
+
+/* Once a second at most (the engine's thread): the mesh's time from the
+ * peers' measured clocks, the store's correction from it (clock.c). */
+void mfs_node_clock_tick(mfs_node *m, uint64_t now);
+/* Before the engine handles a message (the engine's thread): while the
+ * mesh's time is unknown, looks again now (every 20 ms at most), so that
+ * the first op this node stamps after it reached the mesh (its member
+ * announcement, say) already carries the mesh's time. */
+void mfs_node_clock_first(mfs_node *m, uint64_t now);
+/* A copy of the node's clock state. Any thread. */
+void mfs_node_clock_get(mfs_node *m, mfs_node_clock *out);
+/* ms as a signed duration for people: "+10 min", "-1.0 d", "+350 ms". */
+void mfs_node_clock_human(int64_t ms, char *buf, size_t cap);
 
 /* The transport's and the engine's settings a node runs with (timings:
  * node/mesh.c); the simulator tests use them too. */

@@ -31,6 +31,12 @@ static size_t sn_peers(void *ctx, mfs_peer_stat *out, size_t cap)
     return mfs_sync_core_peers(mfs_sim_core(sn->sim, sn->idx), out, cap);
 }
 
+static void sn_clock_flags(void *ctx, uint8_t flags)
+{
+    mfs_simnet *sn = ctx;
+    mfs_sync_core_set_clock_flags(mfs_sim_core(sn->sim, sn->idx), flags);
+}
+
 static void sn_wake(void *ctx)
 {
     mfs_simnet *sn = ctx;
@@ -106,6 +112,7 @@ void mfs_simnet_init(mfs_simnet *sn, mfs_sim *sim, unsigned n, unsigned idx,
         .send = sn_send,
         .peers = sn_peers,
         .wake = sn_wake,
+        .clock_flags = sn_clock_flags,
         .now_us = sn_now,
         .port = sn_port,
         .send_drops = sn_send_drops,

@@ -10,17 +10,19 @@
 #include <string.h>
 
 /* peer ID ADDR STATE RTT_US LOSS_OUT LOSS_IN LAST_MS HEARD OPS_THEY
- *      BYTES_THEY OPS_WE BYTES_WE SKEW_MS [CHUNKS_THEY [WAIT_MAX_US]] */
+ *      BYTES_THEY OPS_WE BYTES_WE SKEW_MS [CHUNKS_THEY [WAIT_MAX_US
+ *      [CLOCK_US CLOCK_ERR_US CLOCK_OK]]] */
 void mfs_status_peer_format(const mfs_status_peer *p, char *buf, size_t cap)
 {
     snprintf(buf, cap,
              "%016" PRIx64 " %s %s %" PRIu64 " %.4f %.4f %" PRIu64 " %d %" PRIu64
              " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRIu64
-             " %" PRIu64,
+             " %" PRIu64 " %" PRId64 " %" PRIu64 " %d",
              p->id, p->addr[0] ? p->addr : "-", p->state[0] ? p->state : "-",
              p->rtt_us, p->loss_out, p->loss_in, p->last_ms, p->heard,
              p->ops_they, p->bytes_they, p->ops_we, p->bytes_we, p->skew_ms,
-             p->chunks_they, p->wait_max_us);
+             p->chunks_they, p->wait_max_us, p->clock_us, p->clock_err_us,
+             p->clock_ok);
 }
 
 int mfs_status_peer_parse(const char *f, mfs_status_peer *p)
@@ -29,13 +31,35 @@ int mfs_status_peer_parse(const char *f, mfs_status_peer *p)
     int n = sscanf(f,
                    "%" SCNx64 " %79s %15s %" SCNu64 " %lf %lf %" SCNu64
                    " %d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                   " %" SCNd64 " %" SCNu64 " %" SCNu64,
+                   " %" SCNd64 " %" SCNu64 " %" SCNu64 " %" SCNd64
+                   " %" SCNu64 " %d",
                    &p->id, p->addr, p->state, &p->rtt_us, &p->loss_out,
                    &p->loss_in, &p->last_ms, &p->heard, &p->ops_they,
                    &p->bytes_they, &p->ops_we, &p->bytes_we, &p->skew_ms,
-                   &p->chunks_they, &p->wait_max_us);
+                   &p->chunks_they, &p->wait_max_us, &p->clock_us,
+                   &p->clock_err_us, &p->clock_ok);
     if (n < 13) {
         memset(p, 0, sizeof(*p));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* clock STATE CORR_MS MESH_MS ERR_US PEERS BEHIND */
+void mfs_status_clock_format(const mfs_status_clock *c, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s %" PRId64 " %" PRId64 " %" PRIu64 " %u %d",
+             c->state[0] ? c->state : "unknown", c->corr_ms, c->mesh_ms,
+             c->err_us, c->peers, c->behind);
+}
+
+int mfs_status_clock_parse(const char *f, mfs_status_clock *c)
+{
+    memset(c, 0, sizeof(*c));
+    if (sscanf(f, "%15s %" SCNd64 " %" SCNd64 " %" SCNu64 " %u %d", c->state,
+               &c->corr_ms, &c->mesh_ms, &c->err_us, &c->peers,
+               &c->behind) != 6) {
+        memset(c, 0, sizeof(*c));
         return -EINVAL;
     }
     return 0;

@@ -25,10 +25,25 @@ typedef struct mfs_status_peer {
     uint64_t last_ms;         /* since its last packet */
     int heard;                /* it reported its state (replication) */
     uint64_t ops_they, bytes_they, ops_we, bytes_we; /* lacks, estimates */
-    int64_t skew_ms;          /* its clock minus ours */
+    int64_t skew_ms;          /* its clock minus ours (ms) */
     uint64_t chunks_they;     /* chunks it reported missing */
     uint64_t wait_max_us;     /* longest wait for its packets (10-20 s) */
+    /* its clock minus ours, NTP-style (us), the uncertainty, measured at
+     * all (else skew_ms is the one-way estimate of its reports) */
+    int64_t clock_us;
+    uint64_t clock_err_us;
+    int clock_ok;
 } mfs_status_peer;
+
+/* "clock": this node's time against the mesh's (node/clock.c). */
+typedef struct mfs_status_clock {
+    char state[16];  /* unknown, in-step, corrected */
+    int64_t corr_ms; /* what its store adds to its clock */
+    int64_t mesh_ms; /* the mesh's time minus its clock */
+    uint64_t err_us;
+    unsigned peers;  /* members whose clocks were measured */
+    int behind;      /* its clock runs behind its store's stamps */
+} mfs_status_clock;
 
 /* "catchup": what this node still has to receive. */
 typedef struct mfs_status_catchup {
@@ -55,6 +70,8 @@ int mfs_status_peer_parse(const char *fields, mfs_status_peer *out);
 void mfs_status_catchup_format(const mfs_status_catchup *c, char *buf,
                                size_t cap);
 int mfs_status_catchup_parse(const char *fields, mfs_status_catchup *out);
+void mfs_status_clock_format(const mfs_status_clock *c, char *buf, size_t cap);
+int mfs_status_clock_parse(const char *fields, mfs_status_clock *out);
 void mfs_status_snap_format(const mfs_status_snap *s, char *buf, size_t cap);
 int mfs_status_snap_parse(const char *fields, mfs_status_snap *out);
 

@@ -36,6 +36,9 @@ typedef struct mfs_node_transport {
      * (last_rx_us). With a replication thread it must be
      * CLOCK_MONOTONIC, which that thread waits on. */
     uint64_t (*now_us)(void *ctx);
+    /* The MFS_CLOCK_* flags (wire.h) its heartbeats carry from now on.
+     * Any thread. */
+    void (*clock_flags)(void *ctx, uint8_t flags);
     /* The port it listens on (host order), for the report. */
     unsigned (*port)(void *ctx);
     /* Messages send() accepted that the transport then dropped. */

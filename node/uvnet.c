@@ -40,6 +40,13 @@ static size_t uv_peers(void *ctx, mfs_peer_stat *out, size_t cap)
     return m->sync ? mfs_sync_peers(m->sync, out, cap) : 0;
 }
 
+static void uv_clock_flags(void *ctx, uint8_t flags)
+{
+    mfs_node *m = ctx;
+    if (m->sync)
+        mfs_sync_set_clock_flags(m->sync, flags);
+}
+
 static void uv_wake(void *ctx)
 {
     mfs_node *m = ctx;
@@ -116,6 +123,7 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
         .send = uv_send,
         .peers = uv_peers,
         .wake = uv_wake,
+        .clock_flags = uv_clock_flags,
         .now_us = uv_now,
         .port = uv_port,
         .send_drops = uv_send_drops,

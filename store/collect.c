@@ -168,13 +168,12 @@ struct collector {
     hset since;
 };
 
+/* The queue's times are this node's own (when an item was queued): the
+ * wall clock as it is, not the mesh's (a correction that comes or goes
+ * would move every item's due time). */
 static uint64_t wall_ms(mfs_store *s)
 {
-    if (s->cfg.clock_ms)
-        return s->cfg.clock_ms(s->cfg.clock_arg);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return mfs_store_wall_ms(s);
 }
 
 static uint64_t mono_ms(void)

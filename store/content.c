@@ -961,7 +961,7 @@ static int dinfo_load(wtx *w, mfs_id id, dinfo_rec *d, inode_rec *in)
     d->size = in->size;
     d->mtime = in->mtime.v;
     d->ctime = in->ctime.v;
-    d->since_ms = store_now_ms(w->s);
+    d->since_ms = mfs_store_wall_ms(w->s); /* (a local age: publish_due) */
     d->base = in->shown;
     d->trunc = in->size;
     /* blocks a kill -9 left behind without their record are stale */

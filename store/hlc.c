@@ -8,6 +8,7 @@
  * Must never read a clock other than the store's configured one.
  */
 #include "kv.h"
+#include "lock.h"
 
 #include <time.h>
 
@@ -20,13 +21,47 @@ int mfs_stamp_cmp(mfs_stamp a, mfs_stamp b)
     return 0;
 }
 
-uint64_t store_now_ms(mfs_store *s)
+uint64_t mfs_store_wall_ms(mfs_store *s)
 {
     if (s->cfg.clock_ms)
         return s->cfg.clock_ms(s->cfg.clock_arg);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void mfs_store_set_clock_correction(mfs_store *s, int64_t ms)
+{
+    __atomic_store_n(&s->clock_corr_ms, ms, __ATOMIC_RELAXED);
+}
+
+int64_t mfs_store_clock_correction(mfs_store *s)
+{
+    return __atomic_load_n(&s->clock_corr_ms, __ATOMIC_RELAXED);
+}
+
+uint64_t store_now_ms(mfs_store *s)
+{
+    int64_t t = (int64_t)mfs_store_wall_ms(s) + mfs_store_clock_correction(s);
+    return t > 0 ? (uint64_t)t : 0;
+}
+
+int64_t mfs_store_now_ns(mfs_store *s)
+{
+    int64_t corr = mfs_store_clock_correction(s);
+    if (s->cfg.clock_ms)
+        return (int64_t)store_now_ms(s) * 1000000;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts); /* file times keep nanoseconds */
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + corr * 1000000;
+}
+
+uint64_t mfs_store_hlc_ms(mfs_store *s)
+{
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    uint64_t h = s->hlc >> 16;
+    mfs_lock_drop(&s->wlock);
+    return h;
 }
 
 /* Called with the write lock held. */

@@ -37,11 +37,7 @@ typedef struct lop {
 
 static int64_t now_ns(mfs_store *s)
 {
-    if (s->cfg.clock_ms)
-        return (int64_t)store_now_ms(s) * 1000000;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts); /* file times keep nanoseconds */
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return mfs_store_now_ns(s);
 }
 
 /* ---- reading ---- */
@@ -1279,7 +1275,7 @@ static int publish_due(mfs_store *s, uint64_t age_ms, idset *ids)
     int rc = store_read_begin(s, &txn);
     if (rc)
         return rc;
-    uint64_t now = store_now_ms(s);
+    uint64_t now = mfs_store_wall_ms(s); /* (ages: dinfo since_ms) */
     MDB_cursor *c;
     rc = mdb_to_errno(mdb_cursor_open(txn, s->db[DB_DINFO], &c));
     if (rc) {

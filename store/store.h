@@ -105,6 +105,19 @@ uint64_t mfs_store_node_id(const mfs_store *s);
 const char *mfs_store_dir(const mfs_store *s);
 /* Current clock reading as a stamp, without advancing it (for stats). */
 mfs_stamp mfs_stamp_now_peek(mfs_store *s);
+/* The clock's correction (DESIGN P1, docs/REPLICATION.md "Clocks"): ms
+ * added to the wall clock (the configured one) wherever the store reads
+ * it: new stamps, file times, the trash's ages. Set by the node from its
+ * measured offset from the mesh; 0: the wall clock as it is. Any thread. */
+void mfs_store_set_clock_correction(mfs_store *s, int64_t ms);
+int64_t mfs_store_clock_correction(mfs_store *s);
+/* The wall clock (ms) as it reads before any correction, and the
+ * physical part (ms) of the newest stamp the store made or applied. */
+uint64_t mfs_store_wall_ms(mfs_store *s);
+uint64_t mfs_store_hlc_ms(mfs_store *s);
+/* Now as the store reads it (corrected), nanoseconds: what file times
+ * set to "now" get. */
+int64_t mfs_store_now_ns(mfs_store *s);
 
 /* ---- attributes ------------------------------------------------------- */
 

@@ -75,6 +75,9 @@ typedef struct mqueue {
     omsg *head, *tail;
 } mqueue;
 
+#define CLOCK_SAMPLES 8 /* offsets kept per peer; the least rtt's counts */
+#define CLOCK_STEP_US 100000 /* a sample this far beyond the others: a step */
+
 typedef struct peer {
     uint64_t id, epoch;
     mfs_addr addr;
@@ -90,6 +93,11 @@ typedef struct peer {
     int members_due;
     uint32_t hb_echo, hb_echo_rx_t; /* peer's last hb t and when we got it */
     int hb_echo_set;
+    /* its clock's offset from ours, NTP-style (clock_sample) */
+    int64_t clk_off[CLOCK_SAMPLES];
+    uint32_t clk_rtt[CLOCK_SAMPLES];
+    unsigned clk_n;
+    uint8_t clock_flags; /* MFS_CLOCK_* of its last heartbeat */
 
     /* send side */
     uint64_t next_pn, anon_pn, next_id, base;
@@ -135,7 +143,13 @@ struct mfs_sync_core {
     uint64_t tokens_t;
     uint64_t gdrops[MFS_DROP__COUNT];
     uint64_t mem;
+    uint8_t clock_flags; /* atomic: mfs_sync_core_set_clock_flags */
 };
+
+static void clock_sample(mfs_sync_core *c, peer *p, const mfs_frame *f,
+                         uint32_t rtt);
+static void put_hb(const mfs_sync_core *c, mfs_wbuf *w, uint32_t t,
+                   uint32_t echo, uint32_t hold);
 
 static const char *const drop_names[MFS_DROP__COUNT] = {
     "size",   "version", "mesh",      "dst",  "rate",  "auth",
@@ -497,6 +511,7 @@ static void reset_inbound(mfs_sync_core *c, peer *p)
     memset(p->done, 0, sizeof(p->done));
     p->rx_first_pn = 0;
     p->rx_pkts = 0;
+    p->clk_n = 0; /* a restarted node's clock may have been set meanwhile */
 }
 
 static void set_state(mfs_sync_core *c, peer *p, int s)
@@ -1235,14 +1250,17 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
         const mfs_frame *f = &fr[i];
         switch (f->type) {
         case MFS_FR_HB:
+            p->clock_flags = f->u.hb.clock;
             p->hb_echo = f->u.hb.t_us;
             p->hb_echo_rx_t = (uint32_t)c->now;
             p->hb_echo_set = 1;
             if (f->u.hb.echo_us && h.dst) {
                 uint32_t rtt =
                     (uint32_t)c->now - f->u.hb.echo_us - f->u.hb.hold_us;
-                if (rtt < 60000000u)
+                if (rtt < 60000000u) {
                     mfs_rtt_sample(&p->rtt, rtt, 0, 0);
+                    clock_sample(c, p, f, rtt);
+                }
                 if (!p->addr_ok && p->val_t_set &&
                     (int32_t)(f->u.hb.echo_us - p->val_t) >= 0)
                     p->addr_ok = 1;
@@ -1308,13 +1326,61 @@ static int emit(mfs_sync_core *c, peer *p, uint64_t dst, uint64_t pn,
     return n;
 }
 
+void mfs_sync_core_set_clock_flags(mfs_sync_core *c, uint8_t flags)
+{
+    __atomic_store_n(&c->clock_flags, flags, __ATOMIC_RELAXED);
+}
+
+static uint64_t wall_now(const mfs_sync_core *c)
+{
+    return c->cfg.wall_us ? c->cfg.wall_us(c->cfg.arg, c->now) : 0;
+}
+
+static void put_hb(const mfs_sync_core *c, mfs_wbuf *w, uint32_t t,
+                   uint32_t echo, uint32_t hold)
+{
+    mfs_wire_put_hb(w, t, echo, hold, member_digest(c), wall_now(c),
+                    __atomic_load_n(&c->clock_flags, __ATOMIC_RELAXED));
+}
+
+/* A heartbeat that echoes ours, rtt after we sent it: the peer's wall
+ * clock when it sent the heartbeat (t3) against ours now (t4), half the
+ * round trip in between (NTP's offset ((t2 - t1) + (t3 - t4)) / 2, the
+ * peer's hold t3 - t2 taken out of rtt). Asymmetric delay errs by at
+ * most half the round trip: the sample of least rtt among the last
+ * CLOCK_SAMPLES is the estimate (NTP's clock filter), unless a clock was
+ * set: a sample further from an earlier one than both their uncertainties
+ * and CLOCK_STEP_US starts the filter over. */
+static void clock_sample(mfs_sync_core *c, peer *p, const mfs_frame *f,
+                         uint32_t rtt)
+{
+    uint64_t mine = wall_now(c);
+    if (!f->u.hb.wall_us || !mine)
+        return;
+    int64_t off = (int64_t)(f->u.hb.wall_us - mine) + (int64_t)(rtt / 2);
+    /* a clock set meanwhile (either one): the samples before the step
+     * say nothing of now, however short their round trips */
+    unsigned n = p->clk_n < CLOCK_SAMPLES ? p->clk_n : CLOCK_SAMPLES;
+    for (unsigned k = 0; k < n; k++) {
+        int64_t d = off - p->clk_off[k];
+        if ((d < 0 ? -d : d) >
+            (int64_t)(rtt / 2 + p->clk_rtt[k] / 2) + CLOCK_STEP_US) {
+            p->clk_n = 0;
+            break;
+        }
+    }
+    unsigned k = p->clk_n++ % CLOCK_SAMPLES;
+    p->clk_off[k] = off;
+    p->clk_rtt[k] = rtt;
+}
+
 /* Anonymous hello to a seed whose node id we do not know yet. */
 static void send_hello(mfs_sync_core *c, peer *p)
 {
     uint8_t pt[MFS_WIRE_PAYLOAD_MAX];
     mfs_wbuf w;
     mfs_wbuf_init(&w, pt, sizeof(pt));
-    mfs_wire_put_hb(&w, (uint32_t)c->now | 1, 0, 0, member_digest(c));
+    put_hb(c, &w, (uint32_t)c->now | 1, 0, 0);
     size_t padto = HELLO_PAD - MFS_WIRE_HDR - MFS_WIRE_TAG;
     memset(pt + w.len, 0, padto - w.len);
     if (emit(c, p, 0, p->anon_pn, pt, padto) > 0)
@@ -1399,8 +1465,7 @@ static int send_packet(mfs_sync_core *c, peer *p, int want_data)
     if (with_hb) {
         uint32_t t = (uint32_t)c->now | 1;
         uint32_t hold = p->hb_echo_set ? (uint32_t)c->now - p->hb_echo_rx_t : 0;
-        mfs_wire_put_hb(&w, t, p->hb_echo_set ? p->hb_echo : 0, hold,
-                        member_digest(c));
+        put_hb(c, &w, t, p->hb_echo_set ? p->hb_echo : 0, hold);
         if (!p->val_t_set) {
             p->val_t = t;
             p->val_t_set = 1;
@@ -1630,6 +1695,15 @@ size_t mfs_sync_core_peers(const mfs_sync_core *c, mfs_peer_stat *out,
         s->queued_bytes = p->queued_bytes;
         s->rx_buffered = p->rx_bytes;
         s->cwnd = p->cwnd;
+        unsigned n = p->clk_n < CLOCK_SAMPLES ? p->clk_n : CLOCK_SAMPLES;
+        s->clock_ok = n > 0;
+        for (unsigned k = 0, best = 0; k < n; k++)
+            if (k == 0 || p->clk_rtt[k] < p->clk_rtt[best]) {
+                best = k;
+                s->clock_offset_us = p->clk_off[k];
+                s->clock_err_us = p->clk_rtt[k] / 2 + 1;
+            }
+        s->clock_flags = p->clock_flags;
     }
     return c->npeers;
 }

@@ -101,6 +101,10 @@ typedef struct mfs_sync_config {
                    size_t len);
     /* A peer was learned, changed state, or restarted (epoch changed). */
     void (*on_peer)(void *arg, uint64_t id, int state, uint64_t epoch);
+    /* The node's wall clock (unix microseconds) at core time now_us, sent
+     * in every heartbeat so that peers measure their clocks' offset from
+     * ours NTP-style. NULL: none sent (peers measure nothing). */
+    uint64_t (*wall_us)(void *arg, uint64_t now_us);
 } mfs_sync_config;
 
 /* Fills cfg with the defaults above and NULL callbacks. */
@@ -127,6 +131,13 @@ typedef struct mfs_peer_stat {
     uint64_t rx_buffered;  /* reassembly bytes held for this peer */
     uint64_t cwnd;
     uint64_t drops[MFS_DROP__COUNT];
+    /* its wall clock minus ours, NTP-style from heartbeats (the sample of
+     * least round trip among the last 8), and that sample's uncertainty
+     * (half its round trip); clock_ok: measured at all; its flags */
+    int64_t clock_offset_us;
+    uint64_t clock_err_us;
+    int clock_ok;
+    uint8_t clock_flags; /* MFS_CLOCK_* (wire.h) it last sent */
 } mfs_peer_stat;
 
 typedef struct mfs_sync_core mfs_sync_core;
@@ -139,6 +150,10 @@ int mfs_sync_core_new(const mfs_sync_config *cfg,
                       uint64_t epoch, uint64_t now_us, mfs_sync_core **out);
 /* Frees the core and every queued message. NULL is fine. */
 void mfs_sync_core_free(mfs_sync_core *c);
+
+/* The MFS_CLOCK_* flags (wire.h) the next heartbeats carry: what the
+ * node knows of its own clock. Any thread (an atomic store). */
+void mfs_sync_core_set_clock_flags(mfs_sync_core *c, uint8_t flags);
 
 /* Adds a seed address (from --peer or the store's memory). Hellos go there
  * until a member answers from it. Returns 0, -EEXIST, or -ENOSPC. */

@@ -409,6 +409,14 @@ static uint64_t wall_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* The core's wall clock (heartbeats carry it): the real one. */
+static uint64_t core_wall_us(void *arg, uint64_t now_us)
+{
+    (void)arg;
+    (void)now_us;
+    return wall_us();
+}
+
 /* What mfs_sync_start allocated around the loop and the core. */
 static void sync_free(mfs_sync *s)
 {
@@ -465,6 +473,7 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
     s->app_arg = cfg.arg;
     cfg.on_peer = on_peer_cb;
     cfg.on_msg = on_msg_cb;
+    cfg.wall_us = core_wall_us;
     cfg.arg = s;
     s->max_msg = cfg.max_msg;
     s->max_queue = cfg.max_queue;
@@ -617,6 +626,11 @@ int mfs_sync_add_peer(mfs_sync *s, const char *host_port)
     mfs_lock_drop(&s->mu);
     uv_async_send(&s->async);
     return rc;
+}
+
+void mfs_sync_set_clock_flags(mfs_sync *s, uint8_t flags)
+{
+    mfs_sync_core_set_clock_flags(s->core, flags);
 }
 
 size_t mfs_sync_peers(mfs_sync *s, mfs_peer_stat *out, size_t cap)

@@ -66,6 +66,8 @@ int mfs_sync_add_peer(mfs_sync *s, const char *host_port);
 
 /* Snapshot of peer stats (see core.h). Returns the number of peers. */
 size_t mfs_sync_peers(mfs_sync *s, mfs_peer_stat *out, size_t cap);
+/* Any thread: the MFS_CLOCK_* flags heartbeats carry from now on. */
+void mfs_sync_set_clock_flags(mfs_sync *s, uint8_t flags);
 /* Copies the core-wide drop counters into drops[MFS_DROP__COUNT]. */
 void mfs_sync_global_drops(mfs_sync *s, uint64_t *drops);
 /* The bound port (host order), the node id. */

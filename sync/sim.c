@@ -37,6 +37,7 @@ struct mfs_sim {
     node nodes[SIM_MAX];
     mfs_addr addrs[SIM_MAX];
     uint8_t cut[SIM_MAX][SIM_MAX];
+    uint64_t extra[SIM_MAX][SIM_MAX]; /* one-way delay added a -> b */
     ev **heap;
     size_t hn, hcap;
 };
@@ -155,9 +156,12 @@ static void sim_tx(void *arg, const mfs_addr *to, const uint8_t *buf,
         return;
     if (sim_unit(s) < s->net.loss)
         return;
-    schedule(s, (unsigned)dst, &s->addrs[nd->idx], buf, len, net_delay(s));
+    uint64_t extra = s->extra[nd->idx][dst];
+    schedule(s, (unsigned)dst, &s->addrs[nd->idx], buf, len,
+             net_delay(s) + extra);
     if (sim_unit(s) < s->net.dup)
-        schedule(s, (unsigned)dst, &s->addrs[nd->idx], buf, len, net_delay(s));
+        schedule(s, (unsigned)dst, &s->addrs[nd->idx], buf, len,
+                 net_delay(s) + extra);
 }
 
 static void sim_on_msg(void *arg, uint64_t from, uint8_t mtype,
@@ -177,6 +181,16 @@ static void sim_on_peer(void *arg, uint64_t id, int state, uint64_t epoch)
         s->hooks.on_peer(s->hooks.arg, nd->idx, id, state, epoch);
 }
 
+#define SIM_UNIX_US 1700000000000000ull /* the simulator's time 0 */
+
+static uint64_t sim_wall(void *arg, uint64_t now_us)
+{
+    node *nd = arg;
+    mfs_sim *s = nd->sim;
+    return s->hooks.wall_us ? s->hooks.wall_us(s->hooks.arg, nd->idx, now_us)
+                            : SIM_UNIX_US + now_us;
+}
+
 static int node_boot(mfs_sim *s, unsigned i)
 {
     node *nd = &s->nodes[i];
@@ -186,6 +200,7 @@ static int node_boot(mfs_sim *s, unsigned i)
     cfg.tx = sim_tx;
     cfg.on_msg = sim_on_msg;
     cfg.on_peer = sim_on_peer;
+    cfg.wall_us = sim_wall;
     cfg.rng_seed = mix(s->seed ^ (i * 7919ull) ^ nd->restarts);
     uint64_t epoch = (s->now + 1) * 64 + nd->restarts;
     int rc = mfs_sync_core_new(&cfg, &s->key, mix(s->seed + i + 1) | 1, epoch,
@@ -249,6 +264,12 @@ void mfs_sim_set_net(mfs_sim *s, const mfs_sim_net *net)
 void mfs_sim_link(mfs_sim *s, unsigned a, unsigned b, int up)
 {
     s->cut[a][b] = s->cut[b][a] = (uint8_t)!up;
+}
+
+void mfs_sim_extra_delay(mfs_sim *s, unsigned a, unsigned b, uint64_t us)
+{
+    if (a < s->n && b < s->n)
+        s->extra[a][b] = us;
 }
 
 void mfs_sim_isolate(mfs_sim *s, unsigned a, int isolated)

@@ -33,6 +33,10 @@ typedef struct mfs_sim_hooks {
      * restart (core.h on_peer). May be NULL. */
     void (*on_peer)(void *arg, unsigned node, uint64_t id, int state,
                     uint64_t epoch);
+    /* Node `node`'s wall clock (unix us) at simulator time now_us, which
+     * its heartbeats carry (core.h wall_us). NULL: the simulator's time
+     * from a fixed unix origin, the same on every node. */
+    uint64_t (*wall_us)(void *arg, unsigned node, uint64_t now_us);
 } mfs_sim_hooks;
 
 /* Creates n nodes (n <= 64) with config cfg (callbacks are replaced).
@@ -46,6 +50,8 @@ void mfs_sim_set_net(mfs_sim *s, const mfs_sim_net *net);
 void mfs_sim_link(mfs_sim *s, unsigned a, unsigned b, int up);
 /* Cuts or restores every link of node a. */
 void mfs_sim_isolate(mfs_sim *s, unsigned a, int isolated);
+/* Every datagram from a to b takes us more (one way: asymmetric delay). */
+void mfs_sim_extra_delay(mfs_sim *s, unsigned a, unsigned b, uint64_t us);
 /* Node a learns node b's address as a seed. */
 int mfs_sim_seed(mfs_sim *s, unsigned a, unsigned b);
 

@@ -186,6 +186,8 @@ int mfs_wire_frames_parse(const uint8_t *pt, size_t len, uint32_t max_msg,
             f->u.hb.echo_us = mfs_get_u32(&r);
             f->u.hb.hold_us = mfs_get_u32(&r);
             f->u.hb.digest = mfs_get_u32(&r);
+            f->u.hb.wall_us = mfs_get_u64(&r);
+            f->u.hb.clock = mfs_get_u8(&r);
             rc = r.err ? -EBADMSG : 0;
             break;
         case MFS_FR_ACK:
@@ -208,13 +210,16 @@ int mfs_wire_frames_parse(const uint8_t *pt, size_t len, uint32_t max_msg,
 }
 
 void mfs_wire_put_hb(mfs_wbuf *w, uint32_t t_us, uint32_t echo_us,
-                     uint32_t hold_us, uint32_t digest)
+                     uint32_t hold_us, uint32_t digest, uint64_t wall_us,
+                     uint8_t clock)
 {
     mfs_put_u8(w, MFS_FR_HB);
     mfs_put_u32(w, t_us);
     mfs_put_u32(w, echo_us);
     mfs_put_u32(w, hold_us);
     mfs_put_u32(w, digest);
+    mfs_put_u64(w, wall_us);
+    mfs_put_u8(w, clock);
 }
 
 void mfs_wire_put_ack(mfs_wbuf *w, uint32_t delay_us, const uint64_t *lo,

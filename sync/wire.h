@@ -14,7 +14,7 @@
 
 #include "codec.h"
 
-#define MFS_WIRE_VERSION 1
+#define MFS_WIRE_VERSION 2 /* 2: heartbeats carry the wall clock */
 #define MFS_WIRE_MAX 1400 /* largest datagram we send or accept */
 #define MFS_WIRE_HDR 38   /* cleartext header */
 #define MFS_WIRE_TAG 16   /* Poly1305 tag */
@@ -35,9 +35,16 @@ typedef struct mfs_wire_hdr {
     uint64_t pn;    /* packet number, per (src, dst, epoch) */
 } mfs_wire_hdr;
 
+/* A heartbeat's clock flags: what the sender knows of its own clock. */
+enum {
+    /* its wall clock is behind stamps its store holds by more than the
+     * bound: it is slow (peers do not take it as the mesh's time) */
+    MFS_CLOCK_BEHIND = 1,
+};
+
 enum mfs_frame_type {
     MFS_FR_PAD = 0,     /* rest of payload is padding */
-    MFS_FR_HB = 1,      /* heartbeat: clock echo + member digest */
+    MFS_FR_HB = 1,      /* heartbeat: clock echo, member digest, wall clock */
     MFS_FR_ACK = 2,     /* selective ack of packet numbers */
     MFS_FR_DATA = 3,    /* one fragment of a message */
     MFS_FR_MEMBERS = 4, /* part of the sender's member list */
@@ -58,6 +65,8 @@ typedef struct mfs_frame {
             uint32_t echo_us; /* last t_us received from the peer */
             uint32_t hold_us; /* time between receiving echo and now */
             uint32_t digest;  /* member-list digest */
+            uint64_t wall_us; /* sender's wall clock at sending (0: none) */
+            uint8_t clock;    /* sender's MFS_CLOCK_* flags */
         } hb;
         struct {
             uint64_t largest;
@@ -110,7 +119,8 @@ int mfs_wire_frames_parse(const uint8_t *pt, size_t len, uint32_t max_msg,
 
 /* Frame encoders: append to w (first error kept in w->err). */
 void mfs_wire_put_hb(mfs_wbuf *w, uint32_t t_us, uint32_t echo_us,
-                     uint32_t hold_us, uint32_t digest);
+                     uint32_t hold_us, uint32_t digest, uint64_t wall_us,
+                     uint8_t clock);
 /* ranges: nr inclusive [lo, hi] pairs, descending and disjoint, nr >= 1. */
 void mfs_wire_put_ack(mfs_wbuf *w, uint32_t delay_us, const uint64_t *lo,
                       const uint64_t *hi, unsigned nr);

@@ -179,13 +179,16 @@ mesh_create() {
     done
 }
 
-# mesh_mount NODE [MOUNT ARGS...]
+# mesh_mount NODE [MOUNT ARGS...]. WRAP[NODE], if set, is a command the
+# daemon runs under (words: `faketime -f +10m`).
+declare -A WRAP=()
 mesh_mount() {
-    local n=$1 pid deadline
+    local n=$1 pid deadline wrap=()
     shift
     mount_register "${MNT[$n]}" "${STORE[$n]}"
-    printf '=== %s mount %s\n' "$(date +%T.%N)" "$*" >>"${LOGF[$n]}"
-    nsenter --net="/run/netns/$MESH_NS" "$MESHFS" mount -f --store "${STORE[$n]}" \
+    printf '=== %s mount %s %s\n' "$(date +%T.%N)" "${WRAP[$n]:-}" "$*" >>"${LOGF[$n]}"
+    [[ -z "${WRAP[$n]:-}" ]] || read -r -a wrap <<<"${WRAP[$n]}"
+    nsenter --net="/run/netns/$MESH_NS" "${wrap[@]}" "$MESHFS" mount -f --store "${STORE[$n]}" \
         --listen "${ADDR[$n]}" "$@" "${MNT[$n]}" >>"${LOGF[$n]}" 2>&1 &
     pid=$!
     disown "$pid"

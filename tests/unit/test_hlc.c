@@ -163,12 +163,93 @@ static void test_remote_stamp_advances_clock(void **state)
     mfs_test_rmdir(db);
 }
 
+/* Stamps from a clock far off, and the same clock corrected
+ * (mfs_store_set_clock_correction, what node/clock.c sets from the mesh's
+ * time): A's clock runs a year ahead, B's a day behind. Uncorrected, A's
+ * stamps are refused by B as from the future (deferred) and B's file times
+ * are a day old; corrected, A's next stamps and file times are the mesh's
+ * time, B applies them at once, and B's times are its mesh time too. A's
+ * stamps never go back (its earlier ones are a year ahead: later ones
+ * still follow them). */
+static void test_corrected_clock(void **state)
+{
+    (void)state;
+    const uint64_t T = 1700000000000ull, YEAR = 365ull * 86400000;
+    char *da = mfs_test_mkdtemp("hlcca"), *db = mfs_test_mkdtemp("hlccb");
+    tclock ca = {T + YEAR}, cb = {T - 86400000};
+    mfs_store *a = open_at(da, &ca, 1, 0xaaaa);
+    mfs_store *b = open_at(db, &cb, 0, 0xbbbb);
+    assert_int_equal(mfs_store_clock_correction(a), 0);
+    assert_true(mfs_store_wall_ms(a) == T + YEAR);
+    mfs_attr at;
+    assert_int_equal(
+        mfs_store_mknod(a, MFS_ROOT_INO, "ahead", S_IFREG | 0644, 0, 0, 0, &at),
+        0);
+    mfs_stamp v0 = bump(a, at.ino, 0);
+    assert_true(v0.hlc >> 16 == T + YEAR);
+    mfs_vv vv;
+    static uint8_t buf[1 << 20];
+    assert_int_equal(mfs_store_vv(b, &vv), 0);
+    ssize_t n = mfs_store_ops_since(a, &vv, buf, sizeof(buf));
+    mfs_vv_free(&vv);
+    assert_true(n > 0);
+    mfs_apply_result res;
+    mfs_store_set_clock_correction(b, 86400000); /* B: the mesh's time */
+    assert_int_equal(mfs_store_apply(b, buf, (size_t)n, &res), 0);
+    assert_true(res.deferred > 0); /* a year ahead: refused for now */
+
+    /* corrected: A's new file is stamped (and timed) by the mesh, which B
+     * takes at once; B's own times follow its correction too */
+    mfs_store_set_clock_correction(a, -(int64_t)YEAR);
+    assert_true(mfs_store_now_ns(a) / 1000000 == (int64_t)T);
+    char *dc = mfs_test_mkdtemp("hlccc");
+    tclock cc = {T + YEAR};
+    mfs_store *c = open_at(dc, &cc, 0, 0xcccc); /* no stamps of its own yet */
+    mfs_store_set_clock_correction(c, -(int64_t)YEAR);
+    mfs_attr ct;
+    assert_int_equal(
+        mfs_store_mknod(c, MFS_ROOT_INO, "fixed", S_IFREG | 0644, 0, 0, 0, &ct),
+        0);
+    mfs_stamp vc = bump(c, ct.ino, 0);
+    assert_true(vc.hlc >> 16 == T);
+    assert_true(ct.mtime_ns / 1000000 == (int64_t)T);
+    assert_int_equal(mfs_store_vv(b, &vv), 0);
+    n = mfs_store_ops_since(c, &vv, buf, sizeof(buf));
+    mfs_vv_free(&vv);
+    assert_true(n > 0);
+    assert_int_equal(mfs_store_apply(b, buf, (size_t)n, &res), 0);
+    assert_int_equal(res.deferred, 0);
+    assert_true(res.applied > 0);
+    mfs_attr bt;
+    assert_int_equal(mfs_store_lookup(b, MFS_ROOT_INO, "fixed", &bt), 0);
+    assert_true(bt.mtime_ns / 1000000 == (int64_t)T);
+    assert_int_equal(
+        mfs_store_mknod(b, MFS_ROOT_INO, "behind", S_IFREG | 0644, 0, 0, 0, &bt),
+        0);
+    assert_true(bt.mtime_ns / 1000000 == (int64_t)T);
+    mfs_stamp vb = bump(b, bt.ino, 0);
+    assert_true(mfs_stamp_cmp(vb, vc) > 0);
+    assert_true(vb.hlc >> 16 <= T + 1);
+
+    /* A's later stamps still follow its earlier, far-ahead ones (its own
+     * order: a clock is never wound back under its stamps) */
+    mfs_stamp v1 = bump(a, at.ino, 1);
+    assert_true(mfs_stamp_cmp(v1, v0) > 0);
+    mfs_store_close(c);
+    mfs_store_close(a);
+    mfs_store_close(b);
+    mfs_test_rmdir(dc);
+    mfs_test_rmdir(da);
+    mfs_test_rmdir(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stamp_cmp),
         cmocka_unit_test(test_local_stamps_monotonic),
         cmocka_unit_test(test_remote_stamp_advances_clock),
+        cmocka_unit_test(test_corrected_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,7 +33,7 @@ static void on_msg(void *arg, unsigned node, uint64_t from, uint8_t mtype,
 
 static mfs_sim *make(uint64_t seed, uint64_t *delivered)
 {
-    mfs_sim_hooks h = {delivered, on_msg, NULL, NULL};
+    mfs_sim_hooks h = {delivered, on_msg, NULL, NULL, NULL};
     mfs_sim *sim = NULL;
     assert_int_equal(mfs_simnet_sim_new(seed, N, &h, &sim), 0);
     for (unsigned i = 1; i < N; i++)

@@ -177,6 +177,13 @@ static uint64_t node_clock(void *arg)
            mfs_sim_now(nd->w->sim) / 1000;
 }
 
+/* the transport's heartbeats carry the node's skewed clock too */
+static uint64_t hook_wall(void *arg, unsigned i, uint64_t now_us)
+{
+    world *w = arg;
+    return (uint64_t)(((int64_t)T0 + w->n[i].skew_ms) * 1000) + now_us;
+}
+
 static int idx_of(world *w, uint64_t id)
 {
     for (unsigned i = 0; i < N; i++)
@@ -1228,7 +1235,7 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
         w->rcfg.apply_bytes = plain ? nrc.apply_bytes : 700;
     }
     mfs_sim_hooks h = {w, hook_msg, g_trace_dgrams ? hook_tap : NULL,
-                       hook_peer};
+                       hook_peer, hook_wall};
     if (w->node_timing) { /* the transport's timings: the daemon's */
         assert_int_equal(mfs_simnet_sim_new(seed, N, &h, &w->sim), 0);
     } else {
@@ -1483,6 +1490,74 @@ static void test_clock_ahead(void **state)
     g_world = NULL;
 }
 
+/* Clocks far off while the nodes run (issue 16): node 1 three months
+ * ahead, node 2 a month behind; then node 1 jumps to two months behind
+ * and node 3 to a year ahead, as a VM restored from a snapshot or a board
+ * without a clock would. Each node measures its peers' clocks from
+ * heartbeats and stamps with the mesh's time once it sees it is off
+ * (node/clock.c): every node's changes, made a few seconds after each
+ * jump, reach all others within seconds, a change made after seeing
+ * another orders after it (a rename of a file another node made, and an
+ * edit of it), and all end identical. Before, node 1's changes waited
+ * three months (stamps from the future are deferred). */
+static void test_clock_far(void **state)
+{
+    (void)state;
+    const int64_t DAY = 86400000;
+    g_seed = 105;
+    world *w = world_new(105, 0, 1);
+    w->phase = "clocks months off";
+    settle(w, N, JOIN_LIMIT, "join");
+    w->n[1].skew_ms = 90 * DAY;
+    w->n[2].skew_ms = -30 * DAY;
+    advance(w, 5 * SEC); /* measured, corrected */
+    make_file(w, 1, "ahead");
+    make_file(w, 2, "behind");
+    make_file(w, 0, "right");
+    settle(w, N, 10 * SEC, "changes of nodes months off");
+    print_message("clocks months off: in sync %.1f s after the changes\n",
+                  (double)w->settle_us / SEC);
+    expect_file(w, "ahead");
+    expect_file(w, "behind");
+    expect_file(w, "right");
+    /* causality: node 0 renames node 1's file, node 2 then edits it */
+    mfs_attr a;
+    if (mfs_store_rename(w->n[0].s, MFS_ROOT_INO, "ahead", MFS_ROOT_INO,
+                         "ahead-renamed", 0))
+        FAILF("rename on node 0\n");
+    settle(w, N, 10 * SEC, "the rename");
+    if (mfs_store_lookup(w->n[2].s, MFS_ROOT_INO, "ahead-renamed", &a) ||
+        mfs_store_write(w->n[2].s, a.ino, 0, "edited", 6) != 6 ||
+        mfs_store_publish(w->n[2].s, a.ino))
+        FAILF("edit on node 2\n");
+    settle(w, N, 10 * SEC, "the edit");
+    expect_file(w, "ahead-renamed");
+    for (unsigned i = 0; i < N; i++) {
+        char b[16] = {0};
+        if (mfs_store_lookup(w->n[i].s, MFS_ROOT_INO, "ahead", &a) == 0)
+            FAILF("node %u still shows /ahead\n", i);
+        if (mfs_store_lookup(w->n[i].s, MFS_ROOT_INO, "ahead-renamed", &a) ||
+            mfs_store_read(w->n[i].s, a.ino, 0, b, sizeof b - 1) != 6 ||
+            memcmp(b, "edited", 6))
+            FAILF("node %u: /ahead-renamed is not the edit: %s\n", i, b);
+    }
+    /* jumps while running */
+    w->phase = "clocks jump";
+    w->n[1].skew_ms = -60 * DAY;
+    w->n[3].skew_ms = 365 * DAY;
+    advance(w, 5 * SEC);
+    make_file(w, 1, "jumped-back");
+    make_file(w, 3, "jumped-ahead");
+    settle(w, N, 10 * SEC, "changes after the jumps");
+    print_message("clocks jumped: in sync %.1f s after the changes\n",
+                  (double)w->settle_us / SEC);
+    expect_file(w, "jumped-back");
+    expect_file(w, "jumped-ahead");
+    check_converged(w);
+    world_free(w);
+    g_world = NULL;
+}
+
 /* A node joins a mesh with a long history (some 9,000 ops, 3,000 files)
  * over a lossy network: pulls of several 256 KiB batches, thousands of
  * chunks. */
@@ -1677,6 +1752,7 @@ int main(int argc, char **argv)
         FIXED("restart with the clock behind", test_restart_clock_behind),
         FIXED("propagation latency", test_propagation_latency),
         FIXED("clock ahead beyond max_future", test_clock_ahead),
+        FIXED("clocks months off, jumping", test_clock_far),
         FIXED("late join with a big history", test_late_join_big_history),
         FIXED("goodbye at unmount", test_goodbye),
     };

@@ -43,7 +43,18 @@ typedef struct ctx {
     unsigned cap_from;
     /* latency */
     uint8_t hdr[6]; /* version, flags, mesh tag of this mesh */
+    /* wall clocks: each node's skew from the simulator's time */
+    int wall;
+    int64_t skew_us[8];
 } ctx;
+
+#define UNIX0_US 1765000000000000ull
+
+static uint64_t ctx_wall(void *arg, unsigned node, uint64_t now_us)
+{
+    ctx *c = arg;
+    return (uint64_t)((int64_t)(UNIX0_US + now_us) + c->skew_us[node]);
+}
 
 /* message layout: u32 msg index, u32 len, then bytes f(index) */
 static uint8_t pat(uint32_t idx, size_t i)
@@ -102,7 +113,7 @@ static void make_sim(ctx *c, uint64_t seed, unsigned n, int star)
 {
     mfs_sync_config cfg;
     cfg_default(&cfg);
-    mfs_sim_hooks h = {c, on_msg, tap, NULL};
+    mfs_sim_hooks h = {c, on_msg, tap, NULL, c->wall ? ctx_wall : NULL};
     c->seed = seed;
     c->tap_from = 999;
     mfs_rng_seed(&c->rng, seed);
@@ -338,7 +349,7 @@ static void test_heal_while_quiet(void **state)
     cfg_default(&cfg);
     cfg.idle_hb_ms = 12000; /* the daemon's (node/mesh.c) */
     cfg.idle_after_ms = 2500;
-    mfs_sim_hooks h = {&c, on_msg, tap, NULL};
+    mfs_sim_hooks h = {&c, on_msg, tap, NULL, NULL};
     c.seed = seed;
     c.tap_from = 999;
     assert_int_equal(mfs_sim_new(seed, 2, &cfg, &h, &c.sim), 0);
@@ -410,6 +421,52 @@ static void test_idle_cost(void **state)
         printf("idle: %.0f bytes/s to peer %zu\n", bps, k);
         assert_true(bps <= 200);
         assert_true(bps > 0);
+    }
+    mfs_sim_free(c.sim);
+}
+
+/* Each node measures its peers' clocks against its own from heartbeats
+ * (NTP-style, core.c clock_sample): node 1 runs 10 minutes ahead, node 2
+ * a day behind; the link 0 -> 1 takes 8 ms more than 1 -> 0, and 20% of
+ * datagrams are lost. Every estimate has the right sign and lies within
+ * its stated uncertainty of the truth; the asymmetric link's error is
+ * about half the asymmetry (4 ms), which the uncertainty covers. */
+static void test_clock_offsets(void **state)
+{
+    (void)state;
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    c.wall = 1;
+    c.skew_us[1] = 600 * SEC;
+    c.skew_us[2] = -86400 * SEC;
+    make_sim(&c, mfs_test_seed(11), 3, 1);
+    mfs_sim_net net = {0.20, 0.01, 1000, 3000};
+    mfs_sim_set_net(c.sim, &net);
+    mfs_sim_extra_delay(c.sim, 0, 1, 8000);
+    run_until_alive(&c, 3, 30 * SEC);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 20 * SEC);
+    for (unsigned a = 0; a < 3; a++) {
+        mfs_peer_stat st[4];
+        size_t n = mfs_sync_core_peers(mfs_sim_core(c.sim, a), st, 4);
+        assert_int_equal(n, 2);
+        for (size_t k = 0; k < n; k++) {
+            unsigned b = 0;
+            while (b < 3 && mfs_sim_id(c.sim, b) != st[k].id)
+                b++;
+            assert_true(b < 3 && b != a);
+            int64_t truth = c.skew_us[b] - c.skew_us[a];
+            int64_t err = st[k].clock_offset_us - truth;
+            printf("clock: node %u sees node %u at %+.3f ms (truth %+.3f, "
+                   "uncertainty %.3f ms)\n",
+                   a, b, st[k].clock_offset_us / 1000.0, truth / 1000.0,
+                   st[k].clock_err_us / 1000.0);
+            assert_true(st[k].clock_ok);
+            assert_true(err <= (int64_t)st[k].clock_err_us &&
+                        -err <= (int64_t)st[k].clock_err_us);
+            assert_true(st[k].clock_err_us < 10000); /* rtt 2-14 ms */
+            if (truth)
+                assert_true((st[k].clock_offset_us > 0) == (truth > 0));
+        }
     }
     mfs_sim_free(c.sim);
 }
@@ -656,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_flood_rate_limit),
         cmocka_unit_test(test_restart_epoch),
         cmocka_unit_test(test_idle_cost),
+        cmocka_unit_test(test_clock_offsets),
         cmocka_unit_test(test_partition_dead_then_alive),
         cmocka_unit_test(test_heal_while_quiet),
         cmocka_unit_test(test_exactly_once_many_seeds),

@@ -35,7 +35,7 @@ static size_t build_payload(uint8_t *pt, const uint8_t *msg, uint16_t mlen)
                              {8, 6, {0xfe, 0x80}, 7001}};
     mfs_wbuf_init(&w, pt, MFS_WIRE_PAYLOAD_MAX);
     mfs_wire_put_ack(&w, 1234, lo, hi, 3);
-    mfs_wire_put_hb(&w, 11, 22, 33, 44);
+    mfs_wire_put_hb(&w, 11, 22, 33, 44, 1765000000123456ull, MFS_CLOCK_BEHIND);
     mfs_wire_put_data(&w, 9, 5, 3, 2500, 2400, msg, mlen);
     mfs_wire_put_members(&w, e, 2);
     assert_int_equal(w.err, 0);
@@ -57,6 +57,8 @@ static void test_frames_roundtrip(void **state)
     assert_int_equal(fr[0].u.ack.hi[2], 20);
     assert_int_equal(fr[0].u.ack.lo[2], 10);
     assert_int_equal(fr[1].u.hb.hold_us, 33);
+    assert_true(fr[1].u.hb.wall_us == 1765000000123456ull);
+    assert_int_equal(fr[1].u.hb.clock, MFS_CLOCK_BEHIND);
     assert_int_equal(fr[2].u.data.msg_id, 5);
     assert_int_equal(fr[2].u.data.offset, 2400);
     assert_int_equal(fr[2].u.data.len, 100);
@@ -114,13 +116,13 @@ static void test_seal_open(void **state)
     assert_int_equal(mfs_wire_open(KEY, dg, (size_t)n - 1, out), -EBADMSG);
     assert_int_equal(mfs_wire_hdr_decode(dg, 20, &h2), -EBADMSG);
     assert_int_equal(mfs_wire_hdr_decode(dg, MFS_WIRE_MAX + 1, &h2), -EBADMSG);
-    dg[0] = 2;
+    dg[0] = MFS_WIRE_VERSION + 1;
     assert_int_equal(mfs_wire_hdr_decode(dg, (size_t)n, &h2), -EPROTO);
     /* payload too large for one datagram */
     assert_int_equal(mfs_wire_seal(KEY, &h, pt, MFS_WIRE_PAYLOAD_MAX + 1, dg),
                      -EMSGSIZE);
     /* a full DATA frame plus piggybacked ack and heartbeat fits */
-    assert_true(MFS_WIRE_DATA_HDR + MFS_WIRE_FRAG + 17 + 18 + 7 * 8 <=
+    assert_true(MFS_WIRE_DATA_HDR + MFS_WIRE_FRAG + 26 + 18 + 7 * 8 <=
                 MFS_WIRE_PAYLOAD_MAX);
 }
 

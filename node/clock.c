@@ -1,0 +1,168 @@
+/*
+ * clock.c - the node's time: how far its clock is from the mesh's, and the
+ * correction its store stamps with (docs/REPLICATION.md "Clocks").
+ *
+ * The transport measures each live peer's wall clock against ours from
+ * heartbeats, NTP-style (sync/core.c clock_sample: the sample of least
+ * round trip among the last 8, with half that round trip as its
+ * uncertainty). Once a second (mfs_node_clock_tick, on the engine's
+ * thread) the node takes the mesh's time to be the lower median of the
+ * clocks it knows, its own included: a clock ahead is the one that hurts
+ * (its stamps are refused as from the future, and would drag every
+ * replica's hybrid logical clock), so of two it takes the earlier. A clock
+ * that runs behind the stamps its own store holds by more than the bound
+ * says so in its heartbeats (MFS_CLOCK_BEHIND): it is slow, and is not
+ * taken while another clock is known. When the mesh's time is more than
+ * CORRECT_MS away from ours (RELEASE_MS once correcting), the store adds
+ * the difference to its clock (mfs_store_set_clock_correction): new
+ * stamps, file times and conflict names follow the mesh, whatever the
+ * clock says. Alone, a node keeps the last correction it had.
+ */
+#include "node.h"
+
+#include "log.h"
+#include "wire.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLOCK_EVERY_US 1000000u /* how often the mesh's time is looked at */
+#define CLOCK_FIRST_US 20000u   /* ... until a first member is measured */
+#define CORRECT_MS 1000         /* further than this from the mesh: correct */
+#define RELEASE_MS 500          /* correcting, closer than this: stop */
+#define BEHIND_MS 60000         /* our clock behind our stamps: slow */
+
+typedef struct cand {
+    int64_t off_us; /* its clock minus ours */
+    uint64_t err_us;
+    int behind;
+} cand;
+
+static int cand_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const cand *)a)->off_us, y = ((const cand *)b)->off_us;
+    return x < y ? -1 : x > y;
+}
+
+/* "+10 min", "-1.0 d", "+350 ms": a signed duration for people. */
+void mfs_node_clock_human(int64_t ms, char *buf, size_t cap)
+{
+    double a = (double)(ms < 0 ? -ms : ms);
+    const char *sign = ms < 0 ? "-" : "+";
+    if (a < 1000)
+        snprintf(buf, cap, "%s%.0f ms", sign, a);
+    else if (a < 120000)
+        snprintf(buf, cap, "%s%.1f s", sign, a / 1000);
+    else if (a < 7200000)
+        snprintf(buf, cap, "%s%.0f min", sign, a / 60000);
+    else if (a < 172800000)
+        snprintf(buf, cap, "%s%.1f h", sign, a / 3600000);
+    else
+        snprintf(buf, cap, "%s%.1f d", sign, a / 86400000);
+}
+
+static void log_change(const mfs_node_clock *k, int64_t mesh_ms)
+{
+    char d[32];
+    mfs_node_clock_human(-mesh_ms, d, sizeof d);
+    if (k->state == MFS_CLOCK_CORRECTED)
+        mfs_log(LOG_WARNING,
+                "clock: this node's clock is %s %s the mesh's (the median of "
+                "%u member clock(s), +/- %" PRIu64 " ms): its new changes are "
+                "stamped with the mesh's time instead, so they reach the "
+                "others at once; set the clock right (`timedatectl "
+                "set-ntp true`, or see `timedatectl status`)",
+                d, mesh_ms < 0 ? "ahead of" : "behind", k->npeers + 1,
+                k->err_us / 1000);
+    else
+        mfs_log(LOG_NOTICE,
+                "clock: this node's clock is in step with the mesh's (%s, "
+                "+/- %" PRIu64 " ms): no correction",
+                d, k->err_us / 1000);
+}
+
+void mfs_node_clock_tick(mfs_node *m, uint64_t now)
+{
+    mfs_node_clock *k = &m->clock;
+    if (k->next_us && now < k->next_us)
+        return;
+    k->next_us = now + CLOCK_EVERY_US;
+    /* our own clock against the stamps our store holds */
+    uint64_t wall = mfs_store_wall_ms(m->store);
+    int behind = wall + BEHIND_MS < mfs_store_hlc_ms(m->store);
+    if (m->net.clock_flags)
+        m->net.clock_flags(m->net.ctx, behind ? MFS_CLOCK_BEHIND : 0);
+    mfs_peer_stat ps[64];
+    size_t np = m->net.peers(m->net.ctx, ps, 64), n = 0;
+    cand c[65];
+    c[n++] = (cand){0, 0, behind};
+    for (size_t i = 0; i < np && i < 64; i++)
+        if (ps[i].id && ps[i].state != MFS_PEER_DEAD && ps[i].clock_ok)
+            c[n++] = (cand){ps[i].clock_offset_us, ps[i].clock_err_us,
+                            (ps[i].clock_flags & MFS_CLOCK_BEHIND) != 0};
+    /* slow clocks only if no other is known */
+    size_t good = 0;
+    for (size_t i = 0; i < n; i++)
+        good += !c[i].behind;
+    if (good && good < n) {
+        size_t j = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!c[i].behind)
+                c[j++] = c[i];
+        n = j;
+    }
+    pthread_mutex_lock(&k->mu);
+    k->behind = behind;
+    unsigned measured = 0;
+    for (size_t i = 0; i < np && i < 64; i++)
+        measured += ps[i].id && ps[i].state != MFS_PEER_DEAD && ps[i].clock_ok;
+    k->npeers = measured;
+    if (!measured) { /* alone: the last correction stands */
+        pthread_mutex_unlock(&k->mu);
+        return;
+    }
+    qsort(c, n, sizeof(*c), cand_cmp);
+    const cand *med = &c[(n - 1) / 2];
+    int64_t mesh_ms = med->off_us / 1000;
+    k->mesh_ms = mesh_ms;
+    k->err_us = med->err_us;
+    int64_t a = mesh_ms < 0 ? -mesh_ms : mesh_ms;
+    int64_t slack = (int64_t)(med->err_us / 1000);
+    int was = k->state;
+    if (a > CORRECT_MS + slack ||
+        (k->state == MFS_CLOCK_CORRECTED && a > RELEASE_MS))
+        k->state = MFS_CLOCK_CORRECTED;
+    else
+        k->state = MFS_CLOCK_IN_STEP;
+    k->corr_ms = k->state == MFS_CLOCK_CORRECTED ? mesh_ms : 0;
+    mfs_store_set_clock_correction(m->store, k->corr_ms);
+    /* said once per change of state, and when the correction moved by
+     * more than a second (a clock set meanwhile) */
+    int64_t moved = k->corr_ms - k->logged_ms;
+    if (k->state != was || (k->state == MFS_CLOCK_CORRECTED &&
+                            (moved > 1000 || moved < -1000))) {
+        k->logged_ms = k->corr_ms;
+        log_change(k, mesh_ms);
+    }
+    pthread_mutex_unlock(&k->mu);
+}
+
+void mfs_node_clock_first(mfs_node *m, uint64_t now)
+{
+    mfs_node_clock *k = &m->clock;
+    if (k->state != MFS_CLOCK_UNKNOWN)
+        return;
+    if (k->next_us > now + CLOCK_FIRST_US)
+        k->next_us = now + CLOCK_FIRST_US;
+    mfs_node_clock_tick(m, now);
+}
+
+void mfs_node_clock_get(mfs_node *m, mfs_node_clock *out)
+{
+    mfs_node_clock *k = &m->clock;
+    pthread_mutex_lock(&k->mu);
+    *out = *k;
+    pthread_mutex_unlock(&k->mu);
+}
