@@ -158,8 +158,8 @@ static int clock_text(const cli_reply *r, char *buf, size_t cap)
         snprintf(buf, cap,
                  "in step with the mesh (%s, measured against %u member%s, "
                  "+/- %.1f ms)%s",
-                 d, c.peers, c.peers == 1 ? "" : "s",
-                 (double)c.err_us / 1000, slow);
+                 d, c.peers, c.peers == 1 ? "" : "s", (double)c.err_us / 1000,
+                 slow);
     else
         snprintf(buf, cap, "not measured yet (no member heard)%s", slow);
     return 1;

@@ -141,8 +141,8 @@ void mfs_node_clock_tick(mfs_node *m, uint64_t now)
     /* said once per change of state, and when the correction moved by
      * more than a second (a clock set meanwhile) */
     int64_t moved = k->corr_ms - k->logged_ms;
-    if (k->state != was || (k->state == MFS_CLOCK_CORRECTED &&
-                            (moved > 1000 || moved < -1000))) {
+    if (k->state != was ||
+        (k->state == MFS_CLOCK_CORRECTED && (moved > 1000 || moved < -1000))) {
         k->logged_ms = k->corr_ms;
         log_change(k, mesh_ms);
     }

@@ -61,13 +61,13 @@ typedef struct mfs_acks_config {
 enum { MFS_CLOCK_UNKNOWN = 0, MFS_CLOCK_IN_STEP = 1, MFS_CLOCK_CORRECTED = 2 };
 typedef struct mfs_node_clock {
     pthread_mutex_t mu;
-    int state;        /* MFS_CLOCK_*: no peer measured yet, in step, ... */
-    int64_t mesh_ms;  /* the mesh's time minus our wall clock, last seen */
-    uint64_t err_us;  /* its uncertainty */
-    int64_t corr_ms;  /* what the store adds to its clock */
+    int state;       /* MFS_CLOCK_*: no peer measured yet, in step, ... */
+    int64_t mesh_ms; /* the mesh's time minus our wall clock, last seen */
+    uint64_t err_us; /* its uncertainty */
+    int64_t corr_ms; /* what the store adds to its clock */
     int64_t logged_ms;
-    unsigned npeers;  /* live members whose clocks were measured */
-    int behind;       /* our clock is behind our store's stamps */
+    unsigned npeers; /* live members whose clocks were measured */
+    int behind;      /* our clock is behind our store's stamps */
     uint64_t next_us;
 } mfs_node_clock;
 

@@ -15,9 +15,9 @@
 void mfs_status_peer_format(const mfs_status_peer *p, char *buf, size_t cap)
 {
     snprintf(buf, cap,
-             "%016" PRIx64 " %s %s %" PRIu64 " %.4f %.4f %" PRIu64 " %d %" PRIu64
-             " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRIu64
-             " %" PRIu64 " %" PRId64 " %" PRIu64 " %d",
+             "%016" PRIx64 " %s %s %" PRIu64 " %.4f %.4f %" PRIu64
+             " %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
+             " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRIu64 " %d",
              p->id, p->addr[0] ? p->addr : "-", p->state[0] ? p->state : "-",
              p->rtt_us, p->loss_out, p->loss_in, p->last_ms, p->heard,
              p->ops_they, p->bytes_they, p->ops_we, p->bytes_we, p->skew_ms,
@@ -28,16 +28,15 @@ void mfs_status_peer_format(const mfs_status_peer *p, char *buf, size_t cap)
 int mfs_status_peer_parse(const char *f, mfs_status_peer *p)
 {
     memset(p, 0, sizeof(*p));
-    int n = sscanf(f,
-                   "%" SCNx64 " %79s %15s %" SCNu64 " %lf %lf %" SCNu64
-                   " %d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                   " %" SCNd64 " %" SCNu64 " %" SCNu64 " %" SCNd64
-                   " %" SCNu64 " %d",
-                   &p->id, p->addr, p->state, &p->rtt_us, &p->loss_out,
-                   &p->loss_in, &p->last_ms, &p->heard, &p->ops_they,
-                   &p->bytes_they, &p->ops_we, &p->bytes_we, &p->skew_ms,
-                   &p->chunks_they, &p->wait_max_us, &p->clock_us,
-                   &p->clock_err_us, &p->clock_ok);
+    int n =
+        sscanf(f,
+               "%" SCNx64 " %79s %15s %" SCNu64 " %lf %lf %" SCNu64
+               " %d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64
+               " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNu64 " %d",
+               &p->id, p->addr, p->state, &p->rtt_us, &p->loss_out, &p->loss_in,
+               &p->last_ms, &p->heard, &p->ops_they, &p->bytes_they, &p->ops_we,
+               &p->bytes_we, &p->skew_ms, &p->chunks_they, &p->wait_max_us,
+               &p->clock_us, &p->clock_err_us, &p->clock_ok);
     if (n < 13) {
         memset(p, 0, sizeof(*p));
         return -EINVAL;

@@ -41,8 +41,8 @@ typedef struct mfs_status_clock {
     int64_t corr_ms; /* what its store adds to its clock */
     int64_t mesh_ms; /* the mesh's time minus its clock */
     uint64_t err_us;
-    unsigned peers;  /* members whose clocks were measured */
-    int behind;      /* its clock runs behind its store's stamps */
+    unsigned peers; /* members whose clocks were measured */
+    int behind;     /* its clock runs behind its store's stamps */
 } mfs_status_clock;
 
 /* "catchup": what this node still has to receive. */

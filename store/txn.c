@@ -1249,8 +1249,8 @@ int mfs_store_vv_held(mfs_store *s, mfs_vv *durable, mfs_vv *wanted)
      * record of peers' ops (wal_hold) */
     bool log = s->held_log_ok && s->held_log_gen > s->vv_durable_gen;
     if ((log || s->held_durable_ok) &&
-        (rc = store_vv_copy(durable,
-                            log ? &s->vv_held_log : &s->vv_durable)) == 0 &&
+        (rc = store_vv_copy(durable, log ? &s->vv_held_log : &s->vv_durable)) ==
+            0 &&
         (rc = store_vv_copy(wanted, log ? &s->wanted_held_log
                                         : &s->vv_held_durable)) != 0)
         mfs_vv_free(durable);

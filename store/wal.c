@@ -644,9 +644,9 @@ static int reserve(mfs_store *s, bool peers, size_t *len, uint64_t *off,
     memcpy(saved, s->wal_ring, sizeof(saved));
     memcpy(saved_len, s->wal_ring_len, sizeof(saved_len));
     if (!rc)
-        rc = build(s, txn, s->wal_seq, s->wal_logged,
-                   peers ? &s->wal_vv : NULL, &durable, &hs->cur, s->wal_epoch,
-                   (size_t)(end - s->wal_off), len);
+        rc = build(s, txn, s->wal_seq, s->wal_logged, peers ? &s->wal_vv : NULL,
+                   &durable, &hs->cur, s->wal_epoch, (size_t)(end - s->wal_off),
+                   len);
     bool with_peers = peers;
     if (rc == 1) {
         /* The other half, in a new epoch (its delta bases only its own).

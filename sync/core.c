@@ -75,7 +75,7 @@ typedef struct mqueue {
     omsg *head, *tail;
 } mqueue;
 
-#define CLOCK_SAMPLES 8 /* offsets kept per peer; the least rtt's counts */
+#define CLOCK_SAMPLES 8      /* offsets kept per peer; the least rtt's counts */
 #define CLOCK_STEP_US 100000 /* a sample this far beyond the others: a step */
 
 typedef struct peer {

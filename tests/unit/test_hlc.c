@@ -223,9 +223,9 @@ static void test_corrected_clock(void **state)
     mfs_attr bt;
     assert_int_equal(mfs_store_lookup(b, MFS_ROOT_INO, "fixed", &bt), 0);
     assert_true(bt.mtime_ns / 1000000 == (int64_t)T);
-    assert_int_equal(
-        mfs_store_mknod(b, MFS_ROOT_INO, "behind", S_IFREG | 0644, 0, 0, 0, &bt),
-        0);
+    assert_int_equal(mfs_store_mknod(b, MFS_ROOT_INO, "behind", S_IFREG | 0644,
+                                     0, 0, 0, &bt),
+                     0);
     assert_true(bt.mtime_ns / 1000000 == (int64_t)T);
     mfs_stamp vb = bump(b, bt.ino, 0);
     assert_true(mfs_stamp_cmp(vb, vc) > 0);

@@ -744,8 +744,7 @@ static void child_holds_and_dies(const char *dir)
     cfg.new_mesh = 0;
     mfs_store *b = NULL, *a = NULL;
     CHILD_CHECK(mfs_store_open(&b, dir, &cfg, 0) == 0);
-    CHILD_CHECK(mfs_store_open(&a, held_peer_dir, NULL, MFS_STORE_RDONLY) ==
-                0);
+    CHILD_CHECK(mfs_store_open(&a, held_peer_dir, NULL, MFS_STORE_RDONLY) == 0);
     uint64_t na = mfs_store_node_id(a), seq, hlc;
     mfs_vv v, d, w;
     CHILD_CHECK(mfs_store_vv(a, &v) == 0);

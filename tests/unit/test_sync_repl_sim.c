@@ -1234,8 +1234,8 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
         assert_true(nrc.apply_bytes > 0);
         w->rcfg.apply_bytes = plain ? nrc.apply_bytes : 700;
     }
-    mfs_sim_hooks h = {w, hook_msg, g_trace_dgrams ? hook_tap : NULL,
-                       hook_peer, hook_wall};
+    mfs_sim_hooks h = {w, hook_msg, g_trace_dgrams ? hook_tap : NULL, hook_peer,
+                       hook_wall};
     if (w->node_timing) { /* the transport's timings: the daemon's */
         assert_int_equal(mfs_simnet_sim_new(seed, N, &h, &w->sim), 0);
     } else {
