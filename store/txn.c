@@ -1052,7 +1052,8 @@ static void *gc_main(void *arg)
                 s->oplog_cb(s->oplog_arg);
                 mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
             }
-            continue;
+            /* (then the commit's own decision, as every turn: a steady
+             * stream of asks must not keep the group from committing) */
         }
         bool dirty = s->gc_first_us != 0;
         /* idle since a commit whose meta page is not synced: sync it */
