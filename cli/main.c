@@ -77,10 +77,12 @@ static const char usage_stat[] =
     "Usage: meshfs stat [MOUNTPOINT | FILE | --store DIR] [--json]\n"
     "Show the node, store, mount, counts of files, directories, bytes, ops\n"
     "and conflicts, every peer (state, round-trip time, loss, last contact,\n"
-    "ops and bytes owed each way, clock skew), catch-up progress and whether\n"
-    "this node is in sync with every live peer; for a FILE inside a mount,\n"
-    "its inode, version, chunks and which peers hold that version. Works\n"
-    "whether the daemon runs or not (without it: no peers).\n";
+    "ops and bytes owed each way, its clock against ours), this node's\n"
+    "clock against the mesh's (and whether it is corrected), catch-up\n"
+    "progress and whether this node is in sync with every live peer; for a\n"
+    "FILE inside a mount, its inode, version, chunks and which peers hold\n"
+    "that version. Works whether the daemon runs or not (without it: no\n"
+    "peers).\n";
 static const char usage_invite[] =
     "Usage: meshfs invite [--store DIR] HOST:PORT\n"
     "Print a token that lets another machine join this mesh through the\n"
