@@ -8,7 +8,6 @@
  * Must never read a clock other than the store's configured one.
  */
 #include "kv.h"
-#include "lock.h"
 
 #include <time.h>
 
@@ -58,10 +57,8 @@ int64_t mfs_store_now_ns(mfs_store *s)
 
 uint64_t mfs_store_hlc_ms(mfs_store *s)
 {
-    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
-    uint64_t h = s->hlc >> 16;
-    mfs_lock_drop(&s->wlock);
-    return h;
+    /* without wlock: the replication thread must not wait for a commit */
+    return __atomic_load_n(&s->hlc_pub, __ATOMIC_RELAXED) >> 16;
 }
 
 /* Called with the write lock held. */

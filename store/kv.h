@@ -154,6 +154,7 @@ struct mfs_store {
     uint64_t node;
     uint64_t hlc;
     int64_t clock_corr_ms; /* atomic: mfs_store_set_clock_correction */
+    uint64_t hlc_pub;      /* atomic: hlc as of the last write (lock-free) */
     uint64_t seq;
     uint64_t ctr;
     uint64_t next_ino;

@@ -112,7 +112,8 @@ mfs_stamp mfs_stamp_now_peek(mfs_store *s);
 void mfs_store_set_clock_correction(mfs_store *s, int64_t ms);
 int64_t mfs_store_clock_correction(mfs_store *s);
 /* The wall clock (ms) as it reads before any correction, and the
- * physical part (ms) of the newest stamp the store made or applied. */
+ * physical part (ms) of the newest stamp the store made or applied (as
+ * of its last write; never waits for a writer). */
 uint64_t mfs_store_wall_ms(mfs_store *s);
 uint64_t mfs_store_hlc_ms(mfs_store *s);
 /* Now as the store reads it (corrected), nanoseconds: what file times

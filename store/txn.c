@@ -163,6 +163,7 @@ static void counters_save(wtx *w)
 {
     mfs_store *s = w->s;
     meta_put_u64(w, "hlc", s->hlc);
+    __atomic_store_n(&s->hlc_pub, s->hlc, __ATOMIC_RELAXED);
     meta_put_u64(w, "seq", s->seq);
     meta_put_u64(w, "ctr", s->ctr);
     meta_put_u64(w, "ino", s->next_ino);
@@ -1882,6 +1883,7 @@ static int check_meta(mfs_store *s, MDB_txn *txn)
     if (meta_get_u64(s, txn, "node", &s->node))
         return -EBADF;
     meta_get_u64(s, txn, "hlc", &s->hlc);
+    __atomic_store_n(&s->hlc_pub, s->hlc, __ATOMIC_RELAXED);
     meta_get_u64(s, txn, "seq", &s->seq);
     meta_get_u64(s, txn, "ctr", &s->ctr);
     if (meta_get_u64(s, txn, "ino", &s->next_ino))
