@@ -160,7 +160,14 @@ static int clock_text(const cli_reply *r, char *buf, size_t cap)
                  "+/- %.1f ms)%s",
                  d, c.peers, c.peers == 1 ? "" : "s", (double)c.err_us / 1000,
                  slow);
-    else
+    else if (strcmp(c.state, "remembered") == 0) {
+        mfs_node_clock_human(-c.corr_ms, d, sizeof d);
+        snprintf(buf, cap,
+                 "%s ahead of the mesh when last measured: corrected from "
+                 "memory (no member measured yet; set the clock right: "
+                 "timedatectl set-ntp true)%s",
+                 d, slow);
+    } else
         snprintf(buf, cap, "not measured yet (no member heard)%s", slow);
     return 1;
 }

@@ -17,13 +17,25 @@
  * the difference to its clock (mfs_store_set_clock_correction): new
  * stamps, file times and conflict names follow the mesh, whatever the
  * clock says. Alone, a node keeps the last correction it had.
+ *
+ * STORE/clock remembers a correction for the next start
+ * (mfs_node_clock_start): one that sets a clock *back* (it ran ahead) is
+ * taken again at once, before any member is heard, so that a machine that
+ * restarts alone with its clock still ahead stamps its changes with the
+ * mesh's time and they flow when it reconnects; unless the corrected time
+ * is itself more than the bound behind the store's stamps (the clock was
+ * set right meanwhile). One that sets a clock forward is not: a clock
+ * behind that was set right would then run ahead, and a clock behind
+ * stalls nobody.
  */
 #include "node.h"
 
 #include "log.h"
 #include "wire.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +73,67 @@ void mfs_node_clock_human(int64_t ms, char *buf, size_t cap)
         snprintf(buf, cap, "%s%.1f h", sign, a / 3600000);
     else
         snprintf(buf, cap, "%s%.1f d", sign, a / 86400000);
+}
+
+#define CLOCK_FILE "clock" /* STORE/clock: "correction_ms N\n" */
+
+static void remember(mfs_node *m, int64_t corr_ms)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s", m->store_dir, CLOCK_FILE);
+    int rc = mfs_write_file_replace(path, "correction_ms %" PRId64 "\n",
+                                    corr_ms);
+    if (rc)
+        mfs_log(LOG_WARNING, "clock: cannot remember the correction in %s: %s",
+                path, strerror(-rc));
+}
+
+void mfs_node_clock_start(mfs_node *m)
+{
+    mfs_node_clock *k = &m->clock;
+    char path[PATH_MAX + 16], line[64];
+    long long corr;
+    int end = 0;
+    snprintf(path, sizeof path, "%s/%s", m->store_dir, CLOCK_FILE);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    int ok = fgets(line, sizeof line, f) &&
+             sscanf(line, "correction_ms %lld%n", &corr, &end) == 1 &&
+             strcmp(line + end, "\n") == 0;
+    fclose(f);
+    if (!ok) {
+        mfs_log(LOG_WARNING, "clock: %s is not \"correction_ms N\": ignored",
+                path);
+        return;
+    }
+    pthread_mutex_lock(&k->mu);
+    k->saved_ms = corr;
+    k->saved_set = 1;
+    pthread_mutex_unlock(&k->mu);
+    if (corr >= 0)
+        return; /* (forward: not from memory) */
+    int64_t now = (int64_t)mfs_store_wall_ms(m->store) + corr;
+    if (now + BEHIND_MS < (int64_t)mfs_store_hlc_ms(m->store)) {
+        mfs_log(LOG_NOTICE,
+                "clock: the correction remembered (%lld ms) would put this "
+                "node's time behind its own stamps: the clock was set "
+                "meanwhile; not taken",
+                corr);
+        return;
+    }
+    char d[32];
+    mfs_node_clock_human(-corr, d, sizeof d);
+    pthread_mutex_lock(&k->mu);
+    k->corr_ms = k->logged_ms = corr;
+    k->remembered = 1;
+    pthread_mutex_unlock(&k->mu);
+    mfs_store_set_clock_correction(m->store, corr);
+    mfs_log(LOG_WARNING,
+            "clock: this node's clock was %s ahead of the mesh's when last "
+            "measured: its changes carry the corrected time until a member "
+            "is heard; set the clock right (`timedatectl set-ntp true`)",
+            d);
 }
 
 static void log_change(const mfs_node_clock *k, int64_t mesh_ms)
@@ -137,6 +210,7 @@ void mfs_node_clock_tick(mfs_node *m, uint64_t now)
     else
         k->state = MFS_CLOCK_IN_STEP;
     k->corr_ms = k->state == MFS_CLOCK_CORRECTED ? mesh_ms : 0;
+    k->remembered = 0;
     mfs_store_set_clock_correction(m->store, k->corr_ms);
     /* said once per change of state, and when the correction moved by
      * more than a second (a clock set meanwhile) */
@@ -145,6 +219,15 @@ void mfs_node_clock_tick(mfs_node *m, uint64_t now)
         (k->state == MFS_CLOCK_CORRECTED && (moved > 1000 || moved < -1000))) {
         k->logged_ms = k->corr_ms;
         log_change(k, mesh_ms);
+    }
+    /* remembered for the next start when it changed by more than a
+     * second, came or went */
+    int64_t d = k->corr_ms - k->saved_ms;
+    if (!k->saved_set || d > 1000 || d < -1000 ||
+        (k->corr_ms == 0) != (k->saved_ms == 0)) {
+        k->saved_ms = k->corr_ms;
+        k->saved_set = 1;
+        remember(m, k->corr_ms);
     }
     pthread_mutex_unlock(&k->mu);
 }

@@ -133,18 +133,17 @@ int mfs_daemon_acks_read(const char *store_dir, mfs_acks_config *c)
     return 0;
 }
 
-int mfs_daemon_acks_write(const char *store_dir, const mfs_acks_config *c)
+int mfs_write_file_replace(const char *path, const char *fmt, ...)
 {
-    char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/%s", store_dir, MFS_ACKS_FILE);
+    char tmp[PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    int ok = dprintf(fd, "acks %u timeout_ms %" PRIu32 " wait %d on_close %d\n",
-                     c->n, c->timeout_ms, c->wait ? 1 : 0,
-                     c->on_close ? 1 : 0) > 0 &&
-             fsync(fd) == 0;
+    va_list ap;
+    va_start(ap, fmt);
+    int ok = vdprintf(fd, fmt, ap) > 0 && fsync(fd) == 0;
+    va_end(ap);
     int e = errno;
     close(fd);
     if (ok && rename(tmp, path) == 0)
@@ -152,6 +151,15 @@ int mfs_daemon_acks_write(const char *store_dir, const mfs_acks_config *c)
     e = ok ? errno : e;
     unlink(tmp);
     return -e;
+}
+
+int mfs_daemon_acks_write(const char *store_dir, const mfs_acks_config *c)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s", store_dir, MFS_ACKS_FILE);
+    return mfs_write_file_replace(
+        path, "acks %u timeout_ms %" PRIu32 " wait %d on_close %d\n", c->n,
+        c->timeout_ms, c->wait ? 1 : 0, c->on_close ? 1 : 0);
 }
 
 int node_write_listen(const char *dir, const char *addr)

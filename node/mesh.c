@@ -403,6 +403,7 @@ int node_engine_start(mfs_node *m, const mfs_repl_config *rc)
         mfs_node_repl_config(&c);
     c.send = send_cb;
     c.arg = m;
+    mfs_node_clock_start(m); /* before the engine's first stamp */
     return mfs_repl_new(m->store, &c, now_us(m), &m->repl);
 }
 
@@ -613,13 +614,14 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
     mfs_node_clock ck;
     mfs_node_clock_get(m, &ck);
     mfs_status_clock sc = {.corr_ms = ck.corr_ms,
-                           .mesh_ms = ck.mesh_ms,
+                           .mesh_ms = ck.remembered ? ck.corr_ms : ck.mesh_ms,
                            .err_us = ck.err_us,
                            .peers = ck.npeers,
                            .behind = ck.behind};
     snprintf(sc.state, sizeof sc.state, "%s",
              ck.state == MFS_CLOCK_CORRECTED ? "corrected"
              : ck.state == MFS_CLOCK_IN_STEP ? "in-step"
+             : ck.remembered                 ? "remembered"
                                              : "unknown");
     mfs_status_clock_format(&sc, f, sizeof f);
     snprintf(b, sizeof b, "clock %s", f);

@@ -31,6 +31,10 @@
  * text and fsyncs it. 0 or -errno (the file is then removed). */
 int mfs_write_new_file(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Replaces path whole (a temporary file, fsync'd, renamed over it; mode
+ * 0600) with the formatted text. 0 or -errno (path is then unchanged). */
+int mfs_write_file_replace(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* 1 if dir is missing or empty, 0 if it holds something, -errno. */
 int mfs_node_dir_empty(const char *dir);
 /* mkdir -p with mode for every created level. 0 or -errno. */
@@ -68,6 +72,9 @@ typedef struct mfs_node_clock {
     int64_t logged_ms;
     unsigned npeers; /* live members whose clocks were measured */
     int behind;      /* our clock is behind our store's stamps */
+    int remembered;  /* corr_ms is STORE/clock's, no member measured yet */
+    int64_t saved_ms; /* what STORE/clock holds (once saved_set) */
+    int saved_set;
     uint64_t next_us;
 } mfs_node_clock;
 
@@ -150,6 +157,9 @@ void mfs_node_clock_tick(mfs_node *m, uint64_t now);
  * the first op this node stamps after it reached the mesh (its member
  * announcement, say) already carries the mesh's time. */
 void mfs_node_clock_first(mfs_node *m, uint64_t now);
+/* At the node's start: a correction STORE/clock remembers that sets the
+ * clock back is taken at once (clock.c). */
+void mfs_node_clock_start(mfs_node *m);
 /* A copy of the node's clock state. Any thread. */
 void mfs_node_clock_get(mfs_node *m, mfs_node_clock *out);
 /* ms as a signed duration for people: "+10 min", "-1.0 d", "+350 ms". */

@@ -78,6 +78,24 @@ run_skewed() {
 
 run_skewed plus10min +10m 600000
 run_skewed plus1day +1d 86400000
+
+# B restarts alone, its clock still a day ahead: it takes the correction
+# it remembered (STORE/clock) before any member is heard, so what it
+# writes alone carries the mesh's time and reaches A once the link heals
+mesh_umount b
+mesh_partition "a" "b"
+mesh_mount b
+wait_until 10 "B to take its remembered correction" eval \
+    "[[ \$(mesh_stat b | jq -r .clock.state) == remembered ]]"
+mesh_stat b | jq -r .clock.text | sed 's/^/  B alone: clock /' >&2
+printf 'written alone\n' >"$B/alone"
+m=$(stat -c %Y "$B/alone")
+near "$m" "$(date +%s)" $W || fail "B's file written alone has mtime $m, the real time is $(date +%s)"
+mesh_heal
+t0=$(now_ms)
+mesh_wait_file 15 a alone "$(sha_str $'written alone\n')"
+log "a file B wrote alone (its clock a day ahead) showed on A $(($(now_ms) - t0)) ms after the heal"
+
 run_skewed minus1day -1d -86400000
 
 mesh_wait_converged 60 a b
