@@ -81,8 +81,8 @@ static void remember(mfs_node *m, int64_t corr_ms)
 {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/%s", m->store_dir, CLOCK_FILE);
-    int rc = mfs_write_file_replace(path, "correction_ms %" PRId64 "\n",
-                                    corr_ms);
+    int rc =
+        mfs_write_file_replace(path, "correction_ms %" PRId64 "\n", corr_ms);
     if (rc)
         mfs_log(LOG_WARNING, "clock: cannot remember the correction in %s: %s",
                 path, strerror(-rc));
