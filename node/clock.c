@@ -12,7 +12,9 @@
  * replica's hybrid logical clock), so of two it takes the earlier. A clock
  * that runs behind the stamps its own store holds by more than the bound
  * says so in its heartbeats (MFS_CLOCK_BEHIND): it is slow, and is not
- * taken while another clock is known. When the mesh's time is more than
+ * taken while another clock is known; a clock its kernel says is
+ * synchronized (NTP, chrony: MFS_CLOCK_SYNCED) is preferred over those
+ * that are not (mfs_node_clock_pick). When the mesh's time is more than
  * CORRECT_MS away from ours (RELEASE_MS once correcting), the store adds
  * the difference to its clock (mfs_store_set_clock_correction): new
  * stamps, file times and conflict names follow the mesh, whatever the
@@ -39,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timex.h>
 
 #define CLOCK_EVERY_US 1000000u /* how often the mesh's time is looked at */
 #define CLOCK_FIRST_US 20000u   /* ... until a first member is measured */
@@ -46,16 +49,48 @@
 #define RELEASE_MS 500          /* correcting, closer than this: stop */
 #define BEHIND_MS 60000         /* our clock behind our stamps: slow */
 
-typedef struct cand {
-    int64_t off_us; /* its clock minus ours */
-    uint64_t err_us;
-    int behind;
-} cand;
-
 static int cand_cmp(const void *a, const void *b)
 {
-    int64_t x = ((const cand *)a)->off_us, y = ((const cand *)b)->off_us;
+    int64_t x = ((const mfs_clock_cand *)a)->off_us;
+    int64_t y = ((const mfs_clock_cand *)b)->off_us;
     return x < y ? -1 : x > y;
+}
+
+/* Keeps in c[0, *n) those that have flag (have: 1) or lack it (0), if
+ * any does and any does not. */
+static void keep_if(mfs_clock_cand *c, size_t *n, uint8_t flag, int have)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++)
+        k += ((c[i].flags & flag) != 0) == have;
+    if (!k || k == *n)
+        return;
+    size_t j = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (((c[i].flags & flag) != 0) == have)
+            c[j++] = c[i];
+    *n = j;
+}
+
+const mfs_clock_cand *mfs_node_clock_pick(mfs_clock_cand *c, size_t n)
+{
+    if (!n)
+        return NULL;
+    keep_if(c, &n, MFS_CLOCK_BEHIND, 0); /* slow clocks only if all are */
+    keep_if(c, &n, MFS_CLOCK_SYNCED, 1); /* synchronized ones if any */
+    qsort(c, n, sizeof(*c), cand_cmp);
+    return &c[(n - 1) / 2]; /* the lower median: of two, the earlier */
+}
+
+/* What our kernel says of its clock (adjtimex): MFS_CLOCK_SYNCED or 0. */
+static uint8_t kernel_synced(void)
+{
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);
+    int st = adjtimex(&tx);
+    return st >= 0 && st != TIME_ERROR && !(tx.status & STA_UNSYNC)
+               ? MFS_CLOCK_SYNCED
+               : 0;
 }
 
 /* "+10 min", "-1.0 d", "+350 ms": a signed duration for people. */
@@ -165,27 +200,17 @@ void mfs_node_clock_tick(mfs_node *m, uint64_t now)
     /* our own clock against the stamps our store holds */
     uint64_t wall = mfs_store_wall_ms(m->store);
     int behind = wall + BEHIND_MS < mfs_store_hlc_ms(m->store);
+    uint8_t mine = (uint8_t)((behind ? MFS_CLOCK_BEHIND : 0) | kernel_synced());
     if (m->net.clock_flags)
-        m->net.clock_flags(m->net.ctx, behind ? MFS_CLOCK_BEHIND : 0);
+        m->net.clock_flags(m->net.ctx, mine);
     mfs_peer_stat ps[64];
     size_t np = m->net.peers(m->net.ctx, ps, 64), n = 0;
-    cand c[65];
-    c[n++] = (cand){0, 0, behind};
+    mfs_clock_cand c[65];
+    c[n++] = (mfs_clock_cand){0, 0, mine};
     for (size_t i = 0; i < np && i < 64; i++)
         if (ps[i].id && ps[i].state != MFS_PEER_DEAD && ps[i].clock_ok)
-            c[n++] = (cand){ps[i].clock_offset_us, ps[i].clock_err_us,
-                            (ps[i].clock_flags & MFS_CLOCK_BEHIND) != 0};
-    /* slow clocks only if no other is known */
-    size_t good = 0;
-    for (size_t i = 0; i < n; i++)
-        good += !c[i].behind;
-    if (good && good < n) {
-        size_t j = 0;
-        for (size_t i = 0; i < n; i++)
-            if (!c[i].behind)
-                c[j++] = c[i];
-        n = j;
-    }
+            c[n++] = (mfs_clock_cand){ps[i].clock_offset_us,
+                                      ps[i].clock_err_us, ps[i].clock_flags};
     pthread_mutex_lock(&k->mu);
     k->behind = behind;
     unsigned measured = 0;
@@ -196,8 +221,7 @@ void mfs_node_clock_tick(mfs_node *m, uint64_t now)
         pthread_mutex_unlock(&k->mu);
         return;
     }
-    qsort(c, n, sizeof(*c), cand_cmp);
-    const cand *med = &c[(n - 1) / 2];
+    const mfs_clock_cand *med = mfs_node_clock_pick(c, n);
     int64_t mesh_ms = med->off_us / 1000;
     k->mesh_ms = mesh_ms;
     k->err_us = med->err_us;

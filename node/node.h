@@ -157,6 +157,18 @@ void mfs_node_clock_tick(mfs_node *m, uint64_t now);
  * the first op this node stamps after it reached the mesh (its member
  * announcement, say) already carries the mesh's time. */
 void mfs_node_clock_first(mfs_node *m, uint64_t now);
+/* One clock the node knows: its offset from ours (ours: 0), the
+ * uncertainty, its MFS_CLOCK_* flags (wire.h). */
+typedef struct mfs_clock_cand {
+    int64_t off_us;
+    uint64_t err_us;
+    uint8_t flags;
+} mfs_clock_cand;
+/* The mesh's time among c[0, n) (reordered): slow clocks (BEHIND) left
+ * out while another is known, then synchronized ones (SYNCED) preferred
+ * if any; of those the lower median (of two, the earlier: a clock ahead
+ * stalls the others, one behind does not). NULL when n is 0. */
+const mfs_clock_cand *mfs_node_clock_pick(mfs_clock_cand *c, size_t n);
 /* At the node's start: a correction STORE/clock remembers that sets the
  * clock back is taken at once (clock.c). */
 void mfs_node_clock_start(mfs_node *m);

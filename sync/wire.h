@@ -40,6 +40,9 @@ enum {
     /* its wall clock is behind stamps its store holds by more than the
      * bound: it is slow (peers do not take it as the mesh's time) */
     MFS_CLOCK_BEHIND = 1,
+    /* its kernel says its clock is synchronized (NTP, chrony): preferred
+     * over clocks that are not */
+    MFS_CLOCK_SYNCED = 2,
 };
 
 enum mfs_frame_type {
