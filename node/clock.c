@@ -209,8 +209,8 @@ void mfs_node_clock_tick(mfs_node *m, uint64_t now)
     c[n++] = (mfs_clock_cand){0, 0, mine};
     for (size_t i = 0; i < np && i < 64; i++)
         if (ps[i].id && ps[i].state != MFS_PEER_DEAD && ps[i].clock_ok)
-            c[n++] = (mfs_clock_cand){ps[i].clock_offset_us,
-                                      ps[i].clock_err_us, ps[i].clock_flags};
+            c[n++] = (mfs_clock_cand){ps[i].clock_offset_us, ps[i].clock_err_us,
+                                      ps[i].clock_flags};
     pthread_mutex_lock(&k->mu);
     k->behind = behind;
     unsigned measured = 0;

@@ -18,11 +18,12 @@
 #include "node.h"
 #include "wire.h"
 
-#define MIN 60000000ll  /* us */
+#define MIN 60000000ll /* us */
 #define DAY 86400000000ll
 
 /* The offset (the mesh's time minus ours) node `self` of n would take,
- * node i's clock being at clocks[i] (us) with flags[i]; ours is clocks[self]. */
+ * node i's clock being at clocks[i] (us) with flags[i]; ours is clocks[self].
+ */
 static int64_t pick_from(const int64_t *clocks, const uint8_t *flags, size_t n,
                          size_t self)
 {
