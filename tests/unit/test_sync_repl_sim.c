@@ -1434,6 +1434,20 @@ static void expect_file(world *w, const char *name)
     }
 }
 
+/* A file named names[i] made on node nodes[i] for each i < n; then every
+ * node must show them all within limit (label says how long it took). */
+static void files_land(world *w, const char *label, const unsigned *nodes,
+                       const char *const *names, size_t n, uint64_t limit)
+{
+    for (size_t i = 0; i < n; i++)
+        make_file(w, nodes[i], names[i]);
+    settle(w, N, limit, label);
+    print_message("%s: everyone in sync %.1f s after the changes\n", label,
+                  (double)w->settle_us / SEC);
+    for (size_t i = 0; i < n; i++)
+        expect_file(w, names[i]);
+}
+
 /* A node restarts with its wall clock behind the time it last started
  * (an NTP step back, a board without RTC), then works while cut off: once
  * healed, its changes must reach everyone (P12: it catches up by itself).
@@ -1477,14 +1491,9 @@ static void test_clock_ahead(void **state)
     make_file(w, 1, "ahead");
     advance(w, 2 * SEC);
     w->n[1].skew_ms = 0; /* NTP fixed it; its HLC stays ahead */
-    make_file(w, 1, "after");
-    make_file(w, 2, "others");
-    settle(w, N, 120 * SEC, "after the clock was fixed");
-    print_message("clock 75 s ahead: everyone in sync %.1f s after the fix\n",
-                  (double)w->settle_us / SEC);
+    files_land(w, "clock 75 s ahead, after the fix", (const unsigned[]){1, 2},
+               (const char *const[]){"after", "others"}, 2, 120 * SEC);
     expect_file(w, "ahead");
-    expect_file(w, "after");
-    expect_file(w, "others");
     check_converged(w);
     world_free(w);
     g_world = NULL;
@@ -1511,15 +1520,9 @@ static void test_clock_far(void **state)
     w->n[1].skew_ms = 90 * DAY;
     w->n[2].skew_ms = -30 * DAY;
     advance(w, 5 * SEC); /* measured, corrected */
-    make_file(w, 1, "ahead");
-    make_file(w, 2, "behind");
-    make_file(w, 0, "right");
-    settle(w, N, 10 * SEC, "changes of nodes months off");
-    print_message("clocks months off: in sync %.1f s after the changes\n",
-                  (double)w->settle_us / SEC);
-    expect_file(w, "ahead");
-    expect_file(w, "behind");
-    expect_file(w, "right");
+    files_land(w, "clocks months off", (const unsigned[]){1, 2, 0},
+               (const char *const[]){"ahead", "behind", "right"}, 3,
+               10 * SEC);
     /* causality: node 0 renames node 1's file, node 2 then edits it */
     mfs_attr a;
     if (mfs_store_rename(w->n[0].s, MFS_ROOT_INO, "ahead", MFS_ROOT_INO,
@@ -1546,13 +1549,9 @@ static void test_clock_far(void **state)
     w->n[1].skew_ms = -60 * DAY;
     w->n[3].skew_ms = 365 * DAY;
     advance(w, 5 * SEC);
-    make_file(w, 1, "jumped-back");
-    make_file(w, 3, "jumped-ahead");
-    settle(w, N, 10 * SEC, "changes after the jumps");
-    print_message("clocks jumped: in sync %.1f s after the changes\n",
-                  (double)w->settle_us / SEC);
-    expect_file(w, "jumped-back");
-    expect_file(w, "jumped-ahead");
+    files_land(w, "clocks jumped", (const unsigned[]){1, 3},
+               (const char *const[]){"jumped-back", "jumped-ahead"}, 2,
+               10 * SEC);
     check_converged(w);
     world_free(w);
     g_world = NULL;
