@@ -1521,8 +1521,7 @@ static void test_clock_far(void **state)
     w->n[2].skew_ms = -30 * DAY;
     advance(w, 5 * SEC); /* measured, corrected */
     files_land(w, "clocks months off", (const unsigned[]){1, 2, 0},
-               (const char *const[]){"ahead", "behind", "right"}, 3,
-               10 * SEC);
+               (const char *const[]){"ahead", "behind", "right"}, 3, 10 * SEC);
     /* causality: node 0 renames node 1's file, node 2 then edits it */
     mfs_attr a;
     if (mfs_store_rename(w->n[0].s, MFS_ROOT_INO, "ahead", MFS_ROOT_INO,
