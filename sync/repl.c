@@ -1393,11 +1393,12 @@ static void snap_tick(mfs_repl *r, uint64_t *next)
  * a power cut there. It says so when asked
  * (ASKHELD), and then whenever that grows, for ASK_HELD_US after the
  * last ask; while it lacks durability for what it was asked, it asks its
- * store for a sync (group commit shares it among every asker). HELDs
+ * store to hold it (mfs_store_hold_soon: one intent-log record, shared
+ * by every asker; a sync when the log cannot). HELDs
  * arrive in any order: held_seq keeps the newest, and held only grows. */
 #define ASK_HELD_US 60000000u /* an ask is served this long */
 #define ASK_AGAIN_US 1000000u /* open waits ask the live members again */
-#define HELD_SYNC_US 200u     /* a sync asked for a member at most this often */
+#define HELD_SYNC_US 200u     /* a hold asked for a member at most this often */
 #define HELD_LEN 32   /* u64 message seq, u64 origin, u64 seq, u64 hlc */
 #define ASKHELD_LEN 8 /* u64 seq */
 
@@ -1523,8 +1524,8 @@ static bool asking(const mfs_repl *r, const rpeer *p)
 }
 
 /* Tells each member that asks how far we hold its ops, when that grew
- * (or it asked again), and asks the store for a sync while we hold, not
- * yet durably or not whole, what it asked for. */
+ * (or it asked again), and asks the store to hold (mfs_store_hold_soon)
+ * what it asked for while we hold it not yet durably or not whole. */
 static void held_serve(mfs_repl *r)
 {
     size_t i;
