@@ -412,7 +412,12 @@ int mfs_store_member_remove(mfs_store *s, uint64_t node)
     return store_write(s, tx_member_remove, &node);
 }
 
-ssize_t mfs_store_members_removed(mfs_store *s, uint64_t *out, size_t cap)
+/* Calls cb for each present register "<prefix><16 hex digits>" on the
+ * registry, with the node and the value; cb returning nonzero stops. */
+static int registry_scan(mfs_store *s, const char *prefix,
+                         int (*cb)(void *arg, uint64_t node,
+                                   const uint8_t *val, size_t len),
+                         void *arg)
 {
     MDB_txn *txn;
     int rc = store_read_begin(s, &txn);
@@ -427,29 +432,106 @@ ssize_t mfs_store_members_removed(mfs_store *s, uint64_t *out, size_t cap)
     uint8_t k[ID_KEY_LEN];
     id_put(k, MFS_ID_MEMBERS);
     MDB_val key = {ID_KEY_LEN, k}, val;
-    size_t n = 0, pl = strlen(REMOVED_PREFIX);
+    size_t pl = strlen(prefix);
     int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (r == 0 && key.mv_size >= XATTR_KEY_NAME &&
            !memcmp(key.mv_data, k, ID_LEN)) {
         const char *name = (const char *)key.mv_data + XATTR_KEY_NAME;
         size_t nl = key.mv_size - XATTR_KEY_NAME;
+        const uint8_t *v = val.mv_data;
         char hex[17];
-        if (nl == pl + 16 && !memcmp(name, REMOVED_PREFIX, pl) &&
-            val.mv_size >= XATTR_VAL_DATA &&
-            ((const uint8_t *)val.mv_data)[XATTR_VAL_PRESENT]) {
+        if (nl == pl + 16 && !memcmp(name, prefix, pl) &&
+            val.mv_size >= XATTR_VAL_DATA && v[XATTR_VAL_PRESENT]) {
             memcpy(hex, name + pl, 16);
             hex[16] = 0;
             char *end;
             uint64_t node = strtoull(hex, &end, 16);
-            if (!*end && node) {
-                if (n < cap)
-                    out[n] = node;
-                n++;
-            }
+            if (!*end && node &&
+                cb(arg, node, v + XATTR_VAL_DATA,
+                   val.mv_size - XATTR_VAL_DATA))
+                break;
         }
         r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close(c);
     store_read_end(s, txn);
-    return (ssize_t)n;
+    return 0;
+}
+
+typedef struct removed_list {
+    uint64_t *out;
+    size_t cap, n;
+} removed_list;
+
+static int removed_one(void *arg, uint64_t node, const uint8_t *v, size_t len)
+{
+    (void)v, (void)len;
+    removed_list *l = arg;
+    if (l->n < l->cap)
+        l->out[l->n] = node;
+    l->n++;
+    return 0;
+}
+
+ssize_t mfs_store_members_removed(mfs_store *s, uint64_t *out, size_t cap)
+{
+    removed_list l = {out, cap, 0};
+    int rc = registry_scan(s, REMOVED_PREFIX, removed_one, &l);
+    return rc ? rc : (ssize_t)l.n;
+}
+
+/* ---- members: identities ------------------------------------------------
+ * "key.<node>" on the registry holds a member's identity record: its
+ * public key and who admitted it (sync/ident.h writes and checks the
+ * bytes; the store keeps them as a register that replicates like any
+ * change, the last write winning). */
+
+#define KEY_PREFIX "key."
+
+typedef struct key_put {
+    uint64_t node;
+    const uint8_t *rec;
+    size_t len;
+} key_put;
+
+static int tx_member_key_put(wtx *w, void *arg)
+{
+    const key_put *k = arg;
+    char name[40];
+    snprintf(name, sizeof name, KEY_PREFIX "%016" PRIx64, k->node);
+    size_t n = strlen(name);
+    uint8_t key[XATTR_KEY_NAME + sizeof name];
+    id_put(key, MFS_ID_MEMBERS);
+    memcpy(key + XATTR_KEY_NAME, name, n);
+    MDB_val v;
+    if (tget(w->s, w->txn, DB_XATTRS, key, XATTR_KEY_NAME + n, &v) == 0 &&
+        v.mv_size == XATTR_VAL_DATA + k->len &&
+        ((const uint8_t *)v.mv_data)[XATTR_VAL_PRESENT] &&
+        !memcmp((const uint8_t *)v.mv_data + XATTR_VAL_DATA, k->rec, k->len))
+        return -EALREADY;
+    mfs_op op = {.type = OP_XATTR,
+                 .obj = MFS_ID_MEMBERS,
+                 .name = name,
+                 .namelen = n,
+                 .value = k->rec,
+                 .vlen = k->len,
+                 .present = 1};
+    return op_local(w, &op);
+}
+
+int mfs_store_member_key_put(mfs_store *s, uint64_t node, const uint8_t *rec,
+                             size_t len)
+{
+    if (!node || !len || len > 1024)
+        return -EINVAL;
+    key_put k = {node, rec, len};
+    return store_write(s, tx_member_key_put, &k);
+}
+
+int mfs_store_member_keys(mfs_store *s,
+                          int (*cb)(void *arg, uint64_t node,
+                                    const uint8_t *rec, size_t len),
+                          void *arg)
+{
+    return registry_scan(s, KEY_PREFIX, cb, arg);
 }

@@ -678,6 +678,18 @@ int mfs_store_member_join(mfs_store *s);
 int mfs_store_member_remove(mfs_store *s, uint64_t node);
 /* The removed nodes: up to cap into out; returns how many there are. */
 ssize_t mfs_store_members_removed(mfs_store *s, uint64_t *out, size_t cap);
+/* A member's identity record (sync/ident.h), rec (len bytes, at most
+ * 1,024) borrowed: written as the register "key.<node>" on the member
+ * registry, which replicates. -EALREADY if it holds those bytes already,
+ * -EINVAL, -errno. Any thread. */
+int mfs_store_member_key_put(mfs_store *s, uint64_t node, const uint8_t *rec,
+                             size_t len);
+/* Calls cb for each member's identity record (borrowed for the call),
+ * in node order; cb returning nonzero stops. 0 or -errno. */
+int mfs_store_member_keys(mfs_store *s,
+                          int (*cb)(void *arg, uint64_t node,
+                                    const uint8_t *rec, size_t len),
+                          void *arg);
 
 /* ---- the trash: what collection keeps for the retention ---------------
  * Deleted files and overwritten versions, until collection frees them. */

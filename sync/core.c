@@ -11,6 +11,7 @@
  */
 #include "core.h"
 
+#include "hs.h"
 #include "log.h"
 #include "replay.h"
 #include "rtt.h"
@@ -35,6 +36,8 @@
 #define GRANULARITY_US 1000
 #define MEMBERS_EVERY_US 1000000
 #define WAIT_WINDOW_US 10000000 /* rx_wait_max_us: windows of 10 s */
+#define HS_RETRY_US 250000u     /* first retry of an unanswered INIT */
+#define NXT_WAIT_US 2000000u    /* an answered INIT's session, unconfirmed */
 
 typedef struct omsg {
     uint64_t id;
@@ -75,6 +78,13 @@ typedef struct mqueue {
     omsg *head, *tail;
 } mqueue;
 
+/* A session with a peer (per-node keys): the keys we seal and open with. */
+typedef struct sess {
+    uint8_t tx[32], rx[32];
+    uint64_t born;
+    int ok;
+} sess;
+
 #define CLOCK_SAMPLES 8      /* offsets kept per peer; the least rtt's counts */
 #define CLOCK_STEP_US 100000 /* a sample this far beyond the others: a step */
 
@@ -98,6 +108,18 @@ typedef struct peer {
     uint32_t clk_rtt[CLOCK_SAMPLES];
     unsigned clk_n;
     uint8_t clock_flags; /* MFS_CLOCK_* of its last heartbeat */
+
+    /* per-node keys (c->ident): its static key, the session we send
+     * with (cur), one it made that it has not used yet (nxt: we answered
+     * its INIT), the one before cur (still opened until it expires), and
+     * our handshake under way */
+    int has_key;
+    uint8_t pub[32];
+    sess cur, nxt, prev;
+    mfs_noise hs;
+    int hs_on;
+    uint64_t hs_next, hs_wait;
+    uint64_t init_epoch, init_ctr; /* the freshest INIT taken from it */
 
     /* send side */
     uint64_t next_pn, anon_pn, next_id, base;
@@ -144,6 +166,21 @@ struct mfs_sync_core {
     uint64_t gdrops[MFS_DROP__COUNT];
     uint64_t mem;
     uint8_t clock_flags; /* atomic: mfs_sync_core_set_clock_flags */
+
+    /* per-node keys (mfs_sync_core_set_identity) */
+    int ident;
+    mfs_noise_keypair skey;
+    uint8_t mac1[32]; /* the mac1 key of handshakes made for us */
+    uint64_t hs_ctr;  /* INITs sent this boot */
+    struct mkey {
+        uint64_t id;
+        uint8_t pub[32];
+    } *mkeys;
+    size_t nmkeys;
+    uint64_t join_to; /* joining through this node, with join */
+    uint8_t join[MFS_HS_JOIN_MAX];
+    size_t joinlen;
+    uint64_t hs_made, hs_started, hs_answered;
 };
 
 static void clock_sample(mfs_sync_core *c, peer *p, const mfs_frame *f,
@@ -153,7 +190,7 @@ static void put_hb(const mfs_sync_core *c, mfs_wbuf *w, uint32_t t,
 
 static const char *const drop_names[MFS_DROP__COUNT] = {
     "size",   "version", "mesh",      "dst",  "rate",  "auth",
-    "replay", "epoch",   "malformed", "flow", "peers",
+    "replay", "epoch",   "malformed", "flow", "peers", "member",
 };
 
 const char *mfs_sync_drop_name(int r)
@@ -186,6 +223,8 @@ void mfs_sync_config_default(mfs_sync_config *cfg)
     cfg->cc_slack_us = 5000;
     cfg->unknown_pps = 2000;
     cfg->max_peers = 256;
+    cfg->rekey_ms = 120000;
+    cfg->reject_ms = 180000;
 }
 
 /* ---- addresses ---- */
@@ -414,6 +453,8 @@ static void cc_reset(mfs_sync_core *c, peer *p)
     (void)c;
 }
 
+static void key_sync(mfs_sync_core *c, peer *p);
+
 static peer *peer_new(mfs_sync_core *c, uint64_t id, const mfs_addr *a)
 {
     if (c->npeers >= c->cfg.max_peers)
@@ -440,6 +481,8 @@ static peer *peer_new(mfs_sync_core *c, uint64_t id, const mfs_addr *a)
     mfs_rtt_init(&p->rtt, c->cfg.initial_rtt_us);
     cc_reset(c, p);
     c->peers[c->npeers++] = p;
+    if (c->ident)
+        key_sync(c, p);
     return p;
 }
 
@@ -551,6 +594,7 @@ int mfs_sync_core_new(const mfs_sync_config *cfg,
         cfg->max_cwnd_pkts > SENT_RING / 2 || cfg->max_cwnd_pkts < 4 ||
         cfg->suspect_ms == 0 || cfg->dead_ms <= cfg->suspect_ms ||
         cfg->hb_ms == 0 || cfg->ack_every == 0 ||
+        cfg->reject_ms <= cfg->rekey_ms ||
         (cfg->idle_hb_ms && (cfg->idle_hb_ms < cfg->hb_ms ||
                              cfg->idle_after_ms < cfg->hb_ms)))
         return -EINVAL;
@@ -583,10 +627,13 @@ void mfs_sync_core_free(mfs_sync_core *c)
         for (int ch = 0; ch < 2; ch++)
             free(p->retx[ch].v);
         free(p->ring);
+        sodium_memzero(p, sizeof(*p));
         free(p);
     }
     free(c->peers);
+    free(c->mkeys);
     sodium_memzero(&c->key, sizeof(c->key));
+    sodium_memzero(&c->skey, sizeof(c->skey));
     free(c);
 }
 
@@ -621,6 +668,210 @@ uint64_t mfs_sync_core_mem(const mfs_sync_core *c)
 const uint64_t *mfs_sync_core_global_drops(const mfs_sync_core *c)
 {
     return c->gdrops;
+}
+
+/* ---- per-node keys: members and sessions ---- */
+
+static int raw_tx(mfs_sync_core *c, peer *p, const uint8_t *dg, size_t n);
+
+static const uint8_t *member_pub(const mfs_sync_core *c, uint64_t id)
+{
+    for (size_t i = 0; i < c->nmkeys; i++)
+        if (c->mkeys[i].id == id)
+            return c->mkeys[i].pub;
+    return NULL;
+}
+
+/* A session we may still seal or open with. */
+static int sess_live(const mfs_sync_core *c, const sess *s)
+{
+    return s->ok && c->now - s->born < (uint64_t)c->cfg.reject_ms * 1000;
+}
+
+static void sess_wipe(sess *s)
+{
+    sodium_memzero(s, sizeof(*s));
+}
+
+static void forget_sessions(peer *p)
+{
+    sess_wipe(&p->cur);
+    sess_wipe(&p->nxt);
+    sess_wipe(&p->prev);
+    mfs_noise_wipe(&p->hs);
+    p->hs_on = 0;
+    p->hs_wait = p->hs_next = 0;
+}
+
+/* p's key is its member key again; a changed (or removed) key ends its
+ * sessions. */
+static void key_sync(mfs_sync_core *c, peer *p)
+{
+    const uint8_t *k = p->id ? member_pub(c, p->id) : NULL;
+    if (k && p->has_key && !memcmp(p->pub, k, 32))
+        return;
+    forget_sessions(p);
+    p->has_key = k != NULL;
+    if (k)
+        memcpy(p->pub, k, 32);
+}
+
+int mfs_sync_core_set_identity(mfs_sync_core *c, const mfs_noise_keypair *k)
+{
+    if (c->npeers)
+        return -EBUSY;
+    c->ident = 1;
+    c->skey = *k;
+    mfs_hs_mac1_key(k->pub, c->mac1);
+    return 0;
+}
+
+int mfs_sync_core_member_key(mfs_sync_core *c, uint64_t id,
+                             const uint8_t *pub)
+{
+    if (!id || id == c->self)
+        return -EINVAL;
+    size_t i = 0;
+    while (i < c->nmkeys && c->mkeys[i].id != id)
+        i++;
+    if (pub && i == c->nmkeys) {
+        struct mkey *v = realloc(c->mkeys, (c->nmkeys + 1) * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        c->mkeys = v;
+        c->mkeys[c->nmkeys++].id = id;
+    }
+    if (pub)
+        memcpy(c->mkeys[i].pub, pub, 32);
+    else if (i < c->nmkeys)
+        c->mkeys[i] = c->mkeys[--c->nmkeys];
+    peer *p = peer_by_id(c, id);
+    if (p) {
+        key_sync(c, p);
+        if (!pub && p->state != MFS_PEER_DEAD) {
+            mfs_log(LOG_INFO, "sync: node %016llx is no member: cut off",
+                    (unsigned long long)id);
+            set_state(c, p, MFS_PEER_DEAD);
+        }
+    }
+    return 0;
+}
+
+int mfs_sync_core_join(mfs_sync_core *c, uint64_t now_us, uint64_t id,
+                       const uint8_t *pub, const mfs_addr *addr,
+                       const uint8_t *join, size_t len)
+{
+    if (len > MFS_HS_JOIN_MAX || !c->ident)
+        return -EINVAL;
+    c->now = max64(c->now, now_us);
+    int rc = mfs_sync_core_member_key(c, id, pub);
+    if (rc)
+        return rc;
+    peer *p = peer_by_id(c, id);
+    if (!p) {
+        p = peer_by_addr(c, addr);
+        if (p && p->id == 0)
+            p->id = id;
+        else if (!(p = peer_new(c, id, addr)))
+            return -ENOSPC;
+    }
+    p->addr = *addr;
+    p->addr_ok = 1; /* we chose it */
+    key_sync(c, p);
+    memcpy(c->join, join, len);
+    c->joinlen = len;
+    c->join_to = id;
+    return 0;
+}
+
+void mfs_sync_core_join_done(mfs_sync_core *c)
+{
+    sodium_memzero(c->join, sizeof(c->join));
+    c->joinlen = 0;
+    c->join_to = 0;
+}
+
+void mfs_sync_core_hs_counts(const mfs_sync_core *c, uint64_t *made,
+                             uint64_t *started, uint64_t *answered)
+{
+    *made = c->hs_made;
+    *started = c->hs_started;
+    *answered = c->hs_answered;
+}
+
+static void send_init(mfs_sync_core *c, peer *p)
+{
+    uint8_t dg[MFS_WIRE_MAX];
+    mfs_hs_hello hello = {.counter = ++c->hs_ctr};
+    if (c->joinlen && p->id == c->join_to) {
+        memcpy(hello.join, c->join, c->joinlen);
+        hello.joinlen = c->joinlen;
+    }
+    mfs_wire_hdr h = {MFS_WIRE_VERSION_ID, MFS_WIRE_INIT, c->mesh_tag,
+                      c->self,             p->id,         c->epoch,
+                      0};
+    ssize_t n = mfs_hs_init_write(&p->hs, &c->skey, p->pub, &h, &hello, dg);
+    sodium_memzero(&hello, sizeof(hello));
+    if (n < 0)
+        return;
+    p->hs_on = 1;
+    if (raw_tx(c, p, dg, (size_t)n) > 0)
+        c->hs_started++;
+}
+
+/* "Who is at this address?" to a seed whose node id we do not know. */
+static void send_probe(mfs_sync_core *c, peer *p)
+{
+    uint8_t dg[MFS_HS_PROBE_LEN] = {0};
+    mfs_wire_hdr h = {MFS_WIRE_VERSION_ID, MFS_WIRE_PROBE, c->mesh_tag,
+                      c->self,             0,              c->epoch,
+                      0};
+    mfs_wire_hdr_encode(&h, dg);
+    raw_tx(c, p, dg, sizeof(dg));
+    p->last_hb_tx = c->now;
+}
+
+/* Starts or retries a handshake with p when it has no session to send
+ * with, or when its session is old enough to replace (the node of the
+ * larger id waits an eighth longer, so that one handshake, not two,
+ * replaces it). */
+static void hs_tick(mfs_sync_core *c, peer *p, uint64_t *next)
+{
+    if (p->nxt.ok && c->now - p->nxt.born >= (uint64_t)c->cfg.reject_ms * 1000)
+        sess_wipe(&p->nxt);
+    if (p->prev.ok && !sess_live(c, &p->prev))
+        sess_wipe(&p->prev);
+    if (!p->has_key)
+        return;
+    uint64_t rekey = (uint64_t)c->cfg.rekey_ms * 1000;
+    if (c->self > p->id)
+        rekey += rekey / 8;
+    /* a dead peer may have lost our session (a restart we did not hear
+     * of, an answer of ours it never got): handshakes probe it too */
+    int want = !sess_live(c, &p->cur) || c->now - p->cur.born >= rekey ||
+               p->state == MFS_PEER_DEAD;
+    if (!want) {
+        if (p->hs_on)
+            mfs_noise_wipe(&p->hs);
+        p->hs_on = 0;
+        p->hs_wait = 0;
+        *next = min64(*next, p->cur.born + rekey);
+        return;
+    }
+    /* we answered its INIT: it seals with that session next, unless ours
+     * is under way too (of two at once, the smaller id's goes on) */
+    if (!p->hs_on && p->nxt.ok && c->now - p->nxt.born < NXT_WAIT_US) {
+        *next = min64(*next, p->nxt.born + NXT_WAIT_US);
+        return;
+    }
+    if (!p->hs_on || c->now >= p->hs_next) {
+        send_init(c, p);
+        uint64_t cap = (uint64_t)c->cfg.probe_ms * 1000;
+        p->hs_wait = p->hs_wait ? min64(p->hs_wait * 2, cap)
+                                : min64(HS_RETRY_US, cap);
+        p->hs_next = c->now + p->hs_wait;
+    }
+    *next = min64(*next, p->hs_next);
 }
 
 /* ---- sending messages ---- */
@@ -1028,6 +1279,8 @@ static void on_members(mfs_sync_core *c, const mfs_frame *f)
         peer *s = peer_by_addr(c, &a);
         if (s && s->id == 0) { /* a seed we had not heard from yet */
             s->id = e->id;
+            if (c->ident)
+                key_sync(c, s);
         } else if (!(s = peer_new(c, e->id, &a))) {
             return;
         }
@@ -1136,6 +1389,214 @@ static int rate_ok(mfs_sync_core *c)
     return 1;
 }
 
+/* A newer boot epoch of p: it restarted. 1 if so. */
+static int peer_epoch(mfs_sync_core *c, peer *p, uint64_t epoch)
+{
+    if (epoch <= p->epoch)
+        return 0;
+    if (p->epoch) {
+        p->st.restarts++;
+        mfs_log(LOG_INFO, "sync: peer %016llx restarted (new epoch)",
+                (unsigned long long)p->id);
+        restart_outbound(c, p);
+    }
+    reset_inbound(c, p);
+    p->epoch = epoch;
+    return 1;
+}
+
+/* An authenticated handshake from p at from (len bytes): it is alive
+ * there. */
+static void hs_heard(mfs_sync_core *c, peer *p, const mfs_addr *from,
+                     size_t len, int fresh)
+{
+    if (!mfs_addr_eq(&p->addr, from)) {
+        char a[64];
+        mfs_log(LOG_INFO, "sync: peer %016llx moved to %s",
+                (unsigned long long)p->id, mfs_addr_str(from, a, sizeof(a)));
+        p->addr = *from;
+        p->addr_ok = 0;
+        p->unval_in = p->unval_out = 0;
+        p->val_pn = p->next_pn;
+        p->val_t_set = 0;
+    }
+    if (!p->addr_ok)
+        p->unval_in += len;
+    p->last_rx = c->now;
+    p->st.bytes_in += len;
+    p->st.dgrams_in++;
+    if (fresh)
+        peer_event(c, p);
+    if (p->state != MFS_PEER_ALIVE)
+        set_state(c, p, MFS_PEER_ALIVE);
+}
+
+/* PROBE: we answer who we are, in fewer bytes than it took. */
+static void on_probe(mfs_sync_core *c, const mfs_addr *from,
+                     const mfs_wire_hdr *h, size_t len, peer *acct)
+{
+    if (h->dst != 0 || len != MFS_HS_PROBE_LEN) {
+        drop(c, acct, MFS_DROP_MALFORMED);
+        return;
+    }
+    uint8_t dg[MFS_HS_ANSWER_LEN] = {0};
+    mfs_wire_hdr a = {MFS_WIRE_VERSION_ID, MFS_WIRE_ANSWER, c->mesh_tag,
+                      c->self,             h->src,          c->epoch,
+                      0};
+    mfs_wire_hdr_encode(&a, dg);
+    c->cfg.tx(c->cfg.tx_arg, from, dg, sizeof(dg));
+}
+
+/* ANSWER to a probe of ours: the seed at from is node src, whose key we
+ * may know; the handshake says whether it is. */
+static void on_answer(mfs_sync_core *c, const mfs_addr *from,
+                      const mfs_wire_hdr *h, size_t len, peer *ap)
+{
+    if (len != MFS_HS_ANSWER_LEN || !ap || ap->id != 0 ||
+        !member_pub(c, h->src) || peer_by_id(c, h->src)) {
+        drop(c, ap, MFS_DROP_MEMBER);
+        return;
+    }
+    (void)from;
+    ap->id = h->src;
+    key_sync(c, ap);
+}
+
+static void on_init(mfs_sync_core *c, const mfs_addr *from,
+                    const mfs_wire_hdr *h, const uint8_t *buf, size_t len,
+                    peer *ap)
+{
+    mfs_noise st;
+    mfs_hs_hello hello;
+    peer *p = peer_by_id(c, h->src);
+    peer *acct = p ? p : ap;
+    if (mfs_hs_init_read(&st, &c->skey, c->mac1, buf, len, &hello)) {
+        drop(c, acct, MFS_DROP_AUTH);
+        return;
+    }
+    int rc = 0;
+    if (p && (h->epoch < p->epoch || h->epoch < p->init_epoch ||
+              (h->epoch == p->init_epoch && hello.counter <= p->init_ctr)))
+        rc = MFS_DROP_REPLAY; /* a replayed or stale INIT */
+    const uint8_t *k = member_pub(c, h->src);
+    if (!rc && (!k || sodium_memcmp(k, st.rs, 32))) {
+        /* not a member's key: only an invitation admits it, to an id no
+         * member holds */
+        if (k || !hello.joinlen || !c->cfg.admit ||
+            c->cfg.admit(c->cfg.arg, h->src, st.rs, hello.join,
+                         hello.joinlen) != 0 ||
+            mfs_sync_core_member_key(c, h->src, st.rs) != 0)
+            rc = MFS_DROP_MEMBER;
+    }
+    uint8_t out[MFS_WIRE_MAX];
+    mfs_wire_hdr rh = {MFS_WIRE_VERSION_ID, MFS_WIRE_RESP, c->mesh_tag,
+                       c->self,             h->src,        c->epoch,
+                       0};
+    ssize_t n = rc ? -1 : mfs_hs_resp_write(&st, &rh, out);
+    sess ns = {.born = c->now, .ok = 1};
+    if (!rc && (n < 0 || mfs_noise_split(&st, ns.tx, ns.rx, NULL)))
+        rc = MFS_DROP_AUTH;
+    uint64_t counter = hello.counter;
+    sodium_memzero(&hello, sizeof(hello));
+    mfs_noise_wipe(&st);
+    if (rc) {
+        sess_wipe(&ns);
+        drop(c, acct, rc);
+        return;
+    }
+    /* ---- authenticated and fresh: commit ---- */
+    int fresh = 0;
+    if (!p) {
+        if (ap && ap->id == 0) {
+            p = ap;
+            p->id = h->src;
+        } else if (!(p = peer_new(c, h->src, from))) {
+            sess_wipe(&ns);
+            drop(c, NULL, MFS_DROP_PEERS);
+            return;
+        } else {
+            p->addr_ok = 0;
+        }
+        p->epoch = h->epoch;
+        fresh = 1;
+    } else if (peer_epoch(c, p, h->epoch)) {
+        sess_wipe(&p->cur); /* it lost them (our INIT may yet be answered) */
+        sess_wipe(&p->prev);
+        fresh = 1;
+    }
+    key_sync(c, p);
+    p->init_epoch = h->epoch;
+    p->init_ctr = counter;
+    sess_wipe(&p->nxt);
+    p->nxt = ns; /* ours once it seals with it (it has it after RESP) */
+    sess_wipe(&ns);
+    if (p->hs_on && c->self > p->id) { /* both started: its handshake wins */
+        mfs_noise_wipe(&p->hs);
+        p->hs_on = 0;
+    }
+    hs_heard(c, p, from, len, fresh);
+    if (raw_tx(c, p, out, (size_t)n) > 0)
+        c->hs_answered++;
+}
+
+static void on_resp(mfs_sync_core *c, const mfs_addr *from,
+                    const mfs_wire_hdr *h, const uint8_t *buf, size_t len,
+                    peer *ap)
+{
+    peer *p = peer_by_id(c, h->src);
+    if (!p || !p->hs_on || h->epoch < p->epoch) {
+        drop(c, p ? p : ap, p && p->hs_on ? MFS_DROP_EPOCH : MFS_DROP_AUTH);
+        return;
+    }
+    mfs_noise st = p->hs; /* a forged RESP must not end ours */
+    sess ns = {.born = c->now, .ok = 1};
+    if (mfs_hs_resp_read(&st, c->mac1, h, buf, len) ||
+        mfs_noise_split(&st, ns.tx, ns.rx, NULL)) {
+        mfs_noise_wipe(&st);
+        drop(c, p, MFS_DROP_AUTH);
+        return;
+    }
+    mfs_noise_wipe(&p->hs);
+    p->hs_on = 0;
+    p->hs_wait = 0;
+    int fresh = peer_epoch(c, p, h->epoch);
+    if (fresh) {
+        sess_wipe(&p->cur);
+        sess_wipe(&p->nxt);
+    }
+    sess_wipe(&p->prev);
+    p->prev = p->cur;
+    p->cur = ns;
+    sess_wipe(&ns);
+    c->hs_made++;
+    p->last_hb_tx = 0; /* seal something now: that confirms it */
+    hs_heard(c, p, from, len, fresh);
+}
+
+/* The key that opens a sealed datagram from p (per-node keys): cur, else
+ * nxt (which then becomes cur: p has it), else prev. rc as
+ * mfs_wire_open. */
+static int open_sealed(mfs_sync_core *c, peer *p, const uint8_t *buf,
+                       size_t len, uint8_t *pt)
+{
+    int rc = -EBADMSG;
+    if (sess_live(c, &p->cur) &&
+        (rc = mfs_wire_open(p->cur.rx, buf, len, pt)) >= 0)
+        return rc;
+    if (p->nxt.ok && (rc = mfs_wire_open(p->nxt.rx, buf, len, pt)) >= 0) {
+        sess_wipe(&p->prev);
+        p->prev = p->cur;
+        p->cur = p->nxt;
+        p->cur.born = c->now;
+        sess_wipe(&p->nxt);
+        c->hs_made++;
+        return rc;
+    }
+    if (sess_live(c, &p->prev))
+        rc = mfs_wire_open(p->prev.rx, buf, len, pt);
+    return rc;
+}
+
 void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
                          const mfs_addr *from, const uint8_t *buf, size_t len)
 {
@@ -1151,11 +1612,16 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
         drop(c, ap, rc == -EPROTO ? MFS_DROP_VERSION : MFS_DROP_SIZE);
         return;
     }
+    if ((h.version == MFS_WIRE_VERSION_ID) != (c->ident != 0)) {
+        drop(c, ap, MFS_DROP_VERSION); /* the mesh key, or per-node keys */
+        return;
+    }
     if (h.mesh != c->mesh_tag) {
         drop(c, ap, MFS_DROP_MESH);
         return;
     }
-    if ((h.dst != 0 && h.dst != c->self) || h.src == c->self || h.src == 0) {
+    if ((h.dst != 0 && h.dst != c->self) || h.src == c->self || h.src == 0 ||
+        (c->ident && !h.dst && h.flags != MFS_WIRE_PROBE)) {
         drop(c, ap, MFS_DROP_DST);
         return;
     }
@@ -1165,6 +1631,28 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
     }
     peer *p = peer_by_id(c, h.src);
     peer *acct = p ? p : ap;
+    switch (c->ident ? h.flags : MFS_WIRE_SEALED) {
+    case MFS_WIRE_PROBE:
+        on_probe(c, from, &h, len, acct);
+        return;
+    case MFS_WIRE_ANSWER:
+        on_answer(c, from, &h, len, ap);
+        return;
+    case MFS_WIRE_INIT:
+        on_init(c, from, &h, buf, len, ap);
+        return;
+    case MFS_WIRE_RESP:
+        on_resp(c, from, &h, buf, len, ap);
+        return;
+    }
+    if (c->ident && (!p || !p->has_key)) {
+        drop(c, acct, MFS_DROP_MEMBER); /* no session with it */
+        return;
+    }
+    if (c->ident && h.epoch != p->epoch) {
+        drop(c, acct, MFS_DROP_EPOCH);
+        return;
+    }
     if (p && h.epoch < p->epoch) {
         drop(c, acct, MFS_DROP_EPOCH);
         return;
@@ -1175,7 +1663,8 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
         drop(c, acct, MFS_DROP_REPLAY);
         return;
     }
-    rc = mfs_wire_open(c->key.key, buf, len, pt);
+    rc = c->ident ? open_sealed(c, p, buf, len, pt)
+                  : mfs_wire_open(c->key.key, buf, len, pt);
     if (rc < 0) {
         drop(c, acct, MFS_DROP_AUTH);
         return;
@@ -1208,16 +1697,8 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
         }
         p->epoch = h.epoch;
         fresh = 1;
-    } else if (h.epoch > p->epoch) {
-        if (p->epoch) {
-            p->st.restarts++;
-            mfs_log(LOG_INFO, "sync: peer %016llx restarted (new epoch)",
-                    (unsigned long long)p->id);
-            restart_outbound(c, p);
-        }
-        reset_inbound(c, p);
-        p->epoch = h.epoch;
-        fresh = 1;
+    } else {
+        fresh = peer_epoch(c, p, h.epoch);
     }
     if (fresh && !data_acceptable(c, p, fr, n)) {
         drop(c, p, MFS_DROP_FLOW);
@@ -1305,25 +1786,39 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
 
 /* ---- transmitting ---- */
 
+/* Sends dg to p, within what an unvalidated address may get. */
+static int raw_tx(mfs_sync_core *c, peer *p, const uint8_t *dg, size_t n)
+{
+    if (!p->addr_ok) {
+        if (p->unval_out + n > p->unval_in)
+            return -EAGAIN;
+        p->unval_out += n;
+    }
+    c->cfg.tx(c->cfg.tx_arg, &p->addr, dg, n);
+    p->st.bytes_out += n;
+    p->st.dgrams_out++;
+    p->last_tx = c->now;
+    return (int)n;
+}
+
 static int emit(mfs_sync_core *c, peer *p, uint64_t dst, uint64_t pn,
                 const uint8_t *pt, size_t ptlen)
 {
     uint8_t dg[MFS_WIRE_MAX];
     mfs_wire_hdr h = {MFS_WIRE_VERSION, 0, c->mesh_tag, c->self, dst,
                       c->epoch,         pn};
-    int n = mfs_wire_seal(c->key.key, &h, pt, ptlen, dg);
+    const uint8_t *key = c->key.key;
+    if (c->ident) { /* the pair's session, which p opens */
+        if (!dst || !sess_live(c, &p->cur))
+            return -EAGAIN;
+        h.version = MFS_WIRE_VERSION_ID;
+        h.flags = MFS_WIRE_SEALED;
+        key = p->cur.tx;
+    }
+    int n = mfs_wire_seal(key, &h, pt, ptlen, dg);
     if (n < 0)
         return n;
-    if (!p->addr_ok) {
-        if (p->unval_out + (uint64_t)n > p->unval_in)
-            return -EAGAIN;
-        p->unval_out += (uint64_t)n;
-    }
-    c->cfg.tx(c->cfg.tx_arg, &p->addr, dg, (size_t)n);
-    p->st.bytes_out += (uint64_t)n;
-    p->st.dgrams_out++;
-    p->last_tx = c->now;
-    return n;
+    return raw_tx(c, p, dg, (size_t)n);
 }
 
 void mfs_sync_core_set_clock_flags(mfs_sync_core *c, uint8_t flags)
@@ -1603,6 +2098,17 @@ static void update_state(mfs_sync_core *c, peer *p)
         set_state(c, p, MFS_PEER_SUSPECT);
 }
 
+/* When silence would next change p's state. */
+static uint64_t state_deadline(const mfs_sync_core *c, const peer *p)
+{
+    uint64_t sus, dead, from = silence(c, p, &sus, &dead);
+    if (p->state == MFS_PEER_ALIVE)
+        return from + sus;
+    if (p->state == MFS_PEER_SUSPECT)
+        return from + dead;
+    return UINT64_MAX;
+}
+
 uint64_t mfs_sync_core_tick(mfs_sync_core *c, uint64_t now_us)
 {
     if (now_us > c->now)
@@ -1612,12 +2118,23 @@ uint64_t mfs_sync_core_tick(mfs_sync_core *c, uint64_t now_us)
         peer *p = c->peers[i];
         if (p->id == 0) { /* unanswered seed: hello now and then */
             if (c->now >= p->last_hb_tx + c->cfg.probe_ms * 1000ull ||
-                p->last_hb_tx == 0)
-                send_hello(c, p);
+                p->last_hb_tx == 0) {
+                if (c->ident)
+                    send_probe(c, p);
+                else
+                    send_hello(c, p);
+            }
             next = min64(next, p->last_hb_tx + c->cfg.probe_ms * 1000ull);
             continue;
         }
         update_state(c, p);
+        if (c->ident) {
+            hs_tick(c, p, &next);
+            if (!sess_live(c, &p->cur)) { /* nothing to seal with yet */
+                next = min64(next, state_deadline(c, p));
+                continue;
+            }
+        }
         if (p->loss_time && c->now >= p->loss_time)
             detect_losses(c, p);
         if (p->state != MFS_PEER_DEAD && c->now >= pto_deadline(c, p))
@@ -1656,11 +2173,7 @@ uint64_t mfs_sync_core_tick(mfs_sync_core *c, uint64_t now_us)
             next = min64(next, pto_deadline(c, p));
         if (p->members_due)
             next = min64(next, p->next_members);
-        uint64_t sus, dead, from = silence(c, p, &sus, &dead);
-        if (p->state == MFS_PEER_ALIVE)
-            next = min64(next, from + sus);
-        else if (p->state == MFS_PEER_SUSPECT)
-            next = min64(next, from + dead);
+        next = min64(next, state_deadline(c, p));
         if (c->cfg.idle_hb_ms && !link_quiet(c, p)) /* when it turns quiet */
             next = min64(next, p->last_data_t + c->cfg.idle_after_ms * 1000ull);
     }
@@ -1704,6 +2217,9 @@ size_t mfs_sync_core_peers(const mfs_sync_core *c, mfs_peer_stat *out,
                 s->clock_err_us = p->clk_rtt[k] / 2 + 1;
             }
         s->clock_flags = p->clock_flags;
+        s->has_key = p->has_key;
+        s->session_age_us = p->cur.ok ? c->now - p->cur.born + 1 : 0;
+        s->handshaking = p->hs_on;
     }
     return c->npeers;
 }

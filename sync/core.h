@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "mesh.h"
+#include "noise.h"
 
 enum { MFS_SYNC_URGENT = 0, MFS_SYNC_BULK = 1 };
 
@@ -45,6 +46,8 @@ enum mfs_drop_reason {
     MFS_DROP_MALFORMED, /* authenticated but frames do not parse */
     MFS_DROP_FLOW,      /* sender overran our reassembly limits */
     MFS_DROP_PEERS,     /* peer table full */
+    MFS_DROP_MEMBER,    /* a handshake from a key no member has (per-node
+                           keys), or data from a node with no session */
     MFS_DROP__COUNT
 };
 
@@ -89,6 +92,10 @@ typedef struct mfs_sync_config {
     uint32_t unknown_pps;      /* datagrams/s from unknown addresses (2000) */
     uint32_t max_peers;        /* (256) */
     uint64_t rng_seed;         /* gossip choices; 0 = derived from node id */
+    /* Per-node keys (mfs_sync_core_set_identity): a pair's session is
+     * replaced once it is rekey_ms old (120,000) and used no more once
+     * it is reject_ms old (180,000). */
+    uint32_t rekey_ms, reject_ms;
 
     /* Callbacks, all on the core's thread; arg (tx_arg for tx) is passed
      * back. */
@@ -105,6 +112,14 @@ typedef struct mfs_sync_config {
      * in every heartbeat so that peers measure their clocks' offset from
      * ours NTP-style. NULL: none sent (peers measure nothing). */
     uint64_t (*wall_us)(void *arg, uint64_t now_us);
+    /* Per-node keys: node id, whose static key pub is no member's, asks
+     * to join with the bytes its handshake carried (len, up to
+     * MFS_HS_JOIN_MAX: an invitation's proof). Return 0 to admit it (pub
+     * becomes id's member key at once, and the handshake goes on), or
+     * anything else to refuse (dropped as MFS_DROP_MEMBER). NULL: nobody
+     * joins through this node. */
+    int (*admit)(void *arg, uint64_t id, const uint8_t pub[32],
+                 const uint8_t *join, size_t len);
 } mfs_sync_config;
 
 /* Fills cfg with the defaults above and NULL callbacks. */
@@ -138,6 +153,12 @@ typedef struct mfs_peer_stat {
     uint64_t clock_err_us;
     int clock_ok;
     uint8_t clock_flags; /* MFS_CLOCK_* (wire.h) it last sent */
+    /* per-node keys: its key is known (a member's); the age of the
+     * session we seal with (0: none), and whether a handshake of ours is
+     * under way */
+    int has_key;
+    uint64_t session_age_us;
+    int handshaking;
 } mfs_peer_stat;
 
 typedef struct mfs_sync_core mfs_sync_core;
@@ -150,6 +171,36 @@ int mfs_sync_core_new(const mfs_sync_config *cfg,
                       uint64_t epoch, uint64_t now_us, mfs_sync_core **out);
 /* Frees the core and every queued message. NULL is fine. */
 void mfs_sync_core_free(mfs_sync_core *c);
+
+/* ---- per-node keys (docs/WIRE.md "Identities") ----
+ * After set_identity the core speaks wire version 3 only: each pair of
+ * members runs a handshake (sync/hs.h) with the static keys that
+ * member_key gave, and seals its datagrams with that session's keys; the
+ * mesh key opens nothing. A node's key must be set before it can talk to
+ * it; a node whose key is removed is cut off at once. All on the core's
+ * thread. */
+
+/* Turns per-node keys on with this node's static key (copied). 0, or
+ * -EBUSY once a peer is known. */
+int mfs_sync_core_set_identity(mfs_sync_core *c, const mfs_noise_keypair *k);
+/* Node id's static key (X25519, copied) is pub; NULL: id is no member
+ * (removed): its sessions end, what was queued for it is dropped, and its
+ * handshakes are refused. A changed key ends its sessions too. 0,
+ * -EINVAL (id 0 or ours), -ENOMEM. */
+int mfs_sync_core_member_key(mfs_sync_core *c, uint64_t id,
+                             const uint8_t *pub);
+/* Joins through node id (static key pub) at addr: its key is a member's
+ * from now on, it is a seed, and every handshake this node starts with it
+ * carries join (len <= MFS_HS_JOIN_MAX bytes, copied; the invitation's
+ * proof) until mfs_sync_core_join_done. 0, -EINVAL, -ENOSPC. */
+int mfs_sync_core_join(mfs_sync_core *c, uint64_t now_us, uint64_t id,
+                       const uint8_t *pub, const mfs_addr *addr,
+                       const uint8_t *join, size_t len);
+void mfs_sync_core_join_done(mfs_sync_core *c);
+/* Sessions and handshakes so far: made (completed), started (INITs
+ * sent), answered (RESPs sent). */
+void mfs_sync_core_hs_counts(const mfs_sync_core *c, uint64_t *made,
+                             uint64_t *started, uint64_t *answered);
 
 /* The MFS_CLOCK_* flags (wire.h) the next heartbeats carry: what the
  * node knows of its own clock. Any thread (an atomic store). */

@@ -27,39 +27,73 @@
 #define INVITE_VERSION 1
 #define INVITE_HOST_MAX 63
 
-static int key_path(const char *dir, char *buf, size_t cap)
+static int file_path(const char *dir, const char *name, char *buf,
+                     size_t cap)
 {
-    int n = snprintf(buf, cap, "%s/%s", dir, MFS_MESH_KEY_FILE);
+    int n = snprintf(buf, cap, "%s/%s", dir, name);
     return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
+}
+
+int mfs_mesh_secret_write(const char *store_dir, const char *name,
+                          const uint8_t *buf, size_t len)
+{
+    char path[PATH_MAX];
+    int fd, rc = file_path(store_dir, name, path, sizeof(path));
+    if (rc)
+        return rc;
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, buf, len) != (ssize_t)len)
+        rc = errno ? -errno : -EIO;
+    else if (fsync(fd) != 0)
+        rc = -errno;
+    close(fd);
+    if (rc)
+        unlink(path);
+    return rc;
+}
+
+ssize_t mfs_mesh_secret_read(const char *store_dir, const char *name,
+                             uint8_t *buf, size_t cap)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int fd, rc = file_path(store_dir, name, path, sizeof(path));
+    if (rc)
+        return rc;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    if (st.st_mode & 077) {
+        close(fd);
+        return -EPERM;
+    }
+    ssize_t n = read(fd, buf, cap);
+    if (n < 0)
+        n = -errno;
+    close(fd);
+    return n;
 }
 
 int mfs_mesh_key_write(const char *store_dir, const struct mfs_mesh_key *k)
 {
-    char path[PATH_MAX];
     uint8_t buf[KEYFILE_LEN];
     mfs_wbuf w;
-    int fd, rc = key_path(store_dir, path, sizeof(path));
-
-    if (rc)
-        return rc;
     mfs_wbuf_init(&w, buf, sizeof(buf));
     mfs_put_u32(&w, KEYFILE_MAGIC);
     mfs_put_u8(&w, KEYFILE_VERSION);
     mfs_put_u64(&w, k->mesh_id);
     mfs_put_bytes(&w, k->key, MFS_MESH_KEY_LEN);
-    if (w.err)
-        return w.err;
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    if (write(fd, buf, w.len) != (ssize_t)w.len)
-        rc = errno ? -errno : -EIO;
-    else if (fsync(fd) != 0)
-        rc = -errno;
-    close(fd);
+    int rc = w.err ? w.err
+                   : mfs_mesh_secret_write(store_dir, MFS_MESH_KEY_FILE, buf,
+                                           w.len);
     sodium_memzero(buf, sizeof(buf));
-    if (rc)
-        unlink(path);
     return rc;
 }
 
@@ -79,41 +113,61 @@ int mfs_mesh_key_create(const char *store_dir)
 
 int mfs_mesh_key_load(const char *store_dir, struct mfs_mesh_key *out)
 {
-    char path[PATH_MAX];
     uint8_t buf[KEYFILE_LEN + 1];
-    struct stat st;
     mfs_rbuf r;
-    ssize_t n;
-    int fd, rc = key_path(store_dir, path, sizeof(path));
-
-    if (rc)
-        return rc;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (fstat(fd, &st) != 0) {
-        rc = -errno;
-        close(fd);
-        return rc;
-    }
-    if (st.st_mode & 077) {
-        close(fd);
-        return -EPERM;
-    }
-    n = read(fd, buf, sizeof(buf));
-    close(fd);
-    if (n != KEYFILE_LEN)
-        return n < 0 ? -errno : -EBADMSG;
+    ssize_t n =
+        mfs_mesh_secret_read(store_dir, MFS_MESH_KEY_FILE, buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
+    int rc = -EBADMSG;
     mfs_rbuf_init(&r, buf, (size_t)n);
-    if (mfs_get_u32(&r) != KEYFILE_MAGIC || mfs_get_u8(&r) != KEYFILE_VERSION)
-        return -EBADMSG;
-    out->mesh_id = mfs_get_u64(&r);
-    const uint8_t *key = mfs_get_bytes(&r, MFS_MESH_KEY_LEN);
-    if (r.err || !key)
-        return -EBADMSG;
-    memcpy(out->key, key, MFS_MESH_KEY_LEN);
+    if (n == KEYFILE_LEN && mfs_get_u32(&r) == KEYFILE_MAGIC &&
+        mfs_get_u8(&r) == KEYFILE_VERSION) {
+        out->mesh_id = mfs_get_u64(&r);
+        const uint8_t *key = mfs_get_bytes(&r, MFS_MESH_KEY_LEN);
+        if (!r.err && key) {
+            memcpy(out->key, key, MFS_MESH_KEY_LEN);
+            rc = 0;
+        }
+    }
     sodium_memzero(buf, sizeof(buf));
-    return 0;
+    return rc;
+}
+
+int mfs_token_wrap(const char *prefix, uint8_t *body, size_t len, size_t cap,
+                   char *out, size_t outcap)
+{
+    if (len + 4 > cap)
+        return -ENOBUFS;
+    crypto_generichash(body + len, 4, body, len, NULL, 0);
+    len += 4;
+    size_t pl = strlen(prefix);
+    size_t need = pl + sodium_base64_ENCODED_LEN(
+                           len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (need > outcap)
+        return -ENOBUFS;
+    memcpy(out, prefix, pl);
+    sodium_bin2base64(out + pl, outcap - pl, body, len,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return (int)strlen(out);
+}
+
+ssize_t mfs_token_unwrap(const char *prefix, const char *token, uint8_t *body,
+                         size_t cap)
+{
+    uint8_t check[4];
+    size_t blen = 0, pl = strlen(prefix);
+    if (!token || strncmp(token, prefix, pl) != 0)
+        return -EINVAL;
+    if (sodium_base642bin(body, cap, token + pl, strlen(token + pl), NULL,
+                          &blen, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        blen < 4)
+        return -EINVAL;
+    crypto_generichash(check, 4, body, blen - 4, NULL, 0);
+    if (memcmp(check, body + blen - 4, 4) != 0)
+        return -EINVAL;
+    return (ssize_t)(blen - 4);
 }
 
 /* Token body: ver u8 | mesh_id u64 | key[32] | host str16 | check[4], where
@@ -132,43 +186,23 @@ int mfs_invite_format(const struct mfs_mesh_key *k, const char *host_port,
     mfs_put_u64(&w, k->mesh_id);
     mfs_put_bytes(&w, k->key, MFS_MESH_KEY_LEN);
     mfs_put_str16(&w, host_port, hl);
-    if (w.err)
-        return w.err;
-    crypto_generichash(body + w.len, 4, body, w.len, NULL, 0);
-    w.len += 4;
-    size_t need = strlen(INVITE_PREFIX) +
-                  sodium_base64_ENCODED_LEN(
-                      w.len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    if (cap < need)
-        return -ENOBUFS;
-    strcpy(out, INVITE_PREFIX);
-    sodium_bin2base64(out + strlen(INVITE_PREFIX), cap - strlen(INVITE_PREFIX),
-                      body, w.len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    int rc = w.err ? w.err
+                   : mfs_token_wrap(INVITE_PREFIX, body, w.len, sizeof(body),
+                                    out, cap);
     sodium_memzero(body, sizeof(body));
-    return (int)strlen(out);
+    return rc;
 }
 
 int mfs_invite_parse(const char *token, struct mfs_mesh_key *k, char *host_port,
                      size_t cap)
 {
     uint8_t body[1 + 8 + MFS_MESH_KEY_LEN + 2 + INVITE_HOST_MAX + 4];
-    uint8_t check[4];
-    size_t blen = 0, hl = 0;
-    const size_t pl = strlen(INVITE_PREFIX);
+    size_t hl = 0;
     mfs_rbuf r;
-
-    if (!token || strncmp(token, INVITE_PREFIX, pl) != 0)
+    ssize_t blen = mfs_token_unwrap(INVITE_PREFIX, token, body, sizeof(body));
+    if (blen < 0)
         return -EINVAL;
-    if (sodium_base642bin(body, sizeof(body), token + pl, strlen(token + pl),
-                          NULL, &blen, NULL,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-        return -EINVAL;
-    if (blen < 4)
-        return -EINVAL;
-    crypto_generichash(check, 4, body, blen - 4, NULL, 0);
-    if (memcmp(check, body + blen - 4, 4) != 0)
-        return -EINVAL;
-    mfs_rbuf_init(&r, body, blen - 4);
+    mfs_rbuf_init(&r, body, (size_t)blen);
     if (mfs_get_u8(&r) != INVITE_VERSION)
         return -EINVAL;
     uint64_t id = mfs_get_u64(&r);

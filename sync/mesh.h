@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define MFS_MESH_KEY_LEN 32
 #define MFS_MESH_KEY_FILE "mesh.key"
@@ -39,6 +40,25 @@ int mfs_mesh_key_write(const char *store_dir, const struct mfs_mesh_key *k);
  * absent, -EBADMSG if the file is not a mesh key, -EPERM if the file is
  * readable by group or others (refuses to use a leaked key). */
 int mfs_mesh_key_load(const char *store_dir, struct mfs_mesh_key *out);
+
+/* A secret file store_dir/name: written whole (len bytes, mode 0600,
+ * fsync'd; -EEXIST if it exists, no partial file left on error), or read
+ * (up to cap bytes; returns the length, -ENOENT, -EPERM if group or
+ * others may read it, -errno). */
+int mfs_mesh_secret_write(const char *store_dir, const char *name,
+                          const uint8_t *buf, size_t len);
+ssize_t mfs_mesh_secret_read(const char *store_dir, const char *name,
+                             uint8_t *buf, size_t cap);
+
+/* A token: prefix + base64url(body, check), check being BLAKE2b-32 of
+ * body (catches copy/paste damage). wrap appends check to body (len
+ * bytes, cap its room) and writes the token into out; returns its
+ * length or -ENOBUFS. unwrap checks prefix and check and decodes the body
+ * into body (cap bytes); returns its length (without check) or -EINVAL. */
+int mfs_token_wrap(const char *prefix, uint8_t *body, size_t len, size_t cap,
+                   char *out, size_t outcap);
+ssize_t mfs_token_unwrap(const char *prefix, const char *token, uint8_t *body,
+                         size_t cap);
 
 /* Formats "mfs1." + base64url(version, mesh id, key, host_port, checksum)
  * into out (cap bytes; MFS_INVITE_MAX is always enough for a host_port of up

@@ -25,6 +25,8 @@ typedef struct node {
     mfs_sync_core *core;
     uint64_t deadline;
     unsigned restarts;
+    mfs_noise_keypair kp; /* mfs_sim_identities */
+    uint8_t removed[SIM_MAX]; /* its core was told node j is no member */
 } node;
 
 struct mfs_sim {
@@ -34,6 +36,7 @@ struct mfs_sim {
     mfs_sim_net net;
     uint64_t seed, rng, now, seq;
     unsigned n;
+    int ident; /* mfs_sim_identities */
     node nodes[SIM_MAX];
     mfs_addr addrs[SIM_MAX];
     uint8_t cut[SIM_MAX][SIM_MAX];
@@ -191,6 +194,18 @@ static uint64_t sim_wall(void *arg, uint64_t now_us)
                             : SIM_UNIX_US + now_us;
 }
 
+/* Per-node keys on node i's core: its own, and every member's. */
+static int node_keys(mfs_sim *s, unsigned i)
+{
+    node *nd = &s->nodes[i];
+    int rc = mfs_sync_core_set_identity(nd->core, &nd->kp);
+    for (unsigned j = 0; j < s->n && !rc; j++)
+        if (j != i && !nd->removed[j])
+            rc = mfs_sync_core_member_key(nd->core, mfs_sim_id(s, j),
+                                          s->nodes[j].kp.pub);
+    return rc;
+}
+
 static int node_boot(mfs_sim *s, unsigned i)
 {
     node *nd = &s->nodes[i];
@@ -206,7 +221,38 @@ static int node_boot(mfs_sim *s, unsigned i)
     int rc = mfs_sync_core_new(&cfg, &s->key, mix(s->seed + i + 1) | 1, epoch,
                                s->now, &nd->core);
     nd->deadline = s->now;
+    if (!rc && s->ident)
+        rc = node_keys(s, i);
     return rc;
+}
+
+int mfs_sim_identities(mfs_sim *s)
+{
+    s->ident = 1;
+    for (unsigned i = 0; i < s->n; i++) {
+        uint8_t sec[32];
+        for (unsigned k = 0; k < 32; k++)
+            sec[k] = (uint8_t)(mix(s->seed * 31 + i * 64 + k) & 0xff);
+        mfs_noise_keypair_from(&s->nodes[i].kp, sec);
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        int rc = node_keys(s, i);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+const mfs_noise_keypair *mfs_sim_keypair(const mfs_sim *s, unsigned i)
+{
+    return &s->nodes[i].kp;
+}
+
+int mfs_sim_member_remove(mfs_sim *s, unsigned a, unsigned b)
+{
+    s->nodes[a].removed[b] = 1;
+    s->nodes[a].deadline = s->now;
+    return mfs_sync_core_member_key(s->nodes[a].core, mfs_sim_id(s, b), NULL);
 }
 
 int mfs_sim_new(uint64_t seed, unsigned n, const mfs_sync_config *cfg,

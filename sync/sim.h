@@ -44,6 +44,13 @@ typedef struct mfs_sim_hooks {
 int mfs_sim_new(uint64_t seed, unsigned n, const mfs_sync_config *cfg,
                 const mfs_sim_hooks *hooks, mfs_sim **out);
 void mfs_sim_free(mfs_sim *s);
+/* Per-node keys (core.h mfs_sync_core_set_identity) on every node, each
+ * told every other's key; call before any seed. 0 or -errno. */
+int mfs_sim_identities(mfs_sim *s);
+const mfs_noise_keypair *mfs_sim_keypair(const mfs_sim *s, unsigned i);
+/* Node a is told that node b is no member (its key is removed), also
+ * after a restart of a. */
+int mfs_sim_member_remove(mfs_sim *s, unsigned a, unsigned b);
 
 void mfs_sim_set_net(mfs_sim *s, const mfs_sim_net *net);
 /* Cuts (up = 0) or restores the link between nodes a and b, both ways. */

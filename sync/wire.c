@@ -9,7 +9,7 @@
 #include <sodium.h>
 #include <string.h>
 
-static void hdr_encode(const mfs_wire_hdr *h, uint8_t *out)
+void mfs_wire_hdr_encode(const mfs_wire_hdr *h, uint8_t *out)
 {
     mfs_wbuf w;
 
@@ -39,7 +39,10 @@ int mfs_wire_hdr_decode(const uint8_t *dg, size_t len, mfs_wire_hdr *h)
     h->pn = mfs_get_u64(&r);
     if (r.err)
         return -EBADMSG;
-    if (h->version != MFS_WIRE_VERSION || h->flags != 0)
+    if (h->version == MFS_WIRE_VERSION ? h->flags != 0
+        : h->version == MFS_WIRE_VERSION_ID
+            ? (h->flags > MFS_WIRE_KIND_MAX || h->flags == 3)
+            : 1)
         return -EPROTO;
     return 0;
 }
@@ -58,7 +61,7 @@ int mfs_wire_seal(const uint8_t key[32], const mfs_wire_hdr *h,
 
     if (ptlen > MFS_WIRE_PAYLOAD_MAX)
         return -EMSGSIZE;
-    hdr_encode(h, out);
+    mfs_wire_hdr_encode(h, out);
     nonce_of(out, nonce);
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + MFS_WIRE_HDR, &clen, pt,
                                                ptlen, out, MFS_WIRE_HDR, NULL,

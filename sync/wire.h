@@ -15,6 +15,10 @@
 #include "codec.h"
 
 #define MFS_WIRE_VERSION 2 /* 2: heartbeats carry the wall clock */
+/* 3: a mesh of per-node keys (sync/hs.h): flags name the kind of
+ * datagram (enum mfs_wire_kind), and DATA ones are sealed with the pair's
+ * session key, not the mesh key */
+#define MFS_WIRE_VERSION_ID 3
 #define MFS_WIRE_MAX 1400 /* largest datagram we send or accept */
 #define MFS_WIRE_HDR 38   /* cleartext header */
 #define MFS_WIRE_TAG 16   /* Poly1305 tag */
@@ -27,13 +31,23 @@
 
 typedef struct mfs_wire_hdr {
     uint8_t version;
-    uint8_t flags;  /* must be 0 */
+    uint8_t flags;  /* 0; in version 3 the kind (enum mfs_wire_kind) */
     uint32_t mesh;  /* low 32 bits of the mesh id */
     uint64_t src;   /* sender node id */
     uint64_t dst;   /* receiver node id, 0 = not known yet (HB only) */
     uint64_t epoch; /* sender boot epoch */
     uint64_t pn;    /* packet number, per (src, dst, epoch) */
 } mfs_wire_hdr;
+
+/* What a version 3 datagram is (its flags byte). */
+enum mfs_wire_kind {
+    MFS_WIRE_SEALED = 0,   /* frames under the pair's session key */
+    MFS_WIRE_INIT = 1,     /* handshake message 1 (sync/hs.h) */
+    MFS_WIRE_RESP = 2,     /* handshake message 2 */
+    MFS_WIRE_PROBE = 4,    /* "who is at this address?" (dst 0) */
+    MFS_WIRE_ANSWER = 5,   /* "node src": the answer to a probe */
+    MFS_WIRE_KIND_MAX = 5, /* 3 is kept for a cookie reply */
+};
 
 /* A heartbeat's clock flags: what the sender knows of its own clock. */
 enum {
@@ -95,9 +109,13 @@ typedef struct mfs_frame {
 } mfs_frame;
 
 /* Decodes the cleartext header. Returns 0, -EBADMSG if dg is shorter than a
- * header plus tag or longer than MFS_WIRE_MAX, -EPROTO on another version
- * or non-zero flags. Reads only dg[0..len). */
+ * header plus tag or longer than MFS_WIRE_MAX, -EPROTO on another version,
+ * non-zero flags in version 2, or an unknown kind in version 3. Reads only
+ * dg[0..len). */
 int mfs_wire_hdr_decode(const uint8_t *dg, size_t len, mfs_wire_hdr *h);
+
+/* Writes h's MFS_WIRE_HDR bytes to out. */
+void mfs_wire_hdr_encode(const mfs_wire_hdr *h, uint8_t *out);
 
 /* Seals pt (ptlen <= MFS_WIRE_PAYLOAD_MAX) under key with header h into out
  * (MFS_WIRE_MAX bytes). The nonce is BLAKE2b-192 of the header, unique as

@@ -18,12 +18,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hs.h"
 #include "sim.h"
 #include "testutil.h"
 #include "wire.h"
 
 #define N 5
 #define SEC 1000000ull
+
+/* make_sim gives the nodes per-node keys (the test_ident_* variants) */
+static int g_ident;
+static mfs_sync_config g_cfg; /* make_sim's config when g_cfg_set */
+static int g_cfg_set;
 
 typedef struct ctx {
     mfs_sim *sim;
@@ -113,11 +119,15 @@ static void make_sim(ctx *c, uint64_t seed, unsigned n, int star)
 {
     mfs_sync_config cfg;
     cfg_default(&cfg);
+    if (g_cfg_set)
+        cfg = g_cfg;
     mfs_sim_hooks h = {c, on_msg, tap, NULL, c->wall ? ctx_wall : NULL};
     c->seed = seed;
     c->tap_from = 999;
     mfs_rng_seed(&c->rng, seed);
     assert_int_equal(mfs_sim_new(seed, n, &cfg, &h, &c->sim), 0);
+    if (g_ident)
+        assert_int_equal(mfs_sim_identities(c->sim), 0);
     for (unsigned i = 1; i < n; i++)
         assert_int_equal(mfs_sim_seed(c->sim, i, star ? 0 : i - 1), 0);
 }
@@ -657,6 +667,8 @@ static void test_flood_rate_limit(void **state)
                              mfs_rng_next(&c.rng));
             memcpy(b, c.hdr, 6);  /* right version and mesh: reaches auth */
             memset(b + 14, 0, 8); /* dst 0: a plausible hello */
+            if (b[0] == MFS_WIRE_VERSION_ID)
+                b[1] = MFS_WIRE_PROBE; /* or probe */
             mfs_sync_core_input(t, mfs_sim_now(c.sim), &junk, b, sizeof(b));
             injected++;
         }
@@ -674,6 +686,326 @@ static void test_flood_rate_limit(void **state)
     assert_true(all_alive(&c, 2));
     free(c.seen);
     mfs_sim_free(c.sim);
+}
+
+/* ---- per-node keys ---- */
+
+/* Runs test t with every node holding its own key. */
+#define IDENT(t)                                                              \
+    static void test_ident_##t(void **state)                                  \
+    {                                                                         \
+        g_ident = 1;                                                          \
+        test_##t(state);                                                      \
+        g_ident = 0;                                                          \
+    }
+static void test_deterministic(void **state);
+IDENT(replay_and_forgery)
+IDENT(no_amplification)
+IDENT(restart_epoch)
+IDENT(partition_dead_then_alive)
+IDENT(deterministic)
+IDENT(flood_rate_limit)
+
+static uint64_t drops_of(mfs_sync_core *core, int reason)
+{
+    mfs_peer_stat st[8];
+    size_t n = mfs_sync_core_peers(core, st, 8);
+    uint64_t d = mfs_sync_core_global_drops(core)[reason];
+    for (size_t k = 0; k < n; k++)
+        d += st[k].drops[reason];
+    return d;
+}
+
+/* Exactly once under 30% loss with sessions; every datagram is of
+ * version 3, none sealed with the mesh key. */
+static uint64_t g_v2; /* version 2 datagrams seen by tap_v3 */
+static void tap_v3(void *arg, unsigned from, const mfs_addr *to,
+                   const uint8_t *buf, size_t len)
+{
+    if (buf[0] != MFS_WIRE_VERSION_ID)
+        g_v2++;
+    tap(arg, from, to, buf, len);
+}
+
+static void test_ident_exactly_once(void **state)
+{
+    (void)state;
+    g_ident = 1;
+    g_v2 = 0;
+    run_exactly_once(mfs_test_seed(61), 3000);
+    g_ident = 0;
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    g_ident = 1;
+    make_sim(&c, mfs_test_seed(62), 3, 1);
+    g_ident = 0;
+    mfs_sim_free(c.sim);
+    mfs_sync_config cfg;
+    cfg_default(&cfg);
+    mfs_sim_hooks h = {&c, on_msg, tap_v3, NULL, NULL};
+    assert_int_equal(mfs_sim_new(mfs_test_seed(63), 3, &cfg, &h, &c.sim), 0);
+    assert_int_equal(mfs_sim_identities(c.sim), 0);
+    mfs_sim_seed(c.sim, 1, 0);
+    mfs_sim_seed(c.sim, 2, 0);
+    run_until_alive(&c, 3, 10 * SEC);
+    assert_true(all_alive(&c, 3));
+    c.total = 20;
+    c.seen = calloc(20, 1);
+    for (uint32_t i = 0; i < 20; i++)
+        send_one(&c, i, i % 3, (i + 1) % 3, 100 + i * 500);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 2 * SEC);
+    assert_int_equal(c.delivered, 20);
+    assert_int_equal(g_v2, 0);
+    uint64_t made, started, answered;
+    mfs_sync_core_hs_counts(mfs_sim_core(c.sim, 0), &made, &started,
+                            &answered);
+    printf("node 0: sessions %llu, INITs %llu, answered %llu\n",
+           (unsigned long long)made, (unsigned long long)started,
+           (unsigned long long)answered);
+    assert_true(made >= 2);
+    free(c.seen);
+    mfs_sim_free(c.sim);
+}
+
+/* Sessions are replaced every rekey_ms (here 2 s) while messages flow
+ * under 10% loss, and no message is lost or doubled across the
+ * changes; none is older than reject_ms. */
+static void test_ident_rekey(void **state)
+{
+    (void)state;
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    cfg_default(&g_cfg);
+    g_cfg.rekey_ms = 2000;
+    g_cfg.reject_ms = 3000;
+    g_cfg_set = g_ident = 1;
+    make_sim(&c, mfs_test_seed(64), 3, 1);
+    g_cfg_set = g_ident = 0;
+    mfs_sim_net net = {0.10, 0.02, 500, 5000};
+    mfs_sim_set_net(c.sim, &net);
+    run_until_alive(&c, 3, 10 * SEC);
+    assert_true(all_alive(&c, 3));
+    uint64_t made0, x, y;
+    mfs_sync_core_hs_counts(mfs_sim_core(c.sim, 0), &made0, &x, &y);
+    c.total = 3000;
+    c.seen = calloc(c.total, 1);
+    for (uint32_t i = 0; i < c.total; i++) {
+        send_one(&c, i, i % 3, (i + 1 + i / 3 % 2) % 3, 50 + (i * 37) % 3000);
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 10000); /* 30 s in all */
+    }
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 5 * SEC);
+    unsigned missing = 0, dups = 0;
+    for (unsigned i = 0; i < c.total; i++) {
+        missing += c.seen[i] == 0;
+        dups += c.seen[i] > 1;
+    }
+    uint64_t made1;
+    mfs_sync_core_hs_counts(mfs_sim_core(c.sim, 0), &made1, &x, &y);
+    printf("sessions made by node 0 in %.0f s: %llu; missing %u dup %u\n",
+           (double)c.total / 100, (unsigned long long)(made1 - made0),
+           missing, dups);
+    assert_int_equal(missing, 0);
+    assert_int_equal(dups, 0);
+    assert_true(made1 - made0 >= 2 * 12); /* 2 peers, one per ~2.2 s */
+    for (unsigned a = 0; a < 3; a++) /* suspect for a moment at most */
+        for (unsigned b = 0; b < 3; b++)
+            if (a != b)
+                assert_int_not_equal(mfs_sim_peer_state(c.sim, a, b),
+                                     MFS_PEER_DEAD);
+    free(c.seen);
+    mfs_sim_free(c.sim);
+}
+
+/* A removed member is cut off at once: nothing more reaches it or comes
+ * from it, its handshakes are refused, and the others go on. */
+static void test_ident_removed(void **state)
+{
+    (void)state;
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    g_ident = 1;
+    make_sim(&c, mfs_test_seed(65), 3, 1);
+    g_ident = 0;
+    mfs_sim_seed(c.sim, 1, 2);
+    run_until_alive(&c, 3, 10 * SEC);
+    assert_true(all_alive(&c, 3));
+    c.total = 40;
+    c.seen = calloc(c.total, 1);
+    send_one(&c, 0, 2, 0, 100);
+    send_one(&c, 1, 0, 2, 100);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + SEC);
+    assert_int_equal(c.delivered, 2);
+    assert_int_equal(mfs_sim_member_remove(c.sim, 0, 2), 0);
+    assert_int_equal(mfs_sim_member_remove(c.sim, 1, 2), 0);
+    /* node 2 keeps running with its key and sessions */
+    uint64_t d0 = drops_of(mfs_sim_core(c.sim, 0), MFS_DROP_MEMBER);
+    for (uint32_t i = 2; i < 20; i++) {
+        mfs_sim_send(c.sim, 2, i % 2, MFS_SYNC_URGENT, (uint8_t)i, "x", 1);
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 100000);
+    }
+    assert_int_equal(mfs_sync_core_send(mfs_sim_core(c.sim, 0),
+                                        mfs_sim_id(c.sim, 2), 0, 0, "x", 1),
+                     -EHOSTDOWN);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 20 * SEC); /* it retries */
+    assert_int_equal(c.delivered, 2);
+    assert_int_equal(mfs_sim_peer_state(c.sim, 0, 2), MFS_PEER_DEAD);
+    assert_int_equal(mfs_sim_peer_state(c.sim, 1, 2), MFS_PEER_DEAD);
+    uint64_t d1 = drops_of(mfs_sim_core(c.sim, 0), MFS_DROP_MEMBER);
+    printf("refused from the removed node: %llu\n",
+           (unsigned long long)(d1 - d0));
+    assert_true(d1 > d0);
+    /* and after a restart of the members, still */
+    assert_int_equal(mfs_sim_restart(c.sim, 0), 0);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 10 * SEC);
+    assert_int_not_equal(mfs_sim_peer_state(c.sim, 0, 2), MFS_PEER_ALIVE);
+    assert_int_equal(mfs_sim_peer_state(c.sim, 0, 1), MFS_PEER_ALIVE);
+    send_one(&c, 30, 0, 1, 100);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + SEC);
+    assert_int_equal(c.seen[30], 1);
+    free(c.seen);
+    mfs_sim_free(c.sim);
+}
+
+/* 100,000 INITs from a stranger that knows node 1's public key (so mac1
+ * checks and each costs the Diffie-Hellmans), from many ports: no state
+ * (no peer), no reply, and the members keep exchanging messages. */
+static void test_ident_stranger(void **state)
+{
+    (void)state;
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    g_ident = 1;
+    make_sim(&c, mfs_test_seed(66), 2, 1);
+    g_ident = 0;
+    run_until_alive(&c, 2, 10 * SEC);
+    mfs_sync_core *t = mfs_sim_core(c.sim, 1);
+    mfs_noise_keypair stranger;
+    mfs_noise_keypair_new(&stranger);
+    mfs_addr from = *mfs_sim_addr(c.sim, 0);
+    ((struct sockaddr_in *)&from.ss)->sin_addr.s_addr = htonl(0x0a000063u);
+    c.x = from;
+    c.total = 100;
+    c.seen = calloc(c.total, 1);
+    size_t peers0 = mfs_sync_core_peers(t, NULL, 0);
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < c.total; i++) {
+        send_one(&c, i, 0, 1, 200);
+        for (int k = 0; k < 1000; k++, n++) {
+            uint8_t dg[MFS_WIRE_MAX];
+            mfs_noise st;
+            mfs_hs_hello hello = {.counter = n + 1};
+            mfs_wire_hdr h = {0, 0, (uint32_t)mfs_be32_get(c.hdr + 2),
+                              0x5757 + n % 50, mfs_sim_id(c.sim, 1), 1, 0};
+            ssize_t l = mfs_hs_init_write(&st, &stranger,
+                                          mfs_sim_keypair(c.sim, 1)->pub, &h,
+                                          &hello, dg);
+            assert_true(l > 0);
+            ((struct sockaddr_in *)&from.ss)->sin_port =
+                htons((uint16_t)(20000 + k));
+            mfs_sync_core_input(t, mfs_sim_now(c.sim), &from, dg, (size_t)l);
+            mfs_noise_wipe(&st);
+        }
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 10000);
+    }
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + SEC);
+    const uint64_t *g = mfs_sync_core_global_drops(t);
+    printf("%llu INITs: rate %llu member %llu; sent to it %llu bytes; "
+           "delivered %llu\n",
+           (unsigned long long)n, (unsigned long long)g[MFS_DROP_RATE],
+           (unsigned long long)g[MFS_DROP_MEMBER],
+           (unsigned long long)c.tap_bytes_to_x,
+           (unsigned long long)c.delivered);
+    assert_int_equal(c.tap_bytes_to_x, 0);
+    assert_int_equal(mfs_sync_core_peers(t, NULL, 0), peers0);
+    assert_int_equal(g[MFS_DROP_RATE] + g[MFS_DROP_MEMBER], n);
+    assert_int_equal(c.delivered, c.total);
+    assert_true(all_alive(&c, 2));
+    free(c.seen);
+    mfs_sim_free(c.sim);
+}
+
+/* Joining: node 2's key is no member's; it joins through node 0 with the
+ * right proof (admit says yes), and node 1 then learns its key (as the
+ * member registry would tell it). A wrong proof is refused. */
+static int g_admits;
+static int admit_cb(void *arg, uint64_t id, const uint8_t pub[32],
+                    const uint8_t *join, size_t len)
+{
+    (void)arg, (void)id, (void)pub;
+    if (len != 5 || memcmp(join, "proof", 5))
+        return -EACCES;
+    g_admits++;
+    return 0;
+}
+
+static void test_ident_join(void **state)
+{
+    (void)state;
+    for (int good = 0; good < 2; good++) {
+        ctx c;
+        memset(&c, 0, sizeof(c));
+        cfg_default(&g_cfg);
+        g_cfg.admit = admit_cb;
+        g_cfg_set = g_ident = 1;
+        make_sim(&c, mfs_test_seed(67), 2, 1);
+        g_cfg_set = g_ident = 0;
+        run_until_alive(&c, 2, 10 * SEC);
+        mfs_sim_free(c.sim);
+        /* three nodes: 0 and 1 know each other; 2 knows nobody's key */
+        mfs_sim_hooks h = {&c, on_msg, tap, NULL, NULL};
+        assert_int_equal(mfs_sim_new(mfs_test_seed(68), 3, &g_cfg, &h,
+                                     &c.sim),
+                         0);
+        assert_int_equal(mfs_sim_identities(c.sim), 0);
+        for (unsigned a = 0; a < 3; a++)
+            for (unsigned b = 0; b < 3; b++)
+                if (a != b && (a == 2 || b == 2))
+                    mfs_sim_member_remove(c.sim, a, b);
+        mfs_sim_seed(c.sim, 1, 0);
+        g_admits = 0;
+        uint64_t id0 = mfs_sim_id(c.sim, 0);
+        assert_int_equal(
+            mfs_sync_core_join(mfs_sim_core(c.sim, 2), mfs_sim_now(c.sim), id0,
+                               mfs_sim_keypair(c.sim, 0)->pub,
+                               mfs_sim_addr(c.sim, 0),
+                               (const uint8_t *)(good ? "proof" : "wrong"), 5),
+            0);
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 3 * SEC);
+        if (!good) {
+            assert_int_equal(g_admits, 0);
+            assert_int_not_equal(mfs_sim_peer_state(c.sim, 0, 2),
+                                 MFS_PEER_ALIVE);
+            assert_true(drops_of(mfs_sim_core(c.sim, 0), MFS_DROP_MEMBER) >
+                        0);
+            mfs_sim_free(c.sim);
+            continue;
+        }
+        assert_true(g_admits >= 1);
+        assert_int_equal(mfs_sim_peer_state(c.sim, 0, 2), MFS_PEER_ALIVE);
+        assert_int_equal(mfs_sim_peer_state(c.sim, 2, 0), MFS_PEER_ALIVE);
+        /* the registry reaches node 1, which tells 2 of the others */
+        assert_int_equal(
+            mfs_sync_core_member_key(mfs_sim_core(c.sim, 1),
+                                     mfs_sim_id(c.sim, 2),
+                                     mfs_sim_keypair(c.sim, 2)->pub),
+            0);
+        assert_int_equal(
+            mfs_sync_core_member_key(mfs_sim_core(c.sim, 2),
+                                     mfs_sim_id(c.sim, 1),
+                                     mfs_sim_keypair(c.sim, 1)->pub),
+            0);
+        mfs_sync_core_join_done(mfs_sim_core(c.sim, 2));
+        run_until_alive(&c, 3, 10 * SEC);
+        assert_true(all_alive(&c, 3));
+        c.total = 2;
+        c.seen = calloc(2, 1);
+        send_one(&c, 0, 2, 1, 3000);
+        send_one(&c, 1, 1, 2, 100);
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + SEC);
+        assert_int_equal(c.delivered, 2);
+        free(c.seen);
+        mfs_sim_free(c.sim);
+    }
 }
 
 /* Same seed, same run. */
@@ -717,6 +1049,17 @@ int main(void)
         cmocka_unit_test(test_partition_dead_then_alive),
         cmocka_unit_test(test_heal_while_quiet),
         cmocka_unit_test(test_exactly_once_many_seeds),
+        cmocka_unit_test(test_ident_exactly_once),
+        cmocka_unit_test(test_ident_replay_and_forgery),
+        cmocka_unit_test(test_ident_no_amplification),
+        cmocka_unit_test(test_ident_restart_epoch),
+        cmocka_unit_test(test_ident_partition_dead_then_alive),
+        cmocka_unit_test(test_ident_deterministic),
+        cmocka_unit_test(test_ident_flood_rate_limit),
+        cmocka_unit_test(test_ident_rekey),
+        cmocka_unit_test(test_ident_removed),
+        cmocka_unit_test(test_ident_stranger),
+        cmocka_unit_test(test_ident_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,7 +116,16 @@ static void test_seal_open(void **state)
     assert_int_equal(mfs_wire_open(KEY, dg, (size_t)n - 1, out), -EBADMSG);
     assert_int_equal(mfs_wire_hdr_decode(dg, 20, &h2), -EBADMSG);
     assert_int_equal(mfs_wire_hdr_decode(dg, MFS_WIRE_MAX + 1, &h2), -EBADMSG);
-    dg[0] = MFS_WIRE_VERSION + 1;
+    dg[1] = 1; /* version 2: no flags */
+    assert_int_equal(mfs_wire_hdr_decode(dg, (size_t)n, &h2), -EPROTO);
+    dg[0] = MFS_WIRE_VERSION_ID; /* version 3: a known kind */
+    for (int k = 0; k < 256; k++) {
+        dg[1] = (uint8_t)k;
+        int want = k <= MFS_WIRE_KIND_MAX && k != 3 ? 0 : -EPROTO;
+        assert_int_equal(mfs_wire_hdr_decode(dg, (size_t)n, &h2), want);
+    }
+    dg[1] = 0;
+    dg[0] = MFS_WIRE_VERSION_ID + 1;
     assert_int_equal(mfs_wire_hdr_decode(dg, (size_t)n, &h2), -EPROTO);
     /* payload too large for one datagram */
     assert_int_equal(mfs_wire_seal(KEY, &h, pt, MFS_WIRE_PAYLOAD_MAX + 1, dg),

@@ -1,0 +1,140 @@
+/*
+ * hs.c - the handshake's datagrams (see hs.h). Must never run a
+ * Diffie-Hellman for a datagram whose mac1 does not check, nor accept one
+ * a byte longer or shorter than its kind.
+ */
+#include "hs.h"
+
+#include "codec.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <string.h>
+
+#define PROLOGUE "meshfs hs 1"
+#define PLEN (sizeof(PROLOGUE) - 1)
+#define HDR_BOUND 30 /* the header before pn */
+
+void mfs_hs_mac1_key(const uint8_t pub[32], uint8_t key[32])
+{
+    crypto_generichash(key, 32, pub, 32, (const uint8_t *)"meshfs mac1", 11);
+}
+
+static void mac(const uint8_t key[32], const uint8_t *dg, size_t len,
+                uint8_t out[MFS_HS_MAC_LEN])
+{
+    crypto_generichash(out, MFS_HS_MAC_LEN, dg, len, key, 32);
+}
+
+static int mac_ok(const uint8_t key[32], const uint8_t *dg, size_t len)
+{
+    uint8_t m[MFS_HS_MAC_LEN];
+    size_t at = len - 2 * MFS_HS_MAC_LEN;
+    mac(key, dg, at, m);
+    return sodium_memcmp(m, dg + at, MFS_HS_MAC_LEN) == 0;
+}
+
+/* Fills the macs after the message (at: its end); returns the length. */
+static size_t seal_macs(const uint8_t peer_pub[32], uint8_t *out, size_t at)
+{
+    uint8_t key[32];
+    mfs_hs_mac1_key(peer_pub, key);
+    mac(key, out, at, out + at);
+    memset(out + at + MFS_HS_MAC_LEN, 0, MFS_HS_MAC_LEN);
+    return at + 2 * MFS_HS_MAC_LEN;
+}
+
+static void prologue(const uint8_t *hdr, uint8_t out[PLEN + HDR_BOUND])
+{
+    memcpy(out, PROLOGUE, PLEN);
+    memcpy(out + PLEN, hdr, HDR_BOUND);
+}
+
+ssize_t mfs_hs_init_write(mfs_noise *st, const mfs_noise_keypair *s,
+                          const uint8_t rs[32], const mfs_wire_hdr *h,
+                          const mfs_hs_hello *hello, uint8_t *out)
+{
+    if (hello->joinlen > MFS_HS_JOIN_MAX)
+        return -EINVAL;
+    mfs_wire_hdr hh = *h;
+    hh.version = MFS_WIRE_VERSION_ID;
+    hh.flags = MFS_WIRE_INIT;
+    hh.pn = 0;
+    mfs_wire_hdr_encode(&hh, out);
+    uint8_t pro[PLEN + HDR_BOUND], pay[9 + MFS_HS_JOIN_MAX];
+    prologue(out, pro);
+    mfs_noise_initiator(st, s, rs, pro, sizeof(pro));
+    mfs_wbuf w;
+    mfs_wbuf_init(&w, pay, sizeof(pay));
+    mfs_put_u64(&w, hello->counter);
+    mfs_put_u8(&w, (uint8_t)hello->joinlen);
+    mfs_put_bytes(&w, hello->join, hello->joinlen);
+    ssize_t n = mfs_noise_write1(st, pay, w.len, out + MFS_WIRE_HDR,
+                                 MFS_WIRE_MAX - MFS_WIRE_HDR);
+    sodium_memzero(pay, sizeof(pay));
+    if (n < 0)
+        return n;
+    return (ssize_t)seal_macs(rs, out, MFS_WIRE_HDR + (size_t)n);
+}
+
+int mfs_hs_init_read(mfs_noise *st, const mfs_noise_keypair *s,
+                     const uint8_t my_mac1[32], const uint8_t *dg, size_t len,
+                     mfs_hs_hello *hello)
+{
+    if (len < MFS_HS_INIT_LEN(0) || len > MFS_HS_INIT_LEN(MFS_HS_JOIN_MAX) ||
+        !mac_ok(my_mac1, dg, len))
+        return -EBADMSG;
+    uint8_t pro[PLEN + HDR_BOUND], pay[9 + MFS_HS_JOIN_MAX];
+    prologue(dg, pro);
+    mfs_noise_responder(st, s, pro, sizeof(pro));
+    ssize_t n = mfs_noise_read1(st, dg + MFS_WIRE_HDR,
+                                len - MFS_WIRE_HDR - 2 * MFS_HS_MAC_LEN, pay,
+                                sizeof(pay));
+    if (n < 0)
+        return -EBADMSG;
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, pay, (size_t)n);
+    hello->counter = mfs_get_u64(&r);
+    hello->joinlen = mfs_get_u8(&r);
+    const uint8_t *j = mfs_get_bytes(&r, hello->joinlen);
+    if (r.err || !j || mfs_rbuf_left(&r) != 0 ||
+        hello->joinlen > MFS_HS_JOIN_MAX) {
+        mfs_noise_wipe(st);
+        return -EBADMSG;
+    }
+    memcpy(hello->join, j, hello->joinlen);
+    sodium_memzero(pay, sizeof(pay));
+    return 0;
+}
+
+ssize_t mfs_hs_resp_write(mfs_noise *st, const mfs_wire_hdr *h, uint8_t *out)
+{
+    mfs_wire_hdr hh = *h;
+    hh.version = MFS_WIRE_VERSION_ID;
+    hh.flags = MFS_WIRE_RESP;
+    hh.pn = 0;
+    mfs_wire_hdr_encode(&hh, out);
+    uint8_t pay[8];
+    mfs_be64_put(pay, h->epoch);
+    ssize_t n = mfs_noise_write2(st, pay, sizeof(pay), out + MFS_WIRE_HDR,
+                                 MFS_WIRE_MAX - MFS_WIRE_HDR);
+    if (n < 0)
+        return n;
+    return (ssize_t)seal_macs(st->rs, out, MFS_WIRE_HDR + (size_t)n);
+}
+
+int mfs_hs_resp_read(mfs_noise *st, const uint8_t my_mac1[32],
+                     const mfs_wire_hdr *h, const uint8_t *dg, size_t len)
+{
+    if (len != MFS_HS_RESP_LEN || !mac_ok(my_mac1, dg, len))
+        return -EBADMSG;
+    uint8_t pay[8];
+    ssize_t n = mfs_noise_read2(st, dg + MFS_WIRE_HDR,
+                                len - MFS_WIRE_HDR - 2 * MFS_HS_MAC_LEN, pay,
+                                sizeof(pay));
+    if (n != 8 || mfs_be64_get(pay) != h->epoch) {
+        mfs_noise_wipe(st);
+        return -EBADMSG;
+    }
+    return 0;
+}
