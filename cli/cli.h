@@ -30,6 +30,8 @@ enum {
     CLI_OPT_MESH = 1 << 4,  /* --listen IP:PORT, --peer IP:PORT (repeatable) */
     CLI_OPT_ACKS = 1 << 5,  /* --acks N, --acks-timeout SECONDS, --acks-wait */
     CLI_OPT_SYNC = 1 << 6,  /* --peers N | --all, --timeout SECONDS */
+    CLI_OPT_INVITE = 1 << 7, /* --expires DURATION, --uses N, --list,
+                                --revoke ID */
 };
 
 /* The most --acks-timeout and -o acks-timeout= take (the daemon's bound,
@@ -61,6 +63,11 @@ typedef struct cli_args {
     int sync_peers;
     int sync_all;
     uint32_t timeout_ms;
+    /* CLI_OPT_INVITE: 0 / 0 / 0 / NULL when not given */
+    int64_t expires_s;
+    unsigned uses;
+    int list;
+    const char *revoke;
 } cli_args;
 
 /* Parses argv (after the subcommand). On a usage error prints the one-line

@@ -8,7 +8,10 @@
  */
 #include "cli.h"
 
+#include "invite.h"
 #include "mesh.h"
+
+#include <sodium.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,20 +62,19 @@ int cli_cmd_init(int argc, char **argv)
     return CLI_OK;
 }
 
-int cli_cmd_invite(int argc, char **argv)
+/* The mesh key's tokens (a mesh made before per-node keys). */
+static int invite_v1(const char *store, const cli_args *a)
 {
-    cli_args a;
-    char store[PATH_MAX], tok[MFS_INVITE_MAX];
-    int is_default;
+    char tok[MFS_INVITE_MAX];
     struct mfs_mesh_key k;
-    int r = cli_args_parse("invite", argc, argv, CLI_OPT_STORE, 1, &a);
-    if (r)
-        return r;
-    if (a.npos < 1)
+    if (a->list || a->revoke || a->expires_s || a->uses)
+        return cli_fail("this mesh has one mesh key (it was made before "
+                        "per-node keys): its tokens are that key, and never "
+                        "expire; --list, --revoke, --expires and --uses need "
+                        "per-node keys");
+    if (a->npos < 1)
         return cli_usage_error("missing argument", "HOST:PORT");
-    if (cli_store_dir(a.store, store, sizeof store, &is_default) < 0)
-        return cli_fail("cannot find the default store");
-    r = mfs_mesh_key_load(store, &k);
+    int r = mfs_mesh_key_load(store, &k);
     if (r == -ENOENT)
         return cli_fail("no mesh key in %s (is it a store? `meshfs init`)",
                         store);
@@ -82,13 +84,148 @@ int cli_cmd_invite(int argc, char **argv)
     if (r < 0)
         return cli_fail("cannot read the mesh key in %s: %s", store,
                         strerror(-r));
-    r = mfs_invite_format(&k, a.pos[0], tok, sizeof tok);
+    r = mfs_invite_format(&k, a->pos[0], tok, sizeof tok);
     memset(&k, 0, sizeof k);
     if (r == -EINVAL)
-        return cli_usage_error("bad address", a.pos[0]);
+        return cli_usage_error("bad address", a->pos[0]);
     if (r < 0)
         return cli_fail("cannot format the token: %s", strerror(-r));
     printf("%s\n", tok);
+    return CLI_OK;
+}
+
+static void when(int64_t t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, cap, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+static int invite_list(const char *store)
+{
+    mfs_invite_rec v[64];
+    ssize_t n = mfs_invites_list(store, (int64_t)time(NULL), v, 64);
+    if (n < 0)
+        return cli_fail("cannot read %s/%s: %s", store, MFS_INVITES_FILE,
+                        strerror((int)-n));
+    if (n == 0)
+        printf("no open invitations\n");
+    else
+        printf("%-32s  %-4s  %-20s  %s\n", "ID", "USES", "CREATED",
+               "EXPIRES");
+    for (ssize_t i = 0; i < n && i < 64; i++) {
+        char id[33], c[32], e[32];
+        sodium_bin2hex(id, sizeof id, v[i].id, sizeof v[i].id);
+        when(v[i].created, c, sizeof c);
+        when(v[i].expires, e, sizeof e);
+        printf("%-32s  %-4u  %-20s  %s\n", id, v[i].uses, c, e);
+    }
+    sodium_memzero(v, sizeof v);
+    return CLI_OK;
+}
+
+/* The address the mount listens on, if it is a specific one. */
+static int listen_addr(const char *store, char *out, size_t cap)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/listen", store);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    int ok = fgets(out, (int)cap, f) != NULL;
+    fclose(f);
+    out[strcspn(out, "\n")] = 0;
+    if (!ok || !cli_host_port_ok(out) || !strncmp(out, "0.0.0.0:", 8) ||
+        !strncmp(out, "[::]:", 5))
+        return -1;
+    return 0;
+}
+
+int cli_cmd_invite(int argc, char **argv)
+{
+    cli_args a;
+    char store[PATH_MAX], tok[MFS_INVITE2_MAX], hp[128];
+    int is_default;
+    mfs_ident id;
+    int r = cli_args_parse("invite", argc, argv,
+                           CLI_OPT_STORE | CLI_OPT_INVITE, 1, &a);
+    if (r)
+        return r;
+    if (cli_store_dir(a.store, store, sizeof store, &is_default) < 0)
+        return cli_fail("cannot find the default store");
+    r = mfs_ident_load(store, &id);
+    if (r == -ENOENT)
+        return invite_v1(store, &a);
+    if (r < 0)
+        return cli_fail("cannot use the node key %s/%s: %s", store,
+                        MFS_IDENT_FILE,
+                        r == -EPERM ? "readable by others (chmod 600 it)"
+                                    : strerror(-r));
+    if (a.list) {
+        mfs_ident_wipe(&id);
+        return invite_list(store);
+    }
+    if (a.revoke) {
+        mfs_ident_wipe(&id);
+        int n = mfs_invites_revoke(store, a.revoke);
+        if (n < 0)
+            return cli_fail("cannot change %s/%s: %s", store,
+                            MFS_INVITES_FILE, strerror(-n));
+        if (n == 0)
+            return cli_fail("no open invitation's id starts with %s",
+                            a.revoke);
+        printf("revoked %d invitation(s)\n", n);
+        return CLI_OK;
+    }
+    if (a.npos >= 1)
+        snprintf(hp, sizeof hp, "%s", a.pos[0]);
+    else if (listen_addr(store, hp, sizeof hp) < 0) {
+        mfs_ident_wipe(&id);
+        return cli_usage_error("give the address others reach this node at "
+                               "(the mount listens on all addresses)",
+                               "HOST:PORT");
+    }
+    if (!cli_host_port_ok(hp) || strlen(hp) >= sizeof(((mfs_invite *)0)->host_port)) {
+        mfs_ident_wipe(&id);
+        return cli_usage_error("bad address (want IP:PORT)", hp);
+    }
+    struct mfs_mesh_key k;
+    if ((r = mfs_mesh_key_load(store, &k)) < 0) {
+        mfs_ident_wipe(&id);
+        return cli_fail("cannot read the mesh id in %s/%s: %s", store,
+                        MFS_MESH_KEY_FILE, strerror(-r));
+    }
+    mfs_invite iv = {.mesh_id = k.mesh_id, .by = id.node};
+    memset(&k, 0, sizeof k);
+    memcpy(iv.by_pk, id.pk, sizeof iv.by_pk);
+    mfs_ident_wipe(&id);
+    memcpy(iv.host_port, hp, strlen(hp) + 1);
+    mfs_invite_rec rec;
+    randombytes_buf(rec.id, sizeof rec.id);
+    randombytes_buf(rec.secret, sizeof rec.secret);
+    rec.created = (int64_t)time(NULL);
+    rec.expires = rec.created + (a.expires_s ? a.expires_s : 86400);
+    rec.uses = a.uses ? a.uses : 1;
+    memcpy(iv.id, rec.id, sizeof iv.id);
+    memcpy(iv.secret, rec.secret, sizeof iv.secret);
+    r = mfs_invite2_format(&iv, tok, sizeof tok);
+    if (r >= 0)
+        r = mfs_invites_add(store, &rec);
+    sodium_memzero(&iv, sizeof iv);
+    if (r < 0) {
+        sodium_memzero(&rec, sizeof rec);
+        return cli_fail("cannot make an invitation: %s", strerror(-r));
+    }
+    char idh[33], e[32];
+    sodium_bin2hex(idh, sizeof idh, rec.id, sizeof rec.id);
+    when(rec.expires, e, sizeof e);
+    sodium_memzero(&rec, sizeof rec);
+    printf("%s\n", tok);
+    fprintf(stderr,
+            "meshfs: invitation %.8s: %u join(s) until %s (`meshfs invite "
+            "--list`, `--revoke %.8s`)\n",
+            idh, a.uses ? a.uses : 1, e, idh);
     return CLI_OK;
 }
 
@@ -142,6 +279,24 @@ static void keep_listen(const char *aside, const char *store)
     fclose(f);
 }
 
+/* A per-node keys token: this node's key, and its join proof for the
+ * inviter (STORE/joining). */
+static int join_v2(const char *store, const mfs_invite *iv, uint64_t node)
+{
+    mfs_ident id;
+    int r = mfs_ident_create(store, node);
+    if (r < 0 || (r = mfs_ident_load(store, &id)) < 0)
+        return r;
+    mfs_joining j = {.by = iv->by};
+    memcpy(j.by_pk, iv->by_pk, sizeof j.by_pk);
+    snprintf(j.host_port, sizeof j.host_port, "%s", iv->host_port);
+    mfs_join_make(iv, node, id.pk, j.join);
+    mfs_ident_wipe(&id);
+    r = mfs_joining_write(store, &j);
+    sodium_memzero(&j, sizeof j);
+    return r;
+}
+
 int cli_cmd_join(int argc, char **argv)
 {
     cli_args a;
@@ -155,8 +310,15 @@ int cli_cmd_join(int argc, char **argv)
         return r;
     if (a.npos < 1)
         return cli_usage_error("missing argument", "TOKEN");
-    if (mfs_invite_parse(a.pos[0], &k, hp, sizeof hp) < 0)
+    mfs_invite iv;
+    int v2 = mfs_invite2_parse(a.pos[0], &iv) == 0;
+    if (v2) {
+        k.mesh_id = iv.mesh_id; /* the key file keeps the mesh id */
+        randombytes_buf(k.key, sizeof k.key);
+        snprintf(hp, sizeof hp, "%s", iv.host_port);
+    } else if (mfs_invite_parse(a.pos[0], &k, hp, sizeof hp) < 0) {
         return cli_usage_error("invalid invite token", a.pos[0]);
+    }
     if (cli_store_dir(a.store, store, sizeof store, &is_default) < 0)
         return cli_fail("cannot find the default store");
     r = mfs_node_dir_empty(store);
@@ -183,6 +345,11 @@ int cli_cmd_join(int argc, char **argv)
         cli_fail("cannot write the mesh key in %s: %s", store, strerror(-r));
         goto undo;
     }
+    if (v2 && (r = join_v2(store, &iv, mfs_store_node_id(s))) < 0) {
+        cli_fail("cannot write this node's key or join in %s: %s", store,
+                 strerror(-r));
+        goto undo;
+    }
     /* the first peer to contact; the sync layer reads it (docs/FS.md) */
     snprintf(path, sizeof path, "%s/peers", store);
     if ((r = mfs_write_new_file(path, "%s\n", hp)) < 0) {
@@ -206,9 +373,11 @@ int cli_cmd_join(int argc, char **argv)
                "-<date>/ and node %016" PRIx64 " is removed from the mesh\n",
                old_node, aside, old_node, old_node, old_node);
     mfs_store_close(s);
+    sodium_memzero(&iv, sizeof iv);
     return CLI_OK;
 undo:
     memset(&k, 0, sizeof k);
+    sodium_memzero(&iv, sizeof iv);
     mfs_store_close(s);
     if (aside[0]) {
         /* put things back as they were: the new store goes, the old one

@@ -358,6 +358,66 @@ static int parse_sync_opt(int argc, char **argv, int *i, cli_args *a)
     return 0;
 }
 
+/* "30s", "90m", "24h", "7d" (a bare number is seconds), up to a year. */
+static int parse_duration(const char *v, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || n <= 0)
+        return -1;
+    long long mul = !*end             ? 1
+                    : !strcmp(end, "s") ? 1
+                    : !strcmp(end, "m") ? 60
+                    : !strcmp(end, "h") ? 3600
+                    : !strcmp(end, "d") ? 86400
+                                        : 0;
+    if (!mul || n > 366LL * 86400 / mul)
+        return -1;
+    *out = n * mul;
+    return 0;
+}
+
+static int parse_invite_opt(int argc, char **argv, int *i, cli_args *a)
+{
+    const char *s = argv[*i], *v;
+    int r;
+    if (strcmp(s, "--list") == 0) {
+        a->list = 1;
+        return 1;
+    }
+    if ((r = opt_value("--revoke", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return cli_usage_error("missing argument to option", s);
+        if (!*v || strspn(v, "0123456789abcdef") != strlen(v) ||
+            strlen(v) > 32)
+            return cli_usage_error("--revoke wants an invitation id (hex)",
+                                   v);
+        a->revoke = v;
+        return 1;
+    }
+    if ((r = opt_value("--expires", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return cli_usage_error("missing argument to option", s);
+        if (parse_duration(v, &a->expires_s))
+            return cli_usage_error(
+                "--expires wants a duration such as 30m, 24h or 7d (at "
+                "most a year)",
+                v);
+        return 1;
+    }
+    if ((r = opt_value("--uses", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return cli_usage_error("missing argument to option", s);
+        if (cli_parse_count(v, 1000, &a->uses) || a->uses == 0)
+            return cli_usage_error("--uses wants a number of joins (1 to "
+                                   "1000)",
+                                   v);
+        return 1;
+    }
+    return 0;
+}
+
 int cli_args_parse(const char *cmd, int argc, char **argv, unsigned allowed,
                    int maxpos, cli_args *a)
 {
@@ -404,6 +464,10 @@ int cli_args_parse(const char *cmd, int argc, char **argv, unsigned allowed,
                 return r;
         } else if ((allowed & CLI_OPT_SYNC) &&
                    (r = parse_sync_opt(argc, argv, &i, a)) != 0) {
+            if (r == CLI_USAGE)
+                return r;
+        } else if ((allowed & CLI_OPT_INVITE) &&
+                   (r = parse_invite_opt(argc, argv, &i, a)) != 0) {
             if (r == CLI_USAGE)
                 return r;
         } else if ((allowed & CLI_OPT_JSON) && strcmp(s, "--json") == 0) {

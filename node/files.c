@@ -242,6 +242,8 @@ int mfs_node_store_create(const char *dir, int new_mesh, mfs_store **out)
         return r;
     if (new_mesh) {
         int k = mfs_mesh_key_create(dir);
+        if (k == 0 || k == -EEXIST)
+            k = mfs_node_ident_found(dir, *out); /* per-node keys */
         if (k < 0 && k != -EEXIST) {
             mfs_store_close(*out);
             *out = NULL;

@@ -249,6 +249,7 @@ uint64_t mfs_node_tick(mfs_node *m, uint64_t now)
         m->net.wake(m->net.ctx);
     uint64_t next = mfs_repl_tick(m->repl, now);
     mfs_node_clock_tick(m, now);
+    mfs_node_ident_tick(m, now);
     if (now - m->saved_us >= SAVE_EVERY_US) {
         m->saved_us = now;
         save_peers(m);
@@ -511,6 +512,7 @@ static void node_halt(mfs_node *m, int bye)
             m->net.close(m->net.ctx);
     }
     m->net_up = 0;
+    mfs_node_ident_free(m);
     if (m->q_inited) { /* no thread can queue now */
         queue_free(m);
         pthread_cond_destroy(&m->q_cond);

@@ -20,6 +20,7 @@
 #include "repl.h"
 #include "store.h"
 #include "transport.h"
+#include "invite.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -118,6 +119,25 @@ typedef struct mfs_rejoin {
     char state[PATH_MAX + 256]; /* for `meshfs stat` (under lock) */
 } mfs_rejoin;
 
+/* The node's identity in a mesh of per-node keys (node/ident.c). */
+typedef struct mfs_node_ident {
+    int on;            /* STORE/node.key exists: per-node keys */
+    mfs_ident key;     /* its key pair */
+    uint64_t mesh_id;  /* member records name it */
+    int joining;       /* STORE/joining: not a member yet */
+    mfs_joining join;
+    uint64_t sync_us;  /* when the registry was last looked at */
+    /* joins admitted on the transport's thread, whose member records the
+     * engine's thread writes (mu: a leaf, taken under the core's lock) */
+    pthread_mutex_t mu;
+    struct {
+        uint64_t id;
+        uint8_t pk[MFS_IDENT_PK_LEN];
+    } admitted[16];
+    size_t nadmitted;
+    uint64_t admits, refusals;
+} mfs_node_ident;
+
 typedef struct mfs_node {
     mfs_node_transport net; /* what mesh.c sends through, reads time from */
     int net_up;             /* net delivers events (close it at stop) */
@@ -147,7 +167,26 @@ typedef struct mfs_node {
     uint64_t q_bytes, q_max_bytes, q_dropped;
     mfs_node_acks acks;
     mfs_node_clock clock;
+    mfs_node_ident id;
 } mfs_node;
+
+/* ---- identity (ident.c) ---- */
+/* At start: STORE/node.key (per-node keys on) and STORE/joining. 0, or
+ * -errno with a reason in err. */
+int mfs_node_ident_load(mfs_node *m, char *err, size_t errcap);
+/* The engine's thread, every tick: writes the member records of joins
+ * admitted since, gives the transport every member's key and takes
+ * removed members' away (every 500 ms), and ends this node's own join
+ * once it holds its record. */
+void mfs_node_ident_tick(mfs_node *m, uint64_t now);
+/* The transport's admit callback (core.h): arg is the node. */
+int mfs_node_ident_admit(void *arg, uint64_t id, const uint8_t pub[32],
+                         const uint8_t *join, size_t len);
+/* For a new mesh (`meshfs init`): STORE/node.key and this node's own
+ * member record, signed by itself. 0 or -errno. */
+int mfs_node_ident_found(const char *store_dir, mfs_store *s);
+/* Forgets the secrets (at stop). */
+void mfs_node_ident_free(mfs_node *m);
 
 /* Once a second at most (the engine's thread): the mesh's time from the
  * peers' measured clocks, the store's correction from it (clock.c). */

@@ -56,6 +56,11 @@ typedef struct mfs_node_transport {
      * start). NULL: the transport was started with them (node/uvnet.c). */
     int (*open)(void *ctx, const char *const *seeds, size_t nseeds,
                 uint64_t epoch);
+    /* Per-node keys: node id's static key is pub (X25519; NULL: no
+     * member), as mfs_sync_core_member_key; the node's join is over. Any
+     * thread. NULL: the transport has no per-node keys. */
+    int (*member_key)(void *ctx, uint64_t id, const uint8_t *pub);
+    void (*join_done)(void *ctx);
 } mfs_node_transport;
 
 #endif

@@ -40,6 +40,19 @@ static size_t uv_peers(void *ctx, mfs_peer_stat *out, size_t cap)
     return m->sync ? mfs_sync_peers(m->sync, out, cap) : 0;
 }
 
+static int uv_member_key(void *ctx, uint64_t id, const uint8_t *pub)
+{
+    mfs_node *m = ctx;
+    return m->sync ? mfs_sync_member_key(m->sync, id, pub) : -ENOTCONN;
+}
+
+static void uv_join_done(void *ctx)
+{
+    mfs_node *m = ctx;
+    if (m->sync)
+        mfs_sync_join_done(m->sync);
+}
+
 static void uv_clock_flags(void *ctx, uint8_t flags)
 {
     mfs_node *m = ctx;
@@ -130,6 +143,8 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
         .flush = uv_flush,
         .close = uv_close,
         .open = NULL, /* the driver starts below, with the seeds */
+        .member_key = uv_member_key,
+        .join_done = uv_join_done,
     };
     struct mfs_mesh_key key;
     int r = mfs_mesh_key_load(store_dir, &key);
@@ -139,6 +154,11 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
                  r == -ENOENT  ? "missing"
                  : r == -EPERM ? "readable by others (chmod 600 it)"
                                : strerror(-r));
+        mfs_node_stop(m);
+        return r;
+    }
+    if ((r = mfs_node_ident_load(m, err, errcap)) < 0) {
+        memset(&key, 0, sizeof key);
         mfs_node_stop(m);
         return r;
     }
@@ -165,6 +185,22 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
     o.cfg.arg = m;
     o.cfg.on_msg = uv_on_msg;
     o.cfg.on_peer = uv_on_peer;
+    if (m->id.on) {
+        o.ident = &m->id.key.dh;
+        o.cfg.admit = mfs_node_ident_admit;
+        if (m->id.joining) {
+            o.join_to = m->id.join.by;
+            if ((r = mfs_ident_dh_pub(m->id.join.by_pk, o.join_pub)) < 0) {
+                snprintf(err, errcap, "%s/%s names a bad key",
+                         store_dir, MFS_JOINING_FILE);
+                mfs_node_stop(m);
+                return r;
+            }
+            o.join_addr = m->id.join.host_port;
+            o.join = m->id.join.join;
+            o.joinlen = MFS_JOIN_LEN;
+        }
+    }
     r = mfs_sync_start(&o, &m->sync);
     /* a port the user chose (now or before) must be ours or fail */
     if (r == -EADDRINUSE && !b.explicit_listen) {

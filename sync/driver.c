@@ -72,6 +72,8 @@ struct mfs_sync {
     void (*app_on_peer)(void *arg, uint64_t id, int state, uint64_t epoch);
     void (*app_on_msg)(void *arg, uint64_t from, uint8_t mtype,
                        const uint8_t *data, size_t len);
+    int (*app_admit)(void *arg, uint64_t id, const uint8_t pub[32],
+                     const uint8_t *join, size_t len);
     void *app_arg;
     mfs_peer_stat *stats; /* scratch for view_refresh */
     uint64_t (*on_tick)(void *arg, uint64_t now_us);
@@ -293,6 +295,13 @@ static void on_peer_cb(void *arg, uint64_t id, int state, uint64_t epoch)
         s->app_on_peer(s->app_arg, id, state, epoch);
 }
 
+static int admit_cb(void *arg, uint64_t id, const uint8_t pub[32],
+                    const uint8_t *join, size_t len)
+{
+    mfs_sync *s = arg;
+    return s->app_admit(s->app_arg, id, pub, join, len);
+}
+
 static void on_msg_cb(void *arg, uint64_t from, uint8_t mtype,
                       const uint8_t *data, size_t len)
 {
@@ -471,6 +480,9 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
     s->app_on_peer = cfg.on_peer;
     s->app_on_msg = cfg.on_msg;
     s->app_arg = cfg.arg;
+    s->app_admit = cfg.admit;
+    if (cfg.admit)
+        cfg.admit = admit_cb;
     cfg.on_peer = on_peer_cb;
     cfg.on_msg = on_msg_cb;
     cfg.wall_us = core_wall_us;
@@ -500,6 +512,20 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
                            o->epoch ? o->epoch : wall_us(), now_us(), &s->core);
     if (rc)
         goto fail_bind;
+    if (o->ident && (rc = mfs_sync_core_set_identity(s->core, o->ident)))
+        goto fail_core;
+    if (o->ident && o->join_to) {
+        mfs_addr ja;
+        memset(&ja, 0, sizeof(ja));
+        if (mfs_mesh_addr_parse(o->join_addr, &ja.ss, &alen)) {
+            rc = -EINVAL;
+            goto fail_core;
+        }
+        ja.len = alen;
+        if ((rc = mfs_sync_core_join(s->core, now_us(), o->join_to,
+                                     o->join_pub, &ja, o->join, o->joinlen)))
+            goto fail_core;
+    }
     for (size_t i = 0; i < o->npeers; i++) {
         mfs_addr pa;
         memset(&pa, 0, sizeof(pa));
@@ -626,6 +652,30 @@ int mfs_sync_add_peer(mfs_sync *s, const char *host_port)
     mfs_lock_drop(&s->mu);
     uv_async_send(&s->async);
     return rc;
+}
+
+int mfs_sync_member_key(mfs_sync *s, uint64_t id, const uint8_t *pub)
+{
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
+    int rc = mfs_sync_core_member_key(s->core, id, pub);
+    mfs_lock_drop(&s->mu);
+    uv_async_send(&s->async);
+    return rc;
+}
+
+void mfs_sync_join_done(mfs_sync *s)
+{
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
+    mfs_sync_core_join_done(s->core);
+    mfs_lock_drop(&s->mu);
+}
+
+void mfs_sync_hs_counts(mfs_sync *s, uint64_t *made, uint64_t *started,
+                        uint64_t *answered)
+{
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
+    mfs_sync_core_hs_counts(s->core, made, started, answered);
+    mfs_lock_drop(&s->mu);
 }
 
 void mfs_sync_set_clock_flags(mfs_sync *s, uint8_t flags)

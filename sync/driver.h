@@ -32,6 +32,16 @@ typedef struct mfs_sync_opts {
      * (absolute, us, the driver's monotonic clock). */
     uint64_t (*on_tick)(void *arg, uint64_t now_us);
     void *tick_arg;
+    /* Per-node keys (core.h mfs_sync_core_set_identity): this node's
+     * static key, NULL for the mesh key. join_to != 0: joining through
+     * that node (static key join_pub, at join_addr "IP:PORT") with the
+     * join bytes (mfs_sync_core_join). */
+    const mfs_noise_keypair *ident;
+    uint64_t join_to;
+    uint8_t join_pub[32];
+    const char *join_addr;
+    const uint8_t *join;
+    size_t joinlen;
 } mfs_sync_opts;
 
 /* Binds the socket, creates the core and starts the sync thread. opts and
@@ -66,6 +76,13 @@ int mfs_sync_add_peer(mfs_sync *s, const char *host_port);
 
 /* Snapshot of peer stats (see core.h). Returns the number of peers. */
 size_t mfs_sync_peers(mfs_sync *s, mfs_peer_stat *out, size_t cap);
+/* Any thread: node id's static key is pub (NULL: no member), as
+ * mfs_sync_core_member_key; the join is over (mfs_sync_core_join_done);
+ * the core's handshake counts. */
+int mfs_sync_member_key(mfs_sync *s, uint64_t id, const uint8_t *pub);
+void mfs_sync_join_done(mfs_sync *s);
+void mfs_sync_hs_counts(mfs_sync *s, uint64_t *made, uint64_t *started,
+                        uint64_t *answered);
 /* Any thread: the MFS_CLOCK_* flags heartbeats carry from now on. */
 void mfs_sync_set_clock_flags(mfs_sync *s, uint8_t flags);
 /* Copies the core-wide drop counters into drops[MFS_DROP__COUNT]. */

@@ -15,7 +15,7 @@
 
 #define IDENT_MAGIC 0x4d46534eu /* "MFSN" */
 #define IDENT_VERSION 1
-#define IDENT_LEN (4 + 1 + 32)
+#define IDENT_LEN (4 + 1 + 8 + 32)
 #define REC_VERSION 1
 #define REC_SIGNED (MFS_MEMBER_REC_LEN - 64)
 
@@ -30,7 +30,7 @@ static int ident_from_seed(const uint8_t seed[32], mfs_ident *out)
     return 0;
 }
 
-int mfs_ident_create(const char *store_dir)
+int mfs_ident_create(const char *store_dir, uint64_t node)
 {
     uint8_t buf[IDENT_LEN];
     mfs_wbuf w;
@@ -39,6 +39,7 @@ int mfs_ident_create(const char *store_dir)
     mfs_wbuf_init(&w, buf, sizeof(buf));
     mfs_put_u32(&w, IDENT_MAGIC);
     mfs_put_u8(&w, IDENT_VERSION);
+    mfs_put_u64(&w, node);
     randombytes_buf(buf + w.len, 32);
     w.len += 32;
     int rc = mfs_mesh_secret_write(store_dir, MFS_IDENT_FILE, buf, w.len);
@@ -59,8 +60,10 @@ int mfs_ident_load(const char *store_dir, mfs_ident *out)
     mfs_rbuf_init(&r, buf, (size_t)n);
     int rc = -EBADMSG;
     if (n == IDENT_LEN && mfs_get_u32(&r) == IDENT_MAGIC &&
-        mfs_get_u8(&r) == IDENT_VERSION)
-        rc = ident_from_seed(buf + 5, out);
+        mfs_get_u8(&r) == IDENT_VERSION) {
+        out->node = mfs_get_u64(&r);
+        rc = out->node ? ident_from_seed(buf + 13, out) : -EBADMSG;
+    }
     sodium_memzero(buf, sizeof(buf));
     return rc;
 }

@@ -27,6 +27,7 @@
 #define MFS_MEMBER_REC_LEN (1 + 8 + 8 + 32 + 8 + 64)
 
 typedef struct mfs_ident {
+    uint64_t node;                /* the node it is the key of */
     uint8_t pk[MFS_IDENT_PK_LEN]; /* Ed25519 public key */
     uint8_t sk[64];               /* Ed25519 secret key */
     mfs_noise_keypair dh;         /* its X25519 form, for the handshake */
@@ -38,9 +39,9 @@ typedef struct mfs_member_rec {
     uint64_t by; /* the member that admitted it (itself: founding) */
 } mfs_member_rec;
 
-/* Creates store_dir/node.key with a new key pair (0600, fsync'd). 0,
- * -EEXIST (left alone) or -errno; no partial file is left. */
-int mfs_ident_create(const char *store_dir);
+/* Creates store_dir/node.key with a new key pair for node (0600,
+ * fsync'd). 0, -EEXIST (left alone) or -errno; no partial file is left. */
+int mfs_ident_create(const char *store_dir, uint64_t node);
 /* Reads store_dir/node.key into *out. 0, -ENOENT, -EPERM (readable by
  * group or others: refused), -EBADMSG (not a node key). */
 int mfs_ident_load(const char *store_dir, mfs_ident *out);

@@ -59,7 +59,7 @@ log "all $ROUNDS files whole on B after A's store was destroyed and B was killed
 mesh_umount b
 
 # ---- the same without --acks, on a mesh of its own: logged only
-MESH_TOKEN=""
+MESH_INVITER=""
 mesh_create c d
 mesh_mount c --acks 0
 mesh_mount d
@@ -78,7 +78,7 @@ mesh_umount c
 mesh_umount d
 
 # ---- 2. B cut off: EIO after the timeout, then at once
-MESH_TOKEN=""
+MESH_INVITER=""
 mesh_create e f
 mesh_mount e --acks 1 --acks-timeout 2
 mesh_mount f

@@ -149,8 +149,15 @@ mesh_cleanup() {
     lib_cleanup
 }
 
+# mesh_invite: MESH_TOKEN, a new invitation of the first node.
+mesh_invite() {
+    MESH_TOKEN=$(mfs_cmd invite --store "${STORE[$MESH_INVITER]}" \
+        "${ADDR[$MESH_INVITER]}" 2>/dev/null) ||
+        fail "meshfs invite --store ${STORE[$MESH_INVITER]} failed"
+}
+
 # mesh_create NODE...: the first node makes the mesh, the others join it
-# with its invite token. A later call adds nodes that join the same mesh.
+# with its invitations. A later call adds nodes that join the same mesh.
 mesh_create() {
     local n i out
     for n in "$@"; do
@@ -162,13 +169,13 @@ mesh_create() {
         MNT[$n]=$T/mnt-$n
         LOGF[$n]=$T/log-$n
         mkdir -p "${MNT[$n]}"
-        if [[ -z "$MESH_TOKEN" ]]; then
+        if [[ -z "$MESH_INVITER" ]]; then
             run_ok mfs_cmd init --store "${STORE[$n]}" >/dev/null
-            MESH_TOKEN=$(mfs_cmd invite --store "${STORE[$n]}" "${ADDR[$n]}") ||
-                fail "meshfs invite --store ${STORE[$n]} ${ADDR[$n]} failed"
             MESH_INVITER=$n
+            mesh_invite
         else
             run_ok mfs_cmd join --store "${STORE[$n]}" "$MESH_TOKEN" >/dev/null
+            mesh_invite # an invitation is good for one join
             grep -qx "${ADDR[$MESH_INVITER]}" "${STORE[$n]}/peers" ||
                 fail "join: ${STORE[$n]}/peers does not name ${ADDR[$MESH_INVITER]}: $(cat "${STORE[$n]}/peers" 2>&1)"
         fi

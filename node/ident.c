@@ -1,0 +1,306 @@
+/*
+ * ident.c - the node's identity in a mesh of per-node keys (docs/WIRE.md
+ * "Identities"): its key pair (STORE/node.key), the member keys its
+ * transport needs (from the store's replicated registry: key.<node>
+ * records, removed.<node>), the joins it admits through invitations
+ * (STORE/invites), and its own join (STORE/joining).
+ *
+ * The admit callback runs on the transport's thread under the core's
+ * lock, so it never writes the store: it checks the invitation and the
+ * proof, takes a use, and leaves the member record to the engine's thread
+ * (mfs_node_ident_tick). It must never admit a node id that the registry
+ * already binds to another key, or that was removed.
+ */
+#include "node.h"
+
+#include "log.h"
+#include "mesh.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define SYNC_EVERY_US 500000u /* the registry, looked at again */
+
+int mfs_node_ident_found(const char *store_dir, mfs_store *s)
+{
+    struct mfs_mesh_key mk;
+    mfs_ident id;
+    int r = mfs_mesh_key_load(store_dir, &mk);
+    if (r < 0)
+        return r;
+    uint64_t mesh_id = mk.mesh_id;
+    sodium_memzero(&mk, sizeof(mk));
+    if ((r = mfs_ident_create(store_dir, mfs_store_node_id(s))) < 0 ||
+        (r = mfs_ident_load(store_dir, &id)) < 0)
+        return r;
+    mfs_member_rec rec = {.mesh_id = mesh_id,
+                          .node = mfs_store_node_id(s),
+                          .by = mfs_store_node_id(s)};
+    memcpy(rec.pk, id.pk, MFS_IDENT_PK_LEN);
+    uint8_t buf[MFS_MEMBER_REC_LEN];
+    mfs_member_rec_make(&rec, &id, buf);
+    mfs_ident_wipe(&id);
+    r = mfs_store_member_key_put(s, rec.node, buf, sizeof(buf));
+    return r == -EALREADY ? 0 : r;
+}
+
+int mfs_node_ident_load(mfs_node *m, char *err, size_t errcap)
+{
+    mfs_node_ident *d = &m->id;
+    int r = mfs_ident_load(m->store_dir, &d->key);
+    if (r == -ENOENT)
+        return 0; /* the mesh key's mesh */
+    if (r < 0) {
+        snprintf(err, errcap, "cannot use the node key %s/%s: %s",
+                 m->store_dir, MFS_IDENT_FILE,
+                 r == -EPERM     ? "readable by others (chmod 600 it)"
+                 : r == -EBADMSG ? "not a node key"
+                                 : strerror(-r));
+        return r;
+    }
+    if (d->key.node != mfs_store_node_id(m->store)) {
+        snprintf(err, errcap,
+                 "%s/%s is the key of node %016" PRIx64 ", not of this "
+                 "store's node %016" PRIx64,
+                 m->store_dir, MFS_IDENT_FILE, d->key.node,
+                 mfs_store_node_id(m->store));
+        mfs_ident_wipe(&d->key);
+        return -EINVAL;
+    }
+    struct mfs_mesh_key mk;
+    if ((r = mfs_mesh_key_load(m->store_dir, &mk)) < 0) {
+        snprintf(err, errcap, "cannot read the mesh id in %s/%s: %s",
+                 m->store_dir, MFS_MESH_KEY_FILE, strerror(-r));
+        return r;
+    }
+    d->mesh_id = mk.mesh_id;
+    sodium_memzero(&mk, sizeof(mk));
+    r = mfs_joining_read(m->store_dir, &d->join);
+    if (r == 0)
+        d->joining = 1;
+    else if (r != -ENOENT) {
+        snprintf(err, errcap, "cannot read %s/%s: %s", m->store_dir,
+                 MFS_JOINING_FILE, strerror(-r));
+        return r;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    d->on = 1;
+    char fpr[MFS_IDENT_FPR_LEN];
+    mfs_ident_fingerprint(d->key.pk, fpr);
+    mfs_log(LOG_INFO, "sync: node key %s%s", fpr,
+            d->joining ? " (joining the mesh)" : "");
+    return 0;
+}
+
+void mfs_node_ident_free(mfs_node *m)
+{
+    if (!m->id.on)
+        return;
+    mfs_ident_wipe(&m->id.key);
+    sodium_memzero(&m->id.join, sizeof(m->id.join));
+    pthread_mutex_destroy(&m->id.mu);
+    m->id.on = 0;
+}
+
+static int removed(const uint64_t *rm, ssize_t n, uint64_t id)
+{
+    for (ssize_t i = 0; i < n && i < 256; i++)
+        if (rm[i] == id)
+            return 1;
+    return 0;
+}
+
+int mfs_node_ident_admit(void *arg, uint64_t id, const uint8_t pub[32],
+                         const uint8_t *join, size_t len)
+{
+    mfs_node *m = arg;
+    mfs_node_ident *d = &m->id;
+    uint8_t iid[MFS_INVITE_ID_LEN], pk[MFS_IDENT_PK_LEN], x[32];
+    char fpr[MFS_IDENT_FPR_LEN] = "?";
+    const char *why = NULL;
+    uint64_t rm[256];
+    mfs_invite_rec rec;
+    int took = 0;
+    if (!d->on || mfs_join_parse(join, len, iid, pk) ||
+        mfs_ident_dh_pub(pk, x) || sodium_memcmp(x, pub, 32)) {
+        why = "its proof names another key";
+        goto refuse;
+    }
+    mfs_ident_fingerprint(pk, fpr);
+    ssize_t nrm = mfs_store_members_removed(m->store, rm, 256);
+    if (nrm > 0 && removed(rm, nrm, id)) {
+        why = "it was removed from the mesh";
+        goto refuse;
+    }
+    int r = mfs_invites_take(m->store_dir, iid, (int64_t)time(NULL), &rec);
+    if (r) {
+        why = r == -ETIMEDOUT ? "its invitation expired"
+              : r == -ENOENT  ? "its invitation is used up, revoked or unknown"
+                              : "the invitations file cannot be read";
+        goto refuse;
+    }
+    took = 1;
+    if (mfs_join_check(join, len, rec.secret, d->mesh_id, id)) {
+        why = "its proof does not check";
+        goto refuse;
+    }
+    pthread_mutex_lock(&d->mu);
+    size_t k = d->nadmitted;
+    if (k < sizeof(d->admitted) / sizeof(d->admitted[0])) {
+        d->admitted[k].id = id;
+        memcpy(d->admitted[k].pk, pk, MFS_IDENT_PK_LEN);
+        d->nadmitted++;
+        d->admits++;
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (k >= sizeof(d->admitted) / sizeof(d->admitted[0])) {
+        why = "too many joins at once";
+        goto refuse; /* the use goes back */
+    }
+    sodium_memzero(&rec, sizeof(rec));
+    mfs_log(LOG_NOTICE, "sync: node %016" PRIx64 " (key %s) joins the mesh",
+            id, fpr);
+    m->net.wake(m->net.ctx);
+    return 0;
+refuse:
+    if (took)
+        mfs_invites_give_back(m->store_dir, &rec);
+    sodium_memzero(&rec, sizeof(rec));
+    pthread_mutex_lock(&d->mu);
+    d->refusals++;
+    pthread_mutex_unlock(&d->mu);
+    mfs_log(LOG_WARNING,
+            "sync: refused node %016" PRIx64 " (key %s) a join: %s", id, fpr,
+            why);
+    return -EACCES;
+}
+
+/* Writes the member records of the joins admitted since. */
+static void write_admitted(mfs_node *m)
+{
+    mfs_node_ident *d = &m->id;
+    pthread_mutex_lock(&d->mu);
+    size_t n = d->nadmitted;
+    uint64_t ids[16];
+    uint8_t pks[16][MFS_IDENT_PK_LEN];
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = d->admitted[i].id;
+        memcpy(pks[i], d->admitted[i].pk, MFS_IDENT_PK_LEN);
+    }
+    d->nadmitted = 0;
+    pthread_mutex_unlock(&d->mu);
+    for (size_t i = 0; i < n; i++) {
+        mfs_member_rec rec = {.mesh_id = d->mesh_id,
+                              .node = ids[i],
+                              .by = mfs_store_node_id(m->store)};
+        memcpy(rec.pk, pks[i], MFS_IDENT_PK_LEN);
+        uint8_t buf[MFS_MEMBER_REC_LEN];
+        mfs_member_rec_make(&rec, &d->key, buf);
+        int r = mfs_store_member_key_put(m->store, ids[i], buf, sizeof(buf));
+        if (r < 0 && r != -EALREADY)
+            mfs_log(LOG_ERR,
+                    "sync: cannot record node %016" PRIx64 " as a member: "
+                    "%s; it keeps its session with this node, but the "
+                    "others will not know it",
+                    ids[i], strerror(-r));
+    }
+}
+
+typedef struct keys_walk {
+    mfs_node *m;
+    const uint64_t *rm;
+    ssize_t nrm;
+    int self_found;
+    /* the records, for the signers' keys */
+    uint64_t ids[256];
+    mfs_member_rec recs[256];
+    uint8_t raw[256][MFS_MEMBER_REC_LEN];
+    size_t n;
+} keys_walk;
+
+static int keys_one(void *arg, uint64_t node, const uint8_t *rec, size_t len)
+{
+    keys_walk *w = arg;
+    mfs_member_rec r;
+    if (w->n >= 256 || mfs_member_rec_parse(rec, len, &r) ||
+        r.node != node || r.mesh_id != w->m->id.mesh_id)
+        return 0;
+    w->ids[w->n] = node;
+    w->recs[w->n] = r;
+    memcpy(w->raw[w->n], rec, MFS_MEMBER_REC_LEN);
+    w->n++;
+    return 0;
+}
+
+/* The signer's key of record i: its own (founding), or its admitter's. */
+static const uint8_t *signer_of(const keys_walk *w, size_t i)
+{
+    if (w->recs[i].by == w->recs[i].node)
+        return w->recs[i].pk;
+    for (size_t j = 0; j < w->n; j++)
+        if (w->ids[j] == w->recs[i].by)
+            return w->recs[j].pk;
+    return NULL;
+}
+
+static void push_keys(mfs_node *m)
+{
+    mfs_node_ident *d = &m->id;
+    keys_walk *w = calloc(1, sizeof(*w));
+    uint64_t *rm = calloc(256, sizeof(*rm));
+    if (!w || !rm)
+        goto out;
+    w->m = m;
+    w->rm = rm;
+    w->nrm = mfs_store_members_removed(m->store, rm, 256);
+    if (mfs_store_member_keys(m->store, keys_one, w) < 0)
+        goto out;
+    uint64_t self = mfs_store_node_id(m->store);
+    for (size_t i = 0; i < w->n; i++) {
+        const uint8_t *signer = signer_of(w, i);
+        uint8_t x[32];
+        if (!signer ||
+            mfs_member_rec_verify(w->raw[i], MFS_MEMBER_REC_LEN, signer) ||
+            mfs_ident_dh_pub(w->recs[i].pk, x))
+            continue; /* not (yet) vouched for */
+        if (w->ids[i] == self) {
+            w->self_found = !memcmp(w->recs[i].pk, d->key.pk,
+                                    MFS_IDENT_PK_LEN);
+            continue;
+        }
+        int gone = w->nrm > 0 && removed(rm, w->nrm, w->ids[i]);
+        m->net.member_key(m->net.ctx, w->ids[i], gone ? NULL : x);
+    }
+    for (ssize_t i = 0; i < w->nrm && i < 256; i++)
+        if (rm[i] != self)
+            m->net.member_key(m->net.ctx, rm[i], NULL);
+    if (d->joining && w->self_found) {
+        int r = mfs_joining_remove(m->store_dir);
+        if (r < 0)
+            mfs_log(LOG_WARNING, "sync: cannot remove %s/%s: %s",
+                    m->store_dir, MFS_JOINING_FILE, strerror(-r));
+        if (m->net.join_done)
+            m->net.join_done(m->net.ctx);
+        d->joining = 0;
+        sodium_memzero(&d->join, sizeof(d->join));
+        mfs_log(LOG_NOTICE, "sync: this node is a member of the mesh");
+    }
+out:
+    free(w);
+    free(rm);
+}
+
+void mfs_node_ident_tick(mfs_node *m, uint64_t now)
+{
+    if (!m->id.on || !m->net.member_key)
+        return;
+    write_admitted(m);
+    if (now - m->id.sync_us < SYNC_EVERY_US && m->id.sync_us)
+        return;
+    m->id.sync_us = now;
+    push_keys(m);
+}
