@@ -44,7 +44,6 @@
 #include <sys/timex.h>
 
 #define CLOCK_EVERY_US 1000000u /* how often the mesh's time is looked at */
-#define CLOCK_FIRST_US 20000u   /* ... until a first member is measured */
 #define CORRECT_MS 1000         /* further than this from the mesh: correct */
 #define RELEASE_MS 500          /* correcting, closer than this: stop */
 #define BEHIND_MS 60000         /* our clock behind our stamps: slow */
@@ -261,8 +260,7 @@ void mfs_node_clock_first(mfs_node *m, uint64_t now)
     mfs_node_clock *k = &m->clock;
     if (k->state != MFS_CLOCK_UNKNOWN)
         return;
-    if (k->next_us > now + CLOCK_FIRST_US)
-        k->next_us = now + CLOCK_FIRST_US;
+    k->next_us = now; /* the first measurement may have come with it */
     mfs_node_clock_tick(m, now);
 }
 

@@ -205,6 +205,8 @@ static void reply_remove(mfs_control *c, out_buf *o, const char *arg)
     else {
         mfs_log(LOG_NOTICE, "control: node %016llx removed from the mesh",
                 node);
+        if (c->mesh) /* cut off here at once; elsewhere as it replicates */
+            mfs_node_ident_removed(c->mesh, node);
         outf(o, "ok\n");
     }
 }

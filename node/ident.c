@@ -172,10 +172,24 @@ refuse:
     sodium_memzero(&rec, sizeof(rec));
     pthread_mutex_lock(&d->mu);
     d->refusals++;
+    uint64_t now = (uint64_t)time(NULL) * 1000000u;
+    size_t t = 0, old = 0;
+    while (t < 8 && d->told[t].id != id)
+        t++;
+    int say = t == 8 || now - d->told[t].t_us >= 60000000u;
+    if (t == 8) { /* the oldest entry makes room */
+        for (size_t i = 1; i < 8; i++)
+            if (d->told[i].t_us < d->told[old].t_us)
+                old = i;
+        t = old;
+    }
+    if (say)
+        d->told[t].id = id, d->told[t].t_us = now;
     pthread_mutex_unlock(&d->mu);
-    mfs_log(LOG_WARNING,
-            "sync: refused node %016" PRIx64 " (key %s) a join: %s", id, fpr,
-            why);
+    if (say) /* it retries every second: once a minute is enough */
+        mfs_log(LOG_WARNING,
+                "sync: refused node %016" PRIx64 " (key %s) a join: %s", id,
+                fpr, why);
     return -EACCES;
 }
 
@@ -303,4 +317,21 @@ void mfs_node_ident_tick(mfs_node *m, uint64_t now)
         return;
     m->id.sync_us = now;
     push_keys(m);
+}
+
+void mfs_node_ident_removed(mfs_node *m, uint64_t node)
+{
+    if (m->id.on && m->net_up && m->net.member_key)
+        m->net.member_key(m->net.ctx, node, NULL);
+}
+
+uint64_t mfs_node_ident_next(const mfs_node *m)
+{
+    return m->id.on ? m->id.sync_us + SYNC_EVERY_US : UINT64_MAX;
+}
+
+void mfs_node_ident_told_removed(void *arg, uint64_t by)
+{
+    static const uint8_t zero = 0; /* the engine's own "you were removed" */
+    mfs_node_on_msg(arg, by, MFS_MT_REFUSED, &zero, 1);
 }

@@ -254,8 +254,10 @@ uint64_t mfs_node_tick(mfs_node *m, uint64_t now)
         m->saved_us = now;
         save_peers(m);
     }
-    return next < m->saved_us + SAVE_EVERY_US ? next
-                                              : m->saved_us + SAVE_EVERY_US;
+    if (next > m->saved_us + SAVE_EVERY_US)
+        next = m->saved_us + SAVE_EVERY_US;
+    uint64_t id_next = mfs_node_ident_next(m); /* the registry's keys */
+    return next < id_next ? next : id_next;
 }
 
 static void deliver(mfs_node *m, node_ev *ev)

@@ -136,6 +136,9 @@ typedef struct mfs_node_ident {
     } admitted[16];
     size_t nadmitted;
     uint64_t admits, refusals;
+    struct {
+        uint64_t id, t_us;
+    } told[8]; /* refusals logged lately: once a minute per node */
 } mfs_node_ident;
 
 typedef struct mfs_node {
@@ -187,14 +190,23 @@ int mfs_node_ident_admit(void *arg, uint64_t id, const uint8_t pub[32],
 int mfs_node_ident_found(const char *store_dir, mfs_store *s);
 /* Forgets the secrets (at stop). */
 void mfs_node_ident_free(mfs_node *m);
+/* node was removed here (`meshfs remove`): the transport cuts it off now.
+ * Any thread. */
+void mfs_node_ident_removed(mfs_node *m, uint64_t node);
+/* The transport's on_removed callback (core.h): the engine hears it as
+ * member `by` refusing this node. arg is the node. */
+void mfs_node_ident_told_removed(void *arg, uint64_t by);
+/* When mfs_node_ident_tick wants to run next (UINT64_MAX: never). */
+uint64_t mfs_node_ident_next(const mfs_node *m);
 
 /* Once a second at most (the engine's thread): the mesh's time from the
  * peers' measured clocks, the store's correction from it (clock.c). */
 void mfs_node_clock_tick(mfs_node *m, uint64_t now);
 /* Before the engine handles a message (the engine's thread): while the
- * mesh's time is unknown, looks again now (every 20 ms at most), so that
- * the first op this node stamps after it reached the mesh (its member
- * announcement, say) already carries the mesh's time. */
+ * mesh's time is unknown, looks again now (a message comes after the
+ * handshake that measured the sender's clock), so that the first op this
+ * node stamps after it reached the mesh (its member announcement, say)
+ * already carries the mesh's time. */
 void mfs_node_clock_first(mfs_node *m, uint64_t now);
 /* One clock the node knows: its offset from ours (ours: 0), the
  * uncertainty, its MFS_CLOCK_* flags (wire.h). */

@@ -188,6 +188,7 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
     if (m->id.on) {
         o.ident = &m->id.key.dh;
         o.cfg.admit = mfs_node_ident_admit;
+        o.cfg.on_removed = mfs_node_ident_told_removed;
         if (m->id.joining) {
             o.join_to = m->id.join.by;
             if ((r = mfs_ident_dh_pub(m->id.join.by_pk, o.join_pub)) < 0) {

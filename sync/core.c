@@ -118,7 +118,7 @@ typedef struct peer {
     sess cur, nxt, prev;
     mfs_noise hs;
     int hs_on;
-    uint64_t hs_next, hs_wait;
+    uint64_t hs_next, hs_wait, hs_sent_t;
     uint64_t init_epoch, init_ctr; /* the freshest INIT taken from it */
 
     /* send side */
@@ -175,6 +175,8 @@ struct mfs_sync_core {
     struct mkey {
         uint64_t id;
         uint8_t pub[32];
+        int removed;   /* its last key, kept to tell it so */
+        uint64_t told; /* when the log last said we refuse it */
     } *mkeys;
     size_t nmkeys;
     uint64_t join_to; /* joining through this node, with join */
@@ -183,8 +185,9 @@ struct mfs_sync_core {
     uint64_t hs_made, hs_started, hs_answered;
 };
 
-static void clock_sample(mfs_sync_core *c, peer *p, const mfs_frame *f,
+static void clock_sample(mfs_sync_core *c, peer *p, uint64_t wall,
                          uint32_t rtt);
+static uint64_t wall_now(const mfs_sync_core *c);
 static void put_hb(const mfs_sync_core *c, mfs_wbuf *w, uint32_t t,
                    uint32_t echo, uint32_t hold);
 
@@ -674,12 +677,20 @@ const uint64_t *mfs_sync_core_global_drops(const mfs_sync_core *c)
 
 static int raw_tx(mfs_sync_core *c, peer *p, const uint8_t *dg, size_t n);
 
-static const uint8_t *member_pub(const mfs_sync_core *c, uint64_t id)
+/* id's entry: its member key, or (removed) the key it had when it was
+ * removed. */
+static struct mkey *mkey_of(const mfs_sync_core *c, uint64_t id)
 {
     for (size_t i = 0; i < c->nmkeys; i++)
         if (c->mkeys[i].id == id)
-            return c->mkeys[i].pub;
+            return &c->mkeys[i];
     return NULL;
+}
+
+static const uint8_t *member_pub(const mfs_sync_core *c, uint64_t id)
+{
+    struct mkey *k = mkey_of(c, id);
+    return k && !k->removed ? k->pub : NULL;
 }
 
 /* A session we may still seal or open with. */
@@ -743,8 +754,8 @@ int mfs_sync_core_member_key(mfs_sync_core *c, uint64_t id,
     }
     if (pub)
         memcpy(c->mkeys[i].pub, pub, 32);
-    else if (i < c->nmkeys)
-        c->mkeys[i] = c->mkeys[--c->nmkeys];
+    if (i < c->nmkeys)
+        c->mkeys[i].removed = !pub;
     peer *p = peer_by_id(c, id);
     if (p) {
         key_sync(c, p);
@@ -815,6 +826,7 @@ static void send_init(mfs_sync_core *c, peer *p)
     if (n < 0)
         return;
     p->hs_on = 1;
+    p->hs_sent_t = c->now;
     if (raw_tx(c, p, dg, (size_t)n) > 0)
         c->hs_started++;
 }
@@ -1492,7 +1504,21 @@ static void on_init(mfs_sync_core *c, const mfs_addr *from,
     mfs_wire_hdr rh = {MFS_WIRE_VERSION_ID, MFS_WIRE_RESP, c->mesh_tag,
                        c->self,             h->src,        c->epoch,
                        0};
-    ssize_t n = rc ? -1 : mfs_hs_resp_write(&st, &rh, out);
+    struct mkey *mk = mkey_of(c, h->src);
+    if (rc == MFS_DROP_MEMBER && mk && mk->removed &&
+        !sodium_memcmp(mk->pub, st.rs, 32)) {
+        /* a removed member, proven by its INIT: say so, in fewer bytes */
+        size_t rl = mfs_hs_removed_write(&st, &rh, out);
+        c->cfg.tx(c->cfg.tx_arg, from, out, rl);
+        if (!mk->told || c->now - mk->told >= 60000000u) {
+            mk->told = c->now;
+            mfs_log(LOG_WARNING,
+                    "sync: refusing node %016llx: it was removed from the "
+                    "mesh (meshfs remove); told it so",
+                    (unsigned long long)h->src);
+        }
+    }
+    ssize_t n = rc ? -1 : mfs_hs_resp_write(&st, &rh, wall_now(c), out);
     sess ns = {.born = c->now, .ok = 1};
     if (!rc && (n < 0 || mfs_noise_split(&st, ns.tx, ns.rx, NULL)))
         rc = MFS_DROP_AUTH;
@@ -1550,7 +1576,8 @@ static void on_resp(mfs_sync_core *c, const mfs_addr *from,
     }
     mfs_noise st = p->hs; /* a forged RESP must not end ours */
     sess ns = {.born = c->now, .ok = 1};
-    if (mfs_hs_resp_read(&st, c->mac1, h, buf, len) ||
+    uint64_t wall = 0;
+    if (mfs_hs_resp_read(&st, c->mac1, h, buf, len, &wall) ||
         mfs_noise_split(&st, ns.tx, ns.rx, NULL)) {
         mfs_noise_wipe(&st);
         drop(c, p, MFS_DROP_AUTH);
@@ -1569,8 +1596,31 @@ static void on_resp(mfs_sync_core *c, const mfs_addr *from,
     p->cur = ns;
     sess_wipe(&ns);
     c->hs_made++;
+    /* its clock against ours, before any change of ours reaches it */
+    uint32_t rtt = (uint32_t)min64(c->now - p->hs_sent_t, 0xffffffffu);
+    if (rtt < 60000000u) {
+        mfs_rtt_sample(&p->rtt, rtt, 0, 0);
+        clock_sample(c, p, wall, rtt);
+    }
     p->last_hb_tx = 0; /* seal something now: that confirms it */
     hs_heard(c, p, from, len, fresh);
+}
+
+/* REMOVED: the member we are handshaking with says we were removed; the
+ * MAC shows it read our INIT. We stop asking it (once a minute). */
+static void on_removed(mfs_sync_core *c, const mfs_wire_hdr *h,
+                       const uint8_t *buf, size_t len, peer *acct)
+{
+    peer *p = peer_by_id(c, h->src);
+    if (!p || !p->hs_on || h->dst != c->self ||
+        mfs_hs_removed_check(&p->hs, buf, len)) {
+        drop(c, acct, MFS_DROP_AUTH);
+        return;
+    }
+    mfs_noise_wipe(&p->hs);
+    p->hs_next = c->now + 60000000u; /* hs_on stays: no INIT until then */
+    if (c->cfg.on_removed)
+        c->cfg.on_removed(c->cfg.arg, h->src);
 }
 
 /* The key that opens a sealed datagram from p (per-node keys): cur, else
@@ -1643,6 +1693,9 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
         return;
     case MFS_WIRE_RESP:
         on_resp(c, from, &h, buf, len, ap);
+        return;
+    case MFS_WIRE_REMOVED:
+        on_removed(c, &h, buf, len, acct);
         return;
     }
     if (c->ident && (!p || !p->has_key)) {
@@ -1740,7 +1793,7 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
                     (uint32_t)c->now - f->u.hb.echo_us - f->u.hb.hold_us;
                 if (rtt < 60000000u) {
                     mfs_rtt_sample(&p->rtt, rtt, 0, 0);
-                    clock_sample(c, p, f, rtt);
+                    clock_sample(c, p, f->u.hb.wall_us, rtt);
                 }
                 if (!p->addr_ok && p->val_t_set &&
                     (int32_t)(f->u.hb.echo_us - p->val_t) >= 0)
@@ -1846,13 +1899,13 @@ static void put_hb(const mfs_sync_core *c, mfs_wbuf *w, uint32_t t,
  * CLOCK_SAMPLES is the estimate (NTP's clock filter), unless a clock was
  * set: a sample further from an earlier one than both their uncertainties
  * and CLOCK_STEP_US starts the filter over. */
-static void clock_sample(mfs_sync_core *c, peer *p, const mfs_frame *f,
+static void clock_sample(mfs_sync_core *c, peer *p, uint64_t wall,
                          uint32_t rtt)
 {
     uint64_t mine = wall_now(c);
-    if (!f->u.hb.wall_us || !mine)
+    if (!wall || !mine)
         return;
-    int64_t off = (int64_t)(f->u.hb.wall_us - mine) + (int64_t)(rtt / 2);
+    int64_t off = (int64_t)(wall - mine) + (int64_t)(rtt / 2);
     /* a clock set meanwhile (either one): the samples before the step
      * say nothing of now, however short their round trips */
     unsigned n = p->clk_n < CLOCK_SAMPLES ? p->clk_n : CLOCK_SAMPLES;

@@ -120,6 +120,10 @@ typedef struct mfs_sync_config {
      * joins through this node. */
     int (*admit)(void *arg, uint64_t id, const uint8_t pub[32],
                  const uint8_t *join, size_t len);
+    /* Per-node keys: member id said, provably, that this node was
+     * removed from the mesh (it answered our handshake with REMOVED). May
+     * be NULL. */
+    void (*on_removed)(void *arg, uint64_t by);
 } mfs_sync_config;
 
 /* Fills cfg with the defaults above and NULL callbacks. */
@@ -185,7 +189,8 @@ void mfs_sync_core_free(mfs_sync_core *c);
 int mfs_sync_core_set_identity(mfs_sync_core *c, const mfs_noise_keypair *k);
 /* Node id's static key (X25519, copied) is pub; NULL: id is no member
  * (removed): its sessions end, what was queued for it is dropped, and its
- * handshakes are refused. A changed key ends its sessions too. 0,
+ * handshakes are refused (those that prove its last key get a REMOVED
+ * answer, which tells it why). A changed key ends its sessions too. 0,
  * -EINVAL (id 0 or ours), -ENOMEM. */
 int mfs_sync_core_member_key(mfs_sync_core *c, uint64_t id,
                              const uint8_t *pub);

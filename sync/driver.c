@@ -74,6 +74,7 @@ struct mfs_sync {
                        const uint8_t *data, size_t len);
     int (*app_admit)(void *arg, uint64_t id, const uint8_t pub[32],
                      const uint8_t *join, size_t len);
+    void (*app_on_removed)(void *arg, uint64_t by);
     void *app_arg;
     mfs_peer_stat *stats; /* scratch for view_refresh */
     uint64_t (*on_tick)(void *arg, uint64_t now_us);
@@ -302,6 +303,12 @@ static int admit_cb(void *arg, uint64_t id, const uint8_t pub[32],
     return s->app_admit(s->app_arg, id, pub, join, len);
 }
 
+static void on_removed_cb(void *arg, uint64_t by)
+{
+    mfs_sync *s = arg;
+    s->app_on_removed(s->app_arg, by);
+}
+
 static void on_msg_cb(void *arg, uint64_t from, uint8_t mtype,
                       const uint8_t *data, size_t len)
 {
@@ -483,6 +490,9 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
     s->app_admit = cfg.admit;
     if (cfg.admit)
         cfg.admit = admit_cb;
+    s->app_on_removed = cfg.on_removed;
+    if (cfg.on_removed)
+        cfg.on_removed = on_removed_cb;
     cfg.on_peer = on_peer_cb;
     cfg.on_msg = on_msg_cb;
     cfg.wall_us = core_wall_us;

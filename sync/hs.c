@@ -107,15 +107,17 @@ int mfs_hs_init_read(mfs_noise *st, const mfs_noise_keypair *s,
     return 0;
 }
 
-ssize_t mfs_hs_resp_write(mfs_noise *st, const mfs_wire_hdr *h, uint8_t *out)
+ssize_t mfs_hs_resp_write(mfs_noise *st, const mfs_wire_hdr *h,
+                          uint64_t wall_us, uint8_t *out)
 {
     mfs_wire_hdr hh = *h;
     hh.version = MFS_WIRE_VERSION_ID;
     hh.flags = MFS_WIRE_RESP;
     hh.pn = 0;
     mfs_wire_hdr_encode(&hh, out);
-    uint8_t pay[8];
+    uint8_t pay[16];
     mfs_be64_put(pay, h->epoch);
+    mfs_be64_put(pay + 8, wall_us);
     ssize_t n = mfs_noise_write2(st, pay, sizeof(pay), out + MFS_WIRE_HDR,
                                  MFS_WIRE_MAX - MFS_WIRE_HDR);
     if (n < 0)
@@ -124,17 +126,51 @@ ssize_t mfs_hs_resp_write(mfs_noise *st, const mfs_wire_hdr *h, uint8_t *out)
 }
 
 int mfs_hs_resp_read(mfs_noise *st, const uint8_t my_mac1[32],
-                     const mfs_wire_hdr *h, const uint8_t *dg, size_t len)
+                     const mfs_wire_hdr *h, const uint8_t *dg, size_t len,
+                     uint64_t *wall_us)
 {
     if (len != MFS_HS_RESP_LEN || !mac_ok(my_mac1, dg, len))
         return -EBADMSG;
-    uint8_t pay[8];
+    uint8_t pay[16];
     ssize_t n = mfs_noise_read2(st, dg + MFS_WIRE_HDR,
                                 len - MFS_WIRE_HDR - 2 * MFS_HS_MAC_LEN, pay,
                                 sizeof(pay));
-    if (n != 8 || mfs_be64_get(pay) != h->epoch) {
+    if (n != 16 || mfs_be64_get(pay) != h->epoch) {
         mfs_noise_wipe(st);
         return -EBADMSG;
     }
+    *wall_us = mfs_be64_get(pay + 8);
     return 0;
+}
+
+/* The MAC of a REMOVED datagram: its header under the chaining key. */
+static void removed_mac(const mfs_noise *st, const uint8_t *hdr,
+                        uint8_t out[16])
+{
+    crypto_generichash_state g;
+    crypto_generichash_init(&g, st->ck, sizeof(st->ck), 16);
+    crypto_generichash_update(&g, (const uint8_t *)"meshfs removed", 14);
+    crypto_generichash_update(&g, hdr, MFS_WIRE_HDR);
+    crypto_generichash_final(&g, out, 16);
+}
+
+size_t mfs_hs_removed_write(const mfs_noise *st, const mfs_wire_hdr *h,
+                            uint8_t *out)
+{
+    mfs_wire_hdr hh = *h;
+    hh.version = MFS_WIRE_VERSION_ID;
+    hh.flags = MFS_WIRE_REMOVED;
+    hh.pn = 0;
+    mfs_wire_hdr_encode(&hh, out);
+    removed_mac(st, out, out + MFS_WIRE_HDR);
+    return MFS_HS_REMOVED_LEN;
+}
+
+int mfs_hs_removed_check(const mfs_noise *st, const uint8_t *dg, size_t len)
+{
+    uint8_t m[16];
+    if (len != MFS_HS_REMOVED_LEN || st->step != 1)
+        return -EBADMSG;
+    removed_mac(st, dg, m);
+    return sodium_memcmp(m, dg + MFS_WIRE_HDR, 16) ? -EBADMSG : 0;
 }

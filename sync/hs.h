@@ -8,8 +8,14 @@
  *          joinlen u8 | join bytes (an invitation's proof, sync/invite.h)
  *   RESP   header (kind 2, src, dst, src's epoch, pn 0) | Noise message 2
  *          | mac1 | mac2;          message 2's payload: src's epoch u64
+ *          | src's wall clock u64 (unix us, 0: none; the initiator measures
+ *          its clock's offset from it at once, NTP-style)
  *   PROBE  header (kind 4, src, dst 0, epoch, pn 0) | zeros, 128 bytes
  *   ANSWER header (kind 5, src, dst, epoch, pn 0) | 16 zero bytes
+ *   REMOVED header (kind 6, src, dst, epoch, pn 0) | MAC 16: the answer
+ *          to a removed member's INIT; the MAC, keyed with the chaining
+ *          key both sides hold after message 1 (secret: it comes from
+ *          the Diffie-Hellmans), proves it to the initiator
  *
  * The Noise prologue is "meshfs hs 1" and the INIT header up to its pn,
  * so a message 1 names its sender, receiver, boot epoch and mesh. mac1 is
@@ -36,10 +42,11 @@
 #define MFS_HS_MAC_LEN 16
 #define MFS_HS_PROBE_LEN 128
 #define MFS_HS_ANSWER_LEN (MFS_WIRE_HDR + 16)
+#define MFS_HS_REMOVED_LEN (MFS_WIRE_HDR + 16)
 /* the sizes of INIT (with joinlen join bytes) and RESP */
 #define MFS_HS_INIT_LEN(j)                                                    \
     (MFS_WIRE_HDR + MFS_NOISE_MSG1_LEN(9 + (j)) + 2 * MFS_HS_MAC_LEN)
-#define MFS_HS_RESP_LEN (MFS_WIRE_HDR + MFS_NOISE_MSG2_LEN(8) + 2 * MFS_HS_MAC_LEN)
+#define MFS_HS_RESP_LEN (MFS_WIRE_HDR + MFS_NOISE_MSG2_LEN(16) + 2 * MFS_HS_MAC_LEN)
 
 typedef struct mfs_hs_hello {
     uint64_t counter;
@@ -65,12 +72,22 @@ int mfs_hs_init_read(mfs_noise *st, const mfs_noise_keypair *s,
                      const uint8_t my_mac1[32], const uint8_t *dg, size_t len,
                      mfs_hs_hello *hello);
 /* Responder, after init_read: writes RESP with header h (src's epoch in
- * it) into out. Returns its length or -EPROTO. */
+ * it) and our wall clock wall_us into out. Returns its length or
+ * -EPROTO. */
 ssize_t mfs_hs_resp_write(mfs_noise *st, const mfs_wire_hdr *h,
-                          uint8_t *out);
+                          uint64_t wall_us, uint8_t *out);
 /* Initiator: checks mac1 and opens RESP (whose decoded header is h); its
- * payload must carry h's epoch. 0, or -EBADMSG (st failed). */
+ * payload must carry h's epoch. 0 and the responder's wall clock in
+ * *wall_us, or -EBADMSG (st failed). */
 int mfs_hs_resp_read(mfs_noise *st, const uint8_t my_mac1[32],
-                     const mfs_wire_hdr *h, const uint8_t *dg, size_t len);
+                     const mfs_wire_hdr *h, const uint8_t *dg, size_t len,
+                     uint64_t *wall_us);
+
+/* REMOVED: written by the responder whose st read the INIT (header h),
+ * checked by the initiator whose st wrote it. write returns the length;
+ * check returns 0 or -EBADMSG. Neither changes st. */
+size_t mfs_hs_removed_write(const mfs_noise *st, const mfs_wire_hdr *h,
+                            uint8_t *out);
+int mfs_hs_removed_check(const mfs_noise *st, const uint8_t *dg, size_t len);
 
 #endif

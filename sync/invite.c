@@ -260,12 +260,14 @@ static void drop_at(mfs_invite_rec *v, size_t *n, size_t i)
     sodium_memzero(&v[*n], sizeof(v[*n]));
 }
 
-/* Drops expired and used-up ones; 1 if any. */
+#define KEEP_EXPIRED_S (7 * 86400) /* a join with it is refused as expired */
+
+/* Drops used-up ones and those expired a week ago; 1 if any. */
 static int prune(mfs_invite_rec *v, size_t *n, int64_t now)
 {
     int any = 0;
     for (size_t i = 0; i < *n;)
-        if (v[i].expires <= now || v[i].uses == 0) {
+        if (v[i].expires + KEEP_EXPIRED_S <= now || v[i].uses == 0) {
             drop_at(v, n, i);
             any = 1;
         } else {
@@ -297,9 +299,13 @@ static int list_fn(mfs_invite_rec *v, size_t *n, void *arg)
 {
     list_arg *a = arg;
     int changed = prune(v, n, a->now);
-    for (size_t i = 0; i < *n && i < a->cap; i++)
-        a->out[i] = v[i];
-    a->n = *n;
+    a->n = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (v[i].expires > a->now) { /* open */
+            if (a->n < a->cap)
+                a->out[a->n] = v[i];
+            a->n++;
+        }
     return changed;
 }
 
@@ -361,8 +367,7 @@ static int take_fn(mfs_invite_rec *v, size_t *n, void *arg)
         }
         if (v[i].expires <= a->now) {
             a->found = 2;
-            drop_at(v, n, i);
-            return 1;
+            return 0;
         }
         *a->rec = v[i];
         a->found = 1;
@@ -434,7 +439,8 @@ int mfs_joining_read(const char *store_dir, mfs_joining *j)
         !sodium_hex2bin(j->join, MFS_JOIN_LEN, jh, 2 * MFS_JOIN_LEN, NULL,
                         NULL, NULL)) {
         j->by = by;
-        memcpy(j->host_port, hp, sizeof(hp));
+        memset(j->host_port, 0, sizeof(j->host_port));
+        memcpy(j->host_port, hp, strlen(hp) + 1);
         rc = 0;
     }
     sodium_memzero(buf, sizeof(buf));

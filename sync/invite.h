@@ -70,8 +70,10 @@ int mfs_join_check(const uint8_t *join, size_t len, const uint8_t secret[32],
 
 /* Adds rec to store_dir/invites (created 0600 if missing). 0 or -errno. */
 int mfs_invites_add(const char *store_dir, const mfs_invite_rec *rec);
-/* Lists the open invitations (expired ones are dropped from the file
- * first): up to cap into out; returns how many there are, or -errno. */
+/* Lists the open invitations (not expired, uses left): up to cap into
+ * out; returns how many there are, or -errno. The file forgets used-up
+ * ones, and expired ones a week after (until then a join with one is
+ * refused as expired). */
 ssize_t mfs_invites_list(const char *store_dir, int64_t now,
                          mfs_invite_rec *out, size_t cap);
 /* Removes the invitations whose id (hex) starts with prefix. Returns how

@@ -8,7 +8,8 @@ if(MESHFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   # the parsers are compiled into the target so they get coverage
   set(S ${CMAKE_CURRENT_LIST_DIR}/../sync)
   add_executable(fuzz_sync_datagram ${MFS_SYNC_FUZZ_SRC} ${S}/mesh.c
-    ${S}/wire.c ${S}/replay.c ${S}/rtt.c ${S}/core.c)
+    ${S}/wire.c ${S}/replay.c ${S}/rtt.c ${S}/core.c ${S}/noise.c ${S}/hs.c
+    ${S}/ident.c ${S}/invite.c)
   meshfs_warnings(fuzz_sync_datagram)
   target_include_directories(fuzz_sync_datagram PRIVATE ${S})
   target_link_libraries(fuzz_sync_datagram PRIVATE meshfs_store
@@ -27,7 +28,8 @@ else()
   target_link_libraries(fuzz_sync_datagram PRIVATE meshfs_sync)
   add_test(NAME fuzz/sync_datagram COMMAND fuzz_sync_datagram
     ${MFS_SYNC_CORPUS}/data_frame ${MFS_SYNC_CORPUS}/hb_frame
-    ${MFS_SYNC_CORPUS}/invite)
+    ${MFS_SYNC_CORPUS}/invite ${MFS_SYNC_CORPUS}/invite2
+    ${MFS_SYNC_CORPUS}/init_body)
 endif()
 set_tests_properties(fuzz/sync_datagram PROPERTIES TIMEOUT 120 LABELS "fuzz;sync")
 

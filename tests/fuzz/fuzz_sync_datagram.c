@@ -6,14 +6,23 @@
  *
  * Input byte 0 picks the mode: 0 raw datagram into a live core; 1 the rest
  * is a plaintext payload, sealed with the mesh key and fed to the core, so
- * the fuzzer reaches frame application; 2 frame parser; 3 invite parser.
+ * the fuzzer reaches frame application; 2 frame parser; 3 invite parser;
+ * 4 a raw datagram into a core with per-node keys (its handshake: PROBE,
+ * ANSWER, INIT, RESP, sealed); 5 the rest as an INIT body behind a right
+ * header and mac1, so the fuzzer reaches the Noise message (sync/hs.c,
+ * noise.c); 6 the per-node keys token, join proof and member record
+ * decoders (sync/invite.c, ident.c).
  * Built with clang -fsanitize=fuzzer,address,undefined when MESHFS_FUZZ is
  * on; otherwise with a small main() that replays files and a seeded batch
  * of random inputs (the CTest smoke run).
  */
 #include "core.h"
+#include "hs.h"
+#include "invite.h"
 #include "mesh.h"
 #include "wire.h"
+
+#include <sodium.h>
 
 #include <netinet/in.h>
 #include <stdio.h>
@@ -44,12 +53,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         a->sin_port = htons(7000);
         from.len = sizeof(*a);
     }
+    static mfs_sync_core *icore; /* per-node keys */
+    static mfs_noise_keypair ikey, peer_key;
+    static uint8_t imac1[32];
+    if (!icore) {
+        mfs_sync_config cfg;
+        mfs_sync_config_default(&cfg);
+        cfg.tx = nop_tx;
+        cfg.max_msg = 1 << 20;
+        uint8_t sec[32] = {3};
+        mfs_noise_keypair_from(&ikey, sec);
+        sec[0] = 4;
+        mfs_noise_keypair_from(&peer_key, sec);
+        if (mfs_sync_core_new(&cfg, &key, 1, 1, now, &icore) ||
+            mfs_sync_core_set_identity(icore, &ikey) ||
+            mfs_sync_core_member_key(icore, 2, peer_key.pub))
+            abort();
+        mfs_hs_mac1_key(ikey.pub, imac1);
+    }
     if (size < 1)
         return 0;
     now += 1000;
     const uint8_t *p = data + 1;
     size_t n = size - 1;
-    switch (data[0] % 4) {
+    switch (data[0] % 7) {
     case 0:
         mfs_sync_core_input(core, now, &from, p, n);
         break;
@@ -84,8 +111,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mfs_invite_parse(tok, &k, hp, sizeof(hp));
         break;
     }
+    case 4:
+        mfs_sync_core_input(icore, now, &from, p, n);
+        break;
+    case 5: {
+        /* header from node 2 to us, the fuzz bytes as the body, mac1 */
+        uint8_t dg[MFS_WIRE_MAX];
+        size_t bl = n < MFS_WIRE_MAX - MFS_WIRE_HDR - 32
+                        ? n
+                        : MFS_WIRE_MAX - MFS_WIRE_HDR - 32;
+        mfs_wire_hdr h = {MFS_WIRE_VERSION_ID,   MFS_WIRE_INIT, (uint32_t)key.mesh_id,
+                          2, 1, 1, 0};
+        mfs_wire_hdr_encode(&h, dg);
+        memcpy(dg + MFS_WIRE_HDR, p, bl);
+        size_t at = MFS_WIRE_HDR + bl;
+        crypto_generichash(dg + at, 16, dg, at, imac1, 32);
+        memset(dg + at + 16, 0, 16);
+        mfs_sync_core_input(icore, now, &from, dg, at + 32);
+        break;
+    }
+    case 6: {
+        char tok[512];
+        mfs_invite iv;
+        mfs_member_rec rec;
+        uint8_t id[MFS_INVITE_ID_LEN], pk[32];
+        if (n >= sizeof(tok))
+            n = sizeof(tok) - 1;
+        memcpy(tok, p, n);
+        tok[n] = 0;
+        mfs_invite2_parse(tok, &iv);
+        mfs_join_parse(p, n, id, pk);
+        mfs_join_check(p, n, pk, 1, 2);
+        mfs_member_rec_parse(p, n, &rec);
+        break;
+    }
     }
     mfs_sync_core_tick(core, now);
+    mfs_sync_core_tick(icore, now);
     return 0;
 }
 

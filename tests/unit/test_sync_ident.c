@@ -149,6 +149,7 @@ static void test_invitations_file(void **state)
     assert_int_equal(mfs_invites_add(dir, &b), 0);
     mfs_invite_rec v[4];
     assert_int_equal(mfs_invites_list(dir, 1100, v, 4), 2);
+    assert_int_equal(mfs_invites_list(dir, 1600, v, 4), 1); /* b expired */
     /* a's two uses, then no more */
     assert_int_equal(mfs_invites_take(dir, a.id, 1100, &got), 0);
     assert_memory_equal(got.secret, a.secret, 32);
@@ -158,9 +159,12 @@ static void test_invitations_file(void **state)
     assert_int_equal(mfs_invites_give_back(dir, &got), 0);
     assert_int_equal(mfs_invites_take(dir, a.id, 1100, &got), 0);
     assert_int_equal(mfs_invites_take(dir, a.id, 1100, &got), -ENOENT);
-    /* b expired at 1500 */
+    /* b expired at 1500: said so (not listed) for a week, then forgotten */
     assert_int_equal(mfs_invites_take(dir, b.id, 1600, &got), -ETIMEDOUT);
-    assert_int_equal(mfs_invites_take(dir, b.id, 1000, &got), -ENOENT);
+    assert_int_equal(mfs_invites_take(dir, b.id, 1700, &got), -ETIMEDOUT);
+    assert_int_equal(mfs_invites_list(dir, 1600, v, 4), 0);
+    assert_int_equal(mfs_invites_list(dir, 1500 + 7 * 86400, v, 4), 0);
+    assert_int_equal(mfs_invites_take(dir, b.id, 1600, &got), -ENOENT);
     /* revocation by id prefix */
     mfs_invite_rec c = a;
     randombytes_buf(c.id, 16);

@@ -818,14 +818,24 @@ static void test_ident_rekey(void **state)
 
 /* A removed member is cut off at once: nothing more reaches it or comes
  * from it, its handshakes are refused, and the others go on. */
+static unsigned g_told_removed;
+static void told_removed(void *arg, uint64_t by)
+{
+    (void)arg, (void)by;
+    g_told_removed++;
+}
+
 static void test_ident_removed(void **state)
 {
     (void)state;
     ctx c;
     memset(&c, 0, sizeof(c));
-    g_ident = 1;
+    cfg_default(&g_cfg);
+    g_cfg.on_removed = told_removed;
+    g_told_removed = 0;
+    g_cfg_set = g_ident = 1;
     make_sim(&c, mfs_test_seed(65), 3, 1);
-    g_ident = 0;
+    g_cfg_set = g_ident = 0;
     mfs_sim_seed(c.sim, 1, 2);
     run_until_alive(&c, 3, 10 * SEC);
     assert_true(all_alive(&c, 3));
@@ -851,9 +861,13 @@ static void test_ident_removed(void **state)
     assert_int_equal(mfs_sim_peer_state(c.sim, 0, 2), MFS_PEER_DEAD);
     assert_int_equal(mfs_sim_peer_state(c.sim, 1, 2), MFS_PEER_DEAD);
     uint64_t d1 = drops_of(mfs_sim_core(c.sim, 0), MFS_DROP_MEMBER);
-    printf("refused from the removed node: %llu\n",
-           (unsigned long long)(d1 - d0));
+    printf("refused from the removed node: %llu; it was told so %u "
+           "time(s)\n",
+           (unsigned long long)(d1 - d0), g_told_removed);
     assert_true(d1 > d0);
+    /* its handshakes proved its key: the members told it why (REMOVED),
+     * and it stopped asking (once a minute each) */
+    assert_true(g_told_removed >= 1 && g_told_removed <= 2);
     /* and after a restart of the members, still */
     assert_int_equal(mfs_sim_restart(c.sim, 0), 0);
     mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 10 * SEC);

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# mesh_ident: per-node keys end to end (issue 13). Namespaced nodes.
+#  - each store has its own key (node.key, 0600, no two alike); tokens
+#    are mfs2 and carry no key that protects traffic.
+#  - an invitation used twice: the second join is refused (the inviter's
+#    log says why) and that node reads nothing.
+#  - an expired invitation and a revoked one: refused likewise;
+#    `meshfs invite --list` shows what is open.
+#  - a removed member that keeps running with its store and sessions: it
+#    does not read a file written after the removal, its new file reaches
+#    nobody, and the members go on syncing.
+set -euo pipefail
+# shellcheck source=SCRIPTDIR/mesh_lib.sh
+. "$(dirname "$0")/mesh_lib.sh"
+mesh_init ident 240 7760
+mesh_up a b c
+A=${MNT[a]}
+
+# keys: one per store, private
+for n in a b c; do
+    k=${STORE[$n]}/node.key
+    [[ -f $k ]] || fail "node $n has no node.key"
+    check_eq "node $n key mode" 600 "$(stat -c %a "$k")"
+done
+[[ $(sha256sum "${STORE[a]}/node.key" "${STORE[b]}/node.key" "${STORE[c]}/node.key" | cut -c1-64 | sort -u | wc -l) == 3 ]] ||
+    fail "two nodes have the same key"
+[[ $MESH_TOKEN == mfs2.* ]] || fail "the token is not an mfs2 one: ${MESH_TOKEN:0:8}"
+
+refused() { grep -q "refused node ${ID[$1]} .* a join: $2" "${LOGF[a]}"; }
+reads_nothing() { [[ ! -e ${MNT[$1]}/$2 ]] || fail "node $1 reads $2"; }
+
+# ---- an invitation is good for one join
+tok=$MESH_TOKEN
+mesh_create d # joins with tok
+MESH_TOKEN=$tok
+mesh_create e # the same token again
+mesh_mount d
+mesh_mount e
+mesh_wait_peers 30 a d
+printf 'for members\n' >"$A/m1"
+mesh_wait_file 15 d m1 "$(sha_str $'for members\n')"
+mesh_wait 15 "A refuses E: invitation used up" refused e "its invitation is used up"
+reads_nothing e m1
+mesh_sees_alive a e && fail "A sees the refused node E alive"
+log "a token used twice: the second join was refused"
+
+# ---- an expired one, a revoked one
+tok=$(mfs_cmd invite --expires 1s --store "${STORE[a]}" "${ADDR[a]}" 2>/dev/null)
+sleep 2
+MESH_TOKEN=$tok
+mesh_create f
+tok=$(mfs_cmd invite --store "${STORE[a]}" "${ADDR[a]}" 2>"$T/inv.err")
+id=$(sed -n 's/.*invitation \([0-9a-f]*\):.*/\1/p' "$T/inv.err")
+[[ -n $id ]] || fail "meshfs invite did not name the invitation: $(cat "$T/inv.err")"
+mfs_cmd invite --list --store "${STORE[a]}" | grep -q "^$id" ||
+    fail "meshfs invite --list does not show $id: $(mfs_cmd invite --list --store "${STORE[a]}")"
+run_ok mfs_cmd invite --revoke "$id" --store "${STORE[a]}" >/dev/null
+mfs_cmd invite --list --store "${STORE[a]}" | grep -q "^$id" && fail "$id still listed after --revoke"
+expect_fail "no open invitation" mfs_cmd invite --revoke "$id" --store "${STORE[a]}"
+MESH_TOKEN=$tok
+mesh_create g
+mesh_mount f
+mesh_mount g
+mesh_wait 15 "A refuses F: invitation expired" refused f "its invitation expired"
+mesh_wait 15 "A refuses G: invitation revoked" refused g "its invitation is used up, revoked"
+reads_nothing f m1
+reads_nothing g m1
+mesh_umount e
+mesh_umount f
+mesh_umount g
+log "an expired and a revoked token were refused"
+
+# ---- a removed member, still running, is locked out
+mesh_wait_peers 30 a b c d
+removed_on() { "$MESHFS" members --json "${MNT[$1]}" | jq -e --arg d "${ID[d]}" 'map(select(.node == $d and .state == "removed")) | length == 1' >/dev/null; }
+"$MESHFS" remove "${ID[d]}" "$A" || fail "meshfs remove D on A failed"
+for n in a b c; do mesh_wait 15 "node $n knows D is removed" removed_on "$n"; done
+sleep 1 # the transports take the key away within 500 ms
+printf 'after the removal\n' >"$A/secret"
+printf 'from the removed node\n' >"${MNT[d]}/intruder"
+mesh_wait_file 15 b secret "$(sha_str $'after the removal\n')"
+mesh_wait_file 15 c secret "$(sha_str $'after the removal\n')"
+sleep 3
+reads_nothing d secret
+for n in a b c; do reads_nothing "$n" intruder; done
+printf 'still syncing\n' >"${MNT[b]}/m2"
+mesh_wait_file 15 a m2 "$(sha_str $'still syncing\n')"
+mesh_wait_file 15 c m2 "$(sha_str $'still syncing\n')"
+reads_nothing d m2
+log "the removed node read nothing new and changed nothing"
+echo PASS
