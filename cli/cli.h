@@ -23,13 +23,13 @@
 /* ---- arguments (cli/main.c) -------------------------------------------- */
 
 enum {
-    CLI_OPT_STORE = 1 << 0, /* --store DIR */
-    CLI_OPT_FG = 1 << 1,    /* -f */
-    CLI_OPT_O = 1 << 2,     /* -o OPTS (repeatable, joined with commas) */
-    CLI_OPT_JSON = 1 << 3,  /* --json */
-    CLI_OPT_MESH = 1 << 4,  /* --listen IP:PORT, --peer IP:PORT (repeatable) */
-    CLI_OPT_ACKS = 1 << 5,  /* --acks N, --acks-timeout SECONDS, --acks-wait */
-    CLI_OPT_SYNC = 1 << 6,  /* --peers N | --all, --timeout SECONDS */
+    CLI_OPT_STORE = 1 << 0,  /* --store DIR */
+    CLI_OPT_FG = 1 << 1,     /* -f */
+    CLI_OPT_O = 1 << 2,      /* -o OPTS (repeatable, joined with commas) */
+    CLI_OPT_JSON = 1 << 3,   /* --json */
+    CLI_OPT_MESH = 1 << 4,   /* --listen IP:PORT, --peer IP:PORT (repeatable) */
+    CLI_OPT_ACKS = 1 << 5,   /* --acks N, --acks-timeout SECONDS, --acks-wait */
+    CLI_OPT_SYNC = 1 << 6,   /* --peers N | --all, --timeout SECONDS */
     CLI_OPT_INVITE = 1 << 7, /* --expires DURATION, --uses N, --list,
                                 --revoke ID */
 };

@@ -112,8 +112,7 @@ static int invite_list(const char *store)
     if (n == 0)
         printf("no open invitations\n");
     else
-        printf("%-32s  %-4s  %-20s  %s\n", "ID", "USES", "CREATED",
-               "EXPIRES");
+        printf("%-32s  %-4s  %-20s  %s\n", "ID", "USES", "CREATED", "EXPIRES");
     for (ssize_t i = 0; i < n && i < 64; i++) {
         char id[33], c[32], e[32];
         sodium_bin2hex(id, sizeof id, v[i].id, sizeof v[i].id);
@@ -148,8 +147,8 @@ int cli_cmd_invite(int argc, char **argv)
     char store[PATH_MAX], tok[MFS_INVITE2_MAX], hp[128];
     int is_default;
     mfs_ident id;
-    int r = cli_args_parse("invite", argc, argv,
-                           CLI_OPT_STORE | CLI_OPT_INVITE, 1, &a);
+    int r = cli_args_parse("invite", argc, argv, CLI_OPT_STORE | CLI_OPT_INVITE,
+                           1, &a);
     if (r)
         return r;
     if (cli_store_dir(a.store, store, sizeof store, &is_default) < 0)
@@ -158,10 +157,9 @@ int cli_cmd_invite(int argc, char **argv)
     if (r == -ENOENT)
         return invite_v1(store, &a);
     if (r < 0)
-        return cli_fail("cannot use the node key %s/%s: %s", store,
-                        MFS_IDENT_FILE,
-                        r == -EPERM ? "readable by others (chmod 600 it)"
-                                    : strerror(-r));
+        return cli_fail(
+            "cannot use the node key %s/%s: %s", store, MFS_IDENT_FILE,
+            r == -EPERM ? "readable by others (chmod 600 it)" : strerror(-r));
     if (a.list) {
         mfs_ident_wipe(&id);
         return invite_list(store);
@@ -170,11 +168,10 @@ int cli_cmd_invite(int argc, char **argv)
         mfs_ident_wipe(&id);
         int n = mfs_invites_revoke(store, a.revoke);
         if (n < 0)
-            return cli_fail("cannot change %s/%s: %s", store,
-                            MFS_INVITES_FILE, strerror(-n));
+            return cli_fail("cannot change %s/%s: %s", store, MFS_INVITES_FILE,
+                            strerror(-n));
         if (n == 0)
-            return cli_fail("no open invitation's id starts with %s",
-                            a.revoke);
+            return cli_fail("no open invitation's id starts with %s", a.revoke);
         printf("revoked %d invitation(s)\n", n);
         return CLI_OK;
     }
@@ -186,7 +183,8 @@ int cli_cmd_invite(int argc, char **argv)
                                "(the mount listens on all addresses)",
                                "HOST:PORT");
     }
-    if (!cli_host_port_ok(hp) || strlen(hp) >= sizeof(((mfs_invite *)0)->host_port)) {
+    if (!cli_host_port_ok(hp) ||
+        strlen(hp) >= sizeof(((mfs_invite *)0)->host_port)) {
         mfs_ident_wipe(&id);
         return cli_usage_error("bad address (want IP:PORT)", hp);
     }

@@ -366,7 +366,7 @@ static int parse_duration(const char *v, int64_t *out)
     long long n = strtoll(v, &end, 10);
     if (errno || end == v || n <= 0)
         return -1;
-    long long mul = !*end             ? 1
+    long long mul = !*end               ? 1
                     : !strcmp(end, "s") ? 1
                     : !strcmp(end, "m") ? 60
                     : !strcmp(end, "h") ? 3600
@@ -389,10 +389,8 @@ static int parse_invite_opt(int argc, char **argv, int *i, cli_args *a)
     if ((r = opt_value("--revoke", argc, argv, i, &v)) != 0) {
         if (r < 0)
             return cli_usage_error("missing argument to option", s);
-        if (!*v || strspn(v, "0123456789abcdef") != strlen(v) ||
-            strlen(v) > 32)
-            return cli_usage_error("--revoke wants an invitation id (hex)",
-                                   v);
+        if (!*v || strspn(v, "0123456789abcdef") != strlen(v) || strlen(v) > 32)
+            return cli_usage_error("--revoke wants an invitation id (hex)", v);
         a->revoke = v;
         return 1;
     }

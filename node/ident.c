@@ -55,8 +55,8 @@ int mfs_node_ident_load(mfs_node *m, char *err, size_t errcap)
     if (r == -ENOENT)
         return 0; /* the mesh key's mesh */
     if (r < 0) {
-        snprintf(err, errcap, "cannot use the node key %s/%s: %s",
-                 m->store_dir, MFS_IDENT_FILE,
+        snprintf(err, errcap, "cannot use the node key %s/%s: %s", m->store_dir,
+                 MFS_IDENT_FILE,
                  r == -EPERM     ? "readable by others (chmod 600 it)"
                  : r == -EBADMSG ? "not a node key"
                                  : strerror(-r));
@@ -162,8 +162,8 @@ int mfs_node_ident_admit(void *arg, uint64_t id, const uint8_t pub[32],
         goto refuse; /* the use goes back */
     }
     sodium_memzero(&rec, sizeof(rec));
-    mfs_log(LOG_NOTICE, "sync: node %016" PRIx64 " (key %s) joins the mesh",
-            id, fpr);
+    mfs_log(LOG_NOTICE, "sync: node %016" PRIx64 " (key %s) joins the mesh", id,
+            fpr);
     m->net.wake(m->net.ctx);
     return 0;
 refuse:
@@ -240,8 +240,8 @@ static int keys_one(void *arg, uint64_t node, const uint8_t *rec, size_t len)
 {
     keys_walk *w = arg;
     mfs_member_rec r;
-    if (w->n >= 256 || mfs_member_rec_parse(rec, len, &r) ||
-        r.node != node || r.mesh_id != w->m->id.mesh_id)
+    if (w->n >= 256 || mfs_member_rec_parse(rec, len, &r) || r.node != node ||
+        r.mesh_id != w->m->id.mesh_id)
         return 0;
     w->ids[w->n] = node;
     w->recs[w->n] = r;
@@ -282,8 +282,7 @@ static void push_keys(mfs_node *m)
             mfs_ident_dh_pub(w->recs[i].pk, x))
             continue; /* not (yet) vouched for */
         if (w->ids[i] == self) {
-            w->self_found = !memcmp(w->recs[i].pk, d->key.pk,
-                                    MFS_IDENT_PK_LEN);
+            w->self_found = !memcmp(w->recs[i].pk, d->key.pk, MFS_IDENT_PK_LEN);
             continue;
         }
         int gone = w->nrm > 0 && removed(rm, w->nrm, w->ids[i]);
@@ -295,8 +294,8 @@ static void push_keys(mfs_node *m)
     if (d->joining && w->self_found) {
         int r = mfs_joining_remove(m->store_dir);
         if (r < 0)
-            mfs_log(LOG_WARNING, "sync: cannot remove %s/%s: %s",
-                    m->store_dir, MFS_JOINING_FILE, strerror(-r));
+            mfs_log(LOG_WARNING, "sync: cannot remove %s/%s: %s", m->store_dir,
+                    MFS_JOINING_FILE, strerror(-r));
         if (m->net.join_done)
             m->net.join_done(m->net.ctx);
         d->joining = 0;

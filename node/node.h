@@ -121,12 +121,12 @@ typedef struct mfs_rejoin {
 
 /* The node's identity in a mesh of per-node keys (node/ident.c). */
 typedef struct mfs_node_ident {
-    int on;            /* STORE/node.key exists: per-node keys */
-    mfs_ident key;     /* its key pair */
-    uint64_t mesh_id;  /* member records name it */
-    int joining;       /* STORE/joining: not a member yet */
+    int on;           /* STORE/node.key exists: per-node keys */
+    mfs_ident key;    /* its key pair */
+    uint64_t mesh_id; /* member records name it */
+    int joining;      /* STORE/joining: not a member yet */
     mfs_joining join;
-    uint64_t sync_us;  /* when the registry was last looked at */
+    uint64_t sync_us; /* when the registry was last looked at */
     /* joins admitted on the transport's thread, whose member records the
      * engine's thread writes (mu: a leaf, taken under the core's lock) */
     pthread_mutex_t mu;

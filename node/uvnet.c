@@ -192,8 +192,8 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
         if (m->id.joining) {
             o.join_to = m->id.join.by;
             if ((r = mfs_ident_dh_pub(m->id.join.by_pk, o.join_pub)) < 0) {
-                snprintf(err, errcap, "%s/%s names a bad key",
-                         store_dir, MFS_JOINING_FILE);
+                snprintf(err, errcap, "%s/%s names a bad key", store_dir,
+                         MFS_JOINING_FILE);
                 mfs_node_stop(m);
                 return r;
             }

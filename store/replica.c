@@ -415,8 +415,8 @@ int mfs_store_member_remove(mfs_store *s, uint64_t node)
 /* Calls cb for each present register "<prefix><16 hex digits>" on the
  * registry, with the node and the value; cb returning nonzero stops. */
 static int registry_scan(mfs_store *s, const char *prefix,
-                         int (*cb)(void *arg, uint64_t node,
-                                   const uint8_t *val, size_t len),
+                         int (*cb)(void *arg, uint64_t node, const uint8_t *val,
+                                   size_t len),
                          void *arg)
 {
     MDB_txn *txn;
@@ -447,8 +447,7 @@ static int registry_scan(mfs_store *s, const char *prefix,
             char *end;
             uint64_t node = strtoull(hex, &end, 16);
             if (!*end && node &&
-                cb(arg, node, v + XATTR_VAL_DATA,
-                   val.mv_size - XATTR_VAL_DATA))
+                cb(arg, node, v + XATTR_VAL_DATA, val.mv_size - XATTR_VAL_DATA))
                 break;
         }
         r = mdb_cursor_get(c, &key, &val, MDB_NEXT);

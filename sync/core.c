@@ -177,7 +177,7 @@ struct mfs_sync_core {
         uint8_t pub[32];
         int removed;   /* its last key, kept to tell it so */
         uint64_t told; /* when the log last said we refuse it */
-    } *mkeys;
+    } * mkeys;
     size_t nmkeys;
     uint64_t join_to; /* joining through this node, with join */
     uint8_t join[MFS_HS_JOIN_MAX];
@@ -598,8 +598,8 @@ int mfs_sync_core_new(const mfs_sync_config *cfg,
         cfg->suspect_ms == 0 || cfg->dead_ms <= cfg->suspect_ms ||
         cfg->hb_ms == 0 || cfg->ack_every == 0 ||
         cfg->reject_ms <= cfg->rekey_ms ||
-        (cfg->idle_hb_ms && (cfg->idle_hb_ms < cfg->hb_ms ||
-                             cfg->idle_after_ms < cfg->hb_ms)))
+        (cfg->idle_hb_ms &&
+         (cfg->idle_hb_ms < cfg->hb_ms || cfg->idle_after_ms < cfg->hb_ms)))
         return -EINVAL;
     if (sodium_init() < 0)
         return -EIO;
@@ -737,8 +737,7 @@ int mfs_sync_core_set_identity(mfs_sync_core *c, const mfs_noise_keypair *k)
     return 0;
 }
 
-int mfs_sync_core_member_key(mfs_sync_core *c, uint64_t id,
-                             const uint8_t *pub)
+int mfs_sync_core_member_key(mfs_sync_core *c, uint64_t id, const uint8_t *pub)
 {
     if (!id || id == c->self)
         return -EINVAL;
@@ -818,8 +817,12 @@ static void send_init(mfs_sync_core *c, peer *p)
         memcpy(hello.join, c->join, c->joinlen);
         hello.joinlen = c->joinlen;
     }
-    mfs_wire_hdr h = {MFS_WIRE_VERSION_ID, MFS_WIRE_INIT, c->mesh_tag,
-                      c->self,             p->id,         c->epoch,
+    mfs_wire_hdr h = {MFS_WIRE_VERSION_ID,
+                      MFS_WIRE_INIT,
+                      c->mesh_tag,
+                      c->self,
+                      p->id,
+                      c->epoch,
                       0};
     ssize_t n = mfs_hs_init_write(&p->hs, &c->skey, p->pub, &h, &hello, dg);
     sodium_memzero(&hello, sizeof(hello));
@@ -835,8 +838,12 @@ static void send_init(mfs_sync_core *c, peer *p)
 static void send_probe(mfs_sync_core *c, peer *p)
 {
     uint8_t dg[MFS_HS_PROBE_LEN] = {0};
-    mfs_wire_hdr h = {MFS_WIRE_VERSION_ID, MFS_WIRE_PROBE, c->mesh_tag,
-                      c->self,             0,              c->epoch,
+    mfs_wire_hdr h = {MFS_WIRE_VERSION_ID,
+                      MFS_WIRE_PROBE,
+                      c->mesh_tag,
+                      c->self,
+                      0,
+                      c->epoch,
                       0};
     mfs_wire_hdr_encode(&h, dg);
     raw_tx(c, p, dg, sizeof(dg));
@@ -879,8 +886,8 @@ static void hs_tick(mfs_sync_core *c, peer *p, uint64_t *next)
     if (!p->hs_on || c->now >= p->hs_next) {
         send_init(c, p);
         uint64_t cap = (uint64_t)c->cfg.probe_ms * 1000;
-        p->hs_wait = p->hs_wait ? min64(p->hs_wait * 2, cap)
-                                : min64(HS_RETRY_US, cap);
+        p->hs_wait =
+            p->hs_wait ? min64(p->hs_wait * 2, cap) : min64(HS_RETRY_US, cap);
         p->hs_next = c->now + p->hs_wait;
     }
     *next = min64(*next, p->hs_next);
@@ -1452,8 +1459,12 @@ static void on_probe(mfs_sync_core *c, const mfs_addr *from,
         return;
     }
     uint8_t dg[MFS_HS_ANSWER_LEN] = {0};
-    mfs_wire_hdr a = {MFS_WIRE_VERSION_ID, MFS_WIRE_ANSWER, c->mesh_tag,
-                      c->self,             h->src,          c->epoch,
+    mfs_wire_hdr a = {MFS_WIRE_VERSION_ID,
+                      MFS_WIRE_ANSWER,
+                      c->mesh_tag,
+                      c->self,
+                      h->src,
+                      c->epoch,
                       0};
     mfs_wire_hdr_encode(&a, dg);
     c->cfg.tx(c->cfg.tx_arg, from, dg, sizeof(dg));
@@ -1501,8 +1512,12 @@ static void on_init(mfs_sync_core *c, const mfs_addr *from,
             rc = MFS_DROP_MEMBER;
     }
     uint8_t out[MFS_WIRE_MAX];
-    mfs_wire_hdr rh = {MFS_WIRE_VERSION_ID, MFS_WIRE_RESP, c->mesh_tag,
-                       c->self,             h->src,        c->epoch,
+    mfs_wire_hdr rh = {MFS_WIRE_VERSION_ID,
+                       MFS_WIRE_RESP,
+                       c->mesh_tag,
+                       c->self,
+                       h->src,
+                       c->epoch,
                        0};
     struct mkey *mk = mkey_of(c, h->src);
     if (rc == MFS_DROP_MEMBER && mk && mk->removed &&
@@ -1899,8 +1914,7 @@ static void put_hb(const mfs_sync_core *c, mfs_wbuf *w, uint32_t t,
  * CLOCK_SAMPLES is the estimate (NTP's clock filter), unless a clock was
  * set: a sample further from an earlier one than both their uncertainties
  * and CLOCK_STEP_US starts the filter over. */
-static void clock_sample(mfs_sync_core *c, peer *p, uint64_t wall,
-                         uint32_t rtt)
+static void clock_sample(mfs_sync_core *c, peer *p, uint64_t wall, uint32_t rtt)
 {
     uint64_t mine = wall_now(c);
     if (!wall || !mine)

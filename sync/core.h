@@ -192,8 +192,7 @@ int mfs_sync_core_set_identity(mfs_sync_core *c, const mfs_noise_keypair *k);
  * handshakes are refused (those that prove its last key get a REMOVED
  * answer, which tells it why). A changed key ends its sessions too. 0,
  * -EINVAL (id 0 or ours), -ENOMEM. */
-int mfs_sync_core_member_key(mfs_sync_core *c, uint64_t id,
-                             const uint8_t *pub);
+int mfs_sync_core_member_key(mfs_sync_core *c, uint64_t id, const uint8_t *pub);
 /* Joins through node id (static key pub) at addr: its key is a member's
  * from now on, it is a seed, and every handshake this node starts with it
  * carries join (len <= MFS_HS_JOIN_MAX bytes, copied; the invitation's

@@ -532,8 +532,8 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
             goto fail_core;
         }
         ja.len = alen;
-        if ((rc = mfs_sync_core_join(s->core, now_us(), o->join_to,
-                                     o->join_pub, &ja, o->join, o->joinlen)))
+        if ((rc = mfs_sync_core_join(s->core, now_us(), o->join_to, o->join_pub,
+                                     &ja, o->join, o->joinlen)))
             goto fail_core;
     }
     for (size_t i = 0; i < o->npeers; i++) {

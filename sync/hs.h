@@ -44,9 +44,10 @@
 #define MFS_HS_ANSWER_LEN (MFS_WIRE_HDR + 16)
 #define MFS_HS_REMOVED_LEN (MFS_WIRE_HDR + 16)
 /* the sizes of INIT (with joinlen join bytes) and RESP */
-#define MFS_HS_INIT_LEN(j)                                                    \
+#define MFS_HS_INIT_LEN(j)                                                     \
     (MFS_WIRE_HDR + MFS_NOISE_MSG1_LEN(9 + (j)) + 2 * MFS_HS_MAC_LEN)
-#define MFS_HS_RESP_LEN (MFS_WIRE_HDR + MFS_NOISE_MSG2_LEN(16) + 2 * MFS_HS_MAC_LEN)
+#define MFS_HS_RESP_LEN                                                        \
+    (MFS_WIRE_HDR + MFS_NOISE_MSG2_LEN(16) + 2 * MFS_HS_MAC_LEN)
 
 typedef struct mfs_hs_hello {
     uint64_t counter;

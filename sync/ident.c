@@ -52,8 +52,8 @@ int mfs_ident_load(const char *store_dir, mfs_ident *out)
     uint8_t buf[IDENT_LEN + 1];
     if (sodium_init() < 0)
         return -EIO;
-    ssize_t n = mfs_mesh_secret_read(store_dir, MFS_IDENT_FILE, buf,
-                                     sizeof(buf));
+    ssize_t n =
+        mfs_mesh_secret_read(store_dir, MFS_IDENT_FILE, buf, sizeof(buf));
     if (n < 0)
         return (int)n;
     mfs_rbuf r;
@@ -103,8 +103,7 @@ void mfs_member_rec_make(const mfs_member_rec *r, const mfs_ident *admitter,
                          uint8_t out[MFS_MEMBER_REC_LEN])
 {
     rec_body(r, out);
-    crypto_sign_detached(out + REC_SIGNED, NULL, out, REC_SIGNED,
-                         admitter->sk);
+    crypto_sign_detached(out + REC_SIGNED, NULL, out, REC_SIGNED, admitter->sk);
 }
 
 int mfs_member_rec_parse(const uint8_t *rec, size_t len, mfs_member_rec *r)

@@ -51,8 +51,7 @@ int mfs_invite2_format(const mfs_invite *iv, char *out, size_t cap)
 int mfs_invite2_parse(const char *token, mfs_invite *iv)
 {
     uint8_t body[BODY_MAX];
-    ssize_t n = mfs_token_unwrap(MFS_INVITE2_PREFIX, token, body,
-                                 sizeof(body));
+    ssize_t n = mfs_token_unwrap(MFS_INVITE2_PREFIX, token, body, sizeof(body));
     if (n < 0)
         return -EINVAL;
     mfs_rbuf r;
@@ -105,8 +104,7 @@ void mfs_join_make(const mfs_invite *iv, uint64_t node,
 }
 
 int mfs_join_parse(const uint8_t *join, size_t len,
-                   uint8_t id[MFS_INVITE_ID_LEN],
-                   uint8_t pk[MFS_IDENT_PK_LEN])
+                   uint8_t id[MFS_INVITE_ID_LEN], uint8_t pk[MFS_IDENT_PK_LEN])
 {
     if (len != MFS_JOIN_LEN)
         return -EBADMSG;
@@ -211,8 +209,8 @@ static int save(const char *dir, const mfs_invite_rec *v, size_t n)
         char idh[33], sech[65];
         sodium_bin2hex(idh, sizeof(idh), v[i].id, sizeof(v[i].id));
         sodium_bin2hex(sech, sizeof(sech), v[i].secret, 32);
-        fprintf(f, "%s %s %lld %lld %u\n", idh, sech,
-                (long long)v[i].created, (long long)v[i].expires, v[i].uses);
+        fprintf(f, "%s %s %lld %lld %u\n", idh, sech, (long long)v[i].created,
+                (long long)v[i].expires, v[i].uses);
         sodium_memzero(sech, sizeof(sech));
     }
     if (fflush(f) != 0 || fsync(fd) != 0)
@@ -434,10 +432,9 @@ int mfs_joining_read(const char *store_dir, mfs_joining *j)
     unsigned long long by;
     int rc = -EBADMSG;
     if (sscanf(buf, "%llx %64s %63s %160s", &by, pk, hp, jh) == 4 && by &&
-        !sodium_hex2bin(j->by_pk, MFS_IDENT_PK_LEN, pk, 64, NULL, NULL,
-                        NULL) &&
-        !sodium_hex2bin(j->join, MFS_JOIN_LEN, jh, 2 * MFS_JOIN_LEN, NULL,
-                        NULL, NULL)) {
+        !sodium_hex2bin(j->by_pk, MFS_IDENT_PK_LEN, pk, 64, NULL, NULL, NULL) &&
+        !sodium_hex2bin(j->join, MFS_JOIN_LEN, jh, 2 * MFS_JOIN_LEN, NULL, NULL,
+                        NULL)) {
         j->by = by;
         memset(j->host_port, 0, sizeof(j->host_port));
         memcpy(j->host_port, hp, strlen(hp) + 1);

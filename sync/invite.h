@@ -34,7 +34,7 @@
 #define MFS_JOIN_LEN (MFS_INVITE_ID_LEN + MFS_IDENT_PK_LEN + 32)
 
 typedef struct mfs_invite {
-    uint64_t mesh_id, by;      /* the mesh; the inviting node */
+    uint64_t mesh_id, by; /* the mesh; the inviting node */
     uint8_t by_pk[MFS_IDENT_PK_LEN];
     uint8_t id[MFS_INVITE_ID_LEN];
     uint8_t secret[32];
@@ -62,8 +62,7 @@ void mfs_join_make(const mfs_invite *iv, uint64_t node,
 /* Splits join bytes: the invitation id and the joiner's key. 0 or
  * -EBADMSG. */
 int mfs_join_parse(const uint8_t *join, size_t len,
-                   uint8_t id[MFS_INVITE_ID_LEN],
-                   uint8_t pk[MFS_IDENT_PK_LEN]);
+                   uint8_t id[MFS_INVITE_ID_LEN], uint8_t pk[MFS_IDENT_PK_LEN]);
 /* 0 if join was made with secret for node in mesh_id, else -EACCES. */
 int mfs_join_check(const uint8_t *join, size_t len, const uint8_t secret[32],
                    uint64_t mesh_id, uint64_t node);

@@ -27,8 +27,7 @@
 #define INVITE_VERSION 1
 #define INVITE_HOST_MAX 63
 
-static int file_path(const char *dir, const char *name, char *buf,
-                     size_t cap)
+static int file_path(const char *dir, const char *name, char *buf, size_t cap)
 {
     int n = snprintf(buf, cap, "%s/%s", dir, name);
     return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
@@ -90,9 +89,9 @@ int mfs_mesh_key_write(const char *store_dir, const struct mfs_mesh_key *k)
     mfs_put_u8(&w, KEYFILE_VERSION);
     mfs_put_u64(&w, k->mesh_id);
     mfs_put_bytes(&w, k->key, MFS_MESH_KEY_LEN);
-    int rc = w.err ? w.err
-                   : mfs_mesh_secret_write(store_dir, MFS_MESH_KEY_FILE, buf,
-                                           w.len);
+    int rc =
+        w.err ? w.err
+              : mfs_mesh_secret_write(store_dir, MFS_MESH_KEY_FILE, buf, w.len);
     sodium_memzero(buf, sizeof(buf));
     return rc;
 }

@@ -25,7 +25,7 @@ typedef struct node {
     mfs_sync_core *core;
     uint64_t deadline;
     unsigned restarts;
-    mfs_noise_keypair kp; /* mfs_sim_identities */
+    mfs_noise_keypair kp;     /* mfs_sim_identities */
     uint8_t removed[SIM_MAX]; /* its core was told node j is no member */
 } node;
 

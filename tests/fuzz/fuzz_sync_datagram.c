@@ -120,8 +120,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t bl = n < MFS_WIRE_MAX - MFS_WIRE_HDR - 32
                         ? n
                         : MFS_WIRE_MAX - MFS_WIRE_HDR - 32;
-        mfs_wire_hdr h = {MFS_WIRE_VERSION_ID,   MFS_WIRE_INIT, (uint32_t)key.mesh_id,
-                          2, 1, 1, 0};
+        mfs_wire_hdr h = {MFS_WIRE_VERSION_ID,
+                          MFS_WIRE_INIT,
+                          (uint32_t)key.mesh_id,
+                          2,
+                          1,
+                          1,
+                          0};
         mfs_wire_hdr_encode(&h, dg);
         memcpy(dg + MFS_WIRE_HDR, p, bl);
         size_t at = MFS_WIRE_HDR + bl;

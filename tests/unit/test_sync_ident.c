@@ -73,8 +73,7 @@ static void test_node_key(void **state)
                          -EBADMSG);
         rec[i] ^= 4;
     }
-    assert_int_equal(mfs_member_rec_parse(rec, sizeof rec - 1, &r2),
-                     -EBADMSG);
+    assert_int_equal(mfs_member_rec_parse(rec, sizeof rec - 1, &r2), -EBADMSG);
     unlink(path);
     rmdir(dir);
 }
@@ -114,12 +113,10 @@ static void test_tokens_and_proofs(void **state)
     assert_int_equal(mfs_join_parse(j, sizeof j, id, pk2), 0);
     assert_memory_equal(id, iv.id, 16);
     assert_memory_equal(pk2, pk, 32);
-    assert_int_equal(mfs_join_check(j, sizeof j, iv.secret, iv.mesh_id, 77),
-                     0);
+    assert_int_equal(mfs_join_check(j, sizeof j, iv.secret, iv.mesh_id, 77), 0);
     assert_int_equal(mfs_join_check(j, sizeof j, iv.secret, iv.mesh_id, 78),
                      -EACCES);
-    assert_int_equal(mfs_join_check(j, sizeof j, iv.secret, iv.mesh_id + 1,
-                                    77),
+    assert_int_equal(mfs_join_check(j, sizeof j, iv.secret, iv.mesh_id + 1, 77),
                      -EACCES);
     j[20] ^= 1; /* another key */
     assert_int_equal(mfs_join_check(j, sizeof j, iv.secret, iv.mesh_id, 77),
@@ -128,8 +125,7 @@ static void test_tokens_and_proofs(void **state)
     uint8_t other[32] = {1};
     assert_int_equal(mfs_join_check(j, sizeof j, other, iv.mesh_id, 77),
                      -EACCES);
-    assert_int_equal(mfs_join_check(j, sizeof j - 1, iv.secret, iv.mesh_id,
-                                    77),
+    assert_int_equal(mfs_join_check(j, sizeof j - 1, iv.secret, iv.mesh_id, 77),
                      -EACCES);
 }
 

@@ -76,13 +76,11 @@ static void test_vectors(void **state)
           "fda5a87643a416ff33fd16fafb466a",
           want, 111);
     assert_memory_equal(p.m1, want, 111);
-    assert_int_equal(mfs_noise_read1(&p.r, p.m1, (size_t)p.l1, out,
-                                     sizeof(out)),
-                     15);
+    assert_int_equal(
+        mfs_noise_read1(&p.r, p.m1, (size_t)p.l1, out, sizeof(out)), 15);
     assert_memory_equal(out, "hello responder", 15);
     assert_memory_equal(p.r.rs, p.si.pub, 32);
-    p.l2 = mfs_noise_write2(&p.r, (const uint8_t *)"hi", 2, p.m2,
-                            sizeof(p.m2));
+    p.l2 = mfs_noise_write2(&p.r, (const uint8_t *)"hi", 2, p.m2, sizeof(p.m2));
     assert_int_equal(p.l2, 50);
     unhex("f74e5bb7515d565274967af75d88497dc6fc7fcd607da9dd91a617db86ad0110"
           "53b0026dedc0447d3d354a03d306c5e5c2dd",
@@ -233,8 +231,7 @@ static void test_out_of_turn(void **state)
     assert_int_equal(mfs_noise_read2(&r, p.m1, (size_t)p.l1, out, 256),
                      -EPROTO);
     mfs_noise_responder(&r, &p.sr, PROLOGUE, PLEN);
-    assert_int_equal(mfs_noise_write2(&r, NULL, 0, out, sizeof(out)),
-                     -EPROTO);
+    assert_int_equal(mfs_noise_write2(&r, NULL, 0, out, sizeof(out)), -EPROTO);
     uint8_t a[32], b[32];
     mfs_noise_responder(&r, &p.sr, PROLOGUE, PLEN);
     assert_int_equal(mfs_noise_split(&r, a, b, NULL), -EPROTO);
@@ -264,8 +261,7 @@ static void test_small_order_refused(void **state)
     key_of(1, &s);
     memset(&zero, 0, sizeof(zero));
     mfs_noise_initiator(&i, &s, zero.pub, NULL, 0); /* a bad responder key */
-    assert_int_equal(mfs_noise_write1(&i, NULL, 0, out, sizeof(out)),
-                     -EPROTO);
+    assert_int_equal(mfs_noise_write1(&i, NULL, 0, out, sizeof(out)), -EPROTO);
 }
 
 int main(void)

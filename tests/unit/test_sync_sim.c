@@ -691,12 +691,12 @@ static void test_flood_rate_limit(void **state)
 /* ---- per-node keys ---- */
 
 /* Runs test t with every node holding its own key. */
-#define IDENT(t)                                                              \
-    static void test_ident_##t(void **state)                                  \
-    {                                                                         \
-        g_ident = 1;                                                          \
-        test_##t(state);                                                      \
-        g_ident = 0;                                                          \
+#define IDENT(t)                                                               \
+    static void test_ident_##t(void **state)                                   \
+    {                                                                          \
+        g_ident = 1;                                                           \
+        test_##t(state);                                                       \
+        g_ident = 0;                                                           \
     }
 static void test_deterministic(void **state);
 IDENT(replay_and_forgery)
@@ -757,8 +757,7 @@ static void test_ident_exactly_once(void **state)
     assert_int_equal(c.delivered, 20);
     assert_int_equal(g_v2, 0);
     uint64_t made, started, answered;
-    mfs_sync_core_hs_counts(mfs_sim_core(c.sim, 0), &made, &started,
-                            &answered);
+    mfs_sync_core_hs_counts(mfs_sim_core(c.sim, 0), &made, &started, &answered);
     printf("node 0: sessions %llu, INITs %llu, answered %llu\n",
            (unsigned long long)made, (unsigned long long)started,
            (unsigned long long)answered);
@@ -802,12 +801,12 @@ static void test_ident_rekey(void **state)
     uint64_t made1;
     mfs_sync_core_hs_counts(mfs_sim_core(c.sim, 0), &made1, &x, &y);
     printf("sessions made by node 0 in %.0f s: %llu; missing %u dup %u\n",
-           (double)c.total / 100, (unsigned long long)(made1 - made0),
-           missing, dups);
+           (double)c.total / 100, (unsigned long long)(made1 - made0), missing,
+           dups);
     assert_int_equal(missing, 0);
     assert_int_equal(dups, 0);
     assert_true(made1 - made0 >= 2 * 12); /* 2 peers, one per ~2.2 s */
-    for (unsigned a = 0; a < 3; a++) /* suspect for a moment at most */
+    for (unsigned a = 0; a < 3; a++)      /* suspect for a moment at most */
         for (unsigned b = 0; b < 3; b++)
             if (a != b)
                 assert_int_not_equal(mfs_sim_peer_state(c.sim, a, b),
@@ -908,11 +907,15 @@ static void test_ident_stranger(void **state)
             uint8_t dg[MFS_WIRE_MAX];
             mfs_noise st;
             mfs_hs_hello hello = {.counter = n + 1};
-            mfs_wire_hdr h = {0, 0, (uint32_t)mfs_be32_get(c.hdr + 2),
-                              0x5757 + n % 50, mfs_sim_id(c.sim, 1), 1, 0};
-            ssize_t l = mfs_hs_init_write(&st, &stranger,
-                                          mfs_sim_keypair(c.sim, 1)->pub, &h,
-                                          &hello, dg);
+            mfs_wire_hdr h = {0,
+                              0,
+                              (uint32_t)mfs_be32_get(c.hdr + 2),
+                              0x5757 + n % 50,
+                              mfs_sim_id(c.sim, 1),
+                              1,
+                              0};
+            ssize_t l = mfs_hs_init_write(
+                &st, &stranger, mfs_sim_keypair(c.sim, 1)->pub, &h, &hello, dg);
             assert_true(l > 0);
             ((struct sockaddr_in *)&from.ss)->sin_port =
                 htons((uint16_t)(20000 + k));
@@ -967,8 +970,7 @@ static void test_ident_join(void **state)
         mfs_sim_free(c.sim);
         /* three nodes: 0 and 1 know each other; 2 knows nobody's key */
         mfs_sim_hooks h = {&c, on_msg, tap, NULL, NULL};
-        assert_int_equal(mfs_sim_new(mfs_test_seed(68), 3, &g_cfg, &h,
-                                     &c.sim),
+        assert_int_equal(mfs_sim_new(mfs_test_seed(68), 3, &g_cfg, &h, &c.sim),
                          0);
         assert_int_equal(mfs_sim_identities(c.sim), 0);
         for (unsigned a = 0; a < 3; a++)
@@ -989,8 +991,7 @@ static void test_ident_join(void **state)
             assert_int_equal(g_admits, 0);
             assert_int_not_equal(mfs_sim_peer_state(c.sim, 0, 2),
                                  MFS_PEER_ALIVE);
-            assert_true(drops_of(mfs_sim_core(c.sim, 0), MFS_DROP_MEMBER) >
-                        0);
+            assert_true(drops_of(mfs_sim_core(c.sim, 0), MFS_DROP_MEMBER) > 0);
             mfs_sim_free(c.sim);
             continue;
         }
@@ -998,16 +999,14 @@ static void test_ident_join(void **state)
         assert_int_equal(mfs_sim_peer_state(c.sim, 0, 2), MFS_PEER_ALIVE);
         assert_int_equal(mfs_sim_peer_state(c.sim, 2, 0), MFS_PEER_ALIVE);
         /* the registry reaches node 1, which tells 2 of the others */
-        assert_int_equal(
-            mfs_sync_core_member_key(mfs_sim_core(c.sim, 1),
-                                     mfs_sim_id(c.sim, 2),
-                                     mfs_sim_keypair(c.sim, 2)->pub),
-            0);
-        assert_int_equal(
-            mfs_sync_core_member_key(mfs_sim_core(c.sim, 2),
-                                     mfs_sim_id(c.sim, 1),
-                                     mfs_sim_keypair(c.sim, 1)->pub),
-            0);
+        assert_int_equal(mfs_sync_core_member_key(
+                             mfs_sim_core(c.sim, 1), mfs_sim_id(c.sim, 2),
+                             mfs_sim_keypair(c.sim, 2)->pub),
+                         0);
+        assert_int_equal(mfs_sync_core_member_key(
+                             mfs_sim_core(c.sim, 2), mfs_sim_id(c.sim, 1),
+                             mfs_sim_keypair(c.sim, 1)->pub),
+                         0);
         mfs_sync_core_join_done(mfs_sim_core(c.sim, 2));
         run_until_alive(&c, 3, 10 * SEC);
         assert_true(all_alive(&c, 3));
