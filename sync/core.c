@@ -1424,21 +1424,27 @@ static int peer_epoch(mfs_sync_core *c, peer *p, uint64_t epoch)
     return 1;
 }
 
+/* An authenticated, fresh datagram came from p at a new address: its
+ * address until it is validated again. */
+static void peer_moved(mfs_sync_core *c, peer *p, const mfs_addr *from)
+{
+    char a[64];
+    mfs_log(LOG_INFO, "sync: peer %016llx moved to %s",
+            (unsigned long long)p->id, mfs_addr_str(from, a, sizeof(a)));
+    p->addr = *from;
+    p->addr_ok = 0;
+    p->unval_in = p->unval_out = 0;
+    p->val_pn = p->next_pn;
+    p->val_t_set = 0;
+}
+
 /* An authenticated handshake from p at from (len bytes): it is alive
  * there. */
 static void hs_heard(mfs_sync_core *c, peer *p, const mfs_addr *from,
                      size_t len, int fresh)
 {
-    if (!mfs_addr_eq(&p->addr, from)) {
-        char a[64];
-        mfs_log(LOG_INFO, "sync: peer %016llx moved to %s",
-                (unsigned long long)p->id, mfs_addr_str(from, a, sizeof(a)));
-        p->addr = *from;
-        p->addr_ok = 0;
-        p->unval_in = p->unval_out = 0;
-        p->val_pn = p->next_pn;
-        p->val_t_set = 0;
-    }
+    if (!mfs_addr_eq(&p->addr, from))
+        peer_moved(c, p, from);
     if (!p->addr_ok)
         p->unval_in += len;
     p->last_rx = c->now;
@@ -1773,16 +1779,8 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
         return;
     }
     mfs_replay_commit(h.dst ? &p->win : &p->win_anon, h.pn);
-    if (h.dst && !mfs_addr_eq(&p->addr, from)) {
-        char a[64];
-        mfs_log(LOG_INFO, "sync: peer %016llx moved to %s",
-                (unsigned long long)p->id, mfs_addr_str(from, a, sizeof(a)));
-        p->addr = *from;
-        p->addr_ok = 0;
-        p->unval_in = p->unval_out = 0;
-        p->val_pn = p->next_pn;
-        p->val_t_set = 0;
-    }
+    if (h.dst && !mfs_addr_eq(&p->addr, from))
+        peer_moved(c, p, from);
     if (!p->addr_ok && mfs_addr_eq(&p->addr, from))
         p->unval_in += len;
     note_wait(c, p);

@@ -215,15 +215,26 @@ ssize_t mfs_noise_write1(mfs_noise *st, const uint8_t *payload, size_t len,
     return (ssize_t)MFS_NOISE_MSG1_LEN(len);
 }
 
+/* The start of reading message msg_no (min bytes without payload): its
+ * turn, its length, and the sender's ephemeral key. 0 or the error. */
+static ssize_t read_start(mfs_noise *st, int msg_no, size_t min,
+                          const uint8_t *msg, size_t len, size_t cap)
+{
+    if (!turn(st, msg_no, 0))
+        return st->step < 0 ? -EPROTO : fail(st, -EPROTO);
+    if (len < min || cap < len - min)
+        return fail(st, len < min ? -EBADMSG : -ENOBUFS);
+    memcpy(st->re, msg, 32);
+    mix_hash(st, st->re, 32);
+    return 0;
+}
+
 ssize_t mfs_noise_read1(mfs_noise *st, const uint8_t *msg, size_t len,
                         uint8_t *out, size_t cap)
 {
-    if (!turn(st, 1, 0))
-        return st->step < 0 ? -EPROTO : fail(st, -EPROTO);
-    if (len < MFS_NOISE_MSG1_LEN(0) || cap < len - MFS_NOISE_MSG1_LEN(0))
-        return fail(st, len < MFS_NOISE_MSG1_LEN(0) ? -EBADMSG : -ENOBUFS);
-    memcpy(st->re, msg, 32);
-    mix_hash(st, st->re, 32);
+    ssize_t rc = read_start(st, 1, MFS_NOISE_MSG1_LEN(0), msg, len, cap);
+    if (rc)
+        return rc;
     if (mix_dh(st, st->s.sec, st->re) ||
         decrypt_hash(st, msg + 32, 48, st->rs) ||
         mix_dh(st, st->s.sec, st->rs) ||
@@ -254,12 +265,9 @@ ssize_t mfs_noise_write2(mfs_noise *st, const uint8_t *payload, size_t len,
 ssize_t mfs_noise_read2(mfs_noise *st, const uint8_t *msg, size_t len,
                         uint8_t *out, size_t cap)
 {
-    if (!turn(st, 2, 0))
-        return st->step < 0 ? -EPROTO : fail(st, -EPROTO);
-    if (len < MFS_NOISE_MSG2_LEN(0) || cap < len - MFS_NOISE_MSG2_LEN(0))
-        return fail(st, len < MFS_NOISE_MSG2_LEN(0) ? -EBADMSG : -ENOBUFS);
-    memcpy(st->re, msg, 32);
-    mix_hash(st, st->re, 32);
+    ssize_t rc = read_start(st, 2, MFS_NOISE_MSG2_LEN(0), msg, len, cap);
+    if (rc)
+        return rc;
     if (mix_dh(st, st->e.sec, st->re) || /* ee */
         mix_dh(st, st->s.sec, st->re) || /* se */
         decrypt_hash(st, msg + 32, len - 32, out))
