@@ -10,6 +10,7 @@
  * people or one JSON object (--json). Never writes to a store.
  */
 #include "cli.h"
+#include "ident.h"
 #include "daemon.h"
 #include "status.h"
 
@@ -22,6 +23,24 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
+
+
+/* This node's key fingerprint (STORE/node.key), or why there is none. */
+static const char *own_key(const char *store)
+{
+    static char buf[64];
+    mfs_ident id;
+    int r = mfs_ident_load(store, &id);
+    if (r == -ENOENT)
+        return "none (a mesh of one mesh key)";
+    if (r < 0) {
+        snprintf(buf, sizeof buf, "? (%s)", strerror(-r));
+        return buf;
+    }
+    mfs_ident_fingerprint(id.pk, buf);
+    mfs_ident_wipe(&id);
+    return buf;
+}
 
 /* Numeric store counters, in output order: reply key, text label. */
 static const struct {
@@ -763,6 +782,8 @@ static int store_stat(const char *store, int json)
     if (json) {
         printf("{\"node\":");
         json_str(stdout, num_or_zero(cli_reply_get(&r, "node")));
+        printf(",\"key\":");
+        json_str(stdout, own_key(store));
         printf(",\"store\":");
         json_str(stdout, store);
         printf(",\"mount\":");
@@ -779,6 +800,7 @@ static int store_stat(const char *store, int json)
         printf("}\n");
     } else {
         printf("%-18s %s\n", "node", num_or_zero(cli_reply_get(&r, "node")));
+        printf("%-18s %s\n", "key", own_key(store));
         printf("%-18s %s\n", "store", store);
         if (mount && running)
             printf("%-18s %s (daemon pid %s)\n", "mount", mount,
@@ -991,6 +1013,18 @@ static int ask_stat(const char *store, cli_reply *r)
     return 0;
 }
 
+/* The fingerprint of node id's key ("key ID FPR" lines of the stat
+ * reply), or "-" (a mesh of one mesh key, or no record yet). */
+static const char *key_of(const cli_reply *r, const char *id)
+{
+    size_t n = strlen(id);
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->key[i], "key") && !strncmp(r->val[i], id, n) &&
+            r->val[i][n] == ' ')
+            return r->val[i] + n + 1;
+    return "-";
+}
+
 int cli_cmd_members(int argc, char **argv)
 {
     cli_args a;
@@ -1004,11 +1038,13 @@ int cli_cmd_members(int argc, char **argv)
         return rc;
     const char *self = num_or_zero(cli_reply_get(&r, "node"));
     if (a.json)
-        printf("[{\"node\":\"%s\",\"state\":\"self\"}", self);
+        printf("[{\"node\":\"%s\",\"state\":\"self\",\"key\":\"%s\"}",
+               self, key_of(&r, self));
     else
-        printf("%-16s %-21s %-8s %12s %12s\n%-16s %-21s %-8s\n", "node",
-               "address", "state", "it lacks", "contact", self, "(this node)",
-               "self");
+        printf("%-16s %-21s %-8s %12s %12s  %s\n%-16s %-21s %-8s %12s %12s  "
+               "%s\n",
+               "node", "address", "state", "it lacks", "contact", "key", self,
+               "(this node)", "self", "", "", key_of(&r, self));
     for (size_t i = 0; i < r.n; i++) {
         peer_row p;
         if (strcmp(r.key[i], "peer") || !parse_peer(r.val[i], &p))
@@ -1017,16 +1053,17 @@ int cli_cmd_members(int argc, char **argv)
             printf(",{\"node\":\"%s\",\"address\":", p.id);
             json_str(stdout, p.addr);
             printf(",\"state\":\"%s\",\"heard\":%s,\"ops_it_lacks\":%llu,"
-                   "\"last_contact_ms\":%llu}",
-                   p.state, p.heard ? "true" : "false", p.ops_they, p.last_ms);
+                   "\"last_contact_ms\":%llu,\"key\":\"%s\"}",
+                   p.state, p.heard ? "true" : "false", p.ops_they, p.last_ms,
+                   key_of(&r, p.id));
         } else {
             char lacks[32], contact[32];
             snprintf(lacks, sizeof lacks, p.heard ? "%llu ops" : "?",
                      p.ops_they);
             snprintf(contact, sizeof contact, "%.1fs ago",
                      (double)p.last_ms / 1000);
-            printf("%-16s %-21s %-8s %12s %12s\n", p.id, p.addr, p.state, lacks,
-                   contact);
+            printf("%-16s %-21s %-8s %12s %12s  %s\n", p.id, p.addr, p.state,
+                   lacks, contact, key_of(&r, p.id));
         }
     }
     /* removed nodes the transport no longer knows of */
@@ -1040,9 +1077,11 @@ int cli_cmd_members(int argc, char **argv)
         if (shown)
             continue;
         if (a.json)
-            printf(",{\"node\":\"%s\",\"state\":\"removed\"}", r.val[i]);
+            printf(",{\"node\":\"%s\",\"state\":\"removed\",\"key\":\"%s\"}",
+                   r.val[i], key_of(&r, r.val[i]));
         else
-            printf("%-16s %-21s %-8s\n", r.val[i], "-", "removed");
+            printf("%-16s %-21s %-8s %12s %12s  %s\n", r.val[i], "-",
+                   "removed", "", "", key_of(&r, r.val[i]));
     }
     if (a.json)
         printf("]\n");

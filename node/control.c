@@ -124,6 +124,18 @@ static void conflict_line(void *arg, const char *path)
     outf(arg, "conflict_path %s\n", path);
 }
 
+/* key NODE FINGERPRINT: a member's key as the registry holds it */
+static int key_line(void *arg, uint64_t node, const uint8_t *rec, size_t len)
+{
+    mfs_member_rec r;
+    char fpr[MFS_IDENT_FPR_LEN];
+    if (mfs_member_rec_parse(rec, len, &r) == 0 && r.node == node) {
+        mfs_ident_fingerprint(r.pk, fpr);
+        outf(arg, "key %016" PRIx64 " %s\n", node, fpr);
+    }
+    return 0;
+}
+
 static void reply_stat(mfs_control *c, out_buf *o)
 {
     mfs_store_stats st;
@@ -178,6 +190,7 @@ static void reply_stat(mfs_control *c, out_buf *o)
     ssize_t nrm = mfs_store_members_removed(c->store, removed, 64);
     for (ssize_t i = 0; i < nrm && i < 64; i++)
         outf(o, "removed %016" PRIx64 "\n", removed[i]);
+    mfs_store_member_keys(c->store, key_line, o);
     mfs_store_conflicts(c->store, conflict_line, o, 100);
     if (c->mesh)
         mfs_node_report(c->mesh, out_line, o);

@@ -809,6 +809,13 @@ void mfs_sync_core_hs_counts(const mfs_sync_core *c, uint64_t *made,
     *answered = c->hs_answered;
 }
 
+/* A version 3 header of ours: kind, to dst (0: not known), pn 0. */
+static mfs_wire_hdr hdr_v3(const mfs_sync_core *c, uint8_t kind, uint64_t dst)
+{
+    return (mfs_wire_hdr){MFS_WIRE_VERSION_ID, kind, c->mesh_tag, c->self,
+                          dst, c->epoch, 0};
+}
+
 static void send_init(mfs_sync_core *c, peer *p)
 {
     uint8_t dg[MFS_WIRE_MAX];
@@ -817,13 +824,7 @@ static void send_init(mfs_sync_core *c, peer *p)
         memcpy(hello.join, c->join, c->joinlen);
         hello.joinlen = c->joinlen;
     }
-    mfs_wire_hdr h = {MFS_WIRE_VERSION_ID,
-                      MFS_WIRE_INIT,
-                      c->mesh_tag,
-                      c->self,
-                      p->id,
-                      c->epoch,
-                      0};
+    mfs_wire_hdr h = hdr_v3(c, MFS_WIRE_INIT, p->id);
     ssize_t n = mfs_hs_init_write(&p->hs, &c->skey, p->pub, &h, &hello, dg);
     sodium_memzero(&hello, sizeof(hello));
     if (n < 0)
@@ -838,13 +839,7 @@ static void send_init(mfs_sync_core *c, peer *p)
 static void send_probe(mfs_sync_core *c, peer *p)
 {
     uint8_t dg[MFS_HS_PROBE_LEN] = {0};
-    mfs_wire_hdr h = {MFS_WIRE_VERSION_ID,
-                      MFS_WIRE_PROBE,
-                      c->mesh_tag,
-                      c->self,
-                      0,
-                      c->epoch,
-                      0};
+    mfs_wire_hdr h = hdr_v3(c, MFS_WIRE_PROBE, 0);
     mfs_wire_hdr_encode(&h, dg);
     raw_tx(c, p, dg, sizeof(dg));
     p->last_hb_tx = c->now;
@@ -1465,13 +1460,7 @@ static void on_probe(mfs_sync_core *c, const mfs_addr *from,
         return;
     }
     uint8_t dg[MFS_HS_ANSWER_LEN] = {0};
-    mfs_wire_hdr a = {MFS_WIRE_VERSION_ID,
-                      MFS_WIRE_ANSWER,
-                      c->mesh_tag,
-                      c->self,
-                      h->src,
-                      c->epoch,
-                      0};
+    mfs_wire_hdr a = hdr_v3(c, MFS_WIRE_ANSWER, h->src);
     mfs_wire_hdr_encode(&a, dg);
     c->cfg.tx(c->cfg.tx_arg, from, dg, sizeof(dg));
 }
@@ -1518,13 +1507,7 @@ static void on_init(mfs_sync_core *c, const mfs_addr *from,
             rc = MFS_DROP_MEMBER;
     }
     uint8_t out[MFS_WIRE_MAX];
-    mfs_wire_hdr rh = {MFS_WIRE_VERSION_ID,
-                       MFS_WIRE_RESP,
-                       c->mesh_tag,
-                       c->self,
-                       h->src,
-                       c->epoch,
-                       0};
+    mfs_wire_hdr rh = hdr_v3(c, MFS_WIRE_RESP, h->src);
     struct mkey *mk = mkey_of(c, h->src);
     if (rc == MFS_DROP_MEMBER && mk && mk->removed &&
         !sodium_memcmp(mk->pub, st.rs, 32)) {
@@ -1644,11 +1627,11 @@ static void on_removed(mfs_sync_core *c, const mfs_wire_hdr *h,
         c->cfg.on_removed(c->cfg.arg, h->src);
 }
 
-/* The key that opens a sealed datagram from p (per-node keys): cur, else
- * nxt (which then becomes cur: p has it), else prev. rc as
+/* The key that opens a sealed datagram from p at from (per-node keys):
+ * cur, else nxt (which then becomes cur: p has it), else prev. rc as
  * mfs_wire_open. */
-static int open_sealed(mfs_sync_core *c, peer *p, const uint8_t *buf,
-                       size_t len, uint8_t *pt)
+static int open_sealed(mfs_sync_core *c, peer *p, const mfs_addr *from,
+                       const uint8_t *buf, size_t len, uint8_t *pt)
 {
     int rc = -EBADMSG;
     if (sess_live(c, &p->cur) &&
@@ -1661,6 +1644,10 @@ static int open_sealed(mfs_sync_core *c, peer *p, const uint8_t *buf,
         p->cur.born = c->now;
         sess_wipe(&p->nxt);
         c->hs_made++;
+        /* sealed with keys only our RESP to this address gave: it gets
+         * what we send there (QUIC's validation by handshake) */
+        if (mfs_addr_eq(&p->addr, from))
+            p->addr_ok = 1;
         return rc;
     }
     if (sess_live(c, &p->prev))
@@ -1737,7 +1724,7 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
         drop(c, acct, MFS_DROP_REPLAY);
         return;
     }
-    rc = c->ident ? open_sealed(c, p, buf, len, pt)
+    rc = c->ident ? open_sealed(c, p, from, buf, len, pt)
                   : mfs_wire_open(c->key.key, buf, len, pt);
     if (rc < 0) {
         drop(c, acct, MFS_DROP_AUTH);

@@ -26,6 +26,14 @@ done
     fail "two nodes have the same key"
 [[ $MESH_TOKEN == mfs2.* ]] || fail "the token is not an mfs2 one: ${MESH_TOKEN:0:8}"
 
+# fingerprints: stat shows this node's key, members every member's
+fa=$(mesh_stat a | jq -r .key)
+[[ $fa =~ ^[0-9a-f]{4}(-[0-9a-f]{4}){3}$ ]] || fail "meshfs stat shows no key fingerprint: $fa"
+"$MESHFS" members --json "$A" | jq -e --arg k "$fa" '[.[] | select(.state == "self" and .key == $k)] | length == 1' >/dev/null ||
+    fail "meshfs members does not show A's key: $("$MESHFS" members "$A")"
+"$MESHFS" members --json "$A" | jq -e '[.[] | select(.state != "self" and (.key | test("^[0-9a-f]{4}-")))] | length == 2' >/dev/null ||
+    fail "meshfs members does not show B's and C's keys: $("$MESHFS" members "$A")"
+
 refused() { grep -q "refused node ${ID[$1]} .* a join: $2" "${LOGF[a]}"; }
 reads_nothing() { [[ ! -e ${MNT[$1]}/$2 ]] || fail "node $1 reads $2"; }
 
@@ -34,11 +42,13 @@ tok=$MESH_TOKEN
 mesh_create d # joins with tok
 MESH_TOKEN=$tok
 mesh_create e # the same token again
+printf 'for members\n' >"$A/m1"
+t0=$(now_ms)
 mesh_mount d
+mesh_wait_file 15 d m1 "$(sha_str $'for members\n')"
+log "join: D mounted, was admitted and read A's file $(($(now_ms) - t0)) ms after its mount began"
 mesh_mount e
 mesh_wait_peers 30 a d
-printf 'for members\n' >"$A/m1"
-mesh_wait_file 15 d m1 "$(sha_str $'for members\n')"
 mesh_wait 15 "A refuses E: invitation used up" refused e "its invitation is used up"
 reads_nothing e m1
 mesh_sees_alive a e && fail "A sees the refused node E alive"
