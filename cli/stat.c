@@ -24,7 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* This node's key fingerprint (STORE/node.key), or why there is none. */
 static const char *own_key(const char *store)
 {
@@ -1038,8 +1037,8 @@ int cli_cmd_members(int argc, char **argv)
         return rc;
     const char *self = num_or_zero(cli_reply_get(&r, "node"));
     if (a.json)
-        printf("[{\"node\":\"%s\",\"state\":\"self\",\"key\":\"%s\"}",
-               self, key_of(&r, self));
+        printf("[{\"node\":\"%s\",\"state\":\"self\",\"key\":\"%s\"}", self,
+               key_of(&r, self));
     else
         printf("%-16s %-21s %-8s %12s %12s  %s\n%-16s %-21s %-8s %12s %12s  "
                "%s\n",
@@ -1080,8 +1079,8 @@ int cli_cmd_members(int argc, char **argv)
             printf(",{\"node\":\"%s\",\"state\":\"removed\",\"key\":\"%s\"}",
                    r.val[i], key_of(&r, r.val[i]));
         else
-            printf("%-16s %-21s %-8s %12s %12s  %s\n", r.val[i], "-",
-                   "removed", "", "", key_of(&r, r.val[i]));
+            printf("%-16s %-21s %-8s %12s %12s  %s\n", r.val[i], "-", "removed",
+                   "", "", key_of(&r, r.val[i]));
     }
     if (a.json)
         printf("]\n");

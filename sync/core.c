@@ -812,8 +812,8 @@ void mfs_sync_core_hs_counts(const mfs_sync_core *c, uint64_t *made,
 /* A version 3 header of ours: kind, to dst (0: not known), pn 0. */
 static mfs_wire_hdr hdr_v3(const mfs_sync_core *c, uint8_t kind, uint64_t dst)
 {
-    return (mfs_wire_hdr){MFS_WIRE_VERSION_ID, kind, c->mesh_tag, c->self,
-                          dst, c->epoch, 0};
+    return (mfs_wire_hdr){
+        MFS_WIRE_VERSION_ID, kind, c->mesh_tag, c->self, dst, c->epoch, 0};
 }
 
 static void send_init(mfs_sync_core *c, peer *p)
