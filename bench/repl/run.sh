@@ -308,8 +308,9 @@ mfs_mesh() {
     for n in "$@"; do
         if [[ $n == "$first" ]]; then
             "$MESHFS" init --store "$W/s/$n" >/dev/null || die "meshfs init failed"
-            tok=$("$MESHFS" invite --store "$W/s/$n" "127.0.0.$i:$port") || die "meshfs invite failed"
-        else
+        else # an invitation is good for one join
+            tok=$("$MESHFS" invite --store "$W/s/$first" "127.0.0.2:$port" 2>/dev/null) ||
+                die "meshfs invite failed"
             "$MESHFS" join --store "$W/s/$n" "$tok" >/dev/null || die "meshfs join failed"
         fi
         i=$((i + 1))
