@@ -38,6 +38,7 @@
 #define WAIT_WINDOW_US 10000000 /* rx_wait_max_us: windows of 10 s */
 #define HS_RETRY_US 250000u     /* first retry of an unanswered INIT */
 #define NXT_WAIT_US 2000000u    /* an answered INIT's session, unconfirmed */
+#define COOKIE_US 120000000u    /* a cookie's life, and its secret's */
 
 typedef struct omsg {
     uint64_t id;
@@ -119,6 +120,10 @@ typedef struct peer {
     mfs_noise hs;
     int hs_on;
     uint64_t hs_next, hs_wait, hs_sent_t;
+    uint8_t init_dg[MFS_HS_INIT_LEN(MFS_HS_JOIN_MAX)]; /* our last INIT */
+    size_t init_len;
+    uint8_t cookie[16]; /* its COOKIE for our address, and when */
+    uint64_t cookie_t;
     uint64_t init_epoch, init_ctr; /* the freshest INIT taken from it */
 
     /* send side */
@@ -182,7 +187,11 @@ struct mfs_sync_core {
     uint64_t join_to; /* joining through this node, with join */
     uint8_t join[MFS_HS_JOIN_MAX];
     size_t joinlen;
-    uint64_t hs_made, hs_started, hs_answered;
+    uint64_t hs_made, hs_started, hs_answered, cookies;
+    uint64_t hs_win_t;          /* INITs taken in the second from hs_win_t */
+    uint32_t hs_win_n;
+    uint8_t cookie_sec[2][32]; /* the cookies' secret, and the one before */
+    uint64_t cookie_sec_t;
 };
 
 static void clock_sample(mfs_sync_core *c, peer *p, uint64_t wall,
@@ -228,6 +237,7 @@ void mfs_sync_config_default(mfs_sync_config *cfg)
     cfg->max_peers = 256;
     cfg->rekey_ms = 120000;
     cfg->reject_ms = 180000;
+    cfg->hs_load_pps = 200;
 }
 
 /* ---- addresses ---- */
@@ -801,6 +811,11 @@ void mfs_sync_core_join_done(mfs_sync_core *c)
     c->join_to = 0;
 }
 
+uint64_t mfs_sync_core_cookies(const mfs_sync_core *c)
+{
+    return c->cookies;
+}
+
 void mfs_sync_core_hs_counts(const mfs_sync_core *c, uint64_t *made,
                              uint64_t *started, uint64_t *answered)
 {
@@ -829,6 +844,10 @@ static void send_init(mfs_sync_core *c, peer *p)
     sodium_memzero(&hello, sizeof(hello));
     if (n < 0)
         return;
+    if (p->cookie_t && c->now - p->cookie_t < COOKIE_US)
+        mfs_hs_init_mac2(dg, (size_t)n, p->cookie);
+    memcpy(p->init_dg, dg, (size_t)n);
+    p->init_len = (size_t)n;
     p->hs_on = 1;
     p->hs_sent_t = c->now;
     if (raw_tx(c, p, dg, (size_t)n) > 0)
@@ -1480,6 +1499,68 @@ static void on_answer(mfs_sync_core *c, const mfs_addr *from,
     key_sync(c, ap);
 }
 
+/* The cookie of address a under secret k. */
+static void cookie_of(const uint8_t k[32], const mfs_addr *a,
+                      uint8_t out[16])
+{
+    crypto_generichash(out, 16, (const uint8_t *)&a->ss,
+                       a->len <= sizeof(a->ss) ? a->len : sizeof(a->ss), k,
+                       32);
+}
+
+/* Under load (more INITs with a right mac1 in this second than
+ * hs_load_pps), an INIT must carry a mac2 made with its address's cookie;
+ * one that does not gets a COOKIE (smaller than it, no state kept) and
+ * costs no Diffie-Hellman. 1 if the INIT may go on. */
+static int init_cookie_ok(mfs_sync_core *c, const mfs_addr *from,
+                          const mfs_wire_hdr *h, const uint8_t *buf,
+                          size_t len)
+{
+    if (c->now - c->hs_win_t >= 1000000u) {
+        c->hs_win_t = c->now;
+        c->hs_win_n = 0;
+    }
+    if (++c->hs_win_n <= c->cfg.hs_load_pps)
+        return 1;
+    if (!c->cookie_sec_t || c->now - c->cookie_sec_t >= COOKIE_US) {
+        memcpy(c->cookie_sec[1], c->cookie_sec[0], 32);
+        randombytes_buf(c->cookie_sec[0], 32);
+        c->cookie_sec_t = c->now;
+    }
+    uint8_t ck[16];
+    for (int k = 0; k < 2; k++) {
+        cookie_of(c->cookie_sec[k], from, ck);
+        if (mfs_hs_mac2_ok(ck, buf, len))
+            return 1;
+    }
+    cookie_of(c->cookie_sec[0], from, ck);
+    uint8_t out[MFS_HS_COOKIE_LEN];
+    size_t n = mfs_hs_cookie_write(c->skey.pub, ck, buf, len,
+                                   &(mfs_wire_hdr){0, 0, c->mesh_tag, c->self,
+                                                   h->src, c->epoch, 0},
+                                   out);
+    c->cfg.tx(c->cfg.tx_arg, from, out, n);
+    c->cookies++;
+    return 0;
+}
+
+/* COOKIE: the member we started a handshake with is under load; our
+ * next INIT carries a mac2 made with the cookie, at once. */
+static void on_cookie(mfs_sync_core *c, const mfs_wire_hdr *h,
+                      const uint8_t *buf, size_t len, peer *acct)
+{
+    peer *p = peer_by_id(c, h->src);
+    uint8_t ck[16];
+    if (!p || !p->hs_on || !p->has_key || h->dst != c->self ||
+        mfs_hs_cookie_read(p->pub, p->init_dg, p->init_len, buf, len, ck)) {
+        drop(c, acct, MFS_DROP_AUTH);
+        return;
+    }
+    memcpy(p->cookie, ck, 16);
+    p->cookie_t = c->now;
+    p->hs_next = c->now; /* the next tick asks again */
+}
+
 static void on_init(mfs_sync_core *c, const mfs_addr *from,
                     const mfs_wire_hdr *h, const uint8_t *buf, size_t len,
                     peer *ap)
@@ -1488,6 +1569,14 @@ static void on_init(mfs_sync_core *c, const mfs_addr *from,
     mfs_hs_hello hello;
     peer *p = peer_by_id(c, h->src);
     peer *acct = p ? p : ap;
+    if (len < MFS_HS_INIT_LEN(0) || !mfs_hs_mac1_ok(c->mac1, buf, len)) {
+        drop(c, acct, MFS_DROP_AUTH);
+        return;
+    }
+    if (!init_cookie_ok(c, from, h, buf, len)) {
+        drop(c, acct, MFS_DROP_RATE);
+        return;
+    }
     if (mfs_hs_init_read(&st, &c->skey, c->mac1, buf, len, &hello)) {
         drop(c, acct, MFS_DROP_AUTH);
         return;
@@ -1704,6 +1793,9 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
         return;
     case MFS_WIRE_REMOVED:
         on_removed(c, &h, buf, len, acct);
+        return;
+    case MFS_WIRE_COOKIE:
+        on_cookie(c, &h, buf, len, acct);
         return;
     }
     if (c->ident && (!p || !p->has_key)) {

@@ -96,6 +96,10 @@ typedef struct mfs_sync_config {
      * replaced once it is rekey_ms old (120,000) and used no more once
      * it is reject_ms old (180,000). */
     uint32_t rekey_ms, reject_ms;
+    /* Per-node keys: a node that took more INITs than this in the last
+     * second answers those without a cookie for their address with
+     * COOKIE, before any Diffie-Hellman (200). */
+    uint32_t hs_load_pps;
 
     /* Callbacks, all on the core's thread; arg (tx_arg for tx) is passed
      * back. */
@@ -202,9 +206,10 @@ int mfs_sync_core_join(mfs_sync_core *c, uint64_t now_us, uint64_t id,
                        const uint8_t *join, size_t len);
 void mfs_sync_core_join_done(mfs_sync_core *c);
 /* Sessions and handshakes so far: made (completed), started (INITs
- * sent), answered (RESPs sent). */
+ * sent), answered (RESPs sent), cookies (COOKIEs sent: under load). */
 void mfs_sync_core_hs_counts(const mfs_sync_core *c, uint64_t *made,
                              uint64_t *started, uint64_t *answered);
+uint64_t mfs_sync_core_cookies(const mfs_sync_core *c);
 
 /* The MFS_CLOCK_* flags (wire.h) the next heartbeats carry: what the
  * node knows of its own clock. Any thread (an atomic store). */

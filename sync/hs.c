@@ -174,3 +174,67 @@ int mfs_hs_removed_check(const mfs_noise *st, const uint8_t *dg, size_t len)
     removed_mac(st, dg, m);
     return sodium_memcmp(m, dg + MFS_WIRE_HDR, 16) ? -EBADMSG : 0;
 }
+
+void mfs_hs_init_mac2(uint8_t *dg, size_t len, const uint8_t cookie[16])
+{
+    crypto_generichash(dg + len - MFS_HS_MAC_LEN, MFS_HS_MAC_LEN, dg,
+                       len - MFS_HS_MAC_LEN, cookie, 16);
+}
+
+int mfs_hs_mac1_ok(const uint8_t my_mac1[32], const uint8_t *dg, size_t len)
+{
+    return len >= MFS_WIRE_HDR + 2 * MFS_HS_MAC_LEN &&
+           mac_ok(my_mac1, dg, len);
+}
+
+int mfs_hs_mac2_ok(const uint8_t cookie[16], const uint8_t *dg, size_t len)
+{
+    uint8_t m[MFS_HS_MAC_LEN];
+    if (len < MFS_WIRE_HDR + 2 * MFS_HS_MAC_LEN)
+        return 0;
+    crypto_generichash(m, sizeof(m), dg, len - MFS_HS_MAC_LEN, cookie, 16);
+    return sodium_memcmp(m, dg + len - MFS_HS_MAC_LEN, MFS_HS_MAC_LEN) == 0;
+}
+
+static void cookie_key(const uint8_t pub[32], uint8_t key[32])
+{
+    crypto_generichash(key, 32, pub, 32, (const uint8_t *)"meshfs cookie",
+                       13);
+}
+
+size_t mfs_hs_cookie_write(const uint8_t my_pub[32], const uint8_t cookie[16],
+                           const uint8_t *init, size_t init_len,
+                           const mfs_wire_hdr *h, uint8_t *out)
+{
+    uint8_t key[32];
+    mfs_wire_hdr hh = *h;
+    hh.version = MFS_WIRE_VERSION_ID;
+    hh.flags = MFS_WIRE_COOKIE;
+    hh.pn = 0;
+    mfs_wire_hdr_encode(&hh, out);
+    uint8_t *nonce = out + MFS_WIRE_HDR;
+    randombytes_buf(nonce, 24);
+    cookie_key(my_pub, key);
+    const uint8_t *mac1 = init + init_len - 2 * MFS_HS_MAC_LEN;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + MFS_WIRE_HDR + 24, NULL,
+                                               cookie, 16, mac1,
+                                               MFS_HS_MAC_LEN, NULL, nonce,
+                                               key);
+    return MFS_HS_COOKIE_LEN;
+}
+
+int mfs_hs_cookie_read(const uint8_t peer_pub[32], const uint8_t *init,
+                       size_t init_len, const uint8_t *dg, size_t len,
+                       uint8_t cookie[16])
+{
+    uint8_t key[32];
+    if (len != MFS_HS_COOKIE_LEN || init_len < MFS_HS_INIT_LEN(0))
+        return -EBADMSG;
+    cookie_key(peer_pub, key);
+    const uint8_t *mac1 = init + init_len - 2 * MFS_HS_MAC_LEN;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            cookie, NULL, NULL, dg + MFS_WIRE_HDR + 24, 32, mac1,
+            MFS_HS_MAC_LEN, dg + MFS_WIRE_HDR, key))
+        return -EBADMSG;
+    return 0;
+}

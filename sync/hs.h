@@ -22,7 +22,13 @@
  * BLAKE2b-128 of the datagram before it, keyed with a hash of the
  * receiver's static public key: a receiver checks it before any
  * Diffie-Hellman, so a sender that does not know its key costs it one
- * hash. mac2 is zero (kept for a cookie reply under load). The counter
+ * hash. mac2 is zero, or, once a responder under load answered with
+ *   COOKIE header (kind 3, src, dst, epoch, pn 0) | nonce 24 |
+ *          XChaCha20-Poly1305(cookie 16) keyed with a hash of the
+ *          responder's static key, the INIT's mac1 as associated data
+ * a MAC of the datagram keyed with that cookie: a hash of the sender's
+ * address under a secret the responder changes every 2 min, which only
+ * who receives at that address learns. The counter
  * grows with every INIT a boot sends: with the epoch it makes a replayed
  * message 1 stale. The answers are never larger than what they answer.
  *
@@ -43,6 +49,7 @@
 #define MFS_HS_PROBE_LEN 128
 #define MFS_HS_ANSWER_LEN (MFS_WIRE_HDR + 16)
 #define MFS_HS_REMOVED_LEN (MFS_WIRE_HDR + 16)
+#define MFS_HS_COOKIE_LEN (MFS_WIRE_HDR + 24 + 16 + 16)
 /* the sizes of INIT (with joinlen join bytes) and RESP */
 #define MFS_HS_INIT_LEN(j)                                                     \
     (MFS_WIRE_HDR + MFS_NOISE_MSG1_LEN(9 + (j)) + 2 * MFS_HS_MAC_LEN)
@@ -65,6 +72,22 @@ void mfs_hs_mac1_key(const uint8_t pub[32], uint8_t key[32]);
 ssize_t mfs_hs_init_write(mfs_noise *st, const mfs_noise_keypair *s,
                           const uint8_t rs[32], const mfs_wire_hdr *h,
                           const mfs_hs_hello *hello, uint8_t *out);
+/* Sets INIT dg's mac2 with cookie (16 bytes). */
+void mfs_hs_init_mac2(uint8_t *dg, size_t len, const uint8_t cookie[16]);
+/* 1 if dg (an INIT or RESP) carries a right mac1 for my_mac1, or a right
+ * mac2 for cookie; else 0. */
+int mfs_hs_mac1_ok(const uint8_t my_mac1[32], const uint8_t *dg, size_t len);
+int mfs_hs_mac2_ok(const uint8_t cookie[16], const uint8_t *dg, size_t len);
+/* COOKIE: written by a responder (static key my_pub) to the sender of
+ * INIT init (whose header h it answers), read by that initiator (which
+ * knows the responder's key and its INIT). write returns the length;
+ * read returns 0 and the cookie, or -EBADMSG. */
+size_t mfs_hs_cookie_write(const uint8_t my_pub[32], const uint8_t cookie[16],
+                           const uint8_t *init, size_t init_len,
+                           const mfs_wire_hdr *h, uint8_t *out);
+int mfs_hs_cookie_read(const uint8_t peer_pub[32], const uint8_t *init,
+                       size_t init_len, const uint8_t *dg, size_t len,
+                       uint8_t cookie[16]);
 /* Responder: checks mac1 with my_mac1 (mfs_hs_mac1_key of our key), then
  * starts st as responder with s and opens message 1. 0 and *hello, the
  * initiator's static key in st->rs; -EBADMSG (bad length, mac1, or not

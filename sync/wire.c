@@ -41,7 +41,7 @@ int mfs_wire_hdr_decode(const uint8_t *dg, size_t len, mfs_wire_hdr *h)
         return -EBADMSG;
     if (h->version == MFS_WIRE_VERSION ? h->flags != 0
         : h->version == MFS_WIRE_VERSION_ID
-            ? (h->flags > MFS_WIRE_KIND_MAX || h->flags == 3)
+            ? h->flags > MFS_WIRE_KIND_MAX
             : 1)
         return -EPROTO;
     return 0;

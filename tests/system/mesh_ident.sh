@@ -9,6 +9,7 @@
 #  - a removed member that keeps running with its store and sessions: it
 #    does not read a file written after the removal, its new file reaches
 #    nobody, and the members go on syncing.
+#  - a mesh made before per-node keys (no node.key): mfs1 tokens, syncs.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/mesh_lib.sh
 . "$(dirname "$0")/mesh_lib.sh"
@@ -98,4 +99,22 @@ mesh_wait_file 15 a m2 "$(sha_str $'still syncing\n')"
 mesh_wait_file 15 c m2 "$(sha_str $'still syncing\n')"
 reads_nothing d m2
 log "the removed node read nothing new and changed nothing"
+
+# ---- a mesh made before per-node keys (a store with no node.key) keeps
+# its mesh key: mfs1 tokens, and the daemons sync
+MESH_INVITER=""
+mesh_create x
+rm "${STORE[x]}/node.key"
+mesh_invite
+[[ $MESH_TOKEN == mfs1.* ]] || fail "a store without a node key printed ${MESH_TOKEN:0:5} token"
+expect_fail "need per-node keys" mfs_cmd invite --list --store "${STORE[x]}"
+mesh_create y
+[[ ! -e ${STORE[y]}/node.key ]] || fail "joining with an mfs1 token made a node key"
+mesh_mount x
+mesh_mount y
+mesh_wait_peers 30 x y
+printf 'old mesh\n' >"${MNT[x]}/o"
+mesh_wait_file 15 y o "$(sha_str $'old mesh\n')"
+[[ $(mesh_stat x | jq -r .key) == none* ]] || fail "stat on a mesh key node shows a key"
+log "a mesh key mesh still works"
 echo PASS

@@ -941,6 +941,66 @@ static void test_ident_stranger(void **state)
     mfs_sim_free(c.sim);
 }
 
+/* Under load (here more than 20 INITs a second), a flood of INITs with a
+ * right mac1 from a spoofed member address (which bypasses the rate limit
+ * for unknown addresses) costs no Diffie-Hellman: each gets a COOKIE,
+ * smaller than it; a real member's INIT gets one too, and its next INIT,
+ * made with the cookie, is taken: the restarted member is back at once. */
+static void test_ident_cookie(void **state)
+{
+    (void)state;
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    cfg_default(&g_cfg);
+    g_cfg.hs_load_pps = 20;
+    g_cfg_set = g_ident = 1;
+    make_sim(&c, mfs_test_seed(69), 2, 1);
+    g_cfg_set = g_ident = 0;
+    run_until_alive(&c, 2, 10 * SEC);
+    assert_true(all_alive(&c, 2));
+    mfs_sync_core *t = mfs_sim_core(c.sim, 1);
+    mfs_noise_keypair stranger;
+    mfs_noise_keypair_new(&stranger);
+    const mfs_addr *member = mfs_sim_addr(c.sim, 0); /* spoofed */
+    uint64_t n = 0;
+    assert_int_equal(mfs_sim_restart(c.sim, 0), 0);
+    uint64_t t_restart = mfs_sim_now(c.sim);
+    for (int ms = 0; ms < 3000; ms++) {
+        for (int k = 0; k < 10; k++, n++) { /* 10,000 INITs a second */
+            uint8_t dg[MFS_WIRE_MAX];
+            mfs_noise st;
+            mfs_hs_hello hello = {.counter = n + 1};
+            mfs_wire_hdr h = {0, 0, (uint32_t)mfs_be32_get(c.hdr + 2),
+                              mfs_sim_id(c.sim, 0), mfs_sim_id(c.sim, 1), 1,
+                              0};
+            ssize_t l = mfs_hs_init_write(&st, &stranger,
+                                          mfs_sim_keypair(c.sim, 1)->pub, &h,
+                                          &hello, dg);
+            mfs_sync_core_input(t, mfs_sim_now(c.sim), member, dg, (size_t)l);
+            mfs_noise_wipe(&st);
+        }
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 1000);
+    }
+    uint64_t made, started, answered;
+    mfs_sync_core_hs_counts(t, &made, &started, &answered);
+    uint64_t cookies = mfs_sync_core_cookies(t);
+    printf("%llu spoofed INITs: %llu COOKIEs, %llu answered; restarted "
+           "member alive: %d\n",
+           (unsigned long long)n, (unsigned long long)cookies,
+           (unsigned long long)answered, all_alive(&c, 2));
+    /* at most the first 20 a second reach the Diffie-Hellmans */
+    assert_true(cookies >= n - 3 * 20 - 5);
+    assert_true(all_alive(&c, 2));
+    (void)t_restart;
+    c.total = 1;
+    c.seen = calloc(1, 1);
+    send_one(&c, 0, 0, 1, 100);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + SEC);
+    assert_int_equal(c.seen[0], 1);
+    free(c.seen);
+    mfs_sim_free(c.sim);
+}
+
 /* Joining: node 2's key is no member's; it joins through node 0 with the
  * right proof (admit says yes), and node 1 then learns its key (as the
  * member registry would tell it). A wrong proof is refused. */
@@ -1073,6 +1133,7 @@ int main(void)
         cmocka_unit_test(test_ident_removed),
         cmocka_unit_test(test_ident_stranger),
         cmocka_unit_test(test_ident_join),
+        cmocka_unit_test(test_ident_cookie),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
