@@ -188,7 +188,7 @@ struct mfs_sync_core {
     uint8_t join[MFS_HS_JOIN_MAX];
     size_t joinlen;
     uint64_t hs_made, hs_started, hs_answered, cookies;
-    uint64_t hs_win_t;          /* INITs taken in the second from hs_win_t */
+    uint64_t hs_win_t; /* INITs taken in the second from hs_win_t */
     uint32_t hs_win_n;
     uint8_t cookie_sec[2][32]; /* the cookies' secret, and the one before */
     uint64_t cookie_sec_t;
@@ -1500,12 +1500,10 @@ static void on_answer(mfs_sync_core *c, const mfs_addr *from,
 }
 
 /* The cookie of address a under secret k. */
-static void cookie_of(const uint8_t k[32], const mfs_addr *a,
-                      uint8_t out[16])
+static void cookie_of(const uint8_t k[32], const mfs_addr *a, uint8_t out[16])
 {
     crypto_generichash(out, 16, (const uint8_t *)&a->ss,
-                       a->len <= sizeof(a->ss) ? a->len : sizeof(a->ss), k,
-                       32);
+                       a->len <= sizeof(a->ss) ? a->len : sizeof(a->ss), k, 32);
 }
 
 /* Under load (more INITs with a right mac1 in this second than
@@ -1513,8 +1511,7 @@ static void cookie_of(const uint8_t k[32], const mfs_addr *a,
  * one that does not gets a COOKIE (smaller than it, no state kept) and
  * costs no Diffie-Hellman. 1 if the INIT may go on. */
 static int init_cookie_ok(mfs_sync_core *c, const mfs_addr *from,
-                          const mfs_wire_hdr *h, const uint8_t *buf,
-                          size_t len)
+                          const mfs_wire_hdr *h, const uint8_t *buf, size_t len)
 {
     if (c->now - c->hs_win_t >= 1000000u) {
         c->hs_win_t = c->now;
@@ -1535,10 +1532,9 @@ static int init_cookie_ok(mfs_sync_core *c, const mfs_addr *from,
     }
     cookie_of(c->cookie_sec[0], from, ck);
     uint8_t out[MFS_HS_COOKIE_LEN];
-    size_t n = mfs_hs_cookie_write(c->skey.pub, ck, buf, len,
-                                   &(mfs_wire_hdr){0, 0, c->mesh_tag, c->self,
-                                                   h->src, c->epoch, 0},
-                                   out);
+    size_t n = mfs_hs_cookie_write(
+        c->skey.pub, ck, buf, len,
+        &(mfs_wire_hdr){0, 0, c->mesh_tag, c->self, h->src, c->epoch, 0}, out);
     c->cfg.tx(c->cfg.tx_arg, from, out, n);
     c->cookies++;
     return 0;

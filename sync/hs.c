@@ -183,8 +183,7 @@ void mfs_hs_init_mac2(uint8_t *dg, size_t len, const uint8_t cookie[16])
 
 int mfs_hs_mac1_ok(const uint8_t my_mac1[32], const uint8_t *dg, size_t len)
 {
-    return len >= MFS_WIRE_HDR + 2 * MFS_HS_MAC_LEN &&
-           mac_ok(my_mac1, dg, len);
+    return len >= MFS_WIRE_HDR + 2 * MFS_HS_MAC_LEN && mac_ok(my_mac1, dg, len);
 }
 
 int mfs_hs_mac2_ok(const uint8_t cookie[16], const uint8_t *dg, size_t len)
@@ -198,8 +197,7 @@ int mfs_hs_mac2_ok(const uint8_t cookie[16], const uint8_t *dg, size_t len)
 
 static void cookie_key(const uint8_t pub[32], uint8_t key[32])
 {
-    crypto_generichash(key, 32, pub, 32, (const uint8_t *)"meshfs cookie",
-                       13);
+    crypto_generichash(key, 32, pub, 32, (const uint8_t *)"meshfs cookie", 13);
 }
 
 size_t mfs_hs_cookie_write(const uint8_t my_pub[32], const uint8_t cookie[16],
@@ -217,9 +215,8 @@ size_t mfs_hs_cookie_write(const uint8_t my_pub[32], const uint8_t cookie[16],
     cookie_key(my_pub, key);
     const uint8_t *mac1 = init + init_len - 2 * MFS_HS_MAC_LEN;
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + MFS_WIRE_HDR + 24, NULL,
-                                               cookie, 16, mac1,
-                                               MFS_HS_MAC_LEN, NULL, nonce,
-                                               key);
+                                               cookie, 16, mac1, MFS_HS_MAC_LEN,
+                                               NULL, nonce, key);
     return MFS_HS_COOKIE_LEN;
 }
 

@@ -39,10 +39,9 @@ int mfs_wire_hdr_decode(const uint8_t *dg, size_t len, mfs_wire_hdr *h)
     h->pn = mfs_get_u64(&r);
     if (r.err)
         return -EBADMSG;
-    if (h->version == MFS_WIRE_VERSION ? h->flags != 0
-        : h->version == MFS_WIRE_VERSION_ID
-            ? h->flags > MFS_WIRE_KIND_MAX
-            : 1)
+    if (h->version == MFS_WIRE_VERSION      ? h->flags != 0
+        : h->version == MFS_WIRE_VERSION_ID ? h->flags > MFS_WIRE_KIND_MAX
+                                            : 1)
         return -EPROTO;
     return 0;
 }

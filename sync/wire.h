@@ -41,15 +41,15 @@ typedef struct mfs_wire_hdr {
 
 /* What a version 3 datagram is (its flags byte). */
 enum mfs_wire_kind {
-    MFS_WIRE_SEALED = 0,   /* frames under the pair's session key */
-    MFS_WIRE_INIT = 1,     /* handshake message 1 (sync/hs.h) */
-    MFS_WIRE_RESP = 2,     /* handshake message 2 */
-    MFS_WIRE_COOKIE = 3,   /* "ask again with this cookie": a responder
-                              under load (sync/hs.h) */
-    MFS_WIRE_PROBE = 4,    /* "who is at this address?" (dst 0) */
-    MFS_WIRE_ANSWER = 5,   /* "node src": the answer to a probe */
-    MFS_WIRE_REMOVED = 6,  /* "you were removed": the answer to the INIT
-                              of a removed member (sync/hs.h) */
+    MFS_WIRE_SEALED = 0,  /* frames under the pair's session key */
+    MFS_WIRE_INIT = 1,    /* handshake message 1 (sync/hs.h) */
+    MFS_WIRE_RESP = 2,    /* handshake message 2 */
+    MFS_WIRE_COOKIE = 3,  /* "ask again with this cookie": a responder
+                             under load (sync/hs.h) */
+    MFS_WIRE_PROBE = 4,   /* "who is at this address?" (dst 0) */
+    MFS_WIRE_ANSWER = 5,  /* "node src": the answer to a probe */
+    MFS_WIRE_REMOVED = 6, /* "you were removed": the answer to the INIT
+                             of a removed member (sync/hs.h) */
     MFS_WIRE_KIND_MAX = 6,
 };
 

@@ -970,12 +970,15 @@ static void test_ident_cookie(void **state)
             uint8_t dg[MFS_WIRE_MAX];
             mfs_noise st;
             mfs_hs_hello hello = {.counter = n + 1};
-            mfs_wire_hdr h = {0, 0, (uint32_t)mfs_be32_get(c.hdr + 2),
-                              mfs_sim_id(c.sim, 0), mfs_sim_id(c.sim, 1), 1,
+            mfs_wire_hdr h = {0,
+                              0,
+                              (uint32_t)mfs_be32_get(c.hdr + 2),
+                              mfs_sim_id(c.sim, 0),
+                              mfs_sim_id(c.sim, 1),
+                              1,
                               0};
-            ssize_t l = mfs_hs_init_write(&st, &stranger,
-                                          mfs_sim_keypair(c.sim, 1)->pub, &h,
-                                          &hello, dg);
+            ssize_t l = mfs_hs_init_write(
+                &st, &stranger, mfs_sim_keypair(c.sim, 1)->pub, &h, &hello, dg);
             mfs_sync_core_input(t, mfs_sim_now(c.sim), member, dg, (size_t)l);
             mfs_noise_wipe(&st);
         }
