@@ -1452,6 +1452,19 @@ static void peer_moved(mfs_sync_core *c, peer *p, const mfs_addr *from)
     p->val_t_set = 0;
 }
 
+/* An authenticated datagram of len bytes from p: it is alive (fresh: a
+ * new peer or a restart, which the application hears of). */
+static void heard_from(mfs_sync_core *c, peer *p, size_t len, int fresh)
+{
+    p->last_rx = c->now;
+    p->st.bytes_in += len;
+    p->st.dgrams_in++;
+    if (fresh)
+        peer_event(c, p);
+    if (p->state != MFS_PEER_ALIVE)
+        set_state(c, p, MFS_PEER_ALIVE);
+}
+
 /* An authenticated handshake from p at from (len bytes): it is alive
  * there. */
 static void hs_heard(mfs_sync_core *c, peer *p, const mfs_addr *from,
@@ -1461,13 +1474,7 @@ static void hs_heard(mfs_sync_core *c, peer *p, const mfs_addr *from,
         peer_moved(c, p, from);
     if (!p->addr_ok)
         p->unval_in += len;
-    p->last_rx = c->now;
-    p->st.bytes_in += len;
-    p->st.dgrams_in++;
-    if (fresh)
-        peer_event(c, p);
-    if (p->state != MFS_PEER_ALIVE)
-        set_state(c, p, MFS_PEER_ALIVE);
+    heard_from(c, p, len, fresh);
 }
 
 /* PROBE: we answer who we are, in fewer bytes than it took. */
@@ -1859,13 +1866,7 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
     if (!p->addr_ok && mfs_addr_eq(&p->addr, from))
         p->unval_in += len;
     note_wait(c, p);
-    p->last_rx = c->now;
-    p->st.bytes_in += len;
-    p->st.dgrams_in++;
-    if (fresh)
-        peer_event(c, p);
-    if (p->state != MFS_PEER_ALIVE)
-        set_state(c, p, MFS_PEER_ALIVE);
+    heard_from(c, p, len, fresh);
 
     int elicit = 0;
     for (int i = 0; i < n; i++) {
