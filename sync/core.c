@@ -125,6 +125,10 @@ typedef struct peer {
     uint8_t cookie[16]; /* its COOKIE for our address, and when */
     uint64_t cookie_t;
     uint64_t init_epoch, init_ctr; /* the freshest INIT taken from it */
+    /* INITs proving its key with an older boot epoch than its current
+     * one, counters rising: a second daemon with a copy of its store */
+    uint64_t clone_epoch, clone_ctr;
+    unsigned clone_n;
 
     /* send side */
     uint64_t next_pn, anon_pn, next_id, base;
@@ -181,6 +185,7 @@ struct mfs_sync_core {
         uint64_t id;
         uint8_t pub[32];
         int removed;   /* its last key, kept to tell it so */
+        int cloned;    /* two daemons hold its key: both refused */
         uint64_t told; /* when the log last said we refuse it */
     } * mkeys;
     size_t nmkeys;
@@ -700,7 +705,7 @@ static struct mkey *mkey_of(const mfs_sync_core *c, uint64_t id)
 static const uint8_t *member_pub(const mfs_sync_core *c, uint64_t id)
 {
     struct mkey *k = mkey_of(c, id);
-    return k && !k->removed ? k->pub : NULL;
+    return k && !k->removed && !k->cloned ? k->pub : NULL;
 }
 
 /* A session we may still seal or open with. */
@@ -759,6 +764,7 @@ int mfs_sync_core_member_key(mfs_sync_core *c, uint64_t id, const uint8_t *pub)
         if (!v)
             return -ENOMEM;
         c->mkeys = v;
+        memset(&c->mkeys[c->nmkeys], 0, sizeof(*v));
         c->mkeys[c->nmkeys++].id = id;
     }
     if (pub)
@@ -1547,6 +1553,39 @@ static int init_cookie_ok(mfs_sync_core *c, const mfs_addr *from,
     return 0;
 }
 
+/* An INIT that proves p's key comes from a boot epoch older than p's
+ * current one. A restarted daemon never sends one (the old one is gone)
+ * and a replay repeats its counter; rising counters from an older epoch
+ * while the newer one lives mean two daemons run with one node's key (a
+ * copied store directory): their ops would clash under one node id. Both
+ * are cut off (as a removal, here only, until this daemon restarts or the
+ * copy is removed and the node joins again). */
+static void clone_check(mfs_sync_core *c, peer *p, uint64_t epoch,
+                        uint64_t counter)
+{
+    if (epoch == p->clone_epoch && counter > p->clone_ctr)
+        p->clone_n++;
+    else if (epoch != p->clone_epoch)
+        p->clone_n = 1;
+    p->clone_epoch = epoch;
+    p->clone_ctr = counter > p->clone_ctr ? counter : p->clone_ctr;
+    struct mkey *k = mkey_of(c, p->id);
+    if (p->clone_n < 3 || !k || k->cloned)
+        return;
+    k->cloned = 1;
+    mfs_log(LOG_ERR,
+            "sync: node %016llx runs twice (boot epochs %llu and %llu "
+            "prove its key at once: a copy of its store directory?): both "
+            "are refused, since their changes would clash under one node "
+            "id; stop one, and make the copy a node of its own (`meshfs "
+            "join` an invitation on it)",
+            (unsigned long long)p->id, (unsigned long long)epoch,
+            (unsigned long long)p->epoch);
+    key_sync(c, p);
+    if (p->state != MFS_PEER_DEAD)
+        set_state(c, p, MFS_PEER_DEAD);
+}
+
 /* COOKIE: the member we started a handshake with is under load; our
  * next INIT carries a mac2 made with the cookie, at once. */
 static void on_cookie(mfs_sync_core *c, const mfs_wire_hdr *h,
@@ -1589,6 +1628,8 @@ static void on_init(mfs_sync_core *c, const mfs_addr *from,
               (h->epoch == p->init_epoch && hello.counter <= p->init_ctr)))
         rc = MFS_DROP_REPLAY; /* a replayed or stale INIT */
     const uint8_t *k = member_pub(c, h->src);
+    if (rc && k && !sodium_memcmp(k, st.rs, 32) && h->epoch < p->epoch)
+        clone_check(c, p, h->epoch, hello.counter);
     if (!rc && (!k || sodium_memcmp(k, st.rs, 32))) {
         /* not a member's key: only an invitation admits it, to an id no
          * member holds */

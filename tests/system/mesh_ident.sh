@@ -9,6 +9,8 @@
 #  - a removed member that keeps running with its store and sessions: it
 #    does not read a file written after the removal, its new file reaches
 #    nobody, and the members go on syncing.
+#  - a copy of a member's store directory running beside it (a cloned
+#    identity): found, and both refused.
 #  - a mesh made before per-node keys (no node.key): mfs1 tokens, syncs.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/mesh_lib.sh
@@ -99,6 +101,31 @@ mesh_wait_file 15 a m2 "$(sha_str $'still syncing\n')"
 mesh_wait_file 15 c m2 "$(sha_str $'still syncing\n')"
 reads_nothing d m2
 log "the removed node read nothing new and changed nothing"
+
+# ---- a copy of a member's store runs too: both daemons are cut off
+mesh_umount c
+IP[c2]=127.0.0.20 ADDR[c2]=127.0.0.20:$MESH_PORT STORE[c2]=$T/store-c2 MNT[c2]=$T/mnt-c2 LOGF[c2]=$T/log-c2 ID[c2]=${ID[c]}
+mkdir -p "${MNT[c2]}"
+cp -a "${STORE[c]}" "${STORE[c2]}"
+rm -f "${STORE[c2]}/control.sock"
+mesh_mount c
+mesh_mount c2
+for i in 1 2 3; do # each has changes to send: it finds the other out soon
+    printf 'c %s\n' "$i" >"${MNT[c]}/from-c-$i"
+    printf 'c2 %s\n' "$i" >"${MNT[c2]}/from-c2-$i"
+    sleep 1
+done
+twice() { grep -q "node ${ID[c]} runs twice" "${LOGF[a]}"; }
+mesh_wait 60 "A to find node C running twice" twice
+sleep 2
+printf 'after the clone\n' >"$A/after-clone"
+mesh_wait_file 15 b after-clone "$(sha_str $'after the clone\n')"
+sleep 2
+reads_nothing c after-clone
+reads_nothing c2 after-clone
+mesh_umount c2
+mesh_umount c
+log "a copied store running beside its original: A refused both"
 
 # ---- a mesh made before per-node keys (a store with no node.key) keeps
 # its mesh key: mfs1 tokens, and the daemons sync

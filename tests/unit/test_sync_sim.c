@@ -1004,6 +1004,44 @@ static void test_ident_cookie(void **state)
     mfs_sim_free(c.sim);
 }
 
+/* A copy of node 0's store runs too: INITs that prove node 0's key come
+ * from an older boot epoch than the live one, counters rising. Node 1
+ * cuts both off (a replayed INIT, its counter repeated, does not). */
+static void test_ident_cloned(void **state)
+{
+    (void)state;
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    g_ident = 1;
+    make_sim(&c, mfs_test_seed(70), 2, 1);
+    g_ident = 0;
+    run_until_alive(&c, 2, 10 * SEC);
+    mfs_sync_core *t = mfs_sim_core(c.sim, 1);
+    mfs_addr other = *mfs_sim_addr(c.sim, 0);
+    ((struct sockaddr_in *)&other.ss)->sin_addr.s_addr = htonl(0x0a000042u);
+    uint8_t dg[MFS_WIRE_MAX];
+    ssize_t l = 0;
+    for (unsigned k = 1; k <= 4; k++) {
+        mfs_noise st;
+        /* the first one three times: a replay, not a second daemon */
+        mfs_hs_hello hello = {.counter = k < 3 ? 1 : k};
+        mfs_wire_hdr h = {0, 0, (uint32_t)mfs_be32_get(c.hdr + 2),
+                          mfs_sim_id(c.sim, 0), mfs_sim_id(c.sim, 1), 1, 0};
+        l = mfs_hs_init_write(&st, mfs_sim_keypair(c.sim, 0),
+                              mfs_sim_keypair(c.sim, 1)->pub, &h, &hello, dg);
+        mfs_sync_core_input(t, mfs_sim_now(c.sim), &other, dg, (size_t)l);
+        mfs_noise_wipe(&st);
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 100000);
+        if (k < 4) /* replays, then two rising counters: not yet */
+            assert_int_equal(mfs_sim_peer_state(c.sim, 1, 0),
+                             MFS_PEER_ALIVE);
+    }
+    /* the third rising one: both daemons are cut off, and stay so */
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 10 * SEC);
+    assert_int_equal(mfs_sim_peer_state(c.sim, 1, 0), MFS_PEER_DEAD);
+    mfs_sim_free(c.sim);
+}
+
 /* Joining: node 2's key is no member's; it joins through node 0 with the
  * right proof (admit says yes), and node 1 then learns its key (as the
  * member registry would tell it). A wrong proof is refused. */
@@ -1137,6 +1175,7 @@ int main(void)
         cmocka_unit_test(test_ident_stranger),
         cmocka_unit_test(test_ident_join),
         cmocka_unit_test(test_ident_cookie),
+        cmocka_unit_test(test_ident_cloned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
