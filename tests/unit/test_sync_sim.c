@@ -1025,16 +1025,20 @@ static void test_ident_cloned(void **state)
         mfs_noise st;
         /* the first one three times: a replay, not a second daemon */
         mfs_hs_hello hello = {.counter = k < 3 ? 1 : k};
-        mfs_wire_hdr h = {0, 0, (uint32_t)mfs_be32_get(c.hdr + 2),
-                          mfs_sim_id(c.sim, 0), mfs_sim_id(c.sim, 1), 1, 0};
+        mfs_wire_hdr h = {0,
+                          0,
+                          (uint32_t)mfs_be32_get(c.hdr + 2),
+                          mfs_sim_id(c.sim, 0),
+                          mfs_sim_id(c.sim, 1),
+                          1,
+                          0};
         l = mfs_hs_init_write(&st, mfs_sim_keypair(c.sim, 0),
                               mfs_sim_keypair(c.sim, 1)->pub, &h, &hello, dg);
         mfs_sync_core_input(t, mfs_sim_now(c.sim), &other, dg, (size_t)l);
         mfs_noise_wipe(&st);
         mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 100000);
         if (k < 4) /* replays, then two rising counters: not yet */
-            assert_int_equal(mfs_sim_peer_state(c.sim, 1, 0),
-                             MFS_PEER_ALIVE);
+            assert_int_equal(mfs_sim_peer_state(c.sim, 1, 0), MFS_PEER_ALIVE);
     }
     /* the third rising one: both daemons are cut off, and stay so */
     mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 10 * SEC);
