@@ -892,13 +892,18 @@ static void inject_init(ctx *c, unsigned to, const mfs_noise_keypair *kp,
     uint8_t dg[MFS_WIRE_MAX];
     mfs_noise st;
     mfs_hs_hello hello = {.counter = counter};
-    mfs_wire_hdr h = {0, 0, (uint32_t)mfs_be32_get(c->hdr + 2), src,
-                      mfs_sim_id(c->sim, to), epoch, 0};
-    ssize_t l = mfs_hs_init_write(&st, kp, mfs_sim_keypair(c->sim, to)->pub,
-                                  &h, &hello, dg);
+    mfs_wire_hdr h = {0,
+                      0,
+                      (uint32_t)mfs_be32_get(c->hdr + 2),
+                      src,
+                      mfs_sim_id(c->sim, to),
+                      epoch,
+                      0};
+    ssize_t l = mfs_hs_init_write(&st, kp, mfs_sim_keypair(c->sim, to)->pub, &h,
+                                  &hello, dg);
     assert_true(l > 0);
-    mfs_sync_core_input(mfs_sim_core(c->sim, to), mfs_sim_now(c->sim), from,
-                        dg, (size_t)l);
+    mfs_sync_core_input(mfs_sim_core(c->sim, to), mfs_sim_now(c->sim), from, dg,
+                        (size_t)l);
     mfs_noise_wipe(&st);
 }
 
@@ -941,8 +946,7 @@ static void test_ident_stranger(void **state)
     printf("%llu INITs: rate %llu (%llu of them answered with COOKIE) "
            "member %llu; sent to it %llu bytes; delivered %llu\n",
            (unsigned long long)n, (unsigned long long)g[MFS_DROP_RATE],
-           (unsigned long long)cookies,
-           (unsigned long long)g[MFS_DROP_MEMBER],
+           (unsigned long long)cookies, (unsigned long long)g[MFS_DROP_MEMBER],
            (unsigned long long)c.tap_bytes_to_x_ip,
            (unsigned long long)c.delivered);
     assert_int_equal(c.tap_bytes_to_x_ip, cookies * MFS_HS_COOKIE_LEN);
