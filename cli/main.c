@@ -84,10 +84,16 @@ static const char usage_stat[] =
     "that version. Works whether the daemon runs or not (without it: no\n"
     "peers).\n";
 static const char usage_invite[] =
-    "Usage: meshfs invite [--store DIR] HOST:PORT\n"
-    "Print a token that lets another machine join this mesh through the\n"
-    "member reachable at HOST:PORT. The token carries the mesh key: keep it "
-    "secret.\n";
+    "Usage: meshfs invite [--store DIR] [--expires DURATION] [--uses N] "
+    "[HOST:PORT]\n"
+    "       meshfs invite [--store DIR] --list | --revoke ID\n"
+    "Print a token that lets another machine join this mesh through this\n"
+    "node, reachable at HOST:PORT (default: the address the mount listens\n"
+    "on, if it is a specific one). The token carries a one-time secret, no\n"
+    "key that protects traffic; it is good for N joins (1) within DURATION\n"
+    "(24h; 30m, 7d, at most a year). --list shows the open invitations,\n"
+    "--revoke withdraws one (an id prefix). A store made before per-node\n"
+    "keys prints its mesh key token (keep it secret; HOST:PORT needed).\n";
 static const char usage_join[] =
     "Usage: meshfs join [--store DIR] TOKEN\n"
     "Create a new store that joins the mesh of TOKEN (from `meshfs invite`).\n"
@@ -173,7 +179,7 @@ static void print_main_usage(FILE *f)
         "  stat    [MOUNTPOINT|FILE|--store DIR] [--json]\n"
         "  sync    [--peers N|--all] [--timeout SECONDS] [PATH]\n"
         "          wait until the members hold this node's changes\n"
-        "  invite  [--store DIR] HOST:PORT        print a join token\n"
+        "  invite  [--store DIR] [HOST:PORT]      print a join token\n"
         "  join    [--store DIR] TOKEN            join a mesh\n"
         "  trash   [PATH] [--json]                deleted and overwritten "
         "files\n"
