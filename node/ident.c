@@ -273,6 +273,20 @@ static void push_keys(mfs_node *m)
     w->nrm = mfs_store_members_removed(m->store, rm, 256);
     if (mfs_store_member_keys(m->store, keys_one, w) < 0)
         goto out;
+    /* the registry as it was at the last look: nothing to tell the
+     * transport (each call takes its lock and wakes its loop) */
+    uint8_t h[32];
+    crypto_generichash_state g;
+    crypto_generichash_init(&g, NULL, 0, sizeof(h));
+    crypto_generichash_update(&g, w->raw[0], w->n * MFS_MEMBER_REC_LEN);
+    if (w->nrm > 0)
+        crypto_generichash_update(&g, (const uint8_t *)rm,
+                                  (size_t)(w->nrm < 256 ? w->nrm : 256) *
+                                      sizeof(*rm));
+    crypto_generichash_final(&g, h, sizeof(h));
+    int same = d->pushed && !memcmp(h, d->pushed_hash, sizeof(h));
+    memcpy(d->pushed_hash, h, sizeof(h));
+    d->pushed = 1;
     uint64_t self = mfs_store_node_id(m->store);
     for (size_t i = 0; i < w->n; i++) {
         const uint8_t *signer = signer_of(w, i);
@@ -285,10 +299,12 @@ static void push_keys(mfs_node *m)
             w->self_found = !memcmp(w->recs[i].pk, d->key.pk, MFS_IDENT_PK_LEN);
             continue;
         }
+        if (same)
+            continue;
         int gone = w->nrm > 0 && removed(rm, w->nrm, w->ids[i]);
         m->net.member_key(m->net.ctx, w->ids[i], gone ? NULL : x);
     }
-    for (ssize_t i = 0; i < w->nrm && i < 256; i++)
+    for (ssize_t i = 0; !same && i < w->nrm && i < 256; i++)
         if (rm[i] != self)
             m->net.member_key(m->net.ctx, rm[i], NULL);
     if (d->joining && w->self_found) {

@@ -127,6 +127,8 @@ typedef struct mfs_node_ident {
     int joining;      /* STORE/joining: not a member yet */
     mfs_joining join;
     uint64_t sync_us; /* when the registry was last looked at */
+    uint8_t pushed_hash[32]; /* what it held then (pushed: once at all) */
+    int pushed;
     /* joins admitted on the transport's thread, whose member records the
      * engine's thread writes (mu: a leaf, taken under the core's lock) */
     pthread_mutex_t mu;

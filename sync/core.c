@@ -1499,15 +1499,14 @@ static void on_probe(mfs_sync_core *c, const mfs_addr *from,
 
 /* ANSWER to a probe of ours: the seed at from is node src, whose key we
  * may know; the handshake says whether it is. */
-static void on_answer(mfs_sync_core *c, const mfs_addr *from,
-                      const mfs_wire_hdr *h, size_t len, peer *ap)
+static void on_answer(mfs_sync_core *c, const mfs_wire_hdr *h, size_t len,
+                      peer *ap)
 {
     if (len != MFS_HS_ANSWER_LEN || !ap || ap->id != 0 ||
         !member_pub(c, h->src) || peer_by_id(c, h->src)) {
         drop(c, ap, MFS_DROP_MEMBER);
         return;
     }
-    (void)from;
     ap->id = h->src;
     key_sync(c, ap);
 }
@@ -1827,7 +1826,7 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
         on_probe(c, from, &h, len, acct);
         return;
     case MFS_WIRE_ANSWER:
-        on_answer(c, from, &h, len, ap);
+        on_answer(c, &h, len, ap);
         return;
     case MFS_WIRE_INIT:
         on_init(c, from, &h, buf, len, ap);
