@@ -165,6 +165,7 @@ int cli_cmd_join(int argc, char **argv);
 int cli_cmd_trash(int argc, char **argv);
 int cli_cmd_members(int argc, char **argv);
 int cli_cmd_remove(int argc, char **argv);
+int cli_cmd_migrate(int argc, char **argv);
 int cli_cmd_restore(int argc, char **argv);
 int cli_cmd_sync(int argc, char **argv);
 

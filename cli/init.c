@@ -160,6 +160,14 @@ int cli_cmd_invite(int argc, char **argv)
         return cli_fail(
             "cannot use the node key %s/%s: %s", store, MFS_IDENT_FILE,
             r == -EPERM ? "readable by others (chmod 600 it)" : strerror(-r));
+    char mp[PATH_MAX + 16];
+    snprintf(mp, sizeof mp, "%s/%s", store, MFS_MIGRATING_FILE);
+    if (access(mp, F_OK) == 0) {
+        mfs_ident_wipe(&id);
+        return cli_fail("the mesh is moving from its mesh key to per-node "
+                        "keys (meshfs migrate): invite once meshfs stat no "
+                        "longer shows the move");
+    }
     if (a.list) {
         mfs_ident_wipe(&id);
         return invite_list(store);

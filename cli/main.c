@@ -136,6 +136,15 @@ static const char usage_remove[] =
     "mesh for good: every member stops waiting for it (collection resumes)\n"
     "and refuses its messages. Not this node itself.\n";
 
+static const char usage_migrate[] =
+    "Usage: meshfs migrate [MOUNTPOINT | --store DIR]\n"
+    "Move this node of a mesh made before per-node keys (mfs1 tokens, one\n"
+    "mesh key) to a key of its own. Run it once on each member, mounted or\n"
+    "not: the mesh keeps working with its mesh key until every member has a\n"
+    "key, then the members speak only per-node keys, and each forgets the\n"
+    "mesh key once it has met every member that way (meshfs stat shows how\n"
+    "far). Nothing to do on a node that has its own key.\n";
+
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
@@ -149,6 +158,7 @@ static const cli_command commands[] = {
     {"join", cli_cmd_join, usage_join},
     {"members", cli_cmd_members, usage_members},
     {"remove", cli_cmd_remove, usage_remove},
+    {"migrate", cli_cmd_migrate, usage_migrate},
     {"sync", cli_cmd_sync, usage_sync},
     {"trash", cli_cmd_trash, usage_trash},
     {"restore", cli_cmd_restore, usage_restore},

@@ -41,6 +41,24 @@ static const char *own_key(const char *store)
     return buf;
 }
 
+/* A move from the mesh key under way ("migrating MOVED MEMBERS KEYED
+ * MET"): what it waits for. */
+static void print_migration(const cli_reply *r)
+{
+    unsigned moved, members, keyed, met;
+    const char *v = cli_reply_get(r, "migrating");
+    if (!v || sscanf(v, "%u %u %u %u", &moved, &members, &keyed, &met) != 4)
+        return;
+    if (!moved)
+        printf("%-18s %u of %u other members have a key (meshfs migrate); "
+               "the mesh key speaks until all do\n",
+               "moving", keyed, members);
+    else
+        printf("%-18s per-node keys on; the mesh key is forgotten once this "
+               "node has met every member (%u of %u)\n",
+               "moving", met, members);
+}
+
 /* Numeric store counters, in output order: reply key, text label. */
 static const struct {
     const char *key;
@@ -783,6 +801,14 @@ static int store_stat(const char *store, int json)
         json_str(stdout, num_or_zero(cli_reply_get(&r, "node")));
         printf(",\"key\":");
         json_str(stdout, own_key(store));
+        unsigned mv, mm, mk, mt;
+        const char *mg = cli_reply_get(&r, "migrating");
+        if (mg && sscanf(mg, "%u %u %u %u", &mv, &mm, &mk, &mt) == 4)
+            printf(",\"migration\":{\"moved\":%s,\"members\":%u,"
+                   "\"keyed\":%u,\"met\":%u}",
+                   mv ? "true" : "false", mm, mk, mt);
+        else
+            printf(",\"migration\":null");
         printf(",\"store\":");
         json_str(stdout, store);
         printf(",\"mount\":");
@@ -800,6 +826,7 @@ static int store_stat(const char *store, int json)
     } else {
         printf("%-18s %s\n", "node", num_or_zero(cli_reply_get(&r, "node")));
         printf("%-18s %s\n", "key", own_key(store));
+        print_migration(&r);
         printf("%-18s %s\n", "store", store);
         if (mount && running)
             printf("%-18s %s (daemon pid %s)\n", "mount", mount,
@@ -1148,5 +1175,58 @@ int cli_cmd_remove(int argc, char **argv)
     printf("removed %s from the mesh: every member stops waiting for it and "
            "refuses it from now on\n",
            node);
+    return CLI_OK;
+}
+
+/* ---- meshfs migrate: a mesh key mesh moves to per-node keys ------------ */
+
+int cli_cmd_migrate(int argc, char **argv)
+{
+    cli_args a;
+    char store[PATH_MAX], mp[PATH_MAX + 16];
+    int rc = cli_args_parse("migrate", argc, argv, CLI_OPT_STORE, 1, &a);
+    if (rc || (rc = store_of(&a, store, sizeof store)))
+        return rc;
+    snprintf(mp, sizeof mp, "%s/%s", store, MFS_MIGRATING_FILE);
+    mfs_ident id;
+    int r = mfs_ident_load(store, &id);
+    if (r == 0) {
+        mfs_ident_wipe(&id);
+        printf(access(mp, F_OK) == 0
+                   ? "this node has its own key and the mesh is moving to "
+                     "per-node keys: meshfs stat shows how far\n"
+                   : "this node has its own key already: nothing to do\n");
+        return CLI_OK;
+    }
+    if (r != -ENOENT)
+        return cli_fail("cannot read the node key %s/%s: %s", store,
+                        MFS_IDENT_FILE,
+                        r == -EPERM ? "readable by others (chmod 600 it)"
+                                    : strerror(-r));
+    cli_reply rep;
+    r = cli_control_call(store, "migrate", 10000, &rep);
+    if (r == 0 && rep.err) {
+        int code = cli_fail("%s", rep.msg);
+        cli_reply_free(&rep);
+        return code;
+    }
+    if (r == 0)
+        cli_reply_free(&rep);
+    else { /* no daemon: the store itself, the next mount moves */
+        mfs_store *s;
+        if ((r = mfs_store_open(&s, store, NULL, 0)) < 0)
+            return cli_fail("cannot open the store %s: %s", store,
+                            mfs_store_strerror(r));
+        r = mfs_node_migrate_store(store, s);
+        mfs_store_close(s);
+        if (r < 0)
+            return cli_fail("cannot make this node's key in %s: %s", store,
+                            strerror(-r));
+    }
+    printf("this node has a key of its own: %s\n"
+           "the mesh moves to per-node keys once every member has run meshfs "
+           "migrate\n(meshfs stat shows how far; the mesh key keeps working "
+           "until then)\n",
+           own_key(store));
     return CLI_OK;
 }

@@ -191,6 +191,10 @@ static void reply_stat(mfs_control *c, out_buf *o)
     for (ssize_t i = 0; i < nrm && i < 64; i++)
         outf(o, "removed %016" PRIx64 "\n", removed[i]);
     mfs_store_member_keys(c->store, key_line, o);
+    int moved;
+    uint32_t members, keyed, met;
+    if (c->mesh && mfs_node_migration(c->mesh, &moved, &members, &keyed, &met))
+        outf(o, "migrating %d %u %u %u\n", moved, members, keyed, met);
     mfs_store_conflicts(c->store, conflict_line, o, 100);
     if (c->mesh)
         mfs_node_report(c->mesh, out_line, o);
@@ -222,6 +226,21 @@ static void reply_remove(mfs_control *c, out_buf *o, const char *arg)
             mfs_node_ident_removed(c->mesh, node);
         outf(o, "ok\n");
     }
+}
+
+/* migrate: this node of a mesh-key mesh gets a key of its own and the
+ * mesh starts moving to per-node keys (docs/WIRE.md "Moving a mesh") */
+static void reply_migrate(mfs_control *c, out_buf *o)
+{
+    char err[256] = "this mount has no mesh";
+    int r = c->mesh ? mfs_node_migrate(c->mesh, err, sizeof err) : -ENOTSUP;
+    if (r < 0) {
+        outf(o, "error %d %s\n", -r, err);
+        return;
+    }
+    mfs_log(LOG_NOTICE, "control: this node has a key of its own now; the "
+                        "mesh moves to per-node keys once every member has");
+    outf(o, "ok\n");
 }
 
 /* ---- the trash ---- */
@@ -739,6 +758,8 @@ static int handle(mfs_control *c, sync_jobs *jobs, int fd)
         reply_file(c, &o, arg);
     } else if (strcmp(req, "remove") == 0) {
         reply_remove(c, &o, arg);
+    } else if (strcmp(req, "migrate") == 0) {
+        reply_migrate(c, &o);
     } else if (strcmp(req, "trash") == 0) {
         reply_trash(c, &o);
     } else if (strcmp(req, "restore") == 0) {

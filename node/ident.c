@@ -22,8 +22,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SYNC_EVERY_US 500000u /* the registry, looked at again */
+/* moving a mesh: how long the registry must have held every member's key
+ * before this node stops speaking the mesh key (its own record has that
+ * long to reach the others) */
+#define SETTLE_US 2000000u
 
 int mfs_node_ident_found(const char *store_dir, mfs_store *s)
 {
@@ -78,6 +83,13 @@ int mfs_node_ident_load(mfs_node *m, char *err, size_t errcap)
         return r;
     }
     d->mesh_id = mk.mesh_id;
+    char mp[PATH_MAX + 16];
+    snprintf(mp, sizeof mp, "%s/%s", m->store_dir, MFS_MIGRATING_FILE);
+    if (access(mp, F_OK) == 0) {
+        d->migrating = 1;
+        d->mesh = mk;
+        mfs_migrate_proof(&mk, d->key.node, d->key.pk, d->proof);
+    }
     sodium_memzero(&mk, sizeof(mk));
     r = mfs_joining_read(m->store_dir, &d->join);
     if (r == 0)
@@ -88,11 +100,13 @@ int mfs_node_ident_load(mfs_node *m, char *err, size_t errcap)
         return r;
     }
     pthread_mutex_init(&d->mu, NULL);
-    d->on = 1;
+    __atomic_store_n(&d->on, 1, __ATOMIC_RELEASE);
     char fpr[MFS_IDENT_FPR_LEN];
     mfs_ident_fingerprint(d->key.pk, fpr);
     mfs_log(LOG_INFO, "sync: node key %s%s", fpr,
-            d->joining ? " (joining the mesh)" : "");
+            d->joining     ? " (joining the mesh)"
+            : d->migrating ? " (moving the mesh from its mesh key)"
+                           : "");
     return 0;
 }
 
@@ -102,6 +116,7 @@ void mfs_node_ident_free(mfs_node *m)
         return;
     mfs_ident_wipe(&m->id.key);
     sodium_memzero(&m->id.join, sizeof(m->id.join));
+    sodium_memzero(&m->id.mesh, sizeof(m->id.mesh));
     pthread_mutex_destroy(&m->id.mu);
     m->id.on = 0;
 }
@@ -136,6 +151,20 @@ int mfs_node_ident_admit(void *arg, uint64_t id, const uint8_t pub[32],
         why = "it was removed from the mesh";
         goto refuse;
     }
+    if (mfs_join_is_migrate(join, len)) { /* a node moving with us */
+        pthread_mutex_lock(&d->mu);
+        int mig = d->migrating;
+        int ok = mig && mfs_migrate_check(&d->mesh, join, len, id) == 0;
+        pthread_mutex_unlock(&d->mu);
+        if (!ok) {
+            why = mig ? "its proof of the mesh key does not check"
+                      : "it proves the mesh key, which this node no longer "
+                        "holds (the mesh moved to per-node keys without it: "
+                        "join again with a meshfs invite token)";
+            goto refuse;
+        }
+        goto admitted;
+    }
     int r = mfs_invites_take(m->store_dir, iid, (int64_t)time(NULL), &rec);
     if (r) {
         why = r == -ETIMEDOUT ? "its invitation expired"
@@ -148,6 +177,7 @@ int mfs_node_ident_admit(void *arg, uint64_t id, const uint8_t pub[32],
         why = "its proof does not check";
         goto refuse;
     }
+admitted:
     pthread_mutex_lock(&d->mu);
     size_t k = d->nadmitted;
     if (k < sizeof(d->admitted) / sizeof(d->admitted[0])) {
@@ -288,6 +318,7 @@ static void push_keys(mfs_node *m)
     memcpy(d->pushed_hash, h, sizeof(h));
     d->pushed = 1;
     uint64_t self = mfs_store_node_id(m->store);
+    d->nkeyed = 0;
     for (size_t i = 0; i < w->n; i++) {
         const uint8_t *signer = signer_of(w, i);
         uint8_t x[32];
@@ -299,9 +330,11 @@ static void push_keys(mfs_node *m)
             w->self_found = !memcmp(w->recs[i].pk, d->key.pk, MFS_IDENT_PK_LEN);
             continue;
         }
+        int gone = w->nrm > 0 && removed(rm, w->nrm, w->ids[i]);
+        if (!gone && d->nkeyed < 256)
+            d->keyed_ids[d->nkeyed++] = w->ids[i];
         if (same)
             continue;
-        int gone = w->nrm > 0 && removed(rm, w->nrm, w->ids[i]);
         m->net.member_key(m->net.ctx, w->ids[i], gone ? NULL : x);
     }
     for (ssize_t i = 0; !same && i < w->nrm && i < 256; i++)
@@ -318,20 +351,179 @@ static void push_keys(mfs_node *m)
         sodium_memzero(&d->join, sizeof(d->join));
         mfs_log(LOG_NOTICE, "sync: this node is a member of the mesh");
     }
+    d->self_keyed = w->self_found;
 out:
     free(w);
     free(rm);
 }
 
+static int listed(const uint64_t *v, size_t n, uint64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == id)
+            return 1;
+    return 0;
+}
+
+/* The mesh key is forgotten: STORE/mesh.key gets a random key, and
+ * STORE/migrating goes. */
+static void forget_mesh_key(mfs_node *m)
+{
+    mfs_node_ident *d = &m->id;
+    int r = mfs_mesh_key_forget(m->store_dir);
+    char mp[PATH_MAX + 16];
+    snprintf(mp, sizeof mp, "%s/%s", m->store_dir, MFS_MIGRATING_FILE);
+    if (!r && unlink(mp) != 0 && errno != ENOENT)
+        r = -errno;
+    if (r) {
+        mfs_log(LOG_WARNING,
+                "sync: cannot forget the mesh key in %s: %s; it is tried "
+                "again in a moment (until then an old mfs1 token still "
+                "admits)",
+                m->store_dir, strerror(-r));
+        return;
+    }
+    if (m->net.join_done)
+        m->net.join_done(m->net.ctx);
+    pthread_mutex_lock(&d->mu);
+    d->migrating = 0;
+    sodium_memzero(&d->mesh, sizeof(d->mesh));
+    sodium_memzero(d->proof, sizeof(d->proof));
+    pthread_mutex_unlock(&d->mu);
+    mfs_log(LOG_NOTICE, "sync: every member has moved to per-node keys: "
+                        "this node forgot the mesh key (old mfs1 tokens open "
+                        "nothing here now)");
+}
+
+/* One look at a move from the mesh key (docs/WIRE.md "Moving a mesh"):
+ * once the registry has held every member's key for SETTLE_US, per-node
+ * keys go on; once every member has had a session with this node, the
+ * mesh key is forgotten. */
+static void migrate_step(mfs_node *m, uint64_t now)
+{
+    mfs_node_ident *d = &m->id;
+    if (!m->net_up || !m->net.is_ident || !m->net.go_ident)
+        return;
+    uint64_t self = mfs_store_node_id(m->store), rm[256];
+    ssize_t nrm = mfs_store_members_removed(m->store, rm, 256);
+    mfs_vv vv = {0};
+    if (mfs_store_vv(m->store, &vv) < 0)
+        return;
+    mfs_peer_stat *ps = calloc(256, sizeof(*ps));
+    size_t np = ps ? m->net.peers(m->net.ctx, ps, 256) : 0;
+    for (size_t i = 0; i < np && i < 256; i++)
+        if (ps[i].id && ps[i].session_age_us && !listed(d->met, d->nmet, ps[i].id) &&
+            d->nmet < 256)
+            d->met[d->nmet++] = ps[i].id;
+    free(ps);
+    uint32_t members = 0, keyed = 0, met = 0;
+    for (size_t i = 0; i < vv.n; i++) {
+        uint64_t id = vv.e[i].node;
+        if (id == self || !vv.e[i].seq || (nrm > 0 && removed(rm, nrm, id)))
+            continue;
+        members++;
+        keyed += listed(d->keyed_ids, d->nkeyed, id);
+        met += listed(d->met, d->nmet, id);
+    }
+    mfs_vv_free(&vv);
+    int moved = m->net.is_ident(m->net.ctx);
+    int complete = keyed == members && d->self_keyed;
+    if (!complete)
+        d->complete_us = 0;
+    else if (!d->complete_us)
+        d->complete_us = now;
+    if (!moved && complete && now - d->complete_us >= SETTLE_US) {
+        mfs_log(LOG_NOTICE,
+                "sync: every member's key is known (%u): per-node keys from "
+                "now on",
+                members);
+        m->net.go_ident(m->net.ctx);
+        moved = 1;
+    }
+    pthread_mutex_lock(&d->mu);
+    d->mig.moved = moved;
+    d->mig.members = members;
+    d->mig.keyed = keyed;
+    d->mig.met = met;
+    pthread_mutex_unlock(&d->mu);
+    if (moved && met == members && complete)
+        forget_mesh_key(m);
+}
+
+int mfs_node_migration(mfs_node *m, int *moved, uint32_t *members,
+                       uint32_t *keyed, uint32_t *met)
+{
+    mfs_node_ident *d = &m->id;
+    if (!__atomic_load_n(&d->on, __ATOMIC_ACQUIRE))
+        return 0;
+    pthread_mutex_lock(&d->mu);
+    int on = d->migrating;
+    *moved = d->mig.moved;
+    *members = d->mig.members;
+    *keyed = d->mig.keyed;
+    *met = d->mig.met;
+    pthread_mutex_unlock(&d->mu);
+    return on;
+}
+
+int mfs_node_migrate_store(const char *store_dir, mfs_store *s)
+{
+    char mp[PATH_MAX + 16];
+    snprintf(mp, sizeof mp, "%s/%s", store_dir, MFS_MIGRATING_FILE);
+    /* first the mark, then the key: a key without the mark would speak
+     * only per-node keys at the next mount, to members that cannot yet */
+    static const uint8_t mark[] = "moving from the mesh key\n";
+    int r = mfs_mesh_secret_write(store_dir, MFS_MIGRATING_FILE, mark,
+                                  sizeof(mark) - 1);
+    if (r < 0 && r != -EEXIST)
+        return r;
+    if ((r = mfs_node_ident_found(store_dir, s)) < 0)
+        unlink(mp);
+    return r;
+}
+
+int mfs_node_migrate(mfs_node *m, char *err, size_t errcap)
+{
+    mfs_node_ident *d = &m->id;
+    if (__atomic_load_n(&d->on, __ATOMIC_ACQUIRE)) {
+        snprintf(err, errcap, "this node has its own key already%s",
+                 d->migrating ? " (the move is under way: see meshfs stat)"
+                              : "");
+        return -EALREADY;
+    }
+    if (!m->net_up || !m->net.hold_ident) {
+        snprintf(err, errcap, "this mount's transport cannot move");
+        return -ENOTSUP;
+    }
+    int r = mfs_node_migrate_store(m->store_dir, m->store);
+    if (r < 0) {
+        snprintf(err, errcap, "cannot make this node's key in %s: %s",
+                 m->store_dir, strerror(-r));
+        return r;
+    }
+    if ((r = mfs_node_ident_load(m, err, errcap)) < 0)
+        return r;
+    r = m->net.hold_ident(m->net.ctx, &d->key.dh, d->proof, MFS_JOIN_LEN);
+    if (r < 0) {
+        snprintf(err, errcap, "the transport refused the key: %s",
+                 strerror(-r));
+        return r;
+    }
+    m->net.wake(m->net.ctx);
+    return 0;
+}
+
 void mfs_node_ident_tick(mfs_node *m, uint64_t now)
 {
-    if (!m->id.on || !m->net.member_key)
+    if (!__atomic_load_n(&m->id.on, __ATOMIC_ACQUIRE) || !m->net.member_key)
         return;
     write_admitted(m);
     if (now - m->id.sync_us < SYNC_EVERY_US && m->id.sync_us)
         return;
     m->id.sync_us = now;
     push_keys(m);
+    if (m->id.migrating)
+        migrate_step(m, now);
 }
 
 void mfs_node_ident_removed(mfs_node *m, uint64_t node)

@@ -141,6 +141,24 @@ typedef struct mfs_node_ident {
     struct {
         uint64_t id, t_us;
     } told[8]; /* refusals logged lately: once a minute per node */
+    /* moving the mesh from its mesh key (STORE/migrating; docs/WIRE.md
+     * "Moving a mesh"): the mesh key (under mu: admit reads it), the
+     * proof every handshake carries, since when the registry has held
+     * every member's key (0: it does not), the members it has had a
+     * session with, and the counts `meshfs stat` shows */
+    int migrating;
+    int self_keyed; /* the registry holds this node's own key */
+    struct mfs_mesh_key mesh;
+    uint8_t proof[MFS_JOIN_LEN];
+    uint64_t complete_us;
+    uint64_t met[256];
+    size_t nmet;
+    uint64_t keyed_ids[256]; /* members with a key that checks */
+    size_t nkeyed;
+    struct {
+        int moved;
+        uint32_t members, keyed, met;
+    } mig; /* under mu */
 } mfs_node_ident;
 
 typedef struct mfs_node {
@@ -198,6 +216,15 @@ void mfs_node_ident_removed(mfs_node *m, uint64_t node);
 /* The transport's on_removed callback (core.h): the engine hears it as
  * member `by` refusing this node. arg is the node. */
 void mfs_node_ident_told_removed(void *arg, uint64_t by);
+/* `meshfs migrate` on a running node of a mesh-key mesh: makes its key
+ * and member record, marks the store as moving, and starts the move. 0,
+ * -EALREADY (it has a key), -errno (err says what). */
+int mfs_node_migrate(mfs_node *m, char *err, size_t errcap);
+/* Offline: the same on a store no daemon holds (the next mount moves). */
+int mfs_node_migrate_store(const char *store_dir, mfs_store *s);
+/* The move's progress: 0 not moving, else 1 and the counts. */
+int mfs_node_migration(mfs_node *m, int *moved, uint32_t *members,
+                       uint32_t *keyed, uint32_t *met);
 /* When mfs_node_ident_tick wants to run next (UINT64_MAX: never). */
 uint64_t mfs_node_ident_next(const mfs_node *m);
 

@@ -61,6 +61,13 @@ typedef struct mfs_node_transport {
      * thread. NULL: the transport has no per-node keys. */
     int (*member_key)(void *ctx, uint64_t id, const uint8_t *pub);
     void (*join_done)(void *ctx);
+    /* Moving a mesh from its mesh key (driver.h): hold the node's key and
+     * send proof with every handshake; turn per-node keys on; are they
+     * on. Any thread. NULL: the transport cannot move. */
+    int (*hold_ident)(void *ctx, const mfs_noise_keypair *k,
+                      const uint8_t *proof, size_t len);
+    int (*go_ident)(void *ctx);
+    int (*is_ident)(void *ctx);
 } mfs_node_transport;
 
 #endif

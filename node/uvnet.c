@@ -53,6 +53,26 @@ static void uv_join_done(void *ctx)
         mfs_sync_join_done(m->sync);
 }
 
+static int uv_hold_ident(void *ctx, const mfs_noise_keypair *k,
+                         const uint8_t *proof, size_t len)
+{
+    mfs_node *m = ctx;
+    return m->sync ? mfs_sync_hold_identity(m->sync, k, proof, len)
+                   : -ENOTCONN;
+}
+
+static int uv_go_ident(void *ctx)
+{
+    mfs_node *m = ctx;
+    return m->sync ? mfs_sync_go_identity(m->sync) : -ENOTCONN;
+}
+
+static int uv_is_ident(void *ctx)
+{
+    mfs_node *m = ctx;
+    return m->sync ? mfs_sync_identity(m->sync) : 0;
+}
+
 static void uv_clock_flags(void *ctx, uint8_t flags)
 {
     mfs_node *m = ctx;
@@ -145,6 +165,9 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
         .open = NULL, /* the driver starts below, with the seeds */
         .member_key = uv_member_key,
         .join_done = uv_join_done,
+        .hold_ident = uv_hold_ident,
+        .go_ident = uv_go_ident,
+        .is_ident = uv_is_ident,
     };
     struct mfs_mesh_key key;
     int r = mfs_mesh_key_load(store_dir, &key);
@@ -185,10 +208,16 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
     o.cfg.arg = m;
     o.cfg.on_msg = uv_on_msg;
     o.cfg.on_peer = uv_on_peer;
+    /* also for a mesh key node: `meshfs migrate` may give it a key */
+    o.cfg.admit = mfs_node_ident_admit;
+    o.cfg.on_removed = mfs_node_ident_told_removed;
     if (m->id.on) {
         o.ident = &m->id.key.dh;
-        o.cfg.admit = mfs_node_ident_admit;
-        o.cfg.on_removed = mfs_node_ident_told_removed;
+        if (m->id.migrating) {
+            o.ident_later = 1;
+            o.proof = m->id.proof;
+            o.prooflen = MFS_JOIN_LEN;
+        }
         if (m->id.joining) {
             o.join_to = m->id.join.by;
             if ((r = mfs_ident_dh_pub(m->id.join.by_pk, o.join_pub)) < 0) {

@@ -176,8 +176,9 @@ struct mfs_sync_core {
     uint64_t mem;
     uint8_t clock_flags; /* atomic: mfs_sync_core_set_clock_flags */
 
-    /* per-node keys (mfs_sync_core_set_identity) */
-    int ident;
+    /* per-node keys (mfs_sync_core_set_identity); ident_ready: the
+     * static key is held, the mesh key still speaks (moving a mesh) */
+    int ident, ident_ready;
     mfs_noise_keypair skey;
     uint8_t mac1[32]; /* the mac1 key of handshakes made for us */
     uint64_t hs_ctr;  /* INITs sent this boot */
@@ -189,7 +190,8 @@ struct mfs_sync_core {
         uint64_t told; /* when the log last said we refuse it */
     } * mkeys;
     size_t nmkeys;
-    uint64_t join_to; /* joining through this node, with join */
+    uint64_t join_to; /* joining through this node (or every one:
+                         MFS_SYNC_JOIN_ALL), with join */
     uint8_t join[MFS_HS_JOIN_MAX];
     size_t joinlen;
     uint64_t hs_made, hs_started, hs_answered, cookies;
@@ -746,10 +748,42 @@ int mfs_sync_core_set_identity(mfs_sync_core *c, const mfs_noise_keypair *k)
 {
     if (c->npeers)
         return -EBUSY;
-    c->ident = 1;
+    c->ident = c->ident_ready = 1;
     c->skey = *k;
     mfs_hs_mac1_key(k->pub, c->mac1);
     return 0;
+}
+
+int mfs_sync_core_hold_identity(mfs_sync_core *c, const mfs_noise_keypair *k)
+{
+    if (c->ident)
+        return -EALREADY;
+    c->ident_ready = 1;
+    c->skey = *k;
+    mfs_hs_mac1_key(k->pub, c->mac1);
+    return 0;
+}
+
+int mfs_sync_core_go_identity(mfs_sync_core *c)
+{
+    if (!c->ident_ready)
+        return -EINVAL;
+    if (c->ident)
+        return 0;
+    c->ident = 1;
+    /* what is in flight goes again under the sessions to come: a peer
+     * whose key we hold gets a handshake, the others start theirs */
+    for (size_t i = 0; i < c->npeers; i++)
+        key_sync(c, c->peers[i]);
+    sodium_memzero(c->key.key, sizeof(c->key.key));
+    mfs_log(LOG_NOTICE, "sync: per-node keys from now on (the mesh key no "
+                        "longer opens or seals a datagram)");
+    return 0;
+}
+
+int mfs_sync_core_identity(const mfs_sync_core *c)
+{
+    return c->ident;
 }
 
 int mfs_sync_core_member_key(mfs_sync_core *c, uint64_t id, const uint8_t *pub)
@@ -787,9 +821,15 @@ int mfs_sync_core_join(mfs_sync_core *c, uint64_t now_us, uint64_t id,
                        const uint8_t *pub, const mfs_addr *addr,
                        const uint8_t *join, size_t len)
 {
-    if (len > MFS_HS_JOIN_MAX || !c->ident)
+    if (len > MFS_HS_JOIN_MAX || !c->ident_ready)
         return -EINVAL;
     c->now = max64(c->now, now_us);
+    if (id == MFS_SYNC_JOIN_ALL) { /* a proof for every handshake */
+        memcpy(c->join, join, len);
+        c->joinlen = len;
+        c->join_to = id;
+        return 0;
+    }
     int rc = mfs_sync_core_member_key(c, id, pub);
     if (rc)
         return rc;
@@ -841,7 +881,7 @@ static void send_init(mfs_sync_core *c, peer *p)
 {
     uint8_t dg[MFS_WIRE_MAX];
     mfs_hs_hello hello = {.counter = ++c->hs_ctr};
-    if (c->joinlen && p->id == c->join_to) {
+    if (c->joinlen && (p->id == c->join_to || c->join_to == MFS_SYNC_JOIN_ALL)) {
         memcpy(hello.join, c->join, c->joinlen);
         hello.joinlen = c->joinlen;
     }
@@ -1801,6 +1841,18 @@ void mfs_sync_core_input(mfs_sync_core *c, uint64_t now_us,
     if (rc) {
         drop(c, ap, rc == -EPROTO ? MFS_DROP_VERSION : MFS_DROP_SIZE);
         return;
+    }
+    if (!c->ident && c->ident_ready && h.version == MFS_WIRE_VERSION_ID &&
+        h.flags == MFS_WIRE_INIT && h.mesh == c->mesh_tag && h.dst == c->self &&
+        h.src && h.src != c->self && len >= MFS_HS_INIT_LEN(0) &&
+        mfs_hs_mac1_ok(c->mac1, buf, len)) {
+        /* a mesh moving to per-node keys: a member that knows our key
+         * moved (only members have it), so we do too */
+        mfs_log(LOG_NOTICE,
+                "sync: node %016llx speaks with per-node keys: so does this "
+                "node now",
+                (unsigned long long)h.src);
+        mfs_sync_core_go_identity(c);
     }
     if ((h.version == MFS_WIRE_VERSION_ID) != (c->ident != 0)) {
         drop(c, ap, MFS_DROP_VERSION); /* the mesh key, or per-node keys */

@@ -191,6 +191,18 @@ void mfs_sync_core_free(mfs_sync_core *c);
 /* Turns per-node keys on with this node's static key (copied). 0, or
  * -EBUSY once a peer is known. */
 int mfs_sync_core_set_identity(mfs_sync_core *c, const mfs_noise_keypair *k);
+/* Moving a mesh from its mesh key (docs/WIRE.md "Moving a mesh"): the
+ * core keeps speaking the mesh key but holds this node's static key
+ * (copied) and the members' keys; go_identity then turns per-node keys on
+ * at once (as set_identity does, with the peers it knows: each gets a
+ * handshake, and what is in flight to it goes again under the session),
+ * and forgets the mesh key. A core that holds its key turns per-node keys
+ * on by itself when a handshake made for that key arrives (only a member
+ * knows it: that member has moved). hold: 0 or -EALREADY (on already).
+ * go: 0 or -EINVAL (no key held). identity: 1 once on. */
+int mfs_sync_core_hold_identity(mfs_sync_core *c, const mfs_noise_keypair *k);
+int mfs_sync_core_go_identity(mfs_sync_core *c);
+int mfs_sync_core_identity(const mfs_sync_core *c);
 /* Node id's static key (X25519, copied) is pub; NULL: id is no member
  * (removed): its sessions end, what was queued for it is dropped, and its
  * handshakes are refused (those that prove its last key get a REMOVED
@@ -200,7 +212,10 @@ int mfs_sync_core_member_key(mfs_sync_core *c, uint64_t id, const uint8_t *pub);
 /* Joins through node id (static key pub) at addr: its key is a member's
  * from now on, it is a seed, and every handshake this node starts with it
  * carries join (len <= MFS_HS_JOIN_MAX bytes, copied; the invitation's
- * proof) until mfs_sync_core_join_done. 0, -EINVAL, -ENOSPC. */
+ * proof) until mfs_sync_core_join_done. id MFS_SYNC_JOIN_ALL (pub and
+ * addr unused): every handshake carries join (a moving mesh's proof that
+ * this node holds the mesh key). 0, -EINVAL, -ENOSPC. */
+#define MFS_SYNC_JOIN_ALL UINT64_MAX
 int mfs_sync_core_join(mfs_sync_core *c, uint64_t now_us, uint64_t id,
                        const uint8_t *pub, const mfs_addr *addr,
                        const uint8_t *join, size_t len);

@@ -522,7 +522,13 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
                            o->epoch ? o->epoch : wall_us(), now_us(), &s->core);
     if (rc)
         goto fail_bind;
-    if (o->ident && (rc = mfs_sync_core_set_identity(s->core, o->ident)))
+    if (o->ident && (rc = o->ident_later
+                              ? mfs_sync_core_hold_identity(s->core, o->ident)
+                              : mfs_sync_core_set_identity(s->core, o->ident)))
+        goto fail_core;
+    if (o->ident && o->proof &&
+        (rc = mfs_sync_core_join(s->core, now_us(), MFS_SYNC_JOIN_ALL, NULL,
+                                 NULL, o->proof, o->prooflen)))
         goto fail_core;
     if (o->ident && o->join_to) {
         mfs_addr ja;
@@ -671,6 +677,35 @@ int mfs_sync_member_key(mfs_sync *s, uint64_t id, const uint8_t *pub)
     mfs_lock_drop(&s->mu);
     uv_async_send(&s->async);
     return rc;
+}
+
+int mfs_sync_hold_identity(mfs_sync *s, const mfs_noise_keypair *k,
+                           const uint8_t *proof, size_t len)
+{
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
+    int rc = mfs_sync_core_hold_identity(s->core, k);
+    if (!rc && proof)
+        rc = mfs_sync_core_join(s->core, now_us(), MFS_SYNC_JOIN_ALL, NULL,
+                                NULL, proof, len);
+    mfs_lock_drop(&s->mu);
+    return rc;
+}
+
+int mfs_sync_go_identity(mfs_sync *s)
+{
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
+    int rc = mfs_sync_core_go_identity(s->core);
+    mfs_lock_drop(&s->mu);
+    uv_async_send(&s->async);
+    return rc;
+}
+
+int mfs_sync_identity(mfs_sync *s)
+{
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
+    int on = mfs_sync_core_identity(s->core);
+    mfs_lock_drop(&s->mu);
+    return on;
 }
 
 void mfs_sync_join_done(mfs_sync *s)

@@ -42,6 +42,13 @@ typedef struct mfs_sync_opts {
     const char *join_addr;
     const uint8_t *join;
     size_t joinlen;
+    /* Moving a mesh from its mesh key (core.h hold_identity): with
+     * ident_later the mesh key speaks until mfs_sync_go_identity (or a
+     * member that moved); proof (prooflen bytes) goes with every
+     * handshake (MFS_SYNC_JOIN_ALL). */
+    int ident_later;
+    const uint8_t *proof;
+    size_t prooflen;
 } mfs_sync_opts;
 
 /* Binds the socket, creates the core and starts the sync thread. opts and
@@ -81,6 +88,13 @@ size_t mfs_sync_peers(mfs_sync *s, mfs_peer_stat *out, size_t cap);
  * the core's handshake counts. */
 int mfs_sync_member_key(mfs_sync *s, uint64_t id, const uint8_t *pub);
 void mfs_sync_join_done(mfs_sync *s);
+/* Any thread: moving a mesh (core.h): hold this node's key (and send
+ * proof, if not NULL, with every handshake); turn per-node keys on; are
+ * they on. */
+int mfs_sync_hold_identity(mfs_sync *s, const mfs_noise_keypair *k,
+                           const uint8_t *proof, size_t len);
+int mfs_sync_go_identity(mfs_sync *s);
+int mfs_sync_identity(mfs_sync *s);
 void mfs_sync_hs_counts(mfs_sync *s, uint64_t *made, uint64_t *started,
                         uint64_t *answered);
 /* Any thread: the MFS_CLOCK_* flags heartbeats carry from now on. */

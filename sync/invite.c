@@ -126,6 +126,47 @@ int mfs_join_check(const uint8_t *join, size_t len, const uint8_t secret[32],
     return ok ? 0 : -EACCES;
 }
 
+/* ---- moving a mesh from its mesh key ----
+ * The proof is a join proof under a secret only holders of the mesh key
+ * can derive, with the invitation id all zero. */
+
+static void migrate_secret(const struct mfs_mesh_key *k, uint8_t out[32])
+{
+    static const char what[] = "meshfs: moving to per-node keys 1";
+    crypto_generichash(out, 32, (const uint8_t *)what, sizeof(what) - 1, k->key,
+                       sizeof(k->key));
+}
+
+void mfs_migrate_proof(const struct mfs_mesh_key *k, uint64_t node,
+                       const uint8_t pk[MFS_IDENT_PK_LEN],
+                       uint8_t out[MFS_JOIN_LEN])
+{
+    mfs_invite iv;
+    memset(&iv, 0, sizeof(iv));
+    iv.mesh_id = k->mesh_id;
+    migrate_secret(k, iv.secret);
+    mfs_join_make(&iv, node, pk, out);
+    sodium_memzero(&iv, sizeof(iv));
+}
+
+int mfs_join_is_migrate(const uint8_t *join, size_t len)
+{
+    static const uint8_t zero[MFS_INVITE_ID_LEN];
+    return len == MFS_JOIN_LEN && !memcmp(join, zero, sizeof(zero));
+}
+
+int mfs_migrate_check(const struct mfs_mesh_key *k, const uint8_t *join,
+                      size_t len, uint64_t node)
+{
+    uint8_t secret[32];
+    if (!mfs_join_is_migrate(join, len))
+        return -EACCES;
+    migrate_secret(k, secret);
+    int rc = mfs_join_check(join, len, secret, k->mesh_id, node);
+    sodium_memzero(secret, sizeof(secret));
+    return rc;
+}
+
 /* ---- STORE/invites: one line per open invitation ----
  *   <id hex32> <secret hex64> <created> <expires> <uses>
  */

@@ -67,6 +67,19 @@ int mfs_join_parse(const uint8_t *join, size_t len,
 int mfs_join_check(const uint8_t *join, size_t len, const uint8_t secret[32],
                    uint64_t mesh_id, uint64_t node);
 
+/* Moving a mesh from its mesh key to per-node keys (docs/WIRE.md): while
+ * STORE_DIR/migrating exists the node proves with every handshake that it
+ * holds the mesh key k: a join proof with the invitation id all zero.
+ * check: 0 if join is such a proof for node, else -EACCES. */
+#define MFS_MIGRATING_FILE "migrating"
+struct mfs_mesh_key;
+void mfs_migrate_proof(const struct mfs_mesh_key *k, uint64_t node,
+                       const uint8_t pk[MFS_IDENT_PK_LEN],
+                       uint8_t out[MFS_JOIN_LEN]);
+int mfs_join_is_migrate(const uint8_t *join, size_t len);
+int mfs_migrate_check(const struct mfs_mesh_key *k, const uint8_t *join,
+                      size_t len, uint64_t node);
+
 /* Adds rec to store_dir/invites (created 0600 if missing). 0 or -errno. */
 int mfs_invites_add(const char *store_dir, const mfs_invite_rec *rec);
 /* Lists the open invitations (not expired, uses left): up to cap into

@@ -96,6 +96,47 @@ int mfs_mesh_key_write(const char *store_dir, const struct mfs_mesh_key *k)
     return rc;
 }
 
+int mfs_mesh_key_forget(const char *store_dir)
+{
+    struct mfs_mesh_key k;
+    char from[PATH_MAX], to[PATH_MAX];
+    int rc = mfs_mesh_key_load(store_dir, &k);
+    if (rc)
+        return rc;
+    randombytes_buf(k.key, sizeof(k.key)); /* the mesh id stays */
+    uint8_t buf[KEYFILE_LEN];
+    mfs_wbuf w;
+    mfs_wbuf_init(&w, buf, sizeof(buf));
+    mfs_put_u32(&w, KEYFILE_MAGIC);
+    mfs_put_u8(&w, KEYFILE_VERSION);
+    mfs_put_u64(&w, k.mesh_id);
+    mfs_put_bytes(&w, k.key, MFS_MESH_KEY_LEN);
+    sodium_memzero(&k, sizeof(k));
+    if ((rc = file_path(store_dir, MFS_MESH_KEY_FILE ".new", from,
+                        sizeof(from))) ||
+        (rc = file_path(store_dir, MFS_MESH_KEY_FILE, to, sizeof(to))))
+        goto out;
+    unlink(from); /* a crash's leftover */
+    if ((rc = w.err ? w.err
+                    : mfs_mesh_secret_write(store_dir, MFS_MESH_KEY_FILE ".new",
+                                            buf, w.len)))
+        goto out;
+    if (rename(from, to) != 0) {
+        rc = -errno;
+        unlink(from);
+        goto out;
+    }
+    int dfd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0)
+            rc = -errno;
+        close(dfd);
+    }
+out:
+    sodium_memzero(buf, sizeof(buf));
+    return rc;
+}
+
 int mfs_mesh_key_create(const char *store_dir)
 {
     struct mfs_mesh_key k;

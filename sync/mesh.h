@@ -36,6 +36,11 @@ int mfs_mesh_key_create(const char *store_dir);
  * mfs_mesh_key_create(). k is borrowed. */
 int mfs_mesh_key_write(const char *store_dir, const struct mfs_mesh_key *k);
 
+/* Replaces the key in store_dir/mesh.key with a random one, keeping the
+ * mesh id (a mesh that moved to per-node keys forgets its mesh key):
+ * written aside, fsync'd, renamed over. 0 or -errno (the old file stays). */
+int mfs_mesh_key_forget(const char *store_dir);
+
 /* Reads store_dir/mesh.key into *out (caller-owned). Returns 0, -ENOENT if
  * absent, -EBADMSG if the file is not a mesh key, -EPERM if the file is
  * readable by group or others (refuses to use a leaked key). */

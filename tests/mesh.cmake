@@ -23,7 +23,7 @@ set(MESHFS_MESH_TEST_TIMEOUTS
   propagate=300 conflict=240 editdelete=240 cycle=240 samename=240
   chaos=420 kill9=300 join=300 offline=240 onevers=240 staleattr=240
   collect=300 trash=240 remove=240 soak=300 chunks=150 kcache=240
-  acks=420)
+  acks=420 migrate=240)
 
 meshfs_script_tests(mesh 300 "system;mesh" "${MESHFS_MESH_TEST_TIMEOUTS}")
 # mesh_chunks counts every IP byte of a window, so it runs alone: beside
