@@ -37,5 +37,7 @@ add_test(NAME system/sync_net COMMAND
   ${CMAKE_CURRENT_LIST_DIR}/system/sync_net.sh $<TARGET_FILE:meshfs-synctool> 300)
 add_test(NAME system/sync_flood COMMAND
   ${CMAKE_CURRENT_LIST_DIR}/system/sync_flood.sh $<TARGET_FILE:meshfs-synctool> 100000)
-set_tests_properties(system/sync_net system/sync_flood PROPERTIES
+add_test(NAME system/sync_hsflood COMMAND
+  ${CMAKE_CURRENT_LIST_DIR}/system/sync_hsflood.sh $<TARGET_FILE:meshfs-synctool> 100000)
+set_tests_properties(system/sync_net system/sync_flood system/sync_hsflood PROPERTIES
   TIMEOUT 300 LABELS "system;sync" SKIP_RETURN_CODE 77)

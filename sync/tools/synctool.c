@@ -15,7 +15,20 @@
  *     Joins as a member from one socket (5 real messages), then throws N
  *     random, mutated and replayed datagrams from another socket and counts
  *     replies to it (there must be none).
+ *   synctool flood --key DIR --target A --count N --ident-target T
+ *     Throws N handshake initiations at identity T from strangers that
+ *     know T's public key (so that mac1 checks): valid ones, ones with a
+ *     join proof, bit-flipped and truncated ones, from many ports; counts
+ *     the replies and their sizes (none may be larger than an INIT).
+ *
+ * --ident N (node): per-node keys (docs/WIRE.md "Identities") instead of
+ * the mesh key: identity N's key pair and node id derive from the mesh
+ * key and N, and identities 1 to 8 are the members.
  */
+#include "hs.h"
+#include "noise.h"
+
+#include <sodium.h>
 #include "driver.h"
 #include "wire.h"
 
@@ -35,6 +48,20 @@
 
 #define MAXP 16
 #define MAXN 100000
+#define IDENTS 8 /* --ident: identities 1..IDENTS are the members */
+
+/* Identity n of the mesh key k: its key pair and node id. */
+static void ident_of(const struct mfs_mesh_key *k, unsigned n,
+                     mfs_noise_keypair *kp, uint64_t *id)
+{
+    uint8_t msg[20] = "synctool ident", sec[32];
+    mfs_be32_put(msg + 16, n);
+    crypto_generichash(sec, sizeof(sec), msg, sizeof(msg), k->key,
+                       sizeof(k->key));
+    mfs_noise_keypair_from(kp, sec);
+    *id = mfs_be64_get(sec + 24) | 1;
+    sodium_memzero(sec, sizeof(sec));
+}
 
 static uint64_t mono_us(void)
 {
@@ -186,6 +213,11 @@ static void print_stats(mfs_sync *s, node *n)
         tot += g[r];
     }
     printf(" total=%llu peers=%zu\n", (unsigned long long)tot, np);
+    uint64_t made, started, answered;
+    mfs_sync_hs_counts(s, &made, &started, &answered);
+    printf("HANDSHAKES made=%llu started=%llu answered=%llu\n",
+           (unsigned long long)made, (unsigned long long)started,
+           (unsigned long long)answered);
     (void)n;
 }
 
@@ -194,7 +226,7 @@ static int cmd_node(int argc, char **argv)
     mfs_sync_opts o;
     const char *peers[MAXP], *keydir = NULL;
     int np = 0;
-    unsigned members = 0, send_n = 0, timeout = 60, hold = 0;
+    unsigned members = 0, send_n = 0, timeout = 60, hold = 0, ident = 0;
     uint64_t bulk = 0, msg_size = 65536, probe_ms = 10;
     node n;
     memset(&o, 0, sizeof(o));
@@ -229,6 +261,8 @@ static int cmd_node(int argc, char **argv)
             msg_size = strtoull(v, 0, 10);
         else if (!strcmp(argv[i], "--probe-ms"))
             probe_ms = strtoull(v, 0, 10);
+        else if (!strcmp(argv[i], "--ident"))
+            ident = (unsigned)atoi(v);
         else {
             fprintf(stderr, "synctool node: unknown option '%s'\n", argv[i]);
             return 2;
@@ -242,6 +276,11 @@ static int cmd_node(int argc, char **argv)
     }
     rng_s ^= mono_us();
     o.node_id = rnd() | 1;
+    mfs_noise_keypair kp;
+    if (ident) {
+        ident_of(&o.key, ident, &kp, &o.node_id);
+        o.ident = &kp;
+    }
     o.peers = peers;
     o.npeers = (size_t)np;
     o.cfg.arg = &n;
@@ -251,6 +290,13 @@ static int cmd_node(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "synctool node: start: %s\n", strerror(-rc));
         return 1;
+    }
+    for (unsigned m = 1; ident && m <= IDENTS; m++) {
+        mfs_noise_keypair mk;
+        uint64_t mid;
+        ident_of(&o.key, m, &mk, &mid);
+        if (m != ident)
+            mfs_sync_member_key(s, mid, mk.pub);
     }
     uint64_t t_end = mono_us() + timeout * 1000000ull;
     mfs_peer_stat st[MAXP];
@@ -409,10 +455,83 @@ static int udp_socket(void)
     return fd;
 }
 
+/* INITs from strangers at identity t's address ta (see the top). */
+static int flood_inits(const struct mfs_mesh_key *key, unsigned t,
+                       const mfs_addr *ta, unsigned long count)
+{
+    mfs_noise_keypair tkp, strangers[16];
+    uint64_t tid;
+    ident_of(key, t, &tkp, &tid);
+    for (int i = 0; i < 16; i++)
+        mfs_noise_keypair_new(&strangers[i]);
+    int fds[8];
+    for (int i = 0; i < 8; i++)
+        fds[i] = udp_socket();
+    uint64_t replies = 0, reply_max = 0, bytes_in = 0;
+    size_t sent_min = SIZE_MAX;
+    uint8_t dg[MFS_WIRE_MAX], b[2048];
+    for (unsigned long i = 0; i < count; i++) {
+        mfs_noise st;
+        mfs_hs_hello hello = {.counter = i + 1};
+        uint64_t kind = rnd() % 4;
+        if (kind == 1) { /* a join proof for an invitation nobody made */
+            hello.joinlen = MFS_HS_JOIN_MAX;
+            randombytes_buf(hello.join, hello.joinlen);
+        }
+        mfs_wire_hdr h = {0, 0, (uint32_t)key->mesh_id, rnd() | 1, tid,
+                          mono_us(), 0};
+        ssize_t l = mfs_hs_init_write(&st, &strangers[rnd() % 16], tkp.pub,
+                                      &h, &hello, dg);
+        mfs_noise_wipe(&st);
+        if (l <= 0)
+            return 1;
+        size_t len = (size_t)l;
+        if (kind == 2) /* bit flips */
+            dg[rnd() % len] ^= (uint8_t)(1u << (rnd() % 8));
+        else if (kind == 3) /* truncated */
+            len = MFS_WIRE_HDR + rnd() % (len - MFS_WIRE_HDR);
+        if (len < sent_min)
+            sent_min = len;
+        int fd = fds[rnd() % 8];
+        sendto(fd, dg, len, 0, (const struct sockaddr *)&ta->ss, ta->len);
+        if (i % 64 == 0) {
+            for (int k = 0; k < 8; k++) {
+                ssize_t r;
+                while ((r = recv(fds[k], b, sizeof(b), MSG_DONTWAIT)) > 0) {
+                    replies++;
+                    bytes_in += (uint64_t)r;
+                    if ((uint64_t)r > reply_max)
+                        reply_max = (uint64_t)r;
+                }
+            }
+            usleep(100); /* no kernel drops */
+        }
+    }
+    usleep(1000000);
+    for (int k = 0; k < 8; k++) {
+        ssize_t r;
+        while ((r = recv(fds[k], b, sizeof(b), MSG_DONTWAIT)) > 0) {
+            replies++;
+            bytes_in += (uint64_t)r;
+            if ((uint64_t)r > reply_max)
+                reply_max = (uint64_t)r;
+        }
+        close(fds[k]);
+    }
+    printf("FLOOD inits=%lu replies=%llu reply_bytes=%llu reply_max=%llu "
+           "smallest_sent=%zu\n",
+           count, (unsigned long long)replies, (unsigned long long)bytes_in,
+           (unsigned long long)reply_max, sent_min);
+    /* a COOKIE (the only reply a stranger can get) is smaller than any
+     * whole INIT; a truncated INIT gets nothing */
+    return reply_max <= MFS_HS_INIT_LEN(0) ? 0 : 1;
+}
+
 static int cmd_flood(int argc, char **argv)
 {
     const char *keydir = NULL, *target = NULL;
     unsigned long count = 100000;
+    unsigned ident_target = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--key"))
             keydir = argv[i + 1];
@@ -420,6 +539,8 @@ static int cmd_flood(int argc, char **argv)
             target = argv[i + 1];
         else if (!strcmp(argv[i], "--count"))
             count = strtoul(argv[i + 1], 0, 10);
+        else if (!strcmp(argv[i], "--ident-target"))
+            ident_target = (unsigned)atoi(argv[i + 1]);
     }
     struct mfs_mesh_key key;
     mfs_addr ta;
@@ -432,6 +553,8 @@ static int cmd_flood(int argc, char **argv)
     }
     ta.len = alen;
     rng_s ^= mono_us();
+    if (ident_target)
+        return flood_inits(&key, ident_target, &ta, count);
     /* phase 1: a genuine member X sends 5 messages; capture everything */
     capture c = {udp_socket(), NULL, NULL, 0, 4096};
     c.d = malloc(c.cap * MFS_WIRE_MAX);

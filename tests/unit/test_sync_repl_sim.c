@@ -50,6 +50,11 @@
  *     head, base of unpublished writes and whole-block reference still has
  *     its chunks (mfs_store_verify), and no node waits for a chunk that the
  *     others collected.
+ * Odd seeds run with per-node keys (sync/sim.h mfs_sim_identities: each
+ * pair of nodes handshakes and seals with session keys, which the loss,
+ * restarts and partitions above put through rekeys, lost INITs and
+ * re-handshakes), even ones with the mesh key; MESHFS_SIM_IDENT=0 or 1
+ * makes every seed one or the other.
  * Targeted scenarios: same seed gives the same run; a restart with the
  * clock 30 s behind; a clock 75 s ahead (ops deferred, then applied);
  * propagation latency on a clean network (P5); the goodbye of an unmount.
@@ -147,6 +152,7 @@ struct world {
      * inside the engine, its lock held: failing there would hang) */
     char acks_bad[256];
     char events[2048];  /* restarts and joins, printed on failure */
+    int ident;          /* per-node keys (mfs_sim_identities) */
 };
 
 static world *g_world; /* freed by the teardown on every path */
@@ -1244,6 +1250,10 @@ static world *world_new(uint64_t seed, unsigned steps, int plain)
         assert_int_equal(mfs_sim_new(seed, N, &scfg, &h, &w->sim), 0);
     }
     mfs_sim_set_net(w->sim, &w->net);
+    const char *ie = getenv("MESHFS_SIM_IDENT");
+    w->ident = ie && *ie ? atoi(ie) != 0 : (seed & 1);
+    if (w->ident)
+        assert_int_equal(mfs_sim_identities(w->sim), 0);
     for (unsigned i = 0; i < N; i++) {
         node *nd = &w->n[i];
         nd->w = w;
@@ -1355,7 +1365,7 @@ static void run_seed(uint64_t seed, unsigned steps)
         mfs_store_stats ss;
         mfs_store_stats_get(w->n[0].s, &ss);
         print_message(
-            "seed %llu: loss %.2f dup %.2f delay %llu-%llu us; %s timings; "
+            "seed %llu: %s; loss %.2f dup %.2f delay %llu-%llu us; %s timings; "
             "batch %u pull %u push %u window %u; join %.1f s, ops %.1f s, "
             "converged in %.1f "
             "s, in_sync in %.1f s (fake); %llu local ops (%llu failed), %llu "
@@ -1364,7 +1374,8 @@ static void run_seed(uint64_t seed, unsigned steps)
             "isolations %llu restarts; msgs STATE %llu PULL %llu OPS %llu "
             "WANT %llu CHUNK %llu NOCHUNK %llu; %llu versions collected; "
             "%llu of %llu acks waits met; %.2f s real\n",
-            (unsigned long long)seed, w->net.loss, w->net.dup,
+            (unsigned long long)seed,
+            w->ident ? "per-node keys" : "mesh key", w->net.loss, w->net.dup,
             (unsigned long long)w->net.delay_min_us,
             (unsigned long long)w->net.delay_max_us,
             w->node_timing ? "node" : "core", w->rcfg.batch_bytes,
