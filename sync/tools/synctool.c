@@ -5,12 +5,13 @@
  *   synctool keygen DIR
  *   synctool node --key DIR --listen A [--peer B]... [--members M]
  *        [--send N] [--expect N] [--timeout S] [--hold S] [--unknown-pps P]
- *        [--bulk BYTES --msg-size N --probe-ms MS]
+ *        [--bulk BYTES --msg-size N --probe-ms MS] [--probes N] [--ident N]
  *     Waits for M alive peers, sends N mixed-size messages to each, checks
  *     that N arrive from each exactly once and intact, then prints stats.
  *     With --bulk, sends BYTES of bulk data to every peer plus a small
  *     urgent timestamped probe every MS; receivers report throughput and
- *     probe latency percentiles.
+ *     probe latency percentiles. --probes N without --bulk: only N
+ *     probes, one every MS (small-message latency on an idle link).
  *   synctool flood --key DIR --target A --count N
  *     Joins as a member from one socket (5 real messages), then throws N
  *     random, mutated and replayed datagrams from another socket and counts
@@ -227,7 +228,7 @@ static int cmd_node(int argc, char **argv)
     const char *peers[MAXP], *keydir = NULL;
     int np = 0;
     unsigned members = 0, send_n = 0, timeout = 60, hold = 0, ident = 0;
-    uint64_t bulk = 0, msg_size = 65536, probe_ms = 10;
+    uint64_t bulk = 0, msg_size = 65536, probe_ms = 10, probes = 0;
     node n;
     memset(&o, 0, sizeof(o));
     memset(&n, 0, sizeof(n));
@@ -261,6 +262,8 @@ static int cmd_node(int argc, char **argv)
             msg_size = strtoull(v, 0, 10);
         else if (!strcmp(argv[i], "--probe-ms"))
             probe_ms = strtoull(v, 0, 10);
+        else if (!strcmp(argv[i], "--probes"))
+            probes = strtoull(v, 0, 10);
         else if (!strcmp(argv[i], "--ident"))
             ident = (unsigned)atoi(v);
         else {
@@ -355,6 +358,13 @@ static int cmd_node(int argc, char **argv)
             else
                 usleep(200);
         }
+    }
+    for (uint64_t k = 0; ok && !bulk && k < probes && mono_us() < t_end; k++) {
+        uint8_t pb[16];
+        mfs_be64_put(pb, mono_us());
+        for (unsigned j = 0; j < nalive; j++)
+            mfs_sync_send(s, ids[j], MFS_SYNC_URGENT, 3, pb, 16);
+        usleep((useconds_t)(probe_ms * 1000));
     }
     /* wait: our sends acked and expected messages received */
     for (;;) {
