@@ -7,7 +7,9 @@
  * socket) and only then reports "ready" through a pipe; the parent exits 0
  * on ready or prints the daemon's one-line error and exits 1 (2 for bad
  * options). A mount point left behind by a killed daemon ("Transport
- * endpoint is not connected") is detached first.
+ * endpoint is not connected") is mounted over (root: fs/stack.c), so that
+ * nothing a program writes by path meanwhile lands in the directory
+ * underneath; without root it is detached first.
  *
  * umount asks the daemon to publish and fsync, unmounts (not lazily: a busy
  * mount point is an error and changes nothing) and waits for the daemon to
@@ -37,6 +39,7 @@ typedef struct mount_job {
     char store[PATH_MAX];
     char mnt[PATH_MAX];
     char fuse_opts[4096]; /* -o minus our own options */
+    int stack;            /* mount over a killed daemon's dead mount */
     int create;           /* the store dir is missing or empty */
     int foreground;
     int debug;
@@ -100,6 +103,7 @@ static int daemon_run(mount_job *j)
         .writeback_cache = j->writeback & 1,
         .noatime = (j->writeback & 2) != 0,
         .writethrough = (j->writeback & 4) != 0,
+        .stack = j->stack,
         .listen = j->listen,
         .peers = j->peers,
         .npeers = j->npeers,
@@ -271,28 +275,58 @@ static int take_opts(const char *in, mount_job *j)
     return nonempty;
 }
 
-/* Checks the mount point; detaches a dead meshfs/FUSE mount left by a killed
- * daemon. Returns 0 or CLI_FAIL (message printed). */
+/* The dead meshfs mount on j->mnt (a killed daemon's) is mounted over
+ * (root) or detached. Its path is resolved without looking into it (that
+ * would be ENOTCONN). 1 mounted over, 0 not dead, CLI_FAIL. */
+static int dead_mountpoint(mount_job *j)
+{
+    cli_mount m;
+    char err[512], parent[PATH_MAX], real[PATH_MAX];
+    /* statfs always asks the daemon; stat may answer from the cache */
+    if (!cli_mount_dead(j->mnt))
+        return 0;
+    snprintf(parent, sizeof parent, "%s", j->mnt);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent && slash[1]) {
+        *slash = '\0';
+        size_t rl, bl = strlen(slash + 1);
+        if (realpath(parent, real) && (rl = strlen(real)) + bl + 2 <= sizeof j->mnt) {
+            if (rl == 1)
+                rl = 0; /* "/" */
+            memcpy(j->mnt, real, rl);
+            j->mnt[rl] = '/';
+            memcpy(j->mnt + rl + 1, slash + 1, bl + 1);
+        }
+    }
+    int f = cli_mount_at(j->mnt, &m);
+    if (f == 1 && cli_mount_is_meshfs(&m) && geteuid() == 0) {
+        j->stack = 1;
+        return 1;
+    }
+    if (f == 1 && strncmp(m.fstype, "fuse", 4) == 0) {
+        if (cli_unmount(j->mnt, 1, err, sizeof err) < 0)
+            return cli_fail("mount point %s is a dead FUSE mount and cannot "
+                            "be detached: %s",
+                            j->mnt, err);
+        fprintf(stderr,
+                "meshfs: detached the dead mount left on %s by a daemon "
+                "that was killed (without root it cannot be mounted over: "
+                "until this mount is up, what programs write there lands "
+                "in the directory underneath)\n",
+                j->mnt);
+    }
+    return 0;
+}
+
+/* Checks the mount point (see dead_mountpoint for a killed daemon's).
+ * Returns 0 or CLI_FAIL (message printed). */
 static int check_mountpoint(mount_job *j, int nonempty)
 {
     struct stat st;
     cli_mount m;
-    char err[512];
-
-    /* statfs always asks the daemon; stat may answer from the cache */
-    if (cli_mount_dead(j->mnt)) {
-        int f = cli_mount_at(j->mnt, &m);
-        if (f == 1 && strncmp(m.fstype, "fuse", 4) == 0) {
-            if (cli_unmount(j->mnt, 1, err, sizeof err) < 0)
-                return cli_fail("mount point %s is a dead FUSE mount and "
-                                "cannot be detached: %s",
-                                j->mnt, err);
-            fprintf(stderr,
-                    "meshfs: detached the dead mount left on %s by a "
-                    "daemon that was killed\n",
-                    j->mnt);
-        }
-    }
+    int r = dead_mountpoint(j);
+    if (r)
+        return r == 1 ? 0 : r;
     if (stat(j->mnt, &st) < 0) {
         int e = errno;
         if (e == ENOENT)
@@ -463,6 +497,21 @@ int cli_cmd_mount(int argc, char **argv)
 
 /* ---- umount ------------------------------------------------------------- */
 
+/* Detaches the dead meshfs mounts stacked on mnt (killed daemons'), the
+ * topmost first. How many, or -1 (err says why). */
+static int detach_dead(const char *mnt, char *err, size_t errcap)
+{
+    cli_mount m;
+    int n = 0;
+    while (n < 4096 && cli_mount_dead(mnt) && cli_mount_at(mnt, &m) == 1 &&
+           strncmp(m.fstype, "fuse", 4) == 0) {
+        if (cli_unmount(mnt, 1, err, errcap) < 0)
+            return -1;
+        n++;
+    }
+    return n;
+}
+
 static int pid_alive(long pid)
 {
     char path[64], buf[512];
@@ -525,12 +574,13 @@ int cli_cmd_umount(int argc, char **argv)
         cli_reply_free(&rep);
     } else {
         if (cli_mount_dead(mnt)) {
-            if (cli_unmount(mnt, 1, err, sizeof err) < 0)
+            int n = detach_dead(mnt, err, sizeof err);
+            if (n < 0)
                 return cli_fail("%s", err);
             fprintf(stderr,
                     "meshfs: the daemon of %s was gone; detached "
-                    "the dead mount\n",
-                    mnt);
+                    "the dead mount%s\n",
+                    mnt, n > 1 ? "s stacked there" : "");
             return CLI_OK;
         }
         fprintf(stderr,
@@ -554,5 +604,8 @@ int cli_cmd_umount(int argc, char **argv)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    /* under it, the dead mounts of killed daemons it was mounted over */
+    if (detach_dead(mnt, err, sizeof err) < 0)
+        return cli_fail("unmounted %s, but %s", mnt, err);
     return CLI_OK;
 }

@@ -16,6 +16,8 @@
 #include <fuse_lowlevel.h>
 
 #include <errno.h>
+#include <sys/mount.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,7 +328,21 @@ int mfs_fs_mount(mfs_fs *fs, const char *mountpoint, char *err, size_t errcap)
         snprintf(err, errcap, "out of memory");
         return -ENOMEM;
     }
-    if (fuse_session_mount(fs->se, mountpoint) != 0) {
+    if (fs->cfg.stack) {
+        int fd = mfs_fs_mount_stacked(&fs->cfg, mountpoint, err, errcap);
+        if (fd < 0)
+            return fd;
+        char dev[32];
+        snprintf(dev, sizeof dev, "/dev/fd/%d", fd);
+        if (fuse_session_mount(fs->se, dev) != 0) {
+            umount2(mountpoint, MNT_DETACH);
+            close(fd);
+            snprintf(err, errcap, "cannot serve the mount on %s",
+                     mountpoint);
+            return -EIO;
+        }
+        fs->own_mount = 1; /* libfuse does not unmount it */
+    } else if (fuse_session_mount(fs->se, mountpoint) != 0) {
         snprintf(err, errcap, "cannot mount on %s (see the message above)",
                  mountpoint);
         return -EIO;
@@ -430,8 +446,14 @@ void mfs_fs_close(mfs_fs *fs)
     if (fs->se) {
         if (fs->signals_set)
             fuse_remove_signal_handlers(fs->se);
-        if (__atomic_load_n(&fs->mounted, __ATOMIC_ACQUIRE))
-            fuse_session_unmount(fs->se);
+        if (__atomic_load_n(&fs->mounted, __ATOMIC_ACQUIRE)) {
+            if (fs->own_mount)
+                umount2(fs->mountpoint, MNT_DETACH); /* as libfuse does */
+            else
+                fuse_session_unmount(fs->se);
+            if (fs->own_mount && geteuid() == 0)
+                mfs_fs_detach_dead(fs->mountpoint);
+        }
         fuse_session_destroy(fs->se);
         fs->se = NULL;
     }

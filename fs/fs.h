@@ -317,6 +317,8 @@ typedef struct mfs_fs_config {
     const char *fsname;    /* shown in /proc/mounts: the store dir */
     const char *user_opts; /* extra -o options, borrowed; may be NULL */
     int debug;             /* libfuse debug output */
+    int stack;             /* 1: mount over a dead mount of a killed daemon
+                              (fs/stack.c; root only) */
 } mfs_fs_config;
 
 void mfs_fs_config_default(mfs_fs_config *cfg);
@@ -337,6 +339,7 @@ typedef struct mfs_fs {
     pthread_cond_t timer_cond;
     int timer_stop;
     int mounted;
+    int own_mount; /* mounted by fs/stack.c: unmounted here, not by libfuse */
     int signals_set;
     /* the write concern (mfs_fs_set_acks; NULL: none) */
     mfs_fs_acks_fn acks_fn;
@@ -355,6 +358,14 @@ int mfs_fs_init(mfs_fs *fs, mfs_store *store, const mfs_fs_config *cfg,
 /* Mounts on mountpoint (absolute). Returns 0 or a negative errno; err gets
  * one line. */
 int mfs_fs_mount(mfs_fs *fs, const char *mountpoint, char *err, size_t errcap);
+/* fs/stack.c: mounts on top of the dead mount on mountpoint (mount(2) with
+ * the options libfuse would use): the /dev/fuse descriptor, or -errno (err
+ * says why). */
+int mfs_fs_mount_stacked(const mfs_fs_config *cfg, const char *mountpoint,
+                         char *err, size_t errcap);
+/* Detaches (lazily) the dead FUSE mounts on mountpoint, topmost first,
+ * while the topmost is one. Returns how many. */
+int mfs_fs_detach_dead(const char *mountpoint);
 /* Starts the helper threads, installs SIGTERM/SIGINT/SIGHUP handlers and
  * runs the session loop until unmount or signal. Returns 0 or -errno. */
 int mfs_fs_run(mfs_fs *fs);

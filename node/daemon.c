@@ -158,6 +158,7 @@ int mfs_daemon_open(mfs_daemon *d, const mfs_daemon_config *cfg, char *err,
     fcfg.fsname = d->store_dir;
     fcfg.user_opts = cfg->fuse_opts;
     fcfg.debug = cfg->debug;
+    fcfg.stack = cfg->stack;
     if (cfg->writeback_cache)
         fcfg.writeback_cache = 1;
     if (cfg->noatime)

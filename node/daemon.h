@@ -44,6 +44,8 @@ typedef struct mfs_daemon_config {
     int writeback_cache;    /* -o writeback */
     int noatime;            /* -o noatime: reads never update atime */
     int writethrough;       /* -o writethrough: no write-behind (fs/wb.c) */
+    int stack;              /* mount over the dead mount of a killed daemon
+                               on mountpoint (fs/stack.c) */
     const char *listen;     /* NULL: STORE/listen, else 0.0.0.0:7410 */
     const char *const *peers; /* seeds besides STORE/peers */
     size_t npeers;

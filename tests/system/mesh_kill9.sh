@@ -114,8 +114,8 @@ off=$(mfs_cmd stat --json --store "${STORE[b]}") || fail "meshfs stat --store of
 check_eq "the killed node's store is not served" false "$(jq -r .daemon <<<"$off")"
 
 mesh_mount b
-grep -q "detached the dead mount" "${LOGF[b]}" ||
-    fail "mount on the dead mount point did not say it detached the dead mount: $(tail -3 "${LOGF[b]}")"
+grep -q "mounted over the dead mount" "${LOGF[b]}" ||
+    fail "mount on the dead mount point did not say it mounted over the dead mount: $(tail -3 "${LOGF[b]}")"
 mesh_wait_peers 30 a b
 mesh_wait_converged 180 a b
 touch "$T/stop-reader"
