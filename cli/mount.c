@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "daemon.h"
 #include "log.h"
+#include "systemd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -113,12 +114,21 @@ static int daemon_run(mount_job *j)
         .acks_given = j->acks_given,
         .mounted_here = mounted_here,
     };
+    if (j->foreground) /* under systemd: the journal, with priorities */
+        mfs_systemd_journal(j->store, j->mnt, 0);
     int r = mfs_daemon_open(&d, &cfg, err, sizeof err);
     if (r < 0) {
         int code = d.bad_input ? CLI_USAGE : CLI_FAIL;
         report(j, code, "%s", err);
         mfs_daemon_close(&d);
         return code;
+    }
+    char status[PATH_MAX * 2 + 64];
+    snprintf(status, sizeof status, "%s mounted on %s", j->store, j->mnt);
+    if (j->foreground) {
+        mfs_systemd_journal(j->store, j->mnt, mfs_store_node_id(d.store));
+        mfs_systemd_ready(status);
+        mfs_systemd_watchdog(j->mnt);
     }
     if (j->report_fd >= 0) {
         /* detach from the terminal only now: errors above went to it */
@@ -135,6 +145,11 @@ static int daemon_run(mount_job *j)
         }
     }
     r = mfs_daemon_run(&d);
+    if (j->foreground) {
+        snprintf(status, sizeof status, "unmounting %s from %s", j->store,
+                 j->mnt);
+        mfs_systemd_stopping(status);
+    }
     mfs_daemon_close(&d);
     return r < 0 ? CLI_FAIL : CLI_OK;
 }

@@ -12,6 +12,12 @@
 
 static atomic_int log_level = -1;
 static atomic_int log_syslog;
+static void (*_Atomic log_sink)(int level, const char *msg);
+
+void mfs_log_set_sink(void (*sink)(int level, const char *msg))
+{
+    atomic_store(&log_sink, sink);
+}
 
 void mfs_log_set_level(int level)
 {
@@ -38,6 +44,11 @@ void mfs_log(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    void (*sink)(int, const char *) = atomic_load(&log_sink);
+    if (sink) {
+        sink(level & 7, msg);
+        return;
+    }
     if (atomic_load(&log_syslog)) {
         syslog(level, "%s", msg);
         return;

@@ -15,5 +15,8 @@ void mfs_log(int level, const char *fmt, ...)
 void mfs_log_set_level(int level);
 /* From now on log to syslog with this identity (daemon mode). */
 void mfs_log_to_syslog(const char *ident);
+/* From now on every message that passes the level goes to sink (the
+ * journal: node/systemd.c) instead; NULL goes back. */
+void mfs_log_set_sink(void (*sink)(int level, const char *msg));
 
 #endif

@@ -15,7 +15,8 @@
 #   small_ext4 DIR SIZE     a small ext4 on a loop device (a full disk)
 #   helper_build            compiles $T/fshelper (mmap, fsync'd writer and
 #                           its verifier, fast file creation, reads while
-#                           writes are queued)
+#                           writes are queued, a fake systemd notify
+#                           socket)
 #
 # What it must never do: touch anything outside $T and the mounts it made,
 # kill a process it did not start or find by its own mount point/store, or
@@ -594,6 +595,8 @@ helper_source() {
 #include <sys/stat.h>
 #include <unistd.h>
 #include <libgen.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #define BLK 4096
 
@@ -847,8 +850,32 @@ static int cmd_wbread(const char *path, const char *mibstr)
     return bad ? 1 : 0;
 }
 
+/* notify PATH OUT: a fake systemd notify socket (AF_UNIX datagrams) at
+ * PATH; every datagram goes to OUT as one line ('\n' -> ' '), flushed. */
+static int cmd_notify(const char *path, const char *out)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (fd < 0 || strlen(path) >= sizeof a.sun_path) die("socket %s", path);
+    strcpy(a.sun_path, path);
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) die("bind %s: %s", path, strerror(errno));
+    FILE *f = fopen(out, "a");
+    if (!f) die("open %s: %s", out, strerror(errno));
+    char buf[4096];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+        if (n < 0) { if (errno == EINTR) continue; die("recv: %s", strerror(errno)); }
+        for (ssize_t i = 0; i < n; i++) if (buf[i] == '\n') buf[i] = ' ';
+        buf[n] = 0;
+        fprintf(f, "%s\n", buf);
+        fflush(f);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "notify")) return cmd_notify(argv[2], argv[3]);
     if (argc == 3 && !strcmp(argv[1], "mmap")) return cmd_mmap(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "wbread")) return cmd_wbread(argv[2], argv[3]);
     if (argc == 7 && !strcmp(argv[1], "writer")) return cmd_writer(argv[2], argv[3], argv[4], argv[5], argv[6]);
