@@ -16,13 +16,22 @@
  * sent the replicated state instead, read from one committed read txn of
  * the store: the op log that is left, the vector and floors, the raw tree
  * (entries, their children and inode links, the undo log of moves), inode
- * records, xattrs (the member registry with them), every version record
- * and the collection queue. Nothing local travels: inode numbers, chunks,
- * unpublished writes, the derived view. The receiver writes the tree
- * tables as they are, applies each version record as the version op it
+ * records, xattrs (the member registry with them), which versions are
+ * superseded, every version record and the collection queue. Nothing
+ * local travels: inode numbers, chunks, unpublished writes, the derived
+ * view. The receiver writes the tree tables as they are, puts back the
+ * superseded marks, applies each version record as the version op it
  * came from (so which versions it waits for follows from the chunks it
- * holds, as for ops), and rebuilds the view from the tree:
+ * holds, as for ops; one marked superseded lands superseded, as one that
+ * arrives after its descendant does), and rebuilds the view from the tree:
  * it then holds exactly what the sender held, and chunks follow on demand.
+ * The marks cannot be worked out again from the versions sent: the
+ * sender may have collected the version that superseded one it still
+ * holds (each goes once its own cause is settled, in any order) or that
+ * superseded one still to arrive (marked before it arrived); without its
+ * mark such a version became a head on the receiver only, a conflict copy
+ * no other node showed (replication simulator, seed 17 with per-node
+ * keys).
  * The receiver need not be empty (a new node that changed files before it
  * caught up, or that pulled part of the log from a peer that had folded
  * less): it keeps the ops it holds beyond the snapshot's vector, drops its
@@ -38,7 +47,10 @@
  * numbers and the records are those of store format 4: a store format
  * that changes them must change the snapshot format too. Format 2 (store
  * format 6): a version record may carry extents (OPF_EXTENTS), which a
- * build of format 1 would misread; this build installs both.
+ * build of format 1 would misread. Format 3: DB_SUPERSEDED records (key
+ * (inode, stamp), empty value), before every DB_VERSIONS record; a build
+ * of format 2 refuses them. This build installs all three (the older two
+ * without marks, as they were installed before).
  */
 #include "blake2b.h"
 #include "internal.h"
@@ -49,7 +61,8 @@
 #include <string.h>
 
 #define SNAP_MAGIC "MFSSNAP1"
-#define SNAP_FORMAT 2
+#define SNAP_FORMAT 3
+#define SNAP_FORMAT_MARKS 3  /* the first that carries DB_SUPERSEDED */
 #define SNAP_FORMAT_OLDEST 1 /* the oldest this build installs */
 /* The head: magic, format, sum of what follows it, then the sender's
  * hlc (the first thing the sum covers). */
@@ -250,10 +263,11 @@ static void sb_record(sbuf *b, uint8_t table, const MDB_val *k,
 }
 
 /* The tables a snapshot carries, in the order the receiver needs them:
- * inode records before the versions that update their times. */
+ * inode records before the versions that update their times, superseded
+ * marks before the versions they mark. */
 static const uint8_t snap_tables[] = {
-    DB_VV,     DB_OPS,    DB_MOVES,  DB_ENTRIES, DB_RCHILD, DB_ILINKS,
-    DB_TFROM,  DB_INODES, DB_XATTRS, DB_VERSIONS, DB_GCQ,
+    DB_VV,    DB_OPS,    DB_MOVES,  DB_ENTRIES,    DB_RCHILD,   DB_ILINKS,
+    DB_TFROM, DB_INODES, DB_XATTRS, DB_SUPERSEDED, DB_VERSIONS, DB_GCQ,
 };
 
 static bool snap_table(uint8_t t)
@@ -342,6 +356,7 @@ int mfs_store_snapshot(mfs_store *s, uint8_t **out, size_t *len,
 typedef struct install {
     const uint8_t *p;
     size_t len;
+    uint32_t format;
     uint64_t hlc;
     mfs_vv vv; /* the snapshot's vector */
     mfs_snapshot_info info;
@@ -407,13 +422,22 @@ static int install_check(install *in)
     size_t off = SNAP_RECORDS_AT;
     rec r;
     int rc;
+    bool versions = false; /* a version record came: no mark may follow */
     while ((rc = rec_next(in, &off, &r)) == 0) {
         mfs_op op;
         switch (r.table) {
         case DB_VERSIONS:
             if (version_op(&r, &op))
                 return -EBADMSG;
+            versions = true;
             in->info.versions++;
+            break;
+        case DB_SUPERSEDED:
+            /* a mark after a version it marks would come too late for it
+             * (install_tx applies the records in order) */
+            if (in->format < SNAP_FORMAT_MARKS || versions ||
+                r.k.mv_size != VKEY_LEN || r.v.mv_size != 0)
+                return -EBADMSG;
             break;
         case DB_OPS:
             if (r.k.mv_size != OPS_KEY_LEN ||
@@ -741,6 +765,7 @@ static int install_tx(wtx *w, void *arg)
                  r.v.mv_size);
             break;
         }
+        case DB_SUPERSEDED: /* before the versions: those land superseded */
         default:
             tput(w, r.table, r.k.mv_data, r.k.mv_size, r.v.mv_data,
                  r.v.mv_size);
@@ -768,7 +793,10 @@ int mfs_store_snapshot_install(mfs_store *s, const uint8_t *buf, size_t len,
     mfs_blake2b256(sum, buf + SNAP_HEAD, len - SNAP_HEAD);
     if (memcmp(sum, buf + SNAP_SUM_AT, sizeof(sum)))
         return -EBADMSG;
-    install in = {.p = buf, .len = len, .hlc = mfs_be64_get(buf + SNAP_HLC_AT)};
+    install in = {.p = buf,
+                  .len = len,
+                  .format = mfs_be32_get(buf + SNAP_FORMAT_AT),
+                  .hlc = mfs_be64_get(buf + SNAP_HLC_AT)};
     int rc = install_check(&in);
     if (rc) {
         mfs_vv_free(&in.vv);

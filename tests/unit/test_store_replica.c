@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "blake2b.h"
+#include "kv.h" /* DB_SUPERSEDED: a snapshot record's table */
 #include "store.h"
 #include "testutil.h"
 
@@ -2421,6 +2423,259 @@ static void test_snapshot_keeps_held_versions(void **state)
     close2(&a, &b);
 }
 
+/* vv with origin's entry set to seq (added in node order if absent). */
+static void vv_set(mfs_vv *vv, uint64_t origin, uint64_t seq)
+{
+    size_t i = 0;
+    while (i < vv->n && vv->e[i].node < origin)
+        i++;
+    if (i < vv->n && vv->e[i].node == origin) {
+        vv->e[i].seq = seq;
+        return;
+    }
+    mfs_vv_entry *e = realloc(vv->e, (vv->n + 1) * sizeof(*e));
+    assert_non_null(e);
+    memmove(e + i + 1, e + i, (vv->n - i) * sizeof(*e));
+    e[i] = (mfs_vv_entry){origin, seq};
+    vv->e = e;
+    vv->n++;
+}
+
+/* snap (len bytes) as snapshot format fmt (snapshot.c: the format, a u32
+ * at 8, is followed by the BLAKE2b of everything from 44 on; records
+ * start at 52), without its superseded marks when strip is set: a new
+ * buffer (caller frees), its length in *out_len. */
+static uint8_t *snap_as(const uint8_t *snap, size_t len, uint32_t fmt,
+                        bool strip, size_t *out_len)
+{
+    uint8_t *o = malloc(len);
+    assert_non_null(o);
+    size_t n = 52, off = 52;
+    memcpy(o, snap, n);
+    while (off < len && snap[off] != 0xFF) {
+        size_t kl = ((size_t)snap[off + 1] << 8) | snap[off + 2];
+        size_t vl = ((size_t)snap[off + 3] << 24) |
+                    ((size_t)snap[off + 4] << 16) |
+                    ((size_t)snap[off + 5] << 8) | snap[off + 6];
+        size_t rl = 7 + kl + vl;
+        assert_true(off + rl < len);
+        if (!strip || snap[off] != DB_SUPERSEDED) {
+            memcpy(o + n, snap + off, rl);
+            n += rl;
+        }
+        off += rl;
+    }
+    assert_int_equal(off + 1, len);
+    o[n++] = 0xFF;
+    o[8] = (uint8_t)(fmt >> 24);
+    o[9] = (uint8_t)(fmt >> 16);
+    o[10] = (uint8_t)(fmt >> 8);
+    o[11] = (uint8_t)fmt;
+    mfs_blake2b256(o + 12, o + 44, n - 44);
+    *out_len = n;
+    return o;
+}
+
+static uint64_t conflicts(mfs_store *s)
+{
+    mfs_store_stats st;
+    assert_int_equal(mfs_store_stats_get(s, &st), 0);
+    return st.conflicts;
+}
+
+/* a and b in a mesh; f's v1 (a's), v2 (b's, on v1) and v3 (a's, on
+ * v2), all replicated; then a, with only the ops up to v1 settled, has
+ * collected v2 (its cause, v3, is a's op) while v1 waits for v2's op
+ * to settle: v1 is held and superseded, and nothing a holds links it to
+ * v3 any more. */
+static void superseded_by_collected(rep *a, rep *b)
+{
+    mesh2(a, b);
+    uint64_t f = mkfile(a->s, MFS_ROOT_INO, "f");
+    put_pub(a->s, f, "v1 from a");
+    sync_pair(a, b);
+    mfs_vv vv;
+    assert_int_equal(mfs_store_vv(a->s, &vv), 0);
+    uint64_t b_before = mfs_vv_get(&vv, b->node);
+    mfs_vv_free(&vv);
+    b->clk.ms += 1000;
+    put_pub(b->s, ino_of(b->s, MFS_ROOT_INO, "f"), "v2 from b");
+    sync_pair(a, b);
+    a->clk.ms += 2000;
+    put_pub(a->s, f, "v3 from a");
+    sync_pair(a, b);
+    assert_int_equal(conflicts(a->s), 0);
+    /* settled: all of a's ops, none of b's since v2 */
+    set_retention(a, 0);
+    a->clk.ms += 2000;
+    assert_int_equal(mfs_store_vv(a->s, &vv), 0);
+    vv_set(&vv, b->node, b_before);
+    mfs_store_collect_settled(a->s, &vv);
+    mfs_vv_free(&vv);
+    mfs_collect_stats cs;
+    assert_int_equal(mfs_store_collect_now(a->s, &cs), 0);
+    assert_int_equal(cs.versions, 1); /* v2; v1 waits for it to settle */
+}
+
+/* A snapshot says which versions are superseded. a holds v1 superseded
+ * through v2, which it collected (superseded_by_collected). c installs
+ * a's snapshot and fetches the chunks: v1 stays superseded, as on a
+ * (before, it became a head beside v3 on c alone: a conflict copy no
+ * other node showed, replication simulator seed 17 with per-node
+ * keys). */
+static void test_snapshot_keeps_superseded(void **state)
+{
+    (void)state;
+    rep a, b, c;
+    superseded_by_collected(&a, &b);
+    size_t len;
+    uint8_t *snap = snap_of(a.s, &len);
+    rep_open(&c, 0, 0xc3);
+    mfs_snapshot_info inf;
+    assert_int_equal(mfs_store_snapshot_install(c.s, snap, len, &inf), 0);
+    assert_int_equal(inf.versions, 2); /* v1 and v3 */
+    free(snap);
+    rep *h[2] = {&a, &b};
+    sync_chunks(c.s, h, 2);
+    assert_int_equal(conflicts(c.s), 0);
+    assert_string_equal(content(c.s, ino_of(c.s, MFS_ROOT_INO, "f")),
+                        "v3 from a");
+    assert_same_dump(a.s, c.s);
+    /* and v1 goes on c once v2's op is settled, as on a */
+    sync_pair(&a, &c);
+    sync_pair(&b, &c);
+    assert_same_dump(a.s, c.s);
+    set_retention(&c, 0);
+    c.clk.ms += 5000;
+    settle_alone(&c);
+    mfs_collect_stats cs;
+    assert_int_equal(mfs_store_collect_now(c.s, &cs), 0);
+    assert_true(cs.versions >= 1);
+    assert_same_dump(a.s, c.s);
+    close2(&a, &b);
+    rep_close(&c);
+}
+
+/* Snapshot format 3 carries the superseded marks; format 2 cannot: one
+ * labelled 2 that has them is refused, one without them installs (as
+ * before), and a newer format is refused. */
+static void test_snapshot_formats(void **state)
+{
+    (void)state;
+    rep a, b, c;
+    superseded_by_collected(&a, &b);
+    size_t len, olen;
+    uint8_t *snap = snap_of(a.s, &len);
+    rep_open(&c, 0, 0xc3);
+    uint8_t *old = snap_as(snap, len, 2, false, &olen);
+    assert_int_equal(olen, len);
+    assert_int_equal(mfs_store_snapshot_install(c.s, old, olen, NULL),
+                     -EBADMSG);
+    free(old);
+    old = snap_as(snap, len, 4, false, &olen);
+    assert_int_equal(mfs_store_snapshot_install(c.s, old, olen, NULL),
+                     -EBADMSG);
+    free(old);
+    old = snap_as(snap, len, 2, true, &olen);
+    assert_true(olen < len);
+    mfs_snapshot_info inf;
+    assert_int_equal(mfs_store_snapshot_install(c.s, old, olen, &inf), 0);
+    assert_int_equal(inf.versions, 2);
+    free(old);
+    /* the format 3 one replaces what it installed */
+    assert_int_equal(mfs_store_snapshot_install(c.s, snap, len, &inf), 0);
+    free(snap);
+    rep *h[2] = {&a, &b};
+    sync_chunks(c.s, h, 2);
+    assert_same_dump(a.s, c.s);
+    close2(&a, &b);
+    rep_close(&c);
+}
+
+/* A version superseded before it arrived stays so across a snapshot. c
+ * wrote v2 on b's v1; a got v2 without v1 (v1 is marked superseded,
+ * waiting for it), wrote v3 and collected v2. d installs a's snapshot;
+ * when v1 arrives, it lands superseded on d as on a (before, d had no
+ * mark for it: v1 became a head beside v3 on d alone). */
+static void test_snapshot_keeps_superseded_absent(void **state)
+{
+    (void)state;
+    rep a, b, c, d;
+    mesh3(&a, &b, &c);
+    sync_pair(&b, &c);
+    uint64_t f = mkfile(a.s, MFS_ROOT_INO, "f");
+    put_pub(a.s, f, "v0 from a");
+    sync_pair(&a, &b);
+    sync_pair(&a, &c);
+    sync_pair(&b, &c);
+    /* b writes v1, which reaches c only; c writes v2 on it */
+    b.clk.ms += 1000;
+    put_pub(b.s, ino_of(b.s, MFS_ROOT_INO, "f"), "v1 from b");
+    rep *hb[1] = {&b};
+    sync_ops(b.s, c.s);
+    sync_chunks(c.s, hb, 1);
+    c.clk.ms += 2000;
+    put_pub(c.s, ino_of(c.s, MFS_ROOT_INO, "f"), "v2 from c");
+    /* a gets c's v2 (c's ops only) and its chunks, then writes v3 */
+    mfs_vv vv, cv;
+    assert_int_equal(mfs_store_vv(a.s, &vv), 0);
+    assert_int_equal(mfs_store_vv(c.s, &cv), 0);
+    uint64_t b_held = mfs_vv_get(&vv, b.node);
+    vv_set(&vv, b.node, mfs_vv_get(&cv, b.node));
+    mfs_vv_free(&cv);
+    uint8_t *buf = batchbuf();
+    ssize_t n = mfs_store_ops_since(c.s, &vv, buf, BATCH_CAP);
+    mfs_vv_free(&vv);
+    assert_true(n > 0);
+    mfs_apply_result res = {0};
+    assert_int_equal(mfs_store_apply(a.s, buf, (size_t)n, &res), 0);
+    assert_true(res.applied > 0);
+    rep *hc[1] = {&c};
+    sync_chunks(a.s, hc, 1);
+    assert_int_equal(mfs_store_vv(a.s, &vv), 0);
+    assert_int_equal(mfs_vv_get(&vv, b.node), b_held); /* no v1 */
+    mfs_vv_free(&vv);
+    a.clk.ms += 3000;
+    put_pub(a.s, f, "v3 from a");
+    sync_ops(a.s, b.s);
+    sync_ops(a.s, c.s);
+    /* what a holds is settled (b and c hold it too): a collects v2
+     * (superseded by v3) and folds */
+    set_retention(&a, 0);
+    a.clk.ms += 2000;
+    settle_alone(&a);
+    mfs_collect_stats cs;
+    assert_int_equal(mfs_store_collect_now(a.s, &cs), 0);
+    assert_true(cs.versions >= 1);
+    size_t len;
+    uint8_t *snap = snap_of(a.s, &len);
+    rep_open(&d, 0, 0xd4);
+    assert_int_equal(mfs_store_snapshot_install(d.s, snap, len, NULL), 0);
+    free(snap);
+    /* v1 arrives on a and on d */
+    rep *all[4] = {&a, &b, &c, &d};
+    sync_ops(b.s, a.s);
+    sync_ops(b.s, d.s);
+    sync_chunks(a.s, all, 4);
+    sync_chunks(d.s, all, 4);
+    assert_int_equal(conflicts(a.s), 0);
+    assert_int_equal(conflicts(d.s), 0);
+    assert_string_equal(content(d.s, ino_of(d.s, MFS_ROOT_INO, "f")),
+                        "v3 from a");
+    assert_same_dump(a.s, d.s);
+    /* everyone agrees */
+    sync_pair(&a, &b);
+    sync_pair(&a, &c);
+    sync_pair(&a, &d);
+    sync_pair(&b, &d);
+    sync_pair(&c, &d);
+    assert_same_dump(a.s, b.s);
+    assert_same_dump(a.s, c.s);
+    assert_same_dump(a.s, d.s);
+    close2(&a, &b);
+    close2(&c, &d);
+}
+
 /* Two deletes of one file, each by a node that had seen a different
  * edit: b deletes having seen a's edit, c (later) having seen only its
  * own. Every edit was seen by one of the deletes, so the file stays
@@ -2751,6 +3006,10 @@ int main(void)
         cmocka_unit_test_teardown(test_member_join, teardown),
         cmocka_unit_test_teardown(test_rejoin_recover, teardown),
         cmocka_unit_test_teardown(test_snapshot_keeps_held_versions, teardown),
+        cmocka_unit_test_teardown(test_snapshot_keeps_superseded, teardown),
+        cmocka_unit_test_teardown(test_snapshot_formats, teardown),
+        cmocka_unit_test_teardown(test_snapshot_keeps_superseded_absent,
+                                  teardown),
         cmocka_unit_test_teardown(test_two_deletes_union, teardown),
         cmocka_unit_test_teardown(test_collect_waits_for_what_hid, teardown),
         cmocka_unit_test_teardown(test_collect_removed_link, teardown),
