@@ -166,6 +166,8 @@ int cli_cmd_trash(int argc, char **argv);
 int cli_cmd_members(int argc, char **argv);
 int cli_cmd_remove(int argc, char **argv);
 int cli_cmd_migrate(int argc, char **argv);
+/* The meshfs binary run as mount.meshfs (cli/mounthelper.c). */
+int cli_mount_helper(int argc, char **argv);
 int cli_cmd_restore(int argc, char **argv);
 int cli_cmd_sync(int argc, char **argv);
 

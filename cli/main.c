@@ -586,6 +586,10 @@ int cli_store_dir(const char *opt, char *out, size_t cap, int *is_default)
 
 int main(int argc, char **argv)
 {
+    const char *prog = strrchr(argv[0], '/');
+    prog = prog ? prog + 1 : argv[0];
+    if (strcmp(prog, "mount.meshfs") == 0) /* mount(8)'s helper */
+        return cli_mount_helper(argc, argv);
     if (argc < 2) {
         print_main_usage(stderr);
         return CLI_USAGE;
