@@ -252,8 +252,9 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
         return r;
     }
     m->net_up = 1;
-    if (strcmp(m->listen, "0.0.0.0:0") == 0)
-        snprintf(m->listen, sizeof m->listen, "0.0.0.0:%u",
+    char *colon = strrchr(m->listen, ':'); /* port 0: the one we got */
+    if (colon && strcmp(colon, ":0") == 0)
+        snprintf(colon, sizeof m->listen - (size_t)(colon - m->listen), ":%u",
                  mfs_sync_port(m->sync));
     node_boot_done(m, &b);
     if ((r = node_run(m)) < 0) {
