@@ -5,7 +5,7 @@
 _meshfs_mounts()
 {
     local src mnt type rest
-    while read -r src mnt type rest; do
+    while IFS=$' \t' read -r src mnt type rest; do
         [[ $type == fuse.meshfs ]] && printf '%b\n' "$mnt"
     done </proc/mounts 2>/dev/null
 }

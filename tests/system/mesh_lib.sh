@@ -112,6 +112,28 @@ mesh_err_trap() {
     log "FAIL: command failed at $1: $2"
 }
 
+# mesh_log_check: every line the daemons wrote (after the test, so their
+# shutdown's too) is a log line with a level ("meshfs: LEVEL: ...", or the
+# "=== mount" line this library writes), and none shows a raw errno number
+# instead of its text (issue 14: log lines a person can act on). 0 or 1,
+# the lines said.
+mesh_log_check() {
+    local n f bad=""
+    for n in "${MESH_NODES[@]}"; do
+        f=${LOGF[$n]:-}
+        [[ -s $f ]] || continue
+        bad+=$(grep -vE '^(meshfs: (emerg|alert|crit|error|warning|notice|info|debug): |=== )' "$f" |
+            head -3 | sed "s/^/  node $n, no level: /")$'\n'
+        bad+=$(grep -E '^meshfs: ' "$f" |
+            grep -E '[Ee]rrno[ =:]*-?[0-9]|[(:=] ?-[0-9]+([),]|$)|\berror -?[0-9]+\b|\b(rc|r|ret|err)[ =]-?[0-9]+\b' |
+            head -3 | sed "s/^/  node $n, a raw errno number: /")$'\n'
+    done
+    [[ -z ${bad//$'\n'/} ]] && return 0
+    log "daemon log lines a person cannot act on:"
+    printf '%s' "$bad" | grep . >&2
+    return 1
+}
+
 # mesh_cleanup: the EXIT trap. Unmounts gracefully (the daemon publishes and
 # closes its store), then hands over to lib_cleanup with the exit status.
 mesh_cleanup() {
@@ -143,6 +165,15 @@ mesh_cleanup() {
             pid_alive "$pid" && is_our_daemon "$pid" && kill -9 "$pid" 2>/dev/null
         fi
     done
+    if [[ $rc -eq 0 ]] && ! mesh_log_check; then
+        rc=1
+    fi
+    if [[ -n "${MESH_KEEP_LOGS:-}" ]]; then
+        mkdir -p "$MESH_KEEP_LOGS"
+        for n in "${MESH_NODES[@]}"; do
+            [[ -s "${LOGF[$n]:-}" ]] && cp "${LOGF[$n]}" "$MESH_KEEP_LOGS/${TEST_NAME}-$n.log"
+        done
+    fi
     [[ -z "$MESH_NS" ]] || ip netns del "$MESH_NS" 2>/dev/null ||
         log "WARNING: cannot delete namespace $MESH_NS"
     (exit "$rc")
