@@ -74,15 +74,18 @@ static void journal_sink(int level, const char *msg)
     snprintf(f[n++], sizeof f[0], "PRIORITY=%d", level);
     snprintf(f[n++], sizeof f[0], "MESHFS_STORE=%s", j_store);
     snprintf(f[n++], sizeof f[0], "MESHFS_MOUNT=%s", j_mount);
-    snprintf(f[n++], sizeof f[0], "MESHFS_NODE=%s", j_node);
+    if (j_node[0])
+        snprintf(f[n++], sizeof f[0], "MESHFS_NODE=%s", j_node);
     if (peer[0])
         snprintf(f[n++], sizeof f[0], "MESHFS_PEER=%s", peer);
     if (path[0])
         snprintf(f[n++], sizeof f[0], "MESHFS_PATH=%s", path);
     for (int i = 0; i < n; i++)
         iov[i] = (struct iovec){f[i], strlen(f[i])};
-    if (sd_journal_sendv(iov, n) < 0) /* no journal after all */
-        fprintf(stderr, "meshfs: <%d> %s\n", level, msg);
+    static const char *names[] = {"emerg",   "alert",  "crit", "error",
+                                  "warning", "notice", "info", "debug"};
+    if (sd_journal_sendv(iov, n) < 0) /* no journal after all: stderr */
+        fprintf(stderr, "meshfs: %s: %s\n", names[level & 7], msg);
 }
 
 /* Is stderr the journal's stream (systemd sets JOURNAL_STREAM=dev:ino)? */
@@ -92,6 +95,10 @@ static int stderr_is_journal(void)
     unsigned long long dev, ino;
     struct stat st;
     if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(2, &st) != 0)
+        return 0;
+    /* (libsystemd drops lines silently when the journal's socket is
+     * missing: then stderr it is) */
+    if (access("/run/systemd/journal/socket", W_OK) != 0)
         return 0;
     return (unsigned long long)st.st_dev == dev &&
            (unsigned long long)st.st_ino == ino;
@@ -103,7 +110,10 @@ int mfs_systemd_journal(const char *store, const char *mount, uint64_t node)
         return 0;
     snprintf(j_store, sizeof j_store, "%s", store);
     snprintf(j_mount, sizeof j_mount, "%s", mount);
-    snprintf(j_node, sizeof j_node, "%016" PRIx64, node);
+    if (node) /* (0: not known yet; nor are peers told from it) */
+        snprintf(j_node, sizeof j_node, "%016" PRIx64, node);
+    else
+        j_node[0] = '\0';
     mfs_log_set_sink(journal_sink);
     return 1;
 }
