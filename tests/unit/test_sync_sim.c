@@ -1117,6 +1117,145 @@ static void test_ident_join(void **state)
     }
 }
 
+/* key of node b known to node a (NULL: b no member for a) */
+static void know(ctx *c, unsigned a, unsigned b, int yes)
+{
+    assert_int_equal(mfs_sync_core_member_key(
+                         mfs_sim_core(c->sim, a), mfs_sim_id(c->sim, b),
+                         yes ? mfs_sim_keypair(c->sim, b)->pub : NULL),
+                     0);
+}
+
+static int alive_among(ctx *c, const unsigned *v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned j = 0; j < n; j++)
+            if (i != j &&
+                mfs_sim_peer_state(c->sim, v[i], v[j]) != MFS_PEER_ALIVE)
+                return 0;
+    return 1;
+}
+
+/* Membership changes under 20% loss and a partition, with per-node keys:
+ * nodes 0-3 are the mesh; node 4 joins through node 0 (a proof, as an
+ * invitation) while {0,1} and {2,3} are apart; node 3 is removed (by 2
+ * at once, by the others when the partition heals and the registry
+ * reaches them); node 5 (node 3 joining again under a new id, as
+ * `meshfs join` makes) joins through node 2. The members' views converge
+ * (every live member alive to every other, none to node 3), messages
+ * between every pair of them arrive exactly once, and node 3, still
+ * running with its key and its old sessions, delivers nothing. */
+static void test_ident_churn(void **state)
+{
+    (void)state;
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    cfg_default(&g_cfg);
+    g_cfg.admit = admit_cb;
+    mfs_sim_hooks h = {&c, on_msg, tap, NULL, NULL};
+    assert_int_equal(mfs_sim_new(mfs_test_seed(69), 6, &g_cfg, &h, &c.sim), 0);
+    assert_int_equal(mfs_sim_identities(c.sim), 0);
+    for (unsigned a = 0; a < 6; a++) /* 4 and 5: nobody's keys yet */
+        for (unsigned b = 0; b < 6; b++)
+            if (a != b && (a >= 4 || b >= 4))
+                know(&c, a, b, 0);
+    for (unsigned i = 1; i < 4; i++)
+        mfs_sim_seed(c.sim, i, 0);
+    mfs_sim_net net = {0.20, 0.05, 1000, 20000};
+    mfs_sim_set_net(c.sim, &net);
+    const unsigned first[] = {0, 1, 2, 3};
+    uint64_t end = mfs_sim_now(c.sim) + 30 * SEC;
+    while (!alive_among(&c, first, 4) && mfs_sim_now(c.sim) < end)
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 100000);
+    assert_true(alive_among(&c, first, 4));
+
+    /* apart: {0,1} | {2,3}; node 4 joins through 0, node 2 removes 3 */
+    for (unsigned a = 0; a < 2; a++)
+        for (unsigned b = 2; b < 4; b++)
+            mfs_sim_link(c.sim, a, b, 0);
+    g_admits = 0;
+    assert_int_equal(mfs_sync_core_join(mfs_sim_core(c.sim, 4),
+                                        mfs_sim_now(c.sim), mfs_sim_id(c.sim, 0),
+                                        mfs_sim_keypair(c.sim, 0)->pub,
+                                        mfs_sim_addr(c.sim, 0),
+                                        (const uint8_t *)"proof", 5),
+                     0);
+    know(&c, 2, 3, 0);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 5 * SEC);
+    assert_true(g_admits >= 1);
+    assert_int_equal(mfs_sim_peer_state(c.sim, 0, 4), MFS_PEER_ALIVE);
+    /* the registry reaches node 1 (on 0's side) */
+    know(&c, 1, 4, 1);
+    know(&c, 4, 1, 1);
+    mfs_sync_core_join_done(mfs_sim_core(c.sim, 4));
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 3 * SEC);
+
+    /* healed: the registry (4's key, 3's removal) reaches everyone */
+    for (unsigned a = 0; a < 2; a++)
+        for (unsigned b = 2; b < 4; b++)
+            mfs_sim_link(c.sim, a, b, 1);
+    for (unsigned a = 0; a < 5; a++)
+        if (a != 3) {
+            if (a != 4)
+                know(&c, a, 4, 1), know(&c, 4, a, 1);
+            know(&c, a, 3, 0);
+        }
+    /* node 3 again, under a new id (node 5), joining through node 2 */
+    assert_int_equal(mfs_sync_core_join(mfs_sim_core(c.sim, 5),
+                                        mfs_sim_now(c.sim), mfs_sim_id(c.sim, 2),
+                                        mfs_sim_keypair(c.sim, 2)->pub,
+                                        mfs_sim_addr(c.sim, 2),
+                                        (const uint8_t *)"proof", 5),
+                     0);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 5 * SEC);
+    assert_int_equal(mfs_sim_peer_state(c.sim, 2, 5), MFS_PEER_ALIVE);
+    for (unsigned a = 0; a < 5; a++)
+        if (a != 3 && a != 2)
+            know(&c, a, 5, 1), know(&c, 5, a, 1);
+    mfs_sync_core_join_done(mfs_sim_core(c.sim, 5));
+
+    const unsigned live[] = {0, 1, 2, 4, 5};
+    end = mfs_sim_now(c.sim) + 60 * SEC;
+    while (!alive_among(&c, live, 5) && mfs_sim_now(c.sim) < end)
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 100000);
+    assert_true(alive_among(&c, live, 5));
+    for (unsigned i = 0; i < 5; i++)
+        assert_int_not_equal(mfs_sim_peer_state(c.sim, live[i], 3),
+                             MFS_PEER_ALIVE);
+
+    /* every pair of members, both ways; node 3 to each of them */
+    c.total = 5 * 4 + 5;
+    c.seen = calloc(c.total, 1);
+    uint32_t idx = 0;
+    uint64_t d0 = 0;
+    for (unsigned i = 0; i < 5; i++)
+        d0 += drops_of(mfs_sim_core(c.sim, live[i]), MFS_DROP_MEMBER);
+    for (unsigned i = 0; i < 5; i++)
+        for (unsigned j = 0; j < 5; j++)
+            if (i != j) {
+                send_one(&c, idx, live[i], live[j], 50 + idx * 400);
+                idx++;
+            }
+    for (unsigned j = 0; j < 5; j++) /* it still holds old sessions */
+        mfs_sim_send(c.sim, 3, live[j], MFS_SYNC_URGENT, (uint8_t)(idx + j),
+                     "removed!", 8);
+    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 20 * SEC);
+    uint64_t d1 = 0;
+    for (unsigned i = 0; i < 5; i++)
+        d1 += drops_of(mfs_sim_core(c.sim, live[i]), MFS_DROP_MEMBER);
+    printf("churn: %u admits; %llu of %u member messages delivered; %llu "
+           "datagrams refused from non-members since\n",
+           (unsigned)g_admits, (unsigned long long)c.delivered, idx,
+           (unsigned long long)(d1 - d0));
+    for (uint32_t k = 0; k < idx; k++)
+        assert_int_equal(c.seen[k], 1);
+    for (uint32_t k = idx; k < c.total; k++)
+        assert_int_equal(c.seen[k], 0); /* node 3's: none */
+    assert_int_equal(c.bad, 0);
+    free(c.seen);
+    mfs_sim_free(c.sim);
+}
+
 /* Same seed, same run. */
 static void test_deterministic(void **state)
 {
@@ -1171,6 +1310,10 @@ int main(void)
         cmocka_unit_test(test_ident_join),
         cmocka_unit_test(test_ident_cookie),
         cmocka_unit_test(test_ident_cloned),
+        cmocka_unit_test(test_ident_churn),
     };
+    const char *only = getenv("MESHFS_TEST"); /* e.g. test_ident_churn */
+    if (only && *only)
+        cmocka_set_test_filter(only);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
