@@ -75,8 +75,10 @@ static void report(mount_job *j, int code, const char *fmt, ...)
     char line[1100];
     int n = snprintf(line, sizeof line, "%d %s\n", code, msg);
     if (n > 0 && write(j->report_fd, line, (size_t)n) < 0)
-        mfs_log(LOG_ERR, "mount: cannot report to the parent: %s",
-                strerror(errno));
+        mfs_log(LOG_ERR,
+                "mount: cannot tell the waiting `meshfs mount` how the mount "
+                "on %s went (\"%s\"): %s; this line is the only report",
+                j->mnt, msg, strerror(errno));
     close(j->report_fd);
     j->report_fd = -1;
 }

@@ -355,8 +355,9 @@ int mfs_fs_mount(mfs_fs *fs, const char *mountpoint, char *err, size_t errcap)
     const struct fuse_custom_io io = {.writev = io_writev, .read = io_read};
     if (fuse_session_custom_io(fs->se, &io, fuse_session_fd(fs->se)) != 0)
         mfs_log(LOG_WARNING,
-                "fs: cannot hook the session's i/o; the kernel checks "
-                "file capabilities on every write (a GETXATTR each)");
+                "fs: cannot hook the session's i/o on %s; the kernel checks "
+                "file capabilities on every write (a GETXATTR each)",
+                mountpoint);
     return 0;
 }
 
@@ -386,8 +387,10 @@ int mfs_fs_run(mfs_fs *fs)
     fs->threads_started = 1;
     if (!fs->cfg.writeback_cache && fs->cfg.write_behind &&
         mfs_fs_wb_start(&fs->wb) < 0) /* (the kernel's cache is ours then) */
-        mfs_log(LOG_WARNING, "fs: no write-behind thread; every write "
-                             "waits for the store");
+        mfs_log(LOG_WARNING,
+                "fs: cannot start the write-behind thread for %s; every "
+                "write waits for the store instead",
+                fs->mountpoint);
 
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     if (!lc)
@@ -399,8 +402,10 @@ int mfs_fs_run(mfs_fs *fs)
     fuse_loop_cfg_destroy(lc);
     /* r > 0: stopped by that signal; < 0: error */
     if (r < 0) {
-        mfs_log(LOG_ERR, "fs: session loop of %s failed: %s", fs->mountpoint,
-                strerror(-r));
+        mfs_log(LOG_ERR,
+                "fs: session loop of %s failed: %s; the daemon shuts down "
+                "(mount it again)",
+                fs->mountpoint, strerror(-r));
         return r;
     }
     return 0;
@@ -439,7 +444,9 @@ void mfs_fs_close(mfs_fs *fs)
         mfs_store_set_ino_busy_cb(fs->store, NULL, NULL);
         int r = mfs_fs_flush_all(fs);
         if (r < 0)
-            mfs_log(LOG_ERR, "fs: final publish/fsync of %s failed: %s",
+            mfs_log(LOG_ERR,
+                    "fs: final publish/fsync of %s failed: %s; writes not "
+                    "yet on disk may be lost",
                     fs->mountpoint ? fs->mountpoint : "(unmounted)",
                     strerror(-r));
     }

@@ -322,7 +322,8 @@ static void acl_follow_chmod(mfs_fs *fs, uint64_t ino, uint32_t mode)
         if (r < 0)
             mfs_log(LOG_WARNING,
                     "fs: inode %lu: cannot update its ACL after "
-                    "chmod: %s",
+                    "chmod: %s; the mode changed but the ACL did not "
+                    "(chmod it again)",
                     (unsigned long)ino, strerror(-r));
     }
 }
@@ -1178,8 +1179,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 }
                 used += n;
                 if (plus && mfs_fs_inodes_ref(&fs->inodes, b->e[i].ino, 1) < 0)
-                    mfs_log(LOG_ERR, "fs: out of memory counting inode %lu",
-                            (unsigned long)b->e[i].ino);
+                    mfs_log(LOG_ERR,
+                            "fs: readdirplus of inode %lu: out of memory "
+                            "counting the kernel's reference to inode %lu; "
+                            "its count stays one short",
+                            (unsigned long)ino, (unsigned long)b->e[i].ino);
                 if (plus && nsent == capsent) {
                     size_t cap = capsent ? capsent * 2 : 64;
                     uint64_t *p = realloc(sent, cap * sizeof *p);

@@ -118,7 +118,10 @@ static void remember(mfs_node *m, int64_t corr_ms)
     int rc =
         mfs_write_file_replace(path, "correction_ms %" PRId64 "\n", corr_ms);
     if (rc)
-        mfs_log(LOG_WARNING, "clock: cannot remember the correction in %s: %s",
+        mfs_log(LOG_WARNING,
+                "clock: cannot remember the correction in %s: %s; after a "
+                "restart, this node starts from the one remembered before "
+                "(if any) until a member is heard",
                 path, strerror(-rc));
 }
 
@@ -137,7 +140,9 @@ void mfs_node_clock_start(mfs_node *m)
              strcmp(line + end, "\n") == 0;
     fclose(f);
     if (!ok) {
-        mfs_log(LOG_WARNING, "clock: %s is not \"correction_ms N\": ignored",
+        mfs_log(LOG_WARNING,
+                "clock: %s is not \"correction_ms N\": ignored; this "
+                "node uses its own clock until a member is heard",
                 path);
         return;
     }

@@ -146,7 +146,11 @@ int mfs_daemon_open(mfs_daemon *d, const mfs_daemon_config *cfg, char *err,
                               .share_pct = cfg->trash_share};
     r = mfs_store_collect_start(d->store, &cc);
     if (r < 0)
-        mfs_log(LOG_WARNING, "mount: collection not started: %s", strerror(-r));
+        mfs_log(LOG_WARNING,
+                "mount: cannot start collection on store %s: %s; the mount "
+                "goes on, but frees no space of deleted files until it is "
+                "mounted again",
+                d->store_dir, strerror(-r));
     if (cfg->trash_ms)
         mfs_log(LOG_INFO,
                 "mount: the trash keeps deleted and overwritten "

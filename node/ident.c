@@ -343,8 +343,10 @@ static void push_keys(mfs_node *m)
     if (d->joining && w->self_found) {
         int r = mfs_joining_remove(m->store_dir);
         if (r < 0)
-            mfs_log(LOG_WARNING, "sync: cannot remove %s/%s: %s", m->store_dir,
-                    MFS_JOINING_FILE, strerror(-r));
+            mfs_log(LOG_WARNING,
+                    "sync: this node joined, but cannot remove %s/%s: %s; "
+                    "the next mount tries again",
+                    m->store_dir, MFS_JOINING_FILE, strerror(-r));
         if (m->net.join_done)
             m->net.join_done(m->net.ctx);
         d->joining = 0;

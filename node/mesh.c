@@ -448,9 +448,10 @@ void node_boot_done(mfs_node *m, const node_boot *b)
     if (b->given && strcmp(b->listen, b->stored) != 0 &&
         (r = node_write_listen(m->store_dir, b->listen)) < 0)
         mfs_log(LOG_WARNING,
-                "sync: cannot remember the listen address in "
-                "%s/%s: %s",
-                m->store_dir, NODE_LISTEN_FILE, strerror(-r));
+                "sync: cannot remember the listen address %s in "
+                "%s/%s: %s; it holds for this mount only (give --listen "
+                "again next time)",
+                b->listen, m->store_dir, NODE_LISTEN_FILE, strerror(-r));
 }
 
 /* The node's wall clock, microseconds: the engine's (a simulated one) if

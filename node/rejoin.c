@@ -115,8 +115,9 @@ static int rejoin_once(mfs_node *m)
     int r = mfs_store_open(&old, rj->old_dir, NULL, 0);
     if (r < 0) {
         mfs_log(LOG_ERR,
-                "rejoin: cannot open the old store %s: %s; will try again",
-                rj->old_dir, mfs_store_strerror(r));
+                "rejoin: cannot open the old store %s: %s; tried again in "
+                "%d s",
+                rj->old_dir, mfs_store_strerror(r), REJOIN_RETRY_MS / 1000);
         set_state(m, "cannot open the old store %s: %s", rj->old_dir,
                   mfs_store_strerror(r));
         return r;
@@ -172,9 +173,10 @@ static int rejoin_once(mfs_node *m)
     if (r < 0) {
         mfs_log(LOG_ERR,
                 "rejoin: keeping the changes of node %016" PRIx64
-                " from %s failed: %s; will try again (a partial copy may "
-                "be in /lost+found/%s)",
-                rj->old_node, rj->old_dir, strerror(-r), name);
+                " from %s failed: %s; tried again in %d s (a partial copy "
+                "may be in /lost+found/%s)",
+                rj->old_node, rj->old_dir, strerror(-r), REJOIN_RETRY_MS / 1000,
+                name);
         set_state(m, "keeping node %016" PRIx64 "'s changes failed: %s",
                   rj->old_node, strerror(-r));
         return r;
@@ -213,8 +215,10 @@ static int rejoin_once(mfs_node *m)
     snprintf(from, sizeof from, "%s/%s", m->store_dir, MFS_REJOIN_FILE);
     snprintf(to, sizeof to, "%s/%s", m->store_dir, MFS_REJOINED_FILE);
     if (rename(from, to) < 0)
-        mfs_log(LOG_WARNING, "rejoin: cannot rename %s: %s", from,
-                strerror(errno));
+        mfs_log(LOG_WARNING,
+                "rejoin: done, but cannot rename %s to %s: %s; the next "
+                "mount does the rejoin again (rename it by hand to stop that)",
+                from, to, strerror(errno));
     return 0;
 }
 
@@ -261,7 +265,10 @@ int mfs_rejoin_start(mfs_node *m, struct mfs_fs *fs)
     if (r == -ENOENT)
         return 0;
     if (r < 0) {
-        mfs_log(LOG_ERR, "rejoin: %s/%s is unreadable or malformed: %s",
+        mfs_log(LOG_ERR,
+                "rejoin: %s/%s is unreadable or malformed: %s; no rejoin "
+                "this mount (the old node's changes the mesh lacks are not "
+                "copied to /lost+found)",
                 m->store_dir, MFS_REJOIN_FILE, strerror(-r));
         return 0;
     }
@@ -277,7 +284,11 @@ int mfs_rejoin_start(mfs_node *m, struct mfs_fs *fs)
              rj->old_node);
     rj->inited = 1;
     if (pthread_create(&rj->thread, NULL, rejoin_main, m) != 0) {
-        mfs_log(LOG_ERR, "rejoin: cannot start a thread");
+        mfs_log(LOG_ERR,
+                "rejoin: cannot start the thread that keeps the changes of "
+                "node %016" PRIx64 " from %s; the mount goes on without it, "
+                "and the next mount tries again",
+                rj->old_node, rj->old_dir);
         return -EAGAIN;
     }
     rj->started = 1;

@@ -164,9 +164,9 @@ int mfs_systemd_watchdog(const char *mount)
     pthread_attr_destroy(&a);
     if (r) {
         mfs_log(LOG_WARNING,
-                "systemd: cannot start the watchdog thread: %s; systemd will "
-                "restart this daemon after WatchdogSec",
-                strerror(r));
+                "systemd: cannot start the watchdog thread for %s: %s; "
+                "systemd will restart this daemon after WatchdogSec",
+                wd_mount, strerror(r));
         return -r;
     }
     sd_notify(0, "WATCHDOG=1");

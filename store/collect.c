@@ -1674,8 +1674,10 @@ static void *collector_main(void *arg)
         pthread_mutex_unlock(&c->lock);
         int rc = mfs_store_collect_now(s, NULL);
         if (rc && rc != -ESHUTDOWN)
-            mfs_log(LOG_WARNING, "collection: %s (retried in a while)",
-                    strerror(-rc));
+            mfs_log(LOG_WARNING,
+                    "collection: a pass over store %s failed: %s; retried "
+                    "within %u ms",
+                    s->dir, strerror(-rc), period);
         last = mono_ms();
         pthread_mutex_lock(&c->lock);
     }

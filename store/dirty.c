@@ -244,11 +244,16 @@ int dirty_shrink(mfs_store *s)
     mdb_env_close(s->denv);
     s->denv = NULL;
     if (unlink(p) < 0)
-        mfs_log(LOG_WARNING, "store %s: %s: %s", s->dir, p, strerror(errno));
+        mfs_log(LOG_WARNING,
+                "store %s: cannot delete %s to shrink it: %s; it is opened "
+                "again at its old size",
+                s->dir, p, strerror(errno));
     int rc = env_open(s, dir);
     if (rc)
-        mfs_log(LOG_ERR, "store %s: cannot open %s again: %s", s->dir, dir,
-                strerror(-rc));
+        mfs_log(LOG_ERR,
+                "store %s: cannot open %s again: %s; writes fail (read-only "
+                "file system) until the store is mounted again",
+                s->dir, dir, strerror(-rc));
     return rc;
 }
 

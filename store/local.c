@@ -1392,8 +1392,11 @@ void mfs_store_forget(mfs_store *s, uint64_t ino)
     lop a = {.ino = ino};
     int rc = store_write(s, tx_forget, &a);
     if (rc)
-        mfs_log(LOG_WARNING, "store: forgetting inode %llu failed: %s",
-                (unsigned long long)ino, strerror(-rc));
+        mfs_log(LOG_WARNING,
+                "store %s: cannot drop the unpublished writes of inode %llu "
+                "(it has no name left): %s; their space stays used until "
+                "the first mount after a reboot",
+                s->dir, (unsigned long long)ino, strerror(-rc));
 }
 
 int mfs_store_statfs(mfs_store *s, struct statvfs *out)

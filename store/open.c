@@ -110,7 +110,9 @@ static int replay_log(mfs_store *s)
         if (!rc)
             rc = wal_reset_file(s);
         if (rc)
-            mfs_log(LOG_ERR, "store %s: cannot replay the intent log: %s",
+            mfs_log(LOG_ERR,
+                    "store %s: cannot replay the intent log: %s; the store "
+                    "is not opened, and the log is kept for the next try",
                     s->dir, strerror(-rc));
     }
     if (!rc)

@@ -237,8 +237,10 @@ ssize_t chunk_val_read(mfs_store *s, const MDB_val *v, size_t skip, void *out,
     int slot = -1;
     int fd = fd_get(s->packs, id, &slot);
     if (fd < 0) {
-        mfs_log(LOG_ERR, "store %s: pack %08x: %s", s->dir, id,
-                strerror(-fd));
+        mfs_log(LOG_ERR,
+                "store %s: cannot open packs/%08x.pack: %s; the read of a "
+                "chunk in it fails with EIO",
+                s->dir, id, strerror(-fd));
         return -EIO;
     }
     size_t done = 0;
@@ -256,8 +258,12 @@ ssize_t chunk_val_read(mfs_store *s, const MDB_val *v, size_t skip, void *out,
     }
     fd_put(s->packs, fd, slot);
     if (done < len) {
-        mfs_log(LOG_ERR, "store %s: pack %08x: %s at %llu", s->dir, id,
-                e ? strerror(e) : "short read", (unsigned long long)off);
+        mfs_log(LOG_ERR,
+                "store %s: cannot read packs/%08x.pack at offset %llu: %s; "
+                "the read of that chunk fails with EIO (check the disk: "
+                "dmesg)",
+                s->dir, id, (unsigned long long)off,
+                e ? strerror(e) : "short read");
         return -EIO;
     }
     return (ssize_t)len;
@@ -525,8 +531,10 @@ int packs_sync(mfs_store *s)
     }
     pthread_mutex_unlock(&p->lock);
     if (rc)
-        mfs_log(LOG_ERR, "store %s: syncing packs: %s", s->dir,
-                strerror(-rc));
+        mfs_log(LOG_ERR,
+                "store %s: cannot flush the packs to disk: %s; the commit "
+                "that needed them fails",
+                s->dir, strerror(-rc));
     return rc;
 }
 
@@ -759,8 +767,10 @@ static void delete_doomed(mfs_store *s, uint64_t *freed)
         if (fstatat(p->dirfd, name, &st, 0) == 0)
             *freed += (uint64_t)st.st_blocks * 512;
         if (unlinkat(p->dirfd, name, 0) != 0 && errno != ENOENT)
-            mfs_log(LOG_WARNING, "store %s: deleting pack %s: %s", s->dir,
-                    name, strerror(errno));
+            mfs_log(LOG_WARNING,
+                    "store %s: cannot delete the unused packs/%s: %s; the "
+                    "next mount tries again",
+                    s->dir, name, strerror(errno));
         /* paced: freeing a pack's blocks is file system journal work that
          * the store's own commits queue behind */
         struct timespec d = {0, 2000000};

@@ -352,7 +352,10 @@ static int grow_map_of(mfs_store *s, bool dirty)
         *size = want;
     pthread_rwlock_unlock(&s->maplock);
     if (rc) {
-        mfs_log(LOG_ERR, "store %s: cannot grow the %smap to %zu bytes: %s",
+        mfs_log(LOG_ERR,
+                "store %s: cannot grow the %smap to %zu bytes: %s; writes "
+                "that need the room fail with ENOSPC, and a later one tries "
+                "again",
                 s->dir, dirty ? "dirty blocks' " : "", want, mdb_strerror(rc));
         return -ENOSPC;
     }
@@ -962,9 +965,10 @@ static void gc_commit_locked(mfs_store *s)
                                 : store_commit_errno(s, mdb_to_errno(rc));
         mfs_log(LOG_ERR,
                 "store %s: group commit failed: %s; the changes of the last "
-                "%llu calls are lost",
+                "%llu calls are lost, and fsync reports the error%s",
                 s->dir, strerror(-rc),
-                (unsigned long long)(gen - s->gc_committed));
+                (unsigned long long)(gen - s->gc_committed),
+                rc == -ENOSPC ? " (free some space on the store's disk)" : "");
         s->gc_fail_lo = s->gc_committed;
         s->gc_fail_hi = gen;
         s->gc_fail_rc = rc;
@@ -1029,7 +1033,9 @@ static void *gc_main(void *arg)
         if (!s->gc_txn && !s->gc_stop) {
             int rc = gc_begin(s);
             if (rc) {
-                mfs_log(LOG_ERR, "store %s: cannot begin a write txn: %s",
+                mfs_log(LOG_ERR,
+                        "store %s: cannot begin a write txn: %s; retried in "
+                        "1 s",
                         s->dir, mdb_strerror(rc));
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
@@ -1138,8 +1144,10 @@ static void *gc_main(void *arg)
                 store_commit_errno(s, mdb_to_errno(mdb_env_sync(s->env, 1)));
             mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
             if (rc) {
-                mfs_log(LOG_ERR, "store %s: sync failed: %s", s->dir,
-                        strerror(-rc));
+                mfs_log(LOG_ERR,
+                        "store %s: flushing the store to disk failed: %s; "
+                        "the fsync calls waiting for it fail with that error",
+                        s->dir, strerror(-rc));
                 s->gc_fail_lo = s->gc_durable;
                 s->gc_fail_hi = gen;
                 s->gc_fail_rc = rc;

@@ -751,7 +751,9 @@ static int append(mfs_store *s, bool peers)
     }
     mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
     if (rc < 0) {
-        mfs_log(LOG_ERR, "store %s: intent log: %s; fsync commits instead",
+        mfs_log(LOG_ERR,
+                "store %s: cannot write the intent log: %s; until the next "
+                "mount, fsync commits the store instead (slower)",
                 s->dir, strerror(-rc));
         s->wal_broken = true; /* (a torn record ends its chain) */
         rc = 1;

@@ -737,8 +737,8 @@ static void on_pull(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         uint8_t flags = last ? (uint8_t)(OPS_LAST | (n ? OPS_MORE : 0)) : 0;
         int rc =
             send_ops(r, p, req, flags, last ? msgs + 1 : 0, r->buf, (size_t)n);
-        mfs_log(LOG_DEBUG, "sync: answer %" PRIu64 ": %zd bytes, %zd ops: %d",
-                req, n, k, rc);
+        mfs_log(LOG_DEBUG, "sync: answer %" PRIu64 ": %zd bytes, %zd ops: %s",
+                req, n, k, rc < 0 ? strerror(-rc) : "sent");
         if (rc < 0 && n > 0) { /* queue full: end the answer here */
             mfs_vv_free(&next);
             send_ops(r, p, req, OPS_LAST | OPS_MORE, msgs + 1, NULL, 0);
@@ -774,8 +774,11 @@ static void member_join(mfs_repl *r)
         mfs_log(LOG_NOTICE, "sync: this node reached the mesh and announced "
                             "itself as a member");
     else if (rc < 0 && rc != -EAGAIN)
-        mfs_log(LOG_WARNING, "sync: cannot announce this node as a member: %s",
-                strerror(-rc));
+        mfs_log(LOG_WARNING,
+                "sync: cannot announce this node (%016" PRIx64 ") as a "
+                "member: %s; tried again when ops from the mesh are next "
+                "applied",
+                r->node, strerror(-rc));
 }
 
 static void serve_asks(mfs_repl *r);
@@ -877,9 +880,9 @@ static void ops_done(mfs_repl *r, rpeer *p, uint64_t req, uint8_t flags,
 {
     mfs_log(LOG_DEBUG,
             "sync: ops %" PRIu64 " from %016" PRIx64 ": %zu bytes"
-            ", flags %u: %d, %zu new, %zu dup, %zu deferred",
-            req, p->id, raw, flags, rc, res->applied, res->duplicates,
-            res->deferred);
+            ", flags %u: %s, %zu new, %zu dup, %zu deferred",
+            req, p->id, raw, flags, rc < 0 ? strerror(-rc) : "ok", res->applied,
+            res->duplicates, res->deferred);
     if (rc == -EBADMSG) {
         bad_msg(r, p, "on_ops");
         mfs_log(LOG_WARNING,
@@ -887,7 +890,9 @@ static void ops_done(mfs_repl *r, rpeer *p, uint64_t req, uint8_t flags,
                 "batch; ignored",
                 p->id);
     } else if (rc < 0) {
-        mfs_log(LOG_ERR, "sync: cannot apply ops from %016" PRIx64 ": %s",
+        mfs_log(LOG_ERR,
+                "sync: cannot apply ops from %016" PRIx64 ": %s; pulling "
+                "from it again in 1 s",
                 p->id, strerror(-rc));
         p->pull_backoff_us = r->now + 1000000u;
     }
@@ -1189,8 +1194,10 @@ static void on_snapget(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         uint64_t t0 = mono_us();
         int rc = mfs_store_snapshot(r->store, &buf, &len, &inf);
         if (rc) {
-            mfs_log(LOG_ERR, "sync: cannot build a snapshot: %s",
-                    strerror(-rc));
+            mfs_log(LOG_ERR,
+                    "sync: cannot build a snapshot for %016" PRIx64
+                    ": %s; it asks again in about 2 s",
+                    p->id, strerror(-rc));
             return;
         }
         free(r->snap_out);
@@ -1288,7 +1295,7 @@ static void snap_install(mfs_repl *r)
     }
     mfs_log(LOG_WARNING,
             "sync: the snapshot from %016" PRIx64 " could not be installed: "
-            "%s; asking again",
+            "%s; asking again in 2 s",
             from, strerror(-rc));
     snap_stop(r, SNAP_RETRY_US);
 }
@@ -1318,8 +1325,10 @@ static void on_snap(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
             return;
         r->snap_in = malloc(total);
         if (!r->snap_in) {
-            mfs_log(LOG_ERR, "sync: no memory for a snapshot of %" PRIu64
-                    " bytes", total);
+            mfs_log(LOG_ERR,
+                    "sync: no memory for the snapshot of %" PRIu64
+                    " bytes from %016" PRIx64 "; asking again in 60 s",
+                    total, p->id);
             snap_stop(r, SNAP_KEEP_US);
             return;
         }
@@ -1374,8 +1383,9 @@ static void snap_tick(mfs_repl *r, uint64_t *next)
     if (r->now - r->snap_asked_us >= SNAP_RETRY_US) {
         if (++r->snap_tries > SNAP_TRIES) {
             mfs_log(LOG_WARNING,
-                    "sync: snapshot from %016" PRIx64 " stalled; asking again",
-                    p->id);
+                    "sync: snapshot from %016" PRIx64 " stalled (%d asks "
+                    "unanswered); asking again in 2 s",
+                    p->id, SNAP_TRIES);
             snap_stop(r, SNAP_RETRY_US);
             return;
         }
@@ -2234,8 +2244,12 @@ static void store_job(mfs_repl *r, cjob *j)
 {
     j->rc = mfs_store_chunks_put(r->store, j->c, j->n);
     if (j->rc < 0)
-        mfs_log(LOG_ERR, "sync: cannot store %zu chunks: %s", j->n,
-                strerror(-j->rc));
+        mfs_log(LOG_ERR,
+                "sync: cannot store %zu received chunks: %s; they are asked "
+                "for again at the next scan%s",
+                j->n, strerror(-j->rc),
+                j->rc == -ENOSPC ? " (free some space on the store's disk)"
+                                 : "");
 }
 
 /* What a stored job means to the engine (its thread, r->mu held). */
