@@ -11,12 +11,10 @@ set -u
 TOOL=${1:?usage: keys.sh TOOL [MB] [ROUNDS]}
 MB=${2:-300}
 ROUNDS=${3:-5}
-NS=mfs-bkeys-$$
-DIR=$(mktemp -d /tmp/mfs-bkeys.XXXXXX)
-cleanup() { ip netns del "$NS" 2>/dev/null; rm -rf "$DIR"; }
-trap cleanup EXIT INT TERM
-ip netns add "$NS" || { echo "SKIP: needs root + ip netns"; exit 77; }
-ip -n "$NS" link set lo up
+# a namespace and a temp dir, both removed on every exit (sync_lib.sh)
+# shellcheck source=../../tests/system/sync_lib.sh
+. "$(dirname "$0")/../../tests/system/sync_lib.sh"
+sync_setup bench-keys
 "$TOOL" keygen "$DIR"
 X="ip netns exec $NS"
 one() { # MODE: one run; appends "MODE MB/s p50 p99" to $DIR/runs

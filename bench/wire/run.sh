@@ -9,12 +9,10 @@
 set -u
 TOOL=${1:?usage: run.sh TOOL [MB]}
 MB=${2:-500}
-NS=mfs-bench-$$
-DIR=$(mktemp -d /tmp/mfs-bench.XXXXXX)
-cleanup() { ip netns del "$NS" 2>/dev/null; rm -rf "$DIR"; }
-trap cleanup EXIT INT TERM
-ip netns add "$NS" || { echo "SKIP: needs root + ip netns"; exit 77; }
-ip -n "$NS" link set lo up
+# a namespace and a temp dir, both removed on every exit (sync_lib.sh)
+# shellcheck source=../../tests/system/sync_lib.sh
+. "$(dirname "$0")/../../tests/system/sync_lib.sh"
+sync_setup bench-wire
 "$TOOL" keygen "$DIR"
 X="ip netns exec $NS"
 $X "$TOOL" udpsink 127.0.0.1:7201 >"$DIR/u.log" & S=$!

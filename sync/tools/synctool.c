@@ -465,6 +465,22 @@ static int udp_socket(void)
     return fd;
 }
 
+/* Takes every reply waiting on the 8 sockets: counts, bytes, largest. */
+static void drain(const int fds[8], uint64_t *n, uint64_t *bytes,
+                  uint64_t *max)
+{
+    uint8_t b[2048];
+    for (int k = 0; k < 8; k++) {
+        ssize_t r;
+        while ((r = recv(fds[k], b, sizeof(b), MSG_DONTWAIT)) > 0) {
+            (*n)++;
+            *bytes += (uint64_t)r;
+            if ((uint64_t)r > *max)
+                *max = (uint64_t)r;
+        }
+    }
+}
+
 /* INITs from strangers at identity t's address ta (see the top). */
 static int flood_inits(const struct mfs_mesh_key *key, unsigned t,
                        const mfs_addr *ta, unsigned long count)
@@ -479,7 +495,7 @@ static int flood_inits(const struct mfs_mesh_key *key, unsigned t,
         fds[i] = udp_socket();
     uint64_t replies = 0, reply_max = 0, bytes_in = 0;
     size_t sent_min = SIZE_MAX;
-    uint8_t dg[MFS_WIRE_MAX], b[2048];
+    uint8_t dg[MFS_WIRE_MAX];
     for (unsigned long i = 0; i < count; i++) {
         mfs_noise st;
         mfs_hs_hello hello = {.counter = i + 1};
@@ -505,29 +521,14 @@ static int flood_inits(const struct mfs_mesh_key *key, unsigned t,
         int fd = fds[rnd() % 8];
         sendto(fd, dg, len, 0, (const struct sockaddr *)&ta->ss, ta->len);
         if (i % 64 == 0) {
-            for (int k = 0; k < 8; k++) {
-                ssize_t r;
-                while ((r = recv(fds[k], b, sizeof(b), MSG_DONTWAIT)) > 0) {
-                    replies++;
-                    bytes_in += (uint64_t)r;
-                    if ((uint64_t)r > reply_max)
-                        reply_max = (uint64_t)r;
-                }
-            }
+            drain(fds, &replies, &bytes_in, &reply_max);
             usleep(100); /* no kernel drops */
         }
     }
     usleep(1000000);
-    for (int k = 0; k < 8; k++) {
-        ssize_t r;
-        while ((r = recv(fds[k], b, sizeof(b), MSG_DONTWAIT)) > 0) {
-            replies++;
-            bytes_in += (uint64_t)r;
-            if ((uint64_t)r > reply_max)
-                reply_max = (uint64_t)r;
-        }
+    drain(fds, &replies, &bytes_in, &reply_max);
+    for (int k = 0; k < 8; k++)
         close(fds[k]);
-    }
     printf("FLOOD inits=%lu replies=%llu reply_bytes=%llu reply_max=%llu "
            "smallest_sent=%zu\n",
            count, (unsigned long long)replies, (unsigned long long)bytes_in,
