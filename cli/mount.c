@@ -307,7 +307,8 @@ static int dead_mountpoint(mount_job *j)
     if (slash && slash != parent && slash[1]) {
         *slash = '\0';
         size_t rl, bl = strlen(slash + 1);
-        if (realpath(parent, real) && (rl = strlen(real)) + bl + 2 <= sizeof j->mnt) {
+        if (realpath(parent, real) &&
+            (rl = strlen(real)) + bl + 2 <= sizeof j->mnt) {
             if (rl == 1)
                 rl = 0; /* "/" */
             memcpy(j->mnt, real, rl);

@@ -31,8 +31,8 @@ static int helper_exit(int code)
 /* mount(8)'s and systemd's own options: not the file system's */
 static int dropped(const char *t)
 {
-    static const char *const names[] = {"_netdev", "nofail", "noauto", "auto",
-                                        "user",    "users",  "nouser", "owner",
+    static const char *const names[] = {"_netdev", "nofail",  "noauto", "auto",
+                                        "user",    "users",   "nouser", "owner",
                                         "group",   "defaults"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(t, names[i]))
@@ -59,18 +59,18 @@ int cli_mount_helper(int argc, char **argv)
             size_t len = strlen(opts);
             snprintf(opts + len, sizeof opts - len, "%s%s", len ? "," : "",
                      s + 2);
-        } else if (s[0] == '-' && s[1] && strspn(s + 1, "sfnvrw") ==
-                                               strlen(s + 1)) {
+        } else if (s[0] == '-' && s[1] &&
+                   strspn(s + 1, "sfnvrw") == strlen(s + 1)) {
             fake |= strchr(s, 'f') != NULL;
             verbose |= strchr(s, 'v') != NULL;
             if (strchr(s, 'r')) { /* -r: read-only, as -o ro */
                 size_t len = strlen(opts);
-                snprintf(opts + len, sizeof opts - len, "%sro",
-                         len ? "," : "");
+                snprintf(opts + len, sizeof opts - len, "%sro", len ? "," : "");
             }
         } else if (s[0] == '-' && s[1]) {
-            fprintf(stderr, "mount.meshfs: unknown option %s (usage: "
-                            "mount.meshfs STORE DIR [-sfnv] [-o OPTS])\n",
+            fprintf(stderr,
+                    "mount.meshfs: unknown option %s (usage: "
+                    "mount.meshfs STORE DIR [-sfnv] [-o OPTS])\n",
                     s);
             return HELPER_USAGE;
         } else if (npos < 2) {

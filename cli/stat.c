@@ -1199,10 +1199,9 @@ int cli_cmd_migrate(int argc, char **argv)
         return CLI_OK;
     }
     if (r != -ENOENT)
-        return cli_fail("cannot read the node key %s/%s: %s", store,
-                        MFS_IDENT_FILE,
-                        r == -EPERM ? "readable by others (chmod 600 it)"
-                                    : strerror(-r));
+        return cli_fail(
+            "cannot read the node key %s/%s: %s", store, MFS_IDENT_FILE,
+            r == -EPERM ? "readable by others (chmod 600 it)" : strerror(-r));
     cli_reply rep;
     r = cli_control_call(store, "migrate", 10000, &rep);
     if (r == 0 && rep.err) {

@@ -337,8 +337,7 @@ int mfs_fs_mount(mfs_fs *fs, const char *mountpoint, char *err, size_t errcap)
         if (fuse_session_mount(fs->se, dev) != 0) {
             umount2(mountpoint, MNT_DETACH);
             close(fd);
-            snprintf(err, errcap, "cannot serve the mount on %s",
-                     mountpoint);
+            snprintf(err, errcap, "cannot serve the mount on %s", mountpoint);
             return -EIO;
         }
         fs->own_mount = 1; /* libfuse does not unmount it */

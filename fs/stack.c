@@ -30,14 +30,14 @@ static const struct {
     const char *name;
     unsigned long set, clear;
 } mount_flags[] = {
-    {"ro", MS_RDONLY, 0},          {"rw", 0, MS_RDONLY},
-    {"nosuid", MS_NOSUID, 0},      {"suid", 0, MS_NOSUID},
-    {"nodev", MS_NODEV, 0},        {"dev", 0, MS_NODEV},
-    {"noexec", MS_NOEXEC, 0},      {"exec", 0, MS_NOEXEC},
-    {"sync", MS_SYNCHRONOUS, 0},   {"async", 0, MS_SYNCHRONOUS},
-    {"dirsync", MS_DIRSYNC, 0},    {"noatime", MS_NOATIME, 0},
-    {"atime", 0, MS_NOATIME},      {"nodiratime", MS_NODIRATIME, 0},
-    {"relatime", MS_RELATIME, 0},  {"strictatime", MS_STRICTATIME, 0},
+    {"ro", MS_RDONLY, 0},         {"rw", 0, MS_RDONLY},
+    {"nosuid", MS_NOSUID, 0},     {"suid", 0, MS_NOSUID},
+    {"nodev", MS_NODEV, 0},       {"dev", 0, MS_NODEV},
+    {"noexec", MS_NOEXEC, 0},     {"exec", 0, MS_NOEXEC},
+    {"sync", MS_SYNCHRONOUS, 0},  {"async", 0, MS_SYNCHRONOUS},
+    {"dirsync", MS_DIRSYNC, 0},   {"noatime", MS_NOATIME, 0},
+    {"atime", 0, MS_NOATIME},     {"nodiratime", MS_NODIRATIME, 0},
+    {"relatime", MS_RELATIME, 0}, {"strictatime", MS_STRICTATIME, 0},
 };
 
 /* The options the kernel's fuse takes in the mount data. */

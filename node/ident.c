@@ -414,8 +414,8 @@ static void migrate_step(mfs_node *m, uint64_t now)
     mfs_peer_stat *ps = calloc(256, sizeof(*ps));
     size_t np = ps ? m->net.peers(m->net.ctx, ps, 256) : 0;
     for (size_t i = 0; i < np && i < 256; i++)
-        if (ps[i].id && ps[i].session_age_us && !listed(d->met, d->nmet, ps[i].id) &&
-            d->nmet < 256)
+        if (ps[i].id && ps[i].session_age_us &&
+            !listed(d->met, d->nmet, ps[i].id) && d->nmet < 256)
             d->met[d->nmet++] = ps[i].id;
     free(ps);
     uint32_t members = 0, keyed = 0, met = 0;

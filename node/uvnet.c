@@ -57,8 +57,7 @@ static int uv_hold_ident(void *ctx, const mfs_noise_keypair *k,
                          const uint8_t *proof, size_t len)
 {
     mfs_node *m = ctx;
-    return m->sync ? mfs_sync_hold_identity(m->sync, k, proof, len)
-                   : -ENOTCONN;
+    return m->sync ? mfs_sync_hold_identity(m->sync, k, proof, len) : -ENOTCONN;
 }
 
 static int uv_go_ident(void *ctx)

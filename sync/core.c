@@ -881,7 +881,8 @@ static void send_init(mfs_sync_core *c, peer *p)
 {
     uint8_t dg[MFS_WIRE_MAX];
     mfs_hs_hello hello = {.counter = ++c->hs_ctr};
-    if (c->joinlen && (p->id == c->join_to || c->join_to == MFS_SYNC_JOIN_ALL)) {
+    if (c->joinlen &&
+        (p->id == c->join_to || c->join_to == MFS_SYNC_JOIN_ALL)) {
         memcpy(hello.join, c->join, c->joinlen);
         hello.joinlen = c->joinlen;
     }

@@ -522,9 +522,9 @@ int mfs_sync_start(const mfs_sync_opts *o, mfs_sync **out)
                            o->epoch ? o->epoch : wall_us(), now_us(), &s->core);
     if (rc)
         goto fail_bind;
-    if (o->ident && (rc = o->ident_later
-                              ? mfs_sync_core_hold_identity(s->core, o->ident)
-                              : mfs_sync_core_set_identity(s->core, o->ident)))
+    if (o->ident &&
+        (rc = o->ident_later ? mfs_sync_core_hold_identity(s->core, o->ident)
+                             : mfs_sync_core_set_identity(s->core, o->ident)))
         goto fail_core;
     if (o->ident && o->proof &&
         (rc = mfs_sync_core_join(s->core, now_us(), MFS_SYNC_JOIN_ALL, NULL,

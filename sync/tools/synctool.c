@@ -466,8 +466,7 @@ static int udp_socket(void)
 }
 
 /* Takes every reply waiting on the 8 sockets: counts, bytes, largest. */
-static void drain(const int fds[8], uint64_t *n, uint64_t *bytes,
-                  uint64_t *max)
+static void drain(const int fds[8], uint64_t *n, uint64_t *bytes, uint64_t *max)
 {
     uint8_t b[2048];
     for (int k = 0; k < 8; k++) {
@@ -504,10 +503,10 @@ static int flood_inits(const struct mfs_mesh_key *key, unsigned t,
             hello.joinlen = MFS_HS_JOIN_MAX;
             randombytes_buf(hello.join, hello.joinlen);
         }
-        mfs_wire_hdr h = {0, 0, (uint32_t)key->mesh_id, rnd() | 1, tid,
+        mfs_wire_hdr h = {0,         0, (uint32_t)key->mesh_id, rnd() | 1, tid,
                           mono_us(), 0};
-        ssize_t l = mfs_hs_init_write(&st, &strangers[rnd() % 16], tkp.pub,
-                                      &h, &hello, dg);
+        ssize_t l = mfs_hs_init_write(&st, &strangers[rnd() % 16], tkp.pub, &h,
+                                      &hello, dg);
         mfs_noise_wipe(&st);
         if (l <= 0)
             return 1;

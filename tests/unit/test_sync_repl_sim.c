@@ -1374,9 +1374,8 @@ static void run_seed(uint64_t seed, unsigned steps)
             "isolations %llu restarts; msgs STATE %llu PULL %llu OPS %llu "
             "WANT %llu CHUNK %llu NOCHUNK %llu; %llu versions collected; "
             "%llu of %llu acks waits met; %.2f s real\n",
-            (unsigned long long)seed,
-            w->ident ? "per-node keys" : "mesh key", w->net.loss, w->net.dup,
-            (unsigned long long)w->net.delay_min_us,
+            (unsigned long long)seed, w->ident ? "per-node keys" : "mesh key",
+            w->net.loss, w->net.dup, (unsigned long long)w->net.delay_min_us,
             (unsigned long long)w->net.delay_max_us,
             w->node_timing ? "node" : "core", w->rcfg.batch_bytes,
             w->rcfg.pull_bytes, w->rcfg.push_bytes, w->rcfg.chunk_window,

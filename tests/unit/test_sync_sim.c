@@ -1120,10 +1120,10 @@ static void test_ident_join(void **state)
 /* key of node b known to node a (NULL: b no member for a) */
 static void know(ctx *c, unsigned a, unsigned b, int yes)
 {
-    assert_int_equal(mfs_sync_core_member_key(
-                         mfs_sim_core(c->sim, a), mfs_sim_id(c->sim, b),
-                         yes ? mfs_sim_keypair(c->sim, b)->pub : NULL),
-                     0);
+    assert_int_equal(
+        mfs_sync_core_member_key(mfs_sim_core(c->sim, a), mfs_sim_id(c->sim, b),
+                                 yes ? mfs_sim_keypair(c->sim, b)->pub : NULL),
+        0);
 }
 
 static int alive_among(ctx *c, const unsigned *v, unsigned n)
@@ -1174,12 +1174,11 @@ static void test_ident_churn(void **state)
         for (unsigned b = 2; b < 4; b++)
             mfs_sim_link(c.sim, a, b, 0);
     g_admits = 0;
-    assert_int_equal(mfs_sync_core_join(mfs_sim_core(c.sim, 4),
-                                        mfs_sim_now(c.sim), mfs_sim_id(c.sim, 0),
-                                        mfs_sim_keypair(c.sim, 0)->pub,
-                                        mfs_sim_addr(c.sim, 0),
-                                        (const uint8_t *)"proof", 5),
-                     0);
+    assert_int_equal(
+        mfs_sync_core_join(mfs_sim_core(c.sim, 4), mfs_sim_now(c.sim),
+                           mfs_sim_id(c.sim, 0), mfs_sim_keypair(c.sim, 0)->pub,
+                           mfs_sim_addr(c.sim, 0), (const uint8_t *)"proof", 5),
+        0);
     know(&c, 2, 3, 0);
     mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 5 * SEC);
     assert_true(g_admits >= 1);
@@ -1201,12 +1200,11 @@ static void test_ident_churn(void **state)
             know(&c, a, 3, 0);
         }
     /* node 3 again, under a new id (node 5), joining through node 2 */
-    assert_int_equal(mfs_sync_core_join(mfs_sim_core(c.sim, 5),
-                                        mfs_sim_now(c.sim), mfs_sim_id(c.sim, 2),
-                                        mfs_sim_keypair(c.sim, 2)->pub,
-                                        mfs_sim_addr(c.sim, 2),
-                                        (const uint8_t *)"proof", 5),
-                     0);
+    assert_int_equal(
+        mfs_sync_core_join(mfs_sim_core(c.sim, 5), mfs_sim_now(c.sim),
+                           mfs_sim_id(c.sim, 2), mfs_sim_keypair(c.sim, 2)->pub,
+                           mfs_sim_addr(c.sim, 2), (const uint8_t *)"proof", 5),
+        0);
     mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 5 * SEC);
     assert_int_equal(mfs_sim_peer_state(c.sim, 2, 5), MFS_PEER_ALIVE);
     for (unsigned a = 0; a < 5; a++)
