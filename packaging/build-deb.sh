@@ -19,7 +19,7 @@ git -C "$top" ls-files -z | (cd "$top" && xargs -0 cp --parents -t "$work/meshfs
     exit 1
 }
 deb=$(ls "$work"/meshfs_*.deb)
-lintian --fail-on error --display-info "$deb" "$work"/meshfs_*.changes | tee "$work/lintian.log" || {
+TMPDIR=$work lintian --fail-on error --display-info "$deb" "$work"/meshfs_*.changes | tee "$work/lintian.log" || {
     echo "build-deb: lintian reports errors (above)" >&2
     exit 1
 }
