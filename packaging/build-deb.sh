@@ -19,9 +19,15 @@ git -C "$top" ls-files -z | (cd "$top" && xargs -0 cp --parents -t "$work/meshfs
     exit 1
 }
 deb=$(ls "$work"/meshfs_*.deb)
-TMPDIR=$work lintian --fail-on error --display-info "$deb" "$work"/meshfs_*.changes | tee "$work/lintian.log" || {
+# (lintian leaves mldbm-elf-* directories in /tmp whatever TMPDIR says:
+# those it made go afterwards)
+ls -d /tmp/mldbm-elf-* 2>/dev/null | sort >"$work/tmp-before" || true
+rc=0
+TMPDIR=$work lintian --fail-on error --display-info "$deb" "$work"/meshfs_*.changes | tee "$work/lintian.log" || rc=$?
+ls -d /tmp/mldbm-elf-* 2>/dev/null | sort | comm -13 "$work/tmp-before" - | xargs -r rm -rf
+if ((rc != 0)); then
     echo "build-deb: lintian reports errors (above)" >&2
     exit 1
-}
+fi
 cp "$deb" "$out/"
 echo "built $out/$(basename "$deb")"
