@@ -21,10 +21,14 @@ git -C "$top" ls-files -z | (cd "$top" && xargs -0 cp --parents -t "$work/meshfs
 deb=$(ls "$work"/meshfs_*.deb)
 # (lintian leaves mldbm-elf-* directories in /tmp whatever TMPDIR says:
 # those it made go afterwards)
-ls -d /tmp/mldbm-elf-* 2>/dev/null | sort >"$work/tmp-before" || true
+shopt -s nullglob
+before=(/tmp/mldbm-elf-*)
 rc=0
 TMPDIR=$work lintian --fail-on error --display-info "$deb" "$work"/meshfs_*.changes | tee "$work/lintian.log" || rc=$?
-ls -d /tmp/mldbm-elf-* 2>/dev/null | sort | comm -13 "$work/tmp-before" - | xargs -r rm -rf
+for d in /tmp/mldbm-elf-*; do
+    [[ " ${before[*]} " == *" $d "* ]] || rm -rf "$d"
+done
+shopt -u nullglob
 if ((rc != 0)); then
     echo "build-deb: lintian reports errors (above)" >&2
     exit 1
