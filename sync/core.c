@@ -1354,6 +1354,10 @@ static void on_members(mfs_sync_core *c, const mfs_frame *f)
         const mfs_member_entry *e = &f->u.members.e[i];
         if (e->id == c->self || peer_by_id(c, e->id))
             continue;
+        const struct mkey *mk = c->ident ? mkey_of(c, e->id) : NULL;
+        if (mk && mk->removed)
+            continue; /* no member: not a peer (it would show alive, never
+                         heard of, for ever) */
         mfs_addr a;
         entry_to_addr(e, &a);
         peer *s = peer_by_addr(c, &a);

@@ -1145,15 +1145,14 @@ static int alive_among(ctx *c, const unsigned *v, unsigned n)
  * (every live member alive to every other, none to node 3), messages
  * between every pair of them arrive exactly once, and node 3, still
  * running with its key and its old sessions, delivers nothing. */
-static void test_ident_churn(void **state)
+static void churn_once(uint64_t seed)
 {
-    (void)state;
     ctx c;
     memset(&c, 0, sizeof(c));
     cfg_default(&g_cfg);
     g_cfg.admit = admit_cb;
     mfs_sim_hooks h = {&c, on_msg, tap, NULL, NULL};
-    assert_int_equal(mfs_sim_new(mfs_test_seed(69), 6, &g_cfg, &h, &c.sim), 0);
+    assert_int_equal(mfs_sim_new(seed, 6, &g_cfg, &h, &c.sim), 0);
     assert_int_equal(mfs_sim_identities(c.sim), 0);
     for (unsigned a = 0; a < 6; a++) /* 4 and 5: nobody's keys yet */
         for (unsigned b = 0; b < 6; b++)
@@ -1180,9 +1179,12 @@ static void test_ident_churn(void **state)
                            mfs_sim_addr(c.sim, 0), (const uint8_t *)"proof", 5),
         0);
     know(&c, 2, 3, 0);
-    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 5 * SEC);
+    const unsigned j04[] = {0, 4}, j25[] = {2, 5};
+    end = mfs_sim_now(c.sim) + 20 * SEC; /* retries through the loss */
+    while (!alive_among(&c, j04, 2) && mfs_sim_now(c.sim) < end)
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 100000);
     assert_true(g_admits >= 1);
-    assert_int_equal(mfs_sim_peer_state(c.sim, 0, 4), MFS_PEER_ALIVE);
+    assert_true(alive_among(&c, j04, 2));
     /* the registry reaches node 1 (on 0's side) */
     know(&c, 1, 4, 1);
     know(&c, 4, 1, 1);
@@ -1205,8 +1207,10 @@ static void test_ident_churn(void **state)
                            mfs_sim_id(c.sim, 2), mfs_sim_keypair(c.sim, 2)->pub,
                            mfs_sim_addr(c.sim, 2), (const uint8_t *)"proof", 5),
         0);
-    mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 5 * SEC);
-    assert_int_equal(mfs_sim_peer_state(c.sim, 2, 5), MFS_PEER_ALIVE);
+    end = mfs_sim_now(c.sim) + 20 * SEC;
+    while (!alive_among(&c, j25, 2) && mfs_sim_now(c.sim) < end)
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 100000);
+    assert_true(alive_among(&c, j25, 2));
     for (unsigned a = 0; a < 5; a++)
         if (a != 3 && a != 2)
             know(&c, a, 5, 1), know(&c, 5, a, 1);
@@ -1241,9 +1245,9 @@ static void test_ident_churn(void **state)
     uint64_t d1 = 0;
     for (unsigned i = 0; i < 5; i++)
         d1 += drops_of(mfs_sim_core(c.sim, live[i]), MFS_DROP_MEMBER);
-    printf("churn: %u admits; %llu of %u member messages delivered; %llu "
-           "datagrams refused from non-members since\n",
-           (unsigned)g_admits, (unsigned long long)c.delivered, idx,
+    printf("churn seed %llu: %u admits; %llu of %u member messages "
+           "delivered; %llu datagrams refused from non-members since\n",
+           (unsigned long long)seed, (unsigned)g_admits, (unsigned long long)c.delivered, idx,
            (unsigned long long)(d1 - d0));
     for (uint32_t k = 0; k < idx; k++)
         assert_int_equal(c.seen[k], 1);
@@ -1252,6 +1256,17 @@ static void test_ident_churn(void **state)
     assert_int_equal(c.bad, 0);
     free(c.seen);
     mfs_sim_free(c.sim);
+}
+
+/* Eight seeds (MESHFS_SEED: that one): in five of the first eight, node 5
+ * used to learn of removed node 3 from a member's gossip and show it
+ * alive, never heard from, for ever. */
+static void test_ident_churn(void **state)
+{
+    (void)state;
+    uint64_t one = mfs_test_seed(0);
+    for (uint64_t s = one ? one : 1; s <= (one ? one : 8); s++)
+        churn_once(s);
 }
 
 /* Same seed, same run. */
