@@ -3,7 +3,7 @@
 # names it), `meshfs mount -f` sends each log line to the journal with its
 # priority and fields (issue 14): MESSAGE, PRIORITY, MESHFS_STORE,
 # MESHFS_MOUNT, MESHFS_NODE, and MESHFS_PATH / MESHFS_PEER when the line
-# names a path or another node. A fake journal (fshelper notify bound at
+# names a path or another node (meshfs remove of a made-up id names one). A fake journal (fshelper notify bound at
 # /run/systemd/journal/socket in a private mount namespace: nothing on the
 # host changes) takes the datagrams. Without the journal socket the lines
 # go to stderr as usual, with their level.
@@ -33,6 +33,8 @@ run_ns() {
         D=$!
         for _ in $(seq 100); do "$MESHFS" stat --json "$T/mnt" 2>/dev/null | grep -q "\"daemon\":true" && break; sleep 0.1; done
         echo hi >"$T/mnt/f"
+        # a line that names another node (the journal gets MESHFS_PEER)
+        [[ $JOURNAL != yes ]] || "$MESHFS" remove 0123456789abcdef "$T/mnt" >/dev/null
         "$MESHFS" umount "$T/mnt" >/dev/null
         wait $D
         [[ -z ${L:-} ]] || kill $L
@@ -47,7 +49,11 @@ line=$(grep -m1 "MESSAGE=mount: .* shutting down" "$T/journal.log") || fail "no 
 for f in "PRIORITY=5" "MESHFS_STORE=$T/store" "MESHFS_MOUNT=$T/mnt" "MESHFS_NODE=$node" "MESHFS_PATH=$T/store"; do
     [[ $line == *"$f "* || $line == *"$f" ]] || fail "the shutdown entry lacks $f: $line"
 done
-! grep -q "MESHFS_PEER=" "$T/journal.log" || fail "a MESHFS_PEER field without another node: $(grep -m1 MESHFS_PEER= "$T/journal.log")"
+line=$(grep -m1 "MESSAGE=control: node 0123456789abcdef removed" "$T/journal.log") ||
+    fail "no journal entry for the removal: $(grep MESSAGE=control "$T/journal.log")"
+[[ $line == *"MESHFS_PEER=0123456789abcdef"* ]] || fail "the removal's entry lacks MESHFS_PEER: $line"
+[[ $(grep -c "MESHFS_PEER=" "$T/journal.log") == 1 ]] ||
+    fail "MESHFS_PEER on a line that names no other node: $(grep MESHFS_PEER= "$T/journal.log" | grep -v 0123456789abcdef | head -1)"
 [[ ! -s "$T/err" ]] || fail "lines went to stderr beside the journal: $(head -3 "$T/err")"
 log "journal entries: $(wc -l <"$T/journal.log"), with PRIORITY and the MESHFS_* fields; stderr empty"
 
