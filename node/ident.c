@@ -378,11 +378,16 @@ static void forget_mesh_key(mfs_node *m)
     if (!r && unlink(mp) != 0 && errno != ENOENT)
         r = -errno;
     if (r) {
-        mfs_log(LOG_WARNING,
-                "sync: cannot forget the mesh key in %s: %s; it is tried "
-                "again in a moment (until then an old mfs1 token still "
-                "admits)",
-                m->store_dir, strerror(-r));
+        uint64_t now = (uint64_t)time(NULL);
+        if (now - d->forget_warned >= 60) { /* tried every 500 ms */
+            d->forget_warned = now;
+            mfs_log(LOG_WARNING,
+                    "sync: cannot forget the mesh key in %s: %s; it is "
+                    "tried again every half second (until then an old mfs1 "
+                    "token still admits; free space or fix the store "
+                    "directory's permissions)",
+                    m->store_dir, strerror(-r));
+        }
         return;
     }
     if (m->net.join_done)

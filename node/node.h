@@ -151,6 +151,7 @@ typedef struct mfs_node_ident {
     struct mfs_mesh_key mesh;
     uint8_t proof[MFS_JOIN_LEN];
     uint64_t complete_us;
+    uint64_t forget_warned; /* unix s of the last "cannot forget" line */
     uint64_t met[256];
     size_t nmet;
     uint64_t keyed_ids[256]; /* members with a key that checks */
