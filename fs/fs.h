@@ -323,8 +323,72 @@ typedef struct mfs_fs_config {
 
 void mfs_fs_config_default(mfs_fs_config *cfg);
 
+/* ---- request counts and latencies (fs/opstats.c) -----------------------
+ * Every FUSE request is counted by kind with the time its handler took
+ * (fs/ops.c times them), in a histogram of fixed buckets: the metrics the
+ * status page serves (node/metrics.c). Lock-free: relaxed atomic adds. */
+enum mfs_fsop {
+    MFS_FSOP_LOOKUP,
+    MFS_FSOP_FORGET,
+    MFS_FSOP_FORGET_MULTI,
+    MFS_FSOP_GETATTR,
+    MFS_FSOP_SETATTR,
+    MFS_FSOP_READLINK,
+    MFS_FSOP_MKNOD,
+    MFS_FSOP_MKDIR,
+    MFS_FSOP_UNLINK,
+    MFS_FSOP_RMDIR,
+    MFS_FSOP_SYMLINK,
+    MFS_FSOP_RENAME,
+    MFS_FSOP_LINK,
+    MFS_FSOP_OPEN,
+    MFS_FSOP_READ,
+    MFS_FSOP_WRITE,
+    MFS_FSOP_FLUSH,
+    MFS_FSOP_RELEASE,
+    MFS_FSOP_FSYNC,
+    MFS_FSOP_OPENDIR,
+    MFS_FSOP_READDIR,
+    MFS_FSOP_READDIRPLUS,
+    MFS_FSOP_RELEASEDIR,
+    MFS_FSOP_FSYNCDIR,
+    MFS_FSOP_STATFS,
+    MFS_FSOP_SETXATTR,
+    MFS_FSOP_GETXATTR,
+    MFS_FSOP_LISTXATTR,
+    MFS_FSOP_REMOVEXATTR,
+    MFS_FSOP_ACCESS,
+    MFS_FSOP_CREATE,
+    MFS_FSOP_FALLOCATE,
+    MFS_FSOP__COUNT
+};
+/* The request's name as libfuse's fuse_lowlevel_ops calls it. */
+extern const char *const mfs_fsop_names[MFS_FSOP__COUNT];
+/* Upper bounds of the histogram's buckets (microseconds); a last bucket
+ * holds the rest. */
+#define MFS_FSOP_BUCKETS 14
+extern const uint32_t mfs_fsop_bound_us[MFS_FSOP_BUCKETS - 1];
+typedef struct mfs_fsop_stat {
+    uint64_t count;
+    uint64_t sum_ns;
+    uint64_t bucket[MFS_FSOP_BUCKETS]; /* not cumulative */
+} mfs_fsop_stat;
+struct fuse_req;
+typedef struct mfs_fs_opclock {
+    struct mfs_fs *fs;
+    uint64_t t0_ns;
+} mfs_fs_opclock;
+/* A request's start (its fs from the request: read it before the
+ * handler replies, which frees req) and its end. */
+mfs_fs_opclock mfs_fs_op_begin(struct fuse_req *req);
+void mfs_fs_op_end(const mfs_fs_opclock *t, enum mfs_fsop op);
+/* Any thread: a copy of the counts (out[MFS_FSOP__COUNT]). */
+void mfs_fs_op_stats(const struct mfs_fs *fs, mfs_fsop_stat *out);
+
+
 typedef struct mfs_fs {
     mfs_store *store; /* borrowed */
+    mfs_fsop_stat opstats[MFS_FSOP__COUNT]; /* fs/opstats.c */
     mfs_fs_config cfg;
     struct fuse_session *se;
     char *mountpoint; /* owned, once mounted */

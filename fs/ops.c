@@ -1390,40 +1390,268 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
     fuse_reply_err(req, ((unsigned)mask & ~bits) ? EACCES : 0);
 }
 
+/* ---- every request timed (fs/opstats.c; the status page's metrics) ----
+ * The time from the request's arrival in its handler to the handler's
+ * return: the daemon's own work, replies sent from other threads (an
+ * fsync waiting for acks, node/acks.c) end the count early. */
+static void timed_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_lookup(req, parent, name);
+    mfs_fs_op_end(&t, MFS_FSOP_LOOKUP);
+}
+
+static void timed_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_forget(req, ino, nlookup);
+    mfs_fs_op_end(&t, MFS_FSOP_FORGET);
+}
+
+static void timed_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_forget_multi(req, count, forgets);
+    mfs_fs_op_end(&t, MFS_FSOP_FORGET_MULTI);
+}
+
+static void timed_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_getattr(req, ino, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_GETATTR);
+}
+
+static void timed_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_setattr(req, ino, attr, to_set, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_SETATTR);
+}
+
+static void timed_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_readlink(req, ino);
+    mfs_fs_op_end(&t, MFS_FSOP_READLINK);
+}
+
+static void timed_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_mknod(req, parent, name, mode, rdev);
+    mfs_fs_op_end(&t, MFS_FSOP_MKNOD);
+}
+
+static void timed_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_mkdir(req, parent, name, mode);
+    mfs_fs_op_end(&t, MFS_FSOP_MKDIR);
+}
+
+static void timed_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_unlink(req, parent, name);
+    mfs_fs_op_end(&t, MFS_FSOP_UNLINK);
+}
+
+static void timed_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_rmdir(req, parent, name);
+    mfs_fs_op_end(&t, MFS_FSOP_RMDIR);
+}
+
+static void timed_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_symlink(req, link, parent, name);
+    mfs_fs_op_end(&t, MFS_FSOP_SYMLINK);
+}
+
+static void timed_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_rename(req, parent, name, newparent, newname, flags);
+    mfs_fs_op_end(&t, MFS_FSOP_RENAME);
+}
+
+static void timed_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_link(req, ino, newparent, newname);
+    mfs_fs_op_end(&t, MFS_FSOP_LINK);
+}
+
+static void timed_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_open(req, ino, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_OPEN);
+}
+
+static void timed_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_read(req, ino, size, off, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_READ);
+}
+
+static void timed_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_write(req, ino, buf, size, off, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_WRITE);
+}
+
+static void timed_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_flush(req, ino, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_FLUSH);
+}
+
+static void timed_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_release(req, ino, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_RELEASE);
+}
+
+static void timed_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_fsync(req, ino, datasync, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_FSYNC);
+}
+
+static void timed_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_opendir(req, ino, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_OPENDIR);
+}
+
+static void timed_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_readdir(req, ino, size, off, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_READDIR);
+}
+
+static void timed_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_readdirplus(req, ino, size, off, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_READDIRPLUS);
+}
+
+static void timed_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_releasedir(req, ino, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_RELEASEDIR);
+}
+
+static void timed_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_fsyncdir(req, ino, datasync, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_FSYNCDIR);
+}
+
+static void timed_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_statfs(req, ino);
+    mfs_fs_op_end(&t, MFS_FSOP_STATFS);
+}
+
+static void timed_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_setxattr(req, ino, name, value, size, flags);
+    mfs_fs_op_end(&t, MFS_FSOP_SETXATTR);
+}
+
+static void timed_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_getxattr(req, ino, name, size);
+    mfs_fs_op_end(&t, MFS_FSOP_GETXATTR);
+}
+
+static void timed_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_listxattr(req, ino, size);
+    mfs_fs_op_end(&t, MFS_FSOP_LISTXATTR);
+}
+
+static void timed_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_removexattr(req, ino, name);
+    mfs_fs_op_end(&t, MFS_FSOP_REMOVEXATTR);
+}
+
+static void timed_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_access(req, ino, mask);
+    mfs_fs_op_end(&t, MFS_FSOP_ACCESS);
+}
+
+static void timed_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_create(req, parent, name, mode, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_CREATE);
+}
+
+static void timed_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi)
+{
+    mfs_fs_opclock t = mfs_fs_op_begin(req);
+    op_fallocate(req, ino, mode, offset, length, fi);
+    mfs_fs_op_end(&t, MFS_FSOP_FALLOCATE);
+}
+
 static const struct fuse_lowlevel_ops ops = {
     .init = op_init,
-    .lookup = op_lookup,
-    .forget = op_forget,
-    .forget_multi = op_forget_multi,
-    .getattr = op_getattr,
-    .setattr = op_setattr,
-    .readlink = op_readlink,
-    .mknod = op_mknod,
-    .mkdir = op_mkdir,
-    .unlink = op_unlink,
-    .rmdir = op_rmdir,
-    .symlink = op_symlink,
-    .rename = op_rename,
-    .link = op_link,
-    .open = op_open,
-    .read = op_read,
-    .write = op_write,
-    .flush = op_flush,
-    .release = op_release,
-    .fsync = op_fsync,
-    .opendir = op_opendir,
-    .readdir = op_readdir,
-    .readdirplus = op_readdirplus,
-    .releasedir = op_releasedir,
-    .fsyncdir = op_fsyncdir,
-    .statfs = op_statfs,
-    .setxattr = op_setxattr,
-    .getxattr = op_getxattr,
-    .listxattr = op_listxattr,
-    .removexattr = op_removexattr,
-    .access = op_access,
-    .create = op_create,
-    .fallocate = op_fallocate,
+    .lookup = timed_lookup,
+    .forget = timed_forget,
+    .forget_multi = timed_forget_multi,
+    .getattr = timed_getattr,
+    .setattr = timed_setattr,
+    .readlink = timed_readlink,
+    .mknod = timed_mknod,
+    .mkdir = timed_mkdir,
+    .unlink = timed_unlink,
+    .rmdir = timed_rmdir,
+    .symlink = timed_symlink,
+    .rename = timed_rename,
+    .link = timed_link,
+    .open = timed_open,
+    .read = timed_read,
+    .write = timed_write,
+    .flush = timed_flush,
+    .release = timed_release,
+    .fsync = timed_fsync,
+    .opendir = timed_opendir,
+    .readdir = timed_readdir,
+    .readdirplus = timed_readdirplus,
+    .releasedir = timed_releasedir,
+    .fsyncdir = timed_fsyncdir,
+    .statfs = timed_statfs,
+    .setxattr = timed_setxattr,
+    .getxattr = timed_getxattr,
+    .listxattr = timed_listxattr,
+    .removexattr = timed_removexattr,
+    .access = timed_access,
+    .create = timed_create,
+    .fallocate = timed_fallocate,
 };
 
 const struct fuse_lowlevel_ops *mfs_fs_ops(void)
