@@ -175,6 +175,7 @@ struct mfs_sync_core {
     uint64_t gdrops[MFS_DROP__COUNT];
     uint64_t mem;
     uint8_t clock_flags; /* atomic: mfs_sync_core_set_clock_flags */
+    uint64_t watch_until; /* mfs_sync_core_watch: links kept lively */
 
     /* per-node keys (mfs_sync_core_set_identity); ident_ready: the
      * static key is held, the mesh key still speaks (moving a mesh) */
@@ -1374,11 +1375,28 @@ static void on_members(mfs_sync_core *c, const mfs_frame *f)
     }
 }
 
-/* No message went either way for cfg.idle_after_ms: sparse heartbeats. */
+/* No message went either way for cfg.idle_after_ms, and nobody watches
+ * (mfs_sync_core_watch): sparse heartbeats. */
 static int link_quiet(const mfs_sync_core *c, const peer *p)
 {
-    return c->cfg.idle_hb_ms &&
+    return c->cfg.idle_hb_ms && c->now >= c->watch_until &&
            c->now - p->last_data_t >= c->cfg.idle_after_ms * 1000ull;
+}
+
+void mfs_sync_core_watch(mfs_sync_core *c, uint64_t now_us, uint32_t ms)
+{
+    if (now_us > c->now)
+        c->now = now_us;
+    for (size_t i = 0; i < c->npeers; i++) {
+        peer *p = c->peers[i];
+        if (link_quiet(c, p)) {
+            p->active_since = c->now; /* silence counts from now */
+            p->last_hb_tx = 0;        /* and a heartbeat goes at once */
+        }
+    }
+    uint64_t until = c->now + ms * 1000ull;
+    if (until > c->watch_until)
+        c->watch_until = until;
 }
 
 /* A peer dead for T is probed every T/32 (at least 100 ms apart, at most
@@ -2198,7 +2216,10 @@ static int send_packet(mfs_sync_core *c, peer *p, int want_data)
     if (with_hb) {
         uint32_t t = (uint32_t)c->now | 1;
         uint32_t hold = p->hb_echo_set ? (uint32_t)c->now - p->hb_echo_rx_t : 0;
-        put_hb(c, &w, t, p->hb_echo_set ? p->hb_echo : 0, hold);
+        /* watched: an echo of 0 asks for an answer at once, so silence
+         * shows within a heartbeat whatever the peer's own pace */
+        int ask = c->now < c->watch_until;
+        put_hb(c, &w, t, p->hb_echo_set && !ask ? p->hb_echo : 0, hold);
         if (!p->val_t_set) {
             p->val_t = t;
             p->val_t_set = 1;

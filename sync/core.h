@@ -229,6 +229,13 @@ uint64_t mfs_sync_core_cookies(const mfs_sync_core *c);
 /* The MFS_CLOCK_* flags (wire.h) the next heartbeats carry: what the
  * node knows of its own clock. Any thread (an atomic store). */
 void mfs_sync_core_set_clock_flags(mfs_sync_core *c, uint8_t flags);
+/* Someone watches the mesh (a status page, `meshfs top`): for ms from
+ * now_us, links keep the busy heartbeat pace even when no data flows, and
+ * each heartbeat asks the peer to answer at once (an echo of 0), so a
+ * peer that goes silent is suspect within cfg.suspect_ms and dead within
+ * cfg.dead_ms rather than an idle link's half a minute. Call
+ * mfs_sync_core_tick() afterwards. */
+void mfs_sync_core_watch(mfs_sync_core *c, uint64_t now_us, uint32_t ms);
 
 /* Adds a seed address (from --peer or the store's memory). Hellos go there
  * until a member answers from it. Returns 0, -EEXIST, or -ENOSPC. */

@@ -728,6 +728,14 @@ void mfs_sync_set_clock_flags(mfs_sync *s, uint8_t flags)
     mfs_sync_core_set_clock_flags(s->core, flags);
 }
 
+void mfs_sync_watch(mfs_sync *s, uint32_t ms)
+{
+    mfs_lock_take(&s->mu, MFS_LOCK_SYNC);
+    mfs_sync_core_watch(s->core, now_us(), ms);
+    mfs_lock_drop(&s->mu);
+    uv_async_send(&s->async);
+}
+
 size_t mfs_sync_peers(mfs_sync *s, mfs_peer_stat *out, size_t cap)
 {
     mfs_lock_take(&s->mu, MFS_LOCK_SYNC);

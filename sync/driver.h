@@ -99,6 +99,8 @@ void mfs_sync_hs_counts(mfs_sync *s, uint64_t *made, uint64_t *started,
                         uint64_t *answered);
 /* Any thread: the MFS_CLOCK_* flags heartbeats carry from now on. */
 void mfs_sync_set_clock_flags(mfs_sync *s, uint8_t flags);
+/* Any thread: links stay lively for ms (mfs_sync_core_watch). */
+void mfs_sync_watch(mfs_sync *s, uint32_t ms);
 /* Copies the core-wide drop counters into drops[MFS_DROP__COUNT]. */
 void mfs_sync_global_drops(mfs_sync *s, uint64_t *drops);
 /* The bound port (host order), the node id. */

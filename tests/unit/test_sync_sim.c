@@ -418,6 +418,80 @@ static void test_heal_while_quiet(void **state)
     mfs_sim_free(c.sim);
 }
 
+/* Someone watches (mfs_sync_core_watch: the status page, `meshfs top`):
+ * an idle link that is cut shows its peer suspect within ~3 s and dead
+ * within ~5 s (the busy pace), where unwatched it stays alive for the
+ * idle link's ~27 s. The peer answers the watcher's heartbeats at once
+ * (they carry no echo) whatever its own pace, and being watched costs a
+ * heartbeat each way per 1.25 s. Issue 15: a page must turn a cut peer
+ * red within 10 s. */
+static void test_watch_quiet_link(void **state)
+{
+    (void)state;
+    for (int watched = 0; watched < 2; watched++) {
+        ctx c;
+        memset(&c, 0, sizeof(c));
+        uint64_t seed = mfs_test_seed(44);
+        mfs_sync_config cfg;
+        cfg_default(&cfg);
+        cfg.hb_ms = 1250; /* the daemon's (node/mesh.c) */
+        cfg.suspect_ms = 3000;
+        cfg.dead_ms = 5000;
+        cfg.idle_hb_ms = 12000;
+        cfg.idle_after_ms = 2500;
+        mfs_sim_hooks h = {&c, on_msg, tap, NULL, NULL};
+        c.seed = seed;
+        c.tap_from = 999;
+        assert_int_equal(mfs_sim_new(seed, 2, &cfg, &h, &c.sim), 0);
+        assert_int_equal(mfs_sim_seed(c.sim, 1, 0), 0);
+        run_until_alive(&c, 2, 10 * SEC);
+        assert_true(all_alive(&c, 2));
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 30 * SEC); /* quiet */
+        uint64_t d0 = dgrams_to(&c, 0, 1), r0 = dgrams_to(&c, 1, 0);
+        /* the watcher polls every second, as the page does */
+        for (int i = 0; i < 10; i++) {
+            if (watched)
+                mfs_sync_core_watch(mfs_sim_core(c.sim, 0),
+                                    mfs_sim_now(c.sim), 5000);
+            mfs_sim_run(c.sim, mfs_sim_now(c.sim) + SEC);
+        }
+        assert_int_equal(mfs_sim_peer_state(c.sim, 0, 1), MFS_PEER_ALIVE);
+        uint64_t d1 = dgrams_to(&c, 0, 1), r1 = dgrams_to(&c, 1, 0);
+        printf("%s: %llu datagrams out, %llu back in 10 s\n",
+               watched ? "watched" : "unwatched",
+               (unsigned long long)(d1 - d0), (unsigned long long)(r1 - r0));
+        if (watched) /* about one each way per 1.25 s */
+            assert_true(d1 - d0 >= 7 && d1 - d0 <= 12 && r1 - r0 >= 7 &&
+                        r1 - r0 <= 12);
+        else
+            assert_true(d1 - d0 <= 2);
+        mfs_sim_link(c.sim, 0, 1, 0);
+        uint64_t t_cut = mfs_sim_now(c.sim);
+        int suspect_at = -1, dead_at = -1;
+        for (int i = 1; i <= 100; i++) { /* 10 s, 100 ms steps */
+            if (watched && i % 10 == 0)
+                mfs_sync_core_watch(mfs_sim_core(c.sim, 0),
+                                    mfs_sim_now(c.sim), 5000);
+            mfs_sim_run(c.sim, t_cut + (uint64_t)i * SEC / 10);
+            int st = mfs_sim_peer_state(c.sim, 0, 1);
+            if (st != MFS_PEER_ALIVE && suspect_at < 0)
+                suspect_at = i * 100;
+            if (st == MFS_PEER_DEAD && dead_at < 0)
+                dead_at = i * 100;
+        }
+        printf("%s: suspect after %d ms, dead after %d ms (-1: not in "
+               "10 s)\n",
+               watched ? "watched" : "unwatched", suspect_at, dead_at);
+        if (watched) {
+            assert_true(suspect_at > 0 && suspect_at <= 3500);
+            assert_true(dead_at > 0 && dead_at <= 5500);
+        } else {
+            assert_int_equal(suspect_at, -1); /* the idle link's pace */
+        }
+        mfs_sim_free(c.sim);
+    }
+}
+
 /* Idle heartbeats cost at most 200 bytes/s per peer. */
 static void test_idle_cost(void **state)
 {
@@ -1306,6 +1380,7 @@ int main(void)
         cmocka_unit_test(test_flood_rate_limit),
         cmocka_unit_test(test_restart_epoch),
         cmocka_unit_test(test_idle_cost),
+        cmocka_unit_test(test_watch_quiet_link),
         cmocka_unit_test(test_clock_offsets),
         cmocka_unit_test(test_partition_dead_then_alive),
         cmocka_unit_test(test_heal_while_quiet),
