@@ -32,6 +32,10 @@ enum {
     CLI_OPT_SYNC = 1 << 6,   /* --peers N | --all, --timeout SECONDS */
     CLI_OPT_INVITE = 1 << 7, /* --expires DURATION, --uses N, --list,
                                 --revoke ID */
+    CLI_OPT_HTTP = 1 << 8,   /* --http IP:PORT, --http-public,
+                                --metrics-open */
+    CLI_OPT_VIEW = 1 << 9,   /* --watch, --url (meshfs stat) */
+    CLI_OPT_COUNT = 1 << 10, /* --count N (1 or more; meshfs top) */
 };
 
 /* The most --acks-timeout and -o acks-timeout= take (the daemon's bound,
@@ -68,6 +72,15 @@ typedef struct cli_args {
     unsigned uses;
     int list;
     const char *revoke;
+    /* CLI_OPT_HTTP: NULL / 0 / 0 when not given */
+    const char *http;
+    int http_public;
+    int metrics_open;
+    /* CLI_OPT_VIEW */
+    int watch;
+    int url;
+    /* CLI_OPT_COUNT: 0 when not given */
+    unsigned count;
 } cli_args;
 
 /* Parses argv (after the subcommand). On a usage error prints the one-line
@@ -158,6 +171,10 @@ const char *cli_reply_get(const cli_reply *r, const char *key);
 
 int cli_cmd_init(int argc, char **argv);
 int cli_cmd_mount(int argc, char **argv);
+int cli_cmd_top(int argc, char **argv);
+/* The live view (cli/top.c) of store's daemon: plain lines when plain,
+ * count frames then return (0: until q or Ctrl-C). Returns the exit code. */
+int cli_top_run(const char *store, int plain, int count);
 int cli_cmd_umount(int argc, char **argv);
 int cli_cmd_stat(int argc, char **argv);
 int cli_cmd_invite(int argc, char **argv);

@@ -3,6 +3,7 @@
  * node/control.c; the protocol is described there and in docs/FS.md).
  */
 #include "cli.h"
+#include "statdoc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,23 +49,12 @@ const char *cli_reply_get(const cli_reply *r, const char *key)
 static int reply_add(void *arg, const char *k, const char *v)
 {
     cli_reply *r = arg;
-    char **nk = realloc(r->key, (r->n + 1) * sizeof *nk);
-    if (!nk)
-        return -ENOMEM;
-    r->key = nk;
-    char **nv = realloc(r->val, (r->n + 1) * sizeof *nv);
-    if (!nv)
-        return -ENOMEM;
-    r->val = nv;
-    r->key[r->n] = strdup(k);
-    r->val[r->n] = strdup(v);
-    if (!r->key[r->n] || !r->val[r->n]) {
-        free(r->key[r->n]);
-        free(r->val[r->n]);
-        return -ENOMEM;
-    }
-    r->n++;
-    return 0;
+    mfs_kv kv = {r->n, r->key, r->val};
+    int rc = mfs_kv_add(&kv, k, v);
+    r->n = kv.n;
+    r->key = kv.key;
+    r->val = kv.val;
+    return rc;
 }
 
 /* Parses one reply line: the last one ("ok", "error ...") into r, any

@@ -31,6 +31,7 @@ static const char usage_init[] =
 static const char usage_mount[] =
     "Usage: meshfs mount [--store DIR] [--listen IP:PORT] [--peer IP:PORT]...\n"
     "                    [--acks N] [--acks-timeout SECONDS] [--acks-wait]\n"
+    "                    [--http IP:PORT [--http-public] [--metrics-open]]\n"
     "                    [-f] [-o OPTS] MOUNTPOINT\n"
     "Mount the store on MOUNTPOINT and replicate it with the other members of\n"
     "its mesh. A missing or empty store directory gets a new store (a new\n"
@@ -52,6 +53,15 @@ static const char usage_mount[] =
     "            allowed, at most 3600)\n"
     "  --acks-wait  with fewer than N members alive, wait for them (up to\n"
     "            the timeout) instead of failing at once\n"
+    "  --http IP:PORT  serve the status page, /status.json and /metrics\n"
+    "            there (off by default; a loopback address unless\n"
+    "            --http-public); every request needs the store's token\n"
+    "            (STORE/http.token): the url option of meshfs stat prints\n"
+    "            the address with it\n"
+    "  --http-public  allow --http on an address that is not loopback\n"
+    "            (plain HTTP: the daemon warns)\n"
+    "  --metrics-open  /metrics answers without the token (for scrapers\n"
+    "            that cannot send one)\n"
     "  -f        stay in the foreground, log to stderr\n"
     "  -o OPTS   mount options: nonempty (mount over a non-empty directory),\n"
     "            writeback (kernel writeback cache: faster small writes; for\n"
@@ -67,14 +77,16 @@ static const char usage_mount[] =
     "            before it frees it (default 7, 0: at once); trash-share=PCT:\n"
     "            the most of the store's file system the trash takes (default\n"
     "            10; beyond it the oldest go first; 100: no bound);\n"
-    "            acks=N, acks-timeout=SECONDS, acks-wait: as the flags;\n"
+    "            acks=N, acks-timeout=SECONDS, acks-wait, http=IP:PORT,\n"
+    "            http-public, metrics-open: as the flags;\n"
     "            acks-on-close: a close that published a new version waits\n"
     "            for the acks too\n";
 static const char usage_umount[] =
     "Usage: meshfs umount MOUNTPOINT\n"
     "Publish and flush everything, unmount, and wait for the daemon to exit.\n";
 static const char usage_stat[] =
-    "Usage: meshfs stat [MOUNTPOINT | FILE | --store DIR] [--json]\n"
+    "Usage: meshfs stat [MOUNTPOINT | FILE | --store DIR] [--json | --watch |\n"
+    "                   --url]\n"
     "Show the node, store, mount, counts of files, directories, bytes, ops\n"
     "and conflicts, every peer (state, round-trip time, loss, last contact,\n"
     "ops and bytes owed each way, its clock against ours), this node's\n"
@@ -82,7 +94,11 @@ static const char usage_stat[] =
     "progress and whether this node is in sync with every live peer; for a\n"
     "FILE inside a mount, its inode, version, chunks and which peers hold\n"
     "that version. Works whether the daemon runs or not (without it: no\n"
-    "peers).\n";
+    "peers).\n"
+    "  --json    one JSON object (docs/STATUS.md: a versioned interface)\n"
+    "  --watch   the live view of `meshfs top`, redrawn every second\n"
+    "  --url     the status page's address with its token (for a mount\n"
+    "            that serves one)\n";
 static const char usage_invite[] =
     "Usage: meshfs invite [--store DIR] [--expires DURATION] [--uses N] "
     "[HOST:PORT]\n"
@@ -125,6 +141,19 @@ static const char usage_sync[] =
     "do (at once when the mesh has no other member), 1 with what is\n"
     "missing after the timeout (default 60 s).\n";
 
+static const char usage_top[] =
+    "Usage: meshfs top [MOUNTPOINT | --store DIR] [--count N]\n"
+    "A live view of this node, redrawn in place every second: the node, its\n"
+    "store and counts, whether it is in sync, its clock, collection (and\n"
+    "who holds it back), catch-up, snapshot and `meshfs sync` progress as\n"
+    "bars with rate and ETA, every member (state, round-trip time, loss,\n"
+    "send and receive rates, ops it lacks and we lack, its clock against\n"
+    "ours) and conflict copies; what does not fit the terminal ends in\n"
+    "\"... N more\". While the daemon does not answer it says so and asks\n"
+    "again every second. Keys: q (or Ctrl-C) quits, Ctrl-L redraws. When\n"
+    "stdout is not a terminal it prints one plain block of text a second.\n"
+    "  --count N  draw N frames, then exit (default: until q)\n";
+
 static const char usage_members[] =
     "Usage: meshfs members [MOUNTPOINT | --store DIR] [--json]\n"
     "List the members of the mesh: this node and every peer, with its state\n"
@@ -160,6 +189,7 @@ static const cli_command commands[] = {
     {"remove", cli_cmd_remove, usage_remove},
     {"migrate", cli_cmd_migrate, usage_migrate},
     {"sync", cli_cmd_sync, usage_sync},
+    {"top", cli_cmd_top, usage_top},
     {"trash", cli_cmd_trash, usage_trash},
     {"restore", cli_cmd_restore, usage_restore},
     {"help", cmd_help, "Usage: meshfs help [COMMAND]\n"},
@@ -189,6 +219,8 @@ static void print_main_usage(FILE *f)
         "  stat    [MOUNTPOINT|FILE|--store DIR] [--json]\n"
         "  sync    [--peers N|--all] [--timeout SECONDS] [PATH]\n"
         "          wait until the members hold this node's changes\n"
+        "  top     [MOUNTPOINT|--store DIR] [--count N]  live view, every "
+        "second\n"
         "  invite  [--store DIR] [HOST:PORT]      print a join token\n"
         "  join    [--store DIR] TOKEN            join a mesh\n"
         "  members [MOUNTPOINT] [--json]          the mesh's members and keys\n"
@@ -444,7 +476,7 @@ int cli_args_parse(const char *cmd, int argc, char **argv, unsigned allowed,
     a->acks = -1;
     a->sync_peers = -1;
     for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
+        const char *s = argv[i], *val;
         if (only_pos || s[0] != '-' || strcmp(s, "-") == 0) {
             if (a->npos >= maxpos || a->npos >= 4)
                 return cli_usage_error("unexpected argument", s);
@@ -488,8 +520,32 @@ int cli_args_parse(const char *cmd, int argc, char **argv, unsigned allowed,
                    (r = parse_invite_opt(argc, argv, &i, a)) != 0) {
             if (r == CLI_USAGE)
                 return r;
+        } else if ((allowed & CLI_OPT_COUNT) &&
+                   (r = opt_value("--count", argc, argv, &i, &val)) != 0) {
+            if (r < 0)
+                return cli_usage_error("missing argument to option", s);
+            if (cli_parse_count(val, 1000000, &a->count) || !a->count)
+                return cli_usage_error("--count wants a number of frames (1 "
+                                       "to 1000000)",
+                                       val);
         } else if ((allowed & CLI_OPT_JSON) && strcmp(s, "--json") == 0) {
             a->json = 1;
+        } else if ((allowed & CLI_OPT_HTTP) && strcmp(s, "--http") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error("missing argument to option", s);
+            a->http = argv[++i];
+            if (!cli_host_port_ok(a->http))
+                return cli_usage_error("bad address (want IP:PORT)", a->http);
+        } else if ((allowed & CLI_OPT_HTTP) &&
+                   strcmp(s, "--http-public") == 0) {
+            a->http_public = 1;
+        } else if ((allowed & CLI_OPT_HTTP) &&
+                   strcmp(s, "--metrics-open") == 0) {
+            a->metrics_open = 1;
+        } else if ((allowed & CLI_OPT_VIEW) && strcmp(s, "--watch") == 0) {
+            a->watch = 1;
+        } else if ((allowed & CLI_OPT_VIEW) && strcmp(s, "--url") == 0) {
+            a->url = 1;
         } else if ((allowed & CLI_OPT_MESH) &&
                    (strcmp(s, "--listen") == 0 || strcmp(s, "--peer") == 0)) {
             if (i + 1 >= argc)

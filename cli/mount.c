@@ -17,6 +17,7 @@
  * in the daemon.
  */
 #include "cli.h"
+#include "http.h"
 #include "daemon.h"
 #include "log.h"
 #include "systemd.h"
@@ -54,6 +55,8 @@ typedef struct mount_job {
     uint32_t trash_share; /* -o trash-share=PCT: the trash's share of the disk */
     mfs_acks_config acks; /* --acks N and the rest, -o acks=N and the rest */
     unsigned acks_given;  /* which of them were given: MFS_DAEMON_ACKS_* */
+    char http[80];        /* --http, -o http=: the status page (node/http.h) */
+    int http_public, metrics_open;
 } mount_job;
 
 /* Tells the waiting parent how startup went: "0\n" ready, or
@@ -114,6 +117,9 @@ static int daemon_run(mount_job *j)
         .trash_share = j->trash_share,
         .acks = j->acks,
         .acks_given = j->acks_given,
+        .http = {.addr = j->http[0] ? j->http : NULL,
+                 .public_ok = j->http_public,
+                 .metrics_open = j->metrics_open},
         .mounted_here = mounted_here,
     };
     if (j->foreground) /* under systemd: the journal, with priorities */
@@ -251,6 +257,25 @@ static int take_opts(const char *in, mount_job *j)
         }
         if (strcmp(t, "writethrough") == 0) {
             j->writeback |= 4;
+            continue;
+        }
+        if (strncmp(t, "http=", 5) == 0) {
+            if (!cli_host_port_ok(t + 5) || strlen(t + 5) >= sizeof j->http) {
+                fprintf(stderr,
+                        "meshfs: bad -o %s: the status page's address "
+                        "(IP:PORT)\n",
+                        t);
+                return CLI_USAGE;
+            }
+            snprintf(j->http, sizeof j->http, "%s", t + 5);
+            continue;
+        }
+        if (strcmp(t, "http-public") == 0) {
+            j->http_public = 1;
+            continue;
+        }
+        if (strcmp(t, "metrics-open") == 0) {
+            j->metrics_open = 1;
             continue;
         }
         int acks = take_acks_opt(t, j);
@@ -425,7 +450,7 @@ int cli_cmd_mount(int argc, char **argv)
 
     r = cli_args_parse("mount", argc, argv,
                        CLI_OPT_STORE | CLI_OPT_FG | CLI_OPT_O | CLI_OPT_MESH |
-                           CLI_OPT_ACKS,
+                           CLI_OPT_ACKS | CLI_OPT_HTTP,
                        1, &a);
     if (r)
         return r;
@@ -447,6 +472,28 @@ int cli_cmd_mount(int argc, char **argv)
     if (nonempty == CLI_USAGE)
         return CLI_USAGE;
     take_acks_flags(&a, &j);
+    if (a.http) /* after -o: the flag wins */
+        snprintf(j.http, sizeof j.http, "%s", a.http);
+    j.http_public |= a.http_public;
+    j.metrics_open |= a.metrics_open;
+    if (j.http[0] || j.http_public || j.metrics_open) {
+        char err[512];
+        mfs_http_config hc = {.addr = j.http[0] ? j.http : NULL,
+                              .public_ok = j.http_public};
+        if (!j.http[0])
+            return cli_usage_error("--http-public and --metrics-open need",
+                                   "--http IP:PORT");
+        if (mfs_http_check(&hc, err, sizeof err) < 0) {
+            fprintf(stderr, "meshfs: %s\n", err);
+            return CLI_USAGE;
+        }
+        if (j.http_public)
+            fprintf(stderr,
+                    "meshfs: warning: the status page listens on %s, which "
+                    "is not only this machine's: anyone who reaches it and "
+                    "has the token sees this mesh, over plain HTTP\n",
+                    j.http);
+    }
 
     if (access("/dev/fuse", F_OK) < 0)
         return cli_fail("/dev/fuse is missing: is the fuse kernel module "

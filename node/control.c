@@ -8,7 +8,7 @@
  * and a last line "ok" or "error ERRNO message". Clients ignore keys they do
  * not know, so later issues add keys (peers) without breaking old clients.
  *
- * Verbs: hello, stat, file INO, flush, stop, remove NODE, trash, restore,
+ * Verbs: hello, stat [watch], file INO, flush, stop, remove NODE, trash, restore,
  * sync PEERS TIMEOUT_MS. The server answers one connection at a time with a
  * receive/send timeout, so a stuck client cannot wedge it; a "sync" waits
  * for the mesh for up to its timeout, so it runs on a thread of its own
@@ -21,6 +21,8 @@
 #include "daemon.h"
 #include "fs.h"
 #include "log.h"
+#include "statdoc.h"
+#include "status.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -59,8 +61,11 @@ int mfs_control_sock_addr(const char *dir, struct sockaddr_un *sa, int *dirfd)
 
 /* ---- server ------------------------------------------------------------ */
 
+static int64_t mono_ms(void);
+
 typedef struct out_buf {
     int fd;
+    FILE *mem; /* instead of fd: the reply in memory (mfs_control_stat) */
     char buf[8192];
     size_t len;
     int err;
@@ -69,6 +74,12 @@ typedef struct out_buf {
 static void out_flush(out_buf *o)
 {
     size_t off = 0;
+    if (o->mem) {
+        if (!o->err && fwrite(o->buf, 1, o->len, o->mem) != o->len)
+            o->err = -ENOMEM;
+        o->len = 0;
+        return;
+    }
     while (!o->err && off < o->len) {
         ssize_t n = send(o->fd, o->buf + off, o->len - off, MSG_NOSIGNAL);
         if (n < 0) {
@@ -198,7 +209,76 @@ static void reply_stat(mfs_control *c, out_buf *o)
     mfs_store_conflicts(c->store, conflict_line, o, 100);
     if (c->mesh)
         mfs_node_report(c->mesh, out_line, o);
+    struct mfs_control_job jobs[MFS_CONTROL_JOBS_MAX];
+    char http[sizeof c->http];
+    pthread_mutex_lock(&c->jobs_mu);
+    memcpy(jobs, c->jobs, sizeof jobs);
+    memcpy(http, c->http, sizeof http);
+    pthread_mutex_unlock(&c->jobs_mu);
+    if (http[0])
+        outf(o, "http %s\n", http);
+    int64_t now = mono_ms();
+    for (size_t i = 0; i < MFS_CONTROL_JOBS_MAX; i++) {
+        if (!jobs[i].used)
+            continue;
+        char f[MFS_STATUS_LINE_MAX];
+        mfs_status_syncjob sj = {
+            .seq = jobs[i].seq,
+            .have = jobs[i].have,
+            .want = jobs[i].want,
+            .elapsed_ms = (uint64_t)(now - jobs[i].start_ms),
+            .timeout_ms = jobs[i].timeout_ms,
+        };
+        mfs_status_syncjob_format(&sj, f, sizeof f);
+        outf(o, "sync_job %s\n", f);
+    }
     outf(o, "ok\n");
+}
+
+void mfs_control_set_http(mfs_control *c, const char *addr)
+{
+    pthread_mutex_lock(&c->jobs_mu);
+    snprintf(c->http, sizeof c->http, "%s", addr);
+    pthread_mutex_unlock(&c->jobs_mu);
+}
+
+int mfs_control_stat(mfs_control *c, mfs_kv *kv)
+{
+    char *text = NULL;
+    size_t len = 0;
+    memset(kv, 0, sizeof *kv);
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return -ENOMEM;
+    out_buf o = {.fd = -1, .mem = mem};
+    reply_stat(c, &o);
+    out_flush(&o);
+    int r = fclose(mem) == 0 && !o.err ? 0 : -ENOMEM;
+    int last = 0;
+    for (char *line = text, *nl; r == 0 && line && *line; line = nl) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl++ = '\0';
+        if (strcmp(line, "ok") == 0) {
+            last = 1;
+            break;
+        }
+        if (strncmp(line, "error ", 6) == 0) {
+            long e = strtol(line + 6, NULL, 10);
+            r = e > 0 ? -(int)e : -EIO;
+            break;
+        }
+        char *sp = strchr(line, ' ');
+        if (sp)
+            *sp++ = '\0';
+        r = mfs_kv_add(kv, line, sp ? sp : "");
+    }
+    free(text);
+    if (r == 0 && !last)
+        r = -EIO;
+    if (r < 0)
+        mfs_kv_free(kv);
+    return r;
 }
 
 /* remove NODE: the node leaves the mesh for good */
@@ -390,7 +470,7 @@ static void reply_file(mfs_control *c, out_buf *o, const char *arg)
 
 /* ---- sync: a barrier for the mesh (`meshfs sync`) ---- */
 
-#define SYNC_JOBS_MAX 8
+#define SYNC_JOBS_MAX MFS_CONTROL_JOBS_MAX
 #define SYNC_MEMBERS_MAX 256
 #define SYNC_POLL_MS 20      /* how often the members' acks are read */
 #define SYNC_ASK_MS 1000     /* how often they are asked again */
@@ -413,6 +493,7 @@ typedef struct sync_job {
     int fd;         /* the client's connection, owned by the job */
     unsigned peers; /* 0: every live member */
     uint32_t timeout_ms;
+    struct mfs_control_job *slot; /* shown in the stat reply, or NULL */
 } sync_job;
 
 void mfs_sync_progress_format(const mfs_sync_progress *p, char *buf, size_t cap)
@@ -580,6 +661,45 @@ static int sync_possible(out_buf *o, const sync_job *j, size_t n)
     return 1;
 }
 
+/* A sync job as the stat reply shows it: a free slot of c->jobs (NULL
+ * if none: it runs unseen), updated as its count changes, freed when it
+ * ends. */
+static struct mfs_control_job *job_enter(mfs_control *c, uint64_t seq,
+                                         int64_t now, uint32_t timeout_ms)
+{
+    struct mfs_control_job *slot = NULL;
+    pthread_mutex_lock(&c->jobs_mu);
+    for (size_t i = 0; i < MFS_CONTROL_JOBS_MAX && !slot; i++)
+        if (!c->jobs[i].used) {
+            slot = &c->jobs[i];
+            *slot = (struct mfs_control_job){
+                .used = 1, .seq = seq, .start_ms = now,
+                .timeout_ms = timeout_ms};
+        }
+    pthread_mutex_unlock(&c->jobs_mu);
+    return slot;
+}
+
+static void job_update(mfs_control *c, struct mfs_control_job *slot,
+                       const mfs_sync_progress *p)
+{
+    if (!slot)
+        return;
+    pthread_mutex_lock(&c->jobs_mu);
+    slot->have = p->have;
+    slot->want = p->want;
+    pthread_mutex_unlock(&c->jobs_mu);
+}
+
+static void job_exit(mfs_control *c, struct mfs_control_job *slot)
+{
+    if (!slot)
+        return;
+    pthread_mutex_lock(&c->jobs_mu);
+    slot->used = 0;
+    pthread_mutex_unlock(&c->jobs_mu);
+}
+
 /* Asks the members for acks and waits (polling) until j's barrier is met,
  * the timeout passes, the client hangs up or the server stops. */
 static void sync_run(sync_job *j, out_buf *o)
@@ -598,12 +718,14 @@ static void sync_run(sync_job *j, out_buf *o)
         return;
     mfs_node_acks_ask(m, p.seq);
     int64_t now = mono_ms(), sent_at = 0, asked_at = now;
+    j->slot = job_enter(j->c, p.seq, now, j->timeout_ms);
     int64_t deadline = now + j->timeout_ms;
     size_t sent_n = 0;
     int sent_any = 0;
     for (;;) {
         n = mfs_node_acks_held(m, p.seq, h, SYNC_MEMBERS_MAX);
         int met = sync_count(h, n, j->peers, &p);
+        job_update(j->c, j->slot, &p);
         int changed = !sent_any || p.have != sent.have || p.want != sent.want ||
                       n != sent_n;
         if (met ||
@@ -657,6 +779,7 @@ static void *sync_main(void *arg)
     setsockopt(j->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     out_buf o = {.fd = j->fd};
     sync_run(j, &o);
+    job_exit(j->c, j->slot);
     out_flush(&o);
     close(j->fd);
     jobs_leave(j->jobs);
@@ -685,8 +808,12 @@ static int start_sync(mfs_control *c, sync_jobs *jobs, out_buf *o,
         outf(o, "error %d out of memory\n", ENOMEM);
         return 0;
     }
-    *j = (sync_job){
-        .c = c, .jobs = jobs, .fd = o->fd, .peers = peers, .timeout_ms = ms};
+    *j = (sync_job){.c = c,
+                    .jobs = jobs,
+                    .fd = o->fd,
+                    .peers = peers,
+                    .timeout_ms = ms,
+                    .slot = NULL};
     pthread_mutex_lock(&jobs->mu);
     int busy = jobs->running >= SYNC_JOBS_MAX;
     if (!busy)
@@ -753,6 +880,10 @@ static int handle(mfs_control *c, sync_jobs *jobs, int fd)
     if (strcmp(req, "hello") == 0) {
         reply_hello(c, &o);
     } else if (strcmp(req, "stat") == 0) {
+        /* "stat watch" (`meshfs top`): someone watches, so liveness
+         * shows within seconds */
+        if (arg && strcmp(arg, "watch") == 0 && c->mesh)
+            mfs_node_watch(c->mesh, MFS_NODE_WATCH_MS);
         reply_stat(c, &o);
     } else if (strcmp(req, "file") == 0) {
         reply_file(c, &o, arg);
@@ -836,6 +967,7 @@ int mfs_control_start(mfs_control *c, mfs_store *s, struct mfs_fs *fs,
     mfs_node *mesh = c->mesh;
     int (*mounted_here)(const char *, const char *) = c->mounted_here;
     memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->jobs_mu, NULL);
     c->mesh = mesh;
     c->mounted_here = mounted_here;
     c->fd = -1;

@@ -200,6 +200,14 @@ int mfs_daemon_open(mfs_daemon *d, const mfs_daemon_config *cfg, char *err,
         return r;
     }
     d->ctl_started = 1;
+    if (cfg->http.addr) {
+        r = mfs_http_start(&d->http, &cfg->http, &d->ctl, err, errcap);
+        if (r < 0) {
+            d->bad_input = r == -EINVAL;
+            return r;
+        }
+        mfs_control_set_http(&d->ctl, mfs_http_addr(d->http));
+    }
     mfs_rejoin_start(&d->mesh, &d->fs);
     acks_remember(d, cfg);
     return 0;
@@ -218,6 +226,8 @@ void mfs_daemon_close(mfs_daemon *d)
 {
     if (d->mesh_started)
         mfs_rejoin_stop(&d->mesh);
+    mfs_http_stop(d->http); /* it reads through the control socket's code */
+    d->http = NULL;
     if (d->ctl_started)
         mfs_control_stop(&d->ctl);
     /* fsyncs still waiting for acks get EIO while the session can still

@@ -20,6 +20,7 @@
 
 #include "fs.h"
 #include "node.h"
+#include "http.h"
 #include "store.h"
 
 #include <limits.h>
@@ -58,6 +59,8 @@ typedef struct mfs_daemon_config {
      * changed. Remembered once the mount is up. */
     mfs_acks_config acks;
     unsigned acks_given;
+    /* The status page (--http; addr NULL: none), node/http.h. */
+    mfs_http_config http;
     /* The control socket's "stop": 1 if mountpoint still shows this
      * store there (NULL: assume so). */
     int (*mounted_here)(const char *mountpoint, const char *store_dir);
@@ -75,6 +78,7 @@ typedef struct mfs_daemon {
     mfs_fs fs;
     mfs_node mesh;
     mfs_control ctl;
+    struct mfs_http *http; /* the status page, or NULL */
     char store_dir[PATH_MAX];
     char mountpoint[PATH_MAX];
     int fs_inited, mesh_started, ctl_started;

@@ -543,6 +543,12 @@ void mfs_node_crash(mfs_node *m)
 
 /* ---- reports for the control socket ------------------------------------- */
 
+void mfs_node_watch(mfs_node *m, uint32_t ms)
+{
+    if (m->net.watch)
+        m->net.watch(m->net.ctx, ms);
+}
+
 void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
 {
     char b[MFS_STATUS_LINE_MAX + 16], f[MFS_STATUS_LINE_MAX];
@@ -578,7 +584,12 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
                            ? (now - ps[i].last_rx_us) / 1000
                            : 0,
             .wait_max_us = ps[i].rx_wait_max_us,
+            .bytes_in = ps[i].bytes_in,
+            .bytes_out = ps[i].bytes_out,
+            .retransmits = ps[i].retransmits,
         };
+        for (int d = 0; d < MFS_DROP__COUNT; d++)
+            p.dropped += ps[i].drops[d];
         mfs_addr_str(&ps[i].addr, p.addr, sizeof p.addr);
         snprintf(p.state, sizeof p.state, "%s",
                  q && q->removed ? "removed"
@@ -592,6 +603,10 @@ void mfs_node_report(mfs_node *m, void (*line)(void *, const char *), void *arg)
             p.bytes_we = q->bytes_we_lack;
             p.skew_ms = q->skew_ms;
             p.chunks_they = q->chunks_they_want;
+            p.ops_sent = q->ops_sent;
+            p.ops_recv = q->ops_recv;
+            p.chunks_sent = q->chunks_sent;
+            p.chunks_recv = q->chunks_recv;
         }
         if (ps[i].clock_ok) { /* measured: better than its reports' */
             p.clock_ok = 1;

@@ -300,6 +300,13 @@ void mfs_node_on_peer(mfs_node *m, uint64_t id, int state, uint64_t epoch);
  * (absolute, the transport's clock). */
 uint64_t mfs_node_tick(mfs_node *m, uint64_t now_us);
 /* Writes "key value..." lines about the mesh (control protocol). */
+/* Someone watches the mesh (the status page, `meshfs top`): for ms the
+ * transport keeps its links lively, so a peer that goes silent shows as
+ * suspect within 3 s and dead within 5 s, not half a minute (an idle
+ * link's pace; core.h mfs_sync_core_watch). Each watcher's poll renews
+ * it; it costs a heartbeat each way per peer every 1.25 s meanwhile. */
+#define MFS_NODE_WATCH_MS 5000u
+void mfs_node_watch(mfs_node *m, uint32_t ms);
 void mfs_node_report(mfs_node *m, void (*line)(void *, const char *),
                      void *arg);
 /* Starts the rejoin thread when STORE/rejoin exists (after the mount is
@@ -353,6 +360,7 @@ size_t mfs_node_acks_held(mfs_node *m, uint64_t seq, mfs_node_held *out,
 
 #define MFS_CONTROL_SOCK "control.sock"
 
+#define MFS_CONTROL_JOBS_MAX 8 /* `meshfs sync` waits at once */
 typedef struct mfs_control {
     int fd;
     int dirfd;
@@ -367,6 +375,17 @@ typedef struct mfs_control {
     int (*mounted_here)(const char *mountpoint, const char *store_dir);
     char store_dir[PATH_MAX];
     char mountpoint[PATH_MAX];
+    /* the `meshfs sync` waits running, as "sync_job" lines of the stat
+     * reply show them (guarded by jobs_mu) */
+    char http[80]; /* the status page's address ("" none; set once) */
+    pthread_mutex_t jobs_mu;
+    struct mfs_control_job {
+        int used;
+        uint64_t seq;
+        unsigned have, want;
+        int64_t start_ms;
+        uint32_t timeout_ms;
+    } jobs[MFS_CONTROL_JOBS_MAX];
 } mfs_control;
 
 /* Daemon side: binds STORE/control.sock (mode 0600; a stale socket is
@@ -374,6 +393,13 @@ typedef struct mfs_control {
 int mfs_control_start(mfs_control *c, mfs_store *s, struct mfs_fs *fs,
                       const char *store_dir, const char *mountpoint);
 void mfs_control_stop(mfs_control *c);
+/* Any thread: the "stat" reply as key/value pairs (the status page reads
+ * it in the daemon). 0 (the caller frees kv with mfs_kv_free) or -errno. */
+struct mfs_kv;
+int mfs_control_stat(mfs_control *c, struct mfs_kv *kv);
+/* The status page's address, for the stat reply ("http ADDR"): set once,
+ * right after mfs_control_start. */
+void mfs_control_set_http(mfs_control *c, const char *addr);
 /* Fills a sockaddr for dir/control.sock (paths too long for sun_path go
  * through /proc/self/fd/N of an O_PATH descriptor of dir, returned in
  * *dirfd, else -1). 0 or -errno. The client (cli/control.c) uses it too. */

@@ -17,12 +17,15 @@ void mfs_status_peer_format(const mfs_status_peer *p, char *buf, size_t cap)
     snprintf(buf, cap,
              "%016" PRIx64 " %s %s %" PRIu64 " %.4f %.4f %" PRIu64
              " %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
-             " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRIu64 " %d",
+             " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRIu64 " %d %" PRIu64
+             " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+             " %" PRIu64 " %" PRIu64,
              p->id, p->addr[0] ? p->addr : "-", p->state[0] ? p->state : "-",
              p->rtt_us, p->loss_out, p->loss_in, p->last_ms, p->heard,
              p->ops_they, p->bytes_they, p->ops_we, p->bytes_we, p->skew_ms,
              p->chunks_they, p->wait_max_us, p->clock_us, p->clock_err_us,
-             p->clock_ok);
+             p->clock_ok, p->bytes_in, p->bytes_out, p->ops_sent, p->ops_recv,
+             p->chunks_sent, p->chunks_recv, p->retransmits, p->dropped);
 }
 
 int mfs_status_peer_parse(const char *f, mfs_status_peer *p)
@@ -32,11 +35,15 @@ int mfs_status_peer_parse(const char *f, mfs_status_peer *p)
         sscanf(f,
                "%" SCNx64 " %79s %15s %" SCNu64 " %lf %lf %" SCNu64
                " %d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64
-               " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNu64 " %d",
+               " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNu64 " %d %" SCNu64
+               " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+               " %" SCNu64 " %" SCNu64,
                &p->id, p->addr, p->state, &p->rtt_us, &p->loss_out, &p->loss_in,
                &p->last_ms, &p->heard, &p->ops_they, &p->bytes_they, &p->ops_we,
                &p->bytes_we, &p->skew_ms, &p->chunks_they, &p->wait_max_us,
-               &p->clock_us, &p->clock_err_us, &p->clock_ok);
+               &p->clock_us, &p->clock_err_us, &p->clock_ok, &p->bytes_in,
+               &p->bytes_out, &p->ops_sent, &p->ops_recv, &p->chunks_sent,
+               &p->chunks_recv, &p->retransmits, &p->dropped);
     if (n < 13) {
         memset(p, 0, sizeof(*p));
         return -EINVAL;
@@ -106,6 +113,25 @@ int mfs_status_snap_parse(const char *f, mfs_status_snap *s)
                &s->active, &s->from, &s->done, &s->total, &s->installed,
                &s->served, &s->refused) != 7) {
         memset(s, 0, sizeof(*s));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* sync_job SEQ HAVE WANT ELAPSED_MS TIMEOUT_MS */
+void mfs_status_syncjob_format(const mfs_status_syncjob *j, char *buf,
+                               size_t cap)
+{
+    snprintf(buf, cap, "%" PRIu64 " %u %u %" PRIu64 " %" PRIu64, j->seq,
+             j->have, j->want, j->elapsed_ms, j->timeout_ms);
+}
+
+int mfs_status_syncjob_parse(const char *f, mfs_status_syncjob *j)
+{
+    memset(j, 0, sizeof(*j));
+    if (sscanf(f, "%" SCNu64 " %u %u %" SCNu64 " %" SCNu64, &j->seq, &j->have,
+               &j->want, &j->elapsed_ms, &j->timeout_ms) != 5) {
+        memset(j, 0, sizeof(*j));
         return -EINVAL;
     }
     return 0;

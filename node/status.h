@@ -33,6 +33,13 @@ typedef struct mfs_status_peer {
     int64_t clock_us;
     uint64_t clock_err_us;
     int clock_ok;
+    /* cumulative since this daemon started (they reset on a restart):
+     * datagram bytes to and from it (the transport, after compression and
+     * sealing), replication's ops and chunks to and from it, the
+     * transport's retransmissions to it and its datagrams dropped */
+    uint64_t bytes_in, bytes_out;
+    uint64_t ops_sent, ops_recv, chunks_sent, chunks_recv;
+    uint64_t retransmits, dropped;
 } mfs_status_peer;
 
 /* "clock": this node's time against the mesh's (node/clock.c). */
@@ -60,6 +67,15 @@ typedef struct mfs_status_snap {
     uint64_t done, total, installed, served;
 } mfs_status_snap;
 
+/* "sync_job": one `meshfs sync` waiting (node/control.c): this node's
+ * changes up to seq, held by have of want members, for elapsed_ms of its
+ * timeout_ms. */
+typedef struct mfs_status_syncjob {
+    uint64_t seq;
+    unsigned have, want;
+    uint64_t elapsed_ms, timeout_ms;
+} mfs_status_syncjob;
+
 #define MFS_STATUS_LINE_MAX 512
 
 /* Encoders write the line's fields, without the key, into buf (at least
@@ -74,6 +90,9 @@ void mfs_status_clock_format(const mfs_status_clock *c, char *buf, size_t cap);
 int mfs_status_clock_parse(const char *fields, mfs_status_clock *out);
 void mfs_status_snap_format(const mfs_status_snap *s, char *buf, size_t cap);
 int mfs_status_snap_parse(const char *fields, mfs_status_snap *out);
+void mfs_status_syncjob_format(const mfs_status_syncjob *j, char *buf,
+                               size_t cap);
+int mfs_status_syncjob_parse(const char *fields, mfs_status_syncjob *out);
 
 /* The one rule for "in sync", decided by the daemon (the "repl_in_sync"
  * line): replication has nothing to go either way with any live peer

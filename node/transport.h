@@ -41,6 +41,12 @@ typedef struct mfs_node_transport {
     void (*clock_flags)(void *ctx, uint8_t flags);
     /* The port it listens on (host order), for the report. */
     unsigned (*port)(void *ctx);
+    /* Someone watches the mesh: keep links lively for ms (core.h
+     * mfs_sync_core_watch). Any thread. NULL: not supported. */
+    void (*watch)(void *ctx, uint32_t ms);
+    /* Datagrams dropped from addresses of no known peer, by reason
+     * (out[MFS_DROP__COUNT], core.h). Any thread. NULL: not counted. */
+    void (*global_drops)(void *ctx, uint64_t *out);
     /* Messages send() accepted that the transport then dropped. */
     uint64_t (*send_drops)(void *ctx);
     /* After the goodbye: lets queued messages leave for up to ms, and

@@ -101,6 +101,20 @@ static unsigned uv_port(void *ctx)
     return m->sync ? mfs_sync_port(m->sync) : 0;
 }
 
+static void uv_watch(void *ctx, uint32_t ms)
+{
+    mfs_node *m = ctx;
+    if (m->sync)
+        mfs_sync_watch(m->sync, ms);
+}
+
+static void uv_global_drops(void *ctx, uint64_t *out)
+{
+    mfs_node *m = ctx;
+    if (m->sync)
+        mfs_sync_global_drops(m->sync, out);
+}
+
 static uint64_t uv_send_drops(void *ctx)
 {
     mfs_node *m = ctx;
@@ -159,6 +173,8 @@ int mfs_node_start(mfs_node *m, mfs_store *s, const char *store_dir,
         .now_us = uv_now,
         .port = uv_port,
         .send_drops = uv_send_drops,
+        .global_drops = uv_global_drops,
+        .watch = uv_watch,
         .flush = uv_flush,
         .close = uv_close,
         .open = NULL, /* the driver starts below, with the seeds */

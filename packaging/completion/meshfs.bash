@@ -14,7 +14,7 @@ _meshfs()
 {
     local cur prev words cword
     _init_completion -n = || return
-    local cmds="init mount umount unmount stat sync invite join members remove migrate trash restore help version"
+    local cmds="init mount umount unmount stat sync top invite join members remove migrate trash restore help version"
     if ((cword == 1)); then
         COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
         return
@@ -26,21 +26,22 @@ _meshfs()
         return
         ;;
     --listen | --peer | --acks | --acks-timeout | --timeout | --peers | \
-        --expires | --uses | --revoke | --version | --as)
+        --expires | --uses | --revoke | --version | --as | --count | --http)
         return
         ;;
     -o)
-        COMPREPLY=($(compgen -W "nonempty writeback writethrough noatime debug allow_other ro trash= trash-share= acks= acks-timeout= acks-wait acks-on-close" -- "$cur"))
+        COMPREPLY=($(compgen -W "nonempty writeback writethrough noatime debug allow_other ro trash= trash-share= acks= acks-timeout= acks-wait acks-on-close http= http-public metrics-open" -- "$cur"))
         [[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace
         return
         ;;
     esac
     case $cmd in
     init) flags="--store" ;;
-    mount) flags="--store --listen --peer --acks --acks-timeout --acks-wait -f -o" ;;
+    mount) flags="--store --listen --peer --acks --acks-timeout --acks-wait --http --http-public --metrics-open -f -o" ;;
     umount | unmount) ;;
-    stat) flags="--store --json" ;;
+    stat) flags="--store --json --watch --url" ;;
     sync) flags="--peers --all --timeout" ;;
+    top) flags="--store --count" ;;
     invite) flags="--store --expires --uses --list --revoke" ;;
     join) flags="--store" ;;
     members) flags="--store --json" ;;
@@ -58,7 +59,7 @@ _meshfs()
         return
     fi
     case $cmd in
-    umount | unmount | members | remove | migrate)
+    umount | unmount | members | remove | migrate | top)
         local IFS=$'\n'
         COMPREPLY=($(compgen -W "$(_meshfs_mounts)" -- "$cur"))
         ;;
@@ -73,7 +74,7 @@ _mount_meshfs()
     _init_completion || return
     case $prev in
     -o)
-        COMPREPLY=($(compgen -W "listen= peer= _netdev nofail acks= trash= nonempty noatime ro" -- "$cur"))
+        COMPREPLY=($(compgen -W "listen= peer= _netdev nofail acks= trash= http= nonempty noatime ro" -- "$cur"))
         [[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace
         return
         ;;
