@@ -26,7 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* A move from the mesh key under way ("migrating MOVED MEMBERS KEYED
  * MET"): what it waits for. */
 static void print_migration(const mfs_kv *r)
@@ -44,16 +43,6 @@ static void print_migration(const mfs_kv *r)
                "node has met every member (%u of %u)\n",
                "moving", met, members);
 }
-
-
-
-
-
-
-
-
-
-
 
 static void print_mesh_text(const mfs_kv *r, const mfs_statdoc_summary *m)
 {
@@ -100,7 +89,8 @@ static void print_mesh_text(const mfs_kv *r, const mfs_statdoc_summary *m)
     int header = 0;
     for (size_t i = 0; i < r->n; i++) {
         mfs_statdoc_peer p;
-        if (strcmp(r->key[i], "peer") != 0 || !mfs_statdoc_peer_parse(r->val[i], &p))
+        if (strcmp(r->key[i], "peer") != 0 ||
+            !mfs_statdoc_peer_parse(r->val[i], &p))
             continue;
         if (!header) {
             printf("peers:\n  %-16s %-21s %-7s %8s %6s %9s %13s %13s %9s\n",
@@ -133,8 +123,6 @@ static void print_mesh_text(const mfs_kv *r, const mfs_statdoc_summary *m)
             printf("  seed %s: no answer yet\n", r->val[i]);
 }
 
-
-
 /* "write concern: acks 1, timeout 10 s: 0 waiting, 120 met, ..." */
 static void print_acks_text(const mfs_kv *r, int running)
 {
@@ -146,8 +134,9 @@ static void print_acks_text(const mfs_kv *r, int running)
     }
     snprintf(mode, sizeof mode, "acks %llu, timeout %g s%s%s", n,
              (double)mfs_statdoc_u64(r, "acks_timeout_ms") / 1000.0,
-             mfs_statdoc_u64(r, "acks_wait") ? ", waits for members that are down"
-                                       : "",
+             mfs_statdoc_u64(r, "acks_wait")
+                 ? ", waits for members that are down"
+                 : "",
              mfs_statdoc_u64(r, "acks_on_close") ? ", also on close" : "");
     if (!running) {
         printf("%-18s %s (remembered; the daemon is not running)\n",
@@ -169,10 +158,9 @@ static void print_acks_text(const mfs_kv *r, int running)
            "%llu too few members, %llu other: unmount, no memory), %s (last "
            "minute)\n",
            "write concern", mode, mfs_statdoc_u64(r, "acks_waiting"),
-           mfs_statdoc_u64(r, "acks_met"), to + few + other, to, few, other, lat);
+           mfs_statdoc_u64(r, "acks_met"), to + few + other, to, few, other,
+           lat);
 }
-
-
 
 static void ago_text(unsigned long long ms, char *out, size_t cap)
 {
@@ -196,10 +184,13 @@ static void print_space_text(const mfs_kv *r)
 {
     unsigned long long
         live = strtoull(mfs_statdoc_num(mfs_kv_get(r, "bytes")), NULL, 10),
-        held = strtoull(mfs_statdoc_num(mfs_kv_get(r, "chunk_bytes")), NULL, 10),
-        file = strtoull(mfs_statdoc_num(mfs_kv_get(r, "store_bytes")), NULL, 10),
+        held =
+            strtoull(mfs_statdoc_num(mfs_kv_get(r, "chunk_bytes")), NULL, 10),
+        file =
+            strtoull(mfs_statdoc_num(mfs_kv_get(r, "store_bytes")), NULL, 10),
         wal = strtoull(mfs_statdoc_num(mfs_kv_get(r, "log_bytes")), NULL, 10),
-        packs = strtoull(mfs_statdoc_num(mfs_kv_get(r, "pack_bytes")), NULL, 10),
+        packs =
+            strtoull(mfs_statdoc_num(mfs_kv_get(r, "pack_bytes")), NULL, 10),
         plive = strtoull(mfs_statdoc_num(mfs_kv_get(r, "pack_live")), NULL, 10);
     char l[32], h[32], k[32], f[32], p[32], d[32], t[32], w[32];
     mfs_human_bytes(live, l, sizeof l);
@@ -272,7 +263,6 @@ static void print_collect_text(const mfs_kv *r)
         printf("%-18s last pass failed: %s\n", "",
                strerror(c.err < 0 ? -c.err : c.err));
 }
-
 
 /* Builds a reply-shaped record from a read-only store. */
 static int offline_stats(const char *store, cli_reply *r, char *err,
@@ -402,9 +392,9 @@ static int store_stat(const char *store, int json)
         else
             printf("%-18s not mounted\n", "mount");
         for (size_t i = 0; i < mfs_statdoc_ncounters; i++)
-            printf("%-18s %s\n", mfs_statdoc_counters[i].label,
-                   mfs_statdoc_num(
-                       mfs_kv_get(&kv, mfs_statdoc_counters[i].key)));
+            printf(
+                "%-18s %s\n", mfs_statdoc_counters[i].label,
+                mfs_statdoc_num(mfs_kv_get(&kv, mfs_statdoc_counters[i].key)));
         print_acks_text(&kv, running);
         print_mesh_text(&kv, &sum);
         print_space_text(&kv);
@@ -456,11 +446,13 @@ static int file_stat(const char *path, const cli_mount *m, uint64_t ino,
         mfs_json_str(stdout, m->mnt);
         printf(",\"store\":");
         mfs_json_str(stdout, m->source);
-        printf(",\"ino\":%s,\"id\":", mfs_statdoc_num(cli_reply_get(&r, "ino")));
+        printf(",\"ino\":%s,\"id\":",
+               mfs_statdoc_num(cli_reply_get(&r, "ino")));
         mfs_json_str(stdout, mfs_statdoc_num(cli_reply_get(&r, "id")));
         printf(",\"version\":{\"hlc\":%s,\"node\":",
                mfs_statdoc_num(cli_reply_get(&r, "version_hlc")));
-        mfs_json_str(stdout, mfs_statdoc_num(cli_reply_get(&r, "version_node")));
+        mfs_json_str(stdout,
+                     mfs_statdoc_num(cli_reply_get(&r, "version_node")));
         printf(",\"time\":");
         mfs_json_str(stdout, when);
         printf("},\"size\":%s,\"nchunks\":%s,\"heads\":%s,\"dirty\":%s,"
@@ -494,12 +486,15 @@ static int file_stat(const char *path, const cli_mount *m, uint64_t ino,
         printf("]}\n");
     } else {
         printf("%-10s %s\n", "file", path);
-        printf("%-10s %s\n", "inode", mfs_statdoc_num(cli_reply_get(&r, "ino")));
+        printf("%-10s %s\n", "inode",
+               mfs_statdoc_num(cli_reply_get(&r, "ino")));
         printf("%-10s %s\n", "id", mfs_statdoc_num(cli_reply_get(&r, "id")));
         printf("%-10s %s by node %s\n", "version", when,
                mfs_statdoc_num(cli_reply_get(&r, "version_node")));
-        printf("%-10s %s\n", "size", mfs_statdoc_num(cli_reply_get(&r, "size")));
-        printf("%-10s %s\n", "heads", mfs_statdoc_num(cli_reply_get(&r, "heads")));
+        printf("%-10s %s\n", "size",
+               mfs_statdoc_num(cli_reply_get(&r, "size")));
+        printf("%-10s %s\n", "heads",
+               mfs_statdoc_num(cli_reply_get(&r, "heads")));
         printf("%-10s %s\n", "dirty",
                is_dirty ? "yes (unpublished writes)" : "no");
         for (size_t i = 0; i < r.n; i++) {

@@ -385,7 +385,6 @@ void mfs_fs_op_end(const mfs_fs_opclock *t, enum mfs_fsop op);
 /* Any thread: a copy of the counts (out[MFS_FSOP__COUNT]). */
 void mfs_fs_op_stats(const struct mfs_fs *fs, mfs_fsop_stat *out);
 
-
 typedef struct mfs_fs {
     mfs_store *store; /* borrowed */
     mfs_fsop_stat opstats[MFS_FSOP__COUNT]; /* fs/opstats.c */

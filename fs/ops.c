@@ -1408,21 +1408,24 @@ static void timed_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
     mfs_fs_op_end(&t, MFS_FSOP_FORGET);
 }
 
-static void timed_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+static void timed_forget_multi(fuse_req_t req, size_t count,
+                               struct fuse_forget_data *forgets)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_forget_multi(req, count, forgets);
     mfs_fs_op_end(&t, MFS_FSOP_FORGET_MULTI);
 }
 
-static void timed_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void timed_getattr(fuse_req_t req, fuse_ino_t ino,
+                          struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_getattr(req, ino, fi);
     mfs_fs_op_end(&t, MFS_FSOP_GETATTR);
 }
 
-static void timed_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+static void timed_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                          int to_set, struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_setattr(req, ino, attr, to_set, fi);
@@ -1436,14 +1439,16 @@ static void timed_readlink(fuse_req_t req, fuse_ino_t ino)
     mfs_fs_op_end(&t, MFS_FSOP_READLINK);
 }
 
-static void timed_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+static void timed_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+                        mode_t mode, dev_t rdev)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_mknod(req, parent, name, mode, rdev);
     mfs_fs_op_end(&t, MFS_FSOP_MKNOD);
 }
 
-static void timed_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+static void timed_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                        mode_t mode)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_mkdir(req, parent, name, mode);
@@ -1464,98 +1469,113 @@ static void timed_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     mfs_fs_op_end(&t, MFS_FSOP_RMDIR);
 }
 
-static void timed_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+static void timed_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                          const char *name)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_symlink(req, link, parent, name);
     mfs_fs_op_end(&t, MFS_FSOP_SYMLINK);
 }
 
-static void timed_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname, unsigned int flags)
+static void timed_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                         fuse_ino_t newparent, const char *newname,
+                         unsigned int flags)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_rename(req, parent, name, newparent, newname, flags);
     mfs_fs_op_end(&t, MFS_FSOP_RENAME);
 }
 
-static void timed_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+static void timed_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                       const char *newname)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_link(req, ino, newparent, newname);
     mfs_fs_op_end(&t, MFS_FSOP_LINK);
 }
 
-static void timed_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void timed_open(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_open(req, ino, fi);
     mfs_fs_op_end(&t, MFS_FSOP_OPEN);
 }
 
-static void timed_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void timed_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_read(req, ino, size, off, fi);
     mfs_fs_op_end(&t, MFS_FSOP_READ);
 }
 
-static void timed_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+static void timed_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+                        size_t size, off_t off, struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_write(req, ino, buf, size, off, fi);
     mfs_fs_op_end(&t, MFS_FSOP_WRITE);
 }
 
-static void timed_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void timed_flush(fuse_req_t req, fuse_ino_t ino,
+                        struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_flush(req, ino, fi);
     mfs_fs_op_end(&t, MFS_FSOP_FLUSH);
 }
 
-static void timed_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void timed_release(fuse_req_t req, fuse_ino_t ino,
+                          struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_release(req, ino, fi);
     mfs_fs_op_end(&t, MFS_FSOP_RELEASE);
 }
 
-static void timed_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+static void timed_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                        struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_fsync(req, ino, datasync, fi);
     mfs_fs_op_end(&t, MFS_FSOP_FSYNC);
 }
 
-static void timed_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void timed_opendir(fuse_req_t req, fuse_ino_t ino,
+                          struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_opendir(req, ino, fi);
     mfs_fs_op_end(&t, MFS_FSOP_OPENDIR);
 }
 
-static void timed_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void timed_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+                          off_t off, struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_readdir(req, ino, size, off, fi);
     mfs_fs_op_end(&t, MFS_FSOP_READDIR);
 }
 
-static void timed_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void timed_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+                              off_t off, struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_readdirplus(req, ino, size, off, fi);
     mfs_fs_op_end(&t, MFS_FSOP_READDIRPLUS);
 }
 
-static void timed_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void timed_releasedir(fuse_req_t req, fuse_ino_t ino,
+                             struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_releasedir(req, ino, fi);
     mfs_fs_op_end(&t, MFS_FSOP_RELEASEDIR);
 }
 
-static void timed_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+static void timed_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                           struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_fsyncdir(req, ino, datasync, fi);
@@ -1569,14 +1589,16 @@ static void timed_statfs(fuse_req_t req, fuse_ino_t ino)
     mfs_fs_op_end(&t, MFS_FSOP_STATFS);
 }
 
-static void timed_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
+static void timed_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                           const char *value, size_t size, int flags)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_setxattr(req, ino, name, value, size, flags);
     mfs_fs_op_end(&t, MFS_FSOP_SETXATTR);
 }
 
-static void timed_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+static void timed_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                           size_t size)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_getxattr(req, ino, name, size);
@@ -1604,14 +1626,17 @@ static void timed_access(fuse_req_t req, fuse_ino_t ino, int mask)
     mfs_fs_op_end(&t, MFS_FSOP_ACCESS);
 }
 
-static void timed_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+static void timed_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                         mode_t mode, struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_create(req, parent, name, mode, fi);
     mfs_fs_op_end(&t, MFS_FSOP_CREATE);
 }
 
-static void timed_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi)
+static void timed_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+                            off_t offset, off_t length,
+                            struct fuse_file_info *fi)
 {
     mfs_fs_opclock t = mfs_fs_op_begin(req);
     op_fallocate(req, ino, mode, offset, length, fi);

@@ -8,10 +8,10 @@
  * and a last line "ok" or "error ERRNO message". Clients ignore keys they do
  * not know, so later issues add keys (peers) without breaking old clients.
  *
- * Verbs: hello, stat [watch], file INO, flush, stop, remove NODE, trash, restore,
- * sync PEERS TIMEOUT_MS. The server answers one connection at a time with a
- * receive/send timeout, so a stuck client cannot wedge it; a "sync" waits
- * for the mesh for up to its timeout, so it runs on a thread of its own
+ * Verbs: hello, stat [watch], file INO, flush, stop, remove NODE, trash,
+ * restore, sync PEERS TIMEOUT_MS. The server answers one connection at a time
+ * with a receive/send timeout, so a stuck client cannot wedge it; a "sync"
+ * waits for the mesh for up to its timeout, so it runs on a thread of its own
  * (the "sync jobs", at most SYNC_JOBS_MAX, all ended before the server
  * stops) and streams its progress (daemon.h). It must never block a FUSE
  * thread or hold a store transaction across I/O with a client.
@@ -672,9 +672,10 @@ static struct mfs_control_job *job_enter(mfs_control *c, uint64_t seq,
     for (size_t i = 0; i < MFS_CONTROL_JOBS_MAX && !slot; i++)
         if (!c->jobs[i].used) {
             slot = &c->jobs[i];
-            *slot = (struct mfs_control_job){
-                .used = 1, .seq = seq, .start_ms = now,
-                .timeout_ms = timeout_ms};
+            *slot = (struct mfs_control_job){.used = 1,
+                                             .seq = seq,
+                                             .start_ms = now,
+                                             .timeout_ms = timeout_ms};
         }
     pthread_mutex_unlock(&c->jobs_mu);
     return slot;

@@ -162,7 +162,7 @@ static int64_t wall_ms(void)
 static void sample(mfs_http *h)
 {
     mfs_node *m = h->ctl->mesh;
-    static mfs_peer_stat ps[HIST_PEERS];   /* sampler thread only */
+    static mfs_peer_stat ps[HIST_PEERS]; /* sampler thread only */
     static mfs_repl_peer rp[HIST_PEERS];
     mfs_repl_status st;
     hist_sample s = {.t_ms = wall_ms()};
@@ -235,8 +235,8 @@ static void history_json(mfs_http *h, FILE *f)
                     "%s{\"id\":\"%016" PRIx64 "\",\"bytes_in\":%" PRIu64
                     ",\"bytes_out\":%" PRIu64 ",\"ops_sent\":%" PRIu64
                     ",\"ops_recv\":%" PRIu64 "}",
-                    k ? "," : "", p->id, p->bytes_in, p->bytes_out,
-                    p->ops_sent, p->ops_recv);
+                    k ? "," : "", p->id, p->bytes_in, p->bytes_out, p->ops_sent,
+                    p->ops_recv);
         }
         fprintf(f, "]}");
     }
@@ -322,8 +322,7 @@ static enum MHD_Result generated(mfs_http *h, struct MHD_Connection *c,
         } else if (r == 0) {
             if (h->ctl->mesh) /* the page watches: fresh liveness */
                 mfs_node_watch(h->ctl->mesh, MFS_NODE_WATCH_MS);
-            mfs_statdoc_json(f, &kv, 1, h->ctl->store_dir,
-                             h->ctl->mountpoint);
+            mfs_statdoc_json(f, &kv, 1, h->ctl->store_dir, h->ctl->mountpoint);
         }
         if (r == 0)
             mfs_kv_free(&kv);
@@ -386,8 +385,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     mfs_log(LOG_INFO, "http: %s", msg);
 }
 
-int mfs_http_start(mfs_http **out, const mfs_http_config *cfg,
-                   mfs_control *ctl, char *err, size_t errcap)
+int mfs_http_start(mfs_http **out, const mfs_http_config *cfg, mfs_control *ctl,
+                   char *err, size_t errcap)
 {
     *out = NULL;
     int r = mfs_http_check(cfg, err, errcap);
@@ -472,8 +471,9 @@ int mfs_http_start(mfs_http **out, const mfs_http_config *cfg,
                 "loopback address (--http-public): anyone who can reach it "
                 "and has the token sees this mesh, over plain HTTP",
                 h->addr);
-    mfs_log(LOG_NOTICE, "http: status page on http://%s/ (meshfs stat --url "
-                        "prints the address with its token)",
+    mfs_log(LOG_NOTICE,
+            "http: status page on http://%s/ (meshfs stat --url "
+            "prints the address with its token)",
             h->addr);
     *out = h;
     return 0;

@@ -57,17 +57,17 @@ static void store_metrics(FILE *f, const mfs_kv *r)
     static const struct {
         const char *kind, *key;
     } sizes[] = {
-        {"live_content", "bytes"},    {"chunks", "chunk_bytes"},
+        {"live_content", "bytes"},     {"chunks", "chunk_bytes"},
         {"store_file", "store_bytes"}, {"intent_log", "log_bytes"},
-        {"pack_files", "pack_bytes"}, {"pack_files_live", "pack_live"},
+        {"pack_files", "pack_bytes"},  {"pack_files_live", "pack_live"},
     };
     family(f, "meshfs_store_size_bytes", "gauge",
            "The store's size by kind: live_content (the live files' "
            "bytes), chunks (all content held, with the trash), store_file "
            "(LMDB), intent_log, pack_files (on disk) and pack_files_live.");
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
-        fprintf(f, "meshfs_store_size_bytes{kind=\"%s\"} %llu\n",
-                sizes[i].kind, mfs_statdoc_u64(r, sizes[i].key));
+        fprintf(f, "meshfs_store_size_bytes{kind=\"%s\"} %llu\n", sizes[i].kind,
+                mfs_statdoc_u64(r, sizes[i].key));
     from_reply(f, r, "meshfs_store_chunks", "gauge", "chunks",
                "Chunks the store holds.");
     from_reply(f, r, "meshfs_store_ops", "gauge", "ops",
@@ -109,8 +109,7 @@ static void collect_metrics(FILE *f, const mfs_kv *r)
     fprintf(f, "meshfs_collection_freed_bytes_total %llu\n", c.bytes);
     family(f, "meshfs_collection_disk_freed_bytes_total", "counter",
            "Pack file bytes given back to the disk.");
-    fprintf(f, "meshfs_collection_disk_freed_bytes_total %llu\n",
-            c.disk_freed);
+    fprintf(f, "meshfs_collection_disk_freed_bytes_total %llu\n", c.disk_freed);
     family(f, "meshfs_collection_held_back", "gauge",
            "1 while a member that lacks ops holds collection back.");
     fprintf(f, "meshfs_collection_held_back %d\n", c.held_by_have);
@@ -159,8 +158,7 @@ static void sync_metrics(FILE *f, const mfs_kv *r)
             s.ops_to_go, s.chunks_to_go, s.bytes_to_go);
     family(f, "meshfs_catchup_receive_bytes_per_second", "gauge",
            "The catch-up's receive rate, smoothed.");
-    fprintf(f, "meshfs_catchup_receive_bytes_per_second %.1f\n",
-            s.bytes_rate);
+    fprintf(f, "meshfs_catchup_receive_bytes_per_second %.1f\n", s.bytes_rate);
     family(f, "meshfs_catchup_eta_seconds", "gauge",
            "When the catch-up should end at its rate (-1: unknown).");
     fprintf(f, "meshfs_catchup_eta_seconds %.3f\n",
@@ -359,16 +357,15 @@ static void peer_metrics(FILE *f, mfs_node *m)
                     " %d\n",
                     p->id, states[s], strcmp(st, states[s]) == 0);
     }
-    for (size_t k = 0; k < sizeof peer_families / sizeof *peer_families;
-         k++) {
+    for (size_t k = 0; k < sizeof peer_families / sizeof *peer_families; k++) {
         family(f, peer_families[k].name, peer_families[k].type,
                peer_families[k].help);
         for (size_t i = 0; i < v.np && i < PEERS_MAX; i++) {
             const mfs_peer_stat *p = &v.ps[i];
             if (!p->id || (peer_families[k].field == PF_CLOCK && !p->clock_ok))
                 continue;
-            fprintf(f, "%s{peer=\"%016" PRIx64 "\"} ",
-                    peer_families[k].name, p->id);
+            fprintf(f, "%s{peer=\"%016" PRIx64 "\"} ", peer_families[k].name,
+                    p->id);
             peer_value(f, peer_families[k].field, p, repl_of(&v, p->id));
         }
     }
@@ -389,8 +386,7 @@ static void peer_metrics(FILE *f, mfs_node *m)
     }
     family(f, "meshfs_repl_bad_messages_total", "counter",
            "Replication messages dropped as malformed.");
-    fprintf(f, "meshfs_repl_bad_messages_total %" PRIu64 "\n",
-            v.st.bad_msgs);
+    fprintf(f, "meshfs_repl_bad_messages_total %" PRIu64 "\n", v.st.bad_msgs);
     family(f, "meshfs_repl_refused_messages_total", "counter",
            "Messages of removed members refused.");
     fprintf(f, "meshfs_repl_refused_messages_total %" PRIu64 "\n",

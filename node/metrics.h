@@ -14,7 +14,7 @@ struct mfs_node;
 /* Writes every family: from r (the daemon's "stat" reply), the file
  * system's request counts (fs, NULL: none) and the mesh's per-peer
  * counters (mesh, NULL: none). One caller at a time (static buffers). */
-void mfs_metrics_write(FILE *f, const struct mfs_kv *r,
-                       const struct mfs_fs *fs, struct mfs_node *mesh);
+void mfs_metrics_write(FILE *f, const struct mfs_kv *r, const struct mfs_fs *fs,
+                       struct mfs_node *mesh);
 
 #endif

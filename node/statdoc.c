@@ -230,12 +230,12 @@ void mfs_human_bytes(unsigned long long b, char *out, size_t cap)
     snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
-void mfs_statdoc_summarize(const mfs_kv *r, int running,
-                           mfs_statdoc_summary *m)
+void mfs_statdoc_summarize(const mfs_kv *r, int running, mfs_statdoc_summary *m)
 {
     memset(m, 0, sizeof *m);
     const char *rs = mfs_kv_get(r, "repl_in_sync");
-    m->dirty = strtoull(mfs_statdoc_num(mfs_kv_get(r, "dirty_files")), NULL, 10);
+    m->dirty =
+        strtoull(mfs_statdoc_num(mfs_kv_get(r, "dirty_files")), NULL, 10);
     if (!running || !rs) {
         snprintf(m->line, sizeof m->line, "%s",
                  running ? "unknown (built without the mesh)"
@@ -271,7 +271,8 @@ void mfs_statdoc_summarize(const mfs_kv *r, int running,
     unsigned long long owe = 0, owed = 0, their_chunks = 0, silent = 0;
     for (size_t i = 0; i < r->n; i++) {
         mfs_statdoc_peer p;
-        if (strcmp(r->key[i], "peer") == 0 && mfs_statdoc_peer_parse(r->val[i], &p) &&
+        if (strcmp(r->key[i], "peer") == 0 &&
+            mfs_statdoc_peer_parse(r->val[i], &p) &&
             strcmp(p.state, "dead") != 0 && strcmp(p.state, "left") != 0) {
             owe += p.ops_they;
             owed += p.ops_we;
@@ -316,13 +317,12 @@ void mfs_statdoc_summarize(const mfs_kv *r, int running,
                  owed, m->chunks_to_go, owe, their_chunks, m->dirty, silent);
 }
 
-static void mesh_json(FILE *f, const mfs_kv *r,
-                      const mfs_statdoc_summary *m)
+static void mesh_json(FILE *f, const mfs_kv *r, const mfs_statdoc_summary *m)
 {
     fprintf(f, ",\"listen\":");
     mfs_json_str(f, mfs_kv_get(r, "listen"));
     fprintf(f, ",\"in_sync\":%s,\"removed\":%s,\"sync\":",
-           m->in_sync ? "true" : "false", m->removed ? "true" : "false");
+            m->in_sync ? "true" : "false", m->removed ? "true" : "false");
     mfs_json_str(f, m->line);
     fprintf(f, ",\"rejoin\":");
     mfs_json_str(f, mfs_kv_get(r, "rejoin"));
@@ -333,10 +333,11 @@ static void mesh_json(FILE *f, const mfs_kv *r,
         mfs_statdoc_clock_text(r, ck, sizeof ck);
         fprintf(f, ",\"clock\":{\"state\":");
         mfs_json_str(f, c.state);
-        fprintf(f, ",\"offset_ms\":%lld,\"correction_ms\":%lld,\"err_ms\":%.3f,"
-               "\"peers\":%u,\"behind_stamps\":%s,\"text\":",
-               (long long)-c.mesh_ms, (long long)c.corr_ms,
-               (double)c.err_us / 1000, c.peers, c.behind ? "true" : "false");
+        fprintf(f,
+                ",\"offset_ms\":%lld,\"correction_ms\":%lld,\"err_ms\":%.3f,"
+                "\"peers\":%u,\"behind_stamps\":%s,\"text\":",
+                (long long)-c.mesh_ms, (long long)c.corr_ms,
+                (double)c.err_us / 1000, c.peers, c.behind ? "true" : "false");
         mfs_json_str(f, ck);
         fprintf(f, "}");
     }
@@ -344,7 +345,8 @@ static void mesh_json(FILE *f, const mfs_kv *r,
     int first = 1;
     for (size_t i = 0; i < r->n; i++) {
         mfs_statdoc_peer p;
-        if (strcmp(r->key[i], "peer") != 0 || !mfs_statdoc_peer_parse(r->val[i], &p))
+        if (strcmp(r->key[i], "peer") != 0 ||
+            !mfs_statdoc_peer_parse(r->val[i], &p))
             continue;
         fprintf(f, "%s{\"id\":", first ? "" : ",");
         mfs_json_str(f, p.id);
@@ -352,24 +354,25 @@ static void mesh_json(FILE *f, const mfs_kv *r,
         mfs_json_str(f, p.addr);
         fprintf(f, ",\"state\":");
         mfs_json_str(f, p.state);
-        fprintf(f, ",\"rtt_ms\":%.3f,\"loss\":%.4f,\"loss_out\":%.4f,"
-               "\"loss_in\":%.4f,\"last_contact_ms\":%llu,\"heard\":%s,"
-               "\"ops_they_lack\":%llu,\"bytes_they_lack\":%llu,"
-               "\"ops_we_lack\":%llu,\"bytes_we_lack\":%llu,"
-               "\"clock_skew_ms\":%lld,\"chunks_they_lack\":%llu,"
-               "\"longest_wait_ms\":%.3f,\"clock_measured\":%s,"
-               "\"clock_offset_ms\":%.3f,\"clock_err_ms\":%.3f,"
-               "\"bytes_in\":%llu,\"bytes_out\":%llu,\"ops_sent\":%llu,"
-               "\"ops_recv\":%llu,\"chunks_sent\":%llu,\"chunks_recv\":%llu,"
-               "\"retransmits\":%llu,\"dropped\":%llu}",
-               (double)p.rtt_us / 1000,
-               p.loss_out > p.loss_in ? p.loss_out : p.loss_in, p.loss_out,
-               p.loss_in, p.last_ms, p.heard ? "true" : "false", p.ops_they,
-               p.bytes_they, p.ops_we, p.bytes_we, p.skew_ms, p.chunks_they,
-               (double)p.wait_max_us / 1000, p.clock_ok ? "true" : "false",
-               (double)p.clock_us / 1000, (double)p.clock_err_us / 1000,
-               p.bytes_in, p.bytes_out, p.ops_sent, p.ops_recv, p.chunks_sent,
-               p.chunks_recv, p.retransmits, p.dropped);
+        fprintf(f,
+                ",\"rtt_ms\":%.3f,\"loss\":%.4f,\"loss_out\":%.4f,"
+                "\"loss_in\":%.4f,\"last_contact_ms\":%llu,\"heard\":%s,"
+                "\"ops_they_lack\":%llu,\"bytes_they_lack\":%llu,"
+                "\"ops_we_lack\":%llu,\"bytes_we_lack\":%llu,"
+                "\"clock_skew_ms\":%lld,\"chunks_they_lack\":%llu,"
+                "\"longest_wait_ms\":%.3f,\"clock_measured\":%s,"
+                "\"clock_offset_ms\":%.3f,\"clock_err_ms\":%.3f,"
+                "\"bytes_in\":%llu,\"bytes_out\":%llu,\"ops_sent\":%llu,"
+                "\"ops_recv\":%llu,\"chunks_sent\":%llu,\"chunks_recv\":%llu,"
+                "\"retransmits\":%llu,\"dropped\":%llu}",
+                (double)p.rtt_us / 1000,
+                p.loss_out > p.loss_in ? p.loss_out : p.loss_in, p.loss_out,
+                p.loss_in, p.last_ms, p.heard ? "true" : "false", p.ops_they,
+                p.bytes_they, p.ops_we, p.bytes_we, p.skew_ms, p.chunks_they,
+                (double)p.wait_max_us / 1000, p.clock_ok ? "true" : "false",
+                (double)p.clock_us / 1000, (double)p.clock_err_us / 1000,
+                p.bytes_in, p.bytes_out, p.ops_sent, p.ops_recv, p.chunks_sent,
+                p.chunks_recv, p.retransmits, p.dropped);
         first = 0;
     }
     fprintf(f, "],\"seeds\":[");
@@ -392,21 +395,23 @@ static void mesh_json(FILE *f, const mfs_kv *r,
     const char *rq = mfs_kv_get(r, "repl_queue");
     if (rq)
         sscanf(rq, "%llu %llu %llu %llu", &qmax, &qdrop, &sdrop, &wmax);
-    fprintf(f, "],\"repl_queue\":{\"max_bytes\":%llu,\"dropped\":%llu,"
-           "\"send_dropped\":%llu,\"storing_max_bytes\":%llu}",
-           qmax, qdrop, sdrop, wmax);
-    fprintf(f, ",\"catchup\":{\"active\":%s,\"ops_to_go\":%llu,"
-           "\"chunks_to_go\":%llu,\"bytes_to_go\":%llu,\"ops_per_s\":%.1f,"
-           "\"bytes_per_s\":%.1f,\"eta_ms\":%lld,\"snapshot\":{"
-           "\"active\":%s,\"from\":\"%s\",\"bytes_done\":%llu,"
-           "\"bytes_total\":%llu,\"installed\":%llu,\"served\":%llu,"
-           "\"refused\":%s}}",
-           m->catching_up ? "true" : "false", m->ops_to_go, m->chunks_to_go,
-           m->bytes_to_go, m->ops_rate, m->bytes_rate, m->eta_ms,
-           m->snap_active ? "true" : "false",
-           m->snap_active ? m->snap_from : "", m->snap_done, m->snap_total,
-           m->snaps_installed, m->snaps_served,
-           m->snap_refused ? "true" : "false");
+    fprintf(f,
+            "],\"repl_queue\":{\"max_bytes\":%llu,\"dropped\":%llu,"
+            "\"send_dropped\":%llu,\"storing_max_bytes\":%llu}",
+            qmax, qdrop, sdrop, wmax);
+    fprintf(f,
+            ",\"catchup\":{\"active\":%s,\"ops_to_go\":%llu,"
+            "\"chunks_to_go\":%llu,\"bytes_to_go\":%llu,\"ops_per_s\":%.1f,"
+            "\"bytes_per_s\":%.1f,\"eta_ms\":%lld,\"snapshot\":{"
+            "\"active\":%s,\"from\":\"%s\",\"bytes_done\":%llu,"
+            "\"bytes_total\":%llu,\"installed\":%llu,\"served\":%llu,"
+            "\"refused\":%s}}",
+            m->catching_up ? "true" : "false", m->ops_to_go, m->chunks_to_go,
+            m->bytes_to_go, m->ops_rate, m->bytes_rate, m->eta_ms,
+            m->snap_active ? "true" : "false",
+            m->snap_active ? m->snap_from : "", m->snap_done, m->snap_total,
+            m->snaps_installed, m->snaps_served,
+            m->snap_refused ? "true" : "false");
 }
 
 unsigned long long mfs_statdoc_u64(const mfs_kv *r, const char *key)
@@ -419,14 +424,14 @@ void mfs_statdoc_collect_parse(const mfs_kv *r, mfs_statdoc_collect *c)
     memset(c, 0, sizeof *c);
     const char *v = mfs_kv_get(r, "collect");
     c->have =
-        v && sscanf(v,
-                    "%llu %llu %llu %llu %llu %llu %llu %16s %llu "
-                    "%d %d %llu %llu %llu %llu %llu %llu %llu",
-                    &c->passes, &c->versions, &c->inodes, &c->chunks, &c->bytes,
-                    &c->pinned, &c->held, c->origin, &c->max_pause_us,
-                    &c->settled, &c->err, &c->retention_ms, &c->moved,
-                    &c->disk_freed, &c->early, &c->trash_over,
-                    &c->tombstones, &c->moves) == 18;
+        v &&
+        sscanf(v,
+               "%llu %llu %llu %llu %llu %llu %llu %16s %llu "
+               "%d %d %llu %llu %llu %llu %llu %llu %llu",
+               &c->passes, &c->versions, &c->inodes, &c->chunks, &c->bytes,
+               &c->pinned, &c->held, c->origin, &c->max_pause_us, &c->settled,
+               &c->err, &c->retention_ms, &c->moved, &c->disk_freed, &c->early,
+               &c->trash_over, &c->tombstones, &c->moves) == 18;
     v = mfs_kv_get(r, "collect_held_by");
     c->held_by_have =
         v && sscanf(v, "%16s %d %d %llu", c->held_by, &c->held_live,
@@ -439,23 +444,24 @@ static void collect_json(FILE *f, const mfs_kv *r)
     mfs_statdoc_collect_parse(r, &c);
     if (!c.have)
         return;
-    fprintf(f, ",\"collection\":{\"passes\":%llu,\"versions\":%llu,"
-           "\"deleted_files\":%llu,\"chunks\":%llu,\"chunk_bytes\":%llu,"
-           "\"kept_for_open_files\":%llu,\"held_back_items\":%llu,"
-           "\"max_pause_us\":%llu,\"settled\":%s,\"error\":%d,"
-           "\"trash_ms\":%llu,\"chunks_moved\":%llu,\"disk_freed\":%llu,"
-           "\"trash_early\":%llu,\"trash_over\":%llu,\"tombstones\":%llu,"
-           "\"undo_records\":%llu,\"held_by\":",
-           c.passes, c.versions, c.inodes, c.chunks, c.bytes, c.pinned, c.held,
-           c.max_pause_us, c.settled ? "true" : "false", c.err, c.retention_ms,
-           c.moved, c.disk_freed, c.early, c.trash_over, c.tombstones,
-           c.moves);
+    fprintf(f,
+            ",\"collection\":{\"passes\":%llu,\"versions\":%llu,"
+            "\"deleted_files\":%llu,\"chunks\":%llu,\"chunk_bytes\":%llu,"
+            "\"kept_for_open_files\":%llu,\"held_back_items\":%llu,"
+            "\"max_pause_us\":%llu,\"settled\":%s,\"error\":%d,"
+            "\"trash_ms\":%llu,\"chunks_moved\":%llu,\"disk_freed\":%llu,"
+            "\"trash_early\":%llu,\"trash_over\":%llu,\"tombstones\":%llu,"
+            "\"undo_records\":%llu,\"held_by\":",
+            c.passes, c.versions, c.inodes, c.chunks, c.bytes, c.pinned, c.held,
+            c.max_pause_us, c.settled ? "true" : "false", c.err, c.retention_ms,
+            c.moved, c.disk_freed, c.early, c.trash_over, c.tombstones,
+            c.moves);
     if (c.held_by_have) {
         fprintf(f, "{\"node\":");
         mfs_json_str(f, c.held_by);
         fprintf(f, ",\"live\":%s,\"heard\":%s,\"last_contact_ms\":%llu}",
-               c.held_live ? "true" : "false", c.held_heard ? "true" : "false",
-               c.held_ago_ms);
+                c.held_live ? "true" : "false", c.held_heard ? "true" : "false",
+                c.held_ago_ms);
     } else {
         fprintf(f, "null");
     }
@@ -482,8 +488,8 @@ static void syncjobs_json(FILE *f, const mfs_kv *r)
     fprintf(f, "]");
 }
 
-void mfs_statdoc_json(FILE *f, const mfs_kv *r, int running,
-                      const char *store, const char *mount)
+void mfs_statdoc_json(FILE *f, const mfs_kv *r, int running, const char *store,
+                      const char *mount)
 {
     mfs_statdoc_summary sum;
     char key[128];
@@ -506,8 +512,8 @@ void mfs_statdoc_json(FILE *f, const mfs_kv *r, int running,
     mfs_json_str(f, store);
     fprintf(f, ",\"mount\":");
     mfs_json_str(f, mount);
-    fprintf(f, ",\"daemon\":%s,\"daemon_pid\":%s",
-            running ? "true" : "false", pid ? pid : "null");
+    fprintf(f, ",\"daemon\":%s,\"daemon_pid\":%s", running ? "true" : "false",
+            pid ? pid : "null");
     fprintf(f, ",\"version\":");
     mfs_json_str(f, mfs_kv_get(r, "version"));
     fprintf(f, ",\"http\":");

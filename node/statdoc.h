@@ -102,7 +102,7 @@ void mfs_statdoc_collect_parse(const mfs_kv *r, mfs_statdoc_collect *c);
 
 /* The JSON document (one line). store and mount as the caller knows them
  * (mount NULL: not mounted). */
-void mfs_statdoc_json(FILE *f, const mfs_kv *r, int running,
-                      const char *store, const char *mount);
+void mfs_statdoc_json(FILE *f, const mfs_kv *r, int running, const char *store,
+                      const char *mount);
 
 #endif

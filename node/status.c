@@ -31,19 +31,18 @@ void mfs_status_peer_format(const mfs_status_peer *p, char *buf, size_t cap)
 int mfs_status_peer_parse(const char *f, mfs_status_peer *p)
 {
     memset(p, 0, sizeof(*p));
-    int n =
-        sscanf(f,
-               "%" SCNx64 " %79s %15s %" SCNu64 " %lf %lf %" SCNu64
-               " %d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64
-               " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNu64 " %d %" SCNu64
-               " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-               " %" SCNu64 " %" SCNu64,
-               &p->id, p->addr, p->state, &p->rtt_us, &p->loss_out, &p->loss_in,
-               &p->last_ms, &p->heard, &p->ops_they, &p->bytes_they, &p->ops_we,
-               &p->bytes_we, &p->skew_ms, &p->chunks_they, &p->wait_max_us,
-               &p->clock_us, &p->clock_err_us, &p->clock_ok, &p->bytes_in,
-               &p->bytes_out, &p->ops_sent, &p->ops_recv, &p->chunks_sent,
-               &p->chunks_recv, &p->retransmits, &p->dropped);
+    int n = sscanf(
+        f,
+        "%" SCNx64 " %79s %15s %" SCNu64 " %lf %lf %" SCNu64 " %d %" SCNu64
+        " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNu64 " %" SCNu64
+        " %" SCNd64 " %" SCNu64 " %d %" SCNu64 " %" SCNu64 " %" SCNu64
+        " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+        &p->id, p->addr, p->state, &p->rtt_us, &p->loss_out, &p->loss_in,
+        &p->last_ms, &p->heard, &p->ops_they, &p->bytes_they, &p->ops_we,
+        &p->bytes_we, &p->skew_ms, &p->chunks_they, &p->wait_max_us,
+        &p->clock_us, &p->clock_err_us, &p->clock_ok, &p->bytes_in,
+        &p->bytes_out, &p->ops_sent, &p->ops_recv, &p->chunks_sent,
+        &p->chunks_recv, &p->retransmits, &p->dropped);
     if (n < 13) {
         memset(p, 0, sizeof(*p));
         return -EINVAL;

@@ -451,15 +451,15 @@ static void test_watch_quiet_link(void **state)
         /* the watcher polls every second, as the page does */
         for (int i = 0; i < 10; i++) {
             if (watched)
-                mfs_sync_core_watch(mfs_sim_core(c.sim, 0),
-                                    mfs_sim_now(c.sim), 5000);
+                mfs_sync_core_watch(mfs_sim_core(c.sim, 0), mfs_sim_now(c.sim),
+                                    5000);
             mfs_sim_run(c.sim, mfs_sim_now(c.sim) + SEC);
         }
         assert_int_equal(mfs_sim_peer_state(c.sim, 0, 1), MFS_PEER_ALIVE);
         uint64_t d1 = dgrams_to(&c, 0, 1), r1 = dgrams_to(&c, 1, 0);
         printf("%s: %llu datagrams out, %llu back in 10 s\n",
-               watched ? "watched" : "unwatched",
-               (unsigned long long)(d1 - d0), (unsigned long long)(r1 - r0));
+               watched ? "watched" : "unwatched", (unsigned long long)(d1 - d0),
+               (unsigned long long)(r1 - r0));
         if (watched) /* about one each way per 1.25 s */
             assert_true(d1 - d0 >= 7 && d1 - d0 <= 12 && r1 - r0 >= 7 &&
                         r1 - r0 <= 12);
@@ -470,8 +470,8 @@ static void test_watch_quiet_link(void **state)
         int suspect_at = -1, dead_at = -1;
         for (int i = 1; i <= 100; i++) { /* 10 s, 100 ms steps */
             if (watched && i % 10 == 0)
-                mfs_sync_core_watch(mfs_sim_core(c.sim, 0),
-                                    mfs_sim_now(c.sim), 5000);
+                mfs_sync_core_watch(mfs_sim_core(c.sim, 0), mfs_sim_now(c.sim),
+                                    5000);
             mfs_sim_run(c.sim, t_cut + (uint64_t)i * SEC / 10);
             int st = mfs_sim_peer_state(c.sim, 0, 1);
             if (st != MFS_PEER_ALIVE && suspect_at < 0)
