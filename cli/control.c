@@ -39,10 +39,8 @@ void cli_reply_free(cli_reply *r)
 
 const char *cli_reply_get(const cli_reply *r, const char *key)
 {
-    for (size_t i = 0; i < r->n; i++)
-        if (strcmp(r->key[i], key) == 0)
-            return r->val[i];
-    return NULL;
+    mfs_kv kv = {r->n, r->key, r->val};
+    return mfs_kv_get(&kv, key);
 }
 
 /* Keeps a "key value" line in the reply (cli_control_call). */

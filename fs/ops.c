@@ -1393,255 +1393,115 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 /* ---- every request timed (fs/opstats.c; the status page's metrics) ----
  * The time from the request's arrival in its handler to the handler's
  * return: the daemon's own work, replies sent from other threads (an
- * fsync waiting for acks, node/acks.c) end the count early. */
-static void timed_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_lookup(req, parent, name);
-    mfs_fs_op_end(&t, MFS_FSOP_LOOKUP);
-}
-
-static void timed_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_forget(req, ino, nlookup);
-    mfs_fs_op_end(&t, MFS_FSOP_FORGET);
-}
-
-static void timed_forget_multi(fuse_req_t req, size_t count,
-                               struct fuse_forget_data *forgets)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_forget_multi(req, count, forgets);
-    mfs_fs_op_end(&t, MFS_FSOP_FORGET_MULTI);
-}
-
-static void timed_getattr(fuse_req_t req, fuse_ino_t ino,
-                          struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_getattr(req, ino, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_GETATTR);
-}
-
-static void timed_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-                          int to_set, struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_setattr(req, ino, attr, to_set, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_SETATTR);
-}
-
-static void timed_readlink(fuse_req_t req, fuse_ino_t ino)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_readlink(req, ino);
-    mfs_fs_op_end(&t, MFS_FSOP_READLINK);
-}
-
-static void timed_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-                        mode_t mode, dev_t rdev)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_mknod(req, parent, name, mode, rdev);
-    mfs_fs_op_end(&t, MFS_FSOP_MKNOD);
-}
-
-static void timed_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-                        mode_t mode)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_mkdir(req, parent, name, mode);
-    mfs_fs_op_end(&t, MFS_FSOP_MKDIR);
-}
-
-static void timed_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_unlink(req, parent, name);
-    mfs_fs_op_end(&t, MFS_FSOP_UNLINK);
-}
-
-static void timed_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_rmdir(req, parent, name);
-    mfs_fs_op_end(&t, MFS_FSOP_RMDIR);
-}
-
-static void timed_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-                          const char *name)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_symlink(req, link, parent, name);
-    mfs_fs_op_end(&t, MFS_FSOP_SYMLINK);
-}
-
-static void timed_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-                         fuse_ino_t newparent, const char *newname,
-                         unsigned int flags)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_rename(req, parent, name, newparent, newname, flags);
-    mfs_fs_op_end(&t, MFS_FSOP_RENAME);
-}
-
-static void timed_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-                       const char *newname)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_link(req, ino, newparent, newname);
-    mfs_fs_op_end(&t, MFS_FSOP_LINK);
-}
-
-static void timed_open(fuse_req_t req, fuse_ino_t ino,
-                       struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_open(req, ino, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_OPEN);
-}
-
-static void timed_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                       struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_read(req, ino, size, off, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_READ);
-}
-
-static void timed_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-                        size_t size, off_t off, struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_write(req, ino, buf, size, off, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_WRITE);
-}
-
-static void timed_flush(fuse_req_t req, fuse_ino_t ino,
-                        struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_flush(req, ino, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_FLUSH);
-}
-
-static void timed_release(fuse_req_t req, fuse_ino_t ino,
-                          struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_release(req, ino, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_RELEASE);
-}
-
-static void timed_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
-                        struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_fsync(req, ino, datasync, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_FSYNC);
-}
-
-static void timed_opendir(fuse_req_t req, fuse_ino_t ino,
-                          struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_opendir(req, ino, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_OPENDIR);
-}
-
-static void timed_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-                          off_t off, struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_readdir(req, ino, size, off, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_READDIR);
-}
-
-static void timed_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-                              off_t off, struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_readdirplus(req, ino, size, off, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_READDIRPLUS);
-}
-
-static void timed_releasedir(fuse_req_t req, fuse_ino_t ino,
-                             struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_releasedir(req, ino, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_RELEASEDIR);
-}
-
-static void timed_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-                           struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_fsyncdir(req, ino, datasync, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_FSYNCDIR);
-}
-
-static void timed_statfs(fuse_req_t req, fuse_ino_t ino)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_statfs(req, ino);
-    mfs_fs_op_end(&t, MFS_FSOP_STATFS);
-}
-
-static void timed_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-                           const char *value, size_t size, int flags)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_setxattr(req, ino, name, value, size, flags);
-    mfs_fs_op_end(&t, MFS_FSOP_SETXATTR);
-}
-
-static void timed_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-                           size_t size)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_getxattr(req, ino, name, size);
-    mfs_fs_op_end(&t, MFS_FSOP_GETXATTR);
-}
-
-static void timed_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_listxattr(req, ino, size);
-    mfs_fs_op_end(&t, MFS_FSOP_LISTXATTR);
-}
-
-static void timed_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_removexattr(req, ino, name);
-    mfs_fs_op_end(&t, MFS_FSOP_REMOVEXATTR);
-}
-
-static void timed_access(fuse_req_t req, fuse_ino_t ino, int mask)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_access(req, ino, mask);
-    mfs_fs_op_end(&t, MFS_FSOP_ACCESS);
-}
-
-static void timed_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-                         mode_t mode, struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_create(req, parent, name, mode, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_CREATE);
-}
-
-static void timed_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-                            off_t offset, off_t length,
-                            struct fuse_file_info *fi)
-{
-    mfs_fs_opclock t = mfs_fs_op_begin(req);
-    op_fallocate(req, ino, mode, offset, length, fi);
-    mfs_fs_op_end(&t, MFS_FSOP_FALLOCATE);
-}
+ * fsync waiting for acks, node/acks.c) end the count early. TIMED(name,
+ * KIND, (params), (args)) makes timed_name around op_name. */
+#define TIMED(name, kind, params, args)                                        \
+    static void timed_##name params                                            \
+    {                                                                          \
+        mfs_fs_opclock t = mfs_fs_op_begin(req);                               \
+        op_##name args;                                                        \
+        mfs_fs_op_end(&t, kind);                                               \
+    }
+TIMED(lookup, MFS_FSOP_LOOKUP,
+      (fuse_req_t req, fuse_ino_t parent, const char *name),
+      (req, parent, name))
+TIMED(forget, MFS_FSOP_FORGET,
+      (fuse_req_t req, fuse_ino_t ino, uint64_t nlookup), (req, ino, nlookup))
+TIMED(forget_multi, MFS_FSOP_FORGET_MULTI,
+      (fuse_req_t req, size_t count, struct fuse_forget_data *forgets),
+      (req, count, forgets))
+TIMED(getattr, MFS_FSOP_GETATTR,
+      (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+      (req, ino, fi))
+TIMED(setattr, MFS_FSOP_SETATTR,
+      (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+       struct fuse_file_info *fi),
+      (req, ino, attr, to_set, fi))
+TIMED(readlink, MFS_FSOP_READLINK, (fuse_req_t req, fuse_ino_t ino), (req, ino))
+TIMED(mknod, MFS_FSOP_MKNOD,
+      (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+       dev_t rdev),
+      (req, parent, name, mode, rdev))
+TIMED(mkdir, MFS_FSOP_MKDIR,
+      (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode),
+      (req, parent, name, mode))
+TIMED(unlink, MFS_FSOP_UNLINK,
+      (fuse_req_t req, fuse_ino_t parent, const char *name),
+      (req, parent, name))
+TIMED(rmdir, MFS_FSOP_RMDIR,
+      (fuse_req_t req, fuse_ino_t parent, const char *name),
+      (req, parent, name))
+TIMED(symlink, MFS_FSOP_SYMLINK,
+      (fuse_req_t req, const char *link, fuse_ino_t parent, const char *name),
+      (req, link, parent, name))
+TIMED(rename, MFS_FSOP_RENAME,
+      (fuse_req_t req, fuse_ino_t parent, const char *name,
+       fuse_ino_t newparent, const char *newname, unsigned int flags),
+      (req, parent, name, newparent, newname, flags))
+TIMED(link, MFS_FSOP_LINK,
+      (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+       const char *newname),
+      (req, ino, newparent, newname))
+TIMED(open, MFS_FSOP_OPEN,
+      (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+      (req, ino, fi))
+TIMED(read, MFS_FSOP_READ,
+      (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+       struct fuse_file_info *fi),
+      (req, ino, size, off, fi))
+TIMED(write, MFS_FSOP_WRITE,
+      (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+       struct fuse_file_info *fi),
+      (req, ino, buf, size, off, fi))
+TIMED(flush, MFS_FSOP_FLUSH,
+      (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+      (req, ino, fi))
+TIMED(release, MFS_FSOP_RELEASE,
+      (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+      (req, ino, fi))
+TIMED(fsync, MFS_FSOP_FSYNC,
+      (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi),
+      (req, ino, datasync, fi))
+TIMED(opendir, MFS_FSOP_OPENDIR,
+      (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+      (req, ino, fi))
+TIMED(readdir, MFS_FSOP_READDIR,
+      (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+       struct fuse_file_info *fi),
+      (req, ino, size, off, fi))
+TIMED(readdirplus, MFS_FSOP_READDIRPLUS,
+      (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+       struct fuse_file_info *fi),
+      (req, ino, size, off, fi))
+TIMED(releasedir, MFS_FSOP_RELEASEDIR,
+      (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+      (req, ino, fi))
+TIMED(fsyncdir, MFS_FSOP_FSYNCDIR,
+      (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi),
+      (req, ino, datasync, fi))
+TIMED(statfs, MFS_FSOP_STATFS, (fuse_req_t req, fuse_ino_t ino), (req, ino))
+TIMED(setxattr, MFS_FSOP_SETXATTR,
+      (fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+       size_t size, int flags),
+      (req, ino, name, value, size, flags))
+TIMED(getxattr, MFS_FSOP_GETXATTR,
+      (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size),
+      (req, ino, name, size))
+TIMED(listxattr, MFS_FSOP_LISTXATTR,
+      (fuse_req_t req, fuse_ino_t ino, size_t size), (req, ino, size))
+TIMED(removexattr, MFS_FSOP_REMOVEXATTR,
+      (fuse_req_t req, fuse_ino_t ino, const char *name), (req, ino, name))
+TIMED(access, MFS_FSOP_ACCESS, (fuse_req_t req, fuse_ino_t ino, int mask),
+      (req, ino, mask))
+TIMED(create, MFS_FSOP_CREATE,
+      (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+       struct fuse_file_info *fi),
+      (req, parent, name, mode, fi))
+TIMED(fallocate, MFS_FSOP_FALLOCATE,
+      (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+       struct fuse_file_info *fi),
+      (req, ino, mode, offset, length, fi))
+#undef TIMED
 
 static const struct fuse_lowlevel_ops ops = {
     .init = op_init,

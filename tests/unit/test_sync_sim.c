@@ -348,6 +348,18 @@ static uint64_t dgrams_to(ctx *c, unsigned a, unsigned b)
     return 0;
 }
 
+/* Two nodes with cfg, node 1 seeded with node 0, both alive. */
+static void make_pair(ctx *c, uint64_t seed, const mfs_sync_config *cfg)
+{
+    mfs_sim_hooks h = {c, on_msg, tap, NULL, NULL};
+    c->seed = seed;
+    c->tap_from = 999;
+    assert_int_equal(mfs_sim_new(seed, 2, cfg, &h, &c->sim), 0);
+    assert_int_equal(mfs_sim_seed(c->sim, 1, 0), 0);
+    run_until_alive(c, 2, 10 * SEC);
+    assert_true(all_alive(c, 2));
+}
+
 /* A peer that declared us dead while we were quiet (we had nothing to say,
  * so we heartbeat every idle_hb_ms) hears from us within a probe period
  * of the heal: its probes carry no echo, and a heartbeat without an echo
@@ -363,13 +375,7 @@ static void test_heal_while_quiet(void **state)
     cfg_default(&cfg);
     cfg.idle_hb_ms = 12000; /* the daemon's (node/mesh.c) */
     cfg.idle_after_ms = 2500;
-    mfs_sim_hooks h = {&c, on_msg, tap, NULL, NULL};
-    c.seed = seed;
-    c.tap_from = 999;
-    assert_int_equal(mfs_sim_new(seed, 2, &cfg, &h, &c.sim), 0);
-    assert_int_equal(mfs_sim_seed(c.sim, 1, 0), 0);
-    run_until_alive(&c, 2, 10 * SEC);
-    assert_true(all_alive(&c, 2));
+    make_pair(&c, seed, &cfg);
     mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 20 * SEC); /* the link is quiet */
 
     mfs_sim_link(c.sim, 0, 1, 0);
@@ -439,13 +445,7 @@ static void test_watch_quiet_link(void **state)
         cfg.dead_ms = 5000;
         cfg.idle_hb_ms = 12000;
         cfg.idle_after_ms = 2500;
-        mfs_sim_hooks h = {&c, on_msg, tap, NULL, NULL};
-        c.seed = seed;
-        c.tap_from = 999;
-        assert_int_equal(mfs_sim_new(seed, 2, &cfg, &h, &c.sim), 0);
-        assert_int_equal(mfs_sim_seed(c.sim, 1, 0), 0);
-        run_until_alive(&c, 2, 10 * SEC);
-        assert_true(all_alive(&c, 2));
+        make_pair(&c, seed, &cfg);
         mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 30 * SEC); /* quiet */
         uint64_t d0 = dgrams_to(&c, 0, 1), r0 = dgrams_to(&c, 1, 0);
         /* the watcher polls every second, as the page does */
