@@ -127,8 +127,10 @@ static void uv_flush(void *ctx, uint32_t ms)
     mfs_node *m = ctx;
     for (uint32_t waited = 0; m->sync && waited < ms; waited += 10) {
         mfs_peer_stat ps[64];
+        /* what still waits in the inbox first: a goodbye sent just now
+         * is not queued in the core until the sync thread's next run */
+        uint64_t queued = mfs_sync_inbox_bytes(m->sync);
         size_t n = mfs_sync_peers(m->sync, ps, 64);
-        uint64_t queued = 0;
         for (size_t k = 0; k < n && k < 64; k++)
             if (ps[k].state != MFS_PEER_DEAD)
                 queued += ps[k].queued_bytes;

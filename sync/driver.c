@@ -642,6 +642,16 @@ int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
     return rc;
 }
 
+uint64_t mfs_sync_inbox_bytes(mfs_sync *s)
+{
+    uint64_t n = 0;
+    mfs_lock_take(&s->in_mu, MFS_LOCK_SYNC_IN);
+    for (const inmsg *m = s->in_head; m; m = m->next)
+        n += m->len ? m->len : 1;
+    mfs_lock_drop(&s->in_mu);
+    return n;
+}
+
 uint64_t mfs_sync_inbox_drops(mfs_sync *s)
 {
     mfs_lock_take(&s->in_mu, MFS_LOCK_SYNC_IN);

@@ -72,6 +72,9 @@ void mfs_sync_stop(mfs_sync *s);
  * drops what was queued for a peer that dies. */
 int mfs_sync_send(mfs_sync *s, uint64_t to, int channel, uint8_t mtype,
                   const void *data, size_t len);
+/* Bytes of messages mfs_sync_send accepted that the sync thread has not
+ * handed to the core yet (a message of 0 bytes counts 1). */
+uint64_t mfs_sync_inbox_bytes(mfs_sync *s);
 /* Messages accepted by mfs_sync_send that the core then refused. */
 uint64_t mfs_sync_inbox_drops(mfs_sync *s);
 

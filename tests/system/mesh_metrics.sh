@@ -127,6 +127,14 @@ jq -e '.format == 1 and .interval_ms == 5000 and (.samples | length) >= 2' "$T/h
 jq -e --arg b "${ID[b]}" '.samples[-1].peers | map(select(.id == $b and .bytes_out > 0)) | length == 1' "$T/h.json" >/dev/null ||
     fail "history.json's last sample lacks B's counters: $(jq -c '.samples[-1]' "$T/h.json")"
 
+# B unmounts: its goodbye reaches A at once (it was lost: the unmount's
+# flush found nothing queued while the goodbye still sat in the sync
+# thread's inbox, so B showed alive until it timed out)
+mesh_umount b
+left() { mesh_stat a | jq -e --arg b "${ID[b]}" '.peers[] | select(.id == $b) | .state == "left"' >/dev/null; }
+wait_until 3 "A sees B left after its unmount" left
+check_eq "A's /metrics: B left" 1 "$(metrics | value meshfs_peer_state "{peer=\"${ID[b]}\",state=\"left\"}" /dev/stdin)"
+
 # a non-loopback address is refused, and nothing is mounted
 mkdir -p "$T/m2"
 out=$(nsenter --net="/run/netns/$MESH_NS" "$MESHFS" mount --store "$T/s2" --http 192.0.2.1:7000 "$T/m2" 2>&1) && fail "mount --http 192.0.2.1:7000 succeeded"
