@@ -387,7 +387,6 @@ void mfs_fs_op_stats(const struct mfs_fs *fs, mfs_fsop_stat *out);
 
 typedef struct mfs_fs {
     mfs_store *store; /* borrowed */
-    mfs_fsop_stat opstats[MFS_FSOP__COUNT]; /* fs/opstats.c */
     mfs_fs_config cfg;
     struct fuse_session *se;
     char *mountpoint; /* owned, once mounted */
@@ -408,6 +407,10 @@ typedef struct mfs_fs {
     mfs_fs_acks_fn acks_fn;
     void *acks_arg;
     int acks_on_close;
+    /* fs/opstats.c: last, on cache lines of their own, so that the counts
+     * the FUSE threads add to never share a line with what every request
+     * reads */
+    _Alignas(64) mfs_fsop_stat opstats[MFS_FSOP__COUNT];
 } mfs_fs;
 
 /* Before the mount: hands fsyncs (and, with on_close, closes that
