@@ -130,9 +130,72 @@ static void out_line(void *arg, const char *line)
     outf(arg, "%s\n", line);
 }
 
-static void conflict_line(void *arg, const char *path)
+/* The conflicts the stat reply lists: up to CONFLICTS_SEEN of the store's
+ * walk (path order), newest first by the time in a copy's name
+ * ("<stem>.conflict-<node>-<YYYYMMDD-HHMMSS><.ext>", store/names.c),
+ * those without one last, and the first CONFLICTS_SHOWN of them. */
+#define CONFLICTS_SEEN 1000
+#define CONFLICTS_SHOWN 100
+
+typedef struct conflict_list {
+    size_t n;
+    char *path[CONFLICTS_SEEN];
+    char when[CONFLICTS_SEEN][16]; /* "YYYYMMDDHHMMSS", "" if none */
+} conflict_list;
+
+/* The copy's time from its last path component, or "" */
+static void conflict_when(const char *path, char out[16])
 {
-    outf(arg, "conflict_path %s\n", path);
+    out[0] = '\0';
+    const char *base = strrchr(path, '/');
+    const char *c = strstr(base ? base : path, ".conflict-");
+    if (!c || strlen(c) < 10 + 16 + 1 + 15)
+        return;
+    const char *t = c + 10 + 16; /* past ".conflict-" and the node id */
+    if (t[0] != '-' || t[9] != '-')
+        return;
+    for (int i = 1; i < 16; i++)
+        if (i != 9 && (t[i] < '0' || t[i] > '9'))
+            return;
+    memcpy(out, t + 1, 8);
+    memcpy(out + 8, t + 10, 6);
+    out[14] = '\0';
+}
+
+static void conflict_keep(void *arg, const char *path)
+{
+    conflict_list *l = arg;
+    if (l->n >= CONFLICTS_SEEN || !(l->path[l->n] = strdup(path)))
+        return;
+    conflict_when(path, l->when[l->n]);
+    l->n++;
+}
+
+static void conflicts_reply(mfs_control *c, out_buf *o)
+{
+    conflict_list *l = calloc(1, sizeof *l);
+    if (!l)
+        return; /* the count still shows; the paths are a nicety */
+    mfs_store_conflicts(c->store, conflict_keep, l, CONFLICTS_SEEN);
+    for (size_t shown = 0; shown < CONFLICTS_SHOWN && shown < l->n; shown++) {
+        size_t best = shown; /* selection: at most 100 passes */
+        for (size_t i = shown + 1; i < l->n; i++)
+            if (strcmp(l->when[i], l->when[best]) > 0)
+                best = i;
+        char *p = l->path[best];
+        char w[16];
+        memcpy(w, l->when[best], sizeof w);
+        memmove(&l->path[shown + 1], &l->path[shown],
+                (best - shown) * sizeof *l->path);
+        memmove(&l->when[shown + 1], &l->when[shown],
+                (best - shown) * sizeof *l->when);
+        l->path[shown] = p;
+        memcpy(l->when[shown], w, sizeof w);
+        outf(o, "conflict_path %s\n", p);
+    }
+    for (size_t i = 0; i < l->n; i++)
+        free(l->path[i]);
+    free(l);
 }
 
 /* key NODE FINGERPRINT: a member's key as the registry holds it */
@@ -206,7 +269,7 @@ static void reply_stat(mfs_control *c, out_buf *o)
     uint32_t members, keyed, met;
     if (c->mesh && mfs_node_migration(c->mesh, &moved, &members, &keyed, &met))
         outf(o, "migrating %d %u %u %u\n", moved, members, keyed, met);
-    mfs_store_conflicts(c->store, conflict_line, o, 100);
+    conflicts_reply(c, o);
     if (c->mesh)
         mfs_node_report(c->mesh, out_line, o);
     struct mfs_control_job jobs[MFS_CONTROL_JOBS_MAX];

@@ -127,6 +127,22 @@ jq -e '.format == 1 and .interval_ms == 5000 and (.samples | length) >= 2' "$T/h
 jq -e --arg b "${ID[b]}" '.samples[-1].peers | map(select(.id == $b and .bytes_out > 0)) | length == 1' "$T/h.json" >/dev/null ||
     fail "history.json's last sample lacks B's counters: $(jq -c '.samples[-1]' "$T/h.json")"
 
+# conflicts are listed newest first (by the time in a copy's name): z
+# conflicts a second after a, though a comes first in path order
+conflict() { # NAME: both sides write NAME while apart
+    mesh_partition "a" "b"
+    echo "a's $1" >"$A/$1"
+    echo "b's $1" >"$B/$1"
+    mesh_heal
+    mesh_wait_converged 30 a b
+}
+conflict a-older
+sleep 1.1
+conflict z-newer
+get "${bearer[@]}" "$HA/status.json" >"$T/c.json"
+check_eq "conflicts" 2 "$(jq .conflicts "$T/c.json")"
+jq -r '.conflict_paths[0]' "$T/c.json" | grep -q '^/z-newer' || fail "the newest conflict is not listed first: $(jq -c .conflict_paths "$T/c.json")"
+
 # B unmounts: its goodbye reaches A at once (it was lost: the unmount's
 # flush found nothing queued while the goodbye still sat in the sync
 # thread's inbox, so B showed alive until it timed out)
