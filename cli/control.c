@@ -28,12 +28,8 @@ static int64_t now_ms(void)
 
 void cli_reply_free(cli_reply *r)
 {
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->key[i]);
-        free(r->val[i]);
-    }
-    free(r->key);
-    free(r->val);
+    mfs_kv kv = {r->n, r->key, r->val};
+    mfs_kv_free(&kv);
     memset(r, 0, sizeof *r);
 }
 

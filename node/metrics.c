@@ -278,50 +278,29 @@ static const struct {
 static void peer_value(FILE *f, enum peer_field fl, const mfs_peer_stat *p,
                        const mfs_repl_peer *q)
 {
-    switch (fl) {
-    case PF_RTT:
+    const mfs_repl_peer none = {0};
+    if (!q)
+        q = &none;
+    const uint64_t counts[] = {
+        [PF_BYTES_OUT] = p->bytes_out,
+        [PF_BYTES_IN] = p->bytes_in,
+        [PF_DGRAMS_OUT] = p->dgrams_out,
+        [PF_DGRAMS_IN] = p->dgrams_in,
+        [PF_RETRANSMITS] = p->retransmits,
+        [PF_LOST] = p->pkts_lost,
+        [PF_OPS_SENT] = q->ops_sent,
+        [PF_OPS_RECV] = q->ops_recv,
+        [PF_CHUNKS_SENT] = q->chunks_sent,
+        [PF_CHUNKS_RECV] = q->chunks_recv,
+        [PF_OPS_THEY_LACK] = q->ops_they_lack,
+        [PF_OPS_WE_LACK] = q->ops_we_lack,
+    };
+    if (fl == PF_RTT)
         fprintf(f, "%.6f\n", (double)p->srtt_us / 1e6);
-        return;
-    case PF_BYTES_OUT:
-        fprintf(f, "%" PRIu64 "\n", p->bytes_out);
-        return;
-    case PF_BYTES_IN:
-        fprintf(f, "%" PRIu64 "\n", p->bytes_in);
-        return;
-    case PF_DGRAMS_OUT:
-        fprintf(f, "%" PRIu64 "\n", p->dgrams_out);
-        return;
-    case PF_DGRAMS_IN:
-        fprintf(f, "%" PRIu64 "\n", p->dgrams_in);
-        return;
-    case PF_RETRANSMITS:
-        fprintf(f, "%" PRIu64 "\n", p->retransmits);
-        return;
-    case PF_LOST:
-        fprintf(f, "%" PRIu64 "\n", p->pkts_lost);
-        return;
-    case PF_OPS_SENT:
-        fprintf(f, "%" PRIu64 "\n", q ? q->ops_sent : 0);
-        return;
-    case PF_OPS_RECV:
-        fprintf(f, "%" PRIu64 "\n", q ? q->ops_recv : 0);
-        return;
-    case PF_CHUNKS_SENT:
-        fprintf(f, "%" PRIu64 "\n", q ? q->chunks_sent : 0);
-        return;
-    case PF_CHUNKS_RECV:
-        fprintf(f, "%" PRIu64 "\n", q ? q->chunks_recv : 0);
-        return;
-    case PF_OPS_THEY_LACK:
-        fprintf(f, "%" PRIu64 "\n", q ? q->ops_they_lack : 0);
-        return;
-    case PF_OPS_WE_LACK:
-        fprintf(f, "%" PRIu64 "\n", q ? q->ops_we_lack : 0);
-        return;
-    case PF_CLOCK:
+    else if (fl == PF_CLOCK)
         fprintf(f, "%.6f\n", (double)p->clock_offset_us / 1e6);
-        return;
-    }
+    else
+        fprintf(f, "%" PRIu64 "\n", counts[fl]);
 }
 
 static const char *peer_state(const mfs_peer_stat *p, const mfs_repl_peer *q)
