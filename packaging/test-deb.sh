@@ -49,6 +49,7 @@ for f in /usr/bin/meshfs /sbin/mount.meshfs /lib/systemd/system/meshfs@.service 
     /usr/lib/systemd/user/meshfs@.service /etc/default/meshfs \
     /usr/share/man/man1/meshfs.1.gz /usr/share/man/man8/mount.meshfs.8.gz \
     /usr/share/bash-completion/completions/meshfs /usr/share/doc/meshfs/copyright \
+    /usr/share/fish/vendor_completions.d/meshfs.fish /usr/share/zsh/vendor-completions/_meshfs \
     /usr/share/doc/meshfs/changelog.gz; do
     [[ -e $f ]] || fail "the package did not install $f"
 done

@@ -32,6 +32,10 @@ meshfs_script_tests(mesh 300 "system;mesh" "${MESHFS_MESH_TEST_TIMEOUTS}")
 # every edit of that run moved ~45 kB more (resent fragments under load,
 # we think; the transport does not count them where the test can see).
 set_tests_properties(system/mesh_chunks PROPERTIES RUN_SERIAL TRUE)
+# mesh_page keeps its screenshots of the status page in the build tree
+# (build/artifacts/status-page*.png), where CI's workspace keeps them
+set_property(TEST system/mesh_page APPEND PROPERTY ENVIRONMENT
+  MESHFS_ARTIFACTS=${CMAKE_BINARY_DIR}/artifacts)
 
 # A long variant of a mesh test: NAME runs SCRIPT with ARG under the
 # `long` label and configuration only.

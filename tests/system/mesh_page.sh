@@ -20,7 +20,8 @@
 #    fits a narrow window; when A's daemon goes away the page says so and
 #    throws nothing (the browser's own "failed to load" lines for its
 #    fetches are the only console lines allowed then).
-# Screenshots: ${MESHFS_ARTIFACTS:-$T}/status-page.png (1280x800, healthy),
+# Screenshots (under CTest: build/artifacts, tests/mesh.cmake):
+# ${MESHFS_ARTIFACTS:-$T}/status-page.png (1280x800, healthy),
 # status-page-full.png (the whole page), status-page-narrow.png (420 px)
 # and status-page-offline.png (A's daemon gone) beside it. Without
 # MESHFS_ARTIFACTS they go with $T when the test ends (KEEP_TMP=1 keeps
