@@ -24,6 +24,7 @@
  * global state.
  */
 #include "cli.h"
+#include "statdoc.h"
 #include "status.h"
 
 #include <errno.h>
@@ -542,46 +543,42 @@ static void top_acks_line(top_view *v)
                 top_num(v, "acks_failed_other"));
 }
 
-/* Collection: what holds it back ("collect" and "collect_held_by": the
- * field order of node/control.c and node/mesh.c). */
+/* Collection: what holds it back (node/statdoc.h reads the "collect"
+ * and "collect_held_by" lines). */
 static void top_collect_line(top_view *v)
 {
-    unsigned long long passes, versions, inodes, chunks, bytes, pinned, held,
-        pause_us, ago_ms;
-    char origin[17], by[17], ago[32];
-    int settled, err, live, heard;
-    const char *l = cli_reply_get(&v->r, "collect");
-    if (!l || sscanf(l, "%llu %llu %llu %llu %llu %llu %llu %16s %llu %d %d",
-                     &passes, &versions, &inodes, &chunks, &bytes, &pinned,
-                     &held, origin, &pause_us, &settled, &err) != 11)
+    mfs_kv kv = {v->r.n, v->r.key, v->r.val};
+    mfs_statdoc_collect c;
+    char ago[32];
+    mfs_statdoc_collect_parse(&kv, &c);
+    if (!c.have)
         return;
-    l = cli_reply_get(&v->r, "collect_held_by");
-    if (l && sscanf(l, "%16s %d %d %llu", by, &live, &heard, &ago_ms) == 4) {
-        top_secs((int64_t)ago_ms, ago, sizeof ago);
-        if (!heard)
+    if (c.held_by_have) {
+        top_secs((int64_t)c.held_ago_ms, ago, sizeof ago);
+        if (!c.held_heard)
             top_add(v, TOP_BOLD,
                     "collect   held back by %s: not heard from since the "
                     "daemon started (%llu items kept)",
-                    by, held);
-        else if (!live)
+                    c.held_by, c.held);
+        else if (!c.held_live)
             top_add(v, TOP_BOLD,
                     "collect   held back by %s: offline for %s (%llu items "
                     "kept)",
-                    by, ago, held);
+                    c.held_by, ago, c.held);
         else
             top_add(v, TOP_NORMAL,
                     "collect   held back by %s until it catches up (%llu "
                     "items kept)",
-                    by, held);
-    } else if (!settled) {
+                    c.held_by, c.held);
+    } else if (!c.settled) {
         top_add(v, TOP_NORMAL, "collect   waiting for the mesh to settle");
     } else {
         char b[32];
-        top_bytes((double)bytes, b, sizeof b);
+        top_bytes((double)c.bytes, b, sizeof b);
         top_add(v, TOP_NORMAL,
                 "collect   nothing held back; freed %llu versions, %llu "
                 "chunks (%s)%s",
-                versions, chunks, b, err ? "; its last pass failed" : "");
+                c.versions, c.chunks, b, c.err ? "; its last pass failed" : "");
     }
 }
 
