@@ -487,6 +487,8 @@ int cli_cmd_mount(int argc, char **argv)
             fprintf(stderr, "meshfs: %s\n", err);
             return CLI_USAGE;
         }
+        if (mfs_http_probe(&hc, err, sizeof err) < 0)
+            return cli_fail("%s", err);
         if (j.http_public)
             fprintf(stderr,
                     "meshfs: warning: the status page listens on %s, which "

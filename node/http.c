@@ -150,6 +150,29 @@ int mfs_http_check(const mfs_http_config *cfg, char *err, size_t errcap)
     return 0;
 }
 
+int mfs_http_probe(const mfs_http_config *cfg, char *err, size_t errcap)
+{
+    struct sockaddr_storage ss;
+    unsigned len;
+    if (mfs_mesh_addr_parse(cfg->addr, &ss, &len) < 0)
+        return -EINVAL;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0; /* the listener will say */
+    int one = 1; /* as libmicrohttpd binds */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int r = bind(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
+    close(fd);
+    if (r < 0)
+        snprintf(err, errcap, "cannot serve the status page on %s: %s",
+                 cfg->addr,
+                 r == -EADDRINUSE ? "the address is in use (another mount's "
+                                    "--http?)"
+                 : r == -EADDRNOTAVAIL ? "not an address of this machine"
+                                       : strerror(-r));
+    return r;
+}
+
 /* ---- history ------------------------------------------------------------ */
 
 static int64_t wall_ms(void)

@@ -28,6 +28,10 @@ typedef struct mfs_http mfs_http;
 /* Checks an address for --http: 0, or -EINVAL with why in err (not
  * IP:PORT, or not loopback without public_ok). No side effects. */
 int mfs_http_check(const mfs_http_config *cfg, char *err, size_t errcap);
+/* Whether the address can be bound now (a socket bound and closed): 0,
+ * or -errno with why in err. Before a mount, so that an address in use
+ * fails it before anything is made. */
+int mfs_http_probe(const mfs_http_config *cfg, char *err, size_t errcap);
 /* Starts serving the node behind ctl (its store, fs, mesh). Makes the
  * store's token if it has none. 0 (*out is the listener; its address,
  * with the real port, in mfs_http_addr) or -errno with why in err. */

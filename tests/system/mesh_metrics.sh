@@ -157,6 +157,11 @@ out=$(nsenter --net="/run/netns/$MESH_NS" "$MESHFS" mount --store "$T/s2" --http
 grep -q -- "--http-public" <<<"$out" || fail "the refusal does not say how: $out"
 ! is_mounted "$T/m2" || fail "a refused --http left a mount"
 [[ ! -e "$T/s2" ]] || fail "a refused --http made a store"
+# A's address in use: refused before anything is made
+out=$(nsenter --net="/run/netns/$MESH_NS" "$MESHFS" mount --store "$T/s3" --http 127.0.0.1:7799 "$T/m2" 2>&1) && fail "a second mount on A's --http address succeeded"
+grep -q "in use" <<<"$out" || fail "the refusal does not say the address is in use: $out"
+! is_mounted "$T/m2" || fail "a refused --http left a mount"
+[[ ! -e "$T/s3" ]] || fail "a refused --http made a store"
 out=$("$MESHFS" mount --http-public "$T/m2" 2>&1) && fail "--http-public without --http succeeded"
 log "refused: $out"
 
