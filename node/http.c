@@ -159,7 +159,7 @@ int mfs_http_probe(const mfs_http_config *cfg, char *err, size_t errcap)
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return 0; /* the listener will say */
-    int one = 1; /* as libmicrohttpd binds */
+    int one = 1;  /* as libmicrohttpd binds */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     int r = bind(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
     close(fd);
