@@ -36,6 +36,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -216,7 +217,6 @@ static void *sampler_main(void *arg)
 {
     mfs_http *h = arg;
     pthread_setname_np(pthread_self(), "mfs-http-hist");
-    mfs_fs_signals_block();
     pthread_mutex_lock(&h->stop_mu);
     while (!h->stop) {
         pthread_mutex_unlock(&h->stop_mu);
@@ -447,12 +447,21 @@ int mfs_http_start(mfs_http **out, const mfs_http_config *cfg, mfs_control *ctl,
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* libmicrohttpd's thread inherits this thread's signal mask: it must
+     * not take the SIGTERM that ends the FUSE loop (fs.c) */
+    sigset_t term, old;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGINT);
+    sigaddset(&term, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &term, &old);
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 32u,
         MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_log, NULL, MHD_OPTION_END);
     if (!h->d) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         snprintf(err, errcap,
                  "cannot serve the status page on %s (in use, or not an "
                  "address of this machine)",
@@ -480,13 +489,14 @@ int mfs_http_start(mfs_http **out, const mfs_http_config *cfg, mfs_control *ctl,
         port = ntohs(a->sin6_port);
         snprintf(h->addr, sizeof h->addr, "[%s]:%u", ip, port);
     }
-    if (ctl->mesh) {
-        if (pthread_create(&h->sampler, NULL, sampler_main, h) != 0) {
-            snprintf(err, errcap, "cannot start a thread for the page");
-            mfs_http_stop(h);
-            return -EAGAIN;
-        }
-        h->sampler_started = 1;
+    if (ctl->mesh) /* its thread too starts with the signals blocked */
+        h->sampler_started =
+            pthread_create(&h->sampler, NULL, sampler_main, h) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (ctl->mesh && !h->sampler_started) {
+        snprintf(err, errcap, "cannot start a thread for the page");
+        mfs_http_stop(h);
+        return -EAGAIN;
     }
     if (!is_loopback(&ss))
         mfs_log(LOG_WARNING,
