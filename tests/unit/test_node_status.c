@@ -29,7 +29,15 @@ static void test_peer_round_trip(void **state)
                          .bytes_we = 8,
                          .skew_ms = -600000,
                          .chunks_they = 9,
-                         .wait_max_us = 10};
+                         .wait_max_us = 10,
+                         .bytes_in = 11,
+                         .bytes_out = 12,
+                         .ops_sent = 13,
+                         .ops_recv = 14,
+                         .chunks_sent = 15,
+                         .chunks_recv = 16,
+                         .retransmits = 17,
+                         .dropped = 18};
     strcpy(p.addr, "[::1]:7410");
     strcpy(p.state, "suspect");
     char line[MFS_STATUS_LINE_MAX];
@@ -55,6 +63,30 @@ static void test_peer_round_trip(void **state)
                      -EINVAL);
     assert_int_equal(q.id, 0);
     assert_int_equal(mfs_status_peer_parse("", &q), -EINVAL);
+}
+
+/* `meshfs sync` waits (issue 15's live view and page show them) */
+static void test_syncjob(void **state)
+{
+    (void)state;
+    mfs_status_syncjob j = {.seq = 77,
+                            .have = 1,
+                            .want = 3,
+                            .elapsed_ms = 2000,
+                            .timeout_ms = 60000},
+                       k;
+    char line[MFS_STATUS_LINE_MAX];
+    mfs_status_syncjob_format(&j, line, sizeof line);
+    assert_string_equal(line, "77 1 3 2000 60000");
+    assert_int_equal(mfs_status_syncjob_parse(line, &k), 0);
+    assert_int_equal(k.seq, 77);
+    assert_int_equal(k.have, 1);
+    assert_int_equal(k.want, 3);
+    assert_int_equal(k.elapsed_ms, 2000);
+    assert_int_equal(k.timeout_ms, 60000);
+    assert_int_equal(mfs_status_syncjob_parse("77 1 3 2000 60000 9", &k), 0);
+    assert_int_equal(mfs_status_syncjob_parse("77 1 x", &k), -EINVAL);
+    assert_int_equal(k.seq, 0);
 }
 
 static void test_catchup_snapshot(void **state)
@@ -101,6 +133,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_peer_round_trip),
         cmocka_unit_test(test_catchup_snapshot),
+        cmocka_unit_test(test_syncjob),
         cmocka_unit_test(test_in_sync_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
