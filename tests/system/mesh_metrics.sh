@@ -49,8 +49,13 @@ check_eq "/ with ?token=" 200 "$(code "$HA/?token=$TOKEN")"
 check_eq "/status.json with Bearer" 200 "$(code -H "Authorization: Bearer $TOKEN" "$HA/status.json")"
 check_eq "unknown path with the token" 404 "$(code -H "Authorization: Bearer $TOKEN" "$HA/nothing")"
 check_eq "POST" 405 "$(code -X POST -H "Authorization: Bearer $TOKEN" "$HA/status.json")"
-get "$HA/?token=$TOKEN" | grep -q '<html' || fail "/ is not the page"
-get -D - -o /dev/null "$HA/?token=$TOKEN" | grep -qi '^content-security-policy:' || fail "the page has no Content-Security-Policy"
+# (curl's output goes to a file or to a grep that reads it all: a grep -q
+# that stops at the first match makes curl fail to write the rest, and
+# pipefail fail the test)
+get "$HA/?token=$TOKEN" >"$T/page.html"
+grep -q '<html' "$T/page.html" || fail "/ is not the page"
+get -D "$T/page.hdr" -o /dev/null "$HA/?token=$TOKEN"
+grep -qi '^content-security-policy:' "$T/page.hdr" || fail "the page has no Content-Security-Policy"
 
 # B: --metrics-open opens /metrics, nothing else
 check_eq "B /metrics open" 200 "$(code "$HB/metrics")"
@@ -103,14 +108,14 @@ moved meshfs_peer_ops_received_total "$peer_a" "$T/b0" "$T/b1" 40
 moved meshfs_peer_received_bytes_total "$peer_a" "$T/b0" "$T/b1" $((40 * 65536))
 check_eq "A: files" 40 "$(value meshfs_store_inodes '{kind="file"}' "$T/m1")"
 check_eq "A: B alive" 1 "$(value meshfs_peer_state "{peer=\"${ID[b]}\",state=\"alive\"}" "$T/m1")"
-in_sync() { metrics | grep -qx "meshfs_in_sync 1"; }
+in_sync() { metrics | grep -x "meshfs_in_sync 1" >/dev/null; }
 wait_until 10 "A's /metrics says in sync" in_sync
 
 # the peer goes: its state moves to dead. The link is idle (a silent
 # peer is dead after 41 s then); someone watching the page (/status.json,
 # polled each second) keeps it lively: dead within 5 s
 watch() { get "${bearer[@]}" -o /dev/null "$HA/status.json"; }
-state_is() { watch && metrics | grep -qx "meshfs_peer_state{peer=\"${ID[b]}\",state=\"$1\"} 1"; }
+state_is() { watch && metrics | grep -x "meshfs_peer_state{peer=\"${ID[b]}\",state=\"$1\"} 1" >/dev/null; }
 sleep 3 # the link goes quiet
 watch
 t0=$SECONDS
