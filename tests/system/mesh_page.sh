@@ -141,10 +141,11 @@ ns curl -sf --max-time 10 -H "Authorization: Bearer $token" "http://$HTTP/histor
 log "401 without the token or with a wrong one on /, /status.json, /metrics, /history.json; 200 with it"
 
 # --- the browser
-# (nsenter execs the driver: $! is the driver's pid; HOME in $T: the
-# browser writes nothing outside it)
-mkdir -p "$T/home"
-HOME=$T/home nsenter --net="/run/netns/$MESH_NS" "$CHROMEDRIVER" --port="$WD_PORT" \
+# (nsenter execs the driver: $! is the driver's pid; HOME and TMPDIR in
+# $T: the browser writes nothing outside it, not even the
+# org.chromium.Chromium.* directories it leaves in TMPDIR)
+mkdir -p "$T/home" "$T/tmp"
+HOME=$T/home TMPDIR=$T/tmp nsenter --net="/run/netns/$MESH_NS" "$CHROMEDRIVER" --port="$WD_PORT" \
     --log-path="$T/chromedriver.log" >/dev/null 2>&1 &
 DRIVER_PID=$!
 wd ready 20 || fail "chromedriver did not start: $(tail -5 "$T/chromedriver.log" 2>&1)"
