@@ -78,11 +78,13 @@ shell_check() { # NAME COMPFN
     [[ $got == *"trash="* ]] || fail "$1: -o does not complete trash=: $got"
     log "$1: commands, each command's flags as --help says, --store, mount points, -o"
 }
-fishcomp() { PATH=$BIN:$PATH fish -N -c 'source $argv[1]; complete -C $argv[2]' "$(dirname "$COMP")/meshfs.fish" "$1" | cut -f1; }
+# (fish and zsh with HOME in $T: they write nothing of theirs elsewhere)
+mkdir -p "$T/home"
+fishcomp() { HOME=$T/home PATH=$BIN:$PATH fish -N -c 'source $argv[1]; complete -C $argv[2]' "$(dirname "$COMP")/meshfs.fish" "$1" | cut -f1; }
 # zsh: the function with compadd and friends stubbed to print what they
 # are given (zsh's completion system itself is not under test)
 zshcomp() {
-    PATH=$BIN:$PATH zsh -f -c '
+    HOME=$T/home PATH=$BIN:$PATH zsh -f -c '
         compadd() {
             local arr=0 n
             while (($#)); do
