@@ -131,7 +131,8 @@ int cli_mount_is_meshfs(const cli_mount *m);
  * mount ("/...") into rel. 0, or CLI_FAIL with the reason printed ("not
  * in a meshfs mount: PATH"). */
 int cli_mount_find(const char *path, cli_mount *m, char *rel, size_t cap);
-/* 1 if mnt is a FUSE mount whose daemon is gone (statfs: ENOTCONN). */
+/* 1 if mnt is a FUSE mount whose daemon is gone (statfs: ENOTCONN, or
+ * ECONNABORTED while the daemon's last threads exit). */
 int cli_mount_dead(const char *mnt);
 /* Detaches (lazy unmount) a mount point; as root umount2, else
  * fusermount3 -uz. lazy=0 does a normal unmount (fails when busy). */

@@ -52,7 +52,8 @@ typedef struct mount_job {
     const char *const *peers;
     size_t npeers;
     uint64_t trash_ms; /* -o trash=DAYS: retention of deleted/overwritten */
-    uint32_t trash_share; /* -o trash-share=PCT: the trash's share of the disk */
+    uint32_t
+        trash_share; /* -o trash-share=PCT: the trash's share of the disk */
     mfs_acks_config acks; /* --acks N and the rest, -o acks=N and the rest */
     unsigned acks_given;  /* which of them were given: MFS_DAEMON_ACKS_* */
     char http[80];        /* --http, -o http=: the status page (node/http.h) */
@@ -361,6 +362,28 @@ static int dead_mountpoint(mount_job *j)
     return 0;
 }
 
+/* This store's mount on j->mnt is not dead, yet no daemon answers its
+ * control socket: a daemon killed a moment ago whose last threads still
+ * hold /dev/fuse (its process shows as gone, a zombie, while they exit:
+ * a restart right after kill -9 met this). Waits up to 3 s for the mount
+ * to turn dead. 1 if it did. */
+static int dying_daemon(const mount_job *j)
+{
+    cli_reply r;
+    int rc = cli_control_call(j->store, "hello", 1000, &r);
+    if (rc == 0) {
+        cli_reply_free(&r);
+        return 0; /* it answers: mounted for real */
+    }
+    for (int i = 0; i < 150; i++) {
+        if (cli_mount_dead(j->mnt))
+            return 1;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return cli_mount_dead(j->mnt);
+}
+
 /* Checks the mount point (see dead_mountpoint for a killed daemon's).
  * Returns 0 or CLI_FAIL (message printed). */
 static int check_mountpoint(mount_job *j, int nonempty)
@@ -386,10 +409,13 @@ static int check_mountpoint(mount_job *j, int nonempty)
                         strerror(errno));
     snprintf(j->mnt, sizeof j->mnt, "%s", real);
     if (cli_mount_at(j->mnt, &m) == 1) {
-        if (cli_mount_is_meshfs(&m) && strcmp(m.source, j->store) == 0)
+        if (cli_mount_is_meshfs(&m) && strcmp(m.source, j->store) == 0) {
+            if (dying_daemon(j))
+                return check_mountpoint(j, nonempty); /* dead now */
             return cli_fail("mount point is busy: %s: this store is already "
                             "mounted there",
                             j->mnt);
+        }
         return cli_fail("mount point is busy: %s: something (%s) is already "
                         "mounted there",
                         j->mnt, m.fstype);

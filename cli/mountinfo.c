@@ -222,5 +222,8 @@ int cli_unmount(const char *mnt, int lazy, char *err, size_t errcap)
 int cli_mount_dead(const char *mnt)
 {
     struct statfs sf;
-    return statfs(mnt, &sf) < 0 && errno == ENOTCONN;
+    /* ECONNABORTED: the request was queued while the killed daemon's last
+     * threads still held /dev/fuse, and the kernel aborted it when they
+     * let go (a restart right after kill -9 met this: "already mounted") */
+    return statfs(mnt, &sf) < 0 && (errno == ENOTCONN || errno == ECONNABORTED);
 }

@@ -120,8 +120,10 @@ int mfs_fs_detach_dead(const char *mountpoint)
 {
     int n = 0;
     struct statfs sf;
-    /* statfs asks the daemon: ENOTCONN is a dead FUSE mount */
-    while (n < 4096 && statfs(mountpoint, &sf) != 0 && errno == ENOTCONN) {
+    /* statfs asks the daemon: ENOTCONN is a dead FUSE mount (and
+     * ECONNABORTED one whose daemon's last threads were exiting) */
+    while (n < 4096 && statfs(mountpoint, &sf) != 0 &&
+           (errno == ENOTCONN || errno == ECONNABORTED)) {
         if (umount2(mountpoint, MNT_DETACH) != 0)
             break;
         n++;
