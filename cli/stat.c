@@ -257,7 +257,7 @@ static void print_collect_text(const mfs_kv *r)
     }
     if (c.early)
         printf("%-18s %llu trash items freed before their time to keep the "
-               "trash within its share of the disk\n",
+               "trash within the smallest share of a disk in the mesh\n",
                "", c.early);
     if (c.err)
         printf("%-18s last pass failed: %s\n", "",

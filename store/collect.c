@@ -835,7 +835,7 @@ static int stamp_seq(MDB_txn *txn, mfs_store *s, mfs_stamp st, uint64_t *seq)
 typedef struct step {
     uint64_t now, retention;
     bool pressure;
-    uint64_t excess; /* trash bytes over its share: the oldest go early */
+    uint64_t floor; /* the trash's floor: items queued up to it go early */
     mfs_vv settled;
     uint8_t next[GCQ_KEY_LEN]; /* where the next step starts */
     bool started, done;
@@ -845,12 +845,13 @@ typedef struct step {
 
 /* What taking an item frees, roughly: the size of the version (or of the
  * deleted file). Shared chunks make it an upper bound. */
-static uint64_t item_bytes(wtx *w, mfs_id inode, mfs_stamp ver)
+static uint64_t item_bytes(mfs_store *s, MDB_txn *txn, mfs_id inode,
+                           mfs_stamp ver)
 {
     if (ver.hlc || ver.node)
-        return content_version_size(w->s, w->txn, inode, ver);
+        return content_version_size(s, txn, inode, ver);
     inode_rec in;
-    return inode_get(w->s, w->txn, inode, &in) == 0 ? in.size : 0;
+    return inode_get(s, txn, inode, &in) == 0 ? in.size : 0;
 }
 
 static int step_tx(wtx *w, void *arg)
@@ -882,7 +883,7 @@ static int step_tx(wtx *w, void *arg)
         const uint8_t *kb = key.mv_data;
         uint64_t t = mfs_be64_get(kb + GCQ_KEY_TIME);
         bool early = !a->pressure && t + a->retention > a->now;
-        if (t + GRACE_MS > a->now || (early && a->excess == 0))
+        if (t + GRACE_MS > a->now || (early && t > a->floor))
             break; /* in time order: nothing later is due either */
         mfs_id inode = id_get(kb + GCQ_KEY_ID);
         mfs_stamp ver = stamp_get(kb + GCQ_KEY_STAMP);
@@ -905,7 +906,6 @@ static int step_tx(wtx *w, void *arg)
             continue;
         }
         uint64_t before = a->st.versions;
-        uint64_t est = early ? item_bytes(w, inode, ver) : 0;
         int r = ver.hlc == 0 && ver.node == 0
                     ? collect_inode(w, inode, &a->settled, &a->st)
                     : collect_version(w, inode, ver, cause, &a->st);
@@ -919,10 +919,8 @@ static int step_tx(wtx *w, void *arg)
             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
             continue;
         }
-        if (early) { /* the trash over its share: oldest first */
-            a->excess = est >= a->excess ? 0 : a->excess - est;
+        if (early) /* below the trash's floor */
             a->st.early++;
-        }
         rc = cursor_drop(w, c, &key, &val);
     }
     if (more && key.mv_size == GCQ_KEY_LEN)
@@ -1349,13 +1347,16 @@ static int forget_orphan_inos(mfs_store *s, mfs_collect_stats *st)
 
 /* How far the trash is over its share of the file system: chunk bytes
  * held beyond the live files' bytes (the census), less share_pct of the
- * file system's size. */
-static uint64_t trash_excess(mfs_store *s, uint32_t share_pct)
+ * file system's size (*bound). */
+static uint64_t trash_excess(mfs_store *s, uint32_t share_pct,
+                             uint64_t *bound_out)
 {
     struct statvfs v;
+    *bound_out = 0;
     if (share_pct >= 100 || statvfs(s->dir, &v) != 0 || !v.f_blocks)
         return 0;
     uint64_t bound = (uint64_t)v.f_blocks * v.f_frsize / 100 * share_pct;
+    *bound_out = bound;
     MDB_txn *txn;
     if (store_read_begin_committed(s, &txn))
         return 0;
@@ -1367,6 +1368,77 @@ static uint64_t trash_excess(mfs_store *s, uint32_t share_pct)
     }
     store_read_end(s, txn);
     return out;
+}
+
+/* The trash's floor that frees `need` bytes: the time of the item at
+ * which the trash's items, oldest first (those queued after both the
+ * current floor and the retention's start), add up to need; 0 if the
+ * whole trash does not. Sizes are item_bytes' estimates. */
+static uint64_t floor_for(mfs_store *s, uint64_t floor, uint64_t since,
+                          uint64_t need)
+{
+    MDB_txn *txn;
+    if (store_read_begin_committed(s, &txn))
+        return 0;
+    MDB_cursor *c;
+    uint64_t out = 0, sum = 0;
+    if (mdb_cursor_open(txn, s->db[DB_GCQ], &c) == 0) {
+        MDB_val key, val;
+        int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+        for (; r == 0; r = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+            if (key.mv_size != GCQ_KEY_LEN || val.mv_size != GCQ_VAL_LEN)
+                continue; /* a logged move: no bytes */
+            const uint8_t *kb = key.mv_data;
+            uint64_t t = mfs_be64_get(kb + GCQ_KEY_TIME);
+            if (t <= floor || t <= since)
+                continue; /* goes anyway */
+            sum += item_bytes(s, txn, id_get(kb + GCQ_KEY_ID),
+                              stamp_get(kb + GCQ_KEY_STAMP));
+            if (sum >= need) {
+                out = t;
+                break;
+            }
+        }
+        mdb_cursor_close(c);
+    }
+    store_read_end(s, txn);
+    return out;
+}
+
+/* The trash is kept within the smallest share of a disk in the mesh, the
+ * same on every member: a node whose trash is `excess` over its share
+ * (and then some, so that a pass does not raise it again at once) raises
+ * its floor (a register that replicates, replica.c), and every member
+ * frees the items queued up to the largest floor. The oldest go first,
+ * as on one node, and the items are the same everywhere, since they are
+ * queued by the ops. Returns the floor this pass uses. */
+static uint64_t trash_floor_update(mfs_store *s, const step *a, uint64_t excess,
+                                   uint64_t bound)
+{
+    uint64_t floor = 0;
+    if (store_trash_floor(s, &floor))
+        return 0;
+    if (!excess)
+        return floor;
+    uint64_t since = a->now > a->retention ? a->now - a->retention : 0;
+    uint64_t want = floor_for(s, floor, since, excess + bound / 20);
+    if (!want) /* the trash is all of it: empty it */
+        want = a->now > GRACE_MS ? a->now - GRACE_MS : 0;
+    if (want <= floor)
+        return floor;
+    int rc = store_trash_floor_raise(s, want);
+    if (rc) {
+        mfs_log(LOG_WARNING,
+                "collection: cannot set the trash's floor in store %s: %s",
+                s->dir, strerror(-rc));
+        return floor;
+    }
+    mfs_log(LOG_NOTICE,
+            "collection: the trash is %" PRIu64 " KiB over its share of this "
+            "node's disk (-o trash-share): every member now frees what was "
+            "deleted or overwritten more than %" PRIu64 " s ago",
+            excess >> 10, a->now > want ? (a->now - want) / 1000 : 0);
+    return want;
 }
 
 static bool under_pressure(mfs_store *s)
@@ -1440,8 +1512,11 @@ int mfs_store_collect_now(mfs_store *s, mfs_collect_stats *out)
      * the first already dropped (test_store_enospc test_trash_share, 1-2
      * runs in 10 with group commit on a busy machine) */
     int crc = mfs_store_commit(s, 0);
-    a.excess = a.pressure || crc ? 0 : trash_excess(s, share);
-    a.st.trash_over = a.excess;
+    uint64_t bound = 0;
+    a.st.trash_over = a.pressure || crc ? 0 : trash_excess(s, share, &bound);
+    /* raised only by a node that knows its members (it collects): the
+     * floor is the mesh's */
+    a.floor = have ? trash_floor_update(s, &a, a.st.trash_over, bound) : 0;
     int rc = 0;
     uint64_t t0 = mono_ms();
     if (have)

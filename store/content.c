@@ -395,7 +395,11 @@ int content_refresh(wtx *w, mfs_id id)
  * never shows again. Queued for collection. An incomplete one also stops
  * waiting for its chunks (a node that was away would otherwise fetch
  * every rewrite it missed, and after collection nobody holds them), and
- * its own parents are superseded too (by descends from them). */
+ * its own parents are superseded too (by descends from them). Each is
+ * queued with its child on the way as the cause, as the node that wrote
+ * them queued it: so a version's time in the trash (and its cause) is the
+ * same on every member, whichever of its descendants completed there
+ * first (a node that was away gets a rewrite storm's last version only). */
 static void supersede(wtx *w, mfs_id id, mfs_stamp ver, mfs_stamp by, int depth)
 {
     uint8_t k[VKEY_LEN];
@@ -434,7 +438,7 @@ static void supersede(wtx *w, mfs_id id, mfs_stamp ver, mfs_stamp by, int depth)
     free(h);
     /* DB_VMISSING stays: the version is not complete (parent shortcut) */
     for (uint32_t i = 0; i < np && !w->err; i++)
-        supersede(w, id, stamp_get(parents + (size_t)i * STAMP_LEN), by,
+        supersede(w, id, stamp_get(parents + (size_t)i * STAMP_LEN), ver,
                   depth + 1);
 }
 

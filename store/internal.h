@@ -238,6 +238,12 @@ int content_drop_dirty(wtx *w, mfs_id id);
  * own version applied also drops its file's unpublished state, which it
  * was published from. */
 int store_apply_replay(mfs_store *s, const uint8_t *ops, size_t len);
+/* replica.c: the trash's floor (collect.c): items queued at or before it
+ * go on every member whatever the retention. store_trash_floor reads the
+ * largest any member set (0: none); store_trash_floor_raise sets this
+ * node's, as a local op that replicates. */
+int store_trash_floor(mfs_store *s, uint64_t *ms);
+int store_trash_floor_raise(mfs_store *s, uint64_t ms);
 ssize_t content_read(mfs_store *s, MDB_txn *txn, mfs_id id, mfs_stamp ver,
                      bool use_dirty, uint64_t off, void *buf, size_t len);
 /* Writes buf at off as unpublished data. whole (may be NULL) holds the

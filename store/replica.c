@@ -487,7 +487,10 @@ ssize_t mfs_store_members_removed(mfs_store *s, uint64_t *out, size_t cap)
 
 #define KEY_PREFIX "key."
 
+/* A register "<prefix><node>" on the registry set to rec, unless it holds
+ * those bytes already (-EALREADY). */
 typedef struct key_put {
+    const char *prefix;
     uint64_t node;
     const uint8_t *rec;
     size_t len;
@@ -497,7 +500,7 @@ static int tx_member_key_put(wtx *w, void *arg)
 {
     const key_put *k = arg;
     char name[40];
-    snprintf(name, sizeof name, KEY_PREFIX "%016" PRIx64, k->node);
+    snprintf(name, sizeof name, "%s%016" PRIx64, k->prefix, k->node);
     size_t n = strlen(name);
     uint8_t key[XATTR_KEY_NAME + sizeof name];
     id_put(key, MFS_ID_MEMBERS);
@@ -523,7 +526,7 @@ int mfs_store_member_key_put(mfs_store *s, uint64_t node, const uint8_t *rec,
 {
     if (!node || !len || len > 1024)
         return -EINVAL;
-    key_put k = {node, rec, len};
+    key_put k = {KEY_PREFIX, node, rec, len};
     return store_write(s, tx_member_key_put, &k);
 }
 
@@ -533,4 +536,38 @@ int mfs_store_member_keys(mfs_store *s,
                           void *arg)
 {
     return registry_scan(s, KEY_PREFIX, cb, arg);
+}
+
+/* ---- the trash's floor --------------------------------------------------
+ * "trashfloor.<node>" on the registry: a time (unix ms, u64) up to which
+ * that node asked every member to empty its trash, to keep the trash
+ * within its share of that node's disk (collect.c). A node only raises its
+ * own; the floor is the largest of them, so every member keeps the same
+ * trash, bounded by the smallest share in the mesh. */
+
+#define TRASH_FLOOR_PREFIX "trashfloor."
+#define TRASH_FLOOR_LEN U64_LEN
+
+static int floor_max(void *arg, uint64_t node, const uint8_t *v, size_t len)
+{
+    (void)node;
+    uint64_t *ms = arg;
+    if (len == TRASH_FLOOR_LEN && mfs_be64_get(v) > *ms)
+        *ms = mfs_be64_get(v);
+    return 0;
+}
+
+int store_trash_floor(mfs_store *s, uint64_t *ms)
+{
+    *ms = 0;
+    return registry_scan(s, TRASH_FLOOR_PREFIX, floor_max, ms);
+}
+
+int store_trash_floor_raise(mfs_store *s, uint64_t ms)
+{
+    uint8_t v[TRASH_FLOOR_LEN];
+    mfs_be64_put(v, ms);
+    key_put k = {TRASH_FLOOR_PREFIX, s->node, v, sizeof v};
+    int rc = store_write(s, tx_member_key_put, &k);
+    return rc == -EALREADY ? 0 : rc;
 }

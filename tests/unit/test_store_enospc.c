@@ -235,6 +235,74 @@ static uint64_t held_bytes(mfs_store *s)
     return st.chunk_bytes;
 }
 
+/* Every op of `from` that `to` lacks, applied to `to`. */
+static void sync_ops(mfs_store *from, mfs_store *to)
+{
+    static uint8_t buf[4 << 20];
+    for (int guard = 0; guard < 100; guard++) {
+        mfs_vv vv;
+        assert_int_equal(mfs_store_vv(to, &vv), 0);
+        ssize_t n = mfs_store_ops_since(from, &vv, buf, sizeof buf);
+        mfs_vv_free(&vv);
+        assert_true(n >= 0);
+        if (n == 0)
+            return;
+        mfs_apply_result res = {0};
+        assert_int_equal(mfs_store_apply(to, buf, (size_t)n, &res), 0);
+        if (!res.applied)
+            return;
+    }
+}
+
+/* The chunks `to` wants, from `from`. */
+static void sync_chunks(mfs_store *from, mfs_store *to)
+{
+    static uint8_t hashes[64 * MFS_HASH_LEN];
+    static uint8_t data[MFS_CHUNK_SIZE];
+    ssize_t n = mfs_store_chunks_wanted(to, hashes, 64);
+    assert_true(n >= 0);
+    for (ssize_t i = 0; i < n; i++) {
+        const uint8_t *h = hashes + i * MFS_HASH_LEN;
+        ssize_t len = mfs_store_chunk_get(from, h, data, sizeof(data));
+        assert_true(len >= 0);
+        assert_int_equal(mfs_store_chunk_put(to, h, data, (size_t)len), 0);
+    }
+}
+
+static void settle(mfs_store *s)
+{
+    mfs_vv vv;
+    assert_int_equal(mfs_store_vv(s, &vv), 0);
+    mfs_store_collect_settled(s, &vv);
+    mfs_vv_free(&vv);
+}
+
+typedef struct trash_set {
+    uint64_t hlc[64];
+    size_t n;
+} trash_set;
+
+static int trash_one(void *arg, const mfs_trash_item *it)
+{
+    trash_set *t = arg;
+    if (t->n < 64)
+        t->hlc[t->n++] = it->version.hlc;
+    return 0;
+}
+
+static trash_set trash_of(mfs_store *s)
+{
+    trash_set t = {.n = 0};
+    assert_int_equal(mfs_store_trash_list(s, trash_one, &t), 0);
+    for (size_t i = 1; i < t.n; i++) /* sorted, to compare */
+        for (size_t j = i; j > 0 && t.hlc[j - 1] > t.hlc[j]; j--) {
+            uint64_t x = t.hlc[j];
+            t.hlc[j] = t.hlc[j - 1];
+            t.hlc[j - 1] = x;
+        }
+    return t;
+}
+
 static void test_trash_share(void **state)
 {
     fx *f = *state;
@@ -266,10 +334,18 @@ static void test_trash_share(void **state)
         now += 1000;
     }
     assert_int_equal(held_bytes(f->s), 9u << 20);
-    mfs_vv vv;
-    assert_int_equal(mfs_store_vv(f->s, &vv), 0);
-    mfs_store_collect_settled(f->s, &vv);
-    mfs_vv_free(&vv);
+    settle(f->s);
+    /* a second member on a roomy disk (the test's temp dir): its trash
+     * must follow the smallest share in the mesh, A's */
+    char *bdir = mfs_test_mkdtemp("share-b");
+    mfs_store *b = NULL;
+    mfs_store_config bcfg = cfg;
+    bcfg.new_mesh = 0;
+    assert_int_equal(mfs_store_open(&b, bdir, &bcfg, MFS_STORE_CREATE), 0);
+    mfs_store_collect_set(b, &cc);
+    sync_ops(f->s, b);
+    sync_chunks(f->s, b);
+    settle(b);
     now += 5000; /* past the grace, far from the retention's end */
     /* a share of 100%: no bound, nothing goes before its time */
     cc.share_pct = 100;
@@ -287,7 +363,7 @@ static void test_trash_share(void **state)
                   (unsigned long long)cs.trash_over,
                   (unsigned long long)cs.early, (unsigned long long)held);
     assert_true(cs.trash_over > (4u << 20));
-    assert_true(cs.early >= 4 && cs.early <= 6);
+    assert_int_equal(cs.early, 5); /* 4.8 MiB over, and 5% of the share */
     assert_true(held <= (1u << 20) + (32u << 20) / 10);
     assert_true(held >= 3u << 20); /* the newest overwritten ones stay */
     /* the current version reads whole */
@@ -299,6 +375,24 @@ static void test_trash_share(void **state)
     /* the newest overwritten version is still in the trash */
     assert_int_equal(mfs_store_collect_now(f->s, &cs), 0);
     assert_int_equal(cs.early, 0);
+    trash_set ta = trash_of(f->s);
+    assert_int_equal(ta.n, 8 - 5); /* 8 overwritten, the oldest 5 gone */
+    /* B, far from its own share, frees the same ones once A's floor
+     * reaches it, and keeps the same trash (before: B kept all 8) */
+    trash_set tb = trash_of(b);
+    assert_int_equal(tb.n, 8);
+    assert_int_equal(mfs_store_collect_now(b, &cs), 0);
+    assert_int_equal(cs.early, 0);
+    assert_int_equal(cs.trash_over, 0);
+    sync_ops(f->s, b);
+    settle(b);
+    assert_int_equal(mfs_store_collect_now(b, &cs), 0);
+    assert_int_equal(cs.early, 5);
+    tb = trash_of(b);
+    assert_int_equal(tb.n, ta.n);
+    assert_memory_equal(tb.hlc, ta.hlc, ta.n * sizeof(ta.hlc[0]));
+    mfs_store_close(b);
+    mfs_test_rmdir(bdir);
 }
 
 int main(void)
