@@ -159,7 +159,9 @@ static const char usage_members[] =
     "Usage: meshfs members [MOUNTPOINT | --store DIR] [--json]\n"
     "List the members of the mesh: this node and every peer, with its state\n"
     "(alive, suspect, dead, left, removed), how many ops it lacks, and when\n"
-    "it was last heard from.\n";
+    "it was last heard from; then the open invitations of every member\n"
+    "(invited ID by NODE, joins left, when it expires) until they are used\n"
+    "up, revoked or expired.\n";
 static const char usage_remove[] =
     "Usage: meshfs remove NODE [MOUNTPOINT | --store DIR]\n"
     "Remove NODE (its id or a unique prefix, see meshfs members) from the\n"

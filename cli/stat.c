@@ -710,6 +710,33 @@ int cli_cmd_members(int argc, char **argv)
             printf("%-16s %-21s %-8s %12s %12s  %s\n", r.val[i], "-", "removed",
                    "", "", key_of(&r, r.val[i]));
     }
+    /* open invitations (of any member: the registry replicates them),
+     * after the members */
+    int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; i < r.n; i++) {
+        mfs_status_invited v;
+        if (strcmp(r.key[i], "invited") ||
+            mfs_status_invited_parse(r.val[i], &v) || v.expires <= now)
+            continue;
+        if (a.json) {
+            printf(",{\"invitation\":\"%016" PRIx64 "\",\"state\":\"invited\","
+                   "\"by\":\"%016" PRIx64 "\",\"uses\":%u,\"created\":%" PRId64
+                   ",\"expires\":%" PRId64 ",\"key\":\"-\"}",
+                   v.id, v.by, v.uses, v.created, v.expires);
+            continue;
+        }
+        int64_t left = v.expires - now;
+        char in[32];
+        if (left < 3600)
+            snprintf(in, sizeof in, "%" PRId64 " min", (left + 59) / 60);
+        else if (left < 2 * 86400)
+            snprintf(in, sizeof in, "%" PRId64 " h", left / 3600);
+        else
+            snprintf(in, sizeof in, "%" PRId64 " d", left / 86400);
+        printf("invited  %016" PRIx64 "  by %016" PRIx64
+               "  %u join%s left, expires in %s\n",
+               v.id, v.by, v.uses, v.uses == 1 ? "" : "s", in);
+    }
     if (a.json)
         printf("]\n");
     cli_reply_free(&r);

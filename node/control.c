@@ -210,6 +210,28 @@ static int key_line(void *arg, uint64_t node, const uint8_t *rec, size_t len)
     return 0;
 }
 
+/* invited ...: the open invitations the registry lists. One whose
+ * expiry passed is left out before its maker clears it (that node may be
+ * down). */
+static void invited_reply(mfs_control *c, out_buf *o)
+{
+    mfs_invited v[64];
+    ssize_t n = mfs_store_invited_list(c->store, v, 64);
+    int64_t now = (int64_t)time(NULL);
+    for (ssize_t i = 0; i < n && i < 64; i++) {
+        if (v[i].expires <= now)
+            continue;
+        mfs_status_invited s = {.id = v[i].id,
+                                .by = v[i].by,
+                                .created = v[i].created,
+                                .expires = v[i].expires,
+                                .uses = v[i].uses};
+        char f[MFS_STATUS_LINE_MAX];
+        mfs_status_invited_format(&s, f, sizeof f);
+        outf(o, "invited %s\n", f);
+    }
+}
+
 static void reply_stat(mfs_control *c, out_buf *o)
 {
     mfs_store_stats st;
@@ -265,6 +287,7 @@ static void reply_stat(mfs_control *c, out_buf *o)
     for (ssize_t i = 0; i < nrm && i < 64; i++)
         outf(o, "removed %016" PRIx64 "\n", removed[i]);
     mfs_store_member_keys(c->store, key_line, o);
+    invited_reply(c, o);
     int moved;
     uint32_t members, keyed, met;
     if (c->mesh && mfs_node_migration(c->mesh, &moved, &members, &keyed, &met))

@@ -3,7 +3,9 @@
  * "Identities"): its key pair (STORE/node.key), the member keys its
  * transport needs (from the store's replicated registry: key.<node>
  * records, removed.<node>), the joins it admits through invitations
- * (STORE/invites), and its own join (STORE/joining).
+ * (STORE/invites) and the registry's copy of the invitations it made
+ * (invited.<id>, which every member lists), and its own join
+ * (STORE/joining).
  *
  * The admit callback runs on the transport's thread under the core's
  * lock, so it never writes the store: it checks the invitation and the
@@ -13,6 +15,7 @@
  */
 #include "node.h"
 
+#include "codec.h"
 #include "log.h"
 #include "mesh.h"
 
@@ -520,6 +523,124 @@ int mfs_node_migrate(mfs_node *m, char *err, size_t errcap)
     return 0;
 }
 
+/* The invitation's register id: its id's first 8 bytes. */
+static uint64_t invited_id(const mfs_invite_rec *r)
+{
+    return mfs_be64_get(r->id);
+}
+
+/* The open invitations of STORE/invites (*out: calloc'd, the caller
+ * wipes and frees it; they hold secrets), or -errno. */
+static ssize_t open_invites(mfs_node *m, int64_t now, mfs_invite_rec **out)
+{
+    size_t cap = 64;
+    for (;;) {
+        mfs_invite_rec *v = calloc(cap, sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        ssize_t n = mfs_invites_list(m->store_dir, now, v, cap);
+        if (n >= 0 && (size_t)n <= cap) {
+            *out = v;
+            return n;
+        }
+        sodium_memzero(v, cap * sizeof(*v));
+        free(v);
+        if (n < 0)
+            return n;
+        cap = (size_t)n; /* more were added meanwhile: the loop asks again */
+    }
+}
+
+/* Every register of the registry's invitations, or -errno. */
+static ssize_t all_invited(mfs_node *m, mfs_invited **out)
+{
+    size_t cap = 64;
+    for (;;) {
+        mfs_invited *v = calloc(cap, sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        ssize_t n = mfs_store_invited_list(m->store, v, cap);
+        if (n >= 0 && (size_t)n <= cap) {
+            *out = v;
+            return n;
+        }
+        free(v);
+        if (n < 0)
+            return n;
+        cap = (size_t)n;
+    }
+}
+
+static int same_invited(const mfs_invited *a, const mfs_invited *b)
+{
+    return a->id == b->id && a->by == b->by && a->created == b->created &&
+           a->expires == b->expires && a->uses == b->uses;
+}
+
+/* Keeps the registry's invitation registers of this node in step with its
+ * STORE/invites, which `meshfs invite` changes with no daemon's help and
+ * the admit callback takes uses from: an open invitation the registry
+ * lacks or shows with other uses or times is written, the register of
+ * one no longer open (revoked, used up, expired) is cleared. Only this
+ * node's registers: each node writes its own invitations. */
+static void sync_invites(mfs_node *m)
+{
+    mfs_node_ident *d = &m->id;
+    int64_t now = (int64_t)time(NULL);
+    uint64_t self = mfs_store_node_id(m->store);
+    mfs_invite_rec *v = NULL;
+    mfs_invited *reg = NULL;
+    ssize_t nv = open_invites(m, now, &v), nreg = -1;
+    const char *what = "read";
+    int r = (int)nv;
+    if (nv >= 0) {
+        nreg = all_invited(m, &reg);
+        r = (int)nreg;
+    }
+    for (ssize_t i = 0; nreg >= 0 && i < nv; i++) {
+        mfs_invited iv = {.id = invited_id(&v[i]),
+                          .by = self,
+                          .created = v[i].created,
+                          .expires = v[i].expires,
+                          .uses = v[i].uses};
+        if (!iv.id)
+            continue; /* 2^-64: it goes unlisted, and works */
+        /* shown as it is already: no write transaction */
+        ssize_t j = 0;
+        while (j < nreg && !same_invited(&reg[j], &iv))
+            j++;
+        if (j < nreg)
+            continue;
+        int rc = mfs_store_invited_put(m->store, &iv);
+        if (rc < 0 && rc != -EALREADY)
+            r = rc, what = "publish";
+    }
+    for (ssize_t i = 0; nreg >= 0 && i < nreg; i++) {
+        if (reg[i].by != self)
+            continue;
+        ssize_t j = 0;
+        while (j < nv && invited_id(&v[j]) != reg[i].id)
+            j++;
+        if (j < nv)
+            continue;
+        int rc = mfs_store_invited_clear(m->store, reg[i].id);
+        if (rc < 0 && rc != -EALREADY)
+            r = rc, what = "clear";
+    }
+    if (v)
+        sodium_memzero(v, (size_t)(nv > 0 ? nv : 0) * sizeof(*v));
+    free(v);
+    free(reg);
+    if (r >= 0 || (uint64_t)now - d->invites_warned < 60)
+        return; /* tried every 500 ms: once a minute is enough */
+    d->invites_warned = (uint64_t)now;
+    mfs_log(LOG_WARNING,
+            "sync: cannot %s this node's invitations (%s/%s and the member "
+            "registry): %s; the other members' `meshfs members` may list "
+            "them wrong until it works (tried every half second)",
+            what, m->store_dir, MFS_INVITES_FILE, strerror(-r));
+}
+
 void mfs_node_ident_tick(mfs_node *m, uint64_t now)
 {
     if (!__atomic_load_n(&m->id.on, __ATOMIC_ACQUIRE) || !m->net.member_key)
@@ -529,6 +650,7 @@ void mfs_node_ident_tick(mfs_node *m, uint64_t now)
         return;
     m->id.sync_us = now;
     push_keys(m);
+    sync_invites(m);
     if (m->id.migrating)
         migrate_step(m, now);
 }

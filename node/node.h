@@ -152,6 +152,8 @@ typedef struct mfs_node_ident {
     uint8_t proof[MFS_JOIN_LEN];
     uint64_t complete_us;
     uint64_t forget_warned; /* unix s of the last "cannot forget" line */
+    /* and of the last "cannot publish this node's invitations" line */
+    uint64_t invites_warned;
     uint64_t met[256];
     size_t nmet;
     uint64_t keyed_ids[256]; /* members with a key that checks */
@@ -200,8 +202,9 @@ typedef struct mfs_node {
 int mfs_node_ident_load(mfs_node *m, char *err, size_t errcap);
 /* The engine's thread, every tick: writes the member records of joins
  * admitted since, gives the transport every member's key and takes
- * removed members' away (every 500 ms), and ends this node's own join
- * once it holds its record. */
+ * removed members' away (every 500 ms), publishes this node's open
+ * invitations to the registry and clears the closed ones (as often), and
+ * ends this node's own join once it holds its record. */
 void mfs_node_ident_tick(mfs_node *m, uint64_t now);
 /* The transport's admit callback (core.h): arg is the node. */
 int mfs_node_ident_admit(void *arg, uint64_t id, const uint8_t pub[32],

@@ -136,6 +136,26 @@ int mfs_status_syncjob_parse(const char *f, mfs_status_syncjob *j)
     return 0;
 }
 
+/* invited ID BY CREATED EXPIRES USES */
+void mfs_status_invited_format(const mfs_status_invited *v, char *buf,
+                               size_t cap)
+{
+    snprintf(buf, cap,
+             "%016" PRIx64 " %016" PRIx64 " %" PRId64 " %" PRId64 " %u", v->id,
+             v->by, v->created, v->expires, v->uses);
+}
+
+int mfs_status_invited_parse(const char *f, mfs_status_invited *v)
+{
+    memset(v, 0, sizeof(*v));
+    if (sscanf(f, "%" SCNx64 " %" SCNx64 " %" SCNd64 " %" SCNd64 " %u", &v->id,
+               &v->by, &v->created, &v->expires, &v->uses) != 5) {
+        memset(v, 0, sizeof(*v));
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int mfs_status_in_sync(int engine_in_sync, size_t unheard_live,
                        uint64_t dirty_files, int removed_self)
 {

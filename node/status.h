@@ -76,6 +76,15 @@ typedef struct mfs_status_syncjob {
     uint64_t elapsed_ms, timeout_ms;
 } mfs_status_syncjob;
 
+/* "invited": an open invitation of some member, as the registry lists
+ * it on every member (store.h mfs_invited): its id (the first 8 bytes),
+ * the node that made it, when (unix seconds), and joins left. */
+typedef struct mfs_status_invited {
+    uint64_t id, by;
+    int64_t created, expires;
+    unsigned uses;
+} mfs_status_invited;
+
 #define MFS_STATUS_LINE_MAX 512
 
 /* Encoders write the line's fields, without the key, into buf (at least
@@ -93,6 +102,9 @@ int mfs_status_snap_parse(const char *fields, mfs_status_snap *out);
 void mfs_status_syncjob_format(const mfs_status_syncjob *j, char *buf,
                                size_t cap);
 int mfs_status_syncjob_parse(const char *fields, mfs_status_syncjob *out);
+void mfs_status_invited_format(const mfs_status_invited *v, char *buf,
+                               size_t cap);
+int mfs_status_invited_parse(const char *fields, mfs_status_invited *out);
 
 /* The one rule for "in sync", decided by the daemon (the "repl_in_sync"
  * line): replication has nothing to go either way with any live peer

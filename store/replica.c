@@ -538,6 +538,138 @@ int mfs_store_member_keys(mfs_store *s,
     return registry_scan(s, KEY_PREFIX, cb, arg);
 }
 
+/* ---- members: open invitations ------------------------------------------
+ * "invited.<id>" on the registry, <id> the first 8 bytes of the
+ * invitation's id in hex (enough to name it: `meshfs invite --revoke`
+ * takes a prefix), lists an invitation on every member while it is open.
+ * Only the node that made it writes it (its daemon, from its
+ * STORE/invites), so the last write is always that node's view. Clearing
+ * is the register written absent, as removing an xattr is. The value is
+ * fixed-size, big-endian; a reader takes a longer one (a later build may
+ * append fields) by its prefix. */
+
+#define INVITED_PREFIX "invited."
+#define INVITED_BY 0
+#define INVITED_CREATED (INVITED_BY + U64_LEN)
+#define INVITED_EXPIRES (INVITED_CREATED + U64_LEN)
+#define INVITED_USES (INVITED_EXPIRES + U64_LEN)
+#define INVITED_LEN (INVITED_USES + U32_LEN)
+_Static_assert(INVITED_LEN == 28, "invited register: by, created, expires, "
+                                  "uses");
+
+static void invited_encode(const mfs_invited *iv, uint8_t v[INVITED_LEN])
+{
+    mfs_be64_put(v + INVITED_BY, iv->by);
+    mfs_be64_put(v + INVITED_CREATED, (uint64_t)iv->created);
+    mfs_be64_put(v + INVITED_EXPIRES, (uint64_t)iv->expires);
+    mfs_be32_put(v + INVITED_USES, iv->uses);
+}
+
+/* The register's name and its DB_XATTRS key; the name's length. */
+static size_t invited_key(uint64_t id, char name[40],
+                          uint8_t key[XATTR_KEY_NAME + 40])
+{
+    snprintf(name, 40, INVITED_PREFIX "%016" PRIx64, id);
+    size_t n = strlen(name);
+    id_put(key, MFS_ID_MEMBERS);
+    memcpy(key + XATTR_KEY_NAME, name, n);
+    return n;
+}
+
+/* Its value if set (present), else NULL. */
+static const uint8_t *invited_get(wtx *w, const uint8_t *key, size_t kl,
+                                  size_t *len)
+{
+    MDB_val v;
+    if (tget(w->s, w->txn, DB_XATTRS, key, kl, &v) ||
+        v.mv_size < XATTR_VAL_DATA + INVITED_LEN ||
+        !((const uint8_t *)v.mv_data)[XATTR_VAL_PRESENT])
+        return NULL;
+    *len = v.mv_size - XATTR_VAL_DATA;
+    return (const uint8_t *)v.mv_data + XATTR_VAL_DATA;
+}
+
+static int tx_invited_put(wtx *w, void *arg)
+{
+    const mfs_invited *iv = arg;
+    char name[40];
+    uint8_t key[XATTR_KEY_NAME + 40], val[INVITED_LEN];
+    size_t n = invited_key(iv->id, name, key), len;
+    invited_encode(iv, val);
+    const uint8_t *cur = invited_get(w, key, XATTR_KEY_NAME + n, &len);
+    if (cur && len == INVITED_LEN && !memcmp(cur, val, INVITED_LEN))
+        return -EALREADY;
+    mfs_op op = {.type = OP_XATTR,
+                 .obj = MFS_ID_MEMBERS,
+                 .name = name,
+                 .namelen = n,
+                 .value = val,
+                 .vlen = INVITED_LEN,
+                 .present = 1};
+    return op_local(w, &op);
+}
+
+static int tx_invited_clear(wtx *w, void *arg)
+{
+    uint64_t id = *(const uint64_t *)arg;
+    char name[40];
+    uint8_t key[XATTR_KEY_NAME + 40];
+    size_t n = invited_key(id, name, key), len;
+    const uint8_t *cur = invited_get(w, key, XATTR_KEY_NAME + n, &len);
+    if (!cur)
+        return -EALREADY;
+    if (mfs_be64_get(cur + INVITED_BY) != w->s->node)
+        return -EPERM;
+    mfs_op op = {.type = OP_XATTR,
+                 .obj = MFS_ID_MEMBERS,
+                 .name = name,
+                 .namelen = n,
+                 .present = 0};
+    return op_local(w, &op);
+}
+
+int mfs_store_invited_put(mfs_store *s, const mfs_invited *iv)
+{
+    if (!iv->id || iv->by != s->node || !iv->uses)
+        return -EINVAL;
+    return store_write(s, tx_invited_put, (void *)iv);
+}
+
+int mfs_store_invited_clear(mfs_store *s, uint64_t id)
+{
+    if (!id)
+        return -EINVAL;
+    return store_write(s, tx_invited_clear, &id);
+}
+
+typedef struct invited_list {
+    mfs_invited *out;
+    size_t cap, n;
+} invited_list;
+
+static int invited_one(void *arg, uint64_t id, const uint8_t *v, size_t len)
+{
+    invited_list *l = arg;
+    if (len < INVITED_LEN)
+        return 0; /* not one this build can read */
+    if (l->n < l->cap)
+        l->out[l->n] =
+            (mfs_invited){.id = id,
+                          .by = mfs_be64_get(v + INVITED_BY),
+                          .created = (int64_t)mfs_be64_get(v + INVITED_CREATED),
+                          .expires = (int64_t)mfs_be64_get(v + INVITED_EXPIRES),
+                          .uses = mfs_be32_get(v + INVITED_USES)};
+    l->n++;
+    return 0;
+}
+
+ssize_t mfs_store_invited_list(mfs_store *s, mfs_invited *out, size_t cap)
+{
+    invited_list l = {out, cap, 0};
+    int rc = registry_scan(s, INVITED_PREFIX, invited_one, &l);
+    return rc ? rc : (ssize_t)l.n;
+}
+
 /* ---- the trash's floor --------------------------------------------------
  * "trashfloor.<node>" on the registry: a time (unix ms, u64) up to which
  * that node asked every member to empty its trash, to keep the trash

@@ -41,7 +41,7 @@
  * store that folded an op the snapshot lacks refuses it (-ENOTEMPTY): that
  * op could not be given back.
  *
- * Format (all big-endian): "MFSSNAP1", u32 format (2), 32-byte BLAKE2b of
+ * Format (all big-endian): "MFSSNAP1", u32 format (3), 32-byte BLAKE2b of
  * everything after it, u64 sender's hlc, then records [u8 table][u16 key
  * length][u32 value length][key][value], and a last byte 0xFF. The table
  * numbers and the records are those of store format 4: a store format
@@ -56,9 +56,14 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SNAP_MAGIC "MFSSNAP1"
 #define SNAP_FORMAT 3
@@ -216,40 +221,106 @@ int oplog_fold_tx(wtx *w, void *arg)
     return w->err;
 }
 
-/* ---- snapshots: building ---- */
+/* ---- snapshots: building ----
+ * A snapshot is written to a file, never held whole in memory (376 bytes a
+ * file: 376 MB for a million files, twice over while the sender also
+ * served it from memory). The file is in the store's directory, on the
+ * store's disk rather than a small /tmp, and has no name: its space goes
+ * back when its last descriptor closes, on every path and also when the
+ * process dies. Records are gathered SNAP_WBUF bytes at a time, and the sum
+ * is computed as they are written (libsodium's streaming BLAKE2b: the same
+ * bytes as mfs_blake2b256, which is one-shot), then written into the head
+ * last. */
+#define SNAP_WBUF (1u << 20) /* bytes gathered per pwrite */
 
-typedef struct sbuf {
-    uint8_t *p;
-    size_t len, cap;
-    int err;
-} sbuf;
-
-static void sb_room(sbuf *b, size_t n)
+/* A new empty file in the store's directory, with no name (see above):
+ * O_TMPFILE where the filesystem has it, else snapshot.WHAT.tmp, created
+ * and unlinked at once (one a crash left in between is removed here, the
+ * next time). */
+static int snap_tmpfile(mfs_store *s, const char *what, int *fd)
 {
-    if (b->err || b->len + n <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 1 << 20;
-    while (cap < b->len + n)
-        cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p) {
-        b->err = -ENOMEM;
-        return;
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/snapshot.%s.tmp", s->dir, what);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -ENAMETOOLONG;
+    if (unlink(path) == 0)
+        mfs_log(LOG_NOTICE, "store %s: removed %s, left by an earlier run",
+                s->dir, path);
+    *fd = open(s->dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+    if (*fd >= 0)
+        return 0;
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        return -errno;
+    *fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (*fd < 0)
+        return -errno;
+    if (unlink(path)) {
+        int rc = -errno;
+        close(*fd);
+        *fd = -1;
+        return rc;
     }
-    b->p = p;
-    b->cap = cap;
+    return 0;
 }
 
-static void sb_put(sbuf *b, const void *d, size_t n)
+int mfs_store_snapshot_spool(mfs_store *s, int *fd)
 {
-    sb_room(b, n);
-    if (b->err)
-        return;
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
+    return snap_tmpfile(s, "in", fd);
 }
 
-static void sb_record(sbuf *b, uint8_t table, const MDB_val *k,
+/* A snapshot being written to its file; keeps its first error. */
+typedef struct swriter {
+    int fd;
+    uint8_t *buf; /* SNAP_WBUF bytes, n of them used */
+    size_t n;
+    uint64_t off;                 /* where buf[0] goes in the file */
+    crypto_generichash_state sum; /* of everything after the head */
+    int err;
+} swriter;
+
+static int snap_pwrite(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t k = pwrite(fd, p, n, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? -errno : -EIO;
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
+
+static void sw_flush(swriter *w)
+{
+    if (w->err || !w->n)
+        return;
+    size_t skip = 0; /* the head is not summed */
+    if (w->off < SNAP_HEAD)
+        skip = SNAP_HEAD - w->off < w->n ? (size_t)(SNAP_HEAD - w->off) : w->n;
+    crypto_generichash_update(&w->sum, w->buf + skip, w->n - skip);
+    w->err = snap_pwrite(w->fd, w->buf, w->n, w->off);
+    w->off += w->n;
+    w->n = 0;
+}
+
+static void sw_put(swriter *w, const void *d, size_t n)
+{
+    const uint8_t *p = d;
+    while (n && !w->err) {
+        if (w->n == SNAP_WBUF)
+            sw_flush(w);
+        size_t k = SNAP_WBUF - w->n < n ? SNAP_WBUF - w->n : n;
+        memcpy(w->buf + w->n, p, k);
+        w->n += k;
+        p += k;
+        n -= k;
+    }
+}
+
+static void sw_record(swriter *w, uint8_t table, const MDB_val *k,
                       const MDB_val *v)
 {
     uint8_t h[SNAP_REC_HEAD];
@@ -257,9 +328,9 @@ static void sb_record(sbuf *b, uint8_t table, const MDB_val *k,
     h[SNAP_REC_KLEN] = (uint8_t)(k->mv_size >> 8);
     h[SNAP_REC_KLEN + 1] = (uint8_t)k->mv_size;
     mfs_be32_put(h + SNAP_REC_VLEN, (uint32_t)v->mv_size);
-    sb_put(b, h, SNAP_REC_HEAD);
-    sb_put(b, k->mv_data, k->mv_size);
-    sb_put(b, v->mv_data, v->mv_size);
+    sw_put(w, h, SNAP_REC_HEAD);
+    sw_put(w, k->mv_data, k->mv_size);
+    sw_put(w, v->mv_data, v->mv_size);
 }
 
 /* The tables a snapshot carries, in the order the receiver needs them:
@@ -285,20 +356,17 @@ static int floor_record(void *arg, uint64_t origin, uint64_t seq, uint64_t hlc)
     mfs_be64_put(v + META_FLOOR_SEQ, seq);
     mfs_be64_put(v + META_FLOOR_HLC, hlc);
     MDB_val key = {META_FLOOR_KEY_LEN, k}, val = {META_FLOOR_LEN, v};
-    sb_record(arg, DB_META, &key, &val);
-    return ((sbuf *)arg)->err;
+    sw_record(arg, DB_META, &key, &val);
+    return ((swriter *)arg)->err;
 }
 
-int mfs_store_snapshot(mfs_store *s, uint8_t **out, size_t *len,
-                       mfs_snapshot_info *info)
+/* The records of one committed read txn, after the head. */
+static int snap_records(mfs_store *s, swriter *w, mfs_snapshot_info *inf)
 {
-    *out = NULL;
-    *len = 0;
     MDB_txn *txn;
     int rc = store_read_begin_committed(s, &txn);
     if (rc)
         return rc;
-    sbuf b = {0};
     uint8_t head[SNAP_RECORDS_AT];
     memset(head, 0, sizeof(head));
     memcpy(head, SNAP_MAGIC, SNAP_MAGIC_LEN);
@@ -306,27 +374,26 @@ int mfs_store_snapshot(mfs_store *s, uint8_t **out, size_t *len,
     /* read after the txn began: above every stamp it holds */
     mfs_be64_put(head + SNAP_HLC_AT,
                  __atomic_load_n(&s->hlc, __ATOMIC_RELAXED));
-    sb_put(&b, head, sizeof(head));
-    mfs_snapshot_info inf = {0};
-    rc = oplog_floors_each(s, txn, floor_record, &b);
-    for (size_t i = 0; !rc && !b.err && i < sizeof(snap_tables); i++) {
+    sw_put(w, head, sizeof(head));
+    rc = oplog_floors_each(s, txn, floor_record, w);
+    for (size_t i = 0; !rc && !w->err && i < sizeof(snap_tables); i++) {
         MDB_cursor *c;
         rc = mdb_to_errno(mdb_cursor_open(txn, s->db[snap_tables[i]], &c));
         if (rc)
             break;
         MDB_val key, val;
         int r = mdb_cursor_get(c, &key, &val, MDB_FIRST);
-        while (r == 0 && !b.err) {
-            sb_record(&b, snap_tables[i], &key, &val);
-            inf.records++;
+        while (r == 0 && !w->err) {
+            sw_record(w, snap_tables[i], &key, &val);
+            inf->records++;
             if (snap_tables[i] == DB_OPS)
-                inf.ops++;
+                inf->ops++;
             else if (snap_tables[i] == DB_INODES)
-                inf.inodes++;
+                inf->inodes++;
             else if (snap_tables[i] == DB_ENTRIES)
-                inf.entries++;
+                inf->entries++;
             else if (snap_tables[i] == DB_VERSIONS)
-                inf.versions++;
+                inf->versions++;
             r = mdb_cursor_get(c, &key, &val, MDB_NEXT);
         }
         mdb_cursor_close(c);
@@ -335,20 +402,44 @@ int mfs_store_snapshot(mfs_store *s, uint8_t **out, size_t *len,
     }
     store_read_end(s, txn);
     uint8_t end = SNAP_END;
-    sb_put(&b, &end, 1);
-    if (!rc)
-        rc = b.err;
-    if (rc) {
-        free(b.p);
+    sw_put(w, &end, 1);
+    return rc ? rc : w->err;
+}
+
+int mfs_store_snapshot_file(mfs_store *s, int *fd, uint64_t *len,
+                            mfs_snapshot_info *info)
+{
+    *fd = -1;
+    *len = 0;
+    swriter w = {.fd = -1};
+    mfs_snapshot_info inf = {0};
+    uint8_t sum[MFS_BLAKE2B256_LEN];
+    int rc = snap_tmpfile(s, "out", &w.fd);
+    if (rc)
         return rc;
+    if (!(w.buf = malloc(SNAP_WBUF))) {
+        rc = -ENOMEM;
+        goto out;
     }
-    mfs_blake2b256(b.p + SNAP_SUM_AT, b.p + SNAP_HEAD, b.len - SNAP_HEAD);
-    *out = b.p;
-    *len = b.len;
-    inf.bytes = b.len;
+    crypto_generichash_init(&w.sum, NULL, 0, MFS_BLAKE2B256_LEN);
+    if ((rc = snap_records(s, &w, &inf)) != 0)
+        goto out;
+    sw_flush(&w);
+    crypto_generichash_final(&w.sum, sum, sizeof(sum));
+    if ((rc = w.err) != 0 ||
+        (rc = snap_pwrite(w.fd, sum, sizeof(sum), SNAP_SUM_AT)) != 0)
+        goto out;
+    inf.bytes = w.off;
+    *fd = w.fd;
+    *len = w.off;
+    w.fd = -1;
     if (info)
         *info = inf;
-    return 0;
+out:
+    free(w.buf);
+    if (w.fd >= 0)
+        close(w.fd);
+    return rc;
 }
 
 /* ---- snapshots: installing ---- */

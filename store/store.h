@@ -416,16 +416,28 @@ typedef struct mfs_snapshot_info {
 } mfs_snapshot_info;
 /* The floors (origin, last folded seq) in the last commit (caller frees). */
 int mfs_store_log_floor(mfs_store *s, mfs_vv *out);
-/* The replicated state of the last commit as one byte string (*out, caller
- * frees; its length in *len), to install in another store. */
-int mfs_store_snapshot(mfs_store *s, uint8_t **out, size_t *len,
-                       mfs_snapshot_info *info);
-/* Installs a snapshot: the store then holds what the sender held, but for
+/* The replicated state of the last commit as one byte string, written to
+ * a new file in the store's directory that has no name (its space is freed
+ * when the last descriptor to it closes): *fd, which the caller owns and
+ * closes, *len bytes from offset 0. Bounded memory (a 1 MiB buffer) whatever
+ * the store's size; reads one committed read txn, so it may run on any
+ * thread, beside writers, for as long as it takes (seconds for a big
+ * store: not on a network thread). Returns 0, -ENOSPC or another -errno
+ * of the file (*fd -1 then, nothing left behind), or a store error. */
+int mfs_store_snapshot_file(mfs_store *s, int *fd, uint64_t *len,
+                            mfs_snapshot_info *info);
+/* A new empty file in the store's directory, with no name as above, to
+ * receive a snapshot into: *fd, which the caller owns and closes. Any
+ * thread. Returns 0 or -errno. */
+int mfs_store_snapshot_spool(mfs_store *s, int *fd);
+/* Installs a snapshot (buf, len bytes: the contents of a file that
+ * mfs_store_snapshot_file wrote, or a mapping of it; not kept after the
+ * call): the store then holds what the sender held, but for
  * chunks, which it asks for as usual (those it has stay, and so do its
  * inode numbers and unpublished writes); ops it held that the snapshot
  * lacks are applied on top. -ENOTEMPTY when this store folded an op the
- * snapshot lacks (it could not be given back). A damaged or malformed snapshot: -EBADMSG, nothing
- * written. Durable when it returns 0. */
+ * snapshot lacks (it could not be given back). A damaged or malformed snapshot:
+ * -EBADMSG, nothing written. Durable when it returns 0. */
 int mfs_store_snapshot_install(mfs_store *s, const uint8_t *buf, size_t len,
                                mfs_snapshot_info *info);
 
@@ -690,6 +702,27 @@ int mfs_store_member_keys(mfs_store *s,
                           int (*cb)(void *arg, uint64_t node,
                                     const uint8_t *rec, size_t len),
                           void *arg);
+/* An invitation (sync/invite.h) listed on every member while it is open:
+ * the register "invited.<id hex>" on the member registry, which
+ * replicates. Only the node that made it sets or clears it. Collection
+ * never waits for one (docs/REPLICATION.md). */
+typedef struct mfs_invited {
+    uint64_t id;              /* the invitation id's first 8 bytes (BE) */
+    uint64_t by;              /* the node that made it */
+    int64_t created, expires; /* unix seconds */
+    uint32_t uses;            /* joins left */
+} mfs_invited;
+/* Sets the register of iv->id to *iv (borrowed). -EINVAL (id 0, uses 0,
+ * or by not this node), -EALREADY if it holds that value already,
+ * -errno. Any thread. */
+int mfs_store_invited_put(mfs_store *s, const mfs_invited *iv);
+/* Clears the register of invitation id. -EINVAL (0), -EALREADY (not
+ * set), -EPERM (another node made it), -errno. Any thread. */
+int mfs_store_invited_clear(mfs_store *s, uint64_t id);
+/* The invitations set, expired ones too (the reader compares expires
+ * with its clock), in id order: up to cap into out; returns how many
+ * there are, or -errno. */
+ssize_t mfs_store_invited_list(mfs_store *s, mfs_invited *out, size_t cap);
 
 /* ---- the trash: what collection keeps for the retention ---------------
  * Deleted files and overwritten versions, until collection frees them. */

@@ -16,6 +16,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define MAX_PEERS 256
@@ -196,14 +199,16 @@ struct mfs_repl {
     uint64_t settle_us;               /* last look */
     bool joined; /* an origin: every member counts us (member_join) */
     bool ask_pushes; /* pushes of our ops ask for HELD (write concern) */
-    /* snapshots: the one we serve (built once, kept while asked for) */
-    uint8_t *snap_out;
-    size_t snap_out_len;
+    /* snapshots: the one we serve (built once, kept while asked for), a
+     * file of the store's (NULL: none), and the build under way (NULL:
+     * none), which a thread of its own may run */
+    struct snap_file *snap_out;
+    struct snap_build *snap_build;
     uint64_t snap_out_id, snap_out_built_us, snap_out_used_us, snaps_served;
     /* and the one we fetch: window [snap_off, + SNAP_WINDOW) asked for,
-     * snap_mask its pieces that arrived */
+     * snap_mask its pieces that arrived (written to snap_in's file) */
     uint64_t snap_peer, snap_req, snap_id, snap_asked_us;
-    uint8_t *snap_in;
+    struct snap_file *snap_in;
     size_t snap_total, snap_off;
     uint32_t snap_mask, snap_tries;
     uint64_t snaps_installed, snap_retry_us, snap_started_us;
@@ -1111,7 +1116,12 @@ static void push_new(mfs_repl *r)
  * of SNAP_PIECE bytes (the last may be shorter). We build a snapshot once
  * and keep it while it is asked for; a request for one we no longer have
  * is answered "gone" and the asker starts again. Once whole, the asker
- * installs it (mfs_store_snapshot_install) and pulls ops from there. */
+ * installs it (mfs_store_snapshot_install) and pulls ops from there.
+ * Neither side holds a snapshot in memory (376 bytes a file: 376 MB for a
+ * million files): the sender builds it into a file of the store's, on a
+ * thread of its own, and reads pieces from it; the asker writes the
+ * pieces into another and installs from a read-only mapping of it. Both
+ * files have no name (mfs_store_snapshot_file): closing one frees it. */
 #define SNAP_PIECE (1u << 20)
 #define SNAP_WINDOW (4u * SNAP_PIECE)
 #define SNAP_FRESH_US 5000000u   /* a new asker reuses one this young */
@@ -1119,7 +1129,39 @@ static void push_new(mfs_repl *r)
 #define SNAP_RETRY_US 2000000u   /* a window not whole: ask again */
 #define SNAP_TRIES 5             /* then give up (another pull decides) */
 #define SNAP_MAX ((uint64_t)4 << 30)
+#define SNAP_ASKERS 16      /* askers a build answers when it ends */
+#define SNAP_POLL_US 20000u /* while one builds, the engine looks */
 enum { SNAP_ZLIB = 1, SNAP_GONE = 2 };
+
+/* A snapshot in a file of the store's with no name. */
+typedef struct snap_file {
+    int fd;
+    uint64_t len;
+} snap_file;
+
+/* A build (mfs_store_snapshot_file). With MFS_REPL_STORE_THREAD (the
+ * daemon) a thread of its own runs it: it reads the whole store (seconds
+ * for a big one), and on the engine's thread it held up every message,
+ * heartbeats and acks among them, for as long. Otherwise (tools, tests,
+ * and the simulator, which must stay deterministic) it runs on the
+ * engine's thread when asked for. The thread owns store..inf until it
+ * sets done; the engine owns the rest, and all of it after. ask: the
+ * SNAPGETs for a new snapshot that came while it ran (one a peer, its
+ * latest), answered when it ends; one left out asks again in 2 s. */
+typedef struct snap_build {
+    mfs_store *store;
+    int rc, fd;
+    uint64_t len, took_us;
+    mfs_snapshot_info inf;
+    atomic_bool done;
+    bool threaded;
+    pthread_t thread;
+    size_t nask;
+    struct {
+        uint64_t peer, req, off;
+        uint32_t max;
+    } ask[SNAP_ASKERS];
+} snap_build;
 
 /* Real time, for the durations the log reports (r->now may be a
  * simulator's). */
@@ -1128,6 +1170,164 @@ static uint64_t mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void snap_file_close(snap_file *f)
+{
+    if (!f)
+        return;
+    close(f->fd);
+    free(f);
+}
+
+static int snap_pread(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t k = pread(fd, p, n, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? -errno : -EIO; /* (0: shorter than it was) */
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
+
+static int snap_pwrite(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t k = pwrite(fd, p, n, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? -errno : -EIO;
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
+
+static void snap_build_run(snap_build *b)
+{
+    uint64_t t0 = mono_us();
+    b->rc = mfs_store_snapshot_file(b->store, &b->fd, &b->len, &b->inf);
+    b->took_us = mono_us() - t0;
+}
+
+static void *snap_build_main(void *arg)
+{
+    snap_build *b = arg;
+    pthread_setname_np(pthread_self(), "mfs-snapshot"); /* top, perf */
+    snap_build_run(b);
+    atomic_store_explicit(&b->done, true, memory_order_release);
+    return NULL;
+}
+
+static void snap_build_start(mfs_repl *r)
+{
+    snap_build *b = calloc(1, sizeof(*b));
+    if (!b)
+        return; /* the asker asks again */
+    b->store = r->store;
+    b->fd = -1;
+    r->snap_build = b;
+    if (r->cfg.store_chunks == MFS_REPL_STORE_THREAD) {
+        int rc = pthread_create(&b->thread, NULL, snap_build_main, b);
+        if (rc == 0) {
+            b->threaded = true;
+            return;
+        }
+        mfs_log(LOG_WARNING,
+                "sync: cannot start a thread to build a snapshot: %s; "
+                "building it on the sync thread",
+                strerror(rc));
+    }
+    snap_build_run(b);
+    atomic_store_explicit(&b->done, true, memory_order_relaxed);
+}
+
+/* p asked for [off, off + max) of a new snapshot while b runs. */
+static void snap_build_wait(snap_build *b, const rpeer *p, uint64_t req,
+                            uint64_t off, uint32_t max)
+{
+    size_t i = 0;
+    while (i < b->nask && b->ask[i].peer != p->id)
+        i++;
+    if (i == SNAP_ASKERS)
+        return; /* it asks again */
+    if (i == b->nask)
+        b->nask++;
+    b->ask[i].peer = p->id;
+    b->ask[i].req = req;
+    b->ask[i].off = off;
+    b->ask[i].max = max;
+}
+
+static void snap_serve(mfs_repl *r, rpeer *p, uint64_t req, uint64_t id,
+                       uint64_t off, uint32_t max);
+
+/* Takes a build that ended: it becomes the snapshot we serve, and those
+ * who asked while it ran are answered. */
+static void snap_build_collect(mfs_repl *r)
+{
+    snap_build *b = r->snap_build;
+    if (!b || !atomic_load_explicit(&b->done, memory_order_acquire))
+        return;
+    if (b->threaded)
+        pthread_join(b->thread, NULL);
+    r->snap_build = NULL;
+    snap_file *f = b->rc ? NULL : malloc(sizeof(*f));
+    if (!f) {
+        int rc = b->rc ? b->rc : -ENOMEM;
+        mfs_log(LOG_ERR,
+                "sync: cannot build a snapshot for %zu peer(s) (first "
+                "%016" PRIx64 "): %s%s; they ask again in about 2 s",
+                b->nask, b->nask ? b->ask[0].peer : 0, strerror(-rc),
+                rc == -ENOSPC ? " (free some space on the store's disk)" : "");
+        if (b->fd >= 0)
+            close(b->fd);
+        free(b);
+        return;
+    }
+    f->fd = b->fd;
+    f->len = b->len;
+    snap_file_close(r->snap_out);
+    r->snap_out = f;
+    r->snap_out_id = r->snap_out_id + 1 + (r->now << 8);
+    r->snap_out_built_us = r->now;
+    r->snaps_served++;
+    mfs_log(LOG_NOTICE,
+            "sync: built a snapshot of %" PRIu64 " bytes (%" PRIu64
+            " inodes, %" PRIu64 " entries, %" PRIu64 " versions, %" PRIu64
+            " ops) for %016" PRIx64 " in %" PRIu64 " ms",
+            b->len, b->inf.inodes, b->inf.entries, b->inf.versions, b->inf.ops,
+            b->nask ? b->ask[0].peer : 0, b->took_us / 1000);
+    for (size_t i = 0; i < b->nask; i++) {
+        rpeer *p = peer_find(r, b->ask[i].peer);
+        if (p && peer_live(p))
+            snap_serve(r, p, b->ask[i].req, 0, b->ask[i].off, b->ask[i].max);
+    }
+    free(b);
+}
+
+/* The engine stops: waits for a build's thread, and frees the files. */
+static void snap_free(mfs_repl *r)
+{
+    snap_build *b = r->snap_build;
+    if (b) {
+        if (b->threaded)
+            pthread_join(b->thread, NULL);
+        if (b->fd >= 0)
+            close(b->fd);
+        free(b);
+        r->snap_build = NULL;
+    }
+    snap_file_close(r->snap_out);
+    snap_file_close(r->snap_in);
+    r->snap_out = r->snap_in = NULL;
 }
 
 static void snap_ask(mfs_repl *r)
@@ -1147,7 +1347,7 @@ static void snap_ask(mfs_repl *r)
 
 static void snap_reset(mfs_repl *r)
 {
-    free(r->snap_in);
+    snap_file_close(r->snap_in);
     r->snap_in = NULL;
     r->snap_id = 0;
     r->snap_total = r->snap_off = 0;
@@ -1188,31 +1388,22 @@ static void on_snapget(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
     }
     if (id == 0 &&
         (!r->snap_out || r->now - r->snap_out_built_us > SNAP_FRESH_US)) {
-        uint8_t *buf;
-        size_t len;
-        mfs_snapshot_info inf;
-        uint64_t t0 = mono_us();
-        int rc = mfs_store_snapshot(r->store, &buf, &len, &inf);
-        if (rc) {
-            mfs_log(LOG_ERR,
-                    "sync: cannot build a snapshot for %016" PRIx64
-                    ": %s; it asks again in about 2 s",
-                    p->id, strerror(-rc));
-            return;
-        }
-        free(r->snap_out);
-        r->snap_out = buf;
-        r->snap_out_len = len;
-        r->snap_out_id = r->snap_out_id + 1 + (r->now << 8);
-        r->snap_out_built_us = r->now;
-        r->snaps_served++;
-        mfs_log(LOG_NOTICE,
-                "sync: built a snapshot of %zu bytes (%" PRIu64
-                " inodes, %" PRIu64 " entries, %" PRIu64 " versions, %" PRIu64
-                " ops) for %016" PRIx64 " in %" PRIu64 " ms",
-                len, inf.inodes, inf.entries, inf.versions, inf.ops, p->id,
-                (mono_us() - t0) / 1000);
+        /* a new one: not answered until it is built (as while we could
+         * not build one, the asker asks again in 2 s) */
+        if (!r->snap_build)
+            snap_build_start(r);
+        if (r->snap_build)
+            snap_build_wait(r->snap_build, p, req, off, max);
+        snap_build_collect(r); /* one built on this thread ended */
+        return;
     }
+    snap_serve(r, p, req, id, off, max);
+}
+
+/* Answers a SNAPGET from the snapshot we serve. */
+static void snap_serve(mfs_repl *r, rpeer *p, uint64_t req, uint64_t id,
+                       uint64_t off, uint32_t max)
+{
     uint8_t hdr[45];
     mfs_wbuf w;
     if (!r->snap_out || (id && id != r->snap_out_id)) {
@@ -1227,39 +1418,65 @@ static void on_snapget(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         return;
     }
     r->snap_out_used_us = r->now;
-    uint64_t end = off + max < r->snap_out_len ? off + max : r->snap_out_len;
+    uint64_t len = r->snap_out->len;
+    uint64_t end = off >= len ? off : len - off < max ? len : off + max;
     if (max > SNAP_WINDOW || off % SNAP_PIECE)
         end = off; /* not what we ask for: nothing */
-    for (uint64_t o = off; o < end; o += SNAP_PIECE) {
+    uint8_t *piece = end > off ? malloc(SNAP_PIECE) : NULL;
+    for (uint64_t o = off; piece && o < end; o += SNAP_PIECE) {
         size_t n = end - o < SNAP_PIECE ? (size_t)(end - o) : SNAP_PIECE;
-        const uint8_t *piece = r->snap_out + o;
+        int rc = snap_pread(r->snap_out->fd, piece, n, o);
+        if (rc) {
+            mfs_log(LOG_ERR,
+                    "sync: cannot read the snapshot we serve at %" PRIu64
+                    ": %s; dropping it: the next ask builds a new one",
+                    o, strerror(-rc));
+            snap_file_close(r->snap_out);
+            r->snap_out = NULL;
+            break;
+        }
         size_t zl = maybe_compress(r, piece, n);
         uint8_t *b = malloc(sizeof(hdr) + (zl ? zl : n));
         if (!b)
-            return;
+            break;
         mfs_wbuf_init(&w, b, sizeof(hdr) + (zl ? zl : n));
         mfs_put_u64(&w, req);
         mfs_put_u64(&w, r->snap_out_id);
-        mfs_put_u64(&w, r->snap_out_len);
+        mfs_put_u64(&w, len);
         mfs_put_u64(&w, o);
         mfs_put_u8(&w, zl ? SNAP_ZLIB : 0);
         mfs_put_u32(&w, (uint32_t)n);
         mfs_put_bytes(&w, zl ? r->zbuf : piece, zl ? zl : n);
-        int rc = w.err ? w.err
-                       : send_msg(r, p, MFS_SYNC_BULK, MFS_MT_SNAP, b, w.len);
+        rc = w.err ? w.err
+                   : send_msg(r, p, MFS_SYNC_BULK, MFS_MT_SNAP, b, w.len);
         free(b);
         if (rc)
             break; /* queue full: it asks again */
     }
+    free(piece);
 }
 
 static void snap_install(mfs_repl *r)
 {
     mfs_snapshot_info inf;
     uint64_t t0 = mono_us();
-    int rc = mfs_store_snapshot_install(r->store, r->snap_in, r->snap_total,
-                                        &inf);
     uint64_t from = r->snap_peer;
+    /* read-only and shared: its pages are the page cache's, which the
+     * kernel takes back under pressure, not memory of ours */
+    void *map =
+        mmap(NULL, r->snap_total, PROT_READ, MAP_SHARED, r->snap_in->fd, 0);
+    if (map == MAP_FAILED) {
+        mfs_log(LOG_WARNING,
+                "sync: cannot map the snapshot of %zu bytes from %016" PRIx64
+                " received into the store's directory: %s; asking again in "
+                "2 s",
+                r->snap_total, from, strerror(errno));
+        snap_stop(r, SNAP_RETRY_US);
+        return;
+    }
+    madvise(map, r->snap_total, MADV_SEQUENTIAL);
+    int rc = mfs_store_snapshot_install(r->store, map, r->snap_total, &inf);
+    munmap(map, r->snap_total);
     if (rc == 0) {
         r->snaps_installed++;
         r->snap_refused = 0;
@@ -1300,6 +1517,34 @@ static void snap_install(mfs_repl *r)
     snap_stop(r, SNAP_RETRY_US);
 }
 
+/* The file a snapshot of total bytes is received into, its room taken at
+ * once: a disk too small fails at the first piece, not at the last. */
+static int snap_in_open(mfs_repl *r, uint64_t total)
+{
+    snap_file *f = malloc(sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    int rc = mfs_store_snapshot_spool(r->store, &f->fd);
+    if (rc) {
+        free(f);
+        return rc;
+    }
+    f->len = total;
+    if (fallocate(f->fd, 0, 0, (off_t)total) != 0) {
+        /* a filesystem without it: the pieces take room as they come */
+        rc = errno == EOPNOTSUPP ? 0 : -errno;
+        if (!rc && ftruncate(f->fd, (off_t)total) != 0)
+            rc = -errno;
+    }
+    if (rc) {
+        snap_file_close(f);
+        return rc;
+    }
+    snap_file_close(r->snap_in);
+    r->snap_in = f;
+    return 0;
+}
+
 static void on_snap(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
 {
     uint64_t req = mfs_get_u64(rb), id = mfs_get_u64(rb);
@@ -1323,12 +1568,15 @@ static void on_snap(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
     if (!r->snap_id) {
         if (total < 64)
             return;
-        r->snap_in = malloc(total);
-        if (!r->snap_in) {
+        int rc = snap_in_open(r, total);
+        if (rc) {
             mfs_log(LOG_ERR,
-                    "sync: no memory for the snapshot of %" PRIu64
-                    " bytes from %016" PRIx64 "; asking again in 60 s",
-                    total, p->id);
+                    "sync: cannot make room in the store's directory for "
+                    "the snapshot of %" PRIu64 " bytes from %016" PRIx64
+                    ": %s%s; asking again in 60 s",
+                    total, p->id, strerror(-rc),
+                    rc == -ENOSPC ? " (free some space on the store's disk)"
+                                  : "");
             snap_stop(r, SNAP_KEEP_US);
             return;
         }
@@ -1345,7 +1593,17 @@ static void on_snap(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         return;
     if (!payload(r, p, flags & SNAP_ZLIB, &data, left, raw, __func__))
         return;
-    memcpy(r->snap_in + off, data, raw);
+    int rc = snap_pwrite(r->snap_in->fd, data, raw, off);
+    if (rc) {
+        mfs_log(LOG_ERR,
+                "sync: cannot write the snapshot from %016" PRIx64
+                " at %" PRIu64 " into the store's directory: %s%s; asking "
+                "again in 60 s",
+                p->id, off, strerror(-rc),
+                rc == -ENOSPC ? " (free some space on the store's disk)" : "");
+        snap_stop(r, SNAP_KEEP_US);
+        return;
+    }
     r->snap_mask |= bit;
     r->snap_tries = 0;
     r->snap_asked_us = r->now;
@@ -1368,9 +1626,12 @@ static void on_snap(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
 static void snap_tick(mfs_repl *r, uint64_t *next)
 {
     snap_refusal_check(r);
+    snap_build_collect(r);
+    if (r->snap_build && r->now + SNAP_POLL_US < *next)
+        *next = r->now + SNAP_POLL_US; /* its thread tells nobody */
     if (r->snap_out && r->now - r->snap_out_used_us > SNAP_KEEP_US &&
         r->now - r->snap_out_built_us > SNAP_KEEP_US) {
-        free(r->snap_out);
+        snap_file_close(r->snap_out); /* and its file with it */
         r->snap_out = NULL;
     }
     if (!r->snap_peer)
@@ -2576,8 +2837,7 @@ void mfs_repl_free(mfs_repl *r)
     free(r->req);
     free(r->buf);
     free(r->zbuf);
-    free(r->snap_out);
-    free(r->snap_in);
+    snap_free(r);
     if (r->zs_ok)
         deflateEnd(&r->zs);
     if (r->is_ok)

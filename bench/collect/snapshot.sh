@@ -14,8 +14,12 @@
 # daemons' logs ("built a snapshot ... in X ms", "installed ... fetched in
 # Y ms, installed in Z ms") and from `meshfs stat --json`. Both daemons run
 # in a private network namespace (tests/system/mesh_lib.sh), so the
-# transfer is over loopback inside it. Needs root, /dev/fuse, ip netns, nft
-# and jq. Results: bench/collect/results/snapshot-<UTC date>.txt
+# transfer is over loopback inside it. Memory: each daemon's RssAnon
+# (malloc'd memory; LMDB's map and the page cache are RssFile) is sampled
+# every 20 ms from B's mount until B is in sync, and its VmHWM (peak of
+# anon + file-backed pages, the LMDB map among them) read at the end.
+# Needs root, /dev/fuse, ip netns, nft and jq. Results:
+# bench/collect/results/snapshot-<UTC date>.txt
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -54,9 +58,35 @@ done
 a_store=$(du -sb "${STORE[a]}" | cut -f1)
 log "A: $folded ops folded, $left left in the log; store $a_store bytes"
 
+# status_kb PID FIELD: a /proc/PID/status field in kB (0 if gone)
+status_kb() {
+    local k v _
+    { while read -r k v _; do
+        [[ $k == "$2:" ]] && { echo "$v"; return; }
+    done <"/proc/$1/status"; } 2>/dev/null
+    echo 0
+}
+# anon_peak PID FILE: the highest RssAnon of PID, sampled every 20 ms into
+# FILE until FILE.stop exists or PID is gone
+anon_peak() {
+    local max=0 kb
+    while [[ ! -e $2.stop ]]; do
+        kb=$(status_kb "$1" RssAnon)
+        ((kb > 0)) || break
+        ((kb > max)) && max=$kb && echo "$max" >"$2"
+        sleep 0.02
+    done
+}
+peak=$T/anon-peak
+a_anon0=$(status_kb "${NODE_PID[a]}" RssAnon)
+anon_peak "${NODE_PID[a]}" "$peak.a" &
+peak_a=$!
+
 mesh_create b
 t0=$(now_ms)
 mesh_mount b
+anon_peak "${NODE_PID[b]}" "$peak.b" &
+peak_b=$!
 snap_ms="" deadline=$((SECONDS + 1200))
 while :; do
     js=$(mesh_stat b)
@@ -68,10 +98,16 @@ while :; do
     sleep 0.2
 done
 sync_ms=$(($(now_ms) - t0))
+touch "$peak.a.stop" "$peak.b.stop"
+wait "$peak_a" "$peak_b"
+a_anon_max=$(cat "$peak.a" 2>/dev/null || echo 0)
+b_anon_max=$(cat "$peak.b" 2>/dev/null || echo 0)
 n=$(find "${MNT[b]}" -type f | wc -l)
 [[ $n -eq $NFILES ]] || fail "B shows $n files, want $NFILES"
 mesh_wait_converged 600 a b
 b_store=$(du -sb "${STORE[b]}" | cut -f1)
+a_hwm=$(status_kb "${NODE_PID[a]}" VmHWM)
+b_hwm=$(status_kb "${NODE_PID[b]}" VmHWM)
 
 built=$(grep -o 'built a snapshot of [0-9]* bytes.* in [0-9]* ms' "${LOGF[a]}" | tail -1)
 installed=$(grep -o 'installed a snapshot of [0-9]* bytes .*installed in [0-9]* ms' "${LOGF[b]}" | tail -1)
@@ -92,5 +128,10 @@ inst_ms=$(sed -E 's/.*installed in ([0-9]+) ms.*/\1/' <<<"$installed")
     printf '%-40s %s\n' "B mounted -> in sync, all content (ms)" "$sync_ms"
     printf '%-40s %s\n' "store of A (du bytes)" "$a_store"
     printf '%-40s %s\n' "store of B (du bytes)" "$b_store"
+    printf '%-40s %s\n' "A RssAnon before B joined (kB)" "$a_anon0"
+    printf '%-40s %s\n' "A RssAnon peak while B joined (kB)" "$a_anon_max"
+    printf '%-40s %s\n' "B RssAnon peak until in sync (kB)" "$b_anon_max"
+    printf '%-40s %s\n' "A VmHWM at the end (kB)" "$a_hwm"
+    printf '%-40s %s\n' "B VmHWM at the end (kB)" "$b_hwm"
 } | tee "$out"
 log "results in $out"

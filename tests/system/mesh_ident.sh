@@ -6,6 +6,10 @@
 #    log says why) and that node reads nothing.
 #  - an expired invitation and a revoked one: refused likewise;
 #    `meshfs invite --list` shows what is open.
+#  - open invitations replicate (issue 10): another member's `meshfs
+#    members` lists one within 5 s of `meshfs invite` (and one made
+#    before the mount), and drops it once it is used up or revoked; the
+#    node that joined with it is listed as a member.
 #  - a removed member that keeps running with its store and sessions: it
 #    does not read a file written after the removal, its new file reaches
 #    nobody, and the members go on syncing.
@@ -40,8 +44,34 @@ fa=$(mesh_stat a | jq -r .key)
 refused() { grep -q "refused node ${ID[$1]} .* a join: $2" "${LOGF[a]}"; }
 reads_nothing() { [[ ! -e ${MNT[$1]}/$2 ]] || fail "node $1 reads $2"; }
 
+# ---- open invitations: every member lists them
+# invited_n NODE ID: how many times NODE's `meshfs members` lists the open
+# invitation ID (nothing printed if the command fails)
+invited_n() { "$MESHFS" members --json "${MNT[$1]}" | jq --arg i "$2" 'map(select(.state == "invited" and .invitation == $i)) | length'; }
+invited_on() { [[ $(invited_n "$@") == 1 ]]; }
+gone_on() { [[ $(invited_n "$@") == 0 ]]; }
+member_on() { "$MESHFS" members --json "${MNT[$1]}" | jq -e --arg n "${ID[$2]}" 'map(select(.node == $n)) | length == 1' >/dev/null; }
+# the id (16 hex digits, as members shows it) of A's open invitation whose
+# id starts with $1
+inv_id() { mfs_cmd invite --list --store "${STORE[a]}" | awk -v p="$1" 'NR > 1 && (p == "" || index($1, p) == 1) { print substr($1, 1, 16) }'; }
+# the one mesh_create left open, made before A's daemon started
+spare=$(inv_id "")
+[[ $spare =~ ^[0-9a-f]{16}$ ]] || fail "A should have one open invitation: $(mfs_cmd invite --list --store "${STORE[a]}")"
+mesh_wait 5 "B to list the invitation A made before its mount" invited_on b "$spare"
+t0=$(now_ms)
+tok=$(mfs_cmd invite --store "${STORE[a]}" "${ADDR[a]}" 2>"$T/inv.err")
+inv=$(inv_id "$(sed -n 's/.*invitation \([0-9a-f]*\):.*/\1/p' "$T/inv.err")")
+[[ $inv =~ ^[0-9a-f]{16}$ ]] || fail "cannot find the new invitation: $(cat "$T/inv.err")"
+mesh_wait 5 "B to list A's new invitation $inv" invited_on b "$inv"
+log "B lists A's new invitation $(($(now_ms) - t0)) ms after meshfs invite"
+"$MESHFS" members "${MNT[b]}" | grep -qxE "invited  $inv  by ${ID[a]}  1 join left, expires in 2[34] h" ||
+    fail "meshfs members on B does not show the invitation: $("$MESHFS" members "${MNT[b]}")"
+run_ok mfs_cmd invite --revoke "$spare" --store "${STORE[a]}" >/dev/null
+mesh_wait 5 "B to drop the revoked invitation $spare" gone_on b "$spare"
+invited_on b "$inv" || fail "B dropped $inv too"
+
 # ---- an invitation is good for one join
-tok=$MESH_TOKEN
+MESH_TOKEN=$tok
 mesh_create d # joins with tok
 MESH_TOKEN=$tok
 mesh_create e # the same token again
@@ -50,6 +80,10 @@ t0=$(now_ms)
 mesh_mount d
 mesh_wait_file 15 d m1 "$(sha_str $'for members\n')"
 log "join: D mounted, was admitted and read A's file $(($(now_ms) - t0)) ms after its mount began"
+for n in a b; do
+    mesh_wait 5 "node $n to drop the used-up invitation $inv" gone_on "$n" "$inv"
+    mesh_wait 15 "node $n to list D as a member" member_on "$n" d
+done
 mesh_mount e
 mesh_wait_peers 30 a d
 mesh_wait 15 "A refuses E: invitation used up" refused e "its invitation is used up"

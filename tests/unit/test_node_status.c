@@ -89,6 +89,33 @@ static void test_syncjob(void **state)
     assert_int_equal(k.seq, 0);
 }
 
+/* open invitations that `meshfs members` lists (issue 10) */
+static void test_invited(void **state)
+{
+    (void)state;
+    mfs_status_invited v = {.id = 0xff,
+                            .by = 0xa1b2c3d4e5f60718ull,
+                            .created = 1700000000,
+                            .expires = 1700086400,
+                            .uses = 2},
+                       w;
+    char line[MFS_STATUS_LINE_MAX];
+    mfs_status_invited_format(&v, line, sizeof line);
+    assert_string_equal(line, "00000000000000ff a1b2c3d4e5f60718 1700000000 "
+                              "1700086400 2");
+    assert_int_equal(mfs_status_invited_parse(line, &w), 0);
+    assert_int_equal(w.id, v.id);
+    assert_int_equal(w.by, v.by);
+    assert_int_equal(w.created, v.created);
+    assert_int_equal(w.expires, v.expires);
+    assert_int_equal(w.uses, v.uses);
+    /* a newer daemon's extra field is ignored; a short line is refused */
+    assert_int_equal(mfs_status_invited_parse("ff 1 2 3 4 5", &w), 0);
+    assert_int_equal(w.uses, 4);
+    assert_int_equal(mfs_status_invited_parse("ff 1 2 3", &w), -EINVAL);
+    assert_int_equal(w.id, 0);
+}
+
 static void test_catchup_snapshot(void **state)
 {
     mfs_status_catchup c = {1, 2, 3, 4, 5.5, 6.5, -1}, d;
@@ -134,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_peer_round_trip),
         cmocka_unit_test(test_catchup_snapshot),
         cmocka_unit_test(test_syncjob),
+        cmocka_unit_test(test_invited),
         cmocka_unit_test(test_in_sync_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,7 +7,9 @@
  * conflict rules (concurrent edits, same-name creates, edit vs delete,
  * rename cycles), checked on both replicas with mfs_store_dump.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -2073,6 +2077,90 @@ static void test_member_remove(void **state)
     close2(&a, &b);
 }
 
+static void assert_invited(const mfs_invited *got, const mfs_invited *want)
+{
+    assert_int_equal(got->id, want->id);
+    assert_int_equal(got->by, want->by);
+    assert_int_equal(got->created, want->created);
+    assert_int_equal(got->expires, want->expires);
+    assert_int_equal(got->uses, want->uses);
+}
+
+/* An open invitation is a register every member lists: set and changed
+ * (a use taken) and cleared only by the node that made it, and each
+ * change replicates. */
+static void test_invited(void **state)
+{
+    (void)state;
+    rep a, b;
+    mesh2(&a, &b);
+    mfs_invited iv = {.id = 0x1122334455667788ull,
+                      .by = a.node,
+                      .created = 1700000000,
+                      .expires = 1700086400,
+                      .uses = 2},
+                low = {.id = 0xff, /* leading zeros in its name */
+                       .by = a.node,
+                       .created = 1700000100,
+                       .expires = 1731536100,
+                       .uses = 1},
+                got[4], bad;
+    assert_int_equal(mfs_store_invited_list(a.s, got, 4), 0);
+    bad = iv, bad.by = b.node; /* only the node that made it */
+    assert_int_equal(mfs_store_invited_put(a.s, &bad), -EINVAL);
+    bad = iv, bad.id = 0;
+    assert_int_equal(mfs_store_invited_put(a.s, &bad), -EINVAL);
+    bad = iv, bad.uses = 0; /* used up: cleared, not set */
+    assert_int_equal(mfs_store_invited_put(a.s, &bad), -EINVAL);
+    assert_int_equal(mfs_store_invited_put(a.s, &iv), 0);
+    assert_int_equal(mfs_store_invited_put(a.s, &iv), -EALREADY);
+    assert_int_equal(mfs_store_invited_put(a.s, &low), 0);
+    assert_int_equal(mfs_store_invited_list(a.s, got, 1), 2); /* cap 1 */
+    assert_invited(&got[0], &low);
+    sync_pair(&a, &b);
+    assert_int_equal(mfs_store_invited_list(b.s, got, 4), 2);
+    assert_invited(&got[0], &low); /* in id order */
+    assert_invited(&got[1], &iv);
+    assert_int_equal(mfs_store_invited_clear(b.s, iv.id), -EPERM);
+    assert_int_equal(mfs_store_invited_clear(b.s, 0x77), -EALREADY);
+    assert_int_equal(mfs_store_invited_clear(b.s, 0), -EINVAL);
+    /* a join took a use */
+    iv.uses = 1;
+    assert_int_equal(mfs_store_invited_put(a.s, &iv), 0);
+    sync_pair(&a, &b);
+    assert_int_equal(mfs_store_invited_list(b.s, got, 4), 2);
+    assert_invited(&got[1], &iv);
+    /* used up, or revoked: gone everywhere */
+    assert_int_equal(mfs_store_invited_clear(a.s, iv.id), 0);
+    assert_int_equal(mfs_store_invited_clear(a.s, iv.id), -EALREADY);
+    assert_int_equal(mfs_store_invited_list(a.s, got, 4), 1);
+    sync_pair(&a, &b);
+    assert_int_equal(mfs_store_invited_list(b.s, got, 4), 1);
+    assert_invited(&got[0], &low);
+    /* b's own beside a's */
+    mfs_invited mine = {.id = 0xb0b0b0b0b0b0b0b0ull,
+                        .by = b.node,
+                        .created = 1700000200,
+                        .expires = 1700000300,
+                        .uses = 3};
+    assert_int_equal(mfs_store_invited_put(b.s, &mine), 0);
+    sync_pair(&a, &b);
+    assert_int_equal(mfs_store_invited_list(a.s, got, 4), 2);
+    assert_invited(&got[0], &low);
+    assert_invited(&got[1], &mine);
+    assert_int_equal(mfs_store_invited_clear(a.s, mine.id), -EPERM);
+    /* an invitation is no origin: nothing waits for it (the vectors name
+     * only the two nodes) */
+    mfs_vv va;
+    assert_int_equal(mfs_store_vv(a.s, &va), 0);
+    assert_int_equal(va.n, 2);
+    assert_int_equal(mfs_vv_get(&va, iv.id), 0);
+    assert_int_equal(mfs_vv_get(&va, low.id), 0);
+    mfs_vv_free(&va);
+    assert_same_dump(a.s, b.s);
+    close2(&a, &b);
+}
+
 /* A node that reached the mesh becomes an origin once, so that every
  * member counts it for good (the vectors name it). */
 static void test_member_join(void **state)
@@ -2106,12 +2194,40 @@ static uint64_t ops_in_log(mfs_store *s, uint64_t *folded)
     return st.ops;
 }
 
+/* How many snapshot.*.tmp files dir holds (none should outlive a build or
+ * a fetch: snapshot.c makes them without a name). */
+static int snap_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t l = strlen(e->d_name);
+        if (!strncmp(e->d_name, "snapshot.", 9) && l > 4 &&
+            !strcmp(e->d_name + l - 4, ".tmp"))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* s's snapshot, built into its file and read back whole (caller frees). */
 static uint8_t *snap_of(mfs_store *s, size_t *len)
 {
-    uint8_t *buf;
+    int fd;
+    uint64_t n;
     mfs_snapshot_info inf;
-    assert_int_equal(mfs_store_snapshot(s, &buf, len, &inf), 0);
-    assert_int_equal(inf.bytes, *len);
+    assert_int_equal(mfs_store_snapshot_file(s, &fd, &n, &inf), 0);
+    assert_int_equal(inf.bytes, n);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, n);
+    uint8_t *buf = malloc(n);
+    assert_non_null(buf);
+    assert_int_equal(pread(fd, buf, n, 0), (ssize_t)n);
+    close(fd);
+    assert_int_equal(snap_files(mfs_store_dir(s)), 0);
+    *len = n;
     return buf;
 }
 
@@ -2592,6 +2708,78 @@ static void test_snapshot_formats(void **state)
     rep_close(&c);
 }
 
+/* A snapshot is written to a file in pieces (snapshot.c SNAP_WBUF, 1 MiB)
+ * with its sum computed as it goes: one of several MiB, whose records
+ * straddle the pieces, carries the sum that the one-shot BLAKE2b gives of
+ * its bytes, is the same bytes when built twice from the same state, and,
+ * received into a spool file and installed from a mapping of it as
+ * sync/repl.c does, gives a store with the sender's dump. A stale file
+ * of an earlier run is removed, and no file is left in either store. */
+static void test_snapshot_file(void **state)
+{
+    (void)state;
+    rep a, b;
+    rep_open(&a, 1, 0xa1);
+    build_tree(a.s);
+    char name[32];
+    for (int i = 0; i < 12000; i++) {
+        snprintf(name, sizeof(name), "file-%05d", i);
+        uint64_t f = mkfile(a.s, MFS_ROOT_INO, name);
+        if (i % 100 == 0)
+            put_pub(a.s, f, name);
+    }
+    set_retention(&a, 0);
+    settle_alone(&a);
+    assert_int_equal(mfs_store_collect_now(a.s, NULL), 0);
+    /* one a crash left between making and unlinking it */
+    char stale[4096];
+    snprintf(stale, sizeof(stale), "%s/snapshot.out.tmp", a.dir);
+    int sfd = open(stale, O_CREAT | O_WRONLY, 0600);
+    assert_true(sfd >= 0);
+    close(sfd);
+    assert_int_equal(snap_files(a.dir), 1);
+    size_t len, len2;
+    uint8_t *snap = snap_of(a.s, &len);
+    print_message("snapshot of %zu bytes\n", len);
+    assert_true(len > 2u << 20); /* records straddle three pieces */
+    assert_memory_equal(snap, "MFSSNAP1", 8);
+    uint8_t sum[MFS_BLAKE2B256_LEN];
+    mfs_blake2b256(sum, snap + 44, len - 44);
+    assert_memory_equal(sum, snap + 12, sizeof(sum));
+    uint8_t *again = snap_of(a.s, &len2);
+    assert_int_equal(len2, len);
+    assert_memory_equal(again, snap, len);
+    free(again);
+    /* received as sync/repl.c receives it: pieces written at their
+     * offsets, out of order, into a spool file; installed from a map */
+    rep_open(&b, 0, 0xb2);
+    int fd;
+    assert_int_equal(mfs_store_snapshot_spool(b.s, &fd), 0);
+    assert_int_equal(ftruncate(fd, (off_t)len), 0);
+    size_t piece = 1u << 20;
+    for (size_t o = piece; o < len; o += piece) {
+        size_t n = len - o < piece ? len - o : piece;
+        assert_int_equal(pwrite(fd, snap + o, n, (off_t)o), (ssize_t)n);
+    }
+    assert_int_equal(pwrite(fd, snap, piece, 0), (ssize_t)piece);
+    assert_int_equal(snap_files(b.dir), 0);
+    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    mfs_snapshot_info inf;
+    assert_int_equal(mfs_store_snapshot_install(b.s, map, len, &inf), 0);
+    assert_int_equal(inf.bytes, len);
+    assert_true(inf.entries > 12000);
+    munmap(map, len);
+    close(fd);
+    rep *h[1] = {&a};
+    sync_chunks(b.s, h, 1); /* a snapshot carries no chunks */
+    assert_same_dump(a.s, b.s);
+    assert_int_equal(snap_files(a.dir), 0);
+    assert_int_equal(snap_files(b.dir), 0);
+    free(snap);
+    close2(&a, &b);
+}
+
 /* A version superseded before it arrived stays so across a snapshot. c
  * wrote v2 on b's v1; a got v2 without v1 (v1 is marked superseded,
  * waiting for it), wrote v3 and collected v2. d installs a's snapshot;
@@ -3004,10 +3192,12 @@ int main(void)
         cmocka_unit_test_teardown(test_member_remove, teardown),
         cmocka_unit_test_teardown(test_fold_and_snapshot, teardown),
         cmocka_unit_test_teardown(test_member_join, teardown),
+        cmocka_unit_test_teardown(test_invited, teardown),
         cmocka_unit_test_teardown(test_rejoin_recover, teardown),
         cmocka_unit_test_teardown(test_snapshot_keeps_held_versions, teardown),
         cmocka_unit_test_teardown(test_snapshot_keeps_superseded, teardown),
         cmocka_unit_test_teardown(test_snapshot_formats, teardown),
+        cmocka_unit_test_teardown(test_snapshot_file, teardown),
         cmocka_unit_test_teardown(test_snapshot_keeps_superseded_absent,
                                   teardown),
         cmocka_unit_test_teardown(test_two_deletes_union, teardown),
