@@ -6,6 +6,7 @@
  * exits 2. This file never opens a store or a mount itself.
  */
 #include "cli.h"
+#include "fs.h"
 #include "log.h"
 
 #include <fcntl.h>
@@ -649,6 +650,8 @@ int main(int argc, char **argv)
     prog = prog ? prog + 1 : argv[0];
     if (strcmp(prog, "mount.meshfs") == 0) /* mount(8)'s helper */
         return cli_mount_helper(argc, argv);
+    if (strcmp(prog, MFS_HOLDER_ARGV0) == 0) /* fs/holder.c */
+        return mfs_fs_holder_main(argc, argv);
     if (argc < 2) {
         print_main_usage(stderr);
         return CLI_USAGE;

@@ -42,6 +42,7 @@ typedef struct mount_job {
     char mnt[PATH_MAX];
     char fuse_opts[4096]; /* -o minus our own options */
     int stack;            /* mount over a killed daemon's dead mount */
+    int adopt;            /* take the mount over from its holder */
     int create;           /* the store dir is missing or empty */
     int foreground;
     int debug;
@@ -111,6 +112,7 @@ static int daemon_run(mount_job *j)
         .noatime = (j->writeback & 2) != 0,
         .writethrough = (j->writeback & 4) != 0,
         .stack = j->stack,
+        .adopt = j->adopt,
         .listen = j->listen,
         .peers = j->peers,
         .npeers = j->npeers,
@@ -318,16 +320,11 @@ static int take_opts(const char *in, mount_job *j)
     return nonempty;
 }
 
-/* The dead meshfs mount on j->mnt (a killed daemon's) is mounted over
- * (root) or detached. Its path is resolved without looking into it (that
- * would be ENOTCONN). 1 mounted over, 0 not dead, CLI_FAIL. */
-static int dead_mountpoint(mount_job *j)
+/* Resolves j->mnt's directory, not the mount point itself: looking into
+ * a dead mount gives ENOTCONN, into a held one waits for a daemon. */
+static void resolve_parent(mount_job *j)
 {
-    cli_mount m;
-    char err[512], parent[PATH_MAX], real[PATH_MAX];
-    /* statfs always asks the daemon; stat may answer from the cache */
-    if (!cli_mount_dead(j->mnt))
-        return 0;
+    char parent[PATH_MAX], real[PATH_MAX];
     snprintf(parent, sizeof parent, "%s", j->mnt);
     char *slash = strrchr(parent, '/');
     if (slash && slash != parent && slash[1]) {
@@ -342,6 +339,37 @@ static int dead_mountpoint(mount_job *j)
             memcpy(j->mnt + rl + 1, slash + 1, bl + 1);
         }
     }
+}
+
+/* The store's mount that a crashed daemon left to its holder (fs/holder.c)
+ * is taken over, not mounted again: programs using it never saw it go.
+ * Sets j->adopt; 0, or CLI_FAIL (it waits elsewhere). */
+static int held_mount(mount_job *j)
+{
+    char held[PATH_MAX];
+    if (mfs_fs_holder_query(j->store, held, sizeof held) != MFS_HOLD_WAITING)
+        return 0;
+    resolve_parent(j);
+    if (strcmp(held, j->mnt) != 0)
+        return cli_fail("the mount of store %s on %s waits for its daemon "
+                        "(it crashed): mount it there again (meshfs mount "
+                        "--store %s %s) or unmount it (meshfs umount %s)",
+                        j->store, held, j->store, held, held);
+    j->adopt = 1;
+    return 0;
+}
+
+/* The dead meshfs mount on j->mnt (a killed daemon's) is mounted over
+ * (root) or detached. Its path is resolved without looking into it (that
+ * would be ENOTCONN). 1 mounted over, 0 not dead, CLI_FAIL. */
+static int dead_mountpoint(mount_job *j)
+{
+    cli_mount m;
+    char err[512];
+    /* statfs always asks the daemon; stat may answer from the cache */
+    if (!cli_mount_dead(j->mnt))
+        return 0;
+    resolve_parent(j);
     int f = cli_mount_at(j->mnt, &m);
     if (f == 1 && cli_mount_is_meshfs(&m) && geteuid() == 0) {
         j->stack = 1;
@@ -528,7 +556,9 @@ int cli_cmd_mount(int argc, char **argv)
                         "loaded (modprobe fuse)?");
     if (access("/dev/fuse", R_OK | W_OK) < 0 && geteuid() == 0)
         return cli_fail("no permission to open /dev/fuse: %s", strerror(errno));
-    if ((r = check_mountpoint(&j, nonempty)) != 0)
+    if ((r = held_mount(&j)) != 0)
+        return r;
+    if (!j.adopt && (r = check_mountpoint(&j, nonempty)) != 0)
         return r;
     if ((r = check_store(&j)) != 0)
         return r;
@@ -631,6 +661,15 @@ int cli_cmd_umount(int argc, char **argv)
         return cli_usage_error("missing argument", "MOUNTPOINT");
     if (cli_abspath(a.pos[0], mnt, sizeof mnt) < 0)
         return cli_fail("path too long: %s", a.pos[0]);
+    /* a mount whose daemon crashed and whose holder waits for the next
+     * (fs/holder.c) would make every look into it wait: let it go first,
+     * then it is dead and detached below */
+    if (cli_mount_at(mnt, &m) == 1 && cli_mount_is_meshfs(&m) &&
+        mfs_fs_holder_release(m.source) == 1)
+        fprintf(stderr,
+                "meshfs: the daemon of %s had crashed; its holder let the "
+                "mount go\n",
+                mnt);
     char real[PATH_MAX];
     if (realpath(mnt, real))
         snprintf(mnt, sizeof mnt, "%s", real);

@@ -7,6 +7,7 @@
  * a path in it. Read-only except cli_unmount().
  */
 #include "cli.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -222,6 +223,13 @@ int cli_unmount(const char *mnt, int lazy, char *err, size_t errcap)
 int cli_mount_dead(const char *mnt)
 {
     struct statfs sf;
+    cli_mount m;
+    char held[PATH_MAX];
+    /* a mount whose daemon crashed and whose holder waits for the next
+     * (fs/holder.c): statfs would wait for that daemon too */
+    if (cli_mount_at(mnt, &m) == 1 && cli_mount_is_meshfs(&m) &&
+        mfs_fs_holder_query(m.source, held, sizeof held) == MFS_HOLD_WAITING)
+        return 1;
     /* ECONNABORTED: the request was queued while the killed daemon's last
      * threads still held /dev/fuse, and the kernel aborted it when they
      * let go (a restart right after kill -9 met this: "already mounted") */

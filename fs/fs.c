@@ -16,7 +16,9 @@
 #include <fuse_lowlevel.h>
 
 #include <errno.h>
+#include <spawn.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +40,7 @@ void mfs_fs_config_default(mfs_fs_config *cfg)
     cfg->relatime = 1;
     cfg->killpriv_v2 = 1;
     cfg->write_behind = 1;
+    cfg->hold = 1;
 }
 
 /* The names the request on this thread changes itself (mfs_fs_own_names):
@@ -193,6 +196,7 @@ int mfs_fs_init(mfs_fs *fs, mfs_store *store, const mfs_fs_config *cfg,
     memset(fs, 0, sizeof *fs);
     fs->store = store;
     fs->cfg = *cfg;
+    fs->hold_sock = -1;
     pthread_mutex_init(&fs->timer_lock, NULL);
     pthread_cond_init(&fs->timer_cond, NULL);
     mfs_fs_invalq_init(&fs->invalq);
@@ -321,6 +325,98 @@ static void raise_readahead(mfs_fs *fs)
     fclose(f);
 }
 
+/* The mount a crashed daemon left to its holder (fs/holder.c) becomes
+ * ours: the session serves its /dev/fuse descriptor. */
+static int adopt(mfs_fs *fs, char *err, size_t errcap)
+{
+    size_t cap = 65536;
+    fs->init = malloc(cap);
+    if (!fs->init) {
+        snprintf(err, errcap, "out of memory");
+        return -ENOMEM;
+    }
+    int fd = -1;
+    fs->initlen = cap;
+    int s = mfs_fs_holder_adopt(fs->cfg.store_dir, &fd, fs->init,
+                                &fs->initlen);
+    if (s < 0) {
+        snprintf(err, errcap,
+                 s == -EBUSY ? "a daemon took the mount on %s over already"
+                             : "cannot take the mount on %s over from its "
+                               "holder: %s",
+                 fs->mountpoint, strerror(-s));
+        return s;
+    }
+    char dev[32];
+    snprintf(dev, sizeof dev, "/dev/fd/%d", fd);
+    if (fuse_session_mount(fs->se, dev) != 0) {
+        close(fd);
+        close(s); /* the holder waits for the next daemon */
+        snprintf(err, errcap, "cannot serve the mount on %s", fs->mountpoint);
+        return -EIO;
+    }
+    fs->hold_sock = s;
+    fs->adopted = 1;
+    fs->own_mount = 1; /* libfuse does not unmount it */
+    return 0;
+}
+
+/* Linux 6.9's FUSE_NOTIFY_RESEND: requests the kernel sent to a daemon
+ * that died unanswered are queued again (after an adoption). */
+#define NOTIFY_RESEND 7
+
+/* The session's first request. A new mount's is the kernel's INIT, which
+ * is kept for a holder; an adopted one is fed the INIT the holder kept
+ * (the kernel negotiated with the dead daemon and ignores our answer,
+ * ENOENT, which libfuse does not report), then asks for the dead
+ * daemon's requests again. */
+static void first_request(mfs_fs *fs)
+{
+    int fd = fuse_session_fd(fs->se);
+    if (fs->adopted) {
+        struct fuse_buf b = {.mem = fs->init, .size = fs->initlen};
+        mfs_fs_killpriv_init(&fs->killpriv, fs->init, fs->initlen);
+        fuse_session_process_buf(fs->se, &b);
+        struct {
+            uint32_t len;
+            int32_t error;
+            uint64_t unique;
+        } resend = {sizeof resend, NOTIFY_RESEND, 0};
+        if (write(fd, &resend, sizeof resend) < 0)
+            mfs_log(LOG_WARNING,
+                    "fs: this kernel cannot send again the requests the "
+                    "crashed daemon of %s was serving (%s; Linux 6.9 can): "
+                    "programs waiting on them wait until killed",
+                    fs->mountpoint, strerror(errno));
+        mfs_log(LOG_NOTICE, "fs: took over the mount on %s from its holder",
+                fs->mountpoint);
+        return;
+    }
+    struct fuse_buf b = {0};
+    int r = fuse_session_receive_buf(fs->se, &b);
+    if (r <= 0)
+        return; /* (the loop sees it again) */
+    if (fs->cfg.hold && fs->cfg.store_dir && b.size >= 8 && !(b.flags & FUSE_BUF_IS_FD)) {
+        fs->init = malloc(b.size);
+        if (fs->init) {
+            memcpy(fs->init, b.mem, b.size);
+            fs->initlen = b.size;
+        }
+    }
+    fuse_session_process_buf(fs->se, &b);
+    free(b.mem);
+    char dev[64];
+    if (fs->init && mount_devno(fs->mountpoint, dev, sizeof dev) == 0) {
+        fs->hold_sock = mfs_fs_holder_start(fs->cfg.store_dir, fs->mountpoint,
+                                            dev, fd, fs->init, fs->initlen);
+        if (fs->hold_sock < 0)
+            mfs_log(LOG_WARNING,
+                    "fs: cannot start the holder of %s (%s): if the daemon "
+                    "crashes, the mount is dead until mounted again",
+                    fs->mountpoint, strerror(-fs->hold_sock));
+    }
+}
+
 int mfs_fs_mount(mfs_fs *fs, const char *mountpoint, char *err, size_t errcap)
 {
     fs->mountpoint = strdup(mountpoint);
@@ -328,7 +424,11 @@ int mfs_fs_mount(mfs_fs *fs, const char *mountpoint, char *err, size_t errcap)
         snprintf(err, errcap, "out of memory");
         return -ENOMEM;
     }
-    if (fs->cfg.stack) {
+    if (fs->cfg.adopt) {
+        int r = adopt(fs, err, errcap);
+        if (r < 0)
+            return r;
+    } else if (fs->cfg.stack) {
         int fd = mfs_fs_mount_stacked(&fs->cfg, mountpoint, err, errcap);
         if (fd < 0)
             return fd;
@@ -397,6 +497,7 @@ int mfs_fs_run(mfs_fs *fs)
     fuse_loop_cfg_set_clone_fd(lc, 0);
     fuse_loop_cfg_set_idle_threads(lc, 10);
     fuse_loop_cfg_set_max_threads(lc, 64);
+    first_request(fs);
     r = fuse_session_loop_mt(fs->se, lc);
     fuse_loop_cfg_destroy(lc);
     /* r > 0: stopped by that signal; < 0: error */
@@ -421,6 +522,20 @@ int mfs_fs_flush_all(mfs_fs *fs)
 void mfs_fs_forget_mount(mfs_fs *fs)
 {
     __atomic_store_n(&fs->mounted, 0, __ATOMIC_RELEASE);
+}
+
+/* An adopted mount without root: fusermount3 unmounts it (lazily, as
+ * libfuse does), since libfuse knows it only as /dev/fd/N. */
+static void fusermount_unmount(const char *mnt)
+{
+    char *argv[] = {"fusermount3", "-u", "-q", "-z", "--", (char *)mnt, NULL};
+    pid_t pid;
+    extern char **environ;
+    if (posix_spawnp(&pid, "fusermount3", NULL, NULL, argv, environ) != 0)
+        return;
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
 }
 
 void mfs_fs_close(mfs_fs *fs)
@@ -452,8 +567,12 @@ void mfs_fs_close(mfs_fs *fs)
     if (fs->se) {
         if (fs->signals_set)
             fuse_remove_signal_handlers(fs->se);
+        mfs_fs_holder_bye(fs->hold_sock); /* not a crash: it may go */
+        fs->hold_sock = -1;
         if (__atomic_load_n(&fs->mounted, __ATOMIC_ACQUIRE)) {
-            if (fs->own_mount)
+            if (fs->own_mount && geteuid() != 0)
+                fusermount_unmount(fs->mountpoint);
+            else if (fs->own_mount)
                 umount2(fs->mountpoint, MNT_DETACH); /* as libfuse does */
             else
                 fuse_session_unmount(fs->se);
@@ -472,5 +591,7 @@ void mfs_fs_close(mfs_fs *fs)
     pthread_cond_destroy(&fs->timer_cond);
     free(fs->mountpoint);
     fs->mountpoint = NULL;
+    free(fs->init);
+    fs->init = NULL;
     fs->store = NULL;
 }

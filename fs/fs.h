@@ -154,6 +154,9 @@ typedef struct mfs_fs_fh {
     mfs_stamp pin; /* the version this open reads (lock) */
     int writer;    /* opened for writing: close publishes */
     int direct;    /* FOPEN_DIRECT_IO: reads bypass the page cache */
+    int adopted;   /* stands for an open of a daemon that died while the
+                    * kernel kept the connection: the kernel keeps the open
+                    * flags that daemon gave (mfs_fs_handles_adopt) */
 } mfs_fs_fh;
 
 typedef struct mfs_fs_file {
@@ -166,10 +169,42 @@ typedef struct mfs_fs_file {
     uint64_t cache_gen;  /* remote_gen when cache_ver was set (lock) */
 } mfs_fs_file;
 
+/* What fi->fh holds, for open files and directories alike: not a pointer
+ * but a checked index into a table, so that a request carrying a value
+ * another process handed out (a daemon that died while the kernel kept
+ * the connection and now resends its requests) is recognised instead of
+ * dereferenced. fi->fh = tag << 32 | (slot + 1), tag = boot ^ gen: boot
+ * is 32 random bits drawn per process, gen counts the slot's reuses. 0 is
+ * never a handle. Every field marked "hlock" is guarded by
+ * mfs_fs_files.hlock. */
+enum { MFS_FS_H_FILE = 1, MFS_FS_H_DIR = 2 }; /* kinds of handle */
+
+typedef struct mfs_fs_hslot {
+    void *obj;      /* the handle (borrowed); NULL: free (hlock) */
+    uint64_t ino;   /* the inode it was opened on (hlock) */
+    uint64_t stale; /* adopted: the other process's fi->fh it stands for;
+                     * 0: a handle of this process (hlock) */
+    uint32_t gen;   /* reuses of the slot (hlock) */
+    uint32_t next;  /* while free: the next free slot + 1, 0 = none (hlock) */
+    int kind;       /* MFS_FS_H_* (hlock) */
+} mfs_fs_hslot;
+
 typedef struct mfs_fs_files {
     pthread_mutex_t lock;
     mfs_fs_file **buckets; /* (lock) */
     size_t nb, n;          /* buckets (power of two), records (lock) */
+    /* the handle table; lock order: hlock is never taken with lock held,
+     * nor lock with hlock held */
+    pthread_mutex_t hlock;
+    mfs_fs_hslot *slots;    /* grown by doubling (hlock) */
+    uint32_t nslots, live;  /* allocated, in use (hlock) */
+    uint32_t free1;         /* first free slot + 1, 0 = none (hlock) */
+    uint32_t *amap;         /* adopted slots + 1 by the hash of their stale
+                             * value, linear probing; 0 = empty (hlock) */
+    uint32_t namap, nadopt; /* amap size (power of two or 0), entries
+                             * (hlock) */
+    uint32_t boot;          /* random, set by mfs_fs_files_init */
+    uint64_t adopted;       /* handles adopted so far (hlock) */
 } mfs_fs_files;
 
 int mfs_fs_files_init(mfs_fs_files *t);
@@ -178,8 +213,9 @@ void mfs_fs_files_close(mfs_fs_files *t);
  * caller; fh stays owned by the caller until release). Sets fh->direct
  * when cached handles of the inode are pinned to an older version (their
  * reads refill the shared page cache with it); otherwise *keep_cache = 1
- * when the page cache holds the version fh pins. self: this node's id.
- * 0 or -ENOMEM. Any thread. */
+ * when the page cache holds the version fh pins. An adopted fh is counted
+ * as cached (direct stays 0) and the page cache as holding anything.
+ * self: this node's id. 0 or -ENOMEM. Any thread. */
 int mfs_fs_files_open(mfs_fs_files *t, mfs_fs_fh *fh, uint64_t self,
                       int *keep_cache);
 /* Unregisters fh; cur: the inode's current version. Returns 1 when fh was
@@ -194,6 +230,33 @@ void mfs_fs_files_pin_set(mfs_fs_files *t, mfs_fs_fh *fh, mfs_stamp pin);
 void mfs_fs_files_remote(mfs_fs_files *t, uint64_t ino);
 /* The kernel forgot ino: its page cache is gone; drop the record. */
 void mfs_fs_files_forget(mfs_fs_files *t, uint64_t ino);
+
+/* The handle table (any thread). obj is borrowed: the caller frees it
+ * once it is removed. A handle resolves only for its kind and inode.
+ *
+ * Registers obj, of kind, opened on ino; *fh gets its fi->fh value.
+ * 0, -ENOMEM, or -ENFILE when 2^32 - 1 handles are open. */
+int mfs_fs_handles_add(mfs_fs_files *t, int kind, uint64_t ino, void *obj,
+                       uint64_t *fh);
+/* The handle fh names in a request on ino: a live one of this process,
+ * or the one adopted for fh. NULL when there is none (fh 0, a value of
+ * another process not adopted, garbage). */
+void *mfs_fs_handles_get(mfs_fs_files *t, uint64_t fh, int kind, uint64_t ino);
+/* fh, which mfs_fs_handles_get did not resolve, is a value of another
+ * process: obj (a new handle of ino, made as a fresh open would) stands
+ * for it from now on, until mfs_fs_handles_remove(fh). Returns obj, or the
+ * handle fh resolves to when another thread got there first (the caller
+ * then frees obj), or NULL without memory. *first = 1 on the first
+ * adoption of this table. */
+void *mfs_fs_handles_adopt(mfs_fs_files *t, uint64_t fh, int kind, uint64_t ino,
+                           void *obj, int *first);
+/* Removes what mfs_fs_handles_get(fh) would return and returns it (the
+ * caller frees it), or NULL when there is nothing. */
+void *mfs_fs_handles_remove(mfs_fs_files *t, uint64_t fh, int kind,
+                            uint64_t ino);
+/* Handles adopted so far, and handles open now (adopted ones included). */
+uint64_t mfs_fs_handles_adopted(mfs_fs_files *t);
+size_t mfs_fs_handles_open(mfs_fs_files *t);
 
 /* ---- POSIX ACL xattrs (fs/acl.c) --------------------------------------
  * value/size: a system.posix_acl_access xattr as the kernel passes it. */
@@ -221,6 +284,9 @@ typedef struct mfs_fs_killpriv {
 
 /* read(2) of one request from fd, with the kill flags moved where libfuse
  * passes them on. Returns what read(2) returns. The session thread. */
+/* Notes an INIT request (buf, n bytes) as the read hook does: for a
+ * session fed an INIT that it did not read (fs/holder.c). */
+void mfs_fs_killpriv_init(mfs_fs_killpriv *kp, const void *buf, size_t n);
 ssize_t mfs_fs_killpriv_read(mfs_fs_killpriv *kp, int fd, void *buf,
                              size_t len);
 /* writev(2) of one reply; sets FUSE_HANDLE_KILLPRIV_V2 in the INIT reply
@@ -287,6 +353,8 @@ void mfs_fs_wb_counts(mfs_fs_wb *wb, uint64_t *answered, uint64_t *failed);
 /* The error (negative errno) of a write of ino that failed after it was
  * answered, or 0; clear: forget it (flush and fsync report it once). */
 int mfs_fs_wb_error(mfs_fs_wb *wb, uint64_t ino, int clear);
+/* Notes err (positive errno) as such an error of ino. */
+void mfs_fs_wb_fail(mfs_fs_wb *wb, uint64_t ino, int err);
 
 /* ---- the write concern's hook (node/acks.c; DESIGN P10) ---------------
  * fsync, fdatasync, a directory's fsync and (with on_close) a close that
@@ -319,6 +387,10 @@ typedef struct mfs_fs_config {
     int debug;             /* libfuse debug output */
     int stack;             /* 1: mount over a dead mount of a killed daemon
                               (fs/stack.c; root only) */
+    int adopt;             /* 1: take the mount over from the holder of the
+                              store's crashed daemon (fs/holder.c) */
+    int hold;              /* 1: start a holder (default) */
+    const char *store_dir; /* for the holder's socket; borrowed */
 } mfs_fs_config;
 
 void mfs_fs_config_default(mfs_fs_config *cfg);
@@ -402,6 +474,12 @@ typedef struct mfs_fs {
     int timer_stop;
     int mounted;
     int own_mount; /* mounted by fs/stack.c: unmounted here, not by libfuse */
+    /* fs/holder.c: the holder's socket (-1: none); adopted: the session
+     * came from a holder, init its kernel's INIT request */
+    int hold_sock;
+    int adopted;
+    uint8_t *init;
+    size_t initlen;
     int signals_set;
     /* the write concern (mfs_fs_set_acks; NULL: none) */
     mfs_fs_acks_fn acks_fn;
@@ -432,6 +510,33 @@ int mfs_fs_mount_stacked(const mfs_fs_config *cfg, const char *mountpoint,
 /* Detaches (lazily) the dead FUSE mounts on mountpoint, topmost first,
  * while the topmost is one. Returns how many. */
 int mfs_fs_detach_dead(const char *mountpoint);
+
+/* ---- fs/holder.c: the mount outlives a crashed daemon ---- */
+#define MFS_HOLDER_ARGV0 "meshfs-holder"
+#define MFS_HOLDER_SOCK "fuse.hold" /* in the store directory */
+enum { MFS_HOLD_NONE, MFS_HOLD_LIVE, MFS_HOLD_WAITING };
+/* The holder process (argv[0] MFS_HOLDER_ARGV0): exit code. */
+int mfs_fs_holder_main(int argc, char **argv);
+/* Starts a holder for the session on fuse_fd (mounted on mountpoint, of
+ * device number dev "MAJ:MIN") that keeps init (the kernel's INIT request)
+ * for the next daemon. The socket to keep open while this daemon lives
+ * (and to say goodbye on, mfs_fs_holder_bye), or -errno. */
+int mfs_fs_holder_start(const char *store_dir, const char *mountpoint,
+                        const char *dev, int fuse_fd, const void *init,
+                        size_t initlen);
+void mfs_fs_holder_bye(int sock);
+/* Asks store_dir's holder: MFS_HOLD_NONE (none), MFS_HOLD_LIVE (a daemon
+ * serves its mount) or MFS_HOLD_WAITING (none does; the mount point in
+ * mnt). */
+int mfs_fs_holder_query(const char *store_dir, char *mnt, size_t cap);
+/* Takes the held session: *fuse_fd and the INIT request (*initlen: the
+ * room in init, then its length). The socket to keep open, or -errno
+ * (-EBUSY: a daemon serves the mount). */
+int mfs_fs_holder_adopt(const char *store_dir, int *fuse_fd, void *init,
+                        size_t *initlen);
+/* Asks a waiting holder to let the mount go (it is dead then): 1 done, 0
+ * no holder, -EBUSY a daemon serves the mount. */
+int mfs_fs_holder_release(const char *store_dir);
 /* Starts the helper threads, installs SIGTERM/SIGINT/SIGHUP handlers and
  * runs the session loop until unmount or signal. Returns 0 or -errno. */
 int mfs_fs_run(mfs_fs *fs);

@@ -30,6 +30,17 @@ _Static_assert(MFS_FS_KILL_SUIDGID > 0x400000 &&
 
 #define BODY(h) ((char *)(h) + sizeof(struct fuse_in_header))
 
+void mfs_fs_killpriv_init(mfs_fs_killpriv *kp, const void *buf, size_t n)
+{
+    const struct fuse_in_header *h = buf;
+    if (n < sizeof *h || h->opcode != FUSE_INIT)
+        return;
+    const struct fuse_init_in *in = (const void *)((const char *)h + sizeof *h);
+    if (n - sizeof *h >= offsetof(struct fuse_init_in, flags) + sizeof in->flags &&
+        (in->flags & FUSE_HANDLE_KILLPRIV_V2))
+        __atomic_store_n(&kp->init_unique, h->unique, __ATOMIC_RELEASE);
+}
+
 ssize_t mfs_fs_killpriv_read(mfs_fs_killpriv *kp, int fd, void *buf, size_t len)
 {
     ssize_t n = read(fd, buf, len);
@@ -38,13 +49,9 @@ ssize_t mfs_fs_killpriv_read(mfs_fs_killpriv *kp, int fd, void *buf, size_t len)
     struct fuse_in_header *h = buf;
     size_t body = (size_t)n - sizeof *h;
     switch (h->opcode) {
-    case FUSE_INIT: {
-        struct fuse_init_in *in = (void *)BODY(h);
-        if (body >= offsetof(struct fuse_init_in, flags) + sizeof in->flags &&
-            (in->flags & FUSE_HANDLE_KILLPRIV_V2))
-            __atomic_store_n(&kp->init_unique, h->unique, __ATOMIC_RELEASE);
+    case FUSE_INIT:
+        mfs_fs_killpriv_init(kp, buf, (size_t)n);
         break;
-    }
     case FUSE_WRITE: {
         struct fuse_write_in *in = (void *)BODY(h);
         if (body >= offsetof(struct fuse_write_in, flags) + sizeof in->flags &&

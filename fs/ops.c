@@ -585,26 +585,19 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 /* ---- files ------------------------------------------------------------ */
 
-/* The open file's handle. */
-static mfs_fs_fh *fh_of(const struct fuse_file_info *fi)
-{
-    return (mfs_fs_fh *)(uintptr_t)fi->fh;
-}
-
-/* Makes the handle of a new open of ino: it pins the version current now
- * (DESIGN P5; fs/files.c decides how the kernel may use its page cache).
- * trunc: the open truncated the file (the kernel drops its pages itself).
- * Returns 0 or -errno; on success fi->fh owns the handle. */
-static int fh_open(mfs_fs *fs, uint64_t ino, struct fuse_file_info *fi,
-                   int trunc)
+/* Makes a handle of ino pinned to the version current now (DESIGN P5) and
+ * registers it with fs/files.c, which decides how the kernel may use its
+ * page cache (*keep). writer: close publishes; adopted: it stands for an
+ * open of a dead daemon (mfs_fs_fh). Returns 0 or -errno. */
+static int fh_make(mfs_fs *fs, uint64_t ino, int writer, int adopted, int *keep,
+                   mfs_fs_fh **out)
 {
     mfs_fs_fh *fh = calloc(1, sizeof *fh);
     if (!fh)
         return -ENOMEM;
     fh->ino = ino;
-    /* fh->writer: close publishes (a read-only open has nothing to
-     * publish; FLUSH carries no open flags) */
-    fh->writer = (fi->flags & O_ACCMODE) != O_RDONLY;
+    fh->writer = writer;
+    fh->adopted = adopted;
     int r = mfs_store_version_current(fs->store, ino, &fh->pin);
     /* the collector keeps what an open file pins; a version superseded
      * between the two calls is seen by the second and pinned instead */
@@ -619,13 +612,105 @@ static int fh_open(mfs_fs *fs, uint64_t ino, struct fuse_file_info *fi,
     }
     if (r == -EINVAL)
         r = 0; /* not a regular file: reads fail as mfs_store_read's do */
-    int keep = 0;
+    *keep = 0;
     if (r == 0)
         r = mfs_fs_files_open(&fs->files, fh, mfs_store_node_id(fs->store),
-                              &keep);
+                              keep);
     if (r < 0) {
         mfs_store_pin_drop(fs->store, fh);
         free(fh);
+        return r;
+    }
+    *out = fh;
+    return 0;
+}
+
+/* Unregisters and frees a handle fh_make made; when it was the last open
+ * still reading an older version, the inode's page cache (which its reads
+ * may have refilled) is dropped by the invalidation thread. */
+static void fh_free(mfs_fs *fs, uint64_t ino, mfs_fs_fh *fh)
+{
+    mfs_stamp cur = {0, 0};
+    if (mfs_store_version_current(fs->store, ino, &cur) < 0)
+        cur = (mfs_stamp){UINT64_MAX, 0}; /* gone: any pin is old */
+    if (mfs_fs_files_release(&fs->files, fh, cur, mfs_store_node_id(fs->store)))
+        mfs_fs_change_cb(fs, MFS_CHANGE_INODE, ino, NULL);
+    mfs_store_pin_drop(fs->store, fh);
+    free(fh);
+}
+
+/* The first adoption of this daemon is logged; the rest are counted
+ * (mfs_fs_handles_adopted). */
+static void note_adopted(const char *what, uint64_t ino)
+{
+    mfs_log(LOG_NOTICE,
+            "fs: adopted open files of a previous daemon (first: %s inode "
+            "%lu): each goes on with a new handle until the kernel releases "
+            "it; later adoptions are counted, not logged",
+            what, (unsigned long)ino);
+}
+
+/* The open file's handle. A value this daemon did not hand out comes from
+ * a daemon that died while the kernel kept the connection: a handle is
+ * made for it as a fresh open would make it (pinned to the version
+ * current now; writer, as the open flags are unknown and the kernel
+ * checked them at the real open) and stands for that value until its
+ * RELEASE. When the request adopting it writes (writing: a WRITE, FLUSH
+ * or FSYNC), the dead daemon may have answered writes through it that
+ * it had not committed (a kill -9 loses them): the file's next write,
+ * close or fsync fails with EIO, once, as after a write that failed once
+ * answered (fs/wb.c), rather than succeed over a loss. NULL when fi
+ * carries no handle or none could be made: the request then goes on as
+ * one without a handle. */
+static mfs_fs_fh *fh_of(mfs_fs *fs, uint64_t ino,
+                        const struct fuse_file_info *fi, int writing)
+{
+    if (!fi || !fi->fh)
+        return NULL;
+    mfs_fs_fh *fh = mfs_fs_handles_get(&fs->files, fi->fh, MFS_FS_H_FILE, ino);
+    if (fh)
+        return fh;
+    int keep, first;
+    int r = fh_make(fs, ino, 1, 1, &keep, &fh);
+    if (r < 0) {
+        /* (an inode that is gone fails the request itself: not logged
+         * once per request) */
+        if (r != -ENOENT)
+            mfs_log(LOG_WARNING,
+                    "fs: open file of a previous daemon on inode %lu: "
+                    "cannot make a handle: %s; the request goes on without "
+                    "one",
+                    (unsigned long)ino, strerror(-r));
+        return NULL;
+    }
+    mfs_fs_fh *have = mfs_fs_handles_adopt(&fs->files, fi->fh, MFS_FS_H_FILE,
+                                           ino, fh, &first);
+    if (have != fh)
+        fh_free(fs, ino, fh); /* lost the race, or out of memory */
+    else if (writing)
+        mfs_fs_wb_fail(&fs->wb, ino, EIO);
+    if (first)
+        note_adopted("file", ino);
+    return have;
+}
+
+/* Makes the handle of a new open of ino (fh_make).
+ * trunc: the open truncated the file (the kernel drops its pages itself).
+ * Returns 0 or -errno; on success fi->fh names the handle. */
+static int fh_open(mfs_fs *fs, uint64_t ino, struct fuse_file_info *fi,
+                   int trunc)
+{
+    /* writer: close publishes (a read-only open has nothing to publish;
+     * FLUSH carries no open flags) */
+    int writer = (fi->flags & O_ACCMODE) != O_RDONLY, keep;
+    mfs_fs_fh *fh;
+    int r = fh_make(fs, ino, writer, 0, &keep, &fh);
+    if (r < 0)
+        return r;
+    uint64_t v;
+    r = mfs_fs_handles_add(&fs->files, MFS_FS_H_FILE, ino, fh, &v);
+    if (r < 0) {
+        fh_free(fs, ino, fh);
         return r;
     }
     fi->keep_cache = keep && !trunc;
@@ -634,26 +719,19 @@ static int fh_open(mfs_fs *fs, uint64_t ino, struct fuse_file_info *fi,
      * spares its FLUSH round trip (the kernel keeps fcntl locks itself,
      * and ignores the flag with the writeback cache) */
     fi->noflush = !fh->writer && !fs->cfg.writeback_cache;
-    fi->fh = (uintptr_t)fh;
+    fi->fh = v;
     return 0;
 }
 
-/* Unregisters and frees the handle; when it was the last open still
- * reading an older version, the inode's page cache (which its reads may
- * have refilled) is dropped by the invalidation thread. */
+/* Frees the handle fi->fh names (a stale value never adopted names
+ * none). */
 static void fh_close(mfs_fs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
-    mfs_fs_fh *fh = fh_of(fi);
-    if (!fh)
-        return;
-    mfs_stamp cur = {0, 0};
-    if (mfs_store_version_current(fs->store, ino, &cur) < 0)
-        cur = (mfs_stamp){UINT64_MAX, 0}; /* gone: any pin is old */
-    if (mfs_fs_files_release(&fs->files, fh, cur, mfs_store_node_id(fs->store)))
-        mfs_fs_change_cb(fs, MFS_CHANGE_INODE, ino, NULL);
-    mfs_store_pin_drop(fs->store, fh);
+    mfs_fs_fh *fh =
+        mfs_fs_handles_remove(&fs->files, fi->fh, MFS_FS_H_FILE, ino);
+    if (fh)
+        fh_free(fs, ino, fh);
     fi->fh = 0;
-    free(fh);
 }
 
 static int open_trunc(mfs_fs *fs, uint64_t ino, mfs_attr *a)
@@ -778,7 +856,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     mfs_fs *fs = fs_of(req); /* req is gone once replied */
-    mfs_fs_fh *fh = fh_of(fi);
+    mfs_fs_fh *fh = fh_of(fs, ino, fi, 0);
     ssize_t n;
     if (fh) {
         /* one whole version per open (DESIGN P5) */
@@ -822,6 +900,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
         }
     }
     unsigned flags = fs->cfg.writeback_cache ? MFS_WRITE_KEEP_TIMES : 0;
+    if (fs->adopted) /* a handle of the dead daemon's? (fh_of) */
+        fh_of(fs, ino, fi, 1);
     ssize_t n = mfs_fs_wb_error(&fs->wb, ino, 0); /* (an earlier one failed) */
     if (n == 0 && (killed || mfs_fs_wb_write(&fs->wb, ino, (uint64_t)off, buf,
                                              size, flags))) {
@@ -870,7 +950,8 @@ static void reply_acked(fuse_req_t req, int err, int on_close)
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     wb_wait(req);
-    if (!(fh_of(fi) && fh_of(fi)->writer) && !fs_of(req)->cfg.writeback_cache) {
+    mfs_fs_fh *fh = fh_of(fs_of(req), ino, fi, 1);
+    if (!(fh && fh->writer) && !fs_of(req)->cfg.writeback_cache) {
         fuse_reply_err(req, 0);
         return;
     }
@@ -889,7 +970,12 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 {
     wb_wait(req);
     mfs_fs *fs = fs_of(req);
-    if ((fh_of(fi) && fh_of(fi)->writer) || fs->cfg.writeback_cache) {
+    /* no lookup that adopts: a value of a dead daemon that no request
+     * adopted needs no handle to be closed, but may have written through
+     * it (its open flags are unknown) */
+    mfs_fs_fh *fh = mfs_fs_handles_get(&fs->files, fi->fh, MFS_FS_H_FILE, ino);
+    int writer = fh ? fh->writer : fi->fh != 0;
+    if (writer || fs->cfg.writeback_cache) {
         int r = mfs_store_publish(fs->store, ino);
         if (r < 0)
             mfs_log(LOG_WARNING,
@@ -905,6 +991,8 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
                      struct fuse_file_info *fi)
 {
     wb_wait(req);
+    if (fs_of(req)->adopted) /* a handle of the dead daemon's? (fh_of) */
+        fh_of(fs_of(req), ino, fi, 1);
     int lost = mfs_fs_wb_error(&fs_of(req)->wb, ino, 1);
     int r = mfs_store_fsync(fs_of(req)->store, ino);
     reply_acked(req, err_of(lost ? lost : r), 0);
@@ -1033,6 +1121,44 @@ static int batch_add(void *arg, const char *name, uint64_t ino, uint32_t mode)
     return 0;
 }
 
+static dir_handle *dir_new(void)
+{
+    dir_handle *d = calloc(1, sizeof *d);
+    if (d)
+        pthread_mutex_init(&d->lock, NULL);
+    return d;
+}
+
+static void dir_free(dir_handle *d)
+{
+    for (size_t i = 0; i < DIR_RING; i++)
+        free(d->ring[i].name);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+/* The open directory's handle; for a value of a dead daemon, a fresh one
+ * that stands for it until RELEASEDIR (its first READDIR walks to the
+ * offset asked, as after seekdir). NULL when fi carries no handle or
+ * none could be made. */
+static dir_handle *dir_of(mfs_fs *fs, uint64_t ino,
+                          const struct fuse_file_info *fi)
+{
+    if (!fi->fh)
+        return NULL;
+    dir_handle *d = mfs_fs_handles_get(&fs->files, fi->fh, MFS_FS_H_DIR, ino);
+    if (d || !(d = dir_new()))
+        return d;
+    int first;
+    dir_handle *have =
+        mfs_fs_handles_adopt(&fs->files, fi->fh, MFS_FS_H_DIR, ino, d, &first);
+    if (have != d)
+        dir_free(d); /* lost the race, or out of memory */
+    if (first)
+        note_adopted("directory", ino);
+    return have;
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
@@ -1045,16 +1171,20 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
         fuse_reply_err(req, err_of(r));
         return;
     }
-    dir_handle *d = calloc(1, sizeof *d);
-    if (!d) {
-        fuse_reply_err(req, ENOMEM);
+    mfs_fs *fs = fs_of(req);
+    dir_handle *d = dir_new();
+    uint64_t v = 0;
+    r = d ? mfs_fs_handles_add(&fs->files, MFS_FS_H_DIR, ino, d, &v) : -ENOMEM;
+    if (r < 0) {
+        if (d)
+            dir_free(d);
+        fuse_reply_err(req, err_of(r));
         return;
     }
-    pthread_mutex_init(&d->lock, NULL);
-    fi->fh = (uintptr_t)d;
+    fi->fh = v;
     if (fuse_reply_open(req, fi) != 0) {
-        pthread_mutex_destroy(&d->lock);
-        free(d);
+        /* interrupted: no RELEASEDIR will come */
+        dir_free(mfs_fs_handles_remove(&fs->files, v, MFS_FS_H_DIR, ino));
     }
 }
 
@@ -1062,13 +1192,12 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
                           struct fuse_file_info *fi)
 {
     wb_wait(req);
-    dir_handle *d = (dir_handle *)(uintptr_t)fi->fh;
-    if (d) {
-        for (size_t i = 0; i < DIR_RING; i++)
-            free(d->ring[i].name);
-        pthread_mutex_destroy(&d->lock);
-        free(d);
-    }
+    /* a value of a dead daemon that no READDIR adopted names nothing */
+    dir_handle *d =
+        mfs_fs_handles_remove(&fs_of(req)->files, fi->fh, MFS_FS_H_DIR, ino);
+    if (d)
+        dir_free(d);
+    fi->fh = 0;
     fuse_reply_err(req, 0);
 }
 
@@ -1101,7 +1230,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi, int plus)
 {
     mfs_fs *fs = fs_of(req);
-    dir_handle *d = (dir_handle *)(uintptr_t)fi->fh;
+    dir_handle *d = dir_of(fs, ino, fi);
     dirent_batch *b = NULL;
     char *buf = NULL;
     size_t used = 0;
@@ -1112,7 +1241,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     size_t nsent = 0, capsent = 0;
 
     if (!d) {
-        fuse_reply_err(req, EBADF);
+        fuse_reply_err(req, fi->fh ? ENOMEM : EBADF);
         return;
     }
     buf = malloc(size ? size : 1);

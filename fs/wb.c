@@ -246,6 +246,14 @@ void mfs_fs_wb_before(mfs_fs_wb *wb)
     mfs_fs_wb_wait(wb);
 }
 
+void mfs_fs_wb_fail(mfs_fs_wb *wb, uint64_t ino, int err)
+{
+    pthread_mutex_lock(&wb->lock);
+    err_note(wb, ino, err);
+    __atomic_store_n(&wb->nerr, wb->nerr, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&wb->lock);
+}
+
 int mfs_fs_wb_error(mfs_fs_wb *wb, uint64_t ino, int clear)
 {
     int err = 0;

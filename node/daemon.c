@@ -163,6 +163,8 @@ int mfs_daemon_open(mfs_daemon *d, const mfs_daemon_config *cfg, char *err,
     fcfg.user_opts = cfg->fuse_opts;
     fcfg.debug = cfg->debug;
     fcfg.stack = cfg->stack;
+    fcfg.adopt = cfg->adopt;
+    fcfg.store_dir = d->store_dir;
     if (cfg->writeback_cache)
         fcfg.writeback_cache = 1;
     if (cfg->noatime)

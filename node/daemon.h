@@ -47,6 +47,8 @@ typedef struct mfs_daemon_config {
     int writethrough;       /* -o writethrough: no write-behind (fs/wb.c) */
     int stack;              /* mount over the dead mount of a killed daemon
                                on mountpoint (fs/stack.c) */
+    int adopt;              /* take the mount on mountpoint over from the
+                               holder of a crashed daemon (fs/holder.c) */
     const char *listen;     /* NULL: STORE/listen, else 0.0.0.0:7410 */
     const char *const *peers; /* seeds besides STORE/peers */
     size_t npeers;

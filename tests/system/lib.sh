@@ -314,6 +314,8 @@ mfs_daemon_pids() {
         exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
         [[ "$exe" == "$want" ]] || continue
         args=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
+        # (the mount's holder, fs/holder.c, holds /dev/fuse but serves nothing)
+        [[ $args != meshfs-holder* ]] || continue
         [[ " $args " == *" $mnt "* || " $args" == *"=$mnt "* ||
             (-n "$store" && "$args" == *"$store"*) ]] || continue
         for fd in "/proc/$p/fd/"*; do
