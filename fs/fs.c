@@ -337,8 +337,7 @@ static int adopt(mfs_fs *fs, char *err, size_t errcap)
     }
     int fd = -1;
     fs->initlen = cap;
-    int s = mfs_fs_holder_adopt(fs->cfg.store_dir, &fd, fs->init,
-                                &fs->initlen);
+    int s = mfs_fs_holder_adopt(fs->cfg.store_dir, &fd, fs->init, &fs->initlen);
     if (s < 0) {
         snprintf(err, errcap,
                  s == -EBUSY ? "a daemon took the mount on %s over already"
@@ -396,7 +395,8 @@ static void first_request(mfs_fs *fs)
     int r = fuse_session_receive_buf(fs->se, &b);
     if (r <= 0)
         return; /* (the loop sees it again) */
-    if (fs->cfg.hold && fs->cfg.store_dir && b.size >= 8 && !(b.flags & FUSE_BUF_IS_FD)) {
+    if (fs->cfg.hold && fs->cfg.store_dir && b.size >= 8 &&
+        !(b.flags & FUSE_BUF_IS_FD)) {
         fs->init = malloc(b.size);
         if (fs->init) {
             memcpy(fs->init, b.mem, b.size);

@@ -54,15 +54,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HOLD_MSG_MAX 65536  /* an INIT request is ~100 bytes */
+#define HOLD_MSG_MAX 65536 /* an INIT request is ~100 bytes */
 /* a request's room: max_write (1 MiB, fs.c) and its header */
 #define HOLD_REQ_MAX ((1u << 20) + 65536)
 #define HOLD_CLIENT_MS 2000 /* a client that says nothing is dropped */
 
 /* The socket's address: through an O_PATH descriptor of the store
  * directory, so any store path fits in sun_path. *dirfd to close. */
-static int hold_addr(const char *store_dir, struct sockaddr_un *sa,
-                     int *dirfd)
+static int hold_addr(const char *store_dir, struct sockaddr_un *sa, int *dirfd)
 {
     *dirfd = open(store_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (*dirfd < 0)
@@ -203,7 +202,7 @@ int mfs_fs_holder_main(int argc, char **argv)
     mfs_log_to_syslog("meshfs");
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN); /* a Ctrl-C of `mount -f` stops the daemon */
-    if (chdir("/") < 0) /* never keep the mount point busy */
+    if (chdir("/") < 0)      /* never keep the mount point busy */
         return 1;
     static uint8_t init[HOLD_MSG_MAX];
     ssize_t n = recv_msg(d, init, sizeof init, NULL);
@@ -288,8 +287,10 @@ int mfs_fs_holder_main(int argc, char **argv)
                 tv = (struct timeval){0, 0};
                 setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
                 d = c; /* the new daemon's: its end tells us it died */
-                mfs_log(LOG_NOTICE, "holder of %s: a new daemon took the "
-                        "mount over", mnt);
+                mfs_log(LOG_NOTICE,
+                        "holder of %s: a new daemon took the "
+                        "mount over",
+                        mnt);
             } else if (q == 'R') {
                 send_msg(c, 'K', NULL, 0, -1);
                 mfs_log(LOG_NOTICE,

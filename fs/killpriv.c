@@ -36,7 +36,8 @@ void mfs_fs_killpriv_init(mfs_fs_killpriv *kp, const void *buf, size_t n)
     if (n < sizeof *h || h->opcode != FUSE_INIT)
         return;
     const struct fuse_init_in *in = (const void *)((const char *)h + sizeof *h);
-    if (n - sizeof *h >= offsetof(struct fuse_init_in, flags) + sizeof in->flags &&
+    if (n - sizeof *h >=
+            offsetof(struct fuse_init_in, flags) + sizeof in->flags &&
         (in->flags & FUSE_HANDLE_KILLPRIV_V2))
         __atomic_store_n(&kp->init_unique, h->unique, __ATOMIC_RELEASE);
 }
