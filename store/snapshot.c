@@ -371,9 +371,11 @@ static int snap_records(mfs_store *s, swriter *w, mfs_snapshot_info *inf)
     memset(head, 0, sizeof(head));
     memcpy(head, SNAP_MAGIC, SNAP_MAGIC_LEN);
     mfs_be32_put(head + SNAP_FORMAT_AT, SNAP_FORMAT);
-    /* read after the txn began: above every stamp it holds */
+    /* read after the txn began: above every stamp it holds (the hlc as
+     * the last write txn saved it: s->hlc itself is the writer's, under
+     * wlock, and this runs on a thread of its own; ThreadSanitizer) */
     mfs_be64_put(head + SNAP_HLC_AT,
-                 __atomic_load_n(&s->hlc, __ATOMIC_RELAXED));
+                 __atomic_load_n(&s->hlc_pub, __ATOMIC_RELAXED));
     sw_put(w, head, sizeof(head));
     rc = oplog_floors_each(s, txn, floor_record, w);
     for (size_t i = 0; !rc && !w->err && i < sizeof(snap_tables); i++) {
