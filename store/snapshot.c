@@ -263,6 +263,11 @@ static int snap_tmpfile(mfs_store *s, const char *what, int *fd)
     return 0;
 }
 
+int mfs_store_snapshot_spool_put(int fd, const void *p, size_t n, uint64_t off)
+{
+    return pwrite_all(fd, p, n, off);
+}
+
 int mfs_store_snapshot_spool(mfs_store *s, int *fd)
 {
     return snap_tmpfile(s, "in", fd);
@@ -278,21 +283,6 @@ typedef struct swriter {
     int err;
 } swriter;
 
-static int snap_pwrite(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-    while (n) {
-        ssize_t k = pwrite(fd, p, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return k < 0 ? -errno : -EIO;
-        p += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
 static void sw_flush(swriter *w)
 {
     if (w->err || !w->n)
@@ -301,7 +291,7 @@ static void sw_flush(swriter *w)
     if (w->off < SNAP_HEAD)
         skip = SNAP_HEAD - w->off < w->n ? (size_t)(SNAP_HEAD - w->off) : w->n;
     crypto_generichash_update(&w->sum, w->buf + skip, w->n - skip);
-    w->err = snap_pwrite(w->fd, w->buf, w->n, w->off);
+    w->err = pwrite_all(w->fd, w->buf, w->n, w->off);
     w->off += w->n;
     w->n = 0;
 }
@@ -429,7 +419,7 @@ int mfs_store_snapshot_file(mfs_store *s, int *fd, uint64_t *len,
     sw_flush(&w);
     crypto_generichash_final(&w.sum, sum, sizeof(sum));
     if ((rc = w.err) != 0 ||
-        (rc = snap_pwrite(w.fd, sum, sizeof(sum), SNAP_SUM_AT)) != 0)
+        (rc = pwrite_all(w.fd, sum, sizeof(sum), SNAP_SUM_AT)) != 0)
         goto out;
     inf.bytes = w.off;
     *fd = w.fd;

@@ -430,6 +430,9 @@ int mfs_store_snapshot_file(mfs_store *s, int *fd, uint64_t *len,
  * receive a snapshot into: *fd, which the caller owns and closes. Any
  * thread. Returns 0 or -errno. */
 int mfs_store_snapshot_spool(mfs_store *s, int *fd);
+/* Writes a piece (p, n bytes) of a snapshot at off into a spool file
+ * mfs_store_snapshot_spool gave. 0 or -errno (-ENOSPC). */
+int mfs_store_snapshot_spool_put(int fd, const void *p, size_t n, uint64_t off);
 /* Installs a snapshot (buf, len bytes: the contents of a file that
  * mfs_store_snapshot_file wrote, or a mapping of it; not kept after the
  * call): the store then holds what the sender held, but for

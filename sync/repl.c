@@ -1195,21 +1195,6 @@ static int snap_pread(int fd, uint8_t *p, size_t n, uint64_t off)
     return 0;
 }
 
-static int snap_pwrite(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-    while (n) {
-        ssize_t k = pwrite(fd, p, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return k < 0 ? -errno : -EIO;
-        p += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
 static void snap_build_run(snap_build *b)
 {
     uint64_t t0 = mono_us();
@@ -1593,7 +1578,7 @@ static void on_snap(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
         return;
     if (!payload(r, p, flags & SNAP_ZLIB, &data, left, raw, __func__))
         return;
-    int rc = snap_pwrite(r->snap_in->fd, data, raw, off);
+    int rc = mfs_store_snapshot_spool_put(r->snap_in->fd, data, raw, off);
     if (rc) {
         mfs_log(LOG_ERR,
                 "sync: cannot write the snapshot from %016" PRIx64
