@@ -672,6 +672,8 @@ static mfs_fs_fh *fh_of(mfs_fs *fs, uint64_t ino,
         return fh;
     int keep, first;
     int r = fh_make(fs, ino, 1, 1, &keep, &fh);
+    if (r < 0 && writing) /* (gone: its creation was lost in the crash) */
+        mfs_fs_wb_fail(&fs->wb, ino, EIO);
     if (r < 0) {
         /* (an inode that is gone fails the request itself: not logged
          * once per request) */

@@ -121,6 +121,8 @@ import os, sys, time
 m, ready, go = sys.argv[1:4]
 w = os.open(m + "/open-across", os.O_WRONLY | os.O_CREAT, 0o644)
 os.write(w, b"before the crash\n")
+os.fsync(w)  # the file exists after the crash: "again" can work
+os.write(w, b"maybe lost\n")
 r = os.open(m + "/read-across", os.O_RDONLY)
 open(ready, "w").close()
 while not os.path.exists(go):
