@@ -496,7 +496,7 @@ typedef struct key_put {
     size_t len;
 } key_put;
 
-static int tx_member_key_put(wtx *w, void *arg)
+static int tx_register_put(wtx *w, void *arg)
 {
     const key_put *k = arg;
     char name[40];
@@ -527,7 +527,7 @@ int mfs_store_member_key_put(mfs_store *s, uint64_t node, const uint8_t *rec,
     if (!node || !len || len > 1024)
         return -EINVAL;
     key_put k = {KEY_PREFIX, node, rec, len};
-    return store_write(s, tx_member_key_put, &k);
+    return store_write(s, tx_register_put, &k);
 }
 
 int mfs_store_member_keys(mfs_store *s,
@@ -589,26 +589,6 @@ static const uint8_t *invited_get(wtx *w, const uint8_t *key, size_t kl,
     return (const uint8_t *)v.mv_data + XATTR_VAL_DATA;
 }
 
-static int tx_invited_put(wtx *w, void *arg)
-{
-    const mfs_invited *iv = arg;
-    char name[40];
-    uint8_t key[XATTR_KEY_NAME + 40], val[INVITED_LEN];
-    size_t n = invited_key(iv->id, name, key), len;
-    invited_encode(iv, val);
-    const uint8_t *cur = invited_get(w, key, XATTR_KEY_NAME + n, &len);
-    if (cur && len == INVITED_LEN && !memcmp(cur, val, INVITED_LEN))
-        return -EALREADY;
-    mfs_op op = {.type = OP_XATTR,
-                 .obj = MFS_ID_MEMBERS,
-                 .name = name,
-                 .namelen = n,
-                 .value = val,
-                 .vlen = INVITED_LEN,
-                 .present = 1};
-    return op_local(w, &op);
-}
-
 static int tx_invited_clear(wtx *w, void *arg)
 {
     uint64_t id = *(const uint64_t *)arg;
@@ -632,7 +612,10 @@ int mfs_store_invited_put(mfs_store *s, const mfs_invited *iv)
 {
     if (!iv->id || iv->by != s->node || !iv->uses)
         return -EINVAL;
-    return store_write(s, tx_invited_put, (void *)iv);
+    uint8_t val[INVITED_LEN];
+    invited_encode(iv, val);
+    key_put k = {INVITED_PREFIX, iv->id, val, sizeof val};
+    return store_write(s, tx_register_put, &k);
 }
 
 int mfs_store_invited_clear(mfs_store *s, uint64_t id)
@@ -700,6 +683,6 @@ int store_trash_floor_raise(mfs_store *s, uint64_t ms)
     uint8_t v[TRASH_FLOOR_LEN];
     mfs_be64_put(v, ms);
     key_put k = {TRASH_FLOOR_PREFIX, s->node, v, sizeof v};
-    int rc = store_write(s, tx_member_key_put, &k);
+    int rc = store_write(s, tx_register_put, &k);
     return rc == -EALREADY ? 0 : rc;
 }
