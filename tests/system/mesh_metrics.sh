@@ -66,9 +66,15 @@ check_eq "B / still closed" 401 "$(code "$HB/")"
 # where nothing moves
 bearer=(-H "Authorization: Bearer $TOKEN")
 shape() { jq -r '[paths | map(tostring) | join(".")] | map(gsub("\\.[0-9]+"; ".N")) | unique | .[]'; }
-get "${bearer[@]}" "$HA/status.json" >"$T/web.json"
-mesh_stat a >"$T/cli.json"
-diff <(shape <"$T/web.json") <(shape <"$T/cli.json") || fail "/status.json and meshfs stat --json differ in shape"
+# (two moments: a part that comes and goes, such as who holds collection
+# back right after the mesh formed, may differ once; CI rehearsal 7)
+for try in 1 2 3 4 5; do
+    get "${bearer[@]}" "$HA/status.json" >"$T/web.json"
+    mesh_stat a >"$T/cli.json"
+    diff <(shape <"$T/web.json") <(shape <"$T/cli.json") >"$T/shape.diff" && break
+    ((try < 5)) || fail "/status.json and meshfs stat --json differ in shape: $(cat "$T/shape.diff")"
+    sleep 0.5
+done
 for f in format node key store mount files dirs in_sync http; do
     check_eq "/status.json .$f" "$(jq -c ".$f" "$T/cli.json")" "$(jq -c ".$f" "$T/web.json")"
 done
