@@ -117,6 +117,7 @@ static const char *const acks_keys[] = {
     "acks_failed_other",
     "acks_p50_us",
     "acks_p99_us",
+    "acks_early",
 };
 
 /* s as a JSON string, or null when s is NULL */

@@ -121,6 +121,10 @@ typedef struct store_hooks {
      * origin, the least hlc of its versions that still wait for a chunk.
      * 0 or -errno. */
     int (*held)(mfs_store *s, MDB_txn *txn, mfs_vv *out);
+    /* The intent log's records applied again, as at open (a group commit
+     * failed and took back ops the log holds: gc_replay, on the commit
+     * thread, wal_mu held, wlock not). 0 or -errno. */
+    int (*replay)(mfs_store *s);
     /* What the CRDT layer (op.c, tree.c, content.c) tells or asks the
      * layers above as it applies ops (internal.h). */
     const struct crdt_hooks *crdt;
@@ -247,9 +251,6 @@ struct mfs_store {
     pthread_mutex_t wal_mu; /* appends, one at a time (MFS_LOCK_STORE_LOG) */
     int wal_fd;             /* STORE/intent.log; -1 without */
     bool wal_on;            /* fsync appends (group commit, file usable) */
-    bool wal_commits;       /* (atomic) an fsync's record starts the commit
-                               that carries its ops to peers, beside its
-                               flush (mfs_store_set_fsync_commits) */
     bool wal_broken;        /* an append failed: fsync commits from now */
     bool wal_covered;       /* LMDB's last sync covered every record */
     uint64_t wal_size;      /* its bytes: two halves (0: no log) */
@@ -263,6 +264,14 @@ struct mfs_store {
     uint64_t wal_off;       /* where the next record goes (file offset) */
     uint64_t wal_gen;       /* gc_gen when the last record was made */
     uint64_t wal_lost;      /* failed commits that cleared the log */
+    /* A failed group commit took back ops the log holds (fsync said they
+     * were durable; with a write concern, members may hold them): the
+     * commit thread applies the log again before any other write
+     * (WAL_REPLAY_NOW: writers wait), or, when that failed, every
+     * second (WAL_REPLAY_FAILED: writes fail with gc_fail_rc). */
+    enum { WAL_REPLAY_NONE, WAL_REPLAY_NOW, WAL_REPLAY_FAILED } wal_replay;
+    uint64_t wal_replay_us; /* monotonic: the next try after a failed one */
+    int test_fail_commits; /* (tests) group commits to fail with EIO */
     uint64_t wal_seq;       /* own ops <= this are durable (log or LMDB) */
     /* peers' ops: those up to wal_vv are durable (log or LMDB; below
      * vv_durable they are anyway); which halves hold records of them */
@@ -278,6 +287,12 @@ struct mfs_store {
     bool wal_fresh_over;     /* more than the list holds: fsync commits */
     bool wal_commit_over;    /* it was so at the last commit */
     uint8_t *wal_buf;        /* the record being made */
+    /* (wal_mu) its own ops: (wal_own_from, its seq], wal_own_len bytes
+     * at wal_own_at (0: none); for logged_cb */
+    size_t wal_own_at, wal_own_len;
+    uint64_t wal_own_from;
+    mfs_logged_cb logged_cb; /* (wlock) mfs_store_set_logged_cb */
+    void *logged_arg;
     /* the last WAL_RING chunks logged in this half (delta bases) */
 #define WAL_RING 8
     uint8_t wal_ring[WAL_RING][MFS_HASH_LEN];
@@ -421,6 +436,13 @@ void wal_note_chunk(mfs_store *s, const uint8_t *hash);
 void wal_committed(mfs_store *s);
 void wal_synced(mfs_store *s, uint64_t gen);
 void wal_lost(mfs_store *s);
+/* A group commit failed (txn.c, wlock held): true when the log holds
+ * records to apply again (wal_replay set), false when it was cleared
+ * (wal_lost). wal_reread: the file's records, as at open, into *recs
+ * (malloc'd, the caller frees it; NULL: none), *len bytes (wal_mu
+ * held). */
+bool wal_failed(mfs_store *s);
+int wal_reread(mfs_store *s, uint8_t **recs, size_t *len);
 /* The commit thread's, with no lock held (mfs_store_hold_soon): one
  * record of every op applied and chunk put that is not durable yet,
  * peers' too, made durable with one flush; the held snapshot is then of

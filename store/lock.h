@@ -30,6 +30,9 @@ typedef enum mfs_lock_rank {
     MFS_LOCK_SYNC_IN,  /* sync/driver.c mfs_sync.in_mu: its inbox */
     MFS_LOCK_NODE_Q,   /* node/mesh.c mfs_node.q_mu: the replication
                           queue; a leaf */
+    MFS_LOCK_REPL_LOGGED, /* sync/repl.c mfs_repl.logged_mu: the write
+                             concern's early pushes, queued by an fsync
+                             under the store's wal_mu; a leaf */
     MFS_LOCK__COUNT
 } mfs_lock_rank;
 

@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A new store: the census (all zero: nothing shows yet), the root's inode
@@ -62,6 +63,8 @@ static const crdt_hooks crdt = {
     .deleted_shows = view_deleted_shows,
 };
 
+static int replay_again(mfs_store *s);
+
 static const store_hooks hooks = {
     .format = format_new,
     .opened = opened,
@@ -70,6 +73,7 @@ static const store_hooks hooks = {
     .save = census_save,
     .committed = committed,
     .held = store_held,
+    .replay = replay_again,
     .crdt = &crdt,
 };
 
@@ -90,6 +94,21 @@ static int replay_one(const uint8_t *hash, const uint8_t *data, size_t n,
         return rc;
     }
     return store_apply_replay(s, ops, opslen);
+}
+
+/* store_hooks replay: after a failed group commit (txn.c gc_replay), the
+ * log's records applied again, as at open (a duplicate changes nothing).
+ * The log stays as it is: its records are what fsync promised until a
+ * sync of LMDB covers them. */
+static int replay_again(mfs_store *s)
+{
+    uint8_t *recs;
+    size_t len;
+    int rc = wal_reread(s, &recs, &len);
+    if (!rc && len)
+        rc = wal_each(recs, len, replay_one, s);
+    free(recs);
+    return rc;
 }
 
 /* The intent log's records (wal.c) that a crash left: what fsync promised

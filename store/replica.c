@@ -280,6 +280,22 @@ ssize_t mfs_batch_scan(const uint8_t *ops, size_t len, mfs_vv *vv)
     return r.err ? -EBADMSG : n;
 }
 
+ssize_t mfs_batch_skip(const uint8_t *ops, size_t len, uint64_t origin,
+                       uint64_t seq)
+{
+    mfs_rbuf r;
+    mfs_rbuf_init(&r, ops, len);
+    while (mfs_rbuf_left(&r) > 0) {
+        size_t at = len - mfs_rbuf_left(&r);
+        op_head h;
+        if (batch_next(&r, &h))
+            return -EBADMSG;
+        if (h.origin != origin || h.seq > seq)
+            return (ssize_t)at;
+    }
+    return r.err ? -EBADMSG : (ssize_t)len;
+}
+
 size_t mfs_batch_small_chunks(const uint8_t *ops, size_t len, size_t small,
                               uint8_t *out, size_t max)
 {

@@ -449,6 +449,13 @@ int mfs_store_snapshot_install(mfs_store *s, const uint8_t *buf, size_t len,
  * Returns the number of ops, -EBADMSG, -ENOMEM. */
 ssize_t mfs_batch_scan(const uint8_t *batch, size_t len, mfs_vv *vv);
 
+/* Where the first op of batch that is not origin's at or below seq
+ * begins (len: none): the rest of a batch of one origin's ops in order
+ * once a peer holds them up to seq. -EBADMSG when the framing is bad.
+ * Reads only op heads. */
+ssize_t mfs_batch_skip(const uint8_t *batch, size_t len, uint64_t origin,
+                       uint64_t seq);
+
 /* The content of the small files a batch's VERSION ops publish: the hash
  * of each version of one chunk and at most `small` bytes (not a hole),
  * at most max of them, into out (max * MFS_HASH_LEN bytes). Returns how
@@ -499,12 +506,16 @@ void mfs_store_set_change_cb(mfs_store *s, mfs_change_cb cb, void *arg);
  * readers. For sync/ to push new ops at once. Must not block. */
 typedef void (*mfs_oplog_cb)(void *arg);
 void mfs_store_set_oplog_cb(mfs_store *s, mfs_oplog_cb cb, void *arg);
-/* on: every fsync starts the commit that carries its ops (the oplog
- * callback's) at once, beside its own flush of the intent log, so that
- * they leave for peers about when the fsync is durable here (the write
- * concern waits for that; without it the group commits when calls
- * pause). Any thread. */
-void mfs_store_set_fsync_commits(mfs_store *s, int on);
+/* The write concern's early push: cb(arg, from, to, ops, len) with this
+ * node's own ops in (from, to] (mfs_store_ops_since's format) once a
+ * record of the intent log made them durable, before the group commit
+ * that carries them to LMDB: from the fsync's thread, no store lock
+ * held. A commit that then fails cannot take them back (the commit
+ * thread applies the log again), so they may leave at once. The same
+ * ops come again with the commit (oplog callback). NULL: none. */
+typedef void (*mfs_logged_cb)(void *arg, uint64_t from, uint64_t to,
+                              const uint8_t *ops, size_t len);
+void mfs_store_set_logged_cb(mfs_store *s, mfs_logged_cb cb, void *arg);
 
 /* ---- statistics and inspection ---------------------------------------- */
 
@@ -539,6 +550,9 @@ int mfs_store_stats_get(mfs_store *s, mfs_store_stats *out);
 /* The same counted by scanning every name, chunk and listing, for tests
  * that hold the kept counts equal to it. */
 int mfs_store_stats_scan(mfs_store *s, mfs_store_stats *out);
+/* For tests: the next n group commits fail with EIO (as a disk error
+ * would), after their packs are synced. */
+void mfs_store_test_fail_commits(mfs_store *s, int n);
 
 /* Calls cb with the path of every visible conflict copy (up to max). */
 int mfs_store_conflicts(mfs_store *s, void (*cb)(void *arg, const char *path),

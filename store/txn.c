@@ -723,17 +723,33 @@ static bool gc_dmap_tight(mfs_store *s)
     return s->denv && map_tight(s->denv, s->gc_dwritten, s->dmapsize);
 }
 
+/* Is the caller the commit thread (gc_replay's writes)? */
+static bool gc_self(const mfs_store *s)
+{
+    return s->gc_thread_started && pthread_equal(pthread_self(), s->gc_thread);
+}
+
 static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
 {
     int grows = 0;
+    bool self = gc_self(s);
     mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
     for (;;) {
-        /* a group that must commit before the map grows takes no more */
-        while ((!s->gc_txn || s->gc_grow || s->gc_dgrow) && !s->gc_stop)
+        /* a group that must commit before the map grows takes no more;
+         * nor one that a failed commit's replay fills (gc_replay), and
+         * while that replay fails, writes fail with the commit's error */
+        while ((!s->gc_txn || s->gc_grow || s->gc_dgrow ||
+                s->wal_replay == WAL_REPLAY_NOW) &&
+               !s->gc_stop && !self)
             pthread_cond_wait(&s->gc_done, &s->wlock);
-        if (!s->gc_txn) {
+        int stop = !s->gc_txn ? -EIO /* closing, or cannot begin */
+                   : self && (s->gc_grow || s->gc_dgrow) ? -ENOSPC
+                   : s->wal_replay == WAL_REPLAY_FAILED && !self
+                       ? (s->gc_fail_rc ? s->gc_fail_rc : -EIO)
+                       : 0;
+        if (stop) {
             mfs_lock_drop(&s->wlock);
-            return -EIO; /* closing, or the commit thread cannot begin */
+            return stop;
         }
         struct counters save = counters_take(s);
         wtx w = {.s = s};
@@ -784,6 +800,10 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg)
                 s->gc_dgrow = true;
             else
                 s->gc_grow = true;
+            if (self) { /* (gc_replay tries again once it grew) */
+                mfs_lock_drop(&s->wlock);
+                return -ENOSPC;
+            }
             uint64_t gen = s->gc_gen;
             s->gc_want = s->gc_want > gen ? s->gc_want : gen;
             pthread_cond_signal(&s->gc_work);
@@ -925,8 +945,8 @@ static void vv_note_sync(mfs_store *s)
     s->meta_unsynced = false;
 }
 
-/* Commits gc_txn (wlock held, gc_txn dirty). */
-static void gc_commit_locked(mfs_store *s)
+/* Commits gc_txn (wlock held, gc_txn dirty): 0 or -errno. */
+static int gc_commit_locked(mfs_store *s)
 {
     uint64_t gen = s->gc_gen;
     int rc = 0;
@@ -949,6 +969,10 @@ static void gc_commit_locked(mfs_store *s)
      * (tools, tests: MDB_NOSYNC, no promise until mfs_store_commit) packs
      * are synced only before mdb_env_sync. */
     rc = packs_sync(s);
+    if (!rc && s->test_fail_commits > 0) {
+        s->test_fail_commits--;
+        rc = -EIO;
+    }
     if (rc)
         mdb_txn_abort(s->gc_txn);
     else
@@ -972,10 +996,18 @@ static void gc_commit_locked(mfs_store *s)
         s->gc_fail_lo = s->gc_committed;
         s->gc_fail_hi = gen;
         s->gc_fail_rc = rc;
-        /* the lost changes never happened: counters go back with them */
+        /* the lost changes never happened: counters go back with them,
+         * but for the inode numbers, which the kernel may have seen (a
+         * number given again could name another file in its cache) */
+        uint64_t ino = s->next_ino;
         counters_restore(s, &s->gc_saved);
+        s->next_ino = ino;
         s->gc_local_ops = false;
-        wal_lost(s);
+        if (wal_failed(s)) /* the log's changes are not lost: gc_replay */
+            mfs_log(LOG_WARNING,
+                    "store %s: what fsync made durable since the last sync "
+                    "is in the intent log: applying it again",
+                    s->dir);
     } else {
         s->gc_saved = counters_take(s);
         vv_note_commit(s);
@@ -983,6 +1015,7 @@ static void gc_commit_locked(mfs_store *s)
         __atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED);
     }
     s->gc_committed = gen;
+    return rc;
 }
 
 /* Begins the group's txns (wlock held, none open). */
@@ -1015,6 +1048,58 @@ static void gc_abort(mfs_store *s)
     s->gc_txn = NULL;
 }
 
+#define GC_REPLAY_RETRY_US 1000000u /* a failed replay is tried again */
+
+/* A failed commit took back ops the intent log holds (wal_failed): its
+ * records applied again into the open group, which then commits, before
+ * any other write joins it (gc_write waits meanwhile, and fails while
+ * this fails). wlock held on entry and on return, the group open. */
+static void gc_replay(mfs_store *s)
+{
+    mfs_lock_drop(&s->wlock);
+    /* (an append in flight lands first: its record is in the file) */
+    mfs_lock_take(&s->wal_mu, MFS_LOCK_STORE_LOG);
+    int rc = s->hooks->replay(s);
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    /* (a replay that failed half way commits its part: applied in order,
+     * and the next try skips it as duplicates) */
+    s->wal_replay = WAL_REPLAY_NONE;
+    /* (no caller waits for the replay's own calls: the failed commit's
+     * range stays what mfs_store_commit reports to those it lost) */
+    uint64_t lo = s->gc_fail_lo, hi = s->gc_fail_hi;
+    int frc = s->gc_fail_rc;
+    int crc = s->gc_first_us ? gc_commit_locked(s) : 0;
+    if (crc) {
+        s->gc_fail_lo = lo;
+        s->gc_fail_hi = hi;
+        s->gc_fail_rc = frc;
+    }
+    bool again = crc ? s->wal_replay == WAL_REPLAY_NOW /* (else cleared) */
+                     : rc != 0;
+    if (!rc)
+        rc = crc;
+    if (!rc) {
+        mfs_log(LOG_NOTICE,
+                "store %s: the intent log applied again: no fsync'd change "
+                "was lost",
+                s->dir);
+    } else if (again) {
+        s->wal_replay = WAL_REPLAY_FAILED;
+        s->wal_replay_us = mono_us() + GC_REPLAY_RETRY_US;
+        mfs_log(LOG_ERR,
+                "store %s: cannot apply the intent log again: %s; writes "
+                "fail until it can (tried every second; a remount replays "
+                "it too)",
+                s->dir, strerror(-rc));
+    }
+    mfs_lock_drop(&s->wlock);
+    mfs_lock_drop(&s->wal_mu);
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    if (!s->gc_txn && !s->gc_stop)
+        gc_begin(s);
+    pthread_cond_broadcast(&s->gc_done);
+}
+
 static void *gc_main(void *arg)
 {
     mfs_store *s = arg;
@@ -1044,6 +1129,13 @@ static void *gc_main(void *arg)
                 continue;
             }
             pthread_cond_broadcast(&s->gc_done);
+        }
+        if (s->wal_replay == WAL_REPLAY_FAILED && !s->gc_stop &&
+            mono_us() >= s->wal_replay_us)
+            s->wal_replay = WAL_REPLAY_NOW;
+        if (s->wal_replay == WAL_REPLAY_NOW && s->gc_txn && !s->gc_stop) {
+            gc_replay(s);
+            continue;
         }
         /* the write concern: what peers asked us to hold, in one record
          * of the intent log (one flush; a sync of LMDB takes two) */
@@ -1077,12 +1169,17 @@ static void *gc_main(void *arg)
             sync || s->gc_grow || s->gc_dgrow ||
             (dirty && (s->gc_want > s->gc_committed ||
                        s->gc_written > GC_MAX_BYTES || mono_us() >= due_us));
+        bool retry = s->wal_replay == WAL_REPLAY_FAILED;
         if (!now) {
-            if (!dirty && !s->meta_unsynced) {
+            if (!dirty && !s->meta_unsynced && !retry) {
                 pthread_cond_wait(&s->gc_work, &s->wlock);
             } else {
                 if (!dirty)
-                    due_us = s->last_commit_us + GC_DURABLE_IDLE_US;
+                    due_us = s->meta_unsynced
+                                 ? s->last_commit_us + GC_DURABLE_IDLE_US
+                                 : s->wal_replay_us;
+                if (retry && s->wal_replay_us < due_us)
+                    due_us = s->wal_replay_us;
                 uint64_t left = due_us > mono_us() ? due_us - mono_us() : 0;
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
@@ -1292,6 +1389,13 @@ int mfs_store_vv_held(mfs_store *s, mfs_vv *durable, mfs_vv *wanted)
     }
     mfs_lock_drop(&s->wlock);
     return rc;
+}
+
+void mfs_store_test_fail_commits(mfs_store *s, int n)
+{
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    s->test_fail_commits = n;
+    mfs_lock_drop(&s->wlock);
 }
 
 void mfs_store_commit_start(mfs_store *s)

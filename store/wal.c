@@ -136,11 +136,14 @@ static size_t chain(const uint8_t *buf, size_t n, uint64_t *epoch)
     return off;
 }
 
-/* Reads both halves' records into s->wal_recs, the older epoch's first;
- * *epoch the newest epoch seen. */
-static int wal_read(mfs_store *s, uint64_t size, uint64_t *epoch)
+/* Reads both halves' records into *recs (malloc'd; NULL: none), *len
+ * bytes, the older epoch's first; *epoch the newest epoch seen. */
+static int wal_read(mfs_store *s, uint64_t size, uint64_t *epoch,
+                    uint8_t **recs, size_t *nrecs)
 {
     *epoch = 0;
+    *recs = NULL;
+    *nrecs = 0;
     uint64_t half = half_size(size);
     if (half < WAL_HEAD)
         return 0;
@@ -167,8 +170,8 @@ static int wal_read(mfs_store *s, uint64_t size, uint64_t *epoch)
         free(out);
         out = NULL;
     }
-    s->wal_recs = out;
-    s->wal_nrecs = k;
+    *recs = out;
+    *nrecs = k;
     return 0;
 }
 
@@ -192,7 +195,7 @@ int wal_open(mfs_store *s)
         size = lseek(s->wal_fd, 0, SEEK_END);
         if (size < 0 || (uint64_t)size > WAL_READ_MAX)
             return size < 0 ? -errno : -EBADF;
-        rc = wal_read(s, (uint64_t)size, &epoch);
+        rc = wal_read(s, (uint64_t)size, &epoch, &s->wal_recs, &s->wal_nrecs);
         if (rc) /* records we cannot read: the open fails */
             return rc;
     }
@@ -396,11 +399,6 @@ void wal_note_chunk(mfs_store *s, const uint8_t *hash)
     memcpy(s->wal_fresh + s->wal_nfresh++ * MFS_HASH_LEN, hash, MFS_HASH_LEN);
 }
 
-void mfs_store_set_fsync_commits(mfs_store *s, int on)
-{
-    __atomic_store_n(&s->wal_commits, on != 0, __ATOMIC_RELAXED);
-}
-
 void wal_committed(mfs_store *s)
 {
     s->wal_commit_seq = s->seq;
@@ -459,6 +457,31 @@ void wal_lost(mfs_store *s)
     pthread_mutex_lock(&s->vvlock);
     s->held_log_ok = false;
     pthread_mutex_unlock(&s->vvlock);
+}
+
+bool wal_failed(mfs_store *s)
+{
+    /* What the log holds since LMDB's last sync is what fsync said was
+     * durable, and with a write concern members may hold its ops already
+     * (they leave with their record: append's logged_cb). Clearing it
+     * lost an fsync'd change, and gave those ops' sequence numbers to
+     * others: the commit thread applies the records again instead
+     * (gc_replay), before any other write; a broken log's whole records
+     * too (a torn one ends its chain). A log with nothing since the sync
+     * is cleared, as before. */
+    if (s->wal_on && !s->wal_covered &&
+        (s->wal_written || s->wal_broken)) {
+        s->wal_replay = WAL_REPLAY_NOW;
+        return true;
+    }
+    wal_lost(s);
+    return false;
+}
+
+int wal_reread(mfs_store *s, uint8_t **recs, size_t *len)
+{
+    uint64_t epoch;
+    return wal_read(s, s->wal_size, &epoch, recs, len);
 }
 
 /* Appends origin's ops in (from, to] from txn's op log to b. */
@@ -583,7 +606,10 @@ static int build(mfs_store *s, MDB_txn *txn, uint64_t from, size_t first,
         ring_note(s, h, (uint32_t)n);
         nch++;
     }
+    s->wal_own_at = b.len;
+    s->wal_own_from = from;
     int rc = b.err ? 1 : put_ops(s, txn, s->node, from, s->seq, &b);
+    s->wal_own_len = b.len - s->wal_own_at;
     for (size_t i = 0; peers && !rc && i < cur->n; i++) {
         uint64_t o = cur->e[i].node, f = peer_from(pa, pb, o);
         if (o != s->node && cur->e[i].seq > f)
@@ -734,18 +760,18 @@ static int append(mfs_store *s, bool peers)
         rc = 1;
     uint64_t seq = s->seq, lost = s->wal_lost;
     uint64_t logged = s->wal_nfresh + s->wal_dropped;
-    /* the commit that carries these ops to peers, beside our flush (its
-     * own flush is of another file): the ops leave about when the fsync
-     * is durable here, not one flush after */
-    if (!rc && len && !peers &&
-        __atomic_load_n(&s->wal_commits, __ATOMIC_RELAXED) &&
-        s->gc_want < s->gc_gen) {
-        s->gc_want = s->gc_gen;
-        pthread_cond_signal(&s->gc_work);
-    }
+    mfs_logged_cb cb = !rc && len && !peers ? s->logged_cb : NULL;
+    void *cb_arg = s->logged_arg;
     mfs_lock_drop(&s->wlock);
     if (!rc && len) {
         rc = pwrite_all(s->wal_fd, s->wal_buf, len, off);
+        /* the write concern's early push: the ops of this record leave
+         * for the members now, so that their flush runs beside ours (a
+         * kill -9 from here on keeps the record: the page cache has it;
+         * a failed commit applies it again, gc_replay) */
+        if (!rc && cb && s->wal_own_len)
+            cb(cb_arg, s->wal_own_from, seq, s->wal_buf + s->wal_own_at,
+               s->wal_own_len);
         if (!rc && fdatasync(s->wal_fd))
             rc = -errno;
     }
@@ -788,6 +814,14 @@ static int append(mfs_store *s, bool peers)
     mfs_vv_free(&hs.cur);
     mfs_vv_free(&hs.wanted);
     return rc;
+}
+
+void mfs_store_set_logged_cb(mfs_store *s, mfs_logged_cb cb, void *arg)
+{
+    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
+    s->logged_cb = cb;
+    s->logged_arg = arg;
+    mfs_lock_drop(&s->wlock);
 }
 
 int wal_fsync(mfs_store *s)

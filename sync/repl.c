@@ -199,6 +199,13 @@ struct mfs_repl {
     uint64_t settle_us;               /* last look */
     bool joined; /* an origin: every member counts us (member_join) */
     bool ask_pushes; /* pushes of our ops ask for HELD (write concern) */
+    /* mfs_repl_logged's queue: logged_mu (MFS_LOCK_REPL_LOGGED, a leaf),
+     * as an fsync queues under the store's wal_mu */
+    pthread_mutex_t logged_mu;
+    struct logged_ops *logged, **logged_tail;
+    size_t nlogged;
+    uint64_t logged_to; /* (atomic) the last op queued so */
+    uint64_t early_pushes; /* pushes of ops sent with their log record */
     /* snapshots: the one we serve (built once, kept while asked for), a
      * file of the store's (NULL: none), and the build under way (NULL:
      * none), which a thread of its own may run */
@@ -1036,6 +1043,34 @@ static void on_ops(mfs_repl *r, rpeer *p, mfs_rbuf *rb)
     ops_done(r, p, req, flags, total, raw, left, rc, &res);
 }
 
+/* A push of batch (k ops) to p, and the content of the small files it
+ * names right behind it: the peer needs no WANT (a round trip, and a wait
+ * behind whatever its replication thread is applying). 0 or send's
+ * error (nothing sent). The caller moves p->pushed. */
+static int push_send(mfs_repl *r, rpeer *p, const uint8_t *batch, size_t n,
+                     uint64_t k)
+{
+    uint8_t small[PUSH_SMALL_MAX * MFS_HASH_LEN];
+    size_t ns = n + 32 < BULK_OPS_BYTES
+                    ? mfs_batch_small_chunks(batch, n, SMALL_CHUNK, small,
+                                             PUSH_SMALL_MAX)
+                    : 0;
+    int rc = send_ops(r, p, 0, 0, 0, batch, n);
+    if (rc)
+        return rc;
+    p->ops_sent += k;
+    r->pushes++;
+    /* (send_chunk reads into r->buf: batch may be it, done with now) */
+    uint8_t *msg = ns && !scratch(&r->buf, &r->bufcap, MFS_CHUNK_SIZE)
+                       ? malloc(CHUNK_MSG_CAP)
+                       : NULL;
+    for (size_t c = 0; msg && c < ns; c++)
+        if (send_chunk(r, p, small + c * MFS_HASH_LEN, msg) < 0)
+            break; /* queue full: the peer asks for the rest */
+    free(msg);
+    return 0;
+}
+
 /* Pushes our new ops to every peer that has reported, up to push_bytes. */
 static void push_new(mfs_repl *r)
 {
@@ -1074,35 +1109,134 @@ static void push_new(mfs_repl *r)
             mfs_vv_free(&next);
             continue;
         }
-        /* the content of the small files in a push of a few ops goes
-         * right behind it: the peer needs no WANT (a round trip, and a
-         * wait behind whatever its replication thread is applying) */
-        uint8_t small[PUSH_SMALL_MAX * MFS_HASH_LEN];
-        size_t ns = (size_t)n + 32 < BULK_OPS_BYTES
-                        ? mfs_batch_small_chunks(r->buf, (size_t)n, SMALL_CHUNK,
-                                                 small, PUSH_SMALL_MAX)
-                        : 0;
         /* with a write concern, the member is asked to hold them in the
          * same breath (on the same channel, ahead of them): it syncs as
          * it applies them, not once our fsync's ask comes a flush later */
         uint64_t mine = mfs_vv_get(&next, r->node);
         if (r->ask_pushes && mine > mfs_vv_get(&p->pushed, r->node))
             ask_one(r, p, mine);
-        if (send_ops(r, p, 0, 0, 0, r->buf, (size_t)n) == 0) {
+        if (push_send(r, p, r->buf, (size_t)n, (uint64_t)k) == 0) {
             mfs_vv_free(&p->pushed);
             p->pushed = next;
-            p->ops_sent += (uint64_t)k;
-            r->pushes++;
-            uint8_t *msg = ns && !scratch(&r->buf, &r->bufcap, MFS_CHUNK_SIZE)
-                               ? malloc(CHUNK_MSG_CAP)
-                               : NULL;
-            for (size_t c = 0; msg && c < ns; c++)
-                if (send_chunk(r, p, small + c * MFS_HASH_LEN, msg) < 0)
-                    break; /* queue full: the peer asks for the rest */
-            free(msg);
         } else {
             mfs_vv_free(&next);
         }
+    }
+}
+
+/* ---- the write concern's early push ---------------------------------------
+ * An fsync's own ops leave with the record of the intent log that made
+ * them durable (mfs_repl_logged, from the fsync's thread), not with the
+ * group commit that carries them to LMDB a flush or two later: that
+ * commit's wait was a third of an `--acks 1` fsync (docs/BENCH-acks.md).
+ * The engine sends them at its next turn, in the order logged, to each
+ * live member whose pushed vector ends right where they begin, the ask
+ * for HELD ahead and small files' chunks behind, as push_new does; the
+ * others get them from push_new as before. A commit that fails after
+ * they left cannot take them back: the store's commit thread applies
+ * the log again (store/txn.c gc_replay), so their sequence numbers stay
+ * theirs. */
+#define LOGGED_MAX 64 /* batches queued; more wait for their commit */
+
+typedef struct logged_ops {
+    struct logged_ops *next;
+    uint64_t from, to; /* our ops in (from, to] */
+    size_t len;
+    uint8_t ops[];
+} logged_ops;
+
+/* Frees the list b. */
+static void logged_drop(mfs_repl *r, logged_ops *b)
+{
+    (void)r;
+    while (b) {
+        logged_ops *n = b->next;
+        free(b);
+        b = n;
+    }
+}
+
+/* The queue taken (empty after). */
+static logged_ops *logged_take(mfs_repl *r)
+{
+    mfs_lock_take(&r->logged_mu, MFS_LOCK_REPL_LOGGED);
+    logged_ops *b = r->logged;
+    r->logged = NULL;
+    r->logged_tail = &r->logged;
+    r->nlogged = 0;
+    mfs_lock_drop(&r->logged_mu);
+    return b;
+}
+
+void mfs_repl_logged(mfs_repl *r, uint64_t from, uint64_t to,
+                     const uint8_t *ops, size_t len)
+{
+    logged_ops *b = malloc(sizeof(*b) + len);
+    if (!b)
+        return; /* (they go with the commit) */
+    b->next = NULL;
+    b->from = from;
+    b->to = to;
+    b->len = len;
+    memcpy(b->ops, ops, len);
+    mfs_lock_take(&r->logged_mu, MFS_LOCK_REPL_LOGGED);
+    if (r->nlogged < LOGGED_MAX) {
+        *r->logged_tail = b;
+        r->logged_tail = &b->next;
+        r->nlogged++;
+        if (to > __atomic_load_n(&r->logged_to, __ATOMIC_RELAXED))
+            __atomic_store_n(&r->logged_to, to, __ATOMIC_RELAXED);
+        b = NULL;
+    }
+    mfs_lock_drop(&r->logged_mu);
+    free(b);
+}
+
+int mfs_repl_logged_has(mfs_repl *r, uint64_t seq)
+{
+    return seq <= __atomic_load_n(&r->logged_to, __ATOMIC_RELAXED);
+}
+
+/* The queued batches sent (r->mu held; the engine's thread). */
+static void push_logged(mfs_repl *r)
+{
+    logged_ops *b = logged_take(r);
+    if (!r->ask_pushes) {
+        logged_drop(r, b);
+        return;
+    }
+    while (b) {
+        for (size_t i = 0; i < r->npeers; i++) {
+            rpeer *p = &r->peers[i];
+            uint64_t has = mfs_vv_get(&p->pushed, r->node);
+            if (!peer_live(p) || !p->heard || has < b->from || has >= b->to)
+                continue;
+            /* (a commit's push since the record may have sent the first) */
+            ssize_t at = has > b->from
+                             ? mfs_batch_skip(b->ops, b->len, r->node, has)
+                             : 0;
+            mfs_vv next = {0};
+            ssize_t k = -1;
+            if (at < 0 || (size_t)at >= b->len ||
+                vv_copy(&next, &p->pushed) < 0 ||
+                (k = mfs_batch_scan(b->ops + at, b->len - (size_t)at,
+                                    &next)) < 0) {
+                mfs_vv_free(&next);
+                continue;
+            }
+            ask_one(r, p, b->to);
+            if (push_send(r, p, b->ops + at, b->len - (size_t)at,
+                          (uint64_t)k) == 0) {
+                mfs_vv_free(&p->pushed);
+                p->pushed = next;
+                r->early_pushes++;
+            } else {
+                mfs_vv_free(&next);
+            }
+        }
+        logged_ops *n = b->next;
+        free(b);
+        b = n;
     }
 }
 
@@ -1892,6 +2026,14 @@ int mfs_repl_await_held(mfs_repl *r, uint64_t now_us, uint64_t seq,
         ask_send(r, ids, nids, seq);
     }
     return 0;
+}
+
+uint64_t mfs_repl_early_pushes(mfs_repl *r)
+{
+    mfs_lock_take(&r->mu, MFS_LOCK_REPL);
+    uint64_t n = r->early_pushes;
+    mfs_lock_drop(&r->mu);
+    return n;
 }
 
 void mfs_repl_set_ask_pushes(mfs_repl *r, int on)
@@ -2757,6 +2899,8 @@ int mfs_repl_new(mfs_store *s, const mfs_repl_config *cfg, uint64_t now_us,
     r->wr_todo_tail = &r->wr_todo;
     r->wr_done_tail = &r->wr_done;
     r->apply_tail = &r->apply_head;
+    r->logged_tail = &r->logged;
+    pthread_mutex_init(&r->logged_mu, NULL);
     r->store = s;
     r->cfg = *cfg;
     r->node = mfs_store_node_id(s);
@@ -2799,6 +2943,8 @@ void mfs_repl_free(mfs_repl *r)
     collect_chunks(r);
     mfs_lock_drop(&r->mu);
     mfs_repl_await_cancel(r, -ESHUTDOWN);
+    logged_drop(r, r->logged);
+    pthread_mutex_destroy(&r->logged_mu);
     /* OPS messages not applied whole yet: their peers send them again */
     while (r->apply_head) {
         apply_job *j = r->apply_head;
@@ -3032,6 +3178,7 @@ uint64_t mfs_repl_tick(mfs_repl *r, uint64_t now_us)
     r->now = now_us;
     if (r->nsmallq)
         fetch_small(r);
+    push_logged(r);
     if (atomic_exchange(&r->changed, 0)) {
         /* what the store holds now for members waiting, first: the rest
          * reads the store, which may wait for a commit's flush */

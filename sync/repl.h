@@ -236,6 +236,19 @@ void mfs_repl_ask_held(mfs_repl *r, uint64_t seq);
  * ops also asks its member for HELD up to them (ASKHELD ahead of the ops),
  * so the member syncs as it applies them (the write concern's mounts). */
 void mfs_repl_set_ask_pushes(mfs_repl *r, int on);
+/* Any thread but inside an engine call: this node's ops in (from, to]
+ * (a batch of mfs_store_ops_since's format) that a record of the intent
+ * log just made durable, for the write concern's members at the
+ * engine's next turn (mfs_repl_tick), before the commit that carries
+ * them (the store's logged callback). Ignored unless pushes ask
+ * (mfs_repl_set_ask_pushes). mfs_repl_early_pushes: how many pushes
+ * went so (`meshfs stat`'s acks_early). */
+void mfs_repl_logged(mfs_repl *r, uint64_t from, uint64_t to,
+                     const uint8_t *ops, size_t len);
+uint64_t mfs_repl_early_pushes(mfs_repl *r);
+/* Any thread: 1 when this node's ops up to seq went to mfs_repl_logged
+ * (they leave without waiting for their commit). */
+int mfs_repl_logged_has(mfs_repl *r, uint64_t seq);
 /* Any thread: every wait still open ends with done(arg, err), on this
  * thread (an unmount). */
 void mfs_repl_await_cancel(mfs_repl *r, int err);
