@@ -124,8 +124,7 @@ static void acks_metrics(FILE *f, const mfs_kv *r)
                "fsyncs waiting for acks now.");
     from_reply(f, r, "meshfs_acks_met_total", "counter", "acks_met",
                "fsyncs whose acks came in time.");
-    from_reply(f, r, "meshfs_acks_early_pushes_total", "counter",
-               "acks_early",
+    from_reply(f, r, "meshfs_acks_early_pushes_total", "counter", "acks_early",
                "Pushes of fsync'd ops sent to a member with their intent "
                "log record, before the commit that carries them.");
     family(f, "meshfs_acks_failed_total", "counter",

@@ -271,7 +271,7 @@ struct mfs_store {
      * second (WAL_REPLAY_FAILED: writes fail with gc_fail_rc). */
     enum { WAL_REPLAY_NONE, WAL_REPLAY_NOW, WAL_REPLAY_FAILED } wal_replay;
     uint64_t wal_replay_us; /* monotonic: the next try after a failed one */
-    int test_fail_commits; /* (tests) group commits to fail with EIO */
+    int test_fail_commits;  /* (tests) group commits to fail with EIO */
     uint64_t wal_seq;       /* own ops <= this are durable (log or LMDB) */
     /* peers' ops: those up to wal_vv are durable (log or LMDB; below
      * vv_durable they are anyway); which halves hold records of them */

@@ -18,18 +18,18 @@
 
 /* The order: a thread holding one may take only those after it. */
 typedef enum mfs_lock_rank {
-    MFS_LOCK_REPL = 1, /* sync/repl.c mfs_repl.mu: the engine */
-    MFS_LOCK_REPL_WR,  /* sync/repl.c mfs_repl.wr_mu: the chunk writer's
-                          queue; a leaf (nothing taken under it) */
-    MFS_LOCK_STORE_LOG, /* store/wal.c mfs_store.wal_mu: intent log
-                           appends (wlock is taken under it) */
-    MFS_LOCK_STORE_W,  /* store/txn.c mfs_store.wlock: the single writer,
-                          group commit */
-    MFS_LOCK_SYNC,     /* sync/driver.c mfs_sync.mu: the transport core;
-                          recursive */
-    MFS_LOCK_SYNC_IN,  /* sync/driver.c mfs_sync.in_mu: its inbox */
-    MFS_LOCK_NODE_Q,   /* node/mesh.c mfs_node.q_mu: the replication
-                          queue; a leaf */
+    MFS_LOCK_REPL = 1,    /* sync/repl.c mfs_repl.mu: the engine */
+    MFS_LOCK_REPL_WR,     /* sync/repl.c mfs_repl.wr_mu: the chunk writer's
+                             queue; a leaf (nothing taken under it) */
+    MFS_LOCK_STORE_LOG,   /* store/wal.c mfs_store.wal_mu: intent log
+                             appends (wlock is taken under it) */
+    MFS_LOCK_STORE_W,     /* store/txn.c mfs_store.wlock: the single writer,
+                             group commit */
+    MFS_LOCK_SYNC,        /* sync/driver.c mfs_sync.mu: the transport core;
+                             recursive */
+    MFS_LOCK_SYNC_IN,     /* sync/driver.c mfs_sync.in_mu: its inbox */
+    MFS_LOCK_NODE_Q,      /* node/mesh.c mfs_node.q_mu: the replication
+                             queue; a leaf */
     MFS_LOCK_REPL_LOGGED, /* sync/repl.c mfs_repl.logged_mu: the write
                              concern's early pushes, queued by an fsync
                              under the store's wal_mu; a leaf */

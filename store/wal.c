@@ -469,8 +469,7 @@ bool wal_failed(mfs_store *s)
      * (gc_replay), before any other write; a broken log's whole records
      * too (a torn one ends its chain). A log with nothing since the sync
      * is cleared, as before. */
-    if (s->wal_on && !s->wal_covered &&
-        (s->wal_written || s->wal_broken)) {
+    if (s->wal_on && !s->wal_covered && (s->wal_written || s->wal_broken)) {
         s->wal_replay = WAL_REPLAY_NOW;
         return true;
     }

@@ -204,7 +204,7 @@ struct mfs_repl {
     pthread_mutex_t logged_mu;
     struct logged_ops *logged, **logged_tail;
     size_t nlogged;
-    uint64_t logged_to; /* (atomic) the last op queued so */
+    uint64_t logged_to;    /* (atomic) the last op queued so */
     uint64_t early_pushes; /* pushes of ops sent with their log record */
     /* snapshots: the one we serve (built once, kept while asked for), a
      * file of the store's (NULL: none), and the build under way (NULL:
@@ -1219,8 +1219,8 @@ static void push_logged(mfs_repl *r)
             ssize_t k = -1;
             if (at < 0 || (size_t)at >= b->len ||
                 vv_copy(&next, &p->pushed) < 0 ||
-                (k = mfs_batch_scan(b->ops + at, b->len - (size_t)at,
-                                    &next)) < 0) {
+                (k = mfs_batch_scan(b->ops + at, b->len - (size_t)at, &next)) <
+                    0) {
                 mfs_vv_free(&next);
                 continue;
             }

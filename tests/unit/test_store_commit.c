@@ -945,8 +945,8 @@ static void test_failed_commit_replays_log(void **state)
         mfs_store_test_fail_commits(s, fails);
         assert_int_equal(mfs_store_commit(s, 0), -EIO);
         int eio = 0, rc;
-        while ((rc = mfs_store_mknod(s, MFS_ROOT_INO, "after", 0100644, 0, 0,
-                                     0, &b)) == -EIO &&
+        while ((rc = mfs_store_mknod(s, MFS_ROOT_INO, "after", 0100644, 0, 0, 0,
+                                     &b)) == -EIO &&
                eio < 500) {
             eio++;
             usleep(10000);

@@ -1085,8 +1085,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_need_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_members, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_acks_early_push, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_acks_early_push, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_reordered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
