@@ -886,7 +886,14 @@ int mfs_store_snapshot_install(mfs_store *s, const uint8_t *buf, size_t len,
         return rc;
     }
     in.info.bytes = len;
-    rc = store_write(s, install_tx, &in);
+    /* what the group holds first: while install_tx holds the writer's
+     * lock (seconds for a big one), a reader of a group not committed
+     * yet would wait for it (store_read_begin), and the sync thread
+     * reads the store while an install runs on a thread of its own */
+    if (s->gc_on)
+        rc = mfs_store_commit(s, 0);
+    if (!rc)
+        rc = store_write(s, install_tx, &in);
     mfs_snapshot_info counted = in.info;
     if (!rc)
         rc = mfs_store_commit(s, 1);

@@ -440,7 +440,8 @@ int mfs_store_snapshot_spool_put(int fd, const void *p, size_t n, uint64_t off);
  * inode numbers and unpublished writes); ops it held that the snapshot
  * lacks are applied on top. -ENOTEMPTY when this store folded an op the
  * snapshot lacks (it could not be given back). A damaged or malformed snapshot:
- * -EBADMSG, nothing written. Durable when it returns 0. */
+ * -EBADMSG, nothing written. Durable when it returns 0. Any thread (the
+ * daemon's sync thread runs it on one of its own, mfs-install). */
 int mfs_store_snapshot_install(mfs_store *s, const uint8_t *buf, size_t len,
                                mfs_snapshot_info *info);
 

@@ -8,6 +8,7 @@
  * its hash) are dropped without changing either store.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1062,6 +1063,171 @@ static void test_no_echo(void **state)
     assert_true(in_sync(&g_b));
 }
 
+/* ---- a snapshot installed on a thread of its own ---- */
+
+/* Holds a store's writer lock from a thread of its own (a group:
+ * mfs_store_group_begin) until told to let go: an install then waits for
+ * it, as the sync thread would have waited for the install. */
+typedef struct wgate {
+    mfs_store *s;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int held, release;
+} wgate;
+
+static void *wgate_main(void *arg)
+{
+    wgate *g = arg;
+    int rc = mfs_store_group_begin(g->s);
+    pthread_mutex_lock(&g->mu);
+    g->held = rc == 0 ? 1 : -1;
+    pthread_cond_broadcast(&g->cond);
+    /* 10 s at most: an engine that waits for the install (as it did on
+     * its own thread) then fails the test instead of hanging it */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    while (!g->release &&
+           pthread_cond_timedwait(&g->cond, &g->mu, &until) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&g->mu);
+    if (rc == 0)
+        mfs_store_group_end(g->s);
+    return NULL;
+}
+
+static void wgate_close(wgate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->release = 1;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->thread, NULL);
+}
+
+static void wgate_open(wgate *g, mfs_store *s)
+{
+    memset(g, 0, sizeof(*g));
+    g->s = s;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cond, NULL);
+    assert_int_equal(pthread_create(&g->thread, NULL, wgate_main, g), 0);
+    pthread_mutex_lock(&g->mu);
+    while (!g->held)
+        pthread_cond_wait(&g->cond, &g->mu);
+    int held = g->held;
+    pthread_mutex_unlock(&g->mu);
+    if (held != 1) {
+        wgate_close(g);
+        fail_msg("cannot hold the store's writer lock");
+    }
+}
+
+static mfs_repl_status status_of(node *nd)
+{
+    mfs_repl_status st;
+    mfs_repl_peer p[4];
+    mfs_repl_status_get(nd->r, &st, p, 4);
+    return st;
+}
+
+/* Messages of type mtype from `from` in the queue. */
+static size_t queued(uint64_t from, uint8_t mtype)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g_net.n; i++)
+        n += g_net.q[i].from == from && g_net.q[i].mtype == mtype;
+    return n;
+}
+
+/* B joins after A folded its op log: it fetches a snapshot, and (the
+ * daemon's mode) installs it on a thread of its own. While that waits for
+ * the store's writer lock (held here, as the install holds it for
+ * seconds with 100,000 files), B's engine still works: ticks, answers an
+ * ASKHELD with a HELD, takes A's STATE and a push (dropped: no op is
+ * applied, no pull starts), and its status can be read; the fetch shows
+ * whole and nothing installed. Once the lock is free the install ends,
+ * B pulls what came meanwhile, and both stores end equal. */
+static void test_snapshot_install_thread(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", i);
+        make_file(&g_a, name, 100 + (size_t)i, i);
+    }
+    mfs_vv vv;
+    assert_int_equal(mfs_store_vv(g_a.s, &vv), 0);
+    mfs_collect_config cc = {.retention_ms = 0};
+    mfs_store_collect_set(g_a.s, &cc);
+    mfs_store_collect_settled(g_a.s, &vv);
+    mfs_vv_free(&vv);
+    assert_int_equal(mfs_store_collect_now(g_a.s, NULL), 0);
+    mfs_vv empty = {0};
+    uint8_t buf[4096];
+    assert_int_equal(mfs_store_ops_since(g_a.s, &empty, buf, sizeof buf),
+                     -ESTALE); /* folded: B needs a snapshot */
+
+    wgate gate;
+    wgate_open(&gate, g_b.s);
+    mfs_repl_on_peer(g_a.r, g_now, NODE_B, MFS_PEER_ALIVE, 1);
+    mfs_repl_on_peer(g_b.r, g_now, NODE_A, MFS_PEER_ALIVE, 1);
+    mfs_repl_status st = {0};
+    for (int t = 0; t < 20000; t++) {
+        step();
+        if (g_net.n == 0)
+            usleep(200); /* A's build thread's turn */
+        st = status_of(&g_b);
+        if (st.snap_from == NODE_A && st.snap_bytes_total &&
+            st.snap_bytes_done == st.snap_bytes_total)
+            break; /* fetched whole: installing */
+    }
+    assert_int_equal(st.snap_from, NODE_A);
+    assert_true(st.snap_bytes_total > 0);
+    assert_int_equal(st.snap_bytes_done, st.snap_bytes_total);
+    assert_int_equal(st.snaps_installed, 0);
+
+    /* the engine works meanwhile */
+    make_file(&g_a, "during", 100, 77); /* pushed to B: dropped there */
+    size_t held0 = queued(NODE_B, MFS_MT_HELD);
+    uint8_t ask[8];
+    mfs_be64_put(ask, 1);
+    feed(&g_b, MFS_MT_ASKHELD, ask, sizeof ask);
+    uint64_t pulls0 = status_of(&g_b).pulls;
+    for (int t = 0; t < 300; t++) {
+        step_holding(NULL, NULL, 0);
+        if (t % 50 == 0)
+            mfs_repl_on_peer(g_a.r, g_now, NODE_B, MFS_PEER_ALIVE, 1);
+    }
+    feed(&g_b, MFS_MT_ASKHELD, ask, sizeof ask);
+    mfs_repl_tick(g_b.r, g_now + 1000);
+    assert_true(queued(NODE_B, MFS_MT_HELD) > held0);
+    st = status_of(&g_b);
+    assert_int_equal(st.snaps_installed, 0); /* still waiting */
+    assert_int_equal(st.snap_from, NODE_A);
+    assert_int_equal(st.pulls, pulls0); /* no pull while it installs */
+    assert_true(size_on_b("f0") == UINT64_MAX);
+
+    /* let it in: B installs, then pulls what it dropped */
+    wgate_close(&gate);
+    for (int t = 0; t < 20000 && !(status_of(&g_b).snaps_installed == 1 &&
+                                   size_on_b("during") == 100);
+         t++) {
+        step();
+        if (g_net.n == 0)
+            usleep(200); /* the install thread's turn */
+    }
+    st = status_of(&g_b);
+    assert_int_equal(st.snaps_installed, 1);
+    assert_int_equal(st.snap_from, 0);
+    assert_int_equal(size_on_b("f39"), 139);
+    assert_int_equal(size_on_b("during"), 100);
+    pump();
+    assert_same();
+    assert_true(in_sync(&g_b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1087,6 +1253,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_acks_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_early_push, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_reordered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_install_thread,
+                                        setup_writer_thread, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
