@@ -513,6 +513,19 @@ static void peer_event(mfs_sync_core *c, peer *p)
         c->cfg.on_peer(c->cfg.arg, p->id, p->state, p->epoch);
 }
 
+/* We learned p's node id from something unauthenticated (a seed's ANSWER)
+ * or chose it ourselves (an invitation's node): nothing from it proved its
+ * key yet, so it is no live peer (a message queued to it would wait on a
+ * handshake that may outlast dead_ms, and be dropped then). Dead, without
+ * an event: the application never heard of it; its first authenticated
+ * datagram (the handshake) makes it alive and says so. */
+static void peer_unheard(mfs_sync_core *c, peer *p)
+{
+    p->state = MFS_PEER_DEAD;
+    p->dead_since = c->now;
+    p->hb_echo_set = 0;
+}
+
 /* Drops every message queued to p (peer declared dead). */
 static void drop_outbound(mfs_sync_core *c, peer *p)
 {
@@ -841,6 +854,7 @@ int mfs_sync_core_join(mfs_sync_core *c, uint64_t now_us, uint64_t id,
             p->id = id;
         else if (!(p = peer_new(c, id, addr)))
             return -ENOSPC;
+        peer_unheard(c, p); /* alive once its handshake proves the key */
     }
     p->addr = *addr;
     p->addr_ok = 1; /* we chose it */
@@ -1528,10 +1542,10 @@ static void heard_from(mfs_sync_core *c, peer *p, size_t len, int fresh)
     p->last_rx = c->now;
     p->st.bytes_in += len;
     p->st.dgrams_in++;
-    if (fresh)
-        peer_event(c, p);
     if (p->state != MFS_PEER_ALIVE)
-        set_state(c, p, MFS_PEER_ALIVE);
+        set_state(c, p, MFS_PEER_ALIVE); /* the event says it (and fresh) */
+    else if (fresh)
+        peer_event(c, p);
 }
 
 /* An authenticated handshake from p at from (len bytes): it is alive
@@ -1572,6 +1586,7 @@ static void on_answer(mfs_sync_core *c, const mfs_wire_hdr *h, size_t len,
     }
     ap->id = h->src;
     key_sync(c, ap);
+    peer_unheard(c, ap); /* alive once its handshake proves the key */
 }
 
 /* The cookie of address a under secret k. */

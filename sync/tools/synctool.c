@@ -6,12 +6,15 @@
  *   synctool node --key DIR --listen A [--peer B]... [--members M]
  *        [--send N] [--expect N] [--timeout S] [--hold S] [--unknown-pps P]
  *        [--bulk BYTES --msg-size N --probe-ms MS] [--probes N] [--ident N]
+ *        [--hold-until FILE]
  *     Waits for M alive peers, sends N mixed-size messages to each, checks
  *     that N arrive from each exactly once and intact, then prints stats.
  *     With --bulk, sends BYTES of bulk data to every peer plus a small
  *     urgent timestamped probe every MS; receivers report throughput and
  *     probe latency percentiles. --probes N without --bulk: only N
  *     probes, one every MS (small-message latency on an idle link).
+ *     It stays up S seconds (--hold) after that, and with --hold-until
+ *     also until FILE exists (a test's flood that outlasts the hold).
  *   synctool flood --key DIR --target A --count N
  *     Joins as a member from one socket (5 real messages), then throws N
  *     random, mutated and replayed datagrams from another socket and counts
@@ -225,7 +228,7 @@ static void print_stats(mfs_sync *s, node *n)
 static int cmd_node(int argc, char **argv)
 {
     mfs_sync_opts o;
-    const char *peers[MAXP], *keydir = NULL;
+    const char *peers[MAXP], *keydir = NULL, *hold_until = NULL;
     int np = 0;
     unsigned members = 0, send_n = 0, timeout = 60, hold = 0, ident = 0;
     uint64_t bulk = 0, msg_size = 65536, probe_ms = 10, probes = 0;
@@ -266,6 +269,8 @@ static int cmd_node(int argc, char **argv)
             probes = strtoull(v, 0, 10);
         else if (!strcmp(argv[i], "--ident"))
             ident = (unsigned)atoi(v);
+        else if (!strcmp(argv[i], "--hold-until"))
+            hold_until = v;
         else {
             fprintf(stderr, "synctool node: unknown option '%s'\n", argv[i]);
             return 2;
@@ -394,7 +399,7 @@ static int cmd_node(int argc, char **argv)
     double secs = (double)(mono_us() - t0) / 1e6, cpu = cpu_s() - cpu0;
     /* stay up a little so that peers get our last acks */
     uint64_t stay = mono_us() + (hold ? hold : 2) * 1000000ull;
-    while (mono_us() < stay)
+    while (mono_us() < stay || (hold_until && access(hold_until, F_OK) != 0))
         usleep(20000);
     pthread_mutex_lock(&n.mu);
     uint64_t dup = 0, bad = 0, got = 0;

@@ -1033,6 +1033,56 @@ static void test_ident_stranger(void **state)
     mfs_sim_free(c.sim);
 }
 
+/* A seed's ANSWER (unauthenticated: it only names a node id) came at once,
+ * but the handshake took longer than dead_ms (sync_hsflood under load:
+ * node 2's INITs and the member's COOKIE round trip queued behind a flood
+ * of strangers' INITs for seconds). The member was reported alive from the
+ * ANSWER on, so an application that sends to alive peers queued its
+ * messages then, and they were dropped when silence made the member dead
+ * before any session existed: node 1 never got node 2's 300 messages. A
+ * peer is alive only once it proved its key: the messages queued then
+ * arrive. */
+static void test_ident_answer_not_alive(void **state)
+{
+    (void)state;
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    g_ident = 1;
+    make_sim(&c, mfs_test_seed(73), 2, 1); /* node 1 seeds node 0 */
+    g_ident = 0;
+    mfs_sim_net net = {0, 0, 1000, 1000}; /* 1 ms each way */
+    mfs_sim_set_net(c.sim, &net);
+    /* the ANSWER gets through, the handshake does not (the link is cut
+     * once node 1 knows node 0's id: its INIT's RESP is lost) */
+    while (mfs_sim_peer_state(c.sim, 1, 0) < 0 && mfs_sim_now(c.sim) < 5 * SEC)
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 100);
+    assert_true(mfs_sim_peer_state(c.sim, 1, 0) >= 0);
+    mfs_sim_link(c.sim, 0, 1, 0);
+    uint64_t cut = mfs_sim_now(c.sim);
+    assert_int_not_equal(mfs_sim_peer_state(c.sim, 1, 0), MFS_PEER_ALIVE);
+    /* the application: sends once it sees node 0 alive; the link comes
+     * back after more than dead_ms */
+    c.total = 1;
+    c.seen = calloc(1, 1);
+    uint64_t sent_at = 0;
+    while (mfs_sim_now(c.sim) < cut + 20 * SEC) {
+        if (mfs_sim_now(c.sim) >= cut + 6 * SEC)
+            mfs_sim_link(c.sim, 0, 1, 1);
+        if (!sent_at && mfs_sim_peer_state(c.sim, 1, 0) == MFS_PEER_ALIVE) {
+            send_one(&c, 0, 1, 0, 100);
+            sent_at = mfs_sim_now(c.sim);
+        }
+        mfs_sim_run(c.sim, mfs_sim_now(c.sim) + 10000);
+    }
+    printf("answer: node 0 alive at node 1 %.2f s after the cut (link back "
+           "at 6 s), message delivered %u times\n",
+           sent_at ? (double)(sent_at - cut) / 1e6 : -1.0, c.seen[0]);
+    assert_true(sent_at >= cut + 6 * SEC);
+    assert_int_equal(c.seen[0], 1);
+    free(c.seen);
+    mfs_sim_free(c.sim);
+}
+
 /* Under load (here more than 20 INITs a second), a flood of INITs with a
  * right mac1 from a spoofed member address (which bypasses the rate limit
  * for unknown addresses) costs no Diffie-Hellman: each gets a COOKIE,
@@ -1397,6 +1447,7 @@ int main(void)
         cmocka_unit_test(test_ident_stranger),
         cmocka_unit_test(test_ident_join),
         cmocka_unit_test(test_ident_cookie),
+        cmocka_unit_test(test_ident_answer_not_alive),
         cmocka_unit_test(test_ident_cloned),
         cmocka_unit_test(test_ident_churn),
     };
