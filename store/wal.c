@@ -417,8 +417,9 @@ void wal_synced(mfs_store *s, uint64_t gen)
     size_t n = s->wal_commit_over ? s->wal_nfresh : s->wal_commit_fresh;
     if (s->wal_commit_over) /* all it missed is synced */
         s->wal_fresh_over = s->wal_commit_over = false;
-    memmove(s->wal_fresh, s->wal_fresh + n * MFS_HASH_LEN,
-            (s->wal_nfresh - n) * MFS_HASH_LEN);
+    if (s->wal_nfresh > n) /* (none: wal_fresh may be NULL, UBSan) */
+        memmove(s->wal_fresh, s->wal_fresh + n * MFS_HASH_LEN,
+                (s->wal_nfresh - n) * MFS_HASH_LEN);
     s->wal_nfresh -= n;
     s->wal_logged = s->wal_logged > n ? s->wal_logged - n : 0;
     s->wal_commit_fresh -= n < s->wal_commit_fresh ? n : s->wal_commit_fresh;
