@@ -649,7 +649,7 @@ int store_held(mfs_store *s, MDB_txn *txn, mfs_vv *out)
     mdb_cursor_close(c);
     if (rc)
         mfs_vv_free(out);
-    else /* sorted by node, as every vector */
+    else if (out->n) /* sorted by node, as every vector (none: e NULL) */
         qsort(out->e, out->n, sizeof(*out->e), vv_entry_cmp);
     return rc;
 }
