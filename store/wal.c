@@ -408,7 +408,9 @@ void wal_committed(mfs_store *s)
 
 void wal_synced(mfs_store *s, uint64_t gen)
 {
-    if (!s->wal_on)
+    /* (while a failed commit's replay is owed, the log holds what LMDB
+     * does not, whatever a sync covered: a close then reset the log) */
+    if (!s->wal_on || s->wal_replay != WAL_REPLAY_NONE)
         return;
     /* what the last commit held is durable now */
     s->wal_synced_seq = s->wal_commit_seq;
