@@ -916,8 +916,8 @@ static void test_fsync_appends_logged(void **state)
  * hold them already: node/acks.c sends them with their record). While
  * that replay fails too, writes fail with the commit's error, and a
  * later try (every second) brings it all back; a close meanwhile keeps
- * the log for the next open (its sync once cleared it). Before, the failed commit
- * cleared the log: the fsync'd file was gone, and the next ops took its
+ * the log for the next open (its sync once cleared it). Before, the failed
+ * commit cleared the log: the fsync'd file was gone, and the next ops took its
  * ops' sequence numbers. */
 static void test_failed_commit_replays_log(void **state)
 {
