@@ -18,6 +18,8 @@
 # (malloc'd memory; LMDB's map and the page cache are RssFile) is sampled
 # every 20 ms from B's mount until B is in sync, and its VmHWM (peak of
 # anon + file-backed pages, the LMDB map among them) read at the end.
+# The longest `meshfs stat` on B (polled every 0.2 s) until the snapshot
+# is installed: how long the sync engine could not answer.
 # Needs root, /dev/fuse, ip netns, nft and jq. Results:
 # bench/collect/results/snapshot-<UTC date>.txt
 set -euo pipefail
@@ -88,8 +90,19 @@ mesh_mount b
 anon_peak "${NODE_PID[b]}" "$peak.b" &
 peak_b=$!
 snap_ms="" deadline=$((SECONDS + 1200))
+# the longest `meshfs stat` on B until the snapshot is installed: the
+# status call takes the sync engine's lock, so it measures how long the
+# engine could not handle a message (an install on the sync thread held
+# it for the whole install)
+stat_max=0 stat_n=0
 while :; do
+    ts=$(now_ms)
     js=$(mesh_stat b)
+    if [[ -z "$snap_ms" ]]; then
+        d=$(($(now_ms) - ts))
+        ((d > stat_max)) && stat_max=$d
+        stat_n=$((stat_n + 1))
+    fi
     if [[ -z "$snap_ms" ]] && (($(jq .catchup.snapshot.installed <<<"$js") >= 1)); then
         snap_ms=$(($(now_ms) - t0))
     fi
@@ -125,6 +138,7 @@ inst_ms=$(sed -E 's/.*installed in ([0-9]+) ms.*/\1/' <<<"$installed")
     printf '%-40s %s\n' "fetch from first ask to last piece (ms)" "$fetch_ms"
     printf '%-40s %s\n' "install on B (ms)" "$inst_ms"
     printf '%-40s %s\n' "B mounted -> snapshot installed (ms)" "$snap_ms"
+    printf '%-40s %s\n' "longest meshfs stat on B until then (ms)" "$stat_max ($stat_n calls)"
     printf '%-40s %s\n' "B mounted -> in sync, all content (ms)" "$sync_ms"
     printf '%-40s %s\n' "store of A (du bytes)" "$a_store"
     printf '%-40s %s\n' "store of B (du bytes)" "$b_store"
