@@ -1092,9 +1092,7 @@ static void gc_replay(mfs_store *s)
                 "it too)",
                 s->dir, strerror(-rc));
     }
-    mfs_lock_drop(&s->wlock);
     mfs_lock_drop(&s->wal_mu);
-    mfs_lock_take(&s->wlock, MFS_LOCK_STORE_W);
     if (!s->gc_txn && !s->gc_stop)
         gc_begin(s);
     pthread_cond_broadcast(&s->gc_done);

@@ -1414,15 +1414,24 @@ static void snap_build_wait(snap_build *b, const rpeer *p, uint64_t req,
 static void snap_serve(mfs_repl *r, rpeer *p, uint64_t req, uint64_t id,
                        uint64_t off, uint32_t max);
 
+/* Whether a build's or an install's work ended (done, set by its thread
+ * or inline); its thread, if it had one, joined. */
+static bool snap_job_ended(atomic_bool *done, bool threaded, pthread_t thread)
+{
+    if (!atomic_load_explicit(done, memory_order_acquire))
+        return false;
+    if (threaded)
+        pthread_join(thread, NULL);
+    return true;
+}
+
 /* Takes a build that ended: it becomes the snapshot we serve, and those
  * who asked while it ran are answered. */
 static void snap_build_collect(mfs_repl *r)
 {
     snap_build *b = r->snap_build;
-    if (!b || !atomic_load_explicit(&b->done, memory_order_acquire))
+    if (!b || !snap_job_ended(&b->done, b->threaded, b->thread))
         return;
-    if (b->threaded)
-        pthread_join(b->thread, NULL);
     r->snap_build = NULL;
     snap_file *f = b->rc ? NULL : malloc(sizeof(*f));
     if (!f) {
@@ -1685,10 +1694,8 @@ static void snap_install(mfs_repl *r)
 static void snap_inst_collect(mfs_repl *r)
 {
     snap_inst *in = r->snap_inst;
-    if (!in || !atomic_load_explicit(&in->done, memory_order_acquire))
+    if (!in || !snap_job_ended(&in->done, in->threaded, in->thread))
         return;
-    if (in->threaded)
-        pthread_join(in->thread, NULL);
     r->snap_inst = NULL;
     munmap(in->map, in->len);
     atomic_store(&r->apply_busy, r->apply_head != NULL);
