@@ -60,6 +60,7 @@ static const uint8_t zero_hash[MFS_HASH_LEN]; /* a hole: nothing stored */
  * key and value in key, val): 0, MDB_NOTFOUND at the end, or w's error. */
 static int cursor_drop(wtx *w, MDB_cursor *c, MDB_val *key, MDB_val *val)
 {
+    wtx_undo_cursor(w, c);
     int rc = mdb_cursor_del(c, 0);
     wtx_mut(w);
     return rc ? wtx_fail(w, rc) : cursor_after_del(c, key, val);
@@ -1027,6 +1028,7 @@ static int sweep_tx(wtx *w, void *arg)
             if (chunk_val_move(w, &val, ref))
                 break;
             MDB_val nk = {CHUNKS_KEY_LEN, k}, nv = {PACK_REF_LEN, ref};
+            wtx_undo_cursor(w, c);
             rc = mdb_cursor_put(c, &nk, &nv, MDB_CURRENT);
             wtx_mut(w);
             if (rc) {

@@ -476,6 +476,7 @@ static size_t unwant_ancestors(wtx *w, mfs_id id, const uint8_t *parents,
             uint8_t wk[WANT_KEY_LEN];
             want_key_put(wk, buf + (size_t)j * HASH_LEN, k);
             MDB_val key = {WANT_KEY_LEN, wk};
+            wtx_undo_note(w, DB_WANT, wk, WANT_KEY_LEN);
             int rc = mdb_del(w->txn, w->s->db[DB_WANT], &key, NULL);
             if (rc == 0) {
                 here++;
@@ -576,6 +577,7 @@ int content_apply_version(wtx *w, const mfs_op *op)
         uint8_t wk[WANT_KEY_LEN];
         want_key_put(wk, h, k);
         MDB_val key = {WANT_KEY_LEN, wk}, val = {0, ""};
+        wtx_undo_note(w, DB_WANT, wk, WANT_KEY_LEN);
         int rc =
             mdb_put(w->txn, w->s->db[DB_WANT], &key, &val, MDB_NOOVERWRITE);
         if (rc == 0) {

@@ -291,10 +291,11 @@ MDB_txn *dirty_wtxn(wtx *w)
         wtx_fail(w, -EROFS);
         return NULL;
     }
-    /* under group commit, a call nests in the group's dirty txn as it
-     * does in the main one, and both commit together (txn.c) */
+    /* under group commit, a call's blocks nest in the group's dirty txn
+     * (its main changes go in the group's txn, txn.c gc_write), and both
+     * commit together */
     MDB_txn *parent = NULL;
-    if (w->s->gc_on && w->s->gc_child && w->txn == w->s->gc_child)
+    if (w->s->gc_on && w->s->gc_in_call)
         parent = w->s->gc_dtxn;
     int rc = mdb_txn_begin(w->s->denv, parent, 0, &w->dtxn);
     if (rc) {

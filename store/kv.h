@@ -131,6 +131,24 @@ typedef struct store_hooks {
 } store_hooks;
 
 /* The store's counters as of a moment, to go back to when a txn fails. */
+/* What a call in the group's txn changed, to take it back if it fails
+ * (txn.c undo_note, undo_apply): the keys it put or deleted with their
+ * values before it, oldest first, in one growing buffer. */
+struct undo_rec {
+    MDB_dbi dbi;
+    uint32_t kl;
+    uint32_t vl; /* UNDO_ABSENT: the key was not there */
+    size_t off;  /* key, then the old value, at buf + off */
+};
+#define UNDO_ABSENT UINT32_MAX
+struct undo_log {
+    struct undo_rec *r;
+    size_t n, cap;
+    uint8_t *buf;
+    size_t len, bcap;
+    bool lost; /* a change it cannot take back (a dropped table, no memory) */
+};
+
 struct counters {
     uint64_t hlc, seq, ctr, next_ino;
     struct census census, census_put;
@@ -173,14 +191,18 @@ struct mfs_store {
     /* Group commit (cfg.commit_window_us > 0; docs/ARCHITECTURE.md
      * "Write path"). LMDB ties a write txn to the thread that began it
      * (its writer mutex), so one commit thread begins and commits the
-     * shared txn `gc_txn`; every store_write runs in a nested txn of it
-     * (atomic on its own: a failed call leaves the group untouched), and
-     * readers in this process read through it while it holds uncommitted
-     * changes. Every gc_ field is protected by wlock. */
+     * shared txn `gc_txn`. A small call (store_write_small: a FUSE
+     * request's create, unlink, rename, ...) runs in it directly and a
+     * failure takes it back with its undo log (gc_undo); every other
+     * store_write runs in a nested txn of it. Readers in this process read
+     * through it while it holds uncommitted changes. Every gc_ field is
+     * protected by wlock. */
     bool gc_on;
     MDB_txn *gc_txn;       /* the shared txn; NULL while none is open */
     MDB_txn *gc_dtxn;      /* its partner in the dirty environment */
-    MDB_txn *gc_child;     /* nested txn of the store_write running now */
+    bool gc_in_call;       /* a store_write runs in gc_txn now */
+    struct undo_log gc_undo; /* how to take that call back (txn.c) */
+    int gc_poison;         /* a call broke gc_txn: the commit must fail */
     uint64_t gc_first_us;  /* monotonic time of gc_txn's first change */
     uint64_t gc_last_us;   /* monotonic time of the last change */
     bool gc_soon;          /* commit once calls pause (commit_soon) */
@@ -272,6 +294,8 @@ struct mfs_store {
     enum { WAL_REPLAY_NONE, WAL_REPLAY_NOW, WAL_REPLAY_FAILED } wal_replay;
     uint64_t wal_replay_us; /* monotonic: the next try after a failed one */
     int test_fail_commits;  /* (tests) group commits to fail with EIO */
+    int test_fail_calls;    /* (tests) small calls in gc_txn to fail so */
+    bool test_fail_lose;    /* (tests) ... and not be taken back */
     uint64_t wal_seq;       /* own ops <= this are durable (log or LMDB) */
     /* peers' ops: those up to wal_vv are durable (log or LMDB; below
      * vv_durable they are anyway); which halves hold records of them */
@@ -403,6 +427,7 @@ typedef struct wtx {
     bool gc_queued; /* queued something for collection: wake it */
     bool recount;   /* count the census again before the txn ends */
     uint64_t muts;  /* records put or deleted by the call (wtx_mut) */
+    struct undo_log *undo; /* group commit: notes what the call changes */
     /* Set by a call that may find nothing to do (collection's steps): if
      * it changed no record, store_write commits nothing, so an idle store
      * is never written to (it was, twice a second: a commit and its meta
@@ -414,6 +439,18 @@ typedef struct wtx {
 static inline void wtx_mut(wtx *w)
 {
     w->muts++;
+}
+
+/* Before a change of w's main txn made other than by tput/tdel: notes the
+ * key's value now, so a failed call can be taken back (group commit runs
+ * calls in the group's txn itself). wtx_undo_lost: a change that cannot be
+ * noted (a table dropped); if the call then fails, the group is lost. */
+void wtx_undo_note(wtx *w, int db, const void *k, size_t kl);
+void wtx_undo_cursor(wtx *w, MDB_cursor *c); /* the record under c */
+static inline void wtx_undo_lost(wtx *w)
+{
+    if (w->undo)
+        w->undo->lost = true;
 }
 
 /* wal.c: the intent log (see its top comment). wal_open (store_open,
@@ -467,6 +504,10 @@ void wal_close(mfs_store *s);
 int store_open(mfs_store **out, const char *dir, const mfs_store_config *cfg,
                unsigned flags, const store_hooks *hooks);
 int store_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg);
+/* The same for a call that changes a few records (a FUSE request's create,
+ * unlink, rename, setattr): under group commit it may run in the group's
+ * txn itself, taken back by its undo log if it fails (txn.c gc_write). */
+int store_write_small(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg);
 /* A read txn that sees every change made so far in this process,
  * committed or not (with group commit it may be the shared write txn, and
  * the caller then holds wlock until store_read_end: keep reads short). */

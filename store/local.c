@@ -17,6 +17,11 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
+/* A write or a publish of up to this many bytes changes few enough records
+ * to run as a small call (store_write_small). */
+#define SMALL_CALL_BYTES ((uint64_t)1 << 20)
+
+
 typedef struct lop {
     /* inputs */
     uint64_t ino, parent, newparent;
@@ -577,7 +582,7 @@ int mfs_store_mknod(mfs_store *s, uint64_t parent, const char *name,
              .uid = uid,
              .gid = gid,
              .out = out};
-    return store_write(s, tx_create, &a);
+    return store_write_small(s, tx_create, &a);
 }
 
 int mfs_store_mkdir(mfs_store *s, uint64_t parent, const char *name,
@@ -589,7 +594,7 @@ int mfs_store_mkdir(mfs_store *s, uint64_t parent, const char *name,
              .uid = uid,
              .gid = gid,
              .out = out};
-    return store_write(s, tx_create, &a);
+    return store_write_small(s, tx_create, &a);
 }
 
 int mfs_store_symlink(mfs_store *s, uint64_t parent, const char *name,
@@ -608,7 +613,7 @@ int mfs_store_symlink(mfs_store *s, uint64_t parent, const char *name,
              .uid = uid,
              .gid = gid,
              .out = out};
-    return store_write(s, tx_create, &a);
+    return store_write_small(s, tx_create, &a);
 }
 
 static int tx_link(wtx *w, void *arg)
@@ -647,7 +652,7 @@ int mfs_store_link(mfs_store *s, uint64_t ino, uint64_t newparent,
 {
     lop a = {
         .ino = ino, .newparent = newparent, .newname = newname, .out = out};
-    return store_write(s, tx_link, &a);
+    return store_write_small(s, tx_link, &a);
 }
 
 static int tx_remove(wtx *w, void *arg)
@@ -694,13 +699,13 @@ static int tx_remove(wtx *w, void *arg)
 int mfs_store_unlink(mfs_store *s, uint64_t parent, const char *name)
 {
     lop a = {.parent = parent, .name = name, .flags = 0};
-    return store_write(s, tx_remove, &a);
+    return store_write_small(s, tx_remove, &a);
 }
 
 int mfs_store_rmdir(mfs_store *s, uint64_t parent, const char *name)
 {
     lop a = {.parent = parent, .name = name, .flags = 1};
-    return store_write(s, tx_remove, &a);
+    return store_write_small(s, tx_remove, &a);
 }
 
 /* Is anc (a directory) dir itself or one of dir's visible ancestors? */
@@ -822,7 +827,7 @@ int mfs_store_rename(mfs_store *s, uint64_t parent, const char *name,
              .newparent = newparent,
              .newname = newname,
              .flags = flags};
-    return store_write(s, tx_rename, &a);
+    return store_write_small(s, tx_rename, &a);
 }
 
 /* ---- attributes ---- */
@@ -897,7 +902,10 @@ int mfs_store_setattr(mfs_store *s, uint64_t ino, const mfs_setattr *sa,
                       mfs_attr *out)
 {
     lop a = {.ino = ino, .sa = sa, .out = out};
-    return store_write(s, tx_setattr, &a);
+    /* (a truncation may drop a file's worth of records) */
+    if (sa->mask & MFS_SET_SIZE)
+        return store_write(s, tx_setattr, &a);
+    return store_write_small(s, tx_setattr, &a);
 }
 
 /* ---- xattrs ---- */
@@ -971,7 +979,7 @@ int mfs_store_setxattr(mfs_store *s, uint64_t ino, const char *name,
              .buf = value ? value : "",
              .len = size,
              .flags = (unsigned)flags};
-    return store_write(s, tx_setxattr, &a);
+    return store_write_small(s, tx_setxattr, &a);
 }
 
 int mfs_store_removexattr(mfs_store *s, uint64_t ino, const char *name)
@@ -980,7 +988,7 @@ int mfs_store_removexattr(mfs_store *s, uint64_t ino, const char *name)
     if (rc)
         return rc;
     lop a = {.ino = ino, .name = name, .buf = NULL, .flags = MFS_XATTR_REPLACE};
-    return store_write(s, tx_setxattr, &a);
+    return store_write_small(s, tx_setxattr, &a);
 }
 
 ssize_t mfs_store_getxattr(mfs_store *s, uint64_t ino, const char *name,
@@ -1154,7 +1162,8 @@ ssize_t mfs_store_write_apply(mfs_store *s, mfs_write_prep *wp, uint64_t ino,
              .flags = flags,
              .whole = wp ? wp->whole : NULL,
              .plan = wp ? wp->plan : NULL};
-    int rc = store_write(s, tx_write, &a);
+    int rc = len <= SMALL_CALL_BYTES ? store_write_small(s, tx_write, &a)
+                                     : store_write(s, tx_write, &a);
     content_stream_done(s, a.plan, rc == 0);
     if (wp)
         free(wp->whole);
@@ -1183,11 +1192,15 @@ static int tx_publish(wtx *w, void *arg)
     return content_publish(w, id, true);
 }
 
+
 /* Does ino have unpublished writes (and, with nameless, no name left)?
  * A read-only look, so the common no-op calls take no write lock. When
- * the look fails it answers yes and the write path decides. */
-static bool has_unpublished(mfs_store *s, uint64_t ino, bool nameless)
+ * the look fails it answers yes and the write path decides. *size: the
+ * file's size then (UINT64_MAX when not known). */
+static bool has_unpublished(mfs_store *s, uint64_t ino, bool nameless,
+                            uint64_t *size)
 {
+    *size = UINT64_MAX;
     MDB_txn *txn;
     if (store_read_begin(s, &txn))
         return true;
@@ -1197,6 +1210,8 @@ static bool has_unpublished(mfs_store *s, uint64_t ino, bool nameless)
     bool yes = resolve(s, txn, ino, &k, &id) == 0 &&
                objkey_kind(&k) == OBJ_INODE && dinfo_get(s, txn, id, &d) == 0 &&
                (!nameless || view_primary(s, txn, id, NULL, NULL, NULL) != 0);
+    if (yes)
+        *size = d.size;
     store_read_end(s, txn);
     return yes;
 }
@@ -1204,13 +1219,15 @@ static bool has_unpublished(mfs_store *s, uint64_t ino, bool nameless)
 int mfs_store_publish(mfs_store *s, uint64_t ino)
 {
     /* most closes have nothing to publish: look before taking the lock */
-    if (!has_unpublished(s, ino, false))
+    uint64_t size;
+    if (!has_unpublished(s, ino, false, &size))
         return 0;
     lop a = {.ino = ino};
     /* the version reaches the mesh with the commit that carries it:
      * within 1 ms, without waiting for it (a close that waited would
      * cost a disk flush per file) */
-    int rc = store_write(s, tx_publish, &a);
+    int rc = size <= SMALL_CALL_BYTES ? store_write_small(s, tx_publish, &a)
+                                      : store_write(s, tx_publish, &a);
     if (!rc)
         mfs_store_commit_soon(s);
     return rc;
@@ -1387,7 +1404,8 @@ void mfs_store_forget(mfs_store *s, uint64_t ino)
         return;
     }
     /* only a nameless file with unpublished writes has anything to drop */
-    if (!has_unpublished(s, ino, true))
+    uint64_t size;
+    if (!has_unpublished(s, ino, true, &size))
         return;
     lop a = {.ino = ino};
     int rc = store_write(s, tx_forget, &a);

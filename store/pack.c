@@ -632,6 +632,7 @@ static int tidy_tx(wtx *w, void *arg)
             int e = add_id(&p->doomed, &p->ndoomed, &p->capdoomed, id);
             pthread_mutex_unlock(&p->lock);
             wtx_mut(w);
+            wtx_undo_cursor(w, c);
             if (e || (e = mdb_cursor_del(c, 0)) != 0) {
                 rc = e;
                 break;

@@ -194,6 +194,7 @@ int oplog_fold_tx(wtx *w, void *arg)
             op_head h;
             if (op_head_decode(val.mv_data, val.mv_size, &h) >= OP_HDR_OBJ)
                 hlc = h.hlc;
+            wtx_undo_cursor(w, c);
             r = mdb_cursor_del(c, 0);
             wtx_mut(w);
             if (r) {
@@ -790,6 +791,7 @@ static int install_tx(wtx *w, void *arg)
     held keep = {0};
     held_read(w, &keep);
     for (size_t i = 0; i < sizeof(replaced) && !w->err; i++) {
+        wtx_undo_lost(w);
         rc = mdb_drop(w->txn, s->db[replaced[i]], 0);
         wtx_mut(w);
         if (rc)

@@ -554,6 +554,11 @@ int mfs_store_stats_scan(mfs_store *s, mfs_store_stats *out);
 /* For tests: the next n group commits fail with EIO (as a disk error
  * would), after their packs are synced. */
 void mfs_store_test_fail_commits(mfs_store *s, int n);
+/* For tests: the next n calls run in the group's txn itself (a FUSE
+ * request's create, unlink, rename, ...: store_write_small) fail with EIO
+ * after making their changes; with lose, as if those changes could not be
+ * taken back (the group is then dropped as a failed commit is). */
+void mfs_store_test_fail_calls(mfs_store *s, int n, bool lose);
 
 /* Calls cb with the path of every visible conflict copy (up to max). */
 int mfs_store_conflicts(mfs_store *s, void (*cb)(void *arg, const char *path),

@@ -354,6 +354,10 @@ int census_put(wtx *w)
 
 int census_get(mfs_store *s, MDB_txn *txn, struct census *out)
 {
+    if (s->gc_on && txn && txn == s->gc_txn) {
+        *out = s->census; /* (the group's: put as it commits, wlock held) */
+        return 0;
+    }
     MDB_val v;
     int rc = tget(s, txn, DB_META, "census", 6, &v);
     if (rc)
@@ -1287,6 +1291,7 @@ static int tx_rebuild(wtx *w, void *arg)
     static const int derived[] = {DB_DIRENTS, DB_VENT,  DB_GROUPS, DB_LINKS,
                                   DB_NSUB,    DB_CCOPY, DB_CDIRS,  DB_NLINK};
     for (size_t i = 0; i < sizeof(derived) / sizeof(derived[0]); i++) {
+        wtx_undo_lost(w);
         int rc = mdb_drop(w->txn, w->s->db[derived[i]], 0);
         wtx_mut(w);
         if (rc)

@@ -996,6 +996,127 @@ static void test_failed_commit_replays_log(void **state)
     }
 }
 
+/* The census as kept equals the census counted, and the store's files
+ * hold every version and chunk they name. */
+static void assert_counts_whole(mfs_store *s)
+{
+    mfs_store_stats kept, counted;
+    assert_int_equal(mfs_store_stats_get(s, &kept), 0);
+    assert_int_equal(mfs_store_stats_scan(s, &counted), 0);
+    assert_int_equal(kept.files, counted.files);
+    assert_int_equal(kept.dirs, counted.dirs);
+    assert_int_equal(kept.bytes, counted.bytes);
+    uint64_t absent = 0;
+    assert_int_equal(mfs_store_verify(s, &absent), 0);
+    assert_int_equal(absent, 0);
+}
+
+/* A request's call runs in the group's txn itself (store_write_small,
+ * txn.c gc_write): one that fails after making its changes is taken back
+ * from the group (its undo log), and the group's other calls stay and
+ * commit. One that cannot be taken back drops the group as a failed commit
+ * does: the intent log brings back what fsync covered. */
+static void test_failed_call_taken_back(void **state)
+{
+    (void)state;
+    char *dir = mfs_test_mkdtemp("commit-call");
+    mfs_store_config cfg;
+    mfs_store_config_default(&cfg);
+    cfg.commit_window_us = cfg.commit_idle_us = 30000000u;
+    mfs_store *s = NULL;
+    assert_int_equal(mfs_store_open(&s, dir, &cfg, MFS_STORE_CREATE), 0);
+    assert_int_equal(mfs_store_commit(s, 1), 0);
+    mfs_attr a, b, c, d;
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "a", 0100644, 0, 0, 0, &a), 0);
+    assert_int_equal(mfs_store_write(s, a.ino, 0, "alpha", 5), 5);
+    assert_int_equal(mfs_store_fsync(s, a.ino), 0);
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "b", 0100644, 0, 0, 0, &b), 0);
+    mfs_store_stats s0, s1;
+    assert_int_equal(mfs_store_stats_get(s, &s0), 0);
+
+    mfs_store_test_fail_calls(s, 5, false);
+    assert_int_equal(mfs_store_unlink(s, MFS_ROOT_INO, "b"), -EIO);
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "c", 0100644, 0, 0, 0, &c), -EIO);
+    assert_int_equal(mfs_store_mkdir(s, MFS_ROOT_INO, "dir", 0755, 0, 0, &d),
+                     -EIO);
+    assert_int_equal(
+        mfs_store_rename(s, MFS_ROOT_INO, "a", MFS_ROOT_INO, "z", 0), -EIO);
+    mfs_setattr sa = {.mask = MFS_SET_MODE, .mode = 0600};
+    assert_int_equal(mfs_store_setattr(s, a.ino, &sa, &d), -EIO);
+    /* nothing of them is left, in the tree, the census or the op log */
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "b", &d), 0);
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "c", &d), -ENOENT);
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "dir", &d), -ENOENT);
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "z", &d), -ENOENT);
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "a", &d), 0);
+    assert_int_equal(d.mode & 07777, 0644);
+    assert_int_equal(mfs_store_stats_get(s, &s1), 0);
+    assert_int_equal(s1.files, s0.files);
+    assert_int_equal(s1.dirs, s0.dirs);
+    assert_int_equal(s1.ops, s0.ops);
+    assert_int_equal(s1.local_seq, s0.local_seq);
+    /* the next calls go on in the same group, and it all commits */
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "c", 0100644, 0, 0, 0, &c), 0);
+    assert_int_equal(mfs_store_unlink(s, MFS_ROOT_INO, "b"), 0);
+    assert_counts_whole(s);
+    mfs_store_stats s2;
+    assert_int_equal(mfs_store_stats_get(s, &s2), 0);
+    assert_true(s2.local_seq > s0.local_seq);
+    assert_int_equal(mfs_store_commit(s, 1), 0);
+    mfs_store_close(s);
+    s = open_store(dir, 0, 0);
+    assert_non_null(s);
+    char buf[16];
+    ssize_t n;
+    read_file(s, "a", buf, sizeof buf, &n);
+    assert_int_equal(n, 5);
+    assert_memory_equal(buf, "alpha", 5);
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "b", &d), -ENOENT);
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "c", &d), 0);
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "z", &d), -ENOENT);
+    assert_int_equal(mfs_store_stats_get(s, &s1), 0);
+    assert_int_equal(s1.local_seq, s2.local_seq);
+    assert_counts_whole(s);
+    mfs_store_close(s);
+
+    /* a call that cannot be taken back: the group is dropped, what fsync
+     * made durable comes back from the intent log, the rest is lost as
+     * after a failed commit (docs/ARCHITECTURE.md) */
+    assert_int_equal(mfs_store_open(&s, dir, &cfg, 0), 0);
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "synced", 0100644, 0, 0, 0, &b), 0);
+    assert_int_equal(mfs_store_write(s, b.ino, 0, "beta", 4), 4);
+    assert_int_equal(mfs_store_fsync(s, b.ino), 0);
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "unsynced", 0100644, 0, 0, 0, &d), 0);
+    mfs_store_test_fail_calls(s, 1, true);
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "broken", 0100644, 0, 0, 0, &d), -EIO);
+    /* (it waited for the commit thread to drop the group and replay) */
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "broken", &d), -ENOENT);
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "unsynced", &d),
+                     -ENOENT);
+    read_file(s, "synced", buf, sizeof buf, &n);
+    assert_int_equal(n, 4);
+    assert_memory_equal(buf, "beta", 4);
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, "after", 0100644, 0, 0, 0, &d), 0);
+    assert_counts_whole(s);
+    mfs_store_close(s);
+    s = open_store(dir, 0, 0);
+    assert_non_null(s);
+    read_file(s, "synced", buf, sizeof buf, &n);
+    assert_int_equal(n, 4);
+    assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "after", &d), 0);
+    assert_counts_whole(s);
+    mfs_store_close(s);
+    mfs_test_rmdir(dir);
+}
+
 int main(void)
 {
 
@@ -1012,6 +1133,7 @@ int main(void)
         cmocka_unit_test(test_fsync_appends_logged),
         cmocka_unit_test(test_held_logged),
         cmocka_unit_test(test_failed_commit_replays_log),
+        cmocka_unit_test(test_failed_call_taken_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
