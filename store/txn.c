@@ -984,11 +984,13 @@ static int gc_write(mfs_store *s, int (*fn)(wtx *w, void *arg), void *arg,
             counters_restore(s, &save);
         if (s->gc_poison && !nest) {
             /* the group is lost (gc_take_back): the caller waits for the
-             * commit thread to end it (and grow the map if it was full,
-             * then runs fn again) */
+             * commit thread to end it and apply the intent log again (and
+             * grow the map if it was full, then runs fn again), so that
+             * what it reads next holds every fsync'd change */
             bool full = s->gc_grow;
             pthread_cond_signal(&s->gc_work);
-            while (s->gc_poison && !s->gc_stop)
+            while ((s->gc_poison || s->wal_replay == WAL_REPLAY_NOW) &&
+                   !s->gc_stop)
                 pthread_cond_wait(&s->gc_done, &s->wlock);
             if (full && !s->gc_stop) {
                 wtx_release(&w);
