@@ -202,7 +202,7 @@ struct mfs_store {
     MDB_txn *gc_dtxn;      /* its partner in the dirty environment */
     bool gc_in_call;       /* a store_write runs in gc_txn now */
     struct undo_log gc_undo; /* how to take that call back (txn.c) */
-    int gc_poison;         /* a call broke gc_txn: the commit must fail */
+    int gc_poison;           /* a call broke gc_txn: the commit must fail */
     uint64_t gc_first_us;  /* monotonic time of gc_txn's first change */
     uint64_t gc_last_us;   /* monotonic time of the last change */
     bool gc_soon;          /* commit once calls pause (commit_soon) */

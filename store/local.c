@@ -21,7 +21,6 @@
  * to run as a small call (store_write_small). */
 #define SMALL_CALL_BYTES ((uint64_t)1 << 20)
 
-
 typedef struct lop {
     /* inputs */
     uint64_t ino, parent, newparent;
@@ -1191,7 +1190,6 @@ static int tx_publish(wtx *w, void *arg)
         return rc;
     return content_publish(w, id, true);
 }
-
 
 /* Does ino have unpublished writes (and, with nameless, no name left)?
  * A read-only look, so the common no-op calls take no write lock. When

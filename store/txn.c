@@ -226,11 +226,11 @@ static bool undo_push(struct undo_log *u, MDB_dbi dbi, const MDB_val *key,
         u->buf = b;
         u->bcap = cap;
     }
-    u->r[u->n++] = (struct undo_rec){
-        .dbi = dbi,
-        .kl = (uint32_t)key->mv_size,
-        .vl = old ? (uint32_t)old->mv_size : UNDO_ABSENT,
-        .off = u->len};
+    u->r[u->n++] =
+        (struct undo_rec){.dbi = dbi,
+                          .kl = (uint32_t)key->mv_size,
+                          .vl = old ? (uint32_t)old->mv_size : UNDO_ABSENT,
+                          .off = u->len};
     memcpy(u->buf + u->len, key->mv_data, key->mv_size);
     if (old && old->mv_size)
         memcpy(u->buf + u->len + key->mv_size, old->mv_data, old->mv_size);
@@ -862,7 +862,7 @@ static void gc_take_back(mfs_store *s, wtx *w, int rc)
     if (rc == MDB_MAP_FULL || (rc == -ENOSPC && disk_has_room(s)))
         s->gc_grow = true;
     if (!s->gc_first_us) {
-        gc_abort(s); /* nothing in it but this call */
+        gc_abort(s);                      /* nothing in it but this call */
         pthread_cond_signal(&s->gc_work); /* (begins the next) */
         return;
     }

@@ -909,6 +909,19 @@ static void test_fsync_appends_logged(void **state)
     mfs_test_rmdir(dir);
 }
 
+/* A store whose group commits only when asked (a 30 s window), with what
+ * it holds at open durable. */
+static mfs_store *open_asked_only(const char *dir, unsigned flags)
+{
+    mfs_store_config cfg;
+    mfs_store_config_default(&cfg);
+    cfg.commit_window_us = cfg.commit_idle_us = 30000000u;
+    mfs_store *s = NULL;
+    assert_int_equal(mfs_store_open(&s, dir, &cfg, flags), 0);
+    assert_int_equal(mfs_store_commit(s, 1), 0);
+    return s;
+}
+
 /* A group commit that fails after an fsync returned loses nothing the
  * intent log holds: the commit thread applies the log again (txn.c
  * gc_replay) before any other write, so the fsync'd file stays, whole,
@@ -926,12 +939,7 @@ static void test_failed_commit_replays_log(void **state)
     memset(big, 'K', sizeof big);
     for (int fails = 1; fails <= 3; fails++) {
         char *dir = mfs_test_mkdtemp("commit-fail");
-        mfs_store_config cfg;
-        mfs_store_config_default(&cfg);
-        cfg.commit_window_us = cfg.commit_idle_us = 30000000u;
-        mfs_store *s = NULL;
-        assert_int_equal(mfs_store_open(&s, dir, &cfg, MFS_STORE_CREATE), 0);
-        assert_int_equal(mfs_store_commit(s, 1), 0);
+        mfs_store *s = open_asked_only(dir, MFS_STORE_CREATE);
         mfs_attr a, b;
         assert_int_equal(
             mfs_store_mknod(s, MFS_ROOT_INO, "kept", 0100644, 0, 0, 0, &a), 0);
@@ -1020,12 +1028,7 @@ static void test_failed_call_taken_back(void **state)
 {
     (void)state;
     char *dir = mfs_test_mkdtemp("commit-call");
-    mfs_store_config cfg;
-    mfs_store_config_default(&cfg);
-    cfg.commit_window_us = cfg.commit_idle_us = 30000000u;
-    mfs_store *s = NULL;
-    assert_int_equal(mfs_store_open(&s, dir, &cfg, MFS_STORE_CREATE), 0);
-    assert_int_equal(mfs_store_commit(s, 1), 0);
+    mfs_store *s = open_asked_only(dir, MFS_STORE_CREATE);
     mfs_attr a, b, c, d;
     assert_int_equal(
         mfs_store_mknod(s, MFS_ROOT_INO, "a", 0100644, 0, 0, 0, &a), 0);
@@ -1086,7 +1089,7 @@ static void test_failed_call_taken_back(void **state)
     /* a call that cannot be taken back: the group is dropped, what fsync
      * made durable comes back from the intent log, the rest is lost as
      * after a failed commit (docs/ARCHITECTURE.md) */
-    assert_int_equal(mfs_store_open(&s, dir, &cfg, 0), 0);
+    s = open_asked_only(dir, 0);
     assert_int_equal(
         mfs_store_mknod(s, MFS_ROOT_INO, "synced", 0100644, 0, 0, 0, &b), 0);
     assert_int_equal(mfs_store_write(s, b.ino, 0, "beta", 4), 4);
