@@ -310,8 +310,22 @@ int tput(wtx *w, int db, const void *k, size_t kl, const void *v, size_t vl)
     MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
     w->written += kl + vl + 64;
     w->muts++;
-    wtx_undo_note(w, db, k, kl);
-    int rc = mdb_put(w->txn, w->s->db[db], &key, &val, 0);
+    int rc;
+    struct undo_log *u = w->undo;
+    if (u && !u->lost) {
+        /* a new key is put and noted absent in one search; an old one
+         * comes back (MDB_KEYEXIST, val then points at it) and is noted */
+        rc = mdb_put(w->txn, w->s->db[db], &key, &val, MDB_NOOVERWRITE);
+        if (rc == 0 || rc != MDB_KEYEXIST) {
+            if (rc == 0 && !undo_push(u, w->s->db[db], &key, NULL))
+                u->lost = true;
+            return rc ? wtx_fail(w, rc) : 0;
+        }
+        if (!undo_push(u, w->s->db[db], &key, &val))
+            u->lost = true;
+        val = (MDB_val){vl, (void *)v};
+    }
+    rc = mdb_put(w->txn, w->s->db[db], &key, &val, 0);
     return rc ? wtx_fail(w, rc) : 0;
 }
 
