@@ -1019,6 +1019,30 @@ static void assert_counts_whole(mfs_store *s)
     assert_int_equal(absent, 0);
 }
 
+/* The file `name` in the root holds exactly `want`. */
+static void assert_file(mfs_store *s, const char *name, const char *want)
+{
+    char buf[64];
+    ssize_t n;
+    read_file(s, name, buf, sizeof buf, &n);
+    assert_int_equal(n, (ssize_t)strlen(want));
+    assert_memory_equal(buf, want, strlen(want));
+}
+
+/* In s: a file `name` holding data, fsync'd, then an empty file `other`
+ * made after it (in the open group, not fsync'd). */
+static void fsynced_then_not(mfs_store *s, const char *name, const char *data,
+                             mfs_attr *a, const char *other, mfs_attr *b)
+{
+    size_t n = strlen(data);
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, name, 0100644, 0, 0, 0, a), 0);
+    assert_int_equal(mfs_store_write(s, a->ino, 0, data, n), (ssize_t)n);
+    assert_int_equal(mfs_store_fsync(s, a->ino), 0);
+    assert_int_equal(
+        mfs_store_mknod(s, MFS_ROOT_INO, other, 0100644, 0, 0, 0, b), 0);
+}
+
 /* A request's call runs in the group's txn itself (store_write_small,
  * txn.c gc_write): one that fails after making its changes is taken back
  * from the group (its undo log), and the group's other calls stay and
@@ -1030,12 +1054,7 @@ static void test_failed_call_taken_back(void **state)
     char *dir = mfs_test_mkdtemp("commit-call");
     mfs_store *s = open_asked_only(dir, MFS_STORE_CREATE);
     mfs_attr a, b, c, d;
-    assert_int_equal(
-        mfs_store_mknod(s, MFS_ROOT_INO, "a", 0100644, 0, 0, 0, &a), 0);
-    assert_int_equal(mfs_store_write(s, a.ino, 0, "alpha", 5), 5);
-    assert_int_equal(mfs_store_fsync(s, a.ino), 0);
-    assert_int_equal(
-        mfs_store_mknod(s, MFS_ROOT_INO, "b", 0100644, 0, 0, 0, &b), 0);
+    fsynced_then_not(s, "a", "alpha", &a, "b", &b);
     mfs_store_stats s0, s1;
     assert_int_equal(mfs_store_stats_get(s, &s0), 0);
 
@@ -1073,11 +1092,7 @@ static void test_failed_call_taken_back(void **state)
     mfs_store_close(s);
     s = open_store(dir, 0, 0);
     assert_non_null(s);
-    char buf[16];
-    ssize_t n;
-    read_file(s, "a", buf, sizeof buf, &n);
-    assert_int_equal(n, 5);
-    assert_memory_equal(buf, "alpha", 5);
+    assert_file(s, "a", "alpha");
     assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "b", &d), -ENOENT);
     assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "c", &d), 0);
     assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "z", &d), -ENOENT);
@@ -1090,12 +1105,7 @@ static void test_failed_call_taken_back(void **state)
      * made durable comes back from the intent log, the rest is lost as
      * after a failed commit (docs/ARCHITECTURE.md) */
     s = open_asked_only(dir, 0);
-    assert_int_equal(
-        mfs_store_mknod(s, MFS_ROOT_INO, "synced", 0100644, 0, 0, 0, &b), 0);
-    assert_int_equal(mfs_store_write(s, b.ino, 0, "beta", 4), 4);
-    assert_int_equal(mfs_store_fsync(s, b.ino), 0);
-    assert_int_equal(
-        mfs_store_mknod(s, MFS_ROOT_INO, "unsynced", 0100644, 0, 0, 0, &d), 0);
+    fsynced_then_not(s, "synced", "beta", &b, "unsynced", &d);
     mfs_store_test_fail_calls(s, 1, true);
     assert_int_equal(
         mfs_store_mknod(s, MFS_ROOT_INO, "broken", 0100644, 0, 0, 0, &d), -EIO);
@@ -1103,17 +1113,14 @@ static void test_failed_call_taken_back(void **state)
     assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "broken", &d), -ENOENT);
     assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "unsynced", &d),
                      -ENOENT);
-    read_file(s, "synced", buf, sizeof buf, &n);
-    assert_int_equal(n, 4);
-    assert_memory_equal(buf, "beta", 4);
+    assert_file(s, "synced", "beta");
     assert_int_equal(
         mfs_store_mknod(s, MFS_ROOT_INO, "after", 0100644, 0, 0, 0, &d), 0);
     assert_counts_whole(s);
     mfs_store_close(s);
     s = open_store(dir, 0, 0);
     assert_non_null(s);
-    read_file(s, "synced", buf, sizeof buf, &n);
-    assert_int_equal(n, 4);
+    assert_file(s, "synced", "beta");
     assert_int_equal(mfs_store_lookup(s, MFS_ROOT_INO, "after", &d), 0);
     assert_counts_whole(s);
     mfs_store_close(s);
