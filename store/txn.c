@@ -203,16 +203,20 @@ int wtx_fail(wtx *w, int rc)
     return w->err;
 }
 
-/* Appends one record to u; false when out of memory. */
-static bool undo_push(struct undo_log *u, MDB_dbi dbi, const MDB_val *key,
+/* Appends one record to u (out of memory: u is lost). */
+static void undo_push(struct undo_log *u, MDB_dbi dbi, const MDB_val *key,
                       const MDB_val *old)
 {
+    if (u->lost)
+        return;
     size_t need = key->mv_size + (old ? old->mv_size : 0);
     if (u->n == u->cap) {
         size_t cap = u->cap ? u->cap * 2 : 64;
         struct undo_rec *r = realloc(u->r, cap * sizeof(*r));
-        if (!r)
-            return false;
+        if (!r) {
+            u->lost = true;
+            return;
+        }
         u->r = r;
         u->cap = cap;
     }
@@ -221,8 +225,10 @@ static bool undo_push(struct undo_log *u, MDB_dbi dbi, const MDB_val *key,
         while (cap < u->len + need)
             cap *= 2;
         uint8_t *b = realloc(u->buf, cap);
-        if (!b)
-            return false;
+        if (!b) {
+            u->lost = true;
+            return;
+        }
         u->buf = b;
         u->bcap = cap;
     }
@@ -235,7 +241,6 @@ static bool undo_push(struct undo_log *u, MDB_dbi dbi, const MDB_val *key,
     if (old && old->mv_size)
         memcpy(u->buf + u->len + key->mv_size, old->mv_data, old->mv_size);
     u->len += need;
-    return true;
 }
 
 void wtx_undo_note(wtx *w, int db, const void *k, size_t kl)
@@ -245,9 +250,10 @@ void wtx_undo_note(wtx *w, int db, const void *k, size_t kl)
         return;
     MDB_val key = {kl, (void *)k}, old;
     int rc = mdb_get(w->txn, w->s->db[db], &key, &old);
-    if ((rc && rc != MDB_NOTFOUND) ||
-        !undo_push(u, w->s->db[db], &key, rc ? NULL : &old))
+    if (rc && rc != MDB_NOTFOUND)
         u->lost = true;
+    else
+        undo_push(u, w->s->db[db], &key, rc ? NULL : &old);
 }
 
 void wtx_undo_cursor(wtx *w, MDB_cursor *c)
@@ -256,9 +262,10 @@ void wtx_undo_cursor(wtx *w, MDB_cursor *c)
     if (!u || u->lost)
         return;
     MDB_val key, old;
-    if (mdb_cursor_get(c, &key, &old, MDB_GET_CURRENT) ||
-        !undo_push(u, mdb_cursor_dbi(c), &key, &old))
+    if (mdb_cursor_get(c, &key, &old, MDB_GET_CURRENT))
         u->lost = true;
+    else
+        undo_push(u, mdb_cursor_dbi(c), &key, &old);
 }
 
 static void undo_reset(struct undo_log *u)
@@ -316,13 +323,12 @@ int tput(wtx *w, int db, const void *k, size_t kl, const void *v, size_t vl)
         /* a new key is put and noted absent in one search; an old one
          * comes back (MDB_KEYEXIST, val then points at it) and is noted */
         rc = mdb_put(w->txn, w->s->db[db], &key, &val, MDB_NOOVERWRITE);
-        if (rc == 0 || rc != MDB_KEYEXIST) {
-            if (rc == 0 && !undo_push(u, w->s->db[db], &key, NULL))
-                u->lost = true;
+        if (rc != MDB_KEYEXIST) {
+            if (rc == 0)
+                undo_push(u, w->s->db[db], &key, NULL);
             return rc ? wtx_fail(w, rc) : 0;
         }
-        if (!undo_push(u, w->s->db[db], &key, &val))
-            u->lost = true;
+        undo_push(u, w->s->db[db], &key, &val);
         val = (MDB_val){vl, (void *)v};
     }
     rc = mdb_put(w->txn, w->s->db[db], &key, &val, 0);
@@ -355,9 +361,8 @@ int tdel_prefix(wtx *w, int db, const void *start, size_t kl, size_t plen)
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (rc == 0 && key.mv_size >= plen &&
            !memcmp(key.mv_data, start, plen)) {
-        if (w->undo && !w->undo->lost &&
-            !undo_push(w->undo, w->s->db[db], &key, &val))
-            w->undo->lost = true;
+        if (w->undo)
+            undo_push(w->undo, w->s->db[db], &key, &val);
         rc = mdb_cursor_del(c, 0);
         if (rc) {
             wtx_fail(w, rc);
