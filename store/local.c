@@ -21,6 +21,13 @@
  * to run as a small call (store_write_small). */
 #define SMALL_CALL_BYTES ((uint64_t)1 << 20)
 
+static int store_write_of(mfs_store *s, uint64_t bytes,
+                          int (*fn)(wtx *w, void *arg), void *arg)
+{
+    return bytes <= SMALL_CALL_BYTES ? store_write_small(s, fn, arg)
+                                     : store_write(s, fn, arg);
+}
+
 typedef struct lop {
     /* inputs */
     uint64_t ino, parent, newparent;
@@ -1161,8 +1168,7 @@ ssize_t mfs_store_write_apply(mfs_store *s, mfs_write_prep *wp, uint64_t ino,
              .flags = flags,
              .whole = wp ? wp->whole : NULL,
              .plan = wp ? wp->plan : NULL};
-    int rc = len <= SMALL_CALL_BYTES ? store_write_small(s, tx_write, &a)
-                                     : store_write(s, tx_write, &a);
+    int rc = store_write_of(s, len, tx_write, &a);
     content_stream_done(s, a.plan, rc == 0);
     if (wp)
         free(wp->whole);
@@ -1193,12 +1199,13 @@ static int tx_publish(wtx *w, void *arg)
 
 /* Does ino have unpublished writes (and, with nameless, no name left)?
  * A read-only look, so the common no-op calls take no write lock. When
- * the look fails it answers yes and the write path decides. *size: the
- * file's size then (UINT64_MAX when not known). */
+ * the look fails it answers yes and the write path decides. *size (if
+ * size): the file's size then (UINT64_MAX when not known). */
 static bool has_unpublished(mfs_store *s, uint64_t ino, bool nameless,
                             uint64_t *size)
 {
-    *size = UINT64_MAX;
+    if (size)
+        *size = UINT64_MAX;
     MDB_txn *txn;
     if (store_read_begin(s, &txn))
         return true;
@@ -1208,7 +1215,7 @@ static bool has_unpublished(mfs_store *s, uint64_t ino, bool nameless,
     bool yes = resolve(s, txn, ino, &k, &id) == 0 &&
                objkey_kind(&k) == OBJ_INODE && dinfo_get(s, txn, id, &d) == 0 &&
                (!nameless || view_primary(s, txn, id, NULL, NULL, NULL) != 0);
-    if (yes)
+    if (yes && size)
         *size = d.size;
     store_read_end(s, txn);
     return yes;
@@ -1224,8 +1231,7 @@ int mfs_store_publish(mfs_store *s, uint64_t ino)
     /* the version reaches the mesh with the commit that carries it:
      * within 1 ms, without waiting for it (a close that waited would
      * cost a disk flush per file) */
-    int rc = size <= SMALL_CALL_BYTES ? store_write_small(s, tx_publish, &a)
-                                      : store_write(s, tx_publish, &a);
+    int rc = store_write_of(s, size, tx_publish, &a);
     if (!rc)
         mfs_store_commit_soon(s);
     return rc;
@@ -1402,8 +1408,7 @@ void mfs_store_forget(mfs_store *s, uint64_t ino)
         return;
     }
     /* only a nameless file with unpublished writes has anything to drop */
-    uint64_t size;
-    if (!has_unpublished(s, ino, true, &size))
+    if (!has_unpublished(s, ino, true, NULL))
         return;
     lop a = {.ino = ino};
     int rc = store_write(s, tx_forget, &a);
